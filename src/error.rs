@@ -1,0 +1,191 @@
+//! The one error type of the runtime.
+//!
+//! Every fallible function in the crate returns [`Error`]. Variants carry the
+//! index of the offending op, tensor, edge or node where there is one, so a
+//! user can find the culprit without a debugger.
+
+use core::fmt;
+
+/// Everything that can go wrong when loading a model, validating an input
+/// graph or running inference. Nothing in this crate panics instead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum Error {
+    // ---- model file -------------------------------------------------------
+    /// The model is shorter than its header, or than the length it declares.
+    Truncated,
+    /// The first four bytes are not `TGNN`.
+    BadMagic,
+    /// The format version is not one this runtime reads.
+    UnsupportedVersion {
+        /// Version found in the file.
+        found: u16,
+    },
+    /// The file length in the header differs from the slice given.
+    LengthMismatch {
+        /// Length declared by the header.
+        declared: u32,
+        /// Length of the slice given to `Model::from_bytes`.
+        actual: u32,
+    },
+    /// The CRC-32 of the file does not match the header.
+    ChecksumMismatch,
+    /// A header section (metadata, data) lies outside the file or overlaps the header.
+    BadSection,
+    /// Reserved header flags are set.
+    UnsupportedFlags,
+    /// The postcard-encoded metadata could not be decoded.
+    BadMetadata,
+    /// The metadata declares more tensors or ops than this runtime supports.
+    TooManyEntries,
+    /// An op's tag is not one this runtime knows.
+    UnknownOp {
+        /// Index of the op in the model.
+        op: u16,
+        /// The op tag found.
+        tag: u32,
+    },
+    /// A tensor descriptor is invalid (zero or too many channels, bad scale).
+    InvalidTensor {
+        /// Index of the tensor.
+        tensor: u16,
+    },
+    /// An op is inconsistent: bad tensor reference, wrong shape or kind,
+    /// weight section out of bounds or of the wrong size, bad parameter.
+    InvalidOp {
+        /// Index of the op.
+        op: u16,
+    },
+    /// The model has no output, or an output tensor is never produced.
+    InvalidOutputs,
+
+    // ---- input graph ------------------------------------------------------
+    /// More nodes than the model's declared capacity (or than `u16` indices allow).
+    TooManyNodes {
+        /// Nodes in the input.
+        nodes: u32,
+        /// Declared maximum.
+        max: u32,
+    },
+    /// More edges than the model's declared capacity.
+    TooManyEdges {
+        /// Edges in the input.
+        edges: u32,
+        /// Declared maximum.
+        max: u32,
+    },
+    /// More graphs in the batch than the model's declared capacity.
+    TooManyGraphs {
+        /// Graphs in the input.
+        graphs: u32,
+        /// Declared maximum.
+        max: u32,
+    },
+    /// The source and target lists (or edge weights) differ in length.
+    EdgeListMismatch,
+    /// An edge refers to a node index not below the node count.
+    NodeIndexOutOfRange {
+        /// Index of the edge.
+        edge: u32,
+        /// The offending node index.
+        index: u32,
+    },
+    /// The feature slice is not `nodes × input channels` long.
+    FeatureShape {
+        /// Expected number of values.
+        expected: u32,
+        /// Number of values given.
+        actual: u32,
+    },
+    /// A feature is NaN or infinite.
+    NonFiniteFeature {
+        /// Node of the bad value.
+        node: u32,
+        /// Channel of the bad value.
+        channel: u32,
+    },
+    /// An edge weight is NaN, infinite, negative or too large (see [`crate::graph`]).
+    InvalidEdgeWeight {
+        /// Index of the edge.
+        edge: u32,
+    },
+    /// The model uses edge weights but none were given, or the batch vector has the wrong length.
+    MissingInput,
+    /// A batch vector entry is not below the number of graphs.
+    BatchOutOfRange {
+        /// Node with the bad entry.
+        node: u32,
+    },
+
+    // ---- memory -----------------------------------------------------------
+    /// The arena is smaller than the run needs.
+    ArenaTooSmall {
+        /// Bytes needed (including alignment slack for this arena's address).
+        needed: u32,
+        /// Bytes given.
+        actual: u32,
+    },
+    /// An intermediate value does not fit its integer type (only on inputs far
+    /// outside the calibrated range, e.g. absurd edge weights).
+    Overflow {
+        /// Index of the op.
+        op: u16,
+    },
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Error::Truncated => f.write_str("model file is truncated"),
+            Error::BadMagic => f.write_str("not a tinygnn model (bad magic)"),
+            Error::UnsupportedVersion { found } => {
+                write!(f, "unsupported model format version {found}")
+            }
+            Error::LengthMismatch { declared, actual } => write!(
+                f,
+                "model header declares {declared} bytes but {actual} were given"
+            ),
+            Error::ChecksumMismatch => f.write_str("model checksum mismatch (corrupted file)"),
+            Error::BadSection => f.write_str("model section out of bounds"),
+            Error::UnsupportedFlags => f.write_str("model uses unsupported header flags"),
+            Error::BadMetadata => f.write_str("model metadata cannot be decoded"),
+            Error::TooManyEntries => f.write_str("model has more tensors or ops than supported"),
+            Error::UnknownOp { op, tag } => write!(f, "op {op}: unknown op tag {tag}"),
+            Error::InvalidTensor { tensor } => write!(f, "tensor {tensor}: invalid descriptor"),
+            Error::InvalidOp { op } => write!(f, "op {op}: invalid parameters or shapes"),
+            Error::InvalidOutputs => f.write_str("model outputs are missing or never produced"),
+            Error::TooManyNodes { nodes, max } => {
+                write!(f, "graph has {nodes} nodes, the model allows {max}")
+            }
+            Error::TooManyEdges { edges, max } => {
+                write!(f, "graph has {edges} edges, the model allows {max}")
+            }
+            Error::TooManyGraphs { graphs, max } => {
+                write!(f, "batch has {graphs} graphs, the model allows {max}")
+            }
+            Error::EdgeListMismatch => f.write_str("edge source/target/weight lengths differ"),
+            Error::NodeIndexOutOfRange { edge, index } => {
+                write!(f, "edge {edge}: node index {index} out of range")
+            }
+            Error::FeatureShape { expected, actual } => {
+                write!(f, "expected {expected} feature values, got {actual}")
+            }
+            Error::NonFiniteFeature { node, channel } => {
+                write!(f, "feature of node {node}, channel {channel} is NaN or infinite")
+            }
+            Error::InvalidEdgeWeight { edge } => write!(f, "edge {edge}: invalid edge weight"),
+            Error::MissingInput => f.write_str("a required input (edge weights or batch) is missing or has the wrong length"),
+            Error::BatchOutOfRange { node } => write!(f, "node {node}: batch index out of range"),
+            Error::ArenaTooSmall { needed, actual } => {
+                write!(f, "arena too small: need {needed} bytes, got {actual}")
+            }
+            Error::Overflow { op } => write!(f, "op {op}: intermediate value overflow"),
+        }
+    }
+}
+
+impl core::error::Error for Error {}
+
+/// Shorthand used throughout the crate.
+pub type Result<T> = core::result::Result<T, Error>;

@@ -1,0 +1,352 @@
+//! Descriptors stored in the model metadata: tensors and ops.
+//!
+//! These types are postcard-encoded in the metadata section (see
+//! `docs/format.md`). They are plain values: weights are never inside them,
+//! only [`Section`]s pointing into the data section, which is read in place.
+//!
+//! # Conventions used by every op
+//! * A tensor id is a `u8` index into the model's tensor table.
+//! * `x − zp` means an int8 value minus its tensor's zero point, as `i32`.
+//! * `requant(acc, c)` is
+//!   `quant::multiply_by_quantized_multiplier(acc, mult[c], shift[c])`, with
+//!   `mult`/`shift` taken from the op's [`ChannelParams`] section.
+//! * The fused activation is applied to the `i32` accumulator *after* bias and
+//!   before requantization: ReLU as `max(acc, 0)`, LeakyReLU as
+//!   `acc < 0 ? round_shift(acc · alpha_q16, 16) : acc`.
+//! * The output is `saturate_i8(requant(acc) + zp_out)`.
+
+use serde::{Deserialize, Serialize};
+
+/// A byte range inside the data section: `offset` from the start of the data
+/// section, `len` bytes. Offsets written by the tool are 4-byte aligned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Section {
+    /// Offset from the start of the data section.
+    pub offset: u32,
+    /// Length in bytes.
+    pub len: u32,
+}
+
+/// What a tensor's rows are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum TensorKind {
+    /// One row per node: `[nodes, channels]`.
+    Node,
+    /// One row per graph of the batch: `[graphs, channels]` (after pooling).
+    Graph,
+}
+
+/// A quantized activation tensor: shape `[rows, channels]`, int8, per-tensor
+/// asymmetric quantization `real = scale · (q − zero_point)`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct TensorDesc {
+    /// Node- or graph-level.
+    pub kind: TensorKind,
+    /// Number of channels (columns), 1..=[`crate::MAX_CHANNELS`].
+    pub channels: u16,
+    /// Quantization scale (positive, finite). Used only to quantize the input
+    /// and to dequantize outputs, never inside kernels.
+    pub scale: f32,
+    /// Quantization zero point.
+    pub zero_point: i8,
+}
+
+/// Activation fused into the op that produces a tensor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Activation {
+    /// Identity.
+    None,
+    /// `max(x, 0)`.
+    Relu,
+    /// `x < 0 ? alpha·x : x` with `alpha = alpha_q16 / 65536`.
+    LeakyRelu {
+        /// Negative slope in Q16.
+        alpha_q16: i32,
+    },
+}
+
+/// Per-output-channel parameters, one 12-byte record per channel, little
+/// endian: `bias: i32, mult: i32, shift: i32`. `bias` is in the accumulator's
+/// scale; `mult`/`shift` are the Q31 rescale to the output tensor.
+pub type ChannelParams = Section;
+
+/// Neighbourhood aggregation of SAGEConv.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Aggr {
+    /// Sum over in-neighbours.
+    Sum,
+    /// Mean over in-neighbours (0 for none).
+    Mean,
+    /// Element-wise max over in-neighbours (0 for none).
+    Max,
+}
+
+/// Global pooling reduction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Pool {
+    /// `global_add_pool`.
+    Add,
+    /// `global_mean_pool`.
+    Mean,
+    /// `global_max_pool`.
+    Max,
+}
+
+/// One input of a [`Op::Concat`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct ConcatPart {
+    /// Input tensor id.
+    pub input: u8,
+    /// Rescale from the input's scale to the output's, Q16: `round(s_in / s_out · 2^16)`.
+    pub mult_q16: i32,
+}
+
+/// Maximum number of inputs of one concatenation.
+pub const MAX_CONCAT: usize = 8;
+
+/// Number of fractional bits of the GCN edge coefficients (see [`Op::GcnConv`]).
+pub const GCN_COEF_BITS: u32 = 24;
+/// Fractional bits kept in GIN and mean-pool accumulators before requantization.
+pub const AGG_FRAC_BITS: u32 = 8;
+
+/// One operation of the model. Ops run in file order; each writes exactly one
+/// tensor that no earlier op wrote (single assignment) and reads only tensors
+/// written before it (or the model input).
+///
+/// The doc comment of each variant is its exact integer semantics. Weight
+/// matrices are int8, row-major `[out_ch, in_ch]` (one row per output
+/// channel), per-output-channel symmetric (zero point 0).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Op {
+    /// Fully connected layer (BatchNorm folded in) on node or graph rows:
+    /// `acc[c] = Σ_k W[c,k]·(x_k − zp_x) + bias[c]`, then activation and
+    /// requantization. Input and output have the same [`TensorKind`].
+    Linear {
+        /// Input tensor.
+        input: u8,
+        /// Output tensor (`out_ch` channels).
+        output: u8,
+        /// int8 weights `[out_ch, in_ch]`.
+        weights: Section,
+        /// [`ChannelParams`] for `out_ch` channels.
+        params: ChannelParams,
+        /// Fused activation.
+        act: Activation,
+    },
+    /// GCNConv (PyG `gcn_norm` semantics), node tensors only.
+    ///
+    /// 1. `h_j[c] = Σ_k W[c,k]·(x_jk − zp_x)` (i32) for every node.
+    /// 2. Edge weights `w` are Q16 (`1.0 = 65536`; all 1.0 unless
+    ///    `edge_weight` and the graph has weights). Self-loops as
+    ///    `add_remaining_self_loops` when `add_self_loops`: input loops `i→i`
+    ///    are dropped from the neighbour sum, node `i` gets one loop with the
+    ///    weight of its last input loop, or `fill` (1.0, or 2.0 if `improved`).
+    /// 3. If `normalize`: `deg_i = Σ_{j→i} w_ji` (u64, Q16, loop included),
+    ///    `dinv_i = deg_i = 0 ? 0 : isqrt(2^64 / deg_i)` (Q24), and
+    ///    `coef_ji = (dinv_j · w_ji · dinv_i) >> 40` (u128 product, Q24).
+    ///    Otherwise `coef_ji = w_ji << 8` (Q24).
+    /// 4. `acc_i[c] = round_shift_i64_to_i32(Σ_{j→i} coef_ji · h_j[c], 24) + bias[c]`;
+    ///    activation; requantization. A coefficient above `i32::MAX` is an
+    ///    [`crate::Error::Overflow`].
+    GcnConv {
+        /// Input node tensor.
+        input: u8,
+        /// Output node tensor.
+        output: u8,
+        /// int8 weights `[out_ch, in_ch]` of `lin`.
+        weights: Section,
+        /// [`ChannelParams`] (bias is PyG's conv bias).
+        params: ChannelParams,
+        /// Fused activation.
+        act: Activation,
+        /// Self-loop fill weight 2 instead of 1.
+        improved: bool,
+        /// Add remaining self-loops.
+        add_self_loops: bool,
+        /// Symmetric degree normalisation.
+        normalize: bool,
+        /// Use the graph's edge weights.
+        edge_weight: bool,
+    },
+    /// SAGEConv, node tensors only. Weights of `lin_l` and `lin_r` share one
+    /// scale per output channel so their i32 results add directly.
+    ///
+    /// * `Sum`/`Mean`: `hl_j[c] = Σ_k Wl[c,k]·(x_jk − zp_x)`; `agg_i[c] = Σ_{j→i} hl_j[c]`
+    ///   (i64), for `Mean` then `round_div_i64(agg, count)` (0 without neighbours).
+    /// * `Max`: `m_ik = max_{j→i} x_jk` (int8; `zp_x` without neighbours), then
+    ///   `agg_i[c] = Σ_k Wl[c,k]·(m_ik − zp_x)`.
+    /// * `acc_i[c] = sat_i32(agg_i[c]) + Σ_k Wr[c,k]·(x_ik − zp_x) (if root) + bias[c]`.
+    /// * `normalize`: all channels share one scale; `n = isqrt(Σ_c acc²)` (after
+    ///   the activation); `out_c = n = 0 ? 0 : round_div(127·acc_c, n)` and the output
+    ///   tensor must have scale 1/127 and zero point 0 (mult/shift unused).
+    ///   Otherwise activation and requantization as usual.
+    ///
+    /// Edges are the graph's edges as given (no self-loops added, duplicates counted).
+    SageConv {
+        /// Input node tensor.
+        input: u8,
+        /// Output node tensor.
+        output: u8,
+        /// Aggregation.
+        aggr: Aggr,
+        /// int8 weights of `lin_l`, `[out_ch, in_ch]`.
+        weights_l: Section,
+        /// int8 weights of `lin_r`, `[out_ch, in_ch]`, or an empty section if no root weight.
+        weights_r: Section,
+        /// [`ChannelParams`] (bias is `lin_l.bias`).
+        params: ChannelParams,
+        /// Fused activation.
+        act: Activation,
+        /// L2-normalise each output row.
+        normalize: bool,
+    },
+    /// The aggregation half of GINConv (the `nn` follows as separate ops):
+    /// `acc_i[c] = Σ_{j→i} (x_jc − zp)·2^16 + one_plus_eps_q16·(x_ic − zp)` (i64),
+    /// `out = saturate_i8(requant(round_shift_i64_to_i32(acc, 8), mult, shift) + zp_out)`.
+    /// Same channel count in and out; edges as given.
+    GinAggregate {
+        /// Input node tensor.
+        input: u8,
+        /// Output node tensor.
+        output: u8,
+        /// `round((1 + eps) · 2^16)`.
+        one_plus_eps_q16: i32,
+        /// Q31 rescale `s_x / (s_out · 2^8)`.
+        mult: i32,
+        /// Its exponent.
+        shift: i32,
+    },
+    /// Global pooling of node rows into graph rows, by the batch vector.
+    /// * `Add`: `acc = sat_i32(Σ (x − zp))`, requant with `s_x / s_out`.
+    /// * `Mean`: `acc = sat_i32(round_div_i64(Σ (x − zp) · 2^8, count))` (0 if empty),
+    ///   requant with `s_x / (s_out·2^8)`.
+    /// * `Max`: `max x` (`zp` if the graph has no node); the output must have the
+    ///   input's scale and zero point (mult/shift unused).
+    GlobalPool {
+        /// Input node tensor.
+        input: u8,
+        /// Output graph tensor (same channels).
+        output: u8,
+        /// Reduction.
+        pool: Pool,
+        /// Q31 rescale.
+        mult: i32,
+        /// Its exponent.
+        shift: i32,
+    },
+    /// Element-wise sum of two tensors of the same kind and shape:
+    /// `out = saturate_i8(zp_out + act(round_shift_i64_to_i32((a − zp_a)·ma + (b − zp_b)·mb, 16)))`,
+    /// with `ma = round(s_a/s_out · 2^16)`, `mb` likewise (ReLU clamps at 0 before adding `zp_out`).
+    Add {
+        /// First input.
+        a: u8,
+        /// Second input.
+        b: u8,
+        /// Output.
+        output: u8,
+        /// Q16 rescale of `a`.
+        mult_a_q16: i32,
+        /// Q16 rescale of `b`.
+        mult_b_q16: i32,
+        /// Fused activation.
+        act: Activation,
+    },
+    /// Channel concatenation (jumping knowledge `cat`) of tensors of one kind:
+    /// each part `p` is written as `saturate_i8(zp_out + round_shift((x − zp_p)·mult_q16, 16))`.
+    Concat {
+        /// Inputs, in channel order.
+        parts: heapless::Vec<ConcatPart, MAX_CONCAT>,
+        /// Output (sum of the parts' channels).
+        output: u8,
+    },
+    /// Standalone activation; output has the input's quantization:
+    /// ReLU `max(x, zp)`, LeakyReLU `x < zp ? zp + round_shift((x − zp)·alpha_q16, 16) : x`.
+    Act {
+        /// Input.
+        input: u8,
+        /// Output.
+        output: u8,
+        /// Activation (not `None`).
+        act: Activation,
+    },
+}
+
+impl Op {
+    /// The tensor this op writes.
+    pub fn output(&self) -> u8 {
+        match *self {
+            Op::Linear { output, .. }
+            | Op::GcnConv { output, .. }
+            | Op::SageConv { output, .. }
+            | Op::GinAggregate { output, .. }
+            | Op::GlobalPool { output, .. }
+            | Op::Add { output, .. }
+            | Op::Concat { output, .. }
+            | Op::Act { output, .. } => output,
+        }
+    }
+
+    /// Calls `f` for every tensor this op reads.
+    pub fn for_each_input(&self, mut f: impl FnMut(u8)) {
+        match self {
+            Op::Linear { input, .. }
+            | Op::GcnConv { input, .. }
+            | Op::SageConv { input, .. }
+            | Op::GinAggregate { input, .. }
+            | Op::GlobalPool { input, .. }
+            | Op::Act { input, .. } => f(*input),
+            Op::Add { a, b, .. } => {
+                f(*a);
+                f(*b);
+            }
+            Op::Concat { parts, .. } => parts.iter().for_each(|p| f(p.input)),
+        }
+    }
+
+    /// A short lowercase name, for tools and logs.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Op::Linear { .. } => "linear",
+            Op::GcnConv { .. } => "gcn_conv",
+            Op::SageConv { .. } => "sage_conv",
+            Op::GinAggregate { .. } => "gin_aggregate",
+            Op::GlobalPool { .. } => "global_pool",
+            Op::Add { .. } => "add",
+            Op::Concat { .. } => "concat",
+            Op::Act { .. } => "act",
+        }
+    }
+}
+
+/// Number of op variants; tags at or above this are [`crate::Error::UnknownOp`].
+pub const OP_TAGS: u32 = 8;
+
+/// Fixed part of the metadata, encoded first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct MetaHeader {
+    /// Largest node count an input graph (all graphs of a batch together) may have.
+    pub max_nodes: u32,
+    /// Largest edge count.
+    pub max_edges: u32,
+    /// Largest number of graphs in a batch.
+    pub max_graphs: u32,
+    /// Number of tensor descriptors that follow.
+    pub num_tensors: u16,
+    /// Number of ops that follow the tensors.
+    pub num_ops: u16,
+    /// The input node tensor (features).
+    pub input: u8,
+    /// Output tensors.
+    pub outputs: heapless::Vec<u8, 4>,
+    /// Whether any op uses edge weights (the graph must then carry them).
+    pub uses_edge_weight: bool,
+}

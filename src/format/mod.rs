@@ -1,0 +1,143 @@
+//! The `.tgnn` model binary: bytes ⇄ validated views.
+//!
+//! Layout (all integers little endian; described byte by byte in `docs/format.md`):
+//!
+//! ```text
+//! offset  size  field
+//!      0     4  magic "TGNN"
+//!      4     2  format version (1)
+//!      6     2  flags (0; reserved)
+//!      8     4  file length in bytes
+//!     12     4  CRC-32 (ISO-HDLC) of bytes 16..file length
+//!     16     4  metadata offset      20  4  metadata length
+//!     24     4  data offset          28  4  data length
+//!     32     …  metadata: postcard MetaHeader, then num_tensors × TensorDesc,
+//!               then num_ops × Op
+//!      …     …  zero padding to a multiple of 16
+//!   data     …  weight sections (int8 matrices, 12-byte channel records), each 4-aligned
+//! ```
+//!
+//! Nothing else in the crate reads raw model bytes. [`Header::parse`] checks the
+//! fixed header and the checksum; [`crate::Model::from_bytes`] decodes and
+//! validates the metadata. With feature `std`, [`writer`] writes the format.
+
+mod desc;
+#[cfg(feature = "std")]
+pub mod writer;
+
+pub use desc::*;
+
+use crate::error::{Error, Result};
+
+/// The four magic bytes at offset 0.
+pub const MAGIC: [u8; 4] = *b"TGNN";
+/// The format version this runtime reads and writes.
+pub const VERSION: u16 = 1;
+/// Size of the fixed header.
+pub const HEADER_LEN: usize = 32;
+/// Alignment of the data section and of every weight section in it.
+pub const SECTION_ALIGN: usize = 4;
+
+/// CRC used for the whole-file checksum.
+pub const CRC: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC);
+
+/// The fixed 32-byte header, parsed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Header {
+    /// Format version.
+    pub version: u16,
+    /// Flags (must be 0).
+    pub flags: u16,
+    /// Total file length.
+    pub file_len: u32,
+    /// Stored CRC-32.
+    pub crc: u32,
+    /// Metadata section.
+    pub meta: Section,
+    /// Data section.
+    pub data: Section,
+}
+
+fn le_u16(b: &[u8], at: usize) -> Result<u16> {
+    b.get(at..at + 2)
+        .and_then(|s| s.try_into().ok())
+        .map(u16::from_le_bytes)
+        .ok_or(Error::Truncated)
+}
+
+fn le_u32(b: &[u8], at: usize) -> Result<u32> {
+    b.get(at..at + 4)
+        .and_then(|s| s.try_into().ok())
+        .map(u32::from_le_bytes)
+        .ok_or(Error::Truncated)
+}
+
+impl Header {
+    /// Parses and checks the header of `bytes`: magic, version, flags, length,
+    /// CRC and that both sections lie inside the file after the header.
+    pub fn parse(bytes: &[u8]) -> Result<Header> {
+        if bytes.len() < HEADER_LEN {
+            return Err(Error::Truncated);
+        }
+        if bytes.get(0..4) != Some(&MAGIC[..]) {
+            return Err(Error::BadMagic);
+        }
+        let version = le_u16(bytes, 4)?;
+        if version != VERSION {
+            return Err(Error::UnsupportedVersion { found: version });
+        }
+        let flags = le_u16(bytes, 6)?;
+        let file_len = le_u32(bytes, 8)?;
+        let actual = u32::try_from(bytes.len()).unwrap_or(u32::MAX);
+        if (file_len as usize) > bytes.len() {
+            return Err(Error::Truncated);
+        }
+        if file_len != actual {
+            return Err(Error::LengthMismatch {
+                declared: file_len,
+                actual,
+            });
+        }
+        let crc = le_u32(bytes, 12)?;
+        let body = bytes.get(16..).ok_or(Error::Truncated)?;
+        if CRC.checksum(body) != crc {
+            return Err(Error::ChecksumMismatch);
+        }
+        if flags != 0 {
+            return Err(Error::UnsupportedFlags);
+        }
+        let meta = Section {
+            offset: le_u32(bytes, 16)?,
+            len: le_u32(bytes, 20)?,
+        };
+        let data = Section {
+            offset: le_u32(bytes, 24)?,
+            len: le_u32(bytes, 28)?,
+        };
+        for s in [meta, data] {
+            let end = s.offset.checked_add(s.len).ok_or(Error::BadSection)?;
+            if (s.offset as usize) < HEADER_LEN || end > file_len {
+                return Err(Error::BadSection);
+            }
+        }
+        if (data.offset as usize) % SECTION_ALIGN != 0 {
+            return Err(Error::BadSection);
+        }
+        Ok(Header {
+            version,
+            flags,
+            file_len,
+            crc,
+            meta,
+            data,
+        })
+    }
+}
+
+/// Returns `bytes[s.offset .. s.offset + s.len]`, or `None` when out of range.
+pub fn section(bytes: &[u8], s: Section) -> Option<&[u8]> {
+    let start = s.offset as usize;
+    let end = start.checked_add(s.len as usize)?;
+    bytes.get(start..end)
+}

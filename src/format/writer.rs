@@ -1,0 +1,170 @@
+//! Writes the `.tgnn` format (feature `std`). The host tool builds models only
+//! through [`ModelWriter`], so the reader and the writer cannot drift apart.
+
+extern crate std;
+use std::vec::Vec;
+
+use super::{MetaHeader, Op, Section, TensorDesc, CRC, HEADER_LEN, MAGIC, SECTION_ALIGN, VERSION};
+
+/// One weight section's element layout, for [`ModelWriter::add_channel_params`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChannelRecord {
+    /// Bias in the accumulator's scale.
+    pub bias: i32,
+    /// Q31 multiplier.
+    pub mult: i32,
+    /// Exponent.
+    pub shift: i32,
+}
+
+/// Accumulates weight sections, tensors and ops, then serializes the file.
+#[derive(Debug, Default)]
+pub struct ModelWriter {
+    data: Vec<u8>,
+    tensors: Vec<TensorDesc>,
+    ops: Vec<Op>,
+}
+
+/// Errors the writer can report (the model is inconsistent, not an I/O problem).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriteError {
+    /// postcard could not encode the metadata.
+    Encode,
+    /// Too many tensors or ops for the format.
+    TooMany,
+    /// The written file does not pass the runtime's own validation.
+    Invalid(crate::Error),
+}
+
+impl core::fmt::Display for WriteError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            WriteError::Encode => f.write_str("metadata encoding failed"),
+            WriteError::TooMany => f.write_str("too many tensors or ops"),
+            WriteError::Invalid(e) => write!(f, "written model fails validation: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for WriteError {}
+
+impl ModelWriter {
+    /// An empty model.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Appends raw bytes as a 4-aligned section of the data region.
+    pub fn add_bytes(&mut self, bytes: &[u8]) -> Section {
+        while self.data.len() % SECTION_ALIGN != 0 {
+            self.data.push(0);
+        }
+        let offset = self.data.len() as u32;
+        self.data.extend_from_slice(bytes);
+        Section {
+            offset,
+            len: bytes.len() as u32,
+        }
+    }
+
+    /// Appends an int8 matrix (row-major).
+    pub fn add_i8(&mut self, values: &[i8]) -> Section {
+        let bytes: Vec<u8> = values.iter().map(|&v| v as u8).collect();
+        self.add_bytes(&bytes)
+    }
+
+    /// Appends per-channel `(bias, mult, shift)` records.
+    pub fn add_channel_params(&mut self, records: &[ChannelRecord]) -> Section {
+        let mut bytes = Vec::with_capacity(records.len() * 12);
+        for r in records {
+            bytes.extend_from_slice(&r.bias.to_le_bytes());
+            bytes.extend_from_slice(&r.mult.to_le_bytes());
+            bytes.extend_from_slice(&r.shift.to_le_bytes());
+        }
+        self.add_bytes(&bytes)
+    }
+
+    /// Adds a tensor descriptor and returns its id.
+    pub fn add_tensor(&mut self, t: TensorDesc) -> u8 {
+        self.tensors.push(t);
+        (self.tensors.len() - 1) as u8
+    }
+
+    /// Appends an op (ops run in the order added).
+    pub fn add_op(&mut self, op: Op) {
+        self.ops.push(op);
+    }
+
+    /// Tensors added so far.
+    pub fn tensors(&self) -> &[TensorDesc] {
+        &self.tensors
+    }
+
+    /// Serializes the model and checks it with [`crate::Model::from_bytes`].
+    pub fn finish(
+        &self,
+        input: u8,
+        outputs: &[u8],
+        max_nodes: u32,
+        max_edges: u32,
+        max_graphs: u32,
+    ) -> Result<Vec<u8>, WriteError> {
+        if self.tensors.len() > crate::MAX_TENSORS || self.ops.len() > crate::MAX_OPS {
+            return Err(WriteError::TooMany);
+        }
+        let uses_edge_weight = self
+            .ops
+            .iter()
+            .any(|op| matches!(op, Op::GcnConv { edge_weight: true, .. }));
+        let header = MetaHeader {
+            max_nodes,
+            max_edges,
+            max_graphs,
+            num_tensors: self.tensors.len() as u16,
+            num_ops: self.ops.len() as u16,
+            input,
+            outputs: heapless::Vec::from_slice(outputs).map_err(|_| WriteError::TooMany)?,
+            uses_edge_weight,
+        };
+        let mut meta = postcard::to_stdvec(&header).map_err(|_| WriteError::Encode)?;
+        for t in &self.tensors {
+            meta.extend(postcard::to_stdvec(t).map_err(|_| WriteError::Encode)?);
+        }
+        for op in &self.ops {
+            meta.extend(postcard::to_stdvec(op).map_err(|_| WriteError::Encode)?);
+        }
+
+        let meta_off = HEADER_LEN;
+        let mut data_off = meta_off + meta.len();
+        data_off = data_off.div_ceil(16) * 16;
+        let file_len = data_off + self.data.len();
+
+        let mut out = Vec::with_capacity(file_len);
+        out.extend_from_slice(&MAGIC);
+        out.extend_from_slice(&VERSION.to_le_bytes());
+        out.extend_from_slice(&0u16.to_le_bytes());
+        out.extend_from_slice(&(file_len as u32).to_le_bytes());
+        out.extend_from_slice(&0u32.to_le_bytes()); // CRC, patched below
+        out.extend_from_slice(&(meta_off as u32).to_le_bytes());
+        out.extend_from_slice(&(meta.len() as u32).to_le_bytes());
+        out.extend_from_slice(&(data_off as u32).to_le_bytes());
+        out.extend_from_slice(&(self.data.len() as u32).to_le_bytes());
+        out.extend_from_slice(&meta);
+        out.resize(data_off, 0);
+        out.extend_from_slice(&self.data);
+        let crc = CRC.checksum(&out[16..]);
+        out[12..16].copy_from_slice(&crc.to_le_bytes());
+
+        crate::Model::from_bytes(&out).map_err(WriteError::Invalid)?;
+        Ok(out)
+    }
+}
+
+/// Recomputes and stores the CRC of a model image (for tests that patch bytes
+/// deliberately and want to get past the checksum to a deeper check).
+pub fn fix_crc(bytes: &mut [u8]) {
+    if bytes.len() >= HEADER_LEN {
+        let crc = CRC.checksum(&bytes[16..]);
+        bytes[12..16].copy_from_slice(&crc.to_le_bytes());
+    }
+}

@@ -1,0 +1,293 @@
+//! A validated, zero-copy view of a `.tgnn` model.
+//!
+//! [`Model::from_bytes`] checks everything once, before anything runs: header,
+//! checksum, every tensor descriptor, every op (tensor references, kinds,
+//! channel counts, section bounds and sizes, op-specific constraints), the
+//! single-assignment order of tensors, and the outputs. After that, the op
+//! list is decoded again on the fly while running (postcard decoding is
+//! cheap), so no op table is copied into RAM; weights are always read in place.
+
+use crate::error::{Error, Result};
+use crate::format::{self, Activation, Header, MetaHeader, Op, Section, TensorDesc, TensorKind};
+use crate::{MAX_CHANNELS, MAX_OPS, MAX_TENSORS};
+
+/// A validated model borrowed from its bytes (RAM or flash).
+#[derive(Debug, Clone)]
+pub struct Model<'a> {
+    header: Header,
+    meta: MetaHeader,
+    data: &'a [u8],
+    ops: &'a [u8],
+    tensors: heapless::Vec<TensorDesc, MAX_TENSORS>,
+}
+
+/// Reads an op's enum tag (postcard varint) without decoding the op.
+fn peek_varint_u32(bytes: &[u8]) -> Option<u32> {
+    let mut value: u32 = 0;
+    for (i, &b) in bytes.iter().take(5).enumerate() {
+        value |= u32::from(b & 0x7f) << (7 * i);
+        if b & 0x80 == 0 {
+            return Some(value);
+        }
+    }
+    None
+}
+
+impl<'a> Model<'a> {
+    /// Validates `bytes` and returns a view over them. Never panics, whatever the bytes.
+    pub fn from_bytes(bytes: &'a [u8]) -> Result<Model<'a>> {
+        let header = Header::parse(bytes)?;
+        let meta_bytes = format::section(bytes, header.meta).ok_or(Error::BadSection)?;
+        let data = format::section(bytes, header.data).ok_or(Error::BadSection)?;
+
+        let (meta, mut rest): (MetaHeader, &[u8]) =
+            postcard::take_from_bytes(meta_bytes).map_err(|_| Error::BadMetadata)?;
+        if meta.num_tensors as usize > MAX_TENSORS || meta.num_ops as usize > MAX_OPS {
+            return Err(Error::TooManyEntries);
+        }
+        if meta.max_nodes == 0
+            || meta.max_nodes > u32::from(u16::MAX)
+            || meta.max_graphs == 0
+            || meta.max_graphs > meta.max_nodes
+            || meta.max_edges > crate::MAX_EDGES
+        {
+            return Err(Error::BadMetadata);
+        }
+        let mut tensors = heapless::Vec::new();
+        for i in 0..meta.num_tensors {
+            let (t, r): (TensorDesc, &[u8]) =
+                postcard::take_from_bytes(rest).map_err(|_| Error::BadMetadata)?;
+            rest = r;
+            if t.channels == 0
+                || t.channels as usize > MAX_CHANNELS
+                || !(t.scale > 0.0)
+                || !t.scale.is_finite()
+            {
+                return Err(Error::InvalidTensor { tensor: i });
+            }
+            tensors.push(t).map_err(|_| Error::TooManyEntries)?;
+        }
+        let ops_bytes = rest;
+        let model = Model {
+            header,
+            meta,
+            data,
+            ops: ops_bytes,
+            tensors,
+        };
+        model.validate_ops()?;
+        Ok(model)
+    }
+
+    fn validate_ops(&self) -> Result<()> {
+        let n = self.tensors.len();
+        let input = self.meta.input as usize;
+        match self.tensors.get(input) {
+            Some(t) if t.kind == TensorKind::Node => {}
+            _ => return Err(Error::InvalidOutputs),
+        }
+        let mut defined = [false; MAX_TENSORS];
+        defined[input] = true;
+        let mut rest = self.ops;
+        for index in 0..self.meta.num_ops {
+            let tag = peek_varint_u32(rest).ok_or(Error::BadMetadata)?;
+            if tag >= format::OP_TAGS {
+                return Err(Error::UnknownOp { op: index, tag });
+            }
+            let (op, r): (Op, &[u8]) =
+                postcard::take_from_bytes(rest).map_err(|_| Error::BadMetadata)?;
+            rest = r;
+            let bad = Error::InvalidOp { op: index };
+            let mut inputs_ok = true;
+            op.for_each_input(|t| inputs_ok &= (t as usize) < n && defined[t as usize]);
+            let out = op.output() as usize;
+            if !inputs_ok || out >= n || defined[out] {
+                return Err(bad);
+            }
+            self.check_op(&op).map_err(|_| bad)?;
+            defined[out] = true;
+        }
+        if !rest.is_empty() {
+            return Err(Error::BadMetadata);
+        }
+        if self.meta.outputs.is_empty()
+            || self
+                .meta
+                .outputs
+                .iter()
+                .any(|&o| (o as usize) >= n || !defined[o as usize])
+        {
+            return Err(Error::InvalidOutputs);
+        }
+        Ok(())
+    }
+
+    fn section_is(&self, s: Section, len: usize) -> bool {
+        s.len as usize == len && format::section(self.data, s).is_some()
+    }
+
+    /// Op-specific shape and parameter checks (tensor ids are already in range).
+    fn check_op(&self, op: &Op) -> core::result::Result<(), ()> {
+        let t = |id: u8| self.tensors.get(id as usize).copied().ok_or(());
+        let ok = |c: bool| if c { Ok(()) } else { Err(()) };
+        let act_ok = |a: &Activation| !matches!(a, Activation::LeakyRelu { alpha_q16 } if *alpha_q16 < 0);
+        match op {
+            Op::Linear { input, output, weights, params, act } => {
+                let (i, o) = (t(*input)?, t(*output)?);
+                let (ci, co) = (i.channels as usize, o.channels as usize);
+                ok(i.kind == o.kind
+                    && self.section_is(*weights, ci * co)
+                    && self.section_is(*params, co * 12)
+                    && act_ok(act))
+            }
+            Op::GcnConv { input, output, weights, params, act, .. } => {
+                let (i, o) = (t(*input)?, t(*output)?);
+                let (ci, co) = (i.channels as usize, o.channels as usize);
+                ok(i.kind == TensorKind::Node
+                    && o.kind == TensorKind::Node
+                    && self.section_is(*weights, ci * co)
+                    && self.section_is(*params, co * 12)
+                    && act_ok(act))
+            }
+            Op::SageConv { input, output, weights_l, weights_r, params, act, normalize, .. } => {
+                let (i, o) = (t(*input)?, t(*output)?);
+                let (ci, co) = (i.channels as usize, o.channels as usize);
+                ok(i.kind == TensorKind::Node
+                    && o.kind == TensorKind::Node
+                    && self.section_is(*weights_l, ci * co)
+                    && (weights_r.len == 0 || self.section_is(*weights_r, ci * co))
+                    && self.section_is(*params, co * 12)
+                    && act_ok(act)
+                    && (!normalize || o.zero_point == 0))
+            }
+            Op::GinAggregate { input, output, .. } => {
+                let (i, o) = (t(*input)?, t(*output)?);
+                ok(i.kind == TensorKind::Node && o.kind == TensorKind::Node && i.channels == o.channels)
+            }
+            Op::GlobalPool { input, output, pool, .. } => {
+                let (i, o) = (t(*input)?, t(*output)?);
+                ok(i.kind == TensorKind::Node
+                    && o.kind == TensorKind::Graph
+                    && i.channels == o.channels
+                    && (*pool != format::Pool::Max || i.zero_point == o.zero_point))
+            }
+            Op::Add { a, b, output, act, .. } => {
+                let (a, b, o) = (t(*a)?, t(*b)?, t(*output)?);
+                ok(a.kind == o.kind
+                    && b.kind == o.kind
+                    && a.channels == o.channels
+                    && b.channels == o.channels
+                    && act_ok(act))
+            }
+            Op::Concat { parts, output } => {
+                let o = t(*output)?;
+                let mut sum = 0usize;
+                for p in parts {
+                    let pt = t(p.input)?;
+                    if pt.kind != o.kind {
+                        return Err(());
+                    }
+                    sum += pt.channels as usize;
+                }
+                ok(!parts.is_empty() && sum == o.channels as usize)
+            }
+            Op::Act { input, output, act } => {
+                let (i, o) = (t(*input)?, t(*output)?);
+                ok(i.kind == o.kind
+                    && i.channels == o.channels
+                    && i.zero_point == o.zero_point
+                    && *act != Activation::None
+                    && act_ok(act))
+            }
+        }
+    }
+
+    /// The ops in execution order. The model was validated, so decoding does
+    /// not fail; should it, the iterator simply ends early.
+    pub fn ops(&self) -> impl Iterator<Item = Op> + 'a {
+        let mut rest = self.ops;
+        let mut left = self.meta.num_ops;
+        core::iter::from_fn(move || {
+            if left == 0 {
+                return None;
+            }
+            left -= 1;
+            let (op, r) = postcard::take_from_bytes::<Op>(rest).ok()?;
+            rest = r;
+            Some(op)
+        })
+    }
+
+    /// Number of ops.
+    pub fn num_ops(&self) -> usize {
+        self.meta.num_ops as usize
+    }
+
+    /// Tensor descriptors.
+    pub fn tensors(&self) -> &[TensorDesc] {
+        &self.tensors
+    }
+
+    /// The input (feature) tensor id.
+    pub fn input(&self) -> u8 {
+        self.meta.input
+    }
+
+    /// The input tensor descriptor.
+    pub fn input_desc(&self) -> TensorDesc {
+        // Validated in from_bytes: the input id is in range.
+        self.tensors
+            .get(self.meta.input as usize)
+            .copied()
+            .unwrap_or(TensorDesc {
+                kind: TensorKind::Node,
+                channels: 1,
+                scale: 1.0,
+                zero_point: 0,
+            })
+    }
+
+    /// Output tensor ids.
+    pub fn outputs(&self) -> &[u8] {
+        &self.meta.outputs
+    }
+
+    /// Declared capacity: maximum nodes, edges, graphs.
+    pub fn capacity(&self) -> (u32, u32, u32) {
+        (self.meta.max_nodes, self.meta.max_edges, self.meta.max_graphs)
+    }
+
+    /// Whether any op reads edge weights.
+    pub fn uses_edge_weight(&self) -> bool {
+        self.meta.uses_edge_weight
+    }
+
+    /// The fixed header.
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+
+    /// The bytes of a data section (validated sections always resolve; an
+    /// unknown one yields an empty slice).
+    pub fn data(&self, s: Section) -> &'a [u8] {
+        format::section(self.data, s).unwrap_or(&[])
+    }
+
+    /// An int8 weight section.
+    pub fn weights(&self, s: Section) -> &'a [i8] {
+        bytemuck::cast_slice(self.data(s))
+    }
+}
+
+/// Reads channel `c`'s `(bias, mult, shift)` record from a [`format::ChannelParams`] section.
+#[inline]
+pub fn channel_record(params: &[u8], c: usize) -> (i32, i32, i32) {
+    let rec = |k: usize| {
+        params
+            .get(c * 12 + k * 4..c * 12 + k * 4 + 4)
+            .and_then(|s| s.try_into().ok())
+            .map(i32::from_le_bytes)
+            .unwrap_or(0)
+    };
+    (rec(0), rec(1), rec(2))
+}

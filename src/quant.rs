@@ -1,0 +1,195 @@
+//! Fixed-point arithmetic shared by every kernel.
+//!
+//! The scheme is the TensorFlow Lite Micro int8 one: `real = scale · (q − zero_point)`,
+//! a rescale factor `s` stored as a Q31 multiplier `m` and a power-of-two
+//! exponent `e` with `s ≈ m · 2^(e − 31)`, applied with a saturating rounding
+//! doubling high multiply followed by a rounding arithmetic right shift.
+//! Everything here is integer-only, so the result is the same on every target.
+//!
+//! The host computes multipliers with [`quantize_multiplier`] (feature `std`
+//! not required: it only uses `f64` arithmetic, never on the inference path).
+
+/// Saturating rounding doubling high multiply: `round(a · b / 2^31)`, saturating
+/// the single overflowing case `a = b = i32::MIN`.
+#[inline]
+pub fn sat_rounding_doubling_high_mul(a: i32, b: i32) -> i32 {
+    if a == i32::MIN && b == i32::MIN {
+        return i32::MAX;
+    }
+    let ab = a as i64 * b as i64;
+    let nudge: i64 = if ab >= 0 { 1 << 30 } else { 1 - (1 << 30) };
+    // (ab + nudge) / 2^31 with truncation toward zero, as the reference does.
+    ((ab + nudge) / (1i64 << 31)) as i32
+}
+
+/// Rounding arithmetic right shift of `x` by `exponent` (0..=31), rounding half away from zero.
+#[inline]
+pub fn rounding_divide_by_pot(x: i32, exponent: u32) -> i32 {
+    if exponent == 0 {
+        return x;
+    }
+    let exponent = exponent.min(31);
+    let mask: i32 = ((1i64 << exponent) - 1) as i32;
+    let remainder = x & mask;
+    let threshold = (mask >> 1) + i32::from(x < 0);
+    (x >> exponent) + i32::from(remainder > threshold)
+}
+
+/// `round(x · m · 2^(shift − 31))`: TFLM's `MultiplyByQuantizedMultiplier`.
+/// `shift` is clamped to `-31..=30`.
+#[inline]
+pub fn multiply_by_quantized_multiplier(x: i32, m: i32, shift: i32) -> i32 {
+    let shift = shift.clamp(-31, 30);
+    let left = if shift > 0 { shift as u32 } else { 0 };
+    let right = if shift > 0 { 0 } else { (-shift) as u32 };
+    let xl = x.saturating_mul(1i32 << left);
+    rounding_divide_by_pot(sat_rounding_doubling_high_mul(xl, m), right)
+}
+
+/// Rounding (half away from zero) right shift of a 64-bit value, saturated to `i32`.
+#[inline]
+pub fn round_shift_i64_to_i32(x: i64, shift: u32) -> i32 {
+    let v = if shift == 0 {
+        x
+    } else {
+        let shift = shift.min(62);
+        let half = 1i64 << (shift - 1);
+        if x >= 0 {
+            (x.saturating_add(half)) >> shift
+        } else {
+            -((x.saturating_neg().saturating_add(half)) >> shift)
+        }
+    };
+    v.clamp(i32::MIN as i64, i32::MAX as i64) as i32
+}
+
+/// Integer division rounding half away from zero; `d` must be positive.
+#[inline]
+pub fn round_div_i64(n: i64, d: i64) -> i64 {
+    if d <= 0 {
+        return 0;
+    }
+    if n >= 0 {
+        (n + d / 2) / d
+    } else {
+        -((-n + d / 2) / d)
+    }
+}
+
+/// Clamps to the int8 range.
+#[inline]
+pub fn saturate_i8(x: i32) -> i8 {
+    x.clamp(-128, 127) as i8
+}
+
+/// Floor of the square root of a `u128` (bit-by-bit, exact, no floating point).
+pub fn isqrt_u128(n: u128) -> u128 {
+    if n < 2 {
+        return n;
+    }
+    let mut x = n;
+    let mut result: u128 = 0;
+    // Highest power of four not above n.
+    let mut bit: u128 = 1u128 << ((127 - n.leading_zeros()) & !1);
+    while bit != 0 {
+        if x >= result + bit {
+            x -= result + bit;
+            result = (result >> 1) + bit;
+        } else {
+            result >>= 1;
+        }
+        bit >>= 2;
+    }
+    result
+}
+
+/// Splits a positive real rescale factor into a Q31 multiplier and an exponent
+/// so that `multiply_by_quantized_multiplier(x, m, e) ≈ x · s`.
+/// Returns `(0, 0)` for `s ≤ 0` or non-finite `s`. Host-side only.
+pub fn quantize_multiplier(s: f64) -> (i32, i32) {
+    if !(s > 0.0) || !s.is_finite() {
+        return (0, 0);
+    }
+    // frexp: s = q · 2^e with q in [0.5, 1).
+    let mut e: i32 = 0;
+    let mut q = s;
+    while q >= 1.0 {
+        q *= 0.5;
+        e += 1;
+    }
+    while q < 0.5 {
+        q *= 2.0;
+        e -= 1;
+    }
+    let mut qf = libm::round(q * (1u64 << 31) as f64) as i64;
+    if qf == 1i64 << 31 {
+        qf /= 2;
+        e += 1;
+    }
+    if e < -31 {
+        // Too small to represent: the product rounds to zero anyway.
+        return (0, 0);
+    }
+    if e > 30 {
+        return (i32::MAX, 30);
+    }
+    (qf as i32, e)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn srdhm_matches_definition() {
+        for &(a, b) in &[(1 << 30, 1 << 30), (-7, 1 << 30), (12345, -999_999), (i32::MIN, i32::MIN)] {
+            let exact = (a as f64) * (b as f64) / 2f64.powi(31);
+            let got = sat_rounding_doubling_high_mul(a, b) as f64;
+            if a == i32::MIN && b == i32::MIN {
+                assert_eq!(got, i32::MAX as f64);
+            } else {
+                assert!((got - exact).abs() <= 0.5 + 1e-9, "{a} {b} {got} {exact}");
+            }
+        }
+    }
+
+    #[test]
+    fn rounding_shift_rounds_half_away_from_zero() {
+        assert_eq!(rounding_divide_by_pot(5, 1), 3);
+        assert_eq!(rounding_divide_by_pot(-5, 1), -3);
+        assert_eq!(rounding_divide_by_pot(4, 1), 2);
+        assert_eq!(rounding_divide_by_pot(-6, 2), -2);
+        assert_eq!(rounding_divide_by_pot(-7, 2), -2);
+        assert_eq!(round_shift_i64_to_i32(5, 1), 3);
+        assert_eq!(round_shift_i64_to_i32(-5, 1), -3);
+        assert_eq!(round_shift_i64_to_i32(i64::MAX, 1), i32::MAX);
+        assert_eq!(round_div_i64(7, 2), 4);
+        assert_eq!(round_div_i64(-7, 2), -4);
+        assert_eq!(round_div_i64(-5, 3), -2);
+    }
+
+    #[test]
+    fn isqrt_is_floor_sqrt() {
+        for n in 0u128..5000 {
+            let r = isqrt_u128(n);
+            assert!(r * r <= n && (r + 1) * (r + 1) > n, "{n}");
+        }
+        let big = (1u128 << 100) + 12345;
+        let r = isqrt_u128(big);
+        assert!(r * r <= big && (r + 1) * (r + 1) > big);
+    }
+
+    #[test]
+    fn quantized_multiplier_approximates_scale() {
+        for &s in &[1e-6, 0.0123, 0.5, 0.75, 1.0, 3.7, 1234.5] {
+            let (m, e) = quantize_multiplier(s);
+            for &x in &[1000i32, -1000, 77777, -3] {
+                let got = multiply_by_quantized_multiplier(x, m, e) as f64;
+                let want = x as f64 * s;
+                assert!((got - want).abs() <= 0.5 + want.abs() * 1e-8 + 1e-9, "s={s} x={x} got={got} want={want}");
+            }
+        }
+        assert_eq!(quantize_multiplier(0.0), (0, 0));
+        assert_eq!(quantize_multiplier(f64::NAN), (0, 0));
+    }
+}
