@@ -8,6 +8,7 @@ use tinygnn::format::writer::ChannelRecord;
 use tinygnn::format::{Activation, ConcatPart, Op, Pool};
 use tinygnn::{Model, Session};
 
+#[allow(clippy::too_many_arguments)]
 fn pool_reference(
     pool: Pool,
     x: &[i8],

@@ -221,6 +221,7 @@ fn sage_mean_hand_computed() {
     assert_eq!(outs[0].2, vec![8, 1, -9]);
 }
 
+#[allow(clippy::too_many_arguments)]
 fn gin_reference(
     n: usize,
     x: &[i8],
