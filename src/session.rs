@@ -284,7 +284,8 @@ pub struct Session<'a, 'm> {
     model: &'a Model<'m>,
     arena: &'a mut [u8],
     plan: Plan,
-    last: Option<Dims>,
+    /// Sizes of the last successful run and the arena offset of its first slot.
+    last: Option<(Dims, usize)>,
 }
 
 fn to_u32(x: usize) -> u32 {
@@ -357,17 +358,17 @@ impl<'a, 'm> Session<'a, 'm> {
     ) -> Result<Output<'_>> {
         self.last = None;
         let dims = graph::validate(self.model, input)?;
-        self.execute(input, dims, f)?;
-        self.last = Some(dims);
+        let slots_start = self.execute(input, dims, f)?;
+        self.last = Some((dims, slots_start));
         self.output(0).ok_or(Error::InvalidOutputs)
     }
 
     /// Output `index` of the last successful run (`None` before one, or if
     /// the model has fewer outputs).
     pub fn output(&self, index: usize) -> Option<Output<'_>> {
-        let dims = self.last?;
+        let (dims, slots_start) = self.last?;
         let t = *self.model.outputs().get(index)?;
-        self.tensor(t, dims)
+        self.tensor(t, dims, slots_start)
     }
 
     /// Offset of the aligned arena start.
@@ -381,11 +382,10 @@ impl<'a, 'm> Session<'a, 'm> {
     }
 
     /// Read access to tensor `t` after a run.
-    fn tensor(&self, t: u8, d: Dims) -> Option<Output<'_>> {
+    fn tensor(&self, t: u8, d: Dims, slots_start: usize) -> Option<Output<'_>> {
         let desc = self.model.tensors().get(usize::from(t))?;
         let s = usize::from(*self.plan.slot_of.get(usize::from(t))?);
-        let layout = Layout::new(self.model, &self.plan, d);
-        let mut start = self.align_slack().checked_add(layout.graph_bytes())?;
+        let mut start = slots_start;
         for k in 0..s {
             start = start.checked_add(self.plan.slot_bytes(k, d))?;
         }
@@ -407,7 +407,7 @@ impl<'a, 'm> Session<'a, 'm> {
         input: &GraphInput<'_>,
         d: Dims,
         mut f: impl FnMut(usize, Output<'_>),
-    ) -> Result<()> {
+    ) -> Result<usize> {
         let model = self.model;
         let plan = &self.plan;
         let layout = Layout::new(model, plan, d);
@@ -421,6 +421,7 @@ impl<'a, 'm> Session<'a, 'm> {
         if needed > actual {
             return Err(too_small);
         }
+        let slots_start = slack.saturating_add(layout.graph_bytes());
         let mut rest: &mut [u8] = self.arena.get_mut(slack..needed).ok_or(too_small)?;
 
         // ---- graph: CSR, weights, graph node counts -----------------------
@@ -547,7 +548,7 @@ impl<'a, 'm> Session<'a, 'm> {
                 },
             );
         }
-        Ok(())
+        Ok(slots_start)
     }
 }
 
