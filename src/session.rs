@@ -30,7 +30,7 @@
 use crate::error::{Error, Result};
 use crate::format::{Op, TensorKind};
 use crate::graph::{self, Dims, Features, GraphInput};
-use crate::kernels::aggregate::Csr;
+use crate::kernels::aggregate::{self, Csr};
 use crate::ops::{self, region_bytes, Ctx, In, Out, Scratch};
 use crate::{Model, MAX_TENSORS};
 
@@ -437,7 +437,14 @@ impl<'a, 'm> Session<'a, 'm> {
         };
         let counts = carve(&mut rest, layout.counts).ok_or(too_small)?;
         let counts: &mut [u32] = cast(counts, d.graphs).ok_or(too_small)?;
-        build_csr(input, row_ptr, sources, weights.as_deref_mut());
+        aggregate::build_csr(
+            input.sources,
+            input.targets,
+            input.edge_weight.unwrap_or(&[]),
+            row_ptr,
+            sources,
+            weights.as_deref_mut(),
+        );
         counts.fill(0);
         match input.batch {
             Some(b) => {
@@ -474,6 +481,9 @@ impl<'a, 'm> Session<'a, 'm> {
             let rows = ops::rows_of(desc.kind, d.nodes, d.graphs);
             let ch = usize::from(desc.channels);
             let slot = usize::from(*plan.slot_of.get(usize::from(t))?);
+            if slot >= MAX_TENSORS {
+                return None;
+            }
             Some((slot, rows, ch, desc.zero_point))
         };
 
@@ -549,47 +559,6 @@ impl<'a, 'm> Session<'a, 'm> {
             );
         }
         Ok(slots_start)
-    }
-}
-
-/// Stable counting sort of the edges by target into `row_ptr`/`sources`/`weights`.
-/// The input was validated (indices in range, weights valid, lengths equal).
-fn build_csr(
-    input: &GraphInput<'_>,
-    row_ptr: &mut [u32],
-    sources: &mut [u16],
-    mut weights: Option<&mut [u32]>,
-) {
-    row_ptr.fill(0);
-    // Count the in-degree of t at row_ptr[t + 1].
-    for &t in input.targets {
-        if let Some(c) = row_ptr.get_mut(usize::from(t) + 1) {
-            *c += 1;
-        }
-    }
-    // Exclusive prefix sum shifted by one: row_ptr[t + 1] = start of t.
-    let mut sum = 0u32;
-    for c in row_ptr.iter_mut().skip(1) {
-        let count = *c;
-        *c = sum;
-        sum += count;
-    }
-    // Place edges in input order; row_ptr[t + 1] ends at the end of t = start of t + 1.
-    let ew = input.edge_weight.unwrap_or(&[]);
-    for (k, (&s, &t)) in input.sources.iter().zip(input.targets).enumerate() {
-        if let Some(cursor) = row_ptr.get_mut(usize::from(t) + 1) {
-            let pos = *cursor as usize;
-            *cursor += 1;
-            if let Some(slot) = sources.get_mut(pos) {
-                *slot = s;
-            }
-            if let Some(w) = weights.as_deref_mut().and_then(|w| w.get_mut(pos)) {
-                *w = ew
-                    .get(k)
-                    .and_then(|&x| graph::edge_weight_q16(x))
-                    .unwrap_or(0);
-            }
-        }
     }
 }
 
