@@ -11,6 +11,44 @@
 //! 4. quantizes (or copies) the features into the input tensor;
 //! 5. runs the ops in order; each writes its output tensor's slot.
 //!
+//! # Example
+//! ```
+//! # #[cfg(feature = "std")] {
+//! use tinygnn::format::writer::{ChannelRecord, ModelWriter};
+//! use tinygnn::format::{Activation, Op, TensorDesc, TensorKind};
+//! use tinygnn::{Features, GraphInput, Model, Session};
+//!
+//! // A one-op model (normally written by the host tool and read from flash).
+//! let mut w = ModelWriter::new();
+//! let t = |channels| TensorDesc { kind: TensorKind::Node, channels, scale: 0.1, zero_point: 0 };
+//! let x = w.add_tensor(t(2));
+//! let y = w.add_tensor(t(1));
+//! let weights = w.add_i8(&[1, 1]);
+//! let params = w.add_channel_params(&[ChannelRecord { bias: 0, mult: 1 << 30, shift: 1 }]);
+//! w.add_op(Op::GcnConv {
+//!     input: x, output: y, weights, params, act: Activation::Relu,
+//!     improved: false, add_self_loops: true, normalize: true, edge_weight: false,
+//! });
+//! let bytes = w.finish(x, &[y], 16, 32, 1).unwrap();
+//!
+//! let model = Model::from_bytes(&bytes)?;
+//! let mut arena = [0u8; 1024];
+//! assert!(model.arena_bytes(3, 2, 1) + 7 <= arena.len());
+//! let mut session = Session::new(&model, &mut arena);
+//! let out = session.run(&GraphInput {
+//!     num_nodes: 3,
+//!     features: Features::F32(&[0.1, 0.2, 0.3, 0.4, 0.5, 0.6]),
+//!     sources: &[0, 1],
+//!     targets: &[1, 2],
+//!     edge_weight: None,
+//!     batch: None,
+//! })?;
+//! assert_eq!((out.rows, out.channels), (3, 1));
+//! assert_eq!(out.argmax(0), Some(0));
+//! # }
+//! # Ok::<(), tinygnn::Error>(())
+//! ```
+//!
 //! # Arena layout (every region starts 8-aligned, sizes rounded up to 8)
 //! ```text
 //! [align slack][row_ptr u32 × (N+1)][sources u16 × E][weights u32 × E]?
