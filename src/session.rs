@@ -382,13 +382,27 @@ impl<'a, 'm> Session<'a, 'm> {
         self.model
     }
 
-    /// Runs the model on `input` and returns its first output.
+    /// Runs the model on `input` and returns its first output (the others
+    /// through [`Session::output`]).
+    ///
+    /// A graph with zero nodes is valid: node-level outputs have no rows,
+    /// graph-level ones one row per graph holding the empty-graph value.
+    ///
+    /// # Errors
+    /// * an input-graph error ([`crate::graph`] lists them) — nothing is written;
+    /// * [`Error::ArenaTooSmall`] with the exact need (including the slack to
+    ///   align this arena's start to 8) — nothing is written;
+    /// * [`Error::Overflow`] from an op whose intermediate does not fit (GCN
+    ///   coefficients above `i32::MAX`, i.e. absurd edge weights).
+    ///
+    /// After an error, [`Session::output`] returns `None` until the next successful run.
     pub fn run(&mut self, input: &GraphInput<'_>) -> Result<Output<'_>> {
         self.run_inspect(input, |_, _| {})
     }
 
     /// Like [`Session::run`], calling `f(op_index, tensor)` after each op with
-    /// the tensor that op produced.
+    /// the tensor that op produced (for per-op debugging and the host tool's
+    /// `verify --per-op`). Errors as for [`Session::run`].
     pub fn run_inspect(
         &mut self,
         input: &GraphInput<'_>,
