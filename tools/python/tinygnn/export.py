@@ -292,7 +292,7 @@ class _SpecBuilder:
             raise ExportError(f"module '{qual or '<root>'}' ({name}) uses jk='{mod.jk_mode}'; "
                               "supported: None, 'last', 'cat'")
         if getattr(mod, "supports_norm_batch", False):
-            raise ExportError(f"module '{_join(qual, 'norms')}' ({type(mod.norms[0]).__name__}) "
+            raise ExportError(f"module '{_join(qual, 'norms.0')}' ({type(mod.norms[0]).__name__}) "
                               "needs the batch vector; not supported")
         act_q = _join(qual, "act")
         xs: List[str] = []
@@ -341,19 +341,36 @@ class _Tracer(torch.fx.Tracer):
                 return self.create_proxy("call_function", fn, args, kwargs)
             return record
 
+        def is_pool(value):
+            return any(value is fn for fn in _POOLS)
+
+        # Module namespaces, forward globals, and module instance attributes (self.pool = ...).
         namespaces = [pyg_nn.__dict__, pyg_pool.__dict__, pyg_glob.__dict__]
-        namespaces += [type(m).forward.__globals__ for m in root.modules()]
-        patched = []
+        forwards = [getattr(type(m).forward, "__func__", type(m).forward) for m in root.modules()]
+        namespaces += [f.__globals__ for f in forwards if hasattr(f, "__globals__")]
+        namespaces += [m.__dict__ for m in root.modules()]
+        cells = [c for f in forwards for c in (getattr(f, "__closure__", None) or ())]
+        patched, patched_cells = [], []
         try:
             for ns in namespaces:
                 for key, value in list(ns.items()):
-                    if any(value is fn for fn in _POOLS):
+                    if is_pool(value):
                         patched.append((ns, key, value))
                         ns[key] = stub(value)
+            for cell in cells:  # pooling functions captured in a closure
+                try:
+                    value = cell.cell_contents
+                except ValueError:  # empty cell
+                    continue
+                if is_pool(value):
+                    patched_cells.append((cell, value))
+                    cell.cell_contents = stub(value)
             yield
         finally:
             for ns, key, value in reversed(patched):
                 ns[key] = value
+            for cell, value in patched_cells:
+                cell.cell_contents = value
 
     def trace(self, root, concrete_args=None):  # noqa: D102
         with self._wrapped_pools(root):
@@ -529,7 +546,9 @@ def build_spec(model: torch.nn.Module, example: Data) -> ExportResult:
     builder = _SpecBuilder(state)
     with _eval_mode(model), torch.no_grad():
         bound = _bind(model, example)
-        expected = model(**{k: v for k, v in bound.items() if v is not None})
+        inputs = {k: v for k, v in bound.items() if v is not None}
+        # Translate first, so that unsupported layers are reported before anything runs.
+        traced: Optional[torch.fx.GraphModule] = None
         if type(model) in _BASIC_GNNS:
             outputs = [builder.basic_gnn(model, "", builder.input_name,
                                          edge_weight=bound.get("edge_weight") is not None)]
@@ -544,12 +563,13 @@ def build_spec(model: torch.nn.Module, example: Data) -> ExportResult:
                                   f"{e}") from e
             outputs = _Translator(model, graph, bound, builder).run()
             traced = torch.fx.GraphModule(model, graph)
-            got = traced(**{k: v for k, v in bound.items() if v is not None})
-            if not torch.allclose(got, expected, rtol=1e-5, atol=1e-6):
-                raise ExportError("the traced graph does not reproduce the model's output; "
-                                  "the forward probably depends on Python control flow")
-    if not isinstance(expected, torch.Tensor):
-        raise ExportError("the model must return a single tensor")
+        expected = model(**inputs)
+        if not isinstance(expected, torch.Tensor) or len(outputs) != 1:
+            raise ExportError("the model must return a single tensor")
+        if traced is not None and not torch.allclose(traced(**inputs), expected,
+                                                     rtol=1e-5, atol=1e-6):
+            raise ExportError("the traced graph does not reproduce the model's output; "
+                              "the forward probably depends on Python control flow")
     levels = {builder.level[o] for o in outputs}
     if len(levels) != 1:
         raise ExportError("model outputs mix node-level and graph-level values")

@@ -117,8 +117,10 @@ def run_spec(spec: dict, tensors: Dict[str, torch.Tensor], graph: Dict[str, torc
                 out = out / out.norm(dim=-1, keepdim=True).clamp(min=1e-12)
         elif kind == "gin_aggregate":
             out = (1.0 + attrs["eps"]) * h + _segment(h[src], dst, n, "sum")
-        elif kind.startswith("global_") and kind.endswith("_pool"):
-            out = _segment(h, batch, num_graphs, kind[len("global_"):-len("_pool")])
+        elif kind in ("global_add_pool", "global_mean_pool", "global_max_pool"):
+            reduce = {"global_add_pool": "sum", "global_mean_pool": "mean",
+                      "global_max_pool": "max"}[kind]
+            out = _segment(h, batch, num_graphs, reduce)
         elif kind == "add":
             out = ins[0] + ins[1]
         elif kind == "concat":
