@@ -46,9 +46,15 @@ if "$PY" -W ignore -c "$check" "$PKG" >/dev/null 2>&1; then
     log "up to date"
 else
     log "installing ${REQS[*]} and tools/python (editable); this can take a few minutes"
-    "$PY" -m pip install -q --disable-pip-version-check --upgrade pip
-    "$PY" -m pip install -q --disable-pip-version-check "${REQS[@]}"
-    "$PY" -m pip install -q --disable-pip-version-check -e "$PKG"
+    LOG="$(mktemp -t tinygnn-pip.XXXXXX)"
+    pip_quiet() {  # pip's output is shown only when it fails
+        "$PY" -m pip install -q --disable-pip-version-check "$@" >>"$LOG" 2>&1 \
+            || { cat "$LOG" >&2; log "pip install $* failed"; exit 1; }
+    }
+    pip_quiet --upgrade pip
+    pip_quiet "${REQS[@]}"
+    pip_quiet -e "$PKG"
+    rm -f "$LOG"
     "$PY" -W ignore -c "$check" "$PKG" || { log "installation incomplete"; exit 1; }
 fi
 

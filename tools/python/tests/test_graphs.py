@@ -45,3 +45,16 @@ def test_rejects_float_labels_and_bad_shapes(tmp_path):
     bad = Data(x=torch.randn(4), edge_index=torch.zeros(2, 0, dtype=torch.long))
     with pytest.raises(ValueError, match="x"):
         tinygnn.save_graphs(tmp_path / "g.safetensors", bad)
+
+
+def test_save_tensors_is_deterministic_and_standard(tmp_path):
+    tensors = {"b": torch.arange(5), "a": torch.randn(2, 3), "m": torch.tensor([True, False])}
+    meta = {"z": "1", "a": "2"}
+    tinygnn.save_tensors(tmp_path / "1.safetensors", tensors, metadata=meta)
+    tinygnn.save_tensors(tmp_path / "2.safetensors", dict(reversed(tensors.items())),
+                         metadata=dict(reversed(meta.items())))
+    assert (tmp_path / "1.safetensors").read_bytes() == (tmp_path / "2.safetensors").read_bytes()
+    with safe_open(str(tmp_path / "1.safetensors"), framework="pt") as f:
+        assert f.metadata() == meta
+        for k, v in tensors.items():
+            assert torch.equal(f.get_tensor(k), v)

@@ -25,7 +25,7 @@ from typing import Any, Dict, List, Optional, Sequence
 import torch
 import torch.fx
 import torch.nn.functional as F
-from safetensors.torch import save_file
+from .tensors_io import save_tensors
 
 import torch_geometric
 import torch_geometric.nn as pyg_nn
@@ -598,5 +598,5 @@ def export(model: torch.nn.Module, path, example: Data) -> ExportResult:
         "tinygnn_exporter": (f"tinygnn {EXPORTER_VERSION}; torch {torch.__version__}; "
                              f"torch_geometric {torch_geometric.__version__}"),
     }
-    save_file(_float_state_dict(model), str(path), metadata=metadata)
+    save_tensors(path, _float_state_dict(model), metadata=metadata)
     return result

@@ -4,7 +4,9 @@ from __future__ import annotations
 from typing import Dict, Sequence, Union
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
+
+from .tensors_io import save_tensors
 from torch_geometric.data import Batch, Data
 
 __all__ = ["save_graphs", "load_graphs", "graphs_tensors"]
@@ -57,7 +59,7 @@ def save_graphs(path, data_or_list: Union[Data, Sequence[Data]]) -> Dict[str, to
     edge_weight (F32), batch (I64), y (I64) and the train/val/test masks (U8).
     Returns the tensors written."""
     tensors = graphs_tensors(data_or_list)
-    save_file(tensors, str(path))
+    save_tensors(path, tensors)
     return tensors
 
 
