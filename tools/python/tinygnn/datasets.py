@@ -51,7 +51,7 @@ def load_planetoid(name: str, root: Optional[os.PathLike] = None) -> Data:
         raise DatasetUnavailable(f"{raw} does not exist (expected Planetoid raw files for {name})")
     with tempfile.TemporaryDirectory(prefix="tinygnn-planetoid-") as tmp:
         shutil.copytree(raw, Path(tmp) / name / "raw")
-        dataset = Planetoid(tmp, name, log=False)
+        dataset = Planetoid(tmp, name)
         return dataset[0].clone()
 
 
