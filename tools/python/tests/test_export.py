@@ -337,3 +337,34 @@ def test_export_restores_training_mode(tmp_path):
     model = TwoGCN().train()
     tinygnn.export(model, tmp_path / "m.safetensors", example=random_graph())
     assert model.training
+
+
+def test_nested_basic_gnn_with_mlp_head(tmp_path):
+    """The pattern of PyG's graph classification examples: a GIN model, pooling, an MLP."""
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.gnn = models.GIN(5, 8, num_layers=2, norm="batch_norm", train_eps=True)
+            self.head = gnn.MLP([8, 8, 3], norm=None, dropout=0.5)
+
+        def forward(self, x, edge_index, batch):
+            return self.head(gnn.global_add_pool(self.gnn(x, edge_index), batch))
+
+    spec = export_and_check(perturb(Net()), random_batch(), tmp_path)
+    assert ops(spec)[-5:] == ["global_add_pool", "linear", "relu", "dropout", "linear"]
+    assert spec["ops"][1]["params"]["weight"] == "gnn.convs.0.nn.lins.0.weight"
+    assert spec["ops"][-1]["params"]["weight"] == "head.lins.1.weight"
+
+
+def test_cached_gcn_is_exported_uncached(tmp_path):
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = GCNConv(5, 4, cached=True)
+
+        def forward(self, x, edge_index):
+            return self.conv(x, edge_index)
+
+    spec = export_and_check(perturb(Net()), random_graph(), tmp_path)
+    assert ops(spec) == ["gcn_conv"]
