@@ -368,3 +368,16 @@ def test_cached_gcn_is_exported_uncached(tmp_path):
 
     spec = export_and_check(perturb(Net()), random_graph(), tmp_path)
     assert ops(spec) == ["gcn_conv"]
+
+
+def test_rejects_message_passing_after_pooling():
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = GCNConv(5, 5)
+
+        def forward(self, x, edge_index, batch):
+            return self.conv(gnn.global_mean_pool(x, batch), edge_index)
+
+    with pytest.raises(tinygnn.ExportError, match="graph-level"):
+        tinygnn.build_spec(Net(), random_batch())

@@ -57,6 +57,7 @@ _ADD_FUNCTIONS = {operator.add, operator.iadd, torch.add}
 _CAT_FUNCTIONS = {torch.cat, torch.concat}
 _SAGE_AGGRS = {"mean": "mean", "max": "max", "sum": "sum", "add": "sum"}
 _BASIC_GNNS = (GCN, GraphSAGE, GIN)
+_NODE_ONLY_OPS = {"gcn_conv", "sage_conv", "gin_aggregate"}  # need the graph's edges
 
 
 class ExportError(Exception):
@@ -148,11 +149,9 @@ class _SpecBuilder:
         if len(levels) != 1:
             raise ExportError(f"'{base}' ({op}) mixes node-level and graph-level inputs")
         in_level = levels.pop()
-        if level is None:
-            level = in_level
-        elif op in ("gcn_conv", "sage_conv", "gin_aggregate") or op.startswith("global_"):
-            if in_level != "node":
-                raise ExportError(f"'{base}' ({op}) is applied to a graph-level value")
+        if in_level != "node" and (op in _NODE_ONLY_OPS or op.startswith("global_")):
+            raise ExportError(f"'{base}' ({op}) is applied to a graph-level value")
+        level = level or in_level
         name = self._unique(base)
         entry: Dict[str, Any] = {"name": name, "op": op, "inputs": list(inputs)}
         if attrs:
