@@ -22,7 +22,7 @@ import sys
 import warnings
 from pathlib import Path
 from types import ModuleType
-from typing import Dict, Union
+from typing import Dict, Optional, Union
 
 import numpy as np
 import torch
@@ -90,9 +90,11 @@ def load_weights(model: torch.nn.Module, path: Path) -> torch.nn.Module:
     return model.eval()
 
 
-def write_inputs(name: str, out_dir: Path, model: torch.nn.Module = None) -> Dict[str, object]:
+def write_inputs(name: str, out_dir: Path,
+                 model: Optional[torch.nn.Module] = None) -> Dict[str, object]:
     """Write the model's input GRAPHS files and ``expected_float.safetensors`` (tensor
-    ``out``: PyG's float output on the evaluation set) into ``out_dir``; return metrics."""
+    ``out``: PyG's float output on the evaluation set) into ``out_dir``; return metrics.
+    ``model`` defaults to the model rebuilt from the committed ``model.safetensors``."""
     mdef = load_model_def(name)
     if model is None:
         model = load_weights(mdef.build_model(), MODELS / name / "model.safetensors")

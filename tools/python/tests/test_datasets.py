@@ -40,7 +40,9 @@ def test_missing_data_root_is_a_clear_error(monkeypatch, tmp_path):
 
 
 @pytest.mark.skipif(not os.environ.get("TINYGNN_DATA"), reason="$TINYGNN_DATA not set")
-def test_cora():
-    data = datasets.load_planetoid("Cora")
-    assert data.num_nodes == 2708 and data.x.shape[1] == 1433
-    assert int(data.train_mask.sum()) == 140 and int(data.test_mask.sum()) == 1000
+@pytest.mark.parametrize("name,nodes,features,train", [("Cora", 2708, 1433, 140),
+                                                        ("CiteSeer", 3327, 3703, 120)])
+def test_planetoid(name, nodes, features, train):
+    data = datasets.load_planetoid(name)
+    assert data.num_nodes == nodes and data.x.shape[1] == features
+    assert int(data.train_mask.sum()) == train and int(data.test_mask.sum()) == 1000
