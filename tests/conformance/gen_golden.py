@@ -33,7 +33,6 @@ from torch_geometric.nn import GCNConv, GINConv, SAGEConv, models
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1] / "tools" / "python"))
 import tinygnn  # noqa: E402
-from tinygnn.graphs import graphs_tensors  # noqa: E402
 from tinygnn.reference import run_spec  # noqa: E402
 
 warnings.filterwarnings("ignore", category=FutureWarning)
@@ -202,14 +201,13 @@ class GinGraph(torch.nn.Module):
 
 # ------------------------------------------------------------------------ cases
 
-Case = Tuple[str, Callable[[], torch.nn.Module], Callable[[torch.Generator], Data]]
-
 # improved=True in PyG 2.8.1: gcn_norm calls add_remaining_self_loops(edge_index, edge_weight,
 # fill_value=2.0) but, when edge_weight is None, the fill value is never used: the loops are
 # appended without attributes and all weights (loops included) are then set to 1. So
 # `improved` only changes the result when the forward passes an edge weight (then added
 # self-loops get weight 2; an existing self-loop keeps its own weight). Both cases are here.
-CASES: List[Tuple[str, str, Callable, Callable]] = [
+# (name, description, model factory, input factory)
+CASES: List[Tuple[str, str, Callable[[], torch.nn.Module], Callable[[torch.Generator], Data]]] = [
     ("gcn_plain", "2×GCNConv, ReLU; no edge weights",
      lambda: GCN2(), one_graph),
     ("gcn_edge_weight", "2×GCNConv called with the graph's edge_weight",
