@@ -39,7 +39,8 @@ def main():
             total += loss.item() * batch.num_graphs
         scheduler.step()
         if epoch % 10 == 0 or epoch == EPOCHS:
-            train_acc = _common.accuracy(_common.predict(model, train), _common.as_data(train), "graph")
+            train_out = _common.predict(model, train)
+            train_acc = _common.accuracy(train_out, _common.as_data(train), "graph")
             print(f"epoch {epoch:3d} loss {total / len(train):.4f} train_acc {train_acc:.4f}")
     _common.finish(NAME, model, {"seed": SEED, "epochs": EPOCHS, "batch_size": BATCH_SIZE,
                                  "lr": LR, "num_train": len(train)}, commit_inputs=True)

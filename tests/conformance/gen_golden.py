@@ -310,7 +310,8 @@ def write_readme(path: Path, rows) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true",
-                        help="regenerate into a temporary folder and compare with the committed files")
+                        help="regenerate into a temporary folder and compare with the "
+                             "committed files")
     args = parser.parse_args()
     if not args.check:
         rows = generate(HERE)
