@@ -6,6 +6,9 @@ use tinygnn::Model;
 
 use crate::st::Graphs;
 
+/// Whether this build can execute models (the runtime has `Session`).
+pub const AVAILABLE: bool = false;
+
 /// The int8 output of one run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunOutput {
