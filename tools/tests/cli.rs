@@ -120,6 +120,24 @@ fn full_pipeline(c: &Case, rows: usize) {
     assert!(v["float_accuracy"].is_number() && v["int8_accuracy"].is_number());
     let text = ok(&tinygnn(&[&"verify", &c.model, &c.tgnn, &c.graphs]));
     assert!(text.contains("top-1 agreement"), "{text}");
+    // Every op's int8 output stays within a few steps of its float tensor.
+    let v: Value = serde_json::from_str(&ok(&tinygnn(&[
+        &"verify",
+        &c.model,
+        &c.tgnn,
+        &c.graphs,
+        &"--json",
+        &"--per-op",
+    ])))
+    .unwrap();
+    let per_op = v["per_op"].as_array().unwrap();
+    let j: Value = serde_json::from_str(&ok(&tinygnn(&[&"inspect", &c.tgnn, &"--json"]))).unwrap();
+    assert_eq!(per_op.len(), j["ops"].as_array().unwrap().len());
+    for p in per_op {
+        let steps = p["err_in_steps"].as_f64().unwrap();
+        let rel = p["max_abs_err"].as_f64().unwrap() / p["float_range"].as_f64().unwrap().max(1e-9);
+        assert!(steps <= 4.0 || rel <= 0.03, "{p}");
+    }
 }
 
 #[test]

@@ -288,9 +288,9 @@ pub fn run(a: &Args) -> Result<()> {
             "  {:<4} {:<5} {:>8} {:>14.6e} {:>5}",
             format!("t{}", t["id"]),
             t["kind"].as_str().unwrap_or(""),
-            t["channels"],
+            t["channels"].as_u64().unwrap_or(0),
             t["scale"].as_f64().unwrap_or(0.0),
-            t["zero_point"]
+            t["zero_point"].as_i64().unwrap_or(0)
         );
     }
     let f = &d["flash"];

@@ -20,6 +20,9 @@ pub struct Args {
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
+    /// Also compare every op's int8 output with the float tensor it stands for.
+    #[arg(long)]
+    pub per_op: bool,
 }
 
 /// Comparison of a float and an int8 output.
@@ -98,8 +101,33 @@ pub fn run(a: &Args) -> Result<()> {
     let g = st::read_graphs(&a.graphs)?;
     let vals = reference::run(&spec, &g, |_| {})?;
     let f = &vals[&spec.outputs[0]];
-    let q = rt::run(&model, &g)?;
+    let mut traced = Vec::new();
+    let q = rt::run_traced(&model, &g, |i, o| {
+        if a.per_op {
+            traced.push((i, o.clone()));
+        }
+    })?;
     let c = compare(f, &q)?;
+    let mut per_op = Vec::new();
+    if a.per_op {
+        let fused = crate::quantize::fuse(&spec)?;
+        if fused.ops.len() != model.num_ops() {
+            bail!(
+                "--per-op: the model has {} ops but this spec fuses to {}; was it converted from another spec?",
+                model.num_ops(),
+                fused.ops.len()
+            );
+        }
+        for (i, o) in &traced {
+            let fop = &fused.ops[*i];
+            let c = compare(&vals[&fop.name], o)?;
+            per_op.push(json!({
+                "index": i, "op": super::inspect::fop_name(fop), "spec": fop.merged.join(" + "),
+                "max_abs_err": c.max_abs_err, "mean_abs_err": c.mean_abs_err, "step": c.step,
+                "float_range": c.float_range, "err_in_steps": c.max_abs_err / c.step,
+            }));
+        }
+    }
     let facc = super::accuracy(&argmax_rows(f), &g);
     let qpred: Vec<usize> = (0..q.rows).map(|r| q.argmax(r)).collect();
     let qacc = super::accuracy(&qpred, &g);
@@ -109,9 +137,28 @@ pub fn run(a: &Args) -> Result<()> {
             "mean_abs_err": c.mean_abs_err, "float_output_range": c.float_range, "output_step": c.step,
             "float_accuracy": facc.map(|x| x.0), "int8_accuracy": qacc.map(|x| x.0),
             "accuracy_rows": facc.map(|x| x.1),
+            "per_op": per_op,
         });
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(());
+    }
+    if a.per_op {
+        println!(
+            "  #  op             {:<32} {:>10} {:>10} {:>7} {:>10}",
+            "spec ops", "max err", "step", "steps", "range"
+        );
+        for p in &per_op {
+            println!(
+                "  {:>2} {:<14} {:<32} {:>10.6} {:>10.6} {:>7.2} {:>10.4}",
+                p["index"].as_u64().unwrap_or(0),
+                p["op"].as_str().unwrap_or(""),
+                p["spec"].as_str().unwrap_or(""),
+                p["max_abs_err"].as_f64().unwrap_or(0.0),
+                p["step"].as_f64().unwrap_or(0.0),
+                p["err_in_steps"].as_f64().unwrap_or(0.0),
+                p["float_range"].as_f64().unwrap_or(0.0)
+            );
+        }
     }
     println!("rows compared: {}", c.rows);
     println!("top-1 agreement: {:.2}%", c.top1_agreement * 100.0);
