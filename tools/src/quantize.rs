@@ -453,6 +453,14 @@ pub fn convert(spec: &Spec, ranges: &HashMap<String, Range>, cap: Capacity) -> R
         Rows::Node => TensorKind::Node,
         Rows::Graph => TensorKind::Graph,
     };
+    if spec.in_channels > tinygnn::MAX_CHANNELS {
+        bail!(
+            "model input '{}' has {} channels; the runtime allows {}",
+            spec.input,
+            spec.in_channels,
+            tinygnn::MAX_CHANNELS
+        );
+    }
     let (s, z) = activation_quant(range(&spec.input)?);
     let input = w.add_tensor(TensorDesc {
         kind: TensorKind::Node,
