@@ -30,23 +30,52 @@
 use crate::error::{Error, Result};
 use crate::format::{Op, TensorKind};
 use crate::graph::{self, Dims, Features, GraphInput};
-use crate::kernels::aggregate::Csr;
+use crate::kernels::aggregate::{self, Csr};
 use crate::ops::{self, region_bytes, Ctx, In, Out, Scratch};
 use crate::{Model, MAX_TENSORS};
 
 const NO_SLOT: u8 = u8::MAX;
+
+/// One arena slot of the plan.
+#[derive(Debug, Clone, Copy, Default)]
+struct Slot {
+    /// Largest node-tensor channel count of the tensors it holds.
+    node_ch: usize,
+    /// Largest graph-tensor channel count of the tensors it holds.
+    graph_ch: usize,
+    /// Free for a new tensor (while planning).
+    free: bool,
+}
+
+impl Slot {
+    /// Byte size for `d`.
+    fn bytes(&self, d: Dims) -> usize {
+        region_bytes::<i8>(
+            d.nodes
+                .saturating_mul(self.node_ch)
+                .max(d.graphs.saturating_mul(self.graph_ch)),
+        )
+    }
+}
+
+/// Planning state of one tensor.
+#[derive(Debug, Clone, Copy, Default)]
+struct Life {
+    /// Index of the last op that reads (or, if none, writes) it.
+    last_use: usize,
+    /// Never freed: the model input or an output.
+    keep: bool,
+    /// Its slot was released.
+    freed: bool,
+}
 
 /// The slot assignment of a model (independent of the graph size).
 #[derive(Debug, Clone)]
 struct Plan {
     /// Slot of each tensor, or [`NO_SLOT`].
     slot_of: [u8; MAX_TENSORS],
-    /// Largest node-tensor channel count per slot.
-    node_ch: [usize; MAX_TENSORS],
-    /// Largest graph-tensor channel count per slot.
-    graph_ch: [usize; MAX_TENSORS],
-    /// Number of slots.
-    slots: usize,
+    /// The slots, in arena order.
+    slots: heapless::Vec<Slot, MAX_TENSORS>,
 }
 
 impl Plan {
@@ -54,82 +83,76 @@ impl Plan {
         let tensors = model.tensors();
         let mut plan = Plan {
             slot_of: [NO_SLOT; MAX_TENSORS],
-            node_ch: [0; MAX_TENSORS],
-            graph_ch: [0; MAX_TENSORS],
-            slots: 0,
+            slots: heapless::Vec::new(),
         };
-        let mut last_use = [0usize; MAX_TENSORS];
-        let mut keep = [false; MAX_TENSORS];
-        let mut freed = [false; MAX_TENSORS];
-        let mut slot_free = [false; MAX_TENSORS];
-        if let Some(k) = keep.get_mut(usize::from(model.input())) {
-            *k = true;
-        }
+        let mut life = [Life::default(); MAX_TENSORS];
+        let mut mark = |t: u8, f: &mut dyn FnMut(&mut Life)| {
+            if let Some(l) = life.get_mut(usize::from(t)) {
+                f(l);
+            }
+        };
+        mark(model.input(), &mut |l| l.keep = true);
         for &o in model.outputs() {
-            if let Some(k) = keep.get_mut(usize::from(o)) {
-                *k = true;
-            }
+            mark(o, &mut |l| l.keep = true);
         }
         for (k, op) in model.ops().enumerate() {
-            if let Some(l) = last_use.get_mut(usize::from(op.output())) {
-                *l = k;
-            }
-            op.for_each_input(|t| {
-                if let Some(l) = last_use.get_mut(usize::from(t)) {
-                    *l = k;
-                }
-            });
+            mark(op.output(), &mut |l| l.last_use = k);
+            op.for_each_input(|t| mark(t, &mut |l| l.last_use = k));
         }
-        let assign = |plan: &mut Plan, slot_free: &mut [bool; MAX_TENSORS], t: u8| {
-            let Some(desc) = tensors.get(usize::from(t)) else {
-                return;
-            };
-            let ch = usize::from(desc.channels);
-            let (cn, cg) = match desc.kind {
-                TensorKind::Node => (ch, 0),
-                TensorKind::Graph => (0, ch),
-            };
-            let fits = (0..plan.slots)
-                .find(|&s| slot_free[s] && plan.node_ch[s] >= cn && plan.graph_ch[s] >= cg);
-            let any = (0..plan.slots).find(|&s| slot_free[s]);
-            let s = match fits.or(any) {
-                Some(s) => s,
-                None => {
-                    if plan.slots >= MAX_TENSORS {
-                        return;
-                    }
-                    plan.slots += 1;
-                    plan.slots - 1
-                }
-            };
-            slot_free[s] = false;
-            plan.node_ch[s] = plan.node_ch[s].max(cn);
-            plan.graph_ch[s] = plan.graph_ch[s].max(cg);
-            if let Some(so) = plan.slot_of.get_mut(usize::from(t)) {
-                *so = s as u8;
-            }
-        };
-        assign(&mut plan, &mut slot_free, model.input());
+        plan.assign(tensors, model.input());
         for (k, op) in model.ops().enumerate() {
-            for t in 0..tensors.len().min(MAX_TENSORS) {
-                let s = plan.slot_of[t];
-                if s != NO_SLOT && !keep[t] && !freed[t] && last_use[t] < k {
-                    freed[t] = true;
-                    if let Some(f) = slot_free.get_mut(usize::from(s)) {
-                        *f = true;
+            // Release the slots of tensors whose last reader ran before op k.
+            for (l, &s) in life.iter_mut().zip(plan.slot_of.iter()) {
+                if s != NO_SLOT && !l.keep && !l.freed && l.last_use < k {
+                    l.freed = true;
+                    if let Some(slot) = plan.slots.get_mut(usize::from(s)) {
+                        slot.free = true;
                     }
                 }
             }
-            assign(&mut plan, &mut slot_free, op.output());
+            plan.assign(tensors, op.output());
         }
         plan
     }
 
+    /// Gives tensor `t` a free slot already large enough, else the first free
+    /// slot, else a new one.
+    fn assign(&mut self, tensors: &[crate::format::TensorDesc], t: u8) {
+        let Some(desc) = tensors.get(usize::from(t)) else {
+            return;
+        };
+        let ch = usize::from(desc.channels);
+        let (cn, cg) = match desc.kind {
+            TensorKind::Node => (ch, 0),
+            TensorKind::Graph => (0, ch),
+        };
+        let fits = self
+            .slots
+            .iter()
+            .position(|s| s.free && s.node_ch >= cn && s.graph_ch >= cg);
+        let any = self.slots.iter().position(|s| s.free);
+        let index = match fits.or(any) {
+            Some(i) => i,
+            None => {
+                if self.slots.push(Slot::default()).is_err() {
+                    return;
+                }
+                self.slots.len() - 1
+            }
+        };
+        if let Some(slot) = self.slots.get_mut(index) {
+            slot.free = false;
+            slot.node_ch = slot.node_ch.max(cn);
+            slot.graph_ch = slot.graph_ch.max(cg);
+        }
+        if let (Some(so), Ok(i)) = (self.slot_of.get_mut(usize::from(t)), u8::try_from(index)) {
+            *so = i;
+        }
+    }
+
     /// Byte size of slot `s` for `d`.
     fn slot_bytes(&self, s: usize, d: Dims) -> usize {
-        let cn = self.node_ch.get(s).copied().unwrap_or(0);
-        let cg = self.graph_ch.get(s).copied().unwrap_or(0);
-        region_bytes::<i8>(d.nodes.saturating_mul(cn).max(d.graphs.saturating_mul(cg)))
+        self.slots.get(s).map_or(0, |slot| slot.bytes(d))
     }
 }
 
@@ -146,8 +169,10 @@ struct Layout {
 
 impl Layout {
     fn new(model: &Model<'_>, plan: &Plan, d: Dims) -> Layout {
-        let slots =
-            (0..plan.slots).fold(0usize, |acc, s| acc.saturating_add(plan.slot_bytes(s, d)));
+        let slots = plan
+            .slots
+            .iter()
+            .fold(0usize, |acc, s| acc.saturating_add(s.bytes(d)));
         let scratch = model
             .ops()
             .map(|op| ops::scratch_bytes(&op, model.tensors(), d.nodes, d.graphs))
@@ -259,7 +284,8 @@ pub struct Session<'a, 'm> {
     model: &'a Model<'m>,
     arena: &'a mut [u8],
     plan: Plan,
-    last: Option<Dims>,
+    /// Sizes of the last successful run and the arena offset of its first slot.
+    last: Option<(Dims, usize)>,
 }
 
 fn to_u32(x: usize) -> u32 {
@@ -332,17 +358,17 @@ impl<'a, 'm> Session<'a, 'm> {
     ) -> Result<Output<'_>> {
         self.last = None;
         let dims = graph::validate(self.model, input)?;
-        self.execute(input, dims, f)?;
-        self.last = Some(dims);
+        let slots_start = self.execute(input, dims, f)?;
+        self.last = Some((dims, slots_start));
         self.output(0).ok_or(Error::InvalidOutputs)
     }
 
     /// Output `index` of the last successful run (`None` before one, or if
     /// the model has fewer outputs).
     pub fn output(&self, index: usize) -> Option<Output<'_>> {
-        let dims = self.last?;
+        let (dims, slots_start) = self.last?;
         let t = *self.model.outputs().get(index)?;
-        self.tensor(t, dims)
+        self.tensor(t, dims, slots_start)
     }
 
     /// Offset of the aligned arena start.
@@ -356,11 +382,10 @@ impl<'a, 'm> Session<'a, 'm> {
     }
 
     /// Read access to tensor `t` after a run.
-    fn tensor(&self, t: u8, d: Dims) -> Option<Output<'_>> {
+    fn tensor(&self, t: u8, d: Dims, slots_start: usize) -> Option<Output<'_>> {
         let desc = self.model.tensors().get(usize::from(t))?;
         let s = usize::from(*self.plan.slot_of.get(usize::from(t))?);
-        let layout = Layout::new(self.model, &self.plan, d);
-        let mut start = self.align_slack().checked_add(layout.graph_bytes())?;
+        let mut start = slots_start;
         for k in 0..s {
             start = start.checked_add(self.plan.slot_bytes(k, d))?;
         }
@@ -382,7 +407,7 @@ impl<'a, 'm> Session<'a, 'm> {
         input: &GraphInput<'_>,
         d: Dims,
         mut f: impl FnMut(usize, Output<'_>),
-    ) -> Result<()> {
+    ) -> Result<usize> {
         let model = self.model;
         let plan = &self.plan;
         let layout = Layout::new(model, plan, d);
@@ -396,6 +421,7 @@ impl<'a, 'm> Session<'a, 'm> {
         if needed > actual {
             return Err(too_small);
         }
+        let slots_start = slack.saturating_add(layout.graph_bytes());
         let mut rest: &mut [u8] = self.arena.get_mut(slack..needed).ok_or(too_small)?;
 
         // ---- graph: CSR, weights, graph node counts -----------------------
@@ -411,7 +437,14 @@ impl<'a, 'm> Session<'a, 'm> {
         };
         let counts = carve(&mut rest, layout.counts).ok_or(too_small)?;
         let counts: &mut [u32] = cast(counts, d.graphs).ok_or(too_small)?;
-        build_csr(input, row_ptr, sources, weights.as_deref_mut());
+        aggregate::build_csr(
+            input.sources,
+            input.targets,
+            input.edge_weight.unwrap_or(&[]),
+            row_ptr,
+            sources,
+            weights.as_deref_mut(),
+        );
         counts.fill(0);
         match input.batch {
             Some(b) => {
@@ -439,14 +472,8 @@ impl<'a, 'm> Session<'a, 'm> {
         };
 
         // ---- tensor slots and scratch -------------------------------------
-        let mut slots: [&mut [u8]; MAX_TENSORS] = core::array::from_fn(|s| {
-            let bytes = if s < plan.slots {
-                plan.slot_bytes(s, d)
-            } else {
-                0
-            };
-            carve(&mut rest, bytes).unwrap_or(&mut [])
-        });
+        let mut slots: [&mut [u8]; MAX_TENSORS] =
+            core::array::from_fn(|s| carve(&mut rest, plan.slot_bytes(s, d)).unwrap_or(&mut []));
         let scratch_region = carve(&mut rest, layout.scratch).ok_or(too_small)?;
 
         let tensor_len = |t: u8| -> Option<(usize, usize, usize, i8)> {
@@ -454,6 +481,9 @@ impl<'a, 'm> Session<'a, 'm> {
             let rows = ops::rows_of(desc.kind, d.nodes, d.graphs);
             let ch = usize::from(desc.channels);
             let slot = usize::from(*plan.slot_of.get(usize::from(t))?);
+            if slot >= MAX_TENSORS {
+                return None;
+            }
             Some((slot, rows, ch, desc.zero_point))
         };
 
@@ -528,48 +558,7 @@ impl<'a, 'm> Session<'a, 'm> {
                 },
             );
         }
-        Ok(())
-    }
-}
-
-/// Stable counting sort of the edges by target into `row_ptr`/`sources`/`weights`.
-/// The input was validated (indices in range, weights valid, lengths equal).
-fn build_csr(
-    input: &GraphInput<'_>,
-    row_ptr: &mut [u32],
-    sources: &mut [u16],
-    mut weights: Option<&mut [u32]>,
-) {
-    row_ptr.fill(0);
-    // Count the in-degree of t at row_ptr[t + 1].
-    for &t in input.targets {
-        if let Some(c) = row_ptr.get_mut(usize::from(t) + 1) {
-            *c += 1;
-        }
-    }
-    // Exclusive prefix sum shifted by one: row_ptr[t + 1] = start of t.
-    let mut sum = 0u32;
-    for c in row_ptr.iter_mut().skip(1) {
-        let count = *c;
-        *c = sum;
-        sum += count;
-    }
-    // Place edges in input order; row_ptr[t + 1] ends at the end of t = start of t + 1.
-    let ew = input.edge_weight.unwrap_or(&[]);
-    for (k, (&s, &t)) in input.sources.iter().zip(input.targets).enumerate() {
-        if let Some(cursor) = row_ptr.get_mut(usize::from(t) + 1) {
-            let pos = *cursor as usize;
-            *cursor += 1;
-            if let Some(slot) = sources.get_mut(pos) {
-                *slot = s;
-            }
-            if let Some(w) = weights.as_deref_mut().and_then(|w| w.get_mut(pos)) {
-                *w = ew
-                    .get(k)
-                    .and_then(|&x| graph::edge_weight_q16(x))
-                    .unwrap_or(0);
-            }
-        }
+        Ok(slots_start)
     }
 }
 

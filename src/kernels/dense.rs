@@ -3,7 +3,9 @@
 //! point `zp`, accumulated exactly in `i32`.
 //!
 //! No overflow is possible: `|W| ≤ 128`, `|x − zp| ≤ 255` and
-//! `in_ch ≤ MAX_CHANNELS = 4096` bound every sum by `2^27`.
+//! `in_ch ≤ MAX_CHANNELS = 4096` bound every sum by `2^27`. (Sums use
+//! wrapping adds so that even absurd slice lengths cannot panic in debug
+//! builds; both kernels then still agree.)
 //!
 //! * [`matvec_ref`]: the reference, one multiply-accumulate of `(x − zp)` at a time.
 //! * [`matvec`]: the default, optimized kernel: `Σ W·x − zp·Σ W`, with the
@@ -20,7 +22,7 @@ pub fn matvec_ref(w: &[i8], in_ch: usize, x: &[i8], zp: i8, out: &mut [i32]) {
         let row = w.get(start..start.saturating_add(in_ch)).unwrap_or(&[]);
         let mut acc = 0i32;
         for (&wk, &xk) in row.iter().zip(x) {
-            acc += i32::from(wk) * (i32::from(xk) - i32::from(zp));
+            acc = acc.wrapping_add(i32::from(wk) * (i32::from(xk) - i32::from(zp)));
         }
         *o = acc;
     }
@@ -34,7 +36,7 @@ pub fn weight_sums(w: &[i8], in_ch: usize, sums: &mut [i32]) {
     }
     sums.iter_mut().for_each(|s| *s = 0);
     for (s, row) in sums.iter_mut().zip(w.chunks_exact(in_ch)) {
-        *s = row.iter().map(|&v| i32::from(v)).sum();
+        *s = row.iter().fold(0i32, |a, &v| a.wrapping_add(i32::from(v)));
     }
 }
 
@@ -48,26 +50,41 @@ pub fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
     let full = ca.len().min(cb.len());
     for (qa, qb) in ca.zip(cb) {
         if let ([a0, a1, a2, a3], [b0, b1, b2, b3]) = (qa, qb) {
-            s0 += i32::from(*a0) * i32::from(*b0);
-            s1 += i32::from(*a1) * i32::from(*b1);
-            s2 += i32::from(*a2) * i32::from(*b2);
-            s3 += i32::from(*a3) * i32::from(*b3);
+            s0 = s0.wrapping_add(i32::from(*a0) * i32::from(*b0));
+            s1 = s1.wrapping_add(i32::from(*a1) * i32::from(*b1));
+            s2 = s2.wrapping_add(i32::from(*a2) * i32::from(*b2));
+            s3 = s3.wrapping_add(i32::from(*a3) * i32::from(*b3));
         }
     }
     // Tail: when the lengths differ, continue pairing element by element.
     let tail_a = a.get(full * 4..).unwrap_or(ra);
     let tail_b = b.get(full * 4..).unwrap_or(rb);
-    let tail: i32 = tail_a
-        .iter()
-        .zip(tail_b)
-        .map(|(&p, &q)| i32::from(p) * i32::from(q))
-        .sum();
-    (s0 + s1) + (s2 + s3) + tail
+    let tail = tail_a.iter().zip(tail_b).fold(0i32, |acc, (&p, &q)| {
+        acc.wrapping_add(i32::from(p) * i32::from(q))
+    });
+    s0.wrapping_add(s1)
+        .wrapping_add(s2.wrapping_add(s3))
+        .wrapping_add(tail)
+}
+
+/// The default kernel: [`matvec_opt`], or [`matvec_ref`] with the
+/// `reference-kernels` feature (then `sums` is unused).
+#[inline]
+pub fn matvec(w: &[i8], in_ch: usize, x: &[i8], zp: i8, sums: &[i32], out: &mut [i32]) {
+    if cfg!(feature = "reference-kernels") {
+        let n = sums.len().min(out.len());
+        if let Some(out) = out.get_mut(..n) {
+            out.fill(0);
+            matvec_ref(w, in_ch, x, zp, out);
+        }
+    } else {
+        matvec_opt(w, in_ch, x, zp, sums, out);
+    }
 }
 
 /// Optimized: `out[c] = dot(W[c], x) − zp·sums[c]`, bit-exact with [`matvec_ref`]
 /// when `sums` comes from [`weight_sums`] and `x.len() ≥ in_ch`.
-pub fn matvec(w: &[i8], in_ch: usize, x: &[i8], zp: i8, sums: &[i32], out: &mut [i32]) {
+pub fn matvec_opt(w: &[i8], in_ch: usize, x: &[i8], zp: i8, sums: &[i32], out: &mut [i32]) {
     if in_ch == 0 {
         out.iter_mut().for_each(|o| *o = 0);
         return;
@@ -76,7 +93,7 @@ pub fn matvec(w: &[i8], in_ch: usize, x: &[i8], zp: i8, sums: &[i32], out: &mut 
     let zp = i32::from(zp);
     out.iter_mut().for_each(|o| *o = 0);
     for ((o, row), &s) in out.iter_mut().zip(w.chunks_exact(in_ch)).zip(sums) {
-        *o = dot_i8(row, x) - zp * s;
+        *o = dot_i8(row, x).wrapping_sub(zp.wrapping_mul(s));
     }
 }
 
@@ -117,6 +134,9 @@ mod tests {
             matvec_ref(&w, i, &x, zp, &mut want);
             let mut sums = vec![0i32; o];
             weight_sums(&w, i, &mut sums);
+            let mut got = vec![7i32; o];
+            matvec_opt(&w, i, &x, zp, &sums, &mut got);
+            prop_assert_eq!(&got, &want);
             let mut got = vec![7i32; o];
             matvec(&w, i, &x, zp, &sums, &mut got);
             prop_assert_eq!(got, want);
