@@ -267,7 +267,8 @@ pub fn fuse(spec: &Spec) -> Result<Fused> {
                     } => FKind::Gcn {
                         w,
                         b,
-                        improved,
+                        // PyG ignores `improved` without edge weights (see reference::gcn_edges).
+                        improved: improved && edge_weight,
                         // PyG adds self-loops only inside gcn_norm, i.e. when normalizing.
                         add_self_loops: add_self_loops && normalize,
                         normalize,

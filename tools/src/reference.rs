@@ -7,7 +7,8 @@
 //! * `gcn_conv`: `h = x Wᵀ`; when `normalize`, `gcn_norm` with
 //!   `add_remaining_self_loops` (if `add_self_loops`): input loops `i→i` are
 //!   removed and every node gets one loop with the weight of its last input
-//!   loop, or the fill value (1, or 2 if `improved`); `deg_i = Σ_{j→i} w_ji`;
+//!   loop, or the fill value (1, or 2 if `improved` — which, as in PyG 2.8.1,
+//!   only acts when edge weights are used); `deg_i = Σ_{j→i} w_ji`;
 //!   `coef = deg_j^-½ w_ji deg_i^-½` with `0^-½ = 0`. Without `normalize` no
 //!   loops are added and `coef = w` (PyG adds loops only inside `gcn_norm`).
 //!   `w` is the graph's `edge_weight` only if the op's `edge_weight` attr is set.
@@ -87,7 +88,10 @@ pub fn gcn_edges(
         return edges;
     }
     if add_self_loops {
-        let fill = if improved { 2.0 } else { 1.0 };
+        // PyG 2.8.1 `add_remaining_self_loops` ignores `fill_value` when there is no edge
+        // weight (the loops then get weight 1 like every edge): `improved` only acts with weights.
+        let weighted = use_weight && g.edge_weight.is_some();
+        let fill = if improved && weighted { 2.0 } else { 1.0 };
         let mut loops = vec![fill; n];
         for e in 0..g.num_edges() {
             let (s, t) = (g.sources[e] as usize, g.targets[e] as usize);

@@ -83,8 +83,24 @@ fn gcn_path_graph_hand_computed() {
             2.0 / s6 + 3.0 / 2.0,
         ],
     );
-    // improved: loops weigh 2, deg = [3, 4, 3].
+    // improved without edge weights: no effect (PyG 2.8.1 ignores the fill value then).
     let out = exec_op(&gcn(true, true, true, false), &[&x], &g);
+    close(
+        &out.data,
+        &[
+            1.0 / 2.0 + 2.0 / s6,
+            1.0 / s6 + 2.0 / 3.0 + 3.0 / s6,
+            2.0 / s6 + 3.0 / 2.0,
+        ],
+    );
+    // improved with (unit) edge weights: loops weigh 2, deg = [3, 4, 3].
+    let g = graph(
+        3,
+        &[(0, 1), (1, 0), (1, 2), (2, 1)],
+        Some(vec![1.0; 4]),
+        None,
+    );
+    let out = exec_op(&gcn(true, true, true, true), &[&x], &g);
     let s12 = 12f64.sqrt();
     close(
         &out.data,
