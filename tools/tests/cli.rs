@@ -460,3 +460,64 @@ fn size_goal() {
     }
     assert!(cora_ok, "{report:?}");
 }
+
+/// A batch larger than the model's capacity runs as several runs of whole
+/// graphs, with exactly the bytes of one big run.
+#[test]
+fn batches_beyond_capacity_are_split_into_whole_graphs() {
+    let mut g = GraphsBuilder::random(6, 9, 2, 5, 2, 2);
+    g.y = vec![0, 1, 1, 0, 1, 0];
+    let c = case(&graph_model(5, 2), &g);
+    ok(&convert(&c, &[]));
+    let big = c.tgnn.with_extension("big.out");
+    ok(&tinygnn(&[
+        &"run",
+        &c.tgnn,
+        &c.graphs,
+        &"--output-bytes",
+        &big,
+    ]));
+    let small_model = c.tgnn.with_extension("small.tgnn");
+    ok(&tinygnn(&[
+        &"convert",
+        &c.model,
+        &"--calib",
+        &c.graphs,
+        &"-o",
+        &small_model,
+        &"--max-nodes",
+        &"20",
+        &"--max-edges",
+        &"40",
+        &"--max-graphs",
+        &"2",
+    ]));
+    let small = c.tgnn.with_extension("small.out");
+    let text = ok(&tinygnn(&[
+        &"run",
+        &small_model,
+        &c.graphs,
+        &"--output-bytes",
+        &small,
+    ]));
+    assert!(text.contains("ran 3 runs of whole graphs"), "{text}");
+    assert_eq!(std::fs::read(big).unwrap(), std::fs::read(small).unwrap());
+    // A single graph above capacity is an error naming the limits.
+    let tiny_model = c.tgnn.with_extension("tiny.tgnn");
+    ok(&tinygnn(&[
+        &"convert",
+        &c.model,
+        &"--calib",
+        &c.graphs,
+        &"-o",
+        &tiny_model,
+        &"--max-nodes",
+        &"5",
+        &"--max-graphs",
+        &"1",
+    ]));
+    fails(
+        &tinygnn(&[&"run", &tiny_model, &c.graphs]),
+        &["graph 0 alone (9 nodes", "capacity (5 nodes"],
+    );
+}

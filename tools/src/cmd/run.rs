@@ -30,7 +30,7 @@ pub fn run(a: &Args) -> Result<()> {
     let model = Model::from_bytes(&bytes)
         .map_err(|e| anyhow!("{}: invalid model: {e}", a.model.display()))?;
     let g = st::read_graphs(&a.graphs)?;
-    let out = rt::run(&model, &g)?;
+    let (out, runs) = rt::run_batched_traced(&model, &g, |_, _| {})?;
     if let Some(p) = &a.output_bytes {
         let raw: Vec<u8> = out.data.iter().map(|&v| v as u8).collect();
         std::fs::write(p, raw).with_context(|| format!("cannot write {}", p.display()))?;
@@ -39,7 +39,7 @@ pub fn run(a: &Args) -> Result<()> {
     let acc = super::accuracy(&pred, &g);
     if a.json {
         let v = json!({
-            "rows": out.rows, "channels": out.channels, "scale": out.scale, "zero_point": out.zero_point,
+            "rows": out.rows, "channels": out.channels, "runs": runs, "scale": out.scale, "zero_point": out.zero_point,
             "argmax": pred,
             "accuracy": acc.map(|a| a.0), "accuracy_rows": acc.map(|a| a.1),
         });
@@ -50,6 +50,9 @@ pub fn run(a: &Args) -> Result<()> {
         "output: {} rows × {} channels, scale {:.6e}, zero point {}",
         out.rows, out.channels, out.scale, out.zero_point
     );
+    if runs > 1 {
+        println!("(the batch exceeds the model's capacity: ran {runs} runs of whole graphs)");
+    }
     let show = out.rows.min(10);
     for (r, p) in pred.iter().enumerate().take(show) {
         let row: Vec<String> = out.data[r * out.channels..(r + 1) * out.channels]
