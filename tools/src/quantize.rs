@@ -437,6 +437,34 @@ pub struct Converted {
     pub param_bytes: usize,
     /// Bias bytes alone (4 per channel record).
     pub bias_bytes: usize,
+    /// Precision problems found while quantizing (saturated biases, vanishing rescales).
+    pub warnings: Vec<String>,
+}
+
+/// Reports channels whose bias saturates i32 or whose rescale underflows to 0.
+fn check_records(
+    who: &str,
+    scales: &[f64],
+    b: &[f64],
+    s_in: f64,
+    s_out: f64,
+    normalize: bool,
+    warnings: &mut Vec<String>,
+) {
+    for (c, (&sw, &bias)) in scales.iter().zip(b).enumerate() {
+        let q = bias / (s_in * sw);
+        if q.abs() > i32::MAX as f64 {
+            warnings.push(format!(
+                "{who}: channel {c}: bias {bias} saturates the i32 accumulator"
+            ));
+        }
+        if !normalize && quantize_multiplier(s_in * sw / s_out).0 == 0 {
+            warnings.push(format!(
+                "{who}: channel {c}: rescale {:e} underflows; the channel outputs its zero point",
+                s_in * sw / s_out
+            ));
+        }
+    }
 }
 
 /// Quantizes and writes the model.
@@ -471,6 +499,7 @@ pub fn convert(spec: &Spec, ranges: &HashMap<String, Range>, cap: Capacity) -> R
     });
     ids.insert(spec.input.clone(), input);
     let (mut weight_bytes, mut param_bytes) = (0usize, 0usize);
+    let mut warnings = Vec::new();
     if fused.ops.len() > tinygnn::MAX_OPS {
         bail!(
             "model has {} ops after fusion; the format allows {}",
@@ -542,6 +571,7 @@ pub fn convert(spec: &Spec, ranges: &HashMap<String, Range>, cap: Capacity) -> R
         let op = match &f.kind {
             FKind::Linear { w: m, b } | FKind::Gcn { w: m, b, .. } => {
                 let (q, scales) = quantize_weights(&[m], false);
+                check_records(&who, &scales, b, s_in, s_out, false, &mut warnings);
                 let weights = w.add_i8(&q[0]);
                 let params = w.add_channel_params(&records(&scales, b));
                 weight_bytes += q[0].len();
@@ -583,6 +613,7 @@ pub fn convert(spec: &Spec, ranges: &HashMap<String, Range>, cap: Capacity) -> R
             } => {
                 let mats: Vec<&Mat> = std::iter::once(wl).chain(wr.as_ref()).collect();
                 let (q, scales) = quantize_weights(&mats, *normalize);
+                check_records(&who, &scales, b, s_in, s_out, *normalize, &mut warnings);
                 let weights_l = w.add_i8(&q[0]);
                 let weights_r = match q.get(1) {
                     Some(r) => w.add_i8(r),
@@ -696,5 +727,6 @@ pub fn convert(spec: &Spec, ranges: &HashMap<String, Range>, cap: Capacity) -> R
         weight_bytes,
         bias_bytes: param_bytes / 3,
         param_bytes,
+        warnings,
     })
 }

@@ -83,6 +83,9 @@ pub fn run(a: &Args) -> Result<()> {
     let ranges = calibrate::calibrate(&spec, &g, method, |_| pb.inc(1))?;
     pb.finish_and_clear();
     let conv = quantize::convert(&spec, &ranges, cap)?;
+    for w in &conv.warnings {
+        eprintln!("warning: {w}");
+    }
     std::fs::write(&a.output, &conv.bytes)
         .with_context(|| format!("cannot write {}", a.output.display()))?;
 
