@@ -521,3 +521,53 @@ fn batches_beyond_capacity_are_split_into_whole_graphs() {
         &["graph 0 alone (9 nodes", "capacity (5 nodes"],
     );
 }
+
+#[test]
+fn error_malformed_model_files() {
+    let g = GraphsBuilder::random(1, 10, 2, 5, 3, 1);
+    let m = node_model(5, 3);
+    fails(
+        &convert_bytes(&m.bytes_with_spec("{not json"), &g),
+        &["spec JSON is malformed"],
+    );
+    fails(
+        &convert_bytes(b"definitely not safetensors", &g),
+        &["not a valid tinygnn model file"],
+    );
+    let no_spec =
+        tinygnn_cli::st::write_safetensors(&[("w", vec![1], vec![1.0])], &[], None).unwrap();
+    fails(&convert_bytes(&no_spec, &g), &["'tinygnn_spec' is missing"]);
+    let bytes = with_spec_edit(&m, |s| s["ops"][4]["attrs"]["aggr"] = json!("lstm"));
+    fails(
+        &convert_bytes(&bytes, &g),
+        &["op 'conv2' (sage_conv)", "aggr", "lstm"],
+    );
+    let bytes = with_spec_edit(&m, |s| s["outputs"] = json!(["nope"]));
+    fails(&convert_bytes(&bytes, &g), &["spec output 'nope'"]);
+    let bytes = with_spec_edit(&m, |s| s["task"] = json!("graph"));
+    fails(
+        &convert_bytes(&bytes, &g),
+        &["spec output 'out' is Node-level but the task is Graph"],
+    );
+}
+
+#[test]
+fn error_verify_with_another_models_tgnn() {
+    let g = GraphsBuilder::random(1, 12, 2, 5, 3, 1);
+    let a = case(&node_model(5, 3), &g);
+    ok(&convert(&a, &[]));
+    let other = tempfile::tempdir().unwrap();
+    let mut m = ModelBuilder::new("node", 5, 3);
+    let o = m.linear("out", "x", 5, 4);
+    m.outputs = vec![o];
+    let mp = other.path().join("m.safetensors");
+    m.write(&mp);
+    fails(
+        &tinygnn(&[&"verify", &mp, &a.tgnn, &a.graphs]),
+        &["float output is 12×4 but the int8 output is 12×3"],
+    );
+    fails(
+        &tinygnn(&[&"verify", &mp, &a.tgnn, &a.graphs, &"--per-op"]),
+        &["--per-op: the model has 3 ops but this spec fuses to 1"],
+    );
+}

@@ -107,7 +107,6 @@ pub fn run(a: &Args) -> Result<()> {
             traced.push((i, o.clone()));
         }
     })?;
-    let c = compare(f, &q)?;
     let mut per_op = Vec::new();
     if a.per_op {
         let fused = crate::quantize::fuse(&spec)?;
@@ -128,6 +127,7 @@ pub fn run(a: &Args) -> Result<()> {
             }));
         }
     }
+    let c = compare(f, &q)?;
     let facc = super::accuracy(&argmax_rows(f), &g);
     let qpred: Vec<usize> = (0..q.rows).map(|r| q.argmax(r)).collect();
     let qacc = super::accuracy(&qpred, &g);
