@@ -128,7 +128,7 @@ fn random_model(seed: u64) -> Vec<u8> {
                     .iter()
                     .filter(|(_, d)| d.kind == sd.kind && d.channels == sd.channels)
                     .map(|p| p.0)
-                    .last()
+                    .next_back()
                     .unwrap_or(src);
                 let o_desc = desc(sd.kind, sd.channels, &mut rng);
                 let o = w.add_tensor(o_desc);
