@@ -286,6 +286,10 @@ impl Model<'_> {
     /// `nodes` nodes, `edges` edges and `graphs` graphs, when the arena starts
     /// 8-aligned (an unaligned arena needs up to 7 bytes more). Saturates at
     /// `usize::MAX` for absurd sizes.
+    ///
+    /// Non-decreasing in each argument, so `arena_bytes` at the model's
+    /// [`Model::capacity`] is enough for every input the model accepts: size
+    /// a static arena with it (plus 7 if its alignment is not guaranteed).
     pub fn arena_bytes(&self, nodes: usize, edges: usize, graphs: usize) -> usize {
         let plan = Plan::new(self);
         Layout::new(

@@ -212,6 +212,17 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(300))]
 
     #[test]
+    fn arena_bytes_is_monotonic(seed in any::<u64>(), n in 0usize..100, e in 0usize..300, g in 1usize..10, which in 0usize..3) {
+        let bytes = random_model(seed);
+        let m = tinygnn::Model::from_bytes(&bytes).unwrap();
+        let base = m.arena_bytes(n, e, g);
+        let (n2, e2, g2) = match which { 0 => (n + 1, e, g), 1 => (n, e + 1, g), _ => (n, e, g + 1) };
+        prop_assert!(m.arena_bytes(n2, e2, g2) >= base);
+        let (cn, ce, cg) = m.capacity();
+        prop_assert!(m.arena_bytes(cn as usize, ce as usize, cg as usize) >= m.arena_bytes(n.min(cn as usize), e.min(ce as usize), g.min(cg as usize)));
+    }
+
+    #[test]
     fn random_models_run_exactly_in_arena_bytes(
         seed in any::<u64>(),
         n in 0usize..20,
