@@ -10,6 +10,9 @@
 //! `(dinv_j · w_ji · dinv_i) >> 40` (or `w << 8` without normalisation),
 //! `acc = round_shift(Σ coef·h_j, 24) + bias`, activation, requantization.
 //! A coefficient above `i32::MAX` is [`Error::Overflow`].
+//!
+//! Self-loops follow `add_self_loops` whether or not `normalize` is set, as
+//! the contract says (PyG itself refuses `add_self_loops` without `normalize`).
 
 use super::{region_bytes, rows_mut, Ctx, In, Out, Scratch};
 use crate::error::{Error, Result};
