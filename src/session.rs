@@ -7,7 +7,8 @@
 //!    slack to align its start to 8), else [`Error::ArenaTooSmall`];
 //! 3. builds the target-sorted CSR in the arena (stable counting sort, `u32`
 //!    row offsets, `u16` sources, Q16 `u32` weights when the model uses edge
-//!    weights) and the per-graph node counts;
+//!    weights) and the per-graph node counts (the `batch` vector itself is
+//!    read in place from the input, which the run borrows, so it is not copied);
 //! 4. quantizes (or copies) the features into the input tensor;
 //! 5. runs the ops in order; each writes its output tensor's slot.
 //!
@@ -285,6 +286,10 @@ impl Model<'_> {
     /// `nodes` nodes, `edges` edges and `graphs` graphs, when the arena starts
     /// 8-aligned (an unaligned arena needs up to 7 bytes more). Saturates at
     /// `usize::MAX` for absurd sizes.
+    ///
+    /// Non-decreasing in each argument, so `arena_bytes` at the model's
+    /// [`Model::capacity`] is enough for every input the model accepts: size
+    /// a static arena with it (plus 7 if its alignment is not guaranteed).
     pub fn arena_bytes(&self, nodes: usize, edges: usize, graphs: usize) -> usize {
         let plan = Plan::new(self);
         Layout::new(

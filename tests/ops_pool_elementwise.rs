@@ -435,3 +435,45 @@ fn multi_op_model_and_run_inspect() {
             < all_tensors + model.arena_bytes(0, 0, 0) + 9 * 8 * 4 + 20 * 2 + 200
     );
 }
+
+#[test]
+fn same_tensor_twice_and_model_without_ops() {
+    // Add(x, x) doubles; Concat[x, x] duplicates; the input itself as an output.
+    let mut w = writer();
+    let x = w.add_tensor(node(2, 1.0, 1));
+    let d = w.add_tensor(node(2, 1.0, 0));
+    let c = w.add_tensor(node(4, 1.0, 1));
+    w.add_op(Op::Add {
+        a: x,
+        b: x,
+        output: d,
+        mult_a_q16: 65536,
+        mult_b_q16: 65536,
+        act: Activation::None,
+    });
+    w.add_op(Op::Concat {
+        parts: heapless::Vec::from_slice(&[
+            ConcatPart {
+                input: x,
+                mult_q16: 65536,
+            },
+            ConcatPart {
+                input: x,
+                mult_q16: 65536,
+            },
+        ])
+        .unwrap(),
+        output: c,
+    });
+    let bytes = w.finish(x, &[d, c, x], 8, 8, 1).unwrap();
+    let outs = run(&bytes, &input(2, &[5, -3, 100, 1], &[], &[])).unwrap();
+    assert_eq!(outs[0].2, vec![8, -8, 127, 0]);
+    assert_eq!(outs[1].2, vec![5, -3, 5, -3, 100, 1, 100, 1]);
+    assert_eq!(outs[2].2, vec![5, -3, 100, 1]);
+
+    let mut w = writer();
+    let x = w.add_tensor(node(3, 1.0, 0));
+    let bytes = w.finish(x, &[x], 8, 8, 1).unwrap();
+    let outs = run(&bytes, &input(1, &[1, 2, 3], &[], &[])).unwrap();
+    assert_eq!(outs[0], (1, 3, vec![1, 2, 3]));
+}
