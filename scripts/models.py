@@ -143,6 +143,32 @@ def check(name: str) -> bool:
     return ok
 
 
+TASKS = {
+    "karate-gcn": "KarateClub nodes (4 classes), GCN 34→8→8 + linear",
+    "cora-gcn": "Cora nodes (7 classes), GCN 1433→16→7",
+    "cora-sage": "Cora nodes (7 classes), GraphSAGE mean 1433→16→7",
+    "digits-gin": "8×8 digit images as grid graphs (10 classes), 3×GIN + add pool",
+}
+
+
+def readme_table() -> None:
+    """Rewrites the bundled-models table of the top-level README from the verify.json files."""
+    pct = lambda x: f"{100 * x:.1f} %" if x is not None else "n/a"
+    rows = ["| model | task | float acc. | int8 acc. | top-1 agreement | `.tgnn` bytes |", "|---|---|---|---|---|---|"]
+    for d in sorted(p.parent for p in MODELS.glob("*/verify.json")):
+        v = json.loads((d / "verify.json").read_text())
+        size = (d / f"{d.name}.tgnn").stat().st_size
+        rows.append(
+            f"| [{d.name}](models/{d.name}) | {TASKS.get(d.name, '')} | {pct(v.get('float_accuracy'))} "
+            f"| {pct(v.get('int8_accuracy'))} | {pct(v['top1_agreement'])} | {size} |"
+        )
+    readme = ROOT / "README.md"
+    text = readme.read_text()
+    b, e = "<!-- models:begin -->", "<!-- models:end -->"
+    head, rest = text.split(b, 1)
+    readme.write_text(head + b + "\n" + "\n".join(rows) + "\n" + e + rest.split(e, 1)[1])
+
+
 def main() -> int:
     if len(sys.argv) < 2 or sys.argv[1] not in ("build", "check"):
         print(__doc__)
@@ -151,6 +177,7 @@ def main() -> int:
     if sys.argv[1] == "build":
         for n in names:
             build(n)
+        readme_table()
         return 0
     results = [check(n) for n in names]
     print(f"models: {sum(results)} passed, {len(results) - sum(results)} failed")
