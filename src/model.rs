@@ -88,7 +88,10 @@ impl<'a> Model<'a> {
             _ => return Err(Error::InvalidOutputs),
         }
         let mut defined = [false; MAX_TENSORS];
-        defined[input] = true;
+        if let Some(d) = defined.get_mut(input) {
+            *d = true;
+        }
+        let is_defined = |d: &[bool; MAX_TENSORS], t: usize| d.get(t).copied().unwrap_or(false);
         let mut rest = self.ops;
         for index in 0..self.meta.num_ops {
             let tag = peek_varint_u32(rest).ok_or(Error::BadMetadata)?;
@@ -100,13 +103,16 @@ impl<'a> Model<'a> {
             rest = r;
             let bad = Error::InvalidOp { op: index };
             let mut inputs_ok = true;
-            op.for_each_input(|t| inputs_ok &= (t as usize) < n && defined[t as usize]);
+            op.for_each_input(|t| {
+                inputs_ok &= (t as usize) < n && is_defined(&defined, t as usize)
+            });
             let out = op.output() as usize;
-            if !inputs_ok || out >= n || defined[out] {
+            if !inputs_ok || out >= n || is_defined(&defined, out) {
                 return Err(bad);
             }
             self.check_op(&op).map_err(|_| bad)?;
-            defined[out] = true;
+            let slot = defined.get_mut(out).ok_or(bad)?;
+            *slot = true;
         }
         if !rest.is_empty() {
             return Err(Error::BadMetadata);
@@ -116,7 +122,7 @@ impl<'a> Model<'a> {
                 .meta
                 .outputs
                 .iter()
-                .any(|&o| (o as usize) >= n || !defined[o as usize])
+                .any(|&o| (o as usize) >= n || !is_defined(&defined, o as usize))
         {
             return Err(Error::InvalidOutputs);
         }

@@ -117,7 +117,9 @@ pub fn matvec_opt(w: &[i8], in_ch: usize, x: &[i8], zp: i8, sums: &[i32], out: &
     let n = out.len().min(sums.len()).min(w.len() / in_ch);
     let (out, _) = out.split_at_mut(n);
     let quads = out.chunks_exact_mut(4);
-    let w_quads = w.chunks_exact(4 * in_ch);
+    // Never 0 (in_ch ≥ 1); saturating, so an absurd in_ch gives no quads
+    // instead of a zero chunk size (which would panic).
+    let w_quads = w.chunks_exact(in_ch.saturating_mul(4).max(1));
     let s_quads = sums.chunks_exact(4);
     let done = quads.len().min(w_quads.len()) * 4;
     for ((o4, w4), s4) in quads.zip(w_quads).zip(s_quads) {

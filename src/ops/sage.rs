@@ -83,7 +83,11 @@ pub fn run(
     if p.aggr != Aggr::Max {
         dense::matmul(p.wl, ic, x.data, x.zp, sums_l, hl);
     }
-    for (i, (xr, or)) in rows(x.data, ic).zip(rows_mut(out.data, oc)).enumerate() {
+    // A manual zip: `Zip::new` over two `ChunksExact` divides by the chunk
+    // sizes out of line, where the optimiser no longer sees they are non-zero.
+    let mut x_rows = rows(x.data, ic);
+    for (i, or) in rows_mut(out.data, oc).enumerate() {
+        let Some(xr) = x_rows.next() else { break };
         match p.aggr {
             Aggr::Sum | Aggr::Mean => {
                 agg.fill(0);
