@@ -4,7 +4,7 @@
 //! are rescaled to the output's scale with Q16 multipliers and
 //! `round_shift(·, 16)` (half away from zero), then saturated to int8.
 
-use super::{rows, rows_mut, In, Out};
+use super::{zip_rows, In, Out};
 use crate::error::Result;
 use crate::format::Activation;
 use crate::kernels::requant;
@@ -36,7 +36,7 @@ pub fn concat_part(part: In<'_>, mult_q16: i32, offset: usize, out: &mut Out<'_>
     let m = i64::from(mult_q16);
     let zo = i32::from(out.zp);
     let pc = part.channels;
-    for (xr, or) in rows(part.data, pc).zip(rows_mut(out.data, out.channels)) {
+    for (xr, or) in zip_rows(part.data, pc, out.data, out.channels) {
         if let Some(dst) = or.get_mut(offset..offset.saturating_add(pc)) {
             for (o, &v) in dst.iter_mut().zip(xr) {
                 let q = round_shift_i64_to_i32((i64::from(v) - zp) * m, 16);

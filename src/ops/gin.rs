@@ -4,7 +4,7 @@
 //! `acc = Σ (x_j − zp)·2^16 + one_plus_eps_q16·(x_i − zp)` in i64, then
 //! `round_shift(acc, 8)` (keeping 8 fractional bits) and requantization.
 
-use super::{region_bytes, rows, rows_mut, Ctx, In, Out, Scratch};
+use super::{region_bytes, zip_rows, Ctx, In, Out, Scratch};
 use crate::error::Result;
 use crate::format::AGG_FRAC_BITS;
 use crate::kernels::{aggregate, requant};
@@ -29,10 +29,7 @@ pub fn run(
     let acc = scratch.take::<i64>(ch)?;
     let zp = i64::from(x.zp);
     let eps = i64::from(one_plus_eps_q16);
-    for (i, (xr, or)) in rows(x.data, ch)
-        .zip(rows_mut(out.data, out.channels))
-        .enumerate()
-    {
+    for (i, (xr, or)) in zip_rows(x.data, ch, out.data, out.channels).enumerate() {
         acc.fill(0);
         aggregate::sum_rows_i8(&ctx.csr, i, x.data, x.zp, acc);
         for ((o, a), &xi) in or.iter_mut().zip(acc.iter()).zip(xr) {

@@ -3,7 +3,7 @@
 //! `acc[c] = Σ_k W[c,k]·(x_k − zp_x) + bias[c]`, then the fused activation and
 //! requantization to the output tensor.
 
-use super::{region_bytes, rows, rows_mut, In, Out, Scratch};
+use super::{region_bytes, zip_rows, In, Out, Scratch};
 use crate::error::Result;
 use crate::format::Activation;
 use crate::kernels::{dense, requant};
@@ -26,7 +26,7 @@ pub fn run(
     let sums = scratch.take::<i32>(out.channels)?;
     let acc = scratch.take::<i32>(out.channels)?;
     dense::weight_sums(w, x.channels, sums);
-    for (xr, or) in rows(x.data, x.channels).zip(rows_mut(out.data, out.channels)) {
+    for (xr, or) in zip_rows(x.data, x.channels, out.data, out.channels) {
         dense::matvec(w, x.channels, xr, x.zp, sums, acc);
         requant::requantize_row(acc, params, act, out.zp, or);
     }

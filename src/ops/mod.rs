@@ -113,6 +113,22 @@ pub fn rows_mut(data: &mut [i8], channels: usize) -> core::slice::ChunksExactMut
     data.chunks_exact_mut(channels.max(1))
 }
 
+/// Pairs the rows of `x` (`xc` channels) with those of `out` (`oc` channels),
+/// stopping at the shorter: the same as `rows(x, xc).zip(rows_mut(out, oc))`,
+/// but without `Zip`'s length computation, which divides by the chunk sizes in
+/// an out-of-line function where the optimiser may not see they are non-zero
+/// (a panic path at some optimisation levels).
+pub fn zip_rows<'x, 'o>(
+    x: &'x [i8],
+    xc: usize,
+    out: &'o mut [i8],
+    oc: usize,
+) -> impl Iterator<Item = (&'x [i8], &'o mut [i8])> {
+    let mut xs = rows(x, xc);
+    let mut os = rows_mut(out, oc);
+    core::iter::from_fn(move || Some((xs.next()?, os.next()?)))
+}
+
 /// The graph an op runs on.
 #[derive(Debug, Clone, Copy)]
 pub struct Ctx<'a> {

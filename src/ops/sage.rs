@@ -12,7 +12,7 @@
 //! and either requantization or, with `normalize`,
 //! `out_c = round_div(127·acc_c, isqrt(Σ acc²))`.
 
-use super::{region_bytes, rows, rows_mut, Ctx, In, Out, Scratch};
+use super::{region_bytes, zip_rows, Ctx, In, Out, Scratch};
 use crate::error::Result;
 use crate::format::{Activation, Aggr};
 use crate::kernels::{aggregate, dense, requant};
@@ -83,11 +83,7 @@ pub fn run(
     if p.aggr != Aggr::Max {
         dense::matmul(p.wl, ic, x.data, x.zp, sums_l, hl);
     }
-    // A manual zip: `Zip::new` over two `ChunksExact` divides by the chunk
-    // sizes out of line, where the optimiser no longer sees they are non-zero.
-    let mut x_rows = rows(x.data, ic);
-    for (i, or) in rows_mut(out.data, oc).enumerate() {
-        let Some(xr) = x_rows.next() else { break };
+    for (i, (xr, or)) in zip_rows(x.data, ic, out.data, oc).enumerate() {
         match p.aggr {
             Aggr::Sum | Aggr::Mean => {
                 agg.fill(0);
