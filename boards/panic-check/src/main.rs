@@ -141,31 +141,30 @@ fn consume(base: usize, out: &Output<'_>) -> u32 {
     acc
 }
 
-/// The whole inference path; returns the number of successful runs.
+/// `Model::from_bytes` (its own function so its stack shows separately).
 #[inline(never)]
-fn inference() -> u32 {
-    // SAFETY: INPUTS is a valid, initialised static; the volatile read only
-    // hides its value from the optimiser.
-    let inp: Inputs = unsafe { read_volatile(addr_of!(INPUTS)) };
-    let bytes = inp.models.get(inp.model).copied().unwrap_or(&[]);
-    let model = match Model::from_bytes(bytes) {
-        Ok(m) => m,
-        Err(_) => {
-            sink(0, 0xE000_0001);
-            return 0;
-        }
-    };
+fn load(bytes: &'static [u8]) -> Option<Model<'static>> {
+    Model::from_bytes(bytes).ok()
+}
+
+/// `Model::arena_bytes` at the model's capacity.
+#[inline(never)]
+fn arena_need(model: &Model<'_>) -> usize {
     let (max_n, max_e, max_g) = model.capacity();
-    let need = model.arena_bytes(max_n as usize, max_e as usize, max_g as usize);
-    sink(1, need as u32);
+    model.arena_bytes(max_n as usize, max_e as usize, max_g as usize)
+}
 
-    // SAFETY: the only reference to ARENA, taken once.
-    let arena: &mut [u8] = unsafe { &mut *addr_of_mut!(ARENA) };
-    let mut session = Session::new(&model, arena);
-    let mut ok = 0;
+/// `Session::new`.
+#[inline(never)]
+fn new_session<'a, 'm>(model: &'a Model<'m>, arena: &'a mut [u8]) -> Session<'a, 'm> {
+    Session::new(model, arena)
+}
 
-    // 1. Float features, no edge weights, no batch: `run`.
-    let g1 = GraphInput {
+/// `Session::run` on float features, no edge weights, no batch; checks the
+/// output against `expected`.
+#[inline(never)]
+fn run_f32(session: &mut Session<'_, '_>, inp: &Inputs) -> u32 {
+    let g = GraphInput {
         num_nodes: inp.num_nodes,
         features: Features::F32(inp.features_f32),
         sources: inp.sources,
@@ -173,9 +172,8 @@ fn inference() -> u32 {
         edge_weight: None,
         batch: None,
     };
-    match session.run(&g1) {
+    match session.run(&g) {
         Ok(out) => {
-            ok += 1;
             let same = out.data.len() == inp.expected.len()
                 && out
                     .data
@@ -184,12 +182,19 @@ fn inference() -> u32 {
                     .all(|(&a, &b)| a as u8 == b);
             sink(2, u32::from(same));
             consume(3, &out);
+            1
         }
-        Err(_) => sink(2, 0xE000_0002),
+        Err(_) => {
+            sink(2, 0xE000_0002);
+            0
+        }
     }
+}
 
-    // 2. Int8 features, edge weights and a batch vector: `run_inspect`.
-    let g2 = GraphInput {
+/// `Session::run_inspect` on int8 features with edge weights and a batch vector.
+#[inline(never)]
+fn run_i8_inspect(session: &mut Session<'_, '_>, inp: &Inputs) -> u32 {
+    let g = GraphInput {
         num_nodes: inp.num_nodes,
         features: Features::I8(inp.features_i8),
         sources: inp.sources,
@@ -198,23 +203,49 @@ fn inference() -> u32 {
         batch: Some(inp.batch),
     };
     let mut per_op = 0u32;
-    match session.run_inspect(&g2, |k, t| {
+    let ok = match session.run_inspect(&g, |k, t| {
         per_op = per_op.wrapping_add(k as u32).wrapping_add(consume(4, &t));
     }) {
         Ok(out) => {
-            ok += 1;
             consume(5, &out);
+            1
         }
-        Err(_) => sink(5, 0xE000_0003),
-    }
+        Err(_) => {
+            sink(5, 0xE000_0003);
+            0
+        }
+    };
     sink(6, per_op);
+    ok
+}
 
-    // 3. Every output of the last run.
+/// `Session::output` for every output of the last run.
+#[inline(never)]
+fn read_outputs(session: &Session<'_, '_>) {
     let mut k = 0;
     while let Some(out) = session.output(k) {
         consume(7, &out);
         k += 1;
     }
+}
+
+/// The whole inference path; returns the number of successful runs (2).
+#[inline(never)]
+fn inference() -> u32 {
+    // SAFETY: INPUTS is a valid, initialised static; the volatile read only
+    // hides its value from the optimiser.
+    let inp: Inputs = unsafe { read_volatile(addr_of!(INPUTS)) };
+    let bytes = inp.models.get(inp.model).copied().unwrap_or(&[]);
+    let Some(model) = load(bytes) else {
+        sink(0, 0xE000_0001);
+        return 0;
+    };
+    sink(1, arena_need(&model) as u32);
+    // SAFETY: the only reference to ARENA, taken once.
+    let arena: &mut [u8] = unsafe { &mut *addr_of_mut!(ARENA) };
+    let mut session = new_session(&model, arena);
+    let ok = run_f32(&mut session, &inp) + run_i8_inspect(&mut session, &inp);
+    read_outputs(&session);
     ok
 }
 
