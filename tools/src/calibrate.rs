@@ -103,8 +103,12 @@ pub enum OutputRange {
     #[default]
     Full,
     /// For classification heads: only the values that can decide a row's
-    /// argmax are kept in range, see [`argmax_range`].
+    /// argmax are kept in range, see [`argmax_range`]; losing values below
+    /// every row's runner-up saturate at −128.
     Argmax,
+    /// Narrower still: the range of the rows' second-largest values (plus one
+    /// step each side); winning values above it saturate at 127 too.
+    Top2,
 }
 
 impl FromStr for OutputRange {
@@ -113,7 +117,8 @@ impl FromStr for OutputRange {
         match s {
             "full" => Ok(OutputRange::Full),
             "argmax" => Ok(OutputRange::Argmax),
-            _ => bail!("unknown output range '{s}' (use 'full' or 'argmax')"),
+            "top2" => Ok(OutputRange::Top2),
+            _ => bail!("unknown output range '{s}' (use 'full', 'argmax' or 'top2')"),
         }
     }
 }
@@ -136,22 +141,32 @@ fn top2(row: &[f64]) -> (f64, f64) {
     (a, b)
 }
 
-/// Output range for argmax classification: `hi` is the largest value of any
-/// row's best channel, `lo` the smallest value of any row's second-best
-/// channel minus one quantization step of the resulting range (the step is
-/// taken over `[min(lo, 0), max(hi, 0)]`, as quantization widens to 0). With
-/// `percentile:P` the `P`-quantile of the row maxima and the `(100 − P)`
-/// quantile of the second values are used instead. Values below `lo` (losing
-/// classes) saturate at −128, so their dequantized values are clipped.
-pub fn argmax_range(t: &reference::Tensor, method: Method) -> Range {
+/// Output range for argmax classification. `lo` is the smallest value of any
+/// row's second-best channel minus one quantization step of the resulting range
+/// (the step is taken over `[min(lo, 0), max(hi, 0)]`, as quantization widens
+/// to 0). `hi` is the largest value of any row's best channel, or, with `top2`,
+/// the largest second-best value plus one step: a row's best value above it
+/// saturates at 127 but still wins, since its second value stays at least a step
+/// below. With `percentile:P` the `P`-quantile (and the `(100 − P)`-quantile for
+/// `lo`) of those per-row values is used instead of the extremes. Values outside
+/// the range saturate, so their dequantized values are clipped.
+pub fn argmax_range(t: &reference::Tensor, method: Method, top2_only: bool) -> Range {
     if t.rows == 0 || t.channels == 0 {
         return Range { lo: 0.0, hi: 0.0 };
     }
     let (firsts, seconds): (Vec<f64>, Vec<f64>) = (0..t.rows).map(|r| top2(t.row(r))).unzip();
-    let hi = range_of(&firsts, method).hi;
-    let lo = range_of(&seconds, method).lo;
+    let second = range_of(&seconds, method);
+    let lo = second.lo;
+    let hi = if top2_only {
+        second.hi
+    } else {
+        range_of(&firsts, method).hi
+    };
     let step = (hi.max(0.0) - lo.min(0.0)) / 255.0;
-    Range { lo: lo - step, hi }
+    Range {
+        lo: lo - step,
+        hi: if top2_only { hi + step } else { hi },
+    }
 }
 
 /// Calibrated ranges, plus notes on how the output ranges were chosen.
@@ -187,7 +202,7 @@ pub fn calibrate_outputs(
     let values = calibrate_values(spec, g, progress)?;
     let mut ranges = ranges(&values, method);
     let mut notes = Vec::new();
-    if output == OutputRange::Argmax {
+    if output != OutputRange::Full {
         let fused = crate::quantize::fuse(spec)?;
         for name in &fused.outputs {
             let Some(f) = fused.ops.iter().find(|f| &f.name == name) else {
@@ -220,17 +235,25 @@ pub fn calibrate_outputs(
                 ));
                 continue;
             }
-            let r = argmax_range(t, method);
-            let clipped = t.data.iter().filter(|&&v| v < r.lo).count();
+            let r = argmax_range(t, method, output == OutputRange::Top2);
+            let below = t.data.iter().filter(|&&v| v < r.lo).count();
+            let above = t.data.iter().filter(|&&v| v > r.hi).count();
             notes.push(format!(
-                "output '{name}': argmax range [{:.4}, {:.4}] instead of [{:.4}, {:.4}]; \
-                 {clipped} of {} values (losing classes only) lie below it and dequantize clipped to {:.4}",
+                "output '{name}': {} range [{:.4}, {:.4}] instead of [{:.4}, {:.4}]; \
+                 {below} of {n} values (losing classes) lie below it and dequantize clipped to {:.4}; \
+                 {above} of {n} (winning classes) lie above it and dequantize clipped to {:.4}",
+                if output == OutputRange::Top2 {
+                    "top2"
+                } else {
+                    "argmax"
+                },
                 r.lo,
                 r.hi,
                 full.lo,
                 full.hi,
-                t.data.len(),
-                r.lo.min(0.0)
+                r.lo.min(0.0),
+                r.hi.max(0.0),
+                n = t.data.len(),
             ));
             ranges.insert(name.clone(), r);
         }

@@ -32,8 +32,9 @@ pub struct Args {
     /// Range calibration: `minmax` or `percentile:P` (e.g. percentile:99.99).
     #[arg(long, default_value = "minmax")]
     pub calibration: String,
-    /// Range of the model outputs: `full` (all values) or `argmax` (classification
-    /// heads: only values that can decide a row's argmax; losing classes saturate).
+    /// Range of the model outputs: `full` (all values), `argmax` (classification
+    /// heads: losing classes below every row's runner-up saturate) or `top2`
+    /// (only the runner-up values' range; winners saturate too).
     #[arg(long, default_value = "full")]
     pub output_range: String,
 }
@@ -131,10 +132,14 @@ pub fn run(a: &Args) -> Result<()> {
     for n in &cal.notes {
         println!("{n}");
     }
-    if output_range == OutputRange::Argmax {
-        println!(
+    match output_range {
+        OutputRange::Full => {}
+        OutputRange::Argmax => println!(
             "note: --output-range argmax keeps argmax decisions; dequantized values of losing classes are clipped (not usable as logits/probabilities)"
-        );
+        ),
+        OutputRange::Top2 => println!(
+            "note: --output-range top2 keeps argmax decisions only; dequantized values of losing and of winning classes are clipped (not usable as logits/probabilities)"
+        ),
     }
     match rt::arena_bytes(
         &model,
