@@ -236,8 +236,9 @@ pub fn calibrate_outputs(
                 continue;
             }
             let r = argmax_range(t, method, output == OutputRange::Top2);
-            let below = t.data.iter().filter(|&&v| v < r.lo).count();
-            let above = t.data.iter().filter(|&&v| v > r.hi).count();
+            // Quantization widens the range to include 0.
+            let below = t.data.iter().filter(|&&v| v < r.lo.min(0.0)).count();
+            let above = t.data.iter().filter(|&&v| v > r.hi.max(0.0)).count();
             notes.push(format!(
                 "output '{name}': {} range [{:.4}, {:.4}] instead of [{:.4}, {:.4}]; \
                  {below} of {n} values (losing classes) lie below it and dequantize clipped to {:.4}; \
