@@ -406,6 +406,10 @@ pub fn quantize_weights_floored(
                 / 127.0
         })
         .collect();
+    if per_tensor {
+        let s = scales.iter().copied().fold(0.0, f64::max);
+        scales.fill(s);
+    }
     for s in &mut scales {
         if s.is_nan() || *s <= 0.0 {
             *s = 1.0;
@@ -417,6 +421,7 @@ pub fn quantize_weights_floored(
         }
     }
     if per_tensor {
+        // The floors may differ per channel; the shared scale takes the largest.
         let s = scales.iter().copied().fold(0.0, f64::max);
         scales.fill(s);
     }
