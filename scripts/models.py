@@ -77,6 +77,9 @@ def table(name: str, v: dict, tgnn: Path) -> str:
         f"| max abs error of the dequantized output | {v['max_abs_err']:.4f} (output step {v['output_step']:.4f}) |",
         f"| model file | {tgnn.stat().st_size} bytes |",
     ]
+    extra = json.loads((MODELS / name / "goals.json").read_text()).get("convert_args", [])
+    if extra:
+        rows.append(f"| convert flags | `{' '.join(extra)}` (see docs/quantization.md: only the argmax of the output is meaningful) |")
     cmd = f"scripts/models.py build {name}"
     return "\n".join([BEGIN, f"Measured by `tinygnn verify` (regenerate with `{cmd}`):", "", *rows, END])
 

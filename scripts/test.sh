@@ -35,11 +35,11 @@ for target in thumbv6m-none-eabi thumbv7em-none-eabihf thumbv8m.main-none-eabihf
   done
 done
 
-step "python exporter tests"
-"$PY" -m pytest -q tools/python/tests
+step "python: exporter, graphs files, conformance goldens (regenerated from PyG and compared)"
+scripts/test-python.sh
 
 step "bundled models"
-scripts/models.sh check
+"$PY" scripts/models.py check
 
 step "emulated boards (QEMU)"
 scripts/boards-ci.sh

@@ -88,10 +88,10 @@ def perturb(model: torch.nn.Module, gen: torch.Generator) -> torch.nn.Module:
 class GCN2(torch.nn.Module):
     """Two GCNConv layers, ReLU between, optionally fed the graph's edge weights."""
 
-    def __init__(self, improved=False, hidden=12, out=5):
+    def __init__(self, improved=False, hidden=12, out=5, add_self_loops=True):
         super().__init__()
-        self.conv1 = GCNConv(F_IN, hidden, improved=improved)
-        self.conv2 = GCNConv(hidden, out, improved=improved)
+        self.conv1 = GCNConv(F_IN, hidden, improved=improved, add_self_loops=add_self_loops)
+        self.conv2 = GCNConv(hidden, out, improved=improved, add_self_loops=add_self_loops)
 
     def forward(self, x, edge_index, edge_weight=None):
         x = F.relu(self.conv1(x, edge_index, edge_weight))
@@ -199,6 +199,60 @@ class GinGraph(torch.nn.Module):
         return self.lin(pooled)
 
 
+class GcnBn(torch.nn.Module):
+    """GCN → BatchNorm → LeakyReLU → GCN, improved, fed edge weights (BN folds into a conv)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = GCNConv(F_IN, 12, improved=True)
+        self.bn = torch.nn.BatchNorm1d(12)
+        self.conv2 = GCNConv(12, 4, improved=True)
+
+    def forward(self, x, edge_index, edge_weight):
+        h = F.leaky_relu(self.bn(self.conv1(x, edge_index, edge_weight)), 0.2)
+        return self.conv2(h, edge_index, edge_weight)
+
+
+class SageChain(torch.nn.Module):
+    """Four SAGE variants in one model: mean + BatchNorm, max, sum normalized, mean without root."""
+
+    def __init__(self):
+        super().__init__()
+        self.c1 = SAGEConv(F_IN, 10, aggr="mean")
+        self.bn = torch.nn.BatchNorm1d(10)
+        self.c2 = SAGEConv(10, 10, aggr="max")
+        self.c3 = SAGEConv(10, 10, aggr="sum", normalize=True)
+        self.c4 = SAGEConv(10, 4, aggr="mean", root_weight=False)
+
+    def forward(self, x, edge_index):
+        h = F.relu(self.bn(self.c1(x, edge_index)))
+        h = F.relu(self.c2(h, edge_index))
+        h = F.relu(self.c3(h, edge_index))
+        return self.c4(h, edge_index)
+
+
+class GinPools(torch.nn.Module):
+    """GIN with a residual, JK cat, and all three pools concatenated into the classifier."""
+
+    def __init__(self):
+        super().__init__()
+        mlp = lambda i, o: torch.nn.Sequential(torch.nn.Linear(i, o), torch.nn.BatchNorm1d(o),
+                                               torch.nn.ReLU(), torch.nn.Linear(o, o))
+        self.g1 = GINConv(mlp(F_IN, 10), train_eps=True)
+        self.g2 = GINConv(mlp(10, 10), eps=0.3)
+        self.lin = torch.nn.Linear(40, 3)
+        with torch.no_grad():
+            self.g1.eps.fill_(0.15)
+
+    def forward(self, x, edge_index, batch):
+        h1 = F.relu(self.g1(x, edge_index))
+        h2 = F.relu(self.g2(h1, edge_index) + h1)
+        jk = torch.cat([h1, h2], dim=-1)
+        pooled = torch.cat([gnn.global_mean_pool(jk, batch), gnn.global_max_pool(h2, batch),
+                            gnn.global_add_pool(h1, batch)], dim=-1)
+        return self.lin(pooled)
+
+
 # ------------------------------------------------------------------------ cases
 
 # improved=True in PyG 2.8.1: gcn_norm calls add_remaining_self_loops(edge_index, edge_weight,
@@ -248,6 +302,14 @@ CASES: List[Tuple[str, str, Callable[[], torch.nn.Module], Callable[[torch.Gener
                               act="leaky_relu"), one_graph),
     ("gin_graph", "GIN (nn.MLP with BatchNorm) ×2, concat, mean‖max pooling, Linear",
      lambda: GinGraph(), multi_graph),
+    ("gcn_no_self_loops", "2×GCNConv add_self_loops=False", lambda: GCN2(add_self_loops=False),
+     one_graph),
+    ("gcn_bn_weighted_improved", "GCN improved + BatchNorm + LeakyReLU(0.2), GCN; edge weights",
+     lambda: GcnBn(), lambda g: one_graph(g, weighted=True)),
+    ("sage_chain", "SAGE mean+BatchNorm, max, sum normalize, mean without root, chained",
+     lambda: SageChain(), one_graph),
+    ("gin_pools", "GIN ×2 with a residual add, JK cat, mean‖max‖add pools, Linear",
+     lambda: GinPools(), multi_graph),
 ]
 
 

@@ -356,11 +356,47 @@ pub fn dequantize_value(q: i8, scale: f32, zp: i8) -> f64 {
     scale as f64 * (q as i32 - zp as i32) as f64
 }
 
+/// Largest |bias| in accumulator units that [`scale_floor`] allows (2^30:
+/// a factor 2 of headroom below `i32::MAX` for the products added to it).
+pub const BIAS_ACC_LIMIT: f64 = (1u64 << 30) as f64;
+
+/// Smallest rescale `s_in·s_w/s_out` that [`scale_floor`] allows (2^-31;
+/// `quantize_multiplier` returns 0 below 2^-32).
+pub const MIN_RESCALE: f64 = 1.0 / (1u64 << 31) as f64;
+
+/// The smallest weight scale channel `c` may have so that its channel record
+/// stays representable: `|bias|/(s_in·s_w) ≤ 2^30` and, when the op rescales
+/// to `s_out`, `s_in·s_w/s_out ≥ 2^-31`. A channel whose weights are all ~0
+/// would otherwise get `s_w ≈ 0` and a bias that saturates i32 (or a rescale
+/// that underflows to 0). Raising `s_w` only rounds such negligible weights to 0.
+pub fn scale_floor(bias: f64, s_in: f64, s_out: Option<f64>) -> f64 {
+    let mut f = bias.abs() / (s_in * BIAS_ACC_LIMIT);
+    if let Some(so) = s_out {
+        f = f.max(so * MIN_RESCALE / s_in);
+    }
+    if f.is_finite() {
+        f
+    } else {
+        0.0
+    }
+}
+
 /// Per-output-channel symmetric weight quantization. With several matrices
 /// (SAGE `lin_l`/`lin_r`) a channel's scale covers all of their rows; with
 /// `per_tensor` one scale covers everything. Returns the int8 matrices and the
 /// scales. An all-zero channel gets scale 1.
 pub fn quantize_weights(mats: &[&Mat], per_tensor: bool) -> (Vec<Vec<i8>>, Vec<f64>) {
+    quantize_weights_floored(mats, per_tensor, &[])
+}
+
+/// [`quantize_weights`] with a lower bound per channel on the scale (see
+/// [`scale_floor`]; missing entries are 0). With `per_tensor` the largest
+/// bound applies to the shared scale.
+pub fn quantize_weights_floored(
+    mats: &[&Mat],
+    per_tensor: bool,
+    floors: &[f64],
+) -> (Vec<Vec<i8>>, Vec<f64>) {
     let rows = mats[0].rows;
     let mut scales: Vec<f64> = (0..rows)
         .map(|c| {
@@ -378,6 +414,16 @@ pub fn quantize_weights(mats: &[&Mat], per_tensor: bool) -> (Vec<Vec<i8>>, Vec<f
         if s.is_nan() || *s <= 0.0 {
             *s = 1.0;
         }
+    }
+    for (s, &f) in scales.iter_mut().zip(floors) {
+        if f.is_finite() {
+            *s = s.max(f);
+        }
+    }
+    if per_tensor {
+        // The floors may differ per channel; the shared scale takes the largest.
+        let s = scales.iter().copied().fold(0.0, f64::max);
+        scales.fill(s);
     }
     let q = mats
         .iter()
@@ -570,7 +616,11 @@ pub fn convert(spec: &Spec, ranges: &HashMap<String, Range>, cap: Capacity) -> R
         };
         let op = match &f.kind {
             FKind::Linear { w: m, b } | FKind::Gcn { w: m, b, .. } => {
-                let (q, scales) = quantize_weights(&[m], false);
+                let floors: Vec<f64> = b
+                    .iter()
+                    .map(|&x| scale_floor(x, s_in, Some(s_out)))
+                    .collect();
+                let (q, scales) = quantize_weights_floored(&[m], false, &floors);
                 check_records(&who, &scales, b, s_in, s_out, false, &mut warnings);
                 let weights = w.add_i8(&q[0]);
                 let params = w.add_channel_params(&records(&scales, b));
@@ -612,7 +662,11 @@ pub fn convert(spec: &Spec, ranges: &HashMap<String, Range>, cap: Capacity) -> R
                 normalize,
             } => {
                 let mats: Vec<&Mat> = std::iter::once(wl).chain(wr.as_ref()).collect();
-                let (q, scales) = quantize_weights(&mats, *normalize);
+                let floors: Vec<f64> = b
+                    .iter()
+                    .map(|&x| scale_floor(x, s_in, (!*normalize).then_some(s_out)))
+                    .collect();
+                let (q, scales) = quantize_weights_floored(&mats, *normalize, &floors);
                 check_records(&who, &scales, b, s_in, s_out, *normalize, &mut warnings);
                 let weights_l = w.add_i8(&q[0]);
                 let weights_r = match q.get(1) {

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::calibrate::{self, Method};
+use crate::calibrate::{self, Method, OutputRange};
 use crate::quantize::{self, Capacity};
 use crate::{rt, spec, st};
 
@@ -32,6 +32,11 @@ pub struct Args {
     /// Range calibration: `minmax` or `percentile:P` (e.g. percentile:99.99).
     #[arg(long, default_value = "minmax")]
     pub calibration: String,
+    /// Range of the model outputs: `full` (all values), `argmax` (classification
+    /// heads: losing classes below every row's runner-up saturate) or `top2`
+    /// (only the runner-up values' range; winners saturate too).
+    #[arg(long, default_value = "full")]
+    pub output_range: String,
 }
 
 /// Loads a model file and parses its spec.
@@ -43,6 +48,7 @@ pub fn load_spec(path: &std::path::Path) -> Result<spec::Spec> {
 /// Runs `convert`.
 pub fn run(a: &Args) -> Result<()> {
     let method: Method = a.calibration.parse()?;
+    let output_range: OutputRange = a.output_range.parse()?;
     let spec = load_spec(&a.model)?;
     let g = st::read_graphs(&a.calib)?;
     let cap = Capacity {
@@ -80,8 +86,9 @@ pub fn run(a: &Args) -> Result<()> {
         g.num_edges(),
         g.num_graphs
     ));
-    let ranges = calibrate::calibrate(&spec, &g, method, |_| pb.inc(1))?;
+    let cal = calibrate::calibrate_outputs(&spec, &g, method, output_range, |_| pb.inc(1))?;
     pb.finish_and_clear();
+    let ranges = cal.ranges;
     let conv = quantize::convert(&spec, &ranges, cap)?;
     for w in &conv.warnings {
         eprintln!("warning: {w}");
@@ -119,9 +126,21 @@ pub fn run(a: &Args) -> Result<()> {
         }
     );
     println!(
-        "capacity: {} nodes, {} edges, {} graphs; calibration: {}",
-        cap.max_nodes, cap.max_edges, cap.max_graphs, a.calibration
+        "capacity: {} nodes, {} edges, {} graphs; calibration: {}; output range: {}",
+        cap.max_nodes, cap.max_edges, cap.max_graphs, a.calibration, a.output_range
     );
+    for n in &cal.notes {
+        println!("{n}");
+    }
+    match output_range {
+        OutputRange::Full => {}
+        OutputRange::Argmax => println!(
+            "note: --output-range argmax keeps argmax decisions; dequantized values of losing classes are clipped (not usable as logits/probabilities)"
+        ),
+        OutputRange::Top2 => println!(
+            "note: --output-range top2 keeps argmax decisions only; dequantized values of losing and of winning classes are clipped (not usable as logits/probabilities)"
+        ),
+    }
     match rt::arena_bytes(
         &model,
         cap.max_nodes as usize,
