@@ -3,7 +3,7 @@
 //! This firmware calls the whole public inference API — [`Model::from_bytes`],
 //! [`Model::arena_bytes`], [`Session::new`], [`Session::run`],
 //! [`Session::run_inspect`], [`Session::output`], [`Output::row`],
-//! [`Output::argmax`], [`Output::dequantize`] — with float and int8
+//! [`Output::argmax`], [`Output::dequantize`] — with float, int8 and sparse int8
 //! features, with and without edge weights and a batch vector, on inputs the
 //! compiler cannot know: every input (the model bytes included) is reached
 //! through one `read_volatile` of [`INPUTS`], so nothing constant-folds and
@@ -57,6 +57,29 @@ static FEATURES_I8: [i8; N * N] = {
     x
 };
 
+/// The same one-hot features as sparse int8 CSR: row `i` stores column `i`.
+static SPARSE_ROW_PTR: [u32; N + 1] = {
+    let mut r = [0u32; N + 1];
+    let mut i = 0;
+    while i <= N {
+        r[i] = i as u32;
+        i += 1;
+    }
+    r
+};
+/// `karate-gcn`'s input is quantized with scale 1/255, zero point −128:
+/// 1.0 is 127 (and a missing entry, the zero point, is 0.0).
+static SPARSE_VALUES: [i8; N] = [127; N];
+static SPARSE_COLS: [u16; N] = {
+    let mut c = [0u16; N];
+    let mut i = 0;
+    while i < N {
+        c[i] = i as u16;
+        i += 1;
+    }
+    c
+};
+
 /// Edge weights, one per edge.
 static EDGE_WEIGHT: [f32; 156] = {
     let mut w = [0.0f32; 156];
@@ -79,6 +102,10 @@ struct Inputs {
     num_nodes: usize,
     features_f32: &'static [f32],
     features_i8: &'static [i8],
+    /// Sparse features: row offsets, columns, values.
+    sparse_row_ptr: &'static [u32],
+    sparse_cols: &'static [u16],
+    sparse_values: &'static [i8],
     sources: &'static [u16],
     targets: &'static [u16],
     edge_weight: &'static [f32],
@@ -98,6 +125,9 @@ static INPUTS: Inputs = Inputs {
     num_nodes: N,
     features_f32: &FEATURES_F32,
     features_i8: &FEATURES_I8,
+    sparse_row_ptr: &SPARSE_ROW_PTR,
+    sparse_cols: &SPARSE_COLS,
+    sparse_values: &SPARSE_VALUES,
     sources: &karate::SOURCES,
     targets: &karate::TARGETS,
     edge_weight: &EDGE_WEIGHT,
@@ -219,6 +249,41 @@ fn run_i8_inspect(session: &mut Session<'_, '_>, inp: &Inputs) -> u32 {
     ok
 }
 
+/// `Session::run` on sparse int8 features (the one-hot features in the
+/// input quantization: same output as [`run_f32`]), with edge weights.
+#[inline(never)]
+fn run_sparse(session: &mut Session<'_, '_>, inp: &Inputs) -> u32 {
+    let g = GraphInput {
+        num_nodes: inp.num_nodes,
+        features: Features::SparseI8 {
+            row_ptr: inp.sparse_row_ptr,
+            cols: inp.sparse_cols,
+            values: inp.sparse_values,
+        },
+        sources: inp.sources,
+        targets: inp.targets,
+        edge_weight: Some(inp.edge_weight),
+        batch: None,
+    };
+    match session.run(&g) {
+        Ok(out) => {
+            let same = out.data.len() == inp.expected.len()
+                && out
+                    .data
+                    .iter()
+                    .zip(inp.expected)
+                    .all(|(&a, &b)| a as u8 == b);
+            sink(8, u32::from(same));
+            consume(9, &out);
+            1
+        }
+        Err(_) => {
+            sink(8, 0xE000_0004);
+            0
+        }
+    }
+}
+
 /// `Session::output` for every output of the last run.
 #[inline(never)]
 fn read_outputs(session: &Session<'_, '_>) {
@@ -229,7 +294,7 @@ fn read_outputs(session: &Session<'_, '_>) {
     }
 }
 
-/// The whole inference path; returns the number of successful runs (2).
+/// The whole inference path; returns the number of successful runs (3).
 #[inline(never)]
 fn inference() -> u32 {
     // SAFETY: INPUTS is a valid, initialised static; the volatile read only
@@ -244,7 +309,9 @@ fn inference() -> u32 {
     // SAFETY: the only reference to ARENA, taken once.
     let arena: &mut [u8] = unsafe { &mut *addr_of_mut!(ARENA) };
     let mut session = new_session(&model, arena);
-    let ok = run_f32(&mut session, &inp) + run_i8_inspect(&mut session, &inp);
+    let ok = run_f32(&mut session, &inp)
+        + run_sparse(&mut session, &inp)
+        + run_i8_inspect(&mut session, &inp);
     read_outputs(&session);
     ok
 }

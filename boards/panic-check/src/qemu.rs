@@ -4,9 +4,9 @@
 //! ```text
 //! qemu-system-arm -M mps2-an386 -nographic -semihosting-config enable=on,target=native -kernel FIRMWARE
 //! ```
-//! prints `stack high-water: N bytes (inference runs ok: 2, karate output == expected: 1)`
-//! and exits 0 when both runs succeeded and the output matches
-//! `models/karate-gcn/expected_int8.bin`, else 1.
+//! prints `stack high-water: N bytes (inference runs ok: 3, karate output == expected: 1)`
+//! and exits 0 when the three runs succeeded and the outputs of the float and
+//! the sparse run match `models/karate-gcn/expected_int8.bin`, else 1.
 
 use core::ptr::{addr_of, read_volatile, write_volatile};
 
@@ -89,7 +89,10 @@ pub fn measure_and_exit() -> ! {
     }
     let used = sp.saturating_sub(p) as u32;
     // SAFETY: single-threaded; written only by `super::sink`.
-    let same = unsafe { read_volatile(addr_of!(super::SINK).cast::<u32>().add(2)) };
+    let same_f32 = unsafe { read_volatile(addr_of!(super::SINK).cast::<u32>().add(2)) };
+    // SAFETY: as above.
+    let same_sparse = unsafe { read_volatile(addr_of!(super::SINK).cast::<u32>().add(8)) };
+    let same = u32::from(same_f32 == 1 && same_sparse == 1);
 
     let mut buf = [0u8; 128];
     let mut at = 0;
@@ -104,5 +107,5 @@ pub fn measure_and_exit() -> ! {
         *last = 0;
     }
     semihosting_write0(&buf);
-    exit(ok == 2 && same == 1)
+    exit(ok == 3 && same == 1)
 }
