@@ -3,7 +3,8 @@
 # (Rust targets, QEMU, the Python venv with torch + PyG), then
 #   1. formatting and clippy (warnings are errors),
 #   2. host unit, property, conformance and CLI tests (Rust),
-#   3. the runtime built for every MCU target and feature set,
+#   3. the runtime built for every MCU target and feature set; the link-time
+#      panic-freedom check and the stack bound,
 #   4. the Python exporter tests,
 #   5. the bundled models: convert → run → bytes and accuracy checks,
 #   6. the emulated boards (QEMU): device bytes == host bytes.
@@ -34,6 +35,9 @@ for target in thumbv6m-none-eabi thumbv7em-none-eabihf thumbv8m.main-none-eabihf
     RUSTFLAGS="-D warnings" cargo build -q -p tinygnn --release --target "$target" --no-default-features ${features:+--features $features}
   done
 done
+
+step "panic-freedom of the inference path (link time) and the stack bound"
+scripts/panic-check.sh --stack
 
 step "python: exporter, graphs files, conformance goldens (regenerated from PyG and compared)"
 scripts/test-python.sh
