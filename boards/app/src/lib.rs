@@ -1,0 +1,294 @@
+//! Board-independent firmware logic for tinygnn.
+//!
+//! A board crate embeds a `.tgnn` model and an input [`bundle`] in flash
+//! (generated into its `OUT_DIR` by [`build::generate`] from its `build.rs`),
+//! provides an arena, a [`Report`] sink (semihosting, defmt, UART…) and a
+//! [`Clock`] (instruction or cycle counter), and calls [`run`]. `run` checks
+//! the model and the bundle, runs every sample, and reports, line by line:
+//!
+//! ```text
+//! tinygnn board=qemu-m4 model_bytes=1234 bundle_bytes=5678 arena_bytes=4096 engine=session
+//! model ops=3 tensors=4 input_channels=8 outputs=1
+//! sample 0 nodes=5 edges=8 graphs=1
+//! out 0 rows=5 channels=4 scale=0.0312 zp=-3 crc=1a2b3c4d
+//! hex 0 0a0bf3…            (the output bytes, 32 per line, row-major)
+//! cost 0 123456 insn
+//! acc 0 4/5
+//! summary samples=1 cost_total=123456 cost_max=123456 unit=insn correct=4 scored=5
+//! ```
+//!
+//! The host harness (`scripts/qemu-run.sh`) compares the `out`/`hex` lines
+//! with those of the same model run on the host. Errors are reported as an
+//! `error …` line and returned; nothing here panics.
+#![cfg_attr(not(feature = "std"), no_std)]
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
+
+#[cfg(feature = "std")]
+pub mod build;
+pub mod bundle;
+mod engine;
+pub mod stack;
+
+use core::fmt::Write as _;
+
+pub use bundle::{Bundle, BundleError, Sample};
+pub use engine::{required_arena, Outcome, ENGINE};
+
+/// Bytes of output printed per `hex` line.
+pub const HEX_PER_LINE: usize = 32;
+
+/// Aligns embedded bytes: `static M: &Aligned<[u8]> = &Aligned(*include_bytes!("m.tgnn"));`
+/// then `&M.0` is 16-aligned (the model's weight sections and the bundle's
+/// arrays are read in place).
+#[repr(C, align(16))]
+pub struct Aligned<B: ?Sized>(pub B);
+
+/// Where a board sends its report lines (no trailing newline given).
+pub trait Report {
+    /// Emits one line.
+    fn line(&mut self, line: &str);
+}
+
+/// A cost counter around each inference.
+pub trait Clock {
+    /// Unit of the counts (`insn`, `cycles`, `us`).
+    const UNIT: &'static str;
+    /// Starts a measurement.
+    fn start(&mut self);
+    /// Counts since the last [`Clock::start`].
+    fn elapsed(&mut self) -> u64;
+}
+
+/// A clock that measures nothing (host reference runs).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoClock;
+
+impl Clock for NoClock {
+    const UNIT: &'static str = "none";
+    fn start(&mut self) {}
+    fn elapsed(&mut self) -> u64 {
+        0
+    }
+}
+
+/// Why a run failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum AppError {
+    /// The model was rejected by the runtime.
+    Model(tinygnn::Error),
+    /// The input bundle is malformed.
+    Bundle(BundleError),
+    /// Inference of sample `sample` failed.
+    Inference {
+        /// Sample index.
+        sample: u16,
+        /// Runtime error.
+        error: tinygnn::Error,
+    },
+    /// The arena is smaller than sample `sample` needs.
+    ArenaTooSmall {
+        /// Sample index.
+        sample: u16,
+        /// Bytes needed.
+        needed: u32,
+        /// Bytes available.
+        available: u32,
+    },
+}
+
+impl core::fmt::Display for AppError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            AppError::Model(e) => write!(f, "model rejected: {e}"),
+            AppError::Bundle(e) => write!(f, "{e}"),
+            AppError::Inference { sample, error } => write!(f, "sample {sample}: {error}"),
+            AppError::ArenaTooSmall {
+                sample,
+                needed,
+                available,
+            } => write!(
+                f,
+                "sample {sample}: arena needs {needed} bytes, has {available}"
+            ),
+        }
+    }
+}
+
+/// Totals of a successful run.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Summary {
+    /// Samples run.
+    pub samples: u16,
+    /// Sum of per-inference costs.
+    pub cost_total: u64,
+    /// Largest per-inference cost.
+    pub cost_max: u64,
+    /// Correct argmax predictions (over scored rows).
+    pub correct: u32,
+    /// Rows with a label (not −1).
+    pub scored: u32,
+    /// Largest arena any sample needed.
+    pub arena_used: u32,
+}
+
+/// A line buffer; lines longer than its capacity are cut (never a panic).
+type Line = heapless::String<160>;
+
+fn emit<R: Report>(r: &mut R, args: core::fmt::Arguments<'_>) {
+    let mut l = Line::new();
+    let _ = l.write_fmt(args);
+    r.line(&l);
+}
+
+/// Index of the largest value of a row (the first on ties).
+pub fn argmax(row: &[i8]) -> usize {
+    let mut best = 0;
+    for (i, &v) in row.iter().enumerate() {
+        if v > row.get(best).copied().unwrap_or(i8::MIN) {
+            best = i;
+        }
+    }
+    best
+}
+
+/// Checks the model and the bundle, runs every sample and reports as
+/// described in the crate docs. On error, an `error …` line is reported too.
+pub fn run<R: Report, C: Clock>(
+    board: &str,
+    model_bytes: &[u8],
+    bundle_bytes: &[u8],
+    arena: &mut [u8],
+    report: &mut R,
+    clock: &mut C,
+) -> Result<Summary, AppError> {
+    let r = run_inner(board, model_bytes, bundle_bytes, arena, report, clock);
+    match &r {
+        Ok(s) => emit(
+            report,
+            format_args!(
+                "summary samples={} cost_total={} cost_max={} unit={} correct={} scored={} arena_used={}",
+                s.samples,
+                s.cost_total,
+                s.cost_max,
+                C::UNIT,
+                s.correct,
+                s.scored,
+                s.arena_used
+            ),
+        ),
+        Err(e) => emit(report, format_args!("error {e}")),
+    }
+    r
+}
+
+fn run_inner<R: Report, C: Clock>(
+    board: &str,
+    model_bytes: &[u8],
+    bundle_bytes: &[u8],
+    arena: &mut [u8],
+    report: &mut R,
+    clock: &mut C,
+) -> Result<Summary, AppError> {
+    emit(
+        report,
+        format_args!(
+            "tinygnn board={board} model_bytes={} bundle_bytes={} arena_bytes={} engine={ENGINE}",
+            model_bytes.len(),
+            bundle_bytes.len(),
+            arena.len()
+        ),
+    );
+    let model = tinygnn::Model::from_bytes(model_bytes).map_err(AppError::Model)?;
+    emit(
+        report,
+        format_args!(
+            "model ops={} tensors={} input_channels={} outputs={}",
+            model.num_ops(),
+            model.tensors().len(),
+            model.input_desc().channels,
+            model.outputs().len()
+        ),
+    );
+    let bundle = Bundle::parse(bundle_bytes).map_err(AppError::Bundle)?;
+    let mut sum = Summary::default();
+    for (i, sample) in bundle.samples().enumerate() {
+        let sample = sample.map_err(AppError::Bundle)?;
+        let index = i as u16;
+        emit(
+            report,
+            format_args!(
+                "sample {i} nodes={} edges={} graphs={}",
+                sample.nodes, sample.edges, sample.graphs
+            ),
+        );
+        let needed = required_arena(&model, &sample);
+        if needed > arena.len() {
+            return Err(AppError::ArenaTooSmall {
+                sample: index,
+                needed: needed as u32,
+                available: arena.len() as u32,
+            });
+        }
+        sum.arena_used = sum.arena_used.max(needed as u32);
+        clock.start();
+        let out = engine::infer(&model, &sample, arena);
+        let cost = clock.elapsed();
+        let out = out.map_err(|error| AppError::Inference {
+            sample: index,
+            error,
+        })?;
+        report_output(report, i, &out);
+        emit(report, format_args!("cost {i} {cost} {}", C::UNIT));
+        if let Some(labels) = sample.labels {
+            let (correct, scored) = score(&out, labels.values);
+            emit(report, format_args!("acc {i} {correct}/{scored}"));
+            sum.correct += correct;
+            sum.scored += scored;
+        }
+        sum.samples += 1;
+        sum.cost_total += cost;
+        sum.cost_max = sum.cost_max.max(cost);
+    }
+    Ok(sum)
+}
+
+fn report_output<R: Report>(report: &mut R, i: usize, out: &Outcome<'_>) {
+    let bytes: &[u8] = bytemuck::cast_slice(out.data);
+    let crc = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC).checksum(bytes);
+    emit(
+        report,
+        format_args!(
+            "out {i} rows={} channels={} scale={} zp={} crc={crc:08x}",
+            out.rows, out.channels, out.scale, out.zero_point
+        ),
+    );
+    for chunk in bytes.chunks(HEX_PER_LINE) {
+        let mut l = Line::new();
+        let _ = write!(l, "hex {i} ");
+        for b in chunk {
+            let _ = write!(l, "{b:02x}");
+        }
+        report.line(&l);
+    }
+}
+
+/// Counts argmax hits over labelled rows (label −1 = not scored; labels
+/// beyond the output's rows are ignored).
+fn score(out: &Outcome<'_>, labels: &[i16]) -> (u32, u32) {
+    let (mut correct, mut scored) = (0, 0);
+    if out.channels == 0 {
+        return (0, 0);
+    }
+    for (row, &label) in out.data.chunks(out.channels).zip(labels) {
+        if label < 0 {
+            continue;
+        }
+        scored += 1;
+        if argmax(row) == label as usize {
+            correct += 1;
+        }
+    }
+    (correct, scored)
+}
