@@ -77,6 +77,7 @@ pub fn generate() -> Result<usize, String> {
          /// Arena bytes: the most any bundled sample needs.\n\
          pub const ARENA_BYTES: usize = {arena};\n\
          /// File name of the embedded model.\n\
+         #[allow(dead_code)]\n\
          pub const MODEL_NAME: &str = {name:?};\n"
     );
     fs::write(out.join("bundle.rs"), code).map_err(|e| e.to_string())?;

@@ -63,11 +63,9 @@ pub fn cortex_m_rt_region() -> (usize, usize) {
         static __sheap: u32;
         static _stack_start: u32;
     }
-    // SAFETY: only the addresses of these linker symbols are taken.
-    unsafe {
-        (
-            core::ptr::addr_of!(__sheap) as usize,
-            core::ptr::addr_of!(_stack_start) as usize,
-        )
-    }
+    // Only the addresses of these linker symbols are taken (safe since Rust 1.82).
+    (
+        core::ptr::addr_of!(__sheap) as usize,
+        core::ptr::addr_of!(_stack_start) as usize,
+    )
 }
