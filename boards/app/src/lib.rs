@@ -13,8 +13,9 @@
 //! out 0 rows=5 channels=4 scale=0.0312 zp=-3 crc=1a2b3c4d
 //! hex 0 0a0bf3…            (the output bytes, 32 per line, row-major)
 //! cost 0 123456 insn
+//! stack 0 2400 base=1900  (deepest stack use from the top during this inference, and the depth at the call)
 //! acc 0 4/5
-//! summary samples=1 cost_total=123456 cost_max=123456 unit=insn correct=4 scored=5
+//! summary samples=1 cost_total=123456 cost_max=123456 unit=insn correct=4 scored=5 arena_used=4096 stack_max=2400
 //! ```
 //!
 //! The host harness (`scripts/qemu-run.sh`) compares the `out`/`hex` lines
@@ -34,6 +35,7 @@ use core::fmt::Write as _;
 
 pub use bundle::{Bundle, BundleError, Sample};
 pub use engine::{required_arena, Outcome, ENGINE};
+pub use stack::StackProbe;
 
 /// Bytes of output printed per `hex` line.
 pub const HEX_PER_LINE: usize = 32;
@@ -131,11 +133,15 @@ pub struct Summary {
     pub scored: u32,
     /// Largest arena any sample needed.
     pub arena_used: u32,
+    /// Deepest stack use of any inference (bytes below the stack top, so it
+    /// includes the frames of `main` and `run`), when a probe was given.
+    pub stack_max: u32,
 }
 
 /// A line buffer; lines longer than its capacity are cut (never a panic).
 type Line = heapless::String<160>;
 
+#[inline(never)]
 fn emit<R: Report>(r: &mut R, args: core::fmt::Arguments<'_>) {
     let mut l = Line::new();
     let _ = l.write_fmt(args);
@@ -153,29 +159,50 @@ pub fn argmax(row: &[i8]) -> usize {
     best
 }
 
+/// What a board hands to [`run`].
+pub struct Board<'a, R, C> {
+    /// Board name, printed in the first line.
+    pub name: &'a str,
+    /// The `.tgnn` model bytes (read in place).
+    pub model: &'a [u8],
+    /// The input bundle bytes (4-aligned, read in place).
+    pub inputs: &'a [u8],
+    /// Working memory for inference.
+    pub arena: &'a mut [u8],
+    /// Report sink.
+    pub report: R,
+    /// Cost counter.
+    pub clock: C,
+    /// Stack probe: repainted before each inference and read after it.
+    pub stack: Option<StackProbe>,
+}
+
 /// Checks the model and the bundle, runs every sample and reports as
 /// described in the crate docs. On error, an `error …` line is reported too.
-pub fn run<R: Report, C: Clock>(
-    board: &str,
-    model_bytes: &[u8],
-    bundle_bytes: &[u8],
-    arena: &mut [u8],
-    report: &mut R,
-    clock: &mut C,
-) -> Result<Summary, AppError> {
-    let r = run_inner(board, model_bytes, bundle_bytes, arena, report, clock);
+pub fn run<R: Report, C: Clock>(b: &mut Board<'_, R, C>) -> Result<Summary, AppError> {
+    let report = &mut b.report;
+    let r = run_inner(
+        b.name,
+        b.model,
+        b.inputs,
+        b.arena,
+        report,
+        &mut b.clock,
+        &mut b.stack,
+    );
     match &r {
         Ok(s) => emit(
             report,
             format_args!(
-                "summary samples={} cost_total={} cost_max={} unit={} correct={} scored={} arena_used={}",
+                "summary samples={} cost_total={} cost_max={} unit={} correct={} scored={} arena_used={} stack_max={}",
                 s.samples,
                 s.cost_total,
                 s.cost_max,
                 C::UNIT,
                 s.correct,
                 s.scored,
-                s.arena_used
+                s.arena_used,
+                s.stack_max
             ),
         ),
         Err(e) => emit(report, format_args!("error {e}")),
@@ -190,6 +217,7 @@ fn run_inner<R: Report, C: Clock>(
     arena: &mut [u8],
     report: &mut R,
     clock: &mut C,
+    stack: &mut Option<StackProbe>,
 ) -> Result<Summary, AppError> {
     emit(
         report,
@@ -232,15 +260,24 @@ fn run_inner<R: Report, C: Clock>(
             });
         }
         sum.arena_used = sum.arena_used.max(needed as u32);
+        let stack_base = stack.as_mut().map(|p| {
+            p.repaint();
+            p.depth()
+        });
         clock.start();
         let out = engine::infer(&model, &sample, arena);
         let cost = clock.elapsed();
+        let stack_used = stack.as_ref().map(StackProbe::high_water);
         let out = out.map_err(|error| AppError::Inference {
             sample: index,
             error,
         })?;
         report_output(report, i, &out);
         emit(report, format_args!("cost {i} {cost} {}", C::UNIT));
+        if let (Some(used), Some(base)) = (stack_used, stack_base) {
+            emit(report, format_args!("stack {i} {used} base={base}"));
+            sum.stack_max = sum.stack_max.max(used as u32);
+        }
         if let Some(labels) = sample.labels {
             let (correct, scored) = score(&out, labels.values);
             emit(report, format_args!("acc {i} {correct}/{scored}"));
@@ -254,6 +291,7 @@ fn run_inner<R: Report, C: Clock>(
     Ok(sum)
 }
 
+#[inline(never)]
 fn report_output<R: Report>(report: &mut R, i: usize, out: &Outcome<'_>) {
     let bytes: &[u8] = bytemuck::cast_slice(out.data);
     let crc = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC).checksum(bytes);

@@ -56,6 +56,52 @@ pub unsafe fn high_water(lo: usize, hi: usize) -> usize {
     hi - p
 }
 
+/// A painted stack region: [`StackProbe::new`] paints it once (the unsafe
+/// step, with the contract of [`paint`]); then it can be repainted and
+/// measured any time from the same thread, safely.
+#[derive(Debug)]
+pub struct StackProbe {
+    lo: usize,
+    hi: usize,
+}
+
+impl StackProbe {
+    /// Paints `[lo, sp − 256)`.
+    ///
+    /// # Safety
+    /// `[lo, hi)` must be the stack region of the calling thread (no static
+    /// or heap data in it, readable and writable, 4-aligned), the stack
+    /// growing down from `hi`; the probe must be used from this thread only.
+    pub unsafe fn new(lo: usize, hi: usize) -> Self {
+        // SAFETY: forwarded contract.
+        unsafe { paint(lo) };
+        StackProbe { lo, hi }
+    }
+
+    /// Repaints the unused part of the stack (below the caller's frame).
+    pub fn repaint(&mut self) {
+        // SAFETY: the region was vouched for in `new`; painting stops below
+        // the current stack pointer, so no live frame is touched.
+        unsafe { paint(self.lo) }
+    }
+
+    /// Deepest stack use since the last paint, in bytes from the top.
+    pub fn high_water(&self) -> usize {
+        // SAFETY: the region was vouched for in `new`.
+        unsafe { high_water(self.lo, self.hi) }
+    }
+
+    /// Current depth: bytes between the stack top and the caller's frame.
+    pub fn depth(&self) -> usize {
+        self.hi.saturating_sub(stack_pointer())
+    }
+
+    /// Bytes of the region.
+    pub fn size(&self) -> usize {
+        self.hi - self.lo
+    }
+}
+
 /// The stack region `(lowest, top)` laid out by cortex-m-rt's `link.x`.
 #[cfg(all(target_arch = "arm", target_os = "none"))]
 pub fn cortex_m_rt_region() -> (usize, usize) {

@@ -308,7 +308,16 @@ fn expect(model: &str, inputs: &str) -> Res<()> {
     let bb = &as_bytes(&b)[..bl];
     let need = arena_for(mb, bb)?;
     let mut arena = vec![0u8; need.max(16)];
-    tinygnn_board_app::run("host", mb, bb, &mut arena, &mut Stdout, &mut NoClock)
+    let mut board = tinygnn_board_app::Board {
+        name: "host",
+        model: mb,
+        inputs: bb,
+        arena: &mut arena,
+        report: Stdout,
+        clock: NoClock,
+        stack: None,
+    };
+    tinygnn_board_app::run(&mut board)
         .map(|_| ())
         .map_err(|e| e.to_string())
 }

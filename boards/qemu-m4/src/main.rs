@@ -17,7 +17,7 @@ use core::ptr::{addr_of_mut, read_volatile, write_volatile};
 use cortex_m as _;
 use cortex_m_rt::entry;
 use cortex_m_semihosting::{debug, hprintln};
-use tinygnn_board_app::{stack, Clock, Report};
+use tinygnn_board_app::{stack, Board, Clock, Report, StackProbe};
 
 mod bundle {
     include!(concat!(env!("OUT_DIR"), "/bundle.rs"));
@@ -94,22 +94,21 @@ impl Clock for IcountTimers {
 #[entry]
 fn main() -> ! {
     let (stack_lo, stack_hi) = stack::cortex_m_rt_region();
-    // SAFETY: [__sheap, sp) is the unused part of the stack region laid out by cortex-m-rt.
-    unsafe { stack::paint(stack_lo) };
+    // SAFETY: [__sheap, _stack_start) is the stack region laid out by
+    // cortex-m-rt, used by this (only) thread.
+    let probe = unsafe { StackProbe::new(stack_lo, stack_hi) };
     // SAFETY: `main` runs once and is the only user of ARENA.
     let arena: &mut [u8] = unsafe { &mut *addr_of_mut!(ARENA) };
-    let mut clock = IcountTimers::new();
-    let r = tinygnn_board_app::run(
-        "qemu-m4",
-        &bundle::MODEL.0,
-        &bundle::INPUTS.0,
+    let mut board = Board {
+        name: "qemu-m4",
+        model: &bundle::MODEL.0,
+        inputs: &bundle::INPUTS.0,
         arena,
-        &mut Semihosting,
-        &mut clock,
-    );
-    // SAFETY: same region as painted.
-    let used = unsafe { stack::high_water(stack_lo, stack_hi) };
-    hprintln!("stack used={} painted={}", used, stack_hi - stack_lo);
+        report: Semihosting,
+        clock: IcountTimers::new(),
+        stack: Some(probe),
+    };
+    let r = tinygnn_board_app::run(&mut board);
     debug::exit(if r.is_ok() {
         debug::EXIT_SUCCESS
     } else {
