@@ -172,10 +172,15 @@ impl fmt::Display for Error {
                 write!(f, "expected {expected} feature values, got {actual}")
             }
             Error::NonFiniteFeature { node, channel } => {
-                write!(f, "feature of node {node}, channel {channel} is NaN or infinite")
+                write!(
+                    f,
+                    "feature of node {node}, channel {channel} is NaN or infinite"
+                )
             }
             Error::InvalidEdgeWeight { edge } => write!(f, "edge {edge}: invalid edge weight"),
-            Error::MissingInput => f.write_str("a required input (edge weights or batch) is missing or has the wrong length"),
+            Error::MissingInput => f.write_str(
+                "a required input (edge weights or batch) is missing or has the wrong length",
+            ),
             Error::BatchOutOfRange { node } => write!(f, "node {node}: batch index out of range"),
             Error::ArenaTooSmall { needed, actual } => {
                 write!(f, "arena too small: need {needed} bytes, got {actual}")

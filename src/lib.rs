@@ -20,11 +20,17 @@
 
 pub mod error;
 pub mod format;
+pub mod graph;
+pub mod kernels;
 mod model;
+pub mod ops;
 pub mod quant;
+pub mod session;
 
 pub use error::{Error, Result};
+pub use graph::{Features, GraphInput};
 pub use model::{channel_record, Model};
+pub use session::{Output, Session};
 
 /// Maximum tensors in a model.
 pub const MAX_TENSORS: usize = 64;

@@ -35,6 +35,7 @@ fn peek_varint_u32(bytes: &[u8]) -> Option<u32> {
 
 impl<'a> Model<'a> {
     /// Validates `bytes` and returns a view over them. Never panics, whatever the bytes.
+    #[allow(clippy::neg_cmp_op_on_partial_ord)] // `!(x > 0.0)` also rejects NaN, on purpose
     pub fn from_bytes(bytes: &'a [u8]) -> Result<Model<'a>> {
         let header = Header::parse(bytes)?;
         let meta_bytes = format::section(bytes, header.meta).ok_or(Error::BadSection)?;
@@ -130,9 +131,16 @@ impl<'a> Model<'a> {
     fn check_op(&self, op: &Op) -> core::result::Result<(), ()> {
         let t = |id: u8| self.tensors.get(id as usize).copied().ok_or(());
         let ok = |c: bool| if c { Ok(()) } else { Err(()) };
-        let act_ok = |a: &Activation| !matches!(a, Activation::LeakyRelu { alpha_q16 } if *alpha_q16 < 0);
+        let act_ok =
+            |a: &Activation| !matches!(a, Activation::LeakyRelu { alpha_q16 } if *alpha_q16 < 0);
         match op {
-            Op::Linear { input, output, weights, params, act } => {
+            Op::Linear {
+                input,
+                output,
+                weights,
+                params,
+                act,
+            } => {
                 let (i, o) = (t(*input)?, t(*output)?);
                 let (ci, co) = (i.channels as usize, o.channels as usize);
                 ok(i.kind == o.kind
@@ -140,7 +148,14 @@ impl<'a> Model<'a> {
                     && self.section_is(*params, co * 12)
                     && act_ok(act))
             }
-            Op::GcnConv { input, output, weights, params, act, .. } => {
+            Op::GcnConv {
+                input,
+                output,
+                weights,
+                params,
+                act,
+                ..
+            } => {
                 let (i, o) = (t(*input)?, t(*output)?);
                 let (ci, co) = (i.channels as usize, o.channels as usize);
                 ok(i.kind == TensorKind::Node
@@ -149,7 +164,16 @@ impl<'a> Model<'a> {
                     && self.section_is(*params, co * 12)
                     && act_ok(act))
             }
-            Op::SageConv { input, output, weights_l, weights_r, params, act, normalize, .. } => {
+            Op::SageConv {
+                input,
+                output,
+                weights_l,
+                weights_r,
+                params,
+                act,
+                normalize,
+                ..
+            } => {
                 let (i, o) = (t(*input)?, t(*output)?);
                 let (ci, co) = (i.channels as usize, o.channels as usize);
                 ok(i.kind == TensorKind::Node
@@ -162,16 +186,25 @@ impl<'a> Model<'a> {
             }
             Op::GinAggregate { input, output, .. } => {
                 let (i, o) = (t(*input)?, t(*output)?);
-                ok(i.kind == TensorKind::Node && o.kind == TensorKind::Node && i.channels == o.channels)
+                ok(i.kind == TensorKind::Node
+                    && o.kind == TensorKind::Node
+                    && i.channels == o.channels)
             }
-            Op::GlobalPool { input, output, pool, .. } => {
+            Op::GlobalPool {
+                input,
+                output,
+                pool,
+                ..
+            } => {
                 let (i, o) = (t(*input)?, t(*output)?);
                 ok(i.kind == TensorKind::Node
                     && o.kind == TensorKind::Graph
                     && i.channels == o.channels
                     && (*pool != format::Pool::Max || i.zero_point == o.zero_point))
             }
-            Op::Add { a, b, output, act, .. } => {
+            Op::Add {
+                a, b, output, act, ..
+            } => {
                 let (a, b, o) = (t(*a)?, t(*b)?, t(*output)?);
                 ok(a.kind == o.kind
                     && b.kind == o.kind
@@ -254,7 +287,11 @@ impl<'a> Model<'a> {
 
     /// Declared capacity: maximum nodes, edges, graphs.
     pub fn capacity(&self) -> (u32, u32, u32) {
-        (self.meta.max_nodes, self.meta.max_edges, self.meta.max_graphs)
+        (
+            self.meta.max_nodes,
+            self.meta.max_edges,
+            self.meta.max_graphs,
+        )
     }
 
     /// Whether any op reads edge weights.

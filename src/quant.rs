@@ -106,6 +106,7 @@ pub fn isqrt_u128(n: u128) -> u128 {
 /// Splits a positive real rescale factor into a Q31 multiplier and an exponent
 /// so that `multiply_by_quantized_multiplier(x, m, e) ≈ x · s`.
 /// Returns `(0, 0)` for `s ≤ 0` or non-finite `s`. Host-side only.
+#[allow(clippy::neg_cmp_op_on_partial_ord)] // `!(s > 0.0)` also rejects NaN, on purpose
 pub fn quantize_multiplier(s: f64) -> (i32, i32) {
     if !(s > 0.0) || !s.is_finite() {
         return (0, 0);
@@ -142,7 +143,12 @@ mod tests {
 
     #[test]
     fn srdhm_matches_definition() {
-        for &(a, b) in &[(1 << 30, 1 << 30), (-7, 1 << 30), (12345, -999_999), (i32::MIN, i32::MIN)] {
+        for &(a, b) in &[
+            (1 << 30, 1 << 30),
+            (-7, 1 << 30),
+            (12345, -999_999),
+            (i32::MIN, i32::MIN),
+        ] {
             let exact = (a as f64) * (b as f64) / 2f64.powi(31);
             let got = sat_rounding_doubling_high_mul(a, b) as f64;
             if a == i32::MIN && b == i32::MIN {
@@ -186,7 +192,10 @@ mod tests {
             for &x in &[1000i32, -1000, 77777, -3] {
                 let got = multiply_by_quantized_multiplier(x, m, e) as f64;
                 let want = x as f64 * s;
-                assert!((got - want).abs() <= 0.5 + want.abs() * 1e-8 + 1e-9, "s={s} x={x} got={got} want={want}");
+                assert!(
+                    (got - want).abs() <= 0.5 + want.abs() * 1e-8 + 1e-9,
+                    "s={s} x={x} got={got} want={want}"
+                );
             }
         }
         assert_eq!(quantize_multiplier(0.0), (0, 0));

@@ -112,10 +112,15 @@ impl ModelWriter {
         if self.tensors.len() > crate::MAX_TENSORS || self.ops.len() > crate::MAX_OPS {
             return Err(WriteError::TooMany);
         }
-        let uses_edge_weight = self
-            .ops
-            .iter()
-            .any(|op| matches!(op, Op::GcnConv { edge_weight: true, .. }));
+        let uses_edge_weight = self.ops.iter().any(|op| {
+            matches!(
+                op,
+                Op::GcnConv {
+                    edge_weight: true,
+                    ..
+                }
+            )
+        });
         let header = MetaHeader {
             max_nodes,
             max_edges,

@@ -1,0 +1,242 @@
+//! The input graph of one inference run, and its validation.
+//!
+//! A [`GraphInput`] is the PyG `Data`/`Batch` of one run, borrowed from the
+//! caller: node features (float, quantized here with [`quantize_value`], or
+//! already int8), the COO `edge_index` as two `u16` slices, optional edge
+//! weights and an optional `batch` vector.
+//!
+//! Invariants checked by [`crate::Session::run`] before anything is written
+//! (each failure is its own [`Error`] variant):
+//! * `num_nodes ≤` the model's `max_nodes` (itself `≤ u16::MAX`, so every node
+//!   index fits a `u16`);
+//! * `features.len() == num_nodes × F` and, for float features, every value finite;
+//! * `sources.len() == targets.len() ≤ max_edges`, every index `< num_nodes`;
+//! * if the model uses edge weights: weights present, one per edge, each valid
+//!   for [`edge_weight_q16`]; otherwise any given weights are ignored;
+//! * `batch` (if given) has one entry per node, and `num_graphs() ≤ max_graphs`.
+//!
+//! Zero nodes is a valid input: node-level outputs then have zero rows, and a
+//! graph-level output has one row per graph (`num_graphs()` is 1 without a
+//! batch vector or with an empty one), each the value of an empty graph.
+
+use crate::error::{Error, Result};
+use crate::Model;
+
+/// Node features, row-major `[num_nodes, F]`.
+#[derive(Debug, Clone, Copy)]
+pub enum Features<'a> {
+    /// Float features, quantized with the model input's scale and zero point.
+    F32(&'a [f32]),
+    /// Already quantized features (the model input's scale and zero point).
+    I8(&'a [i8]),
+}
+
+impl Features<'_> {
+    /// Number of values.
+    pub fn len(&self) -> usize {
+        match self {
+            Features::F32(v) => v.len(),
+            Features::I8(v) => v.len(),
+        }
+    }
+
+    /// Whether there are no values.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// One input graph (or a PyG-style batch of graphs).
+#[derive(Debug, Clone, Copy)]
+pub struct GraphInput<'a> {
+    /// Number of nodes (all graphs of the batch together).
+    pub num_nodes: usize,
+    /// Node features, `[num_nodes, F]`.
+    pub features: Features<'a>,
+    /// `edge_index[0]`: message sources.
+    pub sources: &'a [u16],
+    /// `edge_index[1]`: message targets (messages flow source → target).
+    pub targets: &'a [u16],
+    /// Optional edge weights, one per edge (required if the model uses them).
+    pub edge_weight: Option<&'a [f32]>,
+    /// Graph id of each node; `None` puts every node in graph 0.
+    pub batch: Option<&'a [u16]>,
+}
+
+impl GraphInput<'_> {
+    /// Number of graphs: `max(batch) + 1`, or 1 without a batch vector (or an empty one).
+    pub fn num_graphs(&self) -> usize {
+        match self.batch {
+            Some(b) => b.iter().copied().max().map_or(1, |m| usize::from(m) + 1),
+            None => 1,
+        }
+    }
+
+    /// Number of edges (the length of `sources`).
+    pub fn num_edges(&self) -> usize {
+        self.sources.len()
+    }
+}
+
+/// Quantizes one real value: `saturate_i8(round_half_away(x / scale) + zero_point)`.
+/// NaN maps to `zero_point`. The host tool quantizes features with this same function.
+pub fn quantize_value(x: f32, scale: f32, zero_point: i8) -> i8 {
+    // `as i32` saturates (and maps NaN to 0), so this never panics.
+    let q = libm::roundf(x / scale) as i32;
+    crate::quant::saturate_i8(q.saturating_add(i32::from(zero_point)))
+}
+
+/// An edge weight in Q16 (`1.0 = 65536`): `round(w · 65536)` for finite
+/// `0 ≤ w ≤ 65535`, else `None`.
+pub fn edge_weight_q16(w: f32) -> Option<u32> {
+    if !w.is_finite() || !(0.0..=65535.0).contains(&w) {
+        return None;
+    }
+    // w · 2^16 is exact in f32; the result is at most 0xFFFF_0000.
+    Some(libm::roundf(w * 65536.0) as u32)
+}
+
+/// Sizes of a validated input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Dims {
+    pub nodes: usize,
+    pub edges: usize,
+    pub graphs: usize,
+}
+
+fn to_u32(x: usize) -> u32 {
+    u32::try_from(x).unwrap_or(u32::MAX)
+}
+
+/// Checks `input` against `model` (see the module docs for the rules).
+pub(crate) fn validate(model: &Model<'_>, input: &GraphInput<'_>) -> Result<Dims> {
+    let (max_nodes, max_edges, max_graphs) = model.capacity();
+    let n = input.num_nodes;
+    let max_n = max_nodes.min(u32::from(u16::MAX));
+    if n > max_n as usize {
+        return Err(Error::TooManyNodes {
+            nodes: to_u32(n),
+            max: max_n,
+        });
+    }
+    let f = usize::from(model.input_desc().channels);
+    let expected = n.saturating_mul(f);
+    if input.features.len() != expected {
+        return Err(Error::FeatureShape {
+            expected: to_u32(expected),
+            actual: to_u32(input.features.len()),
+        });
+    }
+    if let Features::F32(values) = input.features {
+        if let Some(bad) = values.iter().position(|v| !v.is_finite()) {
+            return Err(Error::NonFiniteFeature {
+                node: to_u32(bad / f.max(1)),
+                channel: to_u32(bad % f.max(1)),
+            });
+        }
+    }
+    if input.sources.len() != input.targets.len() {
+        return Err(Error::EdgeListMismatch);
+    }
+    let e = input.sources.len();
+    if e > max_edges as usize {
+        return Err(Error::TooManyEdges {
+            edges: to_u32(e),
+            max: max_edges,
+        });
+    }
+    for (k, (&s, &t)) in input.sources.iter().zip(input.targets).enumerate() {
+        let bad = if usize::from(s) >= n {
+            Some(s)
+        } else if usize::from(t) >= n {
+            Some(t)
+        } else {
+            None
+        };
+        if let Some(index) = bad {
+            return Err(Error::NodeIndexOutOfRange {
+                edge: to_u32(k),
+                index: u32::from(index),
+            });
+        }
+    }
+    if model.uses_edge_weight() {
+        let w = input.edge_weight.ok_or(Error::MissingInput)?;
+        if w.len() != e {
+            return Err(Error::EdgeListMismatch);
+        }
+        if let Some(bad) = w.iter().position(|&x| edge_weight_q16(x).is_none()) {
+            return Err(Error::InvalidEdgeWeight { edge: to_u32(bad) });
+        }
+    }
+    if let Some(b) = input.batch {
+        if b.len() != n {
+            return Err(Error::MissingInput);
+        }
+    }
+    let g = input.num_graphs();
+    if g > max_graphs as usize {
+        return Err(Error::TooManyGraphs {
+            graphs: to_u32(g),
+            max: max_graphs,
+        });
+    }
+    Ok(Dims {
+        nodes: n,
+        edges: e,
+        graphs: g,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantize_rounds_half_away_and_saturates() {
+        assert_eq!(quantize_value(0.5, 1.0, 0), 1);
+        assert_eq!(quantize_value(-0.5, 1.0, 0), -1);
+        assert_eq!(quantize_value(1.49, 1.0, 3), 4);
+        assert_eq!(quantize_value(1000.0, 1.0, 0), 127);
+        assert_eq!(quantize_value(-1000.0, 1.0, 0), -128);
+        assert_eq!(quantize_value(f32::NAN, 1.0, 5), 5);
+        assert_eq!(quantize_value(f32::INFINITY, 0.1, 0), 127);
+        assert_eq!(quantize_value(1.0, 0.25, -10), -6);
+    }
+
+    #[test]
+    fn edge_weights_q16() {
+        assert_eq!(edge_weight_q16(1.0), Some(65536));
+        assert_eq!(edge_weight_q16(0.0), Some(0));
+        assert_eq!(edge_weight_q16(0.5), Some(32768));
+        assert_eq!(edge_weight_q16(65535.0), Some(0xFFFF_0000));
+        assert_eq!(edge_weight_q16(65535.5), None);
+        assert_eq!(edge_weight_q16(-0.1), None);
+        assert_eq!(edge_weight_q16(f32::NAN), None);
+        assert_eq!(edge_weight_q16(f32::INFINITY), None);
+        // 1.5 / 65536 rounds half away from zero.
+        assert_eq!(edge_weight_q16(1.5 / 65536.0), Some(2));
+    }
+
+    #[test]
+    fn num_graphs() {
+        let g = GraphInput {
+            num_nodes: 3,
+            features: Features::I8(&[0, 0, 0]),
+            sources: &[],
+            targets: &[],
+            edge_weight: None,
+            batch: Some(&[0, 2, 2]),
+        };
+        assert_eq!(g.num_graphs(), 3);
+        assert_eq!(GraphInput { batch: None, ..g }.num_graphs(), 1);
+        assert_eq!(
+            GraphInput {
+                batch: Some(&[]),
+                ..g
+            }
+            .num_graphs(),
+            1
+        );
+    }
+}

@@ -1,0 +1,160 @@
+//! Dense int8 products: `out[c] = Σ_k W[c,k]·(x_k − zp)` with `W` row-major
+//! `[out_ch, in_ch]` int8 (symmetric, zero point 0) and `x` int8 with zero
+//! point `zp`, accumulated exactly in `i32`.
+//!
+//! No overflow is possible: `|W| ≤ 128`, `|x − zp| ≤ 255` and
+//! `in_ch ≤ MAX_CHANNELS = 4096` bound every sum by `2^27`.
+//!
+//! * [`matvec_ref`]: the reference, one multiply-accumulate of `(x − zp)` at a time.
+//! * [`matvec`]: the default, optimized kernel: `Σ W·x − zp·Σ W`, with the
+//!   per-channel weight sums `Σ_k W[c,k]` precomputed once per op by
+//!   [`weight_sums`] (as CMSIS-NN does) and a 4-way unrolled dot product with
+//!   independent accumulators. Integer arithmetic without overflow makes both
+//!   orders give identical results.
+
+/// Reference: `out[c] = Σ_k w[c·in_ch + k]·(x[k] − zp)` for `c < out.len()`.
+/// Missing weights or inputs count as zero.
+pub fn matvec_ref(w: &[i8], in_ch: usize, x: &[i8], zp: i8, out: &mut [i32]) {
+    for (c, o) in out.iter_mut().enumerate() {
+        let start = c.saturating_mul(in_ch);
+        let row = w.get(start..start.saturating_add(in_ch)).unwrap_or(&[]);
+        let mut acc = 0i32;
+        for (&wk, &xk) in row.iter().zip(x) {
+            acc += i32::from(wk) * (i32::from(xk) - i32::from(zp));
+        }
+        *o = acc;
+    }
+}
+
+/// `sums[c] = Σ_k w[c·in_ch + k]` for every row of `w`.
+pub fn weight_sums(w: &[i8], in_ch: usize, sums: &mut [i32]) {
+    if in_ch == 0 {
+        sums.iter_mut().for_each(|s| *s = 0);
+        return;
+    }
+    sums.iter_mut().for_each(|s| *s = 0);
+    for (s, row) in sums.iter_mut().zip(w.chunks_exact(in_ch)) {
+        *s = row.iter().map(|&v| i32::from(v)).sum();
+    }
+}
+
+/// Plain int8 dot product `Σ a_k·b_k`, 4-way unrolled.
+#[inline]
+pub fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
+    let (mut s0, mut s1, mut s2, mut s3) = (0i32, 0i32, 0i32, 0i32);
+    let ca = a.chunks_exact(4);
+    let cb = b.chunks_exact(4);
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    let full = ca.len().min(cb.len());
+    for (qa, qb) in ca.zip(cb) {
+        if let ([a0, a1, a2, a3], [b0, b1, b2, b3]) = (qa, qb) {
+            s0 += i32::from(*a0) * i32::from(*b0);
+            s1 += i32::from(*a1) * i32::from(*b1);
+            s2 += i32::from(*a2) * i32::from(*b2);
+            s3 += i32::from(*a3) * i32::from(*b3);
+        }
+    }
+    // Tail: when the lengths differ, continue pairing element by element.
+    let tail_a = a.get(full * 4..).unwrap_or(ra);
+    let tail_b = b.get(full * 4..).unwrap_or(rb);
+    let tail: i32 = tail_a
+        .iter()
+        .zip(tail_b)
+        .map(|(&p, &q)| i32::from(p) * i32::from(q))
+        .sum();
+    (s0 + s1) + (s2 + s3) + tail
+}
+
+/// Optimized: `out[c] = dot(W[c], x) − zp·sums[c]`, bit-exact with [`matvec_ref`]
+/// when `sums` comes from [`weight_sums`] and `x.len() ≥ in_ch`.
+pub fn matvec(w: &[i8], in_ch: usize, x: &[i8], zp: i8, sums: &[i32], out: &mut [i32]) {
+    if in_ch == 0 {
+        out.iter_mut().for_each(|o| *o = 0);
+        return;
+    }
+    let x = x.get(..in_ch).unwrap_or(x);
+    let zp = i32::from(zp);
+    out.iter_mut().for_each(|o| *o = 0);
+    for ((o, row), &s) in out.iter_mut().zip(w.chunks_exact(in_ch)).zip(sums) {
+        *o = dot_i8(row, x) - zp * s;
+    }
+}
+
+/// Applies [`matvec`] to every row: `x` is `[rows, in_ch]`, `out` is `[rows, out_ch]`
+/// with `out_ch = sums.len()`.
+pub fn matmul(w: &[i8], in_ch: usize, x: &[i8], zp: i8, sums: &[i32], out: &mut [i32]) {
+    let out_ch = sums.len();
+    if in_ch == 0 || out_ch == 0 {
+        out.iter_mut().for_each(|o| *o = 0);
+        return;
+    }
+    for (xr, or) in x.chunks_exact(in_ch).zip(out.chunks_exact_mut(out_ch)) {
+        matvec(w, in_ch, xr, zp, sums, or);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn case() -> impl Strategy<Value = (usize, usize, Vec<i8>, Vec<i8>, i8)> {
+        (1usize..40, 1usize..12).prop_flat_map(|(i, o)| {
+            (
+                Just(i),
+                Just(o),
+                proptest::collection::vec(any::<i8>(), i * o),
+                proptest::collection::vec(any::<i8>(), i),
+                any::<i8>(),
+            )
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn optimized_matvec_is_bit_exact((i, o, w, x, zp) in case()) {
+            let mut want = vec![0i32; o];
+            matvec_ref(&w, i, &x, zp, &mut want);
+            let mut sums = vec![0i32; o];
+            weight_sums(&w, i, &mut sums);
+            let mut got = vec![7i32; o];
+            matvec(&w, i, &x, zp, &sums, &mut got);
+            prop_assert_eq!(got, want);
+        }
+
+        #[test]
+        fn dot_matches_naive(a in proptest::collection::vec(any::<i8>(), 0..50),
+                             b in proptest::collection::vec(any::<i8>(), 0..50)) {
+            let want: i32 = a.iter().zip(&b).map(|(&p, &q)| p as i32 * q as i32).sum();
+            prop_assert_eq!(dot_i8(&a, &b), want);
+        }
+    }
+
+    #[test]
+    fn extreme_values_do_not_overflow() {
+        let i = crate::MAX_CHANNELS;
+        let w = vec![-128i8; i * 2];
+        let x = vec![127i8; i];
+        let mut want = vec![0; 2];
+        matvec_ref(&w, i, &x, -128, &mut want);
+        assert_eq!(want[0], -128 * 255 * i as i32);
+        let mut sums = vec![0; 2];
+        weight_sums(&w, i, &mut sums);
+        let mut got = vec![0; 2];
+        matvec(&w, i, &x, -128, &sums, &mut got);
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn matmul_rows() {
+        // W = [[1, 2], [-3, 4]], x rows [5, 6], [0, -1], zp = 1.
+        let w = [1i8, 2, -3, 4];
+        let x = [5i8, 6, 0, -1];
+        let mut sums = [0; 2];
+        weight_sums(&w, 2, &mut sums);
+        assert_eq!(sums, [3, 1]);
+        let mut out = [0i32; 4];
+        matmul(&w, 2, &x, 1, &sums, &mut out);
+        assert_eq!(out, [4 + 10, -12 + 20, -1 - 4, 3 - 8]);
+    }
+}

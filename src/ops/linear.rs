@@ -1,0 +1,34 @@
+//! `Linear` — PyG/PyTorch `nn.Linear` (`y = x Wᵀ + b`, BatchNorm folded in by
+//! the host tool) on node or graph rows:
+//! `acc[c] = Σ_k W[c,k]·(x_k − zp_x) + bias[c]`, then the fused activation and
+//! requantization to the output tensor.
+
+use super::{region_bytes, rows, rows_mut, In, Out, Scratch};
+use crate::error::Result;
+use crate::format::Activation;
+use crate::kernels::{dense, requant};
+
+/// Scratch taken by [`run`]: the weight sums and one accumulator row.
+pub fn scratch_bytes(_in_ch: usize, out_ch: usize) -> usize {
+    region_bytes::<i32>(out_ch).saturating_mul(2)
+}
+
+/// Runs the layer on every row of `x`. `w` is `[out_ch, in_ch]`, `params` the
+/// channel records.
+pub fn run(
+    w: &[i8],
+    params: &[u8],
+    act: Activation,
+    x: In<'_>,
+    out: Out<'_>,
+    mut scratch: Scratch<'_>,
+) -> Result<()> {
+    let sums = scratch.take::<i32>(out.channels)?;
+    let acc = scratch.take::<i32>(out.channels)?;
+    dense::weight_sums(w, x.channels, sums);
+    for (xr, or) in rows(x.data, x.channels).zip(rows_mut(out.data, out.channels)) {
+        dense::matvec(w, x.channels, xr, x.zp, sums, acc);
+        requant::requantize_row(acc, params, act, out.zp, or);
+    }
+    Ok(())
+}

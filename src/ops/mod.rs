@@ -1,0 +1,170 @@
+//! The ops: one module per op family, each implementing the exact integer
+//! semantics documented on [`crate::format::Op`] (with the PyG layer it
+//! reproduces stated at the top of the module).
+//!
+//! An op receives read-only views of its input tensors, a mutable view of its
+//! output tensor, the graph ([`Ctx`]) and a [`Scratch`] region; it never
+//! allocates and never touches the arena layout. Each op module has a
+//! `scratch_bytes` function that returns exactly what the op takes from its
+//! [`Scratch`]: the session sizes the arena with it, so a run never fails for
+//! lack of scratch once the arena check passed.
+
+pub mod elementwise;
+pub mod gcn;
+pub mod gin;
+pub mod linear;
+pub mod pool;
+pub mod sage;
+
+use crate::error::{Error, Result};
+use crate::format::{Op, TensorDesc, TensorKind};
+use crate::kernels::aggregate::Csr;
+
+/// Bytes a region of `count` values of `T` occupies in the arena: rounded up
+/// to a multiple of 8 so the next region stays 8-aligned. Saturates.
+pub const fn region_bytes<T>(count: usize) -> usize {
+    let b = count.saturating_mul(core::mem::size_of::<T>());
+    match b.checked_add(7) {
+        Some(v) => v & !7,
+        None => usize::MAX & !7,
+    }
+}
+
+/// Accumulates [`region_bytes`] saturating.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ScratchSize(pub usize);
+
+impl ScratchSize {
+    /// Adds a region of `count` values of `T`.
+    pub fn add<T>(&mut self, count: usize) -> &mut Self {
+        self.0 = self.0.saturating_add(region_bytes::<T>(count));
+        self
+    }
+}
+
+/// A bump allocator over an 8-aligned byte region, handing out typed,
+/// zero-initialised slices (regions rounded to 8 bytes, see [`region_bytes`]).
+#[derive(Debug)]
+pub struct Scratch<'a> {
+    buf: &'a mut [u8],
+    taken: usize,
+}
+
+impl<'a> Scratch<'a> {
+    /// Wraps a region whose start is 8-aligned.
+    pub fn new(buf: &'a mut [u8]) -> Self {
+        Scratch { buf, taken: 0 }
+    }
+
+    /// Takes `count` zeroed values of `T` (`T` of alignment ≤ 8).
+    pub fn take<T: bytemuck::Pod>(&mut self, count: usize) -> Result<&'a mut [T]> {
+        let bytes = region_bytes::<T>(count);
+        let used = count.saturating_mul(core::mem::size_of::<T>());
+        let buf = core::mem::take(&mut self.buf);
+        let too_small = Error::ArenaTooSmall {
+            needed: u32::try_from(self.taken.saturating_add(bytes)).unwrap_or(u32::MAX),
+            actual: u32::try_from(self.taken.saturating_add(buf.len())).unwrap_or(u32::MAX),
+        };
+        if bytes > buf.len() {
+            return Err(too_small);
+        }
+        let (head, tail) = buf.split_at_mut(bytes);
+        self.buf = tail;
+        self.taken += bytes;
+        let head = head.get_mut(..used).ok_or(too_small)?;
+        head.fill(0);
+        bytemuck::try_cast_slice_mut(head).map_err(|_| too_small)
+    }
+}
+
+/// A read-only int8 tensor: `[rows, channels]` with its zero point.
+#[derive(Debug, Clone, Copy)]
+pub struct In<'a> {
+    /// Values, row-major, exactly `rows × channels`.
+    pub data: &'a [i8],
+    /// Rows (nodes or graphs).
+    pub rows: usize,
+    /// Channels.
+    pub channels: usize,
+    /// Zero point.
+    pub zp: i8,
+}
+
+/// A writable int8 tensor: `[rows, channels]` with its zero point.
+#[derive(Debug)]
+pub struct Out<'a> {
+    /// Values, row-major, exactly `rows × channels`.
+    pub data: &'a mut [i8],
+    /// Rows (nodes or graphs).
+    pub rows: usize,
+    /// Channels.
+    pub channels: usize,
+    /// Zero point.
+    pub zp: i8,
+}
+
+/// Iterates the rows of a row-major slice (`channels = 0` gives no rows).
+pub fn rows(data: &[i8], channels: usize) -> core::slice::ChunksExact<'_, i8> {
+    data.chunks_exact(channels.max(1))
+}
+
+/// Iterates the rows of a mutable row-major slice.
+pub fn rows_mut(data: &mut [i8], channels: usize) -> core::slice::ChunksExactMut<'_, i8> {
+    data.chunks_exact_mut(channels.max(1))
+}
+
+/// The graph an op runs on.
+#[derive(Debug, Clone, Copy)]
+pub struct Ctx<'a> {
+    /// Index of the op in the model (for errors).
+    pub op: u16,
+    /// Target-sorted CSR.
+    pub csr: Csr<'a>,
+    /// Graph id of each node (`None`: all in graph 0).
+    pub batch: Option<&'a [u16]>,
+    /// Node count of each graph of the batch.
+    pub graph_nodes: &'a [u32],
+}
+
+impl Ctx<'_> {
+    /// Number of nodes.
+    pub fn nodes(&self) -> usize {
+        self.csr.num_nodes()
+    }
+
+    /// Number of graphs.
+    pub fn graphs(&self) -> usize {
+        self.graph_nodes.len()
+    }
+}
+
+/// Rows of a tensor of `kind` for a graph of `nodes` nodes in `graphs` graphs.
+pub fn rows_of(kind: TensorKind, nodes: usize, graphs: usize) -> usize {
+    match kind {
+        TensorKind::Node => nodes,
+        TensorKind::Graph => graphs,
+    }
+}
+
+/// Scratch bytes `op` takes for `nodes` nodes and `graphs` graphs (`tensors`
+/// is the model's tensor table). Exactly what the op's `run` takes.
+pub fn scratch_bytes(op: &Op, tensors: &[TensorDesc], nodes: usize, graphs: usize) -> usize {
+    let ch = |t: u8| {
+        tensors
+            .get(usize::from(t))
+            .map_or(0, |d| usize::from(d.channels))
+    };
+    match op {
+        Op::Linear { input, output, .. } => linear::scratch_bytes(ch(*input), ch(*output)),
+        Op::GcnConv { input, output, .. } => gcn::scratch_bytes(nodes, ch(*input), ch(*output)),
+        Op::SageConv {
+            input,
+            output,
+            aggr,
+            ..
+        } => sage::scratch_bytes(*aggr, nodes, ch(*input), ch(*output)),
+        Op::GinAggregate { input, .. } => gin::scratch_bytes(ch(*input)),
+        Op::GlobalPool { input, pool, .. } => pool::scratch_bytes(*pool, graphs, ch(*input)),
+        Op::Add { .. } | Op::Concat { .. } | Op::Act { .. } => 0,
+    }
+}

@@ -1,0 +1,199 @@
+//! Shared helpers of the integration tests: a deterministic RNG, model
+//! building shortcuts, an aligned arena, and a runner that also checks that
+//! `Model::arena_bytes` is exact.
+#![allow(dead_code)]
+
+use tinygnn::format::writer::{ChannelRecord, ModelWriter};
+use tinygnn::format::{Activation, TensorDesc, TensorKind};
+use tinygnn::{Error, GraphInput, Model, Session};
+
+/// xorshift64*: deterministic test data.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    pub fn i8(&mut self) -> i8 {
+        self.next() as i8
+    }
+    pub fn i8s(&mut self, n: usize) -> Vec<i8> {
+        (0..n).map(|_| self.i8()).collect()
+    }
+    /// Weights in [-127, 127].
+    pub fn weights(&mut self, n: usize) -> Vec<i8> {
+        (0..n)
+            .map(|_| ((self.next() % 255) as i64 - 127) as i8)
+            .collect()
+    }
+    pub fn range(&mut self, lo: i64, hi: i64) -> i64 {
+        lo + (self.next() % ((hi - lo + 1) as u64)) as i64
+    }
+}
+
+pub fn node(channels: u16, scale: f32, zero_point: i8) -> TensorDesc {
+    TensorDesc {
+        kind: TensorKind::Node,
+        channels,
+        scale,
+        zero_point,
+    }
+}
+
+pub fn graph(channels: u16, scale: f32, zero_point: i8) -> TensorDesc {
+    TensorDesc {
+        kind: TensorKind::Graph,
+        channels,
+        scale,
+        zero_point,
+    }
+}
+
+/// Random channel records with small biases and a rescale of about `scale`.
+pub fn records(rng: &mut Rng, n: usize, bias: i64, scale: f64) -> Vec<ChannelRecord> {
+    (0..n)
+        .map(|_| {
+            let s = scale * (0.5 + (rng.next() % 1000) as f64 / 1000.0);
+            let (mult, shift) = tinygnn::quant::quantize_multiplier(s);
+            ChannelRecord {
+                bias: rng.range(-bias, bias) as i32,
+                mult,
+                shift,
+            }
+        })
+        .collect()
+}
+
+/// `out = saturate_i8(requant(act(acc + bias)) + zp)` — the documented convention.
+pub fn finish(acc: i64, r: &ChannelRecord, act: Activation, zp: i8) -> i8 {
+    let acc = (acc.clamp(i32::MIN as i64, i32::MAX as i64) as i32).saturating_add(r.bias);
+    let acc = act_i32(acc, act);
+    requant(acc, r.mult, r.shift, zp)
+}
+
+pub fn act_i32(acc: i32, act: Activation) -> i32 {
+    match act {
+        Activation::None => acc,
+        Activation::Relu => acc.max(0),
+        Activation::LeakyRelu { alpha_q16 } => {
+            if acc < 0 {
+                round_shift(acc as i128 * alpha_q16 as i128, 16) as i32
+            } else {
+                acc
+            }
+        }
+    }
+}
+
+pub fn requant(acc: i32, mult: i32, shift: i32, zp: i8) -> i8 {
+    let v = tinygnn::quant::multiply_by_quantized_multiplier(acc, mult, shift) as i64 + zp as i64;
+    v.clamp(-128, 127) as i8
+}
+
+/// Round half away from zero of `x / 2^s`, written independently of the crate.
+pub fn round_shift(x: i128, s: u32) -> i128 {
+    let d = 1i128 << s;
+    let q = (x.abs() + d / 2) / d;
+    if x < 0 {
+        -q
+    } else {
+        q
+    }
+}
+
+/// Round half away from zero of `n / d`, `d > 0`.
+pub fn round_div(n: i128, d: i128) -> i128 {
+    let q = (n.abs() + d / 2) / d;
+    if n < 0 {
+        -q
+    } else {
+        q
+    }
+}
+
+/// Floor square root via f64 then exact correction.
+pub fn isqrt(n: u128) -> u128 {
+    let mut r = (n as f64).sqrt() as u128;
+    while r * r > n {
+        r -= 1;
+    }
+    while (r + 1) * (r + 1) <= n {
+        r += 1;
+    }
+    r
+}
+
+/// `Σ_k W[c,k]·(x_k − zp)` for one row.
+pub fn dense(w: &[i8], in_ch: usize, x: &[i8], zp: i8) -> Vec<i64> {
+    w.chunks(in_ch)
+        .map(|row| {
+            row.iter()
+                .zip(x)
+                .map(|(&a, &b)| a as i64 * (b as i64 - zp as i64))
+                .sum()
+        })
+        .collect()
+}
+
+/// An 8-aligned arena of exactly `len` bytes inside `buf`.
+pub fn aligned(buf: &mut Vec<u8>, len: usize) -> &mut [u8] {
+    buf.clear();
+    buf.resize(len + 16, 0xA5);
+    let off = buf.as_ptr().align_offset(8);
+    &mut buf[off..off + len]
+}
+
+/// Runs `bytes` on `input` and returns every output as `(rows, channels, data)`.
+/// Also checks that exactly `arena_bytes` suffice and one byte less fails
+/// with `ArenaTooSmall` carrying the exact need.
+pub fn run(bytes: &[u8], input: &GraphInput) -> Result<Vec<(usize, usize, Vec<i8>)>, Error> {
+    let model = Model::from_bytes(bytes)?;
+    let need = model.arena_bytes(input.num_nodes, input.sources.len(), input.num_graphs());
+    let mut buf = Vec::new();
+    let outs = {
+        let arena = aligned(&mut buf, need);
+        let mut s = Session::new(&model, arena);
+        s.run(input)?;
+        (0..model.outputs().len())
+            .map(|i| {
+                let o = s.output(i).unwrap();
+                (o.rows, o.channels, o.data.to_vec())
+            })
+            .collect::<Vec<_>>()
+    };
+    if need > 0 {
+        let arena = aligned(&mut buf, need - 1);
+        let mut s = Session::new(&model, arena);
+        match s.run(input) {
+            Err(Error::ArenaTooSmall { needed, actual }) => {
+                assert_eq!(needed as usize, need);
+                assert_eq!(actual as usize, need - 1);
+            }
+            other => panic!(
+                "expected ArenaTooSmall with {} bytes, got {:?}",
+                need - 1,
+                other.map(|o| o.rows)
+            ),
+        }
+    }
+    Ok(outs)
+}
+
+/// Shortcut: a graph input with int8 features.
+pub fn input<'a>(n: usize, x: &'a [i8], src: &'a [u16], dst: &'a [u16]) -> GraphInput<'a> {
+    GraphInput {
+        num_nodes: n,
+        features: tinygnn::Features::I8(x),
+        sources: src,
+        targets: dst,
+        edge_weight: None,
+        batch: None,
+    }
+}
+
+pub fn writer() -> ModelWriter {
+    ModelWriter::new()
+}
