@@ -1,53 +1,33 @@
-//! The one place that calls the runtime's execution API.
-//!
-//! Until the runtime's `Session` lands, the "inference" re-validates the model
-//! (decodes every op) and produces no output rows, so the board
-//! infrastructure (embedding, reporting, cost counting, sizes) can be
-//! exercised end to end. `ENGINE` says which one a firmware was built with.
+//! The one place that touches the runtime's execution API: bundle samples
+//! become [`GraphInput`]s, arena sizes come from [`Model::arena_bytes`].
 
-use crate::bundle::Sample;
+use crate::bundle::{Features as BundleFeatures, Sample};
+use tinygnn::graph::{Features, GraphInput};
 use tinygnn::Model;
 
-/// Which engine this build uses (`validate-only` until the session API lands).
-pub const ENGINE: &str = "validate-only";
+/// Which engine this build uses.
+pub const ENGINE: &str = "session";
 
-/// The output of one inference: int8 rows, row-major.
-#[derive(Debug, Clone, Copy)]
-pub struct Outcome<'a> {
-    /// `rows × channels` bytes.
-    pub data: &'a [i8],
-    /// Rows (nodes or graphs).
-    pub rows: usize,
-    /// Channels per row.
-    pub channels: usize,
-    /// Output scale.
-    pub scale: f32,
-    /// Output zero point.
-    pub zero_point: i8,
-}
-
-/// Arena bytes sample `s` needs.
-pub fn required_arena(_model: &Model<'_>, _s: &Sample<'_>) -> usize {
-    0
-}
-
-/// Runs one sample.
-pub fn infer<'a>(
-    model: &Model<'_>,
-    _s: &Sample<'_>,
-    _arena: &'a mut [u8],
-) -> Result<Outcome<'a>, tinygnn::Error> {
-    // Decode every op again: real work proportional to the model, no output.
-    let ops = model.ops().count();
-    if ops != model.num_ops() {
-        return Err(tinygnn::Error::BadMetadata);
+/// The runtime input of a bundle sample.
+pub fn graph_input<'a>(s: &Sample<'a>) -> GraphInput<'a> {
+    GraphInput {
+        num_nodes: usize::from(s.nodes),
+        features: match s.features {
+            BundleFeatures::F32(f) => Features::F32(f),
+            BundleFeatures::I8(f) => Features::I8(f),
+        },
+        sources: s.sources,
+        targets: s.targets,
+        edge_weight: s.edge_weight,
+        batch: s.batch,
     }
-    let d = model.input_desc();
-    Ok(Outcome {
-        data: &[],
-        rows: 0,
-        channels: usize::from(d.channels),
-        scale: d.scale,
-        zero_point: d.zero_point,
-    })
+}
+
+/// Arena bytes sample `s` needs (the arena must start 8-aligned).
+pub fn required_arena(model: &Model<'_>, s: &Sample<'_>) -> usize {
+    model.arena_bytes(
+        usize::from(s.nodes),
+        s.edges as usize,
+        usize::from(s.graphs),
+    )
 }

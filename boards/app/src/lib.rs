@@ -34,8 +34,9 @@ pub mod stack;
 use core::fmt::Write as _;
 
 pub use bundle::{Bundle, BundleError, Sample};
-pub use engine::{required_arena, Outcome, ENGINE};
+pub use engine::{graph_input, required_arena, ENGINE};
 pub use stack::StackProbe;
+pub use tinygnn::Output;
 
 /// Bytes of output printed per `hex` line.
 pub const HEX_PER_LINE: usize = 32;
@@ -241,6 +242,8 @@ fn run_inner<R: Report, C: Clock>(
     );
     let bundle = Bundle::parse(bundle_bytes).map_err(AppError::Bundle)?;
     let mut sum = Summary::default();
+    let available = arena.len();
+    let mut session = tinygnn::Session::new(&model, arena);
     for (i, sample) in bundle.samples().enumerate() {
         let sample = sample.map_err(AppError::Bundle)?;
         let index = i as u16;
@@ -252,20 +255,21 @@ fn run_inner<R: Report, C: Clock>(
             ),
         );
         let needed = required_arena(&model, &sample);
-        if needed > arena.len() {
+        if needed > available {
             return Err(AppError::ArenaTooSmall {
                 sample: index,
                 needed: needed as u32,
-                available: arena.len() as u32,
+                available: available as u32,
             });
         }
+        let input = graph_input(&sample);
         sum.arena_used = sum.arena_used.max(needed as u32);
         let stack_base = stack.as_mut().map(|p| {
             p.repaint();
             p.depth()
         });
         clock.start();
-        let out = engine::infer(&model, &sample, arena);
+        let out = session.run(&input);
         let cost = clock.elapsed();
         let stack_used = stack.as_ref().map(StackProbe::high_water);
         let out = out.map_err(|error| AppError::Inference {
@@ -292,7 +296,7 @@ fn run_inner<R: Report, C: Clock>(
 }
 
 #[inline(never)]
-fn report_output<R: Report>(report: &mut R, i: usize, out: &Outcome<'_>) {
+fn report_output<R: Report>(report: &mut R, i: usize, out: &Output<'_>) {
     let bytes: &[u8] = bytemuck::cast_slice(out.data);
     let crc = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC).checksum(bytes);
     emit(
@@ -314,7 +318,7 @@ fn report_output<R: Report>(report: &mut R, i: usize, out: &Outcome<'_>) {
 
 /// Counts argmax hits over labelled rows (label −1 = not scored; labels
 /// beyond the output's rows are ignored).
-fn score(out: &Outcome<'_>, labels: &[i16]) -> (u32, u32) {
+fn score(out: &Output<'_>, labels: &[i16]) -> (u32, u32) {
     let (mut correct, mut scored) = (0, 0);
     if out.channels == 0 {
         return (0, 0);

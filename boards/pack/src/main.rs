@@ -297,7 +297,9 @@ fn read_aligned(path: &str) -> Res<(Vec<u128>, usize)> {
 struct Stdout;
 impl Report for Stdout {
     fn line(&mut self, line: &str) {
-        println!("{line}");
+        use std::io::Write;
+        // A closed pipe (e.g. `| head`) is not an error worth a panic.
+        let _ = writeln!(std::io::stdout().lock(), "{line}");
     }
 }
 
@@ -307,12 +309,13 @@ fn expect(model: &str, inputs: &str) -> Res<()> {
     let mb = &as_bytes(&m)[..ml];
     let bb = &as_bytes(&b)[..bl];
     let need = arena_for(mb, bb)?;
-    let mut arena = vec![0u8; need.max(16)];
+    let mut words = vec![0u64; need.max(16).div_ceil(8)];
+    let arena: &mut [u8] = bytemuck::cast_slice_mut(&mut words);
     let mut board = tinygnn_board_app::Board {
         name: "host",
         model: mb,
         inputs: bb,
-        arena: &mut arena,
+        arena,
         report: Stdout,
         clock: NoClock,
         stack: None,

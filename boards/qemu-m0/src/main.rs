@@ -17,7 +17,7 @@ use core::ptr::{addr_of_mut, read_volatile, write_volatile};
 use cortex_m as _;
 use cortex_m_rt::entry;
 use cortex_m_semihosting::{debug, hprintln};
-use tinygnn_board_app::{stack, Board, Clock, Report, StackProbe};
+use tinygnn_board_app::{stack, Aligned, Board, Clock, Report, StackProbe};
 
 mod bundle {
     include!(concat!(env!("OUT_DIR"), "/bundle.rs"));
@@ -34,7 +34,7 @@ const BITMODE: usize = 0x508;
 const PRESCALER: usize = 0x510;
 const CC0: usize = 0x540;
 
-static mut ARENA: [u8; bundle::ARENA_BYTES] = [0; bundle::ARENA_BYTES];
+static mut ARENA: Aligned<[u8; bundle::ARENA_BYTES]> = Aligned([0; bundle::ARENA_BYTES]);
 
 struct Semihosting;
 
@@ -96,7 +96,7 @@ fn main() -> ! {
     // cortex-m-rt, used by this (only) thread.
     let probe = unsafe { StackProbe::new(stack_lo, stack_hi) };
     // SAFETY: `main` runs once and is the only user of ARENA.
-    let arena: &mut [u8] = unsafe { &mut *addr_of_mut!(ARENA) };
+    let arena: &mut [u8] = unsafe { &mut (*addr_of_mut!(ARENA)).0 };
     let mut board = Board {
         name: "qemu-m0",
         model: &bundle::MODEL.0,
