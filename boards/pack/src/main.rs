@@ -1,8 +1,8 @@
 //! `tinygnn-pack`: host companion of the board firmware.
 //!
 //! ```text
-//! tinygnn-pack demo DIR                      demo model.tgnn + inputs.tgib (no runtime ops beyond Linear)
-//! tinygnn-pack inputs GRAPHS.safetensors OUT.tgib [--split] [--mask test|val|train|all] [--max N]
+//! tinygnn-pack demo DIR                      demo model.tgnn, inputs.tgib (3 graphs) and graphs.safetensors
+//! tinygnn-pack inputs GRAPHS.safetensors OUT.tgib [--split] [--mask test|val|train|all] [--max N] [--quantize MODEL.tgnn]
 //! tinygnn-pack expect MODEL.tgnn INPUTS.tgib  host reference: the firmware's report lines, computed here
 //! tinygnn-pack arena MODEL.tgnn INPUTS.tgib   arena bytes the largest sample needs
 //! ```
@@ -12,7 +12,9 @@
 //! `batch` [N] i64, `y` [N] or [G] i64 and `*_mask` [N] bool/u8. Without
 //! `--split` the whole file is one sample (one inference over the batch);
 //! with it, one sample per graph of `batch`. Labels of rows outside the mask
-//! are written as −1 (not scored).
+//! are written as −1 (not scored). `--quantize` stores int8 features,
+//! quantized exactly as the runtime would (`tinygnn::graph::quantize_value`
+//! with the model's input scale and zero point): 4× less flash, same outputs.
 
 use std::process::ExitCode;
 
@@ -31,7 +33,7 @@ fn main() -> ExitCode {
         Some("inputs") if args.len() >= 3 => inputs(&args[1], &args[2], &args[3..]),
         Some("expect") if args.len() == 3 => expect(&args[1], &args[2]),
         Some("arena") if args.len() == 3 => arena(&args[1], &args[2]),
-        _ => Err("usage: tinygnn-pack demo DIR | inputs GRAPHS.safetensors OUT.tgib [--split] [--mask M] [--max N] \
+        _ => Err("usage: tinygnn-pack demo DIR | inputs GRAPHS.safetensors OUT.tgib [--split] [--mask M] [--max N] [--quantize MODEL] \
                   | expect MODEL INPUTS | arena MODEL INPUTS"
             .into()),
     };
@@ -61,7 +63,7 @@ impl Rng {
     }
 }
 
-/// A node-level demo model: Linear(8→16, ReLU) → Linear(16→4).
+/// A node-level demo model: GCNConv(8→16, ReLU) → Linear(16→4), up to 64 nodes, 256 edges, 4 graphs.
 fn demo_model(rng: &mut Rng) -> Res<Vec<u8>> {
     let mut w = ModelWriter::new();
     let t = |channels, scale, zero_point| TensorDesc {
@@ -73,40 +75,41 @@ fn demo_model(rng: &mut Rng) -> Res<Vec<u8>> {
     let x = w.add_tensor(t(8, 1.0 / 64.0, 0));
     let h = w.add_tensor(t(16, 1.0 / 16.0, -128));
     let y = w.add_tensor(t(4, 1.0 / 8.0, 3));
-    let mut layer =
-        |w: &mut ModelWriter, input, output, ci: usize, co: usize, s_in: f32, s_out: f32, act| {
-            let weights: Vec<i8> = (0..ci * co).map(|_| rng.i8() / 2).collect();
-            let s_w = 1.0f32 / 128.0;
-            let (mult, shift) = tinygnn::quant::quantize_multiplier(f64::from(s_in * s_w / s_out));
-            let params: Vec<ChannelRecord> = (0..co)
-                .map(|_| ChannelRecord {
-                    bias: (rng.next() % 2001) as i32 - 1000,
-                    mult,
-                    shift,
-                })
-                .collect();
-            let weights = w.add_i8(&weights);
-            let params = w.add_channel_params(&params);
-            w.add_op(Op::Linear {
-                input,
-                output,
-                weights,
-                params,
-                act,
-            });
-        };
-    layer(
-        &mut w,
-        x,
-        h,
-        8,
-        16,
-        1.0 / 64.0,
-        1.0 / 16.0,
-        Activation::Relu,
-    );
-    layer(&mut w, h, y, 16, 4, 1.0 / 16.0, 1.0 / 8.0, Activation::None);
-    w.finish(x, &[y], 64, 256, 1).map_err(|e| e.to_string())
+    // (weights section, params section) of a ci→co layer with random int8 weights.
+    let mut layer = |w: &mut ModelWriter, ci: usize, co: usize, s_in: f32, s_out: f32| {
+        let weights: Vec<i8> = (0..ci * co).map(|_| rng.i8() / 2).collect();
+        let s_w = 1.0f32 / 128.0;
+        let (mult, shift) = tinygnn::quant::quantize_multiplier(f64::from(s_in * s_w / s_out));
+        let params: Vec<ChannelRecord> = (0..co)
+            .map(|_| ChannelRecord {
+                bias: (rng.next() % 2001) as i32 - 1000,
+                mult,
+                shift,
+            })
+            .collect();
+        (w.add_i8(&weights), w.add_channel_params(&params))
+    };
+    let (weights, params) = layer(&mut w, 8, 16, 1.0 / 64.0, 1.0 / 16.0);
+    w.add_op(Op::GcnConv {
+        input: x,
+        output: h,
+        weights,
+        params,
+        act: Activation::Relu,
+        improved: false,
+        add_self_loops: true,
+        normalize: true,
+        edge_weight: false,
+    });
+    let (weights, params) = layer(&mut w, 16, 4, 1.0 / 16.0, 1.0 / 8.0);
+    w.add_op(Op::Linear {
+        input: h,
+        output: y,
+        weights,
+        params,
+        act: Activation::None,
+    });
+    w.finish(x, &[y], 64, 256, 4).map_err(|e| e.to_string())
 }
 
 fn demo(dir: &str) -> Res<()> {
@@ -134,6 +137,8 @@ fn demo(dir: &str) -> Res<()> {
     let bundle = write(&samples).ok_or("inconsistent demo samples")?;
     std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
     let p = std::path::Path::new(dir);
+    std::fs::write(p.join("graphs.safetensors"), demo_safetensors(&samples)?)
+        .map_err(|e| e.to_string())?;
     std::fs::write(p.join("model.tgnn"), &model).map_err(|e| e.to_string())?;
     std::fs::write(p.join("inputs.tgib"), &bundle).map_err(|e| e.to_string())?;
     eprintln!(
@@ -144,6 +149,47 @@ fn demo(dir: &str) -> Res<()> {
         samples.len()
     );
     Ok(())
+}
+
+/// The demo samples as one PyG-style batch in the interchange format.
+fn demo_safetensors(samples: &[OwnedSample]) -> Res<Vec<u8>> {
+    let (mut x, mut src, mut dst, mut batch, mut y) = (vec![], vec![], vec![], vec![], vec![]);
+    let mut offset = 0i64;
+    for (g, s) in samples.iter().enumerate() {
+        x.extend_from_slice(&s.features_f32);
+        src.extend(s.sources.iter().map(|&v| i64::from(v) + offset));
+        dst.extend(s.targets.iter().map(|&v| i64::from(v) + offset));
+        batch.extend(std::iter::repeat_n(g as i64, usize::from(s.nodes)));
+        if let Some((_, l)) = &s.labels {
+            y.extend(l.iter().map(|&v| i64::from(v)));
+        }
+        offset += i64::from(s.nodes);
+    }
+    let n = batch.len();
+    let e = src.len();
+    let f = usize::from(samples.first().map_or(1, |s| s.channels));
+    src.extend(dst);
+    let xb: Vec<u8> = x.iter().flat_map(|v| v.to_le_bytes()).collect();
+    let eb: Vec<u8> = src.iter().flat_map(|v| v.to_le_bytes()).collect();
+    let bb: Vec<u8> = batch.iter().flat_map(|v| v.to_le_bytes()).collect();
+    let yb: Vec<u8> = y.iter().flat_map(|v| v.to_le_bytes()).collect();
+    let err = |e: safetensors::SafeTensorError| e.to_string();
+    let tensors = vec![
+        (
+            "x",
+            TensorView::new(Dtype::F32, vec![n, f], &xb).map_err(err)?,
+        ),
+        (
+            "edge_index",
+            TensorView::new(Dtype::I64, vec![2, e], &eb).map_err(err)?,
+        ),
+        (
+            "batch",
+            TensorView::new(Dtype::I64, vec![n], &bb).map_err(err)?,
+        ),
+        ("y", TensorView::new(Dtype::I64, vec![n], &yb).map_err(err)?),
+    ];
+    safetensors::serialize(tensors, &None).map_err(err)
 }
 
 fn ints(t: &TensorView<'_>) -> Res<Vec<i64>> {
@@ -175,6 +221,7 @@ fn floats(t: &TensorView<'_>) -> Res<Vec<f32>> {
 
 fn inputs(graphs: &str, out: &str, opts: &[String]) -> Res<()> {
     let (mut split, mut mask, mut max) = (false, String::from("test"), usize::MAX);
+    let mut quantize: Option<(f32, i8)> = None;
     let mut it = opts.iter();
     while let Some(o) = it.next() {
         match o.as_str() {
@@ -185,6 +232,14 @@ fn inputs(graphs: &str, out: &str, opts: &[String]) -> Res<()> {
                     .next()
                     .and_then(|v| v.parse().ok())
                     .ok_or("--max needs a number")?
+            }
+            "--quantize" => {
+                let path = it.next().ok_or("--quantize needs MODEL.tgnn")?;
+                let (words, len) = read_aligned(path)?;
+                let m = tinygnn::Model::from_bytes(&as_bytes(&words)[..len])
+                    .map_err(|e| format!("{path}: {e}"))?;
+                let d = m.input_desc();
+                quantize = Some((d.scale, d.zero_point));
             }
             other => return Err(format!("unknown option {other}")),
         }
@@ -272,6 +327,15 @@ fn inputs(graphs: &str, out: &str, opts: &[String]) -> Res<()> {
             } else if y.len() == g {
                 s.labels = Some((true, (g0..g1).map(|i| y[i] as i16).collect()));
             }
+        }
+        if let Some((scale, zp)) = quantize {
+            let q = s
+                .features_f32
+                .iter()
+                .map(|&v| tinygnn::graph::quantize_value(v, scale, zp))
+                .collect();
+            s.features_i8 = Some(q);
+            s.features_f32.clear();
         }
         samples.push(s);
     }
