@@ -1,8 +1,8 @@
 //! Helpers for board `build.rs` scripts (feature `std`, host only).
 //!
 //! [`generate`] takes the model and the input bundle named by the environment
-//! (`TINYGNN_MODEL`, `TINYGNN_INPUTS`; defaults `boards/generated/model.tgnn`
-//! and `boards/generated/inputs.tgib`), checks both on the host (so a bad
+//! (`TINYGNN_MODEL`, `TINYGNN_INPUTS`; defaults `boards/generated/demo/model.tgnn`
+//! and `boards/generated/demo/inputs.tgib`, written by `tinygnn-pack demo`), checks both on the host (so a bad
 //! file fails the build, not the board), copies them into `OUT_DIR`, and
 //! writes `OUT_DIR/bundle.rs` with:
 //!
@@ -30,13 +30,13 @@ fn path_from_env(var: &str, default: &Path) -> PathBuf {
 pub fn generate() -> Result<usize, String> {
     let manifest = PathBuf::from(env::var("CARGO_MANIFEST_DIR").map_err(|e| e.to_string())?);
     let out = PathBuf::from(env::var("OUT_DIR").map_err(|e| e.to_string())?);
-    let gen = manifest.join("../generated");
+    let gen = manifest.join("../generated/demo");
     let model_path = path_from_env("TINYGNN_MODEL", &gen.join("model.tgnn"));
     let inputs_path = path_from_env("TINYGNN_INPUTS", &gen.join("inputs.tgib"));
     println!("cargo:rerun-if-env-changed=TINYGNN_ARENA_BYTES");
     println!("cargo:rerun-if-changed={}", model_path.display());
     println!("cargo:rerun-if-changed={}", inputs_path.display());
-    let hint = "run `scripts/qemu-run.sh --demo` (or `cargo run --manifest-path boards/pack/Cargo.toml -- demo boards/generated`) \
+    let hint = "run `scripts/qemu-run.sh --demo` (or `cargo run --release --manifest-path boards/pack/Cargo.toml -- demo boards/generated/demo`) \
                 or set TINYGNN_MODEL / TINYGNN_INPUTS";
     let model_bytes = fs::read(&model_path)
         .map_err(|e| std::format!("cannot read model {}: {e}; {hint}", model_path.display()))?;

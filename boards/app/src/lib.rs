@@ -75,6 +75,47 @@ impl Clock for NoClock {
     }
 }
 
+/// Sends report lines through defmt (`defmt::println!`), e.g. over RTT.
+#[cfg(feature = "defmt")]
+#[derive(Debug, Default, Clone, Copy)]
+pub struct DefmtReport;
+
+#[cfg(feature = "defmt")]
+impl Report for DefmtReport {
+    fn line(&mut self, line: &str) {
+        defmt::println!("{=str}", line);
+    }
+}
+
+/// CPU cycles from the DWT cycle counter (Cortex-M3/M4/M7; not in QEMU,
+/// not on M0/M0+). Inferences longer than 2^32 cycles wrap.
+#[cfg(feature = "cortex-m")]
+#[derive(Debug)]
+pub struct DwtClock {
+    t0: u32,
+}
+
+#[cfg(feature = "cortex-m")]
+impl DwtClock {
+    /// Enables trace and the cycle counter.
+    pub fn new(dcb: &mut cortex_m::peripheral::DCB, dwt: &mut cortex_m::peripheral::DWT) -> Self {
+        dcb.enable_trace();
+        dwt.enable_cycle_counter();
+        DwtClock { t0: 0 }
+    }
+}
+
+#[cfg(feature = "cortex-m")]
+impl Clock for DwtClock {
+    const UNIT: &'static str = "cycles";
+    fn start(&mut self) {
+        self.t0 = cortex_m::peripheral::DWT::cycle_count();
+    }
+    fn elapsed(&mut self) -> u64 {
+        u64::from(cortex_m::peripheral::DWT::cycle_count().wrapping_sub(self.t0))
+    }
+}
+
 /// Why a run failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
