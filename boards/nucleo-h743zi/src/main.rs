@@ -56,11 +56,11 @@ fn main() -> ! {
         stack: Some(probe),
     };
     let ok = tinygnn_board_app::run(&mut board).is_ok();
-    let _ = if ok {
-        led_ok.set_high()
+    if ok {
+        led_ok.set_high();
     } else {
-        led_err.set_high()
-    };
+        led_err.set_high();
+    }
     defmt::println!("done ok={=bool} (cycles at 400 MHz)", ok);
     loop {
         cortex_m::asm::bkpt();
