@@ -115,3 +115,18 @@ pub fn cortex_m_rt_region() -> (usize, usize) {
         core::ptr::addr_of!(_stack_start) as usize,
     )
 }
+
+/// The stack region `(lowest, top)` laid out by esp-hal's linker scripts
+/// (RISC-V chips: the stack grows down from `_stack_start` to `_stack_end`).
+#[cfg(all(target_arch = "riscv32", target_os = "none"))]
+pub fn esp_riscv_region() -> (usize, usize) {
+    extern "C" {
+        static _stack_end: u32;
+        static _stack_start: u32;
+    }
+    // Only the addresses of these linker symbols are taken (safe since Rust 1.82).
+    (
+        core::ptr::addr_of!(_stack_end) as usize,
+        core::ptr::addr_of!(_stack_start) as usize,
+    )
+}
