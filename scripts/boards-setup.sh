@@ -37,7 +37,7 @@ fi
 
 # QEMU TCG plugin counting executed instructions in an address range (used for the micro:bit).
 plugin_src=""
-for d in ../shared/tools/qemu-insncount /work/shared/tools/qemu-insncount tools/qemu-insncount; do
+for d in boards/qemu-insncount ../shared/tools/qemu-insncount; do
     if [ -f "$d/insncount.c" ]; then plugin_src="$d/insncount.c"; break; fi
 done
 out=boards/.tools/libinsncount.so

@@ -410,3 +410,108 @@ pub mod writer {
         Some(out)
     }
 }
+
+#[cfg(all(test, feature = "std"))]
+mod tests {
+    extern crate std;
+    use super::writer::{write, OwnedSample};
+    use super::*;
+    use std::vec;
+    use std::vec::Vec;
+
+    fn sample(nodes: u16, i8: bool) -> OwnedSample {
+        let n = usize::from(nodes);
+        let mut s = OwnedSample {
+            nodes,
+            graphs: 2,
+            channels: 3,
+            sources: (0..nodes).collect(),
+            targets: (0..nodes).map(|v| (v + 1) % nodes).collect(),
+            edge_weight: Some(vec![0.5; n]),
+            batch: Some((0..nodes).map(|v| u16::from(v >= nodes / 2)).collect()),
+            labels: Some((true, vec![1, -1])),
+            ..Default::default()
+        };
+        if i8 {
+            s.features_i8 = Some((0..n * 3).map(|v| v as i8).collect());
+        } else {
+            s.features_f32 = (0..n * 3).map(|v| v as f32).collect();
+        }
+        s
+    }
+
+    /// Copies into 4-aligned memory, as `include_aligned` does on the device.
+    fn aligned(bytes: &[u8]) -> Vec<u32> {
+        let mut w = vec![0u32; bytes.len().div_ceil(4)];
+        bytemuck::cast_slice_mut::<u32, u8>(&mut w)[..bytes.len()].copy_from_slice(bytes);
+        w
+    }
+
+    #[test]
+    fn round_trip() {
+        let bytes = write(&[sample(5, false), sample(3, true)]).unwrap();
+        let w = aligned(&bytes);
+        let b = Bundle::parse(&bytemuck::cast_slice(&w)[..bytes.len()]).unwrap();
+        assert_eq!(b.len(), 2);
+        let s: Vec<Sample<'_>> = b.samples().map(|s| s.unwrap()).collect();
+        assert_eq!(
+            (s[0].nodes, s[0].graphs, s[0].edges, s[0].channels),
+            (5, 2, 5, 3)
+        );
+        assert!(matches!(s[0].features, Features::F32(f) if f.len() == 15 && f[14] == 14.0));
+        assert!(matches!(s[1].features, Features::I8(f) if f == [0, 1, 2, 3, 4, 5, 6, 7, 8]));
+        assert_eq!(s[1].targets, &[1, 2, 0]);
+        assert_eq!(s[0].batch.unwrap(), &[0, 0, 1, 1, 1]);
+        let l = s[0].labels.unwrap();
+        assert!(l.per_graph);
+        assert_eq!(l.values, &[1, -1]);
+        assert_eq!(s[0].edge_weight.unwrap(), &[0.5; 5]);
+    }
+
+    #[test]
+    fn rejects_inconsistent_samples() {
+        let mut s = sample(4, false);
+        s.targets.pop();
+        assert!(write(&[s]).is_none());
+    }
+
+    /// Every truncation and every single-byte corruption is an error or a
+    /// valid bundle, never a panic; past the CRC, sample checks still hold.
+    #[test]
+    fn never_panics() {
+        let bytes = write(&[sample(6, false), sample(2, true)]).unwrap();
+        for len in 0..bytes.len() {
+            let w = aligned(&bytes[..len]);
+            assert!(Bundle::parse(&bytemuck::cast_slice(&w)[..len]).is_err());
+        }
+        for at in 0..bytes.len() {
+            for v in [0u8, 1, 0x7f, 0xff] {
+                let mut c = bytes.clone();
+                c[at] = v;
+                // Fix the CRC so that the sample checks are reached too.
+                let crc = CRC.checksum(&c[HEADER_LEN..]);
+                if at >= HEADER_LEN || !(12..16).contains(&at) {
+                    c[12..16].copy_from_slice(&crc.to_le_bytes());
+                }
+                let w = aligned(&c);
+                if let Ok(b) = Bundle::parse(&bytemuck::cast_slice(&w)[..c.len()]) {
+                    for s in b.samples() {
+                        let _ = s;
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn misaligned_is_an_error() {
+        let bytes = write(&[sample(2, true)]).unwrap();
+        let mut w = vec![0u32; bytes.len() / 4 + 1];
+        let view: &mut [u8] = bytemuck::cast_slice_mut(&mut w);
+        view[1..=bytes.len()].copy_from_slice(&bytes);
+        assert_eq!(
+            Bundle::parse(&view[1..=bytes.len()]).unwrap_err(),
+            BundleError::Misaligned
+        );
+    }
+}

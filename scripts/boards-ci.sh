@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Board CI: format check, host clippy of the board helpers, QEMU runs (byte-exact against the host)
+# and release builds of every real-board firmware.
+#
+#   scripts/boards-ci.sh [--no-setup] [TARGET...]
+#
+# TARGETs (model directories, see scripts/qemu-run.sh) are run on the QEMU boards in addition to
+# the generated demo model. Real boards are built (not flashed: no probe here) with the demo model.
+# Warnings are errors (RUSTFLAGS). Prints the build time of every crate; exits non-zero on any failure.
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$ROOT"
+setup=1
+if [ "${1:-}" = "--no-setup" ]; then setup=0; shift; fi
+[ $setup = 1 ] && scripts/boards-setup.sh
+export RUSTFLAGS="${RUSTFLAGS:--D warnings}"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+
+start=$(date +%s)
+timings=()
+step() { # name, command...
+    local name="$1"; shift
+    local t0; t0=$(date +%s)
+    echo "== $name"
+    "$@"
+    timings+=("$name: $(( $(date +%s) - t0 ))s")
+}
+
+crates="app pack qemu-m4 qemu-m0 nrf52840-dk rp-pico nucleo-h743zi esp32c3"
+fmt_check() {
+    for c in $crates; do cargo fmt --manifest-path "boards/$c/Cargo.toml" --check; done
+}
+step "cargo fmt --check (boards)" fmt_check
+step "clippy + tests: boards/app (host, std)" bash -c \
+    'cargo clippy -q --manifest-path boards/app/Cargo.toml --features std -- -D warnings && cargo test -q --lib --manifest-path boards/app/Cargo.toml --features std'
+step "clippy: boards/pack" cargo clippy -q --release --manifest-path boards/pack/Cargo.toml -- -D warnings
+step "QEMU runs (m4, m0)" scripts/qemu-run.sh --demo "$@"
+
+for b in nrf52840-dk rp-pico nucleo-h743zi esp32c3; do
+    step "build boards/$b" cargo build -q --release --manifest-path "boards/$b/Cargo.toml"
+done
+
+size="$(rustc --print sysroot)/lib/rustlib/x86_64-unknown-linux-gnu/bin/llvm-size"
+echo "== real-board firmware sizes (demo model; flash = text+rodata, RAM = data+bss)"
+for elf in boards/nrf52840-dk/target/thumbv7em-none-eabihf/release/tinygnn-nrf52840-dk \
+           boards/rp-pico/target/thumbv6m-none-eabi/release/tinygnn-rp-pico \
+           boards/nucleo-h743zi/target/thumbv7em-none-eabihf/release/tinygnn-nucleo-h743zi \
+           boards/esp32c3/target/riscv32imc-unknown-none-elf/release/tinygnn-esp32c3; do
+    "$size" -A "$elf" | awk -v n="$(basename "$elf")" '
+        $1 ~ /^\.(text|vector_table|boot2|trap|rwtext)$/ {t+=$2} $1==".rodata"{r=$2} $1==".data"{d=$2} $1==".bss"{b=$2}
+        END {printf "   %-24s text=%d rodata=%d data=%d bss=%d\n", n, t, r, d, b}'
+done
+echo "== timings"
+printf '   %s\n' "${timings[@]}"
+echo "   total: $(( $(date +%s) - start ))s"
