@@ -36,8 +36,10 @@ step "clippy + tests: boards/app (host, std)" bash -c \
 step "clippy: boards/pack" cargo clippy -q --release --manifest-path boards/pack/Cargo.toml -- -D warnings
 step "QEMU runs (m4, m0)" scripts/qemu-run.sh --demo "$@"
 
+# Cargo reads a board's .cargo/config.toml (target, runner) only when run from the board's directory.
+build_board() { (cd "boards/$1" && cargo build -q --release); }
 for b in nrf52840-dk rp-pico nucleo-h743zi esp32c3; do
-    step "build boards/$b" cargo build -q --release --manifest-path "boards/$b/Cargo.toml"
+    step "build boards/$b" build_board "$b"
 done
 
 size="$(rustc --print sysroot)/lib/rustlib/x86_64-unknown-linux-gnu/bin/llvm-size"
