@@ -10,7 +10,7 @@
 //! tinygnn board=qemu-m4 model_bytes=1234 bundle_bytes=5678 arena_bytes=4096 engine=session
 //! model ops=3 tensors=4 input_channels=8 outputs=1
 //! sample 0 nodes=5 edges=8 graphs=1
-//! out 0 rows=5 channels=4 scale=0.0312 zp=-3 crc=1a2b3c4d
+//! out 0 rows=5 channels=4 scale=3.125000e-2 zp=-3 crc=1a2b3c4d
 //! hex 0 0a0bf3…            (the output bytes, 32 per line, row-major)
 //! cost 0 123456 insn
 //! stack 0 2400 base=1900  (deepest stack use from the top during this inference, and the depth at the call)
@@ -344,7 +344,10 @@ fn report_output<R: Report>(report: &mut R, i: usize, out: &Output<'_>) {
         report,
         format_args!(
             "out {i} rows={} channels={} scale={} zp={} crc={crc:08x}",
-            out.rows, out.channels, out.scale, out.zero_point
+            out.rows,
+            out.channels,
+            Sci(out.scale),
+            out.zero_point
         ),
     );
     for chunk in bytes.chunks(HEX_PER_LINE) {
@@ -354,6 +357,36 @@ fn report_output<R: Report>(report: &mut R, i: usize, out: &Output<'_>) {
             let _ = write!(l, "{b:02x}");
         }
         report.line(&l);
+    }
+}
+
+/// Formats a positive finite `f32` as `d.dddddde±x` with integer arithmetic
+/// on an `f64` copy, so that firmware does not link core's float formatting
+/// (about 20 KB of flash). Identical on every target (IEEE f64 arithmetic).
+struct Sci(f32);
+
+impl core::fmt::Display for Sci {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let mut x = f64::from(self.0);
+        if !x.is_finite() || x <= 0.0 {
+            return write!(f, "bits:{:08x}", self.0.to_bits());
+        }
+        let mut e = 0i32;
+        while x >= 10.0 {
+            x /= 10.0;
+            e += 1;
+        }
+        while x < 1.0 {
+            x *= 10.0;
+            e -= 1;
+        }
+        // Six decimals, rounded half up.
+        let mut m = (x * 1e6 + 0.5) as u64;
+        if m >= 10_000_000 {
+            m /= 10;
+            e += 1;
+        }
+        write!(f, "{}.{:06}e{}", m / 1_000_000, m % 1_000_000, e)
     }
 }
 
@@ -374,4 +407,24 @@ fn score(out: &Output<'_>, labels: &[i16]) -> (u32, u32) {
         }
     }
     (correct, scored)
+}
+
+#[cfg(all(test, feature = "std"))]
+mod tests {
+    extern crate std;
+    use super::Sci;
+    use std::format;
+
+    #[test]
+    fn sci_format() {
+        assert_eq!(format!("{}", Sci(0.125)), "1.250000e-1");
+        assert_eq!(format!("{}", Sci(1.0)), "1.000000e0");
+        assert_eq!(format!("{}", Sci(1234.5)), "1.234500e3");
+        assert_eq!(format!("{}", Sci(9.9999999)), "1.000000e1");
+        assert_eq!(format!("{}", Sci(0.0)), "bits:00000000");
+        assert_eq!(
+            format!("{}", Sci(f32::NAN)),
+            format!("bits:{:08x}", f32::NAN.to_bits())
+        );
+    }
 }
