@@ -7,7 +7,7 @@
 //! with integer-only arithmetic that gives the same bytes on every target.
 //!
 //! Module map:
-//! * [`format`]: the binary format (reader; writer with feature `std`).
+//! * [`format`](mod@format): the binary format (reader; writer with feature `std`).
 //! * [`Model`]: the validated zero-copy model view.
 //! * [`graph`]: the input graph and its validation.
 //! * [`session`]: arena planning and execution of the op list.

@@ -7,9 +7,48 @@
 //!    slack to align its start to 8), else [`Error::ArenaTooSmall`];
 //! 3. builds the target-sorted CSR in the arena (stable counting sort, `u32`
 //!    row offsets, `u16` sources, Q16 `u32` weights when the model uses edge
-//!    weights) and the per-graph node counts;
+//!    weights) and the per-graph node counts (the `batch` vector itself is
+//!    read in place from the input, which the run borrows, so it is not copied);
 //! 4. quantizes (or copies) the features into the input tensor;
 //! 5. runs the ops in order; each writes its output tensor's slot.
+//!
+//! # Example
+//! ```
+//! # #[cfg(feature = "std")] {
+//! use tinygnn::format::writer::{ChannelRecord, ModelWriter};
+//! use tinygnn::format::{Activation, Op, TensorDesc, TensorKind};
+//! use tinygnn::{Features, GraphInput, Model, Session};
+//!
+//! // A one-op model (normally written by the host tool and read from flash).
+//! let mut w = ModelWriter::new();
+//! let t = |channels| TensorDesc { kind: TensorKind::Node, channels, scale: 0.1, zero_point: 0 };
+//! let x = w.add_tensor(t(2));
+//! let y = w.add_tensor(t(1));
+//! let weights = w.add_i8(&[1, 1]);
+//! let params = w.add_channel_params(&[ChannelRecord { bias: 0, mult: 1 << 30, shift: 1 }]);
+//! w.add_op(Op::GcnConv {
+//!     input: x, output: y, weights, params, act: Activation::Relu,
+//!     improved: false, add_self_loops: true, normalize: true, edge_weight: false,
+//! });
+//! let bytes = w.finish(x, &[y], 16, 32, 1).unwrap();
+//!
+//! let model = Model::from_bytes(&bytes)?;
+//! let mut arena = [0u8; 1024];
+//! assert!(model.arena_bytes(3, 2, 1) + 7 <= arena.len());
+//! let mut session = Session::new(&model, &mut arena);
+//! let out = session.run(&GraphInput {
+//!     num_nodes: 3,
+//!     features: Features::F32(&[0.1, 0.2, 0.3, 0.4, 0.5, 0.6]),
+//!     sources: &[0, 1],
+//!     targets: &[1, 2],
+//!     edge_weight: None,
+//!     batch: None,
+//! })?;
+//! assert_eq!((out.rows, out.channels), (3, 1));
+//! assert_eq!(out.argmax(0), Some(0));
+//! # }
+//! # Ok::<(), tinygnn::Error>(())
+//! ```
 //!
 //! # Arena layout (every region starts 8-aligned, sizes rounded up to 8)
 //! ```text
@@ -30,23 +69,52 @@
 use crate::error::{Error, Result};
 use crate::format::{Op, TensorKind};
 use crate::graph::{self, Dims, Features, GraphInput};
-use crate::kernels::aggregate::Csr;
+use crate::kernels::aggregate::{self, Csr};
 use crate::ops::{self, region_bytes, Ctx, In, Out, Scratch};
 use crate::{Model, MAX_TENSORS};
 
 const NO_SLOT: u8 = u8::MAX;
+
+/// One arena slot of the plan.
+#[derive(Debug, Clone, Copy, Default)]
+struct Slot {
+    /// Largest node-tensor channel count of the tensors it holds.
+    node_ch: u16,
+    /// Largest graph-tensor channel count of the tensors it holds.
+    graph_ch: u16,
+    /// Free for a new tensor (while planning).
+    free: bool,
+}
+
+impl Slot {
+    /// Byte size for `d`.
+    fn bytes(&self, d: Dims) -> usize {
+        region_bytes::<i8>(
+            d.nodes
+                .saturating_mul(usize::from(self.node_ch))
+                .max(d.graphs.saturating_mul(usize::from(self.graph_ch))),
+        )
+    }
+}
+
+/// Planning state of one tensor.
+#[derive(Debug, Clone, Copy, Default)]
+struct Life {
+    /// Index of the last op that reads (or, if none, writes) it.
+    last_use: u16,
+    /// Never freed: the model input or an output.
+    keep: bool,
+    /// Its slot was released.
+    freed: bool,
+}
 
 /// The slot assignment of a model (independent of the graph size).
 #[derive(Debug, Clone)]
 struct Plan {
     /// Slot of each tensor, or [`NO_SLOT`].
     slot_of: [u8; MAX_TENSORS],
-    /// Largest node-tensor channel count per slot.
-    node_ch: [usize; MAX_TENSORS],
-    /// Largest graph-tensor channel count per slot.
-    graph_ch: [usize; MAX_TENSORS],
-    /// Number of slots.
-    slots: usize,
+    /// The slots, in arena order.
+    slots: heapless::Vec<Slot, MAX_TENSORS>,
 }
 
 impl Plan {
@@ -54,82 +122,112 @@ impl Plan {
         let tensors = model.tensors();
         let mut plan = Plan {
             slot_of: [NO_SLOT; MAX_TENSORS],
-            node_ch: [0; MAX_TENSORS],
-            graph_ch: [0; MAX_TENSORS],
-            slots: 0,
+            slots: heapless::Vec::new(),
         };
-        let mut last_use = [0usize; MAX_TENSORS];
-        let mut keep = [false; MAX_TENSORS];
-        let mut freed = [false; MAX_TENSORS];
-        let mut slot_free = [false; MAX_TENSORS];
-        if let Some(k) = keep.get_mut(usize::from(model.input())) {
-            *k = true;
-        }
+        let mut life = [Life::default(); MAX_TENSORS];
+        let mut mark = |t: u8, f: &mut dyn FnMut(&mut Life)| {
+            if let Some(l) = life.get_mut(usize::from(t)) {
+                f(l);
+            }
+        };
+        mark(model.input(), &mut |l| l.keep = true);
         for &o in model.outputs() {
-            if let Some(k) = keep.get_mut(usize::from(o)) {
-                *k = true;
-            }
+            mark(o, &mut |l| l.keep = true);
         }
         for (k, op) in model.ops().enumerate() {
-            if let Some(l) = last_use.get_mut(usize::from(op.output())) {
-                *l = k;
-            }
-            op.for_each_input(|t| {
-                if let Some(l) = last_use.get_mut(usize::from(t)) {
-                    *l = k;
-                }
-            });
+            let k = u16::try_from(k).unwrap_or(u16::MAX);
+            mark(op.output(), &mut |l| l.last_use = k);
+            op.for_each_input(|t| mark(t, &mut |l| l.last_use = k));
         }
-        let assign = |plan: &mut Plan, slot_free: &mut [bool; MAX_TENSORS], t: u8| {
-            let Some(desc) = tensors.get(usize::from(t)) else {
-                return;
-            };
-            let ch = usize::from(desc.channels);
-            let (cn, cg) = match desc.kind {
-                TensorKind::Node => (ch, 0),
-                TensorKind::Graph => (0, ch),
-            };
-            let fits = (0..plan.slots)
-                .find(|&s| slot_free[s] && plan.node_ch[s] >= cn && plan.graph_ch[s] >= cg);
-            let any = (0..plan.slots).find(|&s| slot_free[s]);
-            let s = match fits.or(any) {
-                Some(s) => s,
-                None => {
-                    if plan.slots >= MAX_TENSORS {
-                        return;
-                    }
-                    plan.slots += 1;
-                    plan.slots - 1
-                }
-            };
-            slot_free[s] = false;
-            plan.node_ch[s] = plan.node_ch[s].max(cn);
-            plan.graph_ch[s] = plan.graph_ch[s].max(cg);
-            if let Some(so) = plan.slot_of.get_mut(usize::from(t)) {
-                *so = s as u8;
-            }
-        };
-        assign(&mut plan, &mut slot_free, model.input());
+        plan.assign(tensors, model.input());
         for (k, op) in model.ops().enumerate() {
-            for t in 0..tensors.len().min(MAX_TENSORS) {
-                let s = plan.slot_of[t];
-                if s != NO_SLOT && !keep[t] && !freed[t] && last_use[t] < k {
-                    freed[t] = true;
-                    if let Some(f) = slot_free.get_mut(usize::from(s)) {
-                        *f = true;
+            // Release the slots of tensors whose last reader ran before op k.
+            for (l, &s) in life.iter_mut().zip(plan.slot_of.iter()) {
+                if s != NO_SLOT && !l.keep && !l.freed && usize::from(l.last_use) < k {
+                    l.freed = true;
+                    if let Some(slot) = plan.slots.get_mut(usize::from(s)) {
+                        slot.free = true;
                     }
                 }
             }
-            assign(&mut plan, &mut slot_free, op.output());
+            plan.assign(tensors, op.output());
         }
         plan
     }
 
-    /// Byte size of slot `s` for `d`.
-    fn slot_bytes(&self, s: usize, d: Dims) -> usize {
-        let cn = self.node_ch.get(s).copied().unwrap_or(0);
-        let cg = self.graph_ch.get(s).copied().unwrap_or(0);
-        region_bytes::<i8>(d.nodes.saturating_mul(cn).max(d.graphs.saturating_mul(cg)))
+    /// Gives tensor `t` a free slot already large enough, else the first free
+    /// slot, else a new one.
+    fn assign(&mut self, tensors: &[crate::format::TensorDesc], t: u8) {
+        let Some(desc) = tensors.get(usize::from(t)) else {
+            return;
+        };
+        let ch = desc.channels;
+        let (cn, cg) = match desc.kind {
+            TensorKind::Node => (ch, 0),
+            TensorKind::Graph => (0, ch),
+        };
+        let fits = self
+            .slots
+            .iter()
+            .position(|s| s.free && s.node_ch >= cn && s.graph_ch >= cg);
+        let any = self.slots.iter().position(|s| s.free);
+        let index = match fits.or(any) {
+            Some(i) => i,
+            None => {
+                if self.slots.push(Slot::default()).is_err() {
+                    return;
+                }
+                self.slots.len() - 1
+            }
+        };
+        if let Some(slot) = self.slots.get_mut(index) {
+            slot.free = false;
+            slot.node_ch = slot.node_ch.max(cn);
+            slot.graph_ch = slot.graph_ch.max(cg);
+        }
+        if let (Some(so), Ok(i)) = (self.slot_of.get_mut(usize::from(t)), u8::try_from(index)) {
+            *so = i;
+        }
+    }
+
+    /// Where tensor `t` lives for a graph of size `d`.
+    fn locate(&self, model: &Model<'_>, t: u8, d: Dims) -> Option<Loc> {
+        let desc = model.tensors().get(usize::from(t))?;
+        let s = usize::from(*self.slot_of.get(usize::from(t))?);
+        let slot = self.slots.get(s)?;
+        let offset = self
+            .slots
+            .iter()
+            .take(s)
+            .fold(0usize, |acc, sl| acc.saturating_add(sl.bytes(d)));
+        Some(Loc {
+            offset,
+            slot_bytes: slot.bytes(d),
+            rows: ops::rows_of(desc.kind, d.nodes, d.graphs),
+            channels: usize::from(desc.channels),
+            scale: desc.scale,
+            zero_point: desc.zero_point,
+        })
+    }
+}
+
+/// A tensor's place in the slot region and its shape.
+#[derive(Debug, Clone, Copy)]
+struct Loc {
+    /// Offset of its slot from the start of the slot region.
+    offset: usize,
+    /// Size of its slot.
+    slot_bytes: usize,
+    rows: usize,
+    channels: usize,
+    scale: f32,
+    zero_point: i8,
+}
+
+impl Loc {
+    /// Bytes of the tensor itself (`rows × channels`, at most the slot size).
+    fn len(&self) -> usize {
+        self.rows.saturating_mul(self.channels)
     }
 }
 
@@ -146,8 +244,10 @@ struct Layout {
 
 impl Layout {
     fn new(model: &Model<'_>, plan: &Plan, d: Dims) -> Layout {
-        let slots =
-            (0..plan.slots).fold(0usize, |acc, s| acc.saturating_add(plan.slot_bytes(s, d)));
+        let slots = plan
+            .slots
+            .iter()
+            .fold(0usize, |acc, s| acc.saturating_add(s.bytes(d)));
         let scratch = model
             .ops()
             .map(|op| ops::scratch_bytes(&op, model.tensors(), d.nodes, d.graphs))
@@ -186,6 +286,10 @@ impl Model<'_> {
     /// `nodes` nodes, `edges` edges and `graphs` graphs, when the arena starts
     /// 8-aligned (an unaligned arena needs up to 7 bytes more). Saturates at
     /// `usize::MAX` for absurd sizes.
+    ///
+    /// Non-decreasing in each argument, so `arena_bytes` at the model's
+    /// [`Model::capacity`] is enough for every input the model accepts: size
+    /// a static arena with it (plus 7 if its alignment is not guaranteed).
     pub fn arena_bytes(&self, nodes: usize, edges: usize, graphs: usize) -> usize {
         let plan = Plan::new(self);
         Layout::new(
@@ -259,7 +363,8 @@ pub struct Session<'a, 'm> {
     model: &'a Model<'m>,
     arena: &'a mut [u8],
     plan: Plan,
-    last: Option<Dims>,
+    /// Sizes of the last successful run and the arena offset of its first slot.
+    last: Option<(Dims, usize)>,
 }
 
 fn to_u32(x: usize) -> u32 {
@@ -283,25 +388,6 @@ fn cast<T: bytemuck::Pod>(region: &mut [u8], count: usize) -> Option<&mut [T]> {
     bytemuck::try_cast_slice_mut(region.get_mut(..bytes)?).ok()
 }
 
-/// The slots other than the one being written, read-only.
-struct OtherSlots<'x> {
-    before: &'x [&'x mut [u8]],
-    after: &'x [&'x mut [u8]],
-    out: usize,
-}
-
-impl<'x> OtherSlots<'x> {
-    fn get(&self, s: usize) -> Option<&'x [u8]> {
-        if s < self.out {
-            self.before.get(s).map(|v| &**v)
-        } else if s > self.out {
-            self.after.get(s - self.out - 1).map(|v| &**v)
-        } else {
-            None
-        }
-    }
-}
-
 impl<'a, 'm> Session<'a, 'm> {
     /// A session running `model` in `arena`. The arena is checked on each run.
     pub fn new(model: &'a Model<'m>, arena: &'a mut [u8]) -> Self {
@@ -318,13 +404,27 @@ impl<'a, 'm> Session<'a, 'm> {
         self.model
     }
 
-    /// Runs the model on `input` and returns its first output.
+    /// Runs the model on `input` and returns its first output (the others
+    /// through [`Session::output`]).
+    ///
+    /// A graph with zero nodes is valid: node-level outputs have no rows,
+    /// graph-level ones one row per graph holding the empty-graph value.
+    ///
+    /// # Errors
+    /// * an input-graph error ([`crate::graph`] lists them) — nothing is written;
+    /// * [`Error::ArenaTooSmall`] with the exact need (including the slack to
+    ///   align this arena's start to 8) — nothing is written;
+    /// * [`Error::Overflow`] from an op whose intermediate does not fit (GCN
+    ///   coefficients above `i32::MAX`, i.e. absurd edge weights).
+    ///
+    /// After an error, [`Session::output`] returns `None` until the next successful run.
     pub fn run(&mut self, input: &GraphInput<'_>) -> Result<Output<'_>> {
         self.run_inspect(input, |_, _| {})
     }
 
     /// Like [`Session::run`], calling `f(op_index, tensor)` after each op with
-    /// the tensor that op produced.
+    /// the tensor that op produced (for per-op debugging and the host tool's
+    /// `verify --per-op`). Errors as for [`Session::run`].
     pub fn run_inspect(
         &mut self,
         input: &GraphInput<'_>,
@@ -332,17 +432,17 @@ impl<'a, 'm> Session<'a, 'm> {
     ) -> Result<Output<'_>> {
         self.last = None;
         let dims = graph::validate(self.model, input)?;
-        self.execute(input, dims, f)?;
-        self.last = Some(dims);
+        let slots_start = self.execute(input, dims, f)?;
+        self.last = Some((dims, slots_start));
         self.output(0).ok_or(Error::InvalidOutputs)
     }
 
     /// Output `index` of the last successful run (`None` before one, or if
     /// the model has fewer outputs).
     pub fn output(&self, index: usize) -> Option<Output<'_>> {
-        let dims = self.last?;
+        let (dims, slots_start) = self.last?;
         let t = *self.model.outputs().get(index)?;
-        self.tensor(t, dims)
+        self.tensor(t, dims, slots_start)
     }
 
     /// Offset of the aligned arena start.
@@ -356,24 +456,16 @@ impl<'a, 'm> Session<'a, 'm> {
     }
 
     /// Read access to tensor `t` after a run.
-    fn tensor(&self, t: u8, d: Dims) -> Option<Output<'_>> {
-        let desc = self.model.tensors().get(usize::from(t))?;
-        let s = usize::from(*self.plan.slot_of.get(usize::from(t))?);
-        let layout = Layout::new(self.model, &self.plan, d);
-        let mut start = self.align_slack().checked_add(layout.graph_bytes())?;
-        for k in 0..s {
-            start = start.checked_add(self.plan.slot_bytes(k, d))?;
-        }
-        let rows = ops::rows_of(desc.kind, d.nodes, d.graphs);
-        let channels = usize::from(desc.channels);
-        let len = rows.checked_mul(channels)?;
-        let bytes = self.arena.get(start..start.checked_add(len)?)?;
+    fn tensor(&self, t: u8, d: Dims, slots_start: usize) -> Option<Output<'_>> {
+        let l = self.plan.locate(self.model, t, d)?;
+        let start = slots_start.checked_add(l.offset)?;
+        let bytes = self.arena.get(start..start.checked_add(l.len())?)?;
         Some(Output {
             data: bytemuck::try_cast_slice(bytes).ok()?,
-            rows,
-            channels,
-            scale: desc.scale,
-            zero_point: desc.zero_point,
+            rows: l.rows,
+            channels: l.channels,
+            scale: l.scale,
+            zero_point: l.zero_point,
         })
     }
 
@@ -382,7 +474,7 @@ impl<'a, 'm> Session<'a, 'm> {
         input: &GraphInput<'_>,
         d: Dims,
         mut f: impl FnMut(usize, Output<'_>),
-    ) -> Result<()> {
+    ) -> Result<usize> {
         let model = self.model;
         let plan = &self.plan;
         let layout = Layout::new(model, plan, d);
@@ -396,6 +488,7 @@ impl<'a, 'm> Session<'a, 'm> {
         if needed > actual {
             return Err(too_small);
         }
+        let slots_start = slack.saturating_add(layout.graph_bytes());
         let mut rest: &mut [u8] = self.arena.get_mut(slack..needed).ok_or(too_small)?;
 
         // ---- graph: CSR, weights, graph node counts -----------------------
@@ -411,7 +504,14 @@ impl<'a, 'm> Session<'a, 'm> {
         };
         let counts = carve(&mut rest, layout.counts).ok_or(too_small)?;
         let counts: &mut [u32] = cast(counts, d.graphs).ok_or(too_small)?;
-        build_csr(input, row_ptr, sources, weights.as_deref_mut());
+        aggregate::build_csr(
+            input.sources,
+            input.targets,
+            input.edge_weight.unwrap_or(&[]),
+            row_ptr,
+            sources,
+            weights.as_deref_mut(),
+        );
         counts.fill(0);
         match input.batch {
             Some(b) => {
@@ -439,30 +539,16 @@ impl<'a, 'm> Session<'a, 'm> {
         };
 
         // ---- tensor slots and scratch -------------------------------------
-        let mut slots: [&mut [u8]; MAX_TENSORS] = core::array::from_fn(|s| {
-            let bytes = if s < plan.slots {
-                plan.slot_bytes(s, d)
-            } else {
-                0
-            };
-            carve(&mut rest, bytes).unwrap_or(&mut [])
-        });
+        let slots_region = carve(&mut rest, layout.slots).ok_or(too_small)?;
         let scratch_region = carve(&mut rest, layout.scratch).ok_or(too_small)?;
-
-        let tensor_len = |t: u8| -> Option<(usize, usize, usize, i8)> {
-            let desc = model.tensors().get(usize::from(t))?;
-            let rows = ops::rows_of(desc.kind, d.nodes, d.graphs);
-            let ch = usize::from(desc.channels);
-            let slot = usize::from(*plan.slot_of.get(usize::from(t))?);
-            Some((slot, rows, ch, desc.zero_point))
-        };
+        let loc = |t: u8| plan.locate(model, t, d);
 
         // ---- input features -----------------------------------------------
         {
-            let (slot, rows, ch, _) = tensor_len(model.input()).ok_or(too_small)?;
+            let l = loc(model.input()).ok_or(too_small)?;
             let desc = model.input_desc();
-            let buf = slots.get_mut(slot).ok_or(too_small)?;
-            let dst: &mut [i8] = cast(buf, rows * ch).ok_or(too_small)?;
+            let buf = slots_region.get_mut(l.offset..).ok_or(too_small)?;
+            let dst: &mut [i8] = cast(buf, l.len()).ok_or(too_small)?;
             match input.features {
                 Features::F32(v) => {
                     for (o, &x) in dst.iter_mut().zip(v) {
@@ -484,92 +570,55 @@ impl<'a, 'm> Session<'a, 'm> {
                 ..ctx_base
             };
             let internal = Error::InvalidOp { op: ctx.op };
-            let (oslot, orows, och, ozp) = tensor_len(op.output()).ok_or(internal)?;
-            let (before, rest_slots) = slots.split_at_mut(oslot);
-            let (out_buf, after) = rest_slots.split_first_mut().ok_or(internal)?;
-            let others = OtherSlots {
-                before: &*before,
-                after: &*after,
-                out: oslot,
-            };
+            let o = loc(op.output()).ok_or(internal)?;
+            // Split the slot region around the output slot: inputs live in
+            // other slots (the plan never gives an op's output the slot of
+            // one of its inputs), read through `before` and `after`.
+            let (before, tail) = slots_region
+                .split_at_mut_checked(o.offset)
+                .ok_or(internal)?;
+            let (out_buf, after) = tail.split_at_mut_checked(o.slot_bytes).ok_or(internal)?;
+            let after_base = o.offset.saturating_add(o.slot_bytes);
+            let (before, after) = (&*before, &*after);
             let view = |t: u8| -> Result<In<'_>> {
-                let (slot, rows, ch, zp) = tensor_len(t).ok_or(internal)?;
-                let buf = others.get(slot).ok_or(internal)?;
-                let data = buf.get(..rows * ch).ok_or(internal)?;
+                let l = loc(t).ok_or(internal)?;
+                let len = l.len();
+                let bytes = if l.offset.saturating_add(l.slot_bytes) <= o.offset {
+                    before.get(l.offset..l.offset.saturating_add(len))
+                } else if l.offset >= after_base {
+                    let at = l.offset - after_base;
+                    after.get(at..at.saturating_add(len))
+                } else {
+                    None
+                };
                 Ok(In {
-                    data: bytemuck::try_cast_slice(data).map_err(|_| internal)?,
-                    rows,
-                    channels: ch,
-                    zp,
+                    data: bytemuck::try_cast_slice(bytes.ok_or(internal)?).map_err(|_| internal)?,
+                    rows: l.rows,
+                    channels: l.channels,
+                    zp: l.zero_point,
                 })
             };
-            let out_data: &mut [i8] = cast(out_buf, orows * och).ok_or(internal)?;
             let out = Out {
-                data: out_data,
-                rows: orows,
-                channels: och,
-                zp: ozp,
+                data: cast(out_buf, o.len()).ok_or(internal)?,
+                rows: o.rows,
+                channels: o.channels,
+                zp: o.zero_point,
             };
             let scratch = Scratch::new(&mut *scratch_region);
             run_op(model, &ctx, &op, &view, out, scratch)?;
-            let desc = model
-                .tensors()
-                .get(usize::from(op.output()))
-                .ok_or(internal)?;
-            let produced: &[i8] = cast(out_buf, orows * och).ok_or(internal)?;
+            let produced: &[i8] = cast(out_buf, o.len()).ok_or(internal)?;
             f(
                 k,
                 Output {
                     data: produced,
-                    rows: orows,
-                    channels: och,
-                    scale: desc.scale,
-                    zero_point: desc.zero_point,
+                    rows: o.rows,
+                    channels: o.channels,
+                    scale: o.scale,
+                    zero_point: o.zero_point,
                 },
             );
         }
-        Ok(())
-    }
-}
-
-/// Stable counting sort of the edges by target into `row_ptr`/`sources`/`weights`.
-/// The input was validated (indices in range, weights valid, lengths equal).
-fn build_csr(
-    input: &GraphInput<'_>,
-    row_ptr: &mut [u32],
-    sources: &mut [u16],
-    mut weights: Option<&mut [u32]>,
-) {
-    row_ptr.fill(0);
-    // Count the in-degree of t at row_ptr[t + 1].
-    for &t in input.targets {
-        if let Some(c) = row_ptr.get_mut(usize::from(t) + 1) {
-            *c += 1;
-        }
-    }
-    // Exclusive prefix sum shifted by one: row_ptr[t + 1] = start of t.
-    let mut sum = 0u32;
-    for c in row_ptr.iter_mut().skip(1) {
-        let count = *c;
-        *c = sum;
-        sum += count;
-    }
-    // Place edges in input order; row_ptr[t + 1] ends at the end of t = start of t + 1.
-    let ew = input.edge_weight.unwrap_or(&[]);
-    for (k, (&s, &t)) in input.sources.iter().zip(input.targets).enumerate() {
-        if let Some(cursor) = row_ptr.get_mut(usize::from(t) + 1) {
-            let pos = *cursor as usize;
-            *cursor += 1;
-            if let Some(slot) = sources.get_mut(pos) {
-                *slot = s;
-            }
-            if let Some(w) = weights.as_deref_mut().and_then(|w| w.get_mut(pos)) {
-                *w = ew
-                    .get(k)
-                    .and_then(|&x| graph::edge_weight_q16(x))
-                    .unwrap_or(0);
-            }
-        }
+        Ok(slots_start)
     }
 }
 

@@ -48,6 +48,52 @@ impl<'a> Csr<'a> {
     }
 }
 
+/// Builds the CSR of a COO edge list by a stable counting sort on the target:
+/// `row_ptr` (`n + 1` entries) gets the offsets, `out_sources` the sources
+/// grouped by target in input order, and `out_weights` (if given) the Q16
+/// weights ([`crate::graph::edge_weight_q16`] of `edge_weight`, 0 where
+/// invalid or missing). Edges whose target is out of range are skipped (the
+/// session validates the graph first, so there are none).
+pub fn build_csr(
+    sources: &[u16],
+    targets: &[u16],
+    edge_weight: &[f32],
+    row_ptr: &mut [u32],
+    out_sources: &mut [u16],
+    mut out_weights: Option<&mut [u32]>,
+) {
+    row_ptr.fill(0);
+    // Count the in-degree of t at row_ptr[t + 1].
+    for &t in targets {
+        if let Some(c) = row_ptr.get_mut(usize::from(t) + 1) {
+            *c = c.saturating_add(1);
+        }
+    }
+    // Exclusive prefix sum shifted by one: row_ptr[t + 1] = start of t.
+    let mut sum = 0u32;
+    for c in row_ptr.iter_mut().skip(1) {
+        let count = *c;
+        *c = sum;
+        sum = sum.saturating_add(count);
+    }
+    // Place edges in input order; afterwards row_ptr[t + 1] is the end of t.
+    for (k, (&s, &t)) in sources.iter().zip(targets).enumerate() {
+        if let Some(cursor) = row_ptr.get_mut(usize::from(t) + 1) {
+            let pos = *cursor as usize;
+            *cursor = cursor.saturating_add(1);
+            if let Some(slot) = out_sources.get_mut(pos) {
+                *slot = s;
+            }
+            if let Some(w) = out_weights.as_deref_mut().and_then(|w| w.get_mut(pos)) {
+                *w = edge_weight
+                    .get(k)
+                    .and_then(|&x| crate::graph::edge_weight_q16(x))
+                    .unwrap_or(0);
+            }
+        }
+    }
+}
+
 /// `acc[c] += Σ_{j→i} h[j·ch + c]` for i32 rows `h` (`ch = acc.len()`), in i64, saturating.
 pub fn sum_rows_i32(csr: &Csr<'_>, i: usize, h: &[i32], acc: &mut [i64]) {
     let ch = acc.len();
@@ -97,6 +143,37 @@ pub fn max_rows_i8(csr: &Csr<'_>, i: usize, x: &[i8], empty: i8, out: &mut [i8])
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn csr_is_a_stable_grouping_by_target(
+            n in 1usize..20,
+            edges in proptest::collection::vec((0u16..20, 0u16..20, 0.0f32..10.0), 0..60),
+        ) {
+            let edges: Vec<_> = edges.into_iter().filter(|e| (e.0 as usize) < n && (e.1 as usize) < n).collect();
+            let src: Vec<u16> = edges.iter().map(|e| e.0).collect();
+            let dst: Vec<u16> = edges.iter().map(|e| e.1).collect();
+            let w: Vec<f32> = edges.iter().map(|e| e.2).collect();
+            let mut row_ptr = vec![0u32; n + 1];
+            let mut s = vec![0u16; src.len()];
+            let mut q = vec![0u32; src.len()];
+            build_csr(&src, &dst, &w, &mut row_ptr, &mut s, Some(&mut q));
+            prop_assert_eq!(row_ptr[0], 0);
+            prop_assert_eq!(row_ptr[n] as usize, src.len());
+            let csr = Csr { row_ptr: &row_ptr, sources: &s, weights: Some(&q) };
+            for i in 0..n {
+                let want: Vec<u16> = edges.iter().filter(|e| e.1 as usize == i).map(|e| e.0).collect();
+                let want_w: Vec<u32> = edges
+                    .iter()
+                    .filter(|e| e.1 as usize == i)
+                    .map(|e| crate::graph::edge_weight_q16(e.2).unwrap())
+                    .collect();
+                prop_assert_eq!(csr.neighbors(i), &want[..]);
+                prop_assert_eq!(csr.neighbor_weights(i), &want_w[..]);
+            }
+        }
+    }
 
     #[test]
     fn csr_access_and_reductions() {

@@ -5,11 +5,13 @@
 //! **optimized** portable version that is the default. Both are pure integer
 //! code over slices (no allocation, no panics: lengths that do not match are
 //! handled by iterating over the shortest), and every optimized kernel is
-//! tested bit-exact against its reference with proptest.
+//! tested bit-exact against its reference with proptest. The feature
+//! `reference-kernels` makes the ops call the reference versions instead
+//! (the whole test suite passes either way).
 //!
 //! * [`dense`]: int8 matrix × int8 vector with zero point, i32 results.
 //! * [`requant`]: fused activation and requantization of i32 accumulators.
-//! * [`aggregate`]: neighbourhood reductions over a target-sorted CSR.
+//! * [`aggregate`]: building the target-sorted CSR and neighbourhood reductions over it.
 
 pub mod aggregate;
 pub mod dense;

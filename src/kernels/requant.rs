@@ -33,11 +33,25 @@ pub fn requantize(acc: i32, mult: i32, shift: i32, zp_out: i8) -> i8 {
 /// Finishes one output row: for every channel `c`,
 /// `out[c] = requantize(activate(acc[c] + bias[c]), mult[c], shift[c])`, with
 /// `(bias, mult, shift)` read from the 12-byte [`crate::format::ChannelParams`] records.
-/// The bias is added with `i32` saturation.
+/// The bias is added with `i32` saturation. Channels without a record (a
+/// short `params`) are left untouched.
 pub fn requantize_row(acc: &[i32], params: &[u8], act: Activation, zp_out: i8, out: &mut [i8]) {
-    for (c, (o, &a)) in out.iter_mut().zip(acc).enumerate() {
-        let (bias, mult, shift) = crate::channel_record(params, c);
+    for ((o, &a), rec) in out.iter_mut().zip(acc).zip(params.chunks_exact(12)) {
+        let (bias, mult, shift) = record(rec);
         *o = requantize(activate(a.saturating_add(bias), act), mult, shift, zp_out);
+    }
+}
+
+/// Decodes one 12-byte little-endian `(bias, mult, shift)` record (zeros if short).
+#[inline]
+pub fn record(rec: &[u8]) -> (i32, i32, i32) {
+    match rec {
+        [b0, b1, b2, b3, m0, m1, m2, m3, s0, s1, s2, s3, ..] => (
+            i32::from_le_bytes([*b0, *b1, *b2, *b3]),
+            i32::from_le_bytes([*m0, *m1, *m2, *m3]),
+            i32::from_le_bytes([*s0, *s1, *s2, *s3]),
+        ),
+        _ => (0, 0, 0),
     }
 }
 
@@ -55,6 +69,18 @@ mod tests {
         assert_eq!(activate(-6, leaky), -2);
         assert_eq!(activate(9, leaky), 9);
         assert_eq!(activate(-9, Activation::None), -9);
+    }
+
+    #[test]
+    fn record_matches_channel_record() {
+        let mut params = [0u8; 36];
+        for (i, b) in params.iter_mut().enumerate() {
+            *b = (i * 29 + 7) as u8;
+        }
+        for c in 0..3 {
+            assert_eq!(record(&params[c * 12..]), crate::channel_record(&params, c));
+        }
+        assert_eq!(record(&params[..11]), (0, 0, 0));
     }
 
     #[test]

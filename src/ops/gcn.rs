@@ -10,12 +10,15 @@
 //! `(dinv_j · w_ji · dinv_i) >> 40` (or `w << 8` without normalisation),
 //! `acc = round_shift(Σ coef·h_j, 24) + bias`, activation, requantization.
 //! A coefficient above `i32::MAX` is [`Error::Overflow`].
+//!
+//! Self-loops follow `add_self_loops` whether or not `normalize` is set, as
+//! the contract says (PyG itself refuses `add_self_loops` without `normalize`).
 
 use super::{region_bytes, rows_mut, Ctx, In, Out, Scratch};
 use crate::error::{Error, Result};
 use crate::format::Activation;
 use crate::kernels::{dense, requant};
-use crate::quant::{isqrt_u128, round_shift_i64_to_i32};
+use crate::quant::round_shift_i64_to_i32;
 
 /// Q16 weight 1.0.
 const ONE_Q16: u32 = 1 << 16;
@@ -83,36 +86,62 @@ fn degree(ctx: &Ctx<'_>, i: usize, flags: GcnFlags) -> u64 {
     deg
 }
 
-/// `dinv = deg = 0 ? 0 : isqrt(2^64 / deg)` (Q24; at most `2^32`).
+/// `dinv = deg = 0 ? 0 : isqrt(2^64 / deg)` (Q24; at most `2^32`), with
+/// integer division and floor square root, computed in 64-bit arithmetic:
+/// `2^64 / deg` needs 65 bits only for `deg = 1` (result `2^32`); otherwise
+/// it is `(2^64 − 1) / deg`, plus one when `deg` divides `2^64` (a power of two).
 pub fn dinv_q24(deg: u64) -> u64 {
-    if deg == 0 {
-        0
-    } else {
-        isqrt_u128((1u128 << 64) / u128::from(deg)) as u64
+    match deg {
+        0 => 0,
+        1 => 1 << 32,
+        _ => {
+            let q = u64::MAX / deg + u64::from(deg.is_power_of_two());
+            q.isqrt()
+        }
     }
 }
 
-/// Edge coefficient (Q24) or `None` if above `i32::MAX`.
-fn coef(flags: GcnFlags, dinv_j: u64, w: u32, dinv_i: u64) -> Option<i64> {
-    let c: u128 = if flags.normalize {
-        (u128::from(dinv_j) * u128::from(w) * u128::from(dinv_i)) >> 40
+/// Edge coefficient (Q24) or `None` if above `i32::MAX`:
+/// `(dinv_j · w · dinv_i) >> 40` if normalising, else `w << 8`.
+///
+/// The 96-bit product is formed from two 64-bit ones (`dinv ≤ 2^32` and
+/// `w < 2^32`, so `p = dinv_j · w` fits `u64`): with `p = ph·2^32 + pl`,
+/// `(p · dinv_i) >> 40 = (ph·dinv_i + (pl·dinv_i >> 32)) >> 8` exactly, which
+/// avoids 128-bit multiplication on 32-bit targets.
+pub fn coef(normalize: bool, dinv_j: u64, w: u32, dinv_i: u64) -> Option<i32> {
+    let c: u64 = if normalize {
+        let p = dinv_j.checked_mul(u64::from(w))?;
+        let (ph, pl) = (p >> 32, p & 0xFFFF_FFFF);
+        let hi = ph.checked_mul(dinv_i)?;
+        let lo = pl.checked_mul(dinv_i)?;
+        hi.checked_add(lo >> 32)? >> 8
     } else {
-        u128::from(w) << 8
+        u64::from(w) << 8
     };
-    if c > i32::MAX as u128 {
-        None
-    } else {
-        Some(c as i64)
-    }
+    i32::try_from(c).ok()
 }
 
-/// `acc[c] += coef · h_j[c]`, saturating.
-fn accumulate(acc: &mut [i64], coef: i64, h: &[i32], j: usize) {
+/// Largest number of `coef · h` terms whose sum cannot overflow `i64`:
+/// `|coef| < 2^31` and `|h| ≤ MAX_CHANNELS · 128 · 255 < 2^27`, so each term
+/// is below `2^58` and 32 of them below `2^63`.
+const EXACT_TERMS: usize = 32;
+
+/// `acc[c] += coef · h_j[c]`: plain adds when `exact` (no overflow possible,
+/// see [`EXACT_TERMS`]), saturating adds otherwise.
+fn accumulate(acc: &mut [i64], coef: i32, h: &[i32], j: usize, exact: bool) {
     let ch = acc.len();
-    let start = j.saturating_mul(ch);
+    // j < 2^16 and ch ≤ MAX_CHANNELS: no overflow.
+    let start = j * ch;
+    let coef = i64::from(coef);
     if let Some(row) = h.get(start..start.saturating_add(ch)) {
-        for (a, &v) in acc.iter_mut().zip(row) {
-            *a = a.saturating_add(coef * i64::from(v));
+        if exact {
+            for (a, &v) in acc.iter_mut().zip(row) {
+                *a = a.wrapping_add(coef * i64::from(v));
+            }
+        } else {
+            for (a, &v) in acc.iter_mut().zip(row) {
+                *a = a.saturating_add(coef * i64::from(v));
+            }
         }
     }
 }
@@ -148,18 +177,19 @@ pub fn run(
     for (i, or) in rows_mut(out.data, oc).enumerate().take(n) {
         acc.fill(0);
         let di = dinv.get(i).copied().unwrap_or(0);
+        let exact = ctx.csr.degree(i) < EXACT_TERMS;
         for (k, &j) in ctx.csr.neighbors(i).iter().enumerate() {
             let j = usize::from(j);
             if flags.add_self_loops && j == i {
                 continue;
             }
             let dj = dinv.get(j).copied().unwrap_or(0);
-            let c = coef(flags, dj, edge_w(ctx, i, k, flags), di).ok_or(overflow)?;
-            accumulate(acc, c, h, j);
+            let c = coef(flags.normalize, dj, edge_w(ctx, i, k, flags), di).ok_or(overflow)?;
+            accumulate(acc, c, h, j, exact);
         }
         if flags.add_self_loops {
-            let c = coef(flags, di, loop_w(ctx, i, flags), di).ok_or(overflow)?;
-            accumulate(acc, c, h, i);
+            let c = coef(flags.normalize, di, loop_w(ctx, i, flags), di).ok_or(overflow)?;
+            accumulate(acc, c, h, i, exact);
         }
         for (r, &a) in row.iter_mut().zip(acc.iter()) {
             *r = round_shift_i64_to_i32(a, 24);
@@ -172,6 +202,38 @@ pub fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn dinv_matches_u128_formula(deg in any::<u64>(), shift in 0u32..64) {
+            for d in [deg, deg >> shift, 1u64 << shift, (1u64 << shift).wrapping_add(1)] {
+                let want = if d == 0 { 0 } else { crate::quant::isqrt_u128((1u128 << 64) / u128::from(d)) as u64 };
+                prop_assert_eq!(dinv_q24(d), want, "deg {}", d);
+            }
+        }
+
+        #[test]
+        fn coef_matches_u128_formula(dj in 0u64..=(1 << 32), w in any::<u32>(), di in 0u64..=(1 << 32), norm in any::<bool>()) {
+            let want = if norm {
+                (u128::from(dj) * u128::from(w) * u128::from(di)) >> 40
+            } else {
+                u128::from(w) << 8
+            };
+            let want = if want > i32::MAX as u128 { None } else { Some(want as i32) };
+            prop_assert_eq!(coef(norm, dj, w, di), want);
+        }
+    }
+
+    #[test]
+    fn coef_edges() {
+        // deg 1 on both ends, weight 1: coefficient 1.0 in Q24.
+        assert_eq!(coef(true, 1 << 24, 1 << 16, 1 << 24), Some(1 << 24));
+        assert_eq!(coef(true, 1 << 32, u32::MAX, 1 << 32), None);
+        assert_eq!(coef(false, 0, (1 << 23) - 1, 0), Some(((1 << 23) - 1) << 8));
+        assert_eq!(coef(false, 0, 1 << 23, 0), None);
+    }
 
     #[test]
     fn dinv_values() {

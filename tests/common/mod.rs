@@ -197,3 +197,20 @@ pub fn input<'a>(n: usize, x: &'a [i8], src: &'a [u16], dst: &'a [u16]) -> Graph
 pub fn writer() -> ModelWriter {
     ModelWriter::new()
 }
+
+/// Guards test strength: outputs must not be mostly saturated or constant.
+pub fn assert_spread(v: &[i8]) {
+    if v.len() < 8 {
+        return;
+    }
+    let sat = v.iter().filter(|&&q| q == 127 || q == -128).count();
+    let mut distinct: Vec<i8> = v.to_vec();
+    distinct.sort();
+    distinct.dedup();
+    assert!(
+        sat * 3 <= v.len(),
+        "too many saturated outputs: {sat}/{}",
+        v.len()
+    );
+    assert!(distinct.len() >= 4, "outputs nearly constant: {v:?}");
+}

@@ -1,0 +1,178 @@
+//! The memory plan and `Model::arena_bytes`, checked against layouts worked
+//! out by hand from the documented plan (see `tinygnn::session`).
+
+mod common;
+use common::*;
+use tinygnn::format::writer::ChannelRecord;
+use tinygnn::format::{Activation, Op, Pool};
+use tinygnn::Model;
+
+fn r8(x: usize) -> usize {
+    x.div_ceil(8) * 8
+}
+
+/// Graph region: row_ptr u32 × (n+1), sources u16 × e, counts u32 × g.
+fn graph_bytes(n: usize, e: usize, g: usize) -> usize {
+    r8(4 * (n + 1)) + r8(2 * e) + r8(4 * g)
+}
+
+fn chain(outputs_a: bool) -> Vec<u8> {
+    let mut w = writer();
+    let x = w.add_tensor(node(4, 0.1, 0));
+    let a = w.add_tensor(node(4, 0.1, 0));
+    let b = w.add_tensor(node(4, 0.1, 0));
+    let c = w.add_tensor(node(4, 0.1, 0));
+    let d = w.add_tensor(node(4, 0.1, 0));
+    for (i, o) in [(x, a), (a, b), (b, c), (c, d)] {
+        w.add_op(Op::Act {
+            input: i,
+            output: o,
+            act: Activation::Relu,
+        });
+    }
+    let outs: &[u8] = if outputs_a { &[d, a] } else { &[d] };
+    w.finish(x, outs, 100, 100, 10).unwrap()
+}
+
+#[test]
+fn chain_reuses_two_slots() {
+    // x keeps slot 0; a→1, b→2, c reuses 1 (a is dead), d reuses 2.
+    let bytes = chain(false);
+    let m = Model::from_bytes(&bytes).unwrap();
+    for (n, e) in [(5, 3), (0, 0), (17, 40), (1, 1)] {
+        assert_eq!(
+            m.arena_bytes(n, e, 1),
+            graph_bytes(n, e, 1) + 3 * r8(4 * n),
+            "n={n} e={e}"
+        );
+    }
+    // Results are right despite the reuse.
+    let x: Vec<i8> = (0..20).map(|i| i as i8 - 10).collect();
+    let outs = run(&bytes, &input(5, &x, &[0], &[1])).unwrap();
+    assert_eq!(outs[0].2, x.iter().map(|&v| v.max(0)).collect::<Vec<_>>());
+}
+
+#[test]
+fn outputs_are_never_reused() {
+    // a is an output: x 0, a 1 (kept), b 2, c 3, d reuses 2.
+    let bytes = chain(true);
+    let m = Model::from_bytes(&bytes).unwrap();
+    assert_eq!(m.arena_bytes(5, 3, 1), graph_bytes(5, 3, 1) + 4 * r8(20));
+    let x: Vec<i8> = (0..20).map(|i| i as i8 - 10).collect();
+    let outs = run(&bytes, &input(5, &x, &[], &[])).unwrap();
+    assert_eq!(outs[1].2, x.iter().map(|&v| v.max(0)).collect::<Vec<_>>());
+}
+
+#[test]
+fn node_and_graph_tensors_share_slots_by_max_size() {
+    // x(3) → GCN → h(5) → mean pool → p(5, graph) → linear → y(2, graph).
+    let mut w = writer();
+    let x = w.add_tensor(node(3, 0.1, 0));
+    let h = w.add_tensor(node(5, 0.1, 0));
+    let p = w.add_tensor(graph(5, 0.1, 0));
+    let y = w.add_tensor(graph(2, 0.1, 0));
+    let ws = w.add_i8(&[1; 15]);
+    let ps = w.add_channel_params(
+        &[ChannelRecord {
+            bias: 0,
+            mult: 1 << 30,
+            shift: 0,
+        }; 5],
+    );
+    w.add_op(Op::GcnConv {
+        input: x,
+        output: h,
+        weights: ws,
+        params: ps,
+        act: Activation::Relu,
+        improved: false,
+        add_self_loops: true,
+        normalize: true,
+        edge_weight: false,
+    });
+    w.add_op(Op::GlobalPool {
+        input: h,
+        output: p,
+        pool: Pool::Mean,
+        mult: 1 << 30,
+        shift: -7,
+    });
+    let lw = w.add_i8(&[1; 10]);
+    let lp = w.add_channel_params(
+        &[ChannelRecord {
+            bias: 0,
+            mult: 1 << 30,
+            shift: 0,
+        }; 2],
+    );
+    w.add_op(Op::Linear {
+        input: p,
+        output: y,
+        weights: lw,
+        params: lp,
+        act: Activation::None,
+    });
+    let bytes = w.finish(x, &[y], 64, 64, 8).unwrap();
+    let m = Model::from_bytes(&bytes).unwrap();
+    for (n, e, g) in [(10, 20, 3), (2, 0, 2), (7, 5, 7), (0, 0, 1)] {
+        // Slots: x → 0 (kept); h → 1; p → 2 (h is its input); y → 1 (h dead; p is its input),
+        // so slot 1 = max(5n, 2g).
+        let slots = r8(3 * n) + r8((5 * n).max(2 * g)) + r8(5 * g);
+        // Largest scratch: GCN = sums i32×5, h i32×5n, dinv u64×n, acc i64×5, row i32×5;
+        // pool = i32 × 5g; linear = 2 × i32×2.
+        let gcn = r8(20) + r8(20 * n) + r8(8 * n) + r8(40) + r8(20);
+        let scratch = gcn.max(r8(20 * g)).max(2 * r8(8));
+        assert_eq!(
+            m.arena_bytes(n, e, g),
+            graph_bytes(n, e, g) + slots + scratch,
+            "n={n} e={e} g={g}"
+        );
+    }
+    let x = [1i8; 30];
+    let src: Vec<u16> = (0..20).map(|i| i % 10).collect();
+    let dst: Vec<u16> = (0..20).map(|i| (i * 7) % 10).collect();
+    let batch = [0u16, 0, 0, 1, 1, 1, 2, 2, 2, 2];
+    let mut inp = input(10, &x, &src, &dst);
+    inp.batch = Some(&batch);
+    let outs = run(&bytes, &inp).unwrap();
+    assert_eq!(outs[0].0, 3);
+}
+
+#[test]
+fn edge_weights_add_a_region() {
+    let mut w = writer();
+    let x = w.add_tensor(node(1, 0.1, 0));
+    let y = w.add_tensor(node(1, 0.1, 0));
+    let ws = w.add_i8(&[1]);
+    let ps = w.add_channel_params(&[ChannelRecord {
+        bias: 0,
+        mult: 1 << 30,
+        shift: 0,
+    }]);
+    w.add_op(Op::GcnConv {
+        input: x,
+        output: y,
+        weights: ws,
+        params: ps,
+        act: Activation::None,
+        improved: false,
+        add_self_loops: true,
+        normalize: true,
+        edge_weight: true,
+    });
+    let bytes = w.finish(x, &[y], 64, 64, 1).unwrap();
+    let m = Model::from_bytes(&bytes).unwrap();
+    let (n, e) = (6, 9);
+    let gcn = r8(4) + r8(4 * n) + r8(8 * n) + r8(8) + r8(4);
+    assert_eq!(
+        m.arena_bytes(n, e, 1),
+        graph_bytes(n, e, 1) + r8(4 * e) + 2 * r8(n) + gcn
+    );
+}
+
+#[test]
+fn arena_bytes_saturates_on_absurd_sizes() {
+    let bytes = chain(false);
+    let m = Model::from_bytes(&bytes).unwrap();
+    assert!(m.arena_bytes(usize::MAX, usize::MAX, usize::MAX) >= usize::MAX - 64);
+}
