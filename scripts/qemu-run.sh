@@ -5,9 +5,10 @@
 #   scripts/qemu-run.sh [options] TARGET...
 #   scripts/qemu-run.sh --demo            # the generated demo model (no other input needed)
 #
-# TARGET is a directory holding one *.tgnn and either inputs.tgib (a bundle,
-# see boards/app/src/bundle.rs) or a GRAPHS.safetensors (interchange format;
-# the first *.safetensors whose name is not model*.safetensors), or a pair
+# TARGET is a directory holding one *.tgnn and either a GRAPHS.safetensors
+# (interchange format; the first *.safetensors whose name is not
+# model*.safetensors) or, without one, inputs.tgib (a bundle, see
+# boards/app/src/bundle.rs), or a pair
 # MODEL.tgnn:GRAPHS.safetensors / MODEL.tgnn:INPUTS.tgib.
 #
 # Options:
@@ -79,8 +80,8 @@ for t in "${targets[@]}"; do
     elif [ -d "$t" ]; then
         name="$(basename "$t")"
         model="$(find "$t" -maxdepth 1 -name '*.tgnn' | sort | head -1)"
-        if [ -f "$t/inputs.tgib" ]; then inputs="$t/inputs.tgib"
-        else graphs="$(find "$t" -maxdepth 1 -name '*.safetensors' ! -name 'model*.safetensors' | sort | head -1)"; fi
+        graphs="$(find "$t" -maxdepth 1 -name '*.safetensors' ! -name 'model*.safetensors' | sort | head -1)"
+        if [ -z "$graphs" ] && [ -f "$t/inputs.tgib" ]; then inputs="$t/inputs.tgib"; fi
     else
         echo "$t: not a directory or MODEL:INPUTS pair" >&2; status=1; continue
     fi
@@ -123,7 +124,7 @@ for t in "${targets[@]}"; do
         t0=$(date +%s)
         if ! (cd "$crate" && TINYGNN_MODEL="$model" TINYGNN_INPUTS="$inputs" cargo build --release -q) > "$work/$board.build.log" 2>&1; then
             if grep -qE "will not fit in region|overflowed by|section .* overlaps" "$work/$board.build.log"; then
-                why="$(grep -oE "region .RAM. overflowed by [0-9]+ bytes|region .FLASH. overflowed by [0-9]+ bytes" "$work/$board.build.log" | head -2 | tr '\n' ' ')"
+                why="$(grep -oE "region '[A-Z]+': overflowed by [0-9]+ bytes" "$work/$board.build.log" | sort -u | head -2 | tr '\n' ' ' || true)"
                 echo "   $board: SKIP (does not fit: ${why:-see $work/$board.build.log})"
                 results+=("$name $board SKIP ${why// /_}")
                 continue

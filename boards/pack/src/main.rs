@@ -2,6 +2,8 @@
 //!
 //! ```text
 //! tinygnn-pack demo DIR                      demo model.tgnn, inputs.tgib (3 graphs) and graphs.safetensors
+//! tinygnn-pack synth DIR [--nodes N] [--edges E] [--features F] [--hidden H] [--classes C]
+//!                                            synthetic 2-layer GCN (Kipf & Welling shape) + one random graph
 //! tinygnn-pack inputs GRAPHS.safetensors OUT.tgib [--split] [--mask test|val|train|all] [--max N] [--quantize MODEL.tgnn]
 //! tinygnn-pack expect MODEL.tgnn INPUTS.tgib  host reference: the firmware's report lines, computed here
 //! tinygnn-pack arena MODEL.tgnn INPUTS.tgib   arena bytes the largest sample needs
@@ -30,10 +32,11 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let r = match args.first().map(String::as_str) {
         Some("demo") if args.len() == 2 => demo(&args[1]),
+        Some("synth") if args.len() >= 2 => synth(&args[1], &args[2..]),
         Some("inputs") if args.len() >= 3 => inputs(&args[1], &args[2], &args[3..]),
         Some("expect") if args.len() == 3 => expect(&args[1], &args[2]),
         Some("arena") if args.len() == 3 => arena(&args[1], &args[2]),
-        _ => Err("usage: tinygnn-pack demo DIR | inputs GRAPHS.safetensors OUT.tgib [--split] [--mask M] [--max N] [--quantize MODEL] \
+        _ => Err("usage: tinygnn-pack demo DIR | synth DIR [--nodes N --edges E --features F --hidden H --classes C] | inputs GRAPHS.safetensors OUT.tgib [--split] [--mask M] [--max N] [--quantize MODEL] \
                   | expect MODEL INPUTS | arena MODEL INPUTS"
             .into()),
     };
@@ -110,6 +113,117 @@ fn demo_model(rng: &mut Rng) -> Res<Vec<u8>> {
         act: Activation::None,
     });
     w.finish(x, &[y], 64, 256, 4).map_err(|e| e.to_string())
+}
+
+/// Random int8 weights and channel records for a `ci → co` layer.
+fn random_layer(
+    w: &mut ModelWriter,
+    rng: &mut Rng,
+    ci: usize,
+    co: usize,
+    s_in: f32,
+    s_out: f32,
+) -> (tinygnn::format::Section, tinygnn::format::Section) {
+    let weights: Vec<i8> = (0..ci * co).map(|_| rng.i8() / 2).collect();
+    // Scale so that a dot product of `ci` terms lands in a sensible int8 range.
+    let s_w = 4.0 / (128.0 * (ci as f32).sqrt());
+    let (mult, shift) = tinygnn::quant::quantize_multiplier(f64::from(s_in * s_w / s_out));
+    let params: Vec<ChannelRecord> = (0..co)
+        .map(|_| ChannelRecord {
+            bias: (rng.next() % 2001) as i32 - 1000,
+            mult,
+            shift,
+        })
+        .collect();
+    (w.add_i8(&weights), w.add_channel_params(&params))
+}
+
+/// A synthetic node classifier with the shape of the GCN of Kipf & Welling
+/// (GCNConv(F→H), ReLU, GCNConv(H→C)) on one random graph of `nodes` nodes
+/// and `edges` directed edges (random pairs, both directions), for
+/// benchmarking model sizes before real exported models exist.
+fn synth(dir: &str, opts: &[String]) -> Res<()> {
+    let (mut n, mut e, mut f, mut h, mut c) = (34usize, 156usize, 34usize, 16usize, 4usize);
+    let mut it = opts.iter();
+    while let Some(o) = it.next() {
+        let v: usize = it
+            .next()
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| format!("{o} needs a number"))?;
+        match o.as_str() {
+            "--nodes" => n = v,
+            "--edges" => e = v,
+            "--features" => f = v,
+            "--hidden" => h = v,
+            "--classes" => c = v,
+            other => return Err(format!("unknown option {other}")),
+        }
+    }
+    if n == 0 || n > usize::from(u16::MAX) || f == 0 || h == 0 || c == 0 || e % 2 != 0 {
+        return Err("need 1..=65535 nodes, an even edge count, non-zero sizes".into());
+    }
+    let mut rng = Rng(0x0bad_cafe);
+    let mut w = ModelWriter::new();
+    let t = |channels: usize, scale, zero_point| TensorDesc {
+        kind: TensorKind::Node,
+        channels: channels as u16,
+        scale,
+        zero_point,
+    };
+    let x = w.add_tensor(t(f, 1.0 / 64.0, 0));
+    let hid = w.add_tensor(t(h, 1.0 / 16.0, -128));
+    let y = w.add_tensor(t(c, 1.0 / 8.0, 0));
+    let gcn = |input, output, weights, params, act| Op::GcnConv {
+        input,
+        output,
+        weights,
+        params,
+        act,
+        improved: false,
+        add_self_loops: true,
+        normalize: true,
+        edge_weight: false,
+    };
+    let (wt, pr) = random_layer(&mut w, &mut rng, f, h, 1.0 / 64.0, 1.0 / 16.0);
+    w.add_op(gcn(x, hid, wt, pr, Activation::Relu));
+    let (wt, pr) = random_layer(&mut w, &mut rng, h, c, 1.0 / 16.0, 1.0 / 8.0);
+    w.add_op(gcn(hid, y, wt, pr, Activation::None));
+    let model = w
+        .finish(x, &[y], n as u32, e as u32, 1)
+        .map_err(|e| e.to_string())?;
+
+    let nodes = n as u16;
+    let mut s = OwnedSample {
+        nodes,
+        graphs: 1,
+        channels: f as u16,
+        features_f32: (0..n * f).map(|_| rng.unit()).collect(),
+        ..Default::default()
+    };
+    for _ in 0..e / 2 {
+        let a = (rng.next() % u32::from(nodes)) as u16;
+        let b = (rng.next() % u32::from(nodes)) as u16;
+        s.sources.extend([a, b]);
+        s.targets.extend([b, a]);
+    }
+    s.labels = Some((
+        false,
+        (0..n).map(|_| (rng.next() % c as u32) as i16).collect(),
+    ));
+    let p = std::path::Path::new(dir);
+    std::fs::create_dir_all(p).map_err(|e| e.to_string())?;
+    std::fs::write(p.join("model.tgnn"), &model).map_err(|e| e.to_string())?;
+    std::fs::write(
+        p.join("graphs.safetensors"),
+        demo_safetensors(std::slice::from_ref(&s))?,
+    )
+    .map_err(|e| e.to_string())?;
+    eprintln!(
+        "tinygnn-pack: wrote {dir}/model.tgnn ({} B; GCN {f}→{h}→{c}, {} MACs in the dense parts) and graphs.safetensors ({n} nodes, {e} edges)",
+        model.len(),
+        n * (f * h + h * c)
+    );
+    Ok(())
 }
 
 fn demo(dir: &str) -> Res<()> {
