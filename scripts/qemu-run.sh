@@ -124,7 +124,7 @@ for t in "${targets[@]}"; do
         t0=$(date +%s)
         if ! (cd "$crate" && TINYGNN_MODEL="$model" TINYGNN_INPUTS="$inputs" cargo build --release -q) > "$work/$board.build.log" 2>&1; then
             if grep -qE "will not fit in region|overflowed by|section .* overlaps" "$work/$board.build.log"; then
-                why="$(grep -oE "region '[A-Z]+': overflowed by [0-9]+ bytes" "$work/$board.build.log" | sort -u | head -2 | tr '\n' ' ' || true)"
+                why="$(grep -oE "region '[A-Z]+': overflowed by [0-9]+ bytes" "$work/$board.build.log" | head -1 || true)"
                 echo "   $board: SKIP (does not fit: ${why:-see $work/$board.build.log})"
                 results+=("$name $board SKIP ${why// /_}")
                 continue
