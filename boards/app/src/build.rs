@@ -7,8 +7,10 @@
 //! writes `OUT_DIR/bundle.rs` with:
 //!
 //! * `MODEL: &Aligned<[u8]>`, `INPUTS: &Aligned<[u8]>` — the embedded bytes;
-//! * `ARENA_BYTES` — the largest arena any sample needs (at least
-//!   `TINYGNN_ARENA_BYTES` when that is set, at least 16).
+//! * `ARENA_BYTES` — the largest arena any bundled sample needs; with
+//!   `TINYGNN_ARENA_AT_CAPACITY=1`, enough for any graph within the model's
+//!   declared capacity (for firmware that will see other graphs); at least
+//!   `TINYGNN_ARENA_BYTES` when that is set; at least 16.
 extern crate std;
 
 use std::path::{Path, PathBuf};
@@ -55,6 +57,12 @@ pub fn generate() -> Result<usize, String> {
     for s in bundle.samples() {
         let s = s.map_err(|e| std::format!("{}: {e}", inputs_path.display()))?;
         arena = arena.max(required_arena(&model, &s));
+    }
+    println!("cargo:rerun-if-env-changed=TINYGNN_ARENA_AT_CAPACITY");
+    if env::var_os("TINYGNN_ARENA_AT_CAPACITY").is_some_and(|v| v == "1") {
+        // Any graph within the model's declared capacity fits (arena_bytes is monotone).
+        let (n, e, g) = model.capacity();
+        arena = arena.max(model.arena_bytes(n as usize, e as usize, g as usize));
     }
     if let Some(min) = env::var("TINYGNN_ARENA_BYTES")
         .ok()

@@ -53,7 +53,8 @@ pub const FLAG_LABELS: u8 = 8;
 #[cfg(target_endian = "big")]
 compile_error!("the input bundle is cast in place and assumes a little-endian target");
 
-const CRC: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC);
+/// The CRC-32 of the bundle (a `static`, so its table is built at compile time, once).
+pub(crate) static CRC: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC);
 
 /// What is wrong with a bundle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

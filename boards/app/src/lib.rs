@@ -252,6 +252,13 @@ pub fn run<R: Report, C: Clock>(b: &mut Board<'_, R, C>) -> Result<Summary, AppE
     r
 }
 
+/// Validation's temporaries live in this frame, popped before inference
+/// (keeps the stack at inference time small on 16 KB parts).
+#[inline(never)]
+fn load_model(bytes: &[u8]) -> Result<tinygnn::Model<'_>, AppError> {
+    tinygnn::Model::from_bytes(bytes).map_err(AppError::Model)
+}
+
 fn run_inner<R: Report, C: Clock>(
     board: &str,
     model_bytes: &[u8],
@@ -270,7 +277,7 @@ fn run_inner<R: Report, C: Clock>(
             arena.len()
         ),
     );
-    let model = tinygnn::Model::from_bytes(model_bytes).map_err(AppError::Model)?;
+    let model = load_model(model_bytes)?;
     emit(
         report,
         format_args!(
@@ -339,7 +346,7 @@ fn run_inner<R: Report, C: Clock>(
 #[inline(never)]
 fn report_output<R: Report>(report: &mut R, i: usize, out: &Output<'_>) {
     let bytes: &[u8] = bytemuck::cast_slice(out.data);
-    let crc = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC).checksum(bytes);
+    let crc = bundle::CRC.checksum(bytes);
     emit(
         report,
         format_args!(
