@@ -98,6 +98,13 @@ pub enum Error {
         /// Number of values given.
         actual: u32,
     },
+    /// Sparse features break their CSR invariants (row offsets not starting at 0,
+    /// decreasing or not ending at the entry count; columns not increasing or
+    /// not below the channel count).
+    InvalidSparseFeatures {
+        /// First node whose row is invalid.
+        node: u32,
+    },
     /// A feature is NaN or infinite.
     NonFiniteFeature {
         /// Node of the bad value.
@@ -176,6 +183,9 @@ impl fmt::Display for Error {
                     f,
                     "feature of node {node}, channel {channel} is NaN or infinite"
                 )
+            }
+            Error::InvalidSparseFeatures { node } => {
+                write!(f, "sparse features of node {node} are invalid")
             }
             Error::InvalidEdgeWeight { edge } => write!(f, "edge {edge}: invalid edge weight"),
             Error::MissingInput => f.write_str(

@@ -29,14 +29,29 @@ pub enum Features<'a> {
     F32(&'a [f32]),
     /// Already quantized features (the model input's scale and zero point).
     I8(&'a [i8]),
+    /// Sparse, already quantized features in CSR form (for bag-of-words inputs
+    /// such as Cora's, ~1 % non-zero): row `i`'s stored entries are
+    /// `cols[row_ptr[i]..row_ptr[i+1]]` (strictly increasing, `< F`) with
+    /// `values` alike; every other entry is real 0, i.e. the input's zero point.
+    /// `row_ptr` has `num_nodes + 1` entries, starts at 0, never decreases and
+    /// ends at `cols.len() == values.len()`. Expanded into the input tensor.
+    SparseI8 {
+        /// Row offsets into `cols`/`values`.
+        row_ptr: &'a [u32],
+        /// Column of each stored entry.
+        cols: &'a [u16],
+        /// Quantized value of each stored entry.
+        values: &'a [i8],
+    },
 }
 
 impl Features<'_> {
-    /// Number of values.
+    /// Number of values given (for sparse features: the stored entries).
     pub fn len(&self) -> usize {
         match self {
             Features::F32(v) => v.len(),
             Features::I8(v) => v.len(),
+            Features::SparseI8 { values, .. } => values.len(),
         }
     }
 
@@ -44,6 +59,38 @@ impl Features<'_> {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+}
+
+/// Checks the CSR invariants of [`Features::SparseI8`].
+fn check_sparse(n: usize, f: usize, row_ptr: &[u32], cols: &[u16], values: &[i8]) -> Result<()> {
+    if row_ptr.len() != n.saturating_add(1) || cols.len() != values.len() {
+        return Err(Error::FeatureShape {
+            expected: to_u32(n.saturating_add(1)),
+            actual: to_u32(row_ptr.len()),
+        });
+    }
+    if row_ptr.first().copied().unwrap_or(0) != 0
+        || row_ptr.last().map(|&e| e as usize) != Some(cols.len())
+    {
+        return Err(Error::InvalidSparseFeatures { node: 0 });
+    }
+    for (node, w) in row_ptr.windows(2).enumerate() {
+        let (a, b) = match *w {
+            [a, b] => (a as usize, b as usize),
+            _ => (0, 0),
+        };
+        let row = cols
+            .get(a..b)
+            .ok_or(Error::InvalidSparseFeatures { node: to_u32(node) })?;
+        let mut prev: Option<u16> = None;
+        for &c in row {
+            if usize::from(c) >= f || prev.is_some_and(|p| p >= c) {
+                return Err(Error::InvalidSparseFeatures { node: to_u32(node) });
+            }
+            prev = Some(c);
+        }
+    }
+    Ok(())
 }
 
 /// One input graph (or a PyG-style batch of graphs).
@@ -121,7 +168,14 @@ pub(crate) fn validate(model: &Model<'_>, input: &GraphInput<'_>) -> Result<Dims
     }
     let f = usize::from(model.input_desc().channels);
     let expected = n.saturating_mul(f);
-    if input.features.len() != expected {
+    if let Features::SparseI8 {
+        row_ptr,
+        cols,
+        values,
+    } = input.features
+    {
+        check_sparse(n, f, row_ptr, cols, values)?;
+    } else if input.features.len() != expected {
         return Err(Error::FeatureShape {
             expected: to_u32(expected),
             actual: to_u32(input.features.len()),

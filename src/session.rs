@@ -560,6 +560,31 @@ impl<'a, 'm> Session<'a, 'm> {
                         *o = x;
                     }
                 }
+                Features::SparseI8 {
+                    row_ptr,
+                    cols,
+                    values,
+                } => {
+                    // Validated: offsets are monotone and end at cols.len(),
+                    // columns are increasing and below F.
+                    dst.fill(desc.zero_point);
+                    let f = usize::from(desc.channels);
+                    for (row, w) in dst.chunks_exact_mut(f.max(1)).zip(row_ptr.windows(2)) {
+                        let (a, b) = match *w {
+                            [a, b] => (a as usize, b as usize),
+                            _ => (0, 0),
+                        };
+                        let (c, v) = (
+                            cols.get(a..b).unwrap_or(&[]),
+                            values.get(a..b).unwrap_or(&[]),
+                        );
+                        for (&c, &v) in c.iter().zip(v) {
+                            if let Some(o) = row.get_mut(usize::from(c)) {
+                                *o = v;
+                            }
+                        }
+                    }
+                }
             }
         }
 

@@ -1,0 +1,191 @@
+#!/usr/bin/env python3
+"""Build or check the bundled models (models/<name>/) with the `tinygnn` CLI.
+
+    models.py build [NAME...]   convert every model, write <name>.tgnn, expected_int8.bin,
+                                verify.json and the measured table in its README
+    models.py check [NAME...]   convert again and require the same .tgnn bytes, run it and
+                                require the committed int8 output bytes, verify it and
+                                require the accuracy goals in goals.json
+
+Inputs: models whose data ships with the project (karate, digits) use their committed
+graphs; the Cora models rebuild theirs from $TINYGNN_DATA with models/make_inputs.py into
+.cache/inputs/<name>/ and are skipped, visibly, when $TINYGNN_DATA is not set.
+
+Every number written here comes from `tinygnn verify --json`; nothing is typed by hand.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+MODELS = ROOT / "models"
+CACHE = ROOT / ".cache" / "inputs"
+BEGIN, END = "<!-- measured:begin -->", "<!-- measured:end -->"
+
+
+def cli() -> list[str]:
+    exe = ROOT / "target" / "release" / "tinygnn"
+    if not exe.exists():
+        subprocess.run(["cargo", "build", "-q", "--release", "-p", "tinygnn-cli"], cwd=ROOT, check=True)
+    return [str(exe)]
+
+
+def sh(args: list[str], **kw) -> subprocess.CompletedProcess:
+    return subprocess.run(args, cwd=ROOT, check=True, text=True, capture_output=True, **kw)
+
+
+def inputs(name: str) -> tuple[Path, Path] | None:
+    """(graphs, calib) for a model, or None when its data is unavailable."""
+    d = MODELS / name
+    if (d / "graphs.safetensors").exists():
+        graphs = d / "graphs.safetensors"
+    else:
+        if not os.environ.get("TINYGNN_DATA"):
+            return None
+        out = CACHE / name
+        if not (out / "graphs.safetensors").exists():
+            sh([sys.executable, str(MODELS / "make_inputs.py"), name, str(out)])
+        graphs = out / "graphs.safetensors"
+    calib = d / "calib.safetensors"
+    return graphs, (calib if calib.exists() else graphs)
+
+
+def convert_args(name: str, graphs: Path, calib: Path, out: Path) -> list[str]:
+    goals = json.loads((MODELS / name / "goals.json").read_text())
+    extra = goals.get("convert_args", [])
+    return cli() + ["convert", str(MODELS / name / "model.safetensors"), "--calib", str(calib), "-o", str(out)] + extra
+
+
+def verify(name: str, tgnn: Path, graphs: Path) -> dict:
+    r = sh(cli() + ["verify", str(MODELS / name / "model.safetensors"), str(tgnn), str(graphs), "--json"])
+    return json.loads(r.stdout)
+
+
+def table(name: str, v: dict, tgnn: Path) -> str:
+    pct = lambda x: f"{100 * x:.2f} %" if x is not None else "n/a"
+    rows = [
+        "| measure | value |",
+        "|---|---|",
+        f"| float accuracy (PyG semantics, `{v['accuracy_rows']}` rows) | {pct(v.get('float_accuracy'))} |",
+        f"| int8 accuracy (tinygnn runtime) | {pct(v.get('int8_accuracy'))} |",
+        f"| top-1 agreement int8 vs float ({v['rows']} rows) | {pct(v['top1_agreement'])} |",
+        f"| max abs error of the dequantized output | {v['max_abs_err']:.4f} (output step {v['output_step']:.4f}) |",
+        f"| model file | {tgnn.stat().st_size} bytes |",
+    ]
+    extra = json.loads((MODELS / name / "goals.json").read_text()).get("convert_args", [])
+    if extra:
+        rows.append(f"| convert flags | `{' '.join(extra)}` (see docs/quantization.md: only the argmax of the output is meaningful) |")
+    cmd = f"scripts/models.py build {name}"
+    return "\n".join([BEGIN, f"Measured by `tinygnn verify` (regenerate with `{cmd}`):", "", *rows, END])
+
+
+def build(name: str) -> None:
+    got = inputs(name)
+    if got is None:
+        print(f"SKIP {name}: TINYGNN_DATA is not set (Planetoid data needed)")
+        return
+    graphs, calib = got
+    d = MODELS / name
+    tgnn = d / f"{name}.tgnn"
+    sh(convert_args(name, graphs, calib, tgnn))
+    sh(cli() + ["run", str(tgnn), str(graphs), "--output-bytes", str(d / "expected_int8.bin")])
+    v = verify(name, tgnn, graphs)
+    v.pop("per_op", None)
+    (d / "verify.json").write_text(json.dumps(v, indent=2, sort_keys=True) + "\n")
+    readme = d / "README.md"
+    text = readme.read_text()
+    block = table(name, v, tgnn)
+    if BEGIN in text:
+        head, rest = text.split(BEGIN, 1)
+        text = head + block + rest.split(END, 1)[1]
+    else:
+        text = text.rstrip() + "\n\n## int8 on the tinygnn runtime\n\n" + block + "\n"
+    readme.write_text(text)
+    print(f"built {name}: top-1 agreement {v['top1_agreement']:.4f}, int8 acc {v.get('int8_accuracy')}")
+
+
+def check(name: str) -> bool:
+    got = inputs(name)
+    if got is None:
+        print(f"SKIP {name}: TINYGNN_DATA is not set (Planetoid data needed)")
+        return True
+    graphs, calib = got
+    d = MODELS / name
+    goals = json.loads((d / "goals.json").read_text())
+    ok = True
+    with tempfile.TemporaryDirectory() as tmp:
+        tgnn = Path(tmp) / "m.tgnn"
+        sh(convert_args(name, graphs, calib, tgnn))
+        if tgnn.read_bytes() != (d / f"{name}.tgnn").read_bytes():
+            print(f"FAIL {name}: convert no longer gives the committed {name}.tgnn")
+            ok = False
+        out = Path(tmp) / "out.bin"
+        sh(cli() + ["run", str(d / f"{name}.tgnn"), str(graphs), "--output-bytes", str(out)])
+        if out.read_bytes() != (d / "expected_int8.bin").read_bytes():
+            print(f"FAIL {name}: runtime output bytes differ from expected_int8.bin")
+            ok = False
+        v = verify(name, d / f"{name}.tgnn", graphs)
+    agree = v["top1_agreement"]
+    drop = 100 * (v["float_accuracy"] - v["int8_accuracy"]) if v.get("int8_accuracy") is not None else None
+    msg = f"{name}: top-1 agreement {100 * agree:.2f} %"
+    if drop is not None:
+        msg += f", float {100 * v['float_accuracy']:.2f} % → int8 {100 * v['int8_accuracy']:.2f} % ({drop:+.2f} pp drop)"
+    if "min_top1_agreement" in goals and agree < goals["min_top1_agreement"]:
+        print(f"FAIL {msg}; goal ≥ {100 * goals['min_top1_agreement']:.1f} %")
+        ok = False
+    if "max_accuracy_drop_pp" in goals and (drop is None or drop > goals["max_accuracy_drop_pp"]):
+        print(f"FAIL {msg}; goal drop ≤ {goals['max_accuracy_drop_pp']} pp")
+        ok = False
+    if ok:
+        print(f"ok   {msg}")
+    return ok
+
+
+TASKS = {
+    "karate-gcn": "KarateClub nodes (4 classes), GCN 34→8→8 + linear",
+    "cora-gcn": "Cora nodes (7 classes), GCN 1433→16→7",
+    "cora-sage": "Cora nodes (7 classes), GraphSAGE mean 1433→16→7",
+    "digits-gin": "8×8 digit images as grid graphs (10 classes), 3×GIN + add pool",
+}
+
+
+def readme_table() -> None:
+    """Rewrites the bundled-models table of the top-level README from the verify.json files."""
+    pct = lambda x: f"{100 * x:.1f} %" if x is not None else "n/a"
+    rows = ["| model | task | float acc. | int8 acc. | top-1 agreement | `.tgnn` bytes |", "|---|---|---|---|---|---|"]
+    for d in sorted(p.parent for p in MODELS.glob("*/verify.json")):
+        v = json.loads((d / "verify.json").read_text())
+        size = (d / f"{d.name}.tgnn").stat().st_size
+        rows.append(
+            f"| [{d.name}](models/{d.name}) | {TASKS.get(d.name, '')} | {pct(v.get('float_accuracy'))} "
+            f"| {pct(v.get('int8_accuracy'))} | {pct(v['top1_agreement'])} | {size} |"
+        )
+    readme = ROOT / "README.md"
+    text = readme.read_text()
+    b, e = "<!-- models:begin -->", "<!-- models:end -->"
+    head, rest = text.split(b, 1)
+    readme.write_text(head + b + "\n" + "\n".join(rows) + "\n" + e + rest.split(e, 1)[1])
+
+
+def main() -> int:
+    if len(sys.argv) < 2 or sys.argv[1] not in ("build", "check"):
+        print(__doc__)
+        return 2
+    names = sys.argv[2:] or sorted(p.parent.name for p in MODELS.glob("*/goals.json"))
+    if sys.argv[1] == "build":
+        for n in names:
+            build(n)
+        readme_table()
+        return 0
+    results = [check(n) for n in names]
+    print(f"models: {sum(results)} passed, {len(results) - sum(results)} failed")
+    return 0 if all(results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

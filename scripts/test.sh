@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Runs every test of the project on a fresh machine: installs what it needs
+# (Rust targets, QEMU, the Python venv with torch + PyG), then
+#   1. formatting and clippy (warnings are errors),
+#   2. host unit, property, conformance and CLI tests (Rust),
+#   3. the runtime built for every MCU target and feature set,
+#   4. the Python exporter tests,
+#   5. the bundled models: convert → run → bytes and accuracy checks,
+#   6. the emulated boards (QEMU): device bytes == host bytes.
+# Set TINYGNN_DATA to the Planetoid folder to include the Cora models.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TERM_COLOR=never
+step() { printf '\n==== %s ====\n' "$*"; }
+
+step "setup: toolchain, targets, QEMU"
+scripts/setup.sh
+
+step "setup: python venv (torch, torch_geometric)"
+PY=$(scripts/venv.sh)
+export TINYGNN_PYTHON="$PY"
+
+step "format and lints"
+cargo fmt --all -- --check
+RUSTFLAGS="-D warnings" cargo clippy --workspace --all-targets -- -D warnings
+
+step "host tests (runtime, CLI, conformance, models)"
+cargo test --workspace --release
+
+step "runtime on every MCU target and feature set"
+for target in thumbv6m-none-eabi thumbv7em-none-eabihf thumbv8m.main-none-eabihf riscv32imc-unknown-none-elf; do
+  for features in "" "defmt"; do
+    echo "-- $target features=[$features]"
+    RUSTFLAGS="-D warnings" cargo build -q -p tinygnn --release --target "$target" --no-default-features ${features:+--features $features}
+  done
+done
+
+step "python: exporter, graphs files, conformance goldens (regenerated from PyG and compared)"
+scripts/test-python.sh
+
+step "bundled models"
+"$PY" scripts/models.py check
+
+step "emulated boards (QEMU)"
+scripts/boards-ci.sh

@@ -1,0 +1,396 @@
+#!/usr/bin/env python3
+"""Generate the conformance goldens: for every case, a small randomly initialised PyG model,
+input graphs and PyG's float output.
+
+    python tests/conformance/gen_golden.py            # (re)writes tests/conformance/<case>/
+    python tests/conformance/gen_golden.py --check    # regenerate into a temp dir and compare
+
+Each case folder holds ``model.safetensors`` (written by ``tinygnn.export``),
+``graphs.safetensors`` (``tinygnn.save_graphs``) and ``expected.safetensors`` with tensor
+``out`` = the model's float output on those graphs (PyG, eval mode, f32). The output is also
+checked against ``tinygnn.reference`` (a plain-torch reading of the spec) before writing.
+
+Everything is seeded (per case, from the case name) and deterministic for a given
+torch/PyG version. Every input graph contains self-loops, duplicate edges and isolated nodes.
+"""
+from __future__ import annotations
+
+import argparse
+import filecmp
+import sys
+import tempfile
+import warnings
+import zlib
+from pathlib import Path
+from typing import Callable, Dict, List, Tuple
+
+import torch
+import torch.nn.functional as F
+from torch_geometric import nn as gnn
+from torch_geometric.data import Batch, Data
+from torch_geometric.nn import GCNConv, GINConv, SAGEConv, models
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parents[1] / "tools" / "python"))
+import tinygnn  # noqa: E402
+from tinygnn.reference import run_spec  # noqa: E402
+
+warnings.filterwarnings("ignore", category=FutureWarning)
+
+F_IN = 6  # input channels of every case
+
+
+# ------------------------------------------------------------------------ inputs
+
+def make_graph(num_nodes: int, num_edges: int, gen: torch.Generator, weighted: bool) -> Data:
+    """A random directed graph whose last node is isolated, with two self-loops (nodes 0, 1)
+    and two duplicated edges. Edge weights, if any, are in [0.2, 2.0)."""
+    n_conn = num_nodes - 1
+    src = torch.randint(0, n_conn, (num_edges,), generator=gen)
+    dst = torch.randint(0, n_conn, (num_edges,), generator=gen)
+    keep = src != dst  # self-loops are added explicitly below
+    src, dst = src[keep], dst[keep]
+    src = torch.cat([src, torch.tensor([0, 1]), src[:2]])
+    dst = torch.cat([dst, torch.tensor([0, 1]), dst[:2]])
+    data = Data(x=torch.randn(num_nodes, F_IN, generator=gen), edge_index=torch.stack([src, dst]))
+    if weighted:
+        data.edge_weight = 0.2 + 1.8 * torch.rand(src.numel(), generator=gen)
+    return data
+
+
+def one_graph(gen, weighted=False) -> Data:
+    return make_graph(24, 60, gen, weighted)
+
+
+def multi_graph(gen, weighted=False) -> Data:
+    """Four graphs of different sizes batched PyG-style (40 nodes in total)."""
+    sizes = (12, 9, 11, 8)
+    return Batch.from_data_list([make_graph(n, 3 * n, gen, weighted) for n in sizes])
+
+
+def perturb(model: torch.nn.Module, gen: torch.Generator) -> torch.nn.Module:
+    """Non-trivial biases and BatchNorm statistics/affine parameters (a fresh model has
+    zero biases and identity BatchNorm, which would hide parameter mix-ups)."""
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.endswith("bias"):
+                p.copy_(0.5 * torch.randn(p.shape, generator=gen))
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm1d):
+                m.running_mean.copy_(0.5 * torch.randn(m.num_features, generator=gen))
+                m.running_var.copy_(0.3 + torch.rand(m.num_features, generator=gen))
+                m.weight.copy_(0.5 + torch.rand(m.num_features, generator=gen))
+    return model.eval()
+
+
+# ------------------------------------------------------------------------ models
+
+class GCN2(torch.nn.Module):
+    """Two GCNConv layers, ReLU between, optionally fed the graph's edge weights."""
+
+    def __init__(self, improved=False, hidden=12, out=5, add_self_loops=True):
+        super().__init__()
+        self.conv1 = GCNConv(F_IN, hidden, improved=improved, add_self_loops=add_self_loops)
+        self.conv2 = GCNConv(hidden, out, improved=improved, add_self_loops=add_self_loops)
+
+    def forward(self, x, edge_index, edge_weight=None):
+        x = F.relu(self.conv1(x, edge_index, edge_weight))
+        x = F.dropout(x, p=0.5, training=self.training)
+        return self.conv2(x, edge_index, edge_weight)
+
+
+class Sage2(torch.nn.Module):
+    """Two SAGEConv layers with the given aggregation/normalisation/root weight."""
+
+    def __init__(self, aggr="mean", normalize=False, root_weight=True):
+        super().__init__()
+        kw = dict(aggr=aggr, normalize=normalize, root_weight=root_weight)
+        self.conv1 = SAGEConv(F_IN, 10, **kw)
+        self.conv2 = SAGEConv(10, 4, **kw)
+
+    def forward(self, x, edge_index):
+        return self.conv2(self.conv1(x, edge_index).relu(), edge_index)
+
+
+class Gin2(torch.nn.Module):
+    """Two GINConv layers with trained (non-zero) eps, MLPs with BatchNorm."""
+
+    def __init__(self):
+        super().__init__()
+
+        def mlp(i, o):
+            return torch.nn.Sequential(torch.nn.Linear(i, 12), torch.nn.BatchNorm1d(12),
+                                       torch.nn.ReLU(), torch.nn.Linear(12, o))
+
+        self.conv1 = GINConv(mlp(F_IN, 12), train_eps=True)
+        self.conv2 = GINConv(mlp(12, 4), train_eps=True)
+        with torch.no_grad():
+            self.conv1.eps.fill_(0.37)
+            self.conv2.eps.fill_(-0.21)
+
+    def forward(self, x, edge_index):
+        return self.conv2(self.conv1(x, edge_index).relu(), edge_index)
+
+
+class Pooled(torch.nn.Module):
+    """GCN → ReLU → GCN → global pooling → Linear (graph classification)."""
+
+    def __init__(self, pool: Callable):
+        super().__init__()
+        self.conv1 = GCNConv(F_IN, 12)
+        self.conv2 = GCNConv(12, 8)
+        self.lin = torch.nn.Linear(8, 3)
+        self.pool = pool
+
+    def forward(self, x, edge_index, batch):
+        x = F.relu(self.conv1(x, edge_index))
+        x = self.conv2(x, edge_index)  # no ReLU: max pooling must handle negative values
+        return self.lin(self.pool(x, batch))
+
+
+class Residual(torch.nn.Module):
+    """Residual connections around a GCN and a SAGE layer."""
+
+    def __init__(self):
+        super().__init__()
+        self.lin_in = torch.nn.Linear(F_IN, 10)
+        self.conv1 = GCNConv(10, 10)
+        self.conv2 = SAGEConv(10, 10)
+        self.lin_out = torch.nn.Linear(10, 4)
+
+    def forward(self, x, edge_index):
+        h = self.lin_in(x).relu()
+        h = F.relu(self.conv1(h, edge_index)) + h
+        h = h + self.conv2(h, edge_index)
+        return self.lin_out(h)
+
+
+class Leaky(torch.nn.Module):
+    """LeakyReLU as a module and as a function, with different slopes."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = GCNConv(F_IN, 10)
+        self.act = torch.nn.LeakyReLU(0.1)
+        self.conv2 = SAGEConv(10, 4)
+
+    def forward(self, x, edge_index):
+        h = self.act(self.conv1(x, edge_index))
+        return F.leaky_relu(self.conv2(h, edge_index), negative_slope=0.3)
+
+
+class GinGraph(torch.nn.Module):
+    """Graph classifier: GIN layers, concatenated (JK cat), mean+max pooled, classifier."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = GINConv(gnn.MLP([F_IN, 10, 10], norm="batch_norm"), train_eps=True)
+        self.conv2 = GINConv(gnn.MLP([10, 10, 10], norm="batch_norm"), train_eps=True)
+        self.lin = torch.nn.Linear(40, 3)
+        with torch.no_grad():
+            self.conv1.eps.fill_(0.15)
+            self.conv2.eps.fill_(0.4)
+
+    def forward(self, x, edge_index, batch):
+        h1 = self.conv1(x, edge_index).relu()
+        h2 = self.conv2(h1, edge_index).relu()
+        h = torch.cat([h1, h2], dim=-1)
+        pooled = torch.cat([gnn.global_mean_pool(h, batch), gnn.global_max_pool(h, batch)], dim=1)
+        return self.lin(pooled)
+
+
+class GcnBn(torch.nn.Module):
+    """GCN → BatchNorm → LeakyReLU → GCN, improved, fed edge weights (BN folds into a conv)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = GCNConv(F_IN, 12, improved=True)
+        self.bn = torch.nn.BatchNorm1d(12)
+        self.conv2 = GCNConv(12, 4, improved=True)
+
+    def forward(self, x, edge_index, edge_weight):
+        h = F.leaky_relu(self.bn(self.conv1(x, edge_index, edge_weight)), 0.2)
+        return self.conv2(h, edge_index, edge_weight)
+
+
+class SageChain(torch.nn.Module):
+    """Four SAGE variants in one model: mean + BatchNorm, max, sum normalized, mean without root."""
+
+    def __init__(self):
+        super().__init__()
+        self.c1 = SAGEConv(F_IN, 10, aggr="mean")
+        self.bn = torch.nn.BatchNorm1d(10)
+        self.c2 = SAGEConv(10, 10, aggr="max")
+        self.c3 = SAGEConv(10, 10, aggr="sum", normalize=True)
+        self.c4 = SAGEConv(10, 4, aggr="mean", root_weight=False)
+
+    def forward(self, x, edge_index):
+        h = F.relu(self.bn(self.c1(x, edge_index)))
+        h = F.relu(self.c2(h, edge_index))
+        h = F.relu(self.c3(h, edge_index))
+        return self.c4(h, edge_index)
+
+
+class GinPools(torch.nn.Module):
+    """GIN with a residual, JK cat, and all three pools concatenated into the classifier."""
+
+    def __init__(self):
+        super().__init__()
+        mlp = lambda i, o: torch.nn.Sequential(torch.nn.Linear(i, o), torch.nn.BatchNorm1d(o),
+                                               torch.nn.ReLU(), torch.nn.Linear(o, o))
+        self.g1 = GINConv(mlp(F_IN, 10), train_eps=True)
+        self.g2 = GINConv(mlp(10, 10), eps=0.3)
+        self.lin = torch.nn.Linear(40, 3)
+        with torch.no_grad():
+            self.g1.eps.fill_(0.15)
+
+    def forward(self, x, edge_index, batch):
+        h1 = F.relu(self.g1(x, edge_index))
+        h2 = F.relu(self.g2(h1, edge_index) + h1)
+        jk = torch.cat([h1, h2], dim=-1)
+        pooled = torch.cat([gnn.global_mean_pool(jk, batch), gnn.global_max_pool(h2, batch),
+                            gnn.global_add_pool(h1, batch)], dim=-1)
+        return self.lin(pooled)
+
+
+# ------------------------------------------------------------------------ cases
+
+# improved=True in PyG 2.8.1: gcn_norm calls add_remaining_self_loops(edge_index, edge_weight,
+# fill_value=2.0) but, when edge_weight is None, the fill value is never used: the loops are
+# appended without attributes and all weights (loops included) are then set to 1. So
+# `improved` only changes the result when the forward passes an edge weight (then added
+# self-loops get weight 2; an existing self-loop keeps its own weight). Both cases are here.
+# (name, description, model factory, input factory)
+CASES: List[Tuple[str, str, Callable[[], torch.nn.Module], Callable[[torch.Generator], Data]]] = [
+    ("gcn_plain", "2×GCNConv, ReLU; no edge weights",
+     lambda: GCN2(), one_graph),
+    ("gcn_edge_weight", "2×GCNConv called with the graph's edge_weight",
+     lambda: GCN2(), lambda g: one_graph(g, weighted=True)),
+    ("gcn_improved", "2×GCNConv improved=True WITHOUT edge weights: same as improved=False "
+     "in PyG 2.8.1 (self-loops weight 1)", lambda: GCN2(improved=True), one_graph),
+    ("gcn_improved_edge_weight", "2×GCNConv improved=True with edge weights: added "
+     "self-loops weight 2, existing self-loops keep their weight",
+     lambda: GCN2(improved=True), lambda g: one_graph(g, weighted=True)),
+    ("sage_mean", "2×SAGEConv aggr=mean", lambda: Sage2("mean"), one_graph),
+    ("sage_mean_normalize", "2×SAGEConv aggr=mean, normalize=True",
+     lambda: Sage2("mean", True), one_graph),
+    ("sage_max", "2×SAGEConv aggr=max", lambda: Sage2("max"), one_graph),
+    ("sage_max_normalize", "2×SAGEConv aggr=max, normalize=True",
+     lambda: Sage2("max", True), one_graph),
+    ("sage_sum", "2×SAGEConv aggr=sum", lambda: Sage2("sum"), one_graph),
+    ("sage_sum_normalize", "2×SAGEConv aggr=sum, normalize=True",
+     lambda: Sage2("sum", True), one_graph),
+    ("sage_no_root", "2×SAGEConv root_weight=False", lambda: Sage2(root_weight=False), one_graph),
+    ("gin_bn", "2×GINConv, eps 0.37/−0.21, nn = Linear-BatchNorm-ReLU-Linear",
+     lambda: Gin2(), one_graph),
+    ("pool_add", "GCN, GCN, global_add_pool, Linear on a 4-graph batch",
+     lambda: Pooled(gnn.global_add_pool), multi_graph),
+    ("pool_mean", "GCN, GCN, global_mean_pool, Linear on a 4-graph batch",
+     lambda: Pooled(gnn.global_mean_pool), multi_graph),
+    ("pool_max", "GCN, GCN, global_max_pool (negative inputs), Linear on a 4-graph batch",
+     lambda: Pooled(gnn.global_max_pool), multi_graph),
+    ("residual", "Linear, GCN + skip, SAGE + skip (add), Linear", lambda: Residual(), one_graph),
+    ("jk_cat", "models.GCN(num_layers=3, jk='cat', norm='batch_norm') + final lin",
+     lambda: models.GCN(F_IN, 8, num_layers=3, out_channels=4, jk="cat", norm="batch_norm"),
+     one_graph),
+    ("leaky_relu", "GCN, LeakyReLU(0.1) module, SAGE, F.leaky_relu(0.3)",
+     lambda: Leaky(), one_graph),
+    ("multi_graph", "node-level 2×GCNConv with edge weights on a 4-graph batch",
+     lambda: GCN2(), lambda g: multi_graph(g, weighted=True)),
+    ("sage_model", "models.GraphSAGE(num_layers=3, norm='batch_norm', leaky_relu)",
+     lambda: models.GraphSAGE(F_IN, 10, num_layers=3, out_channels=4, norm="batch_norm",
+                              act="leaky_relu"), one_graph),
+    ("gin_graph", "GIN (nn.MLP with BatchNorm) ×2, concat, mean‖max pooling, Linear",
+     lambda: GinGraph(), multi_graph),
+    ("gcn_no_self_loops", "2×GCNConv add_self_loops=False", lambda: GCN2(add_self_loops=False),
+     one_graph),
+    ("gcn_bn_weighted_improved", "GCN improved + BatchNorm + LeakyReLU(0.2), GCN; edge weights",
+     lambda: GcnBn(), lambda g: one_graph(g, weighted=True)),
+    ("sage_chain", "SAGE mean+BatchNorm, max, sum normalize, mean without root, chained",
+     lambda: SageChain(), one_graph),
+    ("gin_pools", "GIN ×2 with a residual add, JK cat, mean‖max‖add pools, Linear",
+     lambda: GinPools(), multi_graph),
+]
+
+
+def seed_of(name: str) -> int:
+    return zlib.crc32(name.encode())
+
+
+def generate(out_dir: Path) -> List[Tuple[str, str, Dict[str, int]]]:
+    """Write every case into ``out_dir/<case>/``; return (name, description, stats)."""
+    rows = []
+    for name, description, make_model, make_data in CASES:
+        torch.manual_seed(seed_of(name))
+        gen = torch.Generator().manual_seed(seed_of(name))
+        model = perturb(make_model(), gen)
+        data = make_data(gen)
+        case_dir = out_dir / name
+        case_dir.mkdir(parents=True, exist_ok=True)
+        result = tinygnn.export(model, case_dir / "model.safetensors", example=data)
+        tensors = tinygnn.save_graphs(case_dir / "graphs.safetensors", data)
+        state = {k: v.float() for k, v in model.state_dict().items() if v.is_floating_point()}
+        ref = run_spec(result.spec, state, tensors)[0]
+        torch.testing.assert_close(ref, result.output, rtol=1e-4, atol=1e-5)
+        tinygnn.save_tensors(case_dir / "expected.safetensors", {"out": result.output},
+                             metadata={"case": name, "description": description})
+        stats = {"nodes": data.num_nodes, "edges": data.edge_index.size(1),
+                 "graphs": int(tensors["batch"].max()) + 1 if "batch" in tensors else 1,
+                 "ops": len(result.spec["ops"]), "out": list(result.output.shape)}
+        rows.append((name, description, stats))
+    return rows
+
+
+def write_readme(path: Path, rows) -> None:
+    lines = [
+        "# Conformance goldens",
+        "",
+        "Generated by `gen_golden.py` (seeded, deterministic; rerun it with the project venv,",
+        "`--check` verifies the committed files are up to date). Each folder holds",
+        "`model.safetensors` (spec + f32 weights, written by `tinygnn.export`),",
+        "`graphs.safetensors` (input graphs, `tinygnn.save_graphs`) and `expected.safetensors`",
+        "(tensor `out`: PyG's float output, eval mode, f32). The runtime should reproduce `out`",
+        "in float to ~1e-5, and approximately after int8 quantization.",
+        "",
+        "Every input graph has 6 input channels, two self-loops (nodes 0 and 1), two duplicated",
+        "edges and an isolated node (the last node of each graph). Weights are random with",
+        "non-zero biases and non-trivial BatchNorm statistics.",
+        "",
+        "Note on `improved=True` (PyG 2.8.1 `gcn_norm`): without an edge weight it has no",
+        "effect (self-loops get weight 1); with an edge weight, added self-loops get weight 2",
+        "and existing self-loops keep their own weight.",
+        "",
+        "| case | model | nodes | edges | graphs | ops | out |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, description, s in rows:
+        lines.append(f"| `{name}` | {description} | {s['nodes']} | {s['edges']} | {s['graphs']} "
+                     f"| {s['ops']} | {s['out']} |")
+    path.write_text("\n".join(lines) + "\n")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true",
+                        help="regenerate into a temporary folder and compare with the "
+                             "committed files")
+    args = parser.parse_args()
+    if not args.check:
+        rows = generate(HERE)
+        write_readme(HERE / "README.md", rows)
+        print(f"wrote {len(rows)} cases to {HERE}")
+        return 0
+    with tempfile.TemporaryDirectory() as tmp:
+        generate(Path(tmp))
+        bad = [f"{name}/{f}" for name, *_ in CASES
+               for f in ("model.safetensors", "graphs.safetensors", "expected.safetensors")
+               if not filecmp.cmp(Path(tmp) / name / f, HERE / name / f, shallow=False)]
+    if bad:
+        print("out of date: " + ", ".join(bad))
+        return 1
+    print(f"all {len(CASES)} cases up to date")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,72 @@
+"""Write and read ``GRAPHS.safetensors`` (see ``docs/interchange.md``)."""
+from __future__ import annotations
+
+from typing import Dict, Sequence, Union
+
+import torch
+from safetensors.torch import load_file
+
+from .tensors_io import save_tensors
+from torch_geometric.data import Batch, Data
+
+__all__ = ["save_graphs", "load_graphs", "graphs_tensors"]
+
+MASKS = ("train_mask", "val_mask", "test_mask")
+
+
+def graphs_tensors(data_or_list: Union[Data, Sequence[Data]]) -> Dict[str, torch.Tensor]:
+    """The tensors of a GRAPHS file for one graph, a ``Batch``, or a list of graphs (batched
+    PyG-style with ``Batch.from_data_list``: node indices offset, ``batch`` vector)."""
+    if isinstance(data_or_list, Data):
+        data = data_or_list
+    else:
+        graphs = list(data_or_list)
+        if not graphs:
+            raise ValueError("save_graphs: empty list of graphs")
+        data = Batch.from_data_list(graphs)
+    if data.x is None or data.edge_index is None:
+        raise ValueError("save_graphs: every graph needs x and edge_index")
+    if data.x.dim() != 2:
+        raise ValueError(f"save_graphs: x must be [N, F], got {tuple(data.x.shape)}")
+    n = data.num_nodes
+    out = {
+        "x": data.x.to(torch.float32),
+        "edge_index": data.edge_index.to(torch.int64),
+    }
+    if getattr(data, "edge_weight", None) is not None:
+        ew = data.edge_weight.reshape(-1)
+        if ew.numel() != data.edge_index.size(1):
+            raise ValueError("save_graphs: edge_weight must have one value per edge")
+        out["edge_weight"] = ew.to(torch.float32)
+    if getattr(data, "batch", None) is not None:
+        out["batch"] = data.batch.to(torch.int64)
+    y = getattr(data, "y", None)
+    if y is not None:
+        if y.is_floating_point():
+            raise ValueError("save_graphs: y must hold integer class labels")
+        out["y"] = y.reshape(-1).to(torch.int64)
+    for key in MASKS:
+        mask = getattr(data, key, None)
+        if mask is not None:
+            if mask.numel() != n:
+                raise ValueError(f"save_graphs: {key} must have one entry per node")
+            out[key] = mask.reshape(-1).to(torch.uint8)
+    return {k: v.contiguous() for k, v in out.items()}
+
+
+def save_graphs(path, data_or_list: Union[Data, Sequence[Data]]) -> Dict[str, torch.Tensor]:
+    """Write ``GRAPHS.safetensors``: x (F32), edge_index (I64), and when present
+    edge_weight (F32), batch (I64), y (I64) and the train/val/test masks (U8).
+    Returns the tensors written."""
+    tensors = graphs_tensors(data_or_list)
+    save_tensors(path, tensors)
+    return tensors
+
+
+def load_graphs(path) -> Data:
+    """Read a GRAPHS file back into one (possibly batched) ``Data``; masks become bool."""
+    tensors = load_file(str(path))
+    data = Data()
+    for key, value in tensors.items():
+        data[key] = value.bool() if key in MASKS else value
+    return data

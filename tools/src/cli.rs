@@ -1,0 +1,48 @@
+//! Command-line interface (clap derive). Exit codes: 0 success, 1 error (the
+//! message names the op, tensor or input at fault), 2 usage error (clap).
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::cmd;
+
+/// tinygnn host tool: convert PyG models to int8 `.tgnn`, inspect, simulate and verify them.
+#[derive(Debug, Parser)]
+#[command(name = "tinygnn", version, about, long_about = None)]
+pub struct Cli {
+    /// The command.
+    #[command(subcommand)]
+    pub cmd: Command,
+}
+
+/// Commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Quantize MODEL.safetensors to int8 and write MODEL.tgnn.
+    Convert(cmd::convert::Args),
+    /// Show the header, ops, tensors and memory of a .tgnn model.
+    Inspect(cmd::inspect::Args),
+    /// Run a .tgnn model on graphs with the runtime (host simulation).
+    Run(cmd::run::Args),
+    /// Compare the int8 model against the float reference.
+    Verify(cmd::verify::Args),
+}
+
+/// Parses the arguments, runs the command and maps errors to exit code 1.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let r = match cli.cmd {
+        Command::Convert(a) => cmd::convert::run(&a),
+        Command::Inspect(a) => cmd::inspect::run(&a),
+        Command::Run(a) => cmd::run::run(&a),
+        Command::Verify(a) => cmd::verify::run(&a),
+    };
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -1,0 +1,154 @@
+//! `tinygnn convert`: MODEL.safetensors + calibration graphs → MODEL.tgnn.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::calibrate::{self, Method, OutputRange};
+use crate::quantize::{self, Capacity};
+use crate::{rt, spec, st};
+
+/// Arguments of `convert`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Float model (weights + spec) written by the Python exporter.
+    pub model: PathBuf,
+    /// Calibration graphs (GRAPHS.safetensors); the whole file is one batch.
+    #[arg(long)]
+    pub calib: PathBuf,
+    /// Output .tgnn file.
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// Largest node count the device must accept [default: nodes in the calibration file].
+    #[arg(long)]
+    pub max_nodes: Option<u32>,
+    /// Largest edge count [default: edges in the calibration file].
+    #[arg(long)]
+    pub max_edges: Option<u32>,
+    /// Largest number of graphs per batch [default: graphs in the calibration file].
+    #[arg(long)]
+    pub max_graphs: Option<u32>,
+    /// Range calibration: `minmax` or `percentile:P` (e.g. percentile:99.99).
+    #[arg(long, default_value = "minmax")]
+    pub calibration: String,
+    /// Range of the model outputs: `full` (all values), `argmax` (classification
+    /// heads: losing classes below every row's runner-up saturate) or `top2`
+    /// (only the runner-up values' range; winners saturate too).
+    #[arg(long, default_value = "full")]
+    pub output_range: String,
+}
+
+/// Loads a model file and parses its spec.
+pub fn load_spec(path: &std::path::Path) -> Result<spec::Spec> {
+    let file = st::read_model_file(path)?;
+    spec::parse(&file).with_context(|| format!("{}: invalid model spec", path.display()))
+}
+
+/// Runs `convert`.
+pub fn run(a: &Args) -> Result<()> {
+    let method: Method = a.calibration.parse()?;
+    let output_range: OutputRange = a.output_range.parse()?;
+    let spec = load_spec(&a.model)?;
+    let g = st::read_graphs(&a.calib)?;
+    let cap = Capacity {
+        max_nodes: a.max_nodes.unwrap_or(g.num_nodes.max(1) as u32),
+        max_edges: a.max_edges.unwrap_or(g.num_edges() as u32),
+        max_graphs: a.max_graphs.unwrap_or(g.num_graphs as u32),
+    };
+    if cap.max_nodes == 0 || cap.max_nodes > u16::MAX as u32 {
+        bail!(
+            "--max-nodes {} must be in 1..=65535 (node indices are u16)",
+            cap.max_nodes
+        );
+    }
+    if cap.max_graphs == 0 || cap.max_graphs > cap.max_nodes {
+        bail!(
+            "--max-graphs {} must be in 1..=max-nodes ({})",
+            cap.max_graphs,
+            cap.max_nodes
+        );
+    }
+    if cap.max_edges > tinygnn::MAX_EDGES {
+        bail!(
+            "--max-edges {} exceeds the runtime's limit {}",
+            cap.max_edges,
+            tinygnn::MAX_EDGES
+        );
+    }
+    let pb = ProgressBar::new(spec.ops.len() as u64).with_style(
+        ProgressStyle::with_template("calibrating {bar:30} {pos}/{len} ops {msg}")
+            .unwrap_or(ProgressStyle::default_bar()),
+    );
+    pb.set_message(format!(
+        "({} nodes, {} edges, {} graphs)",
+        g.num_nodes,
+        g.num_edges(),
+        g.num_graphs
+    ));
+    let cal = calibrate::calibrate_outputs(&spec, &g, method, output_range, |_| pb.inc(1))?;
+    pb.finish_and_clear();
+    let ranges = cal.ranges;
+    let conv = quantize::convert(&spec, &ranges, cap)?;
+    for w in &conv.warnings {
+        eprintln!("warning: {w}");
+    }
+    std::fs::write(&a.output, &conv.bytes)
+        .with_context(|| format!("cannot write {}", a.output.display()))?;
+
+    let model = tinygnn::Model::from_bytes(&conv.bytes).map_err(|e| anyhow::anyhow!("{e}"))?;
+    println!(
+        "wrote {} ({} bytes): {} device ops from {} spec ops",
+        a.output.display(),
+        conv.bytes.len(),
+        conv.ops.len(),
+        spec.ops.len()
+    );
+    for (i, f) in conv.ops.iter().enumerate() {
+        println!(
+            "  {i:>2}  {:<14} ← {}",
+            super::inspect::fop_name(f),
+            f.merged.join(" + ")
+        );
+    }
+    println!(
+        "weights: {} bytes int8, {} bytes channel records ({} bytes int32 bias)",
+        conv.weight_bytes, conv.param_bytes, conv.bias_bytes
+    );
+    let goal = (conv.weight_bytes + conv.bias_bytes) as f64 * 1.01 + 512.0;
+    println!(
+        "size goal (int8 weights + int32 bias)·1.01 + 512 = {:.0} bytes: {}",
+        goal,
+        if conv.bytes.len() as f64 <= goal {
+            "met"
+        } else {
+            "NOT met (per-channel mult/shift records)"
+        }
+    );
+    println!(
+        "capacity: {} nodes, {} edges, {} graphs; calibration: {}; output range: {}",
+        cap.max_nodes, cap.max_edges, cap.max_graphs, a.calibration, a.output_range
+    );
+    for n in &cal.notes {
+        println!("{n}");
+    }
+    match output_range {
+        OutputRange::Full => {}
+        OutputRange::Argmax => println!(
+            "note: --output-range argmax keeps argmax decisions; dequantized values of losing classes are clipped (not usable as logits/probabilities)"
+        ),
+        OutputRange::Top2 => println!(
+            "note: --output-range top2 keeps argmax decisions only; dequantized values of losing and of winning classes are clipped (not usable as logits/probabilities)"
+        ),
+    }
+    match rt::arena_bytes(
+        &model,
+        cap.max_nodes as usize,
+        cap.max_edges as usize,
+        cap.max_graphs as usize,
+    ) {
+        Some(b) => println!("arena at capacity: {b} bytes"),
+        None => println!("arena at capacity: unknown (runtime without Session)"),
+    }
+    Ok(())
+}

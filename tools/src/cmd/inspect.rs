@@ -1,0 +1,309 @@
+//! `tinygnn inspect`: header, ops, tensors and memory of a `.tgnn` model.
+
+use std::path::PathBuf;
+
+use anyhow::{anyhow, Context, Result};
+use serde_json::{json, Value};
+use tinygnn::format::{Activation, Op, TensorDesc, TensorKind};
+use tinygnn::Model;
+
+use crate::quantize::{FKind, FOp};
+use crate::rt;
+
+/// Arguments of `inspect`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The .tgnn model.
+    pub model: PathBuf,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Device op name of a fused op.
+pub fn fop_name(f: &FOp) -> &'static str {
+    match f.kind {
+        FKind::Linear { .. } => "linear",
+        FKind::Gcn { .. } => "gcn_conv",
+        FKind::Sage { .. } => "sage_conv",
+        FKind::Gin { .. } => "gin_aggregate",
+        FKind::Pool(_) => "global_pool",
+        FKind::Add => "add",
+        FKind::Concat => "concat",
+        FKind::Act => "act",
+    }
+}
+
+fn act_str(a: &Activation) -> String {
+    match a {
+        Activation::None => "-".into(),
+        Activation::Relu => "relu".into(),
+        Activation::LeakyRelu { alpha_q16 } => {
+            format!("leaky_relu({:.4})", *alpha_q16 as f64 / 65536.0)
+        }
+    }
+}
+
+fn kind_str(k: TensorKind) -> &'static str {
+    match k {
+        TensorKind::Node => "node",
+        TensorKind::Graph => "graph",
+    }
+}
+
+fn shape_str(t: &TensorDesc) -> String {
+    format!(
+        "[{}, {}]",
+        if t.kind == TensorKind::Node { "N" } else { "G" },
+        t.channels
+    )
+}
+
+/// Summary of the (mult, shift) records of a params section.
+fn mult_summary(model: &Model<'_>, params: tinygnn::format::Section) -> String {
+    let bytes = model.data(params);
+    let n = bytes.len() / 12;
+    let mut shifts = (i32::MAX, i32::MIN);
+    for c in 0..n {
+        let (_, _, s) = tinygnn::channel_record(bytes, c);
+        shifts = (shifts.0.min(s), shifts.1.max(s));
+    }
+    if n == 0 {
+        return String::new();
+    }
+    format!("{n} ch, shift {}..{}", shifts.0, shifts.1)
+}
+
+/// Structured description of a model (the `--json` output).
+pub fn describe(model: &Model<'_>, file_len: usize) -> Value {
+    let tensors = model.tensors();
+    let mut weight_bytes = 0usize;
+    let mut param_bytes = 0usize;
+    let mut ops = Vec::new();
+    for (i, op) in model.ops().enumerate() {
+        let mut inputs = Vec::new();
+        op.for_each_input(|t| inputs.push(t));
+        let out = op.output();
+        let (act, params, extra): (String, String, Value) = match &op {
+            Op::Linear {
+                weights,
+                params,
+                act,
+                ..
+            } => {
+                weight_bytes += weights.len as usize;
+                param_bytes += params.len as usize;
+                (act_str(act), mult_summary(model, *params), json!({}))
+            }
+            Op::GcnConv {
+                weights,
+                params,
+                act,
+                improved,
+                add_self_loops,
+                normalize,
+                edge_weight,
+                ..
+            } => {
+                weight_bytes += weights.len as usize;
+                param_bytes += params.len as usize;
+                (
+                    act_str(act),
+                    mult_summary(model, *params),
+                    json!({"improved": improved, "add_self_loops": add_self_loops, "normalize": normalize, "edge_weight": edge_weight}),
+                )
+            }
+            Op::SageConv {
+                aggr,
+                weights_l,
+                weights_r,
+                params,
+                act,
+                normalize,
+                ..
+            } => {
+                weight_bytes += (weights_l.len + weights_r.len) as usize;
+                param_bytes += params.len as usize;
+                (
+                    act_str(act),
+                    mult_summary(model, *params),
+                    json!({"aggr": format!("{aggr:?}").to_lowercase(), "root_weight": weights_r.len > 0, "normalize": normalize}),
+                )
+            }
+            Op::GinAggregate {
+                one_plus_eps_q16,
+                mult,
+                shift,
+                ..
+            } => (
+                "-".into(),
+                format!("mult {mult} shift {shift}"),
+                json!({"one_plus_eps": *one_plus_eps_q16 as f64 / 65536.0}),
+            ),
+            Op::GlobalPool {
+                pool, mult, shift, ..
+            } => (
+                "-".into(),
+                format!("mult {mult} shift {shift}"),
+                json!({"pool": format!("{pool:?}").to_lowercase()}),
+            ),
+            Op::Add {
+                mult_a_q16,
+                mult_b_q16,
+                act,
+                ..
+            } => (
+                act_str(act),
+                format!("q16 {mult_a_q16}, {mult_b_q16}"),
+                json!({}),
+            ),
+            Op::Concat { parts, .. } => (
+                "-".into(),
+                format!(
+                    "q16 {}",
+                    parts
+                        .iter()
+                        .map(|p| p.mult_q16.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                json!({}),
+            ),
+            Op::Act { act, .. } => (act_str(act), "same quant as input".into(), json!({})),
+        };
+        ops.push(json!({
+            "index": i,
+            "op": op.name(),
+            "inputs": inputs,
+            "output": out,
+            "in_shapes": inputs.iter().map(|&t| shape_str(&tensors[t as usize])).collect::<Vec<_>>(),
+            "out_shape": shape_str(&tensors[out as usize]),
+            "activation": act,
+            "quant": params,
+            "attrs": extra,
+        }));
+    }
+    let (n, e, g) = model.capacity();
+    let h = model.header();
+    json!({
+        "format_version": h.version,
+        "file_bytes": file_len,
+        "crc32": format!("{:08x}", h.crc),
+        "metadata_bytes": h.meta.len,
+        "data_bytes": h.data.len,
+        "capacity": {"max_nodes": n, "max_edges": e, "max_graphs": g},
+        "input": model.input(),
+        "outputs": model.outputs(),
+        "uses_edge_weight": model.uses_edge_weight(),
+        "ops": ops,
+        "tensors": tensors.iter().enumerate().map(|(i, t)| json!({
+            "id": i, "kind": kind_str(t.kind), "channels": t.channels,
+            "scale": t.scale, "zero_point": t.zero_point,
+        })).collect::<Vec<_>>(),
+        "flash": {"file": file_len, "int8_weights": weight_bytes, "int32_params": param_bytes},
+        "arena_bytes_at_capacity": rt::arena_bytes(model, n as usize, e as usize, g as usize),
+    })
+}
+
+/// Runs `inspect`.
+pub fn run(a: &Args) -> Result<()> {
+    let bytes =
+        std::fs::read(&a.model).with_context(|| format!("cannot read {}", a.model.display()))?;
+    let model = Model::from_bytes(&bytes)
+        .map_err(|e| anyhow!("{}: invalid model: {e}", a.model.display()))?;
+    let d = describe(&model, bytes.len());
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&d)?);
+        return Ok(());
+    }
+    println!(
+        "{}: tgnn v{}, {} bytes (metadata {}, data {}), crc32 {}",
+        a.model.display(),
+        d["format_version"],
+        d["file_bytes"],
+        d["metadata_bytes"],
+        d["data_bytes"],
+        d["crc32"].as_str().unwrap_or("")
+    );
+    let c = &d["capacity"];
+    println!(
+        "capacity: {} nodes, {} edges, {} graphs; input t{}; outputs {}; edge weights: {}",
+        c["max_nodes"],
+        c["max_edges"],
+        c["max_graphs"],
+        d["input"],
+        d["outputs"],
+        if model.uses_edge_weight() {
+            "required"
+        } else {
+            "unused"
+        }
+    );
+    println!("\nops:");
+    println!(
+        "  {:>2}  {:<14} {:<18} {:<16} {:<18} quant",
+        "#", "op", "in → out", "shape", "activation"
+    );
+    for o in d["ops"].as_array().into_iter().flatten() {
+        let ins: Vec<String> = o["inputs"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|t| format!("t{t}"))
+            .collect();
+        let shapes: Vec<String> = o["in_shapes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|s| s.as_str().unwrap_or("").to_string())
+            .collect();
+        let attrs = o["attrs"].as_object().filter(|m| !m.is_empty()).map(|m| {
+            m.iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        });
+        println!(
+            "  {:>2}  {:<14} {:<18} {:<16} {:<18} {}{}",
+            o["index"].as_u64().unwrap_or(0),
+            o["op"].as_str().unwrap_or(""),
+            format!("{} → t{}", ins.join(","), o["output"]),
+            format!(
+                "{}→{}",
+                shapes.join(","),
+                o["out_shape"].as_str().unwrap_or("")
+            ),
+            o["activation"].as_str().unwrap_or(""),
+            o["quant"].as_str().unwrap_or(""),
+            attrs.map(|s| format!("  [{s}]")).unwrap_or_default()
+        );
+    }
+    println!("\ntensors:");
+    println!(
+        "  {:<4} {:<5} {:>8} {:>14} {:>5}",
+        "id", "kind", "channels", "scale", "zp"
+    );
+    for t in d["tensors"].as_array().into_iter().flatten() {
+        println!(
+            "  {:<4} {:<5} {:>8} {:>14.6e} {:>5}",
+            format!("t{}", t["id"]),
+            t["kind"].as_str().unwrap_or(""),
+            t["channels"].as_u64().unwrap_or(0),
+            t["scale"].as_f64().unwrap_or(0.0),
+            t["zero_point"].as_i64().unwrap_or(0)
+        );
+    }
+    let f = &d["flash"];
+    println!(
+        "\nflash: {} bytes file = {} int8 weights + {} int32 channel params + {} metadata/header/padding",
+        f["file"],
+        f["int8_weights"],
+        f["int32_params"],
+        f["file"].as_u64().unwrap_or(0) - f["int8_weights"].as_u64().unwrap_or(0) - f["int32_params"].as_u64().unwrap_or(0)
+    );
+    match d["arena_bytes_at_capacity"].as_u64() {
+        Some(b) => println!("arena at capacity: {b} bytes"),
+        None => println!("arena at capacity: unknown (runtime without Session)"),
+    }
+    Ok(())
+}

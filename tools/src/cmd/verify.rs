@@ -1,0 +1,178 @@
+//! `tinygnn verify`: float reference vs the int8 model run by the runtime.
+
+use std::path::PathBuf;
+
+use anyhow::{anyhow, bail, Context, Result};
+use serde_json::json;
+use tinygnn::Model;
+
+use crate::{reference, rt, st};
+
+/// Arguments of `verify`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The float model (MODEL.safetensors).
+    pub float_model: PathBuf,
+    /// The int8 model (MODEL.tgnn).
+    pub model: PathBuf,
+    /// Graphs to compare on (GRAPHS.safetensors), run as one batch.
+    pub graphs: PathBuf,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Also compare every op's int8 output with the float tensor it stands for.
+    #[arg(long)]
+    pub per_op: bool,
+}
+
+/// Comparison of a float and an int8 output.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Comparison {
+    /// Rows.
+    pub rows: usize,
+    /// Fraction of rows whose argmax agrees.
+    pub top1_agreement: f64,
+    /// Largest |float − dequantized int8|.
+    pub max_abs_err: f64,
+    /// Mean |float − dequantized int8|.
+    pub mean_abs_err: f64,
+    /// max − min of the float output.
+    pub float_range: f64,
+    /// Output quantization step.
+    pub step: f64,
+}
+
+/// Compares the float output `f` with the int8 output `q`.
+pub fn compare(f: &reference::Tensor, q: &rt::RunOutput) -> Result<Comparison> {
+    if f.rows != q.rows || f.channels != q.channels {
+        bail!(
+            "float output is {}×{} but the int8 output is {}×{}",
+            f.rows,
+            f.channels,
+            q.rows,
+            q.channels
+        );
+    }
+    let mut max_err = 0.0f64;
+    let mut sum = 0.0;
+    let mut agree = 0usize;
+    for r in 0..f.rows {
+        let row = f.row(r);
+        let mut best = 0;
+        for (c, &v) in row.iter().enumerate() {
+            if v > row[best] {
+                best = c;
+            }
+            let e = (v - q.dequantize(r, c)).abs();
+            max_err = max_err.max(e);
+            sum += e;
+        }
+        agree += usize::from(best == q.argmax(r));
+    }
+    let lo = f.data.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = f.data.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    Ok(Comparison {
+        rows: f.rows,
+        top1_agreement: agree as f64 / f.rows.max(1) as f64,
+        max_abs_err: max_err,
+        mean_abs_err: sum / f.data.len().max(1) as f64,
+        float_range: if f.data.is_empty() { 0.0 } else { hi - lo },
+        step: q.scale as f64,
+    })
+}
+
+/// Argmax of every row of a float tensor.
+pub fn argmax_rows(t: &reference::Tensor) -> Vec<usize> {
+    (0..t.rows)
+        .map(|r| {
+            let row = t.row(r);
+            (0..row.len()).fold(0, |b, c| if row[c] > row[b] { c } else { b })
+        })
+        .collect()
+}
+
+/// Runs `verify`.
+pub fn run(a: &Args) -> Result<()> {
+    let spec = super::convert::load_spec(&a.float_model)?;
+    let bytes =
+        std::fs::read(&a.model).with_context(|| format!("cannot read {}", a.model.display()))?;
+    let model = Model::from_bytes(&bytes)
+        .map_err(|e| anyhow!("{}: invalid model: {e}", a.model.display()))?;
+    let g = st::read_graphs(&a.graphs)?;
+    let vals = reference::run(&spec, &g, |_| {})?;
+    let f = &vals[&spec.outputs[0]];
+    let mut traced = Vec::new();
+    let q = rt::run_traced(&model, &g, |i, o| {
+        if a.per_op {
+            traced.push((i, o.clone()));
+        }
+    })?;
+    let mut per_op = Vec::new();
+    if a.per_op {
+        let fused = crate::quantize::fuse(&spec)?;
+        if fused.ops.len() != model.num_ops() {
+            bail!(
+                "--per-op: the model has {} ops but this spec fuses to {}; was it converted from another spec?",
+                model.num_ops(),
+                fused.ops.len()
+            );
+        }
+        for (i, o) in &traced {
+            let fop = &fused.ops[*i];
+            let c = compare(&vals[&fop.name], o)?;
+            per_op.push(json!({
+                "index": i, "op": super::inspect::fop_name(fop), "spec": fop.merged.join(" + "),
+                "max_abs_err": c.max_abs_err, "mean_abs_err": c.mean_abs_err, "step": c.step,
+                "float_range": c.float_range, "err_in_steps": c.max_abs_err / c.step,
+            }));
+        }
+    }
+    let c = compare(f, &q)?;
+    let facc = super::accuracy(&argmax_rows(f), &g);
+    let qpred: Vec<usize> = (0..q.rows).map(|r| q.argmax(r)).collect();
+    let qacc = super::accuracy(&qpred, &g);
+    if a.json {
+        let v = json!({
+            "rows": c.rows, "top1_agreement": c.top1_agreement, "max_abs_err": c.max_abs_err,
+            "mean_abs_err": c.mean_abs_err, "float_output_range": c.float_range, "output_step": c.step,
+            "float_accuracy": facc.map(|x| x.0), "int8_accuracy": qacc.map(|x| x.0),
+            "accuracy_rows": facc.map(|x| x.1),
+            "per_op": per_op,
+        });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(());
+    }
+    if a.per_op {
+        println!(
+            "  #  op             {:<32} {:>10} {:>10} {:>7} {:>10}",
+            "spec ops", "max err", "step", "steps", "range"
+        );
+        for p in &per_op {
+            println!(
+                "  {:>2} {:<14} {:<32} {:>10.6} {:>10.6} {:>7.2} {:>10.4}",
+                p["index"].as_u64().unwrap_or(0),
+                p["op"].as_str().unwrap_or(""),
+                p["spec"].as_str().unwrap_or(""),
+                p["max_abs_err"].as_f64().unwrap_or(0.0),
+                p["step"].as_f64().unwrap_or(0.0),
+                p["err_in_steps"].as_f64().unwrap_or(0.0),
+                p["float_range"].as_f64().unwrap_or(0.0)
+            );
+        }
+    }
+    println!("rows compared: {}", c.rows);
+    println!("top-1 agreement: {:.2}%", c.top1_agreement * 100.0);
+    println!(
+        "max abs error: {:.6} (mean {:.6}; output step {:.6}, float output range {:.4})",
+        c.max_abs_err, c.mean_abs_err, c.step, c.float_range
+    );
+    if let (Some((fa, n)), Some((qa, _))) = (facc, qacc) {
+        println!(
+            "accuracy over {n} {}: float {:.2}%, int8 {:.2}%",
+            super::accuracy_scope(&g, c.rows),
+            fa * 100.0,
+            qa * 100.0
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,15 @@
+//! The `tinygnn` host tool as a library: spec parsing, the float reference
+//! executor, calibration, quantization/lowering to the `.tgnn` format, and the
+//! CLI commands. The binary (`src/main.rs`) only calls [`cli::main`].
+#![warn(missing_docs)]
+// Numeric loops index several arrays with the same index; iterators would obscure them.
+#![allow(clippy::needless_range_loop)]
+
+pub mod calibrate;
+pub mod cli;
+pub mod cmd;
+pub mod quantize;
+pub mod reference;
+pub mod rt;
+pub mod spec;
+pub mod st;

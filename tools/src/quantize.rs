@@ -1,0 +1,786 @@
+//! Fusion and int8 lowering of a spec to the device op list, written with
+//! [`tinygnn::format::writer::ModelWriter`]. The scheme and every op's rescale
+//! are described in `docs/quantization.md`.
+
+use std::collections::HashMap;
+
+use anyhow::{anyhow, bail, Result};
+use tinygnn::format::writer::{ChannelRecord, ModelWriter};
+use tinygnn::format::{
+    self as fmt, Activation, ConcatPart, Op, TensorDesc, TensorKind, AGG_FRAC_BITS,
+};
+use tinygnn::quant::quantize_multiplier;
+
+use crate::calibrate::Range;
+use crate::spec::{Aggr, Mat, OpKind, PoolKind, Rows, Spec};
+
+/// Activation fused into (or standing after) an op.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Act {
+    /// None.
+    None,
+    /// ReLU.
+    Relu,
+    /// LeakyReLU with this slope.
+    Leaky(f64),
+}
+
+/// An op after fusion.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FKind {
+    /// Linear (BatchNorm folded).
+    Linear {
+        /// Weights.
+        w: Mat,
+        /// Bias.
+        b: Vec<f64>,
+    },
+    /// GCNConv (BatchNorm folded).
+    Gcn {
+        /// Weights.
+        w: Mat,
+        /// Bias.
+        b: Vec<f64>,
+        /// Loop fill 2.
+        improved: bool,
+        /// Add remaining self-loops.
+        add_self_loops: bool,
+        /// Normalise.
+        normalize: bool,
+        /// Use edge weights.
+        edge_weight: bool,
+    },
+    /// SAGEConv (BatchNorm folded).
+    Sage {
+        /// lin_l weights.
+        wl: Mat,
+        /// lin_r weights.
+        wr: Option<Mat>,
+        /// Bias.
+        b: Vec<f64>,
+        /// Aggregation.
+        aggr: Aggr,
+        /// L2 normalise.
+        normalize: bool,
+    },
+    /// GIN aggregation.
+    Gin {
+        /// ε.
+        eps: f64,
+    },
+    /// Pooling.
+    Pool(PoolKind),
+    /// Sum.
+    Add,
+    /// Concatenation.
+    Concat,
+    /// Standalone activation.
+    Act,
+}
+
+/// A fused op: produces the spec tensor `name` (the last one of its chain).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FOp {
+    /// Spec name of the produced tensor.
+    pub name: String,
+    /// Spec names of the ops merged into this one, first to last.
+    pub merged: Vec<String>,
+    /// Inputs (spec names).
+    pub inputs: Vec<String>,
+    /// The op.
+    pub kind: FKind,
+    /// Its activation.
+    pub act: Act,
+    /// Node or graph rows.
+    pub rows: Rows,
+    /// Output channels.
+    pub channels: usize,
+}
+
+/// Folds an eval BatchNorm `y = (z − μ)/√(σ²+ε)·γ + β` into weights and bias
+/// producing `z`: row `c` of each matrix and `b[c]` are scaled by
+/// `a = γ/√(σ²+ε)`, then `b[c] += β − a·μ`.
+pub fn fold_bn(
+    mats: &mut [&mut Mat],
+    b: &mut [f64],
+    gamma: &[f64],
+    beta: &[f64],
+    mean: &[f64],
+    var: &[f64],
+    eps: f64,
+) {
+    for c in 0..b.len() {
+        let a = gamma[c] / (var[c] + eps).sqrt();
+        for m in mats.iter_mut() {
+            let cols = m.cols;
+            m.data[c * cols..(c + 1) * cols]
+                .iter_mut()
+                .for_each(|v| *v *= a);
+        }
+        b[c] = a * b[c] + beta[c] - a * mean[c];
+    }
+}
+
+/// The fused op list and the (alias-resolved) outputs and input name.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fused {
+    /// Ops.
+    pub ops: Vec<FOp>,
+    /// Output tensor names.
+    pub outputs: Vec<String>,
+}
+
+/// Drops dropout/identity, folds BatchNorm, fuses activations.
+pub fn fuse(spec: &Spec) -> Result<Fused> {
+    // Pass 1: resolve identity aliases.
+    let mut alias: HashMap<String, String> = HashMap::new();
+    let resolve = |alias: &HashMap<String, String>, n: &str| -> String {
+        let mut n = n.to_string();
+        while let Some(a) = alias.get(&n) {
+            n = a.clone();
+        }
+        n
+    };
+    let mut ops = Vec::new();
+    for op in &spec.ops {
+        let inputs: Vec<String> = op.inputs.iter().map(|i| resolve(&alias, i)).collect();
+        if op.kind == OpKind::Identity {
+            alias.insert(op.name.clone(), inputs[0].clone());
+        } else {
+            ops.push((op, inputs));
+        }
+    }
+    let outputs: Vec<String> = spec.outputs.iter().map(|o| resolve(&alias, o)).collect();
+    if let Some(o) = outputs.iter().find(|o| **o == spec.input) {
+        bail!("model output '{o}' is the input itself; nothing to compute");
+    }
+    // Uses of each tensor.
+    let mut uses: HashMap<&str, usize> = HashMap::new();
+    for (_, ins) in &ops {
+        for i in ins {
+            *uses.entry(i.as_str()).or_default() += 1;
+        }
+    }
+    for o in &outputs {
+        *uses.entry(o.as_str()).or_default() += 1;
+    }
+    let uses: HashMap<String, usize> = uses.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+
+    let mut out: Vec<FOp> = Vec::new();
+    for (op, inputs) in ops {
+        let who = format!("op '{}' ({})", op.name, op.kind.type_name());
+        let single_use = uses.get(&inputs[0]).copied().unwrap_or(0) == 1;
+        let producer = out.iter_mut().find(|f| f.name == inputs[0]);
+        match &op.kind {
+            OpKind::BatchNorm {
+                gamma,
+                beta,
+                mean,
+                var,
+                eps,
+            } => {
+                let Some(p) = producer else {
+                    bail!("{who}: batch_norm must follow linear, gcn_conv or sage_conv, but its input is the model input '{}'", inputs[0]);
+                };
+                let foldable = p.act == Act::None
+                    && matches!(
+                        p.kind,
+                        FKind::Linear { .. }
+                            | FKind::Gcn { .. }
+                            | FKind::Sage {
+                                normalize: false,
+                                ..
+                            }
+                    );
+                if !foldable {
+                    bail!(
+                        "{who}: batch_norm can only be folded into a preceding linear, gcn_conv or sage_conv (without normalize or activation); its input '{}' comes from {}",
+                        inputs[0],
+                        describe(p)
+                    );
+                }
+                if !single_use {
+                    bail!(
+                        "{who}: cannot fold batch_norm into '{}': that tensor has other consumers",
+                        inputs[0]
+                    );
+                }
+                match &mut p.kind {
+                    FKind::Linear { w, b } | FKind::Gcn { w, b, .. } => {
+                        fold_bn(&mut [w], b, gamma, beta, mean, var, *eps)
+                    }
+                    FKind::Sage { wl, wr, b, .. } => match wr {
+                        Some(wr) => fold_bn(&mut [wl, wr], b, gamma, beta, mean, var, *eps),
+                        None => fold_bn(&mut [wl], b, gamma, beta, mean, var, *eps),
+                    },
+                    _ => unreachable!(),
+                }
+                p.name = op.name.clone();
+                p.merged.push(op.name.clone());
+            }
+            OpKind::Relu | OpKind::LeakyRelu { .. } => {
+                let act = match op.kind {
+                    OpKind::Relu => Act::Relu,
+                    OpKind::LeakyRelu { slope } => Act::Leaky(slope),
+                    _ => unreachable!(),
+                };
+                let fusable = |p: &FOp| {
+                    p.act == Act::None
+                        && matches!(
+                            p.kind,
+                            FKind::Linear { .. }
+                                | FKind::Gcn { .. }
+                                | FKind::Sage {
+                                    normalize: false,
+                                    ..
+                                }
+                                | FKind::Add
+                        )
+                };
+                match producer {
+                    Some(p) if single_use && fusable(p) => {
+                        p.act = act;
+                        p.name = op.name.clone();
+                        p.merged.push(op.name.clone());
+                    }
+                    _ => out.push(FOp {
+                        name: op.name.clone(),
+                        merged: vec![op.name.clone()],
+                        inputs,
+                        kind: FKind::Act,
+                        act,
+                        rows: op.rows,
+                        channels: op.channels,
+                    }),
+                }
+            }
+            k => {
+                let kind = match k.clone() {
+                    OpKind::Linear { w, b } => FKind::Linear { w, b },
+                    OpKind::Gcn {
+                        w,
+                        b,
+                        improved,
+                        add_self_loops,
+                        normalize,
+                        edge_weight,
+                    } => FKind::Gcn {
+                        w,
+                        b,
+                        // PyG ignores `improved` without edge weights (see reference::gcn_edges).
+                        improved: improved && edge_weight,
+                        // PyG adds self-loops only inside gcn_norm, i.e. when normalizing.
+                        add_self_loops: add_self_loops && normalize,
+                        normalize,
+                        edge_weight,
+                    },
+                    OpKind::Sage {
+                        wl,
+                        b,
+                        wr,
+                        aggr,
+                        normalize,
+                    } => FKind::Sage {
+                        wl,
+                        wr,
+                        b,
+                        aggr,
+                        normalize,
+                    },
+                    OpKind::Gin { eps } => FKind::Gin { eps },
+                    OpKind::Pool(p) => FKind::Pool(p),
+                    OpKind::Add => FKind::Add,
+                    OpKind::Concat => FKind::Concat,
+                    OpKind::BatchNorm { .. }
+                    | OpKind::Relu
+                    | OpKind::LeakyRelu { .. }
+                    | OpKind::Identity => {
+                        unreachable!()
+                    }
+                };
+                out.push(FOp {
+                    name: op.name.clone(),
+                    merged: vec![op.name.clone()],
+                    inputs,
+                    kind,
+                    act: Act::None,
+                    rows: op.rows,
+                    channels: op.channels,
+                });
+            }
+        }
+    }
+    Ok(Fused { ops: out, outputs })
+}
+
+fn describe(p: &FOp) -> String {
+    let k = match &p.kind {
+        FKind::Linear { .. } => "linear",
+        FKind::Gcn { .. } => "gcn_conv",
+        FKind::Sage {
+            normalize: true, ..
+        } => "sage_conv with normalize",
+        FKind::Sage { .. } => "sage_conv",
+        FKind::Gin { .. } => "gin_aggregate",
+        FKind::Pool(_) => "a global pool",
+        FKind::Add => "add",
+        FKind::Concat => "concat",
+        FKind::Act => "an activation",
+    };
+    if p.act != Act::None && !matches!(p.kind, FKind::Act) {
+        format!("'{}' ({k} with a fused activation)", p.merged[0])
+    } else {
+        format!("'{}' ({k})", p.merged[0])
+    }
+}
+
+/// Per-tensor asymmetric int8 parameters for a real range (widened to include 0).
+pub fn activation_quant(r: Range) -> (f32, i8) {
+    let lo = r.lo.min(0.0);
+    let hi = r.hi.max(0.0);
+    let mut scale = ((hi - lo) / 255.0) as f32;
+    if !scale.is_finite() || scale < f32::MIN_POSITIVE * 256.0 {
+        scale = 1.0 / 255.0;
+    }
+    let zp = (-128.0 - lo / scale as f64).round().clamp(-128.0, 127.0) as i8;
+    (scale, zp)
+}
+
+/// `round(x / scale) + zp`, saturated (host-side quantization).
+pub fn quantize_value(x: f64, scale: f32, zp: i8) -> i8 {
+    ((x / scale as f64).round() + zp as f64).clamp(-128.0, 127.0) as i8
+}
+
+/// `scale · (q − zp)`.
+pub fn dequantize_value(q: i8, scale: f32, zp: i8) -> f64 {
+    scale as f64 * (q as i32 - zp as i32) as f64
+}
+
+/// Largest |bias| in accumulator units that [`scale_floor`] allows (2^30:
+/// a factor 2 of headroom below `i32::MAX` for the products added to it).
+pub const BIAS_ACC_LIMIT: f64 = (1u64 << 30) as f64;
+
+/// Smallest rescale `s_in·s_w/s_out` that [`scale_floor`] allows (2^-31;
+/// `quantize_multiplier` returns 0 below 2^-32).
+pub const MIN_RESCALE: f64 = 1.0 / (1u64 << 31) as f64;
+
+/// The smallest weight scale channel `c` may have so that its channel record
+/// stays representable: `|bias|/(s_in·s_w) ≤ 2^30` and, when the op rescales
+/// to `s_out`, `s_in·s_w/s_out ≥ 2^-31`. A channel whose weights are all ~0
+/// would otherwise get `s_w ≈ 0` and a bias that saturates i32 (or a rescale
+/// that underflows to 0). Raising `s_w` only rounds such negligible weights to 0.
+pub fn scale_floor(bias: f64, s_in: f64, s_out: Option<f64>) -> f64 {
+    let mut f = bias.abs() / (s_in * BIAS_ACC_LIMIT);
+    if let Some(so) = s_out {
+        f = f.max(so * MIN_RESCALE / s_in);
+    }
+    if f.is_finite() {
+        f
+    } else {
+        0.0
+    }
+}
+
+/// Per-output-channel symmetric weight quantization. With several matrices
+/// (SAGE `lin_l`/`lin_r`) a channel's scale covers all of their rows; with
+/// `per_tensor` one scale covers everything. Returns the int8 matrices and the
+/// scales. An all-zero channel gets scale 1.
+pub fn quantize_weights(mats: &[&Mat], per_tensor: bool) -> (Vec<Vec<i8>>, Vec<f64>) {
+    quantize_weights_floored(mats, per_tensor, &[])
+}
+
+/// [`quantize_weights`] with a lower bound per channel on the scale (see
+/// [`scale_floor`]; missing entries are 0). With `per_tensor` the largest
+/// bound applies to the shared scale.
+pub fn quantize_weights_floored(
+    mats: &[&Mat],
+    per_tensor: bool,
+    floors: &[f64],
+) -> (Vec<Vec<i8>>, Vec<f64>) {
+    let rows = mats[0].rows;
+    let mut scales: Vec<f64> = (0..rows)
+        .map(|c| {
+            mats.iter()
+                .flat_map(|m| m.row(c).iter())
+                .fold(0.0f64, |a, v| a.max(v.abs()))
+                / 127.0
+        })
+        .collect();
+    if per_tensor {
+        let s = scales.iter().copied().fold(0.0, f64::max);
+        scales.fill(s);
+    }
+    for s in &mut scales {
+        if s.is_nan() || *s <= 0.0 {
+            *s = 1.0;
+        }
+    }
+    for (s, &f) in scales.iter_mut().zip(floors) {
+        if f.is_finite() {
+            *s = s.max(f);
+        }
+    }
+    if per_tensor {
+        // The floors may differ per channel; the shared scale takes the largest.
+        let s = scales.iter().copied().fold(0.0, f64::max);
+        scales.fill(s);
+    }
+    let q = mats
+        .iter()
+        .map(|m| {
+            (0..rows)
+                .flat_map(|c| {
+                    let s = scales[c];
+                    m.row(c)
+                        .iter()
+                        .map(move |v| (v / s).round().clamp(-127.0, 127.0) as i8)
+                })
+                .collect()
+        })
+        .collect();
+    (q, scales)
+}
+
+fn act_of(a: Act) -> Activation {
+    match a {
+        Act::None => Activation::None,
+        Act::Relu => Activation::Relu,
+        Act::Leaky(s) => Activation::LeakyRelu {
+            alpha_q16: (s * 65536.0).round() as i32,
+        },
+    }
+}
+
+fn q16(x: f64) -> Result<i32> {
+    let v = (x * 65536.0).round();
+    if v.is_nan() || v.abs() > i32::MAX as f64 {
+        bail!("Q16 multiplier {x} out of range");
+    }
+    Ok(v as i32)
+}
+
+/// Capacity declared in the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Capacity {
+    /// Nodes.
+    pub max_nodes: u32,
+    /// Edges.
+    pub max_edges: u32,
+    /// Graphs.
+    pub max_graphs: u32,
+}
+
+/// Result of a conversion.
+#[derive(Debug, Clone)]
+pub struct Converted {
+    /// The `.tgnn` bytes.
+    pub bytes: Vec<u8>,
+    /// The fused ops, in file order (one device op each).
+    pub ops: Vec<FOp>,
+    /// int8 weight bytes.
+    pub weight_bytes: usize,
+    /// Channel-record bytes (bias, mult, shift).
+    pub param_bytes: usize,
+    /// Bias bytes alone (4 per channel record).
+    pub bias_bytes: usize,
+    /// Precision problems found while quantizing (saturated biases, vanishing rescales).
+    pub warnings: Vec<String>,
+}
+
+/// Reports channels whose bias saturates i32 or whose rescale underflows to 0.
+fn check_records(
+    who: &str,
+    scales: &[f64],
+    b: &[f64],
+    s_in: f64,
+    s_out: f64,
+    normalize: bool,
+    warnings: &mut Vec<String>,
+) {
+    for (c, (&sw, &bias)) in scales.iter().zip(b).enumerate() {
+        let q = bias / (s_in * sw);
+        if q.abs() > i32::MAX as f64 {
+            warnings.push(format!(
+                "{who}: channel {c}: bias {bias} saturates the i32 accumulator"
+            ));
+        }
+        if !normalize && quantize_multiplier(s_in * sw / s_out).0 == 0 {
+            warnings.push(format!(
+                "{who}: channel {c}: rescale {:e} underflows; the channel outputs its zero point",
+                s_in * sw / s_out
+            ));
+        }
+    }
+}
+
+/// Quantizes and writes the model.
+pub fn convert(spec: &Spec, ranges: &HashMap<String, Range>, cap: Capacity) -> Result<Converted> {
+    let fused = fuse(spec)?;
+    let range = |name: &str| -> Result<Range> {
+        ranges
+            .get(name)
+            .copied()
+            .ok_or_else(|| anyhow!("no calibration range for tensor '{name}'"))
+    };
+    let mut w = ModelWriter::new();
+    let mut ids: HashMap<String, u8> = HashMap::new();
+    let kind_of = |r: Rows| match r {
+        Rows::Node => TensorKind::Node,
+        Rows::Graph => TensorKind::Graph,
+    };
+    if spec.in_channels > tinygnn::MAX_CHANNELS {
+        bail!(
+            "model input '{}' has {} channels; the runtime allows {}",
+            spec.input,
+            spec.in_channels,
+            tinygnn::MAX_CHANNELS
+        );
+    }
+    let (s, z) = activation_quant(range(&spec.input)?);
+    let input = w.add_tensor(TensorDesc {
+        kind: TensorKind::Node,
+        channels: spec.in_channels as u16,
+        scale: s,
+        zero_point: z,
+    });
+    ids.insert(spec.input.clone(), input);
+    let (mut weight_bytes, mut param_bytes) = (0usize, 0usize);
+    let mut warnings = Vec::new();
+    if fused.ops.len() > tinygnn::MAX_OPS {
+        bail!(
+            "model has {} ops after fusion; the format allows {}",
+            fused.ops.len(),
+            tinygnn::MAX_OPS
+        );
+    }
+    for f in &fused.ops {
+        let who = format!("op '{}' ({})", f.name, f.merged.join(" → "));
+        if f.channels > tinygnn::MAX_CHANNELS {
+            bail!(
+                "{who}: {} channels exceed the runtime's maximum {}",
+                f.channels,
+                tinygnn::MAX_CHANNELS
+            );
+        }
+        if w.tensors().len() >= tinygnn::MAX_TENSORS {
+            bail!("{who}: more than {} tensors", tinygnn::MAX_TENSORS);
+        }
+        let in_ids: Vec<u8> = f.inputs.iter().map(|i| ids[i]).collect();
+        let in_desc: Vec<TensorDesc> = in_ids.iter().map(|&i| w.tensors()[i as usize]).collect();
+        let s_in = in_desc[0].scale as f64;
+        // Output descriptor.
+        let out_desc = match &f.kind {
+            FKind::Act | FKind::Pool(PoolKind::Max) => TensorDesc {
+                kind: kind_of(f.rows),
+                ..in_desc[0]
+            },
+            FKind::Sage {
+                normalize: true, ..
+            } => TensorDesc {
+                kind: TensorKind::Node,
+                channels: f.channels as u16,
+                scale: 1.0 / 127.0,
+                zero_point: 0,
+            },
+            _ => {
+                let (scale, zero_point) = activation_quant(range(&f.name)?);
+                TensorDesc {
+                    kind: kind_of(f.rows),
+                    channels: f.channels as u16,
+                    scale,
+                    zero_point,
+                }
+            }
+        };
+        let s_out = out_desc.scale as f64;
+        let output = w.add_tensor(out_desc);
+        ids.insert(f.name.clone(), output);
+        let act = act_of(f.act);
+        let records = |scales: &[f64], b: &[f64]| -> Vec<ChannelRecord> {
+            scales
+                .iter()
+                .zip(b)
+                .map(|(&sw, &bias)| {
+                    let acc_scale = s_in * sw;
+                    let (mult, shift) = quantize_multiplier(acc_scale / s_out);
+                    ChannelRecord {
+                        bias: (bias / acc_scale)
+                            .round()
+                            .clamp(i32::MIN as f64, i32::MAX as f64)
+                            as i32,
+                        mult,
+                        shift,
+                    }
+                })
+                .collect()
+        };
+        let op = match &f.kind {
+            FKind::Linear { w: m, b } | FKind::Gcn { w: m, b, .. } => {
+                let floors: Vec<f64> = b
+                    .iter()
+                    .map(|&x| scale_floor(x, s_in, Some(s_out)))
+                    .collect();
+                let (q, scales) = quantize_weights_floored(&[m], false, &floors);
+                check_records(&who, &scales, b, s_in, s_out, false, &mut warnings);
+                let weights = w.add_i8(&q[0]);
+                let params = w.add_channel_params(&records(&scales, b));
+                weight_bytes += q[0].len();
+                param_bytes += 12 * scales.len();
+                match &f.kind {
+                    FKind::Linear { .. } => Op::Linear {
+                        input: in_ids[0],
+                        output,
+                        weights,
+                        params,
+                        act,
+                    },
+                    FKind::Gcn {
+                        improved,
+                        add_self_loops,
+                        normalize,
+                        edge_weight,
+                        ..
+                    } => Op::GcnConv {
+                        input: in_ids[0],
+                        output,
+                        weights,
+                        params,
+                        act,
+                        improved: *improved,
+                        add_self_loops: *add_self_loops,
+                        normalize: *normalize,
+                        edge_weight: *edge_weight,
+                    },
+                    _ => unreachable!(),
+                }
+            }
+            FKind::Sage {
+                wl,
+                wr,
+                b,
+                aggr,
+                normalize,
+            } => {
+                let mats: Vec<&Mat> = std::iter::once(wl).chain(wr.as_ref()).collect();
+                let floors: Vec<f64> = b
+                    .iter()
+                    .map(|&x| scale_floor(x, s_in, (!*normalize).then_some(s_out)))
+                    .collect();
+                let (q, scales) = quantize_weights_floored(&mats, *normalize, &floors);
+                check_records(&who, &scales, b, s_in, s_out, *normalize, &mut warnings);
+                let weights_l = w.add_i8(&q[0]);
+                let weights_r = match q.get(1) {
+                    Some(r) => w.add_i8(r),
+                    None => fmt::Section::default(),
+                };
+                weight_bytes += q.iter().map(Vec::len).sum::<usize>();
+                let mut recs = records(&scales, b);
+                if *normalize {
+                    for r in &mut recs {
+                        r.mult = 0;
+                        r.shift = 0;
+                    }
+                }
+                param_bytes += 12 * recs.len();
+                let params = w.add_channel_params(&recs);
+                Op::SageConv {
+                    input: in_ids[0],
+                    output,
+                    aggr: match aggr {
+                        Aggr::Sum => fmt::Aggr::Sum,
+                        Aggr::Mean => fmt::Aggr::Mean,
+                        Aggr::Max => fmt::Aggr::Max,
+                    },
+                    weights_l,
+                    weights_r,
+                    params,
+                    act,
+                    normalize: *normalize,
+                }
+            }
+            FKind::Gin { eps } => {
+                let (mult, shift) =
+                    quantize_multiplier(s_in / (s_out * (1u64 << AGG_FRAC_BITS) as f64));
+                Op::GinAggregate {
+                    input: in_ids[0],
+                    output,
+                    one_plus_eps_q16: q16(1.0 + eps).map_err(|e| anyhow!("{who}: {e}"))?,
+                    mult,
+                    shift,
+                }
+            }
+            FKind::Pool(p) => {
+                let (pool, scale) = match p {
+                    PoolKind::Add => (fmt::Pool::Add, s_in / s_out),
+                    PoolKind::Mean => (
+                        fmt::Pool::Mean,
+                        s_in / (s_out * (1u64 << AGG_FRAC_BITS) as f64),
+                    ),
+                    PoolKind::Max => (fmt::Pool::Max, 0.0),
+                };
+                let (mult, shift) = quantize_multiplier(scale);
+                Op::GlobalPool {
+                    input: in_ids[0],
+                    output,
+                    pool,
+                    mult,
+                    shift,
+                }
+            }
+            FKind::Add => Op::Add {
+                a: in_ids[0],
+                b: in_ids[1],
+                output,
+                mult_a_q16: q16(in_desc[0].scale as f64 / s_out)
+                    .map_err(|e| anyhow!("{who}: {e}"))?,
+                mult_b_q16: q16(in_desc[1].scale as f64 / s_out)
+                    .map_err(|e| anyhow!("{who}: {e}"))?,
+                act,
+            },
+            FKind::Concat => {
+                if in_ids.len() > fmt::MAX_CONCAT {
+                    bail!(
+                        "{who}: {} inputs, the runtime concatenates at most {}",
+                        in_ids.len(),
+                        fmt::MAX_CONCAT
+                    );
+                }
+                let mut parts = heapless::Vec::new();
+                for (id, d) in in_ids.iter().zip(&in_desc) {
+                    let _ = parts.push(ConcatPart {
+                        input: *id,
+                        mult_q16: q16(d.scale as f64 / s_out).map_err(|e| anyhow!("{who}: {e}"))?,
+                    });
+                }
+                Op::Concat { parts, output }
+            }
+            FKind::Act => Op::Act {
+                input: in_ids[0],
+                output,
+                act,
+            },
+        };
+        w.add_op(op);
+    }
+    let outputs: Vec<u8> = fused.outputs.iter().map(|o| ids[o]).collect();
+    if outputs.len() > 4 {
+        bail!("model has {} outputs; the format allows 4", outputs.len());
+    }
+    let bytes = w
+        .finish(
+            input,
+            &outputs,
+            cap.max_nodes,
+            cap.max_edges,
+            cap.max_graphs,
+        )
+        .map_err(|e| anyhow!("writing the model failed: {e}"))?;
+    Ok(Converted {
+        bytes,
+        ops: fused.ops,
+        weight_bytes,
+        bias_bytes: param_bytes / 3,
+        param_bytes,
+        warnings,
+    })
+}

@@ -1,0 +1,226 @@
+//! The one place the host tool calls the runtime's execution engine
+//! (`tinygnn::Session`): arena sizing and host simulation.
+
+use anyhow::{anyhow, bail, Result};
+use tinygnn::graph::{Features, GraphInput};
+use tinygnn::{Model, Output, Session};
+
+use crate::st::Graphs;
+
+/// Whether this build can execute models (the runtime has `Session`).
+pub const AVAILABLE: bool = true;
+
+/// The int8 output of one run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunOutput {
+    /// Row-major int8 values.
+    pub data: Vec<i8>,
+    /// Rows (nodes or graphs).
+    pub rows: usize,
+    /// Channels.
+    pub channels: usize,
+    /// Output scale.
+    pub scale: f32,
+    /// Output zero point.
+    pub zero_point: i8,
+}
+
+impl RunOutput {
+    /// Dequantized value.
+    pub fn dequantize(&self, r: usize, c: usize) -> f64 {
+        self.scale as f64
+            * (self.data[r * self.channels + c] as i32 - self.zero_point as i32) as f64
+    }
+
+    /// Index of the largest value of row `r` (first on ties).
+    pub fn argmax(&self, r: usize) -> usize {
+        let row = &self.data[r * self.channels..(r + 1) * self.channels];
+        let mut best = 0;
+        for (i, &v) in row.iter().enumerate() {
+            if v > row[best] {
+                best = i;
+            }
+        }
+        best
+    }
+}
+
+/// Arena bytes needed for `nodes`, `edges`, `graphs` (8-aligned arena).
+pub fn arena_bytes(model: &Model<'_>, nodes: usize, edges: usize, graphs: usize) -> Option<usize> {
+    Some(model.arena_bytes(nodes, edges, graphs))
+}
+
+/// The runtime's view of the graphs.
+pub fn graph_input(g: &Graphs) -> GraphInput<'_> {
+    GraphInput {
+        num_nodes: g.num_nodes,
+        features: Features::F32(&g.x),
+        sources: &g.sources,
+        targets: &g.targets,
+        edge_weight: g.edge_weight.as_deref(),
+        batch: g.has_batch.then_some(&g.batch[..]),
+    }
+}
+
+/// One run of the whole `g` (it must fit the model's capacity).
+fn run_once(
+    model: &Model<'_>,
+    g: &Graphs,
+    mut trace: impl FnMut(usize, RunOutput),
+) -> Result<RunOutput> {
+    let need = model.arena_bytes(g.num_nodes, g.num_edges(), g.num_graphs);
+    // +8: the arena need not start 8-aligned.
+    let mut arena = vec![0u8; need.saturating_add(8)];
+    let mut session = Session::new(model, &mut arena);
+    let to_owned = |o: &Output<'_>| RunOutput {
+        data: o.data.to_vec(),
+        rows: o.rows,
+        channels: o.channels,
+        scale: o.scale,
+        zero_point: o.zero_point,
+    };
+    let input = graph_input(g);
+    let out = session
+        .run_inspect(&input, |i, o| trace(i, to_owned(&o)))
+        .map_err(|e| anyhow!("runtime: {e}"))?;
+    Ok(to_owned(&out))
+}
+
+/// Splits a PyG batch into consecutive runs of whole graphs that each fit the
+/// model's capacity (what a device does when it gets one graph at a time).
+/// Returns `[g]` unchanged when it fits. Needs a sorted `batch` vector and no
+/// edge between graphs.
+pub fn split_batches(model: &Model<'_>, g: &Graphs) -> Result<Vec<Graphs>> {
+    let (max_n, max_e, max_g) = model.capacity();
+    let (max_n, max_e, max_g) = (max_n as usize, max_e as usize, max_g as usize);
+    if g.num_nodes <= max_n && g.num_edges() <= max_e && g.num_graphs <= max_g {
+        return Ok(vec![g.clone()]);
+    }
+    let over = format!(
+        "the graphs ({} nodes, {} edges, {} graphs) exceed the model's capacity ({max_n} nodes, {max_e} edges, {max_g} graphs)",
+        g.num_nodes,
+        g.num_edges(),
+        g.num_graphs
+    );
+    if !g.has_batch || g.num_graphs < 2 {
+        bail!("{over}; reconvert with larger --max-nodes/--max-edges/--max-graphs");
+    }
+    if g.batch.windows(2).any(|w| w[0] > w[1]) {
+        bail!("{over}, and the batch vector is not sorted, so it cannot be split into runs of whole graphs");
+    }
+    // Node range and edges of every graph.
+    let ng = g.num_graphs;
+    let mut first = vec![usize::MAX; ng + 1];
+    for (i, &b) in g.batch.iter().enumerate().rev() {
+        first[b as usize] = i;
+    }
+    first[ng] = g.num_nodes;
+    for k in (0..ng).rev() {
+        if first[k] == usize::MAX {
+            first[k] = first[k + 1];
+        }
+    }
+    let mut edges: Vec<Vec<usize>> = vec![Vec::new(); ng];
+    for e in 0..g.num_edges() {
+        let (s, t) = (g.sources[e] as usize, g.targets[e] as usize);
+        if g.batch[s] != g.batch[t] {
+            bail!(
+                "{over}, and edge {e} joins graphs {} and {}, so it cannot be split",
+                g.batch[s],
+                g.batch[t]
+            );
+        }
+        edges[g.batch[s] as usize].push(e);
+    }
+    let mut out = Vec::new();
+    let mut start = 0;
+    while start < ng {
+        let mut end = start;
+        let (mut n, mut m) = (0usize, 0usize);
+        while end < ng {
+            let (dn, de) = (first[end + 1] - first[end], edges[end].len());
+            if end > start && (n + dn > max_n || m + de > max_e || end - start + 1 > max_g) {
+                break;
+            }
+            if dn > max_n || de > max_e {
+                bail!("graph {end} alone ({dn} nodes, {de} edges) exceeds the model's capacity ({max_n} nodes, {max_e} edges)");
+            }
+            n += dn;
+            m += de;
+            end += 1;
+        }
+        let (n0, n1) = (first[start], first[end]);
+        let es: Vec<usize> = edges[start..end].iter().flatten().copied().collect();
+        out.push(Graphs {
+            num_nodes: n1 - n0,
+            channels: g.channels,
+            x: g.x[n0 * g.channels..n1 * g.channels].to_vec(),
+            sources: es.iter().map(|&e| g.sources[e] - n0 as u16).collect(),
+            targets: es.iter().map(|&e| g.targets[e] - n0 as u16).collect(),
+            edge_weight: g
+                .edge_weight
+                .as_ref()
+                .map(|w| es.iter().map(|&e| w[e]).collect()),
+            batch: g.batch[n0..n1].iter().map(|&b| b - start as u16).collect(),
+            has_batch: true,
+            num_graphs: end - start,
+            y: None,
+            test_mask: None,
+        });
+        start = end;
+    }
+    Ok(out)
+}
+
+fn append(acc: &mut Option<RunOutput>, o: RunOutput) {
+    match acc {
+        None => *acc = Some(o),
+        Some(a) => {
+            a.data.extend(o.data);
+            a.rows += o.rows;
+        }
+    }
+}
+
+/// Runs the model on the graphs with the runtime (in several runs of whole
+/// graphs if the batch exceeds the model's capacity, see [`split_batches`]) and
+/// returns the first output and the number of runs. `trace` is then called for
+/// every op with its index and (concatenated) int8 output.
+pub fn run_batched_traced(
+    model: &Model<'_>,
+    g: &Graphs,
+    mut trace: impl FnMut(usize, &RunOutput),
+) -> Result<(RunOutput, usize)> {
+    let parts = split_batches(model, g)?;
+    let mut per_op: Vec<Option<RunOutput>> = vec![None; model.num_ops()];
+    let mut out = None;
+    for p in &parts {
+        let o = run_once(model, p, |i, t| {
+            if let Some(slot) = per_op.get_mut(i) {
+                append(slot, t);
+            }
+        })?;
+        append(&mut out, o);
+    }
+    for (i, t) in per_op.iter().enumerate() {
+        if let Some(t) = t {
+            trace(i, t);
+        }
+    }
+    let out = out.ok_or_else(|| anyhow!("no graphs to run"))?;
+    Ok((out, parts.len()))
+}
+
+/// [`run_batched_traced`] without the run count.
+pub fn run_traced(
+    model: &Model<'_>,
+    g: &Graphs,
+    trace: impl FnMut(usize, &RunOutput),
+) -> Result<RunOutput> {
+    Ok(run_batched_traced(model, g, trace)?.0)
+}
+
+/// Runs the model on the graphs with the runtime and returns the first output.
+pub fn run(model: &Model<'_>, g: &Graphs) -> Result<RunOutput> {
+    run_traced(model, g, |_, _| {})
+}

@@ -1,0 +1,631 @@
+//! The model spec (the op graph in `MODEL.safetensors`, `docs/interchange.md`),
+//! parsed and checked against its weights.
+//!
+//! Every error names the op (by its spec name and type) and, where there is
+//! one, the parameter role and safetensors key at fault.
+
+use std::collections::HashMap;
+
+use anyhow::{anyhow, bail, Result};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use crate::st::{Arr, ModelFile};
+
+/// Node- or graph-level task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Task {
+    /// One output row per node.
+    Node,
+    /// One output row per graph.
+    Graph,
+}
+
+/// Whether a tensor has one row per node or per graph.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rows {
+    /// Node rows.
+    Node,
+    /// Graph rows (after pooling).
+    Graph,
+}
+
+/// A dense row-major matrix `[rows, cols]` (weights are `[out, in]`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mat {
+    /// Rows (output channels for weights).
+    pub rows: usize,
+    /// Columns (input channels for weights).
+    pub cols: usize,
+    /// Values.
+    pub data: Vec<f64>,
+}
+
+impl Mat {
+    /// Row `r`.
+    pub fn row(&self, r: usize) -> &[f64] {
+        &self.data[r * self.cols..(r + 1) * self.cols]
+    }
+}
+
+/// SAGEConv aggregation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Aggr {
+    /// Sum.
+    Sum,
+    /// Mean.
+    Mean,
+    /// Max.
+    Max,
+}
+
+/// Global pooling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PoolKind {
+    /// Sum.
+    Add,
+    /// Mean.
+    Mean,
+    /// Max.
+    Max,
+}
+
+/// One op with its weights resolved.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OpKind {
+    /// `x Wᵀ + b`.
+    Linear {
+        /// `[out, in]`.
+        w: Mat,
+        /// `[out]` (zeros when absent).
+        b: Vec<f64>,
+    },
+    /// Eval-mode BatchNorm.
+    BatchNorm {
+        /// γ.
+        gamma: Vec<f64>,
+        /// β.
+        beta: Vec<f64>,
+        /// Running mean.
+        mean: Vec<f64>,
+        /// Running variance.
+        var: Vec<f64>,
+        /// ε.
+        eps: f64,
+    },
+    /// ReLU.
+    Relu,
+    /// LeakyReLU.
+    LeakyRelu {
+        /// Negative slope.
+        slope: f64,
+    },
+    /// Dropout (eval) or identity.
+    Identity,
+    /// GCNConv.
+    Gcn {
+        /// `lin.weight` `[out, in]`.
+        w: Mat,
+        /// Bias (zeros when absent).
+        b: Vec<f64>,
+        /// Fill self-loops with 2.
+        improved: bool,
+        /// Add remaining self-loops.
+        add_self_loops: bool,
+        /// Symmetric normalisation.
+        normalize: bool,
+        /// Use the graph's edge weights.
+        edge_weight: bool,
+    },
+    /// SAGEConv.
+    Sage {
+        /// `lin_l.weight`.
+        wl: Mat,
+        /// `lin_l.bias` (zeros when absent).
+        b: Vec<f64>,
+        /// `lin_r.weight` if `root_weight`.
+        wr: Option<Mat>,
+        /// Aggregation.
+        aggr: Aggr,
+        /// L2-normalise the output.
+        normalize: bool,
+    },
+    /// GIN aggregation `(1+eps)·x_i + Σ x_j`.
+    Gin {
+        /// ε.
+        eps: f64,
+    },
+    /// Global pooling.
+    Pool(PoolKind),
+    /// Element-wise sum of two inputs.
+    Add,
+    /// Channel concatenation.
+    Concat,
+}
+
+impl OpKind {
+    /// The spec's op type name.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            OpKind::Linear { .. } => "linear",
+            OpKind::BatchNorm { .. } => "batch_norm",
+            OpKind::Relu => "relu",
+            OpKind::LeakyRelu { .. } => "leaky_relu",
+            OpKind::Identity => "identity",
+            OpKind::Gcn { .. } => "gcn_conv",
+            OpKind::Sage { .. } => "sage_conv",
+            OpKind::Gin { .. } => "gin_aggregate",
+            OpKind::Pool(PoolKind::Add) => "global_add_pool",
+            OpKind::Pool(PoolKind::Mean) => "global_mean_pool",
+            OpKind::Pool(PoolKind::Max) => "global_max_pool",
+            OpKind::Add => "add",
+            OpKind::Concat => "concat",
+        }
+    }
+}
+
+/// One op of the spec.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SpecOp {
+    /// Name of the op and of the tensor it produces.
+    pub name: String,
+    /// Input tensor names.
+    pub inputs: Vec<String>,
+    /// The op.
+    pub kind: OpKind,
+    /// Output channels.
+    pub channels: usize,
+    /// Node or graph rows.
+    pub rows: Rows,
+}
+
+/// A parsed and checked spec.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Spec {
+    /// Task.
+    pub task: Task,
+    /// Name of the node-feature input.
+    pub input: String,
+    /// Input channels.
+    pub in_channels: usize,
+    /// Ops in execution order.
+    pub ops: Vec<SpecOp>,
+    /// Output names.
+    pub outputs: Vec<String>,
+}
+
+impl Spec {
+    /// Channels and row kind of a named tensor (input or op output).
+    pub fn shape_of(&self, name: &str) -> Option<(Rows, usize)> {
+        if name == self.input {
+            return Some((Rows::Node, self.in_channels));
+        }
+        self.ops
+            .iter()
+            .find(|o| o.name == name)
+            .map(|o| (o.rows, o.channels))
+    }
+}
+
+#[derive(Deserialize)]
+struct RawSpec {
+    tinygnn_spec: u32,
+    #[serde(default)]
+    task: Option<String>,
+    input: RawInput,
+    ops: Vec<RawOp>,
+    outputs: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct RawInput {
+    name: String,
+    channels: usize,
+}
+
+#[derive(Deserialize)]
+struct RawOp {
+    name: String,
+    op: String,
+    #[serde(default)]
+    inputs: Vec<String>,
+    #[serde(default)]
+    attrs: Map<String, Value>,
+    #[serde(default)]
+    params: HashMap<String, String>,
+}
+
+/// Supported op type names.
+pub const SUPPORTED_OPS: &[&str] = &[
+    "linear",
+    "batch_norm",
+    "relu",
+    "leaky_relu",
+    "dropout",
+    "identity",
+    "gcn_conv",
+    "sage_conv",
+    "gin_aggregate",
+    "global_add_pool",
+    "global_mean_pool",
+    "global_max_pool",
+    "add",
+    "concat",
+];
+
+struct Ctx<'a> {
+    op: &'a RawOp,
+    tensors: &'a HashMap<String, Arr>,
+}
+
+impl Ctx<'_> {
+    fn who(&self) -> String {
+        format!("op '{}' ({})", self.op.name, self.op.op)
+    }
+
+    fn attr(&self, key: &str) -> Option<&Value> {
+        self.op.attrs.get(key).filter(|v| !v.is_null())
+    }
+
+    fn usize_attr(&self, key: &str) -> Result<usize> {
+        let v = self
+            .attr(key)
+            .ok_or_else(|| anyhow!("{}: attribute '{key}' is missing", self.who()))?;
+        v.as_u64().map(|x| x as usize).ok_or_else(|| {
+            anyhow!(
+                "{}: attribute '{key}' = {v} is not a non-negative integer",
+                self.who()
+            )
+        })
+    }
+
+    fn bool_attr(&self, key: &str, default: bool) -> Result<bool> {
+        match self.attr(key) {
+            None => Ok(default),
+            Some(v) => v
+                .as_bool()
+                .ok_or_else(|| anyhow!("{}: attribute '{key}' = {v} is not a boolean", self.who())),
+        }
+    }
+
+    fn f64_attr(&self, key: &str, default: f64) -> Result<f64> {
+        match self.attr(key) {
+            None => Ok(default),
+            Some(v) => {
+                let x = v.as_f64().ok_or_else(|| {
+                    anyhow!("{}: attribute '{key}' = {v} is not a number", self.who())
+                })?;
+                if !x.is_finite() {
+                    bail!("{}: attribute '{key}' is not finite", self.who());
+                }
+                Ok(x)
+            }
+        }
+    }
+
+    /// The tensor for `role`, checked to have `shape`.
+    fn param(&self, role: &str, shape: &[usize], what: &str) -> Result<Vec<f64>> {
+        self.opt_param(role, shape, what)?.ok_or_else(|| {
+            anyhow!(
+                "{}: parameter '{role}' is missing from 'params'",
+                self.who()
+            )
+        })
+    }
+
+    fn opt_param(&self, role: &str, shape: &[usize], what: &str) -> Result<Option<Vec<f64>>> {
+        let Some(key) = self.op.params.get(role) else {
+            return Ok(None);
+        };
+        let arr = self.tensors.get(key).ok_or_else(|| {
+            anyhow!(
+                "{}: parameter '{role}' refers to tensor '{key}', which is not in the model file",
+                self.who()
+            )
+        })?;
+        // A [C] vector may also be stored as [1, C] or similar; compare element counts only for 1-D.
+        let ok = arr.shape == shape
+            || (shape.len() == 1 && arr.shape.iter().product::<usize>() == shape[0]);
+        if !ok {
+            bail!(
+                "{}: parameter '{role}' (tensor '{key}') has shape {:?}, expected {:?} ({what})",
+                self.who(),
+                arr.shape,
+                shape
+            );
+        }
+        if let Some(i) = arr.data.iter().position(|v| !v.is_finite()) {
+            bail!(
+                "{}: parameter '{role}' (tensor '{key}') has a non-finite value at index {i}",
+                self.who()
+            );
+        }
+        Ok(Some(arr.data.clone()))
+    }
+
+    fn mat(&self, role: &str, out: usize, inp: usize) -> Result<Mat> {
+        let data = self.param(role, &[out, inp], "[out_channels, in_channels] from attrs")?;
+        Ok(Mat {
+            rows: out,
+            cols: inp,
+            data,
+        })
+    }
+}
+
+/// Parses the spec of a model file and checks it against its tensors.
+pub fn parse(file: &ModelFile) -> Result<Spec> {
+    let raw: RawSpec = serde_json::from_str(&file.spec_json)
+        .map_err(|e| anyhow!("spec JSON is malformed: {e}"))?;
+    if raw.tinygnn_spec != 1 {
+        bail!(
+            "spec version {} is not supported (this tool reads version 1)",
+            raw.tinygnn_spec
+        );
+    }
+    let task = match raw.task.as_deref() {
+        None | Some("node") => Task::Node,
+        Some("graph") => Task::Graph,
+        Some(t) => bail!("spec task '{t}' is not 'node' or 'graph'"),
+    };
+    if raw.input.channels == 0 {
+        bail!("spec input '{}' has 0 channels", raw.input.name);
+    }
+    let mut shapes: HashMap<String, (Rows, usize)> = HashMap::new();
+    shapes.insert(raw.input.name.clone(), (Rows::Node, raw.input.channels));
+    let mut ops = Vec::new();
+    for op in &raw.ops {
+        let cx = Ctx {
+            op,
+            tensors: &file.tensors,
+        };
+        let who = cx.who();
+        if shapes.contains_key(&op.name) {
+            bail!(
+                "{who}: the name '{}' is already used by the input or an earlier op",
+                op.name
+            );
+        }
+        if !SUPPORTED_OPS.contains(&op.op.as_str()) {
+            bail!(
+                "op '{}': unknown op type '{}' (supported: {})",
+                op.name,
+                op.op,
+                SUPPORTED_OPS.join(", ")
+            );
+        }
+        let mut ins = Vec::new();
+        for i in &op.inputs {
+            let s = shapes.get(i).ok_or_else(|| {
+                anyhow!(
+                    "{who}: input '{i}' is neither the model input nor the output of an earlier op"
+                )
+            })?;
+            ins.push(*s);
+        }
+        let want_inputs = match op.op.as_str() {
+            "add" => Some(2),
+            "concat" => None,
+            _ => Some(1),
+        };
+        match want_inputs {
+            Some(k) if ins.len() != k => bail!("{who}: takes {k} input(s), got {}", ins.len()),
+            None if ins.is_empty() => bail!("{who}: needs at least one input"),
+            _ => {}
+        }
+        let (rows0, ch0) = ins[0];
+        let need_node = |what: &str| -> Result<()> {
+            if rows0 != Rows::Node {
+                bail!(
+                    "{who}: {what} needs node-level input, but '{}' is graph-level (after pooling)",
+                    op.inputs[0]
+                );
+            }
+            Ok(())
+        };
+        let check_in = |attr_in: usize| -> Result<()> {
+            if attr_in != ch0 {
+                bail!(
+                    "{who}: in_channels is {attr_in} but input '{}' has {ch0} channels",
+                    op.inputs[0]
+                );
+            }
+            Ok(())
+        };
+        let (kind, rows, channels) = match op.op.as_str() {
+            "linear" => {
+                let (i, o) = (
+                    cx.usize_attr("in_channels")?,
+                    cx.usize_attr("out_channels")?,
+                );
+                check_in(i)?;
+                let w = cx.mat("weight", o, i)?;
+                let b = cx
+                    .opt_param("bias", &[o], "[out_channels]")?
+                    .unwrap_or(vec![0.0; o]);
+                (OpKind::Linear { w, b }, rows0, o)
+            }
+            "batch_norm" => {
+                let c = match cx.attr("channels") {
+                    Some(_) => cx.usize_attr("channels")?,
+                    None => ch0,
+                };
+                if c != ch0 {
+                    bail!(
+                        "{who}: channels is {c} but input '{}' has {ch0} channels",
+                        op.inputs[0]
+                    );
+                }
+                let eps = cx.f64_attr("eps", 1e-5)?;
+                let gamma = cx
+                    .opt_param("weight", &[c], "[channels]")?
+                    .unwrap_or(vec![1.0; c]);
+                let beta = cx
+                    .opt_param("bias", &[c], "[channels]")?
+                    .unwrap_or(vec![0.0; c]);
+                let mean = cx.param("running_mean", &[c], "[channels]")?;
+                let var = cx.param("running_var", &[c], "[channels]")?;
+                if let Some(k) = var.iter().position(|&v| v + eps <= 0.0) {
+                    bail!("{who}: running_var[{k}] + eps is not positive");
+                }
+                (
+                    OpKind::BatchNorm {
+                        gamma,
+                        beta,
+                        mean,
+                        var,
+                        eps,
+                    },
+                    rows0,
+                    c,
+                )
+            }
+            "relu" => (OpKind::Relu, rows0, ch0),
+            "leaky_relu" => {
+                let slope = cx.f64_attr("negative_slope", 0.01)?;
+                if slope < 0.0 {
+                    bail!("{who}: negative_slope {slope} < 0 is not supported");
+                }
+                (OpKind::LeakyRelu { slope }, rows0, ch0)
+            }
+            "dropout" | "identity" => (OpKind::Identity, rows0, ch0),
+            "gcn_conv" => {
+                need_node("gcn_conv")?;
+                let (i, o) = (
+                    cx.usize_attr("in_channels")?,
+                    cx.usize_attr("out_channels")?,
+                );
+                check_in(i)?;
+                let w = cx.mat("weight", o, i)?;
+                let b = cx
+                    .opt_param("bias", &[o], "[out_channels]")?
+                    .unwrap_or(vec![0.0; o]);
+                (
+                    OpKind::Gcn {
+                        w,
+                        b,
+                        improved: cx.bool_attr("improved", false)?,
+                        add_self_loops: cx.bool_attr("add_self_loops", true)?,
+                        normalize: cx.bool_attr("normalize", true)?,
+                        edge_weight: cx.bool_attr("edge_weight", false)?,
+                    },
+                    Rows::Node,
+                    o,
+                )
+            }
+            "sage_conv" => {
+                need_node("sage_conv")?;
+                let (i, o) = (
+                    cx.usize_attr("in_channels")?,
+                    cx.usize_attr("out_channels")?,
+                );
+                check_in(i)?;
+                let aggr = match cx.attr("aggr").map(|v| v.as_str()) {
+                    None | Some(Some("mean")) => Aggr::Mean,
+                    Some(Some("sum")) | Some(Some("add")) => Aggr::Sum,
+                    Some(Some("max")) => Aggr::Max,
+                    Some(other) => bail!("{who}: aggr {other:?} is not mean, max or sum"),
+                };
+                let root = cx.bool_attr("root_weight", true)?;
+                if cx.bool_attr("project", false)? {
+                    bail!("{who}: project=True is not supported");
+                }
+                let wl = cx.mat("weight_l", o, i)?;
+                let b = cx
+                    .opt_param("bias_l", &[o], "[out_channels]")?
+                    .unwrap_or(vec![0.0; o]);
+                let wr = if root {
+                    Some(cx.mat("weight_r", o, i)?)
+                } else {
+                    None
+                };
+                (
+                    OpKind::Sage {
+                        wl,
+                        b,
+                        wr,
+                        aggr,
+                        normalize: cx.bool_attr("normalize", false)?,
+                    },
+                    Rows::Node,
+                    o,
+                )
+            }
+            "gin_aggregate" => {
+                need_node("gin_aggregate")?;
+                (
+                    OpKind::Gin {
+                        eps: cx.f64_attr("eps", 0.0)?,
+                    },
+                    Rows::Node,
+                    ch0,
+                )
+            }
+            p @ ("global_add_pool" | "global_mean_pool" | "global_max_pool") => {
+                need_node(p)?;
+                let k = match p {
+                    "global_add_pool" => PoolKind::Add,
+                    "global_mean_pool" => PoolKind::Mean,
+                    _ => PoolKind::Max,
+                };
+                (OpKind::Pool(k), Rows::Graph, ch0)
+            }
+            "add" => {
+                if ins[0] != ins[1] {
+                    bail!(
+                        "{who}: inputs '{}' {:?} and '{}' {:?} differ in row kind or channels",
+                        op.inputs[0],
+                        ins[0],
+                        op.inputs[1],
+                        ins[1]
+                    );
+                }
+                (OpKind::Add, rows0, ch0)
+            }
+            "concat" => {
+                if let Some(k) = ins.iter().position(|s| s.0 != rows0) {
+                    bail!(
+                        "{who}: input '{}' is not of the same row kind as '{}'",
+                        op.inputs[k],
+                        op.inputs[0]
+                    );
+                }
+                (OpKind::Concat, rows0, ins.iter().map(|s| s.1).sum())
+            }
+            _ => unreachable!("checked against SUPPORTED_OPS"),
+        };
+        if channels == 0 {
+            bail!("{who}: has 0 output channels");
+        }
+        shapes.insert(op.name.clone(), (rows, channels));
+        ops.push(SpecOp {
+            name: op.name.clone(),
+            inputs: op.inputs.clone(),
+            kind,
+            channels,
+            rows,
+        });
+    }
+    if raw.outputs.is_empty() {
+        bail!("spec has no outputs");
+    }
+    for o in &raw.outputs {
+        let (rows, _) = shapes
+            .get(o)
+            .ok_or_else(|| anyhow!("spec output '{o}' is not the input or an op"))?;
+        let want = match task {
+            Task::Node => Rows::Node,
+            Task::Graph => Rows::Graph,
+        };
+        if *rows != want {
+            bail!("spec output '{o}' is {rows:?}-level but the task is {task:?}");
+        }
+    }
+    Ok(Spec {
+        task,
+        input: raw.input.name,
+        in_channels: raw.input.channels,
+        ops,
+        outputs: raw.outputs,
+    })
+}

@@ -1,0 +1,283 @@
+//! safetensors input/output: the model interchange file (weights + spec JSON)
+//! and the graphs file (see `docs/interchange.md`).
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use anyhow::{anyhow, bail, Context, Result};
+use safetensors::tensor::{Dtype, TensorView};
+use safetensors::SafeTensors;
+
+/// A dense array read from a safetensors file, converted to `f64`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Arr {
+    /// Shape.
+    pub shape: Vec<usize>,
+    /// Row-major values.
+    pub data: Vec<f64>,
+}
+
+fn floats(name: &str, v: &TensorView<'_>) -> Result<Vec<f64>> {
+    let d = v.data();
+    Ok(match v.dtype() {
+        Dtype::F32 => d
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes(c.try_into().unwrap()) as f64)
+            .collect(),
+        Dtype::F64 => d
+            .chunks_exact(8)
+            .map(|c| f64::from_le_bytes(c.try_into().unwrap()))
+            .collect(),
+        Dtype::I64 => ints(name, v)?.into_iter().map(|x| x as f64).collect(),
+        Dtype::I32 => ints(name, v)?.into_iter().map(|x| x as f64).collect(),
+        other => bail!("tensor '{name}': unsupported dtype {other:?} (expected F32 or F64)"),
+    })
+}
+
+fn ints(name: &str, v: &TensorView<'_>) -> Result<Vec<i64>> {
+    let d = v.data();
+    Ok(match v.dtype() {
+        Dtype::I64 => d
+            .chunks_exact(8)
+            .map(|c| i64::from_le_bytes(c.try_into().unwrap()))
+            .collect(),
+        Dtype::I32 => d
+            .chunks_exact(4)
+            .map(|c| i32::from_le_bytes(c.try_into().unwrap()) as i64)
+            .collect(),
+        Dtype::U8 | Dtype::BOOL => d.iter().map(|&b| b as i64).collect(),
+        other => bail!("tensor '{name}': unsupported dtype {other:?} (expected I64)"),
+    })
+}
+
+/// The contents of a `MODEL.safetensors`: the spec JSON text and the float tensors.
+#[derive(Debug, Clone)]
+pub struct ModelFile {
+    /// The `tinygnn_spec` metadata value.
+    pub spec_json: String,
+    /// All tensors, by name.
+    pub tensors: HashMap<String, Arr>,
+}
+
+/// Reads a `MODEL.safetensors`.
+pub fn read_model_file(path: &Path) -> Result<ModelFile> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    parse_model_bytes(&bytes)
+        .with_context(|| format!("{}: not a valid tinygnn model file", path.display()))
+}
+
+/// Parses the bytes of a `MODEL.safetensors`.
+pub fn parse_model_bytes(bytes: &[u8]) -> Result<ModelFile> {
+    let (_, meta) = SafeTensors::read_metadata(bytes).map_err(|e| anyhow!("safetensors: {e:?}"))?;
+    let spec_json = meta
+        .metadata()
+        .as_ref()
+        .and_then(|m| m.get("tinygnn_spec"))
+        .cloned()
+        .ok_or_else(|| {
+            anyhow!(
+                "metadata key 'tinygnn_spec' is missing (was the file written by tinygnn.export?)"
+            )
+        })?;
+    let st = SafeTensors::deserialize(bytes).map_err(|e| anyhow!("safetensors: {e:?}"))?;
+    let mut tensors = HashMap::new();
+    for (name, v) in st.tensors() {
+        let data = floats(&name, &v)?;
+        tensors.insert(
+            name,
+            Arr {
+                shape: v.shape().to_vec(),
+                data,
+            },
+        );
+    }
+    Ok(ModelFile { spec_json, tensors })
+}
+
+/// Largest node index the runtime accepts (indices are `u16`).
+pub const MAX_NODE_INDEX: i64 = u16::MAX as i64;
+
+/// A batch of graphs (PyG batch layout), validated for the runtime's `u16` indices.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Graphs {
+    /// Number of nodes (all graphs together).
+    pub num_nodes: usize,
+    /// Feature channels.
+    pub channels: usize,
+    /// `[num_nodes × channels]` features.
+    pub x: Vec<f32>,
+    /// Edge sources.
+    pub sources: Vec<u16>,
+    /// Edge targets.
+    pub targets: Vec<u16>,
+    /// Optional edge weights.
+    pub edge_weight: Option<Vec<f32>>,
+    /// Graph of every node (all zero without a batch vector).
+    pub batch: Vec<u16>,
+    /// Whether the file had a `batch` vector.
+    pub has_batch: bool,
+    /// Number of graphs (`max(batch) + 1`, at least 1).
+    pub num_graphs: usize,
+    /// Labels, if present.
+    pub y: Option<Vec<i64>>,
+    /// Test mask, if present.
+    pub test_mask: Option<Vec<bool>>,
+}
+
+impl Graphs {
+    /// Number of edges.
+    pub fn num_edges(&self) -> usize {
+        self.sources.len()
+    }
+}
+
+/// Reads and validates a `GRAPHS.safetensors`.
+pub fn read_graphs(path: &Path) -> Result<Graphs> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    parse_graphs_bytes(&bytes).with_context(|| format!("{}: invalid graphs file", path.display()))
+}
+
+fn to_u16_index(what: &str, pos: String, v: i64, bound: usize) -> Result<u16> {
+    if v < 0 {
+        bail!("{what}{pos}: negative node index {v}");
+    }
+    if v > MAX_NODE_INDEX {
+        bail!("{what}{pos}: node index {v} ≥ 65536; tinygnn node indices are u16 (graphs of at most 65535 nodes)");
+    }
+    if v as usize >= bound {
+        bail!("{what}{pos}: index {v} is not below the {bound} nodes of x");
+    }
+    Ok(v as u16)
+}
+
+/// Parses the bytes of a `GRAPHS.safetensors`.
+pub fn parse_graphs_bytes(bytes: &[u8]) -> Result<Graphs> {
+    let st = SafeTensors::deserialize(bytes).map_err(|e| anyhow!("safetensors: {e:?}"))?;
+    let xv = st
+        .tensor("x")
+        .map_err(|_| anyhow!("tensor 'x' (node features) is missing"))?;
+    if xv.shape().len() != 2 {
+        bail!("tensor 'x' has shape {:?}, expected [N, F]", xv.shape());
+    }
+    let (n, f) = (xv.shape()[0], xv.shape()[1]);
+    if n > MAX_NODE_INDEX as usize {
+        bail!("x has {n} nodes; tinygnn node indices are u16 (at most 65535 nodes per input)");
+    }
+    let x: Vec<f32> = floats("x", &xv)?.into_iter().map(|v| v as f32).collect();
+    if let Some(i) = x.iter().position(|v| !v.is_finite()) {
+        bail!(
+            "x[{}, {}] is {} (features must be finite)",
+            i / f.max(1),
+            i % f.max(1),
+            x[i]
+        );
+    }
+    let ei = st
+        .tensor("edge_index")
+        .map_err(|_| anyhow!("tensor 'edge_index' is missing"))?;
+    if ei.shape().len() != 2 || ei.shape()[0] != 2 {
+        bail!(
+            "tensor 'edge_index' has shape {:?}, expected [2, E]",
+            ei.shape()
+        );
+    }
+    let e = ei.shape()[1];
+    let idx = ints("edge_index", &ei)?;
+    let mut sources = Vec::with_capacity(e);
+    let mut targets = Vec::with_capacity(e);
+    for k in 0..e {
+        sources.push(to_u16_index("edge_index", format!("[0, {k}]"), idx[k], n)?);
+        targets.push(to_u16_index(
+            "edge_index",
+            format!("[1, {k}]"),
+            idx[e + k],
+            n,
+        )?);
+    }
+    let edge_weight = match st.tensor("edge_weight") {
+        Ok(v) => {
+            let w: Vec<f32> = floats("edge_weight", &v)?
+                .into_iter()
+                .map(|v| v as f32)
+                .collect();
+            if w.len() != e {
+                bail!("edge_weight has {} values for {e} edges", w.len());
+            }
+            if let Some(i) = w.iter().position(|v| !v.is_finite()) {
+                bail!("edge_weight[{i}] is {} (must be finite)", w[i]);
+            }
+            Some(w)
+        }
+        Err(_) => None,
+    };
+    let (batch, has_batch) = match st.tensor("batch") {
+        Ok(v) => {
+            let b = ints("batch", &v)?;
+            if b.len() != n {
+                bail!("batch has {} entries for {n} nodes", b.len());
+            }
+            let mut out = Vec::with_capacity(n);
+            for (i, &g) in b.iter().enumerate() {
+                if !(0..=MAX_NODE_INDEX).contains(&g) {
+                    bail!("batch[{i}] = {g} is outside 0..65536 (graph ids are u16)");
+                }
+                out.push(g as u16);
+            }
+            (out, true)
+        }
+        Err(_) => (vec![0; n], false),
+    };
+    let num_graphs = batch.iter().map(|&b| b as usize + 1).max().unwrap_or(1);
+    let y = match st.tensor("y") {
+        Ok(v) => Some(ints("y", &v)?),
+        Err(_) => None,
+    };
+    let test_mask = match st.tensor("test_mask") {
+        Ok(v) => {
+            let m: Vec<bool> = ints("test_mask", &v)?.into_iter().map(|b| b != 0).collect();
+            Some(m)
+        }
+        Err(_) => None,
+    };
+    Ok(Graphs {
+        num_nodes: n,
+        channels: f,
+        x,
+        sources,
+        targets,
+        edge_weight,
+        batch,
+        has_batch,
+        num_graphs,
+        y,
+        test_mask,
+    })
+}
+
+/// Serializes f32 tensors (name, shape, values) and i64 tensors into safetensors
+/// bytes with optional metadata. Used by tests and by tools that build inputs.
+pub fn write_safetensors(
+    f32s: &[(&str, Vec<usize>, Vec<f32>)],
+    i64s: &[(&str, Vec<usize>, Vec<i64>)],
+    metadata: Option<HashMap<String, String>>,
+) -> Result<Vec<u8>> {
+    let mut bufs: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = Vec::new();
+    for (name, shape, v) in f32s {
+        let bytes = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+        bufs.push((name.to_string(), Dtype::F32, shape.clone(), bytes));
+    }
+    for (name, shape, v) in i64s {
+        let bytes = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+        bufs.push((name.to_string(), Dtype::I64, shape.clone(), bytes));
+    }
+    let views: Vec<(String, TensorView<'_>)> = bufs
+        .iter()
+        .map(|(n, d, s, b)| {
+            Ok((
+                n.clone(),
+                TensorView::new(*d, s.clone(), b).map_err(|e| anyhow!("{e:?}"))?,
+            ))
+        })
+        .collect::<Result<_>>()?;
+    safetensors::serialize(views, &metadata).map_err(|e| anyhow!("safetensors: {e:?}"))
+}
