@@ -5,9 +5,9 @@
 #   scripts/qemu-run.sh [options] TARGET...
 #   scripts/qemu-run.sh --demo            # the generated demo model (no other input needed)
 #
-# TARGET is a directory holding one *.tgnn and either a GRAPHS.safetensors
-# (interchange format; the first *.safetensors whose name is not
-# model*.safetensors) or, without one, inputs.tgib (a bundle, see
+# TARGET is a directory holding one *.tgnn and either a graphs safetensors
+# (interchange format; the first *graphs*.safetensors, e.g. models/karate-gcn)
+# or, without one, inputs.tgib (a bundle, see
 # boards/app/src/bundle.rs), or a pair
 # MODEL.tgnn:GRAPHS.safetensors / MODEL.tgnn:INPUTS.tgib.
 #
@@ -80,7 +80,7 @@ for t in "${targets[@]}"; do
     elif [ -d "$t" ]; then
         name="$(basename "$t")"
         model="$(find "$t" -maxdepth 1 -name '*.tgnn' | sort | head -1)"
-        graphs="$(find "$t" -maxdepth 1 -name '*.safetensors' ! -name 'model*.safetensors' | sort | head -1)"
+        graphs="$(find "$t" -maxdepth 1 -name '*graphs*.safetensors' | sort | head -1)"
         if [ -z "$graphs" ] && [ -f "$t/inputs.tgib" ]; then inputs="$t/inputs.tgib"; fi
     else
         echo "$t: not a directory or MODEL:INPUTS pair" >&2; status=1; continue
