@@ -5,7 +5,7 @@
 #   scripts/boards-ci.sh [--no-setup] [TARGET...]
 #
 # TARGETs (model directories, see scripts/qemu-run.sh) are run on the QEMU boards in addition to
-# the generated demo model. Real boards are built (not flashed: no probe here) with the demo model.
+# the generated demo model, models/karate-gcn and models/digits-gin (first 50 graphs). Real boards are built (not flashed: no probe here) with the demo model.
 # Warnings are errors (RUSTFLAGS). Prints the build time of every crate; exits non-zero on any failure.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -50,7 +50,14 @@ bg_pid=$!
 step "clippy + tests: boards/app (host, std)" bash -c \
     'cargo clippy -q --manifest-path boards/app/Cargo.toml --features std -- -D warnings && cargo test -q --lib --manifest-path boards/app/Cargo.toml --features std'
 step "clippy: boards/pack" cargo clippy -q --release --manifest-path boards/pack/Cargo.toml -- -D warnings
-step "QEMU runs (m4, m0)" scripts/qemu-run.sh --demo "$@"
+qemu_runs() {
+    scripts/qemu-run.sh --demo "$@"
+    # The project's own models, when present (main's models/): the whole karate graph on both
+    # boards; digits-gin graph by graph (int8 features so that 50 graphs fit the micro:bit's flash).
+    if [ -d models/karate-gcn ]; then scripts/qemu-run.sh models/karate-gcn; fi
+    if [ -d models/digits-gin ]; then scripts/qemu-run.sh --split --i8 --max 50 models/digits-gin; fi
+}
+step "QEMU runs (m4, m0)" qemu_runs "$@"
 for b in nrf52840-dk nucleo-h743zi; do
     step "build boards/$b" build_board "$b"
 done
