@@ -1,0 +1,33 @@
+//! The one place that touches the runtime's execution API: bundle samples
+//! become [`GraphInput`]s, arena sizes come from [`Model::arena_bytes`].
+
+use crate::bundle::{Features as BundleFeatures, Sample};
+use tinygnn::graph::{Features, GraphInput};
+use tinygnn::Model;
+
+/// Which engine this build uses.
+pub const ENGINE: &str = "session";
+
+/// The runtime input of a bundle sample.
+pub fn graph_input<'a>(s: &Sample<'a>) -> GraphInput<'a> {
+    GraphInput {
+        num_nodes: usize::from(s.nodes),
+        features: match s.features {
+            BundleFeatures::F32(f) => Features::F32(f),
+            BundleFeatures::I8(f) => Features::I8(f),
+        },
+        sources: s.sources,
+        targets: s.targets,
+        edge_weight: s.edge_weight,
+        batch: s.batch,
+    }
+}
+
+/// Arena bytes sample `s` needs (the arena must start 8-aligned).
+pub fn required_arena(model: &Model<'_>, s: &Sample<'_>) -> usize {
+    model.arena_bytes(
+        usize::from(s.nodes),
+        s.edges as usize,
+        usize::from(s.graphs),
+    )
+}

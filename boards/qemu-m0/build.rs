@@ -1,0 +1,14 @@
+//! Copies memory.x, embeds the model and the input bundle (see
+//! `tinygnn_board_app::build`), and passes the cortex-m-rt linker script.
+fn main() {
+    let r =
+        tinygnn_board_app::build::memory_x().and_then(|()| tinygnn_board_app::build::generate());
+    match r {
+        Ok(_arena) => {}
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::exit(1);
+        }
+    }
+    println!("cargo:rustc-link-arg=-Tlink.x");
+}

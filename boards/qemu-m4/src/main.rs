@@ -1,0 +1,127 @@
+//! tinygnn on QEMU `mps2-an386` (Cortex-M4F).
+//!
+//! Runs the bundled model on every bundled input graph, prints the report
+//! lines of `tinygnn_board_app::run` over semihosting, then the stack
+//! high-water mark, and exits QEMU with status 0 (success) or 1.
+//!
+//! Cost: with `-icount shift=10` every instruction takes 2^10 ns of virtual
+//! time; the CMSDK APB TIMER0 (25 MHz, 32-bit) then counts
+//! `instructions = ticks · 1e9 / (25e6 · 2^10)`. TIMER0 wraps after about
+//! 168 M instructions, so the CMSDK dual timer, prescaled by 256, runs
+//! alongside and says how many times it wrapped.
+#![no_std]
+#![no_main]
+
+use core::ptr::{addr_of_mut, read_volatile, write_volatile};
+
+use cortex_m as _;
+use cortex_m_rt::entry;
+use cortex_m_semihosting::{debug, hprintln};
+use tinygnn_board_app::{stack, Aligned, Board, Clock, Report, StackProbe};
+
+mod bundle {
+    include!(concat!(env!("OUT_DIR"), "/bundle.rs"));
+}
+
+/// The `-icount shift` the runner uses (see .cargo/config.toml).
+const ICOUNT_SHIFT: u32 = 10;
+const TIMER0: usize = 0x4000_0000;
+const DUALTIMER1: usize = 0x4000_2000;
+
+static mut ARENA: Aligned<[u8; bundle::ARENA_BYTES]> = Aligned([0; bundle::ARENA_BYTES]);
+
+struct Semihosting;
+
+impl Report for Semihosting {
+    fn line(&mut self, line: &str) {
+        hprintln!("{}", line);
+    }
+}
+
+/// Instruction counter from the CMSDK timers under `-icount`.
+struct IcountTimers {
+    fine: u32,
+    coarse: u32,
+}
+
+fn mmio_read(addr: usize) -> u32 {
+    // SAFETY: a CMSDK timer register of the mps2-an386 memory map.
+    unsafe { read_volatile(addr as *const u32) }
+}
+
+fn mmio_write(addr: usize, v: u32) {
+    // SAFETY: a CMSDK timer register of the mps2-an386 memory map.
+    unsafe { write_volatile(addr as *mut u32, v) }
+}
+
+impl IcountTimers {
+    fn new() -> Self {
+        // TIMER0: reload and start at 0xffff_ffff, enabled, no interrupt.
+        mmio_write(TIMER0 + 0x8, u32::MAX);
+        mmio_write(TIMER0 + 0x4, u32::MAX);
+        mmio_write(TIMER0, 1);
+        // Dual timer 1: free-running, 32-bit, prescale /256, enabled.
+        mmio_write(DUALTIMER1, u32::MAX);
+        mmio_write(DUALTIMER1 + 0x8, 0x80 | (0b10 << 2) | 0x02);
+        IcountTimers { fine: 0, coarse: 0 }
+    }
+
+    fn read(&self) -> (u32, u32) {
+        (mmio_read(TIMER0 + 0x4), mmio_read(DUALTIMER1 + 0x4))
+    }
+}
+
+impl Clock for IcountTimers {
+    const UNIT: &'static str = "insn";
+
+    fn start(&mut self) {
+        (self.fine, self.coarse) = self.read();
+    }
+
+    fn elapsed(&mut self) -> u64 {
+        let (fine, coarse) = self.read();
+        // Both count down.
+        let fine_mod = u64::from(self.fine.wrapping_sub(fine));
+        let coarse = u64::from(self.coarse.wrapping_sub(coarse)) * 256;
+        // Number of TIMER0 wraps that makes the fine count agree with the coarse one.
+        let wraps = (coarse.saturating_sub(fine_mod) + (1 << 31)) >> 32;
+        let ticks = fine_mod + (wraps << 32);
+        // ticks · 1e9 / (25e6 · 2^shift) = ticks · 40 / 2^shift, rounded.
+        (ticks * 40 + (1 << (ICOUNT_SHIFT - 1))) >> ICOUNT_SHIFT
+    }
+}
+
+#[entry]
+fn main() -> ! {
+    let (stack_lo, stack_hi) = stack::cortex_m_rt_region();
+    // SAFETY: [__sheap, _stack_start) is the stack region laid out by
+    // cortex-m-rt, used by this (only) thread.
+    let probe = unsafe { StackProbe::new(stack_lo, stack_hi) };
+    // SAFETY: `main` runs once and is the only user of ARENA.
+    let arena: &mut [u8] = unsafe { &mut (*addr_of_mut!(ARENA)).0 };
+    let mut board = Board {
+        name: "qemu-m4",
+        model: &bundle::MODEL.0,
+        inputs: &bundle::INPUTS.0,
+        arena,
+        report: Semihosting,
+        clock: IcountTimers::new(),
+        stack: Some(probe),
+    };
+    let r = tinygnn_board_app::run(&mut board);
+    debug::exit(if r.is_ok() {
+        debug::EXIT_SUCCESS
+    } else {
+        debug::EXIT_FAILURE
+    });
+    #[allow(clippy::empty_loop)]
+    loop {}
+}
+
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo) -> ! {
+    hprintln!("error panic: {}", info);
+    debug::exit(debug::EXIT_FAILURE);
+    #[allow(clippy::empty_loop)]
+    loop {}
+}

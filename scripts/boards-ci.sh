@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Board CI: format check, host clippy of the board helpers, QEMU runs (byte-exact against the host)
+# and release builds of every real-board firmware.
+#
+#   scripts/boards-ci.sh [--no-setup] [TARGET...]
+#
+# TARGETs (model directories, see scripts/qemu-run.sh) are run on the QEMU boards in addition to
+# the generated demo model, models/karate-gcn and models/digits-gin (first 50 graphs). Real boards are built (not flashed: no probe here) with the demo model.
+# Warnings are errors (RUSTFLAGS). Prints the build time of every crate; exits non-zero on any failure.
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$ROOT"
+setup=1
+if [ "${1:-}" = "--no-setup" ]; then setup=0; shift; fi
+[ $setup = 1 ] && scripts/boards-setup.sh
+export RUSTFLAGS="${RUSTFLAGS:--D warnings}"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+
+start=$(date +%s)
+timings=()
+step() { # name, command...
+    local name="$1"; shift
+    local t0; t0=$(date +%s)
+    echo "== $name"
+    "$@"
+    timings+=("$name: $(( $(date +%s) - t0 ))s")
+}
+
+crates="app pack qemu-m4 qemu-m0 nrf52840-dk rp-pico nucleo-h743zi esp32c3"
+fmt_check() {
+    for c in $crates; do cargo fmt --manifest-path "boards/$c/Cargo.toml" --check; done
+}
+step "cargo fmt --check (boards)" fmt_check
+
+# Cargo reads a board's .cargo/config.toml (target, runner) only when run from the board's directory.
+build_board() { (cd "boards/$1" && cargo build -q --release); }
+
+# Two cores: the slowest real-board builds (big PACs/HALs, serial LTO links) run in a second,
+# background stream while the host checks, the QEMU runs and the other boards build here.
+bg_log="$(mktemp)"
+(
+    for b in rp-pico esp32c3; do
+        t0=$(date +%s)
+        build_board "$b" || { echo "FAILED build boards/$b"; exit 1; }
+        echo "build boards/$b: $(( $(date +%s) - t0 ))s (background stream)"
+    done
+) > "$bg_log" 2>&1 &
+bg_pid=$!
+
+step "clippy + tests: boards/app (host, std)" bash -c \
+    'cargo clippy -q --manifest-path boards/app/Cargo.toml --features std -- -D warnings && cargo test -q --lib --manifest-path boards/app/Cargo.toml --features std'
+step "clippy: boards/pack" cargo clippy -q --release --manifest-path boards/pack/Cargo.toml -- -D warnings
+qemu_runs() {
+    scripts/qemu-run.sh --demo "$@"
+    # The project's own models, when present (main's models/): the whole karate graph on both
+    # boards; digits-gin graph by graph (int8 features so that 50 graphs fit the micro:bit's flash).
+    if [ -d models/karate-gcn ]; then scripts/qemu-run.sh models/karate-gcn; fi
+    if [ -d models/digits-gin ]; then scripts/qemu-run.sh --split --i8 --max 50 models/digits-gin; fi
+}
+step "QEMU runs (m4, m0)" qemu_runs "$@"
+for b in nrf52840-dk nucleo-h743zi; do
+    step "build boards/$b" build_board "$b"
+done
+echo "== waiting for the background stream (rp-pico, esp32c3)"
+bg_status=0
+wait "$bg_pid" || bg_status=$?
+cat "$bg_log"
+while read -r line; do
+    case "$line" in "build boards/"*) timings+=("$line") ;; esac
+done < "$bg_log"
+rm -f "$bg_log"
+[ "$bg_status" = 0 ] || { echo "background board builds failed"; exit 1; }
+
+size="$(rustc --print sysroot)/lib/rustlib/x86_64-unknown-linux-gnu/bin/llvm-size"
+echo "== real-board firmware sizes (demo model; flash = text+rodata, RAM = data+bss)"
+for elf in boards/nrf52840-dk/target/thumbv7em-none-eabihf/release/tinygnn-nrf52840-dk \
+           boards/rp-pico/target/thumbv6m-none-eabi/release/tinygnn-rp-pico \
+           boards/nucleo-h743zi/target/thumbv7em-none-eabihf/release/tinygnn-nucleo-h743zi \
+           boards/esp32c3/target/riscv32imc-unknown-none-elf/release/tinygnn-esp32c3; do
+    "$size" -A "$elf" | awk -v n="$(basename "$elf")" '
+        $1 ~ /^\.(text|vector_table|boot2|trap|rwtext)$/ {t+=$2} $1==".rodata"{r=$2} $1==".data"{d=$2} $1==".bss"{b=$2}
+        END {printf "   %-24s text=%d rodata=%d data=%d bss=%d\n", n, t, r, d, b}'
+done
+echo "== timings"
+printf '   %s\n' "${timings[@]}"
+echo "   total: $(( $(date +%s) - start ))s"

@@ -1,0 +1,173 @@
+#!/usr/bin/env bash
+# Runs tinygnn models on emulated Cortex-M boards and checks their outputs
+# byte for byte against the host.
+#
+#   scripts/qemu-run.sh [options] TARGET...
+#   scripts/qemu-run.sh --demo            # the generated demo model (no other input needed)
+#
+# TARGET is a directory holding one *.tgnn and either a graphs safetensors
+# (interchange format; the first *graphs*.safetensors, e.g. models/karate-gcn)
+# or, without one, inputs.tgib (a bundle, see
+# boards/app/src/bundle.rs), or a pair
+# MODEL.tgnn:GRAPHS.safetensors / MODEL.tgnn:INPUTS.tgib.
+#
+# Options:
+#   --board m4|m0|all   boards to run (default all): m4 = mps2-an386 Cortex-M4F, m0 = microbit Cortex-M0
+#   --split             one inference per graph of the batch (default: the whole file is one inference)
+#   --i8                bundle int8 features quantized on the host (4x less flash, same outputs)
+#   --mask NAME         labels scored: test (default), val, train, all
+#   --max N             at most N samples (with --split)
+#
+# For each target and board: packs the inputs (boards/pack), computes the
+# expected report on the host (same runtime crate), builds the firmware with
+# the model and inputs embedded, runs it under QEMU with -icount (timeout
+# QEMU_TIMEOUT, default 600 s), compares the output bytes (every `out`/`hex`
+# line), and — when the tinygnn CLI is available ($TINYGNN_CLI, or the
+# repository's tools/ crate) and the whole file is one inference — also
+# against `tinygnn run --output-bytes`. A firmware that does not fit the
+# board's flash/RAM is reported as SKIP. Exit status: 0 if every run that
+# fitted matched, 1 otherwise. Logs: boards/generated/<target>/<board>.log.
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+B="$ROOT/boards"
+GEN="$B/generated"
+QEMU_TIMEOUT="${QEMU_TIMEOUT:-600}"
+SYSROOT_BIN="$(rustc --print sysroot)/lib/rustlib/x86_64-unknown-linux-gnu/bin"
+SIZE="$SYSROOT_BIN/llvm-size"
+
+boards="m4 m0"; split=""; i8=""; mask="test"; max=""; targets=()
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --board) shift; [ "$1" = all ] && boards="m4 m0" || boards="$1" ;;
+        --split) split="--split" ;;
+        --i8) i8=1 ;;
+        --mask) shift; mask="$1" ;;
+        --max) shift; max="$1" ;;
+        --demo) targets+=("@demo") ;;
+        -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
+        *) targets+=("$1") ;;
+    esac
+    shift
+done
+[ ${#targets[@]} -gt 0 ] || { echo "usage: $0 [--board m4|m0|all] [--split] [--i8] [--mask M] [--max N] (--demo | TARGET...)" >&2; exit 2; }
+command -v qemu-system-arm >/dev/null || { echo "qemu-system-arm missing: run scripts/boards-setup.sh" >&2; exit 2; }
+
+echo "== building boards/pack (host)"
+cargo build --release -q --manifest-path "$B/pack/Cargo.toml"
+PACK="$B/pack/target/release/tinygnn-pack"
+
+# The CLI, for an independent reference of the output bytes.
+CLI="${TINYGNN_CLI:-}"
+if [ -z "$CLI" ] && grep -qs output_bytes "$ROOT/tools/src/cmd/run.rs"; then
+    if cargo build --release -q --manifest-path "$ROOT/Cargo.toml" -p tinygnn-cli 2>/dev/null; then
+        CLI="$ROOT/target/release/tinygnn"
+    fi
+fi
+[ -n "$CLI" ] && echo "== CLI reference: $CLI" || echo "== CLI reference: not available (comparing with the host runtime only)"
+
+status=0
+results=()
+for t in "${targets[@]}"; do
+    model=""; inputs=""; graphs=""
+    if [ "$t" = "@demo" ]; then
+        name=demo
+        "$PACK" demo "$GEN/demo" 2>/dev/null
+        model="$GEN/demo/model.tgnn"; graphs="$GEN/demo/graphs.safetensors"
+    elif [[ "$t" == *:* ]]; then
+        model="${t%%:*}"; other="${t#*:}"
+        name="$(basename "${model%.tgnn}")"
+        case "$other" in *.tgib) inputs="$other" ;; *) graphs="$other" ;; esac
+    elif [ -d "$t" ]; then
+        name="$(basename "$t")"
+        model="$(find "$t" -maxdepth 1 -name '*.tgnn' | sort | head -1)"
+        graphs="$(find "$t" -maxdepth 1 -name '*graphs*.safetensors' | sort | head -1)"
+        if [ -z "$graphs" ] && [ -f "$t/inputs.tgib" ]; then inputs="$t/inputs.tgib"; fi
+    else
+        echo "$t: not a directory or MODEL:INPUTS pair" >&2; status=1; continue
+    fi
+    if [ -z "$model" ] || { [ -z "$inputs" ] && [ -z "$graphs" ]; }; then
+        echo "$t: needs a *.tgnn and inputs.tgib or a graphs *.safetensors" >&2; status=1; continue
+    fi
+    work="$GEN/$name"; mkdir -p "$work"
+    model="$(cd "$(dirname "$model")" && pwd)/$(basename "$model")"
+    if [ -n "$graphs" ]; then
+        opts=(--mask "$mask")
+        [ -n "$split" ] && opts+=(--split)
+        [ -n "$max" ] && opts+=(--max "$max")
+        [ -n "$i8" ] && opts+=(--quantize "$model")
+        "$PACK" inputs "$graphs" "$work/inputs.tgib" "${opts[@]}"
+        inputs="$work/inputs.tgib"
+    fi
+    inputs="$(cd "$(dirname "$inputs")" && pwd)/$(basename "$inputs")"
+    echo "== $name: model $(stat -c %s "$model") B, inputs $(stat -c %s "$inputs") B"
+    "$PACK" expect "$model" "$inputs" > "$work/host.log" || { echo "host reference failed:"; tail -2 "$work/host.log"; status=1; continue; }
+    grep -E '^(out|hex) ' "$work/host.log" > "$work/host.bytes" || true
+
+    cli_hex=""
+    if [ -n "$CLI" ] && [ -n "$graphs" ] && [ -z "$split" ]; then
+        if "$CLI" run "$model" "$graphs" --output-bytes "$work/cli.bin" > "$work/cli.log" 2>&1; then
+            cli_hex="$(od -An -v -tx1 "$work/cli.bin" | tr -d ' \n')"
+        else
+            echo "   CLI run failed (see $work/cli.log)"; status=1
+        fi
+    fi
+
+    for board in $boards; do
+        crate="$B/qemu-$board"
+        case "$board" in
+            m4) triple=thumbv7em-none-eabihf; machine=(-machine mps2-an386 -cpu cortex-m4) ;;
+            m0) triple=thumbv6m-none-eabi; machine=(-machine microbit) ;;
+            *) echo "unknown board $board" >&2; status=1; continue ;;
+        esac
+        elf="$crate/target/$triple/release/tinygnn-qemu-$board"
+        log="$work/$board.log"
+        t0=$(date +%s)
+        if ! (cd "$crate" && TINYGNN_MODEL="$model" TINYGNN_INPUTS="$inputs" cargo build --release -q) > "$work/$board.build.log" 2>&1; then
+            if grep -qE "will not fit in region|overflowed by|section .* overlaps" "$work/$board.build.log"; then
+                why="$(grep -oE "region '[A-Z]+': overflowed by [0-9]+ bytes" "$work/$board.build.log" | head -1 || true)"
+                echo "   $board: SKIP (does not fit: ${why:-see $work/$board.build.log})"
+                results+=("$name $board SKIP ${why// /_}")
+                continue
+            fi
+            echo "   $board: BUILD FAILED"; tail -15 "$work/$board.build.log"; status=1; results+=("$name $board BUILD-FAILED"); continue
+        fi
+        t1=$(date +%s)
+        set +e
+        timeout "$QEMU_TIMEOUT" qemu-system-arm "${machine[@]}" -nographic \
+            -semihosting-config enable=on,target=native -icount shift=10 -kernel "$elf" > "$log" 2>&1
+        rc=$?
+        set -e
+        t2=$(date +%s)
+        grep -E '^(out|hex) ' "$log" > "$work/$board.bytes" || true
+        verdict=PASS
+        if [ $rc -ne 0 ]; then
+            verdict="FAIL(exit $rc$([ $rc = 124 ] && echo ', timeout'))"
+            grep -E '^error' "$log" | head -3 | sed 's/^/   /'
+        elif ! cmp -s "$work/host.bytes" "$work/$board.bytes"; then
+            verdict="FAIL(bytes differ from host)"
+            diff "$work/host.bytes" "$work/$board.bytes" | head -5 | sed 's/^/   /'
+        elif [ -n "$cli_hex" ]; then
+            fw_hex="$(grep -E '^hex 0 ' "$log" | cut -d' ' -f3 | tr -d '\n')"
+            [ "$fw_hex" = "$cli_hex" ] || verdict="FAIL(bytes differ from CLI)"
+        fi
+        [ "$verdict" = PASS ] || status=1
+        # Sizes: flash = .text + .rodata (+ .data init, + vector table), RAM = .data + .bss (+ .uninit).
+        read -r text rodata data bss <<<"$("$SIZE" -A "$elf" | awk '
+            $1==".text"{t=$2} $1==".rodata"{r=$2} $1==".data"{d=$2} $1==".bss"{b=$2} $1==".vector_table"{v=$2}
+            END{print t+v, r+0, d+0, b+0}')"
+        arena="$(grep -oE 'arena_bytes=[0-9]+' "$log" | head -1 | cut -d= -f2)"
+        summary="$(grep -E '^summary' "$log" || true)"
+        cost_max="$(grep -oE 'cost_max=[0-9]+' <<<"$summary" | cut -d= -f2)"
+        cost_total="$(grep -oE 'cost_total=[0-9]+' <<<"$summary" | cut -d= -f2)"
+        samples="$(grep -oE 'samples=[0-9]+' <<<"$summary" | cut -d= -f2)"
+        stack="$(grep -oE 'stack_max=[0-9]+' <<<"$summary" | cut -d= -f2)"
+        acc="$(grep -oE 'correct=[0-9]+ scored=[0-9]+' <<<"$summary" | sed 's/correct=//; s/ scored=/\//')"
+        echo "   $board: $verdict  samples=${samples:-?} insn/inference max=${cost_max:-?} total=${cost_total:-?}" \
+             " flash: text=$text rodata=$rodata  RAM: data=$data bss=$bss (arena=${arena:-?})  stack=${stack:-?}" \
+             " acc=${acc:-n/a}  build=$((t1 - t0))s run=$((t2 - t1))s"
+        results+=("$name $board $verdict insn_max=${cost_max:-?} text=$text rodata=$rodata data=$data bss=$bss arena=${arena:-?} stack=${stack:-?}")
+    done
+done
+echo "== results"
+printf '%s\n' "${results[@]}"
+exit $status
