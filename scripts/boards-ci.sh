@@ -36,10 +36,14 @@ step "cargo fmt --check (boards)" fmt_check
 build_board() { (cd "boards/$1" && cargo build -q --release); }
 
 # Two cores: the slowest real-board builds (big PACs/HALs, serial LTO links) run in a second,
-# background stream while the host checks, the QEMU runs and the other boards build here.
+# background stream while the host checks, the QEMU runs and the other boards build here. Each
+# stream shares one target dir across its crates (host build-dependencies and common target crates
+# are compiled once per stream; two streams, because cargo locks a target dir).
+export CARGO_TARGET_DIR="$ROOT/boards/target"
 bg_log="$(mktemp)"
 (
-    for b in rp-pico esp32c3; do
+    export CARGO_TARGET_DIR="$ROOT/boards/target-bg"
+    for b in rp-pico esp32c3 nucleo-h743zi; do
         t0=$(date +%s)
         build_board "$b" || { echo "FAILED build boards/$b"; exit 1; }
         echo "build boards/$b: $(( $(date +%s) - t0 ))s (background stream)"
@@ -58,10 +62,8 @@ qemu_runs() {
     if [ -d models/digits-gin ]; then scripts/qemu-run.sh --split --i8 --max 50 models/digits-gin; fi
 }
 step "QEMU runs (m4, m0)" qemu_runs "$@"
-for b in nrf52840-dk nucleo-h743zi; do
-    step "build boards/$b" build_board "$b"
-done
-echo "== waiting for the background stream (rp-pico, esp32c3)"
+step "build boards/nrf52840-dk" build_board nrf52840-dk
+echo "== waiting for the background stream (rp-pico, esp32c3, nucleo-h743zi)"
 bg_status=0
 wait "$bg_pid" || bg_status=$?
 cat "$bg_log"
@@ -73,10 +75,10 @@ rm -f "$bg_log"
 
 size="$(rustc --print sysroot)/lib/rustlib/x86_64-unknown-linux-gnu/bin/llvm-size"
 echo "== real-board firmware sizes (demo model; flash = text+rodata, RAM = data+bss)"
-for elf in boards/nrf52840-dk/target/thumbv7em-none-eabihf/release/tinygnn-nrf52840-dk \
-           boards/rp-pico/target/thumbv6m-none-eabi/release/tinygnn-rp-pico \
-           boards/nucleo-h743zi/target/thumbv7em-none-eabihf/release/tinygnn-nucleo-h743zi \
-           boards/esp32c3/target/riscv32imc-unknown-none-elf/release/tinygnn-esp32c3; do
+for elf in boards/target/thumbv7em-none-eabihf/release/tinygnn-nrf52840-dk \
+           boards/target-bg/thumbv6m-none-eabi/release/tinygnn-rp-pico \
+           boards/target-bg/thumbv7em-none-eabihf/release/tinygnn-nucleo-h743zi \
+           boards/target-bg/riscv32imc-unknown-none-elf/release/tinygnn-esp32c3; do
     "$size" -A "$elf" | awk -v n="$(basename "$elf")" '
         $1 ~ /^\.(text|vector_table|boot2|trap|rwtext)$/ {t+=$2} $1==".rodata"{r=$2} $1==".data"{d=$2} $1==".bss"{b=$2}
         END {printf "   %-24s text=%d rodata=%d data=%d bss=%d\n", n, t, r, d, b}'

@@ -52,15 +52,20 @@ done
 [ ${#targets[@]} -gt 0 ] || { echo "usage: $0 [--board m4|m0|all] [--split] [--i8] [--mask M] [--max N] (--demo | TARGET...)" >&2; exit 2; }
 command -v qemu-system-arm >/dev/null || { echo "qemu-system-arm missing: run scripts/boards-setup.sh" >&2; exit 2; }
 
+# CARGO_TARGET_DIR, when set, is shared by all the board crates (boards-ci.sh does that).
+tdir() { echo "${CARGO_TARGET_DIR:-$1/target}"; }
 echo "== building boards/pack (host)"
 cargo build --release -q --manifest-path "$B/pack/Cargo.toml"
-PACK="$B/pack/target/release/tinygnn-pack"
+PACK="$(tdir "$B/pack")/release/tinygnn-pack"
 
 # The CLI, for an independent reference of the output bytes.
 CLI="${TINYGNN_CLI:-}"
 if [ -z "$CLI" ] && grep -qs output_bytes "$ROOT/tools/src/cmd/run.rs"; then
-    if cargo build --release -q --manifest-path "$ROOT/Cargo.toml" -p tinygnn-cli 2>/dev/null; then
+    # Built like scripts/test.sh builds it (its own target dir, no extra RUSTFLAGS), so CI reuses that build.
+    if (unset RUSTFLAGS; CARGO_TARGET_DIR="$ROOT/target" cargo build --release -q --manifest-path "$ROOT/Cargo.toml" -p tinygnn-cli) 2>/dev/null; then
         CLI="$ROOT/target/release/tinygnn"
+    else
+        echo "== tinygnn CLI did not build: comparing with the host runtime only"
     fi
 fi
 [ -n "$CLI" ] && echo "== CLI reference: $CLI" || echo "== CLI reference: not available (comparing with the host runtime only)"
@@ -119,7 +124,7 @@ for t in "${targets[@]}"; do
             m0) triple=thumbv6m-none-eabi; machine=(-machine microbit) ;;
             *) echo "unknown board $board" >&2; status=1; continue ;;
         esac
-        elf="$crate/target/$triple/release/tinygnn-qemu-$board"
+        elf="$(tdir "$crate")/$triple/release/tinygnn-qemu-$board"
         log="$work/$board.log"
         t0=$(date +%s)
         if ! (cd "$crate" && TINYGNN_MODEL="$model" TINYGNN_INPUTS="$inputs" cargo build --release -q) > "$work/$board.build.log" 2>&1; then
