@@ -6,6 +6,10 @@
 #
 # TARGETs (model directories, see scripts/qemu-run.sh) are run on the QEMU boards in addition to
 # the generated demo model, models/karate-gcn and models/digits-gin (first 50 graphs). Real boards are built (not flashed: no probe here) with the demo model.
+# With $TINYGNN_DATA set (Planetoid data, see models/README.md), cora-gcn and cora-sage also run on
+# the M4, the whole 2708-node graph in one inference with sparse int8 features (--sparse); their
+# inputs are made into .cache/inputs/<name> by models/make_inputs.py when missing (python:
+# $TINYGNN_PYTHON, else scripts/venv.sh). Without it: a visible SKIP line.
 # Warnings are errors (RUSTFLAGS). Prints the build time of every crate; exits non-zero on any failure.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -40,6 +44,14 @@ build_board() { (cd "boards/$1" && cargo build -q --release); }
 # stream shares one target dir across its crates (host build-dependencies and common target crates
 # are compiled once per stream; two streams, because cargo locks a target dir).
 export CARGO_TARGET_DIR="$ROOT/boards/target"
+# The real-board firmware embeds the demo model and inputs (boards/generated/demo/, git-ignored):
+# make them before any board build starts, so a fresh clone builds without leftovers.
+demo_inputs() {
+    cargo run -q --release --manifest-path boards/pack/Cargo.toml -- demo boards/generated/demo
+    cargo run -q --release --manifest-path boards/pack/Cargo.toml -- \
+        inputs boards/generated/demo/graphs.safetensors boards/generated/demo/inputs.tgib
+}
+step "demo model and inputs for the board builds" demo_inputs
 bg_log="$(mktemp)"
 (
     export CARGO_TARGET_DIR="$ROOT/boards/target-bg"
@@ -60,6 +72,25 @@ qemu_runs() {
     # boards; digits-gin graph by graph (int8 features so that 50 graphs fit the micro:bit's flash).
     if [ -d models/karate-gcn ]; then scripts/qemu-run.sh models/karate-gcn; fi
     if [ -d models/digits-gin ]; then scripts/qemu-run.sh --split --i8 --max 50 models/digits-gin; fi
+    cora_runs
+}
+# Cora (2708 nodes, 1433 bag-of-words features): M4 only (~4.2 MB arena in its 16 MiB RAM2).
+cora_runs() {
+    local name py="" inputs
+    for name in cora-gcn cora-sage; do
+        [ -f "models/$name/$name.tgnn" ] || continue
+        if [ -z "${TINYGNN_DATA:-}" ]; then
+            echo "SKIP $name: TINYGNN_DATA not set"
+            continue
+        fi
+        inputs=".cache/inputs/$name"
+        if [ ! -f "$inputs/graphs.safetensors" ]; then
+            [ -n "$py" ] || py="${TINYGNN_PYTHON:-$(scripts/venv.sh)}"
+            echo "== making $inputs (models/make_inputs.py)"
+            "$py" models/make_inputs.py "$name" "$inputs"
+        fi
+        scripts/qemu-run.sh --board m4 --sparse "models/$name/$name.tgnn:$inputs/graphs.safetensors"
+    done
 }
 step "QEMU runs (m4, m0)" qemu_runs "$@"
 step "build boards/nrf52840-dk" build_board nrf52840-dk

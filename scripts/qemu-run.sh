@@ -15,6 +15,8 @@
 #   --board m4|m0|all   boards to run (default all): m4 = mps2-an386 Cortex-M4F, m0 = microbit Cortex-M0
 #   --split             one inference per graph of the batch (default: the whole file is one inference)
 #   --i8                bundle int8 features quantized on the host (4x less flash, same outputs)
+#   --sparse            bundle them as sparse int8 (CSR, only entries != the input zero point;
+#                       implies --i8; for bag-of-words features such as Cora's)
 #   --mask NAME         labels scored: test (default), val, train, all
 #   --max N             at most N samples (with --split)
 #
@@ -24,7 +26,9 @@
 # QEMU_TIMEOUT, default 600 s), compares the output bytes (every `out`/`hex`
 # line), and — when the tinygnn CLI is available ($TINYGNN_CLI, or the
 # repository's tools/ crate) and the whole file is one inference — also
-# against `tinygnn run --output-bytes`. A firmware that does not fit the
+# against `tinygnn run --output-bytes`; then (with --mask test) the accuracy
+# the firmware prints (correct/scored over the test mask) must also equal the
+# CLI's. A firmware that does not fit the
 # board's flash/RAM is reported as SKIP. Exit status: 0 if every run that
 # fitted matched, 1 otherwise. Logs: boards/generated/<target>/<board>.log.
 set -euo pipefail
@@ -35,12 +39,13 @@ QEMU_TIMEOUT="${QEMU_TIMEOUT:-600}"
 SYSROOT_BIN="$(rustc --print sysroot)/lib/rustlib/x86_64-unknown-linux-gnu/bin"
 SIZE="$SYSROOT_BIN/llvm-size"
 
-boards="m4 m0"; split=""; i8=""; mask="test"; max=""; targets=()
+boards="m4 m0"; split=""; i8=""; sparse=""; mask="test"; max=""; targets=()
 while [ $# -gt 0 ]; do
     case "$1" in
         --board) shift; [ "$1" = all ] && boards="m4 m0" || boards="$1" ;;
         --split) split="--split" ;;
         --i8) i8=1 ;;
+        --sparse) i8=1; sparse=1 ;;
         --mask) shift; mask="$1" ;;
         --max) shift; max="$1" ;;
         --demo) targets+=("@demo") ;;
@@ -49,7 +54,7 @@ while [ $# -gt 0 ]; do
     esac
     shift
 done
-[ ${#targets[@]} -gt 0 ] || { echo "usage: $0 [--board m4|m0|all] [--split] [--i8] [--mask M] [--max N] (--demo | TARGET...)" >&2; exit 2; }
+[ ${#targets[@]} -gt 0 ] || { echo "usage: $0 [--board m4|m0|all] [--split] [--i8|--sparse] [--mask M] [--max N] (--demo | TARGET...)" >&2; exit 2; }
 command -v qemu-system-arm >/dev/null || { echo "qemu-system-arm missing: run scripts/boards-setup.sh" >&2; exit 2; }
 
 # CARGO_TARGET_DIR, when set, is shared by all the board crates (boards-ci.sh does that).
@@ -100,6 +105,7 @@ for t in "${targets[@]}"; do
         [ -n "$split" ] && opts+=(--split)
         [ -n "$max" ] && opts+=(--max "$max")
         [ -n "$i8" ] && opts+=(--quantize "$model")
+        [ -n "$sparse" ] && opts+=(--sparse)
         "$PACK" inputs "$graphs" "$work/inputs.tgib" "${opts[@]}"
         inputs="$work/inputs.tgib"
     fi
@@ -108,10 +114,16 @@ for t in "${targets[@]}"; do
     "$PACK" expect "$model" "$inputs" > "$work/host.log" || { echo "host reference failed:"; tail -2 "$work/host.log"; status=1; continue; }
     grep -E '^(out|hex) ' "$work/host.log" > "$work/host.bytes" || true
 
-    cli_hex=""
+    cli_hex=""; cli_acc=""
     if [ -n "$CLI" ] && [ -n "$graphs" ] && [ -z "$split" ]; then
-        if "$CLI" run "$model" "$graphs" --output-bytes "$work/cli.bin" > "$work/cli.log" 2>&1; then
+        if "$CLI" run "$model" "$graphs" --json --output-bytes "$work/cli.bin" > "$work/cli.log" 2>&1; then
             cli_hex="$(od -An -v -tx1 "$work/cli.bin" | tr -d ' \n')"
+            # The CLI scores argmax over test_mask (or all rows): "correct/rows" as the firmware prints it.
+            if [ "$mask" = test ]; then
+                cli_acc="$(awk -F'[:,]' '
+                    /"accuracy":/ {a=$2} /"accuracy_rows":/ {n=$2}
+                    END {if (a != "" && a !~ /null/ && n !~ /null/) printf "%d/%d", a*n+0.5, n}' "$work/cli.log")"
+            fi
         else
             echo "   CLI run failed (see $work/cli.log)"; status=1
         fi
@@ -156,10 +168,11 @@ for t in "${targets[@]}"; do
             [ "$fw_hex" = "$cli_hex" ] || verdict="FAIL(bytes differ from CLI)"
         fi
         [ "$verdict" = PASS ] || status=1
-        # Sizes: flash = .text + .rodata (+ .data init, + vector table), RAM = .data + .bss (+ .uninit).
-        read -r text rodata data bss <<<"$("$SIZE" -A "$elf" | awk '
-            $1==".text"{t=$2} $1==".rodata"{r=$2} $1==".data"{d=$2} $1==".bss"{b=$2} $1==".vector_table"{v=$2}
-            END{print t+v, r+0, d+0, b+0}')"
+        # Sizes: flash = .text + .rodata (+ .data init, + vector table), RAM = .data + .bss (+ .uninit)
+        # + .ram2 (the M4's arena, in its second RAM at 0x21000000).
+        read -r text rodata data bss ram2 <<<"$("$SIZE" -A "$elf" | awk '
+            $1==".text"{t=$2} $1==".rodata"{r=$2} $1==".data"{d=$2} $1==".bss"{b=$2} $1==".vector_table"{v=$2} $1==".ram2"{r2=$2}
+            END{print t+v, r+0, d+0, b+0, r2+0}')"
         arena="$(grep -oE 'arena_bytes=[0-9]+' "$log" | head -1 | cut -d= -f2)"
         summary="$(grep -E '^summary' "$log" || true)"
         cost_max="$(grep -oE 'cost_max=[0-9]+' <<<"$summary" | cut -d= -f2)"
@@ -167,10 +180,18 @@ for t in "${targets[@]}"; do
         samples="$(grep -oE 'samples=[0-9]+' <<<"$summary" | cut -d= -f2)"
         stack="$(grep -oE 'stack_max=[0-9]+' <<<"$summary" | cut -d= -f2)"
         acc="$(grep -oE 'correct=[0-9]+ scored=[0-9]+' <<<"$summary" | sed 's/correct=//; s/ scored=/\//')"
+        if [ "$verdict" = PASS ] && [ -n "$cli_acc" ]; then
+            if [ "$acc" = "$cli_acc" ]; then
+                acc="$acc (= CLI)"
+            else
+                verdict="FAIL(accuracy $acc differs from CLI $cli_acc)"; status=1
+            fi
+        fi
+        ram2_note=""; [ "${ram2:-0}" != 0 ] && ram2_note=" ram2=$ram2"
         echo "   $board: $verdict  samples=${samples:-?} insn/inference max=${cost_max:-?} total=${cost_total:-?}" \
-             " flash: text=$text rodata=$rodata  RAM: data=$data bss=$bss (arena=${arena:-?})  stack=${stack:-?}" \
+              " flash: text=$text rodata=$rodata  RAM: data=$data bss=$bss$ram2_note (arena=${arena:-?})  stack=${stack:-?}" \
              " acc=${acc:-n/a}  build=$((t1 - t0))s run=$((t2 - t1))s"
-        results+=("$name $board $verdict insn_max=${cost_max:-?} text=$text rodata=$rodata data=$data bss=$bss arena=${arena:-?} stack=${stack:-?}")
+        results+=("$name $board $verdict insn_max=${cost_max:-?} text=$text rodata=$rodata data=$data bss=$bss$ram2_note arena=${arena:-?} stack=${stack:-?} acc=${acc// /_}")
     done
 done
 echo "== results"

@@ -22,9 +22,16 @@
 //!   8  4  edges E         12  2  feature channels F
 //!  14  1  flags: bit0 features are int8 (already quantized with the model's
 //!         input scale / zero point; else f32), bit1 edge weights present,
-//!         bit2 batch vector present, bit3 labels present
+//!         bit2 batch vector present, bit3 labels present, bit4 features
+//!         are sparse int8 (CSR; requires bit0)
 //!  15  1  labels per: 0 node, 1 graph
 //!  16  …  features  N·F × f32 (or i8)       — each array zero-padded to 4 bytes
+//!         or, with bit4 (sparse int8, CSR):
+//!           nnz      1 × u32                 stored entries
+//!           row_ptr  (N+1) × u32             row i = entries row_ptr[i]..row_ptr[i+1]
+//!           cols     nnz × u16               column of each entry
+//!           values   nnz × i8                quantized value of each entry;
+//!                                            every other entry is the input zero point
 //!         sources   E × u16
 //!         targets   E × u16
 //!         edge_weight E × f32               (bit1)
@@ -49,6 +56,10 @@ pub const FLAG_EDGE_WEIGHT: u8 = 2;
 pub const FLAG_BATCH: u8 = 4;
 /// Sample flag: labels present.
 pub const FLAG_LABELS: u8 = 8;
+/// Sample flag: features are sparse int8 in CSR form (with [`FLAG_I8`]).
+pub const FLAG_SPARSE: u8 = 16;
+/// Every flag this version knows.
+const FLAGS_KNOWN: u8 = 0x1f;
 
 #[cfg(target_endian = "big")]
 compile_error!("the input bundle is cast in place and assumes a little-endian target");
@@ -129,6 +140,18 @@ pub enum Features<'a> {
     F32(&'a [f32]),
     /// Already-quantized features.
     I8(&'a [i8]),
+    /// Already-quantized sparse features (CSR, see [`tinygnn::graph::Features::SparseI8`]):
+    /// only the array lengths are checked here (`row_ptr` has `nodes + 1`
+    /// entries, `cols` and `values` the declared count); the CSR invariants
+    /// are checked by the runtime.
+    SparseI8 {
+        /// Row offsets into `cols`/`values` (`nodes + 1` entries).
+        row_ptr: &'a [u32],
+        /// Column of each stored entry.
+        cols: &'a [u16],
+        /// Quantized value of each stored entry.
+        values: &'a [i8],
+    },
 }
 
 /// One input graph (or batch of graphs) of a bundle.
@@ -247,13 +270,24 @@ fn parse_sample(b: &[u8], start: usize) -> Option<(Sample<'_>, usize)> {
         1 => true,
         _ => return None,
     };
-    if flags & !0x0f != 0 || graphs == 0 || channels == 0 {
+    if flags & !FLAGS_KNOWN != 0 || graphs == 0 || channels == 0 {
+        return None;
+    }
+    if flags & FLAG_SPARSE != 0 && flags & FLAG_I8 == 0 {
         return None;
     }
     let (n, e) = (usize::from(nodes), edges as usize);
     let nf = n.checked_mul(usize::from(channels))?;
     let mut at = start + SAMPLE_HEADER_LEN;
-    let features = if flags & FLAG_I8 != 0 {
+    let features = if flags & FLAG_SPARSE != 0 {
+        let nnz = u32_at(b, at)? as usize;
+        at += 4;
+        Features::SparseI8 {
+            row_ptr: take::<u32>(b, &mut at, n.checked_add(1)?)?,
+            cols: take::<u16>(b, &mut at, nnz)?,
+            values: take::<i8>(b, &mut at, nnz)?,
+        }
+    } else if flags & FLAG_I8 != 0 {
         Features::I8(take::<i8>(b, &mut at, nf)?)
     } else {
         Features::F32(take::<f32>(b, &mut at, nf)?)
@@ -319,6 +353,9 @@ pub mod writer {
         pub features_f32: Vec<f32>,
         /// int8 features, when already quantized.
         pub features_i8: Option<Vec<i8>>,
+        /// Sparse int8 features (CSR `row_ptr`, `cols`, `values`), when
+        /// already quantized and stored sparse (takes precedence over the others).
+        pub features_sparse: Option<(Vec<u32>, Vec<u16>, Vec<i8>)>,
         /// Edge sources.
         pub sources: Vec<u16>,
         /// Edge targets.
@@ -353,9 +390,10 @@ pub mod writer {
             let ok = s.targets.len() == e
                 && s.edge_weight.as_ref().is_none_or(|w| w.len() == e)
                 && s.batch.as_ref().is_none_or(|b| b.len() == n)
-                && match &s.features_i8 {
-                    Some(f) => f.len() == nf,
-                    None => s.features_f32.len() == nf,
+                && match (&s.features_sparse, &s.features_i8) {
+                    (Some((r, c, v)), _) => r.len() == n + 1 && c.len() == v.len(),
+                    (None, Some(f)) => f.len() == nf,
+                    (None, None) => s.features_f32.len() == nf,
                 }
                 && s.labels
                     .as_ref()
@@ -367,7 +405,9 @@ pub mod writer {
             }
             let start = out.len();
             let mut flags = 0u8;
-            if s.features_i8.is_some() {
+            if s.features_sparse.is_some() {
+                flags |= FLAG_I8 | FLAG_SPARSE;
+            } else if s.features_i8.is_some() {
                 flags |= FLAG_I8;
             }
             if s.edge_weight.is_some() {
@@ -386,9 +426,15 @@ pub mod writer {
             out.extend_from_slice(&s.channels.to_le_bytes());
             out.push(flags);
             out.push(u8::from(s.labels.as_ref().is_some_and(|(g, _)| *g)));
-            match &s.features_i8 {
-                Some(f) => put(&mut out, bytemuck::cast_slice(f)),
-                None => put(&mut out, bytemuck::cast_slice(&s.features_f32)),
+            match (&s.features_sparse, &s.features_i8) {
+                (Some((r, c, v)), _) => {
+                    put(&mut out, &u32::try_from(v.len()).ok()?.to_le_bytes());
+                    put(&mut out, bytemuck::cast_slice(r));
+                    put(&mut out, bytemuck::cast_slice(c));
+                    put(&mut out, bytemuck::cast_slice(v));
+                }
+                (None, Some(f)) => put(&mut out, bytemuck::cast_slice(f)),
+                (None, None) => put(&mut out, bytemuck::cast_slice(&s.features_f32)),
             }
             put(&mut out, bytemuck::cast_slice(&s.sources));
             put(&mut out, bytemuck::cast_slice(&s.targets));
@@ -441,6 +487,22 @@ mod tests {
         s
     }
 
+    /// A sample with sparse int8 features: row `i` stores `i % 3` entries.
+    fn sparse_sample(nodes: u16) -> OwnedSample {
+        let mut s = sample(nodes, false);
+        s.features_f32.clear();
+        let (mut row_ptr, mut cols, mut values) = (vec![0u32], vec![], vec![]);
+        for i in 0..nodes {
+            for c in 0..i % 3 {
+                cols.push(c);
+                values.push(i as i8 - 7);
+            }
+            row_ptr.push(cols.len() as u32);
+        }
+        s.features_sparse = Some((row_ptr, cols, values));
+        s
+    }
+
     /// Copies into 4-aligned memory, as `include_aligned` does on the device.
     fn aligned(bytes: &[u8]) -> Vec<u32> {
         let mut w = vec![0u32; bytes.len().div_ceil(4)];
@@ -470,6 +532,73 @@ mod tests {
     }
 
     #[test]
+    fn round_trip_sparse() {
+        let samples = [sample(3, true), sparse_sample(6), sparse_sample(1)];
+        let bytes = write(&samples).unwrap();
+        let w = aligned(&bytes);
+        let b = Bundle::parse(&bytemuck::cast_slice(&w)[..bytes.len()]).unwrap();
+        let s: Vec<Sample<'_>> = b.samples().map(|s| s.unwrap()).collect();
+        assert_eq!(s.len(), 3);
+        assert!(matches!(s[0].features, Features::I8(f) if f.len() == 9));
+        for (got, want) in s[1..].iter().zip(&samples[1..]) {
+            let (r, c, v) = want.features_sparse.as_ref().unwrap();
+            match got.features {
+                Features::SparseI8 {
+                    row_ptr,
+                    cols,
+                    values,
+                } => {
+                    assert_eq!(row_ptr, &r[..]);
+                    assert_eq!(cols, &c[..]);
+                    assert_eq!(values, &v[..]);
+                }
+                other => panic!("expected sparse features, got {other:?}"),
+            }
+            assert_eq!(got.targets, &want.targets[..]);
+            assert_eq!(got.labels.unwrap().values, &[1, -1]);
+        }
+        // 6 nodes: 0+1+2+0+1+2 = 6 entries.
+        assert!(matches!(s[1].features, Features::SparseI8 { values, .. } if values.len() == 6));
+        // It reaches the runtime as its own sparse features.
+        let g = crate::graph_input(&s[1]);
+        assert!(matches!(
+            g.features,
+            tinygnn::graph::Features::SparseI8 { .. }
+        ));
+    }
+
+    #[test]
+    fn sparse_lengths_are_checked() {
+        // row_ptr must have nodes + 1 entries, cols and values the same length.
+        let mut s = sparse_sample(4);
+        s.features_sparse.as_mut().unwrap().0.pop();
+        assert!(write(&[s]).is_none());
+        let mut s = sparse_sample(4);
+        s.features_sparse.as_mut().unwrap().2.pop();
+        assert!(write(&[s]).is_none());
+        // The sparse flag without the int8 flag is malformed.
+        let mut bytes = write(&[sparse_sample(4)]).unwrap();
+        bytes[HEADER_LEN + 14] &= !FLAG_I8;
+        let crc = CRC.checksum(&bytes[HEADER_LEN..]);
+        bytes[12..16].copy_from_slice(&crc.to_le_bytes());
+        let w = aligned(&bytes);
+        let b = Bundle::parse(&bytemuck::cast_slice(&w)[..bytes.len()]).unwrap();
+        assert_eq!(
+            b.samples().next().unwrap().unwrap_err(),
+            BundleError::BadSample { index: 0 }
+        );
+        // A declared nnz larger than the sample is malformed, not a panic.
+        let mut bytes = write(&[sparse_sample(4)]).unwrap();
+        let at = HEADER_LEN + SAMPLE_HEADER_LEN;
+        bytes[at..at + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+        let crc = CRC.checksum(&bytes[HEADER_LEN..]);
+        bytes[12..16].copy_from_slice(&crc.to_le_bytes());
+        let w = aligned(&bytes);
+        let b = Bundle::parse(&bytemuck::cast_slice(&w)[..bytes.len()]).unwrap();
+        assert!(b.samples().next().unwrap().is_err());
+    }
+
+    #[test]
     fn rejects_inconsistent_samples() {
         let mut s = sample(4, false);
         s.targets.pop();
@@ -480,7 +609,7 @@ mod tests {
     /// valid bundle, never a panic; past the CRC, sample checks still hold.
     #[test]
     fn never_panics() {
-        let bytes = write(&[sample(6, false), sample(2, true)]).unwrap();
+        let bytes = write(&[sample(6, false), sample(2, true), sparse_sample(5)]).unwrap();
         for len in 0..bytes.len() {
             let w = aligned(&bytes[..len]);
             assert!(Bundle::parse(&bytemuck::cast_slice(&w)[..len]).is_err());

@@ -15,6 +15,15 @@ pub fn graph_input<'a>(s: &Sample<'a>) -> GraphInput<'a> {
         features: match s.features {
             BundleFeatures::F32(f) => Features::F32(f),
             BundleFeatures::I8(f) => Features::I8(f),
+            BundleFeatures::SparseI8 {
+                row_ptr,
+                cols,
+                values,
+            } => Features::SparseI8 {
+                row_ptr,
+                cols,
+                values,
+            },
         },
         sources: s.sources,
         targets: s.targets,

@@ -4,7 +4,7 @@
 //! tinygnn-pack demo DIR                      demo model.tgnn, inputs.tgib (3 graphs) and graphs.safetensors
 //! tinygnn-pack synth DIR [--nodes N] [--edges E] [--features F] [--hidden H] [--classes C]
 //!                                            synthetic 2-layer GCN (Kipf & Welling shape) + one random graph
-//! tinygnn-pack inputs GRAPHS.safetensors OUT.tgib [--split] [--mask test|val|train|all] [--max N] [--quantize MODEL.tgnn]
+//! tinygnn-pack inputs GRAPHS.safetensors OUT.tgib [--split] [--mask test|val|train|all] [--max N] [--quantize MODEL.tgnn] [--sparse]
 //! tinygnn-pack expect MODEL.tgnn INPUTS.tgib  host reference: the firmware's report lines, computed here
 //! tinygnn-pack arena MODEL.tgnn INPUTS.tgib   arena bytes the largest sample needs
 //! ```
@@ -17,6 +17,9 @@
 //! are written as −1 (not scored). `--quantize` stores int8 features,
 //! quantized exactly as the runtime would (`tinygnn::graph::quantize_value`
 //! with the model's input scale and zero point): 4× less flash, same outputs.
+//! `--sparse` (needs `--quantize`) stores those int8 features in CSR form,
+//! only the entries that differ from the input zero point (bag-of-words
+//! features such as Cora's: ~1 % of 2708×1433), same outputs.
 
 use std::process::ExitCode;
 
@@ -36,7 +39,7 @@ fn main() -> ExitCode {
         Some("inputs") if args.len() >= 3 => inputs(&args[1], &args[2], &args[3..]),
         Some("expect") if args.len() == 3 => expect(&args[1], &args[2]),
         Some("arena") if args.len() == 3 => arena(&args[1], &args[2]),
-        _ => Err("usage: tinygnn-pack demo DIR | synth DIR [--nodes N --edges E --features F --hidden H --classes C] | inputs GRAPHS.safetensors OUT.tgib [--split] [--mask M] [--max N] [--quantize MODEL] \
+        _ => Err("usage: tinygnn-pack demo DIR | synth DIR [--nodes N --edges E --features F --hidden H --classes C] | inputs GRAPHS.safetensors OUT.tgib [--split] [--mask M] [--max N] [--quantize MODEL [--sparse]] \
                   | expect MODEL INPUTS | arena MODEL INPUTS"
             .into()),
     };
@@ -336,6 +339,7 @@ fn floats(t: &TensorView<'_>) -> Res<Vec<f32>> {
 fn inputs(graphs: &str, out: &str, opts: &[String]) -> Res<()> {
     let (mut split, mut mask, mut max) = (false, String::from("test"), usize::MAX);
     let mut quantize: Option<(f32, i8)> = None;
+    let mut sparse = false;
     let mut it = opts.iter();
     while let Some(o) = it.next() {
         match o.as_str() {
@@ -347,6 +351,7 @@ fn inputs(graphs: &str, out: &str, opts: &[String]) -> Res<()> {
                     .and_then(|v| v.parse().ok())
                     .ok_or("--max needs a number")?
             }
+            "--sparse" => sparse = true,
             "--quantize" => {
                 let path = it.next().ok_or("--quantize needs MODEL.tgnn")?;
                 let (words, len) = read_aligned(path)?;
@@ -357,6 +362,9 @@ fn inputs(graphs: &str, out: &str, opts: &[String]) -> Res<()> {
             }
             other => return Err(format!("unknown option {other}")),
         }
+    }
+    if sparse && quantize.is_none() {
+        return Err("--sparse needs --quantize MODEL.tgnn (int8 features)".into());
     }
     let bytes = std::fs::read(graphs).map_err(|e| format!("{graphs}: {e}"))?;
     let st = SafeTensors::deserialize(&bytes).map_err(|e| format!("{graphs}: {e}"))?;
@@ -443,13 +451,17 @@ fn inputs(graphs: &str, out: &str, opts: &[String]) -> Res<()> {
             }
         }
         if let Some((scale, zp)) = quantize {
-            let q = s
+            let q: Vec<i8> = s
                 .features_f32
                 .iter()
                 .map(|&v| tinygnn::graph::quantize_value(v, scale, zp))
                 .collect();
-            s.features_i8 = Some(q);
             s.features_f32.clear();
+            if sparse {
+                s.features_sparse = Some(to_csr(&q, f, zp)?);
+            } else {
+                s.features_i8 = Some(q);
+            }
         }
         samples.push(s);
     }
@@ -461,6 +473,25 @@ fn inputs(graphs: &str, out: &str, opts: &[String]) -> Res<()> {
         samples.len()
     );
     Ok(())
+}
+
+/// Row-major int8 features `[rows, f]` as CSR (`row_ptr`, `cols`, `values`),
+/// keeping only the entries that differ from the zero point `zp`.
+fn to_csr(q: &[i8], f: usize, zp: i8) -> Res<(Vec<u32>, Vec<u16>, Vec<i8>)> {
+    if f == 0 || f > usize::from(u16::MAX) + 1 {
+        return Err("sparse features need 1..=65536 channels".into());
+    }
+    let (mut row_ptr, mut cols, mut values) = (vec![0u32], vec![], vec![]);
+    for row in q.chunks(f) {
+        for (c, &v) in row.iter().enumerate() {
+            if v != zp {
+                cols.push(c as u16);
+                values.push(v);
+            }
+        }
+        row_ptr.push(u32::try_from(cols.len()).map_err(|_| "too many non-zero features")?);
+    }
+    Ok((row_ptr, cols, values))
 }
 
 /// Reads a file into 16-aligned memory (the bundle and the model are read in place).

@@ -9,9 +9,15 @@
 //! `instructions = ticks · 1e9 / (25e6 · 2^10)`. TIMER0 wraps after about
 //! 168 M instructions, so the CMSDK dual timer, prescaled by 256, runs
 //! alongside and says how many times it wrapped.
+//!
+//! Memory: the model and the inputs are in the 4 MiB "flash" at 0, `.data`,
+//! `.bss` and the stack in the 4 MiB RAM at 0x2000_0000, and the arena in
+//! the 16 MiB RAM at 0x2100_0000 (section `.ram2`, see memory.x), so that
+//! whole-graph inference on Cora (a ~4.2 MB arena) fits.
 #![no_std]
 #![no_main]
 
+use core::mem::MaybeUninit;
 use core::ptr::{addr_of_mut, read_volatile, write_volatile};
 
 use cortex_m as _;
@@ -28,7 +34,10 @@ const ICOUNT_SHIFT: u32 = 10;
 const TIMER0: usize = 0x4000_0000;
 const DUALTIMER1: usize = 0x4000_2000;
 
-static mut ARENA: Aligned<[u8; bundle::ARENA_BYTES]> = Aligned([0; bundle::ARENA_BYTES]);
+/// The arena, in RAM2 (NOLOAD: not initialised by cortex-m-rt; `main`
+/// zeroes it before making a slice of it).
+#[link_section = ".ram2.arena"]
+static mut ARENA: MaybeUninit<Aligned<[u8; bundle::ARENA_BYTES]>> = MaybeUninit::uninit();
 
 struct Semihosting;
 
@@ -97,8 +106,14 @@ fn main() -> ! {
     // SAFETY: [__sheap, _stack_start) is the stack region laid out by
     // cortex-m-rt, used by this (only) thread.
     let probe = unsafe { StackProbe::new(stack_lo, stack_hi) };
-    // SAFETY: `main` runs once and is the only user of ARENA.
-    let arena: &mut [u8] = unsafe { &mut (*addr_of_mut!(ARENA)).0 };
+    // SAFETY: `main` runs once and is the only user of ARENA; the bytes are
+    // written (zeroed) before the reference to them is made, and every bit
+    // pattern is a valid `[u8; N]`.
+    let arena: &mut [u8] = unsafe {
+        let p = addr_of_mut!(ARENA);
+        (*p).as_mut_ptr().write_bytes(0, 1);
+        &mut (*p).assume_init_mut().0
+    };
     let mut board = Board {
         name: "qemu-m4",
         model: &bundle::MODEL.0,
