@@ -479,9 +479,9 @@ pub struct Converted {
     pub ops: Vec<FOp>,
     /// int8 weight bytes.
     pub weight_bytes: usize,
-    /// Channel-record bytes (bias, mult, shift).
+    /// Channel-parameter bytes as written (full or compact form).
     pub param_bytes: usize,
-    /// Bias bytes alone (4 per channel record).
+    /// Bias bytes alone (4 per output channel).
     pub bias_bytes: usize,
     /// Precision problems found while quantizing (saturated biases, vanishing rescales).
     pub warnings: Vec<String>,
@@ -513,8 +513,81 @@ fn check_records(
     }
 }
 
-/// Quantizes and writes the model.
+/// How weight scales are chosen per layer (`tinygnn convert --weight-scales`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WeightScales {
+    /// One symmetric scale per output channel (max |W| of the row / 127).
+    #[default]
+    PerChannel,
+    /// One symmetric scale per layer (max |W| over the layer / 127): every
+    /// channel shares `mult`/`shift`, so the params are written compact.
+    PerTensor,
+    /// Per layer: per-tensor when the per-channel max |W| spread is at most
+    /// [`AUTO_MAX_SPREAD`] (per-tensor then loses at most one bit of weight
+    /// resolution on any channel), else per-channel.
+    Auto,
+}
+
+/// The largest `max_c max|W_c| / min_c max|W_c|` for which
+/// [`WeightScales::Auto`] picks a per-tensor scale.
+pub const AUTO_MAX_SPREAD: f64 = 2.0;
+
+impl std::str::FromStr for WeightScales {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "per-channel" => Ok(WeightScales::PerChannel),
+            "per-tensor" => Ok(WeightScales::PerTensor),
+            "auto" => Ok(WeightScales::Auto),
+            _ => bail!("--weight-scales must be per-channel, per-tensor or auto, not '{s}'"),
+        }
+    }
+}
+
+/// `max_c / min_c` of the per-channel max |W| (rows of all `mats` together),
+/// over channels that are not all zero; 1 if fewer than two such channels.
+pub fn channel_spread(mats: &[&Mat]) -> f64 {
+    let rows = mats[0].rows;
+    let maxes: Vec<f64> = (0..rows)
+        .map(|c| {
+            mats.iter()
+                .flat_map(|m| m.row(c).iter())
+                .fold(0.0f64, |a, v| a.max(v.abs()))
+        })
+        .filter(|&m| m > 0.0 && m.is_finite())
+        .collect();
+    let hi = maxes.iter().copied().fold(0.0, f64::max);
+    let lo = maxes.iter().copied().fold(f64::INFINITY, f64::min);
+    if maxes.len() < 2 {
+        1.0
+    } else {
+        hi / lo
+    }
+}
+
+impl WeightScales {
+    /// Whether a layer with these weight matrices gets one shared scale.
+    pub fn per_tensor_for(self, mats: &[&Mat]) -> bool {
+        match self {
+            WeightScales::PerChannel => false,
+            WeightScales::PerTensor => true,
+            WeightScales::Auto => channel_spread(mats) <= AUTO_MAX_SPREAD,
+        }
+    }
+}
+
+/// Quantizes and writes the model with per-channel weight scales.
 pub fn convert(spec: &Spec, ranges: &HashMap<String, Range>, cap: Capacity) -> Result<Converted> {
+    convert_with(spec, ranges, cap, WeightScales::PerChannel)
+}
+
+/// Quantizes and writes the model, choosing weight scales by `scales`.
+pub fn convert_with(
+    spec: &Spec,
+    ranges: &HashMap<String, Range>,
+    cap: Capacity,
+    scales_mode: WeightScales,
+) -> Result<Converted> {
     let fused = fuse(spec)?;
     let range = |name: &str| -> Result<Range> {
         ranges
@@ -544,7 +617,7 @@ pub fn convert(spec: &Spec, ranges: &HashMap<String, Range>, cap: Capacity) -> R
         zero_point: z,
     });
     ids.insert(spec.input.clone(), input);
-    let (mut weight_bytes, mut param_bytes) = (0usize, 0usize);
+    let (mut weight_bytes, mut param_bytes, mut bias_bytes) = (0usize, 0usize, 0usize);
     let mut warnings = Vec::new();
     if fused.ops.len() > tinygnn::MAX_OPS {
         bail!(
@@ -620,12 +693,14 @@ pub fn convert(spec: &Spec, ranges: &HashMap<String, Range>, cap: Capacity) -> R
                     .iter()
                     .map(|&x| scale_floor(x, s_in, Some(s_out)))
                     .collect();
-                let (q, scales) = quantize_weights_floored(&[m], false, &floors);
+                let per_tensor = scales_mode.per_tensor_for(&[m]);
+                let (q, scales) = quantize_weights_floored(&[m], per_tensor, &floors);
                 check_records(&who, &scales, b, s_in, s_out, false, &mut warnings);
                 let weights = w.add_i8(&q[0]);
                 let params = w.add_channel_params(&records(&scales, b));
                 weight_bytes += q[0].len();
-                param_bytes += 12 * scales.len();
+                param_bytes += params.len as usize;
+                bias_bytes += 4 * scales.len();
                 match &f.kind {
                     FKind::Linear { .. } => Op::Linear {
                         input: in_ids[0],
@@ -666,7 +741,8 @@ pub fn convert(spec: &Spec, ranges: &HashMap<String, Range>, cap: Capacity) -> R
                     .iter()
                     .map(|&x| scale_floor(x, s_in, (!*normalize).then_some(s_out)))
                     .collect();
-                let (q, scales) = quantize_weights_floored(&mats, *normalize, &floors);
+                let per_tensor = *normalize || scales_mode.per_tensor_for(&mats);
+                let (q, scales) = quantize_weights_floored(&mats, per_tensor, &floors);
                 check_records(&who, &scales, b, s_in, s_out, *normalize, &mut warnings);
                 let weights_l = w.add_i8(&q[0]);
                 let weights_r = match q.get(1) {
@@ -681,8 +757,9 @@ pub fn convert(spec: &Spec, ranges: &HashMap<String, Range>, cap: Capacity) -> R
                         r.shift = 0;
                     }
                 }
-                param_bytes += 12 * recs.len();
                 let params = w.add_channel_params(&recs);
+                param_bytes += params.len as usize;
+                bias_bytes += 4 * recs.len();
                 Op::SageConv {
                     input: in_ids[0],
                     output,
@@ -779,7 +856,7 @@ pub fn convert(spec: &Spec, ranges: &HashMap<String, Range>, cap: Capacity) -> R
         bytes,
         ops: fused.ops,
         weight_bytes,
-        bias_bytes: param_bytes / 3,
+        bias_bytes,
         param_bytes,
         warnings,
     })
