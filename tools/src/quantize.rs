@@ -97,6 +97,16 @@ pub struct FOp {
     pub channels: usize,
 }
 
+impl FOp {
+    /// Whether the op has a weight matrix (Linear, GCN, SAGE).
+    pub fn has_weights(&self) -> bool {
+        matches!(
+            self.kind,
+            FKind::Linear { .. } | FKind::Gcn { .. } | FKind::Sage { .. }
+        )
+    }
+}
+
 /// Folds an eval BatchNorm `y = (z − μ)/√(σ²+ε)·γ + β` into weights and bias
 /// producing `z`: row `c` of each matrix and `b[c]` are scaled by
 /// `a = γ/√(σ²+ε)`, then `b[c] += β − a·μ`.
@@ -485,6 +495,8 @@ pub struct Converted {
     pub bias_bytes: usize,
     /// Precision problems found while quantizing (saturated biases, vanishing rescales).
     pub warnings: Vec<String>,
+    /// Names of the fused ops given one weight scale for all channels.
+    pub per_tensor_layers: Vec<String>,
 }
 
 /// Reports channels whose bias saturates i32 or whose rescale underflows to 0.
@@ -522,15 +534,13 @@ pub enum WeightScales {
     /// One symmetric scale per layer (max |W| over the layer / 127): every
     /// channel shares `mult`/`shift`, so the params are written compact.
     PerTensor,
-    /// Per layer: per-tensor when the per-channel max |W| spread is at most
-    /// [`AUTO_MAX_SPREAD`] (per-tensor then loses at most one bit of weight
-    /// resolution on any channel), else per-channel.
+    /// The fewest layers per-tensor that meet the size goal
+    /// ([`meets_size_goal`]): layers are switched to one shared scale in
+    /// ascending order of their per-channel max |W| spread ([`channel_spread`];
+    /// the smaller the spread, the less a per-tensor scale costs in resolution)
+    /// until the file meets the goal; per-channel throughout if it already does.
     Auto,
 }
-
-/// The largest `max_c max|W_c| / min_c max|W_c|` for which
-/// [`WeightScales::Auto`] picks a per-tensor scale.
-pub const AUTO_MAX_SPREAD: f64 = 2.0;
 
 impl std::str::FromStr for WeightScales {
     type Err = anyhow::Error;
@@ -565,14 +575,28 @@ pub fn channel_spread(mats: &[&Mat]) -> f64 {
     }
 }
 
-impl WeightScales {
-    /// Whether a layer with these weight matrices gets one shared scale.
-    pub fn per_tensor_for(self, mats: &[&Mat]) -> bool {
-        match self {
-            WeightScales::PerChannel => false,
-            WeightScales::PerTensor => true,
-            WeightScales::Auto => channel_spread(mats) <= AUTO_MAX_SPREAD,
-        }
+/// The size goal: `(int8 weights + int32 biases) · 1.01 + 512` bytes.
+pub fn size_goal(c: &Converted) -> f64 {
+    (c.weight_bytes + c.bias_bytes) as f64 * 1.01 + 512.0
+}
+
+/// Whether the file meets [`size_goal`].
+pub fn meets_size_goal(c: &Converted) -> bool {
+    c.bytes.len() as f64 <= size_goal(c)
+}
+
+/// The weight matrices of a fused op that has a weight scale choice (SAGE with
+/// `normalize` has none: it is always per-tensor).
+fn scaled_mats(f: &FOp) -> Option<Vec<&Mat>> {
+    match &f.kind {
+        FKind::Linear { w, .. } | FKind::Gcn { w, .. } => Some(vec![w]),
+        FKind::Sage {
+            wl,
+            wr,
+            normalize: false,
+            ..
+        } => Some(std::iter::once(wl).chain(wr.as_ref()).collect()),
+        _ => None,
     }
 }
 
@@ -581,12 +605,45 @@ pub fn convert(spec: &Spec, ranges: &HashMap<String, Range>, cap: Capacity) -> R
     convert_with(spec, ranges, cap, WeightScales::PerChannel)
 }
 
-/// Quantizes and writes the model, choosing weight scales by `scales`.
+/// Quantizes and writes the model, choosing weight scales by `mode`.
 pub fn convert_with(
     spec: &Spec,
     ranges: &HashMap<String, Range>,
     cap: Capacity,
-    scales_mode: WeightScales,
+    mode: WeightScales,
+) -> Result<Converted> {
+    match mode {
+        WeightScales::PerChannel => convert_layers(spec, ranges, cap, &|_| false),
+        WeightScales::PerTensor => convert_layers(spec, ranges, cap, &|_| true),
+        WeightScales::Auto => {
+            let fused = fuse(spec)?;
+            let mut order: Vec<(f64, String)> = fused
+                .ops
+                .iter()
+                .filter_map(|f| scaled_mats(f).map(|m| (channel_spread(&m), f.name.clone())))
+                .collect();
+            order.sort_by(|a, b| a.0.total_cmp(&b.0));
+            let mut chosen: Vec<String> = Vec::new();
+            let mut conv = convert_layers(spec, ranges, cap, &|_| false)?;
+            for (_, name) in order {
+                if meets_size_goal(&conv) {
+                    break;
+                }
+                chosen.push(name);
+                conv = convert_layers(spec, ranges, cap, &|n| chosen.iter().any(|c| c == n))?;
+            }
+            Ok(conv)
+        }
+    }
+}
+
+/// Quantizes and writes the model; `per_tensor(name)` says whether the fused
+/// op `name` gets one weight scale for all its channels.
+fn convert_layers(
+    spec: &Spec,
+    ranges: &HashMap<String, Range>,
+    cap: Capacity,
+    per_tensor_layer: &dyn Fn(&str) -> bool,
 ) -> Result<Converted> {
     let fused = fuse(spec)?;
     let range = |name: &str| -> Result<Range> {
@@ -618,6 +675,7 @@ pub fn convert_with(
     });
     ids.insert(spec.input.clone(), input);
     let (mut weight_bytes, mut param_bytes, mut bias_bytes) = (0usize, 0usize, 0usize);
+    let mut per_tensor_layers = Vec::new();
     let mut warnings = Vec::new();
     if fused.ops.len() > tinygnn::MAX_OPS {
         bail!(
@@ -693,7 +751,10 @@ pub fn convert_with(
                     .iter()
                     .map(|&x| scale_floor(x, s_in, Some(s_out)))
                     .collect();
-                let per_tensor = scales_mode.per_tensor_for(&[m]);
+                let per_tensor = per_tensor_layer(&f.name);
+                if per_tensor {
+                    per_tensor_layers.push(f.name.clone());
+                }
                 let (q, scales) = quantize_weights_floored(&[m], per_tensor, &floors);
                 check_records(&who, &scales, b, s_in, s_out, false, &mut warnings);
                 let weights = w.add_i8(&q[0]);
@@ -741,7 +802,10 @@ pub fn convert_with(
                     .iter()
                     .map(|&x| scale_floor(x, s_in, (!*normalize).then_some(s_out)))
                     .collect();
-                let per_tensor = *normalize || scales_mode.per_tensor_for(&mats);
+                let per_tensor = *normalize || per_tensor_layer(&f.name);
+                if per_tensor {
+                    per_tensor_layers.push(f.name.clone());
+                }
                 let (q, scales) = quantize_weights_floored(&mats, per_tensor, &floors);
                 check_records(&who, &scales, b, s_in, s_out, *normalize, &mut warnings);
                 let weights_l = w.add_i8(&q[0]);
@@ -859,5 +923,6 @@ pub fn convert_with(
         bias_bytes,
         param_bytes,
         warnings,
+        per_tensor_layers,
     })
 }

@@ -39,7 +39,8 @@ pub struct Args {
     pub output_range: String,
     /// Weight scales: `per-channel` (one per output channel), `per-tensor` (one
     /// per layer; all channels share mult/shift, written as compact params) or
-    /// `auto` (per-tensor for a layer whose per-channel max|W| spread is ≤ 2).
+    /// `auto` (per-tensor for the fewest layers, lowest max|W| spread first,
+    /// that meet the size goal).
     #[arg(long, default_value = "per-channel")]
     pub weight_scales: String,
 }
@@ -121,11 +122,23 @@ pub fn run(a: &Args) -> Result<()> {
         "weights: {} bytes int8, {} bytes channel params ({} bytes int32 bias)",
         conv.weight_bytes, conv.param_bytes, conv.bias_bytes
     );
-    let goal = (conv.weight_bytes + conv.bias_bytes) as f64 * 1.01 + 512.0;
+    println!(
+        "weight scales: {} ({} of {} layers per-tensor{}{})",
+        a.weight_scales,
+        conv.per_tensor_layers.len(),
+        conv.ops.iter().filter(|f| f.has_weights()).count(),
+        if conv.per_tensor_layers.is_empty() {
+            ""
+        } else {
+            ": "
+        },
+        conv.per_tensor_layers.join(", ")
+    );
+    let goal = quantize::size_goal(&conv);
     println!(
         "size goal (int8 weights + int32 bias)·1.01 + 512 = {:.0} bytes: {}",
         goal,
-        if conv.bytes.len() as f64 <= goal {
+        if quantize::meets_size_goal(&conv) {
             "met"
         } else {
             "NOT met (per-channel mult/shift records; try --weight-scales per-tensor or auto)"
