@@ -86,6 +86,7 @@ pub fn describe(model: &Model<'_>, file_len: usize) -> Value {
     let tensors = model.tensors();
     let mut weight_bytes = 0usize;
     let mut param_bytes = 0usize;
+    let mut bias_bytes = 0usize;
     let mut ops = Vec::new();
     for (i, op) in model.ops().enumerate() {
         let mut inputs = Vec::new();
@@ -100,6 +101,7 @@ pub fn describe(model: &Model<'_>, file_len: usize) -> Value {
             } => {
                 weight_bytes += weights.len as usize;
                 param_bytes += params.len as usize;
+                bias_bytes += 4 * tensors.get(out as usize).map_or(0, |t| t.channels as usize);
                 (act_str(act), mult_summary(model, *params, out), json!({}))
             }
             Op::GcnConv {
@@ -114,6 +116,7 @@ pub fn describe(model: &Model<'_>, file_len: usize) -> Value {
             } => {
                 weight_bytes += weights.len as usize;
                 param_bytes += params.len as usize;
+                bias_bytes += 4 * tensors.get(out as usize).map_or(0, |t| t.channels as usize);
                 (
                     act_str(act),
                     mult_summary(model, *params, out),
@@ -131,6 +134,7 @@ pub fn describe(model: &Model<'_>, file_len: usize) -> Value {
             } => {
                 weight_bytes += (weights_l.len + weights_r.len) as usize;
                 param_bytes += params.len as usize;
+                bias_bytes += 4 * tensors.get(out as usize).map_or(0, |t| t.channels as usize);
                 (
                     act_str(act),
                     mult_summary(model, *params, out),
@@ -207,7 +211,7 @@ pub fn describe(model: &Model<'_>, file_len: usize) -> Value {
             "id": i, "kind": kind_str(t.kind), "channels": t.channels,
             "scale": t.scale, "zero_point": t.zero_point,
         })).collect::<Vec<_>>(),
-        "flash": {"file": file_len, "int8_weights": weight_bytes, "int32_params": param_bytes},
+        "flash": {"file": file_len, "int8_weights": weight_bytes, "int32_params": param_bytes, "int32_bias": bias_bytes},
         "arena_bytes_at_capacity": rt::arena_bytes(model, n as usize, e as usize, g as usize),
     })
 }
