@@ -156,7 +156,8 @@ pub const AGG_FRAC_BITS: u32 = 8;
 ///
 /// The doc comment of each variant is its exact integer semantics. Weight
 /// matrices are int8, row-major `[out_ch, in_ch]` (one row per output
-/// channel), per-output-channel symmetric (zero point 0).
+/// channel), symmetric (zero point 0) with a per-output-channel or one shared
+/// scale; the scales only enter through [`ChannelParams`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Op {
