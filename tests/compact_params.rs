@@ -26,7 +26,7 @@ fn model(seed: u64, compact: bool) -> (Vec<u8>, Vec<Section>) {
     let mut rng = Rng(seed);
     let (ic, h1, h2, h3, h4) = (6usize, 5usize, 4usize, 7usize, 3usize);
     let mut w = writer();
-    let mut add = |w: &mut tinygnn::format::writer::ModelWriter, r: &[ChannelRecord]| {
+    let add = |w: &mut tinygnn::format::writer::ModelWriter, r: &[ChannelRecord]| {
         if compact {
             w.add_channel_params(r)
         } else {
