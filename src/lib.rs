@@ -29,7 +29,7 @@ pub mod session;
 
 pub use error::{Error, Result};
 pub use graph::{Features, GraphInput};
-pub use model::{channel_record, Model};
+pub use model::{channel_record, channel_record_of, Model};
 pub use session::{Output, Session};
 
 /// Maximum tensors in a model.

@@ -133,6 +133,13 @@ impl<'a> Model<'a> {
         s.len as usize == len && format::section(self.data, s).is_some()
     }
 
+    /// A [`format::ChannelParams`] section for `channels` channels, in the
+    /// full (`12·C` bytes) or the compact (`4·C + 8` bytes) form.
+    fn params_ok(&self, s: Section, channels: usize) -> bool {
+        format::params_form(s.len as usize, channels).is_some()
+            && format::section(self.data, s).is_some()
+    }
+
     /// Op-specific shape and parameter checks (tensor ids are already in range).
     fn check_op(&self, op: &Op) -> core::result::Result<(), ()> {
         let t = |id: u8| self.tensors.get(id as usize).copied().ok_or(());
@@ -151,7 +158,7 @@ impl<'a> Model<'a> {
                 let (ci, co) = (i.channels as usize, o.channels as usize);
                 ok(i.kind == o.kind
                     && self.section_is(*weights, ci * co)
-                    && self.section_is(*params, co * 12)
+                    && self.params_ok(*params, co)
                     && act_ok(act))
             }
             Op::GcnConv {
@@ -167,7 +174,7 @@ impl<'a> Model<'a> {
                 ok(i.kind == TensorKind::Node
                     && o.kind == TensorKind::Node
                     && self.section_is(*weights, ci * co)
-                    && self.section_is(*params, co * 12)
+                    && self.params_ok(*params, co)
                     && act_ok(act))
             }
             Op::SageConv {
@@ -186,7 +193,7 @@ impl<'a> Model<'a> {
                     && o.kind == TensorKind::Node
                     && self.section_is(*weights_l, ci * co)
                     && (weights_r.len == 0 || self.section_is(*weights_r, ci * co))
-                    && self.section_is(*params, co * 12)
+                    && self.params_ok(*params, co)
                     && act_ok(act)
                     && (!normalize || o.zero_point == 0))
             }
@@ -322,15 +329,42 @@ impl<'a> Model<'a> {
     }
 }
 
-/// Reads channel `c`'s `(bias, mult, shift)` record from a [`format::ChannelParams`] section.
+/// Reads channel `c`'s `(bias, mult, shift)` record from a [`format::ChannelParams`]
+/// section in the **full** form (12-byte records); zeros past the end.
+///
+/// A section's length alone does not tell the two forms apart without the
+/// channel count (`12·C` full equals `4·C′ + 8` compact for `C′ = 3·C − 2`),
+/// so for a section that may be compact use [`channel_record_of`].
 #[inline]
 pub fn channel_record(params: &[u8], c: usize) -> (i32, i32, i32) {
-    let rec = |k: usize| {
-        params
-            .get(c * 12 + k * 4..c * 12 + k * 4 + 4)
-            .and_then(|s| s.try_into().ok())
-            .map(i32::from_le_bytes)
-            .unwrap_or(0)
-    };
+    let rec = |k: usize| read_i32(params, c * 12 + k * 4);
     (rec(0), rec(1), rec(2))
+}
+
+/// Reads channel `c`'s `(bias, mult, shift)` from a [`format::ChannelParams`]
+/// section of a layer with `channels` output channels, in either form: the
+/// full form (`params.len() == 12·channels`, same as [`channel_record`]) or the
+/// compact form (`4·channels + 8`: `bias[c]` and the shared `mult`, `shift`).
+/// For one channel both forms are the same 12 bytes and both readings agree.
+/// Any other length is read as the full form (zeros past the end).
+#[inline]
+pub fn channel_record_of(params: &[u8], channels: usize, c: usize) -> (i32, i32, i32) {
+    match format::params_form(params.len(), channels) {
+        Some(format::ParamsForm::Compact) => (
+            read_i32(params, c * 4),
+            read_i32(params, channels * 4),
+            read_i32(params, channels * 4 + 4),
+        ),
+        _ => channel_record(params, c),
+    }
+}
+
+/// The little-endian `i32` at byte `at` (0 if out of range).
+#[inline]
+fn read_i32(bytes: &[u8], at: usize) -> i32 {
+    at.checked_add(4)
+        .and_then(|end| bytes.get(at..end))
+        .and_then(|s| s.try_into().ok())
+        .map(i32::from_le_bytes)
+        .unwrap_or(0)
 }

@@ -69,10 +69,44 @@ pub enum Activation {
     },
 }
 
-/// Per-output-channel parameters, one 12-byte record per channel, little
-/// endian: `bias: i32, mult: i32, shift: i32`. `bias` is in the accumulator's
-/// scale; `mult`/`shift` are the Q31 rescale to the output tensor.
+/// Per-output-channel parameters of a layer with `C` output channels, little
+/// endian, in one of two forms told apart by the section length:
+///
+/// * **full**, `12·C` bytes: one record per channel,
+///   `bias: i32, mult: i32, shift: i32`;
+/// * **compact**, `4·C + 8` bytes: `bias: i32` × `C`, then one
+///   `mult: i32, shift: i32` shared by every channel (written when all
+///   channels share one rescale, e.g. per-tensor weight scales).
+///
+/// For `C = 1` both forms are the same 12 bytes and read the same. `bias` is
+/// in the accumulator's scale; `mult`/`shift` are the Q31 rescale to the
+/// output tensor. See [`params_form`] and [`crate::channel_record_of`].
 pub type ChannelParams = Section;
+
+/// The layout of a [`ChannelParams`] section.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParamsForm {
+    /// `12·C` bytes: `(bias, mult, shift)` per channel.
+    Full,
+    /// `4·C + 8` bytes: `bias` per channel, then one shared `(mult, shift)`.
+    Compact,
+}
+
+/// Which form a [`ChannelParams`] section of `len` bytes has for `channels`
+/// output channels; `None` if the length fits neither. For one channel the
+/// two forms coincide and this says [`ParamsForm::Full`].
+#[inline]
+pub fn params_form(len: usize, channels: usize) -> Option<ParamsForm> {
+    if channels == 0 {
+        None
+    } else if channels.checked_mul(12) == Some(len) {
+        Some(ParamsForm::Full)
+    } else if channels.checked_mul(4).and_then(|n| n.checked_add(8)) == Some(len) {
+        Some(ParamsForm::Compact)
+    } else {
+        None
+    }
+}
 
 /// Neighbourhood aggregation of SAGEConv.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -122,7 +156,8 @@ pub const AGG_FRAC_BITS: u32 = 8;
 ///
 /// The doc comment of each variant is its exact integer semantics. Weight
 /// matrices are int8, row-major `[out_ch, in_ch]` (one row per output
-/// channel), per-output-channel symmetric (zero point 0).
+/// channel), symmetric (zero point 0) with a per-output-channel or one shared
+/// scale; the scales only enter through [`ChannelParams`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Op {

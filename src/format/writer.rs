@@ -73,8 +73,34 @@ impl ModelWriter {
         self.add_bytes(&bytes)
     }
 
-    /// Appends per-channel `(bias, mult, shift)` records.
+    /// Appends a [`super::ChannelParams`] section for `records.len()` channels:
+    /// the compact form (`bias` × C, then one `mult, shift`: `4·C + 8` bytes)
+    /// when every record has the same `mult` and `shift`, else the full form
+    /// (12-byte records). Both read back to the same records.
     pub fn add_channel_params(&mut self, records: &[ChannelRecord]) -> Section {
+        match records.first() {
+            Some(first)
+                if records.len() > 1
+                    && records
+                        .iter()
+                        .all(|r| r.mult == first.mult && r.shift == first.shift) =>
+            {
+                let mut bytes = Vec::with_capacity(records.len() * 4 + 8);
+                for r in records {
+                    bytes.extend_from_slice(&r.bias.to_le_bytes());
+                }
+                bytes.extend_from_slice(&first.mult.to_le_bytes());
+                bytes.extend_from_slice(&first.shift.to_le_bytes());
+                self.add_bytes(&bytes)
+            }
+            _ => self.add_channel_params_full(records),
+        }
+    }
+
+    /// Appends a [`super::ChannelParams`] section always in the full form
+    /// (one 12-byte `(bias, mult, shift)` record per channel), as every file
+    /// before the compact form had it.
+    pub fn add_channel_params_full(&mut self, records: &[ChannelRecord]) -> Section {
         let mut bytes = Vec::with_capacity(records.len() * 12);
         for r in records {
             bytes.extend_from_slice(&r.bias.to_le_bytes());

@@ -32,13 +32,44 @@ pub fn requantize(acc: i32, mult: i32, shift: i32, zp_out: i8) -> i8 {
 
 /// Finishes one output row: for every channel `c`,
 /// `out[c] = requantize(activate(acc[c] + bias[c]), mult[c], shift[c])`, with
-/// `(bias, mult, shift)` read from the 12-byte [`crate::format::ChannelParams`] records.
-/// The bias is added with `i32` saturation. Channels without a record (a
-/// short `params`) are left untouched.
+/// `(bias, mult, shift)` read from the [`crate::format::ChannelParams`]
+/// section of `out.len()` channels: 12-byte records (full form), or `bias`
+/// per channel then one shared `(mult, shift)` (compact form, `4·C + 8`
+/// bytes). The bias is added with `i32` saturation. Channels without a record
+/// (a short `params`) are left untouched.
 pub fn requantize_row(acc: &[i32], params: &[u8], act: Activation, zp_out: i8, out: &mut [i8]) {
-    for ((o, &a), rec) in out.iter_mut().zip(acc).zip(params.chunks_exact(12)) {
-        let (bias, mult, shift) = record(rec);
-        *o = requantize(activate(a.saturating_add(bias), act), mult, shift, zp_out);
+    match crate::format::params_form(params.len(), out.len()) {
+        Some(crate::format::ParamsForm::Compact) => {
+            let split = params.len().saturating_sub(8);
+            let biases = params.get(..split).unwrap_or(&[]);
+            let (mult, shift) = shared_rescale(params.get(split..).unwrap_or(&[]));
+            for ((o, &a), b) in out.iter_mut().zip(acc).zip(biases.chunks_exact(4)) {
+                let bias = match b {
+                    [b0, b1, b2, b3] => i32::from_le_bytes([*b0, *b1, *b2, *b3]),
+                    _ => 0,
+                };
+                *o = requantize(activate(a.saturating_add(bias), act), mult, shift, zp_out);
+            }
+        }
+        _ => {
+            for ((o, &a), rec) in out.iter_mut().zip(acc).zip(params.chunks_exact(12)) {
+                let (bias, mult, shift) = record(rec);
+                *o = requantize(activate(a.saturating_add(bias), act), mult, shift, zp_out);
+            }
+        }
+    }
+}
+
+/// Decodes the shared `(mult, shift)` pair (8 bytes, little endian) of a
+/// compact [`crate::format::ChannelParams`] section (zeros if short).
+#[inline]
+pub fn shared_rescale(rec: &[u8]) -> (i32, i32) {
+    match rec {
+        [m0, m1, m2, m3, s0, s1, s2, s3, ..] => (
+            i32::from_le_bytes([*m0, *m1, *m2, *m3]),
+            i32::from_le_bytes([*s0, *s1, *s2, *s3]),
+        ),
+        _ => (0, 0),
     }
 }
 

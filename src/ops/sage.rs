@@ -115,8 +115,9 @@ pub fn run(
         }
         if p.normalize {
             let mut sq: u128 = 0;
+            let channels = acc.len();
             for (c, a) in acc.iter_mut().enumerate() {
-                let (bias, _, _) = crate::channel_record(p.params, c);
+                let (bias, _, _) = crate::channel_record_of(p.params, channels, c);
                 *a = requant::activate(a.saturating_add(bias), p.act);
                 let v = i128::from(*a);
                 sq += (v * v) as u128;

@@ -97,6 +97,16 @@ pub struct FOp {
     pub channels: usize,
 }
 
+impl FOp {
+    /// Whether the op has a weight matrix (Linear, GCN, SAGE).
+    pub fn has_weights(&self) -> bool {
+        matches!(
+            self.kind,
+            FKind::Linear { .. } | FKind::Gcn { .. } | FKind::Sage { .. }
+        )
+    }
+}
+
 /// Folds an eval BatchNorm `y = (z − μ)/√(σ²+ε)·γ + β` into weights and bias
 /// producing `z`: row `c` of each matrix and `b[c]` are scaled by
 /// `a = γ/√(σ²+ε)`, then `b[c] += β − a·μ`.
@@ -479,12 +489,14 @@ pub struct Converted {
     pub ops: Vec<FOp>,
     /// int8 weight bytes.
     pub weight_bytes: usize,
-    /// Channel-record bytes (bias, mult, shift).
+    /// Channel-parameter bytes as written (full or compact form).
     pub param_bytes: usize,
-    /// Bias bytes alone (4 per channel record).
+    /// Bias bytes alone (4 per output channel).
     pub bias_bytes: usize,
     /// Precision problems found while quantizing (saturated biases, vanishing rescales).
     pub warnings: Vec<String>,
+    /// Names of the fused ops given one weight scale for all channels.
+    pub per_tensor_layers: Vec<String>,
 }
 
 /// Reports channels whose bias saturates i32 or whose rescale underflows to 0.
@@ -513,8 +525,126 @@ fn check_records(
     }
 }
 
-/// Quantizes and writes the model.
+/// How weight scales are chosen per layer (`tinygnn convert --weight-scales`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WeightScales {
+    /// One symmetric scale per output channel (max |W| of the row / 127).
+    #[default]
+    PerChannel,
+    /// One symmetric scale per layer (max |W| over the layer / 127): every
+    /// channel shares `mult`/`shift`, so the params are written compact.
+    PerTensor,
+    /// The fewest layers per-tensor that meet the size goal
+    /// ([`meets_size_goal`]): layers are switched to one shared scale in
+    /// ascending order of their per-channel max |W| spread ([`channel_spread`];
+    /// the smaller the spread, the less a per-tensor scale costs in resolution)
+    /// until the file meets the goal; per-channel throughout if it already does.
+    Auto,
+}
+
+impl std::str::FromStr for WeightScales {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "per-channel" => Ok(WeightScales::PerChannel),
+            "per-tensor" => Ok(WeightScales::PerTensor),
+            "auto" => Ok(WeightScales::Auto),
+            _ => bail!("--weight-scales must be per-channel, per-tensor or auto, not '{s}'"),
+        }
+    }
+}
+
+/// `max_c / min_c` of the per-channel max |W| (rows of all `mats` together),
+/// over channels that are not all zero; 1 if fewer than two such channels.
+pub fn channel_spread(mats: &[&Mat]) -> f64 {
+    let rows = mats[0].rows;
+    let maxes: Vec<f64> = (0..rows)
+        .map(|c| {
+            mats.iter()
+                .flat_map(|m| m.row(c).iter())
+                .fold(0.0f64, |a, v| a.max(v.abs()))
+        })
+        .filter(|&m| m > 0.0 && m.is_finite())
+        .collect();
+    let hi = maxes.iter().copied().fold(0.0, f64::max);
+    let lo = maxes.iter().copied().fold(f64::INFINITY, f64::min);
+    if maxes.len() < 2 {
+        1.0
+    } else {
+        hi / lo
+    }
+}
+
+/// The size goal: `(int8 weights + int32 biases) · 1.01 + 512` bytes.
+pub fn size_goal(c: &Converted) -> f64 {
+    (c.weight_bytes + c.bias_bytes) as f64 * 1.01 + 512.0
+}
+
+/// Whether the file meets [`size_goal`].
+pub fn meets_size_goal(c: &Converted) -> bool {
+    c.bytes.len() as f64 <= size_goal(c)
+}
+
+/// The weight matrices of a fused op that has a weight scale choice (SAGE with
+/// `normalize` has none: it is always per-tensor).
+fn scaled_mats(f: &FOp) -> Option<Vec<&Mat>> {
+    match &f.kind {
+        FKind::Linear { w, .. } | FKind::Gcn { w, .. } => Some(vec![w]),
+        FKind::Sage {
+            wl,
+            wr,
+            normalize: false,
+            ..
+        } => Some(std::iter::once(wl).chain(wr.as_ref()).collect()),
+        _ => None,
+    }
+}
+
+/// Quantizes and writes the model with per-channel weight scales.
 pub fn convert(spec: &Spec, ranges: &HashMap<String, Range>, cap: Capacity) -> Result<Converted> {
+    convert_with(spec, ranges, cap, WeightScales::PerChannel)
+}
+
+/// Quantizes and writes the model, choosing weight scales by `mode`.
+pub fn convert_with(
+    spec: &Spec,
+    ranges: &HashMap<String, Range>,
+    cap: Capacity,
+    mode: WeightScales,
+) -> Result<Converted> {
+    match mode {
+        WeightScales::PerChannel => convert_layers(spec, ranges, cap, &|_| false),
+        WeightScales::PerTensor => convert_layers(spec, ranges, cap, &|_| true),
+        WeightScales::Auto => {
+            let fused = fuse(spec)?;
+            let mut order: Vec<(f64, String)> = fused
+                .ops
+                .iter()
+                .filter_map(|f| scaled_mats(f).map(|m| (channel_spread(&m), f.name.clone())))
+                .collect();
+            order.sort_by(|a, b| a.0.total_cmp(&b.0));
+            let mut chosen: Vec<String> = Vec::new();
+            let mut conv = convert_layers(spec, ranges, cap, &|_| false)?;
+            for (_, name) in order {
+                if meets_size_goal(&conv) {
+                    break;
+                }
+                chosen.push(name);
+                conv = convert_layers(spec, ranges, cap, &|n| chosen.iter().any(|c| c == n))?;
+            }
+            Ok(conv)
+        }
+    }
+}
+
+/// Quantizes and writes the model; `per_tensor(name)` says whether the fused
+/// op `name` gets one weight scale for all its channels.
+fn convert_layers(
+    spec: &Spec,
+    ranges: &HashMap<String, Range>,
+    cap: Capacity,
+    per_tensor_layer: &dyn Fn(&str) -> bool,
+) -> Result<Converted> {
     let fused = fuse(spec)?;
     let range = |name: &str| -> Result<Range> {
         ranges
@@ -544,7 +674,8 @@ pub fn convert(spec: &Spec, ranges: &HashMap<String, Range>, cap: Capacity) -> R
         zero_point: z,
     });
     ids.insert(spec.input.clone(), input);
-    let (mut weight_bytes, mut param_bytes) = (0usize, 0usize);
+    let (mut weight_bytes, mut param_bytes, mut bias_bytes) = (0usize, 0usize, 0usize);
+    let mut per_tensor_layers = Vec::new();
     let mut warnings = Vec::new();
     if fused.ops.len() > tinygnn::MAX_OPS {
         bail!(
@@ -620,12 +751,17 @@ pub fn convert(spec: &Spec, ranges: &HashMap<String, Range>, cap: Capacity) -> R
                     .iter()
                     .map(|&x| scale_floor(x, s_in, Some(s_out)))
                     .collect();
-                let (q, scales) = quantize_weights_floored(&[m], false, &floors);
+                let per_tensor = per_tensor_layer(&f.name);
+                if per_tensor {
+                    per_tensor_layers.push(f.name.clone());
+                }
+                let (q, scales) = quantize_weights_floored(&[m], per_tensor, &floors);
                 check_records(&who, &scales, b, s_in, s_out, false, &mut warnings);
                 let weights = w.add_i8(&q[0]);
                 let params = w.add_channel_params(&records(&scales, b));
                 weight_bytes += q[0].len();
-                param_bytes += 12 * scales.len();
+                param_bytes += params.len as usize;
+                bias_bytes += 4 * scales.len();
                 match &f.kind {
                     FKind::Linear { .. } => Op::Linear {
                         input: in_ids[0],
@@ -666,7 +802,11 @@ pub fn convert(spec: &Spec, ranges: &HashMap<String, Range>, cap: Capacity) -> R
                     .iter()
                     .map(|&x| scale_floor(x, s_in, (!*normalize).then_some(s_out)))
                     .collect();
-                let (q, scales) = quantize_weights_floored(&mats, *normalize, &floors);
+                let per_tensor = *normalize || per_tensor_layer(&f.name);
+                if per_tensor {
+                    per_tensor_layers.push(f.name.clone());
+                }
+                let (q, scales) = quantize_weights_floored(&mats, per_tensor, &floors);
                 check_records(&who, &scales, b, s_in, s_out, *normalize, &mut warnings);
                 let weights_l = w.add_i8(&q[0]);
                 let weights_r = match q.get(1) {
@@ -681,8 +821,9 @@ pub fn convert(spec: &Spec, ranges: &HashMap<String, Range>, cap: Capacity) -> R
                         r.shift = 0;
                     }
                 }
-                param_bytes += 12 * recs.len();
                 let params = w.add_channel_params(&recs);
+                param_bytes += params.len as usize;
+                bias_bytes += 4 * recs.len();
                 Op::SageConv {
                     input: in_ids[0],
                     output,
@@ -779,8 +920,9 @@ pub fn convert(spec: &Spec, ranges: &HashMap<String, Range>, cap: Capacity) -> R
         bytes,
         ops: fused.ops,
         weight_bytes,
-        bias_bytes: param_bytes / 3,
+        bias_bytes,
         param_bytes,
         warnings,
+        per_tensor_layers,
     })
 }

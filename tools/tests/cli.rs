@@ -444,7 +444,7 @@ fn size_goal() {
             serde_json::from_str(&ok(&tinygnn(&[&"inspect", &c.tgnn, &"--json"]))).unwrap();
         let file = j["flash"]["file"].as_u64().unwrap() as f64;
         let weights = j["flash"]["int8_weights"].as_u64().unwrap() as f64;
-        let bias = j["flash"]["int32_params"].as_u64().unwrap() as f64 / 3.0;
+        let bias = j["flash"]["int32_bias"].as_u64().unwrap() as f64;
         let goal = (weights + bias) * 1.01 + 512.0;
         let met = file <= goal;
         if label.starts_with("cora") {

@@ -37,6 +37,12 @@ pub struct Args {
     /// (only the runner-up values' range; winners saturate too).
     #[arg(long, default_value = "full")]
     pub output_range: String,
+    /// Weight scales: `per-channel` (one per output channel), `per-tensor` (one
+    /// per layer; all channels share mult/shift, written as compact params) or
+    /// `auto` (per-tensor for the fewest layers, lowest max|W| spread first,
+    /// that meet the size goal).
+    #[arg(long, default_value = "per-channel")]
+    pub weight_scales: String,
 }
 
 /// Loads a model file and parses its spec.
@@ -49,6 +55,7 @@ pub fn load_spec(path: &std::path::Path) -> Result<spec::Spec> {
 pub fn run(a: &Args) -> Result<()> {
     let method: Method = a.calibration.parse()?;
     let output_range: OutputRange = a.output_range.parse()?;
+    let weight_scales: quantize::WeightScales = a.weight_scales.parse()?;
     let spec = load_spec(&a.model)?;
     let g = st::read_graphs(&a.calib)?;
     let cap = Capacity {
@@ -89,7 +96,7 @@ pub fn run(a: &Args) -> Result<()> {
     let cal = calibrate::calibrate_outputs(&spec, &g, method, output_range, |_| pb.inc(1))?;
     pb.finish_and_clear();
     let ranges = cal.ranges;
-    let conv = quantize::convert(&spec, &ranges, cap)?;
+    let conv = quantize::convert_with(&spec, &ranges, cap, weight_scales)?;
     for w in &conv.warnings {
         eprintln!("warning: {w}");
     }
@@ -112,22 +119,34 @@ pub fn run(a: &Args) -> Result<()> {
         );
     }
     println!(
-        "weights: {} bytes int8, {} bytes channel records ({} bytes int32 bias)",
+        "weights: {} bytes int8, {} bytes channel params ({} bytes int32 bias)",
         conv.weight_bytes, conv.param_bytes, conv.bias_bytes
     );
-    let goal = (conv.weight_bytes + conv.bias_bytes) as f64 * 1.01 + 512.0;
+    println!(
+        "weight scales: {} ({} of {} layers per-tensor{}{})",
+        a.weight_scales,
+        conv.per_tensor_layers.len(),
+        conv.ops.iter().filter(|f| f.has_weights()).count(),
+        if conv.per_tensor_layers.is_empty() {
+            ""
+        } else {
+            ": "
+        },
+        conv.per_tensor_layers.join(", ")
+    );
+    let goal = quantize::size_goal(&conv);
     println!(
         "size goal (int8 weights + int32 bias)·1.01 + 512 = {:.0} bytes: {}",
         goal,
-        if conv.bytes.len() as f64 <= goal {
+        if quantize::meets_size_goal(&conv) {
             "met"
         } else {
-            "NOT met (per-channel mult/shift records)"
+            "NOT met (per-channel mult/shift records; try --weight-scales per-tensor or auto)"
         }
     );
     println!(
-        "capacity: {} nodes, {} edges, {} graphs; calibration: {}; output range: {}",
-        cap.max_nodes, cap.max_edges, cap.max_graphs, a.calibration, a.output_range
+        "capacity: {} nodes, {} edges, {} graphs; calibration: {}; output range: {}; weight scales: {}",
+        cap.max_nodes, cap.max_edges, cap.max_graphs, a.calibration, a.output_range, a.weight_scales
     );
     for n in &cal.notes {
         println!("{n}");

@@ -60,18 +60,25 @@ fn shape_str(t: &TensorDesc) -> String {
 }
 
 /// Summary of the (mult, shift) records of a params section.
-fn mult_summary(model: &Model<'_>, params: tinygnn::format::Section) -> String {
+fn mult_summary(model: &Model<'_>, params: tinygnn::format::Section, out: u8) -> String {
     let bytes = model.data(params);
-    let n = bytes.len() / 12;
+    let n = model
+        .tensors()
+        .get(out as usize)
+        .map_or(0, |t| t.channels as usize);
     let mut shifts = (i32::MAX, i32::MIN);
     for c in 0..n {
-        let (_, _, s) = tinygnn::channel_record(bytes, c);
+        let (_, _, s) = tinygnn::channel_record_of(bytes, n, c);
         shifts = (shifts.0.min(s), shifts.1.max(s));
     }
     if n == 0 {
         return String::new();
     }
-    format!("{n} ch, shift {}..{}", shifts.0, shifts.1)
+    let form = match tinygnn::format::params_form(bytes.len(), n) {
+        Some(tinygnn::format::ParamsForm::Compact) => ", compact",
+        _ => "",
+    };
+    format!("{n} ch, shift {}..{}{form}", shifts.0, shifts.1)
 }
 
 /// Structured description of a model (the `--json` output).
@@ -79,6 +86,7 @@ pub fn describe(model: &Model<'_>, file_len: usize) -> Value {
     let tensors = model.tensors();
     let mut weight_bytes = 0usize;
     let mut param_bytes = 0usize;
+    let mut bias_bytes = 0usize;
     let mut ops = Vec::new();
     for (i, op) in model.ops().enumerate() {
         let mut inputs = Vec::new();
@@ -93,7 +101,8 @@ pub fn describe(model: &Model<'_>, file_len: usize) -> Value {
             } => {
                 weight_bytes += weights.len as usize;
                 param_bytes += params.len as usize;
-                (act_str(act), mult_summary(model, *params), json!({}))
+                bias_bytes += 4 * tensors.get(out as usize).map_or(0, |t| t.channels as usize);
+                (act_str(act), mult_summary(model, *params, out), json!({}))
             }
             Op::GcnConv {
                 weights,
@@ -107,9 +116,10 @@ pub fn describe(model: &Model<'_>, file_len: usize) -> Value {
             } => {
                 weight_bytes += weights.len as usize;
                 param_bytes += params.len as usize;
+                bias_bytes += 4 * tensors.get(out as usize).map_or(0, |t| t.channels as usize);
                 (
                     act_str(act),
-                    mult_summary(model, *params),
+                    mult_summary(model, *params, out),
                     json!({"improved": improved, "add_self_loops": add_self_loops, "normalize": normalize, "edge_weight": edge_weight}),
                 )
             }
@@ -124,9 +134,10 @@ pub fn describe(model: &Model<'_>, file_len: usize) -> Value {
             } => {
                 weight_bytes += (weights_l.len + weights_r.len) as usize;
                 param_bytes += params.len as usize;
+                bias_bytes += 4 * tensors.get(out as usize).map_or(0, |t| t.channels as usize);
                 (
                     act_str(act),
-                    mult_summary(model, *params),
+                    mult_summary(model, *params, out),
                     json!({"aggr": format!("{aggr:?}").to_lowercase(), "root_weight": weights_r.len > 0, "normalize": normalize}),
                 )
             }
@@ -200,7 +211,7 @@ pub fn describe(model: &Model<'_>, file_len: usize) -> Value {
             "id": i, "kind": kind_str(t.kind), "channels": t.channels,
             "scale": t.scale, "zero_point": t.zero_point,
         })).collect::<Vec<_>>(),
-        "flash": {"file": file_len, "int8_weights": weight_bytes, "int32_params": param_bytes},
+        "flash": {"file": file_len, "int8_weights": weight_bytes, "int32_params": param_bytes, "int32_bias": bias_bytes},
         "arena_bytes_at_capacity": rt::arena_bytes(model, n as usize, e as usize, g as usize),
     })
 }
