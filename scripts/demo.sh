@@ -23,7 +23,8 @@ CALIB="$D/calib.safetensors"; [ -f "$CALIB" ] || CALIB="$D/graphs.safetensors"
 OUT=target/demo; mkdir -p "$OUT"
 
 step "convert $D/model.safetensors → $OUT/$MODEL.tgnn"
-mapfile -t EXTRA < <(python3 -c "import json,sys; print('\n'.join(json.load(open(sys.argv[1])).get('convert_args', [])))" "$D/goals.json")
+# The model's own convert flags (e.g. --output-range), as scripts/models.py uses them.
+read -r -a EXTRA <<<"$(python3 -c "import json,sys; print(' '.join(json.load(open(sys.argv[1])).get('convert_args', [])))" "$D/goals.json")"
 "$T" convert "$D/model.safetensors" --calib "$CALIB" -o "$OUT/$MODEL.tgnn" "${EXTRA[@]}"
 cmp "$OUT/$MODEL.tgnn" "$D/$MODEL.tgnn" && echo "(identical to the committed $D/$MODEL.tgnn)"
 
