@@ -5,7 +5,7 @@
 #   scripts/boards-ci.sh [--no-setup] [TARGET...]
 #
 # TARGETs (model directories, see scripts/qemu-run.sh) are run on the QEMU boards in addition to
-# the generated demo model, models/karate-gcn and models/digits-gin (first 50 graphs). Real boards are built (not flashed: no probe here) with the demo model.
+# the generated demo model, models/karate-gcn and models/digits-gin (all test graphs on the M4, the first 50 on the M0). Real boards are built (not flashed: no probe here) with the demo model.
 # With $TINYGNN_DATA set (Planetoid data, see models/README.md), cora-gcn and cora-sage also run on
 # the M4, the whole 2708-node graph in one inference with sparse int8 features (--sparse); their
 # inputs are made into .cache/inputs/<name> by models/make_inputs.py when missing (python:
@@ -71,7 +71,11 @@ qemu_runs() {
     # The project's own models, when present (main's models/): the whole karate graph on both
     # boards; digits-gin graph by graph (int8 features so that 50 graphs fit the micro:bit's flash).
     if [ -d models/karate-gcn ]; then scripts/qemu-run.sh models/karate-gcn; fi
-    if [ -d models/digits-gin ]; then scripts/qemu-run.sh --split --i8 --max 50 models/digits-gin; fi
+    # All 359 test graphs on the M4; the first 50 on the micro:bit (256 KB flash).
+    if [ -d models/digits-gin ]; then
+        scripts/qemu-run.sh --board m4 --split --i8 models/digits-gin
+        scripts/qemu-run.sh --board m0 --split --i8 --max 50 models/digits-gin
+    fi
     cora_runs
 }
 # Cora (2708 nodes, 1433 bag-of-words features): M4 only (~4.2 MB arena in its 16 MiB RAM2).
