@@ -140,27 +140,12 @@ fn node_and_graph_tensors_share_slots_by_max_size() {
 
 #[test]
 fn edge_weights_add_a_region() {
-    let mut w = writer();
-    let x = w.add_tensor(node(1, 0.1, 0));
-    let y = w.add_tensor(node(1, 0.1, 0));
-    let ws = w.add_i8(&[1]);
-    let ps = w.add_channel_params(&[ChannelRecord {
-        bias: 0,
-        mult: 1 << 30,
-        shift: 0,
-    }]);
-    w.add_op(Op::GcnConv {
-        input: x,
-        output: y,
-        weights: ws,
-        params: ps,
-        act: Activation::None,
-        improved: false,
+    let flags = GcnFlags {
         add_self_loops: true,
         normalize: true,
         edge_weight: true,
-    });
-    let bytes = w.finish(x, &[y], 64, 64, 1).unwrap();
+    };
+    let bytes = one_channel_gcn(0.1, 0, flags, 64, 64);
     let m = Model::from_bytes(&bytes).unwrap();
     let (n, e) = (6, 9);
     let gcn = r8(4) + r8(4 * n) + r8(8 * n) + r8(8) + r8(4);

@@ -351,27 +351,12 @@ fn arena_too_small_reports_exact_need() {
 #[test]
 fn gcn_coefficient_overflow() {
     // Without normalisation coef = w << 8: a weight of 128.0 gives 2^31 > i32::MAX.
-    let mut w = writer();
-    let x = w.add_tensor(node(1, 0.1, 0));
-    let y = w.add_tensor(node(1, 0.1, 0));
-    let ws = w.add_i8(&[1]);
-    let ps = w.add_channel_params(&[ChannelRecord {
-        bias: 0,
-        mult: 1 << 30,
-        shift: 0,
-    }]);
-    w.add_op(Op::GcnConv {
-        input: x,
-        output: y,
-        weights: ws,
-        params: ps,
-        act: Activation::None,
-        improved: false,
+    let flags = GcnFlags {
         add_self_loops: false,
         normalize: false,
         edge_weight: true,
-    });
-    let bytes = w.finish(x, &[y], 4, 4, 1).unwrap();
+    };
+    let bytes = one_channel_gcn(0.1, 0, flags, 4, 4);
     let g = GraphInput {
         num_nodes: 2,
         features: Features::I8(&[1, 2]),

@@ -377,27 +377,12 @@ fn gcn_hand_computed() {
     // 2 nodes, edge 0→1, 1 channel, W = [1], zp 0, bias 0, identity rescale.
     // Loops added: deg_0 = 1, deg_1 = 2. dinv_0 = 2^24, dinv_1 = isqrt(2^63) = 3037000499.
     // out_0 = h_0 · 1 = x_0; out_1 = x_1 · dinv_1² >> 40 (→ 1/2) + x_0 · dinv_0·dinv_1 >> 40 (→ 1/√2).
-    let mut w = writer();
-    let x = w.add_tensor(node(1, 1.0, 0));
-    let y = w.add_tensor(node(1, 1.0, 0));
-    let ws = w.add_i8(&[1]);
-    let ps = w.add_channel_params(&[ChannelRecord {
-        bias: 0,
-        mult: 1 << 30,
-        shift: 1,
-    }]);
-    w.add_op(Op::GcnConv {
-        input: x,
-        output: y,
-        weights: ws,
-        params: ps,
-        act: Activation::None,
-        improved: false,
+    let flags = GcnFlags {
         add_self_loops: true,
         normalize: true,
         edge_weight: false,
-    });
-    let bytes = w.finish(x, &[y], 4, 4, 1).unwrap();
+    };
+    let bytes = one_channel_gcn(1.0, 1, flags, 4, 4);
     let outs = run(&bytes, &input(2, &[100, 40], &[0], &[1])).unwrap();
     // 40/2 + 100/√2 = 20 + 70.71 = 90.7 → 91 (coefficients are truncated to Q24 first).
     assert_eq!(outs[0].2, vec![100, 91]);

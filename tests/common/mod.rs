@@ -194,6 +194,46 @@ pub fn input<'a>(n: usize, x: &'a [i8], src: &'a [u16], dst: &'a [u16]) -> Graph
     }
 }
 
+/// The flags of a [`one_channel_gcn`] model.
+#[derive(Clone, Copy)]
+pub struct GcnFlags {
+    pub add_self_loops: bool,
+    pub normalize: bool,
+    pub edge_weight: bool,
+}
+
+/// A model of one GcnConv with one input and one output channel, `W = [1]`,
+/// zero points 0, bias 0 and rescale `2^(shift - 1)` (mult `2^30`).
+pub fn one_channel_gcn(
+    scale: f32,
+    shift: i32,
+    flags: GcnFlags,
+    max_nodes: u32,
+    max_edges: u32,
+) -> Vec<u8> {
+    let mut w = writer();
+    let x = w.add_tensor(node(1, scale, 0));
+    let y = w.add_tensor(node(1, scale, 0));
+    let weights = w.add_i8(&[1]);
+    let params = w.add_channel_params(&[ChannelRecord {
+        bias: 0,
+        mult: 1 << 30,
+        shift,
+    }]);
+    w.add_op(tinygnn::format::Op::GcnConv {
+        input: x,
+        output: y,
+        weights,
+        params,
+        act: Activation::None,
+        improved: false,
+        add_self_loops: flags.add_self_loops,
+        normalize: flags.normalize,
+        edge_weight: flags.edge_weight,
+    });
+    w.finish(x, &[y], max_nodes, max_edges, 1).unwrap()
+}
+
 pub fn writer() -> ModelWriter {
     ModelWriter::new()
 }
