@@ -5,6 +5,10 @@
 //! * `percentile:P` (0 < P ≤ 100): `[q(1 − P/100), q(P/100)]` where `q` is the
 //!   linearly interpolated quantile of the tensor's values; clips the rare
 //!   extreme values (high-degree nodes) that would otherwise set the range.
+//! * `mse`: the clipping range `[lo, hi]` that minimises the mean squared
+//!   error between the tensor's values and their int8 quantize–dequantize
+//!   round trip (the device's own scheme, [`crate::quantize::activation_quant`]),
+//!   found by a search over clipping ranges, see [`mse_range`].
 //!
 //! Ranges are always widened to include 0 (so zero is exactly representable)
 //! by [`crate::quantize`].
@@ -25,6 +29,8 @@ pub enum Method {
     MinMax,
     /// Percentile `P` of the values (and `100 − P` for the low end).
     Percentile(f64),
+    /// The clipping range with the smallest quantization mean squared error.
+    Mse,
 }
 
 impl FromStr for Method {
@@ -32,6 +38,9 @@ impl FromStr for Method {
     fn from_str(s: &str) -> Result<Method> {
         if s == "minmax" {
             return Ok(Method::MinMax);
+        }
+        if s == "mse" {
+            return Ok(Method::Mse);
         }
         if let Some(p) = s.strip_prefix("percentile:") {
             let p: f64 = p
@@ -42,7 +51,7 @@ impl FromStr for Method {
             }
             return Ok(Method::Percentile(p));
         }
-        bail!("unknown calibration '{s}' (use 'minmax' or 'percentile:P', e.g. percentile:99.99)")
+        bail!("unknown calibration '{s}' (use 'minmax', 'percentile:P', e.g. percentile:99.99, or 'mse')")
     }
 }
 
@@ -85,7 +94,108 @@ pub fn range_of(values: &[f64], method: Method) -> Range {
                 hi: quantile(&v, p / 100.0),
             }
         }
+        Method::Mse => mse_range(values),
     }
+}
+
+/// Candidates per end of the range in [`mse_range`]'s search.
+pub const MSE_STEPS: usize = 256;
+
+/// Distinct values kept exactly by [`mse_range`]; above this the values are
+/// summarised by a histogram of this many bins (each represented by the mean
+/// of its values; the bin width is 1/32 of the finest step searched).
+pub const MSE_MAX_POINTS: usize = 8192;
+
+/// Values as `(value, count)` points: exact when there are few distinct
+/// values, else a histogram with bin means.
+fn mse_points(values: &[f64], lo: f64, hi: f64) -> Vec<(f64, f64)> {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    let mut pts: Vec<(f64, f64)> = Vec::new();
+    for x in v {
+        match pts.last_mut() {
+            Some(p) if p.0 == x => p.1 += 1.0,
+            _ => pts.push((x, 1.0)),
+        }
+        if pts.len() > MSE_MAX_POINTS {
+            break;
+        }
+    }
+    if pts.len() <= MSE_MAX_POINTS {
+        return pts;
+    }
+    let bins = MSE_MAX_POINTS;
+    let width = (hi - lo) / bins as f64;
+    let mut sum = vec![0.0f64; bins];
+    let mut cnt = vec![0.0f64; bins];
+    for &x in values {
+        let b = (((x - lo) / width) as usize).min(bins - 1);
+        sum[b] += x;
+        cnt[b] += 1.0;
+    }
+    sum.iter()
+        .zip(&cnt)
+        .filter(|(_, &c)| c > 0.0)
+        .map(|(&s, &c)| (s / c, c))
+        .collect()
+}
+
+/// Sum of squared quantization errors of `pts` with the int8 parameters the
+/// device derives from range `r`.
+fn quant_sse(pts: &[(f64, f64)], r: Range) -> f64 {
+    let (scale, zp) = crate::quantize::activation_quant(r);
+    pts.iter()
+        .map(|&(x, n)| {
+            let q = crate::quantize::quantize_value(x, scale, zp);
+            let e = x - crate::quantize::dequantize_value(q, scale, zp);
+            n * e * e
+        })
+        .sum()
+}
+
+/// The range minimising the quantization MSE of `values`. Candidates are
+/// `hi = max·k/MSE_STEPS` and `lo = min·j/MSE_STEPS` (`k, j = 1..=MSE_STEPS`;
+/// an end on the other side of 0 stays where it is, as quantization widens the
+/// range to 0 anyway). The search is a coordinate descent from `[min, max]`:
+/// the best `hi` for the current `lo`, then the best `lo` for that `hi`,
+/// repeated until neither moves (at most 8 rounds). Each candidate is scored
+/// exactly with the device's quantization (`activation_quant`, round half
+/// away from zero, saturation); a narrower range must be strictly better, so
+/// ties keep the wider one.
+pub fn mse_range(values: &[f64]) -> Range {
+    let full = range_of(values, Method::MinMax);
+    if values.is_empty() || (full.lo >= 0.0 && full.hi <= 0.0) {
+        return full;
+    }
+    let pts = mse_points(values, full.lo, full.hi);
+    let mut best = full;
+    let mut best_sse = quant_sse(&pts, best);
+    for _ in 0..8 {
+        let before = best;
+        for side in [true, false] {
+            let end = if side { full.hi } else { full.lo };
+            if (side && end <= 0.0) || (!side && end >= 0.0) {
+                continue;
+            }
+            for k in (1..=MSE_STEPS).rev() {
+                let v = end * k as f64 / MSE_STEPS as f64;
+                let cand = if side {
+                    Range { lo: best.lo, hi: v }
+                } else {
+                    Range { lo: v, hi: best.hi }
+                };
+                let sse = quant_sse(&pts, cand);
+                if sse < best_sse {
+                    best_sse = sse;
+                    best = cand;
+                }
+            }
+        }
+        if best == before {
+            break;
+        }
+    }
+    best
 }
 
 /// Ranges of every tensor of `values`.
@@ -148,12 +258,20 @@ fn top2(row: &[f64]) -> (f64, f64) {
 /// the largest second-best value plus one step: a row's best value above it
 /// saturates at 127 but still wins, since its second value stays at least a step
 /// below. With `percentile:P` the `P`-quantile (and the `(100 − P)`-quantile for
-/// `lo`) of those per-row values is used instead of the extremes. Values outside
+/// `lo`) of those per-row values is used instead of the extremes (`mse` uses
+/// the extremes, like `minmax`). Values outside
 /// the range saturate, so their dequantized values are clipped.
 pub fn argmax_range(t: &reference::Tensor, method: Method, top2_only: bool) -> Range {
     if t.rows == 0 || t.channels == 0 {
         return Range { lo: 0.0, hi: 0.0 };
     }
+    // `mse` targets the round-trip error of all values; the per-row extremes
+    // used here are already the values that decide the argmax, so keep them.
+    let method = if method == Method::Mse {
+        Method::MinMax
+    } else {
+        method
+    };
     let (firsts, seconds): (Vec<f64>, Vec<f64>) = (0..t.rows).map(|r| top2(t.row(r))).unzip();
     let second = range_of(&seconds, method);
     let lo = second.lo;

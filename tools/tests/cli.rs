@@ -216,8 +216,8 @@ fn percentile_calibration_and_capacity_flags() {
         json!({"max_nodes": 100, "max_edges": 500, "max_graphs": 2})
     );
     fails(
-        &convert(&c, &["--calibration", "mse"]),
-        &["unknown calibration 'mse'"],
+        &convert(&c, &["--calibration", "kl"]),
+        &["unknown calibration 'kl'"],
     );
     fails(
         &convert(&c, &["--max-nodes", "70000"]),

@@ -29,7 +29,9 @@ pub struct Args {
     /// Largest number of graphs per batch [default: graphs in the calibration file].
     #[arg(long)]
     pub max_graphs: Option<u32>,
-    /// Range calibration: `minmax` or `percentile:P` (e.g. percentile:99.99).
+    /// Range calibration per activation tensor: `minmax`, `percentile:P` (e.g.
+    /// percentile:99.99) or `mse` (the clipping range with the least int8
+    /// quantization mean squared error).
     #[arg(long, default_value = "minmax")]
     pub calibration: String,
     /// Range of the model outputs: `full` (all values), `argmax` (classification

@@ -6,7 +6,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use serde_json::json;
 use tinygnn::Model;
 
-use crate::{reference, rt, st};
+use crate::{debug, reference, rt, st};
 
 /// Arguments of `verify`.
 #[derive(Debug, clap::Args)]
@@ -20,9 +20,25 @@ pub struct Args {
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
-    /// Also compare every op's int8 output with the float tensor it stands for.
+    /// The quantization debugger: compare every op's int8 output with the
+    /// float tensor it stands for (SQNR, max and mean abs error per op).
+    /// `--per-op` is the same flag.
+    #[arg(long = "per-layer", visible_alias = "per-op")]
+    pub per_layer: bool,
+    /// Graphs of the per-layer comparison: `test` (GRAPHS) or `calib` (the
+    /// file given with `--calib`). Accuracy and agreement stay on GRAPHS.
+    #[arg(long, default_value = "test", value_parser = ["test", "calib"])]
+    pub on: String,
+    /// Calibration graphs, for `--on calib`.
     #[arg(long)]
-    pub per_op: bool,
+    pub calib: Option<PathBuf>,
+    /// Also split every node op's error by the nodes' in-degree (buckets 0, 1,
+    /// 2-3, 4-7, …, 64+). Implies --per-layer.
+    #[arg(long)]
+    pub by_degree: bool,
+    /// Write an SVG bar chart of the SQNR per op (lowest in red). Implies --per-layer.
+    #[arg(long, value_name = "OUT.svg")]
+    pub plot: Option<PathBuf>,
 }
 
 /// Comparison of a float and an int8 output.
@@ -93,6 +109,13 @@ pub fn argmax_rows(t: &reference::Tensor) -> Vec<usize> {
 
 /// Runs `verify`.
 pub fn run(a: &Args) -> Result<()> {
+    let per_layer = a.per_layer || a.by_degree || a.plot.is_some();
+    let layer_graphs = match (a.on.as_str(), &a.calib) {
+        ("calib", Some(p)) => Some(p),
+        ("calib", None) => bail!("--on calib needs --calib CALIB.safetensors"),
+        (_, Some(_)) => bail!("--calib is only used with --on calib"),
+        _ => None,
+    };
     let spec = super::convert::load_spec(&a.float_model)?;
     let bytes =
         std::fs::read(&a.model).with_context(|| format!("cannot read {}", a.model.display()))?;
@@ -101,31 +124,24 @@ pub fn run(a: &Args) -> Result<()> {
     let g = st::read_graphs(&a.graphs)?;
     let vals = reference::run(&spec, &g, |_| {})?;
     let f = &vals[&spec.outputs[0]];
-    let mut traced = Vec::new();
-    let q = rt::run_traced(&model, &g, |i, o| {
-        if a.per_op {
-            traced.push((i, o.clone()));
-        }
-    })?;
-    let mut per_op = Vec::new();
-    if a.per_op {
-        let fused = crate::quantize::fuse(&spec)?;
-        if fused.ops.len() != model.num_ops() {
-            bail!(
-                "--per-op: the model has {} ops but this spec fuses to {}; was it converted from another spec?",
-                model.num_ops(),
-                fused.ops.len()
-            );
-        }
-        for (i, o) in &traced {
-            let fop = &fused.ops[*i];
-            let c = compare(&vals[&fop.name], o)?;
-            per_op.push(json!({
-                "index": i, "op": super::inspect::fop_name(fop), "spec": fop.merged.join(" + "),
-                "max_abs_err": c.max_abs_err, "mean_abs_err": c.mean_abs_err, "step": c.step,
-                "float_range": c.float_range, "err_in_steps": c.max_abs_err / c.step,
-            }));
-        }
+    let (layers, q) = if !per_layer {
+        (Vec::new(), rt::run(&model, &g)?)
+    } else if let Some(p) = layer_graphs {
+        let cg = st::read_graphs(p)?;
+        let cvals = reference::run(&spec, &cg, |_| {})?;
+        let (l, _) = debug::layer_stats(&spec, &model, &cg, &cvals, a.by_degree)?;
+        (l, rt::run(&model, &g)?)
+    } else {
+        debug::layer_stats(&spec, &model, &g, &vals, a.by_degree)?
+    };
+    if let Some(path) = &a.plot {
+        let name = a
+            .model
+            .file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+        let title = format!("{name}: SQNR per op ({} graphs)", a.on);
+        std::fs::write(path, debug::svg(&layers, &title))
+            .with_context(|| format!("cannot write {}", path.display()))?;
     }
     let c = compare(f, &q)?;
     let facc = super::accuracy(&argmax_rows(f), &g);
@@ -137,27 +153,18 @@ pub fn run(a: &Args) -> Result<()> {
             "mean_abs_err": c.mean_abs_err, "float_output_range": c.float_range, "output_step": c.step,
             "float_accuracy": facc.map(|x| x.0), "int8_accuracy": qacc.map(|x| x.0),
             "accuracy_rows": facc.map(|x| x.1),
-            "per_op": per_op,
+            "per_op": debug::to_json(&layers),
         });
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(());
     }
-    if a.per_op {
-        println!(
-            "  #  op             {:<32} {:>10} {:>10} {:>7} {:>10}",
-            "spec ops", "max err", "step", "steps", "range"
-        );
-        for p in &per_op {
-            println!(
-                "  {:>2} {:<14} {:<32} {:>10.6} {:>10.6} {:>7.2} {:>10.4}",
-                p["index"].as_u64().unwrap_or(0),
-                p["op"].as_str().unwrap_or(""),
-                p["spec"].as_str().unwrap_or(""),
-                p["max_abs_err"].as_f64().unwrap_or(0.0),
-                p["step"].as_f64().unwrap_or(0.0),
-                p["err_in_steps"].as_f64().unwrap_or(0.0),
-                p["float_range"].as_f64().unwrap_or(0.0)
-            );
+    if per_layer {
+        if layer_graphs.is_some() {
+            println!("per-layer comparison on the calibration graphs:");
+        }
+        print!("{}", debug::table(&layers));
+        if let Some(p) = &a.plot {
+            println!("plot: {}", p.display());
         }
     }
     println!("rows compared: {}", c.rows);
