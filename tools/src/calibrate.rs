@@ -1,14 +1,16 @@
 //! Calibration: run the float reference on calibration graphs and record the
 //! range of every spec tensor (the input included).
 //!
-//! * `minmax` (default): `[min, max]` of all values.
+//! * `minmax`: `[min, max]` of all values.
 //! * `percentile:P` (0 < P ≤ 100): `[q(1 − P/100), q(P/100)]` where `q` is the
 //!   linearly interpolated quantile of the tensor's values; clips the rare
 //!   extreme values (high-degree nodes) that would otherwise set the range.
 //! * `mse`: the clipping range `[lo, hi]` that minimises the mean squared
 //!   error between the tensor's values and their int8 quantize–dequantize
 //!   round trip (the device's own scheme, [`crate::quantize::activation_quant`]),
-//!   found by a search over clipping ranges, see [`mse_range`].
+//!   found by a search over clipping ranges, see [`mse_range`]. The default of
+//!   `tinygnn convert`, chosen by measurement (`scripts/calibration-report.py`,
+//!   docs/quantization.md).
 //!
 //! Ranges are always widened to include 0 (so zero is exactly representable)
 //! by [`crate::quantize`].

@@ -29,10 +29,10 @@ pub struct Args {
     /// Largest number of graphs per batch [default: graphs in the calibration file].
     #[arg(long)]
     pub max_graphs: Option<u32>,
-    /// Range calibration per activation tensor: `minmax`, `percentile:P` (e.g.
-    /// percentile:99.99) or `mse` (the clipping range with the least int8
-    /// quantization mean squared error).
-    #[arg(long, default_value = "minmax")]
+    /// Range calibration per activation tensor: `mse` (the clipping range with
+    /// the least int8 quantization mean squared error; chosen by measurement,
+    /// docs/quantization.md), `minmax` or `percentile:P` (e.g. percentile:99.99).
+    #[arg(long, default_value = "mse")]
     pub calibration: String,
     /// Range of the model outputs: `full` (all values), `argmax` (classification
     /// heads: losing classes below every row's runner-up saturate) or `top2`
