@@ -44,6 +44,7 @@ scripts/test-python.sh
 
 step "bundled models"
 "$PY" scripts/models.py check
+step "calibration methods and the quantization debugger" && scripts/ci-qdebug.sh
 
 step "emulated boards (QEMU)"
 scripts/boards-ci.sh
