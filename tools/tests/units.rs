@@ -335,5 +335,6 @@ fn calibration_methods() {
     );
     assert!("percentile:99.99".parse::<Method>().is_ok());
     assert!("percentile:20".parse::<Method>().is_err());
-    assert!("mse".parse::<Method>().is_err());
+    assert!("mse".parse::<Method>().is_ok());
+    assert!("kl".parse::<Method>().is_err());
 }
