@@ -5,13 +5,15 @@
 #   2. scripts/calibration-report.py check: every calibration method measured again on every
 #      bundled model (Cora ones only with $TINYGNN_DATA) must give the rows committed in
 #      docs/quantization.md, and the example plot docs/quantization-digits-gin.svg.
-# Installs nothing: the CLI is built by cargo (as scripts/test.sh does), Python 3 stdlib only
+# Installs nothing: the CLI comes from cargo (as in scripts/test.sh), Python 3 stdlib only
 # (the Cora inputs come from scripts/models.py's cache, or $TINYGNN_PYTHON with torch).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY="${TINYGNN_PYTHON:-python3}"
-cargo build -q --release -p tinygnn-cli
 T=target/release/tinygnn
+# Built by `cargo test --workspace --release` in scripts/test.sh; build it only when missing
+# (as scripts/models.py does), so that a feature-unification difference never rebuilds it.
+[ -x "$T" ] || cargo build -q --release -p tinygnn-cli
 D=models/digits-gin
 OUT=$(mktemp -d)
 trap 'rm -rf "$OUT"' EXIT
