@@ -180,6 +180,12 @@ fn convert_with_each_calibration() {
     }
     // The methods choose different ranges, hence different files.
     assert_ne!(files[0], files[2]);
+    // The default is mse.
+    let t = dir.path().join("default.tgnn");
+    let o = tinygnn(&[&"convert", &m, &"--calib", &g, &"-o", &t]);
+    assert!(o.status.success());
+    assert!(String::from_utf8_lossy(&o.stdout).contains("calibration: mse"));
+    assert_eq!(std::fs::read(&t).unwrap(), files[2]);
     let o = tinygnn(&[
         &"convert",
         &m,
