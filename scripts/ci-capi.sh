@@ -4,10 +4,14 @@
 #      committed header differs (--regen: rewrite it instead);
 #   2. compiles the header alone with the host gcc as C99 and C11, warnings as
 #      errors, checking the handle sizes it declares;
-#   3. builds the C example (examples/c-qemu-m4: plain C + libtinygnn.a for
+#   3. lints the staticlib for thumbv7em-none-eabihf (the no_std build, with its
+#      panic handler), warnings as errors;
+#   4. builds the C example (examples/c-qemu-m4: plain C + libtinygnn.a for
 #      thumbv7em-none-eabihf + the model emitted by `tinygnn convert --emit c`)
 #      with the Arm GNU toolchain, runs it on QEMU mps2-an386 (Cortex-M4F) and
-#      fails unless the output bytes it prints equal `tinygnn run --output-bytes`.
+#      fails unless the output bytes it prints equal `tinygnn run --output-bytes`,
+#      and unless the linked firmware is free of panic machinery (no panic
+#      handler or core::panicking symbol survives --gc-sections).
 # Prints the firmware size and the bytes compared.
 #
 #   scripts/ci-capi.sh [--regen]
@@ -70,7 +74,11 @@ arm-none-eabi-gcc -mcpu=cortex-m4 -mthumb -mfloat-abi=hard -mfpu=fpv4-sp-d16 -st
     -I capi/include -c "$OUT/header_check.c" -o "$OUT/header_check_m4.o"
 echo "ci-capi: header compiles (gcc -std=c99/c11 -pedantic, arm-none-eabi-gcc c11; handle sizes and alignment checked)"
 
-# ---- 3. the C example on the emulated Cortex-M4 ---------------------------------
+# ---- 3. the no_std staticlib lints clean -------------------------------------------
+cargo clippy -q -p tinygnn-capi --target thumbv7em-none-eabihf -- -D warnings
+echo "ci-capi: clippy -p tinygnn-capi --target thumbv7em-none-eabihf: clean"
+
+# ---- 4. the C example on the emulated Cortex-M4 ---------------------------------
 cargo build -q --release -p tinygnn-cli
 CLI="${CARGO_TARGET_DIR:-$ROOT/target}/release/tinygnn"
 TINYGNN_CLI="$CLI" examples/c-qemu-m4/build.sh "$OUT/c-qemu-m4"
@@ -95,4 +103,12 @@ if [ -z "$host" ] || [ "$host" != "$device" ]; then
     exit 1
 fi
 echo "ci-capi: C example on QEMU mps2-an386: $(( ${#host} / 2 )) output bytes == tinygnn run --output-bytes"
+PANIC_RE='rust_begin_unwind|panicking'
+# (With the release profile's LTO the library itself is already free of them; without
+# LTO it holds the panic handler and core::panicking, and --gc-sections must drop them.)
+if arm-none-eabi-nm "$OUT/c-qemu-m4/firmware.elf" | grep -E "$PANIC_RE"; then
+    echo "ci-capi: FAIL: panic machinery is linked into the C example (symbols above)" >&2
+    exit 1
+fi
+echo "ci-capi: no panic handler or core::panicking symbol linked into the C example"
 echo "ci-capi: ok"

@@ -47,3 +47,5 @@ step "bundled models"
 
 step "emulated boards (QEMU)"
 scripts/boards-ci.sh
+
+step "C API: generated header, C example on the emulated Cortex-M4 vs the host"; scripts/ci-capi.sh

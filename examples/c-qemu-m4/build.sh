@@ -40,4 +40,4 @@ arm-none-eabi-gcc "${CFLAGS[@]}" -I "$ROOT/capi/include" -I "$OUT" -I "$HERE" \
     "$HERE/main.c" "$HERE/startup.c" "$OUT/karate-gcn.c" "$LIB" \
     -nostartfiles --specs=nano.specs -T "$HERE/link.ld" -Wl,--gc-sections \
     -Wl,-Map="$OUT/firmware.map" -lc -lgcc -o "$OUT/firmware.elf"
-arm-none-eabi-size "$OUT/firmware.elf"
+arm-none-eabi-size "$OUT/firmware.elf"   # text includes .rodata (model, graph)
