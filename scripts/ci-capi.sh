@@ -83,7 +83,7 @@ cargo build -q --release -p tinygnn-cli
 CLI="${CARGO_TARGET_DIR:-$ROOT/target}/release/tinygnn"
 TINYGNN_CLI="$CLI" examples/c-qemu-m4/build.sh "$OUT/c-qemu-m4"
 set +e
-timeout 120 qemu-system-arm -machine mps2-an386 -cpu cortex-m4 -nographic \
+timeout 120 qemu-system-arm -machine mps2-an386 -cpu cortex-m4 -nographic -icount shift=10 \
     -semihosting-config enable=on,target=native -kernel "$OUT/c-qemu-m4/firmware.elf" \
     </dev/null >"$OUT/c-qemu-m4/qemu.log" 2>&1
 rc=$?

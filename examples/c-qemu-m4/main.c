@@ -3,6 +3,7 @@
  * Loads the karate-gcn model emitted by `tinygnn convert --emit c`, runs it through libtinygnn.a on the graph of graph_data.h (written
  * by graph2c.py), and prints over semihosting:
  *   model <bytes> bytes, arena <need>/<size> bytes
+ *   run <n> instructions            (meaningful under QEMU -icount shift=10 only)
  *   output <rows> x <channels>
  *   bytes <hex of one row>          (one line per row: the int8 output)
  *   argmax <class of each row>
@@ -23,6 +24,13 @@ static tgnn_session session;
 static uint8_t arena[KARATE_GCN_ARENA_BYTES] __attribute__((aligned(8)));
 
 static char line[512];
+
+/* CMSDK APB TIMER0 of mps2-an386 (25 MHz, 32-bit, counts down). Under QEMU
+   `-icount shift=10` every instruction takes 2^10 ns of virtual time, so
+   instructions = ticks * 1e9 / (25e6 * 2^10) = ticks * 40 / 1024. */
+#define TIMER0_CTRL (*(volatile uint32_t *)0x40000000u)
+#define TIMER0_VALUE (*(volatile uint32_t *)0x40000004u)
+#define TIMER0_RELOAD (*(volatile uint32_t *)0x40000008u)
 
 static char *put_str(char *p, const char *s) {
     while (*s) *p++ = *s++;
@@ -79,8 +87,17 @@ int main(void) {
         .batch = graph_batch,
 #endif
     };
+    TIMER0_RELOAD = 0xFFFFFFFFu;
+    TIMER0_VALUE = 0xFFFFFFFFu;
+    TIMER0_CTRL = 1u;
+    uint32_t t0 = TIMER0_VALUE;
     s = tgnn_session_run(&session, &g);
+    uint32_t t1 = TIMER0_VALUE;
     if (s != TGNN_OK) fail("tgnn_session_run", s);
+    p = put_str(line, "run ");
+    p = put_uint(p, (size_t)((((uint64_t)(t0 - t1)) * 40u + 512u) >> 10));
+    put_str(p, " instructions\n")[0] = 0;
+    sh_puts(line);
 
     tgnn_output out;
     s = tgnn_session_output(&session, 0, &out);
