@@ -39,6 +39,8 @@
 #![allow(non_camel_case_types)]
 
 mod status;
+#[cfg(test)]
+mod tests;
 
 use core::ffi::{c_char, CStr};
 use core::mem::{align_of, size_of};

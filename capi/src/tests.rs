@@ -1,15 +1,17 @@
 //! The C API called as C would call it (through the exported functions), checked
 //! against the Rust runtime it wraps and against the bundled models' goldens.
+//! (Unit tests rather than integration tests: the crate is only a staticlib, so
+//! that its `libtinygnn.*` never collides with the runtime's `libtinygnn.rlib`.)
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::ptr::{null, null_mut};
 
+use crate::*;
 use proptest::prelude::*;
 use rt::format::writer::{ChannelRecord, ModelWriter};
 use rt::format::{Activation, Op, TensorDesc, TensorKind};
 use rt::{Error, Features, GraphInput};
-use tinygnn::*;
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -83,10 +85,8 @@ fn karate_through_the_c_api_equals_the_golden_and_the_runtime() {
     let (bytes, g, expected) = karate();
     let mut m = new_model();
     // SAFETY: valid storage; `bytes` outlives every use of the handle.
-    assert_eq!(
-        unsafe { tgnn_model_init(&mut *m, bytes.as_ptr(), bytes.len()) },
-        TGNN_OK
-    );
+    let st = unsafe { tgnn_model_init(&mut *m, bytes.as_ptr(), bytes.len()) };
+    assert_eq!(st, TGNN_OK);
     let model = rt::Model::from_bytes(&bytes).unwrap();
 
     let (mut n, mut e, mut gr) = (0u32, 0u32, 0u32);
@@ -149,10 +149,8 @@ fn karate_through_the_c_api_equals_the_golden_and_the_runtime() {
     for r in 0..rows {
         let mut c = usize::MAX;
         // SAFETY: valid session and out-pointer.
-        assert_eq!(
-            unsafe { tgnn_session_argmax(&mut *s, 0, r, &mut c) },
-            TGNN_OK
-        );
+        let st = unsafe { tgnn_session_argmax(&mut *s, 0, r, &mut c) };
+        assert_eq!(st, TGNN_OK);
         assert_eq!(Some(c), out.argmax(r));
         for k in 0..channels {
             let mut v = f32::NAN;
