@@ -12,7 +12,7 @@
 # Run it: qemu-system-arm -machine mps2-an386 -cpu cortex-m4 -nographic \
 #           -semihosting-config enable=on,target=native -kernel OUT_DIR/firmware.elf
 # Environment: TINYGNN_CLI (the tinygnn binary; default: cargo build -p tinygnn-cli),
-# CARGO_TARGET_DIR (honoured), PYTHON (default python3).
+# CARGO_TARGET_DIR (honoured), PYTHON (default: $TINYGNN_PYTHON, else python3; standard library only).
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
@@ -32,7 +32,7 @@ fi
 M=models/karate-gcn
 "$CLI" convert "$M/model.safetensors" --calib "$M/graphs.safetensors" -o "$OUT/karate-gcn.tgnn" --emit c >"$OUT/convert.log"
 cmp "$OUT/karate-gcn.tgnn" "$M/karate-gcn.tgnn" || { echo "build.sh: converted model differs from $M/karate-gcn.tgnn" >&2; exit 1; }
-"${PYTHON:-python3}" "$HERE/graph2c.py" "$M/graphs.safetensors" "$OUT/graph_data.h"
+"${PYTHON:-${TINYGNN_PYTHON:-python3}}" "$HERE/graph2c.py" "$M/graphs.safetensors" "$OUT/graph_data.h"
 
 CFLAGS=(-mcpu=cortex-m4 -mthumb -mfloat-abi=hard -mfpu=fpv4-sp-d16 -std=c11 -O2 -g
         -Wall -Wextra -Werror -ffreestanding -ffunction-sections -fdata-sections -Wa,--noexecstack)
