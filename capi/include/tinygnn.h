@@ -214,8 +214,8 @@ typedef struct tgnn_output {
 // `tgnn_model_last_error` has the reason).
 #define TGNN_ERR_UNINITIALIZED 63
 
-// No output: no successful run since the session was initialised (or since the last
-// failed run), or the output index is not below the model's number of outputs.
+// No output: the last `tgnn_session_run` failed or there was none since
+// `tgnn_session_init`, or the output index is not below the model's number of outputs.
 #define TGNN_ERR_NO_OUTPUT 64
 
 // A row or channel index is out of range, or the row is empty.
@@ -308,8 +308,8 @@ tgnn_status tgnn_session_init(struct tgnn_session *session,
 // Runs the model on `graph`. The input is validated completely before
 // anything is written (input-graph errors, `TGNN_ERR_ARENA_TOO_SMALL`); on
 // success the outputs are read with `tgnn_session_output`, `_argmax` and
-// `_dequantize` until the next run. `tgnn_session_last_error` gives the
-// details of a failure.
+// `_dequantize` until the next run; after any failure they return
+// `TGNN_ERR_NO_OUTPUT`. `tgnn_session_last_error` gives the details of a failure.
 //
 // # Safety
 // `session` is NULL or points to a `tgnn_session` used by nobody else during

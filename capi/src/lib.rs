@@ -154,6 +154,8 @@ struct ModelCell {
 struct SessionCell {
     tag: u32,
     last_error: tgnn_error_info,
+    /// Whether the last `tgnn_session_run` succeeded (its outputs are readable).
+    has_output: bool,
     session: rt::Session<'static, 'static>,
 }
 
@@ -467,6 +469,16 @@ pub unsafe extern "C" fn tgnn_model_num_outputs(
 
 // ---- session ----------------------------------------------------------------------
 
+impl SessionCell {
+    /// Output `index` of the last run, if it succeeded.
+    fn output(&self, index: usize) -> Res<rt::Output<'_>> {
+        if !self.has_output {
+            return Err(TGNN_ERR_NO_OUTPUT);
+        }
+        self.session.output(index).ok_or(TGNN_ERR_NO_OUTPUT)
+    }
+}
+
 /// Writes a session running `model` in `arena` into `session`. The arena (any
 /// alignment) is checked on each run against the exact need
 /// (`TGNN_ERR_ARENA_TOO_SMALL` says how much).
@@ -506,6 +518,7 @@ pub unsafe extern "C" fn tgnn_session_init(
         let cell = SessionCell {
             tag: SESSION_TAG,
             last_error: INFO_OK,
+            has_output: false,
             session: rt::Session::new(model, arena),
         };
         // SAFETY: `session` is non-null, aligned and large enough for a
@@ -564,8 +577,8 @@ unsafe fn graph_input<'a>(g: &tgnn_graph) -> Res<rt::GraphInput<'a>> {
 /// Runs the model on `graph`. The input is validated completely before
 /// anything is written (input-graph errors, `TGNN_ERR_ARENA_TOO_SMALL`); on
 /// success the outputs are read with `tgnn_session_output`, `_argmax` and
-/// `_dequantize` until the next run. `tgnn_session_last_error` gives the
-/// details of a failure.
+/// `_dequantize` until the next run; after any failure they return
+/// `TGNN_ERR_NO_OUTPUT`. `tgnn_session_last_error` gives the details of a failure.
 ///
 /// # Safety
 /// `session` is NULL or points to a `tgnn_session` used by nobody else during
@@ -592,6 +605,7 @@ pub unsafe extern "C" fn tgnn_session_run(
     .err()
     .unwrap_or(INFO_OK);
     cell.last_error = info;
+    cell.has_output = info.code == TGNN_OK;
     info.code
 }
 
@@ -626,7 +640,7 @@ pub unsafe extern "C" fn tgnn_session_output(
 ) -> tgnn_status {
     // SAFETY: forwarded from the caller.
     let r = unsafe { session_cell(session) }.and_then(|cell| {
-        let o = cell.session.output(index).ok_or(TGNN_ERR_NO_OUTPUT)?;
+        let o = cell.output(index)?;
         let v = tgnn_output {
             data: o.data.as_ptr(),
             rows: o.rows,
@@ -654,7 +668,7 @@ pub unsafe extern "C" fn tgnn_session_argmax(
 ) -> tgnn_status {
     // SAFETY: forwarded from the caller.
     let r = unsafe { session_cell(session) }.and_then(|cell| {
-        let o = cell.session.output(index).ok_or(TGNN_ERR_NO_OUTPUT)?;
+        let o = cell.output(index)?;
         let c = o.argmax(row).ok_or(TGNN_ERR_OUT_OF_RANGE)?;
         // SAFETY: `channel` is NULL or writable (caller contract).
         unsafe { put(channel, c) }
@@ -676,7 +690,7 @@ pub unsafe extern "C" fn tgnn_session_dequantize(
 ) -> tgnn_status {
     // SAFETY: forwarded from the caller.
     let r = unsafe { session_cell(session) }.and_then(|cell| {
-        let o = cell.session.output(index).ok_or(TGNN_ERR_NO_OUTPUT)?;
+        let o = cell.output(index)?;
         let v = o.dequantize(row, channel).ok_or(TGNN_ERR_OUT_OF_RANGE)?;
         // SAFETY: `value` is NULL or writable (caller contract).
         unsafe { put(value, v) }

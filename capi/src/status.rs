@@ -84,8 +84,8 @@ pub const TGNN_ERR_INVALID_ARGUMENT: tgnn_status = 62;
 /// A handle was not initialised by its `_init` function (or its model failed to load:
 /// `tgnn_model_last_error` has the reason).
 pub const TGNN_ERR_UNINITIALIZED: tgnn_status = 63;
-/// No output: no successful run since the session was initialised (or since the last
-/// failed run), or the output index is not below the model's number of outputs.
+/// No output: the last `tgnn_session_run` failed or there was none since
+/// `tgnn_session_init`, or the output index is not below the model's number of outputs.
 pub const TGNN_ERR_NO_OUTPUT: tgnn_status = 64;
 /// A row or channel index is out of range, or the row is empty.
 pub const TGNN_ERR_OUT_OF_RANGE: tgnn_status = 65;

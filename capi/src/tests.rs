@@ -525,9 +525,12 @@ fn run_errors_carry_their_details() {
         assert_eq!(tgnn_session_run(&mut *s, &bad), TGNN_ERR_TOO_MANY_NODES);
         assert_eq!(last_error(&mut s).b, max_n);
 
-        // C API argument errors.
+        // C API argument errors; they too clear the outputs of the last good run.
+        assert_eq!(tgnn_session_run(&mut *s, &ok), TGNN_OK);
+        assert!(output_bytes(&mut s).is_ok());
         assert_eq!(tgnn_session_run(&mut *s, null()), TGNN_ERR_NULL_POINTER);
         assert_eq!(last_error(&mut s).code, TGNN_ERR_NULL_POINTER);
+        assert_eq!(output_bytes(&mut s), Err(TGNN_ERR_NO_OUTPUT));
         let mut bad = ok;
         bad.features_f32 = null();
         assert_eq!(tgnn_session_run(&mut *s, &bad), TGNN_ERR_NULL_POINTER);
