@@ -48,3 +48,5 @@ step "calibration methods and the quantization debugger" && scripts/ci-qdebug.sh
 
 step "emulated boards (QEMU)"
 scripts/boards-ci.sh
+
+step "C API: generated header, C example on the emulated Cortex-M4 vs the host"; scripts/ci-capi.sh

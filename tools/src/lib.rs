@@ -9,6 +9,7 @@ pub mod calibrate;
 pub mod cli;
 pub mod cmd;
 pub mod debug;
+pub mod emit;
 pub mod quantize;
 pub mod reference;
 pub mod rt;

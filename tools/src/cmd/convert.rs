@@ -45,6 +45,11 @@ pub struct Args {
     /// that meet the size goal).
     #[arg(long, default_value = "per-channel")]
     pub weight_scales: String,
+    /// Also write the model as a source file next to the .tgnn (`-o` must end
+    /// in `.tgnn`): `rust` writes NAME.rs, `c` writes NAME.c and NAME.h, with
+    /// the 4-byte aligned bytes, their length and the arena size at capacity.
+    #[arg(long, value_enum)]
+    pub emit: Option<crate::emit::Lang>,
 }
 
 /// Loads a model file and parses its spec.
@@ -58,6 +63,9 @@ pub fn run(a: &Args) -> Result<()> {
     let method: Method = a.calibration.parse()?;
     let output_range: OutputRange = a.output_range.parse()?;
     let weight_scales: quantize::WeightScales = a.weight_scales.parse()?;
+    if let Some(lang) = a.emit {
+        crate::emit::paths(lang, &a.output)?;
+    }
     let spec = load_spec(&a.model)?;
     let g = st::read_graphs(&a.calib)?;
     let cap = Capacity {
@@ -170,6 +178,13 @@ pub fn run(a: &Args) -> Result<()> {
     ) {
         Some(b) => println!("arena at capacity: {b} bytes"),
         None => println!("arena at capacity: unknown (runtime without Session)"),
+    }
+    if let Some(lang) = a.emit {
+        let written =
+            crate::emit::write(lang, &a.output, &conv.bytes, crate::emit::Facts::of(&model))?;
+        for p in written {
+            println!("wrote {}", p.display());
+        }
     }
     Ok(())
 }

@@ -1,0 +1,718 @@
+//! The C API called as C would call it (through the exported functions), checked
+//! against the Rust runtime it wraps and against the bundled models' goldens.
+//! (Unit tests rather than integration tests: the crate is only a staticlib, so
+//! that its `libtinygnn.*` never collides with the runtime's `libtinygnn.rlib`.)
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::ptr::{null, null_mut};
+
+use crate::*;
+use proptest::prelude::*;
+use rt::format::writer::{ChannelRecord, ModelWriter};
+use rt::format::{Activation, Op, TensorDesc, TensorKind};
+use rt::{Error, Features, GraphInput};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn karate() -> (Vec<u8>, tinygnn_cli::st::Graphs, Vec<u8>) {
+    let d = root().join("models/karate-gcn");
+    let model = std::fs::read(d.join("karate-gcn.tgnn")).unwrap();
+    let g = tinygnn_cli::st::read_graphs(&d.join("graphs.safetensors")).unwrap();
+    let expected = std::fs::read(d.join("expected_int8.bin")).unwrap();
+    (model, g, expected)
+}
+
+fn new_model() -> Box<tgnn_model> {
+    // SAFETY: all-zero bytes are a valid `[u64; N]` (and read as "not initialised").
+    Box::new(unsafe { std::mem::zeroed() })
+}
+
+fn new_session() -> Box<tgnn_session> {
+    // SAFETY: as for `new_model`.
+    Box::new(unsafe { std::mem::zeroed() })
+}
+
+/// A `tgnn_graph` over Rust slices (what a C caller fills in).
+fn graph_f32(n: usize, x: &[f32], s: &[u16], t: &[u16], w: Option<&[f32]>) -> tgnn_graph {
+    assert_eq!(s.len(), t.len());
+    tgnn_graph {
+        num_nodes: n,
+        features_kind: TGNN_FEATURES_F32,
+        features_f32: x.as_ptr(),
+        features_i8: null(),
+        features_len: x.len(),
+        sparse_row_ptr: null(),
+        sparse_cols: null(),
+        sources: s.as_ptr(),
+        targets: t.as_ptr(),
+        num_edges: s.len(),
+        edge_weight: w.map_or(null(), |w| w.as_ptr()),
+        batch: null(),
+    }
+}
+
+fn last_error(s: &mut tgnn_session) -> tgnn_error_info {
+    let mut info = tgnn_error_info::default();
+    // SAFETY: valid handle and out-pointer.
+    assert_eq!(unsafe { tgnn_session_last_error(s, &mut info) }, TGNN_OK);
+    info
+}
+
+/// Output 0 of the last run, copied.
+fn output_bytes(s: &mut tgnn_session) -> Result<(Vec<i8>, usize, usize), tgnn_status> {
+    let mut o = tgnn_output {
+        data: null(),
+        rows: 0,
+        channels: 0,
+        scale: 0.0,
+        zero_point: 0,
+    };
+    // SAFETY: valid handle and out-pointer.
+    let st = unsafe { tgnn_session_output(s, 0, &mut o) };
+    if st != TGNN_OK {
+        return Err(st);
+    }
+    // SAFETY: the API documents `data` as `rows × channels` values, valid until the next run.
+    let data = unsafe { std::slice::from_raw_parts(o.data, o.rows * o.channels) }.to_vec();
+    Ok((data, o.rows, o.channels))
+}
+
+#[test]
+fn karate_through_the_c_api_equals_the_golden_and_the_runtime() {
+    let (bytes, g, expected) = karate();
+    let mut m = new_model();
+    // SAFETY: valid storage; `bytes` outlives every use of the handle.
+    let st = unsafe { tgnn_model_init(&mut *m, bytes.as_ptr(), bytes.len()) };
+    assert_eq!(st, TGNN_OK);
+    let model = rt::Model::from_bytes(&bytes).unwrap();
+
+    let (mut n, mut e, mut gr) = (0u32, 0u32, 0u32);
+    let (mut ch, mut uses_w, mut outs, mut need) = (0usize, true, 0usize, 0usize);
+    // SAFETY: valid handle and out-pointers.
+    unsafe {
+        assert_eq!(tgnn_model_capacity(&*m, &mut n, &mut e, &mut gr), TGNN_OK);
+        assert_eq!(tgnn_model_input(&*m, &mut ch, &mut uses_w), TGNN_OK);
+        assert_eq!(tgnn_model_num_outputs(&*m, &mut outs), TGNN_OK);
+        assert_eq!(
+            tgnn_model_arena_bytes(&*m, g.num_nodes, g.num_edges(), 1, &mut need),
+            TGNN_OK
+        );
+        // NULL out-pointers are allowed where documented.
+        assert_eq!(
+            tgnn_model_capacity(&*m, null_mut(), null_mut(), null_mut()),
+            TGNN_OK
+        );
+    }
+    assert_eq!((n, e, gr), model.capacity());
+    assert_eq!(ch, g.channels);
+    assert!(!uses_w);
+    assert_eq!(outs, model.outputs().len());
+    assert_eq!(need, model.arena_bytes(g.num_nodes, g.num_edges(), 1));
+
+    // Exactly `need` bytes, 8-aligned: enough.
+    let mut arena = vec![0u64; need.div_ceil(8)];
+    let mut s = new_session();
+    // SAFETY: valid storage; the model handle and the arena outlive the session's use.
+    unsafe {
+        assert_eq!(
+            tgnn_session_init(&mut *s, &*m, arena.as_mut_ptr().cast(), need),
+            TGNN_OK
+        );
+    }
+    let cg = graph_f32(g.num_nodes, &g.x, &g.sources, &g.targets, None);
+    // SAFETY: valid session and graph.
+    assert_eq!(unsafe { tgnn_session_run(&mut *s, &cg) }, TGNN_OK);
+    let (data, rows, channels) = output_bytes(&mut s).unwrap();
+    let as_u8: Vec<u8> = data.iter().map(|&v| v as u8).collect();
+    assert_eq!(
+        as_u8, expected,
+        "C API output differs from models/karate-gcn/expected_int8.bin"
+    );
+
+    // The same run through the Rust API: same argmax and dequantized values.
+    let mut rarena = vec![0u8; need + 8];
+    let mut rs = rt::Session::new(&model, &mut rarena);
+    let out = rs
+        .run(&GraphInput {
+            num_nodes: g.num_nodes,
+            features: Features::F32(&g.x),
+            sources: &g.sources,
+            targets: &g.targets,
+            edge_weight: None,
+            batch: None,
+        })
+        .unwrap();
+    assert_eq!((out.rows, out.channels), (rows, channels));
+    for r in 0..rows {
+        let mut c = usize::MAX;
+        // SAFETY: valid session and out-pointer.
+        let st = unsafe { tgnn_session_argmax(&mut *s, 0, r, &mut c) };
+        assert_eq!(st, TGNN_OK);
+        assert_eq!(Some(c), out.argmax(r));
+        for k in 0..channels {
+            let mut v = f32::NAN;
+            // SAFETY: valid session and out-pointer.
+            let st = unsafe { tgnn_session_dequantize(&mut *s, 0, r, k, &mut v) };
+            assert_eq!(st, TGNN_OK);
+            assert_eq!(Some(v), out.dequantize(r, k));
+        }
+    }
+    let mut c = 0usize;
+    let mut v = 0f32;
+    // SAFETY: valid session and out-pointers.
+    unsafe {
+        assert_eq!(
+            tgnn_session_argmax(&mut *s, 0, rows, &mut c),
+            TGNN_ERR_OUT_OF_RANGE
+        );
+        assert_eq!(
+            tgnn_session_dequantize(&mut *s, 0, 0, channels, &mut v),
+            TGNN_ERR_OUT_OF_RANGE
+        );
+        assert_eq!(
+            tgnn_session_argmax(&mut *s, outs, 0, &mut c),
+            TGNN_ERR_NO_OUTPUT
+        );
+    }
+
+    // Int8 and sparse int8 features quantized on the host give the same bytes.
+    let inp = model.input_desc();
+    let q: Vec<i8> =
+        g.x.iter()
+            .map(|&v| rt::graph::quantize_value(v, inp.scale, inp.zero_point))
+            .collect();
+    let mut gi = cg;
+    gi.features_kind = TGNN_FEATURES_I8;
+    gi.features_f32 = null();
+    gi.features_i8 = q.as_ptr();
+    // SAFETY: valid session and graph.
+    assert_eq!(unsafe { tgnn_session_run(&mut *s, &gi) }, TGNN_OK);
+    assert_eq!(output_bytes(&mut s).unwrap().0, data);
+
+    let (mut row_ptr, mut cols, mut vals) = (vec![0u32], Vec::new(), Vec::new());
+    for r in 0..g.num_nodes {
+        for c in 0..g.channels {
+            let v = q[r * g.channels + c];
+            if v != inp.zero_point {
+                cols.push(c as u16);
+                vals.push(v);
+            }
+        }
+        row_ptr.push(cols.len() as u32);
+    }
+    let mut gs = gi;
+    gs.features_kind = TGNN_FEATURES_SPARSE_I8;
+    gs.features_i8 = vals.as_ptr();
+    gs.features_len = vals.len();
+    gs.sparse_row_ptr = row_ptr.as_ptr();
+    gs.sparse_cols = cols.as_ptr();
+    // SAFETY: valid session and graph.
+    assert_eq!(unsafe { tgnn_session_run(&mut *s, &gs) }, TGNN_OK);
+    assert_eq!(output_bytes(&mut s).unwrap().0, data);
+    assert_eq!(last_error(&mut s), tgnn_error_info::default());
+}
+
+/// Variant names of `rt::Error`, read from its source (so a new variant fails
+/// the test below until it gets its own code).
+fn error_variants_in_source() -> BTreeSet<String> {
+    let src = std::fs::read_to_string(root().join("src/error.rs")).unwrap();
+    let start = src.find("pub enum Error {").unwrap();
+    let body = &src[start..];
+    let end = body.find("\n}").unwrap();
+    body[..end]
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let l = l.strip_prefix("    ")?;
+            let name: String = l
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric())
+                .collect();
+            (name.starts_with(|c: char| c.is_ascii_uppercase())).then_some(name)
+        })
+        .collect()
+}
+
+fn every_error() -> Vec<Error> {
+    vec![
+        Error::Truncated,
+        Error::BadMagic,
+        Error::UnsupportedVersion { found: 7 },
+        Error::LengthMismatch {
+            declared: 3,
+            actual: 4,
+        },
+        Error::ChecksumMismatch,
+        Error::BadSection,
+        Error::UnsupportedFlags,
+        Error::BadMetadata,
+        Error::TooManyEntries,
+        Error::UnknownOp { op: 2, tag: 99 },
+        Error::InvalidTensor { tensor: 5 },
+        Error::InvalidOp { op: 6 },
+        Error::InvalidOutputs,
+        Error::TooManyNodes { nodes: 10, max: 9 },
+        Error::TooManyEdges { edges: 11, max: 8 },
+        Error::TooManyGraphs { graphs: 12, max: 7 },
+        Error::EdgeListMismatch,
+        Error::NodeIndexOutOfRange {
+            edge: 13,
+            index: 14,
+        },
+        Error::FeatureShape {
+            expected: 15,
+            actual: 16,
+        },
+        Error::InvalidSparseFeatures { node: 17 },
+        Error::NonFiniteFeature {
+            node: 18,
+            channel: 19,
+        },
+        Error::InvalidEdgeWeight { edge: 20 },
+        Error::MissingInput,
+        Error::BatchOutOfRange { node: 21 },
+        Error::ArenaTooSmall {
+            needed: 22,
+            actual: 23,
+        },
+        Error::Overflow { op: 24 },
+    ]
+}
+
+#[test]
+fn every_runtime_error_has_its_own_code_and_name() {
+    let errors = every_error();
+    let names: BTreeSet<String> = errors
+        .iter()
+        .map(|e| {
+            format!("{e:?}")
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric())
+                .collect()
+        })
+        .collect();
+    assert_eq!(
+        names,
+        error_variants_in_source(),
+        "update status.rs and this list"
+    );
+    let mut codes = BTreeSet::new();
+    for e in errors {
+        let i = error_info(e);
+        assert!(i.code > 0 && i.code < 60, "{e:?} → {}", i.code);
+        assert!(codes.insert(i.code), "{e:?}: code {} used twice", i.code);
+        // SAFETY: the returned pointer is a static NUL-terminated string.
+        let name = unsafe { std::ffi::CStr::from_ptr(tgnn_status_name(i.code)) };
+        let name = name.to_str().unwrap();
+        assert!(
+            name.starts_with("TGNN_ERR_") && name != "TGNN_ERR_UNKNOWN",
+            "{name}"
+        );
+        // The details are the variant's numbers, in declaration order.
+        let dbg = format!("{e:?}");
+        let nums: Vec<u32> = dbg
+            .split(|c: char| !c.is_ascii_digit())
+            .filter(|s| !s.is_empty())
+            .map(|s| s.parse().unwrap())
+            .collect();
+        let got: Vec<u32> = [i.a, i.b].into_iter().take(nums.len()).collect();
+        assert_eq!(got, nums, "{dbg}");
+    }
+    // SAFETY: static strings.
+    let unknown = unsafe { std::ffi::CStr::from_ptr(tgnn_status_name(12345)) };
+    assert_eq!(unknown.to_str().unwrap(), "TGNN_ERR_UNKNOWN");
+    // SAFETY: static strings.
+    let ok = unsafe { std::ffi::CStr::from_ptr(tgnn_status_name(TGNN_OK)) };
+    assert_eq!(ok.to_str().unwrap(), "TGNN_OK");
+}
+
+#[test]
+fn status_names_are_the_constant_names() {
+    // Every `pub const TGNN_*: tgnn_status` in status.rs maps to its own name.
+    let src = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/status.rs"))
+        .unwrap();
+    let mut n = 0;
+    for l in src.lines() {
+        let Some(rest) = l.strip_prefix("pub const ") else {
+            continue;
+        };
+        let Some((name, value)) = rest.split_once(": tgnn_status = ") else {
+            continue;
+        };
+        let code: tgnn_status = value.trim_end_matches(';').parse().unwrap();
+        // SAFETY: static strings.
+        let got = unsafe { std::ffi::CStr::from_ptr(tgnn_status_name(code)) };
+        assert_eq!(got.to_str().unwrap(), name);
+        n += 1;
+    }
+    assert!(n >= 34, "found only {n} codes");
+}
+
+#[test]
+fn model_errors_and_bad_handles() {
+    let (bytes, _, _) = karate();
+    let mut m = new_model();
+    let mut info = tgnn_error_info::default();
+    let mut cap = 0u32;
+    // SAFETY: valid storage, pointers and lengths throughout (or NULL where tested).
+    unsafe {
+        // A zeroed handle is "not initialised".
+        assert_eq!(
+            tgnn_model_capacity(&*m, &mut cap, null_mut(), null_mut()),
+            TGNN_ERR_UNINITIALIZED
+        );
+        assert_eq!(
+            tgnn_model_last_error(&*m, &mut info),
+            TGNN_ERR_UNINITIALIZED
+        );
+        assert_eq!(
+            tgnn_model_init(null_mut(), bytes.as_ptr(), bytes.len()),
+            TGNN_ERR_NULL_POINTER
+        );
+        assert_eq!(
+            tgnn_model_init(&mut *m, null(), bytes.len()),
+            TGNN_ERR_NULL_POINTER
+        );
+        assert_eq!(tgnn_model_init(&mut *m, null(), 0), TGNN_ERR_TRUNCATED);
+
+        let mut bad = bytes.clone();
+        bad[bytes.len() / 2] ^= 0x40;
+        assert_eq!(
+            tgnn_model_init(&mut *m, bad.as_ptr(), bad.len()),
+            TGNN_ERR_CHECKSUM_MISMATCH
+        );
+        assert_eq!(tgnn_model_last_error(&*m, &mut info), TGNN_OK);
+        assert_eq!(info.code, TGNN_ERR_CHECKSUM_MISMATCH);
+        // A failed handle is unusable.
+        assert_eq!(
+            tgnn_model_capacity(&*m, &mut cap, null_mut(), null_mut()),
+            TGNN_ERR_UNINITIALIZED
+        );
+
+        assert_eq!(
+            tgnn_model_init(&mut *m, bytes.as_ptr(), bytes.len() - 1),
+            TGNN_ERR_TRUNCATED
+        );
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert_eq!(
+            tgnn_model_init(&mut *m, longer.as_ptr(), longer.len()),
+            TGNN_ERR_LENGTH_MISMATCH
+        );
+        assert_eq!(tgnn_model_last_error(&*m, &mut info), TGNN_OK);
+        assert_eq!(
+            (info.a, info.b),
+            (bytes.len() as u32, bytes.len() as u32 + 1)
+        );
+        let mut magic = bytes.clone();
+        magic[0] = b'X';
+        assert_eq!(
+            tgnn_model_init(&mut *m, magic.as_ptr(), magic.len()),
+            TGNN_ERR_BAD_MAGIC
+        );
+
+        // The model bytes may have any alignment.
+        let mut shifted = vec![0u8; bytes.len() + 1];
+        shifted[1..].copy_from_slice(&bytes);
+        assert_eq!(
+            tgnn_model_init(&mut *m, shifted.as_ptr().add(1), bytes.len()),
+            TGNN_OK
+        );
+        assert_eq!(tgnn_model_last_error(&*m, &mut info), TGNN_OK);
+        assert_eq!(info, tgnn_error_info::default());
+
+        // A misaligned handle is refused (never written).
+        let mut raw = vec![0u64; TGNN_MODEL_STORAGE_WORDS + 1];
+        let odd = raw.as_mut_ptr().cast::<u8>().add(4).cast::<tgnn_model>();
+        assert_eq!(
+            tgnn_model_init(odd, bytes.as_ptr(), bytes.len()),
+            TGNN_ERR_MISALIGNED
+        );
+        assert!(raw.iter().all(|&w| w == 0));
+
+        // Session on a zeroed or failed model.
+        let mut s = new_session();
+        let zero = new_model();
+        let mut arena = [0u8; 64];
+        assert_eq!(
+            tgnn_session_init(&mut *s, &*zero, arena.as_mut_ptr(), 64),
+            TGNN_ERR_UNINITIALIZED
+        );
+        assert_eq!(
+            tgnn_session_init(null_mut(), &*m, arena.as_mut_ptr(), 64),
+            TGNN_ERR_NULL_POINTER
+        );
+        assert_eq!(
+            tgnn_session_init(&mut *s, &*m, null_mut(), 64),
+            TGNN_ERR_NULL_POINTER
+        );
+        // A zeroed session handle.
+        let g = graph_f32(0, &[], &[], &[], None);
+        assert_eq!(tgnn_session_run(&mut *s, &g), TGNN_ERR_UNINITIALIZED);
+        assert_eq!(tgnn_session_run(null_mut(), &g), TGNN_ERR_NULL_POINTER);
+    }
+}
+
+#[test]
+fn run_errors_carry_their_details() {
+    let (bytes, g, _) = karate();
+    let model = rt::Model::from_bytes(&bytes).unwrap();
+    let mut m = new_model();
+    let mut s = new_session();
+    let need = model.arena_bytes(g.num_nodes, g.num_edges(), 1);
+    let mut arena = vec![0u64; need.div_ceil(8) + 1];
+    let ok = graph_f32(g.num_nodes, &g.x, &g.sources, &g.targets, None);
+    // SAFETY: valid handles, storage and graphs (or NULL / bad values where tested).
+    unsafe {
+        assert_eq!(
+            tgnn_model_init(&mut *m, bytes.as_ptr(), bytes.len()),
+            TGNN_OK
+        );
+        // Too small by one byte: the exact need is reported, nothing runs.
+        assert_eq!(
+            tgnn_session_init(&mut *s, &*m, arena.as_mut_ptr().cast(), need - 1),
+            TGNN_OK
+        );
+        assert_eq!(tgnn_session_run(&mut *s, &ok), TGNN_ERR_ARENA_TOO_SMALL);
+        let i = last_error(&mut s);
+        assert_eq!(
+            (i.code, i.a, i.b),
+            (TGNN_ERR_ARENA_TOO_SMALL, need as u32, need as u32 - 1)
+        );
+        assert_eq!(output_bytes(&mut s), Err(TGNN_ERR_NO_OUTPUT));
+
+        // An arena starting 1 byte off alignment needs 7 bytes of slack.
+        let off = arena.as_mut_ptr().cast::<u8>().add(1);
+        assert_eq!(tgnn_session_init(&mut *s, &*m, off, need), TGNN_OK);
+        assert_eq!(tgnn_session_run(&mut *s, &ok), TGNN_ERR_ARENA_TOO_SMALL);
+        assert_eq!(last_error(&mut s).a, need as u32 + 7);
+        assert_eq!(tgnn_session_init(&mut *s, &*m, off, need + 7), TGNN_OK);
+        assert_eq!(tgnn_session_run(&mut *s, &ok), TGNN_OK);
+        assert!(output_bytes(&mut s).is_ok());
+
+        // Edge to a node that does not exist.
+        let mut t = g.targets.clone();
+        t[5] = g.num_nodes as u16;
+        let bad = graph_f32(g.num_nodes, &g.x, &g.sources, &t, None);
+        assert_eq!(
+            tgnn_session_run(&mut *s, &bad),
+            TGNN_ERR_NODE_INDEX_OUT_OF_RANGE
+        );
+        let i = last_error(&mut s);
+        assert_eq!((i.a, i.b), (5, g.num_nodes as u32));
+        // A failed run leaves no output.
+        assert_eq!(output_bytes(&mut s), Err(TGNN_ERR_NO_OUTPUT));
+
+        // NaN feature: node and channel.
+        let mut x = g.x.clone();
+        x[3 * g.channels + 2] = f32::NAN;
+        let bad = graph_f32(g.num_nodes, &x, &g.sources, &g.targets, None);
+        assert_eq!(tgnn_session_run(&mut *s, &bad), TGNN_ERR_NON_FINITE_FEATURE);
+        let i = last_error(&mut s);
+        assert_eq!((i.a, i.b), (3, 2));
+
+        // Wrong feature count.
+        let bad = graph_f32(g.num_nodes, &g.x[1..], &g.sources, &g.targets, None);
+        assert_eq!(tgnn_session_run(&mut *s, &bad), TGNN_ERR_FEATURE_SHAPE);
+
+        // Too many nodes for the model's capacity.
+        let (max_n, _, _) = model.capacity();
+        let big = vec![0f32; (max_n as usize + 1) * g.channels];
+        let bad = graph_f32(max_n as usize + 1, &big, &[], &[], None);
+        assert_eq!(tgnn_session_run(&mut *s, &bad), TGNN_ERR_TOO_MANY_NODES);
+        assert_eq!(last_error(&mut s).b, max_n);
+
+        // C API argument errors; they too clear the outputs of the last good run.
+        assert_eq!(tgnn_session_run(&mut *s, &ok), TGNN_OK);
+        assert!(output_bytes(&mut s).is_ok());
+        assert_eq!(tgnn_session_run(&mut *s, null()), TGNN_ERR_NULL_POINTER);
+        assert_eq!(last_error(&mut s).code, TGNN_ERR_NULL_POINTER);
+        assert_eq!(output_bytes(&mut s), Err(TGNN_ERR_NO_OUTPUT));
+        let mut bad = ok;
+        bad.features_f32 = null();
+        assert_eq!(tgnn_session_run(&mut *s, &bad), TGNN_ERR_NULL_POINTER);
+        let mut bad = ok;
+        bad.features_kind = 7;
+        assert_eq!(tgnn_session_run(&mut *s, &bad), TGNN_ERR_INVALID_ARGUMENT);
+        let mut bad = ok;
+        bad.features_f32 = g.x.as_ptr().cast::<u8>().add(1).cast();
+        bad.features_len = g.x.len() - 1;
+        assert_eq!(tgnn_session_run(&mut *s, &bad), TGNN_ERR_MISALIGNED);
+        let mut bad = ok;
+        bad.num_edges = usize::MAX;
+        assert_eq!(tgnn_session_run(&mut *s, &bad), TGNN_ERR_INVALID_ARGUMENT);
+        let mut bad = ok;
+        bad.features_kind = TGNN_FEATURES_SPARSE_I8;
+        bad.num_nodes = usize::MAX;
+        assert_eq!(tgnn_session_run(&mut *s, &bad), TGNN_ERR_INVALID_ARGUMENT);
+        // Zero nodes and edges with all-NULL arrays is a valid (empty) graph.
+        let empty = graph_f32(0, &[], &[], &[], None);
+        let empty = tgnn_graph {
+            features_f32: null(),
+            sources: null(),
+            targets: null(),
+            ..empty
+        };
+        assert_eq!(tgnn_session_run(&mut *s, &empty), TGNN_OK);
+        assert_eq!(output_bytes(&mut s).map(|o| o.1), Ok(0));
+    }
+}
+
+/// A two-op model with edge weights and a graph-level output (GCN with edge
+/// weights → add pool), capacity 12 nodes, 24 edges, 3 graphs.
+fn weighted_pool_model() -> Vec<u8> {
+    let mut w = ModelWriter::new();
+    let t = |kind, channels| TensorDesc {
+        kind,
+        channels,
+        scale: 0.05,
+        zero_point: -3,
+    };
+    let x = w.add_tensor(t(TensorKind::Node, 3));
+    let h = w.add_tensor(t(TensorKind::Node, 2));
+    let y = w.add_tensor(t(TensorKind::Graph, 2));
+    let weights = w.add_i8(&[5, -7, 9, 2, -4, 6]);
+    let params = w.add_channel_params(&[
+        ChannelRecord {
+            bias: 30,
+            mult: 1 << 30,
+            shift: -2,
+        },
+        ChannelRecord {
+            bias: -12,
+            mult: 3 << 28,
+            shift: -1,
+        },
+    ]);
+    w.add_op(Op::GcnConv {
+        input: x,
+        output: h,
+        weights,
+        params,
+        act: Activation::Relu,
+        improved: false,
+        add_self_loops: true,
+        normalize: true,
+        edge_weight: true,
+    });
+    w.add_op(Op::GlobalPool {
+        input: h,
+        output: y,
+        pool: rt::format::Pool::Add,
+        mult: 3 << 29,
+        shift: -1,
+    });
+    w.finish(x, &[y], 12, 24, 3).unwrap()
+}
+
+#[derive(Debug, Clone)]
+struct Input {
+    n: usize,
+    x: Vec<f32>,
+    s: Vec<u16>,
+    t: Vec<u16>,
+    w: Option<Vec<f32>>,
+    batch: Option<Vec<u16>>,
+    arena: usize,
+}
+
+/// A valid graph (up to 13 nodes: sometimes above the capacity of 12), then
+/// with some probability one defect: a NaN feature, an edge index out of
+/// range, a negative weight, missing weights, or a small arena.
+fn input() -> impl Strategy<Value = Input> {
+    (1usize..14, 0usize..26).prop_flat_map(|(n, e)| {
+        let idx = 0u16..n as u16;
+        (
+            prop::collection::vec(-2.0f32..2.0, n * 3),
+            prop::collection::vec(idx.clone(), e),
+            prop::collection::vec(idx, e),
+            prop::collection::vec(0.0f32..3.0, e),
+            prop::option::of(prop::collection::vec(0u16..3, n)),
+            (0usize..6, any::<prop::sample::Index>(), 0usize..2048),
+        )
+            .prop_map(move |(mut x, mut s, t, w, batch, (defect, at, small))| {
+                let mut w = Some(w);
+                let mut arena = 8192;
+                match defect {
+                    1 => {
+                        let k = at.index(x.len());
+                        x[k] = f32::NAN;
+                    }
+                    2 if e > 0 => s[at.index(e)] = n as u16 + at.index(3) as u16,
+                    3 if e > 0 => {
+                        if let Some(w) = w.as_mut() {
+                            w[at.index(e)] = -0.5;
+                        }
+                    }
+                    4 => w = None,
+                    5 => arena = small,
+                    _ => {}
+                }
+                Input {
+                    n,
+                    x,
+                    s,
+                    t,
+                    w,
+                    batch: batch.map(|mut b| {
+                        b.sort();
+                        b
+                    }),
+                    arena,
+                }
+            })
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    /// Any input, valid or not, any arena size: the C API returns the code of
+    /// the runtime's error with its details, or the runtime's exact bytes.
+    #[test]
+    fn c_api_equals_runtime(inp in input()) {
+        let bytes = weighted_pool_model();
+        let model = rt::Model::from_bytes(&bytes).unwrap();
+        let mut rarena = vec![0u64; inp.arena.div_ceil(8)];
+        let mut carena = vec![0u64; inp.arena.div_ceil(8)];
+        let want = {
+            let arena: &mut [u8] = &mut bytemuck_bytes(&mut rarena)[..inp.arena];
+            let mut rs = rt::Session::new(&model, arena);
+            rs.run(&GraphInput {
+                num_nodes: inp.n,
+                features: Features::F32(&inp.x),
+                sources: &inp.s,
+                targets: &inp.t,
+                edge_weight: inp.w.as_deref(),
+                batch: inp.batch.as_deref(),
+            })
+            .map(|o| o.data.to_vec())
+            .map_err(error_info)
+        };
+        let mut m = new_model();
+        let mut s = new_session();
+        let mut g = graph_f32(inp.n, &inp.x, &inp.s, &inp.t, inp.w.as_deref());
+        g.batch = inp.batch.as_ref().map_or(null(), |b| b.as_ptr());
+        // SAFETY: valid storage, handles and graph.
+        let got = unsafe {
+            prop_assert_eq!(tgnn_model_init(&mut *m, bytes.as_ptr(), bytes.len()), TGNN_OK);
+            prop_assert_eq!(
+                tgnn_session_init(&mut *s, &*m, carena.as_mut_ptr().cast(), inp.arena),
+                TGNN_OK
+            );
+            let st = tgnn_session_run(&mut *s, &g);
+            let info = last_error(&mut s);
+            prop_assert_eq!(st, info.code);
+            if st == TGNN_OK { Ok(output_bytes(&mut s).unwrap().0) } else { Err(info) }
+        };
+        prop_assert_eq!(got, want);
+    }
+}
+
+fn bytemuck_bytes(words: &mut [u64]) -> &mut [u8] {
+    // SAFETY: u8 has no alignment or validity requirements; the length is the same memory.
+    unsafe { std::slice::from_raw_parts_mut(words.as_mut_ptr().cast(), words.len() * 8) }
+}

@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# The C API checks (issue 8): installs what they need (idempotent), then
+#   1. regenerates capi/include/tinygnn.h with cbindgen and fails if the
+#      committed header differs (--regen: rewrite it instead);
+#   2. compiles the header alone with the host gcc as C99 and C11, warnings as
+#      errors, checking the handle sizes it declares;
+#   3. lints the staticlib for thumbv7em-none-eabihf (the no_std build, with its
+#      panic handler), warnings as errors;
+#   4. builds the C example (examples/c-qemu-m4: plain C + libtinygnn.a for
+#      thumbv7em-none-eabihf + the model emitted by `tinygnn convert --emit c`)
+#      with the Arm GNU toolchain, runs it on QEMU mps2-an386 (Cortex-M4F) and
+#      fails unless the output bytes it prints equal `tinygnn run --output-bytes`,
+#      and unless the linked firmware is free of panic machinery (no panic
+#      handler or core::panicking symbol survives --gc-sections).
+# Prints the firmware size and the bytes compared.
+#
+#   scripts/ci-capi.sh [--regen]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT="$PWD"
+export CARGO_TERM_COLOR=never
+regen=""
+[ "${1:-}" = "--regen" ] && regen=1
+
+# ---- setup ------------------------------------------------------------------
+SUDO=""
+if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null; then SUDO=sudo; fi
+need=""
+command -v arm-none-eabi-gcc >/dev/null || need="$need gcc-arm-none-eabi"
+[ -f /usr/lib/arm-none-eabi/newlib/libc.a ] || need="$need libnewlib-arm-none-eabi"
+command -v qemu-system-arm >/dev/null || need="$need qemu-system-arm"
+command -v gcc >/dev/null || need="$need gcc"
+if [ -n "$need" ]; then
+    echo "ci-capi: apt-get install$need"
+    $SUDO apt-get update -qq
+    # shellcheck disable=SC2086
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $need >/dev/null
+fi
+rustup target list --installed | grep -qx thumbv7em-none-eabihf || rustup target add thumbv7em-none-eabihf
+CBINDGEN_VERSION=0.29.2
+if ! cbindgen --version 2>/dev/null | grep -qx "cbindgen $CBINDGEN_VERSION"; then
+    echo "ci-capi: cargo install cbindgen $CBINDGEN_VERSION"
+    cargo install -q cbindgen --version "$CBINDGEN_VERSION" --locked
+fi
+
+OUT="${CARGO_TARGET_DIR:-$ROOT/target}/ci-capi"
+mkdir -p "$OUT"
+
+# ---- 1. the generated header --------------------------------------------------
+HEADER=capi/include/tinygnn.h
+cbindgen -q --config capi/cbindgen.toml --crate tinygnn-capi --output "$OUT/tinygnn.h" capi
+if [ -n "$regen" ]; then
+    cp "$OUT/tinygnn.h" "$HEADER"
+    echo "ci-capi: wrote $HEADER"
+elif ! diff -u "$HEADER" "$OUT/tinygnn.h"; then
+    echo "ci-capi: FAIL: $HEADER is not what cbindgen generates from capi/src (run scripts/ci-capi.sh --regen)" >&2
+    exit 1
+fi
+echo "ci-capi: $HEADER matches cbindgen $CBINDGEN_VERSION"
+
+# ---- 2. the header compiles as C99 and C11 --------------------------------------
+cat > "$OUT/header_check.c" <<'C'
+#include "tinygnn.h"
+_Static_assert(sizeof(tgnn_model) == TGNN_MODEL_STORAGE_BYTES, "model handle size");
+_Static_assert(sizeof(tgnn_session) == TGNN_SESSION_STORAGE_BYTES, "session handle size");
+_Static_assert(_Alignof(tgnn_model) == TGNN_HANDLE_ALIGN, "model handle alignment");
+_Static_assert(_Alignof(tgnn_session) == TGNN_HANDLE_ALIGN, "session handle alignment");
+int main(void) { return TGNN_OK; }
+C
+echo '#include "tinygnn.h"' > "$OUT/header_c99.c"
+gcc -std=c99 -pedantic -Wall -Wextra -Werror -I capi/include -c "$OUT/header_c99.c" -o "$OUT/header_c99.o"
+gcc -std=c11 -pedantic -Wall -Wextra -Werror -I capi/include -c "$OUT/header_check.c" -o "$OUT/header_check.o"
+arm-none-eabi-gcc -mcpu=cortex-m4 -mthumb -mfloat-abi=hard -mfpu=fpv4-sp-d16 -std=c11 -Wall -Wextra -Werror \
+    -I capi/include -c "$OUT/header_check.c" -o "$OUT/header_check_m4.o"
+echo "ci-capi: header compiles (gcc -std=c99/c11 -pedantic, arm-none-eabi-gcc c11; handle sizes and alignment checked)"
+
+# ---- 3. the no_std staticlib lints clean -------------------------------------------
+cargo clippy -q -p tinygnn-capi --target thumbv7em-none-eabihf -- -D warnings
+echo "ci-capi: clippy -p tinygnn-capi --target thumbv7em-none-eabihf: clean"
+
+# ---- 4. the C example on the emulated Cortex-M4 ---------------------------------
+cargo build -q --release -p tinygnn-cli
+CLI="${CARGO_TARGET_DIR:-$ROOT/target}/release/tinygnn"
+TINYGNN_CLI="$CLI" examples/c-qemu-m4/build.sh "$OUT/c-qemu-m4"
+set +e
+timeout 120 qemu-system-arm -machine mps2-an386 -cpu cortex-m4 -nographic -icount shift=10 \
+    -semihosting-config enable=on,target=native -kernel "$OUT/c-qemu-m4/firmware.elf" \
+    </dev/null >"$OUT/c-qemu-m4/qemu.log" 2>&1
+rc=$?
+set -e
+cat "$OUT/c-qemu-m4/qemu.log" | grep -v '^bytes ' || true
+if [ $rc -ne 0 ]; then
+    echo "ci-capi: FAIL: the C example exited with $rc$([ $rc = 124 ] && echo ' (timeout)')" >&2
+    exit 1
+fi
+"$CLI" run models/karate-gcn/karate-gcn.tgnn models/karate-gcn/graphs.safetensors --output-bytes "$OUT/host.bin" >/dev/null
+host=$(od -An -tx1 -v "$OUT/host.bin" | tr -d ' \n')
+device=$(grep '^bytes ' "$OUT/c-qemu-m4/qemu.log" | cut -d' ' -f2 | tr -d '\n')
+if [ -z "$host" ] || [ "$host" != "$device" ]; then
+    echo "ci-capi: FAIL: C example output bytes differ from tinygnn run" >&2
+    echo "  host:   $host" >&2
+    echo "  device: $device" >&2
+    exit 1
+fi
+echo "ci-capi: C example on QEMU mps2-an386: $(( ${#host} / 2 )) output bytes == tinygnn run --output-bytes"
+PANIC_RE='rust_begin_unwind|panicking'
+# (With the release profile's LTO the library itself is already free of them; without
+# LTO it holds the panic handler and core::panicking, and --gc-sections must drop them.)
+if arm-none-eabi-nm "$OUT/c-qemu-m4/firmware.elf" | grep -E "$PANIC_RE"; then
+    echo "ci-capi: FAIL: panic machinery is linked into the C example (symbols above)" >&2
+    exit 1
+fi
+echo "ci-capi: no panic handler or core::panicking symbol linked into the C example"
+echo "ci-capi: ok"
