@@ -280,6 +280,26 @@ pub fn encode_vec(msg: &Message<'_>) -> Vec<u8> {
     buf
 }
 
+/// The postcard body of `msg` (no CRC, no COBS): what a frame carries.
+#[cfg(feature = "std")]
+pub fn encode_body_vec(msg: &Message<'_>) -> Vec<u8> {
+    postcard::to_stdvec(msg).unwrap_or_default()
+}
+
+/// Frames arbitrary bytes as a message body would be (body ‖ CRC-32, COBS,
+/// delimiter): for link tests that need a frame with a valid CRC around an
+/// invalid message.
+#[cfg(feature = "std")]
+pub fn encode_raw_vec(body: &[u8]) -> Vec<u8> {
+    let mut raw = body.to_vec();
+    raw.extend_from_slice(&CRC.checksum(body).to_le_bytes());
+    let mut out = vec![0u8; max_frame_len(body.len())];
+    let n = cobs::encode(&raw, &mut out);
+    out.truncate(n);
+    out.push(DELIMITER);
+    out
+}
+
 /// Decodes one frame: the bytes between two delimiters (no `0x00` in
 /// them). COBS is undone in place; the message borrows from `frame`.
 pub fn decode(frame: &mut [u8]) -> Result<Message<'_>, FrameError> {
