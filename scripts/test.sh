@@ -47,3 +47,6 @@ step "bundled models"
 
 step "emulated boards (QEMU)"
 scripts/boards-ci.sh
+
+step "graphs streamed over the emulated UART (tinygnn stream, boards/qemu-stream)"
+scripts/ci-stream.sh --no-setup
