@@ -68,12 +68,12 @@ qemu() {
     return 1
 }
 
-cost() { # json file → "min–max unit per request over N request(s), R output rows"
+cost() { # json file → "min–max unit per request over N request(s), R output rows, B bytes sent"
     python3 - "$1" <<'PY'
 import json, sys
 v = json.load(open(sys.argv[1]))
-c, unit, rows = v["cost"], v["cost_unit"], v["rows"]
-print(f"{min(c):,}–{max(c):,} {unit} per request over {len(c)} request(s), {rows} output rows")
+c, unit, rows, sent = v["cost"], v["cost_unit"], v["rows"], v["bytes_sent"]
+print(f"{min(c):,}–{max(c):,} {unit} per request over {len(c)} request(s), {rows} output rows, {sent:,} bytes sent")
 PY
 }
 

@@ -476,38 +476,40 @@ pub fn run(a: &Args) -> Result<()> {
     }
     let mut out: Option<RunOutput> = None;
     let mut costs = Vec::with_capacity(reqs.len());
+    let mut sent = 0usize;
     let t0 = Instant::now();
     for r in &reqs {
-        let (rows, channels, scale, zero_point, cost, data) =
-            match link.exchange(&encode_vec(&Message::Request(r.as_request())))? {
-                Answer::Output {
-                    id,
-                    rows,
-                    channels,
-                    scale,
-                    zero_point,
-                    cost,
-                    data,
-                } => {
-                    if id != r.id {
-                        bail!("answer to request {id} while waiting for request {}", r.id);
-                    }
-                    if rows.checked_mul(channels) != Some(data.len()) {
-                        bail!(
-                            "request {id}: {} output bytes for {rows} rows × {channels} channels",
-                            data.len()
-                        );
-                    }
-                    (rows, channels, scale, zero_point, cost, data)
+        let frame = encode_vec(&Message::Request(r.as_request()));
+        sent += frame.len();
+        let (rows, channels, scale, zero_point, cost, data) = match link.exchange(&frame)? {
+            Answer::Output {
+                id,
+                rows,
+                channels,
+                scale,
+                zero_point,
+                cost,
+                data,
+            } => {
+                if id != r.id {
+                    bail!("answer to request {id} while waiting for request {}", r.id);
                 }
-                Answer::Error { code, detail, .. } => bail!(
-                    "the device rejected request {} ({} nodes, {} edges): {code}: {detail}",
-                    r.id,
-                    r.num_nodes,
-                    r.sources.len() / 2
-                ),
-                Answer::Info(_) => bail!("the device answered request {} with its info", r.id),
-            };
+                if rows.checked_mul(channels) != Some(data.len()) {
+                    bail!(
+                        "request {id}: {} output bytes for {rows} rows × {channels} channels",
+                        data.len()
+                    );
+                }
+                (rows, channels, scale, zero_point, cost, data)
+            }
+            Answer::Error { code, detail, .. } => bail!(
+                "the device rejected request {} ({} nodes, {} edges): {code}: {detail}",
+                r.id,
+                r.num_nodes,
+                r.sources.len() / 2
+            ),
+            Answer::Info(_) => bail!("the device answered request {} with its info", r.id),
+        };
         costs.push(cost);
         let data: Vec<i8> = data.iter().map(|&b| b as i8).collect();
         match &mut out {
@@ -534,7 +536,7 @@ pub fn run(a: &Args) -> Result<()> {
     }
     let wall = t0.elapsed().as_secs_f64();
     let out = out.ok_or_else(|| anyhow!("no graphs to send"))?;
-    report(a, &g, &dev, &out, &costs, wall)
+    report(a, &g, &dev, &out, &costs, (sent, wall))
 }
 
 fn report(
@@ -543,7 +545,7 @@ fn report(
     dev: &DeviceInfo,
     out: &RunOutput,
     costs: &[u64],
-    wall: f64,
+    (sent, wall): (usize, f64),
 ) -> Result<()> {
     if let Some(p) = &a.output_bytes {
         let raw: Vec<u8> = out.data.iter().map(|&v| v as u8).collect();
@@ -564,7 +566,7 @@ fn report(
             "device": { "model": dev.model, "model_crc": format!("{:08x}", dev.model_crc),
                         "max_nodes": dev.max_nodes, "max_edges": dev.max_edges,
                         "max_graphs": dev.max_graphs, "max_frame": dev.max_frame },
-            "cost": costs, "cost_unit": dev.cost_unit,
+            "cost": costs, "cost_unit": dev.cost_unit, "bytes_sent": sent,
         });
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(());
@@ -578,7 +580,7 @@ fn report(
         out.rows, out.channels, out.scale, out.zero_point
     );
     println!(
-        "{} request(s) in {wall:.2} s; device cost per request: min {cmin}, max {cmax}, total {total} {}",
+        "{} request(s), {sent} bytes sent, in {wall:.2} s; device cost per request: min {cmin}, max {cmax}, total {total} {}",
         costs.len(),
         dev.cost_unit
     );
