@@ -2,11 +2,12 @@
 # Graphs streamed over a UART, end to end (docs/stream.md):
 # (The host tests of the protocol and of `tinygnn stream`, tinygnn-proto's and
 # tools/tests/stream.rs, are part of `cargo test --workspace`.)
-#   2. clippy + build of the streaming firmware boards/qemu-stream (QEMU mps2-an386, Cortex-M4),
+#   1. clippy + build of the streaming firmware boards/qemu-stream (QEMU mps2-an386, Cortex-M4),
 #      once with models/karate-gcn and once with models/digits-gin embedded,
-#   3. QEMU with UART0 on a free loopback TCP port; `tinygnn stream` sends the karate graph and
+#   2. QEMU with UART0 on a free loopback TCP port; `tinygnn stream` sends the karate graph and
 #      the first $DIGITS digits-gin test graphs; their output bytes must equal
 #      `tinygnn run --output-bytes` for the same model and graphs,
+#   3. a link-time panic check of the whole firmware (feature panic-check, opt-level 3),
 #   4. `tinygnn stream --fault-test`: corrupt COBS, a flipped byte (CRC), a truncated frame,
 #      undecodable messages with a valid CRC, an oversized frame, a graph beyond capacity and an
 #      unexpected message each get their error reply, and a valid request afterwards gets the
@@ -45,6 +46,9 @@ build() { # name model
         $1==".text"{t=$2} $1==".rodata"{r=$2} $1==".data"{d=$2} $1==".bss"{b=$2} $1==".ram2"{a=$2}
         END {printf "   firmware %-12s text=%d rodata=%d data=%d bss=%d ram2(arena)=%d  (built in %ss)\n", n, t, r, d, b, a, s}'
 }
+echo "== panic check: boards/qemu-stream links with a panic handler that is defined nowhere (opt-level 3)"
+(cd boards/qemu-stream && RUSTFLAGS="${RUSTFLAGS:--D warnings}" cargo build -q --release --features panic-check)
+echo "   OK: no panic path in the whole streaming firmware (frames, decoding, inference, encoding, UART)"
 echo "== build boards/qemu-stream"
 build karate-gcn models/karate-gcn/karate-gcn.tgnn
 build digits-gin models/digits-gin/digits-gin.tgnn

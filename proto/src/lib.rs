@@ -17,7 +17,9 @@
 //! runtime, after checking every length against the node and edge counts and
 //! against the buffers' capacity.
 //!
-//! Nothing here panics on any input: lengths are checked before slicing.
+//! Nothing here panics on any input: lengths are checked before slicing,
+//! and COBS is done by this crate's own checked code (`stuffing.rs`), so that
+//! a firmware using it links without a panic handler.
 //! The device side (feature `server`) is in [`server`].
 #![cfg_attr(not(any(test, feature = "std")), no_std)]
 #![deny(unsafe_code)]
@@ -25,8 +27,8 @@
 
 #[cfg(feature = "server")]
 pub mod server;
+mod stuffing;
 
-use postcard::ser_flavors::{crc::CrcModifier, Cobs, Slice};
 use serde::{Deserialize, Serialize};
 
 /// Protocol version, sent in [`Info::version`].
@@ -265,9 +267,9 @@ impl std::error::Error for FrameError {}
 /// Encodes `msg` as one frame (COBS bytes and the `0x00` delimiter) into
 /// `buf`; returns the used part.
 pub fn encode<'b>(msg: &Message<'_>, buf: &'b mut [u8]) -> Result<&'b mut [u8], FrameError> {
-    let cobs = Cobs::try_new(Slice::new(buf)).map_err(|_| FrameError::BufferTooSmall)?;
-    postcard::serialize_with_flavor(msg, CrcModifier::new(cobs, CRC.digest()))
-        .map_err(|_| FrameError::BufferTooSmall)
+    let writer = stuffing::FrameWriter::new(&mut buf[..])?;
+    let n = postcard::serialize_with_flavor(msg, writer).map_err(|_| FrameError::BufferTooSmall)?;
+    buf.get_mut(..n).ok_or(FrameError::BufferTooSmall)
 }
 
 /// Encodes `msg` as one frame into a new vector (host side).
@@ -291,12 +293,16 @@ pub fn encode_body_vec(msg: &Message<'_>) -> Vec<u8> {
 /// invalid message.
 #[cfg(feature = "std")]
 pub fn encode_raw_vec(body: &[u8]) -> Vec<u8> {
-    let mut raw = body.to_vec();
-    raw.extend_from_slice(&CRC.checksum(body).to_le_bytes());
+    use postcard::ser_flavors::Flavor;
     let mut out = vec![0u8; max_frame_len(body.len())];
-    let n = cobs::encode(&raw, &mut out);
+    let n = stuffing::FrameWriter::new(&mut out)
+        .and_then(|mut w| {
+            w.try_extend(body)
+                .and_then(|()| w.finalize())
+                .map_err(|_| FrameError::BufferTooSmall)
+        })
+        .unwrap_or(0);
     out.truncate(n);
-    out.push(DELIMITER);
     out
 }
 
@@ -306,7 +312,7 @@ pub fn decode(frame: &mut [u8]) -> Result<Message<'_>, FrameError> {
     if frame.is_empty() {
         return Err(FrameError::TooShort);
     }
-    let n = cobs::decode_in_place(frame).map_err(|_| FrameError::Cobs)?;
+    let n = stuffing::unstuff(frame)?;
     let raw: &[u8] = frame.get(..n).ok_or(FrameError::Cobs)?;
     if n < CRC_BYTES {
         return Err(FrameError::TooShort);

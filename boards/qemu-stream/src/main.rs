@@ -20,9 +20,11 @@ mod uart;
 use core::mem::MaybeUninit;
 use core::ptr::{addr_of_mut, read_volatile, write_volatile};
 
+use core::fmt::Write as _;
 use cortex_m as _;
 use cortex_m_rt::entry;
-use cortex_m_semihosting::{debug, hprintln};
+
+use cortex_m_semihosting::{debug, hio};
 use tinygnn_board_app::Aligned;
 use tinygnn_proto::server::{Buffers, Clock, Server};
 use tinygnn_proto::GraphBuffers;
@@ -119,6 +121,17 @@ impl Clock for IcountTimers {
     }
 }
 
+/// Prints one line on semihosting. (Not `hprintln!`: its shared stdout
+/// handle sits in a `RefCell`, whose borrow check is a panic path.)
+fn line(args: core::fmt::Arguments<'_>) {
+    let mut l = heapless::String::<256>::new();
+    let _ = l.write_fmt(args);
+    let _ = l.push('\n');
+    if let Ok(mut out) = hio::hstdout() {
+        let _ = out.write_all(l.as_bytes());
+    }
+}
+
 #[entry]
 fn main() -> ! {
     // SAFETY: `main` runs once and is the only user of MEMORY and ARENA; the
@@ -133,7 +146,7 @@ fn main() -> ! {
     let model = match tinygnn::Model::from_bytes(&gen::MODEL.0) {
         Ok(m) => m,
         Err(e) => {
-            hprintln!("error model rejected: {}", e);
+            line(format_args!("error model rejected: {e}"));
             debug::exit(debug::EXIT_FAILURE);
             #[allow(clippy::empty_loop)]
             loop {}
@@ -154,7 +167,7 @@ fn main() -> ! {
     };
     let mut server = Server::new(&model, gen::MODEL_NAME, buffers, IcountTimers::new());
     let info = server.info();
-    hprintln!(
+    line(format_args!(
         "tinygnn-stream board=qemu-m4 model={} max_nodes={} max_edges={} max_graphs={} max_frame={} arena_bytes={} ready on UART0",
         info.model,
         info.max_nodes,
@@ -162,7 +175,7 @@ fn main() -> ! {
         info.max_graphs,
         info.max_frame,
         gen::ARENA_BYTES
-    );
+    ));
     // The UART never fails (Infallible): serve forever.
     let _ = server.serve(&mut link);
     debug::exit(debug::EXIT_FAILURE);
@@ -170,9 +183,24 @@ fn main() -> ! {
     loop {}
 }
 
+#[cfg(feature = "panic-check")]
+#[panic_handler]
+fn panic(_: &core::panic::PanicInfo) -> ! {
+    extern "C" {
+        /// Defined nowhere: referenced only if a panic path survived.
+        fn tinygnn_stream_panic_path_survived_link_error() -> !;
+    }
+    #[allow(unsafe_code)]
+    // SAFETY: never runs; the link fails if this call survives.
+    unsafe {
+        tinygnn_stream_panic_path_survived_link_error()
+    }
+}
+
+#[cfg(not(feature = "panic-check"))]
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo) -> ! {
-    hprintln!("error panic: {}", info);
+    line(format_args!("error panic: {info}"));
     debug::exit(debug::EXIT_FAILURE);
     #[allow(clippy::empty_loop)]
     loop {}
