@@ -50,3 +50,5 @@ step "emulated boards (QEMU)"
 scripts/boards-ci.sh
 
 step "C API: generated header, C example on the emulated Cortex-M4 vs the host"; scripts/ci-capi.sh
+step "graphs streamed over the emulated UART (tinygnn stream, boards/qemu-stream)"
+scripts/ci-stream.sh --no-setup

@@ -3,6 +3,7 @@
 pub mod convert;
 pub mod inspect;
 pub mod run;
+pub mod stream;
 pub mod verify;
 
 use crate::st::Graphs;

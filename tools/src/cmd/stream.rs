@@ -1,0 +1,733 @@
+//! `tinygnn stream`: sends graphs to a device running the streaming firmware
+//! (over TCP, e.g. QEMU's UART on a loopback port, or a serial device) and
+//! prints its outputs like `tinygnn run`. With `--fault-test`, checks that
+//! the device rejects corrupt, oversized and out-of-capacity frames with the
+//! right error and keeps answering afterwards. Protocol: `tinygnn-proto`,
+//! docs/stream.md.
+
+use std::collections::VecDeque;
+use std::io::{Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::path::PathBuf;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context, Result};
+use serde_json::json;
+use tinygnn_proto::{
+    decode, encode_body_vec, encode_raw_vec, encode_vec, max_frame_len, ErrorCode, FrameReader,
+    Message, OwnedRequest, DELIMITER,
+};
+
+use crate::rt::RunOutput;
+use crate::st::{self, Graphs};
+
+/// Arguments of `stream`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Input graphs (GRAPHS.safetensors), as for `tinygnn run`.
+    pub graphs: PathBuf,
+    /// The device's address, HOST:PORT (e.g. QEMU's `-serial tcp:127.0.0.1:PORT,server=on,wait=off`).
+    #[arg(long, required_unless_present = "serial", conflicts_with = "serial")]
+    pub tcp: Option<String>,
+    /// A serial device (e.g. /dev/ttyACM0), already configured (`stty -F DEV 115200 raw -echo`).
+    #[arg(long)]
+    pub serial: Option<PathBuf>,
+    /// The .tgnn model the device must run: its CRC-32 is compared with the device's.
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Seconds to wait for the connection and for each answer.
+    #[arg(long, default_value_t = 30.0)]
+    pub timeout: f64,
+    /// One graph per request (default: as many whole graphs as the device accepts).
+    #[arg(long)]
+    pub per_graph: bool,
+    /// Send only the first N graphs of the file (their outputs are the first rows of `tinygnn run`'s).
+    #[arg(long)]
+    pub max_graphs: Option<usize>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Write the raw int8 output (row-major, all requests concatenated) to this file.
+    #[arg(long)]
+    pub output_bytes: Option<PathBuf>,
+    /// Link self-test instead of inference: send corrupt, truncated, undecodable, oversized and
+    /// out-of-capacity frames, check each gets its error reply, and that a valid request still
+    /// gets the same answer afterwards. Exit status 1 on any mismatch.
+    #[arg(long)]
+    pub fault_test: bool,
+}
+
+/// What the device says about itself.
+#[derive(Debug, Clone, PartialEq)]
+struct DeviceInfo {
+    model: String,
+    model_crc: u32,
+    input_channels: usize,
+    max_nodes: usize,
+    max_edges: usize,
+    max_graphs: usize,
+    max_frame: usize,
+    cost_unit: String,
+}
+
+/// One answer, owned.
+#[derive(Debug, Clone, PartialEq)]
+enum Answer {
+    Info(DeviceInfo),
+    Output {
+        id: u32,
+        rows: usize,
+        channels: usize,
+        scale: f32,
+        zero_point: i8,
+        cost: u64,
+        data: Vec<u8>,
+    },
+    Error {
+        id: Option<u32>,
+        code: ErrorCode,
+        detail: String,
+    },
+}
+
+/// A byte link with a reader thread, so that every wait has a timeout.
+struct Link {
+    tx: Box<dyn Write + Send>,
+    rx: mpsc::Receiver<std::io::Result<Vec<u8>>>,
+    pending: VecDeque<u8>,
+    buf: Vec<u8>,
+    timeout: Duration,
+    what: String,
+}
+
+impl Link {
+    fn open(a: &Args) -> Result<Link> {
+        let timeout = Duration::from_secs_f64(a.timeout.max(0.001));
+        let (tx, mut rd, what): (Box<dyn Write + Send>, Box<dyn Read + Send>, String) =
+            match (&a.tcp, &a.serial) {
+                (Some(addr), _) => {
+                    let s = connect(addr, timeout)?;
+                    s.set_nodelay(true).ok();
+                    let r = s.try_clone().context("cannot clone the TCP stream")?;
+                    (Box::new(s), Box::new(r), format!("tcp {addr}"))
+                }
+                (None, Some(p)) => {
+                    let f = std::fs::OpenOptions::new()
+                        .read(true)
+                        .write(true)
+                        .open(p)
+                        .with_context(|| format!("cannot open serial device {}", p.display()))?;
+                    let r = f.try_clone().context("cannot clone the serial device")?;
+                    (Box::new(f), Box::new(r), format!("serial {}", p.display()))
+                }
+                (None, None) => bail!("give --tcp HOST:PORT or --serial DEVICE"),
+            };
+        let (send, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut chunk = [0u8; 4096];
+            loop {
+                match rd.read(&mut chunk) {
+                    Ok(0) => {
+                        let _ = send.send(Err(std::io::ErrorKind::UnexpectedEof.into()));
+                        return;
+                    }
+                    Ok(n) => {
+                        if send.send(Ok(chunk[..n].to_vec())).is_err() {
+                            return;
+                        }
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        let _ = send.send(Err(e));
+                        return;
+                    }
+                }
+            }
+        });
+        Ok(Link {
+            tx,
+            rx,
+            pending: VecDeque::new(),
+            // Responses are at most rows × channels bytes plus a header.
+            buf: vec![0u8; 64 << 20],
+            timeout,
+            what,
+        })
+    }
+
+    fn send(&mut self, bytes: &[u8]) -> Result<()> {
+        self.tx
+            .write_all(bytes)
+            .and_then(|()| self.tx.flush())
+            .with_context(|| format!("{}: write failed", self.what))
+    }
+
+    /// Waits for the next frame and decodes it.
+    fn recv(&mut self) -> Result<Answer> {
+        let deadline = Instant::now() + self.timeout;
+        let mut reader = FrameReader::new(&mut self.buf);
+        loop {
+            while let Some(b) = self.pending.pop_front() {
+                if let Some(frame) = reader.push(b) {
+                    let frame = frame
+                        .map_err(|e| anyhow!("{}: bad frame from the device: {e}", self.what))?;
+                    let msg = decode(frame)
+                        .map_err(|e| anyhow!("{}: bad frame from the device: {e}", self.what))?;
+                    return Ok(match msg {
+                        Message::Info(i) => Answer::Info(DeviceInfo {
+                            model: i.model.to_string(),
+                            model_crc: i.model_crc,
+                            input_channels: usize::from(i.input_channels),
+                            max_nodes: i.max_nodes as usize,
+                            max_edges: i.max_edges as usize,
+                            max_graphs: i.max_graphs as usize,
+                            max_frame: i.max_frame as usize,
+                            cost_unit: i.cost_unit.to_string(),
+                        }),
+                        Message::Response(r) => Answer::Output {
+                            id: r.id,
+                            rows: r.rows as usize,
+                            channels: usize::from(r.channels),
+                            scale: r.scale,
+                            zero_point: r.zero_point,
+                            cost: r.cost,
+                            data: r.data.to_vec(),
+                        },
+                        Message::Error(e) => Answer::Error {
+                            id: e.id,
+                            code: e.code,
+                            detail: e.detail.to_string(),
+                        },
+                        Message::Hello | Message::Request(_) => {
+                            bail!("{}: the device sent a host message", self.what)
+                        }
+                    });
+                }
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.rx.recv_timeout(left) {
+                Ok(Ok(chunk)) => self.pending.extend(chunk),
+                Ok(Err(e)) => bail!("{}: connection lost: {e}", self.what),
+                Err(mpsc::RecvTimeoutError::Timeout) => bail!(
+                    "{}: no answer from the device within {:.1} s (--timeout)",
+                    self.what,
+                    self.timeout.as_secs_f64()
+                ),
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    bail!("{}: connection lost", self.what)
+                }
+            }
+        }
+    }
+
+    /// Sends a frame and waits for its answer.
+    fn exchange(&mut self, frame: &[u8]) -> Result<Answer> {
+        self.send(frame)?;
+        self.recv()
+    }
+}
+
+/// Connects, retrying until `timeout` (QEMU may not listen yet).
+fn connect(addr: &str, timeout: Duration) -> Result<TcpStream> {
+    let deadline = Instant::now() + timeout;
+    let addrs: Vec<_> = addr
+        .to_socket_addrs()
+        .with_context(|| format!("bad address '{addr}' (expected HOST:PORT)"))?
+        .collect();
+    loop {
+        let mut last = None;
+        for a in &addrs {
+            match TcpStream::connect_timeout(a, Duration::from_millis(500)) {
+                Ok(s) => return Ok(s),
+                Err(e) => last = Some(e),
+            }
+        }
+        if Instant::now() >= deadline {
+            bail!(
+                "cannot connect to {addr}: {}",
+                last.map(|e| e.to_string())
+                    .unwrap_or_else(|| "no address".into())
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Asks for the device's info (after a delimiter that ends any partial frame).
+fn hello(link: &mut Link) -> Result<DeviceInfo> {
+    link.send(&[DELIMITER])?;
+    match link.exchange(&encode_vec(&Message::Hello))? {
+        Answer::Info(i) => Ok(i),
+        Answer::Error { code, detail, .. } => {
+            bail!("the device answered Hello with an error: {code}: {detail}")
+        }
+        a => bail!("the device answered Hello with {a:?}"),
+    }
+}
+
+/// Node range and edge list of every graph of a batch (batch sorted, no edge
+/// between graphs).
+fn graph_parts(g: &Graphs) -> Result<(Vec<usize>, Vec<Vec<usize>>)> {
+    let ng = g.num_graphs;
+    if g.batch.windows(2).any(|w| w[0] > w[1]) {
+        bail!("the batch vector is not sorted, so the graphs cannot be sent separately");
+    }
+    let mut first = vec![usize::MAX; ng + 1];
+    for (i, &b) in g.batch.iter().enumerate().rev() {
+        first[b as usize] = i;
+    }
+    first[ng] = g.num_nodes;
+    for k in (0..ng).rev() {
+        if first[k] == usize::MAX {
+            first[k] = first[k + 1];
+        }
+    }
+    let mut edges = vec![Vec::new(); ng];
+    for e in 0..g.num_edges() {
+        let (s, t) = (g.sources[e] as usize, g.targets[e] as usize);
+        if g.batch[s] != g.batch[t] {
+            bail!(
+                "edge {e} joins graphs {} and {}, so the graphs cannot be sent separately",
+                g.batch[s],
+                g.batch[t]
+            );
+        }
+        edges[g.batch[s] as usize].push(e);
+    }
+    Ok((first, edges))
+}
+
+/// The first `n` graphs of a batch (labels and mask cut alike).
+fn first_graphs(g: &Graphs, n: usize) -> Result<Graphs> {
+    if n == 0 {
+        bail!("--max-graphs must be at least 1");
+    }
+    if n >= g.num_graphs {
+        return Ok(g.clone());
+    }
+    let (first, edges) = graph_parts(g)?;
+    let nodes = first[n];
+    let es: Vec<usize> = edges[..n].iter().flatten().copied().collect();
+    let cut = |len: usize| if len == g.num_graphs { n } else { nodes };
+    Ok(Graphs {
+        num_nodes: nodes,
+        channels: g.channels,
+        x: g.x[..nodes * g.channels].to_vec(),
+        sources: es.iter().map(|&e| g.sources[e]).collect(),
+        targets: es.iter().map(|&e| g.targets[e]).collect(),
+        edge_weight: g
+            .edge_weight
+            .as_ref()
+            .map(|w| es.iter().map(|&e| w[e]).collect()),
+        batch: g.batch[..nodes].to_vec(),
+        has_batch: g.has_batch,
+        num_graphs: n,
+        y: g.y
+            .as_ref()
+            .map(|y| y[..cut(y.len()).min(y.len())].to_vec()),
+        test_mask: g
+            .test_mask
+            .as_ref()
+            .map(|m| m[..cut(m.len()).min(m.len())].to_vec()),
+    })
+}
+
+/// Frame bytes a request of this size needs (upper bound).
+fn frame_bytes(nodes: usize, edges: usize, channels: usize, weights: bool, batch: bool) -> usize {
+    let body = 48
+        + nodes * channels * 4
+        + edges * 4
+        + if weights { edges * 4 } else { 0 }
+        + if batch { nodes * 2 } else { 0 };
+    max_frame_len(body)
+}
+
+/// Graphs `start..end` of `g` as one request.
+fn sub_request(
+    id: u32,
+    g: &Graphs,
+    first: &[usize],
+    edges: &[Vec<usize>],
+    start: usize,
+    end: usize,
+) -> OwnedRequest {
+    let (n0, n1) = (first[start], first[end]);
+    let es: Vec<usize> = edges[start..end].iter().flatten().copied().collect();
+    let src: Vec<u16> = es.iter().map(|&e| g.sources[e] - n0 as u16).collect();
+    let dst: Vec<u16> = es.iter().map(|&e| g.targets[e] - n0 as u16).collect();
+    let w: Option<Vec<f32>> = g
+        .edge_weight
+        .as_ref()
+        .map(|w| es.iter().map(|&e| w[e]).collect());
+    let batch: Option<Vec<u16>> = g
+        .has_batch
+        .then(|| g.batch[n0..n1].iter().map(|&b| b - start as u16).collect());
+    OwnedRequest::f32(
+        id,
+        (n1 - n0) as u32,
+        g.channels as u16,
+        &g.x[n0 * g.channels..n1 * g.channels],
+        &src,
+        &dst,
+        w.as_deref(),
+        batch.as_deref(),
+    )
+}
+
+/// Splits the graphs into requests the device accepts: the whole file when it
+/// fits, else runs of whole graphs (one per request with `per_graph`).
+fn plan(g: &Graphs, dev: &DeviceInfo, per_graph: bool) -> Result<Vec<OwnedRequest>> {
+    let w = g.edge_weight.is_some();
+    let fits = |n: usize, e: usize, k: usize| {
+        n <= dev.max_nodes
+            && e <= dev.max_edges
+            && k <= dev.max_graphs
+            && frame_bytes(n, e, g.channels, w, g.has_batch) <= dev.max_frame
+    };
+    if !(per_graph && g.num_graphs > 1) && fits(g.num_nodes, g.num_edges(), g.num_graphs) {
+        let batch = g.has_batch.then_some(&g.batch[..]);
+        return Ok(vec![OwnedRequest::f32(
+            0,
+            g.num_nodes as u32,
+            g.channels as u16,
+            &g.x,
+            &g.sources,
+            &g.targets,
+            g.edge_weight.as_deref(),
+            batch,
+        )]);
+    }
+    let over = format!(
+        "the graphs ({} nodes, {} edges, {} graphs) exceed what the device accepts per request ({} nodes, {} edges, {} graphs, {}-byte frames)",
+        g.num_nodes,
+        g.num_edges(),
+        g.num_graphs,
+        dev.max_nodes,
+        dev.max_edges,
+        dev.max_graphs,
+        dev.max_frame
+    );
+    if !g.has_batch || g.num_graphs < 2 {
+        bail!("{over}");
+    }
+    let (first, edges) = graph_parts(g).with_context(|| over.clone())?;
+    let mut out = Vec::new();
+    let mut start = 0;
+    while start < g.num_graphs {
+        let (mut n, mut m, mut end) = (0usize, 0usize, start);
+        while end < g.num_graphs {
+            let (dn, de) = (first[end + 1] - first[end], edges[end].len());
+            if end > start && (per_graph || !fits(n + dn, m + de, end - start + 1)) {
+                break;
+            }
+            if !fits(dn, de, 1) {
+                bail!("graph {end} alone ({dn} nodes, {de} edges) exceeds what the device accepts: {over}");
+            }
+            n += dn;
+            m += de;
+            end += 1;
+        }
+        out.push(sub_request(out.len() as u32, g, &first, &edges, start, end));
+        start = end;
+    }
+    Ok(out)
+}
+
+/// Checks the device's model against `--model` and the graphs.
+fn check_device(a: &Args, dev: &DeviceInfo, g: &Graphs) -> Result<()> {
+    if let Some(p) = &a.model {
+        let bytes = std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?;
+        let m = tinygnn::Model::from_bytes(&bytes)
+            .map_err(|e| anyhow!("{}: invalid model: {e}", p.display()))?;
+        let crc = m.header().crc;
+        if crc != dev.model_crc {
+            bail!(
+                "the device runs {} (crc {:08x}), not {} (crc {crc:08x})",
+                dev.model,
+                dev.model_crc,
+                p.display()
+            );
+        }
+    }
+    if g.channels != dev.input_channels {
+        bail!(
+            "the graphs have {} feature channels, the device's model {} takes {}",
+            g.channels,
+            dev.model,
+            dev.input_channels
+        );
+    }
+    Ok(())
+}
+
+/// Runs `stream`.
+pub fn run(a: &Args) -> Result<()> {
+    let mut g = st::read_graphs(&a.graphs)?;
+    if let Some(n) = a.max_graphs {
+        g = first_graphs(&g, n)?;
+    }
+    let mut link = Link::open(a)?;
+    let dev = hello(&mut link)?;
+    check_device(a, &dev, &g)?;
+    let reqs = plan(&g, &dev, a.per_graph)?;
+    if a.fault_test {
+        return fault_test(&mut link, &dev, &reqs);
+    }
+    let mut out: Option<RunOutput> = None;
+    let mut costs = Vec::with_capacity(reqs.len());
+    let mut sent = 0usize;
+    let t0 = Instant::now();
+    for r in &reqs {
+        let frame = encode_vec(&Message::Request(r.as_request()));
+        sent += frame.len();
+        let (rows, channels, scale, zero_point, cost, data) = match link.exchange(&frame)? {
+            Answer::Output {
+                id,
+                rows,
+                channels,
+                scale,
+                zero_point,
+                cost,
+                data,
+            } => {
+                if id != r.id {
+                    bail!("answer to request {id} while waiting for request {}", r.id);
+                }
+                if rows.checked_mul(channels) != Some(data.len()) {
+                    bail!(
+                        "request {id}: {} output bytes for {rows} rows × {channels} channels",
+                        data.len()
+                    );
+                }
+                (rows, channels, scale, zero_point, cost, data)
+            }
+            Answer::Error { code, detail, .. } => bail!(
+                "the device rejected request {} ({} nodes, {} edges): {code}: {detail}",
+                r.id,
+                r.num_nodes,
+                r.sources.len() / 2
+            ),
+            Answer::Info(_) => bail!("the device answered request {} with its info", r.id),
+        };
+        costs.push(cost);
+        let data: Vec<i8> = data.iter().map(|&b| b as i8).collect();
+        match &mut out {
+            None => {
+                out = Some(RunOutput {
+                    data,
+                    rows,
+                    channels,
+                    scale,
+                    zero_point,
+                })
+            }
+            Some(o) => {
+                if o.channels != channels || o.scale != scale || o.zero_point != zero_point {
+                    bail!(
+                        "request {}: output shape or quantization differs from the first",
+                        r.id
+                    );
+                }
+                o.data.extend(data);
+                o.rows += rows;
+            }
+        }
+    }
+    let wall = t0.elapsed().as_secs_f64();
+    let out = out.ok_or_else(|| anyhow!("no graphs to send"))?;
+    report(a, &g, &dev, &out, &costs, (sent, wall))
+}
+
+fn report(
+    a: &Args,
+    g: &Graphs,
+    dev: &DeviceInfo,
+    out: &RunOutput,
+    costs: &[u64],
+    (sent, wall): (usize, f64),
+) -> Result<()> {
+    if let Some(p) = &a.output_bytes {
+        let raw: Vec<u8> = out.data.iter().map(|&v| v as u8).collect();
+        std::fs::write(p, raw).with_context(|| format!("cannot write {}", p.display()))?;
+    }
+    let pred: Vec<usize> = (0..out.rows).map(|r| out.argmax(r)).collect();
+    let acc = super::accuracy(&pred, g);
+    let total: u64 = costs.iter().sum();
+    let (cmin, cmax) = (
+        costs.iter().copied().min().unwrap_or(0),
+        costs.iter().copied().max().unwrap_or(0),
+    );
+    if a.json {
+        let v = json!({
+            "rows": out.rows, "channels": out.channels, "requests": costs.len(), "scale": out.scale,
+            "zero_point": out.zero_point, "argmax": pred,
+            "accuracy": acc.map(|a| a.0), "accuracy_rows": acc.map(|a| a.1),
+            "device": { "model": dev.model, "model_crc": format!("{:08x}", dev.model_crc),
+                        "max_nodes": dev.max_nodes, "max_edges": dev.max_edges,
+                        "max_graphs": dev.max_graphs, "max_frame": dev.max_frame },
+            "cost": costs, "cost_unit": dev.cost_unit, "bytes_sent": sent,
+        });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(());
+    }
+    println!(
+        "device: {} (crc {:08x}), up to {} nodes, {} edges, {} graphs, {}-byte frames per request",
+        dev.model, dev.model_crc, dev.max_nodes, dev.max_edges, dev.max_graphs, dev.max_frame
+    );
+    println!(
+        "output: {} rows × {} channels, scale {:.6e}, zero point {}",
+        out.rows, out.channels, out.scale, out.zero_point
+    );
+    println!(
+        "{} request(s), {sent} bytes sent, in {wall:.2} s; device cost per request: min {cmin}, max {cmax}, total {total} {}",
+        costs.len(),
+        dev.cost_unit
+    );
+    let show = out.rows.min(10);
+    for (r, p) in pred.iter().enumerate().take(show) {
+        let row: Vec<String> = out.data[r * out.channels..(r + 1) * out.channels]
+            .iter()
+            .take(8)
+            .map(|v| v.to_string())
+            .collect();
+        println!(
+            "  row {r:>5}: argmax {p:>3}   int8 [{}{}]",
+            row.join(", "),
+            if out.channels > 8 { ", …" } else { "" }
+        );
+    }
+    if out.rows > show {
+        println!("  … {} more rows", out.rows - show);
+    }
+    let mut hist = vec![0usize; out.channels];
+    pred.iter().for_each(|&p| hist[p] += 1);
+    println!("argmax histogram: {hist:?}");
+    if let Some((acc, n)) = acc {
+        println!(
+            "accuracy: {:.2}% over {n} {}",
+            acc * 100.0,
+            super::accuracy_scope(g, out.rows)
+        );
+    }
+    if let Some(p) = &a.output_bytes {
+        println!("wrote {} output bytes to {}", out.data.len(), p.display());
+    }
+    Ok(())
+}
+
+/// The link self-test (`--fault-test`).
+fn fault_test(link: &mut Link, dev: &DeviceInfo, reqs: &[OwnedRequest]) -> Result<()> {
+    let first = reqs.first().ok_or_else(|| anyhow!("no graphs to send"))?;
+    let valid = encode_vec(&Message::Request(first.as_request()));
+    let reference = match link.exchange(&valid)? {
+        a @ Answer::Output { .. } => a,
+        a => bail!("the device did not answer a valid request: {a:?}"),
+    };
+    println!("valid request {}: answered", first.id);
+    let mut bad_crc = valid.clone();
+    let mid = bad_crc.len() / 2;
+    bad_crc[mid] = if bad_crc[mid] == 0xff {
+        0x01
+    } else {
+        bad_crc[mid] ^ 0xff
+    };
+    if bad_crc[mid] == 0 {
+        bad_crc[mid] = 0x01;
+    }
+    let mut truncated = valid[..valid.len() / 2].to_vec();
+    truncated.push(DELIMITER);
+    // Beyond capacity: one node more than the device accepts (int8 features: a small frame).
+    let n = dev.max_nodes + 1;
+    let big = OwnedRequest::i8(
+        7,
+        n as u32,
+        dev.input_channels as u16,
+        &vec![0i8; n * dev.input_channels],
+        &[0, 1],
+        &[1, 0],
+        None,
+        None,
+    );
+    let big_frame = encode_vec(&Message::Request(big.as_request()));
+    let mut oversized = vec![0x22u8; dev.max_frame + 16];
+    oversized.push(DELIMITER);
+    let cases: Vec<(&str, Vec<u8>, &[ErrorCode])> = vec![
+        (
+            "bad COBS (a code byte overrunning the frame)",
+            vec![0x05, 0x01, DELIMITER],
+            &[ErrorCode::Cobs],
+        ),
+        (
+            "one byte of a valid request flipped",
+            bad_crc,
+            &[ErrorCode::Crc, ErrorCode::Cobs],
+        ),
+        (
+            "a valid request cut in half",
+            truncated,
+            &[ErrorCode::Crc, ErrorCode::Cobs],
+        ),
+        (
+            "valid CRC around an unknown message (variant 9)",
+            encode_raw_vec(&[0x09]),
+            &[ErrorCode::Decode],
+        ),
+        (
+            "valid CRC around a request cut short",
+            {
+                let body = encode_body_vec(&Message::Request(first.as_request()));
+                encode_raw_vec(&body[..body.len() / 2])
+            },
+            &[ErrorCode::Decode],
+        ),
+        (
+            "oversized frame (max_frame + 16 bytes)",
+            oversized,
+            &[ErrorCode::Oversized],
+        ),
+        (
+            "graph beyond capacity (max_nodes + 1 nodes)",
+            big_frame,
+            &[ErrorCode::Capacity],
+        ),
+        (
+            "a response sent to the device",
+            encode_vec(&Message::Response(tinygnn_proto::Response {
+                id: 0,
+                rows: 0,
+                channels: 0,
+                scale: 1.0,
+                zero_point: 0,
+                cost: 0,
+                data: &[],
+            })),
+            &[ErrorCode::Unexpected],
+        ),
+    ];
+    let mut failures = 0;
+    for (what, frame, want) in &cases {
+        let got = link.exchange(frame)?;
+        match &got {
+            Answer::Error { code, detail, .. } if want.contains(code) => {
+                println!("ok   {what}: error {} ({code}): {detail}", code.value());
+            }
+            other => {
+                failures += 1;
+                println!("FAIL {what}: expected error {want:?}, got {other:?}");
+            }
+        }
+    }
+    let again = link.exchange(&valid)?;
+    if again == reference {
+        println!("ok   valid request after the faults: same answer as before");
+    } else {
+        failures += 1;
+        println!("FAIL valid request after the faults: different answer {again:?}");
+    }
+    if failures > 0 {
+        bail!("{failures} of {} fault checks failed", cases.len() + 1);
+    }
+    println!("fault test passed: {} checks", cases.len() + 1);
+    Ok(())
+}

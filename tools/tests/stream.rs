@@ -1,0 +1,251 @@
+//! `tinygnn stream` against a device simulated on the host: the
+//! `tinygnn-proto` server (the firmware's own loop) over a loopback TCP
+//! socket, with the bundled models. The bytes must equal `tinygnn run`'s.
+
+use std::io::{Read as _, Write as _};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use tinygnn::Model;
+use tinygnn_proto::server::{Buffers, NoClock, Server};
+use tinygnn_proto::GraphBuffers;
+
+fn tinygnn(args: &[&dyn AsRef<std::ffi::OsStr>]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tinygnn"))
+        .args(args.iter().map(|a| a.as_ref()))
+        .output()
+        .expect("run tinygnn")
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// `embedded_io` over a TCP stream.
+struct Tcp(TcpStream);
+
+impl embedded_io::ErrorType for Tcp {
+    type Error = embedded_io::ErrorKind;
+}
+
+impl embedded_io::Read for Tcp {
+    fn read(&mut self, buf: &mut [u8]) -> Result<usize, Self::Error> {
+        match self.0.read(buf) {
+            Ok(0) if !buf.is_empty() => Err(embedded_io::ErrorKind::NotConnected),
+            Ok(n) => Ok(n),
+            Err(_) => Err(embedded_io::ErrorKind::Other),
+        }
+    }
+}
+
+impl embedded_io::Write for Tcp {
+    fn write(&mut self, buf: &[u8]) -> Result<usize, Self::Error> {
+        self.0.write(buf).map_err(|_| embedded_io::ErrorKind::Other)
+    }
+    fn flush(&mut self) -> Result<(), Self::Error> {
+        self.0.flush().map_err(|_| embedded_io::ErrorKind::Other)
+    }
+}
+
+/// Starts a simulated device for `model` that accepts at most `max_nodes`
+/// nodes per request (buffers as the firmware's build.rs sizes them), serving
+/// one connection after another. Returns its address.
+fn device(model: &Path, max_nodes: Option<usize>) -> String {
+    let bytes = std::fs::read(model).unwrap();
+    let name = model.file_name().unwrap().to_string_lossy().into_owned();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        let model = Model::from_bytes(&bytes).unwrap();
+        let (n, e, g) = model.capacity();
+        let n = max_nodes.unwrap_or(n as usize);
+        let (e, g) = (e as usize, g as usize);
+        let c = usize::from(model.input_desc().channels);
+        let body = n * c * 4 + 8 * e + 2 * n + 64;
+        for conn in listener.incoming() {
+            let Ok(conn) = conn else { return };
+            let mut rx = vec![0u8; tinygnn_proto::max_frame_len(body)];
+            let mut tx = vec![0u8; tinygnn_proto::max_frame_len(n.max(g) * 64 + 64)];
+            let (mut f, mut s, mut t, mut w, mut b) = (
+                vec![0f32; n * c],
+                vec![0u16; e],
+                vec![0u16; e],
+                vec![0f32; e],
+                vec![0u16; n],
+            );
+            let mut arena = vec![0u8; model.arena_bytes(n, e, g) + 16];
+            let bufs = Buffers {
+                rx: &mut rx,
+                tx: &mut tx,
+                graph: GraphBuffers {
+                    features: &mut f,
+                    sources: &mut s,
+                    targets: &mut t,
+                    edge_weight: &mut w,
+                    batch: &mut b,
+                },
+                arena: &mut arena,
+            };
+            let mut server = Server::new(&model, &name, bufs, NoClock);
+            // Ends when the host closes the connection.
+            let _ = server.serve(&mut Tcp(conn));
+        }
+    });
+    addr
+}
+
+fn run_bytes(model: &Path, graphs: &Path, dir: &Path) -> Vec<u8> {
+    let out = dir.join("run.bin");
+    let o = tinygnn(&[&"run", &model, &graphs, &"--output-bytes", &out]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    std::fs::read(out).unwrap()
+}
+
+#[test]
+fn karate_stream_equals_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = root().join("models/karate-gcn/karate-gcn.tgnn");
+    let graphs = root().join("models/karate-gcn/graphs.safetensors");
+    let addr = device(&model, None);
+    let out = dir.path().join("stream.bin");
+    let o = tinygnn(&[
+        &"stream",
+        &graphs,
+        &"--tcp",
+        &addr,
+        &"--model",
+        &model,
+        &"--output-bytes",
+        &out,
+    ]);
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        stdout.contains("device: karate-gcn.tgnn (crc 36ac99a3)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("accuracy: 73.33% over 30 test_mask rows"),
+        "{stdout}"
+    );
+    let want = run_bytes(&model, &graphs, dir.path());
+    assert_eq!(want.len(), 34 * 4);
+    assert_eq!(std::fs::read(&out).unwrap(), want);
+
+    // The link self-test passes against a correct device.
+    let o = tinygnn(&[&"stream", &graphs, &"--tcp", &addr, &"--fault-test"]);
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(stdout.contains("fault test passed: 9 checks"), "{stdout}");
+    assert_eq!(stdout.matches("\nok   ").count(), 9, "{stdout}");
+}
+
+#[test]
+fn digits_split_into_requests_equals_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = root().join("models/digits-gin/digits-gin.tgnn");
+    let graphs = root().join("models/digits-gin/graphs.safetensors");
+    // A device that takes at most 200 nodes (3 of the 64-node graphs) per request.
+    let addr = device(&model, Some(200));
+    let out = dir.path().join("stream.bin");
+    let o = tinygnn(&[
+        &"stream",
+        &graphs,
+        &"--tcp",
+        &addr,
+        &"--json",
+        &"--output-bytes",
+        &out,
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["rows"], 359);
+    assert_eq!(v["requests"], 120); // ceil(359 / 3)
+    assert_eq!(v["device"]["max_nodes"], 200);
+    let want = run_bytes(&model, &graphs, dir.path());
+    assert_eq!(std::fs::read(&out).unwrap(), want);
+    // The first 10 graphs, one per request: the first 10 rows of `run`.
+    let o = tinygnn(&[
+        &"stream",
+        &graphs,
+        &"--tcp",
+        &addr,
+        &"--max-graphs",
+        &"10",
+        &"--per-graph",
+        &"--output-bytes",
+        &out,
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("10 request(s)"));
+    assert_eq!(std::fs::read(&out).unwrap(), want[..100]);
+}
+
+#[test]
+fn clear_errors() {
+    let model = root().join("models/karate-gcn/karate-gcn.tgnn");
+    let graphs = root().join("models/karate-gcn/graphs.safetensors");
+    let digits = root().join("models/digits-gin/digits-gin.tgnn");
+    let addr = device(&model, None);
+    // The device runs another model than --model says.
+    let o = tinygnn(&[&"stream", &graphs, &"--tcp", &addr, &"--model", &digits]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("the device runs karate-gcn.tgnn (crc 36ac99a3)"),
+        "{err}"
+    );
+    // Graphs with the wrong number of channels for the device's model.
+    let dg = root().join("models/digits-gin/graphs.safetensors");
+    let o = tinygnn(&[&"stream", &dg, &"--tcp", &addr]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("the graphs have 3 feature channels"), "{err}");
+    // A device with fewer nodes than the graph: no request is sent, the error says why.
+    let small = device(&model, Some(20));
+    let o = tinygnn(&[&"stream", &graphs, &"--tcp", &small]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("exceed what the device accepts per request (20 nodes"),
+        "{err}"
+    );
+    // Nothing listening: a connection error within the timeout.
+    let free = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = free.local_addr().unwrap().port();
+    drop(free);
+    let o = tinygnn(&[
+        &"stream",
+        &graphs,
+        &"--tcp",
+        &format!("127.0.0.1:{port}"),
+        &"--timeout",
+        &"0.3",
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("cannot connect to 127.0.0.1:"), "{err}");
+    // A peer that never answers: a timeout, not a hang.
+    let mute = TcpListener::bind("127.0.0.1:0").unwrap();
+    let mute_addr = mute.local_addr().unwrap().to_string();
+    let o = tinygnn(&[
+        &"stream",
+        &graphs,
+        &"--tcp",
+        &mute_addr,
+        &"--timeout",
+        &"0.5",
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("no answer from the device within 0.5 s"),
+        "{err}"
+    );
+    drop(mute);
+}
