@@ -27,6 +27,8 @@ pub enum Command {
     Run(cmd::run::Args),
     /// Compare the int8 model against the float reference.
     Verify(cmd::verify::Args),
+    /// Run a .tgnn model K times in one process and print per-inference numbers.
+    Bench(cmd::bench::Args),
 }
 
 /// Parses the arguments, runs the command and maps errors to exit code 1.
@@ -37,6 +39,7 @@ pub fn main() -> ExitCode {
         Command::Inspect(a) => cmd::inspect::run(&a),
         Command::Run(a) => cmd::run::run(&a),
         Command::Verify(a) => cmd::verify::run(&a),
+        Command::Bench(a) => cmd::bench::run(&a),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,
