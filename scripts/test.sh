@@ -47,3 +47,4 @@ step "bundled models"
 
 step "emulated boards (QEMU)"
 scripts/boards-ci.sh
+step "benchmark harness (smoke: karate-gcn, tinygnn vs TFLite Micro vs PyG)"; scripts/ci-bench.sh
