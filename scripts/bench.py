@@ -203,7 +203,7 @@ def callgrind(cmd, toggle, reps):
     if total == 0:
         raise SystemExit(f"bench: callgrind counted nothing inside {toggle}")
     return total / reps, " ".join(shlex.quote(str(c)) if " " in str(c) or "(" in str(c) else str(c)
-                                  for c in full[:1] + full[3:]).replace(str(ROOT) + "/", "")
+                                  for c in full[:2] + full[3:]).replace(str(ROOT) + "/", "")
 
 
 def agreement(a, b):
@@ -388,7 +388,8 @@ def document(facts, board_rows, board_cmds, board_notes, kernels, kernel_cmds, h
     a("by callgrind, so its ratio is wall-clock only. **Arena**: tinygnn's `Model::arena_bytes` for the graph")
     a("(exact: one byte less is `ArenaTooSmall`); TFLite Micro's is the smallest arena (to 16 bytes) with which")
     a("the interpreter allocates and invokes, found by bisection (it includes TFLite Micro's own persistent")
-    a("structures, which a device also keeps in the arena, and the N×N `Â` input).")
+    a("structures, which a device also keeps in the arena, and the N×N `Â` input); in parentheses, the total")
+    a("the interpreter itself reports for that arena (`RecordingMicroAllocator`, via `print_allocations()`).")
     a("")
     a("### Working models")
     a("")
@@ -403,6 +404,12 @@ def document(facts, board_rows, board_cmds, board_notes, kernels, kernel_cmds, h
           f"{pct(h['tf']['accuracy'])} | {pct(h['tf_agree'])} | {pct(h['tf_vs_tg_agree'])} | "
           f"{h['tg_i8']['model_bytes']:,} / {h['tf_convert']['tflite_bytes']:,} |")
     a("")
+    for h in host:
+        c = h["tf_convert"]
+        n = c["nodes"]
+        a(f"* {h['name']}: Â has {n:,}×{n:,} = {n * n:,} entries, {c['adj_nonzero']:,} non-zero; "
+          f"{c['adj_int8_nonzero']:,} stay non-zero after int8 quantization. TFLite ops: {', '.join(c['ops'])}.")
+    a("")
     a("### Speed and memory")
     a("")
     a("| model | tinygnn instructions / inference (int8 / f32 features) | TFLite Micro instructions / invoke | **TFLM ÷ tinygnn (instructions)** | tinygnn wall (int8 / f32) | TFLite Micro wall | TFLM ÷ tinygnn (wall) | PyG float wall | **PyG ÷ tinygnn f32 (wall)** | tinygnn arena | TFLite Micro arena | arena ratio |")
@@ -410,9 +417,11 @@ def document(facts, board_rows, board_cmds, board_notes, kernels, kernel_cmds, h
     for h in host:
         pyg_w = us(h["pyg"]["median_ns"]) if "pyg" in h else "–"
         pyg_r = f"{h['ratio_wall_pyg']:.1f}×" if "pyg" in h else "–"
+        got = h["tf"].get("arena_bytes_reported")
+        rep = "" if got is None else f" (reports {got:,})"
         a(f"| {h['name']} | {h['tg_insn']:,.0f} / {h['tg_insn_f32']:,.0f} | {h['tf_insn']:,.0f} | **{h['ratio_insn']:.2f}×** | "
           f"{us(h['tg_i8']['median_ns'])} / {us(h['tg_f32']['median_ns'])} | {us(h['tf']['median_ns'])} | {h['ratio_wall_tf']:.2f}× | "
-          f"{pyg_w} | **{pyg_r}** | {h['tg_i8']['arena_bytes']:,} B | {h['tf']['arena_bytes_min']:,} B | "
+          f"{pyg_w} | **{pyg_r}** | {h['tg_i8']['arena_bytes']:,} B | {h['tf']['arena_bytes_min']:,} B{rep} | "
           f"{h['tf']['arena_bytes_min'] / h['tg_i8']['arena_bytes']:.2f}× |")
     a("")
     a("Goals of issue 6: karate-gcn and cora-gcn at least 3× faster than TFLite Micro on the host, with a smaller arena.")
@@ -454,7 +463,11 @@ def main():
     ap.add_argument("--no-boards", action="store_true", help="skip the QEMU part")
     ap.add_argument("--reps", type=int, default=None, help="timed repetitions per host measurement")
     ap.add_argument("--min-agreement", type=float, default=0.9)
+    ap.add_argument("--render", metavar="RESULTS.json", help="only write the document from a run's raw results")
     args = ap.parse_args()
+    if args.render:
+        render(json.loads(Path(args.render).read_text()), args)
+        return
     cli = os.environ.get("TINYGNN_CLI") or str(ROOT / "target" / "release" / "tinygnn")
     if args.reps is None:
         args.reps = 200 if args.smoke else 300
@@ -489,7 +502,24 @@ def main():
     if host:
         pyg = host[0]["pyg"]
         env_versions["torch / torch_geometric (project venv)"] = f"{pyg['torch']} / {pyg['torch_geometric']}"
-    doc = document(facts, board_rows, board_cmds, board_notes, kernels, kernel_cmds, host, args, env_versions)
+    results = {"facts": facts, "board_rows": board_rows, "board_cmds": board_cmds, "board_notes": board_notes,
+               "kernels": kernels, "kernel_cmds": kernel_cmds, "host": host, "env_versions": env_versions,
+               "cli_built": bool(os.environ.get("TINYGNN_BENCH_CLI_BUILT"))}
+    raw = Path(args.out).with_suffix(".json") if args.smoke else CACHE / "results.json"
+    raw.parent.mkdir(parents=True, exist_ok=True)
+    raw.write_text(json.dumps(results, indent=1))
+    log(f"raw results: {rel(raw)}")
+    render(results, args)
+
+
+def render(results, args):
+    """Writes the document from the results of a run (`--render RESULTS.json` redoes only this)."""
+    r = results
+    if r.get("cli_built"):
+        os.environ["TINYGNN_BENCH_CLI_BUILT"] = "1"
+    facts, host = r["facts"], r["host"]
+    doc = document(facts, r["board_rows"], r["board_cmds"], r["board_notes"], r["kernels"], r["kernel_cmds"],
+                   host, args, r["env_versions"])
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(doc)
     for h in host:

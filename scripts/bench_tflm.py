@@ -185,12 +185,36 @@ def min_arena(out_dir, inputs):
     return hi
 
 
+def reported_arena(it):
+    """The interpreter's own figure: RecordingMicroAllocator's 'Arena allocation total' (printed by
+    C++ on stderr, captured through the file descriptor)."""
+    import os
+    import tempfile
+
+    sys.stderr.flush()
+    with tempfile.TemporaryFile(mode="w+") as tmp:
+        saved = os.dup(2)
+        os.dup2(tmp.fileno(), 2)
+        try:
+            it.print_allocations()
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        tmp.seek(0)
+        text = tmp.read()
+    for line in text.splitlines():
+        if "Arena allocation total" in line:
+            return int(line.split("total")[1].split()[0])
+    return None
+
+
 def run(args):
     import tflite_micro
 
     inputs, z = load_inputs(args.out_dir)
     arena = min_arena(args.out_dir, inputs)
     it = works(args.out_dir, arena, inputs)
+    reported = reported_arena(it)
     out = it.get_output(0)
     od = it.get_output_details(0)
     s, zp = od["quantization_parameters"]["scales"][0], od["quantization_parameters"]["zero_points"][0]
@@ -207,7 +231,7 @@ def run(args):
         t0 = time.perf_counter_ns()
         it.invoke()
         times.append(time.perf_counter_ns() - t0)
-    res = {"tflite_micro": tflite_micro.__version__, "arena_bytes_min": arena,
+    res = {"tflite_micro": tflite_micro.__version__, "arena_bytes_min": arena, "arena_bytes_reported": reported,
            "input_bytes": int(sum(v.nbytes for v in inputs)),
            "output_scale": float(s), "output_zero_point": int(zp),
            "argmax": pred.tolist(), "accuracy": acc, "accuracy_rows": int(rows.sum()),
