@@ -126,11 +126,11 @@ def parse_qemu_run(text):
             region = re.search(r"region '([A-Z0-9]+)'", line)
             row["skip"] = (f"{region.group(1) if region else '?'} overflowed by {int(why.group(1)):,} B"
                            if why else line.split("SKIP", 1)[1].strip())
-        for key, pat in {"samples": r"samples=(\d+)", "insn_max": r"max=(\d+)", "insn_total": r"total=(\d+)",
-                         "text": r"text=(\d+)", "rodata": r"rodata=(\d+)", "data": r"data=(\d+)",
-                         "bss": r"bss=(\d+)", "ram2": r"ram2=(\d+)", "arena": r"arena=(\d+)",
-                         "stack": r"stack=(\d+)", "acc": r"acc=(\d+/\d+)"}.items():
-            mm = re.search(pat, line)
+        for key, pat in {"samples": "samples", "insn_max": "max", "insn_total": "total", "text": "text",
+                         "rodata": "rodata", "data": "data", "bss": "bss", "ram2": "ram2", "arena": "arena",
+                         "stack": "stack", "acc": "acc"}.items():
+            # Whole words only: "data=" must not match inside "rodata=".
+            mm = re.search(rf"(?<![\w/]){pat}=(\d+/\d+|\d+)", line)
             if mm:
                 row[key] = mm.group(1) if key == "acc" else int(mm.group(1))
         rows.append(row)
@@ -218,12 +218,13 @@ def host_model(name, graphs, args, cli):
     work = CACHE / name
     work.mkdir(parents=True, exist_ok=True)
     tgnn = ROOT / "models" / name / f"{name}.tgnn"
-    res = {"name": name, "graphs": rel(graphs), "reps": args.reps, "cg_reps": args.cg_reps(name)}
+    reps = args.reps if args.reps else (30 if name.startswith("cora") else 300)
+    res = {"name": name, "graphs": rel(graphs), "reps": reps, "cg_reps": args.cg_reps(name)}
     # tinygnn, wall clock (both feature forms) and callgrind (int8 features, as TFLM gets them).
     for feat in ("i8", "f32"):
-        res[f"tg_{feat}"] = json.loads(sh([cli, "bench", tgnn, graphs, "--iters", args.reps, "--features", feat,
+        res[f"tg_{feat}"] = json.loads(sh([cli, "bench", tgnn, graphs, "--iters", reps, "--features", feat,
                                            "--json"]))
-    res["tg_cmd"] = f"tinygnn bench {rel(tgnn)} {rel(graphs)} --iters {args.reps} --features i8|f32"
+    res["tg_cmd"] = f"tinygnn bench {rel(tgnn)} {rel(graphs)} --iters {reps} --features i8|f32"
     k = res["cg_reps"]
     res["tg_insn"], res["tg_cg_cmd"] = callgrind(
         [cli, "bench", tgnn, graphs, "--iters", k, "--warmup", 0, "--features", "i8"],
@@ -234,18 +235,18 @@ def host_model(name, graphs, args, cli):
     # TFLite Micro: convert (TensorFlow), then run with the real interpreter.
     tfl = ROOT / "scripts" / "bench_tflm.py"
     res["tf_convert"] = last_json(sh([PY, tfl, "convert", f"models/{name}", graphs, work], quiet_stderr=True))
-    res["tf"] = last_json(sh([PY, tfl, "run", work, "--reps", args.reps], quiet_stderr=True))
+    res["tf"] = last_json(sh([PY, tfl, "run", work, "--reps", reps], quiet_stderr=True))
     res["tf_cmd"] = (f"scripts/bench_tflm.py convert models/{name} {rel(graphs)} {rel(work)}; "
-                     f"scripts/bench_tflm.py run {rel(work)} --reps {args.reps}")
+                     f"scripts/bench_tflm.py run {rel(work)} --reps {reps}")
     res["tf_insn"], res["tf_cg_cmd"] = callgrind(
         [PY, tfl, "invoke", work, "--reps", k, "--arena", res["tf"]["arena_bytes_min"]],
         "tflite::micro::MicroInterpreter::Invoke()", k)
     res["tf_cg_cmd"] = res["tf_cg_cmd"].replace(PY, ".venv-bench/bin/python")
     # PyG float, one thread (project venv).
     res["pyg"] = last_json(sh([os.environ["TINYGNN_PYTHON"], "scripts/bench_pyg.py", name, graphs,
-                               "--reps", args.reps], env={"PYTHONPATH": str(ROOT / "tools" / "python")},
+                               "--reps", reps], env={"PYTHONPATH": str(ROOT / "tools" / "python")},
                               quiet_stderr=True))
-    res["pyg_cmd"] = f"$TINYGNN_PYTHON scripts/bench_pyg.py {name} {rel(graphs)} --reps {args.reps}"
+    res["pyg_cmd"] = f"$TINYGNN_PYTHON scripts/bench_pyg.py {name} {rel(graphs)} --reps {reps}"
     # Working models: the TFLite model's accuracy and argmax agreement.
     ref = res["pyg"]["argmax"] if "pyg" in res else res["tf"]["float_tf_argmax"]
     res["ref_name"] = "PyG float" if "pyg" in res else "TF float (same graph, same weights)"
@@ -416,7 +417,8 @@ def document(facts, board_rows, board_cmds, board_notes, kernels, kernel_cmds, h
     a("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for h in host:
         pyg_w = us(h["pyg"]["median_ns"]) if "pyg" in h else "–"
-        pyg_r = f"{h['ratio_wall_pyg']:.1f}×" if "pyg" in h else "–"
+        pyg_r = (f"{h['ratio_wall_pyg']:.1f}×" if h["ratio_wall_pyg"] >= 1 else f"{h['ratio_wall_pyg']:.2f}×") \
+            if "pyg" in h else "–"
         got = h["tf"].get("arena_bytes_reported")
         rep = "" if got is None else f" (reports {got:,})"
         a(f"| {h['name']} | {h['tg_insn']:,.0f} / {h['tg_insn_f32']:,.0f} | {h['tf_insn']:,.0f} | **{h['ratio_insn']:.2f}×** | "
@@ -461,7 +463,7 @@ def main():
     ap.add_argument("--out", required=True)
     ap.add_argument("--smoke", action="store_true")
     ap.add_argument("--no-boards", action="store_true", help="skip the QEMU part")
-    ap.add_argument("--reps", type=int, default=None, help="timed repetitions per host measurement")
+    ap.add_argument("--reps", type=int, default=None, help="timed repetitions per host measurement (default: 300, 30 for the Cora models)")
     ap.add_argument("--min-agreement", type=float, default=0.9)
     ap.add_argument("--render", metavar="RESULTS.json", help="only write the document from a run's raw results")
     args = ap.parse_args()
@@ -469,8 +471,6 @@ def main():
         render(json.loads(Path(args.render).read_text()), args)
         return
     cli = os.environ.get("TINYGNN_CLI") or str(ROOT / "target" / "release" / "tinygnn")
-    if args.reps is None:
-        args.reps = 200 if args.smoke else 300
     args.cg_reps = lambda name: 1 if name.startswith("cora") else 10
     CACHE.mkdir(parents=True, exist_ok=True)
     facts = machine_facts(cli)
