@@ -442,6 +442,15 @@ def document(facts, board_rows, board_cmds, board_notes, kernels, kernel_cmds, h
     a("")
     built = ("built by bench.sh with the committed release profile" if os.environ.get("TINYGNN_BENCH_CLI_BUILT")
              else "given as $TINYGNN_CLI")
+    a("Derived from the numbers above (computed by the generator, not typed):")
+    a("")
+    for h in host:
+        n, f = h["tf_convert"]["nodes"], h["tf_convert"]["features"]
+        dq = h["tg_insn_f32"] - h["tg_insn"]
+        a(f"* {h['name']}: quantizing the {n * f:,} f32 feature values inside the runtime costs "
+          f"{dq:,.0f} instructions per inference ({dq / (n * f):.1f} per value), "
+          f"{100 * dq / h['tg_insn_f32']:.0f} % of the f32-feature inference.")
+    a("")
     a(f"Produced by ({facts['date']}; CLI `{facts['cli']}`, {built}):")
     a("")
     a("```sh")
