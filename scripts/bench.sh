@@ -27,7 +27,7 @@ while [ $# -gt 0 ]; do
         --no-boards) boards=0 ;;
         --setup-only) setup_only=1 ;;
         --out) shift; out="$1" ;;
-        -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
         *) echo "usage: $0 [--smoke] [--no-boards] [--setup-only] [--out FILE]" >&2; exit 2 ;;
     esac
     shift
