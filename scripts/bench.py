@@ -3,7 +3,7 @@
 sets up the Python environments and the tools; run that, not this).
 
     bench.py --out docs/benchmarks.md           # everything: emulated boards + host comparison
-    bench.py --smoke --out FILE                 # CI: karate-gcn on the host (tinygnn vs TFLite Micro)
+    bench.py --smoke --out FILE                 # CI: karate-gcn (host comparison, one QEMU M4 run)
 
 Environment (set by bench.sh): TINYGNN_CLI (the tinygnn binary, release profile),
 TINYGNN_PYTHON (the project venv: torch + PyG), TINYGNN_DATA (Planetoid; the Cora model is
@@ -138,6 +138,9 @@ def parse_qemu_run(text):
 
 
 def boards(args, env):
+    if args.smoke:  # one run, to check the parsing on real output
+        runs, notes = [["--board", "m4", "models/karate-gcn"]], ["other models: not run (`--smoke`)"]
+        return run_boards(runs, env) + (notes,)
     runs = [["--board", "all", "models/karate-gcn"],
             ["--board", "m4", "--split", "--i8", "models/digits-gin"],
             ["--board", "m0", "--split", "--i8", "--max", "50", "models/digits-gin"]]
@@ -148,6 +151,10 @@ def boards(args, env):
             runs.append(["--board", "all", "--sparse", f"models/{name}/{name}.tgnn:{rel(graphs)}"])
     else:
         notes.append("cora-gcn and cora-sage: SKIP (TINYGNN_DATA not set)")
+    return run_boards(runs, env) + (notes,)
+
+
+def run_boards(runs, env):
     rows, cmds = [], []
     for r in runs:
         cmd = ["scripts/qemu-run.sh"] + r
@@ -157,26 +164,34 @@ def boards(args, env):
         if rc != 0 or any(x["verdict"] not in ("PASS", "SKIP") for x in got) or not got:
             sys.stderr.write(out[-3000:] + err[-3000:])
             raise SystemExit(f"bench: {' '.join(cmd)} failed: device bytes must equal host bytes")
+        for x in got:
+            if x["verdict"] == "PASS" and any(k not in x for k in ("insn_max", "text", "rodata", "bss", "arena")):
+                raise SystemExit(f"bench: could not parse scripts/qemu-run.sh's line for {x['model']} {x['board']}: {x}")
         rows += got
-    return rows, cmds, notes
+    return rows, cmds
 
 
 def kernel_bench(env):
     script = ROOT / "scripts" / "kernel-bench.sh"
     if not script.exists():
         return None, []
-    out = sh([script], env=env)
+    rows = parse_kernel_bench(sh([script], env=env))
+    if not rows:
+        raise SystemExit("bench: scripts/kernel-bench.sh printed no 'kernel-bench …' line")
+    return rows, ["scripts/kernel-bench.sh"]
+
+
+def parse_kernel_bench(text):
+    """Rows from the lines `kernel-bench BOARD KERNEL rows=R cols=C macs=N instructions=M per_mac=X.XXX`."""
     rows = []
-    for line in out.splitlines():
+    for line in text.splitlines():
         m = re.match(r"^kernel-bench (\S+) (\S+) rows=(\d+) cols=(\d+) macs=(\d+) instructions=(\d+) per_mac=([\d.]+)",
                      line.strip())
         if m:
             rows.append({"board": m.group(1), "kernel": m.group(2), "rows": int(m.group(3)),
                          "cols": int(m.group(4)), "macs": int(m.group(5)), "insn": int(m.group(6)),
                          "per_mac": m.group(7)})
-    if not rows:
-        raise SystemExit("bench: scripts/kernel-bench.sh printed no 'kernel-bench …' line")
-    return rows, ["scripts/kernel-bench.sh"]
+    return rows
 
 
 # ---------------------------------------------------------------- host comparison
@@ -279,7 +294,8 @@ def us(ns):
     return f"{ns / 1e3:,.1f} µs" if ns < 1e7 else f"{ns / 1e6:,.1f} ms"
 
 
-def document(facts, board_rows, board_cmds, board_notes, kernels, kernel_cmds, host, args, env_versions):
+def document(facts, board_rows, board_cmds, board_notes, kernels, kernel_cmds, host, args, env_versions,
+             smoke=False):
     L = []
     a = L.append
     a("# Benchmarks")
@@ -292,7 +308,7 @@ def document(facts, board_rows, board_cmds, board_notes, kernels, kernel_cmds, h
     a("")
     a("```sh")
     a("TINYGNN_DATA=/path/to/planetoid scripts/bench.sh     # everything (~10-20 min on 2 cores); writes docs/benchmarks.md")
-    a("scripts/bench.sh --smoke                            # CI: karate-gcn, tinygnn vs TFLite Micro (.cache/bench/smoke.md)")
+    a("scripts/bench.sh --smoke                            # CI: karate-gcn only (.cache/bench/smoke.md)")
     a("```")
     a("")
     a("`bench.sh` installs what it needs (idempotent): the project venv (`scripts/venv.sh`: torch + PyG), a")
@@ -352,7 +368,9 @@ def document(facts, board_rows, board_cmds, board_notes, kernels, kernel_cmds, h
         a("")
         a("### Dense int8 kernel: instructions per multiply-accumulate")
         a("")
-        if kernels is None:
+        if kernels is None and smoke:
+            a("Not run by `--smoke`.")
+        elif kernels is None:
             a("`scripts/kernel-bench.sh` is absent on this commit, so this run measured no per-MAC number of the")
             a("dense kernel alone (it comes with the DSP kernel work of issue 6; `bench.sh` runs it when present).")
         else:
@@ -467,18 +485,42 @@ def document(facts, board_rows, board_cmds, board_notes, kernels, kernel_cmds, h
     return "\n".join(L) + "\n"
 
 
+def self_test():
+    """The parsers on lines in the formats of scripts/qemu-run.sh and scripts/kernel-bench.sh."""
+    q = parse_qemu_run(
+        "== karate-gcn: model 720 B, inputs 5348 B\n"
+        "   m4: PASS  samples=1 insn/inference max=326546 total=326546  flash: text=56096 rodata=9792  "
+        "RAM: data=0 bss=12 ram2=3664 (arena=3664)  stack=2848  acc=22/30 (= CLI)  build=5s run=1s\n"
+        "== cora-gcn: model 23428 B, inputs 206160 B\n"
+        "   m0: SKIP (does not fit: region 'FLASH': overflowed by 27680 bytes)\n")
+    assert q[0] == {"model": "karate-gcn", "board": "m4", "verdict": "PASS", "model_bytes": 720, "inputs_bytes": 5348,
+                    "samples": 1, "insn_max": 326546, "insn_total": 326546, "text": 56096, "rodata": 9792,
+                    "data": 0, "bss": 12, "ram2": 3664, "arena": 3664, "stack": 2848, "acc": "22/30"}, q[0]
+    assert q[1]["verdict"] == "SKIP" and q[1]["skip"] == "FLASH overflowed by 27,680 B", q[1]
+    k = parse_kernel_bench("kernel-bench m4 bit-exact: 2100 kernel runs match\n"
+                           "kernel-bench m4 matmul-dsp rows=64 cols=128 macs=131072 instructions=129630 per_mac=0.989\n")
+    assert k == [{"board": "m4", "kernel": "matmul-dsp", "rows": 64, "cols": 128, "macs": 131072, "insn": 129630,
+                  "per_mac": "0.989"}], k
+    log("self-test ok")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", required=True)
+    ap.add_argument("--out")
     ap.add_argument("--smoke", action="store_true")
     ap.add_argument("--no-boards", action="store_true", help="skip the QEMU part")
     ap.add_argument("--reps", type=int, default=None, help="timed repetitions per host measurement (default: 300, 30 for the Cora models)")
     ap.add_argument("--min-agreement", type=float, default=0.9)
     ap.add_argument("--render", metavar="RESULTS.json", help="only write the document from a run's raw results")
+    ap.add_argument("--self-test", action="store_true", help="check the output parsers and exit")
     args = ap.parse_args()
+    if args.self_test:
+        return self_test()
     if args.render:
         render(json.loads(Path(args.render).read_text()), args)
         return
+    if not args.out:
+        ap.error("--out is required")
     cli = os.environ.get("TINYGNN_CLI") or str(ROOT / "target" / "release" / "tinygnn")
     args.cg_reps = lambda name: 1 if name.startswith("cora") else 10
     CACHE.mkdir(parents=True, exist_ok=True)
@@ -495,9 +537,10 @@ def main():
     board_cmds, board_notes, kernel_cmds = [], [], []
     benv = {"CARGO_TARGET_DIR": str(ROOT / "boards" / "target"), "RUSTFLAGS": "-D warnings",
             "TINYGNN_CLI": cli}
-    if not args.smoke and not args.no_boards:
+    if not args.no_boards:
         board_rows, board_cmds, board_notes = boards(args, benv)
-        kernels, kernel_cmds = kernel_bench(benv)
+        if not args.smoke:
+            kernels, kernel_cmds = kernel_bench(benv)
 
     host = []
     names = [("karate-gcn", ROOT / "models" / "karate-gcn" / "graphs.safetensors")]
@@ -513,7 +556,7 @@ def main():
         env_versions["torch / torch_geometric (project venv)"] = f"{pyg['torch']} / {pyg['torch_geometric']}"
     results = {"facts": facts, "board_rows": board_rows, "board_cmds": board_cmds, "board_notes": board_notes,
                "kernels": kernels, "kernel_cmds": kernel_cmds, "host": host, "env_versions": env_versions,
-               "cli_built": bool(os.environ.get("TINYGNN_BENCH_CLI_BUILT"))}
+               "cli_built": bool(os.environ.get("TINYGNN_BENCH_CLI_BUILT")), "smoke": args.smoke}
     raw = Path(args.out).with_suffix(".json") if args.smoke else CACHE / "results.json"
     raw.parent.mkdir(parents=True, exist_ok=True)
     raw.write_text(json.dumps(results, indent=1))
@@ -528,7 +571,7 @@ def render(results, args):
         os.environ["TINYGNN_BENCH_CLI_BUILT"] = "1"
     facts, host = r["facts"], r["host"]
     doc = document(facts, r["board_rows"], r["board_cmds"], r["board_notes"], r["kernels"], r["kernel_cmds"],
-                   host, args, r["env_versions"])
+                   host, args, r["env_versions"], smoke=r.get("smoke", False))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(doc)
     for h in host:

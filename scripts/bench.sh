@@ -2,14 +2,14 @@
 # Benchmarks: one command that measures everything and writes docs/benchmarks.md.
 #
 #   scripts/bench.sh                 # full run: emulated M4/M0 (QEMU) + host (tinygnn vs TFLite Micro vs PyG)
-#   scripts/bench.sh --smoke         # CI: karate-gcn on the host only, document in .cache/bench/smoke.md
+#   scripts/bench.sh --smoke         # CI: karate-gcn (host comparison + one QEMU M4 run), document in .cache/bench/smoke.md
 #   scripts/bench.sh --no-boards     # host part only (writes docs/benchmarks.md without the QEMU tables)
 #   scripts/bench.sh --out FILE      # write the document elsewhere
 #   scripts/bench.sh --setup-only    # install what the benchmarks need, nothing else
 #
 # Set TINYGNN_DATA=/path/to/planetoid to include the Cora models (skipped, visibly, without it).
-# Installs (idempotent): valgrind (apt), QEMU + Rust targets (scripts/boards-setup.sh, full run
-# only), the project venv (scripts/venv.sh: torch + PyG; or $TINYGNN_PYTHON) and a separate
+# Installs (idempotent): valgrind (apt), QEMU + Rust targets (scripts/boards-setup.sh, unless
+# --no-boards), the project venv (scripts/venv.sh: torch + PyG; or $TINYGNN_PYTHON) and a separate
 # venv .venv-bench (or $TINYGNN_BENCH_VENV) with the pinned packages below (~1.6 GB, most of it
 # tensorflow-cpu, used only to convert the TFLite comparison model).
 # The tinygnn CLI is built with the committed release profile (LTO; any CARGO_PROFILE_RELEASE_*
@@ -46,7 +46,7 @@ if ! command -v valgrind >/dev/null; then
 fi
 
 # 2. QEMU, Rust targets, llvm-tools (the emulated boards).
-if [ $smoke = 0 ] && [ $boards = 1 ]; then scripts/boards-setup.sh >&2; fi
+if [ $boards = 1 ]; then scripts/boards-setup.sh >&2; fi
 
 # 3. The project venv (PyG float reference, Cora inputs).
 export TINYGNN_PYTHON="${TINYGNN_PYTHON:-$(scripts/venv.sh)}"
@@ -82,6 +82,7 @@ if [ -z "${TINYGNN_CLI:-}" ]; then
     export TINYGNN_CLI="$ROOT/target/release/tinygnn" TINYGNN_BENCH_CLI_BUILT=1
 fi
 
+"$VENV/bin/python" scripts/bench.py --self-test
 args=(--out "$out")
 [ $smoke = 1 ] && args+=(--smoke)
 [ $boards = 0 ] && args+=(--no-boards)
