@@ -249,14 +249,20 @@ def host_model(name, graphs, args, cli):
         "tinygnn_cli::cmd::bench::infer", k)
     # TFLite Micro: convert (TensorFlow), then run with the real interpreter.
     tfl = ROOT / "scripts" / "bench_tflm.py"
-    res["tf_convert"] = last_json(sh([PY, tfl, "convert", f"models/{name}", graphs, work], quiet_stderr=True))
-    res["tf"] = last_json(sh([PY, tfl, "run", work, "--reps", reps], quiet_stderr=True))
-    res["tf_cmd"] = (f"scripts/bench_tflm.py convert models/{name} {rel(graphs)} {rel(work)}; "
-                     f"scripts/bench_tflm.py run {rel(work)} --reps {reps}")
-    res["tf_insn"], res["tf_cg_cmd"] = callgrind(
-        [PY, tfl, "invoke", work, "--reps", k, "--arena", res["tf"]["arena_bytes_min"]],
-        "tflite::micro::MicroInterpreter::Invoke()", k)
-    res["tf_cg_cmd"] = res["tf_cg_cmd"].replace(PY, ".venv-bench/bin/python")
+    # Main form: Â as a run-time input (the graph is given at run time, as to tinygnn); variant
+    # "c": Â baked into the .tflite as a constant (graph fixed at conversion time).
+    forms = [("tf", work, [])] + ([] if args.smoke else [("tfc", CACHE / f"{name}-const-adj", ["--const-adj"])])
+    for key, wdir, extra in forms:
+        res[f"{key}_convert"] = last_json(sh([PY, tfl, "convert", f"models/{name}", graphs, wdir] + extra,
+                                             quiet_stderr=True))
+        res[key] = last_json(sh([PY, tfl, "run", wdir, "--reps", reps], quiet_stderr=True))
+        res[f"{key}_cmd"] = (f"scripts/bench_tflm.py convert models/{name} {rel(graphs)} {rel(wdir)}"
+                             f"{' ' + ' '.join(extra) if extra else ''}; "
+                             f"scripts/bench_tflm.py run {rel(wdir)} --reps {reps}")
+        res[f"{key}_insn"], cmd = callgrind(
+            [PY, tfl, "invoke", wdir, "--reps", k, "--arena", res[key]["arena_bytes_min"]],
+            "tflite::micro::MicroInterpreter::Invoke()", k)
+        res[f"{key}_cg_cmd"] = cmd.replace(PY, ".venv-bench/bin/python")
     # PyG float, one thread (project venv).
     res["pyg"] = last_json(sh([os.environ["TINYGNN_PYTHON"], "scripts/bench_pyg.py", name, graphs,
                                "--reps", reps], env={"PYTHONPATH": str(ROOT / "tools" / "python")},
@@ -266,11 +272,13 @@ def host_model(name, graphs, args, cli):
     ref = res["pyg"]["argmax"] if "pyg" in res else res["tf"]["float_tf_argmax"]
     res["ref_name"] = "PyG float" if "pyg" in res else "TF float (same graph, same weights)"
     res["tf_agree"] = agreement(res["tf"]["argmax"], ref)
+    res["tfc_agree"] = agreement(res["tfc"]["argmax"], ref) if "tfc" in res else 1.0
     res["tg_agree"] = agreement(res["tg_i8"]["argmax"], ref)
     res["tf_vs_tg_agree"] = agreement(res["tf"]["argmax"], res["tg_i8"]["argmax"])
     if res["tg_i8"]["output_crc32"] != res["tg_f32"]["output_crc32"]:
         raise SystemExit(f"bench: {name}: tinygnn's output differs between f32 and i8 features")
-    for who, agr in (("TFLite Micro", res["tf_agree"]), ("tinygnn", res["tg_agree"])):
+    for who, agr in (("TFLite Micro", res["tf_agree"]), ("TFLite Micro (constant Â)", res["tfc_agree"]),
+                     ("tinygnn", res["tg_agree"])):
         if agr is None or agr < args.min_agreement:
             raise SystemExit(f"bench: {name}: {who}'s argmax agrees with {res['ref_name']} on only "
                              f"{agr} of the rows (< {args.min_agreement}): not a working model")
@@ -394,9 +402,9 @@ def document(facts, board_rows, board_cmds, board_notes, kernels, kernel_cmds, h
     a("  TFLite ops and quantized to full int8 by TensorFlow's converter with the graph as representative data")
     a("  ([scripts/bench_tflm.py](../scripts/bench_tflm.py)): per GCN layer `Â·(X·W) + b`, where `Â` is the")
     a("  dense normalised adjacency (PyG's gcn_norm, N×N) given as a second int8 input and computed beforehand")
-    a("  in numpy; TFLite has no scatter/segment ops, so this is the only way it can express the model. The")
-    a("  converter turns both products into `FULLY_CONNECTED` (plus `TRANSPOSE`). Not timed on TFLite Micro's")
-    a("  side: building and quantizing Â, quantizing the features.")
+    a("  in numpy; TFLite has no scatter/segment ops, so this is the only way it can express the model (the")
+    a("  TFLite ops the converter produced are listed per model below). Not timed on TFLite Micro's side:")
+    a("  building and quantizing Â, quantizing the features.")
     a("* **PyG**: the float PyTorch Geometric model (eval, `torch.no_grad()`, `torch.set_num_threads(1)`).")
     a("")
     a("**Instructions** are callgrind counts of the inference function alone, which are exact and repeatable:")
@@ -446,20 +454,42 @@ def document(facts, board_rows, board_cmds, board_notes, kernels, kernel_cmds, h
     a("")
     a("Goals of issue 6: karate-gcn and cora-gcn at least 3× faster than TFLite Micro on the host, with a smaller arena.")
     a("")
-    a("| model | ≥ 3× fewer instructions than TFLite Micro | ≥ 3× faster wall-clock | smaller arena |")
-    a("|---|---|---|---|")
+    a("| model | ≥ 3× fewer instructions than TFLite Micro | ≥ 3× faster wall-clock | smaller arena | smaller arena than the constant-Â variant (below) |")
+    a("|---|---|---|---|---|")
     for h in host:
         def yn(ok, v):
             return ("met" if ok else "**not met**") + f" ({v})"
         ta, fa = h["tg_i8"]["arena_bytes"], h["tf"]["arena_bytes_min"]
         ri, rw = h["ratio_insn"], h["ratio_wall_tf"]
         arena_txt = f"{ta:,} < {fa:,} B" if ta < fa else f"{ta:,} ≥ {fa:,} B"
-        a(f"| {h['name']} | {yn(ri >= 3, f'{ri:.2f}×')} | {yn(rw >= 3, f'{rw:.2f}×')} | {yn(ta < fa, arena_txt)} |")
+        if "tfc" in h:
+            fc = h["tfc"]["arena_bytes_min"]
+            const_txt = yn(ta < fc, f"{ta:,} < {fc:,} B" if ta < fc else f"{ta:,} ≥ {fc:,} B")
+        else:
+            const_txt = "not run (`--smoke`)"
+        a(f"| {h['name']} | {yn(ri >= 3, f'{ri:.2f}×')} | {yn(rw >= 3, f'{rw:.2f}×')} | {yn(ta < fa, arena_txt)} | {const_txt} |")
     if not any(h["name"] == "cora-gcn" for h in host):
-        a("| cora-gcn | SKIP (TINYGNN_DATA not set or `--smoke`) | | |")
+        a("| cora-gcn | SKIP (TINYGNN_DATA not set or `--smoke`) | | | |")
     a("")
     built = ("built by bench.sh with the committed release profile" if os.environ.get("TINYGNN_BENCH_CLI_BUILT")
              else "given as $TINYGNN_CLI")
+    if host and all("tfc" in h for h in host):
+        a("### Variant: Â baked into the `.tflite` as a constant")
+        a("")
+        a("When the graph never changes (one fixed graph, transductive node classification), a TFLite user can")
+        a("also make Â a constant of the model (`bench_tflm.py convert --const-adj`): then it lives in flash,")
+        a("not in the arena, and the model only works for that one graph (tinygnn's `.tgnn` takes any graph up")
+        a("to its capacity at run time). Same measurements as above:")
+        a("")
+        a("| model | `.tflite` bytes | TFLite Micro acc. / agreement | TFLite Micro instructions / invoke | TFLM ÷ tinygnn (instructions) | TFLite Micro wall | TFLM ÷ tinygnn (wall) | TFLite Micro arena | tinygnn arena | arena ratio |")
+        a("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for h in host:
+            c, ta = h["tfc"], h["tg_i8"]["arena_bytes"]
+            a(f"| {h['name']} | {h['tfc_convert']['tflite_bytes']:,} | {pct(c['accuracy'])} / {pct(h['tfc_agree'])} | "
+              f"{h['tfc_insn']:,.0f} | {h['tfc_insn'] / h['tg_insn']:.2f}× | {us(c['median_ns'])} | "
+              f"{c['median_ns'] / h['tg_i8']['median_ns']:.2f}× | {c['arena_bytes_min']:,} B | {ta:,} B | "
+              f"{c['arena_bytes_min'] / ta:.2f}× |")
+        a("")
     a("Derived from the numbers above (computed by the generator, not typed):")
     a("")
     for h in host:
@@ -478,6 +508,9 @@ def document(facts, board_rows, board_cmds, board_notes, kernels, kernel_cmds, h
         a(h["tg_cg_cmd"])
         a(h["tf_cmd"])
         a(h["tf_cg_cmd"])
+        if "tfc_cmd" in h:
+            a(h["tfc_cmd"])
+            a(h["tfc_cg_cmd"])
         if "pyg_cmd" in h:
             a(h["pyg_cmd"])
     a("```")

@@ -89,9 +89,7 @@ def convert(args):
         if op["op"] in ("gcn_conv", "linear"):
             consts[op["name"]] = (tf.constant(t[p["weight"]].T), tf.constant(t[p["bias"]]))
 
-    @tf.function(input_signature=[tf.TensorSpec([n, f], tf.float32, name="x"),
-                                  tf.TensorSpec([n, n], tf.float32, name="adj")])
-    def gcn(xin, adj):
+    def layers(xin, adj):
         h = xin
         for op in ops:
             if op["op"] == "gcn_conv":
@@ -104,10 +102,28 @@ def convert(args):
                 h = tf.nn.relu(h)
         return h
 
-    float_out = gcn(tf.constant(x), tf.constant(a)).numpy()
+    if args.const_adj:
+        # Variant: Â baked into the model as a constant (the graph is fixed at conversion time).
+        a_const = tf.constant(a)
 
-    def representative():
-        yield [x, a]
+        @tf.function(input_signature=[tf.TensorSpec([n, f], tf.float32, name="x")])
+        def gcn(xin):
+            return layers(xin, a_const)
+
+        float_out = gcn(tf.constant(x)).numpy()
+
+        def representative():
+            yield [x]
+    else:
+        @tf.function(input_signature=[tf.TensorSpec([n, f], tf.float32, name="x"),
+                                      tf.TensorSpec([n, n], tf.float32, name="adj")])
+        def gcn(xin, adj):
+            return layers(xin, adj)
+
+        float_out = gcn(tf.constant(x), tf.constant(a)).numpy()
+
+        def representative():
+            yield [x, a]
 
     conv = tf.lite.TFLiteConverter.from_concrete_functions([gcn.get_concrete_function()], gcn)
     conv.optimizations = [tf.lite.Optimize.DEFAULT]
@@ -133,13 +149,15 @@ def convert(args):
     order = sorted(ins.values(), key=lambda d: d["index"])
     names = [d["name"] for d in order]
     qx = q("x", x)[1]
-    qa = q("adj", a)[1]
-    arrays = [qx if "x" in nm and "adj" not in nm else qa for nm in names]
+    arrays = [qx]
+    meta = {"tflite_bytes": len(blob), "ops": ops_used, "inputs": names, "nodes": n, "features": f,
+            "tensorflow": tf.__version__, "adj_nonzero": int((a != 0).sum()), "const_adj": bool(args.const_adj)}
+    if not args.const_adj:
+        qa = q("adj", a)[1]
+        arrays = [qx if "x" in nm and "adj" not in nm else qa for nm in names]
+        meta["adj_int8_nonzero"] = int((qa != q("adj", 0.0)[1]).sum())
     np.savez(out / "inputs.npz", *arrays, y=(y if y is not None else np.zeros(0, np.int64)),
              mask=(mask if mask is not None else np.zeros(0, bool)), float_out=float_out)
-    meta = {"tflite_bytes": len(blob), "ops": ops_used, "inputs": names, "nodes": n, "features": f,
-            "tensorflow": tf.__version__,
-            "adj_nonzero": int((a != 0).sum()), "adj_int8_nonzero": int((qa != q("adj", 0.0)[1]).sum())}
     (out / "tflite.json").write_text(json.dumps(meta, indent=1))
     print(json.dumps(meta))
 
@@ -260,6 +278,8 @@ def main():
     c.add_argument("model_dir")
     c.add_argument("graphs")
     c.add_argument("out_dir")
+    c.add_argument("--const-adj", action="store_true",
+                   help="variant: Â as a constant of the model (graph fixed at conversion), one input")
     r = sub.add_parser("run")
     r.add_argument("out_dir")
     r.add_argument("--reps", type=int, default=100)
