@@ -52,3 +52,4 @@ scripts/boards-ci.sh
 step "C API: generated header, C example on the emulated Cortex-M4 vs the host"; scripts/ci-capi.sh
 step "graphs streamed over the emulated UART (tinygnn stream, boards/qemu-stream)"
 scripts/ci-stream.sh --no-setup
+step "benchmark harness (smoke: karate-gcn, tinygnn vs TFLite Micro vs PyG)"; scripts/ci-bench.sh

@@ -29,6 +29,8 @@ pub enum Command {
     Verify(cmd::verify::Args),
     /// Send graphs to a device running the streaming firmware (TCP or serial) and print its outputs.
     Stream(cmd::stream::Args),
+    /// Run a .tgnn model K times in one process and print per-inference numbers.
+    Bench(cmd::bench::Args),
 }
 
 /// Parses the arguments, runs the command and maps errors to exit code 1.
@@ -40,6 +42,7 @@ pub fn main() -> ExitCode {
         Command::Run(a) => cmd::run::run(&a),
         Command::Verify(a) => cmd::verify::run(&a),
         Command::Stream(a) => cmd::stream::run(&a),
+        Command::Bench(a) => cmd::bench::run(&a),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,

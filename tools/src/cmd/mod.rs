@@ -1,5 +1,6 @@
 //! One module per CLI command.
 
+pub mod bench;
 pub mod convert;
 pub mod inspect;
 pub mod run;

@@ -1,0 +1,192 @@
+//! `tinygnn bench`: runs a `.tgnn` model K times in one process on the same
+//! graphs (one `Session`, one arena, as a device would) and prints
+//! per-inference numbers.
+//!
+//! Every inference goes through [`infer`], a function that is never inlined, so
+//! that an instruction counter can isolate it:
+//!
+//! ```text
+//! valgrind --tool=callgrind --collect-atstart=no \
+//!     --toggle-collect='tinygnn_cli::cmd::bench::infer' tinygnn bench M G --iters 10
+//! ```
+//!
+//! counts exactly the instructions of 10 inferences (plus the warm-up ones,
+//! see `--warmup`). Wall-clock times are printed too (median and minimum over
+//! the iterations); they are noisy and only meaningful as ratios against
+//! something measured in the same run.
+
+use std::hint::black_box;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{anyhow, bail, Context, Result};
+use serde_json::json;
+use tinygnn::graph::{quantize_value, Features, GraphInput};
+use tinygnn::{Model, Session};
+
+use crate::st;
+
+/// How the features reach the runtime.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FeatureKind {
+    /// f32 features, quantized by the runtime inside every inference.
+    F32,
+    /// int8 features quantized once before the loop (with the runtime's own
+    /// `quantize_value` and the model input's scale and zero point).
+    I8,
+}
+
+/// Arguments of `bench`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The .tgnn model.
+    pub model: PathBuf,
+    /// Input graphs (GRAPHS.safetensors), run as one inference (they must fit
+    /// the model's capacity).
+    pub graphs: PathBuf,
+    /// Timed inferences.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
+    pub iters: u32,
+    /// Untimed inferences before the timed ones.
+    #[arg(long, default_value_t = 3)]
+    pub warmup: u32,
+    /// Feature form given to the runtime.
+    #[arg(long, value_enum, default_value_t = FeatureKind::F32)]
+    pub features: FeatureKind,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// One inference; never inlined so that callgrind's `--toggle-collect` can
+/// isolate it. Returns the output's first byte so the work is not optimized
+/// away.
+#[inline(never)]
+pub fn infer(session: &mut Session<'_, '_>, input: &GraphInput<'_>) -> Result<i8> {
+    let out = session.run(input).map_err(|e| anyhow!("runtime: {e}"))?;
+    Ok(out.data.first().copied().unwrap_or(0))
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+/// Runs `bench`.
+pub fn run(a: &Args) -> Result<()> {
+    let bytes =
+        std::fs::read(&a.model).with_context(|| format!("cannot read {}", a.model.display()))?;
+    let model = Model::from_bytes(&bytes)
+        .map_err(|e| anyhow!("{}: invalid model: {e}", a.model.display()))?;
+    let g = st::read_graphs(&a.graphs)?;
+    let (max_n, max_e, max_g) = model.capacity();
+    if g.num_nodes > max_n as usize
+        || g.num_edges() > max_e as usize
+        || g.num_graphs > max_g as usize
+    {
+        bail!(
+            "the graphs ({} nodes, {} edges, {} graphs) exceed the model's capacity ({max_n} nodes, {max_e} edges, {max_g} graphs); bench runs them as one inference",
+            g.num_nodes,
+            g.num_edges(),
+            g.num_graphs
+        );
+    }
+    let desc = model.input_desc();
+    let x_i8: Vec<i8> = match a.features {
+        FeatureKind::F32 => Vec::new(),
+        FeatureKind::I8 => {
+            g.x.iter()
+                .map(|&v| quantize_value(v, desc.scale, desc.zero_point))
+                .collect()
+        }
+    };
+    let features = match a.features {
+        FeatureKind::F32 => Features::F32(&g.x),
+        FeatureKind::I8 => Features::I8(&x_i8),
+    };
+    let input = GraphInput {
+        num_nodes: g.num_nodes,
+        features,
+        sources: &g.sources,
+        targets: &g.targets,
+        edge_weight: g.edge_weight.as_deref(),
+        batch: g.has_batch.then_some(&g.batch[..]),
+    };
+    let arena_bytes = model.arena_bytes(g.num_nodes, g.num_edges(), g.num_graphs);
+    // +8: the arena need not start 8-aligned.
+    let mut arena = vec![0u8; arena_bytes.saturating_add(8)];
+    let mut session = Session::new(&model, &mut arena);
+
+    for _ in 0..a.warmup {
+        black_box(infer(&mut session, black_box(&input))?);
+    }
+    let mut times = Vec::with_capacity(a.iters as usize);
+    for _ in 0..a.iters {
+        let t0 = Instant::now();
+        black_box(infer(&mut session, black_box(&input))?);
+        times.push(t0.elapsed().as_nanos() as f64);
+    }
+    // The output of the last inference: its argmax (node or graph rows) and accuracy.
+    let out = session.run(&input).map_err(|e| anyhow!("runtime: {e}"))?;
+    let pred: Vec<usize> = (0..out.rows).map(|r| out.argmax(r).unwrap_or(0)).collect();
+    let raw: Vec<u8> = out.data.iter().map(|&v| v as u8).collect();
+    let crc = crc32(&raw);
+    let (rows, channels) = (out.rows, out.channels);
+    drop(session);
+    let acc = super::accuracy(&pred, &g);
+    let min = times.iter().copied().fold(f64::INFINITY, f64::min);
+    let med = median(&mut times);
+    let feat = match a.features {
+        FeatureKind::F32 => "f32",
+        FeatureKind::I8 => "i8",
+    };
+    if a.json {
+        let v = json!({
+            "model": a.model.display().to_string(), "graphs": a.graphs.display().to_string(),
+            "nodes": g.num_nodes, "edges": g.num_edges(), "num_graphs": g.num_graphs,
+            "features": feat, "arena_bytes": arena_bytes, "model_bytes": bytes.len(),
+            "iters": a.iters, "warmup": a.warmup,
+            "median_ns": med, "min_ns": min,
+            "rows": rows, "channels": channels, "output_crc32": format!("{crc:08x}"),
+            "argmax": pred, "accuracy": acc.map(|a| a.0), "accuracy_rows": acc.map(|a| a.1),
+        });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(());
+    }
+    println!(
+        "model {} ({} B), graphs {}: {} nodes, {} edges, {} graphs, {feat} features",
+        a.model.display(),
+        bytes.len(),
+        a.graphs.display(),
+        g.num_nodes,
+        g.num_edges(),
+        g.num_graphs
+    );
+    println!("arena_bytes {arena_bytes}");
+    println!(
+        "inferences {} (+{} warm-up): median {:.1} us, min {:.1} us per inference (wall clock)",
+        a.iters,
+        a.warmup,
+        med / 1e3,
+        min / 1e3
+    );
+    println!("output {rows} rows × {channels} channels, crc32 {crc:08x}");
+    if let Some((acc, n)) = acc {
+        println!(
+            "accuracy {:.2}% over {n} {}",
+            acc * 100.0,
+            super::accuracy_scope(&g, rows)
+        );
+    }
+    Ok(())
+}
+
+/// CRC-32 (IEEE, the checksum the boards print for their output bytes).
+fn crc32(bytes: &[u8]) -> u32 {
+    crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC).checksum(bytes)
+}
