@@ -8,6 +8,7 @@
 pub mod calibrate;
 pub mod cli;
 pub mod cmd;
+pub mod precision;
 pub mod quantize;
 pub mod reference;
 pub mod rt;

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use anyhow::{anyhow, bail, Result};
 use tinygnn::format::writer::{ChannelRecord, ModelWriter};
 use tinygnn::format::{
-    self as fmt, Activation, ConcatPart, Op, TensorDesc, TensorKind, AGG_FRAC_BITS,
+    self as fmt, Activation, ConcatPart, Op, TensorDesc, TensorKind, WeightBits, AGG_FRAC_BITS,
 };
 use tinygnn::quant::quantize_multiplier;
 
@@ -407,13 +407,34 @@ pub fn quantize_weights_floored(
     per_tensor: bool,
     floors: &[f64],
 ) -> (Vec<Vec<i8>>, Vec<f64>) {
+    quantize_weights_bits(mats, per_tensor, floors, WeightBits::I8)
+}
+
+/// Largest weight magnitude of a precision: 127 for int8, 7 for int4 (both
+/// symmetric, so `-128` / `-8` are never written).
+pub fn qmax(bits: WeightBits) -> f64 {
+    match bits {
+        WeightBits::I8 => 127.0,
+        WeightBits::I4 => 7.0,
+    }
+}
+
+/// [`quantize_weights_floored`] for int8 or int4: scales are `max|W| / qmax`
+/// ([`qmax`]) and values are rounded to nearest and clamped to `±qmax`.
+pub fn quantize_weights_bits(
+    mats: &[&Mat],
+    per_tensor: bool,
+    floors: &[f64],
+    bits: WeightBits,
+) -> (Vec<Vec<i8>>, Vec<f64>) {
+    let qm = qmax(bits);
     let rows = mats[0].rows;
     let mut scales: Vec<f64> = (0..rows)
         .map(|c| {
             mats.iter()
                 .flat_map(|m| m.row(c).iter())
                 .fold(0.0f64, |a, v| a.max(v.abs()))
-                / 127.0
+                / qm
         })
         .collect();
     if per_tensor {
@@ -443,7 +464,7 @@ pub fn quantize_weights_floored(
                     let s = scales[c];
                     m.row(c)
                         .iter()
-                        .map(move |v| (v / s).round().clamp(-127.0, 127.0) as i8)
+                        .map(move |v| (v / s).round().clamp(-qm, qm) as i8)
                 })
                 .collect()
         })
@@ -497,6 +518,109 @@ pub struct Converted {
     pub warnings: Vec<String>,
     /// Names of the fused ops given one weight scale for all channels.
     pub per_tensor_layers: Vec<String>,
+    /// Every layer with weights (fused op name) and its weight precision, in file order.
+    pub layer_bits: Vec<(String, WeightBits)>,
+}
+
+/// Weight precision per layer (`tinygnn convert --weights`): a default and
+/// overrides by fused op name (the names `convert` and `inspect` print).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct WeightPlan {
+    /// Precision of every layer not named in `layers`.
+    pub default: Option<WeightBits>,
+    /// Per-layer precision.
+    pub layers: Vec<(String, WeightBits)>,
+}
+
+impl WeightPlan {
+    /// All layers in one precision.
+    pub fn all(bits: WeightBits) -> Self {
+        WeightPlan {
+            default: Some(bits),
+            layers: Vec::new(),
+        }
+    }
+
+    /// The precision of the fused op `f` (int8 unless set): a layer is named
+    /// by any of the spec ops merged into it (e.g. `conv1` for `conv1 + relu`).
+    pub fn bits(&self, f: &FOp) -> WeightBits {
+        self.layers
+            .iter()
+            .rev()
+            .find(|(n, _)| f.name == *n || f.merged.iter().any(|m| m == n))
+            .map(|(_, b)| *b)
+            .or(self.default)
+            .unwrap_or(WeightBits::I8)
+    }
+
+    /// Errors if a named layer is not a layer with weights of `ops`.
+    pub fn check_names(&self, ops: &[FOp]) -> Result<()> {
+        for (n, _) in &self.layers {
+            let named = |f: &FOp| f.name == *n || f.merged.iter().any(|m| m == n);
+            if !ops.iter().any(|f| f.has_weights() && named(f)) {
+                let known: Vec<&str> = ops
+                    .iter()
+                    .filter(|f| f.has_weights())
+                    .map(layer_name)
+                    .collect();
+                bail!(
+                    "--weights: no layer with weights named '{n}' (layers: {})",
+                    known.join(", ")
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The name a layer with weights goes by in `--weights` and in reports: the
+/// first spec op merged into it (the conv or linear itself).
+pub fn layer_name(f: &FOp) -> &str {
+    f.merged.first().unwrap_or(&f.name)
+}
+
+/// Parses `int8` / `int4`.
+pub fn parse_bits(s: &str) -> Result<WeightBits> {
+    match s {
+        "int8" => Ok(WeightBits::I8),
+        "int4" => Ok(WeightBits::I4),
+        _ => bail!("weight precision must be int8 or int4, not '{s}'"),
+    }
+}
+
+/// The name of a precision as the CLI spells it.
+pub fn bits_name(b: WeightBits) -> &'static str {
+    match b {
+        WeightBits::I8 => "int8",
+        WeightBits::I4 => "int4",
+    }
+}
+
+impl std::str::FromStr for WeightPlan {
+    type Err = anyhow::Error;
+    /// A comma-separated list of `int8`, `int4` (the default for every layer)
+    /// and `LAYER=int8|int4` entries, e.g. `int4,conv1=int8`.
+    fn from_str(s: &str) -> Result<Self> {
+        let mut plan = WeightPlan::default();
+        for item in s.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+            match item.split_once('=') {
+                Some((name, b)) if !name.trim().is_empty() => plan
+                    .layers
+                    .push((name.trim().to_string(), parse_bits(b.trim())?)),
+                Some(_) => bail!("--weights: '{item}' has no layer name before '='"),
+                None => {
+                    if plan.default.is_some() {
+                        bail!("--weights: more than one default precision in '{s}'");
+                    }
+                    plan.default = Some(parse_bits(item)?);
+                }
+            }
+        }
+        if plan.default.is_none() && plan.layers.is_empty() {
+            bail!("--weights: empty precision list");
+        }
+        Ok(plan)
+    }
 }
 
 /// Reports channels whose bias saturates i32 or whose rescale underflows to 0.
@@ -605,13 +729,29 @@ pub fn convert(spec: &Spec, ranges: &HashMap<String, Range>, cap: Capacity) -> R
     convert_with(spec, ranges, cap, WeightScales::PerChannel)
 }
 
-/// Quantizes and writes the model, choosing weight scales by `mode`.
+/// Quantizes and writes the model with int8 weights, choosing weight scales by `mode`.
 pub fn convert_with(
     spec: &Spec,
     ranges: &HashMap<String, Range>,
     cap: Capacity,
     mode: WeightScales,
 ) -> Result<Converted> {
+    convert_plan(spec, ranges, cap, mode, &WeightPlan::default())
+}
+
+/// Quantizes and writes the model, choosing weight scales by `mode` and each
+/// layer's weight precision by `plan`.
+pub fn convert_plan(
+    spec: &Spec,
+    ranges: &HashMap<String, Range>,
+    cap: Capacity,
+    mode: WeightScales,
+    plan: &WeightPlan,
+) -> Result<Converted> {
+    let convert_layers =
+        |spec: &Spec, ranges: &HashMap<String, Range>, cap: Capacity, pt: &dyn Fn(&str) -> bool| {
+            convert_layers(spec, ranges, cap, pt, plan)
+        };
     match mode {
         WeightScales::PerChannel => convert_layers(spec, ranges, cap, &|_| false),
         WeightScales::PerTensor => convert_layers(spec, ranges, cap, &|_| true),
@@ -644,8 +784,11 @@ fn convert_layers(
     ranges: &HashMap<String, Range>,
     cap: Capacity,
     per_tensor_layer: &dyn Fn(&str) -> bool,
+    plan: &WeightPlan,
 ) -> Result<Converted> {
     let fused = fuse(spec)?;
+    plan.check_names(&fused.ops)?;
+    let mut layer_bits = Vec::new();
     let range = |name: &str| -> Result<Range> {
         ranges
             .get(name)
@@ -755,11 +898,15 @@ fn convert_layers(
                 if per_tensor {
                     per_tensor_layers.push(f.name.clone());
                 }
-                let (q, scales) = quantize_weights_floored(&[m], per_tensor, &floors);
+                let bits = plan.bits(f);
+                layer_bits.push((layer_name(f).to_string(), bits));
+                let (q, scales) = quantize_weights_bits(&[m], per_tensor, &floors, bits);
                 check_records(&who, &scales, b, s_in, s_out, false, &mut warnings);
-                let weights = w.add_i8(&q[0]);
+                let weights = w
+                    .add_weights(bits, &q[0], m.cols)
+                    .map_err(|e| anyhow!("{who}: {e}"))?;
                 let params = w.add_channel_params(&records(&scales, b));
-                weight_bytes += q[0].len();
+                weight_bytes += weights.weight_bytes().len as usize;
                 param_bytes += params.len as usize;
                 bias_bytes += 4 * scales.len();
                 match &f.kind {
@@ -806,14 +953,21 @@ fn convert_layers(
                 if per_tensor {
                     per_tensor_layers.push(f.name.clone());
                 }
-                let (q, scales) = quantize_weights_floored(&mats, per_tensor, &floors);
+                let bits = plan.bits(f);
+                layer_bits.push((layer_name(f).to_string(), bits));
+                let (q, scales) = quantize_weights_bits(&mats, per_tensor, &floors, bits);
                 check_records(&who, &scales, b, s_in, s_out, *normalize, &mut warnings);
-                let weights_l = w.add_i8(&q[0]);
+                let weights_l = w
+                    .add_weights(bits, &q[0], wl.cols)
+                    .map_err(|e| anyhow!("{who}: {e}"))?;
                 let weights_r = match q.get(1) {
-                    Some(r) => w.add_i8(r),
+                    Some(r) => w
+                        .add_weights(bits, r, wl.cols)
+                        .map_err(|e| anyhow!("{who}: {e}"))?,
                     None => fmt::Section::default(),
                 };
-                weight_bytes += q.iter().map(Vec::len).sum::<usize>();
+                weight_bytes +=
+                    (weights_l.weight_bytes().len + weights_r.weight_bytes().len) as usize;
                 let mut recs = records(&scales, b);
                 if *normalize {
                     for r in &mut recs {
@@ -924,5 +1078,6 @@ fn convert_layers(
         param_bytes,
         warnings,
         per_tensor_layers,
+        layer_bits,
     })
 }
