@@ -8,8 +8,10 @@
 //! are measured by running the converted model with the runtime itself.
 //!
 //! The search is greedy: start with every layer int8; while the file is larger
-//! than the budget, switch the least sensitive remaining layer to int4. If
-//! even all layers int4 do not fit, it fails and says by how much.
+//! than the budget, switch the least sensitive remaining layer to int4; once
+//! it fits, switch back to int8 every earlier choice (most sensitive first)
+//! that the file can afford (a small layer switched early may save little).
+//! If even all layers int4 do not fit, it fails and says by how much.
 
 use std::collections::HashMap;
 
@@ -74,8 +76,15 @@ pub fn choose(
     mode: WeightScales,
     calib: &Graphs,
     budget: usize,
+    int4_max_scale: bool,
 ) -> Result<Choice> {
-    let conv = |plan: &WeightPlan| quantize::convert_plan(spec, ranges, cap, mode, plan);
+    let conv = |plan: &WeightPlan| {
+        let plan = WeightPlan {
+            int4_max_scale,
+            ..plan.clone()
+        };
+        quantize::convert_plan(spec, ranges, cap, mode, &plan)
+    };
     let all8 = conv(&WeightPlan::all(WeightBits::I8))?;
     let all4 = conv(&WeightPlan::all(WeightBits::I4))?;
     let (b8, b4) = (all8.bytes.len(), all4.bytes.len());
@@ -107,6 +116,7 @@ pub fn choose(
         let plan = WeightPlan {
             default: Some(WeightBits::I8),
             layers: vec![(layer.clone(), WeightBits::I4)],
+            ..WeightPlan::default()
         };
         let c = conv(&plan)?;
         let (top1_agreement, rel_mean_err) = score(&c, f, calib)?;
@@ -128,8 +138,19 @@ pub fn choose(
     let mut plan = WeightPlan::all(WeightBits::I8);
     for s in &sens {
         plan.layers.push((s.layer.clone(), WeightBits::I4));
-        let c = conv(&plan)?;
+        let mut c = conv(&plan)?;
         if c.bytes.len() <= budget {
+            // Undo switches that the last one made unnecessary (a small layer
+            // switched early saves little), most sensitive first.
+            for i in (0..plan.layers.len().saturating_sub(1)).rev() {
+                let mut trial = plan.clone();
+                trial.layers.remove(i);
+                let t = conv(&trial)?;
+                if t.bytes.len() <= budget {
+                    plan = trial;
+                    c = t;
+                }
+            }
             return Ok(Choice {
                 converted: c,
                 plan,

@@ -427,6 +427,18 @@ pub fn quantize_weights_bits(
     floors: &[f64],
     bits: WeightBits,
 ) -> (Vec<Vec<i8>>, Vec<f64>) {
+    quantize_weights_scaled(mats, per_tensor, floors, bits, bits == WeightBits::I4)
+}
+
+/// [`quantize_weights_bits`]; with `clip` the scale (per channel, or the
+/// shared one) is [`mse_scale`]'s instead of max|W|/qmax.
+pub fn quantize_weights_scaled(
+    mats: &[&Mat],
+    per_tensor: bool,
+    floors: &[f64],
+    bits: WeightBits,
+    clip: bool,
+) -> (Vec<Vec<i8>>, Vec<f64>) {
     let qm = qmax(bits);
     let rows = mats[0].rows;
     let mut scales: Vec<f64> = (0..rows)
@@ -440,6 +452,19 @@ pub fn quantize_weights_bits(
     if per_tensor {
         let s = scales.iter().copied().fold(0.0, f64::max);
         scales.fill(s);
+    }
+    if clip {
+        // Search the clipping scale that minimises the squared rounding error.
+        if per_tensor {
+            let all = || mats.iter().flat_map(|m| m.data.iter().copied());
+            let s = mse_scale(all, scales.first().copied().unwrap_or(0.0), qm);
+            scales.fill(s);
+        } else {
+            for (c, s) in scales.iter_mut().enumerate() {
+                let row = || mats.iter().flat_map(move |m| m.row(c).iter().copied());
+                *s = mse_scale(row, *s, qm);
+            }
+        }
     }
     for s in &mut scales {
         if s.is_nan() || *s <= 0.0 {
@@ -470,6 +495,36 @@ pub fn quantize_weights_bits(
         })
         .collect();
     (q, scales)
+}
+
+/// Candidate clipping ratios of [`mse_scale`]: `1.00, 0.98, …, 0.50` of max|W|.
+const CLIP_STEPS: usize = 26;
+
+/// The scale `s = α · s_max` (α from 1 down to 0.5, see [`CLIP_STEPS`]) that
+/// minimises `Σ (w − s·clamp(round(w/s), ±qmax))²` over `values`; `s_max`
+/// itself (no clipping) wins ties, and is returned unchanged when it is not
+/// a positive finite number.
+pub fn mse_scale<I: Iterator<Item = f64>>(values: impl Fn() -> I, s_max: f64, qm: f64) -> f64 {
+    if !(s_max.is_finite() && s_max > 0.0) {
+        return s_max;
+    }
+    let err = |s: f64| {
+        values()
+            .map(|w| {
+                let q = (w / s).round().clamp(-qm, qm);
+                (w - s * q).powi(2)
+            })
+            .sum::<f64>()
+    };
+    let mut best = (err(s_max), s_max);
+    for i in 1..CLIP_STEPS {
+        let s = s_max * (1.0 - 0.02 * i as f64);
+        let e = err(s);
+        if e < best.0 {
+            best = (e, s);
+        }
+    }
+    best.1
 }
 
 fn act_of(a: Act) -> Activation {
@@ -530,6 +585,9 @@ pub struct WeightPlan {
     pub default: Option<WeightBits>,
     /// Per-layer precision.
     pub layers: Vec<(String, WeightBits)>,
+    /// int4 scales are max|W|/7 instead of the squared-error-minimising
+    /// clipped scale of [`mse_scale`] (`--int4-scale max`, for comparison).
+    pub int4_max_scale: bool,
 }
 
 impl WeightPlan {
@@ -537,7 +595,7 @@ impl WeightPlan {
     pub fn all(bits: WeightBits) -> Self {
         WeightPlan {
             default: Some(bits),
-            layers: Vec::new(),
+            ..WeightPlan::default()
         }
     }
 
@@ -788,6 +846,7 @@ fn convert_layers(
 ) -> Result<Converted> {
     let fused = fuse(spec)?;
     plan.check_names(&fused.ops)?;
+    let clip = |b: WeightBits| b == WeightBits::I4 && !plan.int4_max_scale;
     let mut layer_bits = Vec::new();
     let range = |name: &str| -> Result<Range> {
         ranges
@@ -900,7 +959,8 @@ fn convert_layers(
                 }
                 let bits = plan.bits(f);
                 layer_bits.push((layer_name(f).to_string(), bits));
-                let (q, scales) = quantize_weights_bits(&[m], per_tensor, &floors, bits);
+                let (q, scales) =
+                    quantize_weights_scaled(&[m], per_tensor, &floors, bits, clip(bits));
                 check_records(&who, &scales, b, s_in, s_out, false, &mut warnings);
                 let weights = w
                     .add_weights(bits, &q[0], m.cols)
@@ -955,7 +1015,8 @@ fn convert_layers(
                 }
                 let bits = plan.bits(f);
                 layer_bits.push((layer_name(f).to_string(), bits));
-                let (q, scales) = quantize_weights_bits(&mats, per_tensor, &floors, bits);
+                let (q, scales) =
+                    quantize_weights_scaled(&mats, per_tensor, &floors, bits, clip(bits));
                 check_records(&who, &scales, b, s_in, s_out, *normalize, &mut warnings);
                 let weights_l = w
                     .add_weights(bits, &q[0], wl.cols)

@@ -53,6 +53,10 @@ pub struct Args {
     /// until the model fits; an error if even all-int4 does not fit.
     #[arg(long)]
     pub flash_budget: Option<usize>,
+    /// int4 weight scales: `mse` (per channel, the clipping of max|W| that
+    /// minimises the squared rounding error) or `max` (max|W| / 7).
+    #[arg(long, default_value = "mse")]
+    pub int4_scale: String,
 }
 
 /// Loads a model file and parses its spec.
@@ -106,14 +110,27 @@ pub fn run(a: &Args) -> Result<()> {
     let cal = calibrate::calibrate_outputs(&spec, &g, method, output_range, |_| pb.inc(1))?;
     pb.finish_and_clear();
     let ranges = cal.ranges;
-    let plan: quantize::WeightPlan = match &a.weights {
+    let mut plan: quantize::WeightPlan = match &a.weights {
         Some(s) => s.parse()?,
         None => quantize::WeightPlan::default(),
+    };
+    plan.int4_max_scale = match a.int4_scale.as_str() {
+        "mse" => false,
+        "max" => true,
+        s => bail!("--int4-scale must be mse or max, not '{s}'"),
     };
     let conv = match a.flash_budget {
         None => quantize::convert_plan(&spec, &ranges, cap, weight_scales, &plan)?,
         Some(budget) => {
-            let c = crate::precision::choose(&spec, &ranges, cap, weight_scales, &g, budget)?;
+            let c = crate::precision::choose(
+                &spec,
+                &ranges,
+                cap,
+                weight_scales,
+                &g,
+                budget,
+                plan.int4_max_scale,
+            )?;
             println!(
                 "flash budget {budget} bytes: all-int8 {} bytes, all-int4 {} bytes",
                 c.all_int8_bytes, c.all_int4_bytes
