@@ -68,7 +68,8 @@ pub fn score(c: &Converted, f: &Tensor, g: &Graphs) -> Result<(f64, f64)> {
 }
 
 /// Picks per-layer weight precision so that the file has at most `budget`
-/// bytes, switching the least sensitive layers (measured on `calib`) to int4.
+/// bytes, switching the least sensitive layers (measured on `calib`) to int4;
+/// `base` gives the int4 options (scales, rounding), its layer map is ignored.
 pub fn choose(
     spec: &Spec,
     ranges: &HashMap<String, Range>,
@@ -76,14 +77,16 @@ pub fn choose(
     mode: WeightScales,
     calib: &Graphs,
     budget: usize,
-    int4_max_scale: bool,
+    base: &WeightPlan,
 ) -> Result<Choice> {
+    let vals = reference::run(spec, calib, |_| {})?;
     let conv = |plan: &WeightPlan| {
         let plan = WeightPlan {
-            int4_max_scale,
+            int4_max_scale: base.int4_max_scale,
+            int4_gpfq: base.int4_gpfq,
             ..plan.clone()
         };
-        quantize::convert_plan(spec, ranges, cap, mode, &plan)
+        quantize::convert_plan_data(spec, ranges, cap, mode, &plan, Some(&vals))
     };
     let all8 = conv(&WeightPlan::all(WeightBits::I8))?;
     let all4 = conv(&WeightPlan::all(WeightBits::I4))?;
@@ -103,7 +106,6 @@ pub fn choose(
             b4 - budget
         );
     }
-    let vals = reference::run(spec, calib, |_| {})?;
     let out = spec
         .outputs
         .first()

@@ -12,6 +12,7 @@ use tinygnn::format::{
 use tinygnn::quant::quantize_multiplier;
 
 use crate::calibrate::Range;
+use crate::reference::{Tensor, Values};
 use crate::spec::{Aggr, Mat, OpKind, PoolKind, Rows, Spec};
 
 /// Activation fused into (or standing after) an op.
@@ -497,6 +498,59 @@ pub fn quantize_weights_scaled(
     (q, scales)
 }
 
+/// A float activation matrix stored by columns (one `Vec` per input channel),
+/// with each column's squared norm.
+pub struct Columns {
+    cols: Vec<Vec<f64>>,
+    norms: Vec<f64>,
+}
+
+impl Columns {
+    /// The columns of `t` (`t.rows` values each).
+    pub fn of(t: &Tensor) -> Columns {
+        let cols: Vec<Vec<f64>> = (0..t.channels)
+            .map(|k| (0..t.rows).map(|r| t.data[r * t.channels + k]).collect())
+            .collect();
+        let norms = cols.iter().map(|c| c.iter().map(|v| v * v).sum()).collect();
+        Columns { cols, norms }
+    }
+}
+
+/// GPFQ (Lybrand & Saab, "Post-training Quantization for Neural Networks
+/// with Provable Guarantees"): quantizes one weight row `w` to integers in
+/// `±qm` (times `s`) in input-channel order, each choice correcting the
+/// error the earlier ones left in the layer's output on the data `x`:
+/// with `u` the running error `Σ_{j<t} (w_j − s·q_j)·X_j`,
+/// `q_t = clamp(round(⟨X_t, u + w_t·X_t⟩ / (s·‖X_t‖²)), ±qm)`.
+/// A channel with no data (`‖X_t‖ = 0`) rounds to nearest.
+pub fn gpfq_row(w: &[f64], s: f64, qm: f64, x: &Columns) -> Vec<i8> {
+    let rows = x.cols.first().map_or(0, Vec::len);
+    let mut u = vec![0.0f64; rows];
+    w.iter()
+        .enumerate()
+        .map(|(t, &wt)| {
+            let (col, n2) = match (x.cols.get(t), x.norms.get(t)) {
+                (Some(c), Some(&n)) if n > 0.0 && s > 0.0 => (c, n),
+                _ => return (wt / s).round().clamp(-qm, qm) as i8,
+            };
+            let dot: f64 = col.iter().zip(&u).map(|(a, b)| a * b).sum();
+            let q = ((dot + wt * n2) / (s * n2)).round().clamp(-qm, qm);
+            let e = wt - s * q;
+            for (ui, &xi) in u.iter_mut().zip(col) {
+                *ui += e * xi;
+            }
+            q as i8
+        })
+        .collect()
+}
+
+/// [`gpfq_row`] for every row of `m` with its channel's scale.
+pub fn gpfq_matrix(m: &Mat, scales: &[f64], qm: f64, x: &Columns) -> Vec<i8> {
+    (0..m.rows)
+        .flat_map(|c| gpfq_row(m.row(c), scales[c], qm, x))
+        .collect()
+}
+
 /// Candidate clipping ratios of [`mse_scale`]: `1.00, 0.98, …, 0.50` of max|W|.
 const CLIP_STEPS: usize = 26;
 
@@ -588,6 +642,10 @@ pub struct WeightPlan {
     /// int4 scales are max|W|/7 instead of the squared-error-minimising
     /// clipped scale of [`mse_scale`] (`--int4-scale max`, for comparison).
     pub int4_max_scale: bool,
+    /// int4 values by GPFQ ([`gpfq_row`]) on the layer's float input over the
+    /// calibration graphs instead of round-to-nearest (`--int4-rounding gpfq`;
+    /// needs the activations passed to [`convert_plan_data`]).
+    pub int4_gpfq: bool,
 }
 
 impl WeightPlan {
@@ -609,6 +667,12 @@ impl WeightPlan {
             .map(|(_, b)| *b)
             .or(self.default)
             .unwrap_or(WeightBits::I8)
+    }
+
+    /// Whether any layer may be int4 (the default or a named layer).
+    pub fn any_int4(&self) -> bool {
+        self.default == Some(WeightBits::I4)
+            || self.layers.iter().any(|(_, b)| *b == WeightBits::I4)
     }
 
     /// Errors if a named layer is not a layer with weights of `ops`.
@@ -806,9 +870,25 @@ pub fn convert_plan(
     mode: WeightScales,
     plan: &WeightPlan,
 ) -> Result<Converted> {
+    convert_plan_data(spec, ranges, cap, mode, plan, None)
+}
+
+/// [`convert_plan`] with the float activations of the calibration graphs
+/// (for [`WeightPlan::int4_gpfq`]).
+pub fn convert_plan_data(
+    spec: &Spec,
+    ranges: &HashMap<String, Range>,
+    cap: Capacity,
+    mode: WeightScales,
+    plan: &WeightPlan,
+    acts: Option<&Values>,
+) -> Result<Converted> {
+    if plan.int4_gpfq && plan.any_int4() && acts.is_none() {
+        bail!("GPFQ rounding needs the calibration activations");
+    }
     let convert_layers =
         |spec: &Spec, ranges: &HashMap<String, Range>, cap: Capacity, pt: &dyn Fn(&str) -> bool| {
-            convert_layers(spec, ranges, cap, pt, plan)
+            convert_layers(spec, ranges, cap, pt, plan, acts)
         };
     match mode {
         WeightScales::PerChannel => convert_layers(spec, ranges, cap, &|_| false),
@@ -843,10 +923,18 @@ fn convert_layers(
     cap: Capacity,
     per_tensor_layer: &dyn Fn(&str) -> bool,
     plan: &WeightPlan,
+    acts: Option<&Values>,
 ) -> Result<Converted> {
     let fused = fuse(spec)?;
     plan.check_names(&fused.ops)?;
     let clip = |b: WeightBits| b == WeightBits::I4 && !plan.int4_max_scale;
+    // The float input of a layer, column-major, when its int4 values come from GPFQ.
+    let gpfq_input = |b: WeightBits, input: &str| -> Option<Columns> {
+        if b != WeightBits::I4 || !plan.int4_gpfq {
+            return None;
+        }
+        acts.and_then(|a| a.get(input)).map(Columns::of)
+    };
     let mut layer_bits = Vec::new();
     let range = |name: &str| -> Result<Range> {
         ranges
@@ -959,8 +1047,11 @@ fn convert_layers(
                 }
                 let bits = plan.bits(f);
                 layer_bits.push((layer_name(f).to_string(), bits));
-                let (q, scales) =
+                let (mut q, scales) =
                     quantize_weights_scaled(&[m], per_tensor, &floors, bits, clip(bits));
+                if let Some(x) = gpfq_input(bits, &f.inputs[0]) {
+                    q[0] = gpfq_matrix(m, &scales, qmax(bits), &x);
+                }
                 check_records(&who, &scales, b, s_in, s_out, false, &mut warnings);
                 let weights = w
                     .add_weights(bits, &q[0], m.cols)
@@ -1015,8 +1106,13 @@ fn convert_layers(
                 }
                 let bits = plan.bits(f);
                 layer_bits.push((layer_name(f).to_string(), bits));
-                let (q, scales) =
+                let (mut q, scales) =
                     quantize_weights_scaled(&mats, per_tensor, &floors, bits, clip(bits));
+                if let Some(x) = gpfq_input(bits, &f.inputs[0]) {
+                    for (qi, m) in q.iter_mut().zip(&mats) {
+                        *qi = gpfq_matrix(m, &scales, qmax(bits), &x);
+                    }
+                }
                 check_records(&who, &scales, b, s_in, s_out, *normalize, &mut warnings);
                 let weights_l = w
                     .add_weights(bits, &q[0], wl.cols)

@@ -142,15 +142,69 @@ fn weights_int4_everywhere_and_per_layer() {
 }
 
 #[test]
-fn int4_scale_max_versus_mse() {
+fn int4_scale_and_rounding_options() {
     let c = Case::new();
-    ok(&c.convert("mse.tgnn", &["--weights", "int4"]));
-    ok(&c.convert("max.tgnn", &["--weights", "int4", "--int4-scale", "max"]));
-    assert_eq!(c.bytes("mse.tgnn").len(), c.bytes("max.tgnn").len());
+    ok(&c.convert("gpfq.tgnn", &["--weights", "int4"]));
+    ok(&c.convert(
+        "gpfq2.tgnn",
+        &[
+            "--weights",
+            "int4",
+            "--int4-rounding",
+            "gpfq",
+            "--int4-scale",
+            "mse",
+        ],
+    ));
+    assert_eq!(c.bytes("gpfq.tgnn"), c.bytes("gpfq2.tgnn"), "the defaults");
+    ok(&c.convert(
+        "mse.tgnn",
+        &["--weights", "int4", "--int4-rounding", "nearest"],
+    ));
+    ok(&c.convert(
+        "max.tgnn",
+        &[
+            "--weights",
+            "int4",
+            "--int4-rounding",
+            "nearest",
+            "--int4-scale",
+            "max",
+        ],
+    ));
+    let n = c.bytes("mse.tgnn").len();
+    assert_eq!(c.bytes("max.tgnn").len(), n);
+    assert_eq!(c.bytes("gpfq.tgnn").len(), n);
     assert_ne!(
         c.bytes("mse.tgnn"),
         c.bytes("max.tgnn"),
         "the scale search changes something"
+    );
+    assert_ne!(
+        c.bytes("gpfq.tgnn"),
+        c.bytes("mse.tgnn"),
+        "GPFQ rounds some weights differently"
+    );
+    // GPFQ minimises each layer's output error on the calibration graphs,
+    // which verify uses here too: the final output error is not larger.
+    let (g, m) = (c.verify("gpfq.tgnn"), c.verify("mse.tgnn"));
+    assert!(
+        g["mean_abs_err"].as_f64().unwrap() <= m["mean_abs_err"].as_f64().unwrap(),
+        "gpfq {} vs nearest {}",
+        g["mean_abs_err"],
+        m["mean_abs_err"]
+    );
+    // int8 conversions are not affected by the int4 options.
+    ok(&c.convert("a.tgnn", &[]));
+    ok(&c.convert(
+        "b.tgnn",
+        &["--int4-rounding", "nearest", "--int4-scale", "max"],
+    ));
+    assert_eq!(c.bytes("a.tgnn"), c.bytes("b.tgnn"));
+    fails(
+        &c.convert("x.tgnn", &["--weights", "int4", "--int4-rounding", "up"]),
+        1,
+        &["--int4-rounding must be nearest or gpfq"],
     );
     fails(
         &c.convert("x.tgnn", &["--weights", "int4", "--int4-scale", "min"]),
@@ -237,4 +291,33 @@ fn flash_budget_picks_precision_per_layer() {
         &["even all-int4", &format!("{b4} bytes")],
     );
     assert!(!c.dir.path().join("no.tgnn").exists());
+}
+
+#[test]
+fn gpfq_corrects_the_error_of_earlier_weights() {
+    use tinygnn_cli::quantize::{gpfq_row, Columns};
+    use tinygnn_cli::reference::Tensor;
+    // Two identical input channels: rounding 0.3 and 0.3 to nearest gives 0, 0
+    // (output error 0.6 per unit input); GPFQ carries the first weight's error
+    // into the second and gives 0, 1 (error 0.4).
+    let x = Tensor {
+        rows: 2,
+        channels: 2,
+        data: vec![1.0, 1.0, 2.0, 2.0],
+    };
+    assert_eq!(gpfq_row(&[0.3, 0.3], 1.0, 7.0, &Columns::of(&x)), [0, 1]);
+    // Orthogonal channels: nothing to correct, round to nearest (clamped to ±qm).
+    let x = Tensor {
+        rows: 2,
+        channels: 2,
+        data: vec![1.0, 0.0, 0.0, 1.0],
+    };
+    assert_eq!(gpfq_row(&[0.3, -9.6], 1.0, 7.0, &Columns::of(&x)), [0, -7]);
+    // A channel without data (all zero) rounds to nearest as well.
+    let x = Tensor {
+        rows: 1,
+        channels: 2,
+        data: vec![0.0, 1.0],
+    };
+    assert_eq!(gpfq_row(&[2.6, 0.4], 1.0, 7.0, &Columns::of(&x)), [3, 0]);
 }

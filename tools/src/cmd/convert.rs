@@ -57,6 +57,10 @@ pub struct Args {
     /// minimises the squared rounding error) or `max` (max|W| / 7).
     #[arg(long, default_value = "mse")]
     pub int4_scale: String,
+    /// int4 weight rounding: `gpfq` (error-correcting, on the layer's float
+    /// input over the calibration graphs) or `nearest`.
+    #[arg(long, default_value = "gpfq")]
+    pub int4_rounding: String,
 }
 
 /// Loads a model file and parses its spec.
@@ -119,18 +123,20 @@ pub fn run(a: &Args) -> Result<()> {
         "max" => true,
         s => bail!("--int4-scale must be mse or max, not '{s}'"),
     };
+    plan.int4_gpfq = match a.int4_rounding.as_str() {
+        "nearest" => false,
+        "gpfq" => true,
+        s => bail!("--int4-rounding must be nearest or gpfq, not '{s}'"),
+    };
     let conv = match a.flash_budget {
+        None if plan.int4_gpfq && plan.any_int4() => {
+            let acts = crate::reference::run(&spec, &g, |_| {})?;
+            quantize::convert_plan_data(&spec, &ranges, cap, weight_scales, &plan, Some(&acts))?
+        }
         None => quantize::convert_plan(&spec, &ranges, cap, weight_scales, &plan)?,
         Some(budget) => {
-            let c = crate::precision::choose(
-                &spec,
-                &ranges,
-                cap,
-                weight_scales,
-                &g,
-                budget,
-                plan.int4_max_scale,
-            )?;
+            let c =
+                crate::precision::choose(&spec, &ranges, cap, weight_scales, &g, budget, &plan)?;
             println!(
                 "flash budget {budget} bytes: all-int8 {} bytes, all-int4 {} bytes",
                 c.all_int8_bytes, c.all_int4_bytes
