@@ -47,3 +47,5 @@ step "bundled models"
 
 step "emulated boards (QEMU)"
 scripts/boards-ci.sh
+
+step "int4 weights: int4 models on the emulated M4, the accuracy table"; scripts/ci-int4.sh
