@@ -77,7 +77,9 @@ pub fn weight_sums(w: &[u8], in_ch: usize, sums: &mut [i32]) {
         return;
     }
     let odd = in_ch % 2 == 1;
-    for (s, row) in sums.iter_mut().zip(w.chunks_exact(rb)) {
+    let mut rows = w.chunks_exact(rb);
+    for s in sums.iter_mut() {
+        let Some(row) = rows.next() else { break };
         let mut acc = 0i32;
         for (i, &b) in row.iter().enumerate() {
             acc = acc.wrapping_add(i32::from(nibble(b, false)));
@@ -94,11 +96,12 @@ pub fn weight_sums(w: &[u8], in_ch: usize, sums: &mut [i32]) {
 #[inline]
 fn dot_row(row: &[u8], x: &[i8], in_ch: usize) -> i32 {
     let x = x.get(..in_ch).unwrap_or(x);
-    let pairs = x.chunks_exact(2);
+    let mut pairs = x.chunks_exact(2);
     let tail = pairs.remainder();
     let mut s0 = 0i32;
     let mut s1 = 0i32;
-    for (&b, p) in row.iter().zip(pairs) {
+    for &b in row {
+        let Some(p) = pairs.next() else { break };
         if let [x0, x1] = p {
             s0 = s0.wrapping_add(i32::from(nibble(b, false)) * i32::from(*x0));
             s1 = s1.wrapping_add(i32::from(nibble(b, true)) * i32::from(*x1));
@@ -115,10 +118,11 @@ fn dot_row(row: &[u8], x: &[i8], in_ch: usize) -> i32 {
 #[inline]
 fn dot4_rows(r: [&[u8]; 4], x: &[i8], in_ch: usize) -> [i32; 4] {
     let x = x.get(..in_ch).unwrap_or(x);
-    let pairs = x.chunks_exact(2);
+    let mut pairs = x.chunks_exact(2);
     let tail = pairs.remainder();
     let mut s = [0i32; 4];
-    for ((((p, &a), &b), &c), &d) in pairs.zip(r[0]).zip(r[1]).zip(r[2]).zip(r[3]) {
+    for (((&a, &b), &c), &d) in r[0].iter().zip(r[1]).zip(r[2]).zip(r[3]) {
+        let Some(p) = pairs.next() else { break };
         if let [x0, x1] = p {
             let (x0, x1) = (i32::from(*x0), i32::from(*x1));
             for (acc, byte) in s.iter_mut().zip([a, b, c, d]) {
@@ -168,7 +172,8 @@ pub fn matvec_opt(w: &[u8], in_ch: usize, x: &[i8], zp: i8, sums: &[i32], out: &
     }
     let rest_out = out.get_mut(done..).unwrap_or(&mut []);
     let rest_s = sums.get(done..).unwrap_or(&[]);
-    for ((o, row), &sv) in rest_out.iter_mut().zip(rows).zip(rest_s) {
+    for (o, &sv) in rest_out.iter_mut().zip(rest_s) {
+        let Some(row) = rows.next() else { break };
         *o = dot_row(row, x, in_ch).wrapping_sub(zp.wrapping_mul(sv));
     }
 }
@@ -196,7 +201,11 @@ pub fn matmul(w: &[u8], in_ch: usize, x: &[i8], zp: i8, sums: &[i32], out: &mut 
         out.iter_mut().for_each(|o| *o = 0);
         return;
     }
-    for (xr, or) in x.chunks_exact(in_ch).zip(out.chunks_exact_mut(out_ch)) {
+    // No `Zip` of two `ChunksExact`: its length computation divides by the
+    // chunk sizes out of line, a panic path at some optimisation levels.
+    let mut xs = x.chunks_exact(in_ch);
+    let mut os = out.chunks_exact_mut(out_ch);
+    while let (Some(xr), Some(or)) = (xs.next(), os.next()) {
         matvec(w, in_ch, xr, zp, sums, or);
     }
 }
