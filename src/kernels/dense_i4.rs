@@ -95,17 +95,12 @@ pub fn weight_sums(w: &[u8], in_ch: usize, sums: &mut [i32]) {
 /// a shorter `x` stops the sum early).
 #[inline]
 fn dot_row(row: &[u8], x: &[i8], in_ch: usize) -> i32 {
-    let x = x.get(..in_ch).unwrap_or(x);
-    let mut pairs = x.chunks_exact(2);
-    let tail = pairs.remainder();
+    let (pairs, tail) = split_pairs(x, in_ch);
     let mut s0 = 0i32;
     let mut s1 = 0i32;
-    for &b in row {
-        let Some(p) = pairs.next() else { break };
-        if let [x0, x1] = p {
-            s0 = s0.wrapping_add(i32::from(nibble(b, false)) * i32::from(*x0));
-            s1 = s1.wrapping_add(i32::from(nibble(b, true)) * i32::from(*x1));
-        }
+    for (&b, &[x0, x1]) in row.iter().zip(pairs) {
+        s0 = s0.wrapping_add(i32::from(nibble(b, false)) * i32::from(x0));
+        s1 = s1.wrapping_add(i32::from(nibble(b, true)) * i32::from(x1));
     }
     if let (Some(&xl), Some(&b)) = (tail.first(), row.get(in_ch / 2)) {
         s0 = s0.wrapping_add(i32::from(nibble(b, false)) * i32::from(xl));
@@ -113,23 +108,29 @@ fn dot_row(row: &[u8], x: &[i8], in_ch: usize) -> i32 {
     s0.wrapping_add(s1)
 }
 
+/// `x[..in_ch]` (or all of a shorter `x`) as pairs `[x_2i, x_2i+1]` and the
+/// odd element left over. The pairs are a slice of arrays (a zero-copy cast),
+/// so zipping them with slices needs no division (unlike `ChunksExact`, whose
+/// `Zip` length divides by the chunk size out of line: a panic path).
+#[inline]
+fn split_pairs(x: &[i8], in_ch: usize) -> (&[[i8; 2]], &[i8]) {
+    let x = x.get(..in_ch).unwrap_or(x);
+    let (even, tail) = x.split_at_checked(x.len() & !1).unwrap_or((&[], x));
+    (bytemuck::try_cast_slice(even).unwrap_or(&[]), tail)
+}
+
 /// Four packed rows against `x` in one pass: every pair of `x` values is
 /// loaded once per eight multiply-accumulates.
 #[inline]
 fn dot4_rows(r: [&[u8]; 4], x: &[i8], in_ch: usize) -> [i32; 4] {
-    let x = x.get(..in_ch).unwrap_or(x);
-    let mut pairs = x.chunks_exact(2);
-    let tail = pairs.remainder();
+    let (pairs, tail) = split_pairs(x, in_ch);
     let mut s = [0i32; 4];
-    for (((&a, &b), &c), &d) in r[0].iter().zip(r[1]).zip(r[2]).zip(r[3]) {
-        let Some(p) = pairs.next() else { break };
-        if let [x0, x1] = p {
-            let (x0, x1) = (i32::from(*x0), i32::from(*x1));
-            for (acc, byte) in s.iter_mut().zip([a, b, c, d]) {
-                *acc = acc
-                    .wrapping_add(i32::from(nibble(byte, false)) * x0)
-                    .wrapping_add(i32::from(nibble(byte, true)) * x1);
-            }
+    for ((((&a, &b), &c), &d), &[x0, x1]) in r[0].iter().zip(r[1]).zip(r[2]).zip(r[3]).zip(pairs) {
+        let (x0, x1) = (i32::from(x0), i32::from(x1));
+        for (acc, byte) in s.iter_mut().zip([a, b, c, d]) {
+            *acc = acc
+                .wrapping_add(i32::from(nibble(byte, false)) * x0)
+                .wrapping_add(i32::from(nibble(byte, true)) * x1);
         }
     }
     if let Some(&xl) = tail.first() {
