@@ -20,6 +20,11 @@
 //!   per-row sums from [`weight_sums`], four rows per pass over `x`, one
 //!   packed byte (two weights, two inputs) per step.
 //!
+//! Measured on the emulated Cortex-M4 (QEMU mps2-an386, instructions per
+//! inference, `scripts/ci-int4.sh`): whole models with every layer int4 run
+//! 2.4 % (karate-gcn) and 7.8 % (digits-gin) more instructions than with
+//! int8 weights — each packed byte needs two sign extensions.
+//!
 //! Both are bit-exact with each other and with the int8 kernels of
 //! [`super::dense`] run on the sign-extended weights (proptests below).
 //! [`Matrix`] lets an op take either precision and dispatches to the int8 or
