@@ -53,3 +53,4 @@ step "C API: generated header, C example on the emulated Cortex-M4 vs the host";
 step "graphs streamed over the emulated UART (tinygnn stream, boards/qemu-stream)"
 scripts/ci-stream.sh --no-setup
 step "benchmark harness (smoke: karate-gcn, tinygnn vs TFLite Micro vs PyG)"; scripts/ci-bench.sh
+step "int4 weights: int4 models on the emulated M4, the accuracy table"; scripts/ci-int4.sh

@@ -133,6 +133,28 @@ impl<'a> Model<'a> {
         s.len as usize == len && format::section(self.data, s).is_some()
     }
 
+    /// A weight section of an `[out_ch, in_ch]` matrix: int8 of exactly
+    /// `out_ch·in_ch` bytes, or int4 ([`format::WEIGHTS_I4_FLAG`]) of exactly
+    /// `out_ch·ceil(in_ch/2)` bytes whose row padding nibbles (odd `in_ch`) are 0.
+    fn weights_ok(&self, s: Section, out_ch: usize, in_ch: usize) -> bool {
+        let bits = s.weight_bits();
+        let plain = s.weight_bytes();
+        let Some(len) = bits.matrix_bytes(out_ch, in_ch) else {
+            return false;
+        };
+        if !self.section_is(plain, len) {
+            return false;
+        }
+        if bits == format::WeightBits::I4 && in_ch % 2 == 1 {
+            let rb = bits.row_bytes(in_ch);
+            let bytes = self.data(plain);
+            return bytes
+                .chunks_exact(rb.max(1))
+                .all(|row| row.last().is_some_and(|b| b >> 4 == 0));
+        }
+        true
+    }
+
     /// A [`format::ChannelParams`] section for `channels` channels, in the
     /// full (`12·C` bytes) or the compact (`4·C + 8` bytes) form.
     fn params_ok(&self, s: Section, channels: usize) -> bool {
@@ -157,7 +179,7 @@ impl<'a> Model<'a> {
                 let (i, o) = (t(*input)?, t(*output)?);
                 let (ci, co) = (i.channels as usize, o.channels as usize);
                 ok(i.kind == o.kind
-                    && self.section_is(*weights, ci * co)
+                    && self.weights_ok(*weights, co, ci)
                     && self.params_ok(*params, co)
                     && act_ok(act))
             }
@@ -173,7 +195,7 @@ impl<'a> Model<'a> {
                 let (ci, co) = (i.channels as usize, o.channels as usize);
                 ok(i.kind == TensorKind::Node
                     && o.kind == TensorKind::Node
-                    && self.section_is(*weights, ci * co)
+                    && self.weights_ok(*weights, co, ci)
                     && self.params_ok(*params, co)
                     && act_ok(act))
             }
@@ -191,8 +213,8 @@ impl<'a> Model<'a> {
                 let (ci, co) = (i.channels as usize, o.channels as usize);
                 ok(i.kind == TensorKind::Node
                     && o.kind == TensorKind::Node
-                    && self.section_is(*weights_l, ci * co)
-                    && (weights_r.len == 0 || self.section_is(*weights_r, ci * co))
+                    && self.weights_ok(*weights_l, co, ci)
+                    && (weights_r.len == 0 || self.weights_ok(*weights_r, co, ci))
                     && self.params_ok(*params, co)
                     && act_ok(act)
                     && (!normalize || o.zero_point == 0))
@@ -323,9 +345,19 @@ impl<'a> Model<'a> {
         format::section(self.data, s).unwrap_or(&[])
     }
 
-    /// An int8 weight section.
+    /// An int8 weight section (empty for an int4 one: use [`Model::matrix`]).
     pub fn weights(&self, s: Section) -> &'a [i8] {
         bytemuck::cast_slice(self.data(s))
+    }
+
+    /// A weight section of either precision ([`format::WeightBits`]), for the
+    /// kernels of [`crate::kernels::dense_i4::Matrix`].
+    pub fn matrix(&self, s: Section) -> crate::kernels::dense_i4::Matrix<'a> {
+        use crate::kernels::dense_i4::Matrix;
+        match s.weight_bits() {
+            format::WeightBits::I8 => Matrix::I8(self.weights(s)),
+            format::WeightBits::I4 => Matrix::I4(self.data(s.weight_bytes())),
+        }
     }
 }
 

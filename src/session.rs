@@ -664,7 +664,7 @@ fn run_op<'v>(
             act,
             ..
         } => ops::linear::run(
-            model.weights(*weights),
+            model.matrix(*weights),
             model.data(*params),
             *act,
             view(*input)?,
@@ -683,7 +683,7 @@ fn run_op<'v>(
             ..
         } => ops::gcn::run(
             ctx,
-            model.weights(*weights),
+            model.matrix(*weights),
             model.data(*params),
             *act,
             ops::gcn::GcnFlags {
@@ -709,8 +709,8 @@ fn run_op<'v>(
             ctx,
             ops::sage::SageParams {
                 aggr: *aggr,
-                wl: model.weights(*weights_l),
-                wr: model.weights(*weights_r),
+                wl: model.matrix(*weights_l),
+                wr: model.matrix(*weights_r),
                 params: model.data(*params),
                 act: *act,
                 normalize: *normalize,

@@ -28,6 +28,74 @@ pub struct Section {
     pub len: u32,
 }
 
+/// Bit 31 of a **weight** section's `len` field: set when the matrix is int4
+/// (two values per byte, see [`WeightBits::I4`]); the byte length is then
+/// `len & !WEIGHTS_I4_FLAG`. Channel-parameter, metadata and data sections
+/// never carry it. A reader that predates int4 sees an impossible length and
+/// rejects the op (`InvalidOp`) instead of misreading it.
+pub const WEIGHTS_I4_FLAG: u32 = 1 << 31;
+
+/// Element type of a weight matrix, told by [`WEIGHTS_I4_FLAG`] in its
+/// section's `len`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum WeightBits {
+    /// One two's-complement byte per weight, row-major `[out_ch, in_ch]`.
+    I8,
+    /// Two weights per byte, row-major `[out_ch, in_ch]`, each row padded to
+    /// whole bytes (`ceil(in_ch / 2)` bytes per row). Weight `k` of a row is
+    /// the **low** nibble (bits 0..4) of the row's byte `k / 2` when `k` is
+    /// even and the **high** nibble (bits 4..8) when `k` is odd; a nibble is a
+    /// 4-bit two's-complement value (sign-extended from bit 3, −8..=7; the
+    /// tool writes −7..=7). For odd `in_ch` the high nibble of each row's last
+    /// byte is padding and must be 0.
+    I4,
+}
+
+impl WeightBits {
+    /// Bytes of one row of `in_ch` weights.
+    pub fn row_bytes(self, in_ch: usize) -> usize {
+        match self {
+            WeightBits::I8 => in_ch,
+            WeightBits::I4 => in_ch.div_ceil(2),
+        }
+    }
+
+    /// Bytes of an `[out_ch, in_ch]` matrix (`None` on overflow).
+    pub fn matrix_bytes(self, out_ch: usize, in_ch: usize) -> Option<usize> {
+        out_ch.checked_mul(self.row_bytes(in_ch))
+    }
+
+    /// Bits per weight (8 or 4).
+    pub fn bits(self) -> u32 {
+        match self {
+            WeightBits::I8 => 8,
+            WeightBits::I4 => 4,
+        }
+    }
+}
+
+impl Section {
+    /// The element type of a weight section (see [`WEIGHTS_I4_FLAG`]).
+    #[inline]
+    pub fn weight_bits(&self) -> WeightBits {
+        if self.len & WEIGHTS_I4_FLAG != 0 {
+            WeightBits::I4
+        } else {
+            WeightBits::I8
+        }
+    }
+
+    /// A weight section as a plain byte range (the int4 flag cleared).
+    #[inline]
+    pub fn weight_bytes(&self) -> Section {
+        Section {
+            offset: self.offset,
+            len: self.len & !WEIGHTS_I4_FLAG,
+        }
+    }
+}
+
 /// What a tensor's rows are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -155,9 +223,11 @@ pub const AGG_FRAC_BITS: u32 = 8;
 /// written before it (or the model input).
 ///
 /// The doc comment of each variant is its exact integer semantics. Weight
-/// matrices are int8, row-major `[out_ch, in_ch]` (one row per output
-/// channel), symmetric (zero point 0) with a per-output-channel or one shared
-/// scale; the scales only enter through [`ChannelParams`].
+/// matrices are int8 or int4 ([`WeightBits`], per section), row-major
+/// `[out_ch, in_ch]` (one row per output channel), symmetric (zero point 0)
+/// with a per-output-channel or one shared scale; the scales only enter
+/// through [`ChannelParams`]. `W[c,k]` below is the (sign-extended) weight
+/// value either way.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Op {

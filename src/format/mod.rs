@@ -14,7 +14,7 @@
 //!     32     …  metadata: postcard MetaHeader, then num_tensors × TensorDesc,
 //!               then num_ops × Op
 //!      …     …  zero padding to a multiple of 16
-//!   data     …  weight sections (int8 matrices, channel params: 12-byte records or compact), each 4-aligned
+//!   data     …  weight sections (int8 or packed int4 matrices, channel params: 12-byte records or compact), each 4-aligned
 //! ```
 //!
 //! Nothing else in the crate reads raw model bytes. [`Header::parse`] checks the

@@ -34,6 +34,9 @@ pub enum WriteError {
     TooMany,
     /// The written file does not pass the runtime's own validation.
     Invalid(crate::Error),
+    /// An int4 matrix with a value outside −8..=7, or whose length is not a
+    /// multiple of its row length.
+    Int4Range,
 }
 
 impl core::fmt::Display for WriteError {
@@ -42,6 +45,9 @@ impl core::fmt::Display for WriteError {
             WriteError::Encode => f.write_str("metadata encoding failed"),
             WriteError::TooMany => f.write_str("too many tensors or ops"),
             WriteError::Invalid(e) => write!(f, "written model fails validation: {e}"),
+            WriteError::Int4Range => {
+                f.write_str("int4 weights outside -8..=7 or not whole rows of in_ch values")
+            }
         }
     }
 }
@@ -71,6 +77,32 @@ impl ModelWriter {
     pub fn add_i8(&mut self, values: &[i8]) -> Section {
         let bytes: Vec<u8> = values.iter().map(|&v| v as u8).collect();
         self.add_bytes(&bytes)
+    }
+
+    /// Appends an int4 matrix (row-major `[out_ch, in_ch]`, values in −8..=7)
+    /// packed as [`super::WeightBits::I4`] describes; the returned section
+    /// carries [`super::WEIGHTS_I4_FLAG`].
+    pub fn add_i4(&mut self, values: &[i8], in_ch: usize) -> Result<Section, WriteError> {
+        let bytes = pack_i4(values, in_ch)?;
+        let s = self.add_bytes(&bytes);
+        Ok(Section {
+            offset: s.offset,
+            len: s.len | super::WEIGHTS_I4_FLAG,
+        })
+    }
+
+    /// Appends a weight matrix in the given precision ([`Self::add_i8`] or
+    /// [`Self::add_i4`]).
+    pub fn add_weights(
+        &mut self,
+        bits: super::WeightBits,
+        values: &[i8],
+        in_ch: usize,
+    ) -> Result<Section, WriteError> {
+        match bits {
+            super::WeightBits::I8 => Ok(self.add_i8(values)),
+            super::WeightBits::I4 => self.add_i4(values, in_ch),
+        }
     }
 
     /// Appends a [`super::ChannelParams`] section for `records.len()` channels:
@@ -189,6 +221,24 @@ impl ModelWriter {
         crate::Model::from_bytes(&out).map_err(WriteError::Invalid)?;
         Ok(out)
     }
+}
+
+/// Packs a row-major `[out_ch, in_ch]` matrix of values in −8..=7 into the
+/// int4 layout of [`super::WeightBits::I4`]: two per byte, even `k` in the low
+/// nibble, rows padded to whole bytes with a zero nibble.
+pub fn pack_i4(values: &[i8], in_ch: usize) -> Result<Vec<u8>, WriteError> {
+    if in_ch == 0 || values.len() % in_ch != 0 || values.iter().any(|v| !(-8..=7).contains(v)) {
+        return Err(WriteError::Int4Range);
+    }
+    let mut out = Vec::with_capacity(values.len() / in_ch * in_ch.div_ceil(2));
+    for row in values.chunks_exact(in_ch) {
+        for pair in row.chunks(2) {
+            let lo = (pair[0] as u8) & 0x0F;
+            let hi = pair.get(1).map_or(0, |&h| (h as u8) & 0x0F);
+            out.push(lo | (hi << 4));
+        }
+    }
+    Ok(out)
 }
 
 /// Recomputes and stores the CRC of a model image (for tests that patch bytes

@@ -10,9 +10,11 @@
 //! (the whole test suite passes either way).
 //!
 //! * [`dense`]: int8 matrix × int8 vector with zero point, i32 results.
+//! * [`dense_i4`]: the same with int4 weights unpacked in the kernel, and [`dense_i4::Matrix`] (either precision).
 //! * [`requant`]: fused activation and requantization of i32 accumulators.
 //! * [`aggregate`]: building the target-sorted CSR and neighbourhood reductions over it.
 
 pub mod aggregate;
 pub mod dense;
+pub mod dense_i4;
 pub mod requant;

@@ -17,7 +17,8 @@
 use super::{region_bytes, rows_mut, Ctx, In, Out, Scratch};
 use crate::error::{Error, Result};
 use crate::format::Activation;
-use crate::kernels::{dense, requant};
+use crate::kernels::dense_i4::Matrix;
+use crate::kernels::requant;
 use crate::quant::round_shift_i64_to_i32;
 
 /// Q16 weight 1.0.
@@ -150,7 +151,7 @@ fn accumulate(acc: &mut [i64], coef: i32, h: &[i32], j: usize, exact: bool) {
 #[allow(clippy::too_many_arguments)]
 pub fn run(
     ctx: &Ctx<'_>,
-    w: &[i8],
+    w: Matrix<'_>,
     params: &[u8],
     act: Activation,
     flags: GcnFlags,
@@ -167,8 +168,8 @@ pub fn run(
     let row = scratch.take::<i32>(oc)?;
     let overflow = Error::Overflow { op: ctx.op };
 
-    dense::weight_sums(w, x.channels, sums);
-    dense::matmul(w, x.channels, x.data, x.zp, sums, h);
+    w.weight_sums(x.channels, sums);
+    w.matmul(x.channels, x.data, x.zp, sums, h);
     if flags.normalize {
         for (i, d) in dinv.iter_mut().enumerate() {
             *d = dinv_q24(degree(ctx, i, flags));

@@ -6,17 +6,18 @@
 use super::{region_bytes, zip_rows, In, Out, Scratch};
 use crate::error::Result;
 use crate::format::Activation;
-use crate::kernels::{dense, requant};
+use crate::kernels::dense_i4::Matrix;
+use crate::kernels::requant;
 
 /// Scratch taken by [`run`]: the weight sums and one accumulator row.
 pub fn scratch_bytes(_in_ch: usize, out_ch: usize) -> usize {
     region_bytes::<i32>(out_ch).saturating_mul(2)
 }
 
-/// Runs the layer on every row of `x`. `w` is `[out_ch, in_ch]`, `params` the
+/// Runs the layer on every row of `x`. `w` is `[out_ch, in_ch]` (int8 or int4), `params` the
 /// channel records.
 pub fn run(
-    w: &[i8],
+    w: Matrix<'_>,
     params: &[u8],
     act: Activation,
     x: In<'_>,
@@ -25,9 +26,9 @@ pub fn run(
 ) -> Result<()> {
     let sums = scratch.take::<i32>(out.channels)?;
     let acc = scratch.take::<i32>(out.channels)?;
-    dense::weight_sums(w, x.channels, sums);
+    w.weight_sums(x.channels, sums);
     for (xr, or) in zip_rows(x.data, x.channels, out.data, out.channels) {
-        dense::matvec(w, x.channels, xr, x.zp, sums, acc);
+        w.matvec(x.channels, xr, x.zp, sums, acc);
         requant::requantize_row(acc, params, act, out.zp, or);
     }
     Ok(())

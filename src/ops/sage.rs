@@ -15,7 +15,8 @@
 use super::{region_bytes, zip_rows, Ctx, In, Out, Scratch};
 use crate::error::Result;
 use crate::format::{Activation, Aggr};
-use crate::kernels::{aggregate, dense, requant};
+use crate::kernels::dense_i4::Matrix;
+use crate::kernels::{aggregate, requant};
 use crate::quant::{isqrt_u128, round_div_i64, saturate_i8};
 
 /// Scratch taken by [`run`]: two weight-sum rows, `hl` (`nodes × out_ch` i32,
@@ -40,10 +41,10 @@ pub fn scratch_bytes(aggr: Aggr, nodes: usize, in_ch: usize, out_ch: usize) -> u
 pub struct SageParams<'a> {
     /// Aggregation.
     pub aggr: Aggr,
-    /// `lin_l` weights `[out_ch, in_ch]`.
-    pub wl: &'a [i8],
+    /// `lin_l` weights `[out_ch, in_ch]` (int8 or int4).
+    pub wl: Matrix<'a>,
     /// `lin_r` weights, empty without root weight.
-    pub wr: &'a [i8],
+    pub wr: Matrix<'a>,
     /// Channel records.
     pub params: &'a [u8],
     /// Fused activation.
@@ -76,12 +77,12 @@ pub fn run(
     let root = scratch.take::<i32>(oc)?;
     let has_root = !p.wr.is_empty();
 
-    dense::weight_sums(p.wl, ic, sums_l);
+    p.wl.weight_sums(ic, sums_l);
     if has_root {
-        dense::weight_sums(p.wr, ic, sums_r);
+        p.wr.weight_sums(ic, sums_r);
     }
     if p.aggr != Aggr::Max {
-        dense::matmul(p.wl, ic, x.data, x.zp, sums_l, hl);
+        p.wl.matmul(ic, x.data, x.zp, sums_l, hl);
     }
     for (i, (xr, or)) in zip_rows(x.data, ic, out.data, oc).enumerate() {
         match p.aggr {
@@ -104,11 +105,11 @@ pub fn run(
             }
             Aggr::Max => {
                 aggregate::max_rows_i8(&ctx.csr, i, x.data, x.zp, m);
-                dense::matvec(p.wl, ic, m, x.zp, sums_l, acc);
+                p.wl.matvec(ic, m, x.zp, sums_l, acc);
             }
         }
         if has_root {
-            dense::matvec(p.wr, ic, xr, x.zp, sums_r, root);
+            p.wr.matvec(ic, xr, x.zp, sums_r, root);
             for (a, &r) in acc.iter_mut().zip(root.iter()) {
                 *a = a.saturating_add(r);
             }

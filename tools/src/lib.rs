@@ -10,6 +10,7 @@ pub mod cli;
 pub mod cmd;
 pub mod debug;
 pub mod emit;
+pub mod precision;
 pub mod quantize;
 pub mod reference;
 pub mod rt;

@@ -7,11 +7,12 @@ use std::collections::HashMap;
 use anyhow::{anyhow, bail, Result};
 use tinygnn::format::writer::{ChannelRecord, ModelWriter};
 use tinygnn::format::{
-    self as fmt, Activation, ConcatPart, Op, TensorDesc, TensorKind, AGG_FRAC_BITS,
+    self as fmt, Activation, ConcatPart, Op, TensorDesc, TensorKind, WeightBits, AGG_FRAC_BITS,
 };
 use tinygnn::quant::quantize_multiplier;
 
 use crate::calibrate::Range;
+use crate::reference::{Tensor, Values};
 use crate::spec::{Aggr, Mat, OpKind, PoolKind, Rows, Spec};
 
 /// Activation fused into (or standing after) an op.
@@ -407,18 +408,64 @@ pub fn quantize_weights_floored(
     per_tensor: bool,
     floors: &[f64],
 ) -> (Vec<Vec<i8>>, Vec<f64>) {
+    quantize_weights_bits(mats, per_tensor, floors, WeightBits::I8)
+}
+
+/// Largest weight magnitude of a precision: 127 for int8, 7 for int4 (both
+/// symmetric, so `-128` / `-8` are never written).
+pub fn qmax(bits: WeightBits) -> f64 {
+    match bits {
+        WeightBits::I8 => 127.0,
+        WeightBits::I4 => 7.0,
+    }
+}
+
+/// [`quantize_weights_floored`] for int8 or int4: scales are `max|W| / qmax`
+/// ([`qmax`]) and values are rounded to nearest and clamped to `±qmax`.
+pub fn quantize_weights_bits(
+    mats: &[&Mat],
+    per_tensor: bool,
+    floors: &[f64],
+    bits: WeightBits,
+) -> (Vec<Vec<i8>>, Vec<f64>) {
+    quantize_weights_scaled(mats, per_tensor, floors, bits, bits == WeightBits::I4)
+}
+
+/// [`quantize_weights_bits`]; with `clip` the scale (per channel, or the
+/// shared one) is [`mse_scale`]'s instead of max|W|/qmax.
+pub fn quantize_weights_scaled(
+    mats: &[&Mat],
+    per_tensor: bool,
+    floors: &[f64],
+    bits: WeightBits,
+    clip: bool,
+) -> (Vec<Vec<i8>>, Vec<f64>) {
+    let qm = qmax(bits);
     let rows = mats[0].rows;
     let mut scales: Vec<f64> = (0..rows)
         .map(|c| {
             mats.iter()
                 .flat_map(|m| m.row(c).iter())
                 .fold(0.0f64, |a, v| a.max(v.abs()))
-                / 127.0
+                / qm
         })
         .collect();
     if per_tensor {
         let s = scales.iter().copied().fold(0.0, f64::max);
         scales.fill(s);
+    }
+    if clip {
+        // Search the clipping scale that minimises the squared rounding error.
+        if per_tensor {
+            let all = || mats.iter().flat_map(|m| m.data.iter().copied());
+            let s = mse_scale(all, scales.first().copied().unwrap_or(0.0), qm);
+            scales.fill(s);
+        } else {
+            for (c, s) in scales.iter_mut().enumerate() {
+                let row = || mats.iter().flat_map(move |m| m.row(c).iter().copied());
+                *s = mse_scale(row, *s, qm);
+            }
+        }
     }
     for s in &mut scales {
         if s.is_nan() || *s <= 0.0 {
@@ -443,12 +490,95 @@ pub fn quantize_weights_floored(
                     let s = scales[c];
                     m.row(c)
                         .iter()
-                        .map(move |v| (v / s).round().clamp(-127.0, 127.0) as i8)
+                        .map(move |v| (v / s).round().clamp(-qm, qm) as i8)
                 })
                 .collect()
         })
         .collect();
     (q, scales)
+}
+
+/// A float activation matrix stored by columns (one `Vec` per input channel),
+/// with each column's squared norm.
+pub struct Columns {
+    cols: Vec<Vec<f64>>,
+    norms: Vec<f64>,
+}
+
+impl Columns {
+    /// The columns of `t` (`t.rows` values each).
+    pub fn of(t: &Tensor) -> Columns {
+        let cols: Vec<Vec<f64>> = (0..t.channels)
+            .map(|k| (0..t.rows).map(|r| t.data[r * t.channels + k]).collect())
+            .collect();
+        let norms = cols.iter().map(|c| c.iter().map(|v| v * v).sum()).collect();
+        Columns { cols, norms }
+    }
+}
+
+/// GPFQ (Lybrand & Saab, "Post-training Quantization for Neural Networks
+/// with Provable Guarantees"): quantizes one weight row `w` to integers in
+/// `±qm` (times `s`) in input-channel order, each choice correcting the
+/// error the earlier ones left in the layer's output on the data `x`:
+/// with `u` the running error `Σ_{j<t} (w_j − s·q_j)·X_j`,
+/// `q_t = clamp(round(⟨X_t, u + w_t·X_t⟩ / (s·‖X_t‖²)), ±qm)`.
+/// A channel with no data (`‖X_t‖ = 0`) rounds to nearest.
+pub fn gpfq_row(w: &[f64], s: f64, qm: f64, x: &Columns) -> Vec<i8> {
+    let rows = x.cols.first().map_or(0, Vec::len);
+    let mut u = vec![0.0f64; rows];
+    w.iter()
+        .enumerate()
+        .map(|(t, &wt)| {
+            let (col, n2) = match (x.cols.get(t), x.norms.get(t)) {
+                (Some(c), Some(&n)) if n > 0.0 && s > 0.0 => (c, n),
+                _ => return (wt / s).round().clamp(-qm, qm) as i8,
+            };
+            let dot: f64 = col.iter().zip(&u).map(|(a, b)| a * b).sum();
+            let q = ((dot + wt * n2) / (s * n2)).round().clamp(-qm, qm);
+            let e = wt - s * q;
+            for (ui, &xi) in u.iter_mut().zip(col) {
+                *ui += e * xi;
+            }
+            q as i8
+        })
+        .collect()
+}
+
+/// [`gpfq_row`] for every row of `m` with its channel's scale.
+pub fn gpfq_matrix(m: &Mat, scales: &[f64], qm: f64, x: &Columns) -> Vec<i8> {
+    (0..m.rows)
+        .flat_map(|c| gpfq_row(m.row(c), scales[c], qm, x))
+        .collect()
+}
+
+/// Candidate clipping ratios of [`mse_scale`]: `1.00, 0.98, …, 0.50` of max|W|.
+const CLIP_STEPS: usize = 26;
+
+/// The scale `s = α · s_max` (α from 1 down to 0.5, see [`CLIP_STEPS`]) that
+/// minimises `Σ (w − s·clamp(round(w/s), ±qmax))²` over `values`; `s_max`
+/// itself (no clipping) wins ties, and is returned unchanged when it is not
+/// a positive finite number.
+pub fn mse_scale<I: Iterator<Item = f64>>(values: impl Fn() -> I, s_max: f64, qm: f64) -> f64 {
+    if !(s_max.is_finite() && s_max > 0.0) {
+        return s_max;
+    }
+    let err = |s: f64| {
+        values()
+            .map(|w| {
+                let q = (w / s).round().clamp(-qm, qm);
+                (w - s * q).powi(2)
+            })
+            .sum::<f64>()
+    };
+    let mut best = (err(s_max), s_max);
+    for i in 1..CLIP_STEPS {
+        let s = s_max * (1.0 - 0.02 * i as f64);
+        let e = err(s);
+        if e < best.0 {
+            best = (e, s);
+        }
+    }
+    best.1
 }
 
 fn act_of(a: Act) -> Activation {
@@ -497,6 +627,122 @@ pub struct Converted {
     pub warnings: Vec<String>,
     /// Names of the fused ops given one weight scale for all channels.
     pub per_tensor_layers: Vec<String>,
+    /// Every layer with weights (fused op name) and its weight precision, in file order.
+    pub layer_bits: Vec<(String, WeightBits)>,
+}
+
+/// Weight precision per layer (`tinygnn convert --weights`): a default and
+/// overrides by fused op name (the names `convert` and `inspect` print).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct WeightPlan {
+    /// Precision of every layer not named in `layers`.
+    pub default: Option<WeightBits>,
+    /// Per-layer precision.
+    pub layers: Vec<(String, WeightBits)>,
+    /// int4 scales are max|W|/7 instead of the squared-error-minimising
+    /// clipped scale of [`mse_scale`] (`--int4-scale max`, for comparison).
+    pub int4_max_scale: bool,
+    /// int4 values by GPFQ ([`gpfq_row`]) on the layer's float input over the
+    /// calibration graphs instead of round-to-nearest (`--int4-rounding gpfq`;
+    /// needs the activations passed to [`convert_plan_data`]).
+    pub int4_gpfq: bool,
+}
+
+impl WeightPlan {
+    /// All layers in one precision.
+    pub fn all(bits: WeightBits) -> Self {
+        WeightPlan {
+            default: Some(bits),
+            ..WeightPlan::default()
+        }
+    }
+
+    /// The precision of the fused op `f` (int8 unless set): a layer is named
+    /// by any of the spec ops merged into it (e.g. `conv1` for `conv1 + relu`).
+    pub fn bits(&self, f: &FOp) -> WeightBits {
+        self.layers
+            .iter()
+            .rev()
+            .find(|(n, _)| f.name == *n || f.merged.iter().any(|m| m == n))
+            .map(|(_, b)| *b)
+            .or(self.default)
+            .unwrap_or(WeightBits::I8)
+    }
+
+    /// Whether any layer may be int4 (the default or a named layer).
+    pub fn any_int4(&self) -> bool {
+        self.default == Some(WeightBits::I4)
+            || self.layers.iter().any(|(_, b)| *b == WeightBits::I4)
+    }
+
+    /// Errors if a named layer is not a layer with weights of `ops`.
+    pub fn check_names(&self, ops: &[FOp]) -> Result<()> {
+        for (n, _) in &self.layers {
+            let named = |f: &FOp| f.name == *n || f.merged.iter().any(|m| m == n);
+            if !ops.iter().any(|f| f.has_weights() && named(f)) {
+                let known: Vec<&str> = ops
+                    .iter()
+                    .filter(|f| f.has_weights())
+                    .map(layer_name)
+                    .collect();
+                bail!(
+                    "--weights: no layer with weights named '{n}' (layers: {})",
+                    known.join(", ")
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The name a layer with weights goes by in `--weights` and in reports: the
+/// first spec op merged into it (the conv or linear itself).
+pub fn layer_name(f: &FOp) -> &str {
+    f.merged.first().unwrap_or(&f.name)
+}
+
+/// Parses `int8` / `int4`.
+pub fn parse_bits(s: &str) -> Result<WeightBits> {
+    match s {
+        "int8" => Ok(WeightBits::I8),
+        "int4" => Ok(WeightBits::I4),
+        _ => bail!("weight precision must be int8 or int4, not '{s}'"),
+    }
+}
+
+/// The name of a precision as the CLI spells it.
+pub fn bits_name(b: WeightBits) -> &'static str {
+    match b {
+        WeightBits::I8 => "int8",
+        WeightBits::I4 => "int4",
+    }
+}
+
+impl std::str::FromStr for WeightPlan {
+    type Err = anyhow::Error;
+    /// A comma-separated list of `int8`, `int4` (the default for every layer)
+    /// and `LAYER=int8|int4` entries, e.g. `int4,conv1=int8`.
+    fn from_str(s: &str) -> Result<Self> {
+        let mut plan = WeightPlan::default();
+        for item in s.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+            match item.split_once('=') {
+                Some((name, b)) if !name.trim().is_empty() => plan
+                    .layers
+                    .push((name.trim().to_string(), parse_bits(b.trim())?)),
+                Some(_) => bail!("--weights: '{item}' has no layer name before '='"),
+                None => {
+                    if plan.default.is_some() {
+                        bail!("--weights: more than one default precision in '{s}'");
+                    }
+                    plan.default = Some(parse_bits(item)?);
+                }
+            }
+        }
+        if plan.default.is_none() && plan.layers.is_empty() {
+            bail!("--weights: empty precision list");
+        }
+        Ok(plan)
+    }
 }
 
 /// Reports channels whose bias saturates i32 or whose rescale underflows to 0.
@@ -605,13 +851,45 @@ pub fn convert(spec: &Spec, ranges: &HashMap<String, Range>, cap: Capacity) -> R
     convert_with(spec, ranges, cap, WeightScales::PerChannel)
 }
 
-/// Quantizes and writes the model, choosing weight scales by `mode`.
+/// Quantizes and writes the model with int8 weights, choosing weight scales by `mode`.
 pub fn convert_with(
     spec: &Spec,
     ranges: &HashMap<String, Range>,
     cap: Capacity,
     mode: WeightScales,
 ) -> Result<Converted> {
+    convert_plan(spec, ranges, cap, mode, &WeightPlan::default())
+}
+
+/// Quantizes and writes the model, choosing weight scales by `mode` and each
+/// layer's weight precision by `plan`.
+pub fn convert_plan(
+    spec: &Spec,
+    ranges: &HashMap<String, Range>,
+    cap: Capacity,
+    mode: WeightScales,
+    plan: &WeightPlan,
+) -> Result<Converted> {
+    convert_plan_data(spec, ranges, cap, mode, plan, None)
+}
+
+/// [`convert_plan`] with the float activations of the calibration graphs
+/// (for [`WeightPlan::int4_gpfq`]).
+pub fn convert_plan_data(
+    spec: &Spec,
+    ranges: &HashMap<String, Range>,
+    cap: Capacity,
+    mode: WeightScales,
+    plan: &WeightPlan,
+    acts: Option<&Values>,
+) -> Result<Converted> {
+    if plan.int4_gpfq && plan.any_int4() && acts.is_none() {
+        bail!("GPFQ rounding needs the calibration activations");
+    }
+    let convert_layers =
+        |spec: &Spec, ranges: &HashMap<String, Range>, cap: Capacity, pt: &dyn Fn(&str) -> bool| {
+            convert_layers(spec, ranges, cap, pt, plan, acts)
+        };
     match mode {
         WeightScales::PerChannel => convert_layers(spec, ranges, cap, &|_| false),
         WeightScales::PerTensor => convert_layers(spec, ranges, cap, &|_| true),
@@ -644,8 +922,20 @@ fn convert_layers(
     ranges: &HashMap<String, Range>,
     cap: Capacity,
     per_tensor_layer: &dyn Fn(&str) -> bool,
+    plan: &WeightPlan,
+    acts: Option<&Values>,
 ) -> Result<Converted> {
     let fused = fuse(spec)?;
+    plan.check_names(&fused.ops)?;
+    let clip = |b: WeightBits| b == WeightBits::I4 && !plan.int4_max_scale;
+    // The float input of a layer, column-major, when its int4 values come from GPFQ.
+    let gpfq_input = |b: WeightBits, input: &str| -> Option<Columns> {
+        if b != WeightBits::I4 || !plan.int4_gpfq {
+            return None;
+        }
+        acts.and_then(|a| a.get(input)).map(Columns::of)
+    };
+    let mut layer_bits = Vec::new();
     let range = |name: &str| -> Result<Range> {
         ranges
             .get(name)
@@ -755,11 +1045,19 @@ fn convert_layers(
                 if per_tensor {
                     per_tensor_layers.push(f.name.clone());
                 }
-                let (q, scales) = quantize_weights_floored(&[m], per_tensor, &floors);
+                let bits = plan.bits(f);
+                layer_bits.push((layer_name(f).to_string(), bits));
+                let (mut q, scales) =
+                    quantize_weights_scaled(&[m], per_tensor, &floors, bits, clip(bits));
+                if let Some(x) = gpfq_input(bits, &f.inputs[0]) {
+                    q[0] = gpfq_matrix(m, &scales, qmax(bits), &x);
+                }
                 check_records(&who, &scales, b, s_in, s_out, false, &mut warnings);
-                let weights = w.add_i8(&q[0]);
+                let weights = w
+                    .add_weights(bits, &q[0], m.cols)
+                    .map_err(|e| anyhow!("{who}: {e}"))?;
                 let params = w.add_channel_params(&records(&scales, b));
-                weight_bytes += q[0].len();
+                weight_bytes += weights.weight_bytes().len as usize;
                 param_bytes += params.len as usize;
                 bias_bytes += 4 * scales.len();
                 match &f.kind {
@@ -806,14 +1104,27 @@ fn convert_layers(
                 if per_tensor {
                     per_tensor_layers.push(f.name.clone());
                 }
-                let (q, scales) = quantize_weights_floored(&mats, per_tensor, &floors);
+                let bits = plan.bits(f);
+                layer_bits.push((layer_name(f).to_string(), bits));
+                let (mut q, scales) =
+                    quantize_weights_scaled(&mats, per_tensor, &floors, bits, clip(bits));
+                if let Some(x) = gpfq_input(bits, &f.inputs[0]) {
+                    for (qi, m) in q.iter_mut().zip(&mats) {
+                        *qi = gpfq_matrix(m, &scales, qmax(bits), &x);
+                    }
+                }
                 check_records(&who, &scales, b, s_in, s_out, *normalize, &mut warnings);
-                let weights_l = w.add_i8(&q[0]);
+                let weights_l = w
+                    .add_weights(bits, &q[0], wl.cols)
+                    .map_err(|e| anyhow!("{who}: {e}"))?;
                 let weights_r = match q.get(1) {
-                    Some(r) => w.add_i8(r),
+                    Some(r) => w
+                        .add_weights(bits, r, wl.cols)
+                        .map_err(|e| anyhow!("{who}: {e}"))?,
                     None => fmt::Section::default(),
                 };
-                weight_bytes += q.iter().map(Vec::len).sum::<usize>();
+                weight_bytes +=
+                    (weights_l.weight_bytes().len + weights_r.weight_bytes().len) as usize;
                 let mut recs = records(&scales, b);
                 if *normalize {
                     for r in &mut recs {
@@ -924,5 +1235,6 @@ fn convert_layers(
         param_bytes,
         warnings,
         per_tensor_layers,
+        layer_bits,
     })
 }

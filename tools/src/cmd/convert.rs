@@ -50,6 +50,24 @@ pub struct Args {
     /// the 4-byte aligned bytes, their length and the arena size at capacity.
     #[arg(long, value_enum)]
     pub emit: Option<crate::emit::Lang>,
+    /// Weight precision: `int8` or `int4` for every layer, and/or per layer
+    /// `LAYER=int8|int4` (comma-separated, e.g. `int4,conv1=int8`; layer names
+    /// as listed by convert) [default: int8].
+    #[arg(long, conflicts_with = "flash_budget")]
+    pub weights: Option<String>,
+    /// Largest file size in bytes: layers are switched from int8 to int4
+    /// weights, least sensitive first (measured on the calibration graphs),
+    /// until the model fits; an error if even all-int4 does not fit.
+    #[arg(long)]
+    pub flash_budget: Option<usize>,
+    /// int4 weight scales: `mse` (per channel, the clipping of max|W| that
+    /// minimises the squared rounding error) or `max` (max|W| / 7).
+    #[arg(long, default_value = "mse")]
+    pub int4_scale: String,
+    /// int4 weight rounding: `gpfq` (error-correcting, on the layer's float
+    /// input over the calibration graphs) or `nearest`.
+    #[arg(long, default_value = "gpfq")]
+    pub int4_rounding: String,
 }
 
 /// Loads a model file and parses its spec.
@@ -106,7 +124,48 @@ pub fn run(a: &Args) -> Result<()> {
     let cal = calibrate::calibrate_outputs(&spec, &g, method, output_range, |_| pb.inc(1))?;
     pb.finish_and_clear();
     let ranges = cal.ranges;
-    let conv = quantize::convert_with(&spec, &ranges, cap, weight_scales)?;
+    let mut plan: quantize::WeightPlan = match &a.weights {
+        Some(s) => s.parse()?,
+        None => quantize::WeightPlan::default(),
+    };
+    plan.int4_max_scale = match a.int4_scale.as_str() {
+        "mse" => false,
+        "max" => true,
+        s => bail!("--int4-scale must be mse or max, not '{s}'"),
+    };
+    plan.int4_gpfq = match a.int4_rounding.as_str() {
+        "nearest" => false,
+        "gpfq" => true,
+        s => bail!("--int4-rounding must be nearest or gpfq, not '{s}'"),
+    };
+    let conv = match a.flash_budget {
+        None if plan.int4_gpfq && plan.any_int4() => {
+            let acts = crate::reference::run(&spec, &g, |_| {})?;
+            quantize::convert_plan_data(&spec, &ranges, cap, weight_scales, &plan, Some(&acts))?
+        }
+        None => quantize::convert_plan(&spec, &ranges, cap, weight_scales, &plan)?,
+        Some(budget) => {
+            let c =
+                crate::precision::choose(&spec, &ranges, cap, weight_scales, &g, budget, &plan)?;
+            println!(
+                "flash budget {budget} bytes: all-int8 {} bytes, all-int4 {} bytes",
+                c.all_int8_bytes, c.all_int4_bytes
+            );
+            if !c.sensitivity.is_empty() {
+                println!("  int4 sensitivity on the calibration graphs (this layer alone int4), least sensitive first:");
+                for s in &c.sensitivity {
+                    println!(
+                        "    {:<16} top-1 agreement {:>7.3}%  mean err/range {:.5}  file {} bytes",
+                        s.layer,
+                        100.0 * s.top1_agreement,
+                        s.rel_mean_err,
+                        s.bytes
+                    );
+                }
+            }
+            c.converted
+        }
+    };
     for w in &conv.warnings {
         eprintln!("warning: {w}");
     }
@@ -129,9 +188,32 @@ pub fn run(a: &Args) -> Result<()> {
         );
     }
     println!(
-        "weights: {} bytes int8, {} bytes channel params ({} bytes int32 bias)",
-        conv.weight_bytes, conv.param_bytes, conv.bias_bytes
+        "weights: {} bytes {}, {} bytes channel params ({} bytes int32 bias)",
+        conv.weight_bytes,
+        if conv
+            .layer_bits
+            .iter()
+            .all(|(_, b)| *b == tinygnn::format::WeightBits::I8)
+        {
+            "int8"
+        } else {
+            "int8/int4"
+        },
+        conv.param_bytes,
+        conv.bias_bytes
     );
+    if conv
+        .layer_bits
+        .iter()
+        .any(|(_, b)| *b != tinygnn::format::WeightBits::I8)
+    {
+        let list: Vec<String> = conv
+            .layer_bits
+            .iter()
+            .map(|(n, b)| format!("{n}={}", quantize::bits_name(*b)))
+            .collect();
+        println!("weight precision: {}", list.join(", "));
+    }
     println!(
         "weight scales: {} ({} of {} layers per-tensor{}{})",
         a.weight_scales,

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::{anyhow, Context, Result};
 use serde_json::{json, Value};
-use tinygnn::format::{Activation, Op, TensorDesc, TensorKind};
+use tinygnn::format::{Activation, Op, TensorDesc, TensorKind, WeightBits};
 use tinygnn::Model;
 
 use crate::quantize::{FKind, FOp};
@@ -85,6 +85,15 @@ fn mult_summary(model: &Model<'_>, params: tinygnn::format::Section, out: u8) ->
 pub fn describe(model: &Model<'_>, file_len: usize) -> Value {
     let tensors = model.tensors();
     let mut weight_bytes = 0usize;
+    let mut int4_bytes = 0usize;
+    let mut add_weights = |s: &tinygnn::format::Section| {
+        let n = s.weight_bytes().len as usize;
+        weight_bytes += n;
+        if s.weight_bits() == WeightBits::I4 {
+            int4_bytes += n;
+        }
+        crate::quantize::bits_name(s.weight_bits())
+    };
     let mut param_bytes = 0usize;
     let mut bias_bytes = 0usize;
     let mut ops = Vec::new();
@@ -99,10 +108,14 @@ pub fn describe(model: &Model<'_>, file_len: usize) -> Value {
                 act,
                 ..
             } => {
-                weight_bytes += weights.len as usize;
+                let wb = add_weights(weights);
                 param_bytes += params.len as usize;
                 bias_bytes += 4 * tensors.get(out as usize).map_or(0, |t| t.channels as usize);
-                (act_str(act), mult_summary(model, *params, out), json!({}))
+                (
+                    act_str(act),
+                    mult_summary(model, *params, out),
+                    json!({"weights": wb}),
+                )
             }
             Op::GcnConv {
                 weights,
@@ -114,13 +127,13 @@ pub fn describe(model: &Model<'_>, file_len: usize) -> Value {
                 edge_weight,
                 ..
             } => {
-                weight_bytes += weights.len as usize;
+                let wb = add_weights(weights);
                 param_bytes += params.len as usize;
                 bias_bytes += 4 * tensors.get(out as usize).map_or(0, |t| t.channels as usize);
                 (
                     act_str(act),
                     mult_summary(model, *params, out),
-                    json!({"improved": improved, "add_self_loops": add_self_loops, "normalize": normalize, "edge_weight": edge_weight}),
+                    json!({"weights": wb, "improved": improved, "add_self_loops": add_self_loops, "normalize": normalize, "edge_weight": edge_weight}),
                 )
             }
             Op::SageConv {
@@ -132,13 +145,14 @@ pub fn describe(model: &Model<'_>, file_len: usize) -> Value {
                 normalize,
                 ..
             } => {
-                weight_bytes += (weights_l.len + weights_r.len) as usize;
+                let wb = add_weights(weights_l);
+                add_weights(weights_r);
                 param_bytes += params.len as usize;
                 bias_bytes += 4 * tensors.get(out as usize).map_or(0, |t| t.channels as usize);
                 (
                     act_str(act),
                     mult_summary(model, *params, out),
-                    json!({"aggr": format!("{aggr:?}").to_lowercase(), "root_weight": weights_r.len > 0, "normalize": normalize}),
+                    json!({"weights": wb, "aggr": format!("{aggr:?}").to_lowercase(), "root_weight": weights_r.len > 0, "normalize": normalize}),
                 )
             }
             Op::GinAggregate {
@@ -211,7 +225,7 @@ pub fn describe(model: &Model<'_>, file_len: usize) -> Value {
             "id": i, "kind": kind_str(t.kind), "channels": t.channels,
             "scale": t.scale, "zero_point": t.zero_point,
         })).collect::<Vec<_>>(),
-        "flash": {"file": file_len, "int8_weights": weight_bytes, "int32_params": param_bytes, "int32_bias": bias_bytes},
+        "flash": {"file": file_len, "weights": weight_bytes, "int8_weights": weight_bytes - int4_bytes, "int4_weights": int4_bytes, "int32_params": param_bytes, "int32_bias": bias_bytes},
         "arena_bytes_at_capacity": rt::arena_bytes(model, n as usize, e as usize, g as usize),
     })
 }
@@ -306,11 +320,13 @@ pub fn run(a: &Args) -> Result<()> {
     }
     let f = &d["flash"];
     println!(
-        "\nflash: {} bytes file = {} int8 weights + {} int32 channel params + {} metadata/header/padding",
+        "\nflash: {} bytes file = {} weights ({} int8 + {} int4) + {} int32 channel params + {} metadata/header/padding",
         f["file"],
+        f["weights"],
         f["int8_weights"],
+        f["int4_weights"],
         f["int32_params"],
-        f["file"].as_u64().unwrap_or(0) - f["int8_weights"].as_u64().unwrap_or(0) - f["int32_params"].as_u64().unwrap_or(0)
+        f["file"].as_u64().unwrap_or(0) - f["weights"].as_u64().unwrap_or(0) - f["int32_params"].as_u64().unwrap_or(0)
     );
     match d["arena_bytes_at_capacity"].as_u64() {
         Some(b) => println!("arena at capacity: {b} bytes"),

@@ -1,0 +1,173 @@
+//! Mixed weight precision under a flash budget (`tinygnn convert --flash-budget`).
+//!
+//! Sensitivity of a layer = how much the model's output moves away from the
+//! float reference, on the calibration graphs, when **only that layer** has
+//! int4 weights and every other layer int8: first the fraction of rows whose
+//! top-1 class differs from the float model's, then (ties) the mean absolute
+//! error of the dequantized output divided by the float output's range. Both
+//! are measured by running the converted model with the runtime itself.
+//!
+//! The search is greedy: start with every layer int8; while the file is larger
+//! than the budget, switch the least sensitive remaining layer to int4; once
+//! it fits, switch back to int8 every earlier choice (most sensitive first)
+//! that the file can afford (a small layer switched early may save little).
+//! If even all layers int4 do not fit, it fails and says by how much.
+
+use std::collections::HashMap;
+
+use anyhow::{anyhow, bail, Result};
+use tinygnn::format::WeightBits;
+
+use crate::calibrate::Range;
+use crate::cmd::verify::compare;
+use crate::quantize::{self, Capacity, Converted, WeightPlan, WeightScales};
+use crate::reference::Tensor;
+use crate::spec::Spec;
+use crate::st::Graphs;
+use crate::{reference, rt};
+
+/// One layer's measured sensitivity to int4 weights.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sensitivity {
+    /// Fused op name.
+    pub layer: String,
+    /// Top-1 agreement with the float model when only this layer is int4.
+    pub top1_agreement: f64,
+    /// Mean |float − dequantized| of the output over the float output range.
+    pub rel_mean_err: f64,
+    /// File size with only this layer int4.
+    pub bytes: usize,
+}
+
+/// The outcome of [`choose`].
+#[derive(Debug, Clone)]
+pub struct Choice {
+    /// The converted model that fits.
+    pub converted: Converted,
+    /// The plan that produced it.
+    pub plan: WeightPlan,
+    /// Every layer's sensitivity, least sensitive first (empty when all-int8 fits).
+    pub sensitivity: Vec<Sensitivity>,
+    /// File size with every layer int8 and every layer int4.
+    pub all_int8_bytes: usize,
+    /// File size with every layer int4.
+    pub all_int4_bytes: usize,
+}
+
+/// Top-1 agreement and relative mean error of `c` against the float output `f` on `g`.
+pub fn score(c: &Converted, f: &Tensor, g: &Graphs) -> Result<(f64, f64)> {
+    let model = tinygnn::Model::from_bytes(&c.bytes).map_err(|e| anyhow!("{e}"))?;
+    let q = rt::run_traced(&model, g, |_, _| {})?;
+    let cmp = compare(f, &q)?;
+    let rel = if cmp.float_range > 0.0 {
+        cmp.mean_abs_err / cmp.float_range
+    } else {
+        cmp.mean_abs_err
+    };
+    Ok((cmp.top1_agreement, rel))
+}
+
+/// Picks per-layer weight precision so that the file has at most `budget`
+/// bytes, switching the least sensitive layers (measured on `calib`) to int4;
+/// `base` gives the int4 options (scales, rounding), its layer map is ignored.
+pub fn choose(
+    spec: &Spec,
+    ranges: &HashMap<String, Range>,
+    cap: Capacity,
+    mode: WeightScales,
+    calib: &Graphs,
+    budget: usize,
+    base: &WeightPlan,
+) -> Result<Choice> {
+    let vals = reference::run(spec, calib, |_| {})?;
+    let conv = |plan: &WeightPlan| {
+        let plan = WeightPlan {
+            int4_max_scale: base.int4_max_scale,
+            int4_gpfq: base.int4_gpfq,
+            ..plan.clone()
+        };
+        quantize::convert_plan_data(spec, ranges, cap, mode, &plan, Some(&vals))
+    };
+    let all8 = conv(&WeightPlan::all(WeightBits::I8))?;
+    let all4 = conv(&WeightPlan::all(WeightBits::I4))?;
+    let (b8, b4) = (all8.bytes.len(), all4.bytes.len());
+    if b8 <= budget {
+        return Ok(Choice {
+            converted: all8,
+            plan: WeightPlan::all(WeightBits::I8),
+            sensitivity: Vec::new(),
+            all_int8_bytes: b8,
+            all_int4_bytes: b4,
+        });
+    }
+    if b4 > budget {
+        bail!(
+            "--flash-budget {budget}: even all-int4 weights give {b4} bytes ({} over; all-int8: {b8} bytes)",
+            b4 - budget
+        );
+    }
+    let out = spec
+        .outputs
+        .first()
+        .ok_or_else(|| anyhow!("the model has no output"))?;
+    let f = vals
+        .get(out)
+        .ok_or_else(|| anyhow!("the float reference did not produce '{out}'"))?;
+    let mut sens = Vec::new();
+    for (layer, _) in &all8.layer_bits {
+        let plan = WeightPlan {
+            default: Some(WeightBits::I8),
+            layers: vec![(layer.clone(), WeightBits::I4)],
+            ..WeightPlan::default()
+        };
+        let c = conv(&plan)?;
+        let (top1_agreement, rel_mean_err) = score(&c, f, calib)?;
+        sens.push(Sensitivity {
+            layer: layer.clone(),
+            top1_agreement,
+            rel_mean_err,
+            bytes: c.bytes.len(),
+        });
+    }
+    // Least sensitive first: highest agreement, then lowest error; ties by
+    // the larger size saving (more bytes saved per unit of harm).
+    sens.sort_by(|a, b| {
+        b.top1_agreement
+            .total_cmp(&a.top1_agreement)
+            .then(a.rel_mean_err.total_cmp(&b.rel_mean_err))
+            .then(a.bytes.cmp(&b.bytes))
+    });
+    let mut plan = WeightPlan::all(WeightBits::I8);
+    for s in &sens {
+        plan.layers.push((s.layer.clone(), WeightBits::I4));
+        let mut c = conv(&plan)?;
+        if c.bytes.len() <= budget {
+            // Undo switches that the last one made unnecessary (a small layer
+            // switched early saves little), most sensitive first.
+            for i in (0..plan.layers.len().saturating_sub(1)).rev() {
+                let mut trial = plan.clone();
+                trial.layers.remove(i);
+                let t = conv(&trial)?;
+                if t.bytes.len() <= budget {
+                    plan = trial;
+                    c = t;
+                }
+            }
+            return Ok(Choice {
+                converted: c,
+                plan,
+                sensitivity: sens,
+                all_int8_bytes: b8,
+                all_int4_bytes: b4,
+            });
+        }
+    }
+    // Unreachable in practice (all layers int4 fit, checked above); converge anyway.
+    Ok(Choice {
+        converted: all4,
+        plan: WeightPlan::all(WeightBits::I4),
+        sensitivity: sens,
+        all_int8_bytes: b8,
+        all_int4_bytes: b4,
+    })
+}
