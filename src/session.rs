@@ -9,7 +9,10 @@
 //!    row offsets, `u16` sources, Q16 `u32` weights when the model uses edge
 //!    weights) and the per-graph node counts (the `batch` vector itself is
 //!    read in place from the input, which the run borrows, so it is not copied);
-//! 4. quantizes (or copies) the features into the input tensor;
+//! 4. quantizes (or copies) the features into the input tensor — except for
+//!    sparse features ([`Features::SparseI8`]) when the model reads them in
+//!    place ([`Model::reads_sparse_input`]): then the input tensor has no slot
+//!    and the ops that read it get the CSR rows themselves ([`ops::Src::Sparse`]);
 //! 5. runs the ops in order; each writes its output tensor's slot.
 //!
 //! # Example
@@ -65,12 +68,20 @@
 //! slot. A slot's size is `max(N · node_channels, G · graph_channels)` over the
 //! tensors it holds. The scratch region is the largest scratch any single op
 //! takes (see [`crate::ops`]).
+//!
+//! With sparse features read in place the plan is the same walk without the
+//! input tensor (it takes no slot), and [`Model::arena_bytes_sparse`] gives
+//! its exact size; when the model cannot read them in place (an op other than
+//! `Linear`, `GcnConv` or a `Sum`/`Mean` `SageConv` reads the input, or the
+//! input is an output), sparse features are expanded into the input slot and
+//! `arena_bytes_sparse` equals [`Model::arena_bytes`].
 
 use crate::error::{Error, Result};
 use crate::format::{Op, TensorKind};
 use crate::graph::{self, Dims, Features, GraphInput};
 use crate::kernels::aggregate::{self, Csr};
-use crate::ops::{self, region_bytes, Ctx, In, Out, Scratch};
+use crate::kernels::sparse::SparseRows;
+use crate::ops::{self, region_bytes, Ctx, In, Out, Scratch, SparseIn, Src};
 use crate::{Model, MAX_TENSORS};
 
 const NO_SLOT: u8 = u8::MAX;
@@ -118,7 +129,9 @@ struct Plan {
 }
 
 impl Plan {
-    fn new(model: &Model<'_>) -> Plan {
+    /// The plan; with `sparse_direct` the input tensor gets no slot (the
+    /// ops read the sparse features in place).
+    fn new(model: &Model<'_>, sparse_direct: bool) -> Plan {
         let tensors = model.tensors();
         let mut plan = Plan {
             slot_of: [NO_SLOT; MAX_TENSORS],
@@ -139,7 +152,9 @@ impl Plan {
             mark(op.output(), &mut |l| l.last_use = k);
             op.for_each_input(|t| mark(t, &mut |l| l.last_use = k));
         }
-        plan.assign(tensors, model.input());
+        if !sparse_direct {
+            plan.assign(tensors, model.input());
+        }
         for (k, op) in model.ops().enumerate() {
             // Release the slots of tensors whose last reader ran before op k.
             for (l, &s) in life.iter_mut().zip(plan.slot_of.iter()) {
@@ -282,6 +297,47 @@ impl Layout {
 }
 
 impl Model<'_> {
+    /// Whether [`Session::run`] reads sparse features ([`Features::SparseI8`])
+    /// in place: every op that reads the input tensor is a `Linear`, a
+    /// `GcnConv` or a `SageConv` with `Sum`/`Mean` aggregation, and the input
+    /// is not an output. Then the dense input tensor takes no arena space
+    /// ([`Model::arena_bytes_sparse`]) and the first layer sums weight columns
+    /// of the stored entries ([`crate::kernels::sparse`]) instead of
+    /// multiplying zeros; otherwise sparse features are expanded into the
+    /// dense input tensor first. Same output bytes either way.
+    pub fn reads_sparse_input(&self) -> bool {
+        let input = self.input();
+        if self.outputs().contains(&input) {
+            return false;
+        }
+        self.ops().all(|op| {
+            let mut reads = false;
+            op.for_each_input(|t| reads |= t == input);
+            !reads || ops::takes_sparse_input(&op)
+        })
+    }
+
+    /// The exact number of arena bytes [`Session::run`] uses for sparse
+    /// features ([`Features::SparseI8`]) on a graph of `nodes` nodes, `edges`
+    /// edges and `graphs` graphs (8-aligned arena, as for
+    /// [`Model::arena_bytes`]): without the dense input tensor when the model
+    /// reads sparse features in place ([`Model::reads_sparse_input`]), else
+    /// the same as [`Model::arena_bytes`]. Non-decreasing in each argument
+    /// and never above [`Model::arena_bytes`].
+    pub fn arena_bytes_sparse(&self, nodes: usize, edges: usize, graphs: usize) -> usize {
+        let plan = Plan::new(self, self.reads_sparse_input());
+        Layout::new(
+            self,
+            &plan,
+            Dims {
+                nodes,
+                edges,
+                graphs,
+            },
+        )
+        .total()
+    }
+
     /// The exact number of arena bytes [`Session::run`] uses for a graph of
     /// `nodes` nodes, `edges` edges and `graphs` graphs, when the arena starts
     /// 8-aligned (an unaligned arena needs up to 7 bytes more). Saturates at
@@ -290,8 +346,10 @@ impl Model<'_> {
     /// Non-decreasing in each argument, so `arena_bytes` at the model's
     /// [`Model::capacity`] is enough for every input the model accepts: size
     /// a static arena with it (plus 7 if its alignment is not guaranteed).
+    ///
+    /// For sparse features see [`Model::arena_bytes_sparse`] (never more).
     pub fn arena_bytes(&self, nodes: usize, edges: usize, graphs: usize) -> usize {
-        let plan = Plan::new(self);
+        let plan = Plan::new(self, false);
         Layout::new(
             self,
             &plan,
@@ -363,6 +421,8 @@ pub struct Session<'a, 'm> {
     model: &'a Model<'m>,
     arena: &'a mut [u8],
     plan: Plan,
+    /// `plan` is the one for sparse features read in place.
+    plan_sparse: bool,
     /// Sizes of the last successful run and the arena offset of its first slot.
     last: Option<(Dims, usize)>,
 }
@@ -392,7 +452,8 @@ impl<'a, 'm> Session<'a, 'm> {
     /// A session running `model` in `arena`. The arena is checked on each run.
     pub fn new(model: &'a Model<'m>, arena: &'a mut [u8]) -> Self {
         Session {
-            plan: Plan::new(model),
+            plan: Plan::new(model, false),
+            plan_sparse: false,
             model,
             arena,
             last: None,
@@ -413,7 +474,8 @@ impl<'a, 'm> Session<'a, 'm> {
     /// # Errors
     /// * an input-graph error ([`crate::graph`] lists them) — nothing is written;
     /// * [`Error::ArenaTooSmall`] with the exact need (including the slack to
-    ///   align this arena's start to 8) — nothing is written;
+    ///   align this arena's start to 8; [`Model::arena_bytes`], or
+    ///   [`Model::arena_bytes_sparse`] for sparse features) — nothing is written;
     /// * [`Error::Overflow`] from an op whose intermediate does not fit (GCN
     ///   coefficients above `i32::MAX`, i.e. absurd edge weights).
     ///
@@ -432,6 +494,12 @@ impl<'a, 'm> Session<'a, 'm> {
     ) -> Result<Output<'_>> {
         self.last = None;
         let dims = graph::validate(self.model, input)?;
+        let direct =
+            matches!(input.features, Features::SparseI8 { .. }) && self.model.reads_sparse_input();
+        if direct != self.plan_sparse {
+            self.plan = Plan::new(self.model, direct);
+            self.plan_sparse = direct;
+        }
         let slots_start = self.execute(input, dims, f)?;
         self.last = Some((dims, slots_start));
         self.output(0).ok_or(Error::InvalidOutputs)
@@ -477,6 +545,7 @@ impl<'a, 'm> Session<'a, 'm> {
     ) -> Result<usize> {
         let model = self.model;
         let plan = &self.plan;
+        let direct = self.plan_sparse;
         let layout = Layout::new(model, plan, d);
         let slack = self.align_slack();
         let needed = slack.saturating_add(layout.total());
@@ -544,7 +613,25 @@ impl<'a, 'm> Session<'a, 'm> {
         let loc = |t: u8| plan.locate(model, t, d);
 
         // ---- input features -----------------------------------------------
-        {
+        // Read in place by the ops when `direct` (sparse features).
+        let sparse_in = match input.features {
+            Features::SparseI8 {
+                row_ptr,
+                cols,
+                values,
+            } if direct => Some(SparseIn {
+                x: SparseRows {
+                    row_ptr,
+                    cols,
+                    values,
+                },
+                rows: d.nodes,
+                channels: usize::from(model.input_desc().channels),
+                zp: model.input_desc().zero_point,
+            }),
+            _ => None,
+        };
+        if sparse_in.is_none() {
             let l = loc(model.input()).ok_or(too_small)?;
             let desc = model.input_desc();
             let buf = slots_region.get_mut(l.offset..).ok_or(too_small)?;
@@ -629,8 +716,14 @@ impl<'a, 'm> Session<'a, 'm> {
                 channels: o.channels,
                 zp: o.zero_point,
             };
+            let src = |t: u8| -> Result<Src<'_>> {
+                match sparse_in {
+                    Some(s) if t == model.input() => Ok(Src::Sparse(s)),
+                    _ => view(t).map(Src::Dense),
+                }
+            };
             let scratch = Scratch::new(&mut *scratch_region);
-            run_op(model, &ctx, &op, &view, out, scratch)?;
+            run_op(model, &ctx, &op, &view, &src, out, scratch)?;
             let produced: &[i8] = cast(out_buf, o.len()).ok_or(internal)?;
             f(
                 k,
@@ -653,6 +746,7 @@ fn run_op<'v>(
     ctx: &Ctx<'_>,
     op: &Op,
     view: &impl Fn(u8) -> Result<In<'v>>,
+    src: &impl Fn(u8) -> Result<Src<'v>>,
     mut out: Out<'_>,
     scratch: Scratch<'_>,
 ) -> Result<()> {
@@ -667,7 +761,7 @@ fn run_op<'v>(
             model.weights(*weights),
             model.data(*params),
             *act,
-            view(*input)?,
+            src(*input)?,
             out,
             scratch,
         ),
@@ -692,7 +786,7 @@ fn run_op<'v>(
                 normalize: *normalize,
                 edge_weight: *edge_weight,
             },
-            view(*input)?,
+            src(*input)?,
             out,
             scratch,
         ),
@@ -715,7 +809,7 @@ fn run_op<'v>(
                 act: *act,
                 normalize: *normalize,
             },
-            view(*input)?,
+            src(*input)?,
             out,
             scratch,
         ),

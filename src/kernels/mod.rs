@@ -12,7 +12,9 @@
 //! * [`dense`]: int8 matrix × int8 vector with zero point, i32 results.
 //! * [`requant`]: fused activation and requantization of i32 accumulators.
 //! * [`aggregate`]: building the target-sorted CSR and neighbourhood reductions over it.
+//! * [`sparse`]: sparse int8 input rows × int8 weights (the input layer with sparse features).
 
 pub mod aggregate;
 pub mod dense;
 pub mod requant;
+pub mod sparse;

@@ -19,6 +19,8 @@ pub mod sage;
 use crate::error::{Error, Result};
 use crate::format::{Op, TensorDesc, TensorKind};
 use crate::kernels::aggregate::Csr;
+use crate::kernels::dense;
+use crate::kernels::sparse::{self, SparseRows};
 
 /// Bytes a region of `count` values of `T` occupies in the arena: rounded up
 /// to a multiple of 8 so the next region stays 8-aligned. Saturates.
@@ -88,6 +90,105 @@ pub struct In<'a> {
     pub channels: usize,
     /// Zero point.
     pub zp: i8,
+}
+
+/// The model input given as sparse int8 rows ([`crate::Features::SparseI8`]),
+/// read in place by the ops that take it directly (see [`Src`]).
+#[derive(Debug, Clone, Copy)]
+pub struct SparseIn<'a> {
+    /// The rows (validated CSR).
+    pub x: SparseRows<'a>,
+    /// Rows (nodes).
+    pub rows: usize,
+    /// Channels (the dense width).
+    pub channels: usize,
+    /// Zero point (the value of every entry not stored).
+    pub zp: i8,
+}
+
+/// What an op that starts with a linear map reads: a dense tensor, or the
+/// model input as sparse rows. Only [`Op::Linear`], [`Op::GcnConv`] and
+/// [`Op::SageConv`] with `Sum`/`Mean` aggregation take [`Src::Sparse`]
+/// (see [`takes_sparse_input`]); the session densifies the input otherwise.
+#[derive(Debug, Clone, Copy)]
+pub enum Src<'a> {
+    /// A dense int8 tensor.
+    Dense(In<'a>),
+    /// The sparse model input.
+    Sparse(SparseIn<'a>),
+}
+
+impl<'a> From<In<'a>> for Src<'a> {
+    fn from(x: In<'a>) -> Self {
+        Src::Dense(x)
+    }
+}
+
+impl Src<'_> {
+    /// Channels (the dense width).
+    pub fn channels(&self) -> usize {
+        match self {
+            Src::Dense(x) => x.channels,
+            Src::Sparse(x) => x.channels,
+        }
+    }
+
+    /// Rows.
+    pub fn rows(&self) -> usize {
+        match self {
+            Src::Dense(x) => x.rows,
+            Src::Sparse(x) => x.rows,
+        }
+    }
+
+    /// `sums[c] = Σ_k w[c,k]` for the dense path ([`dense::weight_sums`]);
+    /// nothing for the sparse one (which does not use them).
+    pub fn weight_sums(&self, w: &[i8], sums: &mut [i32]) {
+        if let Src::Dense(x) = self {
+            dense::weight_sums(w, x.channels, sums);
+        }
+    }
+
+    /// `out[c] = Σ_k w[c,k]·(x[i,k] − zp)` for row `i` (0 for a missing row);
+    /// `sums` from [`Src::weight_sums`].
+    pub fn matvec_row(&self, w: &[i8], i: usize, sums: &[i32], out: &mut [i32]) {
+        match self {
+            Src::Dense(x) => {
+                let ic = x.channels;
+                let row = i
+                    .checked_mul(ic)
+                    .and_then(|a| x.data.get(a..a.saturating_add(ic)))
+                    .unwrap_or(&[]);
+                if row.is_empty() && ic > 0 {
+                    out.iter_mut().for_each(|o| *o = 0);
+                } else {
+                    dense::matvec(w, ic, row, x.zp, sums, out);
+                }
+            }
+            Src::Sparse(x) => {
+                let (cols, values) = x.x.row(i);
+                sparse::matvec(w, x.channels, cols, values, x.zp, out);
+            }
+        }
+    }
+
+    /// [`Src::matvec_row`] for every row: `out` is `[rows, sums.len()]`.
+    pub fn matmul(&self, w: &[i8], sums: &[i32], out: &mut [i32]) {
+        match self {
+            Src::Dense(x) => dense::matmul(w, x.channels, x.data, x.zp, sums, out),
+            Src::Sparse(x) => sparse::matmul(w, x.channels, x.x, x.zp, sums.len(), out),
+        }
+    }
+}
+
+/// Whether `op` can read the model input as sparse rows ([`Src::Sparse`])
+/// when it reads it at all.
+pub fn takes_sparse_input(op: &Op) -> bool {
+    match op {
+        Op::Linear { .. } | Op::GcnConv { .. } => true,
+        Op::SageConv { aggr, .. } => *aggr != crate::format::Aggr::Max,
+        _ => false,
+    }
 }
 
 /// A writable int8 tensor: `[rows, channels]` with its zero point.
