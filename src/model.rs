@@ -3,7 +3,8 @@
 //! [`Model::from_bytes`] checks everything once, before anything runs: header,
 //! checksum, every tensor descriptor, every op (tensor references, kinds,
 //! channel counts, section bounds and sizes, op-specific constraints), the
-//! single-assignment order of tensors, and the outputs. After that, the op
+//! single-assignment order of tensors, and the outputs, and that every op's
+//! family is compiled into this build (the `op-*` cargo features). After that, the op
 //! list is decoded again on the fly while running (postcard decoding is
 //! cheap), so no op table is copied into RAM; weights are always read in place.
 
@@ -101,6 +102,9 @@ impl<'a> Model<'a> {
             let (op, r): (Op, &[u8]) =
                 postcard::take_from_bytes(rest).map_err(|_| Error::BadMetadata)?;
             rest = r;
+            if !crate::ops::compiled(&op) {
+                return Err(Error::OpNotCompiled { op: index, tag });
+            }
             let bad = Error::InvalidOp { op: index };
             let mut inputs_ok = true;
             op.for_each_input(|t| {

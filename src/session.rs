@@ -750,7 +750,11 @@ fn run_op<'v>(
     mut out: Out<'_>,
     scratch: Scratch<'_>,
 ) -> Result<()> {
+    // Without some op features, the arguments may go unused.
+    let _ = (model, ctx, view, src, &mut out, &scratch);
+    #[allow(unreachable_patterns)]
     match op {
+        #[cfg(feature = "op-linear")]
         Op::Linear {
             input,
             weights,
@@ -765,6 +769,7 @@ fn run_op<'v>(
             out,
             scratch,
         ),
+        #[cfg(feature = "op-gcn")]
         Op::GcnConv {
             input,
             weights,
@@ -790,6 +795,7 @@ fn run_op<'v>(
             out,
             scratch,
         ),
+        #[cfg(feature = "op-sage")]
         Op::SageConv {
             input,
             aggr,
@@ -813,6 +819,7 @@ fn run_op<'v>(
             out,
             scratch,
         ),
+        #[cfg(feature = "op-gin")]
         Op::GinAggregate {
             input,
             one_plus_eps_q16,
@@ -828,6 +835,7 @@ fn run_op<'v>(
             out,
             scratch,
         ),
+        #[cfg(feature = "op-pool")]
         Op::GlobalPool {
             input,
             pool,
@@ -835,6 +843,7 @@ fn run_op<'v>(
             shift,
             ..
         } => ops::pool::run(ctx, *pool, *mult, *shift, view(*input)?, out, scratch),
+        #[cfg(feature = "op-elementwise")]
         Op::Add {
             a,
             b,
@@ -843,6 +852,7 @@ fn run_op<'v>(
             act,
             ..
         } => ops::elementwise::add(view(*a)?, view(*b)?, *mult_a_q16, *mult_b_q16, *act, out),
+        #[cfg(feature = "op-elementwise")]
         Op::Concat { parts, .. } => {
             let mut offset = 0usize;
             for p in parts {
@@ -853,6 +863,9 @@ fn run_op<'v>(
             }
             Ok(())
         }
+        #[cfg(feature = "op-elementwise")]
         Op::Act { input, act, .. } => ops::elementwise::act(view(*input)?, *act, out),
+        // Rejected by `Model::from_bytes` (`Error::OpNotCompiled`).
+        _ => Err(Error::InvalidOp { op: ctx.op }),
     }
 }

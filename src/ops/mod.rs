@@ -9,12 +9,33 @@
 //! [`Scratch`]: the session sizes the arena with it, so a run never fails for
 //! lack of scratch once the arena check passed.
 
+#[cfg(feature = "op-elementwise")]
 pub mod elementwise;
+#[cfg(feature = "op-gcn")]
 pub mod gcn;
+#[cfg(feature = "op-gin")]
 pub mod gin;
+#[cfg(feature = "op-linear")]
 pub mod linear;
+#[cfg(feature = "op-pool")]
 pub mod pool;
+#[cfg(feature = "op-sage")]
 pub mod sage;
+
+/// Whether `op`'s family is compiled into this build (cargo features
+/// `op-linear`, `op-gcn`, `op-sage`, `op-gin`, `op-pool`, `op-elementwise`,
+/// all on by default through `all-ops`). [`crate::Model::from_bytes`] rejects
+/// a model with an op that is not as [`crate::Error::OpNotCompiled`].
+pub const fn compiled(op: &Op) -> bool {
+    match op {
+        Op::Linear { .. } => cfg!(feature = "op-linear"),
+        Op::GcnConv { .. } => cfg!(feature = "op-gcn"),
+        Op::SageConv { .. } => cfg!(feature = "op-sage"),
+        Op::GinAggregate { .. } => cfg!(feature = "op-gin"),
+        Op::GlobalPool { .. } => cfg!(feature = "op-pool"),
+        Op::Add { .. } | Op::Concat { .. } | Op::Act { .. } => cfg!(feature = "op-elementwise"),
+    }
+}
 
 use crate::error::{Error, Result};
 use crate::format::{Op, TensorDesc, TensorKind};
@@ -271,17 +292,25 @@ pub fn scratch_bytes(op: &Op, tensors: &[TensorDesc], nodes: usize, graphs: usiz
             .get(usize::from(t))
             .map_or(0, |d| usize::from(d.channels))
     };
+    // Ops not compiled in take nothing (models using them are rejected).
+    let _ = (nodes, graphs, &ch);
+    #[allow(unreachable_patterns)]
     match op {
+        #[cfg(feature = "op-linear")]
         Op::Linear { input, output, .. } => linear::scratch_bytes(ch(*input), ch(*output)),
+        #[cfg(feature = "op-gcn")]
         Op::GcnConv { input, output, .. } => gcn::scratch_bytes(nodes, ch(*input), ch(*output)),
+        #[cfg(feature = "op-sage")]
         Op::SageConv {
             input,
             output,
             aggr,
             ..
         } => sage::scratch_bytes(*aggr, nodes, ch(*input), ch(*output)),
+        #[cfg(feature = "op-gin")]
         Op::GinAggregate { input, .. } => gin::scratch_bytes(ch(*input)),
+        #[cfg(feature = "op-pool")]
         Op::GlobalPool { input, pool, .. } => pool::scratch_bytes(*pool, graphs, ch(*input)),
-        Op::Add { .. } | Op::Concat { .. } | Op::Act { .. } => 0,
+        _ => 0,
     }
 }
