@@ -47,3 +47,6 @@ step "bundled models"
 
 step "emulated boards (QEMU)"
 scripts/boards-ci.sh
+
+step "sparse input layer and GCN-only firmware size"
+scripts/ci-sparse.sh

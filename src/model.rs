@@ -133,12 +133,20 @@ impl<'a> Model<'a> {
         Ok(())
     }
 
+    #[cfg_attr(
+        not(any(feature = "op-linear", feature = "op-gcn", feature = "op-sage")),
+        allow(dead_code)
+    )]
     fn section_is(&self, s: Section, len: usize) -> bool {
         s.len as usize == len && format::section(self.data, s).is_some()
     }
 
     /// A [`format::ChannelParams`] section for `channels` channels, in the
     /// full (`12·C` bytes) or the compact (`4·C + 8` bytes) form.
+    #[cfg_attr(
+        not(any(feature = "op-linear", feature = "op-gcn", feature = "op-sage")),
+        allow(dead_code)
+    )]
     fn params_ok(&self, s: Section, channels: usize) -> bool {
         format::params_form(s.len as usize, channels).is_some()
             && format::section(self.data, s).is_some()

@@ -130,7 +130,10 @@ struct Plan {
 
 impl Plan {
     /// The plan; with `sparse_direct` the input tensor gets no slot (the
-    /// ops read the sparse features in place).
+    /// ops read the sparse features in place). Not inlined: its temporaries
+    /// (the tensor lifetimes) then leave the stack before the ops run, when
+    /// [`Session::run`] re-plans for a change of input kind.
+    #[inline(never)]
     fn new(model: &Model<'_>, sparse_direct: bool) -> Plan {
         let tensors = model.tensors();
         let mut plan = Plan {
