@@ -26,6 +26,9 @@ while [ $# -gt 0 ]; do
     shift
 done
 SB="$(rustc --print sysroot)/lib/rustlib/x86_64-unknown-linux-gnu/bin"
+# The firmware's own release profile (opt-level "z", LTO, one codegen unit)
+# is what is measured: drop any profile overrides from the environment.
+for v in $(compgen -e | grep '^CARGO_PROFILE_' || true); do unset "$v"; done
 crate="$ROOT/boards/size-gcn"
 tdir="${CARGO_TARGET_DIR:-$crate/target}"
 elf="$tdir/thumbv7em-none-eabihf/release/tinygnn-size-gcn"
