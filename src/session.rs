@@ -11,7 +11,7 @@
 //!    read in place from the input, which the run borrows, so it is not copied);
 //! 4. quantizes (or copies) the features into the input tensor — except for
 //!    sparse features ([`Features::SparseI8`]) when the model reads them in
-//!    place ([`Model::reads_sparse_input`]): then the input tensor has no slot
+//!    place ([`Model::reads_sparse_input`]): then the input tensor takes no arena bytes
 //!    and the ops that read it get the CSR rows themselves ([`ops::Src::Sparse`]);
 //! 5. runs the ops in order; each writes its output tensor's slot.
 //!
@@ -69,8 +69,9 @@
 //! tensors it holds. The scratch region is the largest scratch any single op
 //! takes (see [`crate::ops`]).
 //!
-//! With sparse features read in place the plan is the same walk without the
-//! input tensor (it takes no slot), and [`Model::arena_bytes_sparse`] gives
+//! With sparse features read in place the input's slot takes no bytes (the
+//! input is kept, so no other tensor ever shares its slot: this is exactly
+//! the plan without the input tensor), and [`Model::arena_bytes_sparse`] gives
 //! its exact size; when the model cannot read them in place (an op other than
 //! `Linear`, `GcnConv` or a `Sum`/`Mean` `SageConv` reads the input, or the
 //! input is an output), sparse features are expanded into the input slot and
@@ -126,19 +127,20 @@ struct Plan {
     slot_of: [u8; MAX_TENSORS],
     /// The slots, in arena order.
     slots: heapless::Vec<Slot, MAX_TENSORS>,
+    /// The input tensor's slot takes no bytes and cannot be located (sparse
+    /// features read in place). No other tensor ever shares that slot (the
+    /// input is kept), so this is exactly the plan without the input tensor.
+    skip_input: bool,
 }
 
 impl Plan {
-    /// The plan; with `sparse_direct` the input tensor gets no slot (the
-    /// ops read the sparse features in place). Not inlined: its temporaries
-    /// (the tensor lifetimes) then leave the stack before the ops run, when
-    /// [`Session::run`] re-plans for a change of input kind.
-    #[inline(never)]
-    fn new(model: &Model<'_>, sparse_direct: bool) -> Plan {
+    /// The plan for dense input (`skip_input` false).
+    fn new(model: &Model<'_>) -> Plan {
         let tensors = model.tensors();
         let mut plan = Plan {
             slot_of: [NO_SLOT; MAX_TENSORS],
             slots: heapless::Vec::new(),
+            skip_input: false,
         };
         let mut life = [Life::default(); MAX_TENSORS];
         let mut mark = |t: u8, f: &mut dyn FnMut(&mut Life)| {
@@ -155,9 +157,7 @@ impl Plan {
             mark(op.output(), &mut |l| l.last_use = k);
             op.for_each_input(|t| mark(t, &mut |l| l.last_use = k));
         }
-        if !sparse_direct {
-            plan.assign(tensors, model.input());
-        }
+        plan.assign(tensors, model.input());
         for (k, op) in model.ops().enumerate() {
             // Release the slots of tensors whose last reader ran before op k.
             for (l, &s) in life.iter_mut().zip(plan.slot_of.iter()) {
@@ -208,19 +208,44 @@ impl Plan {
         }
     }
 
-    /// Where tensor `t` lives for a graph of size `d`.
+    /// Whether slot `s` is the input's and takes no bytes.
+    fn skipped(&self, model: &Model<'_>, s: usize) -> bool {
+        self.skip_input
+            && self
+                .slot_of
+                .get(usize::from(model.input()))
+                .is_some_and(|&i| usize::from(i) == s)
+    }
+
+    /// Bytes of slot `s` for a graph of size `d`.
+    fn slot_bytes(&self, model: &Model<'_>, s: usize, d: Dims) -> usize {
+        match self.slots.get(s) {
+            Some(slot) if !self.skipped(model, s) => slot.bytes(d),
+            _ => 0,
+        }
+    }
+
+    /// Bytes of all slots.
+    fn total_bytes(&self, model: &Model<'_>, d: Dims) -> usize {
+        (0..self.slots.len()).fold(0usize, |acc, s| {
+            acc.saturating_add(self.slot_bytes(model, s, d))
+        })
+    }
+
+    /// Where tensor `t` lives for a graph of size `d` (`None` for the input
+    /// when it is read in place).
     fn locate(&self, model: &Model<'_>, t: u8, d: Dims) -> Option<Loc> {
         let desc = model.tensors().get(usize::from(t))?;
         let s = usize::from(*self.slot_of.get(usize::from(t))?);
-        let slot = self.slots.get(s)?;
-        let offset = self
-            .slots
-            .iter()
-            .take(s)
-            .fold(0usize, |acc, sl| acc.saturating_add(sl.bytes(d)));
+        if s >= self.slots.len() || self.skipped(model, s) {
+            return None;
+        }
+        let offset = (0..s).fold(0usize, |acc, k| {
+            acc.saturating_add(self.slot_bytes(model, k, d))
+        });
         Some(Loc {
             offset,
-            slot_bytes: slot.bytes(d),
+            slot_bytes: self.slot_bytes(model, s, d),
             rows: ops::rows_of(desc.kind, d.nodes, d.graphs),
             channels: usize::from(desc.channels),
             scale: desc.scale,
@@ -262,10 +287,7 @@ struct Layout {
 
 impl Layout {
     fn new(model: &Model<'_>, plan: &Plan, d: Dims) -> Layout {
-        let slots = plan
-            .slots
-            .iter()
-            .fold(0usize, |acc, s| acc.saturating_add(s.bytes(d)));
+        let slots = plan.total_bytes(model, d);
         let scratch = model
             .ops()
             .map(|op| ops::scratch_bytes(&op, model.tensors(), d.nodes, d.graphs))
@@ -328,7 +350,8 @@ impl Model<'_> {
     /// the same as [`Model::arena_bytes`]. Non-decreasing in each argument
     /// and never above [`Model::arena_bytes`].
     pub fn arena_bytes_sparse(&self, nodes: usize, edges: usize, graphs: usize) -> usize {
-        let plan = Plan::new(self, self.reads_sparse_input());
+        let mut plan = Plan::new(self);
+        plan.skip_input = self.reads_sparse_input();
         Layout::new(
             self,
             &plan,
@@ -352,7 +375,7 @@ impl Model<'_> {
     ///
     /// For sparse features see [`Model::arena_bytes_sparse`] (never more).
     pub fn arena_bytes(&self, nodes: usize, edges: usize, graphs: usize) -> usize {
-        let plan = Plan::new(self, false);
+        let plan = Plan::new(self);
         Layout::new(
             self,
             &plan,
@@ -424,8 +447,6 @@ pub struct Session<'a, 'm> {
     model: &'a Model<'m>,
     arena: &'a mut [u8],
     plan: Plan,
-    /// `plan` is the one for sparse features read in place.
-    plan_sparse: bool,
     /// Sizes of the last successful run and the arena offset of its first slot.
     last: Option<(Dims, usize)>,
 }
@@ -455,8 +476,7 @@ impl<'a, 'm> Session<'a, 'm> {
     /// A session running `model` in `arena`. The arena is checked on each run.
     pub fn new(model: &'a Model<'m>, arena: &'a mut [u8]) -> Self {
         Session {
-            plan: Plan::new(model, false),
-            plan_sparse: false,
+            plan: Plan::new(model),
             model,
             arena,
             last: None,
@@ -499,10 +519,7 @@ impl<'a, 'm> Session<'a, 'm> {
         let dims = graph::validate(self.model, input)?;
         let direct =
             matches!(input.features, Features::SparseI8 { .. }) && self.model.reads_sparse_input();
-        if direct != self.plan_sparse {
-            self.plan = Plan::new(self.model, direct);
-            self.plan_sparse = direct;
-        }
+        self.plan.skip_input = direct;
         let slots_start = self.execute(input, dims, f)?;
         self.last = Some((dims, slots_start));
         self.output(0).ok_or(Error::InvalidOutputs)
@@ -548,7 +565,7 @@ impl<'a, 'm> Session<'a, 'm> {
     ) -> Result<usize> {
         let model = self.model;
         let plan = &self.plan;
-        let direct = self.plan_sparse;
+        let direct = self.plan.skip_input;
         let layout = Layout::new(model, plan, d);
         let slack = self.align_slack();
         let needed = slack.saturating_add(layout.total());
