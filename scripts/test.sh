@@ -54,3 +54,5 @@ step "graphs streamed over the emulated UART (tinygnn stream, boards/qemu-stream
 scripts/ci-stream.sh --no-setup
 step "benchmark harness (smoke: karate-gcn, tinygnn vs TFLite Micro vs PyG)"; scripts/ci-bench.sh
 step "int4 weights: int4 models on the emulated M4, the accuracy table"; scripts/ci-int4.sh
+step "sparse input layer and GCN-only firmware size"
+scripts/ci-sparse.sh

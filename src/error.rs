@@ -57,6 +57,15 @@ pub enum Error {
         /// Index of the op.
         op: u16,
     },
+    /// The model uses an op whose family is not compiled into this build
+    /// (cargo features `op-linear`, `op-gcn`, `op-sage`, `op-gin`, `op-pool`,
+    /// `op-elementwise`; all on by default).
+    OpNotCompiled {
+        /// Index of the op in the model.
+        op: u16,
+        /// The op tag (see [`crate::format::Op`]).
+        tag: u32,
+    },
     /// The model has no output, or an output tensor is never produced.
     InvalidOutputs,
 
@@ -161,6 +170,10 @@ impl fmt::Display for Error {
             Error::UnknownOp { op, tag } => write!(f, "op {op}: unknown op tag {tag}"),
             Error::InvalidTensor { tensor } => write!(f, "tensor {tensor}: invalid descriptor"),
             Error::InvalidOp { op } => write!(f, "op {op}: invalid parameters or shapes"),
+            Error::OpNotCompiled { op, tag } => write!(
+                f,
+                "op {op}: op tag {tag} is not compiled into this build (enable its op-* feature)"
+            ),
             Error::InvalidOutputs => f.write_str("model outputs are missing or never produced"),
             Error::TooManyNodes { nodes, max } => {
                 write!(f, "graph has {nodes} nodes, the model allows {max}")

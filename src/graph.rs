@@ -34,7 +34,9 @@ pub enum Features<'a> {
     /// `cols[row_ptr[i]..row_ptr[i+1]]` (strictly increasing, `< F`) with
     /// `values` alike; every other entry is real 0, i.e. the input's zero point.
     /// `row_ptr` has `num_nodes + 1` entries, starts at 0, never decreases and
-    /// ends at `cols.len() == values.len()`. Expanded into the input tensor.
+    /// ends at `cols.len() == values.len()`. Read in place by the first
+    /// layer when the model allows it ([`Model::reads_sparse_input`]; arena
+    /// size [`Model::arena_bytes_sparse`]), else expanded into the input tensor.
     SparseI8 {
         /// Row offsets into `cols`/`values`.
         row_ptr: &'a [u32],

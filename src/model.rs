@@ -3,7 +3,8 @@
 //! [`Model::from_bytes`] checks everything once, before anything runs: header,
 //! checksum, every tensor descriptor, every op (tensor references, kinds,
 //! channel counts, section bounds and sizes, op-specific constraints), the
-//! single-assignment order of tensors, and the outputs. After that, the op
+//! single-assignment order of tensors, and the outputs, and that every op's
+//! family is compiled into this build (the `op-*` cargo features). After that, the op
 //! list is decoded again on the fly while running (postcard decoding is
 //! cheap), so no op table is copied into RAM; weights are always read in place.
 
@@ -101,6 +102,9 @@ impl<'a> Model<'a> {
             let (op, r): (Op, &[u8]) =
                 postcard::take_from_bytes(rest).map_err(|_| Error::BadMetadata)?;
             rest = r;
+            if !crate::ops::compiled(&op) {
+                return Err(Error::OpNotCompiled { op: index, tag });
+            }
             let bad = Error::InvalidOp { op: index };
             let mut inputs_ok = true;
             op.for_each_input(|t| {
@@ -129,6 +133,10 @@ impl<'a> Model<'a> {
         Ok(())
     }
 
+    #[cfg_attr(
+        not(any(feature = "op-linear", feature = "op-gcn", feature = "op-sage")),
+        allow(dead_code)
+    )]
     fn section_is(&self, s: Section, len: usize) -> bool {
         s.len as usize == len && format::section(self.data, s).is_some()
     }
@@ -157,6 +165,10 @@ impl<'a> Model<'a> {
 
     /// A [`format::ChannelParams`] section for `channels` channels, in the
     /// full (`12·C` bytes) or the compact (`4·C + 8` bytes) form.
+    #[cfg_attr(
+        not(any(feature = "op-linear", feature = "op-gcn", feature = "op-sage")),
+        allow(dead_code)
+    )]
     fn params_ok(&self, s: Section, channels: usize) -> bool {
         format::params_form(s.len as usize, channels).is_some()
             && format::section(self.data, s).is_some()
@@ -168,7 +180,12 @@ impl<'a> Model<'a> {
         let ok = |c: bool| if c { Ok(()) } else { Err(()) };
         let act_ok =
             |a: &Activation| !matches!(a, Activation::LeakyRelu { alpha_q16 } if *alpha_q16 < 0);
+        // Ops not compiled in were rejected before (`Error::OpNotCompiled`);
+        // their checks are left out with them.
+        let _ = (&t, &ok, &act_ok);
+        #[allow(unreachable_patterns)]
         match op {
+            #[cfg(feature = "op-linear")]
             Op::Linear {
                 input,
                 output,
@@ -183,6 +200,7 @@ impl<'a> Model<'a> {
                     && self.params_ok(*params, co)
                     && act_ok(act))
             }
+            #[cfg(feature = "op-gcn")]
             Op::GcnConv {
                 input,
                 output,
@@ -199,6 +217,7 @@ impl<'a> Model<'a> {
                     && self.params_ok(*params, co)
                     && act_ok(act))
             }
+            #[cfg(feature = "op-sage")]
             Op::SageConv {
                 input,
                 output,
@@ -219,12 +238,14 @@ impl<'a> Model<'a> {
                     && act_ok(act)
                     && (!normalize || o.zero_point == 0))
             }
+            #[cfg(feature = "op-gin")]
             Op::GinAggregate { input, output, .. } => {
                 let (i, o) = (t(*input)?, t(*output)?);
                 ok(i.kind == TensorKind::Node
                     && o.kind == TensorKind::Node
                     && i.channels == o.channels)
             }
+            #[cfg(feature = "op-pool")]
             Op::GlobalPool {
                 input,
                 output,
@@ -237,6 +258,7 @@ impl<'a> Model<'a> {
                     && i.channels == o.channels
                     && (*pool != format::Pool::Max || i.zero_point == o.zero_point))
             }
+            #[cfg(feature = "op-elementwise")]
             Op::Add {
                 a, b, output, act, ..
             } => {
@@ -247,6 +269,7 @@ impl<'a> Model<'a> {
                     && b.channels == o.channels
                     && act_ok(act))
             }
+            #[cfg(feature = "op-elementwise")]
             Op::Concat { parts, output } => {
                 let o = t(*output)?;
                 let mut sum = 0usize;
@@ -259,6 +282,7 @@ impl<'a> Model<'a> {
                 }
                 ok(!parts.is_empty() && sum == o.channels as usize)
             }
+            #[cfg(feature = "op-elementwise")]
             Op::Act { input, output, act } => {
                 let (i, o) = (t(*input)?, t(*output)?);
                 ok(i.kind == o.kind
@@ -267,6 +291,7 @@ impl<'a> Model<'a> {
                     && *act != Activation::None
                     && act_ok(act))
             }
+            _ => Err(()),
         }
     }
 

@@ -9,7 +9,10 @@
 //!    row offsets, `u16` sources, Q16 `u32` weights when the model uses edge
 //!    weights) and the per-graph node counts (the `batch` vector itself is
 //!    read in place from the input, which the run borrows, so it is not copied);
-//! 4. quantizes (or copies) the features into the input tensor;
+//! 4. quantizes (or copies) the features into the input tensor — except for
+//!    sparse features ([`Features::SparseI8`]) when the model reads them in
+//!    place ([`Model::reads_sparse_input`]): then the input tensor takes no arena bytes
+//!    and the ops that read it get the CSR rows themselves ([`ops::Src::Sparse`]);
 //! 5. runs the ops in order; each writes its output tensor's slot.
 //!
 //! # Example
@@ -65,12 +68,21 @@
 //! slot. A slot's size is `max(N · node_channels, G · graph_channels)` over the
 //! tensors it holds. The scratch region is the largest scratch any single op
 //! takes (see [`crate::ops`]).
+//!
+//! With sparse features read in place the input's slot takes no bytes (the
+//! input is kept, so no other tensor ever shares its slot: this is exactly
+//! the plan without the input tensor), and [`Model::arena_bytes_sparse`] gives
+//! its exact size; when the model cannot read them in place (an op other than
+//! `Linear`, `GcnConv` or a `Sum`/`Mean` `SageConv` reads the input, or the
+//! input is an output), sparse features are expanded into the input slot and
+//! `arena_bytes_sparse` equals [`Model::arena_bytes`].
 
 use crate::error::{Error, Result};
 use crate::format::{Op, TensorKind};
 use crate::graph::{self, Dims, Features, GraphInput};
 use crate::kernels::aggregate::{self, Csr};
-use crate::ops::{self, region_bytes, Ctx, In, Out, Scratch};
+use crate::kernels::sparse::SparseRows;
+use crate::ops::{self, region_bytes, Ctx, In, Out, Scratch, SparseIn, Src};
 use crate::{Model, MAX_TENSORS};
 
 const NO_SLOT: u8 = u8::MAX;
@@ -115,14 +127,20 @@ struct Plan {
     slot_of: [u8; MAX_TENSORS],
     /// The slots, in arena order.
     slots: heapless::Vec<Slot, MAX_TENSORS>,
+    /// The input tensor's slot takes no bytes and cannot be located (sparse
+    /// features read in place). No other tensor ever shares that slot (the
+    /// input is kept), so this is exactly the plan without the input tensor.
+    skip_input: bool,
 }
 
 impl Plan {
+    /// The plan for dense input (`skip_input` false).
     fn new(model: &Model<'_>) -> Plan {
         let tensors = model.tensors();
         let mut plan = Plan {
             slot_of: [NO_SLOT; MAX_TENSORS],
             slots: heapless::Vec::new(),
+            skip_input: false,
         };
         let mut life = [Life::default(); MAX_TENSORS];
         let mut mark = |t: u8, f: &mut dyn FnMut(&mut Life)| {
@@ -190,19 +208,44 @@ impl Plan {
         }
     }
 
-    /// Where tensor `t` lives for a graph of size `d`.
+    /// Whether slot `s` is the input's and takes no bytes.
+    fn skipped(&self, model: &Model<'_>, s: usize) -> bool {
+        self.skip_input
+            && self
+                .slot_of
+                .get(usize::from(model.input()))
+                .is_some_and(|&i| usize::from(i) == s)
+    }
+
+    /// Bytes of slot `s` for a graph of size `d`.
+    fn slot_bytes(&self, model: &Model<'_>, s: usize, d: Dims) -> usize {
+        match self.slots.get(s) {
+            Some(slot) if !self.skipped(model, s) => slot.bytes(d),
+            _ => 0,
+        }
+    }
+
+    /// Bytes of all slots.
+    fn total_bytes(&self, model: &Model<'_>, d: Dims) -> usize {
+        (0..self.slots.len()).fold(0usize, |acc, s| {
+            acc.saturating_add(self.slot_bytes(model, s, d))
+        })
+    }
+
+    /// Where tensor `t` lives for a graph of size `d` (`None` for the input
+    /// when it is read in place).
     fn locate(&self, model: &Model<'_>, t: u8, d: Dims) -> Option<Loc> {
         let desc = model.tensors().get(usize::from(t))?;
         let s = usize::from(*self.slot_of.get(usize::from(t))?);
-        let slot = self.slots.get(s)?;
-        let offset = self
-            .slots
-            .iter()
-            .take(s)
-            .fold(0usize, |acc, sl| acc.saturating_add(sl.bytes(d)));
+        if s >= self.slots.len() || self.skipped(model, s) {
+            return None;
+        }
+        let offset = (0..s).fold(0usize, |acc, k| {
+            acc.saturating_add(self.slot_bytes(model, k, d))
+        });
         Some(Loc {
             offset,
-            slot_bytes: slot.bytes(d),
+            slot_bytes: self.slot_bytes(model, s, d),
             rows: ops::rows_of(desc.kind, d.nodes, d.graphs),
             channels: usize::from(desc.channels),
             scale: desc.scale,
@@ -244,10 +287,7 @@ struct Layout {
 
 impl Layout {
     fn new(model: &Model<'_>, plan: &Plan, d: Dims) -> Layout {
-        let slots = plan
-            .slots
-            .iter()
-            .fold(0usize, |acc, s| acc.saturating_add(s.bytes(d)));
+        let slots = plan.total_bytes(model, d);
         let scratch = model
             .ops()
             .map(|op| ops::scratch_bytes(&op, model.tensors(), d.nodes, d.graphs))
@@ -282,6 +322,48 @@ impl Layout {
 }
 
 impl Model<'_> {
+    /// Whether [`Session::run`] reads sparse features ([`Features::SparseI8`])
+    /// in place: every op that reads the input tensor is a `Linear`, a
+    /// `GcnConv` or a `SageConv` with `Sum`/`Mean` aggregation, and the input
+    /// is not an output. Then the dense input tensor takes no arena space
+    /// ([`Model::arena_bytes_sparse`]) and the first layer sums weight columns
+    /// of the stored entries ([`crate::kernels::sparse`]) instead of
+    /// multiplying zeros; otherwise sparse features are expanded into the
+    /// dense input tensor first. Same output bytes either way.
+    pub fn reads_sparse_input(&self) -> bool {
+        let input = self.input();
+        if self.outputs().contains(&input) {
+            return false;
+        }
+        self.ops().all(|op| {
+            let mut reads = false;
+            op.for_each_input(|t| reads |= t == input);
+            !reads || ops::takes_sparse_input(&op)
+        })
+    }
+
+    /// The exact number of arena bytes [`Session::run`] uses for sparse
+    /// features ([`Features::SparseI8`]) on a graph of `nodes` nodes, `edges`
+    /// edges and `graphs` graphs (8-aligned arena, as for
+    /// [`Model::arena_bytes`]): without the dense input tensor when the model
+    /// reads sparse features in place ([`Model::reads_sparse_input`]), else
+    /// the same as [`Model::arena_bytes`]. Non-decreasing in each argument
+    /// and never above [`Model::arena_bytes`].
+    pub fn arena_bytes_sparse(&self, nodes: usize, edges: usize, graphs: usize) -> usize {
+        let mut plan = Plan::new(self);
+        plan.skip_input = self.reads_sparse_input();
+        Layout::new(
+            self,
+            &plan,
+            Dims {
+                nodes,
+                edges,
+                graphs,
+            },
+        )
+        .total()
+    }
+
     /// The exact number of arena bytes [`Session::run`] uses for a graph of
     /// `nodes` nodes, `edges` edges and `graphs` graphs, when the arena starts
     /// 8-aligned (an unaligned arena needs up to 7 bytes more). Saturates at
@@ -290,6 +372,8 @@ impl Model<'_> {
     /// Non-decreasing in each argument, so `arena_bytes` at the model's
     /// [`Model::capacity`] is enough for every input the model accepts: size
     /// a static arena with it (plus 7 if its alignment is not guaranteed).
+    ///
+    /// For sparse features see [`Model::arena_bytes_sparse`] (never more).
     pub fn arena_bytes(&self, nodes: usize, edges: usize, graphs: usize) -> usize {
         let plan = Plan::new(self);
         Layout::new(
@@ -413,7 +497,8 @@ impl<'a, 'm> Session<'a, 'm> {
     /// # Errors
     /// * an input-graph error ([`crate::graph`] lists them) — nothing is written;
     /// * [`Error::ArenaTooSmall`] with the exact need (including the slack to
-    ///   align this arena's start to 8) — nothing is written;
+    ///   align this arena's start to 8; [`Model::arena_bytes`], or
+    ///   [`Model::arena_bytes_sparse`] for sparse features) — nothing is written;
     /// * [`Error::Overflow`] from an op whose intermediate does not fit (GCN
     ///   coefficients above `i32::MAX`, i.e. absurd edge weights).
     ///
@@ -432,6 +517,9 @@ impl<'a, 'm> Session<'a, 'm> {
     ) -> Result<Output<'_>> {
         self.last = None;
         let dims = graph::validate(self.model, input)?;
+        let direct =
+            matches!(input.features, Features::SparseI8 { .. }) && self.model.reads_sparse_input();
+        self.plan.skip_input = direct;
         let slots_start = self.execute(input, dims, f)?;
         self.last = Some((dims, slots_start));
         self.output(0).ok_or(Error::InvalidOutputs)
@@ -477,6 +565,7 @@ impl<'a, 'm> Session<'a, 'm> {
     ) -> Result<usize> {
         let model = self.model;
         let plan = &self.plan;
+        let direct = self.plan.skip_input;
         let layout = Layout::new(model, plan, d);
         let slack = self.align_slack();
         let needed = slack.saturating_add(layout.total());
@@ -544,7 +633,25 @@ impl<'a, 'm> Session<'a, 'm> {
         let loc = |t: u8| plan.locate(model, t, d);
 
         // ---- input features -----------------------------------------------
-        {
+        // Read in place by the ops when `direct` (sparse features).
+        let sparse_in = match input.features {
+            Features::SparseI8 {
+                row_ptr,
+                cols,
+                values,
+            } if direct => Some(SparseIn {
+                x: SparseRows {
+                    row_ptr,
+                    cols,
+                    values,
+                },
+                rows: d.nodes,
+                channels: usize::from(model.input_desc().channels),
+                zp: model.input_desc().zero_point,
+            }),
+            _ => None,
+        };
+        if sparse_in.is_none() {
             let l = loc(model.input()).ok_or(too_small)?;
             let desc = model.input_desc();
             let buf = slots_region.get_mut(l.offset..).ok_or(too_small)?;
@@ -629,8 +736,14 @@ impl<'a, 'm> Session<'a, 'm> {
                 channels: o.channels,
                 zp: o.zero_point,
             };
+            let src = |t: u8| -> Result<Src<'_>> {
+                match sparse_in {
+                    Some(s) if t == model.input() => Ok(Src::Sparse(s)),
+                    _ => view(t).map(Src::Dense),
+                }
+            };
             let scratch = Scratch::new(&mut *scratch_region);
-            run_op(model, &ctx, &op, &view, out, scratch)?;
+            run_op(model, &ctx, &op, &view, &src, out, scratch)?;
             let produced: &[i8] = cast(out_buf, o.len()).ok_or(internal)?;
             f(
                 k,
@@ -653,10 +766,15 @@ fn run_op<'v>(
     ctx: &Ctx<'_>,
     op: &Op,
     view: &impl Fn(u8) -> Result<In<'v>>,
+    src: &impl Fn(u8) -> Result<Src<'v>>,
     mut out: Out<'_>,
     scratch: Scratch<'_>,
 ) -> Result<()> {
+    // Without some op features, the arguments may go unused.
+    let _ = (model, ctx, view, src, &mut out, &scratch);
+    #[allow(unreachable_patterns)]
     match op {
+        #[cfg(feature = "op-linear")]
         Op::Linear {
             input,
             weights,
@@ -667,10 +785,11 @@ fn run_op<'v>(
             model.matrix(*weights),
             model.data(*params),
             *act,
-            view(*input)?,
+            src(*input)?,
             out,
             scratch,
         ),
+        #[cfg(feature = "op-gcn")]
         Op::GcnConv {
             input,
             weights,
@@ -692,10 +811,11 @@ fn run_op<'v>(
                 normalize: *normalize,
                 edge_weight: *edge_weight,
             },
-            view(*input)?,
+            src(*input)?,
             out,
             scratch,
         ),
+        #[cfg(feature = "op-sage")]
         Op::SageConv {
             input,
             aggr,
@@ -715,10 +835,11 @@ fn run_op<'v>(
                 act: *act,
                 normalize: *normalize,
             },
-            view(*input)?,
+            src(*input)?,
             out,
             scratch,
         ),
+        #[cfg(feature = "op-gin")]
         Op::GinAggregate {
             input,
             one_plus_eps_q16,
@@ -734,6 +855,7 @@ fn run_op<'v>(
             out,
             scratch,
         ),
+        #[cfg(feature = "op-pool")]
         Op::GlobalPool {
             input,
             pool,
@@ -741,6 +863,7 @@ fn run_op<'v>(
             shift,
             ..
         } => ops::pool::run(ctx, *pool, *mult, *shift, view(*input)?, out, scratch),
+        #[cfg(feature = "op-elementwise")]
         Op::Add {
             a,
             b,
@@ -749,6 +872,7 @@ fn run_op<'v>(
             act,
             ..
         } => ops::elementwise::add(view(*a)?, view(*b)?, *mult_a_q16, *mult_b_q16, *act, out),
+        #[cfg(feature = "op-elementwise")]
         Op::Concat { parts, .. } => {
             let mut offset = 0usize;
             for p in parts {
@@ -759,6 +883,9 @@ fn run_op<'v>(
             }
             Ok(())
         }
+        #[cfg(feature = "op-elementwise")]
         Op::Act { input, act, .. } => ops::elementwise::act(view(*input)?, *act, out),
+        // Rejected by `Model::from_bytes` (`Error::OpNotCompiled`).
+        _ => Err(Error::InvalidOp { op: ctx.op }),
     }
 }

@@ -185,6 +185,15 @@ def main():
                 j = k + 1
                 while j < len(insns) and insns[j][1] == "mov" and insns[j][2] == "r8, r8":
                     j += 1
+                # The table starts where the `adr` points (Align(pc, 4) + imm),
+                # which may be past a few literal words.
+                for aaddr, aop, aargs in insns[max(0, k - 6):k]:
+                    am = re.match(r"r\d+,\s*#(\d+)", aargs) if aop == "adr" else None
+                    if am:
+                        start = ((aaddr + 4) & ~3) + int(am.group(1))
+                        at = [i for i in range(k + 1, len(insns)) if insns[i][0] == start]
+                        if at:
+                            j = at[0]
                 # The table is followed by the literal pool: take the run of
                 # words that are Thumb addresses (odd) inside this function.
                 table = []

@@ -13,8 +13,10 @@
 //! * [`dense_i4`]: the same with int4 weights unpacked in the kernel, and [`dense_i4::Matrix`] (either precision).
 //! * [`requant`]: fused activation and requantization of i32 accumulators.
 //! * [`aggregate`]: building the target-sorted CSR and neighbourhood reductions over it.
+//! * [`sparse`]: sparse int8 input rows × int8 weights (the input layer with sparse features).
 
 pub mod aggregate;
 pub mod dense;
 pub mod dense_i4;
 pub mod requant;
+pub mod sparse;

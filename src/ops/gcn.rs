@@ -14,7 +14,7 @@
 //! Self-loops follow `add_self_loops` whether or not `normalize` is set, as
 //! the contract says (PyG itself refuses `add_self_loops` without `normalize`).
 
-use super::{region_bytes, rows_mut, Ctx, In, Out, Scratch};
+use super::{region_bytes, rows_mut, Ctx, Out, Scratch, Src};
 use crate::error::{Error, Result};
 use crate::format::Activation;
 use crate::kernels::dense_i4::Matrix;
@@ -147,7 +147,7 @@ fn accumulate(acc: &mut [i64], coef: i32, h: &[i32], j: usize, exact: bool) {
     }
 }
 
-/// Runs the convolution.
+/// Runs the convolution on `x` (dense, or the sparse model input).
 #[allow(clippy::too_many_arguments)]
 pub fn run(
     ctx: &Ctx<'_>,
@@ -155,7 +155,7 @@ pub fn run(
     params: &[u8],
     act: Activation,
     flags: GcnFlags,
-    x: In<'_>,
+    x: Src<'_>,
     out: Out<'_>,
     mut scratch: Scratch<'_>,
 ) -> Result<()> {
@@ -168,8 +168,8 @@ pub fn run(
     let row = scratch.take::<i32>(oc)?;
     let overflow = Error::Overflow { op: ctx.op };
 
-    w.weight_sums(x.channels, sums);
-    w.matmul(x.channels, x.data, x.zp, sums, h);
+    x.weight_sums(w, sums);
+    x.matmul(w, sums, h);
     if flags.normalize {
         for (i, d) in dinv.iter_mut().enumerate() {
             *d = dinv_q24(degree(ctx, i, flags));

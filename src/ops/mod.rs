@@ -9,16 +9,39 @@
 //! [`Scratch`]: the session sizes the arena with it, so a run never fails for
 //! lack of scratch once the arena check passed.
 
+#[cfg(feature = "op-elementwise")]
 pub mod elementwise;
+#[cfg(feature = "op-gcn")]
 pub mod gcn;
+#[cfg(feature = "op-gin")]
 pub mod gin;
+#[cfg(feature = "op-linear")]
 pub mod linear;
+#[cfg(feature = "op-pool")]
 pub mod pool;
+#[cfg(feature = "op-sage")]
 pub mod sage;
+
+/// Whether `op`'s family is compiled into this build (cargo features
+/// `op-linear`, `op-gcn`, `op-sage`, `op-gin`, `op-pool`, `op-elementwise`,
+/// all on by default through `all-ops`). [`crate::Model::from_bytes`] rejects
+/// a model with an op that is not as [`crate::Error::OpNotCompiled`].
+pub const fn compiled(op: &Op) -> bool {
+    match op {
+        Op::Linear { .. } => cfg!(feature = "op-linear"),
+        Op::GcnConv { .. } => cfg!(feature = "op-gcn"),
+        Op::SageConv { .. } => cfg!(feature = "op-sage"),
+        Op::GinAggregate { .. } => cfg!(feature = "op-gin"),
+        Op::GlobalPool { .. } => cfg!(feature = "op-pool"),
+        Op::Add { .. } | Op::Concat { .. } | Op::Act { .. } => cfg!(feature = "op-elementwise"),
+    }
+}
 
 use crate::error::{Error, Result};
 use crate::format::{Op, TensorDesc, TensorKind};
 use crate::kernels::aggregate::Csr;
+use crate::kernels::dense_i4::Matrix;
+use crate::kernels::sparse::{self, SparseRows};
 
 /// Bytes a region of `count` values of `T` occupies in the arena: rounded up
 /// to a multiple of 8 so the next region stays 8-aligned. Saturates.
@@ -88,6 +111,111 @@ pub struct In<'a> {
     pub channels: usize,
     /// Zero point.
     pub zp: i8,
+}
+
+/// The model input given as sparse int8 rows ([`crate::Features::SparseI8`]),
+/// read in place by the ops that take it directly (see [`Src`]).
+#[derive(Debug, Clone, Copy)]
+pub struct SparseIn<'a> {
+    /// The rows (validated CSR).
+    pub x: SparseRows<'a>,
+    /// Rows (nodes).
+    pub rows: usize,
+    /// Channels (the dense width).
+    pub channels: usize,
+    /// Zero point (the value of every entry not stored).
+    pub zp: i8,
+}
+
+/// What an op that starts with a linear map reads: a dense tensor, or the
+/// model input as sparse rows. Only [`Op::Linear`], [`Op::GcnConv`] and
+/// [`Op::SageConv`] with `Sum`/`Mean` aggregation take [`Src::Sparse`]
+/// (see [`takes_sparse_input`]); the session densifies the input otherwise.
+#[derive(Debug, Clone, Copy)]
+pub enum Src<'a> {
+    /// A dense int8 tensor.
+    Dense(In<'a>),
+    /// The sparse model input.
+    Sparse(SparseIn<'a>),
+}
+
+impl<'a> From<In<'a>> for Src<'a> {
+    fn from(x: In<'a>) -> Self {
+        Src::Dense(x)
+    }
+}
+
+impl Src<'_> {
+    /// Channels (the dense width).
+    pub fn channels(&self) -> usize {
+        match self {
+            Src::Dense(x) => x.channels,
+            Src::Sparse(x) => x.channels,
+        }
+    }
+
+    /// Rows.
+    pub fn rows(&self) -> usize {
+        match self {
+            Src::Dense(x) => x.rows,
+            Src::Sparse(x) => x.rows,
+        }
+    }
+
+    /// `sums[c] = Σ_k w[c,k]` for the dense path ([`Matrix::weight_sums`]);
+    /// nothing for the sparse one (which does not use them).
+    pub fn weight_sums(&self, w: Matrix<'_>, sums: &mut [i32]) {
+        if let Src::Dense(x) = self {
+            w.weight_sums(x.channels, sums);
+        }
+    }
+
+    /// `out[c] = Σ_k w[c,k]·(x[i,k] − zp)` for row `i` (0 for a missing row);
+    /// `sums` from [`Src::weight_sums`].
+    pub fn matvec_row(&self, w: Matrix<'_>, i: usize, sums: &[i32], out: &mut [i32]) {
+        match self {
+            Src::Dense(x) => {
+                let ic = x.channels;
+                let row = i
+                    .checked_mul(ic)
+                    .and_then(|a| x.data.get(a..a.saturating_add(ic)))
+                    .unwrap_or(&[]);
+                if row.is_empty() && ic > 0 {
+                    out.iter_mut().for_each(|o| *o = 0);
+                } else {
+                    w.matvec(ic, row, x.zp, sums, out);
+                }
+            }
+            Src::Sparse(x) => {
+                let (cols, values) = x.x.row(i);
+                match w {
+                    Matrix::I8(w) => sparse::matvec(w, x.channels, cols, values, x.zp, out),
+                    Matrix::I4(w) => sparse::matvec_i4(w, x.channels, cols, values, x.zp, out),
+                }
+            }
+        }
+    }
+
+    /// [`Src::matvec_row`] for every row: `out` is `[rows, sums.len()]`.
+    pub fn matmul(&self, w: Matrix<'_>, sums: &[i32], out: &mut [i32]) {
+        match self {
+            Src::Dense(x) => w.matmul(x.channels, x.data, x.zp, sums, out),
+            Src::Sparse(x) => match w {
+                Matrix::I8(w) => sparse::matmul(w, x.channels, x.x, x.zp, sums.len(), out),
+                Matrix::I4(w) => sparse::matmul_i4(w, x.channels, x.x, x.zp, sums.len(), out),
+            },
+        }
+    }
+}
+
+/// Whether `op` can read the model input as sparse rows ([`Src::Sparse`])
+/// when it reads it at all.
+pub fn takes_sparse_input(op: &Op) -> bool {
+    match op {
+        Op::Linear { .. } | Op::GcnConv { .. } => true,
+        Op::SageConv { aggr, .. } => *aggr != crate::format::Aggr::Max,
+        _ => false,
+    }
 }
 
 /// A writable int8 tensor: `[rows, channels]` with its zero point.
@@ -170,17 +298,25 @@ pub fn scratch_bytes(op: &Op, tensors: &[TensorDesc], nodes: usize, graphs: usiz
             .get(usize::from(t))
             .map_or(0, |d| usize::from(d.channels))
     };
+    // Ops not compiled in take nothing (models using them are rejected).
+    let _ = (nodes, graphs, &ch);
+    #[allow(unreachable_patterns)]
     match op {
+        #[cfg(feature = "op-linear")]
         Op::Linear { input, output, .. } => linear::scratch_bytes(ch(*input), ch(*output)),
+        #[cfg(feature = "op-gcn")]
         Op::GcnConv { input, output, .. } => gcn::scratch_bytes(nodes, ch(*input), ch(*output)),
+        #[cfg(feature = "op-sage")]
         Op::SageConv {
             input,
             output,
             aggr,
             ..
         } => sage::scratch_bytes(*aggr, nodes, ch(*input), ch(*output)),
+        #[cfg(feature = "op-gin")]
         Op::GinAggregate { input, .. } => gin::scratch_bytes(ch(*input)),
+        #[cfg(feature = "op-pool")]
         Op::GlobalPool { input, pool, .. } => pool::scratch_bytes(*pool, graphs, ch(*input)),
-        Op::Add { .. } | Op::Concat { .. } | Op::Act { .. } => 0,
+        _ => 0,
     }
 }

@@ -12,8 +12,8 @@
 //! and either requantization or, with `normalize`,
 //! `out_c = round_div(127·acc_c, isqrt(Σ acc²))`.
 
-use super::{region_bytes, zip_rows, Ctx, In, Out, Scratch};
-use crate::error::Result;
+use super::{region_bytes, rows_mut, Ctx, Out, Scratch, Src};
+use crate::error::{Error, Result};
 use crate::format::{Activation, Aggr};
 use crate::kernels::dense_i4::Matrix;
 use crate::kernels::{aggregate, requant};
@@ -53,16 +53,18 @@ pub struct SageParams<'a> {
     pub normalize: bool,
 }
 
-/// Runs the convolution.
+/// Runs the convolution on `x` (dense, or for `Sum`/`Mean` the sparse model
+/// input; `Max` with sparse input is [`Error::InvalidOp`], the session never
+/// asks for it).
 pub fn run(
     ctx: &Ctx<'_>,
     p: SageParams<'_>,
-    x: In<'_>,
+    x: Src<'_>,
     out: Out<'_>,
     mut scratch: Scratch<'_>,
 ) -> Result<()> {
     let n = ctx.nodes();
-    let (ic, oc) = (x.channels, out.channels);
+    let (ic, oc) = (x.channels(), out.channels);
     let sums_l = scratch.take::<i32>(oc)?;
     let sums_r = scratch.take::<i32>(oc)?;
     let hl_len = if p.aggr == Aggr::Max {
@@ -77,14 +79,20 @@ pub fn run(
     let root = scratch.take::<i32>(oc)?;
     let has_root = !p.wr.is_empty();
 
-    p.wl.weight_sums(ic, sums_l);
+    // Max aggregates int8 rows of x itself: dense input only.
+    let dense_x = match x {
+        Src::Dense(d) => Some(d),
+        Src::Sparse(_) if p.aggr == Aggr::Max => return Err(Error::InvalidOp { op: ctx.op }),
+        Src::Sparse(_) => None,
+    };
+    x.weight_sums(p.wl, sums_l);
     if has_root {
-        p.wr.weight_sums(ic, sums_r);
+        x.weight_sums(p.wr, sums_r);
     }
     if p.aggr != Aggr::Max {
-        p.wl.matmul(ic, x.data, x.zp, sums_l, hl);
+        x.matmul(p.wl, sums_l, hl);
     }
-    for (i, (xr, or)) in zip_rows(x.data, ic, out.data, oc).enumerate() {
+    for (i, or) in rows_mut(out.data, oc).enumerate().take(x.rows()) {
         match p.aggr {
             Aggr::Sum | Aggr::Mean => {
                 agg.fill(0);
@@ -104,12 +112,14 @@ pub fn run(
                 }
             }
             Aggr::Max => {
-                aggregate::max_rows_i8(&ctx.csr, i, x.data, x.zp, m);
-                p.wl.matvec(ic, m, x.zp, sums_l, acc);
+                if let Some(x) = dense_x {
+                    aggregate::max_rows_i8(&ctx.csr, i, x.data, x.zp, m);
+                    p.wl.matvec(ic, m, x.zp, sums_l, acc);
+                }
             }
         }
         if has_root {
-            p.wr.matvec(ic, xr, x.zp, sums_r, root);
+            x.matvec_row(p.wr, i, sums_r, root);
             for (a, &r) in acc.iter_mut().zip(root.iter()) {
                 *a = a.saturating_add(r);
             }

@@ -147,11 +147,16 @@ pub fn aligned(buf: &mut Vec<u8>, len: usize) -> &mut [u8] {
 }
 
 /// Runs `bytes` on `input` and returns every output as `(rows, channels, data)`.
-/// Also checks that exactly `arena_bytes` suffice and one byte less fails
+/// Also checks that exactly `arena_bytes` (`arena_bytes_sparse` for sparse
+/// features) suffice and one byte less fails
 /// with `ArenaTooSmall` carrying the exact need.
 pub fn run(bytes: &[u8], input: &GraphInput) -> Result<Vec<(usize, usize, Vec<i8>)>, Error> {
     let model = Model::from_bytes(bytes)?;
-    let need = model.arena_bytes(input.num_nodes, input.sources.len(), input.num_graphs());
+    let (n, e, g) = (input.num_nodes, input.sources.len(), input.num_graphs());
+    let need = match input.features {
+        tinygnn::Features::SparseI8 { .. } => model.arena_bytes_sparse(n, e, g),
+        _ => model.arena_bytes(n, e, g),
+    };
     let mut buf = Vec::new();
     let outs = {
         let arena = aligned(&mut buf, need);

@@ -50,6 +50,35 @@ pub fn arena_bytes(model: &Model<'_>, nodes: usize, edges: usize, graphs: usize)
     Some(model.arena_bytes(nodes, edges, graphs))
 }
 
+/// Arena bytes needed for sparse int8 features ([`Model::arena_bytes_sparse`]).
+pub fn arena_bytes_sparse(
+    model: &Model<'_>,
+    nodes: usize,
+    edges: usize,
+    graphs: usize,
+) -> Option<usize> {
+    Some(model.arena_bytes_sparse(nodes, edges, graphs))
+}
+
+/// The features of `g` quantized with the model input's scale and zero point
+/// (the runtime's own [`tinygnn::graph::quantize_value`]) and stored sparse:
+/// CSR `(row_ptr, cols, values)` of the entries that differ from the zero point.
+pub fn sparse_features(model: &Model<'_>, g: &Graphs) -> (Vec<u32>, Vec<u16>, Vec<i8>) {
+    let d = model.input_desc();
+    let (mut row_ptr, mut cols, mut values) = (vec![0u32], Vec::new(), Vec::new());
+    for row in g.x.chunks(g.channels.max(1)).take(g.num_nodes) {
+        for (c, &x) in row.iter().enumerate() {
+            let q = tinygnn::graph::quantize_value(x, d.scale, d.zero_point);
+            if q != d.zero_point {
+                cols.push(c as u16);
+                values.push(q);
+            }
+        }
+        row_ptr.push(cols.len() as u32);
+    }
+    (row_ptr, cols, values)
+}
+
 /// The runtime's view of the graphs.
 pub fn graph_input(g: &Graphs) -> GraphInput<'_> {
     GraphInput {
@@ -66,9 +95,16 @@ pub fn graph_input(g: &Graphs) -> GraphInput<'_> {
 fn run_once(
     model: &Model<'_>,
     g: &Graphs,
+    sparse: bool,
+    arena_max: &mut usize,
     mut trace: impl FnMut(usize, RunOutput),
 ) -> Result<RunOutput> {
-    let need = model.arena_bytes(g.num_nodes, g.num_edges(), g.num_graphs);
+    let need = if sparse {
+        model.arena_bytes_sparse(g.num_nodes, g.num_edges(), g.num_graphs)
+    } else {
+        model.arena_bytes(g.num_nodes, g.num_edges(), g.num_graphs)
+    };
+    *arena_max = (*arena_max).max(need);
     // +8: the arena need not start 8-aligned.
     let mut arena = vec![0u8; need.saturating_add(8)];
     let mut session = Session::new(model, &mut arena);
@@ -79,7 +115,15 @@ fn run_once(
         scale: o.scale,
         zero_point: o.zero_point,
     };
-    let input = graph_input(g);
+    let sparse_x = sparse.then(|| sparse_features(model, g));
+    let mut input = graph_input(g);
+    if let Some((row_ptr, cols, values)) = &sparse_x {
+        input.features = Features::SparseI8 {
+            row_ptr,
+            cols,
+            values,
+        };
+    }
     let out = session
         .run_inspect(&input, |i, o| trace(i, to_owned(&o)))
         .map_err(|e| anyhow!("runtime: {e}"))?;
@@ -189,13 +233,27 @@ fn append(acc: &mut Option<RunOutput>, o: RunOutput) {
 pub fn run_batched_traced(
     model: &Model<'_>,
     g: &Graphs,
-    mut trace: impl FnMut(usize, &RunOutput),
+    trace: impl FnMut(usize, &RunOutput),
 ) -> Result<(RunOutput, usize)> {
+    let (out, runs, _) = run_batched_opts(model, g, false, trace)?;
+    Ok((out, runs))
+}
+
+/// [`run_batched_traced`] with the features given to the runtime as sparse
+/// int8 ([`sparse_features`]) when `sparse`; also returns the largest arena a
+/// run needed ([`Model::arena_bytes`] or [`Model::arena_bytes_sparse`]).
+pub fn run_batched_opts(
+    model: &Model<'_>,
+    g: &Graphs,
+    sparse: bool,
+    mut trace: impl FnMut(usize, &RunOutput),
+) -> Result<(RunOutput, usize, usize)> {
+    let mut arena_max = 0usize;
     let parts = split_batches(model, g)?;
     let mut per_op: Vec<Option<RunOutput>> = vec![None; model.num_ops()];
     let mut out = None;
     for p in &parts {
-        let o = run_once(model, p, |i, t| {
+        let o = run_once(model, p, sparse, &mut arena_max, |i, t| {
             if let Some(slot) = per_op.get_mut(i) {
                 append(slot, t);
             }
@@ -208,7 +266,7 @@ pub fn run_batched_traced(
         }
     }
     let out = out.ok_or_else(|| anyhow!("no graphs to run"))?;
-    Ok((out, parts.len()))
+    Ok((out, parts.len(), arena_max))
 }
 
 /// [`run_batched_traced`] without the run count.

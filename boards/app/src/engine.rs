@@ -1,5 +1,6 @@
 //! The one place that touches the runtime's execution API: bundle samples
-//! become [`GraphInput`]s, arena sizes come from [`Model::arena_bytes`].
+//! become [`GraphInput`]s, arena sizes come from [`Model::arena_bytes`]
+//! (or [`Model::arena_bytes_sparse`] for sparse features).
 
 use crate::bundle::{Features as BundleFeatures, Sample};
 use tinygnn::graph::{Features, GraphInput};
@@ -32,11 +33,18 @@ pub fn graph_input<'a>(s: &Sample<'a>) -> GraphInput<'a> {
     }
 }
 
-/// Arena bytes sample `s` needs (the arena must start 8-aligned).
+/// Arena bytes sample `s` needs (the arena must start 8-aligned):
+/// [`Model::arena_bytes_sparse`] for sparse features (the runtime reads them
+/// in place when the model allows it, so the dense input takes no arena),
+/// [`Model::arena_bytes`] otherwise.
 pub fn required_arena(model: &Model<'_>, s: &Sample<'_>) -> usize {
-    model.arena_bytes(
+    let (n, e, g) = (
         usize::from(s.nodes),
         s.edges as usize,
         usize::from(s.graphs),
-    )
+    );
+    match s.features {
+        BundleFeatures::SparseI8 { .. } => model.arena_bytes_sparse(n, e, g),
+        _ => model.arena_bytes(n, e, g),
+    }
 }

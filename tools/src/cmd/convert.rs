@@ -261,6 +261,14 @@ pub fn run(a: &Args) -> Result<()> {
         Some(b) => println!("arena at capacity: {b} bytes"),
         None => println!("arena at capacity: unknown (runtime without Session)"),
     }
+    if let Some(b) = rt::arena_bytes_sparse(
+        &model,
+        cap.max_nodes as usize,
+        cap.max_edges as usize,
+        cap.max_graphs as usize,
+    ) {
+        println!("{}", super::sparse_arena_line(&model, b));
+    }
     if let Some(lang) = a.emit {
         let written =
             crate::emit::write(lang, &a.output, &conv.bytes, crate::emit::Facts::of(&model))?;

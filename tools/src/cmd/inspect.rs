@@ -227,6 +227,8 @@ pub fn describe(model: &Model<'_>, file_len: usize) -> Value {
         })).collect::<Vec<_>>(),
         "flash": {"file": file_len, "weights": weight_bytes, "int8_weights": weight_bytes - int4_bytes, "int4_weights": int4_bytes, "int32_params": param_bytes, "int32_bias": bias_bytes},
         "arena_bytes_at_capacity": rt::arena_bytes(model, n as usize, e as usize, g as usize),
+        "arena_bytes_sparse_at_capacity": rt::arena_bytes_sparse(model, n as usize, e as usize, g as usize),
+        "reads_sparse_input": model.reads_sparse_input(),
     })
 }
 
@@ -331,6 +333,9 @@ pub fn run(a: &Args) -> Result<()> {
     match d["arena_bytes_at_capacity"].as_u64() {
         Some(b) => println!("arena at capacity: {b} bytes"),
         None => println!("arena at capacity: unknown (runtime without Session)"),
+    }
+    if let Some(b) = d["arena_bytes_sparse_at_capacity"].as_u64() {
+        println!("{}", super::sparse_arena_line(&model, b as usize));
     }
     Ok(())
 }

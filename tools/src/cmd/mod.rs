@@ -37,3 +37,12 @@ pub fn accuracy_scope(g: &Graphs, rows: usize) -> &'static str {
         "all rows"
     }
 }
+
+/// The `arena at capacity with sparse input` line of `convert` and `inspect`.
+pub fn sparse_arena_line(model: &tinygnn::Model<'_>, bytes: usize) -> String {
+    if model.reads_sparse_input() {
+        format!("arena at capacity with sparse input: {bytes} bytes (the first layer reads the sparse features in place)")
+    } else {
+        format!("arena at capacity with sparse input: {bytes} bytes (sparse features are expanded: an op other than Linear/GCN/SAGE-sum/mean reads the input)")
+    }
+}

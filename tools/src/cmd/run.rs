@@ -21,6 +21,11 @@ pub struct Args {
     /// Write the raw int8 output (row-major) to this file.
     #[arg(long)]
     pub output_bytes: Option<PathBuf>,
+    /// Give the runtime the features as sparse int8 (`Features::SparseI8`:
+    /// quantized on the host, only entries ≠ the input zero point), as a
+    /// device with bag-of-words inputs would; same output bytes.
+    #[arg(long)]
+    pub sparse: bool,
 }
 
 /// Runs `run`.
@@ -30,7 +35,7 @@ pub fn run(a: &Args) -> Result<()> {
     let model = Model::from_bytes(&bytes)
         .map_err(|e| anyhow!("{}: invalid model: {e}", a.model.display()))?;
     let g = st::read_graphs(&a.graphs)?;
-    let (out, runs) = rt::run_batched_traced(&model, &g, |_, _| {})?;
+    let (out, runs, arena) = rt::run_batched_opts(&model, &g, a.sparse, |_, _| {})?;
     if let Some(p) = &a.output_bytes {
         let raw: Vec<u8> = out.data.iter().map(|&v| v as u8).collect();
         std::fs::write(p, raw).with_context(|| format!("cannot write {}", p.display()))?;
@@ -42,6 +47,8 @@ pub fn run(a: &Args) -> Result<()> {
             "rows": out.rows, "channels": out.channels, "runs": runs, "scale": out.scale, "zero_point": out.zero_point,
             "argmax": pred,
             "accuracy": acc.map(|a| a.0), "accuracy_rows": acc.map(|a| a.1),
+            "arena_bytes": arena, "sparse_input": a.sparse,
+            "sparse_in_place": a.sparse && model.reads_sparse_input(),
         });
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(());
@@ -50,6 +57,14 @@ pub fn run(a: &Args) -> Result<()> {
         "output: {} rows × {} channels, scale {:.6e}, zero point {}",
         out.rows, out.channels, out.scale, out.zero_point
     );
+    let how = match (a.sparse, model.reads_sparse_input()) {
+        (false, _) => "dense input",
+        (true, true) => "sparse input, read in place by the first layer",
+        (true, false) => {
+            "sparse input, expanded: an op other than Linear/GCN/SAGE-sum/mean reads it"
+        }
+    };
+    println!("arena: {arena} bytes ({how})");
     if runs > 1 {
         println!("(the batch exceeds the model's capacity: ran {runs} runs of whole graphs)");
     }
