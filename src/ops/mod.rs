@@ -10,6 +10,7 @@
 //! lack of scratch once the arena check passed.
 
 pub mod elementwise;
+pub mod gat;
 pub mod gcn;
 pub mod gin;
 pub mod linear;
@@ -182,5 +183,26 @@ pub fn scratch_bytes(op: &Op, tensors: &[TensorDesc], nodes: usize, graphs: usiz
         Op::GinAggregate { input, .. } => gin::scratch_bytes(ch(*input)),
         Op::GlobalPool { input, pool, .. } => pool::scratch_bytes(*pool, graphs, ch(*input)),
         Op::Add { .. } | Op::Concat { .. } | Op::Act { .. } => 0,
+        Op::GatConv {
+            input: _,
+            output,
+            heads,
+            concat,
+            v2,
+            ..
+        } => {
+            let oc = ch(*output);
+            let h = usize::from(*heads);
+            let c = gat::per_head(h, *concat, oc).unwrap_or(0);
+            gat::scratch_bytes(
+                gat::GatShape {
+                    heads: h,
+                    per_head: c,
+                    v2: *v2,
+                },
+                nodes,
+                oc,
+            )
+        }
     }
 }

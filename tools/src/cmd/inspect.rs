@@ -181,6 +181,30 @@ pub fn describe(model: &Model<'_>, file_len: usize) -> Value {
                 json!({}),
             ),
             Op::Act { act, .. } => (act_str(act), "same quant as input".into(), json!({})),
+            Op::GatConv {
+                heads,
+                concat,
+                add_self_loops,
+                negative_slope_q16,
+                weights,
+                weights_r,
+                lin_bias,
+                att,
+                logit,
+                params,
+                act,
+                ..
+            } => {
+                weight_bytes += (weights.len + weights_r.len) as usize;
+                param_bytes += (params.len + lin_bias.len + att.len + logit.len) as usize;
+                bias_bytes += 4 * tensors.get(out as usize).map_or(0, |t| t.channels as usize);
+                (
+                    act_str(act),
+                    mult_summary(model, *params, out),
+                    json!({"heads": heads, "concat": concat, "add_self_loops": add_self_loops,
+                           "negative_slope": *negative_slope_q16 as f64 / 65536.0}),
+                )
+            }
         };
         ops.push(json!({
             "index": i,
