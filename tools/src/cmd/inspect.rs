@@ -22,7 +22,9 @@ pub struct Args {
 
 /// Device op name of a fused op.
 pub fn fop_name(f: &FOp) -> &'static str {
-    match f.kind {
+    match &f.kind {
+        FKind::Gat(g) if g.v2 => "gatv2_conv",
+        FKind::Gat(_) => "gat_conv",
         FKind::Linear { .. } => "linear",
         FKind::Gcn { .. } => "gcn_conv",
         FKind::Sage { .. } => "sage_conv",
