@@ -48,3 +48,4 @@ step "calibration methods and the quantization debugger" && scripts/ci-qdebug.sh
 
 step "emulated boards (QEMU)"
 scripts/boards-ci.sh
+step "attention layers: GAT goldens through the CLI, cora-gat on the emulated M4" && scripts/ci-gat.sh
