@@ -305,11 +305,9 @@ pub fn run(
         let nh = n.saturating_mul(heads);
         let ls = scratch.take::<i32>(nh)?;
         let ld = scratch.take::<i32>(nh)?;
-        for (j, (lsr, ldr)) in ls
-            .chunks_exact_mut(heads.max(1))
-            .zip(ld.chunks_exact_mut(heads.max(1)))
-            .enumerate()
-        {
+        // Indexed, not `zip` of two `chunks_exact_mut`: Zip's length computation
+        // divides by the chunk sizes out of line (a panic path, see `zip_rows`).
+        for j in 0..n {
             let hr = row(h, j, hc);
             for k in 0..heads {
                 let (mut a, mut b) = (0i64, 0i64);
@@ -317,10 +315,11 @@ pub fn run(
                     a = a.saturating_add(i64::from(v) * read_i16(p.att, cc));
                     b = b.saturating_add(i64::from(v) * read_i16(p.att, hc + cc));
                 }
-                if let Some(o) = lsr.get_mut(k) {
+                let at = j * heads + k;
+                if let Some(o) = ls.get_mut(at) {
                     *o = rescale_logit(a, read_i32(p.logit, 4 * k), read_i32(p.logit, 4 * k + 1));
                 }
-                if let Some(o) = ldr.get_mut(k) {
+                if let Some(o) = ld.get_mut(at) {
                     *o = rescale_logit(
                         b,
                         read_i32(p.logit, 4 * k + 2),
