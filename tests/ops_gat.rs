@@ -536,3 +536,31 @@ proptest! {
         check(&g, &mut rng, n, e);
     }
 }
+
+/// Two in-edges whose logits differ by ln 3: the softmax gives them 3/4 and 1/4,
+/// so the output is `0.75·x_1 + 0.25·x_2` (an end-to-end check of the fixed-point exp
+/// and normalisation against a value worked out by hand).
+#[test]
+fn logit_difference_ln3_weighs_three_to_one() {
+    let mut rng = Rng(8);
+    let mut g = Gat::random(&mut rng, 1, 2, true, false);
+    g.in_ch = 2;
+    g.w = vec![1, 0, 0, 1]; // h = x
+    g.att = vec![1, 0, 0, 0]; // logit_j = x_j[0] · s
+    let s = 3f64.ln() / 100.0;
+    let (m, sh) = tinygnn::quant::quantize_multiplier(s * 65536.0);
+    g.logit = vec![m, sh, m, sh];
+    (g.zp_x, g.zp_out, g.act, g.loops) = (0, 0, Activation::None, false);
+    g.recs = vec![
+        ChannelRecord {
+            bias: 0,
+            mult: 1 << 30,
+            shift: 1
+        };
+        2
+    ];
+    // Node 0 receives from 1 (x = [100, 100]) and 2 (x = [0, -40]).
+    let x = [0i8, 0, 100, 100, 0, -40];
+    let got = &run(&g.model(), &input(3, &x, &[1, 2], &[0, 0])).unwrap()[0].2;
+    assert_eq!(&got[0..2], &[75, 65]);
+}
