@@ -151,6 +151,7 @@ TASKS = {
     "karate-gcn": "KarateClub nodes (4 classes), GCN 34→8→8 + linear",
     "cora-gcn": "Cora nodes (7 classes), GCN 1433→16→7",
     "cora-sage": "Cora nodes (7 classes), GraphSAGE mean 1433→16→7",
+    "cora-gat": "Cora nodes (7 classes), GAT 1433→8×8 heads→7",
     "digits-gin": "8×8 digit images as grid graphs (10 classes), 3×GIN + add pool",
 }
 

@@ -56,3 +56,4 @@ step "benchmark harness (smoke: karate-gcn, tinygnn vs TFLite Micro vs PyG)"; sc
 step "int4 weights: int4 models on the emulated M4, the accuracy table"; scripts/ci-int4.sh
 step "sparse input layer and GCN-only firmware size"
 scripts/ci-sparse.sh
+step "attention layers: GAT goldens through the CLI, cora-gat on the emulated M4" && scripts/ci-gat.sh

@@ -59,7 +59,7 @@ pub enum Error {
     },
     /// The model uses an op whose family is not compiled into this build
     /// (cargo features `op-linear`, `op-gcn`, `op-sage`, `op-gin`, `op-pool`,
-    /// `op-elementwise`; all on by default).
+    /// `op-elementwise`, `op-gat`; all on by default).
     OpNotCompiled {
         /// Index of the op in the model.
         op: u16,

@@ -291,6 +291,56 @@ impl<'a> Model<'a> {
                     && *act != Activation::None
                     && act_ok(act))
             }
+            #[cfg(feature = "op-gat")]
+            Op::GatConv {
+                input,
+                output,
+                heads,
+                concat,
+                v2,
+                negative_slope_q16,
+                weights,
+                weights_r,
+                lin_bias,
+                att,
+                logit,
+                params,
+                act,
+                ..
+            } => {
+                let (i, o) = (t(*input)?, t(*output)?);
+                let (ci, co) = (i.channels as usize, o.channels as usize);
+                let h = *heads as usize;
+                let c = crate::ops::gat::per_head(h, *concat, co).ok_or(())?;
+                let hc = h * c;
+                let logit_bytes = self.data(*logit);
+                let per_head_words = if *v2 { 2 } else { 4 };
+                // Every logit record is (mult, shift) pairs; shifts in −32..=31.
+                let shifts_ok = logit_bytes.chunks_exact(8).all(|pair| match *pair {
+                    [_, _, _, _, a, b, c, d] => {
+                        (-32..=31).contains(&i32::from_le_bytes([a, b, c, d]))
+                    }
+                    _ => false,
+                });
+                let (wr_len, bias_len, att_len) = if *v2 {
+                    (ci * hc, 8 * hc, 2 * hc)
+                } else {
+                    (0, 0, 4 * hc)
+                };
+                ok(i.kind == TensorKind::Node
+                    && o.kind == TensorKind::Node
+                    && h >= 1
+                    && hc <= MAX_CHANNELS
+                    && *negative_slope_q16 >= 0
+                    && self.section_is(*weights, ci * hc)
+                    && self.section_is(*weights_r, wr_len)
+                    && self.section_is(*lin_bias, bias_len)
+                    && self.section_is(*att, att_len)
+                    && self.section_is(*logit, 4 * per_head_words * h)
+                    && shifts_ok
+                    && self.params_ok(*params, co)
+                    && act_ok(act))
+            }
             _ => Err(()),
         }
     }

@@ -885,6 +885,50 @@ fn run_op<'v>(
         }
         #[cfg(feature = "op-elementwise")]
         Op::Act { input, act, .. } => ops::elementwise::act(view(*input)?, *act, out),
+        #[cfg(feature = "op-gat")]
+        Op::GatConv {
+            input,
+            heads,
+            concat,
+            v2,
+            add_self_loops,
+            negative_slope_q16,
+            weights,
+            weights_r,
+            lin_bias,
+            att,
+            logit,
+            params,
+            act,
+            ..
+        } => {
+            let h = usize::from(*heads);
+            let c = ops::gat::per_head(h, *concat, out.channels)
+                .ok_or(Error::InvalidOp { op: ctx.op })?;
+            ops::gat::run(
+                ctx,
+                ops::gat::GatParams {
+                    shape: ops::gat::GatShape {
+                        heads: h,
+                        per_head: c,
+                        v2: *v2,
+                    },
+                    concat: *concat,
+                    add_self_loops: *add_self_loops,
+                    negative_slope_q16: *negative_slope_q16,
+                    w: model.weights(*weights),
+                    wr: model.weights(*weights_r),
+                    lin_bias: model.data(*lin_bias),
+                    att: model.data(*att),
+                    logit: model.data(*logit),
+                    params: model.data(*params),
+                    act: *act,
+                },
+                view(*input)?,
+                out,
+                scratch,
+            )
+        }
         // Rejected by `Model::from_bytes` (`Error::OpNotCompiled`).
         _ => Err(Error::InvalidOp { op: ctx.op }),
     }

@@ -142,11 +142,14 @@ fn unknown_op_tag() {
     let meta_off = u32::from_le_bytes(a[16..20].try_into().unwrap()) as usize;
     let meta_len_b = u32::from_le_bytes(b[20..24].try_into().unwrap()) as usize;
     assert!(Model::from_bytes(&a).is_ok());
-    a[meta_off + meta_len_b] = 8; // first unknown tag (OP_TAGS)
+    a[meta_off + meta_len_b] = tinygnn::format::OP_TAGS as u8; // first unknown tag
     fix_crc(&mut a);
     assert_eq!(
         Model::from_bytes(&a).unwrap_err(),
-        Error::UnknownOp { op: 0, tag: 8 }
+        Error::UnknownOp {
+            op: 0,
+            tag: tinygnn::format::OP_TAGS
+        }
     );
     a[meta_off + meta_len_b] = 0x7f;
     fix_crc(&mut a);

@@ -161,6 +161,10 @@ typedef struct tgnn_output {
 // The model has no output, or an output is never produced.
 #define TGNN_ERR_INVALID_OUTPUTS 13
 
+// The model uses an op whose family was left out of this build by its cargo
+// `op-*` feature (`a`: op index, `b`: op tag).
+#define TGNN_ERR_OP_NOT_COMPILED 14
+
 // More nodes than the model's capacity (`a`: nodes, `b`: maximum).
 #define TGNN_ERR_TOO_MANY_NODES 20
 

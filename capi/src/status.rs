@@ -42,6 +42,9 @@ pub const TGNN_ERR_INVALID_TENSOR: tgnn_status = 11;
 pub const TGNN_ERR_INVALID_OP: tgnn_status = 12;
 /// The model has no output, or an output is never produced.
 pub const TGNN_ERR_INVALID_OUTPUTS: tgnn_status = 13;
+/// The model uses an op whose family was left out of this build by its cargo
+/// `op-*` feature (`a`: op index, `b`: op tag).
+pub const TGNN_ERR_OP_NOT_COMPILED: tgnn_status = 14;
 
 // ---- input graph (tgnn_session_run) -----------------------------------------
 /// More nodes than the model's capacity (`a`: nodes, `b`: maximum).
@@ -130,6 +133,7 @@ pub fn error_info(e: Error) -> tgnn_error_info {
         Error::InvalidTensor { tensor } => (TGNN_ERR_INVALID_TENSOR, u32::from(tensor), 0),
         Error::InvalidOp { op } => (TGNN_ERR_INVALID_OP, u32::from(op), 0),
         Error::InvalidOutputs => (TGNN_ERR_INVALID_OUTPUTS, 0, 0),
+        Error::OpNotCompiled { op, tag } => (TGNN_ERR_OP_NOT_COMPILED, u32::from(op), tag),
         Error::TooManyNodes { nodes, max } => (TGNN_ERR_TOO_MANY_NODES, nodes, max),
         Error::TooManyEdges { edges, max } => (TGNN_ERR_TOO_MANY_EDGES, edges, max),
         Error::TooManyGraphs { graphs, max } => (TGNN_ERR_TOO_MANY_GRAPHS, graphs, max),
@@ -168,6 +172,7 @@ pub fn status_name(code: tgnn_status) -> Option<&'static core::ffi::CStr> {
         TGNN_ERR_INVALID_TENSOR => c"TGNN_ERR_INVALID_TENSOR",
         TGNN_ERR_INVALID_OP => c"TGNN_ERR_INVALID_OP",
         TGNN_ERR_INVALID_OUTPUTS => c"TGNN_ERR_INVALID_OUTPUTS",
+        TGNN_ERR_OP_NOT_COMPILED => c"TGNN_ERR_OP_NOT_COMPILED",
         TGNN_ERR_TOO_MANY_NODES => c"TGNN_ERR_TOO_MANY_NODES",
         TGNN_ERR_TOO_MANY_EDGES => c"TGNN_ERR_TOO_MANY_EDGES",
         TGNN_ERR_TOO_MANY_GRAPHS => c"TGNN_ERR_TOO_MANY_GRAPHS",

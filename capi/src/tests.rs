@@ -254,6 +254,7 @@ fn every_error() -> Vec<Error> {
         Error::InvalidTensor { tensor: 5 },
         Error::InvalidOp { op: 6 },
         Error::InvalidOutputs,
+        Error::OpNotCompiled { op: 25, tag: 26 },
         Error::TooManyNodes { nodes: 10, max: 9 },
         Error::TooManyEdges { edges: 11, max: 8 },
         Error::TooManyGraphs { graphs: 12, max: 7 },

@@ -382,6 +382,69 @@ pub enum Op {
         /// Activation (not `None`).
         act: Activation,
     },
+    /// GATConv / GATv2Conv (PyG semantics, eval mode, no edge features), node
+    /// tensors only. `H = heads`, `C` channels per head (`out_ch / H` with
+    /// `concat`, `out_ch` without), `HC = H·C`. See [`crate::ops::gat`].
+    ///
+    /// 1. Projections (i32, exact): GAT `h_j = W·(x_j − zp_x)` (`weights`,
+    ///    `[HC, in_ch]`). GATv2 `xl_j = Wl·(x_j − zp_x) + bl`,
+    ///    `xr_j = Wr·(x_j − zp_x) + br` (`weights`, `weights_r`; `bl`, `br` the
+    ///    i32 biases in `lin_bias`); `Wl` and `Wr` share one scale per channel so
+    ///    `xl + xr` adds directly; the messages are `h = xl`.
+    /// 2. Logits of an edge `j→i` for head `k`, in Q16 (`1.0 = 65536`), with
+    ///    `lrelu(v) = v < 0 ? floor((v·negative_slope_q16 + 2^15) / 2^16) : v` (i64) and
+    ///    `rq(v, m, s) = clamp_i32(floor((v·m + 2^(r−1)) / 2^r))`, `r = 31 − s` (i128):
+    ///    * GAT: `ls_j = rq(Σ_c att_src[k,c]·h_j[k,c], m_src[k], s_src[k])`,
+    ///      `ld_i = rq(Σ_c att_dst[k,c]·h_i[k,c], m_dst[k], s_dst[k])`,
+    ///      `e_ji = lrelu(ls_j + ld_i)`.
+    ///    * GATv2: `e_ji = rq(Σ_c att[k,c]·lrelu(xl_j[k,c] + xr_i[k,c]), m[k], s[k])`.
+    /// 3. Edges: the in-edges of `i` as given; with `add_self_loops`, input
+    ///    loops `i→i` are skipped and one loop `i→i` is added (PyG's
+    ///    `remove_self_loops` + `add_self_loops`). Duplicates each count.
+    /// 4. Softmax per node and head: `M = max_j e_ji`, `w_ji = exp_q30(e_ji − M)`
+    ///    ([`crate::ops::gat::exp_q30`], `2^30 = 1.0`), `S = Σ_j w_ji` (u64),
+    ///    `R = floor((2^61 + S/2) / S)`, `α_ji = floor((w_ji·R + 2^30) / 2^31)` (Q30).
+    /// 5. `agg_i[k,c] = Σ_j α_ji · h_j[k,c]` (i64); a node without edges gets 0.
+    ///    Concat: `acc_i[k·C + c] = round_shift_i64_to_i32(agg_i[k,c], 30)`;
+    ///    mean: `acc_i[c] = round_shift_i64_to_i32(Σ_k agg_i[k,c], 30)` (the
+    ///    converter folds `1/H` into `mult` and scales `bias` by `H`).
+    /// 6. `+ bias`, activation and requantization with `params` (`out_ch` channels).
+    ///
+    /// Sections: `att` is i16 little endian, GAT `att_src[HC]` then `att_dst[HC]`
+    /// (`4·HC` bytes), GATv2 `att[HC]` (`2·HC` bytes); `logit` is i32 little
+    /// endian per head, GAT `(m_src, s_src, m_dst, s_dst)` (16 bytes per head),
+    /// GATv2 `(m, s)` (8 bytes per head), every `s` in `−32..=31`; `lin_bias`
+    /// (GATv2 only, else empty) is i32 little endian `bl[HC]` then `br[HC]`.
+    GatConv {
+        /// Input node tensor.
+        input: u8,
+        /// Output node tensor.
+        output: u8,
+        /// Number of heads `H` (≥ 1).
+        heads: u8,
+        /// Concatenate the heads (else average them).
+        concat: bool,
+        /// GATv2Conv (else GATConv).
+        v2: bool,
+        /// Add self-loops (after removing the graph's own).
+        add_self_loops: bool,
+        /// LeakyReLU negative slope of the attention, Q16 (≥ 0).
+        negative_slope_q16: i32,
+        /// int8 weights `[HC, in_ch]` of `lin` (GAT) or `lin_l` (GATv2).
+        weights: Section,
+        /// int8 weights `[HC, in_ch]` of `lin_r` (GATv2), else empty.
+        weights_r: Section,
+        /// i32 biases of `lin_l` and `lin_r` (GATv2), else empty.
+        lin_bias: Section,
+        /// Attention vectors (i16).
+        att: Section,
+        /// Per-head logit rescales.
+        logit: Section,
+        /// [`ChannelParams`] for `out_ch` channels (bias is PyG's conv bias).
+        params: ChannelParams,
+        /// Fused activation.
+        act: Activation,
+    },
 }
 
 impl Op {
@@ -395,7 +458,8 @@ impl Op {
             | Op::GlobalPool { output, .. }
             | Op::Add { output, .. }
             | Op::Concat { output, .. }
-            | Op::Act { output, .. } => output,
+            | Op::Act { output, .. }
+            | Op::GatConv { output, .. } => output,
         }
     }
 
@@ -407,7 +471,8 @@ impl Op {
             | Op::SageConv { input, .. }
             | Op::GinAggregate { input, .. }
             | Op::GlobalPool { input, .. }
-            | Op::Act { input, .. } => f(*input),
+            | Op::Act { input, .. }
+            | Op::GatConv { input, .. } => f(*input),
             Op::Add { a, b, .. } => {
                 f(*a);
                 f(*b);
@@ -427,12 +492,14 @@ impl Op {
             Op::Add { .. } => "add",
             Op::Concat { .. } => "concat",
             Op::Act { .. } => "act",
+            Op::GatConv { v2: false, .. } => "gat_conv",
+            Op::GatConv { v2: true, .. } => "gatv2_conv",
         }
     }
 }
 
 /// Number of op variants; tags at or above this are [`crate::Error::UnknownOp`].
-pub const OP_TAGS: u32 = 8;
+pub const OP_TAGS: u32 = 9;
 
 /// Fixed part of the metadata, encoded first.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

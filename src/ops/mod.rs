@@ -11,6 +11,8 @@
 
 #[cfg(feature = "op-elementwise")]
 pub mod elementwise;
+#[cfg(feature = "op-gat")]
+pub mod gat;
 #[cfg(feature = "op-gcn")]
 pub mod gcn;
 #[cfg(feature = "op-gin")]
@@ -23,7 +25,7 @@ pub mod pool;
 pub mod sage;
 
 /// Whether `op`'s family is compiled into this build (cargo features
-/// `op-linear`, `op-gcn`, `op-sage`, `op-gin`, `op-pool`, `op-elementwise`,
+/// `op-linear`, `op-gcn`, `op-sage`, `op-gin`, `op-pool`, `op-elementwise`, `op-gat`,
 /// all on by default through `all-ops`). [`crate::Model::from_bytes`] rejects
 /// a model with an op that is not as [`crate::Error::OpNotCompiled`].
 pub const fn compiled(op: &Op) -> bool {
@@ -34,6 +36,7 @@ pub const fn compiled(op: &Op) -> bool {
         Op::GinAggregate { .. } => cfg!(feature = "op-gin"),
         Op::GlobalPool { .. } => cfg!(feature = "op-pool"),
         Op::Add { .. } | Op::Concat { .. } | Op::Act { .. } => cfg!(feature = "op-elementwise"),
+        Op::GatConv { .. } => cfg!(feature = "op-gat"),
     }
 }
 
@@ -317,6 +320,28 @@ pub fn scratch_bytes(op: &Op, tensors: &[TensorDesc], nodes: usize, graphs: usiz
         Op::GinAggregate { input, .. } => gin::scratch_bytes(ch(*input)),
         #[cfg(feature = "op-pool")]
         Op::GlobalPool { input, pool, .. } => pool::scratch_bytes(*pool, graphs, ch(*input)),
+        #[cfg(feature = "op-gat")]
+        Op::GatConv {
+            input: _,
+            output,
+            heads,
+            concat,
+            v2,
+            ..
+        } => {
+            let oc = ch(*output);
+            let h = usize::from(*heads);
+            let c = gat::per_head(h, *concat, oc).unwrap_or(0);
+            gat::scratch_bytes(
+                gat::GatShape {
+                    heads: h,
+                    per_head: c,
+                    v2: *v2,
+                },
+                nodes,
+                oc,
+            )
+        }
         _ => 0,
     }
 }

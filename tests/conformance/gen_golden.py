@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch_geometric import nn as gnn
 from torch_geometric.data import Batch, Data
-from torch_geometric.nn import GCNConv, GINConv, SAGEConv, models
+from torch_geometric.nn import GATConv, GATv2Conv, GCNConv, GINConv, SAGEConv, models
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1] / "tools" / "python"))
@@ -310,7 +310,38 @@ CASES: List[Tuple[str, str, Callable[[], torch.nn.Module], Callable[[torch.Gener
      lambda: SageChain(), one_graph),
     ("gin_pools", "GIN ×2 with a residual add, JK cat, mean‖max‖add pools, Linear",
      lambda: GinPools(), multi_graph),
+    ("gat_heads1", "GATConv(heads=1) + ReLU, GATConv(heads=1)",
+     lambda: gnn.Sequential("x, edge_index", [
+         (GATConv(F_IN, 8), "x, edge_index -> x"), torch.nn.ReLU(),
+         (GATConv(8, 3), "x, edge_index -> x")]), one_graph),
+    ("gat_heads4_concat", "GATConv(heads=4, concat) + ReLU, GATConv(heads=1), slope 0.1",
+     lambda: gnn.Sequential("x, edge_index", [
+         (GATConv(F_IN, 3, heads=4, negative_slope=0.1), "x, edge_index -> x"), torch.nn.ReLU(),
+         (GATConv(12, 4), "x, edge_index -> x")]), one_graph),
+    ("gat_heads8_mean", "models.GAT(heads=8) with a mean-of-heads output layer (concat=False)",
+     lambda: GatMean(), multi_graph),
+    ("gat_no_self_loops", "GATConv(heads=2, add_self_loops=False) (isolated nodes get the bias)",
+     lambda: gnn.Sequential("x, edge_index", [
+         (GATConv(F_IN, 4, heads=2, add_self_loops=False), "x, edge_index -> x")]), one_graph),
+    ("gatv2", "models.GAT(v2=True, heads=4): GATv2Conv concat + ReLU, GATv2Conv",
+     lambda: models.GAT(F_IN, 8, num_layers=2, out_channels=3, v2=True, heads=4), one_graph),
+    ("gatv2_shared_mean", "GATv2Conv(heads=3, concat=False, share_weights=True, slope 0.3)",
+     lambda: gnn.Sequential("x, edge_index", [
+         (GATv2Conv(F_IN, 5, heads=3, concat=False, share_weights=True, negative_slope=0.3),
+          "x, edge_index -> x")]), one_graph),
 ]
+
+
+class GatMean(torch.nn.Module):
+    """8 heads concatenated, then 8 heads averaged (the GAT paper's PubMed output layer)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = GATConv(F_IN, 2, heads=8)
+        self.conv2 = GATConv(16, 3, heads=8, concat=False)
+
+    def forward(self, x, edge_index):
+        return self.conv2(F.relu(self.conv1(x, edge_index)), edge_index)
 
 
 def seed_of(name: str) -> int:

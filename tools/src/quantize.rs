@@ -9,6 +9,7 @@ use tinygnn::format::writer::{ChannelRecord, ModelWriter};
 use tinygnn::format::{
     self as fmt, Activation, ConcatPart, Op, TensorDesc, TensorKind, WeightBits, AGG_FRAC_BITS,
 };
+use tinygnn::ops::gat;
 use tinygnn::quant::quantize_multiplier;
 
 use crate::calibrate::Range;
@@ -77,6 +78,8 @@ pub enum FKind {
     Concat,
     /// Standalone activation.
     Act,
+    /// GATConv / GATv2Conv.
+    Gat(Box<crate::spec::GatSpec>),
 }
 
 /// A fused op: produces the spec tensor `name` (the last one of its chain).
@@ -103,7 +106,7 @@ impl FOp {
     pub fn has_weights(&self) -> bool {
         matches!(
             self.kind,
-            FKind::Linear { .. } | FKind::Gcn { .. } | FKind::Sage { .. }
+            FKind::Linear { .. } | FKind::Gcn { .. } | FKind::Sage { .. } | FKind::Gat(_)
         )
     }
 }
@@ -246,6 +249,7 @@ pub fn fuse(spec: &Spec) -> Result<Fused> {
                                     ..
                                 }
                                 | FKind::Add
+                                | FKind::Gat(_)
                         )
                 };
                 match producer {
@@ -302,6 +306,7 @@ pub fn fuse(spec: &Spec) -> Result<Fused> {
                     OpKind::Pool(p) => FKind::Pool(p),
                     OpKind::Add => FKind::Add,
                     OpKind::Concat => FKind::Concat,
+                    OpKind::Gat(g) => FKind::Gat(g),
                     OpKind::BatchNorm { .. }
                     | OpKind::Relu
                     | OpKind::LeakyRelu { .. }
@@ -337,6 +342,8 @@ fn describe(p: &FOp) -> String {
         FKind::Add => "add",
         FKind::Concat => "concat",
         FKind::Act => "an activation",
+        FKind::Gat(g) if g.v2 => "gatv2_conv",
+        FKind::Gat(_) => "gat_conv",
     };
     if p.act != Act::None && !matches!(p.kind, FKind::Act) {
         format!("'{}' ({k} with a fused activation)", p.merged[0])
@@ -1211,6 +1218,141 @@ fn convert_layers(
                 output,
                 act,
             },
+            FKind::Gat(g) => {
+                let per_tensor = !g.concat || per_tensor_layer(&f.name);
+                if per_tensor {
+                    per_tensor_layers.push(f.name.clone());
+                }
+                let hc = g.heads * g.per_head;
+                // The conv bias (per output channel, mean: scaled by H) and GATv2's
+                // lin biases all live in the accumulator scale s_in·s_w.
+                let floors: Vec<f64> = (0..hc)
+                    .map(|q| {
+                        let ob = if g.concat {
+                            g.bias[q]
+                        } else {
+                            g.bias[q % g.per_head] * g.heads as f64
+                        };
+                        let so = if g.concat {
+                            s_out
+                        } else {
+                            s_out * g.heads as f64
+                        };
+                        scale_floor(ob, s_in, Some(so))
+                            .max(scale_floor(g.bl[q], s_in, None))
+                            .max(scale_floor(g.br[q], s_in, None))
+                    })
+                    .collect();
+                let mats: Vec<&Mat> = std::iter::once(&g.w).chain(g.wr.as_ref()).collect();
+                let (q, scales) = quantize_weights_floored(&mats, per_tensor, &floors);
+                let recs: Vec<ChannelRecord> = if g.concat {
+                    check_records(&who, &scales, &g.bias, s_in, s_out, false, &mut warnings);
+                    records(&scales, &g.bias)
+                } else {
+                    let acc_scale = s_in * scales[0];
+                    let (mult, shift) = quantize_multiplier(acc_scale / (g.heads as f64 * s_out));
+                    g.bias
+                        .iter()
+                        .map(|&b| ChannelRecord {
+                            bias: (b * g.heads as f64 / acc_scale)
+                                .round()
+                                .clamp(i32::MIN as f64, i32::MAX as f64)
+                                as i32,
+                            mult,
+                            shift,
+                        })
+                        .collect()
+                };
+                let weights = w.add_i8(&q[0]);
+                let weights_r = match q.get(1) {
+                    Some(r) => w.add_i8(r),
+                    None => fmt::Section::default(),
+                };
+                weight_bytes += q.iter().map(Vec::len).sum::<usize>();
+                let acc_int = |b: f64, q: usize| -> i32 {
+                    (b / (s_in * scales[q]))
+                        .round()
+                        .clamp(i32::MIN as f64, i32::MAX as f64) as i32
+                };
+                let lin_bias = if g.v2 {
+                    let v: Vec<u8> = (0..hc)
+                        .map(|q| acc_int(g.bl[q], q))
+                        .chain((0..hc).map(|q| acc_int(g.br[q], q)))
+                        .flat_map(i32::to_le_bytes)
+                        .collect();
+                    w.add_bytes(&v)
+                } else {
+                    fmt::Section::default()
+                };
+                // Attention vectors with the weight scale folded in, i16 per head
+                // with one scale per head; logits in Q16 (no calibration needed:
+                // the logit grid is absolute).
+                let mut att_q: Vec<i16> = Vec::new();
+                let mut logit: Vec<i32> = Vec::new();
+                let mut rescales: Vec<Vec<(i32, i32)>> = vec![Vec::new(); g.heads];
+                for vec_ in std::iter::once(&g.att_src).chain((!g.v2).then_some(&g.att_dst)) {
+                    let mut qs = Vec::with_capacity(hc);
+                    for (k, r) in rescales.iter_mut().enumerate() {
+                        let v: Vec<f64> = (0..g.per_head)
+                            .map(|c| vec_[k * g.per_head + c] * scales[k * g.per_head + c])
+                            .collect();
+                        let m = v.iter().fold(0.0f64, |a, x| a.max(x.abs()));
+                        let s_att = if m > 0.0 { m / 32767.0 } else { 1.0 };
+                        qs.extend(
+                            v.iter()
+                                .map(|x| (x / s_att).round().clamp(-32767.0, 32767.0) as i16),
+                        );
+                        let (mult, shift) = quantize_multiplier(
+                            s_in * s_att * (1u64 << gat::LOGIT_FRAC_BITS) as f64,
+                        );
+                        if !(-32..=31).contains(&shift) {
+                            bail!(
+                                "{who}: attention logit rescale {} is out of range",
+                                s_in * s_att
+                            );
+                        }
+                        r.push((mult, shift));
+                    }
+                    att_q.extend(qs);
+                }
+                for r in &rescales {
+                    for (m, sh) in r {
+                        logit.push(*m);
+                        logit.push(*sh);
+                    }
+                }
+                let att = w.add_bytes(
+                    &att_q
+                        .iter()
+                        .flat_map(|v| v.to_le_bytes())
+                        .collect::<Vec<u8>>(),
+                );
+                let logit = w.add_bytes(
+                    &logit
+                        .iter()
+                        .flat_map(|v| v.to_le_bytes())
+                        .collect::<Vec<u8>>(),
+                );
+                let params = w.add_channel_params(&recs);
+                param_bytes += (params.len + att.len + logit.len + lin_bias.len) as usize;
+                bias_bytes += 4 * recs.len();
+                Op::GatConv {
+                    input: in_ids[0],
+                    output,
+                    heads: g.heads as u8,
+                    concat: g.concat,
+                    v2: g.v2,
+                    add_self_loops: g.add_self_loops,
+                    negative_slope_q16: q16(g.negative_slope).map_err(|e| anyhow!("{who}: {e}"))?,
+                    weights,
+                    weights_r,
+                    lin_bias,
+                    att,
+                    logit,
+                    params,
+                    act,
+                }
+            }
         };
         w.add_op(op);
     }

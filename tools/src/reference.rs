@@ -16,6 +16,7 @@
 //!   lin_r(x)`, then `x / max(‖x‖₂, 1e-12)` if `normalize`.
 //! * `gin_aggregate`: `(1+eps)·x_i + Σ_{j→i} x_j`.
 //! * global pools by the batch vector; an empty graph pools to 0.
+//! * `gat_conv` / `gatv2_conv`: see [`gat`].
 
 use std::collections::HashMap;
 
@@ -295,6 +296,7 @@ pub fn exec_op(kind: &OpKind, ins: &[&Tensor], g: &Graphs) -> Tensor {
                 .collect(),
             ..x.clone()
         },
+        OpKind::Gat(spec) => gat(spec, x, g),
         OpKind::Concat => {
             let channels: usize = ins.iter().map(|t| t.channels).sum();
             let mut out = Tensor::zeros(x.rows, channels);
@@ -308,6 +310,82 @@ pub fn exec_op(kind: &OpKind, ins: &[&Tensor], g: &Graphs) -> Tensor {
             out
         }
     }
+}
+
+/// GATConv / GATv2Conv (PyG, eval, no edge features). `h = lin(x)` (GATv2:
+/// `h = lin_l(x)`, `xr = lin_r(x)`, with their biases); the edges are the
+/// graph's, minus its self-loops plus one loop per node when
+/// `add_self_loops` (PyG's `remove_self_loops` + `add_self_loops`); the
+/// logit of `j→i`, head `k`, is `lrelu(att_src·h_j + att_dst·h_i)` (GAT) or
+/// `att·lrelu(h_j + xr_i)` (GATv2); `α = softmax` over the in-edges of `i`
+/// (max subtracted); `out_i = Σ α h_j` per head, heads concatenated or
+/// averaged, `+ bias`. A node without in-edges gets `bias`.
+pub fn gat(s: &crate::spec::GatSpec, x: &Tensor, g: &Graphs) -> Tensor {
+    let (heads, c) = (s.heads, s.per_head);
+    let hc = heads * c;
+    let h = linear(x, &s.w, Some(&s.bl));
+    let xr = s.wr.as_ref().map(|wr| linear(x, wr, Some(&s.br)));
+    let lrelu = |v: f64| if v < 0.0 { v * s.negative_slope } else { v };
+    let n = g.num_nodes;
+    let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>();
+    let (mut ls, mut ld) = (vec![0.0; n * heads], vec![0.0; n * heads]);
+    if !s.v2 {
+        for j in 0..n {
+            for k in 0..heads {
+                let r = &h.row(j)[k * c..(k + 1) * c];
+                ls[j * heads + k] = dot(&s.att_src[k * c..(k + 1) * c], r);
+                ld[j * heads + k] = dot(&s.att_dst[k * c..(k + 1) * c], r);
+            }
+        }
+    }
+    let logit = |j: usize, i: usize, k: usize| -> f64 {
+        match &xr {
+            Some(xr) => (0..c)
+                .map(|q| {
+                    let at = k * c + q;
+                    s.att_src[at] * lrelu(h.row(j)[at] + xr.row(i)[at])
+                })
+                .sum(),
+            None => lrelu(ls[j * heads + k] + ld[i * heads + k]),
+        }
+    };
+    let mut srcs: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for e in 0..g.num_edges() {
+        let (sj, ti) = (g.sources[e] as usize, g.targets[e] as usize);
+        if !(s.add_self_loops && sj == ti) {
+            srcs[ti].push(sj);
+        }
+    }
+    if s.add_self_loops {
+        for (i, v) in srcs.iter_mut().enumerate() {
+            v.push(i);
+        }
+    }
+    let out_ch = if s.concat { hc } else { c };
+    let mut out = Tensor::zeros(n, out_ch);
+    for (i, js) in srcs.iter().enumerate() {
+        for k in 0..heads {
+            let e: Vec<f64> = js.iter().map(|&j| logit(j, i, k)).collect();
+            let m = e.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let w: Vec<f64> = e.iter().map(|v| (v - m).exp()).collect();
+            let sum: f64 = w.iter().sum();
+            for (&j, wj) in js.iter().zip(&w) {
+                let a = wj / sum;
+                for q in 0..c {
+                    let v = a * h.row(j)[k * c + q];
+                    if s.concat {
+                        out.data[i * out_ch + k * c + q] += v;
+                    } else {
+                        out.data[i * out_ch + q] += v / heads as f64;
+                    }
+                }
+            }
+        }
+        for q in 0..out_ch {
+            out.data[i * out_ch + q] += s.bias[q];
+        }
+    }
+    out
 }
 
 /// All tensors of one run, by spec name (the input included).

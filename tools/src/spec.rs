@@ -141,6 +141,39 @@ pub enum OpKind {
     Add,
     /// Channel concatenation.
     Concat,
+    /// GATConv / GATv2Conv (no edge features).
+    Gat(Box<GatSpec>),
+}
+
+/// The weights and options of a GATConv / GATv2Conv.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GatSpec {
+    /// GATv2Conv.
+    pub v2: bool,
+    /// Heads `H`.
+    pub heads: usize,
+    /// Channels per head `C`.
+    pub per_head: usize,
+    /// Concatenate the heads (else mean).
+    pub concat: bool,
+    /// LeakyReLU slope of the attention.
+    pub negative_slope: f64,
+    /// Remove self-loops and add one per node.
+    pub add_self_loops: bool,
+    /// `lin.weight` (GAT) or `lin_l.weight` (GATv2), `[H·C, in]`.
+    pub w: Mat,
+    /// `lin_l.bias` (GATv2; zeros for GAT), `[H·C]`.
+    pub bl: Vec<f64>,
+    /// `lin_r.weight` (GATv2), `[H·C, in]`.
+    pub wr: Option<Mat>,
+    /// `lin_r.bias` (GATv2; zeros for GAT), `[H·C]`.
+    pub br: Vec<f64>,
+    /// `att_src` (GAT) or `att` (GATv2), `[H·C]`.
+    pub att_src: Vec<f64>,
+    /// `att_dst` (GAT), `[H·C]`; empty for GATv2.
+    pub att_dst: Vec<f64>,
+    /// Conv bias, `[out]` (`H·C` with concat, `C` without; zeros when absent).
+    pub bias: Vec<f64>,
 }
 
 impl OpKind {
@@ -160,6 +193,8 @@ impl OpKind {
             OpKind::Pool(PoolKind::Max) => "global_max_pool",
             OpKind::Add => "add",
             OpKind::Concat => "concat",
+            OpKind::Gat(g) if g.v2 => "gatv2_conv",
+            OpKind::Gat(_) => "gat_conv",
         }
     }
 }
@@ -251,6 +286,8 @@ pub const SUPPORTED_OPS: &[&str] = &[
     "global_max_pool",
     "add",
     "concat",
+    "gat_conv",
+    "gatv2_conv",
 ];
 
 struct Ctx<'a> {
@@ -591,6 +628,94 @@ pub fn parse(file: &ModelFile) -> Result<Spec> {
                     );
                 }
                 (OpKind::Concat, rows0, ins.iter().map(|s| s.1).sum())
+            }
+            t @ ("gat_conv" | "gatv2_conv") => {
+                need_node(t)?;
+                let v2 = t == "gatv2_conv";
+                let (i, c) = (
+                    cx.usize_attr("in_channels")?,
+                    cx.usize_attr("out_channels")?,
+                );
+                check_in(i)?;
+                let heads = match cx.attr("heads") {
+                    Some(_) => cx.usize_attr("heads")?,
+                    None => 1,
+                };
+                if heads == 0 || heads > 255 {
+                    bail!("{who}: heads {heads} is not in 1..=255");
+                }
+                if cx.attr("edge_dim").is_some() {
+                    bail!("{who}: edge features (edge_dim) are not supported yet");
+                }
+                if cx.bool_attr("residual", false)? {
+                    bail!("{who}: residual=True is not supported yet");
+                }
+                let negative_slope = cx.f64_attr("negative_slope", 0.2)?;
+                if negative_slope < 0.0 {
+                    bail!("{who}: negative_slope {negative_slope} < 0 is not supported");
+                }
+                let concat = cx.bool_attr("concat", true)?;
+                let hc = heads * c;
+                let out = if concat { hc } else { c };
+                let vec_of = |role: &str| cx.param(role, &[hc], "[heads · out_channels]");
+                let opt_vec = |role: &str| -> Result<Vec<f64>> {
+                    Ok(cx
+                        .opt_param(role, &[hc], "[heads · out_channels]")?
+                        .unwrap_or(vec![0.0; hc]))
+                };
+                let bias = cx
+                    .opt_param(
+                        "bias",
+                        &[out],
+                        "[heads · out_channels] with concat, else [out_channels]",
+                    )?
+                    .unwrap_or(vec![0.0; out]);
+                let g = if v2 {
+                    let w = cx.mat("weight_l", hc, i)?;
+                    let wr = if cx.bool_attr("share_weights", false)? {
+                        w.clone()
+                    } else {
+                        cx.mat("weight_r", hc, i)?
+                    };
+                    let bl = opt_vec("bias_l")?;
+                    let br = if cx.bool_attr("share_weights", false)? {
+                        bl.clone()
+                    } else {
+                        opt_vec("bias_r")?
+                    };
+                    GatSpec {
+                        v2,
+                        heads,
+                        per_head: c,
+                        concat,
+                        negative_slope,
+                        add_self_loops: cx.bool_attr("add_self_loops", true)?,
+                        w,
+                        bl,
+                        wr: Some(wr),
+                        br,
+                        att_src: vec_of("att")?,
+                        att_dst: vec![],
+                        bias,
+                    }
+                } else {
+                    GatSpec {
+                        v2,
+                        heads,
+                        per_head: c,
+                        concat,
+                        negative_slope,
+                        add_self_loops: cx.bool_attr("add_self_loops", true)?,
+                        w: cx.mat("weight", hc, i)?,
+                        bl: vec![0.0; hc],
+                        wr: None,
+                        br: vec![0.0; hc],
+                        att_src: vec_of("att_src")?,
+                        att_dst: vec_of("att_dst")?,
+                        bias,
+                    }
+                };
+                (OpKind::Gat(Box::new(g)), Rows::Node, out)
             }
             _ => unreachable!("checked against SUPPORTED_OPS"),
         };

@@ -250,10 +250,10 @@ fn convert_bytes(model: &[u8], graphs: &GraphsBuilder) -> Output {
 #[test]
 fn error_unknown_op() {
     let m = node_model(5, 3);
-    let bytes = with_spec_edit(&m, |s| s["ops"][1]["op"] = json!("gat_conv"));
+    let bytes = with_spec_edit(&m, |s| s["ops"][1]["op"] = json!("transformer_conv"));
     fails(
         &convert_bytes(&bytes, &GraphsBuilder::random(1, 10, 2, 5, 3, 1)),
-        &["op 'bn1'", "unknown op type 'gat_conv'"],
+        &["op 'bn1'", "unknown op type 'transformer_conv'"],
     );
 }
 

@@ -253,12 +253,12 @@ def test_rejects_unsupported_conv():
         def __init__(self):
             super().__init__()
             self.conv1 = GCNConv(5, 4)
-            self.att = GATConv(4, 4)
+            self.att = gnn.TransformerConv(4, 4)
 
         def forward(self, x, edge_index):
             return self.att(self.conv1(x, edge_index), edge_index)
 
-    raises_naming(Net(), random_graph(), "'att'", "GATConv")
+    raises_naming(Net(), random_graph(), "'att'", "TransformerConv")
 
 
 def test_rejects_unsupported_sage_configs():
@@ -297,7 +297,7 @@ def test_rejects_unsupported_function_and_module():
 
 
 def test_rejects_unsupported_basic_gnns():
-    raises_naming(models.GAT(5, 8, 2), random_graph(), "GAT")
+    raises_naming(models.EdgeCNN(5, 8, 2), random_graph(), "convs.0", "EdgeConv")
     raises_naming(models.GCN(5, 8, 2, jk="max"), random_graph(), "jk='max'")
     raises_naming(models.GCN(5, 8, 2, norm="layer_norm"), random_graph(), "norms.0", "LayerNorm")
 
@@ -381,3 +381,59 @@ def test_rejects_message_passing_after_pooling():
 
     with pytest.raises(tinygnn.ExportError, match="graph-level"):
         tinygnn.build_spec(Net(), random_batch())
+
+
+# ---------------------------------------------------------------- attention
+
+
+@pytest.mark.parametrize("v2", [False, True])
+@pytest.mark.parametrize("concat", [True, False])
+def test_gat_modules_traced(tmp_path, v2, concat):
+    Conv = gnn.GATv2Conv if v2 else GATConv
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv1 = Conv(5, 3, heads=4, concat=concat, negative_slope=0.1)
+            self.conv2 = Conv(12 if concat else 3, 2, heads=2, add_self_loops=False)
+
+        def forward(self, x, edge_index):
+            return self.conv2(F.relu(self.conv1(x, edge_index)), edge_index)
+
+    spec = export_and_check(perturb(Net()), random_graph(), tmp_path)
+    name = "gatv2_conv" if v2 else "gat_conv"
+    assert ops(spec) == [name, "relu", name]
+    a = spec["ops"][0]["attrs"]
+    assert (a["heads"], a["concat"], a["negative_slope"], a["out_channels"]) == (4, concat, 0.1, 3)
+    assert spec["ops"][2]["attrs"]["add_self_loops"] is False
+    roles = set(spec["ops"][0]["params"])
+    if v2:
+        assert roles == {"weight_l", "bias_l", "weight_r", "bias_r", "att", "bias"}
+    else:
+        assert roles == {"weight", "att_src", "att_dst", "bias"}
+
+
+def test_gat_basic_model_and_shared_weights(tmp_path):
+    model = models.GAT(5, 8, num_layers=2, out_channels=3, heads=4)
+    spec = export_and_check(perturb(model), random_graph(), tmp_path)
+    assert ops(spec) == ["gat_conv", "relu", "gat_conv"]
+    assert spec["ops"][0]["params"]["weight"] == "convs.0.lin.weight"
+    assert spec["ops"][2]["attrs"]["concat"] is False  # PyG's output layer averages
+    seq = gnn.Sequential("x, edge_index", [
+        (gnn.GATv2Conv(5, 4, heads=2, share_weights=True), "x, edge_index -> x")])
+    spec = export_and_check(perturb(seq), random_graph(), tmp_path)
+    assert spec["ops"][0]["attrs"]["share_weights"] is True
+    assert "weight_r" not in spec["ops"][0]["params"]
+
+
+def test_gat_rejects_edge_features_and_residual():
+    for kwargs, word in [({"edge_dim": 3}, "edge_dim"), ({"residual": True}, "residual")]:
+        class Net(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.att = GATConv(5, 4, **kwargs)
+
+            def forward(self, x, edge_index):
+                return self.att(x, edge_index)
+
+        raises_naming(Net(), random_graph(), "'att'", word)

@@ -32,10 +32,10 @@ import torch_geometric.nn as pyg_nn
 import torch_geometric.nn.pool as pyg_pool
 import torch_geometric.nn.pool.glob as pyg_glob
 from torch_geometric.data import Data
-from torch_geometric.nn import GCNConv, GINConv, SAGEConv
+from torch_geometric.nn import GATConv, GATv2Conv, GCNConv, GINConv, SAGEConv
 from torch_geometric.nn.conv import MessagePassing
 from torch_geometric.nn.dense.linear import Linear as PygLinear
-from torch_geometric.nn.models import GCN, GIN, MLP, GraphSAGE
+from torch_geometric.nn.models import GAT, GCN, GIN, MLP, GraphSAGE
 from torch_geometric.nn.models.basic_gnn import BasicGNN
 from torch_geometric.nn.norm import BatchNorm as PygBatchNorm
 
@@ -56,8 +56,8 @@ _DROPOUT_FUNCTIONS = {F.dropout, torch.dropout}
 _ADD_FUNCTIONS = {operator.add, operator.iadd, torch.add}
 _CAT_FUNCTIONS = {torch.cat, torch.concat}
 _SAGE_AGGRS = {"mean": "mean", "max": "max", "sum": "sum", "add": "sum"}
-_BASIC_GNNS = (GCN, GraphSAGE, GIN)
-_NODE_ONLY_OPS = {"gcn_conv", "sage_conv", "gin_aggregate"}  # need the graph's edges
+_BASIC_GNNS = (GCN, GraphSAGE, GIN, GAT)
+_NODE_ONLY_OPS = {"gcn_conv", "sage_conv", "gin_aggregate", "gat_conv", "gatv2_conv"}  # need the graph's edges
 
 
 class ExportError(Exception):
@@ -174,6 +174,8 @@ class _SpecBuilder:
             return self._sage(mod, qual, x, base)
         if t is GINConv:
             return self._gin(mod, qual, x, base)
+        if t in (GATConv, GATv2Conv):
+            return self._gat(mod, qual, x, base)
         if t in _BASIC_GNNS:
             return self.basic_gnn(mod, qual, x, edge_weight=edge_weight)
         if t is MLP:
@@ -255,6 +257,41 @@ class _SpecBuilder:
                  "aggr": _SAGE_AGGRS[mod.aggr], "normalize": bool(mod.normalize),
                  "root_weight": bool(mod.root_weight)}
         return self.add(base, "sage_conv", [x], attrs, params)
+
+    def _gat(self, mod, qual, x, base):
+        name = type(mod).__name__
+        v2 = type(mod) is GATv2Conv
+        if isinstance(mod.in_channels, (tuple, list)) or mod.flow != "source_to_target":
+            raise ExportError(f"module '{qual}' ({name}) is bipartite or uses another flow")
+        if mod.edge_dim is not None:
+            raise ExportError(f"module '{qual}' ({name}) uses edge features (edge_dim="
+                              f"{mod.edge_dim}); not supported yet")
+        if getattr(mod, "residual", False):
+            raise ExportError(f"module '{qual}' ({name}) uses residual=True; not supported yet")
+        attrs = {"in_channels": int(mod.in_channels), "out_channels": int(mod.out_channels),
+                 "heads": int(mod.heads), "concat": bool(mod.concat),
+                 "negative_slope": float(mod.negative_slope),
+                 "add_self_loops": bool(mod.add_self_loops)}
+        if v2:
+            share = bool(mod.share_weights)
+            attrs["share_weights"] = share
+            params = {"weight_l": self.param(_join(qual, "lin_l.weight")),
+                      "att": self.param(_join(qual, "att"))}
+            if mod.lin_l.bias is not None:
+                params["bias_l"] = self.param(_join(qual, "lin_l.bias"))
+            if not share:
+                params["weight_r"] = self.param(_join(qual, "lin_r.weight"))
+                if mod.lin_r.bias is not None:
+                    params["bias_r"] = self.param(_join(qual, "lin_r.bias"))
+        else:
+            if mod.lin is None:
+                raise ExportError(f"module '{qual}' ({name}) has separate source/target weights")
+            params = {"weight": self.param(_join(qual, "lin.weight")),
+                      "att_src": self.param(_join(qual, "att_src")),
+                      "att_dst": self.param(_join(qual, "att_dst"))}
+        if mod.bias is not None:
+            params["bias"] = self.param(_join(qual, "bias"))
+        return self.add(base, "gatv2_conv" if v2 else "gat_conv", [x], attrs, params)
 
     def _gin(self, mod: GINConv, qual, x, base):
         if mod.aggr != "add" or mod.flow != "source_to_target":
@@ -450,7 +487,7 @@ class _Translator:
         x = self._value(args[0], what)
         edge_weight = False
         if isinstance(mod, (MessagePassing, BasicGNN)):
-            if type(mod) not in (GCNConv, SAGEConv, GINConv) + _BASIC_GNNS:
+            if type(mod) not in (GCNConv, SAGEConv, GINConv, GATConv, GATv2Conv) + _BASIC_GNNS:
                 raise ExportError(f"unsupported module '{qual}' ({type(mod).__module__}."
                                   f"{type(mod).__name__})")
             ei = args[1] if len(args) > 1 else kwargs.pop("edge_index", None)

@@ -66,6 +66,47 @@ def _gcn_edges(edge_index, edge_weight, n, attrs):
     return src, dst, dinv[src] * w * dinv[dst]
 
 
+def _gat(op, p, h, edge_index, n, attrs):
+    """GATConv / GATv2Conv (eval, no edge features): self-loops removed and one added per
+    node (if add_self_loops), logits, softmax over each node's in-edges, weighted sum."""
+    heads, c = attrs.get("heads", 1), attrs["out_channels"]
+    slope = attrs.get("negative_slope", 0.2)
+    src, dst = edge_index
+    if attrs.get("add_self_loops", True):
+        keep = src != dst
+        nodes = torch.arange(n)
+        src, dst = torch.cat([src[keep], nodes]), torch.cat([dst[keep], nodes])
+    lrelu = lambda v: torch.where(v >= 0, v, v * slope)  # noqa: E731
+    if op["op"] == "gatv2_conv":
+        share = attrs.get("share_weights", False)
+        xl = h @ p(op, "weight_l").T
+        if p(op, "bias_l") is not None:
+            xl = xl + p(op, "bias_l")
+        if share:
+            xr = xl
+        else:
+            xr = h @ p(op, "weight_r").T
+            if p(op, "bias_r") is not None:
+                xr = xr + p(op, "bias_r")
+        xl, xr = xl.view(n, heads, c), xr.view(n, heads, c)
+        att = p(op, "att").view(1, heads, c)
+        e = (lrelu(xl[src] + xr[dst]) * att).sum(-1)
+        msg = xl
+    else:
+        msg = (h @ p(op, "weight").T).view(n, heads, c)
+        a_s = (msg * p(op, "att_src").view(1, heads, c)).sum(-1)
+        a_d = (msg * p(op, "att_dst").view(1, heads, c)).sum(-1)
+        e = lrelu(a_s[src] + a_d[dst])
+    m = _segment(e, dst, n, "max")
+    w = torch.exp(e - m[dst])
+    alpha = w / _segment(w, dst, n, "sum")[dst]
+    out = _segment(msg[src] * alpha.unsqueeze(-1), dst, n, "sum")
+    out = out.reshape(n, heads * c) if attrs.get("concat", True) else out.mean(dim=1)
+    if p(op, "bias") is not None:
+        out = out + p(op, "bias")
+    return out
+
+
 def run_spec(spec: dict, tensors: Dict[str, torch.Tensor], graph: Dict[str, torch.Tensor]):
     """Evaluate ``spec`` with weights ``tensors`` on ``graph`` (GRAPHS tensors); return
     the list of output tensors."""
@@ -115,6 +156,8 @@ def run_spec(spec: dict, tensors: Dict[str, torch.Tensor], graph: Dict[str, torc
                 out = out + h @ p(op, "weight_r").T
             if attrs["normalize"]:
                 out = out / out.norm(dim=-1, keepdim=True).clamp(min=1e-12)
+        elif kind in ("gat_conv", "gatv2_conv"):
+            out = _gat(op, p, h, edge_index, n, attrs)
         elif kind == "gin_aggregate":
             out = (1.0 + attrs["eps"]) * h + _segment(h[src], dst, n, "sum")
         elif kind in ("global_add_pool", "global_mean_pool", "global_max_pool"):

@@ -22,7 +22,9 @@ pub struct Args {
 
 /// Device op name of a fused op.
 pub fn fop_name(f: &FOp) -> &'static str {
-    match f.kind {
+    match &f.kind {
+        FKind::Gat(g) if g.v2 => "gatv2_conv",
+        FKind::Gat(_) => "gat_conv",
         FKind::Linear { .. } => "linear",
         FKind::Gcn { .. } => "gcn_conv",
         FKind::Sage { .. } => "sage_conv",
@@ -195,6 +197,31 @@ pub fn describe(model: &Model<'_>, file_len: usize) -> Value {
                 json!({}),
             ),
             Op::Act { act, .. } => (act_str(act), "same quant as input".into(), json!({})),
+            Op::GatConv {
+                heads,
+                concat,
+                add_self_loops,
+                negative_slope_q16,
+                weights,
+                weights_r,
+                lin_bias,
+                att,
+                logit,
+                params,
+                act,
+                ..
+            } => {
+                add_weights(weights);
+                add_weights(weights_r);
+                param_bytes += (params.len + lin_bias.len + att.len + logit.len) as usize;
+                bias_bytes += 4 * tensors.get(out as usize).map_or(0, |t| t.channels as usize);
+                (
+                    act_str(act),
+                    mult_summary(model, *params, out),
+                    json!({"heads": heads, "concat": concat, "add_self_loops": add_self_loops,
+                           "negative_slope": *negative_slope_q16 as f64 / 65536.0}),
+                )
+            }
         };
         ops.push(json!({
             "index": i,

@@ -1,0 +1,510 @@
+//! `GatConv` — PyG `GATConv` and `GATv2Conv` (eval mode, no edge features):
+//!
+//! * GAT: `h = lin(x)` as `[N, H, C]`, `e_ji = LeakyReLU(att_src·h_j + att_dst·h_i)`;
+//! * GATv2: `xl = lin_l(x)`, `xr = lin_r(x)`, `e_ji = att·LeakyReLU(xl_j + xr_i)`, `h = xl`;
+//! * `α_ji = softmax_j(e_ji)` over the in-edges of `i` (self-loops removed and
+//!   one added per node when `add_self_loops`), `out_i = Σ_j α_ji h_j`, heads
+//!   concatenated or averaged, `+ bias`.
+//!
+//! Integer form (exact semantics on [`crate::format::Op::GatConv`]): the
+//! logits are Q16 fixed point, the softmax subtracts the per-node maximum,
+//! takes [`exp_q30`] (a 64-entry table of `2^(k/64)` and a cubic on the
+//! remainder) and normalises with one integer reciprocal per node and head.
+//! No per-edge storage: the in-edges of a node are walked three times
+//! (maximum, sum, weighted aggregation), recomputing the logits, so the
+//! scratch depends on the node count only.
+
+use super::{zip_rows, Ctx, In, Out, Scratch};
+use crate::error::Result;
+use crate::format::Activation;
+use crate::kernels::{dense, requant};
+use crate::quant::round_shift_i64_to_i32;
+
+/// Fractional bits of the attention logits.
+pub const LOGIT_FRAC_BITS: u32 = 16;
+
+/// `round(2^(k/64) · 2^30)` for `k = 0..64`.
+const EXP2_Q30: [u32; 64] = [
+    1073741824, 1085434106, 1097253708, 1109202018, 1121280436, 1133490379, 1145833280, 1158310587,
+    1170923762, 1183674286, 1196563654, 1209593378, 1222764986, 1236080024, 1249540052, 1263146652,
+    1276901417, 1290805962, 1304861917, 1319070932, 1333434672, 1347954824, 1362633090, 1377471191,
+    1392470869, 1407633882, 1422962010, 1438457051, 1454120821, 1469955159, 1485961921, 1502142985,
+    1518500250, 1535035634, 1551751076, 1568648537, 1585730000, 1602997467, 1620452965, 1638098541,
+    1655936265, 1673968228, 1692196547, 1710623359, 1729250827, 1748081133, 1767116489, 1786359126,
+    1805811301, 1825475297, 1845353420, 1865448001, 1885761398, 1906295993, 1927054196, 1948038440,
+    1969251188, 1990694927, 2012372174, 2034285470, 2056437387, 2078830522, 2101467502, 2124350982,
+];
+/// `round(log2(e) · 2^30)`.
+const LOG2E_Q30: i64 = 1549082005;
+/// `round(ln(2) · 2^30)`.
+const LN2_Q30: i64 = 744261118;
+
+/// `exp(d / 2^16)` in Q30 (`2^30 = 1.0`) for a Q16 logit difference `d ≤ 0`
+/// (positive `d` is taken as 0). Integer only:
+/// 1. `t = floor((max(d, −2^23) · LOG2E_Q30 + 2^15) / 2^16)` (Q30 base-2 exponent, ≤ 0);
+/// 2. `n = floor(t / 2^30)`, `r = t − n·2^30` (`0 ≤ r < 2^30`), `k = r >> 24`,
+///    `δ = r & (2^24 − 1)`;
+/// 3. `u = floor((δ · LN2_Q30 + 2^29) / 2^30)` (Q30, `u < ln2/64`),
+///    `p = 2^30 + u + floor(u² / 2^31) + floor(floor(u² / 2^30)·u / (3·2^31))` (Q30 `e^u`);
+/// 4. `m = floor((EXP2_Q30[k] · p + 2^29) / 2^30)` (Q30 `2^(r/2^30)`);
+/// 5. result `floor((m + 2^(−n−1)) / 2^(−n))`, 0 when `−n > 62`; at most `2^30`.
+///
+/// `exp_q30(0) = 2^30`, non-decreasing in `d`, relative error below `2^−25`
+/// (while the result is above a few units).
+pub fn exp_q30(d: i64) -> u32 {
+    let d = d.clamp(-(1i64 << 23), 0);
+    let t = (d * LOG2E_Q30 + (1 << 15)) >> 16;
+    let n = t >> 30;
+    let r = t - (n << 30);
+    let k = (r >> 24) as usize;
+    let delta = r & ((1 << 24) - 1);
+    let u = (delta * LN2_Q30 + (1 << 29)) >> 30;
+    let u2 = (u * u) >> 31;
+    let u3 = ((u * u) >> 30).saturating_mul(u) / (3i64 << 31);
+    let p = (1i64 << 30) + u + u2 + u3;
+    let base = i64::from(EXP2_Q30.get(k).copied().unwrap_or(1 << 30));
+    let m = (base * p + (1 << 29)) >> 30;
+    let sh = -n;
+    if sh > 62 {
+        return 0;
+    }
+    let v = if sh <= 0 {
+        m
+    } else {
+        (m + (1i64 << (sh - 1))) >> sh
+    };
+    v.clamp(0, 1 << 30) as u32
+}
+
+/// The softmax reciprocal: `floor((2^61 + S/2) / S)` for `S ≥ 1` (0 for `S = 0`).
+pub fn softmax_recip(sum: u64) -> u64 {
+    ((1u64 << 61) + sum / 2).checked_div(sum).unwrap_or(0)
+}
+
+/// The normalised Q30 weight `floor((w · R + 2^30) / 2^31)` of an edge.
+pub fn softmax_alpha(w: u32, recip: u64) -> i64 {
+    let v = (u128::from(w) * u128::from(recip) + (1u128 << 30)) >> 31;
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+/// The LeakyReLU of the attention: `v < 0 ? floor((v·slope + 2^15) / 2^16) : v`.
+pub fn leaky_q16(v: i64, slope_q16: i32) -> i64 {
+    if v < 0 {
+        let p = i128::from(v) * i128::from(slope_q16) + (1i128 << 15);
+        (p >> 16).clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
+    } else {
+        v
+    }
+}
+
+/// The logit rescale `clamp_i32(floor((v·m + 2^(r−1)) / 2^r))`, `r = 31 − s`
+/// (`s` clamped to `−32..=31`).
+pub fn rescale_logit(v: i64, mult: i32, shift: i32) -> i32 {
+    let r = 31 - shift.clamp(-32, 31);
+    let p = i128::from(v) * i128::from(mult);
+    let q = if r == 0 {
+        p
+    } else {
+        (p + (1i128 << (r - 1))) >> r
+    };
+    q.clamp(i128::from(i32::MIN), i128::from(i32::MAX)) as i32
+}
+
+/// Shape of one GAT layer.
+#[derive(Debug, Clone, Copy)]
+pub struct GatShape {
+    /// Heads `H`.
+    pub heads: usize,
+    /// Channels per head `C`.
+    pub per_head: usize,
+    /// GATv2.
+    pub v2: bool,
+}
+
+impl GatShape {
+    /// `H·C`.
+    pub fn hc(&self) -> usize {
+        self.heads.saturating_mul(self.per_head)
+    }
+}
+
+/// Channels per head for an op with `heads` heads, `out_ch` output channels:
+/// `out_ch / heads` with concat, `out_ch` without (`None` if not a whole number or `heads = 0`).
+pub fn per_head(heads: usize, concat: bool, out_ch: usize) -> Option<usize> {
+    if heads == 0 {
+        None
+    } else if concat {
+        (out_ch % heads == 0).then_some(out_ch / heads)
+    } else {
+        Some(out_ch)
+    }
+}
+
+/// Scratch taken by [`run`]: weight sums (`HC` i32, two for GATv2), the
+/// projections (`nodes × HC` i32, two for GATv2), GAT's per-node source and
+/// destination logits (`nodes × H` i32 each), per-head maxima (i64) and
+/// reciprocals (u64), the aggregation row (`HC` i64) and the output row (`out_ch` i32).
+pub fn scratch_bytes(s: GatShape, nodes: usize, out_ch: usize) -> usize {
+    let hc = s.hc();
+    let nh = nodes.saturating_mul(hc);
+    let mut t = super::ScratchSize::default();
+    t.add::<i32>(hc).add::<i32>(nh);
+    if s.v2 {
+        t.add::<i32>(hc).add::<i32>(nh);
+    } else {
+        let nl = nodes.saturating_mul(s.heads);
+        t.add::<i32>(nl).add::<i32>(nl);
+    }
+    t.add::<i64>(s.heads)
+        .add::<u64>(s.heads)
+        .add::<i64>(hc)
+        .add::<i32>(out_ch);
+    t.0
+}
+
+/// Weights and options of one GAT layer (sections as in the op).
+#[derive(Debug, Clone, Copy)]
+pub struct GatParams<'a> {
+    /// Shape.
+    pub shape: GatShape,
+    /// Concatenate heads.
+    pub concat: bool,
+    /// Add self-loops.
+    pub add_self_loops: bool,
+    /// Attention LeakyReLU slope, Q16.
+    pub negative_slope_q16: i32,
+    /// `lin` / `lin_l` weights.
+    pub w: &'a [i8],
+    /// `lin_r` weights (GATv2).
+    pub wr: &'a [i8],
+    /// i32 LE biases of `lin_l`, `lin_r` (GATv2).
+    pub lin_bias: &'a [u8],
+    /// i16 LE attention vectors.
+    pub att: &'a [u8],
+    /// i32 LE per-head logit rescales.
+    pub logit: &'a [u8],
+    /// Channel records.
+    pub params: &'a [u8],
+    /// Fused activation.
+    pub act: Activation,
+}
+
+fn read_i16(b: &[u8], i: usize) -> i64 {
+    match b.get(2 * i..2 * i + 2) {
+        Some(&[a, c]) => i64::from(i16::from_le_bytes([a, c])),
+        _ => 0,
+    }
+}
+
+fn read_i32(b: &[u8], i: usize) -> i32 {
+    match b.get(4 * i..4 * i + 4) {
+        Some(&[a, c, d, e]) => i32::from_le_bytes([a, c, d, e]),
+        _ => 0,
+    }
+}
+
+/// The i32 row `j` of a `[rows, width]` matrix (empty if out of range).
+fn row(m: &[i32], j: usize, width: usize) -> &[i32] {
+    let a = j.saturating_mul(width);
+    m.get(a..a.saturating_add(width)).unwrap_or(&[])
+}
+
+/// Logit computation shared by the three passes over a node's edges.
+struct Logits<'a> {
+    p: &'a GatParams<'a>,
+    /// GAT: source logits `[N, H]`; GATv2: unused.
+    ls: &'a [i32],
+    /// GAT: destination logits `[N, H]`.
+    ld: &'a [i32],
+    /// Messages `h` (GAT) or `xl` (GATv2), `[N, HC]`.
+    h: &'a [i32],
+    /// GATv2: `xr`, `[N, HC]`.
+    xr: &'a [i32],
+}
+
+impl Logits<'_> {
+    /// Q16 logit of edge `j→i`, head `k`.
+    fn get(&self, j: usize, i: usize, k: usize) -> i64 {
+        let s = self.p.shape;
+        let slope = self.p.negative_slope_q16;
+        if s.v2 {
+            let c = s.per_head;
+            let hc = s.hc();
+            let a = k.saturating_mul(c);
+            let xl = row(self.h, j, hc)
+                .get(a..a.saturating_add(c))
+                .unwrap_or(&[]);
+            let xr = row(self.xr, i, hc)
+                .get(a..a.saturating_add(c))
+                .unwrap_or(&[]);
+            let mut sum: i64 = 0;
+            for (cc, (&l, &r)) in xl.iter().zip(xr).enumerate() {
+                let z = leaky_q16(i64::from(l) + i64::from(r), slope);
+                sum = sum.saturating_add(z.saturating_mul(read_i16(self.p.att, a + cc)));
+            }
+            i64::from(rescale_logit(
+                sum,
+                read_i32(self.p.logit, 2 * k),
+                read_i32(self.p.logit, 2 * k + 1),
+            ))
+        } else {
+            let h = s.heads;
+            let a = row(self.ls, j, h).get(k).copied().unwrap_or(0);
+            let b = row(self.ld, i, h).get(k).copied().unwrap_or(0);
+            leaky_q16(i64::from(a) + i64::from(b), slope)
+        }
+    }
+}
+
+/// Calls `f(j)` for every source of an in-edge of `i` under the op's
+/// self-loop rule.
+fn for_each_source(ctx: &Ctx<'_>, i: usize, loops: bool, mut f: impl FnMut(usize)) {
+    for &j in ctx.csr.neighbors(i) {
+        let j = usize::from(j);
+        if !(loops && j == i) {
+            f(j);
+        }
+    }
+    if loops {
+        f(i);
+    }
+}
+
+/// Runs the convolution.
+pub fn run(
+    ctx: &Ctx<'_>,
+    p: GatParams<'_>,
+    x: In<'_>,
+    out: Out<'_>,
+    mut scratch: Scratch<'_>,
+) -> Result<()> {
+    let n = ctx.nodes();
+    let s = p.shape;
+    let (heads, c, hc) = (s.heads, s.per_head, s.hc());
+    let ic = x.channels;
+    let oc = out.channels;
+    let nhc = n.saturating_mul(hc);
+    let sums = scratch.take::<i32>(hc)?;
+    let h = scratch.take::<i32>(nhc)?;
+    dense::weight_sums(p.w, ic, sums);
+    dense::matmul(p.w, ic, x.data, x.zp, sums, h);
+    let (ls, ld, xr): (&[i32], &[i32], &[i32]) = if s.v2 {
+        let sums_r = scratch.take::<i32>(hc)?;
+        let xr = scratch.take::<i32>(nhc)?;
+        dense::weight_sums(p.wr, ic, sums_r);
+        dense::matmul(p.wr, ic, x.data, x.zp, sums_r, xr);
+        for (m, off) in [(&mut *h, 0usize), (&mut *xr, hc)] {
+            for r in m.chunks_exact_mut(hc.max(1)) {
+                for (cc, v) in r.iter_mut().enumerate() {
+                    *v = v.saturating_add(read_i32(p.lin_bias, off + cc));
+                }
+            }
+        }
+        (&[], &[], xr)
+    } else {
+        let nh = n.saturating_mul(heads);
+        let ls = scratch.take::<i32>(nh)?;
+        let ld = scratch.take::<i32>(nh)?;
+        // Indexed, not `zip` of two `chunks_exact_mut`: Zip's length computation
+        // divides by the chunk sizes out of line (a panic path, see `zip_rows`).
+        for j in 0..n {
+            let hr = row(h, j, hc);
+            for k in 0..heads {
+                let (mut a, mut b) = (0i64, 0i64);
+                for (cc, &v) in hr.iter().enumerate().skip(k * c).take(c) {
+                    a = a.saturating_add(i64::from(v) * read_i16(p.att, cc));
+                    b = b.saturating_add(i64::from(v) * read_i16(p.att, hc + cc));
+                }
+                let at = j * heads + k;
+                if let Some(o) = ls.get_mut(at) {
+                    *o = rescale_logit(a, read_i32(p.logit, 4 * k), read_i32(p.logit, 4 * k + 1));
+                }
+                if let Some(o) = ld.get_mut(at) {
+                    *o = rescale_logit(
+                        b,
+                        read_i32(p.logit, 4 * k + 2),
+                        read_i32(p.logit, 4 * k + 3),
+                    );
+                }
+            }
+        }
+        (&*ls, &*ld, &[])
+    };
+    let mx = scratch.take::<i64>(heads)?;
+    let recip = scratch.take::<u64>(heads)?;
+    let agg = scratch.take::<i64>(hc)?;
+    let acc = scratch.take::<i32>(oc)?;
+    let lg = Logits {
+        p: &p,
+        ls,
+        ld,
+        h,
+        xr,
+    };
+    let loops = p.add_self_loops;
+    for (i, (_, or)) in zip_rows(x.data, ic, out.data, oc).enumerate() {
+        mx.fill(i64::MIN);
+        for_each_source(ctx, i, loops, |j| {
+            for (k, m) in mx.iter_mut().enumerate() {
+                *m = (*m).max(lg.get(j, i, k));
+            }
+        });
+        for (k, r) in recip.iter_mut().enumerate() {
+            let mut sum = 0u64;
+            let m = mx.get(k).copied().unwrap_or(0);
+            for_each_source(ctx, i, loops, |j| {
+                sum = sum.saturating_add(u64::from(exp_q30(lg.get(j, i, k) - m)));
+            });
+            *r = softmax_recip(sum);
+        }
+        agg.fill(0);
+        for_each_source(ctx, i, loops, |j| {
+            let hj = row(h, j, hc);
+            for k in 0..heads {
+                let m = mx.get(k).copied().unwrap_or(0);
+                let rk = recip.get(k).copied().unwrap_or(0);
+                let alpha = softmax_alpha(exp_q30(lg.get(j, i, k) - m), rk);
+                let a = k * c;
+                let dst = agg.get_mut(a..a + c).unwrap_or(&mut []);
+                let src = hj.get(a..a + c).unwrap_or(&[]);
+                for (d, &v) in dst.iter_mut().zip(src) {
+                    *d = d.saturating_add(alpha.saturating_mul(i64::from(v)));
+                }
+            }
+        });
+        if p.concat {
+            for (o, &a) in acc.iter_mut().zip(agg.iter()) {
+                *o = round_shift_i64_to_i32(a, 30);
+            }
+        } else {
+            for (cc, o) in acc.iter_mut().enumerate() {
+                let mut t: i64 = 0;
+                for k in 0..heads {
+                    t = t.saturating_add(agg.get(k * c + cc).copied().unwrap_or(0));
+                }
+                *o = round_shift_i64_to_i32(t, 30);
+            }
+        }
+        requant::requantize_row(acc, p.params, p.act, out.zp, or);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn exp_f(d: i64) -> f64 {
+        (d as f64 / 65536.0).exp() * (1u64 << 30) as f64
+    }
+
+    #[test]
+    fn table_matches_exp2() {
+        for (k, &v) in EXP2_Q30.iter().enumerate() {
+            let want = (2f64).powf(k as f64 / 64.0) * (1u64 << 30) as f64;
+            assert!((v as f64 - want).abs() <= 0.5, "k={k}: {v} vs {want}");
+        }
+        assert_eq!(
+            LOG2E_Q30,
+            (core::f64::consts::LOG2_E * (1u64 << 30) as f64).round() as i64
+        );
+        assert_eq!(
+            LN2_Q30,
+            (core::f64::consts::LN_2 * (1u64 << 30) as f64).round() as i64
+        );
+    }
+
+    #[test]
+    fn exp_of_zero_is_one_and_positive_clamps() {
+        assert_eq!(exp_q30(0), 1 << 30);
+        assert_eq!(exp_q30(12345), 1 << 30);
+    }
+
+    #[test]
+    fn exp_is_monotone_and_accurate() {
+        let mut prev = exp_q30(-(40 << 16));
+        let mut worst = 0f64;
+        for d in (-(40i64 << 16))..=0 {
+            let v = exp_q30(d);
+            assert!(v >= prev, "not monotone at d={d}: {prev} then {v}");
+            prev = v;
+            let err = (v as f64 - exp_f(d)).abs();
+            // Absolute error within 2 units of Q30, relative 2^-25 above that.
+            let rel = err / exp_f(d).max(1.0);
+            worst = worst.max(if err <= 2.0 { 0.0 } else { rel });
+        }
+        assert!(worst < 1.0 / (1u64 << 25) as f64, "relative error {worst}");
+        assert_eq!(exp_q30(-(1i64 << 50)), 0);
+        assert_eq!(exp_q30(i64::MIN), 0);
+    }
+
+    #[test]
+    fn softmax_weights_sum_to_one() {
+        // Logits of a few edges; the Q30 weights must sum to 2^30 within the
+        // rounding of one unit per edge.
+        let cases: [&[i64]; 5] = [
+            &[0],
+            &[5 << 16, 5 << 16, 5 << 16, 5 << 16],
+            &[-3 << 16, 0, 1 << 16, 7 << 16, -100 << 16],
+            &[i32::MAX as i64, i32::MIN as i64],
+            &[123, 456, 789, -1011, 1213, 0, 0, 0],
+        ];
+        for e in cases {
+            let m = *e.iter().max().unwrap();
+            let w: Vec<u32> = e.iter().map(|&v| exp_q30(v - m)).collect();
+            let r = softmax_recip(w.iter().map(|&v| u64::from(v)).sum());
+            let a: Vec<i64> = w.iter().map(|&v| softmax_alpha(v, r)).collect();
+            let total: i64 = a.iter().sum();
+            assert!(
+                (total - (1 << 30)).abs() <= e.len() as i64,
+                "{e:?}: sum {total}"
+            );
+            // The largest logit gets the largest weight; equal logits equal weights.
+            let imax = e.iter().position(|&v| v == m).unwrap();
+            assert!(a.iter().all(|&v| v <= a[imax]));
+            for (x, y) in e.iter().zip(&a) {
+                for (x2, y2) in e.iter().zip(&a) {
+                    if x == x2 {
+                        assert_eq!(y, y2);
+                    }
+                    if x < x2 {
+                        assert!(y <= y2);
+                    }
+                }
+            }
+            // Against the float softmax.
+            let fs: f64 = e.iter().map(|&v| ((v - m) as f64 / 65536.0).exp()).sum();
+            for (x, y) in e.iter().zip(&a) {
+                let want = ((x - m) as f64 / 65536.0).exp() / fs;
+                assert!((*y as f64 / (1u64 << 30) as f64 - want).abs() < 1e-6);
+            }
+        }
+    }
+
+    #[test]
+    fn single_edge_gets_weight_one() {
+        let w = exp_q30(0);
+        assert_eq!(softmax_alpha(w, softmax_recip(u64::from(w))), 1 << 30);
+    }
+
+    #[test]
+    fn all_equal_logits_share_equally() {
+        for n in 1u64..40 {
+            let w = exp_q30(0);
+            let a = softmax_alpha(w, softmax_recip(n * u64::from(w)));
+            assert!((a - (1i64 << 30) / n as i64).abs() <= 1, "n={n}: {a}");
+        }
+    }
+
+    #[test]
+    fn leaky_and_rescale() {
+        assert_eq!(leaky_q16(100, 13107), 100);
+        assert_eq!(leaky_q16(-65536, 13107), -13107);
+        assert_eq!(leaky_q16(-65536, 0), 0);
+        // 3 · 0.5 = 1.5 (mult 2^30 = 0.5 in Q31, shift 0).
+        assert_eq!(rescale_logit(3, 1 << 30, 0), 2);
+        assert_eq!(rescale_logit(1 << 40, 1 << 30, 31), i32::MAX);
+        assert_eq!(rescale_logit(-(1 << 40), 1 << 30, 31), i32::MIN);
+        assert_eq!(rescale_logit(1 << 20, 1 << 30, -32), 0);
+    }
+}

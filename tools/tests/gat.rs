@@ -1,0 +1,170 @@
+//! GATConv / GATv2Conv through the `tinygnn` binary: convert → inspect → verify
+//! on a model written from Rust, and the converter's errors for what it
+//! cannot represent (edge features, residual, inconsistent shapes).
+
+mod common;
+
+use std::process::{Command, Output};
+
+use common::{GraphsBuilder, ModelBuilder};
+use serde_json::{json, Value};
+
+fn tinygnn(args: &[&dyn AsRef<std::ffi::OsStr>]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tinygnn"))
+        .args(args.iter().map(|a| a.as_ref()))
+        .output()
+        .expect("run tinygnn")
+}
+
+fn ok(o: &Output) -> String {
+    let out = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(
+        o.status.success(),
+        "exit {:?}\nstdout:\n{out}\nstderr:\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    out
+}
+
+/// GAT(4 heads × 3, concat) → ReLU → GATv2(2 heads × 3, mean) → linear.
+fn gat_model(f: usize, classes: usize) -> ModelBuilder {
+    let mut m = ModelBuilder::new("node", f, 23);
+    let (w, a_s, a_d, b) = (
+        m.tensor("g1.lin.weight", vec![12, f], 0.5),
+        m.tensor("g1.att_src", vec![1, 4, 3], 0.5),
+        m.tensor("g1.att_dst", vec![1, 4, 3], 0.5),
+        m.tensor("g1.bias", vec![12], 0.2),
+    );
+    m.op(
+        "g1",
+        "gat_conv",
+        &["x"],
+        json!({"in_channels": f, "out_channels": 3, "heads": 4, "concat": true,
+               "negative_slope": 0.2, "add_self_loops": true}),
+        json!({"weight": w, "att_src": a_s, "att_dst": a_d, "bias": b}),
+    );
+    m.act("r1", "relu", "g1");
+    let (wl, bl, wr, br, att, b2) = (
+        m.tensor("g2.lin_l.weight", vec![6, 12], 0.4),
+        m.tensor("g2.lin_l.bias", vec![6], 0.2),
+        m.tensor("g2.lin_r.weight", vec![6, 12], 0.4),
+        m.tensor("g2.lin_r.bias", vec![6], 0.2),
+        m.tensor("g2.att", vec![1, 2, 3], 0.5),
+        m.tensor("g2.bias", vec![3], 0.2),
+    );
+    m.op(
+        "g2",
+        "gatv2_conv",
+        &["r1"],
+        json!({"in_channels": 12, "out_channels": 3, "heads": 2, "concat": false,
+               "negative_slope": 0.2}),
+        json!({"weight_l": wl, "bias_l": bl, "weight_r": wr, "bias_r": br, "att": att, "bias": b2}),
+    );
+    let out = m.linear("out", "g2", 3, classes);
+    m.outputs = vec![out];
+    m
+}
+
+#[test]
+fn gat_model_converts_runs_and_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mp, gp, tp) = (
+        dir.path().join("m.safetensors"),
+        dir.path().join("g.safetensors"),
+        dir.path().join("m.tgnn"),
+    );
+    gat_model(5, 3).write(&mp);
+    GraphsBuilder::random(1, 40, 3, 5, 3, 1).write(&gp);
+    ok(&tinygnn(&[&"convert", &mp, &"--calib", &gp, &"-o", &tp]));
+    let j: Value = serde_json::from_str(&ok(&tinygnn(&[&"inspect", &tp, &"--json"]))).unwrap();
+    let names: Vec<&str> = j["ops"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["op"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["gat_conv", "gatv2_conv", "linear"]);
+    assert_eq!(j["ops"][0]["attrs"]["heads"], 4);
+    assert_eq!(j["ops"][0]["activation"], "relu");
+    if !tinygnn_cli::rt::AVAILABLE {
+        return;
+    }
+    let v: Value = serde_json::from_str(&ok(&tinygnn(&[
+        &"verify",
+        &mp,
+        &tp,
+        &gp,
+        &"--json",
+        &"--per-op",
+    ])))
+    .unwrap();
+    eprintln!("verify: {v}");
+    let (range, step, err) = (
+        v["float_output_range"].as_f64().unwrap(),
+        v["output_step"].as_f64().unwrap(),
+        v["max_abs_err"].as_f64().unwrap(),
+    );
+    assert!(err <= 4.0 * step + 0.03 * range, "{v}");
+    assert!(v["top1_agreement"].as_f64().unwrap() >= 0.9, "{v}");
+    for p in v["per_op"].as_array().unwrap() {
+        let steps = p["err_in_steps"].as_f64().unwrap();
+        assert!(steps <= 4.0, "{p}");
+    }
+}
+
+fn convert_fails(edit: impl FnOnce(&mut Value), needles: &[&str]) {
+    let m = gat_model(5, 3);
+    let mut spec: Value = serde_json::from_str(&m.spec_json()).unwrap();
+    edit(&mut spec);
+    let dir = tempfile::tempdir().unwrap();
+    let (mp, gp) = (
+        dir.path().join("m.safetensors"),
+        dir.path().join("g.safetensors"),
+    );
+    std::fs::write(&mp, m.bytes_with_spec(&spec.to_string())).unwrap();
+    GraphsBuilder::random(1, 10, 2, 5, 3, 1).write(&gp);
+    let o = tinygnn(&[
+        &"convert",
+        &mp,
+        &"--calib",
+        &gp,
+        &"-o",
+        &dir.path().join("m.tgnn"),
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "stderr: {err}");
+    for n in needles {
+        assert!(err.contains(n), "stderr lacks {n:?}:\n{err}");
+    }
+}
+
+#[test]
+fn unsupported_gat_configurations_are_named() {
+    convert_fails(
+        |s| s["ops"][0]["attrs"]["edge_dim"] = json!(4),
+        &["op 'g1' (gat_conv)", "edge_dim"],
+    );
+    convert_fails(
+        |s| s["ops"][2]["attrs"]["residual"] = json!(true),
+        &["op 'g2' (gatv2_conv)", "residual"],
+    );
+    convert_fails(
+        |s| s["ops"][0]["attrs"]["heads"] = json!(2),
+        &["op 'g1' (gat_conv)", "'bias'", "[12]", "expected [6]"],
+    );
+    convert_fails(
+        |s| s["ops"][0]["attrs"]["negative_slope"] = json!(-0.5),
+        &["op 'g1' (gat_conv)", "negative_slope"],
+    );
+    convert_fails(
+        |s| s["ops"][0]["attrs"]["heads"] = json!(0),
+        &["op 'g1' (gat_conv)", "heads 0"],
+    );
+    convert_fails(
+        |s| {
+            s["ops"][2]["params"].as_object_mut().unwrap().remove("att");
+        },
+        &["op 'g2' (gatv2_conv)", "parameter 'att' is missing"],
+    );
+}
