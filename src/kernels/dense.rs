@@ -73,8 +73,10 @@ pub fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
         .wrapping_add(tail)
 }
 
-/// The default kernel: [`matvec_opt`], or [`matvec_ref`] with the
-/// `reference-kernels` feature (then `sums` is unused).
+/// The default kernel: on Cortex-M with the DSP extension
+/// (`cfg(tinygnn_dsp)`: thumbv7em, thumbv8m.main with `+dsp`) the `SMLAD` kernel
+/// [`super::pairs::matvec_with`]`::<Dsp>`, elsewhere [`matvec_opt`]; or
+/// [`matvec_ref`] with the `reference-kernels` feature (then `sums` is unused).
 #[inline]
 pub fn matvec(w: &[i8], in_ch: usize, x: &[i8], zp: i8, sums: &[i32], out: &mut [i32]) {
     if cfg!(feature = "reference-kernels") {
@@ -84,6 +86,9 @@ pub fn matvec(w: &[i8], in_ch: usize, x: &[i8], zp: i8, sums: &[i32], out: &mut 
             matvec_ref(w, in_ch, x, zp, out);
         }
     } else {
+        #[cfg(tinygnn_dsp)]
+        super::pairs::matvec_with::<super::pairs::Dsp>(w, in_ch, x, zp, sums, out);
+        #[cfg(not(tinygnn_dsp))]
         matvec_opt(w, in_ch, x, zp, sums, out);
     }
 }
@@ -144,8 +149,20 @@ pub fn matvec_opt(w: &[i8], in_ch: usize, x: &[i8], zp: i8, sums: &[i32], out: &
 }
 
 /// Applies [`matvec`] to every row: `x` is `[rows, in_ch]`, `out` is `[rows, out_ch]`
-/// with `out_ch = sums.len()`.
+/// with `out_ch = sums.len()`. With the DSP extension (and without
+/// `reference-kernels`), four rows at a time: [`super::pairs::matmul_with`]`::<Dsp>`.
 pub fn matmul(w: &[i8], in_ch: usize, x: &[i8], zp: i8, sums: &[i32], out: &mut [i32]) {
+    #[cfg(tinygnn_dsp)]
+    if !cfg!(feature = "reference-kernels") {
+        super::pairs::matmul_with::<super::pairs::Dsp>(w, in_ch, x, zp, sums, out);
+        return;
+    }
+    matmul_rows(w, in_ch, x, zp, sums, out);
+}
+
+/// [`matvec`] on every row, one row at a time (what [`matmul`] does without
+/// the DSP extension).
+pub fn matmul_rows(w: &[i8], in_ch: usize, x: &[i8], zp: i8, sums: &[i32], out: &mut [i32]) {
     let out_ch = sums.len();
     if in_ch == 0 || out_ch == 0 {
         out.iter_mut().for_each(|o| *o = 0);

@@ -15,4 +15,5 @@
 
 pub mod aggregate;
 pub mod dense;
+pub mod pairs;
 pub mod requant;
