@@ -1,6 +1,7 @@
-//! Sets `cfg(tinygnn_dsp)` when the target has the Arm DSP extension
-//! (`SXTB16`, `SMLAD`), which selects the assembly kernels of
-//! `kernels::pairs`. Stable Rust does not expose `cfg(target_feature = "dsp")`
+//! Sets `cfg(tinygnn_thumb1)` on ARMv6-M / ARMv8-M Baseline targets
+//! (selects `kernels::dense::matvec_narrow`), and `cfg(tinygnn_dsp)` when
+//! the target has the Arm DSP extension (`SXTB16`, `SMLAD`), which selects
+//! the assembly kernels of `kernels::pairs`. Stable Rust does not expose `cfg(target_feature = "dsp")`
 //! (the Arm target features are unstable), so the rule is decided here:
 //!
 //! * `thumbv7em-*` (Cortex-M4/M7): ARMv7E-M always has the DSP extension;
@@ -12,6 +13,7 @@ use std::env;
 
 fn main() {
     println!("cargo:rustc-check-cfg=cfg(tinygnn_dsp)");
+    println!("cargo:rustc-check-cfg=cfg(tinygnn_thumb1)");
     println!("cargo:rerun-if-changed=build.rs");
     let target = env::var("TARGET").unwrap_or_default();
     let arch = env::var("CARGO_CFG_TARGET_ARCH").unwrap_or_default();
@@ -31,5 +33,10 @@ fn main() {
             || features.split(',').any(|f| f == "dsp"));
     if dsp {
         println!("cargo:rustc-cfg=tinygnn_dsp");
+    }
+    // ARMv6-M and ARMv8-M Baseline (Cortex-M0/M0+/M23): Thumb-1 data
+    // processing, eight low registers; selects `dense::matvec_narrow`.
+    if arch == "arm" && (target.starts_with("thumbv6m") || target.starts_with("thumbv8m.base")) {
+        println!("cargo:rustc-cfg=tinygnn_thumb1");
     }
 }

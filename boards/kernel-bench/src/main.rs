@@ -218,6 +218,9 @@ fn check_all() -> u32 {
         check("matvec_opt", &|g| {
             per_row(g, &|xr, gr| dense::matvec_opt(w, i, xr, zp, sums, gr))
         });
+        check("matvec_narrow", &|g| {
+            per_row(g, &|xr, gr| dense::matvec_narrow(w, i, xr, zp, sums, gr))
+        });
         if pairs::HAS_DSP {
             check("matvec_dsp", &|g| {
                 per_row(g, &|xr, gr| {
@@ -270,14 +273,16 @@ fn bench(overhead: u64) {
     let w: &[i8] = black_box(&BENCH_W);
     let x: &[i8] = black_box(&BENCH_X);
     let zp = black_box(-3i8);
+    // Shapes unknown at compile time, as in a model.
+    let (cols, rows) = (black_box(COLS), black_box(ROWS));
     let mut sums = [0i32; ROWS];
-    dense::weight_sums(w, COLS, &mut sums);
+    dense::weight_sums(w, cols, &mut sums);
     let mut want = [0i32; ROWS * NODES];
-    for (xr, wr) in x.chunks(COLS).zip(want.chunks_mut(ROWS)) {
-        dense::matvec_ref(w, COLS, xr, zp, wr);
+    for (xr, wr) in x.chunks(cols).zip(want.chunks_mut(rows)) {
+        dense::matvec_ref(w, cols, xr, zp, wr);
     }
     let mut out = [0i32; ROWS * NODES];
-    let x1 = &x[..COLS];
+    let x1 = &x[..cols];
     let mut one = |name: &str, f: &dyn Fn(&mut [i32])| {
         out.fill(0);
         let n = count(overhead, || f(black_box(&mut out[..ROWS])));
@@ -286,11 +291,12 @@ fn bench(overhead: u64) {
         }
         report(name, ROWS, COLS, ROWS * COLS, n);
     };
-    one("matvec-ref", &|o| dense::matvec_ref(w, COLS, x1, zp, o));
-    one("matvec-portable", &|o| dense::matvec_opt(w, COLS, x1, zp, &sums, o));
+    one("matvec-ref", &|o| dense::matvec_ref(w, cols, x1, zp, o));
+    one("matvec-portable", &|o| dense::matvec_opt(w, cols, x1, zp, &sums, o));
+    one("matvec-narrow", &|o| dense::matvec_narrow(w, cols, x1, zp, &sums, o));
     if pairs::HAS_DSP {
         one("matvec-dsp", &|o| {
-            pairs::matvec_with::<pairs::Native>(w, COLS, x1, zp, &sums, o)
+            pairs::matvec_with::<pairs::Native>(w, cols, x1, zp, &sums, o)
         });
     }
     let mut all = |name: &str, f: &dyn Fn(&mut [i32])| {
@@ -302,15 +308,17 @@ fn bench(overhead: u64) {
         report(name, ROWS, COLS, ROWS * COLS * NODES, n);
     };
     all("matmul-portable", &|o| {
-        for (xr, or) in x.chunks(COLS).zip(o.chunks_mut(ROWS)) {
-            dense::matvec_opt(w, COLS, xr, zp, &sums, or);
+        for (xr, or) in x.chunks(cols).zip(o.chunks_mut(rows)) {
+            dense::matvec_opt(w, cols, xr, zp, &sums, or);
         }
     });
     if pairs::HAS_DSP {
         all("matmul-dsp", &|o| {
-            pairs::matmul_with::<pairs::Native>(w, COLS, x, zp, &sums, o)
+            pairs::matmul_with::<pairs::Native>(w, cols, x, zp, &sums, o)
         });
     }
+    // What the ops run on this target (`dense::matmul`).
+    all("matmul-default", &|o| dense::matmul(w, cols, x, zp, &sums, o));
 }
 
 #[entry]
