@@ -452,6 +452,16 @@ mod asm {
     }
 }
 
+/// Pairs the items of two iterators, stopping at the shorter: the same as
+/// `a.zip(b)`, but without `Zip`'s up-front length computation, which for
+/// chunk iterators divides by the chunk size in an out-of-line function
+/// where the optimiser may not see it is non-zero (a panic path at
+/// opt-level "s", found by `scripts/panic-check.sh`).
+#[inline(always)]
+fn pair<A: Iterator, B: Iterator>(mut a: A, mut b: B) -> impl Iterator<Item = (A::Item, B::Item)> {
+    core::iter::from_fn(move || Some((a.next()?, b.next()?)))
+}
+
 /// `(zp, zp)` as a 16-bit pair.
 #[inline]
 fn zp_pair(zp: i8) -> u32 {
@@ -464,13 +474,11 @@ fn zp_pair(zp: i8) -> u32 {
 fn unpack4<P: Pairs>(rows: &[&[i8]; 4], t0: usize, len: usize, zp: i8, buf: &mut [u32]) {
     let z = zp_pair(zp);
     let [r0, r1, r2, r3] = rows.map(|r| tile(r, t0, len));
-    for ((((b, a0), a1), a2), a3) in buf
-        .chunks_exact_mut(8)
-        .zip(r0.chunks_exact(4))
-        .zip(r1.chunks_exact(4))
-        .zip(r2.chunks_exact(4))
-        .zip(r3.chunks_exact(4))
-    {
+    let cols = pair(
+        pair(r0.chunks_exact(4), r1.chunks_exact(4)),
+        pair(r2.chunks_exact(4), r3.chunks_exact(4)),
+    );
+    for (b, ((a0, a1), (a2, a3))) in pair(buf.chunks_exact_mut(8), cols) {
         let v = [word(a0), word(a1), word(a2), word(a3)];
         if let [e0, e1, e2, e3, o0, o1, o2, o3] = b {
             *e0 = P::ssub16(P::sxtb16(v[0]), z);
@@ -489,10 +497,7 @@ fn unpack4<P: Pairs>(rows: &[&[i8]; 4], t0: usize, len: usize, zp: i8, buf: &mut
 /// the one-node layout.
 fn unpack1<P: Pairs>(row: &[i8], t0: usize, len: usize, zp: i8, buf: &mut [u32]) {
     let z = zp_pair(zp);
-    for (b, a) in buf
-        .chunks_exact_mut(2)
-        .zip(tile(row, t0, len).chunks_exact(4))
-    {
+    for (b, a) in pair(buf.chunks_exact_mut(2), tile(row, t0, len).chunks_exact(4)) {
         let v = word(a);
         if let [e, o] = b {
             (*e, *o) = (P::ssub16(P::sxtb16(v), z), P::ssub16(P::sxtb16_ror8(v), z));
@@ -603,7 +608,7 @@ fn block_of_4<P: Pairs>(w: &[i8], in_ch: usize, x: &[i8], zp: i8, out_ch: usize,
             for (j, xj) in rows.iter().enumerate() {
                 let xt = tile(xj, t0, len);
                 let orow = out.get_mut(j * out_ch..(j + 1) * out_ch).unwrap_or(&mut []);
-                for (o, row) in orow.iter_mut().zip(w.chunks_exact(in_ch)) {
+                for (o, row) in pair(orow.iter_mut(), w.chunks_exact(in_ch)) {
                     *o = tail(*o, tile(row, t0, len), xt, zp, len8);
                 }
             }
@@ -632,13 +637,14 @@ pub fn matmul_with<P: Pairs>(
     let split = rows / 4 * 4;
     let (x4, x1) = x.split_at(split.saturating_mul(in_ch).min(x.len()));
     let (o4, o1) = out.split_at_mut(split.saturating_mul(out_ch).min(out.len()));
-    for (xb, ob) in x4
-        .chunks_exact(in_ch.saturating_mul(4))
-        .zip(o4.chunks_exact_mut(out_ch.saturating_mul(4)))
-    {
+    let blocks = pair(
+        x4.chunks_exact(in_ch.saturating_mul(4)),
+        o4.chunks_exact_mut(out_ch.saturating_mul(4)),
+    );
+    for (xb, ob) in blocks {
         block_of_4::<P>(w, in_ch, xb, zp, out_ch, ob);
     }
-    for (xr, or) in x1.chunks_exact(in_ch).zip(o1.chunks_exact_mut(out_ch)) {
+    for (xr, or) in pair(x1.chunks_exact(in_ch), o1.chunks_exact_mut(out_ch)) {
         matvec_with::<P>(w, in_ch, xr, zp, sums, or);
     }
 }
