@@ -47,3 +47,5 @@ step "bundled models"
 
 step "emulated boards (QEMU)"
 scripts/boards-ci.sh
+
+step "DSP/portable dense kernels on emulated Cortex-M4/M0/M33: bit-exact and instructions per MAC"; scripts/ci-dsp.sh
