@@ -8,17 +8,26 @@
 //! builds; both kernels then still agree.)
 //!
 //! * [`matvec_ref`]: the reference, one multiply-accumulate of `(x − zp)` at a time.
-//! * [`matvec_opt`] (what [`matvec`] runs by default): `Σ W·x − zp·Σ W`, with
-//!   the per-channel weight sums `Σ_k W[c,k]` precomputed once per op by
-//!   [`weight_sums`] (as CMSIS-NN does), and four output channels per pass
-//!   over `x` ([`dot4_i8`]) so each input value is loaded once per four
-//!   multiply-accumulates. Exact integer arithmetic makes both orders give
-//!   identical results.
+//! * [`matvec_opt`]: `Σ W·x − zp·Σ W`, with the per-channel weight sums
+//!   `Σ_k W[c,k]` precomputed once per op by [`weight_sums`] (as CMSIS-NN
+//!   does), and four output channels per pass over `x` ([`dot4_i8`]) so each
+//!   input value is loaded once per four multiply-accumulates. Exact integer
+//!   arithmetic makes both orders give identical results.
+//! * [`matvec_narrow`]: the same with one channel per pass, for targets with
+//!   few registers (ARMv6-M).
+//! * The DSP-extension kernels (`SXTB16` + `SMLAD`) are in
+//!   [`super::pairs`].
 //!
-//! Measured on Cortex-M4 (QEMU mps2-an386, instruction count, 64×128 matrix,
-//! `in_ch` not known at compile time): reference 6.1 instructions per MAC,
-//! optimized 3.3. Reaching ~1 per MAC needs the DSP extension's `SMLAD`,
-//! which portable Rust does not emit for int8 data.
+//! [`matvec`] and [`matmul`] pick one at compile time (see their docs and
+//! `docs/kernels.md`): the `SMLAD` kernels on Cortex-M4/M7/M33
+//! (`cfg(tinygnn_dsp)`), [`matvec_narrow`] on Cortex-M0/M0+/M23
+//! (`cfg(tinygnn_thumb1)`), [`matvec_opt`] elsewhere.
+//!
+//! Measured with `scripts/kernel-bench.sh m4 m0` (QEMU `-icount`, 64×128
+//! weights, 16 nodes, shapes not known at compile time; instructions per
+//! MAC): Cortex-M4 — reference 6.09, [`matvec_opt`] 3.28, DSP one node
+//! 1.68, DSP four nodes per pass ([`matmul`]) **0.99**; Cortex-M0 —
+//! reference 9.26, [`matvec_opt`] 9.43, [`matvec_narrow`] **6.79**.
 
 /// Reference: `out[c] = Σ_k w[c·in_ch + k]·(x[k] − zp)` for `c < out.len()`.
 /// Missing weights or inputs count as zero.
@@ -165,7 +174,7 @@ fn dot1(w: &[i8], x: &[i8]) -> i32 {
     a
 }
 
-/// Portable, one output channel per pass ([`dot1`]: a zip over slices cut to
+/// Portable, one output channel per pass (`dot1`: a zip over slices cut to
 /// one length, which the compiler unrolls without bounds checks): the
 /// default on ARMv6-M / ARMv8-M Baseline (`cfg(tinygnn_thumb1)`), whose
 /// eight low registers cannot hold the four accumulators and five pointers

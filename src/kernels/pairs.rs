@@ -206,15 +206,15 @@ impl Pairs for Emulated {
 #[cfg(tinygnn_dsp)]
 pub use asm::Dsp;
 
-/// Whether this build has the assembly kernels ([`Dsp`]): `cfg(tinygnn_dsp)`,
+/// Whether this build has the assembly kernels (`Dsp`): `cfg(tinygnn_dsp)`,
 /// set by the crate's build script for targets with the Arm DSP extension
 /// (thumbv7em; thumbv8m.main with `+dsp`).
 pub const HAS_DSP: bool = cfg!(tinygnn_dsp);
 
-/// The pair instructions of this build: [`Dsp`] where [`HAS_DSP`], else [`Emulated`].
+/// The pair instructions of this build: `Dsp` where [`HAS_DSP`], else [`Emulated`].
 #[cfg(tinygnn_dsp)]
 pub type Native = Dsp;
-/// The pair instructions of this build: [`Dsp`] where [`HAS_DSP`], else [`Emulated`].
+/// The pair instructions of this build: `Dsp` where [`HAS_DSP`], else [`Emulated`].
 #[cfg(not(tinygnn_dsp))]
 pub type Native = Emulated;
 
