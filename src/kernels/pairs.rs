@@ -468,12 +468,15 @@ fn zp_pair(zp: i8) -> u32 {
     u32::from(zp as i16 as u16) * 0x0001_0001
 }
 
-/// Unpacks columns `t0..t0 + len` (`len` a multiple of 4) of four rows,
-/// minus the zero point, into the four-node layout: per group of four
-/// columns, the even pairs of rows 0..3, then their odd pairs.
-fn unpack4<P: Pairs>(rows: &[&[i8]; 4], t0: usize, len: usize, zp: i8, buf: &mut [u32]) {
+/// Unpacks columns `t0..t0 + len` (`len` a multiple of 4) of the four rows
+/// of `x` (`[4, in_ch]`), minus the zero point, into the four-node layout:
+/// per group of four columns, the even pairs of rows 0..3, then their odd
+/// pairs.
+#[inline(never)]
+fn unpack4<P: Pairs>(x: &[i8], in_ch: usize, t0: usize, len: usize, zp: i8, buf: &mut [u32]) {
     let z = zp_pair(zp);
-    let [r0, r1, r2, r3] = rows.map(|r| tile(r, t0, len));
+    let row = |j: usize| tile(x.get(j * in_ch..(j + 1) * in_ch).unwrap_or(&[]), t0, len);
+    let (r0, r1, r2, r3) = (row(0), row(1), row(2), row(3));
     let cols = pair(
         pair(r0.chunks_exact(4), r1.chunks_exact(4)),
         pair(r2.chunks_exact(4), r3.chunks_exact(4)),
@@ -593,27 +596,37 @@ fn block_of_4<P: Pairs>(w: &[i8], in_ch: usize, x: &[i8], zp: i8, out_ch: usize,
     }
     let n = out_ch.min(w.len() / in_ch);
     let w = w.get(..n * in_ch).unwrap_or(&[]);
-    let xr = |j: usize| x.get(j * in_ch..(j + 1) * in_ch).unwrap_or(&[]);
-    let rows = [xr(0), xr(1), xr(2), xr(3)];
+    // The only large local (1 KB at TILE = 128): the unpacking runs out of
+    // line so that its locals do not add to this frame, and the tail columns
+    // are left to the caller (`tails4`, after this returns), for the stack
+    // bound in docs/guarantees.md. Every tile but the last is a multiple of
+    // eight columns, so the tail is `in_ch & !7 .. in_ch`.
     let mut buf = [0u32; TILE * 2];
     let mut t0 = 0;
     while t0 < in_ch {
         let len = TILE.min(in_ch - t0);
         let len8 = len & !7;
-        unpack4::<P>(&rows, t0, len8, zp, &mut buf);
+        unpack4::<P>(x, in_ch, t0, len8, zp, &mut buf);
         if let Some(wt) = w.get(t0..) {
             P::block4(out, out_ch, n, wt, in_ch, len8 / 8, &buf);
         }
-        if len8 < len {
-            for (j, xj) in rows.iter().enumerate() {
-                let xt = tile(xj, t0, len);
-                let orow = out.get_mut(j * out_ch..(j + 1) * out_ch).unwrap_or(&mut []);
-                for (o, row) in pair(orow.iter_mut(), w.chunks_exact(in_ch)) {
-                    *o = tail(*o, tile(row, t0, len), xt, zp, len8);
-                }
-            }
-        }
         t0 += len;
+    }
+}
+
+/// Columns `from..in_ch` (past the last group of eight) for the four nodes
+/// of a block (`x` is `[4, in_ch]`, `out` `[4, out_ch]`): plain
+/// multiply-accumulates added to `out`.
+#[inline(never)]
+fn tails4(w: &[i8], in_ch: usize, x: &[i8], zp: i8, out_ch: usize, out: &mut [i32], from: usize) {
+    let rows = pair(
+        x.chunks_exact(in_ch.max(1)),
+        out.chunks_exact_mut(out_ch.max(1)),
+    );
+    for (xj, orow) in rows {
+        for (o, row) in pair(orow.iter_mut(), w.chunks_exact(in_ch.max(1))) {
+            *o = tail(*o, row, xj, zp, from);
+        }
     }
 }
 
@@ -641,8 +654,12 @@ pub fn matmul_with<P: Pairs>(
         x4.chunks_exact(in_ch.saturating_mul(4)),
         o4.chunks_exact_mut(out_ch.saturating_mul(4)),
     );
+    let in8 = in_ch & !7;
     for (xb, ob) in blocks {
         block_of_4::<P>(w, in_ch, xb, zp, out_ch, ob);
+        if in8 < in_ch {
+            tails4(w, in_ch, xb, zp, out_ch, ob, in8);
+        }
     }
     for (xr, or) in pair(x1.chunks_exact(in_ch), o1.chunks_exact_mut(out_ch)) {
         matvec_with::<P>(w, in_ch, xr, zp, sums, or);
