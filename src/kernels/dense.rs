@@ -188,6 +188,8 @@ pub fn matvec_narrow(w: &[i8], in_ch: usize, x: &[i8], zp: i8, sums: &[i32], out
     }
     let x = x.get(..in_ch).unwrap_or(x);
     let zp = i32::from(zp);
+    // (A zip over `chunks_exact` gives the best inner loop here; its length
+    // computation is inlined at the opt-levels scripts/panic-check.sh checks.)
     for ((o, row), &s) in out.iter_mut().zip(w.chunks_exact(in_ch)).zip(sums) {
         *o = dot1(row, x).wrapping_sub(zp.wrapping_mul(s));
     }
@@ -213,7 +215,11 @@ pub fn matmul_rows(w: &[i8], in_ch: usize, x: &[i8], zp: i8, sums: &[i32], out: 
         out.iter_mut().for_each(|o| *o = 0);
         return;
     }
-    for (xr, or) in x.chunks_exact(in_ch).zip(out.chunks_exact_mut(out_ch)) {
+    // Paired by `next()`, not `zip`: Zip's length computation divides by
+    // the chunk sizes out of line (a panic path at opt-level "s").
+    let mut xs = x.chunks_exact(in_ch);
+    let mut os = out.chunks_exact_mut(out_ch);
+    while let (Some(xr), Some(or)) = (xs.next(), os.next()) {
         matvec(w, in_ch, xr, zp, sums, or);
     }
 }
