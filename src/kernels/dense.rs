@@ -25,10 +25,10 @@
 //!
 //! Measured with `scripts/kernel-bench.sh m4 m0` (QEMU `-icount`, 64×128
 //! weights, 16 nodes, shapes not known at compile time; instructions per
-//! MAC; table in `docs/kernels.md`): Cortex-M4 — reference 6.38,
+//! MAC; table in `docs/kernels.md`): Cortex-M4 — reference 6.09,
 //! [`matvec_opt`] 3.28, DSP one node 1.68, DSP four nodes per pass
-//! ([`matmul`]) **0.98**; Cortex-M0 — reference 10.52, [`matvec_opt`] 9.43,
-//! [`matvec_narrow`] **6.80**.
+//! ([`matmul`]) **0.985**; Cortex-M0 — reference 9.26, [`matvec_opt`] 9.43,
+//! [`matvec_narrow`] **6.79**.
 
 /// Reference: `out[c] = Σ_k w[c·in_ch + k]·(x[k] − zp)` for `c < out.len()`.
 /// Missing weights or inputs count as zero.

@@ -15,7 +15,7 @@
 //! * [`dense`]: int8 matrix × int8 vector with zero point, i32 results
 //!   (reference and portable kernels, the per-target dispatch).
 //! * [`pairs`]: the same on 16-bit pairs: `SXTB16` + `SMLAD` assembly for
-//!   Cortex-M4/M7/M33 (0.98 instructions per MAC on the emulated M4, four
+//!   Cortex-M4/M7/M33 (0.985 instructions per MAC on the emulated M4, four
 //!   nodes per pass) and a portable emulation of those instructions.
 //! * [`requant`]: fused activation and requantization of i32 accumulators.
 //! * [`aggregate`]: building the target-sorted CSR and neighbourhood
