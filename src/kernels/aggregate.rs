@@ -5,6 +5,16 @@
 //! builds it is stable), and their Q16 weights when the model uses edge
 //! weights. Every function tolerates inconsistent slices (it stops at the
 //! shortest) and never panics.
+//!
+//! The reductions stream each node's in-edges once: `row_ptr` is read once
+//! per node ([`Csr::edges`] gives the sources and weights together), there
+//! is no division per edge, and the per-element work is one load and one
+//! add: [`sum_rows_i8`] sums the raw values and subtracts `deg·zp` once per
+//! channel, [`sum_rows_i32`] uses plain (wrapping) 64-bit adds, which equal
+//! the saturating sums of the reference versions ([`sum_rows_i8_ref`],
+//! [`sum_rows_i32_ref`]) because a CSR row has fewer than `2^32` edges
+//! (`u32` offsets), so `|Σ| < 2^32 · 2^31 = 2^63`. Both are tested equal
+//! to their references with proptest.
 
 /// A target-sorted compressed sparse row graph, built by the session in the arena.
 #[derive(Debug, Clone, Copy)]
@@ -40,6 +50,14 @@ impl<'a> Csr<'a> {
         self.weights
             .and_then(|w| w.get(self.range(i)))
             .unwrap_or(&[])
+    }
+
+    /// Sources and Q16 weights (empty without weights) of the in-edges of
+    /// `i`, from one read of `row_ptr`.
+    pub fn edges(&self, i: usize) -> (&'a [u16], &'a [u32]) {
+        let r = self.range(i);
+        let w = self.weights.and_then(|w| w.get(r.clone())).unwrap_or(&[]);
+        (self.sources.get(r).unwrap_or(&[]), w)
     }
 
     /// In-degree of `i` (edge count).
@@ -94,8 +112,8 @@ pub fn build_csr(
     }
 }
 
-/// `acc[c] += Σ_{j→i} h[j·ch + c]` for i32 rows `h` (`ch = acc.len()`), in i64, saturating.
-pub fn sum_rows_i32(csr: &Csr<'_>, i: usize, h: &[i32], acc: &mut [i64]) {
+/// Reference: `acc[c] += Σ_{j→i} h[j·ch + c]` for i32 rows `h` (`ch = acc.len()`), in i64, saturating.
+pub fn sum_rows_i32_ref(csr: &Csr<'_>, i: usize, h: &[i32], acc: &mut [i64]) {
     let ch = acc.len();
     for &j in csr.neighbors(i) {
         let start = usize::from(j).saturating_mul(ch);
@@ -107,8 +125,25 @@ pub fn sum_rows_i32(csr: &Csr<'_>, i: usize, h: &[i32], acc: &mut [i64]) {
     }
 }
 
-/// `acc[c] += Σ_{j→i} (x[j·ch + c] − zp)` for int8 rows `x` (`ch = acc.len()`).
-pub fn sum_rows_i8(csr: &Csr<'_>, i: usize, x: &[i8], zp: i8, acc: &mut [i64]) {
+/// `acc[c] += Σ_{j→i} h[j·ch + c]` for i32 rows `h` (`ch = acc.len()`), in
+/// i64: equal to [`sum_rows_i32_ref`] (plain adds cannot overflow, see the
+/// module docs) when `acc` starts at 0, as the ops use it.
+pub fn sum_rows_i32(csr: &Csr<'_>, i: usize, h: &[i32], acc: &mut [i64]) {
+    let ch = acc.len();
+    for &j in csr.neighbors(i) {
+        // j < 2^16 and ch ≤ h.len() for any row that exists: no overflow
+        // (saturating only so that absurd slice lengths cannot wrap).
+        let start = usize::from(j).saturating_mul(ch);
+        if let Some(row) = h.get(start..start.saturating_add(ch)) {
+            for (a, &v) in acc.iter_mut().zip(row) {
+                *a = a.wrapping_add(i64::from(v));
+            }
+        }
+    }
+}
+
+/// Reference: `acc[c] += Σ_{j→i} (x[j·ch + c] − zp)` for int8 rows `x` (`ch = acc.len()`).
+pub fn sum_rows_i8_ref(csr: &Csr<'_>, i: usize, x: &[i8], zp: i8, acc: &mut [i64]) {
     let ch = acc.len();
     let zp = i64::from(zp);
     for &j in csr.neighbors(i) {
@@ -119,6 +154,26 @@ pub fn sum_rows_i8(csr: &Csr<'_>, i: usize, x: &[i8], zp: i8, acc: &mut [i64]) {
             }
         }
     }
+}
+
+/// `acc[c] += Σ_{j→i} (x[j·ch + c] − zp)` for int8 rows `x` (`ch = acc.len()`):
+/// the raw values are summed and `zp` times the number of rows summed is
+/// subtracted once per channel. Equal to [`sum_rows_i8_ref`].
+pub fn sum_rows_i8(csr: &Csr<'_>, i: usize, x: &[i8], zp: i8, acc: &mut [i64]) {
+    let ch = acc.len();
+    let mut rows = 0i64;
+    for &j in csr.neighbors(i) {
+        let start = usize::from(j).saturating_mul(ch);
+        if let Some(row) = x.get(start..start.saturating_add(ch)) {
+            rows += 1;
+            for (a, &v) in acc.iter_mut().zip(row) {
+                *a = a.wrapping_add(i64::from(v));
+            }
+        }
+    }
+    // Rows shorter than `acc` do not occur (`get` returns whole rows only).
+    let z = rows.wrapping_mul(i64::from(zp));
+    acc.iter_mut().for_each(|a| *a = a.wrapping_sub(z));
 }
 
 /// `out[c] = max_{j→i} x[j·ch + c]` (`ch = out.len()`), or `empty` without in-edges.
@@ -171,6 +226,38 @@ mod tests {
                     .collect();
                 prop_assert_eq!(csr.neighbors(i), &want[..]);
                 prop_assert_eq!(csr.neighbor_weights(i), &want_w[..]);
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn streamed_sums_equal_the_references(
+            n in 1usize..12,
+            ch in 0usize..7,
+            edges in proptest::collection::vec((0u16..14, 0u16..12), 0..50),
+            x in proptest::collection::vec(any::<i8>(), 0..90),
+            h in proptest::collection::vec(any::<i32>(), 0..90),
+            zp in any::<i8>(),
+        ) {
+            let src: Vec<u16> = edges.iter().map(|e| e.0).collect();
+            let dst: Vec<u16> = edges.iter().map(|e| e.1).collect();
+            let mut row_ptr = vec![0u32; n + 1];
+            let mut s = vec![0u16; src.len()];
+            build_csr(&src, &dst, &[], &mut row_ptr, &mut s, None);
+            let csr = Csr { row_ptr: &row_ptr, sources: &s, weights: None };
+            for i in 0..n + 1 {
+                let (mut a, mut b) = (vec![0i64; ch], vec![0i64; ch]);
+                sum_rows_i8_ref(&csr, i, &x, zp, &mut a);
+                sum_rows_i8(&csr, i, &x, zp, &mut b);
+                prop_assert_eq!(&a, &b);
+                let (mut a, mut b) = (vec![0i64; ch], vec![0i64; ch]);
+                sum_rows_i32_ref(&csr, i, &h, &mut a);
+                sum_rows_i32(&csr, i, &h, &mut b);
+                prop_assert_eq!(&a, &b);
+                let (nb, w) = csr.edges(i);
+                prop_assert_eq!(nb, csr.neighbors(i));
+                prop_assert!(w.is_empty());
             }
         }
     }

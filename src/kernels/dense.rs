@@ -8,17 +8,27 @@
 //! builds; both kernels then still agree.)
 //!
 //! * [`matvec_ref`]: the reference, one multiply-accumulate of `(x − zp)` at a time.
-//! * [`matvec_opt`] (what [`matvec`] runs by default): `Σ W·x − zp·Σ W`, with
-//!   the per-channel weight sums `Σ_k W[c,k]` precomputed once per op by
-//!   [`weight_sums`] (as CMSIS-NN does), and four output channels per pass
-//!   over `x` ([`dot4_i8`]) so each input value is loaded once per four
-//!   multiply-accumulates. Exact integer arithmetic makes both orders give
-//!   identical results.
+//! * [`matvec_opt`]: `Σ W·x − zp·Σ W`, with the per-channel weight sums
+//!   `Σ_k W[c,k]` precomputed once per op by [`weight_sums`] (as CMSIS-NN
+//!   does), and four output channels per pass over `x` ([`dot4_i8`]) so each
+//!   input value is loaded once per four multiply-accumulates. Exact integer
+//!   arithmetic makes both orders give identical results.
+//! * [`matvec_narrow`]: the same with one channel per pass, for targets with
+//!   few registers (ARMv6-M).
+//! * The DSP-extension kernels (`SXTB16` + `SMLAD`) are in
+//!   [`super::pairs`].
 //!
-//! Measured on Cortex-M4 (QEMU mps2-an386, instruction count, 64×128 matrix,
-//! `in_ch` not known at compile time): reference 6.1 instructions per MAC,
-//! optimized 3.3. Reaching ~1 per MAC needs the DSP extension's `SMLAD`,
-//! which portable Rust does not emit for int8 data.
+//! [`matvec`] and [`matmul`] pick one at compile time (see their docs and
+//! `docs/kernels.md`): the `SMLAD` kernels on Cortex-M4/M7/M33
+//! (`cfg(tinygnn_dsp)`), [`matvec_narrow`] on Cortex-M0/M0+/M23
+//! (`cfg(tinygnn_thumb1)`), [`matvec_opt`] elsewhere.
+//!
+//! Measured with `scripts/kernel-bench.sh m4 m0` (QEMU `-icount`, 64×128
+//! weights, 16 nodes, shapes not known at compile time; instructions per
+//! MAC; table in `docs/kernels.md`): Cortex-M4 — reference 6.09,
+//! [`matvec_opt`] 3.28, DSP one node 1.68, DSP four nodes per pass
+//! ([`matmul`]) **0.985**; Cortex-M0 — reference 9.26, [`matvec_opt`] 9.43,
+//! [`matvec_narrow`] **6.79**.
 
 /// Reference: `out[c] = Σ_k w[c·in_ch + k]·(x[k] − zp)` for `c < out.len()`.
 /// Missing weights or inputs count as zero.
@@ -73,8 +83,12 @@ pub fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
         .wrapping_add(tail)
 }
 
-/// The default kernel: [`matvec_opt`], or [`matvec_ref`] with the
-/// `reference-kernels` feature (then `sums` is unused).
+/// The default kernel: on Cortex-M with the DSP extension
+/// (`cfg(tinygnn_dsp)`: thumbv7em, thumbv8m.main with `+dsp`) the `SMLAD` kernel
+/// [`super::pairs::matvec_with`]`::<Dsp>`; on ARMv6-M / ARMv8-M Baseline
+/// (`cfg(tinygnn_thumb1)`: Cortex-M0/M0+/M23) [`matvec_narrow`]; elsewhere
+/// (RISC-V, Cortex-M3, hosts) [`matvec_opt`]; or
+/// [`matvec_ref`] with the `reference-kernels` feature (then `sums` is unused).
 #[inline]
 pub fn matvec(w: &[i8], in_ch: usize, x: &[i8], zp: i8, sums: &[i32], out: &mut [i32]) {
     if cfg!(feature = "reference-kernels") {
@@ -84,6 +98,11 @@ pub fn matvec(w: &[i8], in_ch: usize, x: &[i8], zp: i8, sums: &[i32], out: &mut 
             matvec_ref(w, in_ch, x, zp, out);
         }
     } else {
+        #[cfg(tinygnn_dsp)]
+        super::pairs::matvec_with::<super::pairs::Dsp>(w, in_ch, x, zp, sums, out);
+        #[cfg(all(tinygnn_thumb1, not(tinygnn_dsp)))]
+        matvec_narrow(w, in_ch, x, zp, sums, out);
+        #[cfg(not(any(tinygnn_dsp, tinygnn_thumb1)))]
         matvec_opt(w, in_ch, x, zp, sums, out);
     }
 }
@@ -143,15 +162,65 @@ pub fn matvec_opt(w: &[i8], in_ch: usize, x: &[i8], zp: i8, sums: &[i32], out: &
     }
 }
 
+/// Dot product of `w` and `x` (over the shorter), one accumulator.
+#[inline(always)]
+fn dot1(w: &[i8], x: &[i8]) -> i32 {
+    let n = w.len().min(x.len());
+    let (w, _) = w.split_at(n);
+    let (x, _) = x.split_at(n);
+    let mut a = 0i32;
+    for (&wk, &xk) in w.iter().zip(x) {
+        a = a.wrapping_add(i32::from(wk) * i32::from(xk));
+    }
+    a
+}
+
+/// Portable, one output channel per pass (`dot1`: a zip over slices cut to
+/// one length, which the compiler unrolls without bounds checks): the
+/// default on ARMv6-M / ARMv8-M Baseline (`cfg(tinygnn_thumb1)`), whose
+/// eight low registers cannot hold the four accumulators and five pointers
+/// of [`matvec_opt`] (measured on the emulated Cortex-M0: 6.79 instructions
+/// per MAC against 9.43 for [`matvec_opt`]). Bit-exact with [`matvec_ref`]
+/// when `sums` comes from [`weight_sums`] and `x.len() ≥ in_ch`.
+pub fn matvec_narrow(w: &[i8], in_ch: usize, x: &[i8], zp: i8, sums: &[i32], out: &mut [i32]) {
+    out.fill(0);
+    if in_ch == 0 {
+        return;
+    }
+    let x = x.get(..in_ch).unwrap_or(x);
+    let zp = i32::from(zp);
+    // (A zip over `chunks_exact` gives the best inner loop here; its length
+    // computation is inlined at the opt-levels scripts/panic-check.sh checks.)
+    for ((o, row), &s) in out.iter_mut().zip(w.chunks_exact(in_ch)).zip(sums) {
+        *o = dot1(row, x).wrapping_sub(zp.wrapping_mul(s));
+    }
+}
+
 /// Applies [`matvec`] to every row: `x` is `[rows, in_ch]`, `out` is `[rows, out_ch]`
-/// with `out_ch = sums.len()`.
+/// with `out_ch = sums.len()`. With the DSP extension (and without
+/// `reference-kernels`), four rows at a time: [`super::pairs::matmul_with`]`::<Dsp>`.
 pub fn matmul(w: &[i8], in_ch: usize, x: &[i8], zp: i8, sums: &[i32], out: &mut [i32]) {
+    #[cfg(tinygnn_dsp)]
+    if !cfg!(feature = "reference-kernels") {
+        super::pairs::matmul_with::<super::pairs::Dsp>(w, in_ch, x, zp, sums, out);
+        return;
+    }
+    matmul_rows(w, in_ch, x, zp, sums, out);
+}
+
+/// [`matvec`] on every row, one row at a time (what [`matmul`] does without
+/// the DSP extension).
+pub fn matmul_rows(w: &[i8], in_ch: usize, x: &[i8], zp: i8, sums: &[i32], out: &mut [i32]) {
     let out_ch = sums.len();
     if in_ch == 0 || out_ch == 0 {
         out.iter_mut().for_each(|o| *o = 0);
         return;
     }
-    for (xr, or) in x.chunks_exact(in_ch).zip(out.chunks_exact_mut(out_ch)) {
+    // Paired by `next()`, not `zip`: Zip's length computation divides by
+    // the chunk sizes out of line (a panic path at opt-level "s").
+    let mut xs = x.chunks_exact(in_ch);
+    let mut os = out.chunks_exact_mut(out_ch);
+    while let (Some(xr), Some(or)) = (xs.next(), os.next()) {
         matvec(w, in_ch, xr, zp, sums, or);
     }
 }
@@ -184,6 +253,9 @@ mod tests {
             matvec_opt(&w, i, &x, zp, &sums, &mut got);
             prop_assert_eq!(&got, &want);
             let mut got = vec![7i32; o];
+            matvec_narrow(&w, i, &x, zp, &sums, &mut got);
+            prop_assert_eq!(&got, &want);
+            let mut got = vec![7i32; o];
             matvec(&w, i, &x, zp, &sums, &mut got);
             prop_assert_eq!(got, want);
         }
@@ -198,6 +270,7 @@ mod tests {
         ) {
             let mut out = vec![0i32; out_len];
             matvec_opt(&w, in_ch, &x, 3, &sums, &mut out);
+            matvec_narrow(&w, in_ch, &x, 3, &sums, &mut out);
             matvec_ref(&w, in_ch, &x, 3, &mut out);
             matvec(&w, in_ch, &x, 3, &sums, &mut out);
             let mut s2 = vec![0i32; out_len];

@@ -47,42 +47,45 @@ pub fn scratch_bytes(nodes: usize, _in_ch: usize, out_ch: usize) -> usize {
         .saturating_add(region_bytes::<i32>(out_ch))
 }
 
-/// Weight of in-edge `k` of node `i` (Q16).
-fn edge_w(ctx: &Ctx<'_>, i: usize, k: usize, flags: GcnFlags) -> u32 {
-    if flags.edge_weight {
-        ctx.csr
-            .neighbor_weights(i)
-            .get(k)
-            .copied()
-            .unwrap_or(ONE_Q16)
+/// The in-edges of `i` as `(source, Q16 weight)`: the graph's weights with
+/// `edge_weight`, else 1.0 (`row_ptr` read once per node, see
+/// [`crate::kernels::aggregate::Csr::edges`]).
+fn in_edges<'a>(
+    ctx: &Ctx<'a>,
+    i: usize,
+    flags: GcnFlags,
+) -> impl Iterator<Item = (usize, u32)> + 'a {
+    let (nb, ws) = ctx.csr.edges(i);
+    let ws = if flags.edge_weight { ws } else { &[] };
+    nb.iter()
+        .enumerate()
+        .map(move |(k, &j)| (usize::from(j), ws.get(k).copied().unwrap_or(ONE_Q16)))
+}
+
+/// The self-loop fill weight (used when `i` has no input loop).
+fn fill_w(flags: GcnFlags) -> u32 {
+    if flags.improved {
+        2 * ONE_Q16
     } else {
         ONE_Q16
     }
 }
 
-/// The self-loop weight of node `i` when loops are added: its last input loop's weight, or the fill.
-fn loop_w(ctx: &Ctx<'_>, i: usize, flags: GcnFlags) -> u32 {
-    let fill = if flags.improved { 2 * ONE_Q16 } else { ONE_Q16 };
-    let mut w = fill;
-    for (k, &j) in ctx.csr.neighbors(i).iter().enumerate() {
-        if usize::from(j) == i {
-            w = edge_w(ctx, i, k, flags);
-        }
-    }
-    w
-}
-
-/// `deg_i = Σ_{j→i} w_ji` (Q16, loop included as the op's rules say).
+/// `deg_i = Σ_{j→i} w_ji` (Q16, loop included as the op's rules say: with
+/// `add_self_loops`, input loops are dropped and one loop of the last input
+/// loop's weight, or the fill, is counted). One pass over the in-edges.
 fn degree(ctx: &Ctx<'_>, i: usize, flags: GcnFlags) -> u64 {
     let mut deg = 0u64;
-    for (k, &j) in ctx.csr.neighbors(i).iter().enumerate() {
-        if flags.add_self_loops && usize::from(j) == i {
+    let mut loop_w = fill_w(flags);
+    for (j, w) in in_edges(ctx, i, flags) {
+        if flags.add_self_loops && j == i {
+            loop_w = w;
             continue;
         }
-        deg += u64::from(edge_w(ctx, i, k, flags));
+        deg += u64::from(w);
     }
     if flags.add_self_loops {
-        deg += u64::from(loop_w(ctx, i, flags));
+        deg += u64::from(loop_w);
     }
     deg
 }
@@ -179,17 +182,20 @@ pub fn run(
         acc.fill(0);
         let di = dinv.get(i).copied().unwrap_or(0);
         let exact = ctx.csr.degree(i) < EXACT_TERMS;
-        for (k, &j) in ctx.csr.neighbors(i).iter().enumerate() {
-            let j = usize::from(j);
+        // One pass: the self-loop's weight (the last input loop's, or the
+        // fill) is noted on the way and its term added after the edges.
+        let mut loop_w = fill_w(flags);
+        for (j, w) in in_edges(ctx, i, flags) {
             if flags.add_self_loops && j == i {
+                loop_w = w;
                 continue;
             }
             let dj = dinv.get(j).copied().unwrap_or(0);
-            let c = coef(flags.normalize, dj, edge_w(ctx, i, k, flags), di).ok_or(overflow)?;
+            let c = coef(flags.normalize, dj, w, di).ok_or(overflow)?;
             accumulate(acc, c, h, j, exact);
         }
         if flags.add_self_loops {
-            let c = coef(flags.normalize, di, loop_w(ctx, i, flags), di).ok_or(overflow)?;
+            let c = coef(flags.normalize, di, loop_w, di).ok_or(overflow)?;
             accumulate(acc, c, h, i, exact);
         }
         for (r, &a) in row.iter_mut().zip(acc.iter()) {

@@ -1,0 +1,349 @@
+//! Kernel test and benchmark firmware for QEMU (run by `scripts/kernel-bench.sh`).
+//!
+//! 1. **Bit-exactness**: on seeded random shapes (input lengths around the
+//!    group, loop and tile boundaries of the pair kernels, odd output
+//!    channel counts, 1–9 nodes, random zero points, extreme values), every
+//!    dense kernel variant this target has — the defaults `dense::matvec` /
+//!    `dense::matmul` (the DSP kernels on Cortex-M4/M33), the portable ones,
+//!    the emulated pair kernels and, with the DSP extension, the assembly
+//!    kernels themselves — is compared with `dense::matvec_ref`. Any
+//!    difference prints `kernel-check BOARD MISMATCH …` and exits QEMU with 1;
+//!    success prints `kernel-check BOARD ok: …`.
+//! 2. **Instructions per MAC**: with `-icount shift=10` every instruction
+//!    advances virtual time by 2^10 ns, so a hardware timer read before and
+//!    after a call counts its instructions exactly (minus the cost of an
+//!    empty measurement, subtracted). One line per measurement:
+//!    `kernel-bench BOARD KERNEL rows=R cols=C macs=N instructions=M per_mac=X.XXX`
+//!    (`rows` = output channels, `cols` = input channels, `macs` =
+//!    nodes·rows·cols; the per-op weight sums are outside the count).
+#![no_std]
+#![no_main]
+
+use core::hint::black_box;
+use core::ptr::{read_volatile, write_volatile};
+
+use cortex_m as _;
+use cortex_m_rt::entry;
+use cortex_m_semihosting::{debug, hprintln};
+use tinygnn::kernels::{dense, pairs};
+
+#[cfg(feature = "m0")]
+const BOARD: &str = "m0";
+#[cfg(feature = "m33")]
+const BOARD: &str = "m33";
+#[cfg(not(any(feature = "m0", feature = "m33")))]
+const BOARD: &str = "m4";
+
+/// The `-icount shift` the script runs QEMU with.
+const ICOUNT_SHIFT: u64 = 10;
+
+fn mmio_write(addr: usize, v: u32) {
+    // SAFETY: a timer register of the emulated board's memory map.
+    unsafe { write_volatile(addr as *mut u32, v) }
+}
+
+fn mmio_read(addr: usize) -> u32 {
+    // SAFETY: a timer register of the emulated board's memory map.
+    unsafe { read_volatile(addr as *const u32) }
+}
+
+/// CMSDK APB timer 0 (mps2-an386: 25 MHz at 0x4000_0000; mps2-an505:
+/// 20 MHz, secure alias 0x5000_0000), a 32-bit down counter.
+#[cfg(not(feature = "m0"))]
+mod timer {
+    use super::*;
+    #[cfg(feature = "m33")]
+    const BASE: usize = 0x5000_0000;
+    #[cfg(feature = "m33")]
+    const HZ: u64 = 20_000_000;
+    #[cfg(not(feature = "m33"))]
+    const BASE: usize = 0x4000_0000;
+    #[cfg(not(feature = "m33"))]
+    const HZ: u64 = 25_000_000;
+
+    pub fn init() {
+        mmio_write(BASE + 0x8, u32::MAX);
+        mmio_write(BASE + 0x4, u32::MAX);
+        mmio_write(BASE, 1);
+    }
+
+    #[inline(always)]
+    pub fn now() -> u32 {
+        // Counts down: negate so that later readings are larger.
+        u32::MAX - mmio_read(BASE + 0x4)
+    }
+
+    /// Instructions in `ticks`: `ticks · 1e9 / (HZ · 2^shift)`, rounded.
+    pub fn insns(ticks: u32) -> u64 {
+        let den = HZ << ICOUNT_SHIFT;
+        (u64::from(ticks) * 1_000_000_000 + den / 2) / den
+    }
+}
+
+/// nRF51 TIMER0 (16 MHz, 32-bit mode, read through TASKS_CAPTURE[0]).
+#[cfg(feature = "m0")]
+mod timer {
+    use super::*;
+    const BASE: usize = 0x4000_8000;
+
+    pub fn init() {
+        mmio_write(BASE + 0x504, 0); // MODE: timer
+        mmio_write(BASE + 0x508, 3); // BITMODE: 32 bit
+        mmio_write(BASE + 0x510, 0); // PRESCALER: 16 MHz
+        mmio_write(BASE + 0x00c, 1); // TASKS_CLEAR
+        mmio_write(BASE, 1); // TASKS_START
+    }
+
+    #[inline(always)]
+    pub fn now() -> u32 {
+        mmio_write(BASE + 0x040, 1);
+        mmio_read(BASE + 0x540)
+    }
+
+    /// Instructions in `ticks`: `ticks · 1e9 / (16e6 · 2^shift)`, rounded.
+    pub fn insns(ticks: u32) -> u64 {
+        let den = 16_000_000u64 << ICOUNT_SHIFT;
+        (u64::from(ticks) * 1_000_000_000 + den / 2) / den
+    }
+}
+
+/// Instructions taken by `f`, minus those of an empty measurement.
+fn count(overhead: u64, f: impl FnOnce()) -> u64 {
+    let t0 = timer::now();
+    f();
+    let t1 = timer::now();
+    timer::insns(t1.wrapping_sub(t0)).saturating_sub(overhead)
+}
+
+/// xorshift32.
+struct Rng(u32);
+
+impl Rng {
+    fn next(&mut self) -> u32 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        self.0 = x;
+        x
+    }
+    fn below(&mut self, n: u32) -> u32 {
+        self.next() % n
+    }
+    fn range(&mut self, lo: usize, hi: usize) -> usize {
+        lo + self.below((hi - lo + 1) as u32) as usize
+    }
+    fn fill(&mut self, v: &mut [i8]) {
+        match self.below(16) {
+            0 => v.fill(-128),
+            1 => v.fill(127),
+            _ => v.iter_mut().for_each(|b| *b = self.next() as i8),
+        }
+    }
+}
+
+const MAX_IN: usize = 2 * pairs::TILE + 24;
+const MAX_OUT: usize = 11;
+const MAX_NODES: usize = 9;
+const CASES: u32 = 300;
+
+fn fail(what: &str, i: usize, o: usize, n: usize, case: u32) -> ! {
+    hprintln!(
+        "kernel-check {} MISMATCH {}: case={} cols={} rows={} nodes={}",
+        BOARD,
+        what,
+        case,
+        i,
+        o,
+        n
+    );
+    debug::exit(debug::EXIT_FAILURE);
+    #[allow(clippy::empty_loop)]
+    loop {}
+}
+
+/// Runs every kernel variant on `CASES` seeded random shapes against the reference.
+fn check_all() -> u32 {
+    let mut rng = Rng(0x1234_5678);
+    let mut w = [0i8; MAX_IN * MAX_OUT];
+    let mut x = [0i8; MAX_IN * MAX_NODES];
+    let mut want = [0i32; MAX_OUT * MAX_NODES];
+    let mut got = [0i32; MAX_OUT * MAX_NODES];
+    let mut sums = [0i32; MAX_OUT];
+    let t = pairs::TILE;
+    let mut checked = 0;
+    for case in 0..CASES {
+        let i = match rng.below(4) {
+            0 | 1 => rng.range(1, 40),
+            2 => rng.range(t - 9, t + 20),
+            _ => rng.range(2 * t - 8, MAX_IN),
+        };
+        let o = rng.range(1, MAX_OUT);
+        let n = rng.range(1, MAX_NODES);
+        let zp = rng.next() as i8;
+        let (w, x) = (&mut w[..i * o], &mut x[..i * n]);
+        rng.fill(w);
+        rng.fill(x);
+        let sums = &mut sums[..o];
+        dense::weight_sums(w, i, sums);
+        let want = &mut want[..o * n];
+        for (xr, wr) in x.chunks(i).zip(want.chunks_mut(o)) {
+            dense::matvec_ref(w, i, xr, zp, wr);
+        }
+        let got = &mut got[..o * n];
+        let mut check = |what: &str, f: &dyn Fn(&mut [i32])| {
+            got.fill(0x5a5a_5a5a);
+            f(got);
+            if got != want {
+                fail(what, i, o, n, case);
+            }
+            checked += 1;
+        };
+        check("matmul", &|g| dense::matmul(w, i, x, zp, sums, g));
+        check("matmul_rows", &|g| dense::matmul_rows(w, i, x, zp, sums, g));
+        check("matmul_pairs_emulated", &|g| {
+            pairs::matmul_with::<pairs::Emulated>(w, i, x, zp, sums, g)
+        });
+        if pairs::HAS_DSP {
+            check("matmul_dsp", &|g| {
+                pairs::matmul_with::<pairs::Native>(w, i, x, zp, sums, g)
+            });
+        }
+        let per_row = |g: &mut [i32], f: &dyn Fn(&[i8], &mut [i32])| {
+            for (xr, gr) in x.chunks(i).zip(g.chunks_mut(o)) {
+                f(xr, gr);
+            }
+        };
+        check("matvec", &|g| per_row(g, &|xr, gr| dense::matvec(w, i, xr, zp, sums, gr)));
+        check("matvec_opt", &|g| {
+            per_row(g, &|xr, gr| dense::matvec_opt(w, i, xr, zp, sums, gr))
+        });
+        check("matvec_narrow", &|g| {
+            per_row(g, &|xr, gr| dense::matvec_narrow(w, i, xr, zp, sums, gr))
+        });
+        if pairs::HAS_DSP {
+            check("matvec_dsp", &|g| {
+                per_row(g, &|xr, gr| {
+                    pairs::matvec_with::<pairs::Native>(w, i, xr, zp, sums, gr)
+                })
+            });
+        }
+    }
+    checked
+}
+
+/// Deterministic bench data in flash: weights `[ROWS, COLS]`, inputs `[NODES, COLS]`.
+const ROWS: usize = 64;
+const COLS: usize = 128;
+const NODES: usize = 16;
+
+const fn gen<const N: usize>(seed: u32) -> [i8; N] {
+    let mut v = [0i8; N];
+    let mut s = seed;
+    let mut k = 0;
+    while k < N {
+        s ^= s << 13;
+        s ^= s >> 17;
+        s ^= s << 5;
+        v[k] = s as i8;
+        k += 1;
+    }
+    v
+}
+
+static BENCH_W: [i8; ROWS * COLS] = gen::<{ ROWS * COLS }>(0xdead_beef);
+static BENCH_X: [i8; NODES * COLS] = gen::<{ NODES * COLS }>(0x0bad_cafe);
+
+fn report(kernel: &str, rows: usize, cols: usize, macs: usize, insns: u64) {
+    let milli = (insns * 1000 + macs as u64 / 2) / macs as u64;
+    hprintln!(
+        "kernel-bench {} {} rows={} cols={} macs={} instructions={} per_mac={}.{:03}",
+        BOARD,
+        kernel,
+        rows,
+        cols,
+        macs,
+        insns,
+        milli / 1000,
+        milli % 1000
+    );
+}
+
+fn bench(overhead: u64) {
+    let w: &[i8] = black_box(&BENCH_W);
+    let x: &[i8] = black_box(&BENCH_X);
+    let zp = black_box(-3i8);
+    // Shapes unknown at compile time, as in a model.
+    let (cols, rows) = (black_box(COLS), black_box(ROWS));
+    let mut sums = [0i32; ROWS];
+    dense::weight_sums(w, cols, &mut sums);
+    let mut want = [0i32; ROWS * NODES];
+    for (xr, wr) in x.chunks(cols).zip(want.chunks_mut(rows)) {
+        dense::matvec_ref(w, cols, xr, zp, wr);
+    }
+    let mut out = [0i32; ROWS * NODES];
+    let x1 = &x[..cols];
+    let mut one = |name: &str, f: &dyn Fn(&mut [i32])| {
+        out.fill(0);
+        let n = count(overhead, || f(black_box(&mut out[..ROWS])));
+        if out[..ROWS] != want[..ROWS] {
+            fail(name, COLS, ROWS, 1, 0);
+        }
+        report(name, ROWS, COLS, ROWS * COLS, n);
+    };
+    one("matvec-ref", &|o| dense::matvec_ref(w, cols, x1, zp, o));
+    one("matvec-portable", &|o| dense::matvec_opt(w, cols, x1, zp, &sums, o));
+    one("matvec-narrow", &|o| dense::matvec_narrow(w, cols, x1, zp, &sums, o));
+    if pairs::HAS_DSP {
+        one("matvec-dsp", &|o| {
+            pairs::matvec_with::<pairs::Native>(w, cols, x1, zp, &sums, o)
+        });
+    }
+    let mut all = |name: &str, f: &dyn Fn(&mut [i32])| {
+        out.fill(0);
+        let n = count(overhead, || f(black_box(&mut out[..])));
+        if out != want {
+            fail(name, COLS, ROWS, NODES, 0);
+        }
+        report(name, ROWS, COLS, ROWS * COLS * NODES, n);
+    };
+    all("matmul-portable", &|o| {
+        for (xr, or) in x.chunks(cols).zip(o.chunks_mut(rows)) {
+            dense::matvec_opt(w, cols, xr, zp, &sums, or);
+        }
+    });
+    if pairs::HAS_DSP {
+        all("matmul-dsp", &|o| {
+            pairs::matmul_with::<pairs::Native>(w, cols, x, zp, &sums, o)
+        });
+    }
+    // What the ops run on this target (`dense::matmul`).
+    all("matmul-default", &|o| dense::matmul(w, cols, x, zp, &sums, o));
+}
+
+#[entry]
+fn main() -> ! {
+    timer::init();
+    // Cost of an empty measurement (two timer reads).
+    let overhead = count(0, || {});
+    let checked = check_all();
+    hprintln!(
+        "kernel-check {} ok: {} kernel runs on {} seeded random shapes equal the reference (dsp={})",
+        BOARD,
+        checked,
+        CASES,
+        pairs::HAS_DSP
+    );
+    bench(overhead);
+    debug::exit(debug::EXIT_SUCCESS);
+    #[allow(clippy::empty_loop)]
+    loop {}
+}
+
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo) -> ! {
+    hprintln!("kernel-bench panic: {}", info);
+    debug::exit(debug::EXIT_FAILURE);
+    #[allow(clippy::empty_loop)]
+    loop {}
+}

@@ -1,0 +1,42 @@
+//! Sets `cfg(tinygnn_thumb1)` on ARMv6-M / ARMv8-M Baseline targets
+//! (selects `kernels::dense::matvec_narrow`), and `cfg(tinygnn_dsp)` when
+//! the target has the Arm DSP extension (`SXTB16`, `SMLAD`), which selects
+//! the assembly kernels of `kernels::pairs`. Stable Rust does not expose `cfg(target_feature = "dsp")`
+//! (the Arm target features are unstable), so the rule is decided here:
+//!
+//! * `thumbv7em-*` (Cortex-M4/M7): ARMv7E-M always has the DSP extension;
+//! * `thumbv8m.main-*` (Cortex-M33/M35P/M55/M85): only when the build asks for it,
+//!   with `-C target-feature=+dsp` or a `-C target-cpu` of those cores;
+//! * any Arm target whose enabled features include `dsp` (what nightly reports);
+//! * never with `-C target-feature=-dsp`.
+use std::env;
+
+fn main() {
+    println!("cargo:rustc-check-cfg=cfg(tinygnn_dsp)");
+    println!("cargo:rustc-check-cfg=cfg(tinygnn_thumb1)");
+    println!("cargo:rerun-if-changed=build.rs");
+    let target = env::var("TARGET").unwrap_or_default();
+    let arch = env::var("CARGO_CFG_TARGET_ARCH").unwrap_or_default();
+    let features = env::var("CARGO_CFG_TARGET_FEATURE").unwrap_or_default();
+    let flags = env::var("CARGO_ENCODED_RUSTFLAGS").unwrap_or_default();
+    let flags: Vec<&str> = flags.split('\x1f').collect();
+    let flag_text = flags.join(" ");
+    let off = flag_text.contains("-dsp");
+    let asked = flag_text.contains("+dsp")
+        || ["cortex-m33", "cortex-m35p", "cortex-m55", "cortex-m85"]
+            .iter()
+            .any(|cpu| flag_text.contains(&format!("target-cpu={cpu}")));
+    let dsp = arch == "arm"
+        && !off
+        && (target.starts_with("thumbv7em")
+            || (target.starts_with("thumbv8m.main") && asked)
+            || features.split(',').any(|f| f == "dsp"));
+    if dsp {
+        println!("cargo:rustc-cfg=tinygnn_dsp");
+    }
+    // ARMv6-M and ARMv8-M Baseline (Cortex-M0/M0+/M23): Thumb-1 data
+    // processing, eight low registers; selects `dense::matvec_narrow`.
+    if arch == "arm" && (target.starts_with("thumbv6m") || target.starts_with("thumbv8m.base")) {
+        println!("cargo:rustc-cfg=tinygnn_thumb1");
+    }
+}
