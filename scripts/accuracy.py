@@ -140,6 +140,11 @@ def render(rows: list[dict]) -> str:
     for r in rows:
         g8, g4 = GOALS.get(r["name"], DEFAULT_GOAL)
         verdict = lambda d, g: f"{d:+.2f} pp: {'met' if d <= g + 1e-9 else 'MISSED'}"
+        if r["sizes"]["int4"] == r["sizes"]["int8"]:
+            # No layer of this model takes int4 weights (e.g. GATConv): nothing to judge.
+            na = "n/a: no layer takes int4 weights"
+            lines.append(f"| {r['name']} | ≤ {g8} pp | {verdict(drop(r, 'int8'), g8)} | ≤ {g4} pp | {na} | {na} |")
+            continue
         lines.append(
             f"| {r['name']} | ≤ {g8} pp | {verdict(drop(r, 'int8'), g8)} | ≤ {g4} pp "
             f"| {verdict(drop(r, 'int4'), g4)} | {verdict(drop(r, 'mixed'), g4)} |"

@@ -168,3 +168,32 @@ fn unsupported_gat_configurations_are_named() {
         &["op 'g2' (gatv2_conv)", "parameter 'att' is missing"],
     );
 }
+
+#[test]
+fn int4_request_keeps_gat_weights_int8_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mp, gp, t8, t4) = (
+        dir.path().join("m.safetensors"),
+        dir.path().join("g.safetensors"),
+        dir.path().join("m8.tgnn"),
+        dir.path().join("m4.tgnn"),
+    );
+    gat_model(5, 3).write(&mp);
+    GraphsBuilder::random(1, 40, 3, 5, 3, 1).write(&gp);
+    ok(&tinygnn(&[&"convert", &mp, &"--calib", &gp, &"-o", &t8]));
+    let out = ok(&tinygnn(&[
+        &"convert",
+        &mp,
+        &"--calib",
+        &gp,
+        &"-o",
+        &t4,
+        &"--weights",
+        &"int4",
+    ]));
+    // Both attention layers are named; the final linear layer does become int4.
+    assert_eq!(out.matches("keeps int8 weights").count(), 2, "{out}");
+    let j: Value = serde_json::from_str(&ok(&tinygnn(&[&"inspect", &t4, &"--json"]))).unwrap();
+    assert!(j["flash"]["int4_weights"].as_u64().unwrap() > 0, "{j}");
+    assert!(std::fs::metadata(&t4).unwrap().len() < std::fs::metadata(&t8).unwrap().len());
+}

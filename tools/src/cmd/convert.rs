@@ -214,6 +214,16 @@ pub fn run(a: &Args) -> Result<()> {
             .collect();
         println!("weight precision: {}", list.join(", "));
     }
+    if plan.any_int4() {
+        for (i, f) in conv.ops.iter().enumerate() {
+            if matches!(f.kind, quantize::FKind::Gat(_)) {
+                println!(
+                    "note: op {i} ({}) keeps int8 weights: int4 is not implemented for GATConv/GATv2Conv",
+                    super::inspect::fop_name(f)
+                );
+            }
+        }
+    }
     println!(
         "weight scales: {} ({} of {} layers per-tensor{}{})",
         a.weight_scales,
