@@ -40,8 +40,8 @@ use tinygnn::format::{
 };
 use tinygnn::{Error, Features, GraphInput, Model, Session};
 
-/// Mutants per model (at least).
-const MUTANTS: usize = 10_000;
+/// Mutants per model (at least; a few under Miri, which is ~1000× slower).
+const MUTANTS: usize = if cfg!(miri) { 24 } else { 10_000 };
 /// Guard bytes on each side of the arena.
 const GUARD: usize = 64;
 const GUARD_BYTE: u8 = 0xC3;
@@ -827,6 +827,9 @@ fn suite(name: &str, orig: &[u8], seed: u64) -> Counts {
 /// were reached (some mutants rejected at each depth) and some mutants ran.
 fn check_coverage(name: &str, c: &Counts, want_rejections: &[&str]) {
     assert_eq!(c.per_kind.values().sum::<usize>(), MUTANTS);
+    if cfg!(miri) {
+        return; // too few mutants for the coverage limits
+    }
     for k in KINDS {
         assert!(
             c.per_kind.get(k).copied().unwrap_or(0) > 0,
@@ -893,18 +896,21 @@ fn mutate_karate_gcn() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "large model: too slow under Miri")]
 fn mutate_digits_gin() {
     let c = suite("digits-gin", &bundled("digits-gin"), 0x6469_6769_7473);
     check_coverage("digits-gin", &c, &DEEP);
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "large model: too slow under Miri")]
 fn mutate_cora_gcn() {
     let c = suite("cora-gcn", &bundled("cora-gcn"), 0x636f_7261_6763);
     check_coverage("cora-gcn", &c, &DEEP);
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "large model: too slow under Miri")]
 fn mutate_cora_sage() {
     let c = suite("cora-sage", &bundled("cora-sage"), 0x636f_7261_7367);
     check_coverage("cora-sage", &c, &DEEP);
