@@ -47,3 +47,5 @@ step "bundled models"
 
 step "emulated boards (QEMU)"
 scripts/boards-ci.sh
+
+step "hostile input: cargo deny, mutation suite counts, Miri, fuzzing, stack per model"; scripts/ci-hostile.sh
