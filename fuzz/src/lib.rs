@@ -188,7 +188,13 @@ impl FuzzGraph {
             }
             (b, _) => b.clone(),
         };
-        let fit_len = n.saturating_mul(f).min(4 * MAX_FIT_FEATURES);
+        // Right length for up to 4 × MAX_FIT_NODES nodes (n is not reduced
+        // without `fit`); bigger graphs would make executions slow.
+        let fit_len = if n <= 4 * MAX_FIT_NODES {
+            n.saturating_mul(f).min(4 * MAX_FIT_FEATURES)
+        } else {
+            0
+        };
         let features = match &self.features {
             FuzzFeatures::F32(v) => OwnedFeatures::F32(v.clone()),
             FuzzFeatures::I8(v) => OwnedFeatures::I8(v.clone()),
