@@ -70,7 +70,7 @@ fi
 if want mutation; then
     # Also part of `cargo test --release`; run here to print its counts.
     cargo test -q --release -p tinygnn --test mutation -- --nocapture --test-threads 1 2>&1 |
-        grep -E '^(==|  |test result)'
+        sed -E 's/^[.i]+//' | grep -E '^(==|  |test result)'
     took "mutation suite"
 fi
 
