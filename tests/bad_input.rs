@@ -426,7 +426,7 @@ fn output_accessors() {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(2000))]
+    #![proptest_config(ProptestConfig::with_cases(if cfg!(miri) { 4 } else { 2000 }))]
 
     #[test]
     fn from_bytes_never_panics_on_random_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {

@@ -209,7 +209,7 @@ fn random_model(seed: u64) -> Vec<u8> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(300))]
+    #![proptest_config(ProptestConfig::with_cases(if cfg!(miri) { 4 } else { 300 }))]
 
     #[test]
     fn arena_bytes_is_monotonic(seed in any::<u64>(), n in 0usize..100, e in 0usize..300, g in 1usize..10, which in 0usize..3) {

@@ -1,0 +1,485 @@
+//! Shared pieces of the fuzz targets: an arbitrary input graph, a guarded
+//! runner that checks the runtime's memory promises, and the fixed models the
+//! graph-validation target runs.
+//!
+//! What every target asserts (a violation aborts the fuzzer with a crash):
+//! * nothing panics (a panic is a crash);
+//! * a run in an arena of at least `arena_bytes` (+ alignment slack) never
+//!   reports `ArenaTooSmall`, and a successful run never had a smaller arena;
+//! * the bytes around the arena are untouched (64 guard bytes each side);
+//! * the result does not depend on the arena's prior contents (two runs, one
+//!   in a zero-filled and one in a 0xFF-filled arena, agree exactly).
+
+use arbitrary::{Arbitrary, Unstructured};
+use tinygnn::format::writer::{ChannelRecord, ModelWriter};
+use tinygnn::format::{Activation, Aggr, ConcatPart, Op, Pool, Section, TensorDesc, TensorKind};
+use tinygnn::{Error, Features, GraphInput, Model, Session};
+
+/// Largest arena a fuzz run allocates; bigger needs are skipped (not run).
+pub const MAX_ARENA: usize = 4 << 20;
+/// Largest node count the "fit" graphs use (keeps each execution fast).
+pub const MAX_FIT_NODES: usize = 64;
+/// Largest feature count (nodes × channels) of a "fit" graph.
+pub const MAX_FIT_FEATURES: usize = 1 << 14;
+
+const GUARD: usize = 64;
+const GUARD_BYTE: u8 = 0xC3;
+
+/// Features as the fuzzer gives them.
+#[derive(Debug, Arbitrary)]
+pub enum FuzzFeatures {
+    /// Float features as given (length rarely right: exercises `FeatureShape`).
+    F32(Vec<f32>),
+    /// int8 features as given.
+    I8(Vec<i8>),
+    /// Sparse CSR features as given.
+    Sparse {
+        /// Row offsets.
+        row_ptr: Vec<u32>,
+        /// Columns.
+        cols: Vec<u16>,
+        /// Values.
+        values: Vec<i8>,
+    },
+    /// Float features of exactly the right length, cycling these values.
+    FitF32(Vec<f32>),
+    /// int8 features of exactly the right length, cycling these values.
+    FitI8(Vec<i8>),
+}
+
+/// An input graph as the fuzzer gives it. With `fit`, indices are reduced
+/// modulo the node count, the batch vector gets one sorted entry per node and
+/// the node count is kept small, so that most inputs pass validation and run;
+/// without it everything is passed through as is.
+#[derive(Debug, Arbitrary)]
+pub struct FuzzGraph {
+    /// Node count (reduced when `fit`).
+    pub num_nodes: u16,
+    /// Features.
+    pub features: FuzzFeatures,
+    /// Edge sources.
+    pub sources: Vec<u16>,
+    /// Edge targets.
+    pub targets: Vec<u16>,
+    /// Edge weights.
+    pub edge_weight: Option<Vec<f32>>,
+    /// Graph of each node.
+    pub batch: Option<Vec<u16>>,
+    /// Make the graph fit the model (see above).
+    pub fit: bool,
+    /// Arena size relative to the need: `Exact`, short or long by some bytes.
+    pub arena: ArenaSize,
+}
+
+/// How big the arena is, relative to `arena_bytes`.
+#[derive(Debug, Clone, Copy, Arbitrary)]
+pub enum ArenaSize {
+    /// Exactly `arena_bytes`, 8-aligned.
+    Exact,
+    /// That many bytes less.
+    Short(u16),
+    /// That many bytes more, at an offset of `misalign % 8` from 8-alignment.
+    Long(u16, u8),
+}
+
+/// A graph with owned buffers, ready to become a [`GraphInput`].
+#[derive(Debug, Clone)]
+pub struct Graph {
+    /// Nodes.
+    pub n: usize,
+    /// Features.
+    pub features: OwnedFeatures,
+    /// Sources.
+    pub src: Vec<u16>,
+    /// Targets.
+    pub dst: Vec<u16>,
+    /// Edge weights.
+    pub w: Option<Vec<f32>>,
+    /// Batch vector.
+    pub batch: Option<Vec<u16>>,
+}
+
+/// Owned features.
+#[derive(Debug, Clone)]
+pub enum OwnedFeatures {
+    /// Float.
+    F32(Vec<f32>),
+    /// int8.
+    I8(Vec<i8>),
+    /// Sparse.
+    Sparse(Vec<u32>, Vec<u16>, Vec<i8>),
+}
+
+impl Graph {
+    /// The borrowed input.
+    pub fn input(&self) -> GraphInput<'_> {
+        GraphInput {
+            num_nodes: self.n,
+            features: match &self.features {
+                OwnedFeatures::F32(v) => Features::F32(v),
+                OwnedFeatures::I8(v) => Features::I8(v),
+                OwnedFeatures::Sparse(r, c, v) => Features::SparseI8 {
+                    row_ptr: r,
+                    cols: c,
+                    values: v,
+                },
+            },
+            sources: &self.src,
+            targets: &self.dst,
+            edge_weight: self.w.as_deref(),
+            batch: self.batch.as_deref(),
+        }
+    }
+}
+
+fn cycle<T: Copy + Default>(v: &[T], len: usize) -> Vec<T> {
+    if v.is_empty() {
+        return vec![T::default(); len];
+    }
+    v.iter().copied().cycle().take(len).collect()
+}
+
+impl FuzzGraph {
+    /// The graph for `model` (see [`FuzzGraph`]).
+    pub fn build(&self, model: &Model<'_>) -> Graph {
+        let f = usize::from(model.input_desc().channels);
+        let mut n = usize::from(self.num_nodes);
+        if self.fit {
+            let (max_n, _, _) = model.capacity();
+            let cap = (max_n as usize + 1)
+                .min(MAX_FIT_NODES)
+                .min(MAX_FIT_FEATURES / f.max(1));
+            n %= cap.max(1);
+        }
+        let fix = |v: &[u16]| -> Vec<u16> {
+            if self.fit && n > 0 {
+                v.iter().map(|&i| (usize::from(i) % n) as u16).collect()
+            } else {
+                v.to_vec()
+            }
+        };
+        let (mut src, mut dst) = (fix(&self.sources), fix(&self.targets));
+        if self.fit {
+            let e = src.len().min(dst.len());
+            src.truncate(e);
+            dst.truncate(e);
+            if n == 0 {
+                src.clear();
+                dst.clear();
+            }
+        }
+        let w = match (&self.edge_weight, self.fit) {
+            (Some(w), true) => Some(
+                cycle(w, src.len())
+                    .into_iter()
+                    .map(|x| if x.is_finite() { x.abs() % 8.0 } else { x })
+                    .collect(),
+            ),
+            (w, _) => w.clone(),
+        };
+        let batch = match (&self.batch, self.fit) {
+            (Some(b), true) => {
+                let mut b = cycle(b, n);
+                for g in &mut b {
+                    *g %= 8;
+                }
+                b.sort_unstable();
+                Some(b)
+            }
+            (b, _) => b.clone(),
+        };
+        // Right length for up to 4 × MAX_FIT_NODES nodes (n is not reduced
+        // without `fit`); bigger graphs would make executions slow.
+        let fit_len = if n <= 4 * MAX_FIT_NODES {
+            n.saturating_mul(f).min(4 * MAX_FIT_FEATURES)
+        } else {
+            0
+        };
+        let features = match &self.features {
+            FuzzFeatures::F32(v) => OwnedFeatures::F32(v.clone()),
+            FuzzFeatures::I8(v) => OwnedFeatures::I8(v.clone()),
+            FuzzFeatures::Sparse {
+                row_ptr,
+                cols,
+                values,
+            } => OwnedFeatures::Sparse(row_ptr.clone(), cols.clone(), values.clone()),
+            // Right length, unless absurd (n is not reduced without `fit`).
+            FuzzFeatures::FitF32(v) => OwnedFeatures::F32(cycle(v, fit_len)),
+            FuzzFeatures::FitI8(v) => OwnedFeatures::I8(cycle(v, fit_len)),
+        };
+        Graph {
+            n,
+            features,
+            src,
+            dst,
+            w,
+            batch,
+        }
+    }
+}
+
+/// The outcome of a run: the error, or the bytes of every output.
+pub type Outcome = Result<Vec<Vec<i8>>, Error>;
+
+/// Runs `model` on `g` with an arena sized by `size` relative to
+/// `arena_bytes`, surrounded by guard bytes, twice (arena pre-filled with
+/// 0x00, then 0xFF), and asserts the promises listed in the crate docs.
+/// Returns `None` when the need exceeds [`MAX_ARENA`] (not run).
+pub fn guarded_run(model: &Model<'_>, g: &Graph, size: ArenaSize) -> Option<Outcome> {
+    let input = g.input();
+    // The graph is validated before the arena is looked at: an input error
+    // shows with an empty arena, and needs no allocation.
+    match Session::new(model, &mut []).run(&input) {
+        Err(Error::ArenaTooSmall { .. }) => {}
+        Err(e) => return Some(Err(e)),
+        Ok(_) => {
+            let zero = model.arena_bytes(input.num_nodes, input.sources.len(), input.num_graphs());
+            assert_eq!(zero, 0, "ran in an empty arena, arena_bytes says {zero}");
+        }
+    }
+    let need = model.arena_bytes(input.num_nodes, input.sources.len(), input.num_graphs());
+    if need > MAX_ARENA {
+        return None;
+    }
+    let (len, misalign) = match size {
+        ArenaSize::Exact => (need, 0),
+        ArenaSize::Short(k) => (need.saturating_sub(usize::from(k)), 0),
+        ArenaSize::Long(k, m) => (need + usize::from(k), usize::from(m % 8)),
+    };
+    let first = run_once(model, &input, len, misalign, 0x00);
+    let second = run_once(model, &input, len, misalign, 0xFF);
+    assert_eq!(
+        first, second,
+        "the result depends on the arena's prior contents"
+    );
+    // Needed: arena_bytes plus the slack to align this arena's start.
+    let slack = (8 - misalign) % 8;
+    match &first {
+        Ok(_) => assert!(
+            len >= need + slack,
+            "ran in {len} bytes, arena_bytes says {need} + {slack}"
+        ),
+        Err(Error::ArenaTooSmall { needed, .. }) => {
+            assert!(
+                len < need + slack,
+                "ArenaTooSmall with {len} ≥ {need} + {slack} bytes"
+            );
+            assert_eq!(
+                *needed as usize,
+                need + slack,
+                "ArenaTooSmall reports a wrong need"
+            );
+        }
+        Err(_) => {}
+    }
+    Some(first)
+}
+
+fn run_once(
+    model: &Model<'_>,
+    input: &GraphInput<'_>,
+    len: usize,
+    misalign: usize,
+    fill: u8,
+) -> Outcome {
+    let mut buf = vec![GUARD_BYTE; len + 2 * GUARD + 16];
+    let start = GUARD + buf[GUARD..].as_ptr().align_offset(8) + misalign;
+    buf[start..start + len].fill(fill);
+    let res = {
+        let mut s = Session::new(model, &mut buf[start..start + len]);
+        match s.run(input) {
+            Ok(_) => Ok((0..model.outputs().len())
+                .map(|i| s.output(i).map(|o| o.data.to_vec()).unwrap_or_default())
+                .collect()),
+            Err(e) => Err(e),
+        }
+    };
+    let bad = buf[..start]
+        .iter()
+        .chain(&buf[start + len..])
+        .position(|&b| b != GUARD_BYTE);
+    assert!(
+        bad.is_none(),
+        "guard byte {bad:?} next to the arena overwritten"
+    );
+    res
+}
+
+/// Everything the public API offers on a model that validated, exercised once.
+pub fn touch_model(model: &Model<'_>) {
+    let (n, e, g) = model.capacity();
+    for (n, e, g) in [
+        (0, 0, 1),
+        (1, 1, 1),
+        (n as usize, e as usize, g as usize),
+        (usize::MAX, usize::MAX, usize::MAX),
+    ] {
+        let _ = model.arena_bytes(n, e, g);
+    }
+    assert_eq!(
+        model.ops().count(),
+        model.num_ops(),
+        "a validated op fails to decode"
+    );
+    let _ = (model.tensors(), model.outputs(), model.input_desc());
+}
+
+/// Splits fuzzer data of the `inference` target: a `u32` little-endian
+/// model length, the model bytes, then the graph (arbitrary).
+pub fn split_model(data: &[u8]) -> Option<(&[u8], Unstructured<'_>)> {
+    let len = u32::from_le_bytes(data.get(..4)?.try_into().ok()?) as usize;
+    let model = data.get(4..4usize.checked_add(len)?)?;
+    Some((model, Unstructured::new(data.get(4 + len..)?)))
+}
+
+/// The fixed models the `graph_validate` target chooses from (by its first byte).
+pub fn fixed_models() -> Vec<Vec<u8>> {
+    vec![
+        include_bytes!("../../models/karate-gcn/karate-gcn.tgnn").to_vec(),
+        include_bytes!("../../models/digits-gin/digits-gin.tgnn").to_vec(),
+        every_op_model(),
+    ]
+}
+
+/// A small model with every op kind: GCN with edge weights, SAGE max with
+/// normalisation and mean without root weight, GIN, add, concat, act, mean and
+/// max pooling, a graph-level linear head. Capacity 24 nodes, 64 edges, 4 graphs.
+pub fn every_op_model() -> Vec<u8> {
+    let t = |kind, channels, scale, zero_point| TensorDesc {
+        kind,
+        channels,
+        scale,
+        zero_point,
+    };
+    use TensorKind::{Graph as G, Node as N};
+    let mut w = ModelWriter::new();
+    let x = w.add_tensor(t(N, 3, 0.05, 2));
+    let a = w.add_tensor(t(N, 4, 0.1, -3));
+    let b = w.add_tensor(t(N, 4, 1.0 / 127.0, 0));
+    let c = w.add_tensor(t(N, 4, 0.08, 1));
+    let d = w.add_tensor(t(N, 4, 0.12, -1));
+    let e = w.add_tensor(t(N, 4, 0.1, 0));
+    let f = w.add_tensor(t(N, 8, 0.1, 0));
+    let h = w.add_tensor(t(N, 8, 0.1, 0));
+    let pm = w.add_tensor(t(G, 8, 0.1, 0));
+    let px = w.add_tensor(t(G, 8, 0.1, 0));
+    let cat = w.add_tensor(t(G, 16, 0.1, 0));
+    let out = w.add_tensor(t(G, 3, 0.2, 5));
+    let mut seed = 0x2545_f491_u32;
+    let mut lin = |w: &mut ModelWriter, i: usize, o: usize| {
+        let ws: Vec<i8> = (0..i * o)
+            .map(|_| {
+                seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                (((seed >> 24) % 255) as i32 - 127) as i8
+            })
+            .collect();
+        let recs: Vec<ChannelRecord> = (0..o)
+            .map(|k| ChannelRecord {
+                bias: 100 * k as i32 - 150,
+                mult: (1 << 30) + (k as i32) * 7919,
+                shift: -8,
+            })
+            .collect();
+        (w.add_i8(&ws), w.add_channel_params(&recs))
+    };
+    let (ws, ps) = lin(&mut w, 3, 4);
+    w.add_op(Op::GcnConv {
+        input: x,
+        output: a,
+        weights: ws,
+        params: ps,
+        act: Activation::Relu,
+        improved: true,
+        add_self_loops: true,
+        normalize: true,
+        edge_weight: true,
+    });
+    let (wl, ps) = lin(&mut w, 4, 4);
+    let (wr, _) = lin(&mut w, 4, 4);
+    w.add_op(Op::SageConv {
+        input: a,
+        output: b,
+        aggr: Aggr::Max,
+        weights_l: wl,
+        weights_r: wr,
+        params: ps,
+        act: Activation::None,
+        normalize: true,
+    });
+    let (wl, ps) = lin(&mut w, 4, 4);
+    w.add_op(Op::SageConv {
+        input: b,
+        output: c,
+        aggr: Aggr::Mean,
+        weights_l: wl,
+        weights_r: Section::default(),
+        params: ps,
+        act: Activation::LeakyRelu { alpha_q16: 6554 },
+        normalize: false,
+    });
+    w.add_op(Op::GinAggregate {
+        input: c,
+        output: d,
+        one_plus_eps_q16: 80000,
+        mult: 1 << 30,
+        shift: -6,
+    });
+    w.add_op(Op::Add {
+        a: d,
+        b: c,
+        output: e,
+        mult_a_q16: 78000,
+        mult_b_q16: 52000,
+        act: Activation::Relu,
+    });
+    let parts = |p: u8, q: u8| {
+        heapless::Vec::from_slice(&[
+            ConcatPart {
+                input: p,
+                mult_q16: 65536,
+            },
+            ConcatPart {
+                input: q,
+                mult_q16: 65536,
+            },
+        ])
+        .unwrap_or_default()
+    };
+    w.add_op(Op::Concat {
+        parts: parts(e, a),
+        output: f,
+    });
+    w.add_op(Op::Act {
+        input: f,
+        output: h,
+        act: Activation::LeakyRelu { alpha_q16: 13107 },
+    });
+    w.add_op(Op::GlobalPool {
+        input: h,
+        output: pm,
+        pool: Pool::Mean,
+        mult: 1 << 30,
+        shift: -7,
+    });
+    w.add_op(Op::GlobalPool {
+        input: h,
+        output: px,
+        pool: Pool::Max,
+        mult: 0,
+        shift: 0,
+    });
+    w.add_op(Op::Concat {
+        parts: parts(pm, px),
+        output: cat,
+    });
+    let (ws, ps) = lin(&mut w, 16, 3);
+    w.add_op(Op::Linear {
+        input: cat,
+        output: out,
+        weights: ws,
+        params: ps,
+        act: Activation::None,
+    });
+    w.finish(x, &[out, h], 24, 64, 4)
+        .expect("the every-op model is valid")
+}
