@@ -222,7 +222,8 @@ fn op_ids(op: &mut Op) -> Vec<&mut u8> {
         | Op::SageConv { input, output, .. }
         | Op::GinAggregate { input, output, .. }
         | Op::GlobalPool { input, output, .. }
-        | Op::Act { input, output, .. } => vec![input, output],
+        | Op::Act { input, output, .. }
+        | Op::GatConv { input, output, .. } => vec![input, output],
         Op::Add { a, b, output, .. } => vec![a, b, output],
         Op::Concat { parts, output } => {
             let mut v: Vec<&mut u8> = parts.iter_mut().map(|p| &mut p.input).collect();
@@ -246,6 +247,15 @@ fn op_sections(op: &mut Op) -> Vec<&mut Section> {
             params,
             ..
         } => vec![weights_l, weights_r, params],
+        Op::GatConv {
+            weights,
+            weights_r,
+            lin_bias,
+            att,
+            logit,
+            params,
+            ..
+        } => vec![weights, weights_r, lin_bias, att, logit, params],
         _ => vec![],
     }
 }
@@ -323,6 +333,22 @@ fn mutate_param(rng: &mut Rng, op: &mut Op) {
             }
         }
         Op::Act { act, .. } => *act = nasty_act(rng),
+        Op::GatConv {
+            heads,
+            concat,
+            v2,
+            add_self_loops,
+            negative_slope_q16,
+            act,
+            ..
+        } => match rng.next() % 6 {
+            0 => *heads = nasty_u8(rng, *heads, 16),
+            1 => *concat ^= true,
+            2 => *v2 ^= true,
+            3 => *add_self_loops ^= true,
+            4 => *negative_slope_q16 = nasty_i32(rng, *negative_slope_q16),
+            _ => *act = nasty_act(rng),
+        },
     }
 }
 
@@ -893,7 +919,13 @@ fn every_bundled_model_is_covered() {
     names.sort();
     assert_eq!(
         names,
-        ["cora-gcn", "cora-sage", "digits-gin", "karate-gcn"],
+        [
+            "cora-gat",
+            "cora-gcn",
+            "cora-sage",
+            "digits-gin",
+            "karate-gcn"
+        ],
         "add a mutation test for each bundled model"
     );
 }
@@ -916,6 +948,13 @@ fn mutate_digits_gin() {
 fn mutate_cora_gcn() {
     let c = suite("cora-gcn", &bundled("cora-gcn"), 0x636f_7261_6763);
     check_coverage("cora-gcn", &c, &DEEP);
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "large model: too slow under Miri")]
+fn mutate_cora_gat() {
+    let c = suite("cora-gat", &bundled("cora-gat"), 0x636f_7261_6761);
+    check_coverage("cora-gat", &c, &DEEP);
 }
 
 #[test]
