@@ -30,7 +30,8 @@ cargo test --workspace --release
 
 step "runtime on every MCU target and feature set"
 for target in thumbv6m-none-eabi thumbv7em-none-eabihf thumbv8m.main-none-eabihf riscv32imc-unknown-none-elf; do
-  for features in "" "defmt"; do
+  # every op family, with and without defmt; and no op at all (a build must still be warning-free)
+  for features in "all-ops" "all-ops,defmt" ""; do
     echo "-- $target features=[$features]"
     RUSTFLAGS="-D warnings" cargo build -q -p tinygnn --release --target "$target" --no-default-features ${features:+--features $features}
   done

@@ -134,7 +134,12 @@ impl<'a> Model<'a> {
     }
 
     #[cfg_attr(
-        not(any(feature = "op-linear", feature = "op-gcn", feature = "op-sage")),
+        not(any(
+            feature = "op-linear",
+            feature = "op-gcn",
+            feature = "op-sage",
+            feature = "op-gat"
+        )),
         allow(dead_code)
     )]
     fn section_is(&self, s: Section, len: usize) -> bool {
@@ -144,6 +149,10 @@ impl<'a> Model<'a> {
     /// A weight section of an `[out_ch, in_ch]` matrix: int8 of exactly
     /// `out_ch·in_ch` bytes, or int4 ([`format::WEIGHTS_I4_FLAG`]) of exactly
     /// `out_ch·ceil(in_ch/2)` bytes whose row padding nibbles (odd `in_ch`) are 0.
+    #[cfg_attr(
+        not(any(feature = "op-linear", feature = "op-gcn", feature = "op-sage")),
+        allow(dead_code)
+    )]
     fn weights_ok(&self, s: Section, out_ch: usize, in_ch: usize) -> bool {
         let bits = s.weight_bits();
         let plain = s.weight_bytes();
