@@ -424,7 +424,10 @@ mod tests {
     fn exp_is_monotone_and_accurate() {
         let mut prev = exp_q30(-(40 << 16));
         let mut worst = 0f64;
-        for d in (-(40i64 << 16))..=0 {
+        // Every Q16 input natively; under Miri (about 10^5 times slower) every
+        // 4099th, which still checks monotonicity along that subsequence.
+        let step = if cfg!(miri) { 4099 } else { 1 };
+        for d in ((-(40i64 << 16))..=0).step_by(step) {
             let v = exp_q30(d);
             assert!(v >= prev, "not monotone at d={d}: {prev} then {v}");
             prev = v;
