@@ -110,6 +110,30 @@ pub struct GraphInput<'a> {
     pub edge_weight: Option<&'a [f32]>,
     /// Graph id of each node; `None` puts every node in graph 0.
     pub batch: Option<&'a [u16]>,
+    /// Edge features, row-major `[num_edges, D]` (PyG's `edge_attr`), read by
+    /// the ops that take edge features; models without such an op ignore them.
+    pub edge_attr: Option<EdgeAttr<'a>>,
+    /// Node pairs to score (a link-prediction head's queries, PyG's
+    /// `edge_label_index`); models without a pair head ignore them.
+    pub pairs: Option<NodePairs<'a>>,
+}
+
+/// Edge features, row-major `[num_edges, D]`.
+#[derive(Debug, Clone, Copy)]
+pub enum EdgeAttr<'a> {
+    /// Float values, quantized with the model's edge-feature scale and zero point.
+    F32(&'a [f32]),
+    /// Already quantized values (the model's edge-feature scale and zero point).
+    I8(&'a [i8]),
+}
+
+/// Node pairs `(sources[k], targets[k])`, each index `< num_nodes`.
+#[derive(Debug, Clone, Copy)]
+pub struct NodePairs<'a> {
+    /// First node of each pair.
+    pub sources: &'a [u16],
+    /// Second node of each pair.
+    pub targets: &'a [u16],
 }
 
 impl GraphInput<'_> {
@@ -283,6 +307,8 @@ mod tests {
             targets: &[],
             edge_weight: None,
             batch: Some(&[0, 2, 2]),
+            edge_attr: None,
+            pairs: None,
         };
         assert_eq!(g.num_graphs(), 3);
         assert_eq!(GraphInput { batch: None, ..g }.num_graphs(), 1);

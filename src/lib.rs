@@ -28,7 +28,7 @@ pub mod quant;
 pub mod session;
 
 pub use error::{Error, Result};
-pub use graph::{Features, GraphInput};
+pub use graph::{EdgeAttr, Features, GraphInput, NodePairs};
 pub use model::{channel_record, channel_record_of, Model};
 pub use session::{Output, Session};
 

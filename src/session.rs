@@ -46,6 +46,8 @@
 //!     targets: &[1, 2],
 //!     edge_weight: None,
 //!     batch: None,
+//!     edge_attr: None,
+//!     pairs: None,
 //! })?;
 //! assert_eq!((out.rows, out.channels), (3, 1));
 //! assert_eq!(out.argmax(0), Some(0));

@@ -56,6 +56,8 @@ fn good() -> GraphInput<'static> {
         targets: &DST,
         edge_weight: Some(&EW),
         batch: None,
+        edge_attr: None,
+        pairs: None,
     }
 }
 
@@ -367,6 +369,8 @@ fn gcn_coefficient_overflow() {
         targets: &[1],
         edge_weight: Some(&[128.0]),
         batch: None,
+        edge_attr: None,
+        pairs: None,
     };
     assert_eq!(run_err(&bytes, &g), Error::Overflow { op: 0 });
     let g = GraphInput {
@@ -386,6 +390,8 @@ fn zero_nodes_is_valid() {
         targets: &[],
         edge_weight: Some(&[]),
         batch: None,
+        edge_attr: None,
+        pairs: None,
     };
     let outs = run(&bytes, &g).unwrap();
     // One (empty) graph: the pooled row is the zero point; no node rows.
@@ -504,6 +510,8 @@ proptest! {
             targets: &dst,
             edge_weight: Some(&w),
             batch: if n % 2 == 0 { Some(&batch) } else { None },
+            edge_attr: None,
+            pairs: None,
         };
         let mut arena = vec![0u8; arena_len];
         let mut s = Session::new(&m, &mut arena);

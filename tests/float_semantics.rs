@@ -77,6 +77,8 @@ fn run_f32(bytes: &[u8], x: &[f32], batch: Option<&[u16]>, ew: bool) -> (Vec<i8>
         targets: &DST,
         edge_weight: if ew { Some(&EW) } else { None },
         batch,
+        edge_attr: None,
+        pairs: None,
     };
     let model = tinygnn::Model::from_bytes(bytes).unwrap();
     let o = model.tensors()[model.outputs()[0] as usize];

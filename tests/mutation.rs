@@ -753,6 +753,8 @@ fn guarded_run(model: &Model<'_>, g: &Graph, fill: u8) -> Outcome {
         targets: &g.dst,
         edge_weight: Some(&g.w),
         batch: g.batch.as_deref(),
+        edge_attr: None,
+        pairs: None,
     };
     let graphs = input.num_graphs();
     let need = model.arena_bytes(g.n, g.src.len(), graphs);
@@ -1136,6 +1138,8 @@ fn harness_detects_what_it_claims() {
         targets: &g.dst,
         edge_weight: Some(&g.w),
         batch: g.batch.as_deref(),
+        edge_attr: None,
+        pairs: None,
     };
     let need = model.arena_bytes(g.n, g.src.len(), input.num_graphs());
     let mut short = vec![0u8; need + 8];

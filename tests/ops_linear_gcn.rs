@@ -407,6 +407,8 @@ fn float_features_are_quantized_like_quantize_value() {
         targets: &[],
         edge_weight: None,
         batch: None,
+        edge_attr: None,
+        pairs: None,
     };
     let outs = run(&bytes, &inp).unwrap();
     // 0.25/0.5 = 0.5 → 1 (+3 = 4); -1.5 → -2 (+3 = 1); 200 → 127 saturated; -4 → -1.

@@ -248,6 +248,8 @@ proptest! {
             targets: &dst,
             edge_weight: Some(&ew),
             batch: if batch_seed % 2 == 0 { Some(&batch) } else { None },
+            edge_attr: None,
+            pairs: None,
         };
         match run(&bytes, &g) {
             Ok(first) => {

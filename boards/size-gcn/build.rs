@@ -102,6 +102,8 @@ fn main() {
         targets,
         edge_weight: None,
         batch: None,
+        edge_attr: None,
+        pairs: None,
     };
     let arena_bytes = model.arena_bytes_sparse(n, e, 1);
     let mut arena = vec![0u8; arena_bytes + 8];

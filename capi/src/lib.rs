@@ -570,6 +570,8 @@ unsafe fn graph_input<'a>(g: &tgnn_graph) -> Res<rt::GraphInput<'a>> {
             targets: slice(g.targets, g.num_edges)?,
             edge_weight: opt_slice(g.edge_weight, g.num_edges)?,
             batch: opt_slice(g.batch, g.num_nodes)?,
+            edge_attr: None,
+            pairs: None,
         })
     }
 }

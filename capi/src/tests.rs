@@ -143,6 +143,8 @@ fn karate_through_the_c_api_equals_the_golden_and_the_runtime() {
             targets: &g.targets,
             edge_weight: None,
             batch: None,
+            edge_attr: None,
+            pairs: None,
         })
         .unwrap();
     assert_eq!((out.rows, out.channels), (rows, channels));
@@ -689,6 +691,8 @@ proptest! {
                 targets: &inp.t,
                 edge_weight: inp.w.as_deref(),
                 batch: inp.batch.as_deref(),
+                edge_attr: None,
+                pairs: None,
             })
             .map(|o| o.data.to_vec())
             .map_err(error_info)

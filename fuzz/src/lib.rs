@@ -128,6 +128,8 @@ impl Graph {
             targets: &self.dst,
             edge_weight: self.w.as_deref(),
             batch: self.batch.as_deref(),
+            edge_attr: None,
+            pairs: None,
         }
     }
 }

@@ -253,6 +253,8 @@ fn graph_input<'g>(g: &Graph<'g>) -> GraphInput<'g> {
         targets: g.targets,
         edge_weight: g.edge_weight,
         batch: g.batch,
+        edge_attr: None,
+        pairs: None,
     }
 }
 

@@ -98,6 +98,8 @@ fn expected(model: &Model<'_>, x: &[f32], s: &[u16], t: &[u16]) -> Vec<u8> {
             targets: t,
             edge_weight: None,
             batch: None,
+            edge_attr: None,
+            pairs: None,
         })
         .unwrap();
     out.data.iter().map(|&v| v as u8).collect()

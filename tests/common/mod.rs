@@ -196,6 +196,8 @@ pub fn input<'a>(n: usize, x: &'a [i8], src: &'a [u16], dst: &'a [u16]) -> Graph
         targets: dst,
         edge_weight: None,
         batch: None,
+        edge_attr: None,
+        pairs: None,
     }
 }
 

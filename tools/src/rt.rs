@@ -88,6 +88,8 @@ pub fn graph_input(g: &Graphs) -> GraphInput<'_> {
         targets: &g.targets,
         edge_weight: g.edge_weight.as_deref(),
         batch: g.has_batch.then_some(&g.batch[..]),
+        edge_attr: None,
+        pairs: None,
     }
 }
 

@@ -30,6 +30,8 @@ pub fn graph_input<'a>(s: &Sample<'a>) -> GraphInput<'a> {
         targets: s.targets,
         edge_weight: s.edge_weight,
         batch: s.batch,
+        edge_attr: None,
+        pairs: None,
     }
 }
 

@@ -201,6 +201,8 @@ fn run_f32(session: &mut Session<'_, '_>, inp: &Inputs) -> u32 {
         targets: inp.targets,
         edge_weight: None,
         batch: None,
+        edge_attr: None,
+        pairs: None,
     };
     match session.run(&g) {
         Ok(out) => {
@@ -231,6 +233,8 @@ fn run_i8_inspect(session: &mut Session<'_, '_>, inp: &Inputs) -> u32 {
         targets: inp.targets,
         edge_weight: Some(inp.edge_weight),
         batch: Some(inp.batch),
+        edge_attr: None,
+        pairs: None,
     };
     let mut per_op = 0u32;
     let ok = match session.run_inspect(&g, |k, t| {
@@ -264,6 +268,8 @@ fn run_sparse(session: &mut Session<'_, '_>, inp: &Inputs) -> u32 {
         targets: inp.targets,
         edge_weight: Some(inp.edge_weight),
         batch: None,
+        edge_attr: None,
+        pairs: None,
     };
     match session.run(&g) {
         Ok(out) => {

@@ -53,6 +53,8 @@ fn infer() -> bool {
         targets: black_box(data::TARGETS),
         edge_weight: None,
         batch: None,
+        edge_attr: None,
+        pairs: None,
     };
     match session.run(&input) {
         Ok(out) => out.data == data::EXPECTED,

@@ -116,6 +116,8 @@ pub fn run(a: &Args) -> Result<()> {
         targets: &g.targets,
         edge_weight: g.edge_weight.as_deref(),
         batch: g.has_batch.then_some(&g.batch[..]),
+        edge_attr: None,
+        pairs: None,
     };
     let arena_bytes = model.arena_bytes(g.num_nodes, g.num_edges(), g.num_graphs);
     // +8: the arena need not start 8-aligned.
