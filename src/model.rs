@@ -138,7 +138,8 @@ impl<'a> Model<'a> {
             feature = "op-linear",
             feature = "op-gcn",
             feature = "op-sage",
-            feature = "op-gat"
+            feature = "op-gat",
+            feature = "op-propagate"
         )),
         allow(dead_code)
     )]
@@ -150,7 +151,12 @@ impl<'a> Model<'a> {
     /// `out_ch·in_ch` bytes, or int4 ([`format::WEIGHTS_I4_FLAG`]) of exactly
     /// `out_ch·ceil(in_ch/2)` bytes whose row padding nibbles (odd `in_ch`) are 0.
     #[cfg_attr(
-        not(any(feature = "op-linear", feature = "op-gcn", feature = "op-sage")),
+        not(any(
+            feature = "op-linear",
+            feature = "op-gcn",
+            feature = "op-sage",
+            feature = "op-propagate"
+        )),
         allow(dead_code)
     )]
     fn weights_ok(&self, s: Section, out_ch: usize, in_ch: usize) -> bool {
@@ -175,7 +181,12 @@ impl<'a> Model<'a> {
     /// A [`format::ChannelParams`] section for `channels` channels, in the
     /// full (`12·C` bytes) or the compact (`4·C + 8` bytes) form.
     #[cfg_attr(
-        not(any(feature = "op-linear", feature = "op-gcn", feature = "op-sage")),
+        not(any(
+            feature = "op-linear",
+            feature = "op-gcn",
+            feature = "op-sage",
+            feature = "op-propagate"
+        )),
         allow(dead_code)
     )]
     fn params_ok(&self, s: Section, channels: usize) -> bool {
@@ -347,6 +358,29 @@ impl<'a> Model<'a> {
                     && self.section_is(*att, att_len)
                     && self.section_is(*logit, 4 * per_head_words * h)
                     && shifts_ok
+                    && self.params_ok(*params, co)
+                    && act_ok(act))
+            }
+            #[cfg(feature = "op-propagate")]
+            Op::Propagate {
+                input,
+                output,
+                alpha_q30,
+                weights,
+                params,
+                act,
+                ..
+            } => {
+                let (i, o) = (t(*input)?, t(*output)?);
+                let (ci, co) = (i.channels as usize, o.channels as usize);
+                ok(i.kind == TensorKind::Node
+                    && o.kind == TensorKind::Node
+                    && (0..=format::PROPAGATE_ALPHA_ONE).contains(alpha_q30)
+                    && if weights.len == 0 {
+                        ci == co
+                    } else {
+                        self.weights_ok(*weights, co, ci)
+                    }
                     && self.params_ok(*params, co)
                     && act_ok(act))
             }

@@ -223,7 +223,8 @@ fn op_ids(op: &mut Op) -> Vec<&mut u8> {
         | Op::GinAggregate { input, output, .. }
         | Op::GlobalPool { input, output, .. }
         | Op::Act { input, output, .. }
-        | Op::GatConv { input, output, .. } => vec![input, output],
+        | Op::GatConv { input, output, .. }
+        | Op::Propagate { input, output, .. } => vec![input, output],
         Op::Add { a, b, output, .. } => vec![a, b, output],
         Op::Concat { parts, output } => {
             let mut v: Vec<&mut u8> = parts.iter_mut().map(|p| &mut p.input).collect();
@@ -239,6 +240,9 @@ fn op_sections(op: &mut Op) -> Vec<&mut Section> {
             weights, params, ..
         }
         | Op::GcnConv {
+            weights, params, ..
+        }
+        | Op::Propagate {
             weights, params, ..
         } => vec![weights, params],
         Op::SageConv {
@@ -348,6 +352,24 @@ fn mutate_param(rng: &mut Rng, op: &mut Op) {
             3 => *add_self_loops ^= true,
             4 => *negative_slope_q16 = nasty_i32(rng, *negative_slope_q16),
             _ => *act = nasty_act(rng),
+        },
+        Op::Propagate {
+            k,
+            alpha_q30,
+            act,
+            improved,
+            add_self_loops,
+            normalize,
+            edge_weight,
+            ..
+        } => match rng.next() % 7 {
+            0 => *k = nasty_u8(rng, *k, 32),
+            1 => *alpha_q30 = nasty_i32(rng, *alpha_q30),
+            2 => *act = nasty_act(rng),
+            3 => *improved ^= true,
+            4 => *add_self_loops ^= true,
+            5 => *normalize ^= true,
+            _ => *edge_weight ^= true,
         },
     }
 }

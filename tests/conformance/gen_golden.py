@@ -28,7 +28,8 @@ import torch
 import torch.nn.functional as F
 from torch_geometric import nn as gnn
 from torch_geometric.data import Batch, Data
-from torch_geometric.nn import GATConv, GATv2Conv, GCNConv, GINConv, SAGEConv, models
+from torch_geometric.nn import (APPNP, GATConv, GATv2Conv, GCNConv, GINConv, SAGEConv, SGConv,
+                                models)
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1] / "tools" / "python"))
@@ -342,6 +343,54 @@ class GatMean(torch.nn.Module):
 
     def forward(self, x, edge_index):
         return self.conv2(F.relu(self.conv1(x, edge_index)), edge_index)
+
+
+# ---- decoupled propagation (helper `propagate`): APPNP, SGConv
+
+class MlpAppnp(torch.nn.Module):
+    """Linear → ReLU → Linear → APPNP(K, alpha), the APPNP paper's predict-then-propagate."""
+
+    def __init__(self, K, alpha):
+        super().__init__()
+        self.lin1 = torch.nn.Linear(F_IN, 10)
+        self.lin2 = torch.nn.Linear(10, 4)
+        self.prop = APPNP(K, alpha)
+
+    def forward(self, x, edge_index):
+        return self.prop(self.lin2(F.relu(self.lin1(x))), edge_index)
+
+
+class SgcWeighted(torch.nn.Module):
+    """SGConv(K=2) with the graph's edge weights, ReLU, APPNP(K=3, 0.2) with them too."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = SGConv(F_IN, 5, K=2)
+        self.prop = APPNP(3, 0.2)
+
+    def forward(self, x, edge_index, edge_weight=None):
+        return self.prop(F.relu(self.conv(x, edge_index, edge_weight)), edge_index, edge_weight)
+
+
+PROPAGATE_CASES = [
+    (f"appnp_K{k}_alpha{a}", f"Linear, ReLU, Linear, APPNP(K={k}, alpha={a})",
+     (lambda k=k, a=a: MlpAppnp(k, a)), one_graph)
+    for k in (2, 10) for a in (0.1, 0.5)
+] + [
+    ("sgconv_K1", "SGConv(K=1), ReLU, SGConv(K=1)",
+     lambda: gnn.Sequential("x, edge_index", [
+         (SGConv(F_IN, 8, K=1), "x, edge_index -> x"), torch.nn.ReLU(),
+         (SGConv(8, 4, K=1), "x, edge_index -> x")]), one_graph),
+    ("sgconv_K3", "SGConv(K=3) on a 4-graph batch", lambda: gnn.Sequential("x, edge_index", [
+        (SGConv(F_IN, 4, K=3), "x, edge_index -> x")]), multi_graph),
+    ("appnp_sgconv_edge_weight", "SGConv(K=2), ReLU, APPNP(K=3, alpha=0.2); edge weights",
+     lambda: SgcWeighted(), lambda g: one_graph(g, weighted=True)),
+    ("appnp_no_self_loops", "Linear, APPNP(K=4, alpha=0.3, add_self_loops=False)",
+     lambda: gnn.Sequential("x, edge_index", [
+         (torch.nn.Linear(F_IN, 4), "x -> x"),
+         (APPNP(4, 0.3, add_self_loops=False), "x, edge_index -> x")]), one_graph),
+]
+CASES += PROPAGATE_CASES
 
 
 def seed_of(name: str) -> int:

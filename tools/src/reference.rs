@@ -17,6 +17,7 @@
 //! * `gin_aggregate`: `(1+eps)·x_i + Σ_{j→i} x_j`.
 //! * global pools by the batch vector; an empty graph pools to 0.
 //! * `gat_conv` / `gatv2_conv`: see [`gat`].
+//! * `appnp` / `sg_conv`: see [`propagate`].
 
 use std::collections::HashMap;
 
@@ -129,6 +130,37 @@ pub fn gcn_edges(
         e.2 *= dinv[e.0] * dinv[e.1];
     }
     edges
+}
+
+/// APPNP / SGConv: `h⁰ = x` (APPNP) or `x Wᵀ` (SGConv, whose `lin(Â^K x)`
+/// equals `Â^K (x Wᵀ) + b`), then `K` times `h = (1 − α)·Â·h + α·h⁰` with
+/// `Â` GCNConv's ([`gcn_edges`]), then `+ b`.
+pub fn propagate(p: &crate::spec::PropSpec, x: &Tensor, g: &Graphs) -> Tensor {
+    let h0 = match &p.w {
+        Some(w) => linear(x, w, None),
+        None => x.clone(),
+    };
+    let c = h0.channels;
+    let edges = gcn_edges(g, p.improved, p.add_self_loops, p.normalize, p.edge_weight);
+    let mut h = h0.clone();
+    for _ in 0..p.k {
+        let mut next = Tensor::zeros(h.rows, c);
+        for &(s, t, coef) in &edges {
+            for k in 0..c {
+                next.data[t * c + k] += coef * h.data[s * c + k];
+            }
+        }
+        for (n, &v0) in next.data.iter_mut().zip(&h0.data) {
+            *n = (1.0 - p.alpha) * *n + p.alpha * v0;
+        }
+        h = next;
+    }
+    for r in 0..h.rows {
+        for k in 0..c {
+            h.data[r * c + k] += p.b[k];
+        }
+    }
+    h
 }
 
 fn relu(x: f64) -> f64 {
@@ -297,6 +329,7 @@ pub fn exec_op(kind: &OpKind, ins: &[&Tensor], g: &Graphs) -> Tensor {
             ..x.clone()
         },
         OpKind::Gat(spec) => gat(spec, x, g),
+        OpKind::Propagate(p) => propagate(p, x, g),
         OpKind::Concat => {
             let channels: usize = ins.iter().map(|t| t.channels).sum();
             let mut out = Tensor::zeros(x.rows, channels);

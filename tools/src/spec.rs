@@ -143,6 +143,30 @@ pub enum OpKind {
     Concat,
     /// GATConv / GATv2Conv (no edge features).
     Gat(Box<GatSpec>),
+    /// Decoupled propagation: APPNP (`w` absent) and SGConv (`w`, `alpha = 0`).
+    Propagate(Box<PropSpec>),
+}
+
+/// The options and weights of an APPNP / SGConv (`h⁰ = x` or `x Wᵀ`;
+/// `K` times `h = (1 − α)·Â·h + α·h⁰`; `+ b`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PropSpec {
+    /// Steps `K`.
+    pub k: usize,
+    /// Teleport probability `α` (0 for SGConv).
+    pub alpha: f64,
+    /// `lin.weight` `[out, in]` (SGConv), or `None` (APPNP).
+    pub w: Option<Mat>,
+    /// Bias (zeros when absent; APPNP has none).
+    pub b: Vec<f64>,
+    /// Fill self-loops with 2 (PyG's APPNP / SGConv never set it).
+    pub improved: bool,
+    /// Add remaining self-loops.
+    pub add_self_loops: bool,
+    /// Symmetric normalisation.
+    pub normalize: bool,
+    /// Use the graph's edge weights.
+    pub edge_weight: bool,
 }
 
 /// The weights and options of a GATConv / GATv2Conv.
@@ -195,6 +219,8 @@ impl OpKind {
             OpKind::Concat => "concat",
             OpKind::Gat(g) if g.v2 => "gatv2_conv",
             OpKind::Gat(_) => "gat_conv",
+            OpKind::Propagate(p) if p.w.is_some() => "sg_conv",
+            OpKind::Propagate(_) => "appnp",
         }
     }
 }
@@ -288,6 +314,8 @@ pub const SUPPORTED_OPS: &[&str] = &[
     "concat",
     "gat_conv",
     "gatv2_conv",
+    "appnp",
+    "sg_conv",
 ];
 
 struct Ctx<'a> {
@@ -716,6 +744,48 @@ pub fn parse(file: &ModelFile) -> Result<Spec> {
                     }
                 };
                 (OpKind::Gat(Box::new(g)), Rows::Node, out)
+            }
+            t @ ("appnp" | "sg_conv") => {
+                need_node(t)?;
+                let k = cx.usize_attr("K")?;
+                if k > 255 {
+                    bail!("{who}: K = {k} is above 255");
+                }
+                let (w, b, alpha, channels) = if t == "sg_conv" {
+                    let (i, o) = (
+                        cx.usize_attr("in_channels")?,
+                        cx.usize_attr("out_channels")?,
+                    );
+                    check_in(i)?;
+                    let w = cx.mat("weight", o, i)?;
+                    let b = cx
+                        .opt_param("bias", &[o], "[out_channels]")?
+                        .unwrap_or(vec![0.0; o]);
+                    (Some(w), b, 0.0, o)
+                } else {
+                    if cx.attr("alpha").is_none() {
+                        bail!("{who}: attribute 'alpha' is missing");
+                    }
+                    let alpha = cx.f64_attr("alpha", 0.0)?;
+                    if !(0.0..=1.0).contains(&alpha) {
+                        bail!("{who}: alpha {alpha} is not in [0, 1]");
+                    }
+                    (None, vec![0.0; ch0], alpha, ch0)
+                };
+                (
+                    OpKind::Propagate(Box::new(PropSpec {
+                        k,
+                        alpha,
+                        w,
+                        b,
+                        improved: false,
+                        add_self_loops: cx.bool_attr("add_self_loops", true)?,
+                        normalize: cx.bool_attr("normalize", true)?,
+                        edge_weight: cx.bool_attr("edge_weight", false)?,
+                    })),
+                    Rows::Node,
+                    channels,
+                )
             }
             _ => unreachable!("checked against SUPPORTED_OPS"),
         };

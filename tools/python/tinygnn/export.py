@@ -32,7 +32,7 @@ import torch_geometric.nn as pyg_nn
 import torch_geometric.nn.pool as pyg_pool
 import torch_geometric.nn.pool.glob as pyg_glob
 from torch_geometric.data import Data
-from torch_geometric.nn import GATConv, GATv2Conv, GCNConv, GINConv, SAGEConv
+from torch_geometric.nn import APPNP, GATConv, GATv2Conv, GCNConv, GINConv, SAGEConv, SGConv
 from torch_geometric.nn.conv import MessagePassing
 from torch_geometric.nn.dense.linear import Linear as PygLinear
 from torch_geometric.nn.models import GAT, GCN, GIN, MLP, GraphSAGE
@@ -57,7 +57,8 @@ _ADD_FUNCTIONS = {operator.add, operator.iadd, torch.add}
 _CAT_FUNCTIONS = {torch.cat, torch.concat}
 _SAGE_AGGRS = {"mean": "mean", "max": "max", "sum": "sum", "add": "sum"}
 _BASIC_GNNS = (GCN, GraphSAGE, GIN, GAT)
-_NODE_ONLY_OPS = {"gcn_conv", "sage_conv", "gin_aggregate", "gat_conv", "gatv2_conv"}  # need the graph's edges
+_NODE_ONLY_OPS = {"gcn_conv", "sage_conv", "gin_aggregate", "gat_conv", "gatv2_conv",
+                  "appnp", "sg_conv"}  # need the graph's edges
 
 
 class ExportError(Exception):
@@ -176,6 +177,8 @@ class _SpecBuilder:
             return self._gin(mod, qual, x, base)
         if t in (GATConv, GATv2Conv):
             return self._gat(mod, qual, x, base)
+        if t in (APPNP, SGConv):
+            return self._propagate(mod, qual, x, edge_weight, base)
         if t in _BASIC_GNNS:
             return self.basic_gnn(mod, qual, x, edge_weight=edge_weight)
         if t is MLP:
@@ -292,6 +295,28 @@ class _SpecBuilder:
         if mod.bias is not None:
             params["bias"] = self.param(_join(qual, "bias"))
         return self.add(base, "gatv2_conv" if v2 else "gat_conv", [x], attrs, params)
+
+    def _propagate(self, mod, qual, x, edge_weight, base):
+        """APPNP(K, alpha) and SGConv(K) (decoupled propagation over gcn_norm's matrix).
+        ``cached`` only memoises the normalisation (same values for one graph); APPNP's
+        dropout acts on the coefficients in training only."""
+        name = type(mod).__name__
+        if mod.flow != "source_to_target":
+            raise ExportError(f"module '{qual}' ({name}) uses flow='{mod.flow}'")
+        attrs = {"K": int(mod.K), "add_self_loops": bool(mod.add_self_loops),
+                 "edge_weight": bool(edge_weight)}
+        if type(mod) is APPNP:
+            attrs["alpha"] = float(mod.alpha)
+            attrs["normalize"] = bool(mod.normalize)
+            return self.add(base, "appnp", [x], attrs)
+        w = mod.lin.weight
+        if isinstance(w, torch.nn.parameter.UninitializedParameter):
+            raise ExportError(f"module '{qual}' (SGConv) is lazily initialised")
+        attrs.update({"in_channels": int(w.shape[1]), "out_channels": int(w.shape[0])})
+        params = {"weight": self.param(_join(qual, "lin.weight"))}
+        if mod.lin.bias is not None:
+            params["bias"] = self.param(_join(qual, "lin.bias"))
+        return self.add(base, "sg_conv", [x], attrs, params)
 
     def _gin(self, mod: GINConv, qual, x, base):
         if mod.aggr != "add" or mod.flow != "source_to_target":
@@ -487,13 +512,14 @@ class _Translator:
         x = self._value(args[0], what)
         edge_weight = False
         if isinstance(mod, (MessagePassing, BasicGNN)):
-            if type(mod) not in (GCNConv, SAGEConv, GINConv, GATConv, GATv2Conv) + _BASIC_GNNS:
+            if type(mod) not in (GCNConv, SAGEConv, GINConv, GATConv, GATv2Conv, APPNP,
+                                 SGConv) + _BASIC_GNNS:
                 raise ExportError(f"unsupported module '{qual}' ({type(mod).__module__}."
                                   f"{type(mod).__name__})")
             ei = args[1] if len(args) > 1 else kwargs.pop("edge_index", None)
             self._graph_input(ei, "edge_index", what, optional=False)
             rest = {**{k: a for k, a in zip(self._extra_arg_names(mod), args[2:])}, **kwargs}
-            accepts_weight = isinstance(mod, GCNConv) or (
+            accepts_weight = isinstance(mod, (GCNConv, APPNP, SGConv)) or (
                 isinstance(mod, BasicGNN) and mod.supports_edge_weight)
             for key, val in rest.items():
                 if key == "edge_weight" and accepts_weight:

@@ -158,6 +158,20 @@ def run_spec(spec: dict, tensors: Dict[str, torch.Tensor], graph: Dict[str, torc
                 out = out / out.norm(dim=-1, keepdim=True).clamp(min=1e-12)
         elif kind in ("gat_conv", "gatv2_conv"):
             out = _gat(op, p, h, edge_index, n, attrs)
+        elif kind in ("appnp", "sg_conv"):
+            # h0 = x (APPNP) or x W^T (SGConv: lin(A^K x) = A^K (x W^T) + b); K times
+            # h = (1 - alpha) A h + alpha h0, A as GCNConv's (improved is never set).
+            norm = {"improved": False, "add_self_loops": attrs.get("add_self_loops", True),
+                    "normalize": attrs.get("normalize", True),
+                    "edge_weight": attrs.get("edge_weight", False)}
+            h0 = h @ p(op, "weight").T if kind == "sg_conv" else h
+            alpha = attrs.get("alpha", 0.0) if kind == "appnp" else 0.0
+            s, d, coef = _gcn_edges(edge_index, edge_weight, n, norm)
+            out = h0
+            for _ in range(attrs["K"]):
+                out = (1.0 - alpha) * _segment(out[s] * coef.view(-1, 1), d, n, "sum") + alpha * h0
+            if p(op, "bias") is not None:
+                out = out + p(op, "bias")
         elif kind == "gin_aggregate":
             out = (1.0 + attrs["eps"]) * h + _segment(h[src], dst, n, "sum")
         elif kind in ("global_add_pool", "global_mean_pool", "global_max_pool"):
