@@ -367,12 +367,21 @@ impl<'a> Model<'a> {
                 output,
                 alpha_q30,
                 weights,
+                x0,
+                weights_0,
                 params,
                 act,
                 ..
             } => {
-                let (i, o) = (t(*input)?, t(*output)?);
+                let (i, o, i0) = (t(*input)?, t(*output)?, t(*x0)?);
                 let (ci, co) = (i.channels as usize, o.channels as usize);
+                let x0_ok = if weights_0.len == 0 {
+                    x0 == input
+                } else {
+                    weights.len != 0
+                        && i0.kind == TensorKind::Node
+                        && self.weights_ok(*weights_0, co, i0.channels as usize)
+                };
                 ok(i.kind == TensorKind::Node
                     && o.kind == TensorKind::Node
                     && (0..=format::PROPAGATE_ALPHA_ONE).contains(alpha_q30)
@@ -381,6 +390,7 @@ impl<'a> Model<'a> {
                     } else {
                         self.weights_ok(*weights, co, ci)
                     }
+                    && x0_ok
                     && self.params_ok(*params, co)
                     && act_ok(act))
             }

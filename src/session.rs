@@ -937,6 +937,8 @@ fn run_op<'v>(
             k,
             alpha_q30,
             weights,
+            x0,
+            weights_0,
             params,
             act,
             improved,
@@ -950,6 +952,11 @@ fn run_op<'v>(
                 k: *k,
                 alpha_q30: *alpha_q30,
                 w: (weights.len != 0).then(|| model.matrix(*weights)),
+                w0: if weights_0.len != 0 {
+                    Some((model.matrix(*weights_0), src(*x0)?))
+                } else {
+                    None
+                },
                 params: model.data(*params),
                 act: *act,
                 flags: ops::gcn::GcnFlags {

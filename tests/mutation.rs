@@ -223,8 +223,10 @@ fn op_ids(op: &mut Op) -> Vec<&mut u8> {
         | Op::GinAggregate { input, output, .. }
         | Op::GlobalPool { input, output, .. }
         | Op::Act { input, output, .. }
-        | Op::GatConv { input, output, .. }
-        | Op::Propagate { input, output, .. } => vec![input, output],
+        | Op::GatConv { input, output, .. } => vec![input, output],
+        Op::Propagate {
+            input, output, x0, ..
+        } => vec![input, output, x0],
         Op::Add { a, b, output, .. } => vec![a, b, output],
         Op::Concat { parts, output } => {
             let mut v: Vec<&mut u8> = parts.iter_mut().map(|p| &mut p.input).collect();
@@ -241,10 +243,13 @@ fn op_sections(op: &mut Op) -> Vec<&mut Section> {
         }
         | Op::GcnConv {
             weights, params, ..
-        }
-        | Op::Propagate {
-            weights, params, ..
         } => vec![weights, params],
+        Op::Propagate {
+            weights,
+            weights_0,
+            params,
+            ..
+        } => vec![weights, weights_0, params],
         Op::SageConv {
             weights_l,
             weights_r,

@@ -22,6 +22,9 @@ struct Prop {
     out_ch: usize,
     /// Empty: no weights (APPNP, `in_ch = out_ch`).
     w: Vec<i8>,
+    /// GCN2Conv: weights `[out_ch, in_ch]` on `x0 = relu(x)` (an `Act` op
+    /// before), or empty.
+    w0: Vec<i8>,
     recs: Vec<ChannelRecord>,
     act: Activation,
     improved: bool,
@@ -61,6 +64,11 @@ impl Prop {
             } else {
                 vec![]
             },
+            w0: if weights && rng.next() % 3 == 0 {
+                rng.weights(in_ch * out_ch)
+            } else {
+                vec![]
+            },
             recs: records(rng, out_ch, bias, scale),
             act: [
                 Activation::None,
@@ -76,11 +84,16 @@ impl Prop {
         }
     }
 
-    fn op(&self, w: &mut ModelWriter, x: u8, y: u8) -> Op {
+    fn op(&self, w: &mut ModelWriter, x: u8, x0: u8, y: u8) -> Op {
         let weights = if self.w.is_empty() {
             Section::default()
         } else {
             w.add_i8(&self.w)
+        };
+        let weights_0 = if self.w0.is_empty() {
+            Section::default()
+        } else {
+            w.add_i8(&self.w0)
         };
         let params = w.add_channel_params(&self.recs);
         Op::Propagate {
@@ -89,6 +102,8 @@ impl Prop {
             k: self.k,
             alpha_q30: self.alpha_q30,
             weights,
+            x0,
+            weights_0,
             params,
             act: self.act,
             improved: self.improved,
@@ -101,8 +116,19 @@ impl Prop {
     fn model(&self) -> Vec<u8> {
         let mut w = writer();
         let x = w.add_tensor(node(self.in_ch as u16, 0.1, self.zp_x));
+        let x0 = if self.w0.is_empty() {
+            x
+        } else {
+            let x0 = w.add_tensor(node(self.in_ch as u16, 0.1, self.zp_x));
+            w.add_op(Op::Act {
+                input: x,
+                output: x0,
+                act: Activation::Relu,
+            });
+            x0
+        };
         let y = w.add_tensor(node(self.out_ch as u16, 0.05, self.zp_out));
-        let op = self.op(&mut w, x, y);
+        let op = self.op(&mut w, x, x0, y);
         w.add_op(op);
         w.finish(x, &[y], 64, 256, 1).unwrap()
     }
@@ -118,7 +144,7 @@ impl Prop {
     ) -> Vec<i8> {
         let oc = self.out_ch;
         let zp = self.zp_x as i128;
-        let h0: Vec<Vec<i128>> = x
+        let p: Vec<Vec<i128>> = x
             .chunks(self.in_ch)
             .map(|r| {
                 if self.w.is_empty() {
@@ -131,6 +157,20 @@ impl Prop {
                 }
             })
             .collect();
+        // h⁰: p itself, or W0·(relu(x) − zp) for GCN2Conv.
+        let h0: Vec<Vec<i128>> = if self.w0.is_empty() {
+            p.clone()
+        } else {
+            x.chunks(self.in_ch)
+                .map(|r| {
+                    let r0: Vec<i8> = r.iter().map(|&v| v.max(self.zp_x)).collect();
+                    dense(&self.w0, self.in_ch, &r0, self.zp_x)
+                        .into_iter()
+                        .map(i128::from)
+                        .collect()
+                })
+                .collect()
+        };
         let wq = |k: usize| -> u128 {
             match (self.edge_weight, ew) {
                 (true, Some(ew)) => edge_weight_q16(ew[k]).unwrap() as u128,
@@ -160,7 +200,7 @@ impl Prop {
             .collect();
         let clamp32 = |v: i128| v.clamp(i32::MIN as i128, i32::MAX as i128);
         let (one, a) = (1i128 << 30, self.alpha_q30 as i128);
-        let mut h = h0.clone();
+        let mut h = p;
         for _ in 0..self.k {
             let mut next = vec![vec![0i128; oc]; n];
             for (i, list) in into.iter().enumerate() {
@@ -246,6 +286,7 @@ fn one_step_without_teleport_is_gcn_conv() {
         let mut p = Prop::random(&mut rng, true);
         p.k = 1;
         p.alpha_q30 = 0;
+        p.w0.clear();
         let (src, dst, ew) = random_graph(&mut rng, 12, 30);
         let x = rng.i8s(12 * p.in_ch);
         let mut inp = input(12, &x, &src, &dst);
@@ -279,6 +320,7 @@ fn full_teleport_and_zero_steps_give_h0() {
     for weights in [false, true] {
         let mut p = Prop::random(&mut rng, weights);
         p.edge_weight = false;
+        p.w0.clear();
         let (src, dst, _) = random_graph(&mut rng, 10, 25);
         let x = rng.i8s(10 * p.in_ch);
         p.k = 0;
@@ -328,6 +370,7 @@ fn sparse_input_equals_dense() {
     let mut rng = Rng(0x5a);
     let mut p = Prop::random(&mut rng, true);
     p.edge_weight = false;
+    p.w0.clear();
     let n = 9;
     let (src, dst, _) = random_graph(&mut rng, n, 20);
     let mut x = vec![p.zp_x; n * p.in_ch];
@@ -396,6 +439,7 @@ fn arena_bytes_counts_propagate_scratch_exactly() {
         let mut p = Prop::random(&mut rng, weights);
         p.alpha_q30 = alpha;
         p.edge_weight = false;
+        p.w0.clear();
         let m_bytes = p.model();
         let m = Model::from_bytes(&m_bytes).unwrap();
         let (ic, oc) = (p.in_ch, p.out_ch);
@@ -417,6 +461,7 @@ fn malformed(
     let mut p = Prop::random(&mut rng, weights);
     p.in_ch = 3;
     p.out_ch = out_ch as usize;
+    p.w0.clear();
     if weights {
         p.w = rng.weights(3 * p.out_ch);
     }
@@ -428,7 +473,7 @@ fn malformed(
     } else {
         node(out_ch, 0.1, 0)
     });
-    let mut op = p.op(&mut w, x, y);
+    let mut op = p.op(&mut w, x, x, y);
     f(&mut op);
     w.add_op(op);
     match w.finish(x, &[y], 8, 8, 1) {
@@ -488,4 +533,87 @@ fn malformed_propagate_ops_are_invalid_op_errors() {
         ),
         bad
     );
+}
+
+/// GCN2Conv form (`weights_0` on a second input `x0`) against the reference.
+#[test]
+fn gcn2_form_matches_reference() {
+    let mut rng = Rng(0x6c22);
+    let mut all = vec![];
+    for _ in 0..40 {
+        let mut p = Prop::random(&mut rng, true);
+        p.k = 1;
+        p.w0 = rng.weights(p.in_ch * p.out_ch);
+        all.extend(check(&p, &mut rng, 14, 36));
+    }
+    assert_spread(&all);
+}
+
+/// `x0` / `weights_0` rules: `weights_0` needs weights, a node tensor `x0` of
+/// its width; without `weights_0`, `x0` must be the input.
+#[test]
+fn malformed_gcn2_fields_are_invalid_op_errors() {
+    let build = |x0_graph: bool, w0_len: usize, with_w: bool, x0_is_input: bool| {
+        let mut w = writer();
+        let x = w.add_tensor(node(3, 0.1, 0));
+        let x0 = w.add_tensor(if x0_graph {
+            graph(3, 0.1, 0)
+        } else {
+            node(3, 0.1, 0)
+        });
+        w.add_op(if x0_graph {
+            Op::GlobalPool {
+                input: x,
+                output: x0,
+                pool: tinygnn::format::Pool::Max,
+                mult: 0,
+                shift: 0,
+            }
+        } else {
+            Op::Act {
+                input: x,
+                output: x0,
+                act: Activation::Relu,
+            }
+        });
+        let y = w.add_tensor(node(2, 0.1, 0));
+        let weights = if with_w {
+            w.add_i8(&[1; 6])
+        } else {
+            Section::default()
+        };
+        let weights_0 = if w0_len > 0 {
+            w.add_i8(&vec![1; w0_len])
+        } else {
+            Section::default()
+        };
+        let params = w.add_channel_params(&records(&mut Rng(1), 2, 10, 0.01));
+        w.add_op(Op::Propagate {
+            input: x,
+            output: y,
+            k: 1,
+            alpha_q30: 1 << 27,
+            weights,
+            x0: if x0_is_input { x } else { x0 },
+            weights_0,
+            params,
+            act: Activation::None,
+            improved: false,
+            add_self_loops: true,
+            normalize: true,
+            edge_weight: false,
+        });
+        match w.finish(x, &[y], 8, 8, 1) {
+            Ok(bytes) => Model::from_bytes(&bytes).map(|_| ()),
+            Err(WriteError::Invalid(e)) => Err(e),
+            Err(other) => panic!("{other:?}"),
+        }
+    };
+    let bad = Err(Error::InvalidOp { op: 1 });
+    assert_eq!(build(false, 6, true, false), Ok(()));
+    assert_eq!(build(false, 6, true, true), Ok(())); // x0 = the input itself, with its own W0
+    assert_eq!(build(false, 6, false, false), bad); // weights_0 without weights
+    assert_eq!(build(false, 5, true, false), bad); // weights_0 of the wrong size
+    assert_eq!(build(false, 0, true, false), bad); // x0 ≠ input without weights_0
+    assert_eq!(build(true, 6, true, false), bad); // x0 graph-level
 }

@@ -452,13 +452,18 @@ pub enum Op {
     },
     // ---- helper `propagate` (issue 4): decoupled propagation ----
     /// Decoupled propagation over the GCN-normalised adjacency `Â` (PyG
-    /// `gcn_norm`), node tensors only: PyG `APPNP(K, alpha)` (no weights) and
-    /// `SGConv(K)` (weights, `alpha_q30 = 0`). See [`crate::ops::propagate`]
-    /// and `docs/propagation.md`.
+    /// `gcn_norm`), node tensors only: PyG `APPNP(K, alpha)` (no weights),
+    /// `SGConv(K)` (weights, `alpha_q30 = 0`) and `GCN2Conv` (`K = 1`,
+    /// weights and `weights_0`, initial representation `x0`). See
+    /// [`crate::ops::propagate`] and `docs/propagation.md`.
     ///
-    /// 1. `h⁰_i[c]` (i32): without weights (`weights` empty, `in_ch = out_ch`)
-    ///    `(x_ic − zp_x) · 2^PROPAGATE_FRAC_BITS`; with weights
-    ///    `Σ_k W[c,k]·(x_ik − zp_x)`.
+    /// 1. `p_i[c]` (i32), the values propagated: without weights (`weights`
+    ///    empty, `in_ch = out_ch`) `(x_ic − zp_x) · 2^PROPAGATE_FRAC_BITS`;
+    ///    with weights `Σ_k W[c,k]·(x_ik − zp_x)`. The teleport term `h⁰`:
+    ///    `p` itself when `weights_0` is empty (then `x0 = input`), else
+    ///    `h⁰_i[c] = Σ_k W0[c,k]·(x0_ik − zp_x0)` (then `weights` is not empty;
+    ///    the converter gives `W` and `W0` per-channel scales with
+    ///    `s_x·s_w[c] = s_x0·s_w0[c]`, so the two add directly). Start `h = p`.
     /// 2. `Â` is [`Op::GcnConv`]'s: the same self-loop rules (`improved`,
     ///    `add_self_loops`), Q16 edge weights (`edge_weight`), Q24 `dinv` and
     ///    Q24 coefficients `coef_ji` (or `w << 8` without `normalize`). A
@@ -467,7 +472,8 @@ pub enum Op {
     ///    `t_i[c] = round_shift_i64_to_i32(Σ_{j→i} coef_ji · h_j[c], 24)` (the
     ///    sum saturating in i64, in CSR order: the in-edges of `i` as given,
     ///    then the self-loop), then
-    ///    `h_i[c] = round_shift_i64_to_i32(t_i[c]·(2^30 − alpha_q30) + h⁰_i[c]·alpha_q30, 30)`.
+    ///    `h_i[c] = round_shift_i64_to_i32(t_i[c]·(2^30 − alpha_q30) + h⁰_i[c]·alpha_q30, 30)`
+    ///    (i64 arithmetic, exact).
     /// 4. `acc_i[c] = h_i[c] + bias[c]` (saturating); activation; requantization
     ///    with `params` (the accumulator scale is `s_x / 2^PROPAGATE_FRAC_BITS`
     ///    without weights, `s_x · s_w[c]` with).
@@ -480,9 +486,16 @@ pub enum Op {
         k: u8,
         /// Teleport (restart) probability `α` in Q30, `0..=2^30`.
         alpha_q30: i32,
-        /// int8/int4 weights `[out_ch, in_ch]` (SGConv's `lin`), or an empty
-        /// section for none (APPNP; then `in_ch = out_ch`).
+        /// int8/int4 weights `[out_ch, in_ch]` (SGConv's `lin`; GCN2Conv's
+        /// `((1 − β)·I + β·W1)ᵀ`), or an empty section for none (APPNP; then
+        /// `in_ch = out_ch`).
         weights: Section,
+        /// The initial-representation node tensor of `h⁰` (GCN2Conv's `x_0`;
+        /// `input` itself when `weights_0` is empty).
+        x0: u8,
+        /// int8/int4 weights `[out_ch, x0_ch]` applied to `x0` (GCN2Conv's
+        /// `((1 − β)·I + β·W2)ᵀ`, `W2 = W1` with shared weights), or empty.
+        weights_0: Section,
         /// [`ChannelParams`] for `out_ch` channels.
         params: ChannelParams,
         /// Fused activation.
@@ -524,8 +537,13 @@ impl Op {
             | Op::GinAggregate { input, .. }
             | Op::GlobalPool { input, .. }
             | Op::Act { input, .. }
-            | Op::GatConv { input, .. }
-            | Op::Propagate { input, .. } => f(*input),
+            | Op::GatConv { input, .. } => f(*input),
+            Op::Propagate { input, x0, .. } => {
+                f(*input);
+                if x0 != input {
+                    f(*x0);
+                }
+            }
             Op::Add { a, b, .. } => {
                 f(*a);
                 f(*b);
@@ -547,6 +565,7 @@ impl Op {
             Op::Act { .. } => "act",
             Op::GatConv { v2: false, .. } => "gat_conv",
             Op::GatConv { v2: true, .. } => "gatv2_conv",
+            Op::Propagate { weights_0, .. } if weights_0.len != 0 => "gcn2_conv",
             Op::Propagate { weights, .. } if weights.len != 0 => "sg_conv",
             Op::Propagate { .. } => "appnp",
         }

@@ -5,7 +5,11 @@
 //!   times (no weights, no bias);
 //! * PyG `SGConv(K)`: `lin(Â^K x)`, computed as `Â^K (W x) + b` (the two
 //!   linear maps commute: `W` acts on channels, `Â` on nodes), so the
-//!   propagation runs on `out_ch` channels instead of `in_ch`; `alpha = 0`.
+//!   propagation runs on `out_ch` channels instead of `in_ch`; `alpha = 0`;
+//! * PyG `GCN2Conv`: `((1 − α)·Â·x + α·x⁰)·M` with `M = (1 − β)·I + β·W`,
+//!   computed as `(1 − α)·Â·(x M) + α·(x⁰ M₀)` (`K = 1`), `M` and `M₀`
+//!   (`= M` with shared weights) folded on the host, quantized with one
+//!   accumulator scale per channel for both.
 //!
 //! Exact integer semantics on [`crate::format::Op::Propagate`]; the
 //! normalisation (self-loops, degrees, Q24 `dinv`, Q24 coefficients) is
@@ -32,7 +36,7 @@ use crate::kernels::dense_i4::Matrix;
 use crate::kernels::requant;
 use crate::quant::round_shift_i64_to_i32;
 
-/// The op's parameters besides its tensors.
+/// The op's parameters besides its main input.
 #[derive(Debug, Clone, Copy)]
 pub struct PropParams<'a> {
     /// Steps `K`.
@@ -41,6 +45,9 @@ pub struct PropParams<'a> {
     pub alpha_q30: i32,
     /// Weights (`None`: identity, APPNP).
     pub w: Option<Matrix<'a>>,
+    /// GCN2Conv's `h⁰ = W0·(x0 − zp)`: the weights and `x0` (`None`: `h⁰` is
+    /// the propagated input itself).
+    pub w0: Option<(Matrix<'a>, Src<'a>)>,
     /// [`crate::format::ChannelParams`] bytes.
     pub params: &'a [u8],
     /// Fused activation.
@@ -167,18 +174,24 @@ pub fn run(
     let dinv = scratch.take::<u64>(n)?;
     let acc = scratch.take::<i64>(oc)?;
 
-    // h⁰.
+    // p (in `cur`) and h⁰.
     let dense = match (p.w, x) {
         (Some(w), x) => {
             x.weight_sums(w, sums);
             x.matmul(w, sums, cur);
             if let Some(h0) = stored_h0.as_deref_mut() {
-                h0.copy_from_slice(cur);
+                match p.w0 {
+                    Some((w0, x0)) => {
+                        x0.weight_sums(w0, sums);
+                        x0.matmul(w0, sums, h0);
+                    }
+                    None => h0.copy_from_slice(cur),
+                }
             }
             None
         }
         (None, Src::Dense(x)) => {
-            if x.channels != oc {
+            if x.channels != oc || p.w0.is_some() {
                 return Err(bad);
             }
             for (h, &v) in cur.iter_mut().zip(x.data) {

@@ -28,8 +28,8 @@ import torch
 import torch.nn.functional as F
 from torch_geometric import nn as gnn
 from torch_geometric.data import Batch, Data
-from torch_geometric.nn import (APPNP, GATConv, GATv2Conv, GCNConv, GINConv, SAGEConv, SGConv,
-                                models)
+from torch_geometric.nn import (APPNP, GATConv, GATv2Conv, GCN2Conv, GCNConv, GINConv, SAGEConv,
+                                SGConv, models)
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1] / "tools" / "python"))
@@ -372,6 +372,24 @@ class SgcWeighted(torch.nn.Module):
         return self.prop(F.relu(self.conv(x, edge_index, edge_weight)), edge_index, edge_weight)
 
 
+class Gcn2(torch.nn.Module):
+    """GCNII: Linear → ReLU gives x⁰; two GCN2Conv layers (α 0.1, θ 0.5, layers 1 and 2) with
+    ReLU; Linear. ``shared`` chooses shared_weights."""
+
+    def __init__(self, shared, edge_weight=False):
+        super().__init__()
+        self.lin0 = torch.nn.Linear(F_IN, 8)
+        self.conv1 = GCN2Conv(8, alpha=0.1, theta=0.5, layer=1, shared_weights=shared)
+        self.conv2 = GCN2Conv(8, alpha=0.1, theta=0.5, layer=2, shared_weights=shared)
+        self.lin1 = torch.nn.Linear(8, 3)
+
+    def forward(self, x, edge_index, edge_weight=None):
+        x0 = F.relu(self.lin0(x))
+        x = F.relu(self.conv1(x0, x0, edge_index, edge_weight))
+        x = F.relu(self.conv2(x, x0, edge_index, edge_weight))
+        return self.lin1(x)
+
+
 PROPAGATE_CASES = [
     (f"appnp_K{k}_alpha{a}", f"Linear, ReLU, Linear, APPNP(K={k}, alpha={a})",
      (lambda k=k, a=a: MlpAppnp(k, a)), one_graph)
@@ -389,6 +407,12 @@ PROPAGATE_CASES = [
      lambda: gnn.Sequential("x, edge_index", [
          (torch.nn.Linear(F_IN, 4), "x -> x"),
          (APPNP(4, 0.3, add_self_loops=False), "x, edge_index -> x")]), one_graph),
+]
+PROPAGATE_CASES += [
+    ("gcn2_shared", "GCNII: Linear+ReLU (x0), 2×GCN2Conv(α 0.1, θ 0.5, shared weights)+ReLU, Linear",
+     lambda: Gcn2(True), one_graph),
+    ("gcn2_separate", "GCNII as gcn2_shared with shared_weights=False; edge weights",
+     lambda: Gcn2(False), lambda g: one_graph(g, weighted=True)),
 ]
 CASES += PROPAGATE_CASES
 

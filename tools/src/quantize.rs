@@ -354,6 +354,7 @@ fn describe(p: &FOp) -> String {
         FKind::Act => "an activation",
         FKind::Gat(g) if g.v2 => "gatv2_conv",
         FKind::Gat(_) => "gat_conv",
+        FKind::Propagate(q) if q.w0.is_some() => "gcn2_conv",
         FKind::Propagate(q) if q.w.is_some() => "sg_conv",
         FKind::Propagate(_) => "appnp",
     };
@@ -1232,7 +1233,43 @@ fn convert_layers(
                 act,
             },
             FKind::Propagate(p) => {
+                let mut weights_0 = fmt::Section::default();
                 let (weights, recs) = match &p.w {
+                    Some(m) if p.w0.is_some() => {
+                        // GCN2Conv: W (on x) and W0 (on x0) get one accumulator scale
+                        // S[c] per channel, s_x·s_w[c] = s_x0·s_w0[c] = S[c], the
+                        // smallest that keeps both rows within ±127 (int8 only).
+                        let m0 = p.w0.as_ref().expect("checked by the guard");
+                        let s_x0 = in_desc[1].scale as f64;
+                        let amax = |r: &[f64]| r.iter().fold(0.0f64, |a, v| a.max(v.abs()));
+                        let acc: Vec<f64> = (0..m.rows)
+                            .map(|c| {
+                                let s = (amax(m.row(c)) * s_in).max(amax(m0.row(c)) * s_x0) / 127.0;
+                                if s > 0.0 {
+                                    s
+                                } else {
+                                    s_in
+                                }
+                            })
+                            .collect();
+                        let quant = |m: &Mat, s_x: f64| -> Vec<i8> {
+                            (0..m.rows)
+                                .flat_map(|c| {
+                                    let sw = acc[c] / s_x;
+                                    m.row(c)
+                                        .iter()
+                                        .map(move |v| (v / sw).round().clamp(-127.0, 127.0) as i8)
+                                })
+                                .collect()
+                        };
+                        let (q, q0) = (quant(m, s_in), quant(m0, s_x0));
+                        let scales: Vec<f64> = acc.iter().map(|s| s / s_in).collect();
+                        layer_bits.push((layer_name(f).to_string(), WeightBits::I8));
+                        let weights = w.add_i8(&q);
+                        weights_0 = w.add_i8(&q0);
+                        weight_bytes += q.len() + q0.len();
+                        (weights, records(&scales, &p.b))
+                    }
                     Some(m) => {
                         let floors: Vec<f64> =
                             p.b.iter()
@@ -1288,6 +1325,8 @@ fn convert_layers(
                     k: u8::try_from(p.k).map_err(|_| anyhow!("{who}: K = {} is above 255", p.k))?,
                     alpha_q30: alpha_q30 as i32,
                     weights,
+                    x0: in_ids.get(1).copied().unwrap_or(in_ids[0]),
+                    weights_0,
                     params,
                     act,
                     improved: p.improved,

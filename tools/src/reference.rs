@@ -132,17 +132,23 @@ pub fn gcn_edges(
     edges
 }
 
-/// APPNP / SGConv: `h⁰ = x` (APPNP) or `x Wᵀ` (SGConv, whose `lin(Â^K x)`
-/// equals `Â^K (x Wᵀ) + b`), then `K` times `h = (1 − α)·Â·h + α·h⁰` with
-/// `Â` GCNConv's ([`gcn_edges`]), then `+ b`.
-pub fn propagate(p: &crate::spec::PropSpec, x: &Tensor, g: &Graphs) -> Tensor {
-    let h0 = match &p.w {
+/// APPNP / SGConv / GCN2Conv: `p = x` (APPNP) or `x Wᵀ` (SGConv, whose
+/// `lin(Â^K x)` equals `Â^K (x Wᵀ) + b`; GCN2Conv, whose
+/// `((1 − α)·Â·x + α·x0)·M` equals `(1 − α)·Â·(x M) + α·(x0 M)`), `h⁰ = p`
+/// or `x0 W0ᵀ` (GCN2Conv); `h = p`, then `K` times `h = (1 − α)·Â·h + α·h⁰`
+/// with `Â` GCNConv's ([`gcn_edges`]), then `+ b`.
+pub fn propagate(p: &crate::spec::PropSpec, x: &Tensor, x0: Option<&Tensor>, g: &Graphs) -> Tensor {
+    let start = match &p.w {
         Some(w) => linear(x, w, None),
         None => x.clone(),
     };
+    let h0 = match (&p.w0, x0) {
+        (Some(w0), Some(x0)) => linear(x0, w0, None),
+        _ => start.clone(),
+    };
     let c = h0.channels;
     let edges = gcn_edges(g, p.improved, p.add_self_loops, p.normalize, p.edge_weight);
-    let mut h = h0.clone();
+    let mut h = start;
     for _ in 0..p.k {
         let mut next = Tensor::zeros(h.rows, c);
         for &(s, t, coef) in &edges {
@@ -329,7 +335,7 @@ pub fn exec_op(kind: &OpKind, ins: &[&Tensor], g: &Graphs) -> Tensor {
             ..x.clone()
         },
         OpKind::Gat(spec) => gat(spec, x, g),
-        OpKind::Propagate(p) => propagate(p, x, g),
+        OpKind::Propagate(p) => propagate(p, x, ins.get(1).copied(), g),
         OpKind::Concat => {
             let channels: usize = ins.iter().map(|t| t.channels).sum();
             let mut out = Tensor::zeros(x.rows, channels);

@@ -32,7 +32,8 @@ import torch_geometric.nn as pyg_nn
 import torch_geometric.nn.pool as pyg_pool
 import torch_geometric.nn.pool.glob as pyg_glob
 from torch_geometric.data import Data
-from torch_geometric.nn import APPNP, GATConv, GATv2Conv, GCNConv, GINConv, SAGEConv, SGConv
+from torch_geometric.nn import (APPNP, GATConv, GATv2Conv, GCN2Conv, GCNConv, GINConv, SAGEConv,
+                                SGConv)
 from torch_geometric.nn.conv import MessagePassing
 from torch_geometric.nn.dense.linear import Linear as PygLinear
 from torch_geometric.nn.models import GAT, GCN, GIN, MLP, GraphSAGE
@@ -58,7 +59,7 @@ _CAT_FUNCTIONS = {torch.cat, torch.concat}
 _SAGE_AGGRS = {"mean": "mean", "max": "max", "sum": "sum", "add": "sum"}
 _BASIC_GNNS = (GCN, GraphSAGE, GIN, GAT)
 _NODE_ONLY_OPS = {"gcn_conv", "sage_conv", "gin_aggregate", "gat_conv", "gatv2_conv",
-                  "appnp", "sg_conv"}  # need the graph's edges
+                  "appnp", "sg_conv", "gcn2_conv"}  # need the graph's edges
 
 
 class ExportError(Exception):
@@ -318,6 +319,20 @@ class _SpecBuilder:
             params["bias"] = self.param(_join(qual, "lin.bias"))
         return self.add(base, "sg_conv", [x], attrs, params)
 
+    def gcn2(self, mod: GCN2Conv, qual, x, x0, edge_weight, base):
+        """GCN2Conv(channels, alpha, theta, layer, shared_weights): ``x`` and the initial
+        representation ``x0`` (two spec inputs); ``beta`` is exported as computed by PyG."""
+        if mod.flow != "source_to_target":
+            raise ExportError(f"module '{qual}' (GCN2Conv) uses flow='{mod.flow}'")
+        attrs = {"channels": int(mod.channels), "alpha": float(mod.alpha),
+                 "beta": float(mod.beta), "shared_weights": mod.weight2 is None,
+                 "add_self_loops": bool(mod.add_self_loops), "normalize": bool(mod.normalize),
+                 "edge_weight": bool(edge_weight)}
+        params = {"weight1": self.param(_join(qual, "weight1"))}
+        if mod.weight2 is not None:
+            params["weight2"] = self.param(_join(qual, "weight2"))
+        return self.add(base, "gcn2_conv", [x, x0], attrs, params)
+
     def _gin(self, mod: GINConv, qual, x, base):
         if mod.aggr != "add" or mod.flow != "source_to_target":
             raise ExportError(f"module '{qual}' (GINConv) uses aggr={mod.aggr!r}/flow={mod.flow!r}")
@@ -511,6 +526,17 @@ class _Translator:
             raise ExportError(f"{what}: called without node features")
         x = self._value(args[0], what)
         edge_weight = False
+        if type(mod) is GCN2Conv:
+            # forward(x, x_0, edge_index, edge_weight=None)
+            names = ["x_0", "edge_index", "edge_weight"]
+            bound = {**dict(zip(names, args[1:])), **kwargs}
+            if set(bound) - set(names) or "x_0" not in bound:
+                raise ExportError(f"{what}: expected (x, x_0, edge_index[, edge_weight])")
+            x0 = self._value(bound["x_0"], what + " (x_0)")
+            self._graph_input(bound.get("edge_index"), "edge_index", what, optional=False)
+            edge_weight = self._graph_input(bound.get("edge_weight"), "edge_weight", what,
+                                            optional=True)
+            return self.b.gcn2(mod, qual, x, x0, edge_weight, node.name)
         if isinstance(mod, (MessagePassing, BasicGNN)):
             if type(mod) not in (GCNConv, SAGEConv, GINConv, GATConv, GATv2Conv, APPNP,
                                  SGConv) + _BASIC_GNNS:

@@ -172,6 +172,22 @@ def run_spec(spec: dict, tensors: Dict[str, torch.Tensor], graph: Dict[str, torc
                 out = (1.0 - alpha) * _segment(out[s] * coef.view(-1, 1), d, n, "sum") + alpha * h0
             if p(op, "bias") is not None:
                 out = out + p(op, "bias")
+        elif kind == "gcn2_conv":
+            # z = (1 - alpha) A x + alpha x0; out = (1 - beta) z + beta z W1 (shared), or the
+            # two halves with W1 and W2 (PyG's torch.addmm forms).
+            norm = {"improved": False, "add_self_loops": attrs.get("add_self_loops", True),
+                    "normalize": attrs.get("normalize", True),
+                    "edge_weight": attrs.get("edge_weight", False)}
+            s, d, coef = _gcn_edges(edge_index, edge_weight, n, norm)
+            a, b = attrs["alpha"], attrs["beta"]
+            xs = (1.0 - a) * _segment(h[s] * coef.view(-1, 1), d, n, "sum")
+            x0 = a * ins[1]
+            w1, w2 = p(op, "weight1"), p(op, "weight2")
+            if w2 is None:
+                z = xs + x0
+                out = (1.0 - b) * z + b * (z @ w1)
+            else:
+                out = (1.0 - b) * xs + b * (xs @ w1) + (1.0 - b) * x0 + b * (x0 @ w2)
         elif kind == "gin_aggregate":
             out = (1.0 + attrs["eps"]) * h + _segment(h[src], dst, n, "sum")
         elif kind in ("global_add_pool", "global_mean_pool", "global_max_pool"):

@@ -33,6 +33,7 @@ pub fn fop_name(f: &FOp) -> &'static str {
         FKind::Add => "add",
         FKind::Concat => "concat",
         FKind::Act => "act",
+        FKind::Propagate(p) if p.w0.is_some() => "gcn2_conv",
         FKind::Propagate(p) if p.w.is_some() => "sg_conv",
         FKind::Propagate(_) => "appnp",
     }
@@ -228,6 +229,7 @@ pub fn describe(model: &Model<'_>, file_len: usize) -> Value {
                 k,
                 alpha_q30,
                 weights,
+                weights_0,
                 params,
                 act,
                 add_self_loops,
@@ -236,6 +238,7 @@ pub fn describe(model: &Model<'_>, file_len: usize) -> Value {
                 ..
             } => {
                 add_weights(weights);
+                add_weights(weights_0);
                 param_bytes += params.len as usize;
                 bias_bytes += 4 * tensors.get(out as usize).map_or(0, |t| t.channels as usize);
                 (
