@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# CI steps of the decoupled propagation ops (APPNP, SGConv, GCN2Conv: the `Propagate` op; issue 4):
-#   1. every propagation conformance golden (tests/conformance/{appnp,sgconv,gcn2_}*) converted with
+# CI steps of the decoupled propagation ops (APPNP, SGConv, GCN2Conv, TAGConv: the `Propagate` op; issue 4):
+#   1. every propagation conformance golden (tests/conformance/{appnp,sgconv,gcn2_,tag_}*) converted with
 #      the CLI and verified against its float reference: prints the max error in output steps
 #      and the top-1 agreement, fails above 4 steps + 3 % of the output range;
 #   2. the runtime with only `op-propagate` (+ `op-linear`) compiled, for Cortex-M4 and M0
@@ -20,7 +20,7 @@ T=target/release/tinygnn
 OUT=$(mktemp -d)
 trap 'rm -rf "$OUT"' EXIT
 n=0
-for d in tests/conformance/appnp*/ tests/conformance/sgconv*/ tests/conformance/gcn2_*/; do
+for d in tests/conformance/appnp*/ tests/conformance/sgconv*/ tests/conformance/gcn2_*/ tests/conformance/tag_*/; do
   name=$(basename "$d")
   "$T" convert "$d/model.safetensors" --calib "$d/graphs.safetensors" -o "$OUT/$name.tgnn" >/dev/null
   "$T" verify "$d/model.safetensors" "$OUT/$name.tgnn" "$d/graphs.safetensors" --json >"$OUT/$name.json"
@@ -35,7 +35,7 @@ assert v["max_abs_err"] <= tol, f"error above tolerance {tol:.4f}"
 PYEOF
   n=$((n + 1))
 done
-[ "$n" -ge 10 ] || { echo "expected at least 10 propagation goldens, found $n" >&2; exit 1; }
+[ "$n" -ge 11 ] || { echo "expected at least 11 propagation goldens, found $n" >&2; exit 1; }
 for target in thumbv7em-none-eabihf thumbv6m-none-eabi; do
   echo "-- $target features=[op-propagate,op-linear]"
   RUSTFLAGS="-D warnings" cargo build -q -p tinygnn --release --target "$target" --no-default-features --features op-propagate,op-linear

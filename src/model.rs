@@ -371,10 +371,19 @@ impl<'a> Model<'a> {
                 weights_0,
                 params,
                 act,
+                hops,
+                k,
                 ..
             } => {
                 let (i, o, i0) = (t(*input)?, t(*output)?, t(*x0)?);
                 let (ci, co) = (i.channels as usize, o.channels as usize);
+                // TAGConv: K + 1 stacked matrices, no teleport, no x0.
+                let rows = if *hops {
+                    co.saturating_mul(usize::from(*k) + 1)
+                } else {
+                    co
+                };
+                let hops_ok = !*hops || (*alpha_q30 == 0 && weights.len != 0 && weights_0.len == 0);
                 let x0_ok = if weights_0.len == 0 {
                     x0 == input
                 } else {
@@ -388,9 +397,10 @@ impl<'a> Model<'a> {
                     && if weights.len == 0 {
                         ci == co
                     } else {
-                        self.weights_ok(*weights, co, ci)
+                        self.weights_ok(*weights, rows, ci)
                     }
                     && x0_ok
+                    && hops_ok
                     && self.params_ok(*params, co)
                     && act_ok(act))
             }

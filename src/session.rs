@@ -945,6 +945,7 @@ fn run_op<'v>(
             add_self_loops,
             normalize,
             edge_weight,
+            hops,
             ..
         } => ops::propagate::run(
             ctx,
@@ -959,6 +960,7 @@ fn run_op<'v>(
                 },
                 params: model.data(*params),
                 act: *act,
+                hops: *hops,
                 flags: ops::gcn::GcnFlags {
                     improved: *improved,
                     add_self_loops: *add_self_loops,

@@ -366,14 +366,16 @@ fn mutate_param(rng: &mut Rng, op: &mut Op) {
             add_self_loops,
             normalize,
             edge_weight,
+            hops,
             ..
-        } => match rng.next() % 7 {
+        } => match rng.next() % 8 {
             0 => *k = nasty_u8(rng, *k, 32),
             1 => *alpha_q30 = nasty_i32(rng, *alpha_q30),
             2 => *act = nasty_act(rng),
             3 => *improved ^= true,
             4 => *add_self_loops ^= true,
             5 => *normalize ^= true,
+            6 => *hops ^= true,
             _ => *edge_weight ^= true,
         },
     }

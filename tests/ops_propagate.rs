@@ -25,6 +25,8 @@ struct Prop {
     /// GCN2Conv: weights `[out_ch, in_ch]` on `x0 = relu(x)` (an `Act` op
     /// before), or empty.
     w0: Vec<i8>,
+    /// TAGConv: `w` holds `K + 1` stacked `[out_ch, in_ch]` matrices.
+    hops: bool,
     recs: Vec<ChannelRecord>,
     act: Activation,
     improved: bool,
@@ -69,6 +71,7 @@ impl Prop {
             } else {
                 vec![]
             },
+            hops: false,
             recs: records(rng, out_ch, bias, scale),
             act: [
                 Activation::None,
@@ -110,6 +113,7 @@ impl Prop {
             add_self_loops: self.add_self_loops,
             normalize: self.normalize,
             edge_weight: self.edge_weight,
+            hops: self.hops,
         }
     }
 
@@ -144,19 +148,36 @@ impl Prop {
     ) -> Vec<i8> {
         let oc = self.out_ch;
         let zp = self.zp_x as i128;
-        let p: Vec<Vec<i128>> = x
-            .chunks(self.in_ch)
-            .map(|r| {
-                if self.w.is_empty() {
-                    r.iter().map(|&v| (v as i128 - zp) << 16).collect()
-                } else {
-                    dense(&self.w, self.in_ch, r, self.zp_x)
-                        .into_iter()
-                        .map(i128::from)
-                        .collect()
-                }
-            })
-            .collect();
+        let block =
+            |k: usize| &self.w[k * self.out_ch * self.in_ch..(k + 1) * self.out_ch * self.in_ch];
+        // W_k·(x_i − zp) for TAGConv's block k.
+        let wx = |k: usize, i: usize| -> Vec<i128> {
+            dense(
+                block(k),
+                self.in_ch,
+                &x[i * self.in_ch..(i + 1) * self.in_ch],
+                self.zp_x,
+            )
+            .into_iter()
+            .map(i128::from)
+            .collect()
+        };
+        let p: Vec<Vec<i128>> = if self.hops {
+            (0..n).map(|i| wx(self.k as usize, i)).collect()
+        } else {
+            x.chunks(self.in_ch)
+                .map(|r| {
+                    if self.w.is_empty() {
+                        r.iter().map(|&v| (v as i128 - zp) << 16).collect()
+                    } else {
+                        dense(&self.w, self.in_ch, r, self.zp_x)
+                            .into_iter()
+                            .map(i128::from)
+                            .collect()
+                    }
+                })
+                .collect()
+        };
         // h⁰: p itself, or W0·(relu(x) − zp) for GCN2Conv.
         let h0: Vec<Vec<i128>> = if self.w0.is_empty() {
             p.clone()
@@ -201,7 +222,7 @@ impl Prop {
         let clamp32 = |v: i128| v.clamp(i32::MIN as i128, i32::MAX as i128);
         let (one, a) = (1i128 << 30, self.alpha_q30 as i128);
         let mut h = p;
-        for _ in 0..self.k {
+        for s in 1..=self.k as usize {
             let mut next = vec![vec![0i128; oc]; n];
             for (i, list) in into.iter().enumerate() {
                 for c in 0..oc {
@@ -216,7 +237,11 @@ impl Prop {
                         acc = acc.saturating_add((coef as i128 * h[j][c]) as i64);
                     }
                     let t = clamp32(round_shift(acc as i128, 24));
-                    next[i][c] = clamp32(round_shift(t * (one - a) + h0[i][c] * a, 30));
+                    next[i][c] = if self.hops {
+                        clamp32(t + wx(self.k as usize - s, i)[c])
+                    } else {
+                        clamp32(round_shift(t * (one - a) + h0[i][c] * a, 30))
+                    };
                 }
             }
             h = next;
@@ -602,6 +627,7 @@ fn malformed_gcn2_fields_are_invalid_op_errors() {
             add_self_loops: true,
             normalize: true,
             edge_weight: false,
+            hops: false,
         });
         match w.finish(x, &[y], 8, 8, 1) {
             Ok(bytes) => Model::from_bytes(&bytes).map(|_| ()),
@@ -616,4 +642,58 @@ fn malformed_gcn2_fields_are_invalid_op_errors() {
     assert_eq!(build(false, 5, true, false), bad); // weights_0 of the wrong size
     assert_eq!(build(false, 0, true, false), bad); // x0 ≠ input without weights_0
     assert_eq!(build(true, 6, true, false), bad); // x0 graph-level
+}
+
+/// TAGConv form (`hops`: Horner over `K + 1` stacked matrices) against the
+/// reference; and `hops` with a teleport or `weights_0`, or a weight section
+/// not holding `K + 1` matrices, is invalid.
+#[test]
+fn tag_form_matches_reference_and_is_validated() {
+    let mut rng = Rng(0x7a6);
+    let mut all = vec![];
+    for _ in 0..40 {
+        let mut p = Prop::random(&mut rng, true);
+        p.hops = true;
+        p.alpha_q30 = 0;
+        p.w0.clear();
+        p.add_self_loops = rng.next() % 2 == 0;
+        p.w = rng.weights((p.k as usize + 1) * p.out_ch * p.in_ch);
+        all.extend(check(&p, &mut rng, 14, 36));
+    }
+    assert_spread(&all);
+    let mut p = Prop::random(&mut rng, true);
+    p.hops = true;
+    p.w0.clear();
+    p.k = 2;
+    p.w = rng.weights(3 * p.out_ch * p.in_ch);
+    p.alpha_q30 = 0;
+    assert!(Model::from_bytes(&p.model()).is_ok());
+    let bad = Err(Error::InvalidOp { op: 0 });
+    let mut q = p.clone();
+    q.w.truncate(2 * p.out_ch * p.in_ch); // K matrices instead of K + 1
+    let mut w = writer();
+    let x = w.add_tensor(node(q.in_ch as u16, 0.1, q.zp_x));
+    let y = w.add_tensor(node(q.out_ch as u16, 0.05, q.zp_out));
+    let op = q.op(&mut w, x, x, y);
+    w.add_op(op);
+    let res = match w.finish(x, &[y], 64, 256, 1) {
+        Ok(b) => Model::from_bytes(&b).map(|_| ()),
+        Err(WriteError::Invalid(e)) => Err(e),
+        Err(e) => panic!("{e:?}"),
+    };
+    assert_eq!(res, bad);
+    let mut w = writer();
+    let x = w.add_tensor(node(p.in_ch as u16, 0.1, p.zp_x));
+    let y = w.add_tensor(node(p.out_ch as u16, 0.05, p.zp_out));
+    let mut op = p.op(&mut w, x, x, y);
+    if let Op::Propagate { alpha_q30, .. } = &mut op {
+        *alpha_q30 = 5;
+    }
+    w.add_op(op);
+    let res = match w.finish(x, &[y], 64, 256, 1) {
+        Ok(b) => Model::from_bytes(&b).map(|_| ()),
+        Err(WriteError::Invalid(e)) => Err(e),
+        Err(e) => panic!("{e:?}"),
+    };
+    assert_eq!(res, bad);
 }

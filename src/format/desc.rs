@@ -453,9 +453,9 @@ pub enum Op {
     // ---- helper `propagate` (issue 4): decoupled propagation ----
     /// Decoupled propagation over the GCN-normalised adjacency `Â` (PyG
     /// `gcn_norm`), node tensors only: PyG `APPNP(K, alpha)` (no weights),
-    /// `SGConv(K)` (weights, `alpha_q30 = 0`) and `GCN2Conv` (`K = 1`,
-    /// weights and `weights_0`, initial representation `x0`). See
-    /// [`crate::ops::propagate`] and `docs/propagation.md`.
+    /// `SGConv(K)` (weights, `alpha_q30 = 0`), `GCN2Conv` (`K = 1`,
+    /// weights and `weights_0`, initial representation `x0`) and `TAGConv(K)`
+    /// (`hops`). See [`crate::ops::propagate`] and `docs/propagation.md`.
     ///
     /// 1. `p_i[c]` (i32), the values propagated: without weights (`weights`
     ///    empty, `in_ch = out_ch`) `(x_ic − zp_x) · 2^PROPAGATE_FRAC_BITS`;
@@ -473,7 +473,12 @@ pub enum Op {
     ///    sum saturating in i64, in CSR order: the in-edges of `i` as given,
     ///    then the self-loop), then
     ///    `h_i[c] = round_shift_i64_to_i32(t_i[c]·(2^30 − alpha_q30) + h⁰_i[c]·alpha_q30, 30)`
-    ///    (i64 arithmetic, exact).
+    ///    (i64 arithmetic, exact). With `hops` (TAGConv; then `alpha_q30 = 0`,
+    ///    `weights_0` empty, `weights` holds `K + 1` matrices `W_0 … W_K` of
+    ///    `[out_ch, in_ch]` stacked as `[(K+1)·out_ch, in_ch]`, one scale per
+    ///    output channel for all): `p = W_K·(x − zp_x)` in step 1, and step
+    ///    `s = 1 … K` computes `h_i[c] = sat_i32(t_i[c] + Σ_k W_{K−s}[c,k]·(x_ik − zp_x))`
+    ///    instead (Horner: `h = Σ_k Â^k W_k x`).
     /// 4. `acc_i[c] = h_i[c] + bias[c]` (saturating); activation; requantization
     ///    with `params` (the accumulator scale is `s_x / 2^PROPAGATE_FRAC_BITS`
     ///    without weights, `s_x · s_w[c]` with).
@@ -508,6 +513,8 @@ pub enum Op {
         normalize: bool,
         /// Use the graph's edge weights.
         edge_weight: bool,
+        /// TAGConv: `weights` holds `K + 1` stacked matrices (step 3′).
+        hops: bool,
     },
 }
 
@@ -565,6 +572,7 @@ impl Op {
             Op::Act { .. } => "act",
             Op::GatConv { v2: false, .. } => "gat_conv",
             Op::GatConv { v2: true, .. } => "gatv2_conv",
+            Op::Propagate { hops: true, .. } => "tag_conv",
             Op::Propagate { weights_0, .. } if weights_0.len != 0 => "gcn2_conv",
             Op::Propagate { weights, .. } if weights.len != 0 => "sg_conv",
             Op::Propagate { .. } => "appnp",

@@ -353,8 +353,9 @@ pub fn scratch_bytes(op: &Op, tensors: &[TensorDesc], nodes: usize, graphs: usiz
             output,
             weights,
             alpha_q30,
+            hops,
             ..
-        } => propagate::scratch_bytes(nodes, ch(*output), weights.len != 0, *alpha_q30 != 0),
+        } => propagate::scratch_bytes(nodes, ch(*output), weights.len != 0, *alpha_q30 != 0, *hops),
         _ => 0,
     }
 }

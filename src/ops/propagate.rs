@@ -9,7 +9,11 @@
 //! * PyG `GCN2Conv`: `((1 − α)·Â·x + α·x⁰)·M` with `M = (1 − β)·I + β·W`,
 //!   computed as `(1 − α)·Â·(x M) + α·(x⁰ M₀)` (`K = 1`), `M` and `M₀`
 //!   (`= M` with shared weights) folded on the host, quantized with one
-//!   accumulator scale per channel for both.
+//!   accumulator scale per channel for both;
+//! * PyG `TAGConv(K)`: `Σ_{k=0..K} W_k Â^k x + b` (gcn_norm without
+//!   self-loops), by Horner's rule `h = W_K x`, then `K` times
+//!   `h = Â h + W_{k} x` for `k = K−1 … 0` (`hops`); `W_k x` is recomputed
+//!   per node and step from the input instead of stored.
 //!
 //! Exact integer semantics on [`crate::format::Op::Propagate`]; the
 //! normalisation (self-loops, degrees, Q24 `dinv`, Q24 coefficients) is
@@ -52,6 +56,8 @@ pub struct PropParams<'a> {
     pub params: &'a [u8],
     /// Fused activation.
     pub act: Activation,
+    /// TAGConv: `w` holds `K + 1` stacked matrices (Horner steps).
+    pub hops: bool,
     /// `Â`'s flags.
     pub flags: GcnFlags,
 }
@@ -59,14 +65,40 @@ pub struct PropParams<'a> {
 /// Scratch taken by [`run`]: weight sums (`out_ch` i32), two `h` buffers
 /// (`nodes × out_ch` i32 each), `h⁰` (`nodes × out_ch` i32, only with weights
 /// and `α ≠ 0`: without weights `h⁰` is recomputed from the input), `dinv`
-/// (`nodes` u64), an i64 accumulator row.
-pub fn scratch_bytes(nodes: usize, out_ch: usize, weights: bool, alpha: bool) -> usize {
+/// (`nodes` u64), an i64 accumulator row, and with `hops` one i32 row for
+/// `W_k x_i`.
+pub fn scratch_bytes(nodes: usize, out_ch: usize, weights: bool, alpha: bool, hops: bool) -> usize {
     let plane = region_bytes::<i32>(nodes.saturating_mul(out_ch));
     let planes = if weights && alpha { 3 } else { 2 };
+    let hop_row = if hops { region_bytes::<i32>(out_ch) } else { 0 };
     region_bytes::<i32>(out_ch)
         .saturating_add(plane.saturating_mul(planes))
         .saturating_add(region_bytes::<u64>(nodes))
         .saturating_add(region_bytes::<i64>(out_ch))
+        .saturating_add(hop_row)
+}
+
+/// Rows `k·out_ch .. (k+1)·out_ch` of a stacked `[(K+1)·out_ch, in_ch]`
+/// matrix (empty if out of range).
+fn block(w: Matrix<'_>, in_ch: usize, out_ch: usize, k: usize) -> Matrix<'_> {
+    let rows = |rb: usize| {
+        let len = out_ch.saturating_mul(rb);
+        let start = k.saturating_mul(len);
+        start..start.saturating_add(len)
+    };
+    match w {
+        Matrix::I8(w) => Matrix::I8(w.get(rows(in_ch)).unwrap_or(&[])),
+        Matrix::I4(w) => Matrix::I4(w.get(rows(in_ch.div_ceil(2))).unwrap_or(&[])),
+    }
+}
+
+/// TAGConv's per-step addend `W_k x_i`: the matrix block, its weight sums,
+/// the input, a row buffer.
+struct Hop<'s, 'w> {
+    w: Matrix<'w>,
+    sums: &'s [i32],
+    x: Src<'w>,
+    row: &'s mut [i32],
 }
 
 /// `acc[c] = sat(acc[c] + coef · h_j[c])` over row `j` of `h` (`acc.len()`
@@ -109,6 +141,7 @@ fn step(
     h0: Option<&[i32]>,
     x: Option<&super::In<'_>>,
     acc: &mut [i64],
+    mut hop: Option<Hop<'_, '_>>,
 ) -> Result<()> {
     let ch = acc.len();
     let overflow = Error::Overflow { op: ctx.op };
@@ -134,6 +167,13 @@ fn step(
         if flags.add_self_loops {
             let c = gcn::coef(flags.normalize, di, loop_w, di).ok_or(overflow)?;
             accumulate(acc, c, cur, i);
+        }
+        if let Some(h) = hop.as_mut() {
+            h.x.matvec_row(h.w, i, h.sums, h.row);
+            for (n, (&a, &r)) in nr.iter_mut().zip(acc.iter().zip(h.row.iter())) {
+                *n = round_shift_i64_to_i32(a, 24).saturating_add(r);
+            }
+            continue;
         }
         for (c, (n, &a)) in nr.iter_mut().zip(acc.iter()).enumerate() {
             let t = i64::from(round_shift_i64_to_i32(a, 24));
@@ -173,9 +213,25 @@ pub fn run(
     };
     let dinv = scratch.take::<u64>(n)?;
     let acc = scratch.take::<i64>(oc)?;
+    let hop_row = if p.hops {
+        Some(scratch.take::<i32>(oc)?)
+    } else {
+        None
+    };
+    let k = usize::from(p.k);
+    // With `hops`, `p = W_K x` (the last block).
+    let w_start = match p.w {
+        Some(w) if p.hops => {
+            if p.alpha_q30 != 0 || p.w0.is_some() {
+                return Err(bad);
+            }
+            Some(block(w, x.channels(), oc, k))
+        }
+        w => w,
+    };
 
     // p (in `cur`) and h⁰.
-    let dense = match (p.w, x) {
+    let dense = match (w_start, x) {
         (Some(w), x) => {
             x.weight_sums(w, sums);
             x.matmul(w, sums, cur);
@@ -201,12 +257,26 @@ pub fn run(
         }
         (None, Src::Sparse(_)) => return Err(bad),
     };
-    if p.flags.normalize && p.k > 0 {
+    if p.flags.normalize && k > 0 {
         for (i, d) in dinv.iter_mut().enumerate() {
             *d = gcn::dinv_q24(gcn::degree(ctx, i, p.flags));
         }
     }
-    for _ in 0..p.k {
+    let mut hop_row = hop_row;
+    for s in 1..=k {
+        let hop = match (p.w, hop_row.as_deref_mut()) {
+            (Some(w), Some(row)) => {
+                let wk = block(w, x.channels(), oc, k - s);
+                x.weight_sums(wk, sums);
+                Some(Hop {
+                    w: wk,
+                    sums,
+                    x,
+                    row,
+                })
+            }
+            _ => None,
+        };
         step(
             ctx,
             p.flags,
@@ -217,6 +287,7 @@ pub fn run(
             stored_h0.as_deref(),
             dense.as_ref(),
             acc,
+            hop,
         )?;
         core::mem::swap(&mut cur, &mut next);
     }

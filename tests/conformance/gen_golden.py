@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch_geometric import nn as gnn
 from torch_geometric.data import Batch, Data
 from torch_geometric.nn import (APPNP, GATConv, GATv2Conv, GCN2Conv, GCNConv, GINConv, SAGEConv,
-                                SGConv, models)
+                                SGConv, TAGConv, models)
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1] / "tools" / "python"))
@@ -413,6 +413,13 @@ PROPAGATE_CASES += [
      lambda: Gcn2(True), one_graph),
     ("gcn2_separate", "GCNII as gcn2_shared with shared_weights=False; edge weights",
      lambda: Gcn2(False), lambda g: one_graph(g, weighted=True)),
+]
+PROPAGATE_CASES += [
+    ("tag_K3", "TAGConv(K=3), ReLU, TAGConv(K=3); edge weights",
+     lambda: gnn.Sequential("x, edge_index, edge_weight", [
+         (TAGConv(F_IN, 8, K=3), "x, edge_index, edge_weight -> x"), torch.nn.ReLU(),
+         (TAGConv(8, 4, K=3), "x, edge_index, edge_weight -> x")]),
+     lambda g: one_graph(g, weighted=True)),
 ]
 CASES += PROPAGATE_CASES
 

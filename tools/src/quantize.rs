@@ -109,7 +109,7 @@ impl FOp {
         matches!(
             self.kind,
             FKind::Linear { .. } | FKind::Gcn { .. } | FKind::Sage { .. } | FKind::Gat(_)
-        ) || matches!(&self.kind, FKind::Propagate(p) if p.w.is_some())
+        ) || matches!(&self.kind, FKind::Propagate(p) if p.w.is_some() || !p.hops.is_empty())
     }
 }
 
@@ -354,6 +354,7 @@ fn describe(p: &FOp) -> String {
         FKind::Act => "an activation",
         FKind::Gat(g) if g.v2 => "gatv2_conv",
         FKind::Gat(_) => "gat_conv",
+        FKind::Propagate(q) if !q.hops.is_empty() => "tag_conv",
         FKind::Propagate(q) if q.w0.is_some() => "gcn2_conv",
         FKind::Propagate(q) if q.w.is_some() => "sg_conv",
         FKind::Propagate(_) => "appnp",
@@ -862,6 +863,7 @@ fn scaled_mats(f: &FOp) -> Option<Vec<&Mat>> {
             normalize: false,
             ..
         } => Some(std::iter::once(wl).chain(wr.as_ref()).collect()),
+        FKind::Propagate(p) if !p.hops.is_empty() => Some(p.hops.iter().collect()),
         FKind::Propagate(p) => p.w.as_ref().map(|w| vec![w]),
         _ => None,
     }
@@ -1235,6 +1237,30 @@ fn convert_layers(
             FKind::Propagate(p) => {
                 let mut weights_0 = fmt::Section::default();
                 let (weights, recs) = match &p.w {
+                    None if !p.hops.is_empty() => {
+                        // TAGConv: K + 1 matrices with one scale per output channel
+                        // (they add in one accumulator), stacked W_0 … W_K.
+                        let mats: Vec<&Mat> = p.hops.iter().collect();
+                        let floors: Vec<f64> =
+                            p.b.iter()
+                                .map(|&x| scale_floor(x, s_in, Some(s_out)))
+                                .collect();
+                        let per_tensor = per_tensor_layer(&f.name);
+                        if per_tensor {
+                            per_tensor_layers.push(f.name.clone());
+                        }
+                        let bits = plan.bits(f);
+                        layer_bits.push((layer_name(f).to_string(), bits));
+                        let (q, scales) =
+                            quantize_weights_scaled(&mats, per_tensor, &floors, bits, clip(bits));
+                        check_records(&who, &scales, &p.b, s_in, s_out, false, &mut warnings);
+                        let stacked: Vec<i8> = q.concat();
+                        let weights = w
+                            .add_weights(bits, &stacked, mats[0].cols)
+                            .map_err(|e| anyhow!("{who}: {e}"))?;
+                        weight_bytes += weights.weight_bytes().len as usize;
+                        (weights, records(&scales, &p.b))
+                    }
                     Some(m) if p.w0.is_some() => {
                         // GCN2Conv: W (on x) and W0 (on x0) get one accumulator scale
                         // S[c] per channel, s_x·s_w[c] = s_x0·s_w0[c] = S[c], the
@@ -1333,6 +1359,7 @@ fn convert_layers(
                     add_self_loops: p.add_self_loops,
                     normalize: p.normalize,
                     edge_weight: p.edge_weight,
+                    hops: !p.hops.is_empty(),
                 }
             }
             FKind::Gat(g) => {

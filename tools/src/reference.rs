@@ -138,6 +138,9 @@ pub fn gcn_edges(
 /// or `x0 W0ᵀ` (GCN2Conv); `h = p`, then `K` times `h = (1 − α)·Â·h + α·h⁰`
 /// with `Â` GCNConv's ([`gcn_edges`]), then `+ b`.
 pub fn propagate(p: &crate::spec::PropSpec, x: &Tensor, x0: Option<&Tensor>, g: &Graphs) -> Tensor {
+    if !p.hops.is_empty() {
+        return tag(p, x, g);
+    }
     let start = match &p.w {
         Some(w) => linear(x, w, None),
         None => x.clone(),
@@ -167,6 +170,28 @@ pub fn propagate(p: &crate::spec::PropSpec, x: &Tensor, x0: Option<&Tensor>, g: 
         }
     }
     h
+}
+
+/// TAGConv as PyG computes it: `out = Σ_k (Â^k x) W_kᵀ + b`, `Â` from
+/// [`gcn_edges`] (no self-loops for PyG's TAGConv).
+fn tag(p: &crate::spec::PropSpec, x: &Tensor, g: &Graphs) -> Tensor {
+    let edges = gcn_edges(g, p.improved, p.add_self_loops, p.normalize, p.edge_weight);
+    let f = x.channels;
+    let mut xk = x.clone();
+    let mut out = linear(x, &p.hops[0], Some(&p.b));
+    for w in &p.hops[1..] {
+        let mut next = Tensor::zeros(x.rows, f);
+        for &(s, t, coef) in &edges {
+            for c in 0..f {
+                next.data[t * f + c] += coef * xk.data[s * f + c];
+            }
+        }
+        xk = next;
+        for (o, v) in out.data.iter_mut().zip(linear(&xk, w, None).data) {
+            *o += v;
+        }
+    }
+    out
 }
 
 fn relu(x: f64) -> f64 {

@@ -163,6 +163,9 @@ pub struct PropSpec {
     /// GCN2Conv: `((1 − β)·I + β·W2)ᵀ` `[out, x0_ch]` applied to the second
     /// input (`W2 = W1` with shared weights).
     pub w0: Option<Mat>,
+    /// TAGConv: `lins.0.weight … lins.K.weight` (`[out, in]` each); `w` is
+    /// then `None` and `out = Σ_k Â^k x W_kᵀ + b`.
+    pub hops: Vec<Mat>,
     /// Bias (zeros when absent; APPNP has none).
     pub b: Vec<f64>,
     /// Fill self-loops with 2 (PyG's APPNP / SGConv never set it).
@@ -225,6 +228,7 @@ impl OpKind {
             OpKind::Concat => "concat",
             OpKind::Gat(g) if g.v2 => "gatv2_conv",
             OpKind::Gat(_) => "gat_conv",
+            OpKind::Propagate(p) if !p.hops.is_empty() => "tag_conv",
             OpKind::Propagate(p) if p.w0.is_some() => "gcn2_conv",
             OpKind::Propagate(p) if p.w.is_some() => "sg_conv",
             OpKind::Propagate(_) => "appnp",
@@ -324,6 +328,7 @@ pub const SUPPORTED_OPS: &[&str] = &[
     "appnp",
     "sg_conv",
     "gcn2_conv",
+    "tag_conv",
 ];
 
 struct Ctx<'a> {
@@ -786,6 +791,7 @@ pub fn parse(file: &ModelFile) -> Result<Spec> {
                         alpha,
                         w,
                         w0: None,
+                        hops: vec![],
                         b,
                         improved: false,
                         add_self_loops: cx.bool_attr("add_self_loops", true)?,
@@ -837,6 +843,7 @@ pub fn parse(file: &ModelFile) -> Result<Spec> {
                         alpha,
                         w: Some(w1),
                         w0: Some(w2),
+                        hops: vec![],
                         b: vec![0.0; c],
                         improved: false,
                         add_self_loops: cx.bool_attr("add_self_loops", true)?,
@@ -845,6 +852,41 @@ pub fn parse(file: &ModelFile) -> Result<Spec> {
                     })),
                     Rows::Node,
                     c,
+                )
+            }
+            "tag_conv" => {
+                need_node("tag_conv")?;
+                let (i, o) = (
+                    cx.usize_attr("in_channels")?,
+                    cx.usize_attr("out_channels")?,
+                );
+                check_in(i)?;
+                let k = cx.usize_attr("K")?;
+                if k > 255 {
+                    bail!("{who}: K = {k} is above 255");
+                }
+                let hops = (0..=k)
+                    .map(|h| cx.mat(&format!("weight_{h}"), o, i))
+                    .collect::<Result<Vec<_>>>()?;
+                let b = cx
+                    .opt_param("bias", &[o], "[out_channels]")?
+                    .unwrap_or(vec![0.0; o]);
+                (
+                    OpKind::Propagate(Box::new(PropSpec {
+                        k,
+                        alpha: 0.0,
+                        w: None,
+                        w0: None,
+                        hops,
+                        b,
+                        improved: false,
+                        // PyG's TAGConv normalises without self-loops.
+                        add_self_loops: false,
+                        normalize: cx.bool_attr("normalize", true)?,
+                        edge_weight: cx.bool_attr("edge_weight", false)?,
+                    })),
+                    Rows::Node,
+                    o,
                 )
             }
             _ => unreachable!("checked against SUPPORTED_OPS"),

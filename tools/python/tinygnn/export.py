@@ -33,7 +33,7 @@ import torch_geometric.nn.pool as pyg_pool
 import torch_geometric.nn.pool.glob as pyg_glob
 from torch_geometric.data import Data
 from torch_geometric.nn import (APPNP, GATConv, GATv2Conv, GCN2Conv, GCNConv, GINConv, SAGEConv,
-                                SGConv)
+                                SGConv, TAGConv)
 from torch_geometric.nn.conv import MessagePassing
 from torch_geometric.nn.dense.linear import Linear as PygLinear
 from torch_geometric.nn.models import GAT, GCN, GIN, MLP, GraphSAGE
@@ -59,7 +59,7 @@ _CAT_FUNCTIONS = {torch.cat, torch.concat}
 _SAGE_AGGRS = {"mean": "mean", "max": "max", "sum": "sum", "add": "sum"}
 _BASIC_GNNS = (GCN, GraphSAGE, GIN, GAT)
 _NODE_ONLY_OPS = {"gcn_conv", "sage_conv", "gin_aggregate", "gat_conv", "gatv2_conv",
-                  "appnp", "sg_conv", "gcn2_conv"}  # need the graph's edges
+                  "appnp", "sg_conv", "gcn2_conv", "tag_conv"}  # need the graph's edges
 
 
 class ExportError(Exception):
@@ -180,6 +180,8 @@ class _SpecBuilder:
             return self._gat(mod, qual, x, base)
         if t in (APPNP, SGConv):
             return self._propagate(mod, qual, x, edge_weight, base)
+        if t is TAGConv:
+            return self._tag(mod, qual, x, edge_weight, base)
         if t in _BASIC_GNNS:
             return self.basic_gnn(mod, qual, x, edge_weight=edge_weight)
         if t is MLP:
@@ -318,6 +320,19 @@ class _SpecBuilder:
         if mod.lin.bias is not None:
             params["bias"] = self.param(_join(qual, "lin.bias"))
         return self.add(base, "sg_conv", [x], attrs, params)
+
+    def _tag(self, mod: TAGConv, qual, x, edge_weight, base):
+        """TAGConv(K): ``Σ_k lins[k](Â^k x) + bias`` (gcn_norm without self-loops)."""
+        if mod.flow != "source_to_target":
+            raise ExportError(f"module '{qual}' (TAGConv) uses flow='{mod.flow}'")
+        params = {f"weight_{k}": self.param(_join(qual, f"lins.{k}.weight"))
+                  for k in range(mod.K + 1)}
+        if mod.bias is not None:
+            params["bias"] = self.param(_join(qual, "bias"))
+        attrs = {"in_channels": int(mod.in_channels), "out_channels": int(mod.out_channels),
+                 "K": int(mod.K), "normalize": bool(mod.normalize),
+                 "edge_weight": bool(edge_weight)}
+        return self.add(base, "tag_conv", [x], attrs, params)
 
     def gcn2(self, mod: GCN2Conv, qual, x, x0, edge_weight, base):
         """GCN2Conv(channels, alpha, theta, layer, shared_weights): ``x`` and the initial
@@ -539,13 +554,13 @@ class _Translator:
             return self.b.gcn2(mod, qual, x, x0, edge_weight, node.name)
         if isinstance(mod, (MessagePassing, BasicGNN)):
             if type(mod) not in (GCNConv, SAGEConv, GINConv, GATConv, GATv2Conv, APPNP,
-                                 SGConv) + _BASIC_GNNS:
+                                 SGConv, TAGConv) + _BASIC_GNNS:
                 raise ExportError(f"unsupported module '{qual}' ({type(mod).__module__}."
                                   f"{type(mod).__name__})")
             ei = args[1] if len(args) > 1 else kwargs.pop("edge_index", None)
             self._graph_input(ei, "edge_index", what, optional=False)
             rest = {**{k: a for k, a in zip(self._extra_arg_names(mod), args[2:])}, **kwargs}
-            accepts_weight = isinstance(mod, (GCNConv, APPNP, SGConv)) or (
+            accepts_weight = isinstance(mod, (GCNConv, APPNP, SGConv, TAGConv)) or (
                 isinstance(mod, BasicGNN) and mod.supports_edge_weight)
             for key, val in rest.items():
                 if key == "edge_weight" and accepts_weight:

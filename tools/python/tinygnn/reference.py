@@ -172,6 +172,18 @@ def run_spec(spec: dict, tensors: Dict[str, torch.Tensor], graph: Dict[str, torc
                 out = (1.0 - alpha) * _segment(out[s] * coef.view(-1, 1), d, n, "sum") + alpha * h0
             if p(op, "bias") is not None:
                 out = out + p(op, "bias")
+        elif kind == "tag_conv":
+            # sum_k lins[k](A^k x) + bias, A from gcn_norm WITHOUT self-loops (PyG TAGConv).
+            norm = {"improved": False, "add_self_loops": False,
+                    "normalize": attrs.get("normalize", True),
+                    "edge_weight": attrs.get("edge_weight", False)}
+            s, d, coef = _gcn_edges(edge_index, edge_weight, n, norm)
+            xk, out = h, h @ p(op, "weight_0").T
+            for k in range(1, attrs["K"] + 1):
+                xk = _segment(xk[s] * coef.view(-1, 1), d, n, "sum")
+                out = out + xk @ p(op, f"weight_{k}").T
+            if p(op, "bias") is not None:
+                out = out + p(op, "bias")
         elif kind == "gcn2_conv":
             # z = (1 - alpha) A x + alpha x0; out = (1 - beta) z + beta z W1 (shared), or the
             # two halves with W1 and W2 (PyG's torch.addmm forms).

@@ -33,6 +33,7 @@ pub fn fop_name(f: &FOp) -> &'static str {
         FKind::Add => "add",
         FKind::Concat => "concat",
         FKind::Act => "act",
+        FKind::Propagate(p) if !p.hops.is_empty() => "tag_conv",
         FKind::Propagate(p) if p.w0.is_some() => "gcn2_conv",
         FKind::Propagate(p) if p.w.is_some() => "sg_conv",
         FKind::Propagate(_) => "appnp",
