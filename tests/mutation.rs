@@ -951,6 +951,7 @@ fn every_bundled_model_is_covered() {
     assert_eq!(
         names,
         [
+            "cora-appnp",
             "cora-gat",
             "cora-gcn",
             "cora-sage",
@@ -993,6 +994,13 @@ fn mutate_cora_gat() {
 fn mutate_cora_sage() {
     let c = suite("cora-sage", &bundled("cora-sage"), 0x636f_7261_7367);
     check_coverage("cora-sage", &c, &DEEP);
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "large model: too slow under Miri")]
+fn mutate_cora_appnp() {
+    let c = suite("cora-appnp", &bundled("cora-appnp"), 0x636f_7261_6170);
+    check_coverage("cora-appnp", &c, &DEEP);
 }
 
 /// A small model with every op kind: GCN with edge weights, SAGE max with
