@@ -241,7 +241,9 @@ pub fn run(
                         x0.weight_sums(w0, sums);
                         x0.matmul(w0, sums, h0);
                     }
-                    None => h0.copy_from_slice(cur),
+                    // Not `copy_from_slice` (its length-mismatch panic path
+                    // survives optimisation; both are `plane` long).
+                    None => h0.iter_mut().zip(cur.iter()).for_each(|(d, &s)| *d = s),
                 }
             }
             None
