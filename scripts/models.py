@@ -152,6 +152,7 @@ TASKS = {
     "cora-gcn": "Cora nodes (7 classes), GCN 1433→16→7",
     "cora-sage": "Cora nodes (7 classes), GraphSAGE mean 1433→16→7",
     "cora-gat": "Cora nodes (7 classes), GAT 1433→8×8 heads→7",
+    "cora-appnp": "Cora nodes (7 classes), MLP 1433→64→7 + APPNP (K=10, α=0.1)",
     "digits-gin": "8×8 digit images as grid graphs (10 classes), 3×GIN + add pool",
 }
 

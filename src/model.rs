@@ -138,7 +138,8 @@ impl<'a> Model<'a> {
             feature = "op-linear",
             feature = "op-gcn",
             feature = "op-sage",
-            feature = "op-gat"
+            feature = "op-gat",
+            feature = "op-propagate"
         )),
         allow(dead_code)
     )]
@@ -150,7 +151,12 @@ impl<'a> Model<'a> {
     /// `out_ch·in_ch` bytes, or int4 ([`format::WEIGHTS_I4_FLAG`]) of exactly
     /// `out_ch·ceil(in_ch/2)` bytes whose row padding nibbles (odd `in_ch`) are 0.
     #[cfg_attr(
-        not(any(feature = "op-linear", feature = "op-gcn", feature = "op-sage")),
+        not(any(
+            feature = "op-linear",
+            feature = "op-gcn",
+            feature = "op-sage",
+            feature = "op-propagate"
+        )),
         allow(dead_code)
     )]
     fn weights_ok(&self, s: Section, out_ch: usize, in_ch: usize) -> bool {
@@ -175,7 +181,12 @@ impl<'a> Model<'a> {
     /// A [`format::ChannelParams`] section for `channels` channels, in the
     /// full (`12·C` bytes) or the compact (`4·C + 8` bytes) form.
     #[cfg_attr(
-        not(any(feature = "op-linear", feature = "op-gcn", feature = "op-sage")),
+        not(any(
+            feature = "op-linear",
+            feature = "op-gcn",
+            feature = "op-sage",
+            feature = "op-propagate"
+        )),
         allow(dead_code)
     )]
     fn params_ok(&self, s: Section, channels: usize) -> bool {
@@ -347,6 +358,49 @@ impl<'a> Model<'a> {
                     && self.section_is(*att, att_len)
                     && self.section_is(*logit, 4 * per_head_words * h)
                     && shifts_ok
+                    && self.params_ok(*params, co)
+                    && act_ok(act))
+            }
+            #[cfg(feature = "op-propagate")]
+            Op::Propagate {
+                input,
+                output,
+                alpha_q30,
+                weights,
+                x0,
+                weights_0,
+                params,
+                act,
+                hops,
+                k,
+                ..
+            } => {
+                let (i, o, i0) = (t(*input)?, t(*output)?, t(*x0)?);
+                let (ci, co) = (i.channels as usize, o.channels as usize);
+                // TAGConv: K + 1 stacked matrices, no teleport, no x0.
+                let rows = if *hops {
+                    co.saturating_mul(usize::from(*k) + 1)
+                } else {
+                    co
+                };
+                let hops_ok = !*hops || (*alpha_q30 == 0 && weights.len != 0 && weights_0.len == 0);
+                let x0_ok = if weights_0.len == 0 {
+                    x0 == input
+                } else {
+                    weights.len != 0
+                        && i0.kind == TensorKind::Node
+                        && self.weights_ok(*weights_0, co, i0.channels as usize)
+                };
+                ok(i.kind == TensorKind::Node
+                    && o.kind == TensorKind::Node
+                    && (0..=format::PROPAGATE_ALPHA_ONE).contains(alpha_q30)
+                    && if weights.len == 0 {
+                        ci == co
+                    } else {
+                        self.weights_ok(*weights, rows, ci)
+                    }
+                    && x0_ok
+                    && hops_ok
                     && self.params_ok(*params, co)
                     && act_ok(act))
             }

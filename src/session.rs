@@ -931,6 +931,47 @@ fn run_op<'v>(
                 scratch,
             )
         }
+        #[cfg(feature = "op-propagate")]
+        Op::Propagate {
+            input,
+            k,
+            alpha_q30,
+            weights,
+            x0,
+            weights_0,
+            params,
+            act,
+            improved,
+            add_self_loops,
+            normalize,
+            edge_weight,
+            hops,
+            ..
+        } => ops::propagate::run(
+            ctx,
+            ops::propagate::PropParams {
+                k: *k,
+                alpha_q30: *alpha_q30,
+                w: (weights.len != 0).then(|| model.matrix(*weights)),
+                w0: if weights_0.len != 0 {
+                    Some((model.matrix(*weights_0), src(*x0)?))
+                } else {
+                    None
+                },
+                params: model.data(*params),
+                act: *act,
+                hops: *hops,
+                flags: ops::gcn::GcnFlags {
+                    improved: *improved,
+                    add_self_loops: *add_self_loops,
+                    normalize: *normalize,
+                    edge_weight: *edge_weight,
+                },
+            },
+            src(*input)?,
+            out,
+            scratch,
+        ),
         // Rejected by `Model::from_bytes` (`Error::OpNotCompiled`).
         _ => Err(Error::InvalidOp { op: ctx.op }),
     }

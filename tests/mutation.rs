@@ -224,6 +224,9 @@ fn op_ids(op: &mut Op) -> Vec<&mut u8> {
         | Op::GlobalPool { input, output, .. }
         | Op::Act { input, output, .. }
         | Op::GatConv { input, output, .. } => vec![input, output],
+        Op::Propagate {
+            input, output, x0, ..
+        } => vec![input, output, x0],
         Op::Add { a, b, output, .. } => vec![a, b, output],
         Op::Concat { parts, output } => {
             let mut v: Vec<&mut u8> = parts.iter_mut().map(|p| &mut p.input).collect();
@@ -241,6 +244,12 @@ fn op_sections(op: &mut Op) -> Vec<&mut Section> {
         | Op::GcnConv {
             weights, params, ..
         } => vec![weights, params],
+        Op::Propagate {
+            weights,
+            weights_0,
+            params,
+            ..
+        } => vec![weights, weights_0, params],
         Op::SageConv {
             weights_l,
             weights_r,
@@ -348,6 +357,26 @@ fn mutate_param(rng: &mut Rng, op: &mut Op) {
             3 => *add_self_loops ^= true,
             4 => *negative_slope_q16 = nasty_i32(rng, *negative_slope_q16),
             _ => *act = nasty_act(rng),
+        },
+        Op::Propagate {
+            k,
+            alpha_q30,
+            act,
+            improved,
+            add_self_loops,
+            normalize,
+            edge_weight,
+            hops,
+            ..
+        } => match rng.next() % 8 {
+            0 => *k = nasty_u8(rng, *k, 32),
+            1 => *alpha_q30 = nasty_i32(rng, *alpha_q30),
+            2 => *act = nasty_act(rng),
+            3 => *improved ^= true,
+            4 => *add_self_loops ^= true,
+            5 => *normalize ^= true,
+            6 => *hops ^= true,
+            _ => *edge_weight ^= true,
         },
     }
 }
@@ -922,6 +951,7 @@ fn every_bundled_model_is_covered() {
     assert_eq!(
         names,
         [
+            "cora-appnp",
             "cora-gat",
             "cora-gcn",
             "cora-sage",
@@ -964,6 +994,13 @@ fn mutate_cora_gat() {
 fn mutate_cora_sage() {
     let c = suite("cora-sage", &bundled("cora-sage"), 0x636f_7261_7367);
     check_coverage("cora-sage", &c, &DEEP);
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "large model: too slow under Miri")]
+fn mutate_cora_appnp() {
+    let c = suite("cora-appnp", &bundled("cora-appnp"), 0x636f_7261_6170);
+    check_coverage("cora-appnp", &c, &DEEP);
 }
 
 /// A small model with every op kind: GCN with edge weights, SAGE max with

@@ -217,6 +217,11 @@ pub const MAX_CONCAT: usize = 8;
 pub const GCN_COEF_BITS: u32 = 24;
 /// Fractional bits kept in GIN and mean-pool accumulators before requantization.
 pub const AGG_FRAC_BITS: u32 = 8;
+/// Fractional bits added to an int8 input by [`Op::Propagate`] without weights
+/// (its propagated values are kept in i32 with this extra resolution).
+pub const PROPAGATE_FRAC_BITS: u32 = 16;
+/// `α = 1.0` of [`Op::Propagate`] (Q30).
+pub const PROPAGATE_ALPHA_ONE: i32 = 1 << 30;
 
 /// One operation of the model. Ops run in file order; each writes exactly one
 /// tensor that no earlier op wrote (single assignment) and reads only tensors
@@ -445,6 +450,72 @@ pub enum Op {
         /// Fused activation.
         act: Activation,
     },
+    // ---- helper `propagate` (issue 4): decoupled propagation ----
+    /// Decoupled propagation over the GCN-normalised adjacency `Â` (PyG
+    /// `gcn_norm`), node tensors only: PyG `APPNP(K, alpha)` (no weights),
+    /// `SGConv(K)` (weights, `alpha_q30 = 0`), `GCN2Conv` (`K = 1`,
+    /// weights and `weights_0`, initial representation `x0`) and `TAGConv(K)`
+    /// (`hops`). See [`crate::ops::propagate`] and `docs/propagation.md`.
+    ///
+    /// 1. `p_i[c]` (i32), the values propagated: without weights (`weights`
+    ///    empty, `in_ch = out_ch`) `(x_ic − zp_x) · 2^PROPAGATE_FRAC_BITS`;
+    ///    with weights `Σ_k W[c,k]·(x_ik − zp_x)`. The teleport term `h⁰`:
+    ///    `p` itself when `weights_0` is empty (then `x0 = input`), else
+    ///    `h⁰_i[c] = Σ_k W0[c,k]·(x0_ik − zp_x0)` (then `weights` is not empty;
+    ///    the converter gives `W` and `W0` per-channel scales with
+    ///    `s_x·s_w[c] = s_x0·s_w0[c]`, so the two add directly). Start `h = p`.
+    /// 2. `Â` is [`Op::GcnConv`]'s: the same self-loop rules (`improved`,
+    ///    `add_self_loops`), Q16 edge weights (`edge_weight`), Q24 `dinv` and
+    ///    Q24 coefficients `coef_ji` (or `w << 8` without `normalize`). A
+    ///    coefficient above `i32::MAX` is [`crate::Error::Overflow`].
+    /// 3. `k` times, for every node `i` (all from the previous step's `h`):
+    ///    `t_i[c] = round_shift_i64_to_i32(Σ_{j→i} coef_ji · h_j[c], 24)` (the
+    ///    sum saturating in i64, in CSR order: the in-edges of `i` as given,
+    ///    then the self-loop), then
+    ///    `h_i[c] = round_shift_i64_to_i32(t_i[c]·(2^30 − alpha_q30) + h⁰_i[c]·alpha_q30, 30)`
+    ///    (i64 arithmetic, exact). With `hops` (TAGConv; then `alpha_q30 = 0`,
+    ///    `weights_0` empty, `weights` holds `K + 1` matrices `W_0 … W_K` of
+    ///    `[out_ch, in_ch]` stacked as `[(K+1)·out_ch, in_ch]`, one scale per
+    ///    output channel for all): `p = W_K·(x − zp_x)` in step 1, and step
+    ///    `s = 1 … K` computes `h_i[c] = sat_i32(t_i[c] + Σ_k W_{K−s}[c,k]·(x_ik − zp_x))`
+    ///    instead (Horner: `h = Σ_k Â^k W_k x`).
+    /// 4. `acc_i[c] = h_i[c] + bias[c]` (saturating); activation; requantization
+    ///    with `params` (the accumulator scale is `s_x / 2^PROPAGATE_FRAC_BITS`
+    ///    without weights, `s_x · s_w[c]` with).
+    Propagate {
+        /// Input node tensor.
+        input: u8,
+        /// Output node tensor.
+        output: u8,
+        /// Number of propagation steps `K` (0 allowed: no propagation).
+        k: u8,
+        /// Teleport (restart) probability `α` in Q30, `0..=2^30`.
+        alpha_q30: i32,
+        /// int8/int4 weights `[out_ch, in_ch]` (SGConv's `lin`; GCN2Conv's
+        /// `((1 − β)·I + β·W1)ᵀ`), or an empty section for none (APPNP; then
+        /// `in_ch = out_ch`).
+        weights: Section,
+        /// The initial-representation node tensor of `h⁰` (GCN2Conv's `x_0`;
+        /// `input` itself when `weights_0` is empty).
+        x0: u8,
+        /// int8/int4 weights `[out_ch, x0_ch]` applied to `x0` (GCN2Conv's
+        /// `((1 − β)·I + β·W2)ᵀ`, `W2 = W1` with shared weights), or empty.
+        weights_0: Section,
+        /// [`ChannelParams`] for `out_ch` channels.
+        params: ChannelParams,
+        /// Fused activation.
+        act: Activation,
+        /// Self-loop fill weight 2 instead of 1.
+        improved: bool,
+        /// Add remaining self-loops.
+        add_self_loops: bool,
+        /// Symmetric degree normalisation.
+        normalize: bool,
+        /// Use the graph's edge weights.
+        edge_weight: bool,
+        /// TAGConv: `weights` holds `K + 1` stacked matrices (step 3′).
+        hops: bool,
+    },
 }
 
 impl Op {
@@ -459,7 +530,8 @@ impl Op {
             | Op::Add { output, .. }
             | Op::Concat { output, .. }
             | Op::Act { output, .. }
-            | Op::GatConv { output, .. } => output,
+            | Op::GatConv { output, .. }
+            | Op::Propagate { output, .. } => output,
         }
     }
 
@@ -473,6 +545,12 @@ impl Op {
             | Op::GlobalPool { input, .. }
             | Op::Act { input, .. }
             | Op::GatConv { input, .. } => f(*input),
+            Op::Propagate { input, x0, .. } => {
+                f(*input);
+                if x0 != input {
+                    f(*x0);
+                }
+            }
             Op::Add { a, b, .. } => {
                 f(*a);
                 f(*b);
@@ -494,12 +572,16 @@ impl Op {
             Op::Act { .. } => "act",
             Op::GatConv { v2: false, .. } => "gat_conv",
             Op::GatConv { v2: true, .. } => "gatv2_conv",
+            Op::Propagate { hops: true, .. } => "tag_conv",
+            Op::Propagate { weights_0, .. } if weights_0.len != 0 => "gcn2_conv",
+            Op::Propagate { weights, .. } if weights.len != 0 => "sg_conv",
+            Op::Propagate { .. } => "appnp",
         }
     }
 }
 
 /// Number of op variants; tags at or above this are [`crate::Error::UnknownOp`].
-pub const OP_TAGS: u32 = 9;
+pub const OP_TAGS: u32 = 10; // + Propagate (helper `propagate`)
 
 /// Fixed part of the metadata, encoded first.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

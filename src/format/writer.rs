@@ -176,6 +176,9 @@ impl ModelWriter {
                 Op::GcnConv {
                     edge_weight: true,
                     ..
+                } | Op::Propagate {
+                    edge_weight: true,
+                    ..
                 }
             )
         });

@@ -13,6 +13,11 @@
 //!
 //! Self-loops follow `add_self_loops` whether or not `normalize` is set, as
 //! the contract says (PyG itself refuses `add_self_loops` without `normalize`).
+//!
+//! The normalisation helpers (`in_edges`, `fill_w`, `degree`, [`dinv_q24`],
+//! [`coef`]) are shared with the decoupled propagation ops
+//! ([`crate::ops::propagate`]), which is why this module is also compiled
+//! with the `op-propagate` feature.
 
 use super::{region_bytes, rows_mut, Ctx, Out, Scratch, Src};
 use crate::error::{Error, Result};
@@ -50,7 +55,7 @@ pub fn scratch_bytes(nodes: usize, _in_ch: usize, out_ch: usize) -> usize {
 /// The in-edges of `i` as `(source, Q16 weight)`: the graph's weights with
 /// `edge_weight`, else 1.0 (`row_ptr` read once per node, see
 /// [`crate::kernels::aggregate::Csr::edges`]).
-fn in_edges<'a>(
+pub(crate) fn in_edges<'a>(
     ctx: &Ctx<'a>,
     i: usize,
     flags: GcnFlags,
@@ -63,7 +68,7 @@ fn in_edges<'a>(
 }
 
 /// The self-loop fill weight (used when `i` has no input loop).
-fn fill_w(flags: GcnFlags) -> u32 {
+pub(crate) fn fill_w(flags: GcnFlags) -> u32 {
     if flags.improved {
         2 * ONE_Q16
     } else {
@@ -74,7 +79,7 @@ fn fill_w(flags: GcnFlags) -> u32 {
 /// `deg_i = Σ_{j→i} w_ji` (Q16, loop included as the op's rules say: with
 /// `add_self_loops`, input loops are dropped and one loop of the last input
 /// loop's weight, or the fill, is counted). One pass over the in-edges.
-fn degree(ctx: &Ctx<'_>, i: usize, flags: GcnFlags) -> u64 {
+pub(crate) fn degree(ctx: &Ctx<'_>, i: usize, flags: GcnFlags) -> u64 {
     let mut deg = 0u64;
     let mut loop_w = fill_w(flags);
     for (j, w) in in_edges(ctx, i, flags) {

@@ -13,7 +13,7 @@
 pub mod elementwise;
 #[cfg(feature = "op-gat")]
 pub mod gat;
-#[cfg(feature = "op-gcn")]
+#[cfg(any(feature = "op-gcn", feature = "op-propagate"))]
 pub mod gcn;
 #[cfg(feature = "op-gin")]
 pub mod gin;
@@ -21,11 +21,14 @@ pub mod gin;
 pub mod linear;
 #[cfg(feature = "op-pool")]
 pub mod pool;
+#[cfg(feature = "op-propagate")]
+pub mod propagate;
 #[cfg(feature = "op-sage")]
 pub mod sage;
 
 /// Whether `op`'s family is compiled into this build (cargo features
 /// `op-linear`, `op-gcn`, `op-sage`, `op-gin`, `op-pool`, `op-elementwise`, `op-gat`,
+/// `op-propagate`,
 /// all on by default through `all-ops`). [`crate::Model::from_bytes`] rejects
 /// a model with an op that is not as [`crate::Error::OpNotCompiled`].
 pub const fn compiled(op: &Op) -> bool {
@@ -37,6 +40,7 @@ pub const fn compiled(op: &Op) -> bool {
         Op::GlobalPool { .. } => cfg!(feature = "op-pool"),
         Op::Add { .. } | Op::Concat { .. } | Op::Act { .. } => cfg!(feature = "op-elementwise"),
         Op::GatConv { .. } => cfg!(feature = "op-gat"),
+        Op::Propagate { .. } => cfg!(feature = "op-propagate"),
     }
 }
 
@@ -216,6 +220,8 @@ impl Src<'_> {
 pub fn takes_sparse_input(op: &Op) -> bool {
     match op {
         Op::Linear { .. } | Op::GcnConv { .. } => true,
+        // With a weight matrix (SGConv) the first step is a linear map.
+        Op::Propagate { weights, .. } => weights.len != 0,
         Op::SageConv { aggr, .. } => *aggr != crate::format::Aggr::Max,
         _ => false,
     }
@@ -342,6 +348,14 @@ pub fn scratch_bytes(op: &Op, tensors: &[TensorDesc], nodes: usize, graphs: usiz
                 oc,
             )
         }
+        #[cfg(feature = "op-propagate")]
+        Op::Propagate {
+            output,
+            weights,
+            alpha_q30,
+            hops,
+            ..
+        } => propagate::scratch_bytes(nodes, ch(*output), weights.len != 0, *alpha_q30 != 0, *hops),
         _ => 0,
     }
 }

@@ -28,7 +28,8 @@ import torch
 import torch.nn.functional as F
 from torch_geometric import nn as gnn
 from torch_geometric.data import Batch, Data
-from torch_geometric.nn import GATConv, GATv2Conv, GCNConv, GINConv, SAGEConv, models
+from torch_geometric.nn import (APPNP, GATConv, GATv2Conv, GCN2Conv, GCNConv, GINConv, SAGEConv,
+                                SGConv, TAGConv, models)
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1] / "tools" / "python"))
@@ -342,6 +343,85 @@ class GatMean(torch.nn.Module):
 
     def forward(self, x, edge_index):
         return self.conv2(F.relu(self.conv1(x, edge_index)), edge_index)
+
+
+# ---- decoupled propagation (helper `propagate`): APPNP, SGConv
+
+class MlpAppnp(torch.nn.Module):
+    """Linear → ReLU → Linear → APPNP(K, alpha), the APPNP paper's predict-then-propagate."""
+
+    def __init__(self, K, alpha):
+        super().__init__()
+        self.lin1 = torch.nn.Linear(F_IN, 10)
+        self.lin2 = torch.nn.Linear(10, 4)
+        self.prop = APPNP(K, alpha)
+
+    def forward(self, x, edge_index):
+        return self.prop(self.lin2(F.relu(self.lin1(x))), edge_index)
+
+
+class SgcWeighted(torch.nn.Module):
+    """SGConv(K=2) with the graph's edge weights, ReLU, APPNP(K=3, 0.2) with them too."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = SGConv(F_IN, 5, K=2)
+        self.prop = APPNP(3, 0.2)
+
+    def forward(self, x, edge_index, edge_weight=None):
+        return self.prop(F.relu(self.conv(x, edge_index, edge_weight)), edge_index, edge_weight)
+
+
+class Gcn2(torch.nn.Module):
+    """GCNII: Linear → ReLU gives x⁰; two GCN2Conv layers (α 0.1, θ 0.5, layers 1 and 2) with
+    ReLU; Linear. ``shared`` chooses shared_weights."""
+
+    def __init__(self, shared, edge_weight=False):
+        super().__init__()
+        self.lin0 = torch.nn.Linear(F_IN, 8)
+        self.conv1 = GCN2Conv(8, alpha=0.1, theta=0.5, layer=1, shared_weights=shared)
+        self.conv2 = GCN2Conv(8, alpha=0.1, theta=0.5, layer=2, shared_weights=shared)
+        self.lin1 = torch.nn.Linear(8, 3)
+
+    def forward(self, x, edge_index, edge_weight=None):
+        x0 = F.relu(self.lin0(x))
+        x = F.relu(self.conv1(x0, x0, edge_index, edge_weight))
+        x = F.relu(self.conv2(x, x0, edge_index, edge_weight))
+        return self.lin1(x)
+
+
+PROPAGATE_CASES = [
+    (f"appnp_K{k}_alpha{a}", f"Linear, ReLU, Linear, APPNP(K={k}, alpha={a})",
+     (lambda k=k, a=a: MlpAppnp(k, a)), one_graph)
+    for k in (2, 10) for a in (0.1, 0.5)
+] + [
+    ("sgconv_K1", "SGConv(K=1), ReLU, SGConv(K=1)",
+     lambda: gnn.Sequential("x, edge_index", [
+         (SGConv(F_IN, 8, K=1), "x, edge_index -> x"), torch.nn.ReLU(),
+         (SGConv(8, 4, K=1), "x, edge_index -> x")]), one_graph),
+    ("sgconv_K3", "SGConv(K=3) on a 4-graph batch", lambda: gnn.Sequential("x, edge_index", [
+        (SGConv(F_IN, 4, K=3), "x, edge_index -> x")]), multi_graph),
+    ("appnp_sgconv_edge_weight", "SGConv(K=2), ReLU, APPNP(K=3, alpha=0.2); edge weights",
+     lambda: SgcWeighted(), lambda g: one_graph(g, weighted=True)),
+    ("appnp_no_self_loops", "Linear, APPNP(K=4, alpha=0.3, add_self_loops=False)",
+     lambda: gnn.Sequential("x, edge_index", [
+         (torch.nn.Linear(F_IN, 4), "x -> x"),
+         (APPNP(4, 0.3, add_self_loops=False), "x, edge_index -> x")]), one_graph),
+]
+PROPAGATE_CASES += [
+    ("gcn2_shared", "GCNII: Linear+ReLU (x0), 2×GCN2Conv(α 0.1, θ 0.5, shared weights)+ReLU, Linear",
+     lambda: Gcn2(True), one_graph),
+    ("gcn2_separate", "GCNII as gcn2_shared with shared_weights=False; edge weights",
+     lambda: Gcn2(False), lambda g: one_graph(g, weighted=True)),
+]
+PROPAGATE_CASES += [
+    ("tag_K3", "TAGConv(K=3), ReLU, TAGConv(K=3); edge weights",
+     lambda: gnn.Sequential("x, edge_index, edge_weight", [
+         (TAGConv(F_IN, 8, K=3), "x, edge_index, edge_weight -> x"), torch.nn.ReLU(),
+         (TAGConv(8, 4, K=3), "x, edge_index, edge_weight -> x")]),
+     lambda g: one_graph(g, weighted=True)),
+]
+CASES += PROPAGATE_CASES
 
 
 def seed_of(name: str) -> int:

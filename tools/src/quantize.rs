@@ -80,6 +80,8 @@ pub enum FKind {
     Act,
     /// GATConv / GATv2Conv.
     Gat(Box<crate::spec::GatSpec>),
+    /// APPNP / SGConv (self-loop flags resolved as for GCN).
+    Propagate(Box<crate::spec::PropSpec>),
 }
 
 /// A fused op: produces the spec tensor `name` (the last one of its chain).
@@ -107,7 +109,7 @@ impl FOp {
         matches!(
             self.kind,
             FKind::Linear { .. } | FKind::Gcn { .. } | FKind::Sage { .. } | FKind::Gat(_)
-        )
+        ) || matches!(&self.kind, FKind::Propagate(p) if p.w.is_some() || !p.hops.is_empty())
     }
 }
 
@@ -250,6 +252,7 @@ pub fn fuse(spec: &Spec) -> Result<Fused> {
                                 }
                                 | FKind::Add
                                 | FKind::Gat(_)
+                                | FKind::Propagate(_)
                         )
                 };
                 match producer {
@@ -307,6 +310,13 @@ pub fn fuse(spec: &Spec) -> Result<Fused> {
                     OpKind::Add => FKind::Add,
                     OpKind::Concat => FKind::Concat,
                     OpKind::Gat(g) => FKind::Gat(g),
+                    OpKind::Propagate(mut p) => {
+                        // As for GCN: PyG ignores `improved` without edge weights and
+                        // adds self-loops only inside gcn_norm.
+                        p.improved = p.improved && p.edge_weight;
+                        p.add_self_loops = p.add_self_loops && p.normalize;
+                        FKind::Propagate(p)
+                    }
                     OpKind::BatchNorm { .. }
                     | OpKind::Relu
                     | OpKind::LeakyRelu { .. }
@@ -344,6 +354,10 @@ fn describe(p: &FOp) -> String {
         FKind::Act => "an activation",
         FKind::Gat(g) if g.v2 => "gatv2_conv",
         FKind::Gat(_) => "gat_conv",
+        FKind::Propagate(q) if !q.hops.is_empty() => "tag_conv",
+        FKind::Propagate(q) if q.w0.is_some() => "gcn2_conv",
+        FKind::Propagate(q) if q.w.is_some() => "sg_conv",
+        FKind::Propagate(_) => "appnp",
     };
     if p.act != Act::None && !matches!(p.kind, FKind::Act) {
         format!("'{}' ({k} with a fused activation)", p.merged[0])
@@ -849,6 +863,8 @@ fn scaled_mats(f: &FOp) -> Option<Vec<&Mat>> {
             normalize: false,
             ..
         } => Some(std::iter::once(wl).chain(wr.as_ref()).collect()),
+        FKind::Propagate(p) if !p.hops.is_empty() => Some(p.hops.iter().collect()),
+        FKind::Propagate(p) => p.w.as_ref().map(|w| vec![w]),
         _ => None,
     }
 }
@@ -1218,6 +1234,134 @@ fn convert_layers(
                 output,
                 act,
             },
+            FKind::Propagate(p) => {
+                let mut weights_0 = fmt::Section::default();
+                let (weights, recs) = match &p.w {
+                    None if !p.hops.is_empty() => {
+                        // TAGConv: K + 1 matrices with one scale per output channel
+                        // (they add in one accumulator), stacked W_0 … W_K.
+                        let mats: Vec<&Mat> = p.hops.iter().collect();
+                        let floors: Vec<f64> =
+                            p.b.iter()
+                                .map(|&x| scale_floor(x, s_in, Some(s_out)))
+                                .collect();
+                        let per_tensor = per_tensor_layer(&f.name);
+                        if per_tensor {
+                            per_tensor_layers.push(f.name.clone());
+                        }
+                        let bits = plan.bits(f);
+                        layer_bits.push((layer_name(f).to_string(), bits));
+                        let (q, scales) =
+                            quantize_weights_scaled(&mats, per_tensor, &floors, bits, clip(bits));
+                        check_records(&who, &scales, &p.b, s_in, s_out, false, &mut warnings);
+                        let stacked: Vec<i8> = q.concat();
+                        let weights = w
+                            .add_weights(bits, &stacked, mats[0].cols)
+                            .map_err(|e| anyhow!("{who}: {e}"))?;
+                        weight_bytes += weights.weight_bytes().len as usize;
+                        (weights, records(&scales, &p.b))
+                    }
+                    Some(m) if p.w0.is_some() => {
+                        // GCN2Conv: W (on x) and W0 (on x0) get one accumulator scale
+                        // S[c] per channel, s_x·s_w[c] = s_x0·s_w0[c] = S[c], the
+                        // smallest that keeps both rows within ±127 (int8 only).
+                        let m0 = p.w0.as_ref().expect("checked by the guard");
+                        let s_x0 = in_desc[1].scale as f64;
+                        let amax = |r: &[f64]| r.iter().fold(0.0f64, |a, v| a.max(v.abs()));
+                        let acc: Vec<f64> = (0..m.rows)
+                            .map(|c| {
+                                let s = (amax(m.row(c)) * s_in).max(amax(m0.row(c)) * s_x0) / 127.0;
+                                if s > 0.0 {
+                                    s
+                                } else {
+                                    s_in
+                                }
+                            })
+                            .collect();
+                        let quant = |m: &Mat, s_x: f64| -> Vec<i8> {
+                            (0..m.rows)
+                                .flat_map(|c| {
+                                    let sw = acc[c] / s_x;
+                                    m.row(c)
+                                        .iter()
+                                        .map(move |v| (v / sw).round().clamp(-127.0, 127.0) as i8)
+                                })
+                                .collect()
+                        };
+                        let (q, q0) = (quant(m, s_in), quant(m0, s_x0));
+                        let scales: Vec<f64> = acc.iter().map(|s| s / s_in).collect();
+                        layer_bits.push((layer_name(f).to_string(), WeightBits::I8));
+                        let weights = w.add_i8(&q);
+                        weights_0 = w.add_i8(&q0);
+                        weight_bytes += q.len() + q0.len();
+                        (weights, records(&scales, &p.b))
+                    }
+                    Some(m) => {
+                        let floors: Vec<f64> =
+                            p.b.iter()
+                                .map(|&x| scale_floor(x, s_in, Some(s_out)))
+                                .collect();
+                        let per_tensor = per_tensor_layer(&f.name);
+                        if per_tensor {
+                            per_tensor_layers.push(f.name.clone());
+                        }
+                        let bits = plan.bits(f);
+                        layer_bits.push((layer_name(f).to_string(), bits));
+                        let (mut q, scales) =
+                            quantize_weights_scaled(&[m], per_tensor, &floors, bits, clip(bits));
+                        if let Some(x) = gpfq_input(bits, &f.inputs[0]) {
+                            q[0] = gpfq_matrix(m, &scales, qmax(bits), &x);
+                        }
+                        check_records(&who, &scales, &p.b, s_in, s_out, false, &mut warnings);
+                        let weights = w
+                            .add_weights(bits, &q[0], m.cols)
+                            .map_err(|e| anyhow!("{who}: {e}"))?;
+                        weight_bytes += weights.weight_bytes().len as usize;
+                        (weights, records(&scales, &p.b))
+                    }
+                    None => {
+                        // h is x − zp with PROPAGATE_FRAC_BITS extra bits: the
+                        // accumulator scale is s_in / 2^16 for every channel.
+                        let acc_scale = s_in / (1u64 << fmt::PROPAGATE_FRAC_BITS) as f64;
+                        let (mult, shift) = quantize_multiplier(acc_scale / s_out);
+                        let recs =
+                            p.b.iter()
+                                .map(|&b| ChannelRecord {
+                                    bias: (b / acc_scale)
+                                        .round()
+                                        .clamp(i32::MIN as f64, i32::MAX as f64)
+                                        as i32,
+                                    mult,
+                                    shift,
+                                })
+                                .collect::<Vec<_>>();
+                        (fmt::Section::default(), recs)
+                    }
+                };
+                let params = w.add_channel_params(&recs);
+                param_bytes += params.len as usize;
+                bias_bytes += 4 * recs.len();
+                let alpha_q30 = (p.alpha * fmt::PROPAGATE_ALPHA_ONE as f64).round();
+                if !(0.0..=fmt::PROPAGATE_ALPHA_ONE as f64).contains(&alpha_q30) {
+                    bail!("{who}: alpha {} is not in [0, 1]", p.alpha);
+                }
+                Op::Propagate {
+                    input: in_ids[0],
+                    output,
+                    k: u8::try_from(p.k).map_err(|_| anyhow!("{who}: K = {} is above 255", p.k))?,
+                    alpha_q30: alpha_q30 as i32,
+                    weights,
+                    x0: in_ids.get(1).copied().unwrap_or(in_ids[0]),
+                    weights_0,
+                    params,
+                    act,
+                    improved: p.improved,
+                    add_self_loops: p.add_self_loops,
+                    normalize: p.normalize,
+                    edge_weight: p.edge_weight,
+                    hops: !p.hops.is_empty(),
+                }
+            }
             FKind::Gat(g) => {
                 let per_tensor = !g.concat || per_tensor_layer(&f.name);
                 if per_tensor {

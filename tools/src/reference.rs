@@ -17,6 +17,7 @@
 //! * `gin_aggregate`: `(1+eps)·x_i + Σ_{j→i} x_j`.
 //! * global pools by the batch vector; an empty graph pools to 0.
 //! * `gat_conv` / `gatv2_conv`: see [`gat`].
+//! * `appnp` / `sg_conv`: see [`propagate`].
 
 use std::collections::HashMap;
 
@@ -129,6 +130,68 @@ pub fn gcn_edges(
         e.2 *= dinv[e.0] * dinv[e.1];
     }
     edges
+}
+
+/// APPNP / SGConv / GCN2Conv: `p = x` (APPNP) or `x Wᵀ` (SGConv, whose
+/// `lin(Â^K x)` equals `Â^K (x Wᵀ) + b`; GCN2Conv, whose
+/// `((1 − α)·Â·x + α·x0)·M` equals `(1 − α)·Â·(x M) + α·(x0 M)`), `h⁰ = p`
+/// or `x0 W0ᵀ` (GCN2Conv); `h = p`, then `K` times `h = (1 − α)·Â·h + α·h⁰`
+/// with `Â` GCNConv's ([`gcn_edges`]), then `+ b`.
+pub fn propagate(p: &crate::spec::PropSpec, x: &Tensor, x0: Option<&Tensor>, g: &Graphs) -> Tensor {
+    if !p.hops.is_empty() {
+        return tag(p, x, g);
+    }
+    let start = match &p.w {
+        Some(w) => linear(x, w, None),
+        None => x.clone(),
+    };
+    let h0 = match (&p.w0, x0) {
+        (Some(w0), Some(x0)) => linear(x0, w0, None),
+        _ => start.clone(),
+    };
+    let c = h0.channels;
+    let edges = gcn_edges(g, p.improved, p.add_self_loops, p.normalize, p.edge_weight);
+    let mut h = start;
+    for _ in 0..p.k {
+        let mut next = Tensor::zeros(h.rows, c);
+        for &(s, t, coef) in &edges {
+            for k in 0..c {
+                next.data[t * c + k] += coef * h.data[s * c + k];
+            }
+        }
+        for (n, &v0) in next.data.iter_mut().zip(&h0.data) {
+            *n = (1.0 - p.alpha) * *n + p.alpha * v0;
+        }
+        h = next;
+    }
+    for r in 0..h.rows {
+        for k in 0..c {
+            h.data[r * c + k] += p.b[k];
+        }
+    }
+    h
+}
+
+/// TAGConv as PyG computes it: `out = Σ_k (Â^k x) W_kᵀ + b`, `Â` from
+/// [`gcn_edges`] (no self-loops for PyG's TAGConv).
+fn tag(p: &crate::spec::PropSpec, x: &Tensor, g: &Graphs) -> Tensor {
+    let edges = gcn_edges(g, p.improved, p.add_self_loops, p.normalize, p.edge_weight);
+    let f = x.channels;
+    let mut xk = x.clone();
+    let mut out = linear(x, &p.hops[0], Some(&p.b));
+    for w in &p.hops[1..] {
+        let mut next = Tensor::zeros(x.rows, f);
+        for &(s, t, coef) in &edges {
+            for c in 0..f {
+                next.data[t * f + c] += coef * xk.data[s * f + c];
+            }
+        }
+        xk = next;
+        for (o, v) in out.data.iter_mut().zip(linear(&xk, w, None).data) {
+            *o += v;
+        }
+    }
+    out
 }
 
 fn relu(x: f64) -> f64 {
@@ -297,6 +360,7 @@ pub fn exec_op(kind: &OpKind, ins: &[&Tensor], g: &Graphs) -> Tensor {
             ..x.clone()
         },
         OpKind::Gat(spec) => gat(spec, x, g),
+        OpKind::Propagate(p) => propagate(p, x, ins.get(1).copied(), g),
         OpKind::Concat => {
             let channels: usize = ins.iter().map(|t| t.channels).sum();
             let mut out = Tensor::zeros(x.rows, channels);

@@ -143,6 +143,39 @@ pub enum OpKind {
     Concat,
     /// GATConv / GATv2Conv (no edge features).
     Gat(Box<GatSpec>),
+    /// Decoupled propagation: APPNP (`w` absent), SGConv (`w`, `alpha = 0`)
+    /// and GCN2Conv (`w`, `w0`, `K = 1`, second input `x0`).
+    Propagate(Box<PropSpec>),
+}
+
+/// The options and weights of an APPNP / SGConv / GCN2Conv: `p = x` or
+/// `x Wᵀ`, `h⁰ = p` or `x0 W0ᵀ` (GCN2Conv); `h = p`, `K` times
+/// `h = (1 − α)·Â·h + α·h⁰`; `+ b`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PropSpec {
+    /// Steps `K`.
+    pub k: usize,
+    /// Teleport probability `α` (0 for SGConv).
+    pub alpha: f64,
+    /// `lin.weight` `[out, in]` (SGConv), `((1 − β)·I + β·W1)ᵀ` (GCN2Conv),
+    /// or `None` (APPNP).
+    pub w: Option<Mat>,
+    /// GCN2Conv: `((1 − β)·I + β·W2)ᵀ` `[out, x0_ch]` applied to the second
+    /// input (`W2 = W1` with shared weights).
+    pub w0: Option<Mat>,
+    /// TAGConv: `lins.0.weight … lins.K.weight` (`[out, in]` each); `w` is
+    /// then `None` and `out = Σ_k Â^k x W_kᵀ + b`.
+    pub hops: Vec<Mat>,
+    /// Bias (zeros when absent; APPNP has none).
+    pub b: Vec<f64>,
+    /// Fill self-loops with 2 (PyG's APPNP / SGConv never set it).
+    pub improved: bool,
+    /// Add remaining self-loops.
+    pub add_self_loops: bool,
+    /// Symmetric normalisation.
+    pub normalize: bool,
+    /// Use the graph's edge weights.
+    pub edge_weight: bool,
 }
 
 /// The weights and options of a GATConv / GATv2Conv.
@@ -195,6 +228,10 @@ impl OpKind {
             OpKind::Concat => "concat",
             OpKind::Gat(g) if g.v2 => "gatv2_conv",
             OpKind::Gat(_) => "gat_conv",
+            OpKind::Propagate(p) if !p.hops.is_empty() => "tag_conv",
+            OpKind::Propagate(p) if p.w0.is_some() => "gcn2_conv",
+            OpKind::Propagate(p) if p.w.is_some() => "sg_conv",
+            OpKind::Propagate(_) => "appnp",
         }
     }
 }
@@ -288,6 +325,10 @@ pub const SUPPORTED_OPS: &[&str] = &[
     "concat",
     "gat_conv",
     "gatv2_conv",
+    "appnp",
+    "sg_conv",
+    "gcn2_conv",
+    "tag_conv",
 ];
 
 struct Ctx<'a> {
@@ -441,7 +482,7 @@ pub fn parse(file: &ModelFile) -> Result<Spec> {
             ins.push(*s);
         }
         let want_inputs = match op.op.as_str() {
-            "add" => Some(2),
+            "add" | "gcn2_conv" => Some(2),
             "concat" => None,
             _ => Some(1),
         };
@@ -716,6 +757,137 @@ pub fn parse(file: &ModelFile) -> Result<Spec> {
                     }
                 };
                 (OpKind::Gat(Box::new(g)), Rows::Node, out)
+            }
+            t @ ("appnp" | "sg_conv") => {
+                need_node(t)?;
+                let k = cx.usize_attr("K")?;
+                if k > 255 {
+                    bail!("{who}: K = {k} is above 255");
+                }
+                let (w, b, alpha, channels) = if t == "sg_conv" {
+                    let (i, o) = (
+                        cx.usize_attr("in_channels")?,
+                        cx.usize_attr("out_channels")?,
+                    );
+                    check_in(i)?;
+                    let w = cx.mat("weight", o, i)?;
+                    let b = cx
+                        .opt_param("bias", &[o], "[out_channels]")?
+                        .unwrap_or(vec![0.0; o]);
+                    (Some(w), b, 0.0, o)
+                } else {
+                    if cx.attr("alpha").is_none() {
+                        bail!("{who}: attribute 'alpha' is missing");
+                    }
+                    let alpha = cx.f64_attr("alpha", 0.0)?;
+                    if !(0.0..=1.0).contains(&alpha) {
+                        bail!("{who}: alpha {alpha} is not in [0, 1]");
+                    }
+                    (None, vec![0.0; ch0], alpha, ch0)
+                };
+                (
+                    OpKind::Propagate(Box::new(PropSpec {
+                        k,
+                        alpha,
+                        w,
+                        w0: None,
+                        hops: vec![],
+                        b,
+                        improved: false,
+                        add_self_loops: cx.bool_attr("add_self_loops", true)?,
+                        normalize: cx.bool_attr("normalize", true)?,
+                        edge_weight: cx.bool_attr("edge_weight", false)?,
+                    })),
+                    Rows::Node,
+                    channels,
+                )
+            }
+            "gcn2_conv" => {
+                need_node("gcn2_conv")?;
+                let c = cx.usize_attr("channels")?;
+                check_in(c)?;
+                if ins[1] != (Rows::Node, c) {
+                    bail!(
+                        "{who}: x_0 input '{}' is {:?}, expected node-level with {c} channels",
+                        op.inputs[1],
+                        ins[1]
+                    );
+                }
+                let alpha = cx.f64_attr("alpha", f64::NAN)?;
+                let beta = cx.f64_attr("beta", f64::NAN)?;
+                if !(0.0..=1.0).contains(&alpha) || beta.is_nan() {
+                    bail!("{who}: attributes 'alpha' (in [0, 1]) and 'beta' are required");
+                }
+                let shared = cx.bool_attr("shared_weights", true)?;
+                // out = z·((1 − β)·I + β·W): as a [out, in] matrix, ((1 − β)·I + β·W)ᵀ.
+                let fold = |role: &str| -> Result<Mat> {
+                    let w = cx.mat(role, c, c)?;
+                    let mut m = Mat {
+                        rows: c,
+                        cols: c,
+                        data: vec![0.0; c * c],
+                    };
+                    for o in 0..c {
+                        for i in 0..c {
+                            let eye = if o == i { 1.0 - beta } else { 0.0 };
+                            m.data[o * c + i] = eye + beta * w.data[i * c + o];
+                        }
+                    }
+                    Ok(m)
+                };
+                let w1 = fold("weight1")?;
+                let w2 = if shared { w1.clone() } else { fold("weight2")? };
+                (
+                    OpKind::Propagate(Box::new(PropSpec {
+                        k: 1,
+                        alpha,
+                        w: Some(w1),
+                        w0: Some(w2),
+                        hops: vec![],
+                        b: vec![0.0; c],
+                        improved: false,
+                        add_self_loops: cx.bool_attr("add_self_loops", true)?,
+                        normalize: cx.bool_attr("normalize", true)?,
+                        edge_weight: cx.bool_attr("edge_weight", false)?,
+                    })),
+                    Rows::Node,
+                    c,
+                )
+            }
+            "tag_conv" => {
+                need_node("tag_conv")?;
+                let (i, o) = (
+                    cx.usize_attr("in_channels")?,
+                    cx.usize_attr("out_channels")?,
+                );
+                check_in(i)?;
+                let k = cx.usize_attr("K")?;
+                if k > 255 {
+                    bail!("{who}: K = {k} is above 255");
+                }
+                let hops = (0..=k)
+                    .map(|h| cx.mat(&format!("weight_{h}"), o, i))
+                    .collect::<Result<Vec<_>>>()?;
+                let b = cx
+                    .opt_param("bias", &[o], "[out_channels]")?
+                    .unwrap_or(vec![0.0; o]);
+                (
+                    OpKind::Propagate(Box::new(PropSpec {
+                        k,
+                        alpha: 0.0,
+                        w: None,
+                        w0: None,
+                        hops,
+                        b,
+                        improved: false,
+                        // PyG's TAGConv normalises without self-loops.
+                        add_self_loops: false,
+                        normalize: cx.bool_attr("normalize", true)?,
+                        edge_weight: cx.bool_attr("edge_weight", false)?,
+                    })),
+                    Rows::Node,
+                    o,
+                )
             }
             _ => unreachable!("checked against SUPPORTED_OPS"),
         };

@@ -32,7 +32,8 @@ import torch_geometric.nn as pyg_nn
 import torch_geometric.nn.pool as pyg_pool
 import torch_geometric.nn.pool.glob as pyg_glob
 from torch_geometric.data import Data
-from torch_geometric.nn import GATConv, GATv2Conv, GCNConv, GINConv, SAGEConv
+from torch_geometric.nn import (APPNP, GATConv, GATv2Conv, GCN2Conv, GCNConv, GINConv, SAGEConv,
+                                SGConv, TAGConv)
 from torch_geometric.nn.conv import MessagePassing
 from torch_geometric.nn.dense.linear import Linear as PygLinear
 from torch_geometric.nn.models import GAT, GCN, GIN, MLP, GraphSAGE
@@ -57,7 +58,8 @@ _ADD_FUNCTIONS = {operator.add, operator.iadd, torch.add}
 _CAT_FUNCTIONS = {torch.cat, torch.concat}
 _SAGE_AGGRS = {"mean": "mean", "max": "max", "sum": "sum", "add": "sum"}
 _BASIC_GNNS = (GCN, GraphSAGE, GIN, GAT)
-_NODE_ONLY_OPS = {"gcn_conv", "sage_conv", "gin_aggregate", "gat_conv", "gatv2_conv"}  # need the graph's edges
+_NODE_ONLY_OPS = {"gcn_conv", "sage_conv", "gin_aggregate", "gat_conv", "gatv2_conv",
+                  "appnp", "sg_conv", "gcn2_conv", "tag_conv"}  # need the graph's edges
 
 
 class ExportError(Exception):
@@ -176,6 +178,10 @@ class _SpecBuilder:
             return self._gin(mod, qual, x, base)
         if t in (GATConv, GATv2Conv):
             return self._gat(mod, qual, x, base)
+        if t in (APPNP, SGConv):
+            return self._propagate(mod, qual, x, edge_weight, base)
+        if t is TAGConv:
+            return self._tag(mod, qual, x, edge_weight, base)
         if t in _BASIC_GNNS:
             return self.basic_gnn(mod, qual, x, edge_weight=edge_weight)
         if t is MLP:
@@ -292,6 +298,55 @@ class _SpecBuilder:
         if mod.bias is not None:
             params["bias"] = self.param(_join(qual, "bias"))
         return self.add(base, "gatv2_conv" if v2 else "gat_conv", [x], attrs, params)
+
+    def _propagate(self, mod, qual, x, edge_weight, base):
+        """APPNP(K, alpha) and SGConv(K) (decoupled propagation over gcn_norm's matrix).
+        ``cached`` only memoises the normalisation (same values for one graph); APPNP's
+        dropout acts on the coefficients in training only."""
+        name = type(mod).__name__
+        if mod.flow != "source_to_target":
+            raise ExportError(f"module '{qual}' ({name}) uses flow='{mod.flow}'")
+        attrs = {"K": int(mod.K), "add_self_loops": bool(mod.add_self_loops),
+                 "edge_weight": bool(edge_weight)}
+        if type(mod) is APPNP:
+            attrs["alpha"] = float(mod.alpha)
+            attrs["normalize"] = bool(mod.normalize)
+            return self.add(base, "appnp", [x], attrs)
+        w = mod.lin.weight
+        if isinstance(w, torch.nn.parameter.UninitializedParameter):
+            raise ExportError(f"module '{qual}' (SGConv) is lazily initialised")
+        attrs.update({"in_channels": int(w.shape[1]), "out_channels": int(w.shape[0])})
+        params = {"weight": self.param(_join(qual, "lin.weight"))}
+        if mod.lin.bias is not None:
+            params["bias"] = self.param(_join(qual, "lin.bias"))
+        return self.add(base, "sg_conv", [x], attrs, params)
+
+    def _tag(self, mod: TAGConv, qual, x, edge_weight, base):
+        """TAGConv(K): ``Σ_k lins[k](Â^k x) + bias`` (gcn_norm without self-loops)."""
+        if mod.flow != "source_to_target":
+            raise ExportError(f"module '{qual}' (TAGConv) uses flow='{mod.flow}'")
+        params = {f"weight_{k}": self.param(_join(qual, f"lins.{k}.weight"))
+                  for k in range(mod.K + 1)}
+        if mod.bias is not None:
+            params["bias"] = self.param(_join(qual, "bias"))
+        attrs = {"in_channels": int(mod.in_channels), "out_channels": int(mod.out_channels),
+                 "K": int(mod.K), "normalize": bool(mod.normalize),
+                 "edge_weight": bool(edge_weight)}
+        return self.add(base, "tag_conv", [x], attrs, params)
+
+    def gcn2(self, mod: GCN2Conv, qual, x, x0, edge_weight, base):
+        """GCN2Conv(channels, alpha, theta, layer, shared_weights): ``x`` and the initial
+        representation ``x0`` (two spec inputs); ``beta`` is exported as computed by PyG."""
+        if mod.flow != "source_to_target":
+            raise ExportError(f"module '{qual}' (GCN2Conv) uses flow='{mod.flow}'")
+        attrs = {"channels": int(mod.channels), "alpha": float(mod.alpha),
+                 "beta": float(mod.beta), "shared_weights": mod.weight2 is None,
+                 "add_self_loops": bool(mod.add_self_loops), "normalize": bool(mod.normalize),
+                 "edge_weight": bool(edge_weight)}
+        params = {"weight1": self.param(_join(qual, "weight1"))}
+        if mod.weight2 is not None:
+            params["weight2"] = self.param(_join(qual, "weight2"))
+        return self.add(base, "gcn2_conv", [x, x0], attrs, params)
 
     def _gin(self, mod: GINConv, qual, x, base):
         if mod.aggr != "add" or mod.flow != "source_to_target":
@@ -486,14 +541,26 @@ class _Translator:
             raise ExportError(f"{what}: called without node features")
         x = self._value(args[0], what)
         edge_weight = False
+        if type(mod) is GCN2Conv:
+            # forward(x, x_0, edge_index, edge_weight=None)
+            names = ["x_0", "edge_index", "edge_weight"]
+            bound = {**dict(zip(names, args[1:])), **kwargs}
+            if set(bound) - set(names) or "x_0" not in bound:
+                raise ExportError(f"{what}: expected (x, x_0, edge_index[, edge_weight])")
+            x0 = self._value(bound["x_0"], what + " (x_0)")
+            self._graph_input(bound.get("edge_index"), "edge_index", what, optional=False)
+            edge_weight = self._graph_input(bound.get("edge_weight"), "edge_weight", what,
+                                            optional=True)
+            return self.b.gcn2(mod, qual, x, x0, edge_weight, node.name)
         if isinstance(mod, (MessagePassing, BasicGNN)):
-            if type(mod) not in (GCNConv, SAGEConv, GINConv, GATConv, GATv2Conv) + _BASIC_GNNS:
+            if type(mod) not in (GCNConv, SAGEConv, GINConv, GATConv, GATv2Conv, APPNP,
+                                 SGConv, TAGConv) + _BASIC_GNNS:
                 raise ExportError(f"unsupported module '{qual}' ({type(mod).__module__}."
                                   f"{type(mod).__name__})")
             ei = args[1] if len(args) > 1 else kwargs.pop("edge_index", None)
             self._graph_input(ei, "edge_index", what, optional=False)
             rest = {**{k: a for k, a in zip(self._extra_arg_names(mod), args[2:])}, **kwargs}
-            accepts_weight = isinstance(mod, GCNConv) or (
+            accepts_weight = isinstance(mod, (GCNConv, APPNP, SGConv, TAGConv)) or (
                 isinstance(mod, BasicGNN) and mod.supports_edge_weight)
             for key, val in rest.items():
                 if key == "edge_weight" and accepts_weight:

@@ -158,6 +158,48 @@ def run_spec(spec: dict, tensors: Dict[str, torch.Tensor], graph: Dict[str, torc
                 out = out / out.norm(dim=-1, keepdim=True).clamp(min=1e-12)
         elif kind in ("gat_conv", "gatv2_conv"):
             out = _gat(op, p, h, edge_index, n, attrs)
+        elif kind in ("appnp", "sg_conv"):
+            # h0 = x (APPNP) or x W^T (SGConv: lin(A^K x) = A^K (x W^T) + b); K times
+            # h = (1 - alpha) A h + alpha h0, A as GCNConv's (improved is never set).
+            norm = {"improved": False, "add_self_loops": attrs.get("add_self_loops", True),
+                    "normalize": attrs.get("normalize", True),
+                    "edge_weight": attrs.get("edge_weight", False)}
+            h0 = h @ p(op, "weight").T if kind == "sg_conv" else h
+            alpha = attrs.get("alpha", 0.0) if kind == "appnp" else 0.0
+            s, d, coef = _gcn_edges(edge_index, edge_weight, n, norm)
+            out = h0
+            for _ in range(attrs["K"]):
+                out = (1.0 - alpha) * _segment(out[s] * coef.view(-1, 1), d, n, "sum") + alpha * h0
+            if p(op, "bias") is not None:
+                out = out + p(op, "bias")
+        elif kind == "tag_conv":
+            # sum_k lins[k](A^k x) + bias, A from gcn_norm WITHOUT self-loops (PyG TAGConv).
+            norm = {"improved": False, "add_self_loops": False,
+                    "normalize": attrs.get("normalize", True),
+                    "edge_weight": attrs.get("edge_weight", False)}
+            s, d, coef = _gcn_edges(edge_index, edge_weight, n, norm)
+            xk, out = h, h @ p(op, "weight_0").T
+            for k in range(1, attrs["K"] + 1):
+                xk = _segment(xk[s] * coef.view(-1, 1), d, n, "sum")
+                out = out + xk @ p(op, f"weight_{k}").T
+            if p(op, "bias") is not None:
+                out = out + p(op, "bias")
+        elif kind == "gcn2_conv":
+            # z = (1 - alpha) A x + alpha x0; out = (1 - beta) z + beta z W1 (shared), or the
+            # two halves with W1 and W2 (PyG's torch.addmm forms).
+            norm = {"improved": False, "add_self_loops": attrs.get("add_self_loops", True),
+                    "normalize": attrs.get("normalize", True),
+                    "edge_weight": attrs.get("edge_weight", False)}
+            s, d, coef = _gcn_edges(edge_index, edge_weight, n, norm)
+            a, b = attrs["alpha"], attrs["beta"]
+            xs = (1.0 - a) * _segment(h[s] * coef.view(-1, 1), d, n, "sum")
+            x0 = a * ins[1]
+            w1, w2 = p(op, "weight1"), p(op, "weight2")
+            if w2 is None:
+                z = xs + x0
+                out = (1.0 - b) * z + b * (z @ w1)
+            else:
+                out = (1.0 - b) * xs + b * (xs @ w1) + (1.0 - b) * x0 + b * (x0 @ w2)
         elif kind == "gin_aggregate":
             out = (1.0 + attrs["eps"]) * h + _segment(h[src], dst, n, "sum")
         elif kind in ("global_add_pool", "global_mean_pool", "global_max_pool"):

@@ -33,6 +33,10 @@ pub fn fop_name(f: &FOp) -> &'static str {
         FKind::Add => "add",
         FKind::Concat => "concat",
         FKind::Act => "act",
+        FKind::Propagate(p) if !p.hops.is_empty() => "tag_conv",
+        FKind::Propagate(p) if p.w0.is_some() => "gcn2_conv",
+        FKind::Propagate(p) if p.w.is_some() => "sg_conv",
+        FKind::Propagate(_) => "appnp",
     }
 }
 
@@ -220,6 +224,30 @@ pub fn describe(model: &Model<'_>, file_len: usize) -> Value {
                     mult_summary(model, *params, out),
                     json!({"heads": heads, "concat": concat, "add_self_loops": add_self_loops,
                            "negative_slope": *negative_slope_q16 as f64 / 65536.0}),
+                )
+            }
+            Op::Propagate {
+                k,
+                alpha_q30,
+                weights,
+                weights_0,
+                params,
+                act,
+                add_self_loops,
+                normalize,
+                edge_weight,
+                ..
+            } => {
+                add_weights(weights);
+                add_weights(weights_0);
+                param_bytes += params.len as usize;
+                bias_bytes += 4 * tensors.get(out as usize).map_or(0, |t| t.channels as usize);
+                (
+                    act_str(act),
+                    mult_summary(model, *params, out),
+                    json!({"K": k, "alpha": *alpha_q30 as f64 / (1u64 << 30) as f64,
+                           "add_self_loops": add_self_loops, "normalize": normalize,
+                           "edge_weight": edge_weight}),
                 )
             }
         };

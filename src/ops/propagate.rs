@@ -1,0 +1,334 @@
+//! `Propagate` — decoupled propagation over the GCN-normalised adjacency
+//! `Â = D^-½ (A + I) D^-½` (PyG `gcn_norm`):
+//!
+//! * PyG `APPNP(K, alpha)`: `h⁰ = x`, `h^{k+1} = (1 − α)·Â·h^k + α·h⁰`, `K`
+//!   times (no weights, no bias);
+//! * PyG `SGConv(K)`: `lin(Â^K x)`, computed as `Â^K (W x) + b` (the two
+//!   linear maps commute: `W` acts on channels, `Â` on nodes), so the
+//!   propagation runs on `out_ch` channels instead of `in_ch`; `alpha = 0`;
+//! * PyG `GCN2Conv`: `((1 − α)·Â·x + α·x⁰)·M` with `M = (1 − β)·I + β·W`,
+//!   computed as `(1 − α)·Â·(x M) + α·(x⁰ M₀)` (`K = 1`), `M` and `M₀`
+//!   (`= M` with shared weights) folded on the host, quantized with one
+//!   accumulator scale per channel for both;
+//! * PyG `TAGConv(K)`: `Σ_{k=0..K} W_k Â^k x + b` (gcn_norm without
+//!   self-loops), by Horner's rule `h = W_K x`, then `K` times
+//!   `h = Â h + W_{k} x` for `k = K−1 … 0` (`hops`); `W_k x` is recomputed
+//!   per node and step from the input instead of stored.
+//!
+//! Exact integer semantics on [`crate::format::Op::Propagate`]; the
+//! normalisation (self-loops, degrees, Q24 `dinv`, Q24 coefficients) is
+//! [`crate::ops::gcn`]'s, shared, so `Â` is bit-identical to the one of
+//! `GcnConv`.
+//!
+//! **Precision of the intermediate `h^k`.** The `K` intermediate values never
+//! go back to int8: they stay in i32 in the arena (two `nodes × out_ch` i32
+//! buffers used in turn, plus `h⁰` for SGConv-style ops with `α ≠ 0`), with
+//! [`PROPAGATE_FRAC_BITS`] extra fractional bits when there are no weights
+//! (an int8 value `x − zp` becomes `(x − zp)·2^16`). One requantization at the
+//! end, as for every other op. Requantizing to int8 after every step (what a
+//! chain of `K` GCN-like int8 ops would do) adds `K` rounding errors and
+//! `K` calibrated ranges; `docs/propagation.md` has the measured numbers.
+//!
+//! Sums of `coef · h` saturate in i64 (in CSR order), each step's result
+//! saturates to i32: defined results on every input, no overflow panics.
+
+use super::gcn::{self, GcnFlags};
+use super::{region_bytes, rows_mut, Ctx, Out, Scratch, Src};
+use crate::error::{Error, Result};
+use crate::format::{Activation, PROPAGATE_ALPHA_ONE, PROPAGATE_FRAC_BITS};
+use crate::kernels::dense_i4::Matrix;
+use crate::kernels::requant;
+use crate::quant::round_shift_i64_to_i32;
+
+/// The op's parameters besides its main input.
+#[derive(Debug, Clone, Copy)]
+pub struct PropParams<'a> {
+    /// Steps `K`.
+    pub k: u8,
+    /// `α` in Q30.
+    pub alpha_q30: i32,
+    /// Weights (`None`: identity, APPNP).
+    pub w: Option<Matrix<'a>>,
+    /// GCN2Conv's `h⁰ = W0·(x0 − zp)`: the weights and `x0` (`None`: `h⁰` is
+    /// the propagated input itself).
+    pub w0: Option<(Matrix<'a>, Src<'a>)>,
+    /// [`crate::format::ChannelParams`] bytes.
+    pub params: &'a [u8],
+    /// Fused activation.
+    pub act: Activation,
+    /// TAGConv: `w` holds `K + 1` stacked matrices (Horner steps).
+    pub hops: bool,
+    /// `Â`'s flags.
+    pub flags: GcnFlags,
+}
+
+/// Scratch taken by [`run`]: weight sums (`out_ch` i32), two `h` buffers
+/// (`nodes × out_ch` i32 each), `h⁰` (`nodes × out_ch` i32, only with weights
+/// and `α ≠ 0`: without weights `h⁰` is recomputed from the input), `dinv`
+/// (`nodes` u64), an i64 accumulator row, and with `hops` one i32 row for
+/// `W_k x_i`.
+pub fn scratch_bytes(nodes: usize, out_ch: usize, weights: bool, alpha: bool, hops: bool) -> usize {
+    let plane = region_bytes::<i32>(nodes.saturating_mul(out_ch));
+    let planes = if weights && alpha { 3 } else { 2 };
+    let hop_row = if hops { region_bytes::<i32>(out_ch) } else { 0 };
+    region_bytes::<i32>(out_ch)
+        .saturating_add(plane.saturating_mul(planes))
+        .saturating_add(region_bytes::<u64>(nodes))
+        .saturating_add(region_bytes::<i64>(out_ch))
+        .saturating_add(hop_row)
+}
+
+/// Rows `k·out_ch .. (k+1)·out_ch` of a stacked `[(K+1)·out_ch, in_ch]`
+/// matrix (empty if out of range).
+fn block(w: Matrix<'_>, in_ch: usize, out_ch: usize, k: usize) -> Matrix<'_> {
+    let rows = |rb: usize| {
+        let len = out_ch.saturating_mul(rb);
+        let start = k.saturating_mul(len);
+        start..start.saturating_add(len)
+    };
+    match w {
+        Matrix::I8(w) => Matrix::I8(w.get(rows(in_ch)).unwrap_or(&[])),
+        Matrix::I4(w) => Matrix::I4(w.get(rows(in_ch.div_ceil(2))).unwrap_or(&[])),
+    }
+}
+
+/// TAGConv's per-step addend `W_k x_i`: the matrix block, its weight sums,
+/// the input, a row buffer.
+struct Hop<'s, 'w> {
+    w: Matrix<'w>,
+    sums: &'s [i32],
+    x: Src<'w>,
+    row: &'s mut [i32],
+}
+
+/// `acc[c] = sat(acc[c] + coef · h_j[c])` over row `j` of `h` (`acc.len()`
+/// channels; a missing row adds nothing).
+fn accumulate(acc: &mut [i64], coef: i32, h: &[i32], j: usize) {
+    let ch = acc.len();
+    let start = j.saturating_mul(ch);
+    let coef = i64::from(coef);
+    if let Some(row) = h.get(start..start.saturating_add(ch)) {
+        for (a, &v) in acc.iter_mut().zip(row) {
+            *a = a.saturating_add(coef * i64::from(v));
+        }
+    }
+}
+
+/// `h⁰` of row `i`, channel `c`: from `h0` when stored, else
+/// `(x_ic − zp)·2^PROPAGATE_FRAC_BITS` from the dense input.
+#[inline]
+fn h0_at(h0: Option<&[i32]>, x: Option<&super::In<'_>>, ch: usize, i: usize, c: usize) -> i32 {
+    let at = i.saturating_mul(ch).saturating_add(c);
+    match (h0, x) {
+        (Some(h0), _) => h0.get(at).copied().unwrap_or(0),
+        (None, Some(x)) => x.data.get(at).map_or(0, |&v| {
+            (i32::from(v) - i32::from(x.zp)) << PROPAGATE_FRAC_BITS
+        }),
+        (None, None) => 0,
+    }
+}
+
+/// One propagation step: `next = round((1 − α)·Â·cur) + α·h⁰` (see the op's
+/// semantics), `dinv` from [`gcn::dinv_q24`].
+#[allow(clippy::too_many_arguments)]
+fn step(
+    ctx: &Ctx<'_>,
+    flags: GcnFlags,
+    alpha_q30: i32,
+    dinv: &[u64],
+    cur: &[i32],
+    next: &mut [i32],
+    h0: Option<&[i32]>,
+    x: Option<&super::In<'_>>,
+    acc: &mut [i64],
+    mut hop: Option<Hop<'_, '_>>,
+) -> Result<()> {
+    let ch = acc.len();
+    let overflow = Error::Overflow { op: ctx.op };
+    let keep = i64::from(PROPAGATE_ALPHA_ONE - alpha_q30);
+    let alpha = i64::from(alpha_q30);
+    for (i, nr) in next
+        .chunks_exact_mut(ch.max(1))
+        .enumerate()
+        .take(ctx.nodes())
+    {
+        acc.fill(0);
+        let di = dinv.get(i).copied().unwrap_or(0);
+        let mut loop_w = gcn::fill_w(flags);
+        for (j, w) in gcn::in_edges(ctx, i, flags) {
+            if flags.add_self_loops && j == i {
+                loop_w = w;
+                continue;
+            }
+            let dj = dinv.get(j).copied().unwrap_or(0);
+            let c = gcn::coef(flags.normalize, dj, w, di).ok_or(overflow)?;
+            accumulate(acc, c, cur, j);
+        }
+        if flags.add_self_loops {
+            let c = gcn::coef(flags.normalize, di, loop_w, di).ok_or(overflow)?;
+            accumulate(acc, c, cur, i);
+        }
+        if let Some(h) = hop.as_mut() {
+            h.x.matvec_row(h.w, i, h.sums, h.row);
+            for (n, (&a, &r)) in nr.iter_mut().zip(acc.iter().zip(h.row.iter())) {
+                *n = round_shift_i64_to_i32(a, 24).saturating_add(r);
+            }
+            continue;
+        }
+        for (c, (n, &a)) in nr.iter_mut().zip(acc.iter()).enumerate() {
+            let t = i64::from(round_shift_i64_to_i32(a, 24));
+            let v = if alpha == 0 {
+                t * keep
+            } else {
+                t * keep + i64::from(h0_at(h0, x, ch, i, c)) * alpha
+            };
+            *n = round_shift_i64_to_i32(v, 30);
+        }
+    }
+    Ok(())
+}
+
+/// Runs the op on `x` (dense, or the sparse model input when there are weights).
+pub fn run(
+    ctx: &Ctx<'_>,
+    p: PropParams<'_>,
+    x: Src<'_>,
+    out: Out<'_>,
+    mut scratch: Scratch<'_>,
+) -> Result<()> {
+    let n = ctx.nodes();
+    let oc = out.channels;
+    let bad = Error::InvalidOp { op: ctx.op };
+    if !(0..=PROPAGATE_ALPHA_ONE).contains(&p.alpha_q30) {
+        return Err(bad);
+    }
+    let plane = n.saturating_mul(oc);
+    let sums = scratch.take::<i32>(oc)?;
+    let mut cur = scratch.take::<i32>(plane)?;
+    let mut next = scratch.take::<i32>(plane)?;
+    let mut stored_h0 = if p.w.is_some() && p.alpha_q30 != 0 {
+        Some(scratch.take::<i32>(plane)?)
+    } else {
+        None
+    };
+    let dinv = scratch.take::<u64>(n)?;
+    let acc = scratch.take::<i64>(oc)?;
+    let hop_row = if p.hops {
+        Some(scratch.take::<i32>(oc)?)
+    } else {
+        None
+    };
+    let k = usize::from(p.k);
+    // With `hops`, `p = W_K x` (the last block).
+    let w_start = match p.w {
+        Some(w) if p.hops => {
+            if p.alpha_q30 != 0 || p.w0.is_some() {
+                return Err(bad);
+            }
+            Some(block(w, x.channels(), oc, k))
+        }
+        w => w,
+    };
+
+    // p (in `cur`) and h⁰.
+    let dense = match (w_start, x) {
+        (Some(w), x) => {
+            x.weight_sums(w, sums);
+            x.matmul(w, sums, cur);
+            if let Some(h0) = stored_h0.as_deref_mut() {
+                match p.w0 {
+                    Some((w0, x0)) => {
+                        x0.weight_sums(w0, sums);
+                        x0.matmul(w0, sums, h0);
+                    }
+                    // Not `copy_from_slice` (its length-mismatch panic path
+                    // survives optimisation; both are `plane` long).
+                    None => h0.iter_mut().zip(cur.iter()).for_each(|(d, &s)| *d = s),
+                }
+            }
+            None
+        }
+        (None, Src::Dense(x)) => {
+            if x.channels != oc || p.w0.is_some() {
+                return Err(bad);
+            }
+            for (h, &v) in cur.iter_mut().zip(x.data) {
+                *h = (i32::from(v) - i32::from(x.zp)) << PROPAGATE_FRAC_BITS;
+            }
+            Some(x)
+        }
+        (None, Src::Sparse(_)) => return Err(bad),
+    };
+    if p.flags.normalize && k > 0 {
+        for (i, d) in dinv.iter_mut().enumerate() {
+            *d = gcn::dinv_q24(gcn::degree(ctx, i, p.flags));
+        }
+    }
+    let mut hop_row = hop_row;
+    for s in 1..=k {
+        let hop = match (p.w, hop_row.as_deref_mut()) {
+            (Some(w), Some(row)) => {
+                let wk = block(w, x.channels(), oc, k - s);
+                x.weight_sums(wk, sums);
+                Some(Hop {
+                    w: wk,
+                    sums,
+                    x,
+                    row,
+                })
+            }
+            _ => None,
+        };
+        step(
+            ctx,
+            p.flags,
+            p.alpha_q30,
+            dinv,
+            cur,
+            next,
+            stored_h0.as_deref(),
+            dense.as_ref(),
+            acc,
+            hop,
+        )?;
+        core::mem::swap(&mut cur, &mut next);
+    }
+    // Not `zip`: see [`super::zip_rows`] on `Zip`'s length computation.
+    let mut hs = cur.chunks_exact(oc.max(1));
+    for or in rows_mut(out.data, oc) {
+        let Some(hr) = hs.next() else { break };
+        requant::requantize_row(hr, p.params, p.act, out.zp, or);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accumulate_saturates() {
+        let mut acc = [i64::MAX - 1, i64::MIN + 1];
+        accumulate(&mut acc, i32::MAX, &[i32::MAX, i32::MIN], 0);
+        assert_eq!(acc, [i64::MAX, i64::MIN]);
+        // A missing row adds nothing.
+        let mut acc = [5i64, 6];
+        accumulate(&mut acc, 3, &[1, 2], 1);
+        assert_eq!(acc, [5, 6]);
+    }
+
+    #[test]
+    fn h0_from_input() {
+        let x = super::super::In {
+            data: &[-128, 127, 0, 3],
+            rows: 2,
+            channels: 2,
+            zp: -1,
+        };
+        assert_eq!(h0_at(None, Some(&x), 2, 0, 0), -127 << 16);
+        assert_eq!(h0_at(None, Some(&x), 2, 0, 1), 128 << 16);
+        assert_eq!(h0_at(None, Some(&x), 2, 1, 1), 4 << 16);
+        assert_eq!(h0_at(Some(&[7, 8, 9, 10]), Some(&x), 2, 1, 0), 9);
+        assert_eq!(h0_at(None, Some(&x), 2, 5, 0), 0);
+    }
+}
