@@ -102,7 +102,9 @@ impl<'a> Model<'a> {
             let (op, r): (Op, &[u8]) =
                 postcard::take_from_bytes(rest).map_err(|_| Error::BadMetadata)?;
             rest = r;
-            if !crate::ops::compiled(&op) {
+            // An op family left out, or int4 weights without `weights-i4`.
+            if !crate::ops::compiled(&op) || (!cfg!(feature = "weights-i4") && op.has_i4_weights())
+            {
                 return Err(Error::OpNotCompiled { op: index, tag });
             }
             let bad = Error::InvalidOp { op: index };
@@ -155,6 +157,9 @@ impl<'a> Model<'a> {
     )]
     fn weights_ok(&self, s: Section, out_ch: usize, in_ch: usize) -> bool {
         let bits = s.weight_bits();
+        if bits == format::WeightBits::I4 && !cfg!(feature = "weights-i4") {
+            return false;
+        }
         let plain = s.weight_bytes();
         let Some(len) = bits.matrix_bytes(out_ch, in_ch) else {
             return false;
