@@ -87,13 +87,13 @@ impl<'a> Reader<'a> {
     /// A sequence length: postcard writes `usize` as a varint of the
     /// platform's width.
     #[cfg(target_pointer_width = "64")]
-    fn len(&mut self) -> Option<u64> {
+    fn len(&mut self) -> Option<usize> {
         let mut out = 0u64;
         for i in 0..10 {
             let b = self.byte()?;
             out |= u64::from(b & 0x7F) << (7 * i);
             if b & 0x80 == 0 {
-                return (i < 9 || b <= 0x01).then_some(out);
+                return (i < 9 || b <= 0x01).then_some(out as usize);
             }
         }
         None
@@ -102,15 +102,15 @@ impl<'a> Reader<'a> {
     /// A sequence length: postcard writes `usize` as a varint of the
     /// platform's width.
     #[cfg(target_pointer_width = "32")]
-    fn len(&mut self) -> Option<u64> {
-        self.u32().map(u64::from)
+    fn len(&mut self) -> Option<usize> {
+        self.u32().map(|v| v as usize)
     }
 
     /// A sequence length: postcard writes `usize` as a varint of the
     /// platform's width.
     #[cfg(target_pointer_width = "16")]
-    fn len(&mut self) -> Option<u64> {
-        self.u16().map(u64::from)
+    fn len(&mut self) -> Option<usize> {
+        self.u16().map(usize::from)
     }
 
     fn section(&mut self) -> Option<Section> {
@@ -171,41 +171,40 @@ impl<'a> Reader<'a> {
         })
     }
 
-    /// `Linear` (tag 0) or `GcnConv` (tag 1); `Err(true)` for another valid
-    /// tag, `Err(false)` for bad bytes.
+    /// `Linear` (tag 0) or `GcnConv` (tag 1), which begin with the same
+    /// five fields; `Err(true)` for another valid tag, `Err(false)` for bad
+    /// bytes.
     fn op(&mut self) -> Result<Op, bool> {
         let tag = self.u32().ok_or(false)?;
-        let op = match tag {
-            0 => self.linear(),
-            1 => self.gcn(),
-            t if t < super::OP_TAGS => return Err(true),
-            _ => None,
-        };
+        if tag > 1 {
+            return Err(tag < super::OP_TAGS);
+        }
+        let op = (|| {
+            let (input, output) = (self.byte()?, self.byte()?);
+            let (weights, params) = (self.section()?, self.section()?);
+            let act = self.activation()?;
+            if tag == 0 {
+                return Some(Op::Linear {
+                    input,
+                    output,
+                    weights,
+                    params,
+                    act,
+                });
+            }
+            Some(Op::GcnConv {
+                input,
+                output,
+                weights,
+                params,
+                act,
+                improved: self.bool()?,
+                add_self_loops: self.bool()?,
+                normalize: self.bool()?,
+                edge_weight: self.bool()?,
+            })
+        })();
         op.ok_or(false)
-    }
-
-    fn linear(&mut self) -> Option<Op> {
-        Some(Op::Linear {
-            input: self.byte()?,
-            output: self.byte()?,
-            weights: self.section()?,
-            params: self.section()?,
-            act: self.activation()?,
-        })
-    }
-
-    fn gcn(&mut self) -> Option<Op> {
-        Some(Op::GcnConv {
-            input: self.byte()?,
-            output: self.byte()?,
-            weights: self.section()?,
-            params: self.section()?,
-            act: self.activation()?,
-            improved: self.bool()?,
-            add_self_loops: self.bool()?,
-            normalize: self.bool()?,
-            edge_weight: self.bool()?,
-        })
     }
 }
 
@@ -419,7 +418,7 @@ mod tests {
             );
             assert_eq!(
                 Reader(c).len(),
-                postcard::from_bytes::<usize>(c).ok().map(|v| v as u64),
+                postcard::from_bytes::<usize>(c).ok(),
                 "usize {c:?}"
             );
         }
