@@ -41,10 +41,10 @@ done
 echo "== runtime tests with kernels-small (reference kernels in every op)"
 # Integer results do not depend on LTO; a non-LTO test build is faster. The
 # mutation suite (robustness, not kernel results; 80 s) runs with the defaults.
-CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
+CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 CARGO_PROFILE_RELEASE_DEBUG=0 \
     cargo test --release -q -p tinygnn --features kernels-small -- --skip mutate_
 echo "== GCN-only size configuration (no int4, small metadata reader)"
-CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
+CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 CARGO_PROFILE_RELEASE_DEBUG=0 \
     cargo test --release -q -p tinygnn --no-default-features \
     --features std,op-gcn,op-linear,kernels-small --lib --test size_features --test op_features
 
