@@ -1,4 +1,5 @@
-//! Sets `cfg(tinygnn_thumb1)` on ARMv6-M / ARMv8-M Baseline targets
+//! Sets `cfg(tinygnn_small_decoder)` when the only op families enabled are
+//! `op-gcn` and `op-linear` (see `format::small`), and `cfg(tinygnn_thumb1)` on ARMv6-M / ARMv8-M Baseline targets
 //! (selects `kernels::dense::matvec_narrow`), and `cfg(tinygnn_dsp)` when
 //! the target has the Arm DSP extension (`SXTB16`, `SMLAD`), which selects
 //! the assembly kernels of `kernels::pairs`. Stable Rust does not expose `cfg(target_feature = "dsp")`
@@ -14,7 +15,19 @@ use std::env;
 fn main() {
     println!("cargo:rustc-check-cfg=cfg(tinygnn_dsp)");
     println!("cargo:rustc-check-cfg=cfg(tinygnn_thumb1)");
+    println!("cargo:rustc-check-cfg=cfg(tinygnn_small_decoder)");
     println!("cargo:rerun-if-changed=build.rs");
+    // No op family but GCN and Linear (any other `op-*` feature, present or
+    // future, turns it off): the metadata is read by `format::small` instead
+    // of postcard's generic decoder (docs/size.md).
+    let other_ops = env::vars().any(|(k, _)| {
+        k.starts_with("CARGO_FEATURE_OP_")
+            && k != "CARGO_FEATURE_OP_GCN"
+            && k != "CARGO_FEATURE_OP_LINEAR"
+    });
+    if !other_ops {
+        println!("cargo:rustc-cfg=tinygnn_small_decoder");
+    }
     let target = env::var("TARGET").unwrap_or_default();
     let arch = env::var("CARGO_CFG_TARGET_ARCH").unwrap_or_default();
     let features = env::var("CARGO_CFG_TARGET_FEATURE").unwrap_or_default();

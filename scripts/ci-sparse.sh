@@ -9,8 +9,8 @@
 #      the bundled models whose graphs are at hand (karate-gcn, digits-gin; the
 #      Cora models too when .cache/inputs/<name>/graphs.safetensors exists),
 #      and prints the arena of both;
-#   3. scripts/size-check.sh: runtime .text of the GCN-only firmware
-#      (boards/size-gcn), with SIZE_LIMIT as the failure threshold.
+#   (the GCN-only firmware size, scripts/size-check.sh, is checked by
+#   scripts/ci-size.sh).
 # The sparse kernels' property tests and tests/sparse_input.rs run with the
 # workspace tests (cargo test --workspace).
 set -euo pipefail
@@ -49,7 +49,5 @@ for m in karate-gcn digits-gin cora-gcn cora-sage; do
     echo "$m: same $(stat -c %s "$tmp/dense.bin") output bytes; dense $(grep '^arena' "$tmp/dense.log"); sparse $(grep '^arena' "$tmp/sparse.log")"
 done
 
-echo "== GCN-only firmware size (goal: runtime .text <= 12288 B)"
-# The goal is not met yet (docs/sparse-input.md): CI fails on regressions
-# above SIZE_LIMIT; scripts/size-check.sh alone checks the 12 KB goal.
-scripts/size-check.sh --limit "${SIZE_LIMIT:-21760}"
+# The GCN-only firmware size guard (scripts/size-check.sh, SIZE_LIMIT) runs
+# in scripts/ci-size.sh with the size features (docs/size.md).

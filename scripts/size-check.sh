@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Code size of the runtime in a minimal GCN-only firmware (boards/size-gcn:
 # karate-gcn on sparse int8 features, Cortex-M4F, runtime features op-gcn +
-# op-linear, opt-level "z", LTO, panic = abort, no reporting code).
+# op-linear + kernels-small, opt-level "z", LTO, panic = abort, no reporting
+# code; docs/size.md).
 #
 #   scripts/size-check.sh [--limit BYTES]     (default limit: 12288, the goal)
 #
 # Builds the firmware twice: as is, and with the feature `baseline` (the same
-# firmware without the Model::from_bytes + Session::run call). Definition:
+# firmware without the Model::from_bytes + Session::run call; it still
+# compares two byte slices, as the firmware checks its output). Definition:
 #   runtime .text = .text(firmware) − .text(baseline)
 # i.e. every byte of code that the inference call brings in: tinygnn itself,
 # postcard/serde decoding, and the compiler_builtins it needs (memcpy, memset,

@@ -61,3 +61,4 @@ step "attention layers: GAT goldens through the CLI, cora-gat on the emulated M4
 step "decoupled propagation (APPNP, SGConv, GCN2Conv, TAGConv): goldens through the CLI, cora-appnp on the emulated M4" && scripts/ci-propagate.sh
 step "DSP/portable dense kernels on emulated Cortex-M4/M0/M33: bit-exact and instructions per MAC"; scripts/ci-dsp.sh
 step "hostile input: cargo deny, mutation suite counts, Miri, fuzzing, stack per model"; scripts/ci-hostile.sh
+step "code size: size features on every target, kernels-small tests, GCN-only firmware .text guard"; scripts/ci-size.sh

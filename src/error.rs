@@ -59,7 +59,8 @@ pub enum Error {
     },
     /// The model uses an op whose family is not compiled into this build
     /// (cargo features `op-linear`, `op-gcn`, `op-sage`, `op-gin`, `op-pool`,
-    /// `op-elementwise`, `op-gat`; all on by default).
+    /// `op-elementwise`, `op-gat`; all on by default), or an op with int4
+    /// weights in a build without the feature `weights-i4`.
     OpNotCompiled {
         /// Index of the op in the model.
         op: u16,
@@ -172,7 +173,7 @@ impl fmt::Display for Error {
             Error::InvalidOp { op } => write!(f, "op {op}: invalid parameters or shapes"),
             Error::OpNotCompiled { op, tag } => write!(
                 f,
-                "op {op}: op tag {tag} is not compiled into this build (enable its op-* feature)"
+                "op {op}: op tag {tag} is not compiled into this build (enable its op-* feature, and weights-i4 for int4 weights)"
             ),
             Error::InvalidOutputs => f.write_str("model outputs are missing or never produced"),
             Error::TooManyNodes { nodes, max } => {

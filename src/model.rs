@@ -43,7 +43,7 @@ impl<'a> Model<'a> {
         let data = format::section(bytes, header.data).ok_or(Error::BadSection)?;
 
         let (meta, mut rest): (MetaHeader, &[u8]) =
-            postcard::take_from_bytes(meta_bytes).map_err(|_| Error::BadMetadata)?;
+            format::take_meta_header(meta_bytes).ok_or(Error::BadMetadata)?;
         if meta.num_tensors as usize > MAX_TENSORS || meta.num_ops as usize > MAX_OPS {
             return Err(Error::TooManyEntries);
         }
@@ -58,7 +58,7 @@ impl<'a> Model<'a> {
         let mut tensors = heapless::Vec::new();
         for i in 0..meta.num_tensors {
             let (t, r): (TensorDesc, &[u8]) =
-                postcard::take_from_bytes(rest).map_err(|_| Error::BadMetadata)?;
+                format::take_tensor_desc(rest).ok_or(Error::BadMetadata)?;
             rest = r;
             if t.channels == 0
                 || t.channels as usize > MAX_CHANNELS
@@ -99,10 +99,15 @@ impl<'a> Model<'a> {
             if tag >= format::OP_TAGS {
                 return Err(Error::UnknownOp { op: index, tag });
             }
-            let (op, r): (Op, &[u8]) =
-                postcard::take_from_bytes(rest).map_err(|_| Error::BadMetadata)?;
+            let (op, r): (Op, &[u8]) = match format::take_op(rest) {
+                format::Take::Ok(op, r) => (op, r),
+                format::Take::NotCompiled => return Err(Error::OpNotCompiled { op: index, tag }),
+                format::Take::Bad => return Err(Error::BadMetadata),
+            };
             rest = r;
-            if !crate::ops::compiled(&op) {
+            // An op family left out, or int4 weights without `weights-i4`.
+            if !crate::ops::compiled(&op) || (!cfg!(feature = "weights-i4") && op.has_i4_weights())
+            {
                 return Err(Error::OpNotCompiled { op: index, tag });
             }
             let bad = Error::InvalidOp { op: index };
@@ -161,6 +166,9 @@ impl<'a> Model<'a> {
     )]
     fn weights_ok(&self, s: Section, out_ch: usize, in_ch: usize) -> bool {
         let bits = s.weight_bits();
+        if bits == format::WeightBits::I4 && !cfg!(feature = "weights-i4") {
+            return false;
+        }
         let plain = s.weight_bytes();
         let Some(len) = bits.matrix_bytes(out_ch, in_ch) else {
             return false;
@@ -418,7 +426,9 @@ impl<'a> Model<'a> {
                 return None;
             }
             left -= 1;
-            let (op, r) = postcard::take_from_bytes::<Op>(rest).ok()?;
+            let format::Take::Ok(op, r) = format::take_op(rest) else {
+                return None;
+            };
             rest = r;
             Some(op)
         })

@@ -103,6 +103,50 @@ pub fn isqrt_u128(n: u128) -> u128 {
     result
 }
 
+/// `deg = 0 ? 0 : isqrt(2^64 / deg)` (integer division, floor square root)
+/// — GCN's `deg^-½` in Q24 (see [`crate::format::Op::GcnConv`]) — with no
+/// division and no 64-bit multiplication: a restoring (shift-and-subtract)
+/// division of `2^64` by `deg`, one quotient bit per step, then a
+/// digit-by-digit square root, two bits per step. Only constant shifts of
+/// `u64` values, so a 32-bit target needs no compiler-builtins helper
+/// (`__aeabi_uldivmod`, `__aeabi_llsl`; `u64::isqrt` divides too). About 100
+/// loop steps: slower than a hardware-assisted division, and smaller; the
+/// GCN op uses it with the cargo feature `kernels-small`. Equal to the `u128`
+/// formula for every `deg` (exhaustive below `2^20`, proptest above).
+pub fn isqrt_pow2_64_div(deg: u64) -> u64 {
+    match deg {
+        0 => return 0,
+        1 => return 1 << 32,
+        _ => {}
+    }
+    // 2^64 is a 1 followed by 64 zero bits; after the leading 1 the
+    // remainder is 1 (< deg). Each step doubles it (the carry out of bit 63
+    // keeps the true value, which is then ≥ deg) and subtracts deg if it can.
+    let (mut q, mut r) = (0u64, 1u64);
+    for _ in 0..64 {
+        let carry = r >> 63 != 0;
+        r <<= 1;
+        q <<= 1;
+        if carry || r >= deg {
+            r = r.wrapping_sub(deg);
+            q |= 1;
+        }
+    }
+    // Floor square root of q (< 2^64), two bits per step from the top.
+    let (mut x, mut root, mut bit) = (q, 0u64, 1u64 << 62);
+    while bit != 0 {
+        let trial = root + bit;
+        if x >= trial {
+            x -= trial;
+            root = (root >> 1) + bit;
+        } else {
+            root >>= 1;
+        }
+        bit >>= 2;
+    }
+    root
+}
+
 /// Splits a positive real rescale factor into a Q31 multiplier and an exponent
 /// so that `multiply_by_quantized_multiplier(x, m, e) ≈ x · s`.
 /// Returns `(0, 0)` for `s ≤ 0` or non-finite `s`. Host-side only.
@@ -183,6 +227,51 @@ mod tests {
         let big = (1u128 << 100) + 12345;
         let r = isqrt_u128(big);
         assert!(r * r <= big && (r + 1) * (r + 1) > big);
+    }
+
+    /// `isqrt(2^64 / d)` computed in `u128` (the definition).
+    fn inv_sqrt_def(d: u64) -> u64 {
+        if d == 0 {
+            0
+        } else {
+            isqrt_u128((1u128 << 64) / u128::from(d)) as u64
+        }
+    }
+
+    #[test]
+    fn isqrt_pow2_64_div_exhaustive_below_2_20() {
+        // Miri (scripts/ci-hostile.sh) samples every 4099th value.
+        let step = if cfg!(miri) { 4099 } else { 1 };
+        for d in (0u64..1 << 20).step_by(step) {
+            assert_eq!(isqrt_pow2_64_div(d), inv_sqrt_def(d), "deg {d}");
+        }
+    }
+
+    #[test]
+    fn isqrt_pow2_64_div_at_the_edges() {
+        // Powers of two (2^64 / d exact), their neighbours, squares and the top.
+        for k in 0..64 {
+            let p = 1u64 << k;
+            for d in [p, p - 1, p + 1, p.wrapping_mul(3)] {
+                assert_eq!(isqrt_pow2_64_div(d), inv_sqrt_def(d), "deg {d}");
+            }
+        }
+        for r in [2u64, 3, 255, 65535, 65536, 1 << 31, u32::MAX as u64] {
+            for d in [r * r - 1, r * r, r * r + 1] {
+                assert_eq!(isqrt_pow2_64_div(d), inv_sqrt_def(d), "deg {d}");
+            }
+        }
+        assert_eq!(isqrt_pow2_64_div(u64::MAX), inv_sqrt_def(u64::MAX));
+        assert_eq!(isqrt_pow2_64_div(1), 1 << 32);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn isqrt_pow2_64_div_matches_u128(d in proptest::prelude::any::<u64>(), shift in 0u32..64) {
+            for d in [d, d >> shift, (d >> shift) | 1] {
+                proptest::prop_assert_eq!(isqrt_pow2_64_div(d), inv_sqrt_def(d), "deg {}", d);
+            }
+        }
     }
 
     #[test]

@@ -578,6 +578,25 @@ impl Op {
             Op::Propagate { .. } => "appnp",
         }
     }
+
+    /// Whether any weight matrix of this op is int4 ([`WEIGHTS_I4_FLAG`]):
+    /// a build without the cargo feature `weights-i4` rejects such an op
+    /// ([`crate::Error::OpNotCompiled`]). Ops without weight matrices: false.
+    pub fn has_i4_weights(&self) -> bool {
+        let i4 = |s: &Section| s.weight_bits() == WeightBits::I4;
+        match self {
+            Op::Linear { weights, .. } | Op::GcnConv { weights, .. } => i4(weights),
+            Op::SageConv {
+                weights_l,
+                weights_r,
+                ..
+            } => i4(weights_l) || i4(weights_r),
+            Op::GatConv {
+                weights, weights_r, ..
+            } => i4(weights) || i4(weights_r),
+            _ => false,
+        }
+    }
 }
 
 /// Number of op variants; tags at or above this are [`crate::Error::UnknownOp`].

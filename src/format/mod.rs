@@ -22,10 +22,12 @@
 //! validates the metadata. With feature `std`, [`writer`] writes the format.
 
 mod desc;
+pub mod small;
 #[cfg(feature = "std")]
 pub mod writer;
 
 pub use desc::*;
+pub use small::Take;
 
 use crate::error::{Error, Result};
 
@@ -140,4 +142,36 @@ pub fn section(bytes: &[u8], s: Section) -> Option<&[u8]> {
     let start = s.offset as usize;
     let end = start.checked_add(s.len as usize)?;
     bytes.get(start..end)
+}
+
+/// Decodes the [`MetaHeader`] at the start of the metadata; `None` if the
+/// bytes are not a valid encoding. With postcard, or in builds with
+/// `cfg(tinygnn_small_decoder)` (only `op-gcn`/`op-linear`) with the
+/// hand-written reader of [`small`] (same bytes, same results).
+pub fn take_meta_header(bytes: &[u8]) -> Option<(MetaHeader, &[u8])> {
+    #[cfg(tinygnn_small_decoder)]
+    return small::take_meta_header(bytes);
+    #[cfg(not(tinygnn_small_decoder))]
+    return postcard::take_from_bytes(bytes).ok();
+}
+
+/// Decodes a [`TensorDesc`] (see [`take_meta_header`]).
+pub fn take_tensor_desc(bytes: &[u8]) -> Option<(TensorDesc, &[u8])> {
+    #[cfg(tinygnn_small_decoder)]
+    return small::take_tensor_desc(bytes);
+    #[cfg(not(tinygnn_small_decoder))]
+    return postcard::take_from_bytes(bytes).ok();
+}
+
+/// Decodes an [`Op`] (see [`take_meta_header`]). With the small reader, an
+/// op of a family it does not decode (not compiled in) is
+/// [`Take::NotCompiled`], however its fields are encoded.
+pub fn take_op(bytes: &[u8]) -> Take<'_, Op> {
+    #[cfg(tinygnn_small_decoder)]
+    return small::take_op(bytes);
+    #[cfg(not(tinygnn_small_decoder))]
+    return match postcard::take_from_bytes(bytes) {
+        Ok((op, rest)) => Take::Ok(op, rest),
+        Err(_) => Take::Bad,
+    };
 }

@@ -88,10 +88,14 @@ pub fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
 /// [`super::pairs::matvec_with`]`::<Dsp>`; on ARMv6-M / ARMv8-M Baseline
 /// (`cfg(tinygnn_thumb1)`: Cortex-M0/M0+/M23) [`matvec_narrow`]; elsewhere
 /// (RISC-V, Cortex-M3, hosts) [`matvec_opt`]; or
-/// [`matvec_ref`] with the `reference-kernels` feature (then `sums` is unused).
+/// [`matvec_ref`] with the `reference-kernels` or `kernels-small` feature
+/// (then `sums` is unused).
 #[inline]
 pub fn matvec(w: &[i8], in_ch: usize, x: &[i8], zp: i8, sums: &[i32], out: &mut [i32]) {
-    if cfg!(feature = "reference-kernels") {
+    if cfg!(any(
+        feature = "reference-kernels",
+        feature = "kernels-small"
+    )) {
         let n = sums.len().min(out.len());
         if let Some(out) = out.get_mut(..n) {
             out.fill(0);
@@ -198,9 +202,10 @@ pub fn matvec_narrow(w: &[i8], in_ch: usize, x: &[i8], zp: i8, sums: &[i32], out
 
 /// Applies [`matvec`] to every row: `x` is `[rows, in_ch]`, `out` is `[rows, out_ch]`
 /// with `out_ch = sums.len()`. With the DSP extension (and without
-/// `reference-kernels`), four rows at a time: [`super::pairs::matmul_with`]`::<Dsp>`.
+/// `reference-kernels` or `kernels-small`), four rows at a time:
+/// [`super::pairs::matmul_with`]`::<Dsp>`.
 pub fn matmul(w: &[i8], in_ch: usize, x: &[i8], zp: i8, sums: &[i32], out: &mut [i32]) {
-    #[cfg(tinygnn_dsp)]
+    #[cfg(all(tinygnn_dsp, not(feature = "kernels-small")))]
     if !cfg!(feature = "reference-kernels") {
         super::pairs::matmul_with::<super::pairs::Dsp>(w, in_ch, x, zp, sums, out);
         return;

@@ -185,10 +185,13 @@ pub fn matvec_opt(w: &[u8], in_ch: usize, x: &[i8], zp: i8, sums: &[i32], out: &
 }
 
 /// The default kernel: [`matvec_opt`], or [`matvec_ref`] with the
-/// `reference-kernels` feature (then `sums` is unused).
+/// `reference-kernels` or `kernels-small` feature (then `sums` is unused).
 #[inline]
 pub fn matvec(w: &[u8], in_ch: usize, x: &[i8], zp: i8, sums: &[i32], out: &mut [i32]) {
-    if cfg!(feature = "reference-kernels") {
+    if cfg!(any(
+        feature = "reference-kernels",
+        feature = "kernels-small"
+    )) {
         let n = sums.len().min(out.len());
         if let Some(out) = out.get_mut(..n) {
             out.fill(0);
@@ -217,6 +220,11 @@ pub fn matmul(w: &[u8], in_ch: usize, x: &[i8], zp: i8, sums: &[i32], out: &mut 
 }
 
 /// A weight matrix of either precision, as read from a validated model.
+///
+/// Without the cargo feature `weights-i4` the int4 kernels are not compiled
+/// in: `Model::from_bytes` rejects int4 weights (`Error::OpNotCompiled`), so
+/// no `I4` matrix reaches the kernels, and the methods below give zeros for
+/// one should it (no panic, nothing linked).
 #[derive(Debug, Clone, Copy)]
 pub enum Matrix<'a> {
     /// int8 weights, `in_ch` bytes per row.
@@ -236,9 +244,17 @@ impl Matrix<'_> {
 
     /// Per-row weight sums ([`dense::weight_sums`] or [`weight_sums`]).
     pub fn weight_sums(&self, in_ch: usize, sums: &mut [i32]) {
+        // With `kernels-small` the ops run the reference kernels, which do
+        // not read the sums ([`Matrix::matvec`], [`Matrix::matmul`]).
+        if cfg!(feature = "kernels-small") {
+            return;
+        }
         match self {
             Matrix::I8(w) => dense::weight_sums(w, in_ch, sums),
+            #[cfg(feature = "weights-i4")]
             Matrix::I4(w) => weight_sums(w, in_ch, sums),
+            #[cfg(not(feature = "weights-i4"))]
+            Matrix::I4(_) => sums.fill(0),
         }
     }
 
@@ -246,7 +262,10 @@ impl Matrix<'_> {
     pub fn matvec(&self, in_ch: usize, x: &[i8], zp: i8, sums: &[i32], out: &mut [i32]) {
         match self {
             Matrix::I8(w) => dense::matvec(w, in_ch, x, zp, sums, out),
+            #[cfg(feature = "weights-i4")]
             Matrix::I4(w) => matvec(w, in_ch, x, zp, sums, out),
+            #[cfg(not(feature = "weights-i4"))]
+            Matrix::I4(_) => out.fill(0),
         }
     }
 
@@ -254,7 +273,10 @@ impl Matrix<'_> {
     pub fn matmul(&self, in_ch: usize, x: &[i8], zp: i8, sums: &[i32], out: &mut [i32]) {
         match self {
             Matrix::I8(w) => dense::matmul(w, in_ch, x, zp, sums, out),
+            #[cfg(feature = "weights-i4")]
             Matrix::I4(w) => matmul(w, in_ch, x, zp, sums, out),
+            #[cfg(not(feature = "weights-i4"))]
+            Matrix::I4(_) => out.fill(0),
         }
     }
 }
@@ -337,13 +359,19 @@ mod tests {
             let mut got = vec![7i32; o];
             matvec(&p, i, &x, zp, &sums, &mut got);
             prop_assert_eq!(&got, &want);
-            let mut got = vec![7i32; o];
-            Matrix::I4(&p).matvec(i, &x, zp, &sums, &mut got);
-            prop_assert_eq!(got, want);
+            // The int4 arm of `Matrix` exists with the feature `weights-i4`.
+            if cfg!(feature = "weights-i4") {
+                let mut got = vec![7i32; o];
+                Matrix::I4(&p).matvec(i, &x, zp, &sums, &mut got);
+                prop_assert_eq!(got, want);
+            }
         }
 
         #[test]
         fn matmul_is_rowwise_int8((i, o, w, x, zp) in case(), rows in 1usize..4) {
+            if !cfg!(feature = "weights-i4") {
+                return Ok(()); // the int4 arm of `Matrix` is compiled out
+            }
             let p = pack(&w, i);
             let xs: Vec<i8> = (0..rows).flat_map(|r| x.iter().map(move |&v| v.wrapping_add(r as i8))).collect();
             let mut sums = vec![0i32; o];

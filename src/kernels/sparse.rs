@@ -126,10 +126,13 @@ pub fn matvec_opt(w: &[i8], in_ch: usize, cols: &[u16], values: &[i8], zp: i8, o
 }
 
 /// The default kernel: [`matvec_opt`], or [`matvec_ref`] with the
-/// `reference-kernels` feature.
+/// `reference-kernels` or `kernels-small` feature.
 #[inline]
 pub fn matvec(w: &[i8], in_ch: usize, cols: &[u16], values: &[i8], zp: i8, out: &mut [i32]) {
-    if cfg!(feature = "reference-kernels") {
+    if cfg!(any(
+        feature = "reference-kernels",
+        feature = "kernels-small"
+    )) {
         matvec_ref(w, in_ch, cols, values, zp, out);
     } else {
         matvec_opt(w, in_ch, cols, values, zp, out);

@@ -100,6 +100,10 @@ pub(crate) fn degree(ctx: &Ctx<'_>, i: usize, flags: GcnFlags) -> u64 {
 /// `2^64 / deg` needs 65 bits only for `deg = 1` (result `2^32`); otherwise
 /// it is `(2^64 − 1) / deg`, plus one when `deg` divides `2^64` (a power of two).
 pub fn dinv_q24(deg: u64) -> u64 {
+    // Size over speed: the same values without u64 division (no builtins).
+    if cfg!(feature = "kernels-small") {
+        return crate::quant::isqrt_pow2_64_div(deg);
+    }
     match deg {
         0 => 0,
         1 => 1 << 32,

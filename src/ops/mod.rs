@@ -197,7 +197,11 @@ impl Src<'_> {
                 let (cols, values) = x.x.row(i);
                 match w {
                     Matrix::I8(w) => sparse::matvec(w, x.channels, cols, values, x.zp, out),
+                    #[cfg(feature = "weights-i4")]
                     Matrix::I4(w) => sparse::matvec_i4(w, x.channels, cols, values, x.zp, out),
+                    // Rejected by `Model::from_bytes` without `weights-i4`.
+                    #[cfg(not(feature = "weights-i4"))]
+                    Matrix::I4(_) => out.fill(0),
                 }
             }
         }
@@ -209,7 +213,10 @@ impl Src<'_> {
             Src::Dense(x) => w.matmul(x.channels, x.data, x.zp, sums, out),
             Src::Sparse(x) => match w {
                 Matrix::I8(w) => sparse::matmul(w, x.channels, x.x, x.zp, sums.len(), out),
+                #[cfg(feature = "weights-i4")]
                 Matrix::I4(w) => sparse::matmul_i4(w, x.channels, x.x, x.zp, sums.len(), out),
+                #[cfg(not(feature = "weights-i4"))]
+                Matrix::I4(_) => out.fill(0),
             },
         }
     }

@@ -62,7 +62,9 @@ fn infer() -> bool {
     }
 }
 
-/// The same data referenced, no runtime call.
+/// The same data referenced, no runtime call; the same comparison of the
+/// output bytes with the expected ones (the firmware's check, not runtime
+/// code: `memcmp`), here of the expected bytes with themselves.
 #[cfg(feature = "baseline")]
 #[inline(never)]
 fn infer() -> bool {
@@ -72,7 +74,7 @@ fn infer() -> bool {
         + black_box(data::VALUES).len()
         + black_box(data::SOURCES).len()
         + black_box(data::TARGETS).len();
-    n > 0 && !black_box(data::EXPECTED).is_empty()
+    n > 0 && black_box(data::EXPECTED) == black_box(data::EXPECTED)
 }
 
 #[entry]
