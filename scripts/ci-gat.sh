@@ -14,25 +14,7 @@ cd "$(dirname "$0")/.."
 PY="${TINYGNN_PYTHON:-python3}"
 T=target/release/tinygnn
 [ -x "$T" ] || cargo build -q --release -p tinygnn-cli
-OUT=$(mktemp -d)
-trap 'rm -rf "$OUT"' EXIT
-n=0
-for d in tests/conformance/gat*/; do
-  name=$(basename "$d")
-  "$T" convert "$d/model.safetensors" --calib "$d/graphs.safetensors" -o "$OUT/$name.tgnn" >/dev/null
-  "$T" verify "$d/model.safetensors" "$OUT/$name.tgnn" "$d/graphs.safetensors" --json >"$OUT/$name.json"
-  "$PY" - "$name" "$OUT/$name.json" <<'PYEOF'
-import json, sys
-v = json.load(open(sys.argv[2]))
-steps = v["max_abs_err"] / v["output_step"]
-tol = 4 * v["output_step"] + 0.03 * v["float_output_range"]
-print(f"gat {sys.argv[1]}: int8 max abs err {v['max_abs_err']:.4f} = {steps:.2f} output steps, "
-      f"top-1 agreement {100 * v['top1_agreement']:.1f} %")
-assert v["max_abs_err"] <= tol, f"error above tolerance {tol:.4f}"
-PYEOF
-  n=$((n + 1))
-done
-[ "$n" -ge 6 ] || { echo "expected at least 6 GAT goldens, found $n" >&2; exit 1; }
+scripts/verify-goldens.sh gat 6 tests/conformance/gat*/
 if [ -z "${TINYGNN_DATA:-}" ]; then
   echo "SKIP cora-gat on the emulated M4: TINYGNN_DATA is not set"
   exit 0

@@ -17,25 +17,7 @@ cd "$(dirname "$0")/.."
 PY="${TINYGNN_PYTHON:-python3}"
 T=target/release/tinygnn
 [ -x "$T" ] || cargo build -q --release -p tinygnn-cli
-OUT=$(mktemp -d)
-trap 'rm -rf "$OUT"' EXIT
-n=0
-for d in tests/conformance/appnp*/ tests/conformance/sgconv*/ tests/conformance/gcn2_*/ tests/conformance/tag_*/; do
-  name=$(basename "$d")
-  "$T" convert "$d/model.safetensors" --calib "$d/graphs.safetensors" -o "$OUT/$name.tgnn" >/dev/null
-  "$T" verify "$d/model.safetensors" "$OUT/$name.tgnn" "$d/graphs.safetensors" --json >"$OUT/$name.json"
-  "$PY" - "$name" "$OUT/$name.json" <<'PYEOF'
-import json, sys
-v = json.load(open(sys.argv[2]))
-steps = v["max_abs_err"] / v["output_step"]
-tol = 4 * v["output_step"] + 0.03 * v["float_output_range"]
-print(f"propagate {sys.argv[1]}: int8 max abs err {v['max_abs_err']:.4f} = {steps:.2f} output steps, "
-      f"top-1 agreement {100 * v['top1_agreement']:.1f} %")
-assert v["max_abs_err"] <= tol, f"error above tolerance {tol:.4f}"
-PYEOF
-  n=$((n + 1))
-done
-[ "$n" -ge 11 ] || { echo "expected at least 11 propagation goldens, found $n" >&2; exit 1; }
+scripts/verify-goldens.sh propagate 11 tests/conformance/appnp*/ tests/conformance/sgconv*/ tests/conformance/gcn2_*/ tests/conformance/tag_*/
 for target in thumbv7em-none-eabihf thumbv6m-none-eabi; do
   echo "-- $target features=[op-propagate,op-linear]"
   RUSTFLAGS="-D warnings" cargo build -q -p tinygnn --release --target "$target" --no-default-features --features op-propagate,op-linear
