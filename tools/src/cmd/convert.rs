@@ -65,9 +65,16 @@ pub struct Args {
     #[arg(long, default_value = "mse")]
     pub int4_scale: String,
     /// int4 weight rounding: `gpfq` (error-correcting, on the layer's float
-    /// input over the calibration graphs) or `nearest`.
-    #[arg(long, default_value = "gpfq")]
+    /// input over the calibration graphs), `gpfq-seq` (layer by layer on the
+    /// aggregated input the int4 model itself gives each layer: error
+    /// feedback; the default, chosen on the calibration graphs, see
+    /// docs/accuracy.md) or `nearest`.
+    #[arg(long, default_value = "gpfq-seq")]
     pub int4_rounding: String,
+    /// With `--int4-rounding gpfq-seq`: `on` shifts each int4 channel's bias
+    /// by the mean output error its rounding left on the calibration graphs.
+    #[arg(long, default_value = "off")]
+    pub int4_bias_correction: String,
 }
 
 /// Loads a model file and parses its spec.
@@ -133,15 +140,30 @@ pub fn run(a: &Args) -> Result<()> {
         "max" => true,
         s => bail!("--int4-scale must be mse or max, not '{s}'"),
     };
-    plan.int4_gpfq = match a.int4_rounding.as_str() {
-        "nearest" => false,
-        "gpfq" => true,
-        s => bail!("--int4-rounding must be nearest or gpfq, not '{s}'"),
+    (plan.int4_gpfq, plan.int4_feedback) = match a.int4_rounding.as_str() {
+        "nearest" => (false, false),
+        "gpfq" => (true, false),
+        "gpfq-seq" => (true, true),
+        s => bail!("--int4-rounding must be nearest, gpfq or gpfq-seq, not '{s}'"),
+    };
+    plan.int4_bias_correction = match a.int4_bias_correction.as_str() {
+        "off" => false,
+        "on" if plan.int4_feedback => true,
+        "on" => bail!("--int4-bias-correction on needs --int4-rounding gpfq-seq"),
+        s => bail!("--int4-bias-correction must be on or off, not '{s}'"),
     };
     let conv = match a.flash_budget {
         None if plan.int4_gpfq && plan.any_int4() => {
             let acts = crate::reference::run(&spec, &g, |_| {})?;
-            quantize::convert_plan_data(&spec, &ranges, cap, weight_scales, &plan, Some(&acts))?
+            quantize::convert_plan_graphs(
+                &spec,
+                &ranges,
+                cap,
+                weight_scales,
+                &plan,
+                Some(&acts),
+                Some(&g),
+            )?
         }
         None => quantize::convert_plan(&spec, &ranges, cap, weight_scales, &plan)?,
         Some(budget) => {
