@@ -665,6 +665,11 @@ pub struct WeightPlan {
     /// by the mean output error its rounding left on the calibration graphs
     /// (`--int4-bias-correction on`).
     pub int4_bias_correction: bool,
+    /// With [`WeightPlan::int4_feedback`]: each int4 channel's scale is the
+    /// clipping of max|W|/7 (or the `mse` one) whose feedback rounding leaves
+    /// the least output error on the calibration graphs (`--int4-scale output`;
+    /// per-channel scales only).
+    pub int4_output_scale: bool,
 }
 
 impl WeightPlan {
@@ -1089,10 +1094,12 @@ fn convert_layers(
                 }
                 let bits = plan.bits(f);
                 layer_bits.push((layer_name(f).to_string(), bits));
-                let (mut q, scales) =
+                let (mut q, mut scales) =
                     quantize_weights_scaled(&[m], per_tensor, &floors, bits, clip(bits));
                 let mut b = b.clone();
-                if let Some((fq, fb)) = hook.apply(&f.name, bits, &[m], &scales, &b, plan) {
+                let ctx = (floors.as_slice(), per_tensor, plan);
+                if let Some((fq, fb, fs)) = hook.apply(&f.name, bits, &[m], &scales, &b, ctx) {
+                    scales = fs;
                     q = fq;
                     b = fb;
                 } else if let Some(x) = gpfq_input(bits, &f.inputs[0]) {
@@ -1153,10 +1160,12 @@ fn convert_layers(
                 }
                 let bits = plan.bits(f);
                 layer_bits.push((layer_name(f).to_string(), bits));
-                let (mut q, scales) =
+                let (mut q, mut scales) =
                     quantize_weights_scaled(&mats, per_tensor, &floors, bits, clip(bits));
                 let mut b = b.clone();
-                if let Some((fq, fb)) = hook.apply(&f.name, bits, &mats, &scales, &b, plan) {
+                let ctx = (floors.as_slice(), per_tensor, plan);
+                if let Some((fq, fb, fs)) = hook.apply(&f.name, bits, &mats, &scales, &b, ctx) {
+                    scales = fs;
                     q = fq;
                     b = fb;
                 } else if let Some(x) = gpfq_input(bits, &f.inputs[0]) {
@@ -1426,9 +1435,9 @@ fn convert_layers(
     })
 }
 
-/// One layer's int4 values (per matrix) and its (possibly corrected) bias,
-/// as fixed by sequential rounding ([`WeightPlan::int4_feedback`]).
-type Fixed = (Vec<Vec<i8>>, Vec<f64>);
+/// One layer's int4 values (per matrix), its (possibly corrected) bias and
+/// its scales, as fixed by sequential rounding ([`WeightPlan::int4_feedback`]).
+type Fixed = (Vec<Vec<i8>>, Vec<f64>, Vec<f64>);
 
 /// How [`convert_layers`] rounds int4 layers under sequential rounding: the
 /// layers already fixed, and the one to fix now with its float and quantized
@@ -1449,7 +1458,7 @@ impl Hook<'_> {
         mats: &[&Mat],
         scales: &[f64],
         b: &[f64],
-        plan: &WeightPlan,
+        (floors, per_tensor, plan): (&[f64], bool, &WeightPlan),
     ) -> Option<Fixed> {
         if bits != WeightBits::I4 {
             return None;
@@ -1465,9 +1474,36 @@ impl Hook<'_> {
         let cols = mats.first().map_or(0, |m| m.cols);
         let mut q: Vec<Vec<i8>> = vec![Vec::new(); mats.len()];
         let mut nb = b.to_vec();
-        for (c, (&s, bc)) in scales.iter().zip(nb.iter_mut()).enumerate() {
+        let mut ns = scales.to_vec();
+        let qm = qmax(bits);
+        for (c, (s, bc)) in ns.iter_mut().zip(nb.iter_mut()).enumerate() {
             let w: Vec<f64> = mats.iter().flat_map(|m| m.row(c).iter().copied()).collect();
-            let (qr, mean_err) = gpfq_fb_row(&w, s, qmax(bits), &xc, &xqc);
+            // Candidate scales: the given one first (it wins ties), then with
+            // `--int4-scale output` the clipping steps of max|W|/qmax (not
+            // below the channel's floor), judged by the layer's output error.
+            let mut cands = vec![*s];
+            if plan.int4_output_scale && !per_tensor {
+                let s_max = w.iter().fold(0.0f64, |a, v| a.max(v.abs())) / qm;
+                let floor = floors
+                    .get(c)
+                    .copied()
+                    .filter(|f| f.is_finite())
+                    .unwrap_or(0.0);
+                cands.extend(
+                    (0..CLIP_STEPS)
+                        .map(|i| (s_max * (1.0 - 0.02 * i as f64)).max(floor))
+                        .filter(|v| v.is_finite() && *v > 0.0),
+                );
+            }
+            let mut best: Option<(f64, f64, Vec<i8>, f64)> = None;
+            for cs in cands {
+                let (qr, mean_err, sse) = gpfq_fb_row_err(&w, cs, qm, &xc, &xqc);
+                if best.as_ref().is_none_or(|b| sse < b.0) {
+                    best = Some((sse, cs, qr, mean_err));
+                }
+            }
+            let (_, cs, qr, mean_err) = best?;
+            *s = cs;
             for (i, qi) in q.iter_mut().enumerate() {
                 qi.extend_from_slice(&qr[i * cols..(i + 1) * cols]);
             }
@@ -1475,8 +1511,8 @@ impl Hook<'_> {
                 *bc += mean_err;
             }
         }
-        *self.made.borrow_mut() = Some((q.clone(), nb.clone()));
-        Some((q, nb))
+        *self.made.borrow_mut() = Some((q.clone(), nb.clone(), ns.clone()));
+        Some((q, nb, ns))
     }
 }
 
@@ -1489,6 +1525,18 @@ impl Hook<'_> {
 /// nearest when `‖X̃_t‖ = 0`). Also returns the mean of the final error over
 /// the rows: the bias shift that removes its average.
 pub fn gpfq_fb_row(w: &[f64], s: f64, qm: f64, x: &Columns, xq: &Columns) -> (Vec<i8>, f64) {
+    let (q, mean, _) = gpfq_fb_row_err(w, s, qm, x, xq);
+    (q, mean)
+}
+
+/// [`gpfq_fb_row`], also returning the squared output error `‖u‖²` left.
+pub fn gpfq_fb_row_err(
+    w: &[f64],
+    s: f64,
+    qm: f64,
+    x: &Columns,
+    xq: &Columns,
+) -> (Vec<i8>, f64, f64) {
     let rows = xq.cols.first().map_or(0, Vec::len);
     let mut u = vec![0.0f64; rows];
     let q = w
@@ -1526,7 +1574,7 @@ pub fn gpfq_fb_row(w: &[f64], s: f64, qm: f64, x: &Columns, xq: &Columns) -> (Ve
     } else {
         u.iter().sum::<f64>() / rows as f64
     };
-    (q, mean)
+    (q, mean, u.iter().map(|v| v * v).sum())
 }
 
 /// The input the weights of `f` multiply, computed from its input tensor `x`:

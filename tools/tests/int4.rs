@@ -209,7 +209,7 @@ fn int4_scale_and_rounding_options() {
     fails(
         &c.convert("x.tgnn", &["--weights", "int4", "--int4-scale", "min"]),
         1,
-        &["--int4-scale must be mse or max"],
+        &["--int4-scale must be mse, max or output"],
     );
 }
 

@@ -61,7 +61,9 @@ pub struct Args {
     #[arg(long)]
     pub flash_budget: Option<usize>,
     /// int4 weight scales: `mse` (per channel, the clipping of max|W| that
-    /// minimises the squared rounding error) or `max` (max|W| / 7).
+    /// minimises the squared rounding error), `max` (max|W| / 7) or `output`
+    /// (with `--int4-rounding gpfq-seq`: per channel, the clipping whose
+    /// rounding leaves the least layer output error on the calibration graphs).
     #[arg(long, default_value = "mse")]
     pub int4_scale: String,
     /// int4 weight rounding: `gpfq` (error-correcting, on the layer's float
@@ -135,10 +137,11 @@ pub fn run(a: &Args) -> Result<()> {
         Some(s) => s.parse()?,
         None => quantize::WeightPlan::default(),
     };
-    plan.int4_max_scale = match a.int4_scale.as_str() {
-        "mse" => false,
-        "max" => true,
-        s => bail!("--int4-scale must be mse or max, not '{s}'"),
+    (plan.int4_max_scale, plan.int4_output_scale) = match a.int4_scale.as_str() {
+        "mse" => (false, false),
+        "max" => (true, false),
+        "output" => (false, true),
+        s => bail!("--int4-scale must be mse, max or output, not '{s}'"),
     };
     (plan.int4_gpfq, plan.int4_feedback) = match a.int4_rounding.as_str() {
         "nearest" => (false, false),
@@ -152,6 +155,9 @@ pub fn run(a: &Args) -> Result<()> {
         "on" => bail!("--int4-bias-correction on needs --int4-rounding gpfq-seq"),
         s => bail!("--int4-bias-correction must be on or off, not '{s}'"),
     };
+    if plan.int4_output_scale && !plan.int4_feedback {
+        bail!("--int4-scale output needs --int4-rounding gpfq-seq");
+    }
     let conv = match a.flash_budget {
         None if plan.int4_gpfq && plan.any_int4() => {
             let acts = crate::reference::run(&spec, &g, |_| {})?;
