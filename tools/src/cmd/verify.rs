@@ -178,17 +178,20 @@ pub fn run(a: &Args) -> Result<()> {
             println!("per-layer comparison on the calibration graphs:");
         }
         print!("{}", debug::table(&layers));
-        let w: Vec<String> = layers
-            .iter()
-            .filter_map(|l| op_bits(l.index).map(|b| format!("#{} {b}", l.index)))
-            .collect();
-        println!("weights per op: {}", w.join(", "));
         if let Some(p) = &a.plot {
             println!("plot: {}", p.display());
         }
     }
-    println!("weights: {label}");
     println!("rows compared: {}", c.rows);
+    let per_op: Vec<String> = layers
+        .iter()
+        .filter_map(|l| op_bits(l.index).map(|b| format!("#{} {b}", l.index)))
+        .collect();
+    if per_op.is_empty() {
+        println!("weights: {label}");
+    } else {
+        println!("weights: {label} (per op: {})", per_op.join(", "));
+    }
     println!("top-1 agreement: {:.2}%", c.top1_agreement * 100.0);
     println!(
         "max abs error: {:.6} (mean {:.6}; output step {:.6}, float output range {:.4})",
