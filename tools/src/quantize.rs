@@ -641,7 +641,7 @@ pub struct Converted {
 
 /// Weight precision per layer (`tinygnn convert --weights`): a default and
 /// overrides by fused op name (the names `convert` and `inspect` print).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct WeightPlan {
     /// Precision of every layer not named in `layers`.
     pub default: Option<WeightBits>,
@@ -670,6 +670,11 @@ pub struct WeightPlan {
     /// the least output error on the calibration graphs (`--int4-scale output`;
     /// per-channel scales only).
     pub int4_output_scale: bool,
+    /// With [`WeightPlan::int4_feedback`]: after an int4 layer is fixed, its
+    /// output range is re-calibrated with this method on the output the int4
+    /// model computes (fixed weights on its quantized input) instead of the
+    /// float one (`--int4-recalibrate on`; the model's outputs keep theirs).
+    pub int4_recalibrate: Option<crate::calibrate::Method>,
 }
 
 impl WeightPlan {
@@ -1671,6 +1676,8 @@ fn convert_layers_seq(
 ) -> Result<Converted> {
     let fused = fuse(spec)?;
     let mut fixed: HashMap<String, Fixed> = HashMap::new();
+    let mut ranges = ranges.clone();
+    let ranges_now = std::cell::RefCell::new(ranges.clone());
     let run = |fixed: &HashMap<String, Fixed>,
                pending: Option<(&str, &Tensor, &Tensor)>|
      -> Result<(Converted, Option<Fixed>)> {
@@ -1679,7 +1686,8 @@ fn convert_layers_seq(
             pending,
             made: Default::default(),
         };
-        let c = convert_layers(spec, ranges, cap, per_tensor_layer, plan, Some(acts), &hook)?;
+        let r = ranges_now.borrow().clone();
+        let c = convert_layers(spec, &r, cap, per_tensor_layer, plan, Some(acts), &hook)?;
         Ok((c, hook.made.into_inner()))
     };
     for f in &fused.ops {
@@ -1737,7 +1745,58 @@ fn convert_layers_seq(
         let (xa, xqa) = (layer_input(f, xf, g), layer_input(f, &xq, g));
         let (_, made) = run(&fixed, Some((f.name.as_str(), &xa, &xqa)))?;
         let made = made.ok_or_else(|| anyhow!("layer '{}' was not rounded", f.name))?;
+        let normalized = matches!(
+            f.kind,
+            FKind::Sage {
+                normalize: true,
+                ..
+            }
+        );
+        if let Some(method) = plan.int4_recalibrate {
+            if !normalized && !fused.outputs.contains(&f.name) {
+                let y = simulate(&xqa, &made, f.act);
+                ranges.insert(f.name.clone(), crate::calibrate::range_of(&y, method));
+                *ranges_now.borrow_mut() = ranges.clone();
+            }
+        }
         fixed.insert(f.name.clone(), made);
     }
     Ok(run(&fixed, None)?.0)
+}
+
+/// The float output `act(X̃·(s·q)ᵀ + b)` of a fixed int4 layer on its
+/// (aggregated) quantized input `xq`, all values row by row.
+fn simulate(xq: &Tensor, made: &Fixed, act: Act) -> Vec<f64> {
+    let (q, b, scales) = made;
+    let cols = xq.channels;
+    let mut out = Vec::with_capacity(xq.rows * b.len());
+    for r in 0..xq.rows {
+        let x = xq.row(r);
+        for (c, (&bc, &s)) in b.iter().zip(scales).enumerate() {
+            // The row of channel c over the concatenated matrices.
+            let per = q.first().map_or(0, |m| m.len() / b.len().max(1));
+            let mut acc = bc;
+            let mut k = 0usize;
+            for m in q {
+                for &w in &m[c * per..(c + 1) * per] {
+                    if k < cols {
+                        acc += s * w as f64 * x[k];
+                    }
+                    k += 1;
+                }
+            }
+            out.push(match act {
+                Act::None => acc,
+                Act::Relu => acc.max(0.0),
+                Act::Leaky(a) => {
+                    if acc < 0.0 {
+                        acc * a
+                    } else {
+                        acc
+                    }
+                }
+            });
+        }
+    }
+    out
 }

@@ -343,3 +343,47 @@ fn output_scale_search_lowers_the_output_error() {
     assert!(String::from_utf8_lossy(&o.stderr)
         .contains("--int4-scale output needs --int4-rounding gpfq-seq"));
 }
+
+#[test]
+fn recalibration_moves_hidden_ranges_only() {
+    // `--int4-recalibrate on` re-measures each int4 layer's output range on
+    // what the int4 model computes: karate's hidden tensors (ids 1, 2) get
+    // other scales, the input (0) and the model output (3) keep theirs.
+    let m = root().join("models/karate-gcn");
+    let model = m.join("model.safetensors").display().to_string();
+    let graphs = m.join("graphs.safetensors").display().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let path = |n: &str| dir.path().join(n).display().to_string();
+    let (a, b) = (path("a.tgnn"), path("b.tgnn"));
+    let base = ["convert", &model, "--calib", &graphs, "--weights", "int4"];
+    let scales = |out: &str, extra: &[&str]| -> Vec<f64> {
+        let mut args: Vec<&str> = base.to_vec();
+        args.extend(["-o", out]);
+        args.extend_from_slice(extra);
+        ok(&tinygnn(&args));
+        let j: Value = serde_json::from_str(&ok(&tinygnn(&["inspect", out, "--json"]))).unwrap();
+        j["tensors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["scale"].as_f64().unwrap())
+            .collect()
+    };
+    let (sa, sb) = (scales(&a, &[]), scales(&b, &["--int4-recalibrate", "on"]));
+    assert_eq!(sa.len(), 4);
+    assert_eq!(sa[0], sb[0], "input range");
+    assert_eq!(sa[3], sb[3], "output range");
+    assert!(sa[1] != sb[1] || sa[2] != sb[2], "{sa:?} vs {sb:?}");
+    let mut args: Vec<&str> = base.to_vec();
+    args.extend([
+        "-o",
+        &b,
+        "--int4-rounding",
+        "nearest",
+        "--int4-recalibrate",
+        "on",
+    ]);
+    let o = tinygnn(&args);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("needs --int4-rounding gpfq-seq"));
+}

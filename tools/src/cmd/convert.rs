@@ -77,6 +77,11 @@ pub struct Args {
     /// by the mean output error its rounding left on the calibration graphs.
     #[arg(long, default_value = "off")]
     pub int4_bias_correction: String,
+    /// With `--int4-rounding gpfq-seq`: `on` re-calibrates each int4 layer's
+    /// output range (with `--calibration`'s method) on the output the int4
+    /// model computes instead of the float one.
+    #[arg(long, default_value = "off")]
+    pub int4_recalibrate: String,
 }
 
 /// Loads a model file and parses its spec.
@@ -154,6 +159,12 @@ pub fn run(a: &Args) -> Result<()> {
         "on" if plan.int4_feedback => true,
         "on" => bail!("--int4-bias-correction on needs --int4-rounding gpfq-seq"),
         s => bail!("--int4-bias-correction must be on or off, not '{s}'"),
+    };
+    plan.int4_recalibrate = match a.int4_recalibrate.as_str() {
+        "off" => None,
+        "on" if plan.int4_feedback => Some(method),
+        "on" => bail!("--int4-recalibrate on needs --int4-rounding gpfq-seq"),
+        s => bail!("--int4-recalibrate must be on or off, not '{s}'"),
     };
     if plan.int4_output_scale && !plan.int4_feedback {
         bail!("--int4-scale output needs --int4-rounding gpfq-seq");
