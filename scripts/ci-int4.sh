@@ -6,7 +6,9 @@
 #      every bundled model and requires docs/accuracy.md to be unchanged (Cora needs
 #      $TINYGNN_DATA; without it a visible SKIP line).
 # The int4 unit, property and CLI tests (src/kernels/dense_i4.rs, tests/int4_weights.rs,
-# tools/tests/int4.rs) run with `cargo test --workspace` in scripts/test.sh.
+# tools/tests/int4.rs, tools/tests/int4acc.rs: feedback rounding, output scales, bias correction,
+# the karate/digits int4 goals, verify's precision labels) run with `cargo test --workspace` in
+# scripts/test.sh; int4acc.rs runs again below, before the table, so its result shows in this log.
 # Installs: nothing beyond scripts/boards-setup.sh (QEMU, Rust targets; idempotent) and the
 # Python venv of scripts/venv.sh (used as $TINYGNN_PYTHON when set).
 set -euo pipefail
@@ -38,6 +40,9 @@ export CARGO_TARGET_DIR="$ROOT/boards/target" RUSTFLAGS="${RUSTFLAGS:--D warning
 scripts/qemu-run.sh --board m4 "$OUT/karate-gcn-int4.tgnn:models/karate-gcn/graphs.safetensors"
 scripts/qemu-run.sh --board m4 --split --i8 "$OUT/digits-gin-int4.tgnn:models/digits-gin/graphs.safetensors"
 unset CARGO_TARGET_DIR RUSTFLAGS
+
+echo "== int4: accuracy tests (tools/tests/int4acc.rs)"
+cargo test -q --release -p tinygnn-cli --test int4acc 2>&1 | grep -E "^test result|FAILED|panicked"
 
 echo "== int4: accuracy table (docs/accuracy.md)"
 "$PY" scripts/accuracy.py --check | tail -n 12

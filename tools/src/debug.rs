@@ -543,3 +543,33 @@ fn short(spec: &str) -> String {
         t
     }
 }
+
+/// The weight precision of every device op with weights, as `(op index, bits)`
+/// in op order (GAT counts its projection weights; ops without weights are left out).
+pub fn weight_bits(model: &Model<'_>) -> Vec<(usize, tinygnn::format::WeightBits)> {
+    use tinygnn::format::Op;
+    model
+        .ops()
+        .enumerate()
+        .filter_map(|(i, op)| match &op {
+            Op::Linear { weights, .. } | Op::GcnConv { weights, .. } => {
+                Some((i, weights.weight_bits()))
+            }
+            Op::SageConv { weights_l, .. } => Some((i, weights_l.weight_bits())),
+            Op::GatConv { weights, .. } => Some((i, weights.weight_bits())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The model's weight precision from [`weight_bits`]: `int8` or `int4` when
+/// every layer has it, `int8/int4` when mixed (`int8` without weights).
+pub fn precision_label(bits: &[(usize, tinygnn::format::WeightBits)]) -> &'static str {
+    use tinygnn::format::WeightBits;
+    let has = |b: WeightBits| bits.iter().any(|(_, x)| *x == b);
+    match (has(WeightBits::I8), has(WeightBits::I4)) {
+        (true, true) => "int8/int4",
+        (false, true) => "int4",
+        _ => "int8",
+    }
+}

@@ -84,9 +84,13 @@ pub fn choose(
         let plan = WeightPlan {
             int4_max_scale: base.int4_max_scale,
             int4_gpfq: base.int4_gpfq,
+            int4_feedback: base.int4_feedback,
+            int4_bias_correction: base.int4_bias_correction,
+            int4_output_scale: base.int4_output_scale,
+            int4_recalibrate: base.int4_recalibrate,
             ..plan.clone()
         };
-        quantize::convert_plan_data(spec, ranges, cap, mode, &plan, Some(&vals))
+        quantize::convert_plan_graphs(spec, ranges, cap, mode, &plan, Some(&vals), Some(calib))
     };
     let all8 = conv(&WeightPlan::all(WeightBits::I8))?;
     let all4 = conv(&WeightPlan::all(WeightBits::I4))?;

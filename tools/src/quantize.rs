@@ -15,6 +15,7 @@ use tinygnn::quant::quantize_multiplier;
 use crate::calibrate::Range;
 use crate::reference::{Tensor, Values};
 use crate::spec::{Aggr, Mat, OpKind, PoolKind, Rows, Spec};
+use crate::st::Graphs;
 
 /// Activation fused into (or standing after) an op.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -654,7 +655,7 @@ pub struct Converted {
 
 /// Weight precision per layer (`tinygnn convert --weights`): a default and
 /// overrides by fused op name (the names `convert` and `inspect` print).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct WeightPlan {
     /// Precision of every layer not named in `layers`.
     pub default: Option<WeightBits>,
@@ -667,6 +668,27 @@ pub struct WeightPlan {
     /// calibration graphs instead of round-to-nearest (`--int4-rounding gpfq`;
     /// needs the activations passed to [`convert_plan_data`]).
     pub int4_gpfq: bool,
+    /// Sequential int4 rounding with error feedback (`--int4-rounding gpfq-seq`):
+    /// layer by layer in file order, each int4 layer's values are chosen by
+    /// [`gpfq_fb_row`] against the input the *quantized* model actually gives
+    /// it on the calibration graphs (earlier layers already int4), aggregated
+    /// as the layer aggregates it (GCN: `Â·X`; SAGE: `[agg(X), X]`). Needs the
+    /// activations and graphs passed to [`convert_plan_graphs`].
+    pub int4_feedback: bool,
+    /// With [`WeightPlan::int4_feedback`]: each int4 channel's bias is shifted
+    /// by the mean output error its rounding left on the calibration graphs
+    /// (`--int4-bias-correction on`).
+    pub int4_bias_correction: bool,
+    /// With [`WeightPlan::int4_feedback`]: each int4 channel's scale is the
+    /// clipping of max|W|/7 (or the `mse` one) whose feedback rounding leaves
+    /// the least output error on the calibration graphs (`--int4-scale output`;
+    /// per-channel scales only).
+    pub int4_output_scale: bool,
+    /// With [`WeightPlan::int4_feedback`]: after an int4 layer is fixed, its
+    /// output range is re-calibrated with this method on the output the int4
+    /// model computes (fixed weights on its quantized input) instead of the
+    /// float one (`--int4-recalibrate on`; the model's outputs keep theirs).
+    pub int4_recalibrate: Option<crate::calibrate::Method>,
 }
 
 impl WeightPlan {
@@ -906,12 +928,34 @@ pub fn convert_plan_data(
     plan: &WeightPlan,
     acts: Option<&Values>,
 ) -> Result<Converted> {
-    if plan.int4_gpfq && plan.any_int4() && acts.is_none() {
+    convert_plan_graphs(spec, ranges, cap, mode, plan, acts, None)
+}
+
+/// [`convert_plan_data`] with the calibration graphs themselves (for
+/// [`WeightPlan::int4_feedback`], which runs the partly quantized model on them).
+pub fn convert_plan_graphs(
+    spec: &Spec,
+    ranges: &HashMap<String, Range>,
+    cap: Capacity,
+    mode: WeightScales,
+    plan: &WeightPlan,
+    acts: Option<&Values>,
+    graphs: Option<&Graphs>,
+) -> Result<Converted> {
+    if (plan.int4_gpfq || plan.int4_feedback) && plan.any_int4() && acts.is_none() {
         bail!("GPFQ rounding needs the calibration activations");
     }
+    let feedback = match (plan.int4_feedback && plan.any_int4(), acts, graphs) {
+        (false, _, _) => None,
+        (true, Some(a), Some(g)) => Some((a, g)),
+        _ => bail!("sequential int4 rounding needs the calibration graphs"),
+    };
     let convert_layers =
         |spec: &Spec, ranges: &HashMap<String, Range>, cap: Capacity, pt: &dyn Fn(&str) -> bool| {
-            convert_layers(spec, ranges, cap, pt, plan, acts)
+            match feedback {
+                Some((a, g)) => convert_layers_seq(spec, ranges, cap, pt, plan, a, g),
+                None => convert_layers(spec, ranges, cap, pt, plan, acts, &Hook::default()),
+            }
         };
     match mode {
         WeightScales::PerChannel => convert_layers(spec, ranges, cap, &|_| false),
@@ -947,6 +991,7 @@ fn convert_layers(
     per_tensor_layer: &dyn Fn(&str) -> bool,
     plan: &WeightPlan,
     acts: Option<&Values>,
+    hook: &Hook<'_>,
 ) -> Result<Converted> {
     let fused = fuse(spec)?;
     plan.check_names(&fused.ops)?;
@@ -1070,11 +1115,18 @@ fn convert_layers(
                 }
                 let bits = plan.bits(f);
                 layer_bits.push((layer_name(f).to_string(), bits));
-                let (mut q, scales) =
+                let (mut q, mut scales) =
                     quantize_weights_scaled(&[m], per_tensor, &floors, bits, clip(bits));
-                if let Some(x) = gpfq_input(bits, &f.inputs[0]) {
+                let mut b = b.clone();
+                let ctx = (floors.as_slice(), per_tensor, plan);
+                if let Some((fq, fb, fs)) = hook.apply(&f.name, bits, &[m], &scales, &b, ctx) {
+                    scales = fs;
+                    q = fq;
+                    b = fb;
+                } else if let Some(x) = gpfq_input(bits, &f.inputs[0]) {
                     q[0] = gpfq_matrix(m, &scales, qmax(bits), &x);
                 }
+                let b = &b;
                 check_records(&who, &scales, b, s_in, s_out, false, &mut warnings);
                 let weights = w
                     .add_weights(bits, &q[0], m.cols)
@@ -1129,13 +1181,20 @@ fn convert_layers(
                 }
                 let bits = plan.bits(f);
                 layer_bits.push((layer_name(f).to_string(), bits));
-                let (mut q, scales) =
+                let (mut q, mut scales) =
                     quantize_weights_scaled(&mats, per_tensor, &floors, bits, clip(bits));
-                if let Some(x) = gpfq_input(bits, &f.inputs[0]) {
+                let mut b = b.clone();
+                let ctx = (floors.as_slice(), per_tensor, plan);
+                if let Some((fq, fb, fs)) = hook.apply(&f.name, bits, &mats, &scales, &b, ctx) {
+                    scales = fs;
+                    q = fq;
+                    b = fb;
+                } else if let Some(x) = gpfq_input(bits, &f.inputs[0]) {
                     for (qi, m) in q.iter_mut().zip(&mats) {
                         *qi = gpfq_matrix(m, &scales, qmax(bits), &x);
                     }
                 }
+                let b = &b;
                 check_records(&who, &scales, b, s_in, s_out, *normalize, &mut warnings);
                 let weights_l = w
                     .add_weights(bits, &q[0], wl.cols)
@@ -1523,4 +1582,365 @@ fn convert_layers(
         per_tensor_layers,
         layer_bits,
     })
+}
+
+/// One layer's int4 values (per matrix), its (possibly corrected) bias and
+/// its scales, as fixed by sequential rounding ([`WeightPlan::int4_feedback`]).
+type Fixed = (Vec<Vec<i8>>, Vec<f64>, Vec<f64>);
+
+/// How [`convert_layers`] rounds int4 layers under sequential rounding: the
+/// layers already fixed, and the one to fix now with its float and quantized
+/// (aggregated) inputs on the calibration graphs.
+#[derive(Default)]
+pub struct Hook<'a> {
+    fixed: Option<&'a HashMap<String, Fixed>>,
+    pending: Option<(&'a str, &'a Tensor, &'a Tensor)>,
+    made: std::cell::RefCell<Option<Fixed>>,
+}
+
+impl Hook<'_> {
+    /// The int4 values and bias of layer `name` if this hook decides them.
+    fn apply(
+        &self,
+        name: &str,
+        bits: WeightBits,
+        mats: &[&Mat],
+        scales: &[f64],
+        b: &[f64],
+        (floors, per_tensor, plan): (&[f64], bool, &WeightPlan),
+    ) -> Option<Fixed> {
+        if bits != WeightBits::I4 {
+            return None;
+        }
+        if let Some(fx) = self.fixed.and_then(|m| m.get(name)) {
+            return Some(fx.clone());
+        }
+        let (n, x, xq) = self.pending?;
+        if n != name {
+            return None;
+        }
+        let (xc, xqc) = (Columns::of(x), Columns::of(xq));
+        let cols = mats.first().map_or(0, |m| m.cols);
+        let mut q: Vec<Vec<i8>> = vec![Vec::new(); mats.len()];
+        let mut nb = b.to_vec();
+        let mut ns = scales.to_vec();
+        let qm = qmax(bits);
+        for (c, (s, bc)) in ns.iter_mut().zip(nb.iter_mut()).enumerate() {
+            let w: Vec<f64> = mats.iter().flat_map(|m| m.row(c).iter().copied()).collect();
+            // Candidate scales: the given one first (it wins ties), then with
+            // `--int4-scale output` the clipping steps of max|W|/qmax (not
+            // below the channel's floor), judged by the layer's output error.
+            let mut cands = vec![*s];
+            if plan.int4_output_scale && !per_tensor {
+                let s_max = w.iter().fold(0.0f64, |a, v| a.max(v.abs())) / qm;
+                let floor = floors
+                    .get(c)
+                    .copied()
+                    .filter(|f| f.is_finite())
+                    .unwrap_or(0.0);
+                cands.extend(
+                    (0..CLIP_STEPS)
+                        .map(|i| (s_max * (1.0 - 0.02 * i as f64)).max(floor))
+                        .filter(|v| v.is_finite() && *v > 0.0),
+                );
+            }
+            let mut best: Option<(f64, f64, Vec<i8>, f64)> = None;
+            for cs in cands {
+                let (qr, mean_err, sse) = gpfq_fb_row_err(&w, cs, qm, &xc, &xqc);
+                if best.as_ref().is_none_or(|b| sse < b.0) {
+                    best = Some((sse, cs, qr, mean_err));
+                }
+            }
+            let (_, cs, qr, mean_err) = best?;
+            *s = cs;
+            for (i, qi) in q.iter_mut().enumerate() {
+                qi.extend_from_slice(&qr[i * cols..(i + 1) * cols]);
+            }
+            if plan.int4_bias_correction {
+                *bc += mean_err;
+            }
+        }
+        *self.made.borrow_mut() = Some((q.clone(), nb.clone(), ns.clone()));
+        Some((q, nb, ns))
+    }
+}
+
+/// GPFQ with error feedback (Lybrand & Saab's two-input form): quantizes the
+/// weight row `w` (scale `s`, integers in `±qm`) so that `X̃·(s·q)` follows
+/// `X·w`, where `x` is the layer's float input and `xq` the input the
+/// quantized model actually gives it (same rows and columns). With `u` the
+/// running output error `Σ_{j<t} (w_j·X_j − s·q_j·X̃_j)`,
+/// `q_t = clamp(round(⟨X̃_t, u + w_t·X_t⟩ / (s·‖X̃_t‖²)), ±qm)` (round to
+/// nearest when `‖X̃_t‖ = 0`). Also returns the mean of the final error over
+/// the rows: the bias shift that removes its average.
+pub fn gpfq_fb_row(w: &[f64], s: f64, qm: f64, x: &Columns, xq: &Columns) -> (Vec<i8>, f64) {
+    let (q, mean, _) = gpfq_fb_row_err(w, s, qm, x, xq);
+    (q, mean)
+}
+
+/// [`gpfq_fb_row`], also returning the squared output error `‖u‖²` left.
+pub fn gpfq_fb_row_err(
+    w: &[f64],
+    s: f64,
+    qm: f64,
+    x: &Columns,
+    xq: &Columns,
+) -> (Vec<i8>, f64, f64) {
+    let rows = xq.cols.first().map_or(0, Vec::len);
+    let mut u = vec![0.0f64; rows];
+    let q = w
+        .iter()
+        .enumerate()
+        .map(|(t, &wt)| {
+            let nearest = if s > 0.0 {
+                (wt / s).round().clamp(-qm, qm)
+            } else {
+                0.0
+            };
+            let (Some(c), Some(cq), Some(&n2)) = (x.cols.get(t), xq.cols.get(t), xq.norms.get(t))
+            else {
+                return nearest as i8;
+            };
+            let q = if n2 > 0.0 && s > 0.0 {
+                let dot: f64 = cq
+                    .iter()
+                    .zip(&u)
+                    .zip(c)
+                    .map(|((a, b), xf)| a * (b + wt * xf))
+                    .sum();
+                (dot / (s * n2)).round().clamp(-qm, qm)
+            } else {
+                nearest
+            };
+            for ((ui, &xi), &xqi) in u.iter_mut().zip(c).zip(cq) {
+                *ui += wt * xi - s * q * xqi;
+            }
+            q as i8
+        })
+        .collect();
+    let mean = if rows == 0 {
+        0.0
+    } else {
+        u.iter().sum::<f64>() / rows as f64
+    };
+    (q, mean, u.iter().map(|v| v * v).sum())
+}
+
+/// The input the weights of `f` multiply, computed from its input tensor `x`:
+/// GCN: `Â·x` (the normalised propagation); SAGE: `[agg(x), x]` (or `agg(x)`
+/// without a root weight); anything else: `x`.
+pub fn layer_input(f: &FOp, x: &Tensor, g: &Graphs) -> Tensor {
+    let ch = x.channels;
+    match &f.kind {
+        FKind::Gcn {
+            improved,
+            add_self_loops,
+            normalize,
+            edge_weight,
+            ..
+        } => {
+            let mut out = vec![0.0f64; x.rows * ch];
+            let edges = crate::reference::gcn_edges(
+                g,
+                *improved,
+                *add_self_loops,
+                *normalize,
+                *edge_weight,
+            );
+            for (s, t, coef) in edges {
+                if s >= x.rows || t >= x.rows {
+                    continue;
+                }
+                for k in 0..ch {
+                    out[t * ch + k] += coef * x.data[s * ch + k];
+                }
+            }
+            Tensor {
+                rows: x.rows,
+                channels: ch,
+                data: out,
+            }
+        }
+        FKind::Sage { aggr, wr, .. } => {
+            let max = *aggr == Aggr::Max;
+            let mut agg = vec![if max { f64::NEG_INFINITY } else { 0.0 }; x.rows * ch];
+            let mut count = vec![0usize; x.rows];
+            for (&s, &t) in g.sources.iter().zip(&g.targets) {
+                let (s, t) = (s as usize, t as usize);
+                if s >= x.rows || t >= x.rows {
+                    continue;
+                }
+                count[t] += 1;
+                for k in 0..ch {
+                    let v = x.data[s * ch + k];
+                    let a = &mut agg[t * ch + k];
+                    *a = if max { a.max(v) } else { *a + v };
+                }
+            }
+            for (i, &n) in count.iter().enumerate() {
+                for a in &mut agg[i * ch..(i + 1) * ch] {
+                    if n == 0 {
+                        *a = 0.0;
+                    } else if *aggr == Aggr::Mean {
+                        *a /= n as f64;
+                    }
+                }
+            }
+            let width = if wr.is_some() { 2 * ch } else { ch };
+            let mut data = Vec::with_capacity(x.rows * width);
+            for r in 0..x.rows {
+                data.extend_from_slice(&agg[r * ch..(r + 1) * ch]);
+                if wr.is_some() {
+                    data.extend_from_slice(x.row(r));
+                }
+            }
+            Tensor {
+                rows: x.rows,
+                channels: width,
+                data,
+            }
+        }
+        _ => x.clone(),
+    }
+}
+
+/// [`convert_layers`] with sequential int4 rounding ([`WeightPlan::int4_feedback`]):
+/// for every int4 layer with weights, in file order, the model with the
+/// earlier layers already fixed is run on the calibration graphs `g` by the
+/// runtime; the layer's quantized input from that run and its float input
+/// (`acts`) fix its int4 values by [`gpfq_fb_row`].
+fn convert_layers_seq(
+    spec: &Spec,
+    ranges: &HashMap<String, Range>,
+    cap: Capacity,
+    per_tensor_layer: &dyn Fn(&str) -> bool,
+    plan: &WeightPlan,
+    acts: &Values,
+    g: &Graphs,
+) -> Result<Converted> {
+    let fused = fuse(spec)?;
+    let mut fixed: HashMap<String, Fixed> = HashMap::new();
+    let mut ranges = ranges.clone();
+    let ranges_now = std::cell::RefCell::new(ranges.clone());
+    let run = |fixed: &HashMap<String, Fixed>,
+               pending: Option<(&str, &Tensor, &Tensor)>|
+     -> Result<(Converted, Option<Fixed>)> {
+        let hook = Hook {
+            fixed: Some(fixed),
+            pending,
+            made: Default::default(),
+        };
+        let r = ranges_now.borrow().clone();
+        let c = convert_layers(spec, &r, cap, per_tensor_layer, plan, Some(acts), &hook)?;
+        Ok((c, hook.made.into_inner()))
+    };
+    for f in &fused.ops {
+        let weighted = matches!(
+            f.kind,
+            FKind::Linear { .. } | FKind::Gcn { .. } | FKind::Sage { .. }
+        );
+        if !weighted || plan.bits(f) != WeightBits::I4 {
+            continue;
+        }
+        let input = &f.inputs[0];
+        let xf = acts
+            .get(input)
+            .ok_or_else(|| anyhow!("no float activation for tensor '{input}'"))?;
+        let xq = if *input == spec.input {
+            let r = ranges
+                .get(input)
+                .copied()
+                .ok_or_else(|| anyhow!("no calibration range for tensor '{input}'"))?;
+            let (s, z) = activation_quant(r);
+            Tensor {
+                data: xf
+                    .data
+                    .iter()
+                    .map(|&v| dequantize_value(quantize_value(v, s, z), s, z))
+                    .collect(),
+                ..xf.clone()
+            }
+        } else {
+            let idx = fused
+                .ops
+                .iter()
+                .position(|o| o.name == *input)
+                .ok_or_else(|| anyhow!("no op produces tensor '{input}'"))?;
+            let (conv, _) = run(&fixed, None)?;
+            let model = tinygnn::Model::from_bytes(&conv.bytes).map_err(|e| anyhow!("{e}"))?;
+            let mut got = None;
+            crate::rt::run_traced(&model, g, |i, t| {
+                if i == idx {
+                    got = Some(t.clone());
+                }
+            })?;
+            let t = got.ok_or_else(|| anyhow!("the runtime did not trace op {idx}"))?;
+            if t.rows != xf.rows || t.channels != xf.channels {
+                bail!("tensor '{input}': traced shape differs from the float one");
+            }
+            Tensor {
+                rows: t.rows,
+                channels: t.channels,
+                data: (0..t.rows * t.channels)
+                    .map(|i| t.dequantize(i / t.channels, i % t.channels))
+                    .collect(),
+            }
+        };
+        let (xa, xqa) = (layer_input(f, xf, g), layer_input(f, &xq, g));
+        let (_, made) = run(&fixed, Some((f.name.as_str(), &xa, &xqa)))?;
+        let made = made.ok_or_else(|| anyhow!("layer '{}' was not rounded", f.name))?;
+        let normalized = matches!(
+            f.kind,
+            FKind::Sage {
+                normalize: true,
+                ..
+            }
+        );
+        if let Some(method) = plan.int4_recalibrate {
+            if !normalized && !fused.outputs.contains(&f.name) {
+                let y = simulate(&xqa, &made, f.act);
+                ranges.insert(f.name.clone(), crate::calibrate::range_of(&y, method));
+                *ranges_now.borrow_mut() = ranges.clone();
+            }
+        }
+        fixed.insert(f.name.clone(), made);
+    }
+    Ok(run(&fixed, None)?.0)
+}
+
+/// The float output `act(X̃·(s·q)ᵀ + b)` of a fixed int4 layer on its
+/// (aggregated) quantized input `xq`, all values row by row.
+fn simulate(xq: &Tensor, made: &Fixed, act: Act) -> Vec<f64> {
+    let (q, b, scales) = made;
+    let cols = xq.channels;
+    let mut out = Vec::with_capacity(xq.rows * b.len());
+    for r in 0..xq.rows {
+        let x = xq.row(r);
+        for (c, (&bc, &s)) in b.iter().zip(scales).enumerate() {
+            // The row of channel c over the concatenated matrices.
+            let per = q.first().map_or(0, |m| m.len() / b.len().max(1));
+            let mut acc = bc;
+            let mut k = 0usize;
+            for m in q {
+                for &w in &m[c * per..(c + 1) * per] {
+                    if k < cols {
+                        acc += s * w as f64 * x[k];
+                    }
+                    k += 1;
+                }
+            }
+            out.push(match act {
+                Act::None => acc,
+                Act::Relu => acc.max(0.0),
+                Act::Leaky(a) => {
+                    if acc < 0.0 {
+                        acc * a
+                    } else {
+                        acc
+                    }
+                }
+            });
+        }
+    }
+    out
 }

@@ -151,7 +151,7 @@ fn int4_scale_and_rounding_options() {
             "--weights",
             "int4",
             "--int4-rounding",
-            "gpfq",
+            "gpfq-seq",
             "--int4-scale",
             "mse",
         ],
@@ -204,12 +204,12 @@ fn int4_scale_and_rounding_options() {
     fails(
         &c.convert("x.tgnn", &["--weights", "int4", "--int4-rounding", "up"]),
         1,
-        &["--int4-rounding must be nearest or gpfq"],
+        &["--int4-rounding must be nearest, gpfq or gpfq-seq"],
     );
     fails(
         &c.convert("x.tgnn", &["--weights", "int4", "--int4-scale", "min"]),
         1,
-        &["--int4-scale must be mse or max"],
+        &["--int4-scale must be mse, max or output"],
     );
 }
 

@@ -61,13 +61,27 @@ pub struct Args {
     #[arg(long)]
     pub flash_budget: Option<usize>,
     /// int4 weight scales: `mse` (per channel, the clipping of max|W| that
-    /// minimises the squared rounding error) or `max` (max|W| / 7).
+    /// minimises the squared rounding error), `max` (max|W| / 7) or `output`
+    /// (with `--int4-rounding gpfq-seq`: per channel, the clipping whose
+    /// rounding leaves the least layer output error on the calibration graphs).
     #[arg(long, default_value = "mse")]
     pub int4_scale: String,
     /// int4 weight rounding: `gpfq` (error-correcting, on the layer's float
-    /// input over the calibration graphs) or `nearest`.
-    #[arg(long, default_value = "gpfq")]
+    /// input over the calibration graphs), `gpfq-seq` (layer by layer on the
+    /// aggregated input the int4 model itself gives each layer: error
+    /// feedback; the default, chosen on the calibration graphs, see
+    /// docs/accuracy.md) or `nearest`.
+    #[arg(long, default_value = "gpfq-seq")]
     pub int4_rounding: String,
+    /// With `--int4-rounding gpfq-seq`: `on` shifts each int4 channel's bias
+    /// by the mean output error its rounding left on the calibration graphs.
+    #[arg(long, default_value = "off")]
+    pub int4_bias_correction: String,
+    /// With `--int4-rounding gpfq-seq`: `on` re-calibrates each int4 layer's
+    /// output range (with `--calibration`'s method) on the output the int4
+    /// model computes instead of the float one.
+    #[arg(long, default_value = "off")]
+    pub int4_recalibrate: String,
 }
 
 /// Loads a model file and parses its spec.
@@ -128,20 +142,45 @@ pub fn run(a: &Args) -> Result<()> {
         Some(s) => s.parse()?,
         None => quantize::WeightPlan::default(),
     };
-    plan.int4_max_scale = match a.int4_scale.as_str() {
-        "mse" => false,
-        "max" => true,
-        s => bail!("--int4-scale must be mse or max, not '{s}'"),
+    (plan.int4_max_scale, plan.int4_output_scale) = match a.int4_scale.as_str() {
+        "mse" => (false, false),
+        "max" => (true, false),
+        "output" => (false, true),
+        s => bail!("--int4-scale must be mse, max or output, not '{s}'"),
     };
-    plan.int4_gpfq = match a.int4_rounding.as_str() {
-        "nearest" => false,
-        "gpfq" => true,
-        s => bail!("--int4-rounding must be nearest or gpfq, not '{s}'"),
+    (plan.int4_gpfq, plan.int4_feedback) = match a.int4_rounding.as_str() {
+        "nearest" => (false, false),
+        "gpfq" => (true, false),
+        "gpfq-seq" => (true, true),
+        s => bail!("--int4-rounding must be nearest, gpfq or gpfq-seq, not '{s}'"),
     };
+    plan.int4_bias_correction = match a.int4_bias_correction.as_str() {
+        "off" => false,
+        "on" if plan.int4_feedback => true,
+        "on" => bail!("--int4-bias-correction on needs --int4-rounding gpfq-seq"),
+        s => bail!("--int4-bias-correction must be on or off, not '{s}'"),
+    };
+    plan.int4_recalibrate = match a.int4_recalibrate.as_str() {
+        "off" => None,
+        "on" if plan.int4_feedback => Some(method),
+        "on" => bail!("--int4-recalibrate on needs --int4-rounding gpfq-seq"),
+        s => bail!("--int4-recalibrate must be on or off, not '{s}'"),
+    };
+    if plan.int4_output_scale && !plan.int4_feedback {
+        bail!("--int4-scale output needs --int4-rounding gpfq-seq");
+    }
     let conv = match a.flash_budget {
         None if plan.int4_gpfq && plan.any_int4() => {
             let acts = crate::reference::run(&spec, &g, |_| {})?;
-            quantize::convert_plan_data(&spec, &ranges, cap, weight_scales, &plan, Some(&acts))?
+            quantize::convert_plan_graphs(
+                &spec,
+                &ranges,
+                cap,
+                weight_scales,
+                &plan,
+                Some(&acts),
+                Some(&g),
+            )?
         }
         None => quantize::convert_plan(&spec, &ranges, cap, weight_scales, &plan)?,
         Some(budget) => {

@@ -147,13 +147,28 @@ pub fn run(a: &Args) -> Result<()> {
     let facc = super::accuracy(&argmax_rows(f), &g);
     let qpred: Vec<usize> = (0..q.rows).map(|r| q.argmax(r)).collect();
     let qacc = super::accuracy(&qpred, &g);
+    let bits = debug::weight_bits(&model);
+    let label = debug::precision_label(&bits);
+    let op_bits = |i: usize| {
+        bits.iter()
+            .find(|(k, _)| *k == i)
+            .map(|(_, b)| crate::quantize::bits_name(*b))
+    };
     if a.json {
+        let mut per_op = debug::to_json(&layers);
+        if let Some(list) = per_op.as_array_mut() {
+            for o in list {
+                let i = o["index"].as_u64().map_or(usize::MAX, |i| i as usize);
+                o["weights"] = json!(op_bits(i));
+            }
+        }
         let v = json!({
+            "weights": label,
             "rows": c.rows, "top1_agreement": c.top1_agreement, "max_abs_err": c.max_abs_err,
             "mean_abs_err": c.mean_abs_err, "float_output_range": c.float_range, "output_step": c.step,
             "float_accuracy": facc.map(|x| x.0), "int8_accuracy": qacc.map(|x| x.0),
             "accuracy_rows": facc.map(|x| x.1),
-            "per_op": debug::to_json(&layers),
+            "per_op": per_op,
         });
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(());
@@ -168,6 +183,15 @@ pub fn run(a: &Args) -> Result<()> {
         }
     }
     println!("rows compared: {}", c.rows);
+    let per_op: Vec<String> = layers
+        .iter()
+        .filter_map(|l| op_bits(l.index).map(|b| format!("#{} {b}", l.index)))
+        .collect();
+    if per_op.is_empty() {
+        println!("weights: {label}");
+    } else {
+        println!("weights: {label} (per op: {})", per_op.join(", "));
+    }
     println!("top-1 agreement: {:.2}%", c.top1_agreement * 100.0);
     println!(
         "max abs error: {:.6} (mean {:.6}; output step {:.6}, float output range {:.4})",
@@ -175,7 +199,7 @@ pub fn run(a: &Args) -> Result<()> {
     );
     if let (Some((fa, n)), Some((qa, _))) = (facc, qacc) {
         println!(
-            "accuracy over {n} {}: float {:.2}%, int8 {:.2}%",
+            "accuracy over {n} {}: float {:.2}%, {label} {:.2}%",
             super::accuracy_scope(&g, c.rows),
             fa * 100.0,
             qa * 100.0
