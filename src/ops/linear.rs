@@ -61,7 +61,13 @@ pub fn run(
                 x.matvec_row(w, i + r, sums, a);
             }
         }
-        for (or, a) in rows_mut(ob, oc).zip(acc.chunks_exact(oc.max(1))).take(k) {
+        // Paired by `next()`, not `zip`: Zip's length computation divides by
+        // the chunk sizes out of line (a panic path at opt-level "s").
+        let (mut os, mut accs) = (rows_mut(ob, oc), acc.chunks_exact(oc.max(1)));
+        for _ in 0..k {
+            let (Some(or), Some(a)) = (os.next(), accs.next()) else {
+                break;
+            };
             requant::requantize_row_prepared(a, prep, act, out.zp, or);
         }
         i += k;
