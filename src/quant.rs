@@ -46,6 +46,67 @@ pub fn multiply_by_quantized_multiplier(x: i32, m: i32, shift: i32) -> i32 {
     rounding_divide_by_pot(sat_rounding_doubling_high_mul(xl, m), right)
 }
 
+/// A rescale `(m, shift)` prepared once for many values: [`Rescale::apply`]
+/// equals [`multiply_by_quantized_multiplier`]`(x, m, shift)` for every `x`
+/// (proptested below), without its per-value shift clamping and splitting,
+/// and with the doubling high multiply as one 64-bit product, add and shift:
+/// for `ab < 0`, truncating `(ab + 1 − 2^30) / 2^31` toward zero is
+/// `⌈(ab + 1 − 2^30) / 2^31⌉ = ⌊(ab + 2^30) / 2^31⌋`, the same expression as
+/// for `ab ≥ 0`; only `a = b = i32::MIN` (`2^31` after the shift) needs the
+/// saturation, done by one `min`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rescale {
+    m: i64,
+    left: u32,
+    right: u32,
+    mask: i32,
+    half: i32,
+}
+
+impl Rescale {
+    /// Prepares `(m, shift)` (`shift` clamped to `-31..=30` as
+    /// [`multiply_by_quantized_multiplier`] does).
+    #[inline]
+    pub fn new(m: i32, shift: i32) -> Self {
+        let shift = shift.clamp(-31, 30);
+        let left = if shift > 0 { shift as u32 } else { 0 };
+        let right = if shift > 0 { 0 } else { (-shift) as u32 };
+        Self::from_parts(m, left, right)
+    }
+
+    /// From the multiplier and the shift already split as [`Rescale::new`]
+    /// splits it (`left ≤ 30`, `right ≤ 31`; larger values are clamped).
+    #[inline]
+    pub fn from_parts(m: i32, left: u32, right: u32) -> Self {
+        let (left, right) = (left.min(30), right.min(31));
+        let mask = ((1i64 << right) - 1) as i32;
+        Rescale {
+            m: i64::from(m),
+            left,
+            right,
+            mask,
+            half: mask >> 1,
+        }
+    }
+
+    /// `multiply_by_quantized_multiplier(x, m, shift)`.
+    #[inline]
+    pub fn apply(self, x: i32) -> i32 {
+        let xl = if self.left == 0 {
+            x
+        } else {
+            x.saturating_mul(1i32 << self.left)
+        };
+        let ab = i64::from(xl) * self.m;
+        // |ab| ≤ 2^62: no overflow; the one result above i32::MAX is 2^31.
+        let hm = ((ab + (1i64 << 30)) >> 31).min(i64::from(i32::MAX)) as i32;
+        // rounding_divide_by_pot(hm, right), branch-free (mask = 0 for right = 0).
+        let remainder = hm & self.mask;
+        let threshold = self.half + i32::from(hm < 0);
+        (hm >> self.right) + i32::from(remainder > threshold)
+    }
+}
+
 /// Rounding (half away from zero) right shift of a 64-bit value, saturated to `i32`.
 #[inline]
 pub fn round_shift_i64_to_i32(x: i64, shift: u32) -> i32 {
@@ -200,6 +261,73 @@ mod tests {
             } else {
                 assert!((got - exact).abs() <= 0.5 + 1e-9, "{a} {b} {got} {exact}");
             }
+        }
+    }
+
+    fn rescale_edge_values() -> [i32; 14] {
+        [
+            0,
+            1,
+            -1,
+            2,
+            -2,
+            i32::MAX,
+            i32::MIN,
+            i32::MIN + 1,
+            i32::MAX - 1,
+            1 << 30,
+            -(1 << 30),
+            (1 << 30) + 1,
+            -(1 << 30) - 1,
+            12345,
+        ]
+    }
+
+    #[test]
+    fn rescale_matches_reference_on_edges() {
+        for x in rescale_edge_values() {
+            for m in rescale_edge_values() {
+                for shift in -40..=40 {
+                    assert_eq!(
+                        Rescale::new(m, shift).apply(x),
+                        multiply_by_quantized_multiplier(x, m, shift),
+                        "x={x} m={m} shift={shift}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn fast_srdhm_formula_matches_reference_exhaustively_on_small_products() {
+        // Every a in ±2^16 against b = ±2^30 ± 1 and ±1: all rounding cases of
+        // the nudge (exact halves included) in both signs.
+        for &b in &[
+            1 << 30,
+            (1 << 30) + 1,
+            (1 << 30) - 1,
+            -(1 << 30),
+            1,
+            -1,
+            i32::MAX,
+            i32::MIN,
+        ] {
+            for a in -(1 << 16)..=(1 << 16) {
+                let r = Rescale::new(b, 0).apply(a);
+                assert_eq!(r, sat_rounding_doubling_high_mul(a, b), "a={a} b={b}");
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn rescale_matches_reference(x in proptest::num::i32::ANY, m in proptest::num::i32::ANY, shift in -33i32..=33) {
+            proptest::prop_assert_eq!(Rescale::new(m, shift).apply(x), multiply_by_quantized_multiplier(x, m, shift));
+        }
+
+        #[test]
+        fn rescale_matches_reference_small_x(x in -70000i32..70000, m in (1i32 << 30)..=i32::MAX, shift in -31i32..=8) {
+            proptest::prop_assert_eq!(Rescale::new(m, shift).apply(x), multiply_by_quantized_multiplier(x, m, shift));
         }
     }
 

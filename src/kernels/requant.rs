@@ -3,7 +3,9 @@
 //! `out = saturate_i8(requant(act(acc + bias), mult, shift) + zp_out)`.
 
 use crate::format::Activation;
-use crate::quant::{multiply_by_quantized_multiplier, round_shift_i64_to_i32, saturate_i8};
+use crate::quant::{
+    multiply_by_quantized_multiplier, round_shift_i64_to_i32, saturate_i8, Rescale,
+};
 
 /// The activation on an accumulator: ReLU `max(acc, 0)`, LeakyReLU
 /// `acc < 0 ? round_shift(acc · alpha_q16, 16) : acc`.
@@ -38,6 +40,129 @@ pub fn requantize(acc: i32, mult: i32, shift: i32, zp_out: i8) -> i8 {
 /// bytes). The bias is added with `i32` saturation. Channels without a record
 /// (a short `params`) are left untouched.
 pub fn requantize_row(acc: &[i32], params: &[u8], act: Activation, zp_out: i8, out: &mut [i8]) {
+    // The same results as `requantize_row_ref` (proptested below), with the
+    // activation chosen once per row and the rescale prepared once per row
+    // (compact form) or per record ([`Rescale`]: no division, no per-value
+    // shift clamping).
+    match act {
+        Activation::None => requantize_row_with(acc, params, zp_out, out, |a| a),
+        Activation::Relu => requantize_row_with(acc, params, zp_out, out, |a| a.max(0)),
+        Activation::LeakyRelu { .. } => {
+            requantize_row_with(acc, params, zp_out, out, |a| activate(a, act))
+        }
+    }
+}
+
+/// [`requantize_row`] with the activation `act`.
+#[inline(always)]
+fn requantize_row_with(
+    acc: &[i32],
+    params: &[u8],
+    zp_out: i8,
+    out: &mut [i8],
+    act: impl Fn(i32) -> i32,
+) {
+    let zp = i32::from(zp_out);
+    match crate::format::params_form(params.len(), out.len()) {
+        Some(crate::format::ParamsForm::Compact) => {
+            let split = params.len().saturating_sub(8);
+            let biases = params.get(..split).unwrap_or(&[]);
+            let (mult, shift) = shared_rescale(params.get(split..).unwrap_or(&[]));
+            let r = Rescale::new(mult, shift);
+            for ((o, &a), b) in out.iter_mut().zip(acc).zip(biases.chunks_exact(4)) {
+                let bias = match b {
+                    [b0, b1, b2, b3] => i32::from_le_bytes([*b0, *b1, *b2, *b3]),
+                    _ => 0,
+                };
+                *o = saturate_i8(r.apply(act(a.saturating_add(bias))).saturating_add(zp));
+            }
+        }
+        _ => {
+            for ((o, &a), rec) in out.iter_mut().zip(acc).zip(params.chunks_exact(12)) {
+                let (bias, mult, shift) = record(rec);
+                let r = Rescale::new(mult, shift);
+                *o = saturate_i8(r.apply(act(a.saturating_add(bias))).saturating_add(zp));
+            }
+        }
+    }
+}
+
+/// One channel's `(bias, mult, shift)` prepared once per op for
+/// [`requantize_row_prepared`]: `[bias, mult, left | right << 8, 0]`, where
+/// `left`/`right` are the shift's parts as [`Rescale::new`] splits them.
+pub type Prepared = [i32; 4];
+
+/// Prepares the channel records of `params` (as [`requantize_row`] reads them
+/// for `channels` output channels) into `prep`; returns how many channels
+/// have a record (the rest are left untouched by [`requantize_row_prepared`],
+/// as by [`requantize_row`]).
+pub fn prepare(params: &[u8], channels: usize, prep: &mut [Prepared]) -> usize {
+    let mut n = 0usize;
+    let mut put = |p: &mut Prepared, bias: i32, mult: i32, shift: i32| {
+        let shift = shift.clamp(-31, 30);
+        let (left, right) = if shift > 0 { (shift, 0) } else { (0, -shift) };
+        *p = [bias, mult, left | (right << 8), 0];
+        n += 1;
+    };
+    match crate::format::params_form(params.len(), channels) {
+        Some(crate::format::ParamsForm::Compact) => {
+            let split = params.len().saturating_sub(8);
+            let biases = params.get(..split).unwrap_or(&[]);
+            let (mult, shift) = shared_rescale(params.get(split..).unwrap_or(&[]));
+            for (p, b) in prep.iter_mut().take(channels).zip(biases.chunks_exact(4)) {
+                let bias = match b {
+                    [b0, b1, b2, b3] => i32::from_le_bytes([*b0, *b1, *b2, *b3]),
+                    _ => 0,
+                };
+                put(p, bias, mult, shift);
+            }
+        }
+        _ => {
+            for (p, rec) in prep.iter_mut().take(channels).zip(params.chunks_exact(12)) {
+                let (bias, mult, shift) = record(rec);
+                put(p, bias, mult, shift);
+            }
+        }
+    }
+    n
+}
+
+/// [`requantize_row`] with the records prepared by [`prepare`] (the same
+/// results, proptested): `out[c]` for the channels of `prep`.
+pub fn requantize_row_prepared(
+    acc: &[i32],
+    prep: &[Prepared],
+    act: Activation,
+    zp_out: i8,
+    out: &mut [i8],
+) {
+    match act {
+        Activation::None => prepared_with(acc, prep, zp_out, out, |a| a),
+        Activation::Relu => prepared_with(acc, prep, zp_out, out, |a| a.max(0)),
+        Activation::LeakyRelu { .. } => prepared_with(acc, prep, zp_out, out, |a| activate(a, act)),
+    }
+}
+
+/// [`requantize_row_prepared`] with the activation `act`.
+#[inline(always)]
+fn prepared_with(
+    acc: &[i32],
+    prep: &[Prepared],
+    zp_out: i8,
+    out: &mut [i8],
+    act: impl Fn(i32) -> i32,
+) {
+    let zp = i32::from(zp_out);
+    for ((o, &a), p) in out.iter_mut().zip(acc).zip(prep) {
+        let [bias, mult, lr, _] = *p;
+        let r = Rescale::from_parts(mult, (lr & 0xFF) as u32, ((lr >> 8) & 0xFF) as u32);
+        *o = saturate_i8(r.apply(act(a.saturating_add(bias))).saturating_add(zp));
+    }
+}
+
+/// The reference form of [`requantize_row`]: one [`requantize`] and
+/// [`activate`] per channel, the definition the fast version is tested against.
+pub fn requantize_row_ref(acc: &[i32], params: &[u8], act: Activation, zp_out: i8, out: &mut [i8]) {
     match crate::format::params_form(params.len(), out.len()) {
         Some(crate::format::ParamsForm::Compact) => {
             let split = params.len().saturating_sub(8);
@@ -112,6 +237,65 @@ mod tests {
             assert_eq!(record(&params[c * 12..]), crate::channel_record(&params, c));
         }
         assert_eq!(record(&params[..11]), (0, 0, 0));
+    }
+
+    fn params_strategy() -> impl proptest::strategy::Strategy<Value = (Vec<i32>, Vec<u8>, bool)> {
+        use proptest::prelude::*;
+        (1usize..20, any::<bool>())
+            .prop_flat_map(|(n, compact)| {
+                let words = if compact { n + 2 } else { 3 * n };
+                (
+                    proptest::collection::vec(any::<i32>(), n),
+                    proptest::collection::vec(
+                        prop_oneof![
+                            any::<i32>(),
+                            -40i32..40,
+                            (1i32 << 30)..=i32::MAX,
+                            Just(i32::MIN),
+                            Just(i32::MAX)
+                        ],
+                        words,
+                    ),
+                    Just(compact),
+                )
+            })
+            .prop_map(|(acc, words, compact)| {
+                let bytes = words.iter().flat_map(|w| w.to_le_bytes()).collect();
+                (acc, bytes, compact)
+            })
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn requantize_row_matches_reference(
+            (acc, params, _compact) in params_strategy(),
+            act in 0u8..4,
+            alpha in proptest::num::i32::ANY,
+            zp in proptest::num::i8::ANY,
+            small in proptest::bool::ANY,
+            cut in 0usize..3,
+        ) {
+            let act = match act {
+                0 => Activation::None,
+                1 => Activation::Relu,
+                2 => Activation::LeakyRelu { alpha_q16: alpha },
+                _ => Activation::LeakyRelu { alpha_q16: 6554 },
+            };
+            // Small accumulators (the usual case) as well as arbitrary ones.
+            let acc: Vec<i32> = if small { acc.iter().map(|a| a % 100_000).collect() } else { acc };
+            // A short params section too (channels without records untouched).
+            let params = &params[..params.len().saturating_sub(cut * 5)];
+            let mut want = vec![7i8; acc.len()];
+            let mut got = vec![7i8; acc.len()];
+            requantize_row_ref(&acc, params, act, zp, &mut want);
+            requantize_row(&acc, params, act, zp, &mut got);
+            proptest::prop_assert_eq!(&got, &want);
+            let mut prep = vec![[0i32; 4]; acc.len()];
+            let n = prepare(params, acc.len(), &mut prep);
+            let mut got2 = vec![7i8; acc.len()];
+            requantize_row_prepared(&acc, &prep[..n], act, zp, &mut got2);
+            proptest::prop_assert_eq!(got2, want);
+        }
     }
 
     #[test]

@@ -43,9 +43,11 @@ pub struct GcnFlags {
 }
 
 /// Scratch taken by [`run`]: weight sums, `h` (`nodes × out_ch` i32), `dinv`
-/// (`nodes` u64), an i64 and an i32 accumulator row.
+/// (`nodes` u64), an i64 and an i32 accumulator row, the prepared channel
+/// records ([`requant::prepare`], 16 bytes per channel).
 pub fn scratch_bytes(nodes: usize, _in_ch: usize, out_ch: usize) -> usize {
     region_bytes::<i32>(out_ch)
+        .saturating_add(region_bytes::<requant::Prepared>(out_ch))
         .saturating_add(region_bytes::<i32>(nodes.saturating_mul(out_ch)))
         .saturating_add(region_bytes::<u64>(nodes))
         .saturating_add(region_bytes::<i64>(out_ch))
@@ -178,6 +180,9 @@ pub fn run(
     let dinv = scratch.take::<u64>(n)?;
     let acc = scratch.take::<i64>(oc)?;
     let row = scratch.take::<i32>(oc)?;
+    let prep = scratch.take::<requant::Prepared>(oc)?;
+    let np = requant::prepare(params, oc, prep);
+    let prep = prep.get(..np).unwrap_or(&[]);
     let overflow = Error::Overflow { op: ctx.op };
 
     x.weight_sums(w, sums);
@@ -210,7 +215,7 @@ pub fn run(
         for (r, &a) in row.iter_mut().zip(acc.iter()) {
             *r = round_shift_i64_to_i32(a, 24);
         }
-        requant::requantize_row(row, params, act, out.zp, or);
+        requant::requantize_row_prepared(row, prep, act, out.zp, or);
     }
     Ok(())
 }

@@ -34,6 +34,11 @@ pub enum FeatureKind {
     /// int8 features quantized once before the loop (with the runtime's own
     /// `quantize_value` and the model input's scale and zero point).
     I8,
+    /// The same int8 features stored sparse before the loop
+    /// (`Features::SparseI8`: CSR of the entries that differ from the input
+    /// zero point), read in place by a first Linear, GCNConv or sum/mean
+    /// SAGEConv; the arena is `Model::arena_bytes_sparse`.
+    SparseI8,
 }
 
 /// Arguments of `bench`.
@@ -98,16 +103,23 @@ pub fn run(a: &Args) -> Result<()> {
     }
     let desc = model.input_desc();
     let x_i8: Vec<i8> = match a.features {
-        FeatureKind::F32 => Vec::new(),
+        FeatureKind::F32 | FeatureKind::SparseI8 => Vec::new(),
         FeatureKind::I8 => {
             g.x.iter()
                 .map(|&v| quantize_value(v, desc.scale, desc.zero_point))
                 .collect()
         }
     };
-    let features = match a.features {
-        FeatureKind::F32 => Features::F32(&g.x),
-        FeatureKind::I8 => Features::I8(&x_i8),
+    let sparse_x =
+        (a.features == FeatureKind::SparseI8).then(|| crate::rt::sparse_features(&model, &g));
+    let features = match (a.features, &sparse_x) {
+        (FeatureKind::SparseI8, Some((row_ptr, cols, values))) => Features::SparseI8 {
+            row_ptr,
+            cols,
+            values,
+        },
+        (FeatureKind::F32, _) | (FeatureKind::SparseI8, None) => Features::F32(&g.x),
+        (FeatureKind::I8, _) => Features::I8(&x_i8),
     };
     let input = GraphInput {
         num_nodes: g.num_nodes,
@@ -119,7 +131,11 @@ pub fn run(a: &Args) -> Result<()> {
         edge_attr: None,
         pairs: None,
     };
-    let arena_bytes = model.arena_bytes(g.num_nodes, g.num_edges(), g.num_graphs);
+    let arena_bytes = if a.features == FeatureKind::SparseI8 {
+        model.arena_bytes_sparse(g.num_nodes, g.num_edges(), g.num_graphs)
+    } else {
+        model.arena_bytes(g.num_nodes, g.num_edges(), g.num_graphs)
+    };
     // +8: the arena need not start 8-aligned.
     let mut arena = vec![0u8; arena_bytes.saturating_add(8)];
     let mut session = Session::new(&model, &mut arena);
@@ -146,12 +162,14 @@ pub fn run(a: &Args) -> Result<()> {
     let feat = match a.features {
         FeatureKind::F32 => "f32",
         FeatureKind::I8 => "i8",
+        FeatureKind::SparseI8 => "sparse-i8",
     };
+    let nnz = sparse_x.as_ref().map(|(_, cols, _)| cols.len());
     if a.json {
         let v = json!({
             "model": a.model.display().to_string(), "graphs": a.graphs.display().to_string(),
             "nodes": g.num_nodes, "edges": g.num_edges(), "num_graphs": g.num_graphs,
-            "features": feat, "arena_bytes": arena_bytes, "model_bytes": bytes.len(),
+            "features": feat, "sparse_entries": nnz, "arena_bytes": arena_bytes, "model_bytes": bytes.len(),
             "iters": a.iters, "warmup": a.warmup,
             "median_ns": med, "min_ns": min,
             "rows": rows, "channels": channels, "output_crc32": format!("{crc:08x}"),
@@ -169,6 +187,13 @@ pub fn run(a: &Args) -> Result<()> {
         g.num_edges(),
         g.num_graphs
     );
+    if let Some(nnz) = nnz {
+        println!(
+            "sparse features: {nnz} stored entries of {} ({:.2} % dense)",
+            g.num_nodes * g.channels,
+            100.0 * nnz as f64 / (g.num_nodes * g.channels).max(1) as f64
+        );
+    }
     println!("arena_bytes {arena_bytes}");
     println!(
         "inferences {} (+{} warm-up): median {:.1} us, min {:.1} us per inference (wall clock)",
