@@ -5,7 +5,8 @@
 
 * model_parse: every bundled model (models/*/*.tgnn) and every conformance case
   (tests/conformance/<case>/) converted to .tgnn with the `tinygnn` CLI (small
-  models covering every op kind; skipped with --no-convert);
+  models covering every op kind; skipped with --no-convert), and the shared
+  every-op fixture (testkit/, `tinygnn_testkit::every_op_model`, with GAT);
 * inference: each of those models framed as the target reads it (u32 LE length,
   model bytes) followed by a few seeded random tails that `arbitrary` turns
   into graphs;
@@ -43,6 +44,14 @@ def cli() -> str:
     return exe
 
 
+def every_op_model(tmp: Path) -> tuple[str, bytes]:
+    """The every-op fixture of testkit/ (the graph_validate target's third model)."""
+    dst = tmp / "every-op.tgnn"
+    subprocess.run(["cargo", "run", "-q", "--release", "-p", "tinygnn-testkit", "--features",
+                    "all-ops", "--bin", "every-op-model", "--", str(dst)], cwd=ROOT, check=True)
+    return ("every-op", dst.read_bytes())
+
+
 def conformance_models(tmp: Path) -> list[tuple[str, bytes]]:
     out = []
     exe = cli()
@@ -61,6 +70,7 @@ def main() -> int:
     convert = "--no-convert" not in sys.argv[1:]
     models = [(p.stem, p.read_bytes()) for p in sorted(ROOT.glob("models/*/*.tgnn"))]
     with tempfile.TemporaryDirectory() as tmp:
+        models.append(every_op_model(Path(tmp)))
         if convert:
             models += conformance_models(Path(tmp))
     rng = random.Random(0x7467_6E6E)
@@ -70,7 +80,7 @@ def main() -> int:
         put("model_parse", m)
         for t in tails(4):
             put("inference", len(m).to_bytes(4, "little") + m + t)
-    for which in range(3):  # karate-gcn, digits-gin, every-op (fuzz/src/lib.rs)
+    for which in range(3):  # karate-gcn, digits-gin, every-op (testkit/src/lib.rs)
         for t in tails(8):
             put("graph_validate", bytes([which]) + t)
     for t in ("model_parse", "inference", "graph_validate"):

@@ -33,12 +33,13 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use common::{graph, node, records, writer, Rng};
+use common::Rng;
 use tinygnn::format::writer::fix_crc;
 use tinygnn::format::{
     Activation, Aggr, ConcatPart, MetaHeader, Op, Pool, Section, TensorDesc, TensorKind, HEADER_LEN,
 };
 use tinygnn::{Error, Features, GraphInput, Model, Session};
+use tinygnn_testkit::every_op_model;
 
 /// Mutants per model (at least; a few under Miri, which is ~1000× slower).
 const MUTANTS: usize = if cfg!(miri) { 12 } else { 10_000 };
@@ -1003,140 +1004,9 @@ fn mutate_cora_appnp() {
     check_coverage("cora-appnp", &c, &DEEP);
 }
 
-/// A small model with every op kind: GCN with edge weights, SAGE max with
-/// normalisation and mean without root, GIN, residual add, concat, standalone
-/// activation, mean and max pooling, a graph-level linear head.
-pub fn zoo() -> Vec<u8> {
-    let mut rng = Rng(0x7a6f6f);
-    let mut w = writer();
-    let x = w.add_tensor(node(3, 0.05, 2));
-    let a = w.add_tensor(node(4, 0.1, -3));
-    let b = w.add_tensor(node(4, 1.0 / 127.0, 0));
-    let c = w.add_tensor(node(4, 0.08, 1));
-    let d = w.add_tensor(node(4, 0.12, -1));
-    let e = w.add_tensor(node(4, 0.1, 0));
-    let f = w.add_tensor(node(8, 0.1, 0));
-    let h = w.add_tensor(node(8, 0.1, 0));
-    let pm = w.add_tensor(graph(8, 0.1, 0));
-    let px = w.add_tensor(graph(8, 0.1, 0));
-    let cat = w.add_tensor(graph(16, 0.1, 0));
-    let out = w.add_tensor(graph(3, 0.2, 5));
-    let mut lin = |w: &mut tinygnn::format::writer::ModelWriter, i: usize, o: usize| {
-        let ws = w.add_i8(&rng.weights(i * o));
-        let ps = w.add_channel_params(&records(&mut rng, o, 500, 0.004));
-        (ws, ps)
-    };
-    let (ws, ps) = lin(&mut w, 3, 4);
-    w.add_op(Op::GcnConv {
-        input: x,
-        output: a,
-        weights: ws,
-        params: ps,
-        act: Activation::Relu,
-        improved: true,
-        add_self_loops: true,
-        normalize: true,
-        edge_weight: true,
-    });
-    let (wl, ps) = lin(&mut w, 4, 4);
-    let (wr, _) = lin(&mut w, 4, 4);
-    w.add_op(Op::SageConv {
-        input: a,
-        output: b,
-        aggr: Aggr::Max,
-        weights_l: wl,
-        weights_r: wr,
-        params: ps,
-        act: Activation::None,
-        normalize: true,
-    });
-    let (wl, ps) = lin(&mut w, 4, 4);
-    w.add_op(Op::SageConv {
-        input: b,
-        output: c,
-        aggr: Aggr::Mean,
-        weights_l: wl,
-        weights_r: Section::default(),
-        params: ps,
-        act: Activation::LeakyRelu { alpha_q16: 6554 },
-        normalize: false,
-    });
-    w.add_op(Op::GinAggregate {
-        input: c,
-        output: d,
-        one_plus_eps_q16: 80000,
-        mult: 1 << 30,
-        shift: -6,
-    });
-    w.add_op(Op::Add {
-        a: d,
-        b: c,
-        output: e,
-        mult_a_q16: 78000,
-        mult_b_q16: 52000,
-        act: Activation::Relu,
-    });
-    w.add_op(Op::Concat {
-        parts: heapless::Vec::from_slice(&[
-            ConcatPart {
-                input: e,
-                mult_q16: 65536,
-            },
-            ConcatPart {
-                input: a,
-                mult_q16: 65536,
-            },
-        ])
-        .unwrap(),
-        output: f,
-    });
-    w.add_op(Op::Act {
-        input: f,
-        output: h,
-        act: Activation::LeakyRelu { alpha_q16: 13107 },
-    });
-    w.add_op(Op::GlobalPool {
-        input: h,
-        output: pm,
-        pool: Pool::Mean,
-        mult: 1 << 30,
-        shift: -7,
-    });
-    w.add_op(Op::GlobalPool {
-        input: h,
-        output: px,
-        pool: Pool::Max,
-        mult: 0,
-        shift: 0,
-    });
-    w.add_op(Op::Concat {
-        parts: heapless::Vec::from_slice(&[
-            ConcatPart {
-                input: pm,
-                mult_q16: 65536,
-            },
-            ConcatPart {
-                input: px,
-                mult_q16: 65536,
-            },
-        ])
-        .unwrap(),
-        output: cat,
-    });
-    let (ws, ps) = lin(&mut w, 16, 3);
-    w.add_op(Op::Linear {
-        input: cat,
-        output: out,
-        weights: ws,
-        params: ps,
-        act: Activation::None,
-    });
-    w.finish(x, &[out, h], 24, 64, 4).unwrap()
-}
-
 #[test]
 fn mutate_every_op_model() {
-    let bytes = zoo();
+    let bytes = every_op_model();
     let c = suite("every-op (synthetic)", &bytes, 0x5a4f4f);
     check_coverage("every-op", &c, &DEEP);
 }
@@ -1146,7 +1016,7 @@ fn mutate_every_op_model() {
 /// write outside the arena.
 #[test]
 fn harness_detects_what_it_claims() {
-    let bytes = zoo();
+    let bytes = every_op_model();
     let model = Model::from_bytes(&bytes).unwrap();
     let mut rng = Rng(7);
     let mut g = random_graph(&mut rng, &model);

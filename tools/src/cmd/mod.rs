@@ -46,3 +46,113 @@ pub fn sparse_arena_line(model: &tinygnn::Model<'_>, bytes: usize) -> String {
         format!("arena at capacity with sparse input: {bytes} bytes (sparse features are expanded: an op other than Linear/GCN/SAGE-sum/mean reads the input)")
     }
 }
+
+/// The fields of a `json!({…})` object literal.
+pub fn object(v: serde_json::Value) -> serde_json::Map<String, serde_json::Value> {
+    match v {
+        serde_json::Value::Object(m) => m,
+        _ => serde_json::Map::new(),
+    }
+}
+
+/// A model output as `run` and `stream` report it: the predictions, the
+/// accuracy against the graphs' labels, and where `--output-bytes` went.
+pub struct Report<'a> {
+    out: &'a crate::rt::RunOutput,
+    g: &'a Graphs,
+    output_bytes: Option<&'a std::path::Path>,
+    pred: Vec<usize>,
+    acc: Option<(f64, usize)>,
+}
+
+impl<'a> Report<'a> {
+    /// Writes the raw int8 output (row-major) to `output_bytes` if given, and
+    /// computes the argmax of each row and the accuracy.
+    pub fn new(
+        out: &'a crate::rt::RunOutput,
+        g: &'a Graphs,
+        output_bytes: Option<&'a std::path::Path>,
+    ) -> anyhow::Result<Self> {
+        use anyhow::Context;
+        if let Some(p) = output_bytes {
+            let raw: Vec<u8> = out.data.iter().map(|&v| v as u8).collect();
+            std::fs::write(p, raw).with_context(|| format!("cannot write {}", p.display()))?;
+        }
+        let pred: Vec<usize> = (0..out.rows).map(|r| out.argmax(r)).collect();
+        let acc = accuracy(&pred, g);
+        Ok(Report {
+            out,
+            g,
+            output_bytes,
+            pred,
+            acc,
+        })
+    }
+
+    /// Prints the JSON object: the output's shape, `count` (e.g. `runs`), its
+    /// quantization, argmax and accuracy, then the command's own `extra` fields.
+    pub fn print_json(
+        &self,
+        count: (&str, usize),
+        extra: serde_json::Map<String, serde_json::Value>,
+    ) -> anyhow::Result<()> {
+        let out = self.out;
+        let acc = self.acc;
+        let mut v = serde_json::Map::new();
+        v.insert("rows".into(), out.rows.into());
+        v.insert("channels".into(), out.channels.into());
+        v.insert(count.0.into(), count.1.into());
+        v.insert("scale".into(), out.scale.into());
+        v.insert("zero_point".into(), out.zero_point.into());
+        v.insert("argmax".into(), self.pred.clone().into());
+        v.insert("accuracy".into(), acc.map(|a| a.0).into());
+        v.insert("accuracy_rows".into(), acc.map(|a| a.1).into());
+        v.extend(extra);
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        Ok(())
+    }
+
+    /// The `output: rows × channels, scale, zero point` line.
+    pub fn print_shape(&self) {
+        let out = self.out;
+        println!(
+            "output: {} rows × {} channels, scale {:.6e}, zero point {}",
+            out.rows, out.channels, out.scale, out.zero_point
+        );
+    }
+
+    /// The first rows, the argmax histogram, the accuracy and where the
+    /// output bytes went.
+    pub fn print_rows(&self) {
+        let out = self.out;
+        let show = out.rows.min(10);
+        for (r, p) in self.pred.iter().enumerate().take(show) {
+            let row: Vec<String> = out.data[r * out.channels..(r + 1) * out.channels]
+                .iter()
+                .take(8)
+                .map(|v| v.to_string())
+                .collect();
+            println!(
+                "  row {r:>5}: argmax {p:>3}   int8 [{}{}]",
+                row.join(", "),
+                if out.channels > 8 { ", …" } else { "" }
+            );
+        }
+        if out.rows > show {
+            println!("  … {} more rows", out.rows - show);
+        }
+        let mut hist = vec![0usize; out.channels];
+        self.pred.iter().for_each(|&p| hist[p] += 1);
+        println!("argmax histogram: {hist:?}");
+        if let Some((acc, n)) = self.acc {
+            println!(
+                "accuracy: {:.2}% over {n} {}",
+                acc * 100.0,
+                accuracy_scope(self.g, out.rows)
+            );
+        }
+        if let Some(p) = self.output_bytes {
+            println!("wrote {} output bytes to {}", out.data.len(), p.display());
+        }
+    }
+}

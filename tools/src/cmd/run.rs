@@ -6,6 +6,7 @@ use anyhow::{anyhow, Context, Result};
 use serde_json::json;
 use tinygnn::Model;
 
+use super::object;
 use crate::{rt, st};
 
 /// Arguments of `run`.
@@ -36,27 +37,15 @@ pub fn run(a: &Args) -> Result<()> {
         .map_err(|e| anyhow!("{}: invalid model: {e}", a.model.display()))?;
     let g = st::read_graphs(&a.graphs)?;
     let (out, runs, arena) = rt::run_batched_opts(&model, &g, a.sparse, |_, _| {})?;
-    if let Some(p) = &a.output_bytes {
-        let raw: Vec<u8> = out.data.iter().map(|&v| v as u8).collect();
-        std::fs::write(p, raw).with_context(|| format!("cannot write {}", p.display()))?;
-    }
-    let pred: Vec<usize> = (0..out.rows).map(|r| out.argmax(r)).collect();
-    let acc = super::accuracy(&pred, &g);
+    let report = super::Report::new(&out, &g, a.output_bytes.as_deref())?;
     if a.json {
-        let v = json!({
-            "rows": out.rows, "channels": out.channels, "runs": runs, "scale": out.scale, "zero_point": out.zero_point,
-            "argmax": pred,
-            "accuracy": acc.map(|a| a.0), "accuracy_rows": acc.map(|a| a.1),
+        let extra = json!({
             "arena_bytes": arena, "sparse_input": a.sparse,
             "sparse_in_place": a.sparse && model.reads_sparse_input(),
         });
-        println!("{}", serde_json::to_string_pretty(&v)?);
-        return Ok(());
+        return report.print_json(("runs", runs), object(extra));
     }
-    println!(
-        "output: {} rows × {} channels, scale {:.6e}, zero point {}",
-        out.rows, out.channels, out.scale, out.zero_point
-    );
+    report.print_shape();
     let how = match (a.sparse, model.reads_sparse_input()) {
         (false, _) => "dense input",
         (true, true) => "sparse input, read in place by the first layer",
@@ -68,34 +57,6 @@ pub fn run(a: &Args) -> Result<()> {
     if runs > 1 {
         println!("(the batch exceeds the model's capacity: ran {runs} runs of whole graphs)");
     }
-    let show = out.rows.min(10);
-    for (r, p) in pred.iter().enumerate().take(show) {
-        let row: Vec<String> = out.data[r * out.channels..(r + 1) * out.channels]
-            .iter()
-            .take(8)
-            .map(|v| v.to_string())
-            .collect();
-        println!(
-            "  row {r:>5}: argmax {p:>3}   int8 [{}{}]",
-            row.join(", "),
-            if out.channels > 8 { ", …" } else { "" }
-        );
-    }
-    if out.rows > show {
-        println!("  … {} more rows", out.rows - show);
-    }
-    let mut hist = vec![0usize; out.channels];
-    pred.iter().for_each(|&p| hist[p] += 1);
-    println!("argmax histogram: {hist:?}");
-    if let Some((acc, n)) = acc {
-        println!(
-            "accuracy: {:.2}% over {n} {}",
-            acc * 100.0,
-            super::accuracy_scope(&g, out.rows)
-        );
-    }
-    if let Some(p) = &a.output_bytes {
-        println!("wrote {} output bytes to {}", out.data.len(), p.display());
-    }
+    report.print_rows();
     Ok(())
 }

@@ -19,6 +19,7 @@ use tinygnn_proto::{
     Message, OwnedRequest, DELIMITER,
 };
 
+use super::object;
 use crate::rt::RunOutput;
 use crate::st::{self, Graphs};
 
@@ -547,72 +548,32 @@ fn report(
     costs: &[u64],
     (sent, wall): (usize, f64),
 ) -> Result<()> {
-    if let Some(p) = &a.output_bytes {
-        let raw: Vec<u8> = out.data.iter().map(|&v| v as u8).collect();
-        std::fs::write(p, raw).with_context(|| format!("cannot write {}", p.display()))?;
-    }
-    let pred: Vec<usize> = (0..out.rows).map(|r| out.argmax(r)).collect();
-    let acc = super::accuracy(&pred, g);
+    let report = super::Report::new(out, g, a.output_bytes.as_deref())?;
     let total: u64 = costs.iter().sum();
     let (cmin, cmax) = (
         costs.iter().copied().min().unwrap_or(0),
         costs.iter().copied().max().unwrap_or(0),
     );
     if a.json {
-        let v = json!({
-            "rows": out.rows, "channels": out.channels, "requests": costs.len(), "scale": out.scale,
-            "zero_point": out.zero_point, "argmax": pred,
-            "accuracy": acc.map(|a| a.0), "accuracy_rows": acc.map(|a| a.1),
+        let extra = json!({
             "device": { "model": dev.model, "model_crc": format!("{:08x}", dev.model_crc),
                         "max_nodes": dev.max_nodes, "max_edges": dev.max_edges,
                         "max_graphs": dev.max_graphs, "max_frame": dev.max_frame },
             "cost": costs, "cost_unit": dev.cost_unit, "bytes_sent": sent,
         });
-        println!("{}", serde_json::to_string_pretty(&v)?);
-        return Ok(());
+        return report.print_json(("requests", costs.len()), object(extra));
     }
     println!(
         "device: {} (crc {:08x}), up to {} nodes, {} edges, {} graphs, {}-byte frames per request",
         dev.model, dev.model_crc, dev.max_nodes, dev.max_edges, dev.max_graphs, dev.max_frame
     );
-    println!(
-        "output: {} rows × {} channels, scale {:.6e}, zero point {}",
-        out.rows, out.channels, out.scale, out.zero_point
-    );
+    report.print_shape();
     println!(
         "{} request(s), {sent} bytes sent, in {wall:.2} s; device cost per request: min {cmin}, max {cmax}, total {total} {}",
         costs.len(),
         dev.cost_unit
     );
-    let show = out.rows.min(10);
-    for (r, p) in pred.iter().enumerate().take(show) {
-        let row: Vec<String> = out.data[r * out.channels..(r + 1) * out.channels]
-            .iter()
-            .take(8)
-            .map(|v| v.to_string())
-            .collect();
-        println!(
-            "  row {r:>5}: argmax {p:>3}   int8 [{}{}]",
-            row.join(", "),
-            if out.channels > 8 { ", …" } else { "" }
-        );
-    }
-    if out.rows > show {
-        println!("  … {} more rows", out.rows - show);
-    }
-    let mut hist = vec![0usize; out.channels];
-    pred.iter().for_each(|&p| hist[p] += 1);
-    println!("argmax histogram: {hist:?}");
-    if let Some((acc, n)) = acc {
-        println!(
-            "accuracy: {:.2}% over {n} {}",
-            acc * 100.0,
-            super::accuracy_scope(g, out.rows)
-        );
-    }
-    if let Some(p) = &a.output_bytes {
-        println!("wrote {} output bytes to {}", out.data.len(), p.display());
-    }
+    report.print_rows();
     Ok(())
 }
 
