@@ -70,6 +70,16 @@ impl<'a> Model<'a> {
             tensors.push(t).map_err(|_| Error::TooManyEntries)?;
         }
         let ops_bytes = rest;
+        // At most one edge-feature tensor (the model's edge input).
+        let mut edge_tensors = tensors
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| t.kind == TensorKind::Edge);
+        if let Some((second, _)) = edge_tensors.nth(1) {
+            return Err(Error::InvalidTensor {
+                tensor: u16::try_from(second).unwrap_or(u16::MAX),
+            });
+        }
         let model = Model {
             header,
             meta,
@@ -92,6 +102,13 @@ impl<'a> Model<'a> {
         if let Some(d) = defined.get_mut(input) {
             *d = true;
         }
+        // The edge-feature input is defined before the first op.
+        if let Some(d) = self
+            .edge_input()
+            .and_then(|e| defined.get_mut(usize::from(e)))
+        {
+            *d = true;
+        }
         let is_defined = |d: &[bool; MAX_TENSORS], t: usize| d.get(t).copied().unwrap_or(false);
         let mut rest = self.ops;
         for index in 0..self.meta.num_ops {
@@ -111,7 +128,11 @@ impl<'a> Model<'a> {
                 inputs_ok &= (t as usize) < n && is_defined(&defined, t as usize)
             });
             let out = op.output() as usize;
-            if !inputs_ok || out >= n || is_defined(&defined, out) {
+            let writes_edge = self
+                .tensors
+                .get(out)
+                .is_some_and(|t| t.kind == TensorKind::Edge);
+            if !inputs_ok || out >= n || is_defined(&defined, out) || writes_edge {
                 return Err(bad);
             }
             self.check_op(&op).map_err(|_| bad)?;
@@ -122,11 +143,11 @@ impl<'a> Model<'a> {
             return Err(Error::BadMetadata);
         }
         if self.meta.outputs.is_empty()
-            || self
-                .meta
-                .outputs
-                .iter()
-                .any(|&o| (o as usize) >= n || !is_defined(&defined, o as usize))
+            || self.meta.outputs.iter().any(|&o| {
+                (o as usize) >= n
+                    || !is_defined(&defined, o as usize)
+                    || Some(o) == self.edge_input()
+            })
         {
             return Err(Error::InvalidOutputs);
         }
@@ -138,7 +159,8 @@ impl<'a> Model<'a> {
             feature = "op-linear",
             feature = "op-gcn",
             feature = "op-sage",
-            feature = "op-gat"
+            feature = "op-gat",
+            feature = "op-gine"
         )),
         allow(dead_code)
     )]
@@ -150,7 +172,12 @@ impl<'a> Model<'a> {
     /// `out_ch·in_ch` bytes, or int4 ([`format::WEIGHTS_I4_FLAG`]) of exactly
     /// `out_ch·ceil(in_ch/2)` bytes whose row padding nibbles (odd `in_ch`) are 0.
     #[cfg_attr(
-        not(any(feature = "op-linear", feature = "op-gcn", feature = "op-sage")),
+        not(any(
+            feature = "op-linear",
+            feature = "op-gcn",
+            feature = "op-sage",
+            feature = "op-gine"
+        )),
         allow(dead_code)
     )]
     fn weights_ok(&self, s: Section, out_ch: usize, in_ch: usize) -> bool {
@@ -175,7 +202,12 @@ impl<'a> Model<'a> {
     /// A [`format::ChannelParams`] section for `channels` channels, in the
     /// full (`12·C` bytes) or the compact (`4·C + 8` bytes) form.
     #[cfg_attr(
-        not(any(feature = "op-linear", feature = "op-gcn", feature = "op-sage")),
+        not(any(
+            feature = "op-linear",
+            feature = "op-gcn",
+            feature = "op-sage",
+            feature = "op-gine"
+        )),
         allow(dead_code)
     )]
     fn params_ok(&self, s: Section, channels: usize) -> bool {
@@ -350,6 +382,29 @@ impl<'a> Model<'a> {
                     && self.params_ok(*params, co)
                     && act_ok(act))
             }
+            #[cfg(feature = "op-gine")]
+            Op::GineConv {
+                input,
+                edge_attr,
+                output,
+                edge_weights,
+                edge_params,
+                ..
+            } => {
+                let (i, e, o) = (t(*input)?, t(*edge_attr)?, t(*output)?);
+                let (c, d) = (i.channels as usize, e.channels as usize);
+                let lin_ok = if edge_weights.len == 0 {
+                    d == c
+                } else {
+                    self.weights_ok(*edge_weights, c, d)
+                };
+                ok(i.kind == TensorKind::Node
+                    && e.kind == TensorKind::Edge
+                    && o.kind == TensorKind::Node
+                    && i.channels == o.channels
+                    && lin_ok
+                    && self.params_ok(*edge_params, c))
+            }
             _ => Err(()),
         }
     }
@@ -411,6 +466,16 @@ impl<'a> Model<'a> {
             self.meta.max_edges,
             self.meta.max_graphs,
         )
+    }
+
+    /// The edge-feature input tensor ([`TensorKind::Edge`]), if the model has
+    /// one: then every input graph must carry `edge_attr` with that many
+    /// channels per edge.
+    pub fn edge_input(&self) -> Option<u8> {
+        self.tensors
+            .iter()
+            .position(|t| t.kind == TensorKind::Edge)
+            .and_then(|i| u8::try_from(i).ok())
     }
 
     /// Whether any op reads edge weights.

@@ -282,6 +282,15 @@ fn every_error() -> Vec<Error> {
             actual: 23,
         },
         Error::Overflow { op: 24 },
+        Error::MissingEdgeAttr,
+        Error::EdgeAttrShape {
+            expected: 27,
+            actual: 28,
+        },
+        Error::NonFiniteEdgeAttr {
+            edge: 29,
+            channel: 30,
+        },
     ]
 }
 

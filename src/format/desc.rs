@@ -104,6 +104,12 @@ pub enum TensorKind {
     Node,
     /// One row per graph of the batch: `[graphs, channels]` (after pooling).
     Graph,
+    /// One row per edge: `[edges, channels]` (the edge features, PyG's
+    /// `edge_attr`; `edgefeat`). Only the model's edge-feature input has this
+    /// kind: at most one tensor, written by no op, never an output. The
+    /// session stores its rows in the target-sorted CSR order (row `p` is the
+    /// features of the `p`-th edge of [`crate::kernels::aggregate::Csr`]).
+    Edge,
 }
 
 /// A quantized activation tensor: shape `[rows, channels]`, int8, per-tensor
@@ -445,6 +451,43 @@ pub enum Op {
         /// Fused activation.
         act: Activation,
     },
+    // ---- edgefeat ----
+    /// GINEConv (PyG `GINEConv(nn, eps, edge_dim)`, eval mode): the aggregation
+    /// `(1 + eps)·x_i + Σ_{j→i} ReLU(x_j + lin(e_ji))` (the `nn` follows as
+    /// separate ops, as for [`Op::GinAggregate`]). Node tensors `input` and
+    /// `output` have the same channel count `C`; `edge_attr` is the model's
+    /// edge-feature tensor ([`TensorKind::Edge`], `D` channels). Edges as given
+    /// (no self-loops added, duplicates counted). Per edge `j→i` (CSR row `p`):
+    ///
+    /// 1. `a[c] = Σ_k We[c,k]·(e_pk − zp_e) + bias[c]` with `edge_weights`
+    ///    (`[C, D]`, PyG's `lin`), or without `lin` (empty `edge_weights`,
+    ///    then `D = C`) `a[c] = (e_pc − zp_e) + bias[c]` (i32, saturating add);
+    /// 2. `m[c] = max(0, (x_jc − zp_x)·2^8 + requant(a[c], c))`, with
+    ///    `requant` the plain Q31 rescale of channel `c` of `edge_params`
+    ///    (`s_e·s_w[c]·2^8 / s_x`, i.e. into units of `s_x / 2^8`), i64;
+    /// 3. `acc_i[c] = (Σ_p m[c])·2^8 + one_plus_eps_q16·(x_ic − zp_x)` (i64, saturating),
+    ///    `out = saturate_i8(requant(round_shift_i64_to_i32(acc, 8), mult, shift) + zp_out)`,
+    ///    as [`Op::GinAggregate`].
+    GineConv {
+        /// Input node tensor (`C` channels).
+        input: u8,
+        /// The edge-feature tensor (`D` channels).
+        edge_attr: u8,
+        /// Output node tensor (`C` channels).
+        output: u8,
+        /// `round((1 + eps) · 2^16)`.
+        one_plus_eps_q16: i32,
+        /// int8/int4 weights `[C, D]` of `lin`, or empty (no `lin`: `D = C`).
+        edge_weights: Section,
+        /// [`ChannelParams`] for `C` channels: `lin.bias` in the accumulator
+        /// scale `s_e·s_w[c]` (0 without `lin`) and the Q31 rescale
+        /// `s_e·s_w[c]·2^8 / s_x` (`s_w = 1` without `lin`).
+        edge_params: ChannelParams,
+        /// Q31 rescale `s_x / (s_out · 2^8)`.
+        mult: i32,
+        /// Its exponent.
+        shift: i32,
+    },
 }
 
 impl Op {
@@ -459,7 +502,8 @@ impl Op {
             | Op::Add { output, .. }
             | Op::Concat { output, .. }
             | Op::Act { output, .. }
-            | Op::GatConv { output, .. } => output,
+            | Op::GatConv { output, .. }
+            | Op::GineConv { output, .. } => output,
         }
     }
 
@@ -478,6 +522,12 @@ impl Op {
                 f(*b);
             }
             Op::Concat { parts, .. } => parts.iter().for_each(|p| f(p.input)),
+            Op::GineConv {
+                input, edge_attr, ..
+            } => {
+                f(*input);
+                f(*edge_attr);
+            }
         }
     }
 
@@ -494,12 +544,13 @@ impl Op {
             Op::Act { .. } => "act",
             Op::GatConv { v2: false, .. } => "gat_conv",
             Op::GatConv { v2: true, .. } => "gatv2_conv",
+            Op::GineConv { .. } => "gine_conv",
         }
     }
 }
 
 /// Number of op variants; tags at or above this are [`crate::Error::UnknownOp`].
-pub const OP_TAGS: u32 = 9;
+pub const OP_TAGS: u32 = 10;
 
 /// Fixed part of the metadata, encoded first.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -17,6 +17,8 @@ pub mod gat;
 pub mod gcn;
 #[cfg(feature = "op-gin")]
 pub mod gin;
+#[cfg(feature = "op-gine")]
+pub mod gine;
 #[cfg(feature = "op-linear")]
 pub mod linear;
 #[cfg(feature = "op-pool")]
@@ -37,6 +39,7 @@ pub const fn compiled(op: &Op) -> bool {
         Op::GlobalPool { .. } => cfg!(feature = "op-pool"),
         Op::Add { .. } | Op::Concat { .. } | Op::Act { .. } => cfg!(feature = "op-elementwise"),
         Op::GatConv { .. } => cfg!(feature = "op-gat"),
+        Op::GineConv { .. } => cfg!(feature = "op-gine"),
     }
 }
 
@@ -290,6 +293,8 @@ pub fn rows_of(kind: TensorKind, nodes: usize, graphs: usize) -> usize {
     match kind {
         TensorKind::Node => nodes,
         TensorKind::Graph => graphs,
+        // One row per edge: the session sizes and locates edge tensors itself.
+        TensorKind::Edge => 0,
     }
 }
 
@@ -342,6 +347,10 @@ pub fn scratch_bytes(op: &Op, tensors: &[TensorDesc], nodes: usize, graphs: usiz
                 oc,
             )
         }
+        #[cfg(feature = "op-gine")]
+        Op::GineConv {
+            input, edge_attr, ..
+        } => gine::scratch_bytes(ch(*input), ch(*edge_attr)),
         _ => 0,
     }
 }

@@ -80,6 +80,13 @@ pub enum FKind {
     Act,
     /// GATConv / GATv2Conv.
     Gat(Box<crate::spec::GatSpec>),
+    /// GINEConv aggregation (edgefeat).
+    Gine {
+        /// ε.
+        eps: f64,
+        /// Edge `lin` weight `[C, D]` and bias, if any.
+        lin: Option<(Mat, Vec<f64>)>,
+    },
 }
 
 /// A fused op: produces the spec tensor `name` (the last one of its chain).
@@ -307,6 +314,7 @@ pub fn fuse(spec: &Spec) -> Result<Fused> {
                     OpKind::Add => FKind::Add,
                     OpKind::Concat => FKind::Concat,
                     OpKind::Gat(g) => FKind::Gat(g),
+                    OpKind::Gine { eps, lin } => FKind::Gine { eps, lin },
                     OpKind::BatchNorm { .. }
                     | OpKind::Relu
                     | OpKind::LeakyRelu { .. }
@@ -344,6 +352,7 @@ fn describe(p: &FOp) -> String {
         FKind::Act => "an activation",
         FKind::Gat(g) if g.v2 => "gatv2_conv",
         FKind::Gat(_) => "gat_conv",
+        FKind::Gine { .. } => "gine_conv",
     };
     if p.act != Act::None && !matches!(p.kind, FKind::Act) {
         format!("'{}' ({k} with a fused activation)", p.merged[0])
@@ -971,6 +980,23 @@ fn convert_layers(
         zero_point: z,
     });
     ids.insert(spec.input.clone(), input);
+    // The edge-feature input (edgefeat): one Edge tensor, quantized like the node input.
+    if let Some((name, d)) = &spec.edge_input {
+        if *d > tinygnn::MAX_CHANNELS {
+            bail!(
+                "edge input '{name}' has {d} channels; the runtime allows {}",
+                tinygnn::MAX_CHANNELS
+            );
+        }
+        let (s, z) = activation_quant(range(name)?);
+        let e = w.add_tensor(TensorDesc {
+            kind: TensorKind::Edge,
+            channels: *d as u16,
+            scale: s,
+            zero_point: z,
+        });
+        ids.insert(name.clone(), e);
+    }
     let (mut weight_bytes, mut param_bytes, mut bias_bytes) = (0usize, 0usize, 0usize);
     let mut per_tensor_layers = Vec::new();
     let mut warnings = Vec::new();
@@ -1164,6 +1190,64 @@ fn convert_layers(
                     input: in_ids[0],
                     output,
                     one_plus_eps_q16: q16(1.0 + eps).map_err(|e| anyhow!("{who}: {e}"))?,
+                    mult,
+                    shift,
+                }
+            }
+            FKind::Gine { eps, lin } => {
+                let (ename, _) = spec
+                    .edge_input
+                    .as_ref()
+                    .ok_or_else(|| anyhow!("{who}: the spec has no edge input"))?;
+                let edge_attr = ids[ename];
+                let s_e = w.tensors()[edge_attr as usize].scale as f64;
+                let frac = (1u64 << AGG_FRAC_BITS) as f64;
+                let (edge_weights, recs) = match lin {
+                    Some((m, b)) => {
+                        let floors: Vec<f64> =
+                            b.iter().map(|&x| scale_floor(x, s_e, None)).collect();
+                        let (q, scales) = quantize_weights_floored(&[m], false, &floors);
+                        let sec = w.add_i8(&q[0]);
+                        weight_bytes += q[0].len();
+                        let recs: Vec<ChannelRecord> = scales
+                            .iter()
+                            .zip(b)
+                            .map(|(&sw, &bias)| {
+                                let acc = s_e * sw;
+                                let (mult, shift) = quantize_multiplier(acc * frac / s_in);
+                                ChannelRecord {
+                                    bias: (bias / acc)
+                                        .round()
+                                        .clamp(i32::MIN as f64, i32::MAX as f64)
+                                        as i32,
+                                    mult,
+                                    shift,
+                                }
+                            })
+                            .collect();
+                        (sec, recs)
+                    }
+                    None => {
+                        let (mult, shift) = quantize_multiplier(s_e * frac / s_in);
+                        let rec = ChannelRecord {
+                            bias: 0,
+                            mult,
+                            shift,
+                        };
+                        (fmt::Section::default(), vec![rec; f.channels])
+                    }
+                };
+                let edge_params = w.add_channel_params(&recs);
+                param_bytes += edge_params.len as usize;
+                bias_bytes += 4 * recs.len();
+                let (mult, shift) = quantize_multiplier(s_in / (s_out * frac));
+                Op::GineConv {
+                    input: in_ids[0],
+                    edge_attr,
+                    output,
+                    one_plus_eps_q16: q16(1.0 + eps).map_err(|e| anyhow!("{who}: {e}"))?,
+                    edge_weights,
+                    edge_params,
                     mult,
                     shift,
                 }

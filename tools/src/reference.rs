@@ -17,6 +17,8 @@
 //! * `gin_aggregate`: `(1+eps)·x_i + Σ_{j→i} x_j`.
 //! * global pools by the batch vector; an empty graph pools to 0.
 //! * `gat_conv` / `gatv2_conv`: see [`gat`].
+//! * `gine_conv`: `(1+eps)·x_i + Σ_{j→i} ReLU(x_j + lin(e_ji))` (`lin` only with
+//!   `edge_dim`; otherwise `e_ji` itself), over the graph's `edge_attr`.
 
 use std::collections::HashMap;
 
@@ -254,6 +256,41 @@ pub fn exec_op(kind: &OpKind, ins: &[&Tensor], g: &Graphs) -> Tensor {
             }
             out
         }
+        OpKind::Gine { eps, lin } => {
+            let f = x.channels;
+            let d = g.edge_dim;
+            let attr = g.edge_attr.as_deref().unwrap_or(&[]);
+            let mut out = Tensor {
+                data: x.data.iter().map(|v| v * (1.0 + eps)).collect(),
+                ..x.clone()
+            };
+            let mut e = vec![0.0f64; f];
+            for k in 0..g.num_edges() {
+                let (s, t) = (g.sources[k] as usize, g.targets[k] as usize);
+                let row = attr.get(k * d..(k + 1) * d).unwrap_or(&[]);
+                match lin {
+                    Some((w, b)) => {
+                        for (c, ec) in e.iter_mut().enumerate() {
+                            *ec = b[c]
+                                + w.row(c)
+                                    .iter()
+                                    .zip(row)
+                                    .map(|(a, &v)| a * v as f64)
+                                    .sum::<f64>();
+                        }
+                    }
+                    None => {
+                        for (ec, &v) in e.iter_mut().zip(row) {
+                            *ec = v as f64;
+                        }
+                    }
+                }
+                for c in 0..f {
+                    out.data[t * f + c] += relu(x.data[s * f + c] + e[c]);
+                }
+            }
+            out
+        }
         OpKind::Pool(kind) => {
             let f = x.channels;
             let ng = g.num_graphs;
@@ -410,6 +447,25 @@ pub fn run(spec: &Spec, g: &Graphs, mut progress: impl FnMut(usize)) -> Result<V
             data: g.x.iter().map(|&v| v as f64).collect(),
         },
     );
+    if let Some((name, d)) = &spec.edge_input {
+        let attr = g.edge_attr.as_ref().ok_or_else(|| {
+            anyhow!("the model reads edge features ('{name}') but the graphs have no edge_attr")
+        })?;
+        if g.edge_dim != *d {
+            return Err(anyhow!(
+                "graphs have {} edge feature channels, the model's edge input '{name}' expects {d}",
+                g.edge_dim
+            ));
+        }
+        vals.insert(
+            name.clone(),
+            Tensor {
+                rows: g.num_edges(),
+                channels: *d,
+                data: attr.iter().map(|&v| v as f64).collect(),
+            },
+        );
+    }
     for (k, op) in spec.ops.iter().enumerate() {
         let ins: Vec<&Tensor> = op.inputs.iter().map(|i| &vals[i]).collect();
         let out = exec_op(&op.kind, &ins, g);

@@ -143,6 +143,14 @@ pub enum OpKind {
     Concat,
     /// GATConv / GATv2Conv (no edge features).
     Gat(Box<GatSpec>),
+    /// GINEConv aggregation `(1+eps)·x_i + Σ ReLU(x_j + lin(e_ji))` over the
+    /// spec's edge input (edgefeat).
+    Gine {
+        /// ε.
+        eps: f64,
+        /// `lin` (`[C, D]` weight and `[C]` bias) when `edge_dim` is given.
+        lin: Option<(Mat, Vec<f64>)>,
+    },
 }
 
 /// The weights and options of a GATConv / GATv2Conv.
@@ -195,6 +203,7 @@ impl OpKind {
             OpKind::Concat => "concat",
             OpKind::Gat(g) if g.v2 => "gatv2_conv",
             OpKind::Gat(_) => "gat_conv",
+            OpKind::Gine { .. } => "gine_conv",
         }
     }
 }
@@ -223,6 +232,8 @@ pub struct Spec {
     pub input: String,
     /// Input channels.
     pub in_channels: usize,
+    /// The edge-feature input (name, channels `D`), if an op reads edge features.
+    pub edge_input: Option<(String, usize)>,
     /// Ops in execution order.
     pub ops: Vec<SpecOp>,
     /// Output names.
@@ -248,6 +259,8 @@ struct RawSpec {
     #[serde(default)]
     task: Option<String>,
     input: RawInput,
+    #[serde(default)]
+    edge_input: Option<RawInput>,
     ops: Vec<RawOp>,
     outputs: Vec<String>,
 }
@@ -288,6 +301,7 @@ pub const SUPPORTED_OPS: &[&str] = &[
     "concat",
     "gat_conv",
     "gatv2_conv",
+    "gine_conv",
 ];
 
 struct Ctx<'a> {
@@ -717,6 +731,51 @@ pub fn parse(file: &ModelFile) -> Result<Spec> {
                 };
                 (OpKind::Gat(Box::new(g)), Rows::Node, out)
             }
+            "gine_conv" => {
+                need_node("gine_conv")?;
+                let Some(ei) = &raw.edge_input else {
+                    bail!("{who}: reads edge features but the spec has no 'edge_input'");
+                };
+                let c = ch0;
+                if cx.attr("in_channels").is_some() {
+                    check_in(cx.usize_attr("in_channels")?)?;
+                }
+                let lin = match cx.attr("edge_dim") {
+                    Some(_) => {
+                        let d = cx.usize_attr("edge_dim")?;
+                        if d != ei.channels {
+                            bail!(
+                                "{who}: edge_dim is {d} but the edge input '{}' has {} channels",
+                                ei.name,
+                                ei.channels
+                            );
+                        }
+                        let w = cx.mat("lin_weight", c, d)?;
+                        let b = cx
+                            .opt_param("lin_bias", &[c], "[in_channels]")?
+                            .unwrap_or(vec![0.0; c]);
+                        Some((w, b))
+                    }
+                    None => {
+                        if ei.channels != c {
+                            bail!(
+                                "{who}: without edge_dim the edge input '{}' must have the node channels {c}, it has {}",
+                                ei.name,
+                                ei.channels
+                            );
+                        }
+                        None
+                    }
+                };
+                (
+                    OpKind::Gine {
+                        eps: cx.f64_attr("eps", 0.0)?,
+                        lin,
+                    },
+                    Rows::Node,
+                    c,
+                )
+            }
             _ => unreachable!("checked against SUPPORTED_OPS"),
         };
         if channels == 0 {
@@ -746,10 +805,19 @@ pub fn parse(file: &ModelFile) -> Result<Spec> {
             bail!("spec output '{o}' is {rows:?}-level but the task is {task:?}");
         }
     }
+    if let Some(ei) = &raw.edge_input {
+        if ei.channels == 0 || shapes.contains_key(&ei.name) {
+            bail!(
+                "spec edge input '{}' has 0 channels or reuses a tensor name",
+                ei.name
+            );
+        }
+    }
     Ok(Spec {
         task,
         input: raw.input.name,
         in_channels: raw.input.channels,
+        edge_input: raw.edge_input.map(|e| (e.name, e.channels)),
         ops,
         outputs: raw.outputs,
     })

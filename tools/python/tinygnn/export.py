@@ -32,7 +32,7 @@ import torch_geometric.nn as pyg_nn
 import torch_geometric.nn.pool as pyg_pool
 import torch_geometric.nn.pool.glob as pyg_glob
 from torch_geometric.data import Data
-from torch_geometric.nn import GATConv, GATv2Conv, GCNConv, GINConv, SAGEConv
+from torch_geometric.nn import GATConv, GATv2Conv, GCNConv, GINConv, GINEConv, SAGEConv
 from torch_geometric.nn.conv import MessagePassing
 from torch_geometric.nn.dense.linear import Linear as PygLinear
 from torch_geometric.nn.models import GAT, GCN, GIN, MLP, GraphSAGE
@@ -57,7 +57,9 @@ _ADD_FUNCTIONS = {operator.add, operator.iadd, torch.add}
 _CAT_FUNCTIONS = {torch.cat, torch.concat}
 _SAGE_AGGRS = {"mean": "mean", "max": "max", "sum": "sum", "add": "sum"}
 _BASIC_GNNS = (GCN, GraphSAGE, GIN, GAT)
-_NODE_ONLY_OPS = {"gcn_conv", "sage_conv", "gin_aggregate", "gat_conv", "gatv2_conv"}  # need the graph's edges
+_NODE_ONLY_OPS = {"gcn_conv", "sage_conv", "gin_aggregate", "gat_conv", "gatv2_conv",
+                  "gine_conv"}  # need the graph's edges
+EDGE_INPUT = "edge_attr"  # spec name of the edge-feature input (edgefeat)
 
 
 class ExportError(Exception):
@@ -126,8 +128,9 @@ class _SpecBuilder:
     def __init__(self, state_dict: Dict[str, torch.Tensor], input_name: str = "x"):
         self.state_dict = state_dict
         self.ops: List[Dict[str, Any]] = []
-        self.level: Dict[str, str] = {input_name: "node"}
+        self.level: Dict[str, str] = {input_name: "node", EDGE_INPUT: "edge"}
         self.input_name = input_name
+        self.uses_edge_attr = False  # set by ops that read the edge features
 
     # -- bookkeeping ------------------------------------------------------------------
     def _unique(self, base: str) -> str:
@@ -174,6 +177,8 @@ class _SpecBuilder:
             return self._sage(mod, qual, x, base)
         if t is GINConv:
             return self._gin(mod, qual, x, base)
+        if t is GINEConv:
+            return self._gine(mod, qual, x, base)
         if t in (GATConv, GATv2Conv):
             return self._gat(mod, qual, x, base)
         if t in _BASIC_GNNS:
@@ -297,6 +302,20 @@ class _SpecBuilder:
         if mod.aggr != "add" or mod.flow != "source_to_target":
             raise ExportError(f"module '{qual}' (GINConv) uses aggr={mod.aggr!r}/flow={mod.flow!r}")
         h = self.add(_join(base, "aggregate"), "gin_aggregate", [x], {"eps": float(mod.eps.item())})
+        return self.module(mod.nn, _join(qual, "nn"), h)
+
+    def _gine(self, mod: GINEConv, qual, x, base):
+        if mod.aggr != "add" or mod.flow != "source_to_target":
+            raise ExportError(f"module '{qual}' (GINEConv) uses aggr={mod.aggr!r}/flow={mod.flow!r}")
+        attrs = {"eps": float(mod.eps.item())}
+        params = {}
+        if mod.lin is not None:
+            attrs["edge_dim"] = int(mod.lin.in_channels)
+            params["lin_weight"] = self.param(_join(qual, "lin.weight"))
+            if mod.lin.bias is not None:
+                params["lin_bias"] = self.param(_join(qual, "lin.bias"))
+        self.uses_edge_attr = True
+        h = self.add(_join(base, "aggregate"), "gine_conv", [x], attrs, params or None)
         return self.module(mod.nn, _join(qual, "nn"), h)
 
     def _act(self, act: Optional[torch.nn.Module], qual: str, x: str, base: str) -> str:
@@ -452,7 +471,7 @@ class _Translator:
         for i, (node, pname) in enumerate(zip(placeholders, self.params)):
             if i == 0:
                 self.env[node] = ("value", self.b.input_name)
-            elif pname in ("edge_index", "edge_weight", "batch"):
+            elif pname in ("edge_index", "edge_weight", "batch", "edge_attr"):
                 self.env[node] = ("graph", pname)
             else:
                 self.env[node] = ("graph", f"unsupported:{pname}")
@@ -487,7 +506,8 @@ class _Translator:
         x = self._value(args[0], what)
         edge_weight = False
         if isinstance(mod, (MessagePassing, BasicGNN)):
-            if type(mod) not in (GCNConv, SAGEConv, GINConv, GATConv, GATv2Conv) + _BASIC_GNNS:
+            if type(mod) not in (GCNConv, SAGEConv, GINConv, GINEConv, GATConv,
+                                 GATv2Conv) + _BASIC_GNNS:
                 raise ExportError(f"unsupported module '{qual}' ({type(mod).__module__}."
                                   f"{type(mod).__name__})")
             ei = args[1] if len(args) > 1 else kwargs.pop("edge_index", None)
@@ -500,6 +520,8 @@ class _Translator:
                     edge_weight = self._graph_input(val, "edge_weight", what, optional=True)
                 elif key == "batch" and isinstance(mod, BasicGNN):
                     self._graph_input(val, "batch", what, optional=True)
+                elif key == "edge_attr" and isinstance(mod, GINEConv):
+                    self._graph_input(val, "edge_attr", what, optional=False)
                 elif val is not None:
                     raise ExportError(f"{what}: unsupported argument '{key}'")
         elif len(args) > 1 or kwargs:
@@ -616,6 +638,11 @@ def build_spec(model: torch.nn.Module, example: Data) -> ExportResult:
         "ops": builder.ops,
         "outputs": outputs,
     }
+    if builder.uses_edge_attr:
+        ea = getattr(example, "edge_attr", None)
+        if ea is None:
+            raise ExportError("the model reads edge features but the example graph has no edge_attr")
+        spec["edge_input"] = {"name": EDGE_INPUT, "channels": int(ea.size(1)) if ea.dim() == 2 else 1}
     return ExportResult(spec=spec, output=expected.detach().to(torch.float32))
 
 

@@ -158,6 +158,15 @@ def run_spec(spec: dict, tensors: Dict[str, torch.Tensor], graph: Dict[str, torc
                 out = out / out.norm(dim=-1, keepdim=True).clamp(min=1e-12)
         elif kind in ("gat_conv", "gatv2_conv"):
             out = _gat(op, p, h, edge_index, n, attrs)
+        elif kind == "gine_conv":
+            ea = graph["edge_attr"].to(torch.float32)
+            ea = ea if ea.dim() == 2 else ea.reshape(-1, 1)
+            if p(op, "lin_weight") is not None:
+                ea = ea @ p(op, "lin_weight").T
+                if p(op, "lin_bias") is not None:
+                    ea = ea + p(op, "lin_bias")
+            msg = (h[src] + ea).clamp(min=0)
+            out = (1.0 + attrs.get("eps", 0.0)) * h + _segment(msg, dst, n, "sum")
         elif kind == "gin_aggregate":
             out = (1.0 + attrs["eps"]) * h + _segment(h[src], dst, n, "sum")
         elif kind in ("global_add_pool", "global_mean_pool", "global_max_pool"):

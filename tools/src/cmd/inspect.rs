@@ -33,6 +33,7 @@ pub fn fop_name(f: &FOp) -> &'static str {
         FKind::Add => "add",
         FKind::Concat => "concat",
         FKind::Act => "act",
+        FKind::Gine { .. } => "gine_conv",
     }
 }
 
@@ -50,13 +51,18 @@ fn kind_str(k: TensorKind) -> &'static str {
     match k {
         TensorKind::Node => "node",
         TensorKind::Graph => "graph",
+        TensorKind::Edge => "edge",
     }
 }
 
 fn shape_str(t: &TensorDesc) -> String {
     format!(
         "[{}, {}]",
-        if t.kind == TensorKind::Node { "N" } else { "G" },
+        match t.kind {
+            TensorKind::Node => "N",
+            TensorKind::Graph => "G",
+            TensorKind::Edge => "E",
+        },
         t.channels
     )
 }
@@ -220,6 +226,24 @@ pub fn describe(model: &Model<'_>, file_len: usize) -> Value {
                     mult_summary(model, *params, out),
                     json!({"heads": heads, "concat": concat, "add_self_loops": add_self_loops,
                            "negative_slope": *negative_slope_q16 as f64 / 65536.0}),
+                )
+            }
+            Op::GineConv {
+                one_plus_eps_q16,
+                edge_weights,
+                edge_params,
+                mult,
+                shift,
+                ..
+            } => {
+                let wb = add_weights(edge_weights);
+                param_bytes += edge_params.len as usize;
+                bias_bytes += 4 * tensors.get(out as usize).map_or(0, |t| t.channels as usize);
+                (
+                    "-".into(),
+                    format!("mult {mult} shift {shift}"),
+                    json!({"one_plus_eps": *one_plus_eps_q16 as f64 / 65536.0,
+                           "edge_lin": edge_weights.len > 0, "edge_weights": wb}),
                 )
             }
         };
