@@ -768,10 +768,8 @@ fn edge_attr_through_the_c_api() {
     let bytes = w.finish(x, &[y], 8, 8, 1).unwrap();
     let mut m = new_model();
     // SAFETY: valid storage; `bytes` outlives every use of the handle.
-    assert_eq!(
-        unsafe { tgnn_model_init(&mut *m, bytes.as_ptr(), bytes.len()) },
-        TGNN_OK
-    );
+    let st = unsafe { tgnn_model_init(&mut *m, bytes.as_ptr(), bytes.len()) };
+    assert_eq!(st, TGNN_OK);
     let mut arena = vec![0u64; 128];
     let mut s = new_session();
     // SAFETY: valid storage; the model handle and the arena outlive the session's use.
@@ -787,10 +785,8 @@ fn edge_attr_through_the_c_api() {
     let eq: Vec<i8> = ef.iter().map(|&v| (v / 0.5) as i8).collect();
     let g = graph_f32(3, &xs, &src, &dst, None);
     // SAFETY: valid session and graph (no edge features).
-    assert_eq!(
-        unsafe { tgnn_session_run(&mut *s, &g) },
-        TGNN_ERR_MISSING_EDGE_ATTR
-    );
+    let st = unsafe { tgnn_session_run(&mut *s, &g) };
+    assert_eq!(st, TGNN_ERR_MISSING_EDGE_ATTR);
     let gf = tgnn_graph {
         edge_attr_f32: ef.as_ptr(),
         edge_attr_len: ef.len(),
@@ -812,19 +808,15 @@ fn edge_attr_through_the_c_api() {
         ..gf
     };
     // SAFETY: valid session and graph.
-    assert_eq!(
-        unsafe { tgnn_session_run(&mut *s, &both) },
-        TGNN_ERR_INVALID_ARGUMENT
-    );
+    let st = unsafe { tgnn_session_run(&mut *s, &both) };
+    assert_eq!(st, TGNN_ERR_INVALID_ARGUMENT);
     let short = tgnn_graph {
         edge_attr_len: 5,
         ..gf
     };
     // SAFETY: valid session and graph (5 of the 6 values).
-    assert_eq!(
-        unsafe { tgnn_session_run(&mut *s, &short) },
-        TGNN_ERR_EDGE_ATTR_SHAPE
-    );
+    let st = unsafe { tgnn_session_run(&mut *s, &short) };
+    assert_eq!(st, TGNN_ERR_EDGE_ATTR_SHAPE);
     // The Rust API gives the same bytes.
     let model = rt::Model::from_bytes(&bytes).unwrap();
     let mut rarena = vec![0u8; 2048];
