@@ -5,7 +5,8 @@
 #      and fails above 4 steps + 3 % of the output range;
 #   2. gine_graph (GINE + add pool on a 4-graph batch) and gine_edge_lin (2 GINE layers with edge
 #      lin) on the emulated Cortex-M4 (scripts/qemu-run.sh): the device's output bytes must equal
-#      the host's (`tinygnn run`); prints instructions per inference, arena and stack.
+#      the host's (`tinygnn run`); prints instructions per inference, arena and stack;
+#   3. gat_elu (GAT with ELU as an int8 lookup table, op Lut) likewise, converted here too.
 # Installs nothing of its own: the CLI comes from cargo, QEMU and the thumbv7em target from
 # scripts/boards-setup.sh (run by scripts/boards-ci.sh, which test.sh calls before this script);
 # it calls boards-setup.sh itself only if qemu-system-arm is missing. Python 3 stdlib only.
@@ -35,7 +36,9 @@ done
 [ "$n" -ge 3 ] || { echo "expected at least 3 GINE goldens, found $n" >&2; exit 1; }
 command -v qemu-system-arm >/dev/null || scripts/boards-setup.sh
 targets=()
-for name in gine_graph gine_edge_lin; do
+d=tests/conformance/gat_elu
+"$T" convert "$d/model.safetensors" --calib "$d/graphs.safetensors" -o "$OUT/gat_elu.tgnn" >/dev/null
+for name in gine_graph gine_edge_lin gat_elu; do
   targets+=("$OUT/$name.tgnn:tests/conformance/$name/graphs.safetensors")
 done
 scripts/qemu-run.sh --board m4 "${targets[@]}"

@@ -160,7 +160,8 @@ impl<'a> Model<'a> {
             feature = "op-gcn",
             feature = "op-sage",
             feature = "op-gat",
-            feature = "op-gine"
+            feature = "op-gine",
+            feature = "op-lut"
         )),
         allow(dead_code)
     )]
@@ -381,6 +382,15 @@ impl<'a> Model<'a> {
                     && shifts_ok
                     && self.params_ok(*params, co)
                     && act_ok(act))
+            }
+            #[cfg(feature = "op-lut")]
+            Op::Lut {
+                input,
+                output,
+                table,
+            } => {
+                let (i, o) = (t(*input)?, t(*output)?);
+                ok(i.kind == o.kind && i.channels == o.channels && self.section_is(*table, 256))
             }
             #[cfg(feature = "op-gine")]
             Op::GineConv {

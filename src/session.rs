@@ -1009,6 +1009,8 @@ fn run_op<'v>(
             out,
             scratch,
         ),
+        #[cfg(feature = "op-lut")]
+        Op::Lut { input, table, .. } => ops::lut::run(view(*input)?, model.data(*table), out),
         // Rejected by `Model::from_bytes` (`Error::OpNotCompiled`).
         _ => Err(Error::InvalidOp { op: ctx.op }),
     }

@@ -231,6 +231,7 @@ fn op_ids(op: &mut Op) -> Vec<&mut u8> {
             output,
             ..
         } => vec![input, edge_attr, output],
+        Op::Lut { input, output, .. } => vec![input, output],
         Op::Concat { parts, output } => {
             let mut v: Vec<&mut u8> = parts.iter_mut().map(|p| &mut p.input).collect();
             v.push(output);
@@ -267,6 +268,7 @@ fn op_sections(op: &mut Op) -> Vec<&mut Section> {
             edge_params,
             ..
         } => vec![edge_weights, edge_params],
+        Op::Lut { table, .. } => vec![table],
         _ => vec![],
     }
 }
@@ -370,6 +372,7 @@ fn mutate_param(rng: &mut Rng, op: &mut Op) {
             1 => *mult = nasty_i32(rng, *mult),
             _ => *shift = nasty_i32(rng, *shift),
         },
+        Op::Lut { table, .. } => table.len = (rng.next() % 300) as u32,
     }
 }
 

@@ -398,3 +398,53 @@ fn edge_tensor_arena_is_exact() {
         );
     }
 }
+
+// ---------------------------------------------------------------- Lut (ELU)
+
+fn lut_model(table_len: usize, out_kind: TensorKind) -> Result<Vec<u8>, Error> {
+    let mut w = writer();
+    let x = w.add_tensor(node(3, 0.05, -7));
+    let y = w.add_tensor(TensorDesc {
+        kind: out_kind,
+        ..node(3, 0.02, 100)
+    });
+    // A table that is not monotone and not the identity: out = 127 − 2·index (wrapping).
+    let bytes: Vec<u8> = (0..table_len)
+        .map(|i| (127i32 - 2 * i as i32) as u8)
+        .collect();
+    let table = w.add_bytes(&bytes);
+    w.add_op(Op::Lut {
+        input: x,
+        output: y,
+        table,
+    });
+    load(w.finish(x, &[y], 300, 8, 1))
+}
+
+#[test]
+fn lut_maps_every_int8_value() {
+    let bytes = lut_model(256, TensorKind::Node).unwrap();
+    // 256 values: every int8 once, 3 channels per node (one padding value).
+    let x: Vec<i8> = (-128i32..=127).map(|v| v as i8).chain([0, 0]).collect();
+    let outs = run(&bytes, &input(86, &x, &[], &[])).unwrap();
+    for (k, (&xi, &o)) in x.iter().zip(&outs[0].2).enumerate() {
+        let want = (127i32 - 2 * (xi as i32 + 128)) as u8 as i8;
+        assert_eq!(o, want, "value {k}: input {xi}");
+    }
+}
+
+#[test]
+fn lut_validation() {
+    assert_eq!(
+        lut_model(255, TensorKind::Node).err(),
+        Some(Error::InvalidOp { op: 0 })
+    );
+    assert_eq!(
+        lut_model(257, TensorKind::Node).err(),
+        Some(Error::InvalidOp { op: 0 })
+    );
+    assert_eq!(
+        lut_model(256, TensorKind::Graph).err(),
+        Some(Error::InvalidOp { op: 0 })
+    );
+}

@@ -488,6 +488,20 @@ pub enum Op {
         /// Its exponent.
         shift: i32,
     },
+    /// Element-wise int8 → int8 lookup table (edgefeat; used for ELU, the
+    /// activation of GAT models, and any other monotone or not function of
+    /// one value): `out = table[x + 128]`, read as i8. Input and output have the
+    /// same kind and channel count and each its own quantization; the host
+    /// computes the table as `quantize_out(f(dequantize_in(q)))` for every
+    /// `q` in `−128..=127`.
+    Lut {
+        /// Input tensor.
+        input: u8,
+        /// Output tensor.
+        output: u8,
+        /// 256 bytes: the output for inputs `−128, −127, …, 127`.
+        table: Section,
+    },
 }
 
 impl Op {
@@ -503,7 +517,8 @@ impl Op {
             | Op::Concat { output, .. }
             | Op::Act { output, .. }
             | Op::GatConv { output, .. }
-            | Op::GineConv { output, .. } => output,
+            | Op::GineConv { output, .. }
+            | Op::Lut { output, .. } => output,
         }
     }
 
@@ -516,7 +531,8 @@ impl Op {
             | Op::GinAggregate { input, .. }
             | Op::GlobalPool { input, .. }
             | Op::Act { input, .. }
-            | Op::GatConv { input, .. } => f(*input),
+            | Op::GatConv { input, .. }
+            | Op::Lut { input, .. } => f(*input),
             Op::Add { a, b, .. } => {
                 f(*a);
                 f(*b);
@@ -545,12 +561,13 @@ impl Op {
             Op::GatConv { v2: false, .. } => "gat_conv",
             Op::GatConv { v2: true, .. } => "gatv2_conv",
             Op::GineConv { .. } => "gine_conv",
+            Op::Lut { .. } => "lut",
         }
     }
 }
 
 /// Number of op variants; tags at or above this are [`crate::Error::UnknownOp`].
-pub const OP_TAGS: u32 = 10;
+pub const OP_TAGS: u32 = 11;
 
 /// Fixed part of the metadata, encoded first.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -21,6 +21,8 @@ pub mod gin;
 pub mod gine;
 #[cfg(feature = "op-linear")]
 pub mod linear;
+#[cfg(feature = "op-lut")]
+pub mod lut;
 #[cfg(feature = "op-pool")]
 pub mod pool;
 #[cfg(feature = "op-sage")]
@@ -40,6 +42,7 @@ pub const fn compiled(op: &Op) -> bool {
         Op::Add { .. } | Op::Concat { .. } | Op::Act { .. } => cfg!(feature = "op-elementwise"),
         Op::GatConv { .. } => cfg!(feature = "op-gat"),
         Op::GineConv { .. } => cfg!(feature = "op-gine"),
+        Op::Lut { .. } => cfg!(feature = "op-lut"),
     }
 }
 

@@ -154,6 +154,19 @@ class Gine2(torch.nn.Module):
         return self.conv2(self.conv1(x, edge_index, edge_attr).relu(), edge_index, edge_attr)
 
 
+class GatElu(torch.nn.Module):
+    """GATConv(heads=4) → ELU → GATConv(heads=1) → F.elu(alpha=0.5), as in the GAT paper (edgefeat)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = GATConv(F_IN, 3, heads=4)
+        self.act = torch.nn.ELU()
+        self.conv2 = GATConv(12, 4, heads=1)
+
+    def forward(self, x, edge_index):
+        return F.elu(self.conv2(self.act(self.conv1(x, edge_index)), edge_index), alpha=0.5)
+
+
 class GinePooled(torch.nn.Module):
     """GINEConv(edge_dim) → global_add_pool → Linear on a batch (edgefeat)."""
 
@@ -381,6 +394,8 @@ CASES: List[Tuple[str, str, Callable[[], torch.nn.Module], Callable[[torch.Gener
      lambda: Gine2(F_IN, lin1=False), with_edge_attr(one_graph, F_IN)),
     ("gine_graph", "GINEConv(edge_dim=2, eps 0.5), global_add_pool, Linear on a 4-graph batch",
      lambda: GinePooled(2), with_edge_attr(multi_graph, 2)),
+    ("gat_elu", "GATConv(heads=4) → nn.ELU → GATConv → F.elu(alpha=0.5) (ELU as an int8 table)",
+     GatElu, one_graph),
 ]
 
 

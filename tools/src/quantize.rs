@@ -80,6 +80,11 @@ pub enum FKind {
     Act,
     /// GATConv / GATv2Conv.
     Gat(Box<crate::spec::GatSpec>),
+    /// ELU as an int8 lookup table (edgefeat).
+    Elu {
+        /// α.
+        alpha: f64,
+    },
     /// GINEConv aggregation (edgefeat).
     Gine {
         /// ε.
@@ -315,6 +320,7 @@ pub fn fuse(spec: &Spec) -> Result<Fused> {
                     OpKind::Concat => FKind::Concat,
                     OpKind::Gat(g) => FKind::Gat(g),
                     OpKind::Gine { eps, lin } => FKind::Gine { eps, lin },
+                    OpKind::Elu { alpha } => FKind::Elu { alpha },
                     OpKind::BatchNorm { .. }
                     | OpKind::Relu
                     | OpKind::LeakyRelu { .. }
@@ -353,6 +359,7 @@ fn describe(p: &FOp) -> String {
         FKind::Gat(g) if g.v2 => "gatv2_conv",
         FKind::Gat(_) => "gat_conv",
         FKind::Gine { .. } => "gine_conv",
+        FKind::Elu { .. } => "elu",
     };
     if p.act != Act::None && !matches!(p.kind, FKind::Act) {
         format!("'{}' ({k} with a fused activation)", p.merged[0])
@@ -1250,6 +1257,23 @@ fn convert_layers(
                     edge_params,
                     mult,
                     shift,
+                }
+            }
+            FKind::Elu { alpha } => {
+                // out = quantize_out(elu(dequantize_in(q))) for every int8 q.
+                let (zi, zo) = (in_desc[0].zero_point, out_desc.zero_point);
+                let table: Vec<u8> = (-128i32..=127)
+                    .map(|q| {
+                        let x = dequantize_value(q as i8, in_desc[0].scale, zi);
+                        quantize_value(crate::reference::elu(x, *alpha), out_desc.scale, zo) as u8
+                    })
+                    .collect();
+                let table = w.add_bytes(&table);
+                param_bytes += table.len as usize;
+                Op::Lut {
+                    input: in_ids[0],
+                    output,
+                    table,
                 }
             }
             FKind::Pool(p) => {

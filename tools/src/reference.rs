@@ -17,6 +17,7 @@
 //! * `gin_aggregate`: `(1+eps)·x_i + Σ_{j→i} x_j`.
 //! * global pools by the batch vector; an empty graph pools to 0.
 //! * `gat_conv` / `gatv2_conv`: see [`gat`].
+//! * `elu`: `x > 0 ? x : alpha·(exp(x) − 1)`.
 //! * `gine_conv`: `(1+eps)·x_i + Σ_{j→i} ReLU(x_j + lin(e_ji))` (`lin` only with
 //!   `edge_dim`; otherwise `e_ji` itself), over the graph's `edge_attr`.
 
@@ -131,6 +132,15 @@ pub fn gcn_edges(
         e.2 *= dinv[e.0] * dinv[e.1];
     }
     edges
+}
+
+/// ELU: `x > 0 ? x : alpha·(exp(x) − 1)`.
+pub fn elu(x: f64, alpha: f64) -> f64 {
+    if x > 0.0 {
+        x
+    } else {
+        alpha * x.exp_m1()
+    }
 }
 
 fn relu(x: f64) -> f64 {
@@ -256,6 +266,10 @@ pub fn exec_op(kind: &OpKind, ins: &[&Tensor], g: &Graphs) -> Tensor {
             }
             out
         }
+        OpKind::Elu { alpha } => Tensor {
+            data: x.data.iter().map(|&v| elu(v, *alpha)).collect(),
+            ..x.clone()
+        },
         OpKind::Gine { eps, lin } => {
             let f = x.channels;
             let d = g.edge_dim;

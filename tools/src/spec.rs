@@ -143,6 +143,11 @@ pub enum OpKind {
     Concat,
     /// GATConv / GATv2Conv (no edge features).
     Gat(Box<GatSpec>),
+    /// ELU `x > 0 ? x : alpha·(exp(x) − 1)` (edgefeat; a lookup table on the device).
+    Elu {
+        /// α.
+        alpha: f64,
+    },
     /// GINEConv aggregation `(1+eps)·x_i + Σ ReLU(x_j + lin(e_ji))` over the
     /// spec's edge input (edgefeat).
     Gine {
@@ -204,6 +209,7 @@ impl OpKind {
             OpKind::Gat(g) if g.v2 => "gatv2_conv",
             OpKind::Gat(_) => "gat_conv",
             OpKind::Gine { .. } => "gine_conv",
+            OpKind::Elu { .. } => "elu",
         }
     }
 }
@@ -302,6 +308,7 @@ pub const SUPPORTED_OPS: &[&str] = &[
     "gat_conv",
     "gatv2_conv",
     "gine_conv",
+    "elu",
 ];
 
 struct Ctx<'a> {
@@ -540,6 +547,13 @@ pub fn parse(file: &ModelFile) -> Result<Spec> {
                 (OpKind::LeakyRelu { slope }, rows0, ch0)
             }
             "dropout" | "identity" => (OpKind::Identity, rows0, ch0),
+            "elu" => (
+                OpKind::Elu {
+                    alpha: cx.f64_attr("alpha", 1.0)?,
+                },
+                rows0,
+                ch0,
+            ),
             "gcn_conv" => {
                 need_node("gcn_conv")?;
                 let (i, o) = (

@@ -61,3 +61,20 @@ def test_graphs_file_carries_edge_attr():
     data.edge_attr = data.edge_attr[:-1]
     with pytest.raises(ValueError, match="edge_attr"):
         graphs_tensors(data)
+
+
+class EluNet(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = torch.nn.Linear(5, 6)
+        self.act = torch.nn.ELU(alpha=0.7)
+        self.out = torch.nn.Linear(6, 3)
+
+    def forward(self, x, edge_index):
+        return torch.nn.functional.elu(self.out(self.act(self.lin(x))), alpha=1.3)
+
+
+def test_elu_module_and_function(tmp_path):
+    spec = export_and_check(perturb(EluNet()), random_graph(), tmp_path)
+    elus = [op for op in spec["ops"] if op["op"] == "elu"]
+    assert [op["attrs"]["alpha"] for op in elus] == [pytest.approx(0.7), pytest.approx(1.3)]

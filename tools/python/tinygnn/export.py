@@ -52,6 +52,7 @@ _POOLS = {
 }
 _RELU_FUNCTIONS = {F.relu, torch.relu, torch.relu_, F.relu_}
 _LEAKY_RELU_FUNCTIONS = {F.leaky_relu, F.leaky_relu_}
+_ELU_FUNCTIONS = {F.elu, F.elu_}
 _DROPOUT_FUNCTIONS = {F.dropout, torch.dropout}
 _ADD_FUNCTIONS = {operator.add, operator.iadd, torch.add}
 _CAT_FUNCTIONS = {torch.cat, torch.concat}
@@ -197,6 +198,8 @@ class _SpecBuilder:
             return self.add(base, "relu", [x])
         if t is torch.nn.LeakyReLU:
             return self.add(base, "leaky_relu", [x], {"negative_slope": float(mod.negative_slope)})
+        if t is torch.nn.ELU:
+            return self.add(base, "elu", [x], {"alpha": float(mod.alpha)})
         if t is torch.nn.Dropout:
             return self.add(base, "dropout", [x])
         if t is torch.nn.Identity:
@@ -542,6 +545,10 @@ class _Translator:
             slope = args[1] if len(args) > 1 else kwargs.get("negative_slope", 0.01)
             return self.b.add(node.name, "leaky_relu", [self._value(args[0], what)],
                               {"negative_slope": float(slope)})
+        if fn in _ELU_FUNCTIONS:
+            alpha = args[1] if len(args) > 1 else kwargs.get("alpha", 1.0)
+            return self.b.add(node.name, "elu", [self._value(args[0], what)],
+                              {"alpha": float(alpha)})
         if fn in _DROPOUT_FUNCTIONS:
             return self.b.add(node.name, "dropout", [self._value(args[0], what)])
         if fn in _ADD_FUNCTIONS:

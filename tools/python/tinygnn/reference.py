@@ -139,6 +139,8 @@ def run_spec(spec: dict, tensors: Dict[str, torch.Tensor], graph: Dict[str, torc
             out = h.clamp(min=0)
         elif kind == "leaky_relu":
             out = torch.where(h >= 0, h, h * attrs["negative_slope"])
+        elif kind == "elu":
+            out = torch.where(h > 0, h, attrs.get("alpha", 1.0) * torch.expm1(h))
         elif kind in ("dropout", "identity"):
             out = h
         elif kind == "gcn_conv":

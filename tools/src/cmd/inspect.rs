@@ -34,6 +34,7 @@ pub fn fop_name(f: &FOp) -> &'static str {
         FKind::Concat => "concat",
         FKind::Act => "act",
         FKind::Gine { .. } => "gine_conv",
+        FKind::Elu { .. } => "lut",
     }
 }
 
@@ -227,6 +228,10 @@ pub fn describe(model: &Model<'_>, file_len: usize) -> Value {
                     json!({"heads": heads, "concat": concat, "add_self_loops": add_self_loops,
                            "negative_slope": *negative_slope_q16 as f64 / 65536.0}),
                 )
+            }
+            Op::Lut { table, .. } => {
+                param_bytes += table.len as usize;
+                ("-".into(), "256-entry table".into(), json!({}))
             }
             Op::GineConv {
                 one_plus_eps_q16,
