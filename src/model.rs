@@ -348,11 +348,30 @@ impl<'a> Model<'a> {
                 logit,
                 params,
                 act,
+                edge,
                 ..
             } => {
                 let (i, o) = (t(*input)?, t(*output)?);
                 let (ci, co) = (i.channels as usize, o.channels as usize);
                 let h = *heads as usize;
+                // Edge features (edgefeat): GAT only; V is [H, D] i16, (m, s) per head.
+                let edge_ok = match edge {
+                    None => true,
+                    Some(e) => {
+                        let et = t(e.edge_attr)?;
+                        let d = et.channels as usize;
+                        let shifts = self.data(e.logit).chunks_exact(8).all(|pair| match *pair {
+                            [_, _, _, _, a, b, c, d] => {
+                                (-32..=31).contains(&i32::from_le_bytes([a, b, c, d]))
+                            }
+                            _ => false,
+                        });
+                        !*v2 && et.kind == TensorKind::Edge
+                            && self.section_is(e.att, 2 * h * d)
+                            && self.section_is(e.logit, 8 * h)
+                            && shifts
+                    }
+                };
                 let c = crate::ops::gat::per_head(h, *concat, co).ok_or(())?;
                 let hc = h * c;
                 let logit_bytes = self.data(*logit);
@@ -381,7 +400,8 @@ impl<'a> Model<'a> {
                     && self.section_is(*logit, 4 * per_head_words * h)
                     && shifts_ok
                     && self.params_ok(*params, co)
-                    && act_ok(act))
+                    && act_ok(act)
+                    && edge_ok)
             }
             #[cfg(feature = "op-lut")]
             Op::Lut {

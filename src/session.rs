@@ -956,8 +956,17 @@ fn run_op<'v>(
             logit,
             params,
             act,
+            edge,
             ..
         } => {
+            let edge = match edge {
+                Some(e) => Some(ops::gat::GatEdgeIn {
+                    e: view(e.edge_attr)?,
+                    att: model.data(e.att),
+                    logit: model.data(e.logit),
+                }),
+                None => None,
+            };
             let h = usize::from(*heads);
             let c = ops::gat::per_head(h, *concat, out.channels)
                 .ok_or(Error::InvalidOp { op: ctx.op })?;
@@ -979,6 +988,7 @@ fn run_op<'v>(
                     logit: model.data(*logit),
                     params: model.data(*params),
                     act: *act,
+                    edge,
                 },
                 view(*input)?,
                 out,

@@ -388,7 +388,7 @@ pub enum Op {
         /// Activation (not `None`).
         act: Activation,
     },
-    /// GATConv / GATv2Conv (PyG semantics, eval mode, no edge features), node
+    /// GATConv / GATv2Conv (PyG semantics, eval mode; GAT edge features: `edge`, see [`GatEdge`]), node
     /// tensors only. `H = heads`, `C` channels per head (`out_ch / H` with
     /// `concat`, `out_ch` without), `HC = H·C`. See [`crate::ops::gat`].
     ///
@@ -450,6 +450,8 @@ pub enum Op {
         params: ChannelParams,
         /// Fused activation.
         act: Activation,
+        /// Edge features (PyG `edge_dim`; GAT only, `v2` false; edgefeat), see [`GatEdge`].
+        edge: Option<GatEdge>,
     },
     // ---- edgefeat ----
     /// GINEConv (PyG `GINEConv(nn, eps, edge_dim)`, eval mode): the aggregation
@@ -531,8 +533,13 @@ impl Op {
             | Op::GinAggregate { input, .. }
             | Op::GlobalPool { input, .. }
             | Op::Act { input, .. }
-            | Op::GatConv { input, .. }
             | Op::Lut { input, .. } => f(*input),
+            Op::GatConv { input, edge, .. } => {
+                f(*input);
+                if let Some(e) = edge {
+                    f(e.edge_attr);
+                }
+            }
             Op::Add { a, b, .. } => {
                 f(*a);
                 f(*b);
@@ -564,6 +571,30 @@ impl Op {
             Op::Lut { .. } => "lut",
         }
     }
+}
+
+/// The edge-feature part of a GATConv with `edge_dim` (edgefeat). PyG adds
+/// `att_edge · lin_edge(e_ji)` to the logit of edge `j→i` before the
+/// LeakyReLU; both are linear in `e`, so the converter folds them into one
+/// `[H, D]` matrix `V` (`V[k] = lin_edgeₖᵀ·att_edgeₖ`). With `e_p` the edge's
+/// row of the edge tensor (CSR position `p`):
+///
+/// * `a_pk = Σ_d V[k,d]·(e_pd − zp_e)` (i64);
+/// * for the self-loop added to node `i` (`add_self_loops`; PyG's
+///   `fill_value='mean'` gives it the mean attribute of the node's in-edges
+///   other than loops), `a_k = round_div(Σ_p a_pk, count)` over those edges
+///   (half away from zero), 0 without any;
+/// * the logit of step 2 of [`Op::GatConv`] becomes
+///   `e_ji = lrelu(ls_j + ld_i + rq(a_k, m_edge[k], s_edge[k]))`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct GatEdge {
+    /// The edge-feature tensor ([`TensorKind::Edge`], `D` channels).
+    pub edge_attr: u8,
+    /// `V`: i16 little endian `[H, D]` (`2·H·D` bytes).
+    pub att: Section,
+    /// i32 little endian `(m_edge, s_edge)` per head (`8·H` bytes), `s` in `−32..=31`.
+    pub logit: Section,
 }
 
 /// Number of op variants; tags at or above this are [`crate::Error::UnknownOp`].

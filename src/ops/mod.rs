@@ -335,11 +335,17 @@ pub fn scratch_bytes(op: &Op, tensors: &[TensorDesc], nodes: usize, graphs: usiz
             heads,
             concat,
             v2,
+            edge,
             ..
         } => {
             let oc = ch(*output);
             let h = usize::from(*heads);
             let c = gat::per_head(h, *concat, oc).unwrap_or(0);
+            let e = if edge.is_some() {
+                gat::edge_scratch_bytes(h)
+            } else {
+                0
+            };
             gat::scratch_bytes(
                 gat::GatShape {
                     heads: h,
@@ -349,6 +355,7 @@ pub fn scratch_bytes(op: &Op, tensors: &[TensorDesc], nodes: usize, graphs: usiz
                 nodes,
                 oc,
             )
+            .saturating_add(e)
         }
         #[cfg(feature = "op-gine")]
         Op::GineConv {

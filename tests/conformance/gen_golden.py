@@ -167,6 +167,19 @@ class GatElu(torch.nn.Module):
         return F.elu(self.conv2(self.act(self.conv1(x, edge_index)), edge_index), alpha=0.5)
 
 
+class GatEdge(torch.nn.Module):
+    """GATConv(heads=3, edge_dim=4) → ELU → GATConv(heads=1, edge_dim=4) (edgefeat)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = GATConv(F_IN, 4, heads=3, edge_dim=4)
+        self.conv2 = GATConv(12, 3, heads=1, edge_dim=4)
+
+    def forward(self, x, edge_index, edge_attr):
+        x = F.elu(self.conv1(x, edge_index, edge_attr))
+        return self.conv2(x, edge_index, edge_attr)
+
+
 class GinePooled(torch.nn.Module):
     """GINEConv(edge_dim) → global_add_pool → Linear on a batch (edgefeat)."""
 
@@ -394,6 +407,8 @@ CASES: List[Tuple[str, str, Callable[[], torch.nn.Module], Callable[[torch.Gener
      lambda: Gine2(F_IN, lin1=False), with_edge_attr(one_graph, F_IN)),
     ("gine_graph", "GINEConv(edge_dim=2, eps 0.5), global_add_pool, Linear on a 4-graph batch",
      lambda: GinePooled(2), with_edge_attr(multi_graph, 2)),
+    ("gat_edge_dim", "GATConv(heads=3, edge_dim=4) → ELU → GATConv(edge_dim=4); loops get the mean edge attribute",
+     GatEdge, with_edge_attr(one_graph, 4)),
     ("gat_elu", "GATConv(heads=4) → nn.ELU → GATConv → F.elu(alpha=0.5) (ELU as an int8 table)",
      GatElu, one_graph),
 ]

@@ -1441,6 +1441,56 @@ fn convert_layers(
                         .flat_map(|v| v.to_le_bytes())
                         .collect::<Vec<u8>>(),
                 );
+                // Edge features (edgefeat): att_edge·lin_edge folded into V [H, D],
+                // i16 per head with one scale per head, and its Q16 logit rescale.
+                let edge = match &g.edge {
+                    None => None,
+                    Some((we, att_e)) => {
+                        let (ename, d) = spec
+                            .edge_input
+                            .as_ref()
+                            .ok_or_else(|| anyhow!("{who}: the spec has no edge input"))?;
+                        let edge_attr = ids[ename];
+                        let s_e = w.tensors()[edge_attr as usize].scale as f64;
+                        let c = g.per_head;
+                        let (mut vq, mut lg) = (Vec::new(), Vec::new());
+                        for k in 0..g.heads {
+                            let v: Vec<f64> = (0..*d)
+                                .map(|q| {
+                                    (0..c)
+                                        .map(|cc| att_e[k * c + cc] * we.row(k * c + cc)[q])
+                                        .sum()
+                                })
+                                .collect();
+                            let m = v.iter().fold(0.0f64, |a, x| a.max(x.abs()));
+                            let s_v = if m > 0.0 { m / 32767.0 } else { 1.0 };
+                            vq.extend(
+                                v.iter()
+                                    .map(|x| (x / s_v).round().clamp(-32767.0, 32767.0) as i16),
+                            );
+                            let (mult, shift) = quantize_multiplier(
+                                s_e * s_v * (1u64 << gat::LOGIT_FRAC_BITS) as f64,
+                            );
+                            if !(-32..=31).contains(&shift) {
+                                bail!("{who}: edge logit rescale {} is out of range", s_e * s_v);
+                            }
+                            lg.push(mult);
+                            lg.push(shift);
+                        }
+                        let att = w.add_bytes(
+                            &vq.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>(),
+                        );
+                        let logit = w.add_bytes(
+                            &lg.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>(),
+                        );
+                        param_bytes += (att.len + logit.len) as usize;
+                        Some(fmt::GatEdge {
+                            edge_attr,
+                            att,
+                            logit,
+                        })
+                    }
+                };
                 let params = w.add_channel_params(&recs);
                 param_bytes += (params.len + att.len + logit.len + lin_bias.len) as usize;
                 bias_bytes += 4 * recs.len();
@@ -1459,6 +1509,7 @@ fn convert_layers(
                     logit,
                     params,
                     act,
+                    edge,
                 }
             }
         };

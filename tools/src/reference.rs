@@ -389,7 +389,43 @@ pub fn gat(s: &crate::spec::GatSpec, x: &Tensor, g: &Graphs) -> Tensor {
             }
         }
     }
-    let logit = |j: usize, i: usize, k: usize| -> f64 {
+    // Edge features (edgefeat): per-head logit term of an attribute vector;
+    // the added self-loop gets the mean attribute of the node's non-loop in-edges.
+    let d = g.edge_dim;
+    let attr = g.edge_attr.as_deref().unwrap_or(&[]);
+    let edge_term = |a: &[f64], k: usize| -> f64 {
+        match &s.edge {
+            None => 0.0,
+            Some((w, att)) => (0..c)
+                .map(|q| att[k * c + q] * dot(w.row(k * c + q), a))
+                .sum(),
+        }
+    };
+    let mut loop_attr = vec![0.0f64; n * d];
+    if s.edge.is_some() {
+        let mut count = vec![0usize; n];
+        for e in 0..g.num_edges() {
+            let (sj, ti) = (g.sources[e] as usize, g.targets[e] as usize);
+            if sj != ti {
+                count[ti] += 1;
+                for q in 0..d {
+                    loop_attr[ti * d + q] += attr[e * d + q] as f64;
+                }
+            }
+        }
+        for i in 0..n {
+            for q in 0..d {
+                loop_attr[i * d + q] /= count[i].max(1) as f64;
+            }
+        }
+    }
+    let edge_attr_of = |e: Option<usize>, i: usize| -> Vec<f64> {
+        match e {
+            Some(e) => attr[e * d..(e + 1) * d].iter().map(|&v| v as f64).collect(),
+            None => loop_attr[i * d..(i + 1) * d].to_vec(),
+        }
+    };
+    let logit = |j: usize, i: usize, k: usize, e: Option<usize>| -> f64 {
         match &xr {
             Some(xr) => (0..c)
                 .map(|q| {
@@ -397,30 +433,38 @@ pub fn gat(s: &crate::spec::GatSpec, x: &Tensor, g: &Graphs) -> Tensor {
                     s.att_src[at] * lrelu(h.row(j)[at] + xr.row(i)[at])
                 })
                 .sum(),
-            None => lrelu(ls[j * heads + k] + ld[i * heads + k]),
+            None => lrelu(
+                ls[j * heads + k]
+                    + ld[i * heads + k]
+                    + if s.edge.is_some() {
+                        edge_term(&edge_attr_of(e, i), k)
+                    } else {
+                        0.0
+                    },
+            ),
         }
     };
-    let mut srcs: Vec<Vec<usize>> = vec![Vec::new(); n];
+    let mut srcs: Vec<Vec<(usize, Option<usize>)>> = vec![Vec::new(); n];
     for e in 0..g.num_edges() {
         let (sj, ti) = (g.sources[e] as usize, g.targets[e] as usize);
         if !(s.add_self_loops && sj == ti) {
-            srcs[ti].push(sj);
+            srcs[ti].push((sj, Some(e)));
         }
     }
     if s.add_self_loops {
         for (i, v) in srcs.iter_mut().enumerate() {
-            v.push(i);
+            v.push((i, None));
         }
     }
     let out_ch = if s.concat { hc } else { c };
     let mut out = Tensor::zeros(n, out_ch);
     for (i, js) in srcs.iter().enumerate() {
         for k in 0..heads {
-            let e: Vec<f64> = js.iter().map(|&j| logit(j, i, k)).collect();
+            let e: Vec<f64> = js.iter().map(|&(j, e)| logit(j, i, k, e)).collect();
             let m = e.iter().copied().fold(f64::NEG_INFINITY, f64::max);
             let w: Vec<f64> = e.iter().map(|v| (v - m).exp()).collect();
             let sum: f64 = w.iter().sum();
-            for (&j, wj) in js.iter().zip(&w) {
+            for (&(j, _), wj) in js.iter().zip(&w) {
                 let a = wj / sum;
                 for q in 0..c {
                     let v = a * h.row(j)[k * c + q];

@@ -187,6 +187,9 @@ pub struct GatSpec {
     pub att_dst: Vec<f64>,
     /// Conv bias, `[out]` (`H·C` with concat, `C` without; zeros when absent).
     pub bias: Vec<f64>,
+    /// Edge features (GAT with `edge_dim`; edgefeat): `lin_edge.weight`
+    /// `[H·C, D]` and `att_edge` `[H·C]`; self-loops get the mean attribute.
+    pub edge: Option<(Mat, Vec<f64>)>,
 }
 
 impl OpKind {
@@ -672,9 +675,32 @@ pub fn parse(file: &ModelFile) -> Result<Spec> {
                 if heads == 0 || heads > 255 {
                     bail!("{who}: heads {heads} is not in 1..=255");
                 }
-                if cx.attr("edge_dim").is_some() {
-                    bail!("{who}: edge features (edge_dim) are not supported yet");
-                }
+                let edge_dim = match cx.attr("edge_dim") {
+                    None => None,
+                    Some(_) if v2 => {
+                        bail!("{who}: edge features (edge_dim) on GATv2Conv are not supported yet")
+                    }
+                    Some(_) => {
+                        let d = cx.usize_attr("edge_dim")?;
+                        let Some(ei) = &raw.edge_input else {
+                            bail!("{who}: edge_dim is set but the spec has no 'edge_input'");
+                        };
+                        if d != ei.channels {
+                            bail!(
+                                "{who}: edge_dim is {d} but the edge input '{}' has {} channels",
+                                ei.name,
+                                ei.channels
+                            );
+                        }
+                        match cx.attr("fill_value").map(|v| v.as_str()) {
+                            None | Some(Some("mean")) => {}
+                            Some(other) => {
+                                bail!("{who}: fill_value {other:?} is not supported (only 'mean')")
+                            }
+                        }
+                        Some(d)
+                    }
+                };
                 if cx.bool_attr("residual", false)? {
                     bail!("{who}: residual=True is not supported yet");
                 }
@@ -725,6 +751,7 @@ pub fn parse(file: &ModelFile) -> Result<Spec> {
                         att_src: vec_of("att")?,
                         att_dst: vec![],
                         bias,
+                        edge: None,
                     }
                 } else {
                     GatSpec {
@@ -741,6 +768,12 @@ pub fn parse(file: &ModelFile) -> Result<Spec> {
                         att_src: vec_of("att_src")?,
                         att_dst: vec_of("att_dst")?,
                         bias,
+                        edge: match edge_dim {
+                            Some(d) => {
+                                Some((cx.mat("lin_edge_weight", hc, d)?, vec_of("att_edge")?))
+                            }
+                            None => None,
+                        },
                     }
                 };
                 (OpKind::Gat(Box::new(g)), Rows::Node, out)

@@ -78,3 +78,22 @@ def test_elu_module_and_function(tmp_path):
     spec = export_and_check(perturb(EluNet()), random_graph(), tmp_path)
     elus = [op for op in spec["ops"] if op["op"] == "elu"]
     assert [op["attrs"]["alpha"] for op in elus] == [pytest.approx(0.7), pytest.approx(1.3)]
+
+
+class GatEdge(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        from torch_geometric.nn import GATConv
+        self.conv = GATConv(5, 3, heads=2, edge_dim=4)
+
+    def forward(self, x, edge_index, edge_attr):
+        return self.conv(x, edge_index, edge_attr)
+
+
+def test_gat_edge_dim_export(tmp_path):
+    data = with_edge_attr(random_graph(), 4)
+    spec = export_and_check(perturb(GatEdge()), data, tmp_path)
+    assert spec["edge_input"] == {"name": "edge_attr", "channels": 4}
+    attrs, params = spec["ops"][0]["attrs"], spec["ops"][0]["params"]
+    assert attrs["edge_dim"] == 4 and attrs["fill_value"] == "mean"
+    assert {"lin_edge_weight", "att_edge"} <= set(params)

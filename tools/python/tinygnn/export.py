@@ -132,6 +132,7 @@ class _SpecBuilder:
         self.level: Dict[str, str] = {input_name: "node", EDGE_INPUT: "edge"}
         self.input_name = input_name
         self.uses_edge_attr = False  # set by ops that read the edge features
+        self.edge_attr_given = False  # the module being translated is called with edge_attr
 
     # -- bookkeeping ------------------------------------------------------------------
     def _unique(self, base: str) -> str:
@@ -271,9 +272,15 @@ class _SpecBuilder:
         v2 = type(mod) is GATv2Conv
         if isinstance(mod.in_channels, (tuple, list)) or mod.flow != "source_to_target":
             raise ExportError(f"module '{qual}' ({name}) is bipartite or uses another flow")
-        if mod.edge_dim is not None:
+        if mod.edge_dim is not None and v2:
             raise ExportError(f"module '{qual}' ({name}) uses edge features (edge_dim="
-                              f"{mod.edge_dim}); not supported yet")
+                              f"{mod.edge_dim}); not supported yet for GATv2Conv")
+        if mod.edge_dim is not None and not self.edge_attr_given:
+            raise ExportError(f"module '{qual}' ({name}) has edge_dim={mod.edge_dim} but is not "
+                              "called with the graph's edge_attr; not supported")
+        if mod.edge_dim is not None and mod.fill_value != "mean":
+            raise ExportError(f"module '{qual}' ({name}) uses fill_value={mod.fill_value!r}; "
+                              "only 'mean' is supported with edge features")
         if getattr(mod, "residual", False):
             raise ExportError(f"module '{qual}' ({name}) uses residual=True; not supported yet")
         attrs = {"in_channels": int(mod.in_channels), "out_channels": int(mod.out_channels),
@@ -297,6 +304,12 @@ class _SpecBuilder:
             params = {"weight": self.param(_join(qual, "lin.weight")),
                       "att_src": self.param(_join(qual, "att_src")),
                       "att_dst": self.param(_join(qual, "att_dst"))}
+            if mod.edge_dim is not None:
+                attrs["edge_dim"] = int(mod.edge_dim)
+                attrs["fill_value"] = "mean"
+                params["lin_edge_weight"] = self.param(_join(qual, "lin_edge.weight"))
+                params["att_edge"] = self.param(_join(qual, "att_edge"))
+                self.uses_edge_attr = True
         if mod.bias is not None:
             params["bias"] = self.param(_join(qual, "bias"))
         return self.add(base, "gatv2_conv" if v2 else "gat_conv", [x], attrs, params)
@@ -508,6 +521,7 @@ class _Translator:
             raise ExportError(f"{what}: called without node features")
         x = self._value(args[0], what)
         edge_weight = False
+        edge_attr_given = False
         if isinstance(mod, (MessagePassing, BasicGNN)):
             if type(mod) not in (GCNConv, SAGEConv, GINConv, GINEConv, GATConv,
                                  GATv2Conv) + _BASIC_GNNS:
@@ -523,13 +537,19 @@ class _Translator:
                     edge_weight = self._graph_input(val, "edge_weight", what, optional=True)
                 elif key == "batch" and isinstance(mod, BasicGNN):
                     self._graph_input(val, "batch", what, optional=True)
-                elif key == "edge_attr" and isinstance(mod, GINEConv):
-                    self._graph_input(val, "edge_attr", what, optional=False)
+                elif key == "edge_attr" and (isinstance(mod, GINEConv) or (
+                        isinstance(mod, GATConv) and mod.edge_dim is not None)):
+                    edge_attr_given = self._graph_input(val, "edge_attr", what,
+                                                        optional=isinstance(mod, GATConv))
                 elif val is not None:
                     raise ExportError(f"{what}: unsupported argument '{key}'")
         elif len(args) > 1 or kwargs:
             raise ExportError(f"{what}: called with extra arguments")
-        return self.b.module(mod, qual, x, edge_weight=edge_weight, base=node.name)
+        self.b.edge_attr_given = edge_attr_given
+        try:
+            return self.b.module(mod, qual, x, edge_weight=edge_weight, base=node.name)
+        finally:
+            self.b.edge_attr_given = False
 
     @staticmethod
     def _extra_arg_names(mod: torch.nn.Module) -> List[str]:
