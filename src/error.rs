@@ -149,6 +149,23 @@ pub enum Error {
         /// Index of the op.
         op: u16,
     },
+    // ---- edgefeat ----
+    /// The model reads edge features and the input has no `edge_attr`.
+    MissingEdgeAttr,
+    /// `edge_attr` does not hold `edges × D` values.
+    EdgeAttrShape {
+        /// Values expected (`edges × D`).
+        expected: u32,
+        /// Values given.
+        actual: u32,
+    },
+    /// A float edge feature is NaN or infinite.
+    NonFiniteEdgeAttr {
+        /// Edge index (input order).
+        edge: u32,
+        /// Channel.
+        channel: u32,
+    },
 }
 
 impl fmt::Display for Error {
@@ -210,6 +227,16 @@ impl fmt::Display for Error {
                 write!(f, "arena too small: need {needed} bytes, got {actual}")
             }
             Error::Overflow { op } => write!(f, "op {op}: intermediate value overflow"),
+            Error::MissingEdgeAttr => {
+                f.write_str("the model reads edge features but the graph has no edge_attr")
+            }
+            Error::EdgeAttrShape { expected, actual } => {
+                write!(f, "expected {expected} edge feature values, got {actual}")
+            }
+            Error::NonFiniteEdgeAttr { edge, channel } => write!(
+                f,
+                "edge feature of edge {edge}, channel {channel} is NaN or infinite"
+            ),
         }
     }
 }

@@ -13,6 +13,10 @@
 //! * `sources.len() == targets.len() ≤ max_edges`, every index `< num_nodes`;
 //! * if the model uses edge weights: weights present, one per edge, each valid
 //!   for [`edge_weight_q16`]; otherwise any given weights are ignored;
+//! * if the model has an edge-feature input ([`Model::edge_input`], `D`
+//!   channels): `edge_attr` present ([`Error::MissingEdgeAttr`]), holding
+//!   `edges × D` values ([`Error::EdgeAttrShape`]), float values finite
+//!   ([`Error::NonFiniteEdgeAttr`]); otherwise any given `edge_attr` is ignored;
 //! * `batch` (if given) has one entry per node, and `num_graphs() ≤ max_graphs`.
 //!
 //! Zero nodes is a valid input: node-level outputs then have zero rows, and a
@@ -247,6 +251,32 @@ pub(crate) fn validate(model: &Model<'_>, input: &GraphInput<'_>) -> Result<Dims
         }
         if let Some(bad) = w.iter().position(|&x| edge_weight_q16(x).is_none()) {
             return Err(Error::InvalidEdgeWeight { edge: to_u32(bad) });
+        }
+    }
+    if let Some(et) = model.edge_input() {
+        let d = model
+            .tensors()
+            .get(usize::from(et))
+            .map_or(0, |t| usize::from(t.channels));
+        let attr = input.edge_attr.ok_or(Error::MissingEdgeAttr)?;
+        let expected = e.saturating_mul(d);
+        let actual = match attr {
+            EdgeAttr::F32(v) => v.len(),
+            EdgeAttr::I8(v) => v.len(),
+        };
+        if actual != expected {
+            return Err(Error::EdgeAttrShape {
+                expected: to_u32(expected),
+                actual: to_u32(actual),
+            });
+        }
+        if let EdgeAttr::F32(v) = attr {
+            if let Some(bad) = v.iter().position(|x| !x.is_finite()) {
+                return Err(Error::NonFiniteEdgeAttr {
+                    edge: to_u32(bad / d.max(1)),
+                    channel: to_u32(bad % d.max(1)),
+                });
+            }
         }
     }
     if let Some(b) = input.batch {

@@ -70,6 +70,16 @@ impl<'a> Model<'a> {
             tensors.push(t).map_err(|_| Error::TooManyEntries)?;
         }
         let ops_bytes = rest;
+        // At most one edge-feature tensor (the model's edge input).
+        let mut edge_tensors = tensors
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| t.kind == TensorKind::Edge);
+        if let Some((second, _)) = edge_tensors.nth(1) {
+            return Err(Error::InvalidTensor {
+                tensor: u16::try_from(second).unwrap_or(u16::MAX),
+            });
+        }
         let model = Model {
             header,
             meta,
@@ -90,6 +100,13 @@ impl<'a> Model<'a> {
         }
         let mut defined = [false; MAX_TENSORS];
         if let Some(d) = defined.get_mut(input) {
+            *d = true;
+        }
+        // The edge-feature input is defined before the first op.
+        if let Some(d) = self
+            .edge_input()
+            .and_then(|e| defined.get_mut(usize::from(e)))
+        {
             *d = true;
         }
         let is_defined = |d: &[bool; MAX_TENSORS], t: usize| d.get(t).copied().unwrap_or(false);
@@ -116,7 +133,11 @@ impl<'a> Model<'a> {
                 inputs_ok &= (t as usize) < n && is_defined(&defined, t as usize)
             });
             let out = op.output() as usize;
-            if !inputs_ok || out >= n || is_defined(&defined, out) {
+            let writes_edge = self
+                .tensors
+                .get(out)
+                .is_some_and(|t| t.kind == TensorKind::Edge);
+            if !inputs_ok || out >= n || is_defined(&defined, out) || writes_edge {
                 return Err(bad);
             }
             self.check_op(&op).map_err(|_| bad)?;
@@ -127,11 +148,11 @@ impl<'a> Model<'a> {
             return Err(Error::BadMetadata);
         }
         if self.meta.outputs.is_empty()
-            || self
-                .meta
-                .outputs
-                .iter()
-                .any(|&o| (o as usize) >= n || !is_defined(&defined, o as usize))
+            || self.meta.outputs.iter().any(|&o| {
+                (o as usize) >= n
+                    || !is_defined(&defined, o as usize)
+                    || Some(o) == self.edge_input()
+            })
         {
             return Err(Error::InvalidOutputs);
         }
@@ -144,6 +165,8 @@ impl<'a> Model<'a> {
             feature = "op-gcn",
             feature = "op-sage",
             feature = "op-gat",
+            feature = "op-gine",
+            feature = "op-lut",
             feature = "op-propagate"
         )),
         allow(dead_code)
@@ -160,6 +183,7 @@ impl<'a> Model<'a> {
             feature = "op-linear",
             feature = "op-gcn",
             feature = "op-sage",
+            feature = "op-gine",
             feature = "op-propagate"
         )),
         allow(dead_code)
@@ -193,6 +217,7 @@ impl<'a> Model<'a> {
             feature = "op-linear",
             feature = "op-gcn",
             feature = "op-sage",
+            feature = "op-gine",
             feature = "op-propagate"
         )),
         allow(dead_code)
@@ -334,11 +359,30 @@ impl<'a> Model<'a> {
                 logit,
                 params,
                 act,
+                edge,
                 ..
             } => {
                 let (i, o) = (t(*input)?, t(*output)?);
                 let (ci, co) = (i.channels as usize, o.channels as usize);
                 let h = *heads as usize;
+                // Edge features (edgefeat): GAT only; V is [H, D] i16, (m, s) per head.
+                let edge_ok = match edge {
+                    None => true,
+                    Some(e) => {
+                        let et = t(e.edge_attr)?;
+                        let d = et.channels as usize;
+                        let shifts = self.data(e.logit).chunks_exact(8).all(|pair| match *pair {
+                            [_, _, _, _, a, b, c, d] => {
+                                (-32..=31).contains(&i32::from_le_bytes([a, b, c, d]))
+                            }
+                            _ => false,
+                        });
+                        !*v2 && et.kind == TensorKind::Edge
+                            && self.section_is(e.att, 2 * h * d)
+                            && self.section_is(e.logit, 8 * h)
+                            && shifts
+                    }
+                };
                 let c = crate::ops::gat::per_head(h, *concat, co).ok_or(())?;
                 let hc = h * c;
                 let logit_bytes = self.data(*logit);
@@ -367,7 +411,40 @@ impl<'a> Model<'a> {
                     && self.section_is(*logit, 4 * per_head_words * h)
                     && shifts_ok
                     && self.params_ok(*params, co)
-                    && act_ok(act))
+                    && act_ok(act)
+                    && edge_ok)
+            }
+            #[cfg(feature = "op-lut")]
+            Op::Lut {
+                input,
+                output,
+                table,
+            } => {
+                let (i, o) = (t(*input)?, t(*output)?);
+                ok(i.kind == o.kind && i.channels == o.channels && self.section_is(*table, 256))
+            }
+            #[cfg(feature = "op-gine")]
+            Op::GineConv {
+                input,
+                edge_attr,
+                output,
+                edge_weights,
+                edge_params,
+                ..
+            } => {
+                let (i, e, o) = (t(*input)?, t(*edge_attr)?, t(*output)?);
+                let (c, d) = (i.channels as usize, e.channels as usize);
+                let lin_ok = if edge_weights.len == 0 {
+                    d == c
+                } else {
+                    self.weights_ok(*edge_weights, c, d)
+                };
+                ok(i.kind == TensorKind::Node
+                    && e.kind == TensorKind::Edge
+                    && o.kind == TensorKind::Node
+                    && i.channels == o.channels
+                    && lin_ok
+                    && self.params_ok(*edge_params, c))
             }
             #[cfg(feature = "op-propagate")]
             Op::Propagate {
@@ -475,6 +552,16 @@ impl<'a> Model<'a> {
             self.meta.max_edges,
             self.meta.max_graphs,
         )
+    }
+
+    /// The edge-feature input tensor ([`TensorKind::Edge`]), if the model has
+    /// one: then every input graph must carry `edge_attr` with that many
+    /// channels per edge.
+    pub fn edge_input(&self) -> Option<u8> {
+        self.tensors
+            .iter()
+            .position(|t| t.kind == TensorKind::Edge)
+            .and_then(|i| u8::try_from(i).ok())
     }
 
     /// Whether any op reads edge weights.

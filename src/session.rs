@@ -81,7 +81,7 @@
 
 use crate::error::{Error, Result};
 use crate::format::{Op, TensorKind};
-use crate::graph::{self, Dims, Features, GraphInput};
+use crate::graph::{self, Dims, EdgeAttr, Features, GraphInput};
 use crate::kernels::aggregate::{self, Csr};
 use crate::kernels::sparse::SparseRows;
 use crate::ops::{self, region_bytes, Ctx, In, Out, Scratch, SparseIn, Src};
@@ -96,6 +96,8 @@ struct Slot {
     node_ch: u16,
     /// Largest graph-tensor channel count of the tensors it holds.
     graph_ch: u16,
+    /// Largest edge-tensor channel count of the tensors it holds.
+    edge_ch: u16,
     /// Free for a new tensor (while planning).
     free: bool,
 }
@@ -106,7 +108,8 @@ impl Slot {
         region_bytes::<i8>(
             d.nodes
                 .saturating_mul(usize::from(self.node_ch))
-                .max(d.graphs.saturating_mul(usize::from(self.graph_ch))),
+                .max(d.graphs.saturating_mul(usize::from(self.graph_ch)))
+                .max(d.edges.saturating_mul(usize::from(self.edge_ch))),
         )
     }
 }
@@ -160,6 +163,10 @@ impl Plan {
             op.for_each_input(|t| mark(t, &mut |l| l.last_use = k));
         }
         plan.assign(tensors, model.input());
+        if let Some(e) = model.edge_input() {
+            // Written (quantized) before the first op, freed after its last reader.
+            plan.assign(tensors, e);
+        }
         for (k, op) in model.ops().enumerate() {
             // Release the slots of tensors whose last reader ran before op k.
             for (l, &s) in life.iter_mut().zip(plan.slot_of.iter()) {
@@ -182,14 +189,15 @@ impl Plan {
             return;
         };
         let ch = desc.channels;
-        let (cn, cg) = match desc.kind {
-            TensorKind::Node => (ch, 0),
-            TensorKind::Graph => (0, ch),
+        let (cn, cg, ce) = match desc.kind {
+            TensorKind::Node => (ch, 0, 0),
+            TensorKind::Graph => (0, ch, 0),
+            TensorKind::Edge => (0, 0, ch),
         };
         let fits = self
             .slots
             .iter()
-            .position(|s| s.free && s.node_ch >= cn && s.graph_ch >= cg);
+            .position(|s| s.free && s.node_ch >= cn && s.graph_ch >= cg && s.edge_ch >= ce);
         let any = self.slots.iter().position(|s| s.free);
         let index = match fits.or(any) {
             Some(i) => i,
@@ -204,6 +212,7 @@ impl Plan {
             slot.free = false;
             slot.node_ch = slot.node_ch.max(cn);
             slot.graph_ch = slot.graph_ch.max(cg);
+            slot.edge_ch = slot.edge_ch.max(ce);
         }
         if let (Some(so), Ok(i)) = (self.slot_of.get_mut(usize::from(t)), u8::try_from(index)) {
             *so = i;
@@ -248,7 +257,10 @@ impl Plan {
         Some(Loc {
             offset,
             slot_bytes: self.slot_bytes(model, s, d),
-            rows: ops::rows_of(desc.kind, d.nodes, d.graphs),
+            rows: match desc.kind {
+                TensorKind::Edge => d.edges,
+                kind => ops::rows_of(kind, d.nodes, d.graphs),
+            },
             channels: usize::from(desc.channels),
             scale: desc.scale,
             zero_point: desc.zero_point,
@@ -595,14 +607,61 @@ impl<'a, 'm> Session<'a, 'm> {
         };
         let counts = carve(&mut rest, layout.counts).ok_or(too_small)?;
         let counts: &mut [u32] = cast(counts, d.graphs).ok_or(too_small)?;
-        aggregate::build_csr(
-            input.sources,
-            input.targets,
-            input.edge_weight.unwrap_or(&[]),
-            row_ptr,
-            sources,
-            weights.as_deref_mut(),
-        );
+        let slots_region = carve(&mut rest, layout.slots).ok_or(too_small)?;
+        let scratch_region = carve(&mut rest, layout.scratch).ok_or(too_small)?;
+        let loc = |t: u8| plan.locate(model, t, d);
+        // Edge features (if the model reads them) are quantized into their
+        // tensor while the CSR is built, each row at its edge's CSR position.
+        let edge_dst = match model.edge_input() {
+            Some(e) => {
+                let l = loc(e).ok_or(too_small)?;
+                let buf = slots_region.get_mut(l.offset..).ok_or(too_small)?;
+                let dst: &mut [i8] = cast(buf, l.len()).ok_or(too_small)?;
+                Some((dst, l))
+            }
+            None => None,
+        };
+        match (edge_dst, input.edge_attr) {
+            (Some((dst, l)), Some(attr)) => {
+                let dim = l.channels;
+                aggregate::build_csr_with(
+                    input.sources,
+                    input.targets,
+                    input.edge_weight.unwrap_or(&[]),
+                    row_ptr,
+                    sources,
+                    weights.as_deref_mut(),
+                    |k, pos| {
+                        let (a, b) = (k.saturating_mul(dim), pos.saturating_mul(dim));
+                        let Some(out) = dst.get_mut(b..b.saturating_add(dim)) else {
+                            return;
+                        };
+                        match attr {
+                            EdgeAttr::F32(v) => {
+                                let row = v.get(a..a.saturating_add(dim)).unwrap_or(&[]);
+                                for (o, &x) in out.iter_mut().zip(row) {
+                                    *o = graph::quantize_value(x, l.scale, l.zero_point);
+                                }
+                            }
+                            EdgeAttr::I8(v) => {
+                                let row = v.get(a..a.saturating_add(dim)).unwrap_or(&[]);
+                                out.iter_mut().zip(row).for_each(|(o, &x)| *o = x);
+                            }
+                        }
+                    },
+                );
+            }
+            // Validated: a model with an edge input always gets edge_attr.
+            (Some(_), None) => return Err(Error::MissingEdgeAttr),
+            (None, _) => aggregate::build_csr(
+                input.sources,
+                input.targets,
+                input.edge_weight.unwrap_or(&[]),
+                row_ptr,
+                sources,
+                weights.as_deref_mut(),
+            ),
+        }
         counts.fill(0);
         match input.batch {
             Some(b) => {
@@ -628,11 +687,6 @@ impl<'a, 'm> Session<'a, 'm> {
             batch: input.batch,
             graph_nodes: &*counts,
         };
-
-        // ---- tensor slots and scratch -------------------------------------
-        let slots_region = carve(&mut rest, layout.slots).ok_or(too_small)?;
-        let scratch_region = carve(&mut rest, layout.scratch).ok_or(too_small)?;
-        let loc = |t: u8| plan.locate(model, t, d);
 
         // ---- input features -----------------------------------------------
         // Read in place by the ops when `direct` (sparse features).
@@ -902,8 +956,17 @@ fn run_op<'v>(
             logit,
             params,
             act,
+            edge,
             ..
         } => {
+            let edge = match edge {
+                Some(e) => Some(ops::gat::GatEdgeIn {
+                    e: view(e.edge_attr)?,
+                    att: model.data(e.att),
+                    logit: model.data(e.logit),
+                }),
+                None => None,
+            };
             let h = usize::from(*heads);
             let c = ops::gat::per_head(h, *concat, out.channels)
                 .ok_or(Error::InvalidOp { op: ctx.op })?;
@@ -925,6 +988,7 @@ fn run_op<'v>(
                     logit: model.data(*logit),
                     params: model.data(*params),
                     act: *act,
+                    edge,
                 },
                 view(*input)?,
                 out,
@@ -972,6 +1036,32 @@ fn run_op<'v>(
             out,
             scratch,
         ),
+        #[cfg(feature = "op-gine")]
+        Op::GineConv {
+            input,
+            edge_attr,
+            one_plus_eps_q16,
+            edge_weights,
+            edge_params,
+            mult,
+            shift,
+            ..
+        } => ops::gine::run(
+            ctx,
+            ops::gine::GineParams {
+                one_plus_eps_q16: *one_plus_eps_q16,
+                lin: (edge_weights.len != 0).then(|| model.matrix(*edge_weights)),
+                edge_params: model.data(*edge_params),
+                mult: *mult,
+                shift: *shift,
+            },
+            view(*input)?,
+            view(*edge_attr)?,
+            out,
+            scratch,
+        ),
+        #[cfg(feature = "op-lut")]
+        Op::Lut { input, table, .. } => ops::lut::run(view(*input)?, model.data(*table), out),
         // Rejected by `Model::from_bytes` (`Error::OpNotCompiled`).
         _ => Err(Error::InvalidOp { op: ctx.op }),
     }

@@ -229,6 +229,13 @@ fn op_ids(op: &mut Op) -> Vec<&mut u8> {
             input, output, x0, ..
         } => vec![input, output, x0],
         Op::Add { a, b, output, .. } => vec![a, b, output],
+        Op::GineConv {
+            input,
+            edge_attr,
+            output,
+            ..
+        } => vec![input, edge_attr, output],
+        Op::Lut { input, output, .. } => vec![input, output],
         Op::Concat { parts, output } => {
             let mut v: Vec<&mut u8> = parts.iter_mut().map(|p| &mut p.input).collect();
             v.push(output);
@@ -266,6 +273,12 @@ fn op_sections(op: &mut Op) -> Vec<&mut Section> {
             params,
             ..
         } => vec![weights, weights_r, lin_bias, att, logit, params],
+        Op::GineConv {
+            edge_weights,
+            edge_params,
+            ..
+        } => vec![edge_weights, edge_params],
+        Op::Lut { table, .. } => vec![table],
         _ => vec![],
     }
 }
@@ -379,6 +392,17 @@ fn mutate_param(rng: &mut Rng, op: &mut Op) {
             6 => *hops ^= true,
             _ => *edge_weight ^= true,
         },
+        Op::GineConv {
+            one_plus_eps_q16,
+            mult,
+            shift,
+            ..
+        } => match rng.next() % 3 {
+            0 => *one_plus_eps_q16 = nasty_i32(rng, *one_plus_eps_q16),
+            1 => *mult = nasty_i32(rng, *mult),
+            _ => *shift = nasty_i32(rng, *shift),
+        },
+        Op::Lut { table, .. } => table.len = (rng.next() % 300) as u32,
     }
 }
 
@@ -517,6 +541,7 @@ fn mutate_fields(rng: &mut Rng, d: &mut Decoded, k: usize) {
                     t.kind = match t.kind {
                         TensorKind::Node => TensorKind::Graph,
                         TensorKind::Graph => TensorKind::Node,
+                        TensorKind::Edge => TensorKind::Node,
                     }
                 }
                 1 | 2 => t.channels = nasty_u16(rng, t.channels),

@@ -139,6 +139,7 @@ impl Gat {
             logit,
             params,
             act: self.act,
+            edge: None,
         }
     }
 

@@ -75,7 +75,8 @@ typedef struct tgnn_session {
 //
 // Every array may be NULL when its length is 0. Lengths: features
 // `features_len`; `sources`, `targets` and `edge_weight` `num_edges`; `batch`
-// `num_nodes`; `sparse_row_ptr` `num_nodes + 1`, `sparse_cols` `features_len`.
+// `num_nodes`; `sparse_row_ptr` `num_nodes + 1`, `sparse_cols` `features_len`;
+// `edge_attr_f32` / `edge_attr_i8` `edge_attr_len` (`num_edges × D`).
 typedef struct tgnn_graph {
   // Number of nodes (all graphs of the batch together).
   size_t num_nodes;
@@ -101,6 +102,14 @@ typedef struct tgnn_graph {
   const float *edge_weight;
   // Graph id of each node, or NULL to put every node in graph 0.
   const uint16_t *batch;
+  // Float edge features, row-major `[num_edges, D]` (PyG's `edge_attr`), or
+  // NULL; required (this or `edge_attr_i8`) if the model reads edge features.
+  const float *edge_attr_f32;
+  // Already quantized edge features `[num_edges, D]`, or NULL (at most one of
+  // `edge_attr_f32` and `edge_attr_i8` may be set).
+  const int8_t *edge_attr_i8;
+  // Number of values in `edge_attr_f32` / `edge_attr_i8`.
+  size_t edge_attr_len;
 } tgnn_graph;
 
 // One output tensor of the last run: int8 values with their quantization
@@ -198,6 +207,15 @@ typedef struct tgnn_output {
 
 // A batch entry is not below the number of graphs (`a`: node).
 #define TGNN_ERR_BATCH_OUT_OF_RANGE 30
+
+// The model reads edge features and none were given (`edge_attr` NULL).
+#define TGNN_ERR_MISSING_EDGE_ATTR 35
+
+// The edge features are not `edges × D` values (`a`: expected, `b`: given).
+#define TGNN_ERR_EDGE_ATTR_SHAPE 36
+
+// A float edge feature is NaN or infinite (`a`: edge, `b`: channel).
+#define TGNN_ERR_NON_FINITE_EDGE_ATTR 37
 
 // The arena is too small (`a`: bytes needed including alignment slack, `b`: bytes given).
 #define TGNN_ERR_ARENA_TOO_SMALL 40

@@ -89,7 +89,8 @@ pub const TGNN_FEATURES_SPARSE_I8: u32 = 2;
 ///
 /// Every array may be NULL when its length is 0. Lengths: features
 /// `features_len`; `sources`, `targets` and `edge_weight` `num_edges`; `batch`
-/// `num_nodes`; `sparse_row_ptr` `num_nodes + 1`, `sparse_cols` `features_len`.
+/// `num_nodes`; `sparse_row_ptr` `num_nodes + 1`, `sparse_cols` `features_len`;
+/// `edge_attr_f32` / `edge_attr_i8` `edge_attr_len` (`num_edges × D`).
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct tgnn_graph {
@@ -117,6 +118,14 @@ pub struct tgnn_graph {
     pub edge_weight: *const f32,
     /// Graph id of each node, or NULL to put every node in graph 0.
     pub batch: *const u16,
+    /// Float edge features, row-major `[num_edges, D]` (PyG's `edge_attr`), or
+    /// NULL; required (this or `edge_attr_i8`) if the model reads edge features.
+    pub edge_attr_f32: *const f32,
+    /// Already quantized edge features `[num_edges, D]`, or NULL (at most one of
+    /// `edge_attr_f32` and `edge_attr_i8` may be set).
+    pub edge_attr_i8: *const i8,
+    /// Number of values in `edge_attr_f32` / `edge_attr_i8`.
+    pub edge_attr_len: usize,
 }
 
 /// One output tensor of the last run: int8 values with their quantization
@@ -570,7 +579,15 @@ unsafe fn graph_input<'a>(g: &tgnn_graph) -> Res<rt::GraphInput<'a>> {
             targets: slice(g.targets, g.num_edges)?,
             edge_weight: opt_slice(g.edge_weight, g.num_edges)?,
             batch: opt_slice(g.batch, g.num_nodes)?,
-            edge_attr: None,
+            edge_attr: match (
+                opt_slice(g.edge_attr_f32, g.edge_attr_len)?,
+                opt_slice(g.edge_attr_i8, g.edge_attr_len)?,
+            ) {
+                (Some(_), Some(_)) => return Err(TGNN_ERR_INVALID_ARGUMENT),
+                (Some(f), None) => Some(rt::EdgeAttr::F32(f)),
+                (None, Some(q)) => Some(rt::EdgeAttr::I8(q)),
+                (None, None) => None,
+            },
             pairs: None,
         })
     }

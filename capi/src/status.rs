@@ -70,6 +70,12 @@ pub const TGNN_ERR_INVALID_EDGE_WEIGHT: tgnn_status = 28;
 pub const TGNN_ERR_MISSING_INPUT: tgnn_status = 29;
 /// A batch entry is not below the number of graphs (`a`: node).
 pub const TGNN_ERR_BATCH_OUT_OF_RANGE: tgnn_status = 30;
+/// The model reads edge features and none were given (`edge_attr` NULL).
+pub const TGNN_ERR_MISSING_EDGE_ATTR: tgnn_status = 35;
+/// The edge features are not `edges × D` values (`a`: expected, `b`: given).
+pub const TGNN_ERR_EDGE_ATTR_SHAPE: tgnn_status = 36;
+/// A float edge feature is NaN or infinite (`a`: edge, `b`: channel).
+pub const TGNN_ERR_NON_FINITE_EDGE_ATTR: tgnn_status = 37;
 
 // ---- memory and arithmetic --------------------------------------------------
 /// The arena is too small (`a`: bytes needed including alignment slack, `b`: bytes given).
@@ -149,6 +155,11 @@ pub fn error_info(e: Error) -> tgnn_error_info {
         Error::BatchOutOfRange { node } => (TGNN_ERR_BATCH_OUT_OF_RANGE, node, 0),
         Error::ArenaTooSmall { needed, actual } => (TGNN_ERR_ARENA_TOO_SMALL, needed, actual),
         Error::Overflow { op } => (TGNN_ERR_OVERFLOW, u32::from(op), 0),
+        Error::MissingEdgeAttr => (TGNN_ERR_MISSING_EDGE_ATTR, 0, 0),
+        Error::EdgeAttrShape { expected, actual } => (TGNN_ERR_EDGE_ATTR_SHAPE, expected, actual),
+        Error::NonFiniteEdgeAttr { edge, channel } => {
+            (TGNN_ERR_NON_FINITE_EDGE_ATTR, edge, channel)
+        }
         // `rt::Error` is #[non_exhaustive]; the tests check that no variant lands here.
         _ => (TGNN_ERR_UNKNOWN, 0, 0),
     };
@@ -184,6 +195,9 @@ pub fn status_name(code: tgnn_status) -> Option<&'static core::ffi::CStr> {
         TGNN_ERR_INVALID_EDGE_WEIGHT => c"TGNN_ERR_INVALID_EDGE_WEIGHT",
         TGNN_ERR_MISSING_INPUT => c"TGNN_ERR_MISSING_INPUT",
         TGNN_ERR_BATCH_OUT_OF_RANGE => c"TGNN_ERR_BATCH_OUT_OF_RANGE",
+        TGNN_ERR_MISSING_EDGE_ATTR => c"TGNN_ERR_MISSING_EDGE_ATTR",
+        TGNN_ERR_EDGE_ATTR_SHAPE => c"TGNN_ERR_EDGE_ATTR_SHAPE",
+        TGNN_ERR_NON_FINITE_EDGE_ATTR => c"TGNN_ERR_NON_FINITE_EDGE_ATTR",
         TGNN_ERR_ARENA_TOO_SMALL => c"TGNN_ERR_ARENA_TOO_SMALL",
         TGNN_ERR_OVERFLOW => c"TGNN_ERR_OVERFLOW",
         TGNN_ERR_NULL_POINTER => c"TGNN_ERR_NULL_POINTER",

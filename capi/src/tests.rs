@@ -51,6 +51,9 @@ fn graph_f32(n: usize, x: &[f32], s: &[u16], t: &[u16], w: Option<&[f32]>) -> tg
         num_edges: s.len(),
         edge_weight: w.map_or(null(), |w| w.as_ptr()),
         batch: null(),
+        edge_attr_f32: null(),
+        edge_attr_i8: null(),
+        edge_attr_len: 0,
     }
 }
 
@@ -282,6 +285,15 @@ fn every_error() -> Vec<Error> {
             actual: 23,
         },
         Error::Overflow { op: 24 },
+        Error::MissingEdgeAttr,
+        Error::EdgeAttrShape {
+            expected: 27,
+            actual: 28,
+        },
+        Error::NonFiniteEdgeAttr {
+            edge: 29,
+            channel: 30,
+        },
     ]
 }
 
@@ -720,4 +732,107 @@ proptest! {
 fn bytemuck_bytes(words: &mut [u64]) -> &mut [u8] {
     // SAFETY: u8 has no alignment or validity requirements; the length is the same memory.
     unsafe { std::slice::from_raw_parts_mut(words.as_mut_ptr().cast(), words.len() * 8) }
+}
+
+/// Edge features (edgefeat): a one-op GINE model (no edge `lin`, 2 channels)
+/// run with float and with int8 edge features, which must agree with the Rust
+/// API, and without them (`TGNN_ERR_MISSING_EDGE_ATTR`).
+#[test]
+fn edge_attr_through_the_c_api() {
+    let mut w = ModelWriter::new();
+    let t = |kind, channels| TensorDesc {
+        kind,
+        channels,
+        scale: 0.5,
+        zero_point: 0,
+    };
+    let x = w.add_tensor(t(TensorKind::Node, 2));
+    let e = w.add_tensor(t(TensorKind::Edge, 2));
+    let y = w.add_tensor(t(TensorKind::Node, 2));
+    let rec = ChannelRecord {
+        bias: 0,
+        mult: 1 << 30,
+        shift: 9,
+    };
+    let edge_params = w.add_channel_params(&[rec; 2]);
+    w.add_op(Op::GineConv {
+        input: x,
+        edge_attr: e,
+        output: y,
+        one_plus_eps_q16: 1 << 16,
+        edge_weights: rt::format::Section::default(),
+        edge_params,
+        mult: 1 << 30,
+        shift: -7,
+    });
+    let bytes = w.finish(x, &[y], 8, 8, 1).unwrap();
+    let mut m = new_model();
+    // SAFETY: valid storage; `bytes` outlives every use of the handle.
+    let st = unsafe { tgnn_model_init(&mut *m, bytes.as_ptr(), bytes.len()) };
+    assert_eq!(st, TGNN_OK);
+    let mut arena = vec![0u64; 128];
+    let mut s = new_session();
+    // SAFETY: valid storage; the model handle and the arena outlive the session's use.
+    unsafe {
+        assert_eq!(
+            tgnn_session_init(&mut *s, &*m, arena.as_mut_ptr().cast(), 1024),
+            TGNN_OK
+        );
+    }
+    let xs = [1.0f32, -1.0, 2.0, 0.5, 0.0, 1.5];
+    let (src, dst) = ([0u16, 2, 1], [1u16, 1, 0]);
+    let ef = [0.5f32, -2.0, 1.0, 1.0, -0.5, 3.0];
+    let eq: Vec<i8> = ef.iter().map(|&v| (v / 0.5) as i8).collect();
+    let g = graph_f32(3, &xs, &src, &dst, None);
+    // SAFETY: valid session and graph (no edge features).
+    let st = unsafe { tgnn_session_run(&mut *s, &g) };
+    assert_eq!(st, TGNN_ERR_MISSING_EDGE_ATTR);
+    let gf = tgnn_graph {
+        edge_attr_f32: ef.as_ptr(),
+        edge_attr_len: ef.len(),
+        ..g
+    };
+    // SAFETY: valid session and graph.
+    assert_eq!(unsafe { tgnn_session_run(&mut *s, &gf) }, TGNN_OK);
+    let from_f32 = output_bytes(&mut s).unwrap();
+    let gq = tgnn_graph {
+        edge_attr_i8: eq.as_ptr(),
+        edge_attr_len: eq.len(),
+        ..g
+    };
+    // SAFETY: valid session and graph.
+    assert_eq!(unsafe { tgnn_session_run(&mut *s, &gq) }, TGNN_OK);
+    assert_eq!(output_bytes(&mut s).unwrap(), from_f32);
+    let both = tgnn_graph {
+        edge_attr_i8: eq.as_ptr(),
+        ..gf
+    };
+    // SAFETY: valid session and graph.
+    let st = unsafe { tgnn_session_run(&mut *s, &both) };
+    assert_eq!(st, TGNN_ERR_INVALID_ARGUMENT);
+    let short = tgnn_graph {
+        edge_attr_len: 5,
+        ..gf
+    };
+    // SAFETY: valid session and graph (5 of the 6 values).
+    let st = unsafe { tgnn_session_run(&mut *s, &short) };
+    assert_eq!(st, TGNN_ERR_EDGE_ATTR_SHAPE);
+    // The Rust API gives the same bytes.
+    let model = rt::Model::from_bytes(&bytes).unwrap();
+    let mut rarena = vec![0u8; 2048];
+    let mut rs = rt::Session::new(&model, &mut rarena);
+    let out = rs
+        .run(&GraphInput {
+            num_nodes: 3,
+            features: Features::F32(&xs),
+            sources: &src,
+            targets: &dst,
+            edge_weight: None,
+            batch: None,
+            edge_attr: Some(rt::EdgeAttr::F32(&ef)),
+            pairs: None,
+        })
+        .unwrap();
+    assert_eq!(out.data.to_vec(), from_f32.0);
+    assert!(from_f32.0.iter().any(|&v| v != 0));
 }

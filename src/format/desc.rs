@@ -104,6 +104,19 @@ pub enum TensorKind {
     Node,
     /// One row per graph of the batch: `[graphs, channels]` (after pooling).
     Graph,
+    /// One row per edge: `[edges, channels]` (the edge features, PyG's
+    /// `edge_attr`; `edgefeat`). Only the model's edge-feature input has this
+    /// kind: at most one tensor, written by no op, never an output. The
+    /// session stores its rows in the target-sorted CSR order (row `p` is the
+    /// features of the `p`-th edge of [`crate::kernels::aggregate::Csr`]).
+    Edge,
+}
+
+impl TensorKind {
+    /// Every kind, in variant (postcard tag) order: `ALL[t]` is the kind
+    /// whose tag is `t` (tested against postcard). Hand-written readers
+    /// (`format::small`) decode kinds through this table.
+    pub const ALL: [TensorKind; 3] = [TensorKind::Node, TensorKind::Graph, TensorKind::Edge];
 }
 
 /// A quantized activation tensor: shape `[rows, channels]`, int8, per-tensor
@@ -387,7 +400,7 @@ pub enum Op {
         /// Activation (not `None`).
         act: Activation,
     },
-    /// GATConv / GATv2Conv (PyG semantics, eval mode, no edge features), node
+    /// GATConv / GATv2Conv (PyG semantics, eval mode; GAT edge features: `edge`, see [`GatEdge`]), node
     /// tensors only. `H = heads`, `C` channels per head (`out_ch / H` with
     /// `concat`, `out_ch` without), `HC = H·C`. See [`crate::ops::gat`].
     ///
@@ -449,6 +462,59 @@ pub enum Op {
         params: ChannelParams,
         /// Fused activation.
         act: Activation,
+        /// Edge features (PyG `edge_dim`; GAT only, `v2` false; edgefeat), see [`GatEdge`].
+        edge: Option<GatEdge>,
+    },
+    // ---- edgefeat ----
+    /// GINEConv (PyG `GINEConv(nn, eps, edge_dim)`, eval mode): the aggregation
+    /// `(1 + eps)·x_i + Σ_{j→i} ReLU(x_j + lin(e_ji))` (the `nn` follows as
+    /// separate ops, as for [`Op::GinAggregate`]). Node tensors `input` and
+    /// `output` have the same channel count `C`; `edge_attr` is the model's
+    /// edge-feature tensor ([`TensorKind::Edge`], `D` channels). Edges as given
+    /// (no self-loops added, duplicates counted). Per edge `j→i` (CSR row `p`):
+    ///
+    /// 1. `a[c] = Σ_k We[c,k]·(e_pk − zp_e) + bias[c]` with `edge_weights`
+    ///    (`[C, D]`, PyG's `lin`), or without `lin` (empty `edge_weights`,
+    ///    then `D = C`) `a[c] = (e_pc − zp_e) + bias[c]` (i32, saturating add);
+    /// 2. `m[c] = max(0, (x_jc − zp_x)·2^8 + requant(a[c], c))`, with
+    ///    `requant` the plain Q31 rescale of channel `c` of `edge_params`
+    ///    (`s_e·s_w[c]·2^8 / s_x`, i.e. into units of `s_x / 2^8`), i64;
+    /// 3. `acc_i[c] = (Σ_p m[c])·2^8 + one_plus_eps_q16·(x_ic − zp_x)` (i64, saturating),
+    ///    `out = saturate_i8(requant(round_shift_i64_to_i32(acc, 8), mult, shift) + zp_out)`,
+    ///    as [`Op::GinAggregate`].
+    GineConv {
+        /// Input node tensor (`C` channels).
+        input: u8,
+        /// The edge-feature tensor (`D` channels).
+        edge_attr: u8,
+        /// Output node tensor (`C` channels).
+        output: u8,
+        /// `round((1 + eps) · 2^16)`.
+        one_plus_eps_q16: i32,
+        /// int8/int4 weights `[C, D]` of `lin`, or empty (no `lin`: `D = C`).
+        edge_weights: Section,
+        /// [`ChannelParams`] for `C` channels: `lin.bias` in the accumulator
+        /// scale `s_e·s_w[c]` (0 without `lin`) and the Q31 rescale
+        /// `s_e·s_w[c]·2^8 / s_x` (`s_w = 1` without `lin`).
+        edge_params: ChannelParams,
+        /// Q31 rescale `s_x / (s_out · 2^8)`.
+        mult: i32,
+        /// Its exponent.
+        shift: i32,
+    },
+    /// Element-wise int8 → int8 lookup table (edgefeat; used for ELU, the
+    /// activation of GAT models, and any other monotone or not function of
+    /// one value): `out = table[x + 128]`, read as i8. Input and output have the
+    /// same kind and channel count and each its own quantization; the host
+    /// computes the table as `quantize_out(f(dequantize_in(q)))` for every
+    /// `q` in `−128..=127`.
+    Lut {
+        /// Input tensor.
+        input: u8,
+        /// Output tensor.
+        output: u8,
+        /// 256 bytes: the output for inputs `−128, −127, …, 127`.
+        table: Section,
     },
     // ---- helper `propagate` (issue 4): decoupled propagation ----
     /// Decoupled propagation over the GCN-normalised adjacency `Â` (PyG
@@ -531,6 +597,8 @@ impl Op {
             | Op::Concat { output, .. }
             | Op::Act { output, .. }
             | Op::GatConv { output, .. }
+            | Op::GineConv { output, .. }
+            | Op::Lut { output, .. }
             | Op::Propagate { output, .. } => output,
         }
     }
@@ -544,7 +612,13 @@ impl Op {
             | Op::GinAggregate { input, .. }
             | Op::GlobalPool { input, .. }
             | Op::Act { input, .. }
-            | Op::GatConv { input, .. } => f(*input),
+            | Op::Lut { input, .. } => f(*input),
+            Op::GatConv { input, edge, .. } => {
+                f(*input);
+                if let Some(e) = edge {
+                    f(e.edge_attr);
+                }
+            }
             Op::Propagate { input, x0, .. } => {
                 f(*input);
                 if x0 != input {
@@ -556,6 +630,12 @@ impl Op {
                 f(*b);
             }
             Op::Concat { parts, .. } => parts.iter().for_each(|p| f(p.input)),
+            Op::GineConv {
+                input, edge_attr, ..
+            } => {
+                f(*input);
+                f(*edge_attr);
+            }
         }
     }
 
@@ -576,6 +656,8 @@ impl Op {
             Op::Propagate { weights_0, .. } if weights_0.len != 0 => "gcn2_conv",
             Op::Propagate { weights, .. } if weights.len != 0 => "sg_conv",
             Op::Propagate { .. } => "appnp",
+            Op::GineConv { .. } => "gine_conv",
+            Op::Lut { .. } => "lut",
         }
     }
 
@@ -594,13 +676,38 @@ impl Op {
             Op::GatConv {
                 weights, weights_r, ..
             } => i4(weights) || i4(weights_r),
+            Op::GineConv { edge_weights, .. } => i4(edge_weights),
             _ => false,
         }
     }
 }
 
+/// The edge-feature part of a GATConv with `edge_dim` (edgefeat). PyG adds
+/// `att_edge · lin_edge(e_ji)` to the logit of edge `j→i` before the
+/// LeakyReLU; both are linear in `e`, so the converter folds them into one
+/// `[H, D]` matrix `V` (`V[k] = lin_edgeₖᵀ·att_edgeₖ`). With `e_p` the edge's
+/// row of the edge tensor (CSR position `p`):
+///
+/// * `a_pk = Σ_d V[k,d]·(e_pd − zp_e)` (i64);
+/// * for the self-loop added to node `i` (`add_self_loops`; PyG's
+///   `fill_value='mean'` gives it the mean attribute of the node's in-edges
+///   other than loops), `a_k = round_div(Σ_p a_pk, count)` over those edges
+///   (half away from zero), 0 without any;
+/// * the logit of step 2 of [`Op::GatConv`] becomes
+///   `e_ji = lrelu(ls_j + ld_i + rq(a_k, m_edge[k], s_edge[k]))`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct GatEdge {
+    /// The edge-feature tensor ([`TensorKind::Edge`], `D` channels).
+    pub edge_attr: u8,
+    /// `V`: i16 little endian `[H, D]` (`2·H·D` bytes).
+    pub att: Section,
+    /// i32 little endian `(m_edge, s_edge)` per head (`8·H` bytes), `s` in `−32..=31`.
+    pub logit: Section,
+}
+
 /// Number of op variants; tags at or above this are [`crate::Error::UnknownOp`].
-pub const OP_TAGS: u32 = 10; // + Propagate (helper `propagate`)
+pub const OP_TAGS: u32 = 12; // GatConv … GineConv, Lut (edgefeat), Propagate (propagate)
 
 /// Fixed part of the metadata, encoded first.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

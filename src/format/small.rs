@@ -153,11 +153,7 @@ impl<'a> Reader<'a> {
     }
 
     fn tensor_desc(&mut self) -> Option<TensorDesc> {
-        let kind = match self.u32()? {
-            0 => TensorKind::Node,
-            1 => TensorKind::Graph,
-            _ => return None,
-        };
+        let kind = *TensorKind::ALL.get(usize::try_from(self.u32()?).ok()?)?;
         let channels = self.u16()?;
         let mut scale = [0u8; 4];
         for b in &mut scale {
@@ -292,6 +288,16 @@ mod tests {
         }
     }
 
+    /// `TensorKind::ALL` is in postcard's tag order and complete: the tag
+    /// after the last one does not decode.
+    #[test]
+    fn tensor_kind_table_is_postcard_order() {
+        for (tag, kind) in TensorKind::ALL.iter().enumerate() {
+            assert_eq!(postcard::to_stdvec(kind).unwrap(), [tag as u8]);
+        }
+        assert!(postcard::from_bytes::<TensorKind>(&[TensorKind::ALL.len() as u8]).is_err());
+    }
+
     fn some_ops() -> Vec<Vec<u8>> {
         use crate::format::{Aggr, Pool};
         let s = Section { offset: 4, len: 8 };
@@ -338,7 +344,7 @@ mod tests {
         fn headers_and_tensors_round_trip(
             n in any::<[u32; 3]>(), counts in any::<[u16; 2]>(), input in any::<u8>(),
             outputs in proptest::collection::vec(any::<u8>(), 0..=4), flag in any::<bool>(),
-            kind in any::<bool>(), channels in any::<u16>(), scale in any::<u32>(), zp in any::<i8>(),
+            kind in 0..TensorKind::ALL.len(), channels in any::<u16>(), scale in any::<u32>(), zp in any::<i8>(),
         ) {
             let h = MetaHeader {
                 max_nodes: n[0], max_edges: n[1], max_graphs: n[2],
@@ -349,7 +355,7 @@ mod tests {
             let bytes = postcard::to_stdvec(&h).unwrap();
             prop_assert_eq!(take_meta_header(&bytes), Some((h, &[][..])));
             let t = TensorDesc {
-                kind: if kind { TensorKind::Graph } else { TensorKind::Node },
+                kind: TensorKind::ALL[kind],
                 channels, scale: f32::from_bits(scale), zero_point: zp,
             };
             let bytes = postcard::to_stdvec(&t).unwrap();

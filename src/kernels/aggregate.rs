@@ -78,7 +78,30 @@ pub fn build_csr(
     edge_weight: &[f32],
     row_ptr: &mut [u32],
     out_sources: &mut [u16],
+    out_weights: Option<&mut [u32]>,
+) {
+    build_csr_with(
+        sources,
+        targets,
+        edge_weight,
+        row_ptr,
+        out_sources,
+        out_weights,
+        |_, _| {},
+    );
+}
+
+/// [`build_csr`], calling `place(k, pos)` for every input edge `k` placed at
+/// CSR position `pos` (the permutation of the stable sort, so that per-edge
+/// data such as edge features can follow their edge without storing it).
+pub fn build_csr_with(
+    sources: &[u16],
+    targets: &[u16],
+    edge_weight: &[f32],
+    row_ptr: &mut [u32],
+    out_sources: &mut [u16],
     mut out_weights: Option<&mut [u32]>,
+    mut place: impl FnMut(usize, usize),
 ) {
     row_ptr.fill(0);
     // Count the in-degree of t at row_ptr[t + 1].
@@ -102,6 +125,7 @@ pub fn build_csr(
             if let Some(slot) = out_sources.get_mut(pos) {
                 *slot = s;
             }
+            place(k, pos);
             if let Some(w) = out_weights.as_deref_mut().and_then(|w| w.get_mut(pos)) {
                 *w = edge_weight
                     .get(k)

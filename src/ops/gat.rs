@@ -18,7 +18,7 @@ use super::{zip_rows, Ctx, In, Out, Scratch};
 use crate::error::Result;
 use crate::format::Activation;
 use crate::kernels::{dense, requant};
-use crate::quant::round_shift_i64_to_i32;
+use crate::quant::{round_div_i64, round_shift_i64_to_i32};
 
 /// Fractional bits of the attention logits.
 pub const LOGIT_FRAC_BITS: u32 = 16;
@@ -187,6 +187,47 @@ pub struct GatParams<'a> {
     pub params: &'a [u8],
     /// Fused activation.
     pub act: Activation,
+    /// Edge features (GAT with `edge_dim`; edgefeat).
+    pub edge: Option<GatEdgeIn<'a>>,
+}
+
+/// The edge-feature inputs of a GAT layer ([`crate::format::GatEdge`]).
+#[derive(Debug, Clone, Copy)]
+pub struct GatEdgeIn<'a> {
+    /// The edge tensor, rows in CSR order.
+    pub e: In<'a>,
+    /// i16 LE `V[H, D]`.
+    pub att: &'a [u8],
+    /// i32 LE `(m, s)` per head.
+    pub logit: &'a [u8],
+}
+
+/// Extra scratch of a GAT layer with edge features: the self-loop edge
+/// accumulators (`H` i64).
+pub fn edge_scratch_bytes(heads: usize) -> usize {
+    super::region_bytes::<i64>(heads)
+}
+
+impl GatEdgeIn<'_> {
+    /// `a_pk = Σ_d V[k,d]·(e_pd − zp_e)`.
+    fn acc(&self, pos: usize, k: usize) -> i64 {
+        let d = self.e.channels;
+        let a = pos.saturating_mul(d);
+        let row = self.e.data.get(a..a.saturating_add(d)).unwrap_or(&[]);
+        let zp = i64::from(self.e.zp);
+        row.iter().enumerate().fold(0i64, |s, (q, &v)| {
+            s.saturating_add(read_i16(self.att, k * d + q).saturating_mul(i64::from(v) - zp))
+        })
+    }
+
+    /// The Q16 logit term of head `k` for an accumulator `a`.
+    fn term(&self, a: i64, k: usize) -> i64 {
+        i64::from(rescale_logit(
+            a,
+            read_i32(self.logit, 2 * k),
+            read_i32(self.logit, 2 * k + 1),
+        ))
+    }
 }
 
 fn read_i16(b: &[u8], i: usize) -> i64 {
@@ -223,8 +264,9 @@ struct Logits<'a> {
 }
 
 impl Logits<'_> {
-    /// Q16 logit of edge `j→i`, head `k`.
-    fn get(&self, j: usize, i: usize, k: usize) -> i64 {
+    /// Q16 logit of edge `j→i` (CSR position `pos`, `None` for the added
+    /// self-loop, whose edge accumulators are `loop_acc`), head `k`.
+    fn get(&self, j: usize, i: usize, k: usize, pos: Option<usize>, loop_acc: &[i64]) -> i64 {
         let s = self.p.shape;
         let slope = self.p.negative_slope_q16;
         if s.v2 {
@@ -251,22 +293,28 @@ impl Logits<'_> {
             let h = s.heads;
             let a = row(self.ls, j, h).get(k).copied().unwrap_or(0);
             let b = row(self.ld, i, h).get(k).copied().unwrap_or(0);
-            leaky_q16(i64::from(a) + i64::from(b), slope)
+            let e = match (&self.p.edge, pos) {
+                (None, _) => 0,
+                (Some(ed), Some(p)) => ed.term(ed.acc(p, k), k),
+                (Some(ed), None) => ed.term(loop_acc.get(k).copied().unwrap_or(0), k),
+            };
+            leaky_q16(i64::from(a) + i64::from(b) + e, slope)
         }
     }
 }
 
-/// Calls `f(j)` for every source of an in-edge of `i` under the op's
-/// self-loop rule.
-fn for_each_source(ctx: &Ctx<'_>, i: usize, loops: bool, mut f: impl FnMut(usize)) {
-    for &j in ctx.csr.neighbors(i) {
+/// Calls `f(j, pos)` for every source `j` of an in-edge of `i` under the
+/// op's self-loop rule (`pos` its CSR position, `None` for the added loop).
+fn for_each_source(ctx: &Ctx<'_>, i: usize, loops: bool, mut f: impl FnMut(usize, Option<usize>)) {
+    let r = ctx.csr.range(i);
+    for (pos, &j) in r.clone().zip(ctx.csr.neighbors(i)) {
         let j = usize::from(j);
         if !(loops && j == i) {
-            f(j);
+            f(j, Some(pos));
         }
     }
     if loops {
-        f(i);
+        f(i, None);
     }
 }
 
@@ -334,6 +382,10 @@ pub fn run(
     let recip = scratch.take::<u64>(heads)?;
     let agg = scratch.take::<i64>(hc)?;
     let acc = scratch.take::<i32>(oc)?;
+    let loop_acc: &mut [i64] = match p.edge {
+        Some(_) => scratch.take::<i64>(heads)?,
+        None => &mut [],
+    };
     let lg = Logits {
         p: &p,
         ls,
@@ -343,27 +395,41 @@ pub fn run(
     };
     let loops = p.add_self_loops;
     for (i, (_, or)) in zip_rows(x.data, ic, out.data, oc).enumerate() {
+        // The added self-loop's edge term: the mean of the in-edges' (loops excluded).
+        if let (Some(ed), true) = (&p.edge, loops) {
+            for (k, la) in loop_acc.iter_mut().enumerate() {
+                let (mut sum, mut count) = (0i64, 0i64);
+                for (pos, &j) in ctx.csr.range(i).zip(ctx.csr.neighbors(i)) {
+                    if usize::from(j) != i {
+                        sum = sum.saturating_add(ed.acc(pos, k));
+                        count += 1;
+                    }
+                }
+                *la = round_div_i64(sum, count);
+            }
+        }
+        let loop_acc: &[i64] = loop_acc;
         mx.fill(i64::MIN);
-        for_each_source(ctx, i, loops, |j| {
+        for_each_source(ctx, i, loops, |j, pos| {
             for (k, m) in mx.iter_mut().enumerate() {
-                *m = (*m).max(lg.get(j, i, k));
+                *m = (*m).max(lg.get(j, i, k, pos, loop_acc));
             }
         });
         for (k, r) in recip.iter_mut().enumerate() {
             let mut sum = 0u64;
             let m = mx.get(k).copied().unwrap_or(0);
-            for_each_source(ctx, i, loops, |j| {
-                sum = sum.saturating_add(u64::from(exp_q30(lg.get(j, i, k) - m)));
+            for_each_source(ctx, i, loops, |j, pos| {
+                sum = sum.saturating_add(u64::from(exp_q30(lg.get(j, i, k, pos, loop_acc) - m)));
             });
             *r = softmax_recip(sum);
         }
         agg.fill(0);
-        for_each_source(ctx, i, loops, |j| {
+        for_each_source(ctx, i, loops, |j, pos| {
             let hj = row(h, j, hc);
             for k in 0..heads {
                 let m = mx.get(k).copied().unwrap_or(0);
                 let rk = recip.get(k).copied().unwrap_or(0);
-                let alpha = softmax_alpha(exp_q30(lg.get(j, i, k) - m), rk);
+                let alpha = softmax_alpha(exp_q30(lg.get(j, i, k, pos, loop_acc) - m), rk);
                 let a = k * c;
                 let dst = agg.get_mut(a..a + c).unwrap_or(&mut []);
                 let src = hj.get(a..a + c).unwrap_or(&[]);

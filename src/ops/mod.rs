@@ -17,8 +17,12 @@ pub mod gat;
 pub mod gcn;
 #[cfg(feature = "op-gin")]
 pub mod gin;
+#[cfg(feature = "op-gine")]
+pub mod gine;
 #[cfg(feature = "op-linear")]
 pub mod linear;
+#[cfg(feature = "op-lut")]
+pub mod lut;
 #[cfg(feature = "op-pool")]
 pub mod pool;
 #[cfg(feature = "op-propagate")]
@@ -41,6 +45,8 @@ pub const fn compiled(op: &Op) -> bool {
         Op::Add { .. } | Op::Concat { .. } | Op::Act { .. } => cfg!(feature = "op-elementwise"),
         Op::GatConv { .. } => cfg!(feature = "op-gat"),
         Op::Propagate { .. } => cfg!(feature = "op-propagate"),
+        Op::GineConv { .. } => cfg!(feature = "op-gine"),
+        Op::Lut { .. } => cfg!(feature = "op-lut"),
     }
 }
 
@@ -303,6 +309,8 @@ pub fn rows_of(kind: TensorKind, nodes: usize, graphs: usize) -> usize {
     match kind {
         TensorKind::Node => nodes,
         TensorKind::Graph => graphs,
+        // One row per edge: the session sizes and locates edge tensors itself.
+        TensorKind::Edge => 0,
     }
 }
 
@@ -340,11 +348,17 @@ pub fn scratch_bytes(op: &Op, tensors: &[TensorDesc], nodes: usize, graphs: usiz
             heads,
             concat,
             v2,
+            edge,
             ..
         } => {
             let oc = ch(*output);
             let h = usize::from(*heads);
             let c = gat::per_head(h, *concat, oc).unwrap_or(0);
+            let e = if edge.is_some() {
+                gat::edge_scratch_bytes(h)
+            } else {
+                0
+            };
             gat::scratch_bytes(
                 gat::GatShape {
                     heads: h,
@@ -354,6 +368,7 @@ pub fn scratch_bytes(op: &Op, tensors: &[TensorDesc], nodes: usize, graphs: usiz
                 nodes,
                 oc,
             )
+            .saturating_add(e)
         }
         #[cfg(feature = "op-propagate")]
         Op::Propagate {
@@ -363,6 +378,10 @@ pub fn scratch_bytes(op: &Op, tensors: &[TensorDesc], nodes: usize, graphs: usiz
             hops,
             ..
         } => propagate::scratch_bytes(nodes, ch(*output), weights.len != 0, *alpha_q30 != 0, *hops),
+        #[cfg(feature = "op-gine")]
+        Op::GineConv {
+            input, edge_attr, ..
+        } => gine::scratch_bytes(ch(*input), ch(*edge_attr)),
         _ => 0,
     }
 }

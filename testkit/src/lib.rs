@@ -276,6 +276,7 @@ fn gat(f: &mut Fixture) {
         logit,
         params,
         act: Activation::None,
+        edge: None,
     });
 }
 

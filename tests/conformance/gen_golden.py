@@ -28,8 +28,8 @@ import torch
 import torch.nn.functional as F
 from torch_geometric import nn as gnn
 from torch_geometric.data import Batch, Data
-from torch_geometric.nn import (APPNP, GATConv, GATv2Conv, GCN2Conv, GCNConv, GINConv, SAGEConv,
-                                SGConv, TAGConv, models)
+from torch_geometric.nn import (APPNP, GATConv, GATv2Conv, GCN2Conv, GCNConv, GINConv, GINEConv,
+                                SAGEConv, SGConv, TAGConv, models)
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1] / "tools" / "python"))
@@ -131,6 +131,77 @@ class Gin2(torch.nn.Module):
 
     def forward(self, x, edge_index):
         return self.conv2(self.conv1(x, edge_index).relu(), edge_index)
+
+
+class Gine2(torch.nn.Module):
+    """Two GINEConv layers (edgefeat) with non-zero eps. ``lin1``: the first layer has an edge
+    ``lin`` (edge_dim given); without it the edge features must have the node channels."""
+
+    def __init__(self, edge_dim: int, lin1: bool):
+        super().__init__()
+
+        def mlp(i, o):
+            return torch.nn.Sequential(torch.nn.Linear(i, 10), torch.nn.ReLU(),
+                                       torch.nn.Linear(10, o))
+
+        self.conv1 = GINEConv(mlp(F_IN, 10), train_eps=True,
+                              edge_dim=edge_dim if lin1 else None)
+        self.conv2 = GINEConv(mlp(10, 4), train_eps=True, edge_dim=edge_dim)
+        with torch.no_grad():
+            self.conv1.eps.fill_(0.3)
+            self.conv2.eps.fill_(-0.15)
+
+    def forward(self, x, edge_index, edge_attr):
+        return self.conv2(self.conv1(x, edge_index, edge_attr).relu(), edge_index, edge_attr)
+
+
+class GatElu(torch.nn.Module):
+    """GATConv(heads=4) → ELU → GATConv(heads=1) → F.elu(alpha=0.5), as in the GAT paper (edgefeat)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = GATConv(F_IN, 3, heads=4)
+        self.act = torch.nn.ELU()
+        self.conv2 = GATConv(12, 4, heads=1)
+
+    def forward(self, x, edge_index):
+        return F.elu(self.conv2(self.act(self.conv1(x, edge_index)), edge_index), alpha=0.5)
+
+
+class GatEdge(torch.nn.Module):
+    """GATConv(heads=3, edge_dim=4) → ELU → GATConv(heads=1, edge_dim=4) (edgefeat)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = GATConv(F_IN, 4, heads=3, edge_dim=4)
+        self.conv2 = GATConv(12, 3, heads=1, edge_dim=4)
+
+    def forward(self, x, edge_index, edge_attr):
+        x = F.elu(self.conv1(x, edge_index, edge_attr))
+        return self.conv2(x, edge_index, edge_attr)
+
+
+class GinePooled(torch.nn.Module):
+    """GINEConv(edge_dim) → global_add_pool → Linear on a batch (edgefeat)."""
+
+    def __init__(self, edge_dim: int):
+        super().__init__()
+        self.conv = GINEConv(torch.nn.Sequential(torch.nn.Linear(F_IN, 8), torch.nn.ReLU()),
+                             eps=0.5, edge_dim=edge_dim)
+        self.lin = torch.nn.Linear(8, 3)
+
+    def forward(self, x, edge_index, edge_attr, batch):
+        return self.lin(gnn.global_add_pool(self.conv(x, edge_index, edge_attr), batch))
+
+
+def with_edge_attr(make: Callable, dim: int) -> Callable:
+    """``make``'s graph(s) with random edge features ``edge_attr`` of ``dim`` channels."""
+
+    def build(gen):
+        data = make(gen)
+        data.edge_attr = torch.randn(data.edge_index.size(1), dim, generator=gen)
+        return data
+    return build
 
 
 class Pooled(torch.nn.Module):
@@ -330,6 +401,17 @@ CASES: List[Tuple[str, str, Callable[[], torch.nn.Module], Callable[[torch.Gener
      lambda: gnn.Sequential("x, edge_index", [
          (GATv2Conv(F_IN, 5, heads=3, concat=False, share_weights=True, negative_slope=0.3),
           "x, edge_index -> x")]), one_graph),
+    # ---- edgefeat
+    ("gine_edge_lin", "2×GINEConv(edge_dim=3), eps 0.3/−0.15, nn = Linear-ReLU-Linear",
+     lambda: Gine2(3, lin1=True), with_edge_attr(one_graph, 3)),
+    ("gine_no_lin", "GINEConv without edge lin (edge dim 6 = node channels), then GINEConv(edge_dim=6)",
+     lambda: Gine2(F_IN, lin1=False), with_edge_attr(one_graph, F_IN)),
+    ("gine_graph", "GINEConv(edge_dim=2, eps 0.5), global_add_pool, Linear on a 4-graph batch",
+     lambda: GinePooled(2), with_edge_attr(multi_graph, 2)),
+    ("gat_edge_dim", "GATConv(heads=3, edge_dim=4) → ELU → GATConv(edge_dim=4); loops get the mean edge attribute",
+     GatEdge, with_edge_attr(one_graph, 4)),
+    ("gat_elu", "GATConv(heads=4) → nn.ELU → GATConv → F.elu(alpha=0.5) (ELU as an int8 table)",
+     GatElu, one_graph),
 ]
 
 

@@ -83,6 +83,18 @@ pub enum FKind {
     Gat(Box<crate::spec::GatSpec>),
     /// APPNP / SGConv (self-loop flags resolved as for GCN).
     Propagate(Box<crate::spec::PropSpec>),
+    /// ELU as an int8 lookup table (edgefeat).
+    Elu {
+        /// α.
+        alpha: f64,
+    },
+    /// GINEConv aggregation (edgefeat).
+    Gine {
+        /// ε.
+        eps: f64,
+        /// Edge `lin` weight `[C, D]` and bias, if any.
+        lin: Option<(Mat, Vec<f64>)>,
+    },
 }
 
 /// A fused op: produces the spec tensor `name` (the last one of its chain).
@@ -318,6 +330,8 @@ pub fn fuse(spec: &Spec) -> Result<Fused> {
                         p.add_self_loops = p.add_self_loops && p.normalize;
                         FKind::Propagate(p)
                     }
+                    OpKind::Gine { eps, lin } => FKind::Gine { eps, lin },
+                    OpKind::Elu { alpha } => FKind::Elu { alpha },
                     OpKind::BatchNorm { .. }
                     | OpKind::Relu
                     | OpKind::LeakyRelu { .. }
@@ -359,6 +373,8 @@ fn describe(p: &FOp) -> String {
         FKind::Propagate(q) if q.w0.is_some() => "gcn2_conv",
         FKind::Propagate(q) if q.w.is_some() => "sg_conv",
         FKind::Propagate(_) => "appnp",
+        FKind::Gine { .. } => "gine_conv",
+        FKind::Elu { .. } => "elu",
     };
     if p.act != Act::None && !matches!(p.kind, FKind::Act) {
         format!("'{}' ({k} with a fused activation)", p.merged[0])
@@ -1032,6 +1048,23 @@ fn convert_layers(
         zero_point: z,
     });
     ids.insert(spec.input.clone(), input);
+    // The edge-feature input (edgefeat): one Edge tensor, quantized like the node input.
+    if let Some((name, d)) = &spec.edge_input {
+        if *d > tinygnn::MAX_CHANNELS {
+            bail!(
+                "edge input '{name}' has {d} channels; the runtime allows {}",
+                tinygnn::MAX_CHANNELS
+            );
+        }
+        let (s, z) = activation_quant(range(name)?);
+        let e = w.add_tensor(TensorDesc {
+            kind: TensorKind::Edge,
+            channels: *d as u16,
+            scale: s,
+            zero_point: z,
+        });
+        ids.insert(name.clone(), e);
+    }
     let (mut weight_bytes, mut param_bytes, mut bias_bytes) = (0usize, 0usize, 0usize);
     let mut per_tensor_layers = Vec::new();
     let mut warnings = Vec::new();
@@ -1241,6 +1274,81 @@ fn convert_layers(
                     one_plus_eps_q16: q16(1.0 + eps).map_err(|e| anyhow!("{who}: {e}"))?,
                     mult,
                     shift,
+                }
+            }
+            FKind::Gine { eps, lin } => {
+                let (ename, _) = spec
+                    .edge_input
+                    .as_ref()
+                    .ok_or_else(|| anyhow!("{who}: the spec has no edge input"))?;
+                let edge_attr = ids[ename];
+                let s_e = w.tensors()[edge_attr as usize].scale as f64;
+                let frac = (1u64 << AGG_FRAC_BITS) as f64;
+                let (edge_weights, recs) = match lin {
+                    Some((m, b)) => {
+                        let floors: Vec<f64> =
+                            b.iter().map(|&x| scale_floor(x, s_e, None)).collect();
+                        let (q, scales) = quantize_weights_floored(&[m], false, &floors);
+                        let sec = w.add_i8(&q[0]);
+                        weight_bytes += q[0].len();
+                        let recs: Vec<ChannelRecord> = scales
+                            .iter()
+                            .zip(b)
+                            .map(|(&sw, &bias)| {
+                                let acc = s_e * sw;
+                                let (mult, shift) = quantize_multiplier(acc * frac / s_in);
+                                ChannelRecord {
+                                    bias: (bias / acc)
+                                        .round()
+                                        .clamp(i32::MIN as f64, i32::MAX as f64)
+                                        as i32,
+                                    mult,
+                                    shift,
+                                }
+                            })
+                            .collect();
+                        (sec, recs)
+                    }
+                    None => {
+                        let (mult, shift) = quantize_multiplier(s_e * frac / s_in);
+                        let rec = ChannelRecord {
+                            bias: 0,
+                            mult,
+                            shift,
+                        };
+                        (fmt::Section::default(), vec![rec; f.channels])
+                    }
+                };
+                let edge_params = w.add_channel_params(&recs);
+                param_bytes += edge_params.len as usize;
+                bias_bytes += 4 * recs.len();
+                let (mult, shift) = quantize_multiplier(s_in / (s_out * frac));
+                Op::GineConv {
+                    input: in_ids[0],
+                    edge_attr,
+                    output,
+                    one_plus_eps_q16: q16(1.0 + eps).map_err(|e| anyhow!("{who}: {e}"))?,
+                    edge_weights,
+                    edge_params,
+                    mult,
+                    shift,
+                }
+            }
+            FKind::Elu { alpha } => {
+                // out = quantize_out(elu(dequantize_in(q))) for every int8 q.
+                let (zi, zo) = (in_desc[0].zero_point, out_desc.zero_point);
+                let table: Vec<u8> = (-128i32..=127)
+                    .map(|q| {
+                        let x = dequantize_value(q as i8, in_desc[0].scale, zi);
+                        quantize_value(crate::reference::elu(x, *alpha), out_desc.scale, zo) as u8
+                    })
+                    .collect();
+                let table = w.add_bytes(&table);
+                param_bytes += table.len as usize;
+                Op::Lut {
+                    input: in_ids[0],
+                    output,
+                    table,
                 }
             }
             FKind::Pool(p) => {
@@ -1536,6 +1644,56 @@ fn convert_layers(
                         .flat_map(|v| v.to_le_bytes())
                         .collect::<Vec<u8>>(),
                 );
+                // Edge features (edgefeat): att_edge·lin_edge folded into V [H, D],
+                // i16 per head with one scale per head, and its Q16 logit rescale.
+                let edge = match &g.edge {
+                    None => None,
+                    Some((we, att_e)) => {
+                        let (ename, d) = spec
+                            .edge_input
+                            .as_ref()
+                            .ok_or_else(|| anyhow!("{who}: the spec has no edge input"))?;
+                        let edge_attr = ids[ename];
+                        let s_e = w.tensors()[edge_attr as usize].scale as f64;
+                        let c = g.per_head;
+                        let (mut vq, mut lg) = (Vec::new(), Vec::new());
+                        for k in 0..g.heads {
+                            let v: Vec<f64> = (0..*d)
+                                .map(|q| {
+                                    (0..c)
+                                        .map(|cc| att_e[k * c + cc] * we.row(k * c + cc)[q])
+                                        .sum()
+                                })
+                                .collect();
+                            let m = v.iter().fold(0.0f64, |a, x| a.max(x.abs()));
+                            let s_v = if m > 0.0 { m / 32767.0 } else { 1.0 };
+                            vq.extend(
+                                v.iter()
+                                    .map(|x| (x / s_v).round().clamp(-32767.0, 32767.0) as i16),
+                            );
+                            let (mult, shift) = quantize_multiplier(
+                                s_e * s_v * (1u64 << gat::LOGIT_FRAC_BITS) as f64,
+                            );
+                            if !(-32..=31).contains(&shift) {
+                                bail!("{who}: edge logit rescale {} is out of range", s_e * s_v);
+                            }
+                            lg.push(mult);
+                            lg.push(shift);
+                        }
+                        let att = w.add_bytes(
+                            &vq.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>(),
+                        );
+                        let logit = w.add_bytes(
+                            &lg.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>(),
+                        );
+                        param_bytes += (att.len + logit.len) as usize;
+                        Some(fmt::GatEdge {
+                            edge_attr,
+                            att,
+                            logit,
+                        })
+                    }
+                };
                 let params = w.add_channel_params(&recs);
                 param_bytes += (params.len + att.len + logit.len + lin_bias.len) as usize;
                 bias_bytes += 4 * recs.len();
@@ -1554,6 +1712,7 @@ fn convert_layers(
                     logit,
                     params,
                     act,
+                    edge,
                 }
             }
         };

@@ -18,6 +18,9 @@
 //! * global pools by the batch vector; an empty graph pools to 0.
 //! * `gat_conv` / `gatv2_conv`: see [`gat`].
 //! * `appnp` / `sg_conv`: see [`propagate`].
+//! * `elu`: `x > 0 ? x : alpha·(exp(x) − 1)`.
+//! * `gine_conv`: `(1+eps)·x_i + Σ_{j→i} ReLU(x_j + lin(e_ji))` (`lin` only with
+//!   `edge_dim`; otherwise `e_ji` itself), over the graph's `edge_attr`.
 
 use std::collections::HashMap;
 
@@ -194,6 +197,15 @@ fn tag(p: &crate::spec::PropSpec, x: &Tensor, g: &Graphs) -> Tensor {
     out
 }
 
+/// ELU: `x > 0 ? x : alpha·(exp(x) − 1)`.
+pub fn elu(x: f64, alpha: f64) -> f64 {
+    if x > 0.0 {
+        x
+    } else {
+        alpha * x.exp_m1()
+    }
+}
+
 fn relu(x: f64) -> f64 {
     x.max(0.0)
 }
@@ -317,6 +329,45 @@ pub fn exec_op(kind: &OpKind, ins: &[&Tensor], g: &Graphs) -> Tensor {
             }
             out
         }
+        OpKind::Elu { alpha } => Tensor {
+            data: x.data.iter().map(|&v| elu(v, *alpha)).collect(),
+            ..x.clone()
+        },
+        OpKind::Gine { eps, lin } => {
+            let f = x.channels;
+            let d = g.edge_dim;
+            let attr = g.edge_attr.as_deref().unwrap_or(&[]);
+            let mut out = Tensor {
+                data: x.data.iter().map(|v| v * (1.0 + eps)).collect(),
+                ..x.clone()
+            };
+            let mut e = vec![0.0f64; f];
+            for k in 0..g.num_edges() {
+                let (s, t) = (g.sources[k] as usize, g.targets[k] as usize);
+                let row = attr.get(k * d..(k + 1) * d).unwrap_or(&[]);
+                match lin {
+                    Some((w, b)) => {
+                        for (c, ec) in e.iter_mut().enumerate() {
+                            *ec = b[c]
+                                + w.row(c)
+                                    .iter()
+                                    .zip(row)
+                                    .map(|(a, &v)| a * v as f64)
+                                    .sum::<f64>();
+                        }
+                    }
+                    None => {
+                        for (ec, &v) in e.iter_mut().zip(row) {
+                            *ec = v as f64;
+                        }
+                    }
+                }
+                for c in 0..f {
+                    out.data[t * f + c] += relu(x.data[s * f + c] + e[c]);
+                }
+            }
+            out
+        }
         OpKind::Pool(kind) => {
             let f = x.channels;
             let ng = g.num_graphs;
@@ -402,7 +453,43 @@ pub fn gat(s: &crate::spec::GatSpec, x: &Tensor, g: &Graphs) -> Tensor {
             }
         }
     }
-    let logit = |j: usize, i: usize, k: usize| -> f64 {
+    // Edge features (edgefeat): per-head logit term of an attribute vector;
+    // the added self-loop gets the mean attribute of the node's non-loop in-edges.
+    let d = g.edge_dim;
+    let attr = g.edge_attr.as_deref().unwrap_or(&[]);
+    let edge_term = |a: &[f64], k: usize| -> f64 {
+        match &s.edge {
+            None => 0.0,
+            Some((w, att)) => (0..c)
+                .map(|q| att[k * c + q] * dot(w.row(k * c + q), a))
+                .sum(),
+        }
+    };
+    let mut loop_attr = vec![0.0f64; n * d];
+    if s.edge.is_some() {
+        let mut count = vec![0usize; n];
+        for e in 0..g.num_edges() {
+            let (sj, ti) = (g.sources[e] as usize, g.targets[e] as usize);
+            if sj != ti {
+                count[ti] += 1;
+                for q in 0..d {
+                    loop_attr[ti * d + q] += attr[e * d + q] as f64;
+                }
+            }
+        }
+        for i in 0..n {
+            for q in 0..d {
+                loop_attr[i * d + q] /= count[i].max(1) as f64;
+            }
+        }
+    }
+    let edge_attr_of = |e: Option<usize>, i: usize| -> Vec<f64> {
+        match e {
+            Some(e) => attr[e * d..(e + 1) * d].iter().map(|&v| v as f64).collect(),
+            None => loop_attr[i * d..(i + 1) * d].to_vec(),
+        }
+    };
+    let logit = |j: usize, i: usize, k: usize, e: Option<usize>| -> f64 {
         match &xr {
             Some(xr) => (0..c)
                 .map(|q| {
@@ -410,30 +497,38 @@ pub fn gat(s: &crate::spec::GatSpec, x: &Tensor, g: &Graphs) -> Tensor {
                     s.att_src[at] * lrelu(h.row(j)[at] + xr.row(i)[at])
                 })
                 .sum(),
-            None => lrelu(ls[j * heads + k] + ld[i * heads + k]),
+            None => lrelu(
+                ls[j * heads + k]
+                    + ld[i * heads + k]
+                    + if s.edge.is_some() {
+                        edge_term(&edge_attr_of(e, i), k)
+                    } else {
+                        0.0
+                    },
+            ),
         }
     };
-    let mut srcs: Vec<Vec<usize>> = vec![Vec::new(); n];
+    let mut srcs: Vec<Vec<(usize, Option<usize>)>> = vec![Vec::new(); n];
     for e in 0..g.num_edges() {
         let (sj, ti) = (g.sources[e] as usize, g.targets[e] as usize);
         if !(s.add_self_loops && sj == ti) {
-            srcs[ti].push(sj);
+            srcs[ti].push((sj, Some(e)));
         }
     }
     if s.add_self_loops {
         for (i, v) in srcs.iter_mut().enumerate() {
-            v.push(i);
+            v.push((i, None));
         }
     }
     let out_ch = if s.concat { hc } else { c };
     let mut out = Tensor::zeros(n, out_ch);
     for (i, js) in srcs.iter().enumerate() {
         for k in 0..heads {
-            let e: Vec<f64> = js.iter().map(|&j| logit(j, i, k)).collect();
+            let e: Vec<f64> = js.iter().map(|&(j, e)| logit(j, i, k, e)).collect();
             let m = e.iter().copied().fold(f64::NEG_INFINITY, f64::max);
             let w: Vec<f64> = e.iter().map(|v| (v - m).exp()).collect();
             let sum: f64 = w.iter().sum();
-            for (&j, wj) in js.iter().zip(&w) {
+            for (&(j, _), wj) in js.iter().zip(&w) {
                 let a = wj / sum;
                 for q in 0..c {
                     let v = a * h.row(j)[k * c + q];
@@ -474,6 +569,25 @@ pub fn run(spec: &Spec, g: &Graphs, mut progress: impl FnMut(usize)) -> Result<V
             data: g.x.iter().map(|&v| v as f64).collect(),
         },
     );
+    if let Some((name, d)) = &spec.edge_input {
+        let attr = g.edge_attr.as_ref().ok_or_else(|| {
+            anyhow!("the model reads edge features ('{name}') but the graphs have no edge_attr")
+        })?;
+        if g.edge_dim != *d {
+            return Err(anyhow!(
+                "graphs have {} edge feature channels, the model's edge input '{name}' expects {d}",
+                g.edge_dim
+            ));
+        }
+        vals.insert(
+            name.clone(),
+            Tensor {
+                rows: g.num_edges(),
+                channels: *d,
+                data: attr.iter().map(|&v| v as f64).collect(),
+            },
+        );
+    }
     for (k, op) in spec.ops.iter().enumerate() {
         let ins: Vec<&Tensor> = op.inputs.iter().map(|i| &vals[i]).collect();
         let out = exec_op(&op.kind, &ins, g);

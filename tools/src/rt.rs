@@ -2,7 +2,7 @@
 //! (`tinygnn::Session`): arena sizing and host simulation.
 
 use anyhow::{anyhow, bail, Result};
-use tinygnn::graph::{Features, GraphInput};
+use tinygnn::graph::{EdgeAttr, Features, GraphInput};
 use tinygnn::{Model, Output, Session};
 
 use crate::st::Graphs;
@@ -88,7 +88,7 @@ pub fn graph_input(g: &Graphs) -> GraphInput<'_> {
         targets: &g.targets,
         edge_weight: g.edge_weight.as_deref(),
         batch: g.has_batch.then_some(&g.batch[..]),
-        edge_attr: None,
+        edge_attr: g.edge_attr.as_deref().map(EdgeAttr::F32),
         pairs: None,
     }
 }
@@ -207,6 +207,13 @@ pub fn split_batches(model: &Model<'_>, g: &Graphs) -> Result<Vec<Graphs>> {
                 .edge_weight
                 .as_ref()
                 .map(|w| es.iter().map(|&e| w[e]).collect()),
+            edge_attr: g.edge_attr.as_ref().map(|a| {
+                let d = g.edge_dim;
+                es.iter()
+                    .flat_map(|&e| a[e * d..(e + 1) * d].iter().copied())
+                    .collect()
+            }),
+            edge_dim: g.edge_dim,
             batch: g.batch[n0..n1].iter().map(|&b| b - start as u16).collect(),
             has_batch: true,
             num_graphs: end - start,

@@ -146,6 +146,19 @@ pub enum OpKind {
     /// Decoupled propagation: APPNP (`w` absent), SGConv (`w`, `alpha = 0`)
     /// and GCN2Conv (`w`, `w0`, `K = 1`, second input `x0`).
     Propagate(Box<PropSpec>),
+    /// ELU `x > 0 ? x : alpha·(exp(x) − 1)` (edgefeat; a lookup table on the device).
+    Elu {
+        /// α.
+        alpha: f64,
+    },
+    /// GINEConv aggregation `(1+eps)·x_i + Σ ReLU(x_j + lin(e_ji))` over the
+    /// spec's edge input (edgefeat).
+    Gine {
+        /// ε.
+        eps: f64,
+        /// `lin` (`[C, D]` weight and `[C]` bias) when `edge_dim` is given.
+        lin: Option<(Mat, Vec<f64>)>,
+    },
 }
 
 /// The options and weights of an APPNP / SGConv / GCN2Conv: `p = x` or
@@ -207,6 +220,9 @@ pub struct GatSpec {
     pub att_dst: Vec<f64>,
     /// Conv bias, `[out]` (`H·C` with concat, `C` without; zeros when absent).
     pub bias: Vec<f64>,
+    /// Edge features (GAT with `edge_dim`; edgefeat): `lin_edge.weight`
+    /// `[H·C, D]` and `att_edge` `[H·C]`; self-loops get the mean attribute.
+    pub edge: Option<(Mat, Vec<f64>)>,
 }
 
 impl OpKind {
@@ -232,6 +248,8 @@ impl OpKind {
             OpKind::Propagate(p) if p.w0.is_some() => "gcn2_conv",
             OpKind::Propagate(p) if p.w.is_some() => "sg_conv",
             OpKind::Propagate(_) => "appnp",
+            OpKind::Gine { .. } => "gine_conv",
+            OpKind::Elu { .. } => "elu",
         }
     }
 }
@@ -260,6 +278,8 @@ pub struct Spec {
     pub input: String,
     /// Input channels.
     pub in_channels: usize,
+    /// The edge-feature input (name, channels `D`), if an op reads edge features.
+    pub edge_input: Option<(String, usize)>,
     /// Ops in execution order.
     pub ops: Vec<SpecOp>,
     /// Output names.
@@ -285,6 +305,8 @@ struct RawSpec {
     #[serde(default)]
     task: Option<String>,
     input: RawInput,
+    #[serde(default)]
+    edge_input: Option<RawInput>,
     ops: Vec<RawOp>,
     outputs: Vec<String>,
 }
@@ -329,6 +351,8 @@ pub const SUPPORTED_OPS: &[&str] = &[
     "sg_conv",
     "gcn2_conv",
     "tag_conv",
+    "gine_conv",
+    "elu",
 ];
 
 struct Ctx<'a> {
@@ -567,6 +591,13 @@ pub fn parse(file: &ModelFile) -> Result<Spec> {
                 (OpKind::LeakyRelu { slope }, rows0, ch0)
             }
             "dropout" | "identity" => (OpKind::Identity, rows0, ch0),
+            "elu" => (
+                OpKind::Elu {
+                    alpha: cx.f64_attr("alpha", 1.0)?,
+                },
+                rows0,
+                ch0,
+            ),
             "gcn_conv" => {
                 need_node("gcn_conv")?;
                 let (i, o) = (
@@ -685,9 +716,32 @@ pub fn parse(file: &ModelFile) -> Result<Spec> {
                 if heads == 0 || heads > 255 {
                     bail!("{who}: heads {heads} is not in 1..=255");
                 }
-                if cx.attr("edge_dim").is_some() {
-                    bail!("{who}: edge features (edge_dim) are not supported yet");
-                }
+                let edge_dim = match cx.attr("edge_dim") {
+                    None => None,
+                    Some(_) if v2 => {
+                        bail!("{who}: edge features (edge_dim) on GATv2Conv are not supported yet")
+                    }
+                    Some(_) => {
+                        let d = cx.usize_attr("edge_dim")?;
+                        let Some(ei) = &raw.edge_input else {
+                            bail!("{who}: edge_dim is set but the spec has no 'edge_input'");
+                        };
+                        if d != ei.channels {
+                            bail!(
+                                "{who}: edge_dim is {d} but the edge input '{}' has {} channels",
+                                ei.name,
+                                ei.channels
+                            );
+                        }
+                        match cx.attr("fill_value").map(|v| v.as_str()) {
+                            None | Some(Some("mean")) => {}
+                            Some(other) => {
+                                bail!("{who}: fill_value {other:?} is not supported (only 'mean')")
+                            }
+                        }
+                        Some(d)
+                    }
+                };
                 if cx.bool_attr("residual", false)? {
                     bail!("{who}: residual=True is not supported yet");
                 }
@@ -738,6 +792,7 @@ pub fn parse(file: &ModelFile) -> Result<Spec> {
                         att_src: vec_of("att")?,
                         att_dst: vec![],
                         bias,
+                        edge: None,
                     }
                 } else {
                     GatSpec {
@@ -754,6 +809,12 @@ pub fn parse(file: &ModelFile) -> Result<Spec> {
                         att_src: vec_of("att_src")?,
                         att_dst: vec_of("att_dst")?,
                         bias,
+                        edge: match edge_dim {
+                            Some(d) => {
+                                Some((cx.mat("lin_edge_weight", hc, d)?, vec_of("att_edge")?))
+                            }
+                            None => None,
+                        },
                     }
                 };
                 (OpKind::Gat(Box::new(g)), Rows::Node, out)
@@ -854,6 +915,51 @@ pub fn parse(file: &ModelFile) -> Result<Spec> {
                     c,
                 )
             }
+            "gine_conv" => {
+                need_node("gine_conv")?;
+                let Some(ei) = &raw.edge_input else {
+                    bail!("{who}: reads edge features but the spec has no 'edge_input'");
+                };
+                let c = ch0;
+                if cx.attr("in_channels").is_some() {
+                    check_in(cx.usize_attr("in_channels")?)?;
+                }
+                let lin = match cx.attr("edge_dim") {
+                    Some(_) => {
+                        let d = cx.usize_attr("edge_dim")?;
+                        if d != ei.channels {
+                            bail!(
+                                "{who}: edge_dim is {d} but the edge input '{}' has {} channels",
+                                ei.name,
+                                ei.channels
+                            );
+                        }
+                        let w = cx.mat("lin_weight", c, d)?;
+                        let b = cx
+                            .opt_param("lin_bias", &[c], "[in_channels]")?
+                            .unwrap_or(vec![0.0; c]);
+                        Some((w, b))
+                    }
+                    None => {
+                        if ei.channels != c {
+                            bail!(
+                                "{who}: without edge_dim the edge input '{}' must have the node channels {c}, it has {}",
+                                ei.name,
+                                ei.channels
+                            );
+                        }
+                        None
+                    }
+                };
+                (
+                    OpKind::Gine {
+                        eps: cx.f64_attr("eps", 0.0)?,
+                        lin,
+                    },
+                    Rows::Node,
+                    c,
+                )
+            }
             "tag_conv" => {
                 need_node("tag_conv")?;
                 let (i, o) = (
@@ -918,10 +1024,19 @@ pub fn parse(file: &ModelFile) -> Result<Spec> {
             bail!("spec output '{o}' is {rows:?}-level but the task is {task:?}");
         }
     }
+    if let Some(ei) = &raw.edge_input {
+        if ei.channels == 0 || shapes.contains_key(&ei.name) {
+            bail!(
+                "spec edge input '{}' has 0 channels or reuses a tensor name",
+                ei.name
+            );
+        }
+    }
     Ok(Spec {
         task,
         input: raw.input.name,
         in_channels: raw.input.channels,
+        edge_input: raw.edge_input.map(|e| (e.name, e.channels)),
         ops,
         outputs: raw.outputs,
     })

@@ -112,6 +112,10 @@ pub struct Graphs {
     pub targets: Vec<u16>,
     /// Optional edge weights.
     pub edge_weight: Option<Vec<f32>>,
+    /// Optional edge features `[num_edges × edge_dim]` (PyG's `edge_attr`).
+    pub edge_attr: Option<Vec<f32>>,
+    /// Edge feature channels (0 without `edge_attr`).
+    pub edge_dim: usize,
     /// Graph of every node (all zero without a batch vector).
     pub batch: Vec<u16>,
     /// Whether the file had a `batch` vector.
@@ -210,6 +214,32 @@ pub fn parse_graphs_bytes(bytes: &[u8]) -> Result<Graphs> {
         }
         Err(_) => None,
     };
+    let (edge_attr, edge_dim) = match st.tensor("edge_attr") {
+        Ok(v) => {
+            let d = match v.shape() {
+                [en, d] if *en == e => *d,
+                [en] if *en == e => 1,
+                s => bail!("tensor 'edge_attr' has shape {s:?}, expected [E, D] with E = {e}"),
+            };
+            if d == 0 {
+                bail!("tensor 'edge_attr' has 0 channels");
+            }
+            let a: Vec<f32> = floats("edge_attr", &v)?
+                .into_iter()
+                .map(|v| v as f32)
+                .collect();
+            if let Some(i) = a.iter().position(|v| !v.is_finite()) {
+                bail!(
+                    "edge_attr[{}, {}] is {} (edge features must be finite)",
+                    i / d,
+                    i % d,
+                    a[i]
+                );
+            }
+            (Some(a), d)
+        }
+        Err(_) => (None, 0),
+    };
     let (batch, has_batch) = match st.tensor("batch") {
         Ok(v) => {
             let b = ints("batch", &v)?;
@@ -246,6 +276,8 @@ pub fn parse_graphs_bytes(bytes: &[u8]) -> Result<Graphs> {
         sources,
         targets,
         edge_weight,
+        edge_attr,
+        edge_dim,
         batch,
         has_batch,
         num_graphs,

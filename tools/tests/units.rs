@@ -26,6 +26,8 @@ fn graph(
         sources: edges.iter().map(|e| e.0).collect(),
         targets: edges.iter().map(|e| e.1).collect(),
         edge_weight: weights,
+        edge_attr: None,
+        edge_dim: 0,
         num_graphs: batch.iter().map(|&b| b as usize + 1).max().unwrap_or(1),
         batch,
         has_batch,

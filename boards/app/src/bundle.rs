@@ -23,7 +23,7 @@
 //!  14  1  flags: bit0 features are int8 (already quantized with the model's
 //!         input scale / zero point; else f32), bit1 edge weights present,
 //!         bit2 batch vector present, bit3 labels present, bit4 features
-//!         are sparse int8 (CSR; requires bit0)
+//!         are sparse int8 (CSR; requires bit0), bit5 edge features present
 //!  15  1  labels per: 0 node, 1 graph
 //!  16  …  features  N·F × f32 (or i8)       — each array zero-padded to 4 bytes
 //!         or, with bit4 (sparse int8, CSR):
@@ -37,6 +37,7 @@
 //!         edge_weight E × f32               (bit1)
 //!         batch     N × u16                 (bit2)
 //!         labels    N or G × i16, −1 = not scored (masked out)   (bit3)
+//!         edge_dim  1 × u32 (D ≥ 1), then edge_attr E·D × f32, row-major  (bit5)
 //! ```
 
 /// Bundle magic.
@@ -58,8 +59,10 @@ pub const FLAG_BATCH: u8 = 4;
 pub const FLAG_LABELS: u8 = 8;
 /// Sample flag: features are sparse int8 in CSR form (with [`FLAG_I8`]).
 pub const FLAG_SPARSE: u8 = 16;
+/// Sample flag: edge features present (edgefeat).
+pub const FLAG_EDGE_ATTR: u8 = 32;
 /// Every flag this version knows.
-const FLAGS_KNOWN: u8 = 0x1f;
+const FLAGS_KNOWN: u8 = 0x3f;
 
 #[cfg(target_endian = "big")]
 compile_error!("the input bundle is cast in place and assumes a little-endian target");
@@ -177,6 +180,8 @@ pub struct Sample<'a> {
     pub edges: u32,
     /// Labels, when the bundle has them.
     pub labels: Option<Labels<'a>>,
+    /// Edge features `[edges, D]` row-major, when present.
+    pub edge_attr: Option<&'a [f32]>,
 }
 
 impl<'a> Bundle<'a> {
@@ -313,6 +318,16 @@ fn parse_sample(b: &[u8], start: usize) -> Option<(Sample<'_>, usize)> {
     } else {
         None
     };
+    let edge_attr = if flags & FLAG_EDGE_ATTR != 0 {
+        let d = u32_at(b, at)? as usize;
+        at += 4;
+        if d == 0 {
+            return None;
+        }
+        Some(take::<f32>(b, &mut at, e.checked_mul(d)?)?)
+    } else {
+        None
+    };
     if at != end {
         return None;
     }
@@ -328,6 +343,7 @@ fn parse_sample(b: &[u8], start: usize) -> Option<(Sample<'_>, usize)> {
             graphs,
             edges,
             labels,
+            edge_attr,
         },
         len,
     ))
@@ -366,6 +382,8 @@ pub mod writer {
         pub batch: Option<Vec<u16>>,
         /// Labels (−1 = not scored) and whether they are per graph.
         pub labels: Option<(bool, Vec<i16>)>,
+        /// Edge features: channels `D` and `[edges, D]` values.
+        pub edge_attr: Option<(u32, Vec<f32>)>,
     }
 
     fn put(out: &mut Vec<u8>, bytes: &[u8]) {
@@ -398,6 +416,9 @@ pub mod writer {
                 && s.labels
                     .as_ref()
                     .is_none_or(|(g, l)| l.len() == if *g { usize::from(s.graphs) } else { n })
+                && s.edge_attr.as_ref().is_none_or(|(d, a)| {
+                    *d >= 1 && a.len() == e.saturating_mul(*d as usize)
+                })
                 && s.graphs >= 1
                 && s.channels >= 1;
             if !ok {
@@ -418,6 +439,9 @@ pub mod writer {
             }
             if s.labels.is_some() {
                 flags |= FLAG_LABELS;
+            }
+            if s.edge_attr.is_some() {
+                flags |= FLAG_EDGE_ATTR;
             }
             out.extend_from_slice(&[0; 4]);
             out.extend_from_slice(&s.nodes.to_le_bytes());
@@ -446,6 +470,10 @@ pub mod writer {
             }
             if let Some((_, l)) = &s.labels {
                 put(&mut out, bytemuck::cast_slice(l));
+            }
+            if let Some((d, a)) = &s.edge_attr {
+                put(&mut out, &d.to_le_bytes());
+                put(&mut out, bytemuck::cast_slice(a));
             }
             let len = u32::try_from(out.len() - start).ok()?;
             out[start..start + 4].copy_from_slice(&len.to_le_bytes());
@@ -529,6 +557,26 @@ mod tests {
         assert!(l.per_graph);
         assert_eq!(l.values, &[1, -1]);
         assert_eq!(s[0].edge_weight.unwrap(), &[0.5; 5]);
+    }
+
+    #[test]
+    fn round_trip_edge_attr() {
+        // Edge features (flag bit 5): D = 2, after the labels.
+        let mut s = sample(4, false);
+        s.edge_attr = Some((2, (0..8).map(|v| v as f32 * 0.25).collect()));
+        let bytes = write(&[s.clone(), sample(3, true)]).unwrap();
+        let w = aligned(&bytes);
+        let b = Bundle::parse(&bytemuck::cast_slice(&w)[..bytes.len()]).unwrap();
+        let got: Vec<Sample<'_>> = b.samples().map(|s| s.unwrap()).collect();
+        assert_eq!(got[0].edge_attr.unwrap(), &s.edge_attr.as_ref().unwrap().1[..]);
+        assert!(got[1].edge_attr.is_none());
+        let g = crate::graph_input(&got[0]);
+        assert!(matches!(g.edge_attr, Some(tinygnn::EdgeAttr::F32(a)) if a.len() == 8));
+        // Inconsistent lengths are refused by the writer.
+        s.edge_attr = Some((2, vec![0.0; 7]));
+        assert!(write(&[s.clone()]).is_none());
+        s.edge_attr = Some((0, vec![]));
+        assert!(write(&[s]).is_none());
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! (or [`Model::arena_bytes_sparse`] for sparse features).
 
 use crate::bundle::{Features as BundleFeatures, Sample};
-use tinygnn::graph::{Features, GraphInput};
+use tinygnn::graph::{EdgeAttr, Features, GraphInput};
 use tinygnn::Model;
 
 /// Which engine this build uses.
@@ -30,7 +30,7 @@ pub fn graph_input<'a>(s: &Sample<'a>) -> GraphInput<'a> {
         targets: s.targets,
         edge_weight: s.edge_weight,
         batch: s.batch,
-        edge_attr: None,
+        edge_attr: s.edge_attr.map(EdgeAttr::F32),
         pairs: None,
     }
 }

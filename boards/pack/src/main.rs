@@ -10,7 +10,7 @@
 //! ```
 //!
 //! `inputs` reads the interchange `GRAPHS.safetensors` (docs/interchange.md):
-//! `x` [N,F] f32, `edge_index` [2,E] i64, optional `edge_weight` [E] f32,
+//! `x` [N,F] f32, `edge_index` [2,E] i64, optional `edge_weight` [E] f32, `edge_attr` [E,D] f32,
 //! `batch` [N] i64, `y` [N] or [G] i64 and `*_mask` [N] bool/u8. Without
 //! `--split` the whole file is one sample (one inference over the batch);
 //! with it, one sample per graph of `batch`. Labels of rows outside the mask
@@ -379,6 +379,18 @@ fn inputs(graphs: &str, out: &str, opts: &[String]) -> Res<()> {
     let e = ei.len() / 2;
     let (src, dst) = ei.split_at(e);
     let ew = get("edge_weight").map(|t| floats(&t)).transpose()?;
+    // Edge features [E, D] (edgefeat).
+    let ea = match get("edge_attr") {
+        Some(t) => {
+            let d = match t.shape() {
+                [en, d] if *en == e && *d > 0 => *d,
+                [en] if *en == e => 1,
+                _ => return Err("`edge_attr` must be [E, D]".into()),
+            };
+            Some((d, floats(&t)?))
+        }
+        None => None,
+    };
     let batch = match get("batch") {
         Some(t) => ints(&t)?,
         None => vec![0; n],
@@ -421,6 +433,7 @@ fn inputs(graphs: &str, out: &str, opts: &[String]) -> Res<()> {
             ..Default::default()
         };
         let mut w = Vec::new();
+        let mut attr = Vec::new();
         for k in 0..e {
             let (a, b) = (src[k] as usize, dst[k] as usize);
             if (n0..n1).contains(&a) && (n0..n1).contains(&b) {
@@ -429,9 +442,13 @@ fn inputs(graphs: &str, out: &str, opts: &[String]) -> Res<()> {
                 if let Some(ew) = &ew {
                     w.push(ew[k]);
                 }
+                if let Some((d, a)) = &ea {
+                    attr.extend_from_slice(&a[k * d..(k + 1) * d]);
+                }
             }
         }
         s.edge_weight = ew.as_ref().map(|_| w);
+        s.edge_attr = ea.as_ref().map(|(d, _)| (*d as u32, attr));
         if g1 - g0 > 1 {
             s.batch = Some(
                 batch[n0..n1]

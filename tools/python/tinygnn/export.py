@@ -32,8 +32,8 @@ import torch_geometric.nn as pyg_nn
 import torch_geometric.nn.pool as pyg_pool
 import torch_geometric.nn.pool.glob as pyg_glob
 from torch_geometric.data import Data
-from torch_geometric.nn import (APPNP, GATConv, GATv2Conv, GCN2Conv, GCNConv, GINConv, SAGEConv,
-                                SGConv, TAGConv)
+from torch_geometric.nn import (APPNP, GATConv, GATv2Conv, GCN2Conv, GCNConv, GINConv, GINEConv,
+                                SAGEConv, SGConv, TAGConv)
 from torch_geometric.nn.conv import MessagePassing
 from torch_geometric.nn.dense.linear import Linear as PygLinear
 from torch_geometric.nn.models import GAT, GCN, GIN, MLP, GraphSAGE
@@ -53,13 +53,16 @@ _POOLS = {
 }
 _RELU_FUNCTIONS = {F.relu, torch.relu, torch.relu_, F.relu_}
 _LEAKY_RELU_FUNCTIONS = {F.leaky_relu, F.leaky_relu_}
+_ELU_FUNCTIONS = {F.elu, F.elu_}
 _DROPOUT_FUNCTIONS = {F.dropout, torch.dropout}
 _ADD_FUNCTIONS = {operator.add, operator.iadd, torch.add}
 _CAT_FUNCTIONS = {torch.cat, torch.concat}
 _SAGE_AGGRS = {"mean": "mean", "max": "max", "sum": "sum", "add": "sum"}
 _BASIC_GNNS = (GCN, GraphSAGE, GIN, GAT)
 _NODE_ONLY_OPS = {"gcn_conv", "sage_conv", "gin_aggregate", "gat_conv", "gatv2_conv",
-                  "appnp", "sg_conv", "gcn2_conv", "tag_conv"}  # need the graph's edges
+                  "appnp", "sg_conv", "gcn2_conv", "tag_conv",
+                  "gine_conv"}  # need the graph's edges
+EDGE_INPUT = "edge_attr"  # spec name of the edge-feature input (edgefeat)
 
 
 class ExportError(Exception):
@@ -128,8 +131,10 @@ class _SpecBuilder:
     def __init__(self, state_dict: Dict[str, torch.Tensor], input_name: str = "x"):
         self.state_dict = state_dict
         self.ops: List[Dict[str, Any]] = []
-        self.level: Dict[str, str] = {input_name: "node"}
+        self.level: Dict[str, str] = {input_name: "node", EDGE_INPUT: "edge"}
         self.input_name = input_name
+        self.uses_edge_attr = False  # set by ops that read the edge features
+        self.edge_attr_given = False  # the module being translated is called with edge_attr
 
     # -- bookkeeping ------------------------------------------------------------------
     def _unique(self, base: str) -> str:
@@ -176,6 +181,8 @@ class _SpecBuilder:
             return self._sage(mod, qual, x, base)
         if t is GINConv:
             return self._gin(mod, qual, x, base)
+        if t is GINEConv:
+            return self._gine(mod, qual, x, base)
         if t in (GATConv, GATv2Conv):
             return self._gat(mod, qual, x, base)
         if t in (APPNP, SGConv):
@@ -198,6 +205,8 @@ class _SpecBuilder:
             return self.add(base, "relu", [x])
         if t is torch.nn.LeakyReLU:
             return self.add(base, "leaky_relu", [x], {"negative_slope": float(mod.negative_slope)})
+        if t is torch.nn.ELU:
+            return self.add(base, "elu", [x], {"alpha": float(mod.alpha)})
         if t is torch.nn.Dropout:
             return self.add(base, "dropout", [x])
         if t is torch.nn.Identity:
@@ -269,9 +278,15 @@ class _SpecBuilder:
         v2 = type(mod) is GATv2Conv
         if isinstance(mod.in_channels, (tuple, list)) or mod.flow != "source_to_target":
             raise ExportError(f"module '{qual}' ({name}) is bipartite or uses another flow")
-        if mod.edge_dim is not None:
+        if mod.edge_dim is not None and v2:
             raise ExportError(f"module '{qual}' ({name}) uses edge features (edge_dim="
-                              f"{mod.edge_dim}); not supported yet")
+                              f"{mod.edge_dim}); not supported yet for GATv2Conv")
+        if mod.edge_dim is not None and not self.edge_attr_given:
+            raise ExportError(f"module '{qual}' ({name}) has edge_dim={mod.edge_dim} but is not "
+                              "called with the graph's edge_attr; not supported")
+        if mod.edge_dim is not None and mod.fill_value != "mean":
+            raise ExportError(f"module '{qual}' ({name}) uses fill_value={mod.fill_value!r}; "
+                              "only 'mean' is supported with edge features")
         if getattr(mod, "residual", False):
             raise ExportError(f"module '{qual}' ({name}) uses residual=True; not supported yet")
         attrs = {"in_channels": int(mod.in_channels), "out_channels": int(mod.out_channels),
@@ -295,6 +310,12 @@ class _SpecBuilder:
             params = {"weight": self.param(_join(qual, "lin.weight")),
                       "att_src": self.param(_join(qual, "att_src")),
                       "att_dst": self.param(_join(qual, "att_dst"))}
+            if mod.edge_dim is not None:
+                attrs["edge_dim"] = int(mod.edge_dim)
+                attrs["fill_value"] = "mean"
+                params["lin_edge_weight"] = self.param(_join(qual, "lin_edge.weight"))
+                params["att_edge"] = self.param(_join(qual, "att_edge"))
+                self.uses_edge_attr = True
         if mod.bias is not None:
             params["bias"] = self.param(_join(qual, "bias"))
         return self.add(base, "gatv2_conv" if v2 else "gat_conv", [x], attrs, params)
@@ -352,6 +373,20 @@ class _SpecBuilder:
         if mod.aggr != "add" or mod.flow != "source_to_target":
             raise ExportError(f"module '{qual}' (GINConv) uses aggr={mod.aggr!r}/flow={mod.flow!r}")
         h = self.add(_join(base, "aggregate"), "gin_aggregate", [x], {"eps": float(mod.eps.item())})
+        return self.module(mod.nn, _join(qual, "nn"), h)
+
+    def _gine(self, mod: GINEConv, qual, x, base):
+        if mod.aggr != "add" or mod.flow != "source_to_target":
+            raise ExportError(f"module '{qual}' (GINEConv) uses aggr={mod.aggr!r}/flow={mod.flow!r}")
+        attrs = {"eps": float(mod.eps.item())}
+        params = {}
+        if mod.lin is not None:
+            attrs["edge_dim"] = int(mod.lin.in_channels)
+            params["lin_weight"] = self.param(_join(qual, "lin.weight"))
+            if mod.lin.bias is not None:
+                params["lin_bias"] = self.param(_join(qual, "lin.bias"))
+        self.uses_edge_attr = True
+        h = self.add(_join(base, "aggregate"), "gine_conv", [x], attrs, params or None)
         return self.module(mod.nn, _join(qual, "nn"), h)
 
     def _act(self, act: Optional[torch.nn.Module], qual: str, x: str, base: str) -> str:
@@ -507,7 +542,7 @@ class _Translator:
         for i, (node, pname) in enumerate(zip(placeholders, self.params)):
             if i == 0:
                 self.env[node] = ("value", self.b.input_name)
-            elif pname in ("edge_index", "edge_weight", "batch"):
+            elif pname in ("edge_index", "edge_weight", "batch", "edge_attr"):
                 self.env[node] = ("graph", pname)
             else:
                 self.env[node] = ("graph", f"unsupported:{pname}")
@@ -552,8 +587,9 @@ class _Translator:
             edge_weight = self._graph_input(bound.get("edge_weight"), "edge_weight", what,
                                             optional=True)
             return self.b.gcn2(mod, qual, x, x0, edge_weight, node.name)
+        edge_attr_given = False
         if isinstance(mod, (MessagePassing, BasicGNN)):
-            if type(mod) not in (GCNConv, SAGEConv, GINConv, GATConv, GATv2Conv, APPNP,
+            if type(mod) not in (GCNConv, SAGEConv, GINConv, GINEConv, GATConv, GATv2Conv, APPNP,
                                  SGConv, TAGConv) + _BASIC_GNNS:
                 raise ExportError(f"unsupported module '{qual}' ({type(mod).__module__}."
                                   f"{type(mod).__name__})")
@@ -567,11 +603,19 @@ class _Translator:
                     edge_weight = self._graph_input(val, "edge_weight", what, optional=True)
                 elif key == "batch" and isinstance(mod, BasicGNN):
                     self._graph_input(val, "batch", what, optional=True)
+                elif key == "edge_attr" and (isinstance(mod, GINEConv) or (
+                        isinstance(mod, GATConv) and mod.edge_dim is not None)):
+                    edge_attr_given = self._graph_input(val, "edge_attr", what,
+                                                        optional=isinstance(mod, GATConv))
                 elif val is not None:
                     raise ExportError(f"{what}: unsupported argument '{key}'")
         elif len(args) > 1 or kwargs:
             raise ExportError(f"{what}: called with extra arguments")
-        return self.b.module(mod, qual, x, edge_weight=edge_weight, base=node.name)
+        self.b.edge_attr_given = edge_attr_given
+        try:
+            return self.b.module(mod, qual, x, edge_weight=edge_weight, base=node.name)
+        finally:
+            self.b.edge_attr_given = False
 
     @staticmethod
     def _extra_arg_names(mod: torch.nn.Module) -> List[str]:
@@ -587,6 +631,10 @@ class _Translator:
             slope = args[1] if len(args) > 1 else kwargs.get("negative_slope", 0.01)
             return self.b.add(node.name, "leaky_relu", [self._value(args[0], what)],
                               {"negative_slope": float(slope)})
+        if fn in _ELU_FUNCTIONS:
+            alpha = args[1] if len(args) > 1 else kwargs.get("alpha", 1.0)
+            return self.b.add(node.name, "elu", [self._value(args[0], what)],
+                              {"alpha": float(alpha)})
         if fn in _DROPOUT_FUNCTIONS:
             return self.b.add(node.name, "dropout", [self._value(args[0], what)])
         if fn in _ADD_FUNCTIONS:
@@ -683,6 +731,11 @@ def build_spec(model: torch.nn.Module, example: Data) -> ExportResult:
         "ops": builder.ops,
         "outputs": outputs,
     }
+    if builder.uses_edge_attr:
+        ea = getattr(example, "edge_attr", None)
+        if ea is None:
+            raise ExportError("the model reads edge features but the example graph has no edge_attr")
+        spec["edge_input"] = {"name": EDGE_INPUT, "channels": int(ea.size(1)) if ea.dim() == 2 else 1}
     return ExportResult(spec=spec, output=expected.detach().to(torch.float32))
 
 

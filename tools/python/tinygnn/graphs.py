@@ -38,6 +38,11 @@ def graphs_tensors(data_or_list: Union[Data, Sequence[Data]]) -> Dict[str, torch
         if ew.numel() != data.edge_index.size(1):
             raise ValueError("save_graphs: edge_weight must have one value per edge")
         out["edge_weight"] = ew.to(torch.float32)
+    ea = getattr(data, "edge_attr", None)
+    if ea is not None:
+        if ea.size(0) != data.edge_index.size(1):
+            raise ValueError("save_graphs: edge_attr must have one row per edge")
+        out["edge_attr"] = (ea if ea.dim() == 2 else ea.reshape(-1, 1)).to(torch.float32)
     if getattr(data, "batch", None) is not None:
         out["batch"] = data.batch.to(torch.int64)
     y = getattr(data, "y", None)
@@ -56,7 +61,7 @@ def graphs_tensors(data_or_list: Union[Data, Sequence[Data]]) -> Dict[str, torch
 
 def save_graphs(path, data_or_list: Union[Data, Sequence[Data]]) -> Dict[str, torch.Tensor]:
     """Write ``GRAPHS.safetensors``: x (F32), edge_index (I64), and when present
-    edge_weight (F32), batch (I64), y (I64) and the train/val/test masks (U8).
+    edge_weight (F32), edge_attr (F32, [E, D]), batch (I64), y (I64) and the train/val/test masks (U8).
     Returns the tensors written."""
     tensors = graphs_tensors(data_or_list)
     save_tensors(path, tensors)

@@ -66,15 +66,23 @@ def _gcn_edges(edge_index, edge_weight, n, attrs):
     return src, dst, dinv[src] * w * dinv[dst]
 
 
-def _gat(op, p, h, edge_index, n, attrs):
+def _gat(op, p, h, edge_index, n, attrs, edge_attr=None):
     """GATConv / GATv2Conv (eval, no edge features): self-loops removed and one added per
     node (if add_self_loops), logits, softmax over each node's in-edges, weighted sum."""
     heads, c = attrs.get("heads", 1), attrs["out_channels"]
     slope = attrs.get("negative_slope", 0.2)
     src, dst = edge_index
+    use_edge = attrs.get("edge_dim") is not None
+    if use_edge:
+        ea = edge_attr.to(torch.float32)
+        ea = ea if ea.dim() == 2 else ea.reshape(-1, 1)
     if attrs.get("add_self_loops", True):
         keep = src != dst
         nodes = torch.arange(n)
+        if use_edge:
+            # fill_value='mean': a loop gets the mean attribute of the node's other in-edges.
+            loop_attr = _segment(ea[keep], dst[keep], n, "mean")
+            ea = torch.cat([ea[keep], loop_attr])
         src, dst = torch.cat([src[keep], nodes]), torch.cat([dst[keep], nodes])
     lrelu = lambda v: torch.where(v >= 0, v, v * slope)  # noqa: E731
     if op["op"] == "gatv2_conv":
@@ -96,7 +104,11 @@ def _gat(op, p, h, edge_index, n, attrs):
         msg = (h @ p(op, "weight").T).view(n, heads, c)
         a_s = (msg * p(op, "att_src").view(1, heads, c)).sum(-1)
         a_d = (msg * p(op, "att_dst").view(1, heads, c)).sum(-1)
-        e = lrelu(a_s[src] + a_d[dst])
+        logits = a_s[src] + a_d[dst]
+        if use_edge:
+            le = (ea @ p(op, "lin_edge_weight").T).view(-1, heads, c)
+            logits = logits + (le * p(op, "att_edge").view(1, heads, c)).sum(-1)
+        e = lrelu(logits)
     m = _segment(e, dst, n, "max")
     w = torch.exp(e - m[dst])
     alpha = w / _segment(w, dst, n, "sum")[dst]
@@ -139,6 +151,8 @@ def run_spec(spec: dict, tensors: Dict[str, torch.Tensor], graph: Dict[str, torc
             out = h.clamp(min=0)
         elif kind == "leaky_relu":
             out = torch.where(h >= 0, h, h * attrs["negative_slope"])
+        elif kind == "elu":
+            out = torch.where(h > 0, h, attrs.get("alpha", 1.0) * torch.expm1(h))
         elif kind in ("dropout", "identity"):
             out = h
         elif kind == "gcn_conv":
@@ -157,7 +171,7 @@ def run_spec(spec: dict, tensors: Dict[str, torch.Tensor], graph: Dict[str, torc
             if attrs["normalize"]:
                 out = out / out.norm(dim=-1, keepdim=True).clamp(min=1e-12)
         elif kind in ("gat_conv", "gatv2_conv"):
-            out = _gat(op, p, h, edge_index, n, attrs)
+            out = _gat(op, p, h, edge_index, n, attrs, graph.get("edge_attr"))
         elif kind in ("appnp", "sg_conv"):
             # h0 = x (APPNP) or x W^T (SGConv: lin(A^K x) = A^K (x W^T) + b); K times
             # h = (1 - alpha) A h + alpha h0, A as GCNConv's (improved is never set).
@@ -200,6 +214,15 @@ def run_spec(spec: dict, tensors: Dict[str, torch.Tensor], graph: Dict[str, torc
                 out = (1.0 - b) * z + b * (z @ w1)
             else:
                 out = (1.0 - b) * xs + b * (xs @ w1) + (1.0 - b) * x0 + b * (x0 @ w2)
+        elif kind == "gine_conv":
+            ea = graph["edge_attr"].to(torch.float32)
+            ea = ea if ea.dim() == 2 else ea.reshape(-1, 1)
+            if p(op, "lin_weight") is not None:
+                ea = ea @ p(op, "lin_weight").T
+                if p(op, "lin_bias") is not None:
+                    ea = ea + p(op, "lin_bias")
+            msg = (h[src] + ea).clamp(min=0)
+            out = (1.0 + attrs.get("eps", 0.0)) * h + _segment(msg, dst, n, "sum")
         elif kind == "gin_aggregate":
             out = (1.0 + attrs["eps"]) * h + _segment(h[src], dst, n, "sum")
         elif kind in ("global_add_pool", "global_mean_pool", "global_max_pool"):

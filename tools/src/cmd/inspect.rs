@@ -37,6 +37,8 @@ pub fn fop_name(f: &FOp) -> &'static str {
         FKind::Propagate(p) if p.w0.is_some() => "gcn2_conv",
         FKind::Propagate(p) if p.w.is_some() => "sg_conv",
         FKind::Propagate(_) => "appnp",
+        FKind::Gine { .. } => "gine_conv",
+        FKind::Elu { .. } => "lut",
     }
 }
 
@@ -54,13 +56,18 @@ fn kind_str(k: TensorKind) -> &'static str {
     match k {
         TensorKind::Node => "node",
         TensorKind::Graph => "graph",
+        TensorKind::Edge => "edge",
     }
 }
 
 fn shape_str(t: &TensorDesc) -> String {
     format!(
         "[{}, {}]",
-        if t.kind == TensorKind::Node { "N" } else { "G" },
+        match t.kind {
+            TensorKind::Node => "N",
+            TensorKind::Graph => "G",
+            TensorKind::Edge => "E",
+        },
         t.channels
     )
 }
@@ -248,6 +255,28 @@ pub fn describe(model: &Model<'_>, file_len: usize) -> Value {
                     json!({"K": k, "alpha": *alpha_q30 as f64 / (1u64 << 30) as f64,
                            "add_self_loops": add_self_loops, "normalize": normalize,
                            "edge_weight": edge_weight}),
+                )
+            }
+            Op::Lut { table, .. } => {
+                param_bytes += table.len as usize;
+                ("-".into(), "256-entry table".into(), json!({}))
+            }
+            Op::GineConv {
+                one_plus_eps_q16,
+                edge_weights,
+                edge_params,
+                mult,
+                shift,
+                ..
+            } => {
+                let wb = add_weights(edge_weights);
+                param_bytes += edge_params.len as usize;
+                bias_bytes += 4 * tensors.get(out as usize).map_or(0, |t| t.channels as usize);
+                (
+                    "-".into(),
+                    format!("mult {mult} shift {shift}"),
+                    json!({"one_plus_eps": *one_plus_eps_q16 as f64 / 65536.0,
+                           "edge_lin": edge_weights.len > 0, "edge_weights": wb}),
                 )
             }
         };

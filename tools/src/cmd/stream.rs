@@ -321,6 +321,13 @@ fn first_graphs(g: &Graphs, n: usize) -> Result<Graphs> {
             .edge_weight
             .as_ref()
             .map(|w| es.iter().map(|&e| w[e]).collect()),
+        edge_attr: g.edge_attr.as_ref().map(|a| {
+            let d = g.edge_dim;
+            es.iter()
+                .flat_map(|&e| a[e * d..(e + 1) * d].iter().copied())
+                .collect()
+        }),
+        edge_dim: g.edge_dim,
         batch: g.batch[..nodes].to_vec(),
         has_batch: g.has_batch,
         num_graphs: n,
