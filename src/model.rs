@@ -138,7 +138,8 @@ impl<'a> Model<'a> {
             feature = "op-linear",
             feature = "op-gcn",
             feature = "op-sage",
-            feature = "op-gat"
+            feature = "op-gat",
+            feature = "op-edgeconv"
         )),
         allow(dead_code)
     )]
@@ -150,7 +151,12 @@ impl<'a> Model<'a> {
     /// `out_ch·in_ch` bytes, or int4 ([`format::WEIGHTS_I4_FLAG`]) of exactly
     /// `out_ch·ceil(in_ch/2)` bytes whose row padding nibbles (odd `in_ch`) are 0.
     #[cfg_attr(
-        not(any(feature = "op-linear", feature = "op-gcn", feature = "op-sage")),
+        not(any(
+            feature = "op-linear",
+            feature = "op-gcn",
+            feature = "op-sage",
+            feature = "op-edgeconv"
+        )),
         allow(dead_code)
     )]
     fn weights_ok(&self, s: Section, out_ch: usize, in_ch: usize) -> bool {
@@ -175,7 +181,12 @@ impl<'a> Model<'a> {
     /// A [`format::ChannelParams`] section for `channels` channels, in the
     /// full (`12·C` bytes) or the compact (`4·C + 8` bytes) form.
     #[cfg_attr(
-        not(any(feature = "op-linear", feature = "op-gcn", feature = "op-sage")),
+        not(any(
+            feature = "op-linear",
+            feature = "op-gcn",
+            feature = "op-sage",
+            feature = "op-edgeconv"
+        )),
         allow(dead_code)
     )]
     fn params_ok(&self, s: Section, channels: usize) -> bool {
@@ -349,6 +360,36 @@ impl<'a> Model<'a> {
                     && shifts_ok
                     && self.params_ok(*params, co)
                     && act_ok(act))
+            }
+            #[cfg(feature = "op-edgeconv")]
+            Op::EdgeConv {
+                input,
+                output,
+                hidden,
+                w_self,
+                w_nbr,
+                params1,
+                act1,
+                hidden_zp,
+                w2,
+                params2,
+                act2,
+                ..
+            } => {
+                let (i, o) = (t(*input)?, t(*output)?);
+                let (ci, co, h) = (i.channels as usize, o.channels as usize, *hidden as usize);
+                let first = (1..=MAX_CHANNELS).contains(&h)
+                    && self.weights_ok(*w_self, h, ci)
+                    && self.weights_ok(*w_nbr, h, ci)
+                    && w_self.weight_bits() == w_nbr.weight_bits()
+                    && self.params_ok(*params1, h)
+                    && act_ok(act1);
+                let second = if w2.len == 0 {
+                    h == co && params2.len == 0 && *act2 == Activation::None && *hidden_zp == 0
+                } else {
+                    self.weights_ok(*w2, co, h) && self.params_ok(*params2, co) && act_ok(act2)
+                };
+                ok(i.kind == TensorKind::Node && o.kind == TensorKind::Node && first && second)
             }
             _ => Err(()),
         }

@@ -223,7 +223,8 @@ fn op_ids(op: &mut Op) -> Vec<&mut u8> {
         | Op::GinAggregate { input, output, .. }
         | Op::GlobalPool { input, output, .. }
         | Op::Act { input, output, .. }
-        | Op::GatConv { input, output, .. } => vec![input, output],
+        | Op::GatConv { input, output, .. }
+        | Op::EdgeConv { input, output, .. } => vec![input, output],
         Op::Add { a, b, output, .. } => vec![a, b, output],
         Op::Concat { parts, output } => {
             let mut v: Vec<&mut u8> = parts.iter_mut().map(|p| &mut p.input).collect();
@@ -256,6 +257,14 @@ fn op_sections(op: &mut Op) -> Vec<&mut Section> {
             params,
             ..
         } => vec![weights, weights_r, lin_bias, att, logit, params],
+        Op::EdgeConv {
+            w_self,
+            w_nbr,
+            params1,
+            w2,
+            params2,
+            ..
+        } => vec![w_self, w_nbr, params1, w2, params2],
         _ => vec![],
     }
 }
@@ -348,6 +357,20 @@ fn mutate_param(rng: &mut Rng, op: &mut Op) {
             3 => *add_self_loops ^= true,
             4 => *negative_slope_q16 = nasty_i32(rng, *negative_slope_q16),
             _ => *act = nasty_act(rng),
+        },
+        Op::EdgeConv {
+            k,
+            hidden,
+            hidden_zp,
+            act1,
+            act2,
+            ..
+        } => match rng.next() % 5 {
+            0 => *k = (nasty_i32(rng, i32::from(*k)) & 0xffff) as u16,
+            1 => *hidden = (nasty_i32(rng, i32::from(*hidden)) & 0xffff) as u16,
+            2 => *hidden_zp = rng.next() as i8,
+            3 => *act1 = nasty_act(rng),
+            _ => *act2 = nasty_act(rng),
         },
     }
 }

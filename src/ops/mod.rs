@@ -9,6 +9,8 @@
 //! [`Scratch`]: the session sizes the arena with it, so a run never fails for
 //! lack of scratch once the arena check passed.
 
+#[cfg(feature = "op-edgeconv")]
+pub mod edge_conv;
 #[cfg(feature = "op-elementwise")]
 pub mod elementwise;
 #[cfg(feature = "op-gat")]
@@ -25,7 +27,7 @@ pub mod pool;
 pub mod sage;
 
 /// Whether `op`'s family is compiled into this build (cargo features
-/// `op-linear`, `op-gcn`, `op-sage`, `op-gin`, `op-pool`, `op-elementwise`, `op-gat`,
+/// `op-linear`, `op-gcn`, `op-sage`, `op-gin`, `op-pool`, `op-elementwise`, `op-gat`, `op-edgeconv`,
 /// all on by default through `all-ops`). [`crate::Model::from_bytes`] rejects
 /// a model with an op that is not as [`crate::Error::OpNotCompiled`].
 pub const fn compiled(op: &Op) -> bool {
@@ -37,6 +39,7 @@ pub const fn compiled(op: &Op) -> bool {
         Op::GlobalPool { .. } => cfg!(feature = "op-pool"),
         Op::Add { .. } | Op::Concat { .. } | Op::Act { .. } => cfg!(feature = "op-elementwise"),
         Op::GatConv { .. } => cfg!(feature = "op-gat"),
+        Op::EdgeConv { .. } => cfg!(feature = "op-edgeconv"),
     }
 }
 
@@ -342,6 +345,22 @@ pub fn scratch_bytes(op: &Op, tensors: &[TensorDesc], nodes: usize, graphs: usiz
                 oc,
             )
         }
+        #[cfg(feature = "op-edgeconv")]
+        Op::EdgeConv {
+            input,
+            output,
+            k,
+            hidden,
+            ..
+        } => edge_conv::scratch_bytes(
+            edge_conv::EdgeConvShape {
+                in_ch: ch(*input),
+                hidden: usize::from(*hidden),
+                out_ch: ch(*output),
+                k: usize::from(*k),
+            },
+            nodes,
+        ),
         _ => 0,
     }
 }

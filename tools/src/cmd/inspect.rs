@@ -222,6 +222,35 @@ pub fn describe(model: &Model<'_>, file_len: usize) -> Value {
                            "negative_slope": *negative_slope_q16 as f64 / 65536.0}),
                 )
             }
+            Op::EdgeConv {
+                aggr,
+                k,
+                hidden,
+                w_self,
+                w_nbr,
+                params1,
+                act1,
+                w2,
+                params2,
+                act2,
+                ..
+            } => {
+                let wb = add_weights(w_self);
+                add_weights(w_nbr);
+                add_weights(w2);
+                param_bytes += (params1.len + params2.len) as usize;
+                bias_bytes += 4 * (*hidden as usize);
+                if w2.len > 0 {
+                    bias_bytes += 4 * tensors.get(out as usize).map_or(0, |t| t.channels as usize);
+                }
+                let last = if w2.len > 0 { *params2 } else { *params1 };
+                (
+                    format!("{} / {}", act_str(act1), act_str(act2)),
+                    mult_summary(model, last, out),
+                    json!({"weights": wb, "aggr": format!("{aggr:?}").to_lowercase(), "k": k,
+                           "hidden": hidden, "layers": if w2.len > 0 { 2 } else { 1 }}),
+                )
+            }
         };
         ops.push(json!({
             "index": i,
