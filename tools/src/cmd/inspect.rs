@@ -33,6 +33,8 @@ pub fn fop_name(f: &FOp) -> &'static str {
         FKind::Add => "add",
         FKind::Concat => "concat",
         FKind::Act => "act",
+        FKind::EdgeConv(e) if e.k > 0 => "dynamic_edge_conv",
+        FKind::EdgeConv(_) => "edge_conv",
     }
 }
 
