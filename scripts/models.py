@@ -153,6 +153,7 @@ TASKS = {
     "cora-sage": "Cora nodes (7 classes), GraphSAGE mean 1433→16→7",
     "cora-gat": "Cora nodes (7 classes), GAT 1433→8×8 heads→7",
     "digits-gin": "8×8 digit images as grid graphs (10 classes), 3×GIN + add pool",
+    "shapes-dgcnn": "3D point clouds of 6 shapes (64 points), 2×DynamicEdgeConv k=10 + max pool",
 }
 
 

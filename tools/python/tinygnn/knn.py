@@ -38,18 +38,21 @@ def knn(x: torch.Tensor, y: torch.Tensor, ptr_x: Optional[torch.Tensor],
     gx, gy = _segments(ptr_x, x.size(0)), _segments(ptr_y, y.size(0))
     rows, cols = [], []
     xd, yd = x.double(), y.double()
-    for i in range(y.size(0)):
-        cand = torch.nonzero(gx == gy[i]).flatten()
-        if cand.numel() == 0:
+    for g in torch.unique(gy).tolist():
+        qi = torch.nonzero(gy == g).flatten()
+        ci = torch.nonzero(gx == g).flatten()
+        if ci.numel() == 0:
             continue
-        d = ((xd[cand] - yd[i]) ** 2).sum(-1)
+        d = ((yd[qi].unsqueeze(1) - xd[ci].unsqueeze(0)) ** 2).sum(-1)
         # Stable sort by distance: equal distances keep the candidates' index order.
-        order = torch.sort(d, stable=True).indices[:k]
-        cols.append(cand[order])
-        rows.append(torch.full((order.numel(),), i, dtype=torch.long))
+        order = torch.sort(d, dim=1, stable=True).indices[:, :k]
+        cols.append(ci[order].flatten())
+        rows.append(qi.repeat_interleave(order.size(1)))
     if not rows:
         return torch.zeros((2, 0), dtype=torch.long)
-    return torch.stack([torch.cat(rows), torch.cat(cols)])
+    row, col = torch.cat(rows), torch.cat(cols)
+    perm = torch.sort(row, stable=True).indices  # queries in order, neighbours nearest first
+    return torch.stack([row[perm], col[perm]])
 
 
 def knn_graph(x: torch.Tensor, k: int, batch: Optional[torch.Tensor] = None) -> torch.Tensor:
