@@ -21,7 +21,7 @@
 //! per-edge storage is needed: the scratch is `O(N·H + N·k)`, independent of
 //! the number of edges.
 
-use super::{region_bytes, Ctx, In, Out, Scratch};
+use super::{region_bytes, zip_rows, Ctx, In, Out, Scratch};
 use crate::error::Result;
 use crate::format::{Activation, Aggr};
 use crate::kernels::dense_i4::Matrix;
@@ -154,9 +154,7 @@ pub fn run(
     p.w_nbr.weight_sums(ic, sums_n);
     p.w_nbr.matmul(ic, x.data, x.zp, sums_n, q);
 
-    let xrows = x.data.chunks_exact(ic.max(1));
-    let orows = out.data.chunks_exact_mut(oc.max(1));
-    for (i, (xi, oi)) in xrows.zip(orows).enumerate() {
+    for (i, (xi, oi)) in zip_rows(x.data, ic, out.data, oc).enumerate() {
         p.w_self.matvec(ic, xi, x.zp, sums_s, pv);
         let nbrs: &[u16] = if p.k > 0 {
             let c = cnt.get(i).map_or(0, |&c| usize::from(c));
