@@ -167,7 +167,8 @@ impl<'a> Model<'a> {
             feature = "op-gat",
             feature = "op-gine",
             feature = "op-lut",
-            feature = "op-propagate"
+            feature = "op-propagate",
+            feature = "op-edgeconv"
         )),
         allow(dead_code)
     )]
@@ -184,7 +185,8 @@ impl<'a> Model<'a> {
             feature = "op-gcn",
             feature = "op-sage",
             feature = "op-gine",
-            feature = "op-propagate"
+            feature = "op-propagate",
+            feature = "op-edgeconv"
         )),
         allow(dead_code)
     )]
@@ -218,7 +220,8 @@ impl<'a> Model<'a> {
             feature = "op-gcn",
             feature = "op-sage",
             feature = "op-gine",
-            feature = "op-propagate"
+            feature = "op-propagate",
+            feature = "op-edgeconv"
         )),
         allow(dead_code)
     )]
@@ -488,6 +491,36 @@ impl<'a> Model<'a> {
                     && hops_ok
                     && self.params_ok(*params, co)
                     && act_ok(act))
+            }
+            #[cfg(feature = "op-edgeconv")]
+            Op::EdgeConv {
+                input,
+                output,
+                hidden,
+                w_self,
+                w_nbr,
+                params1,
+                act1,
+                hidden_zp,
+                w2,
+                params2,
+                act2,
+                ..
+            } => {
+                let (i, o) = (t(*input)?, t(*output)?);
+                let (ci, co, h) = (i.channels as usize, o.channels as usize, *hidden as usize);
+                let first = (1..=MAX_CHANNELS).contains(&h)
+                    && self.weights_ok(*w_self, h, ci)
+                    && self.weights_ok(*w_nbr, h, ci)
+                    && w_self.weight_bits() == w_nbr.weight_bits()
+                    && self.params_ok(*params1, h)
+                    && act_ok(act1);
+                let second = if w2.len == 0 {
+                    h == co && params2.len == 0 && *act2 == Activation::None && *hidden_zp == 0
+                } else {
+                    self.weights_ok(*w2, co, h) && self.params_ok(*params2, co) && act_ok(act2)
+                };
+                ok(i.kind == TensorKind::Node && o.kind == TensorKind::Node && first && second)
             }
             _ => Err(()),
         }

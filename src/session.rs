@@ -1062,6 +1062,40 @@ fn run_op<'v>(
         ),
         #[cfg(feature = "op-lut")]
         Op::Lut { input, table, .. } => ops::lut::run(view(*input)?, model.data(*table), out),
+        #[cfg(feature = "op-edgeconv")]
+        Op::EdgeConv {
+            input,
+            aggr,
+            k,
+            hidden,
+            w_self,
+            w_nbr,
+            params1,
+            act1,
+            hidden_zp,
+            w2,
+            params2,
+            act2,
+            ..
+        } => ops::edge_conv::run(
+            ctx,
+            ops::edge_conv::EdgeConvParams {
+                aggr: *aggr,
+                k: usize::from(*k),
+                hidden: usize::from(*hidden),
+                w_self: model.matrix(*w_self),
+                w_nbr: model.matrix(*w_nbr),
+                params1: model.data(*params1),
+                act1: *act1,
+                hidden_zp: *hidden_zp,
+                w2: (w2.len != 0).then(|| model.matrix(*w2)),
+                params2: model.data(*params2),
+                act2: *act2,
+            },
+            view(*input)?,
+            out,
+            scratch,
+        ),
         // Rejected by `Model::from_bytes` (`Error::OpNotCompiled`).
         _ => Err(Error::InvalidOp { op: ctx.op }),
     }

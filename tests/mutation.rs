@@ -224,7 +224,8 @@ fn op_ids(op: &mut Op) -> Vec<&mut u8> {
         | Op::GinAggregate { input, output, .. }
         | Op::GlobalPool { input, output, .. }
         | Op::Act { input, output, .. }
-        | Op::GatConv { input, output, .. } => vec![input, output],
+        | Op::GatConv { input, output, .. }
+        | Op::EdgeConv { input, output, .. } => vec![input, output],
         Op::Propagate {
             input, output, x0, ..
         } => vec![input, output, x0],
@@ -279,6 +280,14 @@ fn op_sections(op: &mut Op) -> Vec<&mut Section> {
             ..
         } => vec![edge_weights, edge_params],
         Op::Lut { table, .. } => vec![table],
+        Op::EdgeConv {
+            w_self,
+            w_nbr,
+            params1,
+            w2,
+            params2,
+            ..
+        } => vec![w_self, w_nbr, params1, w2, params2],
         _ => vec![],
     }
 }
@@ -403,6 +412,20 @@ fn mutate_param(rng: &mut Rng, op: &mut Op) {
             _ => *shift = nasty_i32(rng, *shift),
         },
         Op::Lut { table, .. } => table.len = (rng.next() % 300) as u32,
+        Op::EdgeConv {
+            k,
+            hidden,
+            hidden_zp,
+            act1,
+            act2,
+            ..
+        } => match rng.next() % 5 {
+            0 => *k = (nasty_i32(rng, i32::from(*k)) & 0xffff) as u16,
+            1 => *hidden = (nasty_i32(rng, i32::from(*hidden)) & 0xffff) as u16,
+            2 => *hidden_zp = rng.next() as i8,
+            3 => *act1 = nasty_act(rng),
+            _ => *act2 = nasty_act(rng),
+        },
     }
 }
 
@@ -982,7 +1005,8 @@ fn every_bundled_model_is_covered() {
             "cora-gcn",
             "cora-sage",
             "digits-gin",
-            "karate-gcn"
+            "karate-gcn",
+            "shapes-dgcnn"
         ],
         "add a mutation test for each bundled model"
     );
@@ -1020,6 +1044,13 @@ fn mutate_cora_gat() {
 fn mutate_cora_sage() {
     let c = suite("cora-sage", &bundled("cora-sage"), 0x636f_7261_7367);
     check_coverage("cora-sage", &c, &DEEP);
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "large model: too slow under Miri")]
+fn mutate_shapes_dgcnn() {
+    let c = suite("shapes-dgcnn", &bundled("shapes-dgcnn"), 0x7368_6170_6573);
+    check_coverage("shapes-dgcnn", &c, &DEEP);
 }
 
 #[test]

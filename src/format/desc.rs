@@ -582,6 +582,61 @@ pub enum Op {
         /// TAGConv: `weights` holds `K + 1` stacked matrices (step 3′).
         hops: bool,
     },
+    // ---- helper `dgcnn` (issue 4): EdgeConv / DynamicEdgeConv -------------
+    /// EdgeConv / DynamicEdgeConv (PyG `EdgeConv(nn, aggr)`,
+    /// `DynamicEdgeConv(nn, k, aggr)`), node tensors only, with
+    /// `nn = Linear → act1 [→ Linear → act2]` (BatchNorm folded). `H = hidden`.
+    /// See [`crate::ops::edge_conv`] and `docs/point-clouds.md`.
+    ///
+    /// 1. Edges: with `k = 0` the graph's edges as given (`j→i`, duplicates
+    ///    count, no self-loops added); with `k ≥ 1` the kNN graph of the
+    ///    input ([`crate::kernels::knn`]): node `i` receives one edge from each
+    ///    of its `min(k, n_g)` nearest points of its own graph (itself
+    ///    included; squared distance on the int8 values, ties to the smaller
+    ///    index).
+    /// 2. First layer, split: PyG's `W·[x_i, x_j − x_i] = (W_a − W_b)·x_i + W_b·x_j`.
+    ///    Per node, `p_i[c] = Σ_k Ws[c,k]·(x_ik − zp_x)` (`w_self`, the
+    ///    host-quantized `W_a − W_b`) and `q_j[c] = Σ_k Wn[c,k]·(x_jk − zp_x)`
+    ///    (`w_nbr`, `W_b`); both share one scale per channel (in `params1`), so
+    ///    per edge `a[c] = act1(sat_i32(sat_i32(p_i[c] + q_j[c]) + bias1[c]))`.
+    /// 3. With a second layer (`w2` not empty): `h[c] = saturate_i8(requant(a[c],
+    ///    mult1[c], shift1[c]) + hidden_zp)` and
+    ///    `m[c] = act2(sat_i32(Σ_k W2[c,k]·(h_k − hidden_zp) + bias2[c]))`;
+    ///    otherwise `m = a` (and `H = out_ch`).
+    /// 4. Aggregation of the `m` over the in-edges of `i`: `Max` element-wise
+    ///    max, `Sum` `sat_i32(Σ m)` (i64), `Mean` `sat_i32(round_div_i64(Σ m, count))`;
+    ///    a node without in-edges gets 0 (PyG's empty aggregation).
+    /// 5. `out = saturate_i8(requant(agg, mult, shift) + zp_out)` with the
+    ///    `(mult, shift)` of the last layer (`params2`, else `params1`; its bias
+    ///    was added per edge).
+    EdgeConv {
+        /// Input node tensor.
+        input: u8,
+        /// Output node tensor.
+        output: u8,
+        /// Aggregation.
+        aggr: Aggr,
+        /// 0: the graph's edges (EdgeConv); `k ≥ 1`: kNN graph (DynamicEdgeConv).
+        k: u16,
+        /// Channels `H` of the first layer (1..=`MAX_CHANNELS`).
+        hidden: u16,
+        /// Weights `[H, in_ch]` of `W_a − W_b` (int8 or int4).
+        w_self: Section,
+        /// Weights `[H, in_ch]` of `W_b` (same precision and scales as `w_self`).
+        w_nbr: Section,
+        /// [`ChannelParams`] of the first layer (`H` channels).
+        params1: ChannelParams,
+        /// Activation after the first layer.
+        act1: Activation,
+        /// Zero point of the int8 hidden vector (two layers only, else 0).
+        hidden_zp: i8,
+        /// Weights `[out_ch, H]` of the second layer, or empty (one layer).
+        w2: Section,
+        /// [`ChannelParams`] of the second layer (`out_ch`), or empty.
+        params2: ChannelParams,
+        /// Activation after the second layer (`None` with one layer).
+        act2: Activation,
+    },
 }
 
 impl Op {
@@ -599,6 +654,7 @@ impl Op {
             | Op::GatConv { output, .. }
             | Op::GineConv { output, .. }
             | Op::Lut { output, .. }
+            | Op::EdgeConv { output, .. }
             | Op::Propagate { output, .. } => output,
         }
     }
@@ -612,7 +668,8 @@ impl Op {
             | Op::GinAggregate { input, .. }
             | Op::GlobalPool { input, .. }
             | Op::Act { input, .. }
-            | Op::Lut { input, .. } => f(*input),
+            | Op::Lut { input, .. }
+            | Op::EdgeConv { input, .. } => f(*input),
             Op::GatConv { input, edge, .. } => {
                 f(*input);
                 if let Some(e) = edge {
@@ -658,6 +715,8 @@ impl Op {
             Op::Propagate { .. } => "appnp",
             Op::GineConv { .. } => "gine_conv",
             Op::Lut { .. } => "lut",
+            Op::EdgeConv { k: 0, .. } => "edge_conv",
+            Op::EdgeConv { .. } => "dynamic_edge_conv",
         }
     }
 
@@ -677,6 +736,9 @@ impl Op {
                 weights, weights_r, ..
             } => i4(weights) || i4(weights_r),
             Op::GineConv { edge_weights, .. } => i4(edge_weights),
+            Op::EdgeConv {
+                w_self, w_nbr, w2, ..
+            } => i4(w_self) || i4(w_nbr) || i4(w2),
             _ => false,
         }
     }
@@ -707,7 +769,7 @@ pub struct GatEdge {
 }
 
 /// Number of op variants; tags at or above this are [`crate::Error::UnknownOp`].
-pub const OP_TAGS: u32 = 12; // GatConv … GineConv, Lut (edgefeat), Propagate (propagate)
+pub const OP_TAGS: u32 = 13; // … GatConv, GineConv, Lut (edgefeat), Propagate, EdgeConv (dgcnn)
 
 /// Fixed part of the metadata, encoded first.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

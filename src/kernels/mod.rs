@@ -22,12 +22,14 @@
 //! * [`sparse`]: sparse int8 input rows × int8 or int4 weights (the input
 //!   layer with sparse features).
 //! * [`requant`]: fused activation and requantization of i32 accumulators.
+//! * [`knn`]: the k-nearest-neighbour graph of int8 points (DynamicEdgeConv).
 //! * [`aggregate`]: building the target-sorted CSR and neighbourhood
 //!   reductions over it, streaming each node's in-edges once.
 
 pub mod aggregate;
 pub mod dense;
 pub mod dense_i4;
+pub mod knn;
 pub mod pairs;
 pub mod requant;
 pub mod sparse;

@@ -9,6 +9,8 @@
 //! [`Scratch`]: the session sizes the arena with it, so a run never fails for
 //! lack of scratch once the arena check passed.
 
+#[cfg(feature = "op-edgeconv")]
+pub mod edge_conv;
 #[cfg(feature = "op-elementwise")]
 pub mod elementwise;
 #[cfg(feature = "op-gat")]
@@ -32,7 +34,7 @@ pub mod sage;
 
 /// Whether `op`'s family is compiled into this build (cargo features
 /// `op-linear`, `op-gcn`, `op-sage`, `op-gin`, `op-pool`, `op-elementwise`, `op-gat`,
-/// `op-propagate`,
+/// `op-gine`, `op-lut`, `op-edgeconv`, `op-propagate`,
 /// all on by default through `all-ops`). [`crate::Model::from_bytes`] rejects
 /// a model with an op that is not as [`crate::Error::OpNotCompiled`].
 pub const fn compiled(op: &Op) -> bool {
@@ -47,6 +49,7 @@ pub const fn compiled(op: &Op) -> bool {
         Op::Propagate { .. } => cfg!(feature = "op-propagate"),
         Op::GineConv { .. } => cfg!(feature = "op-gine"),
         Op::Lut { .. } => cfg!(feature = "op-lut"),
+        Op::EdgeConv { .. } => cfg!(feature = "op-edgeconv"),
     }
 }
 
@@ -382,6 +385,22 @@ pub fn scratch_bytes(op: &Op, tensors: &[TensorDesc], nodes: usize, graphs: usiz
         Op::GineConv {
             input, edge_attr, ..
         } => gine::scratch_bytes(ch(*input), ch(*edge_attr)),
+        #[cfg(feature = "op-edgeconv")]
+        Op::EdgeConv {
+            input,
+            output,
+            k,
+            hidden,
+            ..
+        } => edge_conv::scratch_bytes(
+            edge_conv::EdgeConvShape {
+                in_ch: ch(*input),
+                hidden: usize::from(*hidden),
+                out_ch: ch(*output),
+                k: usize::from(*k),
+            },
+            nodes,
+        ),
         _ => 0,
     }
 }

@@ -35,6 +35,12 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1] / "tools" / "python"))
 import tinygnn  # noqa: E402
 from tinygnn.reference import run_spec  # noqa: E402
+from tinygnn.knn import install as install_knn  # noqa: E402
+
+# PyG's DynamicEdgeConv calls torch.ops.pyg.knn from pyg-lib, which is not on PyPI: without
+# it, register tinygnn's brute-force kNN under that name (docs/point-clouds.md) so that PyG's
+# own DynamicEdgeConv code runs. With pyg-lib installed its knn is used unchanged.
+install_knn()
 
 warnings.filterwarnings("ignore", category=FutureWarning)
 
@@ -415,6 +421,61 @@ CASES: List[Tuple[str, str, Callable[[], torch.nn.Module], Callable[[torch.Gener
 ]
 
 
+def two_graphs(gen) -> Data:
+    """Two graphs (14 and 10 nodes) batched PyG-style."""
+    return Batch.from_data_list([make_graph(n, 3 * n, gen, False) for n in (14, 10)])
+
+
+def _seq(*mods):
+    return torch.nn.Sequential(*mods)
+
+
+class EdgeConvNet(torch.nn.Module):
+    """EdgeConv with the given nn and aggregation, then ReLU and a Linear."""
+
+    def __init__(self, nn, aggr, out):
+        super().__init__()
+        self.conv = gnn.EdgeConv(nn, aggr=aggr)
+        self.lin = torch.nn.Linear(out, 3)
+
+    def forward(self, x, edge_index):
+        return self.lin(F.relu(self.conv(x, edge_index)))
+
+
+class DynEdgeNet(torch.nn.Module):
+    """DGCNN-style: DynamicEdgeConv (k), DynamicEdgeConv (k, mean), global max pool, Linear."""
+
+    def __init__(self, k):
+        super().__init__()
+        self.c1 = gnn.DynamicEdgeConv(_seq(torch.nn.Linear(2 * F_IN, 8), torch.nn.BatchNorm1d(8),
+                                           torch.nn.ReLU(), torch.nn.Linear(8, 8),
+                                           torch.nn.ReLU()), k=k)
+        self.c2 = gnn.DynamicEdgeConv(_seq(torch.nn.Linear(16, 8), torch.nn.ReLU()), k=k,
+                                      aggr="mean")
+        self.lin = torch.nn.Linear(8, 3)
+
+    def forward(self, x, batch):
+        h = self.c2(self.c1(x, batch), batch)
+        return self.lin(gnn.global_max_pool(h, batch))
+
+
+CASES += [
+    ("edgeconv_max", "EdgeConv(nn = Linear-BatchNorm-ReLU-Linear, max), ReLU, Linear; 2 graphs",
+     lambda: EdgeConvNet(_seq(torch.nn.Linear(2 * F_IN, 8), torch.nn.BatchNorm1d(8),
+                              torch.nn.ReLU(), torch.nn.Linear(8, 5)), "max", 5), two_graphs),
+    ("edgeconv_mean", "EdgeConv(nn = Linear-ReLU-Linear-ReLU, mean), ReLU, Linear; 2 graphs",
+     lambda: EdgeConvNet(_seq(torch.nn.Linear(2 * F_IN, 8), torch.nn.ReLU(),
+                              torch.nn.Linear(8, 6), torch.nn.ReLU()), "mean", 6), two_graphs),
+    ("edgeconv_sum", "EdgeConv(nn = Linear-LeakyReLU(0.1), sum), ReLU, Linear; 2 graphs",
+     lambda: EdgeConvNet(_seq(torch.nn.Linear(2 * F_IN, 6), torch.nn.LeakyReLU(0.1)), "sum", 6),
+     two_graphs),
+    ("dynedge_k4", "DynamicEdgeConv k=4 (2-layer nn, max), DynamicEdgeConv k=4 (mean), "
+     "global max pool, Linear; 2 graphs", lambda: DynEdgeNet(4), two_graphs),
+    ("dynedge_k8", "DynamicEdgeConv k=8 (2-layer nn, max), DynamicEdgeConv k=8 (mean), "
+     "global max pool, Linear; 2 graphs", lambda: DynEdgeNet(8), two_graphs),
+]
+
+
 class GatMean(torch.nn.Module):
     """8 heads concatenated, then 8 heads averaged (the GAT paper's PubMed output layer)."""
 
@@ -552,6 +613,11 @@ def write_readme(path: Path, rows) -> None:
         "Note on `improved=True` (PyG 2.8.1 `gcn_norm`): without an edge weight it has no",
         "effect (self-loops get weight 1); with an edge weight, added self-loops get weight 2",
         "and existing self-loops keep their own weight.",
+        "",
+        "Note on `dynedge_*`: PyG's `DynamicEdgeConv` calls `torch.ops.pyg.knn` from pyg-lib,",
+        "which is not on PyPI; without pyg-lib, `tinygnn.knn.install()` registers a brute-force",
+        "kNN under that name (squared distance, the point itself included, ties to the smaller",
+        "index, per graph), and PyG's own `DynamicEdgeConv` code runs on it.",
         "",
         "| case | model | nodes | edges | graphs | ops | out |",
         "|---|---|---|---|---|---|---|",

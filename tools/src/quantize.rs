@@ -95,6 +95,8 @@ pub enum FKind {
         /// Edge `lin` weight `[C, D]` and bias, if any.
         lin: Option<(Mat, Vec<f64>)>,
     },
+    /// EdgeConv / DynamicEdgeConv (its `nn` inside).
+    EdgeConv(Box<crate::spec::EdgeConvSpec>),
 }
 
 /// A fused op: produces the spec tensor `name` (the last one of its chain).
@@ -121,7 +123,11 @@ impl FOp {
     pub fn has_weights(&self) -> bool {
         matches!(
             self.kind,
-            FKind::Linear { .. } | FKind::Gcn { .. } | FKind::Sage { .. } | FKind::Gat(_)
+            FKind::Linear { .. }
+                | FKind::Gcn { .. }
+                | FKind::Sage { .. }
+                | FKind::Gat(_)
+                | FKind::EdgeConv(_)
         ) || matches!(&self.kind, FKind::Propagate(p) if p.w.is_some() || !p.hops.is_empty())
     }
 }
@@ -332,6 +338,7 @@ pub fn fuse(spec: &Spec) -> Result<Fused> {
                     }
                     OpKind::Gine { eps, lin } => FKind::Gine { eps, lin },
                     OpKind::Elu { alpha } => FKind::Elu { alpha },
+                    OpKind::EdgeConv(e) => FKind::EdgeConv(e),
                     OpKind::BatchNorm { .. }
                     | OpKind::Relu
                     | OpKind::LeakyRelu { .. }
@@ -375,6 +382,8 @@ fn describe(p: &FOp) -> String {
         FKind::Propagate(_) => "appnp",
         FKind::Gine { .. } => "gine_conv",
         FKind::Elu { .. } => "elu",
+        FKind::EdgeConv(e) if e.k > 0 => "dynamic_edge_conv",
+        FKind::EdgeConv(_) => "edge_conv",
     };
     if p.act != Act::None && !matches!(p.kind, FKind::Act) {
         format!("'{}' ({k} with a fused activation)", p.merged[0])
@@ -1715,6 +1724,15 @@ fn convert_layers(
                     edge,
                 }
             }
+            FKind::EdgeConv(e) => {
+                let io = (in_ids[0], output, f.name.as_str());
+                let ec =
+                    quantize_edge_conv(&mut w, &who, io, e, (s_in, s_out), &range, &mut warnings)?;
+                weight_bytes += ec.weight_bytes;
+                param_bytes += ec.param_bytes;
+                bias_bytes += ec.bias_bytes;
+                ec.op
+            }
         };
         w.add_op(op);
     }
@@ -2102,4 +2120,130 @@ fn simulate(xq: &Tensor, made: &Fixed, act: Act) -> Vec<f64> {
         }
     }
     out
+}
+
+/// An EdgeConv lowered by [`quantize_edge_conv`], with its byte counts.
+struct LoweredEdgeConv {
+    op: Op,
+    weight_bytes: usize,
+    param_bytes: usize,
+    bias_bytes: usize,
+}
+
+fn nn_act(a: crate::spec::NnAct) -> Act {
+    match a {
+        crate::spec::NnAct::None => Act::None,
+        crate::spec::NnAct::Relu => Act::Relu,
+        crate::spec::NnAct::Leaky(s) => Act::Leaky(s),
+    }
+}
+
+/// Lowers an EdgeConv (see `docs/point-clouds.md`): the first Linear
+/// `W = [W_a | W_b]` becomes `W_a − W_b` (on `x_i`) and `W_b` (on `x_j`),
+/// quantized together with **one** scale per output channel (the larger
+/// range of the two rows, as for SAGE's `lin_l`/`lin_r`), so their i32
+/// products share the accumulator scale `s_in·s_w[c]` and add exactly. With
+/// two layers the per-edge hidden vector is int8 with the calibrated range of
+/// `<op>#hidden`; the second layer then rescales from it to the output.
+fn quantize_edge_conv(
+    w: &mut ModelWriter,
+    who: &str,
+    (input, output, name): (u8, u8, &str),
+    e: &crate::spec::EdgeConvSpec,
+    (s_in, s_out): (f64, f64),
+    range: &dyn Fn(&str) -> Result<Range>,
+    warnings: &mut Vec<String>,
+) -> Result<LoweredEdgeConv> {
+    let f = e.w1.cols / 2;
+    let h = e.w1.rows;
+    let split = |off: usize, sub: bool| Mat {
+        rows: h,
+        cols: f,
+        data: (0..h)
+            .flat_map(|c| {
+                let r = e.w1.row(c);
+                (0..f).map(move |q| if sub { r[q] - r[f + q] } else { r[off + q] })
+            })
+            .collect(),
+    };
+    let w_self_f = split(0, true);
+    let w_nbr_f = split(f, false);
+    let records = |scales: &[f64], b: &[f64], s_in: f64, s_out: f64| -> Vec<ChannelRecord> {
+        scales
+            .iter()
+            .zip(b)
+            .map(|(&sw, &bias)| {
+                let acc = s_in * sw;
+                let (mult, shift) = quantize_multiplier(acc / s_out);
+                ChannelRecord {
+                    bias: (bias / acc).round().clamp(i32::MIN as f64, i32::MAX as f64) as i32,
+                    mult,
+                    shift,
+                }
+            })
+            .collect()
+    };
+    // The scale the first layer rescales to: the hidden vector's, or the output's.
+    let (s_h, zp_h) = match &e.w2 {
+        Some(_) => {
+            let name = crate::reference::edge_conv_hidden_name(name);
+            let (s, z) = activation_quant(range(&name)?);
+            (s as f64, z)
+        }
+        None => (s_out, 0),
+    };
+    let floors: Vec<f64> =
+        e.b1.iter()
+            .map(|&b| scale_floor(b, s_in, Some(s_h)))
+            .collect();
+    let (q1, sc1) = quantize_weights_floored(&[&w_self_f, &w_nbr_f], false, &floors);
+    check_records(who, &sc1, &e.b1, s_in, s_h, false, warnings);
+    let w_self = w.add_i8(&q1[0]);
+    let w_nbr = w.add_i8(&q1[1]);
+    let params1 = w.add_channel_params(&records(&sc1, &e.b1, s_in, s_h));
+    let mut weight_bytes = q1[0].len() + q1[1].len();
+    let mut param_bytes = params1.len as usize;
+    let mut bias_bytes = 4 * h;
+    let (w2, params2) = match &e.w2 {
+        Some(m) => {
+            let floors: Vec<f64> =
+                e.b2.iter()
+                    .map(|&b| scale_floor(b, s_h, Some(s_out)))
+                    .collect();
+            let (q2, sc2) = quantize_weights_floored(&[m], false, &floors);
+            check_records(who, &sc2, &e.b2, s_h, s_out, false, warnings);
+            let w2 = w.add_i8(&q2[0]);
+            let p2 = w.add_channel_params(&records(&sc2, &e.b2, s_h, s_out));
+            weight_bytes += q2[0].len();
+            param_bytes += p2.len as usize;
+            bias_bytes += 4 * m.rows;
+            (w2, p2)
+        }
+        None => (fmt::Section::default(), fmt::Section::default()),
+    };
+    let op = Op::EdgeConv {
+        input,
+        output,
+        aggr: match e.aggr {
+            Aggr::Sum => fmt::Aggr::Sum,
+            Aggr::Mean => fmt::Aggr::Mean,
+            Aggr::Max => fmt::Aggr::Max,
+        },
+        k: u16::try_from(e.k).map_err(|_| anyhow!("{who}: k = {} is too large", e.k))?,
+        hidden: u16::try_from(h).map_err(|_| anyhow!("{who}: {h} hidden channels"))?,
+        w_self,
+        w_nbr,
+        params1,
+        act1: act_of(nn_act(e.act1)),
+        hidden_zp: zp_h,
+        w2,
+        params2,
+        act2: act_of(nn_act(e.act2)),
+    };
+    Ok(LoweredEdgeConv {
+        op,
+        weight_bytes,
+        param_bytes,
+        bias_bytes,
+    })
 }

@@ -21,6 +21,7 @@
 //! * `elu`: `x > 0 ? x : alpha·(exp(x) − 1)`.
 //! * `gine_conv`: `(1+eps)·x_i + Σ_{j→i} ReLU(x_j + lin(e_ji))` (`lin` only with
 //!   `edge_dim`; otherwise `e_ji` itself), over the graph's `edge_attr`.
+//! * `edge_conv` / `dynamic_edge_conv`: see [`edge_conv`].
 
 use std::collections::HashMap;
 
@@ -412,6 +413,7 @@ pub fn exec_op(kind: &OpKind, ins: &[&Tensor], g: &Graphs) -> Tensor {
         },
         OpKind::Gat(spec) => gat(spec, x, g),
         OpKind::Propagate(p) => propagate(p, x, ins.get(1).copied(), g),
+        OpKind::EdgeConv(spec) => edge_conv(spec, x, g).0,
         OpKind::Concat => {
             let channels: usize = ins.iter().map(|t| t.channels).sum();
             let mut out = Tensor::zeros(x.rows, channels);
@@ -547,6 +549,101 @@ pub fn gat(s: &crate::spec::GatSpec, x: &Tensor, g: &Graphs) -> Tensor {
     out
 }
 
+/// The in-neighbours of every node for an EdgeConv: the graph's edges
+/// (`k = 0`), or the `k` nearest points of the same graph of the batch by
+/// squared Euclidean distance, the point itself included, ties to the smaller
+/// index (a graph of fewer than `k` points gives all of them) — PyG's
+/// `knn(x, x, k, batch, batch)` as DynamicEdgeConv uses it.
+pub fn edge_conv_neighbours(k: usize, x: &Tensor, g: &Graphs) -> Vec<Vec<usize>> {
+    let n = g.num_nodes;
+    let mut nb = vec![Vec::new(); n];
+    if k == 0 {
+        for e in 0..g.num_edges() {
+            nb[g.targets[e] as usize].push(g.sources[e] as usize);
+        }
+        return nb;
+    }
+    for (i, v) in nb.iter_mut().enumerate() {
+        let xi = x.row(i);
+        let mut c: Vec<(f64, usize)> = (0..n)
+            .filter(|&j| g.batch[j] == g.batch[i])
+            .map(|j| {
+                let d = xi
+                    .iter()
+                    .zip(x.row(j))
+                    .map(|(a, b)| (a - b) * (a - b))
+                    .sum::<f64>();
+                (d, j)
+            })
+            .collect();
+        c.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        *v = c.into_iter().take(k).map(|(_, j)| j).collect();
+    }
+    nb
+}
+
+/// EdgeConv / DynamicEdgeConv (PyG, eval): for every edge `j→i` (see
+/// [`edge_conv_neighbours`]) the message `nn([x_i, x_j − x_i])`, aggregated
+/// by max, mean or sum (a node without in-edges gets 0). Also returns every
+/// per-edge hidden vector (after the first layer and its activation), for
+/// calibrating the int8 hidden vector of a two-layer `nn`.
+pub fn edge_conv(s: &crate::spec::EdgeConvSpec, x: &Tensor, g: &Graphs) -> (Tensor, Vec<f64>) {
+    let n = g.num_nodes;
+    let f = x.channels;
+    let nb = edge_conv_neighbours(s.k, x, g);
+    let out_ch = s.w2.as_ref().map_or(s.w1.rows, |m| m.rows);
+    let mut out = Tensor::zeros(n, out_ch);
+    let mut hidden = Vec::new();
+    for (i, js) in nb.iter().enumerate() {
+        let xi = x.row(i);
+        let mut agg = vec![0.0f64; out_ch];
+        for (e, &j) in js.iter().enumerate() {
+            let xj = x.row(j);
+            let h: Vec<f64> = (0..s.w1.rows)
+                .map(|c| {
+                    let w = s.w1.row(c);
+                    let mut a = s.b1[c];
+                    for q in 0..f {
+                        a += w[q] * xi[q] + w[f + q] * (xj[q] - xi[q]);
+                    }
+                    s.act1.apply(a)
+                })
+                .collect();
+            let m: Vec<f64> = match &s.w2 {
+                Some(w2) => {
+                    hidden.extend_from_slice(&h);
+                    (0..w2.rows)
+                        .map(|c| {
+                            let a =
+                                s.b2[c] + w2.row(c).iter().zip(&h).map(|(w, v)| w * v).sum::<f64>();
+                            s.act2.apply(a)
+                        })
+                        .collect()
+                }
+                None => h,
+            };
+            for (a, v) in agg.iter_mut().zip(m) {
+                *a = match s.aggr {
+                    Aggr::Max if e > 0 => a.max(v),
+                    Aggr::Max => v,
+                    Aggr::Sum | Aggr::Mean => *a + v,
+                };
+            }
+        }
+        if s.aggr == Aggr::Mean && !js.is_empty() {
+            agg.iter_mut().for_each(|a| *a /= js.len() as f64);
+        }
+        out.data[i * out_ch..(i + 1) * out_ch].copy_from_slice(&agg);
+    }
+    (out, hidden)
+}
+
+/// The name under which [`run`] stores the per-edge hidden values of a
+/// two-layer EdgeConv `op` (one row per edge, for calibration).
+pub fn edge_conv_hidden_name(op: &str) -> String {
+    format!("{op}#hidden")
+}
+
 /// All tensors of one run, by spec name (the input included).
 pub type Values = HashMap<String, Tensor>;
 
@@ -590,7 +687,25 @@ pub fn run(spec: &Spec, g: &Graphs, mut progress: impl FnMut(usize)) -> Result<V
     }
     for (k, op) in spec.ops.iter().enumerate() {
         let ins: Vec<&Tensor> = op.inputs.iter().map(|i| &vals[i]).collect();
+        let mut extra = None;
+        if let OpKind::EdgeConv(e) = &op.kind {
+            if e.w2.is_some() {
+                let (_, hidden) = edge_conv(e, ins[0], g);
+                let h = e.w1.rows;
+                extra = Some((
+                    edge_conv_hidden_name(&op.name),
+                    Tensor {
+                        rows: hidden.len() / h,
+                        channels: h,
+                        data: hidden,
+                    },
+                ));
+            }
+        }
         let out = exec_op(&op.kind, &ins, g);
+        if let Some((name, t)) = extra {
+            vals.insert(name, t);
+        }
         debug_assert_eq!(out.channels, op.channels);
         debug_assert_eq!(
             out.rows,

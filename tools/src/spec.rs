@@ -159,6 +159,8 @@ pub enum OpKind {
         /// `lin` (`[C, D]` weight and `[C]` bias) when `edge_dim` is given.
         lin: Option<(Mat, Vec<f64>)>,
     },
+    /// EdgeConv / DynamicEdgeConv (its `nn` normalised, BatchNorm folded).
+    EdgeConv(Box<EdgeConvSpec>),
 }
 
 /// The options and weights of an APPNP / SGConv / GCN2Conv: `p = x` or
@@ -189,6 +191,58 @@ pub struct PropSpec {
     pub normalize: bool,
     /// Use the graph's edge weights.
     pub edge_weight: bool,
+}
+
+/// Activation inside an EdgeConv `nn`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum NnAct {
+    /// Identity.
+    None,
+    /// ReLU.
+    Relu,
+    /// LeakyReLU with this slope.
+    Leaky(f64),
+}
+
+impl NnAct {
+    /// Applies the activation.
+    pub fn apply(self, x: f64) -> f64 {
+        match self {
+            NnAct::None => x,
+            NnAct::Relu => x.max(0.0),
+            NnAct::Leaky(s) => {
+                if x < 0.0 {
+                    x * s
+                } else {
+                    x
+                }
+            }
+        }
+    }
+}
+
+/// An EdgeConv / DynamicEdgeConv: message `nn([x_i, x_j − x_i])` with
+/// `nn = Linear → act1 [→ Linear → act2]` (BatchNorm folded into the Linear
+/// before it, dropout dropped), aggregated over the in-edges (`k = 0`) or the
+/// `k` nearest points of the same graph (itself included).
+#[derive(Debug, Clone, PartialEq)]
+pub struct EdgeConvSpec {
+    /// 0: the graph's edges; `k ≥ 1`: kNN graph.
+    pub k: usize,
+    /// Aggregation.
+    pub aggr: Aggr,
+    /// First Linear, `[H, 2·in]` (columns `0..in` act on `x_i`, `in..2·in` on `x_j − x_i`).
+    pub w1: Mat,
+    /// Its bias `[H]`.
+    pub b1: Vec<f64>,
+    /// Activation after it.
+    pub act1: NnAct,
+    /// Second Linear `[out, H]`, if any.
+    pub w2: Option<Mat>,
+    /// Its bias `[out]` (empty without a second layer).
+    pub b2: Vec<f64>,
+    /// Activation after it.
+    pub act2: NnAct,
 }
 
 /// The weights and options of a GATConv / GATv2Conv.
@@ -250,6 +304,8 @@ impl OpKind {
             OpKind::Propagate(_) => "appnp",
             OpKind::Gine { .. } => "gine_conv",
             OpKind::Elu { .. } => "elu",
+            OpKind::EdgeConv(e) if e.k > 0 => "dynamic_edge_conv",
+            OpKind::EdgeConv(_) => "edge_conv",
         }
     }
 }
@@ -353,6 +409,8 @@ pub const SUPPORTED_OPS: &[&str] = &[
     "tag_conv",
     "gine_conv",
     "elu",
+    "edge_conv",
+    "dynamic_edge_conv",
 ];
 
 struct Ctx<'a> {
@@ -995,6 +1053,29 @@ pub fn parse(file: &ModelFile) -> Result<Spec> {
                     o,
                 )
             }
+            t @ ("edge_conv" | "dynamic_edge_conv") => {
+                need_node(t)?;
+                let i = cx.usize_attr("in_channels")?;
+                check_in(i)?;
+                let k = if t == "dynamic_edge_conv" {
+                    let k = cx.usize_attr("k")?;
+                    if k == 0 || k > u16::MAX as usize {
+                        bail!("{who}: k = {k} is not in 1..=65535");
+                    }
+                    k
+                } else {
+                    0
+                };
+                let aggr = match cx.attr("aggr").map(|v| v.as_str()) {
+                    None | Some(Some("max")) => Aggr::Max,
+                    Some(Some("mean")) => Aggr::Mean,
+                    Some(Some("sum")) | Some(Some("add")) => Aggr::Sum,
+                    Some(other) => bail!("{who}: aggr {other:?} is not max, mean or sum"),
+                };
+                let e = parse_nn(&cx, i, k, aggr)?;
+                let out = e.w2.as_ref().map_or(e.w1.rows, |m| m.rows);
+                (OpKind::EdgeConv(Box::new(e)), Rows::Node, out)
+            }
             _ => unreachable!("checked against SUPPORTED_OPS"),
         };
         if channels == 0 {
@@ -1039,5 +1120,118 @@ pub fn parse(file: &ModelFile) -> Result<Spec> {
         edge_input: raw.edge_input.map(|e| (e.name, e.channels)),
         ops,
         outputs: raw.outputs,
+    })
+}
+
+/// Reads and normalises the `nn` of an EdgeConv: `attrs.nn` is the list of its
+/// layers (`linear` with `in_channels`/`out_channels`, `batch_norm` with
+/// `eps`, `relu`, `leaky_relu` with `negative_slope`, `dropout`, `identity`),
+/// their parameters are the roles `nn.<index>.<name>` (`weight`, `bias`,
+/// `running_mean`, `running_var`). The shape must be
+/// `linear [batch_norm] [act] [linear [batch_norm] [act]]`.
+fn parse_nn(cx: &Ctx<'_>, in_ch: usize, k: usize, aggr: Aggr) -> Result<EdgeConvSpec> {
+    let who = cx.who();
+    let layers = cx
+        .attr("nn")
+        .and_then(|v| v.as_array())
+        .ok_or_else(|| anyhow!("{who}: attribute 'nn' (the list of the nn's layers) is missing"))?;
+    // (w, b, act) of each Linear, in order.
+    let mut lins: Vec<(Mat, Vec<f64>, NnAct)> = Vec::new();
+    let mut width = 2 * in_ch;
+    for (idx, l) in layers.iter().enumerate() {
+        let op = l.get("op").and_then(|v| v.as_str()).unwrap_or("");
+        let num = |key: &str| -> Result<usize> {
+            l.get(key)
+                .and_then(|v| v.as_u64())
+                .map(|v| v as usize)
+                .ok_or_else(|| anyhow!("{who}: nn layer {idx} ({op}) needs integer '{key}'"))
+        };
+        let role = |name: &str| format!("nn.{idx}.{name}");
+        let last_act_free =
+            |lins: &Vec<(Mat, Vec<f64>, NnAct)>| lins.last().is_some_and(|l| l.2 == NnAct::None);
+        match op {
+            "linear" => {
+                let (i, o) = (num("in_channels")?, num("out_channels")?);
+                if i != width {
+                    bail!("{who}: nn layer {idx} (linear) has in_channels {i}, expected {width}");
+                }
+                if lins.len() == 2 {
+                    bail!("{who}: nn has more than two linear layers (not supported)");
+                }
+                if !lins.is_empty() && lins.last().is_some_and(|l| l.2 == NnAct::None) {
+                    bail!("{who}: nn layer {idx}: two linear layers without an activation between them are not supported");
+                }
+                let w = cx.mat(&role("weight"), o, i)?;
+                let b = cx
+                    .opt_param(&role("bias"), &[o], "[out_channels]")?
+                    .unwrap_or(vec![0.0; o]);
+                lins.push((w, b, NnAct::None));
+                width = o;
+            }
+            "batch_norm" => {
+                if !last_act_free(&lins) {
+                    bail!("{who}: nn layer {idx} (batch_norm) must directly follow a linear layer");
+                }
+                let c = width;
+                let eps = l.get("eps").and_then(|v| v.as_f64()).unwrap_or(1e-5);
+                let gamma = cx
+                    .opt_param(&role("weight"), &[c], "[channels]")?
+                    .unwrap_or(vec![1.0; c]);
+                let beta = cx
+                    .opt_param(&role("bias"), &[c], "[channels]")?
+                    .unwrap_or(vec![0.0; c]);
+                let mean = cx.param(&role("running_mean"), &[c], "[channels]")?;
+                let var = cx.param(&role("running_var"), &[c], "[channels]")?;
+                let (w, b, _) = lins.last_mut().ok_or_else(|| anyhow!("{who}: unreachable"))?;
+                for ch in 0..c {
+                    if var[ch] + eps <= 0.0 {
+                        bail!("{who}: nn layer {idx}: running_var[{ch}] + eps is not positive");
+                    }
+                    let a = gamma[ch] / (var[ch] + eps).sqrt();
+                    let cols = w.cols;
+                    w.data[ch * cols..(ch + 1) * cols]
+                        .iter_mut()
+                        .for_each(|v| *v *= a);
+                    b[ch] = a * b[ch] + beta[ch] - a * mean[ch];
+                }
+            }
+            "relu" | "leaky_relu" => {
+                if !last_act_free(&lins) {
+                    bail!("{who}: nn layer {idx} ({op}) must follow a linear (or batch_norm) layer");
+                }
+                let act = if op == "relu" {
+                    NnAct::Relu
+                } else {
+                    let s = l.get("negative_slope").and_then(|v| v.as_f64()).unwrap_or(0.01);
+                    if !(s >= 0.0 && s.is_finite()) {
+                        bail!("{who}: nn layer {idx}: negative_slope {s} is not supported");
+                    }
+                    NnAct::Leaky(s)
+                };
+                if let Some(last) = lins.last_mut() {
+                    last.2 = act;
+                }
+            }
+            "dropout" | "identity" => {}
+            other => bail!("{who}: nn layer {idx} ('{other}') is not supported (linear, batch_norm, relu, leaky_relu, dropout, identity)"),
+        }
+    }
+    let mut it = lins.into_iter();
+    let (w1, b1, act1) = it
+        .next()
+        .ok_or_else(|| anyhow!("{who}: nn has no linear layer"))?;
+    let (w2, b2, act2) = match it.next() {
+        Some((w, b, a)) => (Some(w), b, a),
+        None => (None, vec![], NnAct::None),
+    };
+    Ok(EdgeConvSpec {
+        k,
+        aggr,
+        w1,
+        b1,
+        act1,
+        w2,
+        b2,
+        act2,
     })
 }

@@ -32,8 +32,8 @@ import torch_geometric.nn as pyg_nn
 import torch_geometric.nn.pool as pyg_pool
 import torch_geometric.nn.pool.glob as pyg_glob
 from torch_geometric.data import Data
-from torch_geometric.nn import (APPNP, GATConv, GATv2Conv, GCN2Conv, GCNConv, GINConv, GINEConv,
-                                SAGEConv, SGConv, TAGConv)
+from torch_geometric.nn import (APPNP, DynamicEdgeConv, EdgeConv, GATConv, GATv2Conv, GCN2Conv,
+                                GCNConv, GINConv, GINEConv, SAGEConv, SGConv, TAGConv)
 from torch_geometric.nn.conv import MessagePassing
 from torch_geometric.nn.dense.linear import Linear as PygLinear
 from torch_geometric.nn.models import GAT, GCN, GIN, MLP, GraphSAGE
@@ -61,7 +61,7 @@ _SAGE_AGGRS = {"mean": "mean", "max": "max", "sum": "sum", "add": "sum"}
 _BASIC_GNNS = (GCN, GraphSAGE, GIN, GAT)
 _NODE_ONLY_OPS = {"gcn_conv", "sage_conv", "gin_aggregate", "gat_conv", "gatv2_conv",
                   "appnp", "sg_conv", "gcn2_conv", "tag_conv",
-                  "gine_conv"}  # need the graph's edges
+                  "gine_conv", "edge_conv", "dynamic_edge_conv"}  # need the graph's edges
 EDGE_INPUT = "edge_attr"  # spec name of the edge-feature input (edgefeat)
 
 
@@ -189,6 +189,8 @@ class _SpecBuilder:
             return self._propagate(mod, qual, x, edge_weight, base)
         if t is TAGConv:
             return self._tag(mod, qual, x, edge_weight, base)
+        if t in (EdgeConv, DynamicEdgeConv):
+            return self._edge_conv(mod, qual, x, base)
         if t in _BASIC_GNNS:
             return self.basic_gnn(mod, qual, x, edge_weight=edge_weight)
         if t is MLP:
@@ -368,6 +370,62 @@ class _SpecBuilder:
         if mod.weight2 is not None:
             params["weight2"] = self.param(_join(qual, "weight2"))
         return self.add(base, "gcn2_conv", [x, x0], attrs, params)
+
+    def _edge_conv(self, mod, qual, x, base):
+        """EdgeConv / DynamicEdgeConv: the ``nn`` (a Linear, or a Sequential of Linear,
+        BatchNorm1d, ReLU, LeakyReLU, Dropout, Identity) goes into ``attrs.nn``, its
+        parameters under the roles ``nn.<position>.<name>`` (docs/interchange.md)."""
+        name = type(mod).__name__
+        dynamic = type(mod) is DynamicEdgeConv
+        if mod.flow != "source_to_target":
+            raise ExportError(f"module '{qual}' ({name}) uses flow='{mod.flow}'")
+        if not isinstance(mod.aggr, str) or mod.aggr not in ("max", "mean", "add", "sum"):
+            raise ExportError(f"module '{qual}' ({name}) uses aggr={mod.aggr!r}; "
+                              "supported: max, mean, sum")
+        nn_q = _join(qual, "nn")
+        if isinstance(mod.nn, torch.nn.Sequential):
+            children = [(_join(nn_q, n), c) for n, c in mod.nn.named_children()]
+        else:
+            children = [(nn_q, mod.nn)]
+        layers, params = [], {}
+        for i, (q, c) in enumerate(children):
+            role = f"nn.{i}"
+            if isinstance(c, (torch.nn.Linear, PygLinear)):
+                if isinstance(c.weight, torch.nn.parameter.UninitializedParameter):
+                    raise ExportError(f"module '{q}' (Linear) is lazily initialised")
+                o, n_in = c.weight.shape
+                layers.append({"op": "linear", "in_channels": int(n_in), "out_channels": int(o)})
+                params[f"{role}.weight"] = self.param(_join(q, "weight"))
+                if c.bias is not None:
+                    params[f"{role}.bias"] = self.param(_join(q, "bias"))
+            elif isinstance(c, (torch.nn.BatchNorm1d, PygBatchNorm)):
+                if isinstance(c, PygBatchNorm):
+                    c, q = c.module, _join(q, "module")
+                if c.running_mean is None or not c.affine:
+                    raise ExportError(f"module '{q}' (BatchNorm1d) needs running stats and affine")
+                layers.append({"op": "batch_norm", "eps": float(c.eps)})
+                for r in ("weight", "bias", "running_mean", "running_var"):
+                    params[f"{role}.{r}"] = self.param(_join(q, r))
+            elif type(c) is torch.nn.ReLU:
+                layers.append({"op": "relu"})
+            elif type(c) is torch.nn.LeakyReLU:
+                layers.append({"op": "leaky_relu", "negative_slope": float(c.negative_slope)})
+            elif type(c) is torch.nn.Dropout:
+                layers.append({"op": "dropout"})
+            elif type(c) is torch.nn.Identity:
+                layers.append({"op": "identity"})
+            else:
+                raise ExportError(f"module '{q}' ({type(c).__name__}) in the nn of '{qual}' "
+                                  f"({name}) is not supported")
+        first = next((l for l in layers if l["op"] == "linear"), None)
+        if first is None or first["in_channels"] % 2:
+            raise ExportError(f"module '{qual}' ({name}): nn must start with a Linear on "
+                              "[x_i, x_j - x_i] (even in_features)")
+        attrs = {"in_channels": first["in_channels"] // 2,
+                 "aggr": "sum" if mod.aggr == "add" else mod.aggr, "nn": layers}
+        if dynamic:
+            attrs["k"] = int(mod.k)
+        return self.add(base, "dynamic_edge_conv" if dynamic else "edge_conv", [x], attrs, params)
 
     def _gin(self, mod: GINConv, qual, x, base):
         if mod.aggr != "add" or mod.flow != "source_to_target":
@@ -588,9 +646,15 @@ class _Translator:
                                             optional=True)
             return self.b.gcn2(mod, qual, x, x0, edge_weight, node.name)
         edge_attr_given = False
-        if isinstance(mod, (MessagePassing, BasicGNN)):
-            if type(mod) not in (GCNConv, SAGEConv, GINConv, GINEConv, GATConv, GATv2Conv, APPNP,
-                                 SGConv, TAGConv) + _BASIC_GNNS:
+        if isinstance(mod, DynamicEdgeConv):
+            # forward(x, batch=None): the graph is built from x itself.
+            b = args[1] if len(args) > 1 else kwargs.pop("batch", None)
+            self._graph_input(b, "batch", what, optional=True)
+            if len(args) > 2 or kwargs:
+                raise ExportError(f"{what}: called with extra arguments")
+        elif isinstance(mod, (MessagePassing, BasicGNN)):
+            if type(mod) not in (GCNConv, SAGEConv, GINConv, GINEConv, GATConv, GATv2Conv,
+                                 APPNP, SGConv, TAGConv, EdgeConv) + _BASIC_GNNS:
                 raise ExportError(f"unsupported module '{qual}' ({type(mod).__module__}."
                                   f"{type(mod).__name__})")
             ei = args[1] if len(args) > 1 else kwargs.pop("edge_index", None)

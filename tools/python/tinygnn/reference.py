@@ -119,6 +119,36 @@ def _gat(op, p, h, edge_index, n, attrs, edge_attr=None):
     return out
 
 
+def _edge_conv(op, p, h, edge_index, batch, attrs):
+    """EdgeConv / DynamicEdgeConv: message ``nn([x_i, x_j - x_i])`` over the edges (or the
+    kNN graph of ``h``, see :mod:`tinygnn.knn`), aggregated by max/mean/sum (empty: 0)."""
+    from .knn import knn_graph
+
+    n = h.size(0)
+    if op["op"] == "dynamic_edge_conv":
+        src, dst = knn_graph(h, attrs["k"], batch)
+    else:
+        src, dst = edge_index
+    m = torch.cat([h[dst], h[src] - h[dst]], dim=-1)
+    for i, layer in enumerate(attrs["nn"]):
+        kind, q = layer["op"], f"nn.{i}"
+        if kind == "linear":
+            m = m @ p(op, f"{q}.weight").T
+            if p(op, f"{q}.bias") is not None:
+                m = m + p(op, f"{q}.bias")
+        elif kind == "batch_norm":
+            m = (m - p(op, f"{q}.running_mean")) / torch.sqrt(p(op, f"{q}.running_var")
+                                                               + layer.get("eps", 1e-5))
+            m = m * p(op, f"{q}.weight") + p(op, f"{q}.bias")
+        elif kind == "relu":
+            m = m.clamp(min=0)
+        elif kind == "leaky_relu":
+            m = torch.where(m >= 0, m, m * layer.get("negative_slope", 0.01))
+        elif kind not in ("dropout", "identity"):
+            raise ValueError(f"unknown nn layer '{kind}'")
+    return _segment(m, dst, n, {"sum": "sum", "mean": "mean", "max": "max"}[attrs["aggr"]])
+
+
 def run_spec(spec: dict, tensors: Dict[str, torch.Tensor], graph: Dict[str, torch.Tensor]):
     """Evaluate ``spec`` with weights ``tensors`` on ``graph`` (GRAPHS tensors); return
     the list of output tensors."""
@@ -223,6 +253,8 @@ def run_spec(spec: dict, tensors: Dict[str, torch.Tensor], graph: Dict[str, torc
                     ea = ea + p(op, "lin_bias")
             msg = (h[src] + ea).clamp(min=0)
             out = (1.0 + attrs.get("eps", 0.0)) * h + _segment(msg, dst, n, "sum")
+        elif kind in ("edge_conv", "dynamic_edge_conv"):
+            out = _edge_conv(op, p, h, edge_index, batch, attrs)
         elif kind == "gin_aggregate":
             out = (1.0 + attrs["eps"]) * h + _segment(h[src], dst, n, "sum")
         elif kind in ("global_add_pool", "global_mean_pool", "global_max_pool"):

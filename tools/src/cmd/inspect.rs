@@ -39,6 +39,8 @@ pub fn fop_name(f: &FOp) -> &'static str {
         FKind::Propagate(_) => "appnp",
         FKind::Gine { .. } => "gine_conv",
         FKind::Elu { .. } => "lut",
+        FKind::EdgeConv(e) if e.k > 0 => "dynamic_edge_conv",
+        FKind::EdgeConv(_) => "edge_conv",
     }
 }
 
@@ -277,6 +279,35 @@ pub fn describe(model: &Model<'_>, file_len: usize) -> Value {
                     format!("mult {mult} shift {shift}"),
                     json!({"one_plus_eps": *one_plus_eps_q16 as f64 / 65536.0,
                            "edge_lin": edge_weights.len > 0, "edge_weights": wb}),
+                )
+            }
+            Op::EdgeConv {
+                aggr,
+                k,
+                hidden,
+                w_self,
+                w_nbr,
+                params1,
+                act1,
+                w2,
+                params2,
+                act2,
+                ..
+            } => {
+                let wb = add_weights(w_self);
+                add_weights(w_nbr);
+                add_weights(w2);
+                param_bytes += (params1.len + params2.len) as usize;
+                bias_bytes += 4 * (*hidden as usize);
+                if w2.len > 0 {
+                    bias_bytes += 4 * tensors.get(out as usize).map_or(0, |t| t.channels as usize);
+                }
+                let last = if w2.len > 0 { *params2 } else { *params1 };
+                (
+                    format!("{} / {}", act_str(act1), act_str(act2)),
+                    mult_summary(model, last, out),
+                    json!({"weights": wb, "aggr": format!("{aggr:?}").to_lowercase(), "k": k,
+                           "hidden": hidden, "layers": if w2.len > 0 { 2 } else { 1 }}),
                 )
             }
         };
