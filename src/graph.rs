@@ -13,7 +13,10 @@
 //! * `sources.len() == targets.len() ≤ max_edges`, every index `< num_nodes`;
 //! * if the model uses edge weights: weights present, one per edge, each valid
 //!   for [`edge_weight_q16`]; otherwise any given weights are ignored;
-//! * `batch` (if given) has one entry per node, and `num_graphs() ≤ max_graphs`.
+//! * `batch` (if given) has one entry per node, and `num_graphs() ≤ max_graphs`;
+//! * if the model has a pair tensor ([`Model::has_pairs`], a link-prediction
+//!   head): `pairs` present, `sources.len() == targets.len() ≤ max_pairs`,
+//!   every index `< num_nodes`; otherwise any given pairs are ignored.
 //!
 //! Zero nodes is a valid input: node-level outputs then have zero rows, and a
 //! graph-level output has one row per graph (`num_graphs()` is 1 without a
@@ -175,6 +178,8 @@ pub(crate) struct Dims {
     pub nodes: usize,
     pub edges: usize,
     pub graphs: usize,
+    /// Node pairs scored (0 for a model without a pair tensor).
+    pub pairs: usize,
 }
 
 fn to_u32(x: usize) -> u32 {
@@ -261,11 +266,48 @@ pub(crate) fn validate(model: &Model<'_>, input: &GraphInput<'_>) -> Result<Dims
             max: max_graphs,
         });
     }
+    let p = validate_pairs(model, input, n)?;
     Ok(Dims {
         nodes: n,
         edges: e,
         graphs: g,
+        pairs: p,
     })
+}
+
+/// The pair rules of [`validate`]: the number of pairs scored.
+fn validate_pairs(model: &Model<'_>, input: &GraphInput<'_>, n: usize) -> Result<usize> {
+    if !model.has_pairs() {
+        return Ok(0);
+    }
+    let pairs = input.pairs.ok_or(Error::MissingPairs)?;
+    if pairs.sources.len() != pairs.targets.len() {
+        return Err(Error::PairListMismatch);
+    }
+    let p = pairs.sources.len();
+    let max = model.max_pairs();
+    if p > max as usize {
+        return Err(Error::TooManyPairs {
+            pairs: to_u32(p),
+            max,
+        });
+    }
+    for (k, (&s, &t)) in pairs.sources.iter().zip(pairs.targets).enumerate() {
+        let bad = if usize::from(s) >= n {
+            Some(s)
+        } else if usize::from(t) >= n {
+            Some(t)
+        } else {
+            None
+        };
+        if let Some(index) = bad {
+            return Err(Error::PairIndexOutOfRange {
+                pair: to_u32(k),
+                index: u32::from(index),
+            });
+        }
+    }
+    Ok(p)
 }
 
 #[cfg(test)]

@@ -223,7 +223,9 @@ fn op_ids(op: &mut Op) -> Vec<&mut u8> {
         | Op::GinAggregate { input, output, .. }
         | Op::GlobalPool { input, output, .. }
         | Op::Act { input, output, .. }
-        | Op::GatConv { input, output, .. } => vec![input, output],
+        | Op::GatConv { input, output, .. }
+        | Op::InnerProduct { input, output, .. }
+        | Op::PairFeatures { input, output, .. } => vec![input, output],
         Op::Add { a, b, output, .. } => vec![a, b, output],
         Op::Concat { parts, output } => {
             let mut v: Vec<&mut u8> = parts.iter_mut().map(|p| &mut p.input).collect();
@@ -349,6 +351,17 @@ fn mutate_param(rng: &mut Rng, op: &mut Op) {
             4 => *negative_slope_q16 = nasty_i32(rng, *negative_slope_q16),
             _ => *act = nasty_act(rng),
         },
+        // link (pair decoders): not in the shared fixtures yet (see the
+        // `dedupe` helper); their parameters are mutated like GinAggregate's.
+        Op::InnerProduct { mult, shift, .. }
+        | Op::PairFeatures {
+            mode: tinygnn::format::PairMode::Hadamard { mult, shift },
+            ..
+        } => match rng.next() % 2 {
+            0 => *mult = nasty_i32(rng, *mult),
+            _ => *shift = nasty_i32(rng, *shift),
+        },
+        Op::PairFeatures { .. } => {}
     }
 }
 
@@ -486,7 +499,7 @@ fn mutate_fields(rng: &mut Rng, d: &mut Decoded, k: usize) {
                 0 => {
                     t.kind = match t.kind {
                         TensorKind::Node => TensorKind::Graph,
-                        TensorKind::Graph => TensorKind::Node,
+                        TensorKind::Graph | TensorKind::Pair => TensorKind::Node,
                     }
                 }
                 1 | 2 => t.channels = nasty_u16(rng, t.channels),

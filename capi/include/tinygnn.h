@@ -199,6 +199,18 @@ typedef struct tgnn_output {
 // A batch entry is not below the number of graphs (`a`: node).
 #define TGNN_ERR_BATCH_OUT_OF_RANGE 30
 
+// The model scores node pairs but the input has none.
+#define TGNN_ERR_MISSING_PAIRS 35
+
+// The pair source and target lists differ in length.
+#define TGNN_ERR_PAIR_LIST_MISMATCH 36
+
+// More node pairs than the model's capacity (`a`: pairs, `b`: maximum).
+#define TGNN_ERR_TOO_MANY_PAIRS 37
+
+// A pair names a node not below the node count (`a`: pair, `b`: node index).
+#define TGNN_ERR_PAIR_INDEX_OUT_OF_RANGE 38
+
 // The arena is too small (`a`: bytes needed including alignment slack, `b`: bytes given).
 #define TGNN_ERR_ARENA_TOO_SMALL 40
 

@@ -282,6 +282,13 @@ fn every_error() -> Vec<Error> {
             actual: 23,
         },
         Error::Overflow { op: 24 },
+        Error::MissingPairs,
+        Error::PairListMismatch,
+        Error::TooManyPairs { pairs: 25, max: 26 },
+        Error::PairIndexOutOfRange {
+            pair: 27,
+            index: 28,
+        },
     ]
 }
 

@@ -19,6 +19,8 @@ pub mod gcn;
 pub mod gin;
 #[cfg(feature = "op-linear")]
 pub mod linear;
+#[cfg(feature = "op-link")]
+pub mod link;
 #[cfg(feature = "op-pool")]
 pub mod pool;
 #[cfg(feature = "op-sage")]
@@ -26,7 +28,7 @@ pub mod sage;
 
 /// Whether `op`'s family is compiled into this build (cargo features
 /// `op-linear`, `op-gcn`, `op-sage`, `op-gin`, `op-pool`, `op-elementwise`, `op-gat`,
-/// all on by default through `all-ops`). [`crate::Model::from_bytes`] rejects
+/// `op-link`, all on by default through `all-ops`). [`crate::Model::from_bytes`] rejects
 /// a model with an op that is not as [`crate::Error::OpNotCompiled`].
 pub const fn compiled(op: &Op) -> bool {
     match op {
@@ -37,6 +39,7 @@ pub const fn compiled(op: &Op) -> bool {
         Op::GlobalPool { .. } => cfg!(feature = "op-pool"),
         Op::Add { .. } | Op::Concat { .. } | Op::Act { .. } => cfg!(feature = "op-elementwise"),
         Op::GatConv { .. } => cfg!(feature = "op-gat"),
+        Op::InnerProduct { .. } | Op::PairFeatures { .. } => cfg!(feature = "op-link"),
     }
 }
 
@@ -271,6 +274,9 @@ pub struct Ctx<'a> {
     pub batch: Option<&'a [u16]>,
     /// Node count of each graph of the batch.
     pub graph_nodes: &'a [u32],
+    /// The node pairs `(sources, targets)` of a model with a pair head
+    /// (validated: equal lengths, indices below the node count); empty otherwise.
+    pub pairs: (&'a [u16], &'a [u16]),
 }
 
 impl Ctx<'_> {
@@ -285,11 +291,13 @@ impl Ctx<'_> {
     }
 }
 
-/// Rows of a tensor of `kind` for a graph of `nodes` nodes in `graphs` graphs.
-pub fn rows_of(kind: TensorKind, nodes: usize, graphs: usize) -> usize {
+/// Rows of a tensor of `kind` for a graph of `nodes` nodes in `graphs`
+/// graphs with `pairs` node pairs.
+pub fn rows_of(kind: TensorKind, nodes: usize, graphs: usize, pairs: usize) -> usize {
     match kind {
         TensorKind::Node => nodes,
         TensorKind::Graph => graphs,
+        TensorKind::Pair => pairs,
     }
 }
 

@@ -50,13 +50,18 @@ fn kind_str(k: TensorKind) -> &'static str {
     match k {
         TensorKind::Node => "node",
         TensorKind::Graph => "graph",
+        TensorKind::Pair => "pair",
     }
 }
 
 fn shape_str(t: &TensorDesc) -> String {
     format!(
         "[{}, {}]",
-        if t.kind == TensorKind::Node { "N" } else { "G" },
+        match t.kind {
+            TensorKind::Node => "N",
+            TensorKind::Graph => "G",
+            TensorKind::Pair => "P",
+        },
         t.channels
     )
 }
@@ -222,6 +227,21 @@ pub fn describe(model: &Model<'_>, file_len: usize) -> Value {
                            "negative_slope": *negative_slope_q16 as f64 / 65536.0}),
                 )
             }
+            Op::InnerProduct { mult, shift, .. } => {
+                ("-".into(), format!("mult {mult} shift {shift}"), json!({}))
+            }
+            Op::PairFeatures { mode, .. } => match mode {
+                tinygnn::format::PairMode::Hadamard { mult, shift } => (
+                    "-".into(),
+                    format!("mult {mult} shift {shift}"),
+                    json!({"mode": "hadamard"}),
+                ),
+                tinygnn::format::PairMode::Concat => (
+                    "-".into(),
+                    "same quant as input".into(),
+                    json!({"mode": "concat"}),
+                ),
+            },
         };
         ops.push(json!({
             "index": i,
