@@ -19,6 +19,8 @@ pub enum Task {
     Node,
     /// One output row per graph.
     Graph,
+    /// One output row per node pair (link prediction; helper `link`).
+    Link,
 }
 
 /// Whether a tensor has one row per node or per graph.
@@ -28,6 +30,8 @@ pub enum Rows {
     Node,
     /// Graph rows (after pooling).
     Graph,
+    /// Node-pair rows (link prediction: after a pair decoder).
+    Pair,
 }
 
 /// A dense row-major matrix `[rows, cols]` (weights are `[out, in]`).
@@ -143,6 +147,12 @@ pub enum OpKind {
     Concat,
     /// GATConv / GATv2Conv (no edge features).
     Gat(Box<GatSpec>),
+    /// Inner-product pair decoder `z_s · z_t` (link; one channel, the logit).
+    InnerProduct,
+    /// Pair representation `z_s ⊙ z_t` (link).
+    PairHadamard,
+    /// Pair representation `[z_s, z_t]` (link).
+    PairConcat,
 }
 
 /// The weights and options of a GATConv / GATv2Conv.
@@ -195,6 +205,9 @@ impl OpKind {
             OpKind::Concat => "concat",
             OpKind::Gat(g) if g.v2 => "gatv2_conv",
             OpKind::Gat(_) => "gat_conv",
+            OpKind::InnerProduct => "inner_product",
+            OpKind::PairHadamard => "pair_hadamard",
+            OpKind::PairConcat => "pair_concat",
         }
     }
 }
@@ -288,6 +301,9 @@ pub const SUPPORTED_OPS: &[&str] = &[
     "concat",
     "gat_conv",
     "gatv2_conv",
+    "inner_product",
+    "pair_hadamard",
+    "pair_concat",
 ];
 
 struct Ctx<'a> {
@@ -403,7 +419,8 @@ pub fn parse(file: &ModelFile) -> Result<Spec> {
     let task = match raw.task.as_deref() {
         None | Some("node") => Task::Node,
         Some("graph") => Task::Graph,
-        Some(t) => bail!("spec task '{t}' is not 'node' or 'graph'"),
+        Some("link") => Task::Link,
+        Some(t) => bail!("spec task '{t}' is not 'node', 'graph' or 'link'"),
     };
     if raw.input.channels == 0 {
         bail!("spec input '{}' has 0 channels", raw.input.name);
@@ -717,6 +734,14 @@ pub fn parse(file: &ModelFile) -> Result<Spec> {
                 };
                 (OpKind::Gat(Box::new(g)), Rows::Node, out)
             }
+            t @ ("inner_product" | "pair_hadamard" | "pair_concat") => {
+                need_node(t)?;
+                match t {
+                    "inner_product" => (OpKind::InnerProduct, Rows::Pair, 1),
+                    "pair_hadamard" => (OpKind::PairHadamard, Rows::Pair, ch0),
+                    _ => (OpKind::PairConcat, Rows::Pair, 2 * ch0),
+                }
+            }
             _ => unreachable!("checked against SUPPORTED_OPS"),
         };
         if channels == 0 {
@@ -741,6 +766,7 @@ pub fn parse(file: &ModelFile) -> Result<Spec> {
         let want = match task {
             Task::Node => Rows::Node,
             Task::Graph => Rows::Graph,
+            Task::Link => Rows::Pair,
         };
         if *rows != want {
             bail!("spec output '{o}' is {rows:?}-level but the task is {task:?}");

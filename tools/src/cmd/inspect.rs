@@ -33,6 +33,9 @@ pub fn fop_name(f: &FOp) -> &'static str {
         FKind::Add => "add",
         FKind::Concat => "concat",
         FKind::Act => "act",
+        FKind::InnerProduct => "inner_product",
+        FKind::PairHadamard => "pair_hadamard",
+        FKind::PairConcat => "pair_concat",
     }
 }
 

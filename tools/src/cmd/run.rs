@@ -42,6 +42,16 @@ pub fn run(a: &Args) -> Result<()> {
     }
     let pred: Vec<usize> = (0..out.rows).map(|r| out.argmax(r)).collect();
     let acc = super::accuracy(&pred, &g);
+    // Link prediction: AUC of a one-channel pair output against edge_label.
+    let auc = g
+        .pairs
+        .as_ref()
+        .and_then(|p| p.label.as_ref())
+        .filter(|l| out.channels == 1 && l.len() == out.rows)
+        .and_then(|l| {
+            let s: Vec<f64> = (0..out.rows).map(|r| out.dequantize(r, 0)).collect();
+            super::verify::auc(&s, l)
+        });
     if a.json {
         let v = json!({
             "rows": out.rows, "channels": out.channels, "runs": runs, "scale": out.scale, "zero_point": out.zero_point,
@@ -49,6 +59,7 @@ pub fn run(a: &Args) -> Result<()> {
             "accuracy": acc.map(|a| a.0), "accuracy_rows": acc.map(|a| a.1),
             "arena_bytes": arena, "sparse_input": a.sparse,
             "sparse_in_place": a.sparse && model.reads_sparse_input(),
+            "auc": auc,
         });
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(());
@@ -92,6 +103,13 @@ pub fn run(a: &Args) -> Result<()> {
             "accuracy: {:.2}% over {n} {}",
             acc * 100.0,
             super::accuracy_scope(&g, out.rows)
+        );
+    }
+    if let Some(auc) = auc {
+        println!(
+            "link AUC: {:.2}% over {} labelled pairs (edge_label)",
+            auc * 100.0,
+            out.rows
         );
     }
     if let Some(p) = &a.output_bytes {
