@@ -54,6 +54,8 @@ struct Decoded {
     tensors: Vec<TensorDesc>,
     ops: Vec<Op>,
     data: Vec<u8>,
+    /// Metadata bytes after the ops: the optional pair-capacity trailer.
+    trailer: Vec<u8>,
 }
 
 fn decode(bytes: &[u8]) -> Decoded {
@@ -73,12 +75,12 @@ fn decode(bytes: &[u8]) -> Decoded {
         ops.push(o);
         rest = r;
     }
-    assert!(rest.is_empty());
     Decoded {
         meta,
         tensors,
         ops,
         data: bytes[doff..doff + dl].to_vec(),
+        trailer: rest.to_vec(),
     }
 }
 
@@ -92,6 +94,7 @@ fn encode(d: &Decoded) -> Vec<u8> {
     for o in &d.ops {
         meta.extend(postcard::to_stdvec(o).unwrap());
     }
+    meta.extend_from_slice(&d.trailer);
     let data_off = (HEADER_LEN + meta.len()).div_ceil(16) * 16;
     let len = data_off + d.data.len();
     let mut b = Vec::with_capacity(len);
@@ -710,6 +713,8 @@ struct Graph {
     dst: Vec<u16>,
     w: Vec<f32>,
     batch: Option<Vec<u16>>,
+    /// Node pairs (link prediction; only for models with a pair capacity).
+    pairs: (Vec<u16>, Vec<u16>),
 }
 
 fn random_graph(rng: &mut Rng, model: &Model<'_>) -> Graph {
@@ -743,6 +748,19 @@ fn random_graph(rng: &mut Rng, model: &Model<'_>) -> Graph {
     } else {
         None
     };
+    let p = if n == 0 {
+        0
+    } else {
+        (rng.next() % (u64::from(model.max_pairs()).min(30) + 1)) as usize
+    };
+    let pairs = (0..p)
+        .map(|_| {
+            (
+                (rng.next() % n as u64) as u16,
+                (rng.next() % n as u64) as u16,
+            )
+        })
+        .unzip();
     Graph {
         n,
         x,
@@ -750,6 +768,7 @@ fn random_graph(rng: &mut Rng, model: &Model<'_>) -> Graph {
         dst,
         w,
         batch,
+        pairs,
     }
 }
 
@@ -767,10 +786,13 @@ fn guarded_run(model: &Model<'_>, g: &Graph, fill: u8) -> Outcome {
         edge_weight: Some(&g.w),
         batch: g.batch.as_deref(),
         edge_attr: None,
-        pairs: None,
+        pairs: Some(tinygnn::NodePairs {
+            sources: &g.pairs.0,
+            targets: &g.pairs.1,
+        }),
     };
     let graphs = input.num_graphs();
-    let need = model.arena_bytes(g.n, g.src.len(), graphs);
+    let need = model.arena_bytes_with_pairs(g.n, g.src.len(), graphs, g.pairs.0.len());
     assert!(need < 1 << 26, "arena_bytes {need} for a tiny graph");
     let mut buf = vec![GUARD_BYTE; need + 2 * GUARD + 8];
     let start = GUARD + buf[GUARD..].as_ptr().align_offset(8);
@@ -937,6 +959,7 @@ fn every_bundled_model_is_covered() {
         [
             "cora-gat",
             "cora-gcn",
+            "cora-link",
             "cora-sage",
             "digits-gin",
             "karate-gcn"
@@ -970,6 +993,13 @@ fn mutate_cora_gcn() {
 fn mutate_cora_gat() {
     let c = suite("cora-gat", &bundled("cora-gat"), 0x636f_7261_6761);
     check_coverage("cora-gat", &c, &DEEP);
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "large model: too slow under Miri")]
+fn mutate_cora_link() {
+    let c = suite("cora-link", &bundled("cora-link"), 0x636f_7261_6c6b);
+    check_coverage("cora-link", &c, &DEEP);
 }
 
 #[test]
