@@ -91,6 +91,13 @@ def table(name: str, v: dict, tgnn: Path) -> str:
     return "\n".join([BEGIN, f"Measured by `tinygnn verify` (regenerate with `{cmd}`):", "", *rows, END])
 
 
+def classifiers() -> list[str]:
+    """Bundled models judged by accuracy (every model but the link-prediction ones, whose
+    goal is an AUC: `max_auc_drop_pp`), for the accuracy and calibration reports."""
+    return sorted(p.parent.name for p in MODELS.glob("*/goals.json")
+                  if "max_auc_drop_pp" not in json.loads(p.read_text()))
+
+
 def build(name: str) -> None:
     got = inputs(name)
     if got is None:
