@@ -37,6 +37,8 @@
 //!         edge_weight E × f32               (bit1)
 //!         batch     N × u16                 (bit2)
 //!         labels    N or G × i16, −1 = not scored (masked out)   (bit3)
+//!         pairs     1 × u32 P, then P × u16 sources, P × u16 targets:
+//!                   node pairs to score (link prediction)        (bit5)
 //! ```
 
 /// Bundle magic.
@@ -58,8 +60,10 @@ pub const FLAG_BATCH: u8 = 4;
 pub const FLAG_LABELS: u8 = 8;
 /// Sample flag: features are sparse int8 in CSR form (with [`FLAG_I8`]).
 pub const FLAG_SPARSE: u8 = 16;
+/// Sample flag: node pairs present (link prediction; helper `link`).
+pub const FLAG_PAIRS: u8 = 32;
 /// Every flag this version knows.
-const FLAGS_KNOWN: u8 = 0x1f;
+const FLAGS_KNOWN: u8 = 0x3f;
 
 #[cfg(target_endian = "big")]
 compile_error!("the input bundle is cast in place and assumes a little-endian target");
@@ -177,6 +181,8 @@ pub struct Sample<'a> {
     pub edges: u32,
     /// Labels, when the bundle has them.
     pub labels: Option<Labels<'a>>,
+    /// Node pairs `(sources, targets)` to score (link prediction).
+    pub pairs: Option<(&'a [u16], &'a [u16])>,
 }
 
 impl<'a> Bundle<'a> {
@@ -313,6 +319,13 @@ fn parse_sample(b: &[u8], start: usize) -> Option<(Sample<'_>, usize)> {
     } else {
         None
     };
+    let pairs = if flags & FLAG_PAIRS != 0 {
+        let p = u32_at(b, at)? as usize;
+        at += 4;
+        Some((take::<u16>(b, &mut at, p)?, take::<u16>(b, &mut at, p)?))
+    } else {
+        None
+    };
     if at != end {
         return None;
     }
@@ -328,6 +341,7 @@ fn parse_sample(b: &[u8], start: usize) -> Option<(Sample<'_>, usize)> {
             graphs,
             edges,
             labels,
+            pairs,
         },
         len,
     ))
@@ -366,6 +380,8 @@ pub mod writer {
         pub batch: Option<Vec<u16>>,
         /// Labels (−1 = not scored) and whether they are per graph.
         pub labels: Option<(bool, Vec<i16>)>,
+        /// Node pairs `(sources, targets)` to score.
+        pub pairs: Option<(Vec<u16>, Vec<u16>)>,
     }
 
     fn put(out: &mut Vec<u8>, bytes: &[u8]) {
@@ -398,6 +414,7 @@ pub mod writer {
                 && s.labels
                     .as_ref()
                     .is_none_or(|(g, l)| l.len() == if *g { usize::from(s.graphs) } else { n })
+                && s.pairs.as_ref().is_none_or(|(a, b)| a.len() == b.len())
                 && s.graphs >= 1
                 && s.channels >= 1;
             if !ok {
@@ -418,6 +435,9 @@ pub mod writer {
             }
             if s.labels.is_some() {
                 flags |= FLAG_LABELS;
+            }
+            if s.pairs.is_some() {
+                flags |= FLAG_PAIRS;
             }
             out.extend_from_slice(&[0; 4]);
             out.extend_from_slice(&s.nodes.to_le_bytes());
@@ -446,6 +466,11 @@ pub mod writer {
             }
             if let Some((_, l)) = &s.labels {
                 put(&mut out, bytemuck::cast_slice(l));
+            }
+            if let Some((a, b)) = &s.pairs {
+                put(&mut out, &u32::try_from(a.len()).ok()?.to_le_bytes());
+                put(&mut out, bytemuck::cast_slice(a));
+                put(&mut out, bytemuck::cast_slice(b));
             }
             let len = u32::try_from(out.len() - start).ok()?;
             out[start..start + 4].copy_from_slice(&len.to_le_bytes());
@@ -529,6 +554,24 @@ mod tests {
         assert!(l.per_graph);
         assert_eq!(l.values, &[1, -1]);
         assert_eq!(s[0].edge_weight.unwrap(), &[0.5; 5]);
+    }
+
+    #[test]
+    fn round_trip_pairs() {
+        // Node pairs (link prediction) after the labels; an odd count pads to 4 bytes.
+        let mut s0 = sample(5, false);
+        s0.pairs = Some((vec![0, 4, 2], vec![1, 1, 2]));
+        let s1 = sample(3, true);
+        let bytes = write(&[s0.clone(), s1]).unwrap();
+        let w = aligned(&bytes);
+        let b = Bundle::parse(&bytemuck::cast_slice(&w)[..bytes.len()]).unwrap();
+        let s: Vec<Sample<'_>> = b.samples().map(|s| s.unwrap()).collect();
+        assert_eq!(s[0].pairs, Some((&[0u16, 4, 2][..], &[1u16, 1, 2][..])));
+        assert_eq!(s[1].pairs, None);
+        assert_eq!(s[0].labels.unwrap().values, &[1, -1]);
+        // Mismatched pair lists are refused by the writer.
+        s0.pairs = Some((vec![0, 1], vec![1]));
+        assert!(write(&[s0]).is_none());
     }
 
     #[test]
