@@ -173,7 +173,7 @@ def render(rows: list[dict]) -> str:
 
 def main() -> int:
     check = "--check" in sys.argv[1:]
-    names = sorted(p.parent.name for p in M.MODELS.glob("*/goals.json"))
+    names = M.classifiers()
     rows = [measure(n) for n in names]
     if any(r is None for r in rows):
         print("SKIP accuracy: some models were skipped; docs/accuracy.md is not " + ("checked" if check else "written"))

@@ -166,7 +166,7 @@ def main() -> int:
     if len(sys.argv) < 2 or sys.argv[1] not in ("write", "check"):
         print(__doc__)
         return 2
-    names = sys.argv[2:] or sorted(p.parent.name for p in M.MODELS.glob("*/goals.json"))
+    names = sys.argv[2:] or M.classifiers()
     res, skipped = measure_all(names)
     measured = [n for n in names if n not in skipped]
     cal, deg = blocks(res, measured, not skipped)
@@ -177,7 +177,7 @@ def main() -> int:
             for tag, new in (("calibration", cal), ("degree", deg)):
                 cur = current(text, tag)
                 old = [r for r in cur[2:] if r.startswith("| ") and r.split("|")[1].strip() in skipped]
-                order = sorted(p.parent.name for p in M.MODELS.glob("*/goals.json"))
+                order = M.classifiers()
                 new[2:] = sorted(new[2:] + old, key=lambda r: order.index(r.split("|")[1].strip()))
                 new += [r for r in cur[2:] if not r.startswith("| ")]
         text = replace(replace(text, "calibration", cal), "degree", deg)

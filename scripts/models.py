@@ -77,11 +77,25 @@ def table(name: str, v: dict, tgnn: Path) -> str:
         f"| max abs error of the dequantized output | {v['max_abs_err']:.4f} (output step {v['output_step']:.4f}) |",
         f"| model file | {tgnn.stat().st_size} bytes |",
     ]
+    if v.get("float_auc") is not None:  # link prediction (one logit per node pair)
+        rows[2:5] = [
+            f"| float AUC (PyG semantics, `{v['auc_pairs']}` test pairs) | {pct(v['float_auc'])} |",
+            f"| int8 AUC (tinygnn runtime) | {pct(v['int8_auc'])} |",
+        ]
     extra = json.loads((MODELS / name / "goals.json").read_text()).get("convert_args", [])
-    if extra:
+    if extra and v.get("float_auc") is not None:
+        rows.append(f"| convert flags | `{' '.join(extra)}` (capacity of the test graph and its pairs) |")
+    elif extra:
         rows.append(f"| convert flags | `{' '.join(extra)}` (see docs/quantization.md: only the argmax of the output is meaningful) |")
     cmd = f"scripts/models.py build {name}"
     return "\n".join([BEGIN, f"Measured by `tinygnn verify` (regenerate with `{cmd}`):", "", *rows, END])
+
+
+def classifiers() -> list[str]:
+    """Bundled models judged by accuracy (every model but the link-prediction ones, whose
+    goal is an AUC: `max_auc_drop_pp`), for the accuracy and calibration reports."""
+    return sorted(p.parent.name for p in MODELS.glob("*/goals.json")
+                  if "max_auc_drop_pp" not in json.loads(p.read_text()))
 
 
 def build(name: str) -> None:
@@ -106,7 +120,8 @@ def build(name: str) -> None:
     else:
         text = text.rstrip() + "\n\n## int8 on the tinygnn runtime\n\n" + block + "\n"
     readme.write_text(text)
-    print(f"built {name}: top-1 agreement {v['top1_agreement']:.4f}, int8 acc {v.get('int8_accuracy')}")
+    print(f"built {name}: top-1 agreement {v['top1_agreement']:.4f}, int8 acc {v.get('int8_accuracy')}"
+          + (f", AUC float {v['float_auc']:.4f} int8 {v['int8_auc']:.4f}" if v.get("float_auc") is not None else ""))
 
 
 def check(name: str) -> bool | None:
@@ -142,6 +157,16 @@ def check(name: str) -> bool | None:
     if "max_accuracy_drop_pp" in goals and (drop is None or drop > goals["max_accuracy_drop_pp"]):
         print(f"FAIL {msg}; goal drop ≤ {goals['max_accuracy_drop_pp']} pp")
         ok = False
+    if "max_auc_drop_pp" in goals:  # link prediction
+        fa, qa = v.get("float_auc"), v.get("int8_auc")
+        auc_drop = None if fa is None or qa is None else 100 * (fa - qa)
+        if auc_drop is None:
+            msg += ", no AUC (edge_label missing)"
+        else:
+            msg += f", AUC float {100 * fa:.2f} % → int8 {100 * qa:.2f} % ({auc_drop:+.2f} pp drop)"
+        if auc_drop is None or auc_drop > goals["max_auc_drop_pp"]:
+            print(f"FAIL {msg}; goal AUC drop ≤ {goals['max_auc_drop_pp']} pp")
+            ok = False
     if ok:
         print(f"ok   {msg}")
     return ok
@@ -155,6 +180,7 @@ TASKS = {
     "cora-appnp": "Cora nodes (7 classes), MLP 1433→64→7 + APPNP (K=10, α=0.1)",
     "digits-gin": "8×8 digit images as grid graphs (10 classes), 3×GIN + add pool",
     "shapes-dgcnn": "3D point clouds of 6 shapes (64 points), 2×DynamicEdgeConv k=10 + max pool",
+    "cora-link": "Cora link prediction (AUC), GAE: GCN 1433→32→16 + inner product",
 }
 
 

@@ -62,6 +62,7 @@ step "decoupled propagation (APPNP, SGConv, GCN2Conv, TAGConv): goldens through 
 step "host speed: fast requantization proptests (20,000 cases), karate-gcn dense vs sparse instructions"; scripts/ci-speed.sh
 step "edge features: GINE goldens through the CLI, GINE models on the emulated M4" && scripts/ci-edgefeat.sh
 step "point clouds: EdgeConv/DynamicEdgeConv tests and goldens, shapes-dgcnn on the emulated M4" && scripts/ci-dgcnn.sh
+step "link prediction: pair decoders, link goldens through the CLI, cora-link AUC" && scripts/ci-link.sh
 step "DSP/portable dense kernels on emulated Cortex-M4/M0/M33: bit-exact and instructions per MAC"; scripts/ci-dsp.sh
 step "hostile input: cargo deny, mutation suite counts, Miri, fuzzing, stack per model"; scripts/ci-hostile.sh
 step "code size: size features on every target, kernels-small tests, GCN-only firmware .text guard"; scripts/ci-size.sh

@@ -166,6 +166,26 @@ pub enum Error {
         /// Channel.
         channel: u32,
     },
+
+    // ---- node pairs (link prediction; helper `link`) ----------------------
+    /// The model has a pair head (a pair tensor) but the input has no `pairs`.
+    MissingPairs,
+    /// The pair source and target lists differ in length.
+    PairListMismatch,
+    /// More pairs than the model's `max_pairs`.
+    TooManyPairs {
+        /// Pairs given.
+        pairs: u32,
+        /// The model's maximum.
+        max: u32,
+    },
+    /// A pair names a node not below the node count.
+    PairIndexOutOfRange {
+        /// Index of the pair.
+        pair: u32,
+        /// The offending node index.
+        index: u32,
+    },
 }
 
 impl fmt::Display for Error {
@@ -237,6 +257,16 @@ impl fmt::Display for Error {
                 f,
                 "edge feature of edge {edge}, channel {channel} is NaN or infinite"
             ),
+            Error::MissingPairs => {
+                f.write_str("the model scores node pairs but the input has none")
+            }
+            Error::PairListMismatch => f.write_str("pair source/target lengths differ"),
+            Error::TooManyPairs { pairs, max } => {
+                write!(f, "input has {pairs} node pairs, the model allows {max}")
+            }
+            Error::PairIndexOutOfRange { pair, index } => {
+                write!(f, "pair {pair}: node index {index} out of range")
+            }
         }
     }
 }

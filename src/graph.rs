@@ -17,7 +17,10 @@
 //!   channels): `edge_attr` present ([`Error::MissingEdgeAttr`]), holding
 //!   `edges × D` values ([`Error::EdgeAttrShape`]), float values finite
 //!   ([`Error::NonFiniteEdgeAttr`]); otherwise any given `edge_attr` is ignored;
-//! * `batch` (if given) has one entry per node, and `num_graphs() ≤ max_graphs`.
+//! * `batch` (if given) has one entry per node, and `num_graphs() ≤ max_graphs`;
+//! * if the model has a pair tensor ([`Model::has_pairs`], a link-prediction
+//!   head): `pairs` present, `sources.len() == targets.len() ≤ max_pairs`,
+//!   every index `< num_nodes`; otherwise any given pairs are ignored.
 //!
 //! Zero nodes is a valid input: node-level outputs then have zero rows, and a
 //! graph-level output has one row per graph (`num_graphs()` is 1 without a
@@ -179,6 +182,8 @@ pub(crate) struct Dims {
     pub nodes: usize,
     pub edges: usize,
     pub graphs: usize,
+    /// Node pairs scored (0 for a model without a pair tensor).
+    pub pairs: usize,
 }
 
 fn to_u32(x: usize) -> u32 {
@@ -291,11 +296,48 @@ pub(crate) fn validate(model: &Model<'_>, input: &GraphInput<'_>) -> Result<Dims
             max: max_graphs,
         });
     }
+    let p = validate_pairs(model, input, n)?;
     Ok(Dims {
         nodes: n,
         edges: e,
         graphs: g,
+        pairs: p,
     })
+}
+
+/// The pair rules of [`validate`]: the number of pairs scored.
+fn validate_pairs(model: &Model<'_>, input: &GraphInput<'_>, n: usize) -> Result<usize> {
+    if !model.has_pairs() {
+        return Ok(0);
+    }
+    let pairs = input.pairs.ok_or(Error::MissingPairs)?;
+    if pairs.sources.len() != pairs.targets.len() {
+        return Err(Error::PairListMismatch);
+    }
+    let p = pairs.sources.len();
+    let max = model.max_pairs();
+    if p > max as usize {
+        return Err(Error::TooManyPairs {
+            pairs: to_u32(p),
+            max,
+        });
+    }
+    for (k, (&s, &t)) in pairs.sources.iter().zip(pairs.targets).enumerate() {
+        let bad = if usize::from(s) >= n {
+            Some(s)
+        } else if usize::from(t) >= n {
+            Some(t)
+        } else {
+            None
+        };
+        if let Some(index) = bad {
+            return Err(Error::PairIndexOutOfRange {
+                pair: to_u32(k),
+                index: u32::from(index),
+            });
+        }
+    }
+    Ok(p)
 }
 
 #[cfg(test)]

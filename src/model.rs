@@ -20,6 +20,8 @@ pub struct Model<'a> {
     data: &'a [u8],
     ops: &'a [u8],
     tensors: heapless::Vec<TensorDesc, MAX_TENSORS>,
+    /// The pair capacity ([`format::PairCapacity`]; 0 when absent).
+    max_pairs: u32,
 }
 
 /// Reads an op's enum tag (postcard varint) without decoding the op.
@@ -80,18 +82,48 @@ impl<'a> Model<'a> {
                 tensor: u16::try_from(second).unwrap_or(u16::MAX),
             });
         }
-        let model = Model {
+        let mut model = Model {
             header,
             meta,
             data,
             ops: ops_bytes,
             tensors,
+            max_pairs: 0,
         };
-        model.validate_ops()?;
+        let trailer = model.validate_ops()?;
+        model.max_pairs = Self::pair_capacity(trailer)?;
+        // A pair tensor needs room for at least one pair (helper `link`).
+        if model.max_pairs == 0 {
+            if let Some(i) = model
+                .tensors
+                .iter()
+                .position(|t| t.kind == TensorKind::Pair)
+            {
+                return Err(Error::InvalidTensor {
+                    tensor: u16::try_from(i).unwrap_or(u16::MAX),
+                });
+            }
+        }
         Ok(model)
     }
 
-    fn validate_ops(&self) -> Result<()> {
+    /// Decodes the optional pair-capacity trailer ([`format::PairCapacity`]):
+    /// empty is 0; else one varint in `1..=MAX_EDGES` and nothing after it.
+    fn pair_capacity(trailer: &[u8]) -> Result<u32> {
+        if trailer.is_empty() {
+            return Ok(0);
+        }
+        let (p, rest): (u32, &[u8]) =
+            postcard::take_from_bytes(trailer).map_err(|_| Error::BadMetadata)?;
+        if !rest.is_empty() || p == 0 || p > crate::MAX_EDGES {
+            return Err(Error::BadMetadata);
+        }
+        Ok(p)
+    }
+
+    /// Validates the ops and returns the metadata bytes after them (the
+    /// optional trailer).
+    fn validate_ops(&self) -> Result<&'a [u8]> {
         let n = self.tensors.len();
         let input = self.meta.input as usize;
         match self.tensors.get(input) {
@@ -144,9 +176,6 @@ impl<'a> Model<'a> {
             let slot = defined.get_mut(out).ok_or(bad)?;
             *slot = true;
         }
-        if !rest.is_empty() {
-            return Err(Error::BadMetadata);
-        }
         if self.meta.outputs.is_empty()
             || self.meta.outputs.iter().any(|&o| {
                 (o as usize) >= n
@@ -156,7 +185,7 @@ impl<'a> Model<'a> {
         {
             return Err(Error::InvalidOutputs);
         }
-        Ok(())
+        Ok(rest)
     }
 
     #[cfg_attr(
@@ -522,6 +551,28 @@ impl<'a> Model<'a> {
                 };
                 ok(i.kind == TensorKind::Node && o.kind == TensorKind::Node && first && second)
             }
+            #[cfg(feature = "op-link")]
+            Op::InnerProduct { input, output, .. } => {
+                let (i, o) = (t(*input)?, t(*output)?);
+                ok(i.kind == TensorKind::Node && o.kind == TensorKind::Pair && o.channels == 1)
+            }
+            #[cfg(feature = "op-link")]
+            Op::PairFeatures {
+                input,
+                output,
+                mode,
+            } => {
+                let (i, o) = (t(*input)?, t(*output)?);
+                let shapes = match mode {
+                    format::PairMode::Hadamard { .. } => o.channels == i.channels,
+                    format::PairMode::Concat => {
+                        usize::from(o.channels) == 2 * usize::from(i.channels)
+                            && o.zero_point == i.zero_point
+                            && o.scale == i.scale
+                    }
+                };
+                ok(i.kind == TensorKind::Node && o.kind == TensorKind::Pair && shapes)
+            }
             _ => Err(()),
         }
     }
@@ -595,6 +646,17 @@ impl<'a> Model<'a> {
             .iter()
             .position(|t| t.kind == TensorKind::Edge)
             .and_then(|i| u8::try_from(i).ok())
+    }
+
+    /// The largest number of node pairs an input may carry (0 without a pair head).
+    pub fn max_pairs(&self) -> u32 {
+        self.max_pairs
+    }
+
+    /// Whether the model has a pair tensor (a link-prediction head), so every
+    /// input must carry [`crate::GraphInput::pairs`].
+    pub fn has_pairs(&self) -> bool {
+        self.tensors.iter().any(|t| t.kind == TensorKind::Pair)
     }
 
     /// Whether any op reads edge weights.

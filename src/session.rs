@@ -98,6 +98,8 @@ struct Slot {
     graph_ch: u16,
     /// Largest edge-tensor channel count of the tensors it holds.
     edge_ch: u16,
+    /// Largest pair-tensor channel count of the tensors it holds.
+    pair_ch: u16,
     /// Free for a new tensor (while planning).
     free: bool,
 }
@@ -109,7 +111,8 @@ impl Slot {
             d.nodes
                 .saturating_mul(usize::from(self.node_ch))
                 .max(d.graphs.saturating_mul(usize::from(self.graph_ch)))
-                .max(d.edges.saturating_mul(usize::from(self.edge_ch))),
+                .max(d.edges.saturating_mul(usize::from(self.edge_ch)))
+                .max(d.pairs.saturating_mul(usize::from(self.pair_ch))),
         )
     }
 }
@@ -189,15 +192,15 @@ impl Plan {
             return;
         };
         let ch = desc.channels;
-        let (cn, cg, ce) = match desc.kind {
-            TensorKind::Node => (ch, 0, 0),
-            TensorKind::Graph => (0, ch, 0),
-            TensorKind::Edge => (0, 0, ch),
+        let (cn, cg, ce, cp) = match desc.kind {
+            TensorKind::Node => (ch, 0, 0, 0),
+            TensorKind::Graph => (0, ch, 0, 0),
+            TensorKind::Edge => (0, 0, ch, 0),
+            TensorKind::Pair => (0, 0, 0, ch),
         };
-        let fits = self
-            .slots
-            .iter()
-            .position(|s| s.free && s.node_ch >= cn && s.graph_ch >= cg && s.edge_ch >= ce);
+        let fits = self.slots.iter().position(|s| {
+            s.free && s.node_ch >= cn && s.graph_ch >= cg && s.edge_ch >= ce && s.pair_ch >= cp
+        });
         let any = self.slots.iter().position(|s| s.free);
         let index = match fits.or(any) {
             Some(i) => i,
@@ -213,6 +216,7 @@ impl Plan {
             slot.node_ch = slot.node_ch.max(cn);
             slot.graph_ch = slot.graph_ch.max(cg);
             slot.edge_ch = slot.edge_ch.max(ce);
+            slot.pair_ch = slot.pair_ch.max(cp);
         }
         if let (Some(so), Ok(i)) = (self.slot_of.get_mut(usize::from(t)), u8::try_from(index)) {
             *so = i;
@@ -259,7 +263,7 @@ impl Plan {
             slot_bytes: self.slot_bytes(model, s, d),
             rows: match desc.kind {
                 TensorKind::Edge => d.edges,
-                kind => ops::rows_of(kind, d.nodes, d.graphs),
+                kind => ops::rows_of(kind, d.nodes, d.graphs, d.pairs),
             },
             channels: usize::from(desc.channels),
             scale: desc.scale,
@@ -373,6 +377,7 @@ impl Model<'_> {
                 nodes,
                 edges,
                 graphs,
+                pairs: self.max_pairs() as usize,
             },
         )
         .total()
@@ -388,7 +393,27 @@ impl Model<'_> {
     /// a static arena with it (plus 7 if its alignment is not guaranteed).
     ///
     /// For sparse features see [`Model::arena_bytes_sparse`] (never more).
+    ///
+    /// A model with a pair head ([`Model::has_pairs`]) is sized here for its
+    /// full pair capacity [`Model::max_pairs`] (0 for every other model):
+    /// exact for a run with that many pairs, an upper bound otherwise; the
+    /// exact size for any pair count is [`Model::arena_bytes_with_pairs`].
     pub fn arena_bytes(&self, nodes: usize, edges: usize, graphs: usize) -> usize {
+        self.arena_bytes_with_pairs(nodes, edges, graphs, self.max_pairs() as usize)
+    }
+
+    /// The exact number of arena bytes [`Session::run`] uses for a graph of
+    /// `nodes` nodes, `edges` edges and `graphs` graphs with `pairs` node
+    /// pairs to score (dense features, 8-aligned arena). `pairs` only counts
+    /// for a model with a pair head ([`Model::has_pairs`]): a model without
+    /// one takes no pair rows and ignores it. Non-decreasing in each argument.
+    pub fn arena_bytes_with_pairs(
+        &self,
+        nodes: usize,
+        edges: usize,
+        graphs: usize,
+        pairs: usize,
+    ) -> usize {
         let plan = Plan::new(self);
         Layout::new(
             self,
@@ -397,6 +422,7 @@ impl Model<'_> {
                 nodes,
                 edges,
                 graphs,
+                pairs,
             },
         )
         .total()
@@ -686,6 +712,10 @@ impl<'a, 'm> Session<'a, 'm> {
             },
             batch: input.batch,
             graph_nodes: &*counts,
+            pairs: match input.pairs {
+                Some(p) if d.pairs > 0 => (p.sources, p.targets),
+                _ => (&[], &[]),
+            },
         };
 
         // ---- input features -----------------------------------------------
@@ -1096,6 +1126,14 @@ fn run_op<'v>(
             out,
             scratch,
         ),
+        #[cfg(feature = "op-link")]
+        Op::InnerProduct {
+            input, mult, shift, ..
+        } => ops::link::inner_product(ctx, view(*input)?, *mult, *shift, out),
+        #[cfg(feature = "op-link")]
+        Op::PairFeatures { input, mode, .. } => {
+            ops::link::pair_features(ctx, view(*input)?, *mode, out)
+        }
         // Rejected by `Model::from_bytes` (`Error::OpNotCompiled`).
         _ => Err(Error::InvalidOp { op: ctx.op }),
     }

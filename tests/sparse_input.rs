@@ -428,12 +428,23 @@ fn every_bundled_model_sparse_equals_dense() {
         if m.uses_edge_weight() {
             weights = Some(&ones[..]);
         }
+        // A pair head (cora-link) scores its full pair capacity, where
+        // `arena_bytes` and `arena_bytes_sparse` are exact.
+        let p = if n > 0 { m.max_pairs() as usize } else { 0 };
+        let ps: Vec<u16> = (0..p).map(|k| (k % n.max(1)) as u16).collect();
+        let pt: Vec<u16> = (0..p).map(|k| ((7 * k + 3) % n.max(1)) as u16).collect();
+        let pairs = Some(tinygnn::NodePairs {
+            sources: &ps,
+            targets: &pt,
+        });
         let dense = GraphInput {
             edge_weight: weights,
+            pairs,
             ..c.dense_input()
         };
         let sparse = GraphInput {
             edge_weight: weights,
+            pairs,
             ..c.sparse_input()
         };
         let want = run(&bytes, &dense).unwrap();

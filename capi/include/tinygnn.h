@@ -21,7 +21,7 @@
 #define TGNN_MODEL_STORAGE_WORDS 160
 
 // `uint64_t` words of storage a `tgnn_session` handle takes.
-#define TGNN_SESSION_STORAGE_WORDS 96
+#define TGNN_SESSION_STORAGE_WORDS 104
 
 // Bytes of storage a `tgnn_model` handle takes (`sizeof(tgnn_model)`).
 #define TGNN_MODEL_STORAGE_BYTES (TGNN_MODEL_STORAGE_WORDS * 8)
@@ -216,6 +216,18 @@ typedef struct tgnn_output {
 
 // A float edge feature is NaN or infinite (`a`: edge, `b`: channel).
 #define TGNN_ERR_NON_FINITE_EDGE_ATTR 37
+
+// The model scores node pairs but the input has none.
+#define TGNN_ERR_MISSING_PAIRS 31
+
+// The pair source and target lists differ in length.
+#define TGNN_ERR_PAIR_LIST_MISMATCH 32
+
+// More node pairs than the model's capacity (`a`: pairs, `b`: maximum).
+#define TGNN_ERR_TOO_MANY_PAIRS 33
+
+// A pair names a node not below the node count (`a`: pair, `b`: node index).
+#define TGNN_ERR_PAIR_INDEX_OUT_OF_RANGE 34
 
 // The arena is too small (`a`: bytes needed including alignment slack, `b`: bytes given).
 #define TGNN_ERR_ARENA_TOO_SMALL 40

@@ -76,6 +76,14 @@ pub const TGNN_ERR_MISSING_EDGE_ATTR: tgnn_status = 35;
 pub const TGNN_ERR_EDGE_ATTR_SHAPE: tgnn_status = 36;
 /// A float edge feature is NaN or infinite (`a`: edge, `b`: channel).
 pub const TGNN_ERR_NON_FINITE_EDGE_ATTR: tgnn_status = 37;
+/// The model scores node pairs but the input has none.
+pub const TGNN_ERR_MISSING_PAIRS: tgnn_status = 31;
+/// The pair source and target lists differ in length.
+pub const TGNN_ERR_PAIR_LIST_MISMATCH: tgnn_status = 32;
+/// More node pairs than the model's capacity (`a`: pairs, `b`: maximum).
+pub const TGNN_ERR_TOO_MANY_PAIRS: tgnn_status = 33;
+/// A pair names a node not below the node count (`a`: pair, `b`: node index).
+pub const TGNN_ERR_PAIR_INDEX_OUT_OF_RANGE: tgnn_status = 34;
 
 // ---- memory and arithmetic --------------------------------------------------
 /// The arena is too small (`a`: bytes needed including alignment slack, `b`: bytes given).
@@ -160,6 +168,12 @@ pub fn error_info(e: Error) -> tgnn_error_info {
         Error::NonFiniteEdgeAttr { edge, channel } => {
             (TGNN_ERR_NON_FINITE_EDGE_ATTR, edge, channel)
         }
+        Error::MissingPairs => (TGNN_ERR_MISSING_PAIRS, 0, 0),
+        Error::PairListMismatch => (TGNN_ERR_PAIR_LIST_MISMATCH, 0, 0),
+        Error::TooManyPairs { pairs, max } => (TGNN_ERR_TOO_MANY_PAIRS, pairs, max),
+        Error::PairIndexOutOfRange { pair, index } => {
+            (TGNN_ERR_PAIR_INDEX_OUT_OF_RANGE, pair, index)
+        }
         // `rt::Error` is #[non_exhaustive]; the tests check that no variant lands here.
         _ => (TGNN_ERR_UNKNOWN, 0, 0),
     };
@@ -200,6 +214,10 @@ pub fn status_name(code: tgnn_status) -> Option<&'static core::ffi::CStr> {
         TGNN_ERR_NON_FINITE_EDGE_ATTR => c"TGNN_ERR_NON_FINITE_EDGE_ATTR",
         TGNN_ERR_ARENA_TOO_SMALL => c"TGNN_ERR_ARENA_TOO_SMALL",
         TGNN_ERR_OVERFLOW => c"TGNN_ERR_OVERFLOW",
+        TGNN_ERR_MISSING_PAIRS => c"TGNN_ERR_MISSING_PAIRS",
+        TGNN_ERR_PAIR_LIST_MISMATCH => c"TGNN_ERR_PAIR_LIST_MISMATCH",
+        TGNN_ERR_TOO_MANY_PAIRS => c"TGNN_ERR_TOO_MANY_PAIRS",
+        TGNN_ERR_PAIR_INDEX_OUT_OF_RANGE => c"TGNN_ERR_PAIR_INDEX_OUT_OF_RANGE",
         TGNN_ERR_NULL_POINTER => c"TGNN_ERR_NULL_POINTER",
         TGNN_ERR_MISALIGNED => c"TGNN_ERR_MISALIGNED",
         TGNN_ERR_INVALID_ARGUMENT => c"TGNN_ERR_INVALID_ARGUMENT",

@@ -294,6 +294,13 @@ fn every_error() -> Vec<Error> {
             edge: 29,
             channel: 30,
         },
+        Error::MissingPairs,
+        Error::PairListMismatch,
+        Error::TooManyPairs { pairs: 31, max: 32 },
+        Error::PairIndexOutOfRange {
+            pair: 33,
+            index: 34,
+        },
     ]
 }
 

@@ -110,13 +110,23 @@ pub enum TensorKind {
     /// session stores its rows in the target-sorted CSR order (row `p` is the
     /// features of the `p`-th edge of [`crate::kernels::aggregate::Csr`]).
     Edge,
+    /// One row per node pair of [`crate::GraphInput::pairs`]: `[pairs, channels]`
+    /// (link prediction; written by [`Op::InnerProduct`] and
+    /// [`Op::PairFeatures`], then read by `Linear`, `Add`, `Concat`, `Act` like
+    /// any other kind). Added by the `link` helper.
+    Pair,
 }
 
 impl TensorKind {
     /// Every kind, in variant (postcard tag) order: `ALL[t]` is the kind
     /// whose tag is `t` (tested against postcard). Hand-written readers
     /// (`format::small`) decode kinds through this table.
-    pub const ALL: [TensorKind; 3] = [TensorKind::Node, TensorKind::Graph, TensorKind::Edge];
+    pub const ALL: [TensorKind; 4] = [
+        TensorKind::Node,
+        TensorKind::Graph,
+        TensorKind::Edge,
+        TensorKind::Pair,
+    ];
 }
 
 /// A quantized activation tensor: shape `[rows, channels]`, int8, per-tensor
@@ -637,6 +647,57 @@ pub enum Op {
         /// Activation after the second layer (`None` with one layer).
         act2: Activation,
     },
+    // ---- link (helper `link`): pair decoders, feature `op-link` ----------
+    /// Inner-product pair decoder (VGAE/GAE `InnerProductDecoder` without the
+    /// sigmoid), node tensor `z` in, pair tensor with **one** channel out. For
+    /// pair `k = (s, t)` of [`crate::GraphInput::pairs`]:
+    /// `acc_k = Σ_c (z_sc − zp_z)·(z_tc − zp_z)` (i32: at most
+    /// `4096 · 255² < 2^31` in magnitude, so it never overflows),
+    /// `out_k = saturate_i8(requant(acc_k, mult, shift) + zp_out)` with the Q31
+    /// rescale `s_z² / s_out`. The output is the logit `z_s · z_t`; the sigmoid
+    /// (a probability) is left to the host: it is monotone, so ranking metrics
+    /// such as AUC and any threshold test work on the logit directly.
+    InnerProduct {
+        /// Input node tensor (the node embeddings `z`).
+        input: u8,
+        /// Output pair tensor (1 channel).
+        output: u8,
+        /// Q31 rescale `s_z² / s_out`.
+        mult: i32,
+        /// Its exponent.
+        shift: i32,
+    },
+    /// Pair representation for an MLP pair decoder, node tensor `z` (`C`
+    /// channels) in, pair tensor out; the MLP follows as `Linear`/`Act` ops on
+    /// pair rows. For pair `k = (s, t)`:
+    /// * [`PairMode::Hadamard`]: `C` channels,
+    ///   `out_kc = saturate_i8(requant((z_sc − zp_z)·(z_tc − zp_z), mult, shift) + zp_out)`
+    ///   with the Q31 rescale `s_z² / s_out`;
+    /// * [`PairMode::Concat`]: `2C` channels, `out_k = [z_s, z_t]` copied
+    ///   byte for byte (the output must have the input's scale and zero point).
+    PairFeatures {
+        /// Input node tensor.
+        input: u8,
+        /// Output pair tensor.
+        output: u8,
+        /// How a pair's two rows are combined.
+        mode: PairMode,
+    },
+}
+
+/// How [`Op::PairFeatures`] combines the rows of a pair (helper `link`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum PairMode {
+    /// `z_s ⊙ z_t`, requantized.
+    Hadamard {
+        /// Q31 rescale `s_z² / s_out`.
+        mult: i32,
+        /// Its exponent.
+        shift: i32,
+    },
+    /// `[z_s, z_t]`.
+    Concat,
 }
 
 impl Op {
@@ -655,7 +716,9 @@ impl Op {
             | Op::GineConv { output, .. }
             | Op::Lut { output, .. }
             | Op::EdgeConv { output, .. }
-            | Op::Propagate { output, .. } => output,
+            | Op::Propagate { output, .. }
+            | Op::InnerProduct { output, .. }
+            | Op::PairFeatures { output, .. } => output,
         }
     }
 
@@ -669,7 +732,9 @@ impl Op {
             | Op::GlobalPool { input, .. }
             | Op::Act { input, .. }
             | Op::Lut { input, .. }
-            | Op::EdgeConv { input, .. } => f(*input),
+            | Op::EdgeConv { input, .. }
+            | Op::InnerProduct { input, .. }
+            | Op::PairFeatures { input, .. } => f(*input),
             Op::GatConv { input, edge, .. } => {
                 f(*input);
                 if let Some(e) = edge {
@@ -717,6 +782,15 @@ impl Op {
             Op::Lut { .. } => "lut",
             Op::EdgeConv { k: 0, .. } => "edge_conv",
             Op::EdgeConv { .. } => "dynamic_edge_conv",
+            Op::InnerProduct { .. } => "inner_product",
+            Op::PairFeatures {
+                mode: PairMode::Hadamard { .. },
+                ..
+            } => "pair_hadamard",
+            Op::PairFeatures {
+                mode: PairMode::Concat,
+                ..
+            } => "pair_concat",
         }
     }
 
@@ -769,7 +843,7 @@ pub struct GatEdge {
 }
 
 /// Number of op variants; tags at or above this are [`crate::Error::UnknownOp`].
-pub const OP_TAGS: u32 = 13; // … GatConv, GineConv, Lut (edgefeat), Propagate, EdgeConv (dgcnn)
+pub const OP_TAGS: u32 = 15; // … Propagate, EdgeConv (dgcnn), InnerProduct, PairFeatures (link)
 
 /// Fixed part of the metadata, encoded first.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -792,3 +866,11 @@ pub struct MetaHeader {
     /// Whether any op uses edge weights (the graph must then carry them).
     pub uses_edge_weight: bool,
 }
+
+/// The optional trailer of the metadata, after the ops (helper `link`): the
+/// pair capacity `max_pairs` as one postcard varint `u32`, the largest
+/// number of node pairs ([`crate::GraphInput::pairs`]) an input may carry,
+/// `1..=`[`crate::MAX_EDGES`]. Absent means 0 (no pair capacity), and only
+/// then: a present trailer of 0 is rejected, so every model has one encoding,
+/// and models without a pair head keep the bytes they had before pairs existed.
+pub type PairCapacity = u32;

@@ -23,6 +23,8 @@ pub struct ModelWriter {
     data: Vec<u8>,
     tensors: Vec<TensorDesc>,
     ops: Vec<Op>,
+    /// The pair capacity (0 unless set with [`ModelWriter::set_max_pairs`]).
+    max_pairs: u32,
 }
 
 /// Errors the writer can report (the model is inconsistent, not an I/O problem).
@@ -153,6 +155,12 @@ impl ModelWriter {
         self.ops.push(op);
     }
 
+    /// Sets the model's pair capacity ([`super::PairCapacity`]), required
+    /// `≥ 1` when the model has a pair tensor; 0 by default.
+    pub fn set_max_pairs(&mut self, max_pairs: u32) {
+        self.max_pairs = max_pairs;
+    }
+
     /// Tensors added so far.
     pub fn tensors(&self) -> &[TensorDesc] {
         &self.tensors
@@ -198,6 +206,10 @@ impl ModelWriter {
         }
         for op in &self.ops {
             meta.extend(postcard::to_stdvec(op).map_err(|_| WriteError::Encode)?);
+        }
+        if self.max_pairs > 0 {
+            // The optional pair-capacity trailer (`super::PairCapacity`).
+            meta.extend(postcard::to_stdvec(&self.max_pairs).map_err(|_| WriteError::Encode)?);
         }
 
         let meta_off = HEADER_LEN;

@@ -23,6 +23,8 @@ pub mod gin;
 pub mod gine;
 #[cfg(feature = "op-linear")]
 pub mod linear;
+#[cfg(feature = "op-link")]
+pub mod link;
 #[cfg(feature = "op-lut")]
 pub mod lut;
 #[cfg(feature = "op-pool")]
@@ -34,7 +36,7 @@ pub mod sage;
 
 /// Whether `op`'s family is compiled into this build (cargo features
 /// `op-linear`, `op-gcn`, `op-sage`, `op-gin`, `op-pool`, `op-elementwise`, `op-gat`,
-/// `op-gine`, `op-lut`, `op-edgeconv`, `op-propagate`,
+/// `op-gine`, `op-lut`, `op-edgeconv`, `op-propagate`, `op-link`,
 /// all on by default through `all-ops`). [`crate::Model::from_bytes`] rejects
 /// a model with an op that is not as [`crate::Error::OpNotCompiled`].
 pub const fn compiled(op: &Op) -> bool {
@@ -50,6 +52,7 @@ pub const fn compiled(op: &Op) -> bool {
         Op::GineConv { .. } => cfg!(feature = "op-gine"),
         Op::Lut { .. } => cfg!(feature = "op-lut"),
         Op::EdgeConv { .. } => cfg!(feature = "op-edgeconv"),
+        Op::InnerProduct { .. } | Op::PairFeatures { .. } => cfg!(feature = "op-link"),
     }
 }
 
@@ -293,6 +296,9 @@ pub struct Ctx<'a> {
     pub batch: Option<&'a [u16]>,
     /// Node count of each graph of the batch.
     pub graph_nodes: &'a [u32],
+    /// The node pairs `(sources, targets)` of a model with a pair head
+    /// (validated: equal lengths, indices below the node count); empty otherwise.
+    pub pairs: (&'a [u16], &'a [u16]),
 }
 
 impl Ctx<'_> {
@@ -307,13 +313,15 @@ impl Ctx<'_> {
     }
 }
 
-/// Rows of a tensor of `kind` for a graph of `nodes` nodes in `graphs` graphs.
-pub fn rows_of(kind: TensorKind, nodes: usize, graphs: usize) -> usize {
+/// Rows of a tensor of `kind` for a graph of `nodes` nodes in `graphs`
+/// graphs with `pairs` node pairs.
+pub fn rows_of(kind: TensorKind, nodes: usize, graphs: usize, pairs: usize) -> usize {
     match kind {
         TensorKind::Node => nodes,
         TensorKind::Graph => graphs,
         // One row per edge: the session sizes and locates edge tensors itself.
         TensorKind::Edge => 0,
+        TensorKind::Pair => pairs,
     }
 }
 

@@ -567,6 +567,44 @@ PROPAGATE_CASES += [
 CASES += PROPAGATE_CASES
 
 
+class LinkCase:
+    """A link-prediction case (helper `link`): a node encoder and a pair decoder, exported
+    with ``tinygnn.export_link``."""
+
+    def __init__(self, decoder: str, mlp_in: int = 0):
+        self.decoder = decoder
+        self.encoder = gnn.Sequential("x, edge_index", [
+            (GCNConv(F_IN, 10), "x, edge_index -> x"), torch.nn.ReLU(),
+            (GCNConv(10, 8), "x, edge_index -> x")])
+        self.mlp = None if decoder == "inner_product" else torch.nn.Sequential(
+            torch.nn.Linear(mlp_in, 6), torch.nn.ReLU(), torch.nn.Linear(6, 1))
+
+
+def link_graph(gen) -> Data:
+    """``one_graph`` plus 24 node pairs to score (a self-pair, a duplicate, pairs on the
+    isolated node) with alternating labels."""
+    data = one_graph(gen)
+    n = data.num_nodes
+    s = torch.randint(0, n, (20,), generator=gen)
+    t = torch.randint(0, n, (20,), generator=gen)
+    s = torch.cat([s, torch.tensor([2, s[0], n - 1, 0])])
+    t = torch.cat([t, torch.tensor([2, t[0], 0, n - 1])])
+    data.edge_label_index = torch.stack([s, t])
+    data.edge_label = (torch.arange(s.numel()) % 2).float()
+    return data
+
+
+LINK_CASES = [
+    ("link_inner", "GCN encoder + inner-product decoder (GAE), 24 pairs",
+     lambda: LinkCase("inner_product"), link_graph),
+    ("link_mlp_hadamard", "GCN encoder + z_s ⊙ z_t → Linear+ReLU → Linear, 24 pairs",
+     lambda: LinkCase("hadamard", 8), link_graph),
+    ("link_mlp_concat", "GCN encoder + [z_s, z_t] → Linear+ReLU → Linear, 24 pairs",
+     lambda: LinkCase("concat", 16), link_graph),
+]
+CASES = CASES + LINK_CASES
+
+
 def seed_of(name: str) -> int:
     return zlib.crc32(name.encode())
 
@@ -577,13 +615,29 @@ def generate(out_dir: Path) -> List[Tuple[str, str, Dict[str, int]]]:
     for name, description, make_model, make_data in CASES:
         torch.manual_seed(seed_of(name))
         gen = torch.Generator().manual_seed(seed_of(name))
-        model = perturb(make_model(), gen)
+        model = make_model()
+        link = isinstance(model, LinkCase)
+        if link:
+            perturb(model.encoder, gen)
+            if model.mlp is not None:
+                perturb(model.mlp, gen)
+        else:
+            model = perturb(model, gen)
         data = make_data(gen)
         case_dir = out_dir / name
         case_dir.mkdir(parents=True, exist_ok=True)
-        result = tinygnn.export(model, case_dir / "model.safetensors", example=data)
+        if link:
+            result = tinygnn.export_link(model.encoder, case_dir / "model.safetensors",
+                                         example=data, decoder=model.decoder, mlp=model.mlp)
+            state = {k: v.float() for k, v in model.encoder.state_dict().items()
+                     if v.is_floating_point()}
+            if model.mlp is not None:
+                state.update({f"decoder.{k}": v.float() for k, v in model.mlp.state_dict().items()
+                              if v.is_floating_point()})
+        else:
+            result = tinygnn.export(model, case_dir / "model.safetensors", example=data)
+            state = {k: v.float() for k, v in model.state_dict().items() if v.is_floating_point()}
         tensors = tinygnn.save_graphs(case_dir / "graphs.safetensors", data)
-        state = {k: v.float() for k, v in model.state_dict().items() if v.is_floating_point()}
         ref = run_spec(result.spec, state, tensors)[0]
         torch.testing.assert_close(ref, result.output, rtol=1e-4, atol=1e-5)
         tinygnn.save_tensors(case_dir / "expected.safetensors", {"out": result.output},

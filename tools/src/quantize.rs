@@ -97,6 +97,12 @@ pub enum FKind {
     },
     /// EdgeConv / DynamicEdgeConv (its `nn` inside).
     EdgeConv(Box<crate::spec::EdgeConvSpec>),
+    /// Inner-product pair decoder (link).
+    InnerProduct,
+    /// Pair features `z_s ⊙ z_t` (link).
+    PairHadamard,
+    /// Pair features `[z_s, z_t]` (link).
+    PairConcat,
 }
 
 /// A fused op: produces the spec tensor `name` (the last one of its chain).
@@ -339,6 +345,9 @@ pub fn fuse(spec: &Spec) -> Result<Fused> {
                     OpKind::Gine { eps, lin } => FKind::Gine { eps, lin },
                     OpKind::Elu { alpha } => FKind::Elu { alpha },
                     OpKind::EdgeConv(e) => FKind::EdgeConv(e),
+                    OpKind::InnerProduct => FKind::InnerProduct,
+                    OpKind::PairHadamard => FKind::PairHadamard,
+                    OpKind::PairConcat => FKind::PairConcat,
                     OpKind::BatchNorm { .. }
                     | OpKind::Relu
                     | OpKind::LeakyRelu { .. }
@@ -384,6 +393,9 @@ fn describe(p: &FOp) -> String {
         FKind::Elu { .. } => "elu",
         FKind::EdgeConv(e) if e.k > 0 => "dynamic_edge_conv",
         FKind::EdgeConv(_) => "edge_conv",
+        FKind::InnerProduct => "inner_product",
+        FKind::PairHadamard => "pair_hadamard",
+        FKind::PairConcat => "pair_concat",
     };
     if p.act != Act::None && !matches!(p.kind, FKind::Act) {
         format!("'{}' ({k} with a fused activation)", p.merged[0])
@@ -655,6 +667,8 @@ pub struct Capacity {
     pub max_edges: u32,
     /// Graphs.
     pub max_graphs: u32,
+    /// Node pairs (link prediction; 0 for a model without a pair head).
+    pub max_pairs: u32,
 }
 
 /// Result of a conversion.
@@ -1040,6 +1054,7 @@ fn convert_layers(
     let kind_of = |r: Rows| match r {
         Rows::Node => TensorKind::Node,
         Rows::Graph => TensorKind::Graph,
+        Rows::Pair => TensorKind::Pair,
     };
     if spec.in_channels > tinygnn::MAX_CHANNELS {
         bail!(
@@ -1103,6 +1118,12 @@ fn convert_layers(
         let out_desc = match &f.kind {
             FKind::Act | FKind::Pool(PoolKind::Max) => TensorDesc {
                 kind: kind_of(f.rows),
+                ..in_desc[0]
+            },
+            // [z_s, z_t] is a byte copy: the input's quantization, twice the channels.
+            FKind::PairConcat => TensorDesc {
+                kind: TensorKind::Pair,
+                channels: f.channels as u16,
                 ..in_desc[0]
             },
             FKind::Sage {
@@ -1538,6 +1559,35 @@ fn convert_layers(
                     hops: !p.hops.is_empty(),
                 }
             }
+            FKind::InnerProduct | FKind::PairHadamard => {
+                // Σ (z_s − zp)(z_t − zp) is in the scale s_z², rescaled to s_out.
+                let (mult, shift) = quantize_multiplier(s_in * s_in / s_out);
+                if mult == 0 {
+                    warnings.push(format!(
+                        "{who}: rescale s_z²/s_out = {:e} underflows to 0",
+                        s_in * s_in / s_out
+                    ));
+                }
+                if f.kind == FKind::InnerProduct {
+                    Op::InnerProduct {
+                        input: in_ids[0],
+                        output,
+                        mult,
+                        shift,
+                    }
+                } else {
+                    Op::PairFeatures {
+                        input: in_ids[0],
+                        output,
+                        mode: fmt::PairMode::Hadamard { mult, shift },
+                    }
+                }
+            }
+            FKind::PairConcat => Op::PairFeatures {
+                input: in_ids[0],
+                output,
+                mode: fmt::PairMode::Concat,
+            },
             FKind::Gat(g) => {
                 let per_tensor = !g.concat || per_tensor_layer(&f.name);
                 if per_tensor {
@@ -1735,6 +1785,12 @@ fn convert_layers(
             }
         };
         w.add_op(op);
+    }
+    if w.tensors().iter().any(|t| t.kind == TensorKind::Pair) {
+        if cap.max_pairs == 0 {
+            bail!("the model scores node pairs but its pair capacity is 0 (give --max-pairs, or calibration graphs with edge_label_index)");
+        }
+        w.set_max_pairs(cap.max_pairs);
     }
     let outputs: Vec<u8> = fused.outputs.iter().map(|o| ids[o]).collect();
     if outputs.len() > 4 {

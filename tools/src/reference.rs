@@ -414,6 +414,7 @@ pub fn exec_op(kind: &OpKind, ins: &[&Tensor], g: &Graphs) -> Tensor {
         OpKind::Gat(spec) => gat(spec, x, g),
         OpKind::Propagate(p) => propagate(p, x, ins.get(1).copied(), g),
         OpKind::EdgeConv(spec) => edge_conv(spec, x, g).0,
+        OpKind::InnerProduct | OpKind::PairHadamard | OpKind::PairConcat => pair_op(kind, x, g),
         OpKind::Concat => {
             let channels: usize = ins.iter().map(|t| t.channels).sum();
             let mut out = Tensor::zeros(x.rows, channels);
@@ -644,6 +645,45 @@ pub fn edge_conv_hidden_name(op: &str) -> String {
     format!("{op}#hidden")
 }
 
+/// The pairs of `g` (none without `edge_label_index`).
+fn pairs_of(g: &Graphs) -> (&[u16], &[u16]) {
+    match &g.pairs {
+        Some(p) => (&p.sources, &p.targets),
+        None => (&[], &[]),
+    }
+}
+
+/// The pair decoders (link prediction), one row per pair `(s, t)`:
+/// `inner_product` `z_s · z_t` (the logit, PyG's `InnerProductDecoder` with
+/// `sigmoid=False`), `pair_hadamard` `z_s ⊙ z_t`, `pair_concat` `[z_s, z_t]`.
+pub fn pair_op(kind: &OpKind, z: &Tensor, g: &Graphs) -> Tensor {
+    let (src, dst) = pairs_of(g);
+    let c = z.channels;
+    let out_ch = match kind {
+        OpKind::InnerProduct => 1,
+        OpKind::PairHadamard => c,
+        _ => 2 * c,
+    };
+    let mut out = Tensor::zeros(src.len(), out_ch);
+    for (k, (&s, &t)) in src.iter().zip(dst).enumerate() {
+        let (a, b) = (z.row(s as usize), z.row(t as usize));
+        let o = &mut out.data[k * out_ch..(k + 1) * out_ch];
+        match kind {
+            OpKind::InnerProduct => o[0] = a.iter().zip(b).map(|(x, y)| x * y).sum(),
+            OpKind::PairHadamard => {
+                for ((o, x), y) in o.iter_mut().zip(a).zip(b) {
+                    *o = x * y;
+                }
+            }
+            _ => {
+                o[..c].copy_from_slice(a);
+                o[c..].copy_from_slice(b);
+            }
+        }
+    }
+    out
+}
+
 /// All tensors of one run, by spec name (the input included).
 pub type Values = HashMap<String, Tensor>;
 
@@ -709,10 +749,10 @@ pub fn run(spec: &Spec, g: &Graphs, mut progress: impl FnMut(usize)) -> Result<V
         debug_assert_eq!(out.channels, op.channels);
         debug_assert_eq!(
             out.rows,
-            if op.rows == Rows::Node {
-                g.num_nodes
-            } else {
-                g.num_graphs
+            match op.rows {
+                Rows::Node => g.num_nodes,
+                Rows::Graph => g.num_graphs,
+                Rows::Pair => pairs_of(g).0.len(),
             }
         );
         vals.insert(op.name.clone(), out);

@@ -89,7 +89,10 @@ pub fn graph_input(g: &Graphs) -> GraphInput<'_> {
         edge_weight: g.edge_weight.as_deref(),
         batch: g.has_batch.then_some(&g.batch[..]),
         edge_attr: g.edge_attr.as_deref().map(EdgeAttr::F32),
-        pairs: None,
+        pairs: g.pairs.as_ref().map(|p| tinygnn::NodePairs {
+            sources: &p.sources,
+            targets: &p.targets,
+        }),
     }
 }
 
@@ -101,7 +104,12 @@ fn run_once(
     arena_max: &mut usize,
     mut trace: impl FnMut(usize, RunOutput),
 ) -> Result<RunOutput> {
-    let need = if sparse {
+    let need = if model.has_pairs() {
+        // Exact for this run's pairs (the runtime checks them; sparse input
+        // is never smaller than the dense bound used here).
+        let p = g.pairs.as_ref().map_or(0, |p| p.sources.len());
+        model.arena_bytes_with_pairs(g.num_nodes, g.num_edges(), g.num_graphs, p)
+    } else if sparse {
         model.arena_bytes_sparse(g.num_nodes, g.num_edges(), g.num_graphs)
     } else {
         model.arena_bytes(g.num_nodes, g.num_edges(), g.num_graphs)
@@ -141,6 +149,13 @@ pub fn split_batches(model: &Model<'_>, g: &Graphs) -> Result<Vec<Graphs>> {
     let (max_n, max_e, max_g) = (max_n as usize, max_e as usize, max_g as usize);
     if g.num_nodes <= max_n && g.num_edges() <= max_e && g.num_graphs <= max_g {
         return Ok(vec![g.clone()]);
+    }
+    if g.pairs.is_some() {
+        bail!(
+            "the graphs ({} nodes, {} edges) exceed the model's capacity ({max_n} nodes, {max_e} edges), and inputs with node pairs are not split; reconvert with larger --max-nodes/--max-edges",
+            g.num_nodes,
+            g.num_edges()
+        );
     }
     let over = format!(
         "the graphs ({} nodes, {} edges, {} graphs) exceed the model's capacity ({max_n} nodes, {max_e} edges, {max_g} graphs)",
@@ -219,6 +234,7 @@ pub fn split_batches(model: &Model<'_>, g: &Graphs) -> Result<Vec<Graphs>> {
             num_graphs: end - start,
             y: None,
             test_mask: None,
+            pairs: None,
         });
         start = end;
     }

@@ -19,6 +19,8 @@ pub enum Task {
     Node,
     /// One output row per graph.
     Graph,
+    /// One output row per node pair (link prediction; helper `link`).
+    Link,
 }
 
 /// Whether a tensor has one row per node or per graph.
@@ -28,6 +30,8 @@ pub enum Rows {
     Node,
     /// Graph rows (after pooling).
     Graph,
+    /// Node-pair rows (link prediction: after a pair decoder).
+    Pair,
 }
 
 /// A dense row-major matrix `[rows, cols]` (weights are `[out, in]`).
@@ -161,6 +165,12 @@ pub enum OpKind {
     },
     /// EdgeConv / DynamicEdgeConv (its `nn` normalised, BatchNorm folded).
     EdgeConv(Box<EdgeConvSpec>),
+    /// Inner-product pair decoder `z_s · z_t` (link; one channel, the logit).
+    InnerProduct,
+    /// Pair representation `z_s ⊙ z_t` (link).
+    PairHadamard,
+    /// Pair representation `[z_s, z_t]` (link).
+    PairConcat,
 }
 
 /// The options and weights of an APPNP / SGConv / GCN2Conv: `p = x` or
@@ -306,6 +316,9 @@ impl OpKind {
             OpKind::Elu { .. } => "elu",
             OpKind::EdgeConv(e) if e.k > 0 => "dynamic_edge_conv",
             OpKind::EdgeConv(_) => "edge_conv",
+            OpKind::InnerProduct => "inner_product",
+            OpKind::PairHadamard => "pair_hadamard",
+            OpKind::PairConcat => "pair_concat",
         }
     }
 }
@@ -411,6 +424,9 @@ pub const SUPPORTED_OPS: &[&str] = &[
     "elu",
     "edge_conv",
     "dynamic_edge_conv",
+    "inner_product",
+    "pair_hadamard",
+    "pair_concat",
 ];
 
 struct Ctx<'a> {
@@ -526,7 +542,8 @@ pub fn parse(file: &ModelFile) -> Result<Spec> {
     let task = match raw.task.as_deref() {
         None | Some("node") => Task::Node,
         Some("graph") => Task::Graph,
-        Some(t) => bail!("spec task '{t}' is not 'node' or 'graph'"),
+        Some("link") => Task::Link,
+        Some(t) => bail!("spec task '{t}' is not 'node', 'graph' or 'link'"),
     };
     if raw.input.channels == 0 {
         bail!("spec input '{}' has 0 channels", raw.input.name);
@@ -1076,6 +1093,14 @@ pub fn parse(file: &ModelFile) -> Result<Spec> {
                 let out = e.w2.as_ref().map_or(e.w1.rows, |m| m.rows);
                 (OpKind::EdgeConv(Box::new(e)), Rows::Node, out)
             }
+            t @ ("inner_product" | "pair_hadamard" | "pair_concat") => {
+                need_node(t)?;
+                match t {
+                    "inner_product" => (OpKind::InnerProduct, Rows::Pair, 1),
+                    "pair_hadamard" => (OpKind::PairHadamard, Rows::Pair, ch0),
+                    _ => (OpKind::PairConcat, Rows::Pair, 2 * ch0),
+                }
+            }
             _ => unreachable!("checked against SUPPORTED_OPS"),
         };
         if channels == 0 {
@@ -1100,6 +1125,7 @@ pub fn parse(file: &ModelFile) -> Result<Spec> {
         let want = match task {
             Task::Node => Rows::Node,
             Task::Graph => Rows::Graph,
+            Task::Link => Rows::Pair,
         };
         if *rows != want {
             bail!("spec output '{o}' is {rows:?}-level but the task is {task:?}");

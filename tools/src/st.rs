@@ -126,6 +126,20 @@ pub struct Graphs {
     pub y: Option<Vec<i64>>,
     /// Test mask, if present.
     pub test_mask: Option<Vec<bool>>,
+    /// Node pairs to score (`edge_label_index`, link prediction), if present.
+    pub pairs: Option<Pairs>,
+}
+
+/// Node pairs of a link-prediction input: PyG's `edge_label_index` `[2, P]`
+/// and, for metrics, `edge_label` `[P]` (1 = edge, 0 = non-edge).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pairs {
+    /// First node of each pair.
+    pub sources: Vec<u16>,
+    /// Second node of each pair.
+    pub targets: Vec<u16>,
+    /// Labels, if present.
+    pub label: Option<Vec<f32>>,
 }
 
 impl Graphs {
@@ -269,6 +283,61 @@ pub fn parse_graphs_bytes(bytes: &[u8]) -> Result<Graphs> {
         }
         Err(_) => None,
     };
+    let pairs = match st.tensor("edge_label_index") {
+        Ok(v) => {
+            if v.shape().len() != 2 || v.shape()[0] != 2 {
+                bail!(
+                    "tensor 'edge_label_index' has shape {:?}, expected [2, P]",
+                    v.shape()
+                );
+            }
+            let p = v.shape()[1];
+            let idx = ints("edge_label_index", &v)?;
+            let mut ps = Vec::with_capacity(p);
+            let mut pt = Vec::with_capacity(p);
+            for k in 0..p {
+                ps.push(to_u16_index(
+                    "edge_label_index",
+                    format!("[0, {k}]"),
+                    idx[k],
+                    n,
+                )?);
+                pt.push(to_u16_index(
+                    "edge_label_index",
+                    format!("[1, {k}]"),
+                    idx[p + k],
+                    n,
+                )?);
+            }
+            let label = match st.tensor("edge_label") {
+                Ok(l) => {
+                    let l: Vec<f32> = floats("edge_label", &l)?
+                        .into_iter()
+                        .map(|v| v as f32)
+                        .collect();
+                    if l.len() != p {
+                        bail!("edge_label has {} values for {p} pairs", l.len());
+                    }
+                    if let Some(i) = l.iter().position(|v| !v.is_finite()) {
+                        bail!("edge_label[{i}] is {} (must be finite)", l[i]);
+                    }
+                    Some(l)
+                }
+                Err(_) => None,
+            };
+            Some(Pairs {
+                sources: ps,
+                targets: pt,
+                label,
+            })
+        }
+        Err(_) => {
+            if st.tensor("edge_label").is_ok() {
+                bail!("edge_label is given without edge_label_index");
+            }
+            None
+        }
+    };
     Ok(Graphs {
         num_nodes: n,
         channels: f,
@@ -283,6 +352,7 @@ pub fn parse_graphs_bytes(bytes: &[u8]) -> Result<Graphs> {
         num_graphs,
         y,
         test_mask,
+        pairs,
     })
 }
 

@@ -94,6 +94,7 @@ fn check(dir: &Path) -> Result<String> {
         max_nodes: g.num_nodes as u32,
         max_edges: g.num_edges() as u32,
         max_graphs: g.num_graphs as u32,
+        max_pairs: g.pairs.as_ref().map_or(0, |p| p.sources.len() as u32),
     };
     let conv = quantize::convert(&spec, &ranges, cap)?;
     let model = tinygnn::Model::from_bytes(&conv.bytes).map_err(|e| anyhow!("{e}"))?;

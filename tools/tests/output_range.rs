@@ -15,6 +15,7 @@ fn cap(g: &st::Graphs) -> Capacity {
         max_nodes: g.num_nodes as u32,
         max_edges: g.num_edges() as u32,
         max_graphs: g.num_graphs as u32,
+        max_pairs: 0,
     }
 }
 

@@ -49,6 +49,7 @@ fn setup(
         max_nodes: gr.num_nodes as u32,
         max_edges: gr.num_edges() as u32,
         max_graphs: gr.num_graphs as u32,
+        max_pairs: 0,
     };
     let conv = quantize::convert(&spec, &ranges, cap).unwrap();
     std::fs::write(dir.join("model.tgnn"), conv.bytes).unwrap();

@@ -129,6 +129,7 @@ fn random_models_int8_tracks_float() {
             max_nodes: g.num_nodes as u32,
             max_edges: g.num_edges() as u32,
             max_graphs: g.num_graphs as u32,
+            max_pairs: 0,
         };
         let conv =
             quantize::convert(&spec, &ranges, cap).unwrap_or_else(|e| panic!("seed {seed}: {e:#}"));

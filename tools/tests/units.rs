@@ -33,6 +33,7 @@ fn graph(
         has_batch,
         y: None,
         test_mask: None,
+        pairs: None,
     }
 }
 

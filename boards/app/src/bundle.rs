@@ -23,7 +23,7 @@
 //!  14  1  flags: bit0 features are int8 (already quantized with the model's
 //!         input scale / zero point; else f32), bit1 edge weights present,
 //!         bit2 batch vector present, bit3 labels present, bit4 features
-//!         are sparse int8 (CSR; requires bit0), bit5 edge features present
+//!         are sparse int8 (CSR; requires bit0), bit5 edge features present, bit6 node pairs present
 //!  15  1  labels per: 0 node, 1 graph
 //!  16  …  features  N·F × f32 (or i8)       — each array zero-padded to 4 bytes
 //!         or, with bit4 (sparse int8, CSR):
@@ -38,6 +38,8 @@
 //!         batch     N × u16                 (bit2)
 //!         labels    N or G × i16, −1 = not scored (masked out)   (bit3)
 //!         edge_dim  1 × u32 (D ≥ 1), then edge_attr E·D × f32, row-major  (bit5)
+//!         pairs     1 × u32 P, then P × u16 sources, P × u16 targets:
+//!                   node pairs to score (link prediction)        (bit6)
 //! ```
 
 /// Bundle magic.
@@ -61,8 +63,10 @@ pub const FLAG_LABELS: u8 = 8;
 pub const FLAG_SPARSE: u8 = 16;
 /// Sample flag: edge features present (edgefeat).
 pub const FLAG_EDGE_ATTR: u8 = 32;
+/// Sample flag: node pairs present (link prediction).
+pub const FLAG_PAIRS: u8 = 64;
 /// Every flag this version knows.
-const FLAGS_KNOWN: u8 = 0x3f;
+const FLAGS_KNOWN: u8 = 0x7f;
 
 #[cfg(target_endian = "big")]
 compile_error!("the input bundle is cast in place and assumes a little-endian target");
@@ -182,6 +186,8 @@ pub struct Sample<'a> {
     pub labels: Option<Labels<'a>>,
     /// Edge features `[edges, D]` row-major, when present.
     pub edge_attr: Option<&'a [f32]>,
+    /// Node pairs `(sources, targets)` to score (link prediction).
+    pub pairs: Option<(&'a [u16], &'a [u16])>,
 }
 
 impl<'a> Bundle<'a> {
@@ -328,6 +334,13 @@ fn parse_sample(b: &[u8], start: usize) -> Option<(Sample<'_>, usize)> {
     } else {
         None
     };
+    let pairs = if flags & FLAG_PAIRS != 0 {
+        let p = u32_at(b, at)? as usize;
+        at += 4;
+        Some((take::<u16>(b, &mut at, p)?, take::<u16>(b, &mut at, p)?))
+    } else {
+        None
+    };
     if at != end {
         return None;
     }
@@ -344,6 +357,7 @@ fn parse_sample(b: &[u8], start: usize) -> Option<(Sample<'_>, usize)> {
             edges,
             labels,
             edge_attr,
+            pairs,
         },
         len,
     ))
@@ -384,6 +398,8 @@ pub mod writer {
         pub labels: Option<(bool, Vec<i16>)>,
         /// Edge features: channels `D` and `[edges, D]` values.
         pub edge_attr: Option<(u32, Vec<f32>)>,
+        /// Node pairs `(sources, targets)` to score.
+        pub pairs: Option<(Vec<u16>, Vec<u16>)>,
     }
 
     fn put(out: &mut Vec<u8>, bytes: &[u8]) {
@@ -419,6 +435,8 @@ pub mod writer {
                 && s.edge_attr.as_ref().is_none_or(|(d, a)| {
                     *d >= 1 && a.len() == e.saturating_mul(*d as usize)
                 })
+
+                && s.pairs.as_ref().is_none_or(|(a, b)| a.len() == b.len())
                 && s.graphs >= 1
                 && s.channels >= 1;
             if !ok {
@@ -442,6 +460,9 @@ pub mod writer {
             }
             if s.edge_attr.is_some() {
                 flags |= FLAG_EDGE_ATTR;
+            }
+            if s.pairs.is_some() {
+                flags |= FLAG_PAIRS;
             }
             out.extend_from_slice(&[0; 4]);
             out.extend_from_slice(&s.nodes.to_le_bytes());
@@ -474,6 +495,11 @@ pub mod writer {
             if let Some((d, a)) = &s.edge_attr {
                 put(&mut out, &d.to_le_bytes());
                 put(&mut out, bytemuck::cast_slice(a));
+            }
+            if let Some((a, b)) = &s.pairs {
+                put(&mut out, &u32::try_from(a.len()).ok()?.to_le_bytes());
+                put(&mut out, bytemuck::cast_slice(a));
+                put(&mut out, bytemuck::cast_slice(b));
             }
             let len = u32::try_from(out.len() - start).ok()?;
             out[start..start + 4].copy_from_slice(&len.to_le_bytes());
@@ -577,6 +603,24 @@ mod tests {
         assert!(write(&[s.clone()]).is_none());
         s.edge_attr = Some((0, vec![]));
         assert!(write(&[s]).is_none());
+    }
+
+    #[test]
+    fn round_trip_pairs() {
+        // Node pairs (link prediction) after the labels; an odd count pads to 4 bytes.
+        let mut s0 = sample(5, false);
+        s0.pairs = Some((vec![0, 4, 2], vec![1, 1, 2]));
+        let s1 = sample(3, true);
+        let bytes = write(&[s0.clone(), s1]).unwrap();
+        let w = aligned(&bytes);
+        let b = Bundle::parse(&bytemuck::cast_slice(&w)[..bytes.len()]).unwrap();
+        let s: Vec<Sample<'_>> = b.samples().map(|s| s.unwrap()).collect();
+        assert_eq!(s[0].pairs, Some((&[0u16, 4, 2][..], &[1u16, 1, 2][..])));
+        assert_eq!(s[1].pairs, None);
+        assert_eq!(s[0].labels.unwrap().values, &[1, -1]);
+        // Mismatched pair lists are refused by the writer.
+        s0.pairs = Some((vec![0, 1], vec![1]));
+        assert!(write(&[s0]).is_none());
     }
 
     #[test]

@@ -31,7 +31,9 @@ pub fn graph_input<'a>(s: &Sample<'a>) -> GraphInput<'a> {
         edge_weight: s.edge_weight,
         batch: s.batch,
         edge_attr: s.edge_attr.map(EdgeAttr::F32),
-        pairs: None,
+        pairs: s
+            .pairs
+            .map(|(sources, targets)| tinygnn::NodePairs { sources, targets }),
     }
 }
 

@@ -400,6 +400,11 @@ fn inputs(graphs: &str, out: &str, opts: &[String]) -> Res<()> {
     }
     let g = batch.last().map_or(1, |&b| b as usize + 1);
     let y = get("y").map(|t| ints(&t)).transpose()?;
+    // Node pairs to score (link prediction): whole-file samples only.
+    let pairs = get("edge_label_index").map(|t| ints(&t)).transpose()?;
+    if pairs.is_some() && split {
+        return Err("`edge_label_index` (node pairs) cannot be split per graph".into());
+    }
     let keep: Vec<bool> = if mask == "all" {
         vec![true; n]
     } else {
@@ -466,6 +471,19 @@ fn inputs(graphs: &str, out: &str, opts: &[String]) -> Res<()> {
             } else if y.len() == g {
                 s.labels = Some((true, (g0..g1).map(|i| y[i] as i16).collect()));
             }
+        }
+        if let Some(p) = &pairs {
+            let k = p.len() / 2;
+            let idx = |v: i64| u16::try_from(v).map_err(|_| "pair index out of u16 range");
+            let a = p[..k]
+                .iter()
+                .map(|&v| idx(v))
+                .collect::<Result<Vec<_>, _>>()?;
+            let b = p[k..]
+                .iter()
+                .map(|&v| idx(v))
+                .collect::<Result<Vec<_>, _>>()?;
+            s.pairs = Some((a, b));
         }
         if let Some((scale, zp)) = quantize {
             let q: Vec<i8> = s

@@ -40,7 +40,8 @@ from torch_geometric.nn.models import GAT, GCN, GIN, MLP, GraphSAGE
 from torch_geometric.nn.models.basic_gnn import BasicGNN
 from torch_geometric.nn.norm import BatchNorm as PygBatchNorm
 
-__all__ = ["ExportError", "ExportResult", "SPEC_VERSION", "export", "build_spec", "call_with_data"]
+__all__ = ["ExportError", "ExportResult", "SPEC_VERSION", "export", "build_spec", "call_with_data",
+           "export_link", "build_link_spec", "LINK_DECODERS"]
 
 SPEC_VERSION = 1
 EXPORTER_VERSION = "0.1.0"
@@ -801,6 +802,93 @@ def build_spec(model: torch.nn.Module, example: Data) -> ExportResult:
             raise ExportError("the model reads edge features but the example graph has no edge_attr")
         spec["edge_input"] = {"name": EDGE_INPUT, "channels": int(ea.size(1)) if ea.dim() == 2 else 1}
     return ExportResult(spec=spec, output=expected.detach().to(torch.float32))
+
+
+# Link prediction (helper `link`): decoder name → spec op of the pair representation.
+LINK_DECODERS = {"inner_product": "inner_product", "hadamard": "pair_hadamard",
+                 "concat": "pair_concat"}
+
+
+def _link_parts(encoder: torch.nn.Module, decoder: str, mlp: Optional[torch.nn.Module]):
+    if decoder not in LINK_DECODERS:
+        raise ExportError(f"decoder must be one of {sorted(LINK_DECODERS)}, not {decoder!r}")
+    if decoder == "inner_product" and mlp is not None:
+        raise ExportError("the inner_product decoder takes no mlp")
+    if decoder != "inner_product" and mlp is None:
+        raise ExportError(f"the {decoder} decoder needs the pair MLP (mlp=...)")
+    if isinstance(encoder, (pyg_nn.GAE, pyg_nn.VGAE)):
+        # GAE/VGAE: the encoder module; VGAE's mu at inference (its encoder returns
+        # (mu, logstd): export an encoder that returns mu only).
+        if not isinstance(encoder.decoder, pyg_nn.models.autoencoder.InnerProductDecoder) \
+                or decoder != "inner_product":
+            raise ExportError("GAE/VGAE models export with their InnerProductDecoder only")
+        encoder = encoder.encoder
+    return encoder
+
+
+def build_link_spec(encoder: torch.nn.Module, example: Data, decoder: str = "inner_product",
+                    mlp: Optional[torch.nn.Module] = None) -> ExportResult:
+    """See :func:`_build_link`; returns the spec and the float pair scores."""
+    return _build_link(encoder, example, decoder, mlp)[0]
+
+
+def _build_link(encoder: torch.nn.Module, example: Data, decoder: str = "inner_product",
+                mlp: Optional[torch.nn.Module] = None):
+    """The spec of a link-prediction model: ``encoder`` (a node-level model, exported as by
+    :func:`build_spec`, or a PyG ``GAE``) gives node embeddings ``z``; the decoder scores
+    the node pairs ``example.edge_label_index``: ``"inner_product"`` (``z_s · z_t``, the
+    logit of PyG's ``InnerProductDecoder``, no sigmoid), or ``"hadamard"`` / ``"concat"``
+    (``z_s ⊙ z_t`` / ``[z_s, z_t]``) followed by ``mlp`` (Linear/ReLU/BatchNorm/Dropout
+    modules, e.g. ``torch.nn.Sequential``; its state_dict keys get the prefix
+    ``decoder.``). The output has one row per pair."""
+    encoder = _link_parts(encoder, decoder, mlp)
+    eli = getattr(example, "edge_label_index", None)
+    if eli is None or eli.dim() != 2 or eli.size(0) != 2:
+        raise ExportError("the example graph needs edge_label_index [2, P] (the pairs to score)")
+    enc = build_spec(encoder, example)
+    if enc.spec["task"] != "node":
+        raise ExportError("the encoder must produce node embeddings (a node-level output)")
+    state = _float_state_dict(encoder)
+    if mlp is not None:
+        state.update({f"decoder.{k}": v for k, v in _float_state_dict(mlp).items()})
+    builder = _SpecBuilder(state, enc.spec["input"]["name"])
+    builder.ops = list(enc.spec["ops"])
+    for op in builder.ops:
+        builder.level[op["name"]] = "node"
+    z_name = enc.spec["outputs"][0]
+    z = enc.output
+    s, t = eli.long()
+    with torch.no_grad():
+        if decoder == "inner_product":
+            out = builder.add("decoder", "inner_product", [z_name], level="pair")
+            expected = pyg_nn.InnerProductDecoder()(z, eli.long(), sigmoid=False).view(-1, 1)
+        else:
+            pair = builder.add("pair", LINK_DECODERS[decoder], [z_name], level="pair")
+            out = builder.module(mlp, "decoder", pair)
+            with _eval_mode(mlp):
+                rep = z[s] * z[t] if decoder == "hadamard" else torch.cat([z[s], z[t]], dim=-1)
+                expected = mlp(rep)
+    spec = {
+        "tinygnn_spec": SPEC_VERSION,
+        "task": "link",
+        "input": enc.spec["input"],
+        "ops": builder.ops,
+        "outputs": [out],
+    }
+    return ExportResult(spec=spec, output=expected.detach().to(torch.float32)), state
+
+
+def export_link(encoder: torch.nn.Module, path, example: Data, decoder: str = "inner_product",
+                mlp: Optional[torch.nn.Module] = None) -> ExportResult:
+    """Export a link-prediction model (see :func:`build_link_spec`) to ``path``."""
+    result, state = _build_link(encoder, example, decoder, mlp)
+    metadata = {
+        "tinygnn_spec": json.dumps(result.spec),
+        "tinygnn_exporter": (f"tinygnn {EXPORTER_VERSION}; torch {torch.__version__}; "
+                             f"torch_geometric {torch_geometric.__version__}"),
+    }
+    save_tensors(path, state, metadata=metadata)
+    return result
 
 
 def export(model: torch.nn.Module, path, example: Data) -> ExportResult:

@@ -50,6 +50,18 @@ def graphs_tensors(data_or_list: Union[Data, Sequence[Data]]) -> Dict[str, torch
         if y.is_floating_point():
             raise ValueError("save_graphs: y must hold integer class labels")
         out["y"] = y.reshape(-1).to(torch.int64)
+    eli = getattr(data, "edge_label_index", None)
+    if eli is not None:
+        if eli.dim() != 2 or eli.size(0) != 2:
+            raise ValueError("save_graphs: edge_label_index must be [2, P]")
+        out["edge_label_index"] = eli.to(torch.int64)
+        label = getattr(data, "edge_label", None)
+        if label is not None:
+            if label.numel() != eli.size(1):
+                raise ValueError("save_graphs: edge_label must have one value per pair")
+            out["edge_label"] = label.reshape(-1).to(torch.float32)
+    elif getattr(data, "edge_label", None) is not None:
+        raise ValueError("save_graphs: edge_label needs edge_label_index")
     for key in MASKS:
         mask = getattr(data, key, None)
         if mask is not None:
@@ -61,7 +73,9 @@ def graphs_tensors(data_or_list: Union[Data, Sequence[Data]]) -> Dict[str, torch
 
 def save_graphs(path, data_or_list: Union[Data, Sequence[Data]]) -> Dict[str, torch.Tensor]:
     """Write ``GRAPHS.safetensors``: x (F32), edge_index (I64), and when present
-    edge_weight (F32), edge_attr (F32, [E, D]), batch (I64), y (I64) and the train/val/test masks (U8).
+    edge_weight (F32), edge_attr (F32, [E, D]), batch (I64), y (I64), the train/val/test masks (U8)
+    and, for link prediction, edge_label_index (I64 ``[2, P]``, the node pairs to score) and
+    edge_label (F32).
     Returns the tensors written."""
     tensors = graphs_tensors(data_or_list)
     save_tensors(path, tensors)

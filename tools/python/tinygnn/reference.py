@@ -265,6 +265,14 @@ def run_spec(spec: dict, tensors: Dict[str, torch.Tensor], graph: Dict[str, torc
             out = ins[0] + ins[1]
         elif kind == "concat":
             out = torch.cat(ins, dim=-1)
+        elif kind in ("inner_product", "pair_hadamard", "pair_concat"):
+            ps, pt = graph["edge_label_index"].long()
+            if kind == "inner_product":
+                out = (h[ps] * h[pt]).sum(dim=-1, keepdim=True)
+            elif kind == "pair_hadamard":
+                out = h[ps] * h[pt]
+            else:
+                out = torch.cat([h[ps], h[pt]], dim=-1)
         else:
             raise ValueError(f"unknown op '{kind}'")
         values[op["name"]] = out

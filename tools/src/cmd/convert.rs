@@ -29,6 +29,10 @@ pub struct Args {
     /// Largest number of graphs per batch [default: graphs in the calibration file].
     #[arg(long)]
     pub max_graphs: Option<u32>,
+    /// Largest number of node pairs a link-prediction model scores per run
+    /// [default: pairs (`edge_label_index`) in the calibration file].
+    #[arg(long)]
+    pub max_pairs: Option<u32>,
     /// Range calibration per activation tensor: `mse` (the clipping range with
     /// the least int8 quantization mean squared error; chosen by measurement,
     /// docs/quantization.md), `minmax` or `percentile:P` (e.g. percentile:99.99).
@@ -104,7 +108,17 @@ pub fn run(a: &Args) -> Result<()> {
         max_nodes: a.max_nodes.unwrap_or(g.num_nodes.max(1) as u32),
         max_edges: a.max_edges.unwrap_or(g.num_edges() as u32),
         max_graphs: a.max_graphs.unwrap_or(g.num_graphs as u32),
+        max_pairs: a
+            .max_pairs
+            .unwrap_or(g.pairs.as_ref().map_or(0, |p| p.sources.len() as u32)),
     };
+    if cap.max_pairs > tinygnn::MAX_EDGES {
+        bail!(
+            "--max-pairs {} exceeds the runtime's limit {}",
+            cap.max_pairs,
+            tinygnn::MAX_EDGES
+        );
+    }
     if cap.max_nodes == 0 || cap.max_nodes > u16::MAX as u32 {
         bail!(
             "--max-nodes {} must be in 1..=65535 (node indices are u16)",

@@ -41,6 +41,9 @@ pub fn fop_name(f: &FOp) -> &'static str {
         FKind::Elu { .. } => "lut",
         FKind::EdgeConv(e) if e.k > 0 => "dynamic_edge_conv",
         FKind::EdgeConv(_) => "edge_conv",
+        FKind::InnerProduct => "inner_product",
+        FKind::PairHadamard => "pair_hadamard",
+        FKind::PairConcat => "pair_concat",
     }
 }
 
@@ -59,6 +62,7 @@ fn kind_str(k: TensorKind) -> &'static str {
         TensorKind::Node => "node",
         TensorKind::Graph => "graph",
         TensorKind::Edge => "edge",
+        TensorKind::Pair => "pair",
     }
 }
 
@@ -69,6 +73,7 @@ fn shape_str(t: &TensorDesc) -> String {
             TensorKind::Node => "N",
             TensorKind::Graph => "G",
             TensorKind::Edge => "E",
+            TensorKind::Pair => "P",
         },
         t.channels
     )
@@ -310,6 +315,21 @@ pub fn describe(model: &Model<'_>, file_len: usize) -> Value {
                            "hidden": hidden, "layers": if w2.len > 0 { 2 } else { 1 }}),
                 )
             }
+            Op::InnerProduct { mult, shift, .. } => {
+                ("-".into(), format!("mult {mult} shift {shift}"), json!({}))
+            }
+            Op::PairFeatures { mode, .. } => match mode {
+                tinygnn::format::PairMode::Hadamard { mult, shift } => (
+                    "-".into(),
+                    format!("mult {mult} shift {shift}"),
+                    json!({"mode": "hadamard"}),
+                ),
+                tinygnn::format::PairMode::Concat => (
+                    "-".into(),
+                    "same quant as input".into(),
+                    json!({"mode": "concat"}),
+                ),
+            },
         };
         ops.push(json!({
             "index": i,

@@ -63,6 +63,9 @@ pub struct Report<'a> {
     output_bytes: Option<&'a std::path::Path>,
     pred: Vec<usize>,
     acc: Option<(f64, usize)>,
+    /// Link prediction: AUC of a one-channel pair output against the
+    /// graphs' `edge_label`.
+    auc: Option<f64>,
 }
 
 impl<'a> Report<'a> {
@@ -80,12 +83,22 @@ impl<'a> Report<'a> {
         }
         let pred: Vec<usize> = (0..out.rows).map(|r| out.argmax(r)).collect();
         let acc = accuracy(&pred, g);
+        let auc = g
+            .pairs
+            .as_ref()
+            .and_then(|p| p.label.as_ref())
+            .filter(|l| out.channels == 1 && l.len() == out.rows)
+            .and_then(|l| {
+                let s: Vec<f64> = (0..out.rows).map(|r| out.dequantize(r, 0)).collect();
+                verify::auc(&s, l)
+            });
         Ok(Report {
             out,
             g,
             output_bytes,
             pred,
             acc,
+            auc,
         })
     }
 
@@ -107,6 +120,7 @@ impl<'a> Report<'a> {
         v.insert("argmax".into(), self.pred.clone().into());
         v.insert("accuracy".into(), acc.map(|a| a.0).into());
         v.insert("accuracy_rows".into(), acc.map(|a| a.1).into());
+        v.insert("auc".into(), self.auc.into());
         v.extend(extra);
         println!("{}", serde_json::to_string_pretty(&v)?);
         Ok(())
@@ -149,6 +163,13 @@ impl<'a> Report<'a> {
                 "accuracy: {:.2}% over {n} {}",
                 acc * 100.0,
                 accuracy_scope(self.g, out.rows)
+            );
+        }
+        if let Some(auc) = self.auc {
+            println!(
+                "link AUC: {:.2}% over {} labelled pairs (edge_label)",
+                auc * 100.0,
+                out.rows
             );
         }
         if let Some(p) = self.output_bytes {

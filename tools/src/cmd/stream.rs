@@ -338,6 +338,7 @@ fn first_graphs(g: &Graphs, n: usize) -> Result<Graphs> {
             .test_mask
             .as_ref()
             .map(|m| m[..cut(m.len()).min(m.len())].to_vec()),
+        pairs: None,
     })
 }
 

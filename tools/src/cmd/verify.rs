@@ -97,6 +97,46 @@ pub fn compare(f: &reference::Tensor, q: &rt::RunOutput) -> Result<Comparison> {
     })
 }
 
+/// ROC AUC of `scores` against binary `labels` (> 0.5 is positive): the
+/// Mann–Whitney statistic with tied scores counted half (average ranks), so
+/// the many ties of int8 scores are scored fairly. `None` without both a
+/// positive and a negative.
+pub fn auc(scores: &[f64], labels: &[f32]) -> Option<f64> {
+    let mut idx: Vec<usize> = (0..scores.len().min(labels.len())).collect();
+    idx.sort_by(|&a, &b| scores[a].total_cmp(&scores[b]));
+    let pos = idx.iter().filter(|&&i| labels[i] > 0.5).count();
+    let neg = idx.len() - pos;
+    if pos == 0 || neg == 0 {
+        return None;
+    }
+    // Sum of the (average, 1-based) ranks of the positives.
+    let mut rank_sum = 0.0f64;
+    let mut k = 0;
+    while k < idx.len() {
+        let mut e = k;
+        while e + 1 < idx.len() && scores[idx[e + 1]] == scores[idx[k]] {
+            e += 1;
+        }
+        let avg = (k + e) as f64 / 2.0 + 1.0;
+        rank_sum += avg * idx[k..=e].iter().filter(|&&i| labels[i] > 0.5).count() as f64;
+        k = e + 1;
+    }
+    let (p, n) = (pos as f64, neg as f64);
+    Some((rank_sum - p * (p + 1.0) / 2.0) / (p * n))
+}
+
+/// Float and int8 AUC of a one-channel pair output against `edge_label`
+/// (`None` unless the graphs carry labelled pairs and the output is one
+/// channel of one row per pair).
+fn pair_auc(f: &reference::Tensor, q: &rt::RunOutput, g: &st::Graphs) -> Option<(f64, f64, usize)> {
+    let label = g.pairs.as_ref()?.label.as_ref()?;
+    if f.channels != 1 || q.channels != 1 || f.rows != label.len() || q.rows != label.len() {
+        return None;
+    }
+    let qs: Vec<f64> = (0..q.rows).map(|r| q.dequantize(r, 0)).collect();
+    Some((auc(&f.data, label)?, auc(&qs, label)?, label.len()))
+}
+
 /// Argmax of every row of a float tensor.
 pub fn argmax_rows(t: &reference::Tensor) -> Vec<usize> {
     (0..t.rows)
@@ -154,6 +194,7 @@ pub fn run(a: &Args) -> Result<()> {
             .find(|(k, _)| *k == i)
             .map(|(_, b)| crate::quantize::bits_name(*b))
     };
+    let aucs = pair_auc(f, &q, &g);
     if a.json {
         let mut per_op = debug::to_json(&layers);
         if let Some(list) = per_op.as_array_mut() {
@@ -169,6 +210,8 @@ pub fn run(a: &Args) -> Result<()> {
             "float_accuracy": facc.map(|x| x.0), "int8_accuracy": qacc.map(|x| x.0),
             "accuracy_rows": facc.map(|x| x.1),
             "per_op": per_op,
+            "float_auc": aucs.map(|x| x.0), "int8_auc": aucs.map(|x| x.1),
+            "auc_pairs": aucs.map(|x| x.2),
         });
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(());
@@ -201,6 +244,13 @@ pub fn run(a: &Args) -> Result<()> {
         println!(
             "accuracy over {n} {}: float {:.2}%, {label} {:.2}%",
             super::accuracy_scope(&g, c.rows),
+            fa * 100.0,
+            qa * 100.0
+        );
+    }
+    if let Some((fa, qa, n)) = aucs {
+        println!(
+            "link AUC over {n} labelled pairs (edge_label): float {:.2}%, int8 {:.2}%",
             fa * 100.0,
             qa * 100.0
         );
