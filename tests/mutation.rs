@@ -792,6 +792,8 @@ struct Graph {
     batch: Option<Vec<u16>>,
     /// Node pairs (link prediction; only for models with a pair capacity).
     pairs: (Vec<u16>, Vec<u16>),
+    /// Edge features `[edges, D]` for a model with an edge-feature input.
+    edge_attr: Option<Vec<f32>>,
 }
 
 fn random_graph(rng: &mut Rng, model: &Model<'_>) -> Graph {
@@ -838,6 +840,14 @@ fn random_graph(rng: &mut Rng, model: &Model<'_>) -> Graph {
             )
         })
         .unzip();
+    let edge_attr = model
+        .edge_input()
+        .and_then(|t| model.tensors().get(usize::from(t)))
+        .map(|d| {
+            (0..e * usize::from(d.channels))
+                .map(|_| (rng.next() % 2001) as f32 / 1000.0 - 1.0)
+                .collect()
+        });
     Graph {
         n,
         x,
@@ -846,6 +856,7 @@ fn random_graph(rng: &mut Rng, model: &Model<'_>) -> Graph {
         w,
         batch,
         pairs,
+        edge_attr,
     }
 }
 
@@ -862,7 +873,7 @@ fn guarded_run(model: &Model<'_>, g: &Graph, fill: u8) -> Outcome {
         targets: &g.dst,
         edge_weight: Some(&g.w),
         batch: g.batch.as_deref(),
-        edge_attr: None,
+        edge_attr: g.edge_attr.as_deref().map(tinygnn::EdgeAttr::F32),
         pairs: Some(tinygnn::NodePairs {
             sources: &g.pairs.0,
             targets: &g.pairs.1,
@@ -1100,6 +1111,13 @@ fn mutate_shapes_dgcnn() {
 fn mutate_cora_appnp() {
     let c = suite("cora-appnp", &bundled("cora-appnp"), 0x636f_7261_6170);
     check_coverage("cora-appnp", &c, &DEEP);
+}
+
+#[test]
+fn mutate_edge_op_model() {
+    let bytes = tinygnn_testkit::edge_op_model();
+    let c = suite("edge-op (synthetic)", &bytes, 0x4544_4745);
+    check_coverage("edge-op", &c, &DEEP);
 }
 
 #[test]

@@ -63,6 +63,9 @@ pub struct FuzzGraph {
     pub edge_weight: Option<Vec<f32>>,
     /// Graph of each node.
     pub batch: Option<Vec<u16>>,
+    /// Edge features (`edge_attr`; with `fit`, cycled to `edges × D` for a
+    /// model with an edge-feature input).
+    pub edge_attr: Option<Vec<f32>>,
     /// Make the graph fit the model (see above).
     pub fit: bool,
     /// Arena size relative to the need: `Exact`, short or long by some bytes.
@@ -95,6 +98,8 @@ pub struct Graph {
     pub w: Option<Vec<f32>>,
     /// Batch vector.
     pub batch: Option<Vec<u16>>,
+    /// Edge features, row-major `[edges, D]`.
+    pub edge_attr: Option<Vec<f32>>,
 }
 
 /// Owned features.
@@ -126,7 +131,7 @@ impl Graph {
             targets: &self.dst,
             edge_weight: self.w.as_deref(),
             batch: self.batch.as_deref(),
-            edge_attr: None,
+            edge_attr: self.edge_attr.as_deref().map(tinygnn::EdgeAttr::F32),
             pairs: None,
         }
     }
@@ -207,6 +212,16 @@ impl FuzzGraph {
             FuzzFeatures::FitF32(v) => OwnedFeatures::F32(cycle(v, fit_len)),
             FuzzFeatures::FitI8(v) => OwnedFeatures::I8(cycle(v, fit_len)),
         };
+        let edge_dim = model
+            .edge_input()
+            .and_then(|t| model.tensors().get(usize::from(t)))
+            .map(|d| usize::from(d.channels));
+        let edge_attr = match (&self.edge_attr, self.fit, edge_dim) {
+            (Some(a), true, Some(d)) if src.len() <= MAX_FIT_FEATURES => {
+                Some(cycle(a, src.len() * d))
+            }
+            (a, _, _) => a.clone(),
+        };
         Graph {
             n,
             features,
@@ -214,6 +229,7 @@ impl FuzzGraph {
             dst,
             w,
             batch,
+            edge_attr,
         }
     }
 }
@@ -338,5 +354,6 @@ pub fn fixed_models() -> Vec<Vec<u8>> {
         include_bytes!("../../models/karate-gcn/karate-gcn.tgnn").to_vec(),
         include_bytes!("../../models/digits-gin/digits-gin.tgnn").to_vec(),
         tinygnn_testkit::every_op_model(),
+        tinygnn_testkit::edge_op_model(),
     ]
 }

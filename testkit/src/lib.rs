@@ -93,6 +93,24 @@ impl Fixture {
         (self.w.add_i8(&ws), self.w.add_channel_params(&recs))
     }
 
+    /// Channel parameters of `o` channels (bias, multiplier, shift).
+    pub fn params(&mut self, o: usize) -> Section {
+        let recs: Vec<ChannelRecord> = (0..o)
+            .map(|k| ChannelRecord {
+                bias: 60 * k as i32 - 90,
+                mult: (1 << 30) + (k as i32) * 6007,
+                shift: -7,
+            })
+            .collect();
+        self.w.add_channel_params(&recs)
+    }
+
+    /// int8 weights `[o, i]` (no parameters).
+    pub fn weights(&mut self, i: usize, o: usize) -> Section {
+        let ws = self.values(i * o);
+        self.w.add_i8(&ws)
+    }
+
     /// Little-endian bytes as a section (empty input: the empty section).
     pub fn bytes(&mut self, b: &[u8]) -> Section {
         if b.is_empty() {
@@ -132,6 +150,13 @@ pub const STAGES: &[(&str, Stage)] = &[
     ("concat (with the first stage's output)", concat_first),
     ("act (leaky relu)", act),
     ("gat (GATConv, 2 heads, concat)", gat),
+    ("appnp (K=2, alpha 0.1)", appnp),
+    ("sgconv (K=1, 8 -> 4)", sgconv),
+    ("gcn2conv (x0 = the first stage's output)", gcn2),
+    ("tagconv (K=2, no self-loops)", tag),
+    ("lut (int8 table)", lut),
+    ("edgeconv (k=0, max, two layers)", edge_conv),
+    ("dynamic edgeconv (k=3, mean, one layer)", dyn_edge_conv),
 ];
 
 fn gcn(f: &mut Fixture) {
@@ -233,6 +258,12 @@ fn act(f: &mut Fixture) {
 
 /// GATConv (not v2), 2 heads of 4 channels, concatenated (docs/format.md §GatConv).
 fn gat(f: &mut Fixture) {
+    gat_with(f, None);
+}
+
+/// [`gat`], with the edge-feature part (`edge_dim`) when `edge` is the
+/// model's edge tensor and its channel count.
+fn gat_with(f: &mut Fixture, edge: Option<(u8, usize)>) {
     let (heads, c) = (2usize, 4usize);
     let hc = heads * c;
     let input = f.cur();
@@ -261,6 +292,23 @@ fn gat(f: &mut Fixture) {
         .collect();
     let params = f.w.add_channel_params(&recs);
     let output = f.next_node(hc as u16, 0.1, 0);
+    let edge = edge.map(|(edge_attr, d)| {
+        // V[H, D] (i16) and (m, s) per head.
+        let att: Vec<u8> = f
+            .values(heads * d)
+            .iter()
+            .flat_map(|&v| (v as i16 * 32).to_le_bytes())
+            .collect();
+        let logit: Vec<u8> = (0..heads)
+            .flat_map(|k| [(1 << 30) + k as i32 * 3001, -9])
+            .flat_map(i32::to_le_bytes)
+            .collect();
+        tinygnn::format::GatEdge {
+            edge_attr,
+            att: f.bytes(&att),
+            logit: f.bytes(&logit),
+        }
+    });
     f.w.add_op(Op::GatConv {
         input,
         output,
@@ -276,8 +324,212 @@ fn gat(f: &mut Fixture) {
         logit,
         params,
         act: Activation::None,
-        edge: None,
+        edge,
     });
+}
+
+/// APPNP: `K = 2` steps, `alpha = 0.1`, no weights (same channels in and out).
+fn appnp(f: &mut Fixture) {
+    let input = f.cur();
+    let ch = f.channels(input);
+    let params = f.params(ch);
+    let output = f.next_node(ch as u16, 0.1, 0);
+    f.w.add_op(Op::Propagate {
+        input,
+        output,
+        k: 2,
+        alpha_q30: (1 << 30) / 10,
+        weights: Section::default(),
+        x0: input,
+        weights_0: Section::default(),
+        params,
+        act: Activation::Relu,
+        improved: false,
+        add_self_loops: true,
+        normalize: true,
+        edge_weight: false,
+        hops: false,
+    });
+}
+
+/// SGConv: one step of `Â` after the weights, with edge weights.
+fn sgconv(f: &mut Fixture) {
+    let input = f.cur();
+    let (weights, params) = f.linear(f.channels(input), 4);
+    let output = f.next_node(4, 0.1, -2);
+    f.w.add_op(Op::Propagate {
+        input,
+        output,
+        k: 1,
+        alpha_q30: 0,
+        weights,
+        x0: input,
+        weights_0: Section::default(),
+        params,
+        act: Activation::None,
+        improved: false,
+        add_self_loops: true,
+        normalize: true,
+        edge_weight: true,
+        hops: false,
+    });
+}
+
+/// GCN2Conv: the initial residual reads the first stage's output (`x0`).
+fn gcn2(f: &mut Fixture) {
+    let (input, x0) = (f.cur(), f.nodes[1]);
+    let weights = f.weights(f.channels(input), 4);
+    let weights_0 = f.weights(f.channels(x0), 4);
+    let params = f.params(4);
+    let output = f.next_node(4, 0.1, 1);
+    f.w.add_op(Op::Propagate {
+        input,
+        output,
+        k: 1,
+        alpha_q30: (1 << 30) / 5,
+        weights,
+        x0,
+        weights_0,
+        params,
+        act: Activation::Relu,
+        improved: false,
+        add_self_loops: true,
+        normalize: true,
+        edge_weight: false,
+        hops: false,
+    });
+}
+
+/// TAGConv: `K = 2`, three stacked matrices, normalised without self-loops.
+fn tag(f: &mut Fixture) {
+    let input = f.cur();
+    let weights = f.weights(f.channels(input), 3 * 4);
+    let params = f.params(4);
+    let output = f.next_node(4, 0.1, 0);
+    f.w.add_op(Op::Propagate {
+        input,
+        output,
+        k: 2,
+        alpha_q30: 0,
+        weights,
+        x0: input,
+        weights_0: Section::default(),
+        params,
+        act: Activation::None,
+        improved: false,
+        add_self_loops: false,
+        normalize: true,
+        edge_weight: false,
+        hops: true,
+    });
+}
+
+/// An element-wise int8 table (as the converter writes for ELU).
+fn lut(f: &mut Fixture) {
+    let input = f.cur();
+    let table: Vec<u8> = f.values(256).iter().map(|&v| v as u8).collect();
+    let table = f.bytes(&table);
+    let output = f.next_node(f.channels(input) as u16, 0.07, -5);
+    f.w.add_op(Op::Lut {
+        input,
+        output,
+        table,
+    });
+}
+
+/// EdgeConv over the graph's edges, max, `nn` of two layers (hidden 6).
+fn edge_conv(f: &mut Fixture) {
+    let input = f.cur();
+    let ci = f.channels(input);
+    let (w_self, params1) = f.linear(ci, 6);
+    let w_nbr = f.weights(ci, 6);
+    let (w2, params2) = f.linear(6, 4);
+    let output = f.next_node(4, 0.1, 0);
+    f.w.add_op(Op::EdgeConv {
+        input,
+        output,
+        aggr: Aggr::Max,
+        k: 0,
+        hidden: 6,
+        w_self,
+        w_nbr,
+        params1,
+        act1: Activation::Relu,
+        hidden_zp: -2,
+        w2,
+        params2,
+        act2: Activation::None,
+    });
+}
+
+/// DynamicEdgeConv: the 3 nearest points of each graph, mean, one layer.
+fn dyn_edge_conv(f: &mut Fixture) {
+    let input = f.cur();
+    let ci = f.channels(input);
+    let (w_self, params1) = f.linear(ci, 4);
+    let w_nbr = f.weights(ci, 4);
+    let output = f.next_node(4, 0.1, 0);
+    f.w.add_op(Op::EdgeConv {
+        input,
+        output,
+        aggr: Aggr::Mean,
+        k: 3,
+        hidden: 4,
+        w_self,
+        w_nbr,
+        params1,
+        act1: Activation::Relu,
+        hidden_zp: 0,
+        w2: Section::default(),
+        params2: Section::default(),
+        act2: Activation::None,
+    });
+}
+
+/// Channels of the edge features of [`edge_op_model`].
+pub const EDGE_FEATURES: usize = 2;
+
+/// A small model with the ops that read edge features (`edge_attr`,
+/// [`EDGE_FEATURES`] channels): Linear 3 → 2, GINEConv without `lin`
+/// (edge features added as they are), GINEConv with `lin`, GATConv with
+/// `edge_dim`. Output: the last node tensor. Capacity [`EVERY_OP_CAPACITY`].
+pub fn edge_op_model() -> Vec<u8> {
+    let mut f = Fixture::new(3, 0.05, 2);
+    let ea = f.tensor(TensorKind::Edge, EDGE_FEATURES as u16, 0.04, -3);
+    let x = f.cur();
+    let (weights, params) = f.linear(3, EDGE_FEATURES);
+    let a = f.next_node(EDGE_FEATURES as u16, 0.1, 0);
+    f.w.add_op(Op::Linear {
+        input: x,
+        output: a,
+        weights,
+        params,
+        act: Activation::Relu,
+    });
+    for lin in [false, true] {
+        let input = f.cur();
+        let (edge_weights, edge_params) = if lin {
+            f.linear(EDGE_FEATURES, EDGE_FEATURES)
+        } else {
+            (Section::default(), f.params(EDGE_FEATURES))
+        };
+        let output = f.next_node(EDGE_FEATURES as u16, 0.1, -1);
+        f.w.add_op(Op::GineConv {
+            input,
+            edge_attr: ea,
+            output,
+            one_plus_eps_q16: if lin { 75000 } else { 60000 },
+            edge_weights,
+            edge_params,
+            mult: 1 << 30,
+            shift: -6,
+        });
+    }
+    gat_with(&mut f, Some((ea, EDGE_FEATURES)));
+    let out = f.cur();
+    let (n, e, g) = EVERY_OP_CAPACITY;
+    f.w.finish(f.nodes[0], &[out], n, e, g)
+        .expect("the edge-op model is valid")
 }
 
 /// A small model with every op kind: the [`STAGES`] (GCN with edge weights,
@@ -346,13 +598,20 @@ mod tests {
             [
                 "act",
                 "add",
+                "appnp",
                 "concat",
+                "dynamic_edge_conv",
+                "edge_conv",
                 "gat_conv",
+                "gcn2_conv",
                 "gcn_conv",
                 "gin_aggregate",
                 "global_pool",
                 "linear",
-                "sage_conv"
+                "lut",
+                "sage_conv",
+                "sg_conv",
+                "tag_conv"
             ]
         );
         // Two graphs: a 4-cycle and a triangle.
@@ -378,12 +637,50 @@ mod tests {
         let head = s.run(&input).expect("runs");
         assert_eq!((head.rows, head.channels), (2, 3));
         let last = s.output(1).expect("second output");
-        assert_eq!((last.rows, last.channels), (7, 8));
+        assert_eq!((last.rows, last.channels), (7, 4));
         // Not saturated to one value: the stages carry signal to the end.
         assert!(
             last.data.iter().any(|&v| v != last.data[0]),
             "{:?}",
             last.data
         );
+    }
+
+    /// The edge-op fixture names its ops, needs `edge_attr`, and runs with it.
+    #[test]
+    fn edge_op_model_runs_with_edge_features() {
+        let bytes = edge_op_model();
+        let model = Model::from_bytes(&bytes).expect("valid");
+        let names: Vec<&str> = model.ops().map(|o| o.name()).collect();
+        assert_eq!(names, ["linear", "gine_conv", "gine_conv", "gat_conv"]);
+        assert!(model.edge_input().is_some());
+        let x: Vec<f32> = (0..5 * 3).map(|i| (i % 7) as f32 * 0.1 - 0.3).collect();
+        let src = [0u16, 1, 2, 3, 4, 0];
+        let dst = [1u16, 2, 3, 4, 0, 2];
+        let ea: Vec<f32> = (0..6 * EDGE_FEATURES)
+            .map(|i| (i % 5) as f32 * 0.05 - 0.1)
+            .collect();
+        let mut input = GraphInput {
+            num_nodes: 5,
+            features: Features::F32(&x),
+            sources: &src,
+            targets: &dst,
+            edge_weight: None,
+            batch: None,
+            edge_attr: None,
+            pairs: None,
+        };
+        let need = model.arena_bytes(5, 6, 1);
+        let mut buf = vec![0u8; need + 8];
+        let off = buf.as_ptr().align_offset(8);
+        let mut s = Session::new(&model, &mut buf[off..off + need]);
+        assert_eq!(
+            s.run(&input).map(|_| ()),
+            Err(tinygnn::Error::MissingEdgeAttr)
+        );
+        input.edge_attr = Some(tinygnn::EdgeAttr::F32(&ea));
+        let out = s.run(&input).expect("runs");
+        assert_eq!((out.rows, out.channels), (5, 8));
+        assert!(out.data.iter().any(|&v| v != out.data[0]), "{:?}", out.data);
     }
 }
