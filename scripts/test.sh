@@ -58,6 +58,6 @@ step "int4 weights: int4 models on the emulated M4, the accuracy table"; scripts
 step "sparse input layer and GCN-only firmware size"
 scripts/ci-sparse.sh
 step "attention layers: GAT goldens through the CLI, cora-gat on the emulated M4" && scripts/ci-gat.sh
-step "point clouds: EdgeConv/DynamicEdgeConv tests and goldens, shapes-dgcnn on the emulated M4" && scripts/ci-dgcnn.sh
+step "point clouds: EdgeConv/DynamicEdgeConv tests and goldens, shapes-dgcnn on the emulated M4 and M0" && scripts/ci-dgcnn.sh
 step "DSP/portable dense kernels on emulated Cortex-M4/M0/M33: bit-exact and instructions per MAC"; scripts/ci-dsp.sh
 step "hostile input: cargo deny, mutation suite counts, Miri, fuzzing, stack per model"; scripts/ci-hostile.sh
