@@ -61,7 +61,7 @@ step "attention layers: GAT goldens through the CLI, cora-gat on the emulated M4
 step "decoupled propagation (APPNP, SGConv, GCN2Conv, TAGConv): goldens through the CLI, cora-appnp on the emulated M4" && scripts/ci-propagate.sh
 step "host speed: fast requantization proptests (20,000 cases), karate-gcn dense vs sparse instructions"; scripts/ci-speed.sh
 step "edge features: GINE goldens through the CLI, GINE models on the emulated M4" && scripts/ci-edgefeat.sh
-step "point clouds: EdgeConv/DynamicEdgeConv tests and goldens, shapes-dgcnn on the emulated M4" && scripts/ci-dgcnn.sh
+step "point clouds: EdgeConv/DynamicEdgeConv tests and goldens, shapes-dgcnn on the emulated M4 and M0" && scripts/ci-dgcnn.sh
 step "link prediction: pair decoders, link goldens through the CLI, cora-link AUC" && scripts/ci-link.sh
 step "DSP/portable dense kernels on emulated Cortex-M4/M0/M33: bit-exact and instructions per MAC"; scripts/ci-dsp.sh
 step "hostile input: cargo deny, mutation suite counts, Miri, fuzzing, stack per model"; scripts/ci-hostile.sh

@@ -360,8 +360,9 @@ fn arena_bytes_counts_edge_conv_scratch_exactly() {
         let slots = r8(n * g.in_ch) + r8(n * o);
         // Biases (H, out), weight sums (H, H, out).
         let mut scratch = 3 * r8(4 * h) + 2 * r8(4 * o);
-        // q (N·H), p, a (H), h (H i8), m (out), agg (out i64).
-        scratch += r8(4 * n * h) + 2 * r8(4 * h) + r8(h) + r8(4 * o) + r8(8 * o);
+        // p, a (H), h (H i8), m (out), agg (out i64); no per-node table
+        // (q_j is recomputed per edge), so nothing grows with N·H.
+        scratch += 2 * r8(4 * h) + r8(h) + r8(4 * o) + r8(8 * o);
         if k > 0 {
             scratch += r8(2 * n * k) + r8(2 * n) + r8(4 * k);
         }
@@ -452,4 +453,36 @@ proptest! {
         let g = Ec::random(&mut rng, [Aggr::Max, Aggr::Mean, Aggr::Sum][aggr], k, two);
         check(&g, &mut rng, n, e, graphs.min(n));
     }
+}
+
+/// Regression (issue 4): `shapes-dgcnn` must fit the emulated Cortex-M0's
+/// 16 KiB of RAM with its stack. With an `N·H` i32 table per EdgeConv the
+/// arena was 15,520 B for a 64-point cloud, the stack (≈ 3.9 KB) grew into
+/// it, the scratch writes clobbered a return address and the firmware
+/// hard-faulted (QEMU then spun in the default handler, looking like a hang).
+/// `boards/qemu-m0/memory.x` reserves 4.5 KiB of stack; its other `.bss` is
+/// 12 B.
+#[test]
+fn shapes_dgcnn_arena_leaves_the_m0_stack_reserve() {
+    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("models/shapes-dgcnn/shapes-dgcnn.tgnn");
+    let Ok(bytes) = std::fs::read(&p) else {
+        eprintln!("skip: {} is not built", p.display());
+        return;
+    };
+    let m = Model::from_bytes(&bytes).unwrap();
+    let arena = m.arena_bytes(64, 1, 1);
+    let (ram, reserve, other_bss) = (16 * 1024, 4608, 16);
+    assert!(
+        arena + reserve + other_bss <= ram,
+        "arena {arena} B + {reserve} B stack reserve + {other_bss} B > {ram} B of M0 RAM"
+    );
+    // Doubling the points must not add per-node i32 rows of the hidden
+    // width (32 channels: 4·32 B per point and layer); the kNN lists
+    // (k = 10 u16 + a count per point) and the int8 tensors do grow.
+    let growth = m.arena_bytes(128, 1, 1) - arena;
+    assert!(
+        growth < 64 * 4 * 32,
+        "arena grows by {growth} B from 64 to 128 points"
+    );
 }

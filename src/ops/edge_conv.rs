@@ -11,15 +11,21 @@
 //! `W_a − W_b` and `W_b` with **one** scale per output channel (the larger of
 //! the two rows' ranges), so the two i32 products are in the same
 //! accumulator scale `s_x·s_w[c]` and add exactly. Per run this op computes
-//! `q_j = W_b·(x_j − zp)` once for every node (`N·H` i32 of scratch) and
-//! `p_i = (W_a − W_b)·(x_i − zp)` once per target node; each edge then costs
-//! one `H`-vector add (plus the second layer, if any).
+//! `p_i = (W_a − W_b)·(x_i − zp)` once per target node and
+//! `q_j = W_b·(x_j − zp)` once per edge, so each edge costs one `[H, in_ch]`
+//! matvec and one `H`-vector add (plus the second layer, if any).
+//!
+//! `q_j` is recomputed per edge rather than kept for every node: an `N·H` i32
+//! table (8 KiB for `shapes-dgcnn`'s 64 points × 32 channels) pushed the
+//! arena plus the stack past the 16 KiB RAM of the Cortex-M0 board, where the
+//! stack then grew into the arena (`docs/point-clouds.md`). The integers are
+//! the same, so the result is bit-identical.
 //!
 //! # Streaming
 //! Edges are processed per target node (the target-sorted CSR, or the kNN
 //! list of the node), and the aggregate is accumulated in one i64 row, so no
-//! per-edge storage is needed: the scratch is `O(N·H + N·k)`, independent of
-//! the number of edges.
+//! per-edge storage is needed: the scratch is `O(H + O + N·k)` (the kNN
+//! lists only with `k ≥ 1`), independent of the number of edges.
 
 use super::{region_bytes, zip_rows, Ctx, In, Out, Scratch};
 use crate::error::Result;
@@ -43,8 +49,7 @@ pub struct EdgeConvShape {
 }
 
 /// Scratch taken by [`run`] for `nodes` nodes: biases, weight sums, the
-/// per-node `q` rows, the per-edge vectors, the aggregate row and (with
-/// `k ≥ 1`) the kNN lists.
+/// per-edge vectors, the aggregate row and (with `k ≥ 1`) the kNN lists.
 pub fn scratch_bytes(s: EdgeConvShape, nodes: usize) -> usize {
     let h = s.hidden;
     let o = s.out_ch;
@@ -53,7 +58,6 @@ pub fn scratch_bytes(s: EdgeConvShape, nodes: usize) -> usize {
         .saturating_add(region_bytes::<i32>(h)) // sums of w_self
         .saturating_add(region_bytes::<i32>(h)) // sums of w_nbr
         .saturating_add(region_bytes::<i32>(o)) // sums of w2
-        .saturating_add(region_bytes::<i32>(nodes.saturating_mul(h))) // q
         .saturating_add(region_bytes::<i32>(h)) // p
         .saturating_add(region_bytes::<i32>(h)) // a
         .saturating_add(region_bytes::<i8>(h)) // h
@@ -103,11 +107,11 @@ fn biases(params: &[u8], out: &mut [i32]) {
     }
 }
 
-/// Row `i` of `q` (`h` values; empty if out of range).
+/// Row `j` of the `[n, ch]` int8 input (`ch` values; empty if out of range).
 #[inline]
-fn q_row(q: &[i32], h: usize, j: usize) -> &[i32] {
-    let s = j.saturating_mul(h);
-    q.get(s..s.saturating_add(h)).unwrap_or(&[])
+fn x_row(x: &[i8], ch: usize, j: usize) -> &[i8] {
+    let s = j.saturating_mul(ch);
+    x.get(s..s.saturating_add(ch)).unwrap_or(&[])
 }
 
 /// Runs the op on every node.
@@ -125,7 +129,6 @@ pub fn run(
     let sums_s = scratch.take::<i32>(hc)?;
     let sums_n = scratch.take::<i32>(hc)?;
     let sums2 = scratch.take::<i32>(oc)?;
-    let q = scratch.take::<i32>(n.saturating_mul(hc))?;
     let pv = scratch.take::<i32>(hc)?;
     let a = scratch.take::<i32>(hc)?;
     let h8 = scratch.take::<i8>(hc)?;
@@ -152,7 +155,6 @@ pub fn run(
     biases(last_params, bias_last);
     p.w_self.weight_sums(ic, sums_s);
     p.w_nbr.weight_sums(ic, sums_n);
-    p.w_nbr.matmul(ic, x.data, x.zp, sums_n, q);
 
     for (i, (xi, oi)) in zip_rows(x.data, ic, out.data, oc).enumerate() {
         p.w_self.matvec(ic, xi, x.zp, sums_s, pv);
@@ -166,9 +168,11 @@ pub fn run(
         let init = if p.aggr == Aggr::Max { i64::MIN } else { 0 };
         agg.fill(init);
         for &j in nbrs {
-            let qj = q_row(q, hc, usize::from(j));
-            for ((av, &pc), &qc) in a.iter_mut().zip(pv.iter()).zip(qj) {
-                *av = pc.saturating_add(qc);
+            // a = p_i + q_j, q_j = W_b·(x_j − zp) computed into `a` first.
+            p.w_nbr
+                .matvec(ic, x_row(x.data, ic, usize::from(j)), x.zp, sums_n, a);
+            for (av, &pc) in a.iter_mut().zip(pv.iter()) {
+                *av = pc.saturating_add(*av);
             }
             match p.w2 {
                 Some(w2) => {

@@ -15,7 +15,7 @@
 use core::ptr::{addr_of_mut, read_volatile, write_volatile};
 
 use cortex_m as _;
-use cortex_m_rt::entry;
+use cortex_m_rt::{entry, exception, ExceptionFrame};
 use cortex_m_semihosting::{debug, hprintln};
 use tinygnn_board_app::{stack, Aligned, Board, Clock, Report, StackProbe};
 
@@ -112,6 +112,23 @@ fn main() -> ! {
     } else {
         debug::EXIT_FAILURE
     });
+    #[allow(clippy::empty_loop)]
+    loop {}
+}
+
+/// A fault (e.g. the stack grown into the arena and a clobbered return
+/// address, as `shapes-dgcnn` did with a 15.5 KB arena) ends the run with an
+/// `error` line and exit status 1 instead of QEMU spinning in the default
+/// handler until the runner's timeout.
+#[exception]
+unsafe fn HardFault(ef: &ExceptionFrame) -> ! {
+    hprintln!(
+        "error hardfault pc={:#010x} lr={:#010x} sp={:#010x}",
+        ef.pc(),
+        ef.lr(),
+        ef as *const ExceptionFrame as usize
+    );
+    debug::exit(debug::EXIT_FAILURE);
     #[allow(clippy::empty_loop)]
     loop {}
 }
