@@ -129,7 +129,7 @@ impl<'a> Model<'a> {
             }
             let bad = Error::InvalidOp { op: index };
             let mut inputs_ok = true;
-            op.for_each_input(|t| {
+            op_inputs(&op, &mut |t| {
                 inputs_ok &= (t as usize) < n && is_defined(&defined, t as usize)
             });
             let out = op.output() as usize;
@@ -667,4 +667,11 @@ fn read_i32(bytes: &[u8], at: usize) -> i32 {
         .and_then(|s| s.try_into().ok())
         .map(i32::from_le_bytes)
         .unwrap_or(0)
+}
+
+/// [`Op::for_each_input`] through one `dyn` instance: the model checks, the
+/// memory plan and the sparse-input check share its code instead of
+/// inlining a copy of the match over every op variant each (docs/size.md).
+pub(crate) fn op_inputs(op: &Op, f: &mut dyn FnMut(u8)) {
+    op.for_each_input(f);
 }

@@ -87,7 +87,15 @@ use crate::kernels::sparse::SparseRows;
 use crate::ops::{self, region_bytes, Ctx, In, Out, Scratch, SparseIn, Src};
 use crate::{Model, MAX_TENSORS};
 
-const NO_SLOT: u8 = u8::MAX;
+/// Index of the slot recorded as `s` in [`Plan::slot_of`] (`index + 1`,
+/// so that "no slot" is 0 and the array starts zeroed like every other
+/// planning buffer: one `memclr` variant in the code-size build).
+fn slot_index(s: u8) -> Option<usize> {
+    usize::from(s).checked_sub(1)
+}
+
+/// Whether an op family that reads edge-feature tensors is compiled in.
+const EDGE_READERS: bool = cfg!(any(feature = "op-gat", feature = "op-gine"));
 
 /// One arena slot of the plan.
 #[derive(Debug, Clone, Copy, Default)]
@@ -128,7 +136,7 @@ struct Life {
 /// The slot assignment of a model (independent of the graph size).
 #[derive(Debug, Clone)]
 struct Plan {
-    /// Slot of each tensor, or [`NO_SLOT`].
+    /// Slot of each tensor plus one, or 0 for none ([`slot_index`]).
     slot_of: [u8; MAX_TENSORS],
     /// The slots, in arena order.
     slots: heapless::Vec<Slot, MAX_TENSORS>,
@@ -143,7 +151,7 @@ impl Plan {
     fn new(model: &Model<'_>) -> Plan {
         let tensors = model.tensors();
         let mut plan = Plan {
-            slot_of: [NO_SLOT; MAX_TENSORS],
+            slot_of: [0; MAX_TENSORS],
             slots: heapless::Vec::new(),
             skip_input: false,
         };
@@ -160,7 +168,7 @@ impl Plan {
         for (k, op) in model.ops().enumerate() {
             let k = u16::try_from(k).unwrap_or(u16::MAX);
             mark(op.output(), &mut |l| l.last_use = k);
-            op.for_each_input(|t| mark(t, &mut |l| l.last_use = k));
+            crate::model::op_inputs(&op, &mut |t| mark(t, &mut |l| l.last_use = k));
         }
         plan.assign(tensors, model.input());
         if let Some(e) = model.edge_input() {
@@ -170,9 +178,10 @@ impl Plan {
         for (k, op) in model.ops().enumerate() {
             // Release the slots of tensors whose last reader ran before op k.
             for (l, &s) in life.iter_mut().zip(plan.slot_of.iter()) {
-                if s != NO_SLOT && !l.keep && !l.freed && usize::from(l.last_use) < k {
+                let Some(s) = slot_index(s) else { continue };
+                if !l.keep && !l.freed && usize::from(l.last_use) < k {
                     l.freed = true;
-                    if let Some(slot) = plan.slots.get_mut(usize::from(s)) {
+                    if let Some(slot) = plan.slots.get_mut(s) {
                         slot.free = true;
                     }
                 }
@@ -214,7 +223,10 @@ impl Plan {
             slot.graph_ch = slot.graph_ch.max(cg);
             slot.edge_ch = slot.edge_ch.max(ce);
         }
-        if let (Some(so), Ok(i)) = (self.slot_of.get_mut(usize::from(t)), u8::try_from(index)) {
+        if let (Some(so), Ok(i)) = (
+            self.slot_of.get_mut(usize::from(t)),
+            u8::try_from(index + 1),
+        ) {
             *so = i;
         }
     }
@@ -225,7 +237,7 @@ impl Plan {
             && self
                 .slot_of
                 .get(usize::from(model.input()))
-                .is_some_and(|&i| usize::from(i) == s)
+                .is_some_and(|&i| slot_index(i) == Some(s))
     }
 
     /// Bytes of slot `s` for a graph of size `d`.
@@ -247,7 +259,7 @@ impl Plan {
     /// when it is read in place).
     fn locate(&self, model: &Model<'_>, t: u8, d: Dims) -> Option<Loc> {
         let desc = model.tensors().get(usize::from(t))?;
-        let s = usize::from(*self.slot_of.get(usize::from(t))?);
+        let s = slot_index(*self.slot_of.get(usize::from(t))?)?;
         if s >= self.slots.len() || self.skipped(model, s) {
             return None;
         }
@@ -346,12 +358,14 @@ impl Model<'_> {
     /// dense input tensor first. Same output bytes either way.
     pub fn reads_sparse_input(&self) -> bool {
         let input = self.input();
-        if self.outputs().contains(&input) {
+        // `any`, not `contains`: the latter links memchr (docs/size.md).
+        #[allow(clippy::manual_contains)]
+        if self.outputs().iter().any(|&o| o == input) {
             return false;
         }
         self.ops().all(|op| {
             let mut reads = false;
-            op.for_each_input(|t| reads |= t == input);
+            crate::model::op_inputs(&op, &mut |t| reads |= t == input);
             !reads || ops::takes_sparse_input(&op)
         })
     }
@@ -622,7 +636,10 @@ impl<'a, 'm> Session<'a, 'm> {
             None => None,
         };
         match (edge_dst, input.edge_attr) {
-            (Some((dst, l)), Some(attr)) => {
+            // Only GATConv and GINEConv read edge tensors (no op writes one
+            // and none is an output): without them the edge input's values
+            // never reach a result, and the plain CSR build is enough.
+            (Some((dst, l)), Some(attr)) if EDGE_READERS => {
                 let dim = l.channels;
                 aggregate::build_csr_with(
                     input.sources,
@@ -653,7 +670,7 @@ impl<'a, 'm> Session<'a, 'm> {
             }
             // Validated: a model with an edge input always gets edge_attr.
             (Some(_), None) => return Err(Error::MissingEdgeAttr),
-            (None, _) => aggregate::build_csr(
+            _ => aggregate::build_csr(
                 input.sources,
                 input.targets,
                 input.edge_weight.unwrap_or(&[]),
@@ -729,8 +746,11 @@ impl<'a, 'm> Session<'a, 'm> {
                     values,
                 } => {
                     // Validated: offsets are monotone and end at cols.len(),
-                    // columns are increasing and below F.
-                    dst.fill(desc.zero_point);
+                    // columns are increasing and below F. Each row in one
+                    // pass: the stored value at the next stored column, the
+                    // zero point elsewhere (no separate fill: in a code-size
+                    // build that would link one more `memset` variant).
+                    let zp = desc.zero_point;
                     let f = usize::from(desc.channels);
                     for (row, w) in dst.chunks_exact_mut(f.max(1)).zip(row_ptr.windows(2)) {
                         let (a, b) = match *w {
@@ -741,10 +761,15 @@ impl<'a, 'm> Session<'a, 'm> {
                             cols.get(a..b).unwrap_or(&[]),
                             values.get(a..b).unwrap_or(&[]),
                         );
-                        for (&c, &v) in c.iter().zip(v) {
-                            if let Some(o) = row.get_mut(usize::from(c)) {
-                                *o = v;
-                            }
+                        let mut e = 0usize;
+                        for (j, o) in row.iter_mut().enumerate() {
+                            *o = match (c.get(e), v.get(e)) {
+                                (Some(&c), Some(&v)) if usize::from(c) == j => {
+                                    e += 1;
+                                    v
+                                }
+                                _ => zp,
+                            };
                         }
                     }
                 }
