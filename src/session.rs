@@ -165,17 +165,21 @@ impl Plan {
         for &o in model.outputs() {
             mark(o, &mut |l| l.keep = true);
         }
-        for (k, op) in model.ops().enumerate() {
-            let k = u16::try_from(k).unwrap_or(u16::MAX);
+        // Op indices counted by hand, not by `enumerate()`: an `Enumerate`
+        // over the ops moves each (large) `Op` once more (docs/size.md).
+        let mut k = 0u16;
+        for op in model.ops() {
             mark(op.output(), &mut |l| l.last_use = k);
             crate::model::op_inputs(&op, &mut |t| mark(t, &mut |l| l.last_use = k));
+            k = k.saturating_add(1);
         }
         plan.assign(tensors, model.input());
         if let Some(e) = model.edge_input() {
             // Written (quantized) before the first op, freed after its last reader.
             plan.assign(tensors, e);
         }
-        for (k, op) in model.ops().enumerate() {
+        let mut k = 0usize;
+        for op in model.ops() {
             // Release the slots of tensors whose last reader ran before op k.
             for (l, &s) in life.iter_mut().zip(plan.slot_of.iter()) {
                 let Some(s) = slot_index(s) else { continue };
@@ -187,6 +191,7 @@ impl Plan {
                 }
             }
             plan.assign(tensors, op.output());
+            k += 1;
         }
         plan
     }
@@ -295,6 +300,8 @@ struct Loc {
 
 impl Loc {
     /// Bytes of the tensor itself (`rows × channels`, at most the slot size).
+    /// Not inlined: used at many places, a call is smaller (docs/size.md).
+    #[inline(never)]
     fn len(&self) -> usize {
         self.rows.saturating_mul(self.channels)
     }
@@ -777,7 +784,8 @@ impl<'a, 'm> Session<'a, 'm> {
         }
 
         // ---- ops ----------------------------------------------------------
-        for (k, op) in model.ops().enumerate() {
+        let mut k = 0usize;
+        for op in model.ops() {
             let ctx = Ctx {
                 op: u16::try_from(k).unwrap_or(u16::MAX),
                 ..ctx_base
@@ -836,6 +844,7 @@ impl<'a, 'm> Session<'a, 'm> {
                     zero_point: o.zero_point,
                 },
             );
+            k += 1;
         }
         Ok(slots_start)
     }
