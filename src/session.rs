@@ -785,6 +785,8 @@ impl<'a, 'm> Session<'a, 'm> {
 
         // ---- ops ----------------------------------------------------------
         let mut k = 0usize;
+        // Counted by hand, as in `Plan::new` (no `Enumerate` over `Op`s).
+        #[allow(clippy::explicit_counter_loop)]
         for op in model.ops() {
             let ctx = Ctx {
                 op: u16::try_from(k).unwrap_or(u16::MAX),
