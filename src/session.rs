@@ -714,6 +714,7 @@ impl<'a, 'm> Session<'a, 'm> {
 
         // ---- input features -----------------------------------------------
         // Read in place by the ops when `direct` (sparse features).
+        let desc = model.input_desc();
         let sparse_in = match input.features {
             Features::SparseI8 {
                 row_ptr,
@@ -726,14 +727,13 @@ impl<'a, 'm> Session<'a, 'm> {
                     values,
                 },
                 rows: d.nodes,
-                channels: usize::from(model.input_desc().channels),
-                zp: model.input_desc().zero_point,
+                channels: usize::from(desc.channels),
+                zp: desc.zero_point,
             }),
             _ => None,
         };
         if sparse_in.is_none() {
             let l = loc(model.input()).ok_or(too_small)?;
-            let desc = model.input_desc();
             let buf = slots_region.get_mut(l.offset..).ok_or(too_small)?;
             let dst: &mut [i8] = cast(buf, l.len()).ok_or(too_small)?;
             match input.features {

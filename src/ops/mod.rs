@@ -240,7 +240,10 @@ pub fn takes_sparse_input(op: &Op) -> bool {
     match op {
         Op::Linear { .. } | Op::GcnConv { .. } => true,
         // With a weight matrix (SGConv) the first step is a linear map.
+        // (Families not compiled in never run: no arm, less code.)
+        #[cfg(feature = "op-propagate")]
         Op::Propagate { weights, .. } => weights.len != 0,
+        #[cfg(feature = "op-sage")]
         Op::SageConv { aggr, .. } => *aggr != crate::format::Aggr::Max,
         _ => false,
     }
