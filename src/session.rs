@@ -321,11 +321,12 @@ struct Layout {
 impl Layout {
     fn new(model: &Model<'_>, plan: &Plan, d: Dims) -> Layout {
         let slots = plan.total_bytes(model, d);
-        let scratch = model
-            .ops()
-            .map(|op| ops::scratch_bytes(&op, model.tensors(), d.nodes, d.graphs))
-            .max()
-            .unwrap_or(0);
+        // The largest op scratch, by a plain loop: smaller at opt-level "z"
+        // than `map(..).max()` (docs/size.md).
+        let mut scratch = 0;
+        for op in model.ops() {
+            scratch = scratch.max(ops::scratch_bytes(&op, model.tensors(), d.nodes, d.graphs));
+        }
         Layout {
             row_ptr: region_bytes::<u32>(d.nodes.saturating_add(1)),
             sources: region_bytes::<u16>(d.edges),
