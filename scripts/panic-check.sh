@@ -3,7 +3,9 @@
 #
 #   scripts/panic-check.sh          # panic check: build boards/panic-check for
 #                                   # thumbv7em-none-eabihf and thumbv6m-none-eabi,
-#                                   # at opt-level 3 and "s" (PANIC_CHECK_OPT_LEVELS)
+#                                   # at opt-level 3 and "s" (PANIC_CHECK_OPT_LEVELS),
+#                                   # and the GCN-only size firmware (boards/size-gcn)
+#                                   # at its opt-level "z" (PANIC_CHECK_SIZE_Z=0: skip)
 #   scripts/panic-check.sh --stack  # also: static stack bound of the inference call
 #                                   # tree, checked against the bound documented in
 #                                   # docs/guarantees.md and against the high-water
@@ -68,6 +70,28 @@ for opt in "${OPT_LEVELS[@]}"; do
   done
 done
 unset CARGO_PROFILE_RELEASE_OPT_LEVEL
+
+# Opt-level "z": the all-ops firmware above does not pass there (core's
+# chunks_exact/Zip helpers stay out of line, docs/guarantees.md), so the
+# configuration that is built at "z" is checked instead: the GCN-only size
+# firmware (boards/size-gcn: op-gcn + op-linear + kernels-small, its own
+# profile: opt-level "z", fat LTO, panic = abort). Its panic handler links,
+# so the check is on the symbols: no panic handler (`rust_begin_unwind`) and
+# no core panicking function may be left in the ELF.
+if [ "${PANIC_CHECK_SIZE_Z:-1}" = 1 ]; then
+  size_dir=$ROOT/boards/size-gcn
+  size_target=${CARGO_TARGET_DIR}/size-gcn
+  size_elf=$size_target/thumbv7em-none-eabihf/release/tinygnn-size-gcn
+  (cd "$size_dir" && env -u RUSTFLAGS $(compgen -e | grep "^CARGO_PROFILE_" | sed "s/^/-u /") \
+    cargo build -q --release --target-dir "$size_target")
+  if objdump -t "$size_elf" | grep -qE 'rust_begin_unwind|panicking|unwrap_failed|expect_failed|slice_(start|end)_index|slice_index_order|panic_bounds_check'; then
+    fail=1
+    echo "panic-check: size-gcn (GCN-only) opt-level=z: FAILED — a panic path survives." >&2
+    objdump -d --no-show-raw-insn -C "$size_elf" | python3 "$BOARD/panic-callers.py" | sed 's/^/    /' >&2
+  else
+    echo "panic-check: size-gcn (GCN-only, thumbv7em-none-eabihf) opt-level=z: OK — no panic path in the firmware"
+  fi
+fi
 [ "$fail" = 0 ] || exit 1
 [ "$STACK" = 1 ] || exit 0
 

@@ -155,13 +155,12 @@ impl<'a> Model<'a> {
             };
             rest = r;
             // An op family left out, or int4 weights without `weights-i4`.
-            if !crate::ops::compiled(&op) || (!cfg!(feature = "weights-i4") && op.has_i4_weights())
-            {
+            if !crate::ops::compiled(&op) || (!cfg!(feature = "weights-i4") && op_has_i4(&op)) {
                 return Err(Error::OpNotCompiled { op: index, tag });
             }
             let bad = Error::InvalidOp { op: index };
             let mut inputs_ok = true;
-            op.for_each_input(|t| {
+            op_inputs(&op, &mut |t| {
                 inputs_ok &= (t as usize) < n && is_defined(&defined, t as usize)
             });
             let out = op.output() as usize;
@@ -729,4 +728,80 @@ fn read_i32(bytes: &[u8], at: usize) -> i32 {
         .and_then(|s| s.try_into().ok())
         .map(i32::from_le_bytes)
         .unwrap_or(0)
+}
+
+/// [`Op::for_each_input`] through one `dyn` instance: the model checks, the
+/// memory plan and the sparse-input check share its code instead of
+/// inlining a copy of the match over every op variant each (docs/size.md).
+///
+/// With the small metadata reader (`cfg(tinygnn_small_decoder)`) the only ops
+/// that exist are `Linear` and `GcnConv` (it reads no other tag, see
+/// [`format::small`]), each reading one tensor: just those two arms.
+pub(crate) fn op_inputs(op: &Op, f: &mut dyn FnMut(u8)) {
+    #[cfg(tinygnn_small_decoder)]
+    if let Op::Linear { input, .. } | Op::GcnConv { input, .. } = op {
+        f(*input);
+    }
+    #[cfg(not(tinygnn_small_decoder))]
+    op.for_each_input(f);
+}
+
+/// [`Op::has_i4_weights`]; with the small metadata reader just the two ops
+/// it reads (as [`op_inputs`]).
+fn op_has_i4(op: &Op) -> bool {
+    #[cfg(tinygnn_small_decoder)]
+    return match op {
+        Op::Linear { weights, .. } | Op::GcnConv { weights, .. } => {
+            weights.weight_bits() == format::WeightBits::I4
+        }
+        _ => false,
+    };
+    #[cfg(not(tinygnn_small_decoder))]
+    op.has_i4_weights()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::Section;
+
+    /// The helpers give what the `Op` methods give for the two ops the small
+    /// metadata reader decodes (in every build; in a build with that reader
+    /// they are specialised to those two).
+    #[test]
+    fn op_helpers_match_op_methods() {
+        let acts = [Activation::None, Activation::Relu];
+        for (k, len) in [0u32, 12, 0x8000_0010, u32::MAX].into_iter().enumerate() {
+            let weights = Section { offset: 3, len };
+            let params = Section { offset: 9, len: 24 };
+            let ops = [
+                Op::Linear {
+                    input: k as u8,
+                    output: 7,
+                    weights,
+                    params,
+                    act: acts[k % 2],
+                },
+                Op::GcnConv {
+                    input: 5 + k as u8,
+                    output: 2,
+                    weights,
+                    params,
+                    act: acts[k % 2],
+                    improved: k % 2 == 0,
+                    add_self_loops: true,
+                    normalize: k < 2,
+                    edge_weight: false,
+                },
+            ];
+            for op in ops {
+                let (mut want, mut got) = (Vec::new(), Vec::new());
+                op.for_each_input(|t| want.push(t));
+                op_inputs(&op, &mut |t| got.push(t));
+                assert_eq!(got, want, "{op:?}");
+                assert!(!want.is_empty());
+                assert_eq!(op_has_i4(&op), op.has_i4_weights(), "{op:?}");
+            }
+        }
+    }
 }

@@ -87,7 +87,15 @@ use crate::kernels::sparse::SparseRows;
 use crate::ops::{self, region_bytes, Ctx, In, Out, Scratch, SparseIn, Src};
 use crate::{Model, MAX_TENSORS};
 
-const NO_SLOT: u8 = u8::MAX;
+/// Index of the slot recorded as `s` in [`Plan::slot_of`] (`index + 1`,
+/// so that "no slot" is 0 and the array starts zeroed like every other
+/// planning buffer: one `memclr` variant in the code-size build).
+fn slot_index(s: u8) -> Option<usize> {
+    usize::from(s).checked_sub(1)
+}
+
+/// Whether an op family that reads edge-feature tensors is compiled in.
+const EDGE_READERS: bool = cfg!(any(feature = "op-gat", feature = "op-gine"));
 
 /// One arena slot of the plan.
 #[derive(Debug, Clone, Copy, Default)]
@@ -131,7 +139,7 @@ struct Life {
 /// The slot assignment of a model (independent of the graph size).
 #[derive(Debug, Clone)]
 struct Plan {
-    /// Slot of each tensor, or [`NO_SLOT`].
+    /// Slot of each tensor plus one, or 0 for none ([`slot_index`]).
     slot_of: [u8; MAX_TENSORS],
     /// The slots, in arena order.
     slots: heapless::Vec<Slot, MAX_TENSORS>,
@@ -146,7 +154,7 @@ impl Plan {
     fn new(model: &Model<'_>) -> Plan {
         let tensors = model.tensors();
         let mut plan = Plan {
-            slot_of: [NO_SLOT; MAX_TENSORS],
+            slot_of: [0; MAX_TENSORS],
             slots: heapless::Vec::new(),
             skip_input: false,
         };
@@ -160,27 +168,33 @@ impl Plan {
         for &o in model.outputs() {
             mark(o, &mut |l| l.keep = true);
         }
-        for (k, op) in model.ops().enumerate() {
-            let k = u16::try_from(k).unwrap_or(u16::MAX);
+        // Op indices counted by hand, not by `enumerate()`: an `Enumerate`
+        // over the ops moves each (large) `Op` once more (docs/size.md).
+        let mut k = 0u16;
+        for op in model.ops() {
             mark(op.output(), &mut |l| l.last_use = k);
-            op.for_each_input(|t| mark(t, &mut |l| l.last_use = k));
+            crate::model::op_inputs(&op, &mut |t| mark(t, &mut |l| l.last_use = k));
+            k = k.saturating_add(1);
         }
         plan.assign(tensors, model.input());
         if let Some(e) = model.edge_input() {
             // Written (quantized) before the first op, freed after its last reader.
             plan.assign(tensors, e);
         }
-        for (k, op) in model.ops().enumerate() {
+        let mut k = 0usize;
+        for op in model.ops() {
             // Release the slots of tensors whose last reader ran before op k.
             for (l, &s) in life.iter_mut().zip(plan.slot_of.iter()) {
-                if s != NO_SLOT && !l.keep && !l.freed && usize::from(l.last_use) < k {
+                let Some(s) = slot_index(s) else { continue };
+                if !l.keep && !l.freed && usize::from(l.last_use) < k {
                     l.freed = true;
-                    if let Some(slot) = plan.slots.get_mut(usize::from(s)) {
+                    if let Some(slot) = plan.slots.get_mut(s) {
                         slot.free = true;
                     }
                 }
             }
             plan.assign(tensors, op.output());
+            k += 1;
         }
         plan
     }
@@ -218,7 +232,10 @@ impl Plan {
             slot.edge_ch = slot.edge_ch.max(ce);
             slot.pair_ch = slot.pair_ch.max(cp);
         }
-        if let (Some(so), Ok(i)) = (self.slot_of.get_mut(usize::from(t)), u8::try_from(index)) {
+        if let (Some(so), Ok(i)) = (
+            self.slot_of.get_mut(usize::from(t)),
+            u8::try_from(index + 1),
+        ) {
             *so = i;
         }
     }
@@ -229,7 +246,7 @@ impl Plan {
             && self
                 .slot_of
                 .get(usize::from(model.input()))
-                .is_some_and(|&i| usize::from(i) == s)
+                .is_some_and(|&i| slot_index(i) == Some(s))
     }
 
     /// Bytes of slot `s` for a graph of size `d`.
@@ -251,7 +268,7 @@ impl Plan {
     /// when it is read in place).
     fn locate(&self, model: &Model<'_>, t: u8, d: Dims) -> Option<Loc> {
         let desc = model.tensors().get(usize::from(t))?;
-        let s = usize::from(*self.slot_of.get(usize::from(t))?);
+        let s = slot_index(*self.slot_of.get(usize::from(t))?)?;
         if s >= self.slots.len() || self.skipped(model, s) {
             return None;
         }
@@ -287,6 +304,8 @@ struct Loc {
 
 impl Loc {
     /// Bytes of the tensor itself (`rows × channels`, at most the slot size).
+    /// Not inlined: used at many places, a call is smaller (docs/size.md).
+    #[inline(never)]
     fn len(&self) -> usize {
         self.rows.saturating_mul(self.channels)
     }
@@ -306,11 +325,12 @@ struct Layout {
 impl Layout {
     fn new(model: &Model<'_>, plan: &Plan, d: Dims) -> Layout {
         let slots = plan.total_bytes(model, d);
-        let scratch = model
-            .ops()
-            .map(|op| ops::scratch_bytes(&op, model.tensors(), d.nodes, d.graphs))
-            .max()
-            .unwrap_or(0);
+        // The largest op scratch, by a plain loop: smaller at opt-level "z"
+        // than `map(..).max()` (docs/size.md).
+        let mut scratch = 0;
+        for op in model.ops() {
+            scratch = scratch.max(ops::scratch_bytes(&op, model.tensors(), d.nodes, d.graphs));
+        }
         Layout {
             row_ptr: region_bytes::<u32>(d.nodes.saturating_add(1)),
             sources: region_bytes::<u16>(d.edges),
@@ -350,12 +370,14 @@ impl Model<'_> {
     /// dense input tensor first. Same output bytes either way.
     pub fn reads_sparse_input(&self) -> bool {
         let input = self.input();
-        if self.outputs().contains(&input) {
+        // `any`, not `contains`: the latter links memchr (docs/size.md).
+        #[allow(clippy::manual_contains)]
+        if self.outputs().iter().any(|&o| o == input) {
             return false;
         }
         self.ops().all(|op| {
             let mut reads = false;
-            op.for_each_input(|t| reads |= t == input);
+            crate::model::op_inputs(&op, &mut |t| reads |= t == input);
             !reads || ops::takes_sparse_input(&op)
         })
     }
@@ -648,7 +670,10 @@ impl<'a, 'm> Session<'a, 'm> {
             None => None,
         };
         match (edge_dst, input.edge_attr) {
-            (Some((dst, l)), Some(attr)) => {
+            // Only GATConv and GINEConv read edge tensors (no op writes one
+            // and none is an output): without them the edge input's values
+            // never reach a result, and the plain CSR build is enough.
+            (Some((dst, l)), Some(attr)) if EDGE_READERS => {
                 let dim = l.channels;
                 aggregate::build_csr_with(
                     input.sources,
@@ -679,7 +704,7 @@ impl<'a, 'm> Session<'a, 'm> {
             }
             // Validated: a model with an edge input always gets edge_attr.
             (Some(_), None) => return Err(Error::MissingEdgeAttr),
-            (None, _) => aggregate::build_csr(
+            _ => aggregate::build_csr(
                 input.sources,
                 input.targets,
                 input.edge_weight.unwrap_or(&[]),
@@ -720,6 +745,7 @@ impl<'a, 'm> Session<'a, 'm> {
 
         // ---- input features -----------------------------------------------
         // Read in place by the ops when `direct` (sparse features).
+        let desc = model.input_desc();
         let sparse_in = match input.features {
             Features::SparseI8 {
                 row_ptr,
@@ -732,14 +758,13 @@ impl<'a, 'm> Session<'a, 'm> {
                     values,
                 },
                 rows: d.nodes,
-                channels: usize::from(model.input_desc().channels),
-                zp: model.input_desc().zero_point,
+                channels: usize::from(desc.channels),
+                zp: desc.zero_point,
             }),
             _ => None,
         };
         if sparse_in.is_none() {
             let l = loc(model.input()).ok_or(too_small)?;
-            let desc = model.input_desc();
             let buf = slots_region.get_mut(l.offset..).ok_or(too_small)?;
             let dst: &mut [i8] = cast(buf, l.len()).ok_or(too_small)?;
             match input.features {
@@ -759,8 +784,11 @@ impl<'a, 'm> Session<'a, 'm> {
                     values,
                 } => {
                     // Validated: offsets are monotone and end at cols.len(),
-                    // columns are increasing and below F.
-                    dst.fill(desc.zero_point);
+                    // columns are increasing and below F. Each row in one
+                    // pass: the stored value at the next stored column, the
+                    // zero point elsewhere (no separate fill: in a code-size
+                    // build that would link one more `memset` variant).
+                    let zp = desc.zero_point;
                     let f = usize::from(desc.channels);
                     for (row, w) in dst.chunks_exact_mut(f.max(1)).zip(row_ptr.windows(2)) {
                         let (a, b) = match *w {
@@ -771,10 +799,15 @@ impl<'a, 'm> Session<'a, 'm> {
                             cols.get(a..b).unwrap_or(&[]),
                             values.get(a..b).unwrap_or(&[]),
                         );
-                        for (&c, &v) in c.iter().zip(v) {
-                            if let Some(o) = row.get_mut(usize::from(c)) {
-                                *o = v;
-                            }
+                        let mut e = 0usize;
+                        for (j, o) in row.iter_mut().enumerate() {
+                            *o = match (c.get(e), v.get(e)) {
+                                (Some(&c), Some(&v)) if usize::from(c) == j => {
+                                    e += 1;
+                                    v
+                                }
+                                _ => zp,
+                            };
                         }
                     }
                 }
@@ -782,7 +815,10 @@ impl<'a, 'm> Session<'a, 'm> {
         }
 
         // ---- ops ----------------------------------------------------------
-        for (k, op) in model.ops().enumerate() {
+        let mut k = 0usize;
+        // Counted by hand, as in `Plan::new` (no `Enumerate` over `Op`s).
+        #[allow(clippy::explicit_counter_loop)]
+        for op in model.ops() {
             let ctx = Ctx {
                 op: u16::try_from(k).unwrap_or(u16::MAX),
                 ..ctx_base
@@ -841,6 +877,7 @@ impl<'a, 'm> Session<'a, 'm> {
                     zero_point: o.zero_point,
                 },
             );
+            k += 1;
         }
         Ok(slots_start)
     }

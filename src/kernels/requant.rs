@@ -97,32 +97,38 @@ pub type Prepared = [i32; 4];
 /// have a record (the rest are left untouched by [`requantize_row_prepared`],
 /// as by [`requantize_row`]).
 pub fn prepare(params: &[u8], channels: usize, prep: &mut [Prepared]) -> usize {
+    // One loop for both forms (indexed records, no `ChunksExact` and no
+    // closure instantiated per form: the smallest code at opt-level "z",
+    // docs/size.md).
+    let compact = matches!(
+        crate::format::params_form(params.len(), channels),
+        Some(crate::format::ParamsForm::Compact)
+    );
+    let split = params.len().saturating_sub(8);
+    let (shared_mult, shared_shift) = shared_rescale(params.get(split..).unwrap_or(&[]));
+    let (size, records) = if compact {
+        (4, params.get(..split).unwrap_or(&[]))
+    } else {
+        (12, params)
+    };
     let mut n = 0usize;
-    let mut put = |p: &mut Prepared, bias: i32, mult: i32, shift: i32| {
+    for (c, p) in prep.iter_mut().take(channels).enumerate() {
+        let start = c.saturating_mul(size);
+        let Some(rec) = records.get(start..start.saturating_add(size)) else {
+            break;
+        };
+        let (bias, mult, shift) = match rec {
+            [b0, b1, b2, b3] => (
+                i32::from_le_bytes([*b0, *b1, *b2, *b3]),
+                shared_mult,
+                shared_shift,
+            ),
+            _ => record(rec),
+        };
         let shift = shift.clamp(-31, 30);
         let (left, right) = if shift > 0 { (shift, 0) } else { (0, -shift) };
         *p = [bias, mult, left | (right << 8), 0];
         n += 1;
-    };
-    match crate::format::params_form(params.len(), channels) {
-        Some(crate::format::ParamsForm::Compact) => {
-            let split = params.len().saturating_sub(8);
-            let biases = params.get(..split).unwrap_or(&[]);
-            let (mult, shift) = shared_rescale(params.get(split..).unwrap_or(&[]));
-            for (p, b) in prep.iter_mut().take(channels).zip(biases.chunks_exact(4)) {
-                let bias = match b {
-                    [b0, b1, b2, b3] => i32::from_le_bytes([*b0, *b1, *b2, *b3]),
-                    _ => 0,
-                };
-                put(p, bias, mult, shift);
-            }
-        }
-        _ => {
-            for (p, rec) in prep.iter_mut().take(channels).zip(params.chunks_exact(12)) {
-                let (bias, mult, shift) = record(rec);
-                put(p, bias, mult, shift);
-            }
-        }
     }
     n
 }
@@ -136,6 +142,10 @@ pub fn requantize_row_prepared(
     zp_out: i8,
     out: &mut [i8],
 ) {
+    // `kernels-small`: one loop for every activation (code size, docs/size.md).
+    #[cfg(feature = "kernels-small")]
+    prepared_with(acc, prep, zp_out, out, |a| activate(a, act));
+    #[cfg(not(feature = "kernels-small"))]
     match act {
         Activation::None => prepared_with(acc, prep, zp_out, out, |a| a),
         Activation::Relu => prepared_with(acc, prep, zp_out, out, |a| a.max(0)),

@@ -47,8 +47,11 @@ pub fn run(
         let Some(ob) = blocks.next() else { break };
         let k = (rows - i).min(BLOCK);
         let block = match x {
-            Src::Dense(d) => dense_block(d, i, k).map(|xb| (d, xb)),
-            Src::Sparse(_) => None,
+            // `kernels-small`: row by row (the same kernel results, less code).
+            Src::Dense(d) if !cfg!(feature = "kernels-small") => {
+                dense_block(d, i, k).map(|xb| (d, xb))
+            }
+            _ => None,
         };
         if let Some((d, xb)) = block {
             // Whole dense rows present: one all-nodes kernel call per block.

@@ -114,8 +114,11 @@ impl<'a> Scratch<'a> {
         self.buf = tail;
         self.taken += bytes;
         let head = head.get_mut(..used).ok_or(too_small)?;
-        head.fill(0);
-        bytemuck::try_cast_slice_mut(head).map_err(|_| too_small)
+        // Zeroed as `T` (aligned), not as bytes: one fewer `memclr` variant
+        // in a code-size build (docs/size.md).
+        let values: &mut [T] = bytemuck::try_cast_slice_mut(head).map_err(|_| too_small)?;
+        values.fill(T::zeroed());
+        Ok(values)
     }
 }
 
@@ -240,7 +243,10 @@ pub fn takes_sparse_input(op: &Op) -> bool {
     match op {
         Op::Linear { .. } | Op::GcnConv { .. } => true,
         // With a weight matrix (SGConv) the first step is a linear map.
+        // (Families not compiled in never run: no arm, less code.)
+        #[cfg(feature = "op-propagate")]
         Op::Propagate { weights, .. } => weights.len != 0,
+        #[cfg(feature = "op-sage")]
         Op::SageConv { aggr, .. } => *aggr != crate::format::Aggr::Max,
         _ => false,
     }
