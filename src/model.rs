@@ -368,7 +368,9 @@ impl<'a> Model<'a> {
                 let (i, o) = (t(*input)?, t(*output)?);
                 let (ci, co) = (i.channels as usize, o.channels as usize);
                 let h = *heads as usize;
-                // Edge features (edgefeat): GAT only; V is [H, D] i16, (m, s) per head.
+                let hc0 = crate::ops::gat::per_head(h, *concat, co).map_or(0, |c| h * c);
+                // Edge features: GAT V [H, D] i16 and (m, s) per head; GATv2 int8
+                // lin_edge [HC, D] and (m, s) per channel of HC.
                 let edge_ok = match edge {
                     None => true,
                     Some(e) => {
@@ -380,9 +382,14 @@ impl<'a> Model<'a> {
                             }
                             _ => false,
                         });
-                        !*v2 && et.kind == TensorKind::Edge
-                            && self.section_is(e.att, 2 * h * d)
-                            && self.section_is(e.logit, 8 * h)
+                        let (att_len, logit_len) = if *v2 {
+                            (hc0 * d, 8 * hc0)
+                        } else {
+                            (2 * h * d, 8 * h)
+                        };
+                        et.kind == TensorKind::Edge
+                            && self.section_is(e.att, att_len)
+                            && self.section_is(e.logit, logit_len)
                             && shifts
                     }
                 };

@@ -1,7 +1,7 @@
-//! `GatConv` — PyG `GATConv` and `GATv2Conv` (eval mode, no edge features):
+//! `GatConv` — PyG `GATConv` and `GATv2Conv` (eval mode, optional `edge_dim`):
 //!
-//! * GAT: `h = lin(x)` as `[N, H, C]`, `e_ji = LeakyReLU(att_src·h_j + att_dst·h_i)`;
-//! * GATv2: `xl = lin_l(x)`, `xr = lin_r(x)`, `e_ji = att·LeakyReLU(xl_j + xr_i)`, `h = xl`;
+//! * GAT: `h = lin(x)` as `[N, H, C]`, `e_ji = LeakyReLU(att_src·h_j + att_dst·h_i [+ att_edge·lin_edge(e_ji)])`;
+//! * GATv2: `xl = lin_l(x)`, `xr = lin_r(x)`, `e_ji = att·LeakyReLU(xl_j + xr_i [+ lin_edge(e_ji)])`, `h = xl`;
 //! * `α_ji = softmax_j(e_ji)` over the in-edges of `i` (self-loops removed and
 //!   one added per node when `add_self_loops`), `out_i = Σ_j α_ji h_j`, heads
 //!   concatenated or averaged, `+ bias`.
@@ -196,37 +196,57 @@ pub struct GatParams<'a> {
 pub struct GatEdgeIn<'a> {
     /// The edge tensor, rows in CSR order.
     pub e: In<'a>,
-    /// i16 LE `V[H, D]`.
+    /// GAT: i16 LE `V[H, D]`; GATv2: int8 `lin_edge` weights `[HC, D]`.
     pub att: &'a [u8],
-    /// i32 LE `(m, s)` per head.
+    /// i32 LE `(m, s)` per head (GAT) or per channel of `HC` (GATv2).
     pub logit: &'a [u8],
 }
 
 /// Extra scratch of a GAT layer with edge features: the self-loop edge
-/// accumulators (`H` i64).
-pub fn edge_scratch_bytes(heads: usize) -> usize {
-    super::region_bytes::<i64>(heads)
+/// accumulators (`H` i64 for GAT, `HC` for GATv2: pass that count).
+pub fn edge_scratch_bytes(rows: usize) -> usize {
+    super::region_bytes::<i64>(rows)
 }
 
 impl GatEdgeIn<'_> {
-    /// `a_pk = Σ_d V[k,d]·(e_pd − zp_e)`.
-    fn acc(&self, pos: usize, k: usize) -> i64 {
+    /// GAT (`v2` false): `a_pk = Σ_d V[k,d]·(e_pd − zp_e)`; GATv2: row `k`
+    /// (a channel of `HC`) of `lin_edge`, `Σ_d We[k,d]·(e_pd − zp_e)`.
+    fn acc(&self, pos: usize, k: usize, v2: bool) -> i64 {
         let d = self.e.channels;
         let a = pos.saturating_mul(d);
         let row = self.e.data.get(a..a.saturating_add(d)).unwrap_or(&[]);
         let zp = i64::from(self.e.zp);
-        row.iter().enumerate().fold(0i64, |s, (q, &v)| {
-            s.saturating_add(read_i16(self.att, k * d + q).saturating_mul(i64::from(v) - zp))
-        })
+        let base = k.saturating_mul(d);
+        if v2 {
+            let w = self.att.get(base..base.saturating_add(d)).unwrap_or(&[]);
+            row.iter().zip(w).fold(0i64, |s, (&v, &wb)| {
+                s.saturating_add(i64::from(wb as i8) * (i64::from(v) - zp))
+            })
+        } else {
+            row.iter().enumerate().fold(0i64, |s, (q, &v)| {
+                s.saturating_add(read_i16(self.att, base + q).saturating_mul(i64::from(v) - zp))
+            })
+        }
     }
 
-    /// The Q16 logit term of head `k` for an accumulator `a`.
+    /// The rescaled term of head (GAT) or channel (GATv2) `k` for an accumulator `a`:
+    /// Q16 logit units (GAT) or the accumulator units of `xl + xr` (GATv2).
     fn term(&self, a: i64, k: usize) -> i64 {
         i64::from(rescale_logit(
             a,
             read_i32(self.logit, 2 * k),
             read_i32(self.logit, 2 * k + 1),
         ))
+    }
+
+    /// The term of row `k` for the edge at CSR position `pos`, or for the
+    /// added self-loop (`None`: the mean accumulator `loop_acc[k]`).
+    fn term_at(&self, pos: Option<usize>, k: usize, v2: bool, loop_acc: &[i64]) -> i64 {
+        let a = match pos {
+            Some(p) => self.acc(p, k, v2),
+            None => loop_acc.get(k).copied().unwrap_or(0),
+        };
+        self.term(a, k)
     }
 }
 
@@ -281,7 +301,11 @@ impl Logits<'_> {
                 .unwrap_or(&[]);
             let mut sum: i64 = 0;
             for (cc, (&l, &r)) in xl.iter().zip(xr).enumerate() {
-                let z = leaky_q16(i64::from(l) + i64::from(r), slope);
+                let e = match &self.p.edge {
+                    None => 0,
+                    Some(ed) => ed.term_at(pos, a + cc, true, loop_acc),
+                };
+                let z = leaky_q16(i64::from(l) + i64::from(r) + e, slope);
                 sum = sum.saturating_add(z.saturating_mul(read_i16(self.p.att, a + cc)));
             }
             i64::from(rescale_logit(
@@ -293,10 +317,9 @@ impl Logits<'_> {
             let h = s.heads;
             let a = row(self.ls, j, h).get(k).copied().unwrap_or(0);
             let b = row(self.ld, i, h).get(k).copied().unwrap_or(0);
-            let e = match (&self.p.edge, pos) {
-                (None, _) => 0,
-                (Some(ed), Some(p)) => ed.term(ed.acc(p, k), k),
-                (Some(ed), None) => ed.term(loop_acc.get(k).copied().unwrap_or(0), k),
+            let e = match &self.p.edge {
+                None => 0,
+                Some(ed) => ed.term_at(pos, k, false, loop_acc),
             };
             leaky_q16(i64::from(a) + i64::from(b) + e, slope)
         }
@@ -383,7 +406,7 @@ pub fn run(
     let agg = scratch.take::<i64>(hc)?;
     let acc = scratch.take::<i32>(oc)?;
     let loop_acc: &mut [i64] = match p.edge {
-        Some(_) => scratch.take::<i64>(heads)?,
+        Some(_) => scratch.take::<i64>(if s.v2 { hc } else { heads })?,
         None => &mut [],
     };
     let lg = Logits {
@@ -401,7 +424,7 @@ pub fn run(
                 let (mut sum, mut count) = (0i64, 0i64);
                 for (pos, &j) in ctx.csr.range(i).zip(ctx.csr.neighbors(i)) {
                     if usize::from(j) != i {
-                        sum = sum.saturating_add(ed.acc(pos, k));
+                        sum = sum.saturating_add(ed.acc(pos, k, s.v2));
                         count += 1;
                     }
                 }
