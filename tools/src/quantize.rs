@@ -1666,7 +1666,23 @@ fn convert_layers(
                         let s_e = w.tensors()[edge_attr as usize].scale as f64;
                         let c = g.per_head;
                         let (mut vq, mut lg) = (Vec::new(), Vec::new());
-                        for k in 0..g.heads {
+                        // GATv2: lin_edge int8 per channel, its accumulator (scale
+                        // s_e·s_we[q]) rescaled into xl's accumulator (s_in·s_w[q]).
+                        let mut wq: Vec<i8> = Vec::new();
+                        if g.v2 {
+                            let (q8, s_we) = quantize_weights_floored(&[we], false, &[]);
+                            wq = q8.into_iter().next().unwrap_or_default();
+                            for (q, sw) in s_we.iter().enumerate() {
+                                let r = s_e * sw / (s_in * scales[q]);
+                                let (mult, shift) = quantize_multiplier(r);
+                                if !(-32..=31).contains(&shift) {
+                                    bail!("{who}: edge rescale {r} of channel {q} is out of range");
+                                }
+                                lg.push(mult);
+                                lg.push(shift);
+                            }
+                        }
+                        for k in 0..if g.v2 { 0 } else { g.heads } {
                             let v: Vec<f64> = (0..*d)
                                 .map(|q| {
                                     (0..c)
@@ -1689,13 +1705,20 @@ fn convert_layers(
                             lg.push(mult);
                             lg.push(shift);
                         }
-                        let att = w.add_bytes(
-                            &vq.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>(),
-                        );
+                        let att = if g.v2 {
+                            weight_bytes += wq.len();
+                            w.add_i8(&wq)
+                        } else {
+                            let a = w.add_bytes(
+                                &vq.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>(),
+                            );
+                            param_bytes += a.len as usize;
+                            a
+                        };
                         let logit = w.add_bytes(
                             &lg.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>(),
                         );
-                        param_bytes += (att.len + logit.len) as usize;
+                        param_bytes += logit.len as usize;
                         Some(fmt::GatEdge {
                             edge_attr,
                             att,
