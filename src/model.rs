@@ -186,7 +186,8 @@ impl<'a> Model<'a> {
             feature = "op-sage",
             feature = "op-gine",
             feature = "op-propagate",
-            feature = "op-edgeconv"
+            feature = "op-edgeconv",
+            feature = "op-gat"
         )),
         allow(dead_code)
     )]
@@ -404,18 +405,20 @@ impl<'a> Model<'a> {
                     }
                     _ => false,
                 });
-                let (wr_len, bias_len, att_len) = if *v2 {
-                    (ci * hc, 8 * hc, 2 * hc)
+                let (bias_len, att_len) = if *v2 { (8 * hc, 2 * hc) } else { (0, 4 * hc) };
+                // lin / lin_l and lin_r: int8 or int4 weight sections of [HC, in_ch].
+                let wr_ok = if *v2 {
+                    self.weights_ok(*weights_r, hc, ci)
                 } else {
-                    (0, 0, 4 * hc)
+                    self.section_is(*weights_r, 0)
                 };
                 ok(i.kind == TensorKind::Node
                     && o.kind == TensorKind::Node
                     && h >= 1
                     && hc <= MAX_CHANNELS
                     && *negative_slope_q16 >= 0
-                    && self.section_is(*weights, ci * hc)
-                    && self.section_is(*weights_r, wr_len)
+                    && self.weights_ok(*weights, hc, ci)
+                    && wr_ok
                     && self.section_is(*lin_bias, bias_len)
                     && self.section_is(*att, att_len)
                     && self.section_is(*logit, 4 * per_head_words * h)

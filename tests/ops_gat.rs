@@ -8,7 +8,7 @@ mod common;
 use common::*;
 use proptest::prelude::{any, proptest, ProptestConfig};
 use tinygnn::format::writer::{ChannelRecord, WriteError};
-use tinygnn::format::{Activation, GatEdge, Op, Section, TensorDesc, TensorKind};
+use tinygnn::format::{Activation, GatEdge, Op, Section, TensorDesc, TensorKind, WeightBits};
 use tinygnn::ops::gat::exp_q30;
 use tinygnn::{EdgeAttr, Error, GraphInput, Model};
 
@@ -44,6 +44,8 @@ struct Gat {
     recs: Vec<ChannelRecord>,
     act: Activation,
     edge: Option<EdgeCfg>,
+    /// Write `w` / `wr` as int4 sections (values must be in −8..=7).
+    i4: bool,
 }
 
 impl Gat {
@@ -111,7 +113,17 @@ impl Gat {
                 Activation::LeakyRelu { alpha_q16: 13107 },
             ][(rng.next() % 3) as usize],
             edge: None,
+            i4: false,
         }
+    }
+
+    /// The same layer with int4 weights: every weight clamped to −7..=7.
+    fn int4(mut self) -> Gat {
+        for v in self.w.iter_mut().chain(self.wr.iter_mut()) {
+            *v = (*v).clamp(-7, 7);
+        }
+        self.i4 = true;
+        self
     }
 
     /// The same layer with random edge features of `d` channels.
@@ -155,11 +167,16 @@ impl Gat {
                 w.add_bytes(&v)
             }
         };
-        let weights = w.add_i8(&self.w);
+        let bits = if self.i4 {
+            WeightBits::I4
+        } else {
+            WeightBits::I8
+        };
+        let weights = w.add_weights(bits, &self.w, self.in_ch).unwrap();
         let weights_r = if self.wr.is_empty() {
             Section::default()
         } else {
-            w.add_i8(&self.wr)
+            w.add_weights(bits, &self.wr, self.in_ch).unwrap()
         };
         let lb: Vec<u8> = self
             .bl
@@ -812,5 +829,73 @@ proptest! {
         let mut rng = Rng(seed | 1);
         let g = Gat::random(&mut rng, heads, c, concat, v2).with_edge(&mut rng, d);
         check_edge(&g, &mut rng, n, e);
+    }
+}
+
+/// int4 weights (`lin`, `lin_l`, `lin_r` packed two per byte, unpacked in the
+/// kernel): the runtime equals the reference on the same integer weights, and
+/// the int4 file gives the same bytes as the int8 file of those weights.
+#[test]
+fn int4_weights_match_reference_and_int8_encoding() {
+    let mut rng = Rng(0x1a4);
+    let mut all = vec![];
+    for heads in [1, 2, 4] {
+        for concat in [true, false] {
+            for v2 in [false, true] {
+                for edge in [false, true] {
+                    let c = rng.range(1, 4) as usize;
+                    let mut g = Gat::random(&mut rng, heads, c, concat, v2).int4();
+                    if edge {
+                        g = g.with_edge(&mut rng, 2);
+                    }
+                    let (src, dst) = random_graph(&mut rng, 12, 30);
+                    let x = rng.i8s(12 * g.in_ch);
+                    let ea = rng.i8s(30 * 2);
+                    let inp = GraphInput {
+                        edge_attr: edge.then_some(EdgeAttr::I8(&ea)),
+                        ..input(12, &x, &src, &dst)
+                    };
+                    let bytes = g.model();
+                    let m = Model::from_bytes(&bytes).unwrap();
+                    assert!(m.ops().all(|op| op.has_i4_weights()));
+                    let got = run(&bytes, &inp).unwrap();
+                    assert_eq!(got[0].2, g.reference_e(12, &x, &src, &dst, &ea), "{g:?}");
+                    let mut g8 = g.clone();
+                    g8.i4 = false;
+                    let b8 = g8.model();
+                    assert!(!Model::from_bytes(&b8)
+                        .unwrap()
+                        .ops()
+                        .any(|op| op.has_i4_weights()));
+                    assert_eq!(run(&b8, &inp).unwrap()[0].2, got[0].2);
+                    all.extend(got[0].2.iter().copied());
+                }
+            }
+        }
+    }
+    assert_spread(&all);
+}
+
+/// A malformed int4 weight section (wrong packed length, padding nibble set)
+/// is `InvalidOp`.
+#[test]
+fn malformed_int4_gat_weights_are_invalid_op() {
+    let mut rng = Rng(77);
+    let mut g = Gat::random(&mut rng, 2, 2, true, true).int4();
+    g.in_ch = 3;
+    g.w = (0..12).map(|i| (i % 15 - 7) as i8).collect();
+    g.wr = g.w.clone();
+    assert!(Model::from_bytes(&g.model()).is_ok());
+    let mut w = writer();
+    let x = w.add_tensor(node(3, 0.1, 0));
+    let y = w.add_tensor(node(4, 0.1, 0));
+    let mut op = g.op(&mut w, x, y);
+    if let Op::GatConv { weights_r, .. } = &mut op {
+        weights_r.len -= 1;
+    }
+    w.add_op(op);
+    match w.finish(x, &[y], 8, 8, 1) {
+        Err(WriteError::Invalid(e)) => assert_eq!(e, Error::InvalidOp { op: 0 }),
+        other => panic!("{:?}", other.map(|b| b.len())),
     }
 }

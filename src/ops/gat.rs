@@ -17,7 +17,8 @@
 use super::{zip_rows, Ctx, In, Out, Scratch};
 use crate::error::Result;
 use crate::format::Activation;
-use crate::kernels::{dense, requant};
+use crate::kernels::dense_i4::Matrix;
+use crate::kernels::requant;
 use crate::quant::{round_div_i64, round_shift_i64_to_i32};
 
 /// Fractional bits of the attention logits.
@@ -173,10 +174,10 @@ pub struct GatParams<'a> {
     pub add_self_loops: bool,
     /// Attention LeakyReLU slope, Q16.
     pub negative_slope_q16: i32,
-    /// `lin` / `lin_l` weights.
-    pub w: &'a [i8],
-    /// `lin_r` weights (GATv2).
-    pub wr: &'a [i8],
+    /// `lin` / `lin_l` weights (int8 or int4, unpacked inside the kernel).
+    pub w: Matrix<'a>,
+    /// `lin_r` weights (GATv2; int8 or int4).
+    pub wr: Matrix<'a>,
     /// i32 LE biases of `lin_l`, `lin_r` (GATv2).
     pub lin_bias: &'a [u8],
     /// i16 LE attention vectors.
@@ -357,13 +358,13 @@ pub fn run(
     let nhc = n.saturating_mul(hc);
     let sums = scratch.take::<i32>(hc)?;
     let h = scratch.take::<i32>(nhc)?;
-    dense::weight_sums(p.w, ic, sums);
-    dense::matmul(p.w, ic, x.data, x.zp, sums, h);
+    p.w.weight_sums(ic, sums);
+    p.w.matmul(ic, x.data, x.zp, sums, h);
     let (ls, ld, xr): (&[i32], &[i32], &[i32]) = if s.v2 {
         let sums_r = scratch.take::<i32>(hc)?;
         let xr = scratch.take::<i32>(nhc)?;
-        dense::weight_sums(p.wr, ic, sums_r);
-        dense::matmul(p.wr, ic, x.data, x.zp, sums_r, xr);
+        p.wr.weight_sums(ic, sums_r);
+        p.wr.matmul(ic, x.data, x.zp, sums_r, xr);
         for (m, off) in [(&mut *h, 0usize), (&mut *xr, hc)] {
             for r in m.chunks_exact_mut(hc.max(1)) {
                 for (cc, v) in r.iter_mut().enumerate() {
