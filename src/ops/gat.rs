@@ -352,7 +352,7 @@ pub fn run(
 ) -> Result<()> {
     let n = ctx.nodes();
     let s = p.shape;
-    let (heads, c, hc) = (s.heads, s.per_head, s.hc());
+    let (heads, hc) = (s.heads, s.hc());
     let ic = x.channels;
     let oc = out.channels;
     let nhc = n.saturating_mul(hc);
@@ -365,41 +365,13 @@ pub fn run(
         let xr = scratch.take::<i32>(nhc)?;
         p.wr.weight_sums(ic, sums_r);
         p.wr.matmul(ic, x.data, x.zp, sums_r, xr);
-        for (m, off) in [(&mut *h, 0usize), (&mut *xr, hc)] {
-            for r in m.chunks_exact_mut(hc.max(1)) {
-                for (cc, v) in r.iter_mut().enumerate() {
-                    *v = v.saturating_add(read_i32(p.lin_bias, off + cc));
-                }
-            }
-        }
+        add_lin_biases(p.lin_bias, hc, h, xr);
         (&[], &[], xr)
     } else {
         let nh = n.saturating_mul(heads);
         let ls = scratch.take::<i32>(nh)?;
         let ld = scratch.take::<i32>(nh)?;
-        // Indexed, not `zip` of two `chunks_exact_mut`: Zip's length computation
-        // divides by the chunk sizes out of line (a panic path, see `zip_rows`).
-        for j in 0..n {
-            let hr = row(h, j, hc);
-            for k in 0..heads {
-                let (mut a, mut b) = (0i64, 0i64);
-                for (cc, &v) in hr.iter().enumerate().skip(k * c).take(c) {
-                    a = a.saturating_add(i64::from(v) * read_i16(p.att, cc));
-                    b = b.saturating_add(i64::from(v) * read_i16(p.att, hc + cc));
-                }
-                let at = j * heads + k;
-                if let Some(o) = ls.get_mut(at) {
-                    *o = rescale_logit(a, read_i32(p.logit, 4 * k), read_i32(p.logit, 4 * k + 1));
-                }
-                if let Some(o) = ld.get_mut(at) {
-                    *o = rescale_logit(
-                        b,
-                        read_i32(p.logit, 4 * k + 2),
-                        read_i32(p.logit, 4 * k + 3),
-                    );
-                }
-            }
-        }
+        node_logits(&p, n, h, ls, ld);
         (&*ls, &*ld, &[])
     };
     let mx = scratch.take::<i64>(heads)?;
@@ -417,6 +389,91 @@ pub fn run(
         h,
         xr,
     };
+    attend(
+        ctx,
+        &lg,
+        x,
+        out,
+        Work {
+            mx,
+            recip,
+            agg,
+            acc,
+            loop_acc,
+        },
+    );
+    Ok(())
+}
+
+/// GATv2: adds `bl` to every row of `xl` and `br` to every row of `xr`.
+/// Not inlined (like [`node_logits`] and [`attend`]): [`run`]'s own frame,
+/// which is on the stack under the projection's matrix kernels, stays small.
+#[inline(never)]
+fn add_lin_biases(lin_bias: &[u8], hc: usize, xl: &mut [i32], xr: &mut [i32]) {
+    for (m, off) in [(xl, 0usize), (xr, hc)] {
+        for r in m.chunks_exact_mut(hc.max(1)) {
+            for (cc, v) in r.iter_mut().enumerate() {
+                *v = v.saturating_add(read_i32(lin_bias, off + cc));
+            }
+        }
+    }
+}
+
+/// GAT: the per-node source and destination logit terms `ls`, `ld` (`[N, H]`).
+#[inline(never)]
+fn node_logits(p: &GatParams<'_>, n: usize, h: &[i32], ls: &mut [i32], ld: &mut [i32]) {
+    let (heads, c, hc) = (p.shape.heads, p.shape.per_head, p.shape.hc());
+    // Indexed, not `zip` of two `chunks_exact_mut`: Zip's length computation
+    // divides by the chunk sizes out of line (a panic path, see `zip_rows`).
+    for j in 0..n {
+        let hr = row(h, j, hc);
+        for k in 0..heads {
+            let (mut a, mut b) = (0i64, 0i64);
+            for (cc, &v) in hr.iter().enumerate().skip(k * c).take(c) {
+                a = a.saturating_add(i64::from(v) * read_i16(p.att, cc));
+                b = b.saturating_add(i64::from(v) * read_i16(p.att, hc + cc));
+            }
+            let at = j * heads + k;
+            if let Some(o) = ls.get_mut(at) {
+                *o = rescale_logit(a, read_i32(p.logit, 4 * k), read_i32(p.logit, 4 * k + 1));
+            }
+            if let Some(o) = ld.get_mut(at) {
+                *o = rescale_logit(
+                    b,
+                    read_i32(p.logit, 4 * k + 2),
+                    read_i32(p.logit, 4 * k + 3),
+                );
+            }
+        }
+    }
+}
+
+/// Per-node scratch rows of [`attend`].
+struct Work<'s> {
+    mx: &'s mut [i64],
+    recip: &'s mut [u64],
+    agg: &'s mut [i64],
+    acc: &'s mut [i32],
+    loop_acc: &'s mut [i64],
+}
+
+/// The attention walk (softmax and aggregation per node). Not inlined into
+/// [`run`]: its frame is then not on the stack under the projection's
+/// matrix kernels (the deepest chain of the op), only beside them.
+#[inline(never)]
+fn attend(ctx: &Ctx<'_>, lg: &Logits<'_>, x: In<'_>, out: Out<'_>, w: Work<'_>) {
+    let p = lg.p;
+    let s = p.shape;
+    let (heads, c, hc) = (s.heads, s.per_head, s.hc());
+    let (ic, oc) = (x.channels, out.channels);
+    let h = lg.h;
+    let Work {
+        mx,
+        recip,
+        agg,
+        acc,
+        loop_acc,
+    } = w;
     let loops = p.add_self_loops;
     for (i, (_, or)) in zip_rows(x.data, ic, out.data, oc).enumerate() {
         // The added self-loop's edge term: the mean of the in-edges' (loops excluded).
@@ -477,7 +534,6 @@ pub fn run(
         }
         requant::requantize_row(acc, p.params, p.act, out.zp, or);
     }
-    Ok(())
 }
 
 #[cfg(test)]
