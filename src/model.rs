@@ -214,7 +214,8 @@ impl<'a> Model<'a> {
             feature = "op-sage",
             feature = "op-gine",
             feature = "op-propagate",
-            feature = "op-edgeconv"
+            feature = "op-edgeconv",
+            feature = "op-gat"
         )),
         allow(dead_code)
     )]
@@ -396,7 +397,9 @@ impl<'a> Model<'a> {
                 let (i, o) = (t(*input)?, t(*output)?);
                 let (ci, co) = (i.channels as usize, o.channels as usize);
                 let h = *heads as usize;
-                // Edge features (edgefeat): GAT only; V is [H, D] i16, (m, s) per head.
+                let hc0 = crate::ops::gat::per_head(h, *concat, co).map_or(0, |c| h * c);
+                // Edge features: GAT V [H, D] i16 and (m, s) per head; GATv2 int8
+                // lin_edge [HC, D] and (m, s) per channel of HC.
                 let edge_ok = match edge {
                     None => true,
                     Some(e) => {
@@ -408,9 +411,14 @@ impl<'a> Model<'a> {
                             }
                             _ => false,
                         });
-                        !*v2 && et.kind == TensorKind::Edge
-                            && self.section_is(e.att, 2 * h * d)
-                            && self.section_is(e.logit, 8 * h)
+                        let (att_len, logit_len) = if *v2 {
+                            (hc0 * d, 8 * hc0)
+                        } else {
+                            (2 * h * d, 8 * h)
+                        };
+                        et.kind == TensorKind::Edge
+                            && self.section_is(e.att, att_len)
+                            && self.section_is(e.logit, logit_len)
                             && shifts
                     }
                 };
@@ -425,18 +433,20 @@ impl<'a> Model<'a> {
                     }
                     _ => false,
                 });
-                let (wr_len, bias_len, att_len) = if *v2 {
-                    (ci * hc, 8 * hc, 2 * hc)
+                let (bias_len, att_len) = if *v2 { (8 * hc, 2 * hc) } else { (0, 4 * hc) };
+                // lin / lin_l and lin_r: int8 or int4 weight sections of [HC, in_ch].
+                let wr_ok = if *v2 {
+                    self.weights_ok(*weights_r, hc, ci)
                 } else {
-                    (0, 0, 4 * hc)
+                    self.section_is(*weights_r, 0)
                 };
                 ok(i.kind == TensorKind::Node
                     && o.kind == TensorKind::Node
                     && h >= 1
                     && hc <= MAX_CHANNELS
                     && *negative_slope_q16 >= 0
-                    && self.section_is(*weights, ci * hc)
-                    && self.section_is(*weights_r, wr_len)
+                    && self.weights_ok(*weights, hc, ci)
+                    && wr_ok
                     && self.section_is(*lin_bias, bias_len)
                     && self.section_is(*att, att_len)
                     && self.section_is(*logit, 4 * per_head_words * h)

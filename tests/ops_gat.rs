@@ -8,9 +8,21 @@ mod common;
 use common::*;
 use proptest::prelude::{any, proptest, ProptestConfig};
 use tinygnn::format::writer::{ChannelRecord, WriteError};
-use tinygnn::format::{Activation, Op, Section};
+use tinygnn::format::{Activation, GatEdge, Op, Section, TensorDesc, TensorKind, WeightBits};
 use tinygnn::ops::gat::exp_q30;
-use tinygnn::{Error, Model};
+use tinygnn::{EdgeAttr, Error, GraphInput, Model};
+
+/// Edge features of a GAT layer (`edge_dim`): the model's edge tensor is
+/// tensor 2 (`D` channels, zero point `zp`).
+#[derive(Clone, Debug)]
+struct EdgeCfg {
+    d: usize,
+    zp: i8,
+    /// GAT: `V[H, D]` (i16); GATv2: `We[HC, D]` (int8 values).
+    att: Vec<i16>,
+    /// `(m, s)` per head (GAT) or per channel of `HC` (GATv2).
+    logit: Vec<i32>,
+}
 
 #[derive(Clone, Debug)]
 struct Gat {
@@ -31,6 +43,9 @@ struct Gat {
     logit: Vec<i32>, // v1: (m_s, s_s, m_d, s_d) per head; v2: (m, s)
     recs: Vec<ChannelRecord>,
     act: Activation,
+    edge: Option<EdgeCfg>,
+    /// Write `w` / `wr` as int4 sections (values must be in −8..=7).
+    i4: bool,
 }
 
 impl Gat {
@@ -97,7 +112,51 @@ impl Gat {
                 Activation::Relu,
                 Activation::LeakyRelu { alpha_q16: 13107 },
             ][(rng.next() % 3) as usize],
+            edge: None,
+            i4: false,
         }
+    }
+
+    /// The same layer with int4 weights: every weight clamped to −7..=7.
+    fn int4(mut self) -> Gat {
+        for v in self.w.iter_mut().chain(self.wr.iter_mut()) {
+            *v = (*v).clamp(-7, 7);
+        }
+        self.i4 = true;
+        self
+    }
+
+    /// The same layer with random edge features of `d` channels.
+    fn with_edge(mut self, rng: &mut Rng, d: usize) -> Gat {
+        let rows = if self.v2 { self.hc() } else { self.heads };
+        let att = (0..rows * d)
+            .map(|_| {
+                if self.v2 {
+                    rng.i8() as i16
+                } else {
+                    rng.range(-1024, 1024) as i16
+                }
+            })
+            .collect();
+        let logit = (0..rows)
+            .flat_map(|_| {
+                // GAT: into Q16 logits; GATv2: into the projections' accumulator units.
+                let s = if self.v2 {
+                    2f64.powi(-(rng.range(0, 3) as i32))
+                } else {
+                    2f64.powi(-(rng.range(2, 6) as i32))
+                } * (1.0 + (rng.next() % 100) as f64 / 100.0);
+                let (m, sh) = tinygnn::quant::quantize_multiplier(s);
+                [m, sh]
+            })
+            .collect();
+        self.edge = Some(EdgeCfg {
+            d,
+            zp: rng.range(-20, 20) as i8,
+            att,
+            logit,
+        });
+        self
     }
 
     fn op(&self, w: &mut tinygnn::format::writer::ModelWriter, x: u8, y: u8) -> Op {
@@ -108,11 +167,16 @@ impl Gat {
                 w.add_bytes(&v)
             }
         };
-        let weights = w.add_i8(&self.w);
+        let bits = if self.i4 {
+            WeightBits::I4
+        } else {
+            WeightBits::I8
+        };
+        let weights = w.add_weights(bits, &self.w, self.in_ch).unwrap();
         let weights_r = if self.wr.is_empty() {
             Section::default()
         } else {
-            w.add_i8(&self.wr)
+            w.add_weights(bits, &self.wr, self.in_ch).unwrap()
         };
         let lb: Vec<u8> = self
             .bl
@@ -139,7 +203,26 @@ impl Gat {
             logit,
             params,
             act: self.act,
-            edge: None,
+            edge: self.edge.as_ref().map(|e| GatEdge {
+                edge_attr: 2,
+                att: if self.v2 {
+                    let v: Vec<i8> = e.att.iter().map(|&a| a as i8).collect();
+                    w.add_i8(&v)
+                } else {
+                    w.add_bytes(
+                        &e.att
+                            .iter()
+                            .flat_map(|v| v.to_le_bytes())
+                            .collect::<Vec<u8>>(),
+                    )
+                },
+                logit: w.add_bytes(
+                    &e.logit
+                        .iter()
+                        .flat_map(|v| v.to_le_bytes())
+                        .collect::<Vec<u8>>(),
+                ),
+            }),
         }
     }
 
@@ -147,6 +230,15 @@ impl Gat {
         let mut w = writer();
         let x = w.add_tensor(node(self.in_ch as u16, 0.1, self.zp_x));
         let y = w.add_tensor(node(self.out_ch() as u16, 0.05, self.zp_out));
+        if let Some(e) = &self.edge {
+            let t = w.add_tensor(TensorDesc {
+                kind: TensorKind::Edge,
+                channels: e.d as u16,
+                scale: 0.1,
+                zero_point: e.zp,
+            });
+            assert_eq!(t, 2);
+        }
         let op = self.op(&mut w, x, y);
         w.add_op(op);
         w.finish(x, &[y], 64, 256, 1).unwrap()
@@ -154,6 +246,11 @@ impl Gat {
 
     /// The documented semantics, with explicit per-edge lists.
     fn reference(&self, n: usize, x: &[i8], src: &[u16], dst: &[u16]) -> Vec<i8> {
+        self.reference_e(n, x, src, dst, &[])
+    }
+
+    /// [`Gat::reference`] with edge features `ea` (`[E, D]` in input order).
+    fn reference_e(&self, n: usize, x: &[i8], src: &[u16], dst: &[u16], ea: &[i8]) -> Vec<i8> {
         let (hc, c, heads) = (self.hc(), self.c, self.heads);
         let rows: Vec<&[i8]> = x.chunks(self.in_ch).collect();
         let proj = |w: &[i8], b: &[i32]| -> Vec<Vec<i64>> {
@@ -196,11 +293,52 @@ impl Gat {
                 .map(|(&a, &b)| a as i128 * b as i128)
                 .sum()
         };
-        let logit = |j: usize, i: usize, k: usize| -> i128 {
+        // Edge accumulators: per input edge and row (head for GAT, channel of
+        // HC for GATv2); the added loop of node i gets the rounded mean over
+        // its non-loop in-edges.
+        let rows = if self.v2 { hc } else { heads };
+        let eacc = |ei: usize, r: usize| -> i128 {
+            let e = self.edge.as_ref().unwrap();
+            (0..e.d)
+                .map(|q| e.att[r * e.d + q] as i128 * (ea[ei * e.d + q] as i128 - e.zp as i128))
+                .sum()
+        };
+        let loop_acc: Vec<Vec<i128>> = (0..n)
+            .map(|i| {
+                (0..rows)
+                    .map(|r| {
+                        if self.edge.is_none() {
+                            return 0;
+                        }
+                        let ins: Vec<usize> = (0..src.len())
+                            .filter(|&ei| dst[ei] as usize == i && src[ei] != dst[ei])
+                            .collect();
+                        if ins.is_empty() {
+                            0
+                        } else {
+                            round_div(ins.iter().map(|&ei| eacc(ei, r)).sum(), ins.len() as i128)
+                        }
+                    })
+                    .collect()
+            })
+            .collect();
+        let eterm = |ei: Option<usize>, i: usize, r: usize| -> i128 {
+            match &self.edge {
+                None => 0,
+                Some(e) => {
+                    let a = match ei {
+                        Some(ei) => eacc(ei, r),
+                        None => loop_acc[i][r],
+                    };
+                    rq(a, e.logit[2 * r], e.logit[2 * r + 1])
+                }
+            }
+        };
+        let logit = |j: usize, i: usize, k: usize, ei: Option<usize>| -> i128 {
             let s = k * c..(k + 1) * c;
             if self.v2 {
                 let z: Vec<i64> = (s.clone())
-                    .map(|q| lrelu(h[j][q] as i128 + xr[i][q] as i128) as i64)
+                    .map(|q| lrelu(h[j][q] as i128 + xr[i][q] as i128 + eterm(ei, i, q)) as i64)
                     .collect();
                 rq(
                     dotp(&self.att[s], &z),
@@ -219,28 +357,26 @@ impl Gat {
                     self.logit[4 * k + 2],
                     self.logit[4 * k + 3],
                 );
-                lrelu(a + b)
+                lrelu(a + b + eterm(ei, i, k))
             }
         };
         let mut out = vec![];
         for i in 0..n {
-            let mut srcs: Vec<usize> = src
-                .iter()
-                .zip(dst)
-                .filter(|&(&s, &d)| d as usize == i && !(self.loops && s == d))
-                .map(|(&s, _)| s as usize)
+            let mut srcs: Vec<(usize, Option<usize>)> = (0..src.len())
+                .filter(|&ei| dst[ei] as usize == i && !(self.loops && src[ei] == dst[ei]))
+                .map(|ei| (src[ei] as usize, Some(ei)))
                 .collect();
             if self.loops {
-                srcs.push(i);
+                srcs.push((i, None));
             }
             let mut agg = vec![0i128; hc];
             for k in 0..heads {
-                let e: Vec<i128> = srcs.iter().map(|&j| logit(j, i, k)).collect();
+                let e: Vec<i128> = srcs.iter().map(|&(j, ei)| logit(j, i, k, ei)).collect();
                 let Some(&m) = e.iter().max() else { continue };
                 let w: Vec<u64> = e.iter().map(|&v| exp_q30((v - m) as i64) as u64).collect();
                 let sum: u64 = w.iter().sum();
                 let r = ((1u128 << 61) + sum as u128 / 2) / sum as u128;
-                for (&j, &wj) in srcs.iter().zip(&w) {
+                for (&(j, _), &wj) in srcs.iter().zip(&w) {
                     let alpha = (wj as u128 * r + (1 << 30)) >> 31;
                     for q in k * c..(k + 1) * c {
                         agg[q] += alpha as i128 * h[j][q] as i128;
@@ -564,4 +700,202 @@ fn logit_difference_ln3_weighs_three_to_one() {
     let x = [0i8, 0, 100, 100, 0, -40];
     let got = &run(&g.model(), &input(3, &x, &[1, 2], &[0, 0])).unwrap()[0].2;
     assert_eq!(&got[0..2], &[75, 65]);
+}
+
+/// Runs a GAT layer with edge features on a random graph (duplicates and
+/// self-loops included, targets unsorted) against [`Gat::reference_e`].
+fn check_edge(g: &Gat, rng: &mut Rng, n: usize, e: usize) -> Vec<i8> {
+    let (src, dst) = random_graph(rng, n, e);
+    let x = rng.i8s(n * g.in_ch);
+    let d = g.edge.as_ref().unwrap().d;
+    let ea = rng.i8s(e * d);
+    let bytes = g.model();
+    let inp = GraphInput {
+        edge_attr: Some(EdgeAttr::I8(&ea)),
+        ..input(n, &x, &src, &dst)
+    };
+    let got = run(&bytes, &inp).unwrap();
+    let want = g.reference_e(n, &x, &src, &dst, &ea);
+    assert_eq!(got[0].2, want, "{g:?}");
+    want
+}
+
+#[test]
+fn edge_features_match_reference_for_gat_and_gatv2() {
+    let mut rng = Rng(0xed6e);
+    let mut all = vec![];
+    for heads in [1, 2, 4] {
+        for concat in [true, false] {
+            for v2 in [false, true] {
+                for _ in 0..3 {
+                    let c = rng.range(1, 4) as usize;
+                    let d = rng.range(1, 5) as usize;
+                    let g = Gat::random(&mut rng, heads, c, concat, v2).with_edge(&mut rng, d);
+                    all.extend(check_edge(&g, &mut rng, 12, 30));
+                }
+            }
+        }
+    }
+    assert_spread(&all);
+}
+
+/// The edge term is not dropped: with the edge weights zeroed the output of
+/// a GATv2 layer changes on some graph (and equals the layer without edges).
+#[test]
+fn gatv2_edge_term_changes_the_output() {
+    let mut rng = Rng(0x5eed);
+    let mut changed = 0;
+    for _ in 0..20 {
+        let g = Gat::random(&mut rng, 2, 3, true, true).with_edge(&mut rng, 3);
+        let (src, dst) = random_graph(&mut rng, 10, 25);
+        let x = rng.i8s(10 * g.in_ch);
+        let ea = rng.i8s(25 * 3);
+        let with = g.reference_e(10, &x, &src, &dst, &ea);
+        let mut z = g.clone();
+        z.edge.as_mut().unwrap().att.iter_mut().for_each(|a| *a = 0);
+        let without = z.reference_e(10, &x, &src, &dst, &ea);
+        let inp = GraphInput {
+            edge_attr: Some(EdgeAttr::I8(&ea)),
+            ..input(10, &x, &src, &dst)
+        };
+        assert_eq!(run(&z.model(), &inp).unwrap()[0].2, without);
+        let mut plain = g.clone();
+        plain.edge = None;
+        assert_eq!(plain.reference(10, &x, &src, &dst), without);
+        assert_eq!(run(&g.model(), &inp).unwrap()[0].2, with);
+        changed += usize::from(with != without);
+    }
+    assert!(
+        changed >= 10,
+        "edge term changed only {changed} of 20 outputs"
+    );
+}
+
+/// Malformed edge parts of a GAT / GATv2 op are `InvalidOp`.
+#[test]
+fn malformed_gat_edge_parts_are_invalid_op_errors() {
+    let build = |v2: bool, f: &dyn Fn(&mut Op)| -> Result<(), Error> {
+        let mut rng = Rng(21);
+        let g = Gat::random(&mut rng, 2, 3, true, v2).with_edge(&mut rng, 2);
+        let mut w = writer();
+        let x = w.add_tensor(node(g.in_ch as u16, 0.1, 0));
+        let y = w.add_tensor(node(g.out_ch() as u16, 0.1, 0));
+        w.add_tensor(TensorDesc {
+            kind: TensorKind::Edge,
+            channels: 2,
+            scale: 0.1,
+            zero_point: 0,
+        });
+        let mut op = g.op(&mut w, x, y);
+        f(&mut op);
+        w.add_op(op);
+        match w.finish(x, &[y], 8, 8, 1) {
+            Ok(bytes) => Model::from_bytes(&bytes).map(|_| ()),
+            Err(WriteError::Invalid(e)) => Err(e),
+            Err(other) => panic!("{other:?}"),
+        }
+    };
+    let bad = Err(Error::InvalidOp { op: 0 });
+    let edge = |f: fn(&mut GatEdge)| {
+        move |op: &mut Op| {
+            if let Op::GatConv { edge: Some(e), .. } = op {
+                f(e)
+            }
+        }
+    };
+    for v2 in [false, true] {
+        assert_eq!(build(v2, &|_| {}), Ok(()), "v2={v2}");
+        assert_eq!(build(v2, &edge(|e| e.att.len -= 1)), bad, "v2={v2}");
+        assert_eq!(build(v2, &edge(|e| e.logit.len -= 8)), bad, "v2={v2}");
+        assert_eq!(build(v2, &edge(|e| e.edge_attr = 0)), bad, "v2={v2}");
+        assert_eq!(
+            build(v2, &edge(|e| e.logit.offset = 1 << 30)),
+            bad,
+            "v2={v2}"
+        );
+    }
+    // GATv2's edge logit records are per channel (HC = 6), not per head (H = 2).
+    assert_eq!(build(true, &edge(|e| e.logit.len = 16)), bad);
+    // A GATv2 edge part in GAT's layout (i16 V [H, D]) does not validate.
+    assert_eq!(build(true, &edge(|e| e.att.len = 2 * 2 * 2)), bad);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+    #[test]
+    fn runtime_equals_reference_with_edges(seed in any::<u64>(), heads in 1usize..4, c in 1usize..4,
+                                concat in any::<bool>(), v2 in any::<bool>(), d in 1usize..4,
+                                n in 1usize..14, e in 0usize..40) {
+        let mut rng = Rng(seed | 1);
+        let g = Gat::random(&mut rng, heads, c, concat, v2).with_edge(&mut rng, d);
+        check_edge(&g, &mut rng, n, e);
+    }
+}
+
+/// int4 weights (`lin`, `lin_l`, `lin_r` packed two per byte, unpacked in the
+/// kernel): the runtime equals the reference on the same integer weights, and
+/// the int4 file gives the same bytes as the int8 file of those weights.
+#[test]
+fn int4_weights_match_reference_and_int8_encoding() {
+    let mut rng = Rng(0x1a4);
+    let mut all = vec![];
+    for heads in [1, 2, 4] {
+        for concat in [true, false] {
+            for v2 in [false, true] {
+                for edge in [false, true] {
+                    let c = rng.range(1, 4) as usize;
+                    let mut g = Gat::random(&mut rng, heads, c, concat, v2).int4();
+                    if edge {
+                        g = g.with_edge(&mut rng, 2);
+                    }
+                    let (src, dst) = random_graph(&mut rng, 12, 30);
+                    let x = rng.i8s(12 * g.in_ch);
+                    let ea = rng.i8s(30 * 2);
+                    let inp = GraphInput {
+                        edge_attr: edge.then_some(EdgeAttr::I8(&ea)),
+                        ..input(12, &x, &src, &dst)
+                    };
+                    let bytes = g.model();
+                    let m = Model::from_bytes(&bytes).unwrap();
+                    assert!(m.ops().all(|op| op.has_i4_weights()));
+                    let got = run(&bytes, &inp).unwrap();
+                    assert_eq!(got[0].2, g.reference_e(12, &x, &src, &dst, &ea), "{g:?}");
+                    let mut g8 = g.clone();
+                    g8.i4 = false;
+                    let b8 = g8.model();
+                    assert!(!Model::from_bytes(&b8)
+                        .unwrap()
+                        .ops()
+                        .any(|op| op.has_i4_weights()));
+                    assert_eq!(run(&b8, &inp).unwrap()[0].2, got[0].2);
+                    all.extend(got[0].2.iter().copied());
+                }
+            }
+        }
+    }
+    assert_spread(&all);
+}
+
+/// A malformed int4 weight section (wrong packed length, padding nibble set)
+/// is `InvalidOp`.
+#[test]
+fn malformed_int4_gat_weights_are_invalid_op() {
+    let mut rng = Rng(77);
+    let mut g = Gat::random(&mut rng, 2, 2, true, true).int4();
+    g.in_ch = 3;
+    g.w = (0..12).map(|i| (i % 15 - 7) as i8).collect();
+    g.wr = g.w.clone();
+    assert!(Model::from_bytes(&g.model()).is_ok());
+    let mut w = writer();
+    let x = w.add_tensor(node(3, 0.1, 0));
+    let y = w.add_tensor(node(4, 0.1, 0));
+    let mut op = g.op(&mut w, x, y);
+    if let Op::GatConv { weights_r, .. } = &mut op {
+        weights_r.len -= 1;
+    }
+    w.add_op(op);
+    match w.finish(x, &[y], 8, 8, 1) {
+        Err(WriteError::Invalid(e)) => assert_eq!(e, Error::InvalidOp { op: 0 }),
+        other => panic!("{:?}", other.map(|b| b.len())),
+    }
 }

@@ -410,7 +410,7 @@ pub enum Op {
         /// Activation (not `None`).
         act: Activation,
     },
-    /// GATConv / GATv2Conv (PyG semantics, eval mode; GAT edge features: `edge`, see [`GatEdge`]), node
+    /// GATConv / GATv2Conv (PyG semantics, eval mode; edge features: `edge`, see [`GatEdge`]), node
     /// tensors only. `H = heads`, `C` channels per head (`out_ch / H` with
     /// `concat`, `out_ch` without), `HC = H·C`. See [`crate::ops::gat`].
     ///
@@ -472,7 +472,7 @@ pub enum Op {
         params: ChannelParams,
         /// Fused activation.
         act: Activation,
-        /// Edge features (PyG `edge_dim`; GAT only, `v2` false; edgefeat), see [`GatEdge`].
+        /// Edge features (PyG `edge_dim`; GATConv and GATv2Conv), see [`GatEdge`].
         edge: Option<GatEdge>,
     },
     // ---- edgefeat ----
@@ -818,27 +818,41 @@ impl Op {
     }
 }
 
-/// The edge-feature part of a GATConv with `edge_dim` (edgefeat). PyG adds
-/// `att_edge · lin_edge(e_ji)` to the logit of edge `j→i` before the
-/// LeakyReLU; both are linear in `e`, so the converter folds them into one
-/// `[H, D]` matrix `V` (`V[k] = lin_edgeₖᵀ·att_edgeₖ`). With `e_p` the edge's
-/// row of the edge tensor (CSR position `p`):
+/// The edge-feature part of a GATConv / GATv2Conv with `edge_dim`. With
+/// `e_p` the edge's row of the edge tensor (CSR position `p`):
 ///
-/// * `a_pk = Σ_d V[k,d]·(e_pd − zp_e)` (i64);
+/// **GATConv** (`v2` false). PyG adds `att_edge · lin_edge(e_ji)` to the logit
+/// of edge `j→i` before the LeakyReLU; both are linear in `e`, so the converter
+/// folds them into one `[H, D]` matrix `V` (`V[k] = lin_edgeₖᵀ·att_edgeₖ`):
+///
+/// * `a_pk = Σ_d V[k,d]·(e_pd − zp_e)` (i64), `k` a head;
 /// * for the self-loop added to node `i` (`add_self_loops`; PyG's
 ///   `fill_value='mean'` gives it the mean attribute of the node's in-edges
 ///   other than loops), `a_k = round_div(Σ_p a_pk, count)` over those edges
 ///   (half away from zero), 0 without any;
 /// * the logit of step 2 of [`Op::GatConv`] becomes
 ///   `e_ji = lrelu(ls_j + ld_i + rq(a_k, m_edge[k], s_edge[k]))`.
+///
+/// **GATv2Conv** (`v2` true). PyG adds `lin_edge(e_ji)` (`[HC]`, no bias) to
+/// `xl_j + xr_i` per channel, before the LeakyReLU. `att` holds the int8
+/// weights `We[HC, D]` of `lin_edge` (one scale per channel) and `logit` one
+/// `(m, s)` per channel `q` of `HC`, mapping the edge accumulator into the
+/// accumulator units of `xl`/`xr` (scale `s_x·s_w[q]`), so that it adds exactly:
+///
+/// * `a_pq = Σ_d We[q,d]·(e_pd − zp_e)` (i64); the added self-loop gets
+///   `a_q = round_div(Σ_p a_pq, count)` as above;
+/// * `e_ji = rq(Σ_c att[k,c]·lrelu(xl_j[k,c] + xr_i[k,c] + rq(a_{kC+c}, m[kC+c], s[kC+c])), m[k], s[k])`
+///   (the inner sum in i64).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct GatEdge {
     /// The edge-feature tensor ([`TensorKind::Edge`], `D` channels).
     pub edge_attr: u8,
-    /// `V`: i16 little endian `[H, D]` (`2·H·D` bytes).
+    /// GAT: `V`, i16 little endian `[H, D]` (`2·H·D` bytes). GATv2: `We`,
+    /// int8 `[HC, D]` (`HC·D` bytes).
     pub att: Section,
-    /// i32 little endian `(m_edge, s_edge)` per head (`8·H` bytes), `s` in `−32..=31`.
+    /// i32 little endian `(m_edge, s_edge)` per head (GAT, `8·H` bytes) or per
+    /// channel of `HC` (GATv2, `8·HC` bytes), `s` in `−32..=31`.
     pub logit: Section,
 }
 

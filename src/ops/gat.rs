@@ -1,7 +1,7 @@
-//! `GatConv` — PyG `GATConv` and `GATv2Conv` (eval mode, no edge features):
+//! `GatConv` — PyG `GATConv` and `GATv2Conv` (eval mode, optional `edge_dim`):
 //!
-//! * GAT: `h = lin(x)` as `[N, H, C]`, `e_ji = LeakyReLU(att_src·h_j + att_dst·h_i)`;
-//! * GATv2: `xl = lin_l(x)`, `xr = lin_r(x)`, `e_ji = att·LeakyReLU(xl_j + xr_i)`, `h = xl`;
+//! * GAT: `h = lin(x)` as `[N, H, C]`, `e_ji = LeakyReLU(att_src·h_j + att_dst·h_i [+ att_edge·lin_edge(e_ji)])`;
+//! * GATv2: `xl = lin_l(x)`, `xr = lin_r(x)`, `e_ji = att·LeakyReLU(xl_j + xr_i [+ lin_edge(e_ji)])`, `h = xl`;
 //! * `α_ji = softmax_j(e_ji)` over the in-edges of `i` (self-loops removed and
 //!   one added per node when `add_self_loops`), `out_i = Σ_j α_ji h_j`, heads
 //!   concatenated or averaged, `+ bias`.
@@ -17,7 +17,8 @@
 use super::{zip_rows, Ctx, In, Out, Scratch};
 use crate::error::Result;
 use crate::format::Activation;
-use crate::kernels::{dense, requant};
+use crate::kernels::dense_i4::Matrix;
+use crate::kernels::requant;
 use crate::quant::{round_div_i64, round_shift_i64_to_i32};
 
 /// Fractional bits of the attention logits.
@@ -173,10 +174,10 @@ pub struct GatParams<'a> {
     pub add_self_loops: bool,
     /// Attention LeakyReLU slope, Q16.
     pub negative_slope_q16: i32,
-    /// `lin` / `lin_l` weights.
-    pub w: &'a [i8],
-    /// `lin_r` weights (GATv2).
-    pub wr: &'a [i8],
+    /// `lin` / `lin_l` weights (int8 or int4, unpacked inside the kernel).
+    pub w: Matrix<'a>,
+    /// `lin_r` weights (GATv2; int8 or int4).
+    pub wr: Matrix<'a>,
     /// i32 LE biases of `lin_l`, `lin_r` (GATv2).
     pub lin_bias: &'a [u8],
     /// i16 LE attention vectors.
@@ -196,37 +197,57 @@ pub struct GatParams<'a> {
 pub struct GatEdgeIn<'a> {
     /// The edge tensor, rows in CSR order.
     pub e: In<'a>,
-    /// i16 LE `V[H, D]`.
+    /// GAT: i16 LE `V[H, D]`; GATv2: int8 `lin_edge` weights `[HC, D]`.
     pub att: &'a [u8],
-    /// i32 LE `(m, s)` per head.
+    /// i32 LE `(m, s)` per head (GAT) or per channel of `HC` (GATv2).
     pub logit: &'a [u8],
 }
 
 /// Extra scratch of a GAT layer with edge features: the self-loop edge
-/// accumulators (`H` i64).
-pub fn edge_scratch_bytes(heads: usize) -> usize {
-    super::region_bytes::<i64>(heads)
+/// accumulators (`H` i64 for GAT, `HC` for GATv2: pass that count).
+pub fn edge_scratch_bytes(rows: usize) -> usize {
+    super::region_bytes::<i64>(rows)
 }
 
 impl GatEdgeIn<'_> {
-    /// `a_pk = Σ_d V[k,d]·(e_pd − zp_e)`.
-    fn acc(&self, pos: usize, k: usize) -> i64 {
+    /// GAT (`v2` false): `a_pk = Σ_d V[k,d]·(e_pd − zp_e)`; GATv2: row `k`
+    /// (a channel of `HC`) of `lin_edge`, `Σ_d We[k,d]·(e_pd − zp_e)`.
+    fn acc(&self, pos: usize, k: usize, v2: bool) -> i64 {
         let d = self.e.channels;
         let a = pos.saturating_mul(d);
         let row = self.e.data.get(a..a.saturating_add(d)).unwrap_or(&[]);
         let zp = i64::from(self.e.zp);
-        row.iter().enumerate().fold(0i64, |s, (q, &v)| {
-            s.saturating_add(read_i16(self.att, k * d + q).saturating_mul(i64::from(v) - zp))
-        })
+        let base = k.saturating_mul(d);
+        if v2 {
+            let w = self.att.get(base..base.saturating_add(d)).unwrap_or(&[]);
+            row.iter().zip(w).fold(0i64, |s, (&v, &wb)| {
+                s.saturating_add(i64::from(wb as i8) * (i64::from(v) - zp))
+            })
+        } else {
+            row.iter().enumerate().fold(0i64, |s, (q, &v)| {
+                s.saturating_add(read_i16(self.att, base + q).saturating_mul(i64::from(v) - zp))
+            })
+        }
     }
 
-    /// The Q16 logit term of head `k` for an accumulator `a`.
+    /// The rescaled term of head (GAT) or channel (GATv2) `k` for an accumulator `a`:
+    /// Q16 logit units (GAT) or the accumulator units of `xl + xr` (GATv2).
     fn term(&self, a: i64, k: usize) -> i64 {
         i64::from(rescale_logit(
             a,
             read_i32(self.logit, 2 * k),
             read_i32(self.logit, 2 * k + 1),
         ))
+    }
+
+    /// The term of row `k` for the edge at CSR position `pos`, or for the
+    /// added self-loop (`None`: the mean accumulator `loop_acc[k]`).
+    fn term_at(&self, pos: Option<usize>, k: usize, v2: bool, loop_acc: &[i64]) -> i64 {
+        let a = match pos {
+            Some(p) => self.acc(p, k, v2),
+            None => loop_acc.get(k).copied().unwrap_or(0),
+        };
+        self.term(a, k)
     }
 }
 
@@ -281,7 +302,11 @@ impl Logits<'_> {
                 .unwrap_or(&[]);
             let mut sum: i64 = 0;
             for (cc, (&l, &r)) in xl.iter().zip(xr).enumerate() {
-                let z = leaky_q16(i64::from(l) + i64::from(r), slope);
+                let e = match &self.p.edge {
+                    None => 0,
+                    Some(ed) => ed.term_at(pos, a + cc, true, loop_acc),
+                };
+                let z = leaky_q16(i64::from(l) + i64::from(r) + e, slope);
                 sum = sum.saturating_add(z.saturating_mul(read_i16(self.p.att, a + cc)));
             }
             i64::from(rescale_logit(
@@ -293,10 +318,9 @@ impl Logits<'_> {
             let h = s.heads;
             let a = row(self.ls, j, h).get(k).copied().unwrap_or(0);
             let b = row(self.ld, i, h).get(k).copied().unwrap_or(0);
-            let e = match (&self.p.edge, pos) {
-                (None, _) => 0,
-                (Some(ed), Some(p)) => ed.term(ed.acc(p, k), k),
-                (Some(ed), None) => ed.term(loop_acc.get(k).copied().unwrap_or(0), k),
+            let e = match &self.p.edge {
+                None => 0,
+                Some(ed) => ed.term_at(pos, k, false, loop_acc),
             };
             leaky_q16(i64::from(a) + i64::from(b) + e, slope)
         }
@@ -328,54 +352,26 @@ pub fn run(
 ) -> Result<()> {
     let n = ctx.nodes();
     let s = p.shape;
-    let (heads, c, hc) = (s.heads, s.per_head, s.hc());
+    let (heads, hc) = (s.heads, s.hc());
     let ic = x.channels;
     let oc = out.channels;
     let nhc = n.saturating_mul(hc);
     let sums = scratch.take::<i32>(hc)?;
     let h = scratch.take::<i32>(nhc)?;
-    dense::weight_sums(p.w, ic, sums);
-    dense::matmul(p.w, ic, x.data, x.zp, sums, h);
+    p.w.weight_sums(ic, sums);
+    p.w.matmul(ic, x.data, x.zp, sums, h);
     let (ls, ld, xr): (&[i32], &[i32], &[i32]) = if s.v2 {
         let sums_r = scratch.take::<i32>(hc)?;
         let xr = scratch.take::<i32>(nhc)?;
-        dense::weight_sums(p.wr, ic, sums_r);
-        dense::matmul(p.wr, ic, x.data, x.zp, sums_r, xr);
-        for (m, off) in [(&mut *h, 0usize), (&mut *xr, hc)] {
-            for r in m.chunks_exact_mut(hc.max(1)) {
-                for (cc, v) in r.iter_mut().enumerate() {
-                    *v = v.saturating_add(read_i32(p.lin_bias, off + cc));
-                }
-            }
-        }
+        p.wr.weight_sums(ic, sums_r);
+        p.wr.matmul(ic, x.data, x.zp, sums_r, xr);
+        add_lin_biases(p.lin_bias, hc, h, xr);
         (&[], &[], xr)
     } else {
         let nh = n.saturating_mul(heads);
         let ls = scratch.take::<i32>(nh)?;
         let ld = scratch.take::<i32>(nh)?;
-        // Indexed, not `zip` of two `chunks_exact_mut`: Zip's length computation
-        // divides by the chunk sizes out of line (a panic path, see `zip_rows`).
-        for j in 0..n {
-            let hr = row(h, j, hc);
-            for k in 0..heads {
-                let (mut a, mut b) = (0i64, 0i64);
-                for (cc, &v) in hr.iter().enumerate().skip(k * c).take(c) {
-                    a = a.saturating_add(i64::from(v) * read_i16(p.att, cc));
-                    b = b.saturating_add(i64::from(v) * read_i16(p.att, hc + cc));
-                }
-                let at = j * heads + k;
-                if let Some(o) = ls.get_mut(at) {
-                    *o = rescale_logit(a, read_i32(p.logit, 4 * k), read_i32(p.logit, 4 * k + 1));
-                }
-                if let Some(o) = ld.get_mut(at) {
-                    *o = rescale_logit(
-                        b,
-                        read_i32(p.logit, 4 * k + 2),
-                        read_i32(p.logit, 4 * k + 3),
-                    );
-                }
-            }
-        }
+        node_logits(&p, n, h, ls, ld);
         (&*ls, &*ld, &[])
     };
     let mx = scratch.take::<i64>(heads)?;
@@ -383,7 +379,7 @@ pub fn run(
     let agg = scratch.take::<i64>(hc)?;
     let acc = scratch.take::<i32>(oc)?;
     let loop_acc: &mut [i64] = match p.edge {
-        Some(_) => scratch.take::<i64>(heads)?,
+        Some(_) => scratch.take::<i64>(if s.v2 { hc } else { heads })?,
         None => &mut [],
     };
     let lg = Logits {
@@ -393,6 +389,91 @@ pub fn run(
         h,
         xr,
     };
+    attend(
+        ctx,
+        &lg,
+        x,
+        out,
+        Work {
+            mx,
+            recip,
+            agg,
+            acc,
+            loop_acc,
+        },
+    );
+    Ok(())
+}
+
+/// GATv2: adds `bl` to every row of `xl` and `br` to every row of `xr`.
+/// Not inlined (like [`node_logits`] and [`attend`]): [`run`]'s own frame,
+/// which is on the stack under the projection's matrix kernels, stays small.
+#[inline(never)]
+fn add_lin_biases(lin_bias: &[u8], hc: usize, xl: &mut [i32], xr: &mut [i32]) {
+    for (m, off) in [(xl, 0usize), (xr, hc)] {
+        for r in m.chunks_exact_mut(hc.max(1)) {
+            for (cc, v) in r.iter_mut().enumerate() {
+                *v = v.saturating_add(read_i32(lin_bias, off + cc));
+            }
+        }
+    }
+}
+
+/// GAT: the per-node source and destination logit terms `ls`, `ld` (`[N, H]`).
+#[inline(never)]
+fn node_logits(p: &GatParams<'_>, n: usize, h: &[i32], ls: &mut [i32], ld: &mut [i32]) {
+    let (heads, c, hc) = (p.shape.heads, p.shape.per_head, p.shape.hc());
+    // Indexed, not `zip` of two `chunks_exact_mut`: Zip's length computation
+    // divides by the chunk sizes out of line (a panic path, see `zip_rows`).
+    for j in 0..n {
+        let hr = row(h, j, hc);
+        for k in 0..heads {
+            let (mut a, mut b) = (0i64, 0i64);
+            for (cc, &v) in hr.iter().enumerate().skip(k * c).take(c) {
+                a = a.saturating_add(i64::from(v) * read_i16(p.att, cc));
+                b = b.saturating_add(i64::from(v) * read_i16(p.att, hc + cc));
+            }
+            let at = j * heads + k;
+            if let Some(o) = ls.get_mut(at) {
+                *o = rescale_logit(a, read_i32(p.logit, 4 * k), read_i32(p.logit, 4 * k + 1));
+            }
+            if let Some(o) = ld.get_mut(at) {
+                *o = rescale_logit(
+                    b,
+                    read_i32(p.logit, 4 * k + 2),
+                    read_i32(p.logit, 4 * k + 3),
+                );
+            }
+        }
+    }
+}
+
+/// Per-node scratch rows of [`attend`].
+struct Work<'s> {
+    mx: &'s mut [i64],
+    recip: &'s mut [u64],
+    agg: &'s mut [i64],
+    acc: &'s mut [i32],
+    loop_acc: &'s mut [i64],
+}
+
+/// The attention walk (softmax and aggregation per node). Not inlined into
+/// [`run`]: its frame is then not on the stack under the projection's
+/// matrix kernels (the deepest chain of the op), only beside them.
+#[inline(never)]
+fn attend(ctx: &Ctx<'_>, lg: &Logits<'_>, x: In<'_>, out: Out<'_>, w: Work<'_>) {
+    let p = lg.p;
+    let s = p.shape;
+    let (heads, c, hc) = (s.heads, s.per_head, s.hc());
+    let (ic, oc) = (x.channels, out.channels);
+    let h = lg.h;
+    let Work {
+        mx,
+        recip,
+        agg,
+        acc,
+        loop_acc,
+    } = w;
     let loops = p.add_self_loops;
     for (i, (_, or)) in zip_rows(x.data, ic, out.data, oc).enumerate() {
         // The added self-loop's edge term: the mean of the in-edges' (loops excluded).
@@ -401,7 +482,7 @@ pub fn run(
                 let (mut sum, mut count) = (0i64, 0i64);
                 for (pos, &j) in ctx.csr.range(i).zip(ctx.csr.neighbors(i)) {
                     if usize::from(j) != i {
-                        sum = sum.saturating_add(ed.acc(pos, k));
+                        sum = sum.saturating_add(ed.acc(pos, k, s.v2));
                         count += 1;
                     }
                 }
@@ -453,7 +534,6 @@ pub fn run(
         }
         requant::requantize_row(acc, p.params, p.act, out.zp, or);
     }
-    Ok(())
 }
 
 #[cfg(test)]

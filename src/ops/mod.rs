@@ -372,7 +372,7 @@ pub fn scratch_bytes(op: &Op, tensors: &[TensorDesc], nodes: usize, graphs: usiz
             let h = usize::from(*heads);
             let c = gat::per_head(h, *concat, oc).unwrap_or(0);
             let e = if edge.is_some() {
-                gat::edge_scratch_bytes(h)
+                gat::edge_scratch_bytes(if *v2 { h.saturating_mul(c) } else { h })
             } else {
                 0
             };

@@ -187,6 +187,31 @@ class GatEdge(torch.nn.Module):
         return self.conv2(x, edge_index, edge_attr)
 
 
+class Gatv2Edge(torch.nn.Module):
+    """GATv2Conv(heads=2, edge_dim=3, concat) → ELU → GATv2Conv(heads=2, edge_dim=3,
+    concat=False): lin_edge(e_ji) added per channel before the LeakyReLU (gat)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = GATv2Conv(F_IN, 4, heads=2, edge_dim=3)
+        self.conv2 = GATv2Conv(8, 3, heads=2, edge_dim=3, concat=False, negative_slope=0.1)
+
+    def forward(self, x, edge_index, edge_attr):
+        x = F.elu(self.conv1(x, edge_index, edge_attr))
+        return self.conv2(x, edge_index, edge_attr)
+
+
+class Gatv2EdgeMean(torch.nn.Module):
+    """One GATv2Conv(heads=3, edge_dim=2, concat=False, share_weights=True) (gat)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = GATv2Conv(F_IN, 4, heads=3, edge_dim=2, concat=False, share_weights=True)
+
+    def forward(self, x, edge_index, edge_attr):
+        return self.conv(x, edge_index, edge_attr)
+
+
 class GinePooled(torch.nn.Module):
     """GINEConv(edge_dim) → global_add_pool → Linear on a batch (edgefeat)."""
 
@@ -418,6 +443,12 @@ CASES: List[Tuple[str, str, Callable[[], torch.nn.Module], Callable[[torch.Gener
      GatEdge, with_edge_attr(one_graph, 4)),
     ("gat_elu", "GATConv(heads=4) → nn.ELU → GATConv → F.elu(alpha=0.5) (ELU as an int8 table)",
      GatElu, one_graph),
+    # ---- gat
+    ("gatv2_edge_dim", "GATv2Conv(heads=2, edge_dim=3, concat) → ELU → GATv2Conv(heads=2, "
+     "edge_dim=3, concat=False, slope 0.1); loops get the mean edge attribute",
+     Gatv2Edge, with_edge_attr(one_graph, 3)),
+    ("gatv2_edge_mean", "GATv2Conv(heads=3, edge_dim=2, concat=False, share_weights=True)",
+     Gatv2EdgeMean, with_edge_attr(one_graph, 2)),
 ]
 
 

@@ -1614,7 +1614,32 @@ fn convert_layers(
                     })
                     .collect();
                 let mats: Vec<&Mat> = std::iter::once(&g.w).chain(g.wr.as_ref()).collect();
-                let (q, scales) = quantize_weights_floored(&mats, per_tensor, &floors);
+                // Weight precision per layer (issue 5): int4 like every op with
+                // weights. GAT: the sequential GPFQ hook (it fixes `lin` against
+                // the layer's quantized input, which is the projection's input);
+                // GATv2 (two matrices on the same input): plain GPFQ per matrix
+                // with `--int4-rounding gpfq`, else nearest with the MSE scale.
+                // The hook's bias correction is not used (GAT has no bias
+                // before the attention).
+                let bits = plan.bits(f);
+                layer_bits.push((layer_name(f).to_string(), bits));
+                let (mut q, mut scales) =
+                    quantize_weights_scaled(&mats, per_tensor, &floors, bits, clip(bits));
+                let zero_b = vec![0.0; hc];
+                let ctx = (floors.as_slice(), per_tensor, plan);
+                let hooked = if g.v2 {
+                    None
+                } else {
+                    hook.apply(&f.name, bits, &mats, &scales, &zero_b, ctx)
+                };
+                if let Some((fq, _, fs)) = hooked {
+                    q = fq;
+                    scales = fs;
+                } else if let Some(x) = gpfq_input(bits, &f.inputs[0]) {
+                    for (qi, m) in q.iter_mut().zip(&mats) {
+                        *qi = gpfq_matrix(m, &scales, qmax(bits), &x);
+                    }
+                }
                 let recs: Vec<ChannelRecord> = if g.concat {
                     check_records(&who, &scales, &g.bias, s_in, s_out, false, &mut warnings);
                     records(&scales, &g.bias)
@@ -1633,12 +1658,17 @@ fn convert_layers(
                         })
                         .collect()
                 };
-                let weights = w.add_i8(&q[0]);
+                let weights = w
+                    .add_weights(bits, &q[0], g.w.cols)
+                    .map_err(|e| anyhow!("{who}: {e}"))?;
                 let weights_r = match q.get(1) {
-                    Some(r) => w.add_i8(r),
+                    Some(r) => w
+                        .add_weights(bits, r, g.w.cols)
+                        .map_err(|e| anyhow!("{who}: {e}"))?,
                     None => fmt::Section::default(),
                 };
-                weight_bytes += q.iter().map(Vec::len).sum::<usize>();
+                weight_bytes +=
+                    (weights.weight_bytes().len + weights_r.weight_bytes().len) as usize;
                 let acc_int = |b: f64, q: usize| -> i32 {
                     (b / (s_in * scales[q]))
                         .round()
@@ -1716,7 +1746,23 @@ fn convert_layers(
                         let s_e = w.tensors()[edge_attr as usize].scale as f64;
                         let c = g.per_head;
                         let (mut vq, mut lg) = (Vec::new(), Vec::new());
-                        for k in 0..g.heads {
+                        // GATv2: lin_edge int8 per channel, its accumulator (scale
+                        // s_e·s_we[q]) rescaled into xl's accumulator (s_in·s_w[q]).
+                        let mut wq: Vec<i8> = Vec::new();
+                        if g.v2 {
+                            let (q8, s_we) = quantize_weights_floored(&[we], false, &[]);
+                            wq = q8.into_iter().next().unwrap_or_default();
+                            for (q, sw) in s_we.iter().enumerate() {
+                                let r = s_e * sw / (s_in * scales[q]);
+                                let (mult, shift) = quantize_multiplier(r);
+                                if !(-32..=31).contains(&shift) {
+                                    bail!("{who}: edge rescale {r} of channel {q} is out of range");
+                                }
+                                lg.push(mult);
+                                lg.push(shift);
+                            }
+                        }
+                        for k in 0..if g.v2 { 0 } else { g.heads } {
                             let v: Vec<f64> = (0..*d)
                                 .map(|q| {
                                     (0..c)
@@ -1739,13 +1785,20 @@ fn convert_layers(
                             lg.push(mult);
                             lg.push(shift);
                         }
-                        let att = w.add_bytes(
-                            &vq.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>(),
-                        );
+                        let att = if g.v2 {
+                            weight_bytes += wq.len();
+                            w.add_i8(&wq)
+                        } else {
+                            let a = w.add_bytes(
+                                &vq.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>(),
+                            );
+                            param_bytes += a.len as usize;
+                            a
+                        };
                         let logit = w.add_bytes(
                             &lg.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>(),
                         );
-                        param_bytes += (att.len + logit.len) as usize;
+                        param_bytes += logit.len as usize;
                         Some(fmt::GatEdge {
                             edge_attr,
                             att,
@@ -2068,10 +2121,11 @@ fn convert_layers_seq(
         Ok((c, hook.made.into_inner()))
     };
     for f in &fused.ops {
+        // GAT (not GATv2: two matrices on one input) is rounded by the hook too.
         let weighted = matches!(
-            f.kind,
+            &f.kind,
             FKind::Linear { .. } | FKind::Gcn { .. } | FKind::Sage { .. }
-        );
+        ) || matches!(&f.kind, FKind::Gat(g) if !g.v2);
         if !weighted || plan.bits(f) != WeightBits::I4 {
             continue;
         }
@@ -2122,12 +2176,15 @@ fn convert_layers_seq(
         let (xa, xqa) = (layer_input(f, xf, g), layer_input(f, &xq, g));
         let (_, made) = run(&fixed, Some((f.name.as_str(), &xa, &xqa)))?;
         let made = made.ok_or_else(|| anyhow!("layer '{}' was not rounded", f.name))?;
+        // Output ranges are re-measured by `simulate` (a plain projection):
+        // not for normalized SAGE, nor for GAT (its output is the attention-
+        // weighted sum, not the projection).
         let normalized = matches!(
             f.kind,
             FKind::Sage {
                 normalize: true,
                 ..
-            }
+            } | FKind::Gat(_)
         );
         if let Some(method) = plan.int4_recalibrate {
             if !normalized && !fused.outputs.contains(&f.name) {

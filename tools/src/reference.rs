@@ -430,7 +430,10 @@ pub fn exec_op(kind: &OpKind, ins: &[&Tensor], g: &Graphs) -> Tensor {
     }
 }
 
-/// GATConv / GATv2Conv (PyG, eval, no edge features). `h = lin(x)` (GATv2:
+/// GATConv / GATv2Conv (PyG, eval; edge features: GAT adds
+/// `att_edge·lin_edge(e_ji)` to the logit before the LeakyReLU, GATv2 adds
+/// `lin_edge(e_ji)` to `h_j + xr_i` per channel; the added loops get the mean
+/// attribute of the node's other in-edges). `h = lin(x)` (GATv2:
 /// `h = lin_l(x)`, `xr = lin_r(x)`, with their biases); the edges are the
 /// graph's, minus its self-loops plus one loop per node when
 /// `add_self_loops` (PyG's `remove_self_loops` + `add_self_loops`); the
@@ -492,14 +495,28 @@ pub fn gat(s: &crate::spec::GatSpec, x: &Tensor, g: &Graphs) -> Tensor {
             None => loop_attr[i * d..(i + 1) * d].to_vec(),
         }
     };
+    // GATv2: lin_edge(e) of channel `at`, added to xl_j + xr_i before the LeakyReLU.
+    let edge_chan = |a: &[f64], at: usize| -> f64 {
+        match &s.edge {
+            None => 0.0,
+            Some((w, _)) => dot(w.row(at), a),
+        }
+    };
     let logit = |j: usize, i: usize, k: usize, e: Option<usize>| -> f64 {
         match &xr {
-            Some(xr) => (0..c)
-                .map(|q| {
-                    let at = k * c + q;
-                    s.att_src[at] * lrelu(h.row(j)[at] + xr.row(i)[at])
-                })
-                .sum(),
+            Some(xr) => {
+                let ea = if s.edge.is_some() {
+                    edge_attr_of(e, i)
+                } else {
+                    vec![]
+                };
+                (0..c)
+                    .map(|q| {
+                        let at = k * c + q;
+                        s.att_src[at] * lrelu(h.row(j)[at] + xr.row(i)[at] + edge_chan(&ea, at))
+                    })
+                    .sum()
+            }
             None => lrelu(
                 ls[j * heads + k]
                     + ld[i * heads + k]

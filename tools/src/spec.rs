@@ -284,8 +284,9 @@ pub struct GatSpec {
     pub att_dst: Vec<f64>,
     /// Conv bias, `[out]` (`H·C` with concat, `C` without; zeros when absent).
     pub bias: Vec<f64>,
-    /// Edge features (GAT with `edge_dim`; edgefeat): `lin_edge.weight`
-    /// `[H·C, D]` and `att_edge` `[H·C]`; self-loops get the mean attribute.
+    /// Edge features (`edge_dim`): `lin_edge.weight` `[H·C, D]` and, for GAT,
+    /// `att_edge` `[H·C]` (empty for GATv2, which adds `lin_edge(e)` to
+    /// `xl_j + xr_i` per channel); self-loops get the mean attribute.
     pub edge: Option<(Mat, Vec<f64>)>,
 }
 
@@ -793,9 +794,6 @@ pub fn parse(file: &ModelFile) -> Result<Spec> {
                 }
                 let edge_dim = match cx.attr("edge_dim") {
                     None => None,
-                    Some(_) if v2 => {
-                        bail!("{who}: edge features (edge_dim) on GATv2Conv are not supported yet")
-                    }
                     Some(_) => {
                         let d = cx.usize_attr("edge_dim")?;
                         let Some(ei) = &raw.edge_input else {
@@ -867,7 +865,11 @@ pub fn parse(file: &ModelFile) -> Result<Spec> {
                         att_src: vec_of("att")?,
                         att_dst: vec![],
                         bias,
-                        edge: None,
+                        // GATv2: lin_edge(e) is added per channel (no att_edge).
+                        edge: match edge_dim {
+                            Some(d) => Some((cx.mat("lin_edge_weight", hc, d)?, vec![])),
+                            None => None,
+                        },
                     }
                 } else {
                     GatSpec {

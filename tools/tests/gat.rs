@@ -145,6 +145,11 @@ fn unsupported_gat_configurations_are_named() {
         |s| s["ops"][0]["attrs"]["edge_dim"] = json!(4),
         &["op 'g1' (gat_conv)", "edge_dim"],
     );
+    // GATv2Conv takes edge_dim now, but only with the spec's edge input.
+    convert_fails(
+        |s| s["ops"][2]["attrs"]["edge_dim"] = json!(4),
+        &["op 'g2' (gatv2_conv)", "edge_dim", "'edge_input'"],
+    );
     convert_fails(
         |s| s["ops"][2]["attrs"]["residual"] = json!(true),
         &["op 'g2' (gatv2_conv)", "residual"],

@@ -427,11 +427,14 @@ def test_gat_basic_model_and_shared_weights(tmp_path):
 
 
 def test_gat_rejects_edge_features_and_residual():
-    for kwargs, word in [({"edge_dim": 3}, "edge_dim"), ({"residual": True}, "residual")]:
+    # edge_dim without the graph's edge_attr in the call (GATConv and GATv2Conv), residual.
+    for conv, kwargs, word in [(GATConv, {"edge_dim": 3}, "edge_dim"),
+                               (gnn.GATv2Conv, {"edge_dim": 3}, "edge_dim"),
+                               (GATConv, {"residual": True}, "residual")]:
         class Net(torch.nn.Module):
             def __init__(self):
                 super().__init__()
-                self.att = GATConv(5, 4, **kwargs)
+                self.att = conv(5, 4, **kwargs)
 
             def forward(self, x, edge_index):
                 return self.att(x, edge_index)

@@ -281,9 +281,6 @@ class _SpecBuilder:
         v2 = type(mod) is GATv2Conv
         if isinstance(mod.in_channels, (tuple, list)) or mod.flow != "source_to_target":
             raise ExportError(f"module '{qual}' ({name}) is bipartite or uses another flow")
-        if mod.edge_dim is not None and v2:
-            raise ExportError(f"module '{qual}' ({name}) uses edge features (edge_dim="
-                              f"{mod.edge_dim}); not supported yet for GATv2Conv")
         if mod.edge_dim is not None and not self.edge_attr_given:
             raise ExportError(f"module '{qual}' ({name}) has edge_dim={mod.edge_dim} but is not "
                               "called with the graph's edge_attr; not supported")
@@ -307,6 +304,12 @@ class _SpecBuilder:
                 params["weight_r"] = self.param(_join(qual, "lin_r.weight"))
                 if mod.lin_r.bias is not None:
                     params["bias_r"] = self.param(_join(qual, "lin_r.bias"))
+            if mod.edge_dim is not None:
+                # GATv2: lin_edge(e) is added to x_i W_r + x_j W_l per channel (no att_edge).
+                attrs["edge_dim"] = int(mod.edge_dim)
+                attrs["fill_value"] = "mean"
+                params["lin_edge_weight"] = self.param(_join(qual, "lin_edge.weight"))
+                self.uses_edge_attr = True
         else:
             if mod.lin is None:
                 raise ExportError(f"module '{qual}' ({name}) has separate source/target weights")
@@ -669,9 +672,9 @@ class _Translator:
                 elif key == "batch" and isinstance(mod, BasicGNN):
                     self._graph_input(val, "batch", what, optional=True)
                 elif key == "edge_attr" and (isinstance(mod, GINEConv) or (
-                        isinstance(mod, GATConv) and mod.edge_dim is not None)):
-                    edge_attr_given = self._graph_input(val, "edge_attr", what,
-                                                        optional=isinstance(mod, GATConv))
+                        isinstance(mod, (GATConv, GATv2Conv)) and mod.edge_dim is not None)):
+                    edge_attr_given = self._graph_input(
+                        val, "edge_attr", what, optional=isinstance(mod, (GATConv, GATv2Conv)))
                 elif val is not None:
                     raise ExportError(f"{what}: unsupported argument '{key}'")
         elif len(args) > 1 or kwargs:

@@ -67,7 +67,7 @@ def _gcn_edges(edge_index, edge_weight, n, attrs):
 
 
 def _gat(op, p, h, edge_index, n, attrs, edge_attr=None):
-    """GATConv / GATv2Conv (eval, no edge features): self-loops removed and one added per
+    """GATConv / GATv2Conv (eval, optional edge_dim): self-loops removed and one added per
     node (if add_self_loops), logits, softmax over each node's in-edges, weighted sum."""
     heads, c = attrs.get("heads", 1), attrs["out_channels"]
     slope = attrs.get("negative_slope", 0.2)
@@ -98,7 +98,11 @@ def _gat(op, p, h, edge_index, n, attrs, edge_attr=None):
                 xr = xr + p(op, "bias_r")
         xl, xr = xl.view(n, heads, c), xr.view(n, heads, c)
         att = p(op, "att").view(1, heads, c)
-        e = (lrelu(xl[src] + xr[dst]) * att).sum(-1)
+        z = xl[src] + xr[dst]
+        if use_edge:
+            # GATv2: lin_edge(e_ji) per channel, before the LeakyReLU.
+            z = z + (ea @ p(op, "lin_edge_weight").T).view(-1, heads, c)
+        e = (lrelu(z) * att).sum(-1)
         msg = xl
     else:
         msg = (h @ p(op, "weight").T).view(n, heads, c)
