@@ -60,6 +60,7 @@ scripts/ci-sparse.sh
 step "attention layers: GAT goldens through the CLI, cora-gat on the emulated M4" && scripts/ci-gat.sh
 step "decoupled propagation (APPNP, SGConv, GCN2Conv, TAGConv): goldens through the CLI, cora-appnp on the emulated M4" && scripts/ci-propagate.sh
 step "host speed: fast requantization proptests (20,000 cases), karate-gcn dense vs sparse instructions"; scripts/ci-speed.sh
+step "host speed 2: blocked host matmul and GCN fast paths (20,000 cases), karate-gcn instruction guard"; scripts/ci-speed2.sh
 step "edge features: GINE goldens through the CLI, GINE models on the emulated M4" && scripts/ci-edgefeat.sh
 step "point clouds: EdgeConv/DynamicEdgeConv tests and goldens, shapes-dgcnn on the emulated M4 and M0" && scripts/ci-dgcnn.sh
 step "link prediction: pair decoders, link goldens through the CLI, cora-link AUC" && scripts/ci-link.sh

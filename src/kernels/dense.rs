@@ -210,7 +210,104 @@ pub fn matmul(w: &[i8], in_ch: usize, x: &[i8], zp: i8, sums: &[i32], out: &mut 
         super::pairs::matmul_with::<super::pairs::Dsp>(w, in_ch, x, zp, sums, out);
         return;
     }
+    // Hosts only: on the small cores without the DSP extension (Cortex-M3,
+    // RISC-V) its sixteen accumulators are unmeasured; they keep `matmul_rows`.
+    #[cfg(all(
+        not(any(tinygnn_dsp, tinygnn_thumb1)),
+        any(target_arch = "x86_64", target_arch = "x86", target_arch = "aarch64")
+    ))]
+    if !cfg!(any(
+        feature = "reference-kernels",
+        feature = "kernels-small"
+    )) {
+        matmul_block4(w, in_ch, x, zp, sums, out);
+        return;
+    }
     matmul_rows(w, in_ch, x, zp, sums, out);
+}
+
+/// Blocked product for hosts (x86, x86-64, AArch64: what [`matmul`] runs
+/// there without `reference-kernels` or `kernels-small`): four rows of `x` (nodes)
+/// against four output channels per pass, sixteen `i32` accumulators, so
+/// each loaded input and weight value serves four multiply-accumulates (one
+/// row at a time, [`matvec_opt`], reloads every input value per group of four
+/// channels and pays the per-row set-up once per node). The same sums in
+/// another order: bit-exact with [`matmul_rows`] (proptested), itself
+/// bit-exact with [`matvec_ref`] per row. Remaining rows (fewer than four) go
+/// through [`matvec_opt`], remaining channels one at a time over the four rows.
+pub fn matmul_block4(w: &[i8], in_ch: usize, x: &[i8], zp: i8, sums: &[i32], out: &mut [i32]) {
+    let out_ch = sums.len();
+    if in_ch == 0 || out_ch == 0 {
+        out.fill(0);
+        return;
+    }
+    let rows = (x.len() / in_ch).min(out.len() / out_ch);
+    let split = rows / 4 * 4;
+    let (x4, x1) = x.split_at(split.saturating_mul(in_ch).min(x.len()));
+    let (o4, o1) = out.split_at_mut(split.saturating_mul(out_ch).min(out.len()));
+    // Channels with a full weight row.
+    let chans = out_ch.min(w.len() / in_ch);
+    let zp = i32::from(zp);
+    let mut xbs = x4.chunks_exact(in_ch.saturating_mul(4));
+    let mut obs = o4.chunks_exact_mut(out_ch.saturating_mul(4));
+    while let (Some(xb), Some(ob)) = (xbs.next(), obs.next()) {
+        ob.fill(0);
+        let (xa, r) = xb.split_at(in_ch.min(xb.len()));
+        let (xb_, r) = r.split_at(in_ch.min(r.len()));
+        let (xc, xd) = r.split_at(in_ch.min(r.len()));
+        let xs = xa.iter().zip(xb_).zip(xc.iter().zip(xd));
+        let mut c = 0usize;
+        while c + 4 <= chans {
+            let wq = w.get(c * in_ch..(c + 4) * in_ch).unwrap_or(&[]);
+            let (w0, r) = wq.split_at(in_ch.min(wq.len()));
+            let (w1, r) = r.split_at(in_ch.min(r.len()));
+            let (w2, w3) = r.split_at(in_ch.min(r.len()));
+            let ws = w0.iter().zip(w1).zip(w2.iter().zip(w3));
+            let mut a = [[0i32; 4]; 4];
+            for (((&p, &q), (&r, &s)), ((&w0, &w1), (&w2, &w3))) in xs.clone().zip(ws) {
+                let xv = [i32::from(p), i32::from(q), i32::from(r), i32::from(s)];
+                let wv = [i32::from(w0), i32::from(w1), i32::from(w2), i32::from(w3)];
+                for (ar, &xk) in a.iter_mut().zip(&xv) {
+                    for (acc, &wk) in ar.iter_mut().zip(&wv) {
+                        *acc = acc.wrapping_add(wk * xk);
+                    }
+                }
+            }
+            let s4 = sums.get(c..c + 4).unwrap_or(&[]);
+            for (orow, ar) in ob.chunks_exact_mut(out_ch).zip(&a) {
+                if let Some(o) = orow.get_mut(c..c + 4) {
+                    for ((o, &v), &s) in o.iter_mut().zip(ar).zip(s4) {
+                        *o = v.wrapping_sub(zp.wrapping_mul(s));
+                    }
+                }
+            }
+            c += 4;
+        }
+        while c < chans {
+            let wr = w.get(c * in_ch..(c + 1) * in_ch).unwrap_or(&[]);
+            let mut a = [0i32; 4];
+            for (((&p, &q), (&r, &s)), &wk) in xs.clone().zip(wr) {
+                let wk = i32::from(wk);
+                a[0] = a[0].wrapping_add(wk * i32::from(p));
+                a[1] = a[1].wrapping_add(wk * i32::from(q));
+                a[2] = a[2].wrapping_add(wk * i32::from(r));
+                a[3] = a[3].wrapping_add(wk * i32::from(s));
+            }
+            let s = sums.get(c).copied().unwrap_or(0);
+            for (orow, &v) in ob.chunks_exact_mut(out_ch).zip(&a) {
+                if let Some(o) = orow.get_mut(c) {
+                    *o = v.wrapping_sub(zp.wrapping_mul(s));
+                }
+            }
+            c += 1;
+        }
+    }
+    let zp = zp as i8;
+    let mut xs = x1.chunks_exact(in_ch);
+    let mut os = o1.chunks_exact_mut(out_ch);
+    while let (Some(xr), Some(or)) = (xs.next(), os.next()) {
+        matvec_opt(w, in_ch, xr, zp, sums, or);
+    }
 }
 
 /// [`matvec`] on every row, one row at a time (what [`matmul`] does without
@@ -248,6 +345,30 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn block4_matmul_is_bit_exact((i, o, w, x, zp) in case(), rows in 0usize..11, extra in 0usize..3) {
+            let xs: Vec<i8> = (0..rows * i + extra).map(|k| x[k % i].wrapping_mul(k as i8 | 1)).collect();
+            let mut sums = vec![0i32; o];
+            weight_sums(&w, i, &mut sums);
+            let mut want = vec![7i32; rows * o + extra];
+            super::matmul_rows(&w, i, &xs, zp, &sums, &mut want);
+            let mut got = vec![7i32; rows * o + extra];
+            matmul_block4(&w, i, &xs, zp, &sums, &mut got);
+            prop_assert_eq!(&got, &want);
+            for r in 0..rows {
+                let mut one = vec![0i32; o];
+                matvec_ref(&w, i, &xs[r * i..(r + 1) * i], zp, &mut one);
+                prop_assert_eq!(&got[r * o..(r + 1) * o], &one[..]);
+            }
+        }
+
+        #[test]
+        fn block4_matmul_never_panics(w in proptest::collection::vec(any::<i8>(), 0..40), x in proptest::collection::vec(any::<i8>(), 0..40),
+                                      sums in proptest::collection::vec(any::<i32>(), 0..10), out_len in 0usize..40, in_ch in 0usize..12) {
+            let mut out = vec![0i32; out_len];
+            matmul_block4(&w, in_ch, &x, 3, &sums, &mut out);
+        }
+
         #[test]
         fn optimized_matvec_is_bit_exact((i, o, w, x, zp) in case()) {
             let mut want = vec![0i32; o];

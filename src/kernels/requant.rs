@@ -88,8 +88,8 @@ fn requantize_row_with(
 }
 
 /// One channel's `(bias, mult, shift)` prepared once per op for
-/// [`requantize_row_prepared`]: `[bias, mult, left | right << 8, 0]`, where
-/// `left`/`right` are the shift's parts as [`Rescale::new`] splits them.
+/// [`requantize_row_prepared`]: `[bias, mult, left | right << 8, 2^right − 1]`,
+/// where `left`/`right` are the shift's parts as [`Rescale::new`] splits them.
 pub type Prepared = [i32; 4];
 
 /// Prepares the channel records of `params` (as [`requantize_row`] reads them
@@ -127,14 +127,23 @@ pub fn prepare(params: &[u8], channels: usize, prep: &mut [Prepared]) -> usize {
         };
         let shift = shift.clamp(-31, 30);
         let (left, right) = if shift > 0 { (shift, 0) } else { (0, -shift) };
-        *p = [bias, mult, left | (right << 8), 0];
+        *p = [
+            bias,
+            mult,
+            left | (right << 8),
+            ((1i64 << right) - 1) as i32,
+        ];
         n += 1;
     }
     n
 }
 
 /// [`requantize_row`] with the records prepared by [`prepare`] (the same
-/// results, proptested): `out[c]` for the channels of `prep`.
+/// results, proptested): `out[c]` for the channels of `prep`. Each record
+/// carries the rounding mask `2^right − 1` of its shift (`prepare` fills the
+/// fourth word), so a value costs one 64-bit product and a few 32-bit
+/// operations ([`crate::quant::Rescale::apply`]'s formula without its
+/// per-value set-up).
 pub fn requantize_row_prepared(
     acc: &[i32],
     prep: &[Prepared],
@@ -164,9 +173,22 @@ fn prepared_with(
 ) {
     let zp = i32::from(zp_out);
     for ((o, &a), p) in out.iter_mut().zip(acc).zip(prep) {
-        let [bias, mult, lr, _] = *p;
-        let r = Rescale::from_parts(mult, (lr & 0xFF) as u32, ((lr >> 8) & 0xFF) as u32);
-        *o = saturate_i8(r.apply(act(a.saturating_add(bias))).saturating_add(zp));
+        let [bias, mult, lr, mask] = *p;
+        // `prepare` keeps left ≤ 30 and right ≤ 31; the masks keep the
+        // shifts in range for any record.
+        let (left, right) = ((lr & 0x1F) as u32, ((lr >> 8) & 0x1F) as u32);
+        let x = act(a.saturating_add(bias));
+        let xl = if left == 0 {
+            x
+        } else {
+            x.saturating_mul(1i32 << left.min(30))
+        };
+        let ab = i64::from(xl) * i64::from(mult);
+        // |ab| ≤ 2^62; the one high half above i32::MAX is 2^31.
+        let hm = ((ab + (1i64 << 30)) >> 31).min(i64::from(i32::MAX)) as i32;
+        let threshold = (mask >> 1) + i32::from(hm < 0);
+        let v = (hm >> right) + i32::from((hm & mask) > threshold);
+        *o = saturate_i8(v.saturating_add(zp));
     }
 }
 

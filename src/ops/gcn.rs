@@ -82,6 +82,22 @@ pub(crate) fn fill_w(flags: GcnFlags) -> u32 {
 /// `add_self_loops`, input loops are dropped and one loop of the last input
 /// loop's weight, or the fill, is counted). One pass over the in-edges.
 pub(crate) fn degree(ctx: &Ctx<'_>, i: usize, flags: GcnFlags) -> u64 {
+    if !flags.edge_weight {
+        // Every weight is 1.0: the in-edges, less the input loops when they
+        // are replaced, plus the loop (1.0 if an input loop, else the fill).
+        let nb = ctx.csr.edges(i).0;
+        let n = nb.len() as u64;
+        if !flags.add_self_loops {
+            return n << 16;
+        }
+        let loops = nb.iter().filter(|&&j| usize::from(j) == i).count() as u64;
+        let loop_w = if loops > 0 {
+            u64::from(ONE_Q16)
+        } else {
+            u64::from(fill_w(flags))
+        };
+        return ((n - loops) << 16) + loop_w;
+    }
     let mut deg = 0u64;
     let mut loop_w = fill_w(flags);
     for (j, w) in in_edges(ctx, i, flags) {
@@ -106,6 +122,34 @@ pub fn dinv_q24(deg: u64) -> u64 {
     if cfg!(feature = "kernels-small") {
         return crate::quant::isqrt_pow2_64_div(deg);
     }
+    // Whole degrees below DINV_TABLE_LEN (every unweighted graph's nodes but
+    // the hubs): a table of the same values, computed by the compiler.
+    if deg & 0xFFFF == 0 {
+        if let Some(&d) = DINV_TABLE.get((deg >> 16) as usize) {
+            return u64::from(d);
+        }
+    }
+    dinv_q24_ref(deg)
+}
+
+/// Entries of [`DINV_TABLE`].
+const DINV_TABLE_LEN: usize = 64;
+
+/// `DINV_TABLE[k] = dinv_q24_ref(k · 2^16)` (`k` whole unit weights), at most
+/// `2^24`: `isqrt(2^64 / (k·2^16)) = isqrt(⌊2^48 / k⌋)`.
+static DINV_TABLE: [u32; DINV_TABLE_LEN] = {
+    let mut t = [0u32; DINV_TABLE_LEN];
+    let mut k = 1;
+    while k < DINV_TABLE_LEN {
+        t[k] = ((1u64 << 48) / k as u64).isqrt() as u32;
+        k += 1;
+    }
+    t
+};
+
+/// The definition of [`dinv_q24`] (without its table): 64-bit division and
+/// floor square root.
+pub fn dinv_q24_ref(deg: u64) -> u64 {
     match deg {
         0 => 0,
         1 => 1 << 32,
@@ -136,6 +180,14 @@ pub fn coef(normalize: bool, dinv_j: u64, w: u32, dinv_i: u64) -> Option<i32> {
     i32::try_from(c).ok()
 }
 
+/// [`coef`]`(true, dinv_j, 1.0, dinv_i)` (weight `2^16`): `(dinv_j · dinv_i) >> 24`,
+/// one 64-bit product (`None` where the product or the result overflows,
+/// exactly where [`coef`] gives `None` for `dinv ≤ 2^32`; proptested).
+#[inline]
+pub fn unit_coef(dinv_j: u64, dinv_i: u64) -> Option<i32> {
+    i32::try_from(dinv_j.checked_mul(dinv_i)? >> 24).ok()
+}
+
 /// Largest number of `coef · h` terms whose sum cannot overflow `i64`:
 /// `|coef| < 2^31` and `|h| ≤ MAX_CHANNELS · 128 · 255 < 2^27`, so each term
 /// is below `2^58` and 32 of them below `2^63`.
@@ -150,7 +202,20 @@ fn accumulate(acc: &mut [i64], coef: i32, h: &[i32], j: usize, exact: bool) {
     let coef = i64::from(coef);
     if let Some(row) = h.get(start..start.saturating_add(ch)) {
         if exact {
-            for (a, &v) in acc.iter_mut().zip(row) {
+            // Four channels per step in scalar code: the compiler's
+            // vectorisation of a 64-bit multiply-add (no packed 64-bit
+            // multiply on baseline x86-64) cost more than it saved here.
+            let mut a4 = acc.chunks_exact_mut(4);
+            let mut r4 = row.chunks_exact(4);
+            for (a, r) in (&mut a4).zip(&mut r4) {
+                if let ([a0, a1, a2, a3], [r0, r1, r2, r3]) = (a, r) {
+                    *a0 = a0.wrapping_add(coef * i64::from(*r0));
+                    *a1 = a1.wrapping_add(coef * i64::from(*r1));
+                    *a2 = a2.wrapping_add(coef * i64::from(*r2));
+                    *a3 = a3.wrapping_add(coef * i64::from(*r3));
+                }
+            }
+            for (a, &v) in a4.into_remainder().iter_mut().zip(r4.remainder()) {
                 *a = a.wrapping_add(coef * i64::from(v));
             }
         } else {
@@ -199,14 +264,33 @@ pub fn run(
         // One pass: the self-loop's weight (the last input loop's, or the
         // fill) is noted on the way and its term added after the edges.
         let mut loop_w = fill_w(flags);
-        for (j, w) in in_edges(ctx, i, flags) {
-            if flags.add_self_loops && j == i {
-                loop_w = w;
-                continue;
+        if flags.edge_weight {
+            for (j, w) in in_edges(ctx, i, flags) {
+                if flags.add_self_loops && j == i {
+                    loop_w = w;
+                    continue;
+                }
+                let dj = dinv.get(j).copied().unwrap_or(0);
+                let c = coef(flags.normalize, dj, w, di).ok_or(overflow)?;
+                accumulate(acc, c, h, j, exact);
             }
-            let dj = dinv.get(j).copied().unwrap_or(0);
-            let c = coef(flags.normalize, dj, w, di).ok_or(overflow)?;
-            accumulate(acc, c, h, j, exact);
+        } else {
+            // Unit weights: the same terms with the weight 1.0 folded into
+            // the coefficient ([`unit_coef`]) and no weight stream to read.
+            let unnormalised = coef(false, 0, ONE_Q16, 0).ok_or(overflow)?;
+            for &j in ctx.csr.edges(i).0 {
+                let j = usize::from(j);
+                if flags.add_self_loops && j == i {
+                    loop_w = ONE_Q16;
+                    continue;
+                }
+                let c = if flags.normalize {
+                    unit_coef(dinv.get(j).copied().unwrap_or(0), di).ok_or(overflow)?
+                } else {
+                    unnormalised
+                };
+                accumulate(acc, c, h, j, exact);
+            }
         }
         if flags.add_self_loops {
             let c = coef(flags.normalize, di, loop_w, di).ok_or(overflow)?;
@@ -247,6 +331,29 @@ mod tests {
         }
     }
 
+    proptest! {
+        #[test]
+        fn unit_coef_matches_coef(dj in 0u64..=(1 << 32), di in 0u64..=(1 << 32), small in any::<bool>()) {
+            let (dj, di) = if small { (dj >> 8, di >> 8) } else { (dj, di) };
+            prop_assert_eq!(unit_coef(dj, di), coef(true, dj, ONE_Q16, di));
+        }
+    }
+
+    #[test]
+    fn unit_coef_on_every_small_degree_pair() {
+        for a in 0..200u64 {
+            for b in 0..200u64 {
+                let (dj, di) = (dinv_q24(a << 16), dinv_q24(b << 16));
+                assert_eq!(unit_coef(dj, di), coef(true, dj, ONE_Q16, di));
+            }
+        }
+        assert_eq!(unit_coef(1 << 32, 1 << 32), None);
+        assert_eq!(
+            unit_coef(1 << 32, 1 << 23),
+            coef(true, 1 << 32, ONE_Q16, 1 << 23)
+        );
+    }
+
     #[test]
     fn coef_edges() {
         // deg 1 on both ends, weight 1: coefficient 1.0 in Q24.
@@ -254,6 +361,16 @@ mod tests {
         assert_eq!(coef(true, 1 << 32, u32::MAX, 1 << 32), None);
         assert_eq!(coef(false, 0, (1 << 23) - 1, 0), Some(((1 << 23) - 1) << 8));
         assert_eq!(coef(false, 0, 1 << 23, 0), None);
+    }
+
+    #[test]
+    fn dinv_table_matches_definition_below_2_pow_20() {
+        for d in 0u64..1 << 20 {
+            assert_eq!(dinv_q24(d), dinv_q24_ref(d), "deg {d}");
+        }
+        for k in 0..DINV_TABLE_LEN as u64 + 2 {
+            assert_eq!(dinv_q24(k << 16), dinv_q24_ref(k << 16), "deg {k}·2^16");
+        }
     }
 
     #[test]
