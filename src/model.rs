@@ -113,8 +113,7 @@ impl<'a> Model<'a> {
         if trailer.is_empty() {
             return Ok(0);
         }
-        let (p, rest): (u32, &[u8]) =
-            postcard::take_from_bytes(trailer).map_err(|_| Error::BadMetadata)?;
+        let (p, rest) = format::take_u32(trailer).ok_or(Error::BadMetadata)?;
         if !rest.is_empty() || p == 0 || p > crate::MAX_EDGES {
             return Err(Error::BadMetadata);
         }
@@ -664,8 +663,10 @@ impl<'a> Model<'a> {
 
     /// Whether the model has a pair tensor (a link-prediction head), so every
     /// input must carry [`crate::GraphInput::pairs`].
+    /// Always false in a build without `op-link` (no op there can write a
+    /// pair tensor: a model with a pair op is `OpNotCompiled`).
     pub fn has_pairs(&self) -> bool {
-        self.tensors.iter().any(|t| t.kind == TensorKind::Pair)
+        cfg!(feature = "op-link") && self.tensors.iter().any(|t| t.kind == TensorKind::Pair)
     }
 
     /// Whether any op reads edge weights.

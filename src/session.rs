@@ -112,15 +112,34 @@ struct Slot {
     free: bool,
 }
 
+/// Whether an op that reads edge features is compiled in (else no edge
+/// tensor is ever written or read: it takes no bytes).
+const EDGE_OPS: bool = cfg!(any(feature = "op-gat", feature = "op-gine"));
+
 impl Slot {
+    /// Rows × channels of an edge or pair tensor, 0 in a build whose ops
+    /// cannot read (edges) or write (pairs) one: such a model is
+    /// `OpNotCompiled` there, and the code for them is left out.
+    fn extra(compiled: bool, rows: usize, ch: u16) -> usize {
+        if compiled {
+            rows.saturating_mul(usize::from(ch))
+        } else {
+            0
+        }
+    }
+
     /// Byte size for `d`.
     fn bytes(&self, d: Dims) -> usize {
         region_bytes::<i8>(
             d.nodes
                 .saturating_mul(usize::from(self.node_ch))
                 .max(d.graphs.saturating_mul(usize::from(self.graph_ch)))
-                .max(d.edges.saturating_mul(usize::from(self.edge_ch)))
-                .max(d.pairs.saturating_mul(usize::from(self.pair_ch))),
+                .max(Self::extra(EDGE_OPS, d.edges, self.edge_ch))
+                .max(Self::extra(
+                    cfg!(feature = "op-link"),
+                    d.pairs,
+                    self.pair_ch,
+                )),
         )
     }
 }
@@ -209,8 +228,9 @@ impl Plan {
         let (cn, cg, ce, cp) = match desc.kind {
             TensorKind::Node => (ch, 0, 0, 0),
             TensorKind::Graph => (0, ch, 0, 0),
-            TensorKind::Edge => (0, 0, ch, 0),
-            TensorKind::Pair => (0, 0, 0, ch),
+            // (0 where no compiled op uses the kind: see `Slot::extra`.)
+            TensorKind::Edge => (0, 0, if EDGE_OPS { ch } else { 0 }, 0),
+            TensorKind::Pair => (0, 0, 0, if cfg!(feature = "op-link") { ch } else { 0 }),
         };
         let fits = self.slots.iter().position(|s| {
             s.free && s.node_ch >= cn && s.graph_ch >= cg && s.edge_ch >= ce && s.pair_ch >= cp

@@ -179,15 +179,16 @@ def main():
         insns = funcs[a]["insns"]
         for k, (addr, op, args) in enumerate(insns):
             if op == "mov" and re.match(r"pc,\s*r\d+$", args) and any(
-                    o == "adr" for _, o, _ in insns[max(0, k - 6):k]):
-                # Thumb-1 jump table: `adr; ldr rN, [table, idx]; mov pc, rN`,
+                    o == "adr" for _, o, _ in insns[max(0, k - 12):k]):
+                # Thumb-1 jump table: `adr; ldr rN, [table, idx]; mov pc, rN` (the `adr` up to
+                # 12 instructions before: LLVM may schedule the index arithmetic between),
                 # table words right after. Fine if every entry stays in the function.
                 j = k + 1
                 while j < len(insns) and insns[j][1] == "mov" and insns[j][2] == "r8, r8":
                     j += 1
                 # The table starts where the `adr` points (Align(pc, 4) + imm),
                 # which may be past a few literal words.
-                for aaddr, aop, aargs in insns[max(0, k - 6):k]:
+                for aaddr, aop, aargs in insns[max(0, k - 12):k]:
                     am = re.match(r"r\d+,\s*#(\d+)", aargs) if aop == "adr" else None
                     if am:
                         start = ((aaddr + 4) & ~3) + int(am.group(1))

@@ -163,6 +163,15 @@ pub fn take_tensor_desc(bytes: &[u8]) -> Option<(TensorDesc, &[u8])> {
     return postcard::take_from_bytes(bytes).ok();
 }
 
+/// Decodes a `u32` varint (see [`take_meta_header`]), e.g. the pair-capacity
+/// trailer.
+pub fn take_u32(bytes: &[u8]) -> Option<(u32, &[u8])> {
+    #[cfg(tinygnn_small_decoder)]
+    return small::take_u32(bytes);
+    #[cfg(not(tinygnn_small_decoder))]
+    return postcard::take_from_bytes(bytes).ok();
+}
+
 /// Decodes an [`Op`] (see [`take_meta_header`]). With the small reader, an
 /// op of a family it does not decode (not compiled in) is
 /// [`Take::NotCompiled`], however its fields are encoded.

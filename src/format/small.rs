@@ -211,6 +211,13 @@ pub fn take_meta_header(bytes: &[u8]) -> Option<(MetaHeader, &[u8])> {
     Some((v, r.0))
 }
 
+/// Decodes a `u32` varint from the start of `bytes`; `None` if invalid.
+pub fn take_u32(bytes: &[u8]) -> Option<(u32, &[u8])> {
+    let mut r = Reader(bytes);
+    let v = r.u32()?;
+    Some((v, r.0))
+}
+
 /// Decodes a [`TensorDesc`] from the start of `bytes`; `None` if invalid.
 pub fn take_tensor_desc(bytes: &[u8]) -> Option<(TensorDesc, &[u8])> {
     let mut r = Reader(bytes);
@@ -285,6 +292,17 @@ mod tests {
                 Some(t) if (2..crate::format::OP_TAGS).contains(&t) => Take::NotCompiled,
                 _ => Take::Bad,
             },
+        }
+    }
+
+    proptest! {
+        /// `take_u32` agrees with postcard on any bytes (value and rest).
+        #[test]
+        fn u32_agrees_with_postcard(bytes in proptest::collection::vec(any::<u8>(), 0..7), v in any::<u32>()) {
+            let pc = postcard::take_from_bytes::<u32>(&bytes).ok();
+            prop_assert_eq!(take_u32(&bytes), pc);
+            let enc = postcard::to_stdvec(&v).unwrap();
+            prop_assert_eq!(take_u32(&enc), Some((v, &[][..])));
         }
     }
 

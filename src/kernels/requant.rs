@@ -88,7 +88,8 @@ fn requantize_row_with(
 }
 
 /// One channel's `(bias, mult, shift)` prepared once per op for
-/// [`requantize_row_prepared`]: `[bias, mult, left | right << 8, 2^right − 1]`,
+/// [`requantize_row_prepared`]: `[bias, mult, left | right << 8, 2^right − 1]`
+/// (the last word 0 with `kernels-small`, which derives the mask per value),
 /// where `left`/`right` are the shift's parts as [`Rescale::new`] splits them.
 pub type Prepared = [i32; 4];
 
@@ -131,7 +132,12 @@ pub fn prepare(params: &[u8], channels: usize, prep: &mut [Prepared]) -> usize {
             bias,
             mult,
             left | (right << 8),
-            ((1i64 << right) - 1) as i32,
+            // (`kernels-small`: computed where it is used, see `prepared_with`.)
+            if cfg!(feature = "kernels-small") {
+                0
+            } else {
+                (1u32 << right as u32).wrapping_sub(1) as i32
+            },
         ];
         n += 1;
     }
@@ -177,6 +183,11 @@ fn prepared_with(
         // `prepare` keeps left ≤ 30 and right ≤ 31; the masks keep the
         // shifts in range for any record.
         let (left, right) = ((lr & 0x1F) as u32, ((lr >> 8) & 0x1F) as u32);
+        let mask = if cfg!(feature = "kernels-small") {
+            (1u32 << right).wrapping_sub(1) as i32
+        } else {
+            mask
+        };
         let x = act(a.saturating_add(bias));
         let xl = if left == 0 {
             x

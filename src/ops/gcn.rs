@@ -82,7 +82,8 @@ pub(crate) fn fill_w(flags: GcnFlags) -> u32 {
 /// `add_self_loops`, input loops are dropped and one loop of the last input
 /// loop's weight, or the fill, is counted). One pass over the in-edges.
 pub(crate) fn degree(ctx: &Ctx<'_>, i: usize, flags: GcnFlags) -> u64 {
-    if !flags.edge_weight {
+    // (`kernels-small` keeps only the general path below: same values.)
+    if !flags.edge_weight && !cfg!(feature = "kernels-small") {
         // Every weight is 1.0: the in-edges, less the input loops when they
         // are replaced, plus the loop (1.0 if an input loop, else the fill).
         let nb = ctx.csr.edges(i).0;
@@ -201,7 +202,7 @@ fn accumulate(acc: &mut [i64], coef: i32, h: &[i32], j: usize, exact: bool) {
     let start = j * ch;
     let coef = i64::from(coef);
     if let Some(row) = h.get(start..start.saturating_add(ch)) {
-        if exact {
+        if exact && !cfg!(feature = "kernels-small") {
             // Four channels per step in scalar code: the compiler's
             // vectorisation of a 64-bit multiply-add (no packed 64-bit
             // multiply on baseline x86-64) cost more than it saved here.
@@ -264,7 +265,7 @@ pub fn run(
         // One pass: the self-loop's weight (the last input loop's, or the
         // fill) is noted on the way and its term added after the edges.
         let mut loop_w = fill_w(flags);
-        if flags.edge_weight {
+        if flags.edge_weight || cfg!(feature = "kernels-small") {
             for (j, w) in in_edges(ctx, i, flags) {
                 if flags.add_self_loops && j == i {
                     loop_w = w;
