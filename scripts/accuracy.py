@@ -18,6 +18,7 @@ written nor checked (a SKIP line), so it always covers every model. Nothing is t
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 import sys
@@ -89,11 +90,71 @@ def measure(name: str) -> dict | None:
     return row
 
 
+def link_models() -> list[str]:
+    """Bundled models judged by AUC (link prediction: `max_auc_drop_pp` in goals.json)."""
+    return sorted(p.parent.name for p in M.MODELS.glob("*/goals.json")
+                  if "max_auc_drop_pp" in json.loads(p.read_text()))
+
+
+def measure_link(name: str) -> dict | None:
+    """int8, int4 (default rounding) and mixed for a link model: the AUC of each against its
+    `edge_label` pairs, from `tinygnn verify --json`."""
+    got = M.inputs(name)
+    if got is None:
+        print(f"SKIP {name}: TINYGNN_DATA is not set (Planetoid data needed)")
+        return None
+    graphs, calib = got
+    row: dict = {"name": name, "sizes": {}}
+    with tempfile.TemporaryDirectory() as tmp:
+        for kind, extra in [("int8", []), ("int4", ["--weights", "int4"])]:
+            out = Path(tmp) / f"{kind}.tgnn"
+            convert(name, graphs, calib, out, extra)
+            row["sizes"][kind] = out.stat().st_size
+            row[kind] = M.verify(name, out, graphs)
+        budget = (row["sizes"]["int8"] + row["sizes"]["int4"]) // 2
+        out = Path(tmp) / "mixed.tgnn"
+        stdout = convert(name, graphs, calib, out, ["--flash-budget", str(budget)])
+        row["sizes"]["mixed"] = out.stat().st_size
+        row["mixed"] = M.verify(name, out, graphs)
+        row["mixed_layers"] = precision_line(stdout)
+        row["budget"] = budget
+    row["float"] = row["int8"]["float_auc"]
+    return row
+
+
+def render_link(rows: list[dict]) -> list[str]:
+    pct = lambda x: f"{100 * x:.2f} %"
+    auc_drop = lambda r, k: 100 * (r["float"] - r[k]["int8_auc"])
+    lines = [
+        "",
+        "## Link prediction (AUC)",
+        "",
+        "Models whose output scores node pairs are judged by the ROC AUC of the scores against the",
+        "graphs' `edge_label` (the held-out positive and negative pairs), with the same conversions as",
+        "above; Δ is the AUC drop from float in percentage points, the goal the one of every model",
+        "(int8 within 1 pp, int4 within 3 pp).",
+        "",
+        "| model | float AUC | int8 AUC (Δ pp) | int4 AUC (Δ pp) | mixed AUC (Δ pp) | bytes int8 / int4 / mixed (budget) | mixed: layers int4 | pairs | goals |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        s = r["sizes"]
+        g8, g4 = DEFAULT_GOAL
+        ok = all(auc_drop(r, k) <= g + 1e-9 for k, g in (("int8", g8), ("int4", g4), ("mixed", g4)))
+        lines.append(
+            f"| {r['name']} | {pct(r['float'])} "
+            + "".join(f"| {pct(r[k]['int8_auc'])} ({auc_drop(r, k):+.2f}) " for k in ("int8", "int4", "mixed"))
+            + f"| {s['int8']} / {s['int4']} / {s['mixed']} ({r['budget']}) | {r['mixed_layers']} "
+            + f"| {r['int8']['auc_pairs']} | {'met' if ok else 'MISSED'} |"
+        )
+    return lines
+
+
 def drop(row: dict, kind: str) -> float:
     return 100 * (row["float"] - row[kind]["int8_accuracy"])
 
 
-def render(rows: list[dict]) -> str:
+def render(rows: list[dict], links: list[dict]) -> str:
     pct = lambda x: f"{100 * x:.2f} %"
     lines = [
         "# Accuracy of int8, int4 and mixed-precision weights",
@@ -168,6 +229,7 @@ def render(rows: list[dict]) -> str:
             f"| {r['name']} | ≤ {g8} pp | {verdict(drop(r, 'int8'), g8)} | ≤ {g4} pp "
             f"| {verdict(drop(r, 'int4'), g4)} | {verdict(drop(r, 'mixed'), g4)} |"
         )
+    lines += render_link(links)
     return "\n".join(lines) + "\n"
 
 
@@ -175,10 +237,11 @@ def main() -> int:
     check = "--check" in sys.argv[1:]
     names = M.classifiers()
     rows = [measure(n) for n in names]
-    if any(r is None for r in rows):
+    links = [measure_link(n) for n in link_models()]
+    if any(r is None for r in rows + links):
         print("SKIP accuracy: some models were skipped; docs/accuracy.md is not " + ("checked" if check else "written"))
         return 0
-    text = render(rows)
+    text = render(rows, links)
     print(text)
     if check:
         if DOC.read_text() != text:
