@@ -143,14 +143,16 @@ def boards(args, env):
         return run_boards(runs, env) + (notes,)
     runs = [["--board", "all", "models/karate-gcn"],
             ["--board", "m4", "--split", "--i8", "models/digits-gin"],
-            ["--board", "m0", "--split", "--i8", "--max", "50", "models/digits-gin"]]
+            ["--board", "m0", "--split", "--i8", "--max", "50", "models/digits-gin"],
+            ["--board", "all", "--split", "--max", "4", "models/shapes-dgcnn"]]
     notes = []
+    cora = ("cora-gcn", "cora-sage", "cora-appnp", "cora-gat", "cora-link")
     if os.environ.get("TINYGNN_DATA"):
-        for name in ("cora-gcn", "cora-sage"):
+        for name in cora:
             graphs = cora_inputs(name)
             runs.append(["--board", "all", "--sparse", f"models/{name}/{name}.tgnn:{rel(graphs)}"])
     else:
-        notes.append("cora-gcn and cora-sage: SKIP (TINYGNN_DATA not set)")
+        notes.append(", ".join(cora) + ": SKIP (TINYGNN_DATA not set)")
     return run_boards(runs, env) + (notes,)
 
 
@@ -382,7 +384,9 @@ def document(facts, board_rows, board_cmds, board_notes, kernels, kernel_cmds, h
         a("")
         a("Inputs: karate-gcn with f32 features, one inference over the whole graph; digits-gin one inference per")
         a("64-node graph (`--split`) with int8 features (`--i8`; on the M0 the first 50 graphs: all 359 do not fit")
-        a("its flash); Cora models one inference over the 2,708-node graph with sparse int8 features (`--sparse`).")
+        a("its flash); shapes-dgcnn one inference per 64-point cloud (`--split`), the first 4 clouds; Cora models")
+        a("one inference over the 2,708-node graph with sparse int8 features (`--sparse`; cora-link scores its")
+        a("1,054 labelled node pairs in the same inference).")
         a("")
         a("### Dense int8 kernel: instructions per multiply-accumulate")
         a("")
