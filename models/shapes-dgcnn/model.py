@@ -1,8 +1,8 @@
 """Synthetic 3D shapes (6 classes) as point clouds: graph classification with a small
 DGCNN (two DynamicEdgeConv layers, k = 10, global max pooling, MLP head).
 
-Data: ``shapes.py`` (committed, seeded): sphere, cube, cylinder, cone, torus, pyramid; 64
-points per cloud, random scale, rotation and noise. Train 1200 clouds (seed 1), test 300
+Data: ``shapes.py`` (committed, seeded): sphere, cube, cylinder, cone, torus, pyramid; 64–256
+points per cloud (count drawn uniformly, seeded), random scale, rotation and noise. Train 1200 clouds (seed 1), test 300
 (seed 2), calibration 60 training clouds.
 """
 import sys
@@ -18,7 +18,7 @@ from tinygnn.knn import install  # noqa: E402
 install()  # PyG's DynamicEdgeConv needs torch.ops.pyg.knn (pyg-lib, not on PyPI)
 
 TASK = "graph"
-POINTS, K = 64, 10
+POINTS, K = (64, 256), 10  # points per cloud: uniform in 64..=256
 
 
 def _seq(*m):

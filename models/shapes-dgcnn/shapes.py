@@ -1,7 +1,8 @@
 """Seeded synthetic 3D point clouds of six shapes, for the ``shapes-dgcnn`` model.
 
 Classes: 0 sphere, 1 cube, 2 cylinder, 3 cone, 4 torus, 5 pyramid (square base). Every
-cloud samples ``points`` points uniformly (by area) on the shape's surface, then applies a
+cloud draws its point count uniformly from ``lo..=hi`` (64..=256 for the model) with the same
+seeded generator, samples that many points uniformly (by area) on the shape's surface, then applies a
 random scale in [0.7, 1.3], a uniformly random rotation (QR of a Gaussian matrix, sign
 fixed) and Gaussian noise (σ = 0.02). Node features are the coordinates ``[x, y, z]``; the
 graphs carry no edges of their own (DynamicEdgeConv builds them), so ``edge_index`` holds
@@ -10,7 +11,7 @@ one self-loop per cloud (GRAPHS files need an edge list; it is not used by the m
 from __future__ import annotations
 
 import math
-from typing import List
+from typing import List, Tuple
 
 import torch
 from torch_geometric.data import Data
@@ -106,7 +107,14 @@ def make_cloud(label: int, points: int, g: torch.Generator) -> Data:
                 y=torch.tensor([label]))
 
 
-def make_dataset(per_class: int, points: int, seed: int) -> List[Data]:
-    """``per_class`` clouds of every class, interleaved (0, 1, …, 5, 0, 1, …)."""
+def make_dataset(per_class: int, points: Tuple[int, int], seed: int) -> List[Data]:
+    """``per_class`` clouds of every class, interleaved (0, 1, …, 5, 0, 1, …); each cloud's
+    point count is drawn uniformly from ``points[0]..=points[1]`` before its shape."""
+    lo, hi = points
     g = torch.Generator().manual_seed(seed)
-    return [make_cloud(c, points, g) for _ in range(per_class) for c in range(len(CLASSES))]
+    out = []
+    for _ in range(per_class):
+        for c in range(len(CLASSES)):
+            n = int(torch.randint(lo, hi + 1, (1,), generator=g))
+            out.append(make_cloud(c, n, g))
+    return out
