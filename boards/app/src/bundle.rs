@@ -432,10 +432,9 @@ pub mod writer {
                 && s.labels
                     .as_ref()
                     .is_none_or(|(g, l)| l.len() == if *g { usize::from(s.graphs) } else { n })
-                && s.edge_attr.as_ref().is_none_or(|(d, a)| {
-                    *d >= 1 && a.len() == e.saturating_mul(*d as usize)
-                })
-
+                && s.edge_attr
+                    .as_ref()
+                    .is_none_or(|(d, a)| *d >= 1 && a.len() == e.saturating_mul(*d as usize))
                 && s.pairs.as_ref().is_none_or(|(a, b)| a.len() == b.len())
                 && s.graphs >= 1
                 && s.channels >= 1;
@@ -594,7 +593,10 @@ mod tests {
         let w = aligned(&bytes);
         let b = Bundle::parse(&bytemuck::cast_slice(&w)[..bytes.len()]).unwrap();
         let got: Vec<Sample<'_>> = b.samples().map(|s| s.unwrap()).collect();
-        assert_eq!(got[0].edge_attr.unwrap(), &s.edge_attr.as_ref().unwrap().1[..]);
+        assert_eq!(
+            got[0].edge_attr.unwrap(),
+            &s.edge_attr.as_ref().unwrap().1[..]
+        );
         assert!(got[1].edge_attr.is_none());
         let g = crate::graph_input(&got[0]);
         assert!(matches!(g.edge_attr, Some(tinygnn::EdgeAttr::F32(a)) if a.len() == 8));
