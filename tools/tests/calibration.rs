@@ -3,9 +3,7 @@
 
 mod common;
 
-use std::process::{Command, Output};
-
-use common::{node_model, GraphsBuilder, Rng};
+use common::{node_model, tinygnn, GraphsBuilder, Rng};
 use tinygnn_cli::calibrate::{mse_range, range_of, Method, Range};
 use tinygnn_cli::quantize::{activation_quant, dequantize_value, quantize_value};
 
@@ -134,13 +132,6 @@ fn mse_degenerate_inputs() {
     let r = mse_range(&[2.5; 7]);
     // A constant is represented exactly by its own range.
     assert!(sse(&[2.5; 7], r) < 1e-12, "{r:?}");
-}
-
-fn tinygnn(args: &[&dyn AsRef<std::ffi::OsStr>]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tinygnn"))
-        .args(args.iter().map(|a| a.as_ref()))
-        .output()
-        .expect("run tinygnn")
 }
 
 #[test]

@@ -4,28 +4,10 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
-use common::{graph_model, node_model, GraphsBuilder, ModelBuilder};
+use common::{graph_model, node_model, ok, tinygnn, GraphsBuilder, ModelBuilder};
 use serde_json::{json, Value};
-
-fn tinygnn(args: &[&dyn AsRef<std::ffi::OsStr>]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tinygnn"))
-        .args(args.iter().map(|a| a.as_ref()))
-        .output()
-        .expect("run tinygnn")
-}
-
-fn ok(o: &Output) -> String {
-    let out = String::from_utf8_lossy(&o.stdout).to_string();
-    assert!(
-        o.status.success(),
-        "exit {:?}\nstdout:\n{out}\nstderr:\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    out
-}
 
 /// Asserts exit code 1 and that stderr mentions every needle.
 fn fails(o: &Output, needles: &[&str]) {

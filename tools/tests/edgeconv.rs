@@ -5,28 +5,8 @@
 
 mod common;
 
-use std::process::{Command, Output};
-
-use common::{GraphsBuilder, ModelBuilder};
+use common::{convert, GraphsBuilder, ModelBuilder, Tolerance};
 use serde_json::{json, Value};
-
-fn tinygnn(args: &[&dyn AsRef<std::ffi::OsStr>]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tinygnn"))
-        .args(args.iter().map(|a| a.as_ref()))
-        .output()
-        .expect("run tinygnn")
-}
-
-fn ok(o: &Output) -> String {
-    let out = String::from_utf8_lossy(&o.stdout).to_string();
-    assert!(
-        o.status.success(),
-        "exit {:?}\nstdout:\n{out}\nstderr:\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    out
-}
 
 /// Adds an EdgeConv op whose `nn` is `linear(2f→h) → bn → relu [→ linear(h→o) → relu]`.
 fn edge_conv(
@@ -83,43 +63,11 @@ fn dgcnn_model(f: usize, classes: usize) -> ModelBuilder {
 }
 
 fn convert_verify(m: &ModelBuilder, g: &GraphsBuilder, names: &[&str]) {
-    let dir = tempfile::tempdir().unwrap();
-    let (mp, gp, tp) = (
-        dir.path().join("m.safetensors"),
-        dir.path().join("g.safetensors"),
-        dir.path().join("m.tgnn"),
-    );
-    m.write(&mp);
-    g.write(&gp);
-    ok(&tinygnn(&[&"convert", &mp, &"--calib", &gp, &"-o", &tp]));
-    let j: Value = serde_json::from_str(&ok(&tinygnn(&[&"inspect", &tp, &"--json"]))).unwrap();
-    let got: Vec<&str> = j["ops"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|o| o["op"].as_str().unwrap())
-        .collect();
-    assert_eq!(got, names);
-    if !tinygnn_cli::rt::AVAILABLE {
-        return;
-    }
-    let v: Value = serde_json::from_str(&ok(&tinygnn(&[
-        &"verify",
-        &mp,
-        &tp,
-        &gp,
-        &"--json",
-        &"--per-op",
-    ])))
-    .unwrap();
-    eprintln!("verify: {v}");
-    let (range, step, err) = (
-        v["float_output_range"].as_f64().unwrap(),
-        v["output_step"].as_f64().unwrap(),
-        v["max_abs_err"].as_f64().unwrap(),
-    );
-    assert!(err <= 4.0 * step + 0.05 * range, "{v}");
-    assert!(v["top1_agreement"].as_f64().unwrap() >= 0.85, "{v}");
+    convert(m, g, names).verify(Tolerance {
+        range_frac: 0.05,
+        top1: 0.85,
+        per_op_steps: None,
+    });
 }
 
 #[test]
@@ -152,29 +100,12 @@ fn static_edge_conv_model_converts_runs_and_verifies() {
 }
 
 fn convert_fails(edit: impl FnOnce(&mut Value), needles: &[&str]) {
-    let m = dgcnn_model(3, 4);
-    let mut spec: Value = serde_json::from_str(&m.spec_json()).unwrap();
-    edit(&mut spec);
-    let dir = tempfile::tempdir().unwrap();
-    let (mp, gp) = (
-        dir.path().join("m.safetensors"),
-        dir.path().join("g.safetensors"),
+    common::convert_fails(
+        &dgcnn_model(3, 4),
+        &GraphsBuilder::random(2, 10, 1, 3, 4, 1),
+        edit,
+        needles,
     );
-    std::fs::write(&mp, m.bytes_with_spec(&spec.to_string())).unwrap();
-    GraphsBuilder::random(2, 10, 1, 3, 4, 1).write(&gp);
-    let o = tinygnn(&[
-        &"convert",
-        &mp,
-        &"--calib",
-        &gp,
-        &"-o",
-        &dir.path().join("m.tgnn"),
-    ]);
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(1), "stderr: {err}");
-    for n in needles {
-        assert!(err.contains(n), "stderr lacks {n:?}:\n{err}");
-    }
 }
 
 #[test]

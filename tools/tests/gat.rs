@@ -4,28 +4,8 @@
 
 mod common;
 
-use std::process::{Command, Output};
-
-use common::{GraphsBuilder, ModelBuilder};
+use common::{convert, ok, tinygnn, GraphsBuilder, ModelBuilder, Tolerance};
 use serde_json::{json, Value};
-
-fn tinygnn(args: &[&dyn AsRef<std::ffi::OsStr>]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tinygnn"))
-        .args(args.iter().map(|a| a.as_ref()))
-        .output()
-        .expect("run tinygnn")
-}
-
-fn ok(o: &Output) -> String {
-    let out = String::from_utf8_lossy(&o.stdout).to_string();
-    assert!(
-        o.status.success(),
-        "exit {:?}\nstdout:\n{out}\nstderr:\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    out
-}
 
 /// GAT(4 heads × 3, concat) → ReLU → GATv2(2 heads × 3, mean) → linear.
 fn gat_model(f: usize, classes: usize) -> ModelBuilder {
@@ -68,75 +48,27 @@ fn gat_model(f: usize, classes: usize) -> ModelBuilder {
 
 #[test]
 fn gat_model_converts_runs_and_verifies() {
-    let dir = tempfile::tempdir().unwrap();
-    let (mp, gp, tp) = (
-        dir.path().join("m.safetensors"),
-        dir.path().join("g.safetensors"),
-        dir.path().join("m.tgnn"),
+    let c = convert(
+        &gat_model(5, 3),
+        &GraphsBuilder::random(1, 40, 3, 5, 3, 1),
+        &["gat_conv", "gatv2_conv", "linear"],
     );
-    gat_model(5, 3).write(&mp);
-    GraphsBuilder::random(1, 40, 3, 5, 3, 1).write(&gp);
-    ok(&tinygnn(&[&"convert", &mp, &"--calib", &gp, &"-o", &tp]));
-    let j: Value = serde_json::from_str(&ok(&tinygnn(&[&"inspect", &tp, &"--json"]))).unwrap();
-    let names: Vec<&str> = j["ops"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|o| o["op"].as_str().unwrap())
-        .collect();
-    assert_eq!(names, ["gat_conv", "gatv2_conv", "linear"]);
-    assert_eq!(j["ops"][0]["attrs"]["heads"], 4);
-    assert_eq!(j["ops"][0]["activation"], "relu");
-    if !tinygnn_cli::rt::AVAILABLE {
-        return;
-    }
-    let v: Value = serde_json::from_str(&ok(&tinygnn(&[
-        &"verify",
-        &mp,
-        &tp,
-        &gp,
-        &"--json",
-        &"--per-op",
-    ])))
-    .unwrap();
-    eprintln!("verify: {v}");
-    let (range, step, err) = (
-        v["float_output_range"].as_f64().unwrap(),
-        v["output_step"].as_f64().unwrap(),
-        v["max_abs_err"].as_f64().unwrap(),
-    );
-    assert!(err <= 4.0 * step + 0.03 * range, "{v}");
-    assert!(v["top1_agreement"].as_f64().unwrap() >= 0.9, "{v}");
-    for p in v["per_op"].as_array().unwrap() {
-        let steps = p["err_in_steps"].as_f64().unwrap();
-        assert!(steps <= 4.0, "{p}");
-    }
+    assert_eq!(c.inspect["ops"][0]["attrs"]["heads"], 4);
+    assert_eq!(c.inspect["ops"][0]["activation"], "relu");
+    c.verify(Tolerance {
+        range_frac: 0.03,
+        top1: 0.9,
+        per_op_steps: Some(4.0),
+    });
 }
 
 fn convert_fails(edit: impl FnOnce(&mut Value), needles: &[&str]) {
-    let m = gat_model(5, 3);
-    let mut spec: Value = serde_json::from_str(&m.spec_json()).unwrap();
-    edit(&mut spec);
-    let dir = tempfile::tempdir().unwrap();
-    let (mp, gp) = (
-        dir.path().join("m.safetensors"),
-        dir.path().join("g.safetensors"),
+    common::convert_fails(
+        &gat_model(5, 3),
+        &GraphsBuilder::random(1, 10, 2, 5, 3, 1),
+        edit,
+        needles,
     );
-    std::fs::write(&mp, m.bytes_with_spec(&spec.to_string())).unwrap();
-    GraphsBuilder::random(1, 10, 2, 5, 3, 1).write(&gp);
-    let o = tinygnn(&[
-        &"convert",
-        &mp,
-        &"--calib",
-        &gp,
-        &"-o",
-        &dir.path().join("m.tgnn"),
-    ]);
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(1), "stderr: {err}");
-    for n in needles {
-        assert!(err.contains(n), "stderr lacks {n:?}:\n{err}");
-    }
 }
 
 #[test]

@@ -3,29 +3,14 @@
 //! verified, and the CLI's errors for graphs whose edge features are missing
 //! or of the wrong width.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use common::{ok, tinygnn};
 use serde_json::Value;
 use tinygnn_cli::st;
-
-fn tinygnn(args: &[&dyn AsRef<std::ffi::OsStr>]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tinygnn"))
-        .args(args.iter().map(|a| a.as_ref()))
-        .output()
-        .expect("run tinygnn")
-}
-
-fn ok(o: &Output) -> String {
-    let out = String::from_utf8_lossy(&o.stdout).to_string();
-    assert!(
-        o.status.success(),
-        "exit {:?}\nstdout:\n{out}\nstderr:\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    out
-}
 
 fn fails(o: &Output) -> String {
     assert!(!o.status.success(), "expected a failure");

@@ -4,32 +4,13 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Output};
 
-use common::{graph_model, node_model, GraphsBuilder, ModelBuilder};
+use common::{graph_model, node_model, ok, tinygnn, GraphsBuilder, ModelBuilder};
 use serde_json::Value;
 use tinygnn_cli::calibrate::{self, Method};
 use tinygnn_cli::debug::{self, degree_bucket, degree_label, ErrStats};
 use tinygnn_cli::quantize::{self, Capacity};
 use tinygnn_cli::{spec, st};
-
-fn tinygnn(args: &[&dyn AsRef<std::ffi::OsStr>]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tinygnn"))
-        .args(args.iter().map(|a| a.as_ref()))
-        .output()
-        .expect("run tinygnn")
-}
-
-fn ok(o: &Output) -> String {
-    let out = String::from_utf8_lossy(&o.stdout).to_string();
-    assert!(
-        o.status.success(),
-        "exit {:?}\nstdout:\n{out}\nstderr:\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    out
-}
 
 /// Writes model, graphs and a converted `.tgnn` (ranges from `calib_graphs`,
 /// then `edit` may spoil some of them) into `dir`.

@@ -4,28 +4,8 @@
 
 mod common;
 
-use std::process::{Command, Output};
-
-use common::{GraphsBuilder, ModelBuilder};
+use common::{convert, GraphsBuilder, ModelBuilder, Tolerance};
 use serde_json::{json, Value};
-
-fn tinygnn(args: &[&dyn AsRef<std::ffi::OsStr>]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tinygnn"))
-        .args(args.iter().map(|a| a.as_ref()))
-        .output()
-        .expect("run tinygnn")
-}
-
-fn ok(o: &Output) -> String {
-    let out = String::from_utf8_lossy(&o.stdout).to_string();
-    assert!(
-        o.status.success(),
-        "exit {:?}\nstdout:\n{out}\nstderr:\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    out
-}
 
 /// linear(f→8) → ReLU = x0 → SGConv(8→6, K=2) → ReLU → GCN2Conv(6, x0 via a
 /// linear 8→6) → TAGConv(6→4, K=2) → APPNP(K=5, 0.2).
@@ -78,87 +58,38 @@ fn prop_model(f: usize) -> ModelBuilder {
 
 #[test]
 fn propagation_model_converts_runs_and_verifies() {
-    let dir = tempfile::tempdir().unwrap();
-    let (mp, gp, tp) = (
-        dir.path().join("m.safetensors"),
-        dir.path().join("g.safetensors"),
-        dir.path().join("m.tgnn"),
-    );
-    prop_model(5).write(&mp);
-    GraphsBuilder::random(1, 40, 3, 5, 4, 1).write(&gp);
-    ok(&tinygnn(&[&"convert", &mp, &"--calib", &gp, &"-o", &tp]));
-    let j: Value = serde_json::from_str(&ok(&tinygnn(&[&"inspect", &tp, &"--json"]))).unwrap();
-    let names: Vec<&str> = j["ops"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|o| o["op"].as_str().unwrap())
-        .collect();
-    assert_eq!(
-        names,
-        [
+    let c = convert(
+        &prop_model(5),
+        &GraphsBuilder::random(1, 40, 3, 5, 4, 1),
+        &[
             "linear",
             "sg_conv",
             "linear",
             "gcn2_conv",
             "tag_conv",
-            "appnp"
-        ]
+            "appnp",
+        ],
     );
+    let j = &c.inspect;
     assert_eq!(j["ops"][1]["activation"], "relu");
     assert_eq!(j["ops"][3]["inputs"].as_array().unwrap().len(), 2);
     assert_eq!(j["ops"][5]["attrs"]["K"], 5);
     assert!((j["ops"][5]["attrs"]["alpha"].as_f64().unwrap() - 0.2).abs() < 1e-9);
     assert_eq!(j["ops"][4]["attrs"]["add_self_loops"], false);
-    if !tinygnn_cli::rt::AVAILABLE {
-        return;
-    }
-    let v: Value = serde_json::from_str(&ok(&tinygnn(&[
-        &"verify",
-        &mp,
-        &tp,
-        &gp,
-        &"--json",
-        &"--per-op",
-    ])))
-    .unwrap();
-    eprintln!("verify: {v}");
-    let (range, step, err) = (
-        v["float_output_range"].as_f64().unwrap(),
-        v["output_step"].as_f64().unwrap(),
-        v["max_abs_err"].as_f64().unwrap(),
-    );
-    assert!(err <= 4.0 * step + 0.03 * range, "{v}");
-    assert!(v["top1_agreement"].as_f64().unwrap() >= 0.9, "{v}");
-    for p in v["per_op"].as_array().unwrap() {
-        assert!(p["err_in_steps"].as_f64().unwrap() <= 4.0, "{p}");
-    }
+    c.verify(Tolerance {
+        range_frac: 0.03,
+        top1: 0.9,
+        per_op_steps: Some(4.0),
+    });
 }
 
 fn convert_fails(edit: impl FnOnce(&mut Value), needles: &[&str]) {
-    let m = prop_model(5);
-    let mut spec: Value = serde_json::from_str(&m.spec_json()).unwrap();
-    edit(&mut spec);
-    let dir = tempfile::tempdir().unwrap();
-    let (mp, gp) = (
-        dir.path().join("m.safetensors"),
-        dir.path().join("g.safetensors"),
+    common::convert_fails(
+        &prop_model(5),
+        &GraphsBuilder::random(1, 10, 2, 5, 4, 1),
+        edit,
+        needles,
     );
-    std::fs::write(&mp, m.bytes_with_spec(&spec.to_string())).unwrap();
-    GraphsBuilder::random(1, 10, 2, 5, 4, 1).write(&gp);
-    let o = tinygnn(&[
-        &"convert",
-        &mp,
-        &"--calib",
-        &gp,
-        &"-o",
-        &dir.path().join("m.tgnn"),
-    ]);
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(1), "stderr: {err}");
-    for n in needles {
-        assert!(err.contains(n), "stderr lacks {n:?}:\n{err}");
-    }
 }
 
 /// Op index of `name` in the spec.

@@ -6,31 +6,12 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Output};
 
-use common::{node_model, GraphsBuilder};
+use common::{node_model, ok, tinygnn, GraphsBuilder};
 use serde_json::Value;
 use tinygnn::format::writer::{ChannelRecord, ModelWriter};
 use tinygnn::format::{Op, Section};
 use tinygnn::Model;
-
-fn tinygnn(args: &[&dyn AsRef<std::ffi::OsStr>]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tinygnn"))
-        .args(args.iter().map(|a| a.as_ref()))
-        .output()
-        .expect("run tinygnn")
-}
-
-fn ok(o: &Output) -> String {
-    let out = String::from_utf8_lossy(&o.stdout).to_string();
-    assert!(
-        o.status.success(),
-        "exit {:?}\nstdout:\n{out}\nstderr:\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    out
-}
 
 /// Converts with `--weight-scales ws`; returns the convert output and the file.
 fn convert(dir: &Path, ws: &str) -> (String, Vec<u8>) {

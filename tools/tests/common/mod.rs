@@ -1,11 +1,150 @@
-//! Builders for tiny models and graphs written from Rust (no Python needed).
+//! Builders for tiny models and graphs written from Rust (no Python needed),
+//! and the shared CLI test steps: run the `tinygnn` binary, convert → inspect →
+//! verify a built model, and check that a bad spec is refused by name.
 #![allow(dead_code)]
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
 
 use serde_json::{json, Value};
 use tinygnn_cli::st::write_safetensors;
+
+/// Runs the `tinygnn` binary built for these tests.
+pub fn tinygnn(args: &[&dyn AsRef<OsStr>]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tinygnn"))
+        .args(args.iter().map(|a| a.as_ref()))
+        .output()
+        .expect("run tinygnn")
+}
+
+/// Asserts that the command succeeded and returns its stdout.
+pub fn ok(o: &Output) -> String {
+    let out = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(
+        o.status.success(),
+        "exit {:?}\nstdout:\n{out}\nstderr:\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    out
+}
+
+/// A model and its graphs written to a temporary directory and converted
+/// with `--calib` on those graphs; `inspect` is `tinygnn inspect --json`.
+pub struct Converted {
+    pub dir: tempfile::TempDir,
+    pub model: PathBuf,
+    pub graphs: PathBuf,
+    pub tgnn: PathBuf,
+    pub inspect: Value,
+}
+
+/// Writes `m` and `g`, converts, inspects, and asserts that the converted
+/// model's ops are `names` in order.
+pub fn convert(m: &ModelBuilder, g: &GraphsBuilder, names: &[&str]) -> Converted {
+    let dir = tempfile::tempdir().unwrap();
+    let (model, graphs, tgnn) = (
+        dir.path().join("m.safetensors"),
+        dir.path().join("g.safetensors"),
+        dir.path().join("m.tgnn"),
+    );
+    m.write(&model);
+    g.write(&graphs);
+    ok(&tinygnn(&[
+        &"convert", &model, &"--calib", &graphs, &"-o", &tgnn,
+    ]));
+    let inspect: Value =
+        serde_json::from_str(&ok(&tinygnn(&[&"inspect", &tgnn, &"--json"]))).unwrap();
+    let got: Vec<&str> = inspect["ops"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["op"].as_str().unwrap())
+        .collect();
+    assert_eq!(got, names);
+    Converted {
+        dir,
+        model,
+        graphs,
+        tgnn,
+        inspect,
+    }
+}
+
+/// What `tinygnn verify` must show: max error ≤ 4 output steps +
+/// `range_frac` × the float output range, top-1 agreement ≥ `top1`, and,
+/// if given, every op's error ≤ `per_op_steps` steps.
+pub struct Tolerance {
+    pub range_frac: f64,
+    pub top1: f64,
+    pub per_op_steps: Option<f64>,
+}
+
+impl Converted {
+    /// Runs `tinygnn verify --json --per-op` (skipped where the runtime is
+    /// not available) and checks it against `tol`.
+    pub fn verify(&self, tol: Tolerance) {
+        if !tinygnn_cli::rt::AVAILABLE {
+            return;
+        }
+        let v: Value = serde_json::from_str(&ok(&tinygnn(&[
+            &"verify",
+            &self.model,
+            &self.tgnn,
+            &self.graphs,
+            &"--json",
+            &"--per-op",
+        ])))
+        .unwrap();
+        eprintln!("verify: {v}");
+        let (range, step, err) = (
+            v["float_output_range"].as_f64().unwrap(),
+            v["output_step"].as_f64().unwrap(),
+            v["max_abs_err"].as_f64().unwrap(),
+        );
+        assert!(err <= 4.0 * step + tol.range_frac * range, "{v}");
+        assert!(v["top1_agreement"].as_f64().unwrap() >= tol.top1, "{v}");
+        if let Some(max) = tol.per_op_steps {
+            for p in v["per_op"].as_array().unwrap() {
+                assert!(p["err_in_steps"].as_f64().unwrap() <= max, "{p}");
+            }
+        }
+    }
+}
+
+/// Converts `m` with its spec edited by `edit` (calibrating on `g`) and
+/// asserts that the converter exits with 1 and its stderr names every needle.
+pub fn convert_fails(
+    m: &ModelBuilder,
+    g: &GraphsBuilder,
+    edit: impl FnOnce(&mut Value),
+    needles: &[&str],
+) {
+    let mut spec: Value = serde_json::from_str(&m.spec_json()).unwrap();
+    edit(&mut spec);
+    let dir = tempfile::tempdir().unwrap();
+    let (mp, gp) = (
+        dir.path().join("m.safetensors"),
+        dir.path().join("g.safetensors"),
+    );
+    std::fs::write(&mp, m.bytes_with_spec(&spec.to_string())).unwrap();
+    g.write(&gp);
+    let o = tinygnn(&[
+        &"convert",
+        &mp,
+        &"--calib",
+        &gp,
+        &"-o",
+        &dir.path().join("m.tgnn"),
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "stderr: {err}");
+    for n in needles {
+        assert!(err.contains(n), "stderr lacks {n:?}:\n{err}");
+    }
+}
 
 /// Deterministic pseudo-random numbers in [-1, 1).
 pub struct Rng(pub u64);
