@@ -15,28 +15,11 @@
 # it calls boards-setup.sh itself only if qemu-system-arm is missing. Python 3 stdlib only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PY="${TINYGNN_PYTHON:-python3}"
 T=target/release/tinygnn
 cargo build -q --release -p tinygnn-cli
 OUT=$(mktemp -d)
 trap 'rm -rf "$OUT"' EXIT
-n=0
-for d in tests/conformance/gine_*/; do
-  name=$(basename "$d")
-  "$T" convert "$d/model.safetensors" --calib "$d/graphs.safetensors" -o "$OUT/$name.tgnn" >/dev/null
-  "$T" verify "$d/model.safetensors" "$OUT/$name.tgnn" "$d/graphs.safetensors" --json >"$OUT/$name.json"
-  "$PY" - "$name" "$OUT/$name.json" <<'PYEOF'
-import json, sys
-v = json.load(open(sys.argv[2]))
-steps = v["max_abs_err"] / v["output_step"]
-tol = 4 * v["output_step"] + 0.03 * v["float_output_range"]
-print(f"edgefeat {sys.argv[1]}: int8 max abs err {v['max_abs_err']:.4f} = {steps:.2f} output steps, "
-      f"top-1 agreement {100 * v['top1_agreement']:.1f} %")
-assert v["max_abs_err"] <= tol, f"error above tolerance {tol:.4f}"
-PYEOF
-  n=$((n + 1))
-done
-[ "$n" -ge 3 ] || { echo "expected at least 3 GINE goldens, found $n" >&2; exit 1; }
+scripts/verify-goldens.sh --out "$OUT" edgefeat 3 tests/conformance/gine_*/
 command -v qemu-system-arm >/dev/null || scripts/boards-setup.sh
 targets=()
 for name in gine_graph gine_edge_lin; do

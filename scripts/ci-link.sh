@@ -19,25 +19,7 @@ cargo test -q --release -p tinygnn --test ops_link
 cargo test -q --release -p tinygnn-cli --test link
 T=target/release/tinygnn
 [ -x "$T" ] || cargo build -q --release -p tinygnn-cli
-OUT=$(mktemp -d)
-trap 'rm -rf "$OUT"' EXIT
-n=0
-for d in tests/conformance/link_*/; do
-  name=$(basename "$d")
-  "$T" convert "$d/model.safetensors" --calib "$d/graphs.safetensors" -o "$OUT/$name.tgnn" >/dev/null
-  "$T" verify "$d/model.safetensors" "$OUT/$name.tgnn" "$d/graphs.safetensors" --json >"$OUT/$name.json"
-  "$PY" - "$name" "$OUT/$name.json" <<'PYEOF'
-import json, sys
-v = json.load(open(sys.argv[2]))
-steps = v["max_abs_err"] / v["output_step"]
-tol = 4 * v["output_step"] + 0.03 * v["float_output_range"]
-print(f"link {sys.argv[1]}: {v['rows']} pairs, int8 max abs err {v['max_abs_err']:.4f} = {steps:.2f} "
-      f"output steps, AUC float {100 * v['float_auc']:.2f} % / int8 {100 * v['int8_auc']:.2f} %")
-assert v["max_abs_err"] <= tol, f"error above tolerance {tol:.4f}"
-PYEOF
-  n=$((n + 1))
-done
-[ "$n" -ge 3 ] || { echo "expected at least 3 link goldens, found $n" >&2; exit 1; }
+scripts/verify-goldens.sh --auc link 3 tests/conformance/link_*/
 if [ -z "${TINYGNN_DATA:-}" ]; then
   echo "SKIP cora-link: TINYGNN_DATA is not set"
   exit 0
