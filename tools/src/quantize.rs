@@ -1034,15 +1034,13 @@ fn convert_layers(
 ) -> Result<Converted> {
     let fused = fuse(spec)?;
     plan.check_names(&fused.ops)?;
-    let clip = |b: WeightBits| b == WeightBits::I4 && !plan.int4_max_scale;
-    // The float input of a layer, column-major, when its int4 values come from GPFQ.
-    let gpfq_input = |b: WeightBits, input: &str| -> Option<Columns> {
-        if b != WeightBits::I4 || !plan.int4_gpfq {
-            return None;
-        }
-        acts.and_then(|a| a.get(input)).map(Columns::of)
+    let mut step = WeightStep {
+        plan,
+        per_tensor_layer,
+        acts,
+        per_tensor_layers: Vec::new(),
+        layer_bits: Vec::new(),
     };
-    let mut layer_bits = Vec::new();
     let range = |name: &str| -> Result<Range> {
         ranges
             .get(name)
@@ -1090,7 +1088,6 @@ fn convert_layers(
         ids.insert(name.clone(), e);
     }
     let (mut weight_bytes, mut param_bytes, mut bias_bytes) = (0usize, 0usize, 0usize);
-    let mut per_tensor_layers = Vec::new();
     let mut warnings = Vec::new();
     if fused.ops.len() > tinygnn::MAX_OPS {
         bail!(
@@ -1148,56 +1145,23 @@ fn convert_layers(
         let output = w.add_tensor(out_desc);
         ids.insert(f.name.clone(), output);
         let act = act_of(f.act);
-        let records = |scales: &[f64], b: &[f64]| -> Vec<ChannelRecord> {
-            scales
-                .iter()
-                .zip(b)
-                .map(|(&sw, &bias)| {
-                    let acc_scale = s_in * sw;
-                    let (mult, shift) = quantize_multiplier(acc_scale / s_out);
-                    ChannelRecord {
-                        bias: (bias / acc_scale)
-                            .round()
-                            .clamp(i32::MIN as f64, i32::MAX as f64)
-                            as i32,
-                        mult,
-                        shift,
-                    }
-                })
-                .collect()
-        };
+        let records = |scales: &[f64], b: &[f64]| channel_records(scales, b, s_in, s_out);
         let op = match &f.kind {
             FKind::Linear { w: m, b } | FKind::Gcn { w: m, b, .. } => {
                 let floors: Vec<f64> = b
                     .iter()
                     .map(|&x| scale_floor(x, s_in, Some(s_out)))
                     .collect();
-                let per_tensor = per_tensor_layer(&f.name);
-                if per_tensor {
-                    per_tensor_layers.push(f.name.clone());
-                }
-                let bits = plan.bits(f);
-                layer_bits.push((layer_name(f).to_string(), bits));
-                let (mut q, mut scales) =
-                    quantize_weights_scaled(&[m], per_tensor, &floors, bits, clip(bits));
+                let mut lw = step.quantize(f, &[m], &floors, false);
                 let mut b = b.clone();
-                let ctx = (floors.as_slice(), per_tensor, plan);
-                if let Some((fq, fb, fs)) = hook.apply(&f.name, bits, &[m], &scales, &b, ctx) {
-                    scales = fs;
-                    q = fq;
-                    b = fb;
-                } else if let Some(x) = gpfq_input(bits, &f.inputs[0]) {
-                    q[0] = gpfq_matrix(m, &scales, qmax(bits), &x);
-                }
+                step.round_int4(f, &[m], &floors, &mut lw, Some(hook), &mut b);
                 let b = &b;
-                check_records(&who, &scales, b, s_in, s_out, false, &mut warnings);
-                let weights = w
-                    .add_weights(bits, &q[0], m.cols)
-                    .map_err(|e| anyhow!("{who}: {e}"))?;
-                let params = w.add_channel_params(&records(&scales, b));
-                weight_bytes += weights.weight_bytes().len as usize;
-                param_bytes += params.len as usize;
-                bias_bytes += 4 * scales.len();
+                check_records(&who, &lw.scales, b, s_in, s_out, false, &mut warnings);
+                let (weights, _, n) = add_weights(&mut w, &who, &lw, m.cols)?;
+                weight_bytes += n;
+                let (params, n, nb) = add_params(&mut w, &records(&lw.scales, b));
+                param_bytes += n;
+                bias_bytes += nb;
                 match &f.kind {
                     FKind::Linear { .. } => Op::Linear {
                         input: in_ids[0],
@@ -1238,48 +1202,23 @@ fn convert_layers(
                     .iter()
                     .map(|&x| scale_floor(x, s_in, (!*normalize).then_some(s_out)))
                     .collect();
-                let per_tensor = *normalize || per_tensor_layer(&f.name);
-                if per_tensor {
-                    per_tensor_layers.push(f.name.clone());
-                }
-                let bits = plan.bits(f);
-                layer_bits.push((layer_name(f).to_string(), bits));
-                let (mut q, mut scales) =
-                    quantize_weights_scaled(&mats, per_tensor, &floors, bits, clip(bits));
+                let mut lw = step.quantize(f, &mats, &floors, *normalize);
                 let mut b = b.clone();
-                let ctx = (floors.as_slice(), per_tensor, plan);
-                if let Some((fq, fb, fs)) = hook.apply(&f.name, bits, &mats, &scales, &b, ctx) {
-                    scales = fs;
-                    q = fq;
-                    b = fb;
-                } else if let Some(x) = gpfq_input(bits, &f.inputs[0]) {
-                    for (qi, m) in q.iter_mut().zip(&mats) {
-                        *qi = gpfq_matrix(m, &scales, qmax(bits), &x);
-                    }
-                }
+                step.round_int4(f, &mats, &floors, &mut lw, Some(hook), &mut b);
                 let b = &b;
-                check_records(&who, &scales, b, s_in, s_out, *normalize, &mut warnings);
-                let weights_l = w
-                    .add_weights(bits, &q[0], wl.cols)
-                    .map_err(|e| anyhow!("{who}: {e}"))?;
-                let weights_r = match q.get(1) {
-                    Some(r) => w
-                        .add_weights(bits, r, wl.cols)
-                        .map_err(|e| anyhow!("{who}: {e}"))?,
-                    None => fmt::Section::default(),
-                };
-                weight_bytes +=
-                    (weights_l.weight_bytes().len + weights_r.weight_bytes().len) as usize;
-                let mut recs = records(&scales, b);
+                check_records(&who, &lw.scales, b, s_in, s_out, *normalize, &mut warnings);
+                let (weights_l, weights_r, n) = add_weights(&mut w, &who, &lw, wl.cols)?;
+                weight_bytes += n;
+                let mut recs = records(&lw.scales, b);
                 if *normalize {
                     for r in &mut recs {
                         r.mult = 0;
                         r.shift = 0;
                     }
                 }
-                let params = w.add_channel_params(&recs);
-                param_bytes += params.len as usize;
-                bias_bytes += 4 * recs.len();
+                let (params, n, nb) = add_params(&mut w, &recs);
+                param_bytes += n;
+                bias_bytes += nb;
                 Op::SageConv {
                     input: in_ids[0],
                     output,
@@ -1326,15 +1265,7 @@ fn convert_layers(
                             .zip(b)
                             .map(|(&sw, &bias)| {
                                 let acc = s_e * sw;
-                                let (mult, shift) = quantize_multiplier(acc * frac / s_in);
-                                ChannelRecord {
-                                    bias: (bias / acc)
-                                        .round()
-                                        .clamp(i32::MIN as f64, i32::MAX as f64)
-                                        as i32,
-                                    mult,
-                                    shift,
-                                }
+                                channel_record(bias, acc, acc * frac / s_in)
                             })
                             .collect();
                         (sec, recs)
@@ -1349,9 +1280,9 @@ fn convert_layers(
                         (fmt::Section::default(), vec![rec; f.channels])
                     }
                 };
-                let edge_params = w.add_channel_params(&recs);
-                param_bytes += edge_params.len as usize;
-                bias_bytes += 4 * recs.len();
+                let (edge_params, n, nb) = add_params(&mut w, &recs);
+                param_bytes += n;
+                bias_bytes += nb;
                 let (mult, shift) = quantize_multiplier(s_in / (s_out * frac));
                 Op::GineConv {
                     input: in_ids[0],
@@ -1442,21 +1373,12 @@ fn convert_layers(
                             p.b.iter()
                                 .map(|&x| scale_floor(x, s_in, Some(s_out)))
                                 .collect();
-                        let per_tensor = per_tensor_layer(&f.name);
-                        if per_tensor {
-                            per_tensor_layers.push(f.name.clone());
-                        }
-                        let bits = plan.bits(f);
-                        layer_bits.push((layer_name(f).to_string(), bits));
-                        let (q, scales) =
-                            quantize_weights_scaled(&mats, per_tensor, &floors, bits, clip(bits));
-                        check_records(&who, &scales, &p.b, s_in, s_out, false, &mut warnings);
-                        let stacked: Vec<i8> = q.concat();
-                        let weights = w
-                            .add_weights(bits, &stacked, mats[0].cols)
-                            .map_err(|e| anyhow!("{who}: {e}"))?;
-                        weight_bytes += weights.weight_bytes().len as usize;
-                        (weights, records(&scales, &p.b))
+                        let mut lw = step.quantize(f, &mats, &floors, false);
+                        check_records(&who, &lw.scales, &p.b, s_in, s_out, false, &mut warnings);
+                        lw.q = vec![lw.q.concat()];
+                        let (weights, _, n) = add_weights(&mut w, &who, &lw, mats[0].cols)?;
+                        weight_bytes += n;
+                        (weights, records(&lw.scales, &p.b))
                     }
                     Some(m) if p.w0.is_some() => {
                         // GCN2Conv: W (on x) and W0 (on x0) get one accumulator scale
@@ -1487,7 +1409,8 @@ fn convert_layers(
                         };
                         let (q, q0) = (quant(m, s_in), quant(m0, s_x0));
                         let scales: Vec<f64> = acc.iter().map(|s| s / s_in).collect();
-                        layer_bits.push((layer_name(f).to_string(), WeightBits::I8));
+                        step.layer_bits
+                            .push((layer_name(f).to_string(), WeightBits::I8));
                         let weights = w.add_i8(&q);
                         weights_0 = w.add_i8(&q0);
                         weight_bytes += q.len() + q0.len();
@@ -1498,46 +1421,29 @@ fn convert_layers(
                             p.b.iter()
                                 .map(|&x| scale_floor(x, s_in, Some(s_out)))
                                 .collect();
-                        let per_tensor = per_tensor_layer(&f.name);
-                        if per_tensor {
-                            per_tensor_layers.push(f.name.clone());
-                        }
-                        let bits = plan.bits(f);
-                        layer_bits.push((layer_name(f).to_string(), bits));
-                        let (mut q, scales) =
-                            quantize_weights_scaled(&[m], per_tensor, &floors, bits, clip(bits));
-                        if let Some(x) = gpfq_input(bits, &f.inputs[0]) {
-                            q[0] = gpfq_matrix(m, &scales, qmax(bits), &x);
-                        }
-                        check_records(&who, &scales, &p.b, s_in, s_out, false, &mut warnings);
-                        let weights = w
-                            .add_weights(bits, &q[0], m.cols)
-                            .map_err(|e| anyhow!("{who}: {e}"))?;
-                        weight_bytes += weights.weight_bytes().len as usize;
-                        (weights, records(&scales, &p.b))
+                        let mut lw = step.quantize(f, &[m], &floors, false);
+                        // No sequential rounding here: GPFQ on the float input only.
+                        let mut b = p.b.clone();
+                        step.round_int4(f, &[m], &floors, &mut lw, None, &mut b);
+                        check_records(&who, &lw.scales, &p.b, s_in, s_out, false, &mut warnings);
+                        let (weights, _, n) = add_weights(&mut w, &who, &lw, m.cols)?;
+                        weight_bytes += n;
+                        (weights, records(&lw.scales, &p.b))
                     }
                     None => {
                         // h is x − zp with PROPAGATE_FRAC_BITS extra bits: the
                         // accumulator scale is s_in / 2^16 for every channel.
                         let acc_scale = s_in / (1u64 << fmt::PROPAGATE_FRAC_BITS) as f64;
-                        let (mult, shift) = quantize_multiplier(acc_scale / s_out);
                         let recs =
                             p.b.iter()
-                                .map(|&b| ChannelRecord {
-                                    bias: (b / acc_scale)
-                                        .round()
-                                        .clamp(i32::MIN as f64, i32::MAX as f64)
-                                        as i32,
-                                    mult,
-                                    shift,
-                                })
+                                .map(|&b| channel_record(b, acc_scale, acc_scale / s_out))
                                 .collect::<Vec<_>>();
                         (fmt::Section::default(), recs)
                     }
                 };
-                let params = w.add_channel_params(&recs);
-                param_bytes += params.len as usize;
-                bias_bytes += 4 * recs.len();
+                let (params, n, nb) = add_params(&mut w, &recs);
+                param_bytes += n;
+                bias_bytes += nb;
                 let alpha_q30 = (p.alpha * fmt::PROPAGATE_ALPHA_ONE as f64).round();
                 if !(0.0..=fmt::PROPAGATE_ALPHA_ONE as f64).contains(&alpha_q30) {
                     bail!("{who}: alpha {} is not in [0, 1]", p.alpha);
@@ -1589,10 +1495,6 @@ fn convert_layers(
                 mode: fmt::PairMode::Concat,
             },
             FKind::Gat(g) => {
-                let per_tensor = !g.concat || per_tensor_layer(&f.name);
-                if per_tensor {
-                    per_tensor_layers.push(f.name.clone());
-                }
                 let hc = g.heads * g.per_head;
                 // The conv bias (per output channel, mean: scaled by H) and GATv2's
                 // lin biases all live in the accumulator scale s_in·s_w.
@@ -1621,54 +1523,24 @@ fn convert_layers(
                 // with `--int4-rounding gpfq`, else nearest with the MSE scale.
                 // The hook's bias correction is not used (GAT has no bias
                 // before the attention).
-                let bits = plan.bits(f);
-                layer_bits.push((layer_name(f).to_string(), bits));
-                let (mut q, mut scales) =
-                    quantize_weights_scaled(&mats, per_tensor, &floors, bits, clip(bits));
-                let zero_b = vec![0.0; hc];
-                let ctx = (floors.as_slice(), per_tensor, plan);
-                let hooked = if g.v2 {
-                    None
-                } else {
-                    hook.apply(&f.name, bits, &mats, &scales, &zero_b, ctx)
-                };
-                if let Some((fq, _, fs)) = hooked {
-                    q = fq;
-                    scales = fs;
-                } else if let Some(x) = gpfq_input(bits, &f.inputs[0]) {
-                    for (qi, m) in q.iter_mut().zip(&mats) {
-                        *qi = gpfq_matrix(m, &scales, qmax(bits), &x);
-                    }
-                }
+                let mut lw = step.quantize(f, &mats, &floors, !g.concat);
+                let mut zero_b = vec![0.0; hc];
+                let hook = (!g.v2).then_some(hook);
+                step.round_int4(f, &mats, &floors, &mut lw, hook, &mut zero_b);
+                let scales = &lw.scales;
                 let recs: Vec<ChannelRecord> = if g.concat {
-                    check_records(&who, &scales, &g.bias, s_in, s_out, false, &mut warnings);
-                    records(&scales, &g.bias)
+                    check_records(&who, scales, &g.bias, s_in, s_out, false, &mut warnings);
+                    records(scales, &g.bias)
                 } else {
                     let acc_scale = s_in * scales[0];
-                    let (mult, shift) = quantize_multiplier(acc_scale / (g.heads as f64 * s_out));
+                    let rescale = acc_scale / (g.heads as f64 * s_out);
                     g.bias
                         .iter()
-                        .map(|&b| ChannelRecord {
-                            bias: (b * g.heads as f64 / acc_scale)
-                                .round()
-                                .clamp(i32::MIN as f64, i32::MAX as f64)
-                                as i32,
-                            mult,
-                            shift,
-                        })
+                        .map(|&b| channel_record(b * g.heads as f64, acc_scale, rescale))
                         .collect()
                 };
-                let weights = w
-                    .add_weights(bits, &q[0], g.w.cols)
-                    .map_err(|e| anyhow!("{who}: {e}"))?;
-                let weights_r = match q.get(1) {
-                    Some(r) => w
-                        .add_weights(bits, r, g.w.cols)
-                        .map_err(|e| anyhow!("{who}: {e}"))?,
-                    None => fmt::Section::default(),
-                };
-                weight_bytes +=
-                    (weights.weight_bytes().len + weights_r.weight_bytes().len) as usize;
+                let (weights, weights_r, n) = add_weights(&mut w, &who, &lw, g.w.cols)?;
+                weight_bytes += n;
                 let acc_int = |b: f64, q: usize| -> i32 {
                     (b / (s_in * scales[q]))
                         .round()
@@ -1696,22 +1568,9 @@ fn convert_layers(
                         let v: Vec<f64> = (0..g.per_head)
                             .map(|c| vec_[k * g.per_head + c] * scales[k * g.per_head + c])
                             .collect();
-                        let m = v.iter().fold(0.0f64, |a, x| a.max(x.abs()));
-                        let s_att = if m > 0.0 { m / 32767.0 } else { 1.0 };
-                        qs.extend(
-                            v.iter()
-                                .map(|x| (x / s_att).round().clamp(-32767.0, 32767.0) as i16),
-                        );
-                        let (mult, shift) = quantize_multiplier(
-                            s_in * s_att * (1u64 << gat::LOGIT_FRAC_BITS) as f64,
-                        );
-                        if !(-32..=31).contains(&shift) {
-                            bail!(
-                                "{who}: attention logit rescale {} is out of range",
-                                s_in * s_att
-                            );
-                        }
-                        r.push((mult, shift));
+                        let (vq, rescale) = head_i16(&v, s_in, &who, "attention")?;
+                        qs.extend(vq);
+                        r.push(rescale);
                     }
                     att_q.extend(qs);
                 }
@@ -1721,18 +1580,8 @@ fn convert_layers(
                         logit.push(*sh);
                     }
                 }
-                let att = w.add_bytes(
-                    &att_q
-                        .iter()
-                        .flat_map(|v| v.to_le_bytes())
-                        .collect::<Vec<u8>>(),
-                );
-                let logit = w.add_bytes(
-                    &logit
-                        .iter()
-                        .flat_map(|v| v.to_le_bytes())
-                        .collect::<Vec<u8>>(),
-                );
+                let att = w.add_bytes(&le_bytes(&att_q, i16::to_le_bytes));
+                let logit = w.add_bytes(&le_bytes(&logit, i32::to_le_bytes));
                 // Edge features (edgefeat): att_edge·lin_edge folded into V [H, D],
                 // i16 per head with one scale per head, and its Q16 logit rescale.
                 let edge = match &g.edge {
@@ -1770,18 +1619,8 @@ fn convert_layers(
                                         .sum()
                                 })
                                 .collect();
-                            let m = v.iter().fold(0.0f64, |a, x| a.max(x.abs()));
-                            let s_v = if m > 0.0 { m / 32767.0 } else { 1.0 };
-                            vq.extend(
-                                v.iter()
-                                    .map(|x| (x / s_v).round().clamp(-32767.0, 32767.0) as i16),
-                            );
-                            let (mult, shift) = quantize_multiplier(
-                                s_e * s_v * (1u64 << gat::LOGIT_FRAC_BITS) as f64,
-                            );
-                            if !(-32..=31).contains(&shift) {
-                                bail!("{who}: edge logit rescale {} is out of range", s_e * s_v);
-                            }
+                            let (q, (mult, shift)) = head_i16(&v, s_e, &who, "edge")?;
+                            vq.extend(q);
                             lg.push(mult);
                             lg.push(shift);
                         }
@@ -1789,15 +1628,11 @@ fn convert_layers(
                             weight_bytes += wq.len();
                             w.add_i8(&wq)
                         } else {
-                            let a = w.add_bytes(
-                                &vq.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>(),
-                            );
+                            let a = w.add_bytes(&le_bytes(&vq, i16::to_le_bytes));
                             param_bytes += a.len as usize;
                             a
                         };
-                        let logit = w.add_bytes(
-                            &lg.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>(),
-                        );
+                        let logit = w.add_bytes(&le_bytes(&lg, i32::to_le_bytes));
                         param_bytes += logit.len as usize;
                         Some(fmt::GatEdge {
                             edge_attr,
@@ -1806,9 +1641,9 @@ fn convert_layers(
                         })
                     }
                 };
-                let params = w.add_channel_params(&recs);
-                param_bytes += (params.len + att.len + logit.len + lin_bias.len) as usize;
-                bias_bytes += 4 * recs.len();
+                let (params, n, nb) = add_params(&mut w, &recs);
+                param_bytes += n + (att.len + logit.len + lin_bias.len) as usize;
+                bias_bytes += nb;
                 Op::GatConv {
                     input: in_ids[0],
                     output,
@@ -1865,8 +1700,8 @@ fn convert_layers(
         bias_bytes,
         param_bytes,
         warnings,
-        per_tensor_layers,
-        layer_bits,
+        per_tensor_layers: step.per_tensor_layers,
+        layer_bits: step.layer_bits,
     })
 }
 
@@ -2235,6 +2070,164 @@ fn simulate(xq: &Tensor, made: &Fixed, act: Act) -> Vec<f64> {
     out
 }
 
+/// The weight decisions every layer with int8/int4 weights makes the same
+/// way, and where they are recorded for the report.
+struct WeightStep<'a> {
+    plan: &'a WeightPlan,
+    per_tensor_layer: &'a dyn Fn(&str) -> bool,
+    acts: Option<&'a Values>,
+    per_tensor_layers: Vec<String>,
+    layer_bits: Vec<(String, WeightBits)>,
+}
+
+/// One layer's weights as [`WeightStep::quantize`] decided them: precision,
+/// one shared scale or not, the int values per matrix and one scale per
+/// output channel.
+struct LayerWeights {
+    bits: WeightBits,
+    per_tensor: bool,
+    q: Vec<Vec<i8>>,
+    scales: Vec<f64>,
+}
+
+impl WeightStep<'_> {
+    /// Layer `f`'s weight bits and scales (one per tensor if `per_tensor` or
+    /// if the plan picks the layer), and `mats` rounded to nearest with them
+    /// over the bias floors; records both choices.
+    fn quantize(
+        &mut self,
+        f: &FOp,
+        mats: &[&Mat],
+        floors: &[f64],
+        per_tensor: bool,
+    ) -> LayerWeights {
+        let per_tensor = per_tensor || (self.per_tensor_layer)(&f.name);
+        if per_tensor {
+            self.per_tensor_layers.push(f.name.clone());
+        }
+        let bits = self.plan.bits(f);
+        self.layer_bits.push((layer_name(f).to_string(), bits));
+        let clip = bits == WeightBits::I4 && !self.plan.int4_max_scale;
+        let (q, scales) = quantize_weights_scaled(mats, per_tensor, floors, bits, clip);
+        LayerWeights {
+            bits,
+            per_tensor,
+            q,
+            scales,
+        }
+    }
+
+    /// int4 rounding beyond nearest: the sequential `hook`'s values, scales
+    /// and bias `b` where it decides this layer, else GPFQ on the layer's
+    /// float input where the plan asks for it.
+    fn round_int4(
+        &self,
+        f: &FOp,
+        mats: &[&Mat],
+        floors: &[f64],
+        lw: &mut LayerWeights,
+        hook: Option<&Hook<'_>>,
+        b: &mut Vec<f64>,
+    ) {
+        let ctx = (floors, lw.per_tensor, self.plan);
+        if let Some((fq, fb, fs)) =
+            hook.and_then(|h| h.apply(&f.name, lw.bits, mats, &lw.scales, b, ctx))
+        {
+            lw.q = fq;
+            lw.scales = fs;
+            *b = fb;
+        } else if let Some(x) = self.gpfq_input(lw.bits, &f.inputs[0]) {
+            for (qi, m) in lw.q.iter_mut().zip(mats) {
+                *qi = gpfq_matrix(m, &lw.scales, qmax(lw.bits), &x);
+            }
+        }
+    }
+
+    /// The float input of a layer, column-major, when its int4 values come from GPFQ.
+    fn gpfq_input(&self, bits: WeightBits, input: &str) -> Option<Columns> {
+        if bits != WeightBits::I4 || !self.plan.int4_gpfq {
+            return None;
+        }
+        self.acts.and_then(|a| a.get(input)).map(Columns::of)
+    }
+}
+
+/// Writes a layer's one or two weight matrices (`cols` columns each) at its
+/// precision; returns the sections (the second empty for one matrix) and
+/// the weight bytes they hold.
+fn add_weights(
+    w: &mut ModelWriter,
+    who: &str,
+    lw: &LayerWeights,
+    cols: usize,
+) -> Result<(fmt::Section, fmt::Section, usize)> {
+    let mut secs = [fmt::Section::default(); 2];
+    if lw.q.len() > secs.len() {
+        bail!("{who}: {} weight matrices, at most 2", lw.q.len());
+    }
+    let mut bytes = 0;
+    for (sec, q) in secs.iter_mut().zip(&lw.q) {
+        *sec = w
+            .add_weights(lw.bits, q, cols)
+            .map_err(|e| anyhow!("{who}: {e}"))?;
+        bytes += sec.weight_bytes().len as usize;
+    }
+    Ok((secs[0], secs[1], bytes))
+}
+
+/// Writes a layer's channel records; returns the section and the bytes it
+/// adds to the params and, of those, the biases'.
+fn add_params(w: &mut ModelWriter, recs: &[ChannelRecord]) -> (fmt::Section, usize, usize) {
+    let params = w.add_channel_params(recs);
+    (params, params.len as usize, 4 * recs.len())
+}
+
+/// One output channel's record: `bias` in the accumulator scale `acc`
+/// (saturating i32) and the fixed-point multiplier of `rescale`.
+fn channel_record(bias: f64, acc: f64, rescale: f64) -> ChannelRecord {
+    let (mult, shift) = quantize_multiplier(rescale);
+    ChannelRecord {
+        bias: (bias / acc).round().clamp(i32::MIN as f64, i32::MAX as f64) as i32,
+        mult,
+        shift,
+    }
+}
+
+/// The records of a layer whose channel `c` accumulates in the scale
+/// `s_in·scales[c]` and rescales to `s_out`.
+fn channel_records(scales: &[f64], b: &[f64], s_in: f64, s_out: f64) -> Vec<ChannelRecord> {
+    scales
+        .iter()
+        .zip(b)
+        .map(|(&sw, &bias)| {
+            let acc = s_in * sw;
+            channel_record(bias, acc, acc / s_out)
+        })
+        .collect()
+}
+
+/// One head's GAT vector `v` (applied to values of scale `s_x`) as i16 with
+/// one scale (max |v| / 32767), and the Q16 logit rescale of `s_x·scale`;
+/// `what` names the vector in the error.
+fn head_i16(v: &[f64], s_x: f64, who: &str, what: &str) -> Result<(Vec<i16>, (i32, i32))> {
+    let m = v.iter().fold(0.0f64, |a, x| a.max(x.abs()));
+    let s = if m > 0.0 { m / 32767.0 } else { 1.0 };
+    let q = v
+        .iter()
+        .map(|x| (x / s).round().clamp(-32767.0, 32767.0) as i16)
+        .collect();
+    let (mult, shift) = quantize_multiplier(s_x * s * (1u64 << gat::LOGIT_FRAC_BITS) as f64);
+    if !(-32..=31).contains(&shift) {
+        bail!("{who}: {what} logit rescale {} is out of range", s_x * s);
+    }
+    Ok((q, (mult, shift)))
+}
+
+/// The little-endian bytes of a table of i16 or i32 (`to_le_bytes`).
+fn le_bytes<T: Copy, const N: usize>(v: &[T], to_le: fn(T) -> [u8; N]) -> Vec<u8> {
+    v.iter().flat_map(|&x| to_le(x)).collect()
+}
+
 /// An EdgeConv lowered by [`quantize_edge_conv`], with its byte counts.
 struct LoweredEdgeConv {
     op: Op,
@@ -2281,21 +2274,6 @@ fn quantize_edge_conv(
     };
     let w_self_f = split(0, true);
     let w_nbr_f = split(f, false);
-    let records = |scales: &[f64], b: &[f64], s_in: f64, s_out: f64| -> Vec<ChannelRecord> {
-        scales
-            .iter()
-            .zip(b)
-            .map(|(&sw, &bias)| {
-                let acc = s_in * sw;
-                let (mult, shift) = quantize_multiplier(acc / s_out);
-                ChannelRecord {
-                    bias: (bias / acc).round().clamp(i32::MIN as f64, i32::MAX as f64) as i32,
-                    mult,
-                    shift,
-                }
-            })
-            .collect()
-    };
     // The scale the first layer rescales to: the hidden vector's, or the output's.
     let (s_h, zp_h) = match &e.w2 {
         Some(_) => {
@@ -2313,10 +2291,9 @@ fn quantize_edge_conv(
     check_records(who, &sc1, &e.b1, s_in, s_h, false, warnings);
     let w_self = w.add_i8(&q1[0]);
     let w_nbr = w.add_i8(&q1[1]);
-    let params1 = w.add_channel_params(&records(&sc1, &e.b1, s_in, s_h));
+    let (params1, mut param_bytes, mut bias_bytes) =
+        add_params(w, &channel_records(&sc1, &e.b1, s_in, s_h));
     let mut weight_bytes = q1[0].len() + q1[1].len();
-    let mut param_bytes = params1.len as usize;
-    let mut bias_bytes = 4 * h;
     let (w2, params2) = match &e.w2 {
         Some(m) => {
             let floors: Vec<f64> =
@@ -2326,10 +2303,10 @@ fn quantize_edge_conv(
             let (q2, sc2) = quantize_weights_floored(&[m], false, &floors);
             check_records(who, &sc2, &e.b2, s_h, s_out, false, warnings);
             let w2 = w.add_i8(&q2[0]);
-            let p2 = w.add_channel_params(&records(&sc2, &e.b2, s_h, s_out));
+            let (p2, n, nb) = add_params(w, &channel_records(&sc2, &e.b2, s_h, s_out));
             weight_bytes += q2[0].len();
-            param_bytes += p2.len as usize;
-            bias_bytes += 4 * m.rows;
+            param_bytes += n;
+            bias_bytes += nb;
             (w2, p2)
         }
         None => (fmt::Section::default(), fmt::Section::default()),
