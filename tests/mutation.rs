@@ -1027,7 +1027,7 @@ fn bundled(name: &str) -> Vec<u8> {
     std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 
-/// Every bundled model has a test below (a new one must be added here).
+/// Every bundled model has a test below (a new one must be added to the table).
 #[test]
 fn every_bundled_model_is_covered() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
@@ -1058,73 +1058,52 @@ fn every_bundled_model_is_covered() {
     );
 }
 
-#[test]
-fn mutate_karate_gcn() {
-    let c = suite("karate-gcn", &bundled("karate-gcn"), 0x6b61_7261_7465);
-    check_coverage("karate-gcn", &c, &DEEP);
+/// Mutates a model with a fixed seed and checks the suite's coverage.
+fn mutation_test(name: &str, label: &str, bytes: &[u8], seed: u64) {
+    let c = suite(label, bytes, seed);
+    check_coverage(name, &c, &DEEP);
 }
 
-#[test]
-#[cfg_attr(miri, ignore = "large model: too slow under Miri")]
-fn mutate_digits_gin() {
-    let c = suite("digits-gin", &bundled("digits-gin"), 0x6469_6769_7473);
-    check_coverage("digits-gin", &c, &DEEP);
+/// One `#[test]` per row, so that a failure names the model: `large` rows
+/// are skipped under Miri; a row is `test: "bundled-model", seed;` or
+/// `test: "name" (bytes), seed;` for a synthetic model.
+macro_rules! mutation_tests {
+    () => {};
+    (large $test:ident: $($rest:tt)*) => {
+        mutation_tests!(@row [#[cfg_attr(miri, ignore = "large model: too slow under Miri")]] $test: $($rest)*);
+    };
+    ($test:ident: $($rest:tt)*) => {
+        mutation_tests!(@row [] $test: $($rest)*);
+    };
+    (@row [$($attr:tt)*] $test:ident: $name:literal, $seed:literal; $($rest:tt)*) => {
+        #[test]
+        $($attr)*
+        fn $test() {
+            mutation_test($name, $name, &bundled($name), $seed);
+        }
+        mutation_tests!($($rest)*);
+    };
+    (@row [$($attr:tt)*] $test:ident: $name:literal ($bytes:expr), $seed:literal; $($rest:tt)*) => {
+        #[test]
+        $($attr)*
+        fn $test() {
+            mutation_test($name, concat!($name, " (synthetic)"), &$bytes, $seed);
+        }
+        mutation_tests!($($rest)*);
+    };
 }
 
-#[test]
-#[cfg_attr(miri, ignore = "large model: too slow under Miri")]
-fn mutate_cora_gcn() {
-    let c = suite("cora-gcn", &bundled("cora-gcn"), 0x636f_7261_6763);
-    check_coverage("cora-gcn", &c, &DEEP);
-}
-
-#[test]
-#[cfg_attr(miri, ignore = "large model: too slow under Miri")]
-fn mutate_cora_gat() {
-    let c = suite("cora-gat", &bundled("cora-gat"), 0x636f_7261_6761);
-    check_coverage("cora-gat", &c, &DEEP);
-}
-
-#[test]
-#[cfg_attr(miri, ignore = "large model: too slow under Miri")]
-fn mutate_cora_sage() {
-    let c = suite("cora-sage", &bundled("cora-sage"), 0x636f_7261_7367);
-    check_coverage("cora-sage", &c, &DEEP);
-}
-
-#[test]
-#[cfg_attr(miri, ignore = "large model: too slow under Miri")]
-fn mutate_cora_link() {
-    let c = suite("cora-link", &bundled("cora-link"), 0x636f_7261_6c6b);
-    check_coverage("cora-link", &c, &DEEP);
-}
-
-#[test]
-#[cfg_attr(miri, ignore = "large model: too slow under Miri")]
-fn mutate_shapes_dgcnn() {
-    let c = suite("shapes-dgcnn", &bundled("shapes-dgcnn"), 0x7368_6170_6573);
-    check_coverage("shapes-dgcnn", &c, &DEEP);
-}
-
-#[test]
-#[cfg_attr(miri, ignore = "large model: too slow under Miri")]
-fn mutate_cora_appnp() {
-    let c = suite("cora-appnp", &bundled("cora-appnp"), 0x636f_7261_6170);
-    check_coverage("cora-appnp", &c, &DEEP);
-}
-
-#[test]
-fn mutate_edge_op_model() {
-    let bytes = tinygnn_testkit::edge_op_model();
-    let c = suite("edge-op (synthetic)", &bytes, 0x4544_4745);
-    check_coverage("edge-op", &c, &DEEP);
-}
-
-#[test]
-fn mutate_every_op_model() {
-    let bytes = every_op_model();
-    let c = suite("every-op (synthetic)", &bytes, 0x5a4f4f);
-    check_coverage("every-op", &c, &DEEP);
+mutation_tests! {
+    mutate_karate_gcn: "karate-gcn", 0x6b61_7261_7465;
+    large mutate_digits_gin: "digits-gin", 0x6469_6769_7473;
+    large mutate_cora_gcn: "cora-gcn", 0x636f_7261_6763;
+    large mutate_cora_gat: "cora-gat", 0x636f_7261_6761;
+    large mutate_cora_sage: "cora-sage", 0x636f_7261_7367;
+    large mutate_cora_link: "cora-link", 0x636f_7261_6c6b;
+    large mutate_shapes_dgcnn: "shapes-dgcnn", 0x7368_6170_6573;
+    large mutate_cora_appnp: "cora-appnp", 0x636f_7261_6170;
+    mutate_edge_op_model: "edge-op" (tinygnn_testkit::edge_op_model()), 0x4544_4745;
+    mutate_every_op_model: "every-op" (every_op_model()), 0x5a4f4f;
 }
 
 /// The checks of this suite can fail: an arena one byte short of
