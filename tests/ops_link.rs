@@ -6,7 +6,7 @@
 
 mod common;
 use common::*;
-use tinygnn::format::writer::ModelWriter;
+use tinygnn::format::writer::{ModelWriter, WriteError};
 use tinygnn::format::{Activation, Op, PairMode, TensorDesc, TensorKind};
 use tinygnn::{Error, GraphInput, Model, NodePairs, Session};
 
@@ -17,6 +17,67 @@ fn pair(channels: u16, scale: f32, zero_point: i8) -> TensorDesc {
         scale,
         zero_point,
     }
+}
+
+/// A fixture model under construction: a writer and its node input `x`.
+struct Fixture {
+    w: ModelWriter,
+    x: u8,
+}
+
+impl Fixture {
+    /// A model whose input is a node tensor of `c` channels (scale 0.1, zero point 0).
+    fn new(c: u16) -> Self {
+        let mut w = ModelWriter::new();
+        let x = w.add_tensor(node(c, 0.1, 0));
+        Fixture { w, x }
+    }
+
+    /// `input` → ReLU → a new tensor `out`.
+    fn relu(&mut self, input: u8, out: TensorDesc) -> u8 {
+        let output = self.w.add_tensor(out);
+        self.w.add_op(Op::Act {
+            input,
+            output,
+            act: Activation::Relu,
+        });
+        output
+    }
+
+    /// `input` → InnerProduct (rescale 1/2) → a new tensor `out`.
+    fn inner_product(&mut self, input: u8, out: TensorDesc) -> u8 {
+        let output = self.w.add_tensor(out);
+        self.w.add_op(Op::InnerProduct {
+            input,
+            output,
+            mult: 1 << 30,
+            shift: 0,
+        });
+        output
+    }
+
+    /// `input` → PairFeatures(`mode`) → a new tensor `out`.
+    fn pair_features(&mut self, input: u8, out: TensorDesc, mode: PairMode) -> u8 {
+        let output = self.w.add_tensor(out);
+        self.w.add_op(Op::PairFeatures {
+            input,
+            output,
+            mode,
+        });
+        output
+    }
+
+    /// The model bytes with `outputs`, for 10 nodes, 10 edges, 1 graph.
+    fn finish(&self, outputs: &[u8]) -> Result<Vec<u8>, WriteError> {
+        self.w.finish(self.x, outputs, 10, 10, 1)
+    }
+}
+
+/// x(2, node) → ReLU → y(2, node): a model without a pair head, and y.
+fn relu_model() -> (Fixture, u8) {
+    let mut f = Fixture::new(2);
+    let y = f.relu(f.x, node(2, 0.1, 0));
+    (f, y)
 }
 
 fn r8(x: usize) -> usize {
@@ -282,15 +343,8 @@ fn arena_bytes_with_pairs_is_exact_and_by_hand() {
         m.arena_bytes_with_pairs(5, 3, 1, 40)
     );
     // A model without a pair head ignores the pair count.
-    let mut w = ModelWriter::new();
-    let x = w.add_tensor(node(2, 0.1, 0));
-    let y = w.add_tensor(node(2, 0.1, 0));
-    w.add_op(Op::Act {
-        input: x,
-        output: y,
-        act: Activation::Relu,
-    });
-    let plain = w.finish(x, &[y], 10, 10, 1).unwrap();
+    let (f, y) = relu_model();
+    let plain = f.finish(&[y]).unwrap();
     let pm = Model::from_bytes(&plain).unwrap();
     assert!(!pm.has_pairs());
     assert_eq!(
@@ -306,31 +360,16 @@ fn pair_tensor_shares_slots_by_max_size() {
     // shares an input's slot), so three slots.
     // x → Act → a → Hadamard h(3,pair) → Act → k(3,pair): k reuses a's slot,
     // sized max(N·3, P·3).
-    let mut w = ModelWriter::new();
-    let x = w.add_tensor(node(3, 0.1, 0));
-    let a = w.add_tensor(node(3, 0.1, 0));
-    let h = w.add_tensor(pair(3, 0.1, 0));
-    let k = w.add_tensor(pair(3, 0.1, 0));
-    w.add_op(Op::Act {
-        input: x,
-        output: a,
-        act: Activation::Relu,
-    });
-    w.add_op(Op::PairFeatures {
-        input: a,
-        output: h,
-        mode: PairMode::Hadamard {
-            mult: 1 << 30,
-            shift: 1,
-        },
-    });
-    w.add_op(Op::Act {
-        input: h,
-        output: k,
-        act: Activation::Relu,
-    });
-    w.set_max_pairs(100);
-    let bytes = w.finish(x, &[k], 100, 100, 1).unwrap();
+    let mut f = Fixture::new(3);
+    let a = f.relu(f.x, node(3, 0.1, 0));
+    let had = PairMode::Hadamard {
+        mult: 1 << 30,
+        shift: 1,
+    };
+    let h = f.pair_features(a, pair(3, 0.1, 0), had);
+    let k = f.relu(h, pair(3, 0.1, 0));
+    f.w.set_max_pairs(100);
+    let bytes = f.w.finish(f.x, &[k], 100, 100, 1).unwrap();
     let m = Model::from_bytes(&bytes).unwrap();
     let graph = |n: usize, e: usize| r8(4 * (n + 1)) + r8(2 * e) + r8(4);
     for (n, e, p) in [(5, 2, 9), (9, 2, 5), (4, 0, 4)] {
@@ -401,15 +440,8 @@ fn bad_pairs_get_typed_errors() {
 
 #[test]
 fn models_without_pair_head_ignore_pairs() {
-    let mut w = ModelWriter::new();
-    let x = w.add_tensor(node(2, 0.1, 0));
-    let y = w.add_tensor(node(2, 0.1, 0));
-    w.add_op(Op::Act {
-        input: x,
-        output: y,
-        act: Activation::Relu,
-    });
-    let bytes = w.finish(x, &[y], 10, 10, 1).unwrap();
+    let (f, y) = relu_model();
+    let bytes = f.finish(&[y]).unwrap();
     let xs = [1i8, -2, 3, -4];
     // Mismatched, out-of-range pairs: ignored.
     let g = with_pairs(input(2, &xs, &[], &[]), &[9, 9, 9], &[1]);
@@ -419,36 +451,15 @@ fn models_without_pair_head_ignore_pairs() {
 
 #[test]
 fn invalid_pair_models_are_rejected() {
-    let build = |f: &dyn Fn(&mut ModelWriter, u8) -> u8, max_pairs: u32| {
-        let mut w = ModelWriter::new();
-        let x = w.add_tensor(node(3, 0.1, 0));
-        let y = f(&mut w, x);
-        w.set_max_pairs(max_pairs);
-        w.finish(x, &[y], 10, 10, 1)
+    let build = |op: &dyn Fn(&mut Fixture) -> u8, max_pairs: u32| {
+        let mut f = Fixture::new(3);
+        let y = op(&mut f);
+        f.w.set_max_pairs(max_pairs);
+        f.finish(&[y])
     };
-    let ip = |out: TensorDesc| {
-        move |w: &mut ModelWriter, x: u8| {
-            let y = w.add_tensor(out);
-            w.add_op(Op::InnerProduct {
-                input: x,
-                output: y,
-                mult: 1 << 30,
-                shift: 0,
-            });
-            y
-        }
-    };
-    let pf = |out: TensorDesc, mode: PairMode| {
-        move |w: &mut ModelWriter, x: u8| {
-            let y = w.add_tensor(out);
-            w.add_op(Op::PairFeatures {
-                input: x,
-                output: y,
-                mode,
-            });
-            y
-        }
-    };
+    let ip = |out: TensorDesc| move |f: &mut Fixture| f.inner_product(f.x, out);
+    let pf =
+        |out: TensorDesc, mode: PairMode| move |f: &mut Fixture| f.pair_features(f.x, out, mode);
     let had = PairMode::Hadamard {
         mult: 1 << 30,
         shift: 0,
@@ -470,56 +481,39 @@ fn invalid_pair_models_are_rejected() {
     assert!(rejected(build(&pf(pair(6, 0.1, 1), PairMode::Concat), 1)));
     assert!(rejected(build(&pf(pair(6, 0.2, 0), PairMode::Concat), 1)));
     // A pair tensor cannot feed a node-level op or become a node tensor.
-    let pair_to_node = |w: &mut ModelWriter, x: u8| {
-        let h = ip(pair(1, 0.1, 0))(w, x);
-        let y = w.add_tensor(node(3, 0.1, 0));
-        w.add_op(Op::InnerProduct {
-            input: h,
-            output: y,
-            mult: 1 << 30,
-            shift: 0,
-        });
-        y
+    let pair_to_node = |f: &mut Fixture| {
+        let h = f.inner_product(f.x, pair(1, 0.1, 0));
+        f.inner_product(h, node(3, 0.1, 0))
     };
     assert!(rejected(build(&pair_to_node, 1)));
     // max_pairs above MAX_EDGES is bad metadata.
-    let bytes = {
-        let mut w = ModelWriter::new();
-        let x = w.add_tensor(node(3, 0.1, 0));
-        let y = ip(pair(1, 0.1, 0))(&mut w, x);
-        w.set_max_pairs(tinygnn::MAX_EDGES + 1);
-        w.finish(x, &[y], 10, 10, 1)
-    };
-    assert!(bytes.is_err());
+    assert!(rejected(build(
+        &ip(pair(1, 0.1, 0)),
+        tinygnn::MAX_EDGES + 1
+    )));
 }
 
 #[test]
 fn linear_on_pairs_cannot_change_kind() {
-    let mut w = ModelWriter::new();
-    let x = w.add_tensor(node(2, 0.1, 0));
-    let h = w.add_tensor(pair(1, 0.1, 0));
-    let y = w.add_tensor(node(1, 0.1, 0));
-    w.add_op(Op::InnerProduct {
-        input: x,
-        output: h,
-        mult: 1 << 30,
-        shift: 0,
-    });
-    let ws = w.add_i8(&[1]);
-    let ps = w.add_channel_params(&[tinygnn::format::writer::ChannelRecord {
-        bias: 0,
-        mult: 1 << 30,
-        shift: 0,
-    }]);
-    w.add_op(Op::Linear {
+    let mut f = Fixture::new(2);
+    let h = f.inner_product(f.x, pair(1, 0.1, 0));
+    let y = f.w.add_tensor(node(1, 0.1, 0));
+    let ws = f.w.add_i8(&[1]);
+    let ps =
+        f.w.add_channel_params(&[tinygnn::format::writer::ChannelRecord {
+            bias: 0,
+            mult: 1 << 30,
+            shift: 0,
+        }]);
+    f.w.add_op(Op::Linear {
         input: h,
         output: y,
         weights: ws,
         params: ps,
         act: Activation::None,
     });
-    w.set_max_pairs(4);
-    assert!(w.finish(x, &[y], 10, 10, 1).is_err());
+    f.w.set_max_pairs(4);
+    assert!(f.finish(&[y]).is_err());
 }
 
 #[test]
@@ -563,11 +557,17 @@ fn inner_product_fine_scale_is_exact() {
 /// `bytes` with `extra` appended to its metadata section (offsets, length
 /// and CRC fixed up), to forge pair-capacity trailers.
 fn with_meta_suffix(bytes: &[u8], extra: &[u8]) -> Vec<u8> {
+    with_meta(bytes, |meta| meta.extend_from_slice(extra))
+}
+
+/// `bytes` with its metadata section changed by `edit` (the data section
+/// moved after it, offsets, length and CRC fixed up).
+fn with_meta(bytes: &[u8], edit: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
     let u32_at = |b: &[u8], at: usize| u32::from_le_bytes(b[at..at + 4].try_into().unwrap());
     let (mo, ml) = (u32_at(bytes, 16) as usize, u32_at(bytes, 20) as usize);
     let (d_off, dl) = (u32_at(bytes, 24) as usize, u32_at(bytes, 28) as usize);
     let mut meta = bytes[mo..mo + ml].to_vec();
-    meta.extend_from_slice(extra);
+    edit(&mut meta);
     let mut out = bytes[..32].to_vec();
     out.extend_from_slice(&meta);
     while out.len() % 16 != 0 {
@@ -587,22 +587,15 @@ fn with_meta_suffix(bytes: &[u8], extra: &[u8]) -> Vec<u8> {
 #[test]
 fn pair_capacity_trailer_is_canonical() {
     // A model without pairs: no trailer; its bytes do not change.
-    let mut w = ModelWriter::new();
-    let x = w.add_tensor(node(2, 0.1, 0));
-    let y = w.add_tensor(node(2, 0.1, 0));
-    w.add_op(Op::Act {
-        input: x,
-        output: y,
-        act: Activation::Relu,
-    });
-    let plain = w.finish(x, &[y], 10, 10, 1).unwrap();
+    let (mut f, y) = relu_model();
+    let plain = f.finish(&[y]).unwrap();
     assert_eq!(with_meta_suffix(&plain, &[]), plain);
     assert_eq!(Model::from_bytes(&plain).unwrap().max_pairs(), 0);
     // The trailer is one varint: 300 = [0xAC, 0x02].
     let m = with_meta_suffix(&plain, &[0xAC, 0x02]);
     assert_eq!(Model::from_bytes(&m).unwrap().max_pairs(), 300);
-    w.set_max_pairs(300);
-    assert_eq!(w.finish(x, &[y], 10, 10, 1).unwrap(), m);
+    f.w.set_max_pairs(300);
+    assert_eq!(f.finish(&[y]).unwrap(), m);
     // An explicit 0, bytes after the trailer, a truncated varint, or a
     // capacity above MAX_EDGES (2^24 + 1 = [0x81, 0x80, 0x80, 0x08]).
     for bad in [&[0u8][..], &[5, 0], &[0x80], &[0x81, 0x80, 0x80, 0x08]] {
@@ -614,22 +607,7 @@ fn pair_capacity_trailer_is_canonical() {
     }
     // A pair model without its trailer: the pair tensor is invalid.
     let pm = inner_model(2, 0, 0, 1 << 30, 0, 5);
-    let meta_len = u32::from_le_bytes(pm[20..24].try_into().unwrap()) as usize;
-    let last = pm[32 + meta_len - 1];
-    assert_eq!(last, 5);
-    let mut stripped = pm[..32 + meta_len - 1].to_vec();
-    stripped[20..24].copy_from_slice(&((meta_len - 1) as u32).to_le_bytes());
-    let rest = &pm[u32::from_le_bytes(pm[24..28].try_into().unwrap()) as usize..];
-    while stripped.len() % 16 != 0 {
-        stripped.push(0);
-    }
-    let d = stripped.len() as u32;
-    stripped.extend_from_slice(rest);
-    let len = stripped.len() as u32;
-    stripped[8..12].copy_from_slice(&len.to_le_bytes());
-    stripped[24..28].copy_from_slice(&d.to_le_bytes());
-    let crc = tinygnn::format::CRC.checksum(&stripped[16..]);
-    stripped[12..16].copy_from_slice(&crc.to_le_bytes());
+    let stripped = with_meta(&pm, |meta| assert_eq!(meta.pop(), Some(5)));
     assert_eq!(
         Model::from_bytes(&stripped).err(),
         Some(Error::InvalidTensor { tensor: 1 })
