@@ -328,28 +328,70 @@ fn gat_with(f: &mut Fixture, edge: Option<(u8, usize)>) {
     });
 }
 
+/// The fields in which the APPNP / SGConv / GCN2Conv / TAGConv stages differ;
+/// every one normalises like GCN and none is `improved`.
+struct Prop {
+    k: u8,
+    alpha_q30: i32,
+    weights: Section,
+    /// The initial-residual input; `None`: the op's own input.
+    x0: Option<u8>,
+    weights_0: Section,
+    act: Activation,
+    add_self_loops: bool,
+    edge_weight: bool,
+    hops: bool,
+}
+
+impl Default for Prop {
+    fn default() -> Self {
+        Prop {
+            k: 1,
+            alpha_q30: 0,
+            weights: Section::default(),
+            x0: None,
+            weights_0: Section::default(),
+            act: Activation::None,
+            add_self_loops: true,
+            edge_weight: false,
+            hops: false,
+        }
+    }
+}
+
+/// Adds `Op::Propagate` from `input` to `output` with `params` and `p`.
+fn propagate(f: &mut Fixture, input: u8, output: u8, params: Section, p: Prop) {
+    f.w.add_op(Op::Propagate {
+        input,
+        output,
+        k: p.k,
+        alpha_q30: p.alpha_q30,
+        weights: p.weights,
+        x0: p.x0.unwrap_or(input),
+        weights_0: p.weights_0,
+        params,
+        act: p.act,
+        improved: false,
+        add_self_loops: p.add_self_loops,
+        normalize: true,
+        edge_weight: p.edge_weight,
+        hops: p.hops,
+    });
+}
+
 /// APPNP: `K = 2` steps, `alpha = 0.1`, no weights (same channels in and out).
 fn appnp(f: &mut Fixture) {
     let input = f.cur();
     let ch = f.channels(input);
     let params = f.params(ch);
     let output = f.next_node(ch as u16, 0.1, 0);
-    f.w.add_op(Op::Propagate {
-        input,
-        output,
+    let p = Prop {
         k: 2,
         alpha_q30: (1 << 30) / 10,
-        weights: Section::default(),
-        x0: input,
-        weights_0: Section::default(),
-        params,
         act: Activation::Relu,
-        improved: false,
-        add_self_loops: true,
-        normalize: true,
-        edge_weight: false,
-        hops: false,
-    });
+        ..Prop::default()
+    };
+    propagate(f, input, output, params, p);
 }
 
 /// SGConv: one step of `Â` after the weights, with edge weights.
@@ -357,22 +399,12 @@ fn sgconv(f: &mut Fixture) {
     let input = f.cur();
     let (weights, params) = f.linear(f.channels(input), 4);
     let output = f.next_node(4, 0.1, -2);
-    f.w.add_op(Op::Propagate {
-        input,
-        output,
-        k: 1,
-        alpha_q30: 0,
+    let p = Prop {
         weights,
-        x0: input,
-        weights_0: Section::default(),
-        params,
-        act: Activation::None,
-        improved: false,
-        add_self_loops: true,
-        normalize: true,
         edge_weight: true,
-        hops: false,
-    });
+        ..Prop::default()
+    };
+    propagate(f, input, output, params, p);
 }
 
 /// GCN2Conv: the initial residual reads the first stage's output (`x0`).
@@ -382,22 +414,15 @@ fn gcn2(f: &mut Fixture) {
     let weights_0 = f.weights(f.channels(x0), 4);
     let params = f.params(4);
     let output = f.next_node(4, 0.1, 1);
-    f.w.add_op(Op::Propagate {
-        input,
-        output,
-        k: 1,
+    let p = Prop {
         alpha_q30: (1 << 30) / 5,
         weights,
-        x0,
+        x0: Some(x0),
         weights_0,
-        params,
         act: Activation::Relu,
-        improved: false,
-        add_self_loops: true,
-        normalize: true,
-        edge_weight: false,
-        hops: false,
-    });
+        ..Prop::default()
+    };
+    propagate(f, input, output, params, p);
 }
 
 /// TAGConv: `K = 2`, three stacked matrices, normalised without self-loops.
@@ -406,22 +431,14 @@ fn tag(f: &mut Fixture) {
     let weights = f.weights(f.channels(input), 3 * 4);
     let params = f.params(4);
     let output = f.next_node(4, 0.1, 0);
-    f.w.add_op(Op::Propagate {
-        input,
-        output,
+    let p = Prop {
         k: 2,
-        alpha_q30: 0,
         weights,
-        x0: input,
-        weights_0: Section::default(),
-        params,
-        act: Activation::None,
-        improved: false,
         add_self_loops: false,
-        normalize: true,
-        edge_weight: false,
         hops: true,
-    });
+        ..Prop::default()
+    };
+    propagate(f, input, output, params, p);
 }
 
 /// An element-wise int8 table (as the converter writes for ELU).
