@@ -6,7 +6,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use common::{graph_model, node_model, ok, tinygnn, GraphsBuilder, ModelBuilder};
+use common::{graph_model, node_model, ok, op_names, tinygnn, GraphsBuilder, ModelBuilder};
 use serde_json::{json, Value};
 
 /// Asserts exit code 1 and that stderr mentions every needle.
@@ -164,14 +164,8 @@ fn weighted_improved_gcn_and_sage_variants() {
     let j: Value = serde_json::from_str(&ok(&tinygnn(&[&"inspect", &c.tgnn, &"--json"]))).unwrap();
     assert_eq!(j["uses_edge_weight"], true);
     // sage normalize cannot take the relu fused: a standalone act follows.
-    let names: Vec<&str> = j["ops"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|o| o["op"].as_str().unwrap())
-        .collect();
     assert_eq!(
-        names,
+        op_names(&j),
         ["gcn_conv", "sage_conv", "sage_conv", "act", "linear"]
     );
 }

@@ -5,7 +5,7 @@ mod common;
 
 use std::process::{Command, Output};
 
-use common::{node_model, GraphsBuilder};
+use common::{node_model, ok, GraphsBuilder};
 use serde_json::Value;
 
 struct Case {
@@ -72,17 +72,6 @@ fn tinygnn(args: &[&str]) -> Output {
         .args(args)
         .output()
         .expect("run tinygnn")
-}
-
-fn ok(o: &Output) -> String {
-    let out = String::from_utf8_lossy(&o.stdout).to_string();
-    assert!(
-        o.status.success(),
-        "exit {:?}\nstdout:\n{out}\nstderr:\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    out
 }
 
 fn fails(o: &Output, code: i32, needles: &[&str]) {

@@ -2,9 +2,12 @@
 //! (`--int4-rounding gpfq-seq`, the default), its bias correction, and what
 //! `verify` says about an int4 model's weight precision.
 
+mod common;
+
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
+use common::ok;
 use serde_json::Value;
 use tinygnn_cli::quantize::{gpfq_fb_row, gpfq_row, Columns};
 use tinygnn_cli::reference::Tensor;
@@ -18,17 +21,6 @@ fn tinygnn(args: &[&str]) -> Output {
         .args(args)
         .output()
         .expect("run tinygnn")
-}
-
-fn ok(o: &Output) -> String {
-    let out = String::from_utf8_lossy(&o.stdout).to_string();
-    assert!(
-        o.status.success(),
-        "exit {:?}\nstdout:\n{out}\nstderr:\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    out
 }
 
 /// A small deterministic generator (xorshift), values in [-1, 1).

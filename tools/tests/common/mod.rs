@@ -31,6 +31,16 @@ pub fn ok(o: &Output) -> String {
     out
 }
 
+/// The op names of a converted model, from `tinygnn inspect --json`.
+pub fn op_names(inspect: &Value) -> Vec<&str> {
+    inspect["ops"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["op"].as_str().unwrap())
+        .collect()
+}
+
 /// A model and its graphs written to a temporary directory and converted
 /// with `--calib` on those graphs; `inspect` is `tinygnn inspect --json`.
 pub struct Converted {
@@ -57,13 +67,7 @@ pub fn convert(m: &ModelBuilder, g: &GraphsBuilder, names: &[&str]) -> Converted
     ]));
     let inspect: Value =
         serde_json::from_str(&ok(&tinygnn(&[&"inspect", &tgnn, &"--json"]))).unwrap();
-    let got: Vec<&str> = inspect["ops"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|o| o["op"].as_str().unwrap())
-        .collect();
-    assert_eq!(got, names);
+    assert_eq!(op_names(&inspect), names);
     Converted {
         dir,
         model,
