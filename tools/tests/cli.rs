@@ -6,17 +6,11 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use common::{graph_model, node_model, ok, op_names, tinygnn, GraphsBuilder, ModelBuilder};
+use common::{
+    convert_bytes, fails, graph_model, node_model, ok, op_names, tinygnn, with_spec_edit,
+    GraphsBuilder, ModelBuilder,
+};
 use serde_json::{json, Value};
-
-/// Asserts exit code 1 and that stderr mentions every needle.
-fn fails(o: &Output, needles: &[&str]) {
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(1), "stderr: {err}");
-    for n in needles {
-        assert!(err.contains(n), "stderr lacks {n:?}:\n{err}");
-    }
-}
 
 struct Case {
     _dir: tempfile::TempDir,
@@ -199,28 +193,6 @@ fn percentile_calibration_and_capacity_flags() {
         &convert(&c, &["--max-nodes", "70000"]),
         &["--max-nodes 70000"],
     );
-}
-
-fn with_spec_edit(m: &ModelBuilder, edit: impl FnOnce(&mut Value)) -> Vec<u8> {
-    let mut spec: Value = serde_json::from_str(&m.spec_json()).unwrap();
-    edit(&mut spec);
-    m.bytes_with_spec(&spec.to_string())
-}
-
-fn convert_bytes(model: &[u8], graphs: &GraphsBuilder) -> Output {
-    let dir = tempfile::tempdir().unwrap();
-    let mp = dir.path().join("m.safetensors");
-    let gp = dir.path().join("g.safetensors");
-    std::fs::write(&mp, model).unwrap();
-    graphs.write(&gp);
-    tinygnn(&[
-        &"convert",
-        &mp,
-        &"--calib",
-        &gp,
-        &"-o",
-        &dir.path().join("m.tgnn"),
-    ])
 }
 
 #[test]

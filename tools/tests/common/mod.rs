@@ -118,6 +118,39 @@ impl Converted {
     }
 }
 
+/// Asserts exit code 1 and that stderr mentions every needle.
+pub fn fails(o: &Output, needles: &[&str]) {
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "stderr: {err}");
+    for n in needles {
+        assert!(err.contains(n), "stderr lacks {n:?}:\n{err}");
+    }
+}
+
+/// `m`'s safetensors bytes with its spec edited by `edit`.
+pub fn with_spec_edit(m: &ModelBuilder, edit: impl FnOnce(&mut Value)) -> Vec<u8> {
+    let mut spec: Value = serde_json::from_str(&m.spec_json()).unwrap();
+    edit(&mut spec);
+    m.bytes_with_spec(&spec.to_string())
+}
+
+/// `tinygnn convert` of the model file bytes `model`, calibrated on `graphs`.
+pub fn convert_bytes(model: &[u8], graphs: &GraphsBuilder) -> Output {
+    let dir = tempfile::tempdir().unwrap();
+    let mp = dir.path().join("m.safetensors");
+    let gp = dir.path().join("g.safetensors");
+    std::fs::write(&mp, model).unwrap();
+    graphs.write(&gp);
+    tinygnn(&[
+        &"convert",
+        &mp,
+        &"--calib",
+        &gp,
+        &"-o",
+        &dir.path().join("m.tgnn"),
+    ])
+}
+
 /// Converts `m` with its spec edited by `edit` (calibrating on `g`) and
 /// asserts that the converter exits with 1 and its stderr names every needle.
 pub fn convert_fails(
@@ -126,28 +159,7 @@ pub fn convert_fails(
     edit: impl FnOnce(&mut Value),
     needles: &[&str],
 ) {
-    let mut spec: Value = serde_json::from_str(&m.spec_json()).unwrap();
-    edit(&mut spec);
-    let dir = tempfile::tempdir().unwrap();
-    let (mp, gp) = (
-        dir.path().join("m.safetensors"),
-        dir.path().join("g.safetensors"),
-    );
-    std::fs::write(&mp, m.bytes_with_spec(&spec.to_string())).unwrap();
-    g.write(&gp);
-    let o = tinygnn(&[
-        &"convert",
-        &mp,
-        &"--calib",
-        &gp,
-        &"-o",
-        &dir.path().join("m.tgnn"),
-    ]);
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(1), "stderr: {err}");
-    for n in needles {
-        assert!(err.contains(n), "stderr lacks {n:?}:\n{err}");
-    }
+    fails(&convert_bytes(&with_spec_edit(m, edit), g), needles);
 }
 
 /// Deterministic pseudo-random numbers in [-1, 1).
