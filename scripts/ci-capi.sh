@@ -11,7 +11,13 @@
 #      with the Arm GNU toolchain, runs it on QEMU mps2-an386 (Cortex-M4F) and
 #      fails unless the output bytes it prints equal `tinygnn run --output-bytes`,
 #      and unless the linked firmware is free of panic machinery (no panic
-#      handler or core::panicking symbol survives --gc-sections).
+#      handler or core::panicking symbol survives --gc-sections);
+#   5. node pairs (link prediction): the C program examples/c-qemu-m4/link.c,
+#      built by build-link.sh for the emulated Cortex-M4 and for the host, scores
+#      the pairs of the link conformance goldens tests/conformance/link_inner
+#      (GCN + inner product) and link_mlp_hadamard (GCN + Hadamard + MLP); fails
+#      unless both print the bytes of `tinygnn run --output-bytes` and reject
+#      missing, one-sided, out-of-range and too many pairs with their codes.
 # Prints the firmware size and the bytes compared.
 #
 #   scripts/ci-capi.sh [--regen]
@@ -111,4 +117,44 @@ if arm-none-eabi-nm "$OUT/c-qemu-m4/firmware.elf" | grep -E "$PANIC_RE"; then
     exit 1
 fi
 echo "ci-capi: no panic handler or core::panicking symbol linked into the C example"
+
+# ---- 5. node pairs (link prediction) on the emulated Cortex-M4 and the host -------
+for name in link_inner link_mlp_hadamard; do
+    d=tests/conformance/$name
+    L="$OUT/c-link-$name"
+    TINYGNN_CLI="$CLI" examples/c-qemu-m4/build-link.sh "$d/model.safetensors" "$d/graphs.safetensors" "$L" >"$L.build.log" 2>&1 \
+        || { cat "$L.build.log" >&2; echo "ci-capi: FAIL: build-link.sh $name" >&2; exit 1; }
+    set +e
+    timeout 120 qemu-system-arm -machine mps2-an386 -cpu cortex-m4 -nographic -icount shift=10 \
+        -semihosting-config enable=on,target=native -kernel "$L/firmware.elf" </dev/null >"$L/qemu.log" 2>&1
+    rc=$?
+    "$L/link-host" >"$L/host.log" 2>&1
+    hrc=$?
+    set -e
+    if [ $rc -ne 0 ] || [ $hrc -ne 0 ]; then
+        cat "$L/qemu.log" "$L/host.log" >&2
+        echo "ci-capi: FAIL: $name: the link C example exited with $rc (M4) / $hrc (host)" >&2
+        exit 1
+    fi
+    "$CLI" run "$L/link_model.tgnn" "$d/graphs.safetensors" --output-bytes "$L/run.bin" >/dev/null
+    want=$(od -An -tx1 -v "$L/run.bin" | tr -d ' \n')
+    m4=$(grep '^bytes ' "$L/qemu.log" | cut -d' ' -f2 | tr -d '\n')
+    host=$(grep '^bytes ' "$L/host.log" | cut -d' ' -f2 | tr -d '\n')
+    if [ -z "$want" ] || [ "$want" != "$m4" ] || [ "$want" != "$host" ]; then
+        echo "ci-capi: FAIL: $name: pair scores differ from tinygnn run" >&2
+        printf '  run:  %s\n  M4:   %s\n  host: %s\n' "$want" "$m4" "$host" >&2
+        exit 1
+    fi
+    for code in MISSING_PAIRS PAIR_LIST_MISMATCH PAIR_INDEX_OUT_OF_RANGE TOO_MANY_PAIRS; do
+        for log in "$L/qemu.log" "$L/host.log"; do
+            grep -q "^TGNN_ERR_$code " "$log" || { echo "ci-capi: FAIL: $name: no TGNN_ERR_$code line in $log" >&2; exit 1; }
+        done
+    done
+    grep -v '^bytes ' "$L/qemu.log" | sed "s/^/ci-capi: $name M4: /"
+    echo "ci-capi: $name: $(grep -c '^bytes ' "$L/qemu.log") pair scores ($(( ${#want} / 2 )) bytes) on QEMU mps2-an386 and the host == tinygnn run --output-bytes; $(arm-none-eabi-size "$L/firmware.elf" | tail -n 1 | awk '{print "firmware text " $1 " data " $2 " bss " $3}')"
+    if arm-none-eabi-nm "$L/firmware.elf" | grep -E "$PANIC_RE"; then
+        echo "ci-capi: FAIL: panic machinery is linked into the link C example (symbols above)" >&2
+        exit 1
+    fi
+done
 echo "ci-capi: ok"

@@ -8,7 +8,9 @@ inference, as `tinygnn run` does. Standard library only (no numpy).
 Defines GRAPH_NUM_NODES, GRAPH_NUM_FEATURES, GRAPH_NUM_EDGES and the arrays
 graph_x (float, exact: C99 hex literals), graph_sources / graph_targets
 (uint16_t), and, when the file has them, graph_edge_weight (GRAPH_HAS_EDGE_WEIGHT)
-and graph_batch (GRAPH_HAS_BATCH)."""
+and graph_batch (GRAPH_HAS_BATCH), and the node pairs of a link-prediction file
+(`edge_label_index`): GRAPH_HAS_PAIRS, GRAPH_NUM_PAIRS, graph_pair_sources /
+graph_pair_targets (uint16_t)."""
 import json
 import math
 import struct
@@ -73,6 +75,14 @@ def main():
         parts += ["#define GRAPH_HAS_EDGE_WEIGHT 1", array("float", "graph_edge_weight", floats(t["edge_weight"][1]))]
     if "batch" in t:
         parts += ["#define GRAPH_HAS_BATCH 1", array("uint16_t", "graph_batch", u16(t["batch"][1], "batch"))]
+    if "edge_label_index" in t:
+        shape, pairs = t["edge_label_index"]
+        p = shape[1]
+        parts += [
+            f"#define GRAPH_HAS_PAIRS 1\n#define GRAPH_NUM_PAIRS {p}u",
+            array("uint16_t", "graph_pair_sources", u16(pairs[:p], "edge_label_index")),
+            array("uint16_t", "graph_pair_targets", u16(pairs[p:], "edge_label_index")),
+        ]
     parts.append("#endif\n")
     open(sys.argv[2], "w").write("\n".join(parts))
 
