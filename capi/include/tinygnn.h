@@ -359,6 +359,19 @@ tgnn_status tgnn_model_input(const struct tgnn_model *model,
                              size_t *channels,
                              bool *uses_edge_weight);
 
+// The quantization of the model input, `real = scale · (q − zero_point)`:
+// what `TGNN_FEATURES_I8` and `TGNN_FEATURES_SPARSE_I8` values are in. The
+// runtime quantizes float features as
+// `q = clamp(roundf(x / scale) + zero_point, −128, 127)` (`roundf`: halves
+// away from zero), so a caller doing the same in single precision gets the
+// same bytes. Either out-pointer may be NULL.
+//
+// # Safety
+// `model` is NULL or points to a `tgnn_model`; each out-pointer is NULL or writable.
+tgnn_status tgnn_model_input_quantization(const struct tgnn_model *model,
+                                          float *scale,
+                                          int8_t *zero_point);
+
 // Number of model outputs (output 0 is what `tgnn_session_run` computes first;
 // all are read with `tgnn_session_output`).
 //

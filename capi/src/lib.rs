@@ -521,6 +521,33 @@ pub unsafe extern "C" fn tgnn_model_input(
     code(r)
 }
 
+/// The quantization of the model input, `real = scale · (q − zero_point)`:
+/// what `TGNN_FEATURES_I8` and `TGNN_FEATURES_SPARSE_I8` values are in. The
+/// runtime quantizes float features as
+/// `q = clamp(roundf(x / scale) + zero_point, −128, 127)` (`roundf`: halves
+/// away from zero), so a caller doing the same in single precision gets the
+/// same bytes. Either out-pointer may be NULL.
+///
+/// # Safety
+/// `model` is NULL or points to a `tgnn_model`; each out-pointer is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn tgnn_model_input_quantization(
+    model: *const tgnn_model,
+    scale: *mut f32,
+    zero_point: *mut i8,
+) -> tgnn_status {
+    // SAFETY: forwarded from the caller.
+    let r = unsafe { model_ref(model) }.and_then(|m| {
+        let d = m.input_desc();
+        // SAFETY: each pointer is NULL or writable (caller contract).
+        unsafe {
+            put_opt(scale, d.scale)?;
+            put_opt(zero_point, d.zero_point)
+        }
+    });
+    code(r)
+}
+
 /// Number of model outputs (output 0 is what `tgnn_session_run` computes first;
 /// all are read with `tgnn_session_output`).
 ///

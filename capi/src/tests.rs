@@ -1131,3 +1131,60 @@ fn models_without_pairs_ignore_them_through_the_c_api() {
     let st = unsafe { tgnn_session_run(&mut *s, &with_pairs(g, far.as_ptr(), null(), 2)) };
     assert_eq!(st, TGNN_ERR_PAIR_LIST_MISMATCH);
 }
+
+/// The input quantization query matches the model and, applied as documented
+/// (`roundf(x / scale) + zero_point`, saturated), gives the int8 features that
+/// produce the same output bytes as the float features.
+#[test]
+fn input_quantization_through_the_c_api() {
+    let (bytes, g, expected) = karate();
+    let mut m = new_model();
+    // SAFETY: valid storage; `bytes` outlives every use of the handle.
+    let st = unsafe { tgnn_model_init(&mut *m, bytes.as_ptr(), bytes.len()) };
+    assert_eq!(st, TGNN_OK);
+    let (mut scale, mut zp) = (0f32, 0i8);
+    // SAFETY: valid handle and out-pointers.
+    let st = unsafe { tgnn_model_input_quantization(&*m, &mut scale, &mut zp) };
+    assert_eq!(st, TGNN_OK);
+    let d = rt::Model::from_bytes(&bytes).unwrap().input_desc();
+    assert_eq!((scale.to_bits(), zp), (d.scale.to_bits(), d.zero_point));
+    // SAFETY: valid handle, NULL out-pointers; then a NULL handle.
+    unsafe {
+        assert_eq!(
+            tgnn_model_input_quantization(&*m, null_mut(), null_mut()),
+            TGNN_OK
+        );
+        assert_eq!(
+            tgnn_model_input_quantization(null(), &mut scale, &mut zp),
+            TGNN_ERR_NULL_POINTER
+        );
+    }
+    let q: Vec<i8> =
+        g.x.iter()
+            .map(|&x| ((x / scale).round() as i32 + i32::from(zp)).clamp(-128, 127) as i8)
+            .collect();
+    let mut need = 0usize;
+    // SAFETY: valid handle and out-pointer.
+    let st = unsafe { tgnn_model_arena_bytes(&*m, g.num_nodes, g.num_edges(), 1, &mut need) };
+    assert_eq!(st, TGNN_OK);
+    let mut arena = vec![0u64; need.div_ceil(8)];
+    let mut s = new_session();
+    // SAFETY: valid storage; the model handle and the arena outlive the session's use.
+    let st = unsafe { tgnn_session_init(&mut *s, &*m, arena.as_mut_ptr().cast(), need) };
+    assert_eq!(st, TGNN_OK);
+    let gq = tgnn_graph {
+        features_kind: TGNN_FEATURES_I8,
+        features_f32: null(),
+        features_i8: q.as_ptr(),
+        ..graph_f32(g.num_nodes, &g.x, &g.sources, &g.targets, None)
+    };
+    // SAFETY: valid session and graph.
+    assert_eq!(unsafe { tgnn_session_run(&mut *s, &gq) }, TGNN_OK);
+    let got: Vec<u8> = output_bytes(&mut s)
+        .unwrap()
+        .0
+        .iter()
+        .map(|&v| v as u8)
+        .collect();
+    assert_eq!(got, expected);
+}
