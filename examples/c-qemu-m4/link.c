@@ -7,6 +7,7 @@
  * runs it on the graph and pairs of graph_data.h (graph2c.py, PyG's
  * edge_label_index), and prints:
  *   model <bytes> bytes, pairs <P>/<capacity>, arena <need>/<size> bytes
+ *                                   (sparse features: "arena <size> bytes", the dense need not applying)
  *   run <n> instructions            (M4 only; meaningful under QEMU -icount shift=10)
  *   output <rows> x <channels>
  *   bytes <hex of one row>          (one line per pair: the int8 scores)
@@ -17,6 +18,7 @@
  * scripts/ci-capi.sh compares the bytes lines with `tinygnn run --output-bytes`. */
 #include <stddef.h>
 #include <stdint.h>
+#include <math.h>
 
 #include "tinygnn.h"
 #include "link_model.h" /* emitted by `tinygnn convert --emit c` (with link_model.c) */
@@ -38,7 +40,17 @@
 
 static tgnn_model model;
 static tgnn_session session;
-static uint8_t arena[LINK_MODEL_ARENA_BYTES] __attribute__((aligned(8)));
+/* The arena: the model's need at its capacity (dense features), or, for sparse
+   features, LINK_ARENA_BYTES from build-link.sh (`tinygnn inspect`: the need at
+   capacity when the first layer reads the sparse features in place). */
+#ifndef LINK_ARENA_BYTES
+#define LINK_ARENA_BYTES LINK_MODEL_ARENA_BYTES
+#endif
+static uint8_t arena[LINK_ARENA_BYTES] __attribute__((aligned(8)));
+#ifdef GRAPH_SPARSE
+/* The sparse values quantized with the model's input quantization. */
+static int8_t q_values[GRAPH_NNZ];
+#endif
 /* One pair more than the file has: the too-many-pairs check (the model's pair
    capacity is the pair count of its calibration file, this same file). */
 static uint16_t extra[GRAPH_NUM_PAIRS + 1];
@@ -103,20 +115,45 @@ int main(void) {
     p = put_str(p, "/");
     p = put_uint(p, max_pairs);
     p = put_str(p, ", arena ");
+#ifndef GRAPH_SPARSE
     p = put_uint(p, need);
     p = put_str(p, "/");
+#endif
     p = put_uint(p, sizeof arena);
     put_str(p, " bytes\n")[0] = 0;
     sh_puts(line);
 
+#ifdef GRAPH_SPARSE
+    /* Quantize the stored values as the runtime quantizes floats:
+       clamp(roundf(x / scale) + zero_point). */
+    float scale = 0.0f;
+    int8_t zp = 0;
+    s = tgnn_model_input_quantization(&model, &scale, &zp);
+    if (s != TGNN_OK) fail("tgnn_model_input_quantization", s);
+    for (size_t k = 0; k < GRAPH_NNZ; k++) {
+        float t = roundf(graph_values[k] / scale);
+        int32_t q = (t > 1000.0f ? 1000 : t < -1000.0f ? -1000 : (int32_t)t) + zp;
+        q_values[k] = (int8_t)(q > 127 ? 127 : q < -128 ? -128 : q);
+    }
+    s = tgnn_session_init(&session, &model, arena, sizeof arena);
+#else
     /* The exact need for this many pairs is enough: the session gets no more. */
     s = tgnn_session_init(&session, &model, arena, need);
+#endif
     if (s != TGNN_OK) fail("tgnn_session_init", s);
     tgnn_graph g = {
         .num_nodes = GRAPH_NUM_NODES,
+#ifdef GRAPH_SPARSE
+        .features_kind = TGNN_FEATURES_SPARSE_I8,
+        .sparse_row_ptr = graph_row_ptr,
+        .sparse_cols = graph_cols,
+        .features_i8 = q_values,
+        .features_len = GRAPH_NNZ,
+#else
         .features_kind = TGNN_FEATURES_F32,
         .features_f32 = graph_x,
         .features_len = GRAPH_NUM_NODES * GRAPH_NUM_FEATURES,
+#endif
         .sources = graph_sources,
         .targets = graph_targets,
         .num_edges = GRAPH_NUM_EDGES,
