@@ -955,11 +955,12 @@ fn pairs_through_the_c_api() {
     assert_eq!((rows, channels), (3, 1));
     let mut rarena = vec![0u8; need_max + 8];
     let mut rs = rt::Session::new(&rmodel, &mut rarena);
-    let input = |ps: &'static [u16], pt: &'static [u16]| GraphInput {
+    let (xr, sr, dr) = (&xs[..], &src[..], &dst[..]);
+    let input = move |ps: &'static [u16], pt: &'static [u16]| GraphInput {
         num_nodes: n,
-        features: Features::F32(Box::leak(Box::new(xs))),
-        sources: Box::leak(Box::new(src)),
-        targets: Box::leak(Box::new(dst)),
+        features: Features::F32(xr),
+        sources: sr,
+        targets: dr,
         edge_weight: None,
         batch: None,
         edge_attr: None,
