@@ -11,7 +11,15 @@
 #      with the Arm GNU toolchain, runs it on QEMU mps2-an386 (Cortex-M4F) and
 #      fails unless the output bytes it prints equal `tinygnn run --output-bytes`,
 #      and unless the linked firmware is free of panic machinery (no panic
-#      handler or core::panicking symbol survives --gc-sections).
+#      handler or core::panicking symbol survives --gc-sections);
+#   5. node pairs (link prediction): the C program examples/c-qemu-m4/link.c,
+#      built by build-link.sh for the emulated Cortex-M4 and for the host, scores
+#      the pairs of the link conformance goldens tests/conformance/link_inner
+#      (GCN + inner product) and link_mlp_hadamard (GCN + Hadamard + MLP) and,
+#      with $TINYGNN_DATA, the bundled cora-link on its 1054 test pairs (sparse
+#      features quantized by the C program); fails unless both print the bytes of
+#      `tinygnn run --output-bytes` and reject missing, one-sided, out-of-range and
+#      too many pairs with their codes.
 # Prints the firmware size and the bytes compared.
 #
 #   scripts/ci-capi.sh [--regen]
@@ -111,4 +119,72 @@ if arm-none-eabi-nm "$OUT/c-qemu-m4/firmware.elf" | grep -E "$PANIC_RE"; then
     exit 1
 fi
 echo "ci-capi: no panic handler or core::panicking symbol linked into the C example"
+
+# ---- 5. node pairs (link prediction) on the emulated Cortex-M4 and the host -------
+# link_case NAME MODEL CALIB GRAPHS [build-link.sh options]: build link.c for both,
+# run both, compare their scores with `tinygnn run` of the converted model.
+link_case() {
+    local name="$1" model="$2" calib="$3" graphs="$4"
+    shift 4
+    local L="$OUT/c-link-$name" rc hrc
+    TINYGNN_CLI="$CLI" examples/c-qemu-m4/build-link.sh "$model" "$calib" "$graphs" "$L" "$@" >"$L.build.log" 2>&1 \
+        || { cat "$L.build.log" >&2; echo "ci-capi: FAIL: build-link.sh $name" >&2; exit 1; }
+    set +e
+    timeout 300 qemu-system-arm -machine mps2-an386 -cpu cortex-m4 -nographic -icount shift=10 \
+        -semihosting-config enable=on,target=native -kernel "$L/firmware.elf" </dev/null >"$L/qemu.log" 2>&1
+    rc=$?
+    "$L/link-host" >"$L/host.log" 2>&1
+    hrc=$?
+    set -e
+    if [ $rc -ne 0 ] || [ $hrc -ne 0 ]; then
+        cat "$L/qemu.log" "$L/host.log" >&2
+        echo "ci-capi: FAIL: $name: the link C example exited with $rc (M4) / $hrc (host)" >&2
+        exit 1
+    fi
+    "$CLI" run "$L/link_model.tgnn" "$graphs" --output-bytes "$L/run.bin" >/dev/null
+    LINK_WANT=$(od -An -tx1 -v "$L/run.bin" | tr -d ' \n')
+    local m4 host
+    m4=$(grep '^bytes ' "$L/qemu.log" | cut -d' ' -f2 | tr -d '\n')
+    host=$(grep '^bytes ' "$L/host.log" | cut -d' ' -f2 | tr -d '\n')
+    if [ -z "$LINK_WANT" ] || [ "$LINK_WANT" != "$m4" ] || [ "$LINK_WANT" != "$host" ]; then
+        echo "ci-capi: FAIL: $name: pair scores differ from tinygnn run" >&2
+        printf '  run:  %s\n  M4:   %s\n  host: %s\n' "$LINK_WANT" "$m4" "$host" >&2
+        exit 1
+    fi
+    local code log
+    for code in MISSING_PAIRS PAIR_LIST_MISMATCH PAIR_INDEX_OUT_OF_RANGE TOO_MANY_PAIRS; do
+        for log in "$L/qemu.log" "$L/host.log"; do
+            grep -q "^TGNN_ERR_$code " "$log" || { echo "ci-capi: FAIL: $name: no TGNN_ERR_$code line in $log" >&2; exit 1; }
+        done
+    done
+    grep -v '^bytes ' "$L/qemu.log" | sed "s/^/ci-capi: $name M4: /"
+    echo "ci-capi: $name: $(grep -c '^bytes ' "$L/qemu.log") pair scores ($(( ${#LINK_WANT} / 2 )) bytes) on QEMU mps2-an386 and the host == tinygnn run --output-bytes; $(arm-none-eabi-size "$L/firmware.elf" | tail -n 1 | awk '{print "firmware text " $1 " data " $2 " bss " $3}')"
+    if arm-none-eabi-nm "$L/firmware.elf" | grep -E "$PANIC_RE"; then
+        echo "ci-capi: FAIL: panic machinery is linked into the link C example $name (symbols above)" >&2
+        exit 1
+    fi
+}
+for name in link_inner link_mlp_hadamard; do
+    d=tests/conformance/$name
+    link_case "$name" "$d/model.safetensors" "$d/graphs.safetensors" "$d/graphs.safetensors"
+done
+# The bundled cora-link (2708 nodes, 9502 edges, 1054 test pairs): its float features do
+# not fit the flash, so link.c gets them as CSR and quantizes them (--sparse); the converted
+# model must be the bundled one, and the scores its committed expected_int8.bin.
+if [ -n "${TINYGNN_DATA:-}" ]; then
+    IN=.cache/inputs/cora-link
+    [ -f "$IN/graphs.safetensors" ] || "${TINYGNN_PYTHON:-python3}" models/make_inputs.py cora-link "$IN" >/dev/null
+    M=models/cora-link
+    # shellcheck disable=SC2046
+    link_case cora-link "$M/model.safetensors" "$IN/graphs.safetensors" "$IN/graphs.safetensors" \
+        --sparse --same-as "$M/cora-link.tgnn" -- $("${TINYGNN_PYTHON:-python3}" -c \
+        'import json,sys; print(" ".join(json.load(open(sys.argv[1])).get("convert_args", [])))' "$M/goals.json")
+    if [ "$LINK_WANT" != "$(od -An -tx1 -v "$M/expected_int8.bin" | tr -d ' \n')" ]; then
+        echo "ci-capi: FAIL: cora-link scores differ from $M/expected_int8.bin" >&2
+        exit 1
+    fi
+    echo "ci-capi: cora-link: the scores equal $M/expected_int8.bin"
+else
+    echo "ci-capi: SKIP cora-link through the C API: TINYGNN_DATA is not set"
+fi
 echo "ci-capi: ok"

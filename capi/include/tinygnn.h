@@ -76,7 +76,8 @@ typedef struct tgnn_session {
 // Every array may be NULL when its length is 0. Lengths: features
 // `features_len`; `sources`, `targets` and `edge_weight` `num_edges`; `batch`
 // `num_nodes`; `sparse_row_ptr` `num_nodes + 1`, `sparse_cols` `features_len`;
-// `edge_attr_f32` / `edge_attr_i8` `edge_attr_len` (`num_edges × D`).
+// `edge_attr_f32` / `edge_attr_i8` `edge_attr_len` (`num_edges × D`);
+// `pair_sources` and `pair_targets` `num_pairs`.
 typedef struct tgnn_graph {
   // Number of nodes (all graphs of the batch together).
   size_t num_nodes;
@@ -110,6 +111,16 @@ typedef struct tgnn_graph {
   const int8_t *edge_attr_i8;
   // Number of values in `edge_attr_f32` / `edge_attr_i8`.
   size_t edge_attr_len;
+  // Node pairs to score, first node of each (PyG's `edge_label_index[0]`),
+  // or NULL. Required (with `pair_targets`) by a model with a pair head
+  // (link prediction, `tgnn_model_pairs`); ignored by every other model.
+  // Both NULL with `num_pairs` 0: no pairs. One NULL and the other not:
+  // `TGNN_ERR_PAIR_LIST_MISMATCH`. Both non-NULL with `num_pairs` 0: zero pairs.
+  const uint16_t *pair_sources;
+  // Second node of each pair (PyG's `edge_label_index[1]`), or NULL.
+  const uint16_t *pair_targets;
+  // Number of pairs (entries in `pair_sources` and in `pair_targets`).
+  size_t num_pairs;
 } tgnn_graph;
 
 // One output tensor of the last run: int8 values with their quantization
@@ -217,10 +228,12 @@ typedef struct tgnn_output {
 // A float edge feature is NaN or infinite (`a`: edge, `b`: channel).
 #define TGNN_ERR_NON_FINITE_EDGE_ATTR 37
 
-// The model scores node pairs but the input has none.
+// The model scores node pairs but the input has none (`pair_sources` and
+// `pair_targets` NULL; see `tgnn_model_pairs`).
 #define TGNN_ERR_MISSING_PAIRS 31
 
-// The pair source and target lists differ in length.
+// The pair source and target lists disagree: one of `pair_sources` and
+// `pair_targets` is NULL and the other not.
 #define TGNN_ERR_PAIR_LIST_MISMATCH 32
 
 // More node pairs than the model's capacity (`a`: pairs, `b`: maximum).
@@ -299,6 +312,8 @@ tgnn_status tgnn_model_capacity(const struct tgnn_model *model,
 // `edges` edges and `graphs` graphs when the arena is 8-aligned (add 7 for an
 // arena of unknown alignment). Non-decreasing in each argument: the value at
 // the model's capacity fits every input it accepts. Saturates at `SIZE_MAX`.
+// A model with a pair head is sized for its full pair capacity; the exact
+// need for fewer pairs is `tgnn_model_arena_bytes_with_pairs`.
 //
 // # Safety
 // `model` is NULL or points to a `tgnn_model`; `bytes` is NULL or writable.
@@ -308,6 +323,33 @@ tgnn_status tgnn_model_arena_bytes(const struct tgnn_model *model,
                                    size_t graphs,
                                    size_t *bytes);
 
+// The exact arena bytes `tgnn_session_run` needs for a graph of `nodes`
+// nodes, `edges` edges and `graphs` graphs with `pairs` node pairs to score
+// (8-aligned arena; add 7 otherwise). `tgnn_model_arena_bytes` is this at the
+// model's pair capacity (`tgnn_model_pairs`): exact for that many pairs, an
+// upper bound for fewer. A model without a pair head ignores `pairs`.
+// Non-decreasing in each argument; saturates at `SIZE_MAX`.
+//
+// # Safety
+// `model` is NULL or points to a `tgnn_model`; `bytes` is NULL or writable.
+tgnn_status tgnn_model_arena_bytes_with_pairs(const struct tgnn_model *model,
+                                              size_t nodes,
+                                              size_t edges,
+                                              size_t graphs,
+                                              size_t pairs,
+                                              size_t *bytes);
+
+// Whether the model scores node pairs (a link-prediction head: the graph
+// needs `pair_sources` / `pair_targets`), and its pair capacity: the largest
+// `num_pairs` it accepts (0 for a model without a pair head). Either
+// out-pointer may be NULL.
+//
+// # Safety
+// `model` is NULL or points to a `tgnn_model`; each out-pointer is NULL or writable.
+tgnn_status tgnn_model_pairs(const struct tgnn_model *model,
+                             bool *scores_pairs,
+                             uint32_t *max_pairs);
+
 // Input feature channels `F` (features are `num_nodes × F` values), and
 // whether the model needs edge weights. Either out-pointer may be NULL.
 //
@@ -316,6 +358,19 @@ tgnn_status tgnn_model_arena_bytes(const struct tgnn_model *model,
 tgnn_status tgnn_model_input(const struct tgnn_model *model,
                              size_t *channels,
                              bool *uses_edge_weight);
+
+// The quantization of the model input, `real = scale · (q − zero_point)`:
+// what `TGNN_FEATURES_I8` and `TGNN_FEATURES_SPARSE_I8` values are in. The
+// runtime quantizes float features as
+// `q = clamp(roundf(x / scale) + zero_point, −128, 127)` (`roundf`: halves
+// away from zero), so a caller doing the same in single precision gets the
+// same bytes. Either out-pointer may be NULL.
+//
+// # Safety
+// `model` is NULL or points to a `tgnn_model`; each out-pointer is NULL or writable.
+tgnn_status tgnn_model_input_quantization(const struct tgnn_model *model,
+                                          float *scale,
+                                          int8_t *zero_point);
 
 // Number of model outputs (output 0 is what `tgnn_session_run` computes first;
 // all are read with `tgnn_session_output`).

@@ -90,7 +90,8 @@ pub const TGNN_FEATURES_SPARSE_I8: u32 = 2;
 /// Every array may be NULL when its length is 0. Lengths: features
 /// `features_len`; `sources`, `targets` and `edge_weight` `num_edges`; `batch`
 /// `num_nodes`; `sparse_row_ptr` `num_nodes + 1`, `sparse_cols` `features_len`;
-/// `edge_attr_f32` / `edge_attr_i8` `edge_attr_len` (`num_edges × D`).
+/// `edge_attr_f32` / `edge_attr_i8` `edge_attr_len` (`num_edges × D`);
+/// `pair_sources` and `pair_targets` `num_pairs`.
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct tgnn_graph {
@@ -126,6 +127,16 @@ pub struct tgnn_graph {
     pub edge_attr_i8: *const i8,
     /// Number of values in `edge_attr_f32` / `edge_attr_i8`.
     pub edge_attr_len: usize,
+    /// Node pairs to score, first node of each (PyG's `edge_label_index[0]`),
+    /// or NULL. Required (with `pair_targets`) by a model with a pair head
+    /// (link prediction, `tgnn_model_pairs`); ignored by every other model.
+    /// Both NULL with `num_pairs` 0: no pairs. One NULL and the other not:
+    /// `TGNN_ERR_PAIR_LIST_MISMATCH`. Both non-NULL with `num_pairs` 0: zero pairs.
+    pub pair_sources: *const u16,
+    /// Second node of each pair (PyG's `edge_label_index[1]`), or NULL.
+    pub pair_targets: *const u16,
+    /// Number of pairs (entries in `pair_sources` and in `pair_targets`).
+    pub num_pairs: usize,
 }
 
 /// One output tensor of the last run: int8 values with their quantization
@@ -417,6 +428,8 @@ pub unsafe extern "C" fn tgnn_model_capacity(
 /// `edges` edges and `graphs` graphs when the arena is 8-aligned (add 7 for an
 /// arena of unknown alignment). Non-decreasing in each argument: the value at
 /// the model's capacity fits every input it accepts. Saturates at `SIZE_MAX`.
+/// A model with a pair head is sized for its full pair capacity; the exact
+/// need for fewer pairs is `tgnn_model_arena_bytes_with_pairs`.
 ///
 /// # Safety
 /// `model` is NULL or points to a `tgnn_model`; `bytes` is NULL or writable.
@@ -432,6 +445,56 @@ pub unsafe extern "C" fn tgnn_model_arena_bytes(
     let r = unsafe { model_ref(model) }.and_then(|m| {
         // SAFETY: `bytes` is NULL or writable (caller contract).
         unsafe { put(bytes, m.arena_bytes(nodes, edges, graphs)) }
+    });
+    code(r)
+}
+
+/// The exact arena bytes `tgnn_session_run` needs for a graph of `nodes`
+/// nodes, `edges` edges and `graphs` graphs with `pairs` node pairs to score
+/// (8-aligned arena; add 7 otherwise). `tgnn_model_arena_bytes` is this at the
+/// model's pair capacity (`tgnn_model_pairs`): exact for that many pairs, an
+/// upper bound for fewer. A model without a pair head ignores `pairs`.
+/// Non-decreasing in each argument; saturates at `SIZE_MAX`.
+///
+/// # Safety
+/// `model` is NULL or points to a `tgnn_model`; `bytes` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn tgnn_model_arena_bytes_with_pairs(
+    model: *const tgnn_model,
+    nodes: usize,
+    edges: usize,
+    graphs: usize,
+    pairs: usize,
+    bytes: *mut usize,
+) -> tgnn_status {
+    // SAFETY: forwarded from the caller.
+    let r = unsafe { model_ref(model) }.and_then(|m| {
+        // SAFETY: `bytes` is NULL or writable (caller contract).
+        unsafe { put(bytes, m.arena_bytes_with_pairs(nodes, edges, graphs, pairs)) }
+    });
+    code(r)
+}
+
+/// Whether the model scores node pairs (a link-prediction head: the graph
+/// needs `pair_sources` / `pair_targets`), and its pair capacity: the largest
+/// `num_pairs` it accepts (0 for a model without a pair head). Either
+/// out-pointer may be NULL.
+///
+/// # Safety
+/// `model` is NULL or points to a `tgnn_model`; each out-pointer is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn tgnn_model_pairs(
+    model: *const tgnn_model,
+    scores_pairs: *mut bool,
+    max_pairs: *mut u32,
+) -> tgnn_status {
+    // SAFETY: forwarded from the caller.
+    let r = unsafe { model_ref(model) }.and_then(|m| {
+        // SAFETY: each pointer is NULL or writable (caller contract).
+        unsafe {
+            put_opt(scores_pairs, m.has_pairs())?;
+            put_opt(max_pairs, m.max_pairs())
+        }
     });
     code(r)
 }
@@ -453,6 +516,33 @@ pub unsafe extern "C" fn tgnn_model_input(
         unsafe {
             put_opt(channels, usize::from(m.input_desc().channels))?;
             put_opt(uses_edge_weight, m.uses_edge_weight())
+        }
+    });
+    code(r)
+}
+
+/// The quantization of the model input, `real = scale · (q − zero_point)`:
+/// what `TGNN_FEATURES_I8` and `TGNN_FEATURES_SPARSE_I8` values are in. The
+/// runtime quantizes float features as
+/// `q = clamp(roundf(x / scale) + zero_point, −128, 127)` (`roundf`: halves
+/// away from zero), so a caller doing the same in single precision gets the
+/// same bytes. Either out-pointer may be NULL.
+///
+/// # Safety
+/// `model` is NULL or points to a `tgnn_model`; each out-pointer is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn tgnn_model_input_quantization(
+    model: *const tgnn_model,
+    scale: *mut f32,
+    zero_point: *mut i8,
+) -> tgnn_status {
+    // SAFETY: forwarded from the caller.
+    let r = unsafe { model_ref(model) }.and_then(|m| {
+        let d = m.input_desc();
+        // SAFETY: each pointer is NULL or writable (caller contract).
+        unsafe {
+            put_opt(scale, d.scale)?;
+            put_opt(zero_point, d.zero_point)
         }
     });
     code(r)
@@ -588,8 +678,32 @@ unsafe fn graph_input<'a>(g: &tgnn_graph) -> Res<rt::GraphInput<'a>> {
                 (None, Some(q)) => Some(rt::EdgeAttr::I8(q)),
                 (None, None) => None,
             },
-            pairs: None,
+            pairs: pairs(g)?,
         })
+    }
+}
+
+/// The node pairs of a C graph: both lists or neither.
+///
+/// # Safety
+/// Each non-NULL pair array of `g` holds `num_pairs` values, alive and
+/// unchanged for `'a`.
+unsafe fn pairs<'a>(g: &tgnn_graph) -> Res<Option<rt::NodePairs<'a>>> {
+    match (g.pair_sources.is_null(), g.pair_targets.is_null()) {
+        (true, true) if g.num_pairs == 0 => Ok(None),
+        (true, true) => Err(TGNN_ERR_NULL_POINTER),
+        (false, false) => {
+            // SAFETY: the caller guarantees `num_pairs` values in each list;
+            // `slice` checks alignment and the byte size before building them.
+            let (sources, targets) = unsafe {
+                (
+                    slice(g.pair_sources, g.num_pairs)?,
+                    slice(g.pair_targets, g.num_pairs)?,
+                )
+            };
+            Ok(Some(rt::NodePairs { sources, targets }))
+        }
+        _ => Err(TGNN_ERR_PAIR_LIST_MISMATCH),
     }
 }
 

@@ -76,9 +76,11 @@ pub const TGNN_ERR_MISSING_EDGE_ATTR: tgnn_status = 35;
 pub const TGNN_ERR_EDGE_ATTR_SHAPE: tgnn_status = 36;
 /// A float edge feature is NaN or infinite (`a`: edge, `b`: channel).
 pub const TGNN_ERR_NON_FINITE_EDGE_ATTR: tgnn_status = 37;
-/// The model scores node pairs but the input has none.
+/// The model scores node pairs but the input has none (`pair_sources` and
+/// `pair_targets` NULL; see `tgnn_model_pairs`).
 pub const TGNN_ERR_MISSING_PAIRS: tgnn_status = 31;
-/// The pair source and target lists differ in length.
+/// The pair source and target lists disagree: one of `pair_sources` and
+/// `pair_targets` is NULL and the other not.
 pub const TGNN_ERR_PAIR_LIST_MISMATCH: tgnn_status = 32;
 /// More node pairs than the model's capacity (`a`: pairs, `b`: maximum).
 pub const TGNN_ERR_TOO_MANY_PAIRS: tgnn_status = 33;

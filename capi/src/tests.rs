@@ -54,6 +54,9 @@ fn graph_f32(n: usize, x: &[f32], s: &[u16], t: &[u16], w: Option<&[f32]>) -> tg
         edge_attr_f32: null(),
         edge_attr_i8: null(),
         edge_attr_len: 0,
+        pair_sources: null(),
+        pair_targets: null(),
+        num_pairs: 0,
     }
 }
 
@@ -842,4 +845,347 @@ fn edge_attr_through_the_c_api() {
         .unwrap();
     assert_eq!(out.data.to_vec(), from_f32.0);
     assert!(from_f32.0.iter().any(|&v| v != 0));
+}
+
+/// A node-pair model (link prediction): `z` (3 channels) → `InnerProduct` →
+/// one logit per pair, pair capacity 40 (its pair rows outgrow the node rows).
+fn inner_product_model() -> Vec<u8> {
+    let mut w = ModelWriter::new();
+    let x = w.add_tensor(TensorDesc {
+        kind: TensorKind::Node,
+        channels: 3,
+        scale: 0.05,
+        zero_point: -3,
+    });
+    let y = w.add_tensor(TensorDesc {
+        kind: TensorKind::Pair,
+        channels: 1,
+        scale: 0.1,
+        zero_point: 2,
+    });
+    w.add_op(Op::InnerProduct {
+        input: x,
+        output: y,
+        mult: 1 << 30,
+        shift: -4,
+    });
+    w.set_max_pairs(40);
+    w.finish(x, &[y], 8, 16, 1).unwrap()
+}
+
+/// `g` with the pair lists `s`, `t` (either may be NULL) and `num_pairs`.
+fn with_pairs(g: tgnn_graph, s: *const u16, t: *const u16, num_pairs: usize) -> tgnn_graph {
+    tgnn_graph {
+        pair_sources: s,
+        pair_targets: t,
+        num_pairs,
+        ..g
+    }
+}
+
+/// Pair input (capipairs): the pair queries of the C API, a valid run equal to
+/// the Rust API's, and every pair error with its code and details.
+#[test]
+fn pairs_through_the_c_api() {
+    let bytes = inner_product_model();
+    let mut m = new_model();
+    // SAFETY: valid storage; `bytes` outlives every use of the handle.
+    let st = unsafe { tgnn_model_init(&mut *m, bytes.as_ptr(), bytes.len()) };
+    assert_eq!(st, TGNN_OK);
+    let (mut has, mut max) = (false, 0u32);
+    // SAFETY: valid handle and out-pointers.
+    let st = unsafe { tgnn_model_pairs(&*m, &mut has, &mut max) };
+    assert_eq!(st, TGNN_OK);
+    assert!(has);
+    assert_eq!(max, 40);
+    // NULL out-pointers are allowed; a NULL handle is not.
+    // SAFETY: valid handle, NULL out-pointers.
+    let st = unsafe { tgnn_model_pairs(&*m, null_mut(), null_mut()) };
+    assert_eq!(st, TGNN_OK);
+    // SAFETY: NULL handle.
+    let st = unsafe { tgnn_model_pairs(null(), &mut has, &mut max) };
+    assert_eq!(st, TGNN_ERR_NULL_POINTER);
+
+    let n = 4usize;
+    let xs = [
+        1.0f32, -0.5, 0.25, 0.5, 0.5, -1.0, -0.75, 1.0, 0.1, 0.3, -0.2, 0.6,
+    ];
+    let (src, dst) = ([0u16, 1, 2, 3], [1u16, 2, 3, 0]);
+    let (ps, pt) = ([0u16, 1, 3], [2u16, 3, 3]);
+    let rmodel = rt::Model::from_bytes(&bytes).unwrap();
+
+    // The arena queries: exact for 3 pairs, and at the capacity without pairs.
+    let (mut need3, mut need_max, mut need) = (0usize, 0usize, 0usize);
+    // SAFETY: valid handle and out-pointers.
+    unsafe {
+        assert_eq!(
+            tgnn_model_arena_bytes_with_pairs(&*m, n, 4, 1, 3, &mut need3),
+            TGNN_OK
+        );
+        assert_eq!(
+            tgnn_model_arena_bytes_with_pairs(&*m, n, 4, 1, 40, &mut need_max),
+            TGNN_OK
+        );
+        assert_eq!(tgnn_model_arena_bytes(&*m, n, 4, 1, &mut need), TGNN_OK);
+        assert_eq!(
+            tgnn_model_arena_bytes_with_pairs(&*m, n, 4, 1, 3, null_mut()),
+            TGNN_ERR_NULL_POINTER
+        );
+    }
+    assert_eq!(need3, rmodel.arena_bytes_with_pairs(n, 4, 1, 3));
+    assert_eq!(need, need_max);
+    assert!(need3 < need_max, "{need3} {need_max}");
+
+    // An arena of exactly `need3` bytes runs 3 pairs; one byte less does not.
+    let mut arena = vec![0u64; need_max.div_ceil(8)];
+    let mut s = new_session();
+    let g = graph_f32(n, &xs, &src, &dst, None);
+    let gp = with_pairs(g, ps.as_ptr(), pt.as_ptr(), 3);
+    for (len, want) in [(need3 - 1, TGNN_ERR_ARENA_TOO_SMALL), (need3, TGNN_OK)] {
+        // SAFETY: valid storage; the model handle and the arena outlive the session's use.
+        unsafe {
+            assert_eq!(
+                tgnn_session_init(&mut *s, &*m, arena.as_mut_ptr().cast(), len),
+                TGNN_OK
+            );
+            assert_eq!(tgnn_session_run(&mut *s, &gp), want, "arena {len}");
+        }
+    }
+    let (got, rows, channels) = output_bytes(&mut s).unwrap();
+    assert_eq!((rows, channels), (3, 1));
+    let mut rarena = vec![0u8; need_max + 8];
+    let mut rs = rt::Session::new(&rmodel, &mut rarena);
+    let (xr, sr, dr) = (&xs[..], &src[..], &dst[..]);
+    let input = move |ps: &'static [u16], pt: &'static [u16]| GraphInput {
+        num_nodes: n,
+        features: Features::F32(xr),
+        sources: sr,
+        targets: dr,
+        edge_weight: None,
+        batch: None,
+        edge_attr: None,
+        pairs: Some(rt::NodePairs {
+            sources: ps,
+            targets: pt,
+        }),
+    };
+    let want = rs
+        .run(&input(&[0, 1, 3], &[2, 3, 3]))
+        .unwrap()
+        .data
+        .to_vec();
+    assert_eq!(got, want);
+    // The scores differ between these pairs, so a dropped, swapped or
+    // repeated pair would show; reversing the pairs reverses the output, and
+    // swapping the two lists changes nothing (the inner product is symmetric).
+    assert!(
+        got[0] != got[1] && got[1] != got[2] && got[0] != got[2],
+        "{got:?}"
+    );
+    let swapped = with_pairs(g, pt.as_ptr(), ps.as_ptr(), 3);
+    let rev_s = [3u16, 1, 0];
+    let rev_t = [3u16, 3, 2];
+    let reversed = with_pairs(g, rev_s.as_ptr(), rev_t.as_ptr(), 3);
+    // SAFETY: valid session and graph.
+    assert_eq!(unsafe { tgnn_session_run(&mut *s, &reversed) }, TGNN_OK);
+    let rev = output_bytes(&mut s).unwrap().0;
+    assert_eq!(rev, vec![got[2], got[1], got[0]]);
+    // SAFETY: valid session and graph.
+    assert_eq!(unsafe { tgnn_session_run(&mut *s, &swapped) }, TGNN_OK);
+    assert_eq!(output_bytes(&mut s).unwrap().0, got);
+
+    // Zero pairs (non-NULL lists, count 0) is a valid run with no rows.
+    let zero = with_pairs(g, ps.as_ptr(), pt.as_ptr(), 0);
+    // SAFETY: valid session and graph.
+    assert_eq!(unsafe { tgnn_session_run(&mut *s, &zero) }, TGNN_OK);
+    assert_eq!(output_bytes(&mut s).unwrap().1, 0);
+
+    // Every failure: its code, its details, and no output afterwards.
+    let too_s = [1u16; 41];
+    let too_t = [2u16; 41];
+    let bad_t = [2u16, n as u16, 0];
+    let odd = [0u16; 8];
+    let odd_ptr = odd.as_ptr().cast::<u8>().wrapping_add(1).cast::<u16>();
+    let cases: [(tgnn_graph, tgnn_status, u32, u32); 8] = [
+        (g, TGNN_ERR_MISSING_PAIRS, 0, 0),
+        (
+            with_pairs(g, null(), null(), 3),
+            TGNN_ERR_NULL_POINTER,
+            0,
+            0,
+        ),
+        (
+            with_pairs(g, ps.as_ptr(), null(), 3),
+            TGNN_ERR_PAIR_LIST_MISMATCH,
+            0,
+            0,
+        ),
+        (
+            with_pairs(g, null(), pt.as_ptr(), 0),
+            TGNN_ERR_PAIR_LIST_MISMATCH,
+            0,
+            0,
+        ),
+        (
+            with_pairs(g, too_s.as_ptr(), too_t.as_ptr(), 41),
+            TGNN_ERR_TOO_MANY_PAIRS,
+            41,
+            40,
+        ),
+        (
+            with_pairs(g, ps.as_ptr(), bad_t.as_ptr(), 3),
+            TGNN_ERR_PAIR_INDEX_OUT_OF_RANGE,
+            1,
+            n as u32,
+        ),
+        (
+            with_pairs(g, odd_ptr, pt.as_ptr(), 3),
+            TGNN_ERR_MISALIGNED,
+            0,
+            0,
+        ),
+        (
+            with_pairs(g, ps.as_ptr(), pt.as_ptr(), usize::MAX / 2 + 1),
+            TGNN_ERR_INVALID_ARGUMENT,
+            0,
+            0,
+        ),
+    ];
+    for (k, (bad, code, a, b)) in cases.iter().enumerate() {
+        // SAFETY: valid session; every array read holds the lengths given
+        // (the failing cases are rejected before reading any pair value,
+        // the misaligned and oversized ones before any slice is built).
+        assert_eq!(unsafe { tgnn_session_run(&mut *s, bad) }, *code, "case {k}");
+        let info = last_error(&mut s);
+        assert_eq!((info.code, info.a, info.b), (*code, *a, *b), "case {k}");
+        assert_eq!(output_bytes(&mut s), Err(TGNN_ERR_NO_OUTPUT), "case {k}");
+    }
+    // The Rust API agrees on the runtime's pair errors.
+    assert_eq!(
+        rs.run(&GraphInput {
+            pairs: None,
+            ..input(&[], &[])
+        })
+        .unwrap_err(),
+        Error::MissingPairs
+    );
+    assert_eq!(
+        rs.run(&input(&[1; 41], &[2; 41])).unwrap_err(),
+        Error::TooManyPairs { pairs: 41, max: 40 }
+    );
+}
+
+/// A model without a pair head: no pairs, capacity 0, and given pairs are
+/// ignored (even out-of-range ones), as in the Rust API; the two lists must
+/// still come together.
+#[test]
+fn models_without_pairs_ignore_them_through_the_c_api() {
+    let (bytes, gr, expected) = karate();
+    let mut m = new_model();
+    // SAFETY: valid storage; `bytes` outlives every use of the handle.
+    let st = unsafe { tgnn_model_init(&mut *m, bytes.as_ptr(), bytes.len()) };
+    assert_eq!(st, TGNN_OK);
+    let (mut has, mut max) = (true, 7u32);
+    // SAFETY: valid handle and out-pointers.
+    let st = unsafe { tgnn_model_pairs(&*m, &mut has, &mut max) };
+    assert_eq!(st, TGNN_OK);
+    assert_eq!((has, max), (false, 0));
+    let (n, e) = (gr.num_nodes, gr.num_edges());
+    let (mut a, mut b) = (0usize, 1usize);
+    // SAFETY: valid handle and out-pointers.
+    unsafe {
+        assert_eq!(tgnn_model_arena_bytes(&*m, n, e, 1, &mut a), TGNN_OK);
+        assert_eq!(
+            tgnn_model_arena_bytes_with_pairs(&*m, n, e, 1, 1000, &mut b),
+            TGNN_OK
+        );
+    }
+    assert_eq!(a, b);
+    let mut arena = vec![0u64; a.div_ceil(8)];
+    let mut s = new_session();
+    // SAFETY: valid storage; the model handle and the arena outlive the session's use.
+    unsafe {
+        assert_eq!(
+            tgnn_session_init(&mut *s, &*m, arena.as_mut_ptr().cast(), a),
+            TGNN_OK
+        );
+    }
+    let g = graph_f32(
+        n,
+        &gr.x,
+        &gr.sources,
+        &gr.targets,
+        gr.edge_weight.as_deref(),
+    );
+    let far = [u16::MAX; 2];
+    // SAFETY: valid session and graph.
+    let st = unsafe { tgnn_session_run(&mut *s, &with_pairs(g, far.as_ptr(), far.as_ptr(), 2)) };
+    assert_eq!(st, TGNN_OK);
+    let got: Vec<u8> = output_bytes(&mut s)
+        .unwrap()
+        .0
+        .iter()
+        .map(|&v| v as u8)
+        .collect();
+    assert_eq!(got, expected);
+    // SAFETY: valid session and graph.
+    let st = unsafe { tgnn_session_run(&mut *s, &with_pairs(g, far.as_ptr(), null(), 2)) };
+    assert_eq!(st, TGNN_ERR_PAIR_LIST_MISMATCH);
+}
+
+/// The input quantization query matches the model and, applied as documented
+/// (`roundf(x / scale) + zero_point`, saturated), gives the int8 features that
+/// produce the same output bytes as the float features.
+#[test]
+fn input_quantization_through_the_c_api() {
+    let (bytes, g, expected) = karate();
+    let mut m = new_model();
+    // SAFETY: valid storage; `bytes` outlives every use of the handle.
+    let st = unsafe { tgnn_model_init(&mut *m, bytes.as_ptr(), bytes.len()) };
+    assert_eq!(st, TGNN_OK);
+    let (mut scale, mut zp) = (0f32, 0i8);
+    // SAFETY: valid handle and out-pointers.
+    let st = unsafe { tgnn_model_input_quantization(&*m, &mut scale, &mut zp) };
+    assert_eq!(st, TGNN_OK);
+    let d = rt::Model::from_bytes(&bytes).unwrap().input_desc();
+    assert_eq!((scale.to_bits(), zp), (d.scale.to_bits(), d.zero_point));
+    // SAFETY: valid handle, NULL out-pointers; then a NULL handle.
+    unsafe {
+        assert_eq!(
+            tgnn_model_input_quantization(&*m, null_mut(), null_mut()),
+            TGNN_OK
+        );
+        assert_eq!(
+            tgnn_model_input_quantization(null(), &mut scale, &mut zp),
+            TGNN_ERR_NULL_POINTER
+        );
+    }
+    let q: Vec<i8> =
+        g.x.iter()
+            .map(|&x| ((x / scale).round() as i32 + i32::from(zp)).clamp(-128, 127) as i8)
+            .collect();
+    let mut need = 0usize;
+    // SAFETY: valid handle and out-pointer.
+    let st = unsafe { tgnn_model_arena_bytes(&*m, g.num_nodes, g.num_edges(), 1, &mut need) };
+    assert_eq!(st, TGNN_OK);
+    let mut arena = vec![0u64; need.div_ceil(8)];
+    let mut s = new_session();
+    // SAFETY: valid storage; the model handle and the arena outlive the session's use.
+    let st = unsafe { tgnn_session_init(&mut *s, &*m, arena.as_mut_ptr().cast(), need) };
+    assert_eq!(st, TGNN_OK);
+    let gq = tgnn_graph {
+        features_kind: TGNN_FEATURES_I8,
+        features_f32: null(),
+        features_i8: q.as_ptr(),
+        ..graph_f32(g.num_nodes, &g.x, &g.sources, &g.targets, None)
+    };
+    // SAFETY: valid session and graph.
+    assert_eq!(unsafe { tgnn_session_run(&mut *s, &gq) }, TGNN_OK);
+    let got: Vec<u8> = output_bytes(&mut s)
+        .unwrap()
+        .0
+        .iter()
+        .map(|&v| v as u8)
+        .collect();
+    assert_eq!(got, expected);
 }
