@@ -176,7 +176,7 @@ if [ -n "${TINYGNN_DATA:-}" ]; then
     [ -f "$IN/graphs.safetensors" ] || "${TINYGNN_PYTHON:-python3}" models/make_inputs.py cora-link "$IN" >/dev/null
     M=models/cora-link
     # shellcheck disable=SC2046
-    link_case cora-link "$M/model.safetensors" "$IN/graphs.safetensors" "$IN/graphs.safetensors" \
+    link_case cora-link "$M/model.safetensors" "$IN/calib.safetensors" "$IN/graphs.safetensors" \
         --sparse --same-as "$M/cora-link.tgnn" -- $("${TINYGNN_PYTHON:-python3}" -c \
         'import json,sys; print(" ".join(json.load(open(sys.argv[1])).get("convert_args", [])))' "$M/goals.json")
     if [ "$LINK_WANT" != "$(od -An -tx1 -v "$M/expected_int8.bin" | tr -d ' \n')" ]; then

@@ -51,7 +51,10 @@ def inputs(name: str) -> tuple[Path, Path] | None:
         if not (out / "graphs.safetensors").exists():
             sh([sys.executable, str(MODELS / "make_inputs.py"), name, str(out)])
         graphs = out / "graphs.safetensors"
-    calib = d / "calib.safetensors"
+    # A calibration set sits beside the graphs: committed (digits-gin, shapes-dgcnn) or
+    # generated with them (cora-link's validation pairs). Without one, the evaluation
+    # graphs calibrate (transductive Cora/karate: all nodes, no labels used).
+    calib = graphs.parent / "calib.safetensors"
     return graphs, (calib if calib.exists() else graphs)
 
 
