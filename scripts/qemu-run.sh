@@ -158,7 +158,7 @@ for t in "${targets[@]}"; do
         qpid=$!
         fault=""
         while kill -0 "$qpid" 2>/dev/null; do
-            if grep -qE 'Lockup|^error hardfault' "$log"; then
+            if grep -qsE 'Lockup|^error hardfault' "$log"; then
                 fault=1; sleep 1; kill "$qpid" 2>/dev/null || true; break
             fi
             sleep 0.2

@@ -8,9 +8,10 @@ use std::env;
 
 fn stack_override() -> Result<(), String> {
     println!("cargo:rerun-if-env-changed=TINYGNN_M0_STACK_RESERVE");
-    let Ok(v) = env::var("TINYGNN_M0_STACK_RESERVE") else {
+    let v = env::var("TINYGNN_M0_STACK_RESERVE").unwrap_or_default();
+    if v.is_empty() {
         return Ok(());
-    };
+    }
     let n: u32 = v
         .parse()
         .map_err(|_| format!("TINYGNN_M0_STACK_RESERVE={v}: not a byte count"))?;
