@@ -132,5 +132,7 @@ for log in boards/generated/*/m4.log; do
     say "stack $name (M4, mps2-an386): $used bytes from the stack top during Session::run" \
         "(application frames at the call: $base, run: $((used - base))); documented bound $bound"
     if [ "$used" -gt "$bound" ]; then say "stack of $name exceeds the documented bound"; exit 1; fi
+    total=$(grep -oE 'stack_total=[0-9]+' "$log" | cut -d= -f2 || true)
+    [ -z "$total" ] || say "stack $name (M4): $total bytes over the whole run (model validation, reporting)"
 done
 say "all hostile-input checks passed"

@@ -149,17 +149,35 @@ for t in "${targets[@]}"; do
             echo "   $board: BUILD FAILED"; tail -15 "$work/$board.build.log"; status=1; results+=("$name $board BUILD-FAILED"); continue
         fi
         t1=$(date +%s)
-        set +e
+        # A fault ends the run at once: QEMU aborts on "Lockup" (a fault that cannot be stacked,
+        # e.g. the M0's stack overflowing below RAM, boards/qemu-m0/memory.x), and the firmware's
+        # HardFault handler prints "error hardfault" and exits; should either hang instead, the
+        # watch below stops QEMU within a second rather than at QEMU_TIMEOUT.
         timeout "$QEMU_TIMEOUT" qemu-system-arm "${machine[@]}" -nographic \
-            -semihosting-config enable=on,target=native -icount shift=10 -kernel "$elf" > "$log" 2>&1
+            -semihosting-config enable=on,target=native -icount shift=10 -kernel "$elf" > "$log" 2>&1 &
+        qpid=$!
+        fault=""
+        while kill -0 "$qpid" 2>/dev/null; do
+            if grep -qsE 'Lockup|^error hardfault' "$log"; then
+                fault=1; sleep 1; kill "$qpid" 2>/dev/null || true; break
+            fi
+            sleep 0.2
+        done
+        set +e
+        wait "$qpid"
         rc=$?
         set -e
         t2=$(date +%s)
         grep -E '^(out|hex) ' "$log" > "$work/$board.bytes" || true
         verdict=PASS
-        if [ $rc -ne 0 ]; then
+        if grep -qE 'Lockup|^error hardfault' "$log"; then
+            verdict="FAIL(fault: $(grep -oE 'Lockup[^(]*|^error hardfault.*' "$log" | head -1 | tr ' ' '_' | tr -d "'"))"
+            echo "   $board: the firmware faulted (QEMU exit $rc): a stack overflow (the M0's stack lies" \
+                 "below RAM's statics, so an overflow faults) or a bad access; see $log:"
+            grep -E 'Lockup|^error|^R1[345]=' "$log" | head -4 | sed 's/^/   /' || true
+        elif [ $rc -ne 0 ]; then
             verdict="FAIL(exit $rc$([ $rc = 124 ] && echo ', timeout'))"
-            grep -E '^error' "$log" | head -3 | sed 's/^/   /'
+            grep -E '^error' "$log" | head -3 | sed 's/^/   /' || true
         elif ! cmp -s "$work/host.bytes" "$work/$board.bytes"; then
             verdict="FAIL(bytes differ from host)"
             diff "$work/host.bytes" "$work/$board.bytes" | head -5 | sed 's/^/   /'
@@ -173,13 +191,14 @@ for t in "${targets[@]}"; do
         read -r text rodata data bss ram2 <<<"$("$SIZE" -A "$elf" | awk '
             $1==".text"{t=$2} $1==".rodata"{r=$2} $1==".data"{d=$2} $1==".bss"{b=$2} $1==".vector_table"{v=$2} $1==".ram2"{r2=$2}
             END{print t+v, r+0, d+0, b+0, r2+0}')"
-        arena="$(grep -oE 'arena_bytes=[0-9]+' "$log" | head -1 | cut -d= -f2)"
+        arena="$(grep -oE 'arena_bytes=[0-9]+' "$log" | head -1 | cut -d= -f2 || true)"
         summary="$(grep -E '^summary' "$log" || true)"
-        cost_max="$(grep -oE 'cost_max=[0-9]+' <<<"$summary" | cut -d= -f2)"
-        cost_total="$(grep -oE 'cost_total=[0-9]+' <<<"$summary" | cut -d= -f2)"
-        samples="$(grep -oE 'samples=[0-9]+' <<<"$summary" | cut -d= -f2)"
-        stack="$(grep -oE 'stack_max=[0-9]+' <<<"$summary" | cut -d= -f2)"
-        acc="$(grep -oE 'correct=[0-9]+ scored=[0-9]+' <<<"$summary" | sed 's/correct=//; s/ scored=/\//')"
+        cost_max="$(grep -oE 'cost_max=[0-9]+' <<<"$summary" | cut -d= -f2 || true)"
+        cost_total="$(grep -oE 'cost_total=[0-9]+' <<<"$summary" | cut -d= -f2 || true)"
+        samples="$(grep -oE 'samples=[0-9]+' <<<"$summary" | cut -d= -f2 || true)"
+        stack="$(grep -oE 'stack_max=[0-9]+' <<<"$summary" | cut -d= -f2 || true)"
+        stack_total="$(grep -oE 'stack_total=[0-9]+' <<<"$summary" | cut -d= -f2 || true)"
+        acc="$(grep -oE 'correct=[0-9]+ scored=[0-9]+' <<<"$summary" | sed 's/correct=//; s/ scored=/\//' || true)"
         if [ "$verdict" = PASS ] && [ -n "$cli_acc" ]; then
             if [ "$acc" = "$cli_acc" ]; then
                 acc="$acc (= CLI)"
@@ -189,9 +208,9 @@ for t in "${targets[@]}"; do
         fi
         ram2_note=""; [ "${ram2:-0}" != 0 ] && ram2_note=" ram2=$ram2"
         echo "   $board: $verdict  samples=${samples:-?} insn/inference max=${cost_max:-?} total=${cost_total:-?}" \
-              " flash: text=$text rodata=$rodata  RAM: data=$data bss=$bss$ram2_note (arena=${arena:-?})  stack=${stack:-?}" \
+              " flash: text=$text rodata=$rodata  RAM: data=$data bss=$bss$ram2_note (arena=${arena:-?})  stack=${stack:-?} stack_total=${stack_total:-?}" \
              " acc=${acc:-n/a}  build=$((t1 - t0))s run=$((t2 - t1))s"
-        results+=("$name $board $verdict insn_max=${cost_max:-?} text=$text rodata=$rodata data=$data bss=$bss$ram2_note arena=${arena:-?} stack=${stack:-?} acc=${acc// /_}")
+        results+=("$name $board $verdict insn_max=${cost_max:-?} text=$text rodata=$rodata data=$data bss=$bss$ram2_note arena=${arena:-?} stack=${stack:-?} stack_total=${stack_total:-?} acc=${acc// /_}")
     done
 done
 echo "== results"

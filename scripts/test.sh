@@ -67,3 +67,4 @@ step "link prediction: pair decoders, link goldens through the CLI, cora-link AU
 step "DSP/portable dense kernels on emulated Cortex-M4/M0/M33: bit-exact and instructions per MAC"; scripts/ci-dsp.sh
 step "hostile input: cargo deny, mutation suite counts, Miri, fuzzing, stack per model"; scripts/ci-hostile.sh
 step "code size: size features on every target, kernels-small tests, GCN-only firmware .text guard"; scripts/ci-size.sh
+step "M0 stack: stack below .data/.bss, the old lock-up arenas SKIP, a too-small stack faults at once, whole-run stack high-water"; scripts/ci-m0stack.sh

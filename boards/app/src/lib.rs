@@ -15,7 +15,7 @@
 //! cost 0 123456 insn
 //! stack 0 2400 base=1900  (deepest stack use from the top during this inference, and the depth at the call)
 //! acc 0 4/5
-//! summary samples=1 cost_total=123456 cost_max=123456 unit=insn correct=4 scored=5 arena_used=4096 stack_max=2400
+//! summary samples=1 cost_total=123456 cost_max=123456 unit=insn correct=4 scored=5 arena_used=4096 stack_max=2400 stack_total=3100
 //! ```
 //!
 //! The host harness (`scripts/qemu-run.sh`) compares the `out`/`hex` lines
@@ -178,6 +178,10 @@ pub struct Summary {
     /// Deepest stack use of any inference (bytes below the stack top, so it
     /// includes the frames of `main` and `run`), when a probe was given.
     pub stack_max: u32,
+    /// Deepest stack use of the whole run (bytes below the stack top), from
+    /// the boot paint to the summary line: model parsing, bundle decoding,
+    /// every inference and the reporting, when a probe was given.
+    pub stack_total: u32,
 }
 
 /// A line buffer; lines longer than its capacity are cut (never a panic).
@@ -232,11 +236,15 @@ pub fn run<R: Report, C: Clock>(b: &mut Board<'_, R, C>) -> Result<Summary, AppE
         &mut b.clock,
         &mut b.stack,
     );
+    let r = r.map(|mut s| {
+        s.stack_total = b.stack.as_ref().map_or(0, |p| p.deepest() as u32);
+        s
+    });
     match &r {
         Ok(s) => emit(
             report,
             format_args!(
-                "summary samples={} cost_total={} cost_max={} unit={} correct={} scored={} arena_used={} stack_max={}",
+                "summary samples={} cost_total={} cost_max={} unit={} correct={} scored={} arena_used={} stack_max={} stack_total={}",
                 s.samples,
                 s.cost_total,
                 s.cost_max,
@@ -244,7 +252,8 @@ pub fn run<R: Report, C: Clock>(b: &mut Board<'_, R, C>) -> Result<Summary, AppE
                 s.correct,
                 s.scored,
                 s.arena_used,
-                s.stack_max
+                s.stack_max,
+                s.stack_total
             ),
         ),
         Err(e) => emit(report, format_args!("error {e}")),

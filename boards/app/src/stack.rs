@@ -7,8 +7,14 @@
 //! (a frame that reserved stack but never wrote it is not seen).
 //!
 //! The bounds come from the linker: with cortex-m-rt, the stack grows down
-//! from `_stack_start` and may reach `__sheap` (end of `.bss`/`.uninit`),
-//! see [`cortex_m_rt_region`].
+//! from `_stack_start` and may reach `_stack_end` (by default `__sheap`, the
+//! end of `.bss`/`.uninit`; the M0's memory.x puts the stack below `.data`
+//! instead, from `_stack_start` down to the start of RAM), see
+//! [`cortex_m_rt_region`].
+//!
+//! [`StackProbe`] keeps the deepest use across repaints, so a board reports
+//! both the stack of each inference and of the whole run (model parsing,
+//! bundle decoding, reporting).
 #![allow(unsafe_code)]
 
 /// The paint pattern.
@@ -63,6 +69,8 @@ pub unsafe fn high_water(lo: usize, hi: usize) -> usize {
 pub struct StackProbe {
     lo: usize,
     hi: usize,
+    /// Deepest use seen before the last repaint.
+    deepest: usize,
 }
 
 impl StackProbe {
@@ -75,11 +83,13 @@ impl StackProbe {
     pub unsafe fn new(lo: usize, hi: usize) -> Self {
         // SAFETY: forwarded contract.
         unsafe { paint(lo) };
-        StackProbe { lo, hi }
+        StackProbe { lo, hi, deepest: 0 }
     }
 
-    /// Repaints the unused part of the stack (below the caller's frame).
+    /// Repaints the unused part of the stack (below the caller's frame),
+    /// first folding the deepest use so far into [`StackProbe::deepest`].
     pub fn repaint(&mut self) {
+        self.deepest = self.deepest.max(self.high_water());
         // SAFETY: the region was vouched for in `new`; painting stops below
         // the current stack pointer, so no live frame is touched.
         unsafe { paint(self.lo) }
@@ -89,6 +99,12 @@ impl StackProbe {
     pub fn high_water(&self) -> usize {
         // SAFETY: the region was vouched for in `new`.
         unsafe { high_water(self.lo, self.hi) }
+    }
+
+    /// Deepest stack use since [`StackProbe::new`] (the boot paint), across
+    /// every repaint, in bytes from the top.
+    pub fn deepest(&self) -> usize {
+        self.deepest.max(self.high_water())
     }
 
     /// Current depth: bytes between the stack top and the caller's frame.
@@ -102,16 +118,18 @@ impl StackProbe {
     }
 }
 
-/// The stack region `(lowest, top)` laid out by cortex-m-rt's `link.x`.
+/// The stack region `(lowest, top)` laid out by cortex-m-rt's `link.x`:
+/// `[_stack_end, _stack_start)` (`_stack_end` defaults to `__sheap`, the end
+/// of `.bss`/`.uninit`; a memory.x may set both, as the M0's does).
 #[cfg(all(target_arch = "arm", target_os = "none"))]
 pub fn cortex_m_rt_region() -> (usize, usize) {
     extern "C" {
-        static __sheap: u32;
+        static _stack_end: u32;
         static _stack_start: u32;
     }
     // Only the addresses of these linker symbols are taken (safe since Rust 1.82).
     (
-        core::ptr::addr_of!(__sheap) as usize,
+        core::ptr::addr_of!(_stack_end) as usize,
         core::ptr::addr_of!(_stack_start) as usize,
     )
 }
