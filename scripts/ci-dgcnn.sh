@@ -22,23 +22,7 @@ T=target/release/tinygnn
 [ -x "$T" ] || cargo build -q --release -p tinygnn-cli
 OUT=$(mktemp -d)
 trap 'rm -rf "$OUT"' EXIT
-n=0
-for d in tests/conformance/edgeconv_*/ tests/conformance/dynedge_*/; do
-  name=$(basename "$d")
-  "$T" convert "$d/model.safetensors" --calib "$d/graphs.safetensors" -o "$OUT/$name.tgnn" >/dev/null
-  "$T" verify "$d/model.safetensors" "$OUT/$name.tgnn" "$d/graphs.safetensors" --json >"$OUT/$name.json"
-  "$PY" - "$name" "$OUT/$name.json" <<'PYEOF'
-import json, sys
-v = json.load(open(sys.argv[2]))
-steps = v["max_abs_err"] / v["output_step"]
-tol = 4 * v["output_step"] + 0.03 * v["float_output_range"]
-print(f"edgeconv {sys.argv[1]}: int8 max abs err {v['max_abs_err']:.4f} = {steps:.2f} output steps, "
-      f"top-1 agreement {100 * v['top1_agreement']:.1f} %")
-assert v["max_abs_err"] <= tol, f"error above tolerance {tol:.4f}"
-PYEOF
-  n=$((n + 1))
-done
-[ "$n" -ge 5 ] || { echo "expected at least 5 EdgeConv goldens, found $n" >&2; exit 1; }
+scripts/verify-goldens.sh edgeconv 5 tests/conformance/edgeconv_*/ tests/conformance/dynedge_*/
 # shapes-dgcnn clouds have 64-256 points; the arena grows with the cloud (kNN lists, int8 rows).
 # M4: 4 clouds spread over the whole range (the smallest and the largest test cloud among them).
 # M0 (16 KiB RAM; the stack, 6,400 B, lies below .data/.bss: boards/qemu-m0/memory.x): the 4
