@@ -88,8 +88,9 @@ fn requantize_row_with(
 }
 
 /// One channel's `(bias, mult, shift)` prepared once per op for
-/// [`requantize_row_prepared`]: `[bias, mult, left | right << 8, 2^right − 1]`
-/// (the last word 0 with `kernels-small`, which derives the mask per value),
+/// [`requantize_row_prepared`]: `[bias, mult, left | right << 8, 2^right / 2]`
+/// (the last word, the rounding nudge, is 0 with `kernels-small`, which
+/// derives it per value),
 /// where `left`/`right` are the shift's parts as [`Rescale::new`] splits them.
 pub type Prepared = [i32; 4];
 
@@ -136,7 +137,7 @@ pub fn prepare(params: &[u8], channels: usize, prep: &mut [Prepared]) -> usize {
             if cfg!(feature = "kernels-small") {
                 0
             } else {
-                (1u32 << right as u32).wrapping_sub(1) as i32
+                ((1u32 << right as u32) >> 1) as i32
             },
         ];
         n += 1;
@@ -146,10 +147,9 @@ pub fn prepare(params: &[u8], channels: usize, prep: &mut [Prepared]) -> usize {
 
 /// [`requantize_row`] with the records prepared by [`prepare`] (the same
 /// results, proptested): `out[c]` for the channels of `prep`. Each record
-/// carries the rounding mask `2^right − 1` of its shift (`prepare` fills the
-/// fourth word), so a value costs one 64-bit product and a few 32-bit
-/// operations ([`crate::quant::Rescale::apply`]'s formula without its
-/// per-value set-up).
+/// carries the rounding nudge `2^right / 2` of its shift (`prepare` fills the
+/// fourth word), so a value costs one 64-bit product and a few branch-free
+/// 64-bit operations (every saturation a clamp, see [`prepared_with`]).
 pub fn requantize_row_prepared(
     acc: &[i32],
     prep: &[Prepared],
@@ -159,47 +159,72 @@ pub fn requantize_row_prepared(
 ) {
     // `kernels-small`: one loop for every activation (code size, docs/size.md).
     #[cfg(feature = "kernels-small")]
-    prepared_with(acc, prep, zp_out, out, |a| activate(a, act));
+    prepared_with(acc, prep, zp_out, out, |s| {
+        i64::from(activate(clamp_i32(s), act))
+    });
     #[cfg(not(feature = "kernels-small"))]
     match act {
-        Activation::None => prepared_with(acc, prep, zp_out, out, |a| a),
-        Activation::Relu => prepared_with(acc, prep, zp_out, out, |a| a.max(0)),
-        Activation::LeakyRelu { .. } => prepared_with(acc, prep, zp_out, out, |a| activate(a, act)),
+        Activation::None => prepared_with(acc, prep, zp_out, out, |s| {
+            s.clamp(i64::from(i32::MIN), i64::from(i32::MAX))
+        }),
+        Activation::Relu => {
+            prepared_with(acc, prep, zp_out, out, |s| s.clamp(0, i64::from(i32::MAX)))
+        }
+        Activation::LeakyRelu { .. } => prepared_with(acc, prep, zp_out, out, |s| {
+            i64::from(activate(clamp_i32(s), act))
+        }),
     }
 }
 
-/// [`requantize_row_prepared`] with the activation `act`.
+/// `s` saturated to `i32`.
+#[inline(always)]
+fn clamp_i32(s: i64) -> i32 {
+    s.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32
+}
+
+/// [`requantize_row_prepared`] with the activation `act`, applied to the
+/// clamped sum `acc + bias` given in `i64` (`act` maps `[i32::MIN, i32::MAX]`
+/// into itself).
+///
+/// Every step of the reference is done in `i64`, where nothing can overflow,
+/// with its `i32` saturation as a clamp (`sat8(sat32(v + zp))` is
+/// `clamp(v + zp, −128, 127)`), and TFLite's rounding divide by `2^right`
+/// (remainder against a threshold) as `(hm + nudge) >> right`: for `hm ≥ 0`
+/// it rounds half up, `nudge = 2^right / 2`; for `hm < 0` half away from
+/// zero, `nudge = 2^right / 2 − 1` (`0` when `right = 0`).
 #[inline(always)]
 fn prepared_with(
     acc: &[i32],
     prep: &[Prepared],
     zp_out: i8,
     out: &mut [i8],
-    act: impl Fn(i32) -> i32,
+    act: impl Fn(i64) -> i64,
 ) {
-    let zp = i32::from(zp_out);
+    let zp = i64::from(zp_out);
+    let (lo, hi) = (i64::from(i32::MIN), i64::from(i32::MAX));
     for ((o, &a), p) in out.iter_mut().zip(acc).zip(prep) {
-        let [bias, mult, lr, mask] = *p;
+        let [bias, mult, lr, half] = *p;
         // `prepare` keeps left ≤ 30 and right ≤ 31; the masks keep the
         // shifts in range for any record.
         let (left, right) = ((lr & 0x1F) as u32, ((lr >> 8) & 0x1F) as u32);
-        let mask = if cfg!(feature = "kernels-small") {
-            (1u32 << right).wrapping_sub(1) as i32
+        let half = if cfg!(feature = "kernels-small") {
+            i64::from((1u32 << right) >> 1)
         } else {
-            mask
+            i64::from(half)
         };
-        let x = act(a.saturating_add(bias));
-        let xl = if left == 0 {
-            x
-        } else {
-            x.saturating_mul(1i32 << left.min(30))
-        };
-        let ab = i64::from(xl) * i64::from(mult);
+        let x = act(i64::from(a) + i64::from(bias));
+        // |x| ≤ 2^31, left ≤ 30: no overflow before the clamp.
+        let xl = (x << left.min(30)).clamp(lo, hi);
+        let ab = xl * i64::from(mult);
         // |ab| ≤ 2^62; the one high half above i32::MAX is 2^31.
-        let hm = ((ab + (1i64 << 30)) >> 31).min(i64::from(i32::MAX)) as i32;
-        let threshold = (mask >> 1) + i32::from(hm < 0);
-        let v = (hm >> right) + i32::from((hm & mask) > threshold);
-        *o = saturate_i8(v.saturating_add(zp));
+        let hm = ((ab + (1i64 << 30)) >> 31).min(hi);
+        let nudge = if hm < 0 {
+            half - i64::from(half > 0)
+        } else {
+            half
+        };
+        let v = (hm + nudge) >> right;
+        *o = (v + zp).clamp(-128, 127) as i8;
     }
 }
 

@@ -227,6 +227,57 @@ fn accumulate(acc: &mut [i64], coef: i32, h: &[i32], j: usize, exact: bool) {
     }
 }
 
+/// One output row of the unit-weight normalised op with fewer than
+/// [`EXACT_TERMS`] in-edges, `B` channels at a time (`row.len()` a multiple
+/// of `B`): `row[c] = round_shift(Σ_j unit_coef(dinv_j, di)·h_j[c] + loop, 24)`,
+/// the same terms in the same order as the general loop of [`run`] (an
+/// input loop skipped and replaced by the self-loop term after the edges),
+/// summed in `B` local `i64` accumulators (exact: no overflow below
+/// `EXACT_TERMS` terms). `None` where a coefficient overflows, as there.
+#[inline(always)]
+fn unit_row<const B: usize>(
+    nb: &[u16],
+    i: usize,
+    di: u64,
+    dinv: &[u64],
+    h: &[i32],
+    flags: GcnFlags,
+    row: &mut [i32],
+) -> Option<()> {
+    let oc = row.len();
+    // The self-loop coefficient: weight 1.0 if `i` has an input loop, else the fill.
+    let has_loop = flags.add_self_loops && nb.iter().any(|&j| usize::from(j) == i);
+    let loop_w = if has_loop { ONE_Q16 } else { fill_w(flags) };
+    let c_loop = if flags.add_self_loops {
+        i64::from(coef(true, di, loop_w, di)?)
+    } else {
+        0
+    };
+    let skip = if flags.add_self_loops { i } else { usize::MAX };
+    let self_row = i.checked_mul(oc)?;
+    for (b, out) in row.chunks_exact_mut(B).enumerate() {
+        let off = b * B;
+        let mut a = [0i64; B];
+        for &j in nb {
+            let j = usize::from(j);
+            if j == skip {
+                continue;
+            }
+            let c = i64::from(unit_coef(*dinv.get(j)?, di)?);
+            // j < 2^16, oc ≤ MAX_CHANNELS: no overflow.
+            let hr: &[i32; B] = h.get(j * oc + off..)?.first_chunk()?;
+            for (ak, &v) in a.iter_mut().zip(hr) {
+                *ak += c * i64::from(v);
+            }
+        }
+        let hr: &[i32; B] = h.get(self_row + off..)?.first_chunk()?;
+        for ((o, ak), &v) in out.iter_mut().zip(a).zip(hr) {
+            *o = round_shift_i64_to_i32(ak + c_loop * i64::from(v), 24);
+        }
+    }
+    Some(())
+}
+
 /// Runs the convolution on `x` (dense, or the sparse model input).
 #[allow(clippy::too_many_arguments)]
 pub fn run(
@@ -258,7 +309,22 @@ pub fn run(
             *d = dinv_q24(degree(ctx, i, flags));
         }
     }
+    // Unit weights, normalised, channels in blocks of 4 (`kernels-small`:
+    // the general loop below only).
+    let unit_blocks =
+        !flags.edge_weight && flags.normalize && oc % 4 == 0 && !cfg!(feature = "kernels-small");
     for (i, or) in rows_mut(out.data, oc).enumerate().take(n) {
+        if unit_blocks && ctx.csr.degree(i) < EXACT_TERMS {
+            let di = dinv.get(i).copied().unwrap_or(0);
+            let nb = ctx.csr.edges(i).0;
+            if oc % 8 == 0 {
+                unit_row::<8>(nb, i, di, dinv, h, flags, row).ok_or(overflow)?;
+            } else {
+                unit_row::<4>(nb, i, di, dinv, h, flags, row).ok_or(overflow)?;
+            }
+            requant::requantize_row_prepared(row, prep, act, out.zp, or);
+            continue;
+        }
         acc.fill(0);
         let di = dinv.get(i).copied().unwrap_or(0);
         let exact = ctx.csr.degree(i) < EXACT_TERMS;
@@ -337,6 +403,64 @@ mod tests {
         fn unit_coef_matches_coef(dj in 0u64..=(1 << 32), di in 0u64..=(1 << 32), small in any::<bool>()) {
             let (dj, di) = if small { (dj >> 8, di >> 8) } else { (dj, di) };
             prop_assert_eq!(unit_coef(dj, di), coef(true, dj, ONE_Q16, di));
+        }
+    }
+
+    /// The general loop of [`run`] for one row (any flags): `coef` per edge,
+    /// saturating `i64` sums, the self-loop term after the edges.
+    fn general_row(
+        nb: &[u16],
+        i: usize,
+        dinv: &[u64],
+        h: &[i32],
+        flags: GcnFlags,
+        oc: usize,
+    ) -> Option<Vec<i32>> {
+        let mut acc = vec![0i64; oc];
+        let di = dinv[i];
+        let mut loop_w = fill_w(flags);
+        for &j in nb {
+            let j = usize::from(j);
+            if flags.add_self_loops && j == i {
+                loop_w = ONE_Q16;
+                continue;
+            }
+            let c = coef(flags.normalize, dinv[j], ONE_Q16, di)?;
+            accumulate(&mut acc, c, h, j, false);
+        }
+        if flags.add_self_loops {
+            let c = coef(flags.normalize, di, loop_w, di)?;
+            accumulate(&mut acc, c, h, i, false);
+        }
+        Some(acc.iter().map(|&a| round_shift_i64_to_i32(a, 24)).collect())
+    }
+
+    proptest! {
+        #[test]
+        fn unit_row_matches_general_loop(
+            n in 1usize..12,
+            edges in proptest::collection::vec(any::<u16>(), 0..31),
+            degs in proptest::collection::vec(0u64..70, 12),
+            hs in proptest::collection::vec(-(1i32 << 26)..(1 << 26), 12 * 16),
+            eight in any::<bool>(),
+            improved in any::<bool>(),
+            loops in any::<bool>(),
+            i in 0usize..12,
+        ) {
+            let i = i % n;
+            let oc = if eight { 16 } else { 12 };
+            let nb: Vec<u16> = edges.iter().map(|&e| e % n as u16).collect();
+            let dinv: Vec<u64> = degs[..n].iter().map(|&d| dinv_q24(d << 16)).collect();
+            let h = &hs[..n * oc];
+            let flags = GcnFlags { improved, add_self_loops: loops, normalize: true, edge_weight: false };
+            let want = general_row(&nb, i, &dinv, h, flags, oc);
+            let mut row = vec![7i32; oc];
+            let got = if eight {
+                unit_row::<8>(&nb, i, dinv[i], &dinv, h, flags, &mut row)
+            } else {
+                unit_row::<4>(&nb, i, dinv[i], &dinv, h, flags, &mut row)
+            };
+            prop_assert_eq!(got.map(|_| row), want);
         }
     }
 
