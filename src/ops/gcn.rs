@@ -43,13 +43,13 @@ pub struct GcnFlags {
 }
 
 /// Scratch taken by [`run`]: weight sums, `h` (`nodes × out_ch` i32), `dinv`
-/// (`nodes` u64), an i64 and an i32 accumulator row, the prepared channel
-/// records ([`requant::prepare`], 16 bytes per channel).
+/// (`nodes` u32, [`dinv_store`]), an i64 and an i32 accumulator row, the
+/// prepared channel records ([`requant::prepare`], 16 bytes per channel).
 pub fn scratch_bytes(nodes: usize, _in_ch: usize, out_ch: usize) -> usize {
     region_bytes::<i32>(out_ch)
         .saturating_add(region_bytes::<requant::Prepared>(out_ch))
         .saturating_add(region_bytes::<i32>(nodes.saturating_mul(out_ch)))
-        .saturating_add(region_bytes::<u64>(nodes))
+        .saturating_add(region_bytes::<u32>(nodes))
         .saturating_add(region_bytes::<i64>(out_ch))
         .saturating_add(region_bytes::<i32>(out_ch))
 }
@@ -161,6 +161,21 @@ pub fn dinv_q24_ref(deg: u64) -> u64 {
     }
 }
 
+/// A [`dinv_q24`] value (at most `2^32`) in 32 bits for [`run`]'s table:
+/// itself, except `2^32` (the value for `deg = 1` only) stored as `u32::MAX`,
+/// which no degree gives (`deg ≥ 2` gives at most `isqrt(2^63) < u32::MAX`;
+/// tested). [`dinv_load`] undoes it.
+#[inline]
+pub fn dinv_store(d: u64) -> u32 {
+    u32::try_from(d).unwrap_or(u32::MAX)
+}
+
+/// The [`dinv_q24`] value stored by [`dinv_store`].
+#[inline]
+pub fn dinv_load(x: u32) -> u64 {
+    u64::from(x) + u64::from(x == u32::MAX)
+}
+
 /// Edge coefficient (Q24) or `None` if above `i32::MAX`:
 /// `(dinv_j · w · dinv_i) >> 40` if normalising, else `w << 8`.
 ///
@@ -239,7 +254,7 @@ fn unit_row<const B: usize>(
     nb: &[u16],
     i: usize,
     di: u64,
-    dinv: &[u64],
+    dinv: &[u32],
     h: &[i32],
     flags: GcnFlags,
     row: &mut [i32],
@@ -263,7 +278,7 @@ fn unit_row<const B: usize>(
             if j == skip {
                 continue;
             }
-            let c = i64::from(unit_coef(*dinv.get(j)?, di)?);
+            let c = i64::from(unit_coef(dinv_load(*dinv.get(j)?), di)?);
             // j < 2^16, oc ≤ MAX_CHANNELS: no overflow.
             let hr: &[i32; B] = h.get(j * oc + off..)?.first_chunk()?;
             for (ak, &v) in a.iter_mut().zip(hr) {
@@ -294,7 +309,7 @@ pub fn run(
     let oc = out.channels;
     let sums = scratch.take::<i32>(oc)?;
     let h = scratch.take::<i32>(n.saturating_mul(oc))?;
-    let dinv = scratch.take::<u64>(n)?;
+    let dinv = scratch.take::<u32>(n)?;
     let acc = scratch.take::<i64>(oc)?;
     let row = scratch.take::<i32>(oc)?;
     let prep = scratch.take::<requant::Prepared>(oc)?;
@@ -306,7 +321,7 @@ pub fn run(
     x.matmul(w, sums, h);
     if flags.normalize {
         for (i, d) in dinv.iter_mut().enumerate() {
-            *d = dinv_q24(degree(ctx, i, flags));
+            *d = dinv_store(dinv_q24(degree(ctx, i, flags)));
         }
     }
     // Unit weights, normalised, channels in blocks of 4 (`kernels-small`:
@@ -315,7 +330,7 @@ pub fn run(
         !flags.edge_weight && flags.normalize && oc % 4 == 0 && !cfg!(feature = "kernels-small");
     for (i, or) in rows_mut(out.data, oc).enumerate().take(n) {
         if unit_blocks && ctx.csr.degree(i) < EXACT_TERMS {
-            let di = dinv.get(i).copied().unwrap_or(0);
+            let di = dinv_load(dinv.get(i).copied().unwrap_or(0));
             let nb = ctx.csr.edges(i).0;
             if oc % 8 == 0 {
                 unit_row::<8>(nb, i, di, dinv, h, flags, row).ok_or(overflow)?;
@@ -326,7 +341,7 @@ pub fn run(
             continue;
         }
         acc.fill(0);
-        let di = dinv.get(i).copied().unwrap_or(0);
+        let di = dinv_load(dinv.get(i).copied().unwrap_or(0));
         let exact = ctx.csr.degree(i) < EXACT_TERMS;
         // One pass: the self-loop's weight (the last input loop's, or the
         // fill) is noted on the way and its term added after the edges.
@@ -337,7 +352,7 @@ pub fn run(
                     loop_w = w;
                     continue;
                 }
-                let dj = dinv.get(j).copied().unwrap_or(0);
+                let dj = dinv_load(dinv.get(j).copied().unwrap_or(0));
                 let c = coef(flags.normalize, dj, w, di).ok_or(overflow)?;
                 accumulate(acc, c, h, j, exact);
             }
@@ -352,7 +367,7 @@ pub fn run(
                     continue;
                 }
                 let c = if flags.normalize {
-                    unit_coef(dinv.get(j).copied().unwrap_or(0), di).ok_or(overflow)?
+                    unit_coef(dinv_load(dinv.get(j).copied().unwrap_or(0)), di).ok_or(overflow)?
                 } else {
                     unnormalised
                 };
@@ -450,15 +465,16 @@ mod tests {
             let i = i % n;
             let oc = if eight { 16 } else { 12 };
             let nb: Vec<u16> = edges.iter().map(|&e| e % n as u16).collect();
-            let dinv: Vec<u64> = degs[..n].iter().map(|&d| dinv_q24(d << 16)).collect();
+            let dinv: Vec<u32> = degs[..n].iter().map(|&d| dinv_store(dinv_q24(d << 16))).collect();
             let h = &hs[..n * oc];
             let flags = GcnFlags { improved, add_self_loops: loops, normalize: true, edge_weight: false };
-            let want = general_row(&nb, i, &dinv, h, flags, oc);
+            let wide: Vec<u64> = dinv.iter().map(|&d| dinv_load(d)).collect();
+            let want = general_row(&nb, i, &wide, h, flags, oc);
             let mut row = vec![7i32; oc];
             let got = if eight {
-                unit_row::<8>(&nb, i, dinv[i], &dinv, h, flags, &mut row)
+                unit_row::<8>(&nb, i, wide[i], &dinv, h, flags, &mut row)
             } else {
-                unit_row::<4>(&nb, i, dinv[i], &dinv, h, flags, &mut row)
+                unit_row::<4>(&nb, i, wide[i], &dinv, h, flags, &mut row)
             };
             prop_assert_eq!(got.map(|_| row), want);
         }
@@ -495,6 +511,24 @@ mod tests {
         }
         for k in 0..DINV_TABLE_LEN as u64 + 2 {
             assert_eq!(dinv_q24(k << 16), dinv_q24_ref(k << 16), "deg {k}·2^16");
+        }
+    }
+
+    #[test]
+    fn dinv_fits_32_bits_but_for_deg_1() {
+        assert_eq!(dinv_store(dinv_q24(1)), u32::MAX);
+        assert!(dinv_q24(2) < u64::from(u32::MAX));
+        for d in (0u64..1 << 20).chain([u64::MAX, u64::MAX - 1, 1 << 40, 3, 2]) {
+            let v = dinv_q24(d);
+            assert_eq!(dinv_load(dinv_store(v)), v, "deg {d}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn dinv_store_round_trips(deg in any::<u64>()) {
+            let v = dinv_q24(deg);
+            prop_assert_eq!(dinv_load(dinv_store(v)), v);
         }
     }
 
