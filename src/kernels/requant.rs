@@ -133,7 +133,7 @@ pub fn prepare(params: &[u8], channels: usize, prep: &mut [Prepared]) -> usize {
             bias,
             mult,
             left | (right << 8),
-            // (`kernels-small`: computed where it is used, see `prepared_with`.)
+            // (`kernels-small` derives its mask per value, see `prepared_small`.)
             if cfg!(feature = "kernels-small") {
                 0
             } else {
@@ -159,24 +159,71 @@ pub fn requantize_row_prepared(
 ) {
     // `kernels-small`: one loop for every activation (code size, docs/size.md).
     #[cfg(feature = "kernels-small")]
-    prepared_with(acc, prep, zp_out, out, |s| {
-        i64::from(activate(clamp_i32(s), act))
-    });
+    prepared_small(acc, prep, zp_out, out, act);
     #[cfg(not(feature = "kernels-small"))]
-    match act {
-        Activation::None => prepared_with(acc, prep, zp_out, out, |s| {
-            s.clamp(i64::from(i32::MIN), i64::from(i32::MAX))
-        }),
-        Activation::Relu => {
-            prepared_with(acc, prep, zp_out, out, |s| s.clamp(0, i64::from(i32::MAX)))
+    {
+        // Records without a left shift (every multiplier below 1.0, the
+        // usual case) skip that step.
+        let left = prep.iter().any(|p| p[2] & 0x1F != 0);
+        match (act, left) {
+            (Activation::None, true) => {
+                prepared_with::<true>(acc, prep, zp_out, out, |s| s.clamp(I32_MIN, I32_MAX))
+            }
+            (Activation::None, false) => {
+                prepared_with::<false>(acc, prep, zp_out, out, |s| s.clamp(I32_MIN, I32_MAX))
+            }
+            (Activation::Relu, true) => {
+                prepared_with::<true>(acc, prep, zp_out, out, |s| s.clamp(0, I32_MAX))
+            }
+            (Activation::Relu, false) => {
+                prepared_with::<false>(acc, prep, zp_out, out, |s| s.clamp(0, I32_MAX))
+            }
+            (Activation::LeakyRelu { .. }, _) => {
+                prepared_with::<true>(acc, prep, zp_out, out, |s| {
+                    i64::from(activate(clamp_i32(s), act))
+                })
+            }
         }
-        Activation::LeakyRelu { .. } => prepared_with(acc, prep, zp_out, out, |s| {
-            i64::from(activate(clamp_i32(s), act))
-        }),
     }
 }
 
+/// [`requantize_row_prepared`] with `kernels-small` (the smallest code: one
+/// loop for every activation, the rounding mask `2^right − 1` derived per
+/// value, `i32` saturating steps and TFLite's remainder-against-threshold
+/// rounding); the same values as the default [`prepared_with`] (both
+/// proptested against [`requantize_row_ref`]).
+#[cfg(feature = "kernels-small")]
+fn prepared_small(acc: &[i32], prep: &[Prepared], zp_out: i8, out: &mut [i8], act: Activation) {
+    let zp = i32::from(zp_out);
+    for ((o, &a), p) in out.iter_mut().zip(acc).zip(prep) {
+        let [bias, mult, lr, _] = *p;
+        // `prepare` keeps left ≤ 30 and right ≤ 31; the masks keep the
+        // shifts in range for any record.
+        let (left, right) = ((lr & 0x1F) as u32, ((lr >> 8) & 0x1F) as u32);
+        let mask = (1u32 << right).wrapping_sub(1) as i32;
+        let x = activate(a.saturating_add(bias), act);
+        let xl = if left == 0 {
+            x
+        } else {
+            x.saturating_mul(1i32 << left.min(30))
+        };
+        let ab = i64::from(xl) * i64::from(mult);
+        // |ab| ≤ 2^62; the one high half above i32::MAX is 2^31.
+        let hm = ((ab + (1i64 << 30)) >> 31).min(i64::from(i32::MAX)) as i32;
+        let threshold = (mask >> 1) + i32::from(hm < 0);
+        let v = (hm >> right) + i32::from((hm & mask) > threshold);
+        *o = saturate_i8(v.saturating_add(zp));
+    }
+}
+
+/// `i32::MIN` and `i32::MAX` as `i64`.
+#[cfg(not(feature = "kernels-small"))]
+const I32_MIN: i64 = i32::MIN as i64;
+#[cfg(not(feature = "kernels-small"))]
+const I32_MAX: i64 = i32::MAX as i64;
+
 /// `s` saturated to `i32`.
+#[cfg(not(feature = "kernels-small"))]
 #[inline(always)]
 fn clamp_i32(s: i64) -> i32 {
     s.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32
@@ -192,8 +239,12 @@ fn clamp_i32(s: i64) -> i32 {
 /// (remainder against a threshold) as `(hm + nudge) >> right`: for `hm ≥ 0`
 /// it rounds half up, `nudge = 2^right / 2`; for `hm < 0` half away from
 /// zero, `nudge = 2^right / 2 − 1` (`0` when `right = 0`).
+///
+/// `LEFT = false` only for records whose left shift is 0 (the step is then
+/// the identity and is left out).
+#[cfg(not(feature = "kernels-small"))]
 #[inline(always)]
-fn prepared_with(
+fn prepared_with<const LEFT: bool>(
     acc: &[i32],
     prep: &[Prepared],
     zp_out: i8,
@@ -207,14 +258,14 @@ fn prepared_with(
         // `prepare` keeps left ≤ 30 and right ≤ 31; the masks keep the
         // shifts in range for any record.
         let (left, right) = ((lr & 0x1F) as u32, ((lr >> 8) & 0x1F) as u32);
-        let half = if cfg!(feature = "kernels-small") {
-            i64::from((1u32 << right) >> 1)
-        } else {
-            i64::from(half)
-        };
+        let half = i64::from(half);
         let x = act(i64::from(a) + i64::from(bias));
         // |x| ≤ 2^31, left ≤ 30: no overflow before the clamp.
-        let xl = (x << left.min(30)).clamp(lo, hi);
+        let xl = if LEFT {
+            (x << left.min(30)).clamp(lo, hi)
+        } else {
+            x
+        };
         let ab = xl * i64::from(mult);
         // |ab| ≤ 2^62; the one high half above i32::MAX is 2^31.
         let hm = ((ab + (1i64 << 30)) >> 31).min(hi);

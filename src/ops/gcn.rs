@@ -260,22 +260,19 @@ fn unit_row<const B: usize>(
     row: &mut [i32],
 ) -> Option<()> {
     let oc = row.len();
-    // The self-loop coefficient: weight 1.0 if `i` has an input loop, else the fill.
-    let has_loop = flags.add_self_loops && nb.iter().any(|&j| usize::from(j) == i);
-    let loop_w = if has_loop { ONE_Q16 } else { fill_w(flags) };
-    let c_loop = if flags.add_self_loops {
-        i64::from(coef(true, di, loop_w, di)?)
-    } else {
-        0
-    };
     let skip = if flags.add_self_loops { i } else { usize::MAX };
     let self_row = i.checked_mul(oc)?;
+    // The self-loop coefficient (weight 1.0 if `i` has an input loop, else
+    // the fill), known after the first block's pass over the edges.
+    let mut has_loop = false;
+    let mut c_loop = None;
     for (b, out) in row.chunks_exact_mut(B).enumerate() {
         let off = b * B;
         let mut a = [0i64; B];
         for &j in nb {
             let j = usize::from(j);
             if j == skip {
+                has_loop = true;
                 continue;
             }
             let c = i64::from(unit_coef(dinv_load(*dinv.get(j)?), di)?);
@@ -285,6 +282,18 @@ fn unit_row<const B: usize>(
                 *ak += c * i64::from(v);
             }
         }
+        let c_loop = match c_loop {
+            Some(c) => c,
+            None => {
+                let c = if flags.add_self_loops {
+                    let loop_w = if has_loop { ONE_Q16 } else { fill_w(flags) };
+                    i64::from(coef(true, di, loop_w, di)?)
+                } else {
+                    0
+                };
+                *c_loop.insert(c)
+            }
+        };
         let hr: &[i32; B] = h.get(self_row + off..)?.first_chunk()?;
         for ((o, ak), &v) in out.iter_mut().zip(a).zip(hr) {
             *o = round_shift_i64_to_i32(ak + c_loop * i64::from(v), 24);
