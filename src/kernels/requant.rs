@@ -136,8 +136,10 @@ pub fn prepare(params: &[u8], channels: usize, prep: &mut [Prepared]) -> usize {
             // (`kernels-small` derives its mask per value, see `prepared_small`.)
             if cfg!(feature = "kernels-small") {
                 0
-            } else {
+            } else if I64_STEPS {
                 ((1u32 << right as u32) >> 1) as i32
+            } else {
+                (1u32 << right as u32).wrapping_sub(1) as i32
             },
         ];
         n += 1;
@@ -159,8 +161,14 @@ pub fn requantize_row_prepared(
 ) {
     // `kernels-small`: one loop for every activation (code size, docs/size.md).
     #[cfg(feature = "kernels-small")]
-    prepared_small(acc, prep, zp_out, out, act);
-    #[cfg(not(feature = "kernels-small"))]
+    prepared_i32(acc, prep, zp_out, out, |a| activate(a, act));
+    #[cfg(all(not(feature = "kernels-small"), not(target_pointer_width = "64")))]
+    match act {
+        Activation::None => prepared_i32(acc, prep, zp_out, out, |a| a),
+        Activation::Relu => prepared_i32(acc, prep, zp_out, out, |a| a.max(0)),
+        Activation::LeakyRelu { .. } => prepared_i32(acc, prep, zp_out, out, |a| activate(a, act)),
+    }
+    #[cfg(all(not(feature = "kernels-small"), target_pointer_width = "64"))]
     {
         // Records without a left shift (every multiplier below 1.0, the
         // usual case) skip that step.
@@ -187,21 +195,41 @@ pub fn requantize_row_prepared(
     }
 }
 
-/// [`requantize_row_prepared`] with `kernels-small` (the smallest code: one
-/// loop for every activation, the rounding mask `2^right − 1` derived per
-/// value, `i32` saturating steps and TFLite's remainder-against-threshold
-/// rounding); the same values as the default [`prepared_with`] (both
-/// proptested against [`requantize_row_ref`]).
-#[cfg(feature = "kernels-small")]
-fn prepared_small(acc: &[i32], prep: &[Prepared], zp_out: i8, out: &mut [i8], act: Activation) {
+/// Whether [`requantize_row_prepared`] runs [`prepared_with`] (64-bit hosts
+/// without `kernels-small`), whose records carry `2^right / 2`, or
+/// [`prepared_i32`], whose records carry the mask `2^right − 1` (0 with
+/// `kernels-small`, which derives it per value).
+const I64_STEPS: bool = cfg!(all(
+    not(feature = "kernels-small"),
+    target_pointer_width = "64"
+));
+
+/// [`requantize_row_prepared`] on 32-bit targets and with `kernels-small`:
+/// `i32` saturating steps and TFLite's remainder-against-threshold rounding,
+/// fewer instructions than 64-bit steps there (the emulated Cortex-M4); the
+/// same values as [`prepared_with`] (both proptested against
+/// [`requantize_row_ref`]).
+#[cfg(any(feature = "kernels-small", not(target_pointer_width = "64")))]
+#[inline(always)]
+fn prepared_i32(
+    acc: &[i32],
+    prep: &[Prepared],
+    zp_out: i8,
+    out: &mut [i8],
+    act: impl Fn(i32) -> i32,
+) {
     let zp = i32::from(zp_out);
     for ((o, &a), p) in out.iter_mut().zip(acc).zip(prep) {
-        let [bias, mult, lr, _] = *p;
+        let [bias, mult, lr, mask] = *p;
         // `prepare` keeps left ≤ 30 and right ≤ 31; the masks keep the
         // shifts in range for any record.
         let (left, right) = ((lr & 0x1F) as u32, ((lr >> 8) & 0x1F) as u32);
-        let mask = (1u32 << right).wrapping_sub(1) as i32;
-        let x = activate(a.saturating_add(bias), act);
+        let mask = if cfg!(feature = "kernels-small") {
+            (1u32 << right).wrapping_sub(1) as i32
+        } else {
+            mask
+        };
+        let x = act(a.saturating_add(bias));
         let xl = if left == 0 {
             x
         } else {
@@ -217,13 +245,13 @@ fn prepared_small(acc: &[i32], prep: &[Prepared], zp_out: i8, out: &mut [i8], ac
 }
 
 /// `i32::MIN` and `i32::MAX` as `i64`.
-#[cfg(not(feature = "kernels-small"))]
+#[cfg(all(not(feature = "kernels-small"), target_pointer_width = "64"))]
 const I32_MIN: i64 = i32::MIN as i64;
-#[cfg(not(feature = "kernels-small"))]
+#[cfg(all(not(feature = "kernels-small"), target_pointer_width = "64"))]
 const I32_MAX: i64 = i32::MAX as i64;
 
 /// `s` saturated to `i32`.
-#[cfg(not(feature = "kernels-small"))]
+#[cfg(all(not(feature = "kernels-small"), target_pointer_width = "64"))]
 #[inline(always)]
 fn clamp_i32(s: i64) -> i32 {
     s.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32
@@ -242,7 +270,7 @@ fn clamp_i32(s: i64) -> i32 {
 ///
 /// `LEFT = false` only for records whose left shift is 0 (the step is then
 /// the identity and is left out).
-#[cfg(not(feature = "kernels-small"))]
+#[cfg(all(not(feature = "kernels-small"), target_pointer_width = "64"))]
 #[inline(always)]
 fn prepared_with<const LEFT: bool>(
     acc: &[i32],

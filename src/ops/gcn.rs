@@ -333,10 +333,14 @@ pub fn run(
             *d = dinv_store(dinv_q24(degree(ctx, i, flags)));
         }
     }
-    // Unit weights, normalised, channels in blocks of 4 (`kernels-small`:
-    // the general loop below only).
-    let unit_blocks =
-        !flags.edge_weight && flags.normalize && oc % 4 == 0 && !cfg!(feature = "kernels-small");
+    // Unit weights, normalised, channels in blocks of 4, on 64-bit hosts
+    // (`kernels-small` and 32-bit targets, whose registers cannot hold the
+    // `i64` accumulators: the general loop below only).
+    let unit_blocks = !flags.edge_weight
+        && flags.normalize
+        && oc % 4 == 0
+        && cfg!(target_pointer_width = "64")
+        && !cfg!(feature = "kernels-small");
     for (i, or) in rows_mut(out.data, oc).enumerate().take(n) {
         if unit_blocks && ctx.csr.degree(i) < EXACT_TERMS {
             let di = dinv_load(dinv.get(i).copied().unwrap_or(0));
