@@ -86,7 +86,7 @@ pub(crate) fn degree(ctx: &Ctx<'_>, i: usize, flags: GcnFlags) -> u64 {
     if !flags.edge_weight && !cfg!(feature = "kernels-small") {
         // Every weight is 1.0: the in-edges, less the input loops when they
         // are replaced, plus the loop (1.0 if an input loop, else the fill).
-        let nb = ctx.csr.edges(i).0;
+        let nb = ctx.csr.neighbors(i);
         let n = nb.len() as u64;
         if !flags.add_self_loops {
             return n << 16;
@@ -344,7 +344,7 @@ pub fn run(
     for (i, or) in rows_mut(out.data, oc).enumerate().take(n) {
         if unit_blocks && ctx.csr.degree(i) < EXACT_TERMS {
             let di = dinv_load(dinv.get(i).copied().unwrap_or(0));
-            let nb = ctx.csr.edges(i).0;
+            let nb = ctx.csr.neighbors(i);
             if oc % 8 == 0 {
                 unit_row::<8>(nb, i, di, dinv, h, flags, row).ok_or(overflow)?;
             } else {
