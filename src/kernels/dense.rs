@@ -220,7 +220,18 @@ pub fn matmul(w: &[i8], in_ch: usize, x: &[i8], zp: i8, sums: &[i32], out: &mut 
         feature = "reference-kernels",
         feature = "kernels-small"
     )) {
-        matmul_block4(w, in_ch, x, zp, sums, out);
+        // Mostly zero-point inputs (one-hot or bag-of-words features given
+        // densely): one weight column per other entry.
+        // (A sum of 0/1 bytes per block of 64, which the compiler vectorises.)
+        let others: usize = x
+            .chunks(64)
+            .map(|b| usize::from(b.iter().map(|&v| u8::from(v != zp)).sum::<u8>()))
+            .sum();
+        if others.saturating_mul(SKIP_DENSITY) <= x.len() {
+            matmul_skip(w, in_ch, x, zp, sums.len(), out);
+        } else {
+            matmul_block4(w, in_ch, x, zp, sums, out);
+        }
         return;
     }
     matmul_rows(w, in_ch, x, zp, sums, out);
@@ -310,6 +321,72 @@ pub fn matmul_block4(w: &[i8], in_ch: usize, x: &[i8], zp: i8, sums: &[i32], out
     }
 }
 
+/// [`matmul`] on hosts runs [`matmul_skip`] when at most one input value in
+/// `SKIP_DENSITY` differs from the zero point.
+#[allow(dead_code)] // (hosts only)
+const SKIP_DENSITY: usize = 4;
+
+/// Hosts, inputs mostly at their zero point: `out[r][c] = Σ_{k: x_rk ≠ zp}
+/// W[c,k]·(x_rk − zp)` for `c < out_ch`, one weight column (stride `in_ch`)
+/// per entry that differs from `zp` (an entry equal to `zp` adds
+/// `W[c,k]·0`), as [`crate::kernels::sparse`] does for inputs given sparse.
+/// Equal to [`matmul_rows`]'s `Σ_k W[c,k]·x_k − zp·Σ_k W[c,k]` with wrapping
+/// `i32` arithmetic (proptested); channels without a full weight row are 0,
+/// as there.
+pub fn matmul_skip(w: &[i8], in_ch: usize, x: &[i8], zp: i8, out_ch: usize, out: &mut [i32]) {
+    if in_ch == 0 || out_ch == 0 {
+        out.fill(0);
+        return;
+    }
+    // Whole weight rows only, at most `out_ch` of them.
+    let chans = out_ch.min(w.len() / in_ch);
+    let w = w.get(..chans * in_ch).unwrap_or(&[]);
+    let mut xs = x.chunks_exact(in_ch);
+    let mut os = out.chunks_exact_mut(out_ch);
+    while let (Some(xr), Some(or)) = (xs.next(), os.next()) {
+        or.fill(0);
+        // Eight entries at a time: a block all at `zp` is one comparison.
+        let mut blocks = xr.chunks_exact(8);
+        let all_zp = u64::from_ne_bytes([zp as u8; 8]);
+        for (b, blk) in (&mut blocks).enumerate() {
+            if let [a0, a1, a2, a3, a4, a5, a6, a7] = *blk {
+                let word = [a0, a1, a2, a3, a4, a5, a6, a7].map(|v| v as u8);
+                if u64::from_ne_bytes(word) == all_zp {
+                    continue;
+                }
+            }
+            for (k, &v) in blk.iter().enumerate() {
+                skip_column(w, in_ch, b * 8 + k, v, zp, or);
+            }
+        }
+        let done = xr.len() - blocks.remainder().len();
+        for (k, &v) in blocks.remainder().iter().enumerate() {
+            skip_column(w, in_ch, done + k, v, zp, or);
+        }
+    }
+}
+
+/// `or[c] += W[c,k]·(v − zp)` for the channels of `w` (whole rows), nothing
+/// if `v = zp`.
+#[inline(always)]
+fn skip_column(w: &[i8], in_ch: usize, k: usize, v: i8, zp: i8, or: &mut [i32]) {
+    if v == zp {
+        return;
+    }
+    let d = i32::from(v) - i32::from(zp);
+    let mut at = k;
+    for o in or.iter_mut() {
+        let Some(&wk) = w.get(at) else {
+            break;
+        };
+        *o = o.wrapping_add(i32::from(wk) * d);
+        let Some(next) = at.checked_add(in_ch) else {
+            break;
+        };
+        at = next;
+    }
+}
+
 /// [`matvec`] on every row, one row at a time (what [`matmul`] does without
 /// the DSP extension).
 pub fn matmul_rows(w: &[i8], in_ch: usize, x: &[i8], zp: i8, sums: &[i32], out: &mut [i32]) {
@@ -360,6 +437,34 @@ mod tests {
                 matvec_ref(&w, i, &xs[r * i..(r + 1) * i], zp, &mut one);
                 prop_assert_eq!(&got[r * o..(r + 1) * o], &one[..]);
             }
+        }
+
+        #[test]
+        fn skip_matmul_is_bit_exact((i, o, w, x, zp) in case(), rows in 0usize..11, extra in 0usize..3,
+                                    keep in 0u8..=255, short in 0usize..3) {
+            // Mostly zero-point inputs (the case it is chosen for) and denser ones.
+            let xs: Vec<i8> = (0..rows * i + extra)
+                .map(|k| if (k as u8).wrapping_mul(37) < keep { x[k % i].wrapping_mul(k as i8 | 1) } else { zp })
+                .collect();
+            // Sometimes a weight matrix short of whole rows.
+            let w = &w[..w.len().saturating_sub(short * 3)];
+            let mut sums = vec![0i32; o];
+            weight_sums(w, i, &mut sums);
+            let mut want = vec![7i32; rows * o + extra];
+            super::matmul_rows(w, i, &xs, zp, &sums, &mut want);
+            let mut got = vec![7i32; rows * o + extra];
+            matmul_skip(w, i, &xs, zp, o, &mut got);
+            prop_assert_eq!(&got, &want);
+            let mut got = vec![7i32; rows * o + extra];
+            matmul(w, i, &xs, zp, &sums, &mut got);
+            prop_assert_eq!(&got, &want);
+        }
+
+        #[test]
+        fn skip_matmul_never_panics(w in proptest::collection::vec(any::<i8>(), 0..40), x in proptest::collection::vec(any::<i8>(), 0..40),
+                                    out_ch in 0usize..10, out_len in 0usize..40, in_ch in 0usize..12) {
+            let mut out = vec![0i32; out_len];
+            matmul_skip(&w, in_ch, &x, 3, out_ch, &mut out);
         }
 
         #[test]

@@ -88,8 +88,9 @@ fn requantize_row_with(
 }
 
 /// One channel's `(bias, mult, shift)` prepared once per op for
-/// [`requantize_row_prepared`]: `[bias, mult, left | right << 8, 2^right − 1]`
-/// (the last word 0 with `kernels-small`, which derives the mask per value),
+/// [`requantize_row_prepared`]: `[bias, mult, left | right << 8, 2^right / 2]`
+/// (the last word, the rounding nudge, is 0 with `kernels-small`, which
+/// derives it per value),
 /// where `left`/`right` are the shift's parts as [`Rescale::new`] splits them.
 pub type Prepared = [i32; 4];
 
@@ -132,9 +133,11 @@ pub fn prepare(params: &[u8], channels: usize, prep: &mut [Prepared]) -> usize {
             bias,
             mult,
             left | (right << 8),
-            // (`kernels-small`: computed where it is used, see `prepared_with`.)
+            // (`kernels-small` derives its mask per value, see `prepared_small`.)
             if cfg!(feature = "kernels-small") {
                 0
+            } else if I64_STEPS {
+                ((1u32 << right as u32) >> 1) as i32
             } else {
                 (1u32 << right as u32).wrapping_sub(1) as i32
             },
@@ -146,10 +149,9 @@ pub fn prepare(params: &[u8], channels: usize, prep: &mut [Prepared]) -> usize {
 
 /// [`requantize_row`] with the records prepared by [`prepare`] (the same
 /// results, proptested): `out[c]` for the channels of `prep`. Each record
-/// carries the rounding mask `2^right − 1` of its shift (`prepare` fills the
-/// fourth word), so a value costs one 64-bit product and a few 32-bit
-/// operations ([`crate::quant::Rescale::apply`]'s formula without its
-/// per-value set-up).
+/// carries the rounding nudge `2^right / 2` of its shift (`prepare` fills the
+/// fourth word), so a value costs one 64-bit product and a few branch-free
+/// 64-bit operations (every saturation a clamp, see [`prepared_with`]).
 pub fn requantize_row_prepared(
     acc: &[i32],
     prep: &[Prepared],
@@ -159,18 +161,57 @@ pub fn requantize_row_prepared(
 ) {
     // `kernels-small`: one loop for every activation (code size, docs/size.md).
     #[cfg(feature = "kernels-small")]
-    prepared_with(acc, prep, zp_out, out, |a| activate(a, act));
-    #[cfg(not(feature = "kernels-small"))]
+    prepared_i32(acc, prep, zp_out, out, |a| activate(a, act));
+    #[cfg(all(not(feature = "kernels-small"), not(target_pointer_width = "64")))]
     match act {
-        Activation::None => prepared_with(acc, prep, zp_out, out, |a| a),
-        Activation::Relu => prepared_with(acc, prep, zp_out, out, |a| a.max(0)),
-        Activation::LeakyRelu { .. } => prepared_with(acc, prep, zp_out, out, |a| activate(a, act)),
+        Activation::None => prepared_i32(acc, prep, zp_out, out, |a| a),
+        Activation::Relu => prepared_i32(acc, prep, zp_out, out, |a| a.max(0)),
+        Activation::LeakyRelu { .. } => prepared_i32(acc, prep, zp_out, out, |a| activate(a, act)),
+    }
+    #[cfg(all(not(feature = "kernels-small"), target_pointer_width = "64"))]
+    {
+        // Records without a left shift (every multiplier below 1.0, the
+        // usual case) skip that step.
+        let left = prep.iter().any(|p| p[2] & 0x1F != 0);
+        match (act, left) {
+            (Activation::None, true) => {
+                prepared_with::<true>(acc, prep, zp_out, out, |s| s.clamp(I32_MIN, I32_MAX))
+            }
+            (Activation::None, false) => {
+                prepared_with::<false>(acc, prep, zp_out, out, |s| s.clamp(I32_MIN, I32_MAX))
+            }
+            (Activation::Relu, true) => {
+                prepared_with::<true>(acc, prep, zp_out, out, |s| s.clamp(0, I32_MAX))
+            }
+            (Activation::Relu, false) => {
+                prepared_with::<false>(acc, prep, zp_out, out, |s| s.clamp(0, I32_MAX))
+            }
+            (Activation::LeakyRelu { .. }, _) => {
+                prepared_with::<true>(acc, prep, zp_out, out, |s| {
+                    i64::from(activate(clamp_i32(s), act))
+                })
+            }
+        }
     }
 }
 
-/// [`requantize_row_prepared`] with the activation `act`.
+/// Whether [`requantize_row_prepared`] runs [`prepared_with`] (64-bit hosts
+/// without `kernels-small`), whose records carry `2^right / 2`, or
+/// [`prepared_i32`], whose records carry the mask `2^right − 1` (0 with
+/// `kernels-small`, which derives it per value).
+const I64_STEPS: bool = cfg!(all(
+    not(feature = "kernels-small"),
+    target_pointer_width = "64"
+));
+
+/// [`requantize_row_prepared`] on 32-bit targets and with `kernels-small`:
+/// `i32` saturating steps and TFLite's remainder-against-threshold rounding,
+/// fewer instructions than 64-bit steps there (the emulated Cortex-M4); the
+/// same values as [`prepared_with`] (both proptested against
+/// [`requantize_row_ref`]).
+#[cfg(any(feature = "kernels-small", not(target_pointer_width = "64")))]
 #[inline(always)]
-fn prepared_with(
+fn prepared_i32(
     acc: &[i32],
     prep: &[Prepared],
     zp_out: i8,
@@ -200,6 +241,69 @@ fn prepared_with(
         let threshold = (mask >> 1) + i32::from(hm < 0);
         let v = (hm >> right) + i32::from((hm & mask) > threshold);
         *o = saturate_i8(v.saturating_add(zp));
+    }
+}
+
+/// `i32::MIN` and `i32::MAX` as `i64`.
+#[cfg(all(not(feature = "kernels-small"), target_pointer_width = "64"))]
+const I32_MIN: i64 = i32::MIN as i64;
+#[cfg(all(not(feature = "kernels-small"), target_pointer_width = "64"))]
+const I32_MAX: i64 = i32::MAX as i64;
+
+/// `s` saturated to `i32`.
+#[cfg(all(not(feature = "kernels-small"), target_pointer_width = "64"))]
+#[inline(always)]
+fn clamp_i32(s: i64) -> i32 {
+    s.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32
+}
+
+/// [`requantize_row_prepared`] with the activation `act`, applied to the
+/// clamped sum `acc + bias` given in `i64` (`act` maps `[i32::MIN, i32::MAX]`
+/// into itself).
+///
+/// Every step of the reference is done in `i64`, where nothing can overflow,
+/// with its `i32` saturation as a clamp (`sat8(sat32(v + zp))` is
+/// `clamp(v + zp, −128, 127)`), and TFLite's rounding divide by `2^right`
+/// (remainder against a threshold) as `(hm + nudge) >> right`: for `hm ≥ 0`
+/// it rounds half up, `nudge = 2^right / 2`; for `hm < 0` half away from
+/// zero, `nudge = 2^right / 2 − 1` (`0` when `right = 0`).
+///
+/// `LEFT = false` only for records whose left shift is 0 (the step is then
+/// the identity and is left out).
+#[cfg(all(not(feature = "kernels-small"), target_pointer_width = "64"))]
+#[inline(always)]
+fn prepared_with<const LEFT: bool>(
+    acc: &[i32],
+    prep: &[Prepared],
+    zp_out: i8,
+    out: &mut [i8],
+    act: impl Fn(i64) -> i64,
+) {
+    let zp = i64::from(zp_out);
+    let (lo, hi) = (i64::from(i32::MIN), i64::from(i32::MAX));
+    for ((o, &a), p) in out.iter_mut().zip(acc).zip(prep) {
+        let [bias, mult, lr, half] = *p;
+        // `prepare` keeps left ≤ 30 and right ≤ 31; the masks keep the
+        // shifts in range for any record.
+        let (left, right) = ((lr & 0x1F) as u32, ((lr >> 8) & 0x1F) as u32);
+        let half = i64::from(half);
+        let x = act(i64::from(a) + i64::from(bias));
+        // |x| ≤ 2^31, left ≤ 30: no overflow before the clamp.
+        let xl = if LEFT {
+            (x << left.min(30)).clamp(lo, hi)
+        } else {
+            x
+        };
+        let ab = xl * i64::from(mult);
+        // |ab| ≤ 2^62; the one high half above i32::MAX is 2^31.
+        let hm = ((ab + (1i64 << 30)) >> 31).min(hi);
+        let nudge = if hm < 0 {
+            half - i64::from(half > 0)
+        } else {
+            half
+        };
+        let v = (hm + nudge) >> right;
+        *o = (v + zp).clamp(-128, 127) as i8;
     }
 }
 

@@ -43,13 +43,13 @@ pub struct GcnFlags {
 }
 
 /// Scratch taken by [`run`]: weight sums, `h` (`nodes × out_ch` i32), `dinv`
-/// (`nodes` u64), an i64 and an i32 accumulator row, the prepared channel
-/// records ([`requant::prepare`], 16 bytes per channel).
+/// (`nodes` u32, [`dinv_store`]), an i64 and an i32 accumulator row, the
+/// prepared channel records ([`requant::prepare`], 16 bytes per channel).
 pub fn scratch_bytes(nodes: usize, _in_ch: usize, out_ch: usize) -> usize {
     region_bytes::<i32>(out_ch)
         .saturating_add(region_bytes::<requant::Prepared>(out_ch))
         .saturating_add(region_bytes::<i32>(nodes.saturating_mul(out_ch)))
-        .saturating_add(region_bytes::<u64>(nodes))
+        .saturating_add(region_bytes::<u32>(nodes))
         .saturating_add(region_bytes::<i64>(out_ch))
         .saturating_add(region_bytes::<i32>(out_ch))
 }
@@ -86,7 +86,7 @@ pub(crate) fn degree(ctx: &Ctx<'_>, i: usize, flags: GcnFlags) -> u64 {
     if !flags.edge_weight && !cfg!(feature = "kernels-small") {
         // Every weight is 1.0: the in-edges, less the input loops when they
         // are replaced, plus the loop (1.0 if an input loop, else the fill).
-        let nb = ctx.csr.edges(i).0;
+        let nb = ctx.csr.neighbors(i);
         let n = nb.len() as u64;
         if !flags.add_self_loops {
             return n << 16;
@@ -161,6 +161,21 @@ pub fn dinv_q24_ref(deg: u64) -> u64 {
     }
 }
 
+/// A [`dinv_q24`] value (at most `2^32`) in 32 bits for [`run`]'s table:
+/// itself, except `2^32` (the value for `deg = 1` only) stored as `u32::MAX`,
+/// which no degree gives (`deg ≥ 2` gives at most `isqrt(2^63) < u32::MAX`;
+/// tested). [`dinv_load`] undoes it.
+#[inline]
+pub fn dinv_store(d: u64) -> u32 {
+    u32::try_from(d).unwrap_or(u32::MAX)
+}
+
+/// The [`dinv_q24`] value stored by [`dinv_store`].
+#[inline]
+pub fn dinv_load(x: u32) -> u64 {
+    u64::from(x) + u64::from(x == u32::MAX)
+}
+
 /// Edge coefficient (Q24) or `None` if above `i32::MAX`:
 /// `(dinv_j · w · dinv_i) >> 40` if normalising, else `w << 8`.
 ///
@@ -227,6 +242,66 @@ fn accumulate(acc: &mut [i64], coef: i32, h: &[i32], j: usize, exact: bool) {
     }
 }
 
+/// One output row of the unit-weight normalised op with fewer than
+/// [`EXACT_TERMS`] in-edges, `B` channels at a time (`row.len()` a multiple
+/// of `B`): `row[c] = round_shift(Σ_j unit_coef(dinv_j, di)·h_j[c] + loop, 24)`,
+/// the same terms in the same order as the general loop of [`run`] (an
+/// input loop skipped and replaced by the self-loop term after the edges),
+/// summed in `B` local `i64` accumulators (exact: no overflow below
+/// `EXACT_TERMS` terms). `None` where a coefficient overflows, as there.
+#[inline(always)]
+fn unit_row<const B: usize>(
+    nb: &[u16],
+    i: usize,
+    di: u64,
+    dinv: &[u32],
+    h: &[i32],
+    flags: GcnFlags,
+    row: &mut [i32],
+) -> Option<()> {
+    let oc = row.len();
+    let skip = if flags.add_self_loops { i } else { usize::MAX };
+    let self_row = i.checked_mul(oc)?;
+    // The self-loop coefficient (weight 1.0 if `i` has an input loop, else
+    // the fill), known after the first block's pass over the edges.
+    let mut has_loop = false;
+    let mut c_loop = None;
+    for (b, out) in row.chunks_exact_mut(B).enumerate() {
+        let off = b * B;
+        let mut a = [0i64; B];
+        for &j in nb {
+            let j = usize::from(j);
+            if j == skip {
+                has_loop = true;
+                continue;
+            }
+            let c = i64::from(unit_coef(dinv_load(*dinv.get(j)?), di)?);
+            // j < 2^16, oc ≤ MAX_CHANNELS: no overflow.
+            let hr: &[i32; B] = h.get(j * oc + off..)?.first_chunk()?;
+            for (ak, &v) in a.iter_mut().zip(hr) {
+                *ak += c * i64::from(v);
+            }
+        }
+        let c_loop = match c_loop {
+            Some(c) => c,
+            None => {
+                let c = if flags.add_self_loops {
+                    let loop_w = if has_loop { ONE_Q16 } else { fill_w(flags) };
+                    i64::from(coef(true, di, loop_w, di)?)
+                } else {
+                    0
+                };
+                *c_loop.insert(c)
+            }
+        };
+        let hr: &[i32; B] = h.get(self_row + off..)?.first_chunk()?;
+        for ((o, ak), &v) in out.iter_mut().zip(a).zip(hr) {
+            *o = round_shift_i64_to_i32(ak + c_loop * i64::from(v), 24);
+        }
+    }
+    Some(())
+}
+
 /// Runs the convolution on `x` (dense, or the sparse model input).
 #[allow(clippy::too_many_arguments)]
 pub fn run(
@@ -243,7 +318,7 @@ pub fn run(
     let oc = out.channels;
     let sums = scratch.take::<i32>(oc)?;
     let h = scratch.take::<i32>(n.saturating_mul(oc))?;
-    let dinv = scratch.take::<u64>(n)?;
+    let dinv = scratch.take::<u32>(n)?;
     let acc = scratch.take::<i64>(oc)?;
     let row = scratch.take::<i32>(oc)?;
     let prep = scratch.take::<requant::Prepared>(oc)?;
@@ -255,12 +330,31 @@ pub fn run(
     x.matmul(w, sums, h);
     if flags.normalize {
         for (i, d) in dinv.iter_mut().enumerate() {
-            *d = dinv_q24(degree(ctx, i, flags));
+            *d = dinv_store(dinv_q24(degree(ctx, i, flags)));
         }
     }
+    // Unit weights, normalised, channels in blocks of 4, on 64-bit hosts
+    // (`kernels-small` and 32-bit targets, whose registers cannot hold the
+    // `i64` accumulators: the general loop below only).
+    let unit_blocks = !flags.edge_weight
+        && flags.normalize
+        && oc % 4 == 0
+        && cfg!(target_pointer_width = "64")
+        && !cfg!(feature = "kernels-small");
     for (i, or) in rows_mut(out.data, oc).enumerate().take(n) {
+        if unit_blocks && ctx.csr.degree(i) < EXACT_TERMS {
+            let di = dinv_load(dinv.get(i).copied().unwrap_or(0));
+            let nb = ctx.csr.neighbors(i);
+            if oc % 8 == 0 {
+                unit_row::<8>(nb, i, di, dinv, h, flags, row).ok_or(overflow)?;
+            } else {
+                unit_row::<4>(nb, i, di, dinv, h, flags, row).ok_or(overflow)?;
+            }
+            requant::requantize_row_prepared(row, prep, act, out.zp, or);
+            continue;
+        }
         acc.fill(0);
-        let di = dinv.get(i).copied().unwrap_or(0);
+        let di = dinv_load(dinv.get(i).copied().unwrap_or(0));
         let exact = ctx.csr.degree(i) < EXACT_TERMS;
         // One pass: the self-loop's weight (the last input loop's, or the
         // fill) is noted on the way and its term added after the edges.
@@ -271,7 +365,7 @@ pub fn run(
                     loop_w = w;
                     continue;
                 }
-                let dj = dinv.get(j).copied().unwrap_or(0);
+                let dj = dinv_load(dinv.get(j).copied().unwrap_or(0));
                 let c = coef(flags.normalize, dj, w, di).ok_or(overflow)?;
                 accumulate(acc, c, h, j, exact);
             }
@@ -286,7 +380,7 @@ pub fn run(
                     continue;
                 }
                 let c = if flags.normalize {
-                    unit_coef(dinv.get(j).copied().unwrap_or(0), di).ok_or(overflow)?
+                    unit_coef(dinv_load(dinv.get(j).copied().unwrap_or(0)), di).ok_or(overflow)?
                 } else {
                     unnormalised
                 };
@@ -340,6 +434,65 @@ mod tests {
         }
     }
 
+    /// The general loop of [`run`] for one row (any flags): `coef` per edge,
+    /// saturating `i64` sums, the self-loop term after the edges.
+    fn general_row(
+        nb: &[u16],
+        i: usize,
+        dinv: &[u64],
+        h: &[i32],
+        flags: GcnFlags,
+        oc: usize,
+    ) -> Option<Vec<i32>> {
+        let mut acc = vec![0i64; oc];
+        let di = dinv[i];
+        let mut loop_w = fill_w(flags);
+        for &j in nb {
+            let j = usize::from(j);
+            if flags.add_self_loops && j == i {
+                loop_w = ONE_Q16;
+                continue;
+            }
+            let c = coef(flags.normalize, dinv[j], ONE_Q16, di)?;
+            accumulate(&mut acc, c, h, j, false);
+        }
+        if flags.add_self_loops {
+            let c = coef(flags.normalize, di, loop_w, di)?;
+            accumulate(&mut acc, c, h, i, false);
+        }
+        Some(acc.iter().map(|&a| round_shift_i64_to_i32(a, 24)).collect())
+    }
+
+    proptest! {
+        #[test]
+        fn unit_row_matches_general_loop(
+            n in 1usize..12,
+            edges in proptest::collection::vec(any::<u16>(), 0..31),
+            degs in proptest::collection::vec(0u64..70, 12),
+            hs in proptest::collection::vec(-(1i32 << 26)..(1 << 26), 12 * 16),
+            eight in any::<bool>(),
+            improved in any::<bool>(),
+            loops in any::<bool>(),
+            i in 0usize..12,
+        ) {
+            let i = i % n;
+            let oc = if eight { 16 } else { 12 };
+            let nb: Vec<u16> = edges.iter().map(|&e| e % n as u16).collect();
+            let dinv: Vec<u32> = degs[..n].iter().map(|&d| dinv_store(dinv_q24(d << 16))).collect();
+            let h = &hs[..n * oc];
+            let flags = GcnFlags { improved, add_self_loops: loops, normalize: true, edge_weight: false };
+            let wide: Vec<u64> = dinv.iter().map(|&d| dinv_load(d)).collect();
+            let want = general_row(&nb, i, &wide, h, flags, oc);
+            let mut row = vec![7i32; oc];
+            let got = if eight {
+                unit_row::<8>(&nb, i, wide[i], &dinv, h, flags, &mut row)
+            } else {
+                unit_row::<4>(&nb, i, wide[i], &dinv, h, flags, &mut row)
+            };
+            prop_assert_eq!(got.map(|_| row), want);
+        }
+    }
+
     #[test]
     fn unit_coef_on_every_small_degree_pair() {
         for a in 0..200u64 {
@@ -371,6 +524,24 @@ mod tests {
         }
         for k in 0..DINV_TABLE_LEN as u64 + 2 {
             assert_eq!(dinv_q24(k << 16), dinv_q24_ref(k << 16), "deg {k}·2^16");
+        }
+    }
+
+    #[test]
+    fn dinv_fits_32_bits_but_for_deg_1() {
+        assert_eq!(dinv_store(dinv_q24(1)), u32::MAX);
+        assert!(dinv_q24(2) < u64::from(u32::MAX));
+        for d in (0u64..1 << 20).chain([u64::MAX, u64::MAX - 1, 1 << 40, 3, 2]) {
+            let v = dinv_q24(d);
+            assert_eq!(dinv_load(dinv_store(v)), v, "deg {d}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn dinv_store_round_trips(deg in any::<u64>()) {
+            let v = dinv_q24(deg);
+            prop_assert_eq!(dinv_load(dinv_store(v)), v);
         }
     }
 
