@@ -312,7 +312,8 @@ mod tests {
             i32::MAX,
             i32::MIN,
         ] {
-            for a in -(1 << 16)..=(1 << 16) {
+            // Miri (scripts/ci-hostile.sh) samples every 257th a.
+            for a in (-(1 << 16)..=(1 << 16)).step_by(if cfg!(miri) { 257 } else { 1 }) {
                 let r = Rescale::new(b, 0).apply(a);
                 assert_eq!(r, sat_rounding_doubling_high_mul(a, b), "a={a} b={b}");
             }
