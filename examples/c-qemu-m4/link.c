@@ -23,19 +23,14 @@
 #include "tinygnn.h"
 #include "link_model.h" /* emitted by `tinygnn convert --emit c` (with link_model.c) */
 #include "graph_data.h"
-#include "semihosting.h"
+#include "example_io.h" /* put_str, put_uint, fail, TIMER0 */
 
 #ifndef GRAPH_HAS_PAIRS
 #error "graph_data.h has no node pairs (the GRAPHS file needs edge_label_index)"
 #endif
 
 #if defined(__arm__) && !defined(__linux__)
-#define ON_M4 1
-/* CMSDK APB TIMER0 of mps2-an386 (25 MHz, counts down); under -icount shift=10
-   instructions = ticks * 40 / 1024 (see main.c). */
-#define TIMER0_CTRL (*(volatile uint32_t *)0x40000000u)
-#define TIMER0_VALUE (*(volatile uint32_t *)0x40000004u)
-#define TIMER0_RELOAD (*(volatile uint32_t *)0x40000008u)
+#define ON_M4 1 /* TIMER0 (example_io.h) exists only on the emulated board */
 #endif
 
 static tgnn_model model;
@@ -56,29 +51,6 @@ static int8_t q_values[GRAPH_NNZ];
 static uint16_t extra[GRAPH_NUM_PAIRS + 1];
 
 static char line[512];
-
-static char *put_str(char *p, const char *s) {
-    while (*s) *p++ = *s++;
-    return p;
-}
-
-static char *put_uint(char *p, size_t v) {
-    char tmp[24];
-    int n = 0;
-    do { tmp[n++] = (char)('0' + v % 10u); v /= 10u; } while (v);
-    while (n) *p++ = tmp[--n];
-    return p;
-}
-
-static void fail(const char *what, tgnn_status s) {
-    char *p = put_str(line, "error ");
-    p = put_str(p, what);
-    p = put_str(p, ": ");
-    p = put_str(p, tgnn_status_name(s));
-    put_str(p, "\n")[0] = 0;
-    sh_puts(line);
-    sh_exit(1);
-}
 
 /* Runs `g`, which must fail with `want`; prints the code and its details. */
 static void expect_rejected(const tgnn_graph *g, tgnn_status want) {
@@ -165,10 +137,7 @@ int main(void) {
         .num_pairs = GRAPH_NUM_PAIRS,
     };
 #ifdef ON_M4
-    TIMER0_RELOAD = 0xFFFFFFFFu;
-    TIMER0_VALUE = 0xFFFFFFFFu;
-    TIMER0_CTRL = 1u;
-    uint32_t t0 = TIMER0_VALUE;
+    uint32_t t0 = timer0_start();
 #endif
     s = tgnn_session_run(&session, &g);
 #ifdef ON_M4
@@ -177,7 +146,7 @@ int main(void) {
     if (s != TGNN_OK) fail("tgnn_session_run", s);
 #ifdef ON_M4
     p = put_str(line, "run ");
-    p = put_uint(p, (size_t)((((uint64_t)(t0 - t1)) * 40u + 512u) >> 10));
+    p = put_uint(p, timer0_instructions(t0, t1));
     put_str(p, " instructions\n")[0] = 0;
     sh_puts(line);
 #endif

@@ -17,43 +17,13 @@
 #include "tinygnn.h"
 #include "karate-gcn.h"  /* emitted by `tinygnn convert --emit c` (with karate-gcn.c) */
 #include "graph_data.h"
-#include "semihosting.h"
+#include "example_io.h" /* put_str, put_uint, fail, TIMER0 */
 
 static tgnn_model model;
 static tgnn_session session;
 static uint8_t arena[KARATE_GCN_ARENA_BYTES] __attribute__((aligned(8)));
 
 static char line[512];
-
-/* CMSDK APB TIMER0 of mps2-an386 (25 MHz, 32-bit, counts down). Under QEMU
-   `-icount shift=10` every instruction takes 2^10 ns of virtual time, so
-   instructions = ticks * 1e9 / (25e6 * 2^10) = ticks * 40 / 1024. */
-#define TIMER0_CTRL (*(volatile uint32_t *)0x40000000u)
-#define TIMER0_VALUE (*(volatile uint32_t *)0x40000004u)
-#define TIMER0_RELOAD (*(volatile uint32_t *)0x40000008u)
-
-static char *put_str(char *p, const char *s) {
-    while (*s) *p++ = *s++;
-    return p;
-}
-
-static char *put_uint(char *p, size_t v) {
-    char tmp[24];
-    int n = 0;
-    do { tmp[n++] = (char)('0' + v % 10u); v /= 10u; } while (v);
-    while (n) *p++ = tmp[--n];
-    return p;
-}
-
-static void fail(const char *what, tgnn_status s) {
-    char *p = put_str(line, "error ");
-    p = put_str(p, what);
-    p = put_str(p, ": ");
-    p = put_str(p, tgnn_status_name(s));
-    put_str(p, "\n")[0] = 0;
-    sh_puts(line);
-    sh_exit(1);
-}
 
 int main(void) {
     tgnn_status s = tgnn_model_init(&model, karate_gcn_model, KARATE_GCN_MODEL_LEN);
@@ -87,15 +57,12 @@ int main(void) {
         .batch = graph_batch,
 #endif
     };
-    TIMER0_RELOAD = 0xFFFFFFFFu;
-    TIMER0_VALUE = 0xFFFFFFFFu;
-    TIMER0_CTRL = 1u;
-    uint32_t t0 = TIMER0_VALUE;
+    uint32_t t0 = timer0_start();
     s = tgnn_session_run(&session, &g);
     uint32_t t1 = TIMER0_VALUE;
     if (s != TGNN_OK) fail("tgnn_session_run", s);
     p = put_str(line, "run ");
-    p = put_uint(p, (size_t)((((uint64_t)(t0 - t1)) * 40u + 512u) >> 10));
+    p = put_uint(p, timer0_instructions(t0, t1));
     put_str(p, " instructions\n")[0] = 0;
     sh_puts(line);
 
