@@ -30,6 +30,15 @@ fn new_model() -> Box<tgnn_model> {
     Box::new(unsafe { std::mem::zeroed() })
 }
 
+/// A model handle initialised from `bytes`, which must outlive every use of it.
+fn init_model(bytes: &[u8]) -> Box<tgnn_model> {
+    let mut m = new_model();
+    // SAFETY: valid storage; the caller keeps `bytes` alive while it uses the handle.
+    let st = unsafe { tgnn_model_init(&mut *m, bytes.as_ptr(), bytes.len()) };
+    assert_eq!(st, TGNN_OK);
+    m
+}
+
 fn new_session() -> Box<tgnn_session> {
     // SAFETY: as for `new_model`.
     Box::new(unsafe { std::mem::zeroed() })
@@ -89,10 +98,7 @@ fn output_bytes(s: &mut tgnn_session) -> Result<(Vec<i8>, usize, usize), tgnn_st
 #[test]
 fn karate_through_the_c_api_equals_the_golden_and_the_runtime() {
     let (bytes, g, expected) = karate();
-    let mut m = new_model();
-    // SAFETY: valid storage; `bytes` outlives every use of the handle.
-    let st = unsafe { tgnn_model_init(&mut *m, bytes.as_ptr(), bytes.len()) };
-    assert_eq!(st, TGNN_OK);
+    let m = init_model(&bytes);
     let model = rt::Model::from_bytes(&bytes).unwrap();
 
     let (mut n, mut e, mut gr) = (0u32, 0u32, 0u32);
@@ -776,10 +782,7 @@ fn edge_attr_through_the_c_api() {
         shift: -7,
     });
     let bytes = w.finish(x, &[y], 8, 8, 1).unwrap();
-    let mut m = new_model();
-    // SAFETY: valid storage; `bytes` outlives every use of the handle.
-    let st = unsafe { tgnn_model_init(&mut *m, bytes.as_ptr(), bytes.len()) };
-    assert_eq!(st, TGNN_OK);
+    let m = init_model(&bytes);
     let mut arena = vec![0u64; 128];
     let mut s = new_session();
     // SAFETY: valid storage; the model handle and the arena outlive the session's use.
@@ -888,10 +891,7 @@ fn with_pairs(g: tgnn_graph, s: *const u16, t: *const u16, num_pairs: usize) -> 
 #[test]
 fn pairs_through_the_c_api() {
     let bytes = inner_product_model();
-    let mut m = new_model();
-    // SAFETY: valid storage; `bytes` outlives every use of the handle.
-    let st = unsafe { tgnn_model_init(&mut *m, bytes.as_ptr(), bytes.len()) };
-    assert_eq!(st, TGNN_OK);
+    let m = init_model(&bytes);
     let (mut has, mut max) = (false, 0u32);
     // SAFETY: valid handle and out-pointers.
     let st = unsafe { tgnn_model_pairs(&*m, &mut has, &mut max) };
@@ -1081,10 +1081,7 @@ fn pairs_through_the_c_api() {
 #[test]
 fn models_without_pairs_ignore_them_through_the_c_api() {
     let (bytes, gr, expected) = karate();
-    let mut m = new_model();
-    // SAFETY: valid storage; `bytes` outlives every use of the handle.
-    let st = unsafe { tgnn_model_init(&mut *m, bytes.as_ptr(), bytes.len()) };
-    assert_eq!(st, TGNN_OK);
+    let m = init_model(&bytes);
     let (mut has, mut max) = (true, 7u32);
     // SAFETY: valid handle and out-pointers.
     let st = unsafe { tgnn_model_pairs(&*m, &mut has, &mut max) };
@@ -1139,10 +1136,7 @@ fn models_without_pairs_ignore_them_through_the_c_api() {
 #[test]
 fn input_quantization_through_the_c_api() {
     let (bytes, g, expected) = karate();
-    let mut m = new_model();
-    // SAFETY: valid storage; `bytes` outlives every use of the handle.
-    let st = unsafe { tgnn_model_init(&mut *m, bytes.as_ptr(), bytes.len()) };
-    assert_eq!(st, TGNN_OK);
+    let m = init_model(&bytes);
     let (mut scale, mut zp) = (0f32, 0i8);
     // SAFETY: valid handle and out-pointers.
     let st = unsafe { tgnn_model_input_quantization(&*m, &mut scale, &mut zp) };
