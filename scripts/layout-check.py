@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Measures how the code is laid out against the targets of the op-by-op layout.
 
-    scripts/layout-check.py            # report
-    scripts/layout-check.py --strict   # exit 1 if a hard target is missed
+    scripts/layout-check.py                  # report
+    scripts/layout-check.py --strict         # exit 1 if a hard target is missed
+    scripts/layout-check.py --strict src     # … in src/ only (tools/src/ reported)
 
 Reports, for the runtime crate (src/) and the host tool (tools/src/):
   * import circles between files (a file "imports" another when it names a
@@ -11,8 +12,9 @@ Reports, for the runtime crate (src/) and the host tool (tools/src/):
   * functions longer than 120 lines in src/ or 150 in tools/src/ (test modules aside);
   * in how many files each op family is named (test modules and doc comments aside).
 
---strict fails on import circles and on long functions (the hard targets); the
-op-family counts are reported, not enforced.
+--strict fails on import circles and on long functions (the hard targets), in
+every crate or in the ones named after it; the op-family counts are reported,
+not enforced.
 """
 import re
 import sys
@@ -43,7 +45,7 @@ def strip(text: str) -> str:
     text = re.sub(r"/\*.*?\*/", "", text, flags=re.S)
     text = re.sub(r'"(?:\\.|[^"\\])*"', '""', text)
     out, i = [], 0
-    for m in re.finditer(r"#\[cfg\(test\)\]\s*(?:pub(?:\([^)]*\))?\s+)?mod\s+\w+\s*\{", text):
+    for m in re.finditer(r"#\[cfg\((?:all\()?test[^\]]*\]\s*(?:pub(?:\([^)]*\))?\s+)?mod\s+\w+\s*\{", text):
         if m.start() < i:
             continue
         out.append(text[i : m.start()])
@@ -102,9 +104,13 @@ def collect_reexports(base: Path, mods: dict):
                 if segs and segs[-1] == "*":
                     src = tuple(segs[:-1])
                     if src in mods:
-                        for item in re.findall(r"\bpub\s+(?:struct|enum|fn|const|type|trait|static|mod)\s+(\w+)",
-                                               strip(mods[src].read_text())):
-                            REEXPORTS[(p, item)] = list(src)
+                        text = strip(mods[src].read_text())
+                        items = re.findall(r"\bpub\s+(?:const\s+fn|struct|enum|fn|const|type|trait|static|mod)\s+(\w+)", text)
+                        # names the glob's source itself re-exports (followed by `resolve`)
+                        for m2 in re.finditer(r"\bpub(?:\([^)]*\))?\s+use\s+([^;]+);", text):
+                            items += [x.split("::")[-1] for x in expand(m2.group(1)) if not x.endswith("*")]
+                        for item in items:
+                            REEXPORTS.setdefault((p, item), list(src))
                 elif len(segs) >= 1:
                     REEXPORTS[(p, segs[-1])] = segs[:-1]
 
@@ -262,19 +268,21 @@ def family_files():
 
 
 def main():
-    strict = "--strict" in sys.argv
+    args = sys.argv[1:]
+    strict = "--strict" in args
+    enforced = [a for a in args if a in CRATES] or list(CRATES)
     failed = False
     for name, base in CRATES.items():
         circ = cycles(imports(base))
         print(f"{name}: {len(circ)} import circle(s)")
         for c in circ:
             print("   ", " ↔ ".join(str(p.relative_to(ROOT)) for p in sorted(c)))
-        failed |= bool(circ)
+        failed |= bool(circ) and name in enforced
         longs = long_functions(base, FN_LIMIT[name])
         print(f"{name}: {len(longs)} function(s) longer than {FN_LIMIT[name]} lines")
         for n, where, fn in longs:
             print(f"    {n:5} {fn} ({where})")
-        failed |= bool(longs)
+        failed |= bool(longs) and name in enforced
     print("files naming each op family (src/ + tools/src/):")
     for fam, fs in sorted(family_files().items(), key=lambda kv: -len(kv[1])):
         print(f"    {fam:10} {len(fs):3}  {' '.join(sorted(fs))}")
