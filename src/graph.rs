@@ -166,15 +166,7 @@ pub fn quantize_value(x: f32, scale: f32, zero_point: i8) -> i8 {
     crate::quant::saturate_i8(q.saturating_add(i32::from(zero_point)))
 }
 
-/// An edge weight in Q16 (`1.0 = 65536`): `round(w · 65536)` for finite
-/// `0 ≤ w ≤ 65535`, else `None`.
-pub fn edge_weight_q16(w: f32) -> Option<u32> {
-    if !w.is_finite() || !(0.0..=65535.0).contains(&w) {
-        return None;
-    }
-    // w · 2^16 is exact in f32; the result is at most 0xFFFF_0000.
-    Some(libm::roundf(w * 65536.0) as u32)
-}
+pub use crate::quant::edge_weight_q16;
 
 /// Sizes of a validated input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

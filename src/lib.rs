@@ -29,7 +29,8 @@ pub mod session;
 
 pub use error::{Error, Result};
 pub use graph::{EdgeAttr, Features, GraphInput, NodePairs};
-pub use model::{channel_record, channel_record_of, Model};
+pub use kernels::requant::{channel_record, channel_record_of};
+pub use model::Model;
 pub use session::{Output, Session};
 
 /// Maximum tensors in a model.

@@ -242,6 +242,16 @@ pub fn quantize_multiplier(s: f64) -> (i32, i32) {
     (qf as i32, e)
 }
 
+/// An edge weight in Q16 (`1.0 = 65536`): `round(w · 65536)` for finite
+/// `0 ≤ w ≤ 65535`, else `None`.
+pub fn edge_weight_q16(w: f32) -> Option<u32> {
+    if !w.is_finite() || !(0.0..=65535.0).contains(&w) {
+        return None;
+    }
+    // w · 2^16 is exact in f32; the result is at most 0xFFFF_0000.
+    Some(libm::roundf(w * 65536.0) as u32)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

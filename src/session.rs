@@ -19,7 +19,8 @@
 //! ```
 //! # #[cfg(feature = "std")] {
 //! use tinygnn::format::writer::{ChannelRecord, ModelWriter};
-//! use tinygnn::format::{Activation, Op, TensorDesc, TensorKind};
+//! use tinygnn::format::{Activation, TensorDesc, TensorKind};
+//! use tinygnn::ops::{GcnConv, Op};
 //! use tinygnn::{Features, GraphInput, Model, Session};
 //!
 //! // A one-op model (normally written by the host tool and read from flash).
@@ -29,10 +30,10 @@
 //! let y = w.add_tensor(t(1));
 //! let weights = w.add_i8(&[1, 1]);
 //! let params = w.add_channel_params(&[ChannelRecord { bias: 0, mult: 1 << 30, shift: 1 }]);
-//! w.add_op(Op::GcnConv {
+//! w.add_op(Op::GcnConv(GcnConv {
 //!     input: x, output: y, weights, params, act: Activation::Relu,
 //!     improved: false, add_self_loops: true, normalize: true, edge_weight: false,
-//! });
+//! }));
 //! let bytes = w.finish(x, &[y], 16, 32, 1).unwrap();
 //!
 //! let model = Model::from_bytes(&bytes)?;
@@ -80,7 +81,7 @@
 //! `arena_bytes_sparse` equals [`Model::arena_bytes`].
 
 use crate::error::{Error, Result};
-use crate::format::{Op, TensorKind};
+use crate::format::TensorKind;
 use crate::graph::{self, Dims, EdgeAttr, Features, GraphInput};
 use crate::kernels::aggregate::{self, Csr};
 use crate::kernels::sparse::SparseRows;
@@ -192,7 +193,7 @@ impl Plan {
         let mut k = 0u16;
         for op in model.ops() {
             mark(op.output(), &mut |l| l.last_use = k);
-            crate::model::op_inputs(&op, &mut |t| mark(t, &mut |l| l.last_use = k));
+            ops::inputs(&op, &mut |t| mark(t, &mut |l| l.last_use = k));
             k = k.saturating_add(1);
         }
         plan.assign(tensors, model.input());
@@ -397,7 +398,7 @@ impl Model<'_> {
         }
         self.ops().all(|op| {
             let mut reads = false;
-            crate::model::op_inputs(&op, &mut |t| reads |= t == input);
+            ops::inputs(&op, &mut |t| reads |= t == input);
             !reads || ops::takes_sparse_input(&op)
         })
     }
@@ -689,65 +690,15 @@ impl<'a, 'm> Session<'a, 'm> {
             }
             None => None,
         };
-        match (edge_dst, input.edge_attr) {
-            // Only GATConv and GINEConv read edge tensors (no op writes one
-            // and none is an output): without them the edge input's values
-            // never reach a result, and the plain CSR build is enough.
-            (Some((dst, l)), Some(attr)) if EDGE_READERS => {
-                let dim = l.channels;
-                aggregate::build_csr_with(
-                    input.sources,
-                    input.targets,
-                    input.edge_weight.unwrap_or(&[]),
-                    row_ptr,
-                    sources,
-                    weights.as_deref_mut(),
-                    |k, pos| {
-                        let (a, b) = (k.saturating_mul(dim), pos.saturating_mul(dim));
-                        let Some(out) = dst.get_mut(b..b.saturating_add(dim)) else {
-                            return;
-                        };
-                        match attr {
-                            EdgeAttr::F32(v) => {
-                                let row = v.get(a..a.saturating_add(dim)).unwrap_or(&[]);
-                                for (o, &x) in out.iter_mut().zip(row) {
-                                    *o = graph::quantize_value(x, l.scale, l.zero_point);
-                                }
-                            }
-                            EdgeAttr::I8(v) => {
-                                let row = v.get(a..a.saturating_add(dim)).unwrap_or(&[]);
-                                out.iter_mut().zip(row).for_each(|(o, &x)| *o = x);
-                            }
-                        }
-                    },
-                );
-            }
-            // Validated: a model with an edge input always gets edge_attr.
-            (Some(_), None) => return Err(Error::MissingEdgeAttr),
-            _ => aggregate::build_csr(
-                input.sources,
-                input.targets,
-                input.edge_weight.unwrap_or(&[]),
-                row_ptr,
-                sources,
-                weights.as_deref_mut(),
-            ),
-        }
-        counts.fill(0);
-        match input.batch {
-            Some(b) => {
-                for &g in b {
-                    if let Some(c) = counts.get_mut(usize::from(g)) {
-                        *c += 1;
-                    }
-                }
-            }
-            None => {
-                if let Some(c) = counts.first_mut() {
-                    *c = to_u32(d.nodes);
-                }
-            }
-        }
+        build_graph(
+            input,
+            d,
+            row_ptr,
+            sources,
+            weights.as_deref_mut(),
+            edge_dst,
+            counts,
+        )?;
         let ctx_base = Ctx {
             op: 0,
             csr: Csr {
@@ -787,64 +738,222 @@ impl<'a, 'm> Session<'a, 'm> {
             let l = loc(model.input()).ok_or(too_small)?;
             let buf = slots_region.get_mut(l.offset..).ok_or(too_small)?;
             let dst: &mut [i8] = cast(buf, l.len()).ok_or(too_small)?;
-            match input.features {
-                Features::F32(v) => {
-                    for (o, &x) in dst.iter_mut().zip(v) {
-                        *o = graph::quantize_value(x, desc.scale, desc.zero_point);
-                    }
-                }
-                Features::I8(v) => {
-                    for (o, &x) in dst.iter_mut().zip(v) {
-                        *o = x;
-                    }
-                }
-                Features::SparseI8 {
-                    row_ptr,
-                    cols,
-                    values,
-                } => {
-                    // Validated: offsets are monotone and end at cols.len(),
-                    // columns are increasing and below F. Each row in one
-                    // pass: the stored value at the next stored column, the
-                    // zero point elsewhere (no separate fill: in a code-size
-                    // build that would link one more `memset` variant).
-                    let zp = desc.zero_point;
-                    let f = usize::from(desc.channels);
-                    for (row, w) in dst.chunks_exact_mut(f.max(1)).zip(row_ptr.windows(2)) {
-                        let (a, b) = match *w {
-                            [a, b] => (a as usize, b as usize),
-                            _ => (0, 0),
-                        };
-                        let (c, v) = (
-                            cols.get(a..b).unwrap_or(&[]),
-                            values.get(a..b).unwrap_or(&[]),
-                        );
-                        let mut e = 0usize;
-                        for (j, o) in row.iter_mut().enumerate() {
-                            *o = match (c.get(e), v.get(e)) {
-                                (Some(&c), Some(&v)) if usize::from(c) == j => {
-                                    e += 1;
-                                    v
-                                }
-                                _ => zp,
-                            };
-                        }
-                    }
-                }
-            }
+            write_features(dst, input.features, desc);
         }
 
         // ---- ops ----------------------------------------------------------
+        let views = Views {
+            model,
+            plan,
+            d,
+            sparse_in,
+        };
+        views.run_ops(&ctx_base, slots_region, scratch_region, &mut f)?;
+        Ok(slots_start)
+    }
+}
+
+/// Builds the target-sorted CSR of `input` (with its edge weights when the
+/// model reads them), quantizes the edge features into their tensor at each
+/// edge's CSR position (`edge_dst`), and counts the nodes of each graph.
+fn build_graph(
+    input: &GraphInput<'_>,
+    d: Dims,
+    row_ptr: &mut [u32],
+    sources: &mut [u16],
+    weights: Option<&mut [u32]>,
+    edge_dst: Option<(&mut [i8], Loc)>,
+    counts: &mut [u32],
+) -> Result<()> {
+    match (edge_dst, input.edge_attr) {
+        // Only GATConv and GINEConv read edge tensors (no op writes one
+        // and none is an output): without them the edge input's values
+        // never reach a result, and the plain CSR build is enough.
+        (Some((dst, l)), Some(attr)) if EDGE_READERS => {
+            let dim = l.channels;
+            aggregate::build_csr_with(
+                input.sources,
+                input.targets,
+                input.edge_weight.unwrap_or(&[]),
+                row_ptr,
+                sources,
+                weights,
+                |k, pos| {
+                    let (a, b) = (k.saturating_mul(dim), pos.saturating_mul(dim));
+                    let Some(out) = dst.get_mut(b..b.saturating_add(dim)) else {
+                        return;
+                    };
+                    match attr {
+                        EdgeAttr::F32(v) => {
+                            let row = v.get(a..a.saturating_add(dim)).unwrap_or(&[]);
+                            for (o, &x) in out.iter_mut().zip(row) {
+                                *o = graph::quantize_value(x, l.scale, l.zero_point);
+                            }
+                        }
+                        EdgeAttr::I8(v) => {
+                            let row = v.get(a..a.saturating_add(dim)).unwrap_or(&[]);
+                            out.iter_mut().zip(row).for_each(|(o, &x)| *o = x);
+                        }
+                    }
+                },
+            );
+        }
+        // Validated: a model with an edge input always gets edge_attr.
+        (Some(_), None) => return Err(Error::MissingEdgeAttr),
+        _ => aggregate::build_csr(
+            input.sources,
+            input.targets,
+            input.edge_weight.unwrap_or(&[]),
+            row_ptr,
+            sources,
+            weights,
+        ),
+    }
+    counts.fill(0);
+    match input.batch {
+        Some(b) => {
+            for &g in b {
+                if let Some(c) = counts.get_mut(usize::from(g)) {
+                    *c += 1;
+                }
+            }
+        }
+        None => {
+            if let Some(c) = counts.first_mut() {
+                *c = to_u32(d.nodes);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Writes dense features into the input tensor `dst`: f32 quantized with the
+/// input's scale and zero point, int8 copied, sparse rows expanded (the zero
+/// point where no entry is stored).
+fn write_features(dst: &mut [i8], features: Features<'_>, desc: crate::format::TensorDesc) {
+    match features {
+        Features::F32(v) => {
+            for (o, &x) in dst.iter_mut().zip(v) {
+                *o = graph::quantize_value(x, desc.scale, desc.zero_point);
+            }
+        }
+        Features::I8(v) => {
+            for (o, &x) in dst.iter_mut().zip(v) {
+                *o = x;
+            }
+        }
+        Features::SparseI8 {
+            row_ptr,
+            cols,
+            values,
+        } => {
+            // Validated: offsets are monotone and end at cols.len(),
+            // columns are increasing and below F. Each row in one
+            // pass: the stored value at the next stored column, the
+            // zero point elsewhere (no separate fill: in a code-size
+            // build that would link one more `memset` variant).
+            let zp = desc.zero_point;
+            let f = usize::from(desc.channels);
+            for (row, w) in dst.chunks_exact_mut(f.max(1)).zip(row_ptr.windows(2)) {
+                let (a, b) = match *w {
+                    [a, b] => (a as usize, b as usize),
+                    _ => (0, 0),
+                };
+                let (c, v) = (
+                    cols.get(a..b).unwrap_or(&[]),
+                    values.get(a..b).unwrap_or(&[]),
+                );
+                let mut e = 0usize;
+                for (j, o) in row.iter_mut().enumerate() {
+                    *o = match (c.get(e), v.get(e)) {
+                        (Some(&c), Some(&v)) if usize::from(c) == j => {
+                            e += 1;
+                            v
+                        }
+                        _ => zp,
+                    };
+                }
+            }
+        }
+    }
+}
+
+/// The input tensors of the op being run: the slots before and after its
+/// output slot (an op's output never shares a slot with one of its inputs)
+/// and the sparse model input read in place.
+struct SlotViews<'p, 'm, 'v> {
+    model: &'p Model<'m>,
+    plan: &'p Plan,
+    d: Dims,
+    before: &'v [u8],
+    after: &'v [u8],
+    /// Offset of the output slot, and of the slot after it.
+    out_start: usize,
+    after_base: usize,
+    sparse_in: Option<SparseIn<'v>>,
+    internal: Error,
+}
+
+impl<'v> ops::Tensors<'v> for SlotViews<'_, '_, 'v> {
+    fn view(&self, t: u8) -> Result<In<'v>> {
+        let internal = self.internal;
+        let l = self.plan.locate(self.model, t, self.d).ok_or(internal)?;
+        let len = l.len();
+        let bytes = if l.offset.saturating_add(l.slot_bytes) <= self.out_start {
+            self.before.get(l.offset..l.offset.saturating_add(len))
+        } else if l.offset >= self.after_base {
+            let at = l.offset - self.after_base;
+            self.after.get(at..at.saturating_add(len))
+        } else {
+            None
+        };
+        Ok(In {
+            data: bytemuck::try_cast_slice(bytes.ok_or(internal)?).map_err(|_| internal)?,
+            rows: l.rows,
+            channels: l.channels,
+            zp: l.zero_point,
+        })
+    }
+
+    fn src(&self, t: u8) -> Result<Src<'v>> {
+        match self.sparse_in {
+            Some(s) if t == self.model.input() => Ok(Src::Sparse(s)),
+            _ => self.view(t).map(Src::Dense),
+        }
+    }
+}
+
+/// What the op loop of a run needs besides the arena regions.
+struct Views<'p, 'm, 'v> {
+    model: &'p Model<'m>,
+    plan: &'p Plan,
+    d: Dims,
+    sparse_in: Option<SparseIn<'v>>,
+}
+
+impl<'v> Views<'_, '_, 'v> {
+    /// Runs the ops in order, each writing its output tensor's slot, and
+    /// calls `f(op_index, output)` after each.
+    fn run_ops(
+        &self,
+        ctx_base: &Ctx<'_>,
+        slots_region: &mut [u8],
+        scratch_region: &mut [u8],
+        f: &mut impl FnMut(usize, Output<'_>),
+    ) -> Result<()> {
         let mut k = 0usize;
         // Counted by hand, as in `Plan::new` (no `Enumerate` over `Op`s).
         #[allow(clippy::explicit_counter_loop)]
-        for op in model.ops() {
+        for op in self.model.ops() {
             let ctx = Ctx {
                 op: u16::try_from(k).unwrap_or(u16::MAX),
-                ..ctx_base
+                ..*ctx_base
             };
             let internal = Error::InvalidOp { op: ctx.op };
-            let o = loc(op.output()).ok_or(internal)?;
+            let o = self
+                .plan
+                .locate(self.model, op.output(), self.d)
+                .ok_or(internal)?;
             // Split the slot region around the output slot: inputs live in
             // other slots (the plan never gives an op's output the slot of
             // one of its inputs), read through `before` and `after`.
@@ -853,24 +962,16 @@ impl<'a, 'm> Session<'a, 'm> {
                 .ok_or(internal)?;
             let (out_buf, after) = tail.split_at_mut_checked(o.slot_bytes).ok_or(internal)?;
             let after_base = o.offset.saturating_add(o.slot_bytes);
-            let (before, after) = (&*before, &*after);
-            let view = |t: u8| -> Result<In<'_>> {
-                let l = loc(t).ok_or(internal)?;
-                let len = l.len();
-                let bytes = if l.offset.saturating_add(l.slot_bytes) <= o.offset {
-                    before.get(l.offset..l.offset.saturating_add(len))
-                } else if l.offset >= after_base {
-                    let at = l.offset - after_base;
-                    after.get(at..at.saturating_add(len))
-                } else {
-                    None
-                };
-                Ok(In {
-                    data: bytemuck::try_cast_slice(bytes.ok_or(internal)?).map_err(|_| internal)?,
-                    rows: l.rows,
-                    channels: l.channels,
-                    zp: l.zero_point,
-                })
+            let views = SlotViews {
+                model: self.model,
+                plan: self.plan,
+                d: self.d,
+                before,
+                after,
+                out_start: o.offset,
+                after_base,
+                sparse_in: self.sparse_in,
+                internal,
             };
             let out = Out {
                 data: cast(out_buf, o.len()).ok_or(internal)?,
@@ -878,14 +979,13 @@ impl<'a, 'm> Session<'a, 'm> {
                 channels: o.channels,
                 zp: o.zero_point,
             };
-            let src = |t: u8| -> Result<Src<'_>> {
-                match sparse_in {
-                    Some(s) if t == model.input() => Ok(Src::Sparse(s)),
-                    _ => view(t).map(Src::Dense),
-                }
-            };
             let scratch = Scratch::new(&mut *scratch_region);
-            run_op(model, &ctx, &op, &view, &src, out, scratch)?;
+            let env = ops::Env {
+                ctx: &ctx,
+                data: self.model.weights_data(),
+                tensors: &views,
+            };
+            ops::run(&op, &env, out, scratch)?;
             let produced: &[i8] = cast(out_buf, o.len()).ok_or(internal)?;
             f(
                 k,
@@ -899,299 +999,6 @@ impl<'a, 'm> Session<'a, 'm> {
             );
             k += 1;
         }
-        Ok(slots_start)
-    }
-}
-
-/// Dispatches one op to its implementation.
-fn run_op<'v>(
-    model: &Model<'_>,
-    ctx: &Ctx<'_>,
-    op: &Op,
-    view: &impl Fn(u8) -> Result<In<'v>>,
-    src: &impl Fn(u8) -> Result<Src<'v>>,
-    mut out: Out<'_>,
-    scratch: Scratch<'_>,
-) -> Result<()> {
-    // Without some op features, the arguments may go unused.
-    let _ = (model, ctx, view, src, &mut out, &scratch);
-    #[allow(unreachable_patterns)]
-    match op {
-        #[cfg(feature = "op-linear")]
-        Op::Linear {
-            input,
-            weights,
-            params,
-            act,
-            ..
-        } => ops::linear::run(
-            model.matrix(*weights),
-            model.data(*params),
-            *act,
-            src(*input)?,
-            out,
-            scratch,
-        ),
-        #[cfg(feature = "op-gcn")]
-        Op::GcnConv {
-            input,
-            weights,
-            params,
-            act,
-            improved,
-            add_self_loops,
-            normalize,
-            edge_weight,
-            ..
-        } => ops::gcn::run(
-            ctx,
-            model.matrix(*weights),
-            model.data(*params),
-            *act,
-            ops::gcn::GcnFlags {
-                improved: *improved,
-                add_self_loops: *add_self_loops,
-                normalize: *normalize,
-                edge_weight: *edge_weight,
-            },
-            src(*input)?,
-            out,
-            scratch,
-        ),
-        #[cfg(feature = "op-sage")]
-        Op::SageConv {
-            input,
-            aggr,
-            weights_l,
-            weights_r,
-            params,
-            act,
-            normalize,
-            ..
-        } => ops::sage::run(
-            ctx,
-            ops::sage::SageParams {
-                aggr: *aggr,
-                wl: model.matrix(*weights_l),
-                wr: model.matrix(*weights_r),
-                params: model.data(*params),
-                act: *act,
-                normalize: *normalize,
-            },
-            src(*input)?,
-            out,
-            scratch,
-        ),
-        #[cfg(feature = "op-gin")]
-        Op::GinAggregate {
-            input,
-            one_plus_eps_q16,
-            mult,
-            shift,
-            ..
-        } => ops::gin::run(
-            ctx,
-            *one_plus_eps_q16,
-            *mult,
-            *shift,
-            view(*input)?,
-            out,
-            scratch,
-        ),
-        #[cfg(feature = "op-pool")]
-        Op::GlobalPool {
-            input,
-            pool,
-            mult,
-            shift,
-            ..
-        } => ops::pool::run(ctx, *pool, *mult, *shift, view(*input)?, out, scratch),
-        #[cfg(feature = "op-elementwise")]
-        Op::Add {
-            a,
-            b,
-            mult_a_q16,
-            mult_b_q16,
-            act,
-            ..
-        } => ops::elementwise::add(view(*a)?, view(*b)?, *mult_a_q16, *mult_b_q16, *act, out),
-        #[cfg(feature = "op-elementwise")]
-        Op::Concat { parts, .. } => {
-            let mut offset = 0usize;
-            for p in parts {
-                let v = view(p.input)?;
-                let c = v.channels;
-                ops::elementwise::concat_part(v, p.mult_q16, offset, &mut out)?;
-                offset += c;
-            }
-            Ok(())
-        }
-        #[cfg(feature = "op-elementwise")]
-        Op::Act { input, act, .. } => ops::elementwise::act(view(*input)?, *act, out),
-        #[cfg(feature = "op-gat")]
-        Op::GatConv {
-            input,
-            heads,
-            concat,
-            v2,
-            add_self_loops,
-            negative_slope_q16,
-            weights,
-            weights_r,
-            lin_bias,
-            att,
-            logit,
-            params,
-            act,
-            edge,
-            ..
-        } => {
-            let edge = match edge {
-                Some(e) => Some(ops::gat::GatEdgeIn {
-                    e: view(e.edge_attr)?,
-                    att: model.data(e.att),
-                    logit: model.data(e.logit),
-                }),
-                None => None,
-            };
-            let h = usize::from(*heads);
-            let c = ops::gat::per_head(h, *concat, out.channels)
-                .ok_or(Error::InvalidOp { op: ctx.op })?;
-            ops::gat::run(
-                ctx,
-                ops::gat::GatParams {
-                    shape: ops::gat::GatShape {
-                        heads: h,
-                        per_head: c,
-                        v2: *v2,
-                    },
-                    concat: *concat,
-                    add_self_loops: *add_self_loops,
-                    negative_slope_q16: *negative_slope_q16,
-                    w: model.matrix(*weights),
-                    wr: model.matrix(*weights_r),
-                    lin_bias: model.data(*lin_bias),
-                    att: model.data(*att),
-                    logit: model.data(*logit),
-                    params: model.data(*params),
-                    act: *act,
-                    edge,
-                },
-                view(*input)?,
-                out,
-                scratch,
-            )
-        }
-        #[cfg(feature = "op-propagate")]
-        Op::Propagate {
-            input,
-            k,
-            alpha_q30,
-            weights,
-            x0,
-            weights_0,
-            params,
-            act,
-            improved,
-            add_self_loops,
-            normalize,
-            edge_weight,
-            hops,
-            ..
-        } => ops::propagate::run(
-            ctx,
-            ops::propagate::PropParams {
-                k: *k,
-                alpha_q30: *alpha_q30,
-                w: (weights.len != 0).then(|| model.matrix(*weights)),
-                w0: if weights_0.len != 0 {
-                    Some((model.matrix(*weights_0), src(*x0)?))
-                } else {
-                    None
-                },
-                params: model.data(*params),
-                act: *act,
-                hops: *hops,
-                flags: ops::gcn::GcnFlags {
-                    improved: *improved,
-                    add_self_loops: *add_self_loops,
-                    normalize: *normalize,
-                    edge_weight: *edge_weight,
-                },
-            },
-            src(*input)?,
-            out,
-            scratch,
-        ),
-        #[cfg(feature = "op-gine")]
-        Op::GineConv {
-            input,
-            edge_attr,
-            one_plus_eps_q16,
-            edge_weights,
-            edge_params,
-            mult,
-            shift,
-            ..
-        } => ops::gine::run(
-            ctx,
-            ops::gine::GineParams {
-                one_plus_eps_q16: *one_plus_eps_q16,
-                lin: (edge_weights.len != 0).then(|| model.matrix(*edge_weights)),
-                edge_params: model.data(*edge_params),
-                mult: *mult,
-                shift: *shift,
-            },
-            view(*input)?,
-            view(*edge_attr)?,
-            out,
-            scratch,
-        ),
-        #[cfg(feature = "op-lut")]
-        Op::Lut { input, table, .. } => ops::lut::run(view(*input)?, model.data(*table), out),
-        #[cfg(feature = "op-edgeconv")]
-        Op::EdgeConv {
-            input,
-            aggr,
-            k,
-            hidden,
-            w_self,
-            w_nbr,
-            params1,
-            act1,
-            hidden_zp,
-            w2,
-            params2,
-            act2,
-            ..
-        } => ops::edge_conv::run(
-            ctx,
-            ops::edge_conv::EdgeConvParams {
-                aggr: *aggr,
-                k: usize::from(*k),
-                hidden: usize::from(*hidden),
-                w_self: model.matrix(*w_self),
-                w_nbr: model.matrix(*w_nbr),
-                params1: model.data(*params1),
-                act1: *act1,
-                hidden_zp: *hidden_zp,
-                w2: (w2.len != 0).then(|| model.matrix(*w2)),
-                params2: model.data(*params2),
-                act2: *act2,
-            },
-            view(*input)?,
-            out,
-            scratch,
-        ),
-        #[cfg(feature = "op-link")]
-        Op::InnerProduct {
-            input, mult, shift, ..
-        } => ops::link::inner_product(ctx, view(*input)?, *mult, *shift, out),
-        #[cfg(feature = "op-link")]
-        Op::PairFeatures { input, mode, .. } => {
-            ops::link::pair_features(ctx, view(*input)?, *mode, out)
-        }
-        // Rejected by `Model::from_bytes` (`Error::OpNotCompiled`).
-        _ => Err(Error::InvalidOp { op: ctx.op }),
+        Ok(())
     }
 }

@@ -5,6 +5,7 @@ mod common;
 use common::*;
 use tinygnn::format::writer::ChannelRecord;
 use tinygnn::format::{Activation, Op, Pool};
+use tinygnn::ops::{Act, GcnConv, GlobalPool, Linear};
 use tinygnn::Model;
 
 fn r8(x: usize) -> usize {
@@ -24,11 +25,11 @@ fn chain(outputs_a: bool) -> Vec<u8> {
     let c = w.add_tensor(node(4, 0.1, 0));
     let d = w.add_tensor(node(4, 0.1, 0));
     for (i, o) in [(x, a), (a, b), (b, c), (c, d)] {
-        w.add_op(Op::Act {
+        w.add_op(Op::Act(Act {
             input: i,
             output: o,
             act: Activation::Relu,
-        });
+        }));
     }
     let outs: &[u8] = if outputs_a { &[d, a] } else { &[d] };
     w.finish(x, outs, 100, 100, 10).unwrap()
@@ -79,7 +80,7 @@ fn node_and_graph_tensors_share_slots_by_max_size() {
             shift: 0,
         }; 5],
     );
-    w.add_op(Op::GcnConv {
+    w.add_op(Op::GcnConv(GcnConv {
         input: x,
         output: h,
         weights: ws,
@@ -89,14 +90,14 @@ fn node_and_graph_tensors_share_slots_by_max_size() {
         add_self_loops: true,
         normalize: true,
         edge_weight: false,
-    });
-    w.add_op(Op::GlobalPool {
+    }));
+    w.add_op(Op::GlobalPool(GlobalPool {
         input: h,
         output: p,
         pool: Pool::Mean,
         mult: 1 << 30,
         shift: -7,
-    });
+    }));
     let lw = w.add_i8(&[1; 10]);
     let lp = w.add_channel_params(
         &[ChannelRecord {
@@ -105,13 +106,13 @@ fn node_and_graph_tensors_share_slots_by_max_size() {
             shift: 0,
         }; 2],
     );
-    w.add_op(Op::Linear {
+    w.add_op(Op::Linear(Linear {
         input: p,
         output: y,
         weights: lw,
         params: lp,
         act: Activation::None,
-    });
+    }));
     let bytes = w.finish(x, &[y], 64, 64, 8).unwrap();
     let m = Model::from_bytes(&bytes).unwrap();
     for (n, e, g) in [(10, 20, 3), (2, 0, 2), (7, 5, 7), (0, 0, 1)] {

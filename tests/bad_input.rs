@@ -6,6 +6,7 @@ use common::*;
 use proptest::prelude::*;
 use tinygnn::format::writer::{fix_crc, ChannelRecord};
 use tinygnn::format::{Activation, Op, Pool};
+use tinygnn::ops::{Act, GcnConv, GlobalPool};
 use tinygnn::{Error, Features, GraphInput, Model, Session};
 
 /// x (2 ch) → GCN (edge weights) → y (2 ch); y → mean pool → p. Capacity 8 nodes, 10 edges, 3 graphs.
@@ -22,7 +23,7 @@ fn model() -> Vec<u8> {
             shift: 0,
         }; 2],
     );
-    w.add_op(Op::GcnConv {
+    w.add_op(Op::GcnConv(GcnConv {
         input: x,
         output: y,
         weights: ws,
@@ -32,14 +33,14 @@ fn model() -> Vec<u8> {
         add_self_loops: true,
         normalize: true,
         edge_weight: true,
-    });
-    w.add_op(Op::GlobalPool {
+    }));
+    w.add_op(Op::GlobalPool(GlobalPool {
         input: y,
         output: p,
         pool: Pool::Mean,
         mult: 1 << 30,
         shift: -7,
-    });
+    }));
     w.finish(x, &[p, y], 8, 10, 3).unwrap()
 }
 
@@ -132,11 +133,11 @@ fn unknown_op_tag() {
         let x = w.add_tensor(node(2, 0.1, 0));
         let y = w.add_tensor(node(2, 0.1, 0));
         if with_op {
-            w.add_op(Op::Act {
+            w.add_op(Op::Act(Act {
                 input: x,
                 output: y,
                 act: Activation::Relu,
-            });
+            }));
         }
         w.finish(x, &[x], 8, 8, 1).unwrap()
     };

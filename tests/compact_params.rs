@@ -6,6 +6,7 @@ mod common;
 use common::*;
 use tinygnn::format::writer::ChannelRecord;
 use tinygnn::format::{self, Activation, Aggr, Op, ParamsForm, Section};
+use tinygnn::ops::{GcnConv, Linear, SageConv};
 use tinygnn::{channel_record, channel_record_of, Error, Model};
 
 /// `n` records with random biases and one shared rescale.
@@ -44,19 +45,19 @@ fn model(seed: u64, compact: bool) -> (Vec<u8>, Vec<Section>) {
     let r = shared_records(&mut rng, h1, 0.0013);
     let ps = add(&mut w, &r);
     params.push(ps);
-    w.add_op(Op::Linear {
+    w.add_op(Op::Linear(Linear {
         input: x,
         output: t1,
         weights: ws,
         params: ps,
         act: Activation::Relu,
-    });
+    }));
 
     let ws = w.add_i8(&rng.weights(h1 * h2));
     let r = shared_records(&mut rng, h2, 0.0021);
     let ps = add(&mut w, &r);
     params.push(ps);
-    w.add_op(Op::GcnConv {
+    w.add_op(Op::GcnConv(GcnConv {
         input: t1,
         output: t2,
         weights: ws,
@@ -66,14 +67,14 @@ fn model(seed: u64, compact: bool) -> (Vec<u8>, Vec<Section>) {
         add_self_loops: true,
         normalize: true,
         edge_weight: false,
-    });
+    }));
 
     let wl = w.add_i8(&rng.weights(h2 * h3));
     let wr = w.add_i8(&rng.weights(h2 * h3));
     let r = shared_records(&mut rng, h3, 0.0017);
     let ps = add(&mut w, &r);
     params.push(ps);
-    w.add_op(Op::SageConv {
+    w.add_op(Op::SageConv(SageConv {
         input: t2,
         output: t3,
         aggr: Aggr::Mean,
@@ -82,7 +83,7 @@ fn model(seed: u64, compact: bool) -> (Vec<u8>, Vec<Section>) {
         params: ps,
         act: Activation::None,
         normalize: false,
-    });
+    }));
 
     let wl = w.add_i8(&rng.weights(h3 * h4));
     let mut r = shared_records(&mut rng, h4, 1.0);
@@ -91,7 +92,7 @@ fn model(seed: u64, compact: bool) -> (Vec<u8>, Vec<Section>) {
     }
     let ps = add(&mut w, &r);
     params.push(ps);
-    w.add_op(Op::SageConv {
+    w.add_op(Op::SageConv(SageConv {
         input: t3,
         output: t4,
         aggr: Aggr::Max,
@@ -100,7 +101,7 @@ fn model(seed: u64, compact: bool) -> (Vec<u8>, Vec<Section>) {
         params: ps,
         act: Activation::Relu,
         normalize: true,
-    });
+    }));
     (w.finish(x, &[t4, t3, t2, t1], 32, 64, 1).unwrap(), params)
 }
 
@@ -196,13 +197,13 @@ fn linear_with_params_len(len: usize) -> Result<(), Error> {
     let y = w.add_tensor(node(4, 0.1, 0));
     let ws = w.add_i8(&[1; 12]);
     let ps = w.add_bytes(&vec![0u8; len]);
-    w.add_op(Op::Linear {
+    w.add_op(Op::Linear(Linear {
         input: x,
         output: y,
         weights: ws,
         params: ps,
         act: Activation::None,
-    });
+    }));
     match w.finish(x, &[y], 4, 4, 1) {
         Ok(_) => Ok(()),
         Err(tinygnn::format::writer::WriteError::Invalid(e)) => Err(e),

@@ -12,6 +12,7 @@ mod common;
 use common::*;
 use tinygnn::format::writer::{ChannelRecord, ModelWriter};
 use tinygnn::format::{Activation, Aggr, Op, Pool, Section};
+use tinygnn::ops::{Act, GcnConv, GinAggregate, GlobalPool, SageConv};
 use tinygnn::{Error, Features, GraphInput, Model};
 
 const UNIT: ChannelRecord = ChannelRecord {
@@ -53,7 +54,7 @@ fn gcn(improved: bool, add_self_loops: bool, normalize: bool, edge_weight: bool)
     let y = w.add_tensor(node(1, 1.0, 0));
     let weights = w.add_i8(&[1]);
     let params = w.add_channel_params(&[UNIT]);
-    w.add_op(Op::GcnConv {
+    w.add_op(Op::GcnConv(GcnConv {
         input: x,
         output: y,
         weights,
@@ -63,7 +64,7 @@ fn gcn(improved: bool, add_self_loops: bool, normalize: bool, edge_weight: bool)
         add_self_loops,
         normalize,
         edge_weight,
-    });
+    }));
     w.finish(x, &[y], 16, 32, 1).unwrap()
 }
 
@@ -79,7 +80,7 @@ fn sage(aggr: Aggr, root: bool, bias: i32) -> Vec<u8> {
         Section::default()
     };
     let params = w.add_channel_params(&[ChannelRecord { bias, ..UNIT }; 2]);
-    w.add_op(Op::SageConv {
+    w.add_op(Op::SageConv(SageConv {
         input: x,
         output: y,
         aggr,
@@ -88,7 +89,7 @@ fn sage(aggr: Aggr, root: bool, bias: i32) -> Vec<u8> {
         params,
         act: Activation::None,
         normalize: false,
-    });
+    }));
     w.finish(x, &[y], 16, 32, 1).unwrap()
 }
 
@@ -97,13 +98,13 @@ fn gin() -> Vec<u8> {
     let mut w = writer();
     let x = w.add_tensor(node(2, 1.0, 1));
     let y = w.add_tensor(node(2, 1.0, 0));
-    w.add_op(Op::GinAggregate {
+    w.add_op(Op::GinAggregate(GinAggregate {
         input: x,
         output: y,
         one_plus_eps_q16: 3 << 15,
         mult: 1 << 30,
         shift: -7, // 2^-8: undoes the 8 fractional bits kept
-    });
+    }));
     w.finish(x, &[y], 16, 32, 1).unwrap()
 }
 
@@ -114,13 +115,13 @@ fn pool(kind: Pool) -> Vec<u8> {
     let x = w.add_tensor(node(2, 1.0, 4));
     let p = w.add_tensor(graph(2, 1.0, zp_out));
     let shift = if kind == Pool::Mean { -7 } else { 1 };
-    w.add_op(Op::GlobalPool {
+    w.add_op(Op::GlobalPool(GlobalPool {
         input: x,
         output: p,
         pool: kind,
         mult: 1 << 30,
         shift,
-    });
+    }));
     w.finish(x, &[p], 16, 32, 4).unwrap()
 }
 
@@ -354,13 +355,13 @@ fn exactly_the_capacity_runs_and_one_more_is_an_error() {
         let mut w = writer();
         let x = w.add_tensor(node(1, 1.0, 0));
         let p = w.add_tensor(graph(1, 1.0, 0));
-        w.add_op(Op::GlobalPool {
+        w.add_op(Op::GlobalPool(GlobalPool {
             input: x,
             output: p,
             pool: Pool::Add,
             mult: 1 << 30,
             shift: 1,
-        });
+        }));
         w.finish(x, &[p], 5, 7, 2).unwrap()
     };
     let x = [1i8, 2, 3, 4, 5, 6];
@@ -442,11 +443,11 @@ fn capacity_limits_of_the_format() {
         let mut w = ModelWriter::new();
         let x = w.add_tensor(node(1, 1.0, 0));
         let y = w.add_tensor(node(1, 1.0, 0));
-        w.add_op(Op::Act {
+        w.add_op(Op::Act(Act {
             input: x,
             output: y,
             act: Activation::Relu,
-        });
+        }));
         w.finish(x, &[y], n, e, 1)
             .map(|b| Model::from_bytes(&b).map(|m| m.capacity()))
     };

@@ -9,6 +9,7 @@ use common::*;
 use tinygnn::format::writer::{ChannelRecord, ModelWriter};
 use tinygnn::format::{Activation, Aggr, Op, Pool};
 use tinygnn::graph::quantize_value;
+use tinygnn::ops::{GcnConv, GinAggregate, GlobalPool, SageConv};
 use tinygnn::quant::quantize_multiplier;
 use tinygnn::{Features, GraphInput};
 
@@ -147,7 +148,7 @@ fn gcn_matches_pyg_float() {
         let (wq, recs) = quant_lin(&lin, sx, so, 1.0);
         let ws = w.add_i8(&wq);
         let ps = w.add_channel_params(&recs);
-        w.add_op(Op::GcnConv {
+        w.add_op(Op::GcnConv(GcnConv {
             input: xt,
             output: yt,
             weights: ws,
@@ -157,7 +158,7 @@ fn gcn_matches_pyg_float() {
             add_self_loops: true,
             normalize: true,
             edge_weight: ew,
-        });
+        }));
         let bytes = w.finish(xt, &[yt], 16, 16, 1).unwrap();
         let (got, scale, zp) = run_f32(&bytes, &x, None, ew);
         // Weight quantization error dominates: allow 3 output steps.
@@ -227,7 +228,7 @@ fn sage_mean_max_sum_match_pyg_float() {
         let wls = w.add_i8(&wl);
         let wrs = w.add_i8(&wr);
         let ps = w.add_channel_params(&recs);
-        w.add_op(Op::SageConv {
+        w.add_op(Op::SageConv(SageConv {
             input: xt,
             output: yt,
             aggr,
@@ -236,7 +237,7 @@ fn sage_mean_max_sum_match_pyg_float() {
             params: ps,
             act: Activation::None,
             normalize: false,
-        });
+        }));
         let bytes = w.finish(xt, &[yt], 16, 16, 1).unwrap();
         let (got, scale, zp) = run_f32(&bytes, &x, None, false);
         check(&got, scale, zp, &want, 3.0);
@@ -283,21 +284,21 @@ fn gin_and_mean_pool_match_pyg_float() {
     let at = w.add_tensor(node(f as u16, sa as f32, -20));
     let pt = w.add_tensor(graph(f as u16, sp as f32, 10));
     let (m1, s1) = quantize_multiplier(sx / (sa * 256.0));
-    w.add_op(Op::GinAggregate {
+    w.add_op(Op::GinAggregate(GinAggregate {
         input: xt,
         output: at,
         one_plus_eps_q16: ((1.0 + eps) * 65536.0f64).round() as i32,
         mult: m1,
         shift: s1,
-    });
+    }));
     let (m2, s2) = quantize_multiplier(sa / (sp * 256.0));
-    w.add_op(Op::GlobalPool {
+    w.add_op(Op::GlobalPool(GlobalPool {
         input: at,
         output: pt,
         pool: Pool::Mean,
         mult: m2,
         shift: s2,
-    });
+    }));
     let bytes = w.finish(xt, &[pt], 16, 16, 4).unwrap();
     let (got, scale, zp) = run_f32(&bytes, &x, Some(&batch), false);
     check(&got, scale, zp, &pooled, 1.0);

@@ -10,6 +10,7 @@ use proptest::prelude::*;
 use tinygnn::format::writer::{fix_crc, pack_i4, WriteError};
 use tinygnn::format::{Activation, Aggr, Op, Section, WeightBits, WEIGHTS_I4_FLAG};
 use tinygnn::kernels::dense_i4::Matrix;
+use tinygnn::ops::{GcnConv, Linear, SageConv};
 use tinygnn::{Error, Model};
 
 /// Random weights in −7..=7 (what the tool writes) plus an occasional −8.
@@ -41,7 +42,7 @@ fn model(seed: u64, ic: usize, h: [usize; 4], bits: [WeightBits; 4], aggr: Aggr)
         .add_weights(bits[0], &w4(&mut rng, ic * h[0]), ic)
         .unwrap();
     let params = w.add_channel_params(&records(&mut rng, h[0], 200, 0.02));
-    w.add_op(Op::GcnConv {
+    w.add_op(Op::GcnConv(GcnConv {
         input: x,
         output: t1,
         weights,
@@ -51,7 +52,7 @@ fn model(seed: u64, ic: usize, h: [usize; 4], bits: [WeightBits; 4], aggr: Aggr)
         add_self_loops: true,
         normalize: true,
         edge_weight: false,
-    });
+    }));
     let weights_l = w
         .add_weights(bits[1], &w4(&mut rng, h[0] * h[1]), h[0])
         .unwrap();
@@ -59,7 +60,7 @@ fn model(seed: u64, ic: usize, h: [usize; 4], bits: [WeightBits; 4], aggr: Aggr)
         .add_weights(bits[1], &w4(&mut rng, h[0] * h[1]), h[0])
         .unwrap();
     let params = w.add_channel_params(&records(&mut rng, h[1], 200, 0.02));
-    w.add_op(Op::SageConv {
+    w.add_op(Op::SageConv(SageConv {
         input: t1,
         output: t2,
         aggr,
@@ -68,12 +69,12 @@ fn model(seed: u64, ic: usize, h: [usize; 4], bits: [WeightBits; 4], aggr: Aggr)
         params,
         act: Activation::Relu,
         normalize: false,
-    });
+    }));
     let weights_l = w
         .add_weights(bits[2], &w4(&mut rng, h[1] * h[2]), h[1])
         .unwrap();
     let params = w.add_channel_params(&records(&mut rng, h[2], 200, 0.02));
-    w.add_op(Op::SageConv {
+    w.add_op(Op::SageConv(SageConv {
         input: t2,
         output: t3,
         aggr: Aggr::Max,
@@ -82,18 +83,18 @@ fn model(seed: u64, ic: usize, h: [usize; 4], bits: [WeightBits; 4], aggr: Aggr)
         params,
         act: Activation::None,
         normalize: false,
-    });
+    }));
     let weights = w
         .add_weights(bits[3], &w4(&mut rng, h[2] * h[3]), h[2])
         .unwrap();
     let params = w.add_channel_params(&records(&mut rng, h[3], 200, 0.05));
-    w.add_op(Op::Linear {
+    w.add_op(Op::Linear(Linear {
         input: t3,
         output: t4,
         weights,
         params,
         act: Activation::None,
-    });
+    }));
     w.finish(x, &[t4], 64, 512, 1).unwrap()
 }
 
@@ -125,8 +126,8 @@ proptest! {
         let found: Vec<WeightBits> = model4
             .ops()
             .filter_map(|op| match op {
-                Op::Linear { weights, .. } | Op::GcnConv { weights, .. } => Some(weights.weight_bits()),
-                Op::SageConv { weights_l, .. } => Some(weights_l.weight_bits()),
+                Op::Linear(Linear { weights, .. }) | Op::GcnConv(GcnConv { weights, .. }) => Some(weights.weight_bits()),
+                Op::SageConv(SageConv { weights_l, .. }) => Some(weights_l.weight_bits()),
                 _ => None,
             })
             .collect();
@@ -151,16 +152,16 @@ fn round_trip_of_an_int4_section() {
     assert_eq!(weights.weight_bits(), WeightBits::I4);
     assert_eq!(weights.weight_bytes().len, 4);
     let params = w.add_channel_params(&records(&mut Rng(3), 2, 10, 0.1));
-    w.add_op(Op::Linear {
+    w.add_op(Op::Linear(Linear {
         input: x,
         output: y,
         weights,
         params,
         act: Activation::None,
-    });
+    }));
     let bytes = w.finish(x, &[y], 4, 4, 1).unwrap();
     let m = Model::from_bytes(&bytes).unwrap();
-    let Some(Op::Linear { weights: got, .. }) = m.ops().next() else {
+    let Some(Op::Linear(Linear { weights: got, .. })) = m.ops().next() else {
         panic!("linear expected")
     };
     assert_eq!(got, weights);
@@ -191,7 +192,7 @@ fn raw_linear(ic: u16, raw: &[u8], len: u32) -> Vec<u8> {
     let y = w.add_tensor(node(2, 0.1, 0));
     let s = w.add_bytes(raw);
     let params = w.add_channel_params(&records(&mut Rng(5), 2, 10, 0.1));
-    w.add_op(Op::Linear {
+    w.add_op(Op::Linear(Linear {
         input: x,
         output: y,
         weights: Section {
@@ -200,7 +201,7 @@ fn raw_linear(ic: u16, raw: &[u8], len: u32) -> Vec<u8> {
         },
         params,
         act: Activation::None,
-    });
+    }));
     w.finish(x, &[y], 4, 4, 1).unwrap()
 }
 
@@ -226,7 +227,7 @@ fn reader_rejects_malformed_int4_sections() {
         let y = w.add_tensor(node(2, 0.1, 0));
         let s = w.add_bytes(&[0u8; 8]);
         let params = w.add_channel_params(&records(&mut Rng(5), 2, 10, 0.1));
-        w.add_op(Op::Linear {
+        w.add_op(Op::Linear(Linear {
             input: x,
             output: y,
             weights: Section {
@@ -235,7 +236,7 @@ fn reader_rejects_malformed_int4_sections() {
             },
             params,
             act: Activation::None,
-        });
+        }));
         assert_eq!(
             w.finish(x, &[y], 4, 4, 1).err(),
             Some(WriteError::Invalid(Error::InvalidOp { op: 0 })),

@@ -32,6 +32,10 @@
 mod common;
 
 use std::collections::BTreeMap;
+use tinygnn::ops::{
+    Act, Add, Concat, EdgeConv, GatConv, GcnConv, GinAggregate, GineConv, GlobalPool, InnerProduct,
+    Linear, Lut, PairFeatures, Propagate, SageConv,
+};
 
 use common::Rng;
 use tinygnn::format::writer::fix_crc;
@@ -221,28 +225,28 @@ fn nasty_section(rng: &mut Rng, s: Section, data_len: usize) -> Section {
 /// Every tensor id field of an op, mutably.
 fn op_ids(op: &mut Op) -> Vec<&mut u8> {
     match op {
-        Op::Linear { input, output, .. }
-        | Op::GcnConv { input, output, .. }
-        | Op::SageConv { input, output, .. }
-        | Op::GinAggregate { input, output, .. }
-        | Op::GlobalPool { input, output, .. }
-        | Op::Act { input, output, .. }
-        | Op::GatConv { input, output, .. }
-        | Op::EdgeConv { input, output, .. }
-        | Op::InnerProduct { input, output, .. }
-        | Op::PairFeatures { input, output, .. } => vec![input, output],
-        Op::Propagate {
+        Op::Linear(Linear { input, output, .. })
+        | Op::GcnConv(GcnConv { input, output, .. })
+        | Op::SageConv(SageConv { input, output, .. })
+        | Op::GinAggregate(GinAggregate { input, output, .. })
+        | Op::GlobalPool(GlobalPool { input, output, .. })
+        | Op::Act(Act { input, output, .. })
+        | Op::GatConv(GatConv { input, output, .. })
+        | Op::EdgeConv(EdgeConv { input, output, .. })
+        | Op::InnerProduct(InnerProduct { input, output, .. })
+        | Op::PairFeatures(PairFeatures { input, output, .. }) => vec![input, output],
+        Op::Propagate(Propagate {
             input, output, x0, ..
-        } => vec![input, output, x0],
-        Op::Add { a, b, output, .. } => vec![a, b, output],
-        Op::GineConv {
+        }) => vec![input, output, x0],
+        Op::Add(Add { a, b, output, .. }) => vec![a, b, output],
+        Op::GineConv(GineConv {
             input,
             edge_attr,
             output,
             ..
-        } => vec![input, edge_attr, output],
-        Op::Lut { input, output, .. } => vec![input, output],
-        Op::Concat { parts, output } => {
+        }) => vec![input, edge_attr, output],
+        Op::Lut(Lut { input, output, .. }) => vec![input, output],
+        Op::Concat(Concat { parts, output }) => {
             let mut v: Vec<&mut u8> = parts.iter_mut().map(|p| &mut p.input).collect();
             v.push(output);
             v
@@ -252,25 +256,25 @@ fn op_ids(op: &mut Op) -> Vec<&mut u8> {
 
 fn op_sections(op: &mut Op) -> Vec<&mut Section> {
     match op {
-        Op::Linear {
+        Op::Linear(Linear {
             weights, params, ..
-        }
-        | Op::GcnConv {
+        })
+        | Op::GcnConv(GcnConv {
             weights, params, ..
-        } => vec![weights, params],
-        Op::Propagate {
+        }) => vec![weights, params],
+        Op::Propagate(Propagate {
             weights,
             weights_0,
             params,
             ..
-        } => vec![weights, weights_0, params],
-        Op::SageConv {
+        }) => vec![weights, weights_0, params],
+        Op::SageConv(SageConv {
             weights_l,
             weights_r,
             params,
             ..
-        } => vec![weights_l, weights_r, params],
-        Op::GatConv {
+        }) => vec![weights_l, weights_r, params],
+        Op::GatConv(GatConv {
             weights,
             weights_r,
             lin_bias,
@@ -278,21 +282,21 @@ fn op_sections(op: &mut Op) -> Vec<&mut Section> {
             logit,
             params,
             ..
-        } => vec![weights, weights_r, lin_bias, att, logit, params],
-        Op::GineConv {
+        }) => vec![weights, weights_r, lin_bias, att, logit, params],
+        Op::GineConv(GineConv {
             edge_weights,
             edge_params,
             ..
-        } => vec![edge_weights, edge_params],
-        Op::Lut { table, .. } => vec![table],
-        Op::EdgeConv {
+        }) => vec![edge_weights, edge_params],
+        Op::Lut(Lut { table, .. }) => vec![table],
+        Op::EdgeConv(EdgeConv {
             w_self,
             w_nbr,
             params1,
             w2,
             params2,
             ..
-        } => vec![w_self, w_nbr, params1, w2, params2],
+        }) => vec![w_self, w_nbr, params1, w2, params2],
         _ => vec![],
     }
 }
@@ -300,27 +304,27 @@ fn op_sections(op: &mut Op) -> Vec<&mut Section> {
 /// Changes one numeric parameter or flag of an op.
 fn mutate_param(rng: &mut Rng, op: &mut Op) {
     match op {
-        Op::Linear { act, .. } => *act = nasty_act(rng),
-        Op::GcnConv {
+        Op::Linear(Linear { act, .. }) => *act = nasty_act(rng),
+        Op::GcnConv(GcnConv {
             act,
             improved,
             add_self_loops,
             normalize,
             edge_weight,
             ..
-        } => match rng.next() % 5 {
+        }) => match rng.next() % 5 {
             0 => *act = nasty_act(rng),
             1 => *improved ^= true,
             2 => *add_self_loops ^= true,
             3 => *normalize ^= true,
             _ => *edge_weight ^= true,
         },
-        Op::SageConv {
+        Op::SageConv(SageConv {
             aggr,
             act,
             normalize,
             ..
-        } => match rng.next() % 3 {
+        }) => match rng.next() % 3 {
             0 => {
                 *aggr = match rng.next() % 3 {
                     0 => Aggr::Sum,
@@ -331,19 +335,19 @@ fn mutate_param(rng: &mut Rng, op: &mut Op) {
             1 => *act = nasty_act(rng),
             _ => *normalize ^= true,
         },
-        Op::GinAggregate {
+        Op::GinAggregate(GinAggregate {
             one_plus_eps_q16,
             mult,
             shift,
             ..
-        } => match rng.next() % 3 {
+        }) => match rng.next() % 3 {
             0 => *one_plus_eps_q16 = nasty_i32(rng, *one_plus_eps_q16),
             1 => *mult = nasty_i32(rng, *mult),
             _ => *shift = nasty_i32(rng, *shift),
         },
-        Op::GlobalPool {
+        Op::GlobalPool(GlobalPool {
             pool, mult, shift, ..
-        } => match rng.next() % 3 {
+        }) => match rng.next() % 3 {
             0 => {
                 *pool = match rng.next() % 3 {
                     0 => Pool::Add,
@@ -354,23 +358,23 @@ fn mutate_param(rng: &mut Rng, op: &mut Op) {
             1 => *mult = nasty_i32(rng, *mult),
             _ => *shift = nasty_i32(rng, *shift),
         },
-        Op::Add {
+        Op::Add(Add {
             mult_a_q16,
             mult_b_q16,
             act,
             ..
-        } => match rng.next() % 3 {
+        }) => match rng.next() % 3 {
             0 => *mult_a_q16 = nasty_i32(rng, *mult_a_q16),
             1 => *mult_b_q16 = nasty_i32(rng, *mult_b_q16),
             _ => *act = nasty_act(rng),
         },
-        Op::Concat { parts, .. } => {
+        Op::Concat(Concat { parts, .. }) => {
             if let Some(p) = parts.first_mut() {
                 p.mult_q16 = nasty_i32(rng, p.mult_q16);
             }
         }
-        Op::Act { act, .. } => *act = nasty_act(rng),
-        Op::GatConv {
+        Op::Act(Act { act, .. }) => *act = nasty_act(rng),
+        Op::GatConv(GatConv {
             heads,
             concat,
             v2,
@@ -378,7 +382,7 @@ fn mutate_param(rng: &mut Rng, op: &mut Op) {
             negative_slope_q16,
             act,
             ..
-        } => match rng.next() % 6 {
+        }) => match rng.next() % 6 {
             0 => *heads = nasty_u8(rng, *heads, 16),
             1 => *concat ^= true,
             2 => *v2 ^= true,
@@ -386,7 +390,7 @@ fn mutate_param(rng: &mut Rng, op: &mut Op) {
             4 => *negative_slope_q16 = nasty_i32(rng, *negative_slope_q16),
             _ => *act = nasty_act(rng),
         },
-        Op::Propagate {
+        Op::Propagate(Propagate {
             k,
             alpha_q30,
             act,
@@ -396,7 +400,7 @@ fn mutate_param(rng: &mut Rng, op: &mut Op) {
             edge_weight,
             hops,
             ..
-        } => match rng.next() % 8 {
+        }) => match rng.next() % 8 {
             0 => *k = nasty_u8(rng, *k, 32),
             1 => *alpha_q30 = nasty_i32(rng, *alpha_q30),
             2 => *act = nasty_act(rng),
@@ -406,25 +410,25 @@ fn mutate_param(rng: &mut Rng, op: &mut Op) {
             6 => *hops ^= true,
             _ => *edge_weight ^= true,
         },
-        Op::GineConv {
+        Op::GineConv(GineConv {
             one_plus_eps_q16,
             mult,
             shift,
             ..
-        } => match rng.next() % 3 {
+        }) => match rng.next() % 3 {
             0 => *one_plus_eps_q16 = nasty_i32(rng, *one_plus_eps_q16),
             1 => *mult = nasty_i32(rng, *mult),
             _ => *shift = nasty_i32(rng, *shift),
         },
-        Op::Lut { table, .. } => table.len = (rng.next() % 300) as u32,
-        Op::EdgeConv {
+        Op::Lut(Lut { table, .. }) => table.len = (rng.next() % 300) as u32,
+        Op::EdgeConv(EdgeConv {
             k,
             hidden,
             hidden_zp,
             act1,
             act2,
             ..
-        } => match rng.next() % 5 {
+        }) => match rng.next() % 5 {
             0 => *k = (nasty_i32(rng, i32::from(*k)) & 0xffff) as u16,
             1 => *hidden = (nasty_i32(rng, i32::from(*hidden)) & 0xffff) as u16,
             2 => *hidden_zp = rng.next() as i8,
@@ -433,15 +437,15 @@ fn mutate_param(rng: &mut Rng, op: &mut Op) {
         },
         // link (pair decoders): not in the shared fixtures yet (see the
         // `dedupe` helper); their parameters are mutated like GinAggregate's.
-        Op::InnerProduct { mult, shift, .. }
-        | Op::PairFeatures {
+        Op::InnerProduct(InnerProduct { mult, shift, .. })
+        | Op::PairFeatures(PairFeatures {
             mode: tinygnn::format::PairMode::Hadamard { mult, shift },
             ..
-        } => match rng.next() % 2 {
+        }) => match rng.next() % 2 {
             0 => *mult = nasty_i32(rng, *mult),
             _ => *shift = nasty_i32(rng, *shift),
         },
-        Op::PairFeatures { .. } => {}
+        Op::PairFeatures(PairFeatures { .. }) => {}
     }
 }
 
@@ -453,14 +457,14 @@ fn change_variant(rng: &mut Rng, op: &Op, data_len: usize) -> Op {
         len: (rng.next() % data_len.max(1) as u64) as u32,
     };
     match rng.next() % 8 {
-        0 => Op::Linear {
+        0 => Op::Linear(Linear {
             input,
             output,
             weights: w,
             params: w,
             act: Activation::None,
-        },
-        1 => Op::GcnConv {
+        }),
+        1 => Op::GcnConv(GcnConv {
             input,
             output,
             weights: w,
@@ -470,8 +474,8 @@ fn change_variant(rng: &mut Rng, op: &Op, data_len: usize) -> Op {
             add_self_loops: true,
             normalize: true,
             edge_weight: rng.next() % 2 == 0,
-        },
-        2 => Op::SageConv {
+        }),
+        2 => Op::SageConv(SageConv {
             input,
             output,
             aggr: Aggr::Max,
@@ -480,30 +484,30 @@ fn change_variant(rng: &mut Rng, op: &Op, data_len: usize) -> Op {
             params: w,
             act: Activation::None,
             normalize: false,
-        },
-        3 => Op::GinAggregate {
+        }),
+        3 => Op::GinAggregate(GinAggregate {
             input,
             output,
             one_plus_eps_q16: 1 << 16,
             mult: 1 << 30,
             shift: 0,
-        },
-        4 => Op::GlobalPool {
+        }),
+        4 => Op::GlobalPool(GlobalPool {
             input,
             output,
             pool: Pool::Mean,
             mult: 1 << 30,
             shift: 0,
-        },
-        5 => Op::Add {
+        }),
+        5 => Op::Add(Add {
             a: input,
             b: input,
             output,
             mult_a_q16: 1 << 16,
             mult_b_q16: 1 << 16,
             act: Activation::None,
-        },
-        6 => Op::Concat {
+        }),
+        6 => Op::Concat(Concat {
             parts: heapless::Vec::from_slice(&[
                 ConcatPart {
                     input,
@@ -516,12 +520,12 @@ fn change_variant(rng: &mut Rng, op: &Op, data_len: usize) -> Op {
             ])
             .unwrap(),
             output,
-        },
-        _ => Op::Act {
+        }),
+        _ => Op::Act(Act {
             input,
             output,
             act: Activation::Relu,
-        },
+        }),
     }
 }
 
@@ -640,7 +644,7 @@ fn mutate_fields(rng: &mut Rng, d: &mut Decoded, k: usize) {
                 }
                 4 => {
                     // Concat parts: add a copy of a part, or drop one.
-                    if let Op::Concat { parts, .. } = &mut d.ops[i] {
+                    if let Op::Concat(Concat { parts, .. }) = &mut d.ops[i] {
                         if rng.next() % 2 == 0 && parts.len() > 1 {
                             parts.pop();
                         } else if let Some(&p) = parts.first() {

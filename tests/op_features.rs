@@ -13,6 +13,7 @@ mod common;
 use common::*;
 use tinygnn::format::writer::WriteError;
 use tinygnn::format::{Activation, Aggr, Op, Pool};
+use tinygnn::ops::{Act, GcnConv, GinAggregate, GlobalPool, Linear, SageConv};
 use tinygnn::{Error, Model};
 
 /// One model per op family, each starting with a GCN layer (so that the op
@@ -46,7 +47,7 @@ fn models() -> Vec<Case> {
         let h = w.add_tensor(node(4, 0.1, 0));
         let ws = w.add_i8(&rng.weights(24));
         let ps = w.add_channel_params(&records(&mut rng, 4, 200, 0.01));
-        w.add_op(Op::GcnConv {
+        w.add_op(Op::GcnConv(GcnConv {
             input: x,
             output: h,
             weights: ws,
@@ -56,14 +57,14 @@ fn models() -> Vec<Case> {
             add_self_loops: true,
             normalize: true,
             edge_weight: false,
-        });
+        }));
         let y;
         match name {
             "gcn" => {
                 y = w.add_tensor(node(3, 0.1, 0));
                 let ws = w.add_i8(&rng.weights(12));
                 let ps = w.add_channel_params(&records(&mut rng, 3, 200, 0.01));
-                w.add_op(Op::GcnConv {
+                w.add_op(Op::GcnConv(GcnConv {
                     input: h,
                     output: y,
                     weights: ws,
@@ -73,7 +74,7 @@ fn models() -> Vec<Case> {
                     add_self_loops: true,
                     normalize: true,
                     edge_weight: false,
-                });
+                }));
             }
             "linear" => {
                 // Linear first, then GCN: the op under test is op 0.
@@ -83,16 +84,16 @@ fn models() -> Vec<Case> {
                 let y = w2.add_tensor(node(3, 0.1, 0));
                 let ws = w2.add_i8(&rng.weights(24));
                 let ps = w2.add_channel_params(&records(&mut rng, 4, 200, 0.01));
-                w2.add_op(Op::Linear {
+                w2.add_op(Op::Linear(Linear {
                     input: x,
                     output: l,
                     weights: ws,
                     params: ps,
                     act: Activation::Relu,
-                });
+                }));
                 let ws = w2.add_i8(&rng.weights(12));
                 let ps = w2.add_channel_params(&records(&mut rng, 3, 200, 0.01));
-                w2.add_op(Op::GcnConv {
+                w2.add_op(Op::GcnConv(GcnConv {
                     input: l,
                     output: y,
                     weights: ws,
@@ -102,7 +103,7 @@ fn models() -> Vec<Case> {
                     add_self_loops: true,
                     normalize: true,
                     edge_weight: false,
-                });
+                }));
                 out.push((name, compiled, tag, fin(w2.finish(x, &[y], 64, 256, 1))));
                 continue;
             }
@@ -111,7 +112,7 @@ fn models() -> Vec<Case> {
                 let wl = w.add_i8(&rng.weights(12));
                 let wr = w.add_i8(&rng.weights(12));
                 let ps = w.add_channel_params(&records(&mut rng, 3, 200, 0.01));
-                w.add_op(Op::SageConv {
+                w.add_op(Op::SageConv(SageConv {
                     input: h,
                     output: y,
                     aggr: Aggr::Mean,
@@ -120,35 +121,35 @@ fn models() -> Vec<Case> {
                     params: ps,
                     act: Activation::None,
                     normalize: false,
-                });
+                }));
             }
             "gin" => {
                 y = w.add_tensor(node(4, 0.2, 0));
-                w.add_op(Op::GinAggregate {
+                w.add_op(Op::GinAggregate(GinAggregate {
                     input: h,
                     output: y,
                     one_plus_eps_q16: 1 << 16,
                     mult: 1 << 30,
                     shift: -1,
-                });
+                }));
             }
             "pool" => {
                 y = w.add_tensor(graph(4, 0.2, 0));
-                w.add_op(Op::GlobalPool {
+                w.add_op(Op::GlobalPool(GlobalPool {
                     input: h,
                     output: y,
                     pool: Pool::Mean,
                     mult: 1 << 30,
                     shift: 0,
-                });
+                }));
             }
             _ => {
                 y = w.add_tensor(node(4, 0.1, 0));
-                w.add_op(Op::Act {
+                w.add_op(Op::Act(Act {
                     input: h,
                     output: y,
                     act: Activation::Relu,
-                });
+                }));
             }
         }
         out.push((name, compiled, tag, fin(w.finish(x, &[y], 64, 256, 1))));

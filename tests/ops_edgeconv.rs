@@ -10,6 +10,7 @@ use common::*;
 use proptest::prelude::{any, proptest, ProptestConfig};
 use tinygnn::format::writer::{ChannelRecord, WriteError};
 use tinygnn::format::{Activation, Aggr, Op, Section};
+use tinygnn::ops::EdgeConv;
 use tinygnn::{Error, GraphInput, Model};
 
 #[derive(Clone, Debug)]
@@ -97,7 +98,7 @@ impl Ec {
         } else {
             (w.add_i8(&self.w2), w.add_channel_params(&self.recs2))
         };
-        Op::EdgeConv {
+        Op::EdgeConv(EdgeConv {
             input: x,
             output: y,
             aggr: self.aggr,
@@ -111,7 +112,7 @@ impl Ec {
             w2,
             params2,
             act2: self.act2,
-        }
+        })
     }
 
     fn model(&self) -> Vec<u8> {
@@ -392,51 +393,53 @@ fn malformed_edge_conv_ops_are_invalid_op_errors() {
     let bad = Err(Error::InvalidOp { op: 0 });
     let set = |f: fn(&mut Op)| malformed(f);
     assert_eq!(
-        set(|op| if let Op::EdgeConv { hidden, .. } = op {
+        set(|op| if let Op::EdgeConv(EdgeConv { hidden, .. }) = op {
             *hidden = 0
         }),
         bad
     );
     assert_eq!(
-        set(|op| if let Op::EdgeConv { hidden, .. } = op {
+        set(|op| if let Op::EdgeConv(EdgeConv { hidden, .. }) = op {
             *hidden += 1
         }),
         bad
     );
     assert_eq!(
-        set(|op| if let Op::EdgeConv { w_nbr, .. } = op {
+        set(|op| if let Op::EdgeConv(EdgeConv { w_nbr, .. }) = op {
             w_nbr.len -= 1
         }),
         bad
     );
     assert_eq!(
-        set(|op| if let Op::EdgeConv { w_self, .. } = op {
+        set(|op| if let Op::EdgeConv(EdgeConv { w_self, .. }) = op {
             w_self.offset = 1 << 30
         }),
         bad
     );
     assert_eq!(
-        set(|op| if let Op::EdgeConv { params1, .. } = op {
+        set(|op| if let Op::EdgeConv(EdgeConv { params1, .. }) = op {
             params1.len += 4
         }),
         bad
     );
     assert_eq!(
-        set(|op| if let Op::EdgeConv { params2, .. } = op {
+        set(|op| if let Op::EdgeConv(EdgeConv { params2, .. }) = op {
             *params2 = Section::default()
         }),
         bad
     );
     // One layer whose hidden width differs from the output.
     assert_eq!(
-        set(|op| if let Op::EdgeConv { w2, params2, .. } = op {
-            *w2 = Section::default();
-            *params2 = Section::default();
-        }),
+        set(
+            |op| if let Op::EdgeConv(EdgeConv { w2, params2, .. }) = op {
+                *w2 = Section::default();
+                *params2 = Section::default();
+            }
+        ),
         bad
     );
     assert_eq!(
-        set(|op| if let Op::EdgeConv { act1, .. } = op {
+        set(|op| if let Op::EdgeConv(EdgeConv { act1, .. }) = op {
             *act1 = Activation::LeakyRelu { alpha_q16: -1 }
         }),
         bad

@@ -10,6 +10,7 @@ use proptest::prelude::{any, proptest, ProptestConfig};
 use tinygnn::format::writer::{ChannelRecord, WriteError};
 use tinygnn::format::{Activation, GatEdge, Op, Section, TensorDesc, TensorKind, WeightBits};
 use tinygnn::ops::gat::exp_q30;
+use tinygnn::ops::{Act, GatConv};
 use tinygnn::{EdgeAttr, Error, GraphInput, Model};
 
 /// Edge features of a GAT layer (`edge_dim`): the model's edge tensor is
@@ -188,7 +189,7 @@ impl Gat {
         let att = bytes(self.att.iter().flat_map(|v| v.to_le_bytes()).collect(), w);
         let logit = bytes(self.logit.iter().flat_map(|v| v.to_le_bytes()).collect(), w);
         let params = w.add_channel_params(&self.recs);
-        Op::GatConv {
+        Op::GatConv(GatConv {
             input: x,
             output: y,
             heads: self.heads as u8,
@@ -223,7 +224,7 @@ impl Gat {
                         .collect::<Vec<u8>>(),
                 ),
             }),
-        }
+        })
     }
 
     fn model(&self) -> Vec<u8> {
@@ -553,11 +554,11 @@ fn malformed(f: impl Fn(&mut Gat, &mut Op)) -> Result<(), Error> {
     let mut w = writer();
     let x = w.add_tensor(node(g.in_ch as u16, 0.1, 0));
     let y = w.add_tensor(node(4, 0.1, 0));
-    let mut op = Op::Act {
+    let mut op = Op::Act(Act {
         input: x,
         output: y,
         act: Activation::Relu,
-    };
+    });
     f(&mut g, &mut op); // edits of `g` (before its sections are written)
     let mut op2 = g.op(&mut w, x, y);
     f(&mut g, &mut op2); // edits of the op
@@ -577,22 +578,22 @@ fn malformed_gat_ops_are_invalid_op_errors() {
     let bad = Err(Error::InvalidOp { op: 0 });
     let set = |f: fn(&mut Op)| malformed(move |_, op| f(op));
     assert_eq!(
-        set(|op| if let Op::GatConv { heads, .. } = op {
+        set(|op| if let Op::GatConv(GatConv { heads, .. }) = op {
             *heads = 0
         }),
         bad
     );
     assert_eq!(
-        set(|op| if let Op::GatConv { heads, .. } = op {
+        set(|op| if let Op::GatConv(GatConv { heads, .. }) = op {
             *heads = 3
         }),
         bad
     );
     assert_eq!(
         set(|op| {
-            if let Op::GatConv {
+            if let Op::GatConv(GatConv {
                 negative_slope_q16, ..
-            } = op
+            }) = op
             {
                 *negative_slope_q16 = -1
             }
@@ -600,28 +601,28 @@ fn malformed_gat_ops_are_invalid_op_errors() {
         bad
     );
     assert_eq!(
-        set(|op| if let Op::GatConv { att, .. } = op {
+        set(|op| if let Op::GatConv(GatConv { att, .. }) = op {
             att.len -= 2
         }),
         bad
     );
     assert_eq!(
-        set(|op| if let Op::GatConv { logit, .. } = op {
+        set(|op| if let Op::GatConv(GatConv { logit, .. }) = op {
             logit.len -= 4
         }),
         bad
     );
     assert_eq!(
-        set(|op| if let Op::GatConv { weights, .. } = op {
+        set(|op| if let Op::GatConv(GatConv { weights, .. }) = op {
             weights.len += 1
         }),
         bad
     );
     assert_eq!(
         set(|op| {
-            if let Op::GatConv {
+            if let Op::GatConv(GatConv {
                 weights_r, weights, ..
-            } = op
+            }) = op
             {
                 *weights_r = *weights
             }
@@ -629,19 +630,19 @@ fn malformed_gat_ops_are_invalid_op_errors() {
         bad
     );
     assert_eq!(
-        set(|op| if let Op::GatConv { v2, .. } = op {
+        set(|op| if let Op::GatConv(GatConv { v2, .. }) = op {
             *v2 = true
         }),
         bad
     );
     assert_eq!(
-        set(|op| if let Op::GatConv { params, .. } = op {
+        set(|op| if let Op::GatConv(GatConv { params, .. }) = op {
             params.len = 12
         }),
         bad
     );
     assert_eq!(
-        set(|op| if let Op::GatConv { att, .. } = op {
+        set(|op| if let Op::GatConv(GatConv { att, .. }) = op {
             att.offset = 1 << 30
         }),
         bad
@@ -798,7 +799,7 @@ fn malformed_gat_edge_parts_are_invalid_op_errors() {
     let bad = Err(Error::InvalidOp { op: 0 });
     let edge = |f: fn(&mut GatEdge)| {
         move |op: &mut Op| {
-            if let Op::GatConv { edge: Some(e), .. } = op {
+            if let Op::GatConv(GatConv { edge: Some(e), .. }) = op {
                 f(e)
             }
         }
@@ -890,7 +891,7 @@ fn malformed_int4_gat_weights_are_invalid_op() {
     let x = w.add_tensor(node(3, 0.1, 0));
     let y = w.add_tensor(node(4, 0.1, 0));
     let mut op = g.op(&mut w, x, y);
-    if let Op::GatConv { weights_r, .. } = &mut op {
+    if let Op::GatConv(GatConv { weights_r, .. }) = &mut op {
         weights_r.len -= 1;
     }
     w.add_op(op);

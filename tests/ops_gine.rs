@@ -7,6 +7,7 @@ mod common;
 use common::*;
 use tinygnn::format::writer::{ChannelRecord, WriteError};
 use tinygnn::format::{Activation, Op, Section, TensorDesc, TensorKind};
+use tinygnn::ops::{Act, GineConv, Lut};
 use tinygnn::{EdgeAttr, Error, GraphInput, Model, Session};
 
 fn edge(channels: u16, scale: f32, zero_point: i8) -> TensorDesc {
@@ -64,7 +65,7 @@ impl Case {
             None => Section::default(),
         };
         let edge_params = w.add_channel_params(&self.recs);
-        w.add_op(Op::GineConv {
+        w.add_op(Op::GineConv(GineConv {
             input: x,
             edge_attr: e,
             output: y,
@@ -73,12 +74,12 @@ impl Case {
             edge_params,
             mult: self.mult,
             shift: self.shift,
-        });
-        w.add_op(Op::Act {
+        }));
+        w.add_op(Op::Act(Act {
             input: y,
             output: z,
             act: Activation::Relu,
-        });
+        }));
         w.finish(x, &[y, z], 64, 256, 1).unwrap()
     }
 
@@ -294,7 +295,7 @@ fn gine_op(w: &mut tinygnn::format::writer::ModelWriter, t: [u8; 3], lin: bool) 
         mult: 1 << 30,
         shift: 1,
     };
-    Op::GineConv {
+    Op::GineConv(GineConv {
         input: t[0],
         edge_attr: t[1],
         output: t[2],
@@ -303,7 +304,7 @@ fn gine_op(w: &mut tinygnn::format::writer::ModelWriter, t: [u8; 3], lin: bool) 
         edge_params: w.add_channel_params(&[rec; 4]),
         mult: 1 << 30,
         shift: 1,
-    }
+    })
 }
 
 #[test]
@@ -327,7 +328,7 @@ fn model_validation() {
     assert_eq!(
         (gine_model(|w, t| {
             let mut op = gine_op(w, t, true);
-            if let Op::GineConv { edge_weights, .. } = &mut op {
+            if let Op::GineConv(GineConv { edge_weights, .. }) = &mut op {
                 *edge_weights = w.add_i8(&[1; 11]);
             }
             op
@@ -340,11 +341,11 @@ fn model_validation() {
     let x = w.add_tensor(node(3, 0.1, 0));
     let e = w.add_tensor(edge(3, 0.1, 0));
     let e2 = w.add_tensor(node(3, 0.1, 0));
-    w.add_op(Op::Act {
+    w.add_op(Op::Act(Act {
         input: e,
         output: e2,
         act: Activation::Relu,
-    });
+    }));
     assert_eq!(
         load(w.finish(x, &[e2], 16, 16, 1)).err(),
         Some(Error::InvalidOp { op: 0 })
@@ -355,11 +356,11 @@ fn model_validation() {
     w.add_tensor(edge(3, 0.1, 0));
     w.add_tensor(edge(2, 0.1, 0));
     let y = w.add_tensor(node(3, 0.1, 0));
-    w.add_op(Op::Act {
+    w.add_op(Op::Act(Act {
         input: x,
         output: y,
         act: Activation::Relu,
-    });
+    }));
     assert_eq!(
         load(w.finish(x, &[y], 16, 16, 1)).err(),
         Some(Error::InvalidTensor { tensor: 2 })
@@ -369,11 +370,11 @@ fn model_validation() {
     let x = w.add_tensor(node(3, 0.1, 0));
     let e = w.add_tensor(edge(3, 0.1, 0));
     let y = w.add_tensor(node(3, 0.1, 0));
-    w.add_op(Op::Act {
+    w.add_op(Op::Act(Act {
         input: x,
         output: y,
         act: Activation::Relu,
-    });
+    }));
     assert_eq!(
         load(w.finish(x, &[y, e], 16, 16, 1)).err(),
         Some(Error::InvalidOutputs)
@@ -413,11 +414,11 @@ fn lut_model(table_len: usize, out_kind: TensorKind) -> Result<Vec<u8>, Error> {
         .map(|i| (127i32 - 2 * i as i32) as u8)
         .collect();
     let table = w.add_bytes(&bytes);
-    w.add_op(Op::Lut {
+    w.add_op(Op::Lut(Lut {
         input: x,
         output: y,
         table,
-    });
+    }));
     load(w.finish(x, &[y], 300, 8, 1))
 }
 

@@ -6,6 +6,7 @@ use common::*;
 use tinygnn::format::writer::ChannelRecord;
 use tinygnn::format::{Activation, Op, TensorKind};
 use tinygnn::graph::edge_weight_q16;
+use tinygnn::ops::{Act, GcnConv, GlobalPool, Linear};
 use tinygnn::{Features, GraphInput};
 
 fn linear_case(seed: u64, kind: TensorKind, act: Activation) {
@@ -21,25 +22,25 @@ fn linear_case(seed: u64, kind: TensorKind, act: Activation) {
     if kind == TensorKind::Graph {
         // Pool first so the linear layer runs on graph rows.
         mid = w.add_tensor(graph(ic as u16, 0.1, 3));
-        w.add_op(Op::GlobalPool {
+        w.add_op(Op::GlobalPool(GlobalPool {
             input: x,
             output: mid,
             pool: tinygnn::format::Pool::Max,
             mult: 0,
             shift: 0,
-        });
+        }));
         out = w.add_tensor(graph(oc as u16, 0.05, -4));
     } else {
         mid = x;
         out = w.add_tensor(node(oc as u16, 0.05, -4));
     }
-    w.add_op(Op::Linear {
+    w.add_op(Op::Linear(Linear {
         input: mid,
         output: out,
         weights: ws,
         params: ps,
         act,
-    });
+    }));
     let bytes = w.finish(x, &[out, mid], 64, 64, 8).unwrap();
 
     let xs = rng.i8s(rows * ic);
@@ -114,13 +115,13 @@ fn linear_hand_computed() {
         mult: 1 << 30,
         shift: 1,
     }]);
-    w.add_op(Op::Linear {
+    w.add_op(Op::Linear(Linear {
         input: x,
         output: y,
         weights: ws,
         params: ps,
         act: Activation::None,
-    });
+    }));
     let bytes = w.finish(x, &[y], 4, 4, 1).unwrap();
     let outs = run(&bytes, &input(1, &[5, 7], &[], &[])).unwrap();
     assert_eq!(outs[0].2, vec![5]);
@@ -134,13 +135,13 @@ fn linear_hand_computed() {
         mult: 1 << 30,
         shift: 1,
     }]);
-    w2.add_op(Op::Linear {
+    w2.add_op(Op::Linear(Linear {
         input: x,
         output: y,
         weights: ws,
         params: ps,
         act: Activation::Relu,
-    });
+    }));
     let bytes = w2.finish(x, &[y], 4, 4, 1).unwrap();
     assert_eq!(
         run(&bytes, &input(1, &[5, 7], &[], &[])).unwrap()[0].2,
@@ -248,7 +249,7 @@ fn gcn_case(seed: u64, cfg: GcnCfg, n: usize, src: &[u16], dst: &[u16], ew: Opti
     let recs = records(&mut rng, oc, 500, 0.0012);
     let ws = w.add_i8(&wv);
     let ps = w.add_channel_params(&recs);
-    w.add_op(Op::GcnConv {
+    w.add_op(Op::GcnConv(GcnConv {
         input: x,
         output: y,
         weights: ws,
@@ -258,7 +259,7 @@ fn gcn_case(seed: u64, cfg: GcnCfg, n: usize, src: &[u16], dst: &[u16], ew: Opti
         add_self_loops: cfg.add_self_loops,
         normalize: cfg.normalize,
         edge_weight: cfg.edge_weight,
-    });
+    }));
     let bytes = w.finish(x, &[y], 32, 64, 1).unwrap();
     let xs = rng.i8s(n * ic);
     let mut inp = input(n, &xs, src, dst);
@@ -393,11 +394,11 @@ fn float_features_are_quantized_like_quantize_value() {
     let mut w = writer();
     let x = w.add_tensor(node(2, 0.5, 3));
     let y = w.add_tensor(node(2, 0.5, 3));
-    w.add_op(Op::Act {
+    w.add_op(Op::Act(Act {
         input: x,
         output: y,
         act: Activation::Relu,
-    });
+    }));
     let bytes = w.finish(x, &[y, x], 4, 4, 1).unwrap();
     let f = [0.25f32, -0.75, 100.0, -2.0];
     let inp = GraphInput {

@@ -8,6 +8,7 @@ mod common;
 use common::*;
 use tinygnn::format::writer::{ModelWriter, WriteError};
 use tinygnn::format::{Activation, Op, PairMode, TensorDesc, TensorKind};
+use tinygnn::ops::{Act, InnerProduct, Linear, PairFeatures};
 use tinygnn::{Error, GraphInput, Model, NodePairs, Session};
 
 fn pair(channels: u16, scale: f32, zero_point: i8) -> TensorDesc {
@@ -36,34 +37,34 @@ impl Fixture {
     /// `input` → ReLU → a new tensor `out`.
     fn relu(&mut self, input: u8, out: TensorDesc) -> u8 {
         let output = self.w.add_tensor(out);
-        self.w.add_op(Op::Act {
+        self.w.add_op(Op::Act(Act {
             input,
             output,
             act: Activation::Relu,
-        });
+        }));
         output
     }
 
     /// `input` → InnerProduct (rescale 1/2) → a new tensor `out`.
     fn inner_product(&mut self, input: u8, out: TensorDesc) -> u8 {
         let output = self.w.add_tensor(out);
-        self.w.add_op(Op::InnerProduct {
+        self.w.add_op(Op::InnerProduct(InnerProduct {
             input,
             output,
             mult: 1 << 30,
             shift: 0,
-        });
+        }));
         output
     }
 
     /// `input` → PairFeatures(`mode`) → a new tensor `out`.
     fn pair_features(&mut self, input: u8, out: TensorDesc, mode: PairMode) -> u8 {
         let output = self.w.add_tensor(out);
-        self.w.add_op(Op::PairFeatures {
+        self.w.add_op(Op::PairFeatures(PairFeatures {
             input,
             output,
             mode,
-        });
+        }));
         output
     }
 
@@ -143,12 +144,12 @@ fn inner_model(c: u16, zp: i8, zp_out: i8, mult: i32, shift: i32, max_pairs: u32
     let mut w = ModelWriter::new();
     let x = w.add_tensor(node(c, 0.05, zp));
     let y = w.add_tensor(pair(1, 0.1, zp_out));
-    w.add_op(Op::InnerProduct {
+    w.add_op(Op::InnerProduct(InnerProduct {
         input: x,
         output: y,
         mult,
         shift,
-    });
+    }));
     w.set_max_pairs(max_pairs);
     w.finish(x, &[y], 64, 64, 1).unwrap()
 }
@@ -216,31 +217,31 @@ fn mlp_model(rng: &mut Rng, c: u16, zp: i8, hadamard: bool) -> (Vec<u8>, MlpPara
     let h = w.add_tensor(pair(hc, 0.05, hzp));
     let u = w.add_tensor(pair(4, 0.1, -20));
     let y = w.add_tensor(pair(1, 0.2, 3));
-    w.add_op(Op::PairFeatures {
+    w.add_op(Op::PairFeatures(PairFeatures {
         input: x,
         output: h,
         mode,
-    });
+    }));
     let w1 = rng.weights(4 * hc as usize);
     let r1 = records(rng, 4, 500, 1.0 / (hc as f64 * 100.0));
     let w2 = rng.weights(4);
     let r2 = records(rng, 1, 500, 1.0 / 400.0);
     let (ws1, ps1) = (w.add_i8(&w1), w.add_channel_params(&r1));
     let (ws2, ps2) = (w.add_i8(&w2), w.add_channel_params(&r2));
-    w.add_op(Op::Linear {
+    w.add_op(Op::Linear(Linear {
         input: h,
         output: u,
         weights: ws1,
         params: ps1,
         act: Activation::Relu,
-    });
-    w.add_op(Op::Linear {
+    }));
+    w.add_op(Op::Linear(Linear {
         input: u,
         output: y,
         weights: ws2,
         params: ps2,
         act: Activation::None,
-    });
+    }));
     w.set_max_pairs(50);
     let bytes = w.finish(x, &[y, h], 64, 64, 1).unwrap();
     (
@@ -505,13 +506,13 @@ fn linear_on_pairs_cannot_change_kind() {
             mult: 1 << 30,
             shift: 0,
         }]);
-    f.w.add_op(Op::Linear {
+    f.w.add_op(Op::Linear(Linear {
         input: h,
         output: y,
         weights: ws,
         params: ps,
         act: Activation::None,
-    });
+    }));
     f.w.set_max_pairs(4);
     assert!(f.finish(&[y]).is_err());
 }

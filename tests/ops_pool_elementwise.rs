@@ -6,6 +6,7 @@ mod common;
 use common::*;
 use tinygnn::format::writer::ChannelRecord;
 use tinygnn::format::{Activation, ConcatPart, Op, Pool};
+use tinygnn::ops::{Act, Add, Concat, GcnConv, GlobalPool, Linear};
 use tinygnn::{Model, Session};
 
 #[allow(clippy::too_many_arguments)]
@@ -64,13 +65,13 @@ fn global_pools_multi_graph_with_empty_graph() {
             let mut w = writer();
             let x = w.add_tensor(node(ch as u16, 0.1, zp));
             let y = w.add_tensor(graph(ch as u16, 0.1, zp_out));
-            w.add_op(Op::GlobalPool {
+            w.add_op(Op::GlobalPool(GlobalPool {
                 input: x,
                 output: y,
                 pool,
                 mult,
                 shift,
-            });
+            }));
             let bytes = w.finish(x, &[y], 16, 16, 8).unwrap();
             let xs = rng.i8s(n * ch);
             let mut inp = input(n, &xs, &[], &[]);
@@ -90,13 +91,13 @@ fn pool_without_batch_is_one_graph() {
     let mut w = writer();
     let x = w.add_tensor(node(2, 1.0, 0));
     let y = w.add_tensor(graph(2, 1.0, 0));
-    w.add_op(Op::GlobalPool {
+    w.add_op(Op::GlobalPool(GlobalPool {
         input: x,
         output: y,
         pool: Pool::Mean,
         mult: 1 << 30,
         shift: -7,
-    });
+    }));
     let bytes = w.finish(x, &[y], 8, 8, 1).unwrap();
     // mean of [1, 2, 4] = 2.33 → 2; of [-1, -2, -2] = -1.67 → -2.
     let outs = run(&bytes, &input(3, &[1, -1, 2, -2, 4, -2], &[], &[])).unwrap();
@@ -128,25 +129,25 @@ fn add_concat_act() {
         let s = w.add_tensor(node(ch as u16, 0.1, zo));
         let r = w.add_tensor(node(ch as u16, 0.1, zo));
         let c = w.add_tensor(node(3 * ch as u16, 0.1, zc));
-        w.add_op(Op::Act {
+        w.add_op(Op::Act(Act {
             input: x,
             output: bx,
             act: Activation::LeakyRelu { alpha_q16: 20000 },
-        });
-        w.add_op(Op::Add {
+        }));
+        w.add_op(Op::Add(Add {
             a: x,
             b: bx,
             output: s,
             mult_a_q16: ma,
             mult_b_q16: mb,
             act,
-        });
-        w.add_op(Op::Act {
+        }));
+        w.add_op(Op::Act(Act {
             input: s,
             output: r,
             act: Activation::Relu,
-        });
-        w.add_op(Op::Concat {
+        }));
+        w.add_op(Op::Concat(Concat {
             parts: heapless::Vec::from_slice(&[
                 ConcatPart {
                     input: s,
@@ -163,7 +164,7 @@ fn add_concat_act() {
             ])
             .unwrap(),
             output: c,
-        });
+        }));
         let bytes = w.finish(x, &[c, s, bx, r], 8, 8, 1).unwrap();
         let xs = rng.i8s(n * ch);
         let outs = run(&bytes, &input(n, &xs, &[], &[])).unwrap();
@@ -222,16 +223,16 @@ fn act_hand_computed() {
     let x = w.add_tensor(node(1, 1.0, 10));
     let a = w.add_tensor(node(1, 1.0, 10));
     let b = w.add_tensor(node(1, 1.0, 10));
-    w.add_op(Op::Act {
+    w.add_op(Op::Act(Act {
         input: x,
         output: a,
         act: Activation::Relu,
-    });
-    w.add_op(Op::Act {
+    }));
+    w.add_op(Op::Act(Act {
         input: x,
         output: b,
         act: Activation::LeakyRelu { alpha_q16: 32768 },
-    });
+    }));
     let bytes = w.finish(x, &[a, b], 8, 8, 1).unwrap();
     let outs = run(&bytes, &input(4, &[4, 7, 10, 50], &[], &[])).unwrap();
     assert_eq!(outs[0].2, vec![10, 10, 10, 50]);
@@ -262,7 +263,7 @@ fn multi_op_model_and_run_inspect() {
                oc: usize| {
         let ws = w.add_i8(&rng.weights(ic * oc));
         let ps = w.add_channel_params(&records(rng, oc, 300, 0.004));
-        w.add_op(Op::GcnConv {
+        w.add_op(Op::GcnConv(GcnConv {
             input: i,
             output: o,
             weights: ws,
@@ -272,24 +273,24 @@ fn multi_op_model_and_run_inspect() {
             add_self_loops: true,
             normalize: true,
             edge_weight: false,
-        });
+        }));
     };
     gcn(&mut w, &mut rng, x, h1, 4, 4);
-    w.add_op(Op::Act {
+    w.add_op(Op::Act(Act {
         input: h1,
         output: a1,
         act: Activation::Relu,
-    });
+    }));
     gcn(&mut w, &mut rng, a1, h2, 4, 4);
-    w.add_op(Op::Add {
+    w.add_op(Op::Add(Add {
         a: h2,
         b: x,
         output: s,
         mult_a_q16: 65536,
         mult_b_q16: 65536,
         act: Activation::Relu,
-    });
-    w.add_op(Op::Concat {
+    }));
+    w.add_op(Op::Concat(Concat {
         parts: heapless::Vec::from_slice(&[
             ConcatPart {
                 input: a1,
@@ -306,15 +307,15 @@ fn multi_op_model_and_run_inspect() {
         ])
         .unwrap(),
         output: jk,
-    });
+    }));
     let (pm, pe) = tinygnn::quant::quantize_multiplier(1.0 / 256.0);
-    w.add_op(Op::GlobalPool {
+    w.add_op(Op::GlobalPool(GlobalPool {
         input: jk,
         output: p,
         pool: Pool::Mean,
         mult: pm,
         shift: pe,
-    });
+    }));
     let lw_vals = rng.weights(24);
     let lrecs = [
         ChannelRecord {
@@ -330,13 +331,13 @@ fn multi_op_model_and_run_inspect() {
     ];
     let lw = w.add_i8(&lw_vals);
     let lp = w.add_channel_params(&lrecs);
-    w.add_op(Op::Linear {
+    w.add_op(Op::Linear(Linear {
         input: p,
         output: out,
         weights: lw,
         params: lp,
         act: Activation::None,
-    });
+    }));
     let bytes = w.finish(x, &[out], 32, 64, 4).unwrap();
 
     let n = 9usize;
@@ -379,11 +380,11 @@ fn multi_op_model_and_run_inspect() {
         &|w| {
             let i = w.add_tensor(node(ch, 0.1, -2));
             let o = w.add_tensor(node(ch, 0.1, -2));
-            w.add_op(Op::Act {
+            w.add_op(Op::Act(Act {
                 input: i,
                 output: o,
                 act: Activation::Relu,
-            });
+            }));
             (i, o)
         },
         &seen[0].1,
@@ -443,15 +444,15 @@ fn same_tensor_twice_and_model_without_ops() {
     let x = w.add_tensor(node(2, 1.0, 1));
     let d = w.add_tensor(node(2, 1.0, 0));
     let c = w.add_tensor(node(4, 1.0, 1));
-    w.add_op(Op::Add {
+    w.add_op(Op::Add(Add {
         a: x,
         b: x,
         output: d,
         mult_a_q16: 65536,
         mult_b_q16: 65536,
         act: Activation::None,
-    });
-    w.add_op(Op::Concat {
+    }));
+    w.add_op(Op::Concat(Concat {
         parts: heapless::Vec::from_slice(&[
             ConcatPart {
                 input: x,
@@ -464,7 +465,7 @@ fn same_tensor_twice_and_model_without_ops() {
         ])
         .unwrap(),
         output: c,
-    });
+    }));
     let bytes = w.finish(x, &[d, c, x], 8, 8, 1).unwrap();
     let outs = run(&bytes, &input(2, &[5, -3, 100, 1], &[], &[])).unwrap();
     assert_eq!(outs[0].2, vec![8, -8, 127, 0]);

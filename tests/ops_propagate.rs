@@ -12,6 +12,7 @@ use proptest::prelude::{any, proptest, ProptestConfig};
 use tinygnn::format::writer::{ChannelRecord, ModelWriter, WriteError};
 use tinygnn::format::{Activation, Op, Section, PROPAGATE_ALPHA_ONE};
 use tinygnn::graph::edge_weight_q16;
+use tinygnn::ops::{Act, GcnConv, GlobalPool, Propagate};
 use tinygnn::{Error, Features, GraphInput, Model};
 
 #[derive(Clone, Debug)]
@@ -99,7 +100,7 @@ impl Prop {
             w.add_i8(&self.w0)
         };
         let params = w.add_channel_params(&self.recs);
-        Op::Propagate {
+        Op::Propagate(Propagate {
             input: x,
             output: y,
             k: self.k,
@@ -114,7 +115,7 @@ impl Prop {
             normalize: self.normalize,
             edge_weight: self.edge_weight,
             hops: self.hops,
-        }
+        })
     }
 
     fn model(&self) -> Vec<u8> {
@@ -124,11 +125,11 @@ impl Prop {
             x
         } else {
             let x0 = w.add_tensor(node(self.in_ch as u16, 0.1, self.zp_x));
-            w.add_op(Op::Act {
+            w.add_op(Op::Act(Act {
                 input: x,
                 output: x0,
                 act: Activation::Relu,
-            });
+            }));
             x0
         };
         let y = w.add_tensor(node(self.out_ch as u16, 0.05, self.zp_out));
@@ -322,7 +323,7 @@ fn one_step_without_teleport_is_gcn_conv() {
         let yi = w.add_tensor(node(p.out_ch as u16, 0.05, p.zp_out));
         let weights = w.add_i8(&p.w);
         let params = w.add_channel_params(&p.recs);
-        w.add_op(Op::GcnConv {
+        w.add_op(Op::GcnConv(GcnConv {
             input: xi,
             output: yi,
             weights,
@@ -332,7 +333,7 @@ fn one_step_without_teleport_is_gcn_conv() {
             add_self_loops: p.add_self_loops,
             normalize: p.normalize,
             edge_weight: p.edge_weight,
-        });
+        }));
         let gcn = run(&w.finish(xi, &[yi], 64, 256, 1).unwrap(), &inp).unwrap();
         assert_eq!(prop[0].2, gcn[0].2, "{p:?}");
     }
@@ -515,7 +516,7 @@ fn malformed_propagate_ops_are_invalid_op_errors() {
     assert!(malformed(|_| {}, true, 2, false).is_ok());
     let set_alpha = |a: i32| {
         move |op: &mut Op| {
-            if let Op::Propagate { alpha_q30, .. } = op {
+            if let Op::Propagate(Propagate { alpha_q30, .. }) = op {
                 *alpha_q30 = a;
             }
         }
@@ -535,7 +536,7 @@ fn malformed_propagate_ops_are_invalid_op_errors() {
     assert_eq!(
         malformed(
             |op| {
-                if let Op::Propagate { weights, .. } = op {
+                if let Op::Propagate(Propagate { weights, .. }) = op {
                     weights.len -= 1;
                 }
             },
@@ -548,7 +549,7 @@ fn malformed_propagate_ops_are_invalid_op_errors() {
     assert_eq!(
         malformed(
             |op| {
-                if let Op::Propagate { params, .. } = op {
+                if let Op::Propagate(Propagate { params, .. }) = op {
                     params.len += 4;
                 }
             },
@@ -587,19 +588,19 @@ fn malformed_gcn2_fields_are_invalid_op_errors() {
             node(3, 0.1, 0)
         });
         w.add_op(if x0_graph {
-            Op::GlobalPool {
+            Op::GlobalPool(GlobalPool {
                 input: x,
                 output: x0,
                 pool: tinygnn::format::Pool::Max,
                 mult: 0,
                 shift: 0,
-            }
+            })
         } else {
-            Op::Act {
+            Op::Act(Act {
                 input: x,
                 output: x0,
                 act: Activation::Relu,
-            }
+            })
         });
         let y = w.add_tensor(node(2, 0.1, 0));
         let weights = if with_w {
@@ -613,7 +614,7 @@ fn malformed_gcn2_fields_are_invalid_op_errors() {
             Section::default()
         };
         let params = w.add_channel_params(&records(&mut Rng(1), 2, 10, 0.01));
-        w.add_op(Op::Propagate {
+        w.add_op(Op::Propagate(Propagate {
             input: x,
             output: y,
             k: 1,
@@ -628,7 +629,7 @@ fn malformed_gcn2_fields_are_invalid_op_errors() {
             normalize: true,
             edge_weight: false,
             hops: false,
-        });
+        }));
         match w.finish(x, &[y], 8, 8, 1) {
             Ok(bytes) => Model::from_bytes(&bytes).map(|_| ()),
             Err(WriteError::Invalid(e)) => Err(e),
@@ -686,7 +687,7 @@ fn tag_form_matches_reference_and_is_validated() {
     let x = w.add_tensor(node(p.in_ch as u16, 0.1, p.zp_x));
     let y = w.add_tensor(node(p.out_ch as u16, 0.05, p.zp_out));
     let mut op = p.op(&mut w, x, x, y);
-    if let Op::Propagate { alpha_q30, .. } = &mut op {
+    if let Op::Propagate(Propagate { alpha_q30, .. }) = &mut op {
         *alpha_q30 = 5;
     }
     w.add_op(op);

@@ -5,6 +5,7 @@ mod common;
 use common::*;
 use tinygnn::format::writer::ChannelRecord;
 use tinygnn::format::{Activation, Aggr, Op, Section};
+use tinygnn::ops::{GinAggregate, SageConv};
 
 fn sat32(v: i128) -> i128 {
     v.clamp(i32::MIN as i128, i32::MAX as i128)
@@ -127,7 +128,7 @@ fn sage_case(
         Section::default()
     };
     let ps = w.add_channel_params(&recs);
-    w.add_op(Op::SageConv {
+    w.add_op(Op::SageConv(SageConv {
         input: x,
         output: y,
         aggr,
@@ -136,7 +137,7 @@ fn sage_case(
         params: ps,
         act,
         normalize,
-    });
+    }));
     let bytes = w.finish(x, &[y], 32, 64, 1).unwrap();
     let xs = rng.i8s(n * ic);
     let outs = run(&bytes, &input(n, &xs, src, dst)).unwrap();
@@ -206,7 +207,7 @@ fn sage_mean_hand_computed() {
         mult: 1 << 30,
         shift: 1,
     }]);
-    w.add_op(Op::SageConv {
+    w.add_op(Op::SageConv(SageConv {
         input: x,
         output: y,
         aggr: Aggr::Mean,
@@ -215,7 +216,7 @@ fn sage_mean_hand_computed() {
         params: ps,
         act: Activation::None,
         normalize: false,
-    });
+    }));
     let bytes = w.finish(x, &[y], 4, 4, 1).unwrap();
     let outs = run(&bytes, &input(3, &[-5, 3, 4], &[1, 2, 0], &[0, 0, 2])).unwrap();
     assert_eq!(outs[0].2, vec![8, 1, -9]);
@@ -270,13 +271,13 @@ fn gin_aggregate() {
         let mut w = writer();
         let x = w.add_tensor(node(ch as u16, 0.1, zp));
         let y = w.add_tensor(node(ch as u16, 0.5, -7));
-        w.add_op(Op::GinAggregate {
+        w.add_op(Op::GinAggregate(GinAggregate {
             input: x,
             output: y,
             one_plus_eps_q16: eps,
             mult,
             shift,
-        });
+        }));
         let bytes = w.finish(x, &[y], 16, 32, 1).unwrap();
         let xs = rng.i8s(n * ch);
         let outs = run(&bytes, &input(n, &xs, &src, &dst)).unwrap();
@@ -294,13 +295,13 @@ fn gin_hand_computed() {
     let mut w = writer();
     let x = w.add_tensor(node(1, 1.0, 0));
     let y = w.add_tensor(node(1, 1.0, 0));
-    w.add_op(Op::GinAggregate {
+    w.add_op(Op::GinAggregate(GinAggregate {
         input: x,
         output: y,
         one_plus_eps_q16: 98304,
         mult: 1 << 30,
         shift: -7,
-    });
+    }));
     let bytes = w.finish(x, &[y], 4, 4, 1).unwrap();
     let outs = run(&bytes, &input(3, &[2, 10, 20], &[1, 2], &[0, 0])).unwrap();
     assert_eq!(outs[0].2, vec![33, 15, 30]);
@@ -320,7 +321,7 @@ fn sage_mean_rounds_half_away_from_zero() {
         mult: 1 << 30,
         shift: 1,
     }]);
-    w.add_op(Op::SageConv {
+    w.add_op(Op::SageConv(SageConv {
         input: x,
         output: y,
         aggr: Aggr::Mean,
@@ -329,7 +330,7 @@ fn sage_mean_rounds_half_away_from_zero() {
         params: ps,
         act: Activation::None,
         normalize: false,
-    });
+    }));
     let bytes = w.finish(x, &[y], 8, 16, 1).unwrap();
     let src = [1u16, 2, 0, 1, 0, 3, 0, 3];
     let dst = [0u16, 0, 2, 3, 3, 3, 4, 4];
@@ -365,7 +366,7 @@ fn sage_identity_weights_random() {
             shift: 1,
         }];
         let ps = w.add_channel_params(&recs);
-        w.add_op(Op::SageConv {
+        w.add_op(Op::SageConv(SageConv {
             input: x,
             output: y,
             aggr,
@@ -374,7 +375,7 @@ fn sage_identity_weights_random() {
             params: ps,
             act: Activation::None,
             normalize: false,
-        });
+        }));
         let bytes = w.finish(x, &[y], 8, 16, 1).unwrap();
         let xs: Vec<i8> = (0..n).map(|_| rng.range(-40, 40) as i8).collect();
         let outs = run(&bytes, &input(n, &xs, &src, &dst)).unwrap();

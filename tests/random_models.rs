@@ -7,6 +7,7 @@ mod common;
 use common::{records, run, writer, Rng};
 use proptest::prelude::*;
 use tinygnn::format::{Activation, Aggr, ConcatPart, Op, Pool, Section, TensorDesc, TensorKind};
+use tinygnn::ops::{Act, Add, Concat, GcnConv, GinAggregate, GlobalPool, Linear, SageConv};
 use tinygnn::{Error, GraphInput};
 
 /// Builds a random model from a seed; returns its bytes.
@@ -49,7 +50,7 @@ fn random_model(seed: u64) -> Vec<u8> {
                 let r = recs(&mut rng, oc);
                 let ps = w.add_channel_params(&r);
                 if choice == 0 {
-                    w.add_op(Op::GcnConv {
+                    w.add_op(Op::GcnConv(GcnConv {
                         input: src,
                         output: o,
                         weights: ws,
@@ -59,7 +60,7 @@ fn random_model(seed: u64) -> Vec<u8> {
                         add_self_loops: rng.next() % 2 == 0,
                         normalize: rng.next() % 2 == 0,
                         edge_weight: rng.next() % 2 == 0,
-                    });
+                    }));
                 } else {
                     let normalize = rng.next() % 3 == 0;
                     let o_desc = TensorDesc {
@@ -73,7 +74,7 @@ fn random_model(seed: u64) -> Vec<u8> {
                         Section::default()
                     };
                     let aggr = [Aggr::Sum, Aggr::Mean, Aggr::Max][(rng.next() % 3) as usize];
-                    w.add_op(Op::SageConv {
+                    w.add_op(Op::SageConv(SageConv {
                         input: src,
                         output: o2,
                         aggr,
@@ -82,7 +83,7 @@ fn random_model(seed: u64) -> Vec<u8> {
                         params: ps,
                         act: act(&mut rng),
                         normalize,
-                    });
+                    }));
                     live.push((o2, o_desc));
                     // `o` stays an unused tensor: allowed, never planned.
                     let _ = o;
@@ -95,13 +96,13 @@ fn random_model(seed: u64) -> Vec<u8> {
                 let o = w.add_tensor(o_desc);
                 let (m, s) =
                     tinygnn::quant::quantize_multiplier(0.001 + (rng.next() % 100) as f64 / 3000.0);
-                w.add_op(Op::GinAggregate {
+                w.add_op(Op::GinAggregate(GinAggregate {
                     input: src,
                     output: o,
                     one_plus_eps_q16: rng.range(0, 3 << 16) as i32,
                     mult: m,
                     shift: s,
-                });
+                }));
                 live.push((o, o_desc));
             }
             3 if is_node => {
@@ -113,13 +114,13 @@ fn random_model(seed: u64) -> Vec<u8> {
                 let o = w.add_tensor(o_desc);
                 let (m, s) =
                     tinygnn::quant::quantize_multiplier(0.001 + (rng.next() % 100) as f64 / 300.0);
-                w.add_op(Op::GlobalPool {
+                w.add_op(Op::GlobalPool(GlobalPool {
                     input: src,
                     output: o,
                     pool,
                     mult: m,
                     shift: s,
-                });
+                }));
                 live.push((o, o_desc));
             }
             4 => {
@@ -132,14 +133,14 @@ fn random_model(seed: u64) -> Vec<u8> {
                     .unwrap_or(src);
                 let o_desc = desc(sd.kind, sd.channels, &mut rng);
                 let o = w.add_tensor(o_desc);
-                w.add_op(Op::Add {
+                w.add_op(Op::Add(Add {
                     a: src,
                     b: other,
                     output: o,
                     mult_a_q16: rng.range(0, 1 << 17) as i32,
                     mult_b_q16: rng.range(0, 1 << 17) as i32,
                     act: act(&mut rng),
-                });
+                }));
                 live.push((o, o_desc));
             }
             5 => {
@@ -159,10 +160,10 @@ fn random_model(seed: u64) -> Vec<u8> {
                         mult_q16: rng.range(1 << 14, 1 << 17) as i32,
                     })
                     .collect::<Vec<_>>();
-                w.add_op(Op::Concat {
+                w.add_op(Op::Concat(Concat {
                     parts: heapless::Vec::from_slice(&parts).unwrap(),
                     output: o,
-                });
+                }));
                 live.push((o, o_desc));
             }
             6 => {
@@ -176,11 +177,11 @@ fn random_model(seed: u64) -> Vec<u8> {
                 } else {
                     Activation::LeakyRelu { alpha_q16: 6000 }
                 };
-                w.add_op(Op::Act {
+                w.add_op(Op::Act(Act {
                     input: src,
                     output: o,
                     act: a,
-                });
+                }));
                 live.push((o, o_desc));
             }
             _ => {
@@ -189,13 +190,13 @@ fn random_model(seed: u64) -> Vec<u8> {
                 let ws = w.add_i8(&rng.weights(ic * oc));
                 let r = recs(&mut rng, oc);
                 let ps = w.add_channel_params(&r);
-                w.add_op(Op::Linear {
+                w.add_op(Op::Linear(Linear {
                     input: src,
                     output: o,
                     weights: ws,
                     params: ps,
                     act: act(&mut rng),
-                });
+                }));
                 live.push((o, o_desc));
             }
         }

@@ -15,6 +15,7 @@ mod common;
 use common::*;
 use tinygnn::format::writer::{pack_i4, ModelWriter, WriteError};
 use tinygnn::format::{Activation, Op, Section, WEIGHTS_I4_FLAG};
+use tinygnn::ops::{Act, GcnConv, Linear, SageConv};
 use tinygnn::Error;
 
 /// Weights in −7..=7.
@@ -54,7 +55,7 @@ fn model(i4: [bool; 2]) -> Result<Vec<u8>, WriteError> {
         w.add_i8(&w2)
     };
     let p2 = w.add_channel_params(&records(&mut rng, 3, 300, 0.05));
-    w.add_op(Op::GcnConv {
+    w.add_op(Op::GcnConv(GcnConv {
         input: x,
         output: h,
         weights: s1,
@@ -64,14 +65,14 @@ fn model(i4: [bool; 2]) -> Result<Vec<u8>, WriteError> {
         add_self_loops: true,
         normalize: true,
         edge_weight: false,
-    });
-    w.add_op(Op::Linear {
+    }));
+    w.add_op(Op::Linear(Linear {
         input: h,
         output: y,
         weights: s2,
         params: p2,
         act: Activation::None,
-    });
+    }));
     w.finish(x, &[y], 16, 64, 1)
 }
 
@@ -120,46 +121,52 @@ fn has_i4_weights_sees_every_weight_matrix() {
         offset: 0,
         len: 8 | WEIGHTS_I4_FLAG,
     };
-    let gcn = |weights| Op::GcnConv {
-        input: 0,
-        output: 1,
-        weights,
-        params: s,
-        act: Activation::None,
-        improved: false,
-        add_self_loops: true,
-        normalize: true,
-        edge_weight: false,
+    let gcn = |weights| {
+        Op::GcnConv(GcnConv {
+            input: 0,
+            output: 1,
+            weights,
+            params: s,
+            act: Activation::None,
+            improved: false,
+            add_self_loops: true,
+            normalize: true,
+            edge_weight: false,
+        })
     };
     assert!(!gcn(s).has_i4_weights());
     assert!(gcn(s4).has_i4_weights());
-    let sage = |weights_l, weights_r| Op::SageConv {
-        input: 0,
-        output: 1,
-        aggr: tinygnn::format::Aggr::Mean,
-        weights_l,
-        weights_r,
-        params: s,
-        act: Activation::None,
-        normalize: false,
+    let sage = |weights_l, weights_r| {
+        Op::SageConv(SageConv {
+            input: 0,
+            output: 1,
+            aggr: tinygnn::format::Aggr::Mean,
+            weights_l,
+            weights_r,
+            params: s,
+            act: Activation::None,
+            normalize: false,
+        })
     };
     assert!(!sage(s, s).has_i4_weights());
     assert!(sage(s4, s).has_i4_weights());
     assert!(sage(s, s4).has_i4_weights());
-    let lin = |weights| Op::Linear {
-        input: 0,
-        output: 1,
-        weights,
-        params: s,
-        act: Activation::None,
+    let lin = |weights| {
+        Op::Linear(Linear {
+            input: 0,
+            output: 1,
+            weights,
+            params: s,
+            act: Activation::None,
+        })
     };
     assert!(!lin(s).has_i4_weights());
     assert!(lin(s4).has_i4_weights());
     // The params section never carries the flag's meaning.
-    let act = Op::Act {
+    let act = Op::Act(Act {
         input: 0,
         output: 1,
         act: Activation::Relu,
-    };
+    });
     assert!(!act.has_i4_weights());
 }

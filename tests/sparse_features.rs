@@ -5,6 +5,7 @@ mod common;
 
 use common::*;
 use tinygnn::format::{Activation, Op};
+use tinygnn::ops::GcnConv;
 use tinygnn::{Error, Features, GraphInput};
 
 /// A GCN layer (F = 12 → 5) whose input zero point is not 0, so that
@@ -16,7 +17,7 @@ fn model() -> Vec<u8> {
     let y = w.add_tensor(node(5, 0.1, 3));
     let weights = w.add_i8(&rng.weights(12 * 5));
     let params = w.add_channel_params(&records(&mut rng, 5, 500, 0.002));
-    w.add_op(Op::GcnConv {
+    w.add_op(Op::GcnConv(GcnConv {
         input: x,
         output: y,
         weights,
@@ -26,7 +27,7 @@ fn model() -> Vec<u8> {
         add_self_loops: true,
         normalize: true,
         edge_weight: false,
-    });
+    }));
     w.finish(x, &[y], 16, 64, 1).unwrap()
 }
 

@@ -10,6 +10,7 @@ mod common;
 
 use common::*;
 use tinygnn::format::{Activation, Aggr, ConcatPart, Op};
+use tinygnn::ops::{Add, Concat, GcnConv, GinAggregate, Linear, SageConv};
 use tinygnn::{Error, Features, GraphInput, Model, Session};
 
 const F: u16 = 40;
@@ -117,7 +118,7 @@ fn gcn(
     weights: tinygnn::format::Section,
     params: tinygnn::format::ChannelParams,
 ) -> Op {
-    Op::GcnConv {
+    Op::GcnConv(GcnConv {
         input,
         output,
         weights,
@@ -127,7 +128,7 @@ fn gcn(
         add_self_loops: true,
         normalize: true,
         edge_weight: false,
-    }
+    })
 }
 
 /// The test models, each with whether it reads sparse input in place.
@@ -149,13 +150,13 @@ fn models() -> Vec<(&'static str, Vec<u8>, bool)> {
     let (wa, pa) = lin(&mut w, F as usize, 6, &mut rng);
     w.add_op(gcn(x, h, wa, pa));
     let (wb, pb) = lin(&mut w, 6, 3, &mut rng);
-    w.add_op(Op::Linear {
+    w.add_op(Op::Linear(Linear {
         input: h,
         output: y,
         weights: wb,
         params: pb,
         act: Activation::None,
-    });
+    }));
     out.push(("gcn-linear", w.finish(x, &[y], 256, 1024, 1).unwrap(), true));
 
     // Linear first (node rows), then GCN.
@@ -164,13 +165,13 @@ fn models() -> Vec<(&'static str, Vec<u8>, bool)> {
     let h = w.add_tensor(node(7, 0.1, 4));
     let y = w.add_tensor(node(4, 0.1, 0));
     let (wa, pa) = lin(&mut w, F as usize, 7, &mut rng);
-    w.add_op(Op::Linear {
+    w.add_op(Op::Linear(Linear {
         input: x,
         output: h,
         weights: wa,
         params: pa,
         act: Activation::Relu,
-    });
+    }));
     let (wb, pb) = lin(&mut w, 7, 4, &mut rng);
     w.add_op(gcn(h, y, wb, pb));
     out.push(("linear-gcn", w.finish(x, &[y], 256, 1024, 1).unwrap(), true));
@@ -192,7 +193,7 @@ fn models() -> Vec<(&'static str, Vec<u8>, bool)> {
         } else {
             w.add_i8(&[])
         };
-        w.add_op(Op::SageConv {
+        w.add_op(Op::SageConv(SageConv {
             input: x,
             output: y,
             aggr,
@@ -201,7 +202,7 @@ fn models() -> Vec<(&'static str, Vec<u8>, bool)> {
             params,
             act: Activation::None,
             normalize,
-        });
+        }));
         let name = match (aggr, root, normalize) {
             (Aggr::Sum, _, _) => "sage-sum",
             (Aggr::Mean, true, false) => "sage-mean",
@@ -221,21 +222,21 @@ fn models() -> Vec<(&'static str, Vec<u8>, bool)> {
     let (wa, pa) = lin(&mut w, F as usize, 5, &mut rng);
     w.add_op(gcn(x, a, wa, pa));
     let (wb, pb) = lin(&mut w, F as usize, 5, &mut rng);
-    w.add_op(Op::Linear {
+    w.add_op(Op::Linear(Linear {
         input: x,
         output: b,
         weights: wb,
         params: pb,
         act: Activation::None,
-    });
-    w.add_op(Op::Add {
+    }));
+    w.add_op(Op::Add(Add {
         a,
         b,
         output: y,
         mult_a_q16: 40000,
         mult_b_q16: 30000,
         act: Activation::None,
-    });
+    }));
     out.push((
         "two-readers",
         w.finish(x, &[y], 256, 1024, 1).unwrap(),
@@ -247,21 +248,21 @@ fn models() -> Vec<(&'static str, Vec<u8>, bool)> {
     let x = w.add_tensor(node(F, 0.05, ZP));
     let g = w.add_tensor(node(F, 0.2, ZP));
     let y = w.add_tensor(node(4, 0.1, 0));
-    w.add_op(Op::GinAggregate {
+    w.add_op(Op::GinAggregate(GinAggregate {
         input: x,
         output: g,
         one_plus_eps_q16: 1 << 16,
         mult: 1 << 30,
         shift: -2,
-    });
+    }));
     let (wa, pa) = lin(&mut w, F as usize, 4, &mut rng);
-    w.add_op(Op::Linear {
+    w.add_op(Op::Linear(Linear {
         input: g,
         output: y,
         weights: wa,
         params: pa,
         act: Activation::None,
-    });
+    }));
     out.push((
         "gin-first (expanded)",
         w.finish(x, &[y], 256, 1024, 1).unwrap(),
@@ -285,7 +286,7 @@ fn models() -> Vec<(&'static str, Vec<u8>, bool)> {
     let y = w.add_tensor(node(F + 4, 0.1, 0));
     let (wa, pa) = lin(&mut w, F as usize, 4, &mut rng);
     w.add_op(gcn(x, h, wa, pa));
-    w.add_op(Op::Concat {
+    w.add_op(Op::Concat(Concat {
         parts: [
             ConcatPart {
                 input: h,
@@ -299,7 +300,7 @@ fn models() -> Vec<(&'static str, Vec<u8>, bool)> {
         .into_iter()
         .collect(),
         output: y,
-    });
+    }));
     out.push((
         "concat-input (expanded)",
         w.finish(x, &[y], 256, 1024, 1).unwrap(),

@@ -3,6 +3,7 @@
 //! (Unit tests rather than integration tests: the crate is only a staticlib, so
 //! that its `libtinygnn.*` never collides with the runtime's `libtinygnn.rlib`.)
 
+use rt::ops::{GcnConv, GineConv, GlobalPool, InnerProduct};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::ptr::{null, null_mut};
@@ -618,7 +619,7 @@ fn weighted_pool_model() -> Vec<u8> {
             shift: -1,
         },
     ]);
-    w.add_op(Op::GcnConv {
+    w.add_op(Op::GcnConv(GcnConv {
         input: x,
         output: h,
         weights,
@@ -628,14 +629,14 @@ fn weighted_pool_model() -> Vec<u8> {
         add_self_loops: true,
         normalize: true,
         edge_weight: true,
-    });
-    w.add_op(Op::GlobalPool {
+    }));
+    w.add_op(Op::GlobalPool(GlobalPool {
         input: h,
         output: y,
         pool: rt::format::Pool::Add,
         mult: 3 << 29,
         shift: -1,
-    });
+    }));
     w.finish(x, &[y], 12, 24, 3).unwrap()
 }
 
@@ -771,7 +772,7 @@ fn edge_attr_through_the_c_api() {
         shift: 9,
     };
     let edge_params = w.add_channel_params(&[rec; 2]);
-    w.add_op(Op::GineConv {
+    w.add_op(Op::GineConv(GineConv {
         input: x,
         edge_attr: e,
         output: y,
@@ -780,7 +781,7 @@ fn edge_attr_through_the_c_api() {
         edge_params,
         mult: 1 << 30,
         shift: -7,
-    });
+    }));
     let bytes = w.finish(x, &[y], 8, 8, 1).unwrap();
     let m = init_model(&bytes);
     let mut arena = vec![0u64; 128];
@@ -866,12 +867,12 @@ fn inner_product_model() -> Vec<u8> {
         scale: 0.1,
         zero_point: 2,
     });
-    w.add_op(Op::InnerProduct {
+    w.add_op(Op::InnerProduct(InnerProduct {
         input: x,
         output: y,
         mult: 1 << 30,
         shift: -4,
-    });
+    }));
     w.set_max_pairs(40);
     w.finish(x, &[y], 8, 16, 1).unwrap()
 }

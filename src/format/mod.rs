@@ -28,6 +28,11 @@ pub mod writer;
 
 pub use desc::*;
 pub use small::Take;
+// The ops' descriptors, named here too: the model format is the tensors plus
+// these (each op's parameters and semantics live in its module of `ops`).
+pub use crate::ops::gat::GatEdge;
+pub use crate::ops::link::PairMode;
+pub use crate::ops::{take_op, Op, OP_TAGS};
 
 use crate::error::{Error, Result};
 
@@ -170,17 +175,4 @@ pub fn take_u32(bytes: &[u8]) -> Option<(u32, &[u8])> {
     return small::take_u32(bytes);
     #[cfg(not(tinygnn_small_decoder))]
     return postcard::take_from_bytes(bytes).ok();
-}
-
-/// Decodes an [`Op`] (see [`take_meta_header`]). With the small reader, an
-/// op of a family it does not decode (not compiled in) is
-/// [`Take::NotCompiled`], however its fields are encoded.
-pub fn take_op(bytes: &[u8]) -> Take<'_, Op> {
-    #[cfg(tinygnn_small_decoder)]
-    return small::take_op(bytes);
-    #[cfg(not(tinygnn_small_decoder))]
-    return match postcard::take_from_bytes(bytes) {
-        Ok((op, rest)) => Take::Ok(op, rest),
-        Err(_) => Take::Bad,
-    };
 }

@@ -18,13 +18,13 @@
 //! left out).
 //!
 //! `build.rs` sets `cfg(tinygnn_small_decoder)` when no `op-*` feature other
-//! than `op-gcn` and `op-linear` is enabled, and [`super::take_op`] and its
+//! than `op-gcn` and `op-linear` is enabled, and `ops::take_op` and its
 //! siblings then use this reader; every other build uses postcard, so new op
 //! families (with their own `op-*` features) are decoded by postcard without
 //! touching this file. The reader is compiled and tested in every build: the
 //! tests below check it against postcard on random values and random bytes.
 
-use super::{Activation, MetaHeader, Op, Section, TensorDesc, TensorKind};
+use super::{Activation, MetaHeader, Section, TensorDesc, TensorKind};
 
 /// The result of decoding one op.
 #[derive(Debug, Clone, PartialEq)]
@@ -38,11 +38,24 @@ pub enum Take<'a, T> {
     Bad,
 }
 
-/// A cursor over the metadata bytes.
-struct Reader<'a>(&'a [u8]);
+/// A cursor over the metadata bytes (the ops that the small reader decodes
+/// read their fields with it: `ops::take_op_small`).
+#[derive(Debug)]
+pub struct Reader<'a>(&'a [u8]);
 
 impl<'a> Reader<'a> {
-    fn byte(&mut self) -> Option<u8> {
+    /// A reader at the start of `bytes`.
+    pub fn new(bytes: &'a [u8]) -> Self {
+        Reader(bytes)
+    }
+
+    /// The bytes not read yet.
+    pub fn rest(&self) -> &'a [u8] {
+        self.0
+    }
+
+    /// Reads one `byte` as postcard encodes it.
+    pub fn byte(&mut self) -> Option<u8> {
         let (&b, rest) = self.0.split_first()?;
         self.0 = rest;
         Some(b)
@@ -62,21 +75,25 @@ impl<'a> Reader<'a> {
         None
     }
 
-    fn u32(&mut self) -> Option<u32> {
+    /// Reads one `u32` as postcard encodes it.
+    pub fn u32(&mut self) -> Option<u32> {
         self.varint(5, 0x0F)
     }
 
-    fn u16(&mut self) -> Option<u16> {
+    /// Reads one `u16` as postcard encodes it.
+    pub fn u16(&mut self) -> Option<u16> {
         // At most 16 bits: 7 + 7 + 2.
         self.varint(3, 0x03).map(|v| v as u16)
     }
 
-    fn i32(&mut self) -> Option<i32> {
+    /// Reads one `i32` as postcard encodes it.
+    pub fn i32(&mut self) -> Option<i32> {
         let v = self.u32()?;
         Some((v >> 1) as i32 ^ -((v & 1) as i32))
     }
 
-    fn bool(&mut self) -> Option<bool> {
+    /// Reads one `bool` as postcard encodes it.
+    pub fn bool(&mut self) -> Option<bool> {
         match self.byte()? {
             0 => Some(false),
             1 => Some(true),
@@ -113,14 +130,16 @@ impl<'a> Reader<'a> {
         self.u16().map(usize::from)
     }
 
-    fn section(&mut self) -> Option<Section> {
+    /// Reads one `section` as postcard encodes it.
+    pub fn section(&mut self) -> Option<Section> {
         Some(Section {
             offset: self.u32()?,
             len: self.u32()?,
         })
     }
 
-    fn activation(&mut self) -> Option<Activation> {
+    /// Reads one `activation` as postcard encodes it.
+    pub fn activation(&mut self) -> Option<Activation> {
         match self.u32()? {
             0 => Some(Activation::None),
             1 => Some(Activation::Relu),
@@ -166,42 +185,6 @@ impl<'a> Reader<'a> {
             zero_point: self.byte()? as i8,
         })
     }
-
-    /// `Linear` (tag 0) or `GcnConv` (tag 1), which begin with the same
-    /// five fields; `Err(true)` for another valid tag, `Err(false)` for bad
-    /// bytes.
-    fn op(&mut self) -> Result<Op, bool> {
-        let tag = self.u32().ok_or(false)?;
-        if tag > 1 {
-            return Err(tag < super::OP_TAGS);
-        }
-        let op = (|| {
-            let (input, output) = (self.byte()?, self.byte()?);
-            let (weights, params) = (self.section()?, self.section()?);
-            let act = self.activation()?;
-            if tag == 0 {
-                return Some(Op::Linear {
-                    input,
-                    output,
-                    weights,
-                    params,
-                    act,
-                });
-            }
-            Some(Op::GcnConv {
-                input,
-                output,
-                weights,
-                params,
-                act,
-                improved: self.bool()?,
-                add_self_loops: self.bool()?,
-                normalize: self.bool()?,
-                edge_weight: self.bool()?,
-            })
-        })();
-        op.ok_or(false)
-    }
 }
 
 /// Decodes a [`MetaHeader`] from the start of `bytes`; `None` if invalid.
@@ -225,19 +208,11 @@ pub fn take_tensor_desc(bytes: &[u8]) -> Option<(TensorDesc, &[u8])> {
     Some((v, r.0))
 }
 
-/// Decodes an [`Op::Linear`] or [`Op::GcnConv`] from the start of `bytes`.
-pub fn take_op(bytes: &[u8]) -> Take<'_, Op> {
-    let mut r = Reader(bytes);
-    match r.op() {
-        Ok(op) => Take::Ok(op, r.0),
-        Err(true) => Take::NotCompiled,
-        Err(false) => Take::Bad,
-    }
-}
-
 #[cfg(all(test, feature = "std"))]
 mod tests {
     use super::*;
+    use crate::ops::take_op_small as take_op;
+    use crate::ops::{Act, GcnConv, GlobalPool, Linear, Op, SageConv};
     use proptest::prelude::*;
 
     fn section() -> impl Strategy<Value = Section> {
@@ -255,16 +230,16 @@ mod tests {
     fn op() -> impl Strategy<Value = Op> {
         let common = || (any::<u8>(), any::<u8>(), section(), section(), activation());
         prop_oneof![
-            common().prop_map(|(input, output, weights, params, act)| Op::Linear {
+            common().prop_map(|(input, output, weights, params, act)| Op::Linear(Linear {
                 input,
                 output,
                 weights,
                 params,
                 act
-            }),
+            })),
             (common(), any::<[bool; 4]>()).prop_map(
                 |((input, output, weights, params, act), f)| {
-                    Op::GcnConv {
+                    Op::GcnConv(GcnConv {
                         input,
                         output,
                         weights,
@@ -274,7 +249,7 @@ mod tests {
                         add_self_loops: f[1],
                         normalize: f[2],
                         edge_weight: f[3],
-                    }
+                    })
                 }
             ),
         ]
@@ -284,7 +259,9 @@ mod tests {
     /// in this module's terms (tags this reader does not decode: NotCompiled).
     fn postcard_op(bytes: &[u8]) -> Take<'_, Op> {
         match postcard::take_from_bytes::<Op>(bytes) {
-            Ok((op @ (Op::Linear { .. } | Op::GcnConv { .. }), rest)) => Take::Ok(op, rest),
+            Ok((op @ (Op::Linear(Linear { .. }) | Op::GcnConv(GcnConv { .. })), rest)) => {
+                Take::Ok(op, rest)
+            }
             Ok(_) => Take::NotCompiled,
             // A known tag whose op does not decode is still NotCompiled here
             // (this reader does not look past the tag of such an op).
@@ -320,7 +297,7 @@ mod tests {
         use crate::format::{Aggr, Pool};
         let s = Section { offset: 4, len: 8 };
         [
-            Op::SageConv {
+            Op::SageConv(SageConv {
                 input: 0,
                 output: 1,
                 aggr: Aggr::Max,
@@ -329,19 +306,19 @@ mod tests {
                 params: s,
                 act: Activation::Relu,
                 normalize: true,
-            },
-            Op::GlobalPool {
+            }),
+            Op::GlobalPool(GlobalPool {
                 input: 1,
                 output: 2,
                 pool: Pool::Mean,
                 mult: -5,
                 shift: 3,
-            },
-            Op::Act {
+            }),
+            Op::Act(Act {
                 input: 1,
                 output: 2,
                 act: Activation::LeakyRelu { alpha_q16: 77 },
-            },
+            }),
         ]
         .iter()
         .map(|op| postcard::to_stdvec(op).unwrap())

@@ -178,18 +178,7 @@ impl ModelWriter {
         if self.tensors.len() > crate::MAX_TENSORS || self.ops.len() > crate::MAX_OPS {
             return Err(WriteError::TooMany);
         }
-        let uses_edge_weight = self.ops.iter().any(|op| {
-            matches!(
-                op,
-                Op::GcnConv {
-                    edge_weight: true,
-                    ..
-                } | Op::Propagate {
-                    edge_weight: true,
-                    ..
-                }
-            )
-        });
+        let uses_edge_weight = self.ops.iter().any(Op::uses_edge_weight);
         let header = MetaHeader {
             max_nodes,
             max_edges,

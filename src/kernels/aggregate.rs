@@ -69,7 +69,7 @@ impl<'a> Csr<'a> {
 /// Builds the CSR of a COO edge list by a stable counting sort on the target:
 /// `row_ptr` (`n + 1` entries) gets the offsets, `out_sources` the sources
 /// grouped by target in input order, and `out_weights` (if given) the Q16
-/// weights ([`crate::graph::edge_weight_q16`] of `edge_weight`, 0 where
+/// weights ([`crate::quant::edge_weight_q16`] of `edge_weight`, 0 where
 /// invalid or missing). Edges whose target is out of range are skipped (the
 /// session validates the graph first, so there are none).
 pub fn build_csr(
@@ -129,7 +129,7 @@ pub fn build_csr_with(
             if let Some(w) = out_weights.as_deref_mut().and_then(|w| w.get_mut(pos)) {
                 *w = edge_weight
                     .get(k)
-                    .and_then(|&x| crate::graph::edge_weight_q16(x))
+                    .and_then(|&x| crate::quant::edge_weight_q16(x))
                     .unwrap_or(0);
             }
         }
@@ -246,7 +246,7 @@ mod tests {
                 let want_w: Vec<u32> = edges
                     .iter()
                     .filter(|e| e.1 as usize == i)
-                    .map(|e| crate::graph::edge_weight_q16(e.2).unwrap())
+                    .map(|e| crate::quant::edge_weight_q16(e.2).unwrap())
                     .collect();
                 prop_assert_eq!(csr.neighbors(i), &want[..]);
                 prop_assert_eq!(csr.neighbor_weights(i), &want_w[..]);

@@ -2,10 +2,91 @@
 //! [`crate::format`]'s conventions:
 //! `out = saturate_i8(requant(act(acc + bias), mult, shift) + zp_out)`.
 
-use crate::format::Activation;
+use serde::{Deserialize, Serialize};
+
 use crate::quant::{
     multiply_by_quantized_multiplier, round_shift_i64_to_i32, saturate_i8, Rescale,
 };
+
+/// Activation fused into the op that produces a tensor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Activation {
+    /// Identity.
+    None,
+    /// `max(x, 0)`.
+    Relu,
+    /// `x < 0 ? alpha·x : x` with `alpha = alpha_q16 / 65536`.
+    LeakyRelu {
+        /// Negative slope in Q16.
+        alpha_q16: i32,
+    },
+}
+
+/// The layout of a [`crate::format::ChannelParams`] section.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParamsForm {
+    /// `12·C` bytes: `(bias, mult, shift)` per channel.
+    Full,
+    /// `4·C + 8` bytes: `bias` per channel, then one shared `(mult, shift)`.
+    Compact,
+}
+
+/// Which form a [`crate::format::ChannelParams`] section of `len` bytes has for `channels`
+/// output channels; `None` if the length fits neither. For one channel the
+/// two forms coincide and this says [`ParamsForm::Full`].
+#[inline]
+pub fn params_form(len: usize, channels: usize) -> Option<ParamsForm> {
+    if channels == 0 {
+        None
+    } else if channels.checked_mul(12) == Some(len) {
+        Some(ParamsForm::Full)
+    } else if channels.checked_mul(4).and_then(|n| n.checked_add(8)) == Some(len) {
+        Some(ParamsForm::Compact)
+    } else {
+        None
+    }
+}
+
+/// Reads channel `c`'s `(bias, mult, shift)` record from a [`crate::format::ChannelParams`]
+/// section in the **full** form (12-byte records); zeros past the end.
+///
+/// A section's length alone does not tell the two forms apart without the
+/// channel count (`12·C` full equals `4·C′ + 8` compact for `C′ = 3·C − 2`),
+/// so for a section that may be compact use [`channel_record_of`].
+#[inline]
+pub fn channel_record(params: &[u8], c: usize) -> (i32, i32, i32) {
+    let rec = |k: usize| read_i32(params, c * 12 + k * 4);
+    (rec(0), rec(1), rec(2))
+}
+
+/// Reads channel `c`'s `(bias, mult, shift)` from a [`crate::format::ChannelParams`]
+/// section of a layer with `channels` output channels, in either form: the
+/// full form (`params.len() == 12·channels`, same as [`channel_record`]) or the
+/// compact form (`4·channels + 8`: `bias[c]` and the shared `mult`, `shift`).
+/// For one channel both forms are the same 12 bytes and both readings agree.
+/// Any other length is read as the full form (zeros past the end).
+#[inline]
+pub fn channel_record_of(params: &[u8], channels: usize, c: usize) -> (i32, i32, i32) {
+    match params_form(params.len(), channels) {
+        Some(ParamsForm::Compact) => (
+            read_i32(params, c * 4),
+            read_i32(params, channels * 4),
+            read_i32(params, channels * 4 + 4),
+        ),
+        _ => channel_record(params, c),
+    }
+}
+
+/// The little-endian `i32` at byte `at` (0 if out of range).
+#[inline]
+fn read_i32(bytes: &[u8], at: usize) -> i32 {
+    at.checked_add(4)
+        .and_then(|end| bytes.get(at..end))
+        .and_then(|s| s.try_into().ok())
+        .map(i32::from_le_bytes)
+        .unwrap_or(0)
+}
 
 /// The activation on an accumulator: ReLU `max(acc, 0)`, LeakyReLU
 /// `acc < 0 ? round_shift(acc · alpha_q16, 16) : acc`.
@@ -63,8 +144,8 @@ fn requantize_row_with(
     act: impl Fn(i32) -> i32,
 ) {
     let zp = i32::from(zp_out);
-    match crate::format::params_form(params.len(), out.len()) {
-        Some(crate::format::ParamsForm::Compact) => {
+    match params_form(params.len(), out.len()) {
+        Some(ParamsForm::Compact) => {
             let split = params.len().saturating_sub(8);
             let biases = params.get(..split).unwrap_or(&[]);
             let (mult, shift) = shared_rescale(params.get(split..).unwrap_or(&[]));
@@ -103,8 +184,8 @@ pub fn prepare(params: &[u8], channels: usize, prep: &mut [Prepared]) -> usize {
     // closure instantiated per form: the smallest code at opt-level "z",
     // docs/size.md).
     let compact = matches!(
-        crate::format::params_form(params.len(), channels),
-        Some(crate::format::ParamsForm::Compact)
+        params_form(params.len(), channels),
+        Some(ParamsForm::Compact)
     );
     let split = params.len().saturating_sub(8);
     let (shared_mult, shared_shift) = shared_rescale(params.get(split..).unwrap_or(&[]));
@@ -310,8 +391,8 @@ fn prepared_with<const LEFT: bool>(
 /// The reference form of [`requantize_row`]: one [`requantize`] and
 /// [`activate`] per channel, the definition the fast version is tested against.
 pub fn requantize_row_ref(acc: &[i32], params: &[u8], act: Activation, zp_out: i8, out: &mut [i8]) {
-    match crate::format::params_form(params.len(), out.len()) {
-        Some(crate::format::ParamsForm::Compact) => {
+    match params_form(params.len(), out.len()) {
+        Some(ParamsForm::Compact) => {
             let split = params.len().saturating_sub(8);
             let biases = params.get(..split).unwrap_or(&[]);
             let (mult, shift) = shared_rescale(params.get(split..).unwrap_or(&[]));

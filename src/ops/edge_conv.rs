@@ -27,12 +27,16 @@
 //! per-edge storage is needed: the scratch is `O(H + O + N·k)` (the kNN
 //! lists only with `k ≥ 1`), independent of the number of edges.
 
-use super::{region_bytes, zip_rows, Ctx, In, Out, Scratch};
+use serde::{Deserialize, Serialize};
+
+use super::{
+    is_i4, region_bytes, zip_rows, Check, Ctx, Env, In, OpDef, Out, Scratch, Shapes, Tensors,
+};
 use crate::error::Result;
-use crate::format::{Activation, Aggr};
+use crate::format::{Activation, Aggr, ChannelParams, Section, TensorKind};
 use crate::kernels::dense_i4::Matrix;
+use crate::kernels::requant::channel_record_of;
 use crate::kernels::{knn, requant};
-use crate::model::channel_record_of;
 use crate::quant::round_div_i64;
 
 /// Shape of an [`crate::format::Op::EdgeConv`].
@@ -217,4 +221,129 @@ pub fn run(
         }
     }
     Ok(())
+}
+
+/// EdgeConv / DynamicEdgeConv (PyG `EdgeConv(nn, aggr)`,
+/// `DynamicEdgeConv(nn, k, aggr)`), node tensors only, with
+/// `nn = Linear → act1 [→ Linear → act2]` (BatchNorm folded). `H = hidden`.
+/// See [`crate::ops::edge_conv`] and `docs/point-clouds.md`.
+///
+/// 1. Edges: with `k = 0` the graph's edges as given (`j→i`, duplicates
+///    count, no self-loops added); with `k ≥ 1` the kNN graph of the
+///    input ([`crate::kernels::knn`]): node `i` receives one edge from each
+///    of its `min(k, n_g)` nearest points of its own graph (itself
+///    included; squared distance on the int8 values, ties to the smaller
+///    index).
+/// 2. First layer, split: PyG's `W·[x_i, x_j − x_i] = (W_a − W_b)·x_i + W_b·x_j`.
+///    Per node, `p_i[c] = Σ_k Ws[c,k]·(x_ik − zp_x)` (`w_self`, the
+///    host-quantized `W_a − W_b`) and `q_j[c] = Σ_k Wn[c,k]·(x_jk − zp_x)`
+///    (`w_nbr`, `W_b`); both share one scale per channel (in `params1`), so
+///    per edge `a[c] = act1(sat_i32(sat_i32(p_i[c] + q_j[c]) + bias1[c]))`.
+/// 3. With a second layer (`w2` not empty): `h[c] = saturate_i8(requant(a[c],
+///    mult1[c], shift1[c]) + hidden_zp)` and
+///    `m[c] = act2(sat_i32(Σ_k W2[c,k]·(h_k − hidden_zp) + bias2[c]))`;
+///    otherwise `m = a` (and `H = out_ch`).
+/// 4. Aggregation of the `m` over the in-edges of `i`: `Max` element-wise
+///    max, `Sum` `sat_i32(Σ m)` (i64), `Mean` `sat_i32(round_div_i64(Σ m, count))`;
+///    a node without in-edges gets 0 (PyG's empty aggregation).
+/// 5. `out = saturate_i8(requant(agg, mult, shift) + zp_out)` with the
+///    `(mult, shift)` of the last layer (`params2`, else `params1`; its bias
+///    was added per edge).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct EdgeConv {
+    /// Input node tensor.
+    pub input: u8,
+    /// Output node tensor.
+    pub output: u8,
+    /// Aggregation.
+    pub aggr: Aggr,
+    /// 0: the graph's edges (EdgeConv); `k ≥ 1`: kNN graph (DynamicEdgeConv).
+    pub k: u16,
+    /// Channels `H` of the first layer (1..=`MAX_CHANNELS`).
+    pub hidden: u16,
+    /// Weights `[H, in_ch]` of `W_a − W_b` (int8 or int4).
+    pub w_self: Section,
+    /// Weights `[H, in_ch]` of `W_b` (same precision and scales as `w_self`).
+    pub w_nbr: Section,
+    /// [`ChannelParams`] of the first layer (`H` channels).
+    pub params1: ChannelParams,
+    /// Activation after the first layer.
+    pub act1: Activation,
+    /// Zero point of the int8 hidden vector (two layers only, else 0).
+    pub hidden_zp: i8,
+    /// Weights `[out_ch, H]` of the second layer, or empty (one layer).
+    pub w2: Section,
+    /// [`ChannelParams`] of the second layer (`out_ch`), or empty.
+    pub params2: ChannelParams,
+    /// Activation after the second layer (`None` with one layer).
+    pub act2: Activation,
+}
+
+impl OpDef for EdgeConv {
+    fn name(&self) -> &'static str {
+        if self.k == 0 {
+            "edge_conv"
+        } else {
+            "dynamic_edge_conv"
+        }
+    }
+    fn output(&self) -> u8 {
+        self.output
+    }
+    fn for_each_input(&self, f: &mut dyn FnMut(u8)) {
+        f(self.input)
+    }
+    fn has_i4_weights(&self) -> bool {
+        is_i4(&self.w_self) || is_i4(&self.w_nbr) || is_i4(&self.w2)
+    }
+    fn check(&self, c: &Check<'_>) -> Option<()> {
+        let (i, o) = (c.tensor(self.input)?, c.tensor(self.output)?);
+        let (ci, co) = (usize::from(i.channels), usize::from(o.channels));
+        let h = usize::from(self.hidden);
+        let first = (1..=crate::MAX_CHANNELS).contains(&h)
+            && c.weights_ok(self.w_self, h, ci)
+            && c.weights_ok(self.w_nbr, h, ci)
+            && self.w_self.weight_bits() == self.w_nbr.weight_bits()
+            && c.params_ok(self.params1, h)
+            && Check::act_ok(&self.act1);
+        let second = if self.w2.len == 0 {
+            h == co && self.params2.len == 0 && self.act2 == Activation::None && self.hidden_zp == 0
+        } else {
+            c.weights_ok(self.w2, co, h)
+                && c.params_ok(self.params2, co)
+                && Check::act_ok(&self.act2)
+        };
+        Check::ok(i.kind == TensorKind::Node && o.kind == TensorKind::Node && first && second)
+    }
+    fn scratch_bytes(&self, s: &Shapes<'_>) -> usize {
+        let shape = EdgeConvShape {
+            in_ch: s.ch(self.input),
+            hidden: usize::from(self.hidden),
+            out_ch: s.ch(self.output),
+            k: usize::from(self.k),
+        };
+        scratch_bytes(shape, s.nodes)
+    }
+    fn run<'v, T: Tensors<'v>>(
+        &self,
+        env: &Env<'_, T>,
+        out: Out<'_>,
+        scratch: Scratch<'_>,
+    ) -> Result<()> {
+        let p = EdgeConvParams {
+            aggr: self.aggr,
+            k: usize::from(self.k),
+            hidden: usize::from(self.hidden),
+            w_self: env.data.matrix(self.w_self),
+            w_nbr: env.data.matrix(self.w_nbr),
+            params1: env.data.bytes(self.params1),
+            act1: self.act1,
+            hidden_zp: self.hidden_zp,
+            w2: env.data.matrix_opt(self.w2),
+            params2: env.data.bytes(self.params2),
+            act2: self.act2,
+        };
+        run(env.ctx, p, env.view(self.input)?, out, scratch)
+    }
 }

@@ -14,9 +14,11 @@
 //! (maximum, sum, weighted aggregation), recomputing the logits, so the
 //! scratch depends on the node count only.
 
-use super::{zip_rows, Ctx, In, Out, Scratch};
+use serde::{Deserialize, Serialize};
+
+use super::{is_i4, zip_rows, Check, Ctx, Env, In, OpDef, Out, Scratch, Shapes, Tensors};
 use crate::error::Result;
-use crate::format::Activation;
+use crate::format::{Activation, ChannelParams, Section, TensorKind};
 use crate::kernels::dense_i4::Matrix;
 use crate::kernels::requant;
 use crate::quant::{round_div_i64, round_shift_i64_to_i32};
@@ -533,6 +535,251 @@ fn attend(ctx: &Ctx<'_>, lg: &Logits<'_>, x: In<'_>, out: Out<'_>, w: Work<'_>) 
             }
         }
         requant::requantize_row(acc, p.params, p.act, out.zp, or);
+    }
+}
+
+/// GATConv / GATv2Conv (PyG semantics, eval mode; edge features: `edge`, see [`GatEdge`]), node
+/// tensors only. `H = heads`, `C` channels per head (`out_ch / H` with
+/// `concat`, `out_ch` without), `HC = H·C`. See [`crate::ops::gat`].
+///
+/// 1. Projections (i32, exact): GAT `h_j = W·(x_j − zp_x)` (`weights`,
+///    `[HC, in_ch]`). GATv2 `xl_j = Wl·(x_j − zp_x) + bl`,
+///    `xr_j = Wr·(x_j − zp_x) + br` (`weights`, `weights_r`; `bl`, `br` the
+///    i32 biases in `lin_bias`); `Wl` and `Wr` share one scale per channel so
+///    `xl + xr` adds directly; the messages are `h = xl`.
+/// 2. Logits of an edge `j→i` for head `k`, in Q16 (`1.0 = 65536`), with
+///    `lrelu(v) = v < 0 ? floor((v·negative_slope_q16 + 2^15) / 2^16) : v` (i64) and
+///    `rq(v, m, s) = clamp_i32(floor((v·m + 2^(r−1)) / 2^r))`, `r = 31 − s` (i128):
+///    * GAT: `ls_j = rq(Σ_c att_src[k,c]·h_j[k,c], m_src[k], s_src[k])`,
+///      `ld_i = rq(Σ_c att_dst[k,c]·h_i[k,c], m_dst[k], s_dst[k])`,
+///      `e_ji = lrelu(ls_j + ld_i)`.
+///    * GATv2: `e_ji = rq(Σ_c att[k,c]·lrelu(xl_j[k,c] + xr_i[k,c]), m[k], s[k])`.
+/// 3. Edges: the in-edges of `i` as given; with `add_self_loops`, input
+///    loops `i→i` are skipped and one loop `i→i` is added (PyG's
+///    `remove_self_loops` + `add_self_loops`). Duplicates each count.
+/// 4. Softmax per node and head: `M = max_j e_ji`, `w_ji = exp_q30(e_ji − M)`
+///    ([`crate::ops::gat::exp_q30`], `2^30 = 1.0`), `S = Σ_j w_ji` (u64),
+///    `R = floor((2^61 + S/2) / S)`, `α_ji = floor((w_ji·R + 2^30) / 2^31)` (Q30).
+/// 5. `agg_i[k,c] = Σ_j α_ji · h_j[k,c]` (i64); a node without edges gets 0.
+///    Concat: `acc_i[k·C + c] = round_shift_i64_to_i32(agg_i[k,c], 30)`;
+///    mean: `acc_i[c] = round_shift_i64_to_i32(Σ_k agg_i[k,c], 30)` (the
+///    converter folds `1/H` into `mult` and scales `bias` by `H`).
+/// 6. `+ bias`, activation and requantization with `params` (`out_ch` channels).
+///
+/// Sections: `att` is i16 little endian, GAT `att_src[HC]` then `att_dst[HC]`
+/// (`4·HC` bytes), GATv2 `att[HC]` (`2·HC` bytes); `logit` is i32 little
+/// endian per head, GAT `(m_src, s_src, m_dst, s_dst)` (16 bytes per head),
+/// GATv2 `(m, s)` (8 bytes per head), every `s` in `−32..=31`; `lin_bias`
+/// (GATv2 only, else empty) is i32 little endian `bl[HC]` then `br[HC]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct GatConv {
+    /// Input node tensor.
+    pub input: u8,
+    /// Output node tensor.
+    pub output: u8,
+    /// Number of heads `H` (≥ 1).
+    pub heads: u8,
+    /// Concatenate the heads (else average them).
+    pub concat: bool,
+    /// GATv2Conv (else GATConv).
+    pub v2: bool,
+    /// Add self-loops (after removing the graph's own).
+    pub add_self_loops: bool,
+    /// LeakyReLU negative slope of the attention, Q16 (≥ 0).
+    pub negative_slope_q16: i32,
+    /// int8 weights `[HC, in_ch]` of `lin` (GAT) or `lin_l` (GATv2).
+    pub weights: Section,
+    /// int8 weights `[HC, in_ch]` of `lin_r` (GATv2), else empty.
+    pub weights_r: Section,
+    /// i32 biases of `lin_l` and `lin_r` (GATv2), else empty.
+    pub lin_bias: Section,
+    /// Attention vectors (i16).
+    pub att: Section,
+    /// Per-head logit rescales.
+    pub logit: Section,
+    /// [`ChannelParams`] for `out_ch` channels (bias is PyG's conv bias).
+    pub params: ChannelParams,
+    /// Fused activation.
+    pub act: Activation,
+    /// Edge features (PyG `edge_dim`; GATConv and GATv2Conv), see [`GatEdge`].
+    pub edge: Option<GatEdge>,
+}
+
+/// The edge-feature part of a GATConv / GATv2Conv with `edge_dim`. With
+/// `e_p` the edge's row of the edge tensor (CSR position `p`):
+///
+/// **GATConv** (`v2` false). PyG adds `att_edge · lin_edge(e_ji)` to the logit
+/// of edge `j→i` before the LeakyReLU; both are linear in `e`, so the converter
+/// folds them into one `[H, D]` matrix `V` (`V[k] = lin_edgeₖᵀ·att_edgeₖ`):
+///
+/// * `a_pk = Σ_d V[k,d]·(e_pd − zp_e)` (i64), `k` a head;
+/// * for the self-loop added to node `i` (`add_self_loops`; PyG's
+///   `fill_value='mean'` gives it the mean attribute of the node's in-edges
+///   other than loops), `a_k = round_div(Σ_p a_pk, count)` over those edges
+///   (half away from zero), 0 without any;
+/// * the logit of step 2 of [`Op::GatConv`] becomes
+///   `e_ji = lrelu(ls_j + ld_i + rq(a_k, m_edge[k], s_edge[k]))`.
+///
+/// **GATv2Conv** (`v2` true). PyG adds `lin_edge(e_ji)` (`[HC]`, no bias) to
+/// `xl_j + xr_i` per channel, before the LeakyReLU. `att` holds the int8
+/// weights `We[HC, D]` of `lin_edge` (one scale per channel) and `logit` one
+/// `(m, s)` per channel `q` of `HC`, mapping the edge accumulator into the
+/// accumulator units of `xl`/`xr` (scale `s_x·s_w[q]`), so that it adds exactly:
+///
+/// * `a_pq = Σ_d We[q,d]·(e_pd − zp_e)` (i64); the added self-loop gets
+///   `a_q = round_div(Σ_p a_pq, count)` as above;
+/// * `e_ji = rq(Σ_c att[k,c]·lrelu(xl_j[k,c] + xr_i[k,c] + rq(a_{kC+c}, m[kC+c], s[kC+c])), m[k], s[k])`
+///   (the inner sum in i64).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct GatEdge {
+    /// The edge-feature tensor ([`TensorKind::Edge`], `D` channels).
+    pub edge_attr: u8,
+    /// GAT: `V`, i16 little endian `[H, D]` (`2·H·D` bytes). GATv2: `We`,
+    /// int8 `[HC, D]` (`HC·D` bytes).
+    pub att: Section,
+    /// i32 little endian `(m_edge, s_edge)` per head (GAT, `8·H` bytes) or per
+    /// channel of `HC` (GATv2, `8·HC` bytes), `s` in `−32..=31`.
+    pub logit: Section,
+}
+
+impl GatConv {
+    /// The edge-feature checks: GAT `V` `[H, D]` i16 and `(m, s)` per head;
+    /// GATv2 int8 `lin_edge` `[HC, D]` and `(m, s)` per channel of `HC`.
+    fn edge_ok(&self, c: &Check<'_>, hc: usize) -> Option<bool> {
+        let Some(e) = &self.edge else {
+            return Some(true);
+        };
+        let et = c.tensor(e.edge_attr)?;
+        let d = usize::from(et.channels);
+        let h = usize::from(self.heads);
+        let (att_len, logit_len) = if self.v2 {
+            (hc * d, 8 * hc)
+        } else {
+            (2 * h * d, 8 * h)
+        };
+        Some(
+            et.kind == TensorKind::Edge
+                && c.section_is(e.att, att_len)
+                && c.section_is(e.logit, logit_len)
+                && c.shifts_ok(e.logit),
+        )
+    }
+
+    /// `H`, `C` and whether the projection rows fit [`crate::MAX_CHANNELS`].
+    fn shape(&self, out_ch: usize) -> Option<GatShape> {
+        let heads = usize::from(self.heads);
+        let per_head = per_head(heads, self.concat, out_ch)?;
+        Some(GatShape {
+            heads,
+            per_head,
+            v2: self.v2,
+        })
+    }
+}
+
+impl OpDef for GatConv {
+    fn name(&self) -> &'static str {
+        if self.v2 {
+            "gatv2_conv"
+        } else {
+            "gat_conv"
+        }
+    }
+    fn output(&self) -> u8 {
+        self.output
+    }
+    fn for_each_input(&self, f: &mut dyn FnMut(u8)) {
+        f(self.input);
+        if let Some(e) = &self.edge {
+            f(e.edge_attr);
+        }
+    }
+    fn has_i4_weights(&self) -> bool {
+        is_i4(&self.weights) || is_i4(&self.weights_r)
+    }
+    fn check(&self, c: &Check<'_>) -> Option<()> {
+        let (i, o) = (c.tensor(self.input)?, c.tensor(self.output)?);
+        let (ci, co) = (usize::from(i.channels), usize::from(o.channels));
+        let h = usize::from(self.heads);
+        let hc = self.shape(co)?.hc();
+        let edge_ok = self.edge_ok(c, hc)?;
+        let per_head_words = if self.v2 { 2 } else { 4 };
+        let (bias_len, att_len) = if self.v2 {
+            (8 * hc, 2 * hc)
+        } else {
+            (0, 4 * hc)
+        };
+        // lin / lin_l and lin_r: int8 or int4 weight sections of [HC, in_ch].
+        let wr_ok = if self.v2 {
+            c.weights_ok(self.weights_r, hc, ci)
+        } else {
+            c.section_is(self.weights_r, 0)
+        };
+        Check::ok(
+            i.kind == TensorKind::Node
+                && o.kind == TensorKind::Node
+                && h >= 1
+                && Check::channels_ok(hc)
+                && self.negative_slope_q16 >= 0
+                && c.weights_ok(self.weights, hc, ci)
+                && wr_ok
+                && c.section_is(self.lin_bias, bias_len)
+                && c.section_is(self.att, att_len)
+                && c.section_is(self.logit, 4 * per_head_words * h)
+                && c.shifts_ok(self.logit)
+                && c.params_ok(self.params, co)
+                && Check::act_ok(&self.act)
+                && edge_ok,
+        )
+    }
+    fn scratch_bytes(&self, s: &Shapes<'_>) -> usize {
+        let oc = s.ch(self.output);
+        let h = usize::from(self.heads);
+        let c = per_head(h, self.concat, oc).unwrap_or(0);
+        let e = if self.edge.is_some() {
+            edge_scratch_bytes(if self.v2 { h.saturating_mul(c) } else { h })
+        } else {
+            0
+        };
+        let shape = GatShape {
+            heads: h,
+            per_head: c,
+            v2: self.v2,
+        };
+        scratch_bytes(shape, s.nodes, oc).saturating_add(e)
+    }
+    fn run<'v, T: Tensors<'v>>(
+        &self,
+        env: &Env<'_, T>,
+        out: Out<'_>,
+        scratch: Scratch<'_>,
+    ) -> Result<()> {
+        let edge = match &self.edge {
+            Some(e) => Some(GatEdgeIn {
+                e: env.view(e.edge_attr)?,
+                att: env.data.bytes(e.att),
+                logit: env.data.bytes(e.logit),
+            }),
+            None => None,
+        };
+        let shape = self.shape(out.channels).ok_or(env.invalid())?;
+        let p = GatParams {
+            shape,
+            concat: self.concat,
+            add_self_loops: self.add_self_loops,
+            negative_slope_q16: self.negative_slope_q16,
+            w: env.data.matrix(self.weights),
+            wr: env.data.matrix(self.weights_r),
+            lin_bias: env.data.bytes(self.lin_bias),
+            att: env.data.bytes(self.att),
+            logit: env.data.bytes(self.logit),
+            params: env.data.bytes(self.params),
+            act: self.act,
+            edge,
+        };
+        run(env.ctx, p, env.view(self.input)?, out, scratch)
     }
 }
 

@@ -19,9 +19,14 @@
 //! ([`crate::ops::propagate`]), which is why this module is also compiled
 //! with the `op-propagate` feature.
 
-use super::{region_bytes, rows_mut, Ctx, Out, Scratch, Src};
+use serde::{Deserialize, Serialize};
+
+use super::{
+    is_i4, region_bytes, rows_mut, Check, Ctx, Env, OpDef, Out, Scratch, Shapes, Src, Tensors,
+};
 use crate::error::{Error, Result};
-use crate::format::Activation;
+use crate::format::small::Reader;
+use crate::format::{Activation, ChannelParams, Section, TensorKind};
 use crate::kernels::dense_i4::Matrix;
 use crate::kernels::requant;
 use crate::quant::round_shift_i64_to_i32;
@@ -397,6 +402,123 @@ pub fn run(
         requant::requantize_row_prepared(row, prep, act, out.zp, or);
     }
     Ok(())
+}
+
+/// GCNConv (PyG `gcn_norm` semantics), node tensors only.
+///
+/// 1. `h_j[c] = Σ_k W[c,k]·(x_jk − zp_x)` (i32) for every node.
+/// 2. Edge weights `w` are Q16 (`1.0 = 65536`; all 1.0 unless
+///    `edge_weight` and the graph has weights). Self-loops as
+///    `add_remaining_self_loops` when `add_self_loops`: input loops `i→i`
+///    are dropped from the neighbour sum, node `i` gets one loop with the
+///    weight of its last input loop, or `fill` (1.0, or 2.0 if `improved`).
+/// 3. If `normalize`: `deg_i = Σ_{j→i} w_ji` (u64, Q16, loop included),
+///    `dinv_i = deg_i = 0 ? 0 : isqrt(2^64 / deg_i)` (Q24), and
+///    `coef_ji = (dinv_j · w_ji · dinv_i) >> 40` (u128 product, Q24).
+///    Otherwise `coef_ji = w_ji << 8` (Q24).
+/// 4. `acc_i[c] = round_shift_i64_to_i32(Σ_{j→i} coef_ji · h_j[c], 24) + bias[c]`;
+///    activation; requantization. A coefficient above `i32::MAX` is an
+///    [`crate::Error::Overflow`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct GcnConv {
+    /// Input node tensor.
+    pub input: u8,
+    /// Output node tensor.
+    pub output: u8,
+    /// int8 weights `[out_ch, in_ch]` of `lin`.
+    pub weights: Section,
+    /// [`ChannelParams`] (bias is PyG's conv bias).
+    pub params: ChannelParams,
+    /// Fused activation.
+    pub act: Activation,
+    /// Self-loop fill weight 2 instead of 1.
+    pub improved: bool,
+    /// Add remaining self-loops.
+    pub add_self_loops: bool,
+    /// Symmetric degree normalisation.
+    pub normalize: bool,
+    /// Use the graph's edge weights.
+    pub edge_weight: bool,
+}
+
+impl GcnConv {
+    /// Decodes the fields (after the tag) with the small metadata reader.
+    pub(crate) fn read_small(r: &mut Reader<'_>) -> Option<Self> {
+        Some(GcnConv {
+            input: r.byte()?,
+            output: r.byte()?,
+            weights: r.section()?,
+            params: r.section()?,
+            act: r.activation()?,
+            improved: r.bool()?,
+            add_self_loops: r.bool()?,
+            normalize: r.bool()?,
+            edge_weight: r.bool()?,
+        })
+    }
+
+    /// The normalisation flags.
+    pub fn flags(&self) -> GcnFlags {
+        GcnFlags {
+            improved: self.improved,
+            add_self_loops: self.add_self_loops,
+            normalize: self.normalize,
+            edge_weight: self.edge_weight,
+        }
+    }
+}
+
+impl OpDef for GcnConv {
+    fn name(&self) -> &'static str {
+        "gcn_conv"
+    }
+    fn output(&self) -> u8 {
+        self.output
+    }
+    fn for_each_input(&self, f: &mut dyn FnMut(u8)) {
+        f(self.input)
+    }
+    fn has_i4_weights(&self) -> bool {
+        is_i4(&self.weights)
+    }
+    fn uses_edge_weight(&self) -> bool {
+        self.edge_weight
+    }
+    fn takes_sparse_input(&self) -> bool {
+        true
+    }
+    fn check(&self, c: &Check<'_>) -> Option<()> {
+        let (i, o) = (c.tensor(self.input)?, c.tensor(self.output)?);
+        let (ci, co) = (usize::from(i.channels), usize::from(o.channels));
+        Check::ok(
+            i.kind == TensorKind::Node
+                && o.kind == TensorKind::Node
+                && c.weights_ok(self.weights, co, ci)
+                && c.params_ok(self.params, co)
+                && Check::act_ok(&self.act),
+        )
+    }
+    fn scratch_bytes(&self, s: &Shapes<'_>) -> usize {
+        scratch_bytes(s.nodes, s.ch(self.input), s.ch(self.output))
+    }
+    fn run<'v, T: Tensors<'v>>(
+        &self,
+        env: &Env<'_, T>,
+        out: Out<'_>,
+        scratch: Scratch<'_>,
+    ) -> Result<()> {
+        run(
+            env.ctx,
+            env.data.matrix(self.weights),
+            env.data.bytes(self.params),
+            self.act,
+            self.flags(),
+            env.src(self.input)?,
+            out,
+            scratch,
+        )
+    }
 }
 
 #[cfg(test)]

@@ -15,8 +15,11 @@
 //! features at its CSR position), so edge `p` of node `i`'s range is row `p`.
 
 use super::{region_bytes, Ctx, In, Out, Scratch};
+use serde::{Deserialize, Serialize};
+
+use super::{is_i4, Check, Env, OpDef, Shapes, Tensors};
 use crate::error::{Error, Result};
-use crate::format::AGG_FRAC_BITS;
+use crate::format::{ChannelParams, Section, TensorKind, AGG_FRAC_BITS};
 use crate::kernels::dense_i4::Matrix;
 use crate::kernels::requant;
 use crate::quant::{multiply_by_quantized_multiplier, round_shift_i64_to_i32};
@@ -69,7 +72,7 @@ pub fn run(
         .zip(shift.iter_mut())
         .enumerate()
     {
-        (*b, *m, *s) = crate::channel_record_of(p.edge_params, c, k);
+        (*b, *m, *s) = requant::channel_record_of(p.edge_params, c, k);
     }
     if let Some(w) = p.lin {
         w.weight_sums(d, sums);
@@ -116,4 +119,96 @@ pub fn run(
         }
     }
     Ok(())
+}
+
+/// GINEConv (PyG `GINEConv(nn, eps, edge_dim)`, eval mode): the aggregation
+/// `(1 + eps)·x_i + Σ_{j→i} ReLU(x_j + lin(e_ji))` (the `nn` follows as
+/// separate ops, as for [`Op::GinAggregate`]). Node tensors `input` and
+/// `output` have the same channel count `C`; `edge_attr` is the model's
+/// edge-feature tensor ([`TensorKind::Edge`], `D` channels). Edges as given
+/// (no self-loops added, duplicates counted). Per edge `j→i` (CSR row `p`):
+///
+/// 1. `a[c] = Σ_k We[c,k]·(e_pk − zp_e) + bias[c]` with `edge_weights`
+///    (`[C, D]`, PyG's `lin`), or without `lin` (empty `edge_weights`,
+///    then `D = C`) `a[c] = (e_pc − zp_e) + bias[c]` (i32, saturating add);
+/// 2. `m[c] = max(0, (x_jc − zp_x)·2^8 + requant(a[c], c))`, with
+///    `requant` the plain Q31 rescale of channel `c` of `edge_params`
+///    (`s_e·s_w[c]·2^8 / s_x`, i.e. into units of `s_x / 2^8`), i64;
+/// 3. `acc_i[c] = (Σ_p m[c])·2^8 + one_plus_eps_q16·(x_ic − zp_x)` (i64, saturating),
+///    `out = saturate_i8(requant(round_shift_i64_to_i32(acc, 8), mult, shift) + zp_out)`,
+///    as [`Op::GinAggregate`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct GineConv {
+    /// Input node tensor (`C` channels).
+    pub input: u8,
+    /// The edge-feature tensor (`D` channels).
+    pub edge_attr: u8,
+    /// Output node tensor (`C` channels).
+    pub output: u8,
+    /// `round((1 + eps) · 2^16)`.
+    pub one_plus_eps_q16: i32,
+    /// int8/int4 weights `[C, D]` of `lin`, or empty (no `lin`: `D = C`).
+    pub edge_weights: Section,
+    /// [`ChannelParams`] for `C` channels: `lin.bias` in the accumulator
+    /// scale `s_e·s_w[c]` (0 without `lin`) and the Q31 rescale
+    /// `s_e·s_w[c]·2^8 / s_x` (`s_w = 1` without `lin`).
+    pub edge_params: ChannelParams,
+    /// Q31 rescale `s_x / (s_out · 2^8)`.
+    pub mult: i32,
+    /// Its exponent.
+    pub shift: i32,
+}
+
+impl OpDef for GineConv {
+    fn name(&self) -> &'static str {
+        "gine_conv"
+    }
+    fn output(&self) -> u8 {
+        self.output
+    }
+    fn for_each_input(&self, f: &mut dyn FnMut(u8)) {
+        f(self.input);
+        f(self.edge_attr);
+    }
+    fn has_i4_weights(&self) -> bool {
+        is_i4(&self.edge_weights)
+    }
+    fn check(&self, c: &Check<'_>) -> Option<()> {
+        let (i, e) = (c.tensor(self.input)?, c.tensor(self.edge_attr)?);
+        let o = c.tensor(self.output)?;
+        let (ch, d) = (usize::from(i.channels), usize::from(e.channels));
+        let lin_ok = if self.edge_weights.len == 0 {
+            d == ch
+        } else {
+            c.weights_ok(self.edge_weights, ch, d)
+        };
+        Check::ok(
+            i.kind == TensorKind::Node
+                && e.kind == TensorKind::Edge
+                && o.kind == TensorKind::Node
+                && i.channels == o.channels
+                && lin_ok
+                && c.params_ok(self.edge_params, ch),
+        )
+    }
+    fn scratch_bytes(&self, s: &Shapes<'_>) -> usize {
+        scratch_bytes(s.ch(self.input), s.ch(self.edge_attr))
+    }
+    fn run<'v, T: Tensors<'v>>(
+        &self,
+        env: &Env<'_, T>,
+        out: Out<'_>,
+        scratch: Scratch<'_>,
+    ) -> Result<()> {
+        let p = GineParams {
+            one_plus_eps_q16: self.one_plus_eps_q16,
+            lin: env.data.matrix_opt(self.edge_weights),
+            edge_params: env.data.bytes(self.edge_params),
+            mult: self.mult,
+            shift: self.shift,
+        };
+        let (x, e) = (env.view(self.input)?, env.view(self.edge_attr)?);
+        run(env.ctx, p, x, e, out, scratch)
+    }
 }

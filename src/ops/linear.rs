@@ -3,9 +3,14 @@
 //! `acc[c] = Σ_k W[c,k]·(x_k − zp_x) + bias[c]`, then the fused activation and
 //! requantization to the output tensor.
 
-use super::{region_bytes, rows_mut, In, Out, Scratch, Src};
+use serde::{Deserialize, Serialize};
+
+use super::{
+    is_i4, region_bytes, rows_mut, Check, Env, In, OpDef, Out, Scratch, Shapes, Src, Tensors,
+};
 use crate::error::Result;
-use crate::format::Activation;
+use crate::format::small::Reader;
+use crate::format::{Activation, ChannelParams, Section};
 use crate::kernels::dense_i4::Matrix;
 use crate::kernels::requant;
 
@@ -83,4 +88,81 @@ fn dense_block<'a>(x: In<'a>, i: usize, k: usize) -> Option<&'a [i8]> {
     let start = i.checked_mul(x.channels)?;
     let end = i.checked_add(k)?.checked_mul(x.channels)?;
     x.data.get(start..end)
+}
+
+/// Fully connected layer (BatchNorm folded in) on node or graph rows:
+/// `acc[c] = Σ_k W[c,k]·(x_k − zp_x) + bias[c]`, then activation and
+/// requantization. Input and output have the same [`TensorKind`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Linear {
+    /// Input tensor.
+    pub input: u8,
+    /// Output tensor (`out_ch` channels).
+    pub output: u8,
+    /// int8 weights `[out_ch, in_ch]`.
+    pub weights: Section,
+    /// [`ChannelParams`] for `out_ch` channels.
+    pub params: ChannelParams,
+    /// Fused activation.
+    pub act: Activation,
+}
+
+impl Linear {
+    /// Decodes the fields (after the tag) with the small metadata reader.
+    pub(crate) fn read_small(r: &mut Reader<'_>) -> Option<Self> {
+        Some(Linear {
+            input: r.byte()?,
+            output: r.byte()?,
+            weights: r.section()?,
+            params: r.section()?,
+            act: r.activation()?,
+        })
+    }
+}
+
+impl OpDef for Linear {
+    fn name(&self) -> &'static str {
+        "linear"
+    }
+    fn output(&self) -> u8 {
+        self.output
+    }
+    fn for_each_input(&self, f: &mut dyn FnMut(u8)) {
+        f(self.input)
+    }
+    fn has_i4_weights(&self) -> bool {
+        is_i4(&self.weights)
+    }
+    fn takes_sparse_input(&self) -> bool {
+        true
+    }
+    fn check(&self, c: &Check<'_>) -> Option<()> {
+        let (i, o) = (c.tensor(self.input)?, c.tensor(self.output)?);
+        let (ci, co) = (usize::from(i.channels), usize::from(o.channels));
+        Check::ok(
+            i.kind == o.kind
+                && c.weights_ok(self.weights, co, ci)
+                && c.params_ok(self.params, co)
+                && Check::act_ok(&self.act),
+        )
+    }
+    fn scratch_bytes(&self, s: &Shapes<'_>) -> usize {
+        scratch_bytes(s.ch(self.input), s.ch(self.output))
+    }
+    fn run<'v, T: Tensors<'v>>(
+        &self,
+        env: &Env<'_, T>,
+        out: Out<'_>,
+        scratch: Scratch<'_>,
+    ) -> Result<()> {
+        run(
+            env.data.matrix(self.weights),
+            env.data.bytes(self.params),
+            self.act,
+            env.src(self.input)?,
+            out,
+            scratch,
+        )
+    }
 }

@@ -7,9 +7,11 @@
 //! [`crate::format::Op::InnerProduct`] and [`crate::format::Op::PairFeatures`].
 //! Neither takes scratch.
 
-use super::{rows_mut, Ctx, In, Out};
+use serde::{Deserialize, Serialize};
+
+use super::{rows_mut, Check, Ctx, Env, In, OpDef, Out, Scratch, Tensors};
 use crate::error::{Error, Result};
-use crate::format::PairMode;
+use crate::format::TensorKind;
 use crate::kernels::requant::requantize;
 
 /// Row `i` of `x` (`None` if out of range: the pairs were validated, so this
@@ -81,5 +83,120 @@ impl CopyChecked for [i8] {
             *d = s;
         }
         Some(())
+    }
+}
+
+/// Inner-product pair decoder (VGAE/GAE `InnerProductDecoder` without the
+/// sigmoid), node tensor `z` in, pair tensor with **one** channel out. For
+/// pair `k = (s, t)` of [`crate::GraphInput::pairs`]:
+/// `acc_k = Σ_c (z_sc − zp_z)·(z_tc − zp_z)` (i32: at most
+/// `4096 · 255² < 2^31` in magnitude, so it never overflows),
+/// `out_k = saturate_i8(requant(acc_k, mult, shift) + zp_out)` with the Q31
+/// rescale `s_z² / s_out`. The output is the logit `z_s · z_t`; the sigmoid
+/// (a probability) is left to the host: it is monotone, so ranking metrics
+/// such as AUC and any threshold test work on the logit directly.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct InnerProduct {
+    /// Input node tensor (the node embeddings `z`).
+    pub input: u8,
+    /// Output pair tensor (1 channel).
+    pub output: u8,
+    /// Q31 rescale `s_z² / s_out`.
+    pub mult: i32,
+    /// Its exponent.
+    pub shift: i32,
+}
+
+/// Pair representation for an MLP pair decoder, node tensor `z` (`C`
+/// channels) in, pair tensor out; the MLP follows as `Linear`/`Act` ops on
+/// pair rows. For pair `k = (s, t)`:
+/// * [`PairMode::Hadamard`]: `C` channels,
+///   `out_kc = saturate_i8(requant((z_sc − zp_z)·(z_tc − zp_z), mult, shift) + zp_out)`
+///   with the Q31 rescale `s_z² / s_out`;
+/// * [`PairMode::Concat`]: `2C` channels, `out_k = [z_s, z_t]` copied
+///   byte for byte (the output must have the input's scale and zero point).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct PairFeatures {
+    /// Input node tensor.
+    pub input: u8,
+    /// Output pair tensor.
+    pub output: u8,
+    /// How a pair's two rows are combined.
+    pub mode: PairMode,
+}
+
+/// How [`PairFeatures`] combines the rows of a pair (helper `link`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum PairMode {
+    /// `z_s ⊙ z_t`, requantized.
+    Hadamard {
+        /// Q31 rescale `s_z² / s_out`.
+        mult: i32,
+        /// Its exponent.
+        shift: i32,
+    },
+    /// `[z_s, z_t]`.
+    Concat,
+}
+
+impl OpDef for InnerProduct {
+    fn name(&self) -> &'static str {
+        "inner_product"
+    }
+    fn output(&self) -> u8 {
+        self.output
+    }
+    fn for_each_input(&self, f: &mut dyn FnMut(u8)) {
+        f(self.input)
+    }
+    fn check(&self, c: &Check<'_>) -> Option<()> {
+        let (i, o) = (c.tensor(self.input)?, c.tensor(self.output)?);
+        Check::ok(i.kind == TensorKind::Node && o.kind == TensorKind::Pair && o.channels == 1)
+    }
+    fn run<'v, T: Tensors<'v>>(
+        &self,
+        env: &Env<'_, T>,
+        out: Out<'_>,
+        _scratch: Scratch<'_>,
+    ) -> Result<()> {
+        inner_product(env.ctx, env.view(self.input)?, self.mult, self.shift, out)
+    }
+}
+
+impl OpDef for PairFeatures {
+    fn name(&self) -> &'static str {
+        match self.mode {
+            PairMode::Hadamard { .. } => "pair_hadamard",
+            PairMode::Concat => "pair_concat",
+        }
+    }
+    fn output(&self) -> u8 {
+        self.output
+    }
+    fn for_each_input(&self, f: &mut dyn FnMut(u8)) {
+        f(self.input)
+    }
+    fn check(&self, c: &Check<'_>) -> Option<()> {
+        let (i, o) = (c.tensor(self.input)?, c.tensor(self.output)?);
+        let shapes = match self.mode {
+            PairMode::Hadamard { .. } => o.channels == i.channels,
+            PairMode::Concat => {
+                usize::from(o.channels) == 2 * usize::from(i.channels)
+                    && o.zero_point == i.zero_point
+                    && o.scale == i.scale
+            }
+        };
+        Check::ok(i.kind == TensorKind::Node && o.kind == TensorKind::Pair && shapes)
+    }
+    fn run<'v, T: Tensors<'v>>(
+        &self,
+        env: &Env<'_, T>,
+        out: Out<'_>,
+        _scratch: Scratch<'_>,
+    ) -> Result<()> {
+        pair_features(env.ctx, env.view(self.input)?, self.mode, out)
     }
 }

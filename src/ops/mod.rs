@@ -1,420 +1,282 @@
-//! The ops: one module per op family, each implementing the exact integer
-//! semantics documented on [`crate::format::Op`] (with the PyG layer it
-//! reproduces stated at the top of the module).
+//! The ops: one module per op family. Each holds the op's parameter struct
+//! (what the model file stores, with the exact integer semantics as its doc
+//! comment and the PyG layer it reproduces at the top of the module), its
+//! checks, its scratch size and its `run`, which calls the kernels.
 //!
-//! An op receives read-only views of its input tensors, a mutable view of its
-//! output tensor, the graph ([`Ctx`]) and a [`Scratch`] region; it never
-//! allocates and never touches the arena layout. Each op module has a
-//! `scratch_bytes` function that returns exactly what the op takes from its
-//! [`Scratch`]: the session sizes the arena with it, so a run never fails for
-//! lack of scratch once the arena check passed.
+//! The table below ([`op_table!`]) is the one place that lists the ops: it
+//! generates the [`Op`] enum (the wire format's op tags are the positions in
+//! the table) and the dispatch of the checks, scratch sizes and runs, with
+//! one `cfg` per op, so that a family left out of a build leaves no code.
+//! A new op is a module with a parameter struct implementing [`OpDef`]
+//! ([`common`] has what every op sees) and one line in the table.
 
-#[cfg(feature = "op-edgeconv")]
+pub mod common;
 pub mod edge_conv;
-#[cfg(feature = "op-elementwise")]
 pub mod elementwise;
-#[cfg(feature = "op-gat")]
 pub mod gat;
-#[cfg(any(feature = "op-gcn", feature = "op-propagate"))]
 pub mod gcn;
-#[cfg(feature = "op-gin")]
 pub mod gin;
-#[cfg(feature = "op-gine")]
 pub mod gine;
-#[cfg(feature = "op-linear")]
 pub mod linear;
-#[cfg(feature = "op-link")]
 pub mod link;
-#[cfg(feature = "op-lut")]
 pub mod lut;
-#[cfg(feature = "op-pool")]
 pub mod pool;
-#[cfg(feature = "op-propagate")]
 pub mod propagate;
-#[cfg(feature = "op-sage")]
 pub mod sage;
 
-/// Whether `op`'s family is compiled into this build (cargo features
-/// `op-linear`, `op-gcn`, `op-sage`, `op-gin`, `op-pool`, `op-elementwise`, `op-gat`,
-/// `op-gine`, `op-lut`, `op-edgeconv`, `op-propagate`, `op-link`,
-/// all on by default through `all-ops`). [`crate::Model::from_bytes`] rejects
-/// a model with an op that is not as [`crate::Error::OpNotCompiled`].
-pub const fn compiled(op: &Op) -> bool {
-    match op {
-        Op::Linear { .. } => cfg!(feature = "op-linear"),
-        Op::GcnConv { .. } => cfg!(feature = "op-gcn"),
-        Op::SageConv { .. } => cfg!(feature = "op-sage"),
-        Op::GinAggregate { .. } => cfg!(feature = "op-gin"),
-        Op::GlobalPool { .. } => cfg!(feature = "op-pool"),
-        Op::Add { .. } | Op::Concat { .. } | Op::Act { .. } => cfg!(feature = "op-elementwise"),
-        Op::GatConv { .. } => cfg!(feature = "op-gat"),
-        Op::Propagate { .. } => cfg!(feature = "op-propagate"),
-        Op::GineConv { .. } => cfg!(feature = "op-gine"),
-        Op::Lut { .. } => cfg!(feature = "op-lut"),
-        Op::EdgeConv { .. } => cfg!(feature = "op-edgeconv"),
-        Op::InnerProduct { .. } | Op::PairFeatures { .. } => cfg!(feature = "op-link"),
-    }
-}
+pub use common::*;
+
+use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::format::{Op, TensorDesc, TensorKind};
-use crate::kernels::aggregate::Csr;
-use crate::kernels::dense_i4::Matrix;
-use crate::kernels::sparse::{self, SparseRows};
+use crate::format::{self, Take, TensorDesc};
 
-/// Bytes a region of `count` values of `T` occupies in the arena: rounded up
-/// to a multiple of 8 so the next region stays 8-aligned. Saturates.
-pub const fn region_bytes<T>(count: usize) -> usize {
-    let b = count.saturating_mul(core::mem::size_of::<T>());
-    match b.checked_add(7) {
-        Some(v) => v & !7,
-        None => usize::MAX & !7,
-    }
-}
+macro_rules! op_table {
+    ($($(#[$doc:meta])* $variant:ident($module:ident::$params:ident) = $feature:literal,)*) => {
+        $(pub use $module::$params;)*
 
-/// Accumulates [`region_bytes`] saturating.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct ScratchSize(pub usize);
-
-impl ScratchSize {
-    /// Adds a region of `count` values of `T`.
-    pub fn add<T>(&mut self, count: usize) -> &mut Self {
-        self.0 = self.0.saturating_add(region_bytes::<T>(count));
-        self
-    }
-}
-
-/// A bump allocator over an 8-aligned byte region, handing out typed,
-/// zero-initialised slices (regions rounded to 8 bytes, see [`region_bytes`]).
-#[derive(Debug)]
-pub struct Scratch<'a> {
-    buf: &'a mut [u8],
-    taken: usize,
-}
-
-impl<'a> Scratch<'a> {
-    /// Wraps a region whose start is 8-aligned.
-    pub fn new(buf: &'a mut [u8]) -> Self {
-        Scratch { buf, taken: 0 }
-    }
-
-    /// Takes `count` zeroed values of `T` (`T` of alignment ≤ 8).
-    pub fn take<T: bytemuck::Pod>(&mut self, count: usize) -> Result<&'a mut [T]> {
-        let bytes = region_bytes::<T>(count);
-        let used = count.saturating_mul(core::mem::size_of::<T>());
-        let buf = core::mem::take(&mut self.buf);
-        let too_small = Error::ArenaTooSmall {
-            needed: u32::try_from(self.taken.saturating_add(bytes)).unwrap_or(u32::MAX),
-            actual: u32::try_from(self.taken.saturating_add(buf.len())).unwrap_or(u32::MAX),
-        };
-        if bytes > buf.len() {
-            return Err(too_small);
+        /// One operation of the model. Ops run in file order; each writes
+        /// exactly one tensor that no earlier op wrote (single assignment)
+        /// and reads only tensors written before it (or the model input).
+        ///
+        /// The doc comment of each parameter struct is the op's exact integer
+        /// semantics. Weight matrices are int8 or int4 ([`WeightBits`], per
+        /// section), row-major `[out_ch, in_ch]` (one row per output
+        /// channel), symmetric (zero point 0) with a per-output-channel or
+        /// one shared scale; the scales only enter through
+        /// [`format::ChannelParams`]. `W[c,k]` is the (sign-extended) weight
+        /// value either way.
+        #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+        #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+        pub enum Op {
+            $($(#[$doc])* $variant($params),)*
         }
-        let (head, tail) = buf.split_at_mut(bytes);
-        self.buf = tail;
-        self.taken += bytes;
-        let head = head.get_mut(..used).ok_or(too_small)?;
-        // Zeroed as `T` (aligned), not as bytes: one fewer `memclr` variant
-        // in a code-size build (docs/size.md).
-        let values: &mut [T] = bytemuck::try_cast_slice_mut(head).map_err(|_| too_small)?;
-        values.fill(T::zeroed());
-        Ok(values)
-    }
-}
 
-/// A read-only int8 tensor: `[rows, channels]` with its zero point.
-#[derive(Debug, Clone, Copy)]
-pub struct In<'a> {
-    /// Values, row-major, exactly `rows × channels`.
-    pub data: &'a [i8],
-    /// Rows (nodes or graphs).
-    pub rows: usize,
-    /// Channels.
-    pub channels: usize,
-    /// Zero point.
-    pub zp: i8,
-}
+        /// Number of op variants; tags at or above this are
+        /// [`crate::Error::UnknownOp`].
+        pub const OP_TAGS: u32 = [$(stringify!($variant)),*].len() as u32;
 
-/// The model input given as sparse int8 rows ([`crate::Features::SparseI8`]),
-/// read in place by the ops that take it directly (see [`Src`]).
-#[derive(Debug, Clone, Copy)]
-pub struct SparseIn<'a> {
-    /// The rows (validated CSR).
-    pub x: SparseRows<'a>,
-    /// Rows (nodes).
-    pub rows: usize,
-    /// Channels (the dense width).
-    pub channels: usize,
-    /// Zero point (the value of every entry not stored).
-    pub zp: i8,
-}
-
-/// What an op that starts with a linear map reads: a dense tensor, or the
-/// model input as sparse rows. Only [`Op::Linear`], [`Op::GcnConv`] and
-/// [`Op::SageConv`] with `Sum`/`Mean` aggregation take [`Src::Sparse`]
-/// (see [`takes_sparse_input`]); the session densifies the input otherwise.
-#[derive(Debug, Clone, Copy)]
-pub enum Src<'a> {
-    /// A dense int8 tensor.
-    Dense(In<'a>),
-    /// The sparse model input.
-    Sparse(SparseIn<'a>),
-}
-
-impl<'a> From<In<'a>> for Src<'a> {
-    fn from(x: In<'a>) -> Self {
-        Src::Dense(x)
-    }
-}
-
-impl Src<'_> {
-    /// Channels (the dense width).
-    pub fn channels(&self) -> usize {
-        match self {
-            Src::Dense(x) => x.channels,
-            Src::Sparse(x) => x.channels,
-        }
-    }
-
-    /// Rows.
-    pub fn rows(&self) -> usize {
-        match self {
-            Src::Dense(x) => x.rows,
-            Src::Sparse(x) => x.rows,
-        }
-    }
-
-    /// `sums[c] = Σ_k w[c,k]` for the dense path ([`Matrix::weight_sums`]);
-    /// nothing for the sparse one (which does not use them).
-    pub fn weight_sums(&self, w: Matrix<'_>, sums: &mut [i32]) {
-        if let Src::Dense(x) = self {
-            w.weight_sums(x.channels, sums);
-        }
-    }
-
-    /// `out[c] = Σ_k w[c,k]·(x[i,k] − zp)` for row `i` (0 for a missing row);
-    /// `sums` from [`Src::weight_sums`].
-    pub fn matvec_row(&self, w: Matrix<'_>, i: usize, sums: &[i32], out: &mut [i32]) {
-        match self {
-            Src::Dense(x) => {
-                let ic = x.channels;
-                let row = i
-                    .checked_mul(ic)
-                    .and_then(|a| x.data.get(a..a.saturating_add(ic)))
-                    .unwrap_or(&[]);
-                if row.is_empty() && ic > 0 {
-                    out.iter_mut().for_each(|o| *o = 0);
-                } else {
-                    w.matvec(ic, row, x.zp, sums, out);
-                }
+        impl Op {
+            /// A short lowercase name, for tools and logs.
+            pub fn name(&self) -> &'static str {
+                match self { $(Op::$variant(p) => p.name(),)* }
             }
-            Src::Sparse(x) => {
-                let (cols, values) = x.x.row(i);
-                match w {
-                    Matrix::I8(w) => sparse::matvec(w, x.channels, cols, values, x.zp, out),
-                    #[cfg(feature = "weights-i4")]
-                    Matrix::I4(w) => sparse::matvec_i4(w, x.channels, cols, values, x.zp, out),
-                    // Rejected by `Model::from_bytes` without `weights-i4`.
-                    #[cfg(not(feature = "weights-i4"))]
-                    Matrix::I4(_) => out.fill(0),
-                }
+            /// The tensor this op writes.
+            pub fn output(&self) -> u8 {
+                match self { $(Op::$variant(p) => p.output(),)* }
+            }
+            /// Calls `f` for every tensor this op reads.
+            pub fn for_each_input(&self, mut f: impl FnMut(u8)) {
+                match self { $(Op::$variant(p) => p.for_each_input(&mut f),)* }
+            }
+            /// Whether the op reads the graph's edge weights.
+            pub fn uses_edge_weight(&self) -> bool {
+                match self { $(Op::$variant(p) => p.uses_edge_weight(),)* }
+            }
+            /// Whether any weight matrix of this op is int4: a build without
+            /// the cargo feature `weights-i4` rejects such an op
+            /// ([`crate::Error::OpNotCompiled`]).
+            pub fn has_i4_weights(&self) -> bool {
+                match self { $(Op::$variant(p) => p.has_i4_weights(),)* }
             }
         }
-    }
 
-    /// [`Src::matvec_row`] for every row: `out` is `[rows, sums.len()]`.
-    pub fn matmul(&self, w: Matrix<'_>, sums: &[i32], out: &mut [i32]) {
-        match self {
-            Src::Dense(x) => w.matmul(x.channels, x.data, x.zp, sums, out),
-            Src::Sparse(x) => match w {
-                Matrix::I8(w) => sparse::matmul(w, x.channels, x.x, x.zp, sums.len(), out),
-                #[cfg(feature = "weights-i4")]
-                Matrix::I4(w) => sparse::matmul_i4(w, x.channels, x.x, x.zp, sums.len(), out),
-                #[cfg(not(feature = "weights-i4"))]
-                Matrix::I4(_) => out.fill(0),
-            },
+        /// Whether `op`'s family is compiled into this build (the cargo
+        /// features `op-*`, all on by default through `all-ops`).
+        /// [`crate::Model::from_bytes`] rejects a model with an op that is
+        /// not as [`crate::Error::OpNotCompiled`].
+        pub const fn compiled(op: &Op) -> bool {
+            match op { $(Op::$variant(_) => cfg!(feature = $feature),)* }
         }
-    }
-}
 
-/// Whether `op` can read the model input as sparse rows ([`Src::Sparse`])
-/// when it reads it at all.
-pub fn takes_sparse_input(op: &Op) -> bool {
-    match op {
-        Op::Linear { .. } | Op::GcnConv { .. } => true,
-        // With a weight matrix (SGConv) the first step is a linear map.
-        // (Families not compiled in never run: no arm, less code.)
-        #[cfg(feature = "op-propagate")]
-        Op::Propagate { weights, .. } => weights.len != 0,
-        #[cfg(feature = "op-sage")]
-        Op::SageConv { aggr, .. } => *aggr != crate::format::Aggr::Max,
-        _ => false,
-    }
-}
+        /// [`Op::for_each_input`] over the compiled families only (the others
+        /// never get this far: the model is rejected first).
+        pub(crate) fn inputs(op: &Op, f: &mut dyn FnMut(u8)) {
+            let _ = &f;
+            #[allow(unreachable_patterns)]
+            match op {
+                $(#[cfg(feature = $feature)] Op::$variant(p) => p.for_each_input(f),)*
+                _ => {}
+            }
+        }
 
-/// A writable int8 tensor: `[rows, channels]` with its zero point.
-#[derive(Debug)]
-pub struct Out<'a> {
-    /// Values, row-major, exactly `rows × channels`.
-    pub data: &'a mut [i8],
-    /// Rows (nodes or graphs).
-    pub rows: usize,
-    /// Channels.
-    pub channels: usize,
-    /// Zero point.
-    pub zp: i8,
-}
+        /// [`Op::has_i4_weights`] over the compiled families only.
+        pub(crate) fn has_i4_weights(op: &Op) -> bool {
+            #[allow(unreachable_patterns)]
+            match op {
+                $(#[cfg(feature = $feature)] Op::$variant(p) => p.has_i4_weights(),)*
+                _ => false,
+            }
+        }
 
-/// Iterates the rows of a row-major slice (`channels = 0` gives no rows).
-pub fn rows(data: &[i8], channels: usize) -> core::slice::ChunksExact<'_, i8> {
-    data.chunks_exact(channels.max(1))
-}
+        /// Whether `op` can read the model input as sparse rows ([`Src::Sparse`]).
+        pub fn takes_sparse_input(op: &Op) -> bool {
+            #[allow(unreachable_patterns)]
+            match op {
+                $(#[cfg(feature = $feature)] Op::$variant(p) => p.takes_sparse_input(),)*
+                _ => false,
+            }
+        }
 
-/// Iterates the rows of a mutable row-major slice.
-pub fn rows_mut(data: &mut [i8], channels: usize) -> core::slice::ChunksExactMut<'_, i8> {
-    data.chunks_exact_mut(channels.max(1))
-}
+        /// The op's own checks ([`OpDef::check`]); ops not compiled in fail.
+        pub(crate) fn check(op: &Op, c: &Check<'_>) -> Option<()> {
+            let _ = c;
+            #[allow(unreachable_patterns)]
+            match op {
+                $(#[cfg(feature = $feature)] Op::$variant(p) => p.check(c),)*
+                _ => None,
+            }
+        }
 
-/// Pairs the rows of `x` (`xc` channels) with those of `out` (`oc` channels),
-/// stopping at the shorter: the same as `rows(x, xc).zip(rows_mut(out, oc))`,
-/// but without `Zip`'s length computation, which divides by the chunk sizes in
-/// an out-of-line function where the optimiser may not see they are non-zero
-/// (a panic path at some optimisation levels).
-pub fn zip_rows<'x, 'o>(
-    x: &'x [i8],
-    xc: usize,
-    out: &'o mut [i8],
-    oc: usize,
-) -> impl Iterator<Item = (&'x [i8], &'o mut [i8])> {
-    let mut xs = rows(x, xc);
-    let mut os = rows_mut(out, oc);
-    core::iter::from_fn(move || Some((xs.next()?, os.next()?)))
-}
+        /// Scratch bytes `op` takes for a graph of `nodes` nodes in `graphs`
+        /// graphs (`tensors` is the model's tensor table); exactly what its
+        /// `run` takes. Ops not compiled in take nothing.
+        pub fn scratch_bytes(op: &Op, tensors: &[TensorDesc], nodes: usize, graphs: usize) -> usize {
+            let s = Shapes { tensors, nodes, graphs };
+            let _ = &s;
+            #[allow(unreachable_patterns)]
+            match op {
+                $(#[cfg(feature = $feature)] Op::$variant(p) => p.scratch_bytes(&s),)*
+                _ => 0,
+            }
+        }
 
-/// The graph an op runs on.
-#[derive(Debug, Clone, Copy)]
-pub struct Ctx<'a> {
-    /// Index of the op in the model (for errors).
-    pub op: u16,
-    /// Target-sorted CSR.
-    pub csr: Csr<'a>,
-    /// Graph id of each node (`None`: all in graph 0).
-    pub batch: Option<&'a [u16]>,
-    /// Node count of each graph of the batch.
-    pub graph_nodes: &'a [u32],
-    /// The node pairs `(sources, targets)` of a model with a pair head
-    /// (validated: equal lengths, indices below the node count); empty otherwise.
-    pub pairs: (&'a [u16], &'a [u16]),
-}
-
-impl Ctx<'_> {
-    /// Number of nodes.
-    pub fn nodes(&self) -> usize {
-        self.csr.num_nodes()
-    }
-
-    /// Number of graphs.
-    pub fn graphs(&self) -> usize {
-        self.graph_nodes.len()
-    }
-}
-
-/// Rows of a tensor of `kind` for a graph of `nodes` nodes in `graphs`
-/// graphs with `pairs` node pairs.
-pub fn rows_of(kind: TensorKind, nodes: usize, graphs: usize, pairs: usize) -> usize {
-    match kind {
-        TensorKind::Node => nodes,
-        TensorKind::Graph => graphs,
-        // One row per edge: the session sizes and locates edge tensors itself.
-        TensorKind::Edge => 0,
-        TensorKind::Pair => pairs,
-    }
-}
-
-/// Scratch bytes `op` takes for `nodes` nodes and `graphs` graphs (`tensors`
-/// is the model's tensor table). Exactly what the op's `run` takes.
-pub fn scratch_bytes(op: &Op, tensors: &[TensorDesc], nodes: usize, graphs: usize) -> usize {
-    let ch = |t: u8| {
-        tensors
-            .get(usize::from(t))
-            .map_or(0, |d| usize::from(d.channels))
+        /// Runs one op (ops not compiled in were rejected by
+        /// [`crate::Model::from_bytes`]).
+        pub(crate) fn run<'v, T: Tensors<'v>>(
+            op: &Op,
+            env: &Env<'_, T>,
+            out: Out<'_>,
+            scratch: Scratch<'_>,
+        ) -> Result<()> {
+            let _ = (&out, &scratch);
+            #[allow(unreachable_patterns)]
+            match op {
+                $(#[cfg(feature = $feature)] Op::$variant(p) => p.run(env, out, scratch),)*
+                _ => Err(Error::InvalidOp { op: env.ctx.op }),
+            }
+        }
     };
-    // Ops not compiled in take nothing (models using them are rejected).
-    let _ = (nodes, graphs, &ch);
-    #[allow(unreachable_patterns)]
+}
+
+op_table! {
+    /// `nn.Linear` on node, graph or pair rows ([`linear::Linear`]).
+    Linear(linear::Linear) = "op-linear",
+    /// GCNConv ([`gcn::GcnConv`]).
+    GcnConv(gcn::GcnConv) = "op-gcn",
+    /// SAGEConv ([`sage::SageConv`]).
+    SageConv(sage::SageConv) = "op-sage",
+    /// The aggregation of GINConv ([`gin::GinAggregate`]).
+    GinAggregate(gin::GinAggregate) = "op-gin",
+    /// Global pooling ([`pool::GlobalPool`]).
+    GlobalPool(pool::GlobalPool) = "op-pool",
+    /// Element-wise sum ([`elementwise::Add`]).
+    Add(elementwise::Add) = "op-elementwise",
+    /// Channel concatenation ([`elementwise::Concat`]).
+    Concat(elementwise::Concat) = "op-elementwise",
+    /// Standalone activation ([`elementwise::Act`]).
+    Act(elementwise::Act) = "op-elementwise",
+    /// GATConv / GATv2Conv ([`gat::GatConv`]).
+    GatConv(gat::GatConv) = "op-gat",
+    /// GINEConv ([`gine::GineConv`]).
+    GineConv(gine::GineConv) = "op-gine",
+    /// int8 lookup table ([`lut::Lut`]).
+    Lut(lut::Lut) = "op-lut",
+    /// APPNP, SGConv, GCN2Conv, TAGConv ([`propagate::Propagate`]).
+    Propagate(propagate::Propagate) = "op-propagate",
+    /// EdgeConv / DynamicEdgeConv ([`edge_conv::EdgeConv`]).
+    EdgeConv(edge_conv::EdgeConv) = "op-edgeconv",
+    /// Inner-product pair decoder ([`link::InnerProduct`]).
+    InnerProduct(link::InnerProduct) = "op-link",
+    /// Pair features for an MLP pair decoder ([`link::PairFeatures`]).
+    PairFeatures(link::PairFeatures) = "op-link",
+}
+
+/// Decodes an [`Op`] from the start of `bytes`: postcard, or in builds with
+/// `cfg(tinygnn_small_decoder)` (only `op-gcn`/`op-linear`) the hand-written
+/// reader of [`format::small`] (same bytes, same results), for which an op of
+/// any other family is [`Take::NotCompiled`].
+pub fn take_op(bytes: &[u8]) -> Take<'_, Op> {
+    #[cfg(tinygnn_small_decoder)]
+    return take_op_small(bytes);
+    #[cfg(not(tinygnn_small_decoder))]
+    return match postcard::take_from_bytes(bytes) {
+        Ok((op, rest)) => Take::Ok(op, rest),
+        Err(_) => Take::Bad,
+    };
+}
+
+/// [`take_op`] with [`format::small::Reader`]: `Linear` (tag 0) or `GcnConv`
+/// (tag 1); any other valid tag is [`Take::NotCompiled`].
+#[cfg_attr(not(tinygnn_small_decoder), allow(dead_code))]
+pub(crate) fn take_op_small(bytes: &[u8]) -> Take<'_, Op> {
+    let mut r = format::small::Reader::new(bytes);
+    let Some(tag) = r.u32() else {
+        return Take::Bad;
+    };
+    let op = match tag {
+        0 => linear::Linear::read_small(&mut r).map(Op::Linear),
+        1 => gcn::GcnConv::read_small(&mut r).map(Op::GcnConv),
+        t if t < OP_TAGS => return Take::NotCompiled,
+        _ => return Take::Bad,
+    };
     match op {
-        #[cfg(feature = "op-linear")]
-        Op::Linear { input, output, .. } => linear::scratch_bytes(ch(*input), ch(*output)),
-        #[cfg(feature = "op-gcn")]
-        Op::GcnConv { input, output, .. } => gcn::scratch_bytes(nodes, ch(*input), ch(*output)),
-        #[cfg(feature = "op-sage")]
-        Op::SageConv {
-            input,
-            output,
-            aggr,
-            ..
-        } => sage::scratch_bytes(*aggr, nodes, ch(*input), ch(*output)),
-        #[cfg(feature = "op-gin")]
-        Op::GinAggregate { input, .. } => gin::scratch_bytes(ch(*input)),
-        #[cfg(feature = "op-pool")]
-        Op::GlobalPool { input, pool, .. } => pool::scratch_bytes(*pool, graphs, ch(*input)),
-        #[cfg(feature = "op-gat")]
-        Op::GatConv {
-            input: _,
-            output,
-            heads,
-            concat,
-            v2,
-            edge,
-            ..
-        } => {
-            let oc = ch(*output);
-            let h = usize::from(*heads);
-            let c = gat::per_head(h, *concat, oc).unwrap_or(0);
-            let e = if edge.is_some() {
-                gat::edge_scratch_bytes(if *v2 { h.saturating_mul(c) } else { h })
-            } else {
-                0
-            };
-            gat::scratch_bytes(
-                gat::GatShape {
-                    heads: h,
-                    per_head: c,
-                    v2: *v2,
-                },
-                nodes,
-                oc,
-            )
-            .saturating_add(e)
+        Some(op) => Take::Ok(op, r.rest()),
+        None => Take::Bad,
+    }
+}
+
+#[cfg(all(test, feature = "std"))]
+mod tests {
+    use super::*;
+
+    /// The variants' postcard tags are the wire format (`docs/format.md`):
+    /// the table's order must never change, and a new op is appended.
+    #[test]
+    fn table_order_is_the_wire_tags() {
+        let bytes = tinygnn_testkit::every_op_model();
+        let model = crate::Model::from_bytes(&bytes).unwrap();
+        let want = |name: &str| match name {
+            "linear" => 0,
+            "gcn_conv" => 1,
+            "sage_conv" => 2,
+            "gin_aggregate" => 3,
+            "global_pool" => 4,
+            "add" => 5,
+            "concat" => 6,
+            "act" => 7,
+            "gat_conv" | "gatv2_conv" => 8,
+            "gine_conv" => 9,
+            "lut" => 10,
+            "appnp" | "sg_conv" | "gcn2_conv" | "tag_conv" => 11,
+            "edge_conv" | "dynamic_edge_conv" => 12,
+            "inner_product" => 13,
+            "pair_hadamard" | "pair_concat" => 14,
+            other => panic!("op {other} has no recorded tag"),
+        };
+        let mut seen = std::collections::BTreeSet::new();
+        for op in model.ops() {
+            let tag = postcard::to_allocvec(&op).unwrap()[0];
+            assert_eq!(u32::from(tag), want(op.name()), "{op:?}");
+            seen.insert(tag);
         }
-        #[cfg(feature = "op-propagate")]
-        Op::Propagate {
-            output,
-            weights,
-            alpha_q30,
-            hops,
-            ..
-        } => propagate::scratch_bytes(nodes, ch(*output), weights.len != 0, *alpha_q30 != 0, *hops),
-        #[cfg(feature = "op-gine")]
-        Op::GineConv {
-            input, edge_attr, ..
-        } => gine::scratch_bytes(ch(*input), ch(*edge_attr)),
-        #[cfg(feature = "op-edgeconv")]
-        Op::EdgeConv {
-            input,
-            output,
-            k,
-            hidden,
-            ..
-        } => edge_conv::scratch_bytes(
-            edge_conv::EdgeConvShape {
-                in_ch: ch(*input),
-                hidden: usize::from(*hidden),
-                out_ch: ch(*output),
-                k: usize::from(*k),
-            },
-            nodes,
-        ),
-        _ => 0,
+        assert!(seen.len() >= 12, "the every-op model covers {seen:?}");
+        assert_eq!(OP_TAGS, 15);
+    }
+
+    /// The compiled-only dispatch ([`inputs`], [`has_i4_weights`]) agrees
+    /// with the [`Op`] methods for every compiled op.
+    #[test]
+    fn compiled_dispatch_matches_op_methods() {
+        let bytes = tinygnn_testkit::every_op_model();
+        let model = crate::Model::from_bytes(&bytes).unwrap();
+        for op in model.ops() {
+            let (mut want, mut got) = (Vec::new(), Vec::new());
+            op.for_each_input(|t| want.push(t));
+            inputs(&op, &mut |t| got.push(t));
+            assert_eq!(got, want, "{op:?}");
+            assert!(!want.is_empty());
+            assert_eq!(has_i4_weights(&op), op.has_i4_weights(), "{op:?}");
+        }
     }
 }

@@ -7,9 +7,13 @@
 //! copies the int8 maximum (same quantization in and out). The sums are exact
 //! in i32 (`255 · 65535 < 2^31`).
 
-use super::{region_bytes, rows, rows_mut, Ctx, In, Out, Scratch};
+use serde::{Deserialize, Serialize};
+
+use super::{
+    region_bytes, rows, rows_mut, Check, Ctx, Env, In, OpDef, Out, Scratch, Shapes, Tensors,
+};
 use crate::error::Result;
-use crate::format::{Pool, AGG_FRAC_BITS};
+use crate::format::{Pool, TensorKind, AGG_FRAC_BITS};
 use crate::kernels::requant;
 use crate::quant::round_div_i64;
 
@@ -87,4 +91,58 @@ pub fn run(
         }
     }
     Ok(())
+}
+
+/// Global pooling of node rows into graph rows, by the batch vector.
+/// * `Add`: `acc = sat_i32(Σ (x − zp))`, requant with `s_x / s_out`.
+/// * `Mean`: `acc = sat_i32(round_div_i64(Σ (x − zp) · 2^8, count))` (0 if empty),
+///   requant with `s_x / (s_out·2^8)`.
+/// * `Max`: `max x` (`zp` if the graph has no node); the output must have the
+///   input's scale and zero point (mult/shift unused).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct GlobalPool {
+    /// Input node tensor.
+    pub input: u8,
+    /// Output graph tensor (same channels).
+    pub output: u8,
+    /// Reduction.
+    pub pool: Pool,
+    /// Q31 rescale.
+    pub mult: i32,
+    /// Its exponent.
+    pub shift: i32,
+}
+
+impl OpDef for GlobalPool {
+    fn name(&self) -> &'static str {
+        "global_pool"
+    }
+    fn output(&self) -> u8 {
+        self.output
+    }
+    fn for_each_input(&self, f: &mut dyn FnMut(u8)) {
+        f(self.input)
+    }
+    fn check(&self, c: &Check<'_>) -> Option<()> {
+        let (i, o) = (c.tensor(self.input)?, c.tensor(self.output)?);
+        Check::ok(
+            i.kind == TensorKind::Node
+                && o.kind == TensorKind::Graph
+                && i.channels == o.channels
+                && (self.pool != Pool::Max || i.zero_point == o.zero_point),
+        )
+    }
+    fn scratch_bytes(&self, s: &Shapes<'_>) -> usize {
+        scratch_bytes(self.pool, s.graphs, s.ch(self.input))
+    }
+    fn run<'v, T: Tensors<'v>>(
+        &self,
+        env: &Env<'_, T>,
+        out: Out<'_>,
+        scratch: Scratch<'_>,
+    ) -> Result<()> {
+        let x = env.view(self.input)?;
+        run(env.ctx, self.pool, self.mult, self.shift, x, out, scratch)
+    }
 }

@@ -33,9 +33,15 @@
 //! saturates to i32: defined results on every input, no overflow panics.
 
 use super::gcn::{self, GcnFlags};
-use super::{region_bytes, rows_mut, Ctx, Out, Scratch, Src};
+use serde::{Deserialize, Serialize};
+
+use super::{
+    is_i4, region_bytes, rows_mut, Check, Ctx, Env, OpDef, Out, Scratch, Shapes, Src, Tensors,
+};
 use crate::error::{Error, Result};
-use crate::format::{Activation, PROPAGATE_ALPHA_ONE, PROPAGATE_FRAC_BITS};
+use crate::format::{
+    Activation, ChannelParams, Section, TensorKind, PROPAGATE_ALPHA_ONE, PROPAGATE_FRAC_BITS,
+};
 use crate::kernels::dense_i4::Matrix;
 use crate::kernels::requant;
 use crate::quant::round_shift_i64_to_i32;
@@ -300,6 +306,178 @@ pub fn run(
         requant::requantize_row(hr, p.params, p.act, out.zp, or);
     }
     Ok(())
+}
+
+/// Decoupled propagation over the GCN-normalised adjacency `Â` (PyG
+/// `gcn_norm`), node tensors only: PyG `APPNP(K, alpha)` (no weights),
+/// `SGConv(K)` (weights, `alpha_q30 = 0`), `GCN2Conv` (`K = 1`,
+/// weights and `weights_0`, initial representation `x0`) and `TAGConv(K)`
+/// (`hops`). See [`crate::ops::propagate`] and `docs/propagation.md`.
+///
+/// 1. `p_i[c]` (i32), the values propagated: without weights (`weights`
+///    empty, `in_ch = out_ch`) `(x_ic − zp_x) · 2^PROPAGATE_FRAC_BITS`;
+///    with weights `Σ_k W[c,k]·(x_ik − zp_x)`. The teleport term `h⁰`:
+///    `p` itself when `weights_0` is empty (then `x0 = input`), else
+///    `h⁰_i[c] = Σ_k W0[c,k]·(x0_ik − zp_x0)` (then `weights` is not empty;
+///    the converter gives `W` and `W0` per-channel scales with
+///    `s_x·s_w[c] = s_x0·s_w0[c]`, so the two add directly). Start `h = p`.
+/// 2. `Â` is [`Op::GcnConv`]'s: the same self-loop rules (`improved`,
+///    `add_self_loops`), Q16 edge weights (`edge_weight`), Q24 `dinv` and
+///    Q24 coefficients `coef_ji` (or `w << 8` without `normalize`). A
+///    coefficient above `i32::MAX` is [`crate::Error::Overflow`].
+/// 3. `k` times, for every node `i` (all from the previous step's `h`):
+///    `t_i[c] = round_shift_i64_to_i32(Σ_{j→i} coef_ji · h_j[c], 24)` (the
+///    sum saturating in i64, in CSR order: the in-edges of `i` as given,
+///    then the self-loop), then
+///    `h_i[c] = round_shift_i64_to_i32(t_i[c]·(2^30 − alpha_q30) + h⁰_i[c]·alpha_q30, 30)`
+///    (i64 arithmetic, exact). With `hops` (TAGConv; then `alpha_q30 = 0`,
+///    `weights_0` empty, `weights` holds `K + 1` matrices `W_0 … W_K` of
+///    `[out_ch, in_ch]` stacked as `[(K+1)·out_ch, in_ch]`, one scale per
+///    output channel for all): `p = W_K·(x − zp_x)` in step 1, and step
+///    `s = 1 … K` computes `h_i[c] = sat_i32(t_i[c] + Σ_k W_{K−s}[c,k]·(x_ik − zp_x))`
+///    instead (Horner: `h = Σ_k Â^k W_k x`).
+/// 4. `acc_i[c] = h_i[c] + bias[c]` (saturating); activation; requantization
+///    with `params` (the accumulator scale is `s_x / 2^PROPAGATE_FRAC_BITS`
+///    without weights, `s_x · s_w[c]` with).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Propagate {
+    /// Input node tensor.
+    pub input: u8,
+    /// Output node tensor.
+    pub output: u8,
+    /// Number of propagation steps `K` (0 allowed: no propagation).
+    pub k: u8,
+    /// Teleport (restart) probability `α` in Q30, `0..=2^30`.
+    pub alpha_q30: i32,
+    /// int8/int4 weights `[out_ch, in_ch]` (SGConv's `lin`; GCN2Conv's
+    /// `((1 − β)·I + β·W1)ᵀ`), or an empty section for none (APPNP; then
+    /// `in_ch = out_ch`).
+    pub weights: Section,
+    /// The initial-representation node tensor of `h⁰` (GCN2Conv's `x_0`;
+    /// `input` itself when `weights_0` is empty).
+    pub x0: u8,
+    /// int8/int4 weights `[out_ch, x0_ch]` applied to `x0` (GCN2Conv's
+    /// `((1 − β)·I + β·W2)ᵀ`, `W2 = W1` with shared weights), or empty.
+    pub weights_0: Section,
+    /// [`ChannelParams`] for `out_ch` channels.
+    pub params: ChannelParams,
+    /// Fused activation.
+    pub act: Activation,
+    /// Self-loop fill weight 2 instead of 1.
+    pub improved: bool,
+    /// Add remaining self-loops.
+    pub add_self_loops: bool,
+    /// Symmetric degree normalisation.
+    pub normalize: bool,
+    /// Use the graph's edge weights.
+    pub edge_weight: bool,
+    /// TAGConv: `weights` holds `K + 1` stacked matrices (step 3′).
+    pub hops: bool,
+}
+
+impl OpDef for Propagate {
+    fn name(&self) -> &'static str {
+        if self.hops {
+            "tag_conv"
+        } else if self.weights_0.len != 0 {
+            "gcn2_conv"
+        } else if self.weights.len != 0 {
+            "sg_conv"
+        } else {
+            "appnp"
+        }
+    }
+    fn output(&self) -> u8 {
+        self.output
+    }
+    fn for_each_input(&self, f: &mut dyn FnMut(u8)) {
+        f(self.input);
+        if self.x0 != self.input {
+            f(self.x0);
+        }
+    }
+    fn has_i4_weights(&self) -> bool {
+        is_i4(&self.weights) || is_i4(&self.weights_0)
+    }
+    fn uses_edge_weight(&self) -> bool {
+        self.edge_weight
+    }
+    fn takes_sparse_input(&self) -> bool {
+        // With a weight matrix (SGConv) the first step is a linear map.
+        self.weights.len != 0
+    }
+    fn check(&self, c: &Check<'_>) -> Option<()> {
+        let (i, o) = (c.tensor(self.input)?, c.tensor(self.output)?);
+        let i0 = c.tensor(self.x0)?;
+        let (ci, co) = (usize::from(i.channels), usize::from(o.channels));
+        // TAGConv: K + 1 stacked matrices, no teleport, no x0.
+        let rows = if self.hops {
+            co.saturating_mul(usize::from(self.k) + 1)
+        } else {
+            co
+        };
+        let hops_ok =
+            !self.hops || (self.alpha_q30 == 0 && self.weights.len != 0 && self.weights_0.len == 0);
+        let x0_ok = if self.weights_0.len == 0 {
+            self.x0 == self.input
+        } else {
+            self.weights.len != 0
+                && i0.kind == TensorKind::Node
+                && c.weights_ok(self.weights_0, co, usize::from(i0.channels))
+        };
+        let weights_ok = if self.weights.len == 0 {
+            ci == co
+        } else {
+            c.weights_ok(self.weights, rows, ci)
+        };
+        Check::ok(
+            i.kind == TensorKind::Node
+                && o.kind == TensorKind::Node
+                && (0..=PROPAGATE_ALPHA_ONE).contains(&self.alpha_q30)
+                && weights_ok
+                && x0_ok
+                && hops_ok
+                && c.params_ok(self.params, co)
+                && Check::act_ok(&self.act),
+        )
+    }
+    fn scratch_bytes(&self, s: &Shapes<'_>) -> usize {
+        scratch_bytes(
+            s.nodes,
+            s.ch(self.output),
+            self.weights.len != 0,
+            self.alpha_q30 != 0,
+            self.hops,
+        )
+    }
+    fn run<'v, T: Tensors<'v>>(
+        &self,
+        env: &Env<'_, T>,
+        out: Out<'_>,
+        scratch: Scratch<'_>,
+    ) -> Result<()> {
+        let w0 = match env.data.matrix_opt(self.weights_0) {
+            Some(w0) => Some((w0, env.src(self.x0)?)),
+            None => None,
+        };
+        let p = PropParams {
+            k: self.k,
+            alpha_q30: self.alpha_q30,
+            w: env.data.matrix_opt(self.weights),
+            w0,
+            params: env.data.bytes(self.params),
+            act: self.act,
+            hops: self.hops,
+            flags: GcnFlags {
+                improved: self.improved,
+                add_self_loops: self.add_self_loops,
+                normalize: self.normalize,
+                edge_weight: self.edge_weight,
+            },
+        };
+        run(env.ctx, p, env.src(self.input)?, out, scratch)
+    }
 }
 
 #[cfg(test)]

@@ -12,9 +12,13 @@
 //! and either requantization or, with `normalize`,
 //! `out_c = round_div(127·acc_c, isqrt(Σ acc²))`.
 
-use super::{region_bytes, rows_mut, Ctx, Out, Scratch, Src};
+use serde::{Deserialize, Serialize};
+
+use super::{
+    is_i4, region_bytes, rows_mut, Check, Ctx, Env, OpDef, Out, Scratch, Shapes, Src, Tensors,
+};
 use crate::error::{Error, Result};
-use crate::format::{Activation, Aggr};
+use crate::format::{Activation, Aggr, ChannelParams, Section, TensorKind};
 use crate::kernels::dense_i4::Matrix;
 use crate::kernels::{aggregate, requant};
 use crate::quant::{isqrt_u128, round_div_i64, saturate_i8};
@@ -128,7 +132,7 @@ pub fn run(
             let mut sq: u128 = 0;
             let channels = acc.len();
             for (c, a) in acc.iter_mut().enumerate() {
-                let (bias, _, _) = crate::channel_record_of(p.params, channels, c);
+                let (bias, _, _) = requant::channel_record_of(p.params, channels, c);
                 *a = requant::activate(a.saturating_add(bias), p.act);
                 let v = i128::from(*a);
                 sq += (v * v) as u128;
@@ -147,4 +151,89 @@ pub fn run(
         }
     }
     Ok(())
+}
+
+/// SAGEConv, node tensors only. Weights of `lin_l` and `lin_r` share one
+/// scale per output channel so their i32 results add directly.
+///
+/// * `Sum`/`Mean`: `hl_j[c] = Σ_k Wl[c,k]·(x_jk − zp_x)`; `agg_i[c] = Σ_{j→i} hl_j[c]`
+///   (i64), for `Mean` then `round_div_i64(agg, count)` (0 without neighbours).
+/// * `Max`: `m_ik = max_{j→i} x_jk` (int8; `zp_x` without neighbours), then
+///   `agg_i[c] = Σ_k Wl[c,k]·(m_ik − zp_x)`.
+/// * `acc_i[c] = sat_i32(agg_i[c]) + Σ_k Wr[c,k]·(x_ik − zp_x) (if root) + bias[c]`.
+/// * `normalize`: all channels share one scale; `n = isqrt(Σ_c acc²)` (after
+///   the activation); `out_c = n = 0 ? 0 : round_div(127·acc_c, n)` and the output
+///   tensor must have scale 1/127 and zero point 0 (mult/shift unused).
+///   Otherwise activation and requantization as usual.
+///
+/// Edges are the graph's edges as given (no self-loops added, duplicates counted).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct SageConv {
+    /// Input node tensor.
+    pub input: u8,
+    /// Output node tensor.
+    pub output: u8,
+    /// Aggregation.
+    pub aggr: Aggr,
+    /// int8 weights of `lin_l`, `[out_ch, in_ch]`.
+    pub weights_l: Section,
+    /// int8 weights of `lin_r`, `[out_ch, in_ch]`, or an empty section if no root weight.
+    pub weights_r: Section,
+    /// [`ChannelParams`] (bias is `lin_l.bias`).
+    pub params: ChannelParams,
+    /// Fused activation.
+    pub act: Activation,
+    /// L2-normalise each output row.
+    pub normalize: bool,
+}
+
+impl OpDef for SageConv {
+    fn name(&self) -> &'static str {
+        "sage_conv"
+    }
+    fn output(&self) -> u8 {
+        self.output
+    }
+    fn for_each_input(&self, f: &mut dyn FnMut(u8)) {
+        f(self.input)
+    }
+    fn has_i4_weights(&self) -> bool {
+        is_i4(&self.weights_l) || is_i4(&self.weights_r)
+    }
+    fn takes_sparse_input(&self) -> bool {
+        self.aggr != Aggr::Max
+    }
+    fn check(&self, c: &Check<'_>) -> Option<()> {
+        let (i, o) = (c.tensor(self.input)?, c.tensor(self.output)?);
+        let (ci, co) = (usize::from(i.channels), usize::from(o.channels));
+        Check::ok(
+            i.kind == TensorKind::Node
+                && o.kind == TensorKind::Node
+                && c.weights_ok(self.weights_l, co, ci)
+                && (self.weights_r.len == 0 || c.weights_ok(self.weights_r, co, ci))
+                && c.params_ok(self.params, co)
+                && Check::act_ok(&self.act)
+                && (!self.normalize || o.zero_point == 0),
+        )
+    }
+    fn scratch_bytes(&self, s: &Shapes<'_>) -> usize {
+        scratch_bytes(self.aggr, s.nodes, s.ch(self.input), s.ch(self.output))
+    }
+    fn run<'v, T: Tensors<'v>>(
+        &self,
+        env: &Env<'_, T>,
+        out: Out<'_>,
+        scratch: Scratch<'_>,
+    ) -> Result<()> {
+        let params = SageParams {
+            aggr: self.aggr,
+            wl: env.data.matrix(self.weights_l),
+            wr: env.data.matrix(self.weights_r),
+            params: env.data.bytes(self.params),
+            act: self.act,
+            normalize: self.normalize,
+        };
+        run(env.ctx, params, env.src(self.input)?, out, scratch)
+    }
 }

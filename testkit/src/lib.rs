@@ -10,6 +10,10 @@
 
 use tinygnn::format::writer::{ChannelRecord, ModelWriter};
 use tinygnn::format::{Activation, Aggr, ConcatPart, Op, Pool, Section, TensorDesc, TensorKind};
+use tinygnn::ops::{
+    Act, Add, Concat, EdgeConv, GatConv, GcnConv, GinAggregate, GineConv, GlobalPool, Linear, Lut,
+    Propagate, SageConv,
+};
 
 /// Capacity of the every-op model: nodes, edges, graphs.
 pub const EVERY_OP_CAPACITY: (u32, u32, u32) = (24, 64, 4);
@@ -163,7 +167,7 @@ fn gcn(f: &mut Fixture) {
     let input = f.cur();
     let (weights, params) = f.linear(f.channels(input), 4);
     let output = f.next_node(4, 0.1, -3);
-    f.w.add_op(Op::GcnConv {
+    f.w.add_op(Op::GcnConv(GcnConv {
         input,
         output,
         weights,
@@ -173,7 +177,7 @@ fn gcn(f: &mut Fixture) {
         add_self_loops: true,
         normalize: true,
         edge_weight: true,
-    });
+    }));
 }
 
 fn sage_max(f: &mut Fixture) {
@@ -181,7 +185,7 @@ fn sage_max(f: &mut Fixture) {
     let (weights_l, params) = f.linear(4, 4);
     let (weights_r, _) = f.linear(4, 4);
     let output = f.next_node(4, 1.0 / 127.0, 0);
-    f.w.add_op(Op::SageConv {
+    f.w.add_op(Op::SageConv(SageConv {
         input,
         output,
         aggr: Aggr::Max,
@@ -190,14 +194,14 @@ fn sage_max(f: &mut Fixture) {
         params,
         act: Activation::None,
         normalize: true,
-    });
+    }));
 }
 
 fn sage_mean(f: &mut Fixture) {
     let input = f.cur();
     let (weights_l, params) = f.linear(4, 4);
     let output = f.next_node(4, 0.08, 1);
-    f.w.add_op(Op::SageConv {
+    f.w.add_op(Op::SageConv(SageConv {
         input,
         output,
         aggr: Aggr::Mean,
@@ -206,33 +210,33 @@ fn sage_mean(f: &mut Fixture) {
         params,
         act: Activation::LeakyRelu { alpha_q16: 6554 },
         normalize: false,
-    });
+    }));
 }
 
 fn gin(f: &mut Fixture) {
     let input = f.cur();
     let output = f.next_node(4, 0.12, -1);
-    f.w.add_op(Op::GinAggregate {
+    f.w.add_op(Op::GinAggregate(GinAggregate {
         input,
         output,
         one_plus_eps_q16: 80000,
         mult: 1 << 30,
         shift: -6,
-    });
+    }));
 }
 
 /// The current tensor plus the one before it.
 fn add(f: &mut Fixture) {
     let (a, b) = (f.cur(), f.nodes[f.nodes.len() - 2]);
     let output = f.next_node(4, 0.1, 0);
-    f.w.add_op(Op::Add {
+    f.w.add_op(Op::Add(Add {
         a,
         b,
         output,
         mult_a_q16: 78000,
         mult_b_q16: 52000,
         act: Activation::Relu,
-    });
+    }));
 }
 
 /// The current tensor concatenated with the first stage's output.
@@ -240,20 +244,20 @@ fn concat_first(f: &mut Fixture) {
     let (p, q) = (f.cur(), f.nodes[1]);
     let ch = f.channels(p) + f.channels(q);
     let output = f.next_node(ch as u16, 0.1, 0);
-    f.w.add_op(Op::Concat {
+    f.w.add_op(Op::Concat(Concat {
         parts: parts(p, q),
         output,
-    });
+    }));
 }
 
 fn act(f: &mut Fixture) {
     let input = f.cur();
     let output = f.next_node(f.channels(input) as u16, 0.1, 0);
-    f.w.add_op(Op::Act {
+    f.w.add_op(Op::Act(Act {
         input,
         output,
         act: Activation::LeakyRelu { alpha_q16: 13107 },
-    });
+    }));
 }
 
 /// GATConv (not v2), 2 heads of 4 channels, concatenated (docs/format.md §GatConv).
@@ -309,7 +313,7 @@ fn gat_with(f: &mut Fixture, edge: Option<(u8, usize)>) {
             logit: f.bytes(&logit),
         }
     });
-    f.w.add_op(Op::GatConv {
+    f.w.add_op(Op::GatConv(GatConv {
         input,
         output,
         heads: heads as u8,
@@ -325,7 +329,7 @@ fn gat_with(f: &mut Fixture, edge: Option<(u8, usize)>) {
         params,
         act: Activation::None,
         edge,
-    });
+    }));
 }
 
 /// The fields in which the APPNP / SGConv / GCN2Conv / TAGConv stages differ;
@@ -361,7 +365,7 @@ impl Default for Prop {
 
 /// Adds `Op::Propagate` from `input` to `output` with `params` and `p`.
 fn propagate(f: &mut Fixture, input: u8, output: u8, params: Section, p: Prop) {
-    f.w.add_op(Op::Propagate {
+    f.w.add_op(Op::Propagate(Propagate {
         input,
         output,
         k: p.k,
@@ -376,7 +380,7 @@ fn propagate(f: &mut Fixture, input: u8, output: u8, params: Section, p: Prop) {
         normalize: true,
         edge_weight: p.edge_weight,
         hops: p.hops,
-    });
+    }));
 }
 
 /// APPNP: `K = 2` steps, `alpha = 0.1`, no weights (same channels in and out).
@@ -447,11 +451,11 @@ fn lut(f: &mut Fixture) {
     let table: Vec<u8> = f.values(256).iter().map(|&v| v as u8).collect();
     let table = f.bytes(&table);
     let output = f.next_node(f.channels(input) as u16, 0.07, -5);
-    f.w.add_op(Op::Lut {
+    f.w.add_op(Op::Lut(Lut {
         input,
         output,
         table,
-    });
+    }));
 }
 
 /// EdgeConv over the graph's edges, max, `nn` of two layers (hidden 6).
@@ -462,7 +466,7 @@ fn edge_conv(f: &mut Fixture) {
     let w_nbr = f.weights(ci, 6);
     let (w2, params2) = f.linear(6, 4);
     let output = f.next_node(4, 0.1, 0);
-    f.w.add_op(Op::EdgeConv {
+    f.w.add_op(Op::EdgeConv(EdgeConv {
         input,
         output,
         aggr: Aggr::Max,
@@ -476,7 +480,7 @@ fn edge_conv(f: &mut Fixture) {
         w2,
         params2,
         act2: Activation::None,
-    });
+    }));
 }
 
 /// DynamicEdgeConv: the 3 nearest points of each graph, mean, one layer.
@@ -486,7 +490,7 @@ fn dyn_edge_conv(f: &mut Fixture) {
     let (w_self, params1) = f.linear(ci, 4);
     let w_nbr = f.weights(ci, 4);
     let output = f.next_node(4, 0.1, 0);
-    f.w.add_op(Op::EdgeConv {
+    f.w.add_op(Op::EdgeConv(EdgeConv {
         input,
         output,
         aggr: Aggr::Mean,
@@ -500,7 +504,7 @@ fn dyn_edge_conv(f: &mut Fixture) {
         w2: Section::default(),
         params2: Section::default(),
         act2: Activation::None,
-    });
+    }));
 }
 
 /// Channels of the edge features of [`edge_op_model`].
@@ -516,13 +520,13 @@ pub fn edge_op_model() -> Vec<u8> {
     let x = f.cur();
     let (weights, params) = f.linear(3, EDGE_FEATURES);
     let a = f.next_node(EDGE_FEATURES as u16, 0.1, 0);
-    f.w.add_op(Op::Linear {
+    f.w.add_op(Op::Linear(Linear {
         input: x,
         output: a,
         weights,
         params,
         act: Activation::Relu,
-    });
+    }));
     for lin in [false, true] {
         let input = f.cur();
         let (edge_weights, edge_params) = if lin {
@@ -531,7 +535,7 @@ pub fn edge_op_model() -> Vec<u8> {
             (Section::default(), f.params(EDGE_FEATURES))
         };
         let output = f.next_node(EDGE_FEATURES as u16, 0.1, -1);
-        f.w.add_op(Op::GineConv {
+        f.w.add_op(Op::GineConv(GineConv {
             input,
             edge_attr: ea,
             output,
@@ -540,7 +544,7 @@ pub fn edge_op_model() -> Vec<u8> {
             edge_params,
             mult: 1 << 30,
             shift: -6,
-        });
+        }));
     }
     gat_with(&mut f, Some((ea, EDGE_FEATURES)));
     let out = f.cur();
@@ -566,32 +570,32 @@ pub fn every_op_model() -> Vec<u8> {
     let px = f.tensor(TensorKind::Graph, ch, 0.1, 0);
     let cat = f.tensor(TensorKind::Graph, 2 * ch, 0.1, 0);
     let out = f.tensor(TensorKind::Graph, 3, 0.2, 5);
-    f.w.add_op(Op::GlobalPool {
+    f.w.add_op(Op::GlobalPool(GlobalPool {
         input: h,
         output: pm,
         pool: Pool::Mean,
         mult: 1 << 30,
         shift: -7,
-    });
-    f.w.add_op(Op::GlobalPool {
+    }));
+    f.w.add_op(Op::GlobalPool(GlobalPool {
         input: h,
         output: px,
         pool: Pool::Max,
         mult: 0,
         shift: 0,
-    });
-    f.w.add_op(Op::Concat {
+    }));
+    f.w.add_op(Op::Concat(Concat {
         parts: parts(pm, px),
         output: cat,
-    });
+    }));
     let (weights, params) = f.linear(2 * ch as usize, 3);
-    f.w.add_op(Op::Linear {
+    f.w.add_op(Op::Linear(Linear {
         input: cat,
         output: out,
         weights,
         params,
         act: Activation::None,
-    });
+    }));
     let (n, e, g) = EVERY_OP_CAPACITY;
     f.w.finish(f.nodes[0], &[out, h], n, e, g)
         .expect("the every-op model is valid")

@@ -5,6 +5,7 @@
 
 use tinygnn::format::writer::{ChannelRecord, ModelWriter};
 use tinygnn::format::{Activation, TensorDesc, TensorKind};
+use tinygnn::ops::GcnConv;
 use tinygnn::{Error, GraphInput, Model, Session};
 
 /// xorshift64*: deterministic test data.
@@ -227,7 +228,7 @@ pub fn one_channel_gcn(
         mult: 1 << 30,
         shift,
     }]);
-    w.add_op(tinygnn::format::Op::GcnConv {
+    w.add_op(tinygnn::format::Op::GcnConv(GcnConv {
         input: x,
         output: y,
         weights,
@@ -237,7 +238,7 @@ pub fn one_channel_gcn(
         add_self_loops: flags.add_self_loops,
         normalize: flags.normalize,
         edge_weight: flags.edge_weight,
-    });
+    }));
     w.finish(x, &[y], max_nodes, max_edges, 1).unwrap()
 }
 

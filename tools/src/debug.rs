@@ -17,6 +17,7 @@
 //!   is flagged as the worst: it is where a bad range (calibration) hurts.
 
 use std::fmt::Write as _;
+use tinygnn::ops;
 
 use anyhow::{bail, Result};
 use serde_json::{json, Value};
@@ -552,11 +553,11 @@ pub fn weight_bits(model: &Model<'_>) -> Vec<(usize, tinygnn::format::WeightBits
         .ops()
         .enumerate()
         .filter_map(|(i, op)| match &op {
-            Op::Linear { weights, .. } | Op::GcnConv { weights, .. } => {
+            Op::Linear(ops::Linear { weights, .. }) | Op::GcnConv(ops::GcnConv { weights, .. }) => {
                 Some((i, weights.weight_bits()))
             }
-            Op::SageConv { weights_l, .. } => Some((i, weights_l.weight_bits())),
-            Op::GatConv { weights, .. } => Some((i, weights.weight_bits())),
+            Op::SageConv(ops::SageConv { weights_l, .. }) => Some((i, weights_l.weight_bits())),
+            Op::GatConv(ops::GatConv { weights, .. }) => Some((i, weights.weight_bits())),
             _ => None,
         })
         .collect()

@@ -3,6 +3,7 @@
 //! are described in `docs/quantization.md`.
 
 use std::collections::HashMap;
+use tinygnn::ops;
 
 use anyhow::{anyhow, bail, Result};
 use tinygnn::format::writer::{ChannelRecord, ModelWriter};
@@ -1163,20 +1164,20 @@ fn convert_layers(
                 param_bytes += n;
                 bias_bytes += nb;
                 match &f.kind {
-                    FKind::Linear { .. } => Op::Linear {
+                    FKind::Linear { .. } => Op::Linear(ops::Linear {
                         input: in_ids[0],
                         output,
                         weights,
                         params,
                         act,
-                    },
+                    }),
                     FKind::Gcn {
                         improved,
                         add_self_loops,
                         normalize,
                         edge_weight,
                         ..
-                    } => Op::GcnConv {
+                    } => Op::GcnConv(ops::GcnConv {
                         input: in_ids[0],
                         output,
                         weights,
@@ -1186,7 +1187,7 @@ fn convert_layers(
                         add_self_loops: *add_self_loops,
                         normalize: *normalize,
                         edge_weight: *edge_weight,
-                    },
+                    }),
                     _ => unreachable!(),
                 }
             }
@@ -1219,7 +1220,7 @@ fn convert_layers(
                 let (params, n, nb) = add_params(&mut w, &recs);
                 param_bytes += n;
                 bias_bytes += nb;
-                Op::SageConv {
+                Op::SageConv(ops::SageConv {
                     input: in_ids[0],
                     output,
                     aggr: match aggr {
@@ -1232,18 +1233,18 @@ fn convert_layers(
                     params,
                     act,
                     normalize: *normalize,
-                }
+                })
             }
             FKind::Gin { eps } => {
                 let (mult, shift) =
                     quantize_multiplier(s_in / (s_out * (1u64 << AGG_FRAC_BITS) as f64));
-                Op::GinAggregate {
+                Op::GinAggregate(ops::GinAggregate {
                     input: in_ids[0],
                     output,
                     one_plus_eps_q16: q16(1.0 + eps).map_err(|e| anyhow!("{who}: {e}"))?,
                     mult,
                     shift,
-                }
+                })
             }
             FKind::Gine { eps, lin } => {
                 let (ename, _) = spec
@@ -1284,7 +1285,7 @@ fn convert_layers(
                 param_bytes += n;
                 bias_bytes += nb;
                 let (mult, shift) = quantize_multiplier(s_in / (s_out * frac));
-                Op::GineConv {
+                Op::GineConv(ops::GineConv {
                     input: in_ids[0],
                     edge_attr,
                     output,
@@ -1293,7 +1294,7 @@ fn convert_layers(
                     edge_params,
                     mult,
                     shift,
-                }
+                })
             }
             FKind::Elu { alpha } => {
                 // out = quantize_out(elu(dequantize_in(q))) for every int8 q.
@@ -1306,11 +1307,11 @@ fn convert_layers(
                     .collect();
                 let table = w.add_bytes(&table);
                 param_bytes += table.len as usize;
-                Op::Lut {
+                Op::Lut(ops::Lut {
                     input: in_ids[0],
                     output,
                     table,
-                }
+                })
             }
             FKind::Pool(p) => {
                 let (pool, scale) = match p {
@@ -1322,15 +1323,15 @@ fn convert_layers(
                     PoolKind::Max => (fmt::Pool::Max, 0.0),
                 };
                 let (mult, shift) = quantize_multiplier(scale);
-                Op::GlobalPool {
+                Op::GlobalPool(ops::GlobalPool {
                     input: in_ids[0],
                     output,
                     pool,
                     mult,
                     shift,
-                }
+                })
             }
-            FKind::Add => Op::Add {
+            FKind::Add => Op::Add(ops::Add {
                 a: in_ids[0],
                 b: in_ids[1],
                 output,
@@ -1339,7 +1340,7 @@ fn convert_layers(
                 mult_b_q16: q16(in_desc[1].scale as f64 / s_out)
                     .map_err(|e| anyhow!("{who}: {e}"))?,
                 act,
-            },
+            }),
             FKind::Concat => {
                 if in_ids.len() > fmt::MAX_CONCAT {
                     bail!(
@@ -1355,13 +1356,13 @@ fn convert_layers(
                         mult_q16: q16(d.scale as f64 / s_out).map_err(|e| anyhow!("{who}: {e}"))?,
                     });
                 }
-                Op::Concat { parts, output }
+                Op::Concat(ops::Concat { parts, output })
             }
-            FKind::Act => Op::Act {
+            FKind::Act => Op::Act(ops::Act {
                 input: in_ids[0],
                 output,
                 act,
-            },
+            }),
             FKind::Propagate(p) => {
                 let mut weights_0 = fmt::Section::default();
                 let (weights, recs) = match &p.w {
@@ -1448,7 +1449,7 @@ fn convert_layers(
                 if !(0.0..=fmt::PROPAGATE_ALPHA_ONE as f64).contains(&alpha_q30) {
                     bail!("{who}: alpha {} is not in [0, 1]", p.alpha);
                 }
-                Op::Propagate {
+                Op::Propagate(ops::Propagate {
                     input: in_ids[0],
                     output,
                     k: u8::try_from(p.k).map_err(|_| anyhow!("{who}: K = {} is above 255", p.k))?,
@@ -1463,7 +1464,7 @@ fn convert_layers(
                     normalize: p.normalize,
                     edge_weight: p.edge_weight,
                     hops: !p.hops.is_empty(),
-                }
+                })
             }
             FKind::InnerProduct | FKind::PairHadamard => {
                 // Σ (z_s − zp)(z_t − zp) is in the scale s_z², rescaled to s_out.
@@ -1475,25 +1476,25 @@ fn convert_layers(
                     ));
                 }
                 if f.kind == FKind::InnerProduct {
-                    Op::InnerProduct {
+                    Op::InnerProduct(ops::InnerProduct {
                         input: in_ids[0],
                         output,
                         mult,
                         shift,
-                    }
+                    })
                 } else {
-                    Op::PairFeatures {
+                    Op::PairFeatures(ops::PairFeatures {
                         input: in_ids[0],
                         output,
                         mode: fmt::PairMode::Hadamard { mult, shift },
-                    }
+                    })
                 }
             }
-            FKind::PairConcat => Op::PairFeatures {
+            FKind::PairConcat => Op::PairFeatures(ops::PairFeatures {
                 input: in_ids[0],
                 output,
                 mode: fmt::PairMode::Concat,
-            },
+            }),
             FKind::Gat(g) => {
                 let hc = g.heads * g.per_head;
                 // The conv bias (per output channel, mean: scaled by H) and GATv2's
@@ -1644,7 +1645,7 @@ fn convert_layers(
                 let (params, n, nb) = add_params(&mut w, &recs);
                 param_bytes += n + (att.len + logit.len + lin_bias.len) as usize;
                 bias_bytes += nb;
-                Op::GatConv {
+                Op::GatConv(ops::GatConv {
                     input: in_ids[0],
                     output,
                     heads: g.heads as u8,
@@ -1660,7 +1661,7 @@ fn convert_layers(
                     params,
                     act,
                     edge,
-                }
+                })
             }
             FKind::EdgeConv(e) => {
                 let io = (in_ids[0], output, f.name.as_str());
@@ -2311,7 +2312,7 @@ fn quantize_edge_conv(
         }
         None => (fmt::Section::default(), fmt::Section::default()),
     };
-    let op = Op::EdgeConv {
+    let op = Op::EdgeConv(ops::EdgeConv {
         input,
         output,
         aggr: match e.aggr {
@@ -2329,7 +2330,7 @@ fn quantize_edge_conv(
         w2,
         params2,
         act2: act_of(nn_act(e.act2)),
-    };
+    });
     Ok(LoweredEdgeConv {
         op,
         weight_bytes,

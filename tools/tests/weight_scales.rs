@@ -6,6 +6,7 @@
 mod common;
 
 use std::path::Path;
+use tinygnn::ops::{GcnConv, Linear, SageConv};
 
 use common::{node_model, ok, tinygnn, GraphsBuilder};
 use serde_json::Value;
@@ -70,20 +71,20 @@ fn expand_to_full(bytes: &[u8]) -> Vec<u8> {
     };
     for op in m.ops() {
         let op = match op {
-            Op::Linear {
+            Op::Linear(Linear {
                 input,
                 output,
                 weights,
                 params,
                 act,
-            } => Op::Linear {
+            }) => Op::Linear(Linear {
                 input,
                 output,
                 weights: copy(&mut w, weights),
                 params: full(&mut w, params, chans(output)),
                 act,
-            },
-            Op::GcnConv {
+            }),
+            Op::GcnConv(GcnConv {
                 input,
                 output,
                 weights,
@@ -93,7 +94,7 @@ fn expand_to_full(bytes: &[u8]) -> Vec<u8> {
                 add_self_loops,
                 normalize,
                 edge_weight,
-            } => Op::GcnConv {
+            }) => Op::GcnConv(GcnConv {
                 input,
                 output,
                 weights: copy(&mut w, weights),
@@ -103,8 +104,8 @@ fn expand_to_full(bytes: &[u8]) -> Vec<u8> {
                 add_self_loops,
                 normalize,
                 edge_weight,
-            },
-            Op::SageConv {
+            }),
+            Op::SageConv(SageConv {
                 input,
                 output,
                 aggr,
@@ -113,7 +114,7 @@ fn expand_to_full(bytes: &[u8]) -> Vec<u8> {
                 params,
                 act,
                 normalize,
-            } => Op::SageConv {
+            }) => Op::SageConv(SageConv {
                 input,
                 output,
                 aggr,
@@ -122,7 +123,7 @@ fn expand_to_full(bytes: &[u8]) -> Vec<u8> {
                 params: full(&mut w, params, chans(output)),
                 act,
                 normalize,
-            },
+            }),
             other => other,
         };
         w.add_op(op);

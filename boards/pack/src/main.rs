@@ -22,6 +22,7 @@
 //! features such as Cora's: ~1 % of 2708×1433), same outputs.
 
 use std::process::ExitCode;
+use tinygnn::ops::{GcnConv, Linear};
 
 use safetensors::{tensor::TensorView, Dtype, SafeTensors};
 use tinygnn::format::writer::{ChannelRecord, ModelWriter};
@@ -96,7 +97,7 @@ fn demo_model(rng: &mut Rng) -> Res<Vec<u8>> {
         (w.add_i8(&weights), w.add_channel_params(&params))
     };
     let (weights, params) = layer(&mut w, 8, 16, 1.0 / 64.0, 1.0 / 16.0);
-    w.add_op(Op::GcnConv {
+    w.add_op(Op::GcnConv(GcnConv {
         input: x,
         output: h,
         weights,
@@ -106,15 +107,15 @@ fn demo_model(rng: &mut Rng) -> Res<Vec<u8>> {
         add_self_loops: true,
         normalize: true,
         edge_weight: false,
-    });
+    }));
     let (weights, params) = layer(&mut w, 16, 4, 1.0 / 16.0, 1.0 / 8.0);
-    w.add_op(Op::Linear {
+    w.add_op(Op::Linear(Linear {
         input: h,
         output: y,
         weights,
         params,
         act: Activation::None,
-    });
+    }));
     w.finish(x, &[y], 64, 256, 4).map_err(|e| e.to_string())
 }
 
@@ -176,7 +177,7 @@ fn synth(dir: &str, opts: &[String]) -> Res<()> {
     let x = w.add_tensor(t(f, 1.0 / 64.0, 0));
     let hid = w.add_tensor(t(h, 1.0 / 16.0, -128));
     let y = w.add_tensor(t(c, 1.0 / 8.0, 0));
-    let gcn = |input, output, weights, params, act| Op::GcnConv {
+    let gcn = |input, output, weights, params, act| Op::GcnConv(GcnConv {
         input,
         output,
         weights,
@@ -186,7 +187,7 @@ fn synth(dir: &str, opts: &[String]) -> Res<()> {
         add_self_loops: true,
         normalize: true,
         edge_weight: false,
-    };
+    });
     let (wt, pr) = random_layer(&mut w, &mut rng, f, h, 1.0 / 64.0, 1.0 / 16.0);
     w.add_op(gcn(x, hid, wt, pr, Activation::Relu));
     let (wt, pr) = random_layer(&mut w, &mut rng, h, c, 1.0 / 16.0, 1.0 / 8.0);

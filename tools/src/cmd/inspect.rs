@@ -1,6 +1,7 @@
 //! `tinygnn inspect`: header, ops, tensors and memory of a `.tgnn` model.
 
 use std::path::PathBuf;
+use tinygnn::ops;
 
 use anyhow::{anyhow, Context, Result};
 use serde_json::{json, Value};
@@ -122,12 +123,12 @@ pub fn describe(model: &Model<'_>, file_len: usize) -> Value {
         op.for_each_input(|t| inputs.push(t));
         let out = op.output();
         let (act, params, extra): (String, String, Value) = match &op {
-            Op::Linear {
+            Op::Linear(ops::Linear {
                 weights,
                 params,
                 act,
                 ..
-            } => {
+            }) => {
                 let wb = add_weights(weights);
                 param_bytes += params.len as usize;
                 bias_bytes += 4 * tensors.get(out as usize).map_or(0, |t| t.channels as usize);
@@ -137,7 +138,7 @@ pub fn describe(model: &Model<'_>, file_len: usize) -> Value {
                     json!({"weights": wb}),
                 )
             }
-            Op::GcnConv {
+            Op::GcnConv(ops::GcnConv {
                 weights,
                 params,
                 act,
@@ -146,7 +147,7 @@ pub fn describe(model: &Model<'_>, file_len: usize) -> Value {
                 normalize,
                 edge_weight,
                 ..
-            } => {
+            }) => {
                 let wb = add_weights(weights);
                 param_bytes += params.len as usize;
                 bias_bytes += 4 * tensors.get(out as usize).map_or(0, |t| t.channels as usize);
@@ -156,7 +157,7 @@ pub fn describe(model: &Model<'_>, file_len: usize) -> Value {
                     json!({"weights": wb, "improved": improved, "add_self_loops": add_self_loops, "normalize": normalize, "edge_weight": edge_weight}),
                 )
             }
-            Op::SageConv {
+            Op::SageConv(ops::SageConv {
                 aggr,
                 weights_l,
                 weights_r,
@@ -164,7 +165,7 @@ pub fn describe(model: &Model<'_>, file_len: usize) -> Value {
                 act,
                 normalize,
                 ..
-            } => {
+            }) => {
                 let wb = add_weights(weights_l);
                 add_weights(weights_r);
                 param_bytes += params.len as usize;
@@ -175,34 +176,34 @@ pub fn describe(model: &Model<'_>, file_len: usize) -> Value {
                     json!({"weights": wb, "aggr": format!("{aggr:?}").to_lowercase(), "root_weight": weights_r.len > 0, "normalize": normalize}),
                 )
             }
-            Op::GinAggregate {
+            Op::GinAggregate(ops::GinAggregate {
                 one_plus_eps_q16,
                 mult,
                 shift,
                 ..
-            } => (
+            }) => (
                 "-".into(),
                 format!("mult {mult} shift {shift}"),
                 json!({"one_plus_eps": *one_plus_eps_q16 as f64 / 65536.0}),
             ),
-            Op::GlobalPool {
+            Op::GlobalPool(ops::GlobalPool {
                 pool, mult, shift, ..
-            } => (
+            }) => (
                 "-".into(),
                 format!("mult {mult} shift {shift}"),
                 json!({"pool": format!("{pool:?}").to_lowercase()}),
             ),
-            Op::Add {
+            Op::Add(ops::Add {
                 mult_a_q16,
                 mult_b_q16,
                 act,
                 ..
-            } => (
+            }) => (
                 act_str(act),
                 format!("q16 {mult_a_q16}, {mult_b_q16}"),
                 json!({}),
             ),
-            Op::Concat { parts, .. } => (
+            Op::Concat(ops::Concat { parts, .. }) => (
                 "-".into(),
                 format!(
                     "q16 {}",
@@ -214,8 +215,10 @@ pub fn describe(model: &Model<'_>, file_len: usize) -> Value {
                 ),
                 json!({}),
             ),
-            Op::Act { act, .. } => (act_str(act), "same quant as input".into(), json!({})),
-            Op::GatConv {
+            Op::Act(ops::Act { act, .. }) => {
+                (act_str(act), "same quant as input".into(), json!({}))
+            }
+            Op::GatConv(ops::GatConv {
                 heads,
                 concat,
                 add_self_loops,
@@ -228,7 +231,7 @@ pub fn describe(model: &Model<'_>, file_len: usize) -> Value {
                 params,
                 act,
                 ..
-            } => {
+            }) => {
                 add_weights(weights);
                 add_weights(weights_r);
                 param_bytes += (params.len + lin_bias.len + att.len + logit.len) as usize;
@@ -240,7 +243,7 @@ pub fn describe(model: &Model<'_>, file_len: usize) -> Value {
                            "negative_slope": *negative_slope_q16 as f64 / 65536.0}),
                 )
             }
-            Op::Propagate {
+            Op::Propagate(ops::Propagate {
                 k,
                 alpha_q30,
                 weights,
@@ -251,7 +254,7 @@ pub fn describe(model: &Model<'_>, file_len: usize) -> Value {
                 normalize,
                 edge_weight,
                 ..
-            } => {
+            }) => {
                 add_weights(weights);
                 add_weights(weights_0);
                 param_bytes += params.len as usize;
@@ -264,18 +267,18 @@ pub fn describe(model: &Model<'_>, file_len: usize) -> Value {
                            "edge_weight": edge_weight}),
                 )
             }
-            Op::Lut { table, .. } => {
+            Op::Lut(ops::Lut { table, .. }) => {
                 param_bytes += table.len as usize;
                 ("-".into(), "256-entry table".into(), json!({}))
             }
-            Op::GineConv {
+            Op::GineConv(ops::GineConv {
                 one_plus_eps_q16,
                 edge_weights,
                 edge_params,
                 mult,
                 shift,
                 ..
-            } => {
+            }) => {
                 let wb = add_weights(edge_weights);
                 param_bytes += edge_params.len as usize;
                 bias_bytes += 4 * tensors.get(out as usize).map_or(0, |t| t.channels as usize);
@@ -286,7 +289,7 @@ pub fn describe(model: &Model<'_>, file_len: usize) -> Value {
                            "edge_lin": edge_weights.len > 0, "edge_weights": wb}),
                 )
             }
-            Op::EdgeConv {
+            Op::EdgeConv(ops::EdgeConv {
                 aggr,
                 k,
                 hidden,
@@ -298,7 +301,7 @@ pub fn describe(model: &Model<'_>, file_len: usize) -> Value {
                 params2,
                 act2,
                 ..
-            } => {
+            }) => {
                 let wb = add_weights(w_self);
                 add_weights(w_nbr);
                 add_weights(w2);
@@ -315,10 +318,10 @@ pub fn describe(model: &Model<'_>, file_len: usize) -> Value {
                            "hidden": hidden, "layers": if w2.len > 0 { 2 } else { 1 }}),
                 )
             }
-            Op::InnerProduct { mult, shift, .. } => {
+            Op::InnerProduct(ops::InnerProduct { mult, shift, .. }) => {
                 ("-".into(), format!("mult {mult} shift {shift}"), json!({}))
             }
-            Op::PairFeatures { mode, .. } => match mode {
+            Op::PairFeatures(ops::PairFeatures { mode, .. }) => match mode {
                 tinygnn::format::PairMode::Hadamard { mult, shift } => (
                     "-".into(),
                     format!("mult {mult} shift {shift}"),

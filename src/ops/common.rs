@@ -1,0 +1,491 @@
+//! What every op sees: the [`OpDef`] trait each op's parameter struct
+//! implements, the views of its input and output tensors ([`In`], [`Src`],
+//! [`Out`]), the graph ([`Ctx`]), its [`Scratch`], the model's data section
+//! ([`Weights`]) and the checks against the tensor table ([`Check`]).
+//!
+//! An op receives read-only views of its input tensors, a mutable view of its
+//! output tensor, the graph and a [`Scratch`] region; it never allocates and
+//! never touches the arena layout. [`OpDef::scratch_bytes`] returns exactly
+//! what the op takes from its [`Scratch`]: the session sizes the arena with
+//! it, so a run never fails for lack of scratch once the arena check passed.
+
+use crate::error::{Error, Result};
+use crate::format::{self, Activation, Section, TensorDesc, TensorKind, WeightBits};
+use crate::kernels::aggregate::Csr;
+use crate::kernels::dense_i4::Matrix;
+use crate::kernels::sparse::{self, SparseRows};
+use crate::MAX_CHANNELS;
+
+/// What the runtime knows of one op, implemented by the op's parameter
+/// struct in its own module. [`op_table!`] turns the implementations into
+/// the [`Op`] enum and its dispatch: static `match`es, no `dyn`, with one
+/// `cfg` per op so that an op family left out of a build leaves no code.
+pub trait OpDef {
+    /// A short lowercase name, for tools and logs.
+    fn name(&self) -> &'static str;
+    /// The tensor this op writes.
+    fn output(&self) -> u8;
+    /// Calls `f` for every tensor this op reads.
+    fn for_each_input(&self, f: &mut dyn FnMut(u8));
+    /// Whether any weight matrix of this op is int4 ([`WeightBits::I4`]).
+    fn has_i4_weights(&self) -> bool {
+        false
+    }
+    /// Whether the op reads the graph's edge weights (the graph must then
+    /// carry them: [`format::MetaHeader::uses_edge_weight`]).
+    fn uses_edge_weight(&self) -> bool {
+        false
+    }
+    /// Whether the op can read the model input as sparse rows
+    /// ([`Src::Sparse`]) when it reads it at all.
+    fn takes_sparse_input(&self) -> bool {
+        false
+    }
+    /// Shapes and parameters against the tensor table and the data section
+    /// (tensor ids are already known to be in range and defined): `None` if
+    /// the op is invalid.
+    fn check(&self, c: &Check<'_>) -> Option<()>;
+    /// Scratch bytes the op's `run` takes, exactly.
+    fn scratch_bytes(&self, _s: &Shapes<'_>) -> usize {
+        0
+    }
+    /// Runs the op: reads its inputs through `env`, writes `out`.
+    fn run<'v, T: Tensors<'v>>(
+        &self,
+        env: &Env<'_, T>,
+        out: Out<'_>,
+        scratch: Scratch<'_>,
+    ) -> Result<()>;
+}
+
+/// Generates [`Op`] (one variant per op, in tag order: the postcard tag of a
+/// variant is its position), [`OP_TAGS`] and the dispatch functions from one
+/// list of `Variant(module::Params) = "cargo feature"`.
+/// What [`OpDef::check`] checks an op against: the model's tensor table and
+/// data section.
+#[derive(Debug, Clone, Copy)]
+pub struct Check<'a> {
+    /// The tensor table.
+    pub tensors: &'a [TensorDesc],
+    /// The model's data section.
+    pub data: Weights<'a>,
+}
+
+impl Check<'_> {
+    /// Tensor `id`'s descriptor.
+    pub fn tensor(&self, id: u8) -> Option<TensorDesc> {
+        self.tensors.get(usize::from(id)).copied()
+    }
+
+    /// Tensors `a` and `b`'s channel counts as `usize`.
+    pub fn channels(&self, a: u8, b: u8) -> Option<(usize, usize)> {
+        Some((
+            usize::from(self.tensor(a)?.channels),
+            usize::from(self.tensor(b)?.channels),
+        ))
+    }
+
+    /// `Some(())` if `c`, as the result of a check.
+    pub fn ok(c: bool) -> Option<()> {
+        c.then_some(())
+    }
+
+    /// A fused activation the kernels accept (LeakyReLU slope ≥ 0).
+    pub fn act_ok(a: &Activation) -> bool {
+        !matches!(a, Activation::LeakyRelu { alpha_q16 } if *alpha_q16 < 0)
+    }
+
+    /// Section `s` has exactly `len` bytes inside the data section.
+    pub fn section_is(&self, s: Section, len: usize) -> bool {
+        s.len as usize == len && format::section(self.data.0, s).is_some()
+    }
+
+    /// A weight section of an `[out_ch, in_ch]` matrix: int8 of exactly
+    /// `out_ch·in_ch` bytes, or int4 ([`format::WEIGHTS_I4_FLAG`]) of exactly
+    /// `out_ch·ceil(in_ch/2)` bytes whose row padding nibbles (odd `in_ch`) are 0.
+    pub fn weights_ok(&self, s: Section, out_ch: usize, in_ch: usize) -> bool {
+        let bits = s.weight_bits();
+        if bits == WeightBits::I4 && !cfg!(feature = "weights-i4") {
+            return false;
+        }
+        let plain = s.weight_bytes();
+        let Some(len) = bits.matrix_bytes(out_ch, in_ch) else {
+            return false;
+        };
+        if !self.section_is(plain, len) {
+            return false;
+        }
+        if bits == WeightBits::I4 && in_ch % 2 == 1 {
+            let rb = bits.row_bytes(in_ch);
+            return self
+                .data
+                .bytes(plain)
+                .chunks_exact(rb.max(1))
+                .all(|row| row.last().is_some_and(|b| b >> 4 == 0));
+        }
+        true
+    }
+
+    /// A [`format::ChannelParams`] section for `channels` channels, in the
+    /// full (`12·C` bytes) or the compact (`4·C + 8` bytes) form.
+    pub fn params_ok(&self, s: Section, channels: usize) -> bool {
+        format::params_form(s.len as usize, channels).is_some()
+            && format::section(self.data.0, s).is_some()
+    }
+
+    /// Every `(mult, shift)` record of `s` (8 bytes each) has a shift in
+    /// `−32..=31`.
+    pub fn shifts_ok(&self, s: Section) -> bool {
+        self.data.bytes(s).chunks_exact(8).all(|pair| match *pair {
+            [_, _, _, _, a, b, c, d] => (-32..=31).contains(&i32::from_le_bytes([a, b, c, d])),
+            _ => false,
+        })
+    }
+
+    /// At most [`MAX_CHANNELS`].
+    pub fn channels_ok(c: usize) -> bool {
+        c <= MAX_CHANNELS
+    }
+}
+
+/// The sizes [`OpDef::scratch_bytes`] is asked for.
+#[derive(Debug, Clone, Copy)]
+pub struct Shapes<'a> {
+    /// The tensor table.
+    pub tensors: &'a [TensorDesc],
+    /// Nodes of the graph.
+    pub nodes: usize,
+    /// Graphs of the batch.
+    pub graphs: usize,
+}
+
+impl Shapes<'_> {
+    /// Channels of tensor `t` (0 for an unknown id).
+    pub fn ch(&self, t: u8) -> usize {
+        self.tensors
+            .get(usize::from(t))
+            .map_or(0, |d| usize::from(d.channels))
+    }
+}
+
+/// The model's data section, read in place: weight matrices and parameter
+/// sections by [`Section`].
+#[derive(Debug, Clone, Copy)]
+pub struct Weights<'a>(pub &'a [u8]);
+
+impl<'a> Weights<'a> {
+    /// The bytes of a section (validated sections always resolve; an unknown
+    /// one yields an empty slice).
+    pub fn bytes(&self, s: Section) -> &'a [u8] {
+        format::section(self.0, s).unwrap_or(&[])
+    }
+
+    /// A weight section of either precision ([`WeightBits`]).
+    pub fn matrix(&self, s: Section) -> Matrix<'a> {
+        match s.weight_bits() {
+            WeightBits::I8 => Matrix::I8(bytemuck::cast_slice(self.bytes(s))),
+            WeightBits::I4 => Matrix::I4(self.bytes(s.weight_bytes())),
+        }
+    }
+
+    /// A weight section, or `None` for an empty one (an optional matrix).
+    pub fn matrix_opt(&self, s: Section) -> Option<Matrix<'a>> {
+        (s.len != 0).then(|| self.matrix(s))
+    }
+}
+
+/// The input tensors of a running op, as the session lays them out.
+pub trait Tensors<'v> {
+    /// A dense view of tensor `t`.
+    fn view(&self, t: u8) -> Result<In<'v>>;
+    /// Tensor `t` as a linear map reads it: the sparse model input in place,
+    /// or a dense view.
+    fn src(&self, t: u8) -> Result<Src<'v>>;
+}
+
+/// What an op's `run` gets besides its output and scratch.
+#[derive(Debug)]
+pub struct Env<'e, T> {
+    /// The graph.
+    pub ctx: &'e Ctx<'e>,
+    /// The model's data section.
+    pub data: Weights<'e>,
+    /// The tensors written before this op.
+    pub tensors: &'e T,
+}
+
+impl<'e, 'v, T: Tensors<'v>> Env<'e, T> {
+    /// A dense view of tensor `t`.
+    pub fn view(&self, t: u8) -> Result<In<'v>> {
+        self.tensors.view(t)
+    }
+
+    /// Tensor `t` as a linear map reads it ([`Tensors::src`]).
+    pub fn src(&self, t: u8) -> Result<Src<'v>> {
+        self.tensors.src(t)
+    }
+
+    /// The error for a malformed op (one the checks should have refused).
+    pub fn invalid(&self) -> Error {
+        Error::InvalidOp { op: self.ctx.op }
+    }
+}
+
+/// Whether a weight section holds int4 values.
+pub fn is_i4(s: &Section) -> bool {
+    s.weight_bits() == WeightBits::I4
+}
+
+/// Bytes a region of `count` values of `T` occupies in the arena: rounded up
+/// to a multiple of 8 so the next region stays 8-aligned. Saturates.
+pub const fn region_bytes<T>(count: usize) -> usize {
+    let b = count.saturating_mul(core::mem::size_of::<T>());
+    match b.checked_add(7) {
+        Some(v) => v & !7,
+        None => usize::MAX & !7,
+    }
+}
+
+/// Accumulates [`region_bytes`] saturating.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ScratchSize(pub usize);
+
+impl ScratchSize {
+    /// Adds a region of `count` values of `T`.
+    pub fn add<T>(&mut self, count: usize) -> &mut Self {
+        self.0 = self.0.saturating_add(region_bytes::<T>(count));
+        self
+    }
+}
+
+/// A bump allocator over an 8-aligned byte region, handing out typed,
+/// zero-initialised slices (regions rounded to 8 bytes, see [`region_bytes`]).
+#[derive(Debug)]
+pub struct Scratch<'a> {
+    buf: &'a mut [u8],
+    taken: usize,
+}
+
+impl<'a> Scratch<'a> {
+    /// Wraps a region whose start is 8-aligned.
+    pub fn new(buf: &'a mut [u8]) -> Self {
+        Scratch { buf, taken: 0 }
+    }
+
+    /// Takes `count` zeroed values of `T` (`T` of alignment ≤ 8).
+    pub fn take<T: bytemuck::Pod>(&mut self, count: usize) -> Result<&'a mut [T]> {
+        let bytes = region_bytes::<T>(count);
+        let used = count.saturating_mul(core::mem::size_of::<T>());
+        let buf = core::mem::take(&mut self.buf);
+        let too_small = Error::ArenaTooSmall {
+            needed: u32::try_from(self.taken.saturating_add(bytes)).unwrap_or(u32::MAX),
+            actual: u32::try_from(self.taken.saturating_add(buf.len())).unwrap_or(u32::MAX),
+        };
+        if bytes > buf.len() {
+            return Err(too_small);
+        }
+        let (head, tail) = buf.split_at_mut(bytes);
+        self.buf = tail;
+        self.taken += bytes;
+        let head = head.get_mut(..used).ok_or(too_small)?;
+        // Zeroed as `T` (aligned), not as bytes: one fewer `memclr` variant
+        // in a code-size build (docs/size.md).
+        let values: &mut [T] = bytemuck::try_cast_slice_mut(head).map_err(|_| too_small)?;
+        values.fill(T::zeroed());
+        Ok(values)
+    }
+}
+
+/// A read-only int8 tensor: `[rows, channels]` with its zero point.
+#[derive(Debug, Clone, Copy)]
+pub struct In<'a> {
+    /// Values, row-major, exactly `rows × channels`.
+    pub data: &'a [i8],
+    /// Rows (nodes or graphs).
+    pub rows: usize,
+    /// Channels.
+    pub channels: usize,
+    /// Zero point.
+    pub zp: i8,
+}
+
+/// The model input given as sparse int8 rows ([`crate::Features::SparseI8`]),
+/// read in place by the ops that take it directly (see [`Src`]).
+#[derive(Debug, Clone, Copy)]
+pub struct SparseIn<'a> {
+    /// The rows (validated CSR).
+    pub x: SparseRows<'a>,
+    /// Rows (nodes).
+    pub rows: usize,
+    /// Channels (the dense width).
+    pub channels: usize,
+    /// Zero point (the value of every entry not stored).
+    pub zp: i8,
+}
+
+/// What an op that starts with a linear map reads: a dense tensor, or the
+/// model input as sparse rows. Only [`Op::Linear`], [`Op::GcnConv`] and
+/// [`Op::SageConv`] with `Sum`/`Mean` aggregation take [`Src::Sparse`]
+/// (see [`takes_sparse_input`]); the session densifies the input otherwise.
+#[derive(Debug, Clone, Copy)]
+pub enum Src<'a> {
+    /// A dense int8 tensor.
+    Dense(In<'a>),
+    /// The sparse model input.
+    Sparse(SparseIn<'a>),
+}
+
+impl<'a> From<In<'a>> for Src<'a> {
+    fn from(x: In<'a>) -> Self {
+        Src::Dense(x)
+    }
+}
+
+impl Src<'_> {
+    /// Channels (the dense width).
+    pub fn channels(&self) -> usize {
+        match self {
+            Src::Dense(x) => x.channels,
+            Src::Sparse(x) => x.channels,
+        }
+    }
+
+    /// Rows.
+    pub fn rows(&self) -> usize {
+        match self {
+            Src::Dense(x) => x.rows,
+            Src::Sparse(x) => x.rows,
+        }
+    }
+
+    /// `sums[c] = Σ_k w[c,k]` for the dense path ([`Matrix::weight_sums`]);
+    /// nothing for the sparse one (which does not use them).
+    pub fn weight_sums(&self, w: Matrix<'_>, sums: &mut [i32]) {
+        if let Src::Dense(x) = self {
+            w.weight_sums(x.channels, sums);
+        }
+    }
+
+    /// `out[c] = Σ_k w[c,k]·(x[i,k] − zp)` for row `i` (0 for a missing row);
+    /// `sums` from [`Src::weight_sums`].
+    pub fn matvec_row(&self, w: Matrix<'_>, i: usize, sums: &[i32], out: &mut [i32]) {
+        match self {
+            Src::Dense(x) => {
+                let ic = x.channels;
+                let row = i
+                    .checked_mul(ic)
+                    .and_then(|a| x.data.get(a..a.saturating_add(ic)))
+                    .unwrap_or(&[]);
+                if row.is_empty() && ic > 0 {
+                    out.iter_mut().for_each(|o| *o = 0);
+                } else {
+                    w.matvec(ic, row, x.zp, sums, out);
+                }
+            }
+            Src::Sparse(x) => {
+                let (cols, values) = x.x.row(i);
+                match w {
+                    Matrix::I8(w) => sparse::matvec(w, x.channels, cols, values, x.zp, out),
+                    #[cfg(feature = "weights-i4")]
+                    Matrix::I4(w) => sparse::matvec_i4(w, x.channels, cols, values, x.zp, out),
+                    // Rejected by `Model::from_bytes` without `weights-i4`.
+                    #[cfg(not(feature = "weights-i4"))]
+                    Matrix::I4(_) => out.fill(0),
+                }
+            }
+        }
+    }
+
+    /// [`Src::matvec_row`] for every row: `out` is `[rows, sums.len()]`.
+    pub fn matmul(&self, w: Matrix<'_>, sums: &[i32], out: &mut [i32]) {
+        match self {
+            Src::Dense(x) => w.matmul(x.channels, x.data, x.zp, sums, out),
+            Src::Sparse(x) => match w {
+                Matrix::I8(w) => sparse::matmul(w, x.channels, x.x, x.zp, sums.len(), out),
+                #[cfg(feature = "weights-i4")]
+                Matrix::I4(w) => sparse::matmul_i4(w, x.channels, x.x, x.zp, sums.len(), out),
+                #[cfg(not(feature = "weights-i4"))]
+                Matrix::I4(_) => out.fill(0),
+            },
+        }
+    }
+}
+
+/// A writable int8 tensor: `[rows, channels]` with its zero point.
+#[derive(Debug)]
+pub struct Out<'a> {
+    /// Values, row-major, exactly `rows × channels`.
+    pub data: &'a mut [i8],
+    /// Rows (nodes or graphs).
+    pub rows: usize,
+    /// Channels.
+    pub channels: usize,
+    /// Zero point.
+    pub zp: i8,
+}
+
+/// Iterates the rows of a row-major slice (`channels = 0` gives no rows).
+pub fn rows(data: &[i8], channels: usize) -> core::slice::ChunksExact<'_, i8> {
+    data.chunks_exact(channels.max(1))
+}
+
+/// Iterates the rows of a mutable row-major slice.
+pub fn rows_mut(data: &mut [i8], channels: usize) -> core::slice::ChunksExactMut<'_, i8> {
+    data.chunks_exact_mut(channels.max(1))
+}
+
+/// Pairs the rows of `x` (`xc` channels) with those of `out` (`oc` channels),
+/// stopping at the shorter: the same as `rows(x, xc).zip(rows_mut(out, oc))`,
+/// but without `Zip`'s length computation, which divides by the chunk sizes in
+/// an out-of-line function where the optimiser may not see they are non-zero
+/// (a panic path at some optimisation levels).
+pub fn zip_rows<'x, 'o>(
+    x: &'x [i8],
+    xc: usize,
+    out: &'o mut [i8],
+    oc: usize,
+) -> impl Iterator<Item = (&'x [i8], &'o mut [i8])> {
+    let mut xs = rows(x, xc);
+    let mut os = rows_mut(out, oc);
+    core::iter::from_fn(move || Some((xs.next()?, os.next()?)))
+}
+
+/// The graph an op runs on.
+#[derive(Debug, Clone, Copy)]
+pub struct Ctx<'a> {
+    /// Index of the op in the model (for errors).
+    pub op: u16,
+    /// Target-sorted CSR.
+    pub csr: Csr<'a>,
+    /// Graph id of each node (`None`: all in graph 0).
+    pub batch: Option<&'a [u16]>,
+    /// Node count of each graph of the batch.
+    pub graph_nodes: &'a [u32],
+    /// The node pairs `(sources, targets)` of a model with a pair head
+    /// (validated: equal lengths, indices below the node count); empty otherwise.
+    pub pairs: (&'a [u16], &'a [u16]),
+}
+
+impl Ctx<'_> {
+    /// Number of nodes.
+    pub fn nodes(&self) -> usize {
+        self.csr.num_nodes()
+    }
+
+    /// Number of graphs.
+    pub fn graphs(&self) -> usize {
+        self.graph_nodes.len()
+    }
+}
+
+/// Rows of a tensor of `kind` for a graph of `nodes` nodes in `graphs`
+/// graphs with `pairs` node pairs.
+pub fn rows_of(kind: TensorKind, nodes: usize, graphs: usize, pairs: usize) -> usize {
+    match kind {
+        TensorKind::Node => nodes,
+        TensorKind::Graph => graphs,
+        // One row per edge: the session sizes and locates edge tensors itself.
+        TensorKind::Edge => 0,
+        TensorKind::Pair => pairs,
+    }
+}
