@@ -8,6 +8,7 @@
 pub mod calibrate;
 pub mod cli;
 pub mod cmd;
+pub mod compare;
 pub mod debug;
 pub mod emit;
 pub mod precision;

@@ -19,7 +19,7 @@ use anyhow::{anyhow, bail, Result};
 use tinygnn::format::WeightBits;
 
 use crate::calibrate::Range;
-use crate::cmd::verify::compare;
+use crate::compare::compare;
 use crate::quantize::{self, Capacity, Converted, WeightPlan, WeightScales};
 use crate::reference::Tensor;
 use crate::spec::Spec;

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{anyhow, Context, Result};
 use safetensors::SafeTensors;
 use tinygnn_cli::calibrate::{self, Method};
-use tinygnn_cli::cmd::verify::compare;
+use tinygnn_cli::compare::compare;
 use tinygnn_cli::quantize::{self, Capacity};
 use tinygnn_cli::{reference, rt, spec, st};
 

@@ -6,7 +6,7 @@ mod common;
 use common::{GraphsBuilder, ModelBuilder};
 use serde_json::json;
 use tinygnn_cli::calibrate::{self, Method, OutputRange};
-use tinygnn_cli::cmd::verify::compare;
+use tinygnn_cli::compare::compare;
 use tinygnn_cli::quantize::{self, scale_floor, Capacity, BIAS_ACC_LIMIT};
 use tinygnn_cli::{reference, rt, spec, st};
 

@@ -7,7 +7,7 @@ mod common;
 use common::{GraphsBuilder, ModelBuilder, Rng};
 use serde_json::json;
 use tinygnn_cli::calibrate::{self, Method};
-use tinygnn_cli::cmd::verify::compare;
+use tinygnn_cli::compare::compare;
 use tinygnn_cli::quantize::{self, Capacity};
 use tinygnn_cli::{reference, rt, spec, st};
 
