@@ -182,7 +182,7 @@ fn stats(
     let hi = f.data.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     Ok(LayerStat {
         index,
-        op: crate::cmd::inspect::fop_name(fop).to_string(),
+        op: fop.device_name().to_string(),
         spec: fop.merged.join(" + "),
         rows: f.rows,
         all,

@@ -126,6 +126,35 @@ pub struct FOp {
 }
 
 impl FOp {
+    /// The name of the device op this fused op becomes (`Op::name` of the
+    /// runtime; ELU runs as a lookup table, `lut`): the one op-name table of
+    /// the host tool.
+    pub fn device_name(&self) -> &'static str {
+        match &self.kind {
+            FKind::Gat(g) if g.v2 => "gatv2_conv",
+            FKind::Gat(_) => "gat_conv",
+            FKind::Linear { .. } => "linear",
+            FKind::Gcn { .. } => "gcn_conv",
+            FKind::Sage { .. } => "sage_conv",
+            FKind::Gin { .. } => "gin_aggregate",
+            FKind::Pool(_) => "global_pool",
+            FKind::Add => "add",
+            FKind::Concat => "concat",
+            FKind::Act => "act",
+            FKind::Propagate(p) if !p.hops.is_empty() => "tag_conv",
+            FKind::Propagate(p) if p.w0.is_some() => "gcn2_conv",
+            FKind::Propagate(p) if p.w.is_some() => "sg_conv",
+            FKind::Propagate(_) => "appnp",
+            FKind::Gine { .. } => "gine_conv",
+            FKind::Elu { .. } => "lut",
+            FKind::EdgeConv(e) if e.k > 0 => "dynamic_edge_conv",
+            FKind::EdgeConv(_) => "edge_conv",
+            FKind::InnerProduct => "inner_product",
+            FKind::PairHadamard => "pair_hadamard",
+            FKind::PairConcat => "pair_concat",
+        }
+    }
+
     /// Whether the op has a weight matrix (Linear, GCN, SAGE).
     pub fn has_weights(&self) -> bool {
         matches!(
@@ -372,31 +401,15 @@ pub fn fuse(spec: &Spec) -> Result<Fused> {
 }
 
 fn describe(p: &FOp) -> String {
+    // The device op name, with a plainer word where the name alone says little.
     let k = match &p.kind {
-        FKind::Linear { .. } => "linear",
-        FKind::Gcn { .. } => "gcn_conv",
         FKind::Sage {
             normalize: true, ..
         } => "sage_conv with normalize",
-        FKind::Sage { .. } => "sage_conv",
-        FKind::Gin { .. } => "gin_aggregate",
         FKind::Pool(_) => "a global pool",
-        FKind::Add => "add",
-        FKind::Concat => "concat",
         FKind::Act => "an activation",
-        FKind::Gat(g) if g.v2 => "gatv2_conv",
-        FKind::Gat(_) => "gat_conv",
-        FKind::Propagate(q) if !q.hops.is_empty() => "tag_conv",
-        FKind::Propagate(q) if q.w0.is_some() => "gcn2_conv",
-        FKind::Propagate(q) if q.w.is_some() => "sg_conv",
-        FKind::Propagate(_) => "appnp",
-        FKind::Gine { .. } => "gine_conv",
         FKind::Elu { .. } => "elu",
-        FKind::EdgeConv(e) if e.k > 0 => "dynamic_edge_conv",
-        FKind::EdgeConv(_) => "edge_conv",
-        FKind::InnerProduct => "inner_product",
-        FKind::PairHadamard => "pair_hadamard",
-        FKind::PairConcat => "pair_concat",
+        _ => p.device_name(),
     };
     if p.act != Act::None && !matches!(p.kind, FKind::Act) {
         format!("'{}' ({k} with a fused activation)", p.merged[0])

@@ -190,10 +190,16 @@ fn int4_scale_and_rounding_options() {
         &["--int4-rounding", "nearest", "--int4-scale", "max"],
     ));
     assert_eq!(c.bytes("a.tgnn"), c.bytes("b.tgnn"));
+    // A typed option: a bad value is a usage error (exit 2), as clap's own.
     fails(
         &c.convert("x.tgnn", &["--weights", "int4", "--int4-rounding", "up"]),
-        1,
+        2,
         &["--int4-rounding must be nearest, gpfq or gpfq-seq"],
+    );
+    fails(
+        &c.convert("x.tgnn", &["--int4-bias-correction", "yes"]),
+        2,
+        &["possible values: on, off"],
     );
     fails(
         &c.convert("x.tgnn", &["--weights", "int4", "--int4-scale", "min"]),

@@ -76,16 +76,50 @@ pub struct Args {
     /// feedback; the default, chosen on the calibration graphs, see
     /// docs/accuracy.md) or `nearest`.
     #[arg(long, default_value = "gpfq-seq")]
-    pub int4_rounding: String,
+    pub int4_rounding: Int4Rounding,
     /// With `--int4-rounding gpfq-seq`: `on` shifts each int4 channel's bias
     /// by the mean output error its rounding left on the calibration graphs.
     #[arg(long, default_value = "off")]
-    pub int4_bias_correction: String,
+    pub int4_bias_correction: Switch,
     /// With `--int4-rounding gpfq-seq`: `on` re-calibrates each int4 layer's
     /// output range (with `--calibration`'s method) on the output the int4
     /// model computes instead of the float one.
     #[arg(long, default_value = "off")]
-    pub int4_recalibrate: String,
+    pub int4_recalibrate: Switch,
+}
+
+/// How int4 weights are rounded (`--int4-rounding`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Int4Rounding {
+    /// Round to nearest.
+    Nearest,
+    /// GPFQ on the layer's float input.
+    Gpfq,
+    /// GPFQ layer by layer on the input the int4 model gives (error feedback).
+    GpfqSeq,
+}
+
+impl std::str::FromStr for Int4Rounding {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "nearest" => Ok(Int4Rounding::Nearest),
+            "gpfq" => Ok(Int4Rounding::Gpfq),
+            "gpfq-seq" => Ok(Int4Rounding::GpfqSeq),
+            _ => Err(format!(
+                "--int4-rounding must be nearest, gpfq or gpfq-seq, not '{s}'"
+            )),
+        }
+    }
+}
+
+/// An option that is `on` or `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Switch {
+    /// Enabled.
+    On,
+    /// Disabled.
+    Off,
 }
 
 /// Loads a model file and parses its spec.
@@ -162,23 +196,20 @@ pub fn run(a: &Args) -> Result<()> {
         "output" => (false, true),
         s => bail!("--int4-scale must be mse, max or output, not '{s}'"),
     };
-    (plan.int4_gpfq, plan.int4_feedback) = match a.int4_rounding.as_str() {
-        "nearest" => (false, false),
-        "gpfq" => (true, false),
-        "gpfq-seq" => (true, true),
-        s => bail!("--int4-rounding must be nearest, gpfq or gpfq-seq, not '{s}'"),
+    (plan.int4_gpfq, plan.int4_feedback) = match a.int4_rounding {
+        Int4Rounding::Nearest => (false, false),
+        Int4Rounding::Gpfq => (true, false),
+        Int4Rounding::GpfqSeq => (true, true),
     };
-    plan.int4_bias_correction = match a.int4_bias_correction.as_str() {
-        "off" => false,
-        "on" if plan.int4_feedback => true,
-        "on" => bail!("--int4-bias-correction on needs --int4-rounding gpfq-seq"),
-        s => bail!("--int4-bias-correction must be on or off, not '{s}'"),
+    plan.int4_bias_correction = match a.int4_bias_correction {
+        Switch::Off => false,
+        Switch::On if plan.int4_feedback => true,
+        Switch::On => bail!("--int4-bias-correction on needs --int4-rounding gpfq-seq"),
     };
-    plan.int4_recalibrate = match a.int4_recalibrate.as_str() {
-        "off" => None,
-        "on" if plan.int4_feedback => Some(method),
-        "on" => bail!("--int4-recalibrate on needs --int4-rounding gpfq-seq"),
-        s => bail!("--int4-recalibrate must be on or off, not '{s}'"),
+    plan.int4_recalibrate = match a.int4_recalibrate {
+        Switch::Off => None,
+        Switch::On if plan.int4_feedback => Some(method),
+        Switch::On => bail!("--int4-recalibrate on needs --int4-rounding gpfq-seq"),
     };
     if plan.int4_output_scale && !plan.int4_feedback {
         bail!("--int4-scale output needs --int4-rounding gpfq-seq");
@@ -236,7 +267,7 @@ pub fn run(a: &Args) -> Result<()> {
     for (i, f) in conv.ops.iter().enumerate() {
         println!(
             "  {i:>2}  {:<14} ← {}",
-            super::inspect::fop_name(f),
+            f.device_name(),
             f.merged.join(" + ")
         );
     }
@@ -272,7 +303,7 @@ pub fn run(a: &Args) -> Result<()> {
             if matches!(f.kind, quantize::FKind::Gat(_)) {
                 println!(
                     "note: op {i} ({}) keeps int8 weights: int4 is not implemented for GATConv/GATv2Conv",
-                    super::inspect::fop_name(f)
+                    f.device_name()
                 );
             }
         }

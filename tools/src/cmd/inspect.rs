@@ -8,7 +8,6 @@ use serde_json::{json, Value};
 use tinygnn::format::{Activation, Op, TensorDesc, TensorKind, WeightBits};
 use tinygnn::Model;
 
-use crate::quantize::{FKind, FOp};
 use crate::rt;
 
 /// Arguments of `inspect`.
@@ -19,33 +18,6 @@ pub struct Args {
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
-}
-
-/// Device op name of a fused op.
-pub fn fop_name(f: &FOp) -> &'static str {
-    match &f.kind {
-        FKind::Gat(g) if g.v2 => "gatv2_conv",
-        FKind::Gat(_) => "gat_conv",
-        FKind::Linear { .. } => "linear",
-        FKind::Gcn { .. } => "gcn_conv",
-        FKind::Sage { .. } => "sage_conv",
-        FKind::Gin { .. } => "gin_aggregate",
-        FKind::Pool(_) => "global_pool",
-        FKind::Add => "add",
-        FKind::Concat => "concat",
-        FKind::Act => "act",
-        FKind::Propagate(p) if !p.hops.is_empty() => "tag_conv",
-        FKind::Propagate(p) if p.w0.is_some() => "gcn2_conv",
-        FKind::Propagate(p) if p.w.is_some() => "sg_conv",
-        FKind::Propagate(_) => "appnp",
-        FKind::Gine { .. } => "gine_conv",
-        FKind::Elu { .. } => "lut",
-        FKind::EdgeConv(e) if e.k > 0 => "dynamic_edge_conv",
-        FKind::EdgeConv(_) => "edge_conv",
-        FKind::InnerProduct => "inner_product",
-        FKind::PairHadamard => "pair_hadamard",
-        FKind::PairConcat => "pair_concat",
-    }
 }
 
 fn act_str(a: &Activation) -> String {
