@@ -26,6 +26,9 @@
 # Warnings are errors (RUSTFLAGS). The firmware is built with the committed profile (LTO: the
 # stack depths depend on it; CARGO_PROFILE_* overrides are dropped). Prints the time of every step.
 source "$(dirname "$0")/../lib.sh"
+# (--no-setup, an option of the former scripts/boards-ci.sh, is accepted and ignored: setup is
+# idempotent and done once per run.)
+[ "${1:-}" != "--no-setup" ] || shift
 need rust qemu cli
 [ -z "${TINYGNN_DATA:-}" ] || need python
 for v in $(compgen -e | grep '^CARGO_PROFILE_' || true); do unset "$v"; done

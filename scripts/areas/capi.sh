@@ -6,14 +6,13 @@
 #      committed header differs (--regen: rewrite it instead);
 #   2. compiles the header alone with the host gcc as C99 and C11, warnings as
 #      errors, checking the handle sizes it declares;
-#   (the no_std staticlib's clippy for thumbv7em-none-eabihf is the lint area's)
-#   4. builds the C example (examples/c-qemu-m4: plain C + libtinygnn.a for
+#   3. builds the C example (examples/c-qemu-m4: plain C + libtinygnn.a for
 #      thumbv7em-none-eabihf + the model emitted by `tinygnn convert --emit c`)
 #      with the Arm GNU toolchain, runs it on QEMU mps2-an386 (Cortex-M4F) and
 #      fails unless the output bytes it prints equal `tinygnn run --output-bytes`,
 #      and unless the linked firmware is free of panic machinery (no panic
 #      handler or core::panicking symbol survives --gc-sections);
-#   5. node pairs (link prediction): the C program examples/c-qemu-m4/link.c,
+#   4. node pairs (link prediction): the C program examples/c-qemu-m4/link.c,
 #      built by build-link.sh for the emulated Cortex-M4 and for the host, scores
 #      the pairs of the link conformance goldens tests/conformance/link_inner
 #      (GCN + inner product) and link_mlp_hadamard (GCN + Hadamard + MLP) and,
@@ -21,6 +20,7 @@
 #      features quantized by the C program); fails unless both print the bytes of
 #      `tinygnn run --output-bytes` and reject missing, one-sided, out-of-range and
 #      too many pairs with their codes.
+# (The no_std staticlib's clippy for thumbv7em-none-eabihf is the lint area's.)
 # Prints the firmware size and the bytes compared.
 #
 #   scripts/areas/capi.sh [--regen]     (or scripts/test.sh --area capi)
@@ -62,7 +62,7 @@ arm-none-eabi-gcc -mcpu=cortex-m4 -mthumb -mfloat-abi=hard -mfpu=fpv4-sp-d16 -st
     -I capi/include -c "$OUT/header_check.c" -o "$OUT/header_check_m4.o"
 echo "capi: header compiles (gcc -std=c99/c11 -pedantic, arm-none-eabi-gcc c11; handle sizes and alignment checked)"
 
-# ---- 4. the C example on the emulated Cortex-M4 ---------------------------------
+# ---- 3. the C example on the emulated Cortex-M4 ---------------------------------
 CLI="$TINYGNN_BIN"
 TINYGNN_CLI="$CLI" examples/c-qemu-m4/build.sh "$OUT/c-qemu-m4"
 set +e
@@ -95,7 +95,7 @@ if arm-none-eabi-nm "$OUT/c-qemu-m4/firmware.elf" | grep -E "$PANIC_RE"; then
 fi
 echo "capi: no panic handler or core::panicking symbol linked into the C example"
 
-# ---- 5. node pairs (link prediction) on the emulated Cortex-M4 and the host -------
+# ---- 4. node pairs (link prediction) on the emulated Cortex-M4 and the host -------
 # link_case NAME MODEL CALIB GRAPHS [build-link.sh options]: build link.c for both,
 # run both, compare their scores with `tinygnn run` of the converted model.
 link_case() {

@@ -10,9 +10,9 @@
 # (The size features, kernels-small, are the size area's.)
 source "$(dirname "$0")/../lib.sh"
 need rust
-build() { # TARGET FEATURES [RUSTFLAGS]
+build() { # TARGET FEATURES
     echo "-- $1 features=[$2]"
-    RUSTFLAGS="${3:--D warnings}" cargo build -q -p tinygnn --release --target "$1" --no-default-features ${2:+--features $2}
+    RUSTFLAGS="-D warnings" cargo build -q -p tinygnn --release --target "$1" --no-default-features ${2:+--features $2}
 }
 say "every MCU target: all ops (with and without defmt), no op"
 for target in thumbv6m-none-eabi thumbv7em-none-eabihf thumbv8m.main-none-eabihf riscv32imc-unknown-none-elf; do
