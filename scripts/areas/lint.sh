@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# area: clippy, warnings as errors: workspace, boards/app, boards/pack, boards/qemu-stream, C API (no_std)
+# area: clippy, warnings as errors (workspace, boards, C API); the op-by-op layout of src/ (no import circles, short functions)
 # needs: rust
 source "$(dirname "$0")/../lib.sh"
 need rust
@@ -16,4 +16,6 @@ cargo clippy -q --release --manifest-path boards/pack/Cargo.toml -- -D warnings
 say "clippy: boards/qemu-stream"
 # Cargo reads a board's .cargo/config.toml (target, runner) only when run from its directory.
 (cd boards/qemu-stream && cargo clippy -q --release -- -D warnings)
+say "layout: import circles and function lengths (strict for src/, reported for tools/src/)"
+python3 scripts/layout-check.py --strict src
 echo "lint: ok"
