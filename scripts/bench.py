@@ -145,7 +145,7 @@ def boards(args, env):
             ["--board", "m4", "--split", "--i8", "models/digits-gin"],
             ["--board", "m0", "--split", "--i8", "--max", "50", "models/digits-gin"]]
     # shapes-dgcnn: clouds of 64-256 points; the M4 runs 4 spread over the range, the M0 the
-    # 4 largest of at most 92 points (the largest whose arena links: scripts/ci-dgcnn.sh).
+    # 4 largest of at most 92 points (the largest whose arena links: scripts/areas/boards.sh).
     d = ROOT / ".cache" / "bench" / "shapes"
     d.mkdir(parents=True, exist_ok=True)
     sel = [os.environ.get("TINYGNN_PYTHON", sys.executable), "models/shapes-dgcnn/select_clouds.py",

@@ -8,7 +8,7 @@
 #   scripts/bench.sh --setup-only    # install what the benchmarks need, nothing else
 #
 # Set TINYGNN_DATA=/path/to/planetoid to include the Cora models (skipped, visibly, without it).
-# Installs (idempotent): valgrind (apt), QEMU + Rust targets (scripts/boards-setup.sh, unless
+# Installs (idempotent, scripts/setup.sh): valgrind (apt), QEMU + Rust targets (unless
 # --no-boards), the project venv (scripts/venv.sh: torch + PyG; or $TINYGNN_PYTHON) and a separate
 # venv .venv-bench (or $TINYGNN_BENCH_VENV) with the pinned packages below (~1.6 GB, most of it
 # tensorflow-cpu, used only to convert the TFLite comparison model).
@@ -35,18 +35,10 @@ done
 [ -n "$out" ] || { [ $smoke = 1 ] && out=.cache/bench/smoke.md || out=docs/benchmarks.md; }
 
 log() { echo "bench.sh: $*" >&2; }
-SUDO=""
-if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null; then SUDO=sudo; fi
 
-# 1. valgrind (callgrind instruction counts on the host).
-if ! command -v valgrind >/dev/null; then
-    log "installing valgrind"
-    $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq valgrind >/dev/null
-fi
-
-# 2. QEMU, Rust targets, llvm-tools (the emulated boards).
-if [ $boards = 1 ]; then scripts/boards-setup.sh >&2; fi
+# 1. valgrind (callgrind instruction counts on the host); 2. QEMU, Rust targets, llvm-tools
+# (the emulated boards). Both through scripts/setup.sh (idempotent).
+if [ $boards = 1 ]; then scripts/setup.sh valgrind rust qemu >&2; else scripts/setup.sh valgrind >&2; fi
 
 # 3. The project venv (PyG float reference, Cora inputs).
 export TINYGNN_PYTHON="${TINYGNN_PYTHON:-$(scripts/venv.sh)}"

@@ -29,10 +29,15 @@ BEGIN, END = "<!-- measured:begin -->", "<!-- measured:end -->"
 
 
 def cli() -> list[str]:
-    exe = ROOT / "target" / "release" / "tinygnn"
-    if not exe.exists():
+    """The tinygnn CLI: $TINYGNN_BIN (or $TINYGNN_CLI) as scripts/test.sh built it; otherwise
+    `cargo build` now (a no-op when up to date), never a binary left from an earlier build."""
+    given = os.environ.get("TINYGNN_BIN") or os.environ.get("TINYGNN_CLI")
+    if given:
+        return [given]
+    if not getattr(cli, "built", False):
         subprocess.run(["cargo", "build", "-q", "--release", "-p", "tinygnn-cli"], cwd=ROOT, check=True)
-    return [str(exe)]
+        cli.built = True
+    return [str(ROOT / "target" / "release" / "tinygnn")]
 
 
 def sh(args: list[str], **kw) -> subprocess.CompletedProcess:

@@ -57,7 +57,7 @@ done
 [ ${#targets[@]} -gt 0 ] || { echo "usage: $0 [--board m4|m0|all] [--split] [--i8|--sparse] [--mask M] [--max N] (--demo | TARGET...)" >&2; exit 2; }
 command -v qemu-system-arm >/dev/null || { echo "qemu-system-arm missing: run scripts/boards-setup.sh" >&2; exit 2; }
 
-# CARGO_TARGET_DIR, when set, is shared by all the board crates (boards-ci.sh does that).
+# CARGO_TARGET_DIR, when set, is shared by all the board crates (scripts/areas/boards.sh does that).
 tdir() { echo "${CARGO_TARGET_DIR:-$1/target}"; }
 echo "== building boards/pack (host)"
 cargo build --release -q --manifest-path "$B/pack/Cargo.toml"

@@ -1,70 +1,119 @@
 #!/usr/bin/env bash
-# Runs every test of the project on a fresh machine: installs what it needs
-# (Rust targets, QEMU, the Python venv with torch + PyG), then
-#   1. formatting and clippy (warnings are errors),
-#   2. host unit, property, conformance and CLI tests (Rust),
-#   3. the runtime built for every MCU target and feature set; the link-time
-#      panic-freedom check and the stack bound,
-#   4. the Python exporter tests,
-#   5. the bundled models: convert → run → bytes and accuracy checks,
-#   6. the emulated boards (QEMU): device bytes == host bytes.
-# Set TINYGNN_DATA to the Planetoid folder to include the Cora models.
+# Runs the tests of the project by area, on a fresh machine too: sets up once what the chosen
+# areas need (scripts/setup.sh: Rust components and MCU targets, QEMU, valgrind, the Arm GNU
+# toolchain, cargo tools; scripts/venv.sh: the Python venv with torch + PyG), builds the tinygnn
+# CLI once (`cargo build --release -p tinygnn-cli`, exported as $TINYGNN_BIN and $TINYGNN_CLI),
+# then runs each area's script, scripts/areas/NAME.sh, and prints each area's wall time.
+#
+#   scripts/test.sh                       # every area, in the order below
+#   scripts/test.sh --area NAME           # one area (repeatable, or NAME,NAME,...)
+#   scripts/test.sh --list                # the areas, with what each tests
+#   scripts/test.sh --fail-fast           # stop at the first failed area (default: run them all)
+#
+# Areas (see --list; each script's header says in detail what it checks):
+#   format lint host features kernels panic-free exporter ops models boards capi stream
+#   hostile size bench-smoke
+# An area script also runs alone (scripts/areas/NAME.sh): it then sets up and builds what it
+# needs itself (scripts/lib.sh's `need`), never reusing a binary of an earlier build.
+# Set TINYGNN_DATA to the Planetoid folder to include the Cora models; TINYGNN_VENV to use
+# another venv (scripts/venv.sh).
+# Exit status: 0 when every area passed. The last line is `test.sh: N passed, M failed`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export CARGO_TERM_COLOR=never
-step() { printf '\n==== %s ====\n' "$*"; }
+ORDER="format lint host features kernels panic-free exporter ops models boards capi stream hostile size bench-smoke"
 
-step "setup: toolchain, targets, QEMU"
-scripts/setup.sh
+field() { sed -n "s/^# $2: //p" "scripts/areas/$1.sh" | head -1; }  # AREA KEY: its header line
+list() {
+    local a
+    for a in $ORDER; do printf '  %-12s %s\n' "$a" "$(field "$a" area)"; done
+}
 
-step "setup: python venv (torch, torch_geometric)"
-PY=$(scripts/venv.sh)
-export TINYGNN_PYTHON="$PY"
-
-step "format and lints"
-cargo fmt --all -- --check
-RUSTFLAGS="-D warnings" cargo clippy --workspace --all-targets -- -D warnings
-
-step "host tests (runtime, CLI, conformance, models)"
-cargo test --workspace --release
-
-step "runtime on every MCU target and feature set"
-for target in thumbv6m-none-eabi thumbv7em-none-eabihf thumbv8m.main-none-eabihf riscv32imc-unknown-none-elf; do
-  # every op family, with and without defmt; and no op at all (a build must still be warning-free)
-  for features in "all-ops" "all-ops,defmt" ""; do
-    echo "-- $target features=[$features]"
-    RUSTFLAGS="-D warnings" cargo build -q -p tinygnn --release --target "$target" --no-default-features ${features:+--features $features}
-  done
+areas=() fail_fast=0
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --list) list; exit 0 ;;
+        --area) shift; [ $# -gt 0 ] || { echo "test.sh: --area needs a name" >&2; exit 2; }
+                IFS=, read -r -a more <<<"$1"; areas+=("${more[@]}") ;;
+        --area=*) IFS=, read -r -a more <<<"${1#--area=}"; areas+=("${more[@]}") ;;
+        --fail-fast) fail_fast=1 ;;
+        -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+        *) echo "test.sh: unknown argument '$1' (--area NAME, --list, --fail-fast)" >&2; exit 2 ;;
+    esac
+    shift
 done
+if [ ${#areas[@]} -eq 0 ]; then
+    read -r -a areas <<<"$ORDER"
+else
+    # In the order of ORDER, each once.
+    want=" ${areas[*]} "
+    for a in "${areas[@]}"; do
+        case " $ORDER " in *" $a "*) ;; *) echo "test.sh: unknown area '$a'; areas:" >&2; list >&2; exit 2 ;; esac
+    done
+    areas=()
+    for a in $ORDER; do case "$want" in *" $a "*) areas+=("$a") ;; esac; done
+fi
 
-step "panic-freedom of the inference path (link time) and the stack bound"
-scripts/panic-check.sh --stack
+names=() results=() secs=()
+t_all=$(date +%s)
+summary() {
+    local i passed=0 failed=0 failed_names=""
+    printf '\n==== summary (wall time per area) ====\n'
+    printf '  %-12s %-7s %8s\n' area result seconds
+    for i in "${!names[@]}"; do
+        printf '  %-12s %-7s %8s\n' "${names[$i]}" "${results[$i]}" "${secs[$i]}"
+        case "${names[$i]}:${results[$i]}" in
+            setup:*) ;;
+            *:ok) passed=$((passed + 1)) ;;
+            *) failed=$((failed + 1)); failed_names="$failed_names ${names[$i]}" ;;
+        esac
+    done
+    printf '  %-12s %-7s %8s\n' total "" "$(( $(date +%s) - t_all ))"
+    local not_run=$(( ${#areas[@]} - passed - failed ))
+    [ "$not_run" -eq 0 ] || echo "test.sh: $not_run area(s) not run"
+    [ -z "$failed_names" ] || echo "test.sh: failed:$failed_names"
+    echo "test.sh: $passed passed, $failed failed"
+    [ "$failed" -eq 0 ] && [ "$not_run" -eq 0 ]
+}
 
-step "python: exporter, graphs files, conformance goldens (regenerated from PyG and compared)"
-scripts/test-python.sh
+# ---- setup, once: the union of the chosen areas' needs (the `# needs:` line of each script).
+needs=""
+for a in "${areas[@]}"; do
+    for n in $(field "$a" needs); do case " $needs " in *" $n "*) ;; *) needs="$needs $n" ;; esac; done
+done
+printf '\n==== setup:%s ====\n' "$needs"
+t0=$(date +%s)
+names+=(setup)
+mkdir -p target
+env_file=target/.test-sh-env
+# In a process of its own (errors stop it), which writes its exports (what was set up, the venv's
+# python, the CLI) to $env_file for every area.
+# shellcheck disable=SC2016
+if bash -c 'source scripts/lib.sh; need "${@:2}"
+        for v in TINYGNN_SETUP_DONE TINYGNN_PYTHON TINYGNN_BIN TINYGNN_CLI; do
+            [ -z "${!v:-}" ] || printf "export %s=%q\n" "$v" "${!v}"
+        done > "$1"' _ "$env_file" $needs; then
+    results+=(ok); secs+=($(( $(date +%s) - t0 )))
+else
+    results+=(FAILED); secs+=($(( $(date +%s) - t0 )))
+    summary || true
+    exit 1
+fi
+# shellcheck disable=SC1090
+source "$env_file"
+rm -f "$env_file"
 
-step "bundled models"
-"$PY" scripts/models.py check
-step "calibration methods and the quantization debugger" && scripts/ci-qdebug.sh
-
-step "emulated boards (QEMU)"
-scripts/boards-ci.sh
-
-step "C API: generated header, C example on the emulated Cortex-M4 vs the host"; scripts/ci-capi.sh
-step "graphs streamed over the emulated UART (tinygnn stream, boards/qemu-stream)"
-scripts/ci-stream.sh --no-setup
-step "benchmark harness (smoke: karate-gcn, tinygnn vs TFLite Micro vs PyG)"; scripts/ci-bench.sh
-step "int4 weights: int4 models on the emulated M4, the accuracy table"; scripts/ci-int4.sh
-step "sparse input layer and GCN-only firmware size"
-scripts/ci-sparse.sh
-step "attention layers: GAT goldens through the CLI, cora-gat on the emulated M4" && scripts/ci-gat.sh
-step "decoupled propagation (APPNP, SGConv, GCN2Conv, TAGConv): goldens through the CLI, cora-appnp on the emulated M4" && scripts/ci-propagate.sh
-step "host speed: fast requantization proptests (20,000 cases), karate-gcn dense vs sparse instructions"; scripts/ci-speed.sh
-step "host speed 2: blocked host matmul and GCN fast paths (20,000 cases), karate-gcn instruction guard"; scripts/ci-speed2.sh
-step "edge features: GINE goldens through the CLI, GINE models on the emulated M4" && scripts/ci-edgefeat.sh
-step "point clouds: EdgeConv/DynamicEdgeConv tests and goldens, shapes-dgcnn on the emulated M4 and M0" && scripts/ci-dgcnn.sh
-step "link prediction: pair decoders, link goldens through the CLI, cora-link AUC" && scripts/ci-link.sh
-step "DSP/portable dense kernels on emulated Cortex-M4/M0/M33: bit-exact and instructions per MAC"; scripts/ci-dsp.sh
-step "hostile input: cargo deny, mutation suite counts, Miri, fuzzing, stack per model"; scripts/ci-hostile.sh
-step "code size: size features on every target, kernels-small tests, GCN-only firmware .text guard"; scripts/ci-size.sh
-step "M0 stack: stack below .data/.bss, the old lock-up arenas SKIP, a too-small stack faults at once, whole-run stack high-water"; scripts/ci-m0stack.sh
+# ---- the areas
+for a in "${areas[@]}"; do
+    printf '\n==== %s: %s ====\n' "$a" "$(field "$a" area)"
+    t0=$(date +%s)
+    names+=("$a")
+    if bash "scripts/areas/$a.sh"; then
+        results+=(ok)
+    else
+        results+=(FAILED)
+    fi
+    secs+=($(( $(date +%s) - t0 )))
+    printf '==== %s: %s in %ss ====\n' "$a" "${results[-1]}" "${secs[-1]}"
+    if [ $fail_fast = 1 ] && [ "${results[-1]}" != ok ]; then break; fi
+done
+summary

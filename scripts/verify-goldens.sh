@@ -21,8 +21,13 @@ cd "$(dirname "$0")/.."
 label=$1 min=$2
 shift 2
 PY="${TINYGNN_PYTHON:-python3}"
-T=target/release/tinygnn
-[ -x "$T" ] || cargo build -q --release -p tinygnn-cli
+# The CLI: $TINYGNN_BIN as scripts/test.sh built it; otherwise built now (a no-op when up to
+# date), never a binary left from an earlier build.
+T="${TINYGNN_BIN:-}"
+if [ -z "$T" ]; then
+  cargo build -q --release -p tinygnn-cli
+  T="${CARGO_TARGET_DIR:-target}/release/tinygnn"
+fi
 if [ -n "$keep" ]; then
   OUT=$keep
 else

@@ -322,7 +322,7 @@ mod tests {
             i32::MAX,
             i32::MIN,
         ] {
-            // Miri (scripts/ci-hostile.sh) samples every 257th a.
+            // Miri (scripts/areas/hostile.sh) samples every 257th a.
             for a in (-(1 << 16)..=(1 << 16)).step_by(if cfg!(miri) { 257 } else { 1 }) {
                 let r = Rescale::new(b, 0).apply(a);
                 assert_eq!(r, sat_rounding_doubling_high_mul(a, b), "a={a} b={b}");
@@ -379,7 +379,7 @@ mod tests {
 
     #[test]
     fn isqrt_pow2_64_div_exhaustive_below_2_20() {
-        // Miri (scripts/ci-hostile.sh) samples every 4099th value.
+        // Miri (scripts/areas/hostile.sh) samples every 4099th value.
         let step = if cfg!(miri) { 4099 } else { 1 };
         for d in (0u64..1 << 20).step_by(step) {
             assert_eq!(isqrt_pow2_64_div(d), inv_sqrt_def(d), "deg {d}");

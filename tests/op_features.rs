@@ -2,7 +2,7 @@
 //! runs; one with an op whose family is left out is rejected by
 //! `Model::from_bytes` with `Error::OpNotCompiled` naming the op and its tag.
 //!
-//! `cargo test` runs this with every op (the default); `scripts/ci-sparse.sh`
+//! `cargo test` runs this with every op (the default); `scripts/areas/models.sh`
 //! also runs it as
 //! `cargo test -p tinygnn --no-default-features --features std,op-gcn,op-linear --test op_features`
 //! (the GCN-only build of the size check), where the same assertions then

@@ -6,7 +6,7 @@
 //!   model with `Error::OpNotCompiled` naming the op and its tag, whichever
 //!   of its weight matrices is int4, and int8 models still load and run.
 //! * `kernels-small` only changes which (bit-exact) kernels run, so every
-//!   assertion here holds with and without it; `scripts/ci-size.sh` runs this
+//!   assertion here holds with and without it; `scripts/areas/size.sh` runs this
 //!   file and the GCN/Linear op tests in the GCN-only size configuration
 //!   (`--no-default-features --features std,op-gcn,op-linear,kernels-small`).
 

@@ -2,7 +2,7 @@
 //! `tinygnn_board_app::build`), and passes the cortex-m-rt linker script.
 //!
 //! Test knob: `TINYGNN_M0_STACK_RESERVE=N` links with an N-byte stack instead
-//! of memory.x's default `STACK_RESERVE` (through `--defsym`) (scripts/ci-m0stack.sh builds a firmware
+//! of memory.x's default `STACK_RESERVE` (through `--defsym`) (scripts/areas/boards.sh builds a firmware
 //! with too small a stack that must fault, not hang).
 use std::env;
 

@@ -15,7 +15,7 @@
  *                                    missing, one list NULL, index out of range, too many)
  *   done
  * and exits with 0, or 1 after printing "error ..." on any failure.
- * scripts/ci-capi.sh compares the bytes lines with `tinygnn run --output-bytes`. */
+ * scripts/areas/capi.sh compares the bytes lines with `tinygnn run --output-bytes`. */
 #include <stddef.h>
 #include <stdint.h>
 #include <math.h>

@@ -10,7 +10,7 @@
  *   bad-edge <status name> a=<edge> b=<node>   (an invalid graph is rejected)
  *   done
  * and exits QEMU with 0, or 1 after printing "error ..." on any failure.
- * scripts/ci-capi.sh compares the bytes lines with `tinygnn run --output-bytes`. */
+ * scripts/areas/capi.sh compares the bytes lines with `tinygnn run --output-bytes`. */
 #include <stddef.h>
 #include <stdint.h>
 

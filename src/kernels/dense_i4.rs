@@ -21,7 +21,7 @@
 //!   packed byte (two weights, two inputs) per step.
 //!
 //! Measured on the emulated Cortex-M4 (QEMU mps2-an386, instructions per
-//! inference, `scripts/ci-int4.sh`): whole models with every layer int4 run
+//! inference, `scripts/areas/models.sh`): whole models with every layer int4 run
 //! 2.4 % (karate-gcn) and 7.8 % (digits-gin) more instructions than with
 //! int8 weights — each packed byte needs two sign extensions.
 //!

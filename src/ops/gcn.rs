@@ -640,7 +640,7 @@ mod tests {
     }
 
     /// Degrees below 2^20: every one natively; under Miri
-    /// (scripts/ci-hostile.sh, ~1000× slower) every 4099th, as in
+    /// (scripts/areas/hostile.sh, ~1000× slower) every 4099th, as in
     /// `quant::tests::isqrt_pow2_64_div_exhaustive_below_2_20`.
     fn degrees_below_2_pow_20() -> core::iter::StepBy<core::ops::Range<u64>> {
         (0u64..1 << 20).step_by(if cfg!(miri) { 4099 } else { 1 })

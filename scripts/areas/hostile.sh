@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
-# Hostile input (docs/guarantees.md, docs/fuzzing.md): installs what it needs
-# (idempotent), then
+# area: hostile input: cargo deny, the mutation suite (counts), Miri, bounded fuzzing of every cargo-fuzz target
+# needs: rust
+# Hostile input (docs/guarantees.md, docs/fuzzing.md): installs what it needs through
+# scripts/setup.sh (cargo-deny, nightly with miri, cargo-fuzz; idempotent), then
 #   1. cargo deny: licences, bans, sources of the workspace, fuzz/ and every board crate;
-#   2. the mutation suite (tests/mutation.rs), printing its counts;
+#   2. the mutation suite (tests/mutation.rs: its mutate_* tests, skipped by the host area's
+#      `cargo test --workspace`, run here once), printing its counts;
 #   3. Miri over the runtime's unit tests and selected integration tests;
 #   4. every cargo-fuzz target for a bounded time, on a corpus seeded from models/.
-# Called by scripts/test.sh. Environment:
+# (The stack per model, measured by the emulated-M4 runs, is checked by the areas that run them:
+# boards and ops.) Environment:
 #   TINYGNN_FUZZ_SECONDS   seconds per fuzz target (default 40)
 #   TINYGNN_HOSTILE_SKIP   steps to skip, space separated: deny mutation miri fuzz
-set -euo pipefail
-cd "$(dirname "$0")/.."
-ROOT="$PWD"
+source "$(dirname "$0")/../lib.sh"
 FUZZ_SECONDS="${TINYGNN_FUZZ_SECONDS:-40}"
 SKIP=" ${TINYGNN_HOSTILE_SKIP:-} "
 want() { [[ "$SKIP" != *" $1 "* ]]; }
@@ -19,35 +21,11 @@ t0=$SECONDS
 took() { say "$1 took $((SECONDS - t0)) s"; t0=$SECONDS; }
 
 # ---------------------------------------------------------------- installs
-# Tools, not shipped code: built with a light profile to save CI minutes.
-light_install() {
-    CARGO_PROFILE_RELEASE_OPT_LEVEL=1 CARGO_PROFILE_RELEASE_LTO=false \
-        CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 CARGO_PROFILE_RELEASE_DEBUG=0 \
-        cargo install --locked "$@"
-}
-if want deny && ! cargo deny --version >/dev/null 2>&1; then
-    say "installing cargo-deny"
-    light_install cargo-deny
-fi
-if want miri || want fuzz; then
-    rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
-fi
-if want miri; then
-    installed=$(rustup component list --toolchain nightly --installed)
-    for c in miri rust-src; do
-        grep -q "^$c" <<<"$installed" || rustup component add "$c" --toolchain nightly
-    done
-fi
-if want fuzz; then
-    if ! cargo fuzz --version >/dev/null 2>&1; then
-        say "installing cargo-fuzz"
-        light_install cargo-fuzz
-    fi
-    # libfuzzer-sys compiles libFuzzer (C++).
-    if ! command -v c++ >/dev/null; then
-        apt-get update -qq && apt-get install -y -qq g++ >/dev/null
-    fi
-fi
+tools=(rust)
+want deny && tools+=(deny)
+want miri && tools+=(miri)
+want fuzz && tools+=(fuzz)
+need "${tools[@]}"
 took "installs"
 
 # ---------------------------------------------------------------- 1. cargo deny
@@ -68,8 +46,8 @@ fi
 
 # ---------------------------------------------------------------- 2. mutation suite
 if want mutation; then
-    # Also part of `cargo test --release`; run here to print its counts.
-    cargo test -q --release -p tinygnn --test mutation -- --nocapture --test-threads 1 2>&1 |
+    # The mutants only (mutate_*); the host area skips them. --nocapture: their counts.
+    cargo test -q --release -p tinygnn --test mutation -- mutate_ --nocapture --test-threads 1 2>&1 |
         sed -E 's/^[.i]+//' | grep -E '^(==|  |test result)'
     took "mutation suite"
 fi
@@ -117,22 +95,4 @@ if want fuzz; then
     done
     took "fuzzing"
 fi
-# ---------------------------------------------------------------- 5. stack per model
-# Measured by the emulated-M4 runs of scripts/boards-ci.sh (stack painting,
-# boards/app/src/stack.rs): deepest stack use during Session::run, from the
-# top of the stack (the application's frames at the call included).
-bound=$(grep -oE 'stack-bound thumbv7em-none-eabihf: [0-9]+' docs/guarantees.md | grep -oE '[0-9]+$')
-for log in boards/generated/*/m4.log; do
-    [ -f "$log" ] || { say "stack per model: SKIP (no QEMU logs: run scripts/boards-ci.sh first)"; break; }
-    name=$(basename "$(dirname "$log")")
-    case "$name" in demo*|@*) continue ;; esac
-    line=$(grep -E '^stack ' "$log" | sort -k3 -n | tail -1)
-    [ -n "$line" ] || continue
-    used=$(awk '{print $3}' <<<"$line"); base=$(grep -oE 'base=[0-9]+' <<<"$line" | cut -d= -f2)
-    say "stack $name (M4, mps2-an386): $used bytes from the stack top during Session::run" \
-        "(application frames at the call: $base, run: $((used - base))); documented bound $bound"
-    if [ "$used" -gt "$bound" ]; then say "stack of $name exceeds the documented bound"; exit 1; fi
-    total=$(grep -oE 'stack_total=[0-9]+' "$log" | cut -d= -f2 || true)
-    [ -z "$total" ] || say "stack $name (M4): $total bytes over the whole run (model validation, reporting)"
-done
 say "all hostile-input checks passed"

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
+# area: graphs streamed over the emulated UART (tinygnn stream, boards/qemu-stream): bytes, panic check, fault replies
+# needs: rust qemu cli
 # Graphs streamed over a UART, end to end (docs/stream.md):
 # (The host tests of the protocol and of `tinygnn stream`, tinygnn-proto's and
-# tools/tests/stream.rs, are part of `cargo test --workspace`.)
-#   1. clippy + build of the streaming firmware boards/qemu-stream (QEMU mps2-an386, Cortex-M4),
+# tools/tests/stream.rs, are part of `cargo test --workspace`, the host area; the fmt and
+# clippy checks of boards/qemu-stream are the format and lint areas'.)
+#   1. build of the streaming firmware boards/qemu-stream (QEMU mps2-an386, Cortex-M4),
 #      once with models/karate-gcn and once with models/digits-gin embedded,
 #   2. QEMU with UART0 on a free loopback TCP port; `tinygnn stream` sends the karate graph and
 #      the first $DIGITS digits-gin test graphs; their output bytes must equal
@@ -12,14 +15,10 @@
 #      undecodable messages with a valid CRC, an oversized frame, a graph beyond capacity and an
 #      unexpected message each get their error reply, and a valid request afterwards gets the
 #      same answer as before.
-# Prints firmware sizes, instructions per inference (icount) and wall times. Installs nothing
-# beyond scripts/boards-setup.sh (QEMU, the thumbv7em target). Exit status non-zero on any failure.
-#   scripts/ci-stream.sh [--no-setup]
-set -euo pipefail
-ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-cd "$ROOT"
-export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
-[ "${1:-}" = "--no-setup" ] || scripts/boards-setup.sh
+# Prints firmware sizes, instructions per inference (icount) and wall times. Exit status non-zero
+# on any failure.
+source "$(dirname "$0")/../lib.sh"
+need rust qemu cli
 DIGITS="${DIGITS:-24}"
 OUT="$ROOT/boards/generated/stream"
 mkdir -p "$OUT"
@@ -28,16 +27,12 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT
 
-echo "== build the tinygnn CLI"
-cargo build -q --release -p tinygnn-cli
-T="$ROOT/target/release/tinygnn"
+T="$TINYGNN_BIN"
 
-# The board crates share boards/target with scripts/boards-ci.sh (same dependencies).
+# The board crates share boards/target with the boards area (same dependencies).
 export CARGO_TARGET_DIR="$ROOT/boards/target"
 ELF="$CARGO_TARGET_DIR/thumbv7em-none-eabihf/release/tinygnn-qemu-stream"
 size="$(rustc --print sysroot)/lib/rustlib/x86_64-unknown-linux-gnu/bin/llvm-size"
-echo "== clippy + fmt: boards/qemu-stream"
-(cd boards/qemu-stream && cargo fmt --check && RUSTFLAGS="${RUSTFLAGS:--D warnings}" cargo clippy -q --release -- -D warnings)
 build() { # name model
     local t0; t0=$(date +%s)
     (cd boards/qemu-stream && TINYGNN_MODEL="$ROOT/$2" RUSTFLAGS="${RUSTFLAGS:--D warnings}" cargo build -q --release)
