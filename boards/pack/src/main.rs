@@ -177,17 +177,19 @@ fn synth(dir: &str, opts: &[String]) -> Res<()> {
     let x = w.add_tensor(t(f, 1.0 / 64.0, 0));
     let hid = w.add_tensor(t(h, 1.0 / 16.0, -128));
     let y = w.add_tensor(t(c, 1.0 / 8.0, 0));
-    let gcn = |input, output, weights, params, act| Op::GcnConv(GcnConv {
-        input,
-        output,
-        weights,
-        params,
-        act,
-        improved: false,
-        add_self_loops: true,
-        normalize: true,
-        edge_weight: false,
-    });
+    let gcn = |input, output, weights, params, act| {
+        Op::GcnConv(GcnConv {
+            input,
+            output,
+            weights,
+            params,
+            act,
+            improved: false,
+            add_self_loops: true,
+            normalize: true,
+            edge_weight: false,
+        })
+    };
     let (wt, pr) = random_layer(&mut w, &mut rng, f, h, 1.0 / 64.0, 1.0 / 16.0);
     w.add_op(gcn(x, hid, wt, pr, Activation::Relu));
     let (wt, pr) = random_layer(&mut w, &mut rng, h, c, 1.0 / 16.0, 1.0 / 8.0);
