@@ -34,7 +34,7 @@ mod common;
 use std::collections::BTreeMap;
 use tinygnn::ops::{
     Act, Add, Concat, EdgeConv, GatConv, GcnConv, GinAggregate, GineConv, GlobalPool, InnerProduct,
-    Linear, Lut, PairFeatures, Propagate, SageConv,
+    Linear, Lut, PairFeatures, Propagate, SageConv, Softmax,
 };
 
 use common::Rng;
@@ -245,7 +245,9 @@ fn op_ids(op: &mut Op) -> Vec<&mut u8> {
             output,
             ..
         }) => vec![input, edge_attr, output],
-        Op::Lut(Lut { input, output, .. }) => vec![input, output],
+        Op::Lut(Lut { input, output, .. }) | Op::Softmax(Softmax { input, output, .. }) => {
+            vec![input, output]
+        }
         Op::Concat(Concat { parts, output }) => {
             let mut v: Vec<&mut u8> = parts.iter_mut().map(|p| &mut p.input).collect();
             v.push(output);
@@ -288,7 +290,7 @@ fn op_sections(op: &mut Op) -> Vec<&mut Section> {
             edge_params,
             ..
         }) => vec![edge_weights, edge_params],
-        Op::Lut(Lut { table, .. }) => vec![table],
+        Op::Lut(Lut { table, .. }) | Op::Softmax(Softmax { table, .. }) => vec![table],
         Op::EdgeConv(EdgeConv {
             w_self,
             w_nbr,
@@ -374,6 +376,18 @@ fn mutate_param(rng: &mut Rng, op: &mut Op) {
             }
         }
         Op::Act(Act { act, .. }) => *act = nasty_act(rng),
+        Op::Softmax(Softmax {
+            log,
+            ln2_q16,
+            mult,
+            shift,
+            ..
+        }) => match rng.next() % 4 {
+            0 => *log ^= true,
+            1 => *ln2_q16 = nasty_i32(rng, *ln2_q16),
+            2 => *mult = nasty_i32(rng, *mult),
+            _ => *shift = nasty_i32(rng, *shift),
+        },
         Op::GatConv(GatConv {
             heads,
             concat,

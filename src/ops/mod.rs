@@ -23,6 +23,7 @@ pub mod lut;
 pub mod pool;
 pub mod propagate;
 pub mod sage;
+pub mod softmax;
 
 pub use common::*;
 
@@ -190,6 +191,8 @@ op_table! {
     InnerProduct(link::InnerProduct) = "op-link",
     /// Pair features for an MLP pair decoder ([`link::PairFeatures`]).
     PairFeatures(link::PairFeatures) = "op-link",
+    /// Softmax / log-softmax over channels ([`softmax::Softmax`]).
+    Softmax(softmax::Softmax) = "op-softmax",
 }
 
 /// Decodes an [`Op`] from the start of `bytes`: postcard, or in builds with
@@ -252,6 +255,7 @@ mod tests {
             "edge_conv" | "dynamic_edge_conv" => 12,
             "inner_product" => 13,
             "pair_hadamard" | "pair_concat" => 14,
+            "softmax" | "log_softmax" => 15,
             other => panic!("op {other} has no recorded tag"),
         };
         let mut seen = std::collections::BTreeSet::new();
@@ -261,7 +265,7 @@ mod tests {
             seen.insert(tag);
         }
         assert!(seen.len() >= 12, "the every-op model covers {seen:?}");
-        assert_eq!(OP_TAGS, 15);
+        assert_eq!(OP_TAGS, 16);
     }
 
     /// The compiled-only dispatch ([`inputs`], [`has_i4_weights`]) agrees

@@ -10,9 +10,10 @@
 
 use tinygnn::format::writer::{ChannelRecord, ModelWriter};
 use tinygnn::format::{Activation, Aggr, ConcatPart, Op, Pool, Section, TensorDesc, TensorKind};
+use tinygnn::ops::softmax::{EXP_ONE, PROB_SCALE, PROB_ZERO_POINT};
 use tinygnn::ops::{
     Act, Add, Concat, EdgeConv, GatConv, GcnConv, GinAggregate, GineConv, GlobalPool, Linear, Lut,
-    Propagate, SageConv,
+    Propagate, SageConv, Softmax,
 };
 
 /// Capacity of the every-op model: nodes, edges, graphs.
@@ -596,8 +597,36 @@ pub fn every_op_model() -> Vec<u8> {
         params,
         act: Activation::None,
     }));
+    // Softmax and log-softmax heads on the graph rows (extra outputs).
+    let sm = f.tensor(TensorKind::Graph, 3, PROB_SCALE, PROB_ZERO_POINT);
+    let lsm = f.tensor(TensorKind::Graph, 3, 0.05, 100);
+    let table: Vec<u8> = (0..256u32)
+        .flat_map(|d| {
+            ((f64::from(EXP_ONE) * (-0.2 * f64::from(d)).exp()).round() as u16).to_le_bytes()
+        })
+        .collect();
+    let table = f.w.add_bytes(&table);
+    f.w.add_op(Op::Softmax(Softmax {
+        input: out,
+        output: sm,
+        log: false,
+        table,
+        ln2_q16: 0,
+        mult: 0,
+        shift: 0,
+    }));
+    f.w.add_op(Op::Softmax(Softmax {
+        input: out,
+        output: lsm,
+        log: true,
+        table,
+        ln2_q16: (std::f64::consts::LN_2 / 0.2 * 65536.0).round() as i32,
+        // s_x / (2^16 · s_out) = 0.2 / (65536 · 0.05) = 2^-14: 2^30 · 2^-(14+1)·2.
+        mult: 1 << 30,
+        shift: -13,
+    }));
     let (n, e, g) = EVERY_OP_CAPACITY;
-    f.w.finish(f.nodes[0], &[out, h], n, e, g)
+    f.w.finish(f.nodes[0], &[out, h, sm, lsm], n, e, g)
         .expect("the every-op model is valid")
 }
 
@@ -629,9 +658,11 @@ mod tests {
                 "gin_aggregate",
                 "global_pool",
                 "linear",
+                "log_softmax",
                 "lut",
                 "sage_conv",
                 "sg_conv",
+                "softmax",
                 "tag_conv"
             ]
         );

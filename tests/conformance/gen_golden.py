@@ -282,6 +282,33 @@ class Leaky(torch.nn.Module):
         return F.leaky_relu(self.conv2(h, edge_index), negative_slope=0.3)
 
 
+class GcnLogSoftmax(torch.nn.Module):
+    """PyG's examples/gcn.py: GCN, ReLU, dropout, GCN, F.log_softmax(dim=1)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = GCNConv(F_IN, 12)
+        self.conv2 = GCNConv(12, 5)
+
+    def forward(self, x, edge_index):
+        x = F.relu(self.conv1(x, edge_index))
+        x = F.dropout(x, p=0.5, training=self.training)
+        return F.log_softmax(self.conv2(x, edge_index), dim=1)
+
+
+class PooledSoftmax(torch.nn.Module):
+    """Graph classifier ending with Tensor.softmax(dim=-1) on the graph rows."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = SAGEConv(F_IN, 10)
+        self.lin = torch.nn.Linear(10, 4)
+
+    def forward(self, x, edge_index, batch):
+        h = gnn.global_mean_pool(self.conv(x, edge_index).relu(), batch)
+        return self.lin(h).softmax(dim=-1)
+
+
 class GinGraph(torch.nn.Module):
     """Graph classifier: GIN layers, concatenated (JK cat), mean+max pooled, classifier."""
 
@@ -634,6 +661,12 @@ LINK_CASES = [
      lambda: LinkCase("concat", 16), link_graph),
 ]
 CASES = CASES + LINK_CASES
+CASES += [
+    ("gcn_log_softmax", "GCN, ReLU, dropout, GCN, F.log_softmax(dim=1) (PyG's examples/gcn.py)",
+     lambda: GcnLogSoftmax(), one_graph),
+    ("pool_softmax", "SAGE, ReLU, global_mean_pool, Linear, Tensor.softmax(dim=-1), 4 graphs",
+     lambda: PooledSoftmax(), multi_graph),
+]
 
 
 def seed_of(name: str) -> int:

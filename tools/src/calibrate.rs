@@ -337,6 +337,7 @@ pub fn calibrate_outputs(
                         normalize: true,
                         ..
                     }
+                    | crate::quantize::FKind::Softmax { log: false }
             );
             let t = &values[name];
             let full = ranges[name];

@@ -104,6 +104,11 @@ pub enum FKind {
     PairHadamard,
     /// Pair features `[z_s, z_t]` (link).
     PairConcat,
+    /// Softmax / log-softmax over the channels.
+    Softmax {
+        /// Log-softmax.
+        log: bool,
+    },
 }
 
 /// A fused op: produces the spec tensor `name` (the last one of its chain).
@@ -152,6 +157,8 @@ impl FOp {
             FKind::InnerProduct => "inner_product",
             FKind::PairHadamard => "pair_hadamard",
             FKind::PairConcat => "pair_concat",
+            FKind::Softmax { log: false } => "softmax",
+            FKind::Softmax { log: true } => "log_softmax",
         }
     }
 
@@ -378,6 +385,7 @@ pub fn fuse(spec: &Spec) -> Result<Fused> {
                     OpKind::InnerProduct => FKind::InnerProduct,
                     OpKind::PairHadamard => FKind::PairHadamard,
                     OpKind::PairConcat => FKind::PairConcat,
+                    OpKind::Softmax { log } => FKind::Softmax { log },
                     OpKind::BatchNorm { .. }
                     | OpKind::Relu
                     | OpKind::LeakyRelu { .. }
@@ -1145,6 +1153,13 @@ fn convert_layers(
                 scale: 1.0 / 127.0,
                 zero_point: 0,
             },
+            // Probabilities in steps of 1/256, 0 at −128 (the runtime's fixed head).
+            FKind::Softmax { log: false } => TensorDesc {
+                kind: kind_of(f.rows),
+                channels: f.channels as u16,
+                scale: ops::softmax::PROB_SCALE,
+                zero_point: ops::softmax::PROB_ZERO_POINT,
+            },
             _ => {
                 let (scale, zero_point) = activation_quant(range(&f.name)?);
                 TensorDesc {
@@ -1305,6 +1320,35 @@ fn convert_layers(
                     one_plus_eps_q16: q16(1.0 + eps).map_err(|e| anyhow!("{who}: {e}"))?,
                     edge_weights,
                     edge_params,
+                    mult,
+                    shift,
+                })
+            }
+            FKind::Softmax { log } => {
+                // exp(−s_x·d) in Q15 for every difference d to the row maximum.
+                let table: Vec<u8> = (0..256)
+                    .flat_map(|d| {
+                        let e = (-(s_in * d as f64)).exp() * f64::from(ops::softmax::EXP_ONE);
+                        (e.round() as u16).to_le_bytes()
+                    })
+                    .collect();
+                let table = w.add_bytes(&table);
+                param_bytes += table.len as usize;
+                let (ln2_q16, (mult, shift)) = if *log {
+                    let k = (std::f64::consts::LN_2 / s_in * 65536.0).round();
+                    if !(0.0..=f64::from(i32::MAX)).contains(&k) {
+                        bail!("{who}: input scale {s_in} is too small for log_softmax");
+                    }
+                    (k as i32, quantize_multiplier(s_in / (65536.0 * s_out)))
+                } else {
+                    (0, (0, 0))
+                };
+                Op::Softmax(ops::Softmax {
+                    input: in_ids[0],
+                    output,
+                    log: *log,
+                    table,
+                    ln2_q16,
                     mult,
                     shift,
                 })

@@ -330,6 +330,18 @@ pub fn exec_op(kind: &OpKind, ins: &[&Tensor], g: &Graphs) -> Tensor {
             }
             out
         }
+        OpKind::Softmax { log } => {
+            let c = x.channels.max(1);
+            let mut data = x.data.clone();
+            for row in data.chunks_mut(c) {
+                let m = row.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                let lse = m + row.iter().map(|v| (v - m).exp()).sum::<f64>().ln();
+                for v in row.iter_mut() {
+                    *v = if *log { *v - lse } else { (*v - lse).exp() };
+                }
+            }
+            Tensor { data, ..x.clone() }
+        }
         OpKind::Elu { alpha } => Tensor {
             data: x.data.iter().map(|&v| elu(v, *alpha)).collect(),
             ..x.clone()

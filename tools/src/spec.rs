@@ -171,6 +171,11 @@ pub enum OpKind {
     PairHadamard,
     /// Pair representation `[z_s, z_t]` (link).
     PairConcat,
+    /// `softmax` (or with `log`, `log_softmax`) over the channels of each row.
+    Softmax {
+        /// Log-softmax.
+        log: bool,
+    },
 }
 
 /// The options and weights of an APPNP / SGConv / GCN2Conv: `p = x` or
@@ -320,6 +325,8 @@ impl OpKind {
             OpKind::InnerProduct => "inner_product",
             OpKind::PairHadamard => "pair_hadamard",
             OpKind::PairConcat => "pair_concat",
+            OpKind::Softmax { log: false } => "softmax",
+            OpKind::Softmax { log: true } => "log_softmax",
         }
     }
 }
@@ -428,6 +435,8 @@ pub const SUPPORTED_OPS: &[&str] = &[
     "inner_product",
     "pair_hadamard",
     "pair_concat",
+    "softmax",
+    "log_softmax",
 ];
 
 struct Ctx<'a> {
@@ -667,6 +676,13 @@ pub fn parse(file: &ModelFile) -> Result<Spec> {
                 (OpKind::LeakyRelu { slope }, rows0, ch0)
             }
             "dropout" | "identity" => (OpKind::Identity, rows0, ch0),
+            "softmax" | "log_softmax" => (
+                OpKind::Softmax {
+                    log: cx.op.op == "log_softmax",
+                },
+                rows0,
+                ch0,
+            ),
             "elu" => (
                 OpKind::Elu {
                     alpha: cx.f64_attr("alpha", 1.0)?,

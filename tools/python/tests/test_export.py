@@ -440,3 +440,34 @@ def test_gat_rejects_edge_features_and_residual():
                 return self.att(x, edge_index)
 
         raises_naming(Net(), random_graph(), "'att'", word)
+
+
+class SoftmaxHead(torch.nn.Module):
+    """TwoGCN ending the way PyG's examples end: a (log-)softmax over the channels."""
+
+    def __init__(self, how):
+        super().__init__()
+        self.gcn = TwoGCN()
+        self.how = how
+
+    def forward(self, x, edge_index):
+        h = self.gcn(x, edge_index)
+        if self.how == "F.log_softmax":
+            return F.log_softmax(h, dim=1)
+        if self.how == "torch.softmax":
+            return torch.softmax(h, -1)
+        if self.how == "Tensor.log_softmax":
+            return h.log_softmax(dim=-1)
+        return F.softmax(h, dim=0)  # over the nodes: refused
+
+
+@pytest.mark.parametrize("how,op", [("F.log_softmax", "log_softmax"),
+                                    ("torch.softmax", "softmax"),
+                                    ("Tensor.log_softmax", "log_softmax")])
+def test_softmax_heads(tmp_path, how, op):
+    spec = export_and_check(perturb(SoftmaxHead(how)), random_graph(), tmp_path)
+    assert ops(spec)[-1] == op
+
+
+def test_rejects_softmax_over_nodes():
+    raises_naming(SoftmaxHead("F.softmax over nodes"), random_graph(), "softmax", "dim=0")

@@ -55,6 +55,9 @@ _POOLS = {
 _RELU_FUNCTIONS = {F.relu, torch.relu, torch.relu_, F.relu_}
 _LEAKY_RELU_FUNCTIONS = {F.leaky_relu, F.leaky_relu_}
 _ELU_FUNCTIONS = {F.elu, F.elu_}
+# Softmax heads over the channels, by identity, and the spec op they become.
+_SOFTMAX_FUNCTIONS = {F.softmax: "softmax", torch.softmax: "softmax",
+                      F.log_softmax: "log_softmax", torch.log_softmax: "log_softmax"}
 _DROPOUT_FUNCTIONS = {F.dropout, torch.dropout}
 _ADD_FUNCTIONS = {operator.add, operator.iadd, torch.add}
 _CAT_FUNCTIONS = {torch.cat, torch.concat}
@@ -703,6 +706,9 @@ class _Translator:
             alpha = args[1] if len(args) > 1 else kwargs.get("alpha", 1.0)
             return self.b.add(node.name, "elu", [self._value(args[0], what)],
                               {"alpha": float(alpha)})
+        if fn in _SOFTMAX_FUNCTIONS:
+            dim = args[1] if len(args) > 1 else kwargs.get("dim")
+            return self._softmax(node, _SOFTMAX_FUNCTIONS[fn], args[0], dim, what)
         if fn in _DROPOUT_FUNCTIONS:
             return self.b.add(node.name, "dropout", [self._value(args[0], what)])
         if fn in _ADD_FUNCTIONS:
@@ -732,7 +738,20 @@ class _Translator:
             return self.b.add(node.name, "relu", [self._value(node.args[0], what)])
         if node.target in ("add", "add_", "__add__") and len(node.args) == 2 and not node.kwargs:
             return self.b.add(node.name, "add", [self._value(a, what) for a in node.args])
+        if node.target in ("softmax", "log_softmax") and node.args:
+            dim = node.args[1] if len(node.args) > 1 else node.kwargs.get("dim")
+            return self._softmax(node, node.target, node.args[0], dim, what)
         raise ExportError(f"unsupported method 'Tensor.{node.target}' in forward")
+
+    def _softmax(self, node: torch.fx.Node, kind: str, x: Any, dim: Any, what: str) -> str:
+        """softmax / log_softmax over the channels (dim=-1 or 1), as PyG's examples end."""
+        if dim not in (-1, 1):
+            raise ExportError(f"{what}: only {kind} over the channels (dim=-1 or dim=1) is "
+                              f"supported, got dim={dim}")
+        extra = {k: v for k, v in node.kwargs.items() if k not in ("dim", "dtype", "_stacklevel")}
+        if extra or node.kwargs.get("dtype") not in (None, torch.float32):
+            raise ExportError(f"{what}: unsupported arguments {sorted(node.kwargs)}")
+        return self.b.add(node.name, kind, [self._value(x, what)])
 
 
 # --------------------------------------------------------------------------------------

@@ -189,6 +189,10 @@ def run_spec(spec: dict, tensors: Dict[str, torch.Tensor], graph: Dict[str, torc
             out = torch.where(h > 0, h, attrs.get("alpha", 1.0) * torch.expm1(h))
         elif kind in ("dropout", "identity"):
             out = h
+        elif kind == "softmax":
+            out = torch.softmax(h, dim=-1)
+        elif kind == "log_softmax":
+            out = torch.log_softmax(h, dim=-1)
         elif kind == "gcn_conv":
             hw = h @ p(op, "weight").T
             s, d, coef = _gcn_edges(edge_index, edge_weight, n, attrs)

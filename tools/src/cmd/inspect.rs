@@ -243,6 +243,23 @@ pub fn describe(model: &Model<'_>, file_len: usize) -> Value {
                 param_bytes += table.len as usize;
                 ("-".into(), "256-entry table".into(), json!({}))
             }
+            Op::Softmax(ops::Softmax {
+                table,
+                log,
+                ln2_q16,
+                ..
+            }) => {
+                param_bytes += table.len as usize;
+                let p = if *log {
+                    format!(
+                        "256-entry exp table, ln2/s_x {:.4}",
+                        *ln2_q16 as f64 / 65536.0
+                    )
+                } else {
+                    "256-entry exp table, output 1/256".into()
+                };
+                ("-".into(), p, json!({ "log": log }))
+            }
             Op::GineConv(ops::GineConv {
                 one_plus_eps_q16,
                 edge_weights,
