@@ -933,7 +933,9 @@ struct Views<'p, 'm, 'v> {
 
 impl<'v> Views<'_, '_, 'v> {
     /// Runs the ops in order, each writing its output tensor's slot, and
-    /// calls `f(op_index, output)` after each.
+    /// calls `f(op_index, output)` after each. Inlined into the run (one
+    /// frame for the run and its loop; the ops run in `ops::run`'s frame).
+    #[inline(always)]
     fn run_ops(
         &self,
         ctx_base: &Ctx<'_>,

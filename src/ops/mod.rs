@@ -143,7 +143,10 @@ macro_rules! op_table {
         }
 
         /// Runs one op (ops not compiled in were rejected by
-        /// [`crate::Model::from_bytes`]).
+        /// [`crate::Model::from_bytes`]). Not inlined into the session's op
+        /// loop: the ops' frames stay out of the loop's (the static stack
+        /// bound of `scripts/panic-check.sh`).
+        #[inline(never)]
         pub(crate) fn run<'v, T: Tensors<'v>>(
             op: &Op,
             env: &Env<'_, T>,
