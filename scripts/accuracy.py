@@ -32,7 +32,7 @@ if os.environ.get("TINYGNN_CLI"):  # a prebuilt CLI instead of target/release/ti
     M.cli = lambda: [os.environ["TINYGNN_CLI"]]
 
 DOC = M.ROOT / "docs" / "accuracy.md"
-# Goals of issue 5: (int8 max drop, int4 max drop) in percentage points.
+# The accuracy goals: (int8 max drop, int4 max drop) in percentage points.
 GOALS = {"cora-gcn": (0.3, 1.5)}
 DEFAULT_GOAL = (1.0, 3.0)
 
@@ -209,7 +209,7 @@ def render(rows: list[dict], links: list[dict]) -> str:
         )
     lines += [
         "",
-        "## Goals (issue 5)",
+        "## Goals",
         "",
         "Cora GCN: int8 within 0.3 pp of float, int4 within 1.5 pp; every other model: int8 within 1 pp,",
         "int4 within 3 pp. A negative drop (quantized better than float) meets any goal.",

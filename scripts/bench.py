@@ -405,7 +405,7 @@ def document(facts, board_rows, board_cmds, board_notes, kernels, kernel_cmds, h
             a("Not run by `--smoke`.")
         elif kernels is None:
             a("`scripts/kernel-bench.sh` is absent on this commit, so this run measured no per-MAC number of the")
-            a("dense kernel alone (it comes with the DSP kernel work of issue 6; `bench.sh` runs it when present).")
+            a("dense kernel alone (`bench.sh` runs it when present).")
         else:
             a(f"Produced by `{' ; '.join(kernel_cmds)}` ({facts['date']}); the script checks the optimized kernel")
             a("against the reference on every shape before counting.")
@@ -498,7 +498,7 @@ def document(facts, board_rows, board_cmds, board_notes, kernels, kernel_cmds, h
           f"{h['ratio_wall_tf_sparse']:.2f}× | {sp['arena_bytes']:,} B | {h['tf']['arena_bytes_min']:,} B | "
           f"{h['tf']['arena_bytes_min'] / sp['arena_bytes']:.2f}× |")
     a("")
-    a("Goals of issue 6: karate-gcn and cora-gcn at least 3× faster than TFLite Micro on the host, with a smaller arena.")
+    a("Goals: karate-gcn and cora-gcn at least 3× faster than TFLite Micro on the host, with a smaller arena.")
     a("Each tinygnn input configuration is judged separately against the same TFLite Micro run (dense Â input).")
     a("")
     a("| model | tinygnn input | ≥ 3× fewer instructions than TFLite Micro | ≥ 3× faster wall-clock | smaller arena | smaller arena than the constant-Â variant (below) |")

@@ -458,7 +458,7 @@ proptest! {
     }
 }
 
-/// Regression (issue 4): `shapes-dgcnn` must fit the emulated Cortex-M0's
+/// Regression: `shapes-dgcnn` must fit the emulated Cortex-M0's
 /// 16 KiB of RAM with its stack. With an `N·H` i32 table per EdgeConv the
 /// arena was 15,520 B for a 64-point cloud, the stack (≈ 3.9 KB) grew into
 /// it, the scratch writes clobbered a return address and the firmware

@@ -4,9 +4,9 @@
 # 1. counts, with callgrind, the instructions of one karate-gcn inference on the host (`tinygnn
 #    bench`, the `infer` function only) with dense int8 and with sparse int8 features, checks that
 #    both give the same output bytes, prints both counts, and fails when the dense count is above
-#    MAX_INSN (135,000: 201,007 before round speed2, 153,454 on main at b4b6951, 121,960 after
-#    round speed3 with rustc 1.95; the margin absorbs compiler updates, a real regression of the
-#    GCN path, e.g. losing the zero-point skip of the input layer, does not fit in it);
+#    MAX_INSN (135,000: about 10 % above the count the command prints today, a margin for compiler
+#    updates; a real regression of the GCN path, e.g. losing the zero-point skip of the input
+#    layer, does not fit in it);
 # 2. scripts/bench.sh --smoke: installs the bench venv .venv-bench (tensorflow-cpu, tflite-micro,
 #    numpy, safetensors; pinned in bench.sh), checks the harness's output parsers (bench.py
 #    --self-test), runs karate-gcn once on the emulated M4 (scripts/qemu-run.sh) and on the host:

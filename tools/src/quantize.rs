@@ -1574,7 +1574,7 @@ fn convert_layers(
                     })
                     .collect();
                 let mats: Vec<&Mat> = std::iter::once(&g.w).chain(g.wr.as_ref()).collect();
-                // Weight precision per layer (issue 5): int4 like every op with
+                // Weight precision per layer: int4 like every op with
                 // weights. GAT: the sequential GPFQ hook (it fixes `lin` against
                 // the layer's quantized input, which is the projection's input);
                 // GATv2 (two matrices on the same input): plain GPFQ per matrix

@@ -1,4 +1,4 @@
-//! int4 accuracy (issue 5): sequential GPFQ with error feedback
+//! int4 accuracy: sequential GPFQ with error feedback
 //! (`--int4-rounding gpfq-seq`, the default), its bias correction, and what
 //! `verify` says about an int4 model's weight precision.
 
@@ -179,7 +179,7 @@ fn drop_pp(v: &Value) -> f64 {
 
 #[test]
 fn karate_int4_meets_the_goal_with_the_default() {
-    // Issue 5: int4 within 3 pp of float. Default rounding (gpfq-seq): the
+    // The goal: int4 within 3 pp of float. Default rounding (gpfq-seq): the
     // same accuracy as float (73.33 %) when this test was written; the bound is
     // the goal. The old default (plain gpfq) loses one of the 30 nodes (3.33 pp).
     let v = int4_verify("karate-gcn", "graphs.safetensors", &[], &[]);
