@@ -145,11 +145,11 @@ fn mse_points(values: &[f64], lo: f64, hi: f64) -> Vec<(f64, f64)> {
 /// Sum of squared quantization errors of `pts` with the int8 parameters the
 /// device derives from range `r`.
 fn quant_sse(pts: &[(f64, f64)], r: Range) -> f64 {
-    let (scale, zp) = crate::quantize::activation_quant(r);
+    let (scale, zp) = activation_quant(r);
     pts.iter()
         .map(|&(x, n)| {
-            let q = crate::quantize::quantize_value(x, scale, zp);
-            let e = x - crate::quantize::dequantize_value(q, scale, zp);
+            let q = quantize_value(x, scale, zp);
+            let e = x - dequantize_value(q, scale, zp);
             n * e * e
         })
         .sum()
@@ -323,7 +323,7 @@ pub fn calibrate_outputs(
     let mut ranges = ranges(&values, method);
     let mut notes = Vec::new();
     if output != OutputRange::Full {
-        let fused = crate::quantize::fuse(spec)?;
+        let fused = crate::fuse::fuse(spec)?;
         for name in &fused.outputs {
             let Some(f) = fused.ops.iter().find(|f| &f.name == name) else {
                 continue;
@@ -331,13 +331,13 @@ pub fn calibrate_outputs(
             let consumed = fused.ops.iter().any(|o| o.inputs.contains(name));
             let own_scale = !matches!(
                 f.kind,
-                crate::quantize::FKind::Act
-                    | crate::quantize::FKind::Pool(crate::spec::PoolKind::Max)
-                    | crate::quantize::FKind::Sage {
+                crate::fuse::FKind::Act
+                    | crate::fuse::FKind::Pool(crate::spec::PoolKind::Max)
+                    | crate::fuse::FKind::Sage {
                         normalize: true,
                         ..
                     }
-                    | crate::quantize::FKind::Softmax { log: false }
+                    | crate::fuse::FKind::Softmax { log: false }
             );
             let t = &values[name];
             let full = ranges[name];
@@ -396,4 +396,26 @@ fn calibrate_values(spec: &Spec, g: &Graphs, progress: impl FnMut(usize)) -> Res
         }
     }
     Ok(values)
+}
+
+/// Per-tensor asymmetric int8 parameters for a real range (widened to include 0).
+pub fn activation_quant(r: Range) -> (f32, i8) {
+    let lo = r.lo.min(0.0);
+    let hi = r.hi.max(0.0);
+    let mut scale = ((hi - lo) / 255.0) as f32;
+    if !scale.is_finite() || scale < f32::MIN_POSITIVE * 256.0 {
+        scale = 1.0 / 255.0;
+    }
+    let zp = (-128.0 - lo / scale as f64).round().clamp(-128.0, 127.0) as i8;
+    (scale, zp)
+}
+
+/// `round(x / scale) + zp`, saturated (host-side quantization).
+pub fn quantize_value(x: f64, scale: f32, zp: i8) -> i8 {
+    ((x / scale as f64).round() + zp as f64).clamp(-128.0, 127.0) as i8
+}
+
+/// `scale · (q − zp)`.
+pub fn dequantize_value(q: i8, scale: f32, zp: i8) -> f64 {
+    scale as f64 * (q as i32 - zp as i32) as f64
 }

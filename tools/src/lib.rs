@@ -11,6 +11,7 @@ pub mod cmd;
 pub mod compare;
 pub mod debug;
 pub mod emit;
+pub mod fuse;
 pub mod precision;
 pub mod quantize;
 pub mod reference;
