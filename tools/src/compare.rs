@@ -60,3 +60,31 @@ pub fn compare(f: &reference::Tensor, q: &rt::RunOutput) -> Result<Comparison> {
         step: q.scale as f64,
     })
 }
+
+/// ROC AUC of `scores` against binary `labels` (> 0.5 is positive): the
+/// Mann–Whitney statistic with tied scores counted half (average ranks), so
+/// the many ties of int8 scores are scored fairly. `None` without both a
+/// positive and a negative.
+pub fn auc(scores: &[f64], labels: &[f32]) -> Option<f64> {
+    let mut idx: Vec<usize> = (0..scores.len().min(labels.len())).collect();
+    idx.sort_by(|&a, &b| scores[a].total_cmp(&scores[b]));
+    let pos = idx.iter().filter(|&&i| labels[i] > 0.5).count();
+    let neg = idx.len() - pos;
+    if pos == 0 || neg == 0 {
+        return None;
+    }
+    // Sum of the (average, 1-based) ranks of the positives.
+    let mut rank_sum = 0.0f64;
+    let mut k = 0;
+    while k < idx.len() {
+        let mut e = k;
+        while e + 1 < idx.len() && scores[idx[e + 1]] == scores[idx[k]] {
+            e += 1;
+        }
+        let avg = (k + e) as f64 / 2.0 + 1.0;
+        rank_sum += avg * idx[k..=e].iter().filter(|&&i| labels[i] > 0.5).count() as f64;
+        k = e + 1;
+    }
+    let (p, n) = (pos as f64, neg as f64);
+    Some((rank_sum - p * (p + 1.0) / 2.0) / (p * n))
+}

@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 
-use anyhow::{anyhow, bail, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -537,6 +537,12 @@ impl Ctx<'_> {
             data,
         })
     }
+}
+
+/// Reads a model file (MODEL.safetensors) and parses its spec.
+pub fn load(path: &std::path::Path) -> Result<Spec> {
+    let file = crate::st::read_model_file(path)?;
+    parse(&file).with_context(|| format!("{}: invalid model spec", path.display()))
 }
 
 /// Parses the spec of a model file and checks it against its tensors.

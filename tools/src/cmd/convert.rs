@@ -124,8 +124,7 @@ pub enum Switch {
 
 /// Loads a model file and parses its spec.
 pub fn load_spec(path: &std::path::Path) -> Result<spec::Spec> {
-    let file = st::read_model_file(path)?;
-    spec::parse(&file).with_context(|| format!("{}: invalid model spec", path.display()))
+    spec::load(path)
 }
 
 /// Runs `convert`.

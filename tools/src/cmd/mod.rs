@@ -90,7 +90,7 @@ impl<'a> Report<'a> {
             .filter(|l| out.channels == 1 && l.len() == out.rows)
             .and_then(|l| {
                 let s: Vec<f64> = (0..out.rows).map(|r| out.dequantize(r, 0)).collect();
-                verify::auc(&s, l)
+                crate::compare::auc(&s, l)
             });
         Ok(Report {
             out,
