@@ -16,6 +16,6 @@ cargo clippy -q --release --manifest-path boards/pack/Cargo.toml -- -D warnings
 say "clippy: boards/qemu-stream"
 # Cargo reads a board's .cargo/config.toml (target, runner) only when run from its directory.
 (cd boards/qemu-stream && cargo clippy -q --release -- -D warnings)
-say "layout: import circles and function lengths (strict for src/, reported for tools/src/)"
+say "layout: no import circles; function lengths strict for src/, reported for tools/src/"
 python3 scripts/layout-check.py --strict src
 echo "lint: ok"
