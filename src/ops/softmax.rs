@@ -171,16 +171,22 @@ mod tests {
 
     #[test]
     fn log2_q16_is_floor_of_log2() {
-        let mut s = 1u32;
+        // Exact on powers of two (integers only).
+        for k in 0..32 {
+            assert_eq!(log2_q16(1 << k), k << 16, "2^{k}");
+        }
+        assert_eq!(log2_q16(0), 0);
+        // Elsewhere within one unit below log2(s)·2^16 (the float reference
+        // itself is allowed a little error: Miri's log2 is not exact).
+        let mut s = 3u32;
         while s < u32::MAX / 3 {
-            let want = ((s as f64).log2() * 65536.0).floor();
+            let want = (s as f64).log2() * 65536.0;
             let got = f64::from(log2_q16(s));
-            // floor(log2·2^16) up to the truncation of the squarings (≤ 1 ulp low).
-            assert!(got <= want && want - got <= 1.0, "s={s}: {got} vs {want}");
+            assert!(
+                got <= want + 0.01 && want - got <= 1.01,
+                "s={s}: {got} vs {want}"
+            );
             s = s * 3 / 2 + 1;
         }
-        assert_eq!(log2_q16(1 << 15), 15 << 16);
-        assert_eq!(log2_q16(1), 0);
-        assert_eq!(log2_q16(0), 0);
     }
 }
