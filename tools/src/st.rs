@@ -168,28 +168,8 @@ fn to_u16_index(what: &str, pos: String, v: i64, bound: usize) -> Result<u16> {
     Ok(v as u16)
 }
 
-/// Parses the bytes of a `GRAPHS.safetensors`.
-pub fn parse_graphs_bytes(bytes: &[u8]) -> Result<Graphs> {
-    let st = SafeTensors::deserialize(bytes).map_err(|e| anyhow!("safetensors: {e:?}"))?;
-    let xv = st
-        .tensor("x")
-        .map_err(|_| anyhow!("tensor 'x' (node features) is missing"))?;
-    if xv.shape().len() != 2 {
-        bail!("tensor 'x' has shape {:?}, expected [N, F]", xv.shape());
-    }
-    let (n, f) = (xv.shape()[0], xv.shape()[1]);
-    if n > MAX_NODE_INDEX as usize {
-        bail!("x has {n} nodes; tinygnn node indices are u16 (at most 65535 nodes per input)");
-    }
-    let x: Vec<f32> = floats("x", &xv)?.into_iter().map(|v| v as f32).collect();
-    if let Some(i) = x.iter().position(|v| !v.is_finite()) {
-        bail!(
-            "x[{}, {}] is {} (features must be finite)",
-            i / f.max(1),
-            i % f.max(1),
-            x[i]
-        );
-    }
+/// `edge_index` `[2, E]` as sources and targets (indices below `n`).
+fn edge_index(st: &SafeTensors<'_>, n: usize) -> Result<(Vec<u16>, Vec<u16>)> {
     let ei = st
         .tensor("edge_index")
         .map_err(|_| anyhow!("tensor 'edge_index' is missing"))?;
@@ -212,7 +192,12 @@ pub fn parse_graphs_bytes(bytes: &[u8]) -> Result<Graphs> {
             n,
         )?);
     }
-    let edge_weight = match st.tensor("edge_weight") {
+    Ok((sources, targets))
+}
+
+/// `edge_weight` `[E]`, if present.
+fn edge_weight(st: &SafeTensors<'_>, e: usize) -> Result<Option<Vec<f32>>> {
+    Ok(match st.tensor("edge_weight") {
         Ok(v) => {
             let w: Vec<f32> = floats("edge_weight", &v)?
                 .into_iter()
@@ -227,8 +212,12 @@ pub fn parse_graphs_bytes(bytes: &[u8]) -> Result<Graphs> {
             Some(w)
         }
         Err(_) => None,
-    };
-    let (edge_attr, edge_dim) = match st.tensor("edge_attr") {
+    })
+}
+
+/// `edge_attr` `[E, D]` (or `[E]`, one channel) and `D`; `(None, 0)` if absent.
+fn edge_attr(st: &SafeTensors<'_>, e: usize) -> Result<(Option<Vec<f32>>, usize)> {
+    Ok(match st.tensor("edge_attr") {
         Ok(v) => {
             let d = match v.shape() {
                 [en, d] if *en == e => *d,
@@ -253,8 +242,12 @@ pub fn parse_graphs_bytes(bytes: &[u8]) -> Result<Graphs> {
             (Some(a), d)
         }
         Err(_) => (None, 0),
-    };
-    let (batch, has_batch) = match st.tensor("batch") {
+    })
+}
+
+/// The `batch` vector (all zero if absent) and whether it was present.
+fn batch(st: &SafeTensors<'_>, n: usize) -> Result<(Vec<u16>, bool)> {
+    Ok(match st.tensor("batch") {
         Ok(v) => {
             let b = ints("batch", &v)?;
             if b.len() != n {
@@ -270,20 +263,12 @@ pub fn parse_graphs_bytes(bytes: &[u8]) -> Result<Graphs> {
             (out, true)
         }
         Err(_) => (vec![0; n], false),
-    };
-    let num_graphs = batch.iter().map(|&b| b as usize + 1).max().unwrap_or(1);
-    let y = match st.tensor("y") {
-        Ok(v) => Some(ints("y", &v)?),
-        Err(_) => None,
-    };
-    let test_mask = match st.tensor("test_mask") {
-        Ok(v) => {
-            let m: Vec<bool> = ints("test_mask", &v)?.into_iter().map(|b| b != 0).collect();
-            Some(m)
-        }
-        Err(_) => None,
-    };
-    let pairs = match st.tensor("edge_label_index") {
+    })
+}
+
+/// `edge_label_index` `[2, P]` with its optional `edge_label` `[P]`.
+fn pairs(st: &SafeTensors<'_>, n: usize) -> Result<Option<Pairs>> {
+    Ok(match st.tensor("edge_label_index") {
         Ok(v) => {
             if v.shape().len() != 2 || v.shape()[0] != 2 {
                 bail!(
@@ -337,7 +322,49 @@ pub fn parse_graphs_bytes(bytes: &[u8]) -> Result<Graphs> {
             }
             None
         }
+    })
+}
+
+/// Parses the bytes of a `GRAPHS.safetensors`.
+pub fn parse_graphs_bytes(bytes: &[u8]) -> Result<Graphs> {
+    let st = SafeTensors::deserialize(bytes).map_err(|e| anyhow!("safetensors: {e:?}"))?;
+    let xv = st
+        .tensor("x")
+        .map_err(|_| anyhow!("tensor 'x' (node features) is missing"))?;
+    if xv.shape().len() != 2 {
+        bail!("tensor 'x' has shape {:?}, expected [N, F]", xv.shape());
+    }
+    let (n, f) = (xv.shape()[0], xv.shape()[1]);
+    if n > MAX_NODE_INDEX as usize {
+        bail!("x has {n} nodes; tinygnn node indices are u16 (at most 65535 nodes per input)");
+    }
+    let x: Vec<f32> = floats("x", &xv)?.into_iter().map(|v| v as f32).collect();
+    if let Some(i) = x.iter().position(|v| !v.is_finite()) {
+        bail!(
+            "x[{}, {}] is {} (features must be finite)",
+            i / f.max(1),
+            i % f.max(1),
+            x[i]
+        );
+    }
+    let (sources, targets) = edge_index(&st, n)?;
+    let e = sources.len();
+    let edge_weight = edge_weight(&st, e)?;
+    let (edge_attr, edge_dim) = edge_attr(&st, e)?;
+    let (batch, has_batch) = batch(&st, n)?;
+    let num_graphs = batch.iter().map(|&b| b as usize + 1).max().unwrap_or(1);
+    let y = match st.tensor("y") {
+        Ok(v) => Some(ints("y", &v)?),
+        Err(_) => None,
     };
+    let test_mask = match st.tensor("test_mask") {
+        Ok(v) => {
+            let m: Vec<bool> = ints("test_mask", &v)?.into_iter().map(|b| b != 0).collect();
+            Some(m)
+        }
+        Err(_) => None,
+    };
+    let pairs = pairs(&st, n)?;
     Ok(Graphs {
         num_nodes: n,
         channels: f,

@@ -107,7 +107,7 @@ fn unsupported_gat_configurations_are_named() {
 }
 
 #[test]
-fn int4_request_keeps_gat_weights_int8_and_says_so() {
+fn int4_request_makes_gat_weights_int4() {
     let dir = tempfile::tempdir().unwrap();
     let (mp, gp, t8, t4) = (
         dir.path().join("m.safetensors"),
@@ -128,8 +128,12 @@ fn int4_request_keeps_gat_weights_int8_and_says_so() {
         &"--weights",
         &"int4",
     ]));
-    // Both attention layers are named; the final linear layer does become int4.
-    assert_eq!(out.matches("keeps int8 weights").count(), 2, "{out}");
+    // Both attention layers and the final linear layer become int4; no note.
+    assert!(
+        out.contains("weight precision: g1=int4, g2=int4, out=int4"),
+        "{out}"
+    );
+    assert!(!out.contains("keeps int8 weights"), "{out}");
     let j: Value = serde_json::from_str(&ok(&tinygnn(&[&"inspect", &t4, &"--json"]))).unwrap();
     assert!(j["flash"]["int4_weights"].as_u64().unwrap() > 0, "{j}");
     assert!(std::fs::metadata(&t4).unwrap().len() < std::fs::metadata(&t8).unwrap().len());

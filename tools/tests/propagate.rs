@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{convert, GraphsBuilder, ModelBuilder, Tolerance};
+use common::{convert, ok, tinygnn, GraphsBuilder, ModelBuilder, Tolerance};
 use serde_json::{json, Value};
 
 /// linear(f→8) → ReLU = x0 → SGConv(8→6, K=2) → ReLU → GCN2Conv(6, x0 via a
@@ -81,6 +81,39 @@ fn propagation_model_converts_runs_and_verifies() {
         top1: 0.9,
         per_op_steps: Some(4.0),
     });
+}
+
+/// GCN2Conv's two matrices share one accumulator scale, which only int8
+/// has: asked for int4, that layer keeps int8 and `convert` says so, naming
+/// only it.
+#[test]
+fn int4_request_keeps_gcn2_int8_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mp, gp, out) = (
+        dir.path().join("m.safetensors"),
+        dir.path().join("g.safetensors"),
+        dir.path().join("m4.tgnn"),
+    );
+    prop_model(5).write(&mp);
+    GraphsBuilder::random(1, 40, 3, 5, 4, 1).write(&gp);
+    let text = ok(&tinygnn(&[
+        &"convert",
+        &mp,
+        &"--calib",
+        &gp,
+        &"-o",
+        &out,
+        &"--weights",
+        &"int4",
+    ]));
+    let notes: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("keeps int8 weights"))
+        .collect();
+    assert_eq!(notes.len(), 1, "{text}");
+    assert!(notes[0].contains("(gcn2_conv)"), "{text}");
+    assert!(text.contains("g2=int8"), "{text}");
+    assert!(text.contains("sg=int4"), "{text}");
 }
 
 fn convert_fails(edit: impl FnOnce(&mut Value), needles: &[&str]) {

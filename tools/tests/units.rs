@@ -4,11 +4,12 @@
 mod common;
 
 use tinygnn_cli::calibrate::{range_of, Method, Range};
-use tinygnn_cli::quantize::{
-    activation_quant, dequantize_value, fold_bn, quantize_value, quantize_weights,
-};
+use tinygnn_cli::ops::common::{Act, BatchNorm, Norm};
+use tinygnn_cli::ops::elementwise::{Activation, Add, Concat};
+use tinygnn_cli::ops::{gcn::Gcn, gin::Gin, pool::Pool, sage::Sage};
+use tinygnn_cli::quantize::{activation_quant, dequantize_value, quantize_value, quantize_weights};
 use tinygnn_cli::reference::{exec_op, linear, Tensor};
-use tinygnn_cli::spec::{Aggr, Mat, OpKind, PoolKind};
+use tinygnn_cli::spec::{Aggr, Mat, OpKind};
 use tinygnn_cli::st::Graphs;
 
 fn graph(
@@ -54,14 +55,16 @@ fn eye1() -> Mat {
 }
 
 fn gcn(improved: bool, loops: bool, normalize: bool, ew: bool) -> OpKind {
-    OpKind::Gcn {
+    OpKind::Gcn(Gcn {
         w: eye1(),
         b: vec![0.0],
-        improved,
-        add_self_loops: loops,
-        normalize,
-        edge_weight: ew,
-    }
+        norm: Norm {
+            improved,
+            add_self_loops: loops,
+            normalize,
+            edge_weight: ew,
+        },
+    })
 }
 
 fn close(a: &[f64], b: &[f64]) {
@@ -156,7 +159,7 @@ fn gcn_without_loops_or_normalization() {
 }
 
 fn sage(aggr: Aggr, normalize: bool) -> OpKind {
-    OpKind::Sage {
+    OpKind::Sage(Sage {
         wl: Mat {
             rows: 2,
             cols: 1,
@@ -170,7 +173,7 @@ fn sage(aggr: Aggr, normalize: bool) -> OpKind {
         }),
         aggr,
         normalize,
-    }
+    })
 }
 
 #[test]
@@ -201,14 +204,14 @@ fn sage_aggregations_and_empty_neighbourhoods() {
 fn gin_and_pools() {
     let g = graph(4, &[(1, 0), (2, 0), (0, 1)], None, Some(vec![0, 0, 2, 2]));
     let x = col(&[1.0, 2.0, 3.0, -4.0]);
-    let gin = exec_op(&OpKind::Gin { eps: 0.5 }, &[&x], &g);
+    let gin = exec_op(&OpKind::Gin(Gin { eps: 0.5 }), &[&x], &g);
     close(&gin.data, &[1.5 + 5.0, 3.0 + 1.0, 4.5, -6.0]);
     // Graph 1 has no node: every pool gives 0 there.
-    let add = exec_op(&OpKind::Pool(PoolKind::Add), &[&x], &g);
+    let add = exec_op(&OpKind::Pool(Pool::Add), &[&x], &g);
     close(&add.data, &[3.0, 0.0, -1.0]);
-    let mean = exec_op(&OpKind::Pool(PoolKind::Mean), &[&x], &g);
+    let mean = exec_op(&OpKind::Pool(Pool::Mean), &[&x], &g);
     close(&mean.data, &[1.5, 0.0, -0.5]);
-    let max = exec_op(&OpKind::Pool(PoolKind::Max), &[&x], &g);
+    let max = exec_op(&OpKind::Pool(Pool::Max), &[&x], &g);
     close(&max.data, &[2.0, 0.0, 3.0]);
 }
 
@@ -217,14 +220,20 @@ fn add_concat_activations() {
     let g = graph(2, &[], None, None);
     let a = col(&[1.0, -2.0]);
     let b = col(&[0.5, 0.25]);
-    close(&exec_op(&OpKind::Add, &[&a, &b], &g).data, &[1.5, -1.75]);
     close(
-        &exec_op(&OpKind::Concat, &[&a, &b], &g).data,
+        &exec_op(&OpKind::Add(Add), &[&a, &b], &g).data,
+        &[1.5, -1.75],
+    );
+    close(
+        &exec_op(&OpKind::Concat(Concat), &[&a, &b], &g).data,
         &[1.0, 0.5, -2.0, 0.25],
     );
-    close(&exec_op(&OpKind::Relu, &[&a], &g).data, &[1.0, 0.0]);
     close(
-        &exec_op(&OpKind::LeakyRelu { slope: 0.1 }, &[&a], &g).data,
+        &exec_op(&OpKind::Act(Activation(Act::Relu)), &[&a], &g).data,
+        &[1.0, 0.0],
+    );
+    close(
+        &exec_op(&OpKind::Act(Activation(Act::Leaky(0.1))), &[&a], &g).data,
         &[1.0, -0.2],
     );
 }
@@ -249,16 +258,17 @@ fn bn_folding_matches_linear_then_bn() {
         data: r.vec(n * i, 2.0).into_iter().map(f64::from).collect(),
     };
     let g = graph(n, &[], None, None);
-    let bn = OpKind::BatchNorm {
-        gamma: gamma.clone(),
-        beta: beta.clone(),
-        mean: mean.clone(),
-        var: var.clone(),
+    let bn = BatchNorm {
+        gamma,
+        beta,
+        mean,
+        var,
         eps: 1e-5,
     };
-    let want = exec_op(&bn, &[&linear(&x, &w, Some(&b))], &g);
+    let op = OpKind::BatchNorm(tinygnn_cli::ops::elementwise::Norm(bn.clone()));
+    let want = exec_op(&op, &[&linear(&x, &w, Some(&b))], &g);
     let (mut wf, mut bf) = (w.clone(), b.clone());
-    fold_bn(&mut [&mut wf], &mut bf, &gamma, &beta, &mean, &var, 1e-5);
+    bn.fold(&mut [&mut wf], &mut bf);
     let got = linear(&x, &wf, Some(&bf));
     for (a, b) in got.data.iter().zip(&want.data) {
         assert!((a - b).abs() < 1e-12);

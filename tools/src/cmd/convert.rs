@@ -127,16 +127,8 @@ pub fn load_spec(path: &std::path::Path) -> Result<spec::Spec> {
     spec::load(path)
 }
 
-/// Runs `convert`.
-pub fn run(a: &Args) -> Result<()> {
-    let method: Method = a.calibration.parse()?;
-    let output_range: OutputRange = a.output_range.parse()?;
-    let weight_scales: quantize::WeightScales = a.weight_scales.parse()?;
-    if let Some(lang) = a.emit {
-        crate::emit::paths(lang, &a.output)?;
-    }
-    let spec = load_spec(&a.model)?;
-    let g = st::read_graphs(&a.calib)?;
+/// The capacity declared in the model: the flags, else the calibration graphs'.
+fn capacity(a: &Args, g: &st::Graphs) -> Result<Capacity> {
     let cap = Capacity {
         max_nodes: a.max_nodes.unwrap_or(g.num_nodes.max(1) as u32),
         max_edges: a.max_edges.unwrap_or(g.num_edges() as u32),
@@ -172,19 +164,11 @@ pub fn run(a: &Args) -> Result<()> {
             tinygnn::MAX_EDGES
         );
     }
-    let pb = ProgressBar::new(spec.ops.len() as u64).with_style(
-        ProgressStyle::with_template("calibrating {bar:30} {pos}/{len} ops {msg}")
-            .unwrap_or(ProgressStyle::default_bar()),
-    );
-    pb.set_message(format!(
-        "({} nodes, {} edges, {} graphs)",
-        g.num_nodes,
-        g.num_edges(),
-        g.num_graphs
-    ));
-    let cal = calibrate::calibrate_outputs(&spec, &g, method, output_range, |_| pb.inc(1))?;
-    pb.finish_and_clear();
-    let ranges = cal.ranges;
+    Ok(cap)
+}
+
+/// The weight precision plan of the `--weights` and `--int4-*` flags.
+fn weight_plan(a: &Args, method: Method) -> Result<quantize::WeightPlan> {
     let mut plan: quantize::WeightPlan = match &a.weights {
         Some(s) => s.parse()?,
         None => quantize::WeightPlan::default(),
@@ -213,23 +197,35 @@ pub fn run(a: &Args) -> Result<()> {
     if plan.int4_output_scale && !plan.int4_feedback {
         bail!("--int4-scale output needs --int4-rounding gpfq-seq");
     }
-    let conv = match a.flash_budget {
+    Ok(plan)
+}
+
+/// Quantizes and writes the model: by the plan, or to the flash budget.
+fn quantize_model(
+    a: &Args,
+    spec: &spec::Spec,
+    g: &st::Graphs,
+    ranges: &std::collections::HashMap<String, calibrate::Range>,
+    cap: Capacity,
+    weight_scales: quantize::WeightScales,
+    plan: &quantize::WeightPlan,
+) -> Result<quantize::Converted> {
+    Ok(match a.flash_budget {
         None if plan.int4_gpfq && plan.any_int4() => {
-            let acts = crate::reference::run(&spec, &g, |_| {})?;
+            let acts = crate::reference::run(spec, g, |_| {})?;
             quantize::convert_plan_graphs(
-                &spec,
-                &ranges,
+                spec,
+                ranges,
                 cap,
                 weight_scales,
-                &plan,
+                plan,
                 Some(&acts),
-                Some(&g),
+                Some(g),
             )?
         }
-        None => quantize::convert_plan(&spec, &ranges, cap, weight_scales, &plan)?,
+        None => quantize::convert_plan(spec, ranges, cap, weight_scales, plan)?,
         Some(budget) => {
-            let c =
-                crate::precision::choose(&spec, &ranges, cap, weight_scales, &g, budget, &plan)?;
+            let c = crate::precision::choose(spec, ranges, cap, weight_scales, g, budget, plan)?;
             println!(
                 "flash budget {budget} bytes: all-int8 {} bytes, all-int4 {} bytes",
                 c.all_int8_bytes, c.all_int4_bytes
@@ -248,28 +244,12 @@ pub fn run(a: &Args) -> Result<()> {
             }
             c.converted
         }
-    };
-    for w in &conv.warnings {
-        eprintln!("warning: {w}");
-    }
-    std::fs::write(&a.output, &conv.bytes)
-        .with_context(|| format!("cannot write {}", a.output.display()))?;
+    })
+}
 
-    let model = tinygnn::Model::from_bytes(&conv.bytes).map_err(|e| anyhow::anyhow!("{e}"))?;
-    println!(
-        "wrote {} ({} bytes): {} device ops from {} spec ops",
-        a.output.display(),
-        conv.bytes.len(),
-        conv.ops.len(),
-        spec.ops.len()
-    );
-    for (i, f) in conv.ops.iter().enumerate() {
-        println!(
-            "  {i:>2}  {:<14} ← {}",
-            f.device_name(),
-            f.merged.join(" + ")
-        );
-    }
+/// Prints the weight bytes, the precision of every layer and the layers
+/// that keep int8 weights although the plan asks int4.
+fn report_weights(a: &Args, conv: &quantize::Converted, plan: &quantize::WeightPlan) {
     println!(
         "weights: {} bytes {}, {} bytes channel params ({} bytes int32 bias)",
         conv.weight_bytes,
@@ -298,10 +278,18 @@ pub fn run(a: &Args) -> Result<()> {
         println!("weight precision: {}", list.join(", "));
     }
     if plan.any_int4() {
+        // Layers the plan asks int4 of but whose device op has no int4 form.
         for (i, f) in conv.ops.iter().enumerate() {
-            if matches!(f.kind, quantize::FKind::Gat(_)) {
+            let layer = f.layer();
+            let asked = f.has_weights() && plan.bits(&layer) == tinygnn::format::WeightBits::I4;
+            let got = conv
+                .layer_bits
+                .iter()
+                .find(|(n, _)| n == layer.report_name())
+                .map(|(_, b)| *b);
+            if asked && got != Some(tinygnn::format::WeightBits::I4) {
                 println!(
-                    "note: op {i} ({}) keeps int8 weights: int4 is not implemented for GATConv/GATv2Conv",
+                    "note: op {i} ({}) keeps int8 weights: int4 is not implemented for it",
                     f.device_name()
                 );
             }
@@ -319,6 +307,56 @@ pub fn run(a: &Args) -> Result<()> {
         },
         conv.per_tensor_layers.join(", ")
     );
+}
+
+/// Runs `convert`.
+pub fn run(a: &Args) -> Result<()> {
+    let method: Method = a.calibration.parse()?;
+    let output_range: OutputRange = a.output_range.parse()?;
+    let weight_scales: quantize::WeightScales = a.weight_scales.parse()?;
+    if let Some(lang) = a.emit {
+        crate::emit::paths(lang, &a.output)?;
+    }
+    let spec = load_spec(&a.model)?;
+    let g = st::read_graphs(&a.calib)?;
+    let cap = capacity(a, &g)?;
+    let pb = ProgressBar::new(spec.ops.len() as u64).with_style(
+        ProgressStyle::with_template("calibrating {bar:30} {pos}/{len} ops {msg}")
+            .unwrap_or(ProgressStyle::default_bar()),
+    );
+    pb.set_message(format!(
+        "({} nodes, {} edges, {} graphs)",
+        g.num_nodes,
+        g.num_edges(),
+        g.num_graphs
+    ));
+    let cal = calibrate::calibrate_outputs(&spec, &g, method, output_range, |_| pb.inc(1))?;
+    pb.finish_and_clear();
+    let ranges = cal.ranges;
+    let plan = weight_plan(a, method)?;
+    let conv = quantize_model(a, &spec, &g, &ranges, cap, weight_scales, &plan)?;
+    for w in &conv.warnings {
+        eprintln!("warning: {w}");
+    }
+    std::fs::write(&a.output, &conv.bytes)
+        .with_context(|| format!("cannot write {}", a.output.display()))?;
+
+    let model = tinygnn::Model::from_bytes(&conv.bytes).map_err(|e| anyhow::anyhow!("{e}"))?;
+    println!(
+        "wrote {} ({} bytes): {} device ops from {} spec ops",
+        a.output.display(),
+        conv.bytes.len(),
+        conv.ops.len(),
+        spec.ops.len()
+    );
+    for (i, f) in conv.ops.iter().enumerate() {
+        println!(
+            "  {i:>2}  {:<14} ← {}",
+            f.device_name(),
+            f.merged.join(" + ")
+        );
+    }
+    report_weights(a, &conv, &plan);
     let goal = quantize::size_goal(&conv);
     println!(
         "size goal (int8 weights + int32 bias)·1.01 + 512 = {:.0} bytes: {}",

@@ -1,14 +1,13 @@
 //! `tinygnn inspect`: header, ops, tensors and memory of a `.tgnn` model.
 
 use std::path::PathBuf;
-use tinygnn::ops;
 
 use anyhow::{anyhow, Context, Result};
 use serde_json::{json, Value};
-use tinygnn::format::{Activation, Op, TensorDesc, TensorKind, WeightBits};
+use tinygnn::format::{TensorDesc, TensorKind};
 use tinygnn::Model;
 
-use crate::rt;
+use crate::{ops, rt};
 
 /// Arguments of `inspect`.
 #[derive(Debug, clap::Args)]
@@ -18,16 +17,6 @@ pub struct Args {
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
-}
-
-fn act_str(a: &Activation) -> String {
-    match a {
-        Activation::None => "-".into(),
-        Activation::Relu => "relu".into(),
-        Activation::LeakyRelu { alpha_q16 } => {
-            format!("leaky_relu({:.4})", *alpha_q16 as f64 / 65536.0)
-        }
-    }
 }
 
 fn kind_str(k: TensorKind) -> &'static str {
@@ -52,278 +41,18 @@ fn shape_str(t: &TensorDesc) -> String {
     )
 }
 
-/// Summary of the (mult, shift) records of a params section.
-fn mult_summary(model: &Model<'_>, params: tinygnn::format::Section, out: u8) -> String {
-    let bytes = model.data(params);
-    let n = model
-        .tensors()
-        .get(out as usize)
-        .map_or(0, |t| t.channels as usize);
-    let mut shifts = (i32::MAX, i32::MIN);
-    for c in 0..n {
-        let (_, _, s) = tinygnn::channel_record_of(bytes, n, c);
-        shifts = (shifts.0.min(s), shifts.1.max(s));
-    }
-    if n == 0 {
-        return String::new();
-    }
-    let form = match tinygnn::format::params_form(bytes.len(), n) {
-        Some(tinygnn::format::ParamsForm::Compact) => ", compact",
-        _ => "",
-    };
-    format!("{n} ch, shift {}..{}{form}", shifts.0, shifts.1)
-}
-
 /// Structured description of a model (the `--json` output).
 pub fn describe(model: &Model<'_>, file_len: usize) -> Value {
     let tensors = model.tensors();
-    let mut weight_bytes = 0usize;
-    let mut int4_bytes = 0usize;
-    let mut add_weights = |s: &tinygnn::format::Section| {
-        let n = s.weight_bytes().len as usize;
-        weight_bytes += n;
-        if s.weight_bits() == WeightBits::I4 {
-            int4_bytes += n;
-        }
-        crate::quantize::bits_name(s.weight_bits())
-    };
-    let mut param_bytes = 0usize;
-    let mut bias_bytes = 0usize;
-    let mut ops = Vec::new();
+    let mut cx = ops::describe::Inspect::new(model);
+    let mut list = Vec::new();
     for (i, op) in model.ops().enumerate() {
         let mut inputs = Vec::new();
         op.for_each_input(|t| inputs.push(t));
         let out = op.output();
-        let (act, params, extra): (String, String, Value) = match &op {
-            Op::Linear(ops::Linear {
-                weights,
-                params,
-                act,
-                ..
-            }) => {
-                let wb = add_weights(weights);
-                param_bytes += params.len as usize;
-                bias_bytes += 4 * tensors.get(out as usize).map_or(0, |t| t.channels as usize);
-                (
-                    act_str(act),
-                    mult_summary(model, *params, out),
-                    json!({"weights": wb}),
-                )
-            }
-            Op::GcnConv(ops::GcnConv {
-                weights,
-                params,
-                act,
-                improved,
-                add_self_loops,
-                normalize,
-                edge_weight,
-                ..
-            }) => {
-                let wb = add_weights(weights);
-                param_bytes += params.len as usize;
-                bias_bytes += 4 * tensors.get(out as usize).map_or(0, |t| t.channels as usize);
-                (
-                    act_str(act),
-                    mult_summary(model, *params, out),
-                    json!({"weights": wb, "improved": improved, "add_self_loops": add_self_loops, "normalize": normalize, "edge_weight": edge_weight}),
-                )
-            }
-            Op::SageConv(ops::SageConv {
-                aggr,
-                weights_l,
-                weights_r,
-                params,
-                act,
-                normalize,
-                ..
-            }) => {
-                let wb = add_weights(weights_l);
-                add_weights(weights_r);
-                param_bytes += params.len as usize;
-                bias_bytes += 4 * tensors.get(out as usize).map_or(0, |t| t.channels as usize);
-                (
-                    act_str(act),
-                    mult_summary(model, *params, out),
-                    json!({"weights": wb, "aggr": format!("{aggr:?}").to_lowercase(), "root_weight": weights_r.len > 0, "normalize": normalize}),
-                )
-            }
-            Op::GinAggregate(ops::GinAggregate {
-                one_plus_eps_q16,
-                mult,
-                shift,
-                ..
-            }) => (
-                "-".into(),
-                format!("mult {mult} shift {shift}"),
-                json!({"one_plus_eps": *one_plus_eps_q16 as f64 / 65536.0}),
-            ),
-            Op::GlobalPool(ops::GlobalPool {
-                pool, mult, shift, ..
-            }) => (
-                "-".into(),
-                format!("mult {mult} shift {shift}"),
-                json!({"pool": format!("{pool:?}").to_lowercase()}),
-            ),
-            Op::Add(ops::Add {
-                mult_a_q16,
-                mult_b_q16,
-                act,
-                ..
-            }) => (
-                act_str(act),
-                format!("q16 {mult_a_q16}, {mult_b_q16}"),
-                json!({}),
-            ),
-            Op::Concat(ops::Concat { parts, .. }) => (
-                "-".into(),
-                format!(
-                    "q16 {}",
-                    parts
-                        .iter()
-                        .map(|p| p.mult_q16.to_string())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-                json!({}),
-            ),
-            Op::Act(ops::Act { act, .. }) => {
-                (act_str(act), "same quant as input".into(), json!({}))
-            }
-            Op::GatConv(ops::GatConv {
-                heads,
-                concat,
-                add_self_loops,
-                negative_slope_q16,
-                weights,
-                weights_r,
-                lin_bias,
-                att,
-                logit,
-                params,
-                act,
-                ..
-            }) => {
-                add_weights(weights);
-                add_weights(weights_r);
-                param_bytes += (params.len + lin_bias.len + att.len + logit.len) as usize;
-                bias_bytes += 4 * tensors.get(out as usize).map_or(0, |t| t.channels as usize);
-                (
-                    act_str(act),
-                    mult_summary(model, *params, out),
-                    json!({"heads": heads, "concat": concat, "add_self_loops": add_self_loops,
-                           "negative_slope": *negative_slope_q16 as f64 / 65536.0}),
-                )
-            }
-            Op::Propagate(ops::Propagate {
-                k,
-                alpha_q30,
-                weights,
-                weights_0,
-                params,
-                act,
-                add_self_loops,
-                normalize,
-                edge_weight,
-                ..
-            }) => {
-                add_weights(weights);
-                add_weights(weights_0);
-                param_bytes += params.len as usize;
-                bias_bytes += 4 * tensors.get(out as usize).map_or(0, |t| t.channels as usize);
-                (
-                    act_str(act),
-                    mult_summary(model, *params, out),
-                    json!({"K": k, "alpha": *alpha_q30 as f64 / (1u64 << 30) as f64,
-                           "add_self_loops": add_self_loops, "normalize": normalize,
-                           "edge_weight": edge_weight}),
-                )
-            }
-            Op::Lut(ops::Lut { table, .. }) => {
-                param_bytes += table.len as usize;
-                ("-".into(), "256-entry table".into(), json!({}))
-            }
-            Op::Softmax(ops::Softmax {
-                table,
-                log,
-                ln2_q16,
-                ..
-            }) => {
-                param_bytes += table.len as usize;
-                let p = if *log {
-                    format!(
-                        "256-entry exp table, ln2/s_x {:.4}",
-                        *ln2_q16 as f64 / 65536.0
-                    )
-                } else {
-                    "256-entry exp table, output 1/256".into()
-                };
-                ("-".into(), p, json!({ "log": log }))
-            }
-            Op::GineConv(ops::GineConv {
-                one_plus_eps_q16,
-                edge_weights,
-                edge_params,
-                mult,
-                shift,
-                ..
-            }) => {
-                let wb = add_weights(edge_weights);
-                param_bytes += edge_params.len as usize;
-                bias_bytes += 4 * tensors.get(out as usize).map_or(0, |t| t.channels as usize);
-                (
-                    "-".into(),
-                    format!("mult {mult} shift {shift}"),
-                    json!({"one_plus_eps": *one_plus_eps_q16 as f64 / 65536.0,
-                           "edge_lin": edge_weights.len > 0, "edge_weights": wb}),
-                )
-            }
-            Op::EdgeConv(ops::EdgeConv {
-                aggr,
-                k,
-                hidden,
-                w_self,
-                w_nbr,
-                params1,
-                act1,
-                w2,
-                params2,
-                act2,
-                ..
-            }) => {
-                let wb = add_weights(w_self);
-                add_weights(w_nbr);
-                add_weights(w2);
-                param_bytes += (params1.len + params2.len) as usize;
-                bias_bytes += 4 * (*hidden as usize);
-                if w2.len > 0 {
-                    bias_bytes += 4 * tensors.get(out as usize).map_or(0, |t| t.channels as usize);
-                }
-                let last = if w2.len > 0 { *params2 } else { *params1 };
-                (
-                    format!("{} / {}", act_str(act1), act_str(act2)),
-                    mult_summary(model, last, out),
-                    json!({"weights": wb, "aggr": format!("{aggr:?}").to_lowercase(), "k": k,
-                           "hidden": hidden, "layers": if w2.len > 0 { 2 } else { 1 }}),
-                )
-            }
-            Op::InnerProduct(ops::InnerProduct { mult, shift, .. }) => {
-                ("-".into(), format!("mult {mult} shift {shift}"), json!({}))
-            }
-            Op::PairFeatures(ops::PairFeatures { mode, .. }) => match mode {
-                tinygnn::format::PairMode::Hadamard { mult, shift } => (
-                    "-".into(),
-                    format!("mult {mult} shift {shift}"),
-                    json!({"mode": "hadamard"}),
-                ),
-                tinygnn::format::PairMode::Concat => (
-                    "-".into(),
-                    "same quant as input".into(),
-                    json!({"mode": "concat"}),
-                ),
-            },
-        };
-        ops.push(json!({
+        let d = ops::describe(&op, &mut cx);
+        let (act, params, extra) = (d.act, d.quant, d.attrs);
+        list.push(json!({
             "index": i,
             "op": op.name(),
             "inputs": inputs,
@@ -347,12 +76,12 @@ pub fn describe(model: &Model<'_>, file_len: usize) -> Value {
         "input": model.input(),
         "outputs": model.outputs(),
         "uses_edge_weight": model.uses_edge_weight(),
-        "ops": ops,
+        "ops": list,
         "tensors": tensors.iter().enumerate().map(|(i, t)| json!({
             "id": i, "kind": kind_str(t.kind), "channels": t.channels,
             "scale": t.scale, "zero_point": t.zero_point,
         })).collect::<Vec<_>>(),
-        "flash": {"file": file_len, "weights": weight_bytes, "int8_weights": weight_bytes - int4_bytes, "int4_weights": int4_bytes, "int32_params": param_bytes, "int32_bias": bias_bytes},
+        "flash": {"file": file_len, "weights": cx.weight_bytes, "int8_weights": cx.weight_bytes - cx.int4_bytes, "int4_weights": cx.int4_bytes, "int32_params": cx.param_bytes, "int32_bias": cx.bias_bytes},
         "arena_bytes_at_capacity": rt::arena_bytes(model, n as usize, e as usize, g as usize),
         "arena_bytes_sparse_at_capacity": rt::arena_bytes_sparse(model, n as usize, e as usize, g as usize),
         "reads_sparse_input": model.reads_sparse_input(),
