@@ -20,7 +20,7 @@ import json
 import operator
 import re
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.fx
@@ -31,9 +31,11 @@ import torch_geometric
 import torch_geometric.nn as pyg_nn
 import torch_geometric.nn.pool as pyg_pool
 import torch_geometric.nn.pool.glob as pyg_glob
-from torch_geometric.data import Data
+from torch_geometric.data import Batch as PygBatch, Data
+from torch_geometric.data.data import BaseData
 from torch_geometric.nn import (APPNP, DynamicEdgeConv, EdgeConv, GATConv, GATv2Conv, GCN2Conv,
                                 GCNConv, GINConv, GINEConv, SAGEConv, SGConv, TAGConv)
+from torch_geometric.nn.aggr import Aggregation
 from torch_geometric.nn.conv import MessagePassing
 from torch_geometric.nn.dense.linear import Linear as PygLinear
 from torch_geometric.nn.models import GAT, GCN, GIN, MLP, GraphSAGE
@@ -46,27 +48,193 @@ __all__ = ["ExportError", "ExportResult", "SPEC_VERSION", "export", "build_spec"
 SPEC_VERSION = 1
 EXPORTER_VERSION = "0.1.0"
 
-# Global pooling functions, by identity, and the spec op they become.
-_POOLS = {
-    pyg_glob.global_add_pool: "global_add_pool",
-    pyg_glob.global_mean_pool: "global_mean_pool",
-    pyg_glob.global_max_pool: "global_max_pool",
+# ---- What the exporter understands. These tables are the source of truth: the exporter
+# dispatches on them, and tests/test_docs.py checks that tools/python/README.md lists
+# exactly these names and docs/interchange.md exactly SPEC_OPS.
+
+# Every op a spec may contain (docs/interchange.md, "Ops").
+SPEC_OPS = ("linear", "batch_norm", "relu", "leaky_relu", "elu", "dropout", "identity",
+            "gcn_conv", "sage_conv", "gin_aggregate", "global_add_pool", "global_mean_pool",
+            "global_max_pool", "add", "concat", "gat_conv", "gatv2_conv", "appnp", "sg_conv",
+            "gcn2_conv", "tag_conv", "gine_conv", "edge_conv", "dynamic_edge_conv",
+            "inner_product", "pair_hadamard", "pair_concat", "softmax", "log_softmax")
+
+# Modules: public name -> (builder method, spec ops the module becomes). Matched by exact
+# class, except Linear and BatchNorm1d (subclasses too). A GINConv/GINEConv's nn and a
+# BasicGNN's layers add their own ops.
+_MODULES: Dict[str, Tuple[str, Tuple[str, ...]]] = {
+    "torch_geometric.nn.GCNConv": ("_gcn", ("gcn_conv",)),
+    "torch_geometric.nn.SAGEConv": ("_sage", ("sage_conv",)),
+    "torch_geometric.nn.GINConv": ("_gin", ("gin_aggregate",)),
+    "torch_geometric.nn.GINEConv": ("_gine", ("gine_conv",)),
+    "torch_geometric.nn.GATConv": ("_gat", ("gat_conv",)),
+    "torch_geometric.nn.GATv2Conv": ("_gat", ("gatv2_conv",)),
+    "torch_geometric.nn.APPNP": ("_propagate", ("appnp",)),
+    "torch_geometric.nn.SGConv": ("_propagate", ("sg_conv",)),
+    "torch_geometric.nn.GCN2Conv": ("_needs_call", ("gcn2_conv",)),
+    "torch_geometric.nn.TAGConv": ("_tag", ("tag_conv",)),
+    "torch_geometric.nn.EdgeConv": ("_edge_conv", ("edge_conv",)),
+    "torch_geometric.nn.DynamicEdgeConv": ("_edge_conv", ("dynamic_edge_conv",)),
+    "torch_geometric.nn.models.GCN": ("_basic_gnn", ("gcn_conv",)),
+    "torch_geometric.nn.models.GraphSAGE": ("_basic_gnn", ("sage_conv",)),
+    "torch_geometric.nn.models.GIN": ("_basic_gnn", ("gin_aggregate",)),
+    "torch_geometric.nn.models.GAT": ("_basic_gnn", ("gat_conv", "gatv2_conv")),
+    "torch_geometric.nn.models.EdgeCNN": ("_basic_gnn", ("edge_conv",)),
+    "torch_geometric.nn.MLP": ("_mlp", ("linear", "batch_norm", "relu", "leaky_relu", "elu",
+                                         "dropout")),
+    "torch_geometric.nn.Sequential": ("", ()),  # traced through: its layers are the ops
+    "torch_geometric.nn.Linear": ("_linear", ("linear",)),
+    "torch_geometric.nn.BatchNorm": ("_batch_norm", ("batch_norm",)),
+    "torch_geometric.nn.aggr.SumAggregation": ("_needs_call", ("global_add_pool",)),
+    "torch_geometric.nn.aggr.MeanAggregation": ("_needs_call", ("global_mean_pool",)),
+    "torch_geometric.nn.aggr.MaxAggregation": ("_needs_call", ("global_max_pool",)),
+    "torch.nn.Sequential": ("_sequential", ()),
+    "torch.nn.Linear": ("_linear", ("linear",)),
+    "torch.nn.BatchNorm1d": ("_batch_norm", ("batch_norm",)),
+    "torch.nn.ReLU": ("_activation", ("relu",)),
+    "torch.nn.LeakyReLU": ("_activation", ("leaky_relu",)),
+    "torch.nn.ELU": ("_activation", ("elu",)),
+    "torch.nn.Dropout": ("_dropout_module", ("dropout",)),
+    "torch.nn.Identity": ("_identity", ()),
 }
-_RELU_FUNCTIONS = {F.relu, torch.relu, torch.relu_, F.relu_}
-_LEAKY_RELU_FUNCTIONS = {F.leaky_relu, F.leaky_relu_}
-_ELU_FUNCTIONS = {F.elu, F.elu_}
-# Softmax heads over the channels, by identity, and the spec op they become.
-_SOFTMAX_FUNCTIONS = {F.softmax: "softmax", torch.softmax: "softmax",
-                      F.log_softmax: "log_softmax", torch.log_softmax: "log_softmax"}
-_DROPOUT_FUNCTIONS = {F.dropout, torch.dropout}
-_ADD_FUNCTIONS = {operator.add, operator.iadd, torch.add}
-_CAT_FUNCTIONS = {torch.cat, torch.concat}
+# Functions and Tensor methods called in a traced forward: public name -> spec op.
+_FUNCTIONS: Dict[str, str] = {
+    "torch.nn.functional.relu": "relu", "torch.nn.functional.relu_": "relu",
+    "torch.relu": "relu", "torch.relu_": "relu",
+    "torch.Tensor.relu": "relu", "torch.Tensor.relu_": "relu",
+    "torch.nn.functional.leaky_relu": "leaky_relu",
+    "torch.nn.functional.leaky_relu_": "leaky_relu",
+    "torch.nn.functional.elu": "elu", "torch.nn.functional.elu_": "elu",
+    "torch.nn.functional.softmax": "softmax", "torch.softmax": "softmax",
+    "torch.Tensor.softmax": "softmax",
+    "torch.nn.functional.log_softmax": "log_softmax", "torch.log_softmax": "log_softmax",
+    "torch.Tensor.log_softmax": "log_softmax",
+    "torch.nn.functional.dropout": "dropout", "torch.dropout": "dropout",
+    "operator.add": "add", "operator.iadd": "add", "torch.add": "add",
+    "torch.Tensor.add": "add", "torch.Tensor.add_": "add", "torch.Tensor.__add__": "add",
+    "torch.cat": "concat", "torch.concat": "concat",
+    "torch_geometric.nn.global_add_pool": "global_add_pool",
+    "torch_geometric.nn.global_mean_pool": "global_mean_pool",
+    "torch_geometric.nn.global_max_pool": "global_max_pool",
+}
+
+
+def _resolve(name: str) -> Any:
+    """The object a dotted public name refers to (``torch.nn.functional.relu`` ...)."""
+    import importlib
+    parts = name.split(".")
+    for i in range(len(parts) - 1, 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:i]))
+        except ImportError:
+            continue
+        for attr in parts[i:]:
+            obj = getattr(obj, attr)
+        return obj
+    raise ImportError(name)
+
+
+SUPPORTED_MODULES: Dict[str, Tuple[str, ...]] = {k: v[1] for k, v in _MODULES.items()}
+SUPPORTED_FUNCTIONS: Dict[str, str] = dict(_FUNCTIONS)
+_MODULE_HANDLERS: Dict[type, str] = {_resolve(k): v[0] for k, v in _MODULES.items() if v[0]}
+_SUBCLASSES_OK = (torch.nn.Linear, PygLinear, torch.nn.BatchNorm1d, PygBatchNorm)
+_FUNCTION_OPS: Dict[Any, str] = {_resolve(k): v for k, v in _FUNCTIONS.items()
+                                 if not k.startswith("torch.Tensor.")}
+_METHOD_OPS: Dict[str, str] = {k.rsplit(".", 1)[1]: v for k, v in _FUNCTIONS.items()
+                               if k.startswith("torch.Tensor.")}
+# Global pooling functions, by identity, and the spec op they become.
+_POOLS = {fn: op for fn, op in _FUNCTION_OPS.items() if op.startswith("global_")}
+_AGGREGATIONS = {_resolve(k): v[1][0] for k, v in _MODULES.items() if ".aggr." in k}
+_BASIC_GNNS = tuple(c for c, h in _MODULE_HANDLERS.items() if h == "_basic_gnn")
+
+
+def _module_handler(mod: torch.nn.Module) -> Optional[str]:
+    handler = _MODULE_HANDLERS.get(type(mod))
+    if handler is None and isinstance(mod, _SUBCLASSES_OK):
+        handler = next(h for c, h in _MODULE_HANDLERS.items()
+                       if c in _SUBCLASSES_OK and isinstance(mod, c))
+    return handler
+
+
+def _short(name: str) -> str:
+    return name.rsplit(".", 1)[-1]
+
+
+def _names(handlers: Sequence[str]) -> str:
+    return ", ".join(_short(k) for k, v in _MODULES.items() if v[0] in handlers)
+
+
+_NORM_HINT = ("tinygnn supports only batch normalization with running statistics "
+              "(torch.nn.BatchNorm1d, torch_geometric.nn.BatchNorm, norm='batch_norm' in PyG "
+              "models and MLP), folded into the linear map before it: use it or norm=None")
+_ACT_HINT = ("supported activations: ReLU, LeakyReLU, ELU (torch.nn modules, F.relu, "
+             "F.leaky_relu, F.elu, or act='relu' / 'leaky_relu' / 'elu' in PyG models and MLP)")
+_POOL_HINT = ("supported graph pooling: global_add_pool, global_mean_pool, global_max_pool, "
+              "or SumAggregation / MeanAggregation / MaxAggregation called as aggr(x, batch)")
+
+
+def _suggestion(mod: torch.nn.Module) -> str:
+    """What to use instead of an unsupported module (the nearest supported form)."""
+    t = type(mod)
+    where = t.__module__
+    if isinstance(mod, Aggregation):
+        return _POOL_HINT
+    if isinstance(mod, BasicGNN):
+        return (f"supported PyG models: {_names(['_basic_gnn'])}; or build the model from "
+                "the supported layers in a module of your own")
+    if isinstance(mod, MessagePassing):
+        return (f"supported message-passing layers: {_names(['_gcn', '_sage', '_gin', '_gine', '_gat', '_propagate', '_tag', '_edge_conv'])}, "
+                "GCN2Conv; replace it by the nearest one (tools/python/README.md)")
+    if "norm" in where.lower() or "Norm" in t.__name__:
+        return _NORM_HINT
+    if where.startswith("torch.nn.modules.activation"):
+        return _ACT_HINT
+    if where.startswith("torch.nn.modules.dropout"):
+        return "use torch.nn.Dropout (identity in eval mode)"
+    if where.startswith("torch_geometric.nn.pool"):
+        return _POOL_HINT
+    return ("tinygnn translates the modules listed in tools/python/README.md; a module of "
+            "your own is understood when its forward is traced (called from a traced "
+            "forward), not inside a Sequential or a GINConv/EdgeConv nn")
+
+
+def _function_suggestion(fn: Any) -> str:
+    name = (fn if isinstance(fn, str) else getattr(fn, "__name__", str(fn))).lower()
+    if any(a in name for a in ("sigmoid", "tanh", "gelu", "silu", "selu", "softplus", "prelu",
+                               "relu6", "hardtanh", "mish", "celu", "swish")):
+        return _ACT_HINT
+    if "pool" in name or "scatter" in name:
+        return _POOL_HINT
+    if "norm" in name:
+        return _NORM_HINT
+    if "dropout" in name:
+        return "use F.dropout or torch.nn.Dropout (identity in eval mode)"
+    if name in ("getitem", "__getitem__", "index_select", "narrow", "view", "reshape"):
+        return ("indexing, slicing or reshaping tensors in forward is not supported; tinygnn "
+                "values are whole [rows, channels] tensors")
+    if name in ("stack", "hstack", "vstack", "concatenate"):
+        return "use torch.cat([...], dim=-1) (concatenation along the channels)"
+    if name in ("sub", "mul", "truediv", "div", "matmul", "mm", "sum", "mean", "max"):
+        return ("element-wise arithmetic other than a + b (residual) is not supported; use "
+                "modules (Linear, pooling) for the rest")
+    return "see tools/python/README.md for the supported functions"
+
+
+def _activation_op(mod: torch.nn.Module) -> Tuple[str, dict]:
+    if type(mod) is torch.nn.ReLU:
+        return "relu", {}
+    if type(mod) is torch.nn.LeakyReLU:
+        return "leaky_relu", {"negative_slope": float(mod.negative_slope)}
+    return "elu", {"alpha": float(mod.alpha)}
+
+
 _SAGE_AGGRS = {"mean": "mean", "max": "max", "sum": "sum", "add": "sum"}
-_BASIC_GNNS = (GCN, GraphSAGE, GIN, GAT)
 _NODE_ONLY_OPS = {"gcn_conv", "sage_conv", "gin_aggregate", "gat_conv", "gatv2_conv",
                   "appnp", "sg_conv", "gcn2_conv", "tag_conv",
                   "gine_conv", "edge_conv", "dynamic_edge_conv"}  # need the graph's edges
 EDGE_INPUT = "edge_attr"  # spec name of the edge-feature input (edgefeat)
+# Graph inputs a forward may take (by parameter name) or read from a Data argument.
+_GRAPH_INPUTS = ("edge_index", "edge_weight", "edge_attr", "batch")
 
 
 class ExportError(Exception):
@@ -90,23 +258,41 @@ def _forward_parameters(model: torch.nn.Module) -> List[inspect.Parameter]:
     params = list(inspect.signature(model.forward).parameters.values())
     for p in params:
         if p.kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD):
-            raise ExportError(f"{type(model).__name__}.forward uses *args/**kwargs; "
-                              "write it as forward(self, x, edge_index[, edge_weight][, batch])")
+            raise ExportError(f"{type(model).__name__}.forward uses *args/**kwargs; write it "
+                              "as forward(self, x, edge_index[, edge_weight][, batch]) or "
+                              "forward(self, data)")
     if not params:
-        raise ExportError(f"{type(model).__name__}.forward takes no arguments")
+        raise ExportError(f"{type(model).__name__}.forward takes no arguments; write it as "
+                          "forward(self, x, edge_index[, edge_weight][, batch]) or "
+                          "forward(self, data)")
     return params
 
 
-def _bind(model: torch.nn.Module, data: Data) -> Dict[str, Optional[torch.Tensor]]:
+def _is_data_parameter(p: inspect.Parameter) -> bool:
+    """``forward(self, data)``: a first parameter named ``data`` or annotated as a PyG
+    ``Data``/``Batch``."""
+    ann = p.annotation
+    if isinstance(ann, type) and ann is not inspect.Parameter.empty:
+        return issubclass(ann, BaseData) or issubclass(ann, PygBatch)
+    if isinstance(ann, str):
+        return ann.rsplit(".", 1)[-1] in ("Data", "Batch", "BaseData")
+    return p.name == "data"
+
+
+def _bind(model: torch.nn.Module, data: Data) -> Dict[str, Any]:
     """Map ``model.forward``'s parameters to attributes of ``data``.
 
-    The first parameter always receives ``data.x``; the others receive the attribute of the
-    same name (``edge_index``, ``edge_weight``, ``batch``, ...). Optional parameters for which
-    ``data`` has no value are bound to ``None``.
+    The first parameter receives ``data`` itself if it is a ``Data`` parameter
+    (``forward(self, data)``, see :func:`_is_data_parameter`), otherwise ``data.x``; the others
+    receive the attribute of the same name (``edge_index``, ``edge_weight``, ``batch``, ...).
+    Optional parameters for which ``data`` has no value are bound to ``None``.
     """
-    bound: Dict[str, Optional[torch.Tensor]] = {}
+    bound: Dict[str, Any] = {}
     for i, p in enumerate(_forward_parameters(model)):
-        value = data.x if i == 0 else getattr(data, p.name, None)
+        if i == 0:
+            value = data if _is_data_parameter(p) else data.x
+        else:
+            value = getattr(data, p.name, None)
         if value is None and p.default is inspect.Parameter.empty:
             raise ExportError(f"forward argument '{p.name}' is required but the example "
                               f"graph has no attribute '{p.name}'")
@@ -178,48 +364,46 @@ class _SpecBuilder:
                base: Optional[str] = None) -> str:
         """Emit the ops of one module applied to value ``x``; return the result's name."""
         base = base or qual or type(mod).__name__.lower()
-        t = type(mod)
-        if t is GCNConv:
-            return self._gcn(mod, qual, x, edge_weight, base)
-        if t is SAGEConv:
-            return self._sage(mod, qual, x, base)
-        if t is GINConv:
-            return self._gin(mod, qual, x, base)
-        if t is GINEConv:
-            return self._gine(mod, qual, x, base)
-        if t in (GATConv, GATv2Conv):
-            return self._gat(mod, qual, x, base)
-        if t in (APPNP, SGConv):
-            return self._propagate(mod, qual, x, edge_weight, base)
-        if t is TAGConv:
-            return self._tag(mod, qual, x, edge_weight, base)
-        if t in (EdgeConv, DynamicEdgeConv):
-            return self._edge_conv(mod, qual, x, base)
-        if t in _BASIC_GNNS:
-            return self.basic_gnn(mod, qual, x, edge_weight=edge_weight)
-        if t is MLP:
-            return self._mlp(mod, qual, x)
-        if t is torch.nn.Sequential:
-            for name, child in mod.named_children():
-                x = self.module(child, _join(qual, name), x)
-            return x
-        if isinstance(mod, (torch.nn.Linear, PygLinear)):
-            return self._linear(mod, qual, x, base)
-        if isinstance(mod, (torch.nn.BatchNorm1d, PygBatchNorm)):
-            return self._batch_norm(mod, qual, x, base)
-        if t is torch.nn.ReLU:
-            return self.add(base, "relu", [x])
-        if t is torch.nn.LeakyReLU:
-            return self.add(base, "leaky_relu", [x], {"negative_slope": float(mod.negative_slope)})
-        if t is torch.nn.ELU:
-            return self.add(base, "elu", [x], {"alpha": float(mod.alpha)})
-        if t is torch.nn.Dropout:
-            return self.add(base, "dropout", [x])
-        if t is torch.nn.Identity:
-            return x
-        raise ExportError(f"unsupported module '{qual or '<root>'}' ({t.__module__}.{t.__name__})")
+        handler = _module_handler(mod)
+        if handler is None:
+            raise self.unsupported(mod, qual)
+        return getattr(self, handler)(mod, qual, x, edge_weight, base)
 
-    def _linear(self, mod, qual, x, base):
+    @staticmethod
+    def supports(mod: torch.nn.Module) -> bool:
+        """Whether ``mod`` is in the exporter's module table."""
+        return _module_handler(mod) is not None
+
+    @staticmethod
+    def unsupported(mod: torch.nn.Module, qual: str) -> ExportError:
+        """The error for a module that is not in the table, with the nearest supported form."""
+        t = type(mod)
+        return ExportError(f"unsupported module '{qual or '<root>'}' ({t.__module__}."
+                           f"{t.__name__}); {_suggestion(mod)}")
+
+    def _sequential(self, mod, qual, x, edge_weight, base):
+        for name, child in mod.named_children():
+            x = self.module(child, _join(qual, name), x)
+        return x
+
+    def _identity(self, mod, qual, x, edge_weight, base):
+        return x
+
+    def _activation(self, mod, qual, x, edge_weight, base):
+        op, attrs = _activation_op(mod)
+        return self.add(base, op, [x], attrs)
+
+    def _dropout_module(self, mod, qual, x, edge_weight, base):
+        return self.add(base, "dropout", [x])
+
+    def _needs_call(self, mod, qual, x, edge_weight, base):
+        """Modules that need more than the node features (GCN2Conv's x_0, the batch vector of
+        an aggregation): only understood as calls in a traced forward."""
+        raise ExportError(f"module '{qual}' ({type(mod).__name__}) must be called in the "
+                          f"model's forward as {_call_form(mod, qual)}, not inside a "
+                          "Sequential or another module's nn")
+
+    def _linear(self, mod, qual, x, edge_weight, base):
         if isinstance(mod.weight, torch.nn.parameter.UninitializedParameter):
             raise ExportError(f"module '{qual}' (Linear) is lazily initialised; run the model once "
                               "or give in_channels explicitly")
@@ -230,7 +414,7 @@ class _SpecBuilder:
         return self.add(base, "linear", [x], {"in_channels": int(in_c), "out_channels": int(out_c)},
                         params)
 
-    def _batch_norm(self, mod, qual, x, base):
+    def _batch_norm(self, mod, qual, x, edge_weight, base):
         if isinstance(mod, PygBatchNorm):
             mod, qual = mod.module, _join(qual, "module")
         if not isinstance(mod, torch.nn.BatchNorm1d):
@@ -261,7 +445,7 @@ class _SpecBuilder:
                  "normalize": bool(mod.normalize), "edge_weight": bool(edge_weight)}
         return self.add(base, "gcn_conv", [x], attrs, params)
 
-    def _sage(self, mod: SAGEConv, qual, x, base):
+    def _sage(self, mod: SAGEConv, qual, x, edge_weight, base):
         if mod.project:
             raise ExportError(f"module '{qual}' (SAGEConv) uses project=True")
         if not isinstance(mod.aggr, str) or mod.aggr not in _SAGE_AGGRS:
@@ -279,7 +463,7 @@ class _SpecBuilder:
                  "root_weight": bool(mod.root_weight)}
         return self.add(base, "sage_conv", [x], attrs, params)
 
-    def _gat(self, mod, qual, x, base):
+    def _gat(self, mod, qual, x, edge_weight, base):
         name = type(mod).__name__
         v2 = type(mod) is GATv2Conv
         if isinstance(mod.in_channels, (tuple, list)) or mod.flow != "source_to_target":
@@ -378,7 +562,7 @@ class _SpecBuilder:
             params["weight2"] = self.param(_join(qual, "weight2"))
         return self.add(base, "gcn2_conv", [x, x0], attrs, params)
 
-    def _edge_conv(self, mod, qual, x, base):
+    def _edge_conv(self, mod, qual, x, edge_weight, base):
         """EdgeConv / DynamicEdgeConv: the ``nn`` (a Linear, or a Sequential of Linear,
         BatchNorm1d, ReLU, LeakyReLU, Dropout, Identity) goes into ``attrs.nn``, its
         parameters under the roles ``nn.<position>.<name>`` (docs/interchange.md)."""
@@ -434,13 +618,13 @@ class _SpecBuilder:
             attrs["k"] = int(mod.k)
         return self.add(base, "dynamic_edge_conv" if dynamic else "edge_conv", [x], attrs, params)
 
-    def _gin(self, mod: GINConv, qual, x, base):
+    def _gin(self, mod: GINConv, qual, x, edge_weight, base):
         if mod.aggr != "add" or mod.flow != "source_to_target":
             raise ExportError(f"module '{qual}' (GINConv) uses aggr={mod.aggr!r}/flow={mod.flow!r}")
         h = self.add(_join(base, "aggregate"), "gin_aggregate", [x], {"eps": float(mod.eps.item())})
         return self.module(mod.nn, _join(qual, "nn"), h)
 
-    def _gine(self, mod: GINEConv, qual, x, base):
+    def _gine(self, mod: GINEConv, qual, x, edge_weight, base):
         if mod.aggr != "add" or mod.flow != "source_to_target":
             raise ExportError(f"module '{qual}' (GINEConv) uses aggr={mod.aggr!r}/flow={mod.flow!r}")
         attrs = {"eps": float(mod.eps.item())}
@@ -457,7 +641,7 @@ class _SpecBuilder:
     def _act(self, act: Optional[torch.nn.Module], qual: str, x: str, base: str) -> str:
         return x if act is None else self.module(act, qual, x, base=base)
 
-    def _mlp(self, mod: MLP, qual, x):
+    def _mlp(self, mod: MLP, qual, x, edge_weight=False, base=None):
         """Mirror ``torch_geometric.nn.models.MLP.forward`` (eval mode)."""
         act_q = _join(qual, "act")
         for i, (lin, norm) in enumerate(zip(mod.lins, mod.norms)):
@@ -475,6 +659,9 @@ class _SpecBuilder:
             x = self.module(mod.lins[-1], _join(qual, f"lins.{len(mod.lins) - 1}"), x)
             x = self._dropout(_join(qual, "dropout.last"), x, mod.dropout[-1])
         return x
+
+    def _basic_gnn(self, mod, qual, x, edge_weight, base):
+        return self.basic_gnn(mod, qual, x, edge_weight=edge_weight)
 
     def basic_gnn(self, mod: BasicGNN, qual: str, x: str, *, edge_weight: bool) -> str:
         """Mirror ``BasicGNN.forward`` for GCN / GraphSAGE / GIN (eval mode)."""
@@ -574,6 +761,71 @@ def _fn_name(target: Any) -> str:
     return f"{mod}.{name}" if mod else name
 
 
+def _describe(arg: Any) -> str:
+    """How an fx argument is named in messages."""
+    if isinstance(arg, torch.fx.Node):
+        return f"the value '{arg.name}'" if arg.op != "placeholder" else f"argument '{arg.name}'"
+    return repr(arg)
+
+
+def _fn_args(node: torch.fx.Node, names: List[str], what: str) -> Dict[str, Any]:
+    """A call_function/call_method node's arguments by parameter name (``names`` in
+    positional order; for a method the first is the tensor itself)."""
+    if len(node.args) > len(names):
+        raise ExportError(f"{what}: too many arguments ({len(node.args)}); expected "
+                          f"({', '.join(names)})")
+    out = dict(zip(names, node.args))
+    for key, value in node.kwargs.items():
+        if key not in names or key in out:
+            raise ExportError(f"{what}: unsupported argument '{key}'; expected "
+                              f"({', '.join(names)})")
+        out[key] = value
+    return out
+
+
+def _bind_call(mod: torch.nn.Module, node: torch.fx.Node, what: str):
+    """Match a ``call_module`` node's arguments to ``mod.forward``'s parameters, as Python
+    does (positional or keyword). Returns (arguments by parameter name, first parameter)."""
+    sig = inspect.signature(mod.forward)
+    try:
+        bound = sig.bind(*node.args, **node.kwargs)
+    except TypeError as e:
+        raise ExportError(f"{what}: its arguments do not match {type(mod).__name__}.forward"
+                          f"{sig} ({e}); call it as {_call_form(mod, str(node.target))}") from e
+    args = dict(bound.arguments)
+    for p in sig.parameters.values():  # *args / **kwargs are not graph inputs tinygnn knows
+        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) and args.get(p.name):
+            raise ExportError(f"{what}: extra arguments {args[p.name]!r} are not supported; "
+                              f"call it as {_call_form(mod, str(node.target))}")
+        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            args.pop(p.name, None)
+    return args, next(iter(sig.parameters))
+
+
+def _call_form(mod: torch.nn.Module, qual: str) -> str:
+    """The call tinygnn understands for ``mod`` (for messages)."""
+    name = f"self.{qual}" if qual else "model"
+    if type(mod) is GCN2Conv:
+        return f"{name}(x, x_0, edge_index[, edge_weight])"
+    if isinstance(mod, DynamicEdgeConv):
+        return f"{name}(x[, batch])"
+    if isinstance(mod, BasicGNN):
+        return f"{name}(x, edge_index{'[, edge_weight]' if mod.supports_edge_weight else ''}" \
+               "[, batch=batch])"
+    if isinstance(mod, (GCNConv, APPNP, SGConv, TAGConv)):
+        return f"{name}(x, edge_index[, edge_weight])"
+    if isinstance(mod, GINEConv) or (isinstance(mod, (GATConv, GATv2Conv))
+                                     and mod.edge_dim is not None):
+        return f"{name}(x, edge_index, edge_attr)"
+    if isinstance(mod, MessagePassing):
+        return f"{name}(x, edge_index)"
+    if isinstance(mod, MLP):
+        return f"{name}(x[, batch])"
+    if isinstance(mod, Aggregation):
+        return f"{name}(x, batch) or {name}(x, index=batch)"
+    return f"{name}(x)"
+
+
 class _Translator:
     """Translate an fx graph of a plain module into spec ops."""
 
@@ -583,7 +835,24 @@ class _Translator:
         self.graph = graph
         self.b = builder
         self.params = list(bound)
+        self.bound = bound
         self.env: Dict[torch.fx.Node, Any] = {}
+
+    def _getattr(self, node: torch.fx.Node):
+        """``data.x``, ``data.edge_index``, ... on a ``Data`` argument of forward."""
+        obj, attr = node.args[0], node.args[1]
+        v = self.env.get(obj) if isinstance(obj, torch.fx.Node) else None
+        if v is None or v[0] != "data":
+            raise ExportError(f"forward reads the attribute '.{attr}' of {_describe(obj)}; not "
+                              "supported (tinygnn values are [rows, channels] tensors with "
+                              "shapes fixed by the graph)")
+        if attr == "x":
+            return ("value", self.b.input_name)
+        if attr in _GRAPH_INPUTS:
+            present = getattr(self.bound[v[1]], attr, None) is not None
+            return ("graph", attr) if present else ("none", attr)
+        raise ExportError(f"forward reads {v[1]}.{attr}; tinygnn models read only "
+                          f"{', '.join(f'{v[1]}.{a}' for a in ('x',) + _GRAPH_INPUTS)}")
 
     # Values in env: ("value", name) for spec values, ("graph", role) for graph inputs.
     def _value(self, arg: Any, what: str) -> str:
@@ -592,22 +861,31 @@ class _Translator:
             raise ExportError(f"{what}: expected node features, got {arg!r}")
         return v[1]
 
-    def _graph_input(self, arg: Any, role: str, what: str, optional: bool) -> bool:
+    def _graph_input(self, arg: Any, role: str, what: str, optional: bool,
+                     form: Optional[str] = None) -> bool:
         """Check ``arg`` is the model's ``role`` input (or None if optional); return whether
         it is present."""
-        if arg is None and optional:
-            return False
         v = self.env.get(arg) if isinstance(arg, torch.fx.Node) else None
+        if arg is None or v == ("none", role):
+            if optional:
+                return False
+            raise ExportError(f"{what}: called without the graph's {role}"
+                              + (f"; call it as {form}" if form else ""))
         if v != ("graph", role):
-            raise ExportError(f"{what}: argument must be the forward's '{role}' input, got {arg!r}")
+            raise ExportError(f"{what}: the {role} argument must be the forward's '{role}' "
+                              f"argument (or data.{role}) as given, got {_describe(arg)}; "
+                              f"tinygnn reads {role} from the graph, it cannot be computed "
+                              "in forward")
         return True
 
     def run(self) -> List[str]:
         placeholders = [n for n in self.graph.nodes if n.op == "placeholder"]
         for i, (node, pname) in enumerate(zip(placeholders, self.params)):
-            if i == 0:
+            if isinstance(self.bound[pname], BaseData):
+                self.env[node] = ("data", pname)
+            elif i == 0:
                 self.env[node] = ("value", self.b.input_name)
-            elif pname in ("edge_index", "edge_weight", "batch", "edge_attr"):
+            elif pname in _GRAPH_INPUTS:
                 self.env[node] = ("graph", pname)
             else:
                 self.env[node] = ("graph", f"unsupported:{pname}")
@@ -619,6 +897,9 @@ class _Translator:
                 res = node.args[0]
                 res = list(res) if isinstance(res, (tuple, list)) else [res]
                 outputs = [self._value(r, "model output") for r in res]
+                continue
+            if node.op == "call_function" and node.target is getattr:
+                self.env[node] = self._getattr(node)
                 continue
             if node.op == "call_module":
                 self.env[node] = ("value", self._call_module(node))
@@ -636,121 +917,128 @@ class _Translator:
         qual = str(node.target)
         mod = self.model.get_submodule(qual)
         what = f"module '{qual}' ({type(mod).__name__})"
-        args, kwargs = list(node.args), dict(node.kwargs)
-        if not args:
-            raise ExportError(f"{what}: called without node features")
-        x = self._value(args[0], what)
-        edge_weight = False
+        if isinstance(mod, (MessagePassing, BasicGNN)) and not self.b.supports(mod):
+            raise self.b.unsupported(mod, qual)
+        bound, first = _bind_call(mod, node, what)
+        if first not in bound or bound[first] is None:
+            raise ExportError(f"{what}: called without node features; call it as "
+                              f"{_call_form(mod, qual)}")
+        x = self._value(bound.pop(first), what)
+        edge_weight = edge_attr_given = False
+        # The other arguments, by the name of forward's parameter: graph inputs, a second
+        # value (GCN2Conv's x_0), or arguments that must keep their default.
+        graph_args: Dict[str, bool] = {}  # name -> optional
         if type(mod) is GCN2Conv:
-            # forward(x, x_0, edge_index, edge_weight=None)
-            names = ["x_0", "edge_index", "edge_weight"]
-            bound = {**dict(zip(names, args[1:])), **kwargs}
-            if set(bound) - set(names) or "x_0" not in bound:
-                raise ExportError(f"{what}: expected (x, x_0, edge_index[, edge_weight])")
-            x0 = self._value(bound["x_0"], what + " (x_0)")
-            self._graph_input(bound.get("edge_index"), "edge_index", what, optional=False)
-            edge_weight = self._graph_input(bound.get("edge_weight"), "edge_weight", what,
-                                            optional=True)
-            return self.b.gcn2(mod, qual, x, x0, edge_weight, node.name)
-        edge_attr_given = False
-        if isinstance(mod, DynamicEdgeConv):
-            # forward(x, batch=None): the graph is built from x itself.
-            b = args[1] if len(args) > 1 else kwargs.pop("batch", None)
-            self._graph_input(b, "batch", what, optional=True)
-            if len(args) > 2 or kwargs:
-                raise ExportError(f"{what}: called with extra arguments")
+            if bound.get("x_0") is None:
+                raise ExportError(f"{what}: called without x_0; call it as "
+                                  f"{_call_form(mod, qual)}")
+            x0 = self._value(bound.pop("x_0"), what + " (x_0)")
+            graph_args = {"edge_index": False, "edge_weight": True}
+        elif isinstance(mod, DynamicEdgeConv):
+            graph_args = {"batch": True}  # forward(x, batch=None): kNN graph built from x
         elif isinstance(mod, (MessagePassing, BasicGNN)):
-            if type(mod) not in (GCNConv, SAGEConv, GINConv, GINEConv, GATConv, GATv2Conv,
-                                 APPNP, SGConv, TAGConv, EdgeConv) + _BASIC_GNNS:
-                raise ExportError(f"unsupported module '{qual}' ({type(mod).__module__}."
-                                  f"{type(mod).__name__})")
-            ei = args[1] if len(args) > 1 else kwargs.pop("edge_index", None)
-            self._graph_input(ei, "edge_index", what, optional=False)
-            rest = {**{k: a for k, a in zip(self._extra_arg_names(mod), args[2:])}, **kwargs}
-            accepts_weight = isinstance(mod, (GCNConv, APPNP, SGConv, TAGConv)) or (
-                isinstance(mod, BasicGNN) and mod.supports_edge_weight)
-            for key, val in rest.items():
-                if key == "edge_weight" and accepts_weight:
-                    edge_weight = self._graph_input(val, "edge_weight", what, optional=True)
-                elif key == "batch" and isinstance(mod, BasicGNN):
-                    self._graph_input(val, "batch", what, optional=True)
-                elif key == "edge_attr" and (isinstance(mod, GINEConv) or (
-                        isinstance(mod, (GATConv, GATv2Conv)) and mod.edge_dim is not None)):
-                    edge_attr_given = self._graph_input(
-                        val, "edge_attr", what, optional=isinstance(mod, (GATConv, GATv2Conv)))
-                elif val is not None:
-                    raise ExportError(f"{what}: unsupported argument '{key}'")
-        elif len(args) > 1 or kwargs:
-            raise ExportError(f"{what}: called with extra arguments")
+            graph_args = {"edge_index": False}
+            if isinstance(mod, (GCNConv, APPNP, SGConv, TAGConv)) or (
+                    isinstance(mod, BasicGNN) and mod.supports_edge_weight):
+                graph_args["edge_weight"] = True
+            if isinstance(mod, BasicGNN):
+                graph_args["batch"] = True
+            if isinstance(mod, GINEConv):
+                graph_args["edge_attr"] = False
+            elif isinstance(mod, (GATConv, GATv2Conv)) and mod.edge_dim is not None:
+                graph_args["edge_attr"] = True
+        elif isinstance(mod, MLP):
+            graph_args = {"batch": True}  # only read by norms tinygnn does not support
+        for key, optional in graph_args.items():
+            present = self._graph_input(bound.pop(key, None), key, what, optional=optional,
+                                        form=_call_form(mod, qual))
+            edge_weight |= key == "edge_weight" and present
+            edge_attr_given |= key == "edge_attr" and present
+        for key, val in bound.items():
+            if val is not None:
+                raise ExportError(f"{what}: argument '{key}' is not supported; call it as "
+                                  f"{_call_form(mod, qual)}")
+        if type(mod) is GCN2Conv:
+            return self.b.gcn2(mod, qual, x, x0, edge_weight, node.name)
         self.b.edge_attr_given = edge_attr_given
         try:
             return self.b.module(mod, qual, x, edge_weight=edge_weight, base=node.name)
         finally:
             self.b.edge_attr_given = False
 
-    @staticmethod
-    def _extra_arg_names(mod: torch.nn.Module) -> List[str]:
-        """Names of forward's parameters after (x, edge_index)."""
-        return list(inspect.signature(mod.forward).parameters)[2:]
-
     def _call_function(self, node: torch.fx.Node) -> str:
-        fn, args, kwargs = node.target, list(node.args), dict(node.kwargs)
-        what = f"function {_fn_name(fn)}"
-        if fn in _RELU_FUNCTIONS:
-            return self.b.add(node.name, "relu", [self._value(args[0], what)])
-        if fn in _LEAKY_RELU_FUNCTIONS:
-            slope = args[1] if len(args) > 1 else kwargs.get("negative_slope", 0.01)
-            return self.b.add(node.name, "leaky_relu", [self._value(args[0], what)],
-                              {"negative_slope": float(slope)})
-        if fn in _ELU_FUNCTIONS:
-            alpha = args[1] if len(args) > 1 else kwargs.get("alpha", 1.0)
-            return self.b.add(node.name, "elu", [self._value(args[0], what)],
-                              {"alpha": float(alpha)})
-        if fn in _SOFTMAX_FUNCTIONS:
-            dim = args[1] if len(args) > 1 else kwargs.get("dim")
-            return self._softmax(node, _SOFTMAX_FUNCTIONS[fn], args[0], dim, what)
-        if fn in _DROPOUT_FUNCTIONS:
-            return self.b.add(node.name, "dropout", [self._value(args[0], what)])
-        if fn in _ADD_FUNCTIONS:
-            if len(args) != 2 or kwargs.get("alpha", 1) != 1:
-                raise ExportError(f"{what}: only the sum of two tensors is supported")
-            return self.b.add(node.name, "add", [self._value(a, what + " (operand)") for a in args])
-        if fn in _CAT_FUNCTIONS:
-            tensors = args[0]
-            dim = args[1] if len(args) > 1 else kwargs.get("dim", 0)
+        fn = node.target
+        if fn is getattr:
+            return self._getattr(node)
+        op = _FUNCTION_OPS.get(fn)
+        if op is None:
+            raise ExportError(f"unsupported function '{_fn_name(fn)}' in forward; "
+                              f"{_function_suggestion(fn)}")
+        return self._apply(node, op, f"function {_fn_name(fn)}", fn)
+
+    def _call_method(self, node: torch.fx.Node) -> str:
+        op = _METHOD_OPS.get(node.target)
+        if op is None:
+            raise ExportError(f"unsupported method 'Tensor.{node.target}' in forward; "
+                              f"{_function_suggestion(node.target)}")
+        return self._apply(node, op, f"method Tensor.{node.target}", None)
+
+    def _apply(self, node: torch.fx.Node, op: str, what: str, fn: Any) -> str:
+        """A supported function or Tensor method: its arguments by name, then the op."""
+        method = fn is None
+        if op in ("relu", "leaky_relu", "elu"):
+            extra = {"leaky_relu": ["negative_slope"], "elu": ["alpha"]}.get(op, [])
+            a = _fn_args(node, ["input"] + extra + ([] if method else ["inplace"]), what)
+            attrs = None
+            if op == "leaky_relu":
+                attrs = {"negative_slope": float(a.get("negative_slope", 0.01))}
+            elif op == "elu":
+                attrs = {"alpha": float(a.get("alpha", 1.0))}
+            return self.b.add(node.name, op, [self._value(a.get("input"), what)], attrs)
+        if op in ("softmax", "log_softmax"):
+            names = ["input", "dim", "_stacklevel", "dtype"] if fn in (F.softmax, F.log_softmax) \
+                else ["input", "dim", "dtype"]
+            a = _fn_args(node, names, what)
+            if a.get("dtype") not in (None, torch.float32):
+                raise ExportError(f"{what}: dtype={a['dtype']} is not supported; leave dtype "
+                                  "unset (float32)")
+            return self._softmax(node, op, a.get("input"), a.get("dim"), what)
+        if op == "dropout":
+            names = ["input", "p", "train"] if fn is torch.dropout else \
+                ["input", "p", "training", "inplace"]
+            a = _fn_args(node, names, what)
+            return self.b.add(node.name, "dropout", [self._value(a.get("input"), what)])
+        if op == "add":
+            names = ["input", "other"] + ([] if fn in (operator.add, operator.iadd) else ["alpha"])
+            a = _fn_args(node, names, what)
+            if a.get("alpha", 1) != 1 or "other" not in a:
+                raise ExportError(f"{what}: only the sum of two tensors (a + b) is supported")
+            return self.b.add(node.name, "add", [self._value(a.get(k), what + " (operand)")
+                                                 for k in ("input", "other")])
+        if op == "concat":
+            a = _fn_args(node, ["tensors", "dim"], what)
+            dim = a.get("dim", 0)
             if dim not in (-1, 1):
                 raise ExportError(f"{what}: only concatenation along channels (dim=-1 or 1) "
                                   f"is supported, got dim={dim}")
-            return self.b.add(node.name, "concat", [self._value(t, what) for t in tensors])
-        if fn in _POOLS:
-            x = self._value(args[0], what)
-            batch = args[1] if len(args) > 1 else kwargs.get("batch")
-            size = args[2] if len(args) > 2 else kwargs.get("size")
-            self._graph_input(batch, "batch", what, optional=True)
-            if size is not None:
-                raise ExportError(f"{what}: the 'size' argument is not supported")
-            return self.b.add(node.name, _POOLS[fn], [x], level="graph")
-        raise ExportError(f"unsupported function '{_fn_name(fn)}' in forward")
+            return self.b.add(node.name, "concat", [self._value(t, what) for t in a["tensors"]])
+        # global pooling: (x, batch=None, size=None)
+        a = _fn_args(node, ["x", "batch", "size"], what)
+        return self._pool(node, op, a.get("x"), a.get("batch"), a.get("size"), "size", what)
 
-    def _call_method(self, node: torch.fx.Node) -> str:
-        what = f"method Tensor.{node.target}"
-        if node.target in ("relu", "relu_") and len(node.args) == 1:
-            return self.b.add(node.name, "relu", [self._value(node.args[0], what)])
-        if node.target in ("add", "add_", "__add__") and len(node.args) == 2 and not node.kwargs:
-            return self.b.add(node.name, "add", [self._value(a, what) for a in node.args])
-        if node.target in ("softmax", "log_softmax") and node.args:
-            dim = node.args[1] if len(node.args) > 1 else node.kwargs.get("dim")
-            return self._softmax(node, node.target, node.args[0], dim, what)
-        raise ExportError(f"unsupported method 'Tensor.{node.target}' in forward")
+    def _pool(self, node, op, x, batch, size, size_name, what) -> str:
+        x = self._value(x, what)
+        self._graph_input(batch, "batch", what, optional=True)
+        if size is not None:
+            raise ExportError(f"{what}: the '{size_name}' argument is not supported; leave it "
+                              "out (the number of graphs is taken from batch)")
+        return self.b.add(node.name, op, [x], level="graph")
 
     def _softmax(self, node: torch.fx.Node, kind: str, x: Any, dim: Any, what: str) -> str:
         """softmax / log_softmax over the channels (dim=-1 or 1), as PyG's examples end."""
         if dim not in (-1, 1):
             raise ExportError(f"{what}: only {kind} over the channels (dim=-1 or dim=1) is "
                               f"supported, got dim={dim}")
-        extra = {k: v for k, v in node.kwargs.items() if k not in ("dim", "dtype", "_stacklevel")}
-        if extra or node.kwargs.get("dtype") not in (None, torch.float32):
-            raise ExportError(f"{what}: unsupported arguments {sorted(node.kwargs)}")
         return self.b.add(node.name, kind, [self._value(x, what)])
 
 
