@@ -157,3 +157,158 @@ def test_forward_data_refuses_other_attributes():
     data = random_graph()
     data.pos = torch.randn(data.num_nodes, 3)
     raises_naming(Net(), data, "data.pos", "data.x", "data.edge_index")
+
+
+# ------------------------------------------------------------------ torch_geometric.nn.MLP
+
+from tinygnn.knn import install  # noqa: E402  (pyg-lib's knn stand-in, for DynamicEdgeConv)
+
+install()
+
+MLP_OPTIONS = [
+    dict(),  # batch_norm, relu, plain_last, bias, no dropout
+    dict(norm=None, act="leaky_relu", act_kwargs={"negative_slope": 0.2}, dropout=0.3),
+    dict(act="elu", act_kwargs={"alpha": 0.7}, plain_last=False, bias=[True, False, True]),
+    dict(act_first=True, dropout=[0.1, 0.0, 0.2], plain_last=False),
+    dict(norm="batch_norm", norm_kwargs={"eps": 1e-3}, bias=False, act="relu"),
+]
+
+
+def expected_mlp_ops(opts, layers=3):
+    """The spec ops of MLP([.., .., .., ..], **opts): Linear -> norm -> act -> dropout."""
+    act = {"relu": "relu", "leaky_relu": "leaky_relu", "elu": "elu"}[opts.get("act", "relu")]
+    norm = ["batch_norm"] if opts.get("norm", "batch_norm") else []
+    plain_last = opts.get("plain_last", True)
+    dropout = opts.get("dropout", 0.0)
+    dropout = dropout if isinstance(dropout, list) else \
+        [dropout] * (layers - 1) + [0.0 if plain_last else dropout]
+    out = []
+    for i in range(layers):
+        out.append("linear")
+        if i == layers - 1 and plain_last:
+            break
+        out += [act] + norm if opts.get("act_first") else norm + [act]
+        out += ["dropout"] if dropout[i] > 0 else []
+    return out + (["dropout"] if plain_last and dropout[-1] > 0 else [])
+
+
+class MlpHead(torch.nn.Module):
+    """MLP before and after message passing, called with and without the batch vector."""
+
+    def __init__(self, **opts):
+        super().__init__()
+        self.pre = gnn.MLP([5, 6, 6, 8], **opts)
+        self.conv = GCNConv(8, 8)
+        self.post = gnn.MLP(in_channels=8, hidden_channels=7, out_channels=3, num_layers=3,
+                            **opts)
+
+    def forward(self, x, edge_index, batch=None):
+        h = self.conv(self.pre(x), edge_index).relu()
+        return self.post(gnn.global_add_pool(h, batch), batch=None)
+
+
+@pytest.mark.parametrize("opts", MLP_OPTIONS, ids=range(len(MLP_OPTIONS)))
+def test_mlp_options(tmp_path, opts):
+    spec = check(MlpHead(**opts), tmp_path)
+    mlp = expected_mlp_ops(opts)
+    assert ops(spec) == mlp + ["gcn_conv", "relu", "global_add_pool"] + mlp
+
+
+def test_mlp_called_with_batch_and_in_sequential(tmp_path):
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.mlp = gnn.MLP([5, 8, 8], dropout=0.5)
+            self.seq = torch.nn.Sequential(gnn.MLP([8, 4, 4], norm=None), torch.nn.ReLU())
+
+        def forward(self, x, edge_index, batch=None):
+            return self.seq(self.mlp(x, batch))
+
+    spec = check(Net(), tmp_path)
+    assert ops(spec) == ["linear", "batch_norm", "relu", "dropout", "linear",
+                         "linear", "relu", "linear", "relu"]
+    assert spec["ops"][1]["params"]["running_var"] == "mlp.norms.0.module.running_var"
+
+
+class Gin(torch.nn.Module):
+    def __init__(self, nn, edge=False):
+        super().__init__()
+        self.conv = GINEConv(nn, edge_dim=3, train_eps=True) if edge else gnn.GINConv(nn)
+
+    def forward(self, x, edge_index, edge_attr=None):
+        if edge_attr is None:
+            return self.conv(x, edge_index)
+        return self.conv(x, edge_index, edge_attr)
+
+
+@pytest.mark.parametrize("edge", [False, True])
+def test_mlp_as_gin_nn(tmp_path, edge):
+    nn = gnn.MLP([5, 8, 4], act="leaky_relu", act_kwargs={"negative_slope": 0.1}, dropout=0.2)
+    spec = check(Gin(nn, edge), tmp_path, edge_attr=3 if edge else None)
+    assert ops(spec)[1:] == ["linear", "batch_norm", "leaky_relu", "dropout", "linear"]
+
+
+class EdgeNet(torch.nn.Module):
+    def __init__(self, conv):
+        super().__init__()
+        self.conv = conv
+        self.lin = torch.nn.Linear(conv.nn.channel_list[-1], 2)
+
+    def forward(self, x, edge_index, batch=None):
+        h = self.conv(x, batch) if isinstance(self.conv, gnn.DynamicEdgeConv) \
+            else self.conv(x, edge_index)
+        return self.lin(gnn.global_max_pool(h, batch))
+
+
+@pytest.mark.parametrize("aggr", ["max", "mean", "add"])
+@pytest.mark.parametrize("opts", [dict(), dict(norm=None, act="leaky_relu",
+                                               act_kwargs={"negative_slope": 0.2}, dropout=0.5)])
+def test_mlp_as_edge_conv_nn(tmp_path, aggr, opts):
+    spec = check(EdgeNet(gnn.EdgeConv(gnn.MLP([2 * 3, 8, 4], **opts), aggr=aggr)), tmp_path,
+                 channels=3)
+    op = spec["ops"][0]
+    assert op["op"] == "edge_conv" and op["attrs"]["in_channels"] == 3
+    assert [layer["op"] for layer in op["attrs"]["nn"]] == expected_mlp_ops(opts, 2)
+    assert op["params"]["nn.0.weight"] == "conv.nn.lins.0.weight"
+
+
+@pytest.mark.parametrize("k", [3, 20])
+def test_dgcnn_dynamic_edge_conv_mlp(tmp_path, k):
+    # PyG's DGCNN example: DynamicEdgeConv(MLP([2 * 3, 64, 64]), k, aggr).
+    spec = check(EdgeNet(gnn.DynamicEdgeConv(gnn.MLP([2 * 3, 64, 64]), k, "max")), tmp_path,
+                 channels=3)
+    op = spec["ops"][0]
+    assert op["op"] == "dynamic_edge_conv" and op["attrs"]["k"] == k
+    assert [layer["op"] for layer in op["attrs"]["nn"]] == ["linear", "batch_norm", "relu",
+                                                            "linear"]
+    assert op["params"]["nn.1.running_mean"] == "conv.nn.norms.0.module.running_mean"
+
+
+@pytest.mark.parametrize("norm", [None, "batch_norm"])
+def test_edge_cnn_model(tmp_path, norm):
+    model = gnn.models.EdgeCNN(5, 8, num_layers=2, out_channels=3, norm=norm, aggr="max")
+    spec = check(model, tmp_path)
+    bn = ["batch_norm"] if norm else []
+    assert ops(spec) == ["edge_conv"] + bn + ["relu", "edge_conv"]
+    nn = [layer["op"] for layer in spec["ops"][0]["attrs"]["nn"]]
+    assert nn == ["linear"] + bn + ["relu", "linear"]
+    assert spec["ops"][0]["attrs"]["aggr"] == "max"
+
+
+def test_mlp_refusals_name_the_module_and_the_fix():
+    # LayerNorm: no advice to pass the batch vector, the nearest supported norm instead.
+    with pytest.raises(tinygnn.ExportError) as info:
+        tinygnn.build_spec(Gin(gnn.MLP([5, 8, 4], norm="layer_norm")), random_graph())
+    msg = str(info.value)
+    assert "conv.nn.norms.0" in msg and "LayerNorm" in msg and "norm='batch_norm'" in msg, msg
+    assert "batch vector" not in msg and "pass" not in msg, msg
+    raises_naming(Gin(gnn.MLP([5, 8, 4], norm="graph_norm")), random_graph(),
+                  "conv.nn.norms.0", "GraphNorm", "norm='batch_norm'")
+    raises_naming(Gin(gnn.MLP([5, 8, 4], act="gelu")), random_graph(),
+                  "conv.nn.act", "GELU", "act='relu'")
+    raises_naming(MlpHead(norm="instance_norm"), random_graph(), "pre.norms.0", "InstanceNorm")
+    edge = [(gnn.MLP([6, 8, 8, 4]), "more than two Linear"),
+            (gnn.MLP([6, 8, 4], act_first=True), "act_first=False"),
+            (gnn.MLP([6, 8, 4], act="elu"), "ELU")]
+    for nn, words in edge:
+        raises_naming(EdgeNet(gnn.EdgeConv(nn)), random_graph(channels=3), "'conv'", words)

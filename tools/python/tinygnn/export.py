@@ -166,7 +166,7 @@ def _names(handlers: Sequence[str]) -> str:
 
 _NORM_HINT = ("tinygnn supports only batch normalization with running statistics "
               "(torch.nn.BatchNorm1d, torch_geometric.nn.BatchNorm, norm='batch_norm' in PyG "
-              "models and MLP), folded into the linear map before it: use it or norm=None")
+              "models and MLP), folded into the linear map before it, or no normalization")
 _ACT_HINT = ("supported activations: ReLU, LeakyReLU, ELU (torch.nn modules, F.relu, "
              "F.leaky_relu, F.elu, or act='relu' / 'leaky_relu' / 'elu' in PyG models and MLP)")
 _POOL_HINT = ("supported graph pooling: global_add_pool, global_mean_pool, global_max_pool, "
@@ -218,6 +218,60 @@ def _function_suggestion(fn: Any) -> str:
         return ("element-wise arithmetic other than a + b (residual) is not supported; use "
                 "modules (Linear, pooling) for the rest")
     return "see tools/python/README.md for the supported functions"
+
+
+def _check_norm(norm: torch.nn.Module, q: str, owner: str, use: str) -> None:
+    """The norms of an MLP or BasicGNN: batch normalization or none."""
+    if isinstance(norm, (torch.nn.Identity, torch.nn.BatchNorm1d, PygBatchNorm)):
+        return
+    t = type(norm)
+    raise ExportError(f"module '{q}' ({t.__module__}.{t.__name__}) in {owner} is not "
+                      f"supported; {_NORM_HINT}: build {owner} with {use}")
+
+
+def _check_batch_norm(bn: torch.nn.Module, q: str) -> None:
+    if not isinstance(bn, torch.nn.BatchNorm1d):
+        t = type(bn)
+        raise ExportError(f"unsupported module '{q}' ({t.__module__}.{t.__name__}); {_NORM_HINT}")
+    if bn.running_mean is None or bn.running_var is None:
+        raise ExportError(f"module '{q}' (BatchNorm1d) has track_running_stats=False (it "
+                          "normalizes with the statistics of each input); train it with "
+                          "track_running_stats=True (the default)")
+    if not bn.affine:
+        raise ExportError(f"module '{q}' (BatchNorm1d) has affine=False; use affine=True "
+                          "(the default)")
+
+
+def _check_edge_nn(layers: List[dict], who: str) -> None:
+    """The nn shape the runtime's EdgeConv runs (tools' parse_nn): ``linear [batch_norm]
+    [act] [linear [batch_norm] [act]]``, dropout/identity anywhere."""
+    form = ("linear [batch_norm] [relu|leaky_relu] [linear [batch_norm] [relu|leaky_relu]], "
+            "e.g. MLP([2 * F, hidden, out]) or MLP([2 * F, out])")
+    lins, state = 0, None
+    for layer in layers:
+        op = layer["op"]
+        if op == "linear":
+            if lins == 2:
+                raise ExportError(f"{who}: its nn has more than two Linear layers; the "
+                                  f"runtime's EdgeConv runs {form}")
+            if lins == 1 and state != "act":
+                raise ExportError(f"{who}: its nn has two Linear layers without an activation "
+                                  f"between them; the runtime's EdgeConv runs {form}")
+            lins, state = lins + 1, "lin"
+        elif op == "batch_norm":
+            if state != "lin":
+                raise ExportError(f"{who}: a batch_norm in its nn must directly follow a "
+                                  f"Linear (with an MLP: act_first=False); the runtime's "
+                                  f"EdgeConv runs {form}")
+            state = "bn"
+        elif op in ("relu", "leaky_relu"):
+            if state not in ("lin", "bn"):
+                raise ExportError(f"{who}: an activation in its nn must follow a Linear (or "
+                                  f"its batch_norm); the runtime's EdgeConv runs {form}")
+            state = "act"
+    if lins == 0:
+        raise ExportError(f"{who}: its nn has no Linear layer; the runtime's EdgeConv runs "
+                          f"{form}")
 
 
 def _activation_op(mod: torch.nn.Module) -> Tuple[str, dict]:
@@ -417,12 +471,7 @@ class _SpecBuilder:
     def _batch_norm(self, mod, qual, x, edge_weight, base):
         if isinstance(mod, PygBatchNorm):
             mod, qual = mod.module, _join(qual, "module")
-        if not isinstance(mod, torch.nn.BatchNorm1d):
-            raise ExportError(f"unsupported module '{qual}' ({type(mod).__name__})")
-        if mod.running_mean is None or mod.running_var is None:
-            raise ExportError(f"module '{qual}' (BatchNorm1d) has track_running_stats=False")
-        if not mod.affine:
-            raise ExportError(f"module '{qual}' (BatchNorm1d) has affine=False")
+        _check_batch_norm(mod, qual)
         params = {role: self.param(_join(qual, role))
                   for role in ("weight", "bias", "running_mean", "running_var")}
         return self.add(base, "batch_norm", [x],
@@ -563,27 +612,25 @@ class _SpecBuilder:
         return self.add(base, "gcn2_conv", [x, x0], attrs, params)
 
     def _edge_conv(self, mod, qual, x, edge_weight, base):
-        """EdgeConv / DynamicEdgeConv: the ``nn`` (a Linear, or a Sequential of Linear,
-        BatchNorm1d, ReLU, LeakyReLU, Dropout, Identity) goes into ``attrs.nn``, its
-        parameters under the roles ``nn.<position>.<name>`` (docs/interchange.md)."""
+        """EdgeConv / DynamicEdgeConv: the ``nn`` (a Linear, a Sequential or a
+        ``torch_geometric.nn.MLP`` of Linear, BatchNorm1d, ReLU, LeakyReLU, Dropout, Identity)
+        goes into ``attrs.nn``, its parameters under the roles ``nn.<position>.<name>``
+        (docs/interchange.md)."""
         name = type(mod).__name__
+        who = f"module '{qual}' ({name})"
         dynamic = type(mod) is DynamicEdgeConv
         if mod.flow != "source_to_target":
-            raise ExportError(f"module '{qual}' ({name}) uses flow='{mod.flow}'")
+            raise ExportError(f"{who} uses flow='{mod.flow}'; use the default "
+                              "flow='source_to_target'")
         if not isinstance(mod.aggr, str) or mod.aggr not in ("max", "mean", "add", "sum"):
-            raise ExportError(f"module '{qual}' ({name}) uses aggr={mod.aggr!r}; "
-                              "supported: max, mean, sum")
-        nn_q = _join(qual, "nn")
-        if isinstance(mod.nn, torch.nn.Sequential):
-            children = [(_join(nn_q, n), c) for n, c in mod.nn.named_children()]
-        else:
-            children = [(nn_q, mod.nn)]
+            raise ExportError(f"{who} uses aggr={mod.aggr!r}; supported: 'max', 'mean', 'add'")
         layers, params = [], {}
-        for i, (q, c) in enumerate(children):
+        for i, (q, c) in enumerate(self._nn_layers(mod.nn, _join(qual, "nn"))):
             role = f"nn.{i}"
             if isinstance(c, (torch.nn.Linear, PygLinear)):
                 if isinstance(c.weight, torch.nn.parameter.UninitializedParameter):
-                    raise ExportError(f"module '{q}' (Linear) is lazily initialised")
+                    raise ExportError(f"module '{q}' (Linear) is lazily initialised; give its "
+                                      "in_channels or run the model once before exporting")
                 o, n_in = c.weight.shape
                 layers.append({"op": "linear", "in_channels": int(n_in), "out_channels": int(o)})
                 params[f"{role}.weight"] = self.param(_join(q, "weight"))
@@ -592,8 +639,7 @@ class _SpecBuilder:
             elif isinstance(c, (torch.nn.BatchNorm1d, PygBatchNorm)):
                 if isinstance(c, PygBatchNorm):
                     c, q = c.module, _join(q, "module")
-                if c.running_mean is None or not c.affine:
-                    raise ExportError(f"module '{q}' (BatchNorm1d) needs running stats and affine")
+                _check_batch_norm(c, q)
                 layers.append({"op": "batch_norm", "eps": float(c.eps)})
                 for r in ("weight", "bias", "running_mean", "running_var"):
                     params[f"{role}.{r}"] = self.param(_join(q, r))
@@ -606,17 +652,30 @@ class _SpecBuilder:
             elif type(c) is torch.nn.Identity:
                 layers.append({"op": "identity"})
             else:
-                raise ExportError(f"module '{q}' ({type(c).__name__}) in the nn of '{qual}' "
-                                  f"({name}) is not supported")
-        first = next((l for l in layers if l["op"] == "linear"), None)
-        if first is None or first["in_channels"] % 2:
-            raise ExportError(f"module '{qual}' ({name}): nn must start with a Linear on "
-                              "[x_i, x_j - x_i] (even in_features)")
+                t = type(c)
+                raise ExportError(
+                    f"module '{q}' ({t.__module__}.{t.__name__}) in the nn of {who} is not "
+                    "supported; the nn of an EdgeConv may hold Linear, BatchNorm1d, ReLU, "
+                    "LeakyReLU, Dropout and Identity (a Linear, a torch.nn.Sequential or a "
+                    "torch_geometric.nn.MLP with act='relu' or 'leaky_relu')")
+        _check_edge_nn(layers, who)
+        first = next(layer for layer in layers if layer["op"] == "linear")
+        if first["in_channels"] % 2:
+            raise ExportError(f"{who}: nn must start with a Linear on [x_i, x_j - x_i] "
+                              f"(2 * F inputs), got in_channels={first['in_channels']}")
         attrs = {"in_channels": first["in_channels"] // 2,
                  "aggr": "sum" if mod.aggr == "add" else mod.aggr, "nn": layers}
         if dynamic:
             attrs["k"] = int(mod.k)
         return self.add(base, "dynamic_edge_conv" if dynamic else "edge_conv", [x], attrs, params)
+
+    def _nn_layers(self, nn: torch.nn.Module, q: str) -> List[Tuple[str, torch.nn.Module]]:
+        """A layer chain flattened: Sequentials (nested too) and MLPs opened up."""
+        if isinstance(nn, MLP):
+            return [(lq, layer) for lq, _, layer in self._mlp_layers(nn, q)]
+        if type(nn) is torch.nn.Sequential:
+            return [l for n, c in nn.named_children() for l in self._nn_layers(c, _join(q, n))]
+        return [(q, nn)]
 
     def _gin(self, mod: GINConv, qual, x, edge_weight, base):
         if mod.aggr != "add" or mod.flow != "source_to_target":
@@ -641,23 +700,42 @@ class _SpecBuilder:
     def _act(self, act: Optional[torch.nn.Module], qual: str, x: str, base: str) -> str:
         return x if act is None else self.module(act, qual, x, base=base)
 
+    def _mlp_layers(self, mod: MLP, qual: str) -> List[Tuple[str, str, torch.nn.Module]]:
+        """The layers of ``torch_geometric.nn.MLP.forward`` in eval mode, in order, as
+        (module path, op name, module): for each Linear ``lins.i``, its norm ``norms.i``
+        (unless Identity) and ``act`` (before the norm with ``act_first``), and dropout
+        ``p = dropout[i]`` when > 0 (a ``torch.nn.Dropout``); with ``plain_last`` the last
+        Linear alone (and its dropout, if a list gave one)."""
+        owner = f"'{qual or '<root>'}' (MLP)"
+        for i, norm in enumerate(mod.norms):
+            _check_norm(norm, _join(qual, f"norms.{i}"), owner, "norm='batch_norm' or norm=None")
+        act_q = _join(qual, "act")
+        layers: List[Tuple[str, str, torch.nn.Module]] = []
+        for i, (lin, norm) in enumerate(zip(mod.lins, mod.norms)):
+            q = _join(qual, f"lins.{i}")
+            layers.append((q, q, lin))
+            if mod.act is not None and mod.act_first:
+                layers.append((act_q, f"{act_q}.{i}", mod.act))
+            if not isinstance(norm, torch.nn.Identity):
+                q = _join(qual, f"norms.{i}")
+                layers.append((q, q, norm))
+            if mod.act is not None and not mod.act_first:
+                layers.append((act_q, f"{act_q}.{i}", mod.act))
+            if mod.dropout[i] > 0:
+                q = _join(qual, f"dropout.{i}")
+                layers.append((q, q, torch.nn.Dropout(mod.dropout[i])))
+        if mod.plain_last:
+            q = _join(qual, f"lins.{len(mod.lins) - 1}")
+            layers.append((q, q, mod.lins[-1]))
+            if mod.dropout[-1] > 0:
+                q = _join(qual, "dropout.last")
+                layers.append((q, q, torch.nn.Dropout(mod.dropout[-1])))
+        return layers
+
     def _mlp(self, mod: MLP, qual, x, edge_weight=False, base=None):
         """Mirror ``torch_geometric.nn.models.MLP.forward`` (eval mode)."""
-        act_q = _join(qual, "act")
-        for i, (lin, norm) in enumerate(zip(mod.lins, mod.norms)):
-            x = self.module(lin, _join(qual, f"lins.{i}"), x)
-            if mod.act_first:
-                x = self._act(mod.act, act_q, x, f"{act_q}.{i}")
-            if getattr(mod, "supports_norm_batch", False):
-                raise ExportError(f"module '{qual}.norms.{i}' ({type(norm).__name__}) needs the "
-                                  "batch vector; not supported")
-            x = self.module(norm, _join(qual, f"norms.{i}"), x)
-            if not mod.act_first:
-                x = self._act(mod.act, act_q, x, f"{act_q}.{i}")
-            x = self._dropout(_join(qual, f"dropout.{i}"), x, mod.dropout[i])
-        if mod.plain_last:
-            x = self.module(mod.lins[-1], _join(qual, f"lins.{len(mod.lins) - 1}"), x)
-            x = self._dropout(_join(qual, "dropout.last"), x, mod.dropout[-1])
+        for q, name, layer in self._mlp_layers(mod, qual):
+            x = self.module(layer, q, x, base=name)
         return x
 
     def _basic_gnn(self, mod, qual, x, edge_weight, base):
@@ -669,9 +747,9 @@ class _SpecBuilder:
         if mod.jk_mode not in (None, "last", "cat"):
             raise ExportError(f"module '{qual or '<root>'}' ({name}) uses jk='{mod.jk_mode}'; "
                               "supported: None, 'last', 'cat'")
-        if getattr(mod, "supports_norm_batch", False):
-            raise ExportError(f"module '{_join(qual, 'norms.0')}' ({type(mod.norms[0]).__name__}) "
-                              "needs the batch vector; not supported")
+        for i, norm in enumerate(mod.norms):
+            _check_norm(norm, _join(qual, f"norms.{i}"), f"'{qual or '<root>'}' ({name})",
+                        "norm='batch_norm' or norm=None")
         act_q = _join(qual, "act")
         xs: List[str] = []
         for i, (conv, norm) in enumerate(zip(mod.convs, mod.norms)):
