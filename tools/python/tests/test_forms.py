@@ -17,8 +17,9 @@ from helpers import perturb, random_batch, random_graph
 from test_export import export_and_check, ops, raises_naming
 
 
-def graphs(edge_weight=False, edge_attr=None, channels=5):
-    """Graphs to compare on: single graphs (last node isolated) and batches."""
+def graphs(edge_weight=False, edge_attr=None, channels=5, batch=False):
+    """Graphs to compare on: single graphs (last node isolated) and batches; with ``batch``
+    the single graphs get a batch vector too."""
     out = [random_graph(channels=channels, edge_weight=edge_weight, seed=s) for s in (1, 2)]
     out += [random_batch((4, 8, 6), channels=channels, seed=3),
             random_batch((4, 5, 9, 6), channels=channels, seed=7)]
@@ -29,13 +30,15 @@ def graphs(edge_weight=False, edge_attr=None, channels=5):
             d.edge_weight = torch.rand(e, generator=g) + 0.1
         if edge_attr:
             d.edge_attr = torch.randn(e, edge_attr, generator=g)
+        if batch and getattr(d, "batch", None) is None:
+            d.batch = torch.zeros(d.num_nodes, dtype=torch.long)
     return out
 
 
-def check(model, tmp_path, edge_weight=False, edge_attr=None, channels=5):
-    """Export on the first graph; the spec must reproduce PyG on all of them."""
+def check(model, tmp_path, edge_weight=False, edge_attr=None, channels=5, batch=False):
+    """Export on a batch of graphs; the spec must reproduce PyG on all of graphs()."""
     model = perturb(model)
-    data = graphs(edge_weight, edge_attr, channels)
+    data = graphs(edge_weight, edge_attr, channels, batch)
     spec = export_and_check(model, data[2], tmp_path)
     tensors = {k: v.float() for k, v in model.state_dict().items() if v.is_floating_point()}
     for d in data:
@@ -312,3 +315,92 @@ def test_mlp_refusals_name_the_module_and_the_fix():
             (gnn.MLP([6, 8, 4], act="elu"), "ELU")]
     for nn, words in edge:
         raises_naming(EdgeNet(gnn.EdgeConv(nn)), random_graph(channels=3), "'conv'", words)
+
+
+# ------------------------------------------------------------------ torch_geometric.nn.aggr
+
+AGGRS = {"sum": ("SumAggregation", "global_add_pool"),
+         "mean": ("MeanAggregation", "global_mean_pool"),
+         "max": ("MaxAggregation", "global_max_pool")}
+
+
+class AggrNet(torch.nn.Module):
+    def __init__(self, kind, keyword):
+        super().__init__()
+        self.conv = GCNConv(5, 6)
+        self.pool = getattr(gnn.aggr, AGGRS[kind][0])()
+        self.lin = torch.nn.Linear(6, 2)
+        self.keyword = keyword
+
+    def forward(self, x, edge_index, batch=None):
+        h = self.conv(x, edge_index).relu()
+        h = self.pool(h, index=batch) if self.keyword else self.pool(h, batch)
+        return self.lin(h)
+
+
+@pytest.mark.parametrize("keyword", [False, True])
+@pytest.mark.parametrize("kind", list(AGGRS))
+def test_aggregation_modules(tmp_path, kind, keyword):
+    spec = check(AggrNet(kind, keyword), tmp_path)
+    assert ops(spec) == ["gcn_conv", "relu", AGGRS[kind][1], "linear"]
+    assert spec["task"] == "graph"
+
+
+def test_aggregation_in_pyg_sequential_and_data_forward(tmp_path):
+    seq = gnn.Sequential("x, edge_index, batch", [
+        (SAGEConv(5, 8), "x, edge_index -> x"),
+        torch.nn.ReLU(),
+        (gnn.aggr.MaxAggregation(), "x, batch -> x"),
+        torch.nn.Linear(8, 3),
+    ])
+    assert ops(check(seq, tmp_path, batch=True))[2] == "global_max_pool"
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.mlp = gnn.MLP([5, 8, 8])
+            self.readout = gnn.aggr.MeanAggregation()
+
+        def forward(self, data):
+            return self.readout(self.mlp(data.x), data.batch)
+
+    assert ops(check(Net(), tmp_path))[-1] == "global_mean_pool"
+
+
+def test_aggregation_refusals():
+    class Net(torch.nn.Module):
+        def __init__(self, pool, call):
+            super().__init__()
+            self.pool = pool
+            self.call = call
+
+        def forward(self, x, edge_index, batch):
+            return self.call(self.pool, x, batch)
+
+    data = random_batch()
+    raises_naming(Net(gnn.aggr.SoftmaxAggregation(), lambda p, x, b: p(x, b)), data,
+                  "'pool'", "SoftmaxAggregation", "MeanAggregation")
+    raises_naming(Net(gnn.aggr.SumAggregation(), lambda p, x, b: p(x, b, dim_size=3)), data,
+                  "'pool'", "dim_size")
+    raises_naming(Net(gnn.aggr.MaxAggregation(), lambda p, x, b: p(x, b, dim=1)), data,
+                  "'pool'", "dim=1")
+
+
+class Gate(torch.nn.Module):
+    """A block with Python control flow on tensor values (not traceable)."""
+
+    def forward(self, x):
+        return x if float(x.sum()) > 0 else -x
+
+
+def test_untraceable_module_is_named():
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = GCNConv(5, 4)
+            self.block = torch.nn.Sequential(torch.nn.Identity(), Gate())
+
+        def forward(self, x, edge_index):
+            return self.block(self.conv(x, edge_index))
+
+    raises_naming(Net(), random_graph(), "module 'block.1'", "Gate", "control flow")

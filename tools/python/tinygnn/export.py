@@ -776,15 +776,61 @@ class _SpecBuilder:
 # --------------------------------------------------------------------------------------
 
 class _Tracer(torch.fx.Tracer):
-    """fx tracer that keeps every PyG module (except ``torch_geometric.nn.Sequential``)
-    as a leaf and records the global pooling functions as single calls."""
+    """fx tracer that keeps every PyG module (except ``torch_geometric.nn.Sequential``),
+    and every message-passing layer or aggregation of the user's own, as a leaf, records
+    the global pooling functions as single calls, and remembers which module was being
+    traced when tracing fails (:attr:`failed_in`)."""
+
+    def __init__(self):
+        super().__init__()
+        self.failed_in: Optional[Tuple[str, torch.nn.Module]] = None
 
     def is_leaf_module(self, m: torch.nn.Module, qualname: str) -> bool:
         if isinstance(m, pyg_nn.Sequential):
             return False
+        if isinstance(m, (MessagePassing, Aggregation, BasicGNN)):
+            return True
         if type(m).__module__.startswith("torch_geometric."):
             return True
         return super().is_leaf_module(m, qualname)
+
+    def call_module(self, m, forward, args, kwargs):  # noqa: D102
+        try:
+            return super().call_module(m, forward, args, kwargs)
+        except Exception:
+            if self.failed_in is None:  # the innermost module
+                try:
+                    qual = self.path_of_module(m)
+                except NameError:
+                    qual = "?"
+                self.failed_in = (qual, m)
+            raise
+
+    @contextlib.contextmanager
+    def _leaf_calls(self, root: torch.nn.Module):
+        """Leaf modules whose class overrides ``__call__`` (PyG's ``Aggregation`` checks its
+        arguments there, with control flow on tensors) are recorded like any leaf: their
+        ``__call__`` goes straight to ``torch.nn.Module.__call__`` (which fx wraps) while
+        tracing. The traced graph calls the real module later."""
+
+        def plain_call(mod, *args, **kwargs):
+            return torch.nn.Module.__call__(mod, *args, **kwargs)
+
+        patched = {}
+        for qual, m in root.named_modules():
+            if m is root or not self.is_leaf_module(m, qual):
+                continue
+            for cls in type(m).__mro__:
+                if cls is torch.nn.Module:
+                    break
+                if "__call__" in vars(cls) and cls not in patched:
+                    patched[cls] = vars(cls)["__call__"]
+                    cls.__call__ = plain_call
+        try:
+            yield
+        finally:
+            for cls, call in patched.items():
+                cls.__call__ = call
 
     @contextlib.contextmanager
     def _wrapped_pools(self, root: torch.nn.Module):
@@ -829,7 +875,7 @@ class _Tracer(torch.fx.Tracer):
                 cell.cell_contents = value
 
     def trace(self, root, concrete_args=None):  # noqa: D102
-        with self._wrapped_pools(root):
+        with self._wrapped_pools(root), self._leaf_calls(root):
             return super().trace(root, concrete_args)
 
 
@@ -995,9 +1041,20 @@ class _Translator:
         qual = str(node.target)
         mod = self.model.get_submodule(qual)
         what = f"module '{qual}' ({type(mod).__name__})"
-        if isinstance(mod, (MessagePassing, BasicGNN)) and not self.b.supports(mod):
+        if isinstance(mod, (MessagePassing, BasicGNN, Aggregation)) and not self.b.supports(mod):
             raise self.b.unsupported(mod, qual)
         bound, first = _bind_call(mod, node, what)
+        if type(mod) in _AGGREGATIONS:
+            # aggr(x, index=None, ptr=None, dim_size=None, dim=-2): x's rows grouped by
+            # index = the batch vector, i.e. global_{add,mean,max}_pool(x, batch).
+            if bound.get("ptr") is not None:
+                raise ExportError(f"{what}: the 'ptr' argument is not supported; call it as "
+                                  f"{_call_form(mod, qual)}")
+            if bound.get("dim", -2) not in (-2, 0):
+                raise ExportError(f"{what}: only aggregation over the nodes (dim=-2 or 0) is "
+                                  f"supported, got dim={bound['dim']}")
+            return self._pool(node, _AGGREGATIONS[type(mod)], bound.get(first),
+                              bound.get("index"), bound.get("dim_size"), "dim_size", what)
         if first not in bound or bound[first] is None:
             raise ExportError(f"{what}: called without node features; call it as "
                               f"{_call_form(mod, qual)}")
@@ -1141,6 +1198,21 @@ def _eval_mode(model: torch.nn.Module):
         model.train(was_training)
 
 
+def _trace_error(model: torch.nn.Module, failed_in, e: Exception) -> ExportError:
+    """The error for a forward torch.fx cannot trace, naming the module being traced."""
+    if failed_in is None:
+        where = f"{type(model).__name__}.forward"
+    else:
+        qual, m = failed_in
+        where = f"module '{qual}' ({type(m).__module__}.{type(m).__name__})"
+    return ExportError(
+        f"cannot trace {where} with torch.fx ({type(e).__name__}: {e}); tinygnn needs a "
+        "forward whose operations do not depend on the values of the tensors: remove Python "
+        "control flow on tensors (if/while on a tensor, .item(), .tolist(), sizes used as "
+        "numbers) or move it out of the model, and build the model from the layers listed in "
+        "tools/python/README.md")
+
+
 def build_spec(model: torch.nn.Module, example: Data) -> ExportResult:
     """Translate ``model`` into a spec; ``example`` is run through PyG (eval mode) to check
     the translation and to produce the expected output. Raises :class:`ExportError`."""
@@ -1158,13 +1230,13 @@ def build_spec(model: torch.nn.Module, example: Data) -> ExportResult:
                                          edge_weight=bound.get("edge_weight") is not None)]
         else:
             concrete = {k: None for k, v in bound.items() if v is None}
+            tracer = _Tracer()
             try:
-                graph = _Tracer().trace(model, concrete_args=concrete or None)
+                graph = tracer.trace(model, concrete_args=concrete or None)
             except ExportError:
                 raise
             except Exception as e:  # fx raises many kinds of errors on dynamic code
-                raise ExportError(f"cannot trace {type(model).__name__}.forward with torch.fx: "
-                                  f"{e}") from e
+                raise _trace_error(model, tracer.failed_in, e) from e
             outputs = _Translator(model, graph, bound, builder).run()
             traced = torch.fx.GraphModule(model, graph)
         expected = model(**inputs)
