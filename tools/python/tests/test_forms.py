@@ -404,3 +404,119 @@ def test_untraceable_module_is_named():
             return self.block(self.conv(x, edge_index))
 
     raises_naming(Net(), random_graph(), "module 'block.1'", "Gate", "control flow")
+
+
+# ------------------------------------------------------------------ wrong example data
+
+
+def _bad(key, value):
+    d = random_graph(edge_weight=True)
+    d.edge_attr = torch.randn(d.edge_index.size(1), 3)
+    d.batch = torch.zeros(d.num_nodes, dtype=torch.long)
+    if callable(value):
+        value = value(d)
+    setattr(d, key, value)
+    return d
+
+
+BAD_EXAMPLES = [
+    ("x", lambda d: d.x.long(), ["x", "dtype", "floating point"]),
+    ("x", lambda d: d.x[:, 0], ["x", "[N, F]"]),
+    ("x", lambda d: d.x[:, :4], ["x has 4 channels", "'conv1' (gcn_conv) expects 5"]),
+    ("x", lambda d: d.x.index_fill(0, torch.tensor([2]), float("nan")), ["x contains NaN"]),
+    ("edge_index", lambda d: d.edge_index.float(), ["edge_index", "torch.long"]),
+    ("edge_index", lambda d: d.edge_index.t().contiguous(), ["edge_index", "[2, E]"]),
+    ("edge_index", lambda d: d.edge_index + 5, ["edge_index", "outside [0, 12)"]),
+    ("edge_index", lambda d: d.edge_index - 1, ["edge_index", "from -1"]),
+    ("edge_weight", lambda d: d.edge_weight[:-2], ["edge_weight", "[E] = [34]"]),
+    ("edge_weight", lambda d: d.edge_weight.long(), ["edge_weight", "dtype"]),
+    ("edge_weight", lambda d: d.edge_weight.index_fill(0, torch.tensor([0]), float("inf")),
+     ["edge_weight contains Inf"]),
+    ("edge_attr", lambda d: torch.randn(d.edge_index.size(1), 4), ["edge_attr has 4 channels",
+                                                                   "expects 3"]),
+    ("edge_attr", lambda d: d.edge_attr.long(), ["edge_attr", "dtype"]),
+    ("edge_attr", lambda d: d.edge_attr[:3], ["edge_attr", "one row per edge"]),
+    ("batch", lambda d: d.batch[:5], ["batch", "[N] = [12]"]),
+    ("batch", lambda d: d.batch.float(), ["batch", "torch.long"]),
+]
+
+
+@pytest.mark.parametrize("key,value,words", BAD_EXAMPLES,
+                         ids=[f"{k}-{i}" for i, (k, _, _) in enumerate(BAD_EXAMPLES)])
+def test_wrong_example_data_names_the_tensor(key, value, words):
+    raises_naming(DataNet(), _bad(key, value), *words)
+
+
+def test_nan_weights_and_outputs_are_reported_as_such():
+    model = DataNet().eval()
+    with torch.no_grad():
+        model.lin.weight[0, 0] = float("nan")
+    raises_naming(model, _bad("y", None), "parameter 'lin.weight'", "NaN")
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = GCNConv(5, 4)
+            self.bn = torch.nn.BatchNorm1d(4)
+
+        def forward(self, x, edge_index):
+            return self.bn(self.conv(x, edge_index))
+
+    model = Net().eval()
+    with torch.no_grad():
+        model.bn.running_var.fill_(-1.0)  # finite, but sqrt of a negative number
+    with pytest.raises(tinygnn.ExportError) as info:
+        tinygnn.build_spec(model, random_graph())
+    msg = str(info.value)
+    assert "output" in msg and "NaN" in msg and "control flow" not in msg, msg
+
+
+def test_wrong_channels_inside_the_model_are_named():
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = GCNConv(5, 4)
+            self.lin = torch.nn.Linear(7, 2)
+
+        def forward(self, x, edge_index):
+            return self.lin(self.conv(x, edge_index))
+
+    raises_naming(Net(), random_graph(), "'lin' (linear) expects 7", "'conv' has 4")
+
+
+# ------------------------------------------------------------------ link prediction
+
+
+def _link_graph(seed=3):
+    d = random_graph(seed=seed)
+    d.edge_label_index = torch.tensor([[0, 3, 11, 5, 2], [1, 3, 0, 5, 9]])
+    return d
+
+
+def test_mlp_link_decoder(tmp_path):
+    enc = perturb(gnn.models.GCN(5, 8, num_layers=2, out_channels=4))
+    mlp = perturb(gnn.MLP([8, 6, 1], act="leaky_relu", act_kwargs={"negative_slope": 0.1}))
+    data = _link_graph()
+    res = tinygnn.export_link(enc, tmp_path / "m.safetensors", example=data, decoder="concat",
+                              mlp=mlp)
+    assert ops(res.spec)[-5:] == ["pair_concat", "linear", "batch_norm", "leaky_relu", "linear"]
+    tensors = {k: v.float() for k, v in enc.state_dict().items() if v.is_floating_point()}
+    tensors.update({f"decoder.{k}": v.float() for k, v in mlp.state_dict().items()
+                    if v.is_floating_point()})
+    for d in (data, _link_graph(5)):
+        with torch.no_grad():
+            z = enc(d.x, d.edge_index)
+            s, t = d.edge_label_index
+            want = mlp(torch.cat([z[s], z[t]], dim=-1))
+        torch.testing.assert_close(run_spec(res.spec, tensors, graphs_tensors(d))[0], want,
+                                   rtol=1e-4, atol=1e-5)
+
+
+def test_wrong_link_example_and_decoder_are_named(tmp_path):
+    enc = gnn.models.GCN(5, 8, num_layers=2, out_channels=4)
+    bad = _link_graph()
+    bad.edge_label_index = bad.edge_label_index + 10
+    with pytest.raises(tinygnn.ExportError, match="edge_label_index.*outside"):
+        tinygnn.build_link_spec(enc, bad)
+    with pytest.raises(tinygnn.ExportError, match="'decoder.lins.0' .linear. expects 6"):
+        tinygnn.build_link_spec(enc, _link_graph(), "hadamard", gnn.MLP([6, 4, 1]))

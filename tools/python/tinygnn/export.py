@@ -1213,12 +1213,160 @@ def _trace_error(model: torch.nn.Module, failed_in, e: Exception) -> ExportError
         "tools/python/README.md")
 
 
+def _example_tensor(example: Data, key: str) -> Optional[torch.Tensor]:
+    value = getattr(example, key, None)
+    if value is not None and not isinstance(value, torch.Tensor):
+        raise ExportError(f"example graph: {key} must be a torch.Tensor, got "
+                          f"{type(value).__name__}")
+    return value
+
+
+def _check_finite(key: str, t: torch.Tensor) -> None:
+    if t.is_floating_point() and not torch.isfinite(t).all():
+        bad = ~torch.isfinite(t)
+        kinds = " and ".join(k for k, m in (("NaN", torch.isnan(t)), ("Inf", torch.isinf(t)))
+                             if m.any())
+        raise ExportError(f"example graph: {key} contains {kinds} ({int(bad.sum())} of "
+                          f"{t.numel()} values); give finite example data")
+
+
+def _check_example(example: Data) -> None:
+    """The example graph's tensors have the dtypes, shapes and ranges PyG and the GRAPHS
+    file expect (docs/interchange.md); each problem is reported naming the tensor."""
+    if not isinstance(example, BaseData):
+        raise ExportError(f"the example must be a torch_geometric.data.Data or Batch, got "
+                          f"{type(example).__name__}")
+    x = _example_tensor(example, "x")
+    if x is None or x.dim() != 2:
+        raise ExportError("example graph: needs node features x of shape [N, F], got "
+                          + ("none" if x is None else f"shape {list(x.shape)}"))
+    if not x.is_floating_point():
+        raise ExportError(f"example graph: x has dtype {x.dtype}; node features must be "
+                          "floating point (x.float())")
+    _check_finite("x", x)
+    n = x.size(0)
+    ei = _example_tensor(example, "edge_index")
+    e = None
+    if ei is not None:
+        if ei.dtype != torch.long:
+            raise ExportError(f"example graph: edge_index has dtype {ei.dtype}; it must be "
+                              "torch.long (edge_index.long())")
+        if ei.dim() != 2 or ei.size(0) != 2:
+            raise ExportError(f"example graph: edge_index must have shape [2, E], got "
+                              f"{list(ei.shape)} (transpose an [E, 2] list with .t())")
+        e = ei.size(1)
+        if e and (int(ei.min()) < 0 or int(ei.max()) >= n):
+            raise ExportError(f"example graph: edge_index has node indices from {int(ei.min())} "
+                              f"to {int(ei.max())}, outside [0, {n}) for the {n} rows of x")
+    ew = _example_tensor(example, "edge_weight")
+    if ew is not None:
+        if not ew.is_floating_point():
+            raise ExportError(f"example graph: edge_weight has dtype {ew.dtype}; it must be "
+                              "floating point (edge_weight.float())")
+        if ew.dim() != 1 or (e is not None and ew.numel() != e):
+            raise ExportError(f"example graph: edge_weight must have shape [E] = [{e}] (one "
+                              f"value per edge of edge_index), got {list(ew.shape)}")
+        _check_finite("edge_weight", ew)
+    ea = _example_tensor(example, "edge_attr")
+    if ea is not None:
+        if not ea.is_floating_point():
+            raise ExportError(f"example graph: edge_attr has dtype {ea.dtype}; edge features "
+                              "must be floating point (embed categorical edge types before "
+                              "the model, or edge_attr.float())")
+        if ea.dim() not in (1, 2) or (e is not None and ea.size(0) != e):
+            raise ExportError(f"example graph: edge_attr must have shape [E, D] or [E] with "
+                              f"E = {e} (one row per edge of edge_index), got {list(ea.shape)}")
+        _check_finite("edge_attr", ea)
+    batch = _example_tensor(example, "batch")
+    if batch is not None:
+        if batch.dtype != torch.long:
+            raise ExportError(f"example graph: batch has dtype {batch.dtype}; it must be "
+                              "torch.long (batch.long())")
+        if batch.dim() != 1 or batch.numel() != n:
+            raise ExportError(f"example graph: batch must have shape [N] = [{n}] (the graph "
+                              f"of each row of x), got {list(batch.shape)}")
+        if n and int(batch.min()) < 0:
+            raise ExportError("example graph: batch has negative graph indices")
+
+
+def _check_weights(state: Dict[str, torch.Tensor]) -> None:
+    for key, t in state.items():
+        if not torch.isfinite(t).all():
+            raise ExportError(f"the model's parameter '{key}' contains NaN or Inf; export a "
+                              "trained model with finite weights")
+
+
+def _out_channels(op: dict, ins: List[Optional[int]]) -> Optional[int]:
+    kind, a = op["op"], op.get("attrs", {})
+    if kind in ("linear", "gcn_conv", "sage_conv", "sg_conv", "tag_conv"):
+        return a.get("out_channels")
+    if kind in ("gat_conv", "gatv2_conv"):
+        return a["out_channels"] * (a.get("heads", 1) if a.get("concat", True) else 1)
+    if kind in ("edge_conv", "dynamic_edge_conv"):
+        return [l for l in a["nn"] if l["op"] == "linear"][-1]["out_channels"]
+    if kind in ("concat", "pair_concat"):
+        ins = ins if kind == "concat" else ins * 2
+        return None if None in ins else sum(ins)
+    if kind == "inner_product":
+        return 1
+    return ins[0] if ins else None
+
+
+def _check_channels(spec: dict) -> None:
+    """Each op's declared input channels against what flows into it; a mismatch on the
+    model input means the example's x (or edge_attr) has the wrong width."""
+    inp = spec["input"]["name"]
+    channels: Dict[str, Optional[int]] = {inp: spec["input"]["channels"]}
+    edge = spec.get("edge_input", {}).get("channels")
+    for op in spec["ops"]:
+        ins = [channels.get(i) for i in op["inputs"]]
+        a = op.get("attrs", {})
+        want = a.get("channels") if op["op"] in ("batch_norm", "gcn2_conv") else \
+            a.get("in_channels")
+        if want is not None and want > 0 and ins[0] is not None and want != ins[0]:
+            if op["inputs"][0] == inp:
+                raise ExportError(f"example graph: x has {ins[0]} channels but '{op['name']}' "
+                                  f"({op['op']}) expects {want}: x must be [N, {want}]")
+            raise ExportError(f"'{op['name']}' ({op['op']}) expects {want} input channels but "
+                              f"'{op['inputs'][0]}' has {ins[0]}")
+        if edge is not None and op["op"] in ("gine_conv", "gat_conv", "gatv2_conv"):
+            want_e = a.get("edge_dim", ins[0] if op["op"] == "gine_conv" else None)
+            if want_e is not None and want_e != edge:
+                raise ExportError(f"example graph: edge_attr has {edge} channels but "
+                                  f"'{op['name']}' ({op['op']}) expects {want_e}: edge_attr "
+                                  f"must be [E, {want_e}]")
+        channels[op["name"]] = _out_channels(op, ins)
+
+
+def _run_model(model: torch.nn.Module, *args, **kwargs) -> torch.Tensor:
+    """Run (eval mode, no grad) PyG's model; errors and non-finite outputs as ExportError."""
+    try:
+        out = model(*args, **kwargs)
+    except ExportError:
+        raise
+    except Exception as e:
+        raise ExportError(f"running {type(model).__name__} on the example graph failed "
+                          f"({type(e).__name__}: {e}); check that the example matches the "
+                          "model (x [N, F] float, edge_index [2, E] long in [0, N), "
+                          "edge_weight [E], edge_attr [E, D], batch [N] long)") from e
+    if not isinstance(out, torch.Tensor):
+        raise ExportError(f"{type(model).__name__}.forward must return a single tensor, got "
+                          f"{type(out).__name__}")
+    if not torch.isfinite(out).all():
+        bad = int((~torch.isfinite(out)).sum())
+        raise ExportError(f"the model's output on the example graph contains NaN or Inf "
+                          f"({bad} of {out.numel()} values) although the example and the "
+                          "weights are finite; check the model (e.g. BatchNorm running_var "
+                          "< 0, overflow) before exporting")
+    return out
+
+
 def build_spec(model: torch.nn.Module, example: Data) -> ExportResult:
     """Translate ``model`` into a spec; ``example`` is run through PyG (eval mode) to check
     the translation and to produce the expected output. Raises :class:`ExportError`."""
-    if getattr(example, "x", None) is None or example.x.dim() != 2:
-        raise ExportError("the example graph needs node features x of shape [N, F]")
+    _check_example(example)
     state = _float_state_dict(model)
+    _check_weights(state)
     builder = _SpecBuilder(state)
     with _eval_mode(model), torch.no_grad():
         bound = _bind(model, example)
@@ -1239,28 +1387,32 @@ def build_spec(model: torch.nn.Module, example: Data) -> ExportResult:
                 raise _trace_error(model, tracer.failed_in, e) from e
             outputs = _Translator(model, graph, bound, builder).run()
             traced = torch.fx.GraphModule(model, graph)
-        expected = model(**inputs)
-        if not isinstance(expected, torch.Tensor) or len(outputs) != 1:
-            raise ExportError("the model must return a single tensor")
-        if traced is not None and not torch.allclose(traced(**inputs), expected,
+        if len(outputs) != 1:
+            raise ExportError(f"{type(model).__name__}.forward must return a single tensor, "
+                              f"got {len(outputs)}")
+        levels = {builder.level[o] for o in outputs}
+        spec = {
+            "tinygnn_spec": SPEC_VERSION,
+            "task": levels.pop(),
+            "input": {"name": builder.input_name, "channels": int(example.x.size(1))},
+            "ops": builder.ops,
+            "outputs": outputs,
+        }
+        if builder.uses_edge_attr:
+            ea = getattr(example, "edge_attr", None)
+            if ea is None:
+                raise ExportError("the model reads edge features but the example graph has no "
+                                  "edge_attr; give the example its edge_attr [E, D]")
+            spec["edge_input"] = {"name": EDGE_INPUT,
+                                  "channels": int(ea.size(1)) if ea.dim() == 2 else 1}
+        _check_channels(spec)
+        expected = _run_model(model, **inputs)
+        if traced is not None and not torch.allclose(_run_model(traced, **inputs), expected,
                                                      rtol=1e-5, atol=1e-6):
             raise ExportError("the traced graph does not reproduce the model's output; "
-                              "the forward probably depends on Python control flow")
-    levels = {builder.level[o] for o in outputs}
-    if len(levels) != 1:
-        raise ExportError("model outputs mix node-level and graph-level values")
-    spec = {
-        "tinygnn_spec": SPEC_VERSION,
-        "task": levels.pop(),
-        "input": {"name": builder.input_name, "channels": int(example.x.size(1))},
-        "ops": builder.ops,
-        "outputs": outputs,
-    }
-    if builder.uses_edge_attr:
-        ea = getattr(example, "edge_attr", None)
-        if ea is None:
-            raise ExportError("the model reads edge features but the example graph has no edge_attr")
-        spec["edge_input"] = {"name": EDGE_INPUT, "channels": int(ea.size(1)) if ea.dim() == 2 else 1}
+                              "the forward probably depends on Python control flow (or on "
+                              "random numbers in eval mode); make it a fixed sequence of "
+                              "layer calls")
     return ExportResult(spec=spec, output=expected.detach().to(torch.float32))
 
 
@@ -1304,7 +1456,15 @@ def _build_link(encoder: torch.nn.Module, example: Data, decoder: str = "inner_p
     encoder = _link_parts(encoder, decoder, mlp)
     eli = getattr(example, "edge_label_index", None)
     if eli is None or eli.dim() != 2 or eli.size(0) != 2:
-        raise ExportError("the example graph needs edge_label_index [2, P] (the pairs to score)")
+        raise ExportError("the example graph needs edge_label_index [2, P] (the pairs to score)"
+                          + ("" if eli is None else f", got shape {list(eli.shape)}"))
+    if eli.dtype != torch.long:
+        raise ExportError(f"example graph: edge_label_index has dtype {eli.dtype}; it must be "
+                          "torch.long (edge_label_index.long())")
+    n = example.x.size(0) if getattr(example, "x", None) is not None else 0
+    if eli.numel() and (int(eli.min()) < 0 or int(eli.max()) >= n):
+        raise ExportError(f"example graph: edge_label_index has node indices from "
+                          f"{int(eli.min())} to {int(eli.max())}, outside [0, {n})")
     enc = build_spec(encoder, example)
     if enc.spec["task"] != "node":
         raise ExportError("the encoder must produce node embeddings (a node-level output)")
@@ -1318,16 +1478,11 @@ def _build_link(encoder: torch.nn.Module, example: Data, decoder: str = "inner_p
     z_name = enc.spec["outputs"][0]
     z = enc.output
     s, t = eli.long()
-    with torch.no_grad():
-        if decoder == "inner_product":
-            out = builder.add("decoder", "inner_product", [z_name], level="pair")
-            expected = pyg_nn.InnerProductDecoder()(z, eli.long(), sigmoid=False).view(-1, 1)
-        else:
-            pair = builder.add("pair", LINK_DECODERS[decoder], [z_name], level="pair")
-            out = builder.module(mlp, "decoder", pair)
-            with _eval_mode(mlp):
-                rep = z[s] * z[t] if decoder == "hadamard" else torch.cat([z[s], z[t]], dim=-1)
-                expected = mlp(rep)
+    if decoder == "inner_product":
+        out = builder.add("decoder", "inner_product", [z_name], level="pair")
+    else:
+        pair = builder.add("pair", LINK_DECODERS[decoder], [z_name], level="pair")
+        out = builder.module(mlp, "decoder", pair)
     spec = {
         "tinygnn_spec": SPEC_VERSION,
         "task": "link",
@@ -1335,6 +1490,16 @@ def _build_link(encoder: torch.nn.Module, example: Data, decoder: str = "inner_p
         "ops": builder.ops,
         "outputs": [out],
     }
+    if "edge_input" in enc.spec:
+        spec["edge_input"] = enc.spec["edge_input"]
+    _check_channels(spec)
+    with torch.no_grad():
+        if decoder == "inner_product":
+            expected = pyg_nn.InnerProductDecoder()(z, eli.long(), sigmoid=False).view(-1, 1)
+        else:
+            with _eval_mode(mlp):
+                rep = z[s] * z[t] if decoder == "hadamard" else torch.cat([z[s], z[t]], dim=-1)
+                expected = _run_model(mlp, rep)
     return ExportResult(spec=spec, output=expected.detach().to(torch.float32)), state
 
 
