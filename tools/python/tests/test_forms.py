@@ -520,3 +520,52 @@ def test_wrong_link_example_and_decoder_are_named(tmp_path):
         tinygnn.build_link_spec(enc, bad)
     with pytest.raises(tinygnn.ExportError, match="'decoder.lins.0' .linear. expects 6"):
         tinygnn.build_link_spec(enc, _link_graph(), "hadamard", gnn.MLP([6, 4, 1]))
+
+
+# ------------------------------------------------------------------ every refusal says what to do
+
+
+class One(torch.nn.Module):
+    def __init__(self, layer):
+        super().__init__()
+        self.layer = layer
+
+    def forward(self, x, edge_index):
+        return self.layer(x, edge_index)
+
+
+REFUSALS = [
+    (One(SAGEConv(5, 4, project=True)), ["'layer'", "project=True", "use project=False"]),
+    (One(SAGEConv(5, 4, aggr="lstm")), ["'layer'", "lstm", "use aggr='mean'"]),
+    (One(gnn.GATConv(5, 4, residual=True)), ["'layer'", "residual=True", "residual=False"]),
+    (One(GCNConv(5, 4, flow="target_to_source")), ["'layer'", "flow=", "default flow"]),
+    (One(gnn.GATConv(5, 4, edge_dim=2)), ["'layer'", "edge_dim", "self.layer(x, edge_index, "
+                                                                 "edge_attr)"]),
+    (One(gnn.TransformerConv(5, 4)), ["'layer'", "TransformerConv", "GCNConv", "nearest"]),
+    (gnn.models.GCN(5, 8, 2, jk="max"), ["jk='max'", "use jk=None"]),
+    (One(gnn.GINConv(torch.nn.Sequential(torch.nn.Linear(5, 4), torch.nn.Tanh()))),
+     ["layer.nn.1", "Tanh", "ReLU, LeakyReLU, ELU"]),
+    (One(gnn.GINConv(torch.nn.Sequential(torch.nn.Linear(5, 4), torch.nn.LayerNorm(4)))),
+     ["layer.nn.1", "LayerNorm", "BatchNorm1d"]),
+]
+
+
+@pytest.mark.parametrize("model,words", REFUSALS, ids=range(len(REFUSALS)))
+def test_refusals_name_the_module_and_the_nearest_form(model, words):
+    raises_naming(model, random_graph(), *words)
+
+
+def test_refused_functions_suggest_the_supported_ones():
+    class Net(torch.nn.Module):
+        def __init__(self, fn):
+            super().__init__()
+            self.conv = GCNConv(5, 4)
+            self.fn = fn
+
+        def forward(self, x, edge_index):
+            return self.fn(self.conv(x, edge_index))
+
+    raises_naming(Net(torch.sigmoid), random_graph(), "sigmoid", "F.relu")
+    raises_naming(Net(lambda h: torch.stack([h, h], dim=-1)), random_graph(), "stack",
+                  "torch.cat")
+    raises_naming(Net(lambda h: h * 2), random_graph(), "mul", "a + b")

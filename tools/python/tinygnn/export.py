@@ -349,7 +349,8 @@ def _bind(model: torch.nn.Module, data: Data) -> Dict[str, Any]:
             value = getattr(data, p.name, None)
         if value is None and p.default is inspect.Parameter.empty:
             raise ExportError(f"forward argument '{p.name}' is required but the example "
-                              f"graph has no attribute '{p.name}'")
+                              f"graph has no attribute '{p.name}'; give the example a "
+                              f"'{p.name}' or make the argument optional ({p.name}=None)")
         bound[p.name] = value
     return bound
 
@@ -391,17 +392,21 @@ class _SpecBuilder:
 
     def param(self, key: str) -> str:
         if key not in self.state_dict:
-            raise ExportError(f"parameter '{key}' is not in the model's state_dict")
+            raise ExportError(f"parameter '{key}' is not in the model's state_dict; keep "
+                              "weights as registered parameters or buffers of the layer")
         return key
 
     def add(self, base: str, op: str, inputs: Sequence[str], attrs: Optional[dict] = None,
             params: Optional[dict] = None, level: Optional[str] = None) -> str:
         levels = {self.level[i] for i in inputs}
         if len(levels) != 1:
-            raise ExportError(f"'{base}' ({op}) mixes node-level and graph-level inputs")
+            raise ExportError(f"'{base}' ({op}) mixes node-level and graph-level inputs; "
+                              "pool the node-level value first (global_*_pool)")
         in_level = levels.pop()
         if in_level != "node" and (op in _NODE_ONLY_OPS or op.startswith("global_")):
-            raise ExportError(f"'{base}' ({op}) is applied to a graph-level value")
+            raise ExportError(f"'{base}' ({op}) is applied to a graph-level value; message "
+                              "passing and pooling read node-level values: apply them before "
+                              "the global pooling")
         level = level or in_level
         name = self._unique(base)
         entry: Dict[str, Any] = {"name": name, "op": op, "inputs": list(inputs)}
@@ -482,7 +487,7 @@ class _SpecBuilder:
 
     def _gcn(self, mod: GCNConv, qual, x, edge_weight, base):
         if mod.flow != "source_to_target":
-            raise ExportError(f"module '{qual}' (GCNConv) uses flow='{mod.flow}'")
+            raise ExportError(f"module '{qual}' (GCNConv) uses flow='{mod.flow}'; use the default flow='source_to_target'")
         # cached=True only memoises the normalisation of the first graph seen; for a
         # single graph it computes the same values, so it is exported as uncached.
         w = mod.lin.weight
@@ -496,12 +501,15 @@ class _SpecBuilder:
 
     def _sage(self, mod: SAGEConv, qual, x, edge_weight, base):
         if mod.project:
-            raise ExportError(f"module '{qual}' (SAGEConv) uses project=True")
+            raise ExportError(f"module '{qual}' (SAGEConv) uses project=True; use "
+                              "project=False (the default)")
         if not isinstance(mod.aggr, str) or mod.aggr not in _SAGE_AGGRS:
-            raise ExportError(f"module '{qual}' (SAGEConv) uses aggr={mod.aggr!r}; "
-                              "supported: mean, max, sum")
+            raise ExportError(f"module '{qual}' (SAGEConv) uses aggr={mod.aggr!r}; use "
+                              "aggr='mean', 'max' or 'sum' (as a string)")
         if isinstance(mod.in_channels, (tuple, list)) or mod.flow != "source_to_target":
-            raise ExportError(f"module '{qual}' (SAGEConv) is bipartite or uses another flow")
+            raise ExportError(f"module '{qual}' (SAGEConv) is bipartite or uses another "
+                              "flow; use one in_channels (not a tuple) and the default "
+                              "flow='source_to_target'")
         params = {"weight_l": self.param(_join(qual, "lin_l.weight"))}
         if mod.lin_l.bias is not None:
             params["bias_l"] = self.param(_join(qual, "lin_l.bias"))
@@ -516,15 +524,20 @@ class _SpecBuilder:
         name = type(mod).__name__
         v2 = type(mod) is GATv2Conv
         if isinstance(mod.in_channels, (tuple, list)) or mod.flow != "source_to_target":
-            raise ExportError(f"module '{qual}' ({name}) is bipartite or uses another flow")
+            raise ExportError(f"module '{qual}' ({name}) is bipartite or uses another flow; "
+                              "use one in_channels (not a tuple) and the default "
+                              "flow='source_to_target'")
         if mod.edge_dim is not None and not self.edge_attr_given:
             raise ExportError(f"module '{qual}' ({name}) has edge_dim={mod.edge_dim} but is not "
-                              "called with the graph's edge_attr; not supported")
+                              "called with the graph's edge_attr; call it as "
+                              f"{_call_form(mod, qual)} or build it without edge_dim")
         if mod.edge_dim is not None and mod.fill_value != "mean":
             raise ExportError(f"module '{qual}' ({name}) uses fill_value={mod.fill_value!r}; "
-                              "only 'mean' is supported with edge features")
+                              "use fill_value='mean' (the default)")
         if getattr(mod, "residual", False):
-            raise ExportError(f"module '{qual}' ({name}) uses residual=True; not supported yet")
+            raise ExportError(f"module '{qual}' ({name}) uses residual=True; build it with "
+                              "residual=False and add the residual in forward "
+                              "(conv(x, edge_index) + lin(x), lin a torch.nn.Linear)")
         attrs = {"in_channels": int(mod.in_channels), "out_channels": int(mod.out_channels),
                  "heads": int(mod.heads), "concat": bool(mod.concat),
                  "negative_slope": float(mod.negative_slope),
@@ -548,7 +561,8 @@ class _SpecBuilder:
                 self.uses_edge_attr = True
         else:
             if mod.lin is None:
-                raise ExportError(f"module '{qual}' ({name}) has separate source/target weights")
+                raise ExportError(f"module '{qual}' ({name}) has separate source/target "
+                                  "weights; use one in_channels (not a tuple)")
             params = {"weight": self.param(_join(qual, "lin.weight")),
                       "att_src": self.param(_join(qual, "att_src")),
                       "att_dst": self.param(_join(qual, "att_dst"))}
@@ -568,7 +582,7 @@ class _SpecBuilder:
         dropout acts on the coefficients in training only."""
         name = type(mod).__name__
         if mod.flow != "source_to_target":
-            raise ExportError(f"module '{qual}' ({name}) uses flow='{mod.flow}'")
+            raise ExportError(f"module '{qual}' ({name}) uses flow='{mod.flow}'; use the default flow='source_to_target'")
         attrs = {"K": int(mod.K), "add_self_loops": bool(mod.add_self_loops),
                  "edge_weight": bool(edge_weight)}
         if type(mod) is APPNP:
@@ -577,7 +591,8 @@ class _SpecBuilder:
             return self.add(base, "appnp", [x], attrs)
         w = mod.lin.weight
         if isinstance(w, torch.nn.parameter.UninitializedParameter):
-            raise ExportError(f"module '{qual}' (SGConv) is lazily initialised")
+            raise ExportError(f"module '{qual}' (SGConv) is lazily initialised; give its "
+                              "in_channels or run the model once before exporting")
         attrs.update({"in_channels": int(w.shape[1]), "out_channels": int(w.shape[0])})
         params = {"weight": self.param(_join(qual, "lin.weight"))}
         if mod.lin.bias is not None:
@@ -587,7 +602,7 @@ class _SpecBuilder:
     def _tag(self, mod: TAGConv, qual, x, edge_weight, base):
         """TAGConv(K): ``Σ_k lins[k](Â^k x) + bias`` (gcn_norm without self-loops)."""
         if mod.flow != "source_to_target":
-            raise ExportError(f"module '{qual}' (TAGConv) uses flow='{mod.flow}'")
+            raise ExportError(f"module '{qual}' (TAGConv) uses flow='{mod.flow}'; use the default flow='source_to_target'")
         params = {f"weight_{k}": self.param(_join(qual, f"lins.{k}.weight"))
                   for k in range(mod.K + 1)}
         if mod.bias is not None:
@@ -601,7 +616,7 @@ class _SpecBuilder:
         """GCN2Conv(channels, alpha, theta, layer, shared_weights): ``x`` and the initial
         representation ``x0`` (two spec inputs); ``beta`` is exported as computed by PyG."""
         if mod.flow != "source_to_target":
-            raise ExportError(f"module '{qual}' (GCN2Conv) uses flow='{mod.flow}'")
+            raise ExportError(f"module '{qual}' (GCN2Conv) uses flow='{mod.flow}'; use the default flow='source_to_target'")
         attrs = {"channels": int(mod.channels), "alpha": float(mod.alpha),
                  "beta": float(mod.beta), "shared_weights": mod.weight2 is None,
                  "add_self_loops": bool(mod.add_self_loops), "normalize": bool(mod.normalize),
@@ -679,13 +694,17 @@ class _SpecBuilder:
 
     def _gin(self, mod: GINConv, qual, x, edge_weight, base):
         if mod.aggr != "add" or mod.flow != "source_to_target":
-            raise ExportError(f"module '{qual}' (GINConv) uses aggr={mod.aggr!r}/flow={mod.flow!r}")
+            raise ExportError(f"module '{qual}' (GINConv) uses aggr={mod.aggr!r}/flow="
+                              f"{mod.flow!r}; use the defaults aggr='add', "
+                              "flow='source_to_target'")
         h = self.add(_join(base, "aggregate"), "gin_aggregate", [x], {"eps": float(mod.eps.item())})
         return self.module(mod.nn, _join(qual, "nn"), h)
 
     def _gine(self, mod: GINEConv, qual, x, edge_weight, base):
         if mod.aggr != "add" or mod.flow != "source_to_target":
-            raise ExportError(f"module '{qual}' (GINEConv) uses aggr={mod.aggr!r}/flow={mod.flow!r}")
+            raise ExportError(f"module '{qual}' (GINEConv) uses aggr={mod.aggr!r}/flow="
+                              f"{mod.flow!r}; use the defaults aggr='add', "
+                              "flow='source_to_target'")
         attrs = {"eps": float(mod.eps.item())}
         params = {}
         if mod.lin is not None:
@@ -746,7 +765,7 @@ class _SpecBuilder:
         name = type(mod).__name__
         if mod.jk_mode not in (None, "last", "cat"):
             raise ExportError(f"module '{qual or '<root>'}' ({name}) uses jk='{mod.jk_mode}'; "
-                              "supported: None, 'last', 'cat'")
+                              "use jk=None, 'last' or 'cat'")
         for i, norm in enumerate(mod.norms):
             _check_norm(norm, _join(qual, f"norms.{i}"), f"'{qual or '<root>'}' ({name})",
                         "norm='batch_norm' or norm=None")
@@ -969,7 +988,7 @@ class _Translator:
         if v is None or v[0] != "data":
             raise ExportError(f"forward reads the attribute '.{attr}' of {_describe(obj)}; not "
                               "supported (tinygnn values are [rows, channels] tensors with "
-                              "shapes fixed by the graph)")
+                              "shapes fixed by the graph): compute it outside the model")
         if attr == "x":
             return ("value", self.b.input_name)
         if attr in _GRAPH_INPUTS:
@@ -982,7 +1001,9 @@ class _Translator:
     def _value(self, arg: Any, what: str) -> str:
         v = self.env.get(arg) if isinstance(arg, torch.fx.Node) else None
         if v is None or v[0] != "value":
-            raise ExportError(f"{what}: expected node features, got {arg!r}")
+            raise ExportError(f"{what}: expected a tensor computed from the node features, "
+                              f"got {_describe(arg)}; tinygnn values are x and the results of "
+                              "supported layers and functions")
         return v[1]
 
     def _graph_input(self, arg: Any, role: str, what: str, optional: bool,
@@ -1034,7 +1055,9 @@ class _Translator:
             elif node.op == "call_method":
                 self.env[node] = ("value", self._call_method(node))
             else:  # get_attr
-                raise ExportError(f"unsupported use of tensor attribute '{node.target}' in forward")
+                raise ExportError(f"unsupported use of tensor attribute '{node.target}' in "
+                                  "forward; a model's tensors may only be the weights of "
+                                  "supported layers (e.g. a learned bias as torch.nn.Linear)")
         return outputs
 
     def _call_module(self, node: torch.fx.Node) -> str:
@@ -1389,7 +1412,7 @@ def build_spec(model: torch.nn.Module, example: Data) -> ExportResult:
             traced = torch.fx.GraphModule(model, graph)
         if len(outputs) != 1:
             raise ExportError(f"{type(model).__name__}.forward must return a single tensor, "
-                              f"got {len(outputs)}")
+                              f"got {len(outputs)}; return only the model's output")
         levels = {builder.level[o] for o in outputs}
         spec = {
             "tinygnn_spec": SPEC_VERSION,
@@ -1433,7 +1456,9 @@ def _link_parts(encoder: torch.nn.Module, decoder: str, mlp: Optional[torch.nn.M
         # (mu, logstd): export an encoder that returns mu only).
         if not isinstance(encoder.decoder, pyg_nn.models.autoencoder.InnerProductDecoder) \
                 or decoder != "inner_product":
-            raise ExportError("GAE/VGAE models export with their InnerProductDecoder only")
+            raise ExportError("GAE/VGAE models export with their InnerProductDecoder only "
+                              "(decoder='inner_product'); for another decoder pass the "
+                              "encoder and decoder='hadamard' or 'concat' with mlp=...")
         encoder = encoder.encoder
     return encoder
 
@@ -1467,7 +1492,8 @@ def _build_link(encoder: torch.nn.Module, example: Data, decoder: str = "inner_p
                           f"{int(eli.min())} to {int(eli.max())}, outside [0, {n})")
     enc = build_spec(encoder, example)
     if enc.spec["task"] != "node":
-        raise ExportError("the encoder must produce node embeddings (a node-level output)")
+        raise ExportError("the encoder must produce node embeddings (a node-level output); "
+                          "remove its global pooling")
     state = _float_state_dict(encoder)
     if mlp is not None:
         state.update({f"decoder.{k}": v for k, v in _float_state_dict(mlp).items()})
