@@ -569,3 +569,17 @@ def test_refused_functions_suggest_the_supported_ones():
     raises_naming(Net(lambda h: torch.stack([h, h], dim=-1)), random_graph(), "stack",
                   "torch.cat")
     raises_naming(Net(lambda h: h * 2), random_graph(), "mul", "a + b")
+
+
+# ------------------------------------------------------------------ a PyG layer or MLP alone
+
+
+@pytest.mark.parametrize("make,kw", [
+    (lambda: gnn.MLP([5, 8, 3], dropout=0.2), {}),
+    (lambda: GCNConv(5, 4), {"edge_weight": True}),
+    (lambda: gnn.GATv2Conv(5, 3, heads=2, edge_dim=3), {"edge_attr": 3}),
+    (lambda: gnn.EdgeConv(gnn.MLP([10, 8, 4])), {}),
+], ids=["mlp", "gcn", "gatv2", "edgeconv"])
+def test_layer_or_mlp_as_the_whole_model(tmp_path, make, kw):
+    spec = check(make(), tmp_path, **kw)
+    assert spec["task"] == "node"

@@ -1221,6 +1221,14 @@ def _eval_mode(model: torch.nn.Module):
         model.train(was_training)
 
 
+def _untraced_root(model: torch.nn.Module) -> bool:
+    """Models translated from their attributes rather than traced: the BasicGNNs, an MLP,
+    a single message-passing layer (forward(x, edge_index[, ...]) bound by name)."""
+    if not isinstance(model, (BasicGNN, MessagePassing, MLP)):
+        return False
+    return _module_handler(model) not in (None, "_needs_call")
+
+
 def _trace_error(model: torch.nn.Module, failed_in, e: Exception) -> ExportError:
     """The error for a forward torch.fx cannot trace, naming the module being traced."""
     if failed_in is None:
@@ -1396,9 +1404,12 @@ def build_spec(model: torch.nn.Module, example: Data) -> ExportResult:
         inputs = {k: v for k, v in bound.items() if v is not None}
         # Translate first, so that unsupported layers are reported before anything runs.
         traced: Optional[torch.fx.GraphModule] = None
-        if type(model) in _BASIC_GNNS:
-            outputs = [builder.basic_gnn(model, "", builder.input_name,
-                                         edge_weight=bound.get("edge_weight") is not None)]
+        if _untraced_root(model):
+            # A PyG model, layer or MLP exported on its own: read from its attributes, as
+            # when it is called from a traced forward (its own forward is not traced).
+            builder.edge_attr_given = bound.get("edge_attr") is not None
+            outputs = [builder.module(model, "", builder.input_name,
+                                      edge_weight=bound.get("edge_weight") is not None)]
         else:
             concrete = {k: None for k, v in bound.items() if v is None}
             tracer = _Tracer()
