@@ -43,7 +43,8 @@ from torch_geometric.nn.models.basic_gnn import BasicGNN
 from torch_geometric.nn.norm import BatchNorm as PygBatchNorm
 
 __all__ = ["ExportError", "ExportResult", "SPEC_VERSION", "export", "build_spec", "call_with_data",
-           "export_link", "build_link_spec", "LINK_DECODERS"]
+           "export_link", "build_link_spec", "LINK_DECODERS", "SPEC_OPS", "SUPPORTED_MODULES",
+           "SUPPORTED_FUNCTIONS"]
 
 SPEC_VERSION = 1
 EXPORTER_VERSION = "0.1.0"
