@@ -3,14 +3,18 @@
 The exporter turns a model into the *spec*, a flat list of ops in execution order, plus
 the model's float ``state_dict``. Two strategies are used:
 
-* PyG's ready-made models (``torch_geometric.nn.models.GCN``, ``GraphSAGE``, ``GIN``) are
-  read from their attributes (``convs``, ``norms``, ``act``, ``jk``, ``lin``), mirroring
-  ``BasicGNN.forward`` instead of tracing its Python loop.
+* PyG's ready-made models (``GCN``, ``GraphSAGE``, ``GIN``, ``GAT``, ``EdgeCNN``), an ``MLP``
+  or a single supported layer are read from their attributes (``convs``, ``norms``, ``act``,
+  ``jk``, ``lin``, ``lins``), mirroring their forward instead of tracing its Python loop.
 * Any other module (including ``torch_geometric.nn.Sequential``) is traced with
-  ``torch.fx``; PyG layers are kept as leaf modules and translated one by one.
+  ``torch.fx``; PyG layers are kept as leaf modules and translated one by one. Its forward
+  takes ``(x, edge_index, ...)`` matched by name, or a ``Data`` (``forward(self, data)``).
 
-Everything that is not explicitly understood raises :class:`ExportError` naming the
-module or function, so that a model is never exported with silently wrong semantics.
+What is translated is the tables ``_MODULES`` and ``_FUNCTIONS`` below (public as
+``SUPPORTED_MODULES`` / ``SUPPORTED_FUNCTIONS``, listed in ``tools/python/README.md``).
+Everything else raises :class:`ExportError` naming the module or function and the nearest
+supported form, so that a model is never exported with silently wrong semantics; so does an
+example graph with wrong dtypes, shapes, indices or non-finite values.
 """
 from __future__ import annotations
 
@@ -33,12 +37,12 @@ import torch_geometric.nn.pool as pyg_pool
 import torch_geometric.nn.pool.glob as pyg_glob
 from torch_geometric.data import Batch as PygBatch, Data
 from torch_geometric.data.data import BaseData
-from torch_geometric.nn import (APPNP, DynamicEdgeConv, EdgeConv, GATConv, GATv2Conv, GCN2Conv,
-                                GCNConv, GINConv, GINEConv, SAGEConv, SGConv, TAGConv)
+from torch_geometric.nn import (APPNP, DynamicEdgeConv, GATConv, GATv2Conv, GCN2Conv, GCNConv,
+                                GINConv, GINEConv, SAGEConv, SGConv, TAGConv)
 from torch_geometric.nn.aggr import Aggregation
 from torch_geometric.nn.conv import MessagePassing
 from torch_geometric.nn.dense.linear import Linear as PygLinear
-from torch_geometric.nn.models import GAT, GCN, GIN, MLP, GraphSAGE
+from torch_geometric.nn.models import MLP
 from torch_geometric.nn.models.basic_gnn import BasicGNN
 from torch_geometric.nn.norm import BatchNorm as PygBatchNorm
 
@@ -184,7 +188,9 @@ def _suggestion(mod: torch.nn.Module) -> str:
         return (f"supported PyG models: {_names(['_basic_gnn'])}; or build the model from "
                 "the supported layers in a module of your own")
     if isinstance(mod, MessagePassing):
-        return (f"supported message-passing layers: {_names(['_gcn', '_sage', '_gin', '_gine', '_gat', '_propagate', '_tag', '_edge_conv'])}, "
+        convs = _names(["_gcn", "_sage", "_gin", "_gine", "_gat", "_propagate", "_tag",
+                        "_edge_conv"])
+        return (f"supported message-passing layers: {convs}, "
                 "GCN2Conv; replace it by the nearest one (tools/python/README.md)")
     if "norm" in where.lower() or "Norm" in t.__name__:
         return _NORM_HINT
@@ -219,6 +225,11 @@ def _function_suggestion(fn: Any) -> str:
         return ("element-wise arithmetic other than a + b (residual) is not supported; use "
                 "modules (Linear, pooling) for the rest")
     return "see tools/python/README.md for the supported functions"
+
+
+def _flow_error(qual: str, name: str, flow: str) -> ExportError:
+    return ExportError(f"module '{qual}' ({name}) uses flow='{flow}'; use the default "
+                       "flow='source_to_target'")
 
 
 def _check_norm(norm: torch.nn.Module, q: str, owner: str, use: str) -> None:
@@ -488,7 +499,7 @@ class _SpecBuilder:
 
     def _gcn(self, mod: GCNConv, qual, x, edge_weight, base):
         if mod.flow != "source_to_target":
-            raise ExportError(f"module '{qual}' (GCNConv) uses flow='{mod.flow}'; use the default flow='source_to_target'")
+            raise _flow_error(qual, "GCNConv", mod.flow)
         # cached=True only memoises the normalisation of the first graph seen; for a
         # single graph it computes the same values, so it is exported as uncached.
         w = mod.lin.weight
@@ -583,7 +594,7 @@ class _SpecBuilder:
         dropout acts on the coefficients in training only."""
         name = type(mod).__name__
         if mod.flow != "source_to_target":
-            raise ExportError(f"module '{qual}' ({name}) uses flow='{mod.flow}'; use the default flow='source_to_target'")
+            raise _flow_error(qual, name, mod.flow)
         attrs = {"K": int(mod.K), "add_self_loops": bool(mod.add_self_loops),
                  "edge_weight": bool(edge_weight)}
         if type(mod) is APPNP:
@@ -603,7 +614,7 @@ class _SpecBuilder:
     def _tag(self, mod: TAGConv, qual, x, edge_weight, base):
         """TAGConv(K): ``Σ_k lins[k](Â^k x) + bias`` (gcn_norm without self-loops)."""
         if mod.flow != "source_to_target":
-            raise ExportError(f"module '{qual}' (TAGConv) uses flow='{mod.flow}'; use the default flow='source_to_target'")
+            raise _flow_error(qual, "TAGConv", mod.flow)
         params = {f"weight_{k}": self.param(_join(qual, f"lins.{k}.weight"))
                   for k in range(mod.K + 1)}
         if mod.bias is not None:
@@ -617,7 +628,7 @@ class _SpecBuilder:
         """GCN2Conv(channels, alpha, theta, layer, shared_weights): ``x`` and the initial
         representation ``x0`` (two spec inputs); ``beta`` is exported as computed by PyG."""
         if mod.flow != "source_to_target":
-            raise ExportError(f"module '{qual}' (GCN2Conv) uses flow='{mod.flow}'; use the default flow='source_to_target'")
+            raise _flow_error(qual, "GCN2Conv", mod.flow)
         attrs = {"channels": int(mod.channels), "alpha": float(mod.alpha),
                  "beta": float(mod.beta), "shared_weights": mod.weight2 is None,
                  "add_self_loops": bool(mod.add_self_loops), "normalize": bool(mod.normalize),
