@@ -297,9 +297,16 @@ def test_rejects_unsupported_function_and_module():
 
 
 def test_rejects_unsupported_basic_gnns():
-    raises_naming(models.EdgeCNN(5, 8, 2), random_graph(), "convs.0", "EdgeConv")
+    # (models.EdgeCNN is supported since the EdgeConv nn may be an MLP: test_forms.py.)
+    pna = models.PNA(5, 8, 2, aggregators=["mean"], scalers=["identity"],
+                     deg=torch.tensor([1, 2, 3]))
+    raises_naming(pna, random_graph(), "convs.0", "PNAConv", "GCNConv")
     raises_naming(models.GCN(5, 8, 2, jk="max"), random_graph(), "jk='max'")
-    raises_naming(models.GCN(5, 8, 2, norm="layer_norm"), random_graph(), "norms.0", "LayerNorm")
+    with pytest.raises(tinygnn.ExportError) as info:
+        tinygnn.build_spec(models.GCN(5, 8, 2, norm="layer_norm"), random_graph())
+    msg = str(info.value)
+    assert "norms.0" in msg and "LayerNorm" in msg and "norm='batch_norm'" in msg, msg
+    assert "batch vector" not in msg and "pass" not in msg, msg
 
 
 def test_rejects_concat_along_nodes_and_data_dependent_code():

@@ -3,14 +3,18 @@
 The exporter turns a model into the *spec*, a flat list of ops in execution order, plus
 the model's float ``state_dict``. Two strategies are used:
 
-* PyG's ready-made models (``torch_geometric.nn.models.GCN``, ``GraphSAGE``, ``GIN``) are
-  read from their attributes (``convs``, ``norms``, ``act``, ``jk``, ``lin``), mirroring
-  ``BasicGNN.forward`` instead of tracing its Python loop.
+* PyG's ready-made models (``GCN``, ``GraphSAGE``, ``GIN``, ``GAT``, ``EdgeCNN``), an ``MLP``
+  or a single supported layer are read from their attributes (``convs``, ``norms``, ``act``,
+  ``jk``, ``lin``, ``lins``), mirroring their forward instead of tracing its Python loop.
 * Any other module (including ``torch_geometric.nn.Sequential``) is traced with
-  ``torch.fx``; PyG layers are kept as leaf modules and translated one by one.
+  ``torch.fx``; PyG layers are kept as leaf modules and translated one by one. Its forward
+  takes ``(x, edge_index, ...)`` matched by name, or a ``Data`` (``forward(self, data)``).
 
-Everything that is not explicitly understood raises :class:`ExportError` naming the
-module or function, so that a model is never exported with silently wrong semantics.
+What is translated is the tables ``_MODULES`` and ``_FUNCTIONS`` below (public as
+``SUPPORTED_MODULES`` / ``SUPPORTED_FUNCTIONS``, listed in ``tools/python/README.md``).
+Everything else raises :class:`ExportError` naming the module or function and the nearest
+supported form, so that a model is never exported with silently wrong semantics; so does an
+example graph with wrong dtypes, shapes, indices or non-finite values.
 """
 from __future__ import annotations
 
@@ -20,7 +24,7 @@ import json
 import operator
 import re
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.fx
@@ -31,42 +35,272 @@ import torch_geometric
 import torch_geometric.nn as pyg_nn
 import torch_geometric.nn.pool as pyg_pool
 import torch_geometric.nn.pool.glob as pyg_glob
-from torch_geometric.data import Data
-from torch_geometric.nn import (APPNP, DynamicEdgeConv, EdgeConv, GATConv, GATv2Conv, GCN2Conv,
-                                GCNConv, GINConv, GINEConv, SAGEConv, SGConv, TAGConv)
+from torch_geometric.data import Batch as PygBatch, Data
+from torch_geometric.data.data import BaseData
+from torch_geometric.nn import (APPNP, DynamicEdgeConv, GATConv, GATv2Conv, GCN2Conv, GCNConv,
+                                GINConv, GINEConv, SAGEConv, SGConv, TAGConv)
+from torch_geometric.nn.aggr import Aggregation
 from torch_geometric.nn.conv import MessagePassing
 from torch_geometric.nn.dense.linear import Linear as PygLinear
-from torch_geometric.nn.models import GAT, GCN, GIN, MLP, GraphSAGE
+from torch_geometric.nn.models import MLP
 from torch_geometric.nn.models.basic_gnn import BasicGNN
 from torch_geometric.nn.norm import BatchNorm as PygBatchNorm
 
 __all__ = ["ExportError", "ExportResult", "SPEC_VERSION", "export", "build_spec", "call_with_data",
-           "export_link", "build_link_spec", "LINK_DECODERS"]
+           "export_link", "build_link_spec", "LINK_DECODERS", "SPEC_OPS", "SUPPORTED_MODULES",
+           "SUPPORTED_FUNCTIONS"]
 
 SPEC_VERSION = 1
 EXPORTER_VERSION = "0.1.0"
 
-# Global pooling functions, by identity, and the spec op they become.
-_POOLS = {
-    pyg_glob.global_add_pool: "global_add_pool",
-    pyg_glob.global_mean_pool: "global_mean_pool",
-    pyg_glob.global_max_pool: "global_max_pool",
+# ---- What the exporter understands. These tables are the source of truth: the exporter
+# dispatches on them, and tests/test_docs.py checks that tools/python/README.md lists
+# exactly these names and docs/interchange.md exactly SPEC_OPS.
+
+# Every op a spec may contain (docs/interchange.md, "Ops").
+SPEC_OPS = ("linear", "batch_norm", "relu", "leaky_relu", "elu", "dropout", "identity",
+            "gcn_conv", "sage_conv", "gin_aggregate", "global_add_pool", "global_mean_pool",
+            "global_max_pool", "add", "concat", "gat_conv", "gatv2_conv", "appnp", "sg_conv",
+            "gcn2_conv", "tag_conv", "gine_conv", "edge_conv", "dynamic_edge_conv",
+            "inner_product", "pair_hadamard", "pair_concat", "softmax", "log_softmax")
+
+# Modules: public name -> (builder method, spec ops the module becomes). Matched by exact
+# class, except Linear and BatchNorm1d (subclasses too). A GINConv/GINEConv's nn and a
+# BasicGNN's layers add their own ops.
+_MODULES: Dict[str, Tuple[str, Tuple[str, ...]]] = {
+    "torch_geometric.nn.GCNConv": ("_gcn", ("gcn_conv",)),
+    "torch_geometric.nn.SAGEConv": ("_sage", ("sage_conv",)),
+    "torch_geometric.nn.GINConv": ("_gin", ("gin_aggregate",)),
+    "torch_geometric.nn.GINEConv": ("_gine", ("gine_conv",)),
+    "torch_geometric.nn.GATConv": ("_gat", ("gat_conv",)),
+    "torch_geometric.nn.GATv2Conv": ("_gat", ("gatv2_conv",)),
+    "torch_geometric.nn.APPNP": ("_propagate", ("appnp",)),
+    "torch_geometric.nn.SGConv": ("_propagate", ("sg_conv",)),
+    "torch_geometric.nn.GCN2Conv": ("_needs_call", ("gcn2_conv",)),
+    "torch_geometric.nn.TAGConv": ("_tag", ("tag_conv",)),
+    "torch_geometric.nn.EdgeConv": ("_edge_conv", ("edge_conv",)),
+    "torch_geometric.nn.DynamicEdgeConv": ("_edge_conv", ("dynamic_edge_conv",)),
+    "torch_geometric.nn.models.GCN": ("_basic_gnn", ("gcn_conv",)),
+    "torch_geometric.nn.models.GraphSAGE": ("_basic_gnn", ("sage_conv",)),
+    "torch_geometric.nn.models.GIN": ("_basic_gnn", ("gin_aggregate",)),
+    "torch_geometric.nn.models.GAT": ("_basic_gnn", ("gat_conv", "gatv2_conv")),
+    "torch_geometric.nn.models.EdgeCNN": ("_basic_gnn", ("edge_conv",)),
+    "torch_geometric.nn.MLP": ("_mlp", ("linear", "batch_norm", "relu", "leaky_relu", "elu",
+                                         "dropout")),
+    "torch_geometric.nn.Sequential": ("", ()),  # traced through: its layers are the ops
+    "torch_geometric.nn.Linear": ("_linear", ("linear",)),
+    "torch_geometric.nn.BatchNorm": ("_batch_norm", ("batch_norm",)),
+    "torch_geometric.nn.aggr.SumAggregation": ("_needs_call", ("global_add_pool",)),
+    "torch_geometric.nn.aggr.MeanAggregation": ("_needs_call", ("global_mean_pool",)),
+    "torch_geometric.nn.aggr.MaxAggregation": ("_needs_call", ("global_max_pool",)),
+    "torch.nn.Sequential": ("_sequential", ()),
+    "torch.nn.Linear": ("_linear", ("linear",)),
+    "torch.nn.BatchNorm1d": ("_batch_norm", ("batch_norm",)),
+    "torch.nn.ReLU": ("_activation", ("relu",)),
+    "torch.nn.LeakyReLU": ("_activation", ("leaky_relu",)),
+    "torch.nn.ELU": ("_activation", ("elu",)),
+    "torch.nn.Dropout": ("_dropout_module", ("dropout",)),
+    "torch.nn.Identity": ("_identity", ()),
 }
-_RELU_FUNCTIONS = {F.relu, torch.relu, torch.relu_, F.relu_}
-_LEAKY_RELU_FUNCTIONS = {F.leaky_relu, F.leaky_relu_}
-_ELU_FUNCTIONS = {F.elu, F.elu_}
-# Softmax heads over the channels, by identity, and the spec op they become.
-_SOFTMAX_FUNCTIONS = {F.softmax: "softmax", torch.softmax: "softmax",
-                      F.log_softmax: "log_softmax", torch.log_softmax: "log_softmax"}
-_DROPOUT_FUNCTIONS = {F.dropout, torch.dropout}
-_ADD_FUNCTIONS = {operator.add, operator.iadd, torch.add}
-_CAT_FUNCTIONS = {torch.cat, torch.concat}
+# Functions and Tensor methods called in a traced forward: public name -> spec op.
+_FUNCTIONS: Dict[str, str] = {
+    "torch.nn.functional.relu": "relu", "torch.nn.functional.relu_": "relu",
+    "torch.relu": "relu", "torch.relu_": "relu",
+    "torch.Tensor.relu": "relu", "torch.Tensor.relu_": "relu",
+    "torch.nn.functional.leaky_relu": "leaky_relu",
+    "torch.nn.functional.leaky_relu_": "leaky_relu",
+    "torch.nn.functional.elu": "elu", "torch.nn.functional.elu_": "elu",
+    "torch.nn.functional.softmax": "softmax", "torch.softmax": "softmax",
+    "torch.Tensor.softmax": "softmax",
+    "torch.nn.functional.log_softmax": "log_softmax", "torch.log_softmax": "log_softmax",
+    "torch.Tensor.log_softmax": "log_softmax",
+    "torch.nn.functional.dropout": "dropout", "torch.dropout": "dropout",
+    "operator.add": "add", "operator.iadd": "add", "torch.add": "add",
+    "torch.Tensor.add": "add", "torch.Tensor.add_": "add", "torch.Tensor.__add__": "add",
+    "torch.cat": "concat", "torch.concat": "concat",
+    "torch_geometric.nn.global_add_pool": "global_add_pool",
+    "torch_geometric.nn.global_mean_pool": "global_mean_pool",
+    "torch_geometric.nn.global_max_pool": "global_max_pool",
+}
+
+
+def _resolve(name: str) -> Any:
+    """The object a dotted public name refers to (``torch.nn.functional.relu`` ...)."""
+    import importlib
+    parts = name.split(".")
+    for i in range(len(parts) - 1, 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:i]))
+        except ImportError:
+            continue
+        for attr in parts[i:]:
+            obj = getattr(obj, attr)
+        return obj
+    raise ImportError(name)
+
+
+SUPPORTED_MODULES: Dict[str, Tuple[str, ...]] = {k: v[1] for k, v in _MODULES.items()}
+SUPPORTED_FUNCTIONS: Dict[str, str] = dict(_FUNCTIONS)
+_MODULE_HANDLERS: Dict[type, str] = {_resolve(k): v[0] for k, v in _MODULES.items() if v[0]}
+_SUBCLASSES_OK = (torch.nn.Linear, PygLinear, torch.nn.BatchNorm1d, PygBatchNorm)
+_FUNCTION_OPS: Dict[Any, str] = {_resolve(k): v for k, v in _FUNCTIONS.items()
+                                 if not k.startswith("torch.Tensor.")}
+_METHOD_OPS: Dict[str, str] = {k.rsplit(".", 1)[1]: v for k, v in _FUNCTIONS.items()
+                               if k.startswith("torch.Tensor.")}
+# Global pooling functions, by identity, and the spec op they become.
+_POOLS = {fn: op for fn, op in _FUNCTION_OPS.items() if op.startswith("global_")}
+_AGGREGATIONS = {_resolve(k): v[1][0] for k, v in _MODULES.items() if ".aggr." in k}
+_BASIC_GNNS = tuple(c for c, h in _MODULE_HANDLERS.items() if h == "_basic_gnn")
+
+
+def _module_handler(mod: torch.nn.Module) -> Optional[str]:
+    handler = _MODULE_HANDLERS.get(type(mod))
+    if handler is None and isinstance(mod, _SUBCLASSES_OK):
+        handler = next(h for c, h in _MODULE_HANDLERS.items()
+                       if c in _SUBCLASSES_OK and isinstance(mod, c))
+    return handler
+
+
+def _short(name: str) -> str:
+    return name.rsplit(".", 1)[-1]
+
+
+def _names(handlers: Sequence[str]) -> str:
+    return ", ".join(_short(k) for k, v in _MODULES.items() if v[0] in handlers)
+
+
+_NORM_HINT = ("tinygnn supports only batch normalization with running statistics "
+              "(torch.nn.BatchNorm1d, torch_geometric.nn.BatchNorm, norm='batch_norm' in PyG "
+              "models and MLP), folded into the linear map before it, or no normalization")
+_ACT_HINT = ("supported activations: ReLU, LeakyReLU, ELU (torch.nn modules, F.relu, "
+             "F.leaky_relu, F.elu, or act='relu' / 'leaky_relu' / 'elu' in PyG models and MLP)")
+_POOL_HINT = ("supported graph pooling: global_add_pool, global_mean_pool, global_max_pool, "
+              "or SumAggregation / MeanAggregation / MaxAggregation called as aggr(x, batch)")
+
+
+def _suggestion(mod: torch.nn.Module) -> str:
+    """What to use instead of an unsupported module (the nearest supported form)."""
+    t = type(mod)
+    where = t.__module__
+    if isinstance(mod, Aggregation):
+        return _POOL_HINT
+    if isinstance(mod, BasicGNN):
+        return (f"supported PyG models: {_names(['_basic_gnn'])}; or build the model from "
+                "the supported layers in a module of your own")
+    if isinstance(mod, MessagePassing):
+        convs = _names(["_gcn", "_sage", "_gin", "_gine", "_gat", "_propagate", "_tag",
+                        "_edge_conv"])
+        return (f"supported message-passing layers: {convs}, "
+                "GCN2Conv; replace it by the nearest one (tools/python/README.md)")
+    if "norm" in where.lower() or "Norm" in t.__name__:
+        return _NORM_HINT
+    if where.startswith("torch.nn.modules.activation"):
+        return _ACT_HINT
+    if where.startswith("torch.nn.modules.dropout"):
+        return "use torch.nn.Dropout (identity in eval mode)"
+    if where.startswith("torch_geometric.nn.pool"):
+        return _POOL_HINT
+    return ("tinygnn translates the modules listed in tools/python/README.md; a module of "
+            "your own is understood when its forward is traced (called from a traced "
+            "forward), not inside a Sequential or a GINConv/EdgeConv nn")
+
+
+def _function_suggestion(fn: Any) -> str:
+    name = (fn if isinstance(fn, str) else getattr(fn, "__name__", str(fn))).lower()
+    if any(a in name for a in ("sigmoid", "tanh", "gelu", "silu", "selu", "softplus", "prelu",
+                               "relu6", "hardtanh", "mish", "celu", "swish")):
+        return _ACT_HINT
+    if "pool" in name or "scatter" in name:
+        return _POOL_HINT
+    if "norm" in name:
+        return _NORM_HINT
+    if "dropout" in name:
+        return "use F.dropout or torch.nn.Dropout (identity in eval mode)"
+    if name in ("getitem", "__getitem__", "index_select", "narrow", "view", "reshape"):
+        return ("indexing, slicing or reshaping tensors in forward is not supported; tinygnn "
+                "values are whole [rows, channels] tensors")
+    if name in ("stack", "hstack", "vstack", "concatenate"):
+        return "use torch.cat([...], dim=-1) (concatenation along the channels)"
+    if name in ("sub", "mul", "truediv", "div", "matmul", "mm", "sum", "mean", "max"):
+        return ("element-wise arithmetic other than a + b (residual) is not supported; use "
+                "modules (Linear, pooling) for the rest")
+    return "see tools/python/README.md for the supported functions"
+
+
+def _flow_error(qual: str, name: str, flow: str) -> ExportError:
+    return ExportError(f"module '{qual}' ({name}) uses flow='{flow}'; use the default "
+                       "flow='source_to_target'")
+
+
+def _check_norm(norm: torch.nn.Module, q: str, owner: str, use: str) -> None:
+    """The norms of an MLP or BasicGNN: batch normalization or none."""
+    if isinstance(norm, (torch.nn.Identity, torch.nn.BatchNorm1d, PygBatchNorm)):
+        return
+    t = type(norm)
+    raise ExportError(f"module '{q}' ({t.__module__}.{t.__name__}) in {owner} is not "
+                      f"supported; {_NORM_HINT}: build {owner} with {use}")
+
+
+def _check_batch_norm(bn: torch.nn.Module, q: str) -> None:
+    if not isinstance(bn, torch.nn.BatchNorm1d):
+        t = type(bn)
+        raise ExportError(f"unsupported module '{q}' ({t.__module__}.{t.__name__}); {_NORM_HINT}")
+    if bn.running_mean is None or bn.running_var is None:
+        raise ExportError(f"module '{q}' (BatchNorm1d) has track_running_stats=False (it "
+                          "normalizes with the statistics of each input); train it with "
+                          "track_running_stats=True (the default)")
+    if not bn.affine:
+        raise ExportError(f"module '{q}' (BatchNorm1d) has affine=False; use affine=True "
+                          "(the default)")
+
+
+def _check_edge_nn(layers: List[dict], who: str) -> None:
+    """The nn shape the runtime's EdgeConv runs (tools' parse_nn): ``linear [batch_norm]
+    [act] [linear [batch_norm] [act]]``, dropout/identity anywhere."""
+    form = ("linear [batch_norm] [relu|leaky_relu] [linear [batch_norm] [relu|leaky_relu]], "
+            "e.g. MLP([2 * F, hidden, out]) or MLP([2 * F, out])")
+    lins, state = 0, None
+    for layer in layers:
+        op = layer["op"]
+        if op == "linear":
+            if lins == 2:
+                raise ExportError(f"{who}: its nn has more than two Linear layers; the "
+                                  f"runtime's EdgeConv runs {form}")
+            if lins == 1 and state != "act":
+                raise ExportError(f"{who}: its nn has two Linear layers without an activation "
+                                  f"between them; the runtime's EdgeConv runs {form}")
+            lins, state = lins + 1, "lin"
+        elif op == "batch_norm":
+            if state != "lin":
+                raise ExportError(f"{who}: a batch_norm in its nn must directly follow a "
+                                  f"Linear (with an MLP: act_first=False); the runtime's "
+                                  f"EdgeConv runs {form}")
+            state = "bn"
+        elif op in ("relu", "leaky_relu"):
+            if state not in ("lin", "bn"):
+                raise ExportError(f"{who}: an activation in its nn must follow a Linear (or "
+                                  f"its batch_norm); the runtime's EdgeConv runs {form}")
+            state = "act"
+    if lins == 0:
+        raise ExportError(f"{who}: its nn has no Linear layer; the runtime's EdgeConv runs "
+                          f"{form}")
+
+
+def _activation_op(mod: torch.nn.Module) -> Tuple[str, dict]:
+    if type(mod) is torch.nn.ReLU:
+        return "relu", {}
+    if type(mod) is torch.nn.LeakyReLU:
+        return "leaky_relu", {"negative_slope": float(mod.negative_slope)}
+    return "elu", {"alpha": float(mod.alpha)}
+
+
 _SAGE_AGGRS = {"mean": "mean", "max": "max", "sum": "sum", "add": "sum"}
-_BASIC_GNNS = (GCN, GraphSAGE, GIN, GAT)
 _NODE_ONLY_OPS = {"gcn_conv", "sage_conv", "gin_aggregate", "gat_conv", "gatv2_conv",
                   "appnp", "sg_conv", "gcn2_conv", "tag_conv",
                   "gine_conv", "edge_conv", "dynamic_edge_conv"}  # need the graph's edges
 EDGE_INPUT = "edge_attr"  # spec name of the edge-feature input (edgefeat)
+# Graph inputs a forward may take (by parameter name) or read from a Data argument.
+_GRAPH_INPUTS = ("edge_index", "edge_weight", "edge_attr", "batch")
 
 
 class ExportError(Exception):
@@ -90,26 +324,45 @@ def _forward_parameters(model: torch.nn.Module) -> List[inspect.Parameter]:
     params = list(inspect.signature(model.forward).parameters.values())
     for p in params:
         if p.kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD):
-            raise ExportError(f"{type(model).__name__}.forward uses *args/**kwargs; "
-                              "write it as forward(self, x, edge_index[, edge_weight][, batch])")
+            raise ExportError(f"{type(model).__name__}.forward uses *args/**kwargs; write it "
+                              "as forward(self, x, edge_index[, edge_weight][, batch]) or "
+                              "forward(self, data)")
     if not params:
-        raise ExportError(f"{type(model).__name__}.forward takes no arguments")
+        raise ExportError(f"{type(model).__name__}.forward takes no arguments; write it as "
+                          "forward(self, x, edge_index[, edge_weight][, batch]) or "
+                          "forward(self, data)")
     return params
 
 
-def _bind(model: torch.nn.Module, data: Data) -> Dict[str, Optional[torch.Tensor]]:
+def _is_data_parameter(p: inspect.Parameter) -> bool:
+    """``forward(self, data)``: a first parameter named ``data`` or annotated as a PyG
+    ``Data``/``Batch``."""
+    ann = p.annotation
+    if isinstance(ann, type) and ann is not inspect.Parameter.empty:
+        return issubclass(ann, BaseData) or issubclass(ann, PygBatch)
+    if isinstance(ann, str):
+        return ann.rsplit(".", 1)[-1] in ("Data", "Batch", "BaseData")
+    return p.name == "data"
+
+
+def _bind(model: torch.nn.Module, data: Data) -> Dict[str, Any]:
     """Map ``model.forward``'s parameters to attributes of ``data``.
 
-    The first parameter always receives ``data.x``; the others receive the attribute of the
-    same name (``edge_index``, ``edge_weight``, ``batch``, ...). Optional parameters for which
-    ``data`` has no value are bound to ``None``.
+    The first parameter receives ``data`` itself if it is a ``Data`` parameter
+    (``forward(self, data)``, see :func:`_is_data_parameter`), otherwise ``data.x``; the others
+    receive the attribute of the same name (``edge_index``, ``edge_weight``, ``batch``, ...).
+    Optional parameters for which ``data`` has no value are bound to ``None``.
     """
-    bound: Dict[str, Optional[torch.Tensor]] = {}
+    bound: Dict[str, Any] = {}
     for i, p in enumerate(_forward_parameters(model)):
-        value = data.x if i == 0 else getattr(data, p.name, None)
+        if i == 0:
+            value = data if _is_data_parameter(p) else data.x
+        else:
+            value = getattr(data, p.name, None)
         if value is None and p.default is inspect.Parameter.empty:
             raise ExportError(f"forward argument '{p.name}' is required but the example "
-                              f"graph has no attribute '{p.name}'")
+                              f"graph has no attribute '{p.name}'; give the example a "
+                              f"'{p.name}' or make the argument optional ({p.name}=None)")
         bound[p.name] = value
     return bound
 
@@ -151,17 +404,21 @@ class _SpecBuilder:
 
     def param(self, key: str) -> str:
         if key not in self.state_dict:
-            raise ExportError(f"parameter '{key}' is not in the model's state_dict")
+            raise ExportError(f"parameter '{key}' is not in the model's state_dict; keep "
+                              "weights as registered parameters or buffers of the layer")
         return key
 
     def add(self, base: str, op: str, inputs: Sequence[str], attrs: Optional[dict] = None,
             params: Optional[dict] = None, level: Optional[str] = None) -> str:
         levels = {self.level[i] for i in inputs}
         if len(levels) != 1:
-            raise ExportError(f"'{base}' ({op}) mixes node-level and graph-level inputs")
+            raise ExportError(f"'{base}' ({op}) mixes node-level and graph-level inputs; "
+                              "pool the node-level value first (global_*_pool)")
         in_level = levels.pop()
         if in_level != "node" and (op in _NODE_ONLY_OPS or op.startswith("global_")):
-            raise ExportError(f"'{base}' ({op}) is applied to a graph-level value")
+            raise ExportError(f"'{base}' ({op}) is applied to a graph-level value; message "
+                              "passing and pooling read node-level values: apply them before "
+                              "the global pooling")
         level = level or in_level
         name = self._unique(base)
         entry: Dict[str, Any] = {"name": name, "op": op, "inputs": list(inputs)}
@@ -178,48 +435,46 @@ class _SpecBuilder:
                base: Optional[str] = None) -> str:
         """Emit the ops of one module applied to value ``x``; return the result's name."""
         base = base or qual or type(mod).__name__.lower()
-        t = type(mod)
-        if t is GCNConv:
-            return self._gcn(mod, qual, x, edge_weight, base)
-        if t is SAGEConv:
-            return self._sage(mod, qual, x, base)
-        if t is GINConv:
-            return self._gin(mod, qual, x, base)
-        if t is GINEConv:
-            return self._gine(mod, qual, x, base)
-        if t in (GATConv, GATv2Conv):
-            return self._gat(mod, qual, x, base)
-        if t in (APPNP, SGConv):
-            return self._propagate(mod, qual, x, edge_weight, base)
-        if t is TAGConv:
-            return self._tag(mod, qual, x, edge_weight, base)
-        if t in (EdgeConv, DynamicEdgeConv):
-            return self._edge_conv(mod, qual, x, base)
-        if t in _BASIC_GNNS:
-            return self.basic_gnn(mod, qual, x, edge_weight=edge_weight)
-        if t is MLP:
-            return self._mlp(mod, qual, x)
-        if t is torch.nn.Sequential:
-            for name, child in mod.named_children():
-                x = self.module(child, _join(qual, name), x)
-            return x
-        if isinstance(mod, (torch.nn.Linear, PygLinear)):
-            return self._linear(mod, qual, x, base)
-        if isinstance(mod, (torch.nn.BatchNorm1d, PygBatchNorm)):
-            return self._batch_norm(mod, qual, x, base)
-        if t is torch.nn.ReLU:
-            return self.add(base, "relu", [x])
-        if t is torch.nn.LeakyReLU:
-            return self.add(base, "leaky_relu", [x], {"negative_slope": float(mod.negative_slope)})
-        if t is torch.nn.ELU:
-            return self.add(base, "elu", [x], {"alpha": float(mod.alpha)})
-        if t is torch.nn.Dropout:
-            return self.add(base, "dropout", [x])
-        if t is torch.nn.Identity:
-            return x
-        raise ExportError(f"unsupported module '{qual or '<root>'}' ({t.__module__}.{t.__name__})")
+        handler = _module_handler(mod)
+        if handler is None:
+            raise self.unsupported(mod, qual)
+        return getattr(self, handler)(mod, qual, x, edge_weight, base)
 
-    def _linear(self, mod, qual, x, base):
+    @staticmethod
+    def supports(mod: torch.nn.Module) -> bool:
+        """Whether ``mod`` is in the exporter's module table."""
+        return _module_handler(mod) is not None
+
+    @staticmethod
+    def unsupported(mod: torch.nn.Module, qual: str) -> ExportError:
+        """The error for a module that is not in the table, with the nearest supported form."""
+        t = type(mod)
+        return ExportError(f"unsupported module '{qual or '<root>'}' ({t.__module__}."
+                           f"{t.__name__}); {_suggestion(mod)}")
+
+    def _sequential(self, mod, qual, x, edge_weight, base):
+        for name, child in mod.named_children():
+            x = self.module(child, _join(qual, name), x)
+        return x
+
+    def _identity(self, mod, qual, x, edge_weight, base):
+        return x
+
+    def _activation(self, mod, qual, x, edge_weight, base):
+        op, attrs = _activation_op(mod)
+        return self.add(base, op, [x], attrs)
+
+    def _dropout_module(self, mod, qual, x, edge_weight, base):
+        return self.add(base, "dropout", [x])
+
+    def _needs_call(self, mod, qual, x, edge_weight, base):
+        """Modules that need more than the node features (GCN2Conv's x_0, the batch vector of
+        an aggregation): only understood as calls in a traced forward."""
+        raise ExportError(f"module '{qual}' ({type(mod).__name__}) must be called in the "
+                          f"model's forward as {_call_form(mod, qual)}, not inside a "
+                          "Sequential or another module's nn")
+
+    def _linear(self, mod, qual, x, edge_weight, base):
         if isinstance(mod.weight, torch.nn.parameter.UninitializedParameter):
             raise ExportError(f"module '{qual}' (Linear) is lazily initialised; run the model once "
                               "or give in_channels explicitly")
@@ -230,15 +485,10 @@ class _SpecBuilder:
         return self.add(base, "linear", [x], {"in_channels": int(in_c), "out_channels": int(out_c)},
                         params)
 
-    def _batch_norm(self, mod, qual, x, base):
+    def _batch_norm(self, mod, qual, x, edge_weight, base):
         if isinstance(mod, PygBatchNorm):
             mod, qual = mod.module, _join(qual, "module")
-        if not isinstance(mod, torch.nn.BatchNorm1d):
-            raise ExportError(f"unsupported module '{qual}' ({type(mod).__name__})")
-        if mod.running_mean is None or mod.running_var is None:
-            raise ExportError(f"module '{qual}' (BatchNorm1d) has track_running_stats=False")
-        if not mod.affine:
-            raise ExportError(f"module '{qual}' (BatchNorm1d) has affine=False")
+        _check_batch_norm(mod, qual)
         params = {role: self.param(_join(qual, role))
                   for role in ("weight", "bias", "running_mean", "running_var")}
         return self.add(base, "batch_norm", [x],
@@ -249,7 +499,7 @@ class _SpecBuilder:
 
     def _gcn(self, mod: GCNConv, qual, x, edge_weight, base):
         if mod.flow != "source_to_target":
-            raise ExportError(f"module '{qual}' (GCNConv) uses flow='{mod.flow}'")
+            raise _flow_error(qual, "GCNConv", mod.flow)
         # cached=True only memoises the normalisation of the first graph seen; for a
         # single graph it computes the same values, so it is exported as uncached.
         w = mod.lin.weight
@@ -261,14 +511,17 @@ class _SpecBuilder:
                  "normalize": bool(mod.normalize), "edge_weight": bool(edge_weight)}
         return self.add(base, "gcn_conv", [x], attrs, params)
 
-    def _sage(self, mod: SAGEConv, qual, x, base):
+    def _sage(self, mod: SAGEConv, qual, x, edge_weight, base):
         if mod.project:
-            raise ExportError(f"module '{qual}' (SAGEConv) uses project=True")
+            raise ExportError(f"module '{qual}' (SAGEConv) uses project=True; use "
+                              "project=False (the default)")
         if not isinstance(mod.aggr, str) or mod.aggr not in _SAGE_AGGRS:
-            raise ExportError(f"module '{qual}' (SAGEConv) uses aggr={mod.aggr!r}; "
-                              "supported: mean, max, sum")
+            raise ExportError(f"module '{qual}' (SAGEConv) uses aggr={mod.aggr!r}; use "
+                              "aggr='mean', 'max' or 'sum' (as a string)")
         if isinstance(mod.in_channels, (tuple, list)) or mod.flow != "source_to_target":
-            raise ExportError(f"module '{qual}' (SAGEConv) is bipartite or uses another flow")
+            raise ExportError(f"module '{qual}' (SAGEConv) is bipartite or uses another "
+                              "flow; use one in_channels (not a tuple) and the default "
+                              "flow='source_to_target'")
         params = {"weight_l": self.param(_join(qual, "lin_l.weight"))}
         if mod.lin_l.bias is not None:
             params["bias_l"] = self.param(_join(qual, "lin_l.bias"))
@@ -279,19 +532,24 @@ class _SpecBuilder:
                  "root_weight": bool(mod.root_weight)}
         return self.add(base, "sage_conv", [x], attrs, params)
 
-    def _gat(self, mod, qual, x, base):
+    def _gat(self, mod, qual, x, edge_weight, base):
         name = type(mod).__name__
         v2 = type(mod) is GATv2Conv
         if isinstance(mod.in_channels, (tuple, list)) or mod.flow != "source_to_target":
-            raise ExportError(f"module '{qual}' ({name}) is bipartite or uses another flow")
+            raise ExportError(f"module '{qual}' ({name}) is bipartite or uses another flow; "
+                              "use one in_channels (not a tuple) and the default "
+                              "flow='source_to_target'")
         if mod.edge_dim is not None and not self.edge_attr_given:
             raise ExportError(f"module '{qual}' ({name}) has edge_dim={mod.edge_dim} but is not "
-                              "called with the graph's edge_attr; not supported")
+                              "called with the graph's edge_attr; call it as "
+                              f"{_call_form(mod, qual)} or build it without edge_dim")
         if mod.edge_dim is not None and mod.fill_value != "mean":
             raise ExportError(f"module '{qual}' ({name}) uses fill_value={mod.fill_value!r}; "
-                              "only 'mean' is supported with edge features")
+                              "use fill_value='mean' (the default)")
         if getattr(mod, "residual", False):
-            raise ExportError(f"module '{qual}' ({name}) uses residual=True; not supported yet")
+            raise ExportError(f"module '{qual}' ({name}) uses residual=True; build it with "
+                              "residual=False and add the residual in forward "
+                              "(conv(x, edge_index) + lin(x), lin a torch.nn.Linear)")
         attrs = {"in_channels": int(mod.in_channels), "out_channels": int(mod.out_channels),
                  "heads": int(mod.heads), "concat": bool(mod.concat),
                  "negative_slope": float(mod.negative_slope),
@@ -315,7 +573,8 @@ class _SpecBuilder:
                 self.uses_edge_attr = True
         else:
             if mod.lin is None:
-                raise ExportError(f"module '{qual}' ({name}) has separate source/target weights")
+                raise ExportError(f"module '{qual}' ({name}) has separate source/target "
+                                  "weights; use one in_channels (not a tuple)")
             params = {"weight": self.param(_join(qual, "lin.weight")),
                       "att_src": self.param(_join(qual, "att_src")),
                       "att_dst": self.param(_join(qual, "att_dst"))}
@@ -335,7 +594,7 @@ class _SpecBuilder:
         dropout acts on the coefficients in training only."""
         name = type(mod).__name__
         if mod.flow != "source_to_target":
-            raise ExportError(f"module '{qual}' ({name}) uses flow='{mod.flow}'")
+            raise _flow_error(qual, name, mod.flow)
         attrs = {"K": int(mod.K), "add_self_loops": bool(mod.add_self_loops),
                  "edge_weight": bool(edge_weight)}
         if type(mod) is APPNP:
@@ -344,7 +603,8 @@ class _SpecBuilder:
             return self.add(base, "appnp", [x], attrs)
         w = mod.lin.weight
         if isinstance(w, torch.nn.parameter.UninitializedParameter):
-            raise ExportError(f"module '{qual}' (SGConv) is lazily initialised")
+            raise ExportError(f"module '{qual}' (SGConv) is lazily initialised; give its "
+                              "in_channels or run the model once before exporting")
         attrs.update({"in_channels": int(w.shape[1]), "out_channels": int(w.shape[0])})
         params = {"weight": self.param(_join(qual, "lin.weight"))}
         if mod.lin.bias is not None:
@@ -354,7 +614,7 @@ class _SpecBuilder:
     def _tag(self, mod: TAGConv, qual, x, edge_weight, base):
         """TAGConv(K): ``Σ_k lins[k](Â^k x) + bias`` (gcn_norm without self-loops)."""
         if mod.flow != "source_to_target":
-            raise ExportError(f"module '{qual}' (TAGConv) uses flow='{mod.flow}'")
+            raise _flow_error(qual, "TAGConv", mod.flow)
         params = {f"weight_{k}": self.param(_join(qual, f"lins.{k}.weight"))
                   for k in range(mod.K + 1)}
         if mod.bias is not None:
@@ -368,7 +628,7 @@ class _SpecBuilder:
         """GCN2Conv(channels, alpha, theta, layer, shared_weights): ``x`` and the initial
         representation ``x0`` (two spec inputs); ``beta`` is exported as computed by PyG."""
         if mod.flow != "source_to_target":
-            raise ExportError(f"module '{qual}' (GCN2Conv) uses flow='{mod.flow}'")
+            raise _flow_error(qual, "GCN2Conv", mod.flow)
         attrs = {"channels": int(mod.channels), "alpha": float(mod.alpha),
                  "beta": float(mod.beta), "shared_weights": mod.weight2 is None,
                  "add_self_loops": bool(mod.add_self_loops), "normalize": bool(mod.normalize),
@@ -378,28 +638,26 @@ class _SpecBuilder:
             params["weight2"] = self.param(_join(qual, "weight2"))
         return self.add(base, "gcn2_conv", [x, x0], attrs, params)
 
-    def _edge_conv(self, mod, qual, x, base):
-        """EdgeConv / DynamicEdgeConv: the ``nn`` (a Linear, or a Sequential of Linear,
-        BatchNorm1d, ReLU, LeakyReLU, Dropout, Identity) goes into ``attrs.nn``, its
-        parameters under the roles ``nn.<position>.<name>`` (docs/interchange.md)."""
+    def _edge_conv(self, mod, qual, x, edge_weight, base):
+        """EdgeConv / DynamicEdgeConv: the ``nn`` (a Linear, a Sequential or a
+        ``torch_geometric.nn.MLP`` of Linear, BatchNorm1d, ReLU, LeakyReLU, Dropout, Identity)
+        goes into ``attrs.nn``, its parameters under the roles ``nn.<position>.<name>``
+        (docs/interchange.md)."""
         name = type(mod).__name__
+        who = f"module '{qual}' ({name})"
         dynamic = type(mod) is DynamicEdgeConv
         if mod.flow != "source_to_target":
-            raise ExportError(f"module '{qual}' ({name}) uses flow='{mod.flow}'")
+            raise ExportError(f"{who} uses flow='{mod.flow}'; use the default "
+                              "flow='source_to_target'")
         if not isinstance(mod.aggr, str) or mod.aggr not in ("max", "mean", "add", "sum"):
-            raise ExportError(f"module '{qual}' ({name}) uses aggr={mod.aggr!r}; "
-                              "supported: max, mean, sum")
-        nn_q = _join(qual, "nn")
-        if isinstance(mod.nn, torch.nn.Sequential):
-            children = [(_join(nn_q, n), c) for n, c in mod.nn.named_children()]
-        else:
-            children = [(nn_q, mod.nn)]
+            raise ExportError(f"{who} uses aggr={mod.aggr!r}; supported: 'max', 'mean', 'add'")
         layers, params = [], {}
-        for i, (q, c) in enumerate(children):
+        for i, (q, c) in enumerate(self._nn_layers(mod.nn, _join(qual, "nn"))):
             role = f"nn.{i}"
             if isinstance(c, (torch.nn.Linear, PygLinear)):
                 if isinstance(c.weight, torch.nn.parameter.UninitializedParameter):
-                    raise ExportError(f"module '{q}' (Linear) is lazily initialised")
+                    raise ExportError(f"module '{q}' (Linear) is lazily initialised; give its "
+                                      "in_channels or run the model once before exporting")
                 o, n_in = c.weight.shape
                 layers.append({"op": "linear", "in_channels": int(n_in), "out_channels": int(o)})
                 params[f"{role}.weight"] = self.param(_join(q, "weight"))
@@ -408,8 +666,7 @@ class _SpecBuilder:
             elif isinstance(c, (torch.nn.BatchNorm1d, PygBatchNorm)):
                 if isinstance(c, PygBatchNorm):
                     c, q = c.module, _join(q, "module")
-                if c.running_mean is None or not c.affine:
-                    raise ExportError(f"module '{q}' (BatchNorm1d) needs running stats and affine")
+                _check_batch_norm(c, q)
                 layers.append({"op": "batch_norm", "eps": float(c.eps)})
                 for r in ("weight", "bias", "running_mean", "running_var"):
                     params[f"{role}.{r}"] = self.param(_join(q, r))
@@ -422,27 +679,44 @@ class _SpecBuilder:
             elif type(c) is torch.nn.Identity:
                 layers.append({"op": "identity"})
             else:
-                raise ExportError(f"module '{q}' ({type(c).__name__}) in the nn of '{qual}' "
-                                  f"({name}) is not supported")
-        first = next((l for l in layers if l["op"] == "linear"), None)
-        if first is None or first["in_channels"] % 2:
-            raise ExportError(f"module '{qual}' ({name}): nn must start with a Linear on "
-                              "[x_i, x_j - x_i] (even in_features)")
+                t = type(c)
+                raise ExportError(
+                    f"module '{q}' ({t.__module__}.{t.__name__}) in the nn of {who} is not "
+                    "supported; the nn of an EdgeConv may hold Linear, BatchNorm1d, ReLU, "
+                    "LeakyReLU, Dropout and Identity (a Linear, a torch.nn.Sequential or a "
+                    "torch_geometric.nn.MLP with act='relu' or 'leaky_relu')")
+        _check_edge_nn(layers, who)
+        first = next(layer for layer in layers if layer["op"] == "linear")
+        if first["in_channels"] % 2:
+            raise ExportError(f"{who}: nn must start with a Linear on [x_i, x_j - x_i] "
+                              f"(2 * F inputs), got in_channels={first['in_channels']}")
         attrs = {"in_channels": first["in_channels"] // 2,
                  "aggr": "sum" if mod.aggr == "add" else mod.aggr, "nn": layers}
         if dynamic:
             attrs["k"] = int(mod.k)
         return self.add(base, "dynamic_edge_conv" if dynamic else "edge_conv", [x], attrs, params)
 
-    def _gin(self, mod: GINConv, qual, x, base):
+    def _nn_layers(self, nn: torch.nn.Module, q: str) -> List[Tuple[str, torch.nn.Module]]:
+        """A layer chain flattened: Sequentials (nested too) and MLPs opened up."""
+        if isinstance(nn, MLP):
+            return [(lq, layer) for lq, _, layer in self._mlp_layers(nn, q)]
+        if type(nn) is torch.nn.Sequential:
+            return [l for n, c in nn.named_children() for l in self._nn_layers(c, _join(q, n))]
+        return [(q, nn)]
+
+    def _gin(self, mod: GINConv, qual, x, edge_weight, base):
         if mod.aggr != "add" or mod.flow != "source_to_target":
-            raise ExportError(f"module '{qual}' (GINConv) uses aggr={mod.aggr!r}/flow={mod.flow!r}")
+            raise ExportError(f"module '{qual}' (GINConv) uses aggr={mod.aggr!r}/flow="
+                              f"{mod.flow!r}; use the defaults aggr='add', "
+                              "flow='source_to_target'")
         h = self.add(_join(base, "aggregate"), "gin_aggregate", [x], {"eps": float(mod.eps.item())})
         return self.module(mod.nn, _join(qual, "nn"), h)
 
-    def _gine(self, mod: GINEConv, qual, x, base):
+    def _gine(self, mod: GINEConv, qual, x, edge_weight, base):
         if mod.aggr != "add" or mod.flow != "source_to_target":
-            raise ExportError(f"module '{qual}' (GINEConv) uses aggr={mod.aggr!r}/flow={mod.flow!r}")
+            raise ExportError(f"module '{qual}' (GINEConv) uses aggr={mod.aggr!r}/flow="
+                              f"{mod.flow!r}; use the defaults aggr='add', "
+                              "flow='source_to_target'")
         attrs = {"eps": float(mod.eps.item())}
         params = {}
         if mod.lin is not None:
@@ -457,34 +731,56 @@ class _SpecBuilder:
     def _act(self, act: Optional[torch.nn.Module], qual: str, x: str, base: str) -> str:
         return x if act is None else self.module(act, qual, x, base=base)
 
-    def _mlp(self, mod: MLP, qual, x):
-        """Mirror ``torch_geometric.nn.models.MLP.forward`` (eval mode)."""
+    def _mlp_layers(self, mod: MLP, qual: str) -> List[Tuple[str, str, torch.nn.Module]]:
+        """The layers of ``torch_geometric.nn.MLP.forward`` in eval mode, in order, as
+        (module path, op name, module): for each Linear ``lins.i``, its norm ``norms.i``
+        (unless Identity) and ``act`` (before the norm with ``act_first``), and dropout
+        ``p = dropout[i]`` when > 0 (a ``torch.nn.Dropout``); with ``plain_last`` the last
+        Linear alone (and its dropout, if a list gave one)."""
+        owner = f"'{qual or '<root>'}' (MLP)"
+        for i, norm in enumerate(mod.norms):
+            _check_norm(norm, _join(qual, f"norms.{i}"), owner, "norm='batch_norm' or norm=None")
         act_q = _join(qual, "act")
+        layers: List[Tuple[str, str, torch.nn.Module]] = []
         for i, (lin, norm) in enumerate(zip(mod.lins, mod.norms)):
-            x = self.module(lin, _join(qual, f"lins.{i}"), x)
-            if mod.act_first:
-                x = self._act(mod.act, act_q, x, f"{act_q}.{i}")
-            if getattr(mod, "supports_norm_batch", False):
-                raise ExportError(f"module '{qual}.norms.{i}' ({type(norm).__name__}) needs the "
-                                  "batch vector; not supported")
-            x = self.module(norm, _join(qual, f"norms.{i}"), x)
-            if not mod.act_first:
-                x = self._act(mod.act, act_q, x, f"{act_q}.{i}")
-            x = self._dropout(_join(qual, f"dropout.{i}"), x, mod.dropout[i])
+            q = _join(qual, f"lins.{i}")
+            layers.append((q, q, lin))
+            if mod.act is not None and mod.act_first:
+                layers.append((act_q, f"{act_q}.{i}", mod.act))
+            if not isinstance(norm, torch.nn.Identity):
+                q = _join(qual, f"norms.{i}")
+                layers.append((q, q, norm))
+            if mod.act is not None and not mod.act_first:
+                layers.append((act_q, f"{act_q}.{i}", mod.act))
+            if mod.dropout[i] > 0:
+                q = _join(qual, f"dropout.{i}")
+                layers.append((q, q, torch.nn.Dropout(mod.dropout[i])))
         if mod.plain_last:
-            x = self.module(mod.lins[-1], _join(qual, f"lins.{len(mod.lins) - 1}"), x)
-            x = self._dropout(_join(qual, "dropout.last"), x, mod.dropout[-1])
+            q = _join(qual, f"lins.{len(mod.lins) - 1}")
+            layers.append((q, q, mod.lins[-1]))
+            if mod.dropout[-1] > 0:
+                q = _join(qual, "dropout.last")
+                layers.append((q, q, torch.nn.Dropout(mod.dropout[-1])))
+        return layers
+
+    def _mlp(self, mod: MLP, qual, x, edge_weight=False, base=None):
+        """Mirror ``torch_geometric.nn.models.MLP.forward`` (eval mode)."""
+        for q, name, layer in self._mlp_layers(mod, qual):
+            x = self.module(layer, q, x, base=name)
         return x
+
+    def _basic_gnn(self, mod, qual, x, edge_weight, base):
+        return self.basic_gnn(mod, qual, x, edge_weight=edge_weight)
 
     def basic_gnn(self, mod: BasicGNN, qual: str, x: str, *, edge_weight: bool) -> str:
         """Mirror ``BasicGNN.forward`` for GCN / GraphSAGE / GIN (eval mode)."""
         name = type(mod).__name__
         if mod.jk_mode not in (None, "last", "cat"):
             raise ExportError(f"module '{qual or '<root>'}' ({name}) uses jk='{mod.jk_mode}'; "
-                              "supported: None, 'last', 'cat'")
-        if getattr(mod, "supports_norm_batch", False):
-            raise ExportError(f"module '{_join(qual, 'norms.0')}' ({type(mod.norms[0]).__name__}) "
-                              "needs the batch vector; not supported")
+                              "use jk=None, 'last' or 'cat'")
+        for i, norm in enumerate(mod.norms):
+            _check_norm(norm, _join(qual, f"norms.{i}"), f"'{qual or '<root>'}' ({name})",
+                        "norm='batch_norm' or norm=None")
         act_q = _join(qual, "act")
         xs: List[str] = []
         for i, (conv, norm) in enumerate(zip(mod.convs, mod.norms)):
@@ -511,15 +807,61 @@ class _SpecBuilder:
 # --------------------------------------------------------------------------------------
 
 class _Tracer(torch.fx.Tracer):
-    """fx tracer that keeps every PyG module (except ``torch_geometric.nn.Sequential``)
-    as a leaf and records the global pooling functions as single calls."""
+    """fx tracer that keeps every PyG module (except ``torch_geometric.nn.Sequential``),
+    and every message-passing layer or aggregation of the user's own, as a leaf, records
+    the global pooling functions as single calls, and remembers which module was being
+    traced when tracing fails (:attr:`failed_in`)."""
+
+    def __init__(self):
+        super().__init__()
+        self.failed_in: Optional[Tuple[str, torch.nn.Module]] = None
 
     def is_leaf_module(self, m: torch.nn.Module, qualname: str) -> bool:
         if isinstance(m, pyg_nn.Sequential):
             return False
+        if isinstance(m, (MessagePassing, Aggregation, BasicGNN)):
+            return True
         if type(m).__module__.startswith("torch_geometric."):
             return True
         return super().is_leaf_module(m, qualname)
+
+    def call_module(self, m, forward, args, kwargs):  # noqa: D102
+        try:
+            return super().call_module(m, forward, args, kwargs)
+        except Exception:
+            if self.failed_in is None:  # the innermost module
+                try:
+                    qual = self.path_of_module(m)
+                except NameError:
+                    qual = "?"
+                self.failed_in = (qual, m)
+            raise
+
+    @contextlib.contextmanager
+    def _leaf_calls(self, root: torch.nn.Module):
+        """Leaf modules whose class overrides ``__call__`` (PyG's ``Aggregation`` checks its
+        arguments there, with control flow on tensors) are recorded like any leaf: their
+        ``__call__`` goes straight to ``torch.nn.Module.__call__`` (which fx wraps) while
+        tracing. The traced graph calls the real module later."""
+
+        def plain_call(mod, *args, **kwargs):
+            return torch.nn.Module.__call__(mod, *args, **kwargs)
+
+        patched = {}
+        for qual, m in root.named_modules():
+            if m is root or not self.is_leaf_module(m, qual):
+                continue
+            for cls in type(m).__mro__:
+                if cls is torch.nn.Module:
+                    break
+                if "__call__" in vars(cls) and cls not in patched:
+                    patched[cls] = vars(cls)["__call__"]
+                    cls.__call__ = plain_call
+        try:
+            yield
+        finally:
+            for cls, call in patched.items():
+                cls.__call__ = call
 
     @contextlib.contextmanager
     def _wrapped_pools(self, root: torch.nn.Module):
@@ -564,7 +906,7 @@ class _Tracer(torch.fx.Tracer):
                 cell.cell_contents = value
 
     def trace(self, root, concrete_args=None):  # noqa: D102
-        with self._wrapped_pools(root):
+        with self._wrapped_pools(root), self._leaf_calls(root):
             return super().trace(root, concrete_args)
 
 
@@ -572,6 +914,71 @@ def _fn_name(target: Any) -> str:
     mod = getattr(target, "__module__", None) or ""
     name = getattr(target, "__name__", None) or str(target)
     return f"{mod}.{name}" if mod else name
+
+
+def _describe(arg: Any) -> str:
+    """How an fx argument is named in messages."""
+    if isinstance(arg, torch.fx.Node):
+        return f"the value '{arg.name}'" if arg.op != "placeholder" else f"argument '{arg.name}'"
+    return repr(arg)
+
+
+def _fn_args(node: torch.fx.Node, names: List[str], what: str) -> Dict[str, Any]:
+    """A call_function/call_method node's arguments by parameter name (``names`` in
+    positional order; for a method the first is the tensor itself)."""
+    if len(node.args) > len(names):
+        raise ExportError(f"{what}: too many arguments ({len(node.args)}); expected "
+                          f"({', '.join(names)})")
+    out = dict(zip(names, node.args))
+    for key, value in node.kwargs.items():
+        if key not in names or key in out:
+            raise ExportError(f"{what}: unsupported argument '{key}'; expected "
+                              f"({', '.join(names)})")
+        out[key] = value
+    return out
+
+
+def _bind_call(mod: torch.nn.Module, node: torch.fx.Node, what: str):
+    """Match a ``call_module`` node's arguments to ``mod.forward``'s parameters, as Python
+    does (positional or keyword). Returns (arguments by parameter name, first parameter)."""
+    sig = inspect.signature(mod.forward)
+    try:
+        bound = sig.bind(*node.args, **node.kwargs)
+    except TypeError as e:
+        raise ExportError(f"{what}: its arguments do not match {type(mod).__name__}.forward"
+                          f"{sig} ({e}); call it as {_call_form(mod, str(node.target))}") from e
+    args = dict(bound.arguments)
+    for p in sig.parameters.values():  # *args / **kwargs are not graph inputs tinygnn knows
+        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) and args.get(p.name):
+            raise ExportError(f"{what}: extra arguments {args[p.name]!r} are not supported; "
+                              f"call it as {_call_form(mod, str(node.target))}")
+        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            args.pop(p.name, None)
+    return args, next(iter(sig.parameters))
+
+
+def _call_form(mod: torch.nn.Module, qual: str) -> str:
+    """The call tinygnn understands for ``mod`` (for messages)."""
+    name = f"self.{qual}" if qual else "model"
+    if type(mod) is GCN2Conv:
+        return f"{name}(x, x_0, edge_index[, edge_weight])"
+    if isinstance(mod, DynamicEdgeConv):
+        return f"{name}(x[, batch])"
+    if isinstance(mod, BasicGNN):
+        return f"{name}(x, edge_index{'[, edge_weight]' if mod.supports_edge_weight else ''}" \
+               "[, batch=batch])"
+    if isinstance(mod, (GCNConv, APPNP, SGConv, TAGConv)):
+        return f"{name}(x, edge_index[, edge_weight])"
+    if isinstance(mod, GINEConv) or (isinstance(mod, (GATConv, GATv2Conv))
+                                     and mod.edge_dim is not None):
+        return f"{name}(x, edge_index, edge_attr)"
+    if isinstance(mod, MessagePassing):
+        return f"{name}(x, edge_index)"
+    if isinstance(mod, MLP):
+        return f"{name}(x[, batch])"
+    if isinstance(mod, Aggregation):
+        return f"{name}(x, batch) or {name}(x, index=batch)"
+    return f"{name}(x)"
 
 
 class _Translator:
@@ -583,31 +990,59 @@ class _Translator:
         self.graph = graph
         self.b = builder
         self.params = list(bound)
+        self.bound = bound
         self.env: Dict[torch.fx.Node, Any] = {}
+
+    def _getattr(self, node: torch.fx.Node):
+        """``data.x``, ``data.edge_index``, ... on a ``Data`` argument of forward."""
+        obj, attr = node.args[0], node.args[1]
+        v = self.env.get(obj) if isinstance(obj, torch.fx.Node) else None
+        if v is None or v[0] != "data":
+            raise ExportError(f"forward reads the attribute '.{attr}' of {_describe(obj)}; not "
+                              "supported (tinygnn values are [rows, channels] tensors with "
+                              "shapes fixed by the graph): compute it outside the model")
+        if attr == "x":
+            return ("value", self.b.input_name)
+        if attr in _GRAPH_INPUTS:
+            present = getattr(self.bound[v[1]], attr, None) is not None
+            return ("graph", attr) if present else ("none", attr)
+        raise ExportError(f"forward reads {v[1]}.{attr}; tinygnn models read only "
+                          f"{', '.join(f'{v[1]}.{a}' for a in ('x',) + _GRAPH_INPUTS)}")
 
     # Values in env: ("value", name) for spec values, ("graph", role) for graph inputs.
     def _value(self, arg: Any, what: str) -> str:
         v = self.env.get(arg) if isinstance(arg, torch.fx.Node) else None
         if v is None or v[0] != "value":
-            raise ExportError(f"{what}: expected node features, got {arg!r}")
+            raise ExportError(f"{what}: expected a tensor computed from the node features, "
+                              f"got {_describe(arg)}; tinygnn values are x and the results of "
+                              "supported layers and functions")
         return v[1]
 
-    def _graph_input(self, arg: Any, role: str, what: str, optional: bool) -> bool:
+    def _graph_input(self, arg: Any, role: str, what: str, optional: bool,
+                     form: Optional[str] = None) -> bool:
         """Check ``arg`` is the model's ``role`` input (or None if optional); return whether
         it is present."""
-        if arg is None and optional:
-            return False
         v = self.env.get(arg) if isinstance(arg, torch.fx.Node) else None
+        if arg is None or v == ("none", role):
+            if optional:
+                return False
+            raise ExportError(f"{what}: called without the graph's {role}"
+                              + (f"; call it as {form}" if form else ""))
         if v != ("graph", role):
-            raise ExportError(f"{what}: argument must be the forward's '{role}' input, got {arg!r}")
+            raise ExportError(f"{what}: the {role} argument must be the forward's '{role}' "
+                              f"argument (or data.{role}) as given, got {_describe(arg)}; "
+                              f"tinygnn reads {role} from the graph, it cannot be computed "
+                              "in forward")
         return True
 
     def run(self) -> List[str]:
         placeholders = [n for n in self.graph.nodes if n.op == "placeholder"]
         for i, (node, pname) in enumerate(zip(placeholders, self.params)):
-            if i == 0:
+            if isinstance(self.bound[pname], BaseData):
+                self.env[node] = ("data", pname)
+            elif i == 0:
                 self.env[node] = ("value", self.b.input_name)
-            elif pname in ("edge_index", "edge_weight", "batch", "edge_attr"):
+            elif pname in _GRAPH_INPUTS:
                 self.env[node] = ("graph", pname)
             else:
                 self.env[node] = ("graph", f"unsupported:{pname}")
@@ -620,6 +1055,9 @@ class _Translator:
                 res = list(res) if isinstance(res, (tuple, list)) else [res]
                 outputs = [self._value(r, "model output") for r in res]
                 continue
+            if node.op == "call_function" and node.target is getattr:
+                self.env[node] = self._getattr(node)
+                continue
             if node.op == "call_module":
                 self.env[node] = ("value", self._call_module(node))
             elif node.op == "call_function":
@@ -629,128 +1067,148 @@ class _Translator:
             elif node.op == "call_method":
                 self.env[node] = ("value", self._call_method(node))
             else:  # get_attr
-                raise ExportError(f"unsupported use of tensor attribute '{node.target}' in forward")
+                raise ExportError(f"unsupported use of tensor attribute '{node.target}' in "
+                                  "forward; a model's tensors may only be the weights of "
+                                  "supported layers (e.g. a learned bias as torch.nn.Linear)")
         return outputs
 
     def _call_module(self, node: torch.fx.Node) -> str:
         qual = str(node.target)
         mod = self.model.get_submodule(qual)
         what = f"module '{qual}' ({type(mod).__name__})"
-        args, kwargs = list(node.args), dict(node.kwargs)
-        if not args:
-            raise ExportError(f"{what}: called without node features")
-        x = self._value(args[0], what)
-        edge_weight = False
+        if isinstance(mod, (MessagePassing, BasicGNN, Aggregation)) and not self.b.supports(mod):
+            raise self.b.unsupported(mod, qual)
+        bound, first = _bind_call(mod, node, what)
+        if type(mod) in _AGGREGATIONS:
+            # aggr(x, index=None, ptr=None, dim_size=None, dim=-2): x's rows grouped by
+            # index = the batch vector, i.e. global_{add,mean,max}_pool(x, batch).
+            if bound.get("ptr") is not None:
+                raise ExportError(f"{what}: the 'ptr' argument is not supported; call it as "
+                                  f"{_call_form(mod, qual)}")
+            if bound.get("dim", -2) not in (-2, 0):
+                raise ExportError(f"{what}: only aggregation over the nodes (dim=-2 or 0) is "
+                                  f"supported, got dim={bound['dim']}")
+            return self._pool(node, _AGGREGATIONS[type(mod)], bound.get(first),
+                              bound.get("index"), bound.get("dim_size"), "dim_size", what)
+        if first not in bound or bound[first] is None:
+            raise ExportError(f"{what}: called without node features; call it as "
+                              f"{_call_form(mod, qual)}")
+        x = self._value(bound.pop(first), what)
+        edge_weight = edge_attr_given = False
+        # The other arguments, by the name of forward's parameter: graph inputs, a second
+        # value (GCN2Conv's x_0), or arguments that must keep their default.
+        graph_args: Dict[str, bool] = {}  # name -> optional
         if type(mod) is GCN2Conv:
-            # forward(x, x_0, edge_index, edge_weight=None)
-            names = ["x_0", "edge_index", "edge_weight"]
-            bound = {**dict(zip(names, args[1:])), **kwargs}
-            if set(bound) - set(names) or "x_0" not in bound:
-                raise ExportError(f"{what}: expected (x, x_0, edge_index[, edge_weight])")
-            x0 = self._value(bound["x_0"], what + " (x_0)")
-            self._graph_input(bound.get("edge_index"), "edge_index", what, optional=False)
-            edge_weight = self._graph_input(bound.get("edge_weight"), "edge_weight", what,
-                                            optional=True)
-            return self.b.gcn2(mod, qual, x, x0, edge_weight, node.name)
-        edge_attr_given = False
-        if isinstance(mod, DynamicEdgeConv):
-            # forward(x, batch=None): the graph is built from x itself.
-            b = args[1] if len(args) > 1 else kwargs.pop("batch", None)
-            self._graph_input(b, "batch", what, optional=True)
-            if len(args) > 2 or kwargs:
-                raise ExportError(f"{what}: called with extra arguments")
+            if bound.get("x_0") is None:
+                raise ExportError(f"{what}: called without x_0; call it as "
+                                  f"{_call_form(mod, qual)}")
+            x0 = self._value(bound.pop("x_0"), what + " (x_0)")
+            graph_args = {"edge_index": False, "edge_weight": True}
+        elif isinstance(mod, DynamicEdgeConv):
+            graph_args = {"batch": True}  # forward(x, batch=None): kNN graph built from x
         elif isinstance(mod, (MessagePassing, BasicGNN)):
-            if type(mod) not in (GCNConv, SAGEConv, GINConv, GINEConv, GATConv, GATv2Conv,
-                                 APPNP, SGConv, TAGConv, EdgeConv) + _BASIC_GNNS:
-                raise ExportError(f"unsupported module '{qual}' ({type(mod).__module__}."
-                                  f"{type(mod).__name__})")
-            ei = args[1] if len(args) > 1 else kwargs.pop("edge_index", None)
-            self._graph_input(ei, "edge_index", what, optional=False)
-            rest = {**{k: a for k, a in zip(self._extra_arg_names(mod), args[2:])}, **kwargs}
-            accepts_weight = isinstance(mod, (GCNConv, APPNP, SGConv, TAGConv)) or (
-                isinstance(mod, BasicGNN) and mod.supports_edge_weight)
-            for key, val in rest.items():
-                if key == "edge_weight" and accepts_weight:
-                    edge_weight = self._graph_input(val, "edge_weight", what, optional=True)
-                elif key == "batch" and isinstance(mod, BasicGNN):
-                    self._graph_input(val, "batch", what, optional=True)
-                elif key == "edge_attr" and (isinstance(mod, GINEConv) or (
-                        isinstance(mod, (GATConv, GATv2Conv)) and mod.edge_dim is not None)):
-                    edge_attr_given = self._graph_input(
-                        val, "edge_attr", what, optional=isinstance(mod, (GATConv, GATv2Conv)))
-                elif val is not None:
-                    raise ExportError(f"{what}: unsupported argument '{key}'")
-        elif len(args) > 1 or kwargs:
-            raise ExportError(f"{what}: called with extra arguments")
+            graph_args = {"edge_index": False}
+            if isinstance(mod, (GCNConv, APPNP, SGConv, TAGConv)) or (
+                    isinstance(mod, BasicGNN) and mod.supports_edge_weight):
+                graph_args["edge_weight"] = True
+            if isinstance(mod, BasicGNN):
+                graph_args["batch"] = True
+            if isinstance(mod, GINEConv):
+                graph_args["edge_attr"] = False
+            elif isinstance(mod, (GATConv, GATv2Conv)) and mod.edge_dim is not None:
+                graph_args["edge_attr"] = True
+        elif isinstance(mod, MLP):
+            graph_args = {"batch": True}  # only read by norms tinygnn does not support
+        for key, optional in graph_args.items():
+            present = self._graph_input(bound.pop(key, None), key, what, optional=optional,
+                                        form=_call_form(mod, qual))
+            edge_weight |= key == "edge_weight" and present
+            edge_attr_given |= key == "edge_attr" and present
+        for key, val in bound.items():
+            if val is not None:
+                raise ExportError(f"{what}: argument '{key}' is not supported; call it as "
+                                  f"{_call_form(mod, qual)}")
+        if type(mod) is GCN2Conv:
+            return self.b.gcn2(mod, qual, x, x0, edge_weight, node.name)
         self.b.edge_attr_given = edge_attr_given
         try:
             return self.b.module(mod, qual, x, edge_weight=edge_weight, base=node.name)
         finally:
             self.b.edge_attr_given = False
 
-    @staticmethod
-    def _extra_arg_names(mod: torch.nn.Module) -> List[str]:
-        """Names of forward's parameters after (x, edge_index)."""
-        return list(inspect.signature(mod.forward).parameters)[2:]
-
     def _call_function(self, node: torch.fx.Node) -> str:
-        fn, args, kwargs = node.target, list(node.args), dict(node.kwargs)
-        what = f"function {_fn_name(fn)}"
-        if fn in _RELU_FUNCTIONS:
-            return self.b.add(node.name, "relu", [self._value(args[0], what)])
-        if fn in _LEAKY_RELU_FUNCTIONS:
-            slope = args[1] if len(args) > 1 else kwargs.get("negative_slope", 0.01)
-            return self.b.add(node.name, "leaky_relu", [self._value(args[0], what)],
-                              {"negative_slope": float(slope)})
-        if fn in _ELU_FUNCTIONS:
-            alpha = args[1] if len(args) > 1 else kwargs.get("alpha", 1.0)
-            return self.b.add(node.name, "elu", [self._value(args[0], what)],
-                              {"alpha": float(alpha)})
-        if fn in _SOFTMAX_FUNCTIONS:
-            dim = args[1] if len(args) > 1 else kwargs.get("dim")
-            return self._softmax(node, _SOFTMAX_FUNCTIONS[fn], args[0], dim, what)
-        if fn in _DROPOUT_FUNCTIONS:
-            return self.b.add(node.name, "dropout", [self._value(args[0], what)])
-        if fn in _ADD_FUNCTIONS:
-            if len(args) != 2 or kwargs.get("alpha", 1) != 1:
-                raise ExportError(f"{what}: only the sum of two tensors is supported")
-            return self.b.add(node.name, "add", [self._value(a, what + " (operand)") for a in args])
-        if fn in _CAT_FUNCTIONS:
-            tensors = args[0]
-            dim = args[1] if len(args) > 1 else kwargs.get("dim", 0)
+        fn = node.target
+        if fn is getattr:
+            return self._getattr(node)
+        op = _FUNCTION_OPS.get(fn)
+        if op is None:
+            raise ExportError(f"unsupported function '{_fn_name(fn)}' in forward; "
+                              f"{_function_suggestion(fn)}")
+        return self._apply(node, op, f"function {_fn_name(fn)}", fn)
+
+    def _call_method(self, node: torch.fx.Node) -> str:
+        op = _METHOD_OPS.get(node.target)
+        if op is None:
+            raise ExportError(f"unsupported method 'Tensor.{node.target}' in forward; "
+                              f"{_function_suggestion(node.target)}")
+        return self._apply(node, op, f"method Tensor.{node.target}", None)
+
+    def _apply(self, node: torch.fx.Node, op: str, what: str, fn: Any) -> str:
+        """A supported function or Tensor method: its arguments by name, then the op."""
+        method = fn is None
+        if op in ("relu", "leaky_relu", "elu"):
+            extra = {"leaky_relu": ["negative_slope"], "elu": ["alpha"]}.get(op, [])
+            a = _fn_args(node, ["input"] + extra + ([] if method else ["inplace"]), what)
+            attrs = None
+            if op == "leaky_relu":
+                attrs = {"negative_slope": float(a.get("negative_slope", 0.01))}
+            elif op == "elu":
+                attrs = {"alpha": float(a.get("alpha", 1.0))}
+            return self.b.add(node.name, op, [self._value(a.get("input"), what)], attrs)
+        if op in ("softmax", "log_softmax"):
+            names = ["input", "dim", "_stacklevel", "dtype"] if fn in (F.softmax, F.log_softmax) \
+                else ["input", "dim", "dtype"]
+            a = _fn_args(node, names, what)
+            if a.get("dtype") not in (None, torch.float32):
+                raise ExportError(f"{what}: dtype={a['dtype']} is not supported; leave dtype "
+                                  "unset (float32)")
+            return self._softmax(node, op, a.get("input"), a.get("dim"), what)
+        if op == "dropout":
+            names = ["input", "p", "train"] if fn is torch.dropout else \
+                ["input", "p", "training", "inplace"]
+            a = _fn_args(node, names, what)
+            return self.b.add(node.name, "dropout", [self._value(a.get("input"), what)])
+        if op == "add":
+            names = ["input", "other"] + ([] if fn in (operator.add, operator.iadd) else ["alpha"])
+            a = _fn_args(node, names, what)
+            if a.get("alpha", 1) != 1 or "other" not in a:
+                raise ExportError(f"{what}: only the sum of two tensors (a + b) is supported")
+            return self.b.add(node.name, "add", [self._value(a.get(k), what + " (operand)")
+                                                 for k in ("input", "other")])
+        if op == "concat":
+            a = _fn_args(node, ["tensors", "dim"], what)
+            dim = a.get("dim", 0)
             if dim not in (-1, 1):
                 raise ExportError(f"{what}: only concatenation along channels (dim=-1 or 1) "
                                   f"is supported, got dim={dim}")
-            return self.b.add(node.name, "concat", [self._value(t, what) for t in tensors])
-        if fn in _POOLS:
-            x = self._value(args[0], what)
-            batch = args[1] if len(args) > 1 else kwargs.get("batch")
-            size = args[2] if len(args) > 2 else kwargs.get("size")
-            self._graph_input(batch, "batch", what, optional=True)
-            if size is not None:
-                raise ExportError(f"{what}: the 'size' argument is not supported")
-            return self.b.add(node.name, _POOLS[fn], [x], level="graph")
-        raise ExportError(f"unsupported function '{_fn_name(fn)}' in forward")
+            return self.b.add(node.name, "concat", [self._value(t, what) for t in a["tensors"]])
+        # global pooling: (x, batch=None, size=None)
+        a = _fn_args(node, ["x", "batch", "size"], what)
+        return self._pool(node, op, a.get("x"), a.get("batch"), a.get("size"), "size", what)
 
-    def _call_method(self, node: torch.fx.Node) -> str:
-        what = f"method Tensor.{node.target}"
-        if node.target in ("relu", "relu_") and len(node.args) == 1:
-            return self.b.add(node.name, "relu", [self._value(node.args[0], what)])
-        if node.target in ("add", "add_", "__add__") and len(node.args) == 2 and not node.kwargs:
-            return self.b.add(node.name, "add", [self._value(a, what) for a in node.args])
-        if node.target in ("softmax", "log_softmax") and node.args:
-            dim = node.args[1] if len(node.args) > 1 else node.kwargs.get("dim")
-            return self._softmax(node, node.target, node.args[0], dim, what)
-        raise ExportError(f"unsupported method 'Tensor.{node.target}' in forward")
+    def _pool(self, node, op, x, batch, size, size_name, what) -> str:
+        x = self._value(x, what)
+        self._graph_input(batch, "batch", what, optional=True)
+        if size is not None:
+            raise ExportError(f"{what}: the '{size_name}' argument is not supported; leave it "
+                              "out (the number of graphs is taken from batch)")
+        return self.b.add(node.name, op, [x], level="graph")
 
     def _softmax(self, node: torch.fx.Node, kind: str, x: Any, dim: Any, what: str) -> str:
         """softmax / log_softmax over the channels (dim=-1 or 1), as PyG's examples end."""
         if dim not in (-1, 1):
             raise ExportError(f"{what}: only {kind} over the channels (dim=-1 or dim=1) is "
                               f"supported, got dim={dim}")
-        extra = {k: v for k, v in node.kwargs.items() if k not in ("dim", "dtype", "_stacklevel")}
-        if extra or node.kwargs.get("dtype") not in (None, torch.float32):
-            raise ExportError(f"{what}: unsupported arguments {sorted(node.kwargs)}")
         return self.b.add(node.name, kind, [self._value(x, what)])
 
 
@@ -775,54 +1233,232 @@ def _eval_mode(model: torch.nn.Module):
         model.train(was_training)
 
 
+def _untraced_root(model: torch.nn.Module) -> bool:
+    """Models translated from their attributes rather than traced: the BasicGNNs, an MLP,
+    a single message-passing layer (forward(x, edge_index[, ...]) bound by name)."""
+    if not isinstance(model, (BasicGNN, MessagePassing, MLP)):
+        return False
+    return _module_handler(model) not in (None, "_needs_call")
+
+
+def _trace_error(model: torch.nn.Module, failed_in, e: Exception) -> ExportError:
+    """The error for a forward torch.fx cannot trace, naming the module being traced."""
+    if failed_in is None:
+        where = f"{type(model).__name__}.forward"
+    else:
+        qual, m = failed_in
+        where = f"module '{qual}' ({type(m).__module__}.{type(m).__name__})"
+    return ExportError(
+        f"cannot trace {where} with torch.fx ({type(e).__name__}: {e}); tinygnn needs a "
+        "forward whose operations do not depend on the values of the tensors: remove Python "
+        "control flow on tensors (if/while on a tensor, .item(), .tolist(), sizes used as "
+        "numbers) or move it out of the model, and build the model from the layers listed in "
+        "tools/python/README.md")
+
+
+def _example_tensor(example: Data, key: str) -> Optional[torch.Tensor]:
+    value = getattr(example, key, None)
+    if value is not None and not isinstance(value, torch.Tensor):
+        raise ExportError(f"example graph: {key} must be a torch.Tensor, got "
+                          f"{type(value).__name__}")
+    return value
+
+
+def _check_finite(key: str, t: torch.Tensor) -> None:
+    if t.is_floating_point() and not torch.isfinite(t).all():
+        bad = ~torch.isfinite(t)
+        kinds = " and ".join(k for k, m in (("NaN", torch.isnan(t)), ("Inf", torch.isinf(t)))
+                             if m.any())
+        raise ExportError(f"example graph: {key} contains {kinds} ({int(bad.sum())} of "
+                          f"{t.numel()} values); give finite example data")
+
+
+def _check_example(example: Data) -> None:
+    """The example graph's tensors have the dtypes, shapes and ranges PyG and the GRAPHS
+    file expect (docs/interchange.md); each problem is reported naming the tensor."""
+    if not isinstance(example, BaseData):
+        raise ExportError(f"the example must be a torch_geometric.data.Data or Batch, got "
+                          f"{type(example).__name__}")
+    x = _example_tensor(example, "x")
+    if x is None or x.dim() != 2:
+        raise ExportError("example graph: needs node features x of shape [N, F], got "
+                          + ("none" if x is None else f"shape {list(x.shape)}"))
+    if not x.is_floating_point():
+        raise ExportError(f"example graph: x has dtype {x.dtype}; node features must be "
+                          "floating point (x.float())")
+    _check_finite("x", x)
+    n = x.size(0)
+    ei = _example_tensor(example, "edge_index")
+    e = None
+    if ei is not None:
+        if ei.dtype != torch.long:
+            raise ExportError(f"example graph: edge_index has dtype {ei.dtype}; it must be "
+                              "torch.long (edge_index.long())")
+        if ei.dim() != 2 or ei.size(0) != 2:
+            raise ExportError(f"example graph: edge_index must have shape [2, E], got "
+                              f"{list(ei.shape)} (transpose an [E, 2] list with .t())")
+        e = ei.size(1)
+        if e and (int(ei.min()) < 0 or int(ei.max()) >= n):
+            raise ExportError(f"example graph: edge_index has node indices from {int(ei.min())} "
+                              f"to {int(ei.max())}, outside [0, {n}) for the {n} rows of x")
+    ew = _example_tensor(example, "edge_weight")
+    if ew is not None:
+        if not ew.is_floating_point():
+            raise ExportError(f"example graph: edge_weight has dtype {ew.dtype}; it must be "
+                              "floating point (edge_weight.float())")
+        if ew.dim() != 1 or (e is not None and ew.numel() != e):
+            raise ExportError(f"example graph: edge_weight must have shape [E] = [{e}] (one "
+                              f"value per edge of edge_index), got {list(ew.shape)}")
+        _check_finite("edge_weight", ew)
+    ea = _example_tensor(example, "edge_attr")
+    if ea is not None:
+        if not ea.is_floating_point():
+            raise ExportError(f"example graph: edge_attr has dtype {ea.dtype}; edge features "
+                              "must be floating point (embed categorical edge types before "
+                              "the model, or edge_attr.float())")
+        if ea.dim() not in (1, 2) or (e is not None and ea.size(0) != e):
+            raise ExportError(f"example graph: edge_attr must have shape [E, D] or [E] with "
+                              f"E = {e} (one row per edge of edge_index), got {list(ea.shape)}")
+        _check_finite("edge_attr", ea)
+    batch = _example_tensor(example, "batch")
+    if batch is not None:
+        if batch.dtype != torch.long:
+            raise ExportError(f"example graph: batch has dtype {batch.dtype}; it must be "
+                              "torch.long (batch.long())")
+        if batch.dim() != 1 or batch.numel() != n:
+            raise ExportError(f"example graph: batch must have shape [N] = [{n}] (the graph "
+                              f"of each row of x), got {list(batch.shape)}")
+        if n and int(batch.min()) < 0:
+            raise ExportError("example graph: batch has negative graph indices")
+
+
+def _check_weights(state: Dict[str, torch.Tensor]) -> None:
+    for key, t in state.items():
+        if not torch.isfinite(t).all():
+            raise ExportError(f"the model's parameter '{key}' contains NaN or Inf; export a "
+                              "trained model with finite weights")
+
+
+def _out_channels(op: dict, ins: List[Optional[int]]) -> Optional[int]:
+    kind, a = op["op"], op.get("attrs", {})
+    if kind in ("linear", "gcn_conv", "sage_conv", "sg_conv", "tag_conv"):
+        return a.get("out_channels")
+    if kind in ("gat_conv", "gatv2_conv"):
+        return a["out_channels"] * (a.get("heads", 1) if a.get("concat", True) else 1)
+    if kind in ("edge_conv", "dynamic_edge_conv"):
+        return [l for l in a["nn"] if l["op"] == "linear"][-1]["out_channels"]
+    if kind in ("concat", "pair_concat"):
+        ins = ins if kind == "concat" else ins * 2
+        return None if None in ins else sum(ins)
+    if kind == "inner_product":
+        return 1
+    return ins[0] if ins else None
+
+
+def _check_channels(spec: dict) -> None:
+    """Each op's declared input channels against what flows into it; a mismatch on the
+    model input means the example's x (or edge_attr) has the wrong width."""
+    inp = spec["input"]["name"]
+    channels: Dict[str, Optional[int]] = {inp: spec["input"]["channels"]}
+    edge = spec.get("edge_input", {}).get("channels")
+    for op in spec["ops"]:
+        ins = [channels.get(i) for i in op["inputs"]]
+        a = op.get("attrs", {})
+        want = a.get("channels") if op["op"] in ("batch_norm", "gcn2_conv") else \
+            a.get("in_channels")
+        if want is not None and want > 0 and ins[0] is not None and want != ins[0]:
+            if op["inputs"][0] == inp:
+                raise ExportError(f"example graph: x has {ins[0]} channels but '{op['name']}' "
+                                  f"({op['op']}) expects {want}: x must be [N, {want}]")
+            raise ExportError(f"'{op['name']}' ({op['op']}) expects {want} input channels but "
+                              f"'{op['inputs'][0]}' has {ins[0]}")
+        if edge is not None and op["op"] in ("gine_conv", "gat_conv", "gatv2_conv"):
+            want_e = a.get("edge_dim", ins[0] if op["op"] == "gine_conv" else None)
+            if want_e is not None and want_e != edge:
+                raise ExportError(f"example graph: edge_attr has {edge} channels but "
+                                  f"'{op['name']}' ({op['op']}) expects {want_e}: edge_attr "
+                                  f"must be [E, {want_e}]")
+        channels[op["name"]] = _out_channels(op, ins)
+
+
+def _run_model(model: torch.nn.Module, *args, **kwargs) -> torch.Tensor:
+    """Run (eval mode, no grad) PyG's model; errors and non-finite outputs as ExportError."""
+    try:
+        out = model(*args, **kwargs)
+    except ExportError:
+        raise
+    except Exception as e:
+        raise ExportError(f"running {type(model).__name__} on the example graph failed "
+                          f"({type(e).__name__}: {e}); check that the example matches the "
+                          "model (x [N, F] float, edge_index [2, E] long in [0, N), "
+                          "edge_weight [E], edge_attr [E, D], batch [N] long)") from e
+    if not isinstance(out, torch.Tensor):
+        raise ExportError(f"{type(model).__name__}.forward must return a single tensor, got "
+                          f"{type(out).__name__}")
+    if not torch.isfinite(out).all():
+        bad = int((~torch.isfinite(out)).sum())
+        raise ExportError(f"the model's output on the example graph contains NaN or Inf "
+                          f"({bad} of {out.numel()} values) although the example and the "
+                          "weights are finite; check the model (e.g. BatchNorm running_var "
+                          "< 0, overflow) before exporting")
+    return out
+
+
 def build_spec(model: torch.nn.Module, example: Data) -> ExportResult:
     """Translate ``model`` into a spec; ``example`` is run through PyG (eval mode) to check
     the translation and to produce the expected output. Raises :class:`ExportError`."""
-    if getattr(example, "x", None) is None or example.x.dim() != 2:
-        raise ExportError("the example graph needs node features x of shape [N, F]")
+    _check_example(example)
     state = _float_state_dict(model)
+    _check_weights(state)
     builder = _SpecBuilder(state)
     with _eval_mode(model), torch.no_grad():
         bound = _bind(model, example)
         inputs = {k: v for k, v in bound.items() if v is not None}
         # Translate first, so that unsupported layers are reported before anything runs.
         traced: Optional[torch.fx.GraphModule] = None
-        if type(model) in _BASIC_GNNS:
-            outputs = [builder.basic_gnn(model, "", builder.input_name,
-                                         edge_weight=bound.get("edge_weight") is not None)]
+        if _untraced_root(model):
+            # A PyG model, layer or MLP exported on its own: read from its attributes, as
+            # when it is called from a traced forward (its own forward is not traced).
+            builder.edge_attr_given = bound.get("edge_attr") is not None
+            outputs = [builder.module(model, "", builder.input_name,
+                                      edge_weight=bound.get("edge_weight") is not None)]
         else:
             concrete = {k: None for k, v in bound.items() if v is None}
+            tracer = _Tracer()
             try:
-                graph = _Tracer().trace(model, concrete_args=concrete or None)
+                graph = tracer.trace(model, concrete_args=concrete or None)
             except ExportError:
                 raise
             except Exception as e:  # fx raises many kinds of errors on dynamic code
-                raise ExportError(f"cannot trace {type(model).__name__}.forward with torch.fx: "
-                                  f"{e}") from e
+                raise _trace_error(model, tracer.failed_in, e) from e
             outputs = _Translator(model, graph, bound, builder).run()
             traced = torch.fx.GraphModule(model, graph)
-        expected = model(**inputs)
-        if not isinstance(expected, torch.Tensor) or len(outputs) != 1:
-            raise ExportError("the model must return a single tensor")
-        if traced is not None and not torch.allclose(traced(**inputs), expected,
+        if len(outputs) != 1:
+            raise ExportError(f"{type(model).__name__}.forward must return a single tensor, "
+                              f"got {len(outputs)}; return only the model's output")
+        levels = {builder.level[o] for o in outputs}
+        spec = {
+            "tinygnn_spec": SPEC_VERSION,
+            "task": levels.pop(),
+            "input": {"name": builder.input_name, "channels": int(example.x.size(1))},
+            "ops": builder.ops,
+            "outputs": outputs,
+        }
+        if builder.uses_edge_attr:
+            ea = getattr(example, "edge_attr", None)
+            if ea is None:
+                raise ExportError("the model reads edge features but the example graph has no "
+                                  "edge_attr; give the example its edge_attr [E, D]")
+            spec["edge_input"] = {"name": EDGE_INPUT,
+                                  "channels": int(ea.size(1)) if ea.dim() == 2 else 1}
+        _check_channels(spec)
+        expected = _run_model(model, **inputs)
+        if traced is not None and not torch.allclose(_run_model(traced, **inputs), expected,
                                                      rtol=1e-5, atol=1e-6):
             raise ExportError("the traced graph does not reproduce the model's output; "
-                              "the forward probably depends on Python control flow")
-    levels = {builder.level[o] for o in outputs}
-    if len(levels) != 1:
-        raise ExportError("model outputs mix node-level and graph-level values")
-    spec = {
-        "tinygnn_spec": SPEC_VERSION,
-        "task": levels.pop(),
-        "input": {"name": builder.input_name, "channels": int(example.x.size(1))},
-        "ops": builder.ops,
-        "outputs": outputs,
-    }
-    if builder.uses_edge_attr:
-        ea = getattr(example, "edge_attr", None)
-        if ea is None:
-            raise ExportError("the model reads edge features but the example graph has no edge_attr")
-        spec["edge_input"] = {"name": EDGE_INPUT, "channels": int(ea.size(1)) if ea.dim() == 2 else 1}
+                              "the forward probably depends on Python control flow (or on "
+                              "random numbers in eval mode); make it a fixed sequence of "
+                              "layer calls")
     return ExportResult(spec=spec, output=expected.detach().to(torch.float32))
 
 
@@ -843,7 +1479,9 @@ def _link_parts(encoder: torch.nn.Module, decoder: str, mlp: Optional[torch.nn.M
         # (mu, logstd): export an encoder that returns mu only).
         if not isinstance(encoder.decoder, pyg_nn.models.autoencoder.InnerProductDecoder) \
                 or decoder != "inner_product":
-            raise ExportError("GAE/VGAE models export with their InnerProductDecoder only")
+            raise ExportError("GAE/VGAE models export with their InnerProductDecoder only "
+                              "(decoder='inner_product'); for another decoder pass the "
+                              "encoder and decoder='hadamard' or 'concat' with mlp=...")
         encoder = encoder.encoder
     return encoder
 
@@ -866,10 +1504,19 @@ def _build_link(encoder: torch.nn.Module, example: Data, decoder: str = "inner_p
     encoder = _link_parts(encoder, decoder, mlp)
     eli = getattr(example, "edge_label_index", None)
     if eli is None or eli.dim() != 2 or eli.size(0) != 2:
-        raise ExportError("the example graph needs edge_label_index [2, P] (the pairs to score)")
+        raise ExportError("the example graph needs edge_label_index [2, P] (the pairs to score)"
+                          + ("" if eli is None else f", got shape {list(eli.shape)}"))
+    if eli.dtype != torch.long:
+        raise ExportError(f"example graph: edge_label_index has dtype {eli.dtype}; it must be "
+                          "torch.long (edge_label_index.long())")
+    n = example.x.size(0) if getattr(example, "x", None) is not None else 0
+    if eli.numel() and (int(eli.min()) < 0 or int(eli.max()) >= n):
+        raise ExportError(f"example graph: edge_label_index has node indices from "
+                          f"{int(eli.min())} to {int(eli.max())}, outside [0, {n})")
     enc = build_spec(encoder, example)
     if enc.spec["task"] != "node":
-        raise ExportError("the encoder must produce node embeddings (a node-level output)")
+        raise ExportError("the encoder must produce node embeddings (a node-level output); "
+                          "remove its global pooling")
     state = _float_state_dict(encoder)
     if mlp is not None:
         state.update({f"decoder.{k}": v for k, v in _float_state_dict(mlp).items()})
@@ -880,16 +1527,11 @@ def _build_link(encoder: torch.nn.Module, example: Data, decoder: str = "inner_p
     z_name = enc.spec["outputs"][0]
     z = enc.output
     s, t = eli.long()
-    with torch.no_grad():
-        if decoder == "inner_product":
-            out = builder.add("decoder", "inner_product", [z_name], level="pair")
-            expected = pyg_nn.InnerProductDecoder()(z, eli.long(), sigmoid=False).view(-1, 1)
-        else:
-            pair = builder.add("pair", LINK_DECODERS[decoder], [z_name], level="pair")
-            out = builder.module(mlp, "decoder", pair)
-            with _eval_mode(mlp):
-                rep = z[s] * z[t] if decoder == "hadamard" else torch.cat([z[s], z[t]], dim=-1)
-                expected = mlp(rep)
+    if decoder == "inner_product":
+        out = builder.add("decoder", "inner_product", [z_name], level="pair")
+    else:
+        pair = builder.add("pair", LINK_DECODERS[decoder], [z_name], level="pair")
+        out = builder.module(mlp, "decoder", pair)
     spec = {
         "tinygnn_spec": SPEC_VERSION,
         "task": "link",
@@ -897,6 +1539,16 @@ def _build_link(encoder: torch.nn.Module, example: Data, decoder: str = "inner_p
         "ops": builder.ops,
         "outputs": [out],
     }
+    if "edge_input" in enc.spec:
+        spec["edge_input"] = enc.spec["edge_input"]
+    _check_channels(spec)
+    with torch.no_grad():
+        if decoder == "inner_product":
+            expected = pyg_nn.InnerProductDecoder()(z, eli.long(), sigmoid=False).view(-1, 1)
+        else:
+            with _eval_mode(mlp):
+                rep = z[s] * z[t] if decoder == "hadamard" else torch.cat([z[s], z[t]], dim=-1)
+                expected = _run_model(mlp, rep)
     return ExportResult(spec=spec, output=expected.detach().to(torch.float32)), state
 
 
