@@ -6,7 +6,7 @@ mod common;
 use tinygnn_cli::calibrate::{range_of, Method, Range};
 use tinygnn_cli::ops::common::{Act, BatchNorm, Norm};
 use tinygnn_cli::ops::elementwise::{Activation, Add, Concat};
-use tinygnn_cli::ops::{gcn::Gcn, gin::Gin, pool::Pool, sage::Sage};
+use tinygnn_cli::ops::{gcn::Gcn, gin::Gin, lut::Lut, pool::Pool, sage::Sage};
 use tinygnn_cli::quantize::{activation_quant, dequantize_value, quantize_value, quantize_weights};
 use tinygnn_cli::reference::{exec_op, linear, Tensor};
 use tinygnn_cli::spec::{Aggr, Mat, OpKind};
@@ -235,6 +235,18 @@ fn add_concat_activations() {
     close(
         &exec_op(&OpKind::Act(Activation(Act::Leaky(0.1))), &[&a], &g).data,
         &[1.0, -0.2],
+    );
+    let e = 1f64.exp();
+    close(
+        &exec_op(&OpKind::Lut(Lut::Sigmoid), &[&a], &g).data,
+        &[e / (1.0 + e), 1.0 / (1.0 + (2f64).exp())],
+    );
+    close(
+        &exec_op(&OpKind::Lut(Lut::Tanh), &[&a], &g).data,
+        &[
+            (e * e - 1.0) / (e * e + 1.0),
+            -((e.powi(4) - 1.0) / (e.powi(4) + 1.0)),
+        ],
     );
 }
 

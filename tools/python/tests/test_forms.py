@@ -76,6 +76,29 @@ def test_keyword_calls(tmp_path):
     assert spec["ops"][1]["attrs"]["negative_slope"] == 0.2
 
 
+class Squash(torch.nn.Module):
+    """Sigmoid and tanh in every form a forward writes them."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = GCNConv(5, 8)
+        self.head = torch.nn.Sequential(torch.nn.Linear(8, 6), torch.nn.Tanh())
+        self.gate = torch.nn.Sigmoid()
+        self.lin = torch.nn.Linear(6, 3)
+
+    def forward(self, x, edge_index):
+        h = torch.sigmoid(self.conv(x, edge_index))
+        h = self.head(h).sigmoid()
+        h = torch.tanh(self.lin(self.gate(h)))
+        return F.sigmoid(h) + h.tanh()
+
+
+def test_sigmoid_and_tanh(tmp_path):
+    spec = check(Squash(), tmp_path)
+    assert ops(spec) == ["gcn_conv", "sigmoid", "linear", "tanh", "sigmoid", "sigmoid",
+                         "linear", "tanh", "sigmoid", "tanh", "add"]
+
+
 def test_basic_gnn_called_with_keywords(tmp_path):
     class Net(torch.nn.Module):
         def __init__(self):
@@ -565,7 +588,7 @@ def test_refused_functions_suggest_the_supported_ones():
         def forward(self, x, edge_index):
             return self.fn(self.conv(x, edge_index))
 
-    raises_naming(Net(torch.sigmoid), random_graph(), "sigmoid", "F.relu")
+    raises_naming(Net(F.gelu), random_graph(), "gelu", "F.relu")
     raises_naming(Net(lambda h: torch.stack([h, h], dim=-1)), random_graph(), "stack",
                   "torch.cat")
     raises_naming(Net(lambda h: h * 2), random_graph(), "mul", "a + b")

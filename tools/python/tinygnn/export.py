@@ -62,7 +62,8 @@ SPEC_OPS = ("linear", "batch_norm", "relu", "leaky_relu", "elu", "dropout", "ide
             "gcn_conv", "sage_conv", "gin_aggregate", "global_add_pool", "global_mean_pool",
             "global_max_pool", "add", "concat", "gat_conv", "gatv2_conv", "appnp", "sg_conv",
             "gcn2_conv", "tag_conv", "gine_conv", "edge_conv", "dynamic_edge_conv",
-            "inner_product", "pair_hadamard", "pair_concat", "softmax", "log_softmax")
+            "inner_product", "pair_hadamard", "pair_concat", "softmax", "log_softmax",
+            "sigmoid", "tanh")
 
 # Modules: public name -> (builder method, spec ops the module becomes). Matched by exact
 # class, except Linear and BatchNorm1d (subclasses too). A GINConv/GINEConv's nn and a
@@ -99,6 +100,8 @@ _MODULES: Dict[str, Tuple[str, Tuple[str, ...]]] = {
     "torch.nn.ReLU": ("_activation", ("relu",)),
     "torch.nn.LeakyReLU": ("_activation", ("leaky_relu",)),
     "torch.nn.ELU": ("_activation", ("elu",)),
+    "torch.nn.Sigmoid": ("_activation", ("sigmoid",)),
+    "torch.nn.Tanh": ("_activation", ("tanh",)),
     "torch.nn.Dropout": ("_dropout_module", ("dropout",)),
     "torch.nn.Identity": ("_identity", ()),
 }
@@ -110,6 +113,10 @@ _FUNCTIONS: Dict[str, str] = {
     "torch.nn.functional.leaky_relu": "leaky_relu",
     "torch.nn.functional.leaky_relu_": "leaky_relu",
     "torch.nn.functional.elu": "elu", "torch.nn.functional.elu_": "elu",
+    "torch.sigmoid": "sigmoid", "torch.nn.functional.sigmoid": "sigmoid",
+    "torch.Tensor.sigmoid": "sigmoid", "torch.Tensor.sigmoid_": "sigmoid",
+    "torch.tanh": "tanh", "torch.nn.functional.tanh": "tanh",
+    "torch.Tensor.tanh": "tanh", "torch.Tensor.tanh_": "tanh",
     "torch.nn.functional.softmax": "softmax", "torch.softmax": "softmax",
     "torch.Tensor.softmax": "softmax",
     "torch.nn.functional.log_softmax": "log_softmax", "torch.log_softmax": "log_softmax",
@@ -172,8 +179,9 @@ def _names(handlers: Sequence[str]) -> str:
 _NORM_HINT = ("tinygnn supports only batch normalization with running statistics "
               "(torch.nn.BatchNorm1d, torch_geometric.nn.BatchNorm, norm='batch_norm' in PyG "
               "models and MLP), folded into the linear map before it, or no normalization")
-_ACT_HINT = ("supported activations: ReLU, LeakyReLU, ELU (torch.nn modules, F.relu, "
-             "F.leaky_relu, F.elu, or act='relu' / 'leaky_relu' / 'elu' in PyG models and MLP)")
+_ACT_HINT = ("supported activations: ReLU, LeakyReLU, ELU, Sigmoid, Tanh (torch.nn modules, "
+             "F.relu, F.leaky_relu, F.elu, torch.sigmoid, torch.tanh and the Tensor methods, or "
+             "act='relu' / 'leaky_relu' / 'elu' in PyG models and MLP)")
 _POOL_HINT = ("supported graph pooling: global_add_pool, global_mean_pool, global_max_pool, "
               "or SumAggregation / MeanAggregation / MaxAggregation called as aggr(x, batch)")
 
@@ -207,7 +215,7 @@ def _suggestion(mod: torch.nn.Module) -> str:
 
 def _function_suggestion(fn: Any) -> str:
     name = (fn if isinstance(fn, str) else getattr(fn, "__name__", str(fn))).lower()
-    if any(a in name for a in ("sigmoid", "tanh", "gelu", "silu", "selu", "softplus", "prelu",
+    if any(a in name for a in ("gelu", "silu", "selu", "softplus", "prelu",
                                "relu6", "hardtanh", "mish", "celu", "swish")):
         return _ACT_HINT
     if "pool" in name or "scatter" in name:
@@ -291,6 +299,10 @@ def _activation_op(mod: torch.nn.Module) -> Tuple[str, dict]:
         return "relu", {}
     if type(mod) is torch.nn.LeakyReLU:
         return "leaky_relu", {"negative_slope": float(mod.negative_slope)}
+    if type(mod) is torch.nn.Sigmoid:
+        return "sigmoid", {}
+    if type(mod) is torch.nn.Tanh:
+        return "tanh", {}
     return "elu", {"alpha": float(mod.alpha)}
 
 
@@ -1165,6 +1177,9 @@ class _Translator:
             elif op == "elu":
                 attrs = {"alpha": float(a.get("alpha", 1.0))}
             return self.b.add(node.name, op, [self._value(a.get("input"), what)], attrs)
+        if op in ("sigmoid", "tanh"):
+            a = _fn_args(node, ["input"], what)
+            return self.b.add(node.name, op, [self._value(a.get("input"), what)])
         if op in ("softmax", "log_softmax"):
             names = ["input", "dim", "_stacklevel", "dtype"] if fn in (F.softmax, F.log_softmax) \
                 else ["input", "dim", "dtype"]

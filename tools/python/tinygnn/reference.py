@@ -187,6 +187,10 @@ def run_spec(spec: dict, tensors: Dict[str, torch.Tensor], graph: Dict[str, torc
             out = torch.where(h >= 0, h, h * attrs["negative_slope"])
         elif kind == "elu":
             out = torch.where(h > 0, h, attrs.get("alpha", 1.0) * torch.expm1(h))
+        elif kind == "sigmoid":
+            out = torch.sigmoid(h)
+        elif kind == "tanh":
+            out = torch.tanh(h)
         elif kind in ("dropout", "identity"):
             out = h
         elif kind == "softmax":

@@ -1,5 +1,8 @@
-//! `elu`: `x > 0 ? x : α·(exp(x) − 1)`, a 256-entry int8 lookup table on the
-//! device (`lut`), built from the input and output quantization.
+//! Element-wise functions of one value that the device runs as a 256-entry
+//! int8 lookup table (`lut`), built from the input and output quantization:
+//! `elu` (`x > 0 ? x : α·(exp(x) − 1)`), `sigmoid` (`1 / (1 + exp(−x))`) and
+//! `tanh`. Any such function is exact up to the output's rounding: the table
+//! holds `quantize_out(f(dequantize_in(q)))` for every input byte `q`.
 
 use anyhow::Result;
 use serde_json::json;
@@ -13,11 +16,26 @@ use super::host_op::HostOp;
 use crate::lower::Lower;
 use crate::st::Graphs;
 
-/// ELU.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Elu {
-    /// α.
-    pub alpha: f64,
+/// A function of one value, run as a lookup table.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Lut {
+    /// ELU with this α.
+    Elu(f64),
+    /// The logistic sigmoid.
+    Sigmoid,
+    /// The hyperbolic tangent.
+    Tanh,
+}
+
+impl Lut {
+    /// The function.
+    pub fn apply(self, x: f64) -> f64 {
+        match self {
+            Lut::Elu(alpha) => elu(x, alpha),
+            Lut::Sigmoid => 1.0 / (1.0 + (-x).exp()),
+            Lut::Tanh => x.tanh(),
+        }
+    }
 }
 
 /// ELU: `x > 0 ? x : alpha·(exp(x) − 1)`.
@@ -29,16 +47,24 @@ pub fn elu(x: f64, alpha: f64) -> f64 {
     }
 }
 
-impl HostOp for Elu {
-    const TYPES: &'static [&'static str] = &["elu"];
+impl HostOp for Lut {
+    const TYPES: &'static [&'static str] = &["elu", "sigmoid", "tanh"];
 
     fn parse(cx: &Parse<'_>) -> Result<(Self, super::common::Rows, usize)> {
-        let alpha = cx.f64_attr("alpha", 1.0)?;
-        Ok((Elu { alpha }, cx.rows(), cx.channels()))
+        let f = match cx.ty {
+            "elu" => Lut::Elu(cx.f64_attr("alpha", 1.0)?),
+            "sigmoid" => Lut::Sigmoid,
+            _ => Lut::Tanh,
+        };
+        Ok((f, cx.rows(), cx.channels()))
     }
 
     fn type_name(&self) -> &'static str {
-        "elu"
+        match self {
+            Lut::Elu(_) => "elu",
+            Lut::Sigmoid => "sigmoid",
+            Lut::Tanh => "tanh",
+        }
     }
 
     fn device_name(&self) -> &'static str {
@@ -46,20 +72,20 @@ impl HostOp for Elu {
     }
 
     fn plain_name(&self) -> &'static str {
-        "elu"
+        self.type_name()
     }
 
     fn reference(&self, ins: &[&Tensor], _g: &Graphs) -> Tensor {
-        ins[0].map(|v| elu(v, self.alpha))
+        ins[0].map(|v| self.apply(v))
     }
 
-    /// `out = quantize_out(elu(dequantize_in(q)))` for every int8 `q`.
+    /// `out = quantize_out(f(dequantize_in(q)))` for every int8 `q`.
     fn lower(&self, cx: &mut Lower<'_, '_>) -> Result<Op> {
         let (i, o) = (cx.in_desc[0], cx.out_desc);
         let table: Vec<u8> = (-128i32..=127)
             .map(|q| {
                 let x = dequantize_value(q as i8, i.scale, i.zero_point);
-                quantize_value(elu(x, self.alpha), o.scale, o.zero_point) as u8
+                quantize_value(self.apply(x), o.scale, o.zero_point) as u8
             })
             .collect();
         let table = cx.add_table(&table);

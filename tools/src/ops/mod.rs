@@ -155,8 +155,8 @@ host_ops! {
     Propagate(propagate::Propagate),
     /// EdgeConv / DynamicEdgeConv.
     EdgeConv(edge_conv::EdgeConv),
-    /// ELU (a lookup table on the device).
-    Elu(lut::Elu),
+    /// ELU, sigmoid, tanh (a lookup table on the device).
+    Lut(lut::Lut),
     /// Global pooling.
     Pool(pool::Pool),
     /// Pair decoders and pair features (link prediction).
