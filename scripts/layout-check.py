@@ -36,6 +36,8 @@ FAMILIES = {
     "lut": r"\bLut\b|\blut::",
     "pool": r"\bGlobalPool\b|\bglobal_pool\b|\bpool::",
     "link": r"\bInnerProduct\b|\bPairFeatures\b|\binner_product\b|\blink::",
+    "softmax": r"\bSoftmax\b|\bsoftmax::",
+    "norm": r"\bLayerNorm\b|\blayer_norm\b|\bnorm::",
 }
 
 

@@ -34,7 +34,7 @@ mod common;
 use std::collections::BTreeMap;
 use tinygnn::ops::{
     Act, Add, Concat, EdgeConv, GatConv, GcnConv, GinAggregate, GineConv, GlobalPool, InnerProduct,
-    Linear, Lut, PairFeatures, Propagate, SageConv, Softmax,
+    LayerNorm, Linear, Lut, PairFeatures, Propagate, SageConv, Softmax,
 };
 
 use common::Rng;
@@ -245,9 +245,9 @@ fn op_ids(op: &mut Op) -> Vec<&mut u8> {
             output,
             ..
         }) => vec![input, edge_attr, output],
-        Op::Lut(Lut { input, output, .. }) | Op::Softmax(Softmax { input, output, .. }) => {
-            vec![input, output]
-        }
+        Op::Lut(Lut { input, output, .. })
+        | Op::Softmax(Softmax { input, output, .. })
+        | Op::LayerNorm(LayerNorm { input, output, .. }) => vec![input, output],
         Op::Concat(Concat { parts, output }) => {
             let mut v: Vec<&mut u8> = parts.iter_mut().map(|p| &mut p.input).collect();
             v.push(output);
@@ -291,6 +291,7 @@ fn op_sections(op: &mut Op) -> Vec<&mut Section> {
             ..
         }) => vec![edge_weights, edge_params],
         Op::Lut(Lut { table, .. }) | Op::Softmax(Softmax { table, .. }) => vec![table],
+        Op::LayerNorm(LayerNorm { affine, .. }) => vec![affine],
         Op::EdgeConv(EdgeConv {
             w_self,
             w_nbr,
@@ -460,6 +461,10 @@ fn mutate_param(rng: &mut Rng, op: &mut Op) {
             _ => *shift = nasty_i32(rng, *shift),
         },
         Op::PairFeatures(PairFeatures { .. }) => {}
+        Op::LayerNorm(LayerNorm { eps_q, frac, .. }) => match rng.next() % 2 {
+            0 => *eps_q = nasty_i32(rng, *eps_q as i32) as u64,
+            _ => *frac = nasty_u8(rng, *frac, 80),
+        },
     }
 }
 

@@ -20,6 +20,7 @@ pub mod gine;
 pub mod linear;
 pub mod link;
 pub mod lut;
+pub mod norm;
 pub mod pool;
 pub mod propagate;
 pub mod sage;
@@ -196,6 +197,8 @@ op_table! {
     PairFeatures(link::PairFeatures) = "op-link",
     /// Softmax / log-softmax over channels ([`softmax::Softmax`]).
     Softmax(softmax::Softmax) = "op-softmax",
+    /// Layer normalization over channels ([`norm::LayerNorm`]).
+    LayerNorm(norm::LayerNorm) = "op-norm",
 }
 
 /// Decodes an [`Op`] from the start of `bytes`: postcard, or in builds with
@@ -260,6 +263,7 @@ mod tests {
             "inner_product" => 13,
             "pair_hadamard" | "pair_concat" => 14,
             "softmax" | "log_softmax" => 15,
+            "layer_norm" => 16,
             other => panic!("op {other} has no recorded tag"),
         };
         let mut seen = std::collections::BTreeSet::new();
@@ -269,7 +273,7 @@ mod tests {
             seen.insert(tag);
         }
         assert!(seen.len() >= 12, "the every-op model covers {seen:?}");
-        assert_eq!(OP_TAGS, 16);
+        assert_eq!(OP_TAGS, 17);
     }
 
     /// The compiled-only dispatch ([`inputs`], [`has_i4_weights`]) agrees

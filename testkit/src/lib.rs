@@ -12,8 +12,8 @@ use tinygnn::format::writer::{ChannelRecord, ModelWriter};
 use tinygnn::format::{Activation, Aggr, ConcatPart, Op, Pool, Section, TensorDesc, TensorKind};
 use tinygnn::ops::softmax::{EXP_ONE, PROB_SCALE, PROB_ZERO_POINT};
 use tinygnn::ops::{
-    Act, Add, Concat, EdgeConv, GatConv, GcnConv, GinAggregate, GineConv, GlobalPool, Linear, Lut,
-    Propagate, SageConv, Softmax,
+    Act, Add, Concat, EdgeConv, GatConv, GcnConv, GinAggregate, GineConv, GlobalPool, LayerNorm,
+    Linear, Lut, Propagate, SageConv, Softmax,
 };
 
 /// Capacity of the every-op model: nodes, edges, graphs.
@@ -615,8 +615,25 @@ pub fn every_op_model() -> Vec<u8> {
         mult: 0,
         shift: 0,
     }));
-    f.w.add_op(Op::Softmax(Softmax {
+    // Layer norm on the graph rows, feeding the log-softmax:
+    // a_c = 2^14 + 512·c, b_c = c·2^20 (F = 24).
+    let ln = f.tensor(TensorKind::Graph, 3, 0.2, 0);
+    let affine: Vec<u8> = (0..3i64)
+        .flat_map(|c| {
+            let a = (1i32 << 14) + 512 * c as i32;
+            a.to_le_bytes().into_iter().chain((c << 20).to_le_bytes())
+        })
+        .collect();
+    let affine = f.w.add_bytes(&affine);
+    f.w.add_op(Op::LayerNorm(LayerNorm {
         input: out,
+        output: ln,
+        eps_q: 40,
+        affine,
+        frac: 24,
+    }));
+    f.w.add_op(Op::Softmax(Softmax {
+        input: ln,
         output: lsm,
         log: true,
         table,
@@ -657,6 +674,7 @@ mod tests {
                 "gcn_conv",
                 "gin_aggregate",
                 "global_pool",
+                "layer_norm",
                 "linear",
                 "log_softmax",
                 "lut",

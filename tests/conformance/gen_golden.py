@@ -309,6 +309,24 @@ class PooledSoftmax(torch.nn.Module):
         return self.lin(h).softmax(dim=-1)
 
 
+class NormedBlocks(torch.nn.Module):
+    """Transformer-style blocks: GCN, LayerNorm, ReLU, residual Linear with PyG's
+    LayerNorm(mode='node'), Tanh and sigmoid heads, mean pooling."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = GCNConv(F_IN, 10)
+        self.ln1 = torch.nn.LayerNorm(10)
+        self.lin = torch.nn.Linear(10, 10)
+        self.ln2 = gnn.LayerNorm(10, mode="node")
+        self.head = torch.nn.Linear(10, 3)
+
+    def forward(self, x, edge_index, batch):
+        h = F.relu(self.ln1(self.conv(x, edge_index)))
+        h = self.ln2(h + torch.tanh(self.lin(h)))
+        return torch.sigmoid(self.head(gnn.global_mean_pool(h, batch)))
+
+
 class GinGraph(torch.nn.Module):
     """Graph classifier: GIN layers, concatenated (JK cat), mean+max pooled, classifier."""
 
@@ -666,6 +684,8 @@ CASES += [
      lambda: GcnLogSoftmax(), one_graph),
     ("pool_softmax", "SAGE, ReLU, global_mean_pool, Linear, Tensor.softmax(dim=-1), 4 graphs",
      lambda: PooledSoftmax(), multi_graph),
+    ("layer_norm", "GCN, LayerNorm, ReLU, residual tanh(Linear), PyG LayerNorm(mode='node'), "
+     "mean pool, Linear, sigmoid, 4 graphs", lambda: NormedBlocks(), multi_graph),
 ]
 
 

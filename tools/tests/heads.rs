@@ -1,6 +1,6 @@
 //! Norms and heads through the `tinygnn` binary: sigmoid and tanh (int8
-//! lookup tables on the device) converted, inspected and verified against
-//! the float reference.
+//! lookup tables on the device) and layer normalization converted,
+//! inspected and verified against the float reference.
 
 mod common;
 
@@ -45,4 +45,51 @@ fn sigmoid_and_tanh_run_as_lookup_tables() {
         top1: 0.95,
         per_op_steps: Some(3.0),
     });
+}
+
+/// gcn(5→8) → layer_norm(8) → relu → linear(8→6) → layer_norm(6) (no
+/// affine) → linear(6→3): a transformer-style block.
+fn norm_model(eps: f64) -> ModelBuilder {
+    let mut m = ModelBuilder::new("node", 5, 11);
+    let g = m.gcn("g", "x", 5, 8, json!({}));
+    let (w, b) = (
+        m.tensor("ln1.weight", vec![8], 0.5),
+        m.tensor("ln1.bias", vec![8], 0.5),
+    );
+    m.op(
+        "ln1",
+        "layer_norm",
+        &[&g],
+        json!({"channels": 8, "eps": eps}),
+        json!({"weight": w, "bias": b}),
+    );
+    let r = m.act("r", "relu", "ln1");
+    let l = m.linear("l", &r, 8, 6);
+    m.op("ln2", "layer_norm", &[&l], json!({}), json!({}));
+    let o = m.linear("o", "ln2", 6, 3);
+    m.outputs = vec![o];
+    m
+}
+
+#[test]
+fn layer_norm_converts_and_verifies() {
+    for eps in [1e-5, 0.5] {
+        let c = convert(
+            &norm_model(eps),
+            &GraphsBuilder::random(2, 30, 3, 5, 3, 1),
+            &[
+                "gcn_conv",
+                "layer_norm",
+                "act",
+                "linear",
+                "layer_norm",
+                "linear",
+            ],
+        );
+        c.verify(Tolerance {
+            range_frac: 0.03,
+            top1: 0.9,
+            per_op_steps: Some(4.0),
+        });
+    }
 }

@@ -99,6 +99,53 @@ def test_sigmoid_and_tanh(tmp_path):
                          "linear", "tanh", "sigmoid", "tanh", "add"]
 
 
+class Normed(torch.nn.Module):
+    """A transformer-style block: conv, LayerNorm, ReLU, PyG LayerNorm(mode='node')."""
+
+    def __init__(self, affine=True):
+        super().__init__()
+        self.conv = GCNConv(5, 8)
+        self.ln = torch.nn.LayerNorm(8, elementwise_affine=affine, eps=1e-3)
+        self.seq = torch.nn.Sequential(torch.nn.Linear(8, 6),
+                                       gnn.LayerNorm(6, affine=affine, mode="node"))
+        self.lin = torch.nn.Linear(6, 3)
+
+    def forward(self, x, edge_index):
+        h = self.ln(self.conv(x, edge_index)).relu()
+        return self.lin(self.seq(h))
+
+
+@pytest.mark.parametrize("affine", [True, False])
+def test_layer_norm(tmp_path, affine):
+    spec = check(Normed(affine), tmp_path)
+    assert ops(spec) == ["gcn_conv", "layer_norm", "relu", "linear", "layer_norm", "linear"]
+    assert spec["ops"][1]["attrs"] == {"channels": 8, "eps": 1e-3}
+    assert ("params" in spec["ops"][1]) == affine
+
+
+def test_layer_norm_in_pyg_models(tmp_path):
+    kw = {"norm": "layer_norm", "norm_kwargs": {"mode": "node"}}
+    spec = check(gnn.GCN(5, 8, num_layers=2, out_channels=3, **kw), tmp_path)
+    assert "layer_norm" in ops(spec)
+    spec = check(gnn.MLP([5, 8, 3], **kw), tmp_path)
+    assert ops(spec) == ["linear", "layer_norm", "relu", "linear"]
+
+
+def test_graph_mode_layer_norm_is_refused_with_the_fix():
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = GCNConv(5, 4)
+            self.norm = torch.nn.Sequential(gnn.LayerNorm(4))
+
+        def forward(self, x, edge_index):
+            return self.norm(self.conv(x, edge_index))
+
+    raises_naming(Net(), random_graph(), "norm.0", "mode='graph'", "mode='node'")
+    raises_naming(gnn.GCN(5, 8, num_layers=2, norm="layer_norm"), random_graph(),
+                  "mode='node'")
+
+
 def test_basic_gnn_called_with_keywords(tmp_path):
     class Net(torch.nn.Module):
         def __init__(self):
@@ -322,12 +369,13 @@ def test_edge_cnn_model(tmp_path, norm):
 
 
 def test_mlp_refusals_name_the_module_and_the_fix():
-    # LayerNorm: no advice to pass the batch vector, the nearest supported norm instead.
+    # PyG's LayerNorm in its default graph mode: no advice to pass the batch vector, the
+    # node mode instead.
     with pytest.raises(tinygnn.ExportError) as info:
         tinygnn.build_spec(Gin(gnn.MLP([5, 8, 4], norm="layer_norm")), random_graph())
     msg = str(info.value)
-    assert "conv.nn.norms.0" in msg and "LayerNorm" in msg and "norm='batch_norm'" in msg, msg
-    assert "batch vector" not in msg and "pass" not in msg, msg
+    assert "conv.nn.norms.0" in msg and "LayerNorm" in msg and "mode='node'" in msg, msg
+    assert "batch vector" not in msg, msg
     raises_naming(Gin(gnn.MLP([5, 8, 4], norm="graph_norm")), random_graph(),
                   "conv.nn.norms.0", "GraphNorm", "norm='batch_norm'")
     raises_naming(Gin(gnn.MLP([5, 8, 4], act="gelu")), random_graph(),
@@ -566,10 +614,10 @@ REFUSALS = [
                                                                  "edge_attr)"]),
     (One(gnn.TransformerConv(5, 4)), ["'layer'", "TransformerConv", "GCNConv", "nearest"]),
     (gnn.models.GCN(5, 8, 2, jk="max"), ["jk='max'", "use jk=None"]),
-    (One(gnn.GINConv(torch.nn.Sequential(torch.nn.Linear(5, 4), torch.nn.Tanh()))),
-     ["layer.nn.1", "Tanh", "ReLU, LeakyReLU, ELU"]),
-    (One(gnn.GINConv(torch.nn.Sequential(torch.nn.Linear(5, 4), torch.nn.LayerNorm(4)))),
-     ["layer.nn.1", "LayerNorm", "BatchNorm1d"]),
+    (One(gnn.GINConv(torch.nn.Sequential(torch.nn.Linear(5, 4), torch.nn.GELU()))),
+     ["layer.nn.1", "GELU", "ReLU, LeakyReLU, ELU"]),
+    (One(gnn.GINConv(torch.nn.Sequential(torch.nn.Linear(5, 4), torch.nn.InstanceNorm1d(4)))),
+     ["layer.nn.1", "InstanceNorm1d", "BatchNorm1d"]),
 ]
 
 

@@ -45,6 +45,7 @@ from torch_geometric.nn.dense.linear import Linear as PygLinear
 from torch_geometric.nn.models import MLP
 from torch_geometric.nn.models.basic_gnn import BasicGNN
 from torch_geometric.nn.norm import BatchNorm as PygBatchNorm
+from torch_geometric.nn.norm import LayerNorm as PygLayerNorm
 
 __all__ = ["ExportError", "ExportResult", "SPEC_VERSION", "export", "build_spec", "call_with_data",
            "export_link", "build_link_spec", "LINK_DECODERS", "SPEC_OPS", "SUPPORTED_MODULES",
@@ -63,7 +64,7 @@ SPEC_OPS = ("linear", "batch_norm", "relu", "leaky_relu", "elu", "dropout", "ide
             "global_max_pool", "add", "concat", "gat_conv", "gatv2_conv", "appnp", "sg_conv",
             "gcn2_conv", "tag_conv", "gine_conv", "edge_conv", "dynamic_edge_conv",
             "inner_product", "pair_hadamard", "pair_concat", "softmax", "log_softmax",
-            "sigmoid", "tanh")
+            "sigmoid", "tanh", "layer_norm")
 
 # Modules: public name -> (builder method, spec ops the module becomes). Matched by exact
 # class, except Linear and BatchNorm1d (subclasses too). A GINConv/GINEConv's nn and a
@@ -86,17 +87,20 @@ _MODULES: Dict[str, Tuple[str, Tuple[str, ...]]] = {
     "torch_geometric.nn.models.GIN": ("_basic_gnn", ("gin_aggregate",)),
     "torch_geometric.nn.models.GAT": ("_basic_gnn", ("gat_conv", "gatv2_conv")),
     "torch_geometric.nn.models.EdgeCNN": ("_basic_gnn", ("edge_conv",)),
-    "torch_geometric.nn.MLP": ("_mlp", ("linear", "batch_norm", "relu", "leaky_relu", "elu",
+    "torch_geometric.nn.MLP": ("_mlp", ("linear", "batch_norm", "layer_norm", "relu",
+                                         "leaky_relu", "elu",
                                          "dropout")),
     "torch_geometric.nn.Sequential": ("", ()),  # traced through: its layers are the ops
     "torch_geometric.nn.Linear": ("_linear", ("linear",)),
     "torch_geometric.nn.BatchNorm": ("_batch_norm", ("batch_norm",)),
+    "torch_geometric.nn.LayerNorm": ("_layer_norm", ("layer_norm",)),
     "torch_geometric.nn.aggr.SumAggregation": ("_needs_call", ("global_add_pool",)),
     "torch_geometric.nn.aggr.MeanAggregation": ("_needs_call", ("global_mean_pool",)),
     "torch_geometric.nn.aggr.MaxAggregation": ("_needs_call", ("global_max_pool",)),
     "torch.nn.Sequential": ("_sequential", ()),
     "torch.nn.Linear": ("_linear", ("linear",)),
     "torch.nn.BatchNorm1d": ("_batch_norm", ("batch_norm",)),
+    "torch.nn.LayerNorm": ("_layer_norm", ("layer_norm",)),
     "torch.nn.ReLU": ("_activation", ("relu",)),
     "torch.nn.LeakyReLU": ("_activation", ("leaky_relu",)),
     "torch.nn.ELU": ("_activation", ("elu",)),
@@ -176,9 +180,11 @@ def _names(handlers: Sequence[str]) -> str:
     return ", ".join(_short(k) for k, v in _MODULES.items() if v[0] in handlers)
 
 
-_NORM_HINT = ("tinygnn supports only batch normalization with running statistics "
+_NORM_HINT = ("tinygnn supports batch normalization with running statistics "
               "(torch.nn.BatchNorm1d, torch_geometric.nn.BatchNorm, norm='batch_norm' in PyG "
-              "models and MLP), folded into the linear map before it, or no normalization")
+              "models and MLP), folded into the linear map before it, and layer normalization "
+              "over each node's channels (torch.nn.LayerNorm(C), torch_geometric.nn.LayerNorm "
+              "with mode='node', norm='layer_norm' with norm_kwargs={'mode': 'node'})")
 _ACT_HINT = ("supported activations: ReLU, LeakyReLU, ELU, Sigmoid, Tanh (torch.nn modules, "
              "F.relu, F.leaky_relu, F.elu, torch.sigmoid, torch.tanh and the Tensor methods, or "
              "act='relu' / 'leaky_relu' / 'elu' in PyG models and MLP)")
@@ -240,9 +246,29 @@ def _flow_error(qual: str, name: str, flow: str) -> ExportError:
                        "flow='source_to_target'")
 
 
+def _check_layer_norm(norm: torch.nn.Module, q: str) -> Tuple[int, float]:
+    """A layer norm over each row's channels: its channels and eps."""
+    if isinstance(norm, PygLayerNorm):
+        if norm.mode != "node":
+            raise ExportError(f"module '{q}' (torch_geometric.nn.LayerNorm) uses "
+                              f"mode='{norm.mode}' (statistics over each whole graph); use "
+                              "mode='node' (each node's channels, as torch.nn.LayerNorm), e.g. "
+                              "norm_kwargs={'mode': 'node'} in PyG models and MLP")
+        return int(norm.in_channels), float(norm.eps)
+    shape = tuple(norm.normalized_shape)
+    if len(shape) != 1:
+        raise ExportError(f"module '{q}' (torch.nn.LayerNorm) normalizes over {shape}; use "
+                          "torch.nn.LayerNorm(C) (the channels of each node)")
+    return int(shape[0]), float(norm.eps)
+
+
 def _check_norm(norm: torch.nn.Module, q: str, owner: str, use: str) -> None:
-    """The norms of an MLP or BasicGNN: batch normalization or none."""
+    """The norms of an MLP or BasicGNN: batch normalization, layer normalization over the
+    channels, or none."""
     if isinstance(norm, (torch.nn.Identity, torch.nn.BatchNorm1d, PygBatchNorm)):
+        return
+    if isinstance(norm, (torch.nn.LayerNorm, PygLayerNorm)):
+        _check_layer_norm(norm, q)
         return
     t = type(norm)
     raise ExportError(f"module '{q}' ({t.__module__}.{t.__name__}) in {owner} is not "
@@ -506,6 +532,13 @@ class _SpecBuilder:
         return self.add(base, "batch_norm", [x],
                         {"channels": int(mod.num_features), "eps": float(mod.eps)}, params)
 
+    def _layer_norm(self, mod, qual, x, edge_weight, base):
+        channels, eps = _check_layer_norm(mod, qual)
+        params = {role: self.param(_join(qual, role)) for role in ("weight", "bias")
+                  if getattr(mod, role, None) is not None}
+        return self.add(base, "layer_norm", [x], {"channels": channels, "eps": eps},
+                        params or None)
+
     def _dropout(self, base: str, x: str, p: float) -> str:
         return self.add(base, "dropout", [x]) if p > 0 else x
 
@@ -751,7 +784,8 @@ class _SpecBuilder:
         Linear alone (and its dropout, if a list gave one)."""
         owner = f"'{qual or '<root>'}' (MLP)"
         for i, norm in enumerate(mod.norms):
-            _check_norm(norm, _join(qual, f"norms.{i}"), owner, "norm='batch_norm' or norm=None")
+            _check_norm(norm, _join(qual, f"norms.{i}"), owner,
+                        "norm='batch_norm', norm='layer_norm' (mode 'node') or norm=None")
         act_q = _join(qual, "act")
         layers: List[Tuple[str, str, torch.nn.Module]] = []
         for i, (lin, norm) in enumerate(zip(mod.lins, mod.norms)):
@@ -792,7 +826,7 @@ class _SpecBuilder:
                               "use jk=None, 'last' or 'cat'")
         for i, norm in enumerate(mod.norms):
             _check_norm(norm, _join(qual, f"norms.{i}"), f"'{qual or '<root>'}' ({name})",
-                        "norm='batch_norm' or norm=None")
+                        "norm='batch_norm', norm='layer_norm' (mode 'node') or norm=None")
         act_q = _join(qual, "act")
         xs: List[str] = []
         for i, (conv, norm) in enumerate(zip(mod.convs, mod.norms)):

@@ -187,6 +187,9 @@ def run_spec(spec: dict, tensors: Dict[str, torch.Tensor], graph: Dict[str, torc
             out = torch.where(h >= 0, h, h * attrs["negative_slope"])
         elif kind == "elu":
             out = torch.where(h > 0, h, attrs.get("alpha", 1.0) * torch.expm1(h))
+        elif kind == "layer_norm":
+            out = torch.nn.functional.layer_norm(h, (h.size(-1),), p(op, "weight"),
+                                                 p(op, "bias"), attrs.get("eps", 1e-5))
         elif kind == "sigmoid":
             out = torch.sigmoid(h)
         elif kind == "tanh":

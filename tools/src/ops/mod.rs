@@ -22,6 +22,7 @@ pub mod host_op;
 pub mod linear;
 pub mod link;
 pub mod lut;
+pub mod norm;
 pub mod pool;
 pub mod propagate;
 pub mod sage;
@@ -163,6 +164,8 @@ host_ops! {
     Pair(link::Pair),
     /// Softmax / log-softmax over the channels.
     Softmax(softmax::Softmax),
+    /// Layer normalization over the channels.
+    LayerNorm(norm::LayerNorm),
 }
 
 macro_rules! device_ops {
@@ -195,4 +198,5 @@ device_ops! {
     EdgeConv,
     InnerProduct,
     PairFeatures,
+    LayerNorm,
 }
