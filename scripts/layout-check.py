@@ -38,6 +38,7 @@ FAMILIES = {
     "link": r"\bInnerProduct\b|\bPairFeatures\b|\binner_product\b|\blink::",
     "softmax": r"\bSoftmax\b|\bsoftmax::",
     "norm": r"\bLayerNorm\b|\blayer_norm\b|\bnorm::",
+    "transformer": r"\bTransformer\w*|\btransformer_conv\b|\btransformer::",
 }
 
 

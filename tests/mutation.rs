@@ -34,7 +34,7 @@ mod common;
 use std::collections::BTreeMap;
 use tinygnn::ops::{
     Act, Add, Concat, EdgeConv, GatConv, GcnConv, GinAggregate, GineConv, GlobalPool, InnerProduct,
-    LayerNorm, Linear, Lut, PairFeatures, Propagate, SageConv, Softmax,
+    LayerNorm, Linear, Lut, PairFeatures, Propagate, SageConv, Softmax, TransformerConv,
 };
 
 use common::Rng;
@@ -247,7 +247,8 @@ fn op_ids(op: &mut Op) -> Vec<&mut u8> {
         }) => vec![input, edge_attr, output],
         Op::Lut(Lut { input, output, .. })
         | Op::Softmax(Softmax { input, output, .. })
-        | Op::LayerNorm(LayerNorm { input, output, .. }) => vec![input, output],
+        | Op::LayerNorm(LayerNorm { input, output, .. })
+        | Op::TransformerConv(TransformerConv { input, output, .. }) => vec![input, output],
         Op::Concat(Concat { parts, output }) => {
             let mut v: Vec<&mut u8> = parts.iter_mut().map(|p| &mut p.input).collect();
             v.push(output);
@@ -292,6 +293,15 @@ fn op_sections(op: &mut Op) -> Vec<&mut Section> {
         }) => vec![edge_weights, edge_params],
         Op::Lut(Lut { table, .. }) | Op::Softmax(Softmax { table, .. }) => vec![table],
         Op::LayerNorm(LayerNorm { affine, .. }) => vec![affine],
+        Op::TransformerConv(TransformerConv {
+            w_query,
+            w_key,
+            w_value,
+            w_skip,
+            lin_bias,
+            params,
+            ..
+        }) => vec![w_query, w_key, w_value, w_skip, lin_bias, params],
         Op::EdgeConv(EdgeConv {
             w_self,
             w_nbr,
@@ -464,6 +474,24 @@ fn mutate_param(rng: &mut Rng, op: &mut Op) {
         Op::LayerNorm(LayerNorm { eps_q, frac, .. }) => match rng.next() % 2 {
             0 => *eps_q = nasty_i32(rng, *eps_q as i32) as u64,
             _ => *frac = nasty_u8(rng, *frac, 80),
+        },
+        Op::TransformerConv(TransformerConv {
+            heads,
+            concat,
+            q_shift,
+            k_shift,
+            logit_mult,
+            logit_shift,
+            act,
+            ..
+        }) => match rng.next() % 7 {
+            0 => *heads = nasty_u8(rng, *heads, 16),
+            1 => *concat ^= true,
+            2 => *q_shift = nasty_u8(rng, *q_shift, 40),
+            3 => *k_shift = nasty_u8(rng, *k_shift, 40),
+            4 => *logit_mult = nasty_i32(rng, *logit_mult),
+            5 => *logit_shift = nasty_i32(rng, *logit_shift),
+            _ => *act = nasty_act(rng),
         },
     }
 }

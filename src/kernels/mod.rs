@@ -27,6 +27,7 @@
 //!   reductions over it, streaming each node's in-edges once.
 
 pub mod aggregate;
+pub mod attention;
 pub mod dense;
 pub mod dense_i4;
 pub mod knn;

@@ -25,6 +25,7 @@ pub mod pool;
 pub mod propagate;
 pub mod sage;
 pub mod softmax;
+pub mod transformer;
 
 pub use common::*;
 
@@ -199,6 +200,8 @@ op_table! {
     Softmax(softmax::Softmax) = "op-softmax",
     /// Layer normalization over channels ([`norm::LayerNorm`]).
     LayerNorm(norm::LayerNorm) = "op-norm",
+    /// TransformerConv ([`transformer::TransformerConv`]).
+    TransformerConv(transformer::TransformerConv) = "op-transformer",
 }
 
 /// Decodes an [`Op`] from the start of `bytes`: postcard, or in builds with
@@ -264,6 +267,7 @@ mod tests {
             "pair_hadamard" | "pair_concat" => 14,
             "softmax" | "log_softmax" => 15,
             "layer_norm" => 16,
+            "transformer_conv" => 17,
             other => panic!("op {other} has no recorded tag"),
         };
         let mut seen = std::collections::BTreeSet::new();
@@ -273,7 +277,7 @@ mod tests {
             seen.insert(tag);
         }
         assert!(seen.len() >= 12, "the every-op model covers {seen:?}");
-        assert_eq!(OP_TAGS, 17);
+        assert_eq!(OP_TAGS, 18);
     }
 
     /// The compiled-only dispatch ([`inputs`], [`has_i4_weights`]) agrees

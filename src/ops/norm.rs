@@ -67,11 +67,12 @@ pub fn reciprocal(q: u64) -> Option<(i64, u32)> {
         return None;
     }
     let k = (62 - (64 - q.leading_zeros())) / 2;
-    let r = (q << (2 * k)).isqrt();
-    Some(((1i64 << 62) / r as i64, 46 - k))
+    let r = (q << (2 * k)).isqrt() as i64;
+    Some(((1i64 << 62).checked_div(r)?, 46 - k))
 }
 
-/// Runs the norm on every row.
+/// Runs the norm on every row (not inlined into the op dispatch).
+#[inline(never)]
 pub fn run(p: &LayerNorm, affine: &[u8], x: In<'_>, out: Out<'_>) -> Result<()> {
     let c = x.channels;
     let half = 1i64 << (p.frac.clamp(1, 62) - 1);

@@ -13,7 +13,7 @@ use tinygnn::format::{Activation, Aggr, ConcatPart, Op, Pool, Section, TensorDes
 use tinygnn::ops::softmax::{EXP_ONE, PROB_SCALE, PROB_ZERO_POINT};
 use tinygnn::ops::{
     Act, Add, Concat, EdgeConv, GatConv, GcnConv, GinAggregate, GineConv, GlobalPool, LayerNorm,
-    Linear, Lut, Propagate, SageConv, Softmax,
+    Linear, Lut, Propagate, SageConv, Softmax, TransformerConv,
 };
 
 /// Capacity of the every-op model: nodes, edges, graphs.
@@ -162,7 +162,53 @@ pub const STAGES: &[(&str, Stage)] = &[
     ("lut (int8 table)", lut),
     ("edgeconv (k=0, max, two layers)", edge_conv),
     ("dynamic edgeconv (k=3, mean, one layer)", dyn_edge_conv),
+    (
+        "transformer (TransformerConv, 2 heads, concat, root weight)",
+        transformer,
+    ),
 ];
+
+fn transformer(f: &mut Fixture) {
+    let (heads, c) = (2usize, 3usize);
+    let hc = heads * c;
+    let input = f.cur();
+    let in_ch = f.channels(input);
+    let [wq, wk, wv, ws] = [0, 1, 2, 3].map(|_| {
+        let v = f.values(hc * in_ch);
+        f.w.add_i8(&v)
+    });
+    let bias: Vec<u8> = (0..3 * hc as i32)
+        .flat_map(|k| (37 * k - 200).to_le_bytes())
+        .collect();
+    let lin_bias = f.bytes(&bias);
+    let recs: Vec<ChannelRecord> = (0..hc)
+        .map(|k| ChannelRecord {
+            bias: 30 * k as i32 - 90,
+            mult: (1 << 30) + (k as i32) * 7919,
+            shift: -7,
+        })
+        .collect();
+    let params = f.w.add_channel_params(&recs);
+    // Zero point 0, as the readout's max pooling keeps its input's quantization.
+    let output = f.next_node(hc as u16, 0.1, 0);
+    f.w.add_op(Op::TransformerConv(TransformerConv {
+        input,
+        output,
+        heads: heads as u8,
+        concat: true,
+        w_query: wq,
+        w_key: wk,
+        w_value: wv,
+        w_skip: ws,
+        lin_bias,
+        q_shift: 2,
+        k_shift: 3,
+        logit_mult: 1 << 30,
+        logit_shift: 4,
+        params,
+        act: Activation::Relu,
+    }));
+}
 
 fn gcn(f: &mut Fixture) {
     let input = f.cur();
@@ -681,7 +727,8 @@ mod tests {
                 "sage_conv",
                 "sg_conv",
                 "softmax",
-                "tag_conv"
+                "tag_conv",
+                "transformer_conv"
             ]
         );
         // Two graphs: a 4-cycle and a triangle.
@@ -707,7 +754,7 @@ mod tests {
         let head = s.run(&input).expect("runs");
         assert_eq!((head.rows, head.channels), (2, 3));
         let last = s.output(1).expect("second output");
-        assert_eq!((last.rows, last.channels), (7, 4));
+        assert_eq!((last.rows, last.channels), (7, 6));
         // Not saturated to one value: the stages carry signal to the end.
         assert!(
             last.data.iter().any(|&v| v != last.data[0]),

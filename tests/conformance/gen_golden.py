@@ -327,6 +327,21 @@ class NormedBlocks(torch.nn.Module):
         return torch.sigmoid(self.head(gnn.global_mean_pool(h, batch)))
 
 
+class Transformer(torch.nn.Module):
+    """TransformerConv, LayerNorm, ReLU, TransformerConv (heads averaged)."""
+
+    def __init__(self, heads, concat, root_weight, bias=True):
+        super().__init__()
+        self.conv1 = gnn.TransformerConv(F_IN, 4, heads=heads, concat=concat,
+                                         root_weight=root_weight, bias=bias)
+        width = 4 * heads if concat else 4
+        self.norm = torch.nn.LayerNorm(width)
+        self.conv2 = gnn.TransformerConv(width, 3, heads=2, concat=False)
+
+    def forward(self, x, edge_index):
+        return self.conv2(self.norm(self.conv1(x, edge_index)).relu(), edge_index)
+
+
 class GinGraph(torch.nn.Module):
     """Graph classifier: GIN layers, concatenated (JK cat), mean+max pooled, classifier."""
 
@@ -686,6 +701,13 @@ CASES += [
      lambda: PooledSoftmax(), multi_graph),
     ("layer_norm", "GCN, LayerNorm, ReLU, residual tanh(Linear), PyG LayerNorm(mode='node'), "
      "mean pool, Linear, sigmoid, 4 graphs", lambda: NormedBlocks(), multi_graph),
+    ("transformer_h1", "TransformerConv(heads=1), LayerNorm, ReLU, TransformerConv(heads=2, mean)",
+     lambda: Transformer(1, True, True), one_graph),
+    ("transformer_h4_mean", "TransformerConv(heads=4, concat=False, bias=False), LayerNorm, ReLU, "
+     "TransformerConv(heads=2, mean), 4 graphs", lambda: Transformer(4, False, True, False),
+     multi_graph),
+    ("transformer_h2_no_root", "TransformerConv(heads=2, root_weight=False), LayerNorm, ReLU, "
+     "TransformerConv(heads=2, mean), 4 graphs", lambda: Transformer(2, True, False), multi_graph),
 ]
 
 

@@ -131,6 +131,31 @@ def test_layer_norm_in_pyg_models(tmp_path):
     assert ops(spec) == ["linear", "layer_norm", "relu", "linear"]
 
 
+class Transformer(torch.nn.Module):
+    def __init__(self, heads, concat, root_weight, bias):
+        super().__init__()
+        self.conv1 = gnn.TransformerConv(5, 4, heads=heads, concat=concat,
+                                         root_weight=root_weight, bias=bias)
+        width = 4 * heads if concat else 4
+        self.norm = torch.nn.LayerNorm(width)
+        self.conv2 = gnn.TransformerConv(width, 3, heads=2, concat=False)
+
+    def forward(self, x, edge_index):
+        return self.conv2(self.norm(self.conv1(x, edge_index)).relu(), edge_index)
+
+
+@pytest.mark.parametrize("heads,concat,root_weight,bias", [
+    (1, True, True, True), (2, True, False, True), (4, False, True, False),
+    (2, False, False, True)])
+def test_transformer_conv(tmp_path, heads, concat, root_weight, bias):
+    spec = check(Transformer(heads, concat, root_weight, bias), tmp_path)
+    assert ops(spec) == ["transformer_conv", "layer_norm", "relu", "transformer_conv"]
+    a = spec["ops"][0]["attrs"]
+    assert (a["heads"], a["concat"], a["root_weight"]) == (heads, concat, root_weight)
+    assert ("skip_weight" in spec["ops"][0]["params"]) == root_weight
+    assert ("query_bias" in spec["ops"][0]["params"]) == bias
+
+
 def test_graph_mode_layer_norm_is_refused_with_the_fix():
     class Net(torch.nn.Module):
         def __init__(self):
@@ -612,7 +637,9 @@ REFUSALS = [
     (One(GCNConv(5, 4, flow="target_to_source")), ["'layer'", "flow=", "default flow"]),
     (One(gnn.GATConv(5, 4, edge_dim=2)), ["'layer'", "edge_dim", "self.layer(x, edge_index, "
                                                                  "edge_attr)"]),
-    (One(gnn.TransformerConv(5, 4)), ["'layer'", "TransformerConv", "GCNConv", "nearest"]),
+    (One(gnn.ResGatedGraphConv(5, 4)), ["'layer'", "ResGatedGraphConv", "GCNConv", "nearest"]),
+    (One(gnn.TransformerConv(5, 4, beta=True)), ["'layer'", "beta=True", "beta=False"]),
+    (One(gnn.TransformerConv(5, 4, edge_dim=2)), ["'layer'", "edge_dim=2", "GINEConv"]),
     (gnn.models.GCN(5, 8, 2, jk="max"), ["jk='max'", "use jk=None"]),
     (One(gnn.GINConv(torch.nn.Sequential(torch.nn.Linear(5, 4), torch.nn.GELU()))),
      ["layer.nn.1", "GELU", "ReLU, LeakyReLU, ELU"]),

@@ -64,7 +64,7 @@ SPEC_OPS = ("linear", "batch_norm", "relu", "leaky_relu", "elu", "dropout", "ide
             "global_max_pool", "add", "concat", "gat_conv", "gatv2_conv", "appnp", "sg_conv",
             "gcn2_conv", "tag_conv", "gine_conv", "edge_conv", "dynamic_edge_conv",
             "inner_product", "pair_hadamard", "pair_concat", "softmax", "log_softmax",
-            "sigmoid", "tanh", "layer_norm")
+            "sigmoid", "tanh", "layer_norm", "transformer_conv")
 
 # Modules: public name -> (builder method, spec ops the module becomes). Matched by exact
 # class, except Linear and BatchNorm1d (subclasses too). A GINConv/GINEConv's nn and a
@@ -76,6 +76,7 @@ _MODULES: Dict[str, Tuple[str, Tuple[str, ...]]] = {
     "torch_geometric.nn.GINEConv": ("_gine", ("gine_conv",)),
     "torch_geometric.nn.GATConv": ("_gat", ("gat_conv",)),
     "torch_geometric.nn.GATv2Conv": ("_gat", ("gatv2_conv",)),
+    "torch_geometric.nn.TransformerConv": ("_transformer", ("transformer_conv",)),
     "torch_geometric.nn.APPNP": ("_propagate", ("appnp",)),
     "torch_geometric.nn.SGConv": ("_propagate", ("sg_conv",)),
     "torch_geometric.nn.GCN2Conv": ("_needs_call", ("gcn2_conv",)),
@@ -334,6 +335,7 @@ def _activation_op(mod: torch.nn.Module) -> Tuple[str, dict]:
 
 _SAGE_AGGRS = {"mean": "mean", "max": "max", "sum": "sum", "add": "sum"}
 _NODE_ONLY_OPS = {"gcn_conv", "sage_conv", "gin_aggregate", "gat_conv", "gatv2_conv",
+                  "transformer_conv",
                   "appnp", "sg_conv", "gcn2_conv", "tag_conv",
                   "gine_conv", "edge_conv", "dynamic_edge_conv"}  # need the graph's edges
 EDGE_INPUT = "edge_attr"  # spec name of the edge-feature input (edgefeat)
@@ -576,6 +578,33 @@ class _SpecBuilder:
                  "aggr": _SAGE_AGGRS[mod.aggr], "normalize": bool(mod.normalize),
                  "root_weight": bool(mod.root_weight)}
         return self.add(base, "sage_conv", [x], attrs, params)
+
+    def _transformer(self, mod, qual, x, edge_weight, base):
+        """TransformerConv: multi-head dot-product attention over the in-edges, heads
+        concatenated or averaged, plus lin_skip (root_weight)."""
+        name = type(mod).__name__
+        if isinstance(mod.in_channels, (tuple, list)) or mod.flow != "source_to_target":
+            raise ExportError(f"module '{qual}' ({name}) is bipartite or uses another flow; "
+                              "use one in_channels (not a tuple) and the default "
+                              "flow='source_to_target'")
+        if mod.beta:
+            raise ExportError(f"module '{qual}' ({name}) uses beta=True (a gated root weight), "
+                              "which tinygnn does not run yet; build it with beta=False (the "
+                              "root weight is then added)")
+        if mod.edge_dim is not None:
+            raise ExportError(f"module '{qual}' ({name}) has edge_dim={mod.edge_dim}; "
+                              "TransformerConv with edge features is not supported yet: build "
+                              "it without edge_dim, or use GATConv/GATv2Conv(edge_dim=...) or "
+                              "GINEConv for edge features")
+        attrs = {"in_channels": int(mod.in_channels), "out_channels": int(mod.out_channels),
+                 "heads": int(mod.heads), "concat": bool(mod.concat),
+                 "root_weight": bool(mod.root_weight)}
+        params = {}
+        for lin in ("query", "key", "value") + (("skip",) if mod.root_weight else ()):
+            params[f"{lin}_weight"] = self.param(_join(qual, f"lin_{lin}.weight"))
+            if getattr(mod, f"lin_{lin}").bias is not None:
+                params[f"{lin}_bias"] = self.param(_join(qual, f"lin_{lin}.bias"))
+        return self.add(base, "transformer_conv", [x], attrs, params)
 
     def _gat(self, mod, qual, x, edge_weight, base):
         name = type(mod).__name__
@@ -1392,7 +1421,7 @@ def _out_channels(op: dict, ins: List[Optional[int]]) -> Optional[int]:
     kind, a = op["op"], op.get("attrs", {})
     if kind in ("linear", "gcn_conv", "sage_conv", "sg_conv", "tag_conv"):
         return a.get("out_channels")
-    if kind in ("gat_conv", "gatv2_conv"):
+    if kind in ("gat_conv", "gatv2_conv", "transformer_conv"):
         return a["out_channels"] * (a.get("heads", 1) if a.get("concat", True) else 1)
     if kind in ("edge_conv", "dynamic_edge_conv"):
         return [l for l in a["nn"] if l["op"] == "linear"][-1]["out_channels"]

@@ -200,6 +200,8 @@ def run_spec(spec: dict, tensors: Dict[str, torch.Tensor], graph: Dict[str, torc
             out = torch.softmax(h, dim=-1)
         elif kind == "log_softmax":
             out = torch.log_softmax(h, dim=-1)
+        elif kind == "transformer_conv":
+            out = _transformer(h, src, dst, n, attrs, lambda r: p(op, r))
         elif kind == "gcn_conv":
             hw = h @ p(op, "weight").T
             s, d, coef = _gcn_edges(edge_index, edge_weight, n, attrs)
@@ -298,3 +300,30 @@ def run_files(model_path, graphs_path) -> torch.Tensor:
     """Run a MODEL file on a GRAPHS file; return the (first) output."""
     spec, tensors = read_model(model_path)
     return run_spec(spec, tensors, load_file(str(graphs_path)))[0]
+
+
+def _transformer(x, src, dst, n, attrs, p):
+    """TransformerConv (eval, beta=False, no edge_dim): per head, softmax over the in-edges
+    of (q_i . k_j) / sqrt(C) weighs v_j; heads concatenated or averaged; + lin_skip(x)."""
+    heads, c = int(attrs.get("heads", 1)), int(attrs["out_channels"])
+
+    def lin(role):
+        out = x @ p(f"{role}_weight").T
+        b = p(f"{role}_bias")
+        return out if b is None else out + b
+
+    q, k, v = (lin(r).view(-1, heads, c) for r in ("query", "key", "value"))
+    logit = (q[dst] * k[src]).sum(-1) / c ** 0.5  # [E, H]
+    out = torch.zeros(n, heads, c, dtype=x.dtype)
+    if src.numel():
+        m = torch.full((n, heads), float("-inf"), dtype=x.dtype)
+        m = m.scatter_reduce(0, dst.view(-1, 1).expand(-1, heads), logit, "amax")
+        w = torch.exp(logit - m[dst])
+        s = torch.zeros(n, heads, dtype=x.dtype).index_add_(0, dst, w)
+        alpha = w / s[dst]
+        out = out.index_add_(0, dst, alpha.unsqueeze(-1) * v[src])
+    out = out.reshape(n, heads * c) if attrs.get("concat", True) else out.mean(1)
+    if attrs.get("root_weight", True):
+        out = out + lin("skip")
+    return out
+

@@ -27,6 +27,7 @@ pub mod pool;
 pub mod propagate;
 pub mod sage;
 pub mod softmax;
+pub mod transformer;
 
 use anyhow::{bail, Result};
 use tinygnn::format::{Op, TensorDesc};
@@ -166,6 +167,8 @@ host_ops! {
     Softmax(softmax::Softmax),
     /// Layer normalization over the channels.
     LayerNorm(norm::LayerNorm),
+    /// TransformerConv.
+    Transformer(transformer::Transformer),
 }
 
 macro_rules! device_ops {
@@ -199,4 +202,5 @@ device_ops! {
     InnerProduct,
     PairFeatures,
     LayerNorm,
+    TransformerConv,
 }

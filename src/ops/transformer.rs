@@ -1,0 +1,373 @@
+//! `TransformerConv` — PyG's `TransformerConv` (eval mode; `beta=False`, no
+//! `edge_dim`): multi-head scaled dot-product attention over each node's
+//! in-edges, `α_ji = softmax_j(q_i·k_j / √C)`, `out_i = Σ_j α_ji v_j`, heads
+//! concatenated or averaged, plus the root weight `lin_skip(x_i)`.
+//!
+//! Integer form (exact semantics on [`TransformerConv`]): the projections are
+//! exact i32 accumulators; queries and keys are shifted to i16 so that their
+//! dot products stay within i64; the logits are Q16 and the softmax is GAT's
+//! ([`crate::kernels::attention::exp_q30`], one integer reciprocal per node
+//! and head). The
+//! values and the root weight share one scale per output channel, so the
+//! attention output and the skip term add in one accumulator and are
+//! requantized once. Keys and values are kept for every node; a node's query
+//! is computed when the node is reached, and the in-edges are walked three
+//! times (maximum, sum, weighted sum), recomputing the logits.
+
+use serde::{Deserialize, Serialize};
+
+use super::{is_i4, Check, Ctx, Env, In, OpDef, Out, Scratch, Shapes, Tensors};
+use crate::error::Result;
+use crate::format::{Activation, ChannelParams, Section, TensorKind};
+use crate::kernels::attention::{exp_q30, per_head, rescale_logit, softmax_alpha, softmax_recip};
+use crate::kernels::dense_i4::Matrix;
+use crate::kernels::requant;
+use crate::quant::{round_div_i64, round_shift_i64_to_i32};
+
+/// TransformerConv (PyG semantics, eval mode, `beta=False`, no edge
+/// features), node tensors only. `H = heads`, `C` channels per head
+/// (`out_ch / H` with `concat`, `out_ch` without), `HC = H·C`.
+///
+/// 1. Projections of every node `j` (i32, exact; `b*` the i32 biases in
+///    `lin_bias`, `[bq | bk | bv]`, each `HC`): `q_j = Wq·(x_j − zp_x) + bq`,
+///    `k_j = Wk·(x_j − zp_x) + bk`, `v_j = Wv·(x_j − zp_x) + bv`; then
+///    `q̂ = sat_i16(rs(q, q_shift))`, `k̂ = sat_i16(rs(k, k_shift))` with
+///    `rs(a, s) = floor((a + 2^(s−1)) / 2^s)` (`a` for `s = 0`).
+/// 2. The logit of edge `j→i`, head `h`, in Q16:
+///    `e = rq(Σ_{c<C} q̂_i[hC+c]·k̂_j[hC+c], logit_mult, logit_shift)`
+///    (`rq` as GAT's [`rescale_logit`]).
+/// 3. Over the in-edges of `i` as given (duplicates count, no loops added),
+///    per head: `M = max e`, `w = exp_q30(e − M)`, `R = softmax_recip(Σ w)`,
+///    `α = softmax_alpha(w, R)` (Q30; see [`crate::kernels::attention`]);
+///    `agg[hC+c] = Σ_j α·v_j[hC+c]` (i64, saturating).
+/// 4. With `concat`: `t[q] = rs64(agg[q], 30)` for `q < HC`; without:
+///    `t[c] = round_div(Σ_h agg[hC+c], H·2^30)`; a node without in-edges has
+///    `t = 0`. With a root weight (`w_skip` not empty, `[out_ch, in_ch]`),
+///    `t += Ws·(x_i − zp_x)` (saturating i32).
+/// 5. `out = requantize_row(t, params, act, zp_out)` (the records hold
+///    `lin_skip`'s bias; `Wv` and `Ws` share the scale of each output
+///    channel, `Wv`'s heads one scale with `concat` false).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct TransformerConv {
+    /// Input tensor (node features).
+    pub input: u8,
+    /// Output tensor.
+    pub output: u8,
+    /// Heads `H` (≥ 1).
+    pub heads: u8,
+    /// Concatenate the heads (else average them).
+    pub concat: bool,
+    /// `lin_query`, `[HC, in_ch]` (int8 or int4).
+    pub w_query: Section,
+    /// `lin_key`, `[HC, in_ch]`.
+    pub w_key: Section,
+    /// `lin_value`, `[HC, in_ch]`.
+    pub w_value: Section,
+    /// `lin_skip`, `[out_ch, in_ch]`; empty without a root weight.
+    pub w_skip: Section,
+    /// i32 little endian `bq`, `bk`, `bv` (`3·HC` values, accumulator units).
+    pub lin_bias: Section,
+    /// Right shift of the query accumulators to i16 (0..=31).
+    pub q_shift: u8,
+    /// Right shift of the key accumulators to i16 (0..=31).
+    pub k_shift: u8,
+    /// Q31 multiplier of `Σ q̂·k̂` to the Q16 logit.
+    pub logit_mult: i32,
+    /// Its exponent (−32..=31).
+    pub logit_shift: i32,
+    /// [`ChannelParams`] for `out_ch` channels.
+    pub params: ChannelParams,
+    /// Fused activation.
+    pub act: Activation,
+}
+
+/// Shape of one layer: heads, channels per head.
+#[derive(Debug, Clone, Copy)]
+struct Shape {
+    heads: usize,
+    per_head: usize,
+}
+
+impl Shape {
+    fn hc(&self) -> usize {
+        self.heads.saturating_mul(self.per_head)
+    }
+}
+
+impl TransformerConv {
+    fn shape(&self, out_ch: usize) -> Option<Shape> {
+        let heads = usize::from(self.heads);
+        let per_head = per_head(heads, self.concat, out_ch)?;
+        Some(Shape { heads, per_head })
+    }
+}
+
+/// Scratch taken by [`run`]: weight sums (`HC` i32 twice, `out_ch` i32),
+/// one projection row (`HC` i32), the keys (`nodes × HC` i16) and values
+/// (`nodes × HC` i32), per-head maxima (i64) and reciprocals (u64), the
+/// aggregation row (`HC` i64), the output rows (`out_ch` i32 twice) and the
+/// query (`HC` i16).
+fn scratch_bytes(s: Shape, nodes: usize, out_ch: usize) -> usize {
+    let hc = s.hc();
+    let nhc = nodes.saturating_mul(hc);
+    let mut t = super::ScratchSize::default();
+    t.add::<i32>(hc)
+        .add::<i32>(hc)
+        .add::<i32>(out_ch)
+        .add::<i32>(hc)
+        .add::<i16>(nhc)
+        .add::<i32>(nhc)
+        .add::<i64>(s.heads)
+        .add::<u64>(s.heads)
+        .add::<i64>(hc)
+        .add::<i32>(out_ch)
+        .add::<i32>(out_ch)
+        .add::<i16>(hc);
+    t.0
+}
+
+fn read_i32(b: &[u8], i: usize) -> i32 {
+    match b.get(4 * i..4 * i + 4) {
+        Some(&[a, c, d, e]) => i32::from_le_bytes([a, c, d, e]),
+        _ => 0,
+    }
+}
+
+/// `sat_i16(rs(a, s))`.
+fn to_i16(a: i32, s: u8) -> i16 {
+    let v = round_shift_i64_to_i32(i64::from(a), u32::from(s.min(31)));
+    v.clamp(i32::from(i16::MIN), i32::from(i16::MAX)) as i16
+}
+
+/// Weights and options resolved from the data section.
+struct Params<'a> {
+    s: Shape,
+    concat: bool,
+    wq: Matrix<'a>,
+    wk: Matrix<'a>,
+    wv: Matrix<'a>,
+    ws: Matrix<'a>,
+    lin_bias: &'a [u8],
+    q_shift: u8,
+    k_shift: u8,
+    logit_mult: i32,
+    logit_shift: i32,
+    params: &'a [u8],
+    act: Activation,
+}
+
+/// Runs the convolution: keys and values of every node, then node by node
+/// the query, the attention ([`attend`]), the root term and the output row.
+/// Not inlined into the op dispatch: its locals would otherwise widen the
+/// dispatch's frame for every op.
+#[inline(never)]
+fn run(ctx: &Ctx<'_>, p: &Params<'_>, x: In<'_>, out: Out<'_>, mut sc: Scratch<'_>) -> Result<()> {
+    let n = ctx.nodes();
+    let hc = p.s.hc();
+    let (ic, oc) = (x.channels, out.channels);
+    let sums = sc.take::<i32>(hc)?;
+    let sums_q = sc.take::<i32>(hc)?;
+    let sums_s = sc.take::<i32>(oc)?;
+    let q = sc.take::<i32>(hc)?;
+    let k = sc.take::<i16>(n.saturating_mul(hc))?;
+    let v = sc.take::<i32>(n.saturating_mul(hc))?;
+    p.wk.weight_sums(ic, sums);
+    for (j, kr) in k.chunks_exact_mut(hc.max(1)).enumerate() {
+        let xr = x.data.get(j * ic..(j + 1) * ic).unwrap_or(&[]);
+        p.wk.matvec(ic, xr, x.zp, sums, q);
+        shift_row(q, p.lin_bias, hc, p.k_shift, kr);
+    }
+    p.wv.weight_sums(ic, sums);
+    p.wv.matmul(ic, x.data, x.zp, sums, v);
+    add_bias(v, p.lin_bias, hc);
+    p.wq.weight_sums(ic, sums_q);
+    p.ws.weight_sums(ic, sums_s);
+    let mx = sc.take::<i64>(p.s.heads)?;
+    let recip = sc.take::<u64>(p.s.heads)?;
+    let agg = sc.take::<i64>(hc)?;
+    let t = sc.take::<i32>(oc)?;
+    let skip = sc.take::<i32>(oc)?;
+    let q16 = sc.take::<i16>(hc)?;
+    for (i, or) in out.data.chunks_exact_mut(oc.max(1)).enumerate() {
+        let xr = x.data.get(i * ic..(i + 1) * ic).unwrap_or(&[]);
+        p.wq.matvec(ic, xr, x.zp, sums_q, q);
+        shift_row(q, p.lin_bias, 0, p.q_shift, q16);
+        let w = Work { mx, recip, agg, t };
+        attend(ctx.csr.neighbors(i), p, q16, k, v, w);
+        if !p.ws.is_empty() {
+            p.ws.matvec(ic, xr, x.zp, sums_s, skip);
+            for (o, &s) in t.iter_mut().zip(skip.iter()) {
+                *o = o.saturating_add(s);
+            }
+        }
+        requant::requantize_row(t, p.params, p.act, out.zp, or);
+    }
+    Ok(())
+}
+
+/// `dst = sat_i16(rs(acc + bias[off..], shift))`, row by row.
+fn shift_row(acc: &[i32], lin_bias: &[u8], off: usize, shift: u8, dst: &mut [i16]) {
+    for (cq, (d, &a)) in dst.iter_mut().zip(acc).enumerate() {
+        *d = to_i16(a.saturating_add(read_i32(lin_bias, off + cq)), shift);
+    }
+}
+
+/// Adds `bv` to every row of the values.
+fn add_bias(v: &mut [i32], lin_bias: &[u8], hc: usize) {
+    for vr in v.chunks_exact_mut(hc.max(1)) {
+        for (q, d) in vr.iter_mut().enumerate() {
+            *d = d.saturating_add(read_i32(lin_bias, 2 * hc + q));
+        }
+    }
+}
+
+/// Per-node scratch rows of [`attend`].
+struct Work<'s> {
+    mx: &'s mut [i64],
+    recip: &'s mut [u64],
+    agg: &'s mut [i64],
+    t: &'s mut [i32],
+}
+
+/// The Q16 logit of query `q` against source `j`'s key, head `h`.
+fn logit(p: &Params<'_>, q: &[i16], k: &[i16], j: usize, h: usize) -> i64 {
+    let (c, hc) = (p.s.per_head, p.s.hc());
+    let a = j.saturating_mul(hc).saturating_add(h * c);
+    let kj = k.get(a..a.saturating_add(c)).unwrap_or(&[]);
+    let qh = q.get(h * c..h * c + c).unwrap_or(&[]);
+    let dot = qh.iter().zip(kj).fold(0i64, |s, (&a, &b)| {
+        s.saturating_add(i64::from(a) * i64::from(b))
+    });
+    i64::from(rescale_logit(dot, p.logit_mult, p.logit_shift))
+}
+
+/// The attention of one node over its in-edges (sources `srcs`): the
+/// softmax per head and the weighted sum of the values into `t` (steps 2-4).
+#[inline(never)]
+fn attend(srcs: &[u16], p: &Params<'_>, q: &[i16], k: &[i16], v: &[i32], w: Work<'_>) {
+    let (heads, c, hc) = (p.s.heads, p.s.per_head, p.s.hc());
+    let Work { mx, recip, agg, t } = w;
+    mx.fill(i64::MIN);
+    for &j in srcs {
+        for (h, m) in mx.iter_mut().enumerate() {
+            *m = (*m).max(logit(p, q, k, usize::from(j), h));
+        }
+    }
+    for (h, r) in recip.iter_mut().enumerate() {
+        let m = mx.get(h).copied().unwrap_or(0);
+        let sum = srcs.iter().fold(0u64, |s, &j| {
+            s.saturating_add(u64::from(exp_q30(logit(p, q, k, usize::from(j), h) - m)))
+        });
+        *r = softmax_recip(sum);
+    }
+    agg.fill(0);
+    for &j in srcs {
+        let j = usize::from(j);
+        let at = j.saturating_mul(hc);
+        let vj = v.get(at..at.saturating_add(hc)).unwrap_or(&[]);
+        for h in 0..heads {
+            let m = mx.get(h).copied().unwrap_or(0);
+            let rh = recip.get(h).copied().unwrap_or(0);
+            let alpha = softmax_alpha(exp_q30(logit(p, q, k, j, h) - m), rh);
+            let dst = agg.get_mut(h * c..h * c + c).unwrap_or(&mut []);
+            let src = vj.get(h * c..h * c + c).unwrap_or(&[]);
+            for (d, &val) in dst.iter_mut().zip(src) {
+                *d = d.saturating_add(alpha.saturating_mul(i64::from(val)));
+            }
+        }
+    }
+    if p.concat {
+        for (o, &a) in t.iter_mut().zip(agg.iter()) {
+            *o = round_shift_i64_to_i32(a, 30);
+        }
+    } else {
+        let div = (heads as i64) << 30;
+        for (cc, o) in t.iter_mut().enumerate() {
+            let s = (0..heads).fold(0i64, |s, h| {
+                s.saturating_add(agg.get(h * c + cc).copied().unwrap_or(0))
+            });
+            *o = round_div_i64(s, div).clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32;
+        }
+    }
+}
+
+impl OpDef for TransformerConv {
+    fn name(&self) -> &'static str {
+        "transformer_conv"
+    }
+    fn output(&self) -> u8 {
+        self.output
+    }
+    fn for_each_input(&self, f: &mut dyn FnMut(u8)) {
+        f(self.input)
+    }
+    fn has_i4_weights(&self) -> bool {
+        [self.w_query, self.w_key, self.w_value, self.w_skip]
+            .iter()
+            .any(is_i4)
+    }
+    fn check(&self, c: &Check<'_>) -> Option<()> {
+        let (i, o) = (c.tensor(self.input)?, c.tensor(self.output)?);
+        let (ci, co) = (usize::from(i.channels), usize::from(o.channels));
+        let hc = self.shape(co)?.hc();
+        let skip_ok = c.section_is(self.w_skip, 0) || c.weights_ok(self.w_skip, co, ci);
+        Check::ok(
+            i.kind == TensorKind::Node
+                && o.kind == TensorKind::Node
+                && self.heads >= 1
+                && Check::channels_ok(hc)
+                && c.weights_ok(self.w_query, hc, ci)
+                && c.weights_ok(self.w_key, hc, ci)
+                && c.weights_ok(self.w_value, hc, ci)
+                && skip_ok
+                && c.section_is(self.lin_bias, 12 * hc)
+                && self.q_shift <= 31
+                && self.k_shift <= 31
+                && (-32..=31).contains(&self.logit_shift)
+                && c.params_ok(self.params, co)
+                && Check::act_ok(&self.act),
+        )
+    }
+    fn scratch_bytes(&self, s: &Shapes<'_>) -> usize {
+        let oc = s.ch(self.output);
+        let heads = usize::from(self.heads);
+        let per_head = per_head(heads, self.concat, oc).unwrap_or(0);
+        scratch_bytes(Shape { heads, per_head }, s.nodes, oc)
+    }
+    fn run<'v, T: Tensors<'v>>(
+        &self,
+        env: &Env<'_, T>,
+        out: Out<'_>,
+        scratch: Scratch<'_>,
+    ) -> Result<()> {
+        run_op(self, env, out, scratch)
+    }
+}
+
+/// Resolves the op's sections and runs it (not inlined, as [`run`]).
+#[inline(never)]
+fn run_op<'v, T: Tensors<'v>>(
+    op: &TransformerConv,
+    env: &Env<'_, T>,
+    out: Out<'_>,
+    scratch: Scratch<'_>,
+) -> Result<()> {
+    let s = op.shape(out.channels).ok_or(env.invalid())?;
+    let p = Params {
+        s,
+        concat: op.concat,
+        wq: env.data.matrix(op.w_query),
+        wk: env.data.matrix(op.w_key),
+        wv: env.data.matrix(op.w_value),
+        ws: env.data.matrix(op.w_skip),
+        lin_bias: env.data.bytes(op.lin_bias),
+        q_shift: op.q_shift,
+        k_shift: op.k_shift,
+        logit_mult: op.logit_mult,
+        logit_shift: op.logit_shift,
+        params: env.data.bytes(op.params),
+        act: op.act,
+    };
+    run(env.ctx, &p, env.view(op.input)?, out, scratch)
+}

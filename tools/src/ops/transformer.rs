@@ -1,0 +1,350 @@
+//! `transformer_conv`: PyG's TransformerConv (eval, `beta=False`, no
+//! `edge_dim`): per head `α_ji = softmax_j(q_i·k_j / √C)` over the in-edges
+//! as given, `out_i = Σ_j α_ji v_j`, heads concatenated or averaged, plus
+//! `lin_skip(x_i)` with `root_weight`. On the device (`transformer_conv`)
+//! queries and keys are i16 with one weight scale per matrix, values and the
+//! root weight share one scale per output channel, and the softmax is GAT's
+//! (see `tinygnn::ops::transformer`).
+
+use anyhow::{anyhow, bail, Result};
+use serde_json::json;
+use tinygnn::format::Op;
+use tinygnn::ops;
+use tinygnn::quant::quantize_multiplier;
+
+use super::common::{linear, Mat, Parse, Rows, Tensor};
+use super::describe::{act_str, Describe, Described, Inspect};
+use super::host_op::HostOp;
+use crate::lower::{channel_records, Lower};
+use crate::st::Graphs;
+use crate::weights::{quantize_weights_floored, scale_floor};
+
+/// A TransformerConv's weights and options.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Transformer {
+    /// Heads `H`.
+    pub heads: usize,
+    /// Channels per head `C` (`out_channels`).
+    pub per_head: usize,
+    /// Concatenate the heads (else average).
+    pub concat: bool,
+    /// `lin_query`, `[HC, in]`, and its bias (zeros when absent).
+    pub q: (Mat, Vec<f64>),
+    /// `lin_key`.
+    pub k: (Mat, Vec<f64>),
+    /// `lin_value`.
+    pub v: (Mat, Vec<f64>),
+    /// `lin_skip` (`[HC or C, in]`) with `root_weight`.
+    pub skip: Option<(Mat, Vec<f64>)>,
+}
+
+impl Transformer {
+    fn hc(&self) -> usize {
+        self.heads * self.per_head
+    }
+
+    fn out(&self) -> usize {
+        if self.concat {
+            self.hc()
+        } else {
+            self.per_head
+        }
+    }
+}
+
+impl HostOp for Transformer {
+    const TYPES: &'static [&'static str] = &["transformer_conv"];
+
+    fn parse(cx: &Parse<'_>) -> Result<(Self, Rows, usize)> {
+        let who = cx.who();
+        cx.need_node()?;
+        let (i, c) = cx.in_out()?;
+        let heads = cx.opt_usize_attr("heads")?.unwrap_or(1);
+        if heads == 0 || heads > 255 {
+            bail!("{who}: heads {heads} is not in 1..=255");
+        }
+        if cx.bool_attr("beta", false)? {
+            bail!("{who}: beta=True is not supported yet");
+        }
+        if cx.attr("edge_dim").is_some() {
+            bail!("{who}: edge_dim is not supported yet");
+        }
+        let concat = cx.bool_attr("concat", true)?;
+        let hc = heads * c;
+        let lin = |role: &str, rows: usize| -> Result<(Mat, Vec<f64>)> {
+            let w = cx.mat(&format!("{role}_weight"), rows, i)?;
+            let b = cx.bias(&format!("{role}_bias"), rows, "[rows of the weight]")?;
+            Ok((w, b))
+        };
+        let out = if concat { hc } else { c };
+        let t = Transformer {
+            heads,
+            per_head: c,
+            concat,
+            q: lin("query", hc)?,
+            k: lin("key", hc)?,
+            v: lin("value", hc)?,
+            skip: if cx.bool_attr("root_weight", true)? {
+                Some(lin("skip", out)?)
+            } else {
+                None
+            },
+        };
+        Ok((t, Rows::Node, out))
+    }
+
+    fn type_name(&self) -> &'static str {
+        "transformer_conv"
+    }
+
+    fn device_name(&self) -> &'static str {
+        "transformer_conv"
+    }
+
+    fn reference(&self, ins: &[&Tensor], g: &Graphs) -> Tensor {
+        reference(self, ins[0], g)
+    }
+
+    /// The queries and keys (`#q`, `#k`): their ranges set the i16 shifts.
+    fn extra_values(&self, name: &str, ins: &[&Tensor], _g: &Graphs) -> Vec<(String, Tensor)> {
+        let x = ins[0];
+        vec![
+            (format!("{name}#q"), linear(x, &self.q.0, Some(&self.q.1))),
+            (format!("{name}#k"), linear(x, &self.k.0, Some(&self.k.1))),
+        ]
+    }
+
+    fn fuses_act(&self) -> bool {
+        true
+    }
+
+    fn has_weights(&self) -> bool {
+        true
+    }
+
+    /// The output is the attention-weighted sum, not a projection.
+    fn output_is_projection(&self) -> bool {
+        false
+    }
+
+    fn lower(&self, cx: &mut Lower<'_, '_>) -> Result<Op> {
+        lower(self, cx)
+    }
+}
+
+/// PyG's TransformerConv in `f64`; a node without in-edges gets only its
+/// root term.
+pub fn reference(t: &Transformer, x: &Tensor, g: &Graphs) -> Tensor {
+    let (h, c, hc) = (t.heads, t.per_head, t.hc());
+    let q = linear(x, &t.q.0, Some(&t.q.1));
+    let k = linear(x, &t.k.0, Some(&t.k.1));
+    let v = linear(x, &t.v.0, Some(&t.v.1));
+    let n = g.num_nodes;
+    let mut srcs: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for e in 0..g.num_edges() {
+        srcs[g.targets[e] as usize].push(g.sources[e] as usize);
+    }
+    let scale = 1.0 / (c as f64).sqrt();
+    let mut att = Tensor::zeros(n, hc);
+    for (i, js) in srcs.iter().enumerate() {
+        for hd in 0..h {
+            let r = hd * c..(hd + 1) * c;
+            let l: Vec<f64> = js
+                .iter()
+                .map(|&j| {
+                    let qi = &q.row(i)[r.clone()];
+                    qi.iter()
+                        .zip(&k.row(j)[r.clone()])
+                        .map(|(a, b)| a * b)
+                        .sum::<f64>()
+                        * scale
+                })
+                .collect();
+            let m = l.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let w: Vec<f64> = l.iter().map(|e| (e - m).exp()).collect();
+            let s: f64 = w.iter().sum();
+            for (&j, wj) in js.iter().zip(&w) {
+                for cc in 0..c {
+                    att.data[i * hc + hd * c + cc] += wj / s * v.row(j)[hd * c + cc];
+                }
+            }
+        }
+    }
+    let oc = t.out();
+    let mut out = Tensor::zeros(n, oc);
+    for i in 0..n {
+        for o in 0..oc {
+            out.data[i * oc + o] = if t.concat {
+                att.data[i * hc + o]
+            } else {
+                (0..h).map(|hd| att.data[i * hc + hd * c + o]).sum::<f64>() / h as f64
+            };
+        }
+    }
+    if let Some((ws, bs)) = &t.skip {
+        let r = linear(x, ws, Some(bs));
+        for (o, v) in out.data.iter_mut().zip(r.data) {
+            *o += v;
+        }
+    }
+    out
+}
+
+/// A matrix with one scale for all its rows (queries, keys): the int8
+/// values, the scale and the bias in accumulator units `s_x·s_w`.
+fn per_tensor(m: &Mat, b: &[f64], s_x: f64) -> (Vec<i8>, f64, Vec<u8>) {
+    let floors: Vec<f64> = b.iter().map(|&x| scale_floor(x, s_x, None)).collect();
+    let (q, s) = quantize_weights_floored(&[m], true, &floors);
+    let sw = s.first().copied().unwrap_or(1.0);
+    let bias = acc_bias(b, s_x * sw);
+    (q.into_iter().next().unwrap_or_default(), sw, bias)
+}
+
+/// `round(b / acc)` as i32 little endian, saturated.
+fn acc_bias(b: &[f64], acc: f64) -> Vec<u8> {
+    b.iter()
+        .flat_map(|&v| {
+            let q = (v / acc).round().clamp(i32::MIN as f64, i32::MAX as f64) as i32;
+            q.to_le_bytes()
+        })
+        .collect()
+}
+
+/// The right shift that brings accumulators of magnitude `max_acc` within
+/// 2^14 (a factor 2 of headroom below i16 for graphs beyond the calibration).
+fn i16_shift(max_acc: f64) -> u8 {
+    let mut s = 0u8;
+    while s < 31 && max_acc / f64::from(1u32 << s) > 16384.0 {
+        s += 1;
+    }
+    s
+}
+
+/// The values and the root weight with one scale per output channel (with
+/// `concat`; without, one scale for all: the heads are averaged into each
+/// channel): their int8 values and the scale of each output channel.
+fn values_and_skip(t: &Transformer, s_x: f64, s_out: f64) -> (Vec<i8>, Vec<i8>, Vec<f64>) {
+    let oc = t.out();
+    let skip_b = |c: usize| t.skip.as_ref().map_or(0.0, |s| s.1[c]);
+    if t.concat {
+        let floors: Vec<f64> = (0..oc)
+            .map(|c| scale_floor(skip_b(c), s_x, Some(s_out)).max(scale_floor(t.v.1[c], s_x, None)))
+            .collect();
+        let mats: Vec<&Mat> = std::iter::once(&t.v.0)
+            .chain(t.skip.as_ref().map(|s| &s.0))
+            .collect();
+        let (mut q, s) = quantize_weights_floored(&mats, false, &floors);
+        let qs = if q.len() > 1 {
+            q.pop().unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        (q.pop().unwrap_or_default(), qs, s)
+    } else {
+        // One matrix of the value rows then the skip rows, one scale.
+        let mut rows = t.v.0.data.clone();
+        let mut n = t.v.0.rows;
+        if let Some((ws, _)) = &t.skip {
+            rows.extend_from_slice(&ws.data);
+            n += ws.rows;
+        }
+        let stacked = Mat {
+            rows: n,
+            cols: t.v.0.cols,
+            data: rows,
+        };
+        let floors: Vec<f64> = (0..n)
+            .map(|r| {
+                if r < t.v.0.rows {
+                    scale_floor(t.v.1[r], s_x, None)
+                } else {
+                    scale_floor(skip_b(r - t.v.0.rows), s_x, Some(s_out))
+                }
+            })
+            .collect();
+        let (q, s) = quantize_weights_floored(&[&stacked], true, &floors);
+        let all = q.into_iter().next().unwrap_or_default();
+        let split = t.v.0.rows * t.v.0.cols;
+        let sw = s.first().copied().unwrap_or(1.0);
+        (
+            all[..split].to_vec(),
+            all[split..].to_vec(),
+            vec![sw; oc.max(t.v.0.rows)],
+        )
+    }
+}
+
+fn lower(t: &Transformer, cx: &mut Lower<'_, '_>) -> Result<Op> {
+    let (s_x, s_out) = (cx.s_in, cx.s_out);
+    let (qq, s_q, bq) = per_tensor(&t.q.0, &t.q.1, s_x);
+    let (qk, s_k, bk) = per_tensor(&t.k.0, &t.k.1, s_x);
+    let max_abs = |name: String| -> Result<f64> {
+        let r = (cx.range)(&name)?;
+        Ok(r.lo.abs().max(r.hi.abs()))
+    };
+    let q_shift = i16_shift(max_abs(format!("{}#q", cx.layer.name))? / (s_x * s_q));
+    let k_shift = i16_shift(max_abs(format!("{}#k", cx.layer.name))? / (s_x * s_k));
+    let logit = f64::from(1u32 << q_shift) * f64::from(1u32 << k_shift) * s_x * s_x * s_q * s_k
+        / (t.per_head as f64).sqrt()
+        * 65536.0;
+    let (logit_mult, logit_shift) = quantize_multiplier(logit);
+    if !(-32..=31).contains(&logit_shift) {
+        bail!("{}: logit rescale {logit:e} is out of range", cx.who);
+    }
+    let (qv, qs, scales) = values_and_skip(t, s_x, s_out);
+    let bv: Vec<u8> = (0..t.hc())
+        .flat_map(|r| acc_bias(&t.v.1[r..r + 1], s_x * scales[if t.concat { r } else { 0 }]))
+        .collect();
+    let oc = t.out();
+    let skip_b: Vec<f64> = match &t.skip {
+        Some((_, b)) => b.clone(),
+        None => vec![0.0; oc],
+    };
+    let scales = &scales[..oc];
+    cx.check_records(scales, &skip_b, false);
+    let w_query = cx.add_i8(&qq);
+    let w_key = cx.add_i8(&qk);
+    let w_value = cx.add_i8(&qv);
+    let w_skip = if t.skip.is_some() {
+        cx.add_i8(&qs)
+    } else {
+        tinygnn::format::Section::default()
+    };
+    let lin_bias = cx.add_table(&[bq, bk, bv].concat());
+    let params = cx.add_params(&channel_records(scales, &skip_b, s_x, s_out));
+    Ok(Op::TransformerConv(ops::TransformerConv {
+        input: cx.input(),
+        output: cx.output,
+        heads: u8::try_from(t.heads).map_err(|_| anyhow!("{}: too many heads", cx.who))?,
+        concat: t.concat,
+        w_query,
+        w_key,
+        w_value,
+        w_skip,
+        lin_bias,
+        q_shift,
+        k_shift,
+        logit_mult,
+        logit_shift,
+        params,
+        act: cx.act,
+    }))
+}
+
+impl Describe for ops::TransformerConv {
+    fn describe(&self, cx: &mut Inspect<'_, '_>) -> Described {
+        let wb = cx.weights(&self.w_query);
+        for s in [self.w_key, self.w_value, self.w_skip] {
+            cx.weights(&s);
+        }
+        cx.params(self.params.len + self.lin_bias.len);
+        cx.out_biases();
+        Described::new(
+            act_str(&self.act),
+            cx.mult_summary(self.params),
+            json!({"weights": wb, "heads": self.heads, "concat": self.concat,
+                   "root_weight": self.w_skip.len > 0,
+                   "q_shift": self.q_shift, "k_shift": self.k_shift}),
+        )
+    }
+}
