@@ -478,15 +478,17 @@ fn mutate_param(rng: &mut Rng, op: &mut Op) {
         Op::TransformerConv(TransformerConv {
             heads,
             concat,
+            global,
             q_shift,
             k_shift,
             logit_mult,
             logit_shift,
             act,
             ..
-        }) => match rng.next() % 7 {
+        }) => match rng.next() % 8 {
             0 => *heads = nasty_u8(rng, *heads, 16),
             1 => *concat ^= true,
+            7 => *global ^= true,
             2 => *q_shift = nasty_u8(rng, *q_shift, 40),
             3 => *k_shift = nasty_u8(rng, *k_shift, 40),
             4 => *logit_mult = nasty_i32(rng, *logit_mult),

@@ -15,7 +15,7 @@
 #     data, see models/README.md) cora-gcn, cora-sage, cora-gat, cora-appnp and cora-link on the M4,
 #     the whole 2708-node graph in one inference with sparse int8 features (--sparse; inputs made
 #     into .cache/inputs/<name> by models/make_inputs.py when missing), else visible SKIP lines;
-#     the conformance goldens layer_norm (LayerNorm, sigmoid, tanh) and transformer_h4_mean on both;
+#     the conformance goldens gps_gine_layer_norm (both boards), transformer_h4_mean and layer_norm (M4);
 #  3. the Cortex-M0 stack (boards/qemu-m0/memory.x keeps it below .data/.bss), on karate-gcn: the
 #     arena sizes that used to lock up (10,688 / 11,152 / 11,712 B) no longer link (a clean SKIP);
 #     the largest arena that links and the model's own arena PASS with a whole-run stack
@@ -124,17 +124,20 @@ int4_runs() {
 step "QEMU runs (m4): int4 weights" int4_runs
 
 golden_runs() {
-    # Ops no bundled model uses yet (LayerNorm, the sigmoid and tanh tables, TransformerConv):
-    # the conformance goldens that have them, converted, on both boards.
-    local name c
-    for name in layer_norm transformer_h4_mean; do
+    # Ops no bundled model uses yet, from their conformance goldens: a GPS graph transformer
+    # (GINE + global multi-head attention, LayerNorm) on both boards; TransformerConv and
+    # LayerNorm with the sigmoid and tanh tables on the M4.
+    local name c board
+    for name in gps_gine_layer_norm:all transformer_h4_mean:m4 layer_norm:m4; do
+        board=${name#*:}
+        name=${name%%:*}
         c=tests/conformance/$name
         "$TINYGNN_BIN" convert $c/model.safetensors --calib $c/graphs.safetensors \
             -o "$OUT/$name.tgnn" >/dev/null
-        scripts/qemu-run.sh "$OUT/$name.tgnn:$c/graphs.safetensors"
+        scripts/qemu-run.sh --board "$board" "$OUT/$name.tgnn:$c/graphs.safetensors"
     done
 }
-step "QEMU runs (m4, m0): layer_norm and transformer goldens" golden_runs
+step "QEMU runs: GPS, TransformerConv and LayerNorm goldens" golden_runs
 
 # shapes-dgcnn clouds have 64-256 points; the arena grows with the cloud (kNN lists, int8 rows).
 # M4: 4 clouds spread over the whole range (the smallest and the largest test cloud among them).

@@ -37,7 +37,8 @@ use crate::quant::{round_div_i64, round_shift_i64_to_i32};
 ///    `e = rq(Σ_{c<C} q̂_i[hC+c]·k̂_j[hC+c], logit_mult, logit_shift)`
 ///    (`rq` as GAT's [`rescale_logit`]).
 /// 3. Over the in-edges of `i` as given (duplicates count, no loops added),
-///    per head: `M = max e`, `w = exp_q30(e − M)`, `R = softmax_recip(Σ w)`,
+///    or with `global` over every node `j` of `i`'s graph (`batch[j] =
+///    batch[i]`, `i` included, in node order), per head: `M = max e`, `w = exp_q30(e − M)`, `R = softmax_recip(Σ w)`,
 ///    `α = softmax_alpha(w, R)` (Q30; see [`crate::kernels::attention`]);
 ///    `agg[hC+c] = Σ_j α·v_j[hC+c]` (i64, saturating).
 /// 4. With `concat`: `t[q] = rs64(agg[q], 30)` for `q < HC`; without:
@@ -58,6 +59,11 @@ pub struct TransformerConv {
     pub heads: u8,
     /// Concatenate the heads (else average them).
     pub concat: bool,
+    /// Attend to every node of the node's own graph (itself included; the
+    /// `batch` vector decides) instead of its in-edges: the global attention
+    /// of a graph transformer (`torch.nn.MultiheadAttention` over each graph's
+    /// nodes, as PyG's `GPSConv` runs it).
+    pub global: bool,
     /// `lin_query`, `[HC, in_ch]` (int8 or int4).
     pub w_query: Section,
     /// `lin_key`, `[HC, in_ch]`.
@@ -144,6 +150,7 @@ fn to_i16(a: i32, s: u8) -> i16 {
 struct Params<'a> {
     s: Shape,
     concat: bool,
+    global: bool,
     wq: Matrix<'a>,
     wk: Matrix<'a>,
     wv: Matrix<'a>,
@@ -194,7 +201,16 @@ fn run(ctx: &Ctx<'_>, p: &Params<'_>, x: In<'_>, out: Out<'_>, mut sc: Scratch<'
         p.wq.matvec(ic, xr, x.zp, sums_q, q);
         shift_row(q, p.lin_bias, 0, p.q_shift, q16);
         let w = Work { mx, recip, agg, t };
-        attend(ctx.csr.neighbors(i), p, q16, k, v, w);
+        let srcs = if p.global {
+            Sources::Graph {
+                batch: ctx.batch,
+                graph: ctx.batch.and_then(|b| b.get(i)).copied().unwrap_or(0),
+                nodes: n,
+            }
+        } else {
+            Sources::Edges(ctx.csr.neighbors(i))
+        };
+        attend(&srcs, p, q16, k, v, w);
         if !p.ws.is_empty() {
             p.ws.matvec(ic, xr, x.zp, sums_s, skip);
             for (o, &s) in t.iter_mut().zip(skip.iter()) {
@@ -222,6 +238,72 @@ fn add_bias(v: &mut [i32], lin_bias: &[u8], hc: usize) {
     }
 }
 
+/// The nodes a node attends to.
+enum Sources<'a> {
+    /// The sources of its in-edges.
+    Edges(&'a [u16]),
+    /// Every node of its graph.
+    Graph {
+        batch: Option<&'a [u16]>,
+        graph: u16,
+        nodes: usize,
+    },
+}
+
+impl Sources<'_> {
+    /// The source nodes, in order.
+    fn iter(&self) -> SourceIter<'_> {
+        match *self {
+            Sources::Edges(e) => SourceIter::Edges(e.iter()),
+            Sources::Graph {
+                batch,
+                graph,
+                nodes,
+            } => SourceIter::Graph {
+                batch,
+                graph,
+                next: 0,
+                nodes,
+            },
+        }
+    }
+}
+
+/// The iterator of [`Sources::iter`].
+enum SourceIter<'a> {
+    Edges(core::slice::Iter<'a, u16>),
+    Graph {
+        batch: Option<&'a [u16]>,
+        graph: u16,
+        next: usize,
+        nodes: usize,
+    },
+}
+
+impl Iterator for SourceIter<'_> {
+    type Item = usize;
+    fn next(&mut self) -> Option<usize> {
+        match self {
+            SourceIter::Edges(e) => e.next().map(|&j| usize::from(j)),
+            SourceIter::Graph {
+                batch,
+                graph,
+                next,
+                nodes,
+            } => {
+                while *next < *nodes {
+                    let j = *next;
+                    *next += 1;
+                    if batch.is_none_or(|b| b.get(j) == Some(graph)) {
+                        return Some(j);
+                    }
+                }
+                None
+            }
+        }
+    }
+}
+
 /// Per-node scratch rows of [`attend`].
 struct Work<'s> {
     mx: &'s mut [i64],
@@ -242,28 +324,78 @@ fn logit(p: &Params<'_>, q: &[i16], k: &[i16], j: usize, h: usize) -> i64 {
     i64::from(rescale_logit(dot, p.logit_mult, p.logit_shift))
 }
 
-/// The attention of one node over its in-edges (sources `srcs`): the
-/// softmax per head and the weighted sum of the values into `t` (steps 2-4).
+/// The attention of one node over its sources: the softmax per head and the
+/// weighted sum of the values into `t` (steps 2-4), in three passes over the
+/// sources, each its own (not inlined) function so that the deepest call
+/// chain holds one small frame of them.
 #[inline(never)]
-fn attend(srcs: &[u16], p: &Params<'_>, q: &[i16], k: &[i16], v: &[i32], w: Work<'_>) {
-    let (heads, c, hc) = (p.s.heads, p.s.per_head, p.s.hc());
+fn attend(srcs: &Sources<'_>, p: &Params<'_>, q: &[i16], k: &[i16], v: &[i32], w: Work<'_>) {
     let Work { mx, recip, agg, t } = w;
-    mx.fill(i64::MIN);
-    for &j in srcs {
-        for (h, m) in mx.iter_mut().enumerate() {
-            *m = (*m).max(logit(p, q, k, usize::from(j), h));
+    maxima(srcs, p, q, k, mx);
+    reciprocals(srcs, p, q, k, mx, recip);
+    weighted_sum(srcs, p, q, k, v, (mx, recip), agg);
+    let (heads, c) = (p.s.heads, p.s.per_head);
+    if p.concat {
+        for (o, &a) in t.iter_mut().zip(agg.iter()) {
+            *o = round_shift_i64_to_i32(a, 30);
+        }
+    } else {
+        let div = (heads as i64) << 30;
+        for (cc, o) in t.iter_mut().enumerate() {
+            let mut s = 0i64;
+            for h in 0..heads {
+                s = s.saturating_add(agg.get(h * c + cc).copied().unwrap_or(0));
+            }
+            *o = round_div_i64(s, div).clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32;
         }
     }
+}
+
+/// `mx[h] = max_j e_ji` per head.
+#[inline(never)]
+fn maxima(srcs: &Sources<'_>, p: &Params<'_>, q: &[i16], k: &[i16], mx: &mut [i64]) {
+    mx.fill(i64::MIN);
+    for j in srcs.iter() {
+        for (h, m) in mx.iter_mut().enumerate() {
+            *m = (*m).max(logit(p, q, k, j, h));
+        }
+    }
+}
+
+/// `recip[h] = softmax_recip(Σ_j exp_q30(e_ji − mx[h]))` per head.
+#[inline(never)]
+fn reciprocals(
+    srcs: &Sources<'_>,
+    p: &Params<'_>,
+    q: &[i16],
+    k: &[i16],
+    mx: &[i64],
+    recip: &mut [u64],
+) {
     for (h, r) in recip.iter_mut().enumerate() {
         let m = mx.get(h).copied().unwrap_or(0);
-        let sum = srcs.iter().fold(0u64, |s, &j| {
-            s.saturating_add(u64::from(exp_q30(logit(p, q, k, usize::from(j), h) - m)))
-        });
+        let mut sum = 0u64;
+        for j in srcs.iter() {
+            sum = sum.saturating_add(u64::from(exp_q30(logit(p, q, k, j, h) - m)));
+        }
         *r = softmax_recip(sum);
     }
+}
+
+/// `agg[hC+c] = Σ_j α_ji·v_j[hC+c]`.
+#[inline(never)]
+fn weighted_sum(
+    srcs: &Sources<'_>,
+    p: &Params<'_>,
+    q: &[i16],
+    k: &[i16],
+    v: &[i32],
+    (mx, recip): (&[i64], &[u64]),
+    agg: &mut [i64],
+) {
+    let (heads, c, hc) = (p.s.heads, p.s.per_head, p.s.hc());
     agg.fill(0);
-    for &j in srcs {
-        let j = usize::from(j);
+    for j in srcs.iter() {
         let at = j.saturating_mul(hc);
         let vj = v.get(at..at.saturating_add(hc)).unwrap_or(&[]);
         for h in 0..heads {
@@ -275,19 +407,6 @@ fn attend(srcs: &[u16], p: &Params<'_>, q: &[i16], k: &[i16], v: &[i32], w: Work
             for (d, &val) in dst.iter_mut().zip(src) {
                 *d = d.saturating_add(alpha.saturating_mul(i64::from(val)));
             }
-        }
-    }
-    if p.concat {
-        for (o, &a) in t.iter_mut().zip(agg.iter()) {
-            *o = round_shift_i64_to_i32(a, 30);
-        }
-    } else {
-        let div = (heads as i64) << 30;
-        for (cc, o) in t.iter_mut().enumerate() {
-            let s = (0..heads).fold(0i64, |s, h| {
-                s.saturating_add(agg.get(h * c + cc).copied().unwrap_or(0))
-            });
-            *o = round_div_i64(s, div).clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32;
         }
     }
 }
@@ -357,6 +476,7 @@ fn run_op<'v, T: Tensors<'v>>(
     let p = Params {
         s,
         concat: op.concat,
+        global: op.global,
         wq: env.data.matrix(op.w_query),
         wk: env.data.matrix(op.w_key),
         wv: env.data.matrix(op.w_value),

@@ -196,6 +196,7 @@ fn transformer(f: &mut Fixture) {
         output,
         heads: heads as u8,
         concat: true,
+        global: false,
         w_query: wq,
         w_key: wk,
         w_value: wv,

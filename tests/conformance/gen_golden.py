@@ -342,6 +342,33 @@ class Transformer(torch.nn.Module):
         return self.conv2(self.norm(self.conv1(x, edge_index)).relu(), edge_index)
 
 
+class Gps(torch.nn.Module):
+    """GPS: Linear encoder, two GPSConv (local GCN or GINE + global multi-head attention
+    over each graph's nodes, norms, MLP), mean pooling, Linear."""
+
+    def __init__(self, local, norm, heads):
+        super().__init__()
+        self.enc = torch.nn.Linear(F_IN, 8)
+        kw = {"norm_kwargs": {"mode": "node"}} if norm == "layer_norm" else {}
+
+        def conv():
+            return GINEConv(gnn.MLP([8, 8, 8]), edge_dim=3) if local == "gine" else GCNConv(8, 8)
+
+        self.gps1 = gnn.GPSConv(8, conv(), heads=heads, norm=norm, **kw)
+        self.gps2 = gnn.GPSConv(8, conv(), heads=heads, norm=norm, **kw)
+        self.head = torch.nn.Linear(8, 3)
+        self.local = local
+
+    def forward(self, x, edge_index, batch, edge_attr=None):
+        h = self.enc(x)
+        if self.local == "gine":
+            h = self.gps1(h, edge_index, batch, edge_attr=edge_attr)
+            h = self.gps2(h, edge_index, batch, edge_attr=edge_attr)
+        else:
+            h = self.gps2(self.gps1(h, edge_index, batch), edge_index, batch)
+        return self.head(gnn.global_mean_pool(h, batch))
+
+
 class GinGraph(torch.nn.Module):
     """Graph classifier: GIN layers, concatenated (JK cat), mean+max pooled, classifier."""
 
@@ -708,6 +735,11 @@ CASES += [
      multi_graph),
     ("transformer_h2_no_root", "TransformerConv(heads=2, root_weight=False), LayerNorm, ReLU, "
      "TransformerConv(heads=2, mean), 4 graphs", lambda: Transformer(2, True, False), multi_graph),
+    ("gps_gcn", "GPS: Linear, 2 GPSConv (GCN local, 2 heads, batch_norm), mean pool, Linear, "
+     "4 graphs", lambda: Gps("gcn", "batch_norm", 2), multi_graph),
+    ("gps_gine_layer_norm", "GPS: Linear, 2 GPSConv (GINE local with edge_attr, 4 heads, "
+     "LayerNorm(mode='node')), mean pool, Linear, 4 graphs", lambda: Gps("gine", "layer_norm", 4),
+     with_edge_attr(multi_graph, 3)),
 ]
 
 

@@ -1,5 +1,6 @@
 //! Fusion: the spec's op list as the device will run it. Dropout and
-//! identity go, eval BatchNorm folds into the linear map before it, and
+//! identity go, eval BatchNorm folds into the linear map before it (or,
+//! where there is none, runs as a diagonal linear layer), and
 //! activations fuse into the op that produces their input; each fused op
 //! ([`FOp`]) knows the device op it becomes ([`FOp::device_name`]). Which ops
 //! take a BatchNorm or an activation is each family's answer
@@ -10,8 +11,9 @@ use std::collections::HashMap;
 use anyhow::{bail, Result};
 
 pub use crate::ops::common::Act;
-use crate::ops::common::Rows;
+use crate::ops::common::{BatchNorm, Mat, Rows};
 use crate::ops::elementwise::{Activation, Norm};
+use crate::ops::linear::Linear;
 use crate::ops::OpKind;
 use crate::spec::Spec;
 use crate::weights::Layer;
@@ -56,17 +58,6 @@ impl FOp {
             input: &self.inputs[0],
         }
     }
-
-    /// How fusion errors name the op: its first spec op and a plain word for
-    /// what it is.
-    fn describe(&self) -> String {
-        let k = self.kind.plain_name();
-        if self.act != Act::None && !matches!(self.kind, OpKind::Act(_)) {
-            format!("'{}' ({k} with a fused activation)", self.merged[0])
-        } else {
-            format!("'{}' ({k})", self.merged[0])
-        }
-    }
 }
 
 /// The name a layer with weights goes by in `--weights` and in reports: the
@@ -84,7 +75,23 @@ pub struct Fused {
     pub outputs: Vec<String>,
 }
 
-/// Drops dropout/identity, folds BatchNorm, fuses activations.
+/// A BatchNorm on its own: `diag(a)·x + β − a·μ`, `a = γ/√(σ²+ε)`.
+fn diagonal(bn: &BatchNorm) -> Linear {
+    let c = bn.gamma.len();
+    let mut w = Mat {
+        rows: c,
+        cols: c,
+        data: (0..c * c)
+            .map(|k| if k / c == k % c { 1.0 } else { 0.0 })
+            .collect(),
+    };
+    let mut b = vec![0.0; c];
+    bn.fold(&mut [&mut w], &mut b);
+    Linear { w, b }
+}
+
+/// Drops dropout/identity, folds BatchNorm (or runs it as a diagonal linear
+/// layer), fuses activations.
 pub fn fuse(spec: &Spec) -> Result<Fused> {
     // Pass 1: resolve identity aliases.
     let mut alias: HashMap<String, String> = HashMap::new();
@@ -122,32 +129,38 @@ pub fn fuse(spec: &Spec) -> Result<Fused> {
 
     let mut out: Vec<FOp> = Vec::new();
     for (op, inputs) in ops {
-        let who = format!("op '{}' ({})", op.name, op.kind.type_name());
         let single_use = uses.get(&inputs[0]).copied().unwrap_or(0) == 1;
         let producer = out.iter_mut().find(|f| f.name == inputs[0]);
         match &op.kind {
             OpKind::BatchNorm(Norm(bn)) => {
-                let Some(p) = producer else {
-                    bail!("{who}: batch_norm must follow linear, gcn_conv or sage_conv, but its input is the model input '{}'", inputs[0]);
+                // Folded into the producer's weights where it has them (no
+                // activation between, no other consumer); else a standalone
+                // per-channel affine map, run as a linear layer whose weight is
+                // diagonal (each row's one value is exact at its own scale).
+                let folded = match producer {
+                    Some(p) if single_use && p.act == Act::None => {
+                        let mut kind = p.kind.clone();
+                        let ok = kind.fold_bn(bn);
+                        if ok {
+                            p.kind = kind;
+                            p.name = op.name.clone();
+                            p.merged.push(op.name.clone());
+                        }
+                        ok
+                    }
+                    _ => false,
                 };
-                // Fold into a copy: nothing changes unless the fold is allowed.
-                let mut kind = p.kind.clone();
-                if p.act != Act::None || !kind.fold_bn(bn) {
-                    bail!(
-                        "{who}: batch_norm can only be folded into a preceding linear, gcn_conv or sage_conv (without normalize or activation); its input '{}' comes from {}",
-                        inputs[0],
-                        p.describe()
-                    );
+                if !folded {
+                    out.push(FOp {
+                        name: op.name.clone(),
+                        merged: vec![op.name.clone()],
+                        inputs,
+                        kind: OpKind::Linear(diagonal(bn)),
+                        act: Act::None,
+                        rows: op.rows,
+                        channels: op.channels,
+                    });
                 }
-                if !single_use {
-                    bail!(
-                        "{who}: cannot fold batch_norm into '{}': that tensor has other consumers",
-                        inputs[0]
-                    );
-                }
-                p.kind = kind;
-                p.name = op.name.clone();
-                p.merged.push(op.name.clone());
             }
             OpKind::Act(Activation(act)) => match producer {
                 Some(p) if single_use && p.act == Act::None && p.kind.fuses_act() => {

@@ -198,10 +198,10 @@ fn percentile_calibration_and_capacity_flags() {
 #[test]
 fn error_unknown_op() {
     let m = node_model(5, 3);
-    let bytes = with_spec_edit(&m, |s| s["ops"][1]["op"] = json!("transformer_conv"));
+    let bytes = with_spec_edit(&m, |s| s["ops"][1]["op"] = json!("pna_conv"));
     fails(
         &convert_bytes(&bytes, &GraphsBuilder::random(1, 10, 2, 5, 3, 1)),
-        &["op 'bn1'", "unknown op type 'transformer_conv'"],
+        &["op 'bn1'", "unknown op type 'pna_conv'", "transformer_conv"],
     );
 }
 
@@ -272,7 +272,10 @@ fn error_bad_input_reference() {
 }
 
 #[test]
-fn error_batch_norm_after_unfoldable_op() {
+fn batch_norm_without_a_linear_map_runs_as_a_diagonal_linear() {
+    // After an aggregation (and after a fused activation) there are no
+    // weights to fold into: the norm runs on its own, as a linear layer
+    // with a diagonal weight.
     let mut m = ModelBuilder::new("node", 3, 1);
     m.op(
         "gin",
@@ -282,12 +285,23 @@ fn error_batch_norm_after_unfoldable_op() {
         json!({}),
     );
     m.bn("bn", "gin", 3);
-    let o = m.linear("out", "bn", 3, 2);
+    let l = m.linear("l", "bn", 3, 4);
+    let r = m.act("r", "relu", &l);
+    m.bn("bn2", &r, 4);
+    let o = m.linear("out", "bn2", 4, 2);
     m.outputs = vec![o];
-    fails(
-        &convert_bytes(&m.bytes(), &GraphsBuilder::random(1, 10, 2, 3, 2, 1)),
-        &["op 'bn' (batch_norm)", "'gin' (gin_aggregate)"],
+    let c = common::convert(
+        &m,
+        &GraphsBuilder::random(1, 10, 2, 3, 2, 1),
+        &["gin_aggregate", "linear", "linear", "linear", "linear"],
     );
+    let ops = c.inspect["ops"].as_array().unwrap();
+    assert_eq!(ops[2]["activation"], "relu", "{}", c.inspect);
+    c.verify(common::Tolerance {
+        range_frac: 0.02,
+        top1: 0.9,
+        per_op_steps: Some(3.0),
+    });
 }
 
 fn write_graph_file(dir: &Path, x: Vec<f32>, n: usize, f: usize, ei: Vec<i64>) -> PathBuf {

@@ -1,5 +1,6 @@
-//! TransformerConv through the `tinygnn` binary: the conformance goldens
-//! `tests/conformance/transformer_*` converted, inspected and verified, the
+//! TransformerConv and GPS through the `tinygnn` binary: the conformance
+//! goldens `tests/conformance/transformer_*` and `gps_*` converted, inspected
+//! and verified, the
 //! int4 request (the op keeps int8 weights and says so) and the converter's
 //! errors for the forms it cannot run.
 
@@ -49,6 +50,37 @@ fn transformer_goldens_convert_inspect_and_verify() {
         );
         assert!(err <= 4.0 * step + 0.03 * range, "{name}: {v}");
         assert!(v["top1_agreement"].as_f64().unwrap() >= 0.97, "{name}: {v}");
+    }
+}
+
+/// GPS (local GCN or GINE with edge features, global multi-head attention
+/// over each graph's nodes, BatchNorm after the residual sums run as
+/// diagonal linear layers, or LayerNorm) against PyG's output.
+#[test]
+fn gps_goldens_convert_and_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["gps_gcn", "gps_gine_layer_norm"] {
+        let c = case(name);
+        let (mp, gp) = (c.join("model.safetensors"), c.join("graphs.safetensors"));
+        let tp = dir.path().join(format!("{name}.tgnn"));
+        ok(&tinygnn(&[&"convert", &mp, &"--calib", &gp, &"-o", &tp]));
+        let j: Value = serde_json::from_str(&ok(&tinygnn(&[&"inspect", &tp, &"--json"]))).unwrap();
+        let global: Vec<&Value> = j["ops"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|o| o["op"] == "transformer_conv" && o["attrs"]["global"] == true)
+            .collect();
+        assert_eq!(global.len(), 2, "{name}: {j}");
+        let v: Value =
+            serde_json::from_str(&ok(&tinygnn(&[&"verify", &mp, &tp, &gp, &"--json"]))).unwrap();
+        let (err, step, range) = (
+            v["max_abs_err"].as_f64().unwrap(),
+            v["output_step"].as_f64().unwrap(),
+            v["float_output_range"].as_f64().unwrap(),
+        );
+        assert!(err <= 4.0 * step + 0.03 * range, "{name}: {v}");
+        assert!(v["top1_agreement"].as_f64().unwrap() >= 0.95, "{name}: {v}");
     }
 }
 

@@ -253,12 +253,12 @@ def test_rejects_unsupported_conv():
         def __init__(self):
             super().__init__()
             self.conv1 = GCNConv(5, 4)
-            self.att = gnn.TransformerConv(4, 4)
+            self.att = gnn.ResGatedGraphConv(4, 4)
 
         def forward(self, x, edge_index):
             return self.att(self.conv1(x, edge_index), edge_index)
 
-    raises_naming(Net(), random_graph(), "'att'", "TransformerConv")
+    raises_naming(Net(), random_graph(), "'att'", "ResGatedGraphConv")
 
 
 def test_rejects_unsupported_sage_configs():

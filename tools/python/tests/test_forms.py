@@ -156,6 +156,53 @@ def test_transformer_conv(tmp_path, heads, concat, root_weight, bias):
     assert ("query_bias" in spec["ops"][0]["params"]) == bias
 
 
+class Gps(torch.nn.Module):
+    """PyG's GPS recipe: a linear encoder, GPSConv layers (local conv + global multi-head
+    attention over each graph's nodes), mean pooling and a head."""
+
+    def __init__(self, local, norm="batch_norm", heads=2, layers=2):
+        super().__init__()
+        self.enc = torch.nn.Linear(5, 8)
+        kw = {"norm_kwargs": {"mode": "node"}} if norm == "layer_norm" else {}
+
+        def conv():
+            if local == "gine":
+                return GINEConv(gnn.MLP([8, 8, 8]), edge_dim=3)
+            return GCNConv(8, 8) if local == "gcn" else None
+
+        self.layers = torch.nn.ModuleList(
+            gnn.GPSConv(8, conv(), heads=heads, norm=norm, **kw) for _ in range(layers))
+        self.head = torch.nn.Linear(8, 3)
+        self.local = local
+
+    def forward(self, x, edge_index, batch, edge_attr=None):
+        h = self.enc(x)
+        for layer in self.layers:
+            if self.local == "gine":
+                h = layer(h, edge_index, batch, edge_attr=edge_attr)
+            else:
+                h = layer(h, edge_index, batch)
+        return self.head(gnn.global_mean_pool(h, batch))
+
+
+@pytest.mark.parametrize("local,norm,heads", [
+    ("gcn", "batch_norm", 2), ("gine", "layer_norm", 4), (None, "batch_norm", 1),
+    ("gcn", None, 2)])
+def test_gps(tmp_path, local, norm, heads):
+    spec = check(Gps(local, norm, heads), tmp_path, batch=True,
+                 edge_attr=3 if local == "gine" else None)
+    names = ops(spec)
+    assert names.count("global_attention") == 2
+    a = next(o for o in spec["ops"] if o["op"] == "global_attention")
+    assert a["attrs"] == {"channels": 8, "heads": heads}
+
+
+def test_gps_refusals():
+    m = Gps("gcn")
+    m.layers[0] = gnn.GPSConv(8, GCNConv(8, 8), norm="layer_norm")
+    raises_naming(m, random_batch((4, 6), channels=5, seed=2), "layers.0.norm1", "mode='node'")
+
+
 def test_graph_mode_layer_norm_is_refused_with_the_fix():
     class Net(torch.nn.Module):
         def __init__(self):

@@ -38,7 +38,7 @@ import torch_geometric.nn.pool.glob as pyg_glob
 from torch_geometric.data import Batch as PygBatch, Data
 from torch_geometric.data.data import BaseData
 from torch_geometric.nn import (APPNP, DynamicEdgeConv, GATConv, GATv2Conv, GCN2Conv, GCNConv,
-                                GINConv, GINEConv, SAGEConv, SGConv, TAGConv)
+                                GINConv, GINEConv, GPSConv, SAGEConv, SGConv, TAGConv)
 from torch_geometric.nn.aggr import Aggregation
 from torch_geometric.nn.conv import MessagePassing
 from torch_geometric.nn.dense.linear import Linear as PygLinear
@@ -64,7 +64,7 @@ SPEC_OPS = ("linear", "batch_norm", "relu", "leaky_relu", "elu", "dropout", "ide
             "global_max_pool", "add", "concat", "gat_conv", "gatv2_conv", "appnp", "sg_conv",
             "gcn2_conv", "tag_conv", "gine_conv", "edge_conv", "dynamic_edge_conv",
             "inner_product", "pair_hadamard", "pair_concat", "softmax", "log_softmax",
-            "sigmoid", "tanh", "layer_norm", "transformer_conv")
+            "sigmoid", "tanh", "layer_norm", "transformer_conv", "global_attention")
 
 # Modules: public name -> (builder method, spec ops the module becomes). Matched by exact
 # class, except Linear and BatchNorm1d (subclasses too). A GINConv/GINEConv's nn and a
@@ -77,6 +77,8 @@ _MODULES: Dict[str, Tuple[str, Tuple[str, ...]]] = {
     "torch_geometric.nn.GATConv": ("_gat", ("gat_conv",)),
     "torch_geometric.nn.GATv2Conv": ("_gat", ("gatv2_conv",)),
     "torch_geometric.nn.TransformerConv": ("_transformer", ("transformer_conv",)),
+    "torch_geometric.nn.GPSConv": ("_needs_call", ("global_attention", "linear", "add",
+                                                   "batch_norm", "layer_norm", "relu")),
     "torch_geometric.nn.APPNP": ("_propagate", ("appnp",)),
     "torch_geometric.nn.SGConv": ("_propagate", ("sg_conv",)),
     "torch_geometric.nn.GCN2Conv": ("_needs_call", ("gcn2_conv",)),
@@ -335,7 +337,7 @@ def _activation_op(mod: torch.nn.Module) -> Tuple[str, dict]:
 
 _SAGE_AGGRS = {"mean": "mean", "max": "max", "sum": "sum", "add": "sum"}
 _NODE_ONLY_OPS = {"gcn_conv", "sage_conv", "gin_aggregate", "gat_conv", "gatv2_conv",
-                  "transformer_conv",
+                  "transformer_conv", "global_attention",
                   "appnp", "sg_conv", "gcn2_conv", "tag_conv",
                   "gine_conv", "edge_conv", "dynamic_edge_conv"}  # need the graph's edges
 EDGE_INPUT = "edge_attr"  # spec name of the edge-feature input (edgefeat)
@@ -578,6 +580,50 @@ class _SpecBuilder:
                  "aggr": _SAGE_AGGRS[mod.aggr], "normalize": bool(mod.normalize),
                  "root_weight": bool(mod.root_weight)}
         return self.add(base, "sage_conv", [x], attrs, params)
+
+    def _gps_norm(self, norm, qual: str, x: str, base: str) -> str:
+        if norm is None:
+            return x
+        if isinstance(norm, (torch.nn.BatchNorm1d, PygBatchNorm)):
+            return self._batch_norm(norm, qual, x, False, base)
+        if isinstance(norm, (torch.nn.LayerNorm, PygLayerNorm)):
+            return self._layer_norm(norm, qual, x, False, base)
+        t = type(norm)
+        raise ExportError(f"module '{qual}' ({t.__module__}.{t.__name__}) in a GPSConv is not "
+                          "supported; build the GPSConv with norm='batch_norm' (the default), "
+                          "norm='layer_norm' with norm_kwargs={'mode': 'node'}, or norm=None")
+
+    def gps(self, mod: GPSConv, qual: str, x: str, base: str) -> str:
+        """GPSConv (eval): ``h1 = norm1(conv(x) + x)``, ``h2 = norm2(attn(x) + x)`` with
+        ``attn`` a ``torch.nn.MultiheadAttention`` over each graph's nodes (global_attention
+        then out_proj), ``out = h1 + h2``, ``norm3(out + mlp(out))``."""
+        name = f"module '{qual or '<root>'}' (GPSConv)"
+        attn = mod.attn
+        if mod.attn_type != "multihead" or not isinstance(attn, torch.nn.MultiheadAttention):
+            raise ExportError(f"{name} uses attn_type='{mod.attn_type}'; use "
+                              "attn_type='multihead' (the default)")
+        if not attn._qkv_same_embed_dim or attn.bias_k is not None or attn.add_zero_attn:
+            raise ExportError(f"{name}: its MultiheadAttention uses kdim/vdim, add_bias_kv or "
+                              "add_zero_attn; build it with the defaults")
+        c, heads = int(mod.channels), int(mod.heads)
+        hs = []
+        if mod.conv is not None:
+            h = self.module(mod.conv, _join(qual, "conv"), x, base=f"{base}.conv")
+            h = self.add(f"{base}.res1", "add", [h, x])
+            hs.append(self._gps_norm(mod.norm1, _join(qual, "norm1"), h, f"{base}.norm1"))
+        params = {"in_proj_weight": self.param(_join(qual, "attn.in_proj_weight"))}
+        if attn.in_proj_bias is not None:
+            params["in_proj_bias"] = self.param(_join(qual, "attn.in_proj_bias"))
+        a = self.add(f"{base}.attn", "global_attention", [x], {"channels": c, "heads": heads},
+                     params)
+        a = self._linear(attn.out_proj, _join(qual, "attn.out_proj"), a, False,
+                         f"{base}.attn.out_proj")
+        h = self.add(f"{base}.res2", "add", [a, x])
+        hs.append(self._gps_norm(mod.norm2, _join(qual, "norm2"), h, f"{base}.norm2"))
+        out = hs[0] if len(hs) == 1 else self.add(f"{base}.sum", "add", hs)
+        m = self.module(mod.mlp, _join(qual, "mlp"), out, base=f"{base}.mlp")
+        out = self.add(f"{base}.res3", "add", [out, m])
+        return self._gps_norm(mod.norm3, _join(qual, "norm3"), out, f"{base}.norm3")
 
     def _transformer(self, mod, qual, x, edge_weight, base):
         """TransformerConv: multi-head dot-product attention over the in-edges, heads
@@ -1024,6 +1070,9 @@ def _bind_call(mod: torch.nn.Module, node: torch.fx.Node, what: str):
                           f"{sig} ({e}); call it as {_call_form(mod, str(node.target))}") from e
     args = dict(bound.arguments)
     for p in sig.parameters.values():  # *args / **kwargs are not graph inputs tinygnn knows
+        if isinstance(mod, GPSConv) and p.kind == p.VAR_KEYWORD:
+            args.update(args.pop(p.name, None) or {})  # passed on to its local conv
+            continue
         if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) and args.get(p.name):
             raise ExportError(f"{what}: extra arguments {args[p.name]!r} are not supported; "
                               f"call it as {_call_form(mod, str(node.target))}")
@@ -1194,6 +1243,12 @@ class _Translator:
                 graph_args["edge_attr"] = True
         elif isinstance(mod, MLP):
             graph_args = {"batch": True}  # only read by norms tinygnn does not support
+        elif isinstance(mod, GPSConv):
+            # The global attention needs the graph of every node (batch; one graph without).
+            graph_args = {"edge_index": False, "batch": True}
+            if isinstance(mod.conv, GINEConv) or (
+                    isinstance(mod.conv, (GATConv, GATv2Conv)) and mod.conv.edge_dim is not None):
+                graph_args["edge_attr"] = False
         for key, optional in graph_args.items():
             present = self._graph_input(bound.pop(key, None), key, what, optional=optional,
                                         form=_call_form(mod, qual))
@@ -1205,6 +1260,12 @@ class _Translator:
                                   f"{_call_form(mod, qual)}")
         if type(mod) is GCN2Conv:
             return self.b.gcn2(mod, qual, x, x0, edge_weight, node.name)
+        if isinstance(mod, GPSConv):
+            self.b.edge_attr_given = edge_attr_given
+            try:
+                return self.b.gps(mod, qual, x, node.name)
+            finally:
+                self.b.edge_attr_given = False
         self.b.edge_attr_given = edge_attr_given
         try:
             return self.b.module(mod, qual, x, edge_weight=edge_weight, base=node.name)
@@ -1421,6 +1482,8 @@ def _out_channels(op: dict, ins: List[Optional[int]]) -> Optional[int]:
     kind, a = op["op"], op.get("attrs", {})
     if kind in ("linear", "gcn_conv", "sage_conv", "sg_conv", "tag_conv"):
         return a.get("out_channels")
+    if kind == "global_attention":
+        return a["channels"]
     if kind in ("gat_conv", "gatv2_conv", "transformer_conv"):
         return a["out_channels"] * (a.get("heads", 1) if a.get("concat", True) else 1)
     if kind in ("edge_conv", "dynamic_edge_conv"):

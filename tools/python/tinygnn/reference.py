@@ -202,6 +202,8 @@ def run_spec(spec: dict, tensors: Dict[str, torch.Tensor], graph: Dict[str, torc
             out = torch.log_softmax(h, dim=-1)
         elif kind == "transformer_conv":
             out = _transformer(h, src, dst, n, attrs, lambda r: p(op, r))
+        elif kind == "global_attention":
+            out = _global_attention(h, batch, attrs, lambda r: p(op, r))
         elif kind == "gcn_conv":
             hw = h @ p(op, "weight").T
             s, d, coef = _gcn_edges(edge_index, edge_weight, n, attrs)
@@ -326,4 +328,20 @@ def _transformer(x, src, dst, n, attrs, p):
     if attrs.get("root_weight", True):
         out = out + lin("skip")
     return out
+
+
+def _global_attention(x, batch, attrs, p):
+    """torch.nn.MultiheadAttention over each graph's nodes (in_proj, heads concatenated;
+    its out_proj is the linear op after it): a TransformerConv on the complete graph of
+    each graph of the batch (loops included), without root weight."""
+    c, heads = int(attrs["channels"]), int(attrs.get("heads", 1))
+    w, b = p("in_proj_weight"), p("in_proj_bias")
+    parts = {}
+    for k, role in enumerate(("query", "key", "value")):
+        parts[f"{role}_weight"] = w[k * c:(k + 1) * c]
+        parts[f"{role}_bias"] = None if b is None else b[k * c:(k + 1) * c]
+    same = batch.view(-1, 1) == batch.view(1, -1)
+    dst, src = same.nonzero(as_tuple=True)
+    a = {"heads": heads, "out_channels": c // heads, "concat": True, "root_weight": False}
+    return _transformer(x, src, dst, x.size(0), a, parts.get)
 

@@ -108,10 +108,6 @@ impl HostOp for Activation {
         "act"
     }
 
-    fn plain_name(&self) -> &'static str {
-        "an activation"
-    }
-
     fn reference(&self, ins: &[&Tensor], _g: &Graphs) -> Tensor {
         ins[0].map(|v| self.0.apply(v))
     }

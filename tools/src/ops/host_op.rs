@@ -30,11 +30,6 @@ pub trait HostOp: Sized {
     /// The device op it becomes (the runtime's `Op::name`).
     fn device_name(&self) -> &'static str;
 
-    /// A plainer word for fusion errors, where the device name says little.
-    fn plain_name(&self) -> &'static str {
-        self.device_name()
-    }
-
     /// The float reference on the op's inputs (PyG's eval semantics).
     fn reference(&self, ins: &[&Tensor], g: &Graphs) -> Tensor;
 

@@ -71,10 +71,6 @@ impl HostOp for Lut {
         "lut"
     }
 
-    fn plain_name(&self) -> &'static str {
-        self.type_name()
-    }
-
     fn reference(&self, ins: &[&Tensor], _g: &Graphs) -> Tensor {
         ins[0].map(|v| self.apply(v))
     }

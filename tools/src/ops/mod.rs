@@ -78,10 +78,6 @@ macro_rules! host_ops {
             pub fn device_name(&self) -> &'static str {
                 match self { $(OpKind::$variant(p) => p.device_name(),)* }
             }
-            /// See [`HostOp::plain_name`].
-            pub fn plain_name(&self) -> &'static str {
-                match self { $(OpKind::$variant(p) => p.plain_name(),)* }
-            }
             /// See [`HostOp::reference`].
             pub fn reference(&self, ins: &[&Tensor], g: &Graphs) -> Tensor {
                 match self { $(OpKind::$variant(p) => p.reference(ins, g),)* }

@@ -50,10 +50,6 @@ impl HostOp for Pool {
         "global_pool"
     }
 
-    fn plain_name(&self) -> &'static str {
-        "a global pool"
-    }
-
     fn reference(&self, ins: &[&Tensor], g: &Graphs) -> Tensor {
         let x = ins[0];
         let f = x.channels;

@@ -105,14 +105,6 @@ impl HostOp for Sage {
         "sage_conv"
     }
 
-    fn plain_name(&self) -> &'static str {
-        if self.normalize {
-            "sage_conv with normalize"
-        } else {
-            "sage_conv"
-        }
-    }
-
     fn reference(&self, ins: &[&Tensor], g: &Graphs) -> Tensor {
         let x = ins[0];
         let agg = aggregate(x, g, self.aggr);

@@ -1,7 +1,10 @@
 //! `transformer_conv`: PyG's TransformerConv (eval, `beta=False`, no
 //! `edge_dim`): per head `α_ji = softmax_j(q_i·k_j / √C)` over the in-edges
 //! as given, `out_i = Σ_j α_ji v_j`, heads concatenated or averaged, plus
-//! `lin_skip(x_i)` with `root_weight`. On the device (`transformer_conv`)
+//! `lin_skip(x_i)` with `root_weight`. `global_attention`: the same with every
+//! node of the node's own graph in place of the in-edges, heads concatenated,
+//! no root weight: `torch.nn.MultiheadAttention` over each graph's nodes
+//! before its `out_proj` (a `linear` after it), as PyG's `GPSConv` runs it. On the device (`transformer_conv`)
 //! queries and keys are i16 with one weight scale per matrix, values and the
 //! root weight share one scale per output channel, and the softmax is GAT's
 //! (see `tinygnn::ops::transformer`).
@@ -28,6 +31,8 @@ pub struct Transformer {
     pub per_head: usize,
     /// Concatenate the heads (else average).
     pub concat: bool,
+    /// Attend to every node of the node's graph (`global_attention`).
+    pub global: bool,
     /// `lin_query`, `[HC, in]`, and its bias (zeros when absent).
     pub q: (Mat, Vec<f64>),
     /// `lin_key`.
@@ -53,12 +58,24 @@ impl Transformer {
 }
 
 impl HostOp for Transformer {
-    const TYPES: &'static [&'static str] = &["transformer_conv"];
+    const TYPES: &'static [&'static str] = &["transformer_conv", "global_attention"];
 
     fn parse(cx: &Parse<'_>) -> Result<(Self, Rows, usize)> {
         let who = cx.who();
         cx.need_node()?;
-        let (i, c) = cx.in_out()?;
+        let global = cx.ty == "global_attention";
+        let (i, c) = if global {
+            // channels, heads: C = channels / heads per head.
+            let ch = cx.usize_attr("channels")?;
+            cx.check_in(ch)?;
+            let heads = cx.opt_usize_attr("heads")?.unwrap_or(1).max(1);
+            if ch % heads != 0 {
+                bail!("{who}: channels {ch} is not a multiple of heads {heads}");
+            }
+            (ch, ch / heads)
+        } else {
+            cx.in_out()?
+        };
         let heads = cx.opt_usize_attr("heads")?.unwrap_or(1);
         if heads == 0 || heads > 255 {
             bail!("{who}: heads {heads} is not in 1..=255");
@@ -69,7 +86,7 @@ impl HostOp for Transformer {
         if cx.attr("edge_dim").is_some() {
             bail!("{who}: edge_dim is not supported yet");
         }
-        let concat = cx.bool_attr("concat", true)?;
+        let concat = global || cx.bool_attr("concat", true)?;
         let hc = heads * c;
         let lin = |role: &str, rows: usize| -> Result<(Mat, Vec<f64>)> {
             let w = cx.mat(&format!("{role}_weight"), rows, i)?;
@@ -77,14 +94,30 @@ impl HostOp for Transformer {
             Ok((w, b))
         };
         let out = if concat { hc } else { c };
+        let (q, k, v) = if global {
+            // torch.nn.MultiheadAttention's in_proj: [Wq; Wk; Wv] and [bq; bk; bv].
+            let (w, b) = lin("in_proj", 3 * hc)?;
+            let part = |p: usize| {
+                let m = Mat {
+                    rows: hc,
+                    cols: i,
+                    data: w.data[p * hc * i..(p + 1) * hc * i].to_vec(),
+                };
+                (m, b[p * hc..(p + 1) * hc].to_vec())
+            };
+            (part(0), part(1), part(2))
+        } else {
+            (lin("query", hc)?, lin("key", hc)?, lin("value", hc)?)
+        };
         let t = Transformer {
             heads,
             per_head: c,
             concat,
-            q: lin("query", hc)?,
-            k: lin("key", hc)?,
-            v: lin("value", hc)?,
-            skip: if cx.bool_attr("root_weight", true)? {
+            q,
+            k,
+            v,
+            global,
+            skip: if !global && cx.bool_attr("root_weight", true)? {
                 Some(lin("skip", out)?)
             } else {
                 None
@@ -94,7 +127,11 @@ impl HostOp for Transformer {
     }
 
     fn type_name(&self) -> &'static str {
-        "transformer_conv"
+        if self.global {
+            "global_attention"
+        } else {
+            "transformer_conv"
+        }
     }
 
     fn device_name(&self) -> &'static str {
@@ -141,8 +178,14 @@ pub fn reference(t: &Transformer, x: &Tensor, g: &Graphs) -> Tensor {
     let v = linear(x, &t.v.0, Some(&t.v.1));
     let n = g.num_nodes;
     let mut srcs: Vec<Vec<usize>> = vec![Vec::new(); n];
-    for e in 0..g.num_edges() {
-        srcs[g.targets[e] as usize].push(g.sources[e] as usize);
+    if t.global {
+        for (i, s) in srcs.iter_mut().enumerate() {
+            *s = (0..n).filter(|&j| g.batch[j] == g.batch[i]).collect();
+        }
+    } else {
+        for e in 0..g.num_edges() {
+            srcs[g.targets[e] as usize].push(g.sources[e] as usize);
+        }
     }
     let scale = 1.0 / (c as f64).sqrt();
     let mut att = Tensor::zeros(n, hc);
@@ -317,6 +360,7 @@ fn lower(t: &Transformer, cx: &mut Lower<'_, '_>) -> Result<Op> {
         output: cx.output,
         heads: u8::try_from(t.heads).map_err(|_| anyhow!("{}: too many heads", cx.who))?,
         concat: t.concat,
+        global: t.global,
         w_query,
         w_key,
         w_value,
@@ -342,7 +386,7 @@ impl Describe for ops::TransformerConv {
         Described::new(
             act_str(&self.act),
             cx.mult_summary(self.params),
-            json!({"weights": wb, "heads": self.heads, "concat": self.concat,
+            json!({"weights": wb, "heads": self.heads, "concat": self.concat, "global": self.global,
                    "root_weight": self.w_skip.len > 0,
                    "q_shift": self.q_shift, "k_shift": self.k_shift}),
         )
