@@ -33,8 +33,9 @@ mod common;
 
 use std::collections::BTreeMap;
 use tinygnn::ops::{
-    Act, Add, Concat, EdgeConv, GatConv, GcnConv, GinAggregate, GineConv, GlobalPool, InnerProduct,
-    LayerNorm, Linear, Lut, PairFeatures, Propagate, SageConv, Softmax, TransformerConv,
+    Act, Add, AttentionPool, Concat, EdgeConv, GatConv, GcnConv, GinAggregate, GineConv,
+    GlobalPool, InnerProduct, LayerNorm, Linear, Lut, PairFeatures, Propagate, SageConv, Softmax,
+    TransformerConv,
 };
 
 use common::Rng;
@@ -239,6 +240,12 @@ fn op_ids(op: &mut Op) -> Vec<&mut u8> {
             input, output, x0, ..
         }) => vec![input, output, x0],
         Op::Add(Add { a, b, output, .. }) => vec![a, b, output],
+        Op::AttentionPool(AttentionPool {
+            gate,
+            input,
+            output,
+            ..
+        }) => vec![gate, input, output],
         Op::GineConv(GineConv {
             input,
             edge_attr,
@@ -471,6 +478,16 @@ fn mutate_param(rng: &mut Rng, op: &mut Op) {
             _ => *shift = nasty_i32(rng, *shift),
         },
         Op::PairFeatures(PairFeatures { .. }) => {}
+        Op::AttentionPool(AttentionPool {
+            gate_q16,
+            mult,
+            shift,
+            ..
+        }) => match rng.next() % 3 {
+            0 => *gate_q16 = nasty_i32(rng, *gate_q16),
+            1 => *mult = nasty_i32(rng, *mult),
+            _ => *shift = nasty_i32(rng, *shift),
+        },
         Op::LayerNorm(LayerNorm { eps_q, frac, .. }) => match rng.next() % 2 {
             0 => *eps_q = nasty_i32(rng, *eps_q as i32) as u64,
             _ => *frac = nasty_u8(rng, *frac, 80),

@@ -126,9 +126,9 @@ step "QEMU runs (m4): int4 weights" int4_runs
 golden_runs() {
     # Ops no bundled model uses yet, from their conformance goldens: a GPS graph transformer
     # (GINE + global multi-head attention, LayerNorm) on both boards; TransformerConv and
-    # LayerNorm with the sigmoid and tanh tables on the M4.
+    # LayerNorm with the sigmoid and tanh tables, attention pooling, on the M4.
     local name c board
-    for name in gps_gine_layer_norm:all transformer_h4_mean:m4 layer_norm:m4; do
+    for name in gps_gine_layer_norm:all transformer_h4_mean:m4 layer_norm:m4 attention_pool:m4; do
         board=${name#*:}
         name=${name%%:*}
         c=tests/conformance/$name

@@ -202,6 +202,8 @@ op_table! {
     LayerNorm(norm::LayerNorm) = "op-norm",
     /// TransformerConv ([`transformer::TransformerConv`]).
     TransformerConv(transformer::TransformerConv) = "op-transformer",
+    /// Attention pooling ([`pool::AttentionPool`]).
+    AttentionPool(pool::AttentionPool) = "op-pool",
 }
 
 /// Decodes an [`Op`] from the start of `bytes`: postcard, or in builds with
@@ -268,6 +270,7 @@ mod tests {
             "softmax" | "log_softmax" => 15,
             "layer_norm" => 16,
             "transformer_conv" => 17,
+            "attention_pool" => 18,
             other => panic!("op {other} has no recorded tag"),
         };
         let mut seen = std::collections::BTreeSet::new();
@@ -277,7 +280,7 @@ mod tests {
             seen.insert(tag);
         }
         assert!(seen.len() >= 12, "the every-op model covers {seen:?}");
-        assert_eq!(OP_TAGS, 18);
+        assert_eq!(OP_TAGS, 19);
     }
 
     /// The compiled-only dispatch ([`inputs`], [`has_i4_weights`]) agrees

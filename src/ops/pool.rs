@@ -14,8 +14,9 @@ use super::{
 };
 use crate::error::Result;
 use crate::format::{Pool, TensorKind, AGG_FRAC_BITS};
+use crate::kernels::attention::{exp_q30, softmax_alpha, softmax_recip};
 use crate::kernels::requant;
-use crate::quant::round_div_i64;
+use crate::quant::{round_div_i64, round_shift_i64_to_i32};
 
 /// Scratch taken by [`run`]: `graphs × channels` i32 sums (none for `Max`).
 pub fn scratch_bytes(pool: Pool, graphs: usize, channels: usize) -> usize {
@@ -144,5 +145,141 @@ impl OpDef for GlobalPool {
     ) -> Result<()> {
         let x = env.view(self.input)?;
         run(env.ctx, self.pool, self.mult, self.shift, x, out, scratch)
+    }
+}
+
+/// Attention pooling — PyG's `AttentionalAggregation(gate_nn, nn)` over the
+/// nodes of each graph: `out_g = Σ_{i∈g} softmax_{i∈g}(gate_i) ⊙ x_i`, where
+/// `gate` (node rows, 1 channel or the channels of `x`) and `x` are computed by
+/// the ops before it (`gate_nn(x)`, `nn(x)`). A graph without nodes gives 0.
+///
+/// Per graph `g` and gate channel `k` (one gate channel applies to every
+/// channel of `x`): `M = max_{i∈g} gate_ik`, `w_i = exp_q30((gate_ik − M)·gate_q16)`
+/// (Q16 logit differences: `gate_q16 = round(s_gate·2^16)`), `R =
+/// softmax_recip(Σ w_i)`, `α_i = softmax_alpha(w_i, R)` (Q30, see
+/// [`crate::kernels::attention`]); `acc_c = Σ_{i∈g} α_i·(x_ic − zp_x)` (i64,
+/// saturating), `out_gc = requantize(rs64(acc_c, 30), mult, shift, zp_out)`
+/// with the Q31 rescale `s_x / s_out`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct AttentionPool {
+    /// The gate (node rows, 1 channel or `x`'s channel count).
+    pub gate: u8,
+    /// The values `x` (node rows).
+    pub input: u8,
+    /// Output (graph rows, `x`'s channels).
+    pub output: u8,
+    /// `round(s_gate · 2^16)`: one gate step as a Q16 logit.
+    pub gate_q16: i32,
+    /// Q31 rescale `s_x / s_out`.
+    pub mult: i32,
+    /// Its exponent.
+    pub shift: i32,
+}
+
+/// Scratch of [`attention_pool`]: maxima (i64) and reciprocals (u64) per
+/// gate channel, the accumulators (i64 per channel).
+fn attention_scratch(gate_ch: usize, ch: usize) -> usize {
+    let mut t = super::ScratchSize::default();
+    t.add::<i64>(gate_ch).add::<u64>(gate_ch).add::<i64>(ch);
+    t.0
+}
+
+/// Runs attention pooling.
+#[inline(never)]
+fn attention_pool(
+    ctx: &Ctx<'_>,
+    p: &AttentionPool,
+    gate: In<'_>,
+    x: In<'_>,
+    out: Out<'_>,
+    mut sc: Scratch<'_>,
+) -> Result<()> {
+    let (gc, ch) = (gate.channels, x.channels);
+    let mx = sc.take::<i64>(gc)?;
+    let recip = sc.take::<u64>(gc)?;
+    let acc = sc.take::<i64>(ch)?;
+    let n = ctx.nodes();
+    let zg = i64::from(gate.zp);
+    let gate_at = |i: usize, k: usize| -> i64 {
+        gate.data
+            .get(i.saturating_mul(gc).saturating_add(k))
+            .map_or(zg, |&v| i64::from(v))
+    };
+    let step = i64::from(p.gate_q16);
+    for (g, orow) in rows_mut(out.data, ch).enumerate() {
+        mx.fill(i64::MIN);
+        for i in (0..n).filter(|&i| graph_of(ctx, i) == g) {
+            for (k, m) in mx.iter_mut().enumerate() {
+                *m = (*m).max(gate_at(i, k));
+            }
+        }
+        for (k, r) in recip.iter_mut().enumerate() {
+            let m = mx.get(k).copied().unwrap_or(0);
+            let mut s = 0u64;
+            for i in (0..n).filter(|&i| graph_of(ctx, i) == g) {
+                s = s.saturating_add(u64::from(exp_q30((gate_at(i, k) - m).saturating_mul(step))));
+            }
+            *r = softmax_recip(s);
+        }
+        acc.fill(0);
+        for (i, xr) in rows(x.data, ch).enumerate() {
+            if graph_of(ctx, i) != g {
+                continue;
+            }
+            for (c, (a, &v)) in acc.iter_mut().zip(xr).enumerate() {
+                let k = if gc == 1 { 0 } else { c };
+                let m = mx.get(k).copied().unwrap_or(0);
+                let rk = recip.get(k).copied().unwrap_or(0);
+                let w = exp_q30((gate_at(i, k) - m).saturating_mul(step));
+                let alpha = softmax_alpha(w, rk);
+                *a = a.saturating_add(alpha.saturating_mul(i64::from(v) - i64::from(x.zp)));
+            }
+        }
+        for (o, &a) in orow.iter_mut().zip(acc.iter()) {
+            *o = requant::requantize(round_shift_i64_to_i32(a, 30), p.mult, p.shift, out.zp);
+        }
+    }
+    Ok(())
+}
+
+impl OpDef for AttentionPool {
+    fn name(&self) -> &'static str {
+        "attention_pool"
+    }
+    fn output(&self) -> u8 {
+        self.output
+    }
+    fn for_each_input(&self, f: &mut dyn FnMut(u8)) {
+        f(self.gate);
+        f(self.input);
+    }
+    fn check(&self, c: &Check<'_>) -> Option<()> {
+        let (g, i, o) = (
+            c.tensor(self.gate)?,
+            c.tensor(self.input)?,
+            c.tensor(self.output)?,
+        );
+        Check::ok(
+            g.kind == TensorKind::Node
+                && i.kind == TensorKind::Node
+                && o.kind == TensorKind::Graph
+                && i.channels == o.channels
+                && (g.channels == 1 || g.channels == i.channels)
+                && self.gate_q16 >= 0
+                && (-32..=31).contains(&self.shift),
+        )
+    }
+    fn scratch_bytes(&self, s: &Shapes<'_>) -> usize {
+        attention_scratch(s.ch(self.gate), s.ch(self.input))
+    }
+    fn run<'v, T: Tensors<'v>>(
+        &self,
+        env: &Env<'_, T>,
+        out: Out<'_>,
+        scratch: Scratch<'_>,
+    ) -> Result<()> {
+        let (gate, x) = (env.view(self.gate)?, env.view(self.input)?);
+        attention_pool(env.ctx, self, gate, x, out, scratch)
     }
 }

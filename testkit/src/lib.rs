@@ -12,8 +12,8 @@ use tinygnn::format::writer::{ChannelRecord, ModelWriter};
 use tinygnn::format::{Activation, Aggr, ConcatPart, Op, Pool, Section, TensorDesc, TensorKind};
 use tinygnn::ops::softmax::{EXP_ONE, PROB_SCALE, PROB_ZERO_POINT};
 use tinygnn::ops::{
-    Act, Add, Concat, EdgeConv, GatConv, GcnConv, GinAggregate, GineConv, GlobalPool, LayerNorm,
-    Linear, Lut, Propagate, SageConv, Softmax, TransformerConv,
+    Act, Add, AttentionPool, Concat, EdgeConv, GatConv, GcnConv, GinAggregate, GineConv,
+    GlobalPool, LayerNorm, Linear, Lut, Propagate, SageConv, Softmax, TransformerConv,
 };
 
 /// Capacity of the every-op model: nodes, edges, graphs.
@@ -644,6 +644,25 @@ pub fn every_op_model() -> Vec<u8> {
         params,
         act: Activation::None,
     }));
+    // Attention pooling of the last node tensor with a one-channel gate.
+    let (gw, gp) = f.linear(ch as usize, 1);
+    let gate = f.tensor(TensorKind::Node, 1, 0.05, -10);
+    f.w.add_op(Op::Linear(Linear {
+        input: h,
+        output: gate,
+        weights: gw,
+        params: gp,
+        act: Activation::None,
+    }));
+    let ap = f.tensor(TensorKind::Graph, ch, 0.1, 0);
+    f.w.add_op(Op::AttentionPool(AttentionPool {
+        gate,
+        input: h,
+        output: ap,
+        gate_q16: 3277,
+        mult: 1 << 30,
+        shift: 1,
+    }));
     // Softmax and log-softmax heads on the graph rows (extra outputs).
     let sm = f.tensor(TensorKind::Graph, 3, PROB_SCALE, PROB_ZERO_POINT);
     let lsm = f.tensor(TensorKind::Graph, 3, 0.05, 100);
@@ -713,6 +732,7 @@ mod tests {
                 "act",
                 "add",
                 "appnp",
+                "attention_pool",
                 "concat",
                 "dynamic_edge_conv",
                 "edge_conv",

@@ -369,6 +369,21 @@ class Gps(torch.nn.Module):
         return self.head(gnn.global_mean_pool(h, batch))
 
 
+class AttnPool(torch.nn.Module):
+    """GCN, ReLU, AttentionalAggregation(gate_nn, nn), Linear (graph classification)."""
+
+    def __init__(self, gate_ch, with_nn):
+        super().__init__()
+        self.conv = GCNConv(F_IN, 8)
+        gate = torch.nn.Sequential(torch.nn.Linear(8, 6), torch.nn.ReLU(),
+                                   torch.nn.Linear(6, gate_ch))
+        self.pool = gnn.aggr.AttentionalAggregation(gate, torch.nn.Linear(8, 8) if with_nn else None)
+        self.lin = torch.nn.Linear(8, 3)
+
+    def forward(self, x, edge_index, batch):
+        return self.lin(self.pool(F.relu(self.conv(x, edge_index)), batch))
+
+
 class GinGraph(torch.nn.Module):
     """Graph classifier: GIN layers, concatenated (JK cat), mean+max pooled, classifier."""
 
@@ -740,6 +755,10 @@ CASES += [
     ("gps_gine_layer_norm", "GPS: Linear, 2 GPSConv (GINE local with edge_attr, 4 heads, "
      "LayerNorm(mode='node')), mean pool, Linear, 4 graphs", lambda: Gps("gine", "layer_norm", 4),
      with_edge_attr(multi_graph, 3)),
+    ("attention_pool", "GCN, ReLU, AttentionalAggregation(gate_nn → 1 channel, nn = Linear), "
+     "Linear, 4 graphs", lambda: AttnPool(1, True), multi_graph),
+    ("attention_pool_per_channel", "GCN, ReLU, AttentionalAggregation(gate_nn → 8 channels), "
+     "Linear, 4 graphs", lambda: AttnPool(8, False), multi_graph),
 ]
 
 

@@ -510,6 +510,25 @@ def test_aggregation_in_pyg_sequential_and_data_forward(tmp_path):
     assert ops(check(Net(), tmp_path))[-1] == "global_mean_pool"
 
 
+@pytest.mark.parametrize("gate_ch,with_nn", [(1, False), (1, True), (8, True)])
+def test_attentional_aggregation(tmp_path, gate_ch, with_nn):
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = GCNConv(5, 8)
+            gate = torch.nn.Sequential(torch.nn.Linear(8, 4), torch.nn.ReLU(),
+                                       torch.nn.Linear(4, gate_ch))
+            self.pool = gnn.aggr.AttentionalAggregation(
+                gate, torch.nn.Linear(8, 8) if with_nn else None)
+            self.head = torch.nn.Linear(8, 3)
+
+        def forward(self, x, edge_index, batch):
+            return self.head(self.pool(self.conv(x, edge_index).relu(), batch))
+
+    spec = check(Net(), tmp_path, batch=True)
+    assert "attention_pool" in ops(spec)
+
+
 def test_aggregation_refusals():
     class Net(torch.nn.Module):
         def __init__(self, pool, call):

@@ -64,7 +64,8 @@ SPEC_OPS = ("linear", "batch_norm", "relu", "leaky_relu", "elu", "dropout", "ide
             "global_max_pool", "add", "concat", "gat_conv", "gatv2_conv", "appnp", "sg_conv",
             "gcn2_conv", "tag_conv", "gine_conv", "edge_conv", "dynamic_edge_conv",
             "inner_product", "pair_hadamard", "pair_concat", "softmax", "log_softmax",
-            "sigmoid", "tanh", "layer_norm", "transformer_conv", "global_attention")
+            "sigmoid", "tanh", "layer_norm", "transformer_conv", "global_attention",
+            "attention_pool")
 
 # Modules: public name -> (builder method, spec ops the module becomes). Matched by exact
 # class, except Linear and BatchNorm1d (subclasses too). A GINConv/GINEConv's nn and a
@@ -100,6 +101,7 @@ _MODULES: Dict[str, Tuple[str, Tuple[str, ...]]] = {
     "torch_geometric.nn.aggr.SumAggregation": ("_needs_call", ("global_add_pool",)),
     "torch_geometric.nn.aggr.MeanAggregation": ("_needs_call", ("global_mean_pool",)),
     "torch_geometric.nn.aggr.MaxAggregation": ("_needs_call", ("global_max_pool",)),
+    "torch_geometric.nn.aggr.AttentionalAggregation": ("_needs_call", ("attention_pool",)),
     "torch.nn.Sequential": ("_sequential", ()),
     "torch.nn.Linear": ("_linear", ("linear",)),
     "torch.nn.BatchNorm1d": ("_batch_norm", ("batch_norm",)),
@@ -163,7 +165,8 @@ _METHOD_OPS: Dict[str, str] = {k.rsplit(".", 1)[1]: v for k, v in _FUNCTIONS.ite
                                if k.startswith("torch.Tensor.")}
 # Global pooling functions, by identity, and the spec op they become.
 _POOLS = {fn: op for fn, op in _FUNCTION_OPS.items() if op.startswith("global_")}
-_AGGREGATIONS = {_resolve(k): v[1][0] for k, v in _MODULES.items() if ".aggr." in k}
+_AGGREGATIONS = {_resolve(k): v[1][0] for k, v in _MODULES.items()
+                 if ".aggr." in k and k != "torch_geometric.nn.aggr.AttentionalAggregation"}
 _BASIC_GNNS = tuple(c for c, h in _MODULE_HANDLERS.items() if h == "_basic_gnn")
 
 
@@ -337,7 +340,7 @@ def _activation_op(mod: torch.nn.Module) -> Tuple[str, dict]:
 
 _SAGE_AGGRS = {"mean": "mean", "max": "max", "sum": "sum", "add": "sum"}
 _NODE_ONLY_OPS = {"gcn_conv", "sage_conv", "gin_aggregate", "gat_conv", "gatv2_conv",
-                  "transformer_conv", "global_attention",
+                  "transformer_conv", "global_attention", "attention_pool",
                   "appnp", "sg_conv", "gcn2_conv", "tag_conv",
                   "gine_conv", "edge_conv", "dynamic_edge_conv"}  # need the graph's edges
 EDGE_INPUT = "edge_attr"  # spec name of the edge-feature input (edgefeat)
@@ -1203,6 +1206,21 @@ class _Translator:
         if isinstance(mod, (MessagePassing, BasicGNN, Aggregation)) and not self.b.supports(mod):
             raise self.b.unsupported(mod, qual)
         bound, first = _bind_call(mod, node, what)
+        if type(mod) is pyg_nn.aggr.AttentionalAggregation:
+            # AttentionalAggregation(gate_nn, nn)(x, index=batch): softmax of gate_nn(x) over
+            # each graph's nodes weighs nn(x) (or x).
+            if bound.get("ptr") is not None or bound.get("dim", -2) not in (-2, 0):
+                raise ExportError(f"{what}: call it as {_call_form(mod, qual)} (no ptr, dim)")
+            if bound.get("dim_size") is not None:
+                raise ExportError(f"{what}: the 'dim_size' argument is not supported; leave it "
+                                  "out (the number of graphs is taken from batch)")
+            x = self._value(bound.get(first), what)
+            self._graph_input(bound.get("index"), "batch", what, optional=True)
+            gate = self.b.module(mod.gate_nn, _join(qual, "gate_nn"), x,
+                                 base=f"{node.name}.gate")
+            val = x if mod.nn is None else self.b.module(mod.nn, _join(qual, "nn"), x,
+                                                         base=f"{node.name}.nn")
+            return self.b.add(node.name, "attention_pool", [gate, val], level="graph")
         if type(mod) in _AGGREGATIONS:
             # aggr(x, index=None, ptr=None, dim_size=None, dim=-2): x's rows grouped by
             # index = the batch vector, i.e. global_{add,mean,max}_pool(x, batch).
@@ -1484,6 +1502,8 @@ def _out_channels(op: dict, ins: List[Optional[int]]) -> Optional[int]:
         return a.get("out_channels")
     if kind == "global_attention":
         return a["channels"]
+    if kind == "attention_pool":
+        return ins[1] if len(ins) > 1 else None
     if kind in ("gat_conv", "gatv2_conv", "transformer_conv"):
         return a["out_channels"] * (a.get("heads", 1) if a.get("concat", True) else 1)
     if kind in ("edge_conv", "dynamic_edge_conv"):

@@ -202,6 +202,14 @@ def run_spec(spec: dict, tensors: Dict[str, torch.Tensor], graph: Dict[str, torc
             out = torch.log_softmax(h, dim=-1)
         elif kind == "transformer_conv":
             out = _transformer(h, src, dst, n, attrs, lambda r: p(op, r))
+        elif kind == "attention_pool":
+            gate, val = ins
+            m = torch.full((num_graphs, gate.size(1)), float("-inf"), dtype=gate.dtype)
+            m = m.scatter_reduce(0, batch.view(-1, 1).expand(-1, gate.size(1)), gate, "amax")
+            w = torch.exp(gate - m[batch])
+            s = torch.zeros(num_graphs, gate.size(1), dtype=gate.dtype).index_add_(0, batch, w)
+            a = w / s[batch]
+            out = torch.zeros(num_graphs, val.size(1), dtype=val.dtype).index_add_(0, batch, a * val)
         elif kind == "global_attention":
             out = _global_attention(h, batch, attrs, lambda r: p(op, r))
         elif kind == "gcn_conv":

@@ -163,8 +163,10 @@ host_ops! {
     Softmax(softmax::Softmax),
     /// Layer normalization over the channels.
     LayerNorm(norm::LayerNorm),
-    /// TransformerConv.
+    /// TransformerConv, global attention.
     Transformer(transformer::Transformer),
+    /// Attention pooling.
+    AttentionPool(pool::AttentionPool),
 }
 
 macro_rules! device_ops {
@@ -199,4 +201,5 @@ device_ops! {
     PairFeatures,
     LayerNorm,
     TransformerConv,
+    AttentionPool,
 }

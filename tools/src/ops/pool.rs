@@ -1,11 +1,15 @@
 //! `global_add_pool`, `global_mean_pool`, `global_max_pool`: one row per
-//! graph of the batch (an empty graph pools to 0).
+//! graph of the batch (an empty graph pools to 0); `attention_pool`: PyG's
+//! `AttentionalAggregation`, `Σ_{i∈g} softmax_{i∈g}(gate_i) ⊙ x_i` with the
+//! gate and the values computed by the ops before it.
 
 use anyhow::Result;
 use serde_json::json;
 use tinygnn::format::{self as fmt, Op, TensorDesc, AGG_FRAC_BITS};
 use tinygnn::ops;
 use tinygnn::quant::quantize_multiplier;
+
+use anyhow::bail;
 
 use super::common::{Parse, Rows, Tensor};
 use super::describe::{mult_shift, Describe, Described, Inspect};
@@ -114,6 +118,91 @@ impl Describe for ops::GlobalPool {
             "-".into(),
             mult_shift(self.mult, self.shift),
             json!({"pool": format!("{:?}", self.pool).to_lowercase()}),
+        )
+    }
+}
+
+/// Attention pooling (`AttentionalAggregation`): inputs `[gate, x]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AttentionPool;
+
+impl HostOp for AttentionPool {
+    const TYPES: &'static [&'static str] = &["attention_pool"];
+
+    fn arity(_ty: &str) -> Option<usize> {
+        Some(2)
+    }
+
+    fn parse(cx: &Parse<'_>) -> Result<(Self, Rows, usize)> {
+        let ((gr, gc), (xr, xc)) = (cx.ins[0], cx.ins[1]);
+        if gr != Rows::Node || xr != Rows::Node {
+            bail!("{}: the gate and the values must be node-level", cx.who());
+        }
+        if gc != 1 && gc != xc {
+            bail!(
+                "{}: the gate '{}' has {gc} channels; it needs 1 or the {xc} of '{}'",
+                cx.who(),
+                cx.inputs[0],
+                cx.inputs[1]
+            );
+        }
+        Ok((AttentionPool, Rows::Graph, xc))
+    }
+
+    fn type_name(&self) -> &'static str {
+        "attention_pool"
+    }
+
+    fn device_name(&self) -> &'static str {
+        "attention_pool"
+    }
+
+    fn reference(&self, ins: &[&Tensor], g: &Graphs) -> Tensor {
+        let (gate, x) = (ins[0], ins[1]);
+        let (gc, c) = (gate.channels, x.channels);
+        let mut out = Tensor::zeros(g.num_graphs, c);
+        for b in 0..g.num_graphs {
+            let nodes: Vec<usize> = (0..x.rows).filter(|&i| g.batch[i] as usize == b).collect();
+            for k in 0..gc {
+                let m = nodes
+                    .iter()
+                    .map(|&i| gate.row(i)[k])
+                    .fold(f64::NEG_INFINITY, f64::max);
+                let s: f64 = nodes.iter().map(|&i| (gate.row(i)[k] - m).exp()).sum();
+                for &i in &nodes {
+                    let a = (gate.row(i)[k] - m).exp() / s;
+                    let chans: Vec<usize> = if gc == 1 { (0..c).collect() } else { vec![k] };
+                    for ch in chans {
+                        out.data[b * c + ch] += a * x.row(i)[ch];
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    fn lower(&self, cx: &mut Lower<'_, '_>) -> Result<Op> {
+        let s_gate = f64::from(cx.in_desc[0].scale);
+        let s_x = f64::from(cx.in_desc[1].scale);
+        let gate_q16 = cx.q16(s_gate)?;
+        let (mult, shift) = quantize_multiplier(s_x / cx.s_out);
+        Ok(Op::AttentionPool(ops::pool::AttentionPool {
+            gate: cx.in_ids[0],
+            input: cx.in_ids[1],
+            output: cx.output,
+            gate_q16,
+            mult,
+            shift,
+        }))
+    }
+}
+
+impl Describe for ops::pool::AttentionPool {
+    fn describe(&self, _cx: &mut Inspect<'_, '_>) -> Described {
+        Described::new(
+            "-".into(),
+            mult_shift(self.mult, self.shift),
+            json!({"gate_q16": self.gate_q16}),
         )
     }
 }
