@@ -39,6 +39,7 @@ FAMILIES = {
     "softmax": r"\bSoftmax\b|\bsoftmax::",
     "norm": r"\bLayerNorm\b|\blayer_norm\b|\bnorm::",
     "transformer": r"\bTransformer\w*|\btransformer_conv\b|\btransformer::",
+    "pe": r"\bRandomWalkPe\b|\brandom_walk_pe\b|\bpe::",
 }
 
 

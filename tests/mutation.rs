@@ -34,8 +34,8 @@ mod common;
 use std::collections::BTreeMap;
 use tinygnn::ops::{
     Act, Add, AttentionPool, Concat, EdgeConv, GatConv, GcnConv, GinAggregate, GineConv,
-    GlobalPool, InnerProduct, LayerNorm, Linear, Lut, PairFeatures, Propagate, SageConv, Softmax,
-    TransformerConv,
+    GlobalPool, InnerProduct, LayerNorm, Linear, Lut, PairFeatures, Propagate, RandomWalkPe,
+    SageConv, Softmax, TransformerConv,
 };
 
 use common::Rng;
@@ -255,7 +255,8 @@ fn op_ids(op: &mut Op) -> Vec<&mut u8> {
         Op::Lut(Lut { input, output, .. })
         | Op::Softmax(Softmax { input, output, .. })
         | Op::LayerNorm(LayerNorm { input, output, .. })
-        | Op::TransformerConv(TransformerConv { input, output, .. }) => vec![input, output],
+        | Op::TransformerConv(TransformerConv { input, output, .. })
+        | Op::RandomWalkPe(RandomWalkPe { input, output, .. }) => vec![input, output],
         Op::Concat(Concat { parts, output }) => {
             let mut v: Vec<&mut u8> = parts.iter_mut().map(|p| &mut p.input).collect();
             v.push(output);
@@ -478,6 +479,13 @@ fn mutate_param(rng: &mut Rng, op: &mut Op) {
             _ => *shift = nasty_i32(rng, *shift),
         },
         Op::PairFeatures(PairFeatures { .. }) => {}
+        Op::RandomWalkPe(RandomWalkPe {
+            steps, mult, shift, ..
+        }) => match rng.next() % 3 {
+            0 => *steps = nasty_u8(rng, *steps, 40),
+            1 => *mult = nasty_i32(rng, *mult),
+            _ => *shift = nasty_i32(rng, *shift),
+        },
         Op::AttentionPool(AttentionPool {
             gate_q16,
             mult,

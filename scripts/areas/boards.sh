@@ -15,7 +15,8 @@
 #     data, see models/README.md) cora-gcn, cora-sage, cora-gat, cora-appnp and cora-link on the M4,
 #     the whole 2708-node graph in one inference with sparse int8 features (--sparse; inputs made
 #     into .cache/inputs/<name> by models/make_inputs.py when missing), else visible SKIP lines;
-#     the conformance goldens gps_gine_layer_norm (both boards), transformer_h4_mean and layer_norm (M4);
+#     the conformance goldens gps_rwse (both boards), gps_gine_layer_norm, transformer_h4_mean,
+#     layer_norm and attention_pool (M4);
 #  3. the Cortex-M0 stack (boards/qemu-m0/memory.x keeps it below .data/.bss), on karate-gcn: the
 #     arena sizes that used to lock up (10,688 / 11,152 / 11,712 B) no longer link (a clean SKIP);
 #     the largest arena that links and the model's own arena PASS with a whole-run stack
@@ -125,10 +126,11 @@ step "QEMU runs (m4): int4 weights" int4_runs
 
 golden_runs() {
     # Ops no bundled model uses yet, from their conformance goldens: a GPS graph transformer
-    # (GINE + global multi-head attention, LayerNorm) on both boards; TransformerConv and
+    # with the random-walk encoding computed on the device on both boards; GPS with GINE
+    # and LayerNorm, TransformerConv and
     # LayerNorm with the sigmoid and tanh tables, attention pooling, on the M4.
     local name c board
-    for name in gps_gine_layer_norm:all transformer_h4_mean:m4 layer_norm:m4 attention_pool:m4; do
+    for name in gps_rwse:all gps_gine_layer_norm:m4 transformer_h4_mean:m4 layer_norm:m4 attention_pool:m4; do
         board=${name#*:}
         name=${name%%:*}
         c=tests/conformance/$name

@@ -21,6 +21,7 @@ pub mod linear;
 pub mod link;
 pub mod lut;
 pub mod norm;
+pub mod pe;
 pub mod pool;
 pub mod propagate;
 pub mod sage;
@@ -204,6 +205,8 @@ op_table! {
     TransformerConv(transformer::TransformerConv) = "op-transformer",
     /// Attention pooling ([`pool::AttentionPool`]).
     AttentionPool(pool::AttentionPool) = "op-pool",
+    /// Random-walk positional encoding ([`pe::RandomWalkPe`]).
+    RandomWalkPe(pe::RandomWalkPe) = "op-pe",
 }
 
 /// Decodes an [`Op`] from the start of `bytes`: postcard, or in builds with
@@ -271,6 +274,7 @@ mod tests {
             "layer_norm" => 16,
             "transformer_conv" => 17,
             "attention_pool" => 18,
+            "random_walk_pe" => 19,
             other => panic!("op {other} has no recorded tag"),
         };
         let mut seen = std::collections::BTreeSet::new();
@@ -280,7 +284,7 @@ mod tests {
             seen.insert(tag);
         }
         assert!(seen.len() >= 12, "the every-op model covers {seen:?}");
-        assert_eq!(OP_TAGS, 19);
+        assert_eq!(OP_TAGS, 20);
     }
 
     /// The compiled-only dispatch ([`inputs`], [`has_i4_weights`]) agrees

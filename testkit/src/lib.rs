@@ -13,7 +13,8 @@ use tinygnn::format::{Activation, Aggr, ConcatPart, Op, Pool, Section, TensorDes
 use tinygnn::ops::softmax::{EXP_ONE, PROB_SCALE, PROB_ZERO_POINT};
 use tinygnn::ops::{
     Act, Add, AttentionPool, Concat, EdgeConv, GatConv, GcnConv, GinAggregate, GineConv,
-    GlobalPool, LayerNorm, Linear, Lut, Propagate, SageConv, Softmax, TransformerConv,
+    GlobalPool, LayerNorm, Linear, Lut, Propagate, RandomWalkPe, SageConv, Softmax,
+    TransformerConv,
 };
 
 /// Capacity of the every-op model: nodes, edges, graphs.
@@ -644,6 +645,15 @@ pub fn every_op_model() -> Vec<u8> {
         params,
         act: Activation::None,
     }));
+    // The random-walk positional encoding (4 steps) of the node graph.
+    let pe = f.tensor(TensorKind::Node, 4, 1.0 / 127.0, -128);
+    f.w.add_op(Op::RandomWalkPe(RandomWalkPe {
+        input: f.nodes[0],
+        output: pe,
+        steps: 4,
+        mult: 1 << 30,
+        shift: -22,
+    }));
     // Attention pooling of the last node tensor with a one-channel gate.
     let (gw, gp) = f.linear(ch as usize, 1);
     let gate = f.tensor(TensorKind::Node, 1, 0.05, -10);
@@ -745,6 +755,7 @@ mod tests {
                 "linear",
                 "log_softmax",
                 "lut",
+                "random_walk_pe",
                 "sage_conv",
                 "sg_conv",
                 "softmax",

@@ -384,6 +384,32 @@ class AttnPool(torch.nn.Module):
         return self.lin(self.pool(F.relu(self.conv(x, edge_index)), batch))
 
 
+class GpsRwse(torch.nn.Module):
+    """PyG's GPS example in small: x and a linear map of the normalised RWSE concatenated,
+    a GPSConv (GINE-free: GCN local), mean pooling, Linear."""
+
+    def __init__(self):
+        super().__init__()
+        self.enc = torch.nn.Linear(F_IN, 6)
+        self.pe_norm = torch.nn.BatchNorm1d(8)
+        self.pe_lin = torch.nn.Linear(8, 2)
+        self.gps = gnn.GPSConv(8, GCNConv(8, 8), heads=2)
+        self.head = torch.nn.Linear(8, 3)
+
+    def forward(self, x, edge_index, batch, random_walk_pe):
+        h = torch.cat([self.enc(x), self.pe_lin(self.pe_norm(random_walk_pe))], dim=-1)
+        return self.head(gnn.global_mean_pool(self.gps(h, edge_index, batch), batch))
+
+
+def with_rwse(make: Callable, k: int) -> Callable:
+    """``make``'s graph(s) with PyG's ``AddRandomWalkPE(k)`` attribute ``random_walk_pe``."""
+
+    def build(gen):
+        from torch_geometric.transforms import AddRandomWalkPE
+        return AddRandomWalkPE(k)(make(gen))
+    return build
+
+
 class GinGraph(torch.nn.Module):
     """Graph classifier: GIN layers, concatenated (JK cat), mean+max pooled, classifier."""
 
@@ -759,6 +785,9 @@ CASES += [
      "Linear, 4 graphs", lambda: AttnPool(1, True), multi_graph),
     ("attention_pool_per_channel", "GCN, ReLU, AttentionalAggregation(gate_nn → 8 channels), "
      "Linear, 4 graphs", lambda: AttnPool(8, False), multi_graph),
+    ("gps_rwse", "GPS with RWSE (AddRandomWalkPE(8), computed on the device): BatchNorm + "
+     "Linear on the PE, cat with Linear(x), GPSConv (GCN, 2 heads), mean pool, Linear, 4 graphs",
+     lambda: GpsRwse(), with_rwse(multi_graph, 8)),
 ]
 
 

@@ -197,6 +197,44 @@ def test_gps(tmp_path, local, norm, heads):
     assert a["attrs"] == {"channels": 8, "heads": heads}
 
 
+class GpsRwse(torch.nn.Module):
+    """PyG's GPS example: x and a linear map of the RWSE concatenated, GPSConv layers."""
+
+    def __init__(self, k=6, data_form=False):
+        super().__init__()
+        self.enc = torch.nn.Linear(5, 6)
+        self.pe_norm = torch.nn.BatchNorm1d(k)
+        self.pe_lin = torch.nn.Linear(k, 2)
+        self.gps = gnn.GPSConv(8, GCNConv(8, 8), heads=2)
+        self.head = torch.nn.Linear(8, 3)
+        self.data_form = data_form
+
+    def forward(self, x, edge_index, batch, random_walk_pe):
+        pe = self.pe_lin(self.pe_norm(random_walk_pe))
+        h = torch.cat([self.enc(x), pe], dim=-1)
+        return self.head(gnn.global_mean_pool(self.gps(h, edge_index, batch), batch))
+
+
+def test_random_walk_pe(tmp_path):
+    from torch_geometric.transforms import AddRandomWalkPE
+    model = perturb(GpsRwse())
+    data = [AddRandomWalkPE(6)(d) for d in graphs(batch=True)]
+    spec = export_and_check(model, data[2], tmp_path)
+    assert ops(spec)[0] == "random_walk_pe"
+    assert spec["ops"][0]["attrs"] == {"walk_length": 6}
+    tensors = {k: v.float() for k, v in model.state_dict().items() if v.is_floating_point()}
+    for d in data:
+        with torch.no_grad():
+            want = tinygnn.call_with_data(model, d)
+        got = run_spec(spec, tensors, graphs_tensors(d))[0]
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
+    # Another encoding of the same shape is not computed on the device: named.
+    bad = data[2].clone()
+    bad.random_walk_pe = torch.rand_like(bad.random_walk_pe)
+    with pytest.raises(tinygnn.ExportError, match="random_walk_pe"):
+        tinygnn.build_spec(model, bad)
+
+
 def test_gps_refusals():
     m = Gps("gcn")
     m.layers[0] = gnn.GPSConv(8, GCNConv(8, 8), norm="layer_norm")

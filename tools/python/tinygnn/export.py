@@ -65,7 +65,7 @@ SPEC_OPS = ("linear", "batch_norm", "relu", "leaky_relu", "elu", "dropout", "ide
             "gcn2_conv", "tag_conv", "gine_conv", "edge_conv", "dynamic_edge_conv",
             "inner_product", "pair_hadamard", "pair_concat", "softmax", "log_softmax",
             "sigmoid", "tanh", "layer_norm", "transformer_conv", "global_attention",
-            "attention_pool")
+            "attention_pool", "random_walk_pe")
 
 # Modules: public name -> (builder method, spec ops the module becomes). Matched by exact
 # class, except Linear and BatchNorm1d (subclasses too). A GINConv/GINEConv's nn and a
@@ -437,6 +437,7 @@ class _SpecBuilder:
         self.input_name = input_name
         self.uses_edge_attr = False  # set by ops that read the edge features
         self.edge_attr_given = False  # the module being translated is called with edge_attr
+        self.example_x: Optional[torch.Tensor] = None  # the example's node features
 
     # -- bookkeeping ------------------------------------------------------------------
     def _unique(self, base: str) -> str:
@@ -1133,8 +1134,29 @@ class _Translator:
         if attr in _GRAPH_INPUTS:
             present = getattr(self.bound[v[1]], attr, None) is not None
             return ("graph", attr) if present else ("none", attr)
+        pe = self._random_walk_pe(getattr(self.bound[v[1]], attr, None), attr,
+                                  self.bound[v[1]].edge_index)
+        if pe is not None:
+            return ("value", pe)
         raise ExportError(f"forward reads {v[1]}.{attr}; tinygnn models read only "
-                          f"{', '.join(f'{v[1]}.{a}' for a in ('x',) + _GRAPH_INPUTS)}")
+                          f"{', '.join(f'{v[1]}.{a}' for a in ('x',) + _GRAPH_INPUTS)}, and a "
+                          "positional encoding equal to AddRandomWalkPE's (computed on the "
+                          "device); compute other encodings into x before export")
+
+    def _random_walk_pe(self, t: Any, name: str, edge_index: Any) -> Optional[str]:
+        """A positional encoding the example carries (a forward argument or a Data
+        attribute): the device computes it (spec op random_walk_pe) when it is exactly
+        ``AddRandomWalkPE(walk_length=K)``'s on the example graph; None otherwise."""
+        x = self.b.example_x
+        if not (isinstance(t, torch.Tensor) and t.dim() == 2 and x is not None
+                and t.size(0) == x.size(0) and isinstance(edge_index, torch.Tensor)):
+            return None
+        from torch_geometric.transforms import AddRandomWalkPE
+        k = int(t.size(1))
+        ref = AddRandomWalkPE(k)(Data(edge_index=edge_index, num_nodes=x.size(0))).random_walk_pe
+        if not torch.allclose(t.float(), ref.float(), atol=1e-5):
+            return None
+        return self.b.add(name, "random_walk_pe", [self.b.input_name], {"walk_length": k})
 
     # Values in env: ("value", name) for spec values, ("graph", role) for graph inputs.
     def _value(self, arg: Any, what: str) -> str:
@@ -1171,6 +1193,9 @@ class _Translator:
                 self.env[node] = ("value", self.b.input_name)
             elif pname in _GRAPH_INPUTS:
                 self.env[node] = ("graph", pname)
+            elif (pe := self._random_walk_pe(self.bound[pname], pname,
+                                             self.bound.get("edge_index"))) is not None:
+                self.env[node] = ("value", pe)
             else:
                 self.env[node] = ("graph", f"unsupported:{pname}")
         outputs: List[str] = []
@@ -1504,6 +1529,8 @@ def _out_channels(op: dict, ins: List[Optional[int]]) -> Optional[int]:
         return a["channels"]
     if kind == "attention_pool":
         return ins[1] if len(ins) > 1 else None
+    if kind == "random_walk_pe":
+        return a["walk_length"]
     if kind in ("gat_conv", "gatv2_conv", "transformer_conv"):
         return a["out_channels"] * (a.get("heads", 1) if a.get("concat", True) else 1)
     if kind in ("edge_conv", "dynamic_edge_conv"):
@@ -1572,6 +1599,7 @@ def build_spec(model: torch.nn.Module, example: Data) -> ExportResult:
     state = _float_state_dict(model)
     _check_weights(state)
     builder = _SpecBuilder(state)
+    builder.example_x = getattr(example, "x", None)
     with _eval_mode(model), torch.no_grad():
         bound = _bind(model, example)
         inputs = {k: v for k, v in bound.items() if v is not None}

@@ -202,6 +202,11 @@ def run_spec(spec: dict, tensors: Dict[str, torch.Tensor], graph: Dict[str, torc
             out = torch.log_softmax(h, dim=-1)
         elif kind == "transformer_conv":
             out = _transformer(h, src, dst, n, attrs, lambda r: p(op, r))
+        elif kind == "random_walk_pe":
+            from torch_geometric.data import Data as _Data
+            from torch_geometric.transforms import AddRandomWalkPE
+            g = _Data(edge_index=edge_index, num_nodes=n)
+            out = AddRandomWalkPE(int(attrs["walk_length"]))(g).random_walk_pe.to(x.dtype)
         elif kind == "attention_pool":
             gate, val = ins
             m = torch.full((num_graphs, gate.size(1)), float("-inf"), dtype=gate.dtype)

@@ -23,6 +23,7 @@ pub mod linear;
 pub mod link;
 pub mod lut;
 pub mod norm;
+pub mod pe;
 pub mod pool;
 pub mod propagate;
 pub mod sage;
@@ -167,6 +168,8 @@ host_ops! {
     Transformer(transformer::Transformer),
     /// Attention pooling.
     AttentionPool(pool::AttentionPool),
+    /// Random-walk positional encoding.
+    RandomWalkPe(pe::RandomWalkPe),
 }
 
 macro_rules! device_ops {
@@ -202,4 +205,5 @@ device_ops! {
     LayerNorm,
     TransformerConv,
     AttentionPool,
+    RandomWalkPe,
 }
