@@ -70,6 +70,35 @@ pub enum Outcome {
     Error(ErrorCode),
 }
 
+/// Why [`Server::poll`] returned without answering a frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LinkError<E> {
+    /// The link reported the end of the stream (a `read` of 0 bytes, the
+    /// [`embedded_io::Read`] contract for EOF): the peer is gone, nothing
+    /// more will arrive. A partial frame received before it is dropped.
+    Closed,
+    /// The link's `read`, `write` or `flush` failed.
+    Io(E),
+}
+
+impl<E> From<E> for LinkError<E> {
+    fn from(e: E) -> Self {
+        LinkError::Io(e)
+    }
+}
+
+impl<E: core::fmt::Debug> core::fmt::Display for LinkError<E> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            LinkError::Closed => f.write_str("the link reported the end of the stream"),
+            LinkError::Io(e) => write!(f, "link error: {e:?}"),
+        }
+    }
+}
+
+impl<E: core::fmt::Debug> core::error::Error for LinkError<E> {}
+
 /// The model and capacities a server answers with.
 pub struct Server<'m, 'b, C> {
     model: &'m Model<'m>,
@@ -140,21 +169,32 @@ impl<'m, 'b: 'm, C: Clock> Server<'m, 'b, C> {
         }
     }
 
-    /// Serves forever (until the link fails).
+    /// Serves until the link closes (`Ok(())`: the link reported the end
+    /// of the stream) or fails (`Err`).
     pub fn serve<L: Read + Write>(&mut self, link: &mut L) -> Result<(), L::Error> {
         loop {
-            self.poll(link)?;
+            match self.poll(link) {
+                Ok(_) => {}
+                Err(LinkError::Closed) => return Ok(()),
+                Err(LinkError::Io(e)) => return Err(e),
+            }
         }
     }
 
     /// Reads bytes until one frame (or one oversized run of bytes) is
     /// complete, answers it, and returns what it answered.
-    pub fn poll<L: Read + Write>(&mut self, link: &mut L) -> Result<Outcome, L::Error> {
+    ///
+    /// # Errors
+    ///
+    /// [`LinkError::Closed`] when the link reports the end of the stream
+    /// (`read` returns 0) before a frame is complete, [`LinkError::Io`]
+    /// when the link fails.
+    pub fn poll<L: Read + Write>(&mut self, link: &mut L) -> Result<Outcome, LinkError<L::Error>> {
         let mut byte = [0u8; 1];
         let info = self.info();
         loop {
             if link.read(&mut byte)? == 0 {
-                continue;
+                return Err(LinkError::Closed);
             }
             let Some(frame) = self.reader.push(byte[0]) else {
                 continue;
