@@ -18,6 +18,7 @@ pub mod precision;
 pub mod quantize;
 pub mod range;
 pub mod reference;
+pub mod reply;
 pub mod rt;
 pub mod spec;
 pub mod st;
