@@ -11,6 +11,7 @@ pub mod cmd;
 pub mod compare;
 pub mod debug;
 pub mod emit;
+pub mod fsio;
 pub mod fuse;
 pub mod lower;
 pub mod ops;

@@ -2,12 +2,12 @@
 
 use std::path::PathBuf;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::calibrate::{self, Method, OutputRange};
 use crate::quantize::{self, Capacity};
-use crate::{rt, spec, st};
+use crate::{fsio, rt, spec, st};
 
 /// Arguments of `convert`.
 #[derive(Debug, clap::Args)]
@@ -314,9 +314,12 @@ pub fn run(a: &Args) -> Result<()> {
     let method: Method = a.calibration.parse()?;
     let output_range: OutputRange = a.output_range.parse()?;
     let weight_scales: quantize::WeightScales = a.weight_scales.parse()?;
+    let mut outputs = vec![a.output.clone()];
     if let Some(lang) = a.emit {
-        crate::emit::paths(lang, &a.output)?;
+        outputs.extend(crate::emit::paths(lang, &a.output)?);
     }
+    let outs: Vec<&std::path::Path> = outputs.iter().map(|p| p.as_path()).collect();
+    fsio::check_outputs(&outs, &[&a.model, &a.calib])?;
     let spec = load_spec(&a.model)?;
     let g = st::read_graphs(&a.calib)?;
     let cap = capacity(a, &g)?;
@@ -338,8 +341,7 @@ pub fn run(a: &Args) -> Result<()> {
     for w in &conv.warnings {
         eprintln!("warning: {w}");
     }
-    std::fs::write(&a.output, &conv.bytes)
-        .with_context(|| format!("cannot write {}", a.output.display()))?;
+    fsio::write(&a.output, &conv.bytes)?;
 
     let model = tinygnn::Model::from_bytes(&conv.bytes).map_err(|e| anyhow::anyhow!("{e}"))?;
     println!(

@@ -76,10 +76,9 @@ impl<'a> Report<'a> {
         g: &'a Graphs,
         output_bytes: Option<&'a std::path::Path>,
     ) -> anyhow::Result<Self> {
-        use anyhow::Context;
         if let Some(p) = output_bytes {
             let raw: Vec<u8> = out.data.iter().map(|&v| v as u8).collect();
-            std::fs::write(p, raw).with_context(|| format!("cannot write {}", p.display()))?;
+            crate::fsio::write(p, &raw)?;
         }
         let pred: Vec<usize> = (0..out.rows).map(|r| out.argmax(r)).collect();
         let acc = accuracy(&pred, g);

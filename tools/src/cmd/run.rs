@@ -31,6 +31,8 @@ pub struct Args {
 
 /// Runs `run`.
 pub fn run(a: &Args) -> Result<()> {
+    let outputs: Vec<&std::path::Path> = a.output_bytes.iter().map(|p| p.as_path()).collect();
+    crate::fsio::check_outputs(&outputs, &[&a.model, &a.graphs])?;
     let bytes =
         std::fs::read(&a.model).with_context(|| format!("cannot read {}", a.model.display()))?;
     let model = Model::from_bytes(&bytes)

@@ -417,6 +417,11 @@ fn check_device(a: &Args, dev: &DeviceInfo, g: &Graphs) -> Result<()> {
 
 /// Runs `stream`.
 pub fn run(a: &Args) -> Result<()> {
+    let outputs: Vec<&std::path::Path> = a.output_bytes.iter().map(|p| p.as_path()).collect();
+    let mut inputs = vec![a.graphs.as_path()];
+    inputs.extend(a.model.as_deref());
+    inputs.extend(a.serial.as_deref());
+    crate::fsio::check_outputs(&outputs, &inputs)?;
     let mut g = st::read_graphs(&a.graphs)?;
     if let Some(n) = a.max_graphs {
         g = first_graphs(&g, n)?;

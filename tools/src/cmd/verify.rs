@@ -73,6 +73,10 @@ pub fn run(a: &Args) -> Result<()> {
         (_, Some(_)) => bail!("--calib is only used with --on calib"),
         _ => None,
     };
+    let outputs: Vec<&std::path::Path> = a.plot.iter().map(|p| p.as_path()).collect();
+    let mut inputs = vec![a.float_model.as_path(), &a.model, &a.graphs];
+    inputs.extend(a.calib.as_deref());
+    crate::fsio::check_outputs(&outputs, &inputs)?;
     let spec = crate::spec::load(&a.float_model)?;
     let bytes =
         std::fs::read(&a.model).with_context(|| format!("cannot read {}", a.model.display()))?;
@@ -97,8 +101,7 @@ pub fn run(a: &Args) -> Result<()> {
             .file_name()
             .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
         let title = format!("{name}: SQNR per op ({} graphs)", a.on);
-        std::fs::write(path, debug::svg(&layers, &title))
-            .with_context(|| format!("cannot write {}", path.display()))?;
+        crate::fsio::write(path, debug::svg(&layers, &title).as_bytes())?;
     }
     let c = compare(f, &q)?;
     let facc = super::accuracy(&argmax_rows(f), &g);
