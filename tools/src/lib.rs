@@ -5,6 +5,10 @@
 // Numeric loops index several arrays with the same index; iterators would obscure them.
 #![allow(clippy::needless_range_loop)]
 
+// First: its macros (`outln!`, `out!`) are used by the modules below.
+#[macro_use]
+pub mod out;
+
 pub mod calibrate;
 pub mod cli;
 pub mod cmd;

@@ -1,12 +1,13 @@
 //! What the CLI writes: every output file is replaced through a temporary
 //! file (a failed write leaves the old file), never onto one of the
-//! command's inputs.
+//! command's inputs, and a closed standard output ends the output quietly.
 
 mod common;
 
 use std::fs;
+use std::io::Read as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 
 use common::{fails, ok, tinygnn};
 
@@ -151,4 +152,65 @@ fn a_failed_write_keeps_the_old_file() {
     fails(&o, &["cannot write", "sub.bin"]);
     assert!(sub.is_dir());
     assert_eq!(names(d.path()).len(), 5);
+}
+
+/// Runs `tinygnn ARGS` with stdout a pipe whose reader reads `keep` bytes
+/// and then closes it; returns the exit status and stderr.
+fn with_closed_stdout(args: &[&dyn AsRef<std::ffi::OsStr>], keep: usize) -> (Option<i32>, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tinygnn"))
+        .args(args.iter().map(|a| a.as_ref()))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut got = vec![0u8; keep];
+    stdout.read_exact(&mut got).unwrap();
+    drop(stdout);
+    let o = child.wait_with_output().unwrap();
+    (
+        o.status.code(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_closed_stdout_ends_quietly() {
+    let d = tempfile::tempdir().unwrap();
+    let (m, g) = karate(d.path());
+    let tgnn = d.path().join("m.tgnn");
+    ok(&tinygnn(&[&"convert", &m, &"--calib", &g, &"-o", &tgnn]));
+    // `run --json | head -c 10`, and a reader that reads nothing.
+    for keep in [10, 0] {
+        let (code, err) = with_closed_stdout(&[&"run", &tgnn, &g, &"--json"], keep);
+        assert_eq!(code, Some(0), "{err}");
+        assert!(err.is_empty(), "no message: {err}");
+        let (code, err) = with_closed_stdout(&[&"inspect", &tgnn], keep);
+        assert_eq!(code, Some(0), "{err}");
+        assert!(err.is_empty(), "no message: {err}");
+    }
+    // The work is still done: convert writes its file, run its bytes.
+    let again = d.path().join("again.tgnn");
+    let (code, err) = with_closed_stdout(&[&"convert", &m, &"--calib", &g, &"-o", &again], 0);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(fs::read(&again).unwrap(), fs::read(&tgnn).unwrap());
+    let bin = d.path().join("out.bin");
+    let (code, err) = with_closed_stdout(&[&"run", &tgnn, &g, &"--output-bytes", &bin], 0);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(fs::read(&bin).unwrap().len(), 34 * 4);
+    // Another failure to write stdout (a full device) is an error.
+    let full = fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_tinygnn"))
+        .args(
+            [&"inspect" as &dyn AsRef<std::ffi::OsStr>, &tgnn]
+                .iter()
+                .map(|a| a.as_ref()),
+        )
+        .stdout(full)
+        .output()
+        .unwrap();
+    fails(&o, &["cannot write to standard output"]);
 }

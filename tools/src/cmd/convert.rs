@@ -226,14 +226,15 @@ fn quantize_model(
         None => quantize::convert_plan(spec, ranges, cap, weight_scales, plan)?,
         Some(budget) => {
             let c = crate::precision::choose(spec, ranges, cap, weight_scales, g, budget, plan)?;
-            println!(
+            outln!(
                 "flash budget {budget} bytes: all-int8 {} bytes, all-int4 {} bytes",
-                c.all_int8_bytes, c.all_int4_bytes
+                c.all_int8_bytes,
+                c.all_int4_bytes
             );
             if !c.sensitivity.is_empty() {
-                println!("  int4 sensitivity on the calibration graphs (this layer alone int4), least sensitive first:");
+                outln!("  int4 sensitivity on the calibration graphs (this layer alone int4), least sensitive first:");
                 for s in &c.sensitivity {
-                    println!(
+                    outln!(
                         "    {:<16} top-1 agreement {:>7.3}%  mean err/range {:.5}  file {} bytes",
                         s.layer,
                         100.0 * s.top1_agreement,
@@ -250,7 +251,7 @@ fn quantize_model(
 /// Prints the weight bytes, the precision of every layer and the layers
 /// that keep int8 weights although the plan asks int4.
 fn report_weights(a: &Args, conv: &quantize::Converted, plan: &quantize::WeightPlan) {
-    println!(
+    outln!(
         "weights: {} bytes {}, {} bytes channel params ({} bytes int32 bias)",
         conv.weight_bytes,
         if conv
@@ -275,7 +276,7 @@ fn report_weights(a: &Args, conv: &quantize::Converted, plan: &quantize::WeightP
             .iter()
             .map(|(n, b)| format!("{n}={}", quantize::bits_name(*b)))
             .collect();
-        println!("weight precision: {}", list.join(", "));
+        outln!("weight precision: {}", list.join(", "));
     }
     if plan.any_int4() {
         // Layers the plan asks int4 of but whose device op has no int4 form.
@@ -288,14 +289,14 @@ fn report_weights(a: &Args, conv: &quantize::Converted, plan: &quantize::WeightP
                 .find(|(n, _)| n == layer.report_name())
                 .map(|(_, b)| *b);
             if asked && got != Some(tinygnn::format::WeightBits::I4) {
-                println!(
+                outln!(
                     "note: op {i} ({}) keeps int8 weights: int4 is not implemented for it",
                     f.device_name()
                 );
             }
         }
     }
-    println!(
+    outln!(
         "weight scales: {} ({} of {} layers per-tensor{}{})",
         a.weight_scales,
         conv.per_tensor_layers.len(),
@@ -344,7 +345,7 @@ pub fn run(a: &Args) -> Result<()> {
     fsio::write(&a.output, &conv.bytes)?;
 
     let model = tinygnn::Model::from_bytes(&conv.bytes).map_err(|e| anyhow::anyhow!("{e}"))?;
-    println!(
+    outln!(
         "wrote {} ({} bytes): {} device ops from {} spec ops",
         a.output.display(),
         conv.bytes.len(),
@@ -352,7 +353,7 @@ pub fn run(a: &Args) -> Result<()> {
         spec.ops.len()
     );
     for (i, f) in conv.ops.iter().enumerate() {
-        println!(
+        outln!(
             "  {i:>2}  {:<14} ← {}",
             f.device_name(),
             f.merged.join(" + ")
@@ -360,7 +361,7 @@ pub fn run(a: &Args) -> Result<()> {
     }
     report_weights(a, &conv, &plan);
     let goal = quantize::size_goal(&conv);
-    println!(
+    outln!(
         "size goal (int8 weights + int32 bias)·1.01 + 512 = {:.0} bytes: {}",
         goal,
         if quantize::meets_size_goal(&conv) {
@@ -369,19 +370,19 @@ pub fn run(a: &Args) -> Result<()> {
             "NOT met (per-channel mult/shift records; try --weight-scales per-tensor or auto)"
         }
     );
-    println!(
+    outln!(
         "capacity: {} nodes, {} edges, {} graphs; calibration: {}; output range: {}; weight scales: {}",
         cap.max_nodes, cap.max_edges, cap.max_graphs, a.calibration, a.output_range, a.weight_scales
     );
     for n in &cal.notes {
-        println!("{n}");
+        outln!("{n}");
     }
     match output_range {
         OutputRange::Full => {}
-        OutputRange::Argmax => println!(
+        OutputRange::Argmax => outln!(
             "note: --output-range argmax keeps argmax decisions; dequantized values of losing classes are clipped (not usable as logits/probabilities)"
         ),
-        OutputRange::Top2 => println!(
+        OutputRange::Top2 => outln!(
             "note: --output-range top2 keeps argmax decisions only; dequantized values of losing and of winning classes are clipped (not usable as logits/probabilities)"
         ),
     }
@@ -391,8 +392,8 @@ pub fn run(a: &Args) -> Result<()> {
         cap.max_edges as usize,
         cap.max_graphs as usize,
     ) {
-        Some(b) => println!("arena at capacity: {b} bytes"),
-        None => println!("arena at capacity: unknown (runtime without Session)"),
+        Some(b) => outln!("arena at capacity: {b} bytes"),
+        None => outln!("arena at capacity: unknown (runtime without Session)"),
     }
     if let Some(b) = rt::arena_bytes_sparse(
         &model,
@@ -400,13 +401,13 @@ pub fn run(a: &Args) -> Result<()> {
         cap.max_edges as usize,
         cap.max_graphs as usize,
     ) {
-        println!("{}", super::sparse_arena_line(&model, b));
+        outln!("{}", super::sparse_arena_line(&model, b));
     }
     if let Some(lang) = a.emit {
         let written =
             crate::emit::write(lang, &a.output, &conv.bytes, crate::emit::Facts::of(&model))?;
         for p in written {
-            println!("wrote {}", p.display());
+            outln!("wrote {}", p.display());
         }
     }
     Ok(())

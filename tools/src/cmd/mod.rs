@@ -121,16 +121,19 @@ impl<'a> Report<'a> {
         v.insert("accuracy_rows".into(), acc.map(|a| a.1).into());
         v.insert("auc".into(), self.auc.into());
         v.extend(extra);
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        outln!("{}", serde_json::to_string_pretty(&v)?);
         Ok(())
     }
 
     /// The `output: rows × channels, scale, zero point` line.
     pub fn print_shape(&self) {
         let out = self.out;
-        println!(
+        outln!(
             "output: {} rows × {} channels, scale {:.6e}, zero point {}",
-            out.rows, out.channels, out.scale, out.zero_point
+            out.rows,
+            out.channels,
+            out.scale,
+            out.zero_point
         );
     }
 
@@ -145,34 +148,34 @@ impl<'a> Report<'a> {
                 .take(8)
                 .map(|v| v.to_string())
                 .collect();
-            println!(
+            outln!(
                 "  row {r:>5}: argmax {p:>3}   int8 [{}{}]",
                 row.join(", "),
                 if out.channels > 8 { ", …" } else { "" }
             );
         }
         if out.rows > show {
-            println!("  … {} more rows", out.rows - show);
+            outln!("  … {} more rows", out.rows - show);
         }
         let mut hist = vec![0usize; out.channels];
         self.pred.iter().for_each(|&p| hist[p] += 1);
-        println!("argmax histogram: {hist:?}");
+        outln!("argmax histogram: {hist:?}");
         if let Some((acc, n)) = self.acc {
-            println!(
+            outln!(
                 "accuracy: {:.2}% over {n} {}",
                 acc * 100.0,
                 accuracy_scope(self.g, out.rows)
             );
         }
         if let Some(auc) = self.auc {
-            println!(
+            outln!(
                 "link AUC: {:.2}% over {} labelled pairs (edge_label)",
                 auc * 100.0,
                 out.rows
             );
         }
         if let Some(p) = self.output_bytes {
-            println!("wrote {} output bytes to {}", out.data.len(), p.display());
+            outln!("wrote {} output bytes to {}", out.data.len(), p.display());
         }
     }
 }

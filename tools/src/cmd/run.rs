@@ -55,9 +55,9 @@ pub fn run(a: &Args) -> Result<()> {
             "sparse input, expanded: an op other than Linear/GCN/SAGE-sum/mean reads it"
         }
     };
-    println!("arena: {arena} bytes ({how})");
+    outln!("arena: {arena} bytes ({how})");
     if runs > 1 {
-        println!("(the batch exceeds the model's capacity: ran {runs} runs of whole graphs)");
+        outln!("(the batch exceeds the model's capacity: ran {runs} runs of whole graphs)");
     }
     report.print_rows();
     Ok(())

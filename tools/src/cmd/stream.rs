@@ -512,12 +512,17 @@ fn report(
         });
         return report.print_json(("requests", costs.len()), object(extra));
     }
-    println!(
+    outln!(
         "device: {} (crc {:08x}), up to {} nodes, {} edges, {} graphs, {}-byte frames per request",
-        dev.model, dev.model_crc, dev.max_nodes, dev.max_edges, dev.max_graphs, dev.max_frame
+        dev.model,
+        dev.model_crc,
+        dev.max_nodes,
+        dev.max_edges,
+        dev.max_graphs,
+        dev.max_frame
     );
     report.print_shape();
-    println!(
+    outln!(
         "{} request(s), {sent} bytes sent, in {wall:.2} s; device cost per request: min {cmin}, max {cmax}, total {total} {}",
         costs.len(),
         dev.cost_unit
@@ -535,7 +540,7 @@ fn fault_test(link: &mut Link, dev: &DeviceInfo, reqs: &[OwnedRequest]) -> Resul
         a @ Answer::Output(_) => a,
         a => bail!("the device did not answer a valid request: {a:?}"),
     };
-    println!("valid request {}: answered", first.id);
+    outln!("valid request {}: answered", first.id);
     let mut bad_crc = valid.clone();
     let mid = bad_crc.len() / 2;
     bad_crc[mid] = if bad_crc[mid] == 0xff {
@@ -621,24 +626,24 @@ fn fault_test(link: &mut Link, dev: &DeviceInfo, reqs: &[OwnedRequest]) -> Resul
         let got = link.exchange(frame, &expect)?;
         match &got {
             Answer::Error { code, detail, .. } if want.contains(code) => {
-                println!("ok   {what}: error {} ({code}): {detail}", code.value());
+                outln!("ok   {what}: error {} ({code}): {detail}", code.value());
             }
             other => {
                 failures += 1;
-                println!("FAIL {what}: expected error {want:?}, got {other:?}");
+                outln!("FAIL {what}: expected error {want:?}, got {other:?}");
             }
         }
     }
     let again = link.exchange(&valid, &expect)?;
     if again == reference {
-        println!("ok   valid request after the faults: same answer as before");
+        outln!("ok   valid request after the faults: same answer as before");
     } else {
         failures += 1;
-        println!("FAIL valid request after the faults: different answer {again:?}");
+        outln!("FAIL valid request after the faults: different answer {again:?}");
     }
     if failures > 0 {
         bail!("{failures} of {} fault checks failed", cases.len() + 1);
     }
-    println!("fault test passed: {} checks", cases.len() + 1);
+    outln!("fault test passed: {} checks", cases.len() + 1);
     Ok(())
 }

@@ -133,35 +133,38 @@ pub fn run(a: &Args) -> Result<()> {
             "float_auc": aucs.map(|x| x.0), "int8_auc": aucs.map(|x| x.1),
             "auc_pairs": aucs.map(|x| x.2),
         });
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        outln!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(());
     }
     if per_layer {
         if layer_graphs.is_some() {
-            println!("per-layer comparison on the calibration graphs:");
+            outln!("per-layer comparison on the calibration graphs:");
         }
-        print!("{}", debug::table(&layers));
+        out!("{}", debug::table(&layers));
         if let Some(p) = &a.plot {
-            println!("plot: {}", p.display());
+            outln!("plot: {}", p.display());
         }
     }
-    println!("rows compared: {}", c.rows);
+    outln!("rows compared: {}", c.rows);
     let per_op: Vec<String> = layers
         .iter()
         .filter_map(|l| op_bits(l.index).map(|b| format!("#{} {b}", l.index)))
         .collect();
     if per_op.is_empty() {
-        println!("weights: {label}");
+        outln!("weights: {label}");
     } else {
-        println!("weights: {label} (per op: {})", per_op.join(", "));
+        outln!("weights: {label} (per op: {})", per_op.join(", "));
     }
-    println!("top-1 agreement: {:.2}%", c.top1_agreement * 100.0);
-    println!(
+    outln!("top-1 agreement: {:.2}%", c.top1_agreement * 100.0);
+    outln!(
         "max abs error: {:.6} (mean {:.6}; output step {:.6}, float output range {:.4})",
-        c.max_abs_err, c.mean_abs_err, c.step, c.float_range
+        c.max_abs_err,
+        c.mean_abs_err,
+        c.step,
+        c.float_range
     );
     if let (Some((fa, n)), Some((qa, _))) = (facc, qacc) {
-        println!(
+        outln!(
             "accuracy over {n} {}: float {:.2}%, {label} {:.2}%",
             super::accuracy_scope(&g, c.rows),
             fa * 100.0,
@@ -169,7 +172,7 @@ pub fn run(a: &Args) -> Result<()> {
         );
     }
     if let Some((fa, qa, n)) = aucs {
-        println!(
+        outln!(
             "link AUC over {n} labelled pairs (edge_label): float {:.2}%, int8 {:.2}%",
             fa * 100.0,
             qa * 100.0
