@@ -336,6 +336,9 @@ pub fn run(a: &Args) -> Result<()> {
     ));
     let cal = calibrate::calibrate_outputs(&spec, &g, method, output_range, |_| pb.inc(1))?;
     pb.finish_and_clear();
+    for w in &cal.warnings {
+        eprintln!("warning: {w}");
+    }
     let ranges = cal.ranges;
     let plan = weight_plan(a, method)?;
     let conv = quantize_model(a, &spec, &g, &ranges, cap, weight_scales, &plan)?;
