@@ -85,6 +85,7 @@ pub fn describe(model: &Model<'_>, file_len: usize) -> Value {
         "arena_bytes_at_capacity": rt::arena_bytes(model, n as usize, e as usize, g as usize),
         "arena_bytes_sparse_at_capacity": rt::arena_bytes_sparse(model, n as usize, e as usize, g as usize),
         "reads_sparse_input": model.reads_sparse_input(),
+        "features": super::cargo_features(model),
     })
 }
 
@@ -201,5 +202,6 @@ pub fn run(a: &Args) -> Result<()> {
     if let Some(b) = d["arena_bytes_sparse_at_capacity"].as_u64() {
         outln!("{}", super::sparse_arena_line(&model, b as usize));
     }
+    outln!("{}", super::features_line(&super::cargo_features(&model)));
     Ok(())
 }

@@ -47,6 +47,28 @@ pub fn sparse_arena_line(model: &tinygnn::Model<'_>, bytes: usize) -> String {
     }
 }
 
+/// The runtime's cargo features a firmware running `model` needs: each
+/// op's family (`op-gcn`, …, from the runtime's op table) and
+/// `weights-i4` when an op has int4 weights; sorted.
+pub fn cargo_features(model: &tinygnn::Model<'_>) -> Vec<&'static str> {
+    let mut f: std::collections::BTreeSet<&'static str> =
+        model.ops().map(|op| op.feature()).collect();
+    if model.ops().any(|op| op.has_i4_weights()) {
+        f.insert(tinygnn::ops::WEIGHTS_I4_FEATURE);
+    }
+    f.into_iter().collect()
+}
+
+/// The `cargo features:` line of `convert` and `inspect`.
+pub fn features_line(features: &[&str]) -> String {
+    let quoted: Vec<String> = features.iter().map(|f| format!("\"{f}\"")).collect();
+    format!(
+        "cargo features: {} (tinygnn with default-features = false, features = [{}])",
+        features.join(", "),
+        quoted.join(", ")
+    )
+}
+
 /// The fields of a `json!({…})` object literal.
 pub fn object(v: serde_json::Value) -> serde_json::Map<String, serde_json::Value> {
     match v {
