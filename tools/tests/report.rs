@@ -1,5 +1,6 @@
-//! Machine-readable output: `convert --json` (the text output's facts) and
-//! the runtime cargo features `inspect` and `convert` list for a model.
+//! Machine-readable output: `convert --json` (the text output's facts),
+//! `run --json`'s output values, and the runtime cargo features `inspect`
+//! and `convert` list for a model.
 
 mod common;
 
@@ -174,4 +175,84 @@ fn graph_model_features() {
         v["features"],
         json!(["op-elementwise", "op-gin", "op-linear", "op-pool"])
     );
+}
+
+#[test]
+fn run_json_has_every_output_tensor() {
+    let d = tempfile::tempdir().unwrap();
+    let (m, g, t, bin) = (
+        d.path().join("m.safetensors"),
+        d.path().join("g.safetensors"),
+        d.path().join("m.tgnn"),
+        d.path().join("out.bin"),
+    );
+    // Two outputs: the logits and a ReLU of them.
+    let mut model = node_model(5, 3);
+    let h = model.outputs[0].clone();
+    model.act("o2", "relu", &h);
+    model.outputs = vec![h, "o2".into()];
+    model.write(&m);
+    GraphsBuilder::random(1, 30, 3, 5, 3, 1).write(&g);
+    ok(&tinygnn(&[&"convert", &m, &"--calib", &g, &"-o", &t]));
+    let inspect = json_of(&ok(&tinygnn(&[&"inspect", &t, &"--json"])));
+    let v = json_of(&ok(&tinygnn(&[
+        &"run",
+        &t,
+        &g,
+        &"--json",
+        &"--output-bytes",
+        &bin,
+    ])));
+    let outs = v["outputs"].as_array().unwrap();
+    assert_eq!(outs.len(), 2, "{v}");
+    let ids: Vec<&Value> = outs.iter().map(|o| &o["tensor"]).collect();
+    let want: Vec<&Value> = inspect["outputs"].as_array().unwrap().iter().collect();
+    assert_eq!(ids, want);
+    // The first is the output `run` reports: its int8 values are the
+    // --output-bytes, its argmax the argmax list.
+    let first = &outs[0];
+    assert_eq!(
+        (first["rows"].clone(), first["channels"].clone()),
+        (json!(30), json!(3))
+    );
+    assert_eq!(first["scale"], v["scale"]);
+    let int8: Vec<i64> = first["int8"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r.as_array().unwrap().iter().map(|x| x.as_i64().unwrap()))
+        .collect();
+    let raw: Vec<i64> = std::fs::read(&bin)
+        .unwrap()
+        .iter()
+        .map(|&b| i64::from(b as i8))
+        .collect();
+    assert_eq!(int8, raw);
+    let (scale, zp) = (
+        first["scale"].as_f64().unwrap(),
+        first["zero_point"].as_i64().unwrap(),
+    );
+    for (r, row) in first["dequantized"].as_array().unwrap().iter().enumerate() {
+        let row: Vec<f64> = row
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap())
+            .collect();
+        for (c, &x) in row.iter().enumerate() {
+            let q = int8[r * 3 + c];
+            assert!((x - (scale as f32 as f64) * (q - zp) as f64).abs() < 1e-9);
+        }
+        let best = (0..3).fold(0, |b, c| if row[c] > row[b] { c } else { b });
+        assert_eq!(v["argmax"][r], best);
+    }
+    // The second: a ReLU, so no negative dequantized value.
+    let second = &outs[1];
+    assert_eq!(second["rows"], 30);
+    assert!(second["dequantized"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r.as_array().unwrap())
+        .all(|x| x.as_f64().unwrap() >= -1e-9));
 }

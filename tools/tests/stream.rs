@@ -173,6 +173,24 @@ fn digits_split_into_requests_equals_run() {
     assert_eq!(v["device"]["max_nodes"], 200);
     let want = run_bytes(&model, &graphs, dir.path());
     assert_eq!(std::fs::read(&out).unwrap(), want);
+    // --json carries the output values too, as `run --json` does.
+    let o = &v["outputs"][0];
+    assert_eq!(
+        (o["rows"].as_u64(), o["channels"].as_u64()),
+        (Some(359), Some(10))
+    );
+    let int8: Vec<u8> = o["int8"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| {
+            r.as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_i64().unwrap() as i8 as u8)
+        })
+        .collect();
+    assert_eq!(int8, want);
     // The first 10 graphs, one per request: the first 10 rows of `run`.
     let o = tinygnn(&[
         &"stream",

@@ -69,6 +69,26 @@ pub fn features_line(features: &[&str]) -> String {
     )
 }
 
+/// One output tensor's values for `--json`: its id (`None` when not
+/// known), shape, quantization, and per row the int8 values and the
+/// dequantized ones (`scale · (q − zero_point)`).
+pub fn output_json(tensor: Option<u8>, o: &crate::rt::RunOutput) -> serde_json::Value {
+    let rows = o.data.chunks(o.channels.max(1)).take(o.rows);
+    let int8: Vec<&[i8]> = rows.clone().collect();
+    let deq: Vec<Vec<f64>> = rows
+        .map(|r| {
+            r.iter()
+                .map(|&q| crate::ops::common::dequantize_value(q, o.scale, o.zero_point))
+                .collect()
+        })
+        .collect();
+    serde_json::json!({
+        "tensor": tensor, "rows": o.rows, "channels": o.channels,
+        "scale": o.scale, "zero_point": o.zero_point,
+        "int8": int8, "dequantized": deq,
+    })
+}
+
 /// The fields of a `json!({…})` object literal.
 pub fn object(v: serde_json::Value) -> serde_json::Map<String, serde_json::Value> {
     match v {

@@ -38,12 +38,27 @@ pub fn run(a: &Args) -> Result<()> {
     let model = Model::from_bytes(&bytes)
         .map_err(|e| anyhow!("{}: invalid model: {e}", a.model.display()))?;
     let g = st::read_graphs(&a.graphs)?;
-    let (out, runs, arena) = rt::run_batched_opts(&model, &g, a.sparse, |_, _| {})?;
+    // Every output tensor, from the op that writes it.
+    let writers: Vec<u8> = model.ops().map(|op| op.output()).collect();
+    let mut outputs: Vec<Option<rt::RunOutput>> = vec![None; model.outputs().len()];
+    let (out, runs, arena) = rt::run_batched_opts(&model, &g, a.sparse, |i, t| {
+        for (slot, &tensor) in outputs.iter_mut().zip(model.outputs()) {
+            if writers.get(i) == Some(&tensor) {
+                *slot = Some(t.clone());
+            }
+        }
+    })?;
     let report = super::Report::new(&out, &g, a.output_bytes.as_deref())?;
     if a.json {
+        let values: Vec<_> = outputs
+            .iter()
+            .zip(model.outputs())
+            .filter_map(|(o, &t)| o.as_ref().map(|o| super::output_json(Some(t), o)))
+            .collect();
         let extra = json!({
             "arena_bytes": arena, "sparse_input": a.sparse,
             "sparse_in_place": a.sparse && model.reads_sparse_input(),
+            "outputs": values,
         });
         return report.print_json(("runs", runs), object(extra));
     }

@@ -509,6 +509,7 @@ fn report(
                         "max_nodes": dev.max_nodes, "max_edges": dev.max_edges,
                         "max_graphs": dev.max_graphs, "max_frame": dev.max_frame },
             "cost": costs, "cost_unit": dev.cost_unit, "bytes_sent": sent,
+            "outputs": [super::output_json(None, out)],
         });
         return report.print_json(("requests", costs.len()), object(extra));
     }
