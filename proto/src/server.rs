@@ -75,8 +75,8 @@ pub enum Outcome {
 #[non_exhaustive]
 pub enum LinkError<E> {
     /// The link reported the end of the stream (a `read` of 0 bytes, the
-    /// [`embedded_io::Read`] contract for EOF): the peer is gone, nothing
-    /// more will arrive. A partial frame received before it is dropped.
+    /// [`embedded_io::Read`] contract for EOF; or a `write` of 0 bytes):
+    /// the peer is gone. A partial frame received before it is dropped.
     Closed,
     /// The link's `read`, `write` or `flush` failed.
     Io(E),
@@ -187,8 +187,9 @@ impl<'m, 'b: 'm, C: Clock> Server<'m, 'b, C> {
     /// # Errors
     ///
     /// [`LinkError::Closed`] when the link reports the end of the stream
-    /// (`read` returns 0) before a frame is complete, [`LinkError::Io`]
-    /// when the link fails.
+    /// (`read` returns 0) before a frame is complete, or takes no more
+    /// bytes of the answer (`write` returns 0); [`LinkError::Io`] when the
+    /// link fails.
     pub fn poll<L: Read + Write>(&mut self, link: &mut L) -> Result<Outcome, LinkError<L::Error>> {
         let mut byte = [0u8; 1];
         let info = self.info();
@@ -210,11 +211,24 @@ impl<'m, 'b: 'm, C: Clock> Server<'m, 'b, C> {
                 &mut self.clock,
                 self.tx,
             );
-            link.write_all(reply.0)?;
+            write_all(link, reply.0)?;
             link.flush()?;
             return Ok(reply.1);
         }
     }
+}
+
+/// `embedded_io`'s `write_all`, except that a `write` of 0 bytes (a link
+/// that takes nothing more) is [`LinkError::Closed`] rather than a panic.
+fn write_all<L: Write>(link: &mut L, mut bytes: &[u8]) -> Result<(), LinkError<L::Error>> {
+    while !bytes.is_empty() {
+        let n = link.write(bytes)?;
+        bytes = match bytes.get(n..) {
+            Some(rest) if n > 0 => rest,
+            _ => return Err(LinkError::Closed),
+        };
+    }
+    Ok(())
 }
 
 fn error_frame<'t>(tx: &'t mut [u8], id: Option<u32>, code: ErrorCode, detail: &str) -> &'t [u8] {

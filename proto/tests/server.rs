@@ -382,6 +382,33 @@ fn end_of_stream_ends_poll_and_serve() {
     assert!(matches!(decode(&mut r[0]), Ok(Message::Error(_))));
     assert!(matches!(decode(&mut r[1]), Ok(Message::Info(_))));
     assert!(matches!(decode(&mut r[2]), Ok(Message::Info(_))));
+    // A link that takes no more bytes (`write` returns 0): Closed, no panic
+    // (embedded_io's write_all panics on it).
+    struct Full(VecDeque<u8>);
+    impl ErrorType for Full {
+        type Error = ErrorKind;
+    }
+    impl Read for Full {
+        fn read(&mut self, buf: &mut [u8]) -> Result<usize, ErrorKind> {
+            match (self.0.pop_front(), buf.first_mut()) {
+                (Some(b), Some(slot)) => {
+                    *slot = b;
+                    Ok(1)
+                }
+                _ => Ok(0),
+            }
+        }
+    }
+    impl Write for Full {
+        fn write(&mut self, _: &[u8]) -> Result<usize, ErrorKind> {
+            Ok(0)
+        }
+        fn flush(&mut self) -> Result<(), ErrorKind> {
+            Ok(())
+        }
+    }
+    let mut full = Full(hello.iter().copied().collect());
+    assert_eq!(server.poll(&mut full), Err(LinkError::Closed));
     // A failing link is an Io error, not the end of the stream.
     let mut failing = Link {
         input: VecDeque::new(),
