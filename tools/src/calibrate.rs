@@ -170,8 +170,11 @@ pub fn calibrate_outputs(
     })
 }
 
-/// Runs the reference and checks every value is finite.
+/// Runs the reference and checks every value is finite (on at least one node).
 fn calibrate_values(spec: &Spec, g: &Graphs, progress: impl FnMut(usize)) -> Result<Values> {
+    if g.num_nodes == 0 {
+        bail!("calibration: the calibration graphs have no nodes; calibration needs at least one node to choose the int8 ranges");
+    }
     let values = reference::run(spec, g, progress)?;
     for (name, t) in &values {
         if let Some(i) = t.data.iter().position(|v| !v.is_finite()) {

@@ -370,12 +370,6 @@ pub fn parse_graphs_bytes(bytes: &[u8]) -> Result<Graphs> {
         bail!("tensor 'x' has shape {:?}, expected [N, F]", xv.shape());
     }
     let (n, f) = (xv.shape()[0], xv.shape()[1]);
-    if n == 0 {
-        bail!(
-            "x has no nodes (shape {:?}): a graphs file needs at least one node",
-            xv.shape()
-        );
-    }
     if n > MAX_NODE_INDEX as usize {
         bail!("x has {n} nodes; tinygnn node indices are u16 (at most 65535 nodes per input)");
     }

@@ -253,7 +253,10 @@ fn degenerate_calibration_graphs() {
     );
     fails(
         &convert(&empty),
-        &["empty.safetensors", "x has no nodes", "at least one node"],
+        &[
+            "empty.safetensors: the calibration graphs have no nodes",
+            "at least one node",
+        ],
     );
     assert!(!out.exists());
 
@@ -310,4 +313,7 @@ fn degenerate_calibration_graphs() {
     // run names them too.
     ok(&convert(&fine));
     fails(&tinygnn(&[&"run", &out, &short_mask]), &["test_mask"]);
+    // An empty graph is still fine to run (zero rows), only not to calibrate on.
+    let o = ok(&tinygnn(&[&"run", &out, &empty]));
+    assert!(o.contains("output: 0 rows × 3 channels"), "{o}");
 }

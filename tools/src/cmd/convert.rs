@@ -263,6 +263,13 @@ pub fn run(a: &Args) -> Result<()> {
     fsio::check_outputs(&outs, &[&a.model, &a.calib])?;
     let spec = load_spec(&a.model)?;
     let g = st::read_graphs(&a.calib)?;
+    if g.num_nodes == 0 {
+        bail!(
+            "{}: the calibration graphs have no nodes (x has shape [0, {}]); calibration needs at least one node, ideally typical inputs, to choose the int8 ranges",
+            a.calib.display(),
+            g.channels
+        );
+    }
     let cap = capacity(a, &g)?;
     let pb = ProgressBar::new(spec.ops.len() as u64).with_style(
         ProgressStyle::with_template("calibrating {bar:30} {pos}/{len} ops {msg}")
