@@ -78,9 +78,8 @@ fn check_reply(outcome: Outcome, out: &[u8]) {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let bytes = KARATE.get_or_init(|| {
-        include_bytes!("../../models/karate-gcn/karate-gcn.tgnn").to_vec()
-    });
+    let bytes =
+        KARATE.get_or_init(|| include_bytes!("../../models/karate-gcn/karate-gcn.tgnn").to_vec());
     let model = Model::from_bytes(bytes).expect("karate-gcn is valid");
     let (mut rx, mut tx) = (vec![0u8; 8192], vec![0u8; 4096]);
     let (mut f, mut s, mut t, mut w, mut b) = (
