@@ -70,6 +70,35 @@ pub enum Outcome {
     Error(ErrorCode),
 }
 
+/// Why [`Server::poll`] returned without answering a frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LinkError<E> {
+    /// The link reported the end of the stream (a `read` of 0 bytes, the
+    /// [`embedded_io::Read`] contract for EOF; or a `write` of 0 bytes):
+    /// the peer is gone. A partial frame received before it is dropped.
+    Closed,
+    /// The link's `read`, `write` or `flush` failed.
+    Io(E),
+}
+
+impl<E> From<E> for LinkError<E> {
+    fn from(e: E) -> Self {
+        LinkError::Io(e)
+    }
+}
+
+impl<E: core::fmt::Debug> core::fmt::Display for LinkError<E> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            LinkError::Closed => f.write_str("the link reported the end of the stream"),
+            LinkError::Io(e) => write!(f, "link error: {e:?}"),
+        }
+    }
+}
+
+impl<E: core::fmt::Debug> core::error::Error for LinkError<E> {}
+
 /// The model and capacities a server answers with.
 pub struct Server<'m, 'b, C> {
     model: &'m Model<'m>,
@@ -140,21 +169,33 @@ impl<'m, 'b: 'm, C: Clock> Server<'m, 'b, C> {
         }
     }
 
-    /// Serves forever (until the link fails).
+    /// Serves until the link closes (`Ok(())`: the link reported the end
+    /// of the stream) or fails (`Err`).
     pub fn serve<L: Read + Write>(&mut self, link: &mut L) -> Result<(), L::Error> {
         loop {
-            self.poll(link)?;
+            match self.poll(link) {
+                Ok(_) => {}
+                Err(LinkError::Closed) => return Ok(()),
+                Err(LinkError::Io(e)) => return Err(e),
+            }
         }
     }
 
     /// Reads bytes until one frame (or one oversized run of bytes) is
     /// complete, answers it, and returns what it answered.
-    pub fn poll<L: Read + Write>(&mut self, link: &mut L) -> Result<Outcome, L::Error> {
+    ///
+    /// # Errors
+    ///
+    /// [`LinkError::Closed`] when the link reports the end of the stream
+    /// (`read` returns 0) before a frame is complete, or takes no more
+    /// bytes of the answer (`write` returns 0); [`LinkError::Io`] when the
+    /// link fails.
+    pub fn poll<L: Read + Write>(&mut self, link: &mut L) -> Result<Outcome, LinkError<L::Error>> {
         let mut byte = [0u8; 1];
         let info = self.info();
         loop {
             if link.read(&mut byte)? == 0 {
-                continue;
+                return Err(LinkError::Closed);
             }
             let Some(frame) = self.reader.push(byte[0]) else {
                 continue;
@@ -170,11 +211,24 @@ impl<'m, 'b: 'm, C: Clock> Server<'m, 'b, C> {
                 &mut self.clock,
                 self.tx,
             );
-            link.write_all(reply.0)?;
+            write_all(link, reply.0)?;
             link.flush()?;
             return Ok(reply.1);
         }
     }
+}
+
+/// `embedded_io`'s `write_all`, except that a `write` of 0 bytes (a link
+/// that takes nothing more) is [`LinkError::Closed`] rather than a panic.
+fn write_all<L: Write>(link: &mut L, mut bytes: &[u8]) -> Result<(), LinkError<L::Error>> {
+    while !bytes.is_empty() {
+        let n = link.write(bytes)?;
+        bytes = match bytes.get(n..) {
+            Some(rest) if n > 0 => rest,
+            _ => return Err(LinkError::Closed),
+        };
+    }
+    Ok(())
 }
 
 fn error_frame<'t>(tx: &'t mut [u8], id: Option<u32>, code: ErrorCode, detail: &str) -> &'t [u8] {

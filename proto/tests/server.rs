@@ -7,7 +7,7 @@ use std::collections::VecDeque;
 use embedded_io::{ErrorKind, ErrorType, Read, Write};
 use tinygnn::graph::{Features, GraphInput};
 use tinygnn::{Model, Session};
-use tinygnn_proto::server::{Buffers, NoClock, Outcome, Server};
+use tinygnn_proto::server::{Buffers, LinkError, NoClock, Outcome, Server};
 use tinygnn_proto::{
     decode, encode_vec, ErrorCode, FrameReader, GraphBuffers, Message, OwnedRequest, CRC,
 };
@@ -278,5 +278,144 @@ fn int8_features_and_batch_graph_limits() {
     assert_eq!(
         server.poll(&mut link).unwrap(),
         Outcome::Error(ErrorCode::Capacity)
+    );
+}
+
+/// A link whose peer goes away: its bytes, then `read` returns 0 (the
+/// `embedded_io` end of stream). Counts the reads after the end so that a
+/// server that keeps reading fails the test instead of spinning forever.
+struct Closing {
+    input: VecDeque<u8>,
+    output: Vec<u8>,
+    reads_after_end: usize,
+}
+
+impl ErrorType for Closing {
+    type Error = ErrorKind;
+}
+
+impl Read for Closing {
+    fn read(&mut self, buf: &mut [u8]) -> Result<usize, ErrorKind> {
+        match (self.input.pop_front(), buf.first_mut()) {
+            (Some(b), Some(slot)) => {
+                *slot = b;
+                Ok(1)
+            }
+            _ => {
+                self.reads_after_end += 1;
+                assert!(
+                    self.reads_after_end < 100,
+                    "the server keeps reading a link that reported the end of the stream"
+                );
+                Ok(0)
+            }
+        }
+    }
+}
+
+impl Write for Closing {
+    fn write(&mut self, buf: &[u8]) -> Result<usize, ErrorKind> {
+        self.output.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> Result<(), ErrorKind> {
+        Ok(())
+    }
+}
+
+#[test]
+fn end_of_stream_ends_poll_and_serve() {
+    let bytes = karate();
+    let model = Model::from_bytes(&bytes).unwrap();
+    let (mut rx, mut tx) = (vec![0u8; 8192], vec![0u8; 4096]);
+    let (mut f, mut s, mut t, mut w, mut b) = (
+        vec![0f32; 34 * 34],
+        vec![0u16; 156],
+        vec![0u16; 156],
+        vec![0f32; 156],
+        vec![0u16; 34],
+    );
+    let mut arena = vec![0u8; model.arena_bytes(34, 156, 1) + 8];
+    let bufs = Buffers {
+        rx: &mut rx,
+        tx: &mut tx,
+        graph: GraphBuffers {
+            features: &mut f,
+            sources: &mut s,
+            targets: &mut t,
+            edge_weight: &mut w,
+            batch: &mut b,
+        },
+        arena: &mut arena,
+    };
+    let mut server = Server::new(&model, "karate", bufs, NoClock);
+    let hello = encode_vec(&Message::Hello);
+    // A whole frame, then half of one, then the end of the stream.
+    let mut link = Closing {
+        input: hello.iter().chain(&hello[..2]).copied().collect(),
+        output: Vec::new(),
+        reads_after_end: 0,
+    };
+    assert_eq!(server.poll(&mut link), Ok(Outcome::Info));
+    assert_eq!(server.poll(&mut link), Err(LinkError::Closed));
+    assert_eq!(
+        link.reads_after_end, 1,
+        "poll returns at the first read of 0"
+    );
+    assert_eq!(
+        replies(&link.output).len(),
+        1,
+        "the partial frame is not answered"
+    );
+    assert_eq!(
+        LinkError::<ErrorKind>::Closed.to_string(),
+        "the link reported the end of the stream"
+    );
+    // `serve` answers every whole frame, then returns Ok at the end (a
+    // delimiter first, as the host sends, ends the partial frame).
+    link.input.push_back(0);
+    link.input.extend(hello.iter().chain(&hello));
+    link.output.clear();
+    assert_eq!(server.serve(&mut link), Ok(()));
+    let mut r = replies(&link.output);
+    assert_eq!(r.len(), 3, "{r:?}");
+    assert!(matches!(decode(&mut r[0]), Ok(Message::Error(_))));
+    assert!(matches!(decode(&mut r[1]), Ok(Message::Info(_))));
+    assert!(matches!(decode(&mut r[2]), Ok(Message::Info(_))));
+    // A link that takes no more bytes (`write` returns 0): Closed, no panic
+    // (embedded_io's write_all panics on it).
+    struct Full(VecDeque<u8>);
+    impl ErrorType for Full {
+        type Error = ErrorKind;
+    }
+    impl Read for Full {
+        fn read(&mut self, buf: &mut [u8]) -> Result<usize, ErrorKind> {
+            match (self.0.pop_front(), buf.first_mut()) {
+                (Some(b), Some(slot)) => {
+                    *slot = b;
+                    Ok(1)
+                }
+                _ => Ok(0),
+            }
+        }
+    }
+    impl Write for Full {
+        fn write(&mut self, _: &[u8]) -> Result<usize, ErrorKind> {
+            Ok(0)
+        }
+        fn flush(&mut self) -> Result<(), ErrorKind> {
+            Ok(())
+        }
+    }
+    let mut full = Full(hello.iter().copied().collect());
+    assert_eq!(server.poll(&mut full), Err(LinkError::Closed));
+    // A failing link is an Io error, not the end of the stream.
+    let mut failing = Link {
+        input: VecDeque::new(),
+        output: Vec::new(),
+    };
+    assert_eq!(
+        server.poll(&mut failing),
+        Err(LinkError::Io(ErrorKind::Other))
     );
 }

@@ -81,7 +81,7 @@ fi
 if want fuzz; then
     python3 fuzz/seed_corpus.py
     (cd fuzz && cargo +nightly fuzz build 2>&1 | tail -1)
-    for target in model_parse graph_validate inference; do
+    for target in model_parse graph_validate inference stream_reply proto_server; do
         say "fuzzing $target for $FUZZ_SECONDS s"
         if ! (cd fuzz && cargo +nightly fuzz run "$target" -- \
             -max_total_time="$FUZZ_SECONDS" -rss_limit_mb=2048 -print_final_stats=1 \

@@ -35,6 +35,11 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::format::{self, Take, TensorDesc};
 
+/// The cargo feature that compiles the int4 weight kernels in: a model with
+/// an op whose [`Op::has_i4_weights`] needs it besides the op's own
+/// [`Op::feature`].
+pub const WEIGHTS_I4_FEATURE: &str = "weights-i4";
+
 macro_rules! op_table {
     ($($(#[$doc:meta])* $variant:ident($module:ident::$params:ident) = $feature:literal,)*) => {
         $(pub use $module::$params;)*
@@ -64,6 +69,13 @@ macro_rules! op_table {
             /// A short lowercase name, for tools and logs.
             pub fn name(&self) -> &'static str {
                 match self { $(Op::$variant(p) => p.name(),)* }
+            }
+            /// The cargo feature of this crate that compiles the op's family
+            /// in (`op-gcn`, …): a firmware running a model needs the
+            /// features of all its ops, and [`WEIGHTS_I4_FEATURE`] when
+            /// [`Op::has_i4_weights`].
+            pub fn feature(&self) -> &'static str {
+                match self { $(Op::$variant(_) => $feature,)* }
             }
             /// The tensor this op writes.
             pub fn output(&self) -> u8 {
@@ -285,6 +297,35 @@ mod tests {
         }
         assert!(seen.len() >= 12, "the every-op model covers {seen:?}");
         assert_eq!(OP_TAGS, 20);
+    }
+
+    /// Every op's feature is a cargo feature of this crate, compiled in
+    /// this build (all-ops), and part of `all-ops`.
+    #[test]
+    fn op_features_are_cargo_features() {
+        let manifest = include_str!("../../Cargo.toml");
+        let all_ops = manifest
+            .lines()
+            .find(|l| l.starts_with("all-ops = ["))
+            .expect("all-ops in Cargo.toml");
+        let bytes = tinygnn_testkit::every_op_model();
+        let model = crate::Model::from_bytes(&bytes).unwrap();
+        let mut seen = std::collections::BTreeSet::new();
+        for op in model.ops() {
+            let f = op.feature();
+            assert!(f.starts_with("op-"), "{f}");
+            assert!(
+                manifest.contains(&format!("\n{f} = [")),
+                "{f} is not a feature"
+            );
+            assert!(all_ops.contains(&format!("\"{f}\"")), "{f} not in all-ops");
+            seen.insert(f);
+        }
+        assert!(
+            seen.contains("op-gcn") && seen.contains("op-linear"),
+            "{seen:?}"
+        );
+        assert!(all_ops.contains(&format!("\"{WEIGHTS_I4_FEATURE}\"")));
     }
 
     /// The compiled-only dispatch ([`inputs`], [`has_i4_weights`]) agrees

@@ -14,6 +14,12 @@
 //!
 //! Ranges are always widened to include 0 (so zero is exactly representable)
 //! by [`crate::quantize`].
+//!
+//! Degenerate calibration data is caught here ([`check_ranges`]): a value
+//! that is not finite, or a range so wide that its int8 step does not fit an
+//! `f32` (the model would silently saturate), is an error naming the tensor;
+//! values beyond ±[`LARGE`] are a warning (they work, but usually mean
+//! calibration graphs that are not normalized as the training data was).
 
 use std::collections::HashMap;
 
@@ -34,6 +40,45 @@ pub struct Calibration {
     pub ranges: HashMap<String, Range>,
     /// Human-readable notes (one per output with `OutputRange::Argmax`).
     pub notes: Vec<String>,
+    /// Suspicious ranges ([`check_ranges`]).
+    pub warnings: Vec<String>,
+}
+
+/// Values beyond ±`LARGE` in a calibrated range draw a warning.
+pub const LARGE: f64 = 1e9;
+
+/// Checks calibrated ranges: an error for a range whose int8 step is not a
+/// finite `f32` (or a non-finite end), a warning (returned) listing the
+/// tensors whose range reaches beyond ±[`LARGE`].
+pub fn check_ranges(ranges: &HashMap<String, Range>) -> Result<Vec<String>> {
+    let mut names: Vec<&String> = ranges.keys().collect();
+    names.sort();
+    let mut large = Vec::new();
+    for name in names {
+        let r = ranges[name];
+        let (lo, hi) = (r.lo.min(0.0), r.hi.max(0.0));
+        let step = (hi - lo) / 255.0;
+        if !lo.is_finite() || !hi.is_finite() || !(step as f32).is_finite() {
+            bail!(
+                "calibration: tensor '{name}' has range [{:e}, {:e}], whose int8 step {step:e} does not fit an f32; \
+                 the calibration graphs hold values far beyond what a trained model sees (check that their features are normalized as in training)",
+                r.lo,
+                r.hi
+            );
+        }
+        if lo < -LARGE || hi > LARGE {
+            large.push(format!("'{name}' [{:.3e}, {:.3e}]", r.lo, r.hi));
+        }
+    }
+    Ok(if large.is_empty() {
+        Vec::new()
+    } else {
+        vec![format!(
+            "calibration: {} tensor(s) reach beyond ±{LARGE:e}: {}; values this large usually mean calibration graphs that are not normalized as the training data was (the model is quantized to these ranges, so typical inputs may all round to a few int8 steps)",
+            large.len(),
+            large.join(", ")
+        )]
+    })
 }
 
 /// Runs the reference on the calibration batch and returns every tensor's range.
@@ -117,11 +162,19 @@ pub fn calibrate_outputs(
             ranges.insert(name.clone(), r);
         }
     }
-    Ok(Calibration { ranges, notes })
+    let warnings = check_ranges(&ranges)?;
+    Ok(Calibration {
+        ranges,
+        notes,
+        warnings,
+    })
 }
 
-/// Runs the reference and checks every value is finite.
+/// Runs the reference and checks every value is finite (on at least one node).
 fn calibrate_values(spec: &Spec, g: &Graphs, progress: impl FnMut(usize)) -> Result<Values> {
+    if g.num_nodes == 0 {
+        bail!("calibration: the calibration graphs have no nodes; calibration needs at least one node to choose the int8 ranges");
+    }
     let values = reference::run(spec, g, progress)?;
     for (name, t) in &values {
         if let Some(i) = t.data.iter().position(|v| !v.is_finite()) {

@@ -44,6 +44,9 @@ pub fn main() -> ExitCode {
         Command::Stream(a) => cmd::stream::run(&a),
         Command::Bench(a) => cmd::bench::run(&a),
     };
+    // Flushes stdout; a write to it that failed (other than a closed pipe:
+    // see `out`) is an error too.
+    let r = r.and_then(|()| crate::out::finish());
     match r {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

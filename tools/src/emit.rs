@@ -20,7 +20,7 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 
 /// Which source to emit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -223,7 +223,7 @@ pub fn write(lang: Lang, tgnn: &Path, bytes: &[u8], f: Facts) -> Result<Vec<Path
         _ => bail!("internal: unexpected emit paths"),
     };
     for (p, text) in &files {
-        std::fs::write(p, text).with_context(|| format!("cannot write {}", p.display()))?;
+        crate::fsio::write(p, text.as_bytes())?;
     }
     Ok(out)
 }

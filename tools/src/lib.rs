@@ -5,12 +5,17 @@
 // Numeric loops index several arrays with the same index; iterators would obscure them.
 #![allow(clippy::needless_range_loop)]
 
+// First: its macros (`outln!`, `out!`) are used by the modules below.
+#[macro_use]
+pub mod out;
+
 pub mod calibrate;
 pub mod cli;
 pub mod cmd;
 pub mod compare;
 pub mod debug;
 pub mod emit;
+pub mod fsio;
 pub mod fuse;
 pub mod lower;
 pub mod ops;
@@ -18,6 +23,7 @@ pub mod precision;
 pub mod quantize;
 pub mod range;
 pub mod reference;
+pub mod reply;
 pub mod rt;
 pub mod spec;
 pub mod st;

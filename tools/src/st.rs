@@ -325,6 +325,41 @@ fn pairs(st: &SafeTensors<'_>, n: usize) -> Result<Option<Pairs>> {
     })
 }
 
+/// `y` (one label per node, or per graph) and `test_mask` (one entry per
+/// node), if present.
+fn labels(st: &SafeTensors<'_>, n: usize, graphs: usize) -> Result<LabelsAndMask> {
+    let y = match st.tensor("y") {
+        Ok(v) => {
+            let y = ints("y", &v)?;
+            if y.len() != n && y.len() != graphs {
+                bail!(
+                    "y has {} labels for {n} nodes in {graphs} graphs (expected one label per node or one per graph)",
+                    y.len()
+                );
+            }
+            Some(y)
+        }
+        Err(_) => None,
+    };
+    let test_mask = match st.tensor("test_mask") {
+        Ok(v) => {
+            let m: Vec<bool> = ints("test_mask", &v)?.into_iter().map(|b| b != 0).collect();
+            if m.len() != n {
+                bail!(
+                    "test_mask has {} entries for {n} nodes (expected one per node)",
+                    m.len()
+                );
+            }
+            Some(m)
+        }
+        Err(_) => None,
+    };
+    Ok((y, test_mask))
+}
+
+/// Labels and test mask of a graphs file.
+type LabelsAndMask = (Option<Vec<i64>>, Option<Vec<bool>>);
+
 /// Parses the bytes of a `GRAPHS.safetensors`.
 pub fn parse_graphs_bytes(bytes: &[u8]) -> Result<Graphs> {
     let st = SafeTensors::deserialize(bytes).map_err(|e| anyhow!("safetensors: {e:?}"))?;
@@ -353,17 +388,7 @@ pub fn parse_graphs_bytes(bytes: &[u8]) -> Result<Graphs> {
     let (edge_attr, edge_dim) = edge_attr(&st, e)?;
     let (batch, has_batch) = batch(&st, n)?;
     let num_graphs = batch.iter().map(|&b| b as usize + 1).max().unwrap_or(1);
-    let y = match st.tensor("y") {
-        Ok(v) => Some(ints("y", &v)?),
-        Err(_) => None,
-    };
-    let test_mask = match st.tensor("test_mask") {
-        Ok(v) => {
-            let m: Vec<bool> = ints("test_mask", &v)?.into_iter().map(|b| b != 0).collect();
-            Some(m)
-        }
-        Err(_) => None,
-    };
+    let (y, test_mask) = labels(&st, n, num_graphs)?;
     let pairs = pairs(&st, n)?;
     Ok(Graphs {
         num_nodes: n,

@@ -3,8 +3,8 @@
 
 mod common;
 
-use common::{node_model, tinygnn, GraphsBuilder, Rng};
-use tinygnn_cli::calibrate::{mse_range, range_of, Method, Range};
+use common::{fails, node_model, ok, tinygnn, GraphsBuilder, Rng};
+use tinygnn_cli::calibrate::{check_ranges, mse_range, range_of, Method, Range};
 use tinygnn_cli::quantize::{activation_quant, dequantize_value, quantize_value};
 
 /// Quantization SSE of `values` with range `r`, computed value by value.
@@ -189,4 +189,131 @@ fn convert_with_each_calibration() {
     ]);
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("unknown calibration 'msee'"));
+}
+
+/// Ranges whose int8 step does not fit an f32 are refused (they used to be
+/// replaced by a default step silently); huge ones draw one warning.
+#[test]
+fn absurd_ranges_are_refused_or_warned() {
+    let mut r = std::collections::HashMap::new();
+    r.insert("x".to_string(), Range { lo: -1.0, hi: 2.0 });
+    assert!(check_ranges(&r).unwrap().is_empty());
+    r.insert(
+        "conv1".to_string(),
+        Range {
+            lo: -1e30,
+            hi: 1e30,
+        },
+    );
+    let w = check_ranges(&r).unwrap();
+    assert_eq!(w.len(), 1);
+    assert!(w[0].contains("'conv1' [-1.000e30, 1.000e30]"), "{w:?}");
+    r.insert("conv2".to_string(), Range { lo: 0.0, hi: 1e300 });
+    let e = check_ranges(&r).unwrap_err().to_string();
+    assert!(
+        e.contains("tensor 'conv2'") && e.contains("does not fit an f32"),
+        "{e}"
+    );
+    r.insert(
+        "conv2".to_string(),
+        Range {
+            lo: f64::NEG_INFINITY,
+            hi: 0.0,
+        },
+    );
+    assert!(check_ranges(&r).is_err());
+}
+
+/// Degenerate calibration files: no nodes, features of ±1e30, labels and
+/// masks of the wrong length.
+#[test]
+fn degenerate_calibration_graphs() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let m = d.join("m.safetensors");
+    node_model(5, 3).write(&m);
+    let out = d.join("m.tgnn");
+    let convert = |g: &std::path::Path| tinygnn(&[&"convert", &m, &"--calib", &g, &"-o", &out]);
+    let write = |name: &str,
+                 f32s: &[(&str, Vec<usize>, Vec<f32>)],
+                 i64s: &[(&str, Vec<usize>, Vec<i64>)]| {
+        let p = d.join(name);
+        std::fs::write(
+            &p,
+            tinygnn_cli::st::write_safetensors(f32s, i64s, None).unwrap(),
+        )
+        .unwrap();
+        p
+    };
+    // No nodes at all.
+    let empty = write(
+        "empty.safetensors",
+        &[("x", vec![0, 5], vec![])],
+        &[("edge_index", vec![2, 0], vec![])],
+    );
+    fails(
+        &convert(&empty),
+        &[
+            "empty.safetensors: the calibration graphs have no nodes",
+            "at least one node",
+        ],
+    );
+    assert!(!out.exists());
+
+    // Features of ±1e30: converted, with a warning naming the tensors and why.
+    let mut g = GraphsBuilder::random(1, 20, 3, 5, 3, 4);
+    g.x.iter_mut().for_each(|v| *v *= 1e30);
+    let huge = d.join("huge.safetensors");
+    g.write(&huge);
+    let o = convert(&huge);
+    ok(&o);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("warning: calibration:"), "{err}");
+    assert!(
+        err.contains("'x' [") && err.contains("not normalized"),
+        "{err}"
+    );
+    // Normal features: no such warning.
+    let fine = d.join("fine.safetensors");
+    GraphsBuilder::random(1, 20, 3, 5, 3, 4).write(&fine);
+    let o = convert(&fine);
+    ok(&o);
+    assert!(!String::from_utf8_lossy(&o.stderr).contains("warning: calibration"));
+
+    // y and test_mask of the wrong length: an error naming the tensor.
+    let g = GraphsBuilder::random(1, 20, 3, 5, 3, 4);
+    let ei: Vec<i64> = g.src.iter().chain(&g.dst).copied().collect();
+    let e = g.src.len();
+    let x = ("x", vec![20, 5], g.x.clone());
+    let short_y = write(
+        "y.safetensors",
+        std::slice::from_ref(&x),
+        &[
+            ("edge_index", vec![2, e], ei.clone()),
+            ("y", vec![7], vec![0; 7]),
+        ],
+    );
+    fails(
+        &convert(&short_y),
+        &["y has 7 labels for 20 nodes in 1 graphs"],
+    );
+    let short_mask = write(
+        "mask.safetensors",
+        std::slice::from_ref(&x),
+        &[
+            ("edge_index", vec![2, e], ei),
+            ("y", vec![20], vec![0; 20]),
+            ("test_mask", vec![19], vec![1; 19]),
+        ],
+    );
+    fails(
+        &convert(&short_mask),
+        &["test_mask has 19 entries for 20 nodes"],
+    );
+    // run names them too.
+    ok(&convert(&fine));
+    fails(&tinygnn(&[&"run", &out, &short_mask]), &["test_mask"]);
+    // An empty graph is still fine to run (zero rows), only not to calibrate on.
+    let o = ok(&tinygnn(&[&"run", &out, &empty]));
+    assert!(o.contains("output: 0 rows × 3 channels"), "{o}");
 }

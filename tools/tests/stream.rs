@@ -173,6 +173,24 @@ fn digits_split_into_requests_equals_run() {
     assert_eq!(v["device"]["max_nodes"], 200);
     let want = run_bytes(&model, &graphs, dir.path());
     assert_eq!(std::fs::read(&out).unwrap(), want);
+    // --json carries the output values too, as `run --json` does.
+    let o = &v["outputs"][0];
+    assert_eq!(
+        (o["rows"].as_u64(), o["channels"].as_u64()),
+        (Some(359), Some(10))
+    );
+    let int8: Vec<u8> = o["int8"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| {
+            r.as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_i64().unwrap() as i8 as u8)
+        })
+        .collect();
+    assert_eq!(int8, want);
     // The first 10 graphs, one per request: the first 10 rows of `run`.
     let o = tinygnn(&[
         &"stream",
@@ -248,4 +266,117 @@ fn clear_errors() {
         "{err}"
     );
     drop(mute);
+}
+
+/// A crafted answer to request `id`.
+type Respond = fn(u32) -> Vec<u8>;
+
+/// A device that answers `Hello` as karate-gcn's server does (34 nodes, 4
+/// output channels) and every request with `respond(request id)`: crafted
+/// frames, to check what the host accepts. One connection.
+fn hostile_device(respond: Respond) -> String {
+    use tinygnn_proto::{decode, FrameReader, Info, Message};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        let Ok((mut conn, _)) = listener.accept() else {
+            return;
+        };
+        let mut buf = vec![0u8; 1 << 16];
+        let mut reader = FrameReader::new(&mut buf);
+        let mut chunk = [0u8; 4096];
+        loop {
+            let n = match conn.read(&mut chunk) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            };
+            for &b in &chunk[..n] {
+                let Some(Ok(frame)) = reader.push(b) else {
+                    continue;
+                };
+                let answer = match decode(frame) {
+                    Ok(Message::Hello) => tinygnn_proto::encode_vec(&Message::Info(Info {
+                        version: tinygnn_proto::VERSION,
+                        model: "karate-gcn.tgnn",
+                        model_crc: 0x36ac99a3,
+                        input_channels: 34,
+                        output_channels: 4,
+                        max_nodes: 34,
+                        max_edges: 156,
+                        max_graphs: 1,
+                        max_frame: 8193,
+                        cost_unit: "none",
+                    })),
+                    Ok(Message::Request(r)) => respond(r.id),
+                    _ => return,
+                };
+                if conn.write_all(&answer).is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    addr
+}
+
+fn response(id: u32, rows: u32, channels: u16, data: &[u8]) -> Vec<u8> {
+    tinygnn_proto::encode_vec(&tinygnn_proto::Message::Response(tinygnn_proto::Response {
+        id,
+        rows,
+        channels,
+        scale: 0.1,
+        zero_point: 0,
+        cost: 0,
+        data,
+    }))
+}
+
+/// Replies that claim sizes the request does not have are refused with a
+/// clear error and exit status 1, before anything is sized from them: no
+/// panic, no huge allocation, no silent success.
+#[test]
+fn hostile_replies_are_refused() {
+    let graphs = root().join("models/karate-gcn/graphs.safetensors");
+    let cases: [(Respond, &str); 6] = [
+        // Was: an index out of bounds in the report (a panic).
+        (
+            |id| response(id, 34, 0, &[]),
+            "request 0: the device answered with 0 output channels, its model has 4",
+        ),
+        // Was: a 32 GiB allocation and an abort.
+        (
+            |id| response(id, u32::MAX, 0, &[]),
+            "the device answered with 0 output channels",
+        ),
+        (
+            |id| response(id, u32::MAX, 4, &[]),
+            "the device answered with 4294967295 rows for 34 nodes in 1 graphs",
+        ),
+        // Was: accepted, exit status 0.
+        (
+            |id| response(id, 30, 4, &[0; 120]),
+            "the device answered with 30 rows for 34 nodes in 1 graphs; expected 34 (one per node) or 1 (one per graph)",
+        ),
+        (
+            |id| response(id, 34, 4, &[0; 100]),
+            "request 0: 100 output bytes for 34 rows × 4 channels",
+        ),
+        // Far more bytes than 34 rows × 4 channels can take.
+        (
+            |id| response(id, 34, 4, &vec![1; 1 << 20]),
+            "bad frame from the device",
+        ),
+    ];
+    for (respond, needle) in cases {
+        let addr = hostile_device(respond);
+        let o = tinygnn(&[&"stream", &graphs, &"--tcp", &addr, &"--timeout", &"10"]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{needle}: {err}");
+        assert!(err.contains(needle), "want {needle:?} in:\n{err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+    // A correct reply from the same fake device is accepted.
+    let addr = hostile_device(|id| response(id, 34, 4, &[5; 136]));
+    let o = tinygnn(&[&"stream", &graphs, &"--tcp", &addr]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }

@@ -22,6 +22,7 @@ import contextlib
 import inspect
 import json
 import operator
+import os
 import re
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence, Tuple
@@ -29,7 +30,8 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import torch
 import torch.fx
 import torch.nn.functional as F
-from .tensors_io import save_tensors
+from .graphs import load_graphs
+from .tensors_io import check_not_input, save_tensors
 
 import torch_geometric
 import torch_geometric.nn as pyg_nn
@@ -1741,33 +1743,47 @@ def _build_link(encoder: torch.nn.Module, example: Data, decoder: str = "inner_p
     return ExportResult(spec=spec, output=expected.detach().to(torch.float32)), state
 
 
-def export_link(encoder: torch.nn.Module, path, example: Data, decoder: str = "inner_product",
+def _example(path, example) -> tuple:
+    """The example graph (a ``Data``, or the path of a GRAPHS file, loaded) and the input
+    files ``path`` must not be."""
+    if isinstance(example, (str, os.PathLike)):
+        check_not_input(path, (example,))
+        return load_graphs(example), (example,)
+    return example, ()
+
+
+def export_link(encoder: torch.nn.Module, path, example, decoder: str = "inner_product",
                 mlp: Optional[torch.nn.Module] = None) -> ExportResult:
-    """Export a link-prediction model (see :func:`build_link_spec`) to ``path``."""
+    """Export a link-prediction model (see :func:`build_link_spec`) to ``path``. ``example``
+    is a ``Data`` or the path of a GRAPHS file (which ``path`` may not be)."""
+    example, inputs = _example(path, example)
     result, state = _build_link(encoder, example, decoder, mlp)
     metadata = {
         "tinygnn_spec": json.dumps(result.spec),
         "tinygnn_exporter": (f"tinygnn {EXPORTER_VERSION}; torch {torch.__version__}; "
                              f"torch_geometric {torch_geometric.__version__}"),
     }
-    save_tensors(path, state, metadata=metadata)
+    save_tensors(path, state, metadata=metadata, inputs=inputs)
     return result
 
 
-def export(model: torch.nn.Module, path, example: Data) -> ExportResult:
+def export(model: torch.nn.Module, path, example) -> ExportResult:
     """Export ``model`` to ``path`` (``MODEL.safetensors``).
 
     The file holds the f32 ``state_dict`` tensors and, as metadata, the JSON spec
     (``tinygnn_spec``) and the exporter/PyG versions (``tinygnn_exporter``).
-    ``example`` (a ``Data``/``Batch`` with at least ``x`` and ``edge_index``) is used to
-    check that the translation reproduces the model and to compute its float output,
-    returned in the :class:`ExportResult`.
+    ``example`` (a ``Data``/``Batch`` with at least ``x`` and ``edge_index``, or the path of a
+    GRAPHS file holding one) is used to check that the translation reproduces the model and to
+    compute its float output, returned in the :class:`ExportResult`. The file is written
+    safely (temporary file + ``os.replace``: a failed export leaves the previous file); a
+    ``path`` that is the example's file is refused with ``ValueError`` before anything runs.
     """
+    example, inputs = _example(path, example)
     result = build_spec(model, example)
     metadata = {
         "tinygnn_spec": json.dumps(result.spec),
         "tinygnn_exporter": (f"tinygnn {EXPORTER_VERSION}; torch {torch.__version__}; "
                              f"torch_geometric {torch_geometric.__version__}"),
     }
-    save_tensors(path, _float_state_dict(model), metadata=metadata)
+    save_tensors(path, _float_state_dict(model), metadata=metadata, inputs=inputs)
     return result

@@ -71,14 +71,16 @@ def graphs_tensors(data_or_list: Union[Data, Sequence[Data]]) -> Dict[str, torch
     return {k: v.contiguous() for k, v in out.items()}
 
 
-def save_graphs(path, data_or_list: Union[Data, Sequence[Data]]) -> Dict[str, torch.Tensor]:
+def save_graphs(path, data_or_list: Union[Data, Sequence[Data]], *,
+                inputs: Sequence = ()) -> Dict[str, torch.Tensor]:
     """Write ``GRAPHS.safetensors``: x (F32), edge_index (I64), and when present
     edge_weight (F32), edge_attr (F32, [E, D]), batch (I64), y (I64), the train/val/test masks (U8)
     and, for link prediction, edge_label_index (I64 ``[2, P]``, the node pairs to score) and
-    edge_label (F32).
+    edge_label (F32). Written safely (temporary file + ``os.replace``); ``inputs``: paths
+    not to overwrite (``ValueError``), e.g. the file the graphs were loaded from.
     Returns the tensors written."""
     tensors = graphs_tensors(data_or_list)
-    save_tensors(path, tensors)
+    save_tensors(path, tensors, inputs=inputs)
     return tensors
 
 

@@ -6,11 +6,22 @@ example files should not change when they are regenerated. This writer emits the
 standard format (8-byte little-endian header length, JSON header padded with spaces to a
 multiple of 8, then the tensor data) with keys and tensors in sorted order. Files are read
 with the ordinary ``safetensors`` library.
+
+Files are written safely, as the ``tinygnn`` CLI writes its own (``docs/cli.md``, "Output
+files"): into a temporary file in the destination's directory, synced, then moved over the
+destination with ``os.replace``. A write that fails half way leaves the previous file as it
+was and no temporary file; a reader never sees a half-written file. A destination that is a
+symbolic link is written where it points; a replaced file keeps its permissions. A write onto
+one of the ``inputs`` it is given (the same file, however named) is refused before anything is
+written.
 """
 from __future__ import annotations
 
+import itertools
 import json
-from typing import Dict, Optional
+import os
+import shutil
+from typing import Dict, Iterable, Optional, Sequence
 
 import torch
 
@@ -21,8 +32,64 @@ _DTYPES = {
 }
 
 
-def save_tensors(path, tensors: Dict[str, torch.Tensor], metadata: Optional[Dict[str, str]] = None):
-    """Write ``tensors`` (and string ``metadata``) to ``path`` deterministically."""
+_COUNTER = itertools.count()
+
+
+def same_file(a, b) -> bool:
+    """Whether paths ``a`` and ``b`` name the same file (symbolic links, ``..`` and hard
+    links resolved)."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return os.path.realpath(a) == os.path.realpath(b)
+
+
+def check_not_input(path, inputs: Sequence = ()) -> None:
+    """Raise ``ValueError`` if ``path`` is one of ``inputs`` (see :func:`same_file`)."""
+    for inp in inputs:
+        if inp is not None and same_file(path, inp):
+            raise ValueError(f"refusing to write {os.fspath(path)}: it is the input "
+                             f"{os.fspath(inp)} (give another output path)")
+
+
+def write_bytes_safely(path, chunks: Iterable[bytes], inputs: Sequence = ()) -> None:
+    """Write ``chunks`` to ``path`` through a temporary file and ``os.replace`` (see the
+    module docs); refuses a ``path`` that is one of ``inputs``."""
+    check_not_input(path, inputs)
+    dest = os.path.realpath(path) if os.path.islink(path) else os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(dest))
+    name = os.path.basename(dest)
+    while True:
+        tmp = os.path.join(folder, f".{name}.tmp-{os.getpid()}-{next(_COUNTER)}")
+        try:
+            # 0o666 less the umask: the mode a plain open() would give a new file.
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            break
+        except FileExistsError:
+            continue
+    try:
+        with os.fdopen(fd, "wb") as f:
+            for chunk in chunks:
+                f.write(chunk)
+            f.flush()
+            os.fsync(f.fileno())
+        if os.path.isfile(dest):
+            shutil.copymode(dest, tmp)
+        os.replace(tmp, dest)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def save_tensors(path, tensors: Dict[str, torch.Tensor], metadata: Optional[Dict[str, str]] = None,
+                 *, inputs: Sequence = ()):
+    """Write ``tensors`` (and string ``metadata``) to ``path`` deterministically and safely
+    (temporary file + ``os.replace``). ``inputs``: paths the call must not overwrite (e.g. the
+    file the tensors were read from); writing onto one raises ``ValueError``."""
+    check_not_input(path, inputs)
     header: Dict[str, object] = {}
     if metadata:
         if not all(isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()):
@@ -41,8 +108,4 @@ def save_tensors(path, tensors: Dict[str, torch.Tensor], metadata: Optional[Dict
         offset += len(data)
     text = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
     text += b" " * (-len(text) % 8)
-    with open(path, "wb") as f:
-        f.write(len(text).to_bytes(8, "little"))
-        f.write(text)
-        for data in blobs:
-            f.write(data)
+    write_bytes_safely(path, [len(text).to_bytes(8, "little"), text, *blobs], inputs)

@@ -175,10 +175,10 @@ pub fn run(a: &Args) -> Result<()> {
             "rows": rows, "channels": channels, "output_crc32": format!("{crc:08x}"),
             "argmax": pred, "accuracy": acc.map(|a| a.0), "accuracy_rows": acc.map(|a| a.1),
         });
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        outln!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(());
     }
-    println!(
+    outln!(
         "model {} ({} B), graphs {}: {} nodes, {} edges, {} graphs, {feat} features",
         a.model.display(),
         bytes.len(),
@@ -188,23 +188,23 @@ pub fn run(a: &Args) -> Result<()> {
         g.num_graphs
     );
     if let Some(nnz) = nnz {
-        println!(
+        outln!(
             "sparse features: {nnz} stored entries of {} ({:.2} % dense)",
             g.num_nodes * g.channels,
             100.0 * nnz as f64 / (g.num_nodes * g.channels).max(1) as f64
         );
     }
-    println!("arena_bytes {arena_bytes}");
-    println!(
+    outln!("arena_bytes {arena_bytes}");
+    outln!(
         "inferences {} (+{} warm-up): median {:.1} us, min {:.1} us per inference (wall clock)",
         a.iters,
         a.warmup,
         med / 1e3,
         min / 1e3
     );
-    println!("output {rows} rows × {channels} channels, crc32 {crc:08x}");
+    outln!("output {rows} rows × {channels} channels, crc32 {crc:08x}");
     if let Some((acc, n)) = acc {
-        println!(
+        outln!(
             "accuracy {:.2}% over {n} {}",
             acc * 100.0,
             super::accuracy_scope(&g, rows)

@@ -2,12 +2,15 @@
 
 use std::path::PathBuf;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::calibrate::{self, Method, OutputRange};
 use crate::quantize::{self, Capacity};
-use crate::{rt, spec, st};
+use crate::{fsio, spec, st};
+
+mod summary;
+use summary::{Budget, Summary};
 
 /// Arguments of `convert`.
 #[derive(Debug, clap::Args)]
@@ -86,6 +89,11 @@ pub struct Args {
     /// model computes instead of the float one.
     #[arg(long, default_value = "off")]
     pub int4_recalibrate: Switch,
+    /// Print a JSON summary (the text output's facts: file, bytes, ops,
+    /// weights, precision per layer, warnings, arena bytes, cargo features)
+    /// instead of the text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// How int4 weights are rounded (`--int4-rounding`).
@@ -200,7 +208,8 @@ fn weight_plan(a: &Args, method: Method) -> Result<quantize::WeightPlan> {
     Ok(plan)
 }
 
-/// Quantizes and writes the model: by the plan, or to the flash budget.
+/// Quantizes the model: by the plan, or to the flash budget (then also
+/// what the budget search measured).
 fn quantize_model(
     a: &Args,
     spec: &spec::Spec,
@@ -209,11 +218,11 @@ fn quantize_model(
     cap: Capacity,
     weight_scales: quantize::WeightScales,
     plan: &quantize::WeightPlan,
-) -> Result<quantize::Converted> {
+) -> Result<(quantize::Converted, Option<Budget>)> {
     Ok(match a.flash_budget {
         None if plan.int4_gpfq && plan.any_int4() => {
             let acts = crate::reference::run(spec, g, |_| {})?;
-            quantize::convert_plan_graphs(
+            let conv = quantize::convert_plan_graphs(
                 spec,
                 ranges,
                 cap,
@@ -221,92 +230,24 @@ fn quantize_model(
                 plan,
                 Some(&acts),
                 Some(g),
-            )?
+            )?;
+            (conv, None)
         }
-        None => quantize::convert_plan(spec, ranges, cap, weight_scales, plan)?,
+        None => (
+            quantize::convert_plan(spec, ranges, cap, weight_scales, plan)?,
+            None,
+        ),
         Some(budget) => {
             let c = crate::precision::choose(spec, ranges, cap, weight_scales, g, budget, plan)?;
-            println!(
-                "flash budget {budget} bytes: all-int8 {} bytes, all-int4 {} bytes",
-                c.all_int8_bytes, c.all_int4_bytes
-            );
-            if !c.sensitivity.is_empty() {
-                println!("  int4 sensitivity on the calibration graphs (this layer alone int4), least sensitive first:");
-                for s in &c.sensitivity {
-                    println!(
-                        "    {:<16} top-1 agreement {:>7.3}%  mean err/range {:.5}  file {} bytes",
-                        s.layer,
-                        100.0 * s.top1_agreement,
-                        s.rel_mean_err,
-                        s.bytes
-                    );
-                }
-            }
-            c.converted
+            let b = Budget {
+                budget,
+                all_int8: c.all_int8_bytes,
+                all_int4: c.all_int4_bytes,
+                sensitivity: c.sensitivity,
+            };
+            (c.converted, Some(b))
         }
     })
-}
-
-/// Prints the weight bytes, the precision of every layer and the layers
-/// that keep int8 weights although the plan asks int4.
-fn report_weights(a: &Args, conv: &quantize::Converted, plan: &quantize::WeightPlan) {
-    println!(
-        "weights: {} bytes {}, {} bytes channel params ({} bytes int32 bias)",
-        conv.weight_bytes,
-        if conv
-            .layer_bits
-            .iter()
-            .all(|(_, b)| *b == tinygnn::format::WeightBits::I8)
-        {
-            "int8"
-        } else {
-            "int8/int4"
-        },
-        conv.param_bytes,
-        conv.bias_bytes
-    );
-    if conv
-        .layer_bits
-        .iter()
-        .any(|(_, b)| *b != tinygnn::format::WeightBits::I8)
-    {
-        let list: Vec<String> = conv
-            .layer_bits
-            .iter()
-            .map(|(n, b)| format!("{n}={}", quantize::bits_name(*b)))
-            .collect();
-        println!("weight precision: {}", list.join(", "));
-    }
-    if plan.any_int4() {
-        // Layers the plan asks int4 of but whose device op has no int4 form.
-        for (i, f) in conv.ops.iter().enumerate() {
-            let layer = f.layer();
-            let asked = f.has_weights() && plan.bits(&layer) == tinygnn::format::WeightBits::I4;
-            let got = conv
-                .layer_bits
-                .iter()
-                .find(|(n, _)| n == layer.report_name())
-                .map(|(_, b)| *b);
-            if asked && got != Some(tinygnn::format::WeightBits::I4) {
-                println!(
-                    "note: op {i} ({}) keeps int8 weights: int4 is not implemented for it",
-                    f.device_name()
-                );
-            }
-        }
-    }
-    println!(
-        "weight scales: {} ({} of {} layers per-tensor{}{})",
-        a.weight_scales,
-        conv.per_tensor_layers.len(),
-        conv.ops.iter().filter(|f| f.has_weights()).count(),
-        if conv.per_tensor_layers.is_empty() {
-            ""
-        } else {
-            ": "
-        },
-        conv.per_tensor_layers.join(", ")
-    );
 }
 
 /// Runs `convert`.
@@ -314,11 +255,21 @@ pub fn run(a: &Args) -> Result<()> {
     let method: Method = a.calibration.parse()?;
     let output_range: OutputRange = a.output_range.parse()?;
     let weight_scales: quantize::WeightScales = a.weight_scales.parse()?;
+    let mut outputs = vec![a.output.clone()];
     if let Some(lang) = a.emit {
-        crate::emit::paths(lang, &a.output)?;
+        outputs.extend(crate::emit::paths(lang, &a.output)?);
     }
+    let outs: Vec<&std::path::Path> = outputs.iter().map(|p| p.as_path()).collect();
+    fsio::check_outputs(&outs, &[&a.model, &a.calib])?;
     let spec = load_spec(&a.model)?;
     let g = st::read_graphs(&a.calib)?;
+    if g.num_nodes == 0 {
+        bail!(
+            "{}: the calibration graphs have no nodes (x has shape [0, {}]); calibration needs at least one node, ideally typical inputs, to choose the int8 ranges",
+            a.calib.display(),
+            g.channels
+        );
+    }
     let cap = capacity(a, &g)?;
     let pb = ProgressBar::new(spec.ops.len() as u64).with_style(
         ProgressStyle::with_template("calibrating {bar:30} {pos}/{len} ops {msg}")
@@ -332,80 +283,43 @@ pub fn run(a: &Args) -> Result<()> {
     ));
     let cal = calibrate::calibrate_outputs(&spec, &g, method, output_range, |_| pb.inc(1))?;
     pb.finish_and_clear();
+    for w in &cal.warnings {
+        eprintln!("warning: {w}");
+    }
     let ranges = cal.ranges;
     let plan = weight_plan(a, method)?;
-    let conv = quantize_model(a, &spec, &g, &ranges, cap, weight_scales, &plan)?;
+    let (conv, budget) = quantize_model(a, &spec, &g, &ranges, cap, weight_scales, &plan)?;
+    if let (Some(b), false) = (&budget, a.json) {
+        b.print();
+    }
     for w in &conv.warnings {
         eprintln!("warning: {w}");
     }
-    std::fs::write(&a.output, &conv.bytes)
-        .with_context(|| format!("cannot write {}", a.output.display()))?;
-
+    fsio::write(&a.output, &conv.bytes)?;
     let model = tinygnn::Model::from_bytes(&conv.bytes).map_err(|e| anyhow::anyhow!("{e}"))?;
-    println!(
-        "wrote {} ({} bytes): {} device ops from {} spec ops",
-        a.output.display(),
-        conv.bytes.len(),
-        conv.ops.len(),
-        spec.ops.len()
-    );
-    for (i, f) in conv.ops.iter().enumerate() {
-        println!(
-            "  {i:>2}  {:<14} ← {}",
-            f.device_name(),
-            f.merged.join(" + ")
-        );
-    }
-    report_weights(a, &conv, &plan);
-    let goal = quantize::size_goal(&conv);
-    println!(
-        "size goal (int8 weights + int32 bias)·1.01 + 512 = {:.0} bytes: {}",
-        goal,
-        if quantize::meets_size_goal(&conv) {
-            "met"
-        } else {
-            "NOT met (per-channel mult/shift records; try --weight-scales per-tensor or auto)"
+    let emitted = match a.emit {
+        Some(lang) => {
+            crate::emit::write(lang, &a.output, &conv.bytes, crate::emit::Facts::of(&model))?
         }
-    );
-    println!(
-        "capacity: {} nodes, {} edges, {} graphs; calibration: {}; output range: {}; weight scales: {}",
-        cap.max_nodes, cap.max_edges, cap.max_graphs, a.calibration, a.output_range, a.weight_scales
-    );
-    for n in &cal.notes {
-        println!("{n}");
-    }
-    match output_range {
-        OutputRange::Full => {}
-        OutputRange::Argmax => println!(
-            "note: --output-range argmax keeps argmax decisions; dequantized values of losing classes are clipped (not usable as logits/probabilities)"
-        ),
-        OutputRange::Top2 => println!(
-            "note: --output-range top2 keeps argmax decisions only; dequantized values of losing and of winning classes are clipped (not usable as logits/probabilities)"
-        ),
-    }
-    match rt::arena_bytes(
-        &model,
-        cap.max_nodes as usize,
-        cap.max_edges as usize,
-        cap.max_graphs as usize,
-    ) {
-        Some(b) => println!("arena at capacity: {b} bytes"),
-        None => println!("arena at capacity: unknown (runtime without Session)"),
-    }
-    if let Some(b) = rt::arena_bytes_sparse(
-        &model,
-        cap.max_nodes as usize,
-        cap.max_edges as usize,
-        cap.max_graphs as usize,
-    ) {
-        println!("{}", super::sparse_arena_line(&model, b));
-    }
-    if let Some(lang) = a.emit {
-        let written =
-            crate::emit::write(lang, &a.output, &conv.bytes, crate::emit::Facts::of(&model))?;
-        for p in written {
-            println!("wrote {}", p.display());
-        }
+        None => Vec::new(),
+    };
+    let s = Summary {
+        a,
+        spec_ops: spec.ops.len(),
+        conv: &conv,
+        plan: &plan,
+        cap,
+        output_range,
+        notes: &cal.notes,
+        warnings: cal.warnings.iter().chain(&conv.warnings).cloned().collect(),
+        budget,
+        model: &model,
+        emitted,
+    };
+    if a.json {
+        outln!("{}", serde_json::to_string_pretty(&s.json())?);
+    } else {
+        s.print();
     }
     Ok(())
 }

@@ -85,6 +85,7 @@ pub fn describe(model: &Model<'_>, file_len: usize) -> Value {
         "arena_bytes_at_capacity": rt::arena_bytes(model, n as usize, e as usize, g as usize),
         "arena_bytes_sparse_at_capacity": rt::arena_bytes_sparse(model, n as usize, e as usize, g as usize),
         "reads_sparse_input": model.reads_sparse_input(),
+        "features": super::cargo_features(model),
     })
 }
 
@@ -96,10 +97,10 @@ pub fn run(a: &Args) -> Result<()> {
         .map_err(|e| anyhow!("{}: invalid model: {e}", a.model.display()))?;
     let d = describe(&model, bytes.len());
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&d)?);
+        outln!("{}", serde_json::to_string_pretty(&d)?);
         return Ok(());
     }
-    println!(
+    outln!(
         "{}: tgnn v{}, {} bytes (metadata {}, data {}), crc32 {}",
         a.model.display(),
         d["format_version"],
@@ -109,7 +110,7 @@ pub fn run(a: &Args) -> Result<()> {
         d["crc32"].as_str().unwrap_or("")
     );
     let c = &d["capacity"];
-    println!(
+    outln!(
         "capacity: {} nodes, {} edges, {} graphs; input t{}; outputs {}; edge weights: {}",
         c["max_nodes"],
         c["max_edges"],
@@ -122,10 +123,14 @@ pub fn run(a: &Args) -> Result<()> {
             "unused"
         }
     );
-    println!("\nops:");
-    println!(
+    outln!("\nops:");
+    outln!(
         "  {:>2}  {:<14} {:<18} {:<16} {:<18} quant",
-        "#", "op", "in → out", "shape", "activation"
+        "#",
+        "op",
+        "in → out",
+        "shape",
+        "activation"
     );
     for o in d["ops"].as_array().into_iter().flatten() {
         let ins: Vec<String> = o["inputs"]
@@ -146,7 +151,7 @@ pub fn run(a: &Args) -> Result<()> {
                 .collect::<Vec<_>>()
                 .join(" ")
         });
-        println!(
+        outln!(
             "  {:>2}  {:<14} {:<18} {:<16} {:<18} {}{}",
             o["index"].as_u64().unwrap_or(0),
             o["op"].as_str().unwrap_or(""),
@@ -161,13 +166,17 @@ pub fn run(a: &Args) -> Result<()> {
             attrs.map(|s| format!("  [{s}]")).unwrap_or_default()
         );
     }
-    println!("\ntensors:");
-    println!(
+    outln!("\ntensors:");
+    outln!(
         "  {:<4} {:<5} {:>8} {:>14} {:>5}",
-        "id", "kind", "channels", "scale", "zp"
+        "id",
+        "kind",
+        "channels",
+        "scale",
+        "zp"
     );
     for t in d["tensors"].as_array().into_iter().flatten() {
-        println!(
+        outln!(
             "  {:<4} {:<5} {:>8} {:>14.6e} {:>5}",
             format!("t{}", t["id"]),
             t["kind"].as_str().unwrap_or(""),
@@ -177,7 +186,7 @@ pub fn run(a: &Args) -> Result<()> {
         );
     }
     let f = &d["flash"];
-    println!(
+    outln!(
         "\nflash: {} bytes file = {} weights ({} int8 + {} int4) + {} int32 channel params + {} metadata/header/padding",
         f["file"],
         f["weights"],
@@ -187,11 +196,12 @@ pub fn run(a: &Args) -> Result<()> {
         f["file"].as_u64().unwrap_or(0) - f["weights"].as_u64().unwrap_or(0) - f["int32_params"].as_u64().unwrap_or(0)
     );
     match d["arena_bytes_at_capacity"].as_u64() {
-        Some(b) => println!("arena at capacity: {b} bytes"),
-        None => println!("arena at capacity: unknown (runtime without Session)"),
+        Some(b) => outln!("arena at capacity: {b} bytes"),
+        None => outln!("arena at capacity: unknown (runtime without Session)"),
     }
     if let Some(b) = d["arena_bytes_sparse_at_capacity"].as_u64() {
-        println!("{}", super::sparse_arena_line(&model, b as usize));
+        outln!("{}", super::sparse_arena_line(&model, b as usize));
     }
+    outln!("{}", super::features_line(&super::cargo_features(&model)));
     Ok(())
 }

@@ -47,6 +47,48 @@ pub fn sparse_arena_line(model: &tinygnn::Model<'_>, bytes: usize) -> String {
     }
 }
 
+/// The runtime's cargo features a firmware running `model` needs: each
+/// op's family (`op-gcn`, …, from the runtime's op table) and
+/// `weights-i4` when an op has int4 weights; sorted.
+pub fn cargo_features(model: &tinygnn::Model<'_>) -> Vec<&'static str> {
+    let mut f: std::collections::BTreeSet<&'static str> =
+        model.ops().map(|op| op.feature()).collect();
+    if model.ops().any(|op| op.has_i4_weights()) {
+        f.insert(tinygnn::ops::WEIGHTS_I4_FEATURE);
+    }
+    f.into_iter().collect()
+}
+
+/// The `cargo features:` line of `convert` and `inspect`.
+pub fn features_line(features: &[&str]) -> String {
+    let quoted: Vec<String> = features.iter().map(|f| format!("\"{f}\"")).collect();
+    format!(
+        "cargo features: {} (tinygnn with default-features = false, features = [{}])",
+        features.join(", "),
+        quoted.join(", ")
+    )
+}
+
+/// One output tensor's values for `--json`: its id (`None` when not
+/// known), shape, quantization, and per row the int8 values and the
+/// dequantized ones (`scale · (q − zero_point)`).
+pub fn output_json(tensor: Option<u8>, o: &crate::rt::RunOutput) -> serde_json::Value {
+    let rows = o.data.chunks(o.channels.max(1)).take(o.rows);
+    let int8: Vec<&[i8]> = rows.clone().collect();
+    let deq: Vec<Vec<f64>> = rows
+        .map(|r| {
+            r.iter()
+                .map(|&q| crate::ops::common::dequantize_value(q, o.scale, o.zero_point))
+                .collect()
+        })
+        .collect();
+    serde_json::json!({
+        "tensor": tensor, "rows": o.rows, "channels": o.channels,
+        "scale": o.scale, "zero_point": o.zero_point,
+        "int8": int8, "dequantized": deq,
+    })
+}
+
 /// The fields of a `json!({…})` object literal.
 pub fn object(v: serde_json::Value) -> serde_json::Map<String, serde_json::Value> {
     match v {
@@ -76,10 +118,9 @@ impl<'a> Report<'a> {
         g: &'a Graphs,
         output_bytes: Option<&'a std::path::Path>,
     ) -> anyhow::Result<Self> {
-        use anyhow::Context;
         if let Some(p) = output_bytes {
             let raw: Vec<u8> = out.data.iter().map(|&v| v as u8).collect();
-            std::fs::write(p, raw).with_context(|| format!("cannot write {}", p.display()))?;
+            crate::fsio::write(p, &raw)?;
         }
         let pred: Vec<usize> = (0..out.rows).map(|r| out.argmax(r)).collect();
         let acc = accuracy(&pred, g);
@@ -122,16 +163,19 @@ impl<'a> Report<'a> {
         v.insert("accuracy_rows".into(), acc.map(|a| a.1).into());
         v.insert("auc".into(), self.auc.into());
         v.extend(extra);
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        outln!("{}", serde_json::to_string_pretty(&v)?);
         Ok(())
     }
 
     /// The `output: rows × channels, scale, zero point` line.
     pub fn print_shape(&self) {
         let out = self.out;
-        println!(
+        outln!(
             "output: {} rows × {} channels, scale {:.6e}, zero point {}",
-            out.rows, out.channels, out.scale, out.zero_point
+            out.rows,
+            out.channels,
+            out.scale,
+            out.zero_point
         );
     }
 
@@ -146,34 +190,34 @@ impl<'a> Report<'a> {
                 .take(8)
                 .map(|v| v.to_string())
                 .collect();
-            println!(
+            outln!(
                 "  row {r:>5}: argmax {p:>3}   int8 [{}{}]",
                 row.join(", "),
                 if out.channels > 8 { ", …" } else { "" }
             );
         }
         if out.rows > show {
-            println!("  … {} more rows", out.rows - show);
+            outln!("  … {} more rows", out.rows - show);
         }
         let mut hist = vec![0usize; out.channels];
         self.pred.iter().for_each(|&p| hist[p] += 1);
-        println!("argmax histogram: {hist:?}");
+        outln!("argmax histogram: {hist:?}");
         if let Some((acc, n)) = self.acc {
-            println!(
+            outln!(
                 "accuracy: {:.2}% over {n} {}",
                 acc * 100.0,
                 accuracy_scope(self.g, out.rows)
             );
         }
         if let Some(auc) = self.auc {
-            println!(
+            outln!(
                 "link AUC: {:.2}% over {} labelled pairs (edge_label)",
                 auc * 100.0,
                 out.rows
             );
         }
         if let Some(p) = self.output_bytes {
-            println!("wrote {} output bytes to {}", out.data.len(), p.display());
+            outln!("wrote {} output bytes to {}", out.data.len(), p.display());
         }
     }
 }

@@ -15,11 +15,12 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context, Result};
 use serde_json::json;
 use tinygnn_proto::{
-    decode, encode_body_vec, encode_raw_vec, encode_vec, max_frame_len, ErrorCode, FrameReader,
-    Message, OwnedRequest, DELIMITER,
+    encode_body_vec, encode_raw_vec, encode_vec, max_frame_len, ErrorCode, FrameReader, Message,
+    OwnedRequest, DELIMITER,
 };
 
 use super::object;
+use crate::reply::{self, Answer, Asked, DeviceInfo, Expect, ReplyError};
 use crate::rt::RunOutput;
 use crate::st::{self, Graphs};
 
@@ -57,39 +58,6 @@ pub struct Args {
     /// gets the same answer afterwards. Exit status 1 on any mismatch.
     #[arg(long)]
     pub fault_test: bool,
-}
-
-/// What the device says about itself.
-#[derive(Debug, Clone, PartialEq)]
-struct DeviceInfo {
-    model: String,
-    model_crc: u32,
-    input_channels: usize,
-    max_nodes: usize,
-    max_edges: usize,
-    max_graphs: usize,
-    max_frame: usize,
-    cost_unit: String,
-}
-
-/// One answer, owned.
-#[derive(Debug, Clone, PartialEq)]
-enum Answer {
-    Info(DeviceInfo),
-    Output {
-        id: u32,
-        rows: usize,
-        channels: usize,
-        scale: f32,
-        zero_point: i8,
-        cost: u64,
-        data: Vec<u8>,
-    },
-    Error {
-        id: Option<u32>,
-        code: ErrorCode,
-        detail: String,
-    },
 }
 
 /// A byte link with a reader thread, so that every wait has a timeout.
@@ -150,8 +118,8 @@ impl Link {
             tx,
             rx,
             pending: VecDeque::new(),
-            // Responses are at most rows × channels bytes plus a header.
-            buf: vec![0u8; 64 << 20],
+            // Grown to each reply's limit (reply::frame_limit) as needed.
+            buf: Vec::new(),
             timeout,
             what,
         })
@@ -164,46 +132,23 @@ impl Link {
             .with_context(|| format!("{}: write failed", self.what))
     }
 
-    /// Waits for the next frame and decodes it.
-    fn recv(&mut self) -> Result<Answer> {
+    /// Waits for the next frame and checks it against what the host waits
+    /// for ([`reply::parse`]); a frame longer than [`reply::frame_limit`]
+    /// is refused before it is stored.
+    fn recv(&mut self, expect: &Expect) -> Result<Answer> {
         let deadline = Instant::now() + self.timeout;
-        let mut reader = FrameReader::new(&mut self.buf);
+        let len = reply::frame_limit(expect) - 1;
+        if self.buf.len() < len {
+            self.buf.resize(len, 0);
+        }
+        let mut reader = FrameReader::new(&mut self.buf[..len]);
         loop {
             while let Some(b) = self.pending.pop_front() {
                 if let Some(frame) = reader.push(b) {
-                    let frame = frame
-                        .map_err(|e| anyhow!("{}: bad frame from the device: {e}", self.what))?;
-                    let msg = decode(frame)
-                        .map_err(|e| anyhow!("{}: bad frame from the device: {e}", self.what))?;
-                    return Ok(match msg {
-                        Message::Info(i) => Answer::Info(DeviceInfo {
-                            model: i.model.to_string(),
-                            model_crc: i.model_crc,
-                            input_channels: usize::from(i.input_channels),
-                            max_nodes: i.max_nodes as usize,
-                            max_edges: i.max_edges as usize,
-                            max_graphs: i.max_graphs as usize,
-                            max_frame: i.max_frame as usize,
-                            cost_unit: i.cost_unit.to_string(),
-                        }),
-                        Message::Response(r) => Answer::Output {
-                            id: r.id,
-                            rows: r.rows as usize,
-                            channels: usize::from(r.channels),
-                            scale: r.scale,
-                            zero_point: r.zero_point,
-                            cost: r.cost,
-                            data: r.data.to_vec(),
-                        },
-                        Message::Error(e) => Answer::Error {
-                            id: e.id,
-                            code: e.code,
-                            detail: e.detail.to_string(),
-                        },
-                        Message::Hello | Message::Request(_) => {
-                            bail!("{}: the device sent a host message", self.what)
-                        }
-                    });
+                    return frame
+                        .map_err(ReplyError::Frame)
+                        .and_then(|f| reply::parse(f, expect))
+                        .map_err(|e| anyhow!("{}: {e}", self.what));
                 }
             }
             let left = deadline.saturating_duration_since(Instant::now());
@@ -223,9 +168,9 @@ impl Link {
     }
 
     /// Sends a frame and waits for its answer.
-    fn exchange(&mut self, frame: &[u8]) -> Result<Answer> {
+    fn exchange(&mut self, frame: &[u8], expect: &Expect) -> Result<Answer> {
         self.send(frame)?;
-        self.recv()
+        self.recv(expect)
     }
 }
 
@@ -258,7 +203,7 @@ fn connect(addr: &str, timeout: Duration) -> Result<TcpStream> {
 /// Asks for the device's info (after a delimiter that ends any partial frame).
 fn hello(link: &mut Link) -> Result<DeviceInfo> {
     link.send(&[DELIMITER])?;
-    match link.exchange(&encode_vec(&Message::Hello))? {
+    match link.exchange(&encode_vec(&Message::Hello), &Expect::Info)? {
         Answer::Info(i) => Ok(i),
         Answer::Error { code, detail, .. } => {
             bail!("the device answered Hello with an error: {code}: {detail}")
@@ -472,6 +417,11 @@ fn check_device(a: &Args, dev: &DeviceInfo, g: &Graphs) -> Result<()> {
 
 /// Runs `stream`.
 pub fn run(a: &Args) -> Result<()> {
+    let outputs: Vec<&std::path::Path> = a.output_bytes.iter().map(|p| p.as_path()).collect();
+    let mut inputs = vec![a.graphs.as_path()];
+    inputs.extend(a.model.as_deref());
+    inputs.extend(a.serial.as_deref());
+    crate::fsio::check_outputs(&outputs, &inputs)?;
     let mut g = st::read_graphs(&a.graphs)?;
     if let Some(n) = a.max_graphs {
         g = first_graphs(&g, n)?;
@@ -486,31 +436,18 @@ pub fn run(a: &Args) -> Result<()> {
     let mut out: Option<RunOutput> = None;
     let mut costs = Vec::with_capacity(reqs.len());
     let mut sent = 0usize;
+    // Node or graph rows: the first answer tells, the others must agree.
+    let mut level = None;
     let t0 = Instant::now();
     for r in &reqs {
         let frame = encode_vec(&Message::Request(r.as_request()));
         sent += frame.len();
-        let (rows, channels, scale, zero_point, cost, data) = match link.exchange(&frame)? {
-            Answer::Output {
-                id,
-                rows,
-                channels,
-                scale,
-                zero_point,
-                cost,
-                data,
-            } => {
-                if id != r.id {
-                    bail!("answer to request {id} while waiting for request {}", r.id);
-                }
-                if rows.checked_mul(channels) != Some(data.len()) {
-                    bail!(
-                        "request {id}: {} output bytes for {rows} rows × {channels} channels",
-                        data.len()
-                    );
-                }
-                (rows, channels, scale, zero_point, cost, data)
-            }
+        let asked = Asked {
+            level,
+            ..Asked::of(r, dev.output_channels)
+        };
+        let o = match link.exchange(&frame, &Expect::Output(asked))? {
+            Answer::Output(o) => o,
             Answer::Error { code, detail, .. } => bail!(
                 "the device rejected request {} ({} nodes, {} edges): {code}: {detail}",
                 r.id,
@@ -519,27 +456,31 @@ pub fn run(a: &Args) -> Result<()> {
             ),
             Answer::Info(_) => bail!("the device answered request {} with its info", r.id),
         };
-        costs.push(cost);
-        let data: Vec<i8> = data.iter().map(|&b| b as i8).collect();
+        level = Some(asked.level_of(o.rows));
+        costs.push(o.cost);
+        let data: Vec<i8> = o.data.iter().map(|&b| b as i8).collect();
         match &mut out {
             None => {
                 out = Some(RunOutput {
                     data,
-                    rows,
-                    channels,
-                    scale,
-                    zero_point,
+                    rows: o.rows,
+                    channels: o.channels,
+                    scale: o.scale,
+                    zero_point: o.zero_point,
                 })
             }
-            Some(o) => {
-                if o.channels != channels || o.scale != scale || o.zero_point != zero_point {
+            Some(acc) => {
+                if acc.channels != o.channels
+                    || acc.scale != o.scale
+                    || acc.zero_point != o.zero_point
+                {
                     bail!(
                         "request {}: output shape or quantization differs from the first",
                         r.id
                     );
                 }
-                o.data.extend(data);
-                o.rows += rows;
+                acc.data.extend(data);
+                acc.rows += o.rows;
             }
         }
     }
@@ -568,15 +509,21 @@ fn report(
                         "max_nodes": dev.max_nodes, "max_edges": dev.max_edges,
                         "max_graphs": dev.max_graphs, "max_frame": dev.max_frame },
             "cost": costs, "cost_unit": dev.cost_unit, "bytes_sent": sent,
+            "outputs": [super::output_json(None, out)],
         });
         return report.print_json(("requests", costs.len()), object(extra));
     }
-    println!(
+    outln!(
         "device: {} (crc {:08x}), up to {} nodes, {} edges, {} graphs, {}-byte frames per request",
-        dev.model, dev.model_crc, dev.max_nodes, dev.max_edges, dev.max_graphs, dev.max_frame
+        dev.model,
+        dev.model_crc,
+        dev.max_nodes,
+        dev.max_edges,
+        dev.max_graphs,
+        dev.max_frame
     );
     report.print_shape();
-    println!(
+    outln!(
         "{} request(s), {sent} bytes sent, in {wall:.2} s; device cost per request: min {cmin}, max {cmax}, total {total} {}",
         costs.len(),
         dev.cost_unit
@@ -589,11 +536,12 @@ fn report(
 fn fault_test(link: &mut Link, dev: &DeviceInfo, reqs: &[OwnedRequest]) -> Result<()> {
     let first = reqs.first().ok_or_else(|| anyhow!("no graphs to send"))?;
     let valid = encode_vec(&Message::Request(first.as_request()));
-    let reference = match link.exchange(&valid)? {
-        a @ Answer::Output { .. } => a,
+    let expect = Expect::Output(Asked::of(first, dev.output_channels));
+    let reference = match link.exchange(&valid, &expect)? {
+        a @ Answer::Output(_) => a,
         a => bail!("the device did not answer a valid request: {a:?}"),
     };
-    println!("valid request {}: answered", first.id);
+    outln!("valid request {}: answered", first.id);
     let mut bad_crc = valid.clone();
     let mid = bad_crc.len() / 2;
     bad_crc[mid] = if bad_crc[mid] == 0xff {
@@ -676,27 +624,27 @@ fn fault_test(link: &mut Link, dev: &DeviceInfo, reqs: &[OwnedRequest]) -> Resul
     ];
     let mut failures = 0;
     for (what, frame, want) in &cases {
-        let got = link.exchange(frame)?;
+        let got = link.exchange(frame, &expect)?;
         match &got {
             Answer::Error { code, detail, .. } if want.contains(code) => {
-                println!("ok   {what}: error {} ({code}): {detail}", code.value());
+                outln!("ok   {what}: error {} ({code}): {detail}", code.value());
             }
             other => {
                 failures += 1;
-                println!("FAIL {what}: expected error {want:?}, got {other:?}");
+                outln!("FAIL {what}: expected error {want:?}, got {other:?}");
             }
         }
     }
-    let again = link.exchange(&valid)?;
+    let again = link.exchange(&valid, &expect)?;
     if again == reference {
-        println!("ok   valid request after the faults: same answer as before");
+        outln!("ok   valid request after the faults: same answer as before");
     } else {
         failures += 1;
-        println!("FAIL valid request after the faults: different answer {again:?}");
+        outln!("FAIL valid request after the faults: different answer {again:?}");
     }
     if failures > 0 {
         bail!("{failures} of {} fault checks failed", cases.len() + 1);
     }
-    println!("fault test passed: {} checks", cases.len() + 1);
+    outln!("fault test passed: {} checks", cases.len() + 1);
     Ok(())
 }

@@ -73,6 +73,10 @@ pub fn run(a: &Args) -> Result<()> {
         (_, Some(_)) => bail!("--calib is only used with --on calib"),
         _ => None,
     };
+    let outputs: Vec<&std::path::Path> = a.plot.iter().map(|p| p.as_path()).collect();
+    let mut inputs = vec![a.float_model.as_path(), &a.model, &a.graphs];
+    inputs.extend(a.calib.as_deref());
+    crate::fsio::check_outputs(&outputs, &inputs)?;
     let spec = crate::spec::load(&a.float_model)?;
     let bytes =
         std::fs::read(&a.model).with_context(|| format!("cannot read {}", a.model.display()))?;
@@ -97,8 +101,7 @@ pub fn run(a: &Args) -> Result<()> {
             .file_name()
             .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
         let title = format!("{name}: SQNR per op ({} graphs)", a.on);
-        std::fs::write(path, debug::svg(&layers, &title))
-            .with_context(|| format!("cannot write {}", path.display()))?;
+        crate::fsio::write(path, debug::svg(&layers, &title).as_bytes())?;
     }
     let c = compare(f, &q)?;
     let facc = super::accuracy(&argmax_rows(f), &g);
@@ -130,35 +133,38 @@ pub fn run(a: &Args) -> Result<()> {
             "float_auc": aucs.map(|x| x.0), "int8_auc": aucs.map(|x| x.1),
             "auc_pairs": aucs.map(|x| x.2),
         });
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        outln!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(());
     }
     if per_layer {
         if layer_graphs.is_some() {
-            println!("per-layer comparison on the calibration graphs:");
+            outln!("per-layer comparison on the calibration graphs:");
         }
-        print!("{}", debug::table(&layers));
+        out!("{}", debug::table(&layers));
         if let Some(p) = &a.plot {
-            println!("plot: {}", p.display());
+            outln!("plot: {}", p.display());
         }
     }
-    println!("rows compared: {}", c.rows);
+    outln!("rows compared: {}", c.rows);
     let per_op: Vec<String> = layers
         .iter()
         .filter_map(|l| op_bits(l.index).map(|b| format!("#{} {b}", l.index)))
         .collect();
     if per_op.is_empty() {
-        println!("weights: {label}");
+        outln!("weights: {label}");
     } else {
-        println!("weights: {label} (per op: {})", per_op.join(", "));
+        outln!("weights: {label} (per op: {})", per_op.join(", "));
     }
-    println!("top-1 agreement: {:.2}%", c.top1_agreement * 100.0);
-    println!(
+    outln!("top-1 agreement: {:.2}%", c.top1_agreement * 100.0);
+    outln!(
         "max abs error: {:.6} (mean {:.6}; output step {:.6}, float output range {:.4})",
-        c.max_abs_err, c.mean_abs_err, c.step, c.float_range
+        c.max_abs_err,
+        c.mean_abs_err,
+        c.step,
+        c.float_range
     );
     if let (Some((fa, n)), Some((qa, _))) = (facc, qacc) {
-        println!(
+        outln!(
             "accuracy over {n} {}: float {:.2}%, {label} {:.2}%",
             super::accuracy_scope(&g, c.rows),
             fa * 100.0,
@@ -166,7 +172,7 @@ pub fn run(a: &Args) -> Result<()> {
         );
     }
     if let Some((fa, qa, n)) = aucs {
-        println!(
+        outln!(
             "link AUC over {n} labelled pairs (edge_label): float {:.2}%, int8 {:.2}%",
             fa * 100.0,
             qa * 100.0

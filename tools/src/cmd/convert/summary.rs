@@ -1,0 +1,281 @@
+//! What `tinygnn convert` reports once the model is written: the text
+//! summary, and the same facts as one JSON object (`--json`).
+
+use std::path::PathBuf;
+
+use serde_json::{json, Value};
+use tinygnn::format::WeightBits;
+
+use super::Args;
+use crate::calibrate::OutputRange;
+use crate::cmd::{cargo_features, features_line, sparse_arena_line};
+use crate::precision::Sensitivity;
+use crate::quantize::{self, Capacity, Converted, WeightPlan};
+use crate::rt;
+
+/// What `--flash-budget` measured.
+pub struct Budget {
+    /// The budget in bytes.
+    pub budget: usize,
+    /// File size with every layer int8.
+    pub all_int8: usize,
+    /// File size with every layer int4.
+    pub all_int4: usize,
+    /// Every layer's int4 sensitivity, least sensitive first.
+    pub sensitivity: Vec<Sensitivity>,
+}
+
+impl Budget {
+    /// The budget lines (printed before the model is written).
+    pub fn print(&self) {
+        outln!(
+            "flash budget {} bytes: all-int8 {} bytes, all-int4 {} bytes",
+            self.budget,
+            self.all_int8,
+            self.all_int4
+        );
+        if !self.sensitivity.is_empty() {
+            outln!("  int4 sensitivity on the calibration graphs (this layer alone int4), least sensitive first:");
+            for s in &self.sensitivity {
+                outln!(
+                    "    {:<16} top-1 agreement {:>7.3}%  mean err/range {:.5}  file {} bytes",
+                    s.layer,
+                    100.0 * s.top1_agreement,
+                    s.rel_mean_err,
+                    s.bytes
+                );
+            }
+        }
+    }
+
+    fn json(&self) -> Value {
+        json!({
+            "budget": self.budget, "all_int8_bytes": self.all_int8, "all_int4_bytes": self.all_int4,
+            "sensitivity": self.sensitivity.iter().map(|s| json!({
+                "layer": s.layer, "top1_agreement": s.top1_agreement,
+                "rel_mean_err": s.rel_mean_err, "bytes": s.bytes,
+            })).collect::<Vec<_>>(),
+        })
+    }
+}
+
+/// Everything `convert` reports.
+pub struct Summary<'a> {
+    /// The command's arguments.
+    pub a: &'a Args,
+    /// Ops of the spec.
+    pub spec_ops: usize,
+    /// The converted model.
+    pub conv: &'a Converted,
+    /// The weight precision plan.
+    pub plan: &'a WeightPlan,
+    /// The declared capacity.
+    pub cap: Capacity,
+    /// `--output-range`.
+    pub output_range: OutputRange,
+    /// Calibration notes (output ranges).
+    pub notes: &'a [String],
+    /// Calibration and conversion warnings (also printed on stderr).
+    pub warnings: Vec<String>,
+    /// What `--flash-budget` measured.
+    pub budget: Option<Budget>,
+    /// The written model.
+    pub model: &'a tinygnn::Model<'a>,
+    /// The `--emit` files written.
+    pub emitted: Vec<PathBuf>,
+}
+
+impl Summary<'_> {
+    fn all_int8(&self) -> bool {
+        self.conv
+            .layer_bits
+            .iter()
+            .all(|(_, b)| *b == WeightBits::I8)
+    }
+
+    /// Layers the plan asks int4 of but whose device op has no int4 form.
+    fn kept_int8(&self) -> Vec<String> {
+        if !self.plan.any_int4() {
+            return Vec::new();
+        }
+        let conv = self.conv;
+        let mut out = Vec::new();
+        for (i, f) in conv.ops.iter().enumerate() {
+            let layer = f.layer();
+            let asked = f.has_weights() && self.plan.bits(&layer) == WeightBits::I4;
+            let got = conv
+                .layer_bits
+                .iter()
+                .find(|(n, _)| n == layer.report_name())
+                .map(|(_, b)| *b);
+            if asked && got != Some(WeightBits::I4) {
+                out.push(format!(
+                    "op {i} ({}) keeps int8 weights: int4 is not implemented for it",
+                    f.device_name()
+                ));
+            }
+        }
+        out
+    }
+
+    fn output_range_note(&self) -> Option<&'static str> {
+        match self.output_range {
+            OutputRange::Full => None,
+            OutputRange::Argmax => Some("--output-range argmax keeps argmax decisions; dequantized values of losing classes are clipped (not usable as logits/probabilities)"),
+            OutputRange::Top2 => Some("--output-range top2 keeps argmax decisions only; dequantized values of losing and of winning classes are clipped (not usable as logits/probabilities)"),
+        }
+    }
+
+    fn weighted_layers(&self) -> usize {
+        self.conv.ops.iter().filter(|f| f.has_weights()).count()
+    }
+
+    fn arena(&self) -> (Option<usize>, Option<usize>) {
+        let c = self.cap;
+        let (n, e, g) = (
+            c.max_nodes as usize,
+            c.max_edges as usize,
+            c.max_graphs as usize,
+        );
+        (
+            rt::arena_bytes(self.model, n, e, g),
+            rt::arena_bytes_sparse(self.model, n, e, g),
+        )
+    }
+
+    /// The weight bytes, the precision of every layer, the layers that
+    /// keep int8 weights although the plan asks int4, the weight scales.
+    fn print_weights(&self) {
+        let (a, conv) = (self.a, self.conv);
+        outln!(
+            "weights: {} bytes {}, {} bytes channel params ({} bytes int32 bias)",
+            conv.weight_bytes,
+            if self.all_int8() { "int8" } else { "int8/int4" },
+            conv.param_bytes,
+            conv.bias_bytes
+        );
+        if !self.all_int8() {
+            let list: Vec<String> = conv
+                .layer_bits
+                .iter()
+                .map(|(n, b)| format!("{n}={}", quantize::bits_name(*b)))
+                .collect();
+            outln!("weight precision: {}", list.join(", "));
+        }
+        for n in self.kept_int8() {
+            outln!("note: {n}");
+        }
+        outln!(
+            "weight scales: {} ({} of {} layers per-tensor{}{})",
+            a.weight_scales,
+            conv.per_tensor_layers.len(),
+            self.weighted_layers(),
+            if conv.per_tensor_layers.is_empty() {
+                ""
+            } else {
+                ": "
+            },
+            conv.per_tensor_layers.join(", ")
+        );
+    }
+
+    /// The text summary.
+    pub fn print(&self) {
+        let (a, conv, cap) = (self.a, self.conv, self.cap);
+        outln!(
+            "wrote {} ({} bytes): {} device ops from {} spec ops",
+            a.output.display(),
+            conv.bytes.len(),
+            conv.ops.len(),
+            self.spec_ops
+        );
+        for (i, f) in conv.ops.iter().enumerate() {
+            outln!(
+                "  {i:>2}  {:<14} ← {}",
+                f.device_name(),
+                f.merged.join(" + ")
+            );
+        }
+        self.print_weights();
+        outln!(
+            "size goal (int8 weights + int32 bias)·1.01 + 512 = {:.0} bytes: {}",
+            quantize::size_goal(conv),
+            if quantize::meets_size_goal(conv) {
+                "met"
+            } else {
+                "NOT met (per-channel mult/shift records; try --weight-scales per-tensor or auto)"
+            }
+        );
+        outln!(
+            "capacity: {} nodes, {} edges, {} graphs; calibration: {}; output range: {}; weight scales: {}",
+            cap.max_nodes, cap.max_edges, cap.max_graphs, a.calibration, a.output_range, a.weight_scales
+        );
+        for n in self.notes {
+            outln!("{n}");
+        }
+        if let Some(n) = self.output_range_note() {
+            outln!("note: {n}");
+        }
+        let (arena, sparse) = self.arena();
+        match arena {
+            Some(b) => outln!("arena at capacity: {b} bytes"),
+            None => outln!("arena at capacity: unknown (runtime without Session)"),
+        }
+        if let Some(b) = sparse {
+            outln!("{}", sparse_arena_line(self.model, b));
+        }
+        outln!("{}", features_line(&cargo_features(self.model)));
+        for p in &self.emitted {
+            outln!("wrote {}", p.display());
+        }
+    }
+
+    /// The same facts as one JSON object.
+    pub fn json(&self) -> Value {
+        let (a, conv, cap) = (self.a, self.conv, self.cap);
+        let (arena, sparse) = self.arena();
+        let mut notes: Vec<String> = self.notes.to_vec();
+        notes.extend(self.kept_int8());
+        notes.extend(self.output_range_note().map(String::from));
+        json!({
+            "file": a.output.display().to_string(),
+            "bytes": conv.bytes.len(),
+            "spec_ops": self.spec_ops,
+            "ops": conv.ops.iter().enumerate().map(|(i, f)| json!({
+                "index": i, "op": f.device_name(), "spec_ops": f.merged,
+            })).collect::<Vec<_>>(),
+            "weights": {
+                "bytes": conv.weight_bytes,
+                "precision": if self.all_int8() { "int8" } else { "int8/int4" },
+                "channel_param_bytes": conv.param_bytes,
+                "int32_bias_bytes": conv.bias_bytes,
+            },
+            "layers": conv.layer_bits.iter().map(|(n, b)| json!({
+                "layer": n, "weights": quantize::bits_name(*b),
+                "per_tensor": conv.per_tensor_layers.contains(n),
+            })).collect::<Vec<_>>(),
+            "weight_scales": {
+                "mode": a.weight_scales,
+                "per_tensor_layers": conv.per_tensor_layers,
+                "weighted_layers": self.weighted_layers(),
+            },
+            "size_goal": {
+                "bytes": quantize::size_goal(conv),
+                "met": quantize::meets_size_goal(conv),
+            },
+            "capacity": {
+                "max_nodes": cap.max_nodes, "max_edges": cap.max_edges,
+                "max_graphs": cap.max_graphs, "max_pairs": cap.max_pairs,
+            },
+            "calibration": a.calibration,
+            "output_range": a.output_range,
+            "notes": notes,
+            "warnings": self.warnings,
+            "arena_bytes_at_capacity": arena,
+            "arena_bytes_sparse_at_capacity": sparse,
+            "features": cargo_features(self.model),
+            "flash_budget": self.budget.as_ref().map(Budget::json),
+            "emitted": self.emitted.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
+        })
+    }
+}
