@@ -131,3 +131,34 @@ fn conformance_goldens_reconvert_byte_for_byte() {
         bad.join("\n")
     );
 }
+
+/// The host's op names (each family's `HostOp::device_name`, which `convert`
+/// prints) are the runtime's (`Op::name`, which `inspect` prints), op by op,
+/// for every golden: the two tables cannot drift apart.
+#[test]
+fn host_and_runtime_name_every_device_op_alike() {
+    use tinygnn_cli::{calibrate, quantize, spec, st};
+    for (name, dir) in goldens() {
+        let s = spec::load(&dir.join("model.safetensors")).unwrap();
+        let g = st::read_graphs(&dir.join("graphs.safetensors")).unwrap();
+        let cal = calibrate::calibrate_outputs(
+            &s,
+            &g,
+            calibrate::Method::MinMax,
+            calibrate::OutputRange::Full,
+            |_| {},
+        )
+        .unwrap();
+        let cap = quantize::Capacity {
+            max_nodes: g.num_nodes as u32,
+            max_edges: g.num_edges() as u32,
+            max_graphs: g.num_graphs as u32,
+            max_pairs: g.pairs.as_ref().map_or(0, |p| p.sources.len() as u32),
+        };
+        let conv = quantize::convert(&s, &cal.ranges, cap).unwrap();
+        let model = tinygnn::Model::from_bytes(&conv.bytes).unwrap();
+        let host: Vec<&str> = conv.ops.iter().map(|f| f.device_name()).collect();
+        let device: Vec<&str> = model.ops().map(|o| o.name()).collect();
+        assert_eq!(host, device, "{name}");
+    }
+}
