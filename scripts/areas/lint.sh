@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# area: clippy, warnings as errors (workspace, boards, C API); the op-by-op layout of src/ (no import circles, short functions)
+# area: clippy, warnings as errors (workspace, boards, C API); the op-by-op layout (no import circles, short functions, an op family in at most 5 files)
 # needs: rust
 source "$(dirname "$0")/../lib.sh"
 need rust
