@@ -91,3 +91,12 @@ pub fn rescale_logit(v: i64, mult: i32, shift: i32) -> i32 {
     };
     q.clamp(i128::from(i32::MIN), i128::from(i32::MAX)) as i32
 }
+
+/// The little-endian `i32` number `i` of `b` (0 past its end): the tables of
+/// the attention ops (biases, logit rescales).
+pub fn read_i32(b: &[u8], i: usize) -> i32 {
+    match b.get(4 * i..4 * i + 4) {
+        Some(&[a, c, d, e]) => i32::from_le_bytes([a, c, d, e]),
+        _ => 0,
+    }
+}

@@ -23,6 +23,7 @@ use crate::kernels::dense_i4::Matrix;
 use crate::kernels::requant;
 use crate::quant::{round_div_i64, round_shift_i64_to_i32};
 
+use crate::kernels::attention::read_i32;
 pub use crate::kernels::attention::{
     exp_q30, per_head, rescale_logit, softmax_alpha, softmax_recip,
 };
@@ -171,13 +172,6 @@ impl GatEdgeIn<'_> {
 fn read_i16(b: &[u8], i: usize) -> i64 {
     match b.get(2 * i..2 * i + 2) {
         Some(&[a, c]) => i64::from(i16::from_le_bytes([a, c])),
-        _ => 0,
-    }
-}
-
-fn read_i32(b: &[u8], i: usize) -> i32 {
-    match b.get(4 * i..4 * i + 4) {
-        Some(&[a, c, d, e]) => i32::from_le_bytes([a, c, d, e]),
         _ => 0,
     }
 }

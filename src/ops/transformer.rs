@@ -19,7 +19,9 @@ use serde::{Deserialize, Serialize};
 use super::{is_i4, Check, Ctx, Env, In, OpDef, Out, Scratch, Shapes, Tensors};
 use crate::error::Result;
 use crate::format::{Activation, ChannelParams, Section, TensorKind};
-use crate::kernels::attention::{exp_q30, per_head, rescale_logit, softmax_alpha, softmax_recip};
+use crate::kernels::attention::{
+    exp_q30, per_head, read_i32, rescale_logit, softmax_alpha, softmax_recip,
+};
 use crate::kernels::dense_i4::Matrix;
 use crate::kernels::requant;
 use crate::quant::{round_div_i64, round_shift_i64_to_i32};
@@ -131,13 +133,6 @@ fn scratch_bytes(s: Shape, nodes: usize, out_ch: usize) -> usize {
         .add::<i32>(out_ch)
         .add::<i16>(hc);
     t.0
-}
-
-fn read_i32(b: &[u8], i: usize) -> i32 {
-    match b.get(4 * i..4 * i + 4) {
-        Some(&[a, c, d, e]) => i32::from_le_bytes([a, c, d, e]),
-        _ => 0,
-    }
 }
 
 /// `sat_i16(rs(a, s))`.

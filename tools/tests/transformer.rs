@@ -17,6 +17,26 @@ fn case(name: &str) -> PathBuf {
         .join(name)
 }
 
+/// Converts golden `name`, returns its `inspect --json`, and checks
+/// `verify`: error within 4 output steps + 3 % of the range, top-1 ≥ `top1`.
+fn convert_and_verify(dir: &Path, name: &str, top1: f64) -> Value {
+    let c = case(name);
+    let (mp, gp) = (c.join("model.safetensors"), c.join("graphs.safetensors"));
+    let tp = dir.join(format!("{name}.tgnn"));
+    ok(&tinygnn(&[&"convert", &mp, &"--calib", &gp, &"-o", &tp]));
+    let j: Value = serde_json::from_str(&ok(&tinygnn(&[&"inspect", &tp, &"--json"]))).unwrap();
+    let v: Value =
+        serde_json::from_str(&ok(&tinygnn(&[&"verify", &mp, &tp, &gp, &"--json"]))).unwrap();
+    let (err, step, range) = (
+        v["max_abs_err"].as_f64().unwrap(),
+        v["output_step"].as_f64().unwrap(),
+        v["float_output_range"].as_f64().unwrap(),
+    );
+    assert!(err <= 4.0 * step + 0.03 * range, "{name}: {v}");
+    assert!(v["top1_agreement"].as_f64().unwrap() >= top1, "{name}: {v}");
+    j
+}
+
 #[test]
 fn transformer_goldens_convert_inspect_and_verify() {
     let dir = tempfile::tempdir().unwrap();
@@ -25,11 +45,7 @@ fn transformer_goldens_convert_inspect_and_verify() {
         ("transformer_h4_mean", 4, false, true),
         ("transformer_h2_no_root", 2, true, false),
     ] {
-        let c = case(name);
-        let (mp, gp) = (c.join("model.safetensors"), c.join("graphs.safetensors"));
-        let tp = dir.path().join(format!("{name}.tgnn"));
-        ok(&tinygnn(&[&"convert", &mp, &"--calib", &gp, &"-o", &tp]));
-        let j: Value = serde_json::from_str(&ok(&tinygnn(&[&"inspect", &tp, &"--json"]))).unwrap();
+        let j = convert_and_verify(dir.path(), name, 0.97);
         let ops: Vec<&Value> = j["ops"]
             .as_array()
             .unwrap()
@@ -41,15 +57,6 @@ fn transformer_goldens_convert_inspect_and_verify() {
         assert_eq!(a["heads"], heads, "{name}: {a}");
         assert_eq!(a["concat"], concat, "{name}: {a}");
         assert_eq!(a["root_weight"], root, "{name}: {a}");
-        let v: Value =
-            serde_json::from_str(&ok(&tinygnn(&[&"verify", &mp, &tp, &gp, &"--json"]))).unwrap();
-        let (err, step, range) = (
-            v["max_abs_err"].as_f64().unwrap(),
-            v["output_step"].as_f64().unwrap(),
-            v["float_output_range"].as_f64().unwrap(),
-        );
-        assert!(err <= 4.0 * step + 0.03 * range, "{name}: {v}");
-        assert!(v["top1_agreement"].as_f64().unwrap() >= 0.97, "{name}: {v}");
     }
 }
 
@@ -60,11 +67,7 @@ fn transformer_goldens_convert_inspect_and_verify() {
 fn gps_goldens_convert_and_verify() {
     let dir = tempfile::tempdir().unwrap();
     for name in ["gps_gcn", "gps_gine_layer_norm"] {
-        let c = case(name);
-        let (mp, gp) = (c.join("model.safetensors"), c.join("graphs.safetensors"));
-        let tp = dir.path().join(format!("{name}.tgnn"));
-        ok(&tinygnn(&[&"convert", &mp, &"--calib", &gp, &"-o", &tp]));
-        let j: Value = serde_json::from_str(&ok(&tinygnn(&[&"inspect", &tp, &"--json"]))).unwrap();
+        let j = convert_and_verify(dir.path(), name, 0.95);
         let global: Vec<&Value> = j["ops"]
             .as_array()
             .unwrap()
@@ -72,15 +75,6 @@ fn gps_goldens_convert_and_verify() {
             .filter(|o| o["op"] == "transformer_conv" && o["attrs"]["global"] == true)
             .collect();
         assert_eq!(global.len(), 2, "{name}: {j}");
-        let v: Value =
-            serde_json::from_str(&ok(&tinygnn(&[&"verify", &mp, &tp, &gp, &"--json"]))).unwrap();
-        let (err, step, range) = (
-            v["max_abs_err"].as_f64().unwrap(),
-            v["output_step"].as_f64().unwrap(),
-            v["float_output_range"].as_f64().unwrap(),
-        );
-        assert!(err <= 4.0 * step + 0.03 * range, "{name}: {v}");
-        assert!(v["top1_agreement"].as_f64().unwrap() >= 0.95, "{name}: {v}");
     }
 }
 

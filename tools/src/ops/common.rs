@@ -540,6 +540,26 @@ impl Parse<'_> {
         })
     }
 
+    /// The `channels` attribute, which must equal the first input's channels
+    /// (its default).
+    pub fn same_channels(&self) -> Result<usize> {
+        let ch0 = self.channels();
+        let c = self.opt_usize_attr("channels")?.unwrap_or(ch0);
+        if c != ch0 {
+            bail!(
+                "{}: channels is {c} but input '{}' has {ch0} channels",
+                self.who(),
+                self.inputs[0]
+            );
+        }
+        Ok(c)
+    }
+
+    /// The `[n]` vector for `role`, ones when absent (a norm's scale).
+    pub fn scale(&self, role: &str, n: usize, what: &str) -> Result<Vec<f64>> {
+        Ok(self.opt_param(role, &[n], what)?.unwrap_or(vec![1.0; n]))
+    }
+
     /// The `[n]` vector for `role`, zeros when absent (a bias).
     pub fn bias(&self, role: &str, n: usize, what: &str) -> Result<Vec<f64>> {
         Ok(self.opt_param(role, &[n], what)?.unwrap_or(vec![0.0; n]))

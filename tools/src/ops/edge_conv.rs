@@ -140,9 +140,7 @@ fn parse_nn(cx: &Parse<'_>, in_ch: usize, k: usize, aggr: Aggr) -> Result<EdgeCo
                 let c = width;
                 let bn = BatchNorm {
                     eps: l.get("eps").and_then(|v| v.as_f64()).unwrap_or(1e-5),
-                    gamma: cx
-                        .opt_param(&role("weight"), &[c], "[channels]")?
-                        .unwrap_or(vec![1.0; c]),
+                    gamma: cx.scale(&role("weight"), c, "[channels]")?,
                     beta: cx.bias(&role("bias"), c, "[channels]")?,
                     mean: cx.param(&role("running_mean"), &[c], "[channels]")?,
                     var: cx.param(&role("running_var"), &[c], "[channels]")?,

@@ -22,19 +22,9 @@ impl HostOp for Norm {
     const TYPES: &'static [&'static str] = &["batch_norm"];
 
     fn parse(cx: &Parse<'_>) -> Result<(Self, Rows, usize)> {
-        let ch0 = cx.channels();
-        let c = cx.opt_usize_attr("channels")?.unwrap_or(ch0);
-        if c != ch0 {
-            bail!(
-                "{}: channels is {c} but input '{}' has {ch0} channels",
-                cx.who(),
-                cx.inputs[0]
-            );
-        }
+        let c = cx.same_channels()?;
         let eps = cx.f64_attr("eps", 1e-5)?;
-        let gamma = cx
-            .opt_param("weight", &[c], "[channels]")?
-            .unwrap_or(vec![1.0; c]);
+        let gamma = cx.scale("weight", c, "[channels]")?;
         let beta = cx.bias("bias", c, "[channels]")?;
         let mean = cx.param("running_mean", &[c], "[channels]")?;
         let var = cx.param("running_var", &[c], "[channels]")?;

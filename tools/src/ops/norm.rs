@@ -31,22 +31,12 @@ impl HostOp for LayerNorm {
     const TYPES: &'static [&'static str] = &["layer_norm"];
 
     fn parse(cx: &Parse<'_>) -> Result<(Self, Rows, usize)> {
-        let ch0 = cx.channels();
-        let c = cx.opt_usize_attr("channels")?.unwrap_or(ch0);
-        if c != ch0 {
-            bail!(
-                "{}: channels is {c} but input '{}' has {ch0} channels",
-                cx.who(),
-                cx.inputs[0]
-            );
-        }
+        let c = cx.same_channels()?;
         let eps = cx.f64_attr("eps", 1e-5)?;
         if eps < 0.0 {
             bail!("{}: eps {eps} is negative", cx.who());
         }
-        let gamma = cx
-            .opt_param("weight", &[c], "[channels]")?
-            .unwrap_or(vec![1.0; c]);
+        let gamma = cx.scale("weight", c, "[channels]")?;
         let beta = cx.bias("bias", c, "[channels]")?;
         Ok((LayerNorm { gamma, beta, eps }, cx.rows(), c))
     }
