@@ -143,7 +143,8 @@ def boards(args, env):
         return run_boards(runs, env) + (notes,)
     runs = [["--board", "all", "models/karate-gcn"],
             ["--board", "m4", "--split", "--i8", "models/digits-gin"],
-            ["--board", "m0", "--split", "--i8", "--max", "50", "models/digits-gin"]]
+            ["--board", "m0", "--split", "--i8", "--max", "50", "models/digits-gin"],
+            ["--board", "m4", "--split", "--i8", "models/digits-gps"]]
     # shapes-dgcnn: clouds of 64-256 points; the M4 runs 4 spread over the range, the M0 the
     # 4 largest of at most 92 points (the largest whose arena links: scripts/areas/boards.sh).
     d = ROOT / ".cache" / "bench" / "shapes"
@@ -393,7 +394,9 @@ def document(facts, board_rows, board_cmds, board_notes, kernels, kernel_cmds, h
         a("")
         a("Inputs: karate-gcn with f32 features, one inference over the whole graph; digits-gin one inference per")
         a("64-node graph (`--split`) with int8 features (`--i8`; on the M0 the first 50 graphs: all 359 do not fit")
-        a("its flash); shapes-dgcnn one inference per cloud (`--split`): on the M4 4 test clouds spread over")
+        a("its flash); digits-gps (graph transformer: GPS + RWSE computed on the device) one inference per stroke")
+        a("graph of 15-36 nodes with int8 features, on the M4 only (its arena and stack exceed the M0's 16 KiB of")
+        a("RAM); shapes-dgcnn one inference per cloud (`--split`): on the M4 4 test clouds spread over")
         a("64-256 points (`select_clouds.py spread 4`), on the M0 the 4 largest of at most 92 points (`upto 4 92`);")
         a("Cora models")
         a("one inference over the 2,708-node graph with sparse int8 features (`--sparse`; cora-link scores its")

@@ -187,6 +187,7 @@ TASKS = {
     "cora-gat": "Cora nodes (7 classes), GAT 1433→8×8 heads→7",
     "cora-appnp": "Cora nodes (7 classes), MLP 1433→64→7 + APPNP (K=10, α=0.1)",
     "digits-gin": "8×8 digit images as grid graphs (10 classes), 3×GIN + add pool",
+    "digits-gps": "8×8 digits as stroke graphs (10 classes), RWSE + 2×GPS (GIN, 4 heads) + add pool",
     "shapes-dgcnn": "3D point clouds of 6 shapes (64–256 points), 2×DynamicEdgeConv k=10 + max pool",
     "cora-link": "Cora link prediction (AUC), GAE: GCN 1433→32→16 + inner product",
 }

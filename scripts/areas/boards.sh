@@ -9,13 +9,14 @@
 #  2. on the emulated boards (scripts/qemu-run.sh: device output bytes == the host runtime's and
 #     `tinygnn run`'s; prints instructions per inference, arena, stack, flash): the generated demo
 #     model; models/karate-gcn (the whole graph, M4 and M0); models/digits-gin (all 359 test graphs
-#     on the M4, the first 50 on the M0, int8 features); karate-gcn and digits-gin converted with
+#     on the M4, the first 50 on the M0, int8 features); models/digits-gps (GPS + RWSE, the first 100
+#     test graphs on the M4); karate-gcn and digits-gin converted with
 #     int4 weights (M4); models/shapes-dgcnn on the M4 (4 clouds across 64-256 points) and the M0
 #     (the 4 largest clouds of at most M0_MAX_POINTS points; must PASS); with $TINYGNN_DATA (Planetoid
 #     data, see models/README.md) cora-gcn, cora-sage, cora-gat, cora-appnp and cora-link on the M4,
 #     the whole 2708-node graph in one inference with sparse int8 features (--sparse; inputs made
 #     into .cache/inputs/<name> by models/make_inputs.py when missing), else visible SKIP lines;
-#     the conformance goldens gps_rwse (both boards), gps_gine_layer_norm, transformer_h4_mean,
+#     the conformance goldens gps_rwse (M0), gps_gine_layer_norm, transformer_h4_mean,
 #     layer_norm and attention_pool (M4);
 #  3. the Cortex-M0 stack (boards/qemu-m0/memory.x keeps it below .data/.bss), on karate-gcn: the
 #     arena sizes that used to lock up (10,688 / 11,152 / 11,712 B) no longer link (a clean SKIP);
@@ -108,6 +109,11 @@ qemu_runs() {
         scripts/qemu-run.sh --board m4 --split --i8 models/digits-gin
         scripts/qemu-run.sh --board m0 --split --i8 --max 50 models/digits-gin
     fi
+    # The graph transformer (GPS + RWSE computed on the device): the first 100 test graphs on the
+    # M4 (its arena and stack overflow the micro:bit's 16 KiB of RAM).
+    if [ -d models/digits-gps ]; then
+        scripts/qemu-run.sh --board m4 --split --i8 --max 100 models/digits-gps
+    fi
     cora_runs
 }
 step "QEMU runs (m4, m0): bundled models" qemu_runs "$@"
@@ -125,12 +131,11 @@ int4_runs() {
 step "QEMU runs (m4): int4 weights" int4_runs
 
 golden_runs() {
-    # Ops no bundled model uses yet, from their conformance goldens: a GPS graph transformer
-    # with the random-walk encoding computed on the device on both boards; GPS with GINE
-    # and LayerNorm, TransformerConv and
-    # LayerNorm with the sigmoid and tanh tables, attention pooling, on the M4.
+    # Ops and forms the bundled models leave out, from their conformance goldens: GPS with the
+    # random-walk encoding on the M0 (digits-gps runs it on the M4), GPS with GINE and LayerNorm,
+    # TransformerConv and LayerNorm with the sigmoid and tanh tables, attention pooling, on the M4.
     local name c board
-    for name in gps_rwse:all gps_gine_layer_norm:m4 transformer_h4_mean:m4 layer_norm:m4 attention_pool:m4; do
+    for name in gps_rwse:m0 gps_gine_layer_norm:m4 transformer_h4_mean:m4 layer_norm:m4 attention_pool:m4; do
         board=${name#*:}
         name=${name%%:*}
         c=tests/conformance/$name
