@@ -41,7 +41,8 @@ use tinygnn::ops::{
 use common::Rng;
 use tinygnn::format::writer::fix_crc;
 use tinygnn::format::{
-    Activation, Aggr, ConcatPart, MetaHeader, Op, Pool, Section, TensorDesc, TensorKind, HEADER_LEN,
+    Activation, Aggr, ConcatPart, MetaHeader, Op, Pool, Section, TensorDesc, TensorKind,
+    TransformerEdge, HEADER_LEN,
 };
 use tinygnn::{Error, Features, GraphInput, Model, Session};
 use tinygnn_testkit::every_op_model;
@@ -251,11 +252,22 @@ fn op_ids(op: &mut Op) -> Vec<&mut u8> {
             edge_attr,
             output,
             ..
+        })
+        | Op::TransformerConv(TransformerConv {
+            input,
+            output,
+            edge: Some(TransformerEdge { edge_attr, .. }),
+            ..
         }) => vec![input, edge_attr, output],
         Op::Lut(Lut { input, output, .. })
         | Op::Softmax(Softmax { input, output, .. })
         | Op::LayerNorm(LayerNorm { input, output, .. })
-        | Op::TransformerConv(TransformerConv { input, output, .. })
+        | Op::TransformerConv(TransformerConv {
+            input,
+            output,
+            edge: None,
+            ..
+        })
         | Op::RandomWalkPe(RandomWalkPe { input, output, .. }) => vec![input, output],
         Op::Concat(Concat { parts, output }) => {
             let mut v: Vec<&mut u8> = parts.iter_mut().map(|p| &mut p.input).collect();
@@ -308,8 +320,19 @@ fn op_sections(op: &mut Op) -> Vec<&mut Section> {
             w_skip,
             lin_bias,
             params,
+            beta,
+            edge,
             ..
-        }) => vec![w_query, w_key, w_value, w_skip, lin_bias, params],
+        }) => {
+            let mut v = vec![w_query, w_key, w_value, w_skip, lin_bias, params, beta];
+            if let Some(TransformerEdge {
+                weights, rescale, ..
+            }) = edge
+            {
+                v.extend([weights, rescale]);
+            }
+            v
+        }
         Op::EdgeConv(EdgeConv {
             w_self,
             w_nbr,
@@ -509,8 +532,12 @@ fn mutate_param(rng: &mut Rng, op: &mut Op) {
             logit_mult,
             logit_shift,
             act,
+            edge,
+            beta,
             ..
-        }) => match rng.next() % 8 {
+        }) => match rng.next() % 10 {
+            8 => *edge = None,
+            9 => *beta = Section::default(),
             0 => *heads = nasty_u8(rng, *heads, 16),
             1 => *concat ^= true,
             7 => *global ^= true,

@@ -32,6 +32,7 @@ pub use small::Take;
 // these (each op's parameters and semantics live in its module of `ops`).
 pub use crate::ops::gat::GatEdge;
 pub use crate::ops::link::PairMode;
+pub use crate::ops::transformer::TransformerEdge;
 pub use crate::ops::{take_op, Op, OP_TAGS};
 
 use crate::error::{Error, Result};

@@ -67,6 +67,17 @@ pub fn softmax_alpha(w: u32, recip: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
+/// The logistic function of a Q16 logit `l` in Q30 (`2^30 = 1.0`), through
+/// [`exp_q30`] of `−|l|`, `e`: `floor((2^60 + (2^30 + e)/2) / (2^30 + e))` for
+/// `l ≥ 0`, `floor((e·2^30 + (2^30 + e)/2) / (2^30 + e))` for `l < 0`.
+/// Within `0..=2^30`, non-decreasing, `sigmoid_q30(0) = 2^29`.
+pub fn sigmoid_q30(l: i64) -> i64 {
+    let e = i64::from(exp_q30(l.saturating_abs().saturating_neg()));
+    let den = (1i64 << 30) + e;
+    let num = if l >= 0 { 1i64 << 60 } else { e << 30 };
+    (num + den / 2).checked_div(den).unwrap_or(0)
+}
+
 /// Channels per head for an op with `heads` heads, `out_ch` output channels:
 /// `out_ch / heads` with concat, `out_ch` without (`None` if not a whole number or `heads = 0`).
 pub fn per_head(heads: usize, concat: bool, out_ch: usize) -> Option<usize> {
@@ -98,5 +109,27 @@ pub fn read_i32(b: &[u8], i: usize) -> i32 {
     match b.get(4 * i..4 * i + 4) {
         Some(&[a, c, d, e]) => i32::from_le_bytes([a, c, d, e]),
         _ => 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sigmoid_is_accurate_monotone_and_bounded() {
+        assert_eq!(sigmoid_q30(0), 1 << 29);
+        let mut last = 0;
+        for l in (-(40i64 << 16)..=(40i64 << 16)).step_by(9973) {
+            let v = sigmoid_q30(l);
+            assert!((0..=1 << 30).contains(&v), "{l}: {v}");
+            assert!(v >= last, "not monotone at {l}");
+            last = v;
+            let want = 1.0 / (1.0 + (-(l as f64) / 65536.0).exp());
+            let got = v as f64 / f64::from(1u32 << 30);
+            assert!((got - want).abs() < 1e-6, "{l}: {got} vs {want}");
+        }
+        assert_eq!(sigmoid_q30(i64::MAX), 1 << 30);
+        assert_eq!(sigmoid_q30(i64::MIN), 0);
     }
 }

@@ -1,7 +1,9 @@
-//! `TransformerConv` — PyG's `TransformerConv` (eval mode; `beta=False`, no
-//! `edge_dim`): multi-head scaled dot-product attention over each node's
-//! in-edges, `α_ji = softmax_j(q_i·k_j / √C)`, `out_i = Σ_j α_ji v_j`, heads
-//! concatenated or averaged, plus the root weight `lin_skip(x_i)`.
+//! `TransformerConv` — PyG's `TransformerConv` (eval mode): multi-head
+//! scaled dot-product attention over each node's in-edges,
+//! `α_ji = softmax_j(q_i·k_j / √C)`, `out_i = Σ_j α_ji v_j`, heads
+//! concatenated or averaged, plus the root weight `lin_skip(x_i)`, gated by
+//! `beta`; with `edge_dim`, `lin_edge(e_ji)` is added to the key and the value
+//! of each edge.
 //!
 //! Integer form (exact semantics on [`TransformerConv`]): the projections are
 //! exact i32 accumulators; queries and keys are shifted to i16 so that their
@@ -20,14 +22,14 @@ use super::{is_i4, Check, Ctx, Env, In, OpDef, Out, Scratch, Shapes, Tensors};
 use crate::error::Result;
 use crate::format::{Activation, ChannelParams, Section, TensorKind};
 use crate::kernels::attention::{
-    exp_q30, per_head, read_i32, rescale_logit, softmax_alpha, softmax_recip,
+    exp_q30, per_head, read_i32, rescale_logit, sigmoid_q30, softmax_alpha, softmax_recip,
 };
 use crate::kernels::dense_i4::Matrix;
 use crate::kernels::requant;
 use crate::quant::{round_div_i64, round_shift_i64_to_i32};
 
-/// TransformerConv (PyG semantics, eval mode, `beta=False`, no edge
-/// features), node tensors only. `H = heads`, `C` channels per head
+/// TransformerConv (PyG semantics, eval mode), node tensors (and the edge
+/// tensor with [`TransformerEdge`]). `H = heads`, `C` channels per head
 /// (`out_ch / H` with `concat`, `out_ch` without), `HC = H·C`.
 ///
 /// 1. Projections of every node `j` (i32, exact; `b*` the i32 biases in
@@ -47,9 +49,21 @@ use crate::quant::{round_div_i64, round_shift_i64_to_i32};
 ///    `t[c] = round_div(Σ_h agg[hC+c], H·2^30)`; a node without in-edges has
 ///    `t = 0`. With a root weight (`w_skip` not empty, `[out_ch, in_ch]`),
 ///    `t += Ws·(x_i − zp_x)` (saturating i32).
+///    With `beta` (PyG's `beta=True`, root weight only), instead: `a = t`
+///    (the attention part) and `r = Ws·(x_i − zp_x) + bs` (`bs`: `lin_skip`'s
+///    bias, the last `out_ch` values of `lin_bias`), the Q16 gate logit
+///    `g = Σ_c rq(a[c], βa_m[c], βa_s[c]) + rq(r[c], βr_m[c], βr_s[c])` (i64;
+///    PyG's `lin_beta(cat[a, r, a − r])` folded per channel), `b =`
+///    [`sigmoid_q30`]`(g)` and `t[c] = clamp_i32(rs64(b·r[c] + (2^30 − b)·a[c], 30))`.
 /// 5. `out = requantize_row(t, params, act, zp_out)` (the records hold
-///    `lin_skip`'s bias; `Wv` and `Ws` share the scale of each output
+///    `lin_skip`'s bias, zero with `beta`; `Wv` and `Ws` share the scale of each output
 ///    channel, `Wv`'s heads one scale with `concat` false).
+///
+/// With edge features ([`TransformerEdge`], not with `global`), edge `j→i` at
+/// CSR position `p`, row `q` of `HC`: `a_pq = Σ_d We[q,d]·(e_pd − zp_e)` (i64);
+/// its key is `sat_i16(k̂_j[q] + sat_i16(rs(rq(a_pq, mk[q], sk[q]), k_shift)))`
+/// in place of `k̂_j[q]` and its value `sat_i32(v_j[q] + rq(a_pq, mv[q], sv[q]))`
+/// in place of `v_j[q]` (`rq` as [`rescale_logit`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct TransformerConv {
@@ -74,7 +88,8 @@ pub struct TransformerConv {
     pub w_value: Section,
     /// `lin_skip`, `[out_ch, in_ch]`; empty without a root weight.
     pub w_skip: Section,
-    /// i32 little endian `bq`, `bk`, `bv` (`3·HC` values, accumulator units).
+    /// i32 little endian `bq`, `bk`, `bv` (`3·HC` values, accumulator units),
+    /// with `beta` followed by `lin_skip`'s bias `bs` (`out_ch` values).
     pub lin_bias: Section,
     /// Right shift of the query accumulators to i16 (0..=31).
     pub q_shift: u8,
@@ -88,6 +103,27 @@ pub struct TransformerConv {
     pub params: ChannelParams,
     /// Fused activation.
     pub act: Activation,
+    /// Edge features (PyG's `edge_dim`): `lin_edge(e_ji)` added to the key and
+    /// the value of each edge.
+    pub edge: Option<TransformerEdge>,
+    /// PyG's `beta=True` (with a root weight only): i32 little endian `(m, s)`
+    /// per output channel for the attention part, then per output channel for
+    /// the root term, mapping each into the Q16 gate logit (`16·out_ch`
+    /// bytes); empty without the gate.
+    pub beta: Section,
+}
+
+/// The edge features of a [`TransformerConv`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct TransformerEdge {
+    /// The edge-feature tensor ([`TensorKind::Edge`], `D` channels).
+    pub edge_attr: u8,
+    /// int8 `lin_edge` weights `We[HC, D]` (one scale per row).
+    pub weights: Section,
+    /// i32 little endian `(m, s)` per row of `HC` into the key accumulator
+    /// units, then per row into the value accumulator units (`16·HC` bytes).
+    pub rescale: Section,
 }
 
 /// Shape of one layer: heads, channels per head.
@@ -157,6 +193,39 @@ struct Params<'a> {
     logit_shift: i32,
     params: &'a [u8],
     act: Activation,
+    edge: Option<EdgeIn<'a>>,
+    beta: &'a [u8],
+}
+
+/// The edge inputs of a layer ([`TransformerEdge`]).
+struct EdgeIn<'a> {
+    /// The edge tensor, rows in CSR order.
+    e: In<'a>,
+    /// int8 `We[HC, D]`.
+    w: &'a [u8],
+    /// `(m, s)` per row for the keys, then for the values.
+    rescale: &'a [u8],
+}
+
+impl EdgeIn<'_> {
+    /// Row `q` of `lin_edge` on the edge at CSR position `pos`, rescaled by
+    /// the `(m, s)` pair number `at` (`q` for keys, `HC + q` for values).
+    fn term(&self, pos: usize, q: usize, at: usize) -> i32 {
+        let d = self.e.channels;
+        let a = pos.saturating_mul(d);
+        let row = self.e.data.get(a..a.saturating_add(d)).unwrap_or(&[]);
+        let b = q.saturating_mul(d);
+        let w = self.w.get(b..b.saturating_add(d)).unwrap_or(&[]);
+        let zp = i64::from(self.e.zp);
+        let acc = row.iter().zip(w).fold(0i64, |s, (&v, &wb)| {
+            s.saturating_add(i64::from(wb as i8) * (i64::from(v) - zp))
+        });
+        rescale_logit(
+            acc,
+            read_i32(self.rescale, 2 * at),
+            read_i32(self.rescale, 2 * at + 1),
+        )
+    }
 }
 
 /// Runs the convolution: keys and values of every node, then node by node
@@ -203,18 +272,51 @@ fn run(ctx: &Ctx<'_>, p: &Params<'_>, x: In<'_>, out: Out<'_>, mut sc: Scratch<'
                 nodes: n,
             }
         } else {
-            Sources::Edges(ctx.csr.neighbors(i))
+            Sources::Edges(ctx.csr.neighbors(i), ctx.csr.range(i))
         };
         attend(&srcs, p, q16, k, v, w);
         if !p.ws.is_empty() {
             p.ws.matvec(ic, xr, x.zp, sums_s, skip);
-            for (o, &s) in t.iter_mut().zip(skip.iter()) {
-                *o = o.saturating_add(s);
+            if !p.beta.is_empty() {
+                for (c, r) in skip.iter_mut().enumerate() {
+                    *r = r.saturating_add(read_i32(p.lin_bias, 3 * hc + c));
+                }
             }
+            root(p.beta, t, skip);
         }
         requant::requantize_row(t, p.params, p.act, out.zp, or);
     }
     Ok(())
+}
+
+/// Adds the root term `r` to the attention part `t`, through the `beta` gate
+/// when there is one (step 4 of [`TransformerConv`]).
+fn root(beta: &[u8], t: &mut [i32], r: &[i32]) {
+    if beta.is_empty() {
+        for (o, &s) in t.iter_mut().zip(r) {
+            *o = o.saturating_add(s);
+        }
+        return;
+    }
+    let oc = t.len();
+    let mut g = 0i64;
+    for (c, (&a, &b)) in t.iter().zip(r).enumerate() {
+        let ga = rescale_logit(
+            i64::from(a),
+            read_i32(beta, 2 * c),
+            read_i32(beta, 2 * c + 1),
+        );
+        let at = 2 * (oc + c);
+        let gb = rescale_logit(i64::from(b), read_i32(beta, at), read_i32(beta, at + 1));
+        g = g
+            .saturating_add(i64::from(ga))
+            .saturating_add(i64::from(gb));
+    }
+    let b = sigmoid_q30(g);
+    for (o, &s) in t.iter_mut().zip(r) {
+        let m = b * i64::from(s) + ((1i64 << 30) - b) * i64::from(*o);
+        *o = round_shift_i64_to_i32(m, 30);
+    }
 }
 
 /// `dst = sat_i16(rs(acc + bias[off..], shift))`, row by row.
@@ -235,8 +337,8 @@ fn add_bias(v: &mut [i32], lin_bias: &[u8], hc: usize) {
 
 /// The nodes a node attends to.
 enum Sources<'a> {
-    /// The sources of its in-edges.
-    Edges(&'a [u16]),
+    /// The sources of its in-edges and their CSR positions.
+    Edges(&'a [u16], core::ops::Range<usize>),
     /// Every node of its graph.
     Graph {
         batch: Option<&'a [u16]>,
@@ -249,7 +351,7 @@ impl Sources<'_> {
     /// The source nodes, in order.
     fn iter(&self) -> SourceIter<'_> {
         match *self {
-            Sources::Edges(e) => SourceIter::Edges(e.iter()),
+            Sources::Edges(e, ref r) => SourceIter::Edges(e.iter(), r.clone()),
             Sources::Graph {
                 batch,
                 graph,
@@ -266,7 +368,7 @@ impl Sources<'_> {
 
 /// The iterator of [`Sources::iter`].
 enum SourceIter<'a> {
-    Edges(core::slice::Iter<'a, u16>),
+    Edges(core::slice::Iter<'a, u16>, core::ops::Range<usize>),
     Graph {
         batch: Option<&'a [u16]>,
         graph: u16,
@@ -276,10 +378,11 @@ enum SourceIter<'a> {
 }
 
 impl Iterator for SourceIter<'_> {
-    type Item = usize;
-    fn next(&mut self) -> Option<usize> {
+    /// A source node and, for an in-edge, its CSR position.
+    type Item = (usize, Option<usize>);
+    fn next(&mut self) -> Option<(usize, Option<usize>)> {
         match self {
-            SourceIter::Edges(e) => e.next().map(|&j| usize::from(j)),
+            SourceIter::Edges(e, r) => Some((usize::from(*e.next()?), r.next())),
             SourceIter::Graph {
                 batch,
                 graph,
@@ -290,7 +393,7 @@ impl Iterator for SourceIter<'_> {
                     let j = *next;
                     *next += 1;
                     if batch.is_none_or(|b| b.get(j) == Some(graph)) {
-                        return Some(j);
+                        return Some((j, None));
                     }
                 }
                 None
@@ -307,15 +410,28 @@ struct Work<'s> {
     t: &'s mut [i32],
 }
 
-/// The Q16 logit of query `q` against source `j`'s key, head `h`.
-fn logit(p: &Params<'_>, q: &[i16], k: &[i16], j: usize, h: usize) -> i64 {
+/// The Q16 logit of query `q` against source `j`'s key (plus the edge's
+/// term at CSR position `pos`, with edge features), head `h`.
+fn logit(p: &Params<'_>, q: &[i16], k: &[i16], (j, pos): (usize, Option<usize>), h: usize) -> i64 {
     let (c, hc) = (p.s.per_head, p.s.hc());
     let a = j.saturating_mul(hc).saturating_add(h * c);
     let kj = k.get(a..a.saturating_add(c)).unwrap_or(&[]);
     let qh = q.get(h * c..h * c + c).unwrap_or(&[]);
-    let dot = qh.iter().zip(kj).fold(0i64, |s, (&a, &b)| {
-        s.saturating_add(i64::from(a) * i64::from(b))
-    });
+    let dot = match (&p.edge, pos) {
+        (Some(ed), Some(pos)) => qh
+            .iter()
+            .zip(kj)
+            .enumerate()
+            .fold(0i64, |s, (cc, (&a, &b))| {
+                let e = to_i16(ed.term(pos, h * c + cc, h * c + cc), p.k_shift);
+                let kk = i32::from(b).saturating_add(i32::from(e));
+                let kk = kk.clamp(i32::from(i16::MIN), i32::from(i16::MAX));
+                s.saturating_add(i64::from(a) * i64::from(kk))
+            }),
+        _ => qh.iter().zip(kj).fold(0i64, |s, (&a, &b)| {
+            s.saturating_add(i64::from(a) * i64::from(b))
+        }),
+    };
     i64::from(rescale_logit(dot, p.logit_mult, p.logit_shift))
 }
 
@@ -350,9 +466,9 @@ fn attend(srcs: &Sources<'_>, p: &Params<'_>, q: &[i16], k: &[i16], v: &[i32], w
 #[inline(never)]
 fn maxima(srcs: &Sources<'_>, p: &Params<'_>, q: &[i16], k: &[i16], mx: &mut [i64]) {
     mx.fill(i64::MIN);
-    for j in srcs.iter() {
+    for src in srcs.iter() {
         for (h, m) in mx.iter_mut().enumerate() {
-            *m = (*m).max(logit(p, q, k, j, h));
+            *m = (*m).max(logit(p, q, k, src, h));
         }
     }
 }
@@ -370,8 +486,8 @@ fn reciprocals(
     for (h, r) in recip.iter_mut().enumerate() {
         let m = mx.get(h).copied().unwrap_or(0);
         let mut sum = 0u64;
-        for j in srcs.iter() {
-            sum = sum.saturating_add(u64::from(exp_q30(logit(p, q, k, j, h) - m)));
+        for src in srcs.iter() {
+            sum = sum.saturating_add(u64::from(exp_q30(logit(p, q, k, src, h) - m)));
         }
         *r = softmax_recip(sum);
     }
@@ -390,16 +506,22 @@ fn weighted_sum(
 ) {
     let (heads, c, hc) = (p.s.heads, p.s.per_head, p.s.hc());
     agg.fill(0);
-    for j in srcs.iter() {
-        let at = j.saturating_mul(hc);
+    for src in srcs.iter() {
+        let at = src.0.saturating_mul(hc);
         let vj = v.get(at..at.saturating_add(hc)).unwrap_or(&[]);
         for h in 0..heads {
             let m = mx.get(h).copied().unwrap_or(0);
             let rh = recip.get(h).copied().unwrap_or(0);
-            let alpha = softmax_alpha(exp_q30(logit(p, q, k, j, h) - m), rh);
+            let alpha = softmax_alpha(exp_q30(logit(p, q, k, src, h) - m), rh);
             let dst = agg.get_mut(h * c..h * c + c).unwrap_or(&mut []);
-            let src = vj.get(h * c..h * c + c).unwrap_or(&[]);
-            for (d, &val) in dst.iter_mut().zip(src) {
+            let vals = vj.get(h * c..h * c + c).unwrap_or(&[]);
+            for (cc, (d, &val)) in dst.iter_mut().zip(vals).enumerate() {
+                let val = match (&p.edge, src.1) {
+                    (Some(ed), Some(pos)) => {
+                        val.saturating_add(ed.term(pos, h * c + cc, hc + h * c + cc))
+                    }
+                    _ => val,
+                };
                 *d = d.saturating_add(alpha.saturating_mul(i64::from(val)));
             }
         }
@@ -414,7 +536,10 @@ impl OpDef for TransformerConv {
         self.output
     }
     fn for_each_input(&self, f: &mut dyn FnMut(u8)) {
-        f(self.input)
+        f(self.input);
+        if let Some(e) = &self.edge {
+            f(e.edge_attr);
+        }
     }
     fn has_i4_weights(&self) -> bool {
         [self.w_query, self.w_key, self.w_value, self.w_skip]
@@ -426,6 +551,21 @@ impl OpDef for TransformerConv {
         let (ci, co) = (usize::from(i.channels), usize::from(o.channels));
         let hc = self.shape(co)?.hc();
         let skip_ok = c.section_is(self.w_skip, 0) || c.weights_ok(self.w_skip, co, ci);
+        let beta_ok = c.section_is(self.beta, 0)
+            || (!c.section_is(self.w_skip, 0)
+                && c.section_is(self.beta, 16 * co)
+                && c.shifts_ok(self.beta));
+        let edge_ok = match &self.edge {
+            None => true,
+            Some(e) => {
+                let et = c.tensor(e.edge_attr)?;
+                !self.global
+                    && et.kind == TensorKind::Edge
+                    && c.section_is(e.weights, hc * usize::from(et.channels))
+                    && c.section_is(e.rescale, 16 * hc)
+                    && c.shifts_ok(e.rescale)
+            }
+        };
         Check::ok(
             i.kind == TensorKind::Node
                 && o.kind == TensorKind::Node
@@ -435,7 +575,17 @@ impl OpDef for TransformerConv {
                 && c.weights_ok(self.w_key, hc, ci)
                 && c.weights_ok(self.w_value, hc, ci)
                 && skip_ok
-                && c.section_is(self.lin_bias, 12 * hc)
+                && beta_ok
+                && edge_ok
+                && c.section_is(
+                    self.lin_bias,
+                    12 * hc
+                        + if c.section_is(self.beta, 0) {
+                            0
+                        } else {
+                            4 * co
+                        },
+                )
                 && self.q_shift <= 31
                 && self.k_shift <= 31
                 && (-32..=31).contains(&self.logit_shift)
@@ -468,6 +618,14 @@ fn run_op<'v, T: Tensors<'v>>(
     scratch: Scratch<'_>,
 ) -> Result<()> {
     let s = op.shape(out.channels).ok_or(env.invalid())?;
+    let edge = match &op.edge {
+        Some(e) => Some(EdgeIn {
+            e: env.view(e.edge_attr)?,
+            w: env.data.bytes(e.weights),
+            rescale: env.data.bytes(e.rescale),
+        }),
+        None => None,
+    };
     let p = Params {
         s,
         concat: op.concat,
@@ -483,6 +641,8 @@ fn run_op<'v, T: Tensors<'v>>(
         logit_shift: op.logit_shift,
         params: env.data.bytes(op.params),
         act: op.act,
+        edge,
+        beta: env.data.bytes(op.beta),
     };
     run(env.ctx, &p, env.view(op.input)?, out, scratch)
 }

@@ -9,7 +9,9 @@
 //! the fuzz corpus pick it up.
 
 use tinygnn::format::writer::{ChannelRecord, ModelWriter};
-use tinygnn::format::{Activation, Aggr, ConcatPart, Op, Pool, Section, TensorDesc, TensorKind};
+use tinygnn::format::{
+    Activation, Aggr, ConcatPart, Op, Pool, Section, TensorDesc, TensorKind, TransformerEdge,
+};
 use tinygnn::ops::softmax::{EXP_ONE, PROB_SCALE, PROB_ZERO_POINT};
 use tinygnn::ops::{
     Act, Add, AttentionPool, Concat, EdgeConv, GatConv, GcnConv, GinAggregate, GineConv,
@@ -170,6 +172,12 @@ pub const STAGES: &[(&str, Stage)] = &[
 ];
 
 fn transformer(f: &mut Fixture) {
+    transformer_with(f, None, false);
+}
+
+/// A TransformerConv (2 heads of 3 channels, concat, root weight), with edge
+/// features `(tensor, D)` and/or the `beta` gate.
+fn transformer_with(f: &mut Fixture, edge: Option<(u8, usize)>, beta: bool) {
     let (heads, c) = (2usize, 3usize);
     let hc = heads * c;
     let input = f.cur();
@@ -178,7 +186,9 @@ fn transformer(f: &mut Fixture) {
         let v = f.values(hc * in_ch);
         f.w.add_i8(&v)
     });
-    let bias: Vec<u8> = (0..3 * hc as i32)
+    // bq, bk, bv, and with beta lin_skip's bias.
+    let n_bias = 3 * hc + if beta { hc } else { 0 };
+    let bias: Vec<u8> = (0..n_bias as i32)
         .flat_map(|k| (37 * k - 200).to_le_bytes())
         .collect();
     let lin_bias = f.bytes(&bias);
@@ -190,6 +200,31 @@ fn transformer(f: &mut Fixture) {
         })
         .collect();
     let params = f.w.add_channel_params(&recs);
+    // (m, s) pairs: per channel, every shift in -32..=31.
+    let pairs = |n: usize, sign: i32, shift: i32| -> Vec<u8> {
+        (0..n as i32)
+            .flat_map(|k| [sign * ((1 << 30) + k * 5003), shift - k % 3])
+            .flat_map(i32::to_le_bytes)
+            .collect()
+    };
+    let edge = edge.map(|(edge_attr, d)| {
+        let w = f.values(hc * d);
+        let weights = f.w.add_i8(&w);
+        let mut rescale = pairs(hc, 1, -4);
+        rescale.extend(pairs(hc, 1, -2));
+        TransformerEdge {
+            edge_attr,
+            weights,
+            rescale: f.bytes(&rescale),
+        }
+    });
+    let beta = if beta {
+        let mut p = pairs(hc, 1, 3);
+        p.extend(pairs(hc, -1, 2));
+        f.bytes(&p)
+    } else {
+        Section::default()
+    };
     // Zero point 0, as the readout's max pooling keeps its input's quantization.
     let output = f.next_node(hc as u16, 0.1, 0);
     f.w.add_op(Op::TransformerConv(TransformerConv {
@@ -209,6 +244,8 @@ fn transformer(f: &mut Fixture) {
         logit_shift: 4,
         params,
         act: Activation::Relu,
+        edge,
+        beta,
     }));
 }
 
@@ -562,7 +599,8 @@ pub const EDGE_FEATURES: usize = 2;
 /// A small model with the ops that read edge features (`edge_attr`,
 /// [`EDGE_FEATURES`] channels): Linear 3 → 2, GINEConv without `lin`
 /// (edge features added as they are), GINEConv with `lin`, GATConv with
-/// `edge_dim`. Output: the last node tensor. Capacity [`EVERY_OP_CAPACITY`].
+/// `edge_dim`, TransformerConv with `edge_dim` and `beta`. Output: the last
+/// node tensor. Capacity [`EVERY_OP_CAPACITY`].
 pub fn edge_op_model() -> Vec<u8> {
     let mut f = Fixture::new(3, 0.05, 2);
     let ea = f.tensor(TensorKind::Edge, EDGE_FEATURES as u16, 0.04, -3);
@@ -596,6 +634,7 @@ pub fn edge_op_model() -> Vec<u8> {
         }));
     }
     gat_with(&mut f, Some((ea, EDGE_FEATURES)));
+    transformer_with(&mut f, Some((ea, EDGE_FEATURES)), true);
     let out = f.cur();
     let (n, e, g) = EVERY_OP_CAPACITY;
     f.w.finish(f.nodes[0], &[out], n, e, g)
@@ -801,7 +840,16 @@ mod tests {
         let bytes = edge_op_model();
         let model = Model::from_bytes(&bytes).expect("valid");
         let names: Vec<&str> = model.ops().map(|o| o.name()).collect();
-        assert_eq!(names, ["linear", "gine_conv", "gine_conv", "gat_conv"]);
+        assert_eq!(
+            names,
+            [
+                "linear",
+                "gine_conv",
+                "gine_conv",
+                "gat_conv",
+                "transformer_conv"
+            ]
+        );
         assert!(model.edge_input().is_some());
         let x: Vec<f32> = (0..5 * 3).map(|i| (i % 7) as f32 * 0.1 - 0.3).collect();
         let src = [0u16, 1, 2, 3, 4, 0];
@@ -829,7 +877,7 @@ mod tests {
         );
         input.edge_attr = Some(tinygnn::EdgeAttr::F32(&ea));
         let out = s.run(&input).expect("runs");
-        assert_eq!((out.rows, out.channels), (5, 8));
+        assert_eq!((out.rows, out.channels), (5, 6));
         assert!(out.data.iter().any(|&v| v != out.data[0]), "{:?}", out.data);
     }
 }

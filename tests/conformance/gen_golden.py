@@ -75,6 +75,11 @@ def multi_graph(gen, weighted=False) -> Data:
     return Batch.from_data_list([make_graph(n, 3 * n, gen, weighted) for n in sizes])
 
 
+def large_graphs(gen) -> Data:
+    """Two graphs of 200 and 150 nodes batched (an MCU's largest graphs)."""
+    return Batch.from_data_list([make_graph(n, 3 * n, gen, False) for n in (200, 150)])
+
+
 def perturb(model: torch.nn.Module, gen: torch.Generator) -> torch.nn.Module:
     """Non-trivial biases and BatchNorm statistics/affine parameters (a fresh model has
     zero biases and identity BatchNorm, which would hide parameter mix-ups)."""
@@ -340,6 +345,40 @@ class Transformer(torch.nn.Module):
 
     def forward(self, x, edge_index):
         return self.conv2(self.norm(self.conv1(x, edge_index)).relu(), edge_index)
+
+
+class TransformerEdge(torch.nn.Module):
+    """TransformerConv with edge features and the beta gate, ReLU fused after it, then
+    TransformerConv with edge features (heads averaged, beta per `beta2`)."""
+
+    def __init__(self, beta2):
+        super().__init__()
+        self.conv1 = gnn.TransformerConv(F_IN, 4, heads=2, edge_dim=3, beta=True)
+        self.conv2 = gnn.TransformerConv(8, 3, heads=2, concat=False, edge_dim=3, beta=beta2)
+
+    def forward(self, x, edge_index, edge_attr):
+        h = F.relu(self.conv1(x, edge_index, edge_attr))
+        return self.conv2(h, edge_index, edge_attr)
+
+
+class GpsTransformer(torch.nn.Module):
+    """GPS with TransformerConv (edge features, beta gate) as the local conv: Linear,
+    2 GPSConv (4 heads, batch_norm), mean pool, Linear; for graphs of a few hundred nodes."""
+
+    def __init__(self):
+        super().__init__()
+        self.enc = torch.nn.Linear(F_IN, 16)
+
+        def conv():
+            return gnn.TransformerConv(16, 4, heads=4, edge_dim=3, beta=True)
+        self.gps1 = gnn.GPSConv(16, conv(), heads=4)
+        self.gps2 = gnn.GPSConv(16, conv(), heads=4)
+        self.head = torch.nn.Linear(16, 3)
+
+    def forward(self, x, edge_index, batch, edge_attr):
+        h = self.gps1(self.enc(x), edge_index, batch, edge_attr=edge_attr)
+        h = self.gps2(h, edge_index, batch, edge_attr=edge_attr)
+        return self.head(gnn.global_mean_pool(h, batch))
 
 
 class Gps(torch.nn.Module):
@@ -785,6 +824,15 @@ CASES += [
      "Linear, 4 graphs", lambda: AttnPool(1, True), multi_graph),
     ("attention_pool_per_channel", "GCN, ReLU, AttentionalAggregation(gate_nn → 8 channels), "
      "Linear, 4 graphs", lambda: AttnPool(8, False), multi_graph),
+    ("transformer_edge_beta", "TransformerConv(heads=2, edge_dim=3, beta=True), ReLU, "
+     "TransformerConv(heads=2, mean, edge_dim=3, beta=True)", lambda: TransformerEdge(True),
+     with_edge_attr(one_graph, 3)),
+    ("transformer_edge_mean", "TransformerConv(heads=2, edge_dim=3, beta=True), ReLU, "
+     "TransformerConv(heads=2, mean, edge_dim=3), 4 graphs", lambda: TransformerEdge(False),
+     with_edge_attr(multi_graph, 3)),
+    ("gps_transformer_large", "GPS: Linear, 2 GPSConv (TransformerConv local with edge_dim=3 "
+     "and beta, 4 heads), mean pool, Linear; graphs of 200 and 150 nodes",
+     lambda: GpsTransformer(), with_edge_attr(large_graphs, 3)),
     ("gps_rwse", "GPS with RWSE (AddRandomWalkPE(8), computed on the device): BatchNorm + "
      "Linear on the PE, cat with Linear(x), GPSConv (GCN, 2 heads), mean pool, Linear, 4 graphs",
      lambda: GpsRwse(), with_rwse(multi_graph, 8)),

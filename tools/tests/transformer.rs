@@ -40,10 +40,12 @@ fn convert_and_verify(dir: &Path, name: &str, top1: f64) -> Value {
 #[test]
 fn transformer_goldens_convert_inspect_and_verify() {
     let dir = tempfile::tempdir().unwrap();
-    for (name, heads, concat, root) in [
-        ("transformer_h1", 1, true, true),
-        ("transformer_h4_mean", 4, false, true),
-        ("transformer_h2_no_root", 2, true, false),
+    for (name, heads, concat, root, gated, edges) in [
+        ("transformer_h1", 1, true, true, false, false),
+        ("transformer_h4_mean", 4, false, true, false, false),
+        ("transformer_h2_no_root", 2, true, false, false, false),
+        ("transformer_edge_beta", 2, true, true, true, true),
+        ("transformer_edge_mean", 2, true, true, true, true),
     ] {
         let j = convert_and_verify(dir.path(), name, 0.97);
         let ops: Vec<&Value> = j["ops"]
@@ -57,16 +59,18 @@ fn transformer_goldens_convert_inspect_and_verify() {
         assert_eq!(a["heads"], heads, "{name}: {a}");
         assert_eq!(a["concat"], concat, "{name}: {a}");
         assert_eq!(a["root_weight"], root, "{name}: {a}");
+        assert_eq!(a["beta"], gated, "{name}: {a}");
+        assert_eq!(a["edge_attr"].is_null(), !edges, "{name}: {a}");
     }
 }
 
-/// GPS (local GCN or GINE with edge features, global multi-head attention
+/// GPS (local GCN, GINE or TransformerConv with edge features, global multi-head attention
 /// over each graph's nodes, BatchNorm after the residual sums run as
 /// diagonal linear layers, or LayerNorm) against PyG's output.
 #[test]
 fn gps_goldens_convert_and_verify() {
     let dir = tempfile::tempdir().unwrap();
-    for name in ["gps_gcn", "gps_gine_layer_norm"] {
+    for name in ["gps_gcn", "gps_gine_layer_norm", "gps_transformer_large"] {
         let j = convert_and_verify(dir.path(), name, 0.95);
         let global: Vec<&Value> = j["ops"]
             .as_array()
@@ -116,8 +120,12 @@ fn unsupported_transformer_forms_are_named() {
         })
         .collect();
     for (key, value, needle) in [
-        ("beta", Value::Bool(true), "beta=True is not supported"),
-        ("edge_dim", Value::from(3), "edge_dim is not supported"),
+        ("beta", Value::Bool(true), "beta_weight"),
+        (
+            "edge_dim",
+            Value::from(3),
+            "edge_dim is set but the spec has no 'edge_input'",
+        ),
         ("heads", Value::from(0), "heads 0 is not in 1..=255"),
     ] {
         let mut spec: Value = serde_json::from_str(&st.spec_json).unwrap();

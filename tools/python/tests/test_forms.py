@@ -742,8 +742,8 @@ REFUSALS = [
     (One(gnn.GATConv(5, 4, edge_dim=2)), ["'layer'", "edge_dim", "self.layer(x, edge_index, "
                                                                  "edge_attr)"]),
     (One(gnn.ResGatedGraphConv(5, 4)), ["'layer'", "ResGatedGraphConv", "GCNConv", "nearest"]),
-    (One(gnn.TransformerConv(5, 4, beta=True)), ["'layer'", "beta=True", "beta=False"]),
-    (One(gnn.TransformerConv(5, 4, edge_dim=2)), ["'layer'", "edge_dim=2", "GINEConv"]),
+    (One(gnn.TransformerConv(5, 4, edge_dim=2)), ["'layer'", "edge_attr",
+                                                   "self.layer(x, edge_index, edge_attr)"]),
     (gnn.models.GCN(5, 8, 2, jk="max"), ["jk='max'", "use jk=None"]),
     (One(gnn.GINConv(torch.nn.Sequential(torch.nn.Linear(5, 4), torch.nn.GELU()))),
      ["layer.nn.1", "GELU", "ReLU, LeakyReLU, ELU"]),
@@ -781,7 +781,8 @@ def test_refused_functions_suggest_the_supported_ones():
     (lambda: GCNConv(5, 4), {"edge_weight": True}),
     (lambda: gnn.GATv2Conv(5, 3, heads=2, edge_dim=3), {"edge_attr": 3}),
     (lambda: gnn.EdgeConv(gnn.MLP([10, 8, 4])), {}),
-], ids=["mlp", "gcn", "gatv2", "edgeconv"])
+    (lambda: gnn.TransformerConv(5, 3, heads=2, edge_dim=3, beta=True), {"edge_attr": 3}),
+], ids=["mlp", "gcn", "gatv2", "edgeconv", "transformer-edge-beta"])
 def test_layer_or_mlp_as_the_whole_model(tmp_path, make, kw):
     spec = check(make(), tmp_path, **kw)
     assert spec["task"] == "node"

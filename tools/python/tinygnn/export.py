@@ -40,7 +40,8 @@ import torch_geometric.nn.pool.glob as pyg_glob
 from torch_geometric.data import Batch as PygBatch, Data
 from torch_geometric.data.data import BaseData
 from torch_geometric.nn import (APPNP, DynamicEdgeConv, GATConv, GATv2Conv, GCN2Conv, GCNConv,
-                                GINConv, GINEConv, GPSConv, SAGEConv, SGConv, TAGConv)
+                                GINConv, GINEConv, GPSConv, SAGEConv, SGConv, TAGConv,
+                                TransformerConv)
 from torch_geometric.nn.aggr import Aggregation
 from torch_geometric.nn.conv import MessagePassing
 from torch_geometric.nn.dense.linear import Linear as PygLinear
@@ -639,15 +640,6 @@ class _SpecBuilder:
             raise ExportError(f"module '{qual}' ({name}) is bipartite or uses another flow; "
                               "use one in_channels (not a tuple) and the default "
                               "flow='source_to_target'")
-        if mod.beta:
-            raise ExportError(f"module '{qual}' ({name}) uses beta=True (a gated root weight), "
-                              "which tinygnn does not run yet; build it with beta=False (the "
-                              "root weight is then added)")
-        if mod.edge_dim is not None:
-            raise ExportError(f"module '{qual}' ({name}) has edge_dim={mod.edge_dim}; "
-                              "TransformerConv with edge features is not supported yet: build "
-                              "it without edge_dim, or use GATConv/GATv2Conv(edge_dim=...) or "
-                              "GINEConv for edge features")
         attrs = {"in_channels": int(mod.in_channels), "out_channels": int(mod.out_channels),
                  "heads": int(mod.heads), "concat": bool(mod.concat),
                  "root_weight": bool(mod.root_weight)}
@@ -656,6 +648,13 @@ class _SpecBuilder:
             params[f"{lin}_weight"] = self.param(_join(qual, f"lin_{lin}.weight"))
             if getattr(mod, f"lin_{lin}").bias is not None:
                 params[f"{lin}_bias"] = self.param(_join(qual, f"lin_{lin}.bias"))
+        if mod.beta and mod.root_weight:  # PyG uses lin_beta only with the root weight
+            attrs["beta"] = True
+            params["beta_weight"] = self.param(_join(qual, "lin_beta.weight"))
+        if mod.edge_dim is not None:
+            attrs["edge_dim"] = int(mod.edge_dim)
+            params["edge_weight"] = self.param(_join(qual, "lin_edge.weight"))
+            self.uses_edge_attr = True
         return self.add(base, "transformer_conv", [x], attrs, params)
 
     def _gat(self, mod, qual, x, edge_weight, base):
@@ -1099,7 +1098,7 @@ def _call_form(mod: torch.nn.Module, qual: str) -> str:
                "[, batch=batch])"
     if isinstance(mod, (GCNConv, APPNP, SGConv, TAGConv)):
         return f"{name}(x, edge_index[, edge_weight])"
-    if isinstance(mod, GINEConv) or (isinstance(mod, (GATConv, GATv2Conv))
+    if isinstance(mod, GINEConv) or (isinstance(mod, (GATConv, GATv2Conv, TransformerConv))
                                      and mod.edge_dim is not None):
         return f"{name}(x, edge_index, edge_attr)"
     if isinstance(mod, MessagePassing):
@@ -1282,7 +1281,8 @@ class _Translator:
                 graph_args["edge_weight"] = True
             if isinstance(mod, BasicGNN):
                 graph_args["batch"] = True
-            if isinstance(mod, GINEConv):
+            if isinstance(mod, GINEConv) or (isinstance(mod, TransformerConv)
+                                             and mod.edge_dim is not None):
                 graph_args["edge_attr"] = False
             elif isinstance(mod, (GATConv, GATv2Conv)) and mod.edge_dim is not None:
                 graph_args["edge_attr"] = True
@@ -1292,7 +1292,8 @@ class _Translator:
             # The global attention needs the graph of every node (batch; one graph without).
             graph_args = {"edge_index": False, "batch": True}
             if isinstance(mod.conv, GINEConv) or (
-                    isinstance(mod.conv, (GATConv, GATv2Conv)) and mod.conv.edge_dim is not None):
+                    isinstance(mod.conv, (GATConv, GATv2Conv, TransformerConv))
+                    and mod.conv.edge_dim is not None):
                 graph_args["edge_attr"] = False
         for key, optional in graph_args.items():
             present = self._graph_input(bound.pop(key, None), key, what, optional=optional,
@@ -1562,7 +1563,8 @@ def _check_channels(spec: dict) -> None:
                                   f"({op['op']}) expects {want}: x must be [N, {want}]")
             raise ExportError(f"'{op['name']}' ({op['op']}) expects {want} input channels but "
                               f"'{op['inputs'][0]}' has {ins[0]}")
-        if edge is not None and op["op"] in ("gine_conv", "gat_conv", "gatv2_conv"):
+        if edge is not None and op["op"] in ("gine_conv", "gat_conv", "gatv2_conv",
+                                             "transformer_conv"):
             want_e = a.get("edge_dim", ins[0] if op["op"] == "gine_conv" else None)
             if want_e is not None and want_e != edge:
                 raise ExportError(f"example graph: edge_attr has {edge} channels but "

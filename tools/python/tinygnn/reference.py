@@ -201,7 +201,8 @@ def run_spec(spec: dict, tensors: Dict[str, torch.Tensor], graph: Dict[str, torc
         elif kind == "log_softmax":
             out = torch.log_softmax(h, dim=-1)
         elif kind == "transformer_conv":
-            out = _transformer(h, src, dst, n, attrs, lambda r: p(op, r))
+            out = _transformer(h, src, dst, n, attrs, lambda r: p(op, r),
+                               graph.get("edge_attr"))
         elif kind == "random_walk_pe":
             from torch_geometric.data import Data as _Data
             from torch_geometric.transforms import AddRandomWalkPE
@@ -317,9 +318,11 @@ def run_files(model_path, graphs_path) -> torch.Tensor:
     return run_spec(spec, tensors, load_file(str(graphs_path)))[0]
 
 
-def _transformer(x, src, dst, n, attrs, p):
-    """TransformerConv (eval, beta=False, no edge_dim): per head, softmax over the in-edges
-    of (q_i . k_j) / sqrt(C) weighs v_j; heads concatenated or averaged; + lin_skip(x)."""
+def _transformer(x, src, dst, n, attrs, p, edge_attr=None):
+    """TransformerConv (eval): per head, softmax over the in-edges of (q_i . k_j) / sqrt(C)
+    weighs v_j (with edge_dim, lin_edge(e_ji) added to k_j and v_j); heads concatenated or
+    averaged; + lin_skip(x), or with beta the gate sigmoid(lin_beta([out, r, out - r]))
+    between r = lin_skip(x) and out."""
     heads, c = int(attrs.get("heads", 1)), int(attrs["out_channels"])
 
     def lin(role):
@@ -328,7 +331,13 @@ def _transformer(x, src, dst, n, attrs, p):
         return out if b is None else out + b
 
     q, k, v = (lin(r).view(-1, heads, c) for r in ("query", "key", "value"))
-    logit = (q[dst] * k[src]).sum(-1) / c ** 0.5  # [E, H]
+    k, v = k[src], v[src]  # per edge
+    if attrs.get("edge_dim") is not None:
+        ea = edge_attr.to(x.dtype)
+        ea = ea if ea.dim() == 2 else ea.reshape(-1, 1)
+        e = (ea @ p("edge_weight").T).view(-1, heads, c)
+        k, v = k + e, v + e
+    logit = (q[dst] * k).sum(-1) / c ** 0.5  # [E, H]
     out = torch.zeros(n, heads, c, dtype=x.dtype)
     if src.numel():
         m = torch.full((n, heads), float("-inf"), dtype=x.dtype)
@@ -336,10 +345,15 @@ def _transformer(x, src, dst, n, attrs, p):
         w = torch.exp(logit - m[dst])
         s = torch.zeros(n, heads, dtype=x.dtype).index_add_(0, dst, w)
         alpha = w / s[dst]
-        out = out.index_add_(0, dst, alpha.unsqueeze(-1) * v[src])
+        out = out.index_add_(0, dst, alpha.unsqueeze(-1) * v)
     out = out.reshape(n, heads * c) if attrs.get("concat", True) else out.mean(1)
     if attrs.get("root_weight", True):
-        out = out + lin("skip")
+        r = lin("skip")
+        if attrs.get("beta", False):
+            b = torch.sigmoid(torch.cat([out, r, out - r], dim=-1) @ p("beta_weight").T)
+            out = b * r + (1 - b) * out
+        else:
+            out = out + r
     return out
 
 

@@ -1,7 +1,8 @@
-//! `transformer_conv`: PyG's TransformerConv (eval, `beta=False`, no
-//! `edge_dim`): per head `α_ji = softmax_j(q_i·k_j / √C)` over the in-edges
-//! as given, `out_i = Σ_j α_ji v_j`, heads concatenated or averaged, plus
-//! `lin_skip(x_i)` with `root_weight`. `global_attention`: the same with every
+//! `transformer_conv`: PyG's TransformerConv (eval): per head
+//! `α_ji = softmax_j(q_i·k_j / √C)` over the in-edges as given,
+//! `out_i = Σ_j α_ji v_j`, heads concatenated or averaged, plus `lin_skip(x_i)`
+//! with `root_weight`, gated with `beta`; with `edge_dim`, `lin_edge(e_ji)` is
+//! added to the key and the value of each edge. `global_attention`: the same with every
 //! node of the node's own graph in place of the in-edges, heads concatenated,
 //! no root weight: `torch.nn.MultiheadAttention` over each graph's nodes
 //! before its `out_proj` (a `linear` after it), as PyG's `GPSConv` runs it. On the device (`transformer_conv`)
@@ -11,7 +12,7 @@
 
 use anyhow::{anyhow, bail, Result};
 use serde_json::json;
-use tinygnn::format::Op;
+use tinygnn::format::{Op, Section, TransformerEdge};
 use tinygnn::ops;
 use tinygnn::quant::quantize_multiplier;
 
@@ -41,6 +42,11 @@ pub struct Transformer {
     pub v: (Mat, Vec<f64>),
     /// `lin_skip` (`[HC or C, in]`) with `root_weight`.
     pub skip: Option<(Mat, Vec<f64>)>,
+    /// `lin_edge.weight` `[HC, D]` with `edge_dim` (no bias).
+    pub edge: Option<Mat>,
+    /// `lin_beta.weight` (`3·out` values: the attention part, the root term,
+    /// their difference) with `beta` and a root weight.
+    pub beta: Option<Vec<f64>>,
 }
 
 impl Transformer {
@@ -80,12 +86,6 @@ impl HostOp for Transformer {
         if heads == 0 || heads > 255 {
             bail!("{who}: heads {heads} is not in 1..=255");
         }
-        if cx.bool_attr("beta", false)? {
-            bail!("{who}: beta=True is not supported yet");
-        }
-        if cx.attr("edge_dim").is_some() {
-            bail!("{who}: edge_dim is not supported yet");
-        }
         let concat = global || cx.bool_attr("concat", true)?;
         let hc = heads * c;
         let lin = |role: &str, rows: usize| -> Result<(Mat, Vec<f64>)> {
@@ -94,6 +94,18 @@ impl HostOp for Transformer {
             Ok((w, b))
         };
         let out = if concat { hc } else { c };
+        let edge = match cx.opt_usize_attr("edge_dim")? {
+            Some(_) if global => bail!("{who}: global attention takes no edge features"),
+            Some(d) => Some(cx.mat("edge_weight", hc, cx.edge_dim(d)?)?),
+            None => None,
+        };
+        let root = !global && cx.bool_attr("root_weight", true)?;
+        // PyG uses lin_beta only with a root weight.
+        let beta = if root && cx.bool_attr("beta", false)? {
+            Some(cx.mat("beta_weight", 1, 3 * out)?.data)
+        } else {
+            None
+        };
         let (q, k, v) = if global {
             // torch.nn.MultiheadAttention's in_proj: [Wq; Wk; Wv] and [bq; bk; bv].
             let (w, b) = lin("in_proj", 3 * hc)?;
@@ -117,11 +129,9 @@ impl HostOp for Transformer {
             k,
             v,
             global,
-            skip: if !global && cx.bool_attr("root_weight", true)? {
-                Some(lin("skip", out)?)
-            } else {
-                None
-            },
+            skip: if root { Some(lin("skip", out)?) } else { None },
+            edge,
+            beta,
         };
         Ok((t, Rows::Node, out))
     }
@@ -142,12 +152,18 @@ impl HostOp for Transformer {
         reference(self, ins[0], g)
     }
 
-    /// The queries and keys (`#q`, `#k`): their ranges set the i16 shifts.
-    fn extra_values(&self, name: &str, ins: &[&Tensor], _g: &Graphs) -> Vec<(String, Tensor)> {
+    /// The queries and keys (`#q`, `#k`; with edge features the key of
+    /// every edge): their ranges set the i16 shifts.
+    fn extra_values(&self, name: &str, ins: &[&Tensor], g: &Graphs) -> Vec<(String, Tensor)> {
         let x = ins[0];
+        let k = linear(x, &self.k.0, Some(&self.k.1));
+        let k = match &self.edge {
+            Some(we) => edge_keys(&k, we, g),
+            None => k,
+        };
         vec![
             (format!("{name}#q"), linear(x, &self.q.0, Some(&self.q.1))),
-            (format!("{name}#k"), linear(x, &self.k.0, Some(&self.k.1))),
+            (format!("{name}#k"), k),
         ]
     }
 
@@ -169,6 +185,36 @@ impl HostOp for Transformer {
     }
 }
 
+/// `lin_edge(e)` of every edge, `[E, HC]`.
+fn edge_terms(we: &Mat, g: &Graphs) -> Tensor {
+    let d = g.edge_dim;
+    let attr = g.edge_attr.as_deref().unwrap_or(&[]);
+    let mut t = Tensor::zeros(g.num_edges(), we.rows);
+    for e in 0..g.num_edges() {
+        for q in 0..we.rows {
+            t.data[e * we.rows + q] = (0..d)
+                .map(|p| we.row(q)[p] * f64::from(attr.get(e * d + p).copied().unwrap_or(0.0)))
+                .sum();
+        }
+    }
+    t
+}
+
+/// The key of every edge, `k_j + lin_edge(e_ji)`, `[E, HC]`.
+fn edge_keys(k: &Tensor, we: &Mat, g: &Graphs) -> Tensor {
+    let mut t = edge_terms(we, g);
+    for e in 0..g.num_edges() {
+        let j = g.sources[e] as usize;
+        for (o, &kv) in t.data[e * we.rows..(e + 1) * we.rows]
+            .iter_mut()
+            .zip(k.row(j))
+        {
+            *o += kv;
+        }
+    }
+    t
+}
+
 /// PyG's TransformerConv in `f64`; a node without in-edges gets only its
 /// root term.
 pub fn reference(t: &Transformer, x: &Tensor, g: &Graphs) -> Tensor {
@@ -177,28 +223,33 @@ pub fn reference(t: &Transformer, x: &Tensor, g: &Graphs) -> Tensor {
     let k = linear(x, &t.k.0, Some(&t.k.1));
     let v = linear(x, &t.v.0, Some(&t.v.1));
     let n = g.num_nodes;
-    let mut srcs: Vec<Vec<usize>> = vec![Vec::new(); n];
+    let et = t.edge.as_ref().map(|we| edge_terms(we, g));
+    // Per target: (source, edge) pairs.
+    let mut srcs: Vec<Vec<(usize, Option<usize>)>> = vec![Vec::new(); n];
     if t.global {
         for (i, s) in srcs.iter_mut().enumerate() {
-            *s = (0..n).filter(|&j| g.batch[j] == g.batch[i]).collect();
+            *s = (0..n)
+                .filter(|&j| g.batch[j] == g.batch[i])
+                .map(|j| (j, None))
+                .collect();
         }
     } else {
         for e in 0..g.num_edges() {
-            srcs[g.targets[e] as usize].push(g.sources[e] as usize);
+            srcs[g.targets[e] as usize].push((g.sources[e] as usize, Some(e)));
         }
     }
+    let plus = |base: &[f64], e: Option<usize>, q: usize| -> f64 {
+        base[q] + e.zip(et.as_ref()).map_or(0.0, |(e, et)| et.row(e)[q])
+    };
     let scale = 1.0 / (c as f64).sqrt();
     let mut att = Tensor::zeros(n, hc);
     for (i, js) in srcs.iter().enumerate() {
         for hd in 0..h {
-            let r = hd * c..(hd + 1) * c;
             let l: Vec<f64> = js
                 .iter()
-                .map(|&j| {
-                    let qi = &q.row(i)[r.clone()];
-                    qi.iter()
-                        .zip(&k.row(j)[r.clone()])
-                        .map(|(a, b)| a * b)
+                .map(|&(j, e)| {
+                    (hd * c..(hd + 1) * c)
+                        .map(|qq| q.row(i)[qq] * plus(k.row(j), e, qq))
                         .sum::<f64>()
                         * scale
                 })
@@ -206,9 +257,9 @@ pub fn reference(t: &Transformer, x: &Tensor, g: &Graphs) -> Tensor {
             let m = l.iter().copied().fold(f64::NEG_INFINITY, f64::max);
             let w: Vec<f64> = l.iter().map(|e| (e - m).exp()).collect();
             let s: f64 = w.iter().sum();
-            for (&j, wj) in js.iter().zip(&w) {
+            for (&(j, e), wj) in js.iter().zip(&w) {
                 for cc in 0..c {
-                    att.data[i * hc + hd * c + cc] += wj / s * v.row(j)[hd * c + cc];
+                    att.data[i * hc + hd * c + cc] += wj / s * plus(v.row(j), e, hd * c + cc);
                 }
             }
         }
@@ -226,8 +277,27 @@ pub fn reference(t: &Transformer, x: &Tensor, g: &Graphs) -> Tensor {
     }
     if let Some((ws, bs)) = &t.skip {
         let r = linear(x, ws, Some(bs));
-        for (o, v) in out.data.iter_mut().zip(r.data) {
-            *o += v;
+        match &t.beta {
+            // out = σ(β·[a, r, a − r])·r + (1 − σ(·))·a
+            Some(wb) => {
+                for i in 0..n {
+                    let (a, rr) = (&mut out.data[i * oc..(i + 1) * oc], r.row(i));
+                    let g: f64 = (0..oc)
+                        .map(|c| {
+                            wb[c] * a[c] + wb[oc + c] * rr[c] + wb[2 * oc + c] * (a[c] - rr[c])
+                        })
+                        .sum();
+                    let b = 1.0 / (1.0 + (-g).exp());
+                    for (o, &rv) in a.iter_mut().zip(rr) {
+                        *o = b * rv + (1.0 - b) * *o;
+                    }
+                }
+            }
+            None => {
+                for (o, v) in out.data.iter_mut().zip(r.data) {
+                    *o += v;
+                }
+            }
         }
     }
     out
@@ -325,8 +395,8 @@ fn lower(t: &Transformer, cx: &mut Lower<'_, '_>) -> Result<Op> {
         let r = (cx.range)(&name)?;
         Ok(r.lo.abs().max(r.hi.abs()))
     };
-    let q_shift = i16_shift(max_abs(format!("{}#q", cx.layer.name))? / (s_x * s_q));
-    let k_shift = i16_shift(max_abs(format!("{}#k", cx.layer.name))? / (s_x * s_k));
+    let q_shift = i16_shift(max_abs(format!("{}#q", cx.layer.report_name()))? / (s_x * s_q));
+    let k_shift = i16_shift(max_abs(format!("{}#k", cx.layer.report_name()))? / (s_x * s_k));
     let logit = f64::from(1u32 << q_shift) * f64::from(1u32 << k_shift) * s_x * s_x * s_q * s_k
         / (t.per_head as f64).sqrt()
         * 65536.0;
@@ -343,18 +413,40 @@ fn lower(t: &Transformer, cx: &mut Lower<'_, '_>) -> Result<Op> {
         Some((_, b)) => b.clone(),
         None => vec![0.0; oc],
     };
+    let edge = match &t.edge {
+        Some(we) => Some(lower_edge(t, cx, we, s_x * s_k, &scales)?),
+        None => None,
+    };
     let scales = &scales[..oc];
-    cx.check_records(scales, &skip_b, false);
+    // With beta the gate needs lin_skip(x) whole: its bias is added before
+    // the gate (in lin_bias) instead of by the records.
+    let mut table = [bq, bk, bv].concat();
+    let rec_b = if t.beta.is_some() {
+        for (c, &b) in skip_b.iter().enumerate() {
+            table.extend(acc_bias(&[b], s_x * scales[c]));
+        }
+        vec![0.0; oc]
+    } else {
+        skip_b
+    };
+    cx.check_records(scales, &rec_b, false);
     let w_query = cx.add_i8(&qq);
     let w_key = cx.add_i8(&qk);
     let w_value = cx.add_i8(&qv);
     let w_skip = if t.skip.is_some() {
         cx.add_i8(&qs)
     } else {
-        tinygnn::format::Section::default()
+        Section::default()
     };
-    let lin_bias = cx.add_table(&[bq, bk, bv].concat());
-    let params = cx.add_params(&channel_records(scales, &skip_b, s_x, s_out));
+    let lin_bias = cx.add_table(&table);
+    let params = cx.add_params(&channel_records(scales, &rec_b, s_x, s_out));
+    let beta = match &t.beta {
+        Some(wb) => {
+            let pairs = beta_rescales(wb, scales, s_x).map_err(|e| anyhow!("{}: {e}", cx.who))?;
+            cx.add_table(&pairs)
+        }
+        None => Section::default(),
+    };
     Ok(Op::TransformerConv(ops::TransformerConv {
         input: cx.input(),
         output: cx.output,
@@ -372,7 +464,77 @@ fn lower(t: &Transformer, cx: &mut Lower<'_, '_>) -> Result<Op> {
         logit_shift,
         params,
         act: cx.act,
+        edge,
+        beta,
     }))
+}
+
+/// `(m, s)` of a signed real multiplier `v` (the sign carried by `m`); an
+/// error if it needs a shift above 31.
+fn signed_multiplier(v: f64) -> Result<(i32, i32)> {
+    let (m, s) = quantize_multiplier(v.abs());
+    if s > 31 {
+        bail!("rescale {v:e} is out of range");
+    }
+    Ok((if v < 0.0 { -m } else { m }, s.max(-32)))
+}
+
+/// `(m, s)` pairs as i32 little endian.
+fn pair_bytes(pairs: &[(i32, i32)]) -> Vec<u8> {
+    pairs
+        .iter()
+        .flat_map(|&(m, s)| m.to_le_bytes().into_iter().chain(s.to_le_bytes()))
+        .collect()
+}
+
+/// The `beta` gate, `lin_beta(cat[a, r, a − r]) = Σ_c (w_a + w_d)[c]·a[c] +
+/// (w_r − w_d)[c]·r[c]`, folded per channel into `(m, s)` pairs from the
+/// accumulator units `s_x·scales[c]` of `a` and `r` to the Q16 gate logit.
+fn beta_rescales(wb: &[f64], scales: &[f64], s_x: f64) -> Result<Vec<u8>> {
+    let oc = scales.len();
+    let unit = |c: usize| s_x * scales[c] * 65536.0;
+    let mut pairs = Vec::with_capacity(2 * oc);
+    for c in 0..oc {
+        pairs.push(signed_multiplier((wb[c] + wb[2 * oc + c]) * unit(c))?);
+    }
+    for c in 0..oc {
+        pairs.push(signed_multiplier((wb[oc + c] - wb[2 * oc + c]) * unit(c))?);
+    }
+    Ok(pair_bytes(&pairs))
+}
+
+/// Edge features: `lin_edge` int8 with one scale per row, its accumulator
+/// (scale `s_e·s_we[q]`) rescaled into the keys' accumulator units (`key`,
+/// `s_x·s_k`) and the values' (`s_x·s_v[q]`).
+fn lower_edge(
+    t: &Transformer,
+    cx: &mut Lower<'_, '_>,
+    we: &Mat,
+    key: f64,
+    scales: &[f64],
+) -> Result<TransformerEdge> {
+    let (edge_attr, s_e) = cx.edge_input()?;
+    let (q8, s_we) = quantize_weights_floored(&[we], false, &[]);
+    let hc = t.hc();
+    let value = |q: usize| cx.s_in * scales[if t.concat { q } else { 0 }];
+    let mut pairs = Vec::with_capacity(2 * hc);
+    for q in 0..hc {
+        pairs.push(s_e * s_we[q] / key);
+    }
+    for q in 0..hc {
+        pairs.push(s_e * s_we[q] / value(q));
+    }
+    let pairs = pairs
+        .into_iter()
+        .map(|r| signed_multiplier(r).map_err(|e| anyhow!("{}: edge {e}", cx.who)))
+        .collect::<Result<Vec<_>>>()?;
+    let weights = cx.add_i8(&q8.into_iter().next().unwrap_or_default());
+    let rescale = cx.add_table(&pair_bytes(&pairs));
+    Ok(TransformerEdge {
+        edge_attr,
+        weights,
+        rescale,
+    })
 }
 
 impl Describe for ops::TransformerConv {
@@ -381,13 +543,18 @@ impl Describe for ops::TransformerConv {
         for s in [self.w_key, self.w_value, self.w_skip] {
             cx.weights(&s);
         }
-        cx.params(self.params.len + self.lin_bias.len);
+        let edge = self.edge.map_or(0, |e| {
+            cx.weights(&e.weights);
+            e.rescale.len
+        });
+        cx.params(self.params.len + self.lin_bias.len + self.beta.len + edge);
         cx.out_biases();
         Described::new(
             act_str(&self.act),
             cx.mult_summary(self.params),
             json!({"weights": wb, "heads": self.heads, "concat": self.concat, "global": self.global,
-                   "root_weight": self.w_skip.len > 0,
+                   "root_weight": self.w_skip.len > 0, "beta": self.beta.len > 0,
+                   "edge_attr": self.edge.map(|e| e.edge_attr),
                    "q_shift": self.q_shift, "k_shift": self.k_shift}),
         )
     }
