@@ -350,7 +350,13 @@ impl Layout {
         // than `map(..).max()` (docs/size.md).
         let mut scratch = 0;
         for op in model.ops() {
-            scratch = scratch.max(ops::scratch_bytes(&op, model.tensors(), d.nodes, d.graphs));
+            scratch = scratch.max(ops::scratch_bytes(
+                &op,
+                model.tensors(),
+                d.nodes,
+                d.edges,
+                d.graphs,
+            ));
         }
         Layout {
             row_ptr: region_bytes::<u32>(d.nodes.saturating_add(1)),

@@ -155,6 +155,8 @@ pub struct Shapes<'a> {
     pub tensors: &'a [TensorDesc],
     /// Nodes of the graph.
     pub nodes: usize,
+    /// Edges of the graph.
+    pub edges: usize,
     /// Graphs of the batch.
     pub graphs: usize,
 }

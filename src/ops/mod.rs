@@ -144,11 +144,11 @@ macro_rules! op_table {
             }
         }
 
-        /// Scratch bytes `op` takes for a graph of `nodes` nodes in `graphs`
-        /// graphs (`tensors` is the model's tensor table); exactly what its
-        /// `run` takes. Ops not compiled in take nothing.
-        pub fn scratch_bytes(op: &Op, tensors: &[TensorDesc], nodes: usize, graphs: usize) -> usize {
-            let s = Shapes { tensors, nodes, graphs };
+        /// Scratch bytes `op` takes for a graph of `nodes` nodes and `edges`
+        /// edges in `graphs` graphs (`tensors` is the model's tensor table);
+        /// exactly what its `run` takes. Ops not compiled in take nothing.
+        pub fn scratch_bytes(op: &Op, tensors: &[TensorDesc], nodes: usize, edges: usize, graphs: usize) -> usize {
+            let s = Shapes { tensors, nodes, edges, graphs };
             let _ = &s;
             #[allow(unreachable_patterns)]
             match op {

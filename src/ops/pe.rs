@@ -53,6 +53,16 @@ fn run(ctx: &Ctx<'_>, p: &RandomWalkPe, out: Out<'_>, mut sc: Scratch<'_>) -> Re
     let inv = sc.take::<u32>(n)?;
     let cur = sc.take::<u32>(n)?;
     let next = sc.take::<u32>(n)?;
+    // Whether node j has a duplicated in-edge (then each source counts once).
+    let dup = sc.take::<u8>(n)?;
+    for (j, d) in dup.iter_mut().enumerate() {
+        let srcs = ctx.csr.neighbors(j);
+        let twice = srcs
+            .iter()
+            .enumerate()
+            .any(|(at, i)| srcs.get(..at).is_some_and(|b| b.contains(i)));
+        *d = u8::from(twice);
+    }
     inv.fill(0);
     for &i in ctx.csr.sources {
         if let Some(d) = inv.get_mut(usize::from(i)) {
@@ -70,17 +80,21 @@ fn run(ctx: &Ctx<'_>, p: &RandomWalkPe, out: Out<'_>, mut sc: Scratch<'_>) -> Re
         }
         for o in orow.iter_mut() {
             next.fill(0);
-            for (j, nj) in next.iter_mut().enumerate() {
+            for (j, (nj, &dj)) in next.iter_mut().zip(dup.iter()).enumerate() {
                 let mut acc = 0u64;
                 let srcs = ctx.csr.neighbors(j);
                 for (at, &i) in srcs.iter().enumerate() {
+                    let pi = cur.get(usize::from(i)).copied().unwrap_or(0);
+                    // A node the walk has not reached adds exactly 0: skipped
+                    // (most nodes of a batch, and before the walk spreads).
                     // One matrix entry per distinct edge, as PyG's dense path.
-                    if srcs.get(..at).is_some_and(|before| before.contains(&i)) {
+                    if pi == 0
+                        || (dj != 0 && srcs.get(..at).is_some_and(|before| before.contains(&i)))
+                    {
                         continue;
                     }
-                    let i = usize::from(i);
-                    let (pi, ri) = (cur.get(i).copied(), inv.get(i).copied());
-                    let step = u64::from(pi.unwrap_or(0)) * u64::from(ri.unwrap_or(0));
+                    let ri = inv.get(usize::from(i)).copied().unwrap_or(0);
+                    let step = u64::from(pi) * u64::from(ri);
                     acc = acc.saturating_add((step + (1 << 29)) >> 30);
                 }
                 *nj = u32::try_from(acc).unwrap_or(u32::MAX);
@@ -120,7 +134,8 @@ impl OpDef for RandomWalkPe {
         let mut t = super::ScratchSize::default();
         t.add::<u32>(s.nodes)
             .add::<u32>(s.nodes)
-            .add::<u32>(s.nodes);
+            .add::<u32>(s.nodes)
+            .add::<u8>(s.nodes);
         t.0
     }
     fn run<'v, T: Tensors<'v>>(

@@ -150,9 +150,11 @@ impl TransformerConv {
 /// Scratch taken by [`run`]: weight sums (`HC` i32 twice, `out_ch` i32),
 /// one projection row (`HC` i32), the keys (`nodes × HC` i16) and values
 /// (`nodes × HC` i32), per-head maxima (i64) and reciprocals (u64), the
-/// aggregation row (`HC` i64), the output rows (`out_ch` i32 twice) and the
-/// query (`HC` i16).
-fn scratch_bytes(s: Shape, nodes: usize, out_ch: usize) -> usize {
+/// aggregation row (`HC` i64), the output rows (`out_ch` i32 twice), the
+/// query (`HC` i16) and the logits of one node's sources (`sources × H` i32;
+/// `sources` is `nodes` for global attention, `edges` otherwise: a node has
+/// at most that many).
+fn scratch_bytes(s: Shape, nodes: usize, sources: usize, out_ch: usize) -> usize {
     let hc = s.hc();
     let nhc = nodes.saturating_mul(hc);
     let mut t = super::ScratchSize::default();
@@ -167,7 +169,8 @@ fn scratch_bytes(s: Shape, nodes: usize, out_ch: usize) -> usize {
         .add::<i64>(hc)
         .add::<i32>(out_ch)
         .add::<i32>(out_ch)
-        .add::<i16>(hc);
+        .add::<i16>(hc)
+        .add::<i32>(sources.saturating_mul(s.heads));
     t.0
 }
 
@@ -260,11 +263,19 @@ fn run(ctx: &Ctx<'_>, p: &Params<'_>, x: In<'_>, out: Out<'_>, mut sc: Scratch<'
     let t = sc.take::<i32>(oc)?;
     let skip = sc.take::<i32>(oc)?;
     let q16 = sc.take::<i16>(hc)?;
+    let sources = if p.global { n } else { ctx.csr.sources.len() };
+    let lg = sc.take::<i32>(sources.saturating_mul(p.s.heads))?;
     for (i, or) in out.data.chunks_exact_mut(oc.max(1)).enumerate() {
         let xr = x.data.get(i * ic..(i + 1) * ic).unwrap_or(&[]);
         p.wq.matvec(ic, xr, x.zp, sums_q, q);
         shift_row(q, p.lin_bias, 0, p.q_shift, q16);
-        let w = Work { mx, recip, agg, t };
+        let w = Work {
+            mx,
+            recip,
+            agg,
+            t,
+            lg: &mut *lg,
+        };
         let srcs = if p.global {
             Sources::Graph {
                 batch: ctx.batch,
@@ -408,6 +419,9 @@ struct Work<'s> {
     recip: &'s mut [u64],
     agg: &'s mut [i64],
     t: &'s mut [i32],
+    /// The logits, then the softmax weights, of the node's sources
+    /// (`[source][head]`).
+    lg: &'s mut [i32],
 }
 
 /// The Q16 logit of query `q` against source `j`'s key (plus the edge's
@@ -417,6 +431,8 @@ fn logit(p: &Params<'_>, q: &[i16], k: &[i16], (j, pos): (usize, Option<usize>),
     let a = j.saturating_mul(hc).saturating_add(h * c);
     let kj = k.get(a..a.saturating_add(c)).unwrap_or(&[]);
     let qh = q.get(h * c..h * c + c).unwrap_or(&[]);
+    // i16 products (< 2^30 each) over at most MAX_CHANNELS channels: the
+    // sum stays far inside i64, so plain (wrapping) adds are exact.
     let dot = match (&p.edge, pos) {
         (Some(ed), Some(pos)) => qh
             .iter()
@@ -426,10 +442,10 @@ fn logit(p: &Params<'_>, q: &[i16], k: &[i16], (j, pos): (usize, Option<usize>),
                 let e = to_i16(ed.term(pos, h * c + cc, h * c + cc), p.k_shift);
                 let kk = i32::from(b).saturating_add(i32::from(e));
                 let kk = kk.clamp(i32::from(i16::MIN), i32::from(i16::MAX));
-                s.saturating_add(i64::from(a) * i64::from(kk))
+                s.wrapping_add(i64::from(a) * i64::from(kk))
             }),
         _ => qh.iter().zip(kj).fold(0i64, |s, (&a, &b)| {
-            s.saturating_add(i64::from(a) * i64::from(b))
+            s.wrapping_add(i64::from(a) * i64::from(b))
         }),
     };
     i64::from(rescale_logit(dot, p.logit_mult, p.logit_shift))
@@ -437,14 +453,22 @@ fn logit(p: &Params<'_>, q: &[i16], k: &[i16], (j, pos): (usize, Option<usize>),
 
 /// The attention of one node over its sources: the softmax per head and the
 /// weighted sum of the values into `t` (steps 2-4), in three passes over the
-/// sources, each its own (not inlined) function so that the deepest call
-/// chain holds one small frame of them.
+/// sources (logits and maxima; softmax weights and reciprocals; weighted
+/// sum), each its own (not inlined) function so that the deepest call chain
+/// holds one small frame of them. The logits are computed once, into
+/// `w.lg`, which has a row of `H` for every source the node can have.
 #[inline(never)]
 fn attend(srcs: &Sources<'_>, p: &Params<'_>, q: &[i16], k: &[i16], v: &[i32], w: Work<'_>) {
-    let Work { mx, recip, agg, t } = w;
-    maxima(srcs, p, q, k, mx);
-    reciprocals(srcs, p, q, k, mx, recip);
-    weighted_sum(srcs, p, q, k, v, (mx, recip), agg);
+    let Work {
+        mx,
+        recip,
+        agg,
+        t,
+        lg,
+    } = w;
+    logits(srcs, p, q, k, lg, mx);
+    weights(srcs, p.s.heads, lg, mx, recip);
+    weighted_sum(srcs, p, v, (lg, recip), agg);
     let (heads, c) = (p.s.heads, p.s.per_head);
     if p.concat {
         for (o, &a) in t.iter_mut().zip(agg.iter()) {
@@ -462,59 +486,65 @@ fn attend(srcs: &Sources<'_>, p: &Params<'_>, q: &[i16], k: &[i16], v: &[i32], w
     }
 }
 
-/// `mx[h] = max_j e_ji` per head.
+/// `lg[s][h] = e` (the Q16 logit of source number `s`, head `h`) and
+/// `mx[h] = max_s e`.
 #[inline(never)]
-fn maxima(srcs: &Sources<'_>, p: &Params<'_>, q: &[i16], k: &[i16], mx: &mut [i64]) {
-    mx.fill(i64::MIN);
-    for src in srcs.iter() {
-        for (h, m) in mx.iter_mut().enumerate() {
-            *m = (*m).max(logit(p, q, k, src, h));
-        }
-    }
-}
-
-/// `recip[h] = softmax_recip(Σ_j exp_q30(e_ji − mx[h]))` per head.
-#[inline(never)]
-fn reciprocals(
+fn logits(
     srcs: &Sources<'_>,
     p: &Params<'_>,
     q: &[i16],
     k: &[i16],
-    mx: &[i64],
-    recip: &mut [u64],
+    lg: &mut [i32],
+    mx: &mut [i64],
 ) {
-    for (h, r) in recip.iter_mut().enumerate() {
-        let m = mx.get(h).copied().unwrap_or(0);
-        let mut sum = 0u64;
-        for src in srcs.iter() {
-            sum = sum.saturating_add(u64::from(exp_q30(logit(p, q, k, src, h) - m)));
+    mx.fill(i64::MIN);
+    let heads = p.s.heads.max(1);
+    for (src, row) in srcs.iter().zip(lg.chunks_exact_mut(heads)) {
+        for (h, (m, l)) in mx.iter_mut().zip(row.iter_mut()).enumerate() {
+            let e = logit(p, q, k, src, h);
+            *l = e as i32; // rescale_logit's result: an i32
+            *m = (*m).max(e);
         }
-        *r = softmax_recip(sum);
     }
 }
 
-/// `agg[hC+c] = Σ_j α_ji·v_j[hC+c]`.
+/// `lg[s][h] = exp_q30(lg[s][h] − mx[h])` (at most `2^30`) and
+/// `recip[h] = softmax_recip(Σ_s lg[s][h])`.
+#[inline(never)]
+fn weights(srcs: &Sources<'_>, heads: usize, lg: &mut [i32], mx: &[i64], recip: &mut [u64]) {
+    recip.fill(0);
+    for (_, row) in srcs.iter().zip(lg.chunks_exact_mut(heads.max(1))) {
+        for ((l, &m), r) in row.iter_mut().zip(mx).zip(recip.iter_mut()) {
+            let w = exp_q30(i64::from(*l) - m);
+            *l = w as i32;
+            *r = r.saturating_add(u64::from(w));
+        }
+    }
+    for r in recip.iter_mut() {
+        *r = softmax_recip(*r);
+    }
+}
+
+/// `agg[hC+c] = Σ_s α_s·v_s[hC+c]`, `α = softmax_alpha(lg[s][h], recip[h])`.
 #[inline(never)]
 fn weighted_sum(
     srcs: &Sources<'_>,
     p: &Params<'_>,
-    q: &[i16],
-    k: &[i16],
     v: &[i32],
-    (mx, recip): (&[i64], &[u64]),
+    (lg, recip): (&[i32], &[u64]),
     agg: &mut [i64],
 ) {
     let (heads, c, hc) = (p.s.heads, p.s.per_head, p.s.hc());
     agg.fill(0);
-    for src in srcs.iter() {
+    for (src, row) in srcs.iter().zip(lg.chunks_exact(heads.max(1))) {
         let at = src.0.saturating_mul(hc);
         let vj = v.get(at..at.saturating_add(hc)).unwrap_or(&[]);
-        for h in 0..heads {
-            let m = mx.get(h).copied().unwrap_or(0);
-            let rh = recip.get(h).copied().unwrap_or(0);
-            let alpha = softmax_alpha(exp_q30(logit(p, q, k, src, h) - m), rh);
+        for (h, (&w, &rh)) in row.iter().zip(recip).enumerate() {
+            let alpha = softmax_alpha(w as u32, rh);
             let dst = agg.get_mut(h * c..h * c + c).unwrap_or(&mut []);
             let vals = vj.get(h * c..h * c + c).unwrap_or(&[]);
+            // α ≤ 2^30 and |v| < 2^31: each product fits i64, and the α of
+            // a node sum to about 2^30, so the sum does too (exact wrapping ops).
             for (cc, (d, &val)) in dst.iter_mut().zip(vals).enumerate() {
                 let val = match (&p.edge, src.1) {
                     (Some(ed), Some(pos)) => {
@@ -522,7 +552,7 @@ fn weighted_sum(
                     }
                     _ => val,
                 };
-                *d = d.saturating_add(alpha.saturating_mul(i64::from(val)));
+                *d = d.wrapping_add(alpha.wrapping_mul(i64::from(val)));
             }
         }
     }
@@ -597,7 +627,8 @@ impl OpDef for TransformerConv {
         let oc = s.ch(self.output);
         let heads = usize::from(self.heads);
         let per_head = per_head(heads, self.concat, oc).unwrap_or(0);
-        scratch_bytes(Shape { heads, per_head }, s.nodes, oc)
+        let sources = if self.global { s.nodes } else { s.edges };
+        scratch_bytes(Shape { heads, per_head }, s.nodes, sources, oc)
     }
     fn run<'v, T: Tensors<'v>>(
         &self,
