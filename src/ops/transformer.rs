@@ -425,7 +425,9 @@ struct Work<'s> {
 }
 
 /// The Q16 logit of query `q` against source `j`'s key (plus the edge's
-/// term at CSR position `pos`, with edge features), head `h`.
+/// term at CSR position `pos`, with edge features), head `h`. Not inlined:
+/// its 128-bit rescale would widen the frames of its callers on the M0.
+#[inline(never)]
 fn logit(p: &Params<'_>, q: &[i16], k: &[i16], (j, pos): (usize, Option<usize>), h: usize) -> i64 {
     let (c, hc) = (p.s.per_head, p.s.hc());
     let a = j.saturating_mul(hc).saturating_add(h * c);
