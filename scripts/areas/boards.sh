@@ -135,7 +135,7 @@ golden_runs() {
     # random-walk encoding on the M0 (digits-gps runs it on the M4), GPS with GINE and LayerNorm,
     # TransformerConv and LayerNorm with the sigmoid and tanh tables, attention pooling, on the M4.
     local name c board
-    for name in gps_rwse:m0 gps_gine_layer_norm:m4 transformer_h4_mean:m4 layer_norm:m4 attention_pool:m4; do
+    for name in gps_rwse:m0 gps_gine_layer_norm:m4 transformer_h4_mean:m4 layer_norm:m4 attention_pool:m4 softmax_aggregation:m4; do
         board=${name#*:}
         name=${name%%:*}
         c=tests/conformance/$name

@@ -423,6 +423,22 @@ class AttnPool(torch.nn.Module):
         return self.lin(self.pool(F.relu(self.conv(x, edge_index)), batch))
 
 
+class SoftmaxPool(torch.nn.Module):
+    """GCN, ReLU, SoftmaxAggregation (t fixed, or learned with channels=1), Linear."""
+
+    def __init__(self, t, learn):
+        super().__init__()
+        self.conv = GCNConv(F_IN, 8)
+        self.pool = gnn.aggr.SoftmaxAggregation(t=t, learn=learn)
+        if learn:
+            with torch.no_grad():
+                self.pool.t.fill_(t)
+        self.lin = torch.nn.Linear(8, 3)
+
+    def forward(self, x, edge_index, batch):
+        return self.lin(self.pool(F.relu(self.conv(x, edge_index)), batch))
+
+
 class GpsRwse(torch.nn.Module):
     """PyG's GPS example in small: x and a linear map of the normalised RWSE concatenated,
     a GPSConv (GINE-free: GCN local), mean pooling, Linear."""
@@ -833,6 +849,10 @@ CASES += [
     ("gps_transformer_large", "GPS: Linear, 2 GPSConv (TransformerConv local with edge_dim=3 "
      "and beta, 4 heads), mean pool, Linear; graphs of 200 and 150 nodes",
      lambda: GpsTransformer(), with_edge_attr(large_graphs, 3)),
+    ("softmax_aggregation", "GCN, ReLU, SoftmaxAggregation(t=2), Linear, 4 graphs",
+     lambda: SoftmaxPool(2.0, False), multi_graph),
+    ("softmax_aggregation_learn", "GCN, ReLU, SoftmaxAggregation(learn=True, t = 0.4), "
+     "Linear, 4 graphs", lambda: SoftmaxPool(0.4, True), multi_graph),
     ("gps_rwse", "GPS with RWSE (AddRandomWalkPE(8), computed on the device): BatchNorm + "
      "Linear on the PE, cat with Linear(x), GPSConv (GCN, 2 heads), mean pool, Linear, 4 graphs",
      lambda: GpsRwse(), with_rwse(multi_graph, 8)),

@@ -567,6 +567,24 @@ def test_attentional_aggregation(tmp_path, gate_ch, with_nn):
     assert "attention_pool" in ops(spec)
 
 
+@pytest.mark.parametrize("t,learn", [(1.0, False), (3.0, False), (0.5, True)])
+def test_softmax_aggregation(tmp_path, t, learn):
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = GCNConv(5, 8)
+            self.pool = gnn.aggr.SoftmaxAggregation(t=t, learn=learn)
+            self.head = torch.nn.Linear(8, 3)
+
+        def forward(self, x, edge_index, batch):
+            return self.head(self.pool(self.conv(x, edge_index).relu(), index=batch))
+
+    spec = check(Net(), tmp_path, batch=True)
+    pool = [op for op in spec["ops"] if op["op"] == "attention_pool"]
+    assert len(pool) == 1 and pool[0]["attrs"]["t"] == pytest.approx(t)
+    assert pool[0]["inputs"][0] == pool[0]["inputs"][1]
+
+
 def test_aggregation_refusals():
     class Net(torch.nn.Module):
         def __init__(self, pool, call):
@@ -578,8 +596,13 @@ def test_aggregation_refusals():
             return self.call(self.pool, x, batch)
 
     data = random_batch()
-    raises_naming(Net(gnn.aggr.SoftmaxAggregation(), lambda p, x, b: p(x, b)), data,
-                  "'pool'", "SoftmaxAggregation", "MeanAggregation")
+    raises_naming(Net(gnn.aggr.PowerMeanAggregation(), lambda p, x, b: p(x, b)), data,
+                  "'pool'", "PowerMeanAggregation", "MeanAggregation")
+    per_channel = gnn.aggr.SoftmaxAggregation(learn=True, channels=5)
+    raises_naming(Net(per_channel, lambda p, x, b: p(x, b)), data, "'pool'", "channels=5",
+                  "channels=1")
+    raises_naming(Net(gnn.aggr.SoftmaxAggregation(t=-1.0), lambda p, x, b: p(x, b)), data,
+                  "'pool'", "t = -1.0", "positive")
     raises_naming(Net(gnn.aggr.SumAggregation(), lambda p, x, b: p(x, b, dim_size=3)), data,
                   "'pool'", "dim_size")
     raises_naming(Net(gnn.aggr.MaxAggregation(), lambda p, x, b: p(x, b, dim=1)), data,

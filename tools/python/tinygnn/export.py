@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 import json
+import math
 import operator
 import os
 import re
@@ -105,6 +106,7 @@ _MODULES: Dict[str, Tuple[str, Tuple[str, ...]]] = {
     "torch_geometric.nn.aggr.MeanAggregation": ("_needs_call", ("global_mean_pool",)),
     "torch_geometric.nn.aggr.MaxAggregation": ("_needs_call", ("global_max_pool",)),
     "torch_geometric.nn.aggr.AttentionalAggregation": ("_needs_call", ("attention_pool",)),
+    "torch_geometric.nn.aggr.SoftmaxAggregation": ("_needs_call", ("attention_pool",)),
     "torch.nn.Sequential": ("_sequential", ()),
     "torch.nn.Linear": ("_linear", ("linear",)),
     "torch.nn.BatchNorm1d": ("_batch_norm", ("batch_norm",)),
@@ -169,7 +171,7 @@ _METHOD_OPS: Dict[str, str] = {k.rsplit(".", 1)[1]: v for k, v in _FUNCTIONS.ite
 # Global pooling functions, by identity, and the spec op they become.
 _POOLS = {fn: op for fn, op in _FUNCTION_OPS.items() if op.startswith("global_")}
 _AGGREGATIONS = {_resolve(k): v[1][0] for k, v in _MODULES.items()
-                 if ".aggr." in k and k != "torch_geometric.nn.aggr.AttentionalAggregation"}
+                 if ".aggr." in k and v[1][0].startswith("global_")}
 _BASIC_GNNS = tuple(c for c, h in _MODULE_HANDLERS.items() if h == "_basic_gnn")
 
 
@@ -198,7 +200,8 @@ _ACT_HINT = ("supported activations: ReLU, LeakyReLU, ELU, Sigmoid, Tanh (torch.
              "F.relu, F.leaky_relu, F.elu, torch.sigmoid, torch.tanh and the Tensor methods, or "
              "act='relu' / 'leaky_relu' / 'elu' in PyG models and MLP)")
 _POOL_HINT = ("supported graph pooling: global_add_pool, global_mean_pool, global_max_pool, "
-              "or SumAggregation / MeanAggregation / MaxAggregation called as aggr(x, batch)")
+              "or SumAggregation / MeanAggregation / MaxAggregation / SoftmaxAggregation / "
+              "AttentionalAggregation called as aggr(x, batch)")
 
 
 def _suggestion(mod: torch.nn.Module) -> str:
@@ -1225,6 +1228,29 @@ class _Translator:
                                   "supported layers (e.g. a learned bias as torch.nn.Linear)")
         return outputs
 
+    def _softmax_aggregation(self, mod, qual, what, bound, first, name) -> str:
+        """SoftmaxAggregation(t)(x, index=batch): the softmax of t·x over each graph's nodes,
+        per channel, weighs x: attention pooling with x as its own gate."""
+        if bound.get("ptr") is not None or bound.get("dim", -2) not in (-2, 0):
+            raise ExportError(f"{what}: call it as {_call_form(mod, qual)} (no ptr, dim)")
+        if bound.get("dim_size") is not None:
+            raise ExportError(f"{what}: the 'dim_size' argument is not supported; leave it "
+                              "out (the number of graphs is taken from batch)")
+        x = self._value(bound.get(first), what)
+        self._graph_input(bound.get("index"), "batch", what, optional=True)
+        t = mod.t
+        if isinstance(t, torch.Tensor):
+            if t.numel() != 1:
+                raise ExportError(f"{what}: one learned t per channel (channels="
+                                  f"{mod.channels}) is not supported; use channels=1 (one t "
+                                  "for every channel)")
+            t = t.detach().reshape(()).item()
+        t = float(t)
+        if not (t > 0 and math.isfinite(t)):
+            raise ExportError(f"{what}: t = {t}; tinygnn needs a positive, finite t (the "
+                              "softmax of t·x with t ≤ 0 is not supported)")
+        return self.b.add(name, "attention_pool", [x, x], {"t": t}, level="graph")
+
     def _call_module(self, node: torch.fx.Node) -> str:
         qual = str(node.target)
         mod = self.model.get_submodule(qual)
@@ -1247,6 +1273,8 @@ class _Translator:
             val = x if mod.nn is None else self.b.module(mod.nn, _join(qual, "nn"), x,
                                                          base=f"{node.name}.nn")
             return self.b.add(node.name, "attention_pool", [gate, val], level="graph")
+        if type(mod) is pyg_nn.aggr.SoftmaxAggregation:
+            return self._softmax_aggregation(mod, qual, what, bound, first, node.name)
         if type(mod) in _AGGREGATIONS:
             # aggr(x, index=None, ptr=None, dim_size=None, dim=-2): x's rows grouped by
             # index = the batch vector, i.e. global_{add,mean,max}_pool(x, batch).

@@ -210,6 +210,7 @@ def run_spec(spec: dict, tensors: Dict[str, torch.Tensor], graph: Dict[str, torc
             out = AddRandomWalkPE(int(attrs["walk_length"]))(g).random_walk_pe.to(x.dtype)
         elif kind == "attention_pool":
             gate, val = ins
+            gate = gate * float(attrs.get("t", 1.0))
             m = torch.full((num_graphs, gate.size(1)), float("-inf"), dtype=gate.dtype)
             m = m.scatter_reduce(0, batch.view(-1, 1).expand(-1, gate.size(1)), gate, "amax")
             w = torch.exp(gate - m[batch])

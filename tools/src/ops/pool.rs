@@ -122,9 +122,13 @@ impl Describe for ops::GlobalPool {
     }
 }
 
-/// Attention pooling (`AttentionalAggregation`): inputs `[gate, x]`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AttentionPool;
+/// Attention pooling (`AttentionalAggregation`): inputs `[gate, x]`, the
+/// softmax of `t·gate`; `SoftmaxAggregation(t)` is the gate `x` itself.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AttentionPool {
+    /// The gate's factor (`t`, attribute, default 1; positive).
+    pub t: f64,
+}
 
 impl HostOp for AttentionPool {
     const TYPES: &'static [&'static str] = &["attention_pool"];
@@ -146,7 +150,14 @@ impl HostOp for AttentionPool {
                 cx.inputs[1]
             );
         }
-        Ok((AttentionPool, Rows::Graph, xc))
+        let t = cx.f64_attr("t", 1.0)?;
+        if !(t > 0.0 && t.is_finite()) {
+            bail!(
+                "{}: t = {t}; the softmax factor must be positive and finite",
+                cx.who()
+            );
+        }
+        Ok((AttentionPool { t }, Rows::Graph, xc))
     }
 
     fn type_name(&self) -> &'static str {
@@ -164,13 +175,14 @@ impl HostOp for AttentionPool {
         for b in 0..g.num_graphs {
             let nodes: Vec<usize> = (0..x.rows).filter(|&i| g.batch[i] as usize == b).collect();
             for k in 0..gc {
+                let gk = |i: usize| self.t * gate.row(i)[k];
                 let m = nodes
                     .iter()
-                    .map(|&i| gate.row(i)[k])
+                    .map(|&i| gk(i))
                     .fold(f64::NEG_INFINITY, f64::max);
-                let s: f64 = nodes.iter().map(|&i| (gate.row(i)[k] - m).exp()).sum();
+                let s: f64 = nodes.iter().map(|&i| (gk(i) - m).exp()).sum();
                 for &i in &nodes {
-                    let a = (gate.row(i)[k] - m).exp() / s;
+                    let a = (gk(i) - m).exp() / s;
                     let chans: Vec<usize> = if gc == 1 { (0..c).collect() } else { vec![k] };
                     for ch in chans {
                         out.data[b * c + ch] += a * x.row(i)[ch];
@@ -184,7 +196,7 @@ impl HostOp for AttentionPool {
     fn lower(&self, cx: &mut Lower<'_, '_>) -> Result<Op> {
         let s_gate = f64::from(cx.in_desc[0].scale);
         let s_x = f64::from(cx.in_desc[1].scale);
-        let gate_q16 = cx.q16(s_gate)?;
+        let gate_q16 = cx.q16(s_gate * self.t)?;
         let (mult, shift) = quantize_multiplier(s_x / cx.s_out);
         Ok(Op::AttentionPool(ops::pool::AttentionPool {
             gate: cx.in_ids[0],
