@@ -809,3 +809,53 @@ def test_refused_functions_suggest_the_supported_ones():
 def test_layer_or_mlp_as_the_whole_model(tmp_path, make, kw):
     spec = check(make(), tmp_path, **kw)
     assert spec["task"] == "node"
+
+
+# ------------------------------------------------------------------ positional encodings
+
+
+class LapGps(torch.nn.Module):
+    """GPS over x and a Laplacian PE: read from x's last K channels (``x_pe``) or as a second
+    forward argument (refused, with the form to use)."""
+
+    def __init__(self, separate):
+        super().__init__()
+        self.enc = torch.nn.Linear(5 + (0 if separate else 4), 6)
+        self.pe = torch.nn.Linear(4, 2)
+        self.gps = gnn.GPSConv(8 if separate else 6, GCNConv(8 if separate else 6,
+                                                             8 if separate else 6), heads=2)
+        self.head = torch.nn.Linear(8 if separate else 6, 3)
+        self.separate = separate
+
+    def forward(self, x, edge_index, batch, laplacian_eigenvector_pe=None):
+        if self.separate:
+            h = torch.cat([self.enc(x), self.pe(laplacian_eigenvector_pe)], dim=-1)
+        else:
+            h = self.enc(x)
+        return self.head(gnn.global_mean_pool(self.gps(h, edge_index, batch), batch))
+
+
+def lap_batch():
+    from torch_geometric.transforms import AddLaplacianEigenvectorPE
+    from torch_geometric.utils import to_undirected
+    graphs = []
+    for i, n in enumerate((8, 10, 7)):
+        g = random_graph(n, 2 * n, 5, seed=i)
+        g.edge_index = to_undirected(g.edge_index, num_nodes=n)
+        graphs.append(AddLaplacianEigenvectorPE(4, is_undirected=True)(g))
+    from torch_geometric.data import Batch
+    return Batch.from_data_list(graphs)
+
+
+def test_laplacian_pe_as_input_features(tmp_path):
+    """A Laplacian PE computed on the host is part of x: exported and reproduced."""
+    data = lap_batch()
+    data.x = torch.cat([data.x, data.laplacian_eigenvector_pe], dim=-1)
+    spec = export_and_check(perturb(LapGps(separate=False)).eval(), data, tmp_path)
+    assert spec["input"]["channels"] == 9
+
+
+def test_laplacian_pe_as_second_argument_says_to_concatenate():
+    raises_naming(perturb(LapGps(separate=True)).eval(), lap_batch(),
+                  "'laplacian_eigenvector_pe'", "torch.cat([data.x, "
+                  "data.laplacian_eigenvector_pe], dim=-1)", "random_walk_pe")

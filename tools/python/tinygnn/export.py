@@ -1165,6 +1165,15 @@ class _Translator:
     # Values in env: ("value", name) for spec values, ("graph", role) for graph inputs.
     def _value(self, arg: Any, what: str) -> str:
         v = self.env.get(arg) if isinstance(arg, torch.fx.Node) else None
+        if v is not None and v[0] == "graph" and v[1].startswith("unsupported:"):
+            pname = v[1].split(":", 1)[1]
+            raise ExportError(f"{what}: reads the forward argument '{pname}', a second node "
+                              "input; tinygnn models read one node-feature input, x. For an "
+                              "encoding computed on the host (e.g. AddLaplacianEigenvectorPE), "
+                              f"concatenate it into x on the host (data.x = torch.cat([data.x, "
+                              f"data.{pname}], dim=-1)) and let the model read it from x; "
+                              "AddRandomWalkPE's random_walk_pe is recomputed on the device "
+                              "and may stay a separate argument")
         if v is None or v[0] != "value":
             raise ExportError(f"{what}: expected a tensor computed from the node features, "
                               f"got {_describe(arg)}; tinygnn values are x and the results of "
