@@ -30,6 +30,8 @@ pub mod build;
 pub mod bundle;
 mod engine;
 pub mod stack;
+#[cfg(feature = "std")]
+pub mod synth;
 
 use core::fmt::Write as _;
 
