@@ -20,17 +20,17 @@
 #   --mask NAME         labels scored: test (default), val, train, all
 #   --max N             at most N samples (with --split)
 #
-# For each target and board: packs the inputs (boards/pack), computes the
-# expected report on the host (same runtime crate), builds the firmware with
+# For each target and board: packs the inputs (`tinygnn pack inputs`), computes the
+# expected report on the host (`tinygnn pack expect`: same runtime crate and board code), builds the firmware with
 # the model and inputs embedded, runs it under QEMU with -icount (timeout
 # QEMU_TIMEOUT, default 600 s), compares the output bytes (every `out`/`hex`
-# line), and — when the tinygnn CLI is available ($TINYGNN_CLI, or the
-# repository's tools/ crate) and the whole file is one inference — also
-# against `tinygnn run --output-bytes`; then (with --mask test) the accuracy
+# line), and — when the whole file is one inference — also against
+# `tinygnn run --output-bytes`; then (with --mask test) the accuracy
 # the firmware prints (correct/scored over the test mask) must also equal the
 # CLI's. A firmware that does not fit the
 # board's flash/RAM is reported as SKIP. Exit status: 0 if every run that
 # fitted matched, 1 otherwise. Logs: boards/generated/<target>/<board>.log.
+# The tinygnn CLI is $TINYGNN_CLI, or built from the repository's tools/ crate.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 B="$ROOT/boards"
@@ -59,21 +59,17 @@ command -v qemu-system-arm >/dev/null || { echo "qemu-system-arm missing: run sc
 
 # CARGO_TARGET_DIR, when set, is shared by all the board crates (scripts/areas/boards.sh does that).
 tdir() { echo "${CARGO_TARGET_DIR:-$1/target}"; }
-echo "== building boards/pack (host)"
-cargo build --release -q --manifest-path "$B/pack/Cargo.toml"
-PACK="$(tdir "$B/pack")/release/tinygnn-pack"
-
-# The CLI, for an independent reference of the output bytes.
+# The CLI: packs the inputs and computes the host report (`tinygnn pack`), and is an independent
+# reference of the output bytes (`tinygnn run`).
 CLI="${TINYGNN_CLI:-}"
-if [ -z "$CLI" ] && grep -qs output_bytes "$ROOT/tools/src/cmd/run.rs"; then
+if [ -z "$CLI" ]; then
     # Built like scripts/test.sh builds it (its own target dir, no extra RUSTFLAGS), so CI reuses that build.
-    if (unset RUSTFLAGS; CARGO_TARGET_DIR="$ROOT/target" cargo build --release -q --manifest-path "$ROOT/Cargo.toml" -p tinygnn-cli) 2>/dev/null; then
-        CLI="$ROOT/target/release/tinygnn"
-    else
-        echo "== tinygnn CLI did not build: comparing with the host runtime only"
-    fi
+    echo "== building the tinygnn CLI (host)"
+    (unset RUSTFLAGS; CARGO_TARGET_DIR="$ROOT/target" cargo build --release -q --manifest-path "$ROOT/Cargo.toml" -p tinygnn-cli)
+    CLI="$ROOT/target/release/tinygnn"
 fi
-[ -n "$CLI" ] && echo "== CLI reference: $CLI" || echo "== CLI reference: not available (comparing with the host runtime only)"
+echo "== CLI: $CLI"
+PACK=("$CLI" pack)
 
 status=0
 results=()
@@ -81,7 +77,7 @@ for t in "${targets[@]}"; do
     model=""; inputs=""; graphs=""
     if [ "$t" = "@demo" ]; then
         name=demo
-        "$PACK" demo "$GEN/demo" 2>/dev/null
+        "${PACK[@]}" demo "$GEN/demo" 2>/dev/null
         model="$GEN/demo/model.tgnn"; graphs="$GEN/demo/graphs.safetensors"
     elif [[ "$t" == *:* ]]; then
         model="${t%%:*}"; other="${t#*:}"
@@ -106,16 +102,16 @@ for t in "${targets[@]}"; do
         [ -n "$max" ] && opts+=(--max "$max")
         [ -n "$i8" ] && opts+=(--quantize "$model")
         [ -n "$sparse" ] && opts+=(--sparse)
-        "$PACK" inputs "$graphs" "$work/inputs.tgib" "${opts[@]}"
+        "${PACK[@]}" inputs "$graphs" "$work/inputs.tgib" "${opts[@]}"
         inputs="$work/inputs.tgib"
     fi
     inputs="$(cd "$(dirname "$inputs")" && pwd)/$(basename "$inputs")"
     echo "== $name: model $(stat -c %s "$model") B, inputs $(stat -c %s "$inputs") B"
-    "$PACK" expect "$model" "$inputs" > "$work/host.log" || { echo "host reference failed:"; tail -2 "$work/host.log"; status=1; continue; }
+    "${PACK[@]}" expect "$model" "$inputs" > "$work/host.log" || { echo "host reference failed:"; tail -2 "$work/host.log"; status=1; continue; }
     grep -E '^(out|hex) ' "$work/host.log" > "$work/host.bytes" || true
 
     cli_hex=""; cli_acc=""
-    if [ -n "$CLI" ] && [ -n "$graphs" ] && [ -z "$split" ]; then
+    if [ -n "$graphs" ] && [ -z "$split" ]; then
         if "$CLI" run "$model" "$graphs" --json --output-bytes "$work/cli.bin" > "$work/cli.log" 2>&1; then
             cli_hex="$(od -An -v -tx1 "$work/cli.bin" | tr -d ' \n')"
             # The CLI scores argmax over test_mask (or all rows): "correct/rows" as the firmware prints it.

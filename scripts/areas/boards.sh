@@ -62,9 +62,8 @@ step "tests: boards/app (host, std)" cargo test -q --lib --manifest-path boards/
 # The real-board firmware embeds the demo model and inputs (boards/generated/demo/, git-ignored):
 # make them before any board build starts, so a fresh clone builds without leftovers.
 demo_inputs() {
-    cargo run -q --release --manifest-path boards/pack/Cargo.toml -- demo boards/generated/demo
-    cargo run -q --release --manifest-path boards/pack/Cargo.toml -- \
-        inputs boards/generated/demo/graphs.safetensors boards/generated/demo/inputs.tgib
+    "$TINYGNN_BIN" pack demo boards/generated/demo
+    "$TINYGNN_BIN" pack inputs boards/generated/demo/graphs.safetensors boards/generated/demo/inputs.tgib
 }
 step "demo model and inputs for the board builds" demo_inputs
 bg_log="$(mktemp)"

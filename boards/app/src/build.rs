@@ -2,7 +2,7 @@
 //!
 //! [`generate`] takes the model and the input bundle named by the environment
 //! (`TINYGNN_MODEL`, `TINYGNN_INPUTS`; defaults `boards/generated/demo/model.tgnn`
-//! and `boards/generated/demo/inputs.tgib`, written by `tinygnn-pack demo`), checks both on the host (so a bad
+//! and `boards/generated/demo/inputs.tgib`, written by `tinygnn pack demo`), checks both on the host (so a bad
 //! file fails the build, not the board), copies them into `OUT_DIR`, and
 //! writes `OUT_DIR/bundle.rs` with:
 //!
@@ -38,7 +38,7 @@ pub fn generate() -> Result<usize, String> {
     println!("cargo:rerun-if-env-changed=TINYGNN_ARENA_BYTES");
     println!("cargo:rerun-if-changed={}", model_path.display());
     println!("cargo:rerun-if-changed={}", inputs_path.display());
-    let hint = "run `scripts/qemu-run.sh --demo` (or `cargo run --release --manifest-path boards/pack/Cargo.toml -- demo boards/generated/demo`) \
+    let hint = "run `scripts/qemu-run.sh --demo` (or `tinygnn pack demo boards/generated/demo`) \
                 or set TINYGNN_MODEL / TINYGNN_INPUTS";
     let model_bytes = fs::read(&model_path)
         .map_err(|e| std::format!("cannot read model {}: {e}; {hint}", model_path.display()))?;
