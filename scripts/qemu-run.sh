@@ -3,6 +3,7 @@
 # byte for byte against the host.
 #
 #   scripts/qemu-run.sh [options] TARGET...
+#   scripts/qemu-run.sh --default         # the firmware as `cargo run --release` builds it (below)
 #   scripts/qemu-run.sh --demo            # the generated demo model (no other input needed)
 #
 # TARGET is a directory holding one *.tgnn and either a graphs safetensors
@@ -10,6 +11,13 @@
 # or, without one, inputs.tgib (a bundle, see
 # boards/app/src/bundle.rs), or a pair
 # MODEL.tgnn:GRAPHS.safetensors / MODEL.tgnn:INPUTS.tgib.
+#
+# --default runs the firmware every board crate embeds when no TINYGNN_* variable is set (the
+# bundled models/karate-gcn/karate-gcn.tgnn and models/karate-gcn/inputs.tgib, the bundle
+# `tinygnn pack inputs` makes of its graphs.safetensors): it is built and run exactly as a user
+# does on a fresh clone, `cargo build --release` and `cargo run --release` in the board's
+# directory (the .cargo/config.toml runner), with those variables unset; the logs and results
+# are named karate-gcn, and the first report line must name the bundled files' sizes.
 #
 # Options:
 #   --board m4|m0|all   boards to run (default all): m4 = mps2-an386 Cortex-M4F, m0 = microbit Cortex-M0
@@ -49,12 +57,13 @@ while [ $# -gt 0 ]; do
         --mask) shift; mask="$1" ;;
         --max) shift; max="$1" ;;
         --demo) targets+=("@demo") ;;
-        -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
+        --default) targets+=("@default") ;;
+        -h|--help) sed -n '2,40p' "$0"; exit 0 ;;
         *) targets+=("$1") ;;
     esac
     shift
 done
-[ ${#targets[@]} -gt 0 ] || { echo "usage: $0 [--board m4|m0|all] [--split] [--i8|--sparse] [--mask M] [--max N] (--demo | TARGET...)" >&2; exit 2; }
+[ ${#targets[@]} -gt 0 ] || { echo "usage: $0 [--board m4|m0|all] [--split] [--i8|--sparse] [--mask M] [--max N] (--default | --demo | TARGET...)" >&2; exit 2; }
 command -v qemu-system-arm >/dev/null || { echo "qemu-system-arm missing: run scripts/boards-setup.sh" >&2; exit 2; }
 
 # CARGO_TARGET_DIR, when set, is shared by all the board crates (scripts/areas/boards.sh does that).
@@ -70,15 +79,26 @@ if [ -z "$CLI" ]; then
 fi
 echo "== CLI: $CLI"
 PACK=("$CLI" pack)
+# What the board build scripts read: unset for --default, so the build is a fresh clone's.
+BUILD_VARS=(TINYGNN_MODEL TINYGNN_INPUTS TINYGNN_ARENA_BYTES TINYGNN_ARENA_AT_CAPACITY TINYGNN_M0_STACK_RESERVE)
+UNSET=(); for v in "${BUILD_VARS[@]}"; do UNSET+=(-u "$v"); done
+
+# The sizes of the embedded model and bundle, from a report's first line.
+embedded() { grep -m1 -oE 'model_bytes=[0-9]+ bundle_bytes=[0-9]+' "$1" | tr ' ' ',' || true; }
 
 status=0
 results=()
 for t in "${targets[@]}"; do
-    model=""; inputs=""; graphs=""
+    model=""; inputs=""; graphs=""; default=""
     if [ "$t" = "@demo" ]; then
         name=demo
         "${PACK[@]}" demo "$GEN/demo" 2>/dev/null
         model="$GEN/demo/model.tgnn"; graphs="$GEN/demo/graphs.safetensors"
+    elif [ "$t" = "@default" ]; then
+        # The bundle is the committed one (not packed here): graphs is for the CLI reference.
+        name=karate-gcn; default=1
+        model="$ROOT/models/karate-gcn/karate-gcn.tgnn"; inputs="$ROOT/models/karate-gcn/inputs.tgib"
+        graphs="$ROOT/models/karate-gcn/graphs.safetensors"
     elif [[ "$t" == *:* ]]; then
         model="${t%%:*}"; other="${t#*:}"
         name="$(basename "${model%.tgnn}")"
@@ -96,7 +116,7 @@ for t in "${targets[@]}"; do
     fi
     work="$GEN/$name"; mkdir -p "$work"
     model="$(cd "$(dirname "$model")" && pwd)/$(basename "$model")"
-    if [ -n "$graphs" ]; then
+    if [ -n "$graphs" ] && [ -z "$inputs" ]; then
         opts=(--mask "$mask")
         [ -n "$split" ] && opts+=(--split)
         [ -n "$max" ] && opts+=(--max "$max")
@@ -135,7 +155,12 @@ for t in "${targets[@]}"; do
         elf="$(tdir "$crate")/$triple/release/tinygnn-qemu-$board"
         log="$work/$board.log"
         t0=$(date +%s)
-        if ! (cd "$crate" && TINYGNN_MODEL="$model" TINYGNN_INPUTS="$inputs" cargo build --release -q) > "$work/$board.build.log" 2>&1; then
+        if [ -n "$default" ]; then
+            build=(env "${UNSET[@]}" cargo build --release -q)
+        else
+            build=(env TINYGNN_MODEL="$model" TINYGNN_INPUTS="$inputs" cargo build --release -q)
+        fi
+        if ! (cd "$crate" && "${build[@]}") > "$work/$board.build.log" 2>&1; then
             if grep -qE "will not fit in region|overflowed by|section .* overlaps" "$work/$board.build.log"; then
                 why="$(grep -oE "region '[A-Z]+': overflowed by [0-9]+ bytes" "$work/$board.build.log" | head -1 || true)"
                 echo "   $board: SKIP (does not fit: ${why:-see $work/$board.build.log})"
@@ -149,8 +174,13 @@ for t in "${targets[@]}"; do
         # e.g. the M0's stack overflowing below RAM, boards/qemu-m0/memory.x), and the firmware's
         # HardFault handler prints "error hardfault" and exits; should either hang instead, the
         # watch below stops QEMU within a second rather than at QEMU_TIMEOUT.
-        timeout "$QEMU_TIMEOUT" qemu-system-arm "${machine[@]}" -nographic \
-            -semihosting-config enable=on,target=native -icount shift=10 -kernel "$elf" > "$log" 2>&1 &
+        if [ -n "$default" ]; then
+            # The board's runner (.cargo/config.toml), as `cargo run --release` gives it to a user.
+            (cd "$crate" && exec timeout "$QEMU_TIMEOUT" env "${UNSET[@]}" cargo run --release -q) > "$log" 2>&1 &
+        else
+            timeout "$QEMU_TIMEOUT" qemu-system-arm "${machine[@]}" -nographic \
+                -semihosting-config enable=on,target=native -icount shift=10 -kernel "$elf" > "$log" 2>&1 &
+        fi
         qpid=$!
         fault=""
         while kill -0 "$qpid" 2>/dev/null; do
@@ -177,6 +207,8 @@ for t in "${targets[@]}"; do
         elif ! cmp -s "$work/host.bytes" "$work/$board.bytes"; then
             verdict="FAIL(bytes differ from host)"
             diff "$work/host.bytes" "$work/$board.bytes" | head -5 | sed 's/^/   /'
+        elif [ -n "$default" ] && [ "$(embedded "$log")" != "$(embedded "$work/host.log")" ]; then
+            verdict="FAIL(the default firmware embeds $(embedded "$log"), not the bundled $(embedded "$work/host.log"))"
         elif [ -n "$cli_hex" ]; then
             fw_hex="$(grep -E '^hex 0 ' "$log" | cut -d' ' -f3 | tr -d '\n')"
             [ "$fw_hex" = "$cli_hex" ] || verdict="FAIL(bytes differ from CLI)"

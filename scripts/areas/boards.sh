@@ -7,8 +7,10 @@
 # TARGETs (model directories, see scripts/qemu-run.sh) run on the QEMU boards in addition to:
 #  1. the board helpers' host tests (boards/app, std);
 #  2. on the emulated boards (scripts/qemu-run.sh: device output bytes == the host runtime's and
-#     `tinygnn run`'s; prints instructions per inference, arena, stack, flash): the generated demo
-#     model; models/karate-gcn (the whole graph, M4 and M0); models/digits-gin (all 359 test graphs
+#     `tinygnn run`'s; prints instructions per inference, arena, stack, flash): the firmware as a
+#     fresh clone builds it (scripts/qemu-run.sh --default: no TINYGNN_* variable, no generated
+#     file; `cargo build --release` and `cargo run --release` in boards/qemu-m4 and boards/qemu-m0,
+#     which embed the bundled models/karate-gcn, the whole graph); models/digits-gin (all 359 test graphs
 #     on the M4, the first 50 on the M0, int8 features); karate-gcn and digits-gin converted with
 #     int4 weights (M4); models/shapes-dgcnn on the M4 (4 clouds across 64-256 points) and the M0
 #     (the 4 largest clouds of at most M0_MAX_POINTS points; must PASS); with $TINYGNN_DATA (Planetoid
@@ -24,7 +26,8 @@
 #     never a timeout or a PASS;
 #  4. the stack per model: every emulated-M4 log of this run within docs/guarantees.md's bound;
 #  5. release builds of every real-board firmware (nrf52840-dk, rp-pico, nucleo-h743zi, esp32c3;
-#     built with the demo model, not flashed), with their flash and RAM sizes.
+#     `cargo build --release` with the defaults, as on a fresh clone: the bundled karate-gcn; not
+#     flashed), with their flash and RAM sizes.
 # Warnings are errors (RUSTFLAGS). The firmware is built with the committed profile (LTO: the
 # stack depths depend on it; CARGO_PROFILE_* overrides are dropped). Prints the time of every step.
 source "$(dirname "$0")/../lib.sh"
@@ -51,7 +54,11 @@ bg_pid=""
 trap 'rm -rf "$OUT" "$STAMP"; [ -z "$bg_pid" ] || kill "$bg_pid" 2>/dev/null || true' EXIT
 
 # Cargo reads a board's .cargo/config.toml (target, runner) only when run from the board's directory.
-build_board() { (cd "boards/$1" && cargo build -q --release); }
+# No TINYGNN_* variable: the defaults, as `cargo build --release` on a fresh clone.
+build_board() {
+    (cd "boards/$1" && env -u TINYGNN_MODEL -u TINYGNN_INPUTS -u TINYGNN_ARENA_BYTES \
+        -u TINYGNN_ARENA_AT_CAPACITY cargo build -q --release)
+}
 
 # Two cores: the slowest real-board builds (big PACs/HALs, serial LTO links) run in a second,
 # background stream while the host checks, the QEMU runs and the other boards build here. Each
@@ -59,13 +66,6 @@ build_board() { (cd "boards/$1" && cargo build -q --release); }
 # are compiled once per stream; two streams, because cargo locks a target dir).
 export CARGO_TARGET_DIR="$ROOT/boards/target"
 step "tests: boards/app (host, std)" cargo test -q --lib --manifest-path boards/app/Cargo.toml --features std
-# The real-board firmware embeds the demo model and inputs (boards/generated/demo/, git-ignored):
-# make them before any board build starts, so a fresh clone builds without leftovers.
-demo_inputs() {
-    "$TINYGNN_BIN" pack demo boards/generated/demo
-    "$TINYGNN_BIN" pack inputs boards/generated/demo/graphs.safetensors boards/generated/demo/inputs.tgib
-}
-step "demo model and inputs for the board builds" demo_inputs
 bg_log="$(mktemp)"
 (
     export CARGO_TARGET_DIR="$ROOT/boards/target-bg"
@@ -98,10 +98,9 @@ cora_runs() {
     done
 }
 qemu_runs() {
-    scripts/qemu-run.sh --demo "$@"
-    # The project's own models: the whole karate graph on both boards; digits-gin graph by graph
-    # (int8 features so that 50 graphs fit the micro:bit's flash).
-    if [ -d models/karate-gcn ]; then scripts/qemu-run.sh models/karate-gcn; fi
+    # The defaults (the whole karate graph) on both boards, built and run as on a fresh clone.
+    scripts/qemu-run.sh --default "$@"
+    # digits-gin graph by graph (int8 features so that 50 graphs fit the micro:bit's flash).
     # All 359 test graphs on the M4; the first 50 on the micro:bit (256 KB flash).
     if [ -d models/digits-gin ]; then
         scripts/qemu-run.sh --board m4 --split --i8 models/digits-gin
@@ -213,7 +212,7 @@ rm -f "$bg_log"
 [ "$bg_status" = 0 ] || { echo "background board builds failed"; exit 1; }
 
 size="$(rustc --print sysroot)/lib/rustlib/x86_64-unknown-linux-gnu/bin/llvm-size"
-say "real-board firmware sizes (demo model; flash = text+rodata, RAM = data+bss)"
+say "real-board firmware sizes (default model karate-gcn; flash = text+rodata, RAM = data+bss)"
 for elf in boards/target/thumbv7em-none-eabihf/release/tinygnn-nrf52840-dk \
            boards/target-bg/thumbv6m-none-eabi/release/tinygnn-rp-pico \
            boards/target-bg/thumbv7em-none-eabihf/release/tinygnn-nucleo-h743zi \
