@@ -10,7 +10,7 @@ use anyhow::{anyhow, Context, Result};
 use safetensors::{tensor::TensorView, Dtype};
 use tinygnn_board_app::bundle::writer::{write, OwnedSample};
 use tinygnn_board_app::synth::{self, SynthShape};
-use tinygnn_board_app::{Bundle, NoClock, Report};
+use tinygnn_board_app::{Bundle, Lines, NoClock};
 
 use crate::fsio;
 
@@ -204,7 +204,7 @@ fn arena_for(model: &AlignedFile, inputs: &AlignedFile) -> Result<usize> {
 /// Report lines to standard output.
 struct Stdout;
 
-impl Report for Stdout {
+impl Lines for Stdout {
     fn line(&mut self, line: &str) {
         outln!("{line}");
     }
