@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # area: emulated boards (QEMU M4/M0): every bundled model's device bytes == host bytes, M0 stack, stack per model, real-board builds
-# needs: rust qemu cli
+# needs: rust qemu cli flip-link
 #
 #   scripts/areas/boards.sh [TARGET...]   (or scripts/test.sh --area boards)
 #
@@ -27,14 +27,16 @@
 #  4. the stack per model: every emulated-M4 log of this run within docs/guarantees.md's bound;
 #  5. release builds of every real-board firmware (nrf52840-dk, rp-pico, nucleo-h743zi, esp32c3;
 #     `cargo build --release` with the defaults, as on a fresh clone: the bundled karate-gcn; not
-#     flashed), with their flash and RAM sizes.
+#     flashed), with their flash and RAM sizes; the Cortex-M ones link with flip-link (their
+#     .cargo/config.toml), checked on each ELF: the stack lies below .data/.bss
+#     (_stack_end = the start of RAM, _stack_start = the start of .data).
 # Warnings are errors (RUSTFLAGS). The firmware is built with the committed profile (LTO: the
 # stack depths depend on it; CARGO_PROFILE_* overrides are dropped). Prints the time of every step.
 source "$(dirname "$0")/../lib.sh"
 # (--no-setup, an option of the former scripts/boards-ci.sh, is accepted and ignored: setup is
 # idempotent and done once per run.)
 [ "${1:-}" != "--no-setup" ] || shift
-need rust qemu cli
+need rust qemu cli flip-link
 [ -z "${TINYGNN_DATA:-}" ] || need python
 for v in $(compgen -e | grep '^CARGO_PROFILE_' || true); do unset "$v"; done
 export RUSTFLAGS="${RUSTFLAGS:--D warnings}"
@@ -211,7 +213,8 @@ done < "$bg_log"
 rm -f "$bg_log"
 [ "$bg_status" = 0 ] || { echo "background board builds failed"; exit 1; }
 
-size="$(rustc --print sysroot)/lib/rustlib/x86_64-unknown-linux-gnu/bin/llvm-size"
+bin="$(rustc --print sysroot)/lib/rustlib/x86_64-unknown-linux-gnu/bin"
+size="$bin/llvm-size"
 say "real-board firmware sizes (default model karate-gcn; flash = text+rodata, RAM = data+bss)"
 for elf in boards/target/thumbv7em-none-eabihf/release/tinygnn-nrf52840-dk \
            boards/target-bg/thumbv6m-none-eabi/release/tinygnn-rp-pico \
@@ -221,6 +224,19 @@ for elf in boards/target/thumbv7em-none-eabihf/release/tinygnn-nrf52840-dk \
         $1 ~ /^\.(text|vector_table|boot2|trap|rwtext)$/ {t+=$2} $1==".rodata"{r=$2} $1==".data"{d=$2} $1==".bss"{b=$2}
         END {printf "   %-24s text=%d rodata=%d data=%d bss=%d\n", n, t, r, d, b}'
 done
+flipped() { # ELF RAM-ORIGIN: flip-link's layout, the stack from the start of RAM up to .data
+    local s e d
+    s=$("$bin/llvm-nm" "$1" | awk '$3=="_stack_start"{print $1}')
+    e=$("$bin/llvm-nm" "$1" | awk '$3=="_stack_end"{print $1}')
+    d=$("$bin/llvm-nm" "$1" | awk '$3=="__sdata"{print $1}')
+    printf '   %-24s stack 0x%s..0x%s (%d B), .data at 0x%s\n' "$(basename "$1")" "$e" "$s" $((16#$s - 16#$e)) "$d"
+    [ "$((16#$e))" = "$(($2))" ] && [ "$((16#$s))" -le "$((16#$d))" ] ||
+        { echo "$(basename "$1"): not linked by flip-link (stack not below .data/.bss)" >&2; return 1; }
+}
+say "flip-link: the real Cortex-M boards' stack lies below .data/.bss"
+flipped boards/target/thumbv7em-none-eabihf/release/tinygnn-nrf52840-dk 0x20000000
+flipped boards/target-bg/thumbv6m-none-eabi/release/tinygnn-rp-pico 0x20000000
+flipped boards/target-bg/thumbv7em-none-eabihf/release/tinygnn-nucleo-h743zi 0x24000000
 say "timings"
 printf '   %s\n' "${timings[@]}"
 echo "   total: $(( $(date +%s) - start ))s"
