@@ -27,6 +27,10 @@
 #                       implies --i8; for bag-of-words features such as Cora's)
 #   --mask NAME         labels scored: test (default), val, train, all
 #   --max N             at most N samples (with --split)
+#   --defmt             the M4 only, built with its `defmt` feature: the report goes through
+#                       DefmtReport (the real defmt boards' path) as defmt frames over semihosting,
+#                       decoded by defmt-print (scripts/setup.sh defmt-print); the decoded out/hex
+#                       lines are compared with the host's (the scale, a defmt f32, aside)
 #
 # For each target and board: packs the inputs (`tinygnn pack inputs`), computes the
 # expected report on the host (`tinygnn pack expect`: same runtime crate and board code), builds the firmware with
@@ -47,23 +51,32 @@ QEMU_TIMEOUT="${QEMU_TIMEOUT:-600}"
 SYSROOT_BIN="$(rustc --print sysroot)/lib/rustlib/x86_64-unknown-linux-gnu/bin"
 SIZE="$SYSROOT_BIN/llvm-size"
 
-boards="m4 m0"; split=""; i8=""; sparse=""; mask="test"; max=""; targets=()
+boards="m4 m0"; split=""; i8=""; sparse=""; mask="test"; max=""; defmt=""; targets=()
 while [ $# -gt 0 ]; do
     case "$1" in
         --board) shift; [ "$1" = all ] && boards="m4 m0" || boards="$1" ;;
         --split) split="--split" ;;
         --i8) i8=1 ;;
+        --defmt) defmt=1 ;;
         --sparse) i8=1; sparse=1 ;;
         --mask) shift; mask="$1" ;;
         --max) shift; max="$1" ;;
         --demo) targets+=("@demo") ;;
         --default) targets+=("@default") ;;
-        -h|--help) sed -n '2,40p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d'; exit 0 ;;
         *) targets+=("$1") ;;
     esac
     shift
 done
-[ ${#targets[@]} -gt 0 ] || { echo "usage: $0 [--board m4|m0|all] [--split] [--i8|--sparse] [--mask M] [--max N] (--default | --demo | TARGET...)" >&2; exit 2; }
+[ ${#targets[@]} -gt 0 ] || { echo "usage: $0 [--board m4|m0|all] [--split] [--i8|--sparse] [--mask M] [--max N] [--defmt] (--default | --demo | TARGET...)" >&2; exit 2; }
+if [ -n "$defmt" ]; then
+    boards=m4
+    command -v defmt-print >/dev/null || { echo "--defmt needs defmt-print: scripts/setup.sh defmt-print" >&2; exit 2; }
+fi
+# defmt-print's lines as the text report's: no level prefix, `hex N [0a, 0b]` as `hex N 0a0b`.
+undefmt() { sed -uE 's/^(TRACE|DEBUG|INFO|WARN|ERROR) +//; /^hex /{s/[][]//g; s/, //g}'; }
+# The compared lines; with --defmt without the scale (text: 1.250000e-1, defmt: 0.125).
+bytes_of() { grep -E '^(out|hex) ' "$1" | { if [ -n "$defmt" ]; then sed -E 's/ scale=[^ ]+//'; else cat; fi; }; }
 command -v qemu-system-arm >/dev/null || { echo "qemu-system-arm missing: run scripts/boards-setup.sh" >&2; exit 2; }
 
 # CARGO_TARGET_DIR, when set, is shared by all the board crates (scripts/areas/boards.sh does that).
@@ -128,7 +141,7 @@ for t in "${targets[@]}"; do
     inputs="$(cd "$(dirname "$inputs")" && pwd)/$(basename "$inputs")"
     echo "== $name: model $(stat -c %s "$model") B, inputs $(stat -c %s "$inputs") B"
     "${PACK[@]}" expect "$model" "$inputs" > "$work/host.log" || { echo "host reference failed:"; tail -2 "$work/host.log"; status=1; continue; }
-    grep -E '^(out|hex) ' "$work/host.log" > "$work/host.bytes" || true
+    bytes_of "$work/host.log" > "$work/host.bytes" || true
 
     cli_hex=""; cli_acc=""
     if [ -n "$graphs" ] && [ -z "$split" ]; then
@@ -160,6 +173,7 @@ for t in "${targets[@]}"; do
         else
             build=(env TINYGNN_MODEL="$model" TINYGNN_INPUTS="$inputs" cargo build --release -q)
         fi
+        [ -z "$defmt" ] || build+=(--features defmt)
         if ! (cd "$crate" && "${build[@]}") > "$work/$board.build.log" 2>&1; then
             if grep -qE "will not fit in region|overflowed by|section .* overlaps" "$work/$board.build.log"; then
                 why="$(grep -oE "region '[A-Z]+': overflowed by [0-9]+ bytes" "$work/$board.build.log" | head -1 || true)"
@@ -174,7 +188,11 @@ for t in "${targets[@]}"; do
         # e.g. the M0's stack overflowing below RAM, boards/qemu-m0/memory.x), and the firmware's
         # HardFault handler prints "error hardfault" and exits; should either hang instead, the
         # watch below stops QEMU within a second rather than at QEMU_TIMEOUT.
-        if [ -n "$default" ]; then
+        if [ -n "$defmt" ]; then
+            (set -o pipefail; timeout "$QEMU_TIMEOUT" qemu-system-arm "${machine[@]}" -nographic \
+                -semihosting-config enable=on,target=native -icount shift=10 -kernel "$elf" |
+                defmt-print -e "$elf" | undefmt) > "$log" 2>&1 &
+        elif [ -n "$default" ]; then
             # The board's runner (.cargo/config.toml), as `cargo run --release` gives it to a user.
             (cd "$crate" && exec timeout "$QEMU_TIMEOUT" env "${UNSET[@]}" cargo run --release -q) > "$log" 2>&1 &
         else
@@ -194,7 +212,7 @@ for t in "${targets[@]}"; do
         rc=$?
         set -e
         t2=$(date +%s)
-        grep -E '^(out|hex) ' "$log" > "$work/$board.bytes" || true
+        bytes_of "$log" > "$work/$board.bytes" || true
         verdict=PASS
         if grep -qE 'Lockup|^error hardfault' "$log"; then
             verdict="FAIL(fault: $(grep -oE 'Lockup[^(]*|^error hardfault.*' "$log" | head -1 | tr ' ' '_' | tr -d "'"))"
