@@ -85,21 +85,30 @@ fn expect_on_the_default_bundle_matches_run() {
         report.contains("sample 0 nodes=34 edges=156 graphs=1"),
         "{report}"
     );
-    assert!(report.contains("acc 0 22/30"), "{report}");
     assert!(report
         .lines()
         .last()
         .unwrap()
         .starts_with("summary samples=1 "));
     let raw = dir.path().join("out.bin");
-    ok(&tinygnn(&[
+    let run: serde_json::Value = serde_json::from_str(&ok(&tinygnn(&[
         &"run",
         &model,
         &karate().join("graphs.safetensors"),
+        &"--json",
         &"--output-bytes",
         &raw,
-    ]));
+    ])))
+    .unwrap();
     assert_eq!(hex_bytes(&report), std::fs::read(&raw).unwrap());
+    // The firmware's `acc` counts the test-mask rows, as `run` does (22/30 today).
+    let rows = run["accuracy_rows"].as_u64().unwrap();
+    let correct = (run["accuracy"].as_f64().unwrap() * rows as f64).round() as u64;
+    assert_eq!(rows, 30);
+    assert!(
+        report.contains(&format!("acc 0 {correct}/{rows}")),
+        "{report}"
+    );
     let arena = ok(&tinygnn(&[
         &"pack",
         &"arena",
