@@ -3,6 +3,7 @@
 # byte for byte against the host.
 #
 #   scripts/qemu-run.sh [options] TARGET...
+#   scripts/qemu-run.sh --default         # the firmware as `cargo run --release` builds it (below)
 #   scripts/qemu-run.sh --demo            # the generated demo model (no other input needed)
 #
 # TARGET is a directory holding one *.tgnn and either a graphs safetensors
@@ -10,6 +11,13 @@
 # or, without one, inputs.tgib (a bundle, see
 # boards/app/src/bundle.rs), or a pair
 # MODEL.tgnn:GRAPHS.safetensors / MODEL.tgnn:INPUTS.tgib.
+#
+# --default runs the firmware every board crate embeds when no TINYGNN_* variable is set (the
+# bundled models/karate-gcn/karate-gcn.tgnn and models/karate-gcn/inputs.tgib, the bundle
+# `tinygnn pack inputs` makes of its graphs.safetensors): it is built and run exactly as a user
+# does on a fresh clone, `cargo build --release` and `cargo run --release` in the board's
+# directory (the .cargo/config.toml runner), with those variables unset; the logs and results
+# are named karate-gcn, and the first report line must name the bundled files' sizes.
 #
 # Options:
 #   --board m4|m0|all   boards to run (default all): m4 = mps2-an386 Cortex-M4F, m0 = microbit Cortex-M0
@@ -19,18 +27,22 @@
 #                       implies --i8; for bag-of-words features such as Cora's)
 #   --mask NAME         labels scored: test (default), val, train, all
 #   --max N             at most N samples (with --split)
+#   --defmt             the M4 only, built with its `defmt` feature: the report goes through
+#                       DefmtReport (the real defmt boards' path) as defmt frames over semihosting,
+#                       decoded by defmt-print (scripts/setup.sh defmt-print); the decoded out/hex
+#                       lines are compared with the host's (the scale, a defmt f32, aside)
 #
-# For each target and board: packs the inputs (boards/pack), computes the
-# expected report on the host (same runtime crate), builds the firmware with
+# For each target and board: packs the inputs (`tinygnn pack inputs`), computes the
+# expected report on the host (`tinygnn pack expect`: same runtime crate and board code), builds the firmware with
 # the model and inputs embedded, runs it under QEMU with -icount (timeout
 # QEMU_TIMEOUT, default 600 s), compares the output bytes (every `out`/`hex`
-# line), and — when the tinygnn CLI is available ($TINYGNN_CLI, or the
-# repository's tools/ crate) and the whole file is one inference — also
-# against `tinygnn run --output-bytes`; then (with --mask test) the accuracy
+# line), and — when the whole file is one inference — also against
+# `tinygnn run --output-bytes`; then (with --mask test) the accuracy
 # the firmware prints (correct/scored over the test mask) must also equal the
 # CLI's. A firmware that does not fit the
 # board's flash/RAM is reported as SKIP. Exit status: 0 if every run that
 # fitted matched, 1 otherwise. Logs: boards/generated/<target>/<board>.log.
+# The tinygnn CLI is $TINYGNN_CLI, or built from the repository's tools/ crate.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 B="$ROOT/boards"
@@ -39,50 +51,67 @@ QEMU_TIMEOUT="${QEMU_TIMEOUT:-600}"
 SYSROOT_BIN="$(rustc --print sysroot)/lib/rustlib/x86_64-unknown-linux-gnu/bin"
 SIZE="$SYSROOT_BIN/llvm-size"
 
-boards="m4 m0"; split=""; i8=""; sparse=""; mask="test"; max=""; targets=()
+boards="m4 m0"; split=""; i8=""; sparse=""; mask="test"; max=""; defmt=""; targets=()
 while [ $# -gt 0 ]; do
     case "$1" in
         --board) shift; [ "$1" = all ] && boards="m4 m0" || boards="$1" ;;
         --split) split="--split" ;;
         --i8) i8=1 ;;
+        --defmt) defmt=1 ;;
         --sparse) i8=1; sparse=1 ;;
         --mask) shift; mask="$1" ;;
         --max) shift; max="$1" ;;
         --demo) targets+=("@demo") ;;
-        -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
+        --default) targets+=("@default") ;;
+        -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d'; exit 0 ;;
         *) targets+=("$1") ;;
     esac
     shift
 done
-[ ${#targets[@]} -gt 0 ] || { echo "usage: $0 [--board m4|m0|all] [--split] [--i8|--sparse] [--mask M] [--max N] (--demo | TARGET...)" >&2; exit 2; }
+[ ${#targets[@]} -gt 0 ] || { echo "usage: $0 [--board m4|m0|all] [--split] [--i8|--sparse] [--mask M] [--max N] [--defmt] (--default | --demo | TARGET...)" >&2; exit 2; }
+if [ -n "$defmt" ]; then
+    boards=m4
+    command -v defmt-print >/dev/null || { echo "--defmt needs defmt-print: scripts/setup.sh defmt-print" >&2; exit 2; }
+fi
+# defmt-print's lines as the text report's: no level prefix, `hex N [0a, 0b]` as `hex N 0a0b`.
+undefmt() { sed -uE 's/^(TRACE|DEBUG|INFO|WARN|ERROR) +//; /^hex /{s/[][]//g; s/, //g}'; }
+# The compared lines; with --defmt without the scale (text: 1.250000e-1, defmt: 0.125).
+bytes_of() { grep -E '^(out|hex) ' "$1" | { if [ -n "$defmt" ]; then sed -E 's/ scale=[^ ]+//'; else cat; fi; }; }
 command -v qemu-system-arm >/dev/null || { echo "qemu-system-arm missing: run scripts/boards-setup.sh" >&2; exit 2; }
 
 # CARGO_TARGET_DIR, when set, is shared by all the board crates (scripts/areas/boards.sh does that).
 tdir() { echo "${CARGO_TARGET_DIR:-$1/target}"; }
-echo "== building boards/pack (host)"
-cargo build --release -q --manifest-path "$B/pack/Cargo.toml"
-PACK="$(tdir "$B/pack")/release/tinygnn-pack"
-
-# The CLI, for an independent reference of the output bytes.
+# The CLI: packs the inputs and computes the host report (`tinygnn pack`), and is an independent
+# reference of the output bytes (`tinygnn run`).
 CLI="${TINYGNN_CLI:-}"
-if [ -z "$CLI" ] && grep -qs output_bytes "$ROOT/tools/src/cmd/run.rs"; then
+if [ -z "$CLI" ]; then
     # Built like scripts/test.sh builds it (its own target dir, no extra RUSTFLAGS), so CI reuses that build.
-    if (unset RUSTFLAGS; CARGO_TARGET_DIR="$ROOT/target" cargo build --release -q --manifest-path "$ROOT/Cargo.toml" -p tinygnn-cli) 2>/dev/null; then
-        CLI="$ROOT/target/release/tinygnn"
-    else
-        echo "== tinygnn CLI did not build: comparing with the host runtime only"
-    fi
+    echo "== building the tinygnn CLI (host)"
+    (unset RUSTFLAGS; CARGO_TARGET_DIR="$ROOT/target" cargo build --release -q --manifest-path "$ROOT/Cargo.toml" -p tinygnn-cli)
+    CLI="$ROOT/target/release/tinygnn"
 fi
-[ -n "$CLI" ] && echo "== CLI reference: $CLI" || echo "== CLI reference: not available (comparing with the host runtime only)"
+echo "== CLI: $CLI"
+PACK=("$CLI" pack)
+# What the board build scripts read: unset for --default, so the build is a fresh clone's.
+BUILD_VARS=(TINYGNN_MODEL TINYGNN_INPUTS TINYGNN_ARENA_BYTES TINYGNN_ARENA_AT_CAPACITY TINYGNN_M0_STACK_RESERVE)
+UNSET=(); for v in "${BUILD_VARS[@]}"; do UNSET+=(-u "$v"); done
+
+# The sizes of the embedded model and bundle, from a report's first line.
+embedded() { grep -m1 -oE 'model_bytes=[0-9]+ bundle_bytes=[0-9]+' "$1" | tr ' ' ',' || true; }
 
 status=0
 results=()
 for t in "${targets[@]}"; do
-    model=""; inputs=""; graphs=""
+    model=""; inputs=""; graphs=""; default=""
     if [ "$t" = "@demo" ]; then
         name=demo
-        "$PACK" demo "$GEN/demo" 2>/dev/null
+        "${PACK[@]}" demo "$GEN/demo" 2>/dev/null
         model="$GEN/demo/model.tgnn"; graphs="$GEN/demo/graphs.safetensors"
+    elif [ "$t" = "@default" ]; then
+        # The bundle is the committed one (not packed here): graphs is for the CLI reference.
+        name=karate-gcn; default=1
+        model="$ROOT/models/karate-gcn/karate-gcn.tgnn"; inputs="$ROOT/models/karate-gcn/inputs.tgib"
+        graphs="$ROOT/models/karate-gcn/graphs.safetensors"
     elif [[ "$t" == *:* ]]; then
         model="${t%%:*}"; other="${t#*:}"
         name="$(basename "${model%.tgnn}")"
@@ -100,22 +129,22 @@ for t in "${targets[@]}"; do
     fi
     work="$GEN/$name"; mkdir -p "$work"
     model="$(cd "$(dirname "$model")" && pwd)/$(basename "$model")"
-    if [ -n "$graphs" ]; then
+    if [ -n "$graphs" ] && [ -z "$inputs" ]; then
         opts=(--mask "$mask")
         [ -n "$split" ] && opts+=(--split)
         [ -n "$max" ] && opts+=(--max "$max")
         [ -n "$i8" ] && opts+=(--quantize "$model")
         [ -n "$sparse" ] && opts+=(--sparse)
-        "$PACK" inputs "$graphs" "$work/inputs.tgib" "${opts[@]}"
+        "${PACK[@]}" inputs "$graphs" "$work/inputs.tgib" "${opts[@]}"
         inputs="$work/inputs.tgib"
     fi
     inputs="$(cd "$(dirname "$inputs")" && pwd)/$(basename "$inputs")"
     echo "== $name: model $(stat -c %s "$model") B, inputs $(stat -c %s "$inputs") B"
-    "$PACK" expect "$model" "$inputs" > "$work/host.log" || { echo "host reference failed:"; tail -2 "$work/host.log"; status=1; continue; }
-    grep -E '^(out|hex) ' "$work/host.log" > "$work/host.bytes" || true
+    "${PACK[@]}" expect "$model" "$inputs" > "$work/host.log" || { echo "host reference failed:"; tail -2 "$work/host.log"; status=1; continue; }
+    bytes_of "$work/host.log" > "$work/host.bytes" || true
 
     cli_hex=""; cli_acc=""
-    if [ -n "$CLI" ] && [ -n "$graphs" ] && [ -z "$split" ]; then
+    if [ -n "$graphs" ] && [ -z "$split" ]; then
         if "$CLI" run "$model" "$graphs" --json --output-bytes "$work/cli.bin" > "$work/cli.log" 2>&1; then
             cli_hex="$(od -An -v -tx1 "$work/cli.bin" | tr -d ' \n')"
             # The CLI scores argmax over test_mask (or all rows): "correct/rows" as the firmware prints it.
@@ -139,7 +168,13 @@ for t in "${targets[@]}"; do
         elf="$(tdir "$crate")/$triple/release/tinygnn-qemu-$board"
         log="$work/$board.log"
         t0=$(date +%s)
-        if ! (cd "$crate" && TINYGNN_MODEL="$model" TINYGNN_INPUTS="$inputs" cargo build --release -q) > "$work/$board.build.log" 2>&1; then
+        if [ -n "$default" ]; then
+            build=(env "${UNSET[@]}" cargo build --release -q)
+        else
+            build=(env TINYGNN_MODEL="$model" TINYGNN_INPUTS="$inputs" cargo build --release -q)
+        fi
+        [ -z "$defmt" ] || build+=(--features defmt)
+        if ! (cd "$crate" && "${build[@]}") > "$work/$board.build.log" 2>&1; then
             if grep -qE "will not fit in region|overflowed by|section .* overlaps" "$work/$board.build.log"; then
                 why="$(grep -oE "region '[A-Z]+': overflowed by [0-9]+ bytes" "$work/$board.build.log" | head -1 || true)"
                 echo "   $board: SKIP (does not fit: ${why:-see $work/$board.build.log})"
@@ -153,8 +188,17 @@ for t in "${targets[@]}"; do
         # e.g. the M0's stack overflowing below RAM, boards/qemu-m0/memory.x), and the firmware's
         # HardFault handler prints "error hardfault" and exits; should either hang instead, the
         # watch below stops QEMU within a second rather than at QEMU_TIMEOUT.
-        timeout "$QEMU_TIMEOUT" qemu-system-arm "${machine[@]}" -nographic \
-            -semihosting-config enable=on,target=native -icount shift=10 -kernel "$elf" > "$log" 2>&1 &
+        if [ -n "$defmt" ]; then
+            (set -o pipefail; timeout "$QEMU_TIMEOUT" qemu-system-arm "${machine[@]}" -nographic \
+                -semihosting-config enable=on,target=native -icount shift=10 -kernel "$elf" |
+                defmt-print -e "$elf" | undefmt) > "$log" 2>&1 &
+        elif [ -n "$default" ]; then
+            # The board's runner (.cargo/config.toml), as `cargo run --release` gives it to a user.
+            (cd "$crate" && exec timeout "$QEMU_TIMEOUT" env "${UNSET[@]}" cargo run --release -q) > "$log" 2>&1 &
+        else
+            timeout "$QEMU_TIMEOUT" qemu-system-arm "${machine[@]}" -nographic \
+                -semihosting-config enable=on,target=native -icount shift=10 -kernel "$elf" > "$log" 2>&1 &
+        fi
         qpid=$!
         fault=""
         while kill -0 "$qpid" 2>/dev/null; do
@@ -168,7 +212,7 @@ for t in "${targets[@]}"; do
         rc=$?
         set -e
         t2=$(date +%s)
-        grep -E '^(out|hex) ' "$log" > "$work/$board.bytes" || true
+        bytes_of "$log" > "$work/$board.bytes" || true
         verdict=PASS
         if grep -qE 'Lockup|^error hardfault' "$log"; then
             verdict="FAIL(fault: $(grep -oE 'Lockup[^(]*|^error hardfault.*' "$log" | head -1 | tr ' ' '_' | tr -d "'"))"
@@ -181,6 +225,8 @@ for t in "${targets[@]}"; do
         elif ! cmp -s "$work/host.bytes" "$work/$board.bytes"; then
             verdict="FAIL(bytes differ from host)"
             diff "$work/host.bytes" "$work/$board.bytes" | head -5 | sed 's/^/   /'
+        elif [ -n "$default" ] && [ "$(embedded "$log")" != "$(embedded "$work/host.log")" ]; then
+            verdict="FAIL(the default firmware embeds $(embedded "$log"), not the bundled $(embedded "$work/host.log"))"
         elif [ -n "$cli_hex" ]; then
             fw_hex="$(grep -E '^hex 0 ' "$log" | cut -d' ' -f3 | tr -d '\n')"
             [ "$fw_hex" = "$cli_hex" ] || verdict="FAIL(bytes differ from CLI)"

@@ -13,6 +13,8 @@
 #   arm-gcc   gcc-arm-none-eabi and libnewlib-arm-none-eabi (apt; the C API example)
 #   cbindgen  cbindgen (cargo install, pinned; the C header)
 #   deny      cargo-deny (cargo install)
+#   flip-link flip-link (cargo install; the linker of the real Cortex-M boards: stack below .data/.bss)
+#   defmt-print  defmt-print (cargo install; decodes defmt frames: scripts/qemu-run.sh --defmt)
 #   miri      the nightly toolchain with miri and rust-src
 #   fuzz      the nightly toolchain, cargo-fuzz (cargo install) and g++ (apt; libFuzzer)
 # The Python environment is scripts/venv.sh's; scripts/test.sh calls both.
@@ -51,7 +53,7 @@ for c in "$@"; do
         arm-gcc) apt_want gcc-arm-none-eabi command -v arm-none-eabi-gcc
                  apt_want libnewlib-arm-none-eabi test -f /usr/lib/arm-none-eabi/newlib/libc.a ;;
         fuzz) apt_want g++ command -v c++ ;;
-        rust|cbindgen|deny|miri) ;;
+        rust|cbindgen|deny|miri|flip-link|defmt-print) ;;
         *) log "unknown component '$c'"; exit 2 ;;
     esac
 done
@@ -96,6 +98,13 @@ for c in "$@"; do
             ;;
         deny)
             cargo deny --version >/dev/null 2>&1 || { log "installing cargo-deny"; light_install cargo-deny; }
+            ;;
+        flip-link)
+            # A linker wrapper (no --version): present once it is on PATH.
+            command -v flip-link >/dev/null || { log "installing flip-link"; light_install flip-link; }
+            ;;
+        defmt-print)
+            defmt-print --version >/dev/null 2>&1 || { log "installing defmt-print"; light_install defmt-print; }
             ;;
         miri)
             nightly

@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # area: emulated boards (QEMU M4/M0): every bundled model's device bytes == host bytes, M0 stack, stack per model, real-board builds
-# needs: rust qemu cli
+# needs: rust qemu cli flip-link
 #
 #   scripts/areas/boards.sh [TARGET...]   (or scripts/test.sh --area boards)
 #
 # TARGETs (model directories, see scripts/qemu-run.sh) run on the QEMU boards in addition to:
 #  1. the board helpers' host tests (boards/app, std);
 #  2. on the emulated boards (scripts/qemu-run.sh: device output bytes == the host runtime's and
-#     `tinygnn run`'s; prints instructions per inference, arena, stack, flash): the generated demo
-#     model; models/karate-gcn (the whole graph, M4 and M0); models/digits-gin (all 359 test graphs
+#     `tinygnn run`'s; prints instructions per inference, arena, stack, flash): the firmware as a
+#     fresh clone builds it (scripts/qemu-run.sh --default: no TINYGNN_* variable, no generated
+#     file; `cargo build --release` and `cargo run --release` in boards/qemu-m4 and boards/qemu-m0,
+#     which embed the bundled models/karate-gcn, the whole graph); models/digits-gin (all 359 test graphs
 #     on the M4, the first 50 on the M0, int8 features); models/digits-gps (GPS + RWSE, the first 100
 #     test graphs on the M4); karate-gcn and digits-gin converted with
 #     int4 weights (M4); models/shapes-dgcnn on the M4 (4 clouds across 64-256 points) and the M0
@@ -25,14 +27,17 @@
 #     never a timeout or a PASS;
 #  4. the stack per model: every emulated-M4 log of this run within docs/guarantees.md's bound;
 #  5. release builds of every real-board firmware (nrf52840-dk, rp-pico, nucleo-h743zi, esp32c3;
-#     built with the demo model, not flashed), with their flash and RAM sizes.
+#     `cargo build --release` with the defaults, as on a fresh clone: the bundled karate-gcn; not
+#     flashed), with their flash and RAM sizes; the Cortex-M ones link with flip-link (their
+#     .cargo/config.toml), checked on each ELF: the stack lies below .data/.bss
+#     (_stack_end = the start of RAM, _stack_start = the start of .data).
 # Warnings are errors (RUSTFLAGS). The firmware is built with the committed profile (LTO: the
 # stack depths depend on it; CARGO_PROFILE_* overrides are dropped). Prints the time of every step.
 source "$(dirname "$0")/../lib.sh"
 # (--no-setup, an option of the former scripts/boards-ci.sh, is accepted and ignored: setup is
 # idempotent and done once per run.)
 [ "${1:-}" != "--no-setup" ] || shift
-need rust qemu cli
+need rust qemu cli flip-link
 [ -z "${TINYGNN_DATA:-}" ] || need python
 for v in $(compgen -e | grep '^CARGO_PROFILE_' || true); do unset "$v"; done
 export RUSTFLAGS="${RUSTFLAGS:--D warnings}"
@@ -52,7 +57,11 @@ bg_pid=""
 trap 'rm -rf "$OUT" "$STAMP"; [ -z "$bg_pid" ] || kill "$bg_pid" 2>/dev/null || true' EXIT
 
 # Cargo reads a board's .cargo/config.toml (target, runner) only when run from the board's directory.
-build_board() { (cd "boards/$1" && cargo build -q --release); }
+# No TINYGNN_* variable: the defaults, as `cargo build --release` on a fresh clone.
+build_board() {
+    (cd "boards/$1" && env -u TINYGNN_MODEL -u TINYGNN_INPUTS -u TINYGNN_ARENA_BYTES \
+        -u TINYGNN_ARENA_AT_CAPACITY cargo build -q --release)
+}
 
 # Two cores: the slowest real-board builds (big PACs/HALs, serial LTO links) run in a second,
 # background stream while the host checks, the QEMU runs and the other boards build here. Each
@@ -60,14 +69,6 @@ build_board() { (cd "boards/$1" && cargo build -q --release); }
 # are compiled once per stream; two streams, because cargo locks a target dir).
 export CARGO_TARGET_DIR="$ROOT/boards/target"
 step "tests: boards/app (host, std)" cargo test -q --lib --manifest-path boards/app/Cargo.toml --features std
-# The real-board firmware embeds the demo model and inputs (boards/generated/demo/, git-ignored):
-# make them before any board build starts, so a fresh clone builds without leftovers.
-demo_inputs() {
-    cargo run -q --release --manifest-path boards/pack/Cargo.toml -- demo boards/generated/demo
-    cargo run -q --release --manifest-path boards/pack/Cargo.toml -- \
-        inputs boards/generated/demo/graphs.safetensors boards/generated/demo/inputs.tgib
-}
-step "demo model and inputs for the board builds" demo_inputs
 bg_log="$(mktemp)"
 (
     export CARGO_TARGET_DIR="$ROOT/boards/target-bg"
@@ -100,10 +101,9 @@ cora_runs() {
     done
 }
 qemu_runs() {
-    scripts/qemu-run.sh --demo "$@"
-    # The project's own models: the whole karate graph on both boards; digits-gin graph by graph
-    # (int8 features so that 50 graphs fit the micro:bit's flash).
-    if [ -d models/karate-gcn ]; then scripts/qemu-run.sh models/karate-gcn; fi
+    # The defaults (the whole karate graph) on both boards, built and run as on a fresh clone.
+    scripts/qemu-run.sh --default "$@"
+    # digits-gin graph by graph (int8 features so that 50 graphs fit the micro:bit's flash).
     # All 359 test graphs on the M4; the first 50 on the micro:bit (256 KB flash).
     if [ -d models/digits-gin ]; then
         scripts/qemu-run.sh --board m4 --split --i8 models/digits-gin
@@ -218,8 +218,9 @@ done < "$bg_log"
 rm -f "$bg_log"
 [ "$bg_status" = 0 ] || { echo "background board builds failed"; exit 1; }
 
-size="$(rustc --print sysroot)/lib/rustlib/x86_64-unknown-linux-gnu/bin/llvm-size"
-say "real-board firmware sizes (demo model; flash = text+rodata, RAM = data+bss)"
+bin="$(rustc --print sysroot)/lib/rustlib/x86_64-unknown-linux-gnu/bin"
+size="$bin/llvm-size"
+say "real-board firmware sizes (default model karate-gcn; flash = text+rodata, RAM = data+bss)"
 for elf in boards/target/thumbv7em-none-eabihf/release/tinygnn-nrf52840-dk \
            boards/target-bg/thumbv6m-none-eabi/release/tinygnn-rp-pico \
            boards/target-bg/thumbv7em-none-eabihf/release/tinygnn-nucleo-h743zi \
@@ -228,6 +229,19 @@ for elf in boards/target/thumbv7em-none-eabihf/release/tinygnn-nrf52840-dk \
         $1 ~ /^\.(text|vector_table|boot2|trap|rwtext)$/ {t+=$2} $1==".rodata"{r=$2} $1==".data"{d=$2} $1==".bss"{b=$2}
         END {printf "   %-24s text=%d rodata=%d data=%d bss=%d\n", n, t, r, d, b}'
 done
+flipped() { # ELF RAM-ORIGIN: flip-link's layout, the stack from the start of RAM up to .data
+    local s e d
+    s=$("$bin/llvm-nm" "$1" | awk '$3=="_stack_start"{print $1}')
+    e=$("$bin/llvm-nm" "$1" | awk '$3=="_stack_end"{print $1}')
+    d=$("$bin/llvm-nm" "$1" | awk '$3=="__sdata"{print $1}')
+    printf '   %-24s stack 0x%s..0x%s (%d B), .data at 0x%s\n' "$(basename "$1")" "$e" "$s" $((16#$s - 16#$e)) "$d"
+    [ "$((16#$e))" = "$(($2))" ] && [ "$((16#$s))" -le "$((16#$d))" ] ||
+        { echo "$(basename "$1"): not linked by flip-link (stack not below .data/.bss)" >&2; return 1; }
+}
+say "flip-link: the real Cortex-M boards' stack lies below .data/.bss"
+flipped boards/target/thumbv7em-none-eabihf/release/tinygnn-nrf52840-dk 0x20000000
+flipped boards/target-bg/thumbv6m-none-eabi/release/tinygnn-rp-pico 0x20000000
+flipped boards/target-bg/thumbv7em-none-eabihf/release/tinygnn-nucleo-h743zi 0x24000000
 say "timings"
 printf '   %s\n' "${timings[@]}"
 echo "   total: $(( $(date +%s) - start ))s"

@@ -11,8 +11,6 @@ cargo clippy -q -p tinygnn-capi --target thumbv7em-none-eabihf -- -D warnings
 export CARGO_TARGET_DIR="$ROOT/boards/target" RUSTFLAGS="${RUSTFLAGS:--D warnings}"
 say "clippy: boards/app (host, std)"
 cargo clippy -q --manifest-path boards/app/Cargo.toml --features std -- -D warnings
-say "clippy: boards/pack"
-cargo clippy -q --release --manifest-path boards/pack/Cargo.toml -- -D warnings
 say "clippy: boards/qemu-stream"
 # Cargo reads a board's .cargo/config.toml (target, runner) only when run from its directory.
 (cd boards/qemu-stream && cargo clippy -q --release -- -D warnings)

@@ -31,6 +31,8 @@ pub enum Command {
     Stream(cmd::stream::Args),
     /// Run a .tgnn model K times in one process and print per-inference numbers.
     Bench(cmd::bench::Args),
+    /// Board firmware inputs: pack graphs into an input bundle, print the expected report, make demo models.
+    Pack(cmd::pack::Args),
 }
 
 /// Parses the arguments, runs the command and maps errors to exit code 1.
@@ -43,6 +45,7 @@ pub fn main() -> ExitCode {
         Command::Verify(a) => cmd::verify::run(&a),
         Command::Stream(a) => cmd::stream::run(&a),
         Command::Bench(a) => cmd::bench::run(&a),
+        Command::Pack(a) => cmd::pack::run(&a),
     };
     // Flushes stdout; a write to it that failed (other than a closed pipe:
     // see `out`) is an error too.

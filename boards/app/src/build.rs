@@ -1,10 +1,12 @@
 //! Helpers for board `build.rs` scripts (feature `std`, host only).
 //!
 //! [`generate`] takes the model and the input bundle named by the environment
-//! (`TINYGNN_MODEL`, `TINYGNN_INPUTS`; defaults `boards/generated/demo/model.tgnn`
-//! and `boards/generated/demo/inputs.tgib`, written by `tinygnn-pack demo`), checks both on the host (so a bad
-//! file fails the build, not the board), copies them into `OUT_DIR`, and
-//! writes `OUT_DIR/bundle.rs` with:
+//! (`TINYGNN_MODEL`, `TINYGNN_INPUTS`; by default the bundled
+//! `models/karate-gcn/karate-gcn.tgnn` and `models/karate-gcn/inputs.tgib`,
+//! so that `cargo build --release` works on a fresh clone), checks both on the
+//! host (so a bad file, or a bundle whose features do not fit the model, fails
+//! the build, not the board), copies them into `OUT_DIR`, and writes
+//! `OUT_DIR/bundle.rs` with:
 //!
 //! * `MODEL: &Aligned<[u8]>`, `INPUTS: &Aligned<[u8]>` — the embedded bytes;
 //! * `ARENA_BYTES` — the largest arena any bundled sample needs; with
@@ -19,11 +21,39 @@ use std::{env, fs, println};
 
 use crate::{required_arena, Bundle};
 
-fn path_from_env(var: &str, default: &Path) -> PathBuf {
+/// The bundled model and inputs the boards embed by default, relative to
+/// the repository root: `tinygnn pack inputs` of the model's graphs file
+/// (whole graph, test-mask labels), checked by `tools/tests/pack.rs`.
+pub const DEFAULT_MODEL: &str = "models/karate-gcn/karate-gcn.tgnn";
+/// See [`DEFAULT_MODEL`].
+pub const DEFAULT_INPUTS: &str = "models/karate-gcn/inputs.tgib";
+
+fn path_from_env(var: &str) -> Option<PathBuf> {
     println!("cargo:rerun-if-env-changed={var}");
-    match env::var_os(var) {
-        Some(p) => PathBuf::from(p),
-        None => default.to_path_buf(),
+    env::var_os(var)
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from)
+}
+
+/// The model and the bundle to embed: `TINYGNN_MODEL` / `TINYGNN_INPUTS`
+/// (`model`, `inputs`) when given, else the bundled defaults (`root` is the
+/// repository root). A model without inputs is an error: the default
+/// inputs belong to the default model.
+pub fn model_and_inputs(
+    root: &Path,
+    model: Option<PathBuf>,
+    inputs: Option<PathBuf>,
+) -> Result<(PathBuf, PathBuf), String> {
+    match (model, inputs) {
+        (Some(m), Some(i)) => Ok((m, i)),
+        (None, Some(i)) => Ok((root.join(DEFAULT_MODEL), i)),
+        (None, None) => Ok((root.join(DEFAULT_MODEL), root.join(DEFAULT_INPUTS))),
+        (Some(m), None) => Err(std::format!(
+            "TINYGNN_MODEL={} is set but TINYGNN_INPUTS is not: the default inputs ({DEFAULT_INPUTS}) \
+             belong to the default model; make a bundle for this model with `tinygnn pack inputs \
+             GRAPHS.safetensors inputs.tgib` and set TINYGNN_INPUTS to it",
+            m.display()
+        )),
     }
 }
 
@@ -32,32 +62,31 @@ fn path_from_env(var: &str, default: &Path) -> PathBuf {
 pub fn generate() -> Result<usize, String> {
     let manifest = PathBuf::from(env::var("CARGO_MANIFEST_DIR").map_err(|e| e.to_string())?);
     let out = PathBuf::from(env::var("OUT_DIR").map_err(|e| e.to_string())?);
-    let gen = manifest.join("../generated/demo");
-    let model_path = path_from_env("TINYGNN_MODEL", &gen.join("model.tgnn"));
-    let inputs_path = path_from_env("TINYGNN_INPUTS", &gen.join("inputs.tgib"));
+    // Board crates live in boards/<name>/.
+    let root = manifest.join("../..");
+    let (model_path, inputs_path) = model_and_inputs(
+        &fs::canonicalize(&root).unwrap_or(root),
+        path_from_env("TINYGNN_MODEL"),
+        path_from_env("TINYGNN_INPUTS"),
+    )?;
     println!("cargo:rerun-if-env-changed=TINYGNN_ARENA_BYTES");
     println!("cargo:rerun-if-changed={}", model_path.display());
     println!("cargo:rerun-if-changed={}", inputs_path.display());
-    let hint = "run `scripts/qemu-run.sh --demo` (or `cargo run --release --manifest-path boards/pack/Cargo.toml -- demo boards/generated/demo`) \
-                or set TINYGNN_MODEL / TINYGNN_INPUTS";
+    let hint = "set TINYGNN_MODEL and TINYGNN_INPUTS to a .tgnn model and an input bundle \
+                (`tinygnn pack inputs GRAPHS.safetensors inputs.tgib`), or unset both for the bundled karate-gcn";
     let model_bytes = fs::read(&model_path)
         .map_err(|e| std::format!("cannot read model {}: {e}; {hint}", model_path.display()))?;
     let inputs_bytes = fs::read(&inputs_path)
         .map_err(|e| std::format!("cannot read inputs {}: {e}; {hint}", inputs_path.display()))?;
     let model = tinygnn::Model::from_bytes(&model_bytes)
         .map_err(|e| std::format!("{}: {e}", model_path.display()))?;
-    // The bundle must be 4-aligned to parse; a Vec<u32> copy gives that.
-    let mut words = std::vec![0u32; inputs_bytes.len().div_ceil(4)];
-    bytemuck::cast_slice_mut::<u32, u8>(&mut words)[..inputs_bytes.len()]
-        .copy_from_slice(&inputs_bytes);
-    let aligned = &bytemuck::cast_slice::<u32, u8>(&words)[..inputs_bytes.len()];
-    let bundle =
-        Bundle::parse(aligned).map_err(|e| std::format!("{}: {e}", inputs_path.display()))?;
-    let mut arena = 16usize;
-    for s in bundle.samples() {
-        let s = s.map_err(|e| std::format!("{}: {e}", inputs_path.display()))?;
-        arena = arena.max(required_arena(&model, &s));
-    }
+    let mut arena = samples_arena(&model, &inputs_bytes).map_err(|e| {
+        std::format!(
+            "{}: {e} (model {})",
+            inputs_path.display(),
+            model_path.display()
+        )
+    })?;
     println!("cargo:rerun-if-env-changed=TINYGNN_ARENA_AT_CAPACITY");
     if env::var_os("TINYGNN_ARENA_AT_CAPACITY").is_some_and(|v| v == "1") {
         // Any graph within the model's declared capacity fits (arena_bytes is monotone).
@@ -92,6 +121,31 @@ pub fn generate() -> Result<usize, String> {
     Ok(arena)
 }
 
+/// Checks the bundle against the model (it parses, and every sample has the
+/// model's input channels); returns the largest arena a sample needs (at
+/// least 16 bytes).
+pub fn samples_arena(model: &tinygnn::Model<'_>, bundle: &[u8]) -> Result<usize, String> {
+    // The bundle must be 4-aligned to parse; a Vec<u32> copy gives that.
+    let mut words = std::vec![0u32; bundle.len().div_ceil(4)];
+    bytemuck::cast_slice_mut::<u32, u8>(&mut words)[..bundle.len()].copy_from_slice(bundle);
+    let aligned = &bytemuck::cast_slice::<u32, u8>(&words)[..bundle.len()];
+    let bundle = Bundle::parse(aligned).map_err(|e| e.to_string())?;
+    let channels = model.input_desc().channels;
+    let mut arena = 16usize;
+    for (i, s) in bundle.samples().enumerate() {
+        let s = s.map_err(|e| e.to_string())?;
+        if s.channels != channels {
+            return Err(std::format!(
+                "sample {i} has {} feature channels, the model takes {channels}: \
+                 is the bundle made for this model?",
+                s.channels
+            ));
+        }
+        arena = arena.max(required_arena(model, &s));
+    }
+    Ok(arena)
+}
+
 /// Copies `memory.x` (from the crate root) into `OUT_DIR` and adds it to the
 /// linker search path.
 pub fn memory_x() -> Result<(), String> {
@@ -102,4 +156,54 @@ pub fn memory_x() -> Result<(), String> {
     println!("cargo:rustc-link-search={}", out.display());
     println!("cargo:rerun-if-changed=memory.x");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn root() -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+    }
+
+    #[test]
+    fn the_environment_overrides_the_bundled_defaults() {
+        let r = Path::new("/repo");
+        let (m, i) = (PathBuf::from("m.tgnn"), PathBuf::from("i.tgib"));
+        let defaults = (r.join(DEFAULT_MODEL), r.join(DEFAULT_INPUTS));
+        assert_eq!(model_and_inputs(r, None, None), Ok(defaults.clone()));
+        assert_eq!(
+            model_and_inputs(r, Some(m.clone()), Some(i.clone())),
+            Ok((m.clone(), i.clone()))
+        );
+        assert_eq!(
+            model_and_inputs(r, None, Some(i.clone())),
+            Ok((defaults.0, i))
+        );
+        let e = model_and_inputs(r, Some(m), None).unwrap_err();
+        assert!(e.contains("TINYGNN_INPUTS is not"), "{e}");
+    }
+
+    /// What a board build on a fresh clone embeds: the committed files
+    /// exist, parse and fit each other.
+    #[test]
+    fn the_bundled_defaults_fit_each_other() {
+        let model = fs::read(root().join(DEFAULT_MODEL)).unwrap();
+        let inputs = fs::read(root().join(DEFAULT_INPUTS)).unwrap();
+        let model = tinygnn::Model::from_bytes(&model).unwrap();
+        let arena = samples_arena(&model, &inputs).unwrap();
+        assert_eq!(arena, model.arena_bytes(34, 156, 1));
+    }
+
+    #[test]
+    fn a_bundle_for_another_model_is_refused() {
+        let (demo, samples) = crate::synth::demo().unwrap();
+        let demo = tinygnn::Model::from_bytes(&demo).unwrap();
+        let karate = fs::read(root().join(DEFAULT_INPUTS)).unwrap();
+        let e = samples_arena(&demo, &karate).unwrap_err();
+        assert!(e.contains("34 feature channels, the model takes 8"), "{e}");
+        let ok = crate::bundle::writer::write(&samples).unwrap();
+        assert!(samples_arena(&demo, &ok).unwrap() >= 16);
+        assert!(samples_arena(&demo, &ok[..ok.len() - 4]).is_err());
+    }
 }

@@ -2,9 +2,13 @@
 //!
 //! A board crate embeds a `.tgnn` model and an input [`bundle`] in flash
 //! (generated into its `OUT_DIR` by [`build::generate`] from its `build.rs`),
-//! provides an arena, a [`Report`] sink (semihosting, defmt, UART…) and a
-//! [`Clock`] (instruction or cycle counter), and calls [`run`]. `run` checks
-//! the model and the bundle, runs every sample, and reports, line by line:
+//! provides an arena, a [`Report`] sink and a [`Clock`] (instruction or cycle
+//! counter), and calls [`run`]. `run` checks the model and the bundle, runs
+//! every sample, and reports [`Event`]s with typed values. A text sink
+//! (semihosting, a UART, stdout) implements [`Lines`] and gets them as these
+//! lines; [`DefmtReport`] (feature `defmt`) logs the same values as defmt
+//! types (`{=u32}`, `{=[u8]:02x}`, the runtime's `defmt::Format` errors), so
+//! no text is formatted on the device:
 //!
 //! ```text
 //! tinygnn board=qemu-m4 model_bytes=1234 bundle_bytes=5678 arena_bytes=4096 engine=session
@@ -30,6 +34,8 @@ pub mod build;
 pub mod bundle;
 mod engine;
 pub mod stack;
+#[cfg(feature = "std")]
+pub mod synth;
 
 use core::fmt::Write as _;
 
@@ -47,10 +53,120 @@ pub const HEX_PER_LINE: usize = 32;
 #[repr(C, align(16))]
 pub struct Aligned<B: ?Sized>(pub B);
 
-/// Where a board sends its report lines (no trailing newline given).
+/// What [`run`] reports, in order: [`Event::Start`], [`Event::Model`], per
+/// sample [`Event::Sample`], [`Event::Output`], [`Event::Cost`],
+/// [`Event::Stack`] (with a probe) and [`Event::Accuracy`] (with labels),
+/// then [`Event::Summary`] or [`Event::Error`].
+#[derive(Debug, Clone, Copy)]
+pub enum Event<'a> {
+    /// The board and the sizes of what it runs.
+    Start {
+        /// Board name.
+        board: &'a str,
+        /// Bytes of the model.
+        model_bytes: usize,
+        /// Bytes of the input bundle.
+        bundle_bytes: usize,
+        /// Bytes of the arena.
+        arena_bytes: usize,
+        /// [`ENGINE`].
+        engine: &'static str,
+    },
+    /// The model was accepted.
+    Model {
+        /// Ops.
+        ops: usize,
+        /// Tensors.
+        tensors: usize,
+        /// Channels of the input tensor.
+        input_channels: u16,
+        /// Output tensors.
+        outputs: usize,
+    },
+    /// Sample `index` is about to run.
+    Sample {
+        /// Sample index.
+        index: usize,
+        /// Nodes.
+        nodes: u16,
+        /// Edges.
+        edges: u32,
+        /// Graphs.
+        graphs: u16,
+    },
+    /// The output of sample `index`.
+    Output {
+        /// Sample index.
+        index: usize,
+        /// Rows.
+        rows: usize,
+        /// Channels per row.
+        channels: usize,
+        /// Quantization scale.
+        scale: f32,
+        /// Quantization zero point.
+        zero_point: i8,
+        /// CRC-32 (ISO-HDLC) of `bytes`.
+        crc: u32,
+        /// The int8 output, row-major, as bytes.
+        bytes: &'a [u8],
+    },
+    /// Cost of the inference of sample `index`, in `unit` ([`Clock::UNIT`]).
+    Cost {
+        /// Sample index.
+        index: usize,
+        /// Counts.
+        cost: u64,
+        /// Unit.
+        unit: &'static str,
+    },
+    /// Stack of the inference of sample `index`, in bytes from the stack top.
+    Stack {
+        /// Sample index.
+        index: usize,
+        /// Deepest use during the inference.
+        used: usize,
+        /// Depth at the call.
+        base: usize,
+    },
+    /// Argmax hits of sample `index` over its labelled rows.
+    Accuracy {
+        /// Sample index.
+        index: usize,
+        /// Correct rows.
+        correct: u32,
+        /// Labelled rows.
+        scored: u32,
+    },
+    /// The run succeeded.
+    Summary {
+        /// Totals.
+        summary: Summary,
+        /// Unit of the costs.
+        unit: &'static str,
+    },
+    /// The run failed.
+    Error(AppError),
+}
+
+/// Where a board sends what [`run`] reports. Text sinks implement [`Lines`]
+/// instead (every `Lines` is a `Report`).
 pub trait Report {
+    /// Reports one event.
+    fn event(&mut self, e: &Event<'_>);
+}
+
+/// A text sink: gets every [`Event`] as the report lines of the crate docs,
+/// the protocol `scripts/qemu-run.sh` parses (no trailing newline given).
+pub trait Lines {
     /// Emits one line.
     fn line(&mut self, line: &str);
+}
+
+impl<L: Lines> Report for L {
+    fn event(&mut self, e: &Event<'_>) {
+        text_event(self, e);
+    }
 }
 
 /// A cost counter around each inference.
@@ -75,15 +191,104 @@ impl Clock for NoClock {
     }
 }
 
-/// Sends report lines through defmt (`defmt::println!`), e.g. over RTT.
+/// Logs every [`Event`] with defmt (e.g. over RTT): one `info` frame per
+/// report line (the text lines' words, the values as defmt types, output
+/// bytes as `{=[u8]:02x}` chunks of [`HEX_PER_LINE`]), the error as an
+/// `error` frame with the runtime's `defmt::Format`. The host decoder does
+/// the formatting: the firmware links no `core::fmt` for the report.
 #[cfg(feature = "defmt")]
 #[derive(Debug, Default, Clone, Copy)]
 pub struct DefmtReport;
 
 #[cfg(feature = "defmt")]
 impl Report for DefmtReport {
-    fn line(&mut self, line: &str) {
-        defmt::println!("{=str}", line);
+    fn event(&mut self, e: &Event<'_>) {
+        match *e {
+            Event::Start {
+                board,
+                model_bytes,
+                bundle_bytes,
+                arena_bytes,
+                engine,
+            } => defmt::info!(
+                "tinygnn board={=str} model_bytes={=usize} bundle_bytes={=usize} arena_bytes={=usize} engine={=str}",
+                board,
+                model_bytes,
+                bundle_bytes,
+                arena_bytes,
+                engine
+            ),
+            Event::Model {
+                ops,
+                tensors,
+                input_channels,
+                outputs,
+            } => defmt::info!(
+                "model ops={=usize} tensors={=usize} input_channels={=u16} outputs={=usize}",
+                ops,
+                tensors,
+                input_channels,
+                outputs
+            ),
+            Event::Sample {
+                index,
+                nodes,
+                edges,
+                graphs,
+            } => defmt::info!(
+                "sample {=usize} nodes={=u16} edges={=u32} graphs={=u16}",
+                index,
+                nodes,
+                edges,
+                graphs
+            ),
+            Event::Output {
+                index,
+                rows,
+                channels,
+                scale,
+                zero_point,
+                crc,
+                bytes,
+            } => {
+                defmt::info!(
+                    "out {=usize} rows={=usize} channels={=usize} scale={=f32} zp={=i8} crc={=u32:08x}",
+                    index,
+                    rows,
+                    channels,
+                    scale,
+                    zero_point,
+                    crc
+                );
+                for chunk in bytes.chunks(HEX_PER_LINE) {
+                    defmt::info!("hex {=usize} {=[u8]:02x}", index, chunk);
+                }
+            }
+            Event::Cost { index, cost, unit } => {
+                defmt::info!("cost {=usize} {=u64} {=str}", index, cost, unit)
+            }
+            Event::Stack { index, used, base } => {
+                defmt::info!("stack {=usize} {=usize} base={=usize}", index, used, base)
+            }
+            Event::Accuracy {
+                index,
+                correct,
+                scored,
+            } => defmt::info!("acc {=usize} {=u32}/{=u32}", index, correct, scored),
+            Event::Summary { summary: s, unit } => defmt::info!(
+                "summary samples={=u16} cost_total={=u64} cost_max={=u64} unit={=str} correct={=u32} scored={=u32} arena_used={=u32} stack_max={=u32} stack_total={=u32}",
+                s.samples,
+                s.cost_total,
+                s.cost_max,
+                unit,
+                s.correct,
+                s.scored,
+                s.arena_used,
+                s.stack_max,
+                s.stack_total
+            ),
+            Event::Error(e) => defmt::error!("error {}", e),
+        }
     }
 }
 
@@ -188,10 +393,106 @@ pub struct Summary {
 type Line = heapless::String<160>;
 
 #[inline(never)]
-fn emit<R: Report>(r: &mut R, args: core::fmt::Arguments<'_>) {
+fn emit<L: Lines + ?Sized>(r: &mut L, args: core::fmt::Arguments<'_>) {
     let mut l = Line::new();
     let _ = l.write_fmt(args);
     r.line(&l);
+}
+
+/// An event as the text lines of the crate docs.
+#[inline(never)]
+fn text_event<L: Lines + ?Sized>(r: &mut L, e: &Event<'_>) {
+    match *e {
+        Event::Start {
+            board,
+            model_bytes,
+            bundle_bytes,
+            arena_bytes,
+            engine,
+        } => emit(
+            r,
+            format_args!(
+                "tinygnn board={board} model_bytes={model_bytes} bundle_bytes={bundle_bytes} arena_bytes={arena_bytes} engine={engine}"
+            ),
+        ),
+        Event::Model {
+            ops,
+            tensors,
+            input_channels,
+            outputs,
+        } => emit(
+            r,
+            format_args!(
+                "model ops={ops} tensors={tensors} input_channels={input_channels} outputs={outputs}"
+            ),
+        ),
+        Event::Sample {
+            index,
+            nodes,
+            edges,
+            graphs,
+        } => emit(
+            r,
+            format_args!("sample {index} nodes={nodes} edges={edges} graphs={graphs}"),
+        ),
+        Event::Output {
+            index,
+            rows,
+            channels,
+            scale,
+            zero_point,
+            crc,
+            bytes,
+        } => text_output(r, index, (rows, channels, scale, zero_point, crc), bytes),
+        Event::Cost { index, cost, unit } => emit(r, format_args!("cost {index} {cost} {unit}")),
+        Event::Stack { index, used, base } => {
+            emit(r, format_args!("stack {index} {used} base={base}"))
+        }
+        Event::Accuracy {
+            index,
+            correct,
+            scored,
+        } => emit(r, format_args!("acc {index} {correct}/{scored}")),
+        Event::Summary { summary: s, unit } => emit(
+            r,
+            format_args!(
+                "summary samples={} cost_total={} cost_max={} unit={unit} correct={} scored={} arena_used={} stack_max={} stack_total={}",
+                s.samples,
+                s.cost_total,
+                s.cost_max,
+                s.correct,
+                s.scored,
+                s.arena_used,
+                s.stack_max,
+                s.stack_total
+            ),
+        ),
+        Event::Error(e) => emit(r, format_args!("error {e}")),
+    }
+}
+
+/// The `out` line and the `hex` lines of an output.
+fn text_output<L: Lines + ?Sized>(
+    r: &mut L,
+    i: usize,
+    (rows, channels, scale, zp, crc): (usize, usize, f32, i8, u32),
+    bytes: &[u8],
+) {
+    emit(
+        r,
+        format_args!(
+            "out {i} rows={rows} channels={channels} scale={} zp={zp} crc={crc:08x}",
+            Sci(scale)
+        ),
+    );
+    for chunk in bytes.chunks(HEX_PER_LINE) {
+        let mut l = Line::new();
+        let _ = write!(l, "hex {i} ");
+        for b in chunk {
+            let _ = write!(l, "{b:02x}");
+        }
+        r.line(&l);
+    }
 }
 
 /// Index of the largest value of a row (the first on ties).
@@ -240,23 +541,12 @@ pub fn run<R: Report, C: Clock>(b: &mut Board<'_, R, C>) -> Result<Summary, AppE
         s.stack_total = b.stack.as_ref().map_or(0, |p| p.deepest() as u32);
         s
     });
-    match &r {
-        Ok(s) => emit(
-            report,
-            format_args!(
-                "summary samples={} cost_total={} cost_max={} unit={} correct={} scored={} arena_used={} stack_max={} stack_total={}",
-                s.samples,
-                s.cost_total,
-                s.cost_max,
-                C::UNIT,
-                s.correct,
-                s.scored,
-                s.arena_used,
-                s.stack_max,
-                s.stack_total
-            ),
-        ),
-        Err(e) => emit(report, format_args!("error {e}")),
+    match r {
+        Ok(summary) => report.event(&Event::Summary {
+            summary,
+            unit: C::UNIT,
+        }),
+        Err(e) => report.event(&Event::Error(e)),
     }
     r
 }
@@ -277,26 +567,20 @@ fn run_inner<R: Report, C: Clock>(
     clock: &mut C,
     stack: &mut Option<StackProbe>,
 ) -> Result<Summary, AppError> {
-    emit(
-        report,
-        format_args!(
-            "tinygnn board={board} model_bytes={} bundle_bytes={} arena_bytes={} engine={ENGINE}",
-            model_bytes.len(),
-            bundle_bytes.len(),
-            arena.len()
-        ),
-    );
+    report.event(&Event::Start {
+        board,
+        model_bytes: model_bytes.len(),
+        bundle_bytes: bundle_bytes.len(),
+        arena_bytes: arena.len(),
+        engine: ENGINE,
+    });
     let model = load_model(model_bytes)?;
-    emit(
-        report,
-        format_args!(
-            "model ops={} tensors={} input_channels={} outputs={}",
-            model.num_ops(),
-            model.tensors().len(),
-            model.input_desc().channels,
-            model.outputs().len()
-        ),
-    );
+    report.event(&Event::Model {
+        ops: model.num_ops(),
+        tensors: model.tensors().len(),
+        input_channels: model.input_desc().channels,
+        outputs: model.outputs().len(),
+    });
     let bundle = Bundle::parse(bundle_bytes).map_err(AppError::Bundle)?;
     let mut sum = Summary::default();
     let available = arena.len();
@@ -304,13 +588,12 @@ fn run_inner<R: Report, C: Clock>(
     for (i, sample) in bundle.samples().enumerate() {
         let sample = sample.map_err(AppError::Bundle)?;
         let index = i as u16;
-        emit(
-            report,
-            format_args!(
-                "sample {i} nodes={} edges={} graphs={}",
-                sample.nodes, sample.edges, sample.graphs
-            ),
-        );
+        report.event(&Event::Sample {
+            index: i,
+            nodes: sample.nodes,
+            edges: sample.edges,
+            graphs: sample.graphs,
+        });
         let needed = required_arena(&model, &sample);
         if needed > available {
             return Err(AppError::ArenaTooSmall {
@@ -334,14 +617,26 @@ fn run_inner<R: Report, C: Clock>(
             error,
         })?;
         report_output(report, i, &out);
-        emit(report, format_args!("cost {i} {cost} {}", C::UNIT));
+        report.event(&Event::Cost {
+            index: i,
+            cost,
+            unit: C::UNIT,
+        });
         if let (Some(used), Some(base)) = (stack_used, stack_base) {
-            emit(report, format_args!("stack {i} {used} base={base}"));
+            report.event(&Event::Stack {
+                index: i,
+                used,
+                base,
+            });
             sum.stack_max = sum.stack_max.max(used as u32);
         }
         if let Some(labels) = sample.labels {
             let (correct, scored) = score(&out, labels.values);
-            emit(report, format_args!("acc {i} {correct}/{scored}"));
+            report.event(&Event::Accuracy {
+                index: i,
+                correct,
+                scored,
+            });
             sum.correct += correct;
             sum.scored += scored;
         }
@@ -355,25 +650,15 @@ fn run_inner<R: Report, C: Clock>(
 #[inline(never)]
 fn report_output<R: Report>(report: &mut R, i: usize, out: &Output<'_>) {
     let bytes: &[u8] = bytemuck::cast_slice(out.data);
-    let crc = bundle::CRC.checksum(bytes);
-    emit(
-        report,
-        format_args!(
-            "out {i} rows={} channels={} scale={} zp={} crc={crc:08x}",
-            out.rows,
-            out.channels,
-            Sci(out.scale),
-            out.zero_point
-        ),
-    );
-    for chunk in bytes.chunks(HEX_PER_LINE) {
-        let mut l = Line::new();
-        let _ = write!(l, "hex {i} ");
-        for b in chunk {
-            let _ = write!(l, "{b:02x}");
-        }
-        report.line(&l);
-    }
+    report.event(&Event::Output {
+        index: i,
+        rows: out.rows,
+        channels: out.channels,
+        scale: out.scale,
+        zero_point: out.zero_point,
+        crc: bundle::CRC.checksum(bytes),
+        bytes,
+    });
 }
 
 /// Formats a positive finite `f32` as `d.dddddde±x` with integer arithmetic
@@ -442,5 +727,129 @@ mod tests {
             format!("{}", Sci(f32::NAN)),
             format!("bits:{:08x}", f32::NAN.to_bits())
         );
+    }
+}
+
+/// The report of `run`: the text lines (byte for byte the protocol the
+/// emulated boards print and `scripts/qemu-run.sh` parses) and the events.
+#[cfg(all(test, feature = "std"))]
+mod report_tests {
+    extern crate std;
+    use super::*;
+    use std::string::{String, ToString};
+    use std::vec::Vec;
+
+    /// `tinygnn pack expect` on `tinygnn pack demo`'s files, as printed
+    /// before the report became events.
+    const DEMO_REPORT: &str = "\
+tinygnn board=host model_bytes=384 bundle_bytes=2124 arena_bytes=3856 engine=session
+model ops=2 tensors=3 input_channels=8 outputs=1
+sample 0 nodes=5 edges=10 graphs=1
+out 0 rows=5 channels=4 scale=1.250000e-1 zp=3 crc=1b42b41d
+hex 0 fe060700ff0507fffd0705fffc0606fffd0704ff
+cost 0 0 none
+acc 0 0/5
+sample 1 nodes=12 edges=24 graphs=1
+out 1 rows=12 channels=4 scale=1.250000e-1 zp=3 crc=a62cb482
+hex 1 000309fefd0309fffe0408fe010207fefd0606fffb0706fffc0509fefe0607fe
+hex 1 000509fcff050600fe0508ff000408ff
+cost 1 0 none
+acc 1 4/12
+sample 2 nodes=32 edges=64 graphs=1
+out 2 rows=32 channels=4 scale=1.250000e-1 zp=3 crc=9ff6d1af
+hex 2 fd050401fe050701fe0407fffd0306fefe0307fffc0709fefd0509fefc040cfd
+hex 2 fd0408fffe060800fe040bfcfe0509fefb040efdfa030afdfe0407fffe0607ff
+hex 2 ff0608fffc040afefe0206fefc0503fffe05060000050700fe0207fefe0306fd
+hex 2 fc0408fffe040500ff0408fffc0505fffb050900fd0307ffff0307fffd0305ff
+cost 2 0 none
+acc 2 8/32
+summary samples=3 cost_total=0 cost_max=0 unit=none correct=12 scored=49 arena_used=3856 stack_max=0 stack_total=0
+";
+
+    struct Text(Vec<String>);
+    impl Lines for Text {
+        fn line(&mut self, l: &str) {
+            self.0.push(l.to_string());
+        }
+    }
+
+    struct Kinds(Vec<&'static str>);
+    impl Report for Kinds {
+        fn event(&mut self, e: &Event<'_>) {
+            self.0.push(match e {
+                Event::Start { .. } => "start",
+                Event::Model { .. } => "model",
+                Event::Sample { .. } => "sample",
+                Event::Output { .. } => "output",
+                Event::Cost { .. } => "cost",
+                Event::Stack { .. } => "stack",
+                Event::Accuracy { .. } => "acc",
+                Event::Summary { .. } => "summary",
+                Event::Error(_) => "error",
+            });
+        }
+    }
+
+    /// Runs the demo model on `inputs` (the demo's own bundle when `None`).
+    fn demo_run<R: Report>(report: R, inputs: Option<Vec<u8>>) -> (R, Result<Summary, AppError>) {
+        let (model, samples) = crate::synth::demo().unwrap();
+        let bundle = inputs.unwrap_or_else(|| crate::bundle::writer::write(&samples).unwrap());
+        let mut words = std::vec![0u32; bundle.len().div_ceil(4)];
+        bytemuck::cast_slice_mut::<u32, u8>(&mut words)[..bundle.len()].copy_from_slice(&bundle);
+        let mut arena = std::vec![0u64; 1024];
+        let mut b = Board {
+            name: "host",
+            model: &model,
+            inputs: &bytemuck::cast_slice::<u32, u8>(&words)[..bundle.len()],
+            arena: bytemuck::cast_slice_mut(&mut arena),
+            report,
+            clock: NoClock,
+            stack: None,
+        };
+        let r = run(&mut b);
+        (b.report, r)
+    }
+
+    #[test]
+    fn text_lines_are_the_documented_protocol() {
+        let (text, r) = demo_run(Text(Vec::new()), None);
+        assert!(r.is_ok());
+        let want: Vec<&str> = DEMO_REPORT.lines().collect();
+        let got: Vec<&str> = text.0.iter().map(String::as_str).collect();
+        // The arena is the test's (8 KiB), not the exact one `pack expect` uses.
+        assert_eq!(
+            got[0],
+            "tinygnn board=host model_bytes=384 bundle_bytes=2124 arena_bytes=8192 engine=session"
+        );
+        assert_eq!(got[1..], want[1..]);
+    }
+
+    #[test]
+    fn events_come_in_the_documented_order() {
+        let (kinds, _) = demo_run(Kinds(Vec::new()), None);
+        let mut want = std::vec!["start", "model"];
+        for _ in 0..3 {
+            want.extend(["sample", "output", "cost", "acc"]);
+        }
+        want.push("summary");
+        assert_eq!(kinds.0, want);
+    }
+
+    #[test]
+    fn an_error_is_the_last_line_and_event() {
+        // A bundle of 34-channel samples for the demo's 8-channel model.
+        let karate = std::fs::read(std::concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../models/karate-gcn/inputs.tgib"
+        ))
+        .unwrap();
+        let (text, r) = demo_run(Text(Vec::new()), Some(karate.clone()));
+        assert!(matches!(r, Err(AppError::Inference { sample: 0, .. })));
+        assert_eq!(
+            text.0.last().map(String::as_str),
+            Some("error sample 0: expected 272 feature values, got 1156")
+        );
+        let (kinds, _) = demo_run(Kinds(Vec::new()), Some(karate));
+        assert_eq!(kinds.0, ["start", "model", "sample", "error"]);
     }
 }

@@ -13,7 +13,7 @@ use core::ptr::addr_of_mut;
 use esp_backtrace as _;
 use esp_hal::time::Instant;
 use esp_println::println;
-use tinygnn_board_app::{stack, Aligned, Board, Clock, Report, StackProbe};
+use tinygnn_board_app::{stack, Aligned, Board, Clock, Lines, StackProbe};
 
 mod bundle {
     include!(concat!(env!("OUT_DIR"), "/bundle.rs"));
@@ -25,7 +25,7 @@ static mut ARENA: Aligned<[u8; bundle::ARENA_BYTES]> = Aligned([0; bundle::ARENA
 
 struct Println;
 
-impl Report for Println {
+impl Lines for Println {
     fn line(&mut self, line: &str) {
         println!("{}", line);
     }

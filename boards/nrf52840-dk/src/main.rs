@@ -55,7 +55,7 @@ fn main() -> ! {
     } else {
         led_err.set_low()
     };
-    defmt::println!("done ok={=bool} (cycles at 64 MHz)", ok);
+    defmt::info!("done ok={=bool} (cycles at 64 MHz)", ok);
     loop {
         cortex_m::asm::bkpt();
     }

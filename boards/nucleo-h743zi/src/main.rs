@@ -43,7 +43,7 @@ fn main() -> ! {
     let mut led_ok = gpiob.pb0.into_push_pull_output();
     let mut led_err = gpiob.pb14.into_push_pull_output();
     let clock = DwtClock::new(&mut cp.DCB, &mut cp.DWT);
-    defmt::println!("sys_ck {=u32} Hz", ccdr.clocks.sys_ck().raw());
+    defmt::info!("sys_ck {=u32} Hz", ccdr.clocks.sys_ck().raw());
     // SAFETY: `main` runs once and is the only user of ARENA.
     let arena: &mut [u8] = unsafe { &mut (*addr_of_mut!(ARENA)).0 };
     let mut board = Board {
@@ -61,7 +61,7 @@ fn main() -> ! {
     } else {
         led_err.set_high();
     }
-    defmt::println!("done ok={=bool} (cycles at 400 MHz)", ok);
+    defmt::info!("done ok={=bool} (cycles at 400 MHz)", ok);
     loop {
         cortex_m::asm::bkpt();
     }

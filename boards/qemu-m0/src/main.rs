@@ -17,7 +17,7 @@ use core::ptr::{addr_of_mut, read_volatile, write_volatile};
 use cortex_m as _;
 use cortex_m_rt::{entry, exception, ExceptionFrame};
 use cortex_m_semihosting::{debug, hprintln};
-use tinygnn_board_app::{stack, Aligned, Board, Clock, Report, StackProbe};
+use tinygnn_board_app::{stack, Aligned, Board, Clock, Lines, StackProbe};
 
 mod bundle {
     include!(concat!(env!("OUT_DIR"), "/bundle.rs"));
@@ -38,7 +38,7 @@ static mut ARENA: Aligned<[u8; bundle::ARENA_BYTES]> = Aligned([0; bundle::ARENA
 
 struct Semihosting;
 
-impl Report for Semihosting {
+impl Lines for Semihosting {
     fn line(&mut self, line: &str) {
         hprintln!("{}", line);
     }

@@ -2,7 +2,9 @@
 //!
 //! Runs the bundled model on every bundled input graph, prints the report
 //! lines of `tinygnn_board_app::run` over semihosting, then the stack
-//! high-water mark, and exits QEMU with status 0 (success) or 1.
+//! high-water mark, and exits QEMU with status 0 (success) or 1. With
+//! feature `defmt` the report goes through `DefmtReport` instead (defmt
+//! frames over semihosting, for `defmt-print`): the real defmt boards' path.
 //!
 //! Cost: with `-icount shift=10` every instruction takes 2^10 ns of virtual
 //! time; the CMSDK APB TIMER0 (25 MHz, 32-bit) then counts
@@ -23,7 +25,7 @@ use core::ptr::{addr_of_mut, read_volatile, write_volatile};
 use cortex_m as _;
 use cortex_m_rt::entry;
 use cortex_m_semihosting::{debug, hprintln};
-use tinygnn_board_app::{stack, Aligned, Board, Clock, Report, StackProbe};
+use tinygnn_board_app::{stack, Aligned, Board, Clock, StackProbe};
 
 mod bundle {
     include!(concat!(env!("OUT_DIR"), "/bundle.rs"));
@@ -39,9 +41,21 @@ const DUALTIMER1: usize = 0x4000_2000;
 #[link_section = ".ram2.arena"]
 static mut ARENA: MaybeUninit<Aligned<[u8; bundle::ARENA_BYTES]>> = MaybeUninit::uninit();
 
+/// Report lines over semihosting (the text `scripts/qemu-run.sh` parses).
+#[cfg(not(feature = "defmt"))]
+#[derive(Default)]
 struct Semihosting;
 
-impl Report for Semihosting {
+/// Where the report goes: text lines, or defmt frames (feature `defmt`).
+#[cfg(not(feature = "defmt"))]
+type Reporter = Semihosting;
+#[cfg(feature = "defmt")]
+type Reporter = tinygnn_board_app::DefmtReport;
+#[cfg(feature = "defmt")]
+use defmt_semihosting as _;
+
+#[cfg(not(feature = "defmt"))]
+impl tinygnn_board_app::Lines for Semihosting {
     fn line(&mut self, line: &str) {
         hprintln!("{}", line);
     }
@@ -119,7 +133,7 @@ fn main() -> ! {
         model: &bundle::MODEL.0,
         inputs: &bundle::INPUTS.0,
         arena,
-        report: Semihosting,
+        report: Reporter::default(),
         clock: IcountTimers::new(),
         stack: Some(probe),
     };

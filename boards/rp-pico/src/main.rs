@@ -68,7 +68,7 @@ fn main() -> ! {
     ) else {
         defmt::panic!("clock setup failed");
     };
-    defmt::println!("sys clock {=u32} Hz", clocks.system_clock.freq().to_Hz());
+    defmt::info!("sys clock {=u32} Hz", clocks.system_clock.freq().to_Hz());
     let sio = hal::Sio::new(pac.SIO);
     let pins = hal::gpio::Pins::new(
         pac.IO_BANK0,
@@ -91,7 +91,7 @@ fn main() -> ! {
         stack: Some(probe),
     };
     let ok = tinygnn_board_app::run(&mut board).is_ok();
-    defmt::println!("done ok={=bool} (cost in microseconds at 125 MHz)", ok);
+    defmt::info!("done ok={=bool} (cost in microseconds at 125 MHz)", ok);
     loop {
         let _ = led.set_high();
         delay.delay_ms(if ok { 1000 } else { 100 });

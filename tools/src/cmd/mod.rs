@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod convert;
 pub mod inspect;
+pub mod pack;
 pub mod run;
 pub mod stream;
 pub mod verify;
