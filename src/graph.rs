@@ -103,7 +103,35 @@ fn check_sparse(n: usize, f: usize, row_ptr: &[u32], cols: &[u16], values: &[i8]
 }
 
 /// One input graph (or a PyG-style batch of graphs).
+///
+/// Build it with [`GraphInput::new`] (nodes, features, edges) and add what
+/// the model needs with the `with_*` methods; the fields stay public, to read
+/// them or to set an optional one from an `Option` you already have
+/// (`input.batch = maybe_batch;`). The struct is `#[non_exhaustive]`: a later
+/// version may add optional inputs (as `edge_attr` and `pairs` were added),
+/// which [`GraphInput::new`] will leave unset, so code written against this
+/// version keeps compiling.
+///
+/// ```
+/// use tinygnn::{EdgeAttr, Features, GraphInput, NodePairs};
+///
+/// let x = [0.5f32; 3 * 2]; // 3 nodes, 2 features each
+/// let (sources, targets) = ([0u16, 1, 2], [1u16, 2, 0]);
+/// let input = GraphInput::new(3, Features::F32(&x), &sources, &targets)
+///     .with_edge_weight(&[1.0, 0.5, 2.0]);
+/// assert_eq!((input.num_edges(), input.num_graphs()), (3, 1));
+///
+/// // Two graphs in one batch, with edge features and node pairs to score.
+/// let batch = [0u16, 0, 1];
+/// let attr = [0i8; 3 * 4];
+/// let input = input
+///     .with_batch(&batch)
+///     .with_edge_attr(EdgeAttr::I8(&attr))
+///     .with_pairs(NodePairs { sources: &[0], targets: &[1] });
+/// assert_eq!(input.num_graphs(), 2);
+/// ```
 #[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
 pub struct GraphInput<'a> {
     /// Number of nodes (all graphs of the batch together).
     pub num_nodes: usize,
@@ -143,7 +171,60 @@ pub struct NodePairs<'a> {
     pub targets: &'a [u16],
 }
 
-impl GraphInput<'_> {
+impl<'a> GraphInput<'a> {
+    /// A graph of `num_nodes` nodes with node `features` (`[num_nodes, F]`)
+    /// and the edges `sources[k] → targets[k]` (PyG's `edge_index`), without
+    /// edge weights, batch vector, edge features or node pairs.
+    ///
+    /// Nothing is checked here: [`crate::Session::run`] validates the input
+    /// against its model (the rules are listed in [`crate::graph`]).
+    pub const fn new(
+        num_nodes: usize,
+        features: Features<'a>,
+        sources: &'a [u16],
+        targets: &'a [u16],
+    ) -> Self {
+        GraphInput {
+            num_nodes,
+            features,
+            sources,
+            targets,
+            edge_weight: None,
+            batch: None,
+            edge_attr: None,
+            pairs: None,
+        }
+    }
+
+    /// With edge weights, one per edge (read only by models that use them).
+    #[must_use]
+    pub const fn with_edge_weight(mut self, edge_weight: &'a [f32]) -> Self {
+        self.edge_weight = Some(edge_weight);
+        self
+    }
+
+    /// With a batch vector: the graph id of each node (PyG's `batch`).
+    #[must_use]
+    pub const fn with_batch(mut self, batch: &'a [u16]) -> Self {
+        self.batch = Some(batch);
+        self
+    }
+
+    /// With edge features, `[num_edges, D]` in the order of the edges (read
+    /// only by models with an edge-feature input).
+    #[must_use]
+    pub const fn with_edge_attr(mut self, edge_attr: EdgeAttr<'a>) -> Self {
+        self.edge_attr = Some(edge_attr);
+        self
+    }
+
+    /// With node pairs to score (read only by models with a pair head).
+    #[must_use]
+    pub const fn with_pairs(mut self, pairs: NodePairs<'a>) -> Self {
+        self.pairs = Some(pairs);
+        self
+    }
+
     /// Number of graphs: `max(batch) + 1`, or 1 without a batch vector (or an empty one).
     pub fn num_graphs(&self) -> usize {
         match self.batch {
@@ -364,25 +445,9 @@ mod tests {
 
     #[test]
     fn num_graphs() {
-        let g = GraphInput {
-            num_nodes: 3,
-            features: Features::I8(&[0, 0, 0]),
-            sources: &[],
-            targets: &[],
-            edge_weight: None,
-            batch: Some(&[0, 2, 2]),
-            edge_attr: None,
-            pairs: None,
-        };
-        assert_eq!(g.num_graphs(), 3);
-        assert_eq!(GraphInput { batch: None, ..g }.num_graphs(), 1);
-        assert_eq!(
-            GraphInput {
-                batch: Some(&[]),
-                ..g
-            }
-            .num_graphs(),
-            1
-        );
+        let g = GraphInput::new(3, Features::I8(&[0, 0, 0]), &[], &[]);
+        assert_eq!(g.num_graphs(), 1);
+        assert_eq!(g.with_batch(&[0, 2, 2]).num_graphs(), 3);
+        assert_eq!(g.with_batch(&[]).num_graphs(), 1);
     }
 }

@@ -40,16 +40,8 @@
 //! let mut arena = [0u8; 1024];
 //! assert!(model.arena_bytes(3, 2, 1) + 7 <= arena.len());
 //! let mut session = Session::new(&model, &mut arena);
-//! let out = session.run(&GraphInput {
-//!     num_nodes: 3,
-//!     features: Features::F32(&[0.1, 0.2, 0.3, 0.4, 0.5, 0.6]),
-//!     sources: &[0, 1],
-//!     targets: &[1, 2],
-//!     edge_weight: None,
-//!     batch: None,
-//!     edge_attr: None,
-//!     pairs: None,
-//! })?;
+//! let x = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6];
+//! let out = session.run(&GraphInput::new(3, Features::F32(&x), &[0, 1], &[1, 2]))?;
 //! assert_eq!((out.rows, out.channels), (3, 1));
 //! assert_eq!(out.argmax(0), Some(0));
 //! # }

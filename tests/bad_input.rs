@@ -50,16 +50,7 @@ const DST: [u16; 3] = [1, 2, 3];
 const EW: [f32; 3] = [1.0, 0.5, 2.0];
 
 fn good() -> GraphInput<'static> {
-    GraphInput {
-        num_nodes: 4,
-        features: Features::F32(&X),
-        sources: &SRC,
-        targets: &DST,
-        edge_weight: Some(&EW),
-        batch: None,
-        edge_attr: None,
-        pairs: None,
-    }
+    GraphInput::new(4, Features::F32(&X), &SRC, &DST).with_edge_weight(&EW)
 }
 
 fn run_err(bytes: &[u8], input: &GraphInput) -> Error {
@@ -165,18 +156,14 @@ fn unknown_op_tag() {
 #[test]
 fn node_index_out_of_range() {
     let bytes = model();
-    let g = GraphInput {
-        targets: &[1, 4, 3],
-        ..good()
-    };
+    let mut g = good();
+    g.targets = &[1, 4, 3];
     assert_eq!(
         run_err(&bytes, &g),
         Error::NodeIndexOutOfRange { edge: 1, index: 4 }
     );
-    let g = GraphInput {
-        sources: &[0, 1, 9],
-        ..good()
-    };
+    let mut g = good();
+    g.sources = &[0, 1, 9];
     assert_eq!(
         run_err(&bytes, &g),
         Error::NodeIndexOutOfRange { edge: 2, index: 9 }
@@ -187,31 +174,24 @@ fn node_index_out_of_range() {
 fn too_many_nodes_edges_graphs() {
     let bytes = model();
     let x = [0.0f32; 18];
-    let g = GraphInput {
-        num_nodes: 9,
-        features: Features::F32(&x),
-        ..good()
-    };
+    let mut g = good();
+    g.num_nodes = 9;
+    g.features = Features::F32(&x);
     assert_eq!(
         run_err(&bytes, &g),
         Error::TooManyNodes { nodes: 9, max: 8 }
     );
     let src = [0u16; 11];
     let w = [1.0f32; 11];
-    let g = GraphInput {
-        sources: &src,
-        targets: &src,
-        edge_weight: Some(&w),
-        ..good()
-    };
+    let mut g = good();
+    g.sources = &src;
+    g.targets = &src;
+    g.edge_weight = Some(&w);
     assert_eq!(
         run_err(&bytes, &g),
         Error::TooManyEdges { edges: 11, max: 10 }
     );
-    let g = GraphInput {
-        batch: Some(&[0, 1, 2, 3]),
-        ..good()
-    };
+    let g = good().with_batch(&[0, 1, 2, 3]);
     assert_eq!(
         run_err(&bytes, &g),
         Error::TooManyGraphs { graphs: 4, max: 3 }
@@ -221,27 +201,17 @@ fn too_many_nodes_edges_graphs() {
 #[test]
 fn edge_list_and_weight_errors() {
     let bytes = model();
-    let g = GraphInput {
-        targets: &[1, 2],
-        ..good()
-    };
+    let mut g = good();
+    g.targets = &[1, 2];
     assert_eq!(run_err(&bytes, &g), Error::EdgeListMismatch);
-    let g = GraphInput {
-        edge_weight: Some(&[1.0, 1.0]),
-        ..good()
-    };
+    let g = good().with_edge_weight(&[1.0, 1.0]);
     assert_eq!(run_err(&bytes, &g), Error::EdgeListMismatch);
-    let g = GraphInput {
-        edge_weight: None,
-        ..good()
-    };
+    let mut g = good();
+    g.edge_weight = None;
     assert_eq!(run_err(&bytes, &g), Error::MissingInput);
     for bad in [f32::NAN, f32::INFINITY, -1.0, 70000.0] {
         let w = [1.0, bad, 1.0];
-        let g = GraphInput {
-            edge_weight: Some(&w),
-            ..good()
-        };
+        let g = good().with_edge_weight(&w);
         assert_eq!(run_err(&bytes, &g), Error::InvalidEdgeWeight { edge: 1 });
     }
 }
@@ -249,10 +219,8 @@ fn edge_list_and_weight_errors() {
 #[test]
 fn feature_errors() {
     let bytes = model();
-    let g = GraphInput {
-        features: Features::F32(&X[..7]),
-        ..good()
-    };
+    let mut g = good();
+    g.features = Features::F32(&X[..7]);
     assert_eq!(
         run_err(&bytes, &g),
         Error::FeatureShape {
@@ -260,10 +228,8 @@ fn feature_errors() {
             actual: 7
         }
     );
-    let g = GraphInput {
-        features: Features::I8(&[0; 9]),
-        ..good()
-    };
+    let mut g = good();
+    g.features = Features::I8(&[0; 9]);
     assert_eq!(
         run_err(&bytes, &g),
         Error::FeatureShape {
@@ -274,10 +240,8 @@ fn feature_errors() {
     for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
         let mut x = X;
         x[5] = bad;
-        let g = GraphInput {
-            features: Features::F32(&x),
-            ..good()
-        };
+        let mut g = good();
+        g.features = Features::F32(&x);
         assert_eq!(
             run_err(&bytes, &g),
             Error::NonFiniteFeature {
@@ -291,16 +255,10 @@ fn feature_errors() {
 #[test]
 fn batch_errors() {
     let bytes = model();
-    let g = GraphInput {
-        batch: Some(&[0, 0, 1]),
-        ..good()
-    };
+    let g = good().with_batch(&[0, 0, 1]);
     assert_eq!(run_err(&bytes, &g), Error::MissingInput);
     // A valid batch with an empty graph 1.
-    let g = GraphInput {
-        batch: Some(&[0, 0, 2, 2]),
-        ..good()
-    };
+    let g = good().with_batch(&[0, 0, 2, 2]);
     let outs = run(&bytes, &g).unwrap();
     assert_eq!(outs[0].0, 3);
     assert_eq!(&outs[0].2[2..4], &[0, 0]);
@@ -363,45 +321,21 @@ fn gcn_coefficient_overflow() {
         edge_weight: true,
     };
     let bytes = one_channel_gcn(0.1, 0, flags, 4, 4);
-    let g = GraphInput {
-        num_nodes: 2,
-        features: Features::I8(&[1, 2]),
-        sources: &[0],
-        targets: &[1],
-        edge_weight: Some(&[128.0]),
-        batch: None,
-        edge_attr: None,
-        pairs: None,
-    };
+    let g = GraphInput::new(2, Features::I8(&[1, 2]), &[0], &[1]).with_edge_weight(&[128.0]);
     assert_eq!(run_err(&bytes, &g), Error::Overflow { op: 0 });
-    let g = GraphInput {
-        edge_weight: Some(&[127.99]),
-        ..g
-    };
+    let g = g.with_edge_weight(&[127.99]);
     assert!(run(&bytes, &g).is_ok());
 }
 
 #[test]
 fn zero_nodes_is_valid() {
     let bytes = model();
-    let g = GraphInput {
-        num_nodes: 0,
-        features: Features::F32(&[]),
-        sources: &[],
-        targets: &[],
-        edge_weight: Some(&[]),
-        batch: None,
-        edge_attr: None,
-        pairs: None,
-    };
+    let g = GraphInput::new(0, Features::F32(&[]), &[], &[]).with_edge_weight(&[]);
     let outs = run(&bytes, &g).unwrap();
     // One (empty) graph: the pooled row is the zero point; no node rows.
     assert_eq!(outs[0], (1, 2, vec![0, 0]));
     assert_eq!(outs[1], (0, 2, vec![]));
-    let g = GraphInput {
-        batch: Some(&[]),
-        ..g
-    };
+    let g = g.with_batch(&[]);
     assert_eq!(run(&bytes, &g).unwrap()[0].0, 1);
 }
 
@@ -504,16 +438,8 @@ proptest! {
         let src: Vec<u16> = edges.iter().map(|e| e.0).collect();
         let dst: Vec<u16> = edges.iter().map(|e| e.1).collect();
         let w: Vec<f32> = edges.iter().map(|e| e.2).collect();
-        let g = GraphInput {
-            num_nodes: n,
-            features: Features::I8(&feats),
-            sources: &src,
-            targets: &dst,
-            edge_weight: Some(&w),
-            batch: if n % 2 == 0 { Some(&batch) } else { None },
-            edge_attr: None,
-            pairs: None,
-        };
+        let mut g = GraphInput::new(n, Features::I8(&feats), &src, &dst).with_edge_weight(&w);
+        g.batch = if n % 2 == 0 { Some(&batch) } else { None };
         let mut arena = vec![0u8; arena_len];
         let mut s = Session::new(&m, &mut arena);
         if s.run(&g).is_ok() {

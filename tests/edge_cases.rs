@@ -41,10 +41,7 @@ fn weighted<'a>(
     dst: &'a [u16],
     w: &'a [f32],
 ) -> GraphInput<'a> {
-    GraphInput {
-        edge_weight: Some(w),
-        ..input(n, x, src, dst)
-    }
+    input(n, x, src, dst).with_edge_weight(w)
 }
 
 /// GCN 1 → 1 channel, W = [1], bias 0, rescale 1, with the given flags and `improved`.
@@ -143,10 +140,8 @@ fn empty_graph_gives_no_node_rows_and_one_empty_graph_row() {
     for (kind, zp) in [(Pool::Add, -3), (Pool::Mean, -3), (Pool::Max, 4)] {
         let bytes = pool(kind);
         for batch in [None, Some(&[][..])] {
-            let g = GraphInput {
-                batch,
-                ..input(0, &[], &[], &[])
-            };
+            let mut g = input(0, &[], &[], &[]);
+            g.batch = batch;
             assert_eq!(out0(&bytes, &g), (1, 2, vec![zp, zp]), "{kind:?}");
         }
     }
@@ -159,10 +154,7 @@ fn empty_graph_inside_a_batch_pools_to_zero() {
     let batch = [0u16, 0, 2];
     for kind in [Pool::Add, Pool::Mean, Pool::Max] {
         let bytes = pool(kind);
-        let g = GraphInput {
-            batch: Some(&batch),
-            ..input(3, &x, &[], &[])
-        };
+        let g = input(3, &x, &[], &[]).with_batch(&batch);
         let (rows, ch, v) = out0(&bytes, &g);
         assert_eq!((rows, ch), (3, 2));
         let want: [i8; 6] = match kind {
@@ -377,15 +369,9 @@ fn exactly_the_capacity_runs_and_one_more_is_an_error() {
         run(&bytes, &input(5, &x[..5], &s, &t)).unwrap_err(),
         Error::TooManyEdges { edges: 8, max: 7 }
     );
-    let two = GraphInput {
-        batch: Some(&[0, 0, 1, 1, 1]),
-        ..input(5, &x[..5], &[], &[])
-    };
+    let two = input(5, &x[..5], &[], &[]).with_batch(&[0, 0, 1, 1, 1]);
     assert_eq!(out0(&pool, &two).2, [3, 12]);
-    let three = GraphInput {
-        batch: Some(&[0, 0, 1, 1, 2]),
-        ..two
-    };
+    let three = two.with_batch(&[0, 0, 1, 1, 2]);
     assert_eq!(
         run(&pool, &three).unwrap_err(),
         Error::TooManyGraphs { graphs: 3, max: 2 }
@@ -426,10 +412,7 @@ fn largest_u16_index() {
     // A batch id of 65535 means 65536 graphs: more than any model allows.
     let mut batch = vec![0u16; n];
     batch[n - 1] = u16::MAX;
-    let g = GraphInput {
-        batch: Some(&batch),
-        ..input(n, &x, &[], &[])
-    };
+    let g = input(n, &x, &[], &[]).with_batch(&batch);
     assert!(matches!(
         run(&bytes, &g).unwrap_err(),
         Error::TooManyGraphs { graphs: 65536, .. }
@@ -461,15 +444,10 @@ fn capacity_limits_of_the_format() {
 fn float_features_of_an_empty_graph() {
     // F32 features of zero nodes are an empty slice; anything else is a shape error.
     let bytes = one_channel_gcn(1.0, 1, flags(true, true, false), 5, 7);
-    let g = GraphInput {
-        features: Features::F32(&[]),
-        ..input(0, &[], &[], &[])
-    };
+    let mut g = input(0, &[], &[], &[]);
+    g.features = Features::F32(&[]);
     assert_eq!(out0(&bytes, &g).0, 0);
-    let g = GraphInput {
-        features: Features::F32(&[1.0]),
-        ..g
-    };
+    g.features = Features::F32(&[1.0]);
     assert_eq!(
         run(&bytes, &g).unwrap_err(),
         Error::FeatureShape {

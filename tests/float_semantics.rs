@@ -71,16 +71,9 @@ fn features(rng: &mut Rng, f: usize) -> Vec<f32> {
 }
 
 fn run_f32(bytes: &[u8], x: &[f32], batch: Option<&[u16]>, ew: bool) -> (Vec<i8>, f32, i8) {
-    let inp = GraphInput {
-        num_nodes: N,
-        features: Features::F32(x),
-        sources: &SRC,
-        targets: &DST,
-        edge_weight: if ew { Some(&EW) } else { None },
-        batch,
-        edge_attr: None,
-        pairs: None,
-    };
+    let mut inp = GraphInput::new(N, Features::F32(x), &SRC, &DST);
+    inp.edge_weight = if ew { Some(&EW) } else { None };
+    inp.batch = batch;
     let model = tinygnn::Model::from_bytes(bytes).unwrap();
     let o = model.tensors()[model.outputs()[0] as usize];
     (run(bytes, &inp).unwrap().remove(0).2, o.scale, o.zero_point)

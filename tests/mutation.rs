@@ -971,19 +971,14 @@ type Outcome = Result<Vec<Vec<i8>>, Error>;
 /// Runs `model` on `g` in an arena of exactly `arena_bytes` filled with `fill`,
 /// inside guard bytes; panics (fails the test) if a guard byte changed.
 fn guarded_run(model: &Model<'_>, g: &Graph, fill: u8) -> Outcome {
-    let input = GraphInput {
-        num_nodes: g.n,
-        features: Features::F32(&g.x),
-        sources: &g.src,
-        targets: &g.dst,
-        edge_weight: Some(&g.w),
-        batch: g.batch.as_deref(),
-        edge_attr: g.edge_attr.as_deref().map(tinygnn::EdgeAttr::F32),
-        pairs: Some(tinygnn::NodePairs {
+    let mut input = GraphInput::new(g.n, Features::F32(&g.x), &g.src, &g.dst)
+        .with_edge_weight(&g.w)
+        .with_pairs(tinygnn::NodePairs {
             sources: &g.pairs.0,
             targets: &g.pairs.1,
-        }),
-    };
+        });
+    input.batch = g.batch.as_deref();
+    input.edge_attr = g.edge_attr.as_deref().map(tinygnn::EdgeAttr::F32);
     let graphs = input.num_graphs();
     let need = model.arena_bytes_with_pairs(g.n, g.src.len(), graphs, g.pairs.0.len());
     assert!(need < 1 << 26, "arena_bytes {need} for a tiny graph");
@@ -1238,16 +1233,9 @@ fn harness_detects_what_it_claims() {
     buf[GUARD + need] = 1;
     assert!(changed_guard(&buf, GUARD, need).is_some());
     // An arena one byte short of arena_bytes is an error, not an overrun.
-    let input = GraphInput {
-        num_nodes: g.n,
-        features: Features::F32(&g.x),
-        sources: &g.src,
-        targets: &g.dst,
-        edge_weight: Some(&g.w),
-        batch: g.batch.as_deref(),
-        edge_attr: None,
-        pairs: None,
-    };
+    let mut input =
+        GraphInput::new(g.n, Features::F32(&g.x), &g.src, &g.dst).with_edge_weight(&g.w);
+    input.batch = g.batch.as_deref();
     let need = model.arena_bytes(g.n, g.src.len(), input.num_graphs());
     let mut short = vec![0u8; need + 8];
     let off = short.as_ptr().align_offset(8);

@@ -11,7 +11,7 @@ use proptest::prelude::{any, proptest, ProptestConfig};
 use tinygnn::format::writer::{ChannelRecord, WriteError};
 use tinygnn::format::{Activation, Aggr, Op, Section};
 use tinygnn::ops::EdgeConv;
-use tinygnn::{Error, GraphInput, Model};
+use tinygnn::{Error, Model};
 
 #[derive(Clone, Debug)]
 struct Ec {
@@ -247,10 +247,8 @@ fn check(g: &Ec, rng: &mut Rng, n: usize, e: usize, graphs: usize) -> Vec<i8> {
         .collect();
     let batch: Vec<u16> = (0..n).map(|i| (i * graphs / n.max(1)) as u16).collect();
     let batch = (graphs > 1).then_some(&batch[..]);
-    let inp = GraphInput {
-        batch,
-        ..input(n, &x, &src, &dst)
-    };
+    let mut inp = input(n, &x, &src, &dst);
+    inp.batch = batch;
     let got = run(&g.model(), &inp).unwrap();
     let want = g.reference(n, &x, &src, &dst, batch);
     assert_eq!(got[0].2, want, "{g:?}");
@@ -319,10 +317,7 @@ fn knn_includes_self_and_keeps_graphs_apart() {
     // Graph 0: points 0, 10, 30; graph 1: 11 alone.
     let x = [0i8, 10, 30, 11];
     let batch = [0u16, 0, 0, 1];
-    let inp = GraphInput {
-        batch: Some(&batch),
-        ..input(4, &x, &[], &[])
-    };
+    let inp = input(4, &x, &[], &[]).with_batch(&batch);
     let got = &run(&g.model(), &inp).unwrap()[0].2;
     // Node 0: {0, 10} → 10. Node 1: {10, 0} (|0−10| = 10 < 20) → max(0, −10) = 0.
     // Node 2: {30, 10} → max(0, −20) = 0. Node 3: only itself → 0 (not 11 − 10).

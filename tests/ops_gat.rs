@@ -11,7 +11,7 @@ use tinygnn::format::writer::{ChannelRecord, WriteError};
 use tinygnn::format::{Activation, GatEdge, Op, Section, TensorDesc, TensorKind, WeightBits};
 use tinygnn::ops::gat::exp_q30;
 use tinygnn::ops::{Act, GatConv};
-use tinygnn::{EdgeAttr, Error, GraphInput, Model};
+use tinygnn::{EdgeAttr, Error, Model};
 
 /// Edge features of a GAT layer (`edge_dim`): the model's edge tensor is
 /// tensor 2 (`D` channels, zero point `zp`).
@@ -711,10 +711,7 @@ fn check_edge(g: &Gat, rng: &mut Rng, n: usize, e: usize) -> Vec<i8> {
     let d = g.edge.as_ref().unwrap().d;
     let ea = rng.i8s(e * d);
     let bytes = g.model();
-    let inp = GraphInput {
-        edge_attr: Some(EdgeAttr::I8(&ea)),
-        ..input(n, &x, &src, &dst)
-    };
+    let inp = input(n, &x, &src, &dst).with_edge_attr(EdgeAttr::I8(&ea));
     let got = run(&bytes, &inp).unwrap();
     let want = g.reference_e(n, &x, &src, &dst, &ea);
     assert_eq!(got[0].2, want, "{g:?}");
@@ -755,10 +752,7 @@ fn gatv2_edge_term_changes_the_output() {
         let mut z = g.clone();
         z.edge.as_mut().unwrap().att.iter_mut().for_each(|a| *a = 0);
         let without = z.reference_e(10, &x, &src, &dst, &ea);
-        let inp = GraphInput {
-            edge_attr: Some(EdgeAttr::I8(&ea)),
-            ..input(10, &x, &src, &dst)
-        };
+        let inp = input(10, &x, &src, &dst).with_edge_attr(EdgeAttr::I8(&ea));
         assert_eq!(run(&z.model(), &inp).unwrap()[0].2, without);
         let mut plain = g.clone();
         plain.edge = None;
@@ -852,10 +846,8 @@ fn int4_weights_match_reference_and_int8_encoding() {
                     let (src, dst) = random_graph(&mut rng, 12, 30);
                     let x = rng.i8s(12 * g.in_ch);
                     let ea = rng.i8s(30 * 2);
-                    let inp = GraphInput {
-                        edge_attr: edge.then_some(EdgeAttr::I8(&ea)),
-                        ..input(12, &x, &src, &dst)
-                    };
+                    let mut inp = input(12, &x, &src, &dst);
+                    inp.edge_attr = edge.then_some(EdgeAttr::I8(&ea));
                     let bytes = g.model();
                     let m = Model::from_bytes(&bytes).unwrap();
                     assert!(m.ops().all(|op| op.has_i4_weights()));

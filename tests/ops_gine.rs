@@ -121,10 +121,7 @@ fn graph_input<'a>(
     dst: &'a [u16],
     ea: EdgeAttr<'a>,
 ) -> GraphInput<'a> {
-    GraphInput {
-        edge_attr: Some(ea),
-        ..input(n, x, src, dst)
-    }
+    input(n, x, src, dst).with_edge_attr(ea)
 }
 
 #[test]

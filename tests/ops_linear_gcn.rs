@@ -401,16 +401,7 @@ fn float_features_are_quantized_like_quantize_value() {
     }));
     let bytes = w.finish(x, &[y, x], 4, 4, 1).unwrap();
     let f = [0.25f32, -0.75, 100.0, -2.0];
-    let inp = GraphInput {
-        num_nodes: 2,
-        features: Features::F32(&f),
-        sources: &[],
-        targets: &[],
-        edge_weight: None,
-        batch: None,
-        edge_attr: None,
-        pairs: None,
-    };
+    let inp = GraphInput::new(2, Features::F32(&f), &[], &[]);
     let outs = run(&bytes, &inp).unwrap();
     // 0.25/0.5 = 0.5 → 1 (+3 = 4); -1.5 → -2 (+3 = 1); 200 → 127 saturated; -4 → -1.
     assert_eq!(outs[1].2, vec![4, 1, 127, -1]);

@@ -13,7 +13,7 @@ use tinygnn::format::writer::{ChannelRecord, ModelWriter, WriteError};
 use tinygnn::format::{Activation, Op, Section, PROPAGATE_ALPHA_ONE};
 use tinygnn::graph::edge_weight_q16;
 use tinygnn::ops::{Act, GcnConv, GlobalPool, Propagate};
-use tinygnn::{Error, Features, GraphInput, Model};
+use tinygnn::{Error, Features, Model};
 
 #[derive(Clone, Debug)]
 struct Prop {
@@ -417,13 +417,11 @@ fn sparse_input_equals_dense() {
     let bytes = p.model();
     assert!(Model::from_bytes(&bytes).unwrap().reads_sparse_input());
     let dense_out = run(&bytes, &input(n, &x, &src, &dst)).unwrap();
-    let sparse = GraphInput {
-        features: Features::SparseI8 {
-            row_ptr: &row_ptr,
-            cols: &cols,
-            values: &vals,
-        },
-        ..input(n, &x, &src, &dst)
+    let mut sparse = input(n, &x, &src, &dst);
+    sparse.features = Features::SparseI8 {
+        row_ptr: &row_ptr,
+        cols: &cols,
+        values: &vals,
     };
     assert_eq!(run(&bytes, &sparse).unwrap(), dense_out);
 }

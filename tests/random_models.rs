@@ -242,16 +242,8 @@ proptest! {
         };
         let ew: Vec<f32> = edges.iter().take(src.len()).map(|e| e.2).collect();
         let batch: Vec<u16> = (0..n).map(|_| (rng.next() % 5) as u16).collect();
-        let g = GraphInput {
-            num_nodes: n,
-            features: tinygnn::Features::I8(&x),
-            sources: &src,
-            targets: &dst,
-            edge_weight: Some(&ew),
-            batch: if batch_seed % 2 == 0 { Some(&batch) } else { None },
-            edge_attr: None,
-            pairs: None,
-        };
+        let mut g = GraphInput::new(n, tinygnn::Features::I8(&x), &src, &dst).with_edge_weight(&ew);
+        g.batch = if batch_seed % 2 == 0 { Some(&batch) } else { None };
         match run(&bytes, &g) {
             Ok(first) => {
                 // Deterministic: a second run gives the same bytes.

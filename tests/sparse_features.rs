@@ -6,7 +6,7 @@ mod common;
 use common::*;
 use tinygnn::format::{Activation, Op};
 use tinygnn::ops::GcnConv;
-use tinygnn::{Error, Features, GraphInput};
+use tinygnn::{Error, Features};
 
 /// A GCN layer (F = 12 → 5) whose input zero point is not 0, so that
 /// "missing entry = zero point" is visible in the output.
@@ -60,13 +60,11 @@ fn sparse_equals_dense() {
     let want = run(&bytes, &input(n, &dense, &src, &dst)).unwrap();
     let (row_ptr, cols, values) = to_sparse(&dense, 12, -20);
     assert!(values.len() < dense.len() / 2);
-    let sparse = GraphInput {
-        features: Features::SparseI8 {
-            row_ptr: &row_ptr,
-            cols: &cols,
-            values: &values,
-        },
-        ..input(n, &dense, &src, &dst)
+    let mut sparse = input(n, &dense, &src, &dst);
+    sparse.features = Features::SparseI8 {
+        row_ptr: &row_ptr,
+        cols: &cols,
+        values: &values,
     };
     let got = run(&bytes, &sparse).unwrap();
     assert_eq!(got, want);
@@ -79,13 +77,11 @@ fn broken_sparse_features_are_rejected() {
     let src = [0u16];
     let dst = [1u16];
     let case = |row_ptr: &[u32], cols: &[u16], values: &[i8]| {
-        let g = GraphInput {
-            features: Features::SparseI8 {
-                row_ptr,
-                cols,
-                values,
-            },
-            ..input(2, &[], &src, &dst)
+        let mut g = input(2, &[], &src, &dst);
+        g.features = Features::SparseI8 {
+            row_ptr,
+            cols,
+            values,
         };
         run(&bytes, &g).unwrap_err()
     };

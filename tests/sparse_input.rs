@@ -101,14 +101,13 @@ impl Case {
         input(self.n, &self.dense, &self.src, &self.dst)
     }
     fn sparse_input(&self) -> GraphInput<'_> {
-        GraphInput {
-            features: Features::SparseI8 {
-                row_ptr: &self.sparse.0,
-                cols: &self.sparse.1,
-                values: &self.sparse.2,
-            },
-            ..self.dense_input()
-        }
+        let mut input = self.dense_input();
+        input.features = Features::SparseI8 {
+            row_ptr: &self.sparse.0,
+            cols: &self.sparse.1,
+            values: &self.sparse.2,
+        };
+        input
     }
 }
 
@@ -376,13 +375,11 @@ fn sparse_errors_are_still_typed() {
     let c = case(3, 10, F as usize, ZP, 10, 20);
     // Column out of range, in a model that reads sparse input in place.
     let cols: Vec<u16> = c.sparse.1.iter().map(|_| F).collect();
-    let bad = GraphInput {
-        features: Features::SparseI8 {
-            row_ptr: &c.sparse.0,
-            cols: &cols,
-            values: &c.sparse.2,
-        },
-        ..c.dense_input()
+    let mut bad = c.dense_input();
+    bad.features = Features::SparseI8 {
+        row_ptr: &c.sparse.0,
+        cols: &cols,
+        values: &c.sparse.2,
     };
     let m = Model::from_bytes(&bytes).unwrap();
     let mut buf = Vec::new();
@@ -438,16 +435,12 @@ fn every_bundled_model_sparse_equals_dense() {
             sources: &ps,
             targets: &pt,
         });
-        let dense = GraphInput {
-            edge_weight: weights,
-            pairs,
-            ..c.dense_input()
-        };
-        let sparse = GraphInput {
-            edge_weight: weights,
-            pairs,
-            ..c.sparse_input()
-        };
+        let mut dense = c.dense_input();
+        dense.edge_weight = weights;
+        dense.pairs = pairs;
+        let mut sparse = c.sparse_input();
+        sparse.edge_weight = weights;
+        sparse.pairs = pairs;
         let want = run(&bytes, &dense).unwrap();
         let got = run_sparse(&bytes, &sparse);
         assert_eq!(got, want, "{name}");

@@ -91,20 +91,16 @@ fn main() {
         }
         row_ptr.push(cols.len() as u32);
     }
-    let input = GraphInput {
-        num_nodes: n,
-        features: Features::SparseI8 {
+    let input = GraphInput::new(
+        n,
+        Features::SparseI8 {
             row_ptr: &row_ptr,
             cols: &cols,
             values: &values,
         },
         sources,
         targets,
-        edge_weight: None,
-        batch: None,
-        edge_attr: None,
-        pairs: None,
-    };
+    );
     let arena_bytes = model.arena_bytes_sparse(n, e, 1);
     let mut arena = vec![0u8; arena_bytes + 8];
     let mut session = Session::new(&model, &mut arena);

@@ -662,24 +662,25 @@ unsafe fn graph_input<'a>(g: &tgnn_graph) -> Res<rt::GraphInput<'a>> {
     };
     // SAFETY: the caller guarantees the documented lengths.
     unsafe {
-        Ok(rt::GraphInput {
-            num_nodes: g.num_nodes,
+        let mut input = rt::GraphInput::new(
+            g.num_nodes,
             features,
-            sources: slice(g.sources, g.num_edges)?,
-            targets: slice(g.targets, g.num_edges)?,
-            edge_weight: opt_slice(g.edge_weight, g.num_edges)?,
-            batch: opt_slice(g.batch, g.num_nodes)?,
-            edge_attr: match (
-                opt_slice(g.edge_attr_f32, g.edge_attr_len)?,
-                opt_slice(g.edge_attr_i8, g.edge_attr_len)?,
-            ) {
-                (Some(_), Some(_)) => return Err(TGNN_ERR_INVALID_ARGUMENT),
-                (Some(f), None) => Some(rt::EdgeAttr::F32(f)),
-                (None, Some(q)) => Some(rt::EdgeAttr::I8(q)),
-                (None, None) => None,
-            },
-            pairs: pairs(g)?,
-        })
+            slice(g.sources, g.num_edges)?,
+            slice(g.targets, g.num_edges)?,
+        );
+        input.edge_weight = opt_slice(g.edge_weight, g.num_edges)?;
+        input.batch = opt_slice(g.batch, g.num_nodes)?;
+        input.edge_attr = match (
+            opt_slice(g.edge_attr_f32, g.edge_attr_len)?,
+            opt_slice(g.edge_attr_i8, g.edge_attr_len)?,
+        ) {
+            (Some(_), Some(_)) => return Err(TGNN_ERR_INVALID_ARGUMENT),
+            (Some(f), None) => Some(rt::EdgeAttr::F32(f)),
+            (None, Some(q)) => Some(rt::EdgeAttr::I8(q)),
+            (None, None) => None,
+        };
+        input.pairs = pairs(g)?;
+        Ok(input)
     }
 }
 

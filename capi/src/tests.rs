@@ -149,16 +149,12 @@ fn karate_through_the_c_api_equals_the_golden_and_the_runtime() {
     let mut rarena = vec![0u8; need + 8];
     let mut rs = rt::Session::new(&model, &mut rarena);
     let out = rs
-        .run(&GraphInput {
-            num_nodes: g.num_nodes,
-            features: Features::F32(&g.x),
-            sources: &g.sources,
-            targets: &g.targets,
-            edge_weight: None,
-            batch: None,
-            edge_attr: None,
-            pairs: None,
-        })
+        .run(&GraphInput::new(
+            g.num_nodes,
+            Features::F32(&g.x),
+            &g.sources,
+            &g.targets,
+        ))
         .unwrap();
     assert_eq!((out.rows, out.channels), (rows, channels));
     for r in 0..rows {
@@ -713,16 +709,10 @@ proptest! {
         let want = {
             let arena: &mut [u8] = &mut bytemuck_bytes(&mut rarena)[..inp.arena];
             let mut rs = rt::Session::new(&model, arena);
-            rs.run(&GraphInput {
-                num_nodes: inp.n,
-                features: Features::F32(&inp.x),
-                sources: &inp.s,
-                targets: &inp.t,
-                edge_weight: inp.w.as_deref(),
-                batch: inp.batch.as_deref(),
-                edge_attr: None,
-                pairs: None,
-            })
+            let mut input = GraphInput::new(inp.n, Features::F32(&inp.x), &inp.s, &inp.t);
+            input.edge_weight = inp.w.as_deref();
+            input.batch = inp.batch.as_deref();
+            rs.run(&input)
             .map(|o| o.data.to_vec())
             .map_err(error_info)
         };
@@ -836,16 +826,10 @@ fn edge_attr_through_the_c_api() {
     let mut rarena = vec![0u8; 2048];
     let mut rs = rt::Session::new(&model, &mut rarena);
     let out = rs
-        .run(&GraphInput {
-            num_nodes: 3,
-            features: Features::F32(&xs),
-            sources: &src,
-            targets: &dst,
-            edge_weight: None,
-            batch: None,
-            edge_attr: Some(rt::EdgeAttr::F32(&ef)),
-            pairs: None,
-        })
+        .run(
+            &GraphInput::new(3, Features::F32(&xs), &src, &dst)
+                .with_edge_attr(rt::EdgeAttr::F32(&ef)),
+        )
         .unwrap();
     assert_eq!(out.data.to_vec(), from_f32.0);
     assert!(from_f32.0.iter().any(|&v| v != 0));
@@ -957,18 +941,11 @@ fn pairs_through_the_c_api() {
     let mut rarena = vec![0u8; need_max + 8];
     let mut rs = rt::Session::new(&rmodel, &mut rarena);
     let (xr, sr, dr) = (&xs[..], &src[..], &dst[..]);
-    let input = move |ps: &'static [u16], pt: &'static [u16]| GraphInput {
-        num_nodes: n,
-        features: Features::F32(xr),
-        sources: sr,
-        targets: dr,
-        edge_weight: None,
-        batch: None,
-        edge_attr: None,
-        pairs: Some(rt::NodePairs {
+    let input = move |ps: &'static [u16], pt: &'static [u16]| {
+        GraphInput::new(n, Features::F32(xr), sr, dr).with_pairs(rt::NodePairs {
             sources: ps,
             targets: pt,
-        }),
+        })
     };
     let want = rs
         .run(&input(&[0, 1, 3], &[2, 3, 3]))
@@ -1062,14 +1039,9 @@ fn pairs_through_the_c_api() {
         assert_eq!(output_bytes(&mut s), Err(TGNN_ERR_NO_OUTPUT), "case {k}");
     }
     // The Rust API agrees on the runtime's pair errors.
-    assert_eq!(
-        rs.run(&GraphInput {
-            pairs: None,
-            ..input(&[], &[])
-        })
-        .unwrap_err(),
-        Error::MissingPairs
-    );
+    let mut no_pairs = input(&[], &[]);
+    no_pairs.pairs = None;
+    assert_eq!(rs.run(&no_pairs).unwrap_err(), Error::MissingPairs);
     assert_eq!(
         rs.run(&input(&[1; 41], &[2; 41])).unwrap_err(),
         Error::TooManyPairs { pairs: 41, max: 40 }

@@ -116,24 +116,20 @@ pub enum OwnedFeatures {
 impl Graph {
     /// The borrowed input.
     pub fn input(&self) -> GraphInput<'_> {
-        GraphInput {
-            num_nodes: self.n,
-            features: match &self.features {
-                OwnedFeatures::F32(v) => Features::F32(v),
-                OwnedFeatures::I8(v) => Features::I8(v),
-                OwnedFeatures::Sparse(r, c, v) => Features::SparseI8 {
-                    row_ptr: r,
-                    cols: c,
-                    values: v,
-                },
+        let features = match &self.features {
+            OwnedFeatures::F32(v) => Features::F32(v),
+            OwnedFeatures::I8(v) => Features::I8(v),
+            OwnedFeatures::Sparse(r, c, v) => Features::SparseI8 {
+                row_ptr: r,
+                cols: c,
+                values: v,
             },
-            sources: &self.src,
-            targets: &self.dst,
-            edge_weight: self.w.as_deref(),
-            batch: self.batch.as_deref(),
-            edge_attr: self.edge_attr.as_deref().map(tinygnn::EdgeAttr::F32),
-            pairs: None,
-        }
+        };
+        let mut input = GraphInput::new(self.n, features, &self.src, &self.dst);
+        input.edge_weight = self.w.as_deref();
+        input.batch = self.batch.as_deref();
+        input.edge_attr = self.edge_attr.as_deref().map(tinygnn::EdgeAttr::F32);
+        input
     }
 }
 

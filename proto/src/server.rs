@@ -297,19 +297,14 @@ fn runtime_code(e: &Error) -> ErrorCode {
 }
 
 fn graph_input<'g>(g: &Graph<'g>) -> GraphInput<'g> {
-    GraphInput {
-        num_nodes: g.num_nodes,
-        features: match g.features {
-            FeatureSlice::F32(x) => Features::F32(x),
-            FeatureSlice::I8(x) => Features::I8(x),
-        },
-        sources: g.sources,
-        targets: g.targets,
-        edge_weight: g.edge_weight,
-        batch: g.batch,
-        edge_attr: None,
-        pairs: None,
-    }
+    let features = match g.features {
+        FeatureSlice::F32(x) => Features::F32(x),
+        FeatureSlice::I8(x) => Features::I8(x),
+    };
+    let mut input = GraphInput::new(g.num_nodes, features, g.sources, g.targets);
+    input.edge_weight = g.edge_weight;
+    input.batch = g.batch;
+    input
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -91,16 +91,7 @@ fn expected(model: &Model<'_>, x: &[f32], s: &[u16], t: &[u16]) -> Vec<u8> {
     let mut arena = vec![0u8; 1 << 16];
     let mut session = Session::new(model, &mut arena);
     let out = session
-        .run(&GraphInput {
-            num_nodes: x.len() / 34,
-            features: Features::F32(x),
-            sources: s,
-            targets: t,
-            edge_weight: None,
-            batch: None,
-            edge_attr: None,
-            pairs: None,
-        })
+        .run(&GraphInput::new(x.len() / 34, Features::F32(x), s, t))
         .unwrap();
     out.data.iter().map(|&v| v as u8).collect()
 }

@@ -808,16 +808,9 @@ mod tests {
         let dst = [1u16, 2, 3, 0, 5, 6, 4];
         let w = [1.0f32, 0.5, 2.0, 1.0, 1.0, 0.25, 1.0];
         let batch = [0u16, 0, 0, 0, 1, 1, 1];
-        let input = GraphInput {
-            num_nodes: 7,
-            features: Features::F32(&x),
-            sources: &src,
-            targets: &dst,
-            edge_weight: Some(&w),
-            batch: Some(&batch),
-            edge_attr: None,
-            pairs: None,
-        };
+        let input = GraphInput::new(7, Features::F32(&x), &src, &dst)
+            .with_edge_weight(&w)
+            .with_batch(&batch);
         let need = model.arena_bytes(7, 7, 2);
         let mut buf = vec![0u8; need + 8];
         let off = buf.as_ptr().align_offset(8);
@@ -857,16 +850,7 @@ mod tests {
         let ea: Vec<f32> = (0..6 * EDGE_FEATURES)
             .map(|i| (i % 5) as f32 * 0.05 - 0.1)
             .collect();
-        let mut input = GraphInput {
-            num_nodes: 5,
-            features: Features::F32(&x),
-            sources: &src,
-            targets: &dst,
-            edge_weight: None,
-            batch: None,
-            edge_attr: None,
-            pairs: None,
-        };
+        let mut input = GraphInput::new(5, Features::F32(&x), &src, &dst);
         let need = model.arena_bytes(5, 6, 1);
         let mut buf = vec![0u8; need + 8];
         let off = buf.as_ptr().align_offset(8);

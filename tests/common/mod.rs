@@ -190,16 +190,7 @@ pub fn run(bytes: &[u8], input: &GraphInput) -> Result<Vec<(usize, usize, Vec<i8
 
 /// Shortcut: a graph input with int8 features.
 pub fn input<'a>(n: usize, x: &'a [i8], src: &'a [u16], dst: &'a [u16]) -> GraphInput<'a> {
-    GraphInput {
-        num_nodes: n,
-        features: tinygnn::Features::I8(x),
-        sources: src,
-        targets: dst,
-        edge_weight: None,
-        batch: None,
-        edge_attr: None,
-        pairs: None,
-    }
+    GraphInput::new(n, tinygnn::Features::I8(x), src, dst)
 }
 
 /// The flags of a [`one_channel_gcn`] model.

@@ -81,19 +81,15 @@ pub fn sparse_features(model: &Model<'_>, g: &Graphs) -> (Vec<u32>, Vec<u16>, Ve
 
 /// The runtime's view of the graphs.
 pub fn graph_input(g: &Graphs) -> GraphInput<'_> {
-    GraphInput {
-        num_nodes: g.num_nodes,
-        features: Features::F32(&g.x),
-        sources: &g.sources,
-        targets: &g.targets,
-        edge_weight: g.edge_weight.as_deref(),
-        batch: g.has_batch.then_some(&g.batch[..]),
-        edge_attr: g.edge_attr.as_deref().map(EdgeAttr::F32),
-        pairs: g.pairs.as_ref().map(|p| tinygnn::NodePairs {
-            sources: &p.sources,
-            targets: &p.targets,
-        }),
-    }
+    let mut input = GraphInput::new(g.num_nodes, Features::F32(&g.x), &g.sources, &g.targets);
+    input.edge_weight = g.edge_weight.as_deref();
+    input.batch = g.has_batch.then_some(&g.batch[..]);
+    input.edge_attr = g.edge_attr.as_deref().map(EdgeAttr::F32);
+    input.pairs = g.pairs.as_ref().map(|p| tinygnn::NodePairs {
+        sources: &p.sources,
+        targets: &p.targets,
+    });
+    input
 }
 
 /// One run of the whole `g` (it must fit the model's capacity).

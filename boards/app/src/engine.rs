@@ -11,30 +11,27 @@ pub const ENGINE: &str = "session";
 
 /// The runtime input of a bundle sample.
 pub fn graph_input<'a>(s: &Sample<'a>) -> GraphInput<'a> {
-    GraphInput {
-        num_nodes: usize::from(s.nodes),
-        features: match s.features {
-            BundleFeatures::F32(f) => Features::F32(f),
-            BundleFeatures::I8(f) => Features::I8(f),
-            BundleFeatures::SparseI8 {
-                row_ptr,
-                cols,
-                values,
-            } => Features::SparseI8 {
-                row_ptr,
-                cols,
-                values,
-            },
+    let features = match s.features {
+        BundleFeatures::F32(f) => Features::F32(f),
+        BundleFeatures::I8(f) => Features::I8(f),
+        BundleFeatures::SparseI8 {
+            row_ptr,
+            cols,
+            values,
+        } => Features::SparseI8 {
+            row_ptr,
+            cols,
+            values,
         },
-        sources: s.sources,
-        targets: s.targets,
-        edge_weight: s.edge_weight,
-        batch: s.batch,
-        edge_attr: s.edge_attr.map(EdgeAttr::F32),
-        pairs: s
-            .pairs
-            .map(|(sources, targets)| tinygnn::NodePairs { sources, targets }),
-    }
+    };
+    let mut input = GraphInput::new(usize::from(s.nodes), features, s.sources, s.targets);
+    input.edge_weight = s.edge_weight;
+    input.batch = s.batch;
+    input.edge_attr = s.edge_attr.map(EdgeAttr::F32);
+    input.pairs = s
+        .pairs
+        .map(|(sources, targets)| tinygnn::NodePairs { sources, targets });
+    input
 }
 
 /// Arena bytes sample `s` needs (the arena must start 8-aligned):

@@ -194,16 +194,12 @@ fn new_session<'a, 'm>(model: &'a Model<'m>, arena: &'a mut [u8]) -> Session<'a,
 /// output against `expected`.
 #[inline(never)]
 fn run_f32(session: &mut Session<'_, '_>, inp: &Inputs) -> u32 {
-    let g = GraphInput {
-        num_nodes: inp.num_nodes,
-        features: Features::F32(inp.features_f32),
-        sources: inp.sources,
-        targets: inp.targets,
-        edge_weight: None,
-        batch: None,
-        edge_attr: None,
-        pairs: None,
-    };
+    let g = GraphInput::new(
+        inp.num_nodes,
+        Features::F32(inp.features_f32),
+        inp.sources,
+        inp.targets,
+    );
     match session.run(&g) {
         Ok(out) => {
             let same = out.data.len() == inp.expected.len()
@@ -226,16 +222,14 @@ fn run_f32(session: &mut Session<'_, '_>, inp: &Inputs) -> u32 {
 /// `Session::run_inspect` on int8 features with edge weights and a batch vector.
 #[inline(never)]
 fn run_i8_inspect(session: &mut Session<'_, '_>, inp: &Inputs) -> u32 {
-    let g = GraphInput {
-        num_nodes: inp.num_nodes,
-        features: Features::I8(inp.features_i8),
-        sources: inp.sources,
-        targets: inp.targets,
-        edge_weight: Some(inp.edge_weight),
-        batch: Some(inp.batch),
-        edge_attr: None,
-        pairs: None,
-    };
+    let g = GraphInput::new(
+        inp.num_nodes,
+        Features::I8(inp.features_i8),
+        inp.sources,
+        inp.targets,
+    )
+    .with_edge_weight(inp.edge_weight)
+    .with_batch(inp.batch);
     let mut per_op = 0u32;
     let ok = match session.run_inspect(&g, |k, t| {
         per_op = per_op.wrapping_add(k as u32).wrapping_add(consume(4, &t));
@@ -257,20 +251,17 @@ fn run_i8_inspect(session: &mut Session<'_, '_>, inp: &Inputs) -> u32 {
 /// input quantization: same output as [`run_f32`]), with edge weights.
 #[inline(never)]
 fn run_sparse(session: &mut Session<'_, '_>, inp: &Inputs) -> u32 {
-    let g = GraphInput {
-        num_nodes: inp.num_nodes,
-        features: Features::SparseI8 {
+    let g = GraphInput::new(
+        inp.num_nodes,
+        Features::SparseI8 {
             row_ptr: inp.sparse_row_ptr,
             cols: inp.sparse_cols,
             values: inp.sparse_values,
         },
-        sources: inp.sources,
-        targets: inp.targets,
-        edge_weight: Some(inp.edge_weight),
-        batch: None,
-        edge_attr: None,
-        pairs: None,
-    };
+        inp.sources,
+        inp.targets,
+    )
+    .with_edge_weight(inp.edge_weight);
     match session.run(&g) {
         Ok(out) => {
             let same = out.data.len() == inp.expected.len()

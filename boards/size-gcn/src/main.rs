@@ -42,20 +42,16 @@ fn infer() -> bool {
         return false;
     };
     let mut session = Session::new(&model, arena);
-    let input = GraphInput {
-        num_nodes: data::NODES,
-        features: Features::SparseI8 {
+    let input = GraphInput::new(
+        data::NODES,
+        Features::SparseI8 {
             row_ptr: black_box(data::ROW_PTR),
             cols: black_box(data::COLS),
             values: black_box(data::VALUES),
         },
-        sources: black_box(data::SOURCES),
-        targets: black_box(data::TARGETS),
-        edge_weight: None,
-        batch: None,
-        edge_attr: None,
-        pairs: None,
-    };
+        black_box(data::SOURCES),
+        black_box(data::TARGETS),
+    );
     match session.run(&input) {
         Ok(out) => out.data == data::EXPECTED,
         Err(_) => false,

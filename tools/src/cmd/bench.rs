@@ -121,16 +121,9 @@ pub fn run(a: &Args) -> Result<()> {
         (FeatureKind::F32, _) | (FeatureKind::SparseI8, None) => Features::F32(&g.x),
         (FeatureKind::I8, _) => Features::I8(&x_i8),
     };
-    let input = GraphInput {
-        num_nodes: g.num_nodes,
-        features,
-        sources: &g.sources,
-        targets: &g.targets,
-        edge_weight: g.edge_weight.as_deref(),
-        batch: g.has_batch.then_some(&g.batch[..]),
-        edge_attr: None,
-        pairs: None,
-    };
+    let mut input = GraphInput::new(g.num_nodes, features, &g.sources, &g.targets);
+    input.edge_weight = g.edge_weight.as_deref();
+    input.batch = g.has_batch.then_some(&g.batch[..]);
     let arena_bytes = if a.features == FeatureKind::SparseI8 {
         model.arena_bytes_sparse(g.num_nodes, g.num_edges(), g.num_graphs)
     } else {
