@@ -64,7 +64,7 @@ pub enum Error {
     OpNotCompiled {
         /// Index of the op in the model.
         op: u16,
-        /// The op tag (see [`crate::format::Op`]).
+        /// The op tag: the op's position in the op table (`docs/format.md`).
         tag: u32,
     },
     /// The model has no output, or an output tensor is never produced.

@@ -191,8 +191,10 @@ impl<'a> Model<'a> {
         Ok(rest)
     }
 
-    /// The ops in execution order. The model was validated, so decoding does
-    /// not fail; should it, the iterator simply ends early.
+    /// The ops in execution order (internals: `format::Op`). The model was
+    /// validated, so decoding does not fail; should it, the iterator simply
+    /// ends early.
+    #[doc(hidden)]
     pub fn ops(&self) -> impl Iterator<Item = Op> + 'a {
         let mut rest = self.ops;
         let mut left = self.meta.num_ops;
@@ -280,29 +282,42 @@ impl<'a> Model<'a> {
         self.meta.uses_edge_weight
     }
 
-    /// The fixed header.
+    /// The CRC-32 (ISO-HDLC) stored in the file's header, over everything
+    /// after the first 16 bytes: checked by [`Model::from_bytes`], it
+    /// identifies the model (e.g. to check that a device runs the model a
+    /// host expects).
+    pub fn crc(&self) -> u32 {
+        self.header.crc
+    }
+
+    /// The fixed header (internals).
+    #[doc(hidden)]
     pub fn header(&self) -> &Header {
         &self.header
     }
 
     /// The bytes of a data section (validated sections always resolve; an
     /// unknown one yields an empty slice).
+    #[doc(hidden)]
     pub fn data(&self, s: Section) -> &'a [u8] {
         format::section(self.data, s).unwrap_or(&[])
     }
 
     /// An int8 weight section (empty for an int4 one: use [`Model::matrix`]).
+    #[doc(hidden)]
     pub fn weights(&self, s: Section) -> &'a [i8] {
         bytemuck::cast_slice(self.data(s))
     }
 
     /// The data section, as the ops read it.
+    #[doc(hidden)]
     pub fn weights_data(&self) -> crate::ops::Weights<'a> {
         crate::ops::Weights(self.data)
     }
 
-    /// A weight section of either precision ([`format::WeightBits`]), for the
-    /// kernels of [`crate::kernels::dense_i4::Matrix`].
+    /// A weight section of either precision (`format::WeightBits`), for the
+    /// kernels of `kernels::dense_i4::Matrix`.
+    #[doc(hidden)]
     pub fn matrix(&self, s: Section) -> crate::kernels::dense_i4::Matrix<'a> {
         ops::Weights(self.data).matrix(s)
     }

@@ -12,29 +12,28 @@
 //! 4. quantizes (or copies) the features into the input tensor — except for
 //!    sparse features ([`Features::SparseI8`]) when the model reads them in
 //!    place ([`Model::reads_sparse_input`]): then the input tensor takes no arena bytes
-//!    and the ops that read it get the CSR rows themselves ([`ops::Src::Sparse`]);
+//!    and the ops that read it get the CSR rows themselves (`ops::Src::Sparse`);
 //! 5. runs the ops in order; each writes its output tensor's slot.
 //!
 //! # Example
 //! ```
-//! # #[cfg(feature = "std")] {
-//! use tinygnn::format::writer::{ChannelRecord, ModelWriter};
-//! use tinygnn::format::{Activation, TensorDesc, TensorKind};
-//! use tinygnn::ops::{GcnConv, Op};
+//! # #[cfg(all(feature = "std", feature = "unstable-internals"))] {
+//! # // A one-op model (normally written by the host tool and read from flash).
+//! # use tinygnn::format::writer::{ChannelRecord, ModelWriter};
+//! # use tinygnn::format::{Activation, TensorDesc, TensorKind};
+//! # use tinygnn::ops::{GcnConv, Op};
+//! # let mut w = ModelWriter::new();
+//! # let t = |channels| TensorDesc { kind: TensorKind::Node, channels, scale: 0.1, zero_point: 0 };
+//! # let x = w.add_tensor(t(2));
+//! # let y = w.add_tensor(t(1));
+//! # let weights = w.add_i8(&[1, 1]);
+//! # let params = w.add_channel_params(&[ChannelRecord { bias: 0, mult: 1 << 30, shift: 1 }]);
+//! # w.add_op(Op::GcnConv(GcnConv {
+//! #     input: x, output: y, weights, params, act: Activation::Relu,
+//! #     improved: false, add_self_loops: true, normalize: true, edge_weight: false,
+//! # }));
+//! # let bytes = w.finish(x, &[y], 16, 32, 1).unwrap();
 //! use tinygnn::{Features, GraphInput, Model, Session};
-//!
-//! // A one-op model (normally written by the host tool and read from flash).
-//! let mut w = ModelWriter::new();
-//! let t = |channels| TensorDesc { kind: TensorKind::Node, channels, scale: 0.1, zero_point: 0 };
-//! let x = w.add_tensor(t(2));
-//! let y = w.add_tensor(t(1));
-//! let weights = w.add_i8(&[1, 1]);
-//! let params = w.add_channel_params(&[ChannelRecord { bias: 0, mult: 1 << 30, shift: 1 }]);
-//! w.add_op(Op::GcnConv(GcnConv {
-//!     input: x, output: y, weights, params, act: Activation::Relu,
-//!     improved: false, add_self_loops: true, normalize: true, edge_weight: false,
-//! }));
-//! let bytes = w.finish(x, &[y], 16, 32, 1).unwrap();
 //!
 //! let model = Model::from_bytes(&bytes)?;
 //! let mut arena = [0u8; 1024];
@@ -62,7 +61,7 @@
 //! free slot already large enough for it, else the first free slot, else a new
 //! slot. A slot's size is `max(N · node_channels, G · graph_channels)` over the
 //! tensors it holds. The scratch region is the largest scratch any single op
-//! takes (see [`crate::ops`]).
+//! takes (each op's scratch need is documented with the op).
 //!
 //! With sparse features read in place the input's slot takes no bytes (the
 //! input is kept, so no other tensor ever shares its slot: this is exactly
@@ -384,7 +383,7 @@ impl Model<'_> {
     /// `GcnConv` or a `SageConv` with `Sum`/`Mean` aggregation, and the input
     /// is not an output. Then the dense input tensor takes no arena space
     /// ([`Model::arena_bytes_sparse`]) and the first layer sums weight columns
-    /// of the stored entries ([`crate::kernels::sparse`]) instead of
+    /// of the stored entries (`kernels::sparse`) instead of
     /// multiplying zeros; otherwise sparse features are expanded into the
     /// dense input tensor first. Same output bytes either way.
     pub fn reads_sparse_input(&self) -> bool {

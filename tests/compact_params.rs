@@ -6,8 +6,9 @@ mod common;
 use common::*;
 use tinygnn::format::writer::ChannelRecord;
 use tinygnn::format::{self, Activation, Aggr, Op, ParamsForm, Section};
+use tinygnn::kernels::requant::{channel_record, channel_record_of};
 use tinygnn::ops::{GcnConv, Linear, SageConv};
-use tinygnn::{channel_record, channel_record_of, Error, Model};
+use tinygnn::{Error, Model};
 
 /// `n` records with random biases and one shared rescale.
 fn shared_records(rng: &mut Rng, n: usize, scale: f64) -> Vec<ChannelRecord> {

@@ -684,7 +684,7 @@ fn mutate_fields(rng: &mut Rng, d: &mut Decoded, k: usize) {
                 0 => {
                     t.kind = match t.kind {
                         TensorKind::Node => TensorKind::Graph,
-                        TensorKind::Graph | TensorKind::Edge | TensorKind::Pair => TensorKind::Node,
+                        _ => TensorKind::Node,
                     }
                 }
                 1 | 2 => t.channels = nasty_u16(rng, t.channels),

@@ -188,7 +188,7 @@ const _: () = {
     assert!(align_of::<tgnn_model>() <= TGNN_HANDLE_ALIGN);
     assert!(size_of::<tgnn_model>() == TGNN_MODEL_STORAGE_BYTES);
     assert!(size_of::<tgnn_session>() == TGNN_SESSION_STORAGE_BYTES);
-    assert!(TGNN_FORMAT_VERSION == rt::format::VERSION as u32);
+    assert!(TGNN_FORMAT_VERSION == rt::FORMAT_VERSION as u32);
 };
 
 type Res<T> = Result<T, tgnn_status>;

@@ -158,7 +158,7 @@ impl<'m, 'b: 'm, C: Clock> Server<'m, 'b, C> {
         Info {
             version: VERSION,
             model: self.name,
-            model_crc: self.model.header().crc,
+            model_crc: self.model.crc(),
             input_channels: input.channels,
             output_channels: out_channels,
             max_nodes: self.caps.0 as u32,

@@ -96,9 +96,11 @@ impl Section {
     }
 }
 
-/// What a tensor's rows are.
+/// What a tensor's rows are. `#[non_exhaustive]`: a later format version may
+/// add kinds (as `Edge` and `Pair` were added).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
 pub enum TensorKind {
     /// One row per node: `[nodes, channels]`.
     Node,
@@ -108,11 +110,11 @@ pub enum TensorKind {
     /// `edge_attr`; `edgefeat`). Only the model's edge-feature input has this
     /// kind: at most one tensor, written by no op, never an output. The
     /// session stores its rows in the target-sorted CSR order (row `p` is the
-    /// features of the `p`-th edge of [`crate::kernels::aggregate::Csr`]).
+    /// features of the `p`-th edge of the target-sorted CSR).
     Edge,
     /// One row per node pair of [`crate::GraphInput::pairs`]: `[pairs, channels]`
-    /// (link prediction; written by [`Op::InnerProduct`](crate::ops::Op::InnerProduct) and
-    /// [`Op::PairFeatures`](crate::ops::Op::PairFeatures), then read by `Linear`, `Add`, `Concat`, `Act` like
+    /// (link prediction; written by the ops `InnerProduct` and
+    /// `PairFeatures`, then read by `Linear`, `Add`, `Concat`, `Act` like
     /// any other kind). Added by the `link` helper.
     Pair,
 }
@@ -156,7 +158,7 @@ pub struct TensorDesc {
 ///
 /// For `C = 1` both forms are the same 12 bytes and read the same. `bias` is
 /// in the accumulator's scale; `mult`/`shift` are the Q31 rescale to the
-/// output tensor. See [`params_form`] and [`crate::channel_record_of`].
+/// output tensor. See [`params_form`] and [`crate::kernels::requant::channel_record_of`].
 pub type ChannelParams = Section;
 
 // The activation and the channel-record layout are the requantization

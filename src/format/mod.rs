@@ -19,7 +19,7 @@
 //!
 //! Nothing else in the crate reads raw model bytes. [`Header::parse`] checks the
 //! fixed header and the checksum; [`crate::Model::from_bytes`] decodes and
-//! validates the metadata. With feature `std`, [`writer`] writes the format.
+//! validates the metadata. With feature `std`, `writer` writes the format.
 
 mod desc;
 pub mod small;

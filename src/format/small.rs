@@ -2,13 +2,13 @@
 //! builds whose only op families are `op-gcn` and `op-linear` (see
 //! `docs/size.md`).
 //!
-//! The metadata is written by [`super::writer`] with postcard and serde's
+//! The metadata is written by `format::writer` with postcard and serde's
 //! derived `Serialize` (the format is that encoding, `docs/format.md`); it is
 //! normally read back with postcard and the derived `Deserialize`. That
-//! generic decoder carries code for every variant of [`Op`], compiled in or
+//! generic decoder carries code for every variant of [`Op`](crate::ops::Op), compiled in or
 //! not (about 2.9 KB on Cortex-M4). This module decodes the same bytes by
 //! hand for [`MetaHeader`], [`TensorDesc`] and the two ops such a build can
-//! run, [`Op::Linear`] and [`Op::GcnConv`], following postcard's rules
+//! run, [`Op::Linear`](crate::ops::Op::Linear) and [`Op::GcnConv`](crate::ops::Op::GcnConv), following postcard's rules
 //! exactly: varints of at most 3 (`u16`) or 5 (`u32`) bytes whose last byte
 //! carries only the bits left (`≤ 0x03` / `≤ 0x0F`), zigzag `i32`, bools 0 or
 //! 1, enum tags as `u32` varints, `f32` as 4 little-endian bytes, a sequence

@@ -232,7 +232,7 @@ pub fn prepare(params: &[u8], channels: usize, prep: &mut [Prepared]) -> usize {
 /// results, proptested): `out[c]` for the channels of `prep`. Each record
 /// carries the rounding nudge `2^right / 2` of its shift (`prepare` fills the
 /// fourth word), so a value costs one 64-bit product and a few branch-free
-/// 64-bit operations (every saturation a clamp, see [`prepared_with`]).
+/// 64-bit operations (every saturation a clamp, see `prepared_with`).
 pub fn requantize_row_prepared(
     acc: &[i32],
     prep: &[Prepared],
@@ -462,7 +462,7 @@ mod tests {
             *b = (i * 29 + 7) as u8;
         }
         for c in 0..3 {
-            assert_eq!(record(&params[c * 12..]), crate::channel_record(&params, c));
+            assert_eq!(record(&params[c * 12..]), channel_record(&params, c));
         }
         assert_eq!(record(&params[..11]), (0, 0, 0));
     }

@@ -17,8 +17,8 @@ use crate::kernels::sparse::{self, SparseRows};
 use crate::MAX_CHANNELS;
 
 /// What the runtime knows of one op, implemented by the op's parameter
-/// struct in its own module. [`op_table!`] turns the implementations into
-/// the [`Op`] enum and its dispatch: static `match`es, no `dyn`, with one
+/// struct in its own module. `op_table!` turns the implementations into
+/// the [`Op`](crate::ops::Op) enum and its dispatch: static `match`es, no `dyn`, with one
 /// `cfg` per op so that an op family left out of a build leaves no code.
 pub trait OpDef {
     /// A short lowercase name, for tools and logs.
@@ -58,8 +58,8 @@ pub trait OpDef {
     ) -> Result<()>;
 }
 
-/// Generates [`Op`] (one variant per op, in tag order: the postcard tag of a
-/// variant is its position), [`OP_TAGS`] and the dispatch functions from one
+/// Generates [`Op`](crate::ops::Op) (one variant per op, in tag order: the postcard tag of a
+/// variant is its position), [`OP_TAGS`](crate::ops::OP_TAGS) and the dispatch functions from one
 /// list of `Variant(module::Params) = "cargo feature"`.
 /// What [`OpDef::check`] checks an op against: the model's tensor table and
 /// data section.
@@ -326,9 +326,10 @@ pub struct SparseIn<'a> {
 }
 
 /// What an op that starts with a linear map reads: a dense tensor, or the
-/// model input as sparse rows. Only [`Op::Linear`], [`Op::GcnConv`] and
-/// [`Op::SageConv`] with `Sum`/`Mean` aggregation take [`Src::Sparse`]
-/// (see [`takes_sparse_input`]); the session densifies the input otherwise.
+/// model input as sparse rows. Only [`Op::Linear`](crate::ops::Op::Linear),
+/// [`Op::GcnConv`](crate::ops::Op::GcnConv) and
+/// [`Op::SageConv`](crate::ops::Op::SageConv) with `Sum`/`Mean` aggregation take [`Src::Sparse`]
+/// (see [`takes_sparse_input`](crate::ops::takes_sparse_input)); the session densifies the input otherwise.
 #[derive(Debug, Clone, Copy)]
 pub enum Src<'a> {
     /// A dense int8 tensor.

@@ -527,7 +527,7 @@ pub struct GatConv {
 ///   `fill_value='mean'` gives it the mean attribute of the node's in-edges
 ///   other than loops), `a_k = round_div(Σ_p a_pk, count)` over those edges
 ///   (half away from zero), 0 without any;
-/// * the logit of step 2 of [`Op::GatConv`] becomes
+/// * the logit of step 2 of [`Op::GatConv`](crate::ops::Op::GatConv) becomes
 ///   `e_ji = lrelu(ls_j + ld_i + rq(a_k, m_edge[k], s_edge[k]))`.
 ///
 /// **GATv2Conv** (`v2` true). PyG adds `lin_edge(e_ji)` (`[HC]`, no bias) to

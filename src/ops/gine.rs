@@ -123,7 +123,7 @@ pub fn run(
 
 /// GINEConv (PyG `GINEConv(nn, eps, edge_dim)`, eval mode): the aggregation
 /// `(1 + eps)·x_i + Σ_{j→i} ReLU(x_j + lin(e_ji))` (the `nn` follows as
-/// separate ops, as for [`Op::GinAggregate`]). Node tensors `input` and
+/// separate ops, as for [`Op::GinAggregate`](crate::ops::Op::GinAggregate)). Node tensors `input` and
 /// `output` have the same channel count `C`; `edge_attr` is the model's
 /// edge-feature tensor ([`TensorKind::Edge`], `D` channels). Edges as given
 /// (no self-loops added, duplicates counted). Per edge `j→i` (CSR row `p`):
@@ -136,7 +136,7 @@ pub fn run(
 ///    (`s_e·s_w[c]·2^8 / s_x`, i.e. into units of `s_x / 2^8`), i64;
 /// 3. `acc_i[c] = (Σ_p m[c])·2^8 + one_plus_eps_q16·(x_ic − zp_x)` (i64, saturating),
 ///    `out = saturate_i8(requant(round_shift_i64_to_i32(acc, 8), mult, shift) + zp_out)`,
-///    as [`Op::GinAggregate`].
+///    as [`Op::GinAggregate`](crate::ops::Op::GinAggregate).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct GineConv {

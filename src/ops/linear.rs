@@ -92,7 +92,7 @@ fn dense_block<'a>(x: In<'a>, i: usize, k: usize) -> Option<&'a [i8]> {
 
 /// Fully connected layer (BatchNorm folded in) on node or graph rows:
 /// `acc[c] = Σ_k W[c,k]·(x_k − zp_x) + bias[c]`, then activation and
-/// requantization. Input and output have the same [`TensorKind`].
+/// requantization. Input and output have the same [`TensorKind`](crate::format::TensorKind).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Linear {

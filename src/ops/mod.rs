@@ -3,7 +3,7 @@
 //! comment and the PyG layer it reproduces at the top of the module), its
 //! checks, its scratch size and its `run`, which calls the kernels.
 //!
-//! The table below ([`op_table!`]) is the one place that lists the ops: it
+//! The table below (`op_table!`) is the one place that lists the ops: it
 //! generates the [`Op`] enum (the wire format's op tags are the positions in
 //! the table) and the dispatch of the checks, scratch sizes and runs, with
 //! one `cfg` per op, so that a family left out of a build leaves no code.
@@ -49,7 +49,7 @@ macro_rules! op_table {
         /// and reads only tensors written before it (or the model input).
         ///
         /// The doc comment of each parameter struct is the op's exact integer
-        /// semantics. Weight matrices are int8 or int4 ([`WeightBits`], per
+        /// semantics. Weight matrices are int8 or int4 ([`WeightBits`](crate::format::WeightBits), per
         /// section), row-major `[out_ch, in_ch]` (one row per output
         /// channel), symmetric (zero point 0) with a per-output-channel or
         /// one shared scale; the scales only enter through

@@ -321,7 +321,7 @@ pub fn run(
 ///    `h⁰_i[c] = Σ_k W0[c,k]·(x0_ik − zp_x0)` (then `weights` is not empty;
 ///    the converter gives `W` and `W0` per-channel scales with
 ///    `s_x·s_w[c] = s_x0·s_w0[c]`, so the two add directly). Start `h = p`.
-/// 2. `Â` is [`Op::GcnConv`]'s: the same self-loop rules (`improved`,
+/// 2. `Â` is [`Op::GcnConv`](crate::ops::Op::GcnConv)'s: the same self-loop rules (`improved`,
 ///    `add_self_loops`), Q16 edge weights (`edge_weight`), Q24 `dinv` and
 ///    Q24 coefficients `coef_ji` (or `w << 8` without `normalize`). A
 ///    coefficient above `i32::MAX` is [`crate::Error::Overflow`].

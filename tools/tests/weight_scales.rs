@@ -54,7 +54,7 @@ fn expand_to_full(bytes: &[u8]) -> Vec<u8> {
         let p = m.data(s);
         let recs: Vec<ChannelRecord> = (0..c)
             .map(|k| {
-                let (bias, mult, shift) = tinygnn::channel_record_of(p, c, k);
+                let (bias, mult, shift) = tinygnn::kernels::requant::channel_record_of(p, c, k);
                 ChannelRecord { bias, mult, shift }
             })
             .collect();

@@ -25,6 +25,9 @@ fn kind_str(k: TensorKind) -> &'static str {
         TensorKind::Graph => "graph",
         TensorKind::Edge => "edge",
         TensorKind::Pair => "pair",
+        // `TensorKind` is non-exhaustive; this tool and the runtime are
+        // one version, so a new kind is added here with it.
+        _ => "unknown",
     }
 }
 
@@ -36,6 +39,7 @@ fn shape_str(t: &TensorDesc) -> String {
             TensorKind::Graph => "G",
             TensorKind::Edge => "E",
             TensorKind::Pair => "P",
+            _ => "?",
         },
         t.channels
     )

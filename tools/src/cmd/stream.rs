@@ -394,7 +394,7 @@ fn check_device(a: &Args, dev: &DeviceInfo, g: &Graphs) -> Result<()> {
         let bytes = std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?;
         let m = tinygnn::Model::from_bytes(&bytes)
             .map_err(|e| anyhow!("{}: invalid model: {e}", p.display()))?;
-        let crc = m.header().crc;
+        let crc = m.crc();
         if crc != dev.model_crc {
             bail!(
                 "the device runs {} (crc {:08x}), not {} (crc {crc:08x})",

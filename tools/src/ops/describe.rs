@@ -94,7 +94,7 @@ impl<'m, 'a> Inspect<'m, 'a> {
         let n = self.out_channels();
         let mut shifts = (i32::MAX, i32::MIN);
         for c in 0..n {
-            let (_, _, s) = tinygnn::channel_record_of(bytes, n, c);
+            let (_, _, s) = tinygnn::kernels::requant::channel_record_of(bytes, n, c);
             shifts = (shifts.0.min(s), shifts.1.max(s));
         }
         if n == 0 {
