@@ -15,6 +15,7 @@
 #   deny      cargo-deny (cargo install)
 #   flip-link flip-link (cargo install; the linker of the real Cortex-M boards: stack below .data/.bss)
 #   defmt-print  defmt-print (cargo install; decodes defmt frames: scripts/qemu-run.sh --defmt)
+#   nightly   the nightly toolchain (minimal: the docs.rs-like rustdoc build)
 #   miri      the nightly toolchain with miri and rust-src
 #   fuzz      the nightly toolchain, cargo-fuzz (cargo install) and g++ (apt; libFuzzer)
 # The Python environment is scripts/venv.sh's; scripts/test.sh calls both.
@@ -53,7 +54,7 @@ for c in "$@"; do
         arm-gcc) apt_want gcc-arm-none-eabi command -v arm-none-eabi-gcc
                  apt_want libnewlib-arm-none-eabi test -f /usr/lib/arm-none-eabi/newlib/libc.a ;;
         fuzz) apt_want g++ command -v c++ ;;
-        rust|cbindgen|deny|miri|flip-link|defmt-print) ;;
+        rust|cbindgen|deny|miri|flip-link|defmt-print|nightly) ;;
         *) log "unknown component '$c'"; exit 2 ;;
     esac
 done
@@ -106,6 +107,7 @@ for c in "$@"; do
         defmt-print)
             defmt-print --version >/dev/null 2>&1 || { log "installing defmt-print"; light_install defmt-print; }
             ;;
+        nightly) nightly ;;
         miri)
             nightly
             installed=$(rustup component list --toolchain nightly --installed)

@@ -100,6 +100,11 @@
 //!
 //! See `rust-version` in `Cargo.toml` (checked in CI with `--locked`).
 #![cfg_attr(not(any(test, feature = "std")), no_std)]
+// docs.rs (`--cfg docsrs`, nightly): feature-gated items name their feature,
+// except `unstable-internals`, which only makes private modules public (the
+// root re-exports from them are there without it).
+#![cfg_attr(docsrs, feature(doc_cfg))]
+#![cfg_attr(docsrs, doc(auto_cfg(hide(feature = "unstable-internals"))))]
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 

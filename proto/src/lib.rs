@@ -20,8 +20,10 @@
 //! Nothing here panics on any input: lengths are checked before slicing,
 //! and COBS is done by this crate's own checked code (`stuffing.rs`), so that
 //! a firmware using it links without a panic handler.
-//! The device side (feature `server`) is in [`server`].
+//! The device side (feature `server`) is in the module `server`.
 #![cfg_attr(not(any(test, feature = "std")), no_std)]
+// docs.rs (`--cfg docsrs`, nightly): feature-gated items name their feature.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
