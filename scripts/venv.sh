@@ -7,7 +7,7 @@
 #   PYTHON=python3.11 scripts/venv.sh    # interpreter used to create it
 #
 # Idempotent: when everything imports already (and `tinygnn` is this checkout's
-# tools/python), nothing is installed. Only PyPI is used (its torch wheel is the CUDA
+# tools/python, the distribution `tinygnn-export`), nothing is installed. Only PyPI is used (its torch wheel is the CUDA
 # build, which also runs on CPU).
 set -euo pipefail
 
