@@ -2,7 +2,7 @@
 #   source "$(dirname "$0")/../lib.sh"
 # It cds to the repository root and defines:
 #   need THING...   makes THING available, once per test run: a scripts/setup.sh component
-#                   (rust, qemu, valgrind, arm-gcc, cbindgen, deny, nightly, miri, fuzz), `python`
+#                   (rust, qemu, valgrind, arm-gcc, cbindgen, deny, nightly, msrv, miri, fuzz), `python`
 #                   (scripts/venv.sh; exports TINYGNN_PYTHON) or `cli` (builds the tinygnn CLI
 #                   with `cargo build --release -p tinygnn-cli`, copies it to
 #                   target/test-runner/tinygnn and exports TINYGNN_BIN and TINYGNN_CLI to it).

@@ -16,6 +16,8 @@
 #   flip-link flip-link (cargo install; the linker of the real Cortex-M boards: stack below .data/.bss)
 #   defmt-print  defmt-print (cargo install; decodes defmt frames: scripts/qemu-run.sh --defmt)
 #   nightly   the nightly toolchain (minimal: the docs.rs-like rustdoc build)
+#   msrv      the toolchain of the runtime's rust-version (Cargo.toml), minimal, with
+#             thumbv7em-none-eabihf (the MSRV check of the features area)
 #   miri      the nightly toolchain with miri and rust-src
 #   fuzz      the nightly toolchain, cargo-fuzz (cargo install) and g++ (apt; libFuzzer)
 # The Python environment is scripts/venv.sh's; scripts/test.sh calls both.
@@ -54,7 +56,7 @@ for c in "$@"; do
         arm-gcc) apt_want gcc-arm-none-eabi command -v arm-none-eabi-gcc
                  apt_want libnewlib-arm-none-eabi test -f /usr/lib/arm-none-eabi/newlib/libc.a ;;
         fuzz) apt_want g++ command -v c++ ;;
-        rust|cbindgen|deny|miri|flip-link|defmt-print|nightly) ;;
+        rust|cbindgen|deny|miri|flip-link|defmt-print|nightly|msrv) ;;
         *) log "unknown component '$c'"; exit 2 ;;
     esac
 done
@@ -108,6 +110,15 @@ for c in "$@"; do
             defmt-print --version >/dev/null 2>&1 || { log "installing defmt-print"; light_install defmt-print; }
             ;;
         nightly) nightly ;;
+        msrv)
+            msrv=$(sed -n 's/^rust-version = "\(.*\)"$/\1/p' Cargo.toml | head -1)
+            # The toolchain named as rust-version says ("1.84": the latest 1.84.x), as
+            # `cargo +1.84` (the features area) names it.
+            grep -q "^$msrv-" <<<"$(rustup toolchain list)" || {
+                log "rustup toolchain install $msrv"; rustup toolchain install "$msrv" --profile minimal; }
+            rustup target list --installed --toolchain "$msrv" | grep -qx thumbv7em-none-eabihf \
+                || rustup target add --toolchain "$msrv" thumbv7em-none-eabihf
+            ;;
         miri)
             nightly
             installed=$(rustup component list --toolchain nightly --installed)

@@ -98,7 +98,10 @@
 //!
 //! # Minimum supported Rust version
 //!
-//! See `rust-version` in `Cargo.toml` (checked in CI with `--locked`).
+//! Rust 1.84 (`rust-version`), checked in CI with the locked dependencies.
+//! postcard 1.2 needs Rust 1.88: on Rust 1.84 to 1.87, resolve with the
+//! Rust-version-aware resolver (`resolver = "3"`) or
+//! `cargo update -p postcard --precise 1.1.3`.
 #![cfg_attr(not(any(test, feature = "std")), no_std)]
 // docs.rs (`--cfg docsrs`, nightly): feature-gated items name their feature,
 // except `unstable-internals`, which only makes private modules public (the

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# area: runtime built for every MCU target and op-feature set (warnings are errors); GCN-only host tests
-# needs: rust
+# area: runtime built for every MCU target and op-feature set (warnings are errors); GCN-only host tests; the published crates with their MSRV
+# needs: rust msrv
 # 1. every MCU target: every op family with and without defmt, and no op at all;
 # 2. single op families for Cortex-M4 (op-gcn+op-linear, op-sage, op-gin+op-pool+op-elementwise),
 #    op-propagate+op-linear for Cortex-M4 and M0 (the GCN normalisation it shares with op-gcn must
 #    build without it), and the Cortex-M33 build with +dsp (its selection of the assembly kernels);
 # 3. a GCN-only runtime on the host rejects models with other ops (tests/op_features.rs,
-#    Error::OpNotCompiled).
+#    Error::OpNotCompiled);
+# 4. tinygnn and tinygnn-proto build with the Rust of their rust-version (the MSRV, Cargo.toml)
+#    and the locked dependencies: default and all features on the host, no_std for Cortex-M4.
 # (The size features, kernels-small, are the size area's.)
 source "$(dirname "$0")/../lib.sh"
 need rust
@@ -35,4 +37,13 @@ rm -f "$log"
 [ "$status" = 0 ] || { echo "features: the +dsp build for thumbv8m.main-none-eabihf FAILED"; exit 1; }
 say "op features: GCN-only runtime rejects other ops (Error::OpNotCompiled)"
 cargo test --release -q -p tinygnn --no-default-features --features std,op-gcn,op-linear --test op_features
+msrv=$(sed -n 's/^rust-version = "\(.*\)"$/\1/p' Cargo.toml | head -1)
+say "MSRV: tinygnn and tinygnn-proto with Rust $msrv, --locked (host: default, all features; thumbv7em: no_std, server)"
+grep -qx "rust-version = \"$msrv\"" proto/Cargo.toml \
+    || { echo "features: proto/Cargo.toml's rust-version is not the runtime's $msrv"; exit 1; }
+# A target directory of its own, apart from the stable builds.
+export CARGO_TARGET_DIR="$ROOT/target/msrv"
+cargo +"$msrv" check -q --locked -p tinygnn -p tinygnn-proto
+cargo +"$msrv" check -q --locked -p tinygnn -p tinygnn-proto --all-features
+cargo +"$msrv" check -q --locked -p tinygnn -p tinygnn-proto --target thumbv7em-none-eabihf --features tinygnn-proto/server
 echo "features: ok"
