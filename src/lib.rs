@@ -31,7 +31,7 @@
 //! # let model_bytes: &[u8] = &w.finish(x, &[y], 16, 32, 1).unwrap();
 //! use tinygnn::{Features, GraphInput, Model, Session};
 //!
-//! // In a firmware: `static MODEL: &[u8] = include_bytes!("model.tgnn");`
+//! // In a firmware: `static MODEL: &[u8] = tinygnn::include_model!("model.tgnn");`
 //! let model = Model::from_bytes(model_bytes)?; // validates everything, once
 //!
 //! // An arena for any graph up to the capacity the model was converted with
@@ -63,6 +63,7 @@
 //! * [`Session`] and [`Output`]: running a model in a caller-provided arena;
 //!   [`session`] describes the arena layout and the memory plan.
 //! * [`Error`]: the one error type; nothing in this crate panics instead.
+//! * [`include_model!`]: a `.tgnn` file compiled in, aligned to [`MODEL_ALIGN`].
 //!
 //! The model format is described byte by byte in `docs/format.md` of the
 //! repository, the guarantees (no panic, no heap, bounded stack, validation
@@ -154,6 +155,37 @@ pub use session::{Output, Session};
 
 /// The `.tgnn` format version this runtime reads (and the host tool writes).
 pub const FORMAT_VERSION: u16 = format::VERSION;
+
+/// The alignment for model bytes in memory: at this alignment every weight
+/// section of the file is word-aligned (the writer aligns sections to it).
+/// [`Model::from_bytes`] accepts any alignment and reads the same values
+/// either way; [`include_model!`] and `tinygnn convert --emit` align to this.
+pub const MODEL_ALIGN: usize = format::SECTION_ALIGN;
+
+/// Includes a `.tgnn` file as a `&'static [u8]` aligned to [`MODEL_ALIGN`]:
+/// `include_bytes!` with the alignment the format's weight sections are laid
+/// out for. The path is relative to the file that invokes the macro, as for
+/// `include_bytes!`.
+///
+/// ```ignore
+/// static MODEL: &[u8] = tinygnn::include_model!("../models/karate-gcn.tgnn");
+///
+/// let model = tinygnn::Model::from_bytes(MODEL)?;
+/// ```
+#[macro_export]
+macro_rules! include_model {
+    ($path:expr $(,)?) => {{
+        #[repr(C, align(4))]
+        struct Aligned<T: ?Sized>(T);
+        const _: () = ::core::assert!(
+            ::core::mem::align_of::<Aligned<[u8; 0]>>() == $crate::MODEL_ALIGN,
+            "include_model!'s alignment is not tinygnn::MODEL_ALIGN"
+        );
+        static ALIGNED: &Aligned<[u8]> = &Aligned(*::core::include_bytes!($path));
+        &ALIGNED.0
+    }};
+}
+
 /// Maximum tensors in a model.
 pub const MAX_TENSORS: usize = 64;
 /// Maximum ops in a model.

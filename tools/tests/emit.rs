@@ -1,6 +1,8 @@
 //! `tinygnn convert --emit rust|c`: the emitted sources compile (rustc, host
-//! gcc), their bytes are the `.tgnn` written next to them, 4-byte aligned, and
-//! their constants are what the runtime computes for the model.
+//! gcc), their bytes are the `.tgnn` written next to them (the Rust source
+//! reads it with `include_bytes!`, relative to itself), aligned to
+//! `tinygnn::MODEL_ALIGN`, and their constants are what the runtime computes
+//! for the model.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -46,21 +48,50 @@ fn expected_line(tgnn: &[u8]) -> String {
     format!("{} {arena} {n} {e} {g} 1", tgnn.len())
 }
 
+/// Compiles `main` with rustc into `exe`; the failure's stderr, if it fails.
+fn rustc(main: &Path, exe: &Path) -> Result<(), String> {
+    let o = Command::new(std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into()))
+        .args(["--edition", "2021", "-o"])
+        .arg(exe)
+        .arg(main)
+        .output()
+        .unwrap();
+    if o.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&o.stderr).into_owned())
+    }
+}
+
 #[test]
 fn emitted_rust_compiles_and_holds_the_model() {
     let dir = tempfile::tempdir().unwrap();
     let tgnn = convert(dir.path(), "rust");
     let rs = dir.path().join("karate-gcn.rs");
     let text = std::fs::read_to_string(&rs).unwrap();
-    assert!(text.contains("#[repr(C, align(4))]"));
-    // Both ways of using it: `include!` at the crate root and inside a module.
-    let main = dir.path().join("main.rs");
+    assert_eq!(tinygnn::MODEL_ALIGN, 4);
+    assert!(text.contains("#[repr(C, align(4))]"), "{text}");
+    // The bytes are the .tgnn beside it, not a copy.
+    assert!(
+        text.contains(r#"(*include_bytes!("karate-gcn.tgnn"))"#),
+        "{text}"
+    );
+    assert!(!text.contains("0x"), "no byte literals: {text}");
+    assert!(
+        text.contains(r#"// Use: `include!("karate-gcn.rs");`"#),
+        "{text}"
+    );
+    // Both ways of using it: `include!` at the crate root and inside a
+    // module, from a file in another directory: `include_bytes!` reads the
+    // .tgnn relative to the .rs, wherever the includer is.
+    std::fs::create_dir(dir.path().join("app")).unwrap();
+    let main = dir.path().join("app").join("main.rs");
     std::fs::write(
         &main,
         r#"#![deny(warnings)]
-include!("karate-gcn.rs");
+include!("../karate-gcn.rs");
 mod again {
-    include!("karate-gcn.rs");
+    include!("../karate-gcn.rs");
 }
 fn main() {
     let path = std::env::args().nth(1).unwrap();
@@ -79,12 +110,7 @@ fn main() {
     )
     .unwrap();
     let exe = dir.path().join("emit_rust");
-    run(
-        Command::new(std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into()))
-            .args(["--edition", "2021", "-o"])
-            .arg(&exe)
-            .arg(&main),
-    );
+    rustc(&main, &exe).unwrap_or_else(|e| panic!("the emitted Rust does not compile:\n{e}"));
     let dumped = dir.path().join("dumped.bin");
     let o = run(Command::new(&exe).arg(&dumped));
     let bytes = std::fs::read(&tgnn).unwrap();
@@ -98,6 +124,25 @@ fn main() {
         String::from_utf8_lossy(&o.stdout).trim(),
         expected_line(&bytes)
     );
+}
+
+#[test]
+fn emitted_rust_does_not_compile_with_a_model_of_another_size() {
+    // A .tgnn converted again (here: one byte longer) without its .rs is a
+    // compile error, not a model read with the old length and facts.
+    let dir = tempfile::tempdir().unwrap();
+    let tgnn = convert(dir.path(), "rust");
+    let mut bytes = std::fs::read(&tgnn).unwrap();
+    bytes.push(0);
+    std::fs::write(&tgnn, &bytes).unwrap();
+    let main = dir.path().join("main.rs");
+    std::fs::write(
+        &main,
+        "include!(\"karate-gcn.rs\");\nfn main() { assert!(!KARATE_GCN_MODEL.is_empty()); }\n",
+    )
+    .unwrap();
+    let err = rustc(&main, &dir.path().join("stale")).expect_err("a stale .rs compiles");
+    assert!(err.contains("mismatched types"), "{err}");
 }
 
 #[test]
