@@ -4,8 +4,10 @@
 #![warn(missing_docs)]
 // Numeric loops index several arrays with the same index; iterators would obscure them.
 #![allow(clippy::needless_range_loop)]
+// `println!`/`eprintln!` panic on a closed or full stream: `out!`, `outln!`, `errln!` instead.
+#![deny(clippy::print_stdout, clippy::print_stderr)]
 
-// First: its macros (`outln!`, `out!`) are used by the modules below.
+// First: its macros (`outln!`, `out!`, `errln!`) are used by the modules below.
 #[macro_use]
 pub mod out;
 

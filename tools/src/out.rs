@@ -1,13 +1,19 @@
-//! Standard output of the commands: [`outln!`] and [`out!`] instead of
-//! `println!` and `print!`, which panic when stdout is a pipe whose reader
-//! has gone (`tinygnn run … --json | head -c 10`).
+//! Standard output and standard error of the commands: [`outln!`] and
+//! [`out!`] instead of `println!` and `print!`, [`errln!`] instead of
+//! `eprintln!`; the `std` macros panic when the stream is a pipe whose
+//! reader has gone (`tinygnn run … --json | head -c 10`) or a full device.
 //!
-//! When the reader is gone (a broken pipe), the rest of the output is
-//! dropped and the command finishes its work (the files it writes are
+//! When the reader of stdout is gone (a broken pipe), the rest of the output
+//! is dropped and the command finishes its work (the files it writes are
 //! still written) and exits as it would have, with no message: a consumer
 //! that stops reading early is no error. Any other failure to write stdout
 //! (e.g. a full disk behind a redirection) is reported by [`finish`] as an
 //! error, exit status 1.
+//!
+//! Standard error carries only warnings and the final error message, so a
+//! failure to write it is ignored: the command's work and its exit status
+//! are the same whether stderr is a terminal, closed, a broken pipe or full
+//! (`tests/io.rs` runs the CLI with `2>&-` and `2>/dev/full`).
 
 use std::fmt;
 use std::io::{self, Write};
@@ -61,6 +67,13 @@ pub fn finish() -> anyhow::Result<()> {
     }
 }
 
+/// Writes `args` and a newline to stderr; a failed write is ignored (see
+/// [`crate::out`]): never a panic.
+pub fn err_line(args: fmt::Arguments<'_>) {
+    let mut e = io::stderr().lock();
+    let _ = e.write_fmt(args).and_then(|()| e.write_all(b"\n"));
+}
+
 /// `println!` that neither panics nor fails on a closed stdout (see [`crate::out`]).
 macro_rules! outln {
     () => {
@@ -75,5 +88,13 @@ macro_rules! outln {
 macro_rules! out {
     ($($arg:tt)*) => {
         $crate::out::write(format_args!($($arg)*), false)
+    };
+}
+
+/// `eprintln!` that never panics: a write to stderr that fails is ignored
+/// (see [`crate::out`]).
+macro_rules! errln {
+    ($($arg:tt)*) => {
+        $crate::out::err_line(format_args!($($arg)*))
     };
 }

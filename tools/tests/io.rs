@@ -1,6 +1,7 @@
 //! What the CLI writes: every output file is replaced through a temporary
 //! file (a failed write leaves the old file), never onto one of the
-//! command's inputs, and a closed standard output ends the output quietly.
+//! command's inputs, a closed standard output ends the output quietly, and a
+//! closed or full standard error changes nothing but the message.
 
 mod common;
 
@@ -213,4 +214,56 @@ fn a_closed_stdout_ends_quietly() {
         .output()
         .unwrap();
     fails(&o, &["cannot write to standard output"]);
+}
+
+/// The exit status of `tinygnn ARGS` with stderr `err`, and its stderr when piped.
+fn status_with_stderr(args: &[&dyn AsRef<std::ffi::OsStr>], err: Stdio) -> Option<i32> {
+    Command::new(env!("CARGO_BIN_EXE_tinygnn"))
+        .args(args.iter().map(|a| a.as_ref()))
+        .stdout(Stdio::null())
+        .stderr(err)
+        .status()
+        .unwrap()
+        .code()
+}
+
+#[test]
+fn a_closed_or_full_stderr_changes_only_the_message() {
+    let d = tempfile::tempdir().unwrap();
+    let missing = d.path().join("missing.tgnn");
+    // The reference: the error message on stderr, exit status 1.
+    let o = tinygnn(&[&"inspect", &missing]);
+    fails(&o, &["error:", "missing.tgnn"]);
+    // stderr on a full device: writing the message fails; still status 1
+    // (`eprintln!` would panic: status 101).
+    let full = || {
+        Stdio::from(
+            fs::OpenOptions::new()
+                .write(true)
+                .open("/dev/full")
+                .unwrap(),
+        )
+    };
+    assert_eq!(status_with_stderr(&[&"inspect", &missing], full()), Some(1));
+    // stderr closed (`2>&-`).
+    let o = Command::new("sh")
+        .arg("-c")
+        .arg("\"$0\" inspect \"$1\" 2>&-")
+        .arg(env!("CARGO_BIN_EXE_tinygnn"))
+        .arg(&missing)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    // Success is success whatever stderr is, and a usage error stays 2.
+    let (m, g) = karate(d.path());
+    let tgnn = d.path().join("m.tgnn");
+    assert_eq!(
+        status_with_stderr(&[&"convert", &m, &"--calib", &g, &"-o", &tgnn], full()),
+        Some(0)
+    );
+    assert!(tgnn.is_file());
+    assert_eq!(
+        status_with_stderr(&[&"inspect", &"--no-such-flag"], full()),
+        Some(2)
+    );
 }

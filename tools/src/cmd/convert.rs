@@ -284,7 +284,7 @@ pub fn run(a: &Args) -> Result<()> {
     let cal = calibrate::calibrate_outputs(&spec, &g, method, output_range, |_| pb.inc(1))?;
     pb.finish_and_clear();
     for w in &cal.warnings {
-        eprintln!("warning: {w}");
+        errln!("warning: {w}");
     }
     let ranges = cal.ranges;
     let plan = weight_plan(a, method)?;
@@ -293,7 +293,7 @@ pub fn run(a: &Args) -> Result<()> {
         b.print();
     }
     for w in &conv.warnings {
-        eprintln!("warning: {w}");
+        errln!("warning: {w}");
     }
     fsio::write(&a.output, &conv.bytes)?;
     let model = tinygnn::Model::from_bytes(&conv.bytes).map_err(|e| anyhow::anyhow!("{e}"))?;

@@ -100,7 +100,7 @@ fn demo(dir: &Path) -> Result<()> {
     )?;
     fsio::write(&dir.join("model.tgnn"), &model)?;
     fsio::write(&dir.join("inputs.tgib"), &bundle)?;
-    eprintln!(
+    errln!(
         "tinygnn pack: wrote {}/model.tgnn ({} B) and inputs.tgib ({} B, {} samples)",
         dir.display(),
         model.len(),
@@ -127,7 +127,7 @@ fn synth(a: &SynthArgs) -> Result<()> {
         &batch_safetensors(std::slice::from_ref(&sample))?,
     )?;
     let (n, e, f, h, c) = (a.nodes, a.edges, a.features, a.hidden, a.classes);
-    eprintln!(
+    errln!(
         "tinygnn pack: wrote {}/model.tgnn ({} B; GCN {f}→{h}→{c}, {} MACs in the dense parts) and graphs.safetensors ({n} nodes, {e} edges)",
         a.dir.display(),
         model.len(),

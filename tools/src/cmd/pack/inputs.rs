@@ -282,7 +282,7 @@ pub fn run(a: &Args) -> Result<()> {
     }
     let bundle = write(&samples).ok_or_else(|| anyhow!("inconsistent sample arrays"))?;
     fsio::write(&a.output, &bundle)?;
-    eprintln!(
+    errln!(
         "tinygnn pack: wrote {} ({} B, {} samples)",
         a.output.display(),
         bundle.len(),
