@@ -606,3 +606,40 @@ fn both_fronts_answer_a_mixed_stream_identically() {
         assert!(duplex.rx.output.is_empty());
     }
 }
+
+/// The firmware sizes for karate-gcn at capacity hold its largest request
+/// and response, and smaller limits shrink them.
+#[test]
+fn firmware_sizes() {
+    use tinygnn_proto::sizing::FirmwareSizes;
+    let bytes = karate();
+    let model = Model::from_bytes(&bytes).unwrap();
+    let z = FirmwareSizes::new(&model, None, None);
+    assert_eq!((z.max_nodes, z.max_edges, z.max_graphs), (34, 156, 1));
+    assert_eq!((z.channels, z.out_channels), (34, 4));
+    assert_eq!(
+        z.arena_bytes,
+        model.arena_bytes(34, 156, 1).div_ceil(16) * 16 + 16
+    );
+    // The largest request: f32 features, edge weights and a batch vector.
+    let (x, mut s, mut t) = graph(34);
+    s.resize(156, 33);
+    t.resize(156, 32);
+    let w = vec![1.0f32; 156];
+    let b = vec![0u16; 34];
+    let req = OwnedRequest::f32(u32::MAX, 34, 34, &x, &s, &t, Some(&w), Some(&b));
+    let frame = encode_vec(&Message::Request(req.as_request()));
+    assert!(
+        frame.len() <= z.rx_bytes + 1,
+        "{} > {}",
+        frame.len(),
+        z.rx_bytes
+    );
+    assert!(z.tx_bytes >= tinygnn_proto::max_frame_len(34 * 4 + 40));
+    let small = FirmwareSizes::new(&model, Some(20), Some(1000));
+    assert_eq!((small.max_nodes, small.max_edges), (20, 156));
+    assert!(small.rx_bytes < z.rx_bytes && small.arena_bytes <= z.arena_bytes);
+    let src = z.rust_consts("karate-gcn.tgnn");
+    assert!(src.contains("pub const MODEL_NAME: &str = \"karate-gcn.tgnn\";"));
+    assert!(src.contains(&format!("pub const RX_BYTES: usize = {};", z.rx_bytes)));
+}
