@@ -24,7 +24,8 @@
 #     never a timeout or a PASS;
 #  4. the stack per model: every emulated-M4 log of this run within docs/guarantees.md's bound;
 #  5. release builds of every real-board firmware (nrf52840-dk, rp-pico, nucleo-h743zi, esp32c3;
-#     built with the demo model, not flashed), with their flash and RAM sizes.
+#     built with the demo model, not flashed) and of the nRF52840-DK streaming firmware
+#     (boards/nrf52840-stream, karate-gcn embedded; docs/stream.md), with their flash and RAM sizes.
 # Warnings are errors (RUSTFLAGS). The firmware is built with the committed profile (LTO: the
 # stack depths depend on it; CARGO_PROFILE_* overrides are dropped). Prints the time of every step.
 source "$(dirname "$0")/../lib.sh"
@@ -202,6 +203,8 @@ step "M0 stack: overflow faults instead of corrupting statics (karate-gcn)" m0_s
 step "stack per model (emulated M4 logs of this run)" check_m4_stack "$STAMP"
 
 step "build boards/nrf52840-dk" build_board nrf52840-dk
+# The streaming firmware shares the HAL and runtime builds above (same target dir and profile).
+step "build boards/nrf52840-stream" build_board nrf52840-stream
 say "waiting for the background stream (rp-pico, esp32c3, nucleo-h743zi)"
 bg_status=0
 wait "$bg_pid" || bg_status=$?
@@ -216,6 +219,7 @@ rm -f "$bg_log"
 size="$(rustc --print sysroot)/lib/rustlib/x86_64-unknown-linux-gnu/bin/llvm-size"
 say "real-board firmware sizes (demo model; flash = text+rodata, RAM = data+bss)"
 for elf in boards/target/thumbv7em-none-eabihf/release/tinygnn-nrf52840-dk \
+           boards/target/thumbv7em-none-eabihf/release/tinygnn-nrf52840-stream \
            boards/target-bg/thumbv6m-none-eabi/release/tinygnn-rp-pico \
            boards/target-bg/thumbv7em-none-eabihf/release/tinygnn-nucleo-h743zi \
            boards/target-bg/riscv32imc-unknown-none-elf/release/tinygnn-esp32c3; do
