@@ -295,6 +295,12 @@ impl<'m, 'b: 'm, C: Clock> Server<'m, 'b, C> {
     /// answers and the same errors; it awaits the link's `read`, `write`
     /// and `flush` instead of blocking in them.
     ///
+    /// Dropping the future (a timeout `select`, say) while it awaits a
+    /// `read` keeps the server consistent: the bytes received so far stay
+    /// in the frame reader, and the next call goes on from there, provided
+    /// the link's own `read` loses nothing when cancelled. Dropping it while
+    /// it writes a reply loses the rest of that reply.
+    ///
     /// # Errors
     ///
     /// As [`Self::poll`].
