@@ -6,6 +6,7 @@ use std::io::{Read as _, Write as _};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+#[cfg(unix)]
 use std::time::Duration;
 
 use tinygnn::Model;
@@ -49,15 +50,18 @@ impl embedded_io::Write for Tcp {
     }
 }
 
+#[cfg(unix)]
 /// `embedded_io` over the master side of a pty (`serialport::TTYPort::pair`):
 /// a read waits until bytes come (the port's own timeout only makes it poll
 /// again); any other error ends the device.
 struct Pty(serialport::TTYPort);
 
+#[cfg(unix)]
 impl embedded_io::ErrorType for Pty {
     type Error = embedded_io::ErrorKind;
 }
 
+#[cfg(unix)]
 impl embedded_io::Read for Pty {
     fn read(&mut self, buf: &mut [u8]) -> Result<usize, Self::Error> {
         loop {
@@ -70,6 +74,7 @@ impl embedded_io::Read for Pty {
     }
 }
 
+#[cfg(unix)]
 impl embedded_io::Write for Pty {
     fn write(&mut self, buf: &[u8]) -> Result<usize, Self::Error> {
         self.0.write(buf).map_err(|_| embedded_io::ErrorKind::Other)
@@ -79,6 +84,7 @@ impl embedded_io::Write for Pty {
     }
 }
 
+#[cfg(unix)]
 /// A pty pair: the device's side (master) and the path of the host's side,
 /// which `tinygnn stream --port` opens. The test keeps its own handle on
 /// that side open (`_slave`): with none, the master's reads fail.
@@ -130,6 +136,7 @@ where
     let _ = server.serve(link);
 }
 
+#[cfg(unix)]
 /// Starts a simulated device for `model` on a pty; returns the path the
 /// host opens and the test's handle that keeps the pty alive.
 fn pty_device(model: &Path) -> (String, serialport::TTYPort) {
@@ -356,6 +363,7 @@ fn hostile_device(respond: Respond) -> String {
     addr
 }
 
+#[cfg(unix)]
 /// The same fake device on a pty: returns the path the host opens and the
 /// handle that keeps the pty alive.
 fn hostile_pty_device(respond: Respond) -> (String, serialport::TTYPort) {
@@ -465,6 +473,7 @@ fn hostile_replies_are_refused() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
 
+#[cfg(unix)]
 /// The serial path (`--port`, the `serialport` crate) on a pty, which is a
 /// serial port as far as the host can tell: the same bytes as `tinygnn run`,
 /// the fault test, the reply checks and the timeouts.
