@@ -8,10 +8,20 @@
 //! decodes with a valid CRC into the message the outcome says (`Info`, a
 //! `Response` to that request id with `rows × channels` bytes, or an
 //! `Error` with that code); the server never reports a link error.
+//!
+//! Then the async front (`poll_async`, feature `async`) runs on a fresh
+//! server over the same bytes, on a no-op-waker executor, with a link whose
+//! every read and write is `Pending` once first and whose reads return as
+//! many bytes as fit (so several frames arrive in one read, where the
+//! blocking run gets one byte per read): it must give the same outcomes and
+//! exactly the same reply bytes as the blocking front.
 #![no_main]
 
 use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::pin;
 use std::sync::OnceLock;
+use std::task::{Context, Poll, Waker};
 
 use embedded_io::{ErrorKind, ErrorType, Read, Write};
 use libfuzzer_sys::fuzz_target;
@@ -22,9 +32,11 @@ use tinygnn_proto::{decode, FrameReader, GraphBuffers, Message};
 static KARATE: OnceLock<Vec<u8>> = OnceLock::new();
 
 /// The fuzzer's bytes, then the end of the stream; replies collected.
+/// Reads return one byte, or as many as fit with `chunks`.
 struct Link {
     input: VecDeque<u8>,
     output: Vec<u8>,
+    chunks: bool,
 }
 
 impl ErrorType for Link {
@@ -33,13 +45,16 @@ impl ErrorType for Link {
 
 impl Read for Link {
     fn read(&mut self, buf: &mut [u8]) -> Result<usize, ErrorKind> {
-        match (buf.first_mut(), self.input.pop_front()) {
-            (Some(slot), Some(b)) => {
-                *slot = b;
-                Ok(1)
-            }
-            _ => Ok(0),
+        let want = if self.chunks { buf.len() } else { 1 };
+        let mut n = 0;
+        for slot in buf.iter_mut().take(want) {
+            let Some(b) = self.input.pop_front() else {
+                break;
+            };
+            *slot = b;
+            n += 1;
         }
+        Ok(n)
     }
 }
 
@@ -50,6 +65,49 @@ impl Write for Link {
     }
     fn flush(&mut self) -> Result<(), ErrorKind> {
         Ok(())
+    }
+}
+
+/// `Pending` once (waking itself), then ready.
+struct YieldOnce(bool);
+
+impl Future for YieldOnce {
+    type Output = ();
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.0 {
+            return Poll::Ready(());
+        }
+        self.0 = true;
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+}
+
+impl embedded_io_async::Read for Link {
+    async fn read(&mut self, buf: &mut [u8]) -> Result<usize, ErrorKind> {
+        YieldOnce(false).await;
+        Read::read(self, buf)
+    }
+}
+
+impl embedded_io_async::Write for Link {
+    async fn write(&mut self, buf: &[u8]) -> Result<usize, ErrorKind> {
+        YieldOnce(false).await;
+        Write::write(self, buf)
+    }
+    async fn flush(&mut self) -> Result<(), ErrorKind> {
+        YieldOnce(false).await;
+        Ok(())
+    }
+}
+
+fn block_on<F: Future>(f: F) -> F::Output {
+    let mut f = pin!(f);
+    let mut cx = Context::from_waker(Waker::noop());
+    loop {
+        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+            return v;
+        }
     }
 }
 
@@ -77,10 +135,8 @@ fn check_reply(outcome: Outcome, out: &[u8]) {
     assert_eq!(frames, 1, "one reply for {outcome:?}");
 }
 
-fuzz_target!(|data: &[u8]| {
-    let bytes =
-        KARATE.get_or_init(|| include_bytes!("../../models/karate-gcn/karate-gcn.tgnn").to_vec());
-    let model = Model::from_bytes(bytes).expect("karate-gcn is valid");
+/// Serves `data` with one front; returns the outcomes and every reply byte.
+fn serve(model: &Model<'_>, data: &[u8], asynchronous: bool) -> (Vec<Outcome>, Vec<u8>) {
     let (mut rx, mut tx) = (vec![0u8; 8192], vec![0u8; 4096]);
     let (mut f, mut s, mut t, mut w, mut b) = (
         vec![0f32; 34 * 34],
@@ -102,22 +158,44 @@ fuzz_target!(|data: &[u8]| {
         },
         arena: &mut arena,
     };
-    let mut server = Server::new(&model, "karate-gcn.tgnn", bufs, NoClock);
+    let mut server = Server::new(model, "karate-gcn.tgnn", bufs, NoClock);
     let mut link = Link {
         input: data.iter().copied().collect(),
         output: Vec::new(),
+        chunks: asynchronous,
     };
+    let (mut outcomes, mut all) = (Vec::new(), Vec::new());
     loop {
         let before = link.input.len();
-        match server.poll(&mut link) {
+        let r = if asynchronous {
+            block_on(server.poll_async(&mut link))
+        } else {
+            server.poll(&mut link)
+        };
+        match r {
             Ok(outcome) => {
-                assert!(link.input.len() < before, "poll consumed no byte");
+                // (A chunked read may hold the next frames already.)
+                assert!(
+                    asynchronous || link.input.len() < before,
+                    "poll consumed no byte"
+                );
                 check_reply(outcome, &link.output);
-                link.output.clear();
+                outcomes.push(outcome);
+                all.append(&mut link.output);
             }
             Err(LinkError::Closed) => break,
             Err(e) => panic!("the mock link never fails: {e:?}"),
         }
     }
     assert!(link.input.is_empty());
+    (outcomes, all)
+}
+
+fuzz_target!(|data: &[u8]| {
+    let bytes =
+        KARATE.get_or_init(|| include_bytes!("../../models/karate-gcn/karate-gcn.tgnn").to_vec());
+    let model = Model::from_bytes(bytes).expect("karate-gcn is valid");
+    let blocking = serve(&model, data, false);
+    let asynchronous = serve(&model, data, true);
+    assert_eq!(blocking, asynchronous, "the two fronts answer alike");
 });

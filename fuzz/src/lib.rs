@@ -239,17 +239,20 @@ pub type Outcome = Result<Vec<Vec<i8>>, Error>;
 /// Returns `None` when the need exceeds [`MAX_ARENA`] (not run).
 pub fn guarded_run(model: &Model<'_>, g: &Graph, size: ArenaSize) -> Option<Outcome> {
     let input = g.input();
+    // The exact need: sparse features that the model reads in place need no
+    // dense input tensor (`arena_bytes_sparse`, never more than `arena_bytes`).
+    let (n, e, graphs) = (input.num_nodes, input.sources.len(), input.num_graphs());
+    let need = match input.features {
+        Features::SparseI8 { .. } => model.arena_bytes_sparse(n, e, graphs),
+        _ => model.arena_bytes(n, e, graphs),
+    };
     // The graph is validated before the arena is looked at: an input error
     // shows with an empty arena, and needs no allocation.
     match Session::new(model, &mut []).run(&input) {
         Err(Error::ArenaTooSmall { .. }) => {}
         Err(e) => return Some(Err(e)),
-        Ok(_) => {
-            let zero = model.arena_bytes(input.num_nodes, input.sources.len(), input.num_graphs());
-            assert_eq!(zero, 0, "ran in an empty arena, arena_bytes says {zero}");
-        }
+        Ok(_) => assert_eq!(need, 0, "ran in an empty arena, arena_bytes says {need}"),
     }
-    let need = model.arena_bytes(input.num_nodes, input.sources.len(), input.num_graphs());
     if need > MAX_ARENA {
         return None;
     }

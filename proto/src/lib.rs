@@ -29,6 +29,8 @@
 
 #[cfg(feature = "server")]
 pub mod server;
+#[cfg(all(feature = "std", feature = "server"))]
+pub mod sizing;
 mod stuffing;
 
 use serde::{Deserialize, Serialize};

@@ -1,6 +1,8 @@
 //! The device side (feature `server`): reads frames from any
 //! [`embedded_io`] link (a UART driver, a TCP stream in tests), runs the model
-//! on every [`Request`] and answers every frame, valid or not.
+//! on every [`Request`] and answers every frame, valid or not. With the
+//! feature `async`, [`Server::poll_async`] and [`Server::serve_async`] do the
+//! same over an [`embedded_io_async`] link (an embassy UART, for example).
 //!
 //! All memory comes from the caller: the receive buffer (its length is the
 //! largest accepted frame), the transmit buffer, the graph buffers and the
@@ -8,10 +10,17 @@
 //! undecodable frame, a graph beyond the buffers' or the model's capacity
 //! and a graph the runtime rejects each get an [`ErrorReply`] and the server
 //! goes on with the next frame.
+//!
+//! The protocol is one state machine, [`Server`]'s own: received bytes go
+//! into a small chunk buffer, are fed to the [`FrameReader`] one by one, and
+//! a completed frame is decoded, run and answered into the transmit buffer.
+//! The blocking and the async fronts only move bytes: they read a chunk when
+//! the machine wants more and write the reply it made, so both answer every
+//! byte stream identically (the `proto_server` fuzz target checks that).
 
 use core::fmt::Write as _;
 
-use embedded_io::{Read, Write};
+use embedded_io::{ErrorType, Read, Write};
 use tinygnn::graph::{Features, GraphInput};
 use tinygnn::{Error, Model, Session};
 
@@ -99,11 +108,24 @@ impl<E: core::fmt::Debug> core::fmt::Display for LinkError<E> {
 
 impl<E: core::fmt::Debug> core::error::Error for LinkError<E> {}
 
+/// Bytes a front reads from the link at a time (at most).
+const RX_CHUNK: usize = 32;
+
+/// Received bytes not yet fed to the frame reader: a read may return more
+/// than one frame's bytes, and the rest waits here for the next poll.
+#[derive(Debug)]
+struct Pending {
+    buf: [u8; RX_CHUNK],
+    pos: usize,
+    len: usize,
+}
+
 /// The model and capacities a server answers with.
 pub struct Server<'m, 'b, C> {
     model: &'m Model<'m>,
     name: &'m str,
     reader: FrameReader<'b>,
+    pending: Pending,
     tx: &'b mut [u8],
     graph: GraphBuffers<'b>,
     arena_len: usize,
@@ -136,6 +158,11 @@ impl<'m, 'b: 'm, C: Clock> Server<'m, 'b, C> {
             model,
             name,
             reader: FrameReader::new(rx),
+            pending: Pending {
+                buf: [0; RX_CHUNK],
+                pos: 0,
+                len: 0,
+            },
             tx,
             graph,
             arena_len,
@@ -169,6 +196,48 @@ impl<'m, 'b: 'm, C: Clock> Server<'m, 'b, C> {
         }
     }
 
+    /// Feeds the received bytes not yet seen to the frame reader until one
+    /// completes a frame (or an oversized run of bytes), and answers it into
+    /// the transmit buffer: the reply's bytes and what they say. `None` when
+    /// every received byte was consumed without completing a frame: the
+    /// front then reads more ([`Self::rx_space`], [`Self::received`]).
+    fn step(&mut self) -> Option<(&[u8], Outcome)> {
+        let info = self.info();
+        let end = self.pending.len.min(RX_CHUNK);
+        while self.pending.pos < end {
+            let byte = self.pending.buf.get(self.pending.pos).copied().unwrap_or(0);
+            self.pending.pos += 1;
+            if let Some(frame) = self.reader.push(byte) {
+                return Some(handle(
+                    frame,
+                    info,
+                    &mut self.graph,
+                    &mut self.session,
+                    self.model,
+                    self.arena_len,
+                    self.caps,
+                    &mut self.clock,
+                    self.tx,
+                ));
+            }
+        }
+        None
+    }
+
+    /// Where a front reads the next bytes to (after [`Self::step`] returned
+    /// `None`: every pending byte was consumed).
+    fn rx_space(&mut self) -> &mut [u8] {
+        self.pending.pos = 0;
+        self.pending.len = 0;
+        &mut self.pending.buf
+    }
+
+    /// Records that a read put `n` bytes into [`Self::rx_space`].
+    fn received(&mut self, n: usize) {
+        self.pending.pos = 0;
+        self.pending.len = n.min(RX_CHUNK);
+    }
+
     /// Serves until the link closes (`Ok(())`: the link reported the end
     /// of the stream) or fails (`Err`).
     pub fn serve<L: Read + Write>(&mut self, link: &mut L) -> Result<(), L::Error> {
@@ -182,7 +251,8 @@ impl<'m, 'b: 'm, C: Clock> Server<'m, 'b, C> {
     }
 
     /// Reads bytes until one frame (or one oversized run of bytes) is
-    /// complete, answers it, and returns what it answered.
+    /// complete, answers it, and returns what it answered. Bytes read past
+    /// the end of that frame are kept for the next call.
     ///
     /// # Errors
     ///
@@ -191,29 +261,65 @@ impl<'m, 'b: 'm, C: Clock> Server<'m, 'b, C> {
     /// bytes of the answer (`write` returns 0); [`LinkError::Io`] when the
     /// link fails.
     pub fn poll<L: Read + Write>(&mut self, link: &mut L) -> Result<Outcome, LinkError<L::Error>> {
-        let mut byte = [0u8; 1];
-        let info = self.info();
         loop {
-            if link.read(&mut byte)? == 0 {
+            if let Some((reply, outcome)) = self.step() {
+                write_all(link, reply)?;
+                link.flush()?;
+                return Ok(outcome);
+            }
+            let n = link.read(self.rx_space())?;
+            if n == 0 {
                 return Err(LinkError::Closed);
             }
-            let Some(frame) = self.reader.push(byte[0]) else {
-                continue;
-            };
-            let reply = handle(
-                frame,
-                info,
-                &mut self.graph,
-                &mut self.session,
-                self.model,
-                self.arena_len,
-                self.caps,
-                &mut self.clock,
-                self.tx,
-            );
-            write_all(link, reply.0)?;
-            link.flush()?;
-            return Ok(reply.1);
+            self.received(n);
+        }
+    }
+
+    /// [`Self::serve`] over an async link: serves until the link reports
+    /// the end of the stream (`Ok(())`) or fails (`Err`).
+    #[cfg(feature = "async")]
+    pub async fn serve_async<L>(&mut self, link: &mut L) -> Result<(), L::Error>
+    where
+        L: embedded_io_async::Read + embedded_io_async::Write,
+    {
+        loop {
+            match self.poll_async(link).await {
+                Ok(_) => {}
+                Err(LinkError::Closed) => return Ok(()),
+                Err(LinkError::Io(e)) => return Err(e),
+            }
+        }
+    }
+
+    /// [`Self::poll`] over an async link: the same state machine, the same
+    /// answers and the same errors; it awaits the link's `read`, `write`
+    /// and `flush` instead of blocking in them.
+    ///
+    /// Dropping the future (a timeout `select`, say) while it awaits a
+    /// `read` keeps the server consistent: the bytes received so far stay
+    /// in the frame reader, and the next call goes on from there, provided
+    /// the link's own `read` loses nothing when cancelled. Dropping it while
+    /// it writes a reply loses the rest of that reply.
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::poll`].
+    #[cfg(feature = "async")]
+    pub async fn poll_async<L>(&mut self, link: &mut L) -> Result<Outcome, LinkError<L::Error>>
+    where
+        L: embedded_io_async::Read + embedded_io_async::Write,
+    {
+        loop {
+            if let Some((reply, outcome)) = self.step() {
+                write_all_async(link, reply).await?;
+                link.flush().await?;
+                return Ok(outcome);
+            }
+            let n = link.read(self.rx_space()).await?;
+            if n == 0 {
+                return Err(LinkError::Closed);
+            }
+            self.received(n);
         }
     }
 }
@@ -229,6 +335,75 @@ fn write_all<L: Write>(link: &mut L, mut bytes: &[u8]) -> Result<(), LinkError<L
         };
     }
     Ok(())
+}
+
+/// [`write_all`] for an async link.
+#[cfg(feature = "async")]
+async fn write_all_async<L: embedded_io_async::Write>(
+    link: &mut L,
+    mut bytes: &[u8],
+) -> Result<(), LinkError<L::Error>> {
+    while !bytes.is_empty() {
+        let n = link.write(bytes).await?;
+        bytes = match bytes.get(n..) {
+            Some(rest) if n > 0 => rest,
+            _ => return Err(LinkError::Closed),
+        };
+    }
+    Ok(())
+}
+
+/// A link made of two halves with the same error type: a receiver and a
+/// transmitter, e.g. `nrf52840-hal`'s `UarteRx` and `UarteTx` from
+/// `Uarte::split`, or the halves of an embassy buffered UART. Implements the
+/// blocking traits when the halves do, and with the feature `async` the
+/// async ones when the halves do.
+#[derive(Debug)]
+pub struct Duplex<R, W> {
+    /// The receiving half.
+    pub rx: R,
+    /// The transmitting half.
+    pub tx: W,
+}
+
+impl<R: ErrorType, W: ErrorType<Error = R::Error>> ErrorType for Duplex<R, W> {
+    type Error = R::Error;
+}
+
+impl<R: Read, W: ErrorType<Error = R::Error>> Read for Duplex<R, W> {
+    fn read(&mut self, buf: &mut [u8]) -> Result<usize, Self::Error> {
+        self.rx.read(buf)
+    }
+}
+
+impl<R: ErrorType, W: Write<Error = R::Error>> Write for Duplex<R, W> {
+    fn write(&mut self, buf: &[u8]) -> Result<usize, Self::Error> {
+        self.tx.write(buf)
+    }
+    fn flush(&mut self) -> Result<(), Self::Error> {
+        self.tx.flush()
+    }
+}
+
+#[cfg(feature = "async")]
+impl<R: embedded_io_async::Read, W: ErrorType<Error = R::Error>> embedded_io_async::Read
+    for Duplex<R, W>
+{
+    async fn read(&mut self, buf: &mut [u8]) -> Result<usize, Self::Error> {
+        self.rx.read(buf).await
+    }
+}
+
+#[cfg(feature = "async")]
+impl<R: ErrorType, W: embedded_io_async::Write<Error = R::Error>> embedded_io_async::Write
+    for Duplex<R, W>
+{
+    async fn write(&mut self, buf: &[u8]) -> Result<usize, Self::Error> {
+        self.tx.write(buf).await
+    }
+    async fn flush(&mut self) -> Result<(), Self::Error> {
+        self.tx.flush().await
+    }
 }
 
 fn error_frame<'t>(tx: &'t mut [u8], id: Option<u32>, code: ErrorCode, detail: &str) -> &'t [u8] {

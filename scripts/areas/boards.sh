@@ -28,8 +28,9 @@
 #  4. the stack per model: every emulated-M4 log of this run within docs/guarantees.md's bound;
 #  5. release builds of every real-board firmware (nrf52840-dk, rp-pico, nucleo-h743zi, esp32c3;
 #     `cargo build --release` with the defaults, as on a fresh clone: the bundled karate-gcn; not
-#     flashed), with their flash and RAM sizes; the Cortex-M ones link with flip-link (their
-#     .cargo/config.toml), checked on each ELF: the stack lies below .data/.bss
+#     flashed) and of the nRF52840-DK streaming firmware (boards/nrf52840-stream, karate-gcn
+#     embedded; docs/stream.md), with their flash and RAM sizes; the Cortex-M ones link with
+#     flip-link (their .cargo/config.toml), checked on each ELF: the stack lies below .data/.bss
 #     (_stack_end = the start of RAM, _stack_start = the start of .data).
 # Warnings are errors (RUSTFLAGS). The firmware is built with the committed profile (LTO: the
 # stack depths depend on it; CARGO_PROFILE_* overrides are dropped). Prints the time of every step.
@@ -207,6 +208,8 @@ step "M0 stack: overflow faults instead of corrupting statics (karate-gcn)" m0_s
 step "stack per model (emulated M4 logs of this run)" check_m4_stack "$STAMP"
 
 step "build boards/nrf52840-dk" build_board nrf52840-dk
+# The streaming firmware shares the HAL and runtime builds above (same target dir and profile).
+step "build boards/nrf52840-stream" build_board nrf52840-stream
 say "waiting for the background stream (rp-pico, esp32c3, nucleo-h743zi)"
 bg_status=0
 wait "$bg_pid" || bg_status=$?
@@ -222,6 +225,7 @@ bin="$(rustc --print sysroot)/lib/rustlib/x86_64-unknown-linux-gnu/bin"
 size="$bin/llvm-size"
 say "real-board firmware sizes (default model karate-gcn; flash = text+rodata, RAM = data+bss)"
 for elf in boards/target/thumbv7em-none-eabihf/release/tinygnn-nrf52840-dk \
+           boards/target/thumbv7em-none-eabihf/release/tinygnn-nrf52840-stream \
            boards/target-bg/thumbv6m-none-eabi/release/tinygnn-rp-pico \
            boards/target-bg/thumbv7em-none-eabihf/release/tinygnn-nucleo-h743zi \
            boards/target-bg/riscv32imc-unknown-none-elf/release/tinygnn-esp32c3; do
@@ -240,6 +244,7 @@ flipped() { # ELF RAM-ORIGIN: flip-link's layout, the stack from the start of RA
 }
 say "flip-link: the real Cortex-M boards' stack lies below .data/.bss"
 flipped boards/target/thumbv7em-none-eabihf/release/tinygnn-nrf52840-dk 0x20000000
+flipped boards/target/thumbv7em-none-eabihf/release/tinygnn-nrf52840-stream 0x20000000
 flipped boards/target-bg/thumbv6m-none-eabi/release/tinygnn-rp-pico 0x20000000
 flipped boards/target-bg/thumbv7em-none-eabihf/release/tinygnn-nucleo-h743zi 0x24000000
 say "timings"

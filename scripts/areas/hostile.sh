@@ -10,10 +10,22 @@
 #   4. every cargo-fuzz target for a bounded time, on a corpus seeded from models/.
 # (The stack per model, measured by the emulated-M4 runs, is checked by the areas that run them:
 # boards and ops.) Environment:
-#   TINYGNN_FUZZ_SECONDS   seconds per fuzz target (default 40)
+#   TINYGNN_FUZZ_SECONDS   seconds per fuzz target (default 40; the default, bounded, CI mode)
+#   TINYGNN_FUZZ_LONG=1    long mode: each target runs TINYGNN_FUZZ_RUNS executions (default
+#                          10,000,000; libFuzzer's -runs) instead of a time; setting
+#                          TINYGNN_FUZZ_RUNS alone selects it too
+#   TINYGNN_FUZZ_MAX_SECONDS  long mode only: stop a target after this many seconds even if it
+#                          has not done its runs (default 0: no limit); the summary says so
+#   TINYGNN_FUZZ_TARGETS   the targets to fuzz, space separated (default: all five)
 #   TINYGNN_HOSTILE_SKIP   steps to skip, space separated: deny mutation miri fuzz
+# Long runs are for a developer's machine (docs/fuzzing.md records their figures), e.g.
+#   TINYGNN_FUZZ_LONG=1 TINYGNN_HOSTILE_SKIP="deny mutation miri" nice scripts/areas/hostile.sh
 source "$(dirname "$0")/../lib.sh"
 FUZZ_SECONDS="${TINYGNN_FUZZ_SECONDS:-40}"
+FUZZ_RUNS="${TINYGNN_FUZZ_RUNS:-}"
+if [ "${TINYGNN_FUZZ_LONG:-0}" = 1 ] && [ -z "$FUZZ_RUNS" ]; then FUZZ_RUNS=10000000; fi
+FUZZ_MAX_SECONDS="${TINYGNN_FUZZ_MAX_SECONDS:-0}"
+FUZZ_TARGETS="${TINYGNN_FUZZ_TARGETS:-model_parse graph_validate inference stream_reply proto_server}"
 SKIP=" ${TINYGNN_HOSTILE_SKIP:-} "
 want() { [[ "$SKIP" != *" $1 "* ]]; }
 say() { printf -- '-- hostile: %s\n' "$*"; }
@@ -81,18 +93,54 @@ fi
 if want fuzz; then
     python3 fuzz/seed_corpus.py
     (cd fuzz && cargo +nightly fuzz build 2>&1 | tail -1)
-    for target in model_parse graph_validate inference stream_reply proto_server; do
-        say "fuzzing $target for $FUZZ_SECONDS s"
-        if ! (cd fuzz && cargo +nightly fuzz run "$target" -- \
-            -max_total_time="$FUZZ_SECONDS" -rss_limit_mb=2048 -print_final_stats=1 \
-            >"target/$target.log" 2>&1); then
-            tail -40 "fuzz/target/$target.log"
+    if [ -n "$FUZZ_RUNS" ]; then
+        # Long mode: a number of executions (and an optional time cap), not a time.
+        limit=(-runs="$FUZZ_RUNS" -max_total_time="$FUZZ_MAX_SECONDS")
+        what="$FUZZ_RUNS executions"
+        [ "$FUZZ_MAX_SECONDS" = 0 ] || what="$what (at most $FUZZ_MAX_SECONDS s)"
+    else
+        limit=(-max_total_time="$FUZZ_SECONDS")
+        what="$FUZZ_SECONDS s"
+    fi
+    summary=() failed=()
+    for target in $FUZZ_TARGETS; do
+        [ -f "fuzz/fuzz_targets/$target.rs" ] || { say "no fuzz target '$target'"; exit 2; }
+        say "fuzzing $target for $what"
+        log="fuzz/target/$target.log"
+        t_target=$SECONDS
+        rc=0
+        (cd fuzz && cargo +nightly fuzz run "$target" -- "${limit[@]}" \
+            -rss_limit_mb=2048 -print_final_stats=1 >"target/$target.log" 2>&1) || rc=$?
+        secs=$((SECONDS - t_target))
+        if [ "$rc" != 0 ]; then
+            tail -40 "$log"
             say "fuzz target $target FOUND A CRASH: see fuzz/artifacts/$target/ and docs/fuzzing.md"
-            exit 1
+            failed+=("$target")
+            # The default (CI) mode stops at the first crash; a long run goes on with the others.
+            [ -n "$FUZZ_RUNS" ] || exit 1
         fi
-        grep -E '^(Done|stat::number_of_executed_units|stat::peak_rss_mb)|cov:' "fuzz/target/$target.log" |
+        grep -E '^(Done|stat::number_of_executed_units|stat::peak_rss_mb)|cov:' "$log" |
             grep -vE '^#[0-9]+.*(NEW|REDUCE|pulse)' | tail -3 | sed "s/^/   $target: /"
+        # One line per target: executions, wall time, coverage (cov: edges, ft: features), corpus.
+        execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
+        rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
+        last=$(grep -E '^#[0-9]+' "$log" | grep -E 'cov: ' | tail -1)
+        cov=$(grep -oE 'cov: [0-9]+' <<<"$last" | grep -oE '[0-9]+' || true)
+        ft=$(grep -oE 'ft: [0-9]+' <<<"$last" | grep -oE '[0-9]+' || true)
+        corp=$(grep -oE 'corp: [0-9]+/[0-9]+[a-zA-Z]*' <<<"$last" | sed 's/corp: //' || true)
+        crashes=$([ "$rc" = 0 ] && echo 0 || echo "1 (exit $rc)")
+        summary+=("$(printf '%-15s execs=%s time=%ss exec/s=%s cov=%s ft=%s corpus=%s crashes=%s' \
+            "$target" "${execs:-?}" "$secs" "${rate:-?}" "${cov:-?}" "${ft:-?}" "${corp:-?}" "$crashes")")
+        if [ -n "$FUZZ_RUNS" ] && [ -n "$execs" ] && [ "$execs" -lt "$FUZZ_RUNS" ]; then
+            summary+=("                (stopped by the time cap after $execs of $FUZZ_RUNS executions)")
+        fi
     done
+    say "fuzzing summary ($what per target)"
+    printf '   %s\n' "${summary[@]}"
     took "fuzzing"
+    if [ ${#failed[@]} -gt 0 ]; then
+        say "fuzz targets with a crash: ${failed[*]}"
+        exit 1
+    fi
 fi
 say "all hostile-input checks passed"

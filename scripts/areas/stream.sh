@@ -14,7 +14,9 @@
 #   4. `tinygnn stream --fault-test`: corrupt COBS, a flipped byte (CRC), a truncated frame,
 #      undecodable messages with a valid CRC, an oversized frame, a graph beyond capacity and an
 #      unexpected message each get their error reply, and a valid request afterwards gets the
-#      same answer as before.
+#      same answer as before;
+#   5. the serial path: QEMU with UART0 on a pty (`-serial pty`), `tinygnn stream --port PTY`
+#      (the serialport crate, as for a board's /dev/ttyACM0): karate-gcn's bytes again.
 # Prints firmware sizes, instructions per inference (icount) and wall times. Exit status non-zero
 # on any failure.
 source "$(dirname "$0")/../lib.sh"
@@ -88,6 +90,28 @@ echo "== karate-gcn: link fault test"
 t0=$(date +%s)
 "$T" stream "$G" --tcp "127.0.0.1:$PORT" --timeout 120 --fault-test | sed 's/^/   /'
 echo "   ($(( $(date +%s) - t0 ))s)"
+kill "$QPID" 2>/dev/null || true
+
+echo "== karate-gcn over a serial port: QEMU's UART0 on a pty, tinygnn stream --port"
+qlog="$OUT/qemu-karate-pty.log"
+timeout "${QEMU_TIMEOUT:-600}" qemu-system-arm -machine mps2-an386 -cpu cortex-m4 -display none \
+    -monitor none -semihosting-config enable=on,target=native -icount shift=10 \
+    -serial pty -kernel "$OUT/karate-gcn.elf" >"$qlog" 2>&1 &
+QPID=$!
+pids+=("$QPID")
+PTY=""
+for _ in $(seq 50); do
+    PTY=$(sed -n 's|.*char device redirected to \(/dev/[^ ]*\).*|\1|p' "$qlog" | head -1)
+    [ -z "$PTY" ] || break
+    sleep 0.2
+done
+[ -n "$PTY" ] || { cat "$qlog"; echo "FAIL: QEMU did not report its pty"; exit 1; }
+t0=$(date +%s)
+M=models/karate-gcn/karate-gcn.tgnn G=models/karate-gcn/graphs.safetensors
+"$T" stream "$G" --port "$PTY" --baud 115200 --model "$M" --timeout 120 \
+    --output-bytes "$OUT/karate.pty.bin" >/dev/null
+cmp "$OUT/karate.pty.bin" "$OUT/karate.run.bin"
+echo "   PASS karate-gcn over $PTY: $(stat -c %s "$OUT/karate.pty.bin") output bytes == tinygnn run ($(( $(date +%s) - t0 ))s)"
 kill "$QPID" 2>/dev/null || true
 
 echo "== digits-gin over the emulated UART (first $DIGITS test graphs, as many per request as fit)"

@@ -437,8 +437,12 @@ pub fn parse(frame: &mut [u8], expect: &Expect) -> Result<Answer, ReplyError> {
 /// The first reply in `bytes` as the host receives it: frames cut at the
 /// delimiters with a buffer of [`frame_limit`] bytes, then [`parse`].
 /// `None` when `bytes` hold no whole frame.
+///
+/// The buffer is `min(frame_limit − 1, bytes.len())` long: no frame in
+/// `bytes` is longer than `bytes`, so a frame is oversized for it exactly
+/// when it is for a buffer of the limit, without zeroing up to 64 MiB.
 pub fn parse_stream(bytes: &[u8], expect: &Expect) -> Option<Result<Answer, ReplyError>> {
-    let mut buf = vec![0u8; frame_limit(expect) - 1];
+    let mut buf = vec![0u8; (frame_limit(expect) - 1).min(bytes.len())];
     let mut reader = FrameReader::new(&mut buf);
     for &b in bytes {
         if let Some(frame) = reader.push(b) {
@@ -565,6 +569,31 @@ mod tests {
             data: &[0; 136],
         }));
         assert!(matches!(reply(&nan, &x), Err(ReplyError::Scale { .. })));
+    }
+
+    #[test]
+    fn the_stream_buffer_is_as_long_as_needed_only() {
+        // A frame of exactly the limit (minus the delimiter) passes, one byte more is
+        // oversized, whether the stream holds more bytes after it or not.
+        let limit = frame_limit(&Expect::Info) - 1;
+        for tail in [0usize, 10] {
+            let mut fits = vec![0x01u8; limit];
+            fits.push(0);
+            fits.extend(vec![0x01u8; tail]);
+            let e = parse_stream(&fits, &Expect::Info).unwrap().unwrap_err();
+            assert!(
+                !matches!(e, ReplyError::Frame(FrameError::Oversized { .. })),
+                "{e}"
+            );
+            let mut over = vec![0x01u8; limit + 1];
+            over.push(0);
+            over.extend(vec![0x01u8; tail]);
+            let e = parse_stream(&over, &Expect::Info).unwrap().unwrap_err();
+            assert!(
+                matches!(e, ReplyError::Frame(FrameError::Oversized { bytes }) if bytes == limit + 1),
+                "{e}"
+            );
+        }
     }
 
     #[test]

@@ -6,6 +6,8 @@ use std::io::{Read as _, Write as _};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+#[cfg(unix)]
+use std::time::Duration;
 
 use tinygnn::Model;
 use tinygnn_proto::server::{Buffers, NoClock, Server};
@@ -48,6 +50,103 @@ impl embedded_io::Write for Tcp {
     }
 }
 
+#[cfg(unix)]
+/// `embedded_io` over the master side of a pty (`serialport::TTYPort::pair`):
+/// a read waits until bytes come (the port's own timeout only makes it poll
+/// again); any other error ends the device.
+struct Pty(serialport::TTYPort);
+
+#[cfg(unix)]
+impl embedded_io::ErrorType for Pty {
+    type Error = embedded_io::ErrorKind;
+}
+
+#[cfg(unix)]
+impl embedded_io::Read for Pty {
+    fn read(&mut self, buf: &mut [u8]) -> Result<usize, Self::Error> {
+        loop {
+            match self.0.read(buf) {
+                Ok(n) => return Ok(n),
+                Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {}
+                Err(_) => return Err(embedded_io::ErrorKind::Other),
+            }
+        }
+    }
+}
+
+#[cfg(unix)]
+impl embedded_io::Write for Pty {
+    fn write(&mut self, buf: &[u8]) -> Result<usize, Self::Error> {
+        self.0.write(buf).map_err(|_| embedded_io::ErrorKind::Other)
+    }
+    fn flush(&mut self) -> Result<(), Self::Error> {
+        self.0.flush().map_err(|_| embedded_io::ErrorKind::Other)
+    }
+}
+
+#[cfg(unix)]
+/// A pty pair: the device's side (master) and the path of the host's side,
+/// which `tinygnn stream --port` opens. The test keeps its own handle on
+/// that side open (`_slave`): with none, the master's reads fail.
+fn pty() -> (serialport::TTYPort, String, serialport::TTYPort) {
+    use serialport::SerialPort as _;
+    let (mut master, slave) = serialport::TTYPort::pair().expect("a pty pair");
+    master.set_timeout(Duration::from_secs(10)).unwrap();
+    let path = slave.name().expect("the pty's path");
+    (master, path, slave)
+}
+
+/// Serves `model` on `link` until it ends (a simulated device accepting at
+/// most `max_nodes` nodes per request, buffers as the firmware's build.rs
+/// sizes them).
+fn serve_model<L>(bytes: &[u8], name: &str, max_nodes: Option<usize>, link: &mut L)
+where
+    L: embedded_io::Read + embedded_io::Write,
+{
+    let model = Model::from_bytes(bytes).unwrap();
+    let (n, e, g) = model.capacity();
+    let n = max_nodes.unwrap_or(n as usize);
+    let (e, g) = (e as usize, g as usize);
+    let c = usize::from(model.input_desc().channels);
+    let body = n * c * 4 + 8 * e + 2 * n + 64;
+    let mut rx = vec![0u8; tinygnn_proto::max_frame_len(body)];
+    let mut tx = vec![0u8; tinygnn_proto::max_frame_len(n.max(g) * 64 + 64)];
+    let (mut f, mut s, mut t, mut w, mut b) = (
+        vec![0f32; n * c],
+        vec![0u16; e],
+        vec![0u16; e],
+        vec![0f32; e],
+        vec![0u16; n],
+    );
+    let mut arena = vec![0u8; model.arena_bytes(n, e, g) + 16];
+    let bufs = Buffers {
+        rx: &mut rx,
+        tx: &mut tx,
+        graph: GraphBuffers {
+            features: &mut f,
+            sources: &mut s,
+            targets: &mut t,
+            edge_weight: &mut w,
+            batch: &mut b,
+        },
+        arena: &mut arena,
+    };
+    let mut server = Server::new(&model, name, bufs, NoClock);
+    // Ends when the host closes the connection.
+    let _ = server.serve(link);
+}
+
+#[cfg(unix)]
+/// Starts a simulated device for `model` on a pty; returns the path the
+/// host opens and the test's handle that keeps the pty alive.
+fn pty_device(model: &Path) -> (String, serialport::TTYPort) {
+    let bytes = std::fs::read(model).unwrap();
+    let name = model.file_name().unwrap().to_string_lossy().into_owned();
+    let (master, path, slave) = pty();
+    std::thread::spawn(move || serve_model(&bytes, &name, None, &mut Pty(master)));
+    (path, slave)
+}
+
 /// Starts a simulated device for `model` that accepts at most `max_nodes`
 /// nodes per request (buffers as the firmware's build.rs sizes them), serving
 /// one connection after another. Returns its address.
@@ -57,39 +156,9 @@ fn device(model: &Path, max_nodes: Option<usize>) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap().to_string();
     std::thread::spawn(move || {
-        let model = Model::from_bytes(&bytes).unwrap();
-        let (n, e, g) = model.capacity();
-        let n = max_nodes.unwrap_or(n as usize);
-        let (e, g) = (e as usize, g as usize);
-        let c = usize::from(model.input_desc().channels);
-        let body = n * c * 4 + 8 * e + 2 * n + 64;
         for conn in listener.incoming() {
             let Ok(conn) = conn else { return };
-            let mut rx = vec![0u8; tinygnn_proto::max_frame_len(body)];
-            let mut tx = vec![0u8; tinygnn_proto::max_frame_len(n.max(g) * 64 + 64)];
-            let (mut f, mut s, mut t, mut w, mut b) = (
-                vec![0f32; n * c],
-                vec![0u16; e],
-                vec![0u16; e],
-                vec![0f32; e],
-                vec![0u16; n],
-            );
-            let mut arena = vec![0u8; model.arena_bytes(n, e, g) + 16];
-            let bufs = Buffers {
-                rx: &mut rx,
-                tx: &mut tx,
-                graph: GraphBuffers {
-                    features: &mut f,
-                    sources: &mut s,
-                    targets: &mut t,
-                    edge_weight: &mut w,
-                    batch: &mut b,
-                },
-                arena: &mut arena,
-            };
-            let mut server = Server::new(&model, &name, bufs, NoClock);
-            // Ends when the host closes the connection.
-            let _ = server.serve(&mut Tcp(conn));
+            serve_model(&bytes, &name, max_nodes, &mut Tcp(conn));
         }
     });
     addr
@@ -163,10 +232,19 @@ fn digits_split_into_requests_equals_run() {
         &"--tcp",
         &addr,
         &"--json",
+        &"--progress",
         &"--output-bytes",
         &out,
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // --progress with stderr not a terminal: plain lines, at most one a second, and the last.
+    let err = String::from_utf8_lossy(&o.stderr);
+    let last = err.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("stream: 120/120 requests answered, ") && last.ends_with(" s"),
+        "{err}"
+    );
+    assert!(err.lines().all(|l| l.starts_with("stream: ")), "{err}");
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["rows"], 359);
     assert_eq!(v["requests"], 120); // ceil(359 / 3)
@@ -275,48 +353,62 @@ type Respond = fn(u32) -> Vec<u8>;
 /// output channels) and every request with `respond(request id)`: crafted
 /// frames, to check what the host accepts. One connection.
 fn hostile_device(respond: Respond) -> String {
-    use tinygnn_proto::{decode, FrameReader, Info, Message};
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap().to_string();
     std::thread::spawn(move || {
-        let Ok((mut conn, _)) = listener.accept() else {
-            return;
-        };
-        let mut buf = vec![0u8; 1 << 16];
-        let mut reader = FrameReader::new(&mut buf);
-        let mut chunk = [0u8; 4096];
-        loop {
-            let n = match conn.read(&mut chunk) {
-                Ok(0) | Err(_) => return,
-                Ok(n) => n,
-            };
-            for &b in &chunk[..n] {
-                let Some(Ok(frame)) = reader.push(b) else {
-                    continue;
-                };
-                let answer = match decode(frame) {
-                    Ok(Message::Hello) => tinygnn_proto::encode_vec(&Message::Info(Info {
-                        version: tinygnn_proto::VERSION,
-                        model: "karate-gcn.tgnn",
-                        model_crc: 0x36ac99a3,
-                        input_channels: 34,
-                        output_channels: 4,
-                        max_nodes: 34,
-                        max_edges: 156,
-                        max_graphs: 1,
-                        max_frame: 8193,
-                        cost_unit: "none",
-                    })),
-                    Ok(Message::Request(r)) => respond(r.id),
-                    _ => return,
-                };
-                if conn.write_all(&answer).is_err() {
-                    return;
-                }
-            }
+        if let Ok((mut conn, _)) = listener.accept() {
+            hostile_loop(&mut conn, respond);
         }
     });
     addr
+}
+
+#[cfg(unix)]
+/// The same fake device on a pty: returns the path the host opens and the
+/// handle that keeps the pty alive.
+fn hostile_pty_device(respond: Respond) -> (String, serialport::TTYPort) {
+    let (mut master, path, slave) = pty();
+    std::thread::spawn(move || hostile_loop(&mut master, respond));
+    (path, slave)
+}
+
+fn hostile_loop<S: std::io::Read + std::io::Write>(conn: &mut S, respond: Respond) {
+    use tinygnn_proto::{decode, FrameReader, Info, Message};
+    let mut buf = vec![0u8; 1 << 16];
+    let mut reader = FrameReader::new(&mut buf);
+    let mut chunk = [0u8; 4096];
+    loop {
+        let n = match conn.read(&mut chunk) {
+            Ok(0) => return,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => continue,
+            Err(_) => return,
+        };
+        for &b in &chunk[..n] {
+            let Some(Ok(frame)) = reader.push(b) else {
+                continue;
+            };
+            let answer = match decode(frame) {
+                Ok(Message::Hello) => tinygnn_proto::encode_vec(&Message::Info(Info {
+                    version: tinygnn_proto::VERSION,
+                    model: "karate-gcn.tgnn",
+                    model_crc: 0x36ac99a3,
+                    input_channels: 34,
+                    output_channels: 4,
+                    max_nodes: 34,
+                    max_edges: 156,
+                    max_graphs: 1,
+                    max_frame: 8193,
+                    cost_unit: "none",
+                })),
+                Ok(Message::Request(r)) => respond(r.id),
+                _ => return,
+            };
+            if conn.write_all(&answer).and_then(|()| conn.flush()).is_err() {
+                return;
+            }
+        }
+    }
 }
 
 fn response(id: u32, rows: u32, channels: u16, data: &[u8]) -> Vec<u8> {
@@ -379,4 +471,130 @@ fn hostile_replies_are_refused() {
     let addr = hostile_device(|id| response(id, 34, 4, &[5; 136]));
     let o = tinygnn(&[&"stream", &graphs, &"--tcp", &addr]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+#[cfg(unix)]
+/// The serial path (`--port`, the `serialport` crate) on a pty, which is a
+/// serial port as far as the host can tell: the same bytes as `tinygnn run`,
+/// the fault test, the reply checks and the timeouts.
+#[test]
+fn a_pty_is_a_serial_port() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = root().join("models/karate-gcn/karate-gcn.tgnn");
+    let graphs = root().join("models/karate-gcn/graphs.safetensors");
+    let (port, _keep) = pty_device(&model);
+    let out = dir.path().join("stream.bin");
+    let o = tinygnn(&[
+        &"stream",
+        &graphs,
+        &"--port",
+        &port,
+        &"--baud",
+        &"115200",
+        &"--timeout-ms",
+        &"20000",
+        &"--model",
+        &model,
+        &"--output-bytes",
+        &out,
+    ]);
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        stdout.contains("device: karate-gcn.tgnn (crc 36ac99a3)"),
+        "{stdout}"
+    );
+    assert_eq!(
+        std::fs::read(&out).unwrap(),
+        run_bytes(&model, &graphs, dir.path())
+    );
+    // One request, stderr not a terminal, no --progress: nothing on stderr.
+    assert!(
+        o.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    // The same device again (the old name of the option): the link self-test,
+    // whose oversized frame is larger than a pty's buffer.
+    let o = tinygnn(&[&"stream", &graphs, &"--serial", &port, &"--fault-test"]);
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(stdout.contains("fault test passed: 9 checks"), "{stdout}");
+
+    // A device that never answers: the timeout, in milliseconds.
+    let (_master, mute, _keep2) = pty();
+    let o = tinygnn(&[
+        &"stream",
+        &graphs,
+        &"--port",
+        &mute,
+        &"--timeout-ms",
+        &"300",
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!(
+            "serial {mute}: no answer from the device within 0.3 s"
+        )),
+        "{err}"
+    );
+    // No such port: a clear error.
+    let o = tinygnn(&[&"stream", &graphs, &"--port", &"/dev/tinygnn-no-such-port"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("cannot open serial port /dev/tinygnn-no-such-port at 115200 baud"),
+        "{err}"
+    );
+
+    // Hostile replies over the serial path are checked as over TCP.
+    let cases: [(Respond, &str); 3] = [
+        (
+            |id| response(id, 34, 0, &[]),
+            "request 0: the device answered with 0 output channels, its model has 4",
+        ),
+        (
+            |id| response(id, u32::MAX, 4, &[]),
+            "the device answered with 4294967295 rows for 34 nodes in 1 graphs",
+        ),
+        (
+            |id| response(id, 34, 4, &vec![1; 1 << 20]),
+            "bad frame from the device",
+        ),
+    ];
+    for (respond, needle) in cases {
+        let (port, _keep) = hostile_pty_device(respond);
+        let o = tinygnn(&[&"stream", &graphs, &"--port", &port, &"--timeout", &"10"]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{needle}: {err}");
+        assert!(err.contains(needle), "want {needle:?} in:\n{err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+}
+
+/// `--list-ports` lists what `serialport` finds (maybe nothing) and exits 0.
+#[test]
+fn list_ports() {
+    let o = tinygnn(&[&"stream", &"--list-ports", &"--json"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    for p in v["ports"].as_array().expect("a list of ports") {
+        assert!(p["port"].as_str().is_some_and(|s| !s.is_empty()), "{p}");
+        assert!(p["type"].is_string(), "{p}");
+    }
+    let o = tinygnn(&[&"stream", &"--list-ports"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(!o.stdout.is_empty());
+    // Graphs or a device are not needed for it, and --list-ports takes no device.
+    let o = tinygnn(&[&"stream", &"--list-ports", &"--tcp", &"127.0.0.1:1"]);
+    assert_eq!(o.status.code(), Some(2));
 }

@@ -1,15 +1,15 @@
 //! `tinygnn stream`: sends graphs to a device running the streaming firmware
-//! (over TCP, e.g. QEMU's UART on a loopback port, or a serial device) and
+//! (over TCP, e.g. QEMU's UART on a loopback port, or a serial port through
+//! the `serialport` crate: a board's UART, a USB CDC device, a pty) and
 //! prints its outputs like `tinygnn run`. With `--fault-test`, checks that
 //! the device rejects corrupt, oversized and out-of-capacity frames with the
-//! right error and keeps answering afterwards. Protocol: `tinygnn-proto`,
-//! docs/stream.md.
+//! right error and keeps answering afterwards. `--list-ports` lists the
+//! serial ports. Protocol: `tinygnn-proto`, docs/stream.md.
 
 use std::collections::VecDeque;
-use std::io::{Read, Write};
+use std::io::{IsTerminal as _, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::path::PathBuf;
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -28,19 +28,30 @@ use crate::st::{self, Graphs};
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Input graphs (GRAPHS.safetensors), as for `tinygnn run`.
-    pub graphs: PathBuf,
+    #[arg(required_unless_present = "list_ports")]
+    pub graphs: Option<PathBuf>,
     /// The device's address, HOST:PORT (e.g. QEMU's `-serial tcp:127.0.0.1:PORT,server=on,wait=off`).
-    #[arg(long, required_unless_present = "serial", conflicts_with = "serial")]
+    #[arg(long, required_unless_present_any = ["port", "list_ports"], conflicts_with = "port")]
     pub tcp: Option<String>,
-    /// A serial device (e.g. /dev/ttyACM0), already configured (`stty -F DEV 115200 raw -echo`).
-    #[arg(long)]
-    pub serial: Option<PathBuf>,
+    /// A serial port (/dev/ttyACM0, /dev/ttyUSB0, a pty, COM3 on Windows): opened raw, 8N1, no
+    /// flow control, at --baud.
+    #[arg(long, visible_alias = "serial")]
+    pub port: Option<String>,
+    /// Baud rate of --port (the firmware's; a USB CDC device and a pty ignore it).
+    #[arg(long, default_value_t = 115_200, value_parser = clap::value_parser!(u32).range(1..))]
+    pub baud: u32,
+    /// List the serial ports this machine has (name, USB ids, maker, product) and exit.
+    #[arg(long, conflicts_with_all = ["tcp", "port", "fault_test"])]
+    pub list_ports: bool,
     /// The .tgnn model the device must run: its CRC-32 is compared with the device's.
     #[arg(long)]
     pub model: Option<PathBuf>,
     /// Seconds to wait for the connection and for each answer.
-    #[arg(long, default_value_t = 30.0)]
+    #[arg(long, default_value_t = 30.0, conflicts_with = "timeout_ms")]
     pub timeout: f64,
+    /// The same wait in milliseconds (instead of --timeout).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub timeout_ms: Option<u64>,
     /// One graph per request (default: as many whole graphs as the device accepts).
     #[arg(long)]
     pub per_graph: bool,
@@ -53,6 +64,10 @@ pub struct Args {
     /// Write the raw int8 output (row-major, all requests concatenated) to this file.
     #[arg(long)]
     pub output_bytes: Option<PathBuf>,
+    /// Report progress (requests answered, bytes sent) on stderr even when it is not a terminal
+    /// (on a terminal it is shown anyway for streams of more than one request).
+    #[arg(long)]
+    pub progress: bool,
     /// Link self-test instead of inference: send corrupt, truncated, undecodable, oversized and
     /// out-of-capacity frames, check each gets its error reply, and that a valid request still
     /// gets the same answer afterwards. Exit status 1 on any mismatch.
@@ -60,10 +75,73 @@ pub struct Args {
     pub fault_test: bool,
 }
 
-/// A byte link with a reader thread, so that every wait has a timeout.
+impl Args {
+    fn wait(&self) -> Duration {
+        match self.timeout_ms {
+            Some(ms) => Duration::from_millis(ms),
+            None => Duration::from_secs_f64(self.timeout.clamp(0.001, 1e9)),
+        }
+    }
+}
+
+/// A byte link to the device: a TCP stream or a serial port.
+trait Transport {
+    /// Sends all of `bytes`.
+    fn send(&mut self, bytes: &[u8]) -> std::io::Result<()>;
+    /// Reads what arrives within `wait` (at least 1 ms): `Ok(0)` at the end of the stream,
+    /// an error of kind `TimedOut` or `WouldBlock` when nothing came.
+    fn recv(&mut self, buf: &mut [u8], wait: Duration) -> std::io::Result<usize>;
+}
+
+impl Transport for TcpStream {
+    fn send(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.write_all(bytes).and_then(|()| self.flush())
+    }
+    fn recv(&mut self, buf: &mut [u8], wait: Duration) -> std::io::Result<usize> {
+        self.set_read_timeout(Some(wait.max(Duration::from_millis(1))))?;
+        self.read(buf)
+    }
+}
+
+/// A serial port (`serialport`): reads and writes wait at most the port's timeout.
+struct Serial {
+    port: Box<dyn serialport::SerialPort>,
+    wait: Duration,
+}
+
+impl Transport for Serial {
+    fn send(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.port
+            .set_timeout(self.wait)
+            .map_err(std::io::Error::from)?;
+        self.port.write_all(bytes).and_then(|()| self.port.flush())
+    }
+    fn recv(&mut self, buf: &mut [u8], wait: Duration) -> std::io::Result<usize> {
+        self.port
+            .set_timeout(wait.max(Duration::from_millis(1)))
+            .map_err(std::io::Error::from)?;
+        self.port.read(buf)
+    }
+}
+
+/// Opens a serial port raw (8N1, no flow control) and drops whatever it had received.
+fn open_port(path: &str, baud: u32, wait: Duration) -> Result<Serial> {
+    let port = serialport::new(path, baud)
+        .data_bits(serialport::DataBits::Eight)
+        .parity(serialport::Parity::None)
+        .stop_bits(serialport::StopBits::One)
+        .flow_control(serialport::FlowControl::None)
+        .timeout(wait)
+        .open()
+        .with_context(|| format!("cannot open serial port {path} at {baud} baud"))?;
+    // Bytes left over from an earlier session are not answers to this one.
+    port.clear(serialport::ClearBuffer::Input).ok();
+    Ok(Serial { port, wait })
+}
+
+/// A link to the device: every wait has a timeout.
 struct Link {
-    tx: Box<dyn Write + Send>,
-    rx: mpsc::Receiver<std::io::Result<Vec<u8>>>,
+    io: Box<dyn Transport>,
     pending: VecDeque<u8>,
     buf: Vec<u8>,
     timeout: Duration,
@@ -72,51 +150,21 @@ struct Link {
 
 impl Link {
     fn open(a: &Args) -> Result<Link> {
-        let timeout = Duration::from_secs_f64(a.timeout.max(0.001));
-        let (tx, mut rd, what): (Box<dyn Write + Send>, Box<dyn Read + Send>, String) =
-            match (&a.tcp, &a.serial) {
-                (Some(addr), _) => {
-                    let s = connect(addr, timeout)?;
-                    s.set_nodelay(true).ok();
-                    let r = s.try_clone().context("cannot clone the TCP stream")?;
-                    (Box::new(s), Box::new(r), format!("tcp {addr}"))
-                }
-                (None, Some(p)) => {
-                    let f = std::fs::OpenOptions::new()
-                        .read(true)
-                        .write(true)
-                        .open(p)
-                        .with_context(|| format!("cannot open serial device {}", p.display()))?;
-                    let r = f.try_clone().context("cannot clone the serial device")?;
-                    (Box::new(f), Box::new(r), format!("serial {}", p.display()))
-                }
-                (None, None) => bail!("give --tcp HOST:PORT or --serial DEVICE"),
-            };
-        let (send, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut chunk = [0u8; 4096];
-            loop {
-                match rd.read(&mut chunk) {
-                    Ok(0) => {
-                        let _ = send.send(Err(std::io::ErrorKind::UnexpectedEof.into()));
-                        return;
-                    }
-                    Ok(n) => {
-                        if send.send(Ok(chunk[..n].to_vec())).is_err() {
-                            return;
-                        }
-                    }
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                    Err(e) => {
-                        let _ = send.send(Err(e));
-                        return;
-                    }
-                }
+        let timeout = a.wait();
+        let (io, what): (Box<dyn Transport>, String) = match (&a.tcp, &a.port) {
+            (Some(addr), _) => {
+                let s = connect(addr, timeout)?;
+                s.set_nodelay(true).ok();
+                (Box::new(s), format!("tcp {addr}"))
             }
-        });
+            (None, Some(p)) => (
+                Box::new(open_port(p, a.baud, timeout)?),
+                format!("serial {p}"),
+            ),
+            (None, None) => bail!("give --tcp HOST:PORT or --port DEVICE"),
+        };
         Ok(Link {
-            tx,
-            rx,
+            io,
             pending: VecDeque::new(),
             // Grown to each reply's limit (reply::frame_limit) as needed.
             buf: Vec::new(),
@@ -126,9 +174,8 @@ impl Link {
     }
 
     fn send(&mut self, bytes: &[u8]) -> Result<()> {
-        self.tx
-            .write_all(bytes)
-            .and_then(|()| self.tx.flush())
+        self.io
+            .send(bytes)
             .with_context(|| format!("{}: write failed", self.what))
     }
 
@@ -142,6 +189,7 @@ impl Link {
             self.buf.resize(len, 0);
         }
         let mut reader = FrameReader::new(&mut self.buf[..len]);
+        let mut chunk = [0u8; 4096];
         loop {
             while let Some(b) = self.pending.pop_front() {
                 if let Some(frame) = reader.push(b) {
@@ -152,17 +200,24 @@ impl Link {
                 }
             }
             let left = deadline.saturating_duration_since(Instant::now());
-            match self.rx.recv_timeout(left) {
-                Ok(Ok(chunk)) => self.pending.extend(chunk),
-                Ok(Err(e)) => bail!("{}: connection lost: {e}", self.what),
-                Err(mpsc::RecvTimeoutError::Timeout) => bail!(
-                    "{}: no answer from the device within {:.1} s (--timeout)",
+            if left.is_zero() {
+                bail!(
+                    "{}: no answer from the device within {} s (--timeout)",
                     self.what,
-                    self.timeout.as_secs_f64()
-                ),
-                Err(mpsc::RecvTimeoutError::Disconnected) => {
-                    bail!("{}: connection lost", self.what)
-                }
+                    seconds(self.timeout)
+                );
+            }
+            match self.io.recv(&mut chunk, left) {
+                Ok(0) => bail!("{}: connection lost (end of stream)", self.what),
+                Ok(n) => self.pending.extend(&chunk[..n.min(chunk.len())]),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::TimedOut
+                            | std::io::ErrorKind::WouldBlock
+                            | std::io::ErrorKind::Interrupted
+                    ) => {}
+                Err(e) => bail!("{}: connection lost: {e}", self.what),
             }
         }
     }
@@ -171,6 +226,17 @@ impl Link {
     fn exchange(&mut self, frame: &[u8], expect: &Expect) -> Result<Answer> {
         self.send(frame)?;
         self.recv(expect)
+    }
+}
+
+/// `d` in seconds, with as many decimals as it needs (at least one, at most three).
+fn seconds(d: Duration) -> String {
+    let s = format!("{:.3}", d.as_secs_f64());
+    let t = s.trim_end_matches('0');
+    if t.ends_with('.') {
+        format!("{t}0")
+    } else {
+        t.to_string()
     }
 }
 
@@ -197,6 +263,116 @@ fn connect(addr: &str, timeout: Duration) -> Result<TcpStream> {
             );
         }
         std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// `--list-ports`: the serial ports `serialport` finds (on Linux: /sys/class/tty; ptys are not
+/// listed, open them by name).
+fn list_ports(json: bool) -> Result<()> {
+    #[cfg(target_os = "linux")]
+    if !std::path::Path::new("/sys/class/tty").is_dir() {
+        bail!("cannot list serial ports: /sys/class/tty does not exist (is /sys mounted?)");
+    }
+    let ports = serialport::available_ports().context("cannot list serial ports")?;
+    let rows: Vec<serde_json::Value> = ports
+        .iter()
+        .map(|p| match &p.port_type {
+            serialport::SerialPortType::UsbPort(u) => json!({
+                "port": p.port_name, "type": "usb",
+                "vid": format!("{:04x}", u.vid), "pid": format!("{:04x}", u.pid),
+                "manufacturer": u.manufacturer, "product": u.product,
+                "serial_number": u.serial_number,
+            }),
+            serialport::SerialPortType::PciPort => json!({"port": p.port_name, "type": "pci"}),
+            serialport::SerialPortType::BluetoothPort => {
+                json!({"port": p.port_name, "type": "bluetooth"})
+            }
+            serialport::SerialPortType::Unknown => json!({"port": p.port_name, "type": "unknown"}),
+        })
+        .collect();
+    if json {
+        outln!(
+            "{}",
+            serde_json::to_string_pretty(&json!({ "ports": rows }))?
+        );
+        return Ok(());
+    }
+    if rows.is_empty() {
+        outln!("no serial ports found (a pty is not listed: give its path to --port)");
+    }
+    for r in &rows {
+        let s = |k: &str| r[k].as_str().unwrap_or("").to_string();
+        let mut line = format!("{:<16} {}", s("port"), s("type"));
+        if s("type") == "usb" {
+            line += &format!(" {}:{}", s("vid"), s("pid"));
+            for k in ["manufacturer", "product", "serial_number"] {
+                if !s(k).is_empty() {
+                    line += &format!(" {}", s(k));
+                }
+            }
+        }
+        outln!("{line}");
+    }
+    Ok(())
+}
+
+/// Progress of a stream on stderr: on a terminal, one line rewritten in place (for more than one
+/// request) and erased at the end; with `--progress` and no terminal, one line per second and a
+/// last one. Quiet otherwise.
+struct Progress {
+    tty: bool,
+    on: bool,
+    total: usize,
+    t0: Instant,
+    last: Option<Instant>,
+}
+
+impl Progress {
+    fn new(forced: bool, total: usize) -> Progress {
+        let tty = std::io::stderr().is_terminal();
+        Progress {
+            tty,
+            on: forced || (tty && total > 1),
+            total,
+            t0: Instant::now(),
+            last: None,
+        }
+    }
+
+    fn update(&mut self, done: usize, sent: usize) {
+        if !self.on {
+            return;
+        }
+        let now = Instant::now();
+        let every = if self.tty { 100 } else { 1000 };
+        let due = self
+            .last
+            .is_none_or(|t| now.duration_since(t) >= Duration::from_millis(every));
+        if !(due || done == self.total) {
+            return;
+        }
+        self.last = Some(now);
+        let secs = now.duration_since(self.t0).as_secs_f64();
+        let line = format!(
+            "stream: {done}/{} requests answered, {sent} bytes sent, {secs:.1} s",
+            self.total
+        );
+        let mut err = std::io::stderr().lock();
+        let _ = if self.tty {
+            write!(err, "\r{line}\x1b[K")
+        } else {
+            writeln!(err, "{line}")
+        };
+        let _ = err.flush();
+    }
+}
+
+impl Drop for Progress {
+    /// Erases the terminal line, also when the stream stops on an error (whose message follows).
+    fn drop(&mut self) {
+        if self.on && self.tty && self.last.is_some() {
+            let _ = write!(std::io::stderr().lock(), "\r\x1b[K");
+        }
     }
 }
 
@@ -417,12 +593,19 @@ fn check_device(a: &Args, dev: &DeviceInfo, g: &Graphs) -> Result<()> {
 
 /// Runs `stream`.
 pub fn run(a: &Args) -> Result<()> {
+    if a.list_ports {
+        return list_ports(a.json);
+    }
+    let graphs = a
+        .graphs
+        .as_deref()
+        .ok_or_else(|| anyhow!("give the graphs file"))?;
     let outputs: Vec<&std::path::Path> = a.output_bytes.iter().map(|p| p.as_path()).collect();
-    let mut inputs = vec![a.graphs.as_path()];
+    let mut inputs = vec![graphs];
     inputs.extend(a.model.as_deref());
-    inputs.extend(a.serial.as_deref());
+    inputs.extend(a.port.as_deref().map(std::path::Path::new));
     crate::fsio::check_outputs(&outputs, &inputs)?;
-    let mut g = st::read_graphs(&a.graphs)?;
+    let mut g = st::read_graphs(graphs)?;
     if let Some(n) = a.max_graphs {
         g = first_graphs(&g, n)?;
     }
@@ -438,8 +621,9 @@ pub fn run(a: &Args) -> Result<()> {
     let mut sent = 0usize;
     // Node or graph rows: the first answer tells, the others must agree.
     let mut level = None;
+    let mut progress = Progress::new(a.progress, reqs.len());
     let t0 = Instant::now();
-    for r in &reqs {
+    for (done, r) in reqs.iter().enumerate() {
         let frame = encode_vec(&Message::Request(r.as_request()));
         sent += frame.len();
         let asked = Asked {
@@ -483,7 +667,9 @@ pub fn run(a: &Args) -> Result<()> {
                 acc.rows += o.rows;
             }
         }
+        progress.update(done + 1, sent);
     }
+    drop(progress);
     let wall = t0.elapsed().as_secs_f64();
     let out = out.ok_or_else(|| anyhow!("no graphs to send"))?;
     report(a, &g, &dev, &out, &costs, (sent, wall))
