@@ -19,12 +19,20 @@ use tinygnn_proto::{
     decode, encode_vec, ErrorCode, FrameReader, GraphBuffers, Message, OwnedRequest, CRC,
 };
 
+/// A waker that does nothing (`Waker::noop` needs Rust 1.85, above the MSRV).
+struct NoopWake;
+
+impl std::task::Wake for NoopWake {
+    fn wake(self: std::sync::Arc<Self>) {}
+}
+
 /// Runs a future to completion on the current thread: a no-op waker, polled
 /// until ready (the links below wake themselves). Returns the value and how
 /// many times the future was `Pending`.
 fn block_on<F: Future>(f: F) -> (F::Output, usize) {
     let mut f = pin!(f);
-    let mut cx = Context::from_waker(Waker::noop());
+    let waker = Waker::from(std::sync::Arc::new(NoopWake));
+    let mut cx = Context::from_waker(&waker);
     let mut pending = 0;
     loop {
         match f.as_mut().poll(&mut cx) {
