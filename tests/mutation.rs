@@ -1151,6 +1151,7 @@ fn every_bundled_model_is_covered() {
             "cora-link",
             "cora-sage",
             "digits-gin",
+            "digits-gps",
             "karate-gcn",
             "shapes-dgcnn"
         ],
@@ -1196,6 +1197,7 @@ macro_rules! mutation_tests {
 mutation_tests! {
     mutate_karate_gcn: "karate-gcn", 0x6b61_7261_7465;
     large mutate_digits_gin: "digits-gin", 0x6469_6769_7473;
+    large mutate_digits_gps: "digits-gps", 0x6469_6769_7470;
     large mutate_cora_gcn: "cora-gcn", 0x636f_7261_6763;
     large mutate_cora_gat: "cora-gat", 0x636f_7261_6761;
     large mutate_cora_sage: "cora-sage", 0x636f_7261_7367;
