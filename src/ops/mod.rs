@@ -57,6 +57,10 @@ macro_rules! op_table {
         /// value either way.
         #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
         #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+        // A plain one-byte tag, never a niche in some variant's field: every
+        // dispatch `match` below is then a byte load and a jump, whatever
+        // fields a new op brings (scripts/size-check.sh measures the code).
+        #[repr(u8)]
         pub enum Op {
             $($(#[$doc])* $variant($params),)*
         }
