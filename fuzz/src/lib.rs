@@ -347,6 +347,19 @@ pub fn split_model(data: &[u8]) -> Option<(&[u8], Unstructured<'_>)> {
     Some((model, Unstructured::new(data.get(4 + len..)?)))
 }
 
+/// `bytes` with the header's length field and CRC made to agree with the
+/// bytes, so that a mutation gets past the checksum to the checks behind it
+/// (sections, tensors, ops, their parameters). Inputs shorter than a header
+/// stay as they are.
+pub fn with_valid_checksum(bytes: &[u8]) -> Vec<u8> {
+    let mut b = bytes.to_vec();
+    if let (Some(len), Ok(n)) = (b.get_mut(8..12), u32::try_from(bytes.len())) {
+        len.copy_from_slice(&n.to_le_bytes());
+    }
+    tinygnn::format::writer::fix_crc(&mut b);
+    b
+}
+
 /// The fixed models the `graph_validate` target chooses from (by its first byte).
 pub fn fixed_models() -> Vec<Vec<u8>> {
     vec![
