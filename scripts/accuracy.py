@@ -236,8 +236,10 @@ def render(rows: list[dict], links: list[dict]) -> str:
 def main() -> int:
     check = "--check" in sys.argv[1:]
     names = M.classifiers()
-    rows = [measure(n) for n in names]
-    links = [measure_link(n) for n in link_models()]
+    for n in names + link_models():
+        M.inputs(n)
+    rows = M.pmap(measure, names)
+    links = M.pmap(measure_link, link_models())
     if any(r is None for r in rows + links):
         print("SKIP accuracy: some models were skipped; docs/accuracy.md is not " + ("checked" if check else "written"))
         return 0

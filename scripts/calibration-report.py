@@ -52,7 +52,8 @@ def goal_args(name: str, drop: tuple[str, ...] = ()) -> list[str]:
 
 def measure(name: str, method: str, tmp: Path, extra: list[str] | None = None) -> dict:
     graphs, calib = M.inputs(name)
-    tgnn = tmp / f"{name}-{method.replace(':', '_')}.tgnn"
+    tag = "-extra" if extra else ""
+    tgnn = tmp / f"{name}-{method.replace(':', '_')}{tag}.tgnn"
     flags = goal_args(name, (extra[0],)) + extra if extra else goal_args(name)
     M.sh(M.cli() + ["convert", str(M.MODELS / name / "model.safetensors"), "--calib", str(calib),
                     "-o", str(tgnn), "--calibration", method] + flags)
@@ -87,18 +88,20 @@ def method_row(name: str, method: str, v: dict) -> str:
 def measure_all(names: list[str]) -> tuple[dict, list[str]]:
     res, skipped = {}, []
     with tempfile.TemporaryDirectory() as tmp:
+        jobs = []
         for n in names:
             if M.inputs(n) is None:
                 print(f"SKIP {n}: TINYGNN_DATA is not set (Planetoid data needed)")
                 skipped.append(n)
                 continue
-            for m in METHODS:
-                v = measure(n, m, Path(tmp))
-                res[(n, m)] = v
-                print(f"{n:11} {m:17} top-1 {100 * v['top1_agreement']:.2f} %  int8 acc {v.get('int8_accuracy')}")
+            jobs += [((n, m), (n, m, None)) for m in METHODS]
             if n in DEGREE_EXTRA:
-                for m in DEGREE_METHODS:
-                    res[(n, m, "extra")] = measure(n, m, Path(tmp), DEGREE_EXTRA[n])
+                jobs += [((n, m, "extra"), (n, m, DEGREE_EXTRA[n])) for m in DEGREE_METHODS]
+        done = M.pmap(lambda job: measure(job[1][0], job[1][1], Path(tmp), job[1][2]), jobs)
+        for (key, _), v in zip(jobs, done):
+            res[key] = v
+            if len(key) == 2:
+                print(f"{key[0]:11} {key[1]:17} top-1 {100 * v['top1_agreement']:.2f} %  int8 acc {v.get('int8_accuracy')}")
         if "digits-gin" in names and "digits-gin" not in skipped:
             graphs, _ = M.inputs("digits-gin")
             tgnn = M.MODELS / "digits-gin" / "digits-gin.tgnn"

@@ -20,6 +20,7 @@ import os
 import subprocess
 import sys
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,6 +43,16 @@ def cli() -> list[str]:
 
 def sh(args: list[str], **kw) -> subprocess.CompletedProcess:
     return subprocess.run(args, cwd=ROOT, check=True, text=True, capture_output=True, **kw)
+
+
+def pmap(fn, items) -> list:
+    """`fn` over `items` on every core, results in order. Each call mostly waits for the
+    single-threaded CLI, so threads are enough. The CLI is built and each model's inputs made
+    first, one at a time: the calls then only read them."""
+    items = list(items)
+    cli()
+    with ThreadPoolExecutor(max(1, min(len(items), os.cpu_count() or 1))) as ex:
+        return list(ex.map(fn, items))
 
 
 def inputs(name: str) -> tuple[Path, Path] | None:
@@ -221,7 +232,9 @@ def main() -> int:
             build(n)
         readme_table()
         return 0
-    results = [check(n) for n in names]
+    for n in names:
+        inputs(n)
+    results = pmap(check, names)
     passed, failed = results.count(True), results.count(False)
     print(f"models: {passed} passed, {failed} failed, {results.count(None)} skipped")
     return 0 if failed == 0 else 1
