@@ -376,8 +376,11 @@ fn round_q24(x: i64) -> i32 {
     }
 }
 
-/// Runs the convolution on `x` (dense, or the sparse model input).
+/// Runs the convolution on `x` (dense, or the sparse model input). Not
+/// inlined: its frame holds `unit_row`'s 256-byte term buffer, which would
+/// otherwise enlarge the frame of the op dispatch on every op's stack path.
 #[allow(clippy::too_many_arguments)]
+#[inline(never)]
 pub fn run(
     ctx: &Ctx<'_>,
     w: Matrix<'_>,
