@@ -5,7 +5,9 @@
 #    default 256: the fast requantization (quant::Rescale, requant::requantize_row[_prepared]
 #    against their reference forms, the i64 requantization against requantize_row_ref), the
 #    blocked dense kernels (dense::matmul_block4, matmul_skip against matmul_rows and matvec_ref),
-#    the GCN fast paths (gcn::unit_coef against gcn::coef, gcn::unit_row against the general loop);
+#    the GCN fast paths (gcn::unit_coef against gcn::coef, gcn::unit_row against the general loop,
+#    gcn::round_q24 against round_shift_i64_to_i32), the sparse input kernels (sparse::matvec_packed,
+#    matvec_blocked against matvec_ref) and the 4-channel neighbour sum (aggregate::sum4_i64);
 # 2. the runtime's whole test suite with kernels-small (the ops then run the reference kernels:
 #    every model test must give the same bytes; the mutation suite, robustness and not kernel
 #    results, runs with the defaults in the hostile area);
@@ -16,7 +18,7 @@
 source "$(dirname "$0")/../lib.sh"
 need rust qemu
 say "fast paths against their reference forms, 20,000 proptest cases each"
-PROPTEST_CASES=20000 cargo test -q --release -p tinygnn --lib -- quant:: requant:: kernels::dense:: ops::gcn:: 2>&1 \
+PROPTEST_CASES=20000 cargo test -q --release -p tinygnn --lib -- quant:: requant:: kernels::dense:: ops::gcn:: kernels::sparse:: kernels::aggregate:: 2>&1 \
     | grep -E '^test result|FAILED|panicked' || { echo "kernels: proptests FAILED"; exit 1; }
 
 say "runtime tests with kernels-small (reference kernels in every op)"

@@ -219,6 +219,121 @@ pub fn max_rows_i8(csr: &Csr<'_>, i: usize, x: &[i8], empty: i8, out: &mut [i8])
     }
 }
 
+/// Weighted row terms `(index, coefficient)` of a neighbour sum and a bound
+/// above every index, computed from them by [`Terms::new`] (the only
+/// constructor): `h[index + c]` exists for every channel `c < h.len() − bound`.
+#[derive(Debug, Clone, Copy)]
+pub struct Terms<'a> {
+    ts: &'a [[i32; 2]],
+    // (Read by the assembly `sum4_i64` only.)
+    #[cfg_attr(not(tinygnn_dsp), allow(dead_code))]
+    top: usize,
+}
+
+impl<'a> Terms<'a> {
+    /// The terms `ts` (`[index as i32, coefficient]`; a negative index is
+    /// read as `u32`).
+    #[inline]
+    pub fn new(ts: &'a [[i32; 2]]) -> Self {
+        let mut top = 0u32;
+        for t in ts {
+            top = top.max(t[0] as u32);
+        }
+        Terms {
+            ts,
+            top: top as usize,
+        }
+    }
+
+    /// The terms.
+    pub fn terms(&self) -> &'a [[i32; 2]] {
+        self.ts
+    }
+}
+
+/// Reference: `acc[k] += Σ_t coef_t · h[index_t + off + k]` for `k < 4`, in
+/// `i64` (wrapping; exact when the sums fit, as the GCN op guarantees).
+/// Terms whose rows are out of range add nothing.
+pub fn sum4_i64_ref(terms: Terms<'_>, h: &[i32], off: usize, acc: &mut [i64; 4]) {
+    for &[j, c] in terms.ts {
+        let start = (j as u32 as usize).saturating_add(off);
+        if let Some(hr) = h.get(start..).and_then(|r| r.first_chunk::<4>()) {
+            for (a, &v) in acc.iter_mut().zip(hr) {
+                *a = a.wrapping_add(i64::from(c) * i64::from(v));
+            }
+        }
+    }
+}
+
+/// [`sum4_i64_ref`], fast: on Cortex-M4/M7/M33 (`cfg(tinygnn_dsp)`) an
+/// assembly loop of one `LDRD` (index, coefficient), one `ADD` and four
+/// `LDR` + `SMLAL` per term (3 instructions per MAC, the eight accumulator
+/// words in registers) when every term's row is in range (checked once
+/// from the terms' bound); elsewhere, and otherwise, the reference.
+#[inline(always)]
+pub fn sum4_i64(terms: Terms<'_>, h: &[i32], off: usize, acc: &mut [i64; 4]) {
+    #[cfg(tinygnn_dsp)]
+    if sum4_i64_dsp(terms, h, off, acc) {
+        return;
+    }
+    sum4_i64_ref(terms, h, off, acc);
+}
+
+/// The assembly form of [`sum4_i64`]; `false` (nothing done) when it does
+/// not apply (no terms, or a row out of range).
+#[cfg(tinygnn_dsp)]
+#[allow(unsafe_code)]
+#[inline(always)]
+fn sum4_i64_dsp(terms: Terms<'_>, h: &[i32], off: usize, acc: &mut [i64; 4]) -> bool {
+    let ts = terms.ts;
+    // Every load h[index + off + k], k < 4, is in range: index ≤ top.
+    let fits = terms
+        .top
+        .checked_add(off)
+        .and_then(|e| e.checked_add(4))
+        .is_some_and(|e| e <= h.len());
+    if ts.is_empty() || !fits {
+        return false;
+    }
+    let split = |a: i64| (a as u32, (a >> 32) as u32);
+    let ((mut l0, mut h0), (mut l1, mut h1)) = (split(acc[0]), split(acc[1]));
+    let ((mut l2, mut h2), (mut l3, mut h3)) = (split(acc[2]), split(acc[3]));
+    // SAFETY: `ts` is not empty (the loop, a do-while, reads its 8-byte
+    // terms up to its end) and every row read, `h[index + off .. index + off + 4]`,
+    // is in `h` (index ≤ top, checked above). Only the named registers are
+    // written; r6 and r7 (which LLVM reserves) are saved and restored.
+    unsafe {
+        let base = h.as_ptr().add(off);
+        let end = ts.as_ptr().add(ts.len());
+        core::arch::asm!(
+            "push {{r6, r7}}",
+            "mov r6, r11",
+            "mov r7, r12",
+            "2:",
+            "ldrd r12, lr, [r10], #8",
+            "add r12, r7, r12, lsl #2",
+            "ldr r11, [r12]",
+            "smlal r0, r1, r11, lr",
+            "ldr r11, [r12, #4]",
+            "smlal r2, r3, r11, lr",
+            "ldr r11, [r12, #8]",
+            "smlal r4, r5, r11, lr",
+            "ldr r11, [r12, #12]",
+            "smlal r8, r9, r11, lr",
+            "cmp r10, r6",
+            "bne 2b",
+            "pop {{r6, r7}}",
+            inout("r0") l0, inout("r1") h0, inout("r2") l1, inout("r3") h1,
+            inout("r4") l2, inout("r5") h2, inout("r8") l3, inout("r9") h3,
+            inout("r10") ts.as_ptr() => _, inout("r11") end => _, inout("r12") base => _,
+            out("lr") _,
+        );
+    }
+    let join = |l: u32, h: u32| ((u64::from(h) << 32) | u64::from(l)) as i64;
+    *acc = [join(l0, h0), join(l1, h1), join(l2, h2), join(l3, h3)];
+    true
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -283,6 +398,34 @@ mod tests {
                 prop_assert_eq!(nb, csr.neighbors(i));
                 prop_assert!(w.is_empty());
             }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn sum4_equals_the_reference(
+            ts in proptest::collection::vec((0i32..40, any::<i32>()), 0..32),
+            h in proptest::collection::vec(-(1i32 << 26)..(1 << 26), 0..48),
+            off in 0usize..6,
+            init in any::<[i64; 4]>(),
+        ) {
+            let ts: Vec<[i32; 2]> = ts.into_iter().map(|(j, c)| [j, c]).collect();
+            let terms = Terms::new(&ts);
+            let (mut a, mut b) = (init, init);
+            sum4_i64_ref(terms, &h, off, &mut a);
+            sum4_i64(terms, &h, off, &mut b);
+            prop_assert_eq!(a, b);
+            // The reference term by term.
+            let mut want = init;
+            for &[j, c] in &ts {
+                let s = j as usize + off;
+                if s + 4 <= h.len() {
+                    for k in 0..4 {
+                        want[k] = want[k].wrapping_add(i64::from(c) * i64::from(h[s + k]));
+                    }
+                }
+            }
+            prop_assert_eq!(a, want);
         }
     }
 

@@ -27,6 +27,7 @@ use super::{
 use crate::error::{Error, Result};
 use crate::format::small::Reader;
 use crate::format::{Activation, ChannelParams, Section, TensorKind};
+use crate::kernels::aggregate::{self, Terms};
 use crate::kernels::dense_i4::Matrix;
 use crate::kernels::requant;
 use crate::quant::round_shift_i64_to_i32;
@@ -248,13 +249,18 @@ fn accumulate(acc: &mut [i64], coef: i32, h: &[i32], j: usize, exact: bool) {
 }
 
 /// One output row of the unit-weight normalised op with fewer than
-/// [`EXACT_TERMS`] in-edges, `B` channels at a time (`row.len()` a multiple
-/// of `B`): `row[c] = round_shift(Σ_j unit_coef(dinv_j, di)·h_j[c] + loop, 24)`,
-/// the same terms in the same order as the general loop of [`run`] (an
-/// input loop skipped and replaced by the self-loop term after the edges),
-/// summed in `B` local `i64` accumulators (exact: no overflow below
-/// `EXACT_TERMS` terms). `None` where a coefficient overflows, as there.
-#[inline(always)]
+/// [`EXACT_TERMS`] in-edges: `row[c] = round_shift(Σ_j unit_coef(dinv_j, di)·h_j[c]
+/// + loop, 24)`, the terms of the general loop of [`run`] (an input loop
+/// skipped and replaced by the self-loop term after the edges). The
+/// terms (row index, coefficient) are computed once per row (an input loop's
+/// coefficient as 0, which adds an exact 0) into `cs`, then the channels are
+/// summed `B` at a time in local `i64` accumulators (registers, also on
+/// 32-bit targets: `SMLAL` on Cortex-M),
+/// the channels past the last whole block in blocks of 4 (when `B = 8`), 2 and 1. Exact: no
+/// overflow below `EXACT_TERMS` terms, so the order of the terms does not
+/// matter. `None` where a coefficient overflows, as there.
+#[allow(clippy::too_many_arguments)]
+#[inline(never)]
 fn unit_row<const B: usize>(
     nb: &[u16],
     i: usize,
@@ -263,52 +269,118 @@ fn unit_row<const B: usize>(
     h: &[i32],
     flags: GcnFlags,
     row: &mut [i32],
+    cs: &mut [[i32; 2]; EXACT_TERMS],
 ) -> Option<()> {
     let oc = row.len();
     let skip = if flags.add_self_loops { i } else { usize::MAX };
     let self_row = i.checked_mul(oc)?;
-    // The self-loop coefficient (weight 1.0 if `i` has an input loop, else
-    // the fill), known after the first block's pass over the edges.
+    let cs = cs.get_mut(..nb.len())?;
     let mut has_loop = false;
-    let mut c_loop = None;
-    for (b, out) in row.chunks_exact_mut(B).enumerate() {
-        let off = b * B;
-        let mut a = [0i64; B];
-        for &j in nb {
-            let j = usize::from(j);
-            if j == skip {
-                has_loop = true;
-                continue;
-            }
-            let c = i64::from(unit_coef(dinv_load(*dinv.get(j)?), di)?);
-            // j < 2^16, oc ≤ MAX_CHANNELS: no overflow.
-            let hr: &[i32; B] = h.get(j * oc + off..)?.first_chunk()?;
-            for (ak, &v) in a.iter_mut().zip(hr) {
-                *ak += c * i64::from(v);
-            }
-        }
-        let c_loop = match c_loop {
-            Some(c) => c,
-            None => {
-                let c = if flags.add_self_loops {
-                    let loop_w = if has_loop { ONE_Q16 } else { fill_w(flags) };
-                    i64::from(coef(true, di, loop_w, di)?)
-                } else {
-                    0
-                };
-                *c_loop.insert(c)
-            }
+    for (t, &j) in cs.iter_mut().zip(nb) {
+        let j = usize::from(j);
+        let c = if j == skip {
+            has_loop = true;
+            0
+        } else {
+            unit_coef(dinv_load(*dinv.get(j)?), di)?
         };
-        let hr: &[i32; B] = h.get(self_row + off..)?.first_chunk()?;
-        for ((o, ak), &v) in out.iter_mut().zip(a).zip(hr) {
-            *o = round_shift_i64_to_i32(ak + c_loop * i64::from(v), 24);
-        }
+        // j < 2^16, oc ≤ MAX_CHANNELS: the row index fits i32.
+        *t = [i32::try_from(j * oc).ok()?, c];
+    }
+    let c_loop = if flags.add_self_loops {
+        let loop_w = if has_loop { ONE_Q16 } else { fill_w(flags) };
+        coef(true, di, loop_w, di)?
+    } else {
+        0
+    };
+    let terms = Terms::new(cs);
+    let whole = oc - oc % B;
+    let (head, tail) = row.split_at_mut(whole);
+    for (b, out) in head.chunks_exact_mut(B).enumerate() {
+        unit_block::<B>(terms, c_loop, self_row, b * B, h, out)?;
+    }
+    let mut off = whole;
+    let mut tail = tail;
+    if B > 4 && tail.len() >= 4 {
+        let (four, rest) = tail.split_at_mut(4);
+        unit_block::<4>(terms, c_loop, self_row, off, h, four)?;
+        tail = rest;
+        off += 4;
+    }
+    if tail.len() >= 2 {
+        let (two, rest) = tail.split_at_mut(2);
+        unit_block::<2>(terms, c_loop, self_row, off, h, two)?;
+        tail = rest;
+        off += 2;
+    }
+    for (k, out) in tail.chunks_exact_mut(1).enumerate() {
+        unit_block::<1>(terms, c_loop, self_row, off + k, h, out)?;
     }
     Some(())
 }
 
-/// Runs the convolution on `x` (dense, or the sparse model input).
+/// Channels `off..off + B` of [`unit_row`]: `out[k] = round_shift(Σ_t c_t·h[index_t + off + k]
+/// + c_loop·h[self_row + off + k], 24)`; four channels through
+/// [`aggregate::sum4_i64`] (assembly on Cortex-M4/M7/M33).
+#[inline(always)]
+fn unit_block<const B: usize>(
+    terms: Terms<'_>,
+    c_loop: i32,
+    self_row: usize,
+    off: usize,
+    h: &[i32],
+    out: &mut [i32],
+) -> Option<()> {
+    let mut a = [0i64; B];
+    match a.first_chunk_mut::<4>() {
+        Some(a4) if B == 4 => aggregate::sum4_i64(terms, h, off, a4),
+        _ => {
+            for &[j, c] in terms.terms() {
+                let c = i64::from(c);
+                let hr: &[i32; B] = h.get(j as u32 as usize + off..)?.first_chunk()?;
+                for (ak, &v) in a.iter_mut().zip(hr) {
+                    *ak += c * i64::from(v);
+                }
+            }
+        }
+    }
+    let c_loop = i64::from(c_loop);
+    let hr: &[i32; B] = h.get(self_row + off..)?.first_chunk()?;
+    for ((o, ak), &v) in out.iter_mut().zip(a).zip(hr) {
+        *o = round_q24(ak + c_loop * i64::from(v));
+    }
+    Some(())
+}
+
+/// [`round_shift_i64_to_i32`]`(x, 24)` in fewer steps: with `x = q·2^24 + r`
+/// (`q = x >> 24`, `0 ≤ r < 2^24`), rounding half away from zero is
+/// `q + (r ≥ 2^23)` for `x ≥ 0` and `q + (r ≥ 2^23 + 1)` for `x < 0` (the
+/// floor of `(x + 2^23 − 1) / 2^24`), with no intermediate overflow; then
+/// saturated to `i32`. (The reference saturates `x ± 2^23` near `i64::MIN`/`MAX`,
+/// where both give a value far outside `i32` and the same saturated result;
+/// proptested.)
+#[inline(always)]
+fn round_q24(x: i64) -> i32 {
+    // In 32-bit halves (the Cortex-M form): `q`'s low word and the rest.
+    let (hi, lo) = ((x >> 32) as i32, x as u32);
+    let q_lo = ((lo >> 24) | ((hi as u32) << 8)) as i32;
+    let q_hi = hi >> 24;
+    let up = (lo & 0x00FF_FFFF) >= (1 << 23) + u32::from(hi < 0);
+    if q_hi == q_lo >> 31 {
+        // `q` fits `i32`; `q + up` saturates at most at `i32::MAX`.
+        q_lo.saturating_add(i32::from(up))
+    } else if hi < 0 {
+        i32::MIN
+    } else {
+        i32::MAX
+    }
+}
+
+/// Runs the convolution on `x` (dense, or the sparse model input). Not
+/// inlined: its frame holds `unit_row`'s 256-byte term buffer, which would
+/// otherwise enlarge the frame of the op dispatch on every op's stack path.
 #[allow(clippy::too_many_arguments)]
+#[inline(never)]
 pub fn run(
     ctx: &Ctx<'_>,
     w: Matrix<'_>,
@@ -338,22 +410,20 @@ pub fn run(
             *d = dinv_store(dinv_q24(degree(ctx, i, flags)));
         }
     }
-    // Unit weights, normalised, channels in blocks of 4, on 64-bit hosts
-    // (`kernels-small` and 32-bit targets, whose registers cannot hold the
-    // `i64` accumulators: the general loop below only).
-    let unit_blocks = !flags.edge_weight
-        && flags.normalize
-        && oc % 4 == 0
-        && cfg!(target_pointer_width = "64")
-        && !cfg!(feature = "kernels-small");
+    // Unit weights, normalised: channels in blocks of 8 (64-bit hosts) or
+    // 4 (32-bit targets: eight `i64` accumulators take the registers), the
+    // rest by 2 and 1 ([`unit_row`]); `kernels-small`: the general loop below only.
+    let unit_blocks = !flags.edge_weight && flags.normalize && !cfg!(feature = "kernels-small");
+    // `unit_row`'s coefficients (one buffer for the whole op, not per row).
+    let mut cs = [[0i32; 2]; EXACT_TERMS];
     for (i, or) in rows_mut(out.data, oc).enumerate().take(n) {
         if unit_blocks && ctx.csr.degree(i) < EXACT_TERMS {
             let di = dinv_load(dinv.get(i).copied().unwrap_or(0));
             let nb = ctx.csr.neighbors(i);
-            if oc % 8 == 0 {
-                unit_row::<8>(nb, i, di, dinv, h, flags, row).ok_or(overflow)?;
+            if cfg!(target_pointer_width = "64") {
+                unit_row::<8>(nb, i, di, dinv, h, flags, row, &mut cs).ok_or(overflow)?;
             } else {
-                unit_row::<4>(nb, i, di, dinv, h, flags, row).ok_or(overflow)?;
+                unit_row::<4>(nb, i, di, dinv, h, flags, row, &mut cs).ok_or(overflow)?;
             }
             requant::requantize_row_prepared(row, prep, act, out.zp, or);
             continue;
@@ -593,12 +663,13 @@ mod tests {
             degs in proptest::collection::vec(0u64..70, 12),
             hs in proptest::collection::vec(-(1i32 << 26)..(1 << 26), 12 * 16),
             eight in any::<bool>(),
+            oc in 1usize..16,
             improved in any::<bool>(),
             loops in any::<bool>(),
             i in 0usize..12,
         ) {
             let i = i % n;
-            let oc = if eight { 16 } else { 12 };
+            let oc = if eight { 16 } else { oc };
             let nb: Vec<u16> = edges.iter().map(|&e| e % n as u16).collect();
             let dinv: Vec<u32> = degs[..n].iter().map(|&d| dinv_store(dinv_q24(d << 16))).collect();
             let h = &hs[..n * oc];
@@ -607,11 +678,20 @@ mod tests {
             let want = general_row(&nb, i, &wide, h, flags, oc);
             let mut row = vec![7i32; oc];
             let got = if eight {
-                unit_row::<8>(&nb, i, wide[i], &dinv, h, flags, &mut row)
+                unit_row::<8>(&nb, i, wide[i], &dinv, h, flags, &mut row, &mut [[9; 2]; EXACT_TERMS])
             } else {
-                unit_row::<4>(&nb, i, wide[i], &dinv, h, flags, &mut row)
+                unit_row::<4>(&nb, i, wide[i], &dinv, h, flags, &mut row, &mut [[9; 2]; EXACT_TERMS])
             };
             prop_assert_eq!(got.map(|_| row), want);
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn round_q24_matches_round_shift(x in any::<i64>(), small in -(1i64 << 40)..(1 << 40), k in -3i64..3) {
+            for v in [x, small, (small >> 16) << 23, ((small >> 16) << 23) + k, i64::MIN + k.abs(), i64::MAX - k.abs()] {
+                prop_assert_eq!(round_q24(v), round_shift_i64_to_i32(v, 24), "x {}", v);
+            }
         }
     }
 

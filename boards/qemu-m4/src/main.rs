@@ -97,10 +97,14 @@ impl IcountTimers {
 impl Clock for IcountTimers {
     const UNIT: &'static str = "insn";
 
+    // Not inlined: scripts/m4-profile.sh windows its per-address profile
+    // between the entries of `start` and `elapsed`.
+    #[inline(never)]
     fn start(&mut self) {
         (self.fine, self.coarse) = self.read();
     }
 
+    #[inline(never)]
     fn elapsed(&mut self) -> u64 {
         let (fine, coarse) = self.read();
         // Both count down.
