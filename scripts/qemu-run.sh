@@ -20,7 +20,10 @@
 # are named karate-gcn, and the first report line must name the bundled files' sizes.
 #
 # Options:
-#   --board m4|m0|all   boards to run (default all): m4 = mps2-an386 Cortex-M4F, m0 = microbit Cortex-M0
+#   --board m4|m0|nrf52840|all
+#                       boards to run (default all = m4 m0): m4 = mps2-an386 Cortex-M4F, m0 = microbit
+#                       Cortex-M0, nrf52840 = the M4 firmware (boards/qemu-m4, feature nrf52840) linked
+#                       for the nRF52840's memory, 1 MiB flash and 256 KiB RAM (memory/nrf52840.x)
 #   --split             one inference per graph of the batch (default: the whole file is one inference)
 #   --i8                bundle int8 features quantized on the host (4x less flash, same outputs)
 #   --sparse            bundle them as sparse int8 (CSR, only entries != the input zero point;
@@ -68,7 +71,7 @@ while [ $# -gt 0 ]; do
     esac
     shift
 done
-[ ${#targets[@]} -gt 0 ] || { echo "usage: $0 [--board m4|m0|all] [--split] [--i8|--sparse] [--mask M] [--max N] [--defmt] (--default | --demo | TARGET...)" >&2; exit 2; }
+[ ${#targets[@]} -gt 0 ] || { echo "usage: $0 [--board m4|m0|nrf52840|all] [--split] [--i8|--sparse] [--mask M] [--max N] [--defmt] (--default | --demo | TARGET...)" >&2; exit 2; }
 if [ -n "$defmt" ]; then
     boards=m4
     command -v defmt-print >/dev/null || { echo "--defmt needs defmt-print: scripts/setup.sh defmt-print" >&2; exit 2; }
@@ -159,24 +162,27 @@ for t in "${targets[@]}"; do
     fi
 
     for board in $boards; do
-        crate="$B/qemu-$board"
+        crate="$B/qemu-$board"; bin="tinygnn-qemu-$board"; features=()
         case "$board" in
             m4) triple=thumbv7em-none-eabihf; machine=(-machine mps2-an386 -cpu cortex-m4) ;;
             m0) triple=thumbv6m-none-eabi; machine=(-machine microbit) ;;
+            # The M4 firmware crate, linked with the nRF52840's memory sizes (same machine).
+            nrf52840) crate="$B/qemu-m4"; bin=tinygnn-qemu-m4; features=(--features nrf52840)
+                      triple=thumbv7em-none-eabihf; machine=(-machine mps2-an386 -cpu cortex-m4) ;;
             *) echo "unknown board $board" >&2; status=1; continue ;;
         esac
-        elf="$(tdir "$crate")/$triple/release/tinygnn-qemu-$board"
+        elf="$(tdir "$crate")/$triple/release/$bin"
         log="$work/$board.log"
         t0=$(date +%s)
         if [ -n "$default" ]; then
-            build=(env "${UNSET[@]}" cargo build --release -q)
+            build=(env "${UNSET[@]}" cargo build --release -q "${features[@]}")
         else
-            build=(env TINYGNN_MODEL="$model" TINYGNN_INPUTS="$inputs" cargo build --release -q)
+            build=(env TINYGNN_MODEL="$model" TINYGNN_INPUTS="$inputs" cargo build --release -q "${features[@]}")
         fi
         [ -z "$defmt" ] || build+=(--features defmt)
         if ! (cd "$crate" && "${build[@]}") > "$work/$board.build.log" 2>&1; then
             if grep -qE "will not fit in region|overflowed by|section .* overlaps" "$work/$board.build.log"; then
-                why="$(grep -oE "region '[A-Z]+': overflowed by [0-9]+ bytes" "$work/$board.build.log" | head -1 || true)"
+                why="$(grep -oE "region '[A-Z0-9]+': overflowed by [0-9]+ bytes" "$work/$board.build.log" | sort -k5,5n | tail -1 || true)"
                 echo "   $board: SKIP (does not fit: ${why:-see $work/$board.build.log})"
                 results+=("$name $board SKIP ${why// /_}")
                 continue
@@ -194,7 +200,7 @@ for t in "${targets[@]}"; do
                 defmt-print -e "$elf" | undefmt) > "$log" 2>&1 &
         elif [ -n "$default" ]; then
             # The board's runner (.cargo/config.toml), as `cargo run --release` gives it to a user.
-            (cd "$crate" && exec timeout "$QEMU_TIMEOUT" env "${UNSET[@]}" cargo run --release -q) > "$log" 2>&1 &
+            (cd "$crate" && exec timeout "$QEMU_TIMEOUT" env "${UNSET[@]}" cargo run --release -q "${features[@]}") > "$log" 2>&1 &
         else
             timeout "$QEMU_TIMEOUT" qemu-system-arm "${machine[@]}" -nographic \
                 -semihosting-config enable=on,target=native -icount shift=10 -kernel "$elf" > "$log" 2>&1 &

@@ -67,7 +67,7 @@
 //! input is kept, so no other tensor ever shares its slot: this is exactly
 //! the plan without the input tensor), and [`Model::arena_bytes_sparse`] gives
 //! its exact size; when the model cannot read them in place (an op other than
-//! `Linear`, `GcnConv` or a `Sum`/`Mean` `SageConv` reads the input, or the
+//! `Linear`, `GcnConv`, `GatConv` or a `Sum`/`Mean` `SageConv` reads the input, or the
 //! input is an output), sparse features are expanded into the input slot and
 //! `arena_bytes_sparse` equals [`Model::arena_bytes`].
 
@@ -380,7 +380,7 @@ impl Layout {
 impl Model<'_> {
     /// Whether [`Session::run`] reads sparse features ([`Features::SparseI8`])
     /// in place: every op that reads the input tensor is a `Linear`, a
-    /// `GcnConv` or a `SageConv` with `Sum`/`Mean` aggregation, and the input
+    /// `GcnConv`, a `GatConv` or a `SageConv` with `Sum`/`Mean` aggregation, and the input
     /// is not an output. Then the dense input tensor takes no arena space
     /// ([`Model::arena_bytes_sparse`]) and the first layer sums weight columns
     /// of the stored entries (`kernels::sparse`) instead of

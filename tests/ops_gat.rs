@@ -541,9 +541,16 @@ fn arena_bytes_counts_gat_scratch_exactly() {
         let hc = g.hc();
         let graph = r8(4 * (n + 1)) + r8(2 * e) + r8(4);
         let slots = r8(n * g.in_ch) + r8(n * hc);
-        let per_proj = r8(4 * hc) + r8(4 * n * hc);
-        let logits = if v2 { per_proj } else { 2 * r8(4 * n * 4) };
-        let scratch = per_proj + logits + r8(8 * 4) + r8(8 * 4) + r8(8 * hc) + r8(4 * hc);
+        // Weight sums (two for GATv2), the target's and a source's rows, GAT's
+        // per-node logit terms (H = 4), maxima, sums, the aggregation and output
+        // rows, the logit cache (min(64, E + 1) edges × H) and the source-row
+        // cache (as many rows, at most 4096 values): nothing per node.
+        let sums = if v2 { 2 * r8(4 * hc) } else { r8(4 * hc) };
+        let terms = if v2 { 0 } else { 2 * r8(4 * 4) };
+        let k = (e + 1).min(tinygnn::ops::gat::LOGIT_CACHE_EDGES);
+        let cache = r8(8 * k * 4) + r8(4 * k.min(4096 / hc) * hc);
+        let scratch =
+            sums + 2 * r8(4 * hc) + terms + r8(8 * 4) + r8(8 * 4) + r8(8 * hc) + r8(4 * hc) + cache;
         assert_eq!(m.arena_bytes(n, e, 1), graph + slots + scratch, "v2={v2}");
     }
 }
@@ -891,4 +898,52 @@ fn malformed_int4_gat_weights_are_invalid_op() {
         Err(WriteError::Invalid(e)) => assert_eq!(e, Error::InvalidOp { op: 0 }),
         other => panic!("{:?}", other.map(|b| b.len())),
     }
+}
+
+/// Nodes with more in-edges than the runtime's logit cache
+/// (`ops::gat::LOGIT_CACHE_EDGES`): the logits of the edges beyond it are
+/// recomputed in the second walk; the output must still equal the
+/// reference (GAT and GATv2, with and without edge features, self-loops and
+/// duplicates among the edges).
+#[test]
+fn in_degree_beyond_the_logit_cache_matches_reference() {
+    let cache = tinygnn::ops::gat::LOGIT_CACHE_EDGES;
+    let mut rng = Rng(0xcac4e);
+    let n = 40;
+    // Node 0 gets 2·cache + 5 in-edges (node 0 itself among them), node 1
+    // exactly `cache` (cache − 1 with its added loop when loops are added),
+    // plus random edges.
+    let mut src: Vec<u16> = (0..2 * cache + 5).map(|k| (k % n) as u16).collect();
+    let mut dst: Vec<u16> = vec![0; src.len()];
+    src.extend((0..cache).map(|k| ((3 * k + 2) % n) as u16));
+    dst.extend(std::iter::repeat_n(1u16, cache));
+    let (rs, rd) = random_graph(&mut rng, n, 40);
+    src.extend(rs);
+    dst.extend(rd);
+    assert!(src.len() <= 256);
+    let mut all = vec![];
+    for v2 in [false, true] {
+        for concat in [true, false] {
+            for edge in [false, true] {
+                let heads = rng.range(1, 4) as usize;
+                let c = rng.range(1, 4) as usize;
+                let mut g = Gat::random(&mut rng, heads, c, concat, v2);
+                g.loops = rng.next() % 4 != 0;
+                let x = rng.i8s(n * g.in_ch);
+                let (got, want) = if edge {
+                    let g = g.with_edge(&mut rng, 2);
+                    let ea = rng.i8s(src.len() * 2);
+                    let inp = input(n, &x, &src, &dst).with_edge_attr(EdgeAttr::I8(&ea));
+                    let got = run(&g.model(), &inp).unwrap();
+                    (got, g.reference_e(n, &x, &src, &dst, &ea))
+                } else {
+                    let got = run(&g.model(), &input(n, &x, &src, &dst)).unwrap();
+                    (got, g.reference(n, &x, &src, &dst))
+                };
+                assert_eq!(got[0].2, want, "v2={v2} concat={concat} edge={edge}");
+                all.extend(want);
+            }
+        }
+    }
+    assert_spread(&all);
 }

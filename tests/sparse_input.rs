@@ -1,6 +1,6 @@
 //! Sparse features read in place by the first layer (`Model::reads_sparse_input`):
 //! the same output bytes as the dense input for every op that can read them
-//! (Linear, GcnConv, SageConv sum/mean) and for the models that fall back to
+//! (Linear, GcnConv, SageConv sum/mean, GatConv and GATv2) and for the models that fall back to
 //! expanding them (GIN first, SAGE max, input also an output, concat of the
 //! input), an exact `Model::arena_bytes_sparse` (one byte less is
 //! `ArenaTooSmall`) that drops exactly the input slot when read in place, and
@@ -10,7 +10,7 @@ mod common;
 
 use common::*;
 use tinygnn::format::{Activation, Aggr, ConcatPart, Op};
-use tinygnn::ops::{Add, Concat, GcnConv, GinAggregate, Linear, SageConv};
+use tinygnn::ops::{Add, Concat, GatConv, GcnConv, GinAggregate, Linear, SageConv};
 use tinygnn::{Error, Features, GraphInput, Model, Session};
 
 const F: u16 = 40;
@@ -210,6 +210,76 @@ fn models() -> Vec<(&'static str, Vec<u8>, bool)> {
             _ => "sage-max (expanded)",
         };
         out.push((name, w.finish(x, &[y], 256, 1024, 1).unwrap(), direct));
+    }
+
+    // GAT and GATv2 first (2 heads of 3 channels, concatenated), then a
+    // Linear: the projection rows are recomputed from the sparse rows.
+    for v2 in [false, true] {
+        let mut w = writer();
+        let x = w.add_tensor(node(F, 0.05, ZP));
+        let h = w.add_tensor(node(6, 0.1, -7));
+        let y = w.add_tensor(node(3, 0.1, 1));
+        let (heads, hc) = (2usize, 6usize);
+        let wl = w.add_i8(&rng.weights(F as usize * hc));
+        let wr = if v2 {
+            w.add_i8(&rng.weights(F as usize * hc))
+        } else {
+            w.add_i8(&[])
+        };
+        let lin_bias: Vec<u8> = if v2 {
+            (0..2 * hc)
+                .flat_map(|_| (rng.range(-3000, 3000) as i32).to_le_bytes())
+                .collect()
+        } else {
+            vec![]
+        };
+        let natt = if v2 { hc } else { 2 * hc };
+        let att: Vec<u8> = (0..natt)
+            .flat_map(|_| (rng.range(-900, 900) as i16).to_le_bytes())
+            .collect();
+        let (m, sh) = tinygnn::quant::quantize_multiplier(1.0 / 4096.0);
+        let logit: Vec<u8> = (0..heads * if v2 { 1 } else { 2 })
+            .flat_map(|_| [m, sh])
+            .flat_map(|v| v.to_le_bytes())
+            .collect();
+        let params = w.add_channel_params(&records(&mut rng, hc, 300, 0.004));
+        let sec = |w: &mut tinygnn::format::writer::ModelWriter, b: &[u8]| {
+            if b.is_empty() {
+                tinygnn::format::Section::default()
+            } else {
+                w.add_bytes(b)
+            }
+        };
+        let lin_bias = sec(&mut w, &lin_bias);
+        let att = sec(&mut w, &att);
+        let logit = sec(&mut w, &logit);
+        w.add_op(Op::GatConv(GatConv {
+            input: x,
+            output: h,
+            heads: heads as u8,
+            concat: true,
+            v2,
+            add_self_loops: true,
+            negative_slope_q16: 13107,
+            weights: wl,
+            weights_r: wr,
+            lin_bias,
+            att,
+            logit,
+            params,
+            act: Activation::Relu,
+            edge: None,
+        }));
+        let (wb, pb) = lin(&mut w, hc, 3, &mut rng);
+        w.add_op(Op::Linear(Linear {
+            input: h,
+            output: y,
+            weights: wb,
+            params: pb,
+            act: Activation::None,
+        }));
+        let name = if v2 { "gatv2-linear" } else { "gat-linear" };
+        out.push((name, w.finish(x, &[y], 256, 1024, 1).unwrap(), true));
     }
 
     // Two readers of the input (GCN and Linear), added.

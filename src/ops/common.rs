@@ -327,7 +327,7 @@ pub struct SparseIn<'a> {
 
 /// What an op that starts with a linear map reads: a dense tensor, or the
 /// model input as sparse rows. Only [`Op::Linear`](crate::ops::Op::Linear),
-/// [`Op::GcnConv`](crate::ops::Op::GcnConv) and
+/// [`Op::GcnConv`](crate::ops::Op::GcnConv), [`Op::GatConv`](crate::ops::Op::GatConv) and
 /// [`Op::SageConv`](crate::ops::Op::SageConv) with `Sum`/`Mean` aggregation take [`Src::Sparse`]
 /// (see [`takes_sparse_input`](crate::ops::takes_sparse_input)); the session densifies the input otherwise.
 #[derive(Debug, Clone, Copy)]

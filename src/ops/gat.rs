@@ -10,13 +10,18 @@
 //! logits are Q16 fixed point, the softmax subtracts the per-node maximum,
 //! takes [`exp_q30`] (a 64-entry table of `2^(k/64)` and a cubic on the
 //! remainder) and normalises with one integer reciprocal per node and head.
-//! No per-edge storage: the in-edges of a node are walked three times
-//! (maximum, sum, weighted aggregation), recomputing the logits, so the
-//! scratch depends on the node count only.
+//! No per-edge and no per-node storage: the attention runs one target node
+//! at a time. Its in-edges are walked three times (maximum, exp-sum,
+//! weighted aggregation); each source's projection `W·(x_j − zp)` is
+//! recomputed from its input row (the sparse model input read in place,
+//! [`Src::Sparse`]) in the first and the last walk, and the second reads the
+//! first [`LOGIT_CACHE_EDGES`] logits back from a small cache. The scratch is
+//! a few rows of `HC` plus the cache, independent of the node and edge counts
+//! (once the graph has [`LOGIT_CACHE_EDGES`] edges).
 
 use serde::{Deserialize, Serialize};
 
-use super::{is_i4, zip_rows, Check, Ctx, Env, In, OpDef, Out, Scratch, Shapes, Tensors};
+use super::{is_i4, rows_mut, Check, Ctx, Env, In, OpDef, Out, Scratch, Shapes, Src, Tensors};
 use crate::error::Result;
 use crate::format::{Activation, ChannelParams, Section, TensorKind};
 use crate::kernels::dense_i4::Matrix;
@@ -59,25 +64,53 @@ impl GatShape {
     }
 }
 
+/// Source edges of one node whose logits [`run`] keeps between its first
+/// two walks over the node's in-edges (`H` i64 each); the logits of further
+/// edges are recomputed. A constant, so the scratch does not grow with the
+/// edge count.
+pub const LOGIT_CACHE_EDGES: usize = 64;
+
+/// The logit cache's rows for a graph of `edges` edges: a node has at most
+/// `edges + 1` in-edges (its own and the added self-loop).
+pub fn cache_edges(edges: usize) -> usize {
+    LOGIT_CACHE_EDGES.min(edges.saturating_add(1))
+}
+
+/// i32 values of the source-row cache: the projections of a node's first
+/// in-edges' sources, computed in the first walk and read back in the last.
+pub const ROW_CACHE_VALUES: usize = 4096;
+
+/// Source rows (`HC` i32 each) [`run`] caches: at most [`cache_edges`] and
+/// at most [`ROW_CACHE_VALUES`] values (16 KiB).
+pub fn cache_rows(edges: usize, hc: usize) -> usize {
+    cache_edges(edges).min(ROW_CACHE_VALUES / hc.max(1))
+}
+
 /// Scratch taken by [`run`]: weight sums (`HC` i32, two for GATv2), the
-/// projections (`nodes × HC` i32, two for GATv2), GAT's per-node source and
-/// destination logits (`nodes × H` i32 each), per-head maxima (i64) and
-/// reciprocals (u64), the aggregation row (`HC` i64) and the output row (`out_ch` i32).
-pub fn scratch_bytes(s: GatShape, nodes: usize, out_ch: usize) -> usize {
-    let hc = s.hc();
-    let nh = nodes.saturating_mul(hc);
+/// target's and a source's projection rows (`HC` i32 each), GAT's source and
+/// destination logit terms of one node (`H` i32 each), per-head maxima (i64)
+/// and sums/reciprocals (u64), the aggregation row (`HC` i64), the output row
+/// (`out_ch` i32), the logit cache ([`cache_edges`] `× H` i64) and the
+/// source-row cache ([`cache_rows`] `× HC` i32). Nothing
+/// per node or per edge: the projections are recomputed per edge from the
+/// input rows (sparse rows read in place when the layer reads the model input).
+pub fn scratch_bytes(s: GatShape, edges: usize, out_ch: usize) -> usize {
+    let (heads, hc) = (s.heads, s.hc());
     let mut t = super::ScratchSize::default();
-    t.add::<i32>(hc).add::<i32>(nh);
+    t.add::<i32>(hc);
     if s.v2 {
-        t.add::<i32>(hc).add::<i32>(nh);
-    } else {
-        let nl = nodes.saturating_mul(s.heads);
-        t.add::<i32>(nl).add::<i32>(nl);
+        t.add::<i32>(hc);
     }
-    t.add::<i64>(s.heads)
-        .add::<u64>(s.heads)
+    t.add::<i32>(hc).add::<i32>(hc);
+    if !s.v2 {
+        t.add::<i32>(heads).add::<i32>(heads);
+    }
+    t.add::<i64>(heads)
+        .add::<u64>(heads)
         .add::<i64>(hc)
-        .add::<i32>(out_ch);
+        .add::<i32>(out_ch)
+        .add::<i64>(cache_edges(edges).saturating_mul(heads))
+        .add::<i32>(cache_rows(edges, hc).saturating_mul(hc));
     t.0
 }
 
@@ -176,41 +209,78 @@ fn read_i16(b: &[u8], i: usize) -> i64 {
     }
 }
 
-/// The i32 row `j` of a `[rows, width]` matrix (empty if out of range).
-fn row(m: &[i32], j: usize, width: usize) -> &[i32] {
-    let a = j.saturating_mul(width);
-    m.get(a..a.saturating_add(width)).unwrap_or(&[])
+/// The projection of one input row: `W·(x_j − zp_x)` (+ the i32 bias `b`
+/// of GATv2's `lin_l` / `lin_r`, saturating), recomputed wherever a row is
+/// needed (the runtime keeps no `[N, HC]` projection).
+#[derive(Clone, Copy)]
+struct Proj<'a> {
+    x: Src<'a>,
+    w: Matrix<'a>,
+    /// Weight sums of `w` (dense input; unused for sparse rows).
+    sums: &'a [i32],
+    /// `lin_bias` (GATv2) or empty (GAT: no bias before the attention).
+    bias: &'a [u8],
+    /// Index of the first bias of this projection in `bias`.
+    bias_at: usize,
 }
 
-/// Logit computation shared by the three passes over a node's edges.
+impl Proj<'_> {
+    /// `out = W·(x_j − zp_x) [+ b]`.
+    fn row(&self, j: usize, out: &mut [i32]) {
+        self.x.matvec_row(self.w, j, self.sums, out);
+        if !self.bias.is_empty() {
+            for (cc, v) in out.iter_mut().enumerate() {
+                *v = v.saturating_add(read_i32(self.bias, self.bias_at + cc));
+            }
+        }
+    }
+}
+
+/// GAT: the per-head logit terms of one node's projection `h`: source
+/// (`dst` false, `ls`) or destination (`dst` true, `ld`), `[H]`.
+fn head_terms(p: &GatParams<'_>, h: &[i32], dst: bool, out: &mut [i32]) {
+    let (c, hc) = (p.shape.per_head, p.shape.hc());
+    let (att_at, m_at) = if dst { (hc, 2) } else { (0, 0) };
+    for (k, o) in out.iter_mut().enumerate() {
+        // `Σ_c att·h` exactly: |h·att| < 2^47 and c < 2^16 terms, so the
+        // plain i64 sum never saturates (the documented sum saturates).
+        let base = k * c;
+        let hh = h.get(base..base + c).unwrap_or(&[]);
+        let mut a = 0i64;
+        for (q, &v) in hh.iter().enumerate() {
+            a += i64::from(v) * read_i16(p.att, att_at + base + q);
+        }
+        *o = rescale_logit(
+            a,
+            read_i32(p.logit, 4 * k + m_at),
+            read_i32(p.logit, 4 * k + m_at + 1),
+        );
+    }
+}
+
+/// Logit computation shared by the three walks over a node's in-edges, for
+/// the target `i` whose own terms are fixed.
 struct Logits<'a> {
     p: &'a GatParams<'a>,
-    /// GAT: source logits `[N, H]`; GATv2: unused.
-    ls: &'a [i32],
-    /// GAT: destination logits `[N, H]`.
+    /// GAT: the target's destination terms `ld_i`, `[H]`.
     ld: &'a [i32],
-    /// Messages `h` (GAT) or `xl` (GATv2), `[N, HC]`.
-    h: &'a [i32],
-    /// GATv2: `xr`, `[N, HC]`.
+    /// GATv2: the target's `xr_i`, `[HC]`.
     xr: &'a [i32],
 }
 
 impl Logits<'_> {
-    /// Q16 logit of edge `j→i` (CSR position `pos`, `None` for the added
-    /// self-loop, whose edge accumulators are `loop_acc`), head `k`.
-    fn get(&self, j: usize, i: usize, k: usize, pos: Option<usize>, loop_acc: &[i64]) -> i64 {
+    /// Q16 logit of edge `j→i` for head `k`, given the source's projection
+    /// `hj` (`h_j` for GAT, `xl_j` for GATv2) and, for GAT, its source terms
+    /// `ls` (`[H]`). `pos` is the edge's CSR position (`None` for the added
+    /// self-loop, whose edge accumulators are `loop_acc`).
+    fn get(&self, hj: &[i32], ls: &[i32], k: usize, pos: Option<usize>, loop_acc: &[i64]) -> i64 {
         let s = self.p.shape;
         let slope = self.p.negative_slope_q16;
         if s.v2 {
             let c = s.per_head;
-            let hc = s.hc();
             let a = k.saturating_mul(c);
-            let xl = row(self.h, j, hc)
-                .get(a..a.saturating_add(c))
-                .unwrap_or(&[]);
-            let xr = row(self.xr, i, hc)
-                .get(a..a.saturating_add(c))
-                .unwrap_or(&[]);
+            let xl = hj.get(a..a.saturating_add(c)).unwrap_or(&[]);
+            let xr = self.xr.get(a..a.saturating_add(c)).unwrap_or(&[]);
             let mut sum: i64 = 0;
             for (cc, (&l, &r)) in xl.iter().zip(xr).enumerate() {
                 let e = match &self.p.edge {
@@ -226,9 +296,8 @@ impl Logits<'_> {
                 read_i32(self.p.logit, 2 * k + 1),
             ))
         } else {
-            let h = s.heads;
-            let a = row(self.ls, j, h).get(k).copied().unwrap_or(0);
-            let b = row(self.ld, i, h).get(k).copied().unwrap_or(0);
+            let a = ls.get(k).copied().unwrap_or(0);
+            let b = self.ld.get(k).copied().unwrap_or(0);
             let e = match &self.p.edge {
                 None => 0,
                 Some(ed) => ed.term_at(pos, k, false, loop_acc),
@@ -253,175 +322,237 @@ fn for_each_source(ctx: &Ctx<'_>, i: usize, loops: bool, mut f: impl FnMut(usize
     }
 }
 
-/// Runs the convolution.
+/// Runs the convolution on `x` (dense, or the sparse model input).
 pub fn run(
     ctx: &Ctx<'_>,
     p: GatParams<'_>,
-    x: In<'_>,
+    x: Src<'_>,
     out: Out<'_>,
     mut scratch: Scratch<'_>,
 ) -> Result<()> {
-    let n = ctx.nodes();
     let s = p.shape;
     let (heads, hc) = (s.heads, s.hc());
-    let ic = x.channels;
     let oc = out.channels;
-    let nhc = n.saturating_mul(hc);
     let sums = scratch.take::<i32>(hc)?;
-    let h = scratch.take::<i32>(nhc)?;
-    p.w.weight_sums(ic, sums);
-    p.w.matmul(ic, x.data, x.zp, sums, h);
-    let (ls, ld, xr): (&[i32], &[i32], &[i32]) = if s.v2 {
+    x.weight_sums(p.w, sums);
+    // GAT: messages and both logit terms from `lin`; GATv2: sources through
+    // `lin_l` (+ bl), targets through `lin_r` (+ br).
+    let (src_proj, dst_proj) = if s.v2 {
         let sums_r = scratch.take::<i32>(hc)?;
-        let xr = scratch.take::<i32>(nhc)?;
-        p.wr.weight_sums(ic, sums_r);
-        p.wr.matmul(ic, x.data, x.zp, sums_r, xr);
-        add_lin_biases(p.lin_bias, hc, h, xr);
-        (&[], &[], xr)
+        x.weight_sums(p.wr, sums_r);
+        let l = Proj {
+            x,
+            w: p.w,
+            sums,
+            bias: p.lin_bias,
+            bias_at: 0,
+        };
+        let r = Proj {
+            x,
+            w: p.wr,
+            sums: sums_r,
+            bias: p.lin_bias,
+            bias_at: hc,
+        };
+        (l, r)
     } else {
-        let nh = n.saturating_mul(heads);
-        let ls = scratch.take::<i32>(nh)?;
-        let ld = scratch.take::<i32>(nh)?;
-        node_logits(&p, n, h, ls, ld);
-        (&*ls, &*ld, &[])
+        let l = Proj {
+            x,
+            w: p.w,
+            sums,
+            bias: &[],
+            bias_at: 0,
+        };
+        (l, l)
+    };
+    let hi = scratch.take::<i32>(hc)?;
+    let hj = scratch.take::<i32>(hc)?;
+    let (ls, ld): (&mut [i32], &mut [i32]) = if s.v2 {
+        (&mut [], &mut [])
+    } else {
+        (scratch.take::<i32>(heads)?, scratch.take::<i32>(heads)?)
     };
     let mx = scratch.take::<i64>(heads)?;
     let recip = scratch.take::<u64>(heads)?;
     let agg = scratch.take::<i64>(hc)?;
     let acc = scratch.take::<i32>(oc)?;
+    let edges = ctx.csr.sources.len();
+    let cache = scratch.take::<i64>(cache_edges(edges).saturating_mul(heads))?;
+    let rows = scratch.take::<i32>(cache_rows(edges, hc).saturating_mul(hc))?;
     let loop_acc: &mut [i64] = match p.edge {
         Some(_) => scratch.take::<i64>(if s.v2 { hc } else { heads })?,
         None => &mut [],
     };
-    let lg = Logits {
-        p: &p,
-        ls,
-        ld,
-        h,
-        xr,
-    };
     attend(
         ctx,
-        &lg,
-        x,
+        &p,
+        (src_proj, dst_proj),
         out,
         Work {
+            hi,
+            hj,
+            ls,
+            ld,
             mx,
             recip,
             agg,
             acc,
+            cache,
+            rows,
             loop_acc,
         },
     );
     Ok(())
 }
 
-/// GATv2: adds `bl` to every row of `xl` and `br` to every row of `xr`.
-/// Not inlined (like [`node_logits`] and [`attend`]): [`run`]'s own frame,
-/// which is on the stack under the projection's matrix kernels, stays small.
-#[inline(never)]
-fn add_lin_biases(lin_bias: &[u8], hc: usize, xl: &mut [i32], xr: &mut [i32]) {
-    for (m, off) in [(xl, 0usize), (xr, hc)] {
-        for r in m.chunks_exact_mut(hc.max(1)) {
-            for (cc, v) in r.iter_mut().enumerate() {
-                *v = v.saturating_add(read_i32(lin_bias, off + cc));
-            }
-        }
-    }
-}
-
-/// GAT: the per-node source and destination logit terms `ls`, `ld` (`[N, H]`).
-#[inline(never)]
-fn node_logits(p: &GatParams<'_>, n: usize, h: &[i32], ls: &mut [i32], ld: &mut [i32]) {
-    let (heads, c, hc) = (p.shape.heads, p.shape.per_head, p.shape.hc());
-    // Indexed, not `zip` of two `chunks_exact_mut`: Zip's length computation
-    // divides by the chunk sizes out of line (a panic path, see `zip_rows`).
-    for j in 0..n {
-        let hr = row(h, j, hc);
-        for k in 0..heads {
-            let (mut a, mut b) = (0i64, 0i64);
-            for (cc, &v) in hr.iter().enumerate().skip(k * c).take(c) {
-                a = a.saturating_add(i64::from(v) * read_i16(p.att, cc));
-                b = b.saturating_add(i64::from(v) * read_i16(p.att, hc + cc));
-            }
-            let at = j * heads + k;
-            if let Some(o) = ls.get_mut(at) {
-                *o = rescale_logit(a, read_i32(p.logit, 4 * k), read_i32(p.logit, 4 * k + 1));
-            }
-            if let Some(o) = ld.get_mut(at) {
-                *o = rescale_logit(
-                    b,
-                    read_i32(p.logit, 4 * k + 2),
-                    read_i32(p.logit, 4 * k + 3),
-                );
-            }
-        }
-    }
-}
-
 /// Per-node scratch rows of [`attend`].
 struct Work<'s> {
+    hi: &'s mut [i32],
+    hj: &'s mut [i32],
+    ls: &'s mut [i32],
+    ld: &'s mut [i32],
     mx: &'s mut [i64],
     recip: &'s mut [u64],
     agg: &'s mut [i64],
     acc: &'s mut [i32],
+    cache: &'s mut [i64],
+    rows: &'s mut [i32],
     loop_acc: &'s mut [i64],
 }
 
+/// Row `t` of the source-row cache (`None` beyond its `rmax` rows).
+fn cached_row(rows: &mut [i32], t: usize, rmax: usize, hc: usize) -> Option<&mut [i32]> {
+    if t < rmax {
+        let a = t.checked_mul(hc)?;
+        rows.get_mut(a..a.checked_add(hc)?)
+    } else {
+        None
+    }
+}
+
+/// The source's projection `hj` and (GAT) its source terms `ls`.
+fn source_row(p: &GatParams<'_>, proj: &Proj<'_>, j: usize, hj: &mut [i32], ls: &mut [i32]) {
+    proj.row(j, hj);
+    if !p.shape.v2 {
+        head_terms(p, hj, false, ls);
+    }
+}
+
 /// The attention walk (softmax and aggregation per node). Not inlined into
-/// [`run`]: its frame is then not on the stack under the projection's
-/// matrix kernels (the deepest chain of the op), only beside them.
+/// [`run`]: [`run`]'s frame stays small. Per target `i`: its projection
+/// (GAT: `ld_i`; GATv2: `xr_i`), then three walks over its in-edges
+/// (maximum, exp-sum, weighted sum), each source's projection recomputed from
+/// its input row in the first and the last; the second reads the logits of
+/// the first [`cache_edges`] edges back from the cache.
 #[inline(never)]
-fn attend(ctx: &Ctx<'_>, lg: &Logits<'_>, x: In<'_>, out: Out<'_>, w: Work<'_>) {
-    let p = lg.p;
+fn attend(ctx: &Ctx<'_>, p: &GatParams<'_>, proj: (Proj<'_>, Proj<'_>), out: Out<'_>, w: Work<'_>) {
     let s = p.shape;
-    let (heads, c, hc) = (s.heads, s.per_head, s.hc());
-    let (ic, oc) = (x.channels, out.channels);
-    let h = lg.h;
+    let (heads, c) = (s.heads, s.per_head);
+    let oc = out.channels;
+    let n = ctx.nodes();
+    let (src_proj, dst_proj) = proj;
     let Work {
+        hi,
+        hj,
+        ls,
+        ld,
         mx,
         recip,
         agg,
         acc,
+        cache,
+        rows,
         loop_acc,
     } = w;
+    let kmax = cache.len() / heads.max(1);
+    let hc = s.hc();
+    let rmax = rows.len() / hc.max(1);
     let loops = p.add_self_loops;
-    for (i, (_, or)) in zip_rows(x.data, ic, out.data, oc).enumerate() {
-        // The added self-loop's edge term: the mean of the in-edges' (loops excluded).
+    for (i, or) in rows_mut(out.data, oc).enumerate().take(n) {
         if let (Some(ed), true) = (&p.edge, loops) {
-            for (k, la) in loop_acc.iter_mut().enumerate() {
-                let (mut sum, mut count) = (0i64, 0i64);
-                for (pos, &j) in ctx.csr.range(i).zip(ctx.csr.neighbors(i)) {
-                    if usize::from(j) != i {
-                        sum = sum.saturating_add(ed.acc(pos, k, s.v2));
-                        count += 1;
-                    }
-                }
-                *la = round_div_i64(sum, count);
-            }
+            loop_edge_acc(ctx, ed, i, s.v2, loop_acc);
         }
         let loop_acc: &[i64] = loop_acc;
-        mx.fill(i64::MIN);
-        for_each_source(ctx, i, loops, |j, pos| {
-            for (k, m) in mx.iter_mut().enumerate() {
-                *m = (*m).max(lg.get(j, i, k, pos, loop_acc));
-            }
-        });
-        for (k, r) in recip.iter_mut().enumerate() {
-            let mut sum = 0u64;
-            let m = mx.get(k).copied().unwrap_or(0);
-            for_each_source(ctx, i, loops, |j, pos| {
-                sum = sum.saturating_add(u64::from(exp_q30(lg.get(j, i, k, pos, loop_acc) - m)));
-            });
-            *r = softmax_recip(sum);
+        dst_proj.row(i, hi);
+        if !s.v2 {
+            head_terms(p, hi, true, ld);
         }
-        agg.fill(0);
+        let lg = Logits {
+            p,
+            ld,
+            xr: if s.v2 { hi } else { &[] },
+        };
+        // Walk 1: maxima, and the first edges' logits into the cache.
+        mx.fill(i64::MIN);
+        let mut t = 0usize;
         for_each_source(ctx, i, loops, |j, pos| {
-            let hj = row(h, j, hc);
+            let hj: &mut [i32] = match cached_row(rows, t, rmax, hc) {
+                Some(r) => r,
+                None => &mut *hj,
+            };
+            source_row(p, &src_proj, j, hj, ls);
+            let base = t.saturating_mul(heads);
+            for (k, m) in mx.iter_mut().enumerate() {
+                let l = lg.get(hj, ls, k, pos, loop_acc);
+                *m = (*m).max(l);
+                if t < kmax {
+                    if let Some(v) = cache.get_mut(base + k) {
+                        *v = l;
+                    }
+                }
+            }
+            t += 1;
+        });
+        // Walk 2: `S = Σ exp_q30(e − M)` per head (in `recip`), then `R`.
+        recip.fill(0);
+        let mut t = 0usize;
+        for_each_source(ctx, i, loops, |j, pos| {
+            let cached = t < kmax;
+            if !cached {
+                source_row(p, &src_proj, j, hj, ls);
+            }
+            let base = t.saturating_mul(heads);
+            for (k, (sum, &m)) in recip.iter_mut().zip(mx.iter()).enumerate() {
+                let l = if cached {
+                    cache.get(base + k).copied().unwrap_or(0)
+                } else {
+                    lg.get(hj, ls, k, pos, loop_acc)
+                };
+                *sum = sum.saturating_add(u64::from(exp_q30(l - m)));
+            }
+            t += 1;
+        });
+        for r in recip.iter_mut() {
+            *r = softmax_recip(*r);
+        }
+        // Walk 3: `agg = Σ α·h_j`.
+        agg.fill(0);
+        let mut t = 0usize;
+        for_each_source(ctx, i, loops, |j, pos| {
+            // The source's row from the row cache, else projected again (with
+            // its logit terms unless the logits are cached).
+            let (hj, logit_cached): (&[i32], bool) = match cached_row(rows, t, rmax, hc) {
+                Some(r) => (r, t < kmax),
+                None if t < kmax => {
+                    src_proj.row(j, hj);
+                    (hj, true)
+                }
+                None => {
+                    source_row(p, &src_proj, j, hj, ls);
+                    (hj, false)
+                }
+            };
+            let base = t.saturating_mul(heads);
+            t += 1;
             for k in 0..heads {
                 let m = mx.get(k).copied().unwrap_or(0);
                 let rk = recip.get(k).copied().unwrap_or(0);
-                let alpha = softmax_alpha(exp_q30(lg.get(j, i, k, pos, loop_acc) - m), rk);
+                let l = if logit_cached {
+                    cache.get(base + k).copied().unwrap_or(0)
+                } else {
+                    lg.get(hj, ls, k, pos, loop_acc)
+                };
+                let alpha = softmax_alpha(exp_q30(l - m), rk);
                 let a = k * c;
                 let dst = agg.get_mut(a..a + c).unwrap_or(&mut []);
                 let src = hj.get(a..a + c).unwrap_or(&[]);
@@ -430,20 +561,41 @@ fn attend(ctx: &Ctx<'_>, lg: &Logits<'_>, x: In<'_>, out: Out<'_>, w: Work<'_>) 
                 }
             }
         });
-        if p.concat {
-            for (o, &a) in acc.iter_mut().zip(agg.iter()) {
-                *o = round_shift_i64_to_i32(a, 30);
-            }
-        } else {
-            for (cc, o) in acc.iter_mut().enumerate() {
-                let mut t: i64 = 0;
-                for k in 0..heads {
-                    t = t.saturating_add(agg.get(k * c + cc).copied().unwrap_or(0));
-                }
-                *o = round_shift_i64_to_i32(t, 30);
+        heads_to_acc(p, agg, acc);
+        requant::requantize_row(acc, p.params, p.act, out.zp, or);
+    }
+}
+
+/// The added self-loop's edge accumulators of node `i`: the mean of its
+/// in-edges' (loops excluded), per head (GAT) or channel (GATv2).
+fn loop_edge_acc(ctx: &Ctx<'_>, ed: &GatEdgeIn<'_>, i: usize, v2: bool, loop_acc: &mut [i64]) {
+    for (k, la) in loop_acc.iter_mut().enumerate() {
+        let (mut sum, mut count) = (0i64, 0i64);
+        for (pos, &j) in ctx.csr.range(i).zip(ctx.csr.neighbors(i)) {
+            if usize::from(j) != i {
+                sum = sum.saturating_add(ed.acc(pos, k, v2));
+                count += 1;
             }
         }
-        requant::requantize_row(acc, p.params, p.act, out.zp, or);
+        *la = round_div_i64(sum, count);
+    }
+}
+
+/// `acc` from the aggregation row: heads concatenated, or summed (mean).
+fn heads_to_acc(p: &GatParams<'_>, agg: &[i64], acc: &mut [i32]) {
+    let (heads, c) = (p.shape.heads, p.shape.per_head);
+    if p.concat {
+        for (o, &a) in acc.iter_mut().zip(agg.iter()) {
+            *o = round_shift_i64_to_i32(a, 30);
+        }
+    } else {
+        for (cc, o) in acc.iter_mut().enumerate() {
+            let mut t: i64 = 0;
+            for k in 0..heads {
+                t = t.saturating_add(agg.get(k * c + cc).copied().unwrap_or(0));
+            }
+            *o = round_shift_i64_to_i32(t, 30);
+        }
     }
 }
 
@@ -608,6 +760,9 @@ impl OpDef for GatConv {
     fn has_i4_weights(&self) -> bool {
         is_i4(&self.weights) || is_i4(&self.weights_r)
     }
+    fn takes_sparse_input(&self) -> bool {
+        true
+    }
     fn check(&self, c: &Check<'_>) -> Option<()> {
         let (i, o) = (c.tensor(self.input)?, c.tensor(self.output)?);
         let (ci, co) = (usize::from(i.channels), usize::from(o.channels));
@@ -657,7 +812,7 @@ impl OpDef for GatConv {
             per_head: c,
             v2: self.v2,
         };
-        scratch_bytes(shape, s.nodes, oc).saturating_add(e)
+        scratch_bytes(shape, s.edges, oc).saturating_add(e)
     }
     fn run<'v, T: Tensors<'v>>(
         &self,
@@ -688,7 +843,7 @@ impl OpDef for GatConv {
             act: self.act,
             edge,
         };
-        run(env.ctx, p, env.view(self.input)?, out, scratch)
+        run(env.ctx, p, env.src(self.input)?, out, scratch)
     }
 }
 

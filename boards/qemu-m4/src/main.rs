@@ -14,8 +14,11 @@
 //!
 //! Memory: the model and the inputs are in the 4 MiB "flash" at 0, `.data`,
 //! `.bss` and the stack in the 4 MiB RAM at 0x2000_0000, and the arena in
-//! the 16 MiB RAM at 0x2100_0000 (section `.ram2`, see memory.x), so that
-//! whole-graph inference on Cora (a ~4.2 MB arena) fits.
+//! the 16 MiB RAM at 0x2100_0000 (section `.ram2`, see memory/mps2-an386.x), so that
+//! whole-graph inference on Cora (a ~4.2 MB arena) fits. With feature
+//! `nrf52840` the same firmware links with memory/nrf52840.x instead: the
+//! nRF52840's 1 MiB of flash and 256 KiB of RAM (the stack, then the arena,
+//! then `.data`/`.bss`), so what runs there fits that chip.
 #![no_std]
 #![no_main]
 
@@ -133,7 +136,11 @@ fn main() -> ! {
         &mut (*p).assume_init_mut().0
     };
     let mut board = Board {
-        name: "qemu-m4",
+        name: if cfg!(feature = "nrf52840") {
+            "qemu-m4-nrf52840"
+        } else {
+            "qemu-m4"
+        },
         model: &bundle::MODEL.0,
         inputs: &bundle::INPUTS.0,
         arena,

@@ -44,7 +44,7 @@ pub fn sparse_arena_line(model: &tinygnn::Model<'_>, bytes: usize) -> String {
     if model.reads_sparse_input() {
         format!("arena at capacity with sparse input: {bytes} bytes (the first layer reads the sparse features in place)")
     } else {
-        format!("arena at capacity with sparse input: {bytes} bytes (sparse features are expanded: an op other than Linear/GCN/SAGE-sum/mean reads the input)")
+        format!("arena at capacity with sparse input: {bytes} bytes (sparse features are expanded: an op other than Linear/GCN/SAGE-sum/mean/GAT reads the input)")
     }
 }
 

@@ -67,7 +67,7 @@ pub fn run(a: &Args) -> Result<()> {
         (false, _) => "dense input",
         (true, true) => "sparse input, read in place by the first layer",
         (true, false) => {
-            "sparse input, expanded: an op other than Linear/GCN/SAGE-sum/mean reads it"
+            "sparse input, expanded: an op other than Linear/GCN/SAGE-sum/mean/GAT reads it"
         }
     };
     outln!("arena: {arena} bytes ({how})");
