@@ -829,11 +829,7 @@ fn build_graph(
 /// point where no entry is stored).
 fn write_features(dst: &mut [i8], features: Features<'_>, desc: crate::format::TensorDesc) {
     match features {
-        Features::F32(v) => {
-            for (o, &x) in dst.iter_mut().zip(v) {
-                *o = graph::quantize_value(x, desc.scale, desc.zero_point);
-            }
-        }
+        Features::F32(v) => graph::quantize_slice(dst, v, desc.scale, desc.zero_point),
         Features::I8(v) => {
             for (o, &x) in dst.iter_mut().zip(v) {
                 *o = x;
