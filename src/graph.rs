@@ -324,29 +324,7 @@ pub(crate) fn validate(model: &Model<'_>, input: &GraphInput<'_>) -> Result<Dims
             max: max_n,
         });
     }
-    let f = usize::from(model.input_desc().channels);
-    let expected = n.saturating_mul(f);
-    if let Features::SparseI8 {
-        row_ptr,
-        cols,
-        values,
-    } = input.features
-    {
-        check_sparse(n, f, row_ptr, cols, values)?;
-    } else if input.features.len() != expected {
-        return Err(Error::FeatureShape {
-            expected: to_u32(expected),
-            actual: to_u32(input.features.len()),
-        });
-    }
-    if let Features::F32(values) = input.features {
-        if let Some(bad) = values.iter().position(|v| !v.is_finite()) {
-            return Err(Error::NonFiniteFeature {
-                node: to_u32(bad / f.max(1)),
-                channel: to_u32(bad % f.max(1)),
-            });
-        }
-    }
+    validate_features(model, n, input.features)?;
     if input.sources.len() != input.targets.len() {
         return Err(Error::EdgeListMismatch);
     }
@@ -426,6 +404,35 @@ pub(crate) fn validate(model: &Model<'_>, input: &GraphInput<'_>) -> Result<Dims
         graphs: g,
         pairs: p,
     })
+}
+
+/// The feature rules of [`validate`] for a graph of `n` nodes (also all that
+/// [`crate::Session::run_prepared`] checks).
+pub(crate) fn validate_features(model: &Model<'_>, n: usize, features: Features<'_>) -> Result<()> {
+    let f = usize::from(model.input_desc().channels);
+    let expected = n.saturating_mul(f);
+    if let Features::SparseI8 {
+        row_ptr,
+        cols,
+        values,
+    } = features
+    {
+        check_sparse(n, f, row_ptr, cols, values)?;
+    } else if features.len() != expected {
+        return Err(Error::FeatureShape {
+            expected: to_u32(expected),
+            actual: to_u32(features.len()),
+        });
+    }
+    if let Features::F32(values) = features {
+        if let Some(bad) = values.iter().position(|v| !v.is_finite()) {
+            return Err(Error::NonFiniteFeature {
+                node: to_u32(bad / f.max(1)),
+                channel: to_u32(bad % f.max(1)),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// The pair rules of [`validate`]: the number of pairs scored.

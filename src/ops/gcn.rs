@@ -47,6 +47,45 @@ pub struct GcnFlags {
     pub edge_weight: bool,
 }
 
+impl GcnFlags {
+    /// A non-zero byte naming the flags that decide the degrees (`improved`,
+    /// `add_self_loops`, `edge_weight`), for [`Ctx::dinv_key`].
+    pub fn key(self) -> u8 {
+        0x80 | u8::from(self.improved)
+            | u8::from(self.add_self_loops) << 1
+            | u8::from(self.edge_weight) << 2
+    }
+}
+
+/// `dinv[i] = dinv_store(dinv_q24(degree(i)))` for every node.
+pub(crate) fn fill_dinv(ctx: &Ctx<'_>, flags: GcnFlags, dinv: &mut [u32]) {
+    for (i, d) in dinv.iter_mut().enumerate() {
+        *d = dinv_store(dinv_q24(degree(ctx, i, flags)));
+    }
+}
+
+/// Bytes of [`run`]'s own `dinv` table, which it does not take when the
+/// session shares one for its flags ([`Ctx::dinv`]).
+pub fn dinv_scratch_bytes(nodes: usize) -> usize {
+    region_bytes::<u32>(nodes)
+}
+
+/// The `dinv` table for `flags`: the session's ([`Ctx::dinv`]) when it is for
+/// these flags, else computed into `scratch`.
+fn dinv_table<'r, 's: 'r>(
+    ctx: &Ctx<'r>,
+    flags: GcnFlags,
+    scratch: &mut Scratch<'s>,
+) -> Result<&'r [u32]> {
+    let n = ctx.nodes();
+    if ctx.dinv_key == flags.key() && ctx.dinv.len() == n {
+        return Ok(ctx.dinv);
+    }
+    let dinv = scratch.take::<u32>(n)?;
+    fill_dinv(ctx, flags, dinv);
+    Ok(dinv)
+}
+
 /// Scratch taken by [`run`]: weight sums, `h` (`nodes × out_ch` i32), `dinv`
 /// (`nodes` u32, [`dinv_store`]), an i64 and an i32 accumulator row, the
 /// prepared channel records ([`requant::prepare`], 16 bytes per channel).
@@ -323,7 +362,11 @@ pub fn run(
     let oc = out.channels;
     let sums = scratch.take::<i32>(oc)?;
     let h = scratch.take::<i32>(n.saturating_mul(oc))?;
-    let dinv = scratch.take::<u32>(n)?;
+    let dinv: &[u32] = if flags.normalize {
+        dinv_table(ctx, flags, &mut scratch)?
+    } else {
+        scratch.take::<u32>(n)?
+    };
     let acc = scratch.take::<i64>(oc)?;
     let row = scratch.take::<i32>(oc)?;
     let prep = scratch.take::<requant::Prepared>(oc)?;
@@ -333,11 +376,6 @@ pub fn run(
 
     x.weight_sums(w, sums);
     x.matmul(w, sums, h);
-    if flags.normalize {
-        for (i, d) in dinv.iter_mut().enumerate() {
-            *d = dinv_store(dinv_q24(degree(ctx, i, flags)));
-        }
-    }
     // Unit weights, normalised, channels in blocks of 4, on 64-bit hosts
     // (`kernels-small` and 32-bit targets, whose registers cannot hold the
     // `i64` accumulators: the general loop below only).

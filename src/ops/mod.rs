@@ -348,3 +348,41 @@ mod tests {
         }
     }
 }
+
+/// The key ([`gcn::GcnFlags::key`]) of an op whose graph normalisation the
+/// session computes once per graph and shares ([`Ctx::dinv`]): a
+/// normalising `GcnConv`. `None` for every other op.
+#[cfg(feature = "op-gcn")]
+pub(crate) fn shared_norm_key(op: &Op) -> Option<u8> {
+    match op {
+        Op::GcnConv(c) if c.normalize => Some(c.flags().key()),
+        _ => None,
+    }
+}
+
+#[cfg(not(feature = "op-gcn"))]
+pub(crate) fn shared_norm_key(_: &Op) -> Option<u8> {
+    None
+}
+
+/// Bytes of the shared `dinv` table for `nodes` nodes.
+#[cfg(feature = "op-gcn")]
+pub(crate) fn shared_norm_bytes(nodes: usize) -> usize {
+    gcn::dinv_scratch_bytes(nodes)
+}
+
+#[cfg(not(feature = "op-gcn"))]
+pub(crate) fn shared_norm_bytes(_: usize) -> usize {
+    0
+}
+
+/// Fills the shared `dinv` table for `op` ([`shared_norm_key`]).
+#[cfg(feature = "op-gcn")]
+pub(crate) fn fill_shared_norm(op: &Op, ctx: &Ctx<'_>, dinv: &mut [u32]) {
+    if let Op::GcnConv(c) = op {
+        gcn::fill_dinv(ctx, c.flags(), dinv);
+    }
+}
+
+#[cfg(not(feature = "op-gcn"))]
+pub(crate) fn fill_shared_norm(_: &Op, _: &Ctx<'_>, _: &mut [u32]) {}
