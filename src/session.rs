@@ -158,6 +158,11 @@ struct Plan {
     /// features read in place). No other tensor ever shares that slot (the
     /// input is kept), so this is exactly the plan without the input tensor.
     skip_input: bool,
+    /// The key of the first op whose graph normalisation the session shares
+    /// ([`ops::shared_norm_key`]): computed once per graph (with the CSR, in
+    /// the graph region, kept by a prepared graph) and read by every op with
+    /// the same key instead of computing its own.
+    norm: Option<u8>,
 }
 
 impl Plan {
@@ -168,6 +173,7 @@ impl Plan {
             slot_of: [0; MAX_TENSORS],
             slots: heapless::Vec::new(),
             skip_input: false,
+            norm: None,
         };
         let mut life = [Life::default(); MAX_TENSORS];
         let mut mark = |t: u8, f: &mut dyn FnMut(&mut Life)| {
@@ -183,6 +189,9 @@ impl Plan {
         // over the ops moves each (large) `Op` once more (docs/size.md).
         let mut k = 0u16;
         for op in model.ops() {
+            if plan.norm.is_none() {
+                plan.norm = ops::shared_norm_key(&op);
+            }
             mark(op.output(), &mut |l| l.last_use = k);
             ops::inputs(&op, &mut |t| mark(t, &mut |l| l.last_use = k));
             k = k.saturating_add(1);
@@ -330,25 +339,10 @@ struct Layout {
     sources: usize,
     weights: usize,
     counts: usize,
-    /// The shared `dinv` table ([`shared_norm`]), one `u32` per node.
+    /// The shared `dinv` table ([`Plan::norm`]), one `u32` per node.
     dinv: usize,
     slots: usize,
     scratch: usize,
-}
-
-/// The flags of the first op whose degrees and `dinv` the session shares
-/// ([`ops::shared_norm_key`]): the session computes them once per graph
-/// (with the CSR, in the graph region, kept by a prepared graph), and every
-/// op with the same key reads that table instead of computing its own.
-fn shared_norm(model: &Model<'_>) -> Option<u8> {
-    model.ops().find_map(|op| ops::shared_norm_key(&op))
-}
-
-/// Fills the shared `dinv` table for the key `key`.
-fn fill_shared_dinv(model: &Model<'_>, ctx: &Ctx<'_>, key: u8, dinv: &mut [u32]) {
-    if let Some(op) = model.ops().find(|op| ops::shared_norm_key(op) == Some(key)) {
-        ops::fill_shared_norm(&op, ctx, dinv);
-    }
 }
 
 impl Layout {
@@ -357,7 +351,7 @@ impl Layout {
         // The largest op scratch, by a plain loop: smaller at opt-level "z"
         // than `map(..).max()` (docs/size.md).
         let mut scratch = 0;
-        let norm = shared_norm(model);
+        let norm = plan.norm;
         for op in model.ops() {
             let own = ops::scratch_bytes(&op, model.tensors(), d.nodes, d.edges, d.graphs);
             // A `GcnConv` reading the shared `dinv` table takes no table of its own.
@@ -742,9 +736,9 @@ impl<'a, 'm> Session<'a, 'm> {
                 actual: to_u32(self.arena.len()),
             });
         }
-        let model = self.model;
+        let norm = self.plan.norm;
         let regions = self.graph_regions(&layout, dims)?;
-        build_graph_regions(model, graph, dims, regions, None)?;
+        build_graph_regions(norm, graph, dims, regions, None)?;
         self.stamp = self.stamp.wrapping_add(1);
         self.prepared = Some(self.stamp);
         Ok(PreparedGraph {
@@ -863,15 +857,11 @@ impl<'a, 'm> Session<'a, 'm> {
             slots: slots_region,
             scratch: scratch_region,
         } = {
-            let slack = self.align_slack();
             let needed = slack.saturating_add(layout.total());
             let too_small = Error::ArenaTooSmall {
                 needed: to_u32(needed),
                 actual: to_u32(self.arena.len()),
             };
-            if needed > self.arena.len() {
-                return Err(too_small);
-            }
             let mut rest: &mut [u8] = self.arena.get_mut(slack..needed).ok_or(too_small)?;
             GraphRegions::carve(&mut rest, &layout, model, d).ok_or(too_small)?
         };
@@ -917,9 +907,9 @@ impl<'a, 'm> Session<'a, 'm> {
             dinv: &[],
             dinv_key: 0,
         };
-        if let Some(key) = shared_norm(model) {
+        if let Some(key) = plan.norm {
             if build {
-                fill_shared_dinv(model, &ctx_base, key, dinv);
+                ops::fill_shared_norm(key, &ctx_base, dinv);
             }
             ctx_base.dinv = &*dinv;
             ctx_base.dinv_key = key;
@@ -987,12 +977,8 @@ impl<'x> GraphRegions<'x> {
             None
         };
         let counts = cast(carve(rest, layout.counts)?, d.graphs)?;
-        let dinv_region = carve(rest, layout.dinv)?;
-        let dinv = if layout.dinv > 0 {
-            cast(dinv_region, d.nodes)?
-        } else {
-            cast(dinv_region, 0)?
-        };
+        let dinv_len = if layout.dinv > 0 { d.nodes } else { 0 };
+        let dinv = cast(carve(rest, layout.dinv)?, dinv_len)?;
         Some(GraphRegions {
             row_ptr,
             sources,
@@ -1008,7 +994,7 @@ impl<'x> GraphRegions<'x> {
 /// Builds the graph region of a prepared graph: CSR, weights, node counts
 /// and the shared `dinv` table.
 fn build_graph_regions(
-    model: &Model<'_>,
+    norm: Option<u8>,
     input: &GraphInput<'_>,
     d: Dims,
     r: GraphRegions<'_>,
@@ -1031,7 +1017,7 @@ fn build_graph_regions(
         edge_dst,
         counts,
     )?;
-    if let Some(key) = shared_norm(model) {
+    if let Some(key) = norm {
         let ctx = Ctx {
             op: 0,
             csr: Csr {
@@ -1045,7 +1031,7 @@ fn build_graph_regions(
             dinv: &[],
             dinv_key: 0,
         };
-        fill_shared_dinv(model, &ctx, key, dinv);
+        ops::fill_shared_norm(key, &ctx, dinv);
     }
     Ok(())
 }

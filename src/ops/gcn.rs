@@ -55,6 +55,16 @@ impl GcnFlags {
             | u8::from(self.add_self_loops) << 1
             | u8::from(self.edge_weight) << 2
     }
+
+    /// The normalising flags named by [`GcnFlags::key`].
+    pub fn from_key(key: u8) -> GcnFlags {
+        GcnFlags {
+            improved: key & 1 != 0,
+            add_self_loops: key & 2 != 0,
+            normalize: true,
+            edge_weight: key & 4 != 0,
+        }
+    }
 }
 
 /// `dinv[i] = dinv_store(dinv_q24(degree(i)))` for every node.
@@ -78,7 +88,8 @@ fn dinv_table<'r, 's: 'r>(
     scratch: &mut Scratch<'s>,
 ) -> Result<&'r [u32]> {
     let n = ctx.nodes();
-    if ctx.dinv_key == flags.key() && ctx.dinv.len() == n {
+    // (`kernels-small`: never shared, see `ops::shared_norm_key`.)
+    if !cfg!(feature = "kernels-small") && ctx.dinv_key == flags.key() && ctx.dinv.len() == n {
         return Ok(ctx.dinv);
     }
     let dinv = scratch.take::<u32>(n)?;

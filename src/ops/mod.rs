@@ -352,7 +352,10 @@ mod tests {
 /// The key ([`gcn::GcnFlags::key`]) of an op whose graph normalisation the
 /// session computes once per graph and shares ([`Ctx::dinv`]): a
 /// normalising `GcnConv`. `None` for every other op.
-#[cfg(feature = "op-gcn")]
+///
+/// With `kernels-small` (size over speed) no op shares it: each normalising
+/// `GcnConv` computes its own table, as before sharing, in less code.
+#[cfg(all(feature = "op-gcn", not(feature = "kernels-small")))]
 pub(crate) fn shared_norm_key(op: &Op) -> Option<u8> {
     match op {
         Op::GcnConv(c) if c.normalize => Some(c.flags().key()),
@@ -360,7 +363,7 @@ pub(crate) fn shared_norm_key(op: &Op) -> Option<u8> {
     }
 }
 
-#[cfg(not(feature = "op-gcn"))]
+#[cfg(any(not(feature = "op-gcn"), feature = "kernels-small"))]
 pub(crate) fn shared_norm_key(_: &Op) -> Option<u8> {
     None
 }
@@ -376,13 +379,11 @@ pub(crate) fn shared_norm_bytes(_: usize) -> usize {
     0
 }
 
-/// Fills the shared `dinv` table for `op` ([`shared_norm_key`]).
+/// Fills the shared `dinv` table for the key `key` ([`shared_norm_key`]).
 #[cfg(feature = "op-gcn")]
-pub(crate) fn fill_shared_norm(op: &Op, ctx: &Ctx<'_>, dinv: &mut [u32]) {
-    if let Op::GcnConv(c) = op {
-        gcn::fill_dinv(ctx, c.flags(), dinv);
-    }
+pub(crate) fn fill_shared_norm(key: u8, ctx: &Ctx<'_>, dinv: &mut [u32]) {
+    gcn::fill_dinv(ctx, gcn::GcnFlags::from_key(key), dinv);
 }
 
 #[cfg(not(feature = "op-gcn"))]
-pub(crate) fn fill_shared_norm(_: &Op, _: &Ctx<'_>, _: &mut [u32]) {}
+pub(crate) fn fill_shared_norm(_: u8, _: &Ctx<'_>, _: &mut [u32]) {}
