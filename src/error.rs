@@ -167,6 +167,11 @@ pub enum Error {
         channel: u32,
     },
 
+    /// [`crate::Session::run_prepared`] was given a graph the session does not
+    /// hold prepared (it ran or prepared another graph since, or the graph
+    /// was prepared by another session).
+    NotPrepared,
+
     // ---- node pairs (link prediction; helper `link`) ----------------------
     /// The model has a pair head (a pair tensor) but the input has no `pairs`.
     MissingPairs,
@@ -257,6 +262,9 @@ impl fmt::Display for Error {
                 f,
                 "edge feature of edge {edge}, channel {channel} is NaN or infinite"
             ),
+            Error::NotPrepared => {
+                f.write_str("the session does not hold this graph prepared (prepare it again)")
+            }
             Error::MissingPairs => {
                 f.write_str("the model scores node pairs but the input has none")
             }

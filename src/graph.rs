@@ -247,6 +247,56 @@ pub fn quantize_value(x: f32, scale: f32, zero_point: i8) -> i8 {
     crate::quant::saturate_i8(q.saturating_add(i32::from(zero_point)))
 }
 
+/// `1.5 · 2^23`: adding it to a float of magnitude below `2^22` rounds it to
+/// an integer (round to nearest, ties to even), which the low bits then hold.
+const MAGIC: f32 = 12_582_912.0;
+
+/// One value of [`quantize_slice`]; `mb` is `MAGIC`'s bits less the zero point.
+#[inline(always)]
+fn quantize_fast(x: f32, scale: f32, mb: i32) -> i8 {
+    let y = x / scale;
+    // NaN → 0 (as `roundf(NaN) as i32` gives); then clamped to ±256, which
+    // saturates to the same int8 for every zero point and keeps the magic
+    // rounding below exact.
+    #[allow(clippy::eq_op)]
+    let y = if y == y { y } else { 0.0 };
+    let y = y.clamp(-256.0, 256.0);
+    // Round to nearest, ties to even: `t − MAGIC` (exact for |y| ≤ 256).
+    let t = y + MAGIC;
+    // A tie rounded towards zero moves one step away (round half away).
+    let d = y - (t - MAGIC);
+    let t = t + if d == 0.5f32.copysign(y) {
+        1.0f32.copysign(y)
+    } else {
+        0.0
+    };
+    // `t`'s bits less `MAGIC`'s are the rounded value; plus the zero point.
+    let k = (t.to_bits() as i32).wrapping_sub(mb);
+    k.clamp(-128, 127) as i8
+}
+
+/// Quantizes `src` into `dst` (the shorter length), each value exactly as
+/// [`quantize_value`] does, for every `f32` bit pattern (NaN, infinities,
+/// subnormals, huge values; tested against it), without its per-value call to
+/// `roundf`: the division result clamped to ±256, rounded by adding `1.5·2^23`
+/// (the float unit's round-to-nearest-even, then ties moved away from zero) and
+/// read from the sum's bits, in straight-line code the compiler vectorises.
+/// The runtime quantizes float node features with it.
+pub fn quantize_slice(dst: &mut [i8], src: &[f32], scale: f32, zero_point: i8) {
+    let mb = (MAGIC.to_bits() as i32).wrapping_sub(i32::from(zero_point));
+    // Sixteen values per step: one int8 vector store.
+    let mut d16 = dst.chunks_exact_mut(16);
+    let mut s16 = src.chunks_exact(16);
+    for (o, x) in (&mut d16).zip(&mut s16) {
+        for (o, &x) in o.iter_mut().zip(x) {
+            *o = quantize_fast(x, scale, mb);
+        }
+    }
+    for (o, &x) in d16.into_remainder().iter_mut().zip(s16.remainder()) {
+        *o = quantize_fast(x, scale, mb);
+    }
+}
+
 pub use crate::quant::edge_weight_q16;
 
 /// Sizes of a validated input.
@@ -274,29 +324,7 @@ pub(crate) fn validate(model: &Model<'_>, input: &GraphInput<'_>) -> Result<Dims
             max: max_n,
         });
     }
-    let f = usize::from(model.input_desc().channels);
-    let expected = n.saturating_mul(f);
-    if let Features::SparseI8 {
-        row_ptr,
-        cols,
-        values,
-    } = input.features
-    {
-        check_sparse(n, f, row_ptr, cols, values)?;
-    } else if input.features.len() != expected {
-        return Err(Error::FeatureShape {
-            expected: to_u32(expected),
-            actual: to_u32(input.features.len()),
-        });
-    }
-    if let Features::F32(values) = input.features {
-        if let Some(bad) = values.iter().position(|v| !v.is_finite()) {
-            return Err(Error::NonFiniteFeature {
-                node: to_u32(bad / f.max(1)),
-                channel: to_u32(bad % f.max(1)),
-            });
-        }
-    }
+    validate_features(model, n, input.features)?;
     if input.sources.len() != input.targets.len() {
         return Err(Error::EdgeListMismatch);
     }
@@ -378,6 +406,43 @@ pub(crate) fn validate(model: &Model<'_>, input: &GraphInput<'_>) -> Result<Dims
     })
 }
 
+/// The feature rules of [`validate`] for a graph of `n` nodes (also all that
+/// [`crate::Session::run_prepared`] checks).
+pub(crate) fn validate_features(model: &Model<'_>, n: usize, features: Features<'_>) -> Result<()> {
+    let f = usize::from(model.input_desc().channels);
+    let expected = n.saturating_mul(f);
+    if let Features::SparseI8 {
+        row_ptr,
+        cols,
+        values,
+    } = features
+    {
+        check_sparse(n, f, row_ptr, cols, values)?;
+    } else if features.len() != expected {
+        return Err(Error::FeatureShape {
+            expected: to_u32(expected),
+            actual: to_u32(features.len()),
+        });
+    }
+    if let Features::F32(values) = features {
+        // Sixteen values at a time without an early exit (the compiler
+        // vectorises the check); the first bad one is searched only if any.
+        let finite = values
+            .chunks(16)
+            .all(|c| c.iter().fold(true, |ok, v| ok & v.is_finite()));
+        if finite {
+            return Ok(());
+        }
+        if let Some(bad) = values.iter().position(|v| !v.is_finite()) {
+            return Err(Error::NonFiniteFeature {
+                node: to_u32(bad / f.max(1)),
+                channel: to_u32(bad % f.max(1)),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// The pair rules of [`validate`]: the number of pairs scored.
 fn validate_pairs(model: &Model<'_>, input: &GraphInput<'_>, n: usize) -> Result<usize> {
     if !model.has_pairs() {
@@ -427,6 +492,99 @@ mod tests {
         assert_eq!(quantize_value(f32::NAN, 1.0, 5), 5);
         assert_eq!(quantize_value(f32::INFINITY, 0.1, 0), 127);
         assert_eq!(quantize_value(1.0, 0.25, -10), -6);
+    }
+
+    /// Reference and fast path on one value.
+    fn same(x: f32, scale: f32, zp: i8) {
+        let mut out = [0i8; 1];
+        quantize_slice(&mut out, &[x], scale, zp);
+        assert_eq!(
+            out[0],
+            quantize_value(x, scale, zp),
+            "x {x:e} ({:#x}) scale {scale:e} zp {zp}",
+            x.to_bits()
+        );
+    }
+
+    #[test]
+    fn quantize_slice_on_special_values_and_ties() {
+        let specials = [
+            0.0f32,
+            -0.0,
+            f32::NAN,
+            -f32::NAN,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            f32::MIN_POSITIVE,
+            -f32::MIN_POSITIVE,
+            f32::from_bits(1),
+            f32::from_bits(0x8000_0001),
+            f32::MAX,
+            f32::MIN,
+            0.49999997,
+            -0.49999997,
+            4_194_304.5,
+            8_388_609.0,
+            16_777_217.0,
+        ];
+        let scales = [
+            1.0f32,
+            0.5,
+            0.1,
+            3.0e-39,
+            1.0e-30,
+            7.0,
+            f32::MAX,
+            f32::from_bits(1),
+        ];
+        for &s in &scales {
+            for &x in &specials {
+                for zp in [-128i8, -5, 0, 3, 127] {
+                    same(x, s, zp);
+                }
+            }
+        }
+        // Every float within 40 ulps of each half-integer and integer up
+        // to ±300 (the rounding and saturation edges), scale 1 and 0.5.
+        for k in -600i32..=600 {
+            let c = k as f32 * 0.5;
+            for dir in [1.0f32, -1.0] {
+                let mut x = c;
+                for _ in 0..40 {
+                    for zp in [-128i8, -1, 0, 1, 127] {
+                        same(x, 1.0, zp);
+                        same(x * 0.5, 0.5, zp);
+                    }
+                    x = libm::nextafterf(x, dir * f32::INFINITY);
+                }
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn quantize_slice_matches_quantize_value(
+            bits in proptest::collection::vec(proptest::prelude::any::<u32>(), 1..40),
+            scale_bits in proptest::prelude::any::<u32>(),
+            small in proptest::prelude::any::<bool>(),
+            zp in proptest::prelude::any::<i8>(),
+        ) {
+            // Arbitrary bit patterns, or values near the int8 range.
+            let xs: Vec<f32> = bits
+                .iter()
+                .map(|&b| if small { (b as i32 as f32) * 1.0e-7 } else { f32::from_bits(b) })
+                .collect();
+            // Any positive scale (the format's), and any bit pattern.
+            let s = f32::from_bits(scale_bits & 0x7fff_ffff);
+            let scales = [if s.is_finite() && s > 0.0 { s } else { 0.01 }, f32::from_bits(scale_bits)];
+            for &sc in &scales {
+                let mut out = vec![0i8; xs.len()];
+                quantize_slice(&mut out, &xs, sc, zp);
+                for (&x, &o) in xs.iter().zip(&out) {
+                    proptest::prop_assert_eq!(o, quantize_value(x, sc, zp), "x {:#x} scale {:#x}", x.to_bits(), sc.to_bits());
+                }
+            }
+        }
     }
 
     #[test]

@@ -151,7 +151,7 @@ pub use error::{Error, Result};
 pub use format::{TensorDesc, TensorKind};
 pub use graph::{EdgeAttr, Features, GraphInput, NodePairs};
 pub use model::Model;
-pub use session::{Output, Session};
+pub use session::{Output, PreparedGraph, Session};
 
 /// The `.tgnn` format version this runtime reads (and the host tool writes).
 pub const FORMAT_VERSION: u16 = format::VERSION;

@@ -158,6 +158,11 @@ struct Plan {
     /// features read in place). No other tensor ever shares that slot (the
     /// input is kept), so this is exactly the plan without the input tensor.
     skip_input: bool,
+    /// The key of the first op whose graph normalisation the session shares
+    /// ([`ops::shared_norm_key`]): computed once per graph (with the CSR, in
+    /// the graph region, kept by a prepared graph) and read by every op with
+    /// the same key instead of computing its own.
+    norm: Option<u8>,
 }
 
 impl Plan {
@@ -168,6 +173,7 @@ impl Plan {
             slot_of: [0; MAX_TENSORS],
             slots: heapless::Vec::new(),
             skip_input: false,
+            norm: None,
         };
         let mut life = [Life::default(); MAX_TENSORS];
         let mut mark = |t: u8, f: &mut dyn FnMut(&mut Life)| {
@@ -183,6 +189,9 @@ impl Plan {
         // over the ops moves each (large) `Op` once more (docs/size.md).
         let mut k = 0u16;
         for op in model.ops() {
+            if plan.norm.is_none() {
+                plan.norm = ops::shared_norm_key(&op);
+            }
             mark(op.output(), &mut |l| l.last_use = k);
             ops::inputs(&op, &mut |t| mark(t, &mut |l| l.last_use = k));
             k = k.saturating_add(1);
@@ -330,6 +339,8 @@ struct Layout {
     sources: usize,
     weights: usize,
     counts: usize,
+    /// The shared `dinv` table ([`Plan::norm`]), one `u32` per node.
+    dinv: usize,
     slots: usize,
     scratch: usize,
 }
@@ -340,14 +351,16 @@ impl Layout {
         // The largest op scratch, by a plain loop: smaller at opt-level "z"
         // than `map(..).max()` (docs/size.md).
         let mut scratch = 0;
+        let norm = plan.norm;
         for op in model.ops() {
-            scratch = scratch.max(ops::scratch_bytes(
-                &op,
-                model.tensors(),
-                d.nodes,
-                d.edges,
-                d.graphs,
-            ));
+            let own = ops::scratch_bytes(&op, model.tensors(), d.nodes, d.edges, d.graphs);
+            // A `GcnConv` reading the shared `dinv` table takes no table of its own.
+            let shared = if norm.is_some() && ops::shared_norm_key(&op) == norm {
+                ops::shared_norm_bytes(d.nodes)
+            } else {
+                0
+            };
+            scratch = scratch.max(own.saturating_sub(shared));
         }
         Layout {
             row_ptr: region_bytes::<u32>(d.nodes.saturating_add(1)),
@@ -358,6 +371,11 @@ impl Layout {
                 0
             },
             counts: region_bytes::<u32>(d.graphs),
+            dinv: if norm.is_some() {
+                ops::shared_norm_bytes(d.nodes)
+            } else {
+                0
+            },
             slots,
             scratch,
         }
@@ -368,6 +386,7 @@ impl Layout {
             .saturating_add(self.sources)
             .saturating_add(self.weights)
             .saturating_add(self.counts)
+            .saturating_add(self.dinv)
     }
 
     fn total(&self) -> usize {
@@ -421,6 +440,28 @@ impl Model<'_> {
             },
         )
         .total()
+    }
+
+    /// The exact number of bytes at the front of the arena (after the slack
+    /// that aligns it to 8) that a graph prepared by [`Session::prepare`]
+    /// keeps between runs: target-sorted CSR, edge weights (if the model uses
+    /// them), per-graph node counts and the shared GCN `dinv` table (if the
+    /// model has a normalising `GcnConv`). Part of [`Model::arena_bytes`]
+    /// (and [`Model::arena_bytes_sparse`]), which stay the exact need of a
+    /// prepared run: preparing costs no extra arena.
+    pub fn prepared_bytes(&self, nodes: usize, edges: usize, graphs: usize) -> usize {
+        let plan = Plan::new(self);
+        Layout::new(
+            self,
+            &plan,
+            Dims {
+                nodes,
+                edges,
+                graphs,
+                pairs: self.max_pairs() as usize,
+            },
+        )
+        .graph_bytes()
     }
 
     /// The exact number of arena bytes [`Session::run`] uses for a graph of
@@ -529,6 +570,46 @@ pub struct Session<'a, 'm> {
     plan: Plan,
     /// Sizes of the last successful run and the arena offset of its first slot.
     last: Option<(Dims, usize)>,
+    /// Stamp of the graph prepared in the arena ([`Session::prepare`]), if
+    /// its graph region still holds it.
+    prepared: Option<u32>,
+    /// Stamp of the last [`Session::prepare`].
+    stamp: u32,
+}
+
+/// A graph validated and laid out once in a session's arena by
+/// [`Session::prepare`]: its CSR, edge weights, per-graph node counts and
+/// GCN degrees and normalisation, ready for many
+/// [`Session::run_prepared`] calls with new node features.
+///
+/// It borrows the graph's slices (the batch vector and node pairs are read
+/// in place by every run) and is only good for the session that made it,
+/// until that session runs or prepares another graph
+/// ([`Error::NotPrepared`] after that).
+#[derive(Debug, Clone, Copy)]
+pub struct PreparedGraph<'g> {
+    input: GraphInput<'g>,
+    dims: Dims,
+    stamp: u32,
+    /// Address of the session's arena (a token from another session is refused).
+    arena: usize,
+}
+
+impl PreparedGraph<'_> {
+    /// Number of nodes.
+    pub fn num_nodes(&self) -> usize {
+        self.dims.nodes
+    }
+
+    /// Number of edges.
+    pub fn num_edges(&self) -> usize {
+        self.dims.edges
+    }
+
+    /// Number of graphs of the batch.
+    pub fn num_graphs(&self) -> usize {
+        self.dims.graphs
+    }
 }
 
 fn to_u32(x: usize) -> u32 {
@@ -560,6 +641,8 @@ impl<'a, 'm> Session<'a, 'm> {
             model,
             arena,
             last: None,
+            prepared: None,
+            stamp: 0,
         }
     }
 
@@ -597,12 +680,128 @@ impl<'a, 'm> Session<'a, 'm> {
     ) -> Result<Output<'_>> {
         self.last = None;
         let dims = graph::validate(self.model, input)?;
+        // The graph region is rebuilt: a prepared graph is gone.
+        self.prepared = None;
+        self.run_dims(input, dims, true, f)
+    }
+
+    /// Runs `input` of validated sizes `dims`, building the graph region
+    /// first if `build`, else reading the prepared one.
+    fn run_dims(
+        &mut self,
+        input: &GraphInput<'_>,
+        dims: Dims,
+        build: bool,
+        f: impl FnMut(usize, Output<'_>),
+    ) -> Result<Output<'_>> {
         let direct =
             matches!(input.features, Features::SparseI8 { .. }) && self.model.reads_sparse_input();
         self.plan.skip_input = direct;
-        let slots_start = self.execute(input, dims, f)?;
+        let slots_start = self.execute(input, dims, build, f)?;
         self.last = Some((dims, slots_start));
         self.output(0).ok_or(Error::InvalidOutputs)
+    }
+
+    /// Validates `graph` and builds, once, everything of a run that depends
+    /// on the graph alone: the target-sorted CSR, the edge weights, the
+    /// per-graph node counts and the GCN degrees and normalisation (`dinv`).
+    /// They stay in the front of the arena ([`Model::prepared_bytes`] bytes
+    /// of it), and [`Session::run_prepared`] then runs the model on new
+    /// node features without validating the graph or building any of them
+    /// again — same output bytes as [`Session::run`] on the whole input.
+    ///
+    /// The features of `graph` are validated (they must have the model's
+    /// shape) and the arena is checked for a run with features of their
+    /// kind, but the model is not run. The returned token borrows `graph`'s
+    /// slices; it is good until this session runs ([`Session::run`]) or
+    /// prepares another graph.
+    ///
+    /// # Errors
+    /// As [`Session::run`]: an input-graph error or [`Error::ArenaTooSmall`]
+    /// (the exact need, as for a run) — then nothing is written and no graph
+    /// is prepared any more.
+    pub fn prepare<'g>(&mut self, graph: &GraphInput<'g>) -> Result<PreparedGraph<'g>> {
+        self.last = None;
+        self.prepared = None;
+        let dims = graph::validate(self.model, graph)?;
+        let direct =
+            matches!(graph.features, Features::SparseI8 { .. }) && self.model.reads_sparse_input();
+        self.plan.skip_input = direct;
+        let layout = Layout::new(self.model, &self.plan, dims);
+        let slack = self.align_slack();
+        let needed = slack.saturating_add(layout.total());
+        if needed > self.arena.len() {
+            return Err(Error::ArenaTooSmall {
+                needed: to_u32(needed),
+                actual: to_u32(self.arena.len()),
+            });
+        }
+        let norm = self.plan.norm;
+        let regions = self.graph_regions(&layout, dims)?;
+        build_graph_regions(norm, graph, dims, regions, None)?;
+        self.stamp = self.stamp.wrapping_add(1);
+        self.prepared = Some(self.stamp);
+        Ok(PreparedGraph {
+            input: *graph,
+            dims,
+            stamp: self.stamp,
+            arena: self.arena.as_ptr() as usize,
+        })
+    }
+
+    /// Runs the model on the graph prepared by [`Session::prepare`] with new
+    /// node `features` (`[num_nodes, F]`, any [`Features`] kind) and returns
+    /// its first output (the others through [`Session::output`]). Only the
+    /// features are validated; the output bytes are those of
+    /// [`Session::run`] on the prepared graph with these features.
+    ///
+    /// # Errors
+    /// * [`Error::NotPrepared`] if `graph` is not the graph this session
+    ///   holds prepared (the session ran or prepared another graph since, or
+    ///   the token is another session's);
+    /// * a feature error ([`Error::FeatureShape`],
+    ///   [`Error::NonFiniteFeature`], [`Error::InvalidSparseFeatures`]) or
+    ///   [`Error::ArenaTooSmall`] (features of another kind than at
+    ///   [`Session::prepare`] may need more) — nothing is written;
+    /// * [`Error::Overflow`] as for [`Session::run`].
+    ///
+    /// The prepared graph stays prepared after any of these errors.
+    pub fn run_prepared(
+        &mut self,
+        graph: &PreparedGraph<'_>,
+        features: Features<'_>,
+    ) -> Result<Output<'_>> {
+        self.run_prepared_inspect(graph, features, |_, _| {})
+    }
+
+    /// Like [`Session::run_prepared`], calling `f(op_index, tensor)` after
+    /// each op as [`Session::run_inspect`] does.
+    pub fn run_prepared_inspect(
+        &mut self,
+        graph: &PreparedGraph<'_>,
+        features: Features<'_>,
+        f: impl FnMut(usize, Output<'_>),
+    ) -> Result<Output<'_>> {
+        self.last = None;
+        if self.prepared != Some(graph.stamp) || graph.arena != self.arena.as_ptr() as usize {
+            return Err(Error::NotPrepared);
+        }
+        graph::validate_features(self.model, graph.dims.nodes, features)?;
+        let mut input = graph.input;
+        input.features = features;
+        self.run_dims(&input, graph.dims, false, f)
+    }
+
+    /// The graph regions of the arena for `layout` (checked to fit).
+    fn graph_regions(&mut self, layout: &Layout, d: Dims) -> Result<GraphRegions<'_>> {
+        let slack = self.align_slack();
+        let needed = slack.saturating_add(layout.total());
+        let too_small = Error::ArenaTooSmall {
+            needed: to_u32(needed),
+            actual: to_u32(self.arena.len()),
+        };
+        let mut rest: &mut [u8] = self.arena.get_mut(slack..needed).ok_or(too_small)?;
+        GraphRegions::carve(&mut rest, layout, self.model, d).ok_or(too_small)
     }
 
     /// Output `index` of the last successful run (`None` before one, or if
@@ -641,62 +840,58 @@ impl<'a, 'm> Session<'a, 'm> {
         &mut self,
         input: &GraphInput<'_>,
         d: Dims,
+        build: bool,
         mut f: impl FnMut(usize, Output<'_>),
     ) -> Result<usize> {
         let model = self.model;
-        let plan = &self.plan;
-        let direct = self.plan.skip_input;
-        let layout = Layout::new(model, plan, d);
+        let layout = Layout::new(model, &self.plan, d);
         let slack = self.align_slack();
-        let needed = slack.saturating_add(layout.total());
-        let actual = self.arena.len();
-        let too_small = Error::ArenaTooSmall {
-            needed: to_u32(needed),
-            actual: to_u32(actual),
-        };
-        if needed > actual {
-            return Err(too_small);
-        }
         let slots_start = slack.saturating_add(layout.graph_bytes());
-        let mut rest: &mut [u8] = self.arena.get_mut(slack..needed).ok_or(too_small)?;
-
-        // ---- graph: CSR, weights, graph node counts -----------------------
-        let row_ptr = carve(&mut rest, layout.row_ptr).ok_or(too_small)?;
-        let row_ptr: &mut [u32] = cast(row_ptr, d.nodes + 1).ok_or(too_small)?;
-        let sources = carve(&mut rest, layout.sources).ok_or(too_small)?;
-        let sources: &mut [u16] = cast(sources, d.edges).ok_or(too_small)?;
-        let weights = carve(&mut rest, layout.weights).ok_or(too_small)?;
-        let mut weights: Option<&mut [u32]> = if model.uses_edge_weight() {
-            Some(cast(weights, d.edges).ok_or(too_small)?)
-        } else {
-            None
+        let direct = self.plan.skip_input;
+        let GraphRegions {
+            row_ptr,
+            sources,
+            mut weights,
+            counts,
+            dinv,
+            slots: slots_region,
+            scratch: scratch_region,
+        } = {
+            let needed = slack.saturating_add(layout.total());
+            let too_small = Error::ArenaTooSmall {
+                needed: to_u32(needed),
+                actual: to_u32(self.arena.len()),
+            };
+            let mut rest: &mut [u8] = self.arena.get_mut(slack..needed).ok_or(too_small)?;
+            GraphRegions::carve(&mut rest, &layout, model, d).ok_or(too_small)?
         };
-        let counts = carve(&mut rest, layout.counts).ok_or(too_small)?;
-        let counts: &mut [u32] = cast(counts, d.graphs).ok_or(too_small)?;
-        let slots_region = carve(&mut rest, layout.slots).ok_or(too_small)?;
-        let scratch_region = carve(&mut rest, layout.scratch).ok_or(too_small)?;
+        let plan = &self.plan;
+        let internal = Error::InvalidOutputs;
         let loc = |t: u8| plan.locate(model, t, d);
         // Edge features (if the model reads them) are quantized into their
-        // tensor while the CSR is built, each row at its edge's CSR position.
+        // tensor while the CSR is built, each row at its edge's CSR position
+        // (also for a prepared graph: the tensor's slot is not kept).
         let edge_dst = match model.edge_input() {
             Some(e) => {
-                let l = loc(e).ok_or(too_small)?;
-                let buf = slots_region.get_mut(l.offset..).ok_or(too_small)?;
-                let dst: &mut [i8] = cast(buf, l.len()).ok_or(too_small)?;
+                let l = loc(e).ok_or(internal)?;
+                let buf = slots_region.get_mut(l.offset..).ok_or(internal)?;
+                let dst: &mut [i8] = cast(buf, l.len()).ok_or(internal)?;
                 Some((dst, l))
             }
             None => None,
         };
-        build_graph(
-            input,
-            d,
-            row_ptr,
-            sources,
-            weights.as_deref_mut(),
-            edge_dst,
-            counts,
-        )?;
-        let ctx_base = Ctx {
+        if build || edge_dst.is_some() {
+            build_graph(
+                input,
+                d,
+                row_ptr,
+                sources,
+                weights.as_deref_mut(),
+                edge_dst,
+                counts,
+            )?;
+        }
+        let mut ctx_base = Ctx {
             op: 0,
             csr: Csr {
                 row_ptr: &*row_ptr,
@@ -709,7 +904,16 @@ impl<'a, 'm> Session<'a, 'm> {
                 Some(p) if d.pairs > 0 => (p.sources, p.targets),
                 _ => (&[], &[]),
             },
+            dinv: &[],
+            dinv_key: 0,
         };
+        if let Some(key) = plan.norm {
+            if build {
+                ops::fill_shared_norm(key, &ctx_base, dinv);
+            }
+            ctx_base.dinv = &*dinv;
+            ctx_base.dinv_key = key;
+        }
 
         // ---- input features -----------------------------------------------
         // Read in place by the ops when `direct` (sparse features).
@@ -732,9 +936,9 @@ impl<'a, 'm> Session<'a, 'm> {
             _ => None,
         };
         if sparse_in.is_none() {
-            let l = loc(model.input()).ok_or(too_small)?;
-            let buf = slots_region.get_mut(l.offset..).ok_or(too_small)?;
-            let dst: &mut [i8] = cast(buf, l.len()).ok_or(too_small)?;
+            let l = loc(model.input()).ok_or(internal)?;
+            let buf = slots_region.get_mut(l.offset..).ok_or(internal)?;
+            let dst: &mut [i8] = cast(buf, l.len()).ok_or(internal)?;
             write_features(dst, input.features, desc);
         }
 
@@ -748,6 +952,88 @@ impl<'a, 'm> Session<'a, 'm> {
         views.run_ops(&ctx_base, slots_region, scratch_region, &mut f)?;
         Ok(slots_start)
     }
+}
+
+/// The arena regions of a run, carved in order from its 8-aligned start:
+/// the graph region (kept by a prepared graph), the slots and the scratch.
+struct GraphRegions<'x> {
+    row_ptr: &'x mut [u32],
+    sources: &'x mut [u16],
+    weights: Option<&'x mut [u32]>,
+    counts: &'x mut [u32],
+    dinv: &'x mut [u32],
+    slots: &'x mut [u8],
+    scratch: &'x mut [u8],
+}
+
+impl<'x> GraphRegions<'x> {
+    fn carve(rest: &mut &'x mut [u8], layout: &Layout, model: &Model<'_>, d: Dims) -> Option<Self> {
+        let row_ptr = cast(carve(rest, layout.row_ptr)?, d.nodes.checked_add(1)?)?;
+        let sources = cast(carve(rest, layout.sources)?, d.edges)?;
+        let weights = carve(rest, layout.weights)?;
+        let weights = if model.uses_edge_weight() {
+            Some(cast(weights, d.edges)?)
+        } else {
+            None
+        };
+        let counts = cast(carve(rest, layout.counts)?, d.graphs)?;
+        let dinv_len = if layout.dinv > 0 { d.nodes } else { 0 };
+        let dinv = cast(carve(rest, layout.dinv)?, dinv_len)?;
+        Some(GraphRegions {
+            row_ptr,
+            sources,
+            weights,
+            counts,
+            dinv,
+            slots: carve(rest, layout.slots)?,
+            scratch: carve(rest, layout.scratch)?,
+        })
+    }
+}
+
+/// Builds the graph region of a prepared graph: CSR, weights, node counts
+/// and the shared `dinv` table.
+fn build_graph_regions(
+    norm: Option<u8>,
+    input: &GraphInput<'_>,
+    d: Dims,
+    r: GraphRegions<'_>,
+    edge_dst: Option<(&mut [i8], Loc)>,
+) -> Result<()> {
+    let GraphRegions {
+        row_ptr,
+        sources,
+        mut weights,
+        counts,
+        dinv,
+        ..
+    } = r;
+    build_graph(
+        input,
+        d,
+        row_ptr,
+        sources,
+        weights.as_deref_mut(),
+        edge_dst,
+        counts,
+    )?;
+    if let Some(key) = norm {
+        let ctx = Ctx {
+            op: 0,
+            csr: Csr {
+                row_ptr: &*row_ptr,
+                sources: &*sources,
+                weights: weights.as_deref(),
+            },
+            batch: input.batch,
+            graph_nodes: &*counts,
+            pairs: (&[], &[]),
+            dinv: &[],
+            dinv_key: 0,
+        };
+        ops::fill_shared_norm(key, &ctx, dinv);
+    }
+    Ok(())
 }
 
 /// Builds the target-sorted CSR of `input` (with its edge weights when the
@@ -829,11 +1115,7 @@ fn build_graph(
 /// point where no entry is stored).
 fn write_features(dst: &mut [i8], features: Features<'_>, desc: crate::format::TensorDesc) {
     match features {
-        Features::F32(v) => {
-            for (o, &x) in dst.iter_mut().zip(v) {
-                *o = graph::quantize_value(x, desc.scale, desc.zero_point);
-            }
-        }
+        Features::F32(v) => graph::quantize_slice(dst, v, desc.scale, desc.zero_point),
         Features::I8(v) => {
             for (o, &x) in dst.iter_mut().zip(v) {
                 *o = x;

@@ -21,7 +21,7 @@
 #define TGNN_MODEL_STORAGE_WORDS 160
 
 // `uint64_t` words of storage a `tgnn_session` handle takes.
-#define TGNN_SESSION_STORAGE_WORDS 104
+#define TGNN_SESSION_STORAGE_WORDS 136
 
 // Bytes of storage a `tgnn_model` handle takes (`sizeof(tgnn_model)`).
 #define TGNN_MODEL_STORAGE_BYTES (TGNN_MODEL_STORAGE_WORDS * 8)
@@ -242,6 +242,10 @@ typedef struct tgnn_output {
 // A pair names a node not below the node count (`a`: pair, `b`: node index).
 #define TGNN_ERR_PAIR_INDEX_OUT_OF_RANGE 34
 
+// `tgnn_session_run_prepared` without a prepared graph: none was prepared, or
+// the session ran (`tgnn_session_run`) or failed to prepare one since.
+#define TGNN_ERR_NOT_PREPARED 38
+
 // The arena is too small (`a`: bytes needed including alignment slack, `b`: bytes given).
 #define TGNN_ERR_ARENA_TOO_SMALL 40
 
@@ -393,6 +397,50 @@ tgnn_status tgnn_session_init(struct tgnn_session *session,
                               const struct tgnn_model *model,
                               uint8_t *arena,
                               size_t arena_len);
+
+// The exact bytes at the front of the arena that a graph prepared by
+// `tgnn_session_prepare` keeps between runs (CSR, edge weights, per-graph
+// node counts, GCN degrees and normalisation), for a graph of `nodes` nodes,
+// `edges` edges and `graphs` graphs. Part of `tgnn_model_arena_bytes`, which
+// stays the exact need of a prepared run: preparing costs no extra arena.
+//
+// # Safety
+// `model` is NULL or points to a `tgnn_model`; `bytes` is NULL or writable.
+tgnn_status tgnn_model_prepared_bytes(const struct tgnn_model *model,
+                                      size_t nodes,
+                                      size_t edges,
+                                      size_t graphs,
+                                      size_t *bytes);
+
+// Validates `graph` and builds, once, everything of a run that depends on the
+// graph alone (CSR, edge weights, per-graph node counts, GCN degrees and
+// normalisation) in the front of the session's arena, for many
+// `tgnn_session_run_prepared` calls with new node features (a sensor network:
+// fixed structure, new readings each period). The features of `graph` are
+// validated too and the arena checked for a run with features of their kind;
+// the model is not run (outputs: `TGNN_ERR_NO_OUTPUT` until a run).
+// Errors as for `tgnn_session_run`; after one, no graph is prepared.
+//
+// # Safety
+// As for `tgnn_session_run`; moreover every array of `graph` but the feature
+// arrays stays alive and unchanged while the graph is prepared (the batch
+// vector and node pairs are read in place by every run).
+tgnn_status tgnn_session_prepare(struct tgnn_session *session, const struct tgnn_graph *graph);
+
+// Runs the model on the graph prepared by `tgnn_session_prepare` with new
+// node features, read from `features`' feature fields only (`features_kind`,
+// `features_f32` / `features_i8`, `features_len`, `sparse_row_ptr`,
+// `sparse_cols`; the sparse row offsets hold the prepared node count + 1
+// values); every other field is ignored. Only the features are validated.
+// Same output bytes as `tgnn_session_run` on the whole graph with these
+// features; outputs and errors as there, plus `TGNN_ERR_NOT_PREPARED`.
+// A failed run leaves the graph prepared.
+//
+// # Safety
+// As for `tgnn_session_run` (`features` is NULL or points to a `tgnn_graph`
+// whose feature arrays hold the documented lengths).
+tgnn_status tgnn_session_run_prepared(struct tgnn_session *session,
+                                      const struct tgnn_graph *features);
 
 // Runs the model on `graph`. The input is validated completely before
 // anything is written (input-graph errors, `TGNN_ERR_ARENA_TOO_SMALL`); on

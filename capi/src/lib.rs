@@ -52,7 +52,7 @@ pub const TGNN_FORMAT_VERSION: u32 = 1;
 /// `uint64_t` words of storage a `tgnn_model` handle takes.
 pub const TGNN_MODEL_STORAGE_WORDS: usize = 160;
 /// `uint64_t` words of storage a `tgnn_session` handle takes.
-pub const TGNN_SESSION_STORAGE_WORDS: usize = 104;
+pub const TGNN_SESSION_STORAGE_WORDS: usize = 136;
 /// Bytes of storage a `tgnn_model` handle takes (`sizeof(tgnn_model)`).
 pub const TGNN_MODEL_STORAGE_BYTES: usize = TGNN_MODEL_STORAGE_WORDS * 8;
 /// Bytes of storage a `tgnn_session` handle takes (`sizeof(tgnn_session)`).
@@ -177,6 +177,9 @@ struct SessionCell {
     /// Whether the last `tgnn_session_run` succeeded (its outputs are readable).
     has_output: bool,
     session: rt::Session<'static, 'static>,
+    /// The graph of the last successful `tgnn_session_prepare` (its arrays
+    /// stay alive and unchanged: caller contract).
+    prepared: Option<rt::PreparedGraph<'static>>,
 }
 
 // The runtime's types must fit the storage the header declares, on every target.
@@ -619,6 +622,7 @@ pub unsafe extern "C" fn tgnn_session_init(
             last_error: INFO_OK,
             has_output: false,
             session: rt::Session::new(model, arena),
+            prepared: None,
         };
         // SAFETY: `session` is non-null, aligned and large enough for a
         // `SessionCell` (checked above and at compile time) and writable; a
@@ -635,31 +639,8 @@ pub unsafe extern "C" fn tgnn_session_init(
 /// Every non-NULL array of `g` holds the number of values `tgnn_graph` documents,
 /// alive and unchanged for `'a`.
 unsafe fn graph_input<'a>(g: &tgnn_graph) -> Res<rt::GraphInput<'a>> {
-    let features = match g.features_kind {
-        TGNN_FEATURES_F32 => {
-            // SAFETY: the caller guarantees `features_len` values.
-            rt::Features::F32(unsafe { slice(g.features_f32, g.features_len) }?)
-        }
-        TGNN_FEATURES_I8 => {
-            // SAFETY: the caller guarantees `features_len` values.
-            rt::Features::I8(unsafe { slice(g.features_i8, g.features_len) }?)
-        }
-        TGNN_FEATURES_SPARSE_I8 => {
-            let rows = g
-                .num_nodes
-                .checked_add(1)
-                .ok_or(TGNN_ERR_INVALID_ARGUMENT)?;
-            // SAFETY: the caller guarantees the documented lengths.
-            unsafe {
-                rt::Features::SparseI8 {
-                    row_ptr: slice(g.sparse_row_ptr, rows)?,
-                    cols: slice(g.sparse_cols, g.features_len)?,
-                    values: slice(g.features_i8, g.features_len)?,
-                }
-            }
-        }
-        _ => return Err(TGNN_ERR_INVALID_ARGUMENT),
-    };
+    // SAFETY: forwarded from the caller.
+    let features = unsafe { graph_features(g) }?;
     // SAFETY: the caller guarantees the documented lengths.
     unsafe {
         let mut input = rt::GraphInput::new(
@@ -684,6 +665,39 @@ unsafe fn graph_input<'a>(g: &tgnn_graph) -> Res<rt::GraphInput<'a>> {
     }
 }
 
+/// The runtime's view of a C graph's node features.
+///
+/// # Safety
+/// The feature arrays of `g` hold the number of values `tgnn_graph`
+/// documents, alive and unchanged for `'a`.
+unsafe fn graph_features<'a>(g: &tgnn_graph) -> Res<rt::Features<'a>> {
+    Ok(match g.features_kind {
+        TGNN_FEATURES_F32 => {
+            // SAFETY: the caller guarantees `features_len` values.
+            rt::Features::F32(unsafe { slice(g.features_f32, g.features_len) }?)
+        }
+        TGNN_FEATURES_I8 => {
+            // SAFETY: the caller guarantees `features_len` values.
+            rt::Features::I8(unsafe { slice(g.features_i8, g.features_len) }?)
+        }
+        TGNN_FEATURES_SPARSE_I8 => {
+            let rows = g
+                .num_nodes
+                .checked_add(1)
+                .ok_or(TGNN_ERR_INVALID_ARGUMENT)?;
+            // SAFETY: the caller guarantees the documented lengths.
+            unsafe {
+                rt::Features::SparseI8 {
+                    row_ptr: slice(g.sparse_row_ptr, rows)?,
+                    cols: slice(g.sparse_cols, g.features_len)?,
+                    values: slice(g.features_i8, g.features_len)?,
+                }
+            }
+        }
+        _ => return Err(TGNN_ERR_INVALID_ARGUMENT),
+    })
+}
+
 /// The node pairs of a C graph: both lists or neither.
 ///
 /// # Safety
@@ -706,6 +720,121 @@ unsafe fn pairs<'a>(g: &tgnn_graph) -> Res<Option<rt::NodePairs<'a>>> {
         }
         _ => Err(TGNN_ERR_PAIR_LIST_MISMATCH),
     }
+}
+
+/// The exact bytes at the front of the arena that a graph prepared by
+/// `tgnn_session_prepare` keeps between runs (CSR, edge weights, per-graph
+/// node counts, GCN degrees and normalisation), for a graph of `nodes` nodes,
+/// `edges` edges and `graphs` graphs. Part of `tgnn_model_arena_bytes`, which
+/// stays the exact need of a prepared run: preparing costs no extra arena.
+///
+/// # Safety
+/// `model` is NULL or points to a `tgnn_model`; `bytes` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn tgnn_model_prepared_bytes(
+    model: *const tgnn_model,
+    nodes: usize,
+    edges: usize,
+    graphs: usize,
+    bytes: *mut usize,
+) -> tgnn_status {
+    // SAFETY: forwarded from the caller.
+    let r = unsafe { model_ref(model) }.and_then(|m| {
+        // SAFETY: `bytes` is NULL or writable (caller contract).
+        unsafe { put(bytes, m.prepared_bytes(nodes, edges, graphs)) }
+    });
+    code(r)
+}
+
+/// Validates `graph` and builds, once, everything of a run that depends on the
+/// graph alone (CSR, edge weights, per-graph node counts, GCN degrees and
+/// normalisation) in the front of the session's arena, for many
+/// `tgnn_session_run_prepared` calls with new node features (a sensor network:
+/// fixed structure, new readings each period). The features of `graph` are
+/// validated too and the arena checked for a run with features of their kind;
+/// the model is not run (outputs: `TGNN_ERR_NO_OUTPUT` until a run).
+/// Errors as for `tgnn_session_run`; after one, no graph is prepared.
+///
+/// # Safety
+/// As for `tgnn_session_run`; moreover every array of `graph` but the feature
+/// arrays stays alive and unchanged while the graph is prepared (the batch
+/// vector and node pairs are read in place by every run).
+#[no_mangle]
+pub unsafe extern "C" fn tgnn_session_prepare(
+    session: *mut tgnn_session,
+    graph: *const tgnn_graph,
+) -> tgnn_status {
+    // SAFETY: forwarded from the caller.
+    let cell = match unsafe { session_cell(session) } {
+        Ok(c) => c,
+        Err(c) => return c,
+    };
+    cell.prepared = None;
+    let info = (|| {
+        check_ptr(graph).map_err(tgnn_error_info::api)?;
+        // SAFETY: non-null and aligned; the caller guarantees a valid `tgnn_graph`.
+        let g = unsafe { &*graph };
+        // SAFETY: the caller guarantees the documented array lengths, alive
+        // while the graph is prepared (hence `'static`).
+        let input: rt::GraphInput<'static> =
+            unsafe { graph_input(g) }.map_err(tgnn_error_info::api)?;
+        cell.session.prepare(&input).map_err(error_info)
+    })();
+    let info = match info {
+        Ok(p) => {
+            cell.prepared = Some(p);
+            INFO_OK
+        }
+        Err(e) => e,
+    };
+    cell.last_error = info;
+    cell.has_output = false;
+    info.code
+}
+
+/// Runs the model on the graph prepared by `tgnn_session_prepare` with new
+/// node features, read from `features`' feature fields only (`features_kind`,
+/// `features_f32` / `features_i8`, `features_len`, `sparse_row_ptr`,
+/// `sparse_cols`; the sparse row offsets hold the prepared node count + 1
+/// values); every other field is ignored. Only the features are validated.
+/// Same output bytes as `tgnn_session_run` on the whole graph with these
+/// features; outputs and errors as there, plus `TGNN_ERR_NOT_PREPARED`.
+/// A failed run leaves the graph prepared.
+///
+/// # Safety
+/// As for `tgnn_session_run` (`features` is NULL or points to a `tgnn_graph`
+/// whose feature arrays hold the documented lengths).
+#[no_mangle]
+pub unsafe extern "C" fn tgnn_session_run_prepared(
+    session: *mut tgnn_session,
+    features: *const tgnn_graph,
+) -> tgnn_status {
+    // SAFETY: forwarded from the caller.
+    let cell = match unsafe { session_cell(session) } {
+        Ok(c) => c,
+        Err(c) => return c,
+    };
+    let info = (|| {
+        let prepared = cell.prepared.ok_or(error_info(rt::Error::NotPrepared))?;
+        check_ptr(features).map_err(tgnn_error_info::api)?;
+        // SAFETY: non-null and aligned; the caller guarantees a valid `tgnn_graph`.
+        let g = unsafe { &*features };
+        let g = tgnn_graph {
+            num_nodes: prepared.num_nodes(),
+            ..*g
+        };
+        // SAFETY: the caller guarantees the documented feature array lengths.
+        let f = unsafe { graph_features(&g) }.map_err(tgnn_error_info::api)?;
+        cell.session
+            .run_prepared(&prepared, f)
+            .map(|_| ())
+            .map_err(error_info)
+    })()
+    .err()
+    .unwrap_or(INFO_OK);
+    cell.last_error = info;
+    cell.has_output = info.code == TGNN_OK;
+    info.code
 }
 
 /// Runs the model on `graph`. The input is validated completely before

@@ -86,6 +86,9 @@ pub const TGNN_ERR_PAIR_LIST_MISMATCH: tgnn_status = 32;
 pub const TGNN_ERR_TOO_MANY_PAIRS: tgnn_status = 33;
 /// A pair names a node not below the node count (`a`: pair, `b`: node index).
 pub const TGNN_ERR_PAIR_INDEX_OUT_OF_RANGE: tgnn_status = 34;
+/// `tgnn_session_run_prepared` without a prepared graph: none was prepared, or
+/// the session ran (`tgnn_session_run`) or failed to prepare one since.
+pub const TGNN_ERR_NOT_PREPARED: tgnn_status = 38;
 
 // ---- memory and arithmetic --------------------------------------------------
 /// The arena is too small (`a`: bytes needed including alignment slack, `b`: bytes given).
@@ -176,6 +179,7 @@ pub fn error_info(e: Error) -> tgnn_error_info {
         Error::PairIndexOutOfRange { pair, index } => {
             (TGNN_ERR_PAIR_INDEX_OUT_OF_RANGE, pair, index)
         }
+        Error::NotPrepared => (TGNN_ERR_NOT_PREPARED, 0, 0),
         // `rt::Error` is #[non_exhaustive]; the tests check that no variant lands here.
         _ => (TGNN_ERR_UNKNOWN, 0, 0),
     };
@@ -220,6 +224,7 @@ pub fn status_name(code: tgnn_status) -> Option<&'static core::ffi::CStr> {
         TGNN_ERR_PAIR_LIST_MISMATCH => c"TGNN_ERR_PAIR_LIST_MISMATCH",
         TGNN_ERR_TOO_MANY_PAIRS => c"TGNN_ERR_TOO_MANY_PAIRS",
         TGNN_ERR_PAIR_INDEX_OUT_OF_RANGE => c"TGNN_ERR_PAIR_INDEX_OUT_OF_RANGE",
+        TGNN_ERR_NOT_PREPARED => c"TGNN_ERR_NOT_PREPARED",
         TGNN_ERR_NULL_POINTER => c"TGNN_ERR_NULL_POINTER",
         TGNN_ERR_MISALIGNED => c"TGNN_ERR_MISALIGNED",
         TGNN_ERR_INVALID_ARGUMENT => c"TGNN_ERR_INVALID_ARGUMENT",

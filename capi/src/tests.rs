@@ -307,6 +307,7 @@ fn every_error() -> Vec<Error> {
             pair: 33,
             index: 34,
         },
+        Error::NotPrepared,
     ]
 }
 
@@ -1155,4 +1156,90 @@ fn input_quantization_through_the_c_api() {
         .map(|&v| v as u8)
         .collect();
     assert_eq!(got, expected);
+}
+
+/// `tgnn_session_prepare` on a valid session and graph.
+fn prepare(s: &mut tgnn_session, g: &tgnn_graph) -> tgnn_status {
+    // SAFETY: a valid session; the graph's arrays outlive its use (the tests keep them).
+    unsafe { tgnn_session_prepare(s, g) }
+}
+
+/// `tgnn_session_run_prepared` on a valid session and features.
+fn run_prepared(s: &mut tgnn_session, g: &tgnn_graph) -> tgnn_status {
+    // SAFETY: a valid session and feature arrays.
+    unsafe { tgnn_session_run_prepared(s, g) }
+}
+
+/// `tgnn_session_run` on a valid session and graph.
+fn run(s: &mut tgnn_session, g: &tgnn_graph) -> tgnn_status {
+    // SAFETY: a valid session and graph.
+    unsafe { tgnn_session_run(s, g) }
+}
+
+#[test]
+fn prepared_graph_through_the_c_api() {
+    let (bytes, g, expected) = karate();
+    let m = init_model(&bytes);
+    let model = rt::Model::from_bytes(&bytes).unwrap();
+    let (mut need, mut prep) = (0usize, 0usize);
+    // SAFETY: valid handle and out-pointers.
+    unsafe {
+        assert_eq!(
+            tgnn_model_arena_bytes(&*m, g.num_nodes, g.num_edges(), 1, &mut need),
+            TGNN_OK
+        );
+        assert_eq!(
+            tgnn_model_prepared_bytes(&*m, g.num_nodes, g.num_edges(), 1, &mut prep),
+            TGNN_OK
+        );
+    }
+    assert_eq!(prep, model.prepared_bytes(g.num_nodes, g.num_edges(), 1));
+    assert!(prep > 0 && prep < need);
+    let mut arena = vec![0u64; need.div_ceil(8)];
+    let mut s = new_session();
+    // SAFETY: valid storage; the model handle and the arena outlive the session's use.
+    unsafe {
+        assert_eq!(
+            tgnn_session_init(&mut *s, &*m, arena.as_mut_ptr().cast(), need),
+            TGNN_OK
+        );
+    }
+    let cg = graph_f32(g.num_nodes, &g.x, &g.sources, &g.targets, None);
+    // Nothing prepared yet.
+    assert_eq!(run_prepared(&mut s, &cg), TGNN_ERR_NOT_PREPARED);
+    assert_eq!(last_error(&mut s).code, TGNN_ERR_NOT_PREPARED);
+    assert_eq!(prepare(&mut s, &cg), TGNN_OK);
+    assert_eq!(output_bytes(&mut s).unwrap_err(), TGNN_ERR_NO_OUTPUT);
+    // Features only: every other field is ignored.
+    let mut f = graph_f32(0, &g.x, &[], &[], None);
+    for _ in 0..2 {
+        assert_eq!(run_prepared(&mut s, &f), TGNN_OK);
+        let (data, _, _) = output_bytes(&mut s).unwrap();
+        let as_u8: Vec<u8> = data.iter().map(|&v| v as u8).collect();
+        assert_eq!(as_u8, expected);
+    }
+    // Other features: the bytes of a plain run on them.
+    let x2: Vec<f32> = g.x.iter().map(|v| 1.0 - v).collect();
+    f.features_f32 = x2.as_ptr();
+    assert_eq!(run_prepared(&mut s, &f), TGNN_OK);
+    let (prepared_out, _, _) = output_bytes(&mut s).unwrap();
+    // Wrong shape: typed error, no output, the graph stays prepared.
+    f.features_len -= 1;
+    assert_eq!(run_prepared(&mut s, &f), TGNN_ERR_FEATURE_SHAPE);
+    assert_eq!(output_bytes(&mut s).unwrap_err(), TGNN_ERR_NO_OUTPUT);
+    f.features_len += 1;
+    assert_eq!(run_prepared(&mut s, &f), TGNN_OK);
+    let c2 = graph_f32(g.num_nodes, &x2, &g.sources, &g.targets, None);
+    assert_eq!(run(&mut s, &c2), TGNN_OK);
+    assert_eq!(output_bytes(&mut s).unwrap().0, prepared_out);
+    // A plain run overwrote the prepared graph.
+    assert_eq!(run_prepared(&mut s, &f), TGNN_ERR_NOT_PREPARED);
+    // A failed prepare leaves nothing prepared.
+    assert_eq!(prepare(&mut s, &cg), TGNN_OK);
+    let bad = graph_f32(g.num_nodes, &g.x[1..], &g.sources, &g.targets, None);
+    assert_eq!(prepare(&mut s, &bad), TGNN_ERR_FEATURE_SHAPE);
+    assert_eq!(run_prepared(&mut s, &f), TGNN_ERR_NOT_PREPARED);
+    // SAFETY: a NULL session is allowed (and refused).
+    let st = unsafe { tgnn_session_prepare(null_mut(), &cg) };
+    assert_eq!(st, TGNN_ERR_NULL_POINTER);
 }

@@ -467,6 +467,14 @@ pub struct Ctx<'a> {
     /// The node pairs `(sources, targets)` of a model with a pair head
     /// (validated: equal lengths, indices below the node count); empty otherwise.
     pub pairs: (&'a [u16], &'a [u16]),
+    /// The graph's GCN normalisation, computed once per graph by the session
+    /// (`crate::ops::gcn::fill_dinv`) for the flags `dinv_key` names
+    /// (`crate::ops::gcn::GcnFlags::key`; 0 and an empty table when the model
+    /// has no normalising `GcnConv`): one stored `dinv` per node. Ops with
+    /// these flags read it instead of computing their own.
+    pub dinv: &'a [u32],
+    /// The flags `dinv` is for (0: none).
+    pub dinv_key: u8,
 }
 
 impl Ctx<'_> {

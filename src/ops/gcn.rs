@@ -48,6 +48,56 @@ pub struct GcnFlags {
     pub edge_weight: bool,
 }
 
+impl GcnFlags {
+    /// A non-zero byte naming the flags that decide the degrees (`improved`,
+    /// `add_self_loops`, `edge_weight`), for [`Ctx::dinv_key`].
+    pub fn key(self) -> u8 {
+        0x80 | u8::from(self.improved)
+            | u8::from(self.add_self_loops) << 1
+            | u8::from(self.edge_weight) << 2
+    }
+
+    /// The normalising flags named by [`GcnFlags::key`].
+    pub fn from_key(key: u8) -> GcnFlags {
+        GcnFlags {
+            improved: key & 1 != 0,
+            add_self_loops: key & 2 != 0,
+            normalize: true,
+            edge_weight: key & 4 != 0,
+        }
+    }
+}
+
+/// `dinv[i] = dinv_store(dinv_q24(degree(i)))` for every node.
+pub(crate) fn fill_dinv(ctx: &Ctx<'_>, flags: GcnFlags, dinv: &mut [u32]) {
+    for (i, d) in dinv.iter_mut().enumerate() {
+        *d = dinv_store(dinv_q24(degree(ctx, i, flags)));
+    }
+}
+
+/// Bytes of [`run`]'s own `dinv` table, which it does not take when the
+/// session shares one for its flags ([`Ctx::dinv`]).
+pub fn dinv_scratch_bytes(nodes: usize) -> usize {
+    region_bytes::<u32>(nodes)
+}
+
+/// The `dinv` table for `flags`: the session's ([`Ctx::dinv`]) when it is for
+/// these flags, else computed into `scratch`.
+fn dinv_table<'r, 's: 'r>(
+    ctx: &Ctx<'r>,
+    flags: GcnFlags,
+    scratch: &mut Scratch<'s>,
+) -> Result<&'r [u32]> {
+    let n = ctx.nodes();
+    // (`kernels-small`: never shared, see `ops::shared_norm_key`.)
+    if !cfg!(feature = "kernels-small") && ctx.dinv_key == flags.key() && ctx.dinv.len() == n {
+        return Ok(ctx.dinv);
+    }
+    let dinv = scratch.take::<u32>(n)?;
+    fill_dinv(ctx, flags, dinv);
+    Ok(dinv)
+}
+
 /// Scratch taken by [`run`]: weight sums, `h` (`nodes × out_ch` i32), `dinv`
 /// (`nodes` u32, [`dinv_store`]), an i64 and an i32 accumulator row, the
 /// prepared channel records ([`requant::prepare`], 16 bytes per channel).
@@ -378,9 +428,10 @@ fn round_q24(x: i64) -> i32 {
 
 /// Runs the convolution on `x` (dense, or the sparse model input). Not
 /// inlined: its frame holds `unit_row`'s 256-byte term buffer, which would
-/// otherwise enlarge the frame of the op dispatch on every op's stack path.
+/// otherwise enlarge the frame of the op dispatch on every op's stack path
+/// (`kernels-small` has no `unit_row`, and inlines it for code size).
 #[allow(clippy::too_many_arguments)]
-#[inline(never)]
+#[cfg_attr(not(feature = "kernels-small"), inline(never))]
 pub fn run(
     ctx: &Ctx<'_>,
     w: Matrix<'_>,
@@ -395,7 +446,11 @@ pub fn run(
     let oc = out.channels;
     let sums = scratch.take::<i32>(oc)?;
     let h = scratch.take::<i32>(n.saturating_mul(oc))?;
-    let dinv = scratch.take::<u32>(n)?;
+    let dinv: &[u32] = if flags.normalize {
+        dinv_table(ctx, flags, &mut scratch)?
+    } else {
+        scratch.take::<u32>(n)?
+    };
     let acc = scratch.take::<i64>(oc)?;
     let row = scratch.take::<i32>(oc)?;
     let prep = scratch.take::<requant::Prepared>(oc)?;
@@ -405,11 +460,6 @@ pub fn run(
 
     x.weight_sums(w, sums);
     x.matmul(w, sums, h);
-    if flags.normalize {
-        for (i, d) in dinv.iter_mut().enumerate() {
-            *d = dinv_store(dinv_q24(degree(ctx, i, flags)));
-        }
-    }
     // Unit weights, normalised: channels in blocks of 8 (64-bit hosts) or
     // 4 (32-bit targets: eight `i64` accumulators take the registers), the
     // rest by 2 and 1 ([`unit_row`]); `kernels-small`: the general loop below only.

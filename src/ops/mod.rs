@@ -348,3 +348,42 @@ mod tests {
         }
     }
 }
+
+/// The key ([`gcn::GcnFlags::key`]) of an op whose graph normalisation the
+/// session computes once per graph and shares ([`Ctx::dinv`]): a
+/// normalising `GcnConv`. `None` for every other op.
+///
+/// With `kernels-small` (size over speed) no op shares it: each normalising
+/// `GcnConv` computes its own table, as before sharing, in less code.
+#[cfg(all(feature = "op-gcn", not(feature = "kernels-small")))]
+pub(crate) fn shared_norm_key(op: &Op) -> Option<u8> {
+    match op {
+        Op::GcnConv(c) if c.normalize => Some(c.flags().key()),
+        _ => None,
+    }
+}
+
+#[cfg(any(not(feature = "op-gcn"), feature = "kernels-small"))]
+pub(crate) fn shared_norm_key(_: &Op) -> Option<u8> {
+    None
+}
+
+/// Bytes of the shared `dinv` table for `nodes` nodes.
+#[cfg(feature = "op-gcn")]
+pub(crate) fn shared_norm_bytes(nodes: usize) -> usize {
+    gcn::dinv_scratch_bytes(nodes)
+}
+
+#[cfg(not(feature = "op-gcn"))]
+pub(crate) fn shared_norm_bytes(_: usize) -> usize {
+    0
+}
+
+/// Fills the shared `dinv` table for the key `key` ([`shared_norm_key`]).
+#[cfg(feature = "op-gcn")]
+pub(crate) fn fill_shared_norm(key: u8, ctx: &Ctx<'_>, dinv: &mut [u32]) {
+    gcn::fill_dinv(ctx, gcn::GcnFlags::from_key(key), dinv);
+}
+
+#[cfg(not(feature = "op-gcn"))]
+pub(crate) fn fill_shared_norm(_: u8, _: &Ctx<'_>, _: &mut [u32]) {}

@@ -163,12 +163,28 @@ pub fn run(bytes: &[u8], input: &GraphInput) -> Result<Vec<(usize, usize, Vec<i8
         let arena = aligned(&mut buf, need);
         let mut s = Session::new(&model, arena);
         s.run(input)?;
-        (0..model.outputs().len())
+        let outs = (0..model.outputs().len())
             .map(|i| {
                 let o = s.output(i).unwrap();
                 (o.rows, o.channels, o.data.to_vec())
             })
-            .collect::<Vec<_>>()
+            .collect::<Vec<_>>();
+        // A prepared graph in the same (exact) arena gives the same bytes,
+        // twice in a row, and the prepared region is within the arena.
+        assert!(model.prepared_bytes(n, e, g) <= need);
+        let p = s.prepare(input).expect("prepare after a successful run");
+        for _ in 0..2 {
+            s.run_prepared(&p, input.features)
+                .expect("prepared run after a successful run");
+            let again = (0..model.outputs().len())
+                .map(|i| {
+                    let o = s.output(i).unwrap();
+                    (o.rows, o.channels, o.data.to_vec())
+                })
+                .collect::<Vec<_>>();
+            assert_eq!(again, outs, "prepared run differs from the run");
+        }
+        outs
     };
     if need > 0 {
         let arena = aligned(&mut buf, need - 1);

@@ -2,7 +2,8 @@
 //!
 //! This firmware calls the whole public inference API — [`Model::from_bytes`],
 //! [`Model::arena_bytes`], [`Session::new`], [`Session::run`],
-//! [`Session::run_inspect`], [`Session::output`], [`Output::row`],
+//! [`Session::run_inspect`], [`Session::prepare`], [`Session::run_prepared`],
+//! [`Session::output`], [`Output::row`],
 //! [`Output::argmax`], [`Output::dequantize`] — with float, int8 and sparse int8
 //! features, with and without edge weights and a batch vector, on inputs the
 //! compiler cannot know: every input (the model bytes included) is reached
@@ -281,6 +282,43 @@ fn run_sparse(session: &mut Session<'_, '_>, inp: &Inputs) -> u32 {
     }
 }
 
+/// `Session::prepare` and `Session::run_prepared` on float features (the
+/// graph of [`run_f32`], prepared once, run twice); counts as one run when
+/// both give the expected output.
+#[inline(never)]
+fn run_prepared_f32(session: &mut Session<'_, '_>, inp: &Inputs) -> u32 {
+    let g = GraphInput::new(
+        inp.num_nodes,
+        Features::F32(inp.features_f32),
+        inp.sources,
+        inp.targets,
+    );
+    let Ok(p) = session.prepare(&g) else {
+        sink(10, 0xE000_0005);
+        return 0;
+    };
+    let mut ok = 1;
+    for _ in 0..2 {
+        match session.run_prepared(&p, Features::F32(inp.features_f32)) {
+            Ok(out) => {
+                let same = out.data.len() == inp.expected.len()
+                    && out
+                        .data
+                        .iter()
+                        .zip(inp.expected)
+                        .all(|(&a, &b)| a as u8 == b);
+                ok &= u32::from(same);
+                consume(11, &out);
+            }
+            Err(_) => {
+                sink(10, 0xE000_0006);
+                ok = 0;
+            }
+        }
+    }
+    ok
+}
+
 /// `Session::output` for every output of the last run.
 #[inline(never)]
 fn read_outputs(session: &Session<'_, '_>) {
@@ -306,7 +344,8 @@ fn inference() -> u32 {
     // SAFETY: the only reference to ARENA, taken once.
     let arena: &mut [u8] = unsafe { &mut *addr_of_mut!(ARENA) };
     let mut session = new_session(&model, arena);
-    let ok = run_f32(&mut session, &inp)
+    // (`run_prepared_f32` last but one: `run_i8_inspect`'s outputs are read after.)
+    let ok = run_f32(&mut session, &inp) * run_prepared_f32(&mut session, &inp)
         + run_sparse(&mut session, &inp)
         + run_i8_inspect(&mut session, &inp);
     read_outputs(&session);

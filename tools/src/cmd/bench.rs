@@ -11,7 +11,12 @@
 //! ```
 //!
 //! counts exactly the instructions of 10 inferences (plus the warm-up ones,
-//! see `--warmup`). Wall-clock times are printed too (median and minimum over
+//! see `--warmup`). The graph is prepared once before the loop
+//! (`Session::prepare`: validation, CSR, degrees and GCN normalisation), so an
+//! inference is `Session::run_prepared` with the features, as on a device
+//! whose graph structure is fixed; `--unprepared` runs `Session::run` on the
+//! whole input instead (the graph validated and built inside every
+//! inference). Both give the same output bytes, which bench checks. Wall-clock times are printed too (median and minimum over
 //! the iterations); they are noisy and only meaningful as ratios against
 //! something measured in the same run.
 
@@ -22,7 +27,7 @@ use std::time::Instant;
 use anyhow::{anyhow, bail, Context, Result};
 use serde_json::json;
 use tinygnn::graph::{quantize_value, Features, GraphInput};
-use tinygnn::{Model, Session};
+use tinygnn::{Model, PreparedGraph, Session};
 
 use crate::st;
 
@@ -58,6 +63,11 @@ pub struct Args {
     /// Feature form given to the runtime.
     #[arg(long, value_enum, default_value_t = FeatureKind::F32)]
     pub features: FeatureKind,
+    /// Validate the graph and build its CSR, degrees and normalisation
+    /// inside every inference (`Session::run`), instead of once before the
+    /// loop (`Session::prepare`, then `Session::run_prepared` per inference).
+    #[arg(long)]
+    pub unprepared: bool,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
@@ -66,10 +76,25 @@ pub struct Args {
 /// One inference; never inlined so that callgrind's `--toggle-collect` can
 /// isolate it. Returns the output's first byte so the work is not optimized
 /// away.
+/// With a prepared graph, only `input`'s features are given to the runtime.
 #[inline(never)]
-pub fn infer(session: &mut Session<'_, '_>, input: &GraphInput<'_>) -> Result<i8> {
-    let out = session.run(input).map_err(|e| anyhow!("runtime: {e}"))?;
+pub fn infer(
+    session: &mut Session<'_, '_>,
+    input: &GraphInput<'_>,
+    prepared: Option<&PreparedGraph<'_>>,
+) -> Result<i8> {
+    let out = match prepared {
+        Some(p) => session.run_prepared(p, input.features),
+        None => session.run(input),
+    }
+    .map_err(|e| anyhow!("runtime: {e}"))?;
     Ok(out.data.first().copied().unwrap_or(0))
+}
+
+/// The output bytes of an unprepared run, to check the prepared ones against.
+fn unprepared_output(session: &mut Session<'_, '_>, input: &GraphInput<'_>) -> Result<Vec<i8>> {
+    let out = session.run(input).map_err(|e| anyhow!("runtime: {e}"))?;
+    Ok(out.data.to_vec())
 }
 
 fn median(v: &mut [f64]) -> f64 {
@@ -129,21 +154,39 @@ pub fn run(a: &Args) -> Result<()> {
     } else {
         model.arena_bytes(g.num_nodes, g.num_edges(), g.num_graphs)
     };
+    let prepared_bytes = model.prepared_bytes(g.num_nodes, g.num_edges(), g.num_graphs);
     // +8: the arena need not start 8-aligned.
     let mut arena = vec![0u8; arena_bytes.saturating_add(8)];
     let mut session = Session::new(&model, &mut arena);
+    let reference = unprepared_output(&mut session, &input)?;
+    let prepared = if a.unprepared {
+        None
+    } else {
+        Some(
+            session
+                .prepare(&input)
+                .map_err(|e| anyhow!("runtime: {e}"))?,
+        )
+    };
 
     for _ in 0..a.warmup {
-        black_box(infer(&mut session, black_box(&input))?);
+        black_box(infer(&mut session, black_box(&input), prepared.as_ref())?);
     }
     let mut times = Vec::with_capacity(a.iters as usize);
     for _ in 0..a.iters {
         let t0 = Instant::now();
-        black_box(infer(&mut session, black_box(&input))?);
+        black_box(infer(&mut session, black_box(&input), prepared.as_ref())?);
         times.push(t0.elapsed().as_nanos() as f64);
     }
     // The output of the last inference: its argmax (node or graph rows) and accuracy.
-    let out = session.run(&input).map_err(|e| anyhow!("runtime: {e}"))?;
+    let out = match &prepared {
+        Some(p) => session.run_prepared(p, input.features),
+        None => session.run(&input),
+    }
+    .map_err(|e| anyhow!("runtime: {e}"))?;
+    if out.data != &reference[..] {
+        bail!("the prepared graph's output differs from an unprepared run's (a runtime bug)");
+    }
     let pred: Vec<usize> = (0..out.rows).map(|r| out.argmax(r).unwrap_or(0)).collect();
     let raw: Vec<u8> = out.data.iter().map(|&v| v as u8).collect();
     let crc = crc32(&raw);
@@ -163,6 +206,7 @@ pub fn run(a: &Args) -> Result<()> {
             "model": a.model.display().to_string(), "graphs": a.graphs.display().to_string(),
             "nodes": g.num_nodes, "edges": g.num_edges(), "num_graphs": g.num_graphs,
             "features": feat, "sparse_entries": nnz, "arena_bytes": arena_bytes, "model_bytes": bytes.len(),
+            "prepared": !a.unprepared, "prepared_bytes": prepared_bytes,
             "iters": a.iters, "warmup": a.warmup,
             "median_ns": med, "min_ns": min,
             "rows": rows, "channels": channels, "output_crc32": format!("{crc:08x}"),
@@ -188,6 +232,11 @@ pub fn run(a: &Args) -> Result<()> {
         );
     }
     outln!("arena_bytes {arena_bytes}");
+    if a.unprepared {
+        outln!("graph validated and built inside every inference (--unprepared)");
+    } else {
+        outln!("prepared graph: {prepared_bytes} B of the arena, built once before the loop (CSR, degrees, normalisation)");
+    }
     outln!(
         "inferences {} (+{} warm-up): median {:.1} us, min {:.1} us per inference (wall clock)",
         a.iters,
