@@ -812,8 +812,13 @@ impl<'a, 'm> Session<'a, 'm> {
         self.tensor(t, dims, slots_start)
     }
 
-    /// Offset of the aligned arena start.
+    /// Offset of the aligned arena start. An empty arena has no address to
+    /// align (its pointer is any dangling value): no slack, so that the need
+    /// it reports does not depend on how the empty slice was made.
     fn align_slack(&self) -> usize {
+        if self.arena.is_empty() {
+            return 0;
+        }
         let off = self.arena.as_ptr().align_offset(8);
         if off >= 8 {
             0

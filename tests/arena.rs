@@ -164,3 +164,28 @@ fn arena_bytes_saturates_on_absurd_sizes() {
     let m = Model::from_bytes(&bytes).unwrap();
     assert!(m.arena_bytes(usize::MAX, usize::MAX, usize::MAX) >= usize::MAX - 64);
 }
+
+/// An empty arena reports the plain need, whatever dangling pointer the
+/// empty slice carries (the C API makes one aligned to 1, a `Vec<u64>` one
+/// aligned to 8): there is no address to align.
+#[test]
+fn empty_arena_reports_the_plain_need() {
+    let bytes = chain(false);
+    let m = Model::from_bytes(&bytes).unwrap();
+    let x: Vec<i8> = (0..20).map(|i| i as i8).collect();
+    let g = input(5, &x, &[0], &[1]);
+    let mut aligned: Vec<u64> = Vec::new();
+    let aligned: &mut [u8] = bytemuck::cast_slice_mut(&mut aligned[..]);
+    let byte_aligned: &mut [u8] = &mut [];
+    let byte_aligned = &mut byte_aligned[..];
+    for arena in [aligned, byte_aligned] {
+        let mut s = tinygnn::Session::new(&m, arena);
+        match s.run(&g) {
+            Err(tinygnn::Error::ArenaTooSmall { needed, actual }) => {
+                assert_eq!(needed as usize, m.arena_bytes(5, 1, 1));
+                assert_eq!(actual, 0);
+            }
+            other => panic!("{:?}", other.map(|_| ())),
+        }
+    }
+}
