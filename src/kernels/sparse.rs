@@ -211,9 +211,10 @@ impl<'a> Packed<'a> {
 }
 
 /// Optimized for Cortex-M4/M7/M33 (`cfg(tinygnn_dsp)`: the loop of
-/// [`blocks4`] in assembly, 3 instructions per MAC): bit-exact with
-/// [`matvec_ref`]. The row's entries with a column `< in_ch` are packed [`PACKED_CHUNK`] at a time as `k << 16 | (v − zp) as u16`
-/// into `buf`; then for every block of four output channels [`blocks4`]
+/// `blocks4` in assembly): bit-exact with [`matvec_ref`]. The row's entries
+/// with a column `< in_ch` are packed [`PACKED_CHUNK`] at a time as
+/// `k << 16 | (v − zp) as u16` into `buf`; then for every block of four
+/// output channels `blocks4`
 /// adds `W[c, k]·(v − zp)` to four register accumulators per entry
 /// (`SMLABB` takes the low half of the packed word as the 16-bit `v − zp`);
 /// the channels past the last whole block one at a time. Output channels
