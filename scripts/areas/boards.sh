@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # area: emulated boards (QEMU M4/M0): every bundled model's device bytes == host bytes, M0 stack, stack per model, real-board builds
-# needs: rust qemu cli flip-link
+# needs: rust qemu cli flip-link defmt-print
 #
 #   scripts/areas/boards.sh [TARGET...]   (or scripts/test.sh --area boards)
 #
@@ -20,6 +20,8 @@
 #     into .cache/inputs/<name> by models/make_inputs.py when missing), else visible SKIP lines;
 #     the conformance goldens gps_rwse (M0), gps_gine_layer_norm, transformer_h4_mean,
 #     layer_norm and attention_pool (M4);
+#     the demo model with the firmware's defmt report (--defmt: defmt frames decoded by
+#     defmt-print, compared with the host's lines);
 #  3. the Cortex-M0 stack (boards/qemu-m0/memory.x keeps it below .data/.bss), on karate-gcn: the
 #     arena sizes that used to lock up (10,688 / 11,152 / 11,712 B) no longer link (a clean SKIP);
 #     the largest arena that links and the model's own arena PASS with a whole-run stack
@@ -38,7 +40,7 @@ source "$(dirname "$0")/../lib.sh"
 # (--no-setup, an option of the former scripts/boards-ci.sh, is accepted and ignored: setup is
 # idempotent and done once per run.)
 [ "${1:-}" != "--no-setup" ] || shift
-need rust qemu cli flip-link
+need rust qemu cli flip-link defmt-print
 [ -z "${TINYGNN_DATA:-}" ] || need python
 for v in $(compgen -e | grep '^CARGO_PROFILE_' || true); do unset "$v"; done
 export RUSTFLAGS="${RUSTFLAGS:--D warnings}"
@@ -142,6 +144,10 @@ int4_runs() {
     scripts/qemu-run.sh --board m4 --split --i8 "$OUT/digits-gin-int4.tgnn:models/digits-gin/graphs.safetensors"
 }
 step "QEMU runs (m4): int4 weights" int4_runs
+
+# The defmt report path of the real boards (DefmtReport: values as defmt types, frames over
+# semihosting here, RTT on the boards), decoded by defmt-print and compared with the host's.
+step "QEMU run (m4, defmt): the decoded report" scripts/qemu-run.sh --board m4 --defmt --demo
 
 golden_runs() {
     # Ops and forms the bundled models leave out, from their conformance goldens: GPS with the
