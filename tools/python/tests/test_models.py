@@ -57,7 +57,17 @@ def test_make_inputs_reproduces_committed_files(name, tmp_path):
     res = make_inputs(name, tmp_path)
     assert res.returncode == 0, res.stderr
     for f in tmp_path.iterdir():
-        assert f.read_bytes() == (MODELS / name / f.name).read_bytes(), f.name
+        committed = MODELS / name / f.name
+        if f.name.startswith("expected_float"):
+            # PyG's float outputs: their last bits depend on the CPU's vector width (see
+            # tests/conformance/gen_golden.py, same_outputs); the inputs are byte for byte.
+            a, b = load_file(str(f)), load_file(str(committed))
+            assert a.keys() == b.keys(), f.name
+            for k in a:
+                assert a[k].dtype == b[k].dtype and a[k].shape == b[k].shape, (f.name, k)
+                torch.testing.assert_close(a[k], b[k], rtol=1e-5, atol=1e-5)
+        else:
+            assert f.read_bytes() == committed.read_bytes(), f.name
 
 
 @pytest.mark.skipif(not os.environ.get("TINYGNN_DATA"), reason="$TINYGNN_DATA not set")
