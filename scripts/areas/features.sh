@@ -36,7 +36,7 @@ grep -v -e "unstable feature specified" -e "this feature is not stably supported
 rm -f "$log"
 [ "$status" = 0 ] || { echo "features: the +dsp build for thumbv8m.main-none-eabihf FAILED"; exit 1; }
 say "op features: GCN-only runtime rejects other ops (Error::OpNotCompiled)"
-cargo test --release -q -p tinygnn --no-default-features --features std,op-gcn,op-linear --test op_features
+cargo test --profile test-release -q -p tinygnn --no-default-features --features std,op-gcn,op-linear --test op_features
 msrv=$(sed -n 's/^rust-version = "\(.*\)"$/\1/p' Cargo.toml | head -1)
 say "MSRV: tinygnn and tinygnn-proto with Rust $msrv, --locked (host: default, all features; thumbv7em: no_std, server)"
 grep -qx "rust-version = \"$msrv\"" proto/Cargo.toml \

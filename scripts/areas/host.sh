@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# area: cargo test --workspace --release: runtime unit, property, conformance and CLI tests (host)
+# area: cargo test --workspace (profile test-release): runtime unit, property, conformance and CLI tests (host)
 # needs: rust
 # Every crate of the workspace: the runtime (ops, kernels, quantization, sparse input, int4,
 # random models, bad input, arena, ...), the CLI (tools/tests: convert, run, verify, stream,
@@ -8,4 +8,4 @@
 # mutants (mutate_*) run once, in the hostile area, which prints their counts.
 source "$(dirname "$0")/../lib.sh"
 need rust
-cargo test --workspace --release -- --skip mutate_
+cargo test --workspace --profile test-release -- --skip mutate_

@@ -59,7 +59,7 @@ fi
 # ---------------------------------------------------------------- 2. mutation suite
 if want mutation; then
     # The mutants only (mutate_*); the host area skips them. --nocapture: their counts.
-    cargo test -q --release -p tinygnn --test mutation -- mutate_ --nocapture --test-threads 1 2>&1 |
+    cargo test -q --profile test-release -p tinygnn --test mutation -- mutate_ --nocapture --test-threads 1 2>&1 |
         sed -E 's/^[.i]+//' | grep -E '^(==|  |test result)'
     took "mutation suite"
 fi

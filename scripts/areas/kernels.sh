@@ -18,13 +18,12 @@
 source "$(dirname "$0")/../lib.sh"
 need rust qemu
 say "fast paths against their reference forms, 20,000 proptest cases each"
-PROPTEST_CASES=20000 cargo test -q --release -p tinygnn --lib -- quant:: requant:: kernels::dense:: ops::gcn:: kernels::sparse:: kernels::aggregate:: 2>&1 \
+PROPTEST_CASES=20000 cargo test -q --profile test-release -p tinygnn --lib -- quant:: requant:: kernels::dense:: ops::gcn:: kernels::sparse:: kernels::aggregate:: 2>&1 \
     | grep -E '^test result|FAILED|panicked' || { echo "kernels: proptests FAILED"; exit 1; }
 
 say "runtime tests with kernels-small (reference kernels in every op)"
-# Integer results do not depend on LTO; a non-LTO test build is faster.
-CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 CARGO_PROFILE_RELEASE_DEBUG=0 \
-    cargo test --release -q -p tinygnn --features kernels-small -- --skip mutate_
+# Integer results do not depend on LTO: the test-release profile (Cargo.toml) builds faster.
+cargo test --profile test-release -q -p tinygnn --features kernels-small -- --skip mutate_
 
 say "dense kernels on emulated Cortex-M (bit-exact vs reference, instructions per MAC)"
 log=$(mktemp)

@@ -23,9 +23,8 @@ for t in thumbv6m-none-eabi thumbv7em-none-eabihf thumbv8m.main-none-eabihf risc
 done
 
 say "GCN-only size configuration (no int4, small metadata reader)"
-# Integer results do not depend on LTO; a non-LTO test build is faster.
-CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 CARGO_PROFILE_RELEASE_DEBUG=0 \
-    cargo test --release -q -p tinygnn --no-default-features \
+# Integer results do not depend on LTO: the test-release profile (Cargo.toml) builds faster.
+cargo test --profile test-release -q -p tinygnn --no-default-features \
     --features std,op-gcn,op-linear,kernels-small --lib --test size_features --test op_features
 
 say "GCN-only firmware size (goal: runtime .text <= 12288 B)"
