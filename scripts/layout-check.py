@@ -40,6 +40,7 @@ FAMILIES = {
     "norm": r"\bLayerNorm\b|\blayer_norm\b|\bnorm::",
     "transformer": r"\bTransformer\w*|\btransformer_conv\b|\btransformer::",
     "pe": r"\bRandomWalkPe\b|\brandom_walk_pe\b|\bpe::",
+    "hypergraph": r"\bHypergraph\w*|\bhypergraph_conv\b|\bhypergraph::",
 }
 
 

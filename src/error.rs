@@ -191,6 +191,39 @@ pub enum Error {
         /// The offending node index.
         index: u32,
     },
+
+    // ---- hyperedges (HypergraphConv) ---------------------------------------
+    /// The model has a `HypergraphConv` and the input has no `hyperedges`.
+    MissingHyperedges,
+    /// The node and hyperedge rows of `hyperedge_index` differ in length.
+    HyperedgeListMismatch,
+    /// More incidences (`hyperedge_index` columns) than the model's `max_edges`.
+    TooManyIncidences {
+        /// Incidences given.
+        incidences: u32,
+        /// The model's maximum (`max_edges`).
+        max: u32,
+    },
+    /// An incidence names a node not below the node count.
+    HyperedgeNodeOutOfRange {
+        /// Index of the incidence (column of `hyperedge_index`).
+        incidence: u32,
+        /// The offending node index.
+        index: u32,
+    },
+    /// `hyperedge_weight` has fewer entries than hyperedges (`max id + 1`).
+    HyperedgeWeightShape {
+        /// Entries needed (the number of hyperedges).
+        expected: u32,
+        /// Entries given.
+        actual: u32,
+    },
+    /// A hyperedge weight is negative, NaN, infinite or too large for Q16
+    /// (as edge weights, [`crate::graph::edge_weight_q16`]).
+    InvalidHyperedgeWeight {
+        /// The hyperedge.
+        hyperedge: u32,
+    },
 }
 
 impl fmt::Display for Error {
@@ -275,6 +308,28 @@ impl fmt::Display for Error {
             Error::PairIndexOutOfRange { pair, index } => {
                 write!(f, "pair {pair}: node index {index} out of range")
             }
+            Error::MissingHyperedges => f.write_str(
+                "the model has a hypergraph convolution but the input has no hyperedge_index",
+            ),
+            Error::HyperedgeListMismatch => {
+                f.write_str("hyperedge_index node/hyperedge rows differ in length")
+            }
+            Error::TooManyIncidences { incidences, max } => write!(
+                f,
+                "hyperedge_index has {incidences} incidences, the model allows {max}"
+            ),
+            Error::HyperedgeNodeOutOfRange { incidence, index } => write!(
+                f,
+                "hyperedge_index column {incidence}: node index {index} out of range"
+            ),
+            Error::HyperedgeWeightShape { expected, actual } => write!(
+                f,
+                "expected at least {expected} hyperedge weights (one per hyperedge), got {actual}"
+            ),
+            Error::InvalidHyperedgeWeight { hyperedge } => write!(
+                f,
+                "hyperedge {hyperedge} weight is negative, not finite or too large"
+            ),
         }
     }
 }

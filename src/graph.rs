@@ -18,6 +18,16 @@
 //!   `edges × D` values ([`Error::EdgeAttrShape`]), float values finite
 //!   ([`Error::NonFiniteEdgeAttr`]); otherwise any given `edge_attr` is ignored;
 //! * `batch` (if given) has one entry per node, and `num_graphs() ≤ max_graphs`;
+//! * if the model has a `HypergraphConv` ([`Model::uses_hyperedges`]):
+//!   `hyperedges` present ([`Error::MissingHyperedges`]), node and hyperedge
+//!   rows of equal length ([`Error::HyperedgeListMismatch`]), at most
+//!   `max_edges` incidences ([`Error::TooManyIncidences`]), every node index
+//!   `< num_nodes` ([`Error::HyperedgeNodeOutOfRange`]); the hyperedges are
+//!   numbered `0..M` with `M = max id + 1` (0 without incidences, PyG's
+//!   default `num_edges`); `weight`, if given, has at least `M` entries
+//!   ([`Error::HyperedgeWeightShape`]), each valid for [`edge_weight_q16`]
+//!   ([`Error::InvalidHyperedgeWeight`]); otherwise any given hyperedges are
+//!   ignored;
 //! * if the model has a pair tensor ([`Model::has_pairs`], a link-prediction
 //!   head): `pairs` present, `sources.len() == targets.len() ≤ max_pairs`,
 //!   every index `< num_nodes`; otherwise any given pairs are ignored.
@@ -27,6 +37,7 @@
 //! batch vector or with an empty one), each the value of an empty graph.
 
 use crate::error::{Error, Result};
+pub use crate::ops::Hyperedges;
 use crate::Model;
 
 /// Node features, row-major `[num_nodes, F]`.
@@ -151,6 +162,11 @@ pub struct GraphInput<'a> {
     /// Node pairs to score (a link-prediction head's queries, PyG's
     /// `edge_label_index`); models without a pair head ignore them.
     pub pairs: Option<NodePairs<'a>>,
+    /// The hypergraph incidence (PyG's `hyperedge_index`, with
+    /// `hyperedge_weight`), read by `HypergraphConv`; other models ignore it.
+    /// (A reference: it keeps this struct, which the C API's session
+    /// handle holds for a prepared graph, one pointer larger only.)
+    pub hyperedges: Option<&'a Hyperedges<'a>>,
 }
 
 /// Edge features, row-major `[num_edges, D]`.
@@ -193,6 +209,7 @@ impl<'a> GraphInput<'a> {
             batch: None,
             edge_attr: None,
             pairs: None,
+            hyperedges: None,
         }
     }
 
@@ -222,6 +239,13 @@ impl<'a> GraphInput<'a> {
     #[must_use]
     pub const fn with_pairs(mut self, pairs: NodePairs<'a>) -> Self {
         self.pairs = Some(pairs);
+        self
+    }
+
+    /// With a hypergraph incidence (read only by models with a `HypergraphConv`).
+    #[must_use]
+    pub const fn with_hyperedges(mut self, hyperedges: &'a Hyperedges<'a>) -> Self {
+        self.hyperedges = Some(hyperedges);
         self
     }
 
@@ -398,6 +422,8 @@ pub(crate) fn validate(model: &Model<'_>, input: &GraphInput<'_>) -> Result<Dims
         });
     }
     let p = validate_pairs(model, input, n)?;
+    #[cfg(feature = "op-hypergraph")]
+    validate_hyperedges(model, input, n)?;
     Ok(Dims {
         nodes: n,
         edges: e,
@@ -476,6 +502,46 @@ fn validate_pairs(model: &Model<'_>, input: &GraphInput<'_>, n: usize) -> Result
         }
     }
     Ok(p)
+}
+
+/// The hyperedge rules of [`validate`].
+#[cfg(feature = "op-hypergraph")]
+fn validate_hyperedges(model: &Model<'_>, input: &GraphInput<'_>, n: usize) -> Result<()> {
+    if !model.uses_hyperedges() {
+        return Ok(());
+    }
+    let h = input.hyperedges.ok_or(Error::MissingHyperedges)?;
+    if h.nodes.len() != h.edges.len() {
+        return Err(Error::HyperedgeListMismatch);
+    }
+    let (_, max_edges, _) = model.capacity();
+    if h.nodes.len() > max_edges as usize {
+        return Err(Error::TooManyIncidences {
+            incidences: to_u32(h.nodes.len()),
+            max: max_edges,
+        });
+    }
+    if let Some(k) = h.nodes.iter().position(|&v| usize::from(v) >= n) {
+        return Err(Error::HyperedgeNodeOutOfRange {
+            incidence: to_u32(k),
+            index: h.nodes.get(k).map_or(0, |&v| u32::from(v)),
+        });
+    }
+    if let Some(w) = h.weight {
+        let m = h.num_hyperedges();
+        if w.len() < m {
+            return Err(Error::HyperedgeWeightShape {
+                expected: to_u32(m),
+                actual: to_u32(w.len()),
+            });
+        }
+        if let Some(bad) = w.iter().position(|&x| edge_weight_q16(x).is_none()) {
+            return Err(Error::InvalidHyperedgeWeight {
+                hyperedge: to_u32(bad),
+            });
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

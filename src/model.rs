@@ -277,6 +277,18 @@ impl<'a> Model<'a> {
         cfg!(feature = "op-link") && self.tensors.iter().any(|t| t.kind == TensorKind::Pair)
     }
 
+    /// Whether the model has a `HypergraphConv`, so every input must carry
+    /// [`crate::GraphInput::hyperedges`]. Always false in a build without
+    /// `op-hypergraph` (such a model is `OpNotCompiled` there).
+    pub fn uses_hyperedges(&self) -> bool {
+        #[cfg(feature = "op-hypergraph")]
+        return self
+            .ops()
+            .any(|op| matches!(op, crate::ops::Op::HypergraphConv(_)));
+        #[cfg(not(feature = "op-hypergraph"))]
+        false
+    }
+
     /// Whether any op reads edge weights.
     pub fn uses_edge_weight(&self) -> bool {
         self.meta.uses_edge_weight

@@ -911,6 +911,8 @@ impl<'a, 'm> Session<'a, 'm> {
             },
             dinv: &[],
             dinv_key: 0,
+            #[cfg(feature = "op-hypergraph")]
+            hyperedges: hyperedges_of(model, input),
         };
         if let Some(key) = plan.norm {
             if build {
@@ -956,6 +958,15 @@ impl<'a, 'm> Session<'a, 'm> {
         };
         views.run_ops(&ctx_base, slots_region, scratch_region, &mut f)?;
         Ok(slots_start)
+    }
+}
+
+/// The (validated) hyperedges of `input` for a model that reads them, else none.
+#[cfg(feature = "op-hypergraph")]
+fn hyperedges_of<'x>(model: &Model<'_>, input: &GraphInput<'x>) -> crate::graph::Hyperedges<'x> {
+    match input.hyperedges {
+        Some(h) if model.uses_hyperedges() => *h,
+        _ => crate::graph::Hyperedges::EMPTY,
     }
 }
 
@@ -1035,6 +1046,8 @@ fn build_graph_regions(
             pairs: (&[], &[]),
             dinv: &[],
             dinv_key: 0,
+            #[cfg(feature = "op-hypergraph")]
+            hyperedges: crate::graph::Hyperedges::EMPTY,
         };
         ops::fill_shared_norm(key, &ctx, dinv);
     }

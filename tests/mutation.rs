@@ -34,8 +34,8 @@ mod common;
 use std::collections::BTreeMap;
 use tinygnn::ops::{
     Act, Add, AttentionPool, Concat, EdgeConv, GatConv, GcnConv, GinAggregate, GineConv,
-    GlobalPool, InnerProduct, LayerNorm, Linear, Lut, PairFeatures, Propagate, RandomWalkPe,
-    SageConv, Softmax, TransformerConv,
+    GlobalPool, HypergraphConv, InnerProduct, LayerNorm, Linear, Lut, PairFeatures, Propagate,
+    RandomWalkPe, SageConv, Softmax, TransformerConv,
 };
 
 use common::Rng;
@@ -236,7 +236,8 @@ fn op_ids(op: &mut Op) -> Vec<&mut u8> {
         | Op::GatConv(GatConv { input, output, .. })
         | Op::EdgeConv(EdgeConv { input, output, .. })
         | Op::InnerProduct(InnerProduct { input, output, .. })
-        | Op::PairFeatures(PairFeatures { input, output, .. }) => vec![input, output],
+        | Op::PairFeatures(PairFeatures { input, output, .. })
+        | Op::HypergraphConv(HypergraphConv { input, output, .. }) => vec![input, output],
         Op::Propagate(Propagate {
             input, output, x0, ..
         }) => vec![input, output, x0],
@@ -283,6 +284,9 @@ fn op_sections(op: &mut Op) -> Vec<&mut Section> {
             weights, params, ..
         })
         | Op::GcnConv(GcnConv {
+            weights, params, ..
+        })
+        | Op::HypergraphConv(HypergraphConv {
             weights, params, ..
         }) => vec![weights, params],
         Op::Propagate(Propagate {
@@ -502,6 +506,10 @@ fn mutate_param(rng: &mut Rng, op: &mut Op) {
             _ => *shift = nasty_i32(rng, *shift),
         },
         Op::PairFeatures(PairFeatures { .. }) => {}
+        Op::HypergraphConv(HypergraphConv { act, weighted, .. }) => match rng.next() % 2 {
+            0 => *act = nasty_act(rng),
+            _ => *weighted ^= true,
+        },
         Op::RandomWalkPe(RandomWalkPe {
             steps, mult, shift, ..
         }) => match rng.next() % 3 {
@@ -899,6 +907,9 @@ struct Graph {
     pairs: (Vec<u16>, Vec<u16>),
     /// Edge features `[edges, D]` for a model with an edge-feature input.
     edge_attr: Option<Vec<f32>>,
+    /// Hyperedges (incidence nodes, hyperedge ids, weights) for a model with
+    /// a HypergraphConv.
+    hyper: Option<(Vec<u16>, Vec<u16>, Vec<f32>)>,
 }
 
 fn random_graph(rng: &mut Rng, model: &Model<'_>) -> Graph {
@@ -953,6 +964,16 @@ fn random_graph(rng: &mut Rng, model: &Model<'_>) -> Graph {
                 .map(|_| (rng.next() % 2001) as f32 / 1000.0 - 1.0)
                 .collect()
         });
+    let hyper = (model.uses_hyperedges() && n > 0).then(|| {
+        let nnz = (rng.next() % ((max_e as u64).min(40) + 1)) as usize;
+        let m = 1 + rng.next() % 8;
+        let nodes = (0..nnz).map(|_| (rng.next() % n as u64) as u16).collect();
+        let edges = (0..nnz).map(|_| (rng.next() % m) as u16).collect();
+        let w = (0..m)
+            .map(|_| (rng.next() % 4000) as f32 / 1000.0)
+            .collect();
+        (nodes, edges, w)
+    });
     Graph {
         n,
         x,
@@ -962,6 +983,7 @@ fn random_graph(rng: &mut Rng, model: &Model<'_>) -> Graph {
         batch,
         pairs,
         edge_attr,
+        hyper,
     }
 }
 
@@ -979,6 +1001,15 @@ fn guarded_run(model: &Model<'_>, g: &Graph, fill: u8) -> Outcome {
         });
     input.batch = g.batch.as_deref();
     input.edge_attr = g.edge_attr.as_deref().map(tinygnn::EdgeAttr::F32);
+    let hyper = g
+        .hyper
+        .as_ref()
+        .map(|(nodes, edges, weight)| tinygnn::Hyperedges {
+            nodes,
+            edges,
+            weight: Some(weight),
+        });
+    input.hyperedges = hyper.as_ref();
     let graphs = input.num_graphs();
     let need = model.arena_bytes_with_pairs(g.n, g.src.len(), graphs, g.pairs.0.len());
     assert!(need < 1 << 26, "arena_bytes {need} for a tiny graph");
@@ -1205,6 +1236,7 @@ mutation_tests! {
     large mutate_shapes_dgcnn: "shapes-dgcnn", 0x7368_6170_6573;
     large mutate_cora_appnp: "cora-appnp", 0x636f_7261_6170;
     mutate_edge_op_model: "edge-op" (tinygnn_testkit::edge_op_model()), 0x4544_4745;
+    mutate_hyper_op_model: "hyper-op" (tinygnn_testkit::hyper_op_model()), 0x4859_5045;
     mutate_every_op_model: "every-op" (every_op_model()), 0x5a4f4f;
 }
 

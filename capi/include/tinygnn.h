@@ -246,6 +246,25 @@ typedef struct tgnn_output {
 // the session ran (`tgnn_session_run`) or failed to prepare one since.
 #define TGNN_ERR_NOT_PREPARED 38
 
+// The model has a hypergraph convolution and the input has no hyperedges.
+// (This C API does not pass hyperedges yet: such a model fails with this code.)
+#define TGNN_ERR_MISSING_HYPEREDGES 50
+
+// The node and hyperedge rows of `hyperedge_index` differ in length.
+#define TGNN_ERR_HYPEREDGE_LIST_MISMATCH 51
+
+// More incidences than the model's `max_edges` (`a`: incidences, `b`: maximum).
+#define TGNN_ERR_TOO_MANY_INCIDENCES 52
+
+// An incidence names a node not below the node count (`a`: incidence, `b`: node index).
+#define TGNN_ERR_HYPEREDGE_NODE_OUT_OF_RANGE 53
+
+// Fewer hyperedge weights than hyperedges (`a`: expected, `b`: given).
+#define TGNN_ERR_HYPEREDGE_WEIGHT_SHAPE 54
+
+// A hyperedge weight is negative, not finite or too large (`a`: hyperedge).
+#define TGNN_ERR_INVALID_HYPEREDGE_WEIGHT 55
+
 // The arena is too small (`a`: bytes needed including alignment slack, `b`: bytes given).
 #define TGNN_ERR_ARENA_TOO_SMALL 40
 

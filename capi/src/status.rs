@@ -90,6 +90,21 @@ pub const TGNN_ERR_PAIR_INDEX_OUT_OF_RANGE: tgnn_status = 34;
 /// the session ran (`tgnn_session_run`) or failed to prepare one since.
 pub const TGNN_ERR_NOT_PREPARED: tgnn_status = 38;
 
+// ---- hyperedges (HypergraphConv; not yet passed by this API) ---------------
+/// The model has a hypergraph convolution and the input has no hyperedges.
+/// (This C API does not pass hyperedges yet: such a model fails with this code.)
+pub const TGNN_ERR_MISSING_HYPEREDGES: tgnn_status = 50;
+/// The node and hyperedge rows of `hyperedge_index` differ in length.
+pub const TGNN_ERR_HYPEREDGE_LIST_MISMATCH: tgnn_status = 51;
+/// More incidences than the model's `max_edges` (`a`: incidences, `b`: maximum).
+pub const TGNN_ERR_TOO_MANY_INCIDENCES: tgnn_status = 52;
+/// An incidence names a node not below the node count (`a`: incidence, `b`: node index).
+pub const TGNN_ERR_HYPEREDGE_NODE_OUT_OF_RANGE: tgnn_status = 53;
+/// Fewer hyperedge weights than hyperedges (`a`: expected, `b`: given).
+pub const TGNN_ERR_HYPEREDGE_WEIGHT_SHAPE: tgnn_status = 54;
+/// A hyperedge weight is negative, not finite or too large (`a`: hyperedge).
+pub const TGNN_ERR_INVALID_HYPEREDGE_WEIGHT: tgnn_status = 55;
+
 // ---- memory and arithmetic --------------------------------------------------
 /// The arena is too small (`a`: bytes needed including alignment slack, `b`: bytes given).
 pub const TGNN_ERR_ARENA_TOO_SMALL: tgnn_status = 40;
@@ -180,6 +195,20 @@ pub fn error_info(e: Error) -> tgnn_error_info {
             (TGNN_ERR_PAIR_INDEX_OUT_OF_RANGE, pair, index)
         }
         Error::NotPrepared => (TGNN_ERR_NOT_PREPARED, 0, 0),
+        Error::MissingHyperedges => (TGNN_ERR_MISSING_HYPEREDGES, 0, 0),
+        Error::HyperedgeListMismatch => (TGNN_ERR_HYPEREDGE_LIST_MISMATCH, 0, 0),
+        Error::TooManyIncidences { incidences, max } => {
+            (TGNN_ERR_TOO_MANY_INCIDENCES, incidences, max)
+        }
+        Error::HyperedgeNodeOutOfRange { incidence, index } => {
+            (TGNN_ERR_HYPEREDGE_NODE_OUT_OF_RANGE, incidence, index)
+        }
+        Error::HyperedgeWeightShape { expected, actual } => {
+            (TGNN_ERR_HYPEREDGE_WEIGHT_SHAPE, expected, actual)
+        }
+        Error::InvalidHyperedgeWeight { hyperedge } => {
+            (TGNN_ERR_INVALID_HYPEREDGE_WEIGHT, hyperedge, 0)
+        }
         // `rt::Error` is #[non_exhaustive]; the tests check that no variant lands here.
         _ => (TGNN_ERR_UNKNOWN, 0, 0),
     };
@@ -225,6 +254,12 @@ pub fn status_name(code: tgnn_status) -> Option<&'static core::ffi::CStr> {
         TGNN_ERR_TOO_MANY_PAIRS => c"TGNN_ERR_TOO_MANY_PAIRS",
         TGNN_ERR_PAIR_INDEX_OUT_OF_RANGE => c"TGNN_ERR_PAIR_INDEX_OUT_OF_RANGE",
         TGNN_ERR_NOT_PREPARED => c"TGNN_ERR_NOT_PREPARED",
+        TGNN_ERR_MISSING_HYPEREDGES => c"TGNN_ERR_MISSING_HYPEREDGES",
+        TGNN_ERR_HYPEREDGE_LIST_MISMATCH => c"TGNN_ERR_HYPEREDGE_LIST_MISMATCH",
+        TGNN_ERR_TOO_MANY_INCIDENCES => c"TGNN_ERR_TOO_MANY_INCIDENCES",
+        TGNN_ERR_HYPEREDGE_NODE_OUT_OF_RANGE => c"TGNN_ERR_HYPEREDGE_NODE_OUT_OF_RANGE",
+        TGNN_ERR_HYPEREDGE_WEIGHT_SHAPE => c"TGNN_ERR_HYPEREDGE_WEIGHT_SHAPE",
+        TGNN_ERR_INVALID_HYPEREDGE_WEIGHT => c"TGNN_ERR_INVALID_HYPEREDGE_WEIGHT",
         TGNN_ERR_NULL_POINTER => c"TGNN_ERR_NULL_POINTER",
         TGNN_ERR_MISALIGNED => c"TGNN_ERR_MISALIGNED",
         TGNN_ERR_INVALID_ARGUMENT => c"TGNN_ERR_INVALID_ARGUMENT",

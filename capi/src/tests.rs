@@ -308,6 +308,21 @@ fn every_error() -> Vec<Error> {
             index: 34,
         },
         Error::NotPrepared,
+        Error::MissingHyperedges,
+        Error::HyperedgeListMismatch,
+        Error::TooManyIncidences {
+            incidences: 35,
+            max: 36,
+        },
+        Error::HyperedgeNodeOutOfRange {
+            incidence: 37,
+            index: 38,
+        },
+        Error::HyperedgeWeightShape {
+            expected: 39,
+            actual: 40,
+        },
+        Error::InvalidHyperedgeWeight { hyperedge: 41 },
     ]
 }
 

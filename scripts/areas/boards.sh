@@ -19,7 +19,8 @@
 #     the whole 2708-node graph in one inference with sparse int8 features (--sparse; inputs made
 #     into .cache/inputs/<name> by models/make_inputs.py when missing), else visible SKIP lines;
 #     the conformance goldens gps_rwse (M0), gps_gine_layer_norm, transformer_h4_mean,
-#     layer_norm and attention_pool (M4);
+#     layer_norm, attention_pool and hypergraph_weighted_pool (M4; its bundle carries the
+#     hyperedges);
 #     the demo model with the firmware's defmt report (--defmt: defmt frames decoded by
 #     defmt-print, compared with the host's lines);
 #  3. the Cortex-M0 stack (boards/qemu-m0/memory.x keeps it below .data/.bss), on karate-gcn: the
@@ -154,7 +155,7 @@ golden_runs() {
     # random-walk encoding on the M0 (digits-gps runs it on the M4), GPS with GINE and LayerNorm,
     # TransformerConv and LayerNorm with the sigmoid and tanh tables, attention pooling, on the M4.
     local name c board
-    for name in gps_rwse:m0 gps_gine_layer_norm:m4 transformer_h4_mean:m4 layer_norm:m4 attention_pool:m4 softmax_aggregation:m4; do
+    for name in gps_rwse:m0 gps_gine_layer_norm:m4 transformer_h4_mean:m4 layer_norm:m4 attention_pool:m4 softmax_aggregation:m4 hypergraph_weighted_pool:m4; do
         board=${name#*:}
         name=${name%%:*}
         c=tests/conformance/$name

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# area: op families end to end: GAT, propagation, EdgeConv, GINE and link goldens through the CLI; goldens on the emulated M4
+# area: op families end to end: GAT, propagation, EdgeConv, GINE, link and hypergraph goldens through the CLI; goldens on the emulated M4
 # needs: rust qemu cli
 # 1. every conformance golden of these op families converted with the CLI and verified against its
 #    float reference (scripts/verify-goldens.sh): prints the max error in output steps and the
 #    top-1 agreement (link goldens: the float / int8 AUC against edge_label), fails above 4 output
 #    steps + 3 % of the float output range or when fewer goldens than expected ran:
 #    GAT/GATv2 (tests/conformance/gat*, >= 10), APPNP/SGConv/GCN2Conv/TAGConv (>= 11),
-#    EdgeConv/DynamicEdgeConv (>= 5), GINE (>= 3), link prediction (link_*, >= 3);
+#    EdgeConv/DynamicEdgeConv (>= 5), GINE (>= 3), link prediction (link_*, >= 3),
+#    HypergraphConv (hypergraph*, >= 2; its M4 run is in the boards area);
 # 2. small goldens on the emulated Cortex-M4 (scripts/qemu-run.sh): the device's output bytes must
 #    equal the host's: gatv2_edge_dim (int8 and int4 weights), gat_heads4_concat (int4),
 #    gine_graph (GINE + add pool on a 4-graph batch) and gine_edge_lin (2 GINE layers with edge
@@ -28,6 +29,7 @@ scripts/verify-goldens.sh propagate 11 $C/appnp*/ $C/sgconv*/ $C/gcn2_*/ $C/tag_
 scripts/verify-goldens.sh edgeconv 5 $C/edgeconv_*/ $C/dynedge_*/
 scripts/verify-goldens.sh --out "$OUT" edgefeat 3 $C/gine_*/
 scripts/verify-goldens.sh --auc link 3 $C/link_*/
+scripts/verify-goldens.sh hypergraph 2 $C/hypergraph*/
 
 say "goldens on the emulated Cortex-M4: device bytes == host bytes"
 # The board crates share one target dir, as in the boards area (same builds, reused).

@@ -453,6 +453,40 @@ pub fn zip_rows<'x, 'o>(
     core::iter::from_fn(move || Some((xs.next()?, os.next()?)))
 }
 
+/// A hypergraph's node → hyperedge incidence, PyG's `hyperedge_index`
+/// `[2, nnz]`: node `nodes[k]` belongs to hyperedge `edges[k]`. Hyperedges
+/// are numbered `0..M`, `M = max(edges) + 1` (0 for no incidence), as PyG
+/// counts them when `num_edges` is not given; a hyperedge without incidence
+/// is empty and contributes nothing. Read in place by each run.
+#[derive(Debug, Clone, Copy)]
+pub struct Hyperedges<'a> {
+    /// `hyperedge_index[0]`: the node of each incidence.
+    pub nodes: &'a [u16],
+    /// `hyperedge_index[1]`: the hyperedge of each incidence.
+    pub edges: &'a [u16],
+    /// `hyperedge_weight`: one weight per hyperedge (at least `M` entries),
+    /// or `None` for all 1.0.
+    pub weight: Option<&'a [f32]>,
+}
+
+impl Hyperedges<'_> {
+    /// No incidences.
+    pub const EMPTY: Hyperedges<'static> = Hyperedges {
+        nodes: &[],
+        edges: &[],
+        weight: None,
+    };
+
+    /// The number of hyperedges `M = max(edges) + 1` (0 without incidences).
+    pub fn num_hyperedges(&self) -> usize {
+        self.edges
+            .iter()
+            .copied()
+            .max()
+            .map_or(0, |m| usize::from(m) + 1)
+    }
+}
+
 /// The graph an op runs on.
 #[derive(Debug, Clone, Copy)]
 pub struct Ctx<'a> {
@@ -475,6 +509,10 @@ pub struct Ctx<'a> {
     pub dinv: &'a [u32],
     /// The flags `dinv` is for (0: none).
     pub dinv_key: u8,
+    /// The hypergraph incidence of a model with a `HypergraphConv`
+    /// (validated; [`Hyperedges::EMPTY`] otherwise).
+    #[cfg(feature = "op-hypergraph")]
+    pub hyperedges: Hyperedges<'a>,
 }
 
 impl Ctx<'_> {
@@ -486,6 +524,14 @@ impl Ctx<'_> {
     /// Number of graphs.
     pub fn graphs(&self) -> usize {
         self.graph_nodes.len()
+    }
+
+    /// The hypergraph incidence (empty in a build without `op-hypergraph`).
+    pub fn hyperedges(&self) -> Hyperedges<'_> {
+        #[cfg(feature = "op-hypergraph")]
+        return self.hyperedges;
+        #[cfg(not(feature = "op-hypergraph"))]
+        Hyperedges::EMPTY
     }
 }
 

@@ -15,7 +15,7 @@ use tinygnn::format::{
 use tinygnn::ops::softmax::{EXP_ONE, PROB_SCALE, PROB_ZERO_POINT};
 use tinygnn::ops::{
     Act, Add, AttentionPool, Concat, EdgeConv, GatConv, GcnConv, GinAggregate, GineConv,
-    GlobalPool, LayerNorm, Linear, Lut, Propagate, RandomWalkPe, SageConv, Softmax,
+    GlobalPool, HypergraphConv, LayerNorm, Linear, Lut, Propagate, RandomWalkPe, SageConv, Softmax,
     TransformerConv,
 };
 
@@ -641,6 +641,45 @@ pub fn edge_op_model() -> Vec<u8> {
         .expect("the edge-op model is valid")
 }
 
+/// A small hypergraph model (it needs `GraphInput::hyperedges`): Linear
+/// 3 → 4, HypergraphConv 4 → 5 reading the hyperedge weights (ReLU),
+/// HypergraphConv 5 → 3 without them. Output: the last node tensor.
+/// Capacity [`EVERY_OP_CAPACITY`] (`max_edges` bounds the incidences).
+pub fn hyper_op_model() -> Vec<u8> {
+    let mut f = Fixture::new(3, 0.05, 2);
+    let x = f.cur();
+    let (weights, params) = f.linear(3, 4);
+    let a = f.next_node(4, 0.1, 0);
+    f.w.add_op(Op::Linear(Linear {
+        input: x,
+        output: a,
+        weights,
+        params,
+        act: Activation::Relu,
+    }));
+    for (ch, weighted) in [(5u16, true), (3, false)] {
+        let input = f.cur();
+        let (weights, params) = f.linear(f.channels(input), usize::from(ch));
+        let output = f.next_node(ch, 0.1, if weighted { -3 } else { 4 });
+        f.w.add_op(Op::HypergraphConv(HypergraphConv {
+            input,
+            output,
+            weights,
+            params,
+            act: if weighted {
+                Activation::Relu
+            } else {
+                Activation::None
+            },
+            weighted,
+        }));
+    }
+    let out = f.cur();
+    let (n, e, g) = EVERY_OP_CAPACITY;
+    f.w.finish(f.nodes[0], &[out], n, e, g)
+        .expect("the hyper-op model is valid")
+}
+
 /// A small model with every op kind: the [`STAGES`] (GCN with edge weights,
 /// SAGE max with normalisation and mean without root weight, GIN, residual
 /// add, concat, standalone activation, GAT with 2 heads, …), then a
@@ -825,6 +864,35 @@ mod tests {
             "{:?}",
             last.data
         );
+    }
+
+    /// The hyper-op fixture names its ops, needs hyperedges, and runs with them.
+    #[test]
+    fn hyper_op_model_runs_with_hyperedges() {
+        let bytes = hyper_op_model();
+        let model = Model::from_bytes(&bytes).expect("valid");
+        let names: Vec<&str> = model.ops().map(|o| o.name()).collect();
+        assert_eq!(names, ["linear", "hypergraph_conv", "hypergraph_conv"]);
+        assert!(model.uses_hyperedges());
+        let x: Vec<f32> = (0..6 * 3).map(|i| (i % 7) as f32 * 0.1 - 0.3).collect();
+        let h = tinygnn::Hyperedges {
+            nodes: &[0, 1, 2, 2, 3, 4, 0],
+            edges: &[0, 0, 0, 1, 1, 1, 2],
+            weight: Some(&[1.0, 0.5, 2.0]),
+        };
+        let mut input = GraphInput::new(6, Features::F32(&x), &[], &[]);
+        let need = model.arena_bytes(6, 0, 1);
+        let mut buf = vec![0u8; need + 8];
+        let off = buf.as_ptr().align_offset(8);
+        let mut s = Session::new(&model, &mut buf[off..off + need]);
+        assert_eq!(
+            s.run(&input).map(|_| ()),
+            Err(tinygnn::Error::MissingHyperedges)
+        );
+        input.hyperedges = Some(&h);
+        let out = s.run(&input).expect("runs");
+        assert_eq!((out.rows, out.channels), (6, 3));
+        assert!(out.data.iter().any(|&v| v != out.data[0]), "{:?}", out.data);
     }
 
     /// The edge-op fixture names its ops, needs `edge_attr`, and runs with it.

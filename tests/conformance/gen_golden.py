@@ -457,6 +457,75 @@ class GpsRwse(torch.nn.Module):
         return self.head(gnn.global_mean_pool(self.gps(h, edge_index, batch), batch))
 
 
+class Hyper(torch.nn.Module):
+    """HypergraphConv → BatchNorm → ReLU → HypergraphConv (→ mean pool → Linear when
+    pooled); hyperedge weights passed when ``weighted``."""
+
+    def __init__(self, weighted: bool, pooled: bool):
+        super().__init__()
+        self.weighted, self.pooled = weighted, pooled
+        self.conv1 = gnn.HypergraphConv(F_IN, 12)
+        self.bn = torch.nn.BatchNorm1d(12)
+        self.conv2 = gnn.HypergraphConv(12, 8 if pooled else 4)
+        self.head = torch.nn.Linear(8, 3) if pooled else None
+
+    def forward(self, x, hyperedge_index, hyperedge_weight=None, batch=None):
+        w = hyperedge_weight if self.weighted else None
+        h = F.relu(self.bn(self.conv1(x, hyperedge_index, w)))
+        h = self.conv2(h, hyperedge_index, w)
+        if self.pooled:
+            h = self.head(gnn.global_mean_pool(h, batch))
+        return h
+
+
+def make_hypergraph(num_nodes: int, gen: torch.Generator) -> Tuple[torch.Tensor, torch.Tensor,
+                                                                   torch.Tensor]:
+    """A random hypergraph on ``num_nodes`` nodes: hyperedges of 1 to 5 distinct nodes
+    (none holds the last node, which is isolated), one incidence listed twice, one
+    hyperedge id without incidences (empty). Returns x, hyperedge_index and weights in
+    [0.2, 2.0) for every id (the empty one too)."""
+    conn = num_nodes - 1
+    m = max(3, num_nodes // 2)
+    empty = m // 2
+    nodes, edges = [], []
+    for e in range(m + 1):
+        if e == empty:
+            continue
+        k = int(torch.randint(1, 6, (1,), generator=gen))
+        members = torch.randperm(conn, generator=gen)[:k]
+        nodes.append(members)
+        edges.append(torch.full((members.numel(),), e))
+    nodes, edges = torch.cat(nodes), torch.cat(edges)
+    nodes, edges = torch.cat([nodes, nodes[:1]]), torch.cat([edges, edges[:1]])
+    x = torch.randn(num_nodes, F_IN, generator=gen)
+    w = 0.2 + 1.8 * torch.rand(m + 1, generator=gen)
+    return x, torch.stack([nodes, edges]), w
+
+
+def one_hypergraph(gen) -> Data:
+    x, hi, w = make_hypergraph(24, gen)
+    return Data(x=x, edge_index=torch.zeros(2, 0, dtype=torch.long), hyperedge_index=hi,
+                hyperedge_weight=w)
+
+
+def multi_hypergraph(gen) -> Data:
+    """Four hypergraphs batched by hand (PyG's batching would offset the hyperedge row of
+    hyperedge_index by the node count): node ids by nodes, hyperedge ids by hyperedges."""
+    xs, his, ws, batch = [], [], [], []
+    n0 = m0 = 0
+    for g, n in enumerate((12, 9, 11, 8)):
+        x, hi, w = make_hypergraph(n, gen)
+        xs.append(x)
+        his.append(hi + torch.tensor([[n0], [m0]]))
+        ws.append(w)
+        batch.append(torch.full((n,), g))
+        n0 += n
+        m0 += w.numel()
+    return Data(x=torch.cat(xs), edge_index=torch.zeros(2, 0, dtype=torch.long),
+                hyperedge_index=torch.cat(his, dim=1), hyperedge_weight=torch.cat(ws),
+                batch=torch.cat(batch))
+
+
 def with_rwse(make: Callable, k: int) -> Callable:
     """``make``'s graph(s) with PyG's ``AddRandomWalkPE(k)`` attribute ``random_walk_pe``."""
 
@@ -857,6 +926,12 @@ CASES += [
     ("gps_rwse", "GPS with RWSE (AddRandomWalkPE(8), computed on the device): BatchNorm + "
      "Linear on the PE, cat with Linear(x), GPSConv (GCN, 2 heads), mean pool, Linear, 4 graphs",
      lambda: GpsRwse(), with_rwse(multi_graph, 8)),
+    ("hypergraph", "HypergraphConv, BatchNorm, ReLU, HypergraphConv; hyperedges of 1-5 nodes, "
+     "an empty hyperedge id, a duplicated incidence, a node in no hyperedge",
+     lambda: Hyper(False, False), one_hypergraph),
+    ("hypergraph_weighted_pool", "HypergraphConv with hyperedge_weight, BatchNorm, ReLU, "
+     "HypergraphConv with hyperedge_weight, mean pool, Linear, 4 hypergraphs",
+     lambda: Hyper(True, True), multi_hypergraph),
 ]
 
 
@@ -927,6 +1002,10 @@ def write_readme(path: Path, rows) -> None:
         "which is not on PyPI; without pyg-lib, `tinygnn.knn.install()` registers a brute-force",
         "kNN under that name (squared distance, the point itself included, ties to the smaller",
         "index, per graph), and PyG's own `DynamicEdgeConv` code runs on it.",
+        "",
+        "Note on `hypergraph*`: the inputs are hypergraphs (`hyperedge_index`, `hyperedge_weight`,",
+        "no ordinary edges); the 4-graph batch is batched by hand (node ids offset by nodes,",
+        "hyperedge ids by hyperedges), as PyG's own batching would offset both rows by nodes.",
         "",
         "| case | model | nodes | edges | graphs | ops | out |",
         "|---|---|---|---|---|---|---|",

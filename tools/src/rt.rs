@@ -79,8 +79,20 @@ pub fn sparse_features(model: &Model<'_>, g: &Graphs) -> (Vec<u32>, Vec<u16>, Ve
     (row_ptr, cols, values)
 }
 
-/// The runtime's view of the graphs.
-pub fn graph_input(g: &Graphs) -> GraphInput<'_> {
+/// The runtime's view of the graphs' hyperedges, if any (for [`graph_input`]).
+pub fn hyperedges(g: &Graphs) -> Option<tinygnn::Hyperedges<'_>> {
+    g.hyperedges.as_ref().map(|h| tinygnn::Hyperedges {
+        nodes: &h.nodes,
+        edges: &h.edges,
+        weight: h.weight.as_deref(),
+    })
+}
+
+/// The runtime's view of the graphs; `hyper` is [`hyperedges`]`(g)`.
+pub fn graph_input<'a>(
+    g: &'a Graphs,
+    hyper: &'a Option<tinygnn::Hyperedges<'a>>,
+) -> GraphInput<'a> {
     let mut input = GraphInput::new(g.num_nodes, Features::F32(&g.x), &g.sources, &g.targets);
     input.edge_weight = g.edge_weight.as_deref();
     input.batch = g.has_batch.then_some(&g.batch[..]);
@@ -89,6 +101,7 @@ pub fn graph_input(g: &Graphs) -> GraphInput<'_> {
         sources: &p.sources,
         targets: &p.targets,
     });
+    input.hyperedges = hyper.as_ref();
     input
 }
 
@@ -122,7 +135,8 @@ fn run_once(
         zero_point: o.zero_point,
     };
     let sparse_x = sparse.then(|| sparse_features(model, g));
-    let mut input = graph_input(g);
+    let hyper = hyperedges(g);
+    let mut input = graph_input(g, &hyper);
     if let Some((row_ptr, cols, values)) = &sparse_x {
         input.features = Features::SparseI8 {
             row_ptr,
@@ -143,8 +157,19 @@ fn run_once(
 pub fn split_batches(model: &Model<'_>, g: &Graphs) -> Result<Vec<Graphs>> {
     let (max_n, max_e, max_g) = model.capacity();
     let (max_n, max_e, max_g) = (max_n as usize, max_e as usize, max_g as usize);
-    if g.num_nodes <= max_n && g.num_edges() <= max_e && g.num_graphs <= max_g {
+    if g.num_nodes <= max_n
+        && g.num_edges() <= max_e
+        && g.num_incidences() <= max_e
+        && g.num_graphs <= max_g
+    {
         return Ok(vec![g.clone()]);
+    }
+    if g.hyperedges.is_some() {
+        bail!(
+            "the graphs ({} nodes, {} edges) exceed the model's capacity ({max_n} nodes, {max_e} edges), and inputs with hyperedges are not split; reconvert with larger --max-nodes/--max-edges",
+            g.num_nodes,
+            g.num_edges()
+        );
     }
     if g.pairs.is_some() {
         bail!(
@@ -231,6 +256,7 @@ pub fn split_batches(model: &Model<'_>, g: &Graphs) -> Result<Vec<Graphs>> {
             y: None,
             test_mask: None,
             pairs: None,
+            hyperedges: None,
         });
         start = end;
     }

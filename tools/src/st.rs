@@ -128,6 +128,38 @@ pub struct Graphs {
     pub test_mask: Option<Vec<bool>>,
     /// Node pairs to score (`edge_label_index`, link prediction), if present.
     pub pairs: Option<Pairs>,
+    /// The hypergraph incidence (`hyperedge_index`, `hyperedge_weight`), if present.
+    pub hyperedges: Option<Hyperedges>,
+}
+
+/// A hypergraph incidence: PyG's `hyperedge_index` `[2, nnz]` (node →
+/// hyperedge) and the optional `hyperedge_weight` `[M]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hyperedges {
+    /// Node of each incidence.
+    pub nodes: Vec<u16>,
+    /// Hyperedge of each incidence.
+    pub edges: Vec<u16>,
+    /// One weight per hyperedge (at least `max(edges) + 1`), if given.
+    pub weight: Option<Vec<f32>>,
+}
+
+impl Hyperedges {
+    /// `M = max(edges) + 1` (0 without incidences).
+    pub fn num_hyperedges(&self) -> usize {
+        self.edges
+            .iter()
+            .map(|&e| e as usize + 1)
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// The weight of hyperedge `e` (1.0 without weights).
+    pub fn weight_of(&self, e: usize) -> f64 {
+        self.weight
+            .as_ref()
+            .map_or(1.0, |w| w.get(e).copied().unwrap_or(0.0) as f64)
+    }
 }
 
 /// Node pairs of a link-prediction input: PyG's `edge_label_index` `[2, P]`
@@ -146,6 +178,11 @@ impl Graphs {
     /// Number of edges.
     pub fn num_edges(&self) -> usize {
         self.sources.len()
+    }
+
+    /// Number of hyperedge incidences (`hyperedge_index` columns; 0 without).
+    pub fn num_incidences(&self) -> usize {
+        self.hyperedges.as_ref().map_or(0, |h| h.nodes.len())
     }
 }
 
@@ -325,6 +362,75 @@ fn pairs(st: &SafeTensors<'_>, n: usize) -> Result<Option<Pairs>> {
     })
 }
 
+/// `hyperedge_index` `[2, nnz]` with its optional `hyperedge_weight` `[M]`
+/// (at least `M = max hyperedge id + 1` entries, each finite and ≥ 0).
+fn hyperedges(st: &SafeTensors<'_>, n: usize) -> Result<Option<Hyperedges>> {
+    let hi = match st.tensor("hyperedge_index") {
+        Ok(v) => v,
+        Err(_) => {
+            if st.tensor("hyperedge_weight").is_ok() {
+                bail!("hyperedge_weight is given without hyperedge_index");
+            }
+            return Ok(None);
+        }
+    };
+    if hi.shape().len() != 2 || hi.shape()[0] != 2 {
+        bail!(
+            "tensor 'hyperedge_index' has shape {:?}, expected [2, nnz]",
+            hi.shape()
+        );
+    }
+    let nnz = hi.shape()[1];
+    let idx = ints("hyperedge_index", &hi)?;
+    let mut nodes = Vec::with_capacity(nnz);
+    let mut edges = Vec::with_capacity(nnz);
+    for k in 0..nnz {
+        nodes.push(to_u16_index(
+            "hyperedge_index",
+            format!("[0, {k}]"),
+            idx[k],
+            n,
+        )?);
+        let e = idx[nnz + k];
+        if !(0..=MAX_NODE_INDEX).contains(&e) {
+            bail!("hyperedge_index[1, {k}]: hyperedge id {e} is not in 0..=65535 (ids are u16)");
+        }
+        edges.push(e as u16);
+    }
+    let h = Hyperedges {
+        nodes,
+        edges,
+        weight: None,
+    };
+    let m = h.num_hyperedges();
+    let weight = match st.tensor("hyperedge_weight") {
+        Ok(v) => {
+            let w: Vec<f32> = floats("hyperedge_weight", &v)?
+                .into_iter()
+                .map(|v| v as f32)
+                .collect();
+            if v.shape().len() != 1 || w.len() < m {
+                bail!(
+                    "tensor 'hyperedge_weight' has shape {:?}, expected [M] with M ≥ {m} (one weight per hyperedge)",
+                    v.shape()
+                );
+            }
+            if let Some(i) = w
+                .iter()
+                .position(|v| tinygnn::graph::edge_weight_q16(*v).is_none())
+            {
+                bail!(
+                    "hyperedge_weight[{i}] is {} (hyperedge weights must be finite, ≥ 0 and < 65535.5)",
+                    w[i]
+                );
+            }
+            Some(w)
+        }
+        Err(_) => None,
+    };
+    Ok(Some(Hyperedges { weight, ..h }))
+}
+
 /// `y` (one label per node, or per graph) and `test_mask` (one entry per
 /// node), if present.
 fn labels(st: &SafeTensors<'_>, n: usize, graphs: usize) -> Result<LabelsAndMask> {
@@ -382,7 +488,13 @@ pub fn parse_graphs_bytes(bytes: &[u8]) -> Result<Graphs> {
             x[i]
         );
     }
-    let (sources, targets) = edge_index(&st, n)?;
+    let hyperedges = hyperedges(&st, n)?;
+    // A hypergraph may come without an ordinary edge list.
+    let (sources, targets) = if hyperedges.is_some() && st.tensor("edge_index").is_err() {
+        (Vec::new(), Vec::new())
+    } else {
+        edge_index(&st, n)?
+    };
     let e = sources.len();
     let edge_weight = edge_weight(&st, e)?;
     let (edge_attr, edge_dim) = edge_attr(&st, e)?;
@@ -405,6 +517,7 @@ pub fn parse_graphs_bytes(bytes: &[u8]) -> Result<Graphs> {
         y,
         test_mask,
         pairs,
+        hyperedges,
     })
 }
 

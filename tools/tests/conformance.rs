@@ -92,7 +92,7 @@ fn check(dir: &Path) -> Result<String> {
     let ranges = calibrate::calibrate(&spec, &g, Method::MinMax, |_| {})?;
     let cap = Capacity {
         max_nodes: g.num_nodes as u32,
-        max_edges: g.num_edges() as u32,
+        max_edges: g.num_edges().max(g.num_incidences()) as u32,
         max_graphs: g.num_graphs as u32,
         max_pairs: g.pairs.as_ref().map_or(0, |p| p.sources.len() as u32),
     };

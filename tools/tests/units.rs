@@ -35,6 +35,7 @@ fn graph(
         y: None,
         test_mask: None,
         pairs: None,
+        hyperedges: None,
     }
 }
 

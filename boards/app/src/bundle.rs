@@ -23,7 +23,8 @@
 //!  14  1  flags: bit0 features are int8 (already quantized with the model's
 //!         input scale / zero point; else f32), bit1 edge weights present,
 //!         bit2 batch vector present, bit3 labels present, bit4 features
-//!         are sparse int8 (CSR; requires bit0), bit5 edge features present, bit6 node pairs present
+//!         are sparse int8 (CSR; requires bit0), bit5 edge features present, bit6 node pairs present,
+//!         bit7 hyperedges present
 //!  15  1  labels per: 0 node, 1 graph
 //!  16  …  features  N·F × f32 (or i8)       — each array zero-padded to 4 bytes
 //!         or, with bit4 (sparse int8, CSR):
@@ -40,6 +41,8 @@
 //!         edge_dim  1 × u32 (D ≥ 1), then edge_attr E·D × f32, row-major  (bit5)
 //!         pairs     1 × u32 P, then P × u16 sources, P × u16 targets:
 //!                   node pairs to score (link prediction)        (bit6)
+//!         hyperedges 1 × u32 nnz, nnz × u16 nodes, nnz × u16 hyperedge ids,
+//!                   1 × u32 W, W × f32 hyperedge weights (W = 0: none)  (bit7)
 //! ```
 
 /// Bundle magic.
@@ -65,8 +68,8 @@ pub const FLAG_SPARSE: u8 = 16;
 pub const FLAG_EDGE_ATTR: u8 = 32;
 /// Sample flag: node pairs present (link prediction).
 pub const FLAG_PAIRS: u8 = 64;
-/// Every flag this version knows.
-const FLAGS_KNOWN: u8 = 0x7f;
+/// Sample flag: hyperedges present (`hyperedge_index`, `hyperedge_weight`).
+pub const FLAG_HYPEREDGES: u8 = 128;
 
 #[cfg(target_endian = "big")]
 compile_error!("the input bundle is cast in place and assumes a little-endian target");
@@ -188,6 +191,8 @@ pub struct Sample<'a> {
     pub edge_attr: Option<&'a [f32]>,
     /// Node pairs `(sources, targets)` to score (link prediction).
     pub pairs: Option<(&'a [u16], &'a [u16])>,
+    /// The hypergraph incidence (`hyperedge_index`, `hyperedge_weight`).
+    pub hyperedges: Option<tinygnn::Hyperedges<'a>>,
 }
 
 impl<'a> Bundle<'a> {
@@ -281,7 +286,8 @@ fn parse_sample(b: &[u8], start: usize) -> Option<(Sample<'_>, usize)> {
         1 => true,
         _ => return None,
     };
-    if flags & !FLAGS_KNOWN != 0 || graphs == 0 || channels == 0 {
+    // (Every flag bit is defined: no unknown flag to refuse.)
+    if graphs == 0 || channels == 0 {
         return None;
     }
     if flags & FLAG_SPARSE != 0 && flags & FLAG_I8 == 0 {
@@ -341,6 +347,26 @@ fn parse_sample(b: &[u8], start: usize) -> Option<(Sample<'_>, usize)> {
     } else {
         None
     };
+    let hyperedges = if flags & FLAG_HYPEREDGES != 0 {
+        let nnz = u32_at(b, at)? as usize;
+        at += 4;
+        let nodes = take::<u16>(b, &mut at, nnz)?;
+        let edges = take::<u16>(b, &mut at, nnz)?;
+        let w = u32_at(b, at)? as usize;
+        at += 4;
+        let weight = if w == 0 {
+            None
+        } else {
+            Some(take::<f32>(b, &mut at, w)?)
+        };
+        Some(tinygnn::Hyperedges {
+            nodes,
+            edges,
+            weight,
+        })
+    } else {
+        None
+    };
     if at != end {
         return None;
     }
@@ -358,6 +384,7 @@ fn parse_sample(b: &[u8], start: usize) -> Option<(Sample<'_>, usize)> {
             labels,
             edge_attr,
             pairs,
+            hyperedges,
         },
         len,
     ))
@@ -369,6 +396,9 @@ pub mod writer {
     extern crate std;
     use super::*;
     use std::vec::Vec;
+
+    /// Owned hyperedges: incidence nodes, hyperedge ids, optional weights.
+    pub type OwnedHyperedges = (Vec<u16>, Vec<u16>, Option<Vec<f32>>);
 
     /// Owned sample data, the input of [`write`].
     #[derive(Debug, Clone, Default)]
@@ -400,6 +430,8 @@ pub mod writer {
         pub edge_attr: Option<(u32, Vec<f32>)>,
         /// Node pairs `(sources, targets)` to score.
         pub pairs: Option<(Vec<u16>, Vec<u16>)>,
+        /// Hyperedges: incidence nodes, hyperedge ids, optional weights.
+        pub hyperedges: Option<OwnedHyperedges>,
     }
 
     fn put(out: &mut Vec<u8>, bytes: &[u8]) {
@@ -436,6 +468,9 @@ pub mod writer {
                     .as_ref()
                     .is_none_or(|(d, a)| *d >= 1 && a.len() == e.saturating_mul(*d as usize))
                 && s.pairs.as_ref().is_none_or(|(a, b)| a.len() == b.len())
+                && s.hyperedges.as_ref().is_none_or(|(a, b, w)| {
+                    a.len() == b.len() && w.as_ref().is_none_or(|w| !w.is_empty())
+                })
                 && s.graphs >= 1
                 && s.channels >= 1;
             if !ok {
@@ -462,6 +497,9 @@ pub mod writer {
             }
             if s.pairs.is_some() {
                 flags |= FLAG_PAIRS;
+            }
+            if s.hyperedges.is_some() {
+                flags |= FLAG_HYPEREDGES;
             }
             out.extend_from_slice(&[0; 4]);
             out.extend_from_slice(&s.nodes.to_le_bytes());
@@ -499,6 +537,14 @@ pub mod writer {
                 put(&mut out, &u32::try_from(a.len()).ok()?.to_le_bytes());
                 put(&mut out, bytemuck::cast_slice(a));
                 put(&mut out, bytemuck::cast_slice(b));
+            }
+            if let Some((a, b, w)) = &s.hyperedges {
+                put(&mut out, &u32::try_from(a.len()).ok()?.to_le_bytes());
+                put(&mut out, bytemuck::cast_slice(a));
+                put(&mut out, bytemuck::cast_slice(b));
+                let w = w.as_deref().unwrap_or(&[]);
+                put(&mut out, &u32::try_from(w.len()).ok()?.to_le_bytes());
+                put(&mut out, bytemuck::cast_slice(w));
             }
             let len = u32::try_from(out.len() - start).ok()?;
             out[start..start + 4].copy_from_slice(&len.to_le_bytes());
@@ -622,6 +668,33 @@ mod tests {
         assert_eq!(s[0].labels.unwrap().values, &[1, -1]);
         // Mismatched pair lists are refused by the writer.
         s0.pairs = Some((vec![0, 1], vec![1]));
+        assert!(write(&[s0]).is_none());
+    }
+
+    #[test]
+    fn round_trip_hyperedges() {
+        // Hyperedges after the pairs: odd counts pad to 4 bytes; weights optional.
+        let mut s0 = sample(5, false);
+        s0.hyperedges = Some((vec![0, 4, 2], vec![0, 0, 2], Some(vec![0.5, 1.0, 2.0])));
+        let mut s1 = sample(3, true);
+        s1.hyperedges = Some((vec![1], vec![0], None));
+        let bytes = write(&[s0.clone(), s1, sample(2, false)]).unwrap();
+        let w = aligned(&bytes);
+        let b = Bundle::parse(&bytemuck::cast_slice(&w)[..bytes.len()]).unwrap();
+        let s: Vec<Sample<'_>> = b.samples().map(|s| s.unwrap()).collect();
+        let h0 = s[0].hyperedges.unwrap();
+        assert_eq!((h0.nodes, h0.edges), (&[0u16, 4, 2][..], &[0u16, 0, 2][..]));
+        assert_eq!(h0.weight, Some(&[0.5f32, 1.0, 2.0][..]));
+        let h1 = s[1].hyperedges.unwrap();
+        assert_eq!(
+            (h1.nodes, h1.edges, h1.weight),
+            (&[1u16][..], &[0u16][..], None)
+        );
+        assert!(s[2].hyperedges.is_none());
+        let g = crate::graph_input(&s[0]);
+        assert_eq!(g.hyperedges.map(|h| h.nodes), Some(&[0u16, 4, 2][..]));
+        // Mismatched incidence rows are refused by the writer.
+        s0.hyperedges = Some((vec![0, 1], vec![1], None));
         assert!(write(&[s0]).is_none());
     }
 

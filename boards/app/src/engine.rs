@@ -10,7 +10,7 @@ use tinygnn::Model;
 pub const ENGINE: &str = "session";
 
 /// The runtime input of a bundle sample.
-pub fn graph_input<'a>(s: &Sample<'a>) -> GraphInput<'a> {
+pub fn graph_input<'a>(s: &'a Sample<'a>) -> GraphInput<'a> {
     let features = match s.features {
         BundleFeatures::F32(f) => Features::F32(f),
         BundleFeatures::I8(f) => Features::I8(f),
@@ -31,6 +31,7 @@ pub fn graph_input<'a>(s: &Sample<'a>) -> GraphInput<'a> {
     input.pairs = s
         .pairs
         .map(|(sources, targets)| tinygnn::NodePairs { sources, targets });
+    input.hyperedges = s.hyperedges.as_ref();
     input
 }
 

@@ -859,3 +859,78 @@ def test_laplacian_pe_as_second_argument_says_to_concatenate():
     raises_naming(perturb(LapGps(separate=True)).eval(), lap_batch(),
                   "'laplacian_eigenvector_pe'", "torch.cat([data.x, "
                   "data.laplacian_eigenvector_pe], dim=-1)", "random_walk_pe")
+
+
+# ------------------------------------------------------------------ HypergraphConv
+
+
+def hypergraph(seed, n=9, m=5, weighted=True):
+    """A random hypergraph: hyperedges of 1-4 nodes (the last node in none), hyperedge id
+    m // 2 empty, one incidence listed twice; weights for every id."""
+    g = torch.Generator().manual_seed(seed)
+    nodes, edges = [], []
+    for e in range(m):
+        if e == m // 2:
+            continue
+        k = int(torch.randint(1, 5, (1,), generator=g))
+        members = torch.randperm(n - 1, generator=g)[:k]
+        nodes.append(members)
+        edges.append(torch.full((members.numel(),), e))
+    nodes, edges = torch.cat(nodes), torch.cat(edges)
+    hi = torch.stack([torch.cat([nodes, nodes[:1]]), torch.cat([edges, edges[:1]])])
+    d = Data(x=torch.randn(n, 5, generator=g), hyperedge_index=hi)
+    if weighted:
+        d.hyperedge_weight = 0.2 + 1.8 * torch.rand(m, generator=g)
+    return d
+
+
+class Hyper(torch.nn.Module):
+    def __init__(self, weighted):
+        super().__init__()
+        self.weighted = weighted
+        self.conv1 = gnn.HypergraphConv(5, 8)
+        self.conv2 = gnn.HypergraphConv(8, 3, bias=False)
+
+    def forward(self, x, hyperedge_index, hyperedge_weight=None):
+        w = hyperedge_weight if self.weighted else None
+        return self.conv2(self.conv1(x, hyperedge_index, w).relu(), hyperedge_index, w)
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_hypergraph_conv(tmp_path, weighted):
+    model = perturb(Hyper(weighted))
+    data = [hypergraph(s) for s in (1, 2, 3)]
+    spec = export_and_check(model, data[0], tmp_path)
+    assert ops(spec) == ["hypergraph_conv", "relu", "hypergraph_conv"]
+    assert spec["ops"][0]["attrs"]["hyperedge_weight"] is weighted
+    tensors = {k: v.float() for k, v in model.state_dict().items() if v.is_floating_point()}
+    for d in data:
+        with torch.no_grad():
+            want = tinygnn.call_with_data(model, d)
+        got = run_spec(spec, tensors, graphs_tensors(d))[0]
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
+
+
+def test_hypergraph_conv_alone_and_refusals(tmp_path):
+    spec = export_and_check(perturb(gnn.HypergraphConv(5, 4)), hypergraph(4), tmp_path)
+    assert ops(spec) == ["hypergraph_conv"] and spec["ops"][0]["attrs"]["hyperedge_weight"]
+    raises_naming(gnn.HypergraphConv(5, 4, use_attention=True), hypergraph(4),
+                  "use_attention=True", "use_attention=False")
+    bad = hypergraph(4)
+    bad.hyperedge_weight = bad.hyperedge_weight[:2]
+    raises_naming(gnn.HypergraphConv(5, 4), bad, "hyperedge_weight", "one weight per hyperedge")
+    bad = hypergraph(4)
+    bad.hyperedge_index = bad.hyperedge_index.clone()
+    bad.hyperedge_index[0, 0] = 9
+    raises_naming(gnn.HypergraphConv(5, 4), bad, "hyperedge_index", "outside")
+
+
+def test_save_graphs_batches_hypergraphs():
+    """A list of hypergraphs: node ids offset by nodes, hyperedge ids by hyperedges (the
+    weights' length), weights concatenated; an unweighted graph gets ones."""
+    a, b = hypergraph(5, n=6, m=4), hypergraph(6, n=7, m=3, weighted=False)
+    t = graphs_tensors([a, b])
+    want = torch.cat([a.hyperedge_index, b.hyperedge_index + torch.tensor([[6], [4]])], dim=1)
+    assert torch.equal(t["hyperedge_index"], want)
+    assert torch.equal(t["hyperedge_weight"], torch.cat([a.hyperedge_weight, torch.ones(3)]))
+    assert t["edge_index"].shape == (2, 0) and t["batch"].tolist() == [0] * 6 + [1] * 7

@@ -41,8 +41,8 @@ import torch_geometric.nn.pool.glob as pyg_glob
 from torch_geometric.data import Batch as PygBatch, Data
 from torch_geometric.data.data import BaseData
 from torch_geometric.nn import (APPNP, DynamicEdgeConv, GATConv, GATv2Conv, GCN2Conv, GCNConv,
-                                GINConv, GINEConv, GPSConv, SAGEConv, SGConv, TAGConv,
-                                TransformerConv)
+                                GINConv, GINEConv, GPSConv, HypergraphConv, SAGEConv, SGConv,
+                                TAGConv, TransformerConv)
 from torch_geometric.nn.aggr import Aggregation
 from torch_geometric.nn.conv import MessagePassing
 from torch_geometric.nn.dense.linear import Linear as PygLinear
@@ -69,7 +69,7 @@ SPEC_OPS = ("linear", "batch_norm", "relu", "leaky_relu", "elu", "dropout", "ide
             "gcn2_conv", "tag_conv", "gine_conv", "edge_conv", "dynamic_edge_conv",
             "inner_product", "pair_hadamard", "pair_concat", "softmax", "log_softmax",
             "sigmoid", "tanh", "layer_norm", "transformer_conv", "global_attention",
-            "attention_pool", "random_walk_pe")
+            "attention_pool", "random_walk_pe", "hypergraph_conv")
 
 # Modules: public name -> (builder method, spec ops the module becomes). Matched by exact
 # class, except Linear and BatchNorm1d (subclasses too). A GINConv/GINEConv's nn and a
@@ -82,6 +82,7 @@ _MODULES: Dict[str, Tuple[str, Tuple[str, ...]]] = {
     "torch_geometric.nn.GATConv": ("_gat", ("gat_conv",)),
     "torch_geometric.nn.GATv2Conv": ("_gat", ("gatv2_conv",)),
     "torch_geometric.nn.TransformerConv": ("_transformer", ("transformer_conv",)),
+    "torch_geometric.nn.HypergraphConv": ("_hypergraph", ("hypergraph_conv",)),
     "torch_geometric.nn.GPSConv": ("_needs_call", ("global_attention", "linear", "add",
                                                    "batch_norm", "layer_norm", "relu")),
     "torch_geometric.nn.APPNP": ("_propagate", ("appnp",)),
@@ -351,7 +352,8 @@ _NODE_ONLY_OPS = {"gcn_conv", "sage_conv", "gin_aggregate", "gat_conv", "gatv2_c
                   "gine_conv", "edge_conv", "dynamic_edge_conv"}  # need the graph's edges
 EDGE_INPUT = "edge_attr"  # spec name of the edge-feature input (edgefeat)
 # Graph inputs a forward may take (by parameter name) or read from a Data argument.
-_GRAPH_INPUTS = ("edge_index", "edge_weight", "edge_attr", "batch")
+_GRAPH_INPUTS = ("edge_index", "edge_weight", "edge_attr", "batch", "hyperedge_index",
+                 "hyperedge_weight")
 
 
 class ExportError(Exception):
@@ -659,6 +661,27 @@ class _SpecBuilder:
             params["edge_weight"] = self.param(_join(qual, "lin_edge.weight"))
             self.uses_edge_attr = True
         return self.add(base, "transformer_conv", [x], attrs, params)
+
+    def _hypergraph(self, mod, qual, x, edge_weight, base):
+        """HypergraphConv without attention: D^-1 H B^-1 H^T (x Θ^T) + bias over the graph's
+        hyperedge_index (edge_weight here: called with hyperedge_weight)."""
+        if mod.use_attention:
+            raise ExportError(f"module '{qual}' (HypergraphConv) uses use_attention=True; "
+                              "tinygnn supports HypergraphConv without attention "
+                              "(use_attention=False, heads=1)")
+        if mod.flow != "source_to_target":
+            raise _flow_error(qual, "HypergraphConv", mod.flow)
+        w = mod.lin.weight
+        params = {"weight": self.param(_join(qual, "lin.weight"))}
+        if mod.bias is not None:
+            if mod.bias.numel() != w.shape[0]:
+                raise ExportError(f"module '{qual}' (HypergraphConv) has a bias of "
+                                  f"{mod.bias.numel()} values for {int(w.shape[0])} output "
+                                  "channels (heads > 1 without attention); use heads=1")
+            params["bias"] = self.param(_join(qual, "bias"))
+        attrs = {"in_channels": int(w.shape[1]), "out_channels": int(w.shape[0]),
+                 "hyperedge_weight": bool(edge_weight)}
+        return self.add(base, "hypergraph_conv", [x], attrs, params)
 
     def _gat(self, mod, qual, x, edge_weight, base):
         name = type(mod).__name__
@@ -1101,6 +1124,8 @@ def _call_form(mod: torch.nn.Module, qual: str) -> str:
                "[, batch=batch])"
     if isinstance(mod, (GCNConv, APPNP, SGConv, TAGConv)):
         return f"{name}(x, edge_index[, edge_weight])"
+    if isinstance(mod, HypergraphConv):
+        return f"{name}(x, hyperedge_index[, hyperedge_weight])"
     if isinstance(mod, GINEConv) or (isinstance(mod, (GATConv, GATv2Conv, TransformerConv))
                                      and mod.edge_dim is not None):
         return f"{name}(x, edge_index, edge_attr)"
@@ -1311,6 +1336,8 @@ class _Translator:
             graph_args = {"edge_index": False, "edge_weight": True}
         elif isinstance(mod, DynamicEdgeConv):
             graph_args = {"batch": True}  # forward(x, batch=None): kNN graph built from x
+        elif isinstance(mod, HypergraphConv):
+            graph_args = {"hyperedge_index": False, "hyperedge_weight": True}
         elif isinstance(mod, (MessagePassing, BasicGNN)):
             graph_args = {"edge_index": False}
             if isinstance(mod, (GCNConv, APPNP, SGConv, TAGConv)) or (
@@ -1335,7 +1362,7 @@ class _Translator:
         for key, optional in graph_args.items():
             present = self._graph_input(bound.pop(key, None), key, what, optional=optional,
                                         form=_call_form(mod, qual))
-            edge_weight |= key == "edge_weight" and present
+            edge_weight |= key in ("edge_weight", "hyperedge_weight") and present
             edge_attr_given |= key == "edge_attr" and present
         for key, val in bound.items():
             if val is not None:
@@ -1542,6 +1569,35 @@ def _check_example(example: Data) -> None:
             raise ExportError(f"example graph: edge_attr must have shape [E, D] or [E] with "
                               f"E = {e} (one row per edge of edge_index), got {list(ea.shape)}")
         _check_finite("edge_attr", ea)
+    hi = _example_tensor(example, "hyperedge_index")
+    if hi is not None:
+        if hi.dtype != torch.long:
+            raise ExportError(f"example graph: hyperedge_index has dtype {hi.dtype}; it must be "
+                              "torch.long (hyperedge_index.long())")
+        if hi.dim() != 2 or hi.size(0) != 2:
+            raise ExportError(f"example graph: hyperedge_index must have shape [2, nnz] (row 0 "
+                              f"nodes, row 1 hyperedges), got {list(hi.shape)}")
+        if hi.size(1) and (int(hi[0].min()) < 0 or int(hi[0].max()) >= n):
+            raise ExportError(f"example graph: hyperedge_index has node indices from "
+                              f"{int(hi[0].min())} to {int(hi[0].max())}, outside [0, {n}) for "
+                              f"the {n} rows of x")
+        if hi.size(1) and (int(hi[1].min()) < 0 or int(hi[1].max()) > 65535):
+            raise ExportError("example graph: hyperedge_index has hyperedge ids outside "
+                              "[0, 65535] (tinygnn hyperedge ids are u16)")
+    hw = _example_tensor(example, "hyperedge_weight")
+    if hw is not None:
+        m = int(hi[1].max()) + 1 if hi is not None and hi.size(1) else 0
+        if hi is None:
+            raise ExportError("example graph: hyperedge_weight is given without hyperedge_index")
+        if not hw.is_floating_point() or hw.dim() != 1 or hw.numel() < m:
+            raise ExportError(f"example graph: hyperedge_weight must be a floating-point [M] "
+                              f"tensor with M >= {m} (one weight per hyperedge), got "
+                              f"{hw.dtype} {list(hw.shape)}")
+        _check_finite("hyperedge_weight", hw)
+        if hw.numel() and float(hw.min()) < 0:
+            raise ExportError("example graph: hyperedge_weight has negative weights; tinygnn "
+                              "reads hyperedge weights as non-negative Q16 values (like edge "
+                              "weights)")
     batch = _example_tensor(example, "batch")
     if batch is not None:
         if batch.dtype != torch.long:
@@ -1563,7 +1619,7 @@ def _check_weights(state: Dict[str, torch.Tensor]) -> None:
 
 def _out_channels(op: dict, ins: List[Optional[int]]) -> Optional[int]:
     kind, a = op["op"], op.get("attrs", {})
-    if kind in ("linear", "gcn_conv", "sage_conv", "sg_conv", "tag_conv"):
+    if kind in ("linear", "gcn_conv", "sage_conv", "sg_conv", "tag_conv", "hypergraph_conv"):
         return a.get("out_channels")
     if kind == "global_attention":
         return a["channels"]
@@ -1650,8 +1706,10 @@ def build_spec(model: torch.nn.Module, example: Data) -> ExportResult:
             # A PyG model, layer or MLP exported on its own: read from its attributes, as
             # when it is called from a traced forward (its own forward is not traced).
             builder.edge_attr_given = bound.get("edge_attr") is not None
+            weight_key = "hyperedge_weight" if isinstance(model, HypergraphConv) \
+                else "edge_weight"
             outputs = [builder.module(model, "", builder.input_name,
-                                      edge_weight=bound.get("edge_weight") is not None)]
+                                      edge_weight=bound.get(weight_key) is not None)]
         else:
             concrete = {k: None for k, v in bound.items() if v is None}
             tracer = _Tracer()

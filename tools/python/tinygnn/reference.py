@@ -158,7 +158,8 @@ def run_spec(spec: dict, tensors: Dict[str, torch.Tensor], graph: Dict[str, torc
     the list of output tensors."""
     x = graph["x"].to(torch.float32)
     n = x.size(0)
-    edge_index = graph["edge_index"].long()
+    edge_index = graph.get("edge_index")
+    edge_index = torch.zeros(2, 0, dtype=torch.long) if edge_index is None else edge_index.long()
     src, dst = edge_index
     edge_weight: Optional[torch.Tensor] = graph.get("edge_weight")
     batch = graph.get("batch")
@@ -219,6 +220,11 @@ def run_spec(spec: dict, tensors: Dict[str, torch.Tensor], graph: Dict[str, torc
             out = torch.zeros(num_graphs, val.size(1), dtype=val.dtype).index_add_(0, batch, a * val)
         elif kind == "global_attention":
             out = _global_attention(h, batch, attrs, lambda r: p(op, r))
+        elif kind == "hypergraph_conv":
+            out = _hypergraph(h @ p(op, "weight").T, graph, n,
+                              bool(attrs.get("hyperedge_weight", False)))
+            if p(op, "bias") is not None:
+                out = out + p(op, "bias")
         elif kind == "gcn_conv":
             hw = h @ p(op, "weight").T
             s, d, coef = _gcn_edges(edge_index, edge_weight, n, attrs)
@@ -317,6 +323,25 @@ def run_files(model_path, graphs_path) -> torch.Tensor:
     """Run a MODEL file on a GRAPHS file; return the (first) output."""
     spec, tensors = read_model(model_path)
     return run_spec(spec, tensors, load_file(str(graphs_path)))[0]
+
+
+def _hypergraph(h, graph, n, weighted):
+    """HypergraphConv without attention: D^-1 H B^-1 H^T h, with B_e the incidences of
+    hyperedge e, D_v the sum of the weights of v's incidences (1 each unless weighted and
+    the graph has hyperedge_weight), and 1/0 = 0. The hyperedges are 0..max id."""
+    hi = graph.get("hyperedge_index")
+    if hi is None:
+        raise ValueError("the graph has no hyperedge_index (HypergraphConv reads it)")
+    nodes, edges = hi.long()
+    m = int(edges.max()) + 1 if edges.numel() else 0
+    w = graph.get("hyperedge_weight") if weighted else None
+    w = torch.ones(m) if w is None else w.to(torch.float32)
+    d = torch.zeros(n).index_add_(0, nodes, w[edges])
+    b = torch.zeros(m).index_add_(0, edges, torch.ones(edges.numel()))
+    dinv = torch.where(d == 0, torch.zeros_like(d), 1.0 / d)
+    binv = torch.where(b == 0, torch.zeros_like(b), 1.0 / b)
+    per_edge = _segment(h[nodes], edges, m, "sum") * binv.view(-1, 1)
+    return _segment(per_edge[edges], nodes, n, "sum") * dinv.view(-1, 1)
 
 
 def _transformer(x, src, dst, n, attrs, p, edge_attr=None):

@@ -26,7 +26,8 @@ pub struct Args {
     /// Largest node count the device must accept [default: nodes in the calibration file].
     #[arg(long)]
     pub max_nodes: Option<u32>,
-    /// Largest edge count [default: edges in the calibration file].
+    /// Largest edge count, and largest hyperedge incidence count (`hyperedge_index`
+    /// columns) [default: the larger of the two in the calibration file].
     #[arg(long)]
     pub max_edges: Option<u32>,
     /// Largest number of graphs per batch [default: graphs in the calibration file].
@@ -139,7 +140,9 @@ pub fn load_spec(path: &std::path::Path) -> Result<spec::Spec> {
 fn capacity(a: &Args, g: &st::Graphs) -> Result<Capacity> {
     let cap = Capacity {
         max_nodes: a.max_nodes.unwrap_or(g.num_nodes.max(1) as u32),
-        max_edges: a.max_edges.unwrap_or(g.num_edges() as u32),
+        max_edges: a
+            .max_edges
+            .unwrap_or(g.num_edges().max(g.num_incidences()) as u32),
         max_graphs: a.max_graphs.unwrap_or(g.num_graphs as u32),
         max_pairs: a
             .max_pairs

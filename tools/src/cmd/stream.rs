@@ -460,6 +460,7 @@ fn first_graphs(g: &Graphs, n: usize) -> Result<Graphs> {
             .as_ref()
             .map(|m| m[..cut(m.len()).min(m.len())].to_vec()),
         pairs: None,
+        hyperedges: None,
     })
 }
 

@@ -19,6 +19,7 @@ pub mod gcn;
 pub mod gin;
 pub mod gine;
 pub mod host_op;
+pub mod hypergraph;
 pub mod linear;
 pub mod link;
 pub mod lut;
@@ -170,6 +171,8 @@ host_ops! {
     AttentionPool(pool::AttentionPool),
     /// Random-walk positional encoding.
     RandomWalkPe(pe::RandomWalkPe),
+    /// HypergraphConv.
+    Hypergraph(hypergraph::Hypergraph),
 }
 
 macro_rules! device_ops {
@@ -206,4 +209,5 @@ device_ops! {
     TransformerConv,
     AttentionPool,
     RandomWalkPe,
+    HypergraphConv,
 }

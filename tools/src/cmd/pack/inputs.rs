@@ -60,6 +60,8 @@ struct GraphFile {
     g: usize,
     y: Option<Vec<i64>>,
     pairs: Option<Vec<i64>>,
+    /// `hyperedge_index` (row 0 then row 1) and `hyperedge_weight`.
+    hyperedges: Option<(Vec<i64>, Option<Vec<f32>>)>,
     /// Rows whose labels are scored.
     keep: Vec<bool>,
 }
@@ -98,7 +100,19 @@ impl GraphFile {
         let [n, f] = xt.shape()[..] else {
             bail!("`x` must be [N, F]");
         };
-        let ei = ints(&get("edge_index").ok_or_else(|| anyhow!("no tensor `edge_index`"))?)?;
+        let hyperedges = match get("hyperedge_index") {
+            Some(t) => Some((
+                ints(&t)?,
+                get("hyperedge_weight").map(|t| floats(&t)).transpose()?,
+            )),
+            None => None,
+        };
+        // A hypergraph may come without an ordinary edge list.
+        let ei = match get("edge_index") {
+            Some(t) => ints(&t)?,
+            None if hyperedges.is_some() => Vec::new(),
+            None => bail!("no tensor `edge_index`"),
+        };
         let e = ei.len() / 2;
         let edge_attr = match get("edge_attr") {
             Some(t) => {
@@ -142,6 +156,7 @@ impl GraphFile {
             batch,
             y: get("y").map(|t| ints(&t)).transpose()?,
             pairs: get("edge_label_index").map(|t| ints(&t)).transpose()?,
+            hyperedges,
             keep,
         })
     }
@@ -156,6 +171,42 @@ impl GraphFile {
             starts[i + 1] += starts[i];
         }
         starts
+    }
+
+    /// The incidences of nodes `n0..n1`, node ids from `n0` and hyperedge ids
+    /// from the smallest one among them (hyperedge ids batched per graph, as
+    /// `tinygnn.save_graphs` writes them), with those hyperedges' weights.
+    fn hyper_sample(
+        &self,
+        (idx, w): &(Vec<i64>, Option<Vec<f32>>),
+        (n0, n1): (usize, usize),
+    ) -> Result<tinygnn_board_app::bundle::writer::OwnedHyperedges> {
+        let (nodes, edges) = idx.split_at(idx.len() / 2);
+        let keep: Vec<usize> = (0..nodes.len())
+            .filter(|&k| usize::try_from(nodes[k]).is_ok_and(|v| (n0..n1).contains(&v)))
+            .collect();
+        let e0 = keep.iter().map(|&k| edges[k]).min().unwrap_or(0).max(0);
+        let id = |v: i64| u16::try_from(v).map_err(|_| anyhow!("hyperedge index out of u16 range"));
+        let ns = keep
+            .iter()
+            .map(|&k| id(nodes[k] - n0 as i64))
+            .collect::<Result<Vec<_>>>()?;
+        let es = keep
+            .iter()
+            .map(|&k| id(edges[k] - e0))
+            .collect::<Result<Vec<_>>>()?;
+        let m = es.iter().map(|&e| usize::from(e) + 1).max().unwrap_or(0);
+        let w = match w {
+            Some(w) if m > 0 => {
+                let e0 = e0 as usize;
+                let part = w.get(e0..e0 + m).ok_or_else(|| {
+                    anyhow!("`hyperedge_weight` has fewer entries than hyperedges")
+                })?;
+                Some(part.to_vec())
+            }
+            _ => None,
+        };
+        Ok((ns, es, w))
     }
 
     /// The sample of graphs `g0..g1`, nodes `n0..n1`, with f32 features.
@@ -204,6 +255,9 @@ impl GraphFile {
             let a = a.iter().map(idx).collect::<Result<Vec<_>>>()?;
             let b = b.iter().map(idx).collect::<Result<Vec<_>>>()?;
             s.pairs = Some((a, b));
+        }
+        if let Some(h) = &self.hyperedges {
+            s.hyperedges = Some(self.hyper_sample(h, (n0, n1))?);
         }
         Ok(s)
     }
