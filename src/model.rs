@@ -154,8 +154,11 @@ impl<'a> Model<'a> {
                 format::Take::Bad => return Err(Error::BadMetadata),
             };
             rest = r;
-            // An op family left out, or int4 weights without `weights-i4`.
-            if !ops::compiled(&op) || (!cfg!(feature = "weights-i4") && ops::has_i4_weights(&op)) {
+            // An op family left out, or int4/int2 weights without their feature.
+            if !ops::compiled(&op)
+                || (!cfg!(feature = "weights-i4") && ops::has_i4_weights(&op))
+                || (!cfg!(feature = "weights-i2") && ops::has_i2_weights(&op))
+            {
                 return Err(Error::OpNotCompiled { op: index, tag });
             }
             let bad = Error::InvalidOp { op: index };

@@ -219,7 +219,8 @@ pub fn matmul(w: &[u8], in_ch: usize, x: &[i8], zp: i8, sums: &[i32], out: &mut 
     }
 }
 
-/// A weight matrix of either precision, as read from a validated model.
+/// A weight matrix of any precision (int8, int4, int2), as read from a
+/// validated model.
 ///
 /// Without the cargo feature `weights-i4` the int4 kernels are not compiled
 /// in: `Model::from_bytes` rejects int4 weights (`Error::OpNotCompiled`), so
@@ -231,6 +232,10 @@ pub enum Matrix<'a> {
     I8(&'a [i8]),
     /// Packed int4 weights, `ceil(in_ch / 2)` bytes per row.
     I4(&'a [u8]),
+    /// Packed int2 weights, `ceil(in_ch / 4)` bytes per row
+    /// ([`super::dense_i2`]; cargo feature `weights-i2`, zeros without it
+    /// like `I4` without `weights-i4`).
+    I2(&'a [u8]),
 }
 
 impl Matrix<'_> {
@@ -238,7 +243,7 @@ impl Matrix<'_> {
     pub fn is_empty(&self) -> bool {
         match self {
             Matrix::I8(w) => w.is_empty(),
-            Matrix::I4(w) => w.is_empty(),
+            Matrix::I4(w) | Matrix::I2(w) => w.is_empty(),
         }
     }
 
@@ -255,6 +260,10 @@ impl Matrix<'_> {
             Matrix::I4(w) => weight_sums(w, in_ch, sums),
             #[cfg(not(feature = "weights-i4"))]
             Matrix::I4(_) => sums.fill(0),
+            #[cfg(feature = "weights-i2")]
+            Matrix::I2(w) => super::dense_i2::weight_sums(w, in_ch, sums),
+            #[cfg(not(feature = "weights-i2"))]
+            Matrix::I2(_) => sums.fill(0),
         }
     }
 
@@ -266,6 +275,10 @@ impl Matrix<'_> {
             Matrix::I4(w) => matvec(w, in_ch, x, zp, sums, out),
             #[cfg(not(feature = "weights-i4"))]
             Matrix::I4(_) => out.fill(0),
+            #[cfg(feature = "weights-i2")]
+            Matrix::I2(w) => super::dense_i2::matvec(w, in_ch, x, zp, sums, out),
+            #[cfg(not(feature = "weights-i2"))]
+            Matrix::I2(_) => out.fill(0),
         }
     }
 
@@ -277,6 +290,10 @@ impl Matrix<'_> {
             Matrix::I4(w) => matmul(w, in_ch, x, zp, sums, out),
             #[cfg(not(feature = "weights-i4"))]
             Matrix::I4(_) => out.fill(0),
+            #[cfg(feature = "weights-i2")]
+            Matrix::I2(w) => super::dense_i2::matmul(w, in_ch, x, zp, sums, out),
+            #[cfg(not(feature = "weights-i2"))]
+            Matrix::I2(_) => out.fill(0),
         }
     }
 }

@@ -40,6 +40,10 @@ use crate::format::{self, Take, TensorDesc};
 /// [`Op::feature`].
 pub const WEIGHTS_I4_FEATURE: &str = "weights-i4";
 
+/// The cargo feature that compiles the int2 weight kernels in (as
+/// [`WEIGHTS_I4_FEATURE`] for [`Op::has_i2_weights`]).
+pub const WEIGHTS_I2_FEATURE: &str = "weights-i2";
+
 macro_rules! op_table {
     ($($(#[$doc:meta])* $variant:ident($module:ident::$params:ident) = $feature:literal,)*) => {
         $(pub use $module::$params;)*
@@ -99,6 +103,12 @@ macro_rules! op_table {
             pub fn has_i4_weights(&self) -> bool {
                 match self { $(Op::$variant(p) => p.has_i4_weights(),)* }
             }
+            /// Whether any weight matrix of this op is int2: a build without
+            /// the cargo feature `weights-i2` rejects such an op
+            /// ([`crate::Error::OpNotCompiled`]).
+            pub fn has_i2_weights(&self) -> bool {
+                match self { $(Op::$variant(p) => p.has_i2_weights(),)* }
+            }
         }
 
         /// Whether `op`'s family is compiled into this build (the cargo
@@ -125,6 +135,15 @@ macro_rules! op_table {
             #[allow(unreachable_patterns)]
             match op {
                 $(#[cfg(feature = $feature)] Op::$variant(p) => p.has_i4_weights(),)*
+                _ => false,
+            }
+        }
+
+        /// [`Op::has_i2_weights`] over the compiled families only.
+        pub(crate) fn has_i2_weights(op: &Op) -> bool {
+            #[allow(unreachable_patterns)]
+            match op {
+                $(#[cfg(feature = $feature)] Op::$variant(p) => p.has_i2_weights(),)*
                 _ => false,
             }
         }
