@@ -21,7 +21,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{is_i2, is_i4, rows_mut, Check, Ctx, Env, In, OpDef, Out, Scratch, Shapes, Src, Tensors};
+use super::{
+    is_i2, is_i4, rows_mut, Check, Ctx, Env, In, OpDef, Out, Scratch, Shapes, Src, Tensors,
+};
 use crate::error::Result;
 use crate::format::{Activation, ChannelParams, Section, TensorKind};
 use crate::kernels::dense_i4::Matrix;

@@ -15,7 +15,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::{
-    is_i2, is_i4, region_bytes, rows_mut, Check, Ctx, Env, OpDef, Out, Scratch, Shapes, Src, Tensors,
+    is_i2, is_i4, region_bytes, rows_mut, Check, Ctx, Env, OpDef, Out, Scratch, Shapes, Src,
+    Tensors,
 };
 use crate::error::{Error, Result};
 use crate::format::{Activation, Aggr, ChannelParams, Section, TensorKind};
