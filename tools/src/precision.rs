@@ -15,8 +15,8 @@
 
 use std::collections::HashMap;
 
+use crate::prec::Prec;
 use anyhow::{anyhow, bail, Result};
-use tinygnn::format::WeightBits;
 
 use crate::calibrate::Range;
 use crate::compare::compare;
@@ -92,13 +92,13 @@ pub fn choose(
         };
         quantize::convert_plan_graphs(spec, ranges, cap, mode, &plan, Some(&vals), Some(calib))
     };
-    let all8 = conv(&WeightPlan::all(WeightBits::I8))?;
-    let all4 = conv(&WeightPlan::all(WeightBits::I4))?;
+    let all8 = conv(&WeightPlan::all(Prec::I8))?;
+    let all4 = conv(&WeightPlan::all(Prec::I4))?;
     let (b8, b4) = (all8.bytes.len(), all4.bytes.len());
     if b8 <= budget {
         return Ok(Choice {
             converted: all8,
-            plan: WeightPlan::all(WeightBits::I8),
+            plan: WeightPlan::all(Prec::I8),
             sensitivity: Vec::new(),
             all_int8_bytes: b8,
             all_int4_bytes: b4,
@@ -120,8 +120,8 @@ pub fn choose(
     let mut sens = Vec::new();
     for (layer, _) in &all8.layer_bits {
         let plan = WeightPlan {
-            default: Some(WeightBits::I8),
-            layers: vec![(layer.clone(), WeightBits::I4)],
+            default: Some(Prec::I8),
+            layers: vec![(layer.clone(), Prec::I4)],
             ..WeightPlan::default()
         };
         let c = conv(&plan)?;
@@ -141,9 +141,9 @@ pub fn choose(
             .then(a.rel_mean_err.total_cmp(&b.rel_mean_err))
             .then(a.bytes.cmp(&b.bytes))
     });
-    let mut plan = WeightPlan::all(WeightBits::I8);
+    let mut plan = WeightPlan::all(Prec::I8);
     for s in &sens {
-        plan.layers.push((s.layer.clone(), WeightBits::I4));
+        plan.layers.push((s.layer.clone(), Prec::I4));
         let mut c = conv(&plan)?;
         if c.bytes.len() <= budget {
             // Undo switches that the last one made unnecessary (a small layer
@@ -169,7 +169,7 @@ pub fn choose(
     // Unreachable in practice (all layers int4 fit, checked above); converge anyway.
     Ok(Choice {
         converted: all4,
-        plan: WeightPlan::all(WeightBits::I4),
+        plan: WeightPlan::all(Prec::I4),
         sensitivity: sens,
         all_int8_bytes: b8,
         all_int4_bytes: b4,

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 
 use anyhow::{anyhow, bail, Result};
 use tinygnn::format::writer::ModelWriter;
-use tinygnn::format::{TensorDesc, TensorKind, WeightBits};
+use tinygnn::format::{TensorDesc, TensorKind};
 
 use crate::lower::{Bytes, Lower};
 use crate::ops::common::Tensor;
@@ -23,7 +23,7 @@ pub use crate::fuse::{fuse, layer_name, Act, FOp, Fused};
 pub use crate::weights::{
     bits_name, gpfq_fb_row, gpfq_fb_row_err, gpfq_matrix, gpfq_row, mse_scale, parse_bits, qmax,
     quantize_weights, quantize_weights_bits, quantize_weights_floored, quantize_weights_scaled,
-    scale_floor, Columns, WeightPlan, WeightScales, BIAS_ACC_LIMIT, MIN_RESCALE,
+    scale_floor, Columns, Prec, QRange, WeightPlan, WeightScales, BIAS_ACC_LIMIT, MIN_RESCALE,
 };
 
 /// Capacity declared in the model.
@@ -57,7 +57,7 @@ pub struct Converted {
     /// Names of the fused ops given one weight scale for all channels.
     pub per_tensor_layers: Vec<String>,
     /// Every layer with weights (fused op name) and its weight precision, in file order.
-    pub layer_bits: Vec<(String, WeightBits)>,
+    pub layer_bits: Vec<(String, Prec)>,
 }
 
 /// The size goal: `(int8 weights + int32 biases) · 1.01 + 512` bytes.
@@ -374,7 +374,7 @@ fn convert_layers_seq(
         Ok((c, hook.made.into_inner()))
     };
     for f in &fused.ops {
-        if !f.has_weights() || plan.bits(&f.layer()) != WeightBits::I4 {
+        if !f.has_weights() || !plan.bits(&f.layer()).is_sub_byte() {
             continue;
         }
         let input = &f.inputs[0];

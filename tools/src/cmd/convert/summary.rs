@@ -3,8 +3,8 @@
 
 use std::path::PathBuf;
 
+use crate::prec::Prec;
 use serde_json::{json, Value};
-use tinygnn::format::WeightBits;
 
 use super::Args;
 use crate::calibrate::OutputRange;
@@ -87,10 +87,26 @@ pub struct Summary<'a> {
 
 impl Summary<'_> {
     fn all_int8(&self) -> bool {
-        self.conv
-            .layer_bits
-            .iter()
-            .all(|(_, b)| *b == WeightBits::I8)
+        self.conv.layer_bits.iter().all(|(_, b)| *b == Prec::I8)
+    }
+
+    /// The precisions of the layers: `int8`, `int8/int4` (int8 and int4
+    /// layers only), or the distinct precisions joined by `/` in `int8`,
+    /// `int4`, `int2`, `ternary` order.
+    fn label(&self) -> String {
+        let has = |p: Prec| self.conv.layer_bits.iter().any(|(_, b)| *b == p);
+        if self.all_int8() {
+            return "int8".into();
+        }
+        if !has(Prec::I2) && !has(Prec::Ternary) {
+            return "int8/int4".into();
+        }
+        let names: Vec<&str> = Prec::ALL
+            .into_iter()
+            .filter(|p| has(*p))
+            .map(Prec::name)
+            .collect();
+        names.join("/")
     }
 
     /// Layers the plan asks int4 of but whose device op has no int4 form.
@@ -102,16 +118,18 @@ impl Summary<'_> {
         let mut out = Vec::new();
         for (i, f) in conv.ops.iter().enumerate() {
             let layer = f.layer();
-            let asked = f.has_weights() && self.plan.bits(&layer) == WeightBits::I4;
+            let want = self.plan.bits(&layer);
+            let asked = f.has_weights() && want.is_sub_byte();
             let got = conv
                 .layer_bits
                 .iter()
                 .find(|(n, _)| n == layer.report_name())
                 .map(|(_, b)| *b);
-            if asked && got != Some(WeightBits::I4) {
+            if asked && got != Some(want) {
                 out.push(format!(
-                    "op {i} ({}) keeps int8 weights: int4 is not implemented for it",
-                    f.device_name()
+                    "op {i} ({}) keeps int8 weights: {} is not implemented for it",
+                    f.device_name(),
+                    want.name()
                 ));
             }
         }
@@ -150,7 +168,7 @@ impl Summary<'_> {
         outln!(
             "weights: {} bytes {}, {} bytes channel params ({} bytes int32 bias)",
             conv.weight_bytes,
-            if self.all_int8() { "int8" } else { "int8/int4" },
+            self.label(),
             conv.param_bytes,
             conv.bias_bytes
         );
@@ -158,7 +176,7 @@ impl Summary<'_> {
             let list: Vec<String> = conv
                 .layer_bits
                 .iter()
-                .map(|(n, b)| format!("{n}={}", quantize::bits_name(*b)))
+                .map(|(n, b)| format!("{n}={}", b.name()))
                 .collect();
             outln!("weight precision: {}", list.join(", "));
         }
@@ -246,12 +264,12 @@ impl Summary<'_> {
             })).collect::<Vec<_>>(),
             "weights": {
                 "bytes": conv.weight_bytes,
-                "precision": if self.all_int8() { "int8" } else { "int8/int4" },
+                "precision": self.label(),
                 "channel_param_bytes": conv.param_bytes,
                 "int32_bias_bytes": conv.bias_bytes,
             },
             "layers": conv.layer_bits.iter().map(|(n, b)| json!({
-                "layer": n, "weights": quantize::bits_name(*b),
+                "layer": n, "weights": b.name(),
                 "per_tensor": conv.per_tensor_layers.contains(n),
             })).collect::<Vec<_>>(),
             "weight_scales": {
