@@ -108,10 +108,13 @@ impl Lower<'_, '_> {
     }
 
     /// Records the layer's precision when it is decided outside [`Self::quantize`].
-    pub fn record_bits(&mut self, bits: Prec) {
+    pub fn record_bits(&mut self, bits: Prec, weights: usize) {
         self.step
             .layer_bits
             .push((self.layer.report_name().to_string(), bits));
+        self.step
+            .layer_weights
+            .push((self.layer.report_name().to_string(), weights));
     }
 
     /// Warns about channels whose bias saturates i32 or whose rescale

@@ -58,6 +58,27 @@ pub struct Converted {
     pub per_tensor_layers: Vec<String>,
     /// Every layer with weights (fused op name) and its weight precision, in file order.
     pub layer_bits: Vec<(String, Prec)>,
+    /// Every layer with weights and its number of weights (all its
+    /// matrices), in file order (as [`Converted::layer_bits`]).
+    pub layer_weights: Vec<(String, usize)>,
+}
+
+impl Converted {
+    /// The average weight bits: `Σ bits·n / Σ n` over the layers with
+    /// weights (`n` their weight counts; row padding not counted), 8 when
+    /// there are none.
+    pub fn avg_weight_bits(&self) -> f64 {
+        let (mut bits, mut n) = (0.0, 0.0);
+        for ((_, p), (_, c)) in self.layer_bits.iter().zip(&self.layer_weights) {
+            bits += f64::from(p.bits()) * *c as f64;
+            n += *c as f64;
+        }
+        if n > 0.0 {
+            bits / n
+        } else {
+            8.0
+        }
+    }
 }
 
 /// The size goal: `(int8 weights + int32 biases) · 1.01 + 512` bytes.
@@ -226,6 +247,7 @@ fn convert_layers(
         acts,
         per_tensor_layers: Vec::new(),
         layer_bits: Vec::new(),
+        layer_weights: Vec::new(),
     };
     let range = |name: &str| -> Result<Range> {
         ranges
@@ -333,6 +355,7 @@ fn convert_layers(
         warnings,
         per_tensor_layers: step.per_tensor_layers,
         layer_bits: step.layer_bits,
+        layer_weights: step.layer_weights,
     })
 }
 

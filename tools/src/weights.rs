@@ -612,6 +612,7 @@ pub struct WeightStep<'a> {
     pub(crate) acts: Option<&'a Values>,
     pub(crate) per_tensor_layers: Vec<String>,
     pub(crate) layer_bits: Vec<(String, Prec)>,
+    pub(crate) layer_weights: Vec<(String, usize)>,
 }
 
 /// One layer's weights as [`WeightStep::quantize`] decided them: precision,
@@ -645,6 +646,8 @@ impl WeightStep<'_> {
         }
         let bits = self.plan.bits(f);
         self.layer_bits.push((f.report_name().to_string(), bits));
+        let n = mats.iter().map(|m| m.data.len()).sum();
+        self.layer_weights.push((f.report_name().to_string(), n));
         let clip = bits.is_sub_byte() && !self.plan.int4_max_scale;
         let (q, scales) = quantize_weights_scaled(mats, per_tensor, floors, bits, clip);
         LayerWeights {

@@ -59,6 +59,63 @@ impl Budget {
     }
 }
 
+/// What `--avg-weight-bits` measured and chose.
+pub struct AvgBits {
+    /// The target average.
+    pub target: f64,
+    /// The chosen model's average.
+    pub got: f64,
+    /// The chosen precision per layer.
+    pub plan: Vec<(String, Prec)>,
+    /// Weights per layer.
+    pub weights: Vec<(String, usize)>,
+    /// Every measured step (one layer lowered alone), least harmful first.
+    pub steps: Vec<crate::precision::Step>,
+}
+
+impl AvgBits {
+    /// The plan lines (printed before the model is written).
+    pub fn print(&self) {
+        outln!(
+            "average weight bits: target {}, chosen plan {:.3} (bits weighted by weight count, row padding excluded)",
+            self.target,
+            self.got
+        );
+        if !self.steps.is_empty() {
+            outln!("  sensitivity on the calibration graphs (this layer alone lowered), least sensitive first:");
+            for s in &self.steps {
+                outln!(
+                    "    {:<16} {:<5} top-1 agreement {:>7.3}%  mean err/range {:.5}",
+                    s.layer,
+                    s.prec.name(),
+                    100.0 * s.top1_agreement,
+                    s.rel_mean_err
+                );
+            }
+        }
+        let list: Vec<String> = self
+            .plan
+            .iter()
+            .zip(&self.weights)
+            .map(|((n, p), (_, c))| format!("{n}={} ({c} weights)", p.name()))
+            .collect();
+        outln!("  plan: {}", list.join(", "));
+    }
+
+    fn json(&self) -> Value {
+        json!({
+            "target": self.target, "chosen": self.got,
+            "plan": self.plan.iter().zip(&self.weights).map(|((n, p), (_, c))| json!({
+                "layer": n, "weights": p.name(), "count": c,
+            })).collect::<Vec<_>>(),
+            "sensitivity": self.steps.iter().map(|s| json!({
+                "layer": s.layer, "weights": s.prec.name(), "top1_agreement": s.top1_agreement,
+                "rel_mean_err": s.rel_mean_err,
+            })).collect::<Vec<_>>(),
+        })
+    }
+}
+
 /// Everything `convert` reports.
 pub struct Summary<'a> {
     /// The command's arguments.
@@ -79,6 +136,8 @@ pub struct Summary<'a> {
     pub warnings: Vec<String>,
     /// What `--flash-budget` measured.
     pub budget: Option<Budget>,
+    /// What `--avg-weight-bits` measured and chose.
+    pub avg: Option<AvgBits>,
     /// The written model.
     pub model: &'a tinygnn::Model<'a>,
     /// The `--emit` files written.
@@ -293,6 +352,7 @@ impl Summary<'_> {
             "arena_bytes_sparse_at_capacity": sparse,
             "features": cargo_features(self.model),
             "flash_budget": self.budget.as_ref().map(Budget::json),
+            "avg_weight_bits": self.avg.as_ref().map(AvgBits::json),
             "emitted": self.emitted.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
         })
     }
