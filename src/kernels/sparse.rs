@@ -519,7 +519,7 @@ pub fn matvec_i4(w: &[u8], in_ch: usize, cols: &[u16], values: &[i8], zp: i8, ou
 /// missing weights count as zero. Tested bit-exact against
 /// [`crate::kernels::dense_i2::matvec_ref`] on the densified row.
 pub fn matvec_i2(w: &[u8], in_ch: usize, cols: &[u16], values: &[i8], zp: i8, out: &mut [i32]) {
-    use crate::kernels::dense_i2::row_bytes;
+    use crate::kernels::dense_i2::{field, row_bytes};
     out.iter_mut().for_each(|o| *o = 0);
     let rb = row_bytes(in_ch);
     if rb == 0 {
@@ -528,47 +528,17 @@ pub fn matvec_i2(w: &[u8], in_ch: usize, cols: &[u16], values: &[i8], zp: i8, ou
     let n = out.len().min(w.len() / rb);
     let out = out.get_mut(..n).unwrap_or(&mut []);
     let zp = i32::from(zp);
-    // Output channels in blocks of four rows (as `matvec_blocked`): per
-    // stored entry the byte index and the field's shift are computed once
-    // and serve the four rows, whose sums stay in registers.
-    let mut rows = w.chunks_exact(rb);
-    let mut o4 = out.chunks_exact_mut(4);
-    for o in &mut o4 {
-        let (Some(r0), Some(r1), Some(r2), Some(r3)) =
-            (rows.next(), rows.next(), rows.next(), rows.next())
-        else {
-            break;
-        };
-        let mut a = [0i32; 4];
-        for (&k, &v) in cols.iter().zip(values) {
-            let k = usize::from(k);
-            let d = i32::from(v) - zp;
-            if k >= in_ch {
-                continue;
-            }
-            let (at, sh) = (k / 4, 30 - 2 * (k % 4) as u32);
-            if let (Some(&b0), Some(&b1), Some(&b2), Some(&b3)) =
-                (r0.get(at), r1.get(at), r2.get(at), r3.get(at))
-            {
-                let f = |b: u8| (i32::from(b) << sh) >> 30;
-                a[0] = a[0].wrapping_add(f(b0) * d);
-                a[1] = a[1].wrapping_add(f(b1) * d);
-                a[2] = a[2].wrapping_add(f(b2) * d);
-                a[3] = a[3].wrapping_add(f(b3) * d);
-            }
+    for (&k, &v) in cols.iter().zip(values) {
+        let k = usize::from(k);
+        let d = i32::from(v) - zp;
+        if k >= in_ch || d == 0 {
+            continue;
         }
-        if let [o0, o1, o2, o3] = o {
-            [*o0, *o1, *o2, *o3] = a;
-        }
-    }
-    for (o, row) in o4.into_remainder().iter_mut().zip(rows) {
-        for (&k, &v) in cols.iter().zip(values) {
-            let k = usize::from(k);
-            if k < in_ch {
-                let b = row.get(k / 4).copied().unwrap_or(0);
-                let f = crate::kernels::dense_i2::field(b, (k % 4) as u32);
-                *o = o.wrapping_add(f * (i32::from(v) - zp));
-            }
+        let (mut at, j) = (k / 4, (k % 4) as u32);
+        for o in out.iter_mut() {
+            let b = w.get(at).copied().unwrap_or(0);
+            *o = o.wrapping_add(field(b, j) * d);
+            at = at.wrapping_add(rb);
         }
     }
 }
