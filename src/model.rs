@@ -155,10 +155,7 @@ impl<'a> Model<'a> {
             };
             rest = r;
             // An op family left out, or int4/int2 weights without their feature.
-            if !ops::compiled(&op)
-                || (!cfg!(feature = "weights-i4") && ops::has_i4_weights(&op))
-                || (!cfg!(feature = "weights-i2") && ops::has_i2_weights(&op))
-            {
+            if !ops::compiled(&op) || ops::needs_weight_feature(&op) {
                 return Err(Error::OpNotCompiled { op: index, tag });
             }
             let bad = Error::InvalidOp { op: index };

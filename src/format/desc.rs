@@ -37,7 +37,9 @@ pub const WEIGHTS_I4_FLAG: u32 = 1 << 31;
 
 /// Bit 30 of a **weight** section's `len` field: set (with bit 31 clear) when
 /// the matrix is int2 (four values per byte, see [`WeightBits::I2`]); the byte
-/// length is then `len & !WEIGHTS_I2_FLAG`. A reader that predates int2 sees
+/// length is then `len & !WEIGHTS_I2_FLAG`. A build without the cargo feature
+/// `weights-i2` does not decode the flag: it reads the section as an older
+/// reader does, below. A reader that predates int2 sees
 /// an int8 section of at least 1 GiB and rejects the op (`InvalidOp`). With
 /// both bits 31 and 30 set the section reads as int4 whose byte length keeps
 /// bit 30, so no shape matches it and the op is rejected too.
@@ -100,7 +102,7 @@ impl Section {
     pub fn weight_bits(&self) -> WeightBits {
         if self.len & WEIGHTS_I4_FLAG != 0 {
             WeightBits::I4
-        } else if self.len & WEIGHTS_I2_FLAG != 0 {
+        } else if cfg!(feature = "weights-i2") && self.len & WEIGHTS_I2_FLAG != 0 {
             WeightBits::I2
         } else {
             WeightBits::I8

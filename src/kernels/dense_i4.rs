@@ -233,8 +233,10 @@ pub enum Matrix<'a> {
     /// Packed int4 weights, `ceil(in_ch / 2)` bytes per row.
     I4(&'a [u8]),
     /// Packed int2 weights, `ceil(in_ch / 4)` bytes per row
-    /// ([`super::dense_i2`]; cargo feature `weights-i2`, zeros without it
-    /// like `I4` without `weights-i4`).
+    /// ([`super::dense_i2`]). Only with the cargo feature `weights-i2`
+    /// (left out of minimal builds entirely: no match arm anywhere; without
+    /// it no section decodes as int2).
+    #[cfg(feature = "weights-i2")]
     I2(&'a [u8]),
 }
 
@@ -243,7 +245,9 @@ impl Matrix<'_> {
     pub fn is_empty(&self) -> bool {
         match self {
             Matrix::I8(w) => w.is_empty(),
-            Matrix::I4(w) | Matrix::I2(w) => w.is_empty(),
+            Matrix::I4(w) => w.is_empty(),
+            #[cfg(feature = "weights-i2")]
+            Matrix::I2(w) => w.is_empty(),
         }
     }
 
@@ -262,8 +266,6 @@ impl Matrix<'_> {
             Matrix::I4(_) => sums.fill(0),
             #[cfg(feature = "weights-i2")]
             Matrix::I2(w) => super::dense_i2::weight_sums(w, in_ch, sums),
-            #[cfg(not(feature = "weights-i2"))]
-            Matrix::I2(_) => sums.fill(0),
         }
     }
 
@@ -277,8 +279,6 @@ impl Matrix<'_> {
             Matrix::I4(_) => out.fill(0),
             #[cfg(feature = "weights-i2")]
             Matrix::I2(w) => super::dense_i2::matvec(w, in_ch, x, zp, sums, out),
-            #[cfg(not(feature = "weights-i2"))]
-            Matrix::I2(_) => out.fill(0),
         }
     }
 
@@ -292,8 +292,6 @@ impl Matrix<'_> {
             Matrix::I4(_) => out.fill(0),
             #[cfg(feature = "weights-i2")]
             Matrix::I2(w) => super::dense_i2::matmul(w, in_ch, x, zp, sums, out),
-            #[cfg(not(feature = "weights-i2"))]
-            Matrix::I2(_) => out.fill(0),
         }
     }
 }

@@ -131,7 +131,7 @@ impl Check<'_> {
                 .chunks_exact(rb.max(1))
                 .all(|row| row.last().is_some_and(|b| b >> 4 == 0));
         }
-        if bits == WeightBits::I2 && in_ch % 4 != 0 {
+        if cfg!(feature = "weights-i2") && bits == WeightBits::I2 && in_ch % 4 != 0 {
             let rb = bits.row_bytes(in_ch);
             let used = 2 * (in_ch % 4) as u32;
             return self
@@ -204,7 +204,11 @@ impl<'a> Weights<'a> {
         match s.weight_bits() {
             WeightBits::I8 => Matrix::I8(bytemuck::cast_slice(self.bytes(s))),
             WeightBits::I4 => Matrix::I4(self.bytes(s.weight_bytes())),
+            #[cfg(feature = "weights-i2")]
             WeightBits::I2 => Matrix::I2(self.bytes(s.weight_bytes())),
+            // Rejected by `Model::from_bytes` without `weights-i2`.
+            #[cfg(not(feature = "weights-i2"))]
+            WeightBits::I2 => Matrix::I8(&[]),
         }
     }
 
@@ -419,9 +423,6 @@ impl Src<'_> {
                     Matrix::I4(_) => out.fill(0),
                     #[cfg(feature = "weights-i2")]
                     Matrix::I2(w) => sparse::matvec_i2(w, x.channels, cols, values, x.zp, out),
-                    // Rejected by `Model::from_bytes` without `weights-i2`.
-                    #[cfg(not(feature = "weights-i2"))]
-                    Matrix::I2(_) => out.fill(0),
                 }
             }
         }
@@ -439,8 +440,6 @@ impl Src<'_> {
                 Matrix::I4(_) => out.fill(0),
                 #[cfg(feature = "weights-i2")]
                 Matrix::I2(w) => sparse::matmul_i2(w, x.channels, x.x, x.zp, sums.len(), out),
-                #[cfg(not(feature = "weights-i2"))]
-                Matrix::I2(_) => out.fill(0),
             },
         }
     }

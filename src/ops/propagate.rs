@@ -96,6 +96,7 @@ fn block(w: Matrix<'_>, in_ch: usize, out_ch: usize, k: usize) -> Matrix<'_> {
     match w {
         Matrix::I8(w) => Matrix::I8(w.get(rows(in_ch)).unwrap_or(&[])),
         Matrix::I4(w) => Matrix::I4(w.get(rows(in_ch.div_ceil(2))).unwrap_or(&[])),
+        #[cfg(feature = "weights-i2")]
         Matrix::I2(w) => Matrix::I2(w.get(rows(in_ch.div_ceil(4))).unwrap_or(&[])),
     }
 }
