@@ -154,8 +154,8 @@ impl<'a> Model<'a> {
                 format::Take::Bad => return Err(Error::BadMetadata),
             };
             rest = r;
-            // An op family left out, or int4 weights without `weights-i4`.
-            if !ops::compiled(&op) || (!cfg!(feature = "weights-i4") && ops::has_i4_weights(&op)) {
+            // An op family left out, or int4/int2 weights without their feature.
+            if !ops::compiled(&op) || ops::needs_weight_feature(&op) {
                 return Err(Error::OpNotCompiled { op: index, tag });
             }
             let bad = Error::InvalidOp { op: index };

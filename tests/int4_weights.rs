@@ -167,7 +167,7 @@ fn round_trip_of_an_int4_section() {
     assert_eq!(got, weights);
     match m.matrix(got) {
         Matrix::I4(b) => assert_eq!(b, &[0xE1, 0x03, 0x78, 0x0F]),
-        Matrix::I8(_) => panic!("int4 expected"),
+        Matrix::I8(_) | Matrix::I2(_) => panic!("int4 expected"),
     }
     assert!(
         m.weights(got).is_empty(),

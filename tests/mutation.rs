@@ -42,7 +42,7 @@ use common::Rng;
 use tinygnn::format::writer::fix_crc;
 use tinygnn::format::{
     Activation, Aggr, ConcatPart, MetaHeader, Op, Pool, Section, TensorDesc, TensorKind,
-    TransformerEdge, HEADER_LEN,
+    TransformerEdge, HEADER_LEN, WEIGHTS_I2_FLAG, WEIGHTS_I4_FLAG,
 };
 use tinygnn::{Error, Features, GraphInput, Model, Session};
 use tinygnn_testkit::every_op_model;
@@ -208,7 +208,7 @@ fn nasty_act(rng: &mut Rng) -> Activation {
 
 fn nasty_section(rng: &mut Rng, s: Section, data_len: usize) -> Section {
     let mut s = s;
-    match rng.next() % 6 {
+    match rng.next() % 7 {
         0 => s.offset = nasty_u32(rng, s.offset),
         1 => s.len = nasty_u32(rng, s.len),
         2 => {
@@ -217,6 +217,15 @@ fn nasty_section(rng: &mut Rng, s: Section, data_len: usize) -> Section {
         }
         3 => s.offset = data_len as u32 - s.len.min(data_len as u32), // moved to the end
         4 => s.offset = s.offset.wrapping_add(1 + (rng.next() % 3) as u32), // misaligned
+        // Precision flags toggled: int8 ↔ int4 ↔ int2, or both flags.
+        5 => {
+            let flags = [
+                WEIGHTS_I4_FLAG,
+                WEIGHTS_I2_FLAG,
+                WEIGHTS_I4_FLAG | WEIGHTS_I2_FLAG,
+            ];
+            s.len ^= flags[(rng.next() % 3) as usize];
+        }
         _ => s.len = 0,
     }
     s

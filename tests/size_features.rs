@@ -170,3 +170,44 @@ fn has_i4_weights_sees_every_weight_matrix() {
     });
     assert!(!act.has_i4_weights());
 }
+
+/// int2 weights need `weights-i2`: with it the model runs (the int2 tests
+/// prove it bit-exact with int8); without it the build reads the section as
+/// a reader that predates int2 does and the op is `InvalidOp`.
+#[test]
+fn int2_weights_follow_the_weights_i2_feature() {
+    use tinygnn::format::writer::ChannelRecord;
+    use tinygnn::format::{TensorDesc, TensorKind};
+    let mut w = ModelWriter::new();
+    let t = |c| TensorDesc {
+        kind: TensorKind::Node,
+        channels: c,
+        scale: 0.1,
+        zero_point: 0,
+    };
+    let x = w.add_tensor(t(5));
+    let y = w.add_tensor(t(2));
+    let weights = w.add_i2(&[1, -2, -1, 0, 1, -2, 1, 1, -1, -2], 5).unwrap();
+    let rec = ChannelRecord {
+        bias: 0,
+        mult: 1 << 30,
+        shift: 0,
+    };
+    let params = w.add_channel_params(&[rec, rec]);
+    w.add_op(Op::Linear(Linear {
+        input: x,
+        output: y,
+        weights,
+        params,
+        act: Activation::None,
+    }));
+    let r = w.finish(x, &[y], 4, 4, 1);
+    if cfg!(feature = "weights-i2") {
+        r.unwrap();
+    } else {
+        assert_eq!(
+            r.err(),
+            Some(WriteError::Invalid(Error::InvalidOp { op: 0 }))
+        );
+    }
+}

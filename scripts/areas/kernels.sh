@@ -18,7 +18,7 @@
 source "$(dirname "$0")/../lib.sh"
 need rust qemu
 say "fast paths against their reference forms, 20,000 proptest cases each"
-PROPTEST_CASES=20000 cargo test -q --profile test-release -p tinygnn --lib -- quant:: requant:: kernels::dense:: ops::gcn:: kernels::sparse:: kernels::aggregate:: 2>&1 \
+PROPTEST_CASES=20000 cargo test -q --profile test-release -p tinygnn --lib -- quant:: requant:: kernels::dense:: kernels::dense_i2:: ops::gcn:: kernels::sparse:: kernels::aggregate:: 2>&1 \
     | grep -E '^test result|FAILED|panicked' || { echo "kernels: proptests FAILED"; exit 1; }
 
 say "runtime tests with kernels-small (reference kernels in every op)"

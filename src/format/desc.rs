@@ -35,6 +35,16 @@ pub struct Section {
 /// rejects the op (`InvalidOp`) instead of misreading it.
 pub const WEIGHTS_I4_FLAG: u32 = 1 << 31;
 
+/// Bit 30 of a **weight** section's `len` field: set (with bit 31 clear) when
+/// the matrix is int2 (four values per byte, see [`WeightBits::I2`]); the byte
+/// length is then `len & !WEIGHTS_I2_FLAG`. A build without the cargo feature
+/// `weights-i2` does not decode the flag: it reads the section as an older
+/// reader does, below. A reader that predates int2 sees
+/// an int8 section of at least 1 GiB and rejects the op (`InvalidOp`). With
+/// both bits 31 and 30 set the section reads as int4 whose byte length keeps
+/// bit 30, so no shape matches it and the op is rejected too.
+pub const WEIGHTS_I2_FLAG: u32 = 1 << 30;
+
 /// Element type of a weight matrix, told by [`WEIGHTS_I4_FLAG`] in its
 /// section's `len`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -50,6 +60,14 @@ pub enum WeightBits {
     /// tool writes −7..=7). For odd `in_ch` the high nibble of each row's last
     /// byte is padding and must be 0.
     I4,
+    /// Four weights per byte, row-major `[out_ch, in_ch]`, each row padded to
+    /// whole bytes (`ceil(in_ch / 4)` bytes per row). Weight `k` of a row is
+    /// bits `2·(k % 4) .. 2·(k % 4) + 2` of the row's byte `k / 4` (weight 0
+    /// in the lowest two bits); a field is a 2-bit two's-complement value
+    /// (sign-extended from its high bit: `0b00` = 0, `0b01` = 1, `0b10` = −2,
+    /// `0b11` = −1). The tool writes −2..=1 (`int2`) or −1..=1 (`ternary`).
+    /// Padding fields of a row's last byte (`in_ch % 4 ≠ 0`) must be 0.
+    I2,
 }
 
 impl WeightBits {
@@ -58,6 +76,7 @@ impl WeightBits {
         match self {
             WeightBits::I8 => in_ch,
             WeightBits::I4 => in_ch.div_ceil(2),
+            WeightBits::I2 => in_ch.div_ceil(4),
         }
     }
 
@@ -66,32 +85,43 @@ impl WeightBits {
         out_ch.checked_mul(self.row_bytes(in_ch))
     }
 
-    /// Bits per weight (8 or 4).
+    /// Bits per weight (8, 4 or 2).
     pub fn bits(self) -> u32 {
         match self {
             WeightBits::I8 => 8,
             WeightBits::I4 => 4,
+            WeightBits::I2 => 2,
         }
     }
 }
 
 impl Section {
-    /// The element type of a weight section (see [`WEIGHTS_I4_FLAG`]).
+    /// The element type of a weight section (see [`WEIGHTS_I4_FLAG`] and
+    /// [`WEIGHTS_I2_FLAG`]; bit 31 wins when both are set).
     #[inline]
     pub fn weight_bits(&self) -> WeightBits {
         if self.len & WEIGHTS_I4_FLAG != 0 {
             WeightBits::I4
+        } else if cfg!(feature = "weights-i2") && self.len & WEIGHTS_I2_FLAG != 0 {
+            WeightBits::I2
         } else {
             WeightBits::I8
         }
     }
 
-    /// A weight section as a plain byte range (the int4 flag cleared).
+    /// A weight section as a plain byte range: the flag that
+    /// [`Section::weight_bits`] read cleared (only that one, so a section
+    /// with both flags keeps an impossible length).
     #[inline]
     pub fn weight_bytes(&self) -> Section {
+        let flag = match self.weight_bits() {
+            WeightBits::I8 => 0,
+            WeightBits::I4 => WEIGHTS_I4_FLAG,
+            WeightBits::I2 => WEIGHTS_I2_FLAG,
+        };
         Section {
             offset: self.offset,
-            len: self.len & !WEIGHTS_I4_FLAG,
+            len: self.len & !flag,
         }
     }
 }

@@ -39,6 +39,9 @@ pub enum WriteError {
     /// An int4 matrix with a value outside −8..=7, or whose length is not a
     /// multiple of its row length.
     Int4Range,
+    /// An int2 matrix with a value outside −2..=1, or whose length is not a
+    /// multiple of its row length.
+    Int2Range,
 }
 
 impl core::fmt::Display for WriteError {
@@ -49,6 +52,9 @@ impl core::fmt::Display for WriteError {
             WriteError::Invalid(e) => write!(f, "written model fails validation: {e}"),
             WriteError::Int4Range => {
                 f.write_str("int4 weights outside -8..=7 or not whole rows of in_ch values")
+            }
+            WriteError::Int2Range => {
+                f.write_str("int2 weights outside -2..=1 or not whole rows of in_ch values")
             }
         }
     }
@@ -93,8 +99,20 @@ impl ModelWriter {
         })
     }
 
-    /// Appends a weight matrix in the given precision ([`Self::add_i8`] or
-    /// [`Self::add_i4`]).
+    /// Appends an int2 matrix (row-major `[out_ch, in_ch]`, values in −2..=1)
+    /// packed as [`super::WeightBits::I2`] describes; the returned section
+    /// carries [`super::WEIGHTS_I2_FLAG`].
+    pub fn add_i2(&mut self, values: &[i8], in_ch: usize) -> Result<Section, WriteError> {
+        let bytes = pack_i2(values, in_ch)?;
+        let s = self.add_bytes(&bytes);
+        Ok(Section {
+            offset: s.offset,
+            len: s.len | super::WEIGHTS_I2_FLAG,
+        })
+    }
+
+    /// Appends a weight matrix in the given precision ([`Self::add_i8`],
+    /// [`Self::add_i4`] or [`Self::add_i2`]).
     pub fn add_weights(
         &mut self,
         bits: super::WeightBits,
@@ -104,6 +122,7 @@ impl ModelWriter {
         match bits {
             super::WeightBits::I8 => Ok(self.add_i8(values)),
             super::WeightBits::I4 => self.add_i4(values, in_ch),
+            super::WeightBits::I2 => self.add_i2(values, in_ch),
         }
     }
 
@@ -240,6 +259,26 @@ pub fn pack_i4(values: &[i8], in_ch: usize) -> Result<Vec<u8>, WriteError> {
             let lo = (pair[0] as u8) & 0x0F;
             let hi = pair.get(1).map_or(0, |&h| (h as u8) & 0x0F);
             out.push(lo | (hi << 4));
+        }
+    }
+    Ok(out)
+}
+
+/// Packs a row-major `[out_ch, in_ch]` matrix of values in −2..=1 into the
+/// int2 layout of [`super::WeightBits::I2`]: four per byte, weight `k` in bits
+/// `2·(k % 4)..`, rows padded to whole bytes with zero fields.
+pub fn pack_i2(values: &[i8], in_ch: usize) -> Result<Vec<u8>, WriteError> {
+    if in_ch == 0 || values.len() % in_ch != 0 || values.iter().any(|v| !(-2..=1).contains(v)) {
+        return Err(WriteError::Int2Range);
+    }
+    let mut out = Vec::with_capacity(values.len() / in_ch * in_ch.div_ceil(4));
+    for row in values.chunks_exact(in_ch) {
+        for quad in row.chunks(4) {
+            let b = quad
+                .iter()
+                .enumerate()
+                .fold(0u8, |b, (j, &v)| b | (((v as u8) & 0b11) << (2 * j)));
+            out.push(b);
         }
     }
     Ok(out)

@@ -219,7 +219,8 @@ pub fn matmul(w: &[u8], in_ch: usize, x: &[i8], zp: i8, sums: &[i32], out: &mut 
     }
 }
 
-/// A weight matrix of either precision, as read from a validated model.
+/// A weight matrix of any precision (int8, int4, int2), as read from a
+/// validated model.
 ///
 /// Without the cargo feature `weights-i4` the int4 kernels are not compiled
 /// in: `Model::from_bytes` rejects int4 weights (`Error::OpNotCompiled`), so
@@ -231,6 +232,12 @@ pub enum Matrix<'a> {
     I8(&'a [i8]),
     /// Packed int4 weights, `ceil(in_ch / 2)` bytes per row.
     I4(&'a [u8]),
+    /// Packed int2 weights, `ceil(in_ch / 4)` bytes per row
+    /// ([`super::dense_i2`]). Only with the cargo feature `weights-i2`
+    /// (left out of minimal builds entirely: no match arm anywhere; without
+    /// it no section decodes as int2).
+    #[cfg(feature = "weights-i2")]
+    I2(&'a [u8]),
 }
 
 impl Matrix<'_> {
@@ -239,6 +246,8 @@ impl Matrix<'_> {
         match self {
             Matrix::I8(w) => w.is_empty(),
             Matrix::I4(w) => w.is_empty(),
+            #[cfg(feature = "weights-i2")]
+            Matrix::I2(w) => w.is_empty(),
         }
     }
 
@@ -255,6 +264,8 @@ impl Matrix<'_> {
             Matrix::I4(w) => weight_sums(w, in_ch, sums),
             #[cfg(not(feature = "weights-i4"))]
             Matrix::I4(_) => sums.fill(0),
+            #[cfg(feature = "weights-i2")]
+            Matrix::I2(w) => super::dense_i2::weight_sums(w, in_ch, sums),
         }
     }
 
@@ -266,6 +277,8 @@ impl Matrix<'_> {
             Matrix::I4(w) => matvec(w, in_ch, x, zp, sums, out),
             #[cfg(not(feature = "weights-i4"))]
             Matrix::I4(_) => out.fill(0),
+            #[cfg(feature = "weights-i2")]
+            Matrix::I2(w) => super::dense_i2::matvec(w, in_ch, x, zp, sums, out),
         }
     }
 
@@ -277,6 +290,8 @@ impl Matrix<'_> {
             Matrix::I4(w) => matmul(w, in_ch, x, zp, sums, out),
             #[cfg(not(feature = "weights-i4"))]
             Matrix::I4(_) => out.fill(0),
+            #[cfg(feature = "weights-i2")]
+            Matrix::I2(w) => super::dense_i2::matmul(w, in_ch, x, zp, sums, out),
         }
     }
 }

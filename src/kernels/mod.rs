@@ -18,9 +18,10 @@
 //!   Cortex-M4/M7/M33 (0.985 instructions per MAC on the emulated M4, four
 //!   nodes per pass) and a portable emulation of those instructions.
 //! * [`dense_i4`]: the same with int4 weights unpacked in the kernel, and
-//!   [`dense_i4::Matrix`] (either precision).
+//!   [`dense_i4::Matrix`] (any precision).
+//! * [`dense_i2`]: the same with int2 (or ternary) weights, four per byte.
 //! * [`sparse`]: sparse int8 input rows × int8 or int4 weights (the input
-//!   layer with sparse features).
+//!   layer with sparse features), and int2.
 //! * [`requant`]: fused activation and requantization of i32 accumulators.
 //! * [`knn`]: the k-nearest-neighbour graph of int8 points (DynamicEdgeConv).
 //! * [`aggregate`]: building the target-sorted CSR and neighbourhood
@@ -29,6 +30,7 @@
 pub mod aggregate;
 pub mod attention;
 pub mod dense;
+pub mod dense_i2;
 pub mod dense_i4;
 pub mod knn;
 pub mod pairs;

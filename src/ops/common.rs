@@ -31,6 +31,10 @@ pub trait OpDef {
     fn has_i4_weights(&self) -> bool {
         false
     }
+    /// Whether any weight matrix of this op is int2 ([`WeightBits::I2`]).
+    fn has_i2_weights(&self) -> bool {
+        false
+    }
     /// Whether the op reads the graph's edge weights (the graph must then
     /// carry them: [`format::MetaHeader::uses_edge_weight`]).
     fn uses_edge_weight(&self) -> bool {
@@ -101,11 +105,15 @@ impl Check<'_> {
     }
 
     /// A weight section of an `[out_ch, in_ch]` matrix: int8 of exactly
-    /// `out_ch·in_ch` bytes, or int4 ([`format::WEIGHTS_I4_FLAG`]) of exactly
-    /// `out_ch·ceil(in_ch/2)` bytes whose row padding nibbles (odd `in_ch`) are 0.
+    /// `out_ch·in_ch` bytes, int4 ([`format::WEIGHTS_I4_FLAG`]) of exactly
+    /// `out_ch·ceil(in_ch/2)` bytes whose row padding nibbles (odd `in_ch`) are
+    /// 0, or int2 ([`format::WEIGHTS_I2_FLAG`]) of exactly
+    /// `out_ch·ceil(in_ch/4)` bytes whose row padding fields are 0.
     pub fn weights_ok(&self, s: Section, out_ch: usize, in_ch: usize) -> bool {
         let bits = s.weight_bits();
-        if bits == WeightBits::I4 && !cfg!(feature = "weights-i4") {
+        if (bits == WeightBits::I4 && !cfg!(feature = "weights-i4"))
+            || (bits == WeightBits::I2 && !cfg!(feature = "weights-i2"))
+        {
             return false;
         }
         let plain = s.weight_bytes();
@@ -122,6 +130,15 @@ impl Check<'_> {
                 .bytes(plain)
                 .chunks_exact(rb.max(1))
                 .all(|row| row.last().is_some_and(|b| b >> 4 == 0));
+        }
+        if cfg!(feature = "weights-i2") && bits == WeightBits::I2 && in_ch % 4 != 0 {
+            let rb = bits.row_bytes(in_ch);
+            let used = 2 * (in_ch % 4) as u32;
+            return self
+                .data
+                .bytes(plain)
+                .chunks_exact(rb.max(1))
+                .all(|row| row.last().is_some_and(|b| b >> used == 0));
         }
         true
     }
@@ -187,6 +204,11 @@ impl<'a> Weights<'a> {
         match s.weight_bits() {
             WeightBits::I8 => Matrix::I8(bytemuck::cast_slice(self.bytes(s))),
             WeightBits::I4 => Matrix::I4(self.bytes(s.weight_bytes())),
+            #[cfg(feature = "weights-i2")]
+            WeightBits::I2 => Matrix::I2(self.bytes(s.weight_bytes())),
+            // Rejected by `Model::from_bytes` without `weights-i2`.
+            #[cfg(not(feature = "weights-i2"))]
+            WeightBits::I2 => Matrix::I8(&[]),
         }
     }
 
@@ -236,6 +258,11 @@ impl<'e, 'v, T: Tensors<'v>> Env<'e, T> {
 /// Whether a weight section holds int4 values.
 pub fn is_i4(s: &Section) -> bool {
     s.weight_bits() == WeightBits::I4
+}
+
+/// Whether a weight section holds int2 values.
+pub fn is_i2(s: &Section) -> bool {
+    s.weight_bits() == WeightBits::I2
 }
 
 /// Bytes a region of `count` values of `T` occupies in the arena: rounded up
@@ -394,6 +421,8 @@ impl Src<'_> {
                     // Rejected by `Model::from_bytes` without `weights-i4`.
                     #[cfg(not(feature = "weights-i4"))]
                     Matrix::I4(_) => out.fill(0),
+                    #[cfg(feature = "weights-i2")]
+                    Matrix::I2(w) => sparse::matvec_i2(w, x.channels, cols, values, x.zp, out),
                 }
             }
         }
@@ -409,6 +438,8 @@ impl Src<'_> {
                 Matrix::I4(w) => sparse::matmul_i4(w, x.channels, x.x, x.zp, sums.len(), out),
                 #[cfg(not(feature = "weights-i4"))]
                 Matrix::I4(_) => out.fill(0),
+                #[cfg(feature = "weights-i2")]
+                Matrix::I2(w) => sparse::matmul_i2(w, x.channels, x.x, x.zp, sums.len(), out),
             },
         }
     }

@@ -30,7 +30,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{
-    is_i4, region_bytes, zip_rows, Check, Ctx, Env, In, OpDef, Out, Scratch, Shapes, Tensors,
+    is_i2, is_i4, region_bytes, zip_rows, Check, Ctx, Env, In, OpDef, Out, Scratch, Shapes, Tensors,
 };
 use crate::error::Result;
 use crate::format::{Activation, Aggr, ChannelParams, Section, TensorKind};
@@ -296,6 +296,9 @@ impl OpDef for EdgeConv {
     }
     fn has_i4_weights(&self) -> bool {
         is_i4(&self.w_self) || is_i4(&self.w_nbr) || is_i4(&self.w2)
+    }
+    fn has_i2_weights(&self) -> bool {
+        is_i2(&self.w_self) || is_i2(&self.w_nbr) || is_i2(&self.w2)
     }
     fn check(&self, c: &Check<'_>) -> Option<()> {
         let (i, o) = (c.tensor(self.input)?, c.tensor(self.output)?);

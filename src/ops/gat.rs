@@ -21,7 +21,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{is_i4, rows_mut, Check, Ctx, Env, In, OpDef, Out, Scratch, Shapes, Src, Tensors};
+use super::{
+    is_i2, is_i4, rows_mut, Check, Ctx, Env, In, OpDef, Out, Scratch, Shapes, Src, Tensors,
+};
 use crate::error::Result;
 use crate::format::{Activation, ChannelParams, Section, TensorKind};
 use crate::kernels::dense_i4::Matrix;
@@ -759,6 +761,9 @@ impl OpDef for GatConv {
     }
     fn has_i4_weights(&self) -> bool {
         is_i4(&self.weights) || is_i4(&self.weights_r)
+    }
+    fn has_i2_weights(&self) -> bool {
+        is_i2(&self.weights) || is_i2(&self.weights_r)
     }
     fn takes_sparse_input(&self) -> bool {
         true

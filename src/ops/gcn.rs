@@ -22,7 +22,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::{
-    is_i4, region_bytes, rows_mut, Check, Ctx, Env, OpDef, Out, Scratch, Shapes, Src, Tensors,
+    is_i2, is_i4, region_bytes, rows_mut, Check, Ctx, Env, OpDef, Out, Scratch, Shapes, Src,
+    Tensors,
 };
 use crate::error::{Error, Result};
 use crate::format::small::Reader;
@@ -601,6 +602,9 @@ impl OpDef for GcnConv {
     }
     fn has_i4_weights(&self) -> bool {
         is_i4(&self.weights)
+    }
+    fn has_i2_weights(&self) -> bool {
+        is_i2(&self.weights)
     }
     fn uses_edge_weight(&self) -> bool {
         self.edge_weight

@@ -17,7 +17,7 @@
 use super::{region_bytes, Ctx, In, Out, Scratch};
 use serde::{Deserialize, Serialize};
 
-use super::{is_i4, Check, Env, OpDef, Shapes, Tensors};
+use super::{is_i2, is_i4, Check, Env, OpDef, Shapes, Tensors};
 use crate::error::{Error, Result};
 use crate::format::{ChannelParams, Section, TensorKind, AGG_FRAC_BITS};
 use crate::kernels::dense_i4::Matrix;
@@ -173,6 +173,9 @@ impl OpDef for GineConv {
     }
     fn has_i4_weights(&self) -> bool {
         is_i4(&self.edge_weights)
+    }
+    fn has_i2_weights(&self) -> bool {
+        is_i2(&self.edge_weights)
     }
     fn check(&self, c: &Check<'_>) -> Option<()> {
         let (i, e) = (c.tensor(self.input)?, c.tensor(self.edge_attr)?);

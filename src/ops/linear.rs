@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{
-    is_i4, region_bytes, rows_mut, Check, Env, In, OpDef, Out, Scratch, Shapes, Src, Tensors,
+    is_i2, is_i4, region_bytes, rows_mut, Check, Env, In, OpDef, Out, Scratch, Shapes, Src, Tensors,
 };
 use crate::error::Result;
 use crate::format::small::Reader;
@@ -133,6 +133,9 @@ impl OpDef for Linear {
     }
     fn has_i4_weights(&self) -> bool {
         is_i4(&self.weights)
+    }
+    fn has_i2_weights(&self) -> bool {
+        is_i2(&self.weights)
     }
     fn takes_sparse_input(&self) -> bool {
         true

@@ -41,6 +41,10 @@ use crate::format::{self, Take, TensorDesc};
 /// [`Op::feature`].
 pub const WEIGHTS_I4_FEATURE: &str = "weights-i4";
 
+/// The cargo feature that compiles the int2 weight kernels in (as
+/// [`WEIGHTS_I4_FEATURE`] for [`Op::has_i2_weights`]).
+pub const WEIGHTS_I2_FEATURE: &str = "weights-i2";
+
 macro_rules! op_table {
     ($($(#[$doc:meta])* $variant:ident($module:ident::$params:ident) = $feature:literal,)*) => {
         $(pub use $module::$params;)*
@@ -100,6 +104,13 @@ macro_rules! op_table {
             pub fn has_i4_weights(&self) -> bool {
                 match self { $(Op::$variant(p) => p.has_i4_weights(),)* }
             }
+            /// Whether any weight matrix of this op is int2 (always false
+            /// without the cargo feature `weights-i2`, which then rejects
+            /// such an op as [`crate::Error::InvalidOp`]: see
+            /// [`crate::format::WEIGHTS_I2_FLAG`]).
+            pub fn has_i2_weights(&self) -> bool {
+                match self { $(Op::$variant(p) => p.has_i2_weights(),)* }
+            }
         }
 
         /// Whether `op`'s family is compiled into this build (the cargo
@@ -121,11 +132,16 @@ macro_rules! op_table {
             }
         }
 
-        /// [`Op::has_i4_weights`] over the compiled families only.
-        pub(crate) fn has_i4_weights(op: &Op) -> bool {
+        /// Whether `op` (of a compiled family) has int4 weights without the
+        /// feature `weights-i4` or int2 weights without `weights-i2`: one
+        /// dispatch for both (a minimal build pays for one `match`).
+        pub(crate) fn needs_weight_feature(op: &Op) -> bool {
             #[allow(unreachable_patterns)]
             match op {
-                $(#[cfg(feature = $feature)] Op::$variant(p) => p.has_i4_weights(),)*
+                $(#[cfg(feature = $feature)] Op::$variant(p) => {
+                    (!cfg!(feature = "weights-i4") && p.has_i4_weights())
+                        || (!cfg!(feature = "weights-i2") && p.has_i2_weights())
+                })*
                 _ => false,
             }
         }
@@ -334,9 +350,10 @@ mod tests {
             "{seen:?}"
         );
         assert!(all_ops.contains(&format!("\"{WEIGHTS_I4_FEATURE}\"")));
+        assert!(all_ops.contains(&format!("\"{WEIGHTS_I2_FEATURE}\"")));
     }
 
-    /// The compiled-only dispatch ([`inputs`], [`has_i4_weights`]) agrees
+    /// The compiled-only dispatch ([`inputs`], [`needs_weight_feature`]) agrees
     /// with the [`Op`] methods for every compiled op.
     #[test]
     fn compiled_dispatch_matches_op_methods() {
@@ -348,7 +365,9 @@ mod tests {
             inputs(&op, &mut |t| got.push(t));
             assert_eq!(got, want, "{op:?}");
             assert!(!want.is_empty());
-            assert_eq!(has_i4_weights(&op), op.has_i4_weights(), "{op:?}");
+            let missing = (!cfg!(feature = "weights-i4") && op.has_i4_weights())
+                || (!cfg!(feature = "weights-i2") && op.has_i2_weights());
+            assert_eq!(needs_weight_feature(&op), missing, "{op:?}");
         }
     }
 }

@@ -36,7 +36,8 @@ use super::gcn::{self, GcnFlags};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    is_i4, region_bytes, rows_mut, Check, Ctx, Env, OpDef, Out, Scratch, Shapes, Src, Tensors,
+    is_i2, is_i4, region_bytes, rows_mut, Check, Ctx, Env, OpDef, Out, Scratch, Shapes, Src,
+    Tensors,
 };
 use crate::error::{Error, Result};
 use crate::format::{
@@ -95,6 +96,8 @@ fn block(w: Matrix<'_>, in_ch: usize, out_ch: usize, k: usize) -> Matrix<'_> {
     match w {
         Matrix::I8(w) => Matrix::I8(w.get(rows(in_ch)).unwrap_or(&[])),
         Matrix::I4(w) => Matrix::I4(w.get(rows(in_ch.div_ceil(2))).unwrap_or(&[])),
+        #[cfg(feature = "weights-i2")]
+        Matrix::I2(w) => Matrix::I2(w.get(rows(in_ch.div_ceil(4))).unwrap_or(&[])),
     }
 }
 
@@ -399,6 +402,9 @@ impl OpDef for Propagate {
     }
     fn has_i4_weights(&self) -> bool {
         is_i4(&self.weights) || is_i4(&self.weights_0)
+    }
+    fn has_i2_weights(&self) -> bool {
+        is_i2(&self.weights) || is_i2(&self.weights_0)
     }
     fn uses_edge_weight(&self) -> bool {
         self.edge_weight

@@ -15,7 +15,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::{
-    is_i4, region_bytes, rows_mut, Check, Ctx, Env, OpDef, Out, Scratch, Shapes, Src, Tensors,
+    is_i2, is_i4, region_bytes, rows_mut, Check, Ctx, Env, OpDef, Out, Scratch, Shapes, Src,
+    Tensors,
 };
 use crate::error::{Error, Result};
 use crate::format::{Activation, Aggr, ChannelParams, Section, TensorKind};
@@ -200,6 +201,9 @@ impl OpDef for SageConv {
     }
     fn has_i4_weights(&self) -> bool {
         is_i4(&self.weights_l) || is_i4(&self.weights_r)
+    }
+    fn has_i2_weights(&self) -> bool {
+        is_i2(&self.weights_l) || is_i2(&self.weights_r)
     }
     fn takes_sparse_input(&self) -> bool {
         self.aggr != Aggr::Max

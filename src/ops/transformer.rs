@@ -18,7 +18,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{is_i4, Check, Ctx, Env, In, OpDef, Out, Scratch, Shapes, Tensors};
+use super::{is_i2, is_i4, Check, Ctx, Env, In, OpDef, Out, Scratch, Shapes, Tensors};
 use crate::error::Result;
 use crate::format::{Activation, ChannelParams, Section, TensorKind};
 use crate::kernels::attention::{
@@ -577,6 +577,11 @@ impl OpDef for TransformerConv {
         [self.w_query, self.w_key, self.w_value, self.w_skip]
             .iter()
             .any(is_i4)
+    }
+    fn has_i2_weights(&self) -> bool {
+        [self.w_query, self.w_key, self.w_value, self.w_skip]
+            .iter()
+            .any(is_i2)
     }
     fn check(&self, c: &Check<'_>) -> Option<()> {
         let (i, o) = (c.tensor(self.input)?, c.tensor(self.output)?);

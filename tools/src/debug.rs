@@ -568,9 +568,15 @@ pub fn weight_bits(model: &Model<'_>) -> Vec<(usize, tinygnn::format::WeightBits
 pub fn precision_label(bits: &[(usize, tinygnn::format::WeightBits)]) -> &'static str {
     use tinygnn::format::WeightBits;
     let has = |b: WeightBits| bits.iter().any(|(_, x)| *x == b);
-    match (has(WeightBits::I8), has(WeightBits::I4)) {
-        (true, true) => "int8/int4",
-        (false, true) => "int4",
+    match (
+        has(WeightBits::I8),
+        has(WeightBits::I4),
+        has(WeightBits::I2),
+    ) {
+        (true, true, false) => "int8/int4",
+        (false, true, false) => "int4",
+        (false, false, true) => "int2",
+        (_, _, true) => "mixed",
         _ => "int8",
     }
 }

@@ -21,6 +21,7 @@ pub mod fsio;
 pub mod fuse;
 pub mod lower;
 pub mod ops;
+pub mod prec;
 pub mod precision;
 pub mod quantize;
 pub mod range;

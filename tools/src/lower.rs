@@ -6,7 +6,9 @@
 
 use anyhow::{anyhow, bail, Result};
 use tinygnn::format::writer::{ChannelRecord, ModelWriter};
-use tinygnn::format::{Activation, Section, TensorDesc, WeightBits};
+use tinygnn::format::{Activation, Section, TensorDesc};
+
+use crate::prec::Prec;
 use tinygnn::quant::quantize_multiplier;
 
 use crate::ops::common::{Mat, Range};
@@ -106,10 +108,13 @@ impl Lower<'_, '_> {
     }
 
     /// Records the layer's precision when it is decided outside [`Self::quantize`].
-    pub fn record_bits(&mut self, bits: WeightBits) {
+    pub fn record_bits(&mut self, bits: Prec, weights: usize) {
         self.step
             .layer_bits
             .push((self.layer.report_name().to_string(), bits));
+        self.step
+            .layer_weights
+            .push((self.layer.report_name().to_string(), weights));
     }
 
     /// Warns about channels whose bias saturates i32 or whose rescale
@@ -161,7 +166,7 @@ impl Lower<'_, '_> {
         for (sec, q) in secs.iter_mut().zip(&lw.q) {
             *sec = self
                 .w
-                .add_weights(lw.bits, q, cols)
+                .add_weights(lw.bits.format(), q, cols)
                 .map_err(|e| anyhow!("{}: {e}", self.who))?;
             self.bytes.weight += sec.weight_bytes().len as usize;
         }

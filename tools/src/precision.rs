@@ -15,8 +15,8 @@
 
 use std::collections::HashMap;
 
+use crate::prec::Prec;
 use anyhow::{anyhow, bail, Result};
-use tinygnn::format::WeightBits;
 
 use crate::calibrate::Range;
 use crate::compare::compare;
@@ -92,13 +92,13 @@ pub fn choose(
         };
         quantize::convert_plan_graphs(spec, ranges, cap, mode, &plan, Some(&vals), Some(calib))
     };
-    let all8 = conv(&WeightPlan::all(WeightBits::I8))?;
-    let all4 = conv(&WeightPlan::all(WeightBits::I4))?;
+    let all8 = conv(&WeightPlan::all(Prec::I8))?;
+    let all4 = conv(&WeightPlan::all(Prec::I4))?;
     let (b8, b4) = (all8.bytes.len(), all4.bytes.len());
     if b8 <= budget {
         return Ok(Choice {
             converted: all8,
-            plan: WeightPlan::all(WeightBits::I8),
+            plan: WeightPlan::all(Prec::I8),
             sensitivity: Vec::new(),
             all_int8_bytes: b8,
             all_int4_bytes: b4,
@@ -120,8 +120,8 @@ pub fn choose(
     let mut sens = Vec::new();
     for (layer, _) in &all8.layer_bits {
         let plan = WeightPlan {
-            default: Some(WeightBits::I8),
-            layers: vec![(layer.clone(), WeightBits::I4)],
+            default: Some(Prec::I8),
+            layers: vec![(layer.clone(), Prec::I4)],
             ..WeightPlan::default()
         };
         let c = conv(&plan)?;
@@ -141,9 +141,9 @@ pub fn choose(
             .then(a.rel_mean_err.total_cmp(&b.rel_mean_err))
             .then(a.bytes.cmp(&b.bytes))
     });
-    let mut plan = WeightPlan::all(WeightBits::I8);
+    let mut plan = WeightPlan::all(Prec::I8);
     for s in &sens {
-        plan.layers.push((s.layer.clone(), WeightBits::I4));
+        plan.layers.push((s.layer.clone(), Prec::I4));
         let mut c = conv(&plan)?;
         if c.bytes.len() <= budget {
             // Undo switches that the last one made unnecessary (a small layer
@@ -169,9 +169,161 @@ pub fn choose(
     // Unreachable in practice (all layers int4 fit, checked above); converge anyway.
     Ok(Choice {
         converted: all4,
-        plan: WeightPlan::all(WeightBits::I4),
+        plan: WeightPlan::all(Prec::I4),
         sensitivity: sens,
         all_int8_bytes: b8,
         all_int4_bytes: b4,
+    })
+}
+
+/// One measured step of [`choose_avg`]: a layer at a lower precision alone.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Step {
+    /// Layer name (as `--weights` names it).
+    pub layer: String,
+    /// The precision it was measured at (every other layer int8).
+    pub prec: Prec,
+    /// Top-1 agreement with the float model on the calibration graphs.
+    pub top1_agreement: f64,
+    /// Mean |float − dequantized| of the output over the float output range.
+    pub rel_mean_err: f64,
+}
+
+/// The outcome of [`choose_avg`].
+#[derive(Debug, Clone)]
+pub struct AvgChoice {
+    /// The converted model that meets the target.
+    pub converted: Converted,
+    /// The plan that produced it (one entry per layer).
+    pub plan: WeightPlan,
+    /// Every measured step, least harmful first.
+    pub steps: Vec<Step>,
+    /// Average weight bits of the chosen model.
+    pub avg_bits: f64,
+}
+
+/// The precisions a layer may be lowered to, in order: int8 → int4 → int2.
+const LADDER: [Prec; 3] = [Prec::I8, Prec::I4, Prec::I2];
+
+/// Picks 8, 4 or 2 bits per layer so that the average weight bits
+/// ([`Converted::avg_weight_bits`], weighted by weight count) is at most
+/// `target`. Sensitivity of a layer at a precision = the harm to the output
+/// on `calib` when only that layer is lowered (as [`choose`] measures it).
+/// Greedy: from all-int8, repeatedly lower by one rung of int8 → int4 → int2
+/// the layer whose next rung is least harmful (ties: more bits saved) until
+/// the target is met; then raise back by one rung every layer, most harmful
+/// step first, whose raise still meets the target. `base` gives the
+/// sub-byte options (scales, rounding); its layer map is ignored. Fails when
+/// even all-int2 misses the target.
+pub fn choose_avg(
+    spec: &Spec,
+    ranges: &HashMap<String, Range>,
+    cap: Capacity,
+    mode: WeightScales,
+    calib: &Graphs,
+    target: f64,
+    base: &WeightPlan,
+) -> Result<AvgChoice> {
+    if !(target.is_finite() && target > 0.0) {
+        bail!("--avg-weight-bits must be a positive number, not {target}");
+    }
+    let vals = reference::run(spec, calib, |_| {})?;
+    let conv = |layers: &[(String, Prec)]| {
+        let plan = WeightPlan {
+            default: Some(Prec::I8),
+            layers: layers.to_vec(),
+            ..base.clone()
+        };
+        quantize::convert_plan_graphs(spec, ranges, cap, mode, &plan, Some(&vals), Some(calib))
+            .map(|c| (c, plan))
+    };
+    let (all8, plan8) = conv(&[])?;
+    if all8.avg_weight_bits() <= target {
+        let avg_bits = all8.avg_weight_bits();
+        return Ok(AvgChoice {
+            converted: all8,
+            plan: plan8,
+            steps: Vec::new(),
+            avg_bits,
+        });
+    }
+    let names: Vec<String> = all8.layer_bits.iter().map(|(n, _)| n.clone()).collect();
+    let all2: Vec<(String, Prec)> = names.iter().map(|n| (n.clone(), Prec::I2)).collect();
+    let (c2, _) = conv(&all2)?;
+    if c2.avg_weight_bits() > target {
+        bail!(
+            "--avg-weight-bits {target}: even all-int2 weights average {:.3} bits (layers that have no 2-bit form keep 8)",
+            c2.avg_weight_bits()
+        );
+    }
+    let out = spec
+        .outputs
+        .first()
+        .ok_or_else(|| anyhow!("the model has no output"))?;
+    let f = vals
+        .get(out)
+        .ok_or_else(|| anyhow!("the float reference did not produce '{out}'"))?;
+    let mut steps = Vec::new();
+    for n in &names {
+        for p in [Prec::I4, Prec::I2] {
+            let (c, _) = conv(&[(n.clone(), p)])?;
+            let (top1_agreement, rel_mean_err) = score(&c, f, calib)?;
+            steps.push(Step {
+                layer: n.clone(),
+                prec: p,
+                top1_agreement,
+                rel_mean_err,
+            });
+        }
+    }
+    let harm = |a: &Step, b: &Step| {
+        b.top1_agreement
+            .total_cmp(&a.top1_agreement)
+            .then(a.rel_mean_err.total_cmp(&b.rel_mean_err))
+    };
+    steps.sort_by(harm);
+    let weights: HashMap<String, usize> = all8.layer_weights.iter().cloned().collect();
+    let rung = |p: Prec| LADDER.iter().position(|&x| x == p).unwrap_or(0);
+    let mut now: Vec<(String, Prec)> = names.iter().map(|n| (n.clone(), Prec::I8)).collect();
+    let mut c = all8;
+    while c.avg_weight_bits() > target {
+        // The least harmful next rung of any layer; ties: more weights.
+        let next = steps
+            .iter()
+            .filter(|s| {
+                now.iter()
+                    .any(|(n, p)| *n == s.layer && rung(s.prec) == rung(*p) + 1)
+            })
+            .min_by(|a, b| harm(a, b).then(weights.get(&b.layer).cmp(&weights.get(&a.layer))))
+            .cloned();
+        let Some(s) = next else { break };
+        if let Some(e) = now.iter_mut().find(|(n, _)| *n == s.layer) {
+            e.1 = s.prec;
+        }
+        c = conv(&now)?.0;
+    }
+    // Raise back what the target no longer needs, most harmful step first.
+    for s in steps.iter().rev() {
+        let Some(i) = now.iter().position(|(n, p)| *n == s.layer && *p == s.prec) else {
+            continue;
+        };
+        let mut trial = now.clone();
+        trial[i].1 = LADDER[rung(s.prec) - 1];
+        let (t, _) = conv(&trial)?;
+        if t.avg_weight_bits() <= target {
+            now = trial;
+            c = t;
+        }
+    }
+    let avg_bits = c.avg_weight_bits();
+    Ok(AvgChoice {
+        converted: c,
+        plan: WeightPlan {
+            default: Some(Prec::I8),
+            layers: now,
+            ..base.clone()
+        },
+        steps,
+        avg_bits,
     })
 }

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 
 use anyhow::{anyhow, bail, Result};
 use tinygnn::format::writer::ModelWriter;
-use tinygnn::format::{TensorDesc, TensorKind, WeightBits};
+use tinygnn::format::{TensorDesc, TensorKind};
 
 use crate::lower::{Bytes, Lower};
 use crate::ops::common::Tensor;
@@ -23,7 +23,7 @@ pub use crate::fuse::{fuse, layer_name, Act, FOp, Fused};
 pub use crate::weights::{
     bits_name, gpfq_fb_row, gpfq_fb_row_err, gpfq_matrix, gpfq_row, mse_scale, parse_bits, qmax,
     quantize_weights, quantize_weights_bits, quantize_weights_floored, quantize_weights_scaled,
-    scale_floor, Columns, WeightPlan, WeightScales, BIAS_ACC_LIMIT, MIN_RESCALE,
+    scale_floor, Columns, Prec, QRange, WeightPlan, WeightScales, BIAS_ACC_LIMIT, MIN_RESCALE,
 };
 
 /// Capacity declared in the model.
@@ -57,7 +57,28 @@ pub struct Converted {
     /// Names of the fused ops given one weight scale for all channels.
     pub per_tensor_layers: Vec<String>,
     /// Every layer with weights (fused op name) and its weight precision, in file order.
-    pub layer_bits: Vec<(String, WeightBits)>,
+    pub layer_bits: Vec<(String, Prec)>,
+    /// Every layer with weights and its number of weights (all its
+    /// matrices), in file order (as [`Converted::layer_bits`]).
+    pub layer_weights: Vec<(String, usize)>,
+}
+
+impl Converted {
+    /// The average weight bits: `Σ bits·n / Σ n` over the layers with
+    /// weights (`n` their weight counts; row padding not counted), 8 when
+    /// there are none.
+    pub fn avg_weight_bits(&self) -> f64 {
+        let (mut bits, mut n) = (0.0, 0.0);
+        for ((_, p), (_, c)) in self.layer_bits.iter().zip(&self.layer_weights) {
+            bits += f64::from(p.bits()) * *c as f64;
+            n += *c as f64;
+        }
+        if n > 0.0 {
+            bits / n
+        } else {
+            8.0
+        }
+    }
 }
 
 /// The size goal: `(int8 weights + int32 biases) · 1.01 + 512` bytes.
@@ -226,6 +247,7 @@ fn convert_layers(
         acts,
         per_tensor_layers: Vec::new(),
         layer_bits: Vec::new(),
+        layer_weights: Vec::new(),
     };
     let range = |name: &str| -> Result<Range> {
         ranges
@@ -333,6 +355,7 @@ fn convert_layers(
         warnings,
         per_tensor_layers: step.per_tensor_layers,
         layer_bits: step.layer_bits,
+        layer_weights: step.layer_weights,
     })
 }
 
@@ -374,7 +397,7 @@ fn convert_layers_seq(
         Ok((c, hook.made.into_inner()))
     };
     for f in &fused.ops {
-        if !f.has_weights() || plan.bits(&f.layer()) != WeightBits::I4 {
+        if !f.has_weights() || !plan.bits(&f.layer()).is_sub_byte() {
             continue;
         }
         let input = &f.inputs[0];

@@ -9,6 +9,8 @@ use std::collections::HashMap;
 use anyhow::{bail, Result};
 use tinygnn::format::WeightBits;
 
+pub use crate::prec::{Prec, QRange};
+
 use crate::ops::common::{Mat, Tensor, Values};
 
 /// Largest |bias| in accumulator units that [`scale_floor`] allows (2^30:
@@ -52,16 +54,14 @@ pub fn quantize_weights_floored(
     per_tensor: bool,
     floors: &[f64],
 ) -> (Vec<Vec<i8>>, Vec<f64>) {
-    quantize_weights_bits(mats, per_tensor, floors, WeightBits::I8)
+    quantize_weights_bits(mats, per_tensor, floors, Prec::I8)
 }
 
-/// Largest weight magnitude of a precision: 127 for int8, 7 for int4 (both
-/// symmetric, so `-128` / `-8` are never written).
-pub fn qmax(bits: WeightBits) -> f64 {
-    match bits {
-        WeightBits::I8 => 127.0,
-        WeightBits::I4 => 7.0,
-    }
+/// The integer levels of a precision: ±127 for int8, ±7 for int4 (both
+/// symmetric, so `-128` / `-8` are never written), −2..=1 for int2, −1..=1
+/// for ternary ([`Prec`]).
+pub fn qmax(bits: Prec) -> QRange {
+    bits.levels()
 }
 
 /// [`quantize_weights_floored`] for int8 or int4: scales are `max|W| / qmax`
@@ -70,9 +70,9 @@ pub fn quantize_weights_bits(
     mats: &[&Mat],
     per_tensor: bool,
     floors: &[f64],
-    bits: WeightBits,
+    bits: Prec,
 ) -> (Vec<Vec<i8>>, Vec<f64>) {
-    quantize_weights_scaled(mats, per_tensor, floors, bits, bits == WeightBits::I4)
+    quantize_weights_scaled(mats, per_tensor, floors, bits, bits.is_sub_byte())
 }
 
 /// [`quantize_weights_bits`]; with `clip` the scale (per channel, or the
@@ -81,7 +81,7 @@ pub fn quantize_weights_scaled(
     mats: &[&Mat],
     per_tensor: bool,
     floors: &[f64],
-    bits: WeightBits,
+    bits: Prec,
     clip: bool,
 ) -> (Vec<Vec<i8>>, Vec<f64>) {
     let qm = qmax(bits);
@@ -91,7 +91,7 @@ pub fn quantize_weights_scaled(
             mats.iter()
                 .flat_map(|m| m.row(c).iter())
                 .fold(0.0f64, |a, v| a.max(v.abs()))
-                / qm
+                / qm.span()
         })
         .collect();
     if per_tensor {
@@ -132,9 +132,7 @@ pub fn quantize_weights_scaled(
             (0..rows)
                 .flat_map(|c| {
                     let s = scales[c];
-                    m.row(c)
-                        .iter()
-                        .map(move |v| (v / s).round().clamp(-qm, qm) as i8)
+                    m.row(c).iter().map(move |v| qm.round(v / s) as i8)
                 })
                 .collect()
         })
@@ -167,7 +165,8 @@ impl Columns {
 /// with `u` the running error `Σ_{j<t} (w_j − s·q_j)·X_j`,
 /// `q_t = clamp(round(⟨X_t, u + w_t·X_t⟩ / (s·‖X_t‖²)), ±qm)`.
 /// A channel with no data (`‖X_t‖ = 0`) rounds to nearest.
-pub fn gpfq_row(w: &[f64], s: f64, qm: f64, x: &Columns) -> Vec<i8> {
+pub fn gpfq_row(w: &[f64], s: f64, qm: impl Into<QRange>, x: &Columns) -> Vec<i8> {
+    let qm: QRange = qm.into();
     let rows = x.cols.first().map_or(0, Vec::len);
     let mut u = vec![0.0f64; rows];
     w.iter()
@@ -175,10 +174,10 @@ pub fn gpfq_row(w: &[f64], s: f64, qm: f64, x: &Columns) -> Vec<i8> {
         .map(|(t, &wt)| {
             let (col, n2) = match (x.cols.get(t), x.norms.get(t)) {
                 (Some(c), Some(&n)) if n > 0.0 && s > 0.0 => (c, n),
-                _ => return (wt / s).round().clamp(-qm, qm) as i8,
+                _ => return qm.round(wt / s) as i8,
             };
             let dot: f64 = col.iter().zip(&u).map(|(a, b)| a * b).sum();
-            let q = ((dot + wt * n2) / (s * n2)).round().clamp(-qm, qm);
+            let q = qm.round((dot + wt * n2) / (s * n2));
             let e = wt - s * q;
             for (ui, &xi) in u.iter_mut().zip(col) {
                 *ui += e * xi;
@@ -189,7 +188,7 @@ pub fn gpfq_row(w: &[f64], s: f64, qm: f64, x: &Columns) -> Vec<i8> {
 }
 
 /// [`gpfq_row`] for every row of `m` with its channel's scale.
-pub fn gpfq_matrix(m: &Mat, scales: &[f64], qm: f64, x: &Columns) -> Vec<i8> {
+pub fn gpfq_matrix(m: &Mat, scales: &[f64], qm: QRange, x: &Columns) -> Vec<i8> {
     (0..m.rows)
         .flat_map(|c| gpfq_row(m.row(c), scales[c], qm, x))
         .collect()
@@ -198,24 +197,43 @@ pub fn gpfq_matrix(m: &Mat, scales: &[f64], qm: f64, x: &Columns) -> Vec<i8> {
 /// Candidate clipping ratios of [`mse_scale`]: `1.00, 0.98, …, 0.50` of max|W|.
 const CLIP_STEPS: usize = 26;
 
-/// The scale `s = α · s_max` (α from 1 down to 0.5, see [`CLIP_STEPS`]) that
-/// minimises `Σ (w − s·clamp(round(w/s), ±qmax))²` over `values`; `s_max`
-/// itself (no clipping) wins ties, and is returned unchanged when it is not
-/// a positive finite number.
-pub fn mse_scale<I: Iterator<Item = f64>>(values: impl Fn() -> I, s_max: f64, qm: f64) -> f64 {
+/// Candidate clipping ratios for 2-bit levels (int2, ternary), whose best
+/// clip lies far below max|W|: `1.00, 0.98, …, 0.10`.
+const CLIP_STEPS_2BIT: usize = 46;
+
+/// The number of clipping candidates for the levels `qm` ([`CLIP_STEPS`], or
+/// [`CLIP_STEPS_2BIT`] for at most ±2).
+pub fn clip_steps(qm: QRange) -> usize {
+    if qm.span() <= 2.0 {
+        CLIP_STEPS_2BIT
+    } else {
+        CLIP_STEPS
+    }
+}
+
+/// The scale `s = α · s_max` (α from 1 down to 0.5, or to 0.1 for 2-bit
+/// levels, see [`clip_steps`]) that minimises `Σ (w − s·clamp(round(w/s),
+/// lo, hi))²` over `values`; `s_max` itself (no clipping) wins ties, and is
+/// returned unchanged when it is not a positive finite number.
+pub fn mse_scale<I: Iterator<Item = f64>>(
+    values: impl Fn() -> I,
+    s_max: f64,
+    qm: impl Into<QRange>,
+) -> f64 {
+    let qm: QRange = qm.into();
     if !(s_max.is_finite() && s_max > 0.0) {
         return s_max;
     }
     let err = |s: f64| {
         values()
             .map(|w| {
-                let q = (w / s).round().clamp(-qm, qm);
+                let q = qm.round(w / s);
                 (w - s * q).powi(2)
             })
             .sum::<f64>()
     };
     let mut best = (err(s_max), s_max);
-    for i in 1..CLIP_STEPS {
+    for i in 1..clip_steps(qm) {
         let s = s_max * (1.0 - 0.02 * i as f64);
         let e = err(s);
         if e < best.0 {
@@ -230,9 +248,9 @@ pub fn mse_scale<I: Iterator<Item = f64>>(values: impl Fn() -> I, s_max: f64, qm
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct WeightPlan {
     /// Precision of every layer not named in `layers`.
-    pub default: Option<WeightBits>,
+    pub default: Option<Prec>,
     /// Per-layer precision.
-    pub layers: Vec<(String, WeightBits)>,
+    pub layers: Vec<(String, Prec)>,
     /// int4 scales are max|W|/7 instead of the squared-error-minimising
     /// clipped scale of [`mse_scale`] (`--int4-scale max`, for comparison).
     pub int4_max_scale: bool,
@@ -265,7 +283,7 @@ pub struct WeightPlan {
 
 impl WeightPlan {
     /// All layers in one precision.
-    pub fn all(bits: WeightBits) -> Self {
+    pub fn all(bits: Prec) -> Self {
         WeightPlan {
             default: Some(bits),
             ..WeightPlan::default()
@@ -274,20 +292,20 @@ impl WeightPlan {
 
     /// The precision of `layer` (int8 unless set): a layer is named by any
     /// of the spec ops merged into it (e.g. `conv1` for `conv1 + relu`).
-    pub fn bits(&self, layer: &Layer<'_>) -> WeightBits {
+    pub fn bits(&self, layer: &Layer<'_>) -> Prec {
         self.layers
             .iter()
             .rev()
             .find(|(n, _)| layer.is(n))
             .map(|(_, b)| *b)
             .or(self.default)
-            .unwrap_or(WeightBits::I8)
+            .unwrap_or(Prec::I8)
     }
 
-    /// Whether any layer may be int4 (the default or a named layer).
+    /// Whether any layer may be below 8 bits (the default or a named layer).
     pub fn any_int4(&self) -> bool {
-        self.default == Some(WeightBits::I4)
-            || self.layers.iter().any(|(_, b)| *b == WeightBits::I4)
+        self.default.is_some_and(Prec::is_sub_byte)
+            || self.layers.iter().any(|(_, b)| b.is_sub_byte())
     }
 
     /// Errors if a named layer is not one of `layers` (the layers with weights).
@@ -330,27 +348,28 @@ impl<'a> Layer<'a> {
     }
 }
 
-/// Parses `int8` / `int4`.
-pub fn parse_bits(s: &str) -> Result<WeightBits> {
-    match s {
-        "int8" => Ok(WeightBits::I8),
-        "int4" => Ok(WeightBits::I4),
-        _ => bail!("weight precision must be int8 or int4, not '{s}'"),
-    }
+/// Parses `int8` / `int4` / `int2` / `ternary`.
+pub fn parse_bits(s: &str) -> Result<Prec> {
+    Prec::parse(s).ok_or_else(|| {
+        anyhow::anyhow!("weight precision must be int8, int4, int2 or ternary, not '{s}'")
+    })
 }
 
-/// The name of a precision as the CLI spells it.
+/// The name of a file's weight element type (`int8`, `int4`, `int2`; a
+/// ternary layer is stored as int2).
 pub fn bits_name(b: WeightBits) -> &'static str {
     match b {
         WeightBits::I8 => "int8",
         WeightBits::I4 => "int4",
+        WeightBits::I2 => "int2",
     }
 }
 
 impl std::str::FromStr for WeightPlan {
     type Err = anyhow::Error;
-    /// A comma-separated list of `int8`, `int4` (the default for every layer)
-    /// and `LAYER=int8|int4` entries, e.g. `int4,conv1=int8`.
+    /// A comma-separated list of `int8`, `int4`, `int2`, `ternary` (the
+    /// default for every layer) and `LAYER=PRECISION` entries, e.g.
+    /// `int2,conv2=int8`.
     fn from_str(s: &str) -> Result<Self> {
         let mut plan = WeightPlan::default();
         for item in s.split(',').map(str::trim).filter(|i| !i.is_empty()) {
@@ -443,13 +462,13 @@ impl Hook<'_> {
     fn apply(
         &self,
         name: &str,
-        bits: WeightBits,
+        bits: Prec,
         mats: &[&Mat],
         scales: &[f64],
         b: &[f64],
         (floors, per_tensor, plan): (&[f64], bool, &WeightPlan),
     ) -> Option<Fixed> {
-        if bits != WeightBits::I4 {
+        if !bits.is_sub_byte() {
             return None;
         }
         if let Some(fx) = self.fixed.and_then(|m| m.get(name)) {
@@ -470,23 +489,39 @@ impl Hook<'_> {
             // Candidate scales: the given one first (it wins ties), then with
             // `--int4-scale output` the clipping steps of max|W|/qmax (not
             // below the channel's floor), judged by the layer's output error.
-            let mut cands = vec![*s];
+            // An int2 channel also tries the ternary levels −1..=1 (a subset
+            // of int2's) at their own squared-error scale: the asymmetric
+            // −2..=1 grid is not always the better one for the output.
+            let floor = floors
+                .get(c)
+                .copied()
+                .filter(|f| f.is_finite())
+                .unwrap_or(0.0);
+            let mut cands = vec![(*s, qm)];
+            let mut grids = vec![qm];
+            if bits == Prec::I2 && !per_tensor {
+                let t = Prec::Ternary.levels();
+                let s_max = w.iter().fold(0.0f64, |a, v| a.max(v.abs())) / t.span();
+                let st = mse_scale(|| w.iter().copied(), s_max, t).max(floor);
+                if st.is_finite() && st > 0.0 {
+                    cands.push((st, t));
+                }
+                grids.push(t);
+            }
             if plan.int4_output_scale && !per_tensor {
-                let s_max = w.iter().fold(0.0f64, |a, v| a.max(v.abs())) / qm;
-                let floor = floors
-                    .get(c)
-                    .copied()
-                    .filter(|f| f.is_finite())
-                    .unwrap_or(0.0);
-                cands.extend(
-                    (0..CLIP_STEPS)
-                        .map(|i| (s_max * (1.0 - 0.02 * i as f64)).max(floor))
-                        .filter(|v| v.is_finite() && *v > 0.0),
-                );
+                for g in grids {
+                    let s_max = w.iter().fold(0.0f64, |a, v| a.max(v.abs())) / g.span();
+                    cands.extend(
+                        (0..clip_steps(g))
+                            .map(|i| (s_max * (1.0 - 0.02 * i as f64)).max(floor))
+                            .filter(|v| v.is_finite() && *v > 0.0)
+                            .map(|v| (v, g)),
+                    );
+                }
             }
             let mut best: Option<(f64, f64, Vec<i8>, f64)> = None;
-            for cs in cands {
-                let (qr, mean_err, sse) = gpfq_fb_row_err(&w, cs, qm, &xc, &xqc);
+            for (cs, g) in cands {
+                let (qr, mean_err, sse) = gpfq_fb_row_err(&w, cs, g, &xc, &xqc);
                 if best.as_ref().is_none_or(|b| sse < b.0) {
                     best = Some((sse, cs, qr, mean_err));
                 }
@@ -513,7 +548,13 @@ impl Hook<'_> {
 /// `q_t = clamp(round(⟨X̃_t, u + w_t·X_t⟩ / (s·‖X̃_t‖²)), ±qm)` (round to
 /// nearest when `‖X̃_t‖ = 0`). Also returns the mean of the final error over
 /// the rows: the bias shift that removes its average.
-pub fn gpfq_fb_row(w: &[f64], s: f64, qm: f64, x: &Columns, xq: &Columns) -> (Vec<i8>, f64) {
+pub fn gpfq_fb_row(
+    w: &[f64],
+    s: f64,
+    qm: impl Into<QRange>,
+    x: &Columns,
+    xq: &Columns,
+) -> (Vec<i8>, f64) {
     let (q, mean, _) = gpfq_fb_row_err(w, s, qm, x, xq);
     (q, mean)
 }
@@ -522,21 +563,18 @@ pub fn gpfq_fb_row(w: &[f64], s: f64, qm: f64, x: &Columns, xq: &Columns) -> (Ve
 pub fn gpfq_fb_row_err(
     w: &[f64],
     s: f64,
-    qm: f64,
+    qm: impl Into<QRange>,
     x: &Columns,
     xq: &Columns,
 ) -> (Vec<i8>, f64, f64) {
+    let qm: QRange = qm.into();
     let rows = xq.cols.first().map_or(0, Vec::len);
     let mut u = vec![0.0f64; rows];
     let q = w
         .iter()
         .enumerate()
         .map(|(t, &wt)| {
-            let nearest = if s > 0.0 {
-                (wt / s).round().clamp(-qm, qm)
-            } else {
-                0.0
-            };
+            let nearest = if s > 0.0 { qm.round(wt / s) } else { 0.0 };
             let (Some(c), Some(cq), Some(&n2)) = (x.cols.get(t), xq.cols.get(t), xq.norms.get(t))
             else {
                 return nearest as i8;
@@ -548,7 +586,7 @@ pub fn gpfq_fb_row_err(
                     .zip(c)
                     .map(|((a, b), xf)| a * (b + wt * xf))
                     .sum();
-                (dot / (s * n2)).round().clamp(-qm, qm)
+                qm.round(dot / (s * n2))
             } else {
                 nearest
             };
@@ -573,7 +611,8 @@ pub struct WeightStep<'a> {
     pub(crate) per_tensor_layer: &'a dyn Fn(&str) -> bool,
     pub(crate) acts: Option<&'a Values>,
     pub(crate) per_tensor_layers: Vec<String>,
-    pub(crate) layer_bits: Vec<(String, WeightBits)>,
+    pub(crate) layer_bits: Vec<(String, Prec)>,
+    pub(crate) layer_weights: Vec<(String, usize)>,
 }
 
 /// One layer's weights as [`WeightStep::quantize`] decided them: precision,
@@ -581,7 +620,7 @@ pub struct WeightStep<'a> {
 /// output channel.
 pub struct LayerWeights {
     /// Precision.
-    pub bits: WeightBits,
+    pub bits: Prec,
     /// One scale for every channel.
     pub per_tensor: bool,
     /// The int values, per matrix.
@@ -607,7 +646,9 @@ impl WeightStep<'_> {
         }
         let bits = self.plan.bits(f);
         self.layer_bits.push((f.report_name().to_string(), bits));
-        let clip = bits == WeightBits::I4 && !self.plan.int4_max_scale;
+        let n = mats.iter().map(|m| m.data.len()).sum();
+        self.layer_weights.push((f.report_name().to_string(), n));
+        let clip = bits.is_sub_byte() && !self.plan.int4_max_scale;
         let (q, scales) = quantize_weights_scaled(mats, per_tensor, floors, bits, clip);
         LayerWeights {
             bits,
@@ -644,8 +685,8 @@ impl WeightStep<'_> {
     }
 
     /// The float input of a layer, column-major, when its int4 values come from GPFQ.
-    fn gpfq_input(&self, bits: WeightBits, input: &str) -> Option<Columns> {
-        if bits != WeightBits::I4 || !self.plan.int4_gpfq {
+    fn gpfq_input(&self, bits: Prec, input: &str) -> Option<Columns> {
+        if !bits.is_sub_byte() || !self.plan.int4_gpfq {
             return None;
         }
         self.acts.and_then(|a| a.get(input)).map(Columns::of)

@@ -214,7 +214,7 @@ fn bad_weights_flags() {
     fails(
         &c.convert("x.tgnn", &["--weights", "int3"]),
         1,
-        &["int8 or int4", "int3"],
+        &["int8, int4, int2 or ternary", "int3"],
     );
     fails(
         &c.convert("x.tgnn", &["--weights", "int4,nope=int8"]),

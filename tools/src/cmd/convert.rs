@@ -10,7 +10,7 @@ use crate::quantize::{self, Capacity};
 use crate::{fsio, spec, st};
 
 mod summary;
-use summary::{Budget, Summary};
+use summary::{AvgBits, Budget, Summary};
 
 /// Arguments of `convert`.
 #[derive(Debug, clap::Args)]
@@ -58,11 +58,18 @@ pub struct Args {
     /// the 4-byte aligned bytes, their length and the arena size at capacity.
     #[arg(long, value_enum)]
     pub emit: Option<crate::emit::Lang>,
-    /// Weight precision: `int8` or `int4` for every layer, and/or per layer
-    /// `LAYER=int8|int4` (comma-separated, e.g. `int4,conv1=int8`; layer names
+    /// Weight precision: `int8`, `int4`, `int2` (−2..=1) or `ternary`
+    /// (−1..=1, stored as int2) for every layer, and/or per layer
+    /// `LAYER=PRECISION` (comma-separated, e.g. `int2,conv2=int8`; layer names
     /// as listed by convert) [default: int8].
-    #[arg(long, conflicts_with = "flash_budget")]
+    #[arg(long, conflicts_with_all = ["flash_budget", "avg_weight_bits"])]
     pub weights: Option<String>,
+    /// Average weight bits to meet (weighted by each layer's weight count):
+    /// layers are lowered int8 → int4 → int2, least sensitive first
+    /// (measured on the calibration graphs), until the average is at most
+    /// this; the chosen plan is printed. An error if even all-int2 misses it.
+    #[arg(long, conflicts_with = "flash_budget")]
+    pub avg_weight_bits: Option<f64>,
     /// Largest file size in bytes: layers are switched from int8 to int4
     /// weights, least sensitive first (measured on the calibration graphs),
     /// until the model fits; an error if even all-int4 does not fit.
@@ -290,10 +297,38 @@ pub fn run(a: &Args) -> Result<()> {
         errln!("warning: {w}");
     }
     let ranges = cal.ranges;
-    let plan = weight_plan(a, method)?;
-    let (conv, budget) = quantize_model(a, &spec, &g, &ranges, cap, weight_scales, &plan)?;
+    let mut plan = weight_plan(a, method)?;
+    let (conv, budget, avg) = match a.avg_weight_bits {
+        Some(target) => {
+            let c = crate::precision::choose_avg(
+                &spec,
+                &ranges,
+                cap,
+                weight_scales,
+                &g,
+                target,
+                &plan,
+            )?;
+            plan = c.plan.clone();
+            let avg = AvgBits {
+                target,
+                got: c.avg_bits,
+                plan: c.converted.layer_bits.clone(),
+                weights: c.converted.layer_weights.clone(),
+                steps: c.steps,
+            };
+            (c.converted, None, Some(avg))
+        }
+        None => {
+            let (c, b) = quantize_model(a, &spec, &g, &ranges, cap, weight_scales, &plan)?;
+            (c, b, None)
+        }
+    };
     if let (Some(b), false) = (&budget, a.json) {
         b.print();
+    }
+    if let (Some(v), false) = (&avg, a.json) {
+        v.print();
     }
     for w in &conv.warnings {
         errln!("warning: {w}");
@@ -316,6 +351,7 @@ pub fn run(a: &Args) -> Result<()> {
         notes: &cal.notes,
         warnings: cal.warnings.iter().chain(&conv.warnings).cloned().collect(),
         budget,
+        avg,
         model: &model,
         emitted,
     };

@@ -50,12 +50,15 @@ pub fn sparse_arena_line(model: &tinygnn::Model<'_>, bytes: usize) -> String {
 
 /// The runtime's cargo features a firmware running `model` needs: each
 /// op's family (`op-gcn`, …, from the runtime's op table) and
-/// `weights-i4` when an op has int4 weights; sorted.
+/// `weights-i4` / `weights-i2` when an op has int4 / int2 weights; sorted.
 pub fn cargo_features(model: &tinygnn::Model<'_>) -> Vec<&'static str> {
     let mut f: std::collections::BTreeSet<&'static str> =
         model.ops().map(|op| op.feature()).collect();
     if model.ops().any(|op| op.has_i4_weights()) {
         f.insert(tinygnn::ops::WEIGHTS_I4_FEATURE);
+    }
+    if model.ops().any(|op| op.has_i2_weights()) {
+        f.insert(tinygnn::ops::WEIGHTS_I2_FEATURE);
     }
     f.into_iter().collect()
 }

@@ -67,6 +67,7 @@ impl<'m, 'a> Inspect<'m, 'a> {
         match s.weight_bits() {
             WeightBits::I8 => "int8",
             WeightBits::I4 => "int4",
+            WeightBits::I2 => "int2",
         }
     }
 

@@ -4,7 +4,9 @@
 
 use anyhow::{anyhow, bail, Result};
 use serde_json::json;
-use tinygnn::format::{self as fmt, Op, Section, WeightBits};
+use tinygnn::format::{self as fmt, Op, Section};
+
+use crate::prec::Prec;
 use tinygnn::ops;
 
 use super::common::{gcn_edges, linear, propagate_once, Mat, Norm, Parse, Rows, Tensor};
@@ -306,7 +308,7 @@ fn lower(p: &Propagate, cx: &mut Lower<'_, '_>) -> Result<Op> {
                 p.w0.as_ref()
                     .ok_or_else(|| anyhow!("checked by the guard"))?;
             let (q, q0, scales) = gcn2_weights(m, m0, s_in, cx.in_desc[1].scale as f64);
-            cx.record_bits(WeightBits::I8);
+            cx.record_bits(Prec::I8, m.data.len() + m0.data.len());
             let weights = cx.add_i8(&q);
             weights_0 = cx.add_i8(&q0);
             (weights, cx.records(&scales, &p.b))

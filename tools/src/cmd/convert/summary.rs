@@ -3,8 +3,8 @@
 
 use std::path::PathBuf;
 
+use crate::prec::Prec;
 use serde_json::{json, Value};
-use tinygnn::format::WeightBits;
 
 use super::Args;
 use crate::calibrate::OutputRange;
@@ -59,6 +59,63 @@ impl Budget {
     }
 }
 
+/// What `--avg-weight-bits` measured and chose.
+pub struct AvgBits {
+    /// The target average.
+    pub target: f64,
+    /// The chosen model's average.
+    pub got: f64,
+    /// The chosen precision per layer.
+    pub plan: Vec<(String, Prec)>,
+    /// Weights per layer.
+    pub weights: Vec<(String, usize)>,
+    /// Every measured step (one layer lowered alone), least harmful first.
+    pub steps: Vec<crate::precision::Step>,
+}
+
+impl AvgBits {
+    /// The plan lines (printed before the model is written).
+    pub fn print(&self) {
+        outln!(
+            "average weight bits: target {}, chosen plan {:.3} (bits weighted by weight count, row padding excluded)",
+            self.target,
+            self.got
+        );
+        if !self.steps.is_empty() {
+            outln!("  sensitivity on the calibration graphs (this layer alone lowered), least sensitive first:");
+            for s in &self.steps {
+                outln!(
+                    "    {:<16} {:<5} top-1 agreement {:>7.3}%  mean err/range {:.5}",
+                    s.layer,
+                    s.prec.name(),
+                    100.0 * s.top1_agreement,
+                    s.rel_mean_err
+                );
+            }
+        }
+        let list: Vec<String> = self
+            .plan
+            .iter()
+            .zip(&self.weights)
+            .map(|((n, p), (_, c))| format!("{n}={} ({c} weights)", p.name()))
+            .collect();
+        outln!("  plan: {}", list.join(", "));
+    }
+
+    fn json(&self) -> Value {
+        json!({
+            "target": self.target, "chosen": self.got,
+            "plan": self.plan.iter().zip(&self.weights).map(|((n, p), (_, c))| json!({
+                "layer": n, "weights": p.name(), "count": c,
+            })).collect::<Vec<_>>(),
+            "sensitivity": self.steps.iter().map(|s| json!({
+                "layer": s.layer, "weights": s.prec.name(), "top1_agreement": s.top1_agreement,
+                "rel_mean_err": s.rel_mean_err,
+            })).collect::<Vec<_>>(),
+        })
+    }
+}
+
 /// Everything `convert` reports.
 pub struct Summary<'a> {
     /// The command's arguments.
@@ -79,6 +136,8 @@ pub struct Summary<'a> {
     pub warnings: Vec<String>,
     /// What `--flash-budget` measured.
     pub budget: Option<Budget>,
+    /// What `--avg-weight-bits` measured and chose.
+    pub avg: Option<AvgBits>,
     /// The written model.
     pub model: &'a tinygnn::Model<'a>,
     /// The `--emit` files written.
@@ -87,10 +146,26 @@ pub struct Summary<'a> {
 
 impl Summary<'_> {
     fn all_int8(&self) -> bool {
-        self.conv
-            .layer_bits
-            .iter()
-            .all(|(_, b)| *b == WeightBits::I8)
+        self.conv.layer_bits.iter().all(|(_, b)| *b == Prec::I8)
+    }
+
+    /// The precisions of the layers: `int8`, `int8/int4` (int8 and int4
+    /// layers only), or the distinct precisions joined by `/` in `int8`,
+    /// `int4`, `int2`, `ternary` order.
+    fn label(&self) -> String {
+        let has = |p: Prec| self.conv.layer_bits.iter().any(|(_, b)| *b == p);
+        if self.all_int8() {
+            return "int8".into();
+        }
+        if !has(Prec::I2) && !has(Prec::Ternary) {
+            return "int8/int4".into();
+        }
+        let names: Vec<&str> = Prec::ALL
+            .into_iter()
+            .filter(|p| has(*p))
+            .map(Prec::name)
+            .collect();
+        names.join("/")
     }
 
     /// Layers the plan asks int4 of but whose device op has no int4 form.
@@ -102,16 +177,18 @@ impl Summary<'_> {
         let mut out = Vec::new();
         for (i, f) in conv.ops.iter().enumerate() {
             let layer = f.layer();
-            let asked = f.has_weights() && self.plan.bits(&layer) == WeightBits::I4;
+            let want = self.plan.bits(&layer);
+            let asked = f.has_weights() && want.is_sub_byte();
             let got = conv
                 .layer_bits
                 .iter()
                 .find(|(n, _)| n == layer.report_name())
                 .map(|(_, b)| *b);
-            if asked && got != Some(WeightBits::I4) {
+            if asked && got != Some(want) {
                 out.push(format!(
-                    "op {i} ({}) keeps int8 weights: int4 is not implemented for it",
-                    f.device_name()
+                    "op {i} ({}) keeps int8 weights: {} is not implemented for it",
+                    f.device_name(),
+                    want.name()
                 ));
             }
         }
@@ -150,7 +227,7 @@ impl Summary<'_> {
         outln!(
             "weights: {} bytes {}, {} bytes channel params ({} bytes int32 bias)",
             conv.weight_bytes,
-            if self.all_int8() { "int8" } else { "int8/int4" },
+            self.label(),
             conv.param_bytes,
             conv.bias_bytes
         );
@@ -158,7 +235,7 @@ impl Summary<'_> {
             let list: Vec<String> = conv
                 .layer_bits
                 .iter()
-                .map(|(n, b)| format!("{n}={}", quantize::bits_name(*b)))
+                .map(|(n, b)| format!("{n}={}", b.name()))
                 .collect();
             outln!("weight precision: {}", list.join(", "));
         }
@@ -246,12 +323,12 @@ impl Summary<'_> {
             })).collect::<Vec<_>>(),
             "weights": {
                 "bytes": conv.weight_bytes,
-                "precision": if self.all_int8() { "int8" } else { "int8/int4" },
+                "precision": self.label(),
                 "channel_param_bytes": conv.param_bytes,
                 "int32_bias_bytes": conv.bias_bytes,
             },
             "layers": conv.layer_bits.iter().map(|(n, b)| json!({
-                "layer": n, "weights": quantize::bits_name(*b),
+                "layer": n, "weights": b.name(),
                 "per_tensor": conv.per_tensor_layers.contains(n),
             })).collect::<Vec<_>>(),
             "weight_scales": {
@@ -275,6 +352,7 @@ impl Summary<'_> {
             "arena_bytes_sparse_at_capacity": sparse,
             "features": cargo_features(self.model),
             "flash_budget": self.budget.as_ref().map(Budget::json),
+            "avg_weight_bits": self.avg.as_ref().map(AvgBits::json),
             "emitted": self.emitted.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
         })
     }
