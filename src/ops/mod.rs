@@ -24,6 +24,7 @@ pub mod norm;
 pub mod pe;
 pub mod pool;
 pub mod propagate;
+pub mod recurrent;
 pub mod sage;
 pub mod softmax;
 pub mod transformer;
@@ -223,6 +224,8 @@ op_table! {
     AttentionPool(pool::AttentionPool) = "op-pool",
     /// Random-walk positional encoding ([`pe::RandomWalkPe`]).
     RandomWalkPe(pe::RandomWalkPe) = "op-pe",
+    /// Element-wise product, for recurrent cells' gates ([`recurrent::Mul`]).
+    Mul(recurrent::Mul) = "op-recurrent",
 }
 
 /// Decodes an [`Op`] from the start of `bytes`: postcard, or in builds with
@@ -291,6 +294,7 @@ mod tests {
             "transformer_conv" => 17,
             "attention_pool" => 18,
             "random_walk_pe" => 19,
+            "mul" => 20,
             other => panic!("op {other} has no recorded tag"),
         };
         let mut seen = std::collections::BTreeSet::new();
@@ -300,7 +304,7 @@ mod tests {
             seen.insert(tag);
         }
         assert!(seen.len() >= 12, "the every-op model covers {seen:?}");
-        assert_eq!(OP_TAGS, 20);
+        assert_eq!(OP_TAGS, 21);
     }
 
     /// Every op's feature is a cargo feature of this crate, compiled in
