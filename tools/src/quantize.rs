@@ -241,6 +241,29 @@ fn convert_layers(
         &range,
     )?;
     ids.insert(spec.input.clone(), input);
+    // The carried state (recurrent cells): a node tensor read before the
+    // first op; its next value (an output) gets the very same quantization.
+    let mut state: Option<(u8, String, TensorDesc)> = None;
+    if let Some(st) = &spec.state {
+        let h = add_input(&mut w, (&st.name, st.channels, TensorKind::Node), &range)?;
+        ids.insert(st.name.clone(), h);
+        let k = spec
+            .outputs
+            .iter()
+            .position(|o| *o == st.next)
+            .ok_or_else(|| anyhow!("state '{}': '{}' is not an output", st.name, st.next))?;
+        let next =
+            fused.outputs.get(k).cloned().ok_or_else(|| {
+                anyhow!("state '{}': output {k} is missing after fusion", st.name)
+            })?;
+        if next == st.name || next == spec.input {
+            bail!(
+                "state '{}': the next state is an input itself, not computed by an op",
+                st.name
+            );
+        }
+        state = Some((h, next, w.tensors()[h as usize]));
+    }
     // The edge-feature input: one Edge tensor, quantized like the node input.
     let mut edge_attr = None;
     if let Some((name, d)) = &spec.edge_input {
@@ -271,10 +294,19 @@ fn convert_layers(
         }
         let in_ids: Vec<u8> = f.inputs.iter().map(|i| ids[i]).collect();
         let in_desc: Vec<TensorDesc> = in_ids.iter().map(|&i| w.tensors()[i as usize]).collect();
-        let (scale, zero_point) = match f.kind.fixed_output(&in_desc[0]) {
+        let (mut scale, mut zero_point) = match f.kind.fixed_output(&in_desc[0]) {
             Some(q) => q,
             None => activation_quant(range(&f.name)?),
         };
+        if let Some((_, next, h)) = state.as_ref().filter(|s| s.1 == f.name) {
+            if f.kind
+                .fixed_output(&in_desc[0])
+                .is_some_and(|q| q != (h.scale, h.zero_point))
+            {
+                bail!("{who}: computes the next state '{next}' but its device op fixes another quantization than the state's");
+            }
+            (scale, zero_point) = (h.scale, h.zero_point);
+        }
         let out_desc = TensorDesc {
             kind: kind_of(f.rows),
             channels: f.channels as u16,
@@ -312,6 +344,9 @@ fn convert_layers(
         w.set_max_pairs(cap.max_pairs);
     }
     let outputs: Vec<u8> = fused.outputs.iter().map(|o| ids[o]).collect();
+    if let Some((h, next, _)) = &state {
+        w.set_state(*h, ids[next]);
+    }
     if outputs.len() > 4 {
         bail!("model has {} outputs; the format allows 4", outputs.len());
     }

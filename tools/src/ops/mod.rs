@@ -26,6 +26,7 @@ pub mod norm;
 pub mod pe;
 pub mod pool;
 pub mod propagate;
+pub mod recurrent;
 pub mod sage;
 pub mod softmax;
 pub mod transformer;
@@ -170,6 +171,8 @@ host_ops! {
     AttentionPool(pool::AttentionPool),
     /// Random-walk positional encoding.
     RandomWalkPe(pe::RandomWalkPe),
+    /// Element-wise product (recurrent cells' gates).
+    Mul(recurrent::Mul),
 }
 
 macro_rules! device_ops {
@@ -206,4 +209,5 @@ device_ops! {
     TransformerConv,
     AttentionPool,
     RandomWalkPe,
+    Mul,
 }
