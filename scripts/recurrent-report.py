@@ -80,7 +80,8 @@ def sensor_graph(n, k, g):
 def diffusion(ei, w, n, steps, g, alpha=0.35, classes=3):
     """u_{t+1} = (1−α)u_t + α·P u_t + sources: a quantity spreading over the sensors with
     random injections; x_t = [u_t, sin, cos of the daily phase]; the label of node i at
-    step t is the level (low / mid / high) of u_{t+1}[i] (a one-step forecast)."""
+    step t is the level (low / mid / high) of u_{t+1}[i] (a one-step forecast). u is
+    standardized (mean 0, std 1 over the whole run) in x."""
     deg = torch.zeros(n).index_add_(0, ei[1], w)
     P = torch.zeros(n, n)
     P[ei[1], ei[0]] = w / deg[ei[1]].clamp(min=1e-6)
@@ -92,10 +93,12 @@ def diffusion(ei, w, n, steps, g, alpha=0.35, classes=3):
         u = (1 - alpha) * u + alpha * (P @ u) + inj - 0.05 * u
     us = torch.stack(us)
     lo, hi = torch.quantile(us, 1 / 3), torch.quantile(us, 2 / 3)
+    # Standardized, like the other channels in [-1, 1]: the input is quantized per tensor.
+    mu, sd = us.mean(), us.std()
     seq = []
     for t in range(steps):
         phase = 2 * torch.pi * t / 48
-        x = torch.stack([us[t], torch.full((n,), float(torch.sin(torch.tensor(phase)))),
+        x = torch.stack([(us[t] - mu) / sd, torch.full((n,), float(torch.sin(torch.tensor(phase)))),
                          torch.full((n,), float(torch.cos(torch.tensor(phase))))], dim=1)
         y = (us[t + 1] > lo).long() + (us[t + 1] > hi).long()
         seq.append(Data(x=x, edge_index=ei, edge_weight=w, y=y))
@@ -122,7 +125,7 @@ def train(model, seq, hidden, epochs=60, lr=0.02):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--steps", type=int, default=120)
-    ap.add_argument("--nodes", type=int, default=24)
+    ap.add_argument("--nodes", type=int, default=100)
     ap.add_argument("--hidden", type=int, default=8)
     ap.add_argument("--min", type=float, default=0.95)
     ap.add_argument("--out", type=Path)

@@ -196,7 +196,7 @@ impl<'a> Model<'a> {
         let ok = a.kind == TensorKind::Node
             && s_in != self.meta.input
             && s_in != s_out
-            && self.meta.outputs.iter().any(|&o| o == s_out)
+            && self.meta.outputs.contains(&s_out)
             && a.kind == b.kind
             && a.channels == b.channels
             && a.scale.to_bits() == b.scale.to_bits()

@@ -201,6 +201,59 @@ fn add_input(
     }))
 }
 
+/// The carried state of a recurrent spec (`spec.state`): adds the state
+/// input tensor (quantized by its joint range) and returns its id, the
+/// fused name of the output holding the next state and its descriptor
+/// (which the next state gets exactly); `None` without a state.
+fn add_state(
+    spec: &Spec,
+    fused_outputs: &[String],
+    w: &mut ModelWriter,
+    ids: &mut HashMap<String, u8>,
+    range: &dyn Fn(&str) -> Result<Range>,
+) -> Result<Option<(u8, String, TensorDesc)>> {
+    let Some(st) = &spec.state else {
+        return Ok(None);
+    };
+    let h = add_input(w, (&st.name, st.channels, TensorKind::Node), range)?;
+    ids.insert(st.name.clone(), h);
+    let k = spec
+        .outputs
+        .iter()
+        .position(|o| *o == st.next)
+        .ok_or_else(|| anyhow!("state '{}': '{}' is not an output", st.name, st.next))?;
+    let next = fused_outputs
+        .get(k)
+        .cloned()
+        .ok_or_else(|| anyhow!("state '{}': output {k} is missing after fusion", st.name))?;
+    if next == st.name || next == spec.input {
+        bail!(
+            "state '{}': the next state is an input itself, not computed by an op",
+            st.name
+        );
+    }
+    Ok(Some((h, next, w.tensors()[h as usize])))
+}
+
+/// The quantization of fused op `f`'s output when it is the next state
+/// ([`add_state`]): the state's own, so it is carried without a rescale.
+fn next_state_quant(
+    state: Option<&(u8, String, TensorDesc)>,
+    f: &FOp,
+    input: &TensorDesc,
+) -> Result<Option<(f32, i8)>> {
+    let Some((_, next, h)) = state.filter(|s| s.1 == f.name) else {
+        return Ok(None);
+    };
+    if f.kind
+        .fixed_output(input)
+        .is_some_and(|q| q != (h.scale, h.zero_point))
+    {
+        bail!("op '{}': computes the next state '{next}' but its device op fixes another quantization than the state's", f.name);
+    }
+    Ok(Some((h.scale, h.zero_point)))
+}
+
 /// Quantizes and writes the model; `per_tensor_layer(name)` says whether the
 /// fused op `name` gets one weight scale for all its channels.
 fn convert_layers(
@@ -241,29 +294,7 @@ fn convert_layers(
         &range,
     )?;
     ids.insert(spec.input.clone(), input);
-    // The carried state (recurrent cells): a node tensor read before the
-    // first op; its next value (an output) gets the very same quantization.
-    let mut state: Option<(u8, String, TensorDesc)> = None;
-    if let Some(st) = &spec.state {
-        let h = add_input(&mut w, (&st.name, st.channels, TensorKind::Node), &range)?;
-        ids.insert(st.name.clone(), h);
-        let k = spec
-            .outputs
-            .iter()
-            .position(|o| *o == st.next)
-            .ok_or_else(|| anyhow!("state '{}': '{}' is not an output", st.name, st.next))?;
-        let next =
-            fused.outputs.get(k).cloned().ok_or_else(|| {
-                anyhow!("state '{}': output {k} is missing after fusion", st.name)
-            })?;
-        if next == st.name || next == spec.input {
-            bail!(
-                "state '{}': the next state is an input itself, not computed by an op",
-                st.name
-            );
-        }
-        state = Some((h, next, w.tensors()[h as usize]));
-    }
+    let state = add_state(spec, &fused.outputs, &mut w, &mut ids, &range)?;
     // The edge-feature input: one Edge tensor, quantized like the node input.
     let mut edge_attr = None;
     if let Some((name, d)) = &spec.edge_input {
@@ -298,14 +329,8 @@ fn convert_layers(
             Some(q) => q,
             None => activation_quant(range(&f.name)?),
         };
-        if let Some((_, next, h)) = state.as_ref().filter(|s| s.1 == f.name) {
-            if f.kind
-                .fixed_output(&in_desc[0])
-                .is_some_and(|q| q != (h.scale, h.zero_point))
-            {
-                bail!("{who}: computes the next state '{next}' but its device op fixes another quantization than the state's");
-            }
-            (scale, zero_point) = (h.scale, h.zero_point);
+        if let Some(q) = next_state_quant(state.as_ref(), f, &in_desc[0])? {
+            (scale, zero_point) = q;
         }
         let out_desc = TensorDesc {
             kind: kind_of(f.rows),
