@@ -90,6 +90,16 @@ pub const TGNN_ERR_PAIR_INDEX_OUT_OF_RANGE: tgnn_status = 34;
 /// the session ran (`tgnn_session_run`) or failed to prepare one since.
 pub const TGNN_ERR_NOT_PREPARED: tgnn_status = 38;
 
+// ---- carried state (recurrent cells) ----------------------------------------
+/// The model's state record is inconsistent (state input and next state).
+pub const TGNN_ERR_INVALID_STATE: tgnn_status = 45;
+/// The state buffer has the wrong length (`a`: values expected, `b`: given).
+pub const TGNN_ERR_STATE_SIZE: tgnn_status = 46;
+/// A step with a state on a model that carries none.
+pub const TGNN_ERR_NOT_RECURRENT: tgnn_status = 47;
+/// A run without a state of a model that carries one (run it step by step).
+pub const TGNN_ERR_STATE_REQUIRED: tgnn_status = 48;
+
 // ---- memory and arithmetic --------------------------------------------------
 /// The arena is too small (`a`: bytes needed including alignment slack, `b`: bytes given).
 pub const TGNN_ERR_ARENA_TOO_SMALL: tgnn_status = 40;
@@ -180,6 +190,10 @@ pub fn error_info(e: Error) -> tgnn_error_info {
             (TGNN_ERR_PAIR_INDEX_OUT_OF_RANGE, pair, index)
         }
         Error::NotPrepared => (TGNN_ERR_NOT_PREPARED, 0, 0),
+        Error::InvalidState => (TGNN_ERR_INVALID_STATE, 0, 0),
+        Error::StateSize { expected, actual } => (TGNN_ERR_STATE_SIZE, expected, actual),
+        Error::NotRecurrent => (TGNN_ERR_NOT_RECURRENT, 0, 0),
+        Error::StateRequired => (TGNN_ERR_STATE_REQUIRED, 0, 0),
         // `rt::Error` is #[non_exhaustive]; the tests check that no variant lands here.
         _ => (TGNN_ERR_UNKNOWN, 0, 0),
     };
@@ -225,6 +239,10 @@ pub fn status_name(code: tgnn_status) -> Option<&'static core::ffi::CStr> {
         TGNN_ERR_TOO_MANY_PAIRS => c"TGNN_ERR_TOO_MANY_PAIRS",
         TGNN_ERR_PAIR_INDEX_OUT_OF_RANGE => c"TGNN_ERR_PAIR_INDEX_OUT_OF_RANGE",
         TGNN_ERR_NOT_PREPARED => c"TGNN_ERR_NOT_PREPARED",
+        TGNN_ERR_INVALID_STATE => c"TGNN_ERR_INVALID_STATE",
+        TGNN_ERR_STATE_SIZE => c"TGNN_ERR_STATE_SIZE",
+        TGNN_ERR_NOT_RECURRENT => c"TGNN_ERR_NOT_RECURRENT",
+        TGNN_ERR_STATE_REQUIRED => c"TGNN_ERR_STATE_REQUIRED",
         TGNN_ERR_NULL_POINTER => c"TGNN_ERR_NULL_POINTER",
         TGNN_ERR_MISALIGNED => c"TGNN_ERR_MISALIGNED",
         TGNN_ERR_INVALID_ARGUMENT => c"TGNN_ERR_INVALID_ARGUMENT",

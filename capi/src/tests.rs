@@ -308,6 +308,13 @@ fn every_error() -> Vec<Error> {
             index: 34,
         },
         Error::NotPrepared,
+        Error::InvalidState,
+        Error::StateSize {
+            expected: 35,
+            actual: 36,
+        },
+        Error::NotRecurrent,
+        Error::StateRequired,
     ]
 }
 
