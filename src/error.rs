@@ -172,6 +172,26 @@ pub enum Error {
     /// was prepared by another session).
     NotPrepared,
 
+    // ---- carried state (recurrent cells; feature `op-recurrent`) ----------
+    /// The model's state record is inconsistent: the state input is not a
+    /// node tensor defined before the first op (or is the model input), or
+    /// the next state is not an output with the state's channels, scale and
+    /// zero point.
+    InvalidState,
+    /// The state buffer given to [`crate::Session::run_step`] is not
+    /// [`crate::Model::state_bytes`]`(nodes)` values long.
+    StateSize {
+        /// Expected number of int8 values (`nodes × state channels`).
+        expected: u32,
+        /// Number given.
+        actual: u32,
+    },
+    /// [`crate::Session::run_step`] on a model without a state.
+    NotRecurrent,
+    /// A run without a state ([`crate::Session::run`], `run_prepared`) of a
+    /// model that carries one: use [`crate::Session::run_step`].
+    StateRequired,
+
     // ---- node pairs (link prediction; helper `link`) ----------------------
     /// The model has a pair head (a pair tensor) but the input has no `pairs`.
     MissingPairs,
@@ -297,6 +317,14 @@ impl fmt::Display for Error {
             ),
             Error::NotPrepared => {
                 f.write_str("the session does not hold this graph prepared (prepare it again)")
+            }
+            Error::InvalidState => f.write_str("model state record is inconsistent"),
+            Error::StateSize { expected, actual } => {
+                write!(f, "expected {expected} state values, got {actual}")
+            }
+            Error::NotRecurrent => f.write_str("the model carries no state (use run)"),
+            Error::StateRequired => {
+                f.write_str("the model carries a state: run it step by step (run_step)")
             }
             Error::MissingPairs => {
                 f.write_str("the model scores node pairs but the input has none")

@@ -23,6 +23,9 @@ pub struct Model<'a> {
     tensors: heapless::Vec<TensorDesc, MAX_TENSORS>,
     /// The pair capacity ([`format::PairCapacity`]; 0 when absent).
     max_pairs: u32,
+    /// The carried state: (state input tensor, next-state output tensor).
+    #[cfg(feature = "op-recurrent")]
+    state: Option<(u8, u8)>,
 }
 
 /// Reads an op's enum tag (postcard varint) without decoding the op.
@@ -90,9 +93,24 @@ impl<'a> Model<'a> {
             ops: ops_bytes,
             tensors,
             max_pairs: 0,
+            #[cfg(feature = "op-recurrent")]
+            state: None,
         };
-        let trailer = model.validate_ops()?;
-        model.max_pairs = Self::pair_capacity(trailer)?;
+        #[cfg(feature = "op-recurrent")]
+        {
+            // The state record sits after the ops: read it first, so that
+            // the state input counts as defined before the first op.
+            let (p, state) = Self::state_trailer(model.skip_ops()?)?;
+            model.state = state;
+            model.validate_ops()?;
+            model.check_state()?;
+            model.max_pairs = p;
+        }
+        #[cfg(not(feature = "op-recurrent"))]
+        {
+            let trailer = model.validate_ops()?;
+            model.max_pairs = Self::pair_capacity(trailer)?;
+        }
         // A pair tensor needs room for at least one pair (helper `link`).
         if model.max_pairs == 0 {
             if let Some(i) = model
@@ -108,6 +126,7 @@ impl<'a> Model<'a> {
         Ok(model)
     }
 
+    #[cfg(not(feature = "op-recurrent"))]
     /// Decodes the optional pair-capacity trailer ([`format::PairCapacity`]):
     /// empty is 0; else one varint in `1..=MAX_EDGES` and nothing after it.
     fn pair_capacity(trailer: &[u8]) -> Result<u32> {
@@ -119,6 +138,74 @@ impl<'a> Model<'a> {
             return Err(Error::BadMetadata);
         }
         Ok(p)
+    }
+
+    /// The metadata bytes after the ops (decoded, not yet validated).
+    #[cfg(feature = "op-recurrent")]
+    fn skip_ops(&self) -> Result<&'a [u8]> {
+        let mut rest = self.ops;
+        for index in 0..self.meta.num_ops {
+            let tag = peek_varint_u32(rest).ok_or(Error::BadMetadata)?;
+            if tag >= format::OP_TAGS {
+                return Err(Error::UnknownOp { op: index, tag });
+            }
+            rest = match ops::take_op(rest) {
+                format::Take::Ok(_, r) => r,
+                format::Take::NotCompiled => return Err(Error::OpNotCompiled { op: index, tag }),
+                format::Take::Bad => return Err(Error::BadMetadata),
+            };
+        }
+        Ok(rest)
+    }
+
+    /// Decodes the trailer with a state record (`docs/format.md`, §2): empty;
+    /// or the pair capacity alone (`1..=MAX_EDGES`); or the pair capacity
+    /// (`0..=MAX_EDGES`) then the state input and next-state tensor ids (one
+    /// byte each) and nothing after them.
+    #[cfg(feature = "op-recurrent")]
+    fn state_trailer(trailer: &[u8]) -> Result<(u32, Option<(u8, u8)>)> {
+        if trailer.is_empty() {
+            return Ok((0, None));
+        }
+        let (p, rest) = format::take_u32(trailer).ok_or(Error::BadMetadata)?;
+        if p > crate::MAX_EDGES {
+            return Err(Error::BadMetadata);
+        }
+        match *rest {
+            [] if p > 0 => Ok((p, None)),
+            [s_in, s_out] => Ok((p, Some((s_in, s_out)))),
+            _ => Err(Error::BadMetadata),
+        }
+    }
+
+    /// Checks the state record ([`Error::InvalidState`]): the state input is
+    /// a node tensor that is neither the model input nor the edge input (and
+    /// no op writes it: single assignment, checked with the ops); the next
+    /// state is a model output other than it, with the same descriptor.
+    #[cfg(feature = "op-recurrent")]
+    fn check_state(&self) -> Result<()> {
+        let Some((s_in, s_out)) = self.state else {
+            return Ok(());
+        };
+        let (Some(a), Some(b)) = (
+            self.tensors.get(usize::from(s_in)),
+            self.tensors.get(usize::from(s_out)),
+        ) else {
+            return Err(Error::InvalidState);
+        };
+        let ok = a.kind == TensorKind::Node
+            && s_in != self.meta.input
+            && s_in != s_out
+            && self.meta.outputs.contains(&s_out)
+            && a.kind == b.kind
+            && a.channels == b.channels
+            && a.scale.to_bits() == b.scale.to_bits()
+            && a.zero_point == b.zero_point;
+        if ok {
+            Ok(())
+        } else {
+            Err(Error::InvalidState)
+        }
     }
 
     /// Validates the ops and returns the metadata bytes after them (the
@@ -140,6 +227,14 @@ impl<'a> Model<'a> {
             .and_then(|e| defined.get_mut(usize::from(e)))
         {
             *d = true;
+        }
+        // The carried state is defined before the first op.
+        #[cfg(feature = "op-recurrent")]
+        if let Some((s_in, _)) = self.state {
+            match defined.get_mut(usize::from(s_in)) {
+                Some(d) if !*d && usize::from(s_in) < n => *d = true,
+                _ => return Err(Error::InvalidState),
+            }
         }
         let is_defined = |d: &[bool; MAX_TENSORS], t: usize| d.get(t).copied().unwrap_or(false);
         let mut rest = self.ops;
@@ -287,6 +382,31 @@ impl<'a> Model<'a> {
             .any(|op| matches!(op, crate::ops::Op::HypergraphConv(_)));
         #[cfg(not(feature = "op-hypergraph"))]
         false
+    }
+
+    /// The carried state of a recurrent model (`op-recurrent`): the state
+    /// input tensor and the output tensor holding the next state (same
+    /// channels, scale and zero point, so the state is carried as int8
+    /// without rescaling). `None` for a model without state.
+    pub fn state(&self) -> Option<(u8, u8)> {
+        #[cfg(feature = "op-recurrent")]
+        return self.state;
+        #[cfg(not(feature = "op-recurrent"))]
+        return None;
+    }
+
+    /// The state's descriptor (channels `H`, scale, zero point), if any.
+    pub fn state_desc(&self) -> Option<TensorDesc> {
+        let (s, _) = self.state()?;
+        self.tensors.get(usize::from(s)).copied()
+    }
+
+    /// The length in int8 values (= bytes) of the state buffer of a graph of
+    /// `nodes` nodes that [`crate::Session::run_step`] reads and writes:
+    /// `nodes × H`; 0 for a model without state.
+    pub fn state_bytes(&self, nodes: usize) -> usize {
+        self.state_desc()
+            .map_or(0, |d| nodes.saturating_mul(usize::from(d.channels)))
     }
 
     /// Whether any op reads edge weights.

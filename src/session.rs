@@ -182,6 +182,11 @@ impl Plan {
             }
         };
         mark(model.input(), &mut |l| l.keep = true);
+        // The state input is written before the first op, like the input.
+        #[cfg(feature = "op-recurrent")]
+        if let Some((s, _)) = model.state() {
+            mark(s, &mut |l| l.keep = true);
+        }
         for &o in model.outputs() {
             mark(o, &mut |l| l.keep = true);
         }
@@ -197,6 +202,10 @@ impl Plan {
             k = k.saturating_add(1);
         }
         plan.assign(tensors, model.input());
+        #[cfg(feature = "op-recurrent")]
+        if let Some((s, _)) = model.state() {
+            plan.assign(tensors, s);
+        }
         if let Some(e) = model.edge_input() {
             // Written (quantized) before the first op, freed after its last reader.
             plan.assign(tensors, e);
@@ -679,10 +688,91 @@ impl<'a, 'm> Session<'a, 'm> {
         f: impl FnMut(usize, Output<'_>),
     ) -> Result<Output<'_>> {
         self.last = None;
+        #[cfg(feature = "op-recurrent")]
+        if self.model.state().is_some() {
+            return Err(Error::StateRequired);
+        }
         let dims = graph::validate(self.model, input)?;
         // The graph region is rebuilt: a prepared graph is gone.
         self.prepared = None;
         self.run_dims(input, dims, true, f)
+    }
+
+    /// One step of a recurrent model ([`Model::state`]): runs the model on
+    /// `input` with the state `state` (`[nodes, H]` int8 values in the
+    /// model's state quantization, [`Model::state_bytes`] long; all zero
+    /// points for the initial state) and writes the next state back into
+    /// `state`. Returns the first output, as [`Session::run`].
+    ///
+    /// # Errors
+    /// [`Error::NotRecurrent`] for a model without state;
+    /// [`Error::StateSize`] for a state buffer of the wrong length; the
+    /// errors of [`Session::run`]. After any error `state` is unchanged.
+    #[cfg(feature = "op-recurrent")]
+    pub fn run_step(&mut self, input: &GraphInput<'_>, state: &mut [i8]) -> Result<Output<'_>> {
+        self.run_step_inspect(input, state, |_, _| {})
+    }
+
+    /// Like [`Session::run_step`], calling `f(op_index, tensor)` after each
+    /// op as [`Session::run_inspect`] does.
+    #[cfg(feature = "op-recurrent")]
+    pub fn run_step_inspect(
+        &mut self,
+        input: &GraphInput<'_>,
+        state: &mut [i8],
+        f: impl FnMut(usize, Output<'_>),
+    ) -> Result<Output<'_>> {
+        self.last = None;
+        let (s_in, s_out) = self.model.state().ok_or(Error::NotRecurrent)?;
+        let dims = graph::validate(self.model, input)?;
+        let expected = self.model.state_bytes(dims.nodes);
+        if state.len() != expected {
+            return Err(Error::StateSize {
+                expected: to_u32(expected),
+                actual: to_u32(state.len()),
+            });
+        }
+        self.prepared = None;
+        let direct =
+            matches!(input.features, Features::SparseI8 { .. }) && self.model.reads_sparse_input();
+        self.plan.skip_input = direct;
+        let layout = Layout::new(self.model, &self.plan, dims);
+        let slack = self.align_slack();
+        let needed = slack.saturating_add(layout.total());
+        if needed > self.arena.len() {
+            return Err(Error::ArenaTooSmall {
+                needed: to_u32(needed),
+                actual: to_u32(self.arena.len()),
+            });
+        }
+        // The state goes into its slot, which no op writes and no other
+        // tensor shares (it is kept); the run then reads it like any tensor.
+        let l = self
+            .plan
+            .locate(self.model, s_in, dims)
+            .ok_or(Error::InvalidState)?;
+        let start = slack
+            .saturating_add(layout.graph_bytes())
+            .saturating_add(l.offset);
+        let dst = self
+            .arena
+            .get_mut(start..start.saturating_add(l.len()))
+            .ok_or(Error::InvalidState)?;
+        for (d, &v) in dst.iter_mut().zip(state.iter()) {
+            *d = v as u8;
+        }
+        self.run_dims(input, dims, true, f)?;
+        let (d, slots_start) = self.last.ok_or(Error::InvalidOutputs)?;
+        let next = self
+            .tensor(s_out, d, slots_start)
+            .ok_or(Error::InvalidState)?;
+        if next.data.len() != state.len() {
+            return Err(Error::InvalidState);
+        }
+        for (d, &v) in state.iter_mut().zip(next.data) {
+            *d = v;
+        }
+        self.output(0).ok_or(Error::InvalidOutputs)
     }
 
     /// Runs `input` of validated sizes `dims`, building the graph region
@@ -783,6 +873,10 @@ impl<'a, 'm> Session<'a, 'm> {
         f: impl FnMut(usize, Output<'_>),
     ) -> Result<Output<'_>> {
         self.last = None;
+        #[cfg(feature = "op-recurrent")]
+        if self.model.state().is_some() {
+            return Err(Error::StateRequired);
+        }
         if self.prepared != Some(graph.stamp) || graph.arena != self.arena.as_ptr() as usize {
             return Err(Error::NotPrepared);
         }

@@ -34,7 +34,7 @@ mod common;
 use std::collections::BTreeMap;
 use tinygnn::ops::{
     Act, Add, AttentionPool, Concat, EdgeConv, GatConv, GcnConv, GinAggregate, GineConv,
-    GlobalPool, HypergraphConv, InnerProduct, LayerNorm, Linear, Lut, PairFeatures, Propagate,
+    GlobalPool, HypergraphConv, InnerProduct, LayerNorm, Linear, Lut, Mul, PairFeatures, Propagate,
     RandomWalkPe, SageConv, Softmax, TransformerConv,
 };
 
@@ -250,7 +250,9 @@ fn op_ids(op: &mut Op) -> Vec<&mut u8> {
         Op::Propagate(Propagate {
             input, output, x0, ..
         }) => vec![input, output, x0],
-        Op::Add(Add { a, b, output, .. }) => vec![a, b, output],
+        Op::Add(Add { a, b, output, .. }) | Op::Mul(Mul { a, b, output, .. }) => {
+            vec![a, b, output]
+        }
         Op::AttentionPool(AttentionPool {
             gate,
             input,
@@ -424,6 +426,10 @@ fn mutate_param(rng: &mut Rng, op: &mut Op) {
             0 => *mult_a_q16 = nasty_i32(rng, *mult_a_q16),
             1 => *mult_b_q16 = nasty_i32(rng, *mult_b_q16),
             _ => *act = nasty_act(rng),
+        },
+        Op::Mul(Mul { mult, shift, .. }) => match rng.next() % 2 {
+            0 => *mult = nasty_i32(rng, *mult),
+            _ => *shift = nasty_i32(rng, *shift),
         },
         Op::Concat(Concat { parts, .. }) => {
             if let Some(p) = parts.first_mut() {

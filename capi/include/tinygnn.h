@@ -265,6 +265,18 @@ typedef struct tgnn_output {
 // A hyperedge weight is negative, not finite or too large (`a`: hyperedge).
 #define TGNN_ERR_INVALID_HYPEREDGE_WEIGHT 55
 
+// The model's state record is inconsistent (state input and next state).
+#define TGNN_ERR_INVALID_STATE 45
+
+// The state buffer has the wrong length (`a`: values expected, `b`: given).
+#define TGNN_ERR_STATE_SIZE 46
+
+// A step with a state on a model that carries none.
+#define TGNN_ERR_NOT_RECURRENT 47
+
+// A run without a state of a model that carries one (run it step by step).
+#define TGNN_ERR_STATE_REQUIRED 48
+
 // The arena is too small (`a`: bytes needed including alignment slack, `b`: bytes given).
 #define TGNN_ERR_ARENA_TOO_SMALL 40
 

@@ -104,6 +104,15 @@ pub const TGNN_ERR_HYPEREDGE_NODE_OUT_OF_RANGE: tgnn_status = 53;
 pub const TGNN_ERR_HYPEREDGE_WEIGHT_SHAPE: tgnn_status = 54;
 /// A hyperedge weight is negative, not finite or too large (`a`: hyperedge).
 pub const TGNN_ERR_INVALID_HYPEREDGE_WEIGHT: tgnn_status = 55;
+// ---- carried state (recurrent cells) ----------------------------------------
+/// The model's state record is inconsistent (state input and next state).
+pub const TGNN_ERR_INVALID_STATE: tgnn_status = 45;
+/// The state buffer has the wrong length (`a`: values expected, `b`: given).
+pub const TGNN_ERR_STATE_SIZE: tgnn_status = 46;
+/// A step with a state on a model that carries none.
+pub const TGNN_ERR_NOT_RECURRENT: tgnn_status = 47;
+/// A run without a state of a model that carries one (run it step by step).
+pub const TGNN_ERR_STATE_REQUIRED: tgnn_status = 48;
 
 // ---- memory and arithmetic --------------------------------------------------
 /// The arena is too small (`a`: bytes needed including alignment slack, `b`: bytes given).
@@ -209,6 +218,10 @@ pub fn error_info(e: Error) -> tgnn_error_info {
         Error::InvalidHyperedgeWeight { hyperedge } => {
             (TGNN_ERR_INVALID_HYPEREDGE_WEIGHT, hyperedge, 0)
         }
+        Error::InvalidState => (TGNN_ERR_INVALID_STATE, 0, 0),
+        Error::StateSize { expected, actual } => (TGNN_ERR_STATE_SIZE, expected, actual),
+        Error::NotRecurrent => (TGNN_ERR_NOT_RECURRENT, 0, 0),
+        Error::StateRequired => (TGNN_ERR_STATE_REQUIRED, 0, 0),
         // `rt::Error` is #[non_exhaustive]; the tests check that no variant lands here.
         _ => (TGNN_ERR_UNKNOWN, 0, 0),
     };
@@ -260,6 +273,10 @@ pub fn status_name(code: tgnn_status) -> Option<&'static core::ffi::CStr> {
         TGNN_ERR_HYPEREDGE_NODE_OUT_OF_RANGE => c"TGNN_ERR_HYPEREDGE_NODE_OUT_OF_RANGE",
         TGNN_ERR_HYPEREDGE_WEIGHT_SHAPE => c"TGNN_ERR_HYPEREDGE_WEIGHT_SHAPE",
         TGNN_ERR_INVALID_HYPEREDGE_WEIGHT => c"TGNN_ERR_INVALID_HYPEREDGE_WEIGHT",
+        TGNN_ERR_INVALID_STATE => c"TGNN_ERR_INVALID_STATE",
+        TGNN_ERR_STATE_SIZE => c"TGNN_ERR_STATE_SIZE",
+        TGNN_ERR_NOT_RECURRENT => c"TGNN_ERR_NOT_RECURRENT",
+        TGNN_ERR_STATE_REQUIRED => c"TGNN_ERR_STATE_REQUIRED",
         TGNN_ERR_NULL_POINTER => c"TGNN_ERR_NULL_POINTER",
         TGNN_ERR_MISALIGNED => c"TGNN_ERR_MISALIGNED",
         TGNN_ERR_INVALID_ARGUMENT => c"TGNN_ERR_INVALID_ARGUMENT",

@@ -323,6 +323,13 @@ fn every_error() -> Vec<Error> {
             actual: 40,
         },
         Error::InvalidHyperedgeWeight { hyperedge: 41 },
+        Error::InvalidState,
+        Error::StateSize {
+            expected: 35,
+            actual: 36,
+        },
+        Error::NotRecurrent,
+        Error::StateRequired,
     ]
 }
 

@@ -25,6 +25,8 @@ pub struct ModelWriter {
     ops: Vec<Op>,
     /// The pair capacity (0 unless set with [`ModelWriter::set_max_pairs`]).
     max_pairs: u32,
+    /// The state record ([`ModelWriter::set_state`]).
+    state: Option<(u8, u8)>,
 }
 
 /// Errors the writer can report (the model is inconsistent, not an I/O problem).
@@ -180,6 +182,14 @@ impl ModelWriter {
         self.max_pairs = max_pairs;
     }
 
+    /// Marks the model recurrent (`op-recurrent`): tensor `state_in` (a node
+    /// tensor no op writes) is read from the caller's state buffer before the
+    /// first op, and output `state_out` (same descriptor) is written back to
+    /// it after the last (`docs/format.md`, the state record).
+    pub fn set_state(&mut self, state_in: u8, state_out: u8) {
+        self.state = Some((state_in, state_out));
+    }
+
     /// Tensors added so far.
     pub fn tensors(&self) -> &[TensorDesc] {
         &self.tensors
@@ -215,9 +225,13 @@ impl ModelWriter {
         for op in &self.ops {
             meta.extend(postcard::to_stdvec(op).map_err(|_| WriteError::Encode)?);
         }
-        if self.max_pairs > 0 {
-            // The optional pair-capacity trailer (`super::PairCapacity`).
+        if self.max_pairs > 0 || self.state.is_some() {
+            // The optional pair-capacity trailer (`super::PairCapacity`),
+            // present (maybe 0) before a state record.
             meta.extend(postcard::to_stdvec(&self.max_pairs).map_err(|_| WriteError::Encode)?);
+        }
+        if let Some((s_in, s_out)) = self.state {
+            meta.extend([s_in, s_out]);
         }
 
         let meta_off = HEADER_LEN;

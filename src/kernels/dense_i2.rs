@@ -277,7 +277,10 @@ mod tests {
         assert_eq!(sums, [-1, -3]);
         let mut out = [0; 2];
         matvec_ref(&w, 5, &[10, 20, 30, 40, 50], 0, &mut out);
-        assert_eq!(out, [10 - 40 - 30 + 50, -20 + 20 + 30 - 40 - 100]);
+        // Row by row, input value times weight.
+        #[allow(clippy::identity_op)]
+        let expected = [10 - 40 - 30 + 50, -20 + 20 + 30 - 40 - 100];
+        assert_eq!(out, expected);
     }
 
     proptest! {

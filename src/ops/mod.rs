@@ -25,6 +25,7 @@ pub mod norm;
 pub mod pe;
 pub mod pool;
 pub mod propagate;
+pub mod recurrent;
 pub mod sage;
 pub mod softmax;
 pub mod transformer;
@@ -242,6 +243,8 @@ op_table! {
     RandomWalkPe(pe::RandomWalkPe) = "op-pe",
     /// HypergraphConv ([`hypergraph::HypergraphConv`]).
     HypergraphConv(hypergraph::HypergraphConv) = "op-hypergraph",
+    /// Element-wise product, for recurrent cells' gates ([`recurrent::Mul`]).
+    Mul(recurrent::Mul) = "op-recurrent",
 }
 
 /// Decodes an [`Op`] from the start of `bytes`: postcard, or in builds with
@@ -311,6 +314,7 @@ mod tests {
             "attention_pool" => 18,
             "random_walk_pe" => 19,
             "hypergraph_conv" => 20,
+            "mul" => 21,
             other => panic!("op {other} has no recorded tag"),
         };
         let mut seen = std::collections::BTreeSet::new();
@@ -320,7 +324,7 @@ mod tests {
             seen.insert(tag);
         }
         assert!(seen.len() >= 12, "the every-op model covers {seen:?}");
-        assert_eq!(OP_TAGS, 21);
+        assert_eq!(OP_TAGS, 22);
     }
 
     /// Every op's feature is a cargo feature of this crate, compiled in

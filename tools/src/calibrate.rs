@@ -187,3 +187,59 @@ fn calibrate_values(spec: &Spec, g: &Graphs, progress: impl FnMut(usize)) -> Res
     }
     Ok(values)
 }
+
+/// Calibration of a recurrent spec on a sequence (`steps`, from the zero
+/// state, [`reference::run_sequence`]): every tensor's range over all steps'
+/// values; the state input and its next value get one joint range (the
+/// union of their values), so both are quantized alike and the device
+/// carries the int8 state from step to step without a rescale.
+pub fn calibrate_sequence(spec: &Spec, steps: &[Graphs], method: Method) -> Result<Calibration> {
+    let st = spec
+        .state
+        .as_ref()
+        .ok_or_else(|| anyhow::anyhow!("the model has no state: it is not a recurrent cell"))?;
+    if steps.iter().all(|g| g.num_nodes == 0) {
+        bail!("calibration: the calibration sequence has no nodes; calibration needs at least one node to choose the int8 ranges");
+    }
+    let per_step = reference::run_sequence(spec, steps)?;
+    let mut all: Values = HashMap::new();
+    for vals in per_step {
+        for (name, t) in vals {
+            if let Some(i) = t.data.iter().position(|v| !v.is_finite()) {
+                bail!(
+                    "calibration: tensor '{name}' has a non-finite value at row {}, channel {}",
+                    i / t.channels.max(1),
+                    i % t.channels.max(1)
+                );
+            }
+            match all.get_mut(&name) {
+                Some(acc) => {
+                    acc.data.extend_from_slice(&t.data);
+                    acc.rows += t.rows;
+                }
+                None => {
+                    all.insert(name, t);
+                }
+            }
+        }
+    }
+    let mut ranges = ranges(&all, method);
+    let mut joint = all[&st.name].data.clone();
+    joint.extend_from_slice(&all[&st.next].data);
+    let r = range_of(&joint, method);
+    ranges.insert(st.name.clone(), r);
+    ranges.insert(st.next.clone(), r);
+    let warnings = check_ranges(&ranges)?;
+    Ok(Calibration {
+        ranges,
+        notes: vec![format!(
+            "state '{}' and its next value '{}': one range [{:.4}, {:.4}] over {} steps",
+            st.name,
+            st.next,
+            r.lo,
+            r.hi,
+            steps.len()
+        )],
+        warnings,
+    })
+}

@@ -222,6 +222,59 @@ fn add_input(
     }))
 }
 
+/// The carried state of a recurrent spec (`spec.state`): adds the state
+/// input tensor (quantized by its joint range) and returns its id, the
+/// fused name of the output holding the next state and its descriptor
+/// (which the next state gets exactly); `None` without a state.
+fn add_state(
+    spec: &Spec,
+    fused_outputs: &[String],
+    w: &mut ModelWriter,
+    ids: &mut HashMap<String, u8>,
+    range: &dyn Fn(&str) -> Result<Range>,
+) -> Result<Option<(u8, String, TensorDesc)>> {
+    let Some(st) = &spec.state else {
+        return Ok(None);
+    };
+    let h = add_input(w, (&st.name, st.channels, TensorKind::Node), range)?;
+    ids.insert(st.name.clone(), h);
+    let k = spec
+        .outputs
+        .iter()
+        .position(|o| *o == st.next)
+        .ok_or_else(|| anyhow!("state '{}': '{}' is not an output", st.name, st.next))?;
+    let next = fused_outputs
+        .get(k)
+        .cloned()
+        .ok_or_else(|| anyhow!("state '{}': output {k} is missing after fusion", st.name))?;
+    if next == st.name || next == spec.input {
+        bail!(
+            "state '{}': the next state is an input itself, not computed by an op",
+            st.name
+        );
+    }
+    Ok(Some((h, next, w.tensors()[h as usize])))
+}
+
+/// The quantization of fused op `f`'s output when it is the next state
+/// ([`add_state`]): the state's own, so it is carried without a rescale.
+fn next_state_quant(
+    state: Option<&(u8, String, TensorDesc)>,
+    f: &FOp,
+    input: &TensorDesc,
+) -> Result<Option<(f32, i8)>> {
+    let Some((_, next, h)) = state.filter(|s| s.1 == f.name) else {
+        return Ok(None);
+    };
+    if f.kind
+        .fixed_output(input)
+        .is_some_and(|q| q != (h.scale, h.zero_point))
+    {
+        bail!("op '{}': computes the next state '{next}' but its device op fixes another quantization than the state's", f.name);
+    }
+    Ok(Some((h.scale, h.zero_point)))
+}
+
 /// Quantizes and writes the model; `per_tensor_layer(name)` says whether the
 /// fused op `name` gets one weight scale for all its channels.
 fn convert_layers(
@@ -263,6 +316,7 @@ fn convert_layers(
         &range,
     )?;
     ids.insert(spec.input.clone(), input);
+    let state = add_state(spec, &fused.outputs, &mut w, &mut ids, &range)?;
     // The edge-feature input: one Edge tensor, quantized like the node input.
     let mut edge_attr = None;
     if let Some((name, d)) = &spec.edge_input {
@@ -293,10 +347,13 @@ fn convert_layers(
         }
         let in_ids: Vec<u8> = f.inputs.iter().map(|i| ids[i]).collect();
         let in_desc: Vec<TensorDesc> = in_ids.iter().map(|&i| w.tensors()[i as usize]).collect();
-        let (scale, zero_point) = match f.kind.fixed_output(&in_desc[0]) {
+        let (mut scale, mut zero_point) = match f.kind.fixed_output(&in_desc[0]) {
             Some(q) => q,
             None => activation_quant(range(&f.name)?),
         };
+        if let Some(q) = next_state_quant(state.as_ref(), f, &in_desc[0])? {
+            (scale, zero_point) = q;
+        }
         let out_desc = TensorDesc {
             kind: kind_of(f.rows),
             channels: f.channels as u16,
@@ -334,6 +391,9 @@ fn convert_layers(
         w.set_max_pairs(cap.max_pairs);
     }
     let outputs: Vec<u8> = fused.outputs.iter().map(|o| ids[o]).collect();
+    if let Some((h, next, _)) = &state {
+        w.set_state(*h, ids[next]);
+    }
     if outputs.len() > 4 {
         bail!("model has {} outputs; the format allows 4", outputs.len());
     }

@@ -19,7 +19,37 @@ pub fn exec_op(kind: &crate::ops::OpKind, ins: &[&Tensor], g: &Graphs) -> Tensor
 }
 
 /// Runs the whole spec on `g`. `progress` is called after every op with its index.
-pub fn run(spec: &Spec, g: &Graphs, mut progress: impl FnMut(usize)) -> Result<Values> {
+/// A recurrent spec (`state`) runs from the zero state ([`run_sequence`]
+/// runs it step by step).
+pub fn run(spec: &Spec, g: &Graphs, progress: impl FnMut(usize)) -> Result<Values> {
+    run_step(spec, g, None, progress)
+}
+
+/// Runs a recurrent spec over `steps` in order, from the zero state, each
+/// step reading the state the previous one computed (`state.next`). Returns
+/// every step's values (the state input included under its name).
+pub fn run_sequence(spec: &Spec, steps: &[Graphs]) -> Result<Vec<Values>> {
+    let st = spec
+        .state
+        .as_ref()
+        .ok_or_else(|| anyhow!("the model has no state: it is not a recurrent cell"))?;
+    let mut h: Option<Tensor> = None;
+    let mut out = Vec::with_capacity(steps.len());
+    for g in steps {
+        let vals = run_step(spec, g, h.as_ref(), |_| {})?;
+        h = Some(vals[&st.next].clone());
+        out.push(vals);
+    }
+    Ok(out)
+}
+
+/// One step: [`run`] with the state `h` (`[N, H]`; zeros when `None`).
+pub fn run_step(
+    spec: &Spec,
+    g: &Graphs,
+    h: Option<&Tensor>,
+    mut progress: impl FnMut(usize),
+) -> Result<Values> {
     if g.channels != spec.in_channels {
         return Err(anyhow!(
             "graphs have {} feature channels, the model input '{}' expects {}",
@@ -37,6 +67,23 @@ pub fn run(spec: &Spec, g: &Graphs, mut progress: impl FnMut(usize)) -> Result<V
             data: g.x.iter().map(|&v| v as f64).collect(),
         },
     );
+    if let Some(st) = &spec.state {
+        let t = match h {
+            Some(t) if t.rows == g.num_nodes && t.channels == st.channels => t.clone(),
+            Some(t) => {
+                return Err(anyhow!(
+                    "state '{}' is [{}, {}], the graph needs [{}, {}] (do the steps have the same nodes?)",
+                    st.name,
+                    t.rows,
+                    t.channels,
+                    g.num_nodes,
+                    st.channels
+                ))
+            }
+            None => Tensor::zeros(g.num_nodes, st.channels),
+        };
+        vals.insert(st.name.clone(), t);
+    }
     if let Some((name, d)) = &spec.edge_input {
         let attr = g.edge_attr.as_ref().ok_or_else(|| {
             anyhow!("the model reads edge features ('{name}') but the graphs have no edge_attr")

@@ -329,3 +329,64 @@ pub fn run_traced(
 pub fn run(model: &Model<'_>, g: &Graphs) -> Result<RunOutput> {
     run_traced(model, g, |_, _| {})
 }
+
+/// The outputs of one step of a sequence ([`run_sequence`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepOutputs {
+    /// Every model output of the step, in the model's output order.
+    pub outputs: Vec<RunOutput>,
+    /// The state after the step (int8, `[nodes, H]`).
+    pub state: Vec<i8>,
+}
+
+/// Runs a recurrent model ([`Model::state`]) over `steps` in order with
+/// [`Session::run_step`], from the zero state (every value the state's zero
+/// point, i.e. real 0), carrying the int8 state between steps as a device
+/// does. `trace(step, op, tensor)` is called for every op of every step.
+/// Returns every step's outputs and the largest arena a step needed.
+pub fn run_sequence(
+    model: &Model<'_>,
+    steps: &[Graphs],
+    mut trace: impl FnMut(usize, usize, &RunOutput),
+) -> Result<(Vec<StepOutputs>, usize)> {
+    let desc = model.state_desc().ok_or_else(|| {
+        anyhow!(
+            "the model carries no state: it is not a recurrent cell (run it without --sequence)"
+        )
+    })?;
+    let n = steps.first().map_or(0, |g| g.num_nodes);
+    let mut state = vec![desc.zero_point; model.state_bytes(n)];
+    let mut arena_max = 0usize;
+    let mut out = Vec::with_capacity(steps.len());
+    for (t, g) in steps.iter().enumerate() {
+        let need = model.arena_bytes(g.num_nodes, g.num_edges(), g.num_graphs);
+        arena_max = arena_max.max(need);
+        let mut arena = vec![0u8; need.saturating_add(8)];
+        let mut session = Session::new(model, &mut arena);
+        let to_owned = |o: &Output<'_>| RunOutput {
+            data: o.data.to_vec(),
+            rows: o.rows,
+            channels: o.channels,
+            scale: o.scale,
+            zero_point: o.zero_point,
+        };
+        session
+            .run_step_inspect(&graph_input(g, &None), &mut state, |i, o| {
+                trace(t, i, &to_owned(&o))
+            })
+            .map_err(|e| anyhow!("runtime, step {t}: {e}"))?;
+        let outputs = (0..model.outputs().len())
+            .map(|i| {
+                session
+                    .output(i)
+                    .map(|o| to_owned(&o))
+                    .ok_or_else(|| anyhow!("runtime, step {t}: output {i} missing"))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        out.push(StepOutputs {
+            outputs,
+            state: state.clone(),
+        });
+    }
+    Ok((out, arena_max))
+}

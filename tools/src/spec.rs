@@ -56,6 +56,21 @@ pub struct Spec {
     pub ops: Vec<SpecOp>,
     /// Output names.
     pub outputs: Vec<String>,
+    /// The carried state of a recurrent cell, if any.
+    pub state: Option<State>,
+}
+
+/// The carried state of a recurrent cell (`forward(x, edge_index, …, h)`
+/// returning `h_next` or `(y, h_next)`): a node-level input read at every
+/// step and the output that becomes the next step's value of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct State {
+    /// Name by which ops read the state (`h`).
+    pub name: String,
+    /// Its channels `H`.
+    pub channels: usize,
+    /// The output holding the next state (one of the spec's outputs).
+    pub next: String,
 }
 
 impl Spec {
@@ -63,6 +78,9 @@ impl Spec {
     pub fn shape_of(&self, name: &str) -> Option<(Rows, usize)> {
         if name == self.input {
             return Some((Rows::Node, self.in_channels));
+        }
+        if let Some(st) = self.state.as_ref().filter(|s| s.name == name) {
+            return Some((Rows::Node, st.channels));
         }
         self.ops
             .iter()
@@ -81,6 +99,15 @@ struct RawSpec {
     edge_input: Option<RawInput>,
     ops: Vec<RawOp>,
     outputs: Vec<String>,
+    #[serde(default)]
+    state: Option<RawState>,
+}
+
+#[derive(Deserialize)]
+struct RawState {
+    name: String,
+    channels: usize,
+    next: String,
 }
 
 #[derive(Deserialize)]
@@ -128,6 +155,21 @@ pub fn parse(file: &ModelFile) -> Result<Spec> {
     }
     let mut shapes: HashMap<String, (Rows, usize)> = HashMap::new();
     shapes.insert(raw.input.name.clone(), (Rows::Node, raw.input.channels));
+    if let Some(st) = &raw.state {
+        if st.channels == 0 || shapes.contains_key(&st.name) {
+            bail!(
+                "spec state '{}' has 0 channels or reuses the input's name",
+                st.name
+            );
+        }
+        if task != Task::Node {
+            bail!(
+                "spec state '{}': a recurrent cell must be a node-level task",
+                st.name
+            );
+        }
+        shapes.insert(st.name.clone(), (Rows::Node, st.channels));
+    }
     let mut ops = Vec::new();
     let edge_input = raw
         .edge_input
@@ -203,6 +245,23 @@ pub fn parse(file: &ModelFile) -> Result<Spec> {
             );
         }
     }
+    if let Some(st) = &raw.state {
+        if !raw.outputs.contains(&st.next) {
+            bail!(
+                "spec state '{}': its next value '{}' is not one of the outputs",
+                st.name,
+                st.next
+            );
+        }
+        if shapes.get(&st.next) != Some(&(Rows::Node, st.channels)) || st.next == st.name {
+            bail!(
+                "spec state '{}': its next value '{}' is not a node-level tensor of {} channels computed by an op",
+                st.name,
+                st.next,
+                st.channels
+            );
+        }
+    }
     Ok(Spec {
         task,
         input: raw.input.name,
@@ -210,5 +269,10 @@ pub fn parse(file: &ModelFile) -> Result<Spec> {
         edge_input: raw.edge_input.map(|e| (e.name, e.channels)),
         ops,
         outputs: raw.outputs,
+        state: raw.state.map(|s| State {
+            name: s.name,
+            channels: s.channels,
+            next: s.next,
+        }),
     })
 }

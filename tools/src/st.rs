@@ -184,6 +184,94 @@ impl Graphs {
     pub fn num_incidences(&self) -> usize {
         self.hyperedges.as_ref().map_or(0, |h| h.nodes.len())
     }
+
+    /// The file read as a **sequence** (`--sequence`, recurrent cells): its
+    /// graphs, in `batch` order, are the steps `t = 0, 1, …` of one graph
+    /// whose node features change over time. Every step must have the same
+    /// node count and the same edges (sources, targets and edge weights, in
+    /// the same order); a file without a batch vector is one step. Each
+    /// step is returned as a graph of its own (node indices from 0).
+    pub fn sequence_steps(&self) -> Result<Vec<Graphs>> {
+        if self.pairs.is_some() || self.edge_attr.is_some() || self.hyperedges.is_some() {
+            bail!("a sequence cannot carry node pairs, edge features or hyperedges (not supported for recurrent models)");
+        }
+        if !self.has_batch || self.num_graphs < 2 {
+            let mut one = self.clone();
+            one.has_batch = false;
+            one.batch = vec![0; self.num_nodes];
+            one.num_graphs = 1;
+            return Ok(vec![one]);
+        }
+        let t = self.num_graphs;
+        if self.batch.windows(2).any(|w| w[0] > w[1]) {
+            bail!("sequence: the batch vector is not sorted, so the steps are not in order");
+        }
+        let mut first = vec![usize::MAX; t + 1];
+        for (i, &b) in self.batch.iter().enumerate().rev() {
+            first[b as usize] = i;
+        }
+        first[t] = self.num_nodes;
+        let n = first[1].wrapping_sub(first[0]);
+        for k in 0..t {
+            if first[k] == usize::MAX || first[k + 1].wrapping_sub(first[k]) != n {
+                bail!("sequence: step {k} does not have the {n} nodes of step 0 (every step is the same graph)");
+            }
+        }
+        let mut edges: Vec<Vec<usize>> = vec![Vec::new(); t];
+        for e in 0..self.num_edges() {
+            let (s, d) = (self.sources[e] as usize, self.targets[e] as usize);
+            if self.batch[s] != self.batch[d] {
+                bail!(
+                    "sequence: edge {e} joins steps {} and {}",
+                    self.batch[s],
+                    self.batch[d]
+                );
+            }
+            edges[self.batch[s] as usize].push(e);
+        }
+        let mut out = Vec::with_capacity(t);
+        for k in 0..t {
+            let n0 = first[k];
+            let es = &edges[k];
+            let step = Graphs {
+                num_nodes: n,
+                channels: self.channels,
+                x: self.x[n0 * self.channels..(n0 + n) * self.channels].to_vec(),
+                sources: es.iter().map(|&e| self.sources[e] - n0 as u16).collect(),
+                targets: es.iter().map(|&e| self.targets[e] - n0 as u16).collect(),
+                edge_weight: self
+                    .edge_weight
+                    .as_ref()
+                    .map(|w| es.iter().map(|&e| w[e]).collect()),
+                edge_attr: None,
+                edge_dim: 0,
+                batch: vec![0; n],
+                has_batch: false,
+                num_graphs: 1,
+                y: self
+                    .y
+                    .as_ref()
+                    .and_then(|y| (y.len() == self.num_nodes).then(|| y[n0..n0 + n].to_vec())),
+                test_mask: self
+                    .test_mask
+                    .as_ref()
+                    .and_then(|m| (m.len() == self.num_nodes).then(|| m[n0..n0 + n].to_vec())),
+                pairs: None,
+                hyperedges: None,
+            };
+            if let Some(s0) = out.first() {
+                let s0: &Graphs = s0;
+                if s0.sources != step.sources
+                    || s0.targets != step.targets
+                    || s0.edge_weight != step.edge_weight
+                {
+                    bail!("sequence: step {k} has other edges than step 0 (the steps must share edge_index and edge_weight)");
+                }
+            }
+            out.push(step);
+        }
+        Ok(out)
+    }
 }
 
 /// Reads and validates a `GRAPHS.safetensors`.

@@ -3,6 +3,7 @@
 //! This firmware calls the whole public inference API — [`Model::from_bytes`],
 //! [`Model::arena_bytes`], [`Session::new`], [`Session::run`],
 //! [`Session::run_inspect`], [`Session::prepare`], [`Session::run_prepared`],
+//! [`Session::run_step`],
 //! [`Session::output`], [`Output::row`],
 //! [`Output::argmax`], [`Output::dequantize`] — with float, int8 and sparse int8
 //! features, with and without edge weights and a batch vector, on inputs the
@@ -282,6 +283,30 @@ fn run_sparse(session: &mut Session<'_, '_>, inp: &Inputs) -> u32 {
     }
 }
 
+/// `Session::run_step` (recurrent cells) with a state buffer whose length
+/// the optimiser cannot see; the bundled models carry no state, so this
+/// returns `NotRecurrent` at run time, but every path of `run_step` is linked
+/// (and must be panic-free). Adds 0 to the run count.
+#[inline(never)]
+fn run_step_f32(session: &mut Session<'_, '_>, inp: &Inputs) -> u32 {
+    let mut state = [0i8; 64];
+    let len = inp.num_nodes.min(state.len());
+    let g = GraphInput::new(
+        inp.num_nodes,
+        Features::F32(inp.features_f32),
+        inp.sources,
+        inp.targets,
+    );
+    match session.run_step(&g, &mut state[..len]) {
+        Ok(out) => {
+            consume(12, &out);
+            sink(13, state.iter().map(|&v| v as u32).sum());
+        }
+        Err(_) => sink(13, 0xE000_000D),
+    }
+    0
+}
+
 /// `Session::prepare` and `Session::run_prepared` on float features (the
 /// graph of [`run_f32`], prepared once, run twice); counts as one run when
 /// both give the expected output.
@@ -347,6 +372,7 @@ fn inference() -> u32 {
     // (`run_prepared_f32` last but one: `run_i8_inspect`'s outputs are read after.)
     let ok = run_f32(&mut session, &inp) * run_prepared_f32(&mut session, &inp)
         + run_sparse(&mut session, &inp)
+        + run_step_f32(&mut session, &inp)
         + run_i8_inspect(&mut session, &inp);
     read_outputs(&session);
     ok

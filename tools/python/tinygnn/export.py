@@ -69,7 +69,7 @@ SPEC_OPS = ("linear", "batch_norm", "relu", "leaky_relu", "elu", "dropout", "ide
             "gcn2_conv", "tag_conv", "gine_conv", "edge_conv", "dynamic_edge_conv",
             "inner_product", "pair_hadamard", "pair_concat", "softmax", "log_softmax",
             "sigmoid", "tanh", "layer_norm", "transformer_conv", "global_attention",
-            "attention_pool", "random_walk_pe", "hypergraph_conv")
+            "attention_pool", "random_walk_pe", "hypergraph_conv", "mul", "rsub")
 
 # Modules: public name -> (builder method, spec ops the module becomes). Matched by exact
 # class, except Linear and BatchNorm1d (subclasses too). A GINConv/GINEConv's nn and a
@@ -119,6 +119,8 @@ _MODULES: Dict[str, Tuple[str, Tuple[str, ...]]] = {
     "torch.nn.Tanh": ("_activation", ("tanh",)),
     "torch.nn.Dropout": ("_dropout_module", ("dropout",)),
     "torch.nn.Identity": ("_identity", ()),
+    "torch.nn.GRUCell": ("_needs_call", ("concat", "linear", "sigmoid", "tanh", "mul",
+                                         "rsub", "add")),
 }
 # Functions and Tensor methods called in a traced forward: public name -> spec op.
 _FUNCTIONS: Dict[str, str] = {
@@ -140,6 +142,10 @@ _FUNCTIONS: Dict[str, str] = {
     "operator.add": "add", "operator.iadd": "add", "torch.add": "add",
     "torch.Tensor.add": "add", "torch.Tensor.add_": "add", "torch.Tensor.__add__": "add",
     "torch.cat": "concat", "torch.concat": "concat",
+    "operator.mul": "mul", "operator.imul": "mul", "torch.mul": "mul",
+    "torch.Tensor.mul": "mul", "torch.Tensor.mul_": "mul", "torch.Tensor.__mul__": "mul",
+    "operator.sub": "rsub", "torch.sub": "rsub", "torch.rsub": "rsub",
+    "torch.Tensor.sub": "rsub", "torch.Tensor.__rsub__": "rsub",
     "torch_geometric.nn.global_add_pool": "global_add_pool",
     "torch_geometric.nn.global_mean_pool": "global_mean_pool",
     "torch_geometric.nn.global_max_pool": "global_max_pool",
@@ -367,6 +373,8 @@ class ExportResult:
 
     spec: Dict[str, Any]
     output: torch.Tensor
+    # Tensors the spec reads besides the model's state_dict (a GRUCell's gate matrices).
+    extra: Optional[Dict[str, torch.Tensor]] = None
 
 
 # --------------------------------------------------------------------------------------
@@ -446,6 +454,52 @@ class _SpecBuilder:
         self.uses_edge_attr = False  # set by ops that read the edge features
         self.edge_attr_given = False  # the module being translated is called with edge_attr
         self.example_x: Optional[torch.Tensor] = None  # the example's node features
+        self.derived: Dict[str, torch.Tensor] = {}  # tensors computed from the weights
+        self.state_name: Optional[str] = None  # the recurrent state's forward argument
+
+    def derive(self, key: str, t: torch.Tensor) -> str:
+        """A tensor computed from the weights (e.g. a GRUCell's gate rows), saved under
+        ``key`` next to the state_dict."""
+        if key in self.state_dict:
+            raise ExportError(f"derived tensor '{key}' collides with a state_dict key")
+        t = t.detach().to(torch.float32).contiguous()
+        self.state_dict[key] = t
+        self.derived[key] = t
+        return key
+
+    def gru_cell(self, mod: torch.nn.GRUCell, qual: str, x: str, h: str, base: str) -> str:
+        """torch.nn.GRUCell(x, h) as ops: r = σ(W_ir x + b_ir + W_hr h + b_hr),
+        z = σ(W_iz x + b_iz + W_hz h + b_hz), n = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn)),
+        h' = (1 − z) ⊙ n + z ⊙ h (PyTorch's gate order r, z, n in weight_ih/weight_hh)."""
+        H, F_in = mod.hidden_size, mod.input_size
+        wi, wh = mod.weight_ih.detach(), mod.weight_hh.detach()
+        zeros = torch.zeros(3 * H)
+        bi = mod.bias_ih.detach() if mod.bias_ih is not None else zeros
+        bh = mod.bias_hh.detach() if mod.bias_hh is not None else zeros
+        xh = self.add(f"{base}.xh", "concat", [x, h])
+        gates = {}
+        for k, g in ((0, "r"), (1, "z")):
+            rows = slice(k * H, (k + 1) * H)
+            w = self.derive(_join(qual, f"tinygnn_{g}.weight"),
+                            torch.cat([wi[rows], wh[rows]], dim=1))
+            b = self.derive(_join(qual, f"tinygnn_{g}.bias"), bi[rows] + bh[rows])
+            lin = self.add(f"{base}.{g}_lin", "linear", [xh],
+                           {"in_channels": F_in + H, "out_channels": H},
+                           {"weight": w, "bias": b})
+            gates[g] = self.add(f"{base}.{g}", "sigmoid", [lin])
+        rows = slice(2 * H, 3 * H)
+        nx = self.add(f"{base}.n_x", "linear", [x], {"in_channels": F_in, "out_channels": H},
+                      {"weight": self.derive(_join(qual, "tinygnn_n_x.weight"), wi[rows]),
+                       "bias": self.derive(_join(qual, "tinygnn_n_x.bias"), bi[rows])})
+        nh = self.add(f"{base}.n_h", "linear", [h], {"in_channels": H, "out_channels": H},
+                      {"weight": self.derive(_join(qual, "tinygnn_n_h.weight"), wh[rows]),
+                       "bias": self.derive(_join(qual, "tinygnn_n_h.bias"), bh[rows])})
+        rn = self.add(f"{base}.r_nh", "mul", [gates["r"], nh])
+        n = self.add(f"{base}.n", "tanh", [self.add(f"{base}.n_pre", "add", [nx, rn])])
+        one_z = self.add(f"{base}.one_z", "rsub", [gates["z"]], {"value": 1.0})
+        a = self.add(f"{base}.zn", "mul", [one_z, n])
+        b = self.add(f"{base}.zh", "mul", [gates["z"], h])
+        return self.add(base, "add", [a, b])
 
     # -- bookkeeping ------------------------------------------------------------------
     def _unique(self, base: str) -> str:
@@ -1229,6 +1283,8 @@ class _Translator:
                 self.env[node] = ("data", pname)
             elif i == 0:
                 self.env[node] = ("value", self.b.input_name)
+            elif pname == self.b.state_name:
+                self.env[node] = ("value", pname)
             elif pname in _GRAPH_INPUTS:
                 self.env[node] = ("graph", pname)
             elif (pe := self._random_walk_pe(self.bound[pname], pname,
@@ -1292,6 +1348,12 @@ class _Translator:
         if isinstance(mod, (MessagePassing, BasicGNN, Aggregation)) and not self.b.supports(mod):
             raise self.b.unsupported(mod, qual)
         bound, first = _bind_call(mod, node, what)
+        if type(mod) is torch.nn.GRUCell:
+            if bound.get("hx") is None:
+                raise ExportError(f"{what}: call it with the state, as {qual}(x, h)")
+            x = self._value(bound.get(first), what)
+            h = self._value(bound.get("hx"), what + " (state)")
+            return self.b.gru_cell(mod, qual, x, h, node.name)
         if type(mod) is pyg_nn.aggr.AttentionalAggregation:
             # AttentionalAggregation(gate_nn, nn)(x, index=batch): softmax of gate_nn(x) over
             # each graph's nodes weighs nn(x) (or x).
@@ -1434,9 +1496,32 @@ class _Translator:
                 raise ExportError(f"{what}: only the sum of two tensors (a + b) is supported")
             return self.b.add(node.name, "add", [self._value(a.get(k), what + " (operand)")
                                                  for k in ("input", "other")])
+        if op == "mul":
+            a = _fn_args(node, ["input", "other"], what)
+            if "other" not in a or not all(isinstance(a.get(k), torch.fx.Node)
+                                           for k in ("input", "other")):
+                raise ExportError(f"{what}: only the element-wise product of two tensors "
+                                  "(a * b) is supported")
+            return self.b.add(node.name, "mul", [self._value(a.get(k), what + " (operand)")
+                                                 for k in ("input", "other")])
+        if op == "rsub":
+            # c - t: operator.sub(c, t), torch.sub(c, t); torch.rsub(t, c), t.__rsub__(c).
+            names = ["input", "other"] + ([] if fn is operator.sub else ["alpha"])
+            a = _fn_args(node, names, what)
+            if a.get("alpha", 1) != 1:
+                raise ExportError(f"{what}: alpha is not supported")
+            reverse = fn is torch.rsub or (method and node.target == "__rsub__")
+            c, t = (a.get("other"), a.get("input")) if reverse else \
+                (a.get("input"), a.get("other"))
+            if isinstance(c, (int, float)) and not isinstance(c, bool) \
+                    and isinstance(t, torch.fx.Node):
+                return self.b.add(node.name, "rsub", [self._value(t, what)],
+                                  {"value": float(c)})
+            raise ExportError(f"{what}: only a constant minus a tensor (1 - z, as in a GRU "
+                              "gate) is supported")
         if op == "concat":
-            a = _fn_args(node, ["tensors", "dim"], what)
-            dim = a.get("dim", 0)
+            a = _fn_args(node, ["tensors", "dim", "axis"], what)
+            dim = a.get("dim", a.get("axis", 0))
             if dim not in (-1, 1):
                 raise ExportError(f"{what}: only concatenation along channels (dim=-1 or 1) "
                                   f"is supported, got dim={dim}")
@@ -1666,8 +1751,9 @@ def _check_channels(spec: dict) -> None:
         channels[op["name"]] = _out_channels(op, ins)
 
 
-def _run_model(model: torch.nn.Module, *args, **kwargs) -> torch.Tensor:
-    """Run (eval mode, no grad) PyG's model; errors and non-finite outputs as ExportError."""
+def _run_model(model: torch.nn.Module, *args, _outputs: int = 1, **kwargs):
+    """Run (eval mode, no grad) PyG's model; errors and non-finite outputs as ExportError.
+    With ``_outputs=2`` (a recurrent cell returning ``(y, h_next)``) returns the tuple."""
     try:
         out = model(*args, **kwargs)
     except ExportError:
@@ -1677,16 +1763,25 @@ def _run_model(model: torch.nn.Module, *args, **kwargs) -> torch.Tensor:
                           f"({type(e).__name__}: {e}); check that the example matches the "
                           "model (x [N, F] float, edge_index [2, E] long in [0, N), "
                           "edge_weight [E], edge_attr [E, D], batch [N] long)") from e
+    if _outputs == 2 and isinstance(out, (tuple, list)) and len(out) == 2 \
+            and all(isinstance(o, torch.Tensor) for o in out):
+        for o in out:
+            _run_check_finite(o)
+        return tuple(out)
     if not isinstance(out, torch.Tensor):
         raise ExportError(f"{type(model).__name__}.forward must return a single tensor, got "
                           f"{type(out).__name__}")
+    _run_check_finite(out)
+    return out
+
+
+def _run_check_finite(out: torch.Tensor) -> None:
     if not torch.isfinite(out).all():
         bad = int((~torch.isfinite(out)).sum())
         raise ExportError(f"the model's output on the example graph contains NaN or Inf "
                           f"({bad} of {out.numel()} values) although the example and the "
                           "weights are finite; check the model (e.g. BatchNorm running_var "
                           "< 0, overflow) before exporting")
-    return out
 
 
 def build_spec(model: torch.nn.Module, example: Data) -> ExportResult:
@@ -1697,6 +1792,17 @@ def build_spec(model: torch.nn.Module, example: Data) -> ExportResult:
     _check_weights(state)
     builder = _SpecBuilder(state)
     builder.example_x = getattr(example, "x", None)
+    # A recurrent cell: forward(x, edge_index[, edge_weight], h) with the example's state
+    # data.h [N, H]; it returns h_next or (y, h_next).
+    h_example = getattr(example, "h", None)
+    if h_example is not None and any(p.name == "h" for p in _forward_parameters(model)[1:]):
+        if not (isinstance(h_example, torch.Tensor) and h_example.dim() == 2
+                and h_example.size(0) == example.x.size(0)):
+            raise ExportError("the example's state data.h must be a [N, H] float tensor "
+                              "(one row per node)")
+        _check_finite("h", h_example)
+        builder.state_name = "h"
+        builder.level["h"] = "node"
     with _eval_mode(model), torch.no_grad():
         bound = _bind(model, example)
         inputs = {k: v for k, v in bound.items() if v is not None}
@@ -1721,7 +1827,13 @@ def build_spec(model: torch.nn.Module, example: Data) -> ExportResult:
                 raise _trace_error(model, tracer.failed_in, e) from e
             outputs = _Translator(model, graph, bound, builder).run()
             traced = torch.fx.GraphModule(model, graph)
-        if len(outputs) != 1:
+        n_out = 1
+        if builder.state_name is not None:
+            if traced is None or len(outputs) not in (1, 2):
+                raise ExportError(f"{type(model).__name__}: a recurrent cell's forward must "
+                                  "return h_next or (y, h_next)")
+            n_out = len(outputs)
+        elif len(outputs) != 1:
             raise ExportError(f"{type(model).__name__}.forward must return a single tensor, "
                               f"got {len(outputs)}; return only the model's output")
         levels = {builder.level[o] for o in outputs}
@@ -1739,15 +1851,28 @@ def build_spec(model: torch.nn.Module, example: Data) -> ExportResult:
                                   "edge_attr; give the example its edge_attr [E, D]")
             spec["edge_input"] = {"name": EDGE_INPUT,
                                   "channels": int(ea.size(1)) if ea.dim() == 2 else 1}
+        if builder.state_name is not None:
+            spec["state"] = {"name": "h", "channels": int(h_example.size(1)),
+                             "next": outputs[-1]}
         _check_channels(spec)
-        expected = _run_model(model, **inputs)
-        if traced is not None and not torch.allclose(_run_model(traced, **inputs), expected,
-                                                     rtol=1e-5, atol=1e-6):
+        expected = _run_model(model, _outputs=n_out, **inputs)
+        got = _run_model(traced, _outputs=n_out, **inputs) if traced is not None else None
+        pairs = list(zip(got, expected)) if n_out == 2 and got is not None else \
+            [(got, expected)] if got is not None else []
+        if builder.state_name is not None:
+            nxt = expected[-1] if n_out == 2 else expected
+            if tuple(nxt.shape) != tuple(h_example.shape):
+                raise ExportError(f"the cell's next state has shape {tuple(nxt.shape)}, the "
+                                  f"example state data.h {tuple(h_example.shape)}; they must "
+                                  "match (the state is carried from step to step)")
+            expected = expected[0] if n_out == 2 else expected
+        if any(not torch.allclose(a, b, rtol=1e-5, atol=1e-6) for a, b in pairs):
             raise ExportError("the traced graph does not reproduce the model's output; "
                               "the forward probably depends on Python control flow (or on "
                               "random numbers in eval mode); make it a fixed sequence of "
                               "layer calls")
-    return ExportResult(spec=spec, output=expected.detach().to(torch.float32))
+    return ExportResult(spec=spec, output=expected.detach().to(torch.float32),
+                        extra=dict(builder.derived))
 
 
 # Link prediction (helper `link`): decoder name → spec op of the pair representation.
@@ -1882,5 +2007,7 @@ def export(model: torch.nn.Module, path, example) -> ExportResult:
         "tinygnn_exporter": (f"tinygnn {EXPORTER_VERSION}; torch {torch.__version__}; "
                              f"torch_geometric {torch_geometric.__version__}"),
     }
-    save_tensors(path, _float_state_dict(model), metadata=metadata, inputs=inputs)
+    tensors = dict(_float_state_dict(model))
+    tensors.update(result.extra or {})
+    save_tensors(path, tensors, metadata=metadata, inputs=inputs)
     return result

@@ -15,7 +15,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file
 
-__all__ = ["run_spec", "run_files", "read_model"]
+__all__ = ["run_spec", "run_files", "read_model", "run_sequence"]
 
 
 def read_model(path) -> (dict, Dict[str, torch.Tensor]):
@@ -153,9 +153,11 @@ def _edge_conv(op, p, h, edge_index, batch, attrs):
     return _segment(m, dst, n, {"sum": "sum", "mean": "mean", "max": "max"}[attrs["aggr"]])
 
 
-def run_spec(spec: dict, tensors: Dict[str, torch.Tensor], graph: Dict[str, torch.Tensor]):
+def run_spec(spec: dict, tensors: Dict[str, torch.Tensor], graph: Dict[str, torch.Tensor],
+             state: Optional[torch.Tensor] = None):
     """Evaluate ``spec`` with weights ``tensors`` on ``graph`` (GRAPHS tensors); return
-    the list of output tensors."""
+    the list of output tensors. A recurrent spec (``state``) reads ``state`` [N, H] (zeros
+    when None) as its state input."""
     x = graph["x"].to(torch.float32)
     n = x.size(0)
     edge_index = graph.get("edge_index")
@@ -171,6 +173,10 @@ def run_spec(spec: dict, tensors: Dict[str, torch.Tensor], graph: Dict[str, torc
         return None if key is None else tensors[key].to(torch.float32)
 
     values = {spec["input"]["name"]: x}
+    if spec.get("state") is not None:
+        st = spec["state"]
+        values[st["name"]] = (torch.zeros(n, st["channels"]) if state is None
+                              else state.to(torch.float32))
     for op in spec["ops"]:
         kind, attrs = op["op"], op.get("attrs", {})
         ins = [values[i] for i in op["inputs"]]
@@ -303,6 +309,10 @@ def run_spec(spec: dict, tensors: Dict[str, torch.Tensor], graph: Dict[str, torc
             out = _segment(h, batch, num_graphs, reduce)
         elif kind == "add":
             out = ins[0] + ins[1]
+        elif kind == "mul":
+            out = ins[0] * ins[1]
+        elif kind == "rsub":
+            out = attrs.get("value", 1.0) - h
         elif kind == "concat":
             out = torch.cat(ins, dim=-1)
         elif kind in ("inner_product", "pair_hadamard", "pair_concat"):
@@ -319,10 +329,50 @@ def run_spec(spec: dict, tensors: Dict[str, torch.Tensor], graph: Dict[str, torc
     return [values[o] for o in spec["outputs"]]
 
 
+def run_sequence(spec: dict, tensors: Dict[str, torch.Tensor], steps):
+    """Run a recurrent spec over ``steps`` (GRAPHS tensor dicts, one per step) from the zero
+    state, each step reading the state the previous one computed; return every step's
+    outputs (lists of tensors)."""
+    st = spec["state"]
+    k = spec["outputs"].index(st["next"])
+    h, out = None, []
+    for g in steps:
+        outs = run_spec(spec, tensors, g, state=h)
+        h = outs[k]
+        out.append(outs)
+    return out
+
+
+def sequence_steps(graph: Dict[str, torch.Tensor]):
+    """A GRAPHS file read as a sequence: its graphs (``batch``, in order) are the steps, each
+    with node indices from 0 (the CLI's ``--sequence``)."""
+    batch = graph.get("batch")
+    if batch is None:
+        return [graph]
+    batch = batch.long()
+    src, dst = graph["edge_index"].long()
+    steps = []
+    for t in range(int(batch.max()) + 1):
+        nodes = (batch == t).nonzero().view(-1)
+        first = int(nodes[0])
+        keep = batch[src] == t
+        g = {"x": graph["x"][nodes],
+             "edge_index": torch.stack([src[keep], dst[keep]]) - first}
+        if graph.get("edge_weight") is not None:
+            g["edge_weight"] = graph["edge_weight"][keep]
+        steps.append(g)
+    return steps
+
+
 def run_files(model_path, graphs_path) -> torch.Tensor:
-    """Run a MODEL file on a GRAPHS file; return the (first) output."""
+    """Run a MODEL file on a GRAPHS file; return the (first) output. A recurrent model runs
+    the file as a sequence from the zero state: the first output of every step, stacked."""
     spec, tensors = read_model(model_path)
-    return run_spec(spec, tensors, load_file(str(graphs_path)))[0]
+    graph = load_file(str(graphs_path))
+    if spec.get("state") is not None:
+        outs = run_sequence(spec, tensors, sequence_steps(graph))
+        return torch.cat([o[0] for o in outs])
+    return run_spec(spec, tensors, graph)[0]
 
 
 def _hypergraph(h, graph, n, weighted):

@@ -280,7 +280,16 @@ pub fn run(a: &Args) -> Result<()> {
             g.channels
         );
     }
-    let cap = capacity(a, &g)?;
+    // A recurrent cell: the calibration file is one sequence (its graphs are
+    // the steps), calibrated on the unrolled float run from the zero state.
+    let steps = match spec.state {
+        Some(_) => Some(g.sequence_steps()?),
+        None => None,
+    };
+    let cap = capacity(a, steps.as_ref().map_or(&g, |s| &s[0]))?;
+    if let Some(steps) = &steps {
+        return convert_recurrent(a, &spec, steps, cap, method, output_range, weight_scales);
+    }
     let pb = ProgressBar::new(spec.ops.len() as u64).with_style(
         ProgressStyle::with_template("calibrating {bar:30} {pos}/{len} ops {msg}")
             .unwrap_or(ProgressStyle::default_bar()),
@@ -359,6 +368,69 @@ pub fn run(a: &Args) -> Result<()> {
         outln!("{}", serde_json::to_string_pretty(&s.json())?);
     } else {
         s.print();
+    }
+    Ok(())
+}
+
+/// `convert` of a recurrent cell ([`spec::Spec::state`]): calibration over
+/// the sequence `steps` ([`calibrate::calibrate_sequence`]), state and next
+/// state quantized alike; int8 weights.
+fn convert_recurrent(
+    a: &Args,
+    spec: &spec::Spec,
+    steps: &[st::Graphs],
+    cap: Capacity,
+    method: Method,
+    output_range: OutputRange,
+    weight_scales: quantize::WeightScales,
+) -> Result<()> {
+    if output_range != OutputRange::Full {
+        bail!("--output-range {} is not supported for a recurrent cell (its outputs are read back as the state); use full", a.output_range);
+    }
+    let plan = weight_plan(a, method)?;
+    if plan.any_int4() || a.flash_budget.is_some() {
+        bail!("int4 weights (--weights, --flash-budget) are not supported for a recurrent cell yet; convert it with int8 weights");
+    }
+    let cal = calibrate::calibrate_sequence(spec, steps, method)?;
+    for w in &cal.warnings {
+        errln!("warning: {w}");
+    }
+    let conv = quantize::convert_plan(spec, &cal.ranges, cap, weight_scales, &plan)?;
+    for w in &conv.warnings {
+        errln!("warning: {w}");
+    }
+    fsio::write(&a.output, &conv.bytes)?;
+    let model = tinygnn::Model::from_bytes(&conv.bytes).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let emitted = match a.emit {
+        Some(lang) => {
+            crate::emit::write(lang, &a.output, &conv.bytes, crate::emit::Facts::of(&model))?
+        }
+        None => Vec::new(),
+    };
+    let s = Summary {
+        a,
+        spec_ops: spec.ops.len(),
+        conv: &conv,
+        plan: &plan,
+        cap,
+        output_range,
+        notes: &cal.notes,
+        warnings: cal.warnings.iter().chain(&conv.warnings).cloned().collect(),
+        budget: None,
+        avg: None,
+        model: &model,
+        emitted,
+    };
+    if a.json {
+        outln!("{}", serde_json::to_string_pretty(&s.json())?);
+    } else {
+        s.print();
+        outln!(
+            "recurrent: calibrated on {} steps; state {} channels, {} bytes per step at capacity",
+            steps.len(),
+            model.state_desc().map_or(0, |d| d.channels),
+            model.state_bytes(cap.max_nodes as usize)
+        );
     }
     Ok(())
 }

@@ -14,7 +14,8 @@ use crate::{rt, st};
 pub struct Args {
     /// The .tgnn model.
     pub model: PathBuf,
-    /// Input graphs (GRAPHS.safetensors), run as one batch.
+    /// Input graphs (GRAPHS.safetensors), run as one batch (with
+    /// `--sequence`: the steps of a sequence).
     pub graphs: PathBuf,
     /// Print JSON.
     #[arg(long)]
@@ -27,6 +28,13 @@ pub struct Args {
     /// device with bag-of-words inputs would; same output bytes.
     #[arg(long)]
     pub sparse: bool,
+    /// Read the graphs as a sequence (a recurrent model): graph `t` of the
+    /// file is step `t` (all steps share edge_index); the steps run in
+    /// order from the zero state, carrying the int8 state. `--output-bytes`
+    /// then writes every step's first output, concatenated in step order;
+    /// `--json` gives per-step outputs and argmax.
+    #[arg(long, conflicts_with = "sparse")]
+    pub sequence: bool,
 }
 
 /// Runs `run`.
@@ -38,6 +46,15 @@ pub fn run(a: &Args) -> Result<()> {
     let model = Model::from_bytes(&bytes)
         .map_err(|e| anyhow!("{}: invalid model: {e}", a.model.display()))?;
     let g = st::read_graphs(&a.graphs)?;
+    if a.sequence {
+        return run_sequence(a, &model, &g);
+    }
+    if model.state().is_some() {
+        anyhow::bail!(
+            "{}: the model is a recurrent cell (it carries a state); run it with --sequence",
+            a.model.display()
+        );
+    }
     // Every output tensor, from the op that writes it.
     let writers: Vec<u8> = model.ops().map(|op| op.output()).collect();
     let mut outputs: Vec<Option<rt::RunOutput>> = vec![None; model.outputs().len()];
@@ -75,5 +92,61 @@ pub fn run(a: &Args) -> Result<()> {
         outln!("(the batch exceeds the model's capacity: ran {runs} runs of whole graphs)");
     }
     report.print_rows();
+    Ok(())
+}
+
+/// `run --sequence`: the steps of `g` in order from the zero state.
+fn run_sequence(a: &Args, model: &Model<'_>, g: &st::Graphs) -> Result<()> {
+    let steps = g.sequence_steps()?;
+    let (outs, arena) = rt::run_sequence(model, &steps, |_, _, _| {})?;
+    if let Some(path) = &a.output_bytes {
+        let bytes: Vec<u8> = outs
+            .iter()
+            .flat_map(|s| s.outputs[0].data.iter().map(|&v| v as u8))
+            .collect();
+        crate::fsio::write(path, &bytes)?;
+    }
+    let argmax = |o: &rt::RunOutput| -> Vec<usize> { (0..o.rows).map(|r| o.argmax(r)).collect() };
+    if a.json {
+        let steps_json: Vec<_> = outs
+            .iter()
+            .enumerate()
+            .map(|(t, s)| {
+                let values: Vec<_> = s
+                    .outputs
+                    .iter()
+                    .zip(model.outputs())
+                    .map(|(o, &tensor)| super::output_json(Some(tensor), o))
+                    .collect();
+                json!({"step": t, "outputs": values, "argmax": argmax(&s.outputs[0])})
+            })
+            .collect();
+        let (s_in, s_out) = model.state().unwrap_or((0, 0));
+        let v = json!({
+            "sequence": true, "steps": steps_json.len(), "nodes": steps.first().map_or(0, |s| s.num_nodes),
+            "arena_bytes": arena, "state_bytes": model.state_bytes(steps.first().map_or(0, |s| s.num_nodes)),
+            "state": {"input": s_in, "next": s_out},
+            "per_step": steps_json,
+        });
+        outln!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(());
+    }
+    let n = steps.first().map_or(0, |s| s.num_nodes);
+    outln!(
+        "sequence: {} steps of {} nodes, {} edges; state {} bytes; arena: {arena} bytes",
+        steps.len(),
+        n,
+        steps.first().map_or(0, |s| s.num_edges()),
+        model.state_bytes(n)
+    );
+    for (t, s) in outs.iter().enumerate() {
+        let am = argmax(&s.outputs[0]);
+        let shown: Vec<String> = am.iter().take(16).map(|c| c.to_string()).collect();
+        outln!(
+            "step {t}: argmax {}{}",
+            shown.join(" "),
+            if am.len() > 16 { " …" } else { "" }
+        );
+    }
     Ok(())
 }

@@ -40,6 +40,12 @@ pub struct Args {
     /// Write an SVG bar chart of the SQNR per op (lowest in red). Implies --per-layer.
     #[arg(long, value_name = "OUT.svg")]
     pub plot: Option<PathBuf>,
+    /// Read the graphs as a sequence (a recurrent model; see `run
+    /// --sequence`): report per-step agreement of the int8 model (its own
+    /// int8 state carried) with the float one (its float state), and the
+    /// state's drift (dequantized int8 state vs float state, per step).
+    #[arg(long, conflicts_with_all = ["per_layer", "by_degree", "plot", "calib"])]
+    pub sequence: bool,
 }
 
 /// Float and int8 AUC of a one-channel pair output against `edge_label`
@@ -83,6 +89,15 @@ pub fn run(a: &Args) -> Result<()> {
     let model = Model::from_bytes(&bytes)
         .map_err(|e| anyhow!("{}: invalid model: {e}", a.model.display()))?;
     let g = st::read_graphs(&a.graphs)?;
+    if a.sequence {
+        return verify_sequence(a, &spec, &model, &g);
+    }
+    if model.state().is_some() {
+        bail!(
+            "{}: the model is a recurrent cell (it carries a state); verify it with --sequence",
+            a.model.display()
+        );
+    }
     let vals = reference::run(&spec, &g, |_| {})?;
     let f = &vals[&spec.outputs[0]];
     let (layers, q) = if !per_layer {
@@ -178,5 +193,92 @@ pub fn run(a: &Args) -> Result<()> {
             qa * 100.0
         );
     }
+    Ok(())
+}
+
+/// `verify --sequence`: per-step agreement and state drift.
+fn verify_sequence(
+    a: &Args,
+    spec: &crate::spec::Spec,
+    model: &Model<'_>,
+    g: &st::Graphs,
+) -> Result<()> {
+    let st_spec = spec.state.as_ref().ok_or_else(|| {
+        anyhow!(
+            "{}: the float model is not a recurrent cell",
+            a.float_model.display()
+        )
+    })?;
+    let steps = g.sequence_steps()?;
+    let fsteps = reference::run_sequence(spec, &steps)?;
+    let (qsteps, _) = rt::run_sequence(model, &steps, |_, _, _| {})?;
+    let sd = model
+        .state_desc()
+        .ok_or_else(|| anyhow!("{}: the int8 model carries no state", a.model.display()))?;
+    let mut rows = Vec::new();
+    for (t, (fv, q)) in fsteps.iter().zip(&qsteps).enumerate() {
+        let c =
+            compare(&fv[&spec.outputs[0]], &q.outputs[0]).with_context(|| format!("step {t}"))?;
+        let fh = &fv[&st_spec.next];
+        let (mut max_e, mut sum_e) = (0f64, 0f64);
+        for (i, (&qv, &fv)) in q.state.iter().zip(&fh.data).enumerate() {
+            let _ = i;
+            let e = (crate::ops::common::dequantize_value(qv, sd.scale, sd.zero_point) - fv).abs();
+            max_e = max_e.max(e);
+            sum_e += e;
+        }
+        let mean_e = sum_e / (q.state.len().max(1) as f64);
+        rows.push((t, c, max_e, mean_e));
+    }
+    let min_agree = rows
+        .iter()
+        .map(|r| r.1.top1_agreement)
+        .fold(f64::INFINITY, f64::min);
+    let mean_agree =
+        rows.iter().map(|r| r.1.top1_agreement).sum::<f64>() / (rows.len().max(1) as f64);
+    let worst = rows
+        .iter()
+        .min_by(|x, y| x.1.top1_agreement.total_cmp(&y.1.top1_agreement))
+        .map_or(0, |r| r.0);
+    if a.json {
+        let per_step: Vec<_> = rows
+            .iter()
+            .map(|(t, c, me, ae)| {
+                json!({"step": t, "rows": c.rows, "top1_agreement": c.top1_agreement,
+                       "max_abs_err": c.max_abs_err, "mean_abs_err": c.mean_abs_err,
+                       "state_max_abs_err": me, "state_mean_abs_err": ae})
+            })
+            .collect();
+        let v = json!({
+            "sequence": true, "steps": rows.len(),
+            "min_top1_agreement": if rows.is_empty() { None } else { Some(min_agree) },
+            "mean_top1_agreement": mean_agree, "worst_step": worst,
+            "state_scale": sd.scale, "state_zero_point": sd.zero_point,
+            "per_step": per_step,
+        });
+        outln!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(());
+    }
+    outln!(
+        "sequence: {} steps, state step {:.6} (scale), zero point {}",
+        rows.len(),
+        sd.scale,
+        sd.zero_point
+    );
+    outln!("step  top-1 agreement  max abs err  state max err  state mean err");
+    for (t, c, me, ae) in &rows {
+        outln!(
+            "{t:>4}  {:>14.2}%  {:>11.6}  {:>13.6}  {:>14.6}",
+            c.top1_agreement * 100.0,
+            c.max_abs_err,
+            me,
+            ae
+        );
+    }
+    outln!(
+        "top-1 agreement: min {:.2}% (step {worst}), mean {:.2}%",
+        min_agree * 100.0,
+        mean_agree * 100.0
+    );
     Ok(())
 }

@@ -1,7 +1,7 @@
 //! Element-wise functions of one value that the device runs as a 256-entry
 //! int8 lookup table (`lut`), built from the input and output quantization:
 //! `elu` (`x > 0 ? x : α·(exp(x) − 1)`), `sigmoid` (`1 / (1 + exp(−x))`) and
-//! `tanh`. Any such function is exact up to the output's rounding: the table
+//! `tanh`, and `rsub` (`c − x`, the `1 − z` of a GRU gate). Any such function is exact up to the output's rounding: the table
 //! holds `quantize_out(f(dequantize_in(q)))` for every input byte `q`.
 
 use anyhow::Result;
@@ -25,6 +25,8 @@ pub enum Lut {
     Sigmoid,
     /// The hyperbolic tangent.
     Tanh,
+    /// `c − x` for a constant `c` (`1 − z` of a GRU gate; spec `rsub`).
+    Rsub(f64),
 }
 
 impl Lut {
@@ -34,6 +36,7 @@ impl Lut {
             Lut::Elu(alpha) => elu(x, alpha),
             Lut::Sigmoid => 1.0 / (1.0 + (-x).exp()),
             Lut::Tanh => x.tanh(),
+            Lut::Rsub(c) => c - x,
         }
     }
 }
@@ -48,12 +51,19 @@ pub fn elu(x: f64, alpha: f64) -> f64 {
 }
 
 impl HostOp for Lut {
-    const TYPES: &'static [&'static str] = &["elu", "sigmoid", "tanh"];
+    const TYPES: &'static [&'static str] = &["elu", "sigmoid", "tanh", "rsub"];
 
     fn parse(cx: &Parse<'_>) -> Result<(Self, super::common::Rows, usize)> {
         let f = match cx.ty {
             "elu" => Lut::Elu(cx.f64_attr("alpha", 1.0)?),
             "sigmoid" => Lut::Sigmoid,
+            "rsub" => {
+                let c = cx.f64_attr("value", 1.0)?;
+                if !c.is_finite() {
+                    anyhow::bail!("{}: value {c} is not finite", cx.who());
+                }
+                Lut::Rsub(c)
+            }
             _ => Lut::Tanh,
         };
         Ok((f, cx.rows(), cx.channels()))
@@ -64,6 +74,7 @@ impl HostOp for Lut {
             Lut::Elu(_) => "elu",
             Lut::Sigmoid => "sigmoid",
             Lut::Tanh => "tanh",
+            Lut::Rsub(_) => "rsub",
         }
     }
 

@@ -27,6 +27,7 @@ pub mod norm;
 pub mod pe;
 pub mod pool;
 pub mod propagate;
+pub mod recurrent;
 pub mod sage;
 pub mod softmax;
 pub mod transformer;
@@ -173,6 +174,8 @@ host_ops! {
     RandomWalkPe(pe::RandomWalkPe),
     /// HypergraphConv.
     Hypergraph(hypergraph::Hypergraph),
+    /// Element-wise product (recurrent cells' gates).
+    Mul(recurrent::Mul),
 }
 
 macro_rules! device_ops {
@@ -210,4 +213,5 @@ device_ops! {
     AttentionPool,
     RandomWalkPe,
     HypergraphConv,
+    Mul,
 }

@@ -1,0 +1,264 @@
+//! Recurrent cells end to end through the CLI: a TGCN cell (GCNConv inside
+//! GRU gates) with a per-node head, built as a spec with a `state`, converted
+//! on a calibration sequence, run and verified step by step with
+//! `--sequence`; the CLI's bytes equal a direct `Session::run_step` loop, and
+//! wrong uses are refused by name.
+
+mod common;
+use common::*;
+
+use std::path::Path;
+
+use serde_json::{json, Value};
+use tinygnn::{Features, GraphInput, Model, Session};
+use tinygnn_cli::st::write_safetensors;
+
+const F: usize = 3;
+const H: usize = 6;
+const C: usize = 3;
+const N: usize = 10;
+
+/// TGCN (torch-geometric-temporal's `TGCN`) + `Linear(H, C)`: outputs
+/// `[y, h_next]`, state `h` → `h_next`.
+fn tgcn() -> (ModelBuilder, String) {
+    let mut m = ModelBuilder::new("node", F, 5);
+    let ew = json!({"edge_weight": true});
+    let gz = m.gcn("conv_z", "x", F, H, ew.clone());
+    m.op("cat_z", "concat", &[&gz, "h"], json!({}), json!({}));
+    let lz = m.linear("linear_z", "cat_z", 2 * H, H);
+    m.act("z", "sigmoid", &lz);
+    let gr = m.gcn("conv_r", "x", F, H, ew.clone());
+    m.op("cat_r", "concat", &[&gr, "h"], json!({}), json!({}));
+    let lr = m.linear("linear_r", "cat_r", 2 * H, H);
+    m.act("r", "sigmoid", &lr);
+    let gh = m.gcn("conv_h", "x", F, H, ew);
+    m.op("hr", "mul", &["h", "r"], json!({}), json!({}));
+    m.op("cat_h", "concat", &[&gh, "hr"], json!({}), json!({}));
+    let lh = m.linear("linear_h", "cat_h", 2 * H, H);
+    m.act("h_tilde", "tanh", &lh);
+    m.op("zh", "mul", &["z", "h"], json!({}), json!({}));
+    m.op("one_z", "rsub", &["z"], json!({"value": 1.0}), json!({}));
+    m.op("zt", "mul", &["one_z", "h_tilde"], json!({}), json!({}));
+    m.op("h_next", "add", &["zh", "zt"], json!({}), json!({}));
+    let y = m.linear("out", "h_next", H, C);
+    m.outputs = vec![y, "h_next".into()];
+    let mut spec: Value = serde_json::from_str(&m.spec_json()).unwrap();
+    spec["state"] = json!({"name": "h", "channels": H, "next": "h_next"});
+    (m, spec.to_string())
+}
+
+/// `steps` graphs of the same `N` nodes and edges (a ring plus chords, with
+/// weights), features varying over time, batched: a sequence file.
+fn sequence(steps: usize, seed: u64, other_edges_at: Option<usize>) -> Vec<u8> {
+    let mut r = Rng(seed);
+    let (mut x, mut src, mut dst, mut w, mut batch) = (vec![], vec![], vec![], vec![], vec![]);
+    for t in 0..steps {
+        let base = (t * N) as i64;
+        for i in 0..N {
+            let phase = (t as f32 * 0.3 + i as f32).sin();
+            x.extend([phase, r.next(), 0.5 * r.next() + phase * 0.5]);
+            batch.push(t as i64);
+        }
+        for i in 0..N {
+            let j = if other_edges_at == Some(t) {
+                (i + 2) % N
+            } else {
+                (i + 1) % N
+            };
+            for (a, b, wt) in [(i, j, 1.0f32), (j, i, 0.5), (i, (i + 3) % N, 0.25)] {
+                src.push(base + a as i64);
+                dst.push(base + b as i64);
+                w.push(wt);
+            }
+        }
+    }
+    let (n, e) = (batch.len(), src.len());
+    let mut ei = src;
+    ei.extend(dst);
+    write_safetensors(
+        &[("x", vec![n, F], x), ("edge_weight", vec![e], w)],
+        &[("edge_index", vec![2, e], ei), ("batch", vec![n], batch)],
+        None,
+    )
+    .unwrap()
+}
+
+struct Cell {
+    _dir: tempfile::TempDir,
+    model: std::path::PathBuf,
+    tgnn: std::path::PathBuf,
+    seq: std::path::PathBuf,
+}
+
+fn converted() -> Cell {
+    let dir = tempfile::tempdir().unwrap();
+    let (m, spec) = tgcn();
+    let model = dir.path().join("cell.safetensors");
+    std::fs::write(&model, m.bytes_with_spec(&spec)).unwrap();
+    let calib = dir.path().join("calib.safetensors");
+    std::fs::write(&calib, sequence(40, 1, None)).unwrap();
+    let seq = dir.path().join("seq.safetensors");
+    std::fs::write(&seq, sequence(25, 2, None)).unwrap();
+    let tgnn = dir.path().join("cell.tgnn");
+    let out = ok(&tinygnn(&[
+        &"convert", &model, &"--calib", &calib, &"-o", &tgnn,
+    ]));
+    assert!(out.contains("recurrent: calibrated on 40 steps"), "{out}");
+    Cell {
+        _dir: dir,
+        model,
+        tgnn,
+        seq,
+    }
+}
+
+/// The steps of the sequence file as the runtime's inputs, run with
+/// `Session::run_step` directly: every step's first output.
+fn direct_run(tgnn: &Path, seq: &Path) -> Vec<i8> {
+    let bytes = std::fs::read(tgnn).unwrap();
+    let model = Model::from_bytes(&bytes).unwrap();
+    let g = tinygnn_cli::st::read_graphs(seq).unwrap();
+    let steps = g.sequence_steps().unwrap();
+    let d = model.state_desc().unwrap();
+    let mut state = vec![d.zero_point; model.state_bytes(N)];
+    let mut out = Vec::new();
+    for s in &steps {
+        let mut arena = vec![0u8; model.arena_bytes(N, s.num_edges(), 1) + 8];
+        let mut session = Session::new(&model, &mut arena);
+        let mut input = GraphInput::new(N, Features::F32(&s.x), &s.sources, &s.targets);
+        input.edge_weight = s.edge_weight.as_deref();
+        let o = session.run_step(&input, &mut state).unwrap();
+        out.extend_from_slice(o.data);
+    }
+    out
+}
+
+#[test]
+fn tgcn_sequence_converts_runs_and_verifies() {
+    let c = converted();
+    let inspect: Value =
+        serde_json::from_str(&ok(&tinygnn(&[&"inspect", &c.tgnn, &"--json"]))).unwrap();
+    let names = op_names(&inspect);
+    assert_eq!(
+        names.iter().filter(|&&n| n == "mul").count(),
+        3,
+        "{names:?}"
+    );
+    assert_eq!(
+        names.iter().filter(|&&n| n == "lut").count(),
+        4,
+        "{names:?}"
+    );
+    // run --sequence: JSON per step, and the output bytes of every step.
+    let dir = tempfile::tempdir().unwrap();
+    let bytes_path = dir.path().join("out.bin");
+    let v: Value = serde_json::from_str(&ok(&tinygnn(&[
+        &"run",
+        &c.tgnn,
+        &c.seq,
+        &"--sequence",
+        &"--json",
+        &"--output-bytes",
+        &bytes_path,
+    ])))
+    .unwrap();
+    assert_eq!(v["steps"], 25);
+    assert_eq!(v["state_bytes"], N * H);
+    let per_step = v["per_step"].as_array().unwrap();
+    assert_eq!(per_step.len(), 25);
+    let mut from_json = Vec::new();
+    for (t, s) in per_step.iter().enumerate() {
+        assert_eq!(s["step"], t);
+        assert_eq!(s["argmax"].as_array().unwrap().len(), N);
+        assert_eq!(s["outputs"].as_array().unwrap().len(), 2);
+        for row in s["outputs"][0]["int8"].as_array().unwrap() {
+            for q in row.as_array().unwrap() {
+                from_json.push(q.as_i64().unwrap() as i8);
+            }
+        }
+    }
+    let written: Vec<i8> = std::fs::read(&bytes_path)
+        .unwrap()
+        .into_iter()
+        .map(|b| b as i8)
+        .collect();
+    assert_eq!(written.len(), 25 * N * C);
+    assert_eq!(written, from_json);
+    // The same bytes as a plain run_step loop on the runtime.
+    assert_eq!(written, direct_run(&c.tgnn, &c.seq));
+    // The state is carried: the steps differ from each step run from a zero state.
+    let step_outputs: Vec<&[i8]> = written.chunks(N * C).collect();
+    assert_ne!(step_outputs[5], step_outputs[0]);
+
+    // verify --sequence: per-step agreement and state drift.
+    let v: Value = serde_json::from_str(&ok(&tinygnn(&[
+        &"verify",
+        &c.model,
+        &c.tgnn,
+        &c.seq,
+        &"--sequence",
+        &"--json",
+    ])))
+    .unwrap();
+    assert_eq!(v["steps"], 25);
+    let per = v["per_step"].as_array().unwrap();
+    assert_eq!(per.len(), 25);
+    let scale = v["state_scale"].as_f64().unwrap();
+    for s in per {
+        let drift = s["state_max_abs_err"].as_f64().unwrap();
+        assert!(drift.is_finite() && drift < 40.0 * scale, "{s}");
+    }
+    let min = v["min_top1_agreement"].as_f64().unwrap();
+    assert!(min >= 0.7, "min agreement {min}: {v}");
+    let text = ok(&tinygnn(&[
+        &"verify",
+        &c.model,
+        &c.tgnn,
+        &c.seq,
+        &"--sequence",
+    ]));
+    assert!(text.contains("top-1 agreement: min"), "{text}");
+}
+
+#[test]
+fn wrong_uses_are_refused() {
+    let c = converted();
+    // A recurrent model needs --sequence.
+    fails(
+        &tinygnn(&[&"run", &c.tgnn, &c.seq]),
+        &["recurrent", "--sequence"],
+    );
+    fails(
+        &tinygnn(&[&"verify", &c.model, &c.tgnn, &c.seq]),
+        &["recurrent", "--sequence"],
+    );
+    // Steps with other edges are not a sequence.
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.safetensors");
+    std::fs::write(&bad, sequence(6, 3, Some(4))).unwrap();
+    fails(
+        &tinygnn(&[&"run", &c.tgnn, &bad, &"--sequence"]),
+        &["step 4", "other edges"],
+    );
+    // --sequence on a model without state.
+    let m = node_model(F, C);
+    let g = GraphsBuilder::random(1, N, 2, F, C, 9);
+    let conv = convert(&m, &g, &["gcn_conv", "sage_conv", "linear"]);
+    fails(
+        &tinygnn(&[&"run", &conv.tgnn, &conv.graphs, &"--sequence"]),
+        &["carries no state"],
+    );
+    // A spec whose next state is not an output.
+    let (m, spec) = tgcn();
+    let mut spec: Value = serde_json::from_str(&spec).unwrap();
+    spec["outputs"] = json!(["out"]);
+    let model = dir.path().join("nostate.safetensors");
+    std::fs::write(&model, m.bytes_with_spec(&spec.to_string())).unwrap();
+    let calib = dir.path().join("calib.safetensors");
+    std::fs::write(&calib, sequence(5, 1, None)).unwrap();
+    let out = dir.path().join("x.tgnn");
+    fails(
+        &tinygnn(&[&"convert", &model, &"--calib", &calib, &"-o", &out]),
+        &["h_next", "not one of the outputs"],
+    );
+}
