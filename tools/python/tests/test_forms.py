@@ -793,7 +793,7 @@ def test_refused_functions_suggest_the_supported_ones():
     raises_naming(Net(F.gelu), random_graph(), "gelu", "F.relu")
     raises_naming(Net(lambda h: torch.stack([h, h], dim=-1)), random_graph(), "stack",
                   "torch.cat")
-    raises_naming(Net(lambda h: h * 2), random_graph(), "mul", "a + b")
+    raises_naming(Net(lambda h: h * 2), random_graph(), "mul", "a * b")
 
 
 # ------------------------------------------------------------------ a PyG layer or MLP alone
