@@ -242,15 +242,27 @@ mod tests {
     }
 
     fn case() -> impl Strategy<Value = (usize, usize, Vec<i8>, Vec<i8>, i8)> {
-        (1usize..41, 1usize..13).prop_flat_map(|(i, o)| {
-            (
-                Just(i),
-                Just(o),
-                proptest::collection::vec(-2i8..=1, i * o),
-                proptest::collection::vec(any::<i8>(), i),
-                any::<i8>(),
-            )
-        })
+        (1usize..41, 1usize..13).prop_flat_map(cases_of)
+    }
+
+    /// Rows whose last byte is partly padding (`in_ch` not a multiple of 4),
+    /// drawn directly: a `prop_assume!` would reject a quarter of the cases
+    /// and exceed proptest's global reject limit at the kernels area's
+    /// 20,000 cases.
+    fn ragged_case() -> impl Strategy<Value = (usize, usize, Vec<i8>, Vec<i8>, i8)> {
+        (0usize..10, 1usize..4, 1usize..13).prop_flat_map(|(q, r, o)| cases_of((4 * q + r, o)))
+    }
+
+    fn cases_of(
+        (i, o): (usize, usize),
+    ) -> impl Strategy<Value = (usize, usize, Vec<i8>, Vec<i8>, i8)> {
+        (
+            Just(i),
+            Just(o),
+            proptest::collection::vec(-2i8..=1, i * o),
+            proptest::collection::vec(any::<i8>(), i),
+            any::<i8>(),
+        )
     }
 
     #[test]
@@ -329,8 +341,7 @@ mod tests {
         }
 
         #[test]
-        fn padding_fields_are_ignored((i, o, w, x, zp) in case(), junk in 1u8..64) {
-            prop_assume!(i % 4 != 0);
+        fn padding_fields_are_ignored((i, o, w, x, zp) in ragged_case(), junk in 1u8..64) {
             let p = pack(&w, i);
             let mut dirty = p.clone();
             let used = 2 * (i % 4);
