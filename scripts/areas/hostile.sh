@@ -10,7 +10,7 @@
 #   4. every cargo-fuzz target for a bounded time, on a corpus seeded from models/.
 # (The stack per model, measured by the emulated-M4 runs, is checked by the areas that run them:
 # boards and ops.) Environment:
-#   TINYGNN_FUZZ_SECONDS   seconds per fuzz target (default 25; the default, bounded, CI mode)
+#   TINYGNN_FUZZ_SECONDS   seconds per fuzz target (default 15; the default, bounded, CI mode)
 #   TINYGNN_FUZZ_LONG=1    long mode: each target runs TINYGNN_FUZZ_RUNS executions (default
 #                          10,000,000; libFuzzer's -runs) instead of a time; setting
 #                          TINYGNN_FUZZ_RUNS alone selects it too
@@ -21,7 +21,7 @@
 # Long runs are for a developer's machine (docs/fuzzing.md records their figures), e.g.
 #   TINYGNN_FUZZ_LONG=1 TINYGNN_HOSTILE_SKIP="deny mutation miri" nice scripts/areas/hostile.sh
 source "$(dirname "$0")/../lib.sh"
-FUZZ_SECONDS="${TINYGNN_FUZZ_SECONDS:-25}"
+FUZZ_SECONDS="${TINYGNN_FUZZ_SECONDS:-15}"
 FUZZ_RUNS="${TINYGNN_FUZZ_RUNS:-}"
 if [ "${TINYGNN_FUZZ_LONG:-0}" = 1 ] && [ -z "$FUZZ_RUNS" ]; then FUZZ_RUNS=10000000; fi
 FUZZ_MAX_SECONDS="${TINYGNN_FUZZ_MAX_SECONDS:-0}"
