@@ -155,36 +155,15 @@ fn dot4_rows(r: [&[u8]; 4], x: &[i8], in_ch: usize) -> [i32; 4] {
 /// Optimized: `out[c] = dot(W[c], x) − zp·sums[c]`, bit-exact with
 /// [`matvec_ref`] when `sums` comes from [`weight_sums`] and `x.len() ≥ in_ch`.
 pub fn matvec_opt(w: &[u8], in_ch: usize, x: &[i8], zp: i8, sums: &[i32], out: &mut [i32]) {
-    out.iter_mut().for_each(|o| *o = 0);
-    let rb = row_bytes(in_ch);
-    if rb == 0 {
-        return;
-    }
-    let zp = i32::from(zp);
-    let n = out.len().min(sums.len()).min(w.len() / rb);
-    let (out, _) = out.split_at_mut(n);
-    let mut rows = w.chunks_exact(rb);
-    let mut o4 = out.chunks_exact_mut(4);
-    let mut s4 = sums.chunks_exact(4);
-    let mut done = 0usize;
-    while let (Some(o), Some(s)) = (o4.next(), s4.next()) {
-        let (Some(r0), Some(r1), Some(r2), Some(r3)) =
-            (rows.next(), rows.next(), rows.next(), rows.next())
-        else {
-            break;
-        };
-        let d = dot4_rows([r0, r1, r2, r3], x, in_ch);
-        for ((o, &dv), &sv) in o.iter_mut().zip(&d).zip(s) {
-            *o = dv.wrapping_sub(zp.wrapping_mul(sv));
-        }
-        done += 4;
-    }
-    let rest_out = out.get_mut(done..).unwrap_or(&mut []);
-    let rest_s = sums.get(done..).unwrap_or(&[]);
-    for (o, &sv) in rest_out.iter_mut().zip(rest_s) {
-        let Some(row) = rows.next() else { break };
-        *o = dot_row(row, x, in_ch).wrapping_sub(zp.wrapping_mul(sv));
-    }
+    super::dense_i4::packed_matvec(
+        w,
+        row_bytes(in_ch),
+        zp,
+        sums,
+        out,
+        |r| dot4_rows(r, x, in_ch),
+        |r| dot_row(r, x, in_ch),
+    );
 }
 
 /// The default kernel: [`matvec_opt`], or [`matvec_ref`] with the
