@@ -24,6 +24,8 @@
 //! Both are bit-exact with each other and with the int8 kernels of
 //! [`super::dense`] run on the sign-extended weights (proptests below).
 
+use super::packed;
+
 /// The weight in field `j` (0..4, bits `2j..2j+2`) of `b`, sign-extended.
 #[inline(always)]
 pub fn field(b: u8, j: u32) -> i32 {
@@ -155,7 +157,7 @@ fn dot4_rows(r: [&[u8]; 4], x: &[i8], in_ch: usize) -> [i32; 4] {
 /// Optimized: `out[c] = dot(W[c], x) − zp·sums[c]`, bit-exact with
 /// [`matvec_ref`] when `sums` comes from [`weight_sums`] and `x.len() ≥ in_ch`.
 pub fn matvec_opt(w: &[u8], in_ch: usize, x: &[i8], zp: i8, sums: &[i32], out: &mut [i32]) {
-    super::dense_i4::packed_matvec(
+    packed::matvec_rows(
         w,
         row_bytes(in_ch),
         zp,
@@ -170,33 +172,20 @@ pub fn matvec_opt(w: &[u8], in_ch: usize, x: &[i8], zp: i8, sums: &[i32], out: &
 /// `reference-kernels` or `kernels-small` feature (then `sums` is unused).
 #[inline]
 pub fn matvec(w: &[u8], in_ch: usize, x: &[i8], zp: i8, sums: &[i32], out: &mut [i32]) {
-    if cfg!(any(
-        feature = "reference-kernels",
-        feature = "kernels-small"
-    )) {
-        let n = sums.len().min(out.len());
-        if let Some(out) = out.get_mut(..n) {
-            out.fill(0);
-            matvec_ref(w, in_ch, x, zp, out);
-        }
-    } else {
-        matvec_opt(w, in_ch, x, zp, sums, out);
-    }
+    packed::matvec_default(
+        sums,
+        out,
+        |o| matvec_ref(w, in_ch, x, zp, o),
+        |s, o| matvec_opt(w, in_ch, x, zp, s, o),
+    );
 }
 
 /// Applies [`matvec`] to every row: `x` is `[rows, in_ch]`, `out` is
 /// `[rows, out_ch]` with `out_ch = sums.len()`.
 pub fn matmul(w: &[u8], in_ch: usize, x: &[i8], zp: i8, sums: &[i32], out: &mut [i32]) {
-    let out_ch = sums.len();
-    if in_ch == 0 || out_ch == 0 {
-        out.iter_mut().for_each(|o| *o = 0);
-        return;
-    }
-    let mut xs = x.chunks_exact(in_ch);
-    let mut os = out.chunks_exact_mut(out_ch);
-    while let (Some(xr), Some(or)) = (xs.next(), os.next()) {
-        matvec(w, in_ch, xr, zp, sums, or);
-    }
+    packed::matmul_rows(in_ch, x, sums, out, |xr, or| {
+        matvec(w, in_ch, xr, zp, sums, or)
+    });
 }
 
 #[cfg(test)]

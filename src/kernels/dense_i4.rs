@@ -30,7 +30,7 @@
 //! [`Matrix`] lets an op take either precision and dispatches to the int8 or
 //! int4 kernels.
 
-use super::dense;
+use super::{dense, packed};
 
 /// The weight value of nibble `hi` (false: bits 0..4, true: bits 4..8) of `b`.
 #[inline(always)]
@@ -152,7 +152,7 @@ fn dot4_rows(r: [&[u8]; 4], x: &[i8], in_ch: usize) -> [i32; 4] {
 /// Optimized: `out[c] = dot(W[c], x) − zp·sums[c]`, bit-exact with
 /// [`matvec_ref`] when `sums` comes from [`weight_sums`] and `x.len() ≥ in_ch`.
 pub fn matvec_opt(w: &[u8], in_ch: usize, x: &[i8], zp: i8, sums: &[i32], out: &mut [i32]) {
-    packed_matvec(
+    packed::matvec_rows(
         w,
         row_bytes(in_ch),
         zp,
@@ -163,84 +163,24 @@ pub fn matvec_opt(w: &[u8], in_ch: usize, x: &[i8], zp: i8, sums: &[i32], out: &
     );
 }
 
-/// The driver of the packed (int4, int2) optimized kernels: rows of `rb`
-/// bytes, four at a time through `dot4` and the rest through `dot1`, each
-/// dot product less `zp·sums[c]`. `out` is zeroed first; rows without a
-/// sum or past the end of `w` stay 0.
-#[inline(always)]
-pub(crate) fn packed_matvec(
-    w: &[u8],
-    rb: usize,
-    zp: i8,
-    sums: &[i32],
-    out: &mut [i32],
-    dot4: impl Fn([&[u8]; 4]) -> [i32; 4],
-    dot1: impl Fn(&[u8]) -> i32,
-) {
-    out.iter_mut().for_each(|o| *o = 0);
-    if rb == 0 {
-        return;
-    }
-    let zp = i32::from(zp);
-    let n = out.len().min(sums.len()).min(w.len() / rb);
-    let (out, _) = out.split_at_mut(n);
-    let mut rows = w.chunks_exact(rb);
-    let mut o4 = out.chunks_exact_mut(4);
-    let mut s4 = sums.chunks_exact(4);
-    let mut done = 0usize;
-    while let (Some(o), Some(s)) = (o4.next(), s4.next()) {
-        let (Some(r0), Some(r1), Some(r2), Some(r3)) =
-            (rows.next(), rows.next(), rows.next(), rows.next())
-        else {
-            break;
-        };
-        let d = dot4([r0, r1, r2, r3]);
-        for ((o, &dv), &sv) in o.iter_mut().zip(&d).zip(s) {
-            *o = dv.wrapping_sub(zp.wrapping_mul(sv));
-        }
-        done += 4;
-    }
-    let rest_out = out.get_mut(done..).unwrap_or(&mut []);
-    let rest_s = sums.get(done..).unwrap_or(&[]);
-    for (o, &sv) in rest_out.iter_mut().zip(rest_s) {
-        let Some(row) = rows.next() else { break };
-        *o = dot1(row).wrapping_sub(zp.wrapping_mul(sv));
-    }
-}
-
 /// The default kernel: [`matvec_opt`], or [`matvec_ref`] with the
 /// `reference-kernels` or `kernels-small` feature (then `sums` is unused).
 #[inline]
 pub fn matvec(w: &[u8], in_ch: usize, x: &[i8], zp: i8, sums: &[i32], out: &mut [i32]) {
-    if cfg!(any(
-        feature = "reference-kernels",
-        feature = "kernels-small"
-    )) {
-        let n = sums.len().min(out.len());
-        if let Some(out) = out.get_mut(..n) {
-            out.fill(0);
-            matvec_ref(w, in_ch, x, zp, out);
-        }
-    } else {
-        matvec_opt(w, in_ch, x, zp, sums, out);
-    }
+    packed::matvec_default(
+        sums,
+        out,
+        |o| matvec_ref(w, in_ch, x, zp, o),
+        |s, o| matvec_opt(w, in_ch, x, zp, s, o),
+    );
 }
 
 /// Applies [`matvec`] to every row: `x` is `[rows, in_ch]`, `out` is
 /// `[rows, out_ch]` with `out_ch = sums.len()`.
 pub fn matmul(w: &[u8], in_ch: usize, x: &[i8], zp: i8, sums: &[i32], out: &mut [i32]) {
-    let out_ch = sums.len();
-    if in_ch == 0 || out_ch == 0 {
-        out.iter_mut().for_each(|o| *o = 0);
-        return;
-    }
-    // No `Zip` of two `ChunksExact`: its length computation divides by the
-    // chunk sizes out of line, a panic path at some optimisation levels.
-    let mut xs = x.chunks_exact(in_ch);
-    let mut os = out.chunks_exact_mut(out_ch);
-    while let (Some(xr), Some(or)) = (xs.next(), os.next()) {
-        matvec(w, in_ch, xr, zp, sums, or);
-    }
+    packed::matmul_rows(in_ch, x, sums, out, |xr, or| {
+        matvec(w, in_ch, xr, zp, sums, or)
+    });
 }
 
 /// A weight matrix of any precision (int8, int4, int2), as read from a

@@ -20,6 +20,7 @@
 //! * [`dense_i4`]: the same with int4 weights unpacked in the kernel, and
 //!   [`dense_i4::Matrix`] (any precision).
 //! * [`dense_i2`]: the same with int2 (or ternary) weights, four per byte.
+//! * `packed`: the row loops those two packed-weight kernels share.
 //! * [`sparse`]: sparse int8 input rows × int8 or int4 weights (the input
 //!   layer with sparse features), and int2.
 //! * [`requant`]: fused activation and requantization of i32 accumulators.
@@ -33,6 +34,7 @@ pub mod dense;
 pub mod dense_i2;
 pub mod dense_i4;
 pub mod knn;
+pub(crate) mod packed;
 pub mod pairs;
 pub mod requant;
 pub mod sparse;
