@@ -414,6 +414,28 @@ tgnn_status tgnn_model_input_quantization(const struct tgnn_model *model,
 // `model` is NULL or points to a `tgnn_model`; `count` is NULL or writable.
 tgnn_status tgnn_model_num_outputs(const struct tgnn_model *model, size_t *count);
 
+// The state of a recurrent model (a cell carried between steps by
+// `tgnn_session_run_step`): its channels `H`, so the state of a graph of
+// `N` nodes is `N × H` int8 values (`tgnn_model_state_bytes`), and its
+// quantization, `real = scale · (q − zero_point)`. The initial (zero)
+// state is every value at `zero_point`. Any out-pointer may be NULL.
+// `TGNN_ERR_NOT_RECURRENT` for a model without state.
+//
+// # Safety
+// `model` is NULL or points to a `tgnn_model`; each out-pointer is NULL or writable.
+tgnn_status tgnn_model_state(const struct tgnn_model *model,
+                             size_t *channels,
+                             float *scale,
+                             int8_t *zero_point);
+
+// The length in bytes (int8 values) of the state buffer that
+// `tgnn_session_run_step` reads and writes for a graph of `nodes` nodes:
+// `nodes × H`; 0 for a model without state.
+//
+// # Safety
+// `model` is NULL or points to a `tgnn_model`; `bytes` is NULL or writable.
+tgnn_status tgnn_model_state_bytes(const struct tgnn_model *model, size_t nodes, size_t *bytes);
+
 // Writes a session running `model` in `arena` into `session`. The arena (any
 // alignment) is checked on each run against the exact need
 // (`TGNN_ERR_ARENA_TOO_SMALL` says how much).
@@ -484,6 +506,24 @@ tgnn_status tgnn_session_run_prepared(struct tgnn_session *session,
 // the call, whose model and arena are still alive and in place; `graph` is
 // NULL or points to a `tgnn_graph` whose arrays hold the documented lengths.
 tgnn_status tgnn_session_run(struct tgnn_session *session, const struct tgnn_graph *graph);
+
+// One step of a recurrent model: runs it on `graph` with the state in
+// `state` (`state_len` int8 values, `tgnn_model_state_bytes` for the
+// graph's node count; all `zero_point` for the first step, see
+// `tgnn_model_state`) and writes the next state back into `state`. Outputs
+// and errors as for `tgnn_session_run`, plus `TGNN_ERR_NOT_RECURRENT` (a
+// model without state) and `TGNN_ERR_STATE_SIZE` (a buffer of the wrong
+// length; the details give the expected and given lengths). After any
+// error `state` is unchanged. `tgnn_session_run` refuses a recurrent model
+// (`TGNN_ERR_STATE_REQUIRED`): its state must come from the caller.
+//
+// # Safety
+// As for `tgnn_session_run`; `state` is NULL or points to `state_len`
+// writable bytes that are not part of the session's arena or of `graph`.
+tgnn_status tgnn_session_run_step(struct tgnn_session *session,
+                                  const struct tgnn_graph *graph,
+                                  int8_t *state,
+                                  size_t state_len);
 
 // The status of the last `tgnn_session_run` on this session, with its details
 // (`TGNN_OK` before the first run).

@@ -234,6 +234,20 @@ unsafe fn slice<'a, T>(ptr: *const T, len: usize) -> Res<&'a [T]> {
     Ok(unsafe { core::slice::from_raw_parts(ptr, len) })
 }
 
+/// A checked `&mut [T]` from a C array.
+///
+/// # Safety
+/// If `len > 0` and `ptr` is not NULL, `ptr` must point to `len` initialised
+/// `T`, writable and used by nothing else for `'a`.
+unsafe fn slice_mut<'a, T>(ptr: *mut T, len: usize) -> Res<&'a mut [T]> {
+    // SAFETY: forwarded from the caller; `slice` checks NULL, alignment and
+    // the byte size.
+    let s = unsafe { slice(ptr.cast_const(), len) }?;
+    // SAFETY: the same checked array, which the caller guarantees writable
+    // and unaliased for `'a`.
+    Ok(unsafe { core::slice::from_raw_parts_mut(s.as_ptr().cast_mut(), s.len()) })
+}
+
 /// Like [`slice`], with NULL meaning "not given".
 ///
 /// # Safety
@@ -569,6 +583,55 @@ pub unsafe extern "C" fn tgnn_model_num_outputs(
     code(r)
 }
 
+/// The state of a recurrent model (a cell carried between steps by
+/// `tgnn_session_run_step`): its channels `H`, so the state of a graph of
+/// `N` nodes is `N × H` int8 values (`tgnn_model_state_bytes`), and its
+/// quantization, `real = scale · (q − zero_point)`. The initial (zero)
+/// state is every value at `zero_point`. Any out-pointer may be NULL.
+/// `TGNN_ERR_NOT_RECURRENT` for a model without state.
+///
+/// # Safety
+/// `model` is NULL or points to a `tgnn_model`; each out-pointer is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn tgnn_model_state(
+    model: *const tgnn_model,
+    channels: *mut usize,
+    scale: *mut f32,
+    zero_point: *mut i8,
+) -> tgnn_status {
+    // SAFETY: forwarded from the caller.
+    let r = unsafe { model_ref(model) }.and_then(|m| {
+        let d = m.state_desc().ok_or(TGNN_ERR_NOT_RECURRENT)?;
+        // SAFETY: each pointer is NULL or writable (caller contract).
+        unsafe {
+            put_opt(channels, usize::from(d.channels))?;
+            put_opt(scale, d.scale)?;
+            put_opt(zero_point, d.zero_point)
+        }
+    });
+    code(r)
+}
+
+/// The length in bytes (int8 values) of the state buffer that
+/// `tgnn_session_run_step` reads and writes for a graph of `nodes` nodes:
+/// `nodes × H`; 0 for a model without state.
+///
+/// # Safety
+/// `model` is NULL or points to a `tgnn_model`; `bytes` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn tgnn_model_state_bytes(
+    model: *const tgnn_model,
+    nodes: usize,
+    bytes: *mut usize,
+) -> tgnn_status {
+    // SAFETY: forwarded from the caller.
+    let r = unsafe { model_ref(model) }.and_then(|m| {
+        // SAFETY: `bytes` is NULL or writable (caller contract).
+        unsafe { put(bytes, m.state_bytes(nodes)) }
+    });
+    code(r)
+}
+
 // ---- session ----------------------------------------------------------------------
 
 impl SessionCell {
@@ -864,6 +927,52 @@ pub unsafe extern "C" fn tgnn_session_run(
         // SAFETY: the caller guarantees the documented array lengths.
         let input = unsafe { graph_input(g) }.map_err(tgnn_error_info::api)?;
         cell.session.run(&input).map(|_| ()).map_err(error_info)
+    })()
+    .err()
+    .unwrap_or(INFO_OK);
+    cell.last_error = info;
+    cell.has_output = info.code == TGNN_OK;
+    info.code
+}
+
+/// One step of a recurrent model: runs it on `graph` with the state in
+/// `state` (`state_len` int8 values, `tgnn_model_state_bytes` for the
+/// graph's node count; all `zero_point` for the first step, see
+/// `tgnn_model_state`) and writes the next state back into `state`. Outputs
+/// and errors as for `tgnn_session_run`, plus `TGNN_ERR_NOT_RECURRENT` (a
+/// model without state) and `TGNN_ERR_STATE_SIZE` (a buffer of the wrong
+/// length; the details give the expected and given lengths). After any
+/// error `state` is unchanged. `tgnn_session_run` refuses a recurrent model
+/// (`TGNN_ERR_STATE_REQUIRED`): its state must come from the caller.
+///
+/// # Safety
+/// As for `tgnn_session_run`; `state` is NULL or points to `state_len`
+/// writable bytes that are not part of the session's arena or of `graph`.
+#[no_mangle]
+pub unsafe extern "C" fn tgnn_session_run_step(
+    session: *mut tgnn_session,
+    graph: *const tgnn_graph,
+    state: *mut i8,
+    state_len: usize,
+) -> tgnn_status {
+    // SAFETY: forwarded from the caller.
+    let cell = match unsafe { session_cell(session) } {
+        Ok(c) => c,
+        Err(c) => return c,
+    };
+    let info = (|| {
+        check_ptr(graph).map_err(tgnn_error_info::api)?;
+        // SAFETY: non-null and aligned; the caller guarantees a valid `tgnn_graph`.
+        let g = unsafe { &*graph };
+        // SAFETY: the caller guarantees the documented array lengths.
+        let input = unsafe { graph_input(g) }.map_err(tgnn_error_info::api)?;
+        // SAFETY: the caller guarantees `state_len` writable bytes, aliasing
+        // neither the arena nor the graph.
+        let state = unsafe { slice_mut(state, state_len) }.map_err(tgnn_error_info::api)?;
+        cell.session
+            .run_step(&input, state)
+            .map(|_| ())
+            .map_err(error_info)
     })()
     .err()
     .unwrap_or(INFO_OK);

@@ -1265,3 +1265,148 @@ fn prepared_graph_through_the_c_api() {
     let st = unsafe { tgnn_session_prepare(null_mut(), &cg) };
     assert_eq!(st, TGNN_ERR_NULL_POINTER);
 }
+
+/// x [N,2], h [N,2] (the state); p = x ⊙ h; h' = x + p; outputs [p, h'],
+/// h' the next state (the cell of tests/recurrent.rs).
+fn recurrent_cell() -> Vec<u8> {
+    use rt::ops::{Add, Mul};
+    let mut w = ModelWriter::new();
+    let t = |scale, zero_point| TensorDesc {
+        kind: TensorKind::Node,
+        channels: 2,
+        scale,
+        zero_point,
+    };
+    let x = w.add_tensor(t(0.5, 0));
+    let h = w.add_tensor(t(0.25, 3));
+    let p = w.add_tensor(t(0.125, -1));
+    let hn = w.add_tensor(t(0.25, 3));
+    let (mult, shift) = rt::quant::quantize_multiplier(1.0);
+    w.add_op(Op::Mul(Mul {
+        a: x,
+        b: h,
+        output: p,
+        mult,
+        shift,
+    }));
+    w.add_op(Op::Add(Add {
+        a: x,
+        b: p,
+        output: hn,
+        mult_a_q16: 1 << 17,
+        mult_b_q16: 1 << 15,
+        act: Activation::None,
+    }));
+    w.set_state(h, hn);
+    w.finish(x, &[p, hn], 8, 8, 1).unwrap()
+}
+
+/// A graph of `n` nodes with int8 features and no edges.
+fn graph_i8(n: usize, x: &[i8]) -> tgnn_graph {
+    tgnn_graph {
+        features_kind: TGNN_FEATURES_I8,
+        features_f32: null(),
+        features_i8: x.as_ptr(),
+        features_len: x.len(),
+        ..graph_f32(n, &[], &[], &[], None)
+    }
+}
+
+fn run_step(s: &mut tgnn_session, g: &tgnn_graph, state: &mut [i8]) -> tgnn_status {
+    // SAFETY: valid handle, graph arrays and state buffer.
+    unsafe { tgnn_session_run_step(s, g, state.as_mut_ptr(), state.len()) }
+}
+
+#[test]
+fn recurrent_steps_through_the_c_api_equal_the_runtime() {
+    let bytes = recurrent_cell();
+    let m = init_model(&bytes);
+    let (mut channels, mut scale, mut zp, mut len) = (0usize, 0f32, 0i8, 0usize);
+    // SAFETY: valid handle and out-pointers.
+    unsafe {
+        assert_eq!(
+            tgnn_model_state(&*m, &mut channels, &mut scale, &mut zp),
+            TGNN_OK
+        );
+        assert_eq!(tgnn_model_state_bytes(&*m, 3, &mut len), TGNN_OK);
+    }
+    assert_eq!((channels, scale, zp, len), (2, 0.25, 3, 6));
+
+    let n = 3;
+    let model = rt::Model::from_bytes(&bytes).unwrap();
+    let need = model.arena_bytes(n, 0, 1);
+    let mut rust_arena = vec![0u8; need];
+    let mut rust = rt::Session::new(&model, &mut rust_arena);
+    let mut c_arena = vec![0u8; need];
+    let mut s = new_session();
+    // SAFETY: valid handles; the arena outlives the session's use.
+    let st = unsafe { tgnn_session_init(&mut *s, &*m, c_arena.as_mut_ptr(), need) };
+    assert_eq!(st, TGNN_OK);
+
+    let mut c_state = vec![zp; len];
+    let mut rust_state = c_state.clone();
+    let mut seed = 0x2545_f491_u32;
+    for step in 0..12 {
+        let x: Vec<i8> = (0..n * 2)
+            .map(|_| {
+                seed ^= seed << 13;
+                seed ^= seed >> 17;
+                seed ^= seed << 5;
+                (seed >> 24) as i8 / 16
+            })
+            .collect();
+        let g = graph_i8(n, &x);
+        assert_eq!(run_step(&mut s, &g, &mut c_state), TGNN_OK, "step {step}");
+        let want = rust
+            .run_step(
+                &GraphInput::new(n, Features::I8(&x), &[], &[]),
+                &mut rust_state,
+            )
+            .unwrap()
+            .data
+            .to_vec();
+        assert_eq!(output_bytes(&mut s).unwrap(), (want, n, 2), "step {step}");
+        assert_eq!(c_state, rust_state, "state after step {step}");
+    }
+    assert!(c_state.iter().any(|&v| v != zp), "the state moved");
+
+    // A state buffer of the wrong length: typed error with both lengths,
+    // the state untouched and no output.
+    let x = [1i8; 6];
+    let g = graph_i8(n, &x);
+    let before = c_state.clone();
+    assert_eq!(run_step(&mut s, &g, &mut c_state[..5]), TGNN_ERR_STATE_SIZE);
+    let info = last_error(&mut s);
+    assert_eq!((info.code, info.a, info.b), (TGNN_ERR_STATE_SIZE, 6, 5));
+    assert_eq!(c_state, before);
+    assert_eq!(output_bytes(&mut s), Err(TGNN_ERR_NO_OUTPUT));
+    // NULL state with a length; a recurrent model through tgnn_session_run.
+    // SAFETY: valid handle and graph; a NULL state is checked.
+    let st = unsafe { tgnn_session_run_step(&mut *s, &g, std::ptr::null_mut(), 6) };
+    assert_eq!(st, TGNN_ERR_NULL_POINTER);
+    assert_eq!(run(&mut s, &g), TGNN_ERR_STATE_REQUIRED);
+
+    // A model without state: no state, 0 bytes, no step.
+    let (kbytes, kg, _) = karate();
+    let km = init_model(&kbytes);
+    // SAFETY: valid handle and out-pointers.
+    unsafe {
+        assert_eq!(
+            tgnn_model_state(&*km, null_mut(), null_mut(), null_mut()),
+            TGNN_ERR_NOT_RECURRENT
+        );
+        assert_eq!(tgnn_model_state_bytes(&*km, 34, &mut len), TGNN_OK);
+    }
+    assert_eq!(len, 0);
+    let kneed =
+        rt::Model::from_bytes(&kbytes)
+            .unwrap()
+            .arena_bytes(kg.num_nodes, kg.sources.len(), 1);
+    let mut karena = vec![0u8; kneed];
+    let mut ks = new_session();
+    // SAFETY: valid handles; the arena outlives the session's use.
+    let st = unsafe { tgnn_session_init(&mut *ks, &*km, karena.as_mut_ptr(), kneed) };
+    assert_eq!(st, TGNN_OK);
+    let kgraph = graph_f32(kg.num_nodes, &kg.x, &kg.sources, &kg.targets, None);
+    assert_eq!(run_step(&mut ks, &kgraph, &mut []), TGNN_ERR_NOT_RECURRENT);
+}
