@@ -119,11 +119,11 @@ fn node_and_graph_tensors_share_slots_by_max_size() {
         // Slots: x → 0 (kept); h → 1; p → 2 (h is its input); y → 1 (h dead; p is its input),
         // so slot 1 = max(5n, 2g).
         let slots = r8(3 * n) + r8((5 * n).max(2 * g)) + r8(5 * g);
-        // Largest scratch: GCN = sums i32×5, h i32×5n, dinv u32×n, acc i64×5, row i32×5,
-        // prepared channel records 16×5;
-        // pool = i32 × 5g; linear = sums i32×2 + a [4, 2] i32 accumulator block + records 16×2.
-        let gcn = r8(20) + r8(20 * n) + r8(4 * n) + r8(40) + r8(20) + r8(80);
-        let scratch = gcn.max(r8(20 * g)).max(r8(8) + r8(32) + r8(32));
+        // Largest scratch: GCN = sums i32×5, h i32×5n, dinv u32×n, acc i64×5, a block of
+        // 16 rows i32×5×16, prepared channel records 20×5;
+        // pool = i32 × 5g; linear = sums i32×2 + a [4, 2] i32 accumulator block + records 20×2.
+        let gcn = r8(20) + r8(20 * n) + r8(4 * n) + r8(40) + r8(320) + r8(100);
+        let scratch = gcn.max(r8(20 * g)).max(r8(8) + r8(32) + r8(40));
         assert_eq!(
             m.arena_bytes(n, e, g),
             graph_bytes(n, e, g) + slots + scratch,
@@ -150,8 +150,9 @@ fn edge_weights_add_a_region() {
     let bytes = one_channel_gcn(0.1, 0, flags, 64, 64);
     let m = Model::from_bytes(&bytes).unwrap();
     let (n, e) = (6, 9);
-    // sums, h, dinv (u32), acc, row, one prepared channel record (16 bytes).
-    let gcn = r8(4) + r8(4 * n) + r8(4 * n) + r8(8) + r8(4) + r8(16);
+    // sums, h, dinv (u32), acc, a block of 16 one-channel rows, one prepared
+    // channel record (20 bytes).
+    let gcn = r8(4) + r8(4 * n) + r8(4 * n) + r8(8) + r8(64) + r8(24);
     assert_eq!(
         m.arena_bytes(n, e, 1),
         graph_bytes(n, e, 1) + r8(4 * e) + 2 * r8(n) + gcn

@@ -169,17 +169,328 @@ fn requantize_row_with(
 }
 
 /// One channel's `(bias, mult, shift)` prepared once per op for
-/// [`requantize_row_prepared`]: `[bias, mult, left | right << 8, 2^right / 2]`
-/// (the last word, the rounding nudge, is 0 with `kernels-small`, which
+/// [`requantize_row_prepared`]: `[bias, mult, left | right << 8, 2^right / 2, 0]`
+/// (the fourth word, the rounding nudge, is 0 with `kernels-small`, which
 /// derives it per value),
-/// where `left`/`right` are the shift's parts as [`Rescale::new`] splits them.
-pub type Prepared = [i32; 4];
+/// where `left`/`right` are the shift's parts as [`Rescale::new`] splits them;
+/// or, on DSP targets, the single-multiply form of [`to_single`].
+pub type Prepared = [i32; 5];
+
+/// An op's channel records prepared once by [`prepare`], with the
+/// activation and output zero point: [`RowRequant::row`] finishes a row.
+#[derive(Debug, Clone, Copy)]
+pub struct RowRequant<'a> {
+    prep: &'a [Prepared],
+    /// Output channels (a row's length; records for the first
+    /// `prep.len()` of them).
+    channels: usize,
+    act: Activation,
+    zp: i8,
+    /// The records' form.
+    form: Form,
+}
+
+/// The form of an op's prepared records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Form {
+    /// As [`prepare_records`] leaves them, for [`requantize_row_prepared`].
+    General,
+    /// The single-multiply form ([`to_single`]) with the output zero point
+    /// folded into each record's constant (every right shift ≤ 23).
+    SingleZp,
+    /// The single-multiply form with the zero point added after the shift.
+    Single,
+}
+
+/// Prepares an op's channel records for its rows: [`prepare_records`],
+/// then, on DSP targets (`cfg(tinygnn_dsp)`, without `kernels-small`),
+/// the single-multiply form ([`to_single`]) when every record and the
+/// activation allow it ([`single_ok`]).
+pub fn prepare<'p>(
+    params: &[u8],
+    channels: usize,
+    act: Activation,
+    zp_out: i8,
+    prep: &'p mut [Prepared],
+) -> RowRequant<'p> {
+    let n = prepare_records(params, channels, prep);
+    let prep = match prep.get_mut(..n) {
+        Some(p) => p,
+        None => &mut [],
+    };
+    let form = if SINGLE && n == channels && n > 0 {
+        single_form(prep, act)
+    } else {
+        Form::General
+    };
+    if form != Form::General {
+        let zp = if form == Form::SingleZp { zp_out } else { 0 };
+        for p in prep.iter_mut() {
+            *p = to_single(*p, zp);
+        }
+    }
+    RowRequant {
+        prep,
+        channels,
+        act,
+        zp: zp_out,
+        form,
+    }
+}
+
+impl RowRequant<'_> {
+    /// `out[c] = requantize(activate(acc[c] + bias[c]))` for the channels
+    /// with a record (the rest of `out` untouched), as [`requantize_row`].
+    #[inline]
+    pub fn row(&self, acc: &[i32], out: &mut [i8]) {
+        self.rows(acc, out);
+    }
+
+    /// [`RowRequant::row`] for every whole row of `channels` values of
+    /// `acc` and `out` (`[rows, channels]`, row-major; up to the shorter).
+    pub fn rows(&self, acc: &[i32], out: &mut [i8]) {
+        let oc = self.channels.max(1);
+        let rows = (acc.len() / oc).min(out.len() / oc);
+        if self.form == Form::General {
+            let (mut a, mut o) = (acc.chunks_exact(oc), out.chunks_exact_mut(oc));
+            for _ in 0..rows {
+                let (Some(a), Some(o)) = (a.next(), o.next()) else {
+                    break;
+                };
+                requantize_row_prepared(a, self.prep, self.act, self.zp, o);
+            }
+            return;
+        }
+        let relu = matches!(self.act, Activation::Relu);
+        let zp = if self.form == Form::Single {
+            self.zp
+        } else {
+            0
+        };
+        #[cfg(all(tinygnn_dsp, not(feature = "kernels-small")))]
+        single_rows_dsp(acc, self.prep, rows, relu, zp, out);
+        #[cfg(not(all(tinygnn_dsp, not(feature = "kernels-small"))))]
+        {
+            let (mut a, mut o) = (acc.chunks_exact(oc), out.chunks_exact_mut(oc));
+            for _ in 0..rows {
+                let (Some(a), Some(o)) = (a.next(), o.next()) else {
+                    break;
+                };
+                single_row(a, self.prep, relu, zp, o);
+            }
+        }
+    }
+}
+
+/// Whether [`prepare`] puts records in the single-multiply form.
+const SINGLE: bool = cfg!(all(tinygnn_dsp, not(feature = "kernels-small")));
+
+/// The form the records (as [`prepare_records`] leaves them) and the
+/// activation allow: single-multiply with no left shift, right shifts of
+/// 1..=31, non-negative multipliers and no activation or ReLU (the zero
+/// point in the constant when every right shift is at most 23); otherwise
+/// general.
+fn single_form(prep: &[Prepared], act: Activation) -> Form {
+    let shifts = |p: &Prepared| (p[2] & 0x1F, (p[2] >> 8) & 0x1F);
+    let fits = prep.iter().all(|p| {
+        let (left, right) = shifts(p);
+        left == 0 && right >= 1 && p[1] >= 0
+    });
+    if !fits || !matches!(act, Activation::None | Activation::Relu) {
+        Form::General
+    } else if prep.iter().all(|p| shifts(p).1 <= 23) {
+        Form::SingleZp
+    } else {
+        Form::Single
+    }
+}
+
+/// A record in the single-multiply form, `[bias, mult, C_lo, C_hi, r − 1]`:
+/// `C = 2^30 + (2^(r−1) + zp·2^r)·2^31` as two words, `r` the right shift
+/// (`zp` is 0 when the zero point is added after the shift).
+fn to_single([bias, mult, lr, ..]: Prepared, zp: i8) -> Prepared {
+    let right = (lr >> 8) & 0x1F;
+    let k = (1i64 << (right - 1).clamp(0, 30)) + (i64::from(zp) << right);
+    let c = (1i64 << 30).wrapping_add(k.wrapping_shl(31));
+    [bias, mult, c as i32, (c >> 32) as i32, (right - 1).max(0)]
+}
+
+/// One value in the single-multiply form (the arithmetic of the DSP
+/// assembly, [`single_rows_dsp`]), `zp` the zero point added after the shift
+/// (0 when it is in the record's constant):
+///
+/// 1. `x = sat(acc + bias)`, ReLU'd;
+/// 2. `A = x·mult + C − (x < 0 ? 2^31 : 0)` in 64 bits (`SMLAL`);
+/// 3. `out = sat8((A >> 32 >> (r − 1)) + zp)`.
+///
+/// Equal to [`requantize`] for records that [`single_form`] admits
+/// (proptested). TFLite's value is `⌊(hm + n)/2^r⌋ + zp` with the doubling
+/// high multiply `hm = ⌊(x·mult + 2^30)/2^31⌋` and the nudge
+/// `n = 2^(r−1)`, less 1 when `hm < 0`; since `⌊(⌊y⌋ + n)/2^r⌋ =
+/// ⌊(y + n)/2^r⌋` for integers `n`, the two roundings are one:
+/// `⌊(x·mult + 2^30 + (n + zp·2^r)·2^31) / 2^(31+r)⌋`. With `mult ≥ 0`,
+/// `hm < 0` only when `x < 0`, and when `x < 0` but `hm = 0` both nudges
+/// give 0, so the sign of `x` picks the nudge. Nothing overflows:
+/// `|x·mult| < 2^62`, `|C| < 2^61 + 2^54` (`r ≤ 23` with the zero point
+/// in it, else `< 2^62`... at most `2^61 + 2^31`), and the shifted value
+/// is below 2^31 in magnitude.
+#[inline(always)]
+fn single_value(acc: i32, p: &Prepared, relu: bool, zp: i8) -> i8 {
+    let [bias, mult, c_lo, c_hi, rm1] = *p;
+    let mut x = acc.saturating_add(bias);
+    if relu {
+        x &= !(x >> 31);
+    }
+    let c = (i64::from(c_hi) << 32) | i64::from(c_lo as u32);
+    let a = i64::from(x)
+        .wrapping_mul(i64::from(mult))
+        .wrapping_add(c)
+        .wrapping_sub(i64::from(x < 0) << 31);
+    let v = ((a >> 32) as i32) >> (rm1 & 31);
+    saturate_i8(v.wrapping_add(i32::from(zp)))
+}
+
+/// [`single_value`] over a row (the portable form of [`single_rows_dsp`]).
+#[cfg_attr(all(tinygnn_dsp, not(feature = "kernels-small")), allow(dead_code))]
+#[inline]
+fn single_row(acc: &[i32], prep: &[Prepared], relu: bool, zp: i8, out: &mut [i8]) {
+    for ((o, &a), p) in out.iter_mut().zip(acc).zip(prep) {
+        *o = single_value(a, p, relu, zp);
+    }
+}
+
+/// The assembly of one value of [`single_rows_dsp`]: the accumulator in
+/// `$x`, the record loaded into r5–r9, the result stored through r2.
+/// `relu` takes `max(x, 0)`; otherwise `x < 0` subtracts 2^31 from the
+/// 64-bit sum (`SMLAL` of the sign bit with r10 = −2^31). `zp` adds r11
+/// after the shift.
+#[cfg(all(tinygnn_dsp, not(feature = "kernels-small")))]
+macro_rules! single_value_asm {
+    ($x:literal, relu, $zp:tt) => {
+        concat!(
+            "ldm r1!, {{r5-r9}}\n",
+            "qadd ", $x, ", ", $x, ", r5\n",
+            "bic ", $x, ", ", $x, ", ", $x, ", asr #31\n",
+            "smlal r7, r8, ", $x, ", r6\n",
+            single_value_asm!(@tail $zp)
+        )
+    };
+    ($x:literal, none, $zp:tt) => {
+        concat!(
+            "ldm r1!, {{r5-r9}}\n",
+            "qadd ", $x, ", ", $x, ", r5\n",
+            "lsr r5, ", $x, ", #31\n",
+            "smlal r7, r8, ", $x, ", r6\n",
+            "smlal r7, r8, r5, r10\n",
+            single_value_asm!(@tail $zp)
+        )
+    };
+    (@tail zp) => {
+        "asr r8, r8, r9\nadd r8, r8, r11\nssat r8, #8, r8\nstrb r8, [r2], #1\n"
+    };
+    (@tail nozp) => {
+        "asr r8, r8, r9\nssat r8, #8, r8\nstrb r8, [r2], #1\n"
+    };
+}
+
+/// The loop of [`single_rows_dsp`] over `args = [prep, pairs, odd, rows]`
+/// (r1): per row, pairs of values (one `LDRD` for their accumulators)
+/// while the pair count in r3 lasts, then one more value when `odd`; rows
+/// until lr reaches 0.
+#[cfg(all(tinygnn_dsp, not(feature = "kernels-small")))]
+macro_rules! single_rows_asm {
+    ($act:tt, $zp:tt, $a:expr, $args:expr, $o:expr, $zpv:expr) => {
+        core::arch::asm!(
+            "push {{r6, r7}}",
+            "push {{r1}}",
+            "ldr lr, [r1, #12]",
+            "1:",
+            "ldr r5, [sp]",
+            "ldrd r1, r3, [r5]",
+            "cbz r3, 3f",
+            "2:",
+            "ldrd r4, r12, [r0], #8",
+            single_value_asm!("r4", $act, $zp),
+            single_value_asm!("r12", $act, $zp),
+            "subs r3, r3, #1",
+            "bne 2b",
+            "3:",
+            "ldr r5, [sp]",
+            "ldr r5, [r5, #8]",
+            "cbz r5, 4f",
+            "ldr r4, [r0], #4",
+            single_value_asm!("r4", $act, $zp),
+            "4:",
+            "subs lr, lr, #1",
+            "bne 1b",
+            "add sp, #4",
+            "pop {{r6, r7}}",
+            inout("r0") $a => _,
+            inout("r1") $args => _,
+            inout("r2") $o => _,
+            in("r10") i32::MIN,
+            in("r11") $zpv,
+            out("r3") _, out("r4") _, out("r5") _, out("r8") _, out("r9") _,
+            out("r12") _, out("lr") _,
+        )
+    };
+}
+
+/// [`single_row`] over `rows` rows of `prep.len()` values in Cortex-M4/M7/M33
+/// assembly: two values per pass, each `LDM` (its record), `QADD` (bias),
+/// `BIC` (ReLU) or the sign's `LSR` + `SMLAL`, `SMLAL`, `ASR`, (`ADD` of
+/// the zero point,) `SSAT`, `STRB`, with one `LDRD` for the two
+/// accumulators; an odd last value after a row's pairs.
+#[cfg(all(tinygnn_dsp, not(feature = "kernels-small")))]
+#[allow(unsafe_code)]
+fn single_rows_dsp(
+    acc: &[i32],
+    prep: &[Prepared],
+    rows: usize,
+    relu: bool,
+    zp: i8,
+    out: &mut [i8],
+) {
+    let oc = prep.len();
+    let Some(total) = rows.checked_mul(oc) else {
+        return;
+    };
+    if rows == 0 || oc == 0 || total > acc.len() || total > out.len() || rows > u32::MAX as usize {
+        return;
+    }
+    let a = acc.as_ptr();
+    let o = out.as_mut_ptr();
+    let args: [u32; 4] = [
+        prep.as_ptr() as u32,
+        (oc / 2) as u32,
+        (oc % 2) as u32,
+        rows as u32,
+    ];
+    let args = args.as_ptr();
+    let zpv = i32::from(zp);
+    // SAFETY: `rows ≥ 1` rows of `oc ≥ 1` values: the loop reads
+    // `rows·oc ≤ acc.len()` words from `a` (`LDRD`/`LDR`: word-aligned, as
+    // `i32`) and writes `rows·oc ≤ out.len()` bytes from `o`, reading the
+    // `oc` five-word records of `prep` once per row from its start and the
+    // four words of `args` (a live local); it stops after `rows` rows. Every
+    // register it touches is an operand or a clobber; r6 and r7 (which LLVM
+    // reserves) and r1 are saved on the stack and restored, and the stack
+    // pointer is back where it was at the end.
+    unsafe {
+        match (relu, zp != 0) {
+            (true, true) => single_rows_asm!(relu, zp, a, args, o, zpv),
+            (true, false) => single_rows_asm!(relu, nozp, a, args, o, zpv),
+            (false, true) => single_rows_asm!(none, zp, a, args, o, zpv),
+            (false, false) => single_rows_asm!(none, nozp, a, args, o, zpv),
+        }
+    }
+}
 
 /// Prepares the channel records of `params` (as [`requantize_row`] reads them
 /// for `channels` output channels) into `prep`; returns how many channels
 /// have a record (the rest are left untouched by [`requantize_row_prepared`],
 /// as by [`requantize_row`]).
-pub fn prepare(params: &[u8], channels: usize, prep: &mut [Prepared]) -> usize {
+pub fn prepare_records(params: &[u8], channels: usize, prep: &mut [Prepared]) -> usize {
     // One loop for both forms (indexed records, no `ChunksExact` and no
     // closure instantiated per form: the smallest code at opt-level "z",
     // docs/size.md).
@@ -222,6 +533,7 @@ pub fn prepare(params: &[u8], channels: usize, prep: &mut [Prepared]) -> usize {
             } else {
                 (1u32 << right as u32).wrapping_sub(1) as i32
             },
+            0,
         ];
         n += 1;
     }
@@ -303,7 +615,7 @@ fn prepared_i32(
 ) {
     let zp = i32::from(zp_out);
     for ((o, &a), p) in out.iter_mut().zip(acc).zip(prep) {
-        let [bias, mult, lr, mask] = *p;
+        let [bias, mult, lr, mask, _] = *p;
         // `prepare` keeps left ≤ 30 and right ≤ 31; the masks keep the
         // shifts in range for any record.
         let (left, right) = ((lr & 0x1F) as u32, ((lr >> 8) & 0x1F) as u32);
@@ -348,7 +660,7 @@ fn prepared_i32_fast<const LEFT: bool>(
 ) {
     let zp = i32::from(zp_out);
     for ((o, &a), p) in out.iter_mut().zip(acc).zip(prep) {
-        let [bias, mult, lr, mask] = *p;
+        let [bias, mult, lr, mask, _] = *p;
         let (left, right) = ((lr & 0x1F) as u32, ((lr >> 8) & 0x1F) as u32);
         let x = act(a.saturating_add(bias));
         let xl = if LEFT && left != 0 {
@@ -409,7 +721,7 @@ fn prepared_with<const LEFT: bool>(
     let zp = i64::from(zp_out);
     let (lo, hi) = (i64::from(i32::MIN), i64::from(i32::MAX));
     for ((o, &a), p) in out.iter_mut().zip(acc).zip(prep) {
-        let [bias, mult, lr, half] = *p;
+        let [bias, mult, lr, half, _] = *p;
         // `prepare` keeps left ≤ 30 and right ≤ 31; the masks keep the
         // shifts in range for any record.
         let (left, right) = ((lr & 0x1F) as u32, ((lr >> 8) & 0x1F) as u32);
@@ -564,8 +876,8 @@ mod tests {
             requantize_row_ref(&acc, params, act, zp, &mut want);
             requantize_row(&acc, params, act, zp, &mut got);
             proptest::prop_assert_eq!(&got, &want);
-            let mut prep = vec![[0i32; 4]; acc.len()];
-            let n = prepare(params, acc.len(), &mut prep);
+            let mut prep = vec![[0i32; 5]; acc.len()];
+            let n = prepare_records(params, acc.len(), &mut prep);
             let mut got2 = vec![7i8; acc.len()];
             requantize_row_prepared(&acc, &prep[..n], act, zp, &mut got2);
             proptest::prop_assert_eq!(&got2, &want);
@@ -574,7 +886,7 @@ mod tests {
             // left-shift step (the latter only when no record shifts left).
             let masked: Vec<Prepared> = prep[..n]
                 .iter()
-                .map(|&[b, m, lr, _]| [b, m, lr, ((1u32 << ((lr >> 8) & 0x1F)) - 1) as i32])
+                .map(|&[b, m, lr, _, _]| [b, m, lr, ((1u32 << ((lr >> 8) & 0x1F)) - 1) as i32, 0])
                 .collect();
             let left = masked.iter().any(|p| p[2] & 0x1F != 0);
             let fast = |act: &dyn Fn(i32) -> i32, out: &mut [i8]| {
@@ -593,6 +905,132 @@ mod tests {
                 proptest::prop_assert_eq!(&got4, &want);
             }
         }
+    }
+
+    /// Records the single-multiply form takes: right shifts 1..=31,
+    /// non-negative multipliers, any bias; accumulators of every size.
+    fn single_strategy() -> impl proptest::strategy::Strategy<Value = (Vec<i32>, Vec<u8>)> {
+        use proptest::prelude::*;
+        (1usize..20)
+            .prop_flat_map(|n| {
+                let acc = prop_oneof![
+                    any::<i32>(),
+                    -100_000i32..100_000,
+                    Just(i32::MIN),
+                    Just(i32::MAX),
+                    Just(-1),
+                    (1i32 << 29)..i32::MAX,
+                    i32::MIN..-(1 << 29),
+                ];
+                let rec = (
+                    prop_oneof![any::<i32>(), -1000i32..1000, Just(i32::MIN), Just(i32::MAX)],
+                    prop_oneof![
+                        (1i32 << 30)..=i32::MAX,
+                        0..=i32::MAX,
+                        Just(0),
+                        Just(1 << 30),
+                        Just(i32::MAX)
+                    ],
+                    prop_oneof![-31i32..=-1, -23i32..=-1, Just(-23), Just(-24), Just(-31)],
+                );
+                (
+                    proptest::collection::vec(acc, n),
+                    proptest::collection::vec(rec, n),
+                )
+            })
+            .prop_map(|(acc, recs)| {
+                let bytes = recs
+                    .iter()
+                    .flat_map(|&(b, m, sh)| [b, m, sh])
+                    .flat_map(|w| w.to_le_bytes())
+                    .collect();
+                (acc, bytes)
+            })
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+        #[test]
+        fn single_multiply_form_matches_reference(
+            (acc, params) in single_strategy(),
+            relu in proptest::bool::ANY,
+            zp in proptest::num::i8::ANY,
+        ) {
+            let act = if relu { Activation::Relu } else { Activation::None };
+            let mut want = vec![7i8; acc.len()];
+            requantize_row_ref(&acc, &params, act, zp, &mut want);
+            let mut prep = vec![[0i32; 5]; acc.len()];
+            let n = prepare_records(&params, acc.len(), &mut prep);
+            proptest::prop_assert_eq!(n, acc.len());
+            let form = single_form(&prep, act);
+            proptest::prop_assert!(form != Form::General);
+            // The zero point after the shift (any record), and in the
+            // constant (when every right shift allows it).
+            let single: Vec<Prepared> = prep.iter().map(|&p| to_single(p, 0)).collect();
+            let mut got = vec![7i8; acc.len()];
+            single_row(&acc, &single, relu, zp, &mut got);
+            proptest::prop_assert_eq!(&got, &want);
+            if form == Form::SingleZp {
+                let single: Vec<Prepared> = prep.iter().map(|&p| to_single(p, zp)).collect();
+                let mut got = vec![7i8; acc.len()];
+                single_row(&acc, &single, relu, 0, &mut got);
+                proptest::prop_assert_eq!(&got, &want);
+            }
+            // Through `prepare` (the single form on DSP targets only).
+            let mut prep2 = vec![[0i32; 5]; acc.len()];
+            let rq = prepare(&params, acc.len(), act, zp, &mut prep2);
+            let mut got2 = vec![7i8; acc.len()];
+            rq.row(&acc, &mut got2);
+            proptest::prop_assert_eq!(&got2, &want);
+        }
+    }
+
+    /// Records outside the single-multiply form keep the general one.
+    #[test]
+    fn single_form_refuses_what_it_cannot_compute() {
+        let rec = |m: i32, sh: i32| {
+            let mut p = [[0i32; 5]];
+            let bytes: Vec<u8> = [5, m, sh]
+                .iter()
+                .flat_map(|w: &i32| w.to_le_bytes())
+                .collect();
+            prepare_records(&bytes, 1, &mut p);
+            p
+        };
+        assert_eq!(
+            single_form(&rec(1 << 30, -1), Activation::Relu),
+            Form::SingleZp
+        );
+        assert_eq!(single_form(&rec(0, -23), Activation::None), Form::SingleZp);
+        assert_eq!(
+            single_form(&rec(i32::MAX, -24), Activation::None),
+            Form::Single
+        );
+        assert_eq!(
+            single_form(&rec(i32::MAX, -31), Activation::None),
+            Form::Single
+        );
+        assert_eq!(
+            single_form(&rec(1 << 30, 0), Activation::None),
+            Form::General,
+            "right 0"
+        );
+        assert_eq!(
+            single_form(&rec(1 << 30, 2), Activation::None),
+            Form::General,
+            "left"
+        );
+        assert_eq!(
+            single_form(&rec(-5, -3), Activation::None),
+            Form::General,
+            "mult < 0"
+        );
+        let leaky = Activation::LeakyRelu { alpha_q16: 6554 };
+        assert_eq!(
+            single_form(&rec(1 << 30, -3), leaky),
+            Form::General,
+            "leaky ReLU"
+        );
     }
 
     #[test]

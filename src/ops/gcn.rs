@@ -22,8 +22,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{
-    is_i2, is_i4, region_bytes, rows_mut, Check, Ctx, Env, OpDef, Out, Scratch, Shapes, Src,
-    Tensors,
+    is_i2, is_i4, region_bytes, Check, Ctx, Env, OpDef, Out, Scratch, Shapes, Src, Tensors,
 };
 use crate::error::{Error, Result};
 use crate::format::small::Reader;
@@ -99,16 +98,20 @@ fn dinv_table<'r, 's: 'r>(
     Ok(dinv)
 }
 
+/// Rows aggregated before one requantization call ([`requant::RowRequant::rows`]).
+const REQUANT_ROWS: usize = 16;
+
 /// Scratch taken by [`run`]: weight sums, `h` (`nodes × out_ch` i32), `dinv`
-/// (`nodes` u32, [`dinv_store`]), an i64 and an i32 accumulator row, the
-/// prepared channel records ([`requant::prepare`], 16 bytes per channel).
+/// (`nodes` u32, [`dinv_store`]), an i64 accumulator row, a block of
+/// [`REQUANT_ROWS`] i32 rows, the prepared channel records
+/// ([`requant::prepare`], 20 bytes per channel).
 pub fn scratch_bytes(nodes: usize, _in_ch: usize, out_ch: usize) -> usize {
     region_bytes::<i32>(out_ch)
         .saturating_add(region_bytes::<requant::Prepared>(out_ch))
         .saturating_add(region_bytes::<i32>(nodes.saturating_mul(out_ch)))
         .saturating_add(region_bytes::<u32>(nodes))
         .saturating_add(region_bytes::<i64>(out_ch))
-        .saturating_add(region_bytes::<i32>(out_ch))
+        .saturating_add(region_bytes::<i32>(out_ch.saturating_mul(REQUANT_ROWS)))
 }
 
 /// The in-edges of `i` as `(source, Q16 weight)`: the graph's weights with
@@ -453,10 +456,9 @@ pub fn run(
         scratch.take::<u32>(n)?
     };
     let acc = scratch.take::<i64>(oc)?;
-    let row = scratch.take::<i32>(oc)?;
+    let block = scratch.take::<i32>(oc.saturating_mul(REQUANT_ROWS))?;
     let prep = scratch.take::<requant::Prepared>(oc)?;
-    let np = requant::prepare(params, oc, prep);
-    let prep = prep.get(..np).unwrap_or(&[]);
+    let rq = requant::prepare(params, oc, act, out.zp, prep);
     let overflow = Error::Overflow { op: ctx.op };
 
     x.weight_sums(w, sums);
@@ -467,7 +469,14 @@ pub fn run(
     let unit_blocks = !flags.edge_weight && flags.normalize && !cfg!(feature = "kernels-small");
     // `unit_row`'s coefficients (one buffer for the whole op, not per row).
     let mut cs = [[0i32; 2]; EXACT_TERMS];
-    for (i, or) in rows_mut(out.data, oc).enumerate().take(n) {
+    // Rows are aggregated into `block` and requantized REQUANT_ROWS at a time.
+    let rows_out = (out.data.len() / oc.max(1)).min(n);
+    let mut pending = 0usize;
+    for i in 0..rows_out {
+        let at = pending.saturating_mul(oc);
+        let Some(row) = block.get_mut(at..at.saturating_add(oc)) else {
+            break;
+        };
         if unit_blocks && ctx.csr.degree(i) < EXACT_TERMS {
             let di = dinv_load(dinv.get(i).copied().unwrap_or(0));
             let nb = ctx.csr.neighbors(i);
@@ -476,51 +485,77 @@ pub fn run(
             } else {
                 unit_row::<4>(nb, i, di, dinv, h, flags, row, &mut cs).ok_or(overflow)?;
             }
-            requant::requantize_row_prepared(row, prep, act, out.zp, or);
-            continue;
-        }
-        acc.fill(0);
-        let di = dinv_load(dinv.get(i).copied().unwrap_or(0));
-        let exact = ctx.csr.degree(i) < EXACT_TERMS;
-        // One pass: the self-loop's weight (the last input loop's, or the
-        // fill) is noted on the way and its term added after the edges.
-        let mut loop_w = fill_w(flags);
-        if flags.edge_weight || cfg!(feature = "kernels-small") {
-            for (j, w) in in_edges(ctx, i, flags) {
-                if flags.add_self_loops && j == i {
-                    loop_w = w;
-                    continue;
-                }
-                let dj = dinv_load(dinv.get(j).copied().unwrap_or(0));
-                let c = coef(flags.normalize, dj, w, di).ok_or(overflow)?;
-                accumulate(acc, c, h, j, exact);
-            }
         } else {
-            // Unit weights: the same terms with the weight 1.0 folded into
-            // the coefficient ([`unit_coef`]) and no weight stream to read.
-            let unnormalised = coef(false, 0, ONE_Q16, 0).ok_or(overflow)?;
-            for &j in ctx.csr.edges(i).0 {
-                let j = usize::from(j);
-                if flags.add_self_loops && j == i {
-                    loop_w = ONE_Q16;
-                    continue;
-                }
-                let c = if flags.normalize {
-                    unit_coef(dinv_load(dinv.get(j).copied().unwrap_or(0)), di).ok_or(overflow)?
-                } else {
-                    unnormalised
-                };
-                accumulate(acc, c, h, j, exact);
+            aggregate_row(ctx, i, flags, dinv, h, acc, row, overflow)?;
+        }
+        pending += 1;
+        if pending == REQUANT_ROWS || i + 1 == rows_out {
+            let start = (i + 1 - pending).saturating_mul(oc);
+            let end = (i + 1).saturating_mul(oc);
+            if let (Some(o), Some(b)) = (out.data.get_mut(start..end), block.get(..end - start)) {
+                rq.rows(b, o);
             }
+            pending = 0;
         }
-        if flags.add_self_loops {
-            let c = coef(flags.normalize, di, loop_w, di).ok_or(overflow)?;
-            accumulate(acc, c, h, i, exact);
+    }
+    Ok(())
+}
+
+/// One row of the general neighbour sum into `row`: `Σ_j c_ij·h_j` over
+/// the in-edges of `i` and its self-loop, in `i64` (`acc`), rounded from
+/// Q24.
+#[allow(clippy::too_many_arguments)]
+#[inline]
+fn aggregate_row(
+    ctx: &Ctx<'_>,
+    i: usize,
+    flags: GcnFlags,
+    dinv: &[u32],
+    h: &[i32],
+    acc: &mut [i64],
+    row: &mut [i32],
+    overflow: Error,
+) -> Result<()> {
+    acc.fill(0);
+    let di = dinv_load(dinv.get(i).copied().unwrap_or(0));
+    let exact = ctx.csr.degree(i) < EXACT_TERMS;
+    // One pass: the self-loop's weight (the last input loop's, or the
+    // fill) is noted on the way and its term added after the edges.
+    let mut loop_w = fill_w(flags);
+    if flags.edge_weight || cfg!(feature = "kernels-small") {
+        for (j, w) in in_edges(ctx, i, flags) {
+            if flags.add_self_loops && j == i {
+                loop_w = w;
+                continue;
+            }
+            let dj = dinv_load(dinv.get(j).copied().unwrap_or(0));
+            let c = coef(flags.normalize, dj, w, di).ok_or(overflow)?;
+            accumulate(acc, c, h, j, exact);
         }
-        for (r, &a) in row.iter_mut().zip(acc.iter()) {
-            *r = round_shift_i64_to_i32(a, 24);
+    } else {
+        // Unit weights: the same terms with the weight 1.0 folded into
+        // the coefficient ([`unit_coef`]) and no weight stream to read.
+        let unnormalised = coef(false, 0, ONE_Q16, 0).ok_or(overflow)?;
+        for &j in ctx.csr.edges(i).0 {
+            let j = usize::from(j);
+            if flags.add_self_loops && j == i {
+                loop_w = ONE_Q16;
+                continue;
+            }
+            let c = if flags.normalize {
+                unit_coef(dinv_load(dinv.get(j).copied().unwrap_or(0)), di).ok_or(overflow)?
+            } else {
+                unnormalised
+            };
+            accumulate(acc, c, h, j, exact);
         }
-        requant::requantize_row_prepared(row, prep, act, out.zp, or);
+    }
+    if flags.add_self_loops {
+        let c = coef(flags.normalize, di, loop_w, di).ok_or(overflow)?;
+        accumulate(acc, c, h, i, exact);
+    }
+    for (r, &a) in row.iter_mut().zip(acc.iter()) {
+        *r = round_shift_i64_to_i32(a, 24);
     }
     Ok(())
 }

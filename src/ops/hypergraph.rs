@@ -64,7 +64,7 @@ pub struct HypergraphConv {
 
 /// Scratch taken by [`run`]: weight sums, `h` and `T` (`nodes × out_ch` i32
 /// each), `D` (`nodes` u64), the i64 hyperedge row, the i32 output row and
-/// the prepared channel records (16 bytes per channel).
+/// the prepared channel records (20 bytes per channel).
 pub fn scratch_bytes(nodes: usize, out_ch: usize) -> usize {
     let mut t = super::ScratchSize::default();
     t.add::<i32>(out_ch)
@@ -117,8 +117,7 @@ pub fn run(
     let s = scratch.take::<i64>(oc)?;
     let row = scratch.take::<i32>(oc)?;
     let prep = scratch.take::<requant::Prepared>(oc)?;
-    let np = requant::prepare(params, oc, prep);
-    let prep = prep.get(..np).unwrap_or(&[]);
+    let rq = requant::prepare(params, oc, act, out.zp, prep);
 
     x.weight_sums(w, sums);
     x.matmul(w, sums, h);
@@ -178,7 +177,7 @@ pub fn run(
             };
             *r = q.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32;
         }
-        requant::requantize_row_prepared(row, prep, act, out.zp, or);
+        rq.row(row, or);
     }
     Ok(())
 }

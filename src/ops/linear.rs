@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{
-    is_i2, is_i4, region_bytes, rows_mut, Check, Env, In, OpDef, Out, Scratch, Shapes, Src, Tensors,
+    is_i2, is_i4, region_bytes, Check, Env, In, OpDef, Out, Scratch, Shapes, Src, Tensors,
 };
 use crate::error::Result;
 use crate::format::small::Reader;
@@ -21,7 +21,7 @@ pub const BLOCK: usize = 4;
 
 /// Scratch taken by [`run`]: the weight sums, a `[BLOCK, out_ch]`
 /// accumulator block and the prepared channel records
-/// ([`requant::prepare`], 16 bytes per channel).
+/// ([`requant::prepare`], 20 bytes per channel).
 pub fn scratch_bytes(_in_ch: usize, out_ch: usize) -> usize {
     region_bytes::<i32>(out_ch)
         .saturating_add(region_bytes::<requant::Prepared>(out_ch))
@@ -42,8 +42,7 @@ pub fn run(
     let sums = scratch.take::<i32>(oc)?;
     let acc = scratch.take::<i32>(oc.saturating_mul(BLOCK))?;
     let prep = scratch.take::<requant::Prepared>(oc)?;
-    let np = requant::prepare(params, oc, prep);
-    let prep = prep.get(..np).unwrap_or(&[]);
+    let rq = requant::prepare(params, oc, act, out.zp, prep);
     x.weight_sums(w, sums);
     let rows = x.rows();
     let mut blocks = out.data.chunks_mut(oc.saturating_mul(BLOCK).max(1));
@@ -69,14 +68,9 @@ pub fn run(
                 x.matvec_row(w, i + r, sums, a);
             }
         }
-        // Paired by `next()`, not `zip`: Zip's length computation divides by
-        // the chunk sizes out of line (a panic path at opt-level "s").
-        let (mut os, mut accs) = (rows_mut(ob, oc), acc.chunks_exact(oc.max(1)));
-        for _ in 0..k {
-            let (Some(or), Some(a)) = (os.next(), accs.next()) else {
-                break;
-            };
-            requant::requantize_row_prepared(a, prep, act, out.zp, or);
+        let n = k.saturating_mul(oc);
+        if let (Some(o), Some(a)) = (ob.get_mut(..n), acc.get(..n)) {
+            rq.rows(a, o);
         }
         i += k;
     }

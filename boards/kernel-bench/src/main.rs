@@ -25,6 +25,7 @@ use core::ptr::{read_volatile, write_volatile};
 use cortex_m as _;
 use cortex_m_rt::entry;
 use cortex_m_semihosting::{debug, hprintln};
+use tinygnn::kernels::requant::{self, Activation};
 use tinygnn::kernels::{dense, pairs};
 
 #[cfg(feature = "m0")]
@@ -321,6 +322,120 @@ fn bench(overhead: u64) {
     all("matmul-default", &|o| dense::matmul(w, cols, x, zp, &sums, o));
 }
 
+const RQ_OUT: usize = 11;
+const RQ_ROWS: usize = 5;
+
+/// One random `(bias, mult, shift)` record: mostly what the single-multiply
+/// form takes (right shifts 1..=31, multipliers ≥ 0), sometimes not.
+fn rq_record(rng: &mut Rng, out: &mut [u8]) {
+    let bias = match rng.below(8) {
+        0 => i32::MIN,
+        1 => i32::MAX,
+        2 => rng.next() as i32,
+        _ => (rng.next() as i32) % 100_000,
+    };
+    let mult = match rng.below(8) {
+        0 => 1 << 30,
+        1 => i32::MAX,
+        2 => 0,
+        3 => rng.next() as i32, // sometimes negative: the general form
+        _ => ((rng.next() >> 1) | (1 << 30)) as i32,
+    };
+    let shift = match rng.below(16) {
+        0 => 0,
+        1 => rng.below(4) as i32 + 1,
+        2 => -31,
+        3 => -24,
+        _ => -(rng.below(23) as i32 + 1),
+    };
+    for (d, v) in out.chunks_exact_mut(4).zip([bias, mult, shift]) {
+        d.copy_from_slice(&v.to_le_bytes());
+    }
+}
+
+/// `requant::prepare` + `RowRequant::rows` (the single-multiply assembly on
+/// DSP targets) against `requantize_row_ref` on `CASES` random cases.
+fn check_requant() -> u32 {
+    let mut rng = Rng(0x0dd_ba11);
+    let mut params = [0u8; 12 * RQ_OUT];
+    let mut acc = [0i32; RQ_OUT * RQ_ROWS];
+    let mut prep = [[0i32; 5]; RQ_OUT];
+    for case in 0..CASES {
+        let oc = rng.range(1, RQ_OUT);
+        let rows = rng.range(1, RQ_ROWS);
+        for c in 0..oc {
+            rq_record(&mut rng, &mut params[12 * c..12 * c + 12]);
+        }
+        for a in acc.iter_mut() {
+            *a = match rng.below(10) {
+                0 => i32::MIN,
+                1 => i32::MAX,
+                2 | 3 => rng.next() as i32,
+                _ => (rng.next() as i32) % 1_000_000,
+            };
+        }
+        let act = match rng.below(3) {
+            0 => Activation::None,
+            1 => Activation::Relu,
+            _ => Activation::LeakyRelu { alpha_q16: 6554 },
+        };
+        let zp = rng.next() as i8;
+        let params = &params[..12 * oc];
+        let mut want = [0i8; RQ_OUT * RQ_ROWS];
+        let mut got = [0i8; RQ_OUT * RQ_ROWS];
+        for r in 0..rows {
+            let o = r * oc;
+            requant::requantize_row_ref(&acc[o..o + oc], params, act, zp, &mut want[o..o + oc]);
+        }
+        let rq = requant::prepare(params, oc, act, zp, &mut prep);
+        rq.rows(&acc[..rows * oc], &mut got[..rows * oc]);
+        if got != want {
+            fail("requant", oc, rows, 0, case);
+        }
+    }
+    CASES
+}
+
+/// Instructions per value of `RowRequant::rows` over `[64, 16]` accumulators
+/// (the records of a typical layer: right shifts 7..=12).
+fn bench_requant(overhead: u64) {
+    const OC: usize = 16;
+    const ROWS: usize = 64;
+    let mut rng = Rng(0x5eed);
+    let mut params = [0u8; 12 * OC];
+    for c in 0..OC {
+        let rec = [
+            (rng.next() as i32) % 5000,
+            ((rng.next() >> 1) | (1 << 30)) as i32,
+            -(rng.below(6) as i32 + 7),
+        ];
+        for (d, v) in params[12 * c..12 * c + 12].chunks_exact_mut(4).zip(rec) {
+            d.copy_from_slice(&v.to_le_bytes());
+        }
+    }
+    let mut acc = [0i32; OC * ROWS];
+    acc.iter_mut().for_each(|a| *a = (rng.next() as i32) % 200_000);
+    let mut prep = [[0i32; 5]; OC];
+    let mut out = [0i8; OC * ROWS];
+    for (name, act) in [("requant-relu", Activation::Relu), ("requant-none", Activation::None)] {
+        let rq = requant::prepare(black_box(&params), OC, act, -5, &mut prep);
+        let n = count(overhead, || rq.rows(black_box(&acc), black_box(&mut out)));
+        let values = (OC * ROWS) as u64;
+        let milli = (n * 1000 + values / 2) / values;
+        hprintln!(
+            "kernel-bench {} {} channels={} rows={} values={} instructions={} per_value={}.{:03}",
+            BOARD,
+            name,
+            OC,
+            ROWS,
+            values,
+            n,
+            milli / 1000,
+            milli % 1000
+        );
+    }
+}
+
 #[entry]
 fn main() -> ! {
     timer::init();
@@ -334,7 +449,14 @@ fn main() -> ! {
         CASES,
         pairs::HAS_DSP
     );
+    let rq = check_requant();
+    hprintln!(
+        "kernel-check {} ok: requantization equals the reference on {} random cases",
+        BOARD,
+        rq
+    );
     bench(overhead);
+    bench_requant(overhead);
     debug::exit(debug::EXIT_SUCCESS);
     #[allow(clippy::empty_loop)]
     loop {}
