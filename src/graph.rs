@@ -164,9 +164,7 @@ pub struct GraphInput<'a> {
     pub pairs: Option<NodePairs<'a>>,
     /// The hypergraph incidence (PyG's `hyperedge_index`, with
     /// `hyperedge_weight`), read by `HypergraphConv`; other models ignore it.
-    /// (A reference: it keeps this struct, which the C API's session
-    /// handle holds for a prepared graph, one pointer larger only.)
-    pub hyperedges: Option<&'a Hyperedges<'a>>,
+    pub hyperedges: Option<Hyperedges<'a>>,
 }
 
 /// Edge features, row-major `[num_edges, D]`.
@@ -244,8 +242,8 @@ impl<'a> GraphInput<'a> {
 
     /// With a hypergraph incidence (read only by models with a `HypergraphConv`).
     #[must_use]
-    pub const fn with_hyperedges(mut self, hyperedges: &'a Hyperedges<'a>) -> Self {
-        self.hyperedges = Some(hyperedges);
+    pub const fn with_hyperedges(mut self, hyperedges: &Hyperedges<'a>) -> Self {
+        self.hyperedges = Some(*hyperedges);
         self
     }
 

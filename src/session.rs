@@ -1059,7 +1059,7 @@ impl<'a, 'm> Session<'a, 'm> {
 #[cfg(feature = "op-hypergraph")]
 fn hyperedges_of<'x>(model: &Model<'_>, input: &GraphInput<'x>) -> crate::graph::Hyperedges<'x> {
     match input.hyperedges {
-        Some(h) if model.uses_hyperedges() => *h,
+        Some(h) if model.uses_hyperedges() => h,
         _ => crate::graph::Hyperedges::EMPTY,
     }
 }

@@ -1024,7 +1024,7 @@ fn guarded_run(model: &Model<'_>, g: &Graph, fill: u8) -> Outcome {
             edges,
             weight: Some(weight),
         });
-    input.hyperedges = hyper.as_ref();
+    input.hyperedges = hyper;
     let graphs = input.num_graphs();
     let need = model.arena_bytes_with_pairs(g.n, g.src.len(), graphs, g.pairs.0.len());
     assert!(need < 1 << 26, "arena_bytes {need} for a tiny graph");

@@ -196,7 +196,7 @@ fn hyperedge_input_errors() {
     let x = [1i8; 3 * 2];
     let run1 = |h: Option<&Hyperedges>| {
         let mut input = GraphInput::new(3, Features::I8(&x), &[], &[]);
-        input.hyperedges = h;
+        input.hyperedges = h.copied();
         run(&bytes, &input).map(|_| ())
     };
     assert_eq!(run1(None), Err(Error::MissingHyperedges));

@@ -21,7 +21,7 @@
 #define TGNN_MODEL_STORAGE_WORDS 160
 
 // `uint64_t` words of storage a `tgnn_session` handle takes.
-#define TGNN_SESSION_STORAGE_WORDS 136
+#define TGNN_SESSION_STORAGE_WORDS 144
 
 // Bytes of storage a `tgnn_model` handle takes (`sizeof(tgnn_model)`).
 #define TGNN_MODEL_STORAGE_BYTES (TGNN_MODEL_STORAGE_WORDS * 8)
@@ -77,7 +77,8 @@ typedef struct tgnn_session {
 // `features_len`; `sources`, `targets` and `edge_weight` `num_edges`; `batch`
 // `num_nodes`; `sparse_row_ptr` `num_nodes + 1`, `sparse_cols` `features_len`;
 // `edge_attr_f32` / `edge_attr_i8` `edge_attr_len` (`num_edges × D`);
-// `pair_sources` and `pair_targets` `num_pairs`.
+// `pair_sources` and `pair_targets` `num_pairs`; `hyperedge_nodes` and
+// `hyperedge_ids` `num_incidences`; `hyperedge_weight` `num_hyperedge_weights`.
 typedef struct tgnn_graph {
   // Number of nodes (all graphs of the batch together).
   size_t num_nodes;
@@ -121,6 +122,20 @@ typedef struct tgnn_graph {
   const uint16_t *pair_targets;
   // Number of pairs (entries in `pair_sources` and in `pair_targets`).
   size_t num_pairs;
+  // The hypergraph incidence of a model with a `HypergraphConv`, node of
+  // each incidence (PyG's `hyperedge_index[0]`), or NULL; ignored by every
+  // other model. Both incidence lists or neither
+  // (`TGNN_ERR_HYPEREDGE_LIST_MISMATCH` otherwise).
+  const uint16_t *hyperedge_nodes;
+  // Hyperedge of each incidence (PyG's `hyperedge_index[1]`), or NULL.
+  const uint16_t *hyperedge_ids;
+  // Number of incidences (entries in `hyperedge_nodes` and in `hyperedge_ids`).
+  size_t num_incidences;
+  // One weight per hyperedge (PyG's `hyperedge_weight`, at least
+  // `max(hyperedge_ids) + 1` values), or NULL for all 1.0.
+  const float *hyperedge_weight;
+  // Number of values in `hyperedge_weight`.
+  size_t num_hyperedge_weights;
 } tgnn_graph;
 
 // One output tensor of the last run: int8 values with their quantization

@@ -52,7 +52,7 @@ pub const TGNN_FORMAT_VERSION: u32 = 1;
 /// `uint64_t` words of storage a `tgnn_model` handle takes.
 pub const TGNN_MODEL_STORAGE_WORDS: usize = 160;
 /// `uint64_t` words of storage a `tgnn_session` handle takes.
-pub const TGNN_SESSION_STORAGE_WORDS: usize = 136;
+pub const TGNN_SESSION_STORAGE_WORDS: usize = 144;
 /// Bytes of storage a `tgnn_model` handle takes (`sizeof(tgnn_model)`).
 pub const TGNN_MODEL_STORAGE_BYTES: usize = TGNN_MODEL_STORAGE_WORDS * 8;
 /// Bytes of storage a `tgnn_session` handle takes (`sizeof(tgnn_session)`).
@@ -91,7 +91,8 @@ pub const TGNN_FEATURES_SPARSE_I8: u32 = 2;
 /// `features_len`; `sources`, `targets` and `edge_weight` `num_edges`; `batch`
 /// `num_nodes`; `sparse_row_ptr` `num_nodes + 1`, `sparse_cols` `features_len`;
 /// `edge_attr_f32` / `edge_attr_i8` `edge_attr_len` (`num_edges × D`);
-/// `pair_sources` and `pair_targets` `num_pairs`.
+/// `pair_sources` and `pair_targets` `num_pairs`; `hyperedge_nodes` and
+/// `hyperedge_ids` `num_incidences`; `hyperedge_weight` `num_hyperedge_weights`.
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct tgnn_graph {
@@ -137,6 +138,20 @@ pub struct tgnn_graph {
     pub pair_targets: *const u16,
     /// Number of pairs (entries in `pair_sources` and in `pair_targets`).
     pub num_pairs: usize,
+    /// The hypergraph incidence of a model with a `HypergraphConv`, node of
+    /// each incidence (PyG's `hyperedge_index[0]`), or NULL; ignored by every
+    /// other model. Both incidence lists or neither
+    /// (`TGNN_ERR_HYPEREDGE_LIST_MISMATCH` otherwise).
+    pub hyperedge_nodes: *const u16,
+    /// Hyperedge of each incidence (PyG's `hyperedge_index[1]`), or NULL.
+    pub hyperedge_ids: *const u16,
+    /// Number of incidences (entries in `hyperedge_nodes` and in `hyperedge_ids`).
+    pub num_incidences: usize,
+    /// One weight per hyperedge (PyG's `hyperedge_weight`, at least
+    /// `max(hyperedge_ids) + 1` values), or NULL for all 1.0.
+    pub hyperedge_weight: *const f32,
+    /// Number of values in `hyperedge_weight`.
+    pub num_hyperedge_weights: usize,
 }
 
 /// One output tensor of the last run: int8 values with their quantization
@@ -724,6 +739,7 @@ unsafe fn graph_input<'a>(g: &tgnn_graph) -> Res<rt::GraphInput<'a>> {
             (None, None) => None,
         };
         input.pairs = pairs(g)?;
+        input.hyperedges = hyperedges(g)?;
         Ok(input)
     }
 }
@@ -782,6 +798,36 @@ unsafe fn pairs<'a>(g: &tgnn_graph) -> Res<Option<rt::NodePairs<'a>>> {
             Ok(Some(rt::NodePairs { sources, targets }))
         }
         _ => Err(TGNN_ERR_PAIR_LIST_MISMATCH),
+    }
+}
+
+/// The hypergraph incidence of a C graph: both lists or neither.
+///
+/// # Safety
+/// Each non-NULL incidence array of `g` holds `num_incidences` values and
+/// `hyperedge_weight` (if not NULL) `num_hyperedge_weights`, alive and
+/// unchanged for `'a`.
+unsafe fn hyperedges<'a>(g: &tgnn_graph) -> Res<Option<rt::Hyperedges<'a>>> {
+    match (g.hyperedge_nodes.is_null(), g.hyperedge_ids.is_null()) {
+        (true, true) if g.num_incidences == 0 => Ok(None),
+        (true, true) => Err(TGNN_ERR_NULL_POINTER),
+        (false, false) => {
+            // SAFETY: the caller guarantees the documented lengths; `slice`
+            // checks alignment and the byte size before building them.
+            let (nodes, edges, weight) = unsafe {
+                (
+                    slice(g.hyperedge_nodes, g.num_incidences)?,
+                    slice(g.hyperedge_ids, g.num_incidences)?,
+                    opt_slice(g.hyperedge_weight, g.num_hyperedge_weights)?,
+                )
+            };
+            Ok(Some(rt::Hyperedges {
+                nodes,
+                edges,
+                weight,
+            }))
+        }
+        _ => Err(TGNN_ERR_HYPEREDGE_LIST_MISMATCH),
     }
 }
 

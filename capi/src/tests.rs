@@ -67,6 +67,11 @@ fn graph_f32(n: usize, x: &[f32], s: &[u16], t: &[u16], w: Option<&[f32]>) -> tg
         pair_sources: null(),
         pair_targets: null(),
         num_pairs: 0,
+        hyperedge_nodes: null(),
+        hyperedge_ids: null(),
+        num_incidences: 0,
+        hyperedge_weight: null(),
+        num_hyperedge_weights: 0,
     }
 }
 
@@ -1409,4 +1414,98 @@ fn recurrent_steps_through_the_c_api_equal_the_runtime() {
     assert_eq!(st, TGNN_OK);
     let kgraph = graph_f32(kg.num_nodes, &kg.x, &kg.sources, &kg.targets, None);
     assert_eq!(run_step(&mut ks, &kgraph, &mut []), TGNN_ERR_NOT_RECURRENT);
+}
+
+#[test]
+fn hyperedges_through_the_c_api_equal_the_runtime() {
+    let bytes = tinygnn_testkit::hyper_op_model();
+    let m = init_model(&bytes);
+    let model = rt::Model::from_bytes(&bytes).unwrap();
+    // 6 nodes, 3 features; hyperedges {0,1,2}, {2,3}, {3,4,5,0}, weighted.
+    let n = 6;
+    // Features across the input's range (scale 0.05), as the fixture's own test.
+    let x: Vec<f32> = (0..n * 3).map(|i| (i % 7) as f32 * 1.2 - 3.6).collect();
+    let nodes = [0u16, 1, 2, 2, 3, 3, 4, 5, 0];
+    let ids = [0u16, 0, 0, 1, 1, 2, 2, 2, 2];
+    let weight = [1.0f32, 0.5, 2.0];
+    let hyper = rt::Hyperedges {
+        nodes: &nodes,
+        edges: &ids,
+        weight: Some(&weight),
+    };
+    let input = GraphInput::new(n, Features::F32(&x), &[], &[]).with_hyperedges(&hyper);
+    let need = model.arena_bytes(n, nodes.len(), 1);
+    let mut rust_arena = vec![0u8; need];
+    let want = rt::Session::new(&model, &mut rust_arena)
+        .run(&input)
+        .unwrap()
+        .data
+        .to_vec();
+    assert_spread_ok(&want);
+
+    let mut arena = vec![0u8; need];
+    let mut s = new_session();
+    // SAFETY: valid handles; the arena outlives the session's use.
+    let st = unsafe { tgnn_session_init(&mut *s, &*m, arena.as_mut_ptr(), need) };
+    assert_eq!(st, TGNN_OK);
+    let g = tgnn_graph {
+        hyperedge_nodes: nodes.as_ptr(),
+        hyperedge_ids: ids.as_ptr(),
+        num_incidences: nodes.len(),
+        hyperedge_weight: weight.as_ptr(),
+        num_hyperedge_weights: weight.len(),
+        ..graph_f32(n, &x, &[], &[], None)
+    };
+    assert_eq!(run(&mut s, &g), TGNN_OK);
+    assert_eq!(output_bytes(&mut s).unwrap().0, want);
+    // Prepared once, run with new features: the same bytes as a full run.
+    assert_eq!(prepare(&mut s, &g), TGNN_OK);
+    let x2: Vec<f32> = (0..n * 3)
+        .map(|i| ((i * 5) % 7) as f32 * 1.2 - 3.6)
+        .collect();
+    let f2 = graph_f32(n, &x2, &[], &[], None);
+    assert_eq!(run_prepared(&mut s, &f2), TGNN_OK);
+    let want2 = rt::Session::new(&model, &mut rust_arena)
+        .run(&GraphInput::new(n, Features::F32(&x2), &[], &[]).with_hyperedges(&hyper))
+        .unwrap()
+        .data
+        .to_vec();
+    assert_eq!(output_bytes(&mut s).unwrap().0, want2);
+    assert_ne!(want, want2, "the features matter");
+
+    // Missing incidences, one list without the other, a node out of range,
+    // a short weight list: each its own code.
+    let missing = graph_f32(n, &x, &[], &[], None);
+    assert_eq!(run(&mut s, &missing), TGNN_ERR_MISSING_HYPEREDGES);
+    let one_sided = tgnn_graph {
+        hyperedge_ids: null(),
+        ..g
+    };
+    assert_eq!(run(&mut s, &one_sided), TGNN_ERR_HYPEREDGE_LIST_MISMATCH);
+    let null_lists = tgnn_graph {
+        hyperedge_nodes: null(),
+        hyperedge_ids: null(),
+        ..g
+    };
+    assert_eq!(run(&mut s, &null_lists), TGNN_ERR_NULL_POINTER);
+    let far = [0u16, 1, 2, 2, 3, 3, 4, 5, 6];
+    let out_of_range = tgnn_graph {
+        hyperedge_nodes: far.as_ptr(),
+        ..g
+    };
+    assert_eq!(
+        run(&mut s, &out_of_range),
+        TGNN_ERR_HYPEREDGE_NODE_OUT_OF_RANGE
+    );
+    let short_weight = tgnn_graph {
+        num_hyperedge_weights: 2,
+        ..g
+    };
+    assert_eq!(run(&mut s, &short_weight), TGNN_ERR_HYPEREDGE_WEIGHT_SHAPE);
+}
+
+/// Outputs that are not all the same.
+fn assert_spread_ok(v: &[i8]) {
+    let distinct: BTreeSet<i8> = v.iter().copied().collect();
+    assert!(distinct.len() >= 2, "constant outputs: {v:?}");
 }

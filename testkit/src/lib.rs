@@ -891,7 +891,7 @@ mod tests {
             s.run(&input).map(|_| ()),
             Err(tinygnn::Error::MissingHyperedges)
         );
-        input.hyperedges = Some(&h);
+        input.hyperedges = Some(h);
         let out = s.run(&input).expect("runs");
         assert_eq!((out.rows, out.channels), (6, 3));
         assert!(out.data.iter().any(|&v| v != out.data[0]), "{:?}", out.data);

@@ -101,7 +101,7 @@ pub fn graph_input<'a>(
         sources: &p.sources,
         targets: &p.targets,
     });
-    input.hyperedges = hyper.as_ref();
+    input.hyperedges = hyper.as_ref().copied();
     input
 }
 

@@ -31,7 +31,7 @@ pub fn graph_input<'a>(s: &'a Sample<'a>) -> GraphInput<'a> {
     input.pairs = s
         .pairs
         .map(|(sources, targets)| tinygnn::NodePairs { sources, targets });
-    input.hyperedges = s.hyperedges.as_ref();
+    input.hyperedges = s.hyperedges;
     input
 }
 
