@@ -22,14 +22,14 @@ import tempfile
 import warnings
 import zlib
 from pathlib import Path
-from typing import Callable, Dict, List, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 import torch
 from safetensors.torch import load_file
 import torch.nn.functional as F
 from torch_geometric import nn as gnn
 from torch_geometric.data import Batch, Data
-from torch_geometric.nn import (APPNP, GATConv, GATv2Conv, GCN2Conv, GCNConv, GINConv, GINEConv,
+from torch_geometric.nn import (APPNP, ChebConv, GATConv, GATv2Conv, GCN2Conv, GCNConv, GINConv, GINEConv,
                                 SAGEConv, SGConv, TAGConv, models)
 
 HERE = Path(__file__).resolve().parent
@@ -851,6 +851,32 @@ PROPAGATE_CASES += [
 CASES += PROPAGATE_CASES
 
 
+class ChebBn(torch.nn.Module):
+    """ChebConv(K=2) + BatchNorm + ReLU, ChebConv(K=2), without edge weights."""
+
+    def __init__(self):
+        super().__init__()
+        self.c1 = ChebConv(F_IN, 8, K=2)
+        self.bn = torch.nn.BatchNorm1d(8)
+        self.c2 = ChebConv(8, 4, K=2)
+
+    def forward(self, x, edge_index):
+        return self.c2(F.relu(self.bn(self.c1(x, edge_index))), edge_index)
+
+
+CHEB_CASES = [
+    ("cheb_K3_edge_weight", "ChebConv(K=3, sym), ReLU, ChebConv(K=3); edge weights (degree over "
+     "the source index, self-loops removed, lambda_max 2)",
+     lambda: gnn.Sequential("x, edge_index, edge_weight", [
+         (ChebConv(F_IN, 8, K=3), "x, edge_index, edge_weight -> x"), torch.nn.ReLU(),
+         (ChebConv(8, 4, K=3), "x, edge_index, edge_weight -> x")]),
+     lambda g: one_graph(g, weighted=True)),
+    ("cheb_K2_bn", "ChebConv(K=2) + BatchNorm + ReLU, ChebConv(K=2); no edge weights",
+     ChebBn, one_graph),
+]
+CASES += CHEB_CASES
+
+
 class LinkCase:
     """A link-prediction case (helper `link`): a node encoder and a pair decoder, exported
     with ``tinygnn.export_link``."""
@@ -939,10 +965,14 @@ def seed_of(name: str) -> int:
     return zlib.crc32(name.encode())
 
 
-def generate(out_dir: Path) -> List[Tuple[str, str, Dict[str, int]]]:
-    """Write every case into ``out_dir/<case>/``; return (name, description, stats)."""
+def generate(out_dir: Path, only: Optional[List[str]] = None
+             ) -> List[Tuple[str, str, Dict[str, int]]]:
+    """Write every case (or the cases named in ``only``) into ``out_dir/<case>/``; return
+    (name, description, stats)."""
     rows = []
     for name, description, make_model, make_data in CASES:
+        if only is not None and name not in only:
+            continue
         torch.manual_seed(seed_of(name))
         gen = torch.Generator().manual_seed(seed_of(name))
         model = make_model()
@@ -1041,7 +1071,19 @@ def main() -> int:
     parser.add_argument("--check", action="store_true",
                         help="regenerate into a temporary folder and compare with the "
                              "committed files")
+    parser.add_argument("--only", nargs="+", metavar="CASE",
+                        help="write only these cases (new goldens: the other cases' files "
+                             "and README.md are left as they are; add the README rows by hand)")
     args = parser.parse_args()
+    if args.only:
+        unknown = sorted(set(args.only) - {name for name, *_ in CASES})
+        if unknown:
+            print("unknown cases: " + ", ".join(unknown))
+            return 1
+        for name, description, s in generate(HERE, args.only):
+            print(f"| `{name}` | {description} | {s['nodes']} | {s['edges']} | {s['graphs']} "
+                  f"| {s['ops']} | {s['out']} |")
+        return 0
     if not args.check:
         rows = generate(HERE)
         write_readme(HERE / "README.md", rows)

@@ -40,7 +40,7 @@ import torch_geometric.nn.pool as pyg_pool
 import torch_geometric.nn.pool.glob as pyg_glob
 from torch_geometric.data import Batch as PygBatch, Data
 from torch_geometric.data.data import BaseData
-from torch_geometric.nn import (APPNP, DynamicEdgeConv, GATConv, GATv2Conv, GCN2Conv, GCNConv,
+from torch_geometric.nn import (APPNP, ChebConv, DynamicEdgeConv, GATConv, GATv2Conv, GCN2Conv, GCNConv,
                                 GINConv, GINEConv, GPSConv, HypergraphConv, SAGEConv, SGConv,
                                 TAGConv, TransformerConv)
 from torch_geometric.nn.aggr import Aggregation
@@ -69,7 +69,7 @@ SPEC_OPS = ("linear", "batch_norm", "relu", "leaky_relu", "elu", "dropout", "ide
             "gcn2_conv", "tag_conv", "gine_conv", "edge_conv", "dynamic_edge_conv",
             "inner_product", "pair_hadamard", "pair_concat", "softmax", "log_softmax",
             "sigmoid", "tanh", "layer_norm", "transformer_conv", "global_attention",
-            "attention_pool", "random_walk_pe", "hypergraph_conv", "mul", "rsub")
+            "attention_pool", "random_walk_pe", "hypergraph_conv", "mul", "rsub", "cheb_conv")
 
 # Modules: public name -> (builder method, spec ops the module becomes). Matched by exact
 # class, except Linear and BatchNorm1d (subclasses too). A GINConv/GINEConv's nn and a
@@ -89,6 +89,7 @@ _MODULES: Dict[str, Tuple[str, Tuple[str, ...]]] = {
     "torch_geometric.nn.SGConv": ("_propagate", ("sg_conv",)),
     "torch_geometric.nn.GCN2Conv": ("_needs_call", ("gcn2_conv",)),
     "torch_geometric.nn.TAGConv": ("_tag", ("tag_conv",)),
+    "torch_geometric.nn.ChebConv": ("_cheb", ("cheb_conv",)),
     "torch_geometric.nn.EdgeConv": ("_edge_conv", ("edge_conv",)),
     "torch_geometric.nn.DynamicEdgeConv": ("_edge_conv", ("dynamic_edge_conv",)),
     "torch_geometric.nn.models.GCN": ("_basic_gnn", ("gcn_conv",)),
@@ -829,6 +830,31 @@ class _SpecBuilder:
                  "edge_weight": bool(edge_weight)}
         return self.add(base, "tag_conv", [x], attrs, params)
 
+    def _cheb(self, mod: ChebConv, qual, x, edge_weight, base):
+        """ChebConv(K, normalization='sym'): ``Σ_k lins[k](T_k(L̂) x) + bias`` with
+        λmax = 2 (K ≤ 3)."""
+        if mod.flow != "source_to_target":
+            raise _flow_error(qual, "ChebConv", mod.flow)
+        form = "ChebConv(in_channels, out_channels, K, normalization='sym') with K = 1, 2 or 3"
+        if mod.normalization != "sym":
+            raise ExportError(f"module '{qual}' (ChebConv): normalization "
+                              f"{mod.normalization!r} is not supported; tinygnn supports "
+                              f"{form} and lambda_max 2 (the default)")
+        k = len(mod.lins)
+        if not 1 <= k <= 3:
+            raise ExportError(f"module '{qual}' (ChebConv): K = {k} is not supported; "
+                              f"tinygnn supports {form}")
+        w = mod.lins[0].weight
+        if isinstance(w, torch.nn.parameter.UninitializedParameter):
+            raise ExportError(f"module '{qual}' (ChebConv) is lazily initialised; give its "
+                              "in_channels or run the model once before exporting")
+        params = {f"weight_{i}": self.param(_join(qual, f"lins.{i}.weight")) for i in range(k)}
+        if mod.bias is not None:
+            params["bias"] = self.param(_join(qual, "bias"))
+        attrs = {"in_channels": int(w.shape[1]), "out_channels": int(w.shape[0]), "K": k,
+                 "normalization": "sym", "lambda_max": 2.0, "edge_weight": bool(edge_weight)}
+        return self.add(base, "cheb_conv", [x], attrs, params)
+
     def gcn2(self, mod: GCN2Conv, qual, x, x0, edge_weight, base):
         """GCN2Conv(channels, alpha, theta, layer, shared_weights): ``x`` and the initial
         representation ``x0`` (two spec inputs); ``beta`` is exported as computed by PyG."""
@@ -1178,6 +1204,8 @@ def _call_form(mod: torch.nn.Module, qual: str) -> str:
                "[, batch=batch])"
     if isinstance(mod, (GCNConv, APPNP, SGConv, TAGConv)):
         return f"{name}(x, edge_index[, edge_weight])"
+    if isinstance(mod, ChebConv):
+        return f"{name}(x, edge_index[, edge_weight][, batch]) (lambda_max None or 2)"
     if isinstance(mod, HypergraphConv):
         return f"{name}(x, hyperedge_index[, hyperedge_weight])"
     if isinstance(mod, GINEConv) or (isinstance(mod, (GATConv, GATv2Conv, TransformerConv))
@@ -1402,7 +1430,17 @@ class _Translator:
             graph_args = {"hyperedge_index": False, "hyperedge_weight": True}
         elif isinstance(mod, (MessagePassing, BasicGNN)):
             graph_args = {"edge_index": False}
-            if isinstance(mod, (GCNConv, APPNP, SGConv, TAGConv)) or (
+            if isinstance(mod, ChebConv):
+                # lambda_max: None (PyG then uses 2·max of the Laplacian's weights, 2 for
+                # non-negative edge weights) or 2; batch only matters with a per-graph
+                # lambda_max.
+                lam = bound.pop("lambda_max", None)
+                if lam is not None and not (isinstance(lam, (int, float)) and lam == 2):
+                    raise ExportError(f"{what}: lambda_max = {_describe(lam)} is not "
+                                      "supported; tinygnn supports ChebConv with "
+                                      "normalization='sym' and lambda_max 2 (or None)")
+                graph_args["batch"] = True
+            if isinstance(mod, (GCNConv, APPNP, SGConv, TAGConv, ChebConv)) or (
                     isinstance(mod, BasicGNN) and mod.supports_edge_weight):
                 graph_args["edge_weight"] = True
             if isinstance(mod, BasicGNN):
@@ -1704,7 +1742,8 @@ def _check_weights(state: Dict[str, torch.Tensor]) -> None:
 
 def _out_channels(op: dict, ins: List[Optional[int]]) -> Optional[int]:
     kind, a = op["op"], op.get("attrs", {})
-    if kind in ("linear", "gcn_conv", "sage_conv", "sg_conv", "tag_conv", "hypergraph_conv"):
+    if kind in ("linear", "gcn_conv", "sage_conv", "sg_conv", "tag_conv", "hypergraph_conv",
+                "cheb_conv"):
         return a.get("out_channels")
     if kind == "global_attention":
         return a["channels"]
