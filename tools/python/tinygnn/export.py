@@ -421,6 +421,8 @@ def _bind(model: torch.nn.Module, data: Data) -> Dict[str, Any]:
             value = data if _is_data_parameter(p) else data.x
         else:
             value = getattr(data, p.name, None)
+        if value is None and i > 0 and p.name == "H":
+            value = getattr(data, "h", None)  # a recurrent cell's state (see build_spec)
         if value is None and p.default is inspect.Parameter.empty:
             raise ExportError(f"forward argument '{p.name}' is required but the example "
                               f"graph has no attribute '{p.name}'; give the example a "
@@ -456,7 +458,8 @@ class _SpecBuilder:
         self.edge_attr_given = False  # the module being translated is called with edge_attr
         self.example_x: Optional[torch.Tensor] = None  # the example's node features
         self.derived: Dict[str, torch.Tensor] = {}  # tensors computed from the weights
-        self.state_name: Optional[str] = None  # the recurrent state's forward argument
+        self.state_name: Optional[str] = None  # the recurrent state's value name ("h")
+        self.state_param: Optional[str] = None  # its forward argument ("h", or "H")
 
     def derive(self, key: str, t: torch.Tensor) -> str:
         """A tensor computed from the weights (e.g. a GRUCell's gate rows), saved under
@@ -1311,8 +1314,8 @@ class _Translator:
                 self.env[node] = ("data", pname)
             elif i == 0:
                 self.env[node] = ("value", self.b.input_name)
-            elif pname == self.b.state_name:
-                self.env[node] = ("value", pname)
+            elif pname == self.b.state_param:
+                self.env[node] = ("value", self.b.state_name)
             elif pname in _GRAPH_INPUTS:
                 self.env[node] = ("graph", pname)
             elif (pe := self._random_walk_pe(self.bound[pname], pname,
@@ -1832,15 +1835,19 @@ def build_spec(model: torch.nn.Module, example: Data) -> ExportResult:
     builder = _SpecBuilder(state)
     builder.example_x = getattr(example, "x", None)
     # A recurrent cell: forward(x, edge_index[, edge_weight], h) with the example's state
-    # data.h [N, H]; it returns h_next or (y, h_next).
+    # data.h [N, H]; it returns h_next or (y, h_next). The argument may also be named H
+    # (torch-geometric-temporal's cells: forward(X, edge_index, edge_weight, H, ...)).
     h_example = getattr(example, "h", None)
-    if h_example is not None and any(p.name == "h" for p in _forward_parameters(model)[1:]):
+    state_param = next((p.name for p in _forward_parameters(model)[1:] if p.name in ("h", "H")),
+                       None)
+    if h_example is not None and state_param is not None:
         if not (isinstance(h_example, torch.Tensor) and h_example.dim() == 2
                 and h_example.size(0) == example.x.size(0)):
             raise ExportError("the example's state data.h must be a [N, H] float tensor "
                               "(one row per node)")
         _check_finite("h", h_example)
         builder.state_name = "h"
+        builder.state_param = state_param
         builder.level["h"] = "node"
     with _eval_mode(model), torch.no_grad():
         bound = _bind(model, example)
