@@ -10,8 +10,8 @@
 #    HypergraphConv (hypergraph*, >= 2; its M4 run is in the boards area), ChebConv (cheb_*, >= 2);
 # 2. small goldens on the emulated Cortex-M4 (scripts/qemu-run.sh): the device's output bytes must
 #    equal the host's: gatv2_edge_dim (int8 and int4 weights), gat_heads4_concat (int4),
-#    gine_graph (GINE + add pool on a 4-graph batch) and gine_edge_lin (2 GINE layers with edge
-#    lin); prints instructions per inference, arena and stack; then their stack against the
+#    gine_graph (GINE + add pool on a 4-graph batch), gine_edge_lin (2 GINE layers with edge
+#    lin) and cheb_K3_edge_weight (int8 and int4); prints instructions per inference, arena and stack; then their stack against the
 #    documented bound (check_m4_stack).
 #    (gat_elu and gat_edge_dim also run bit-exact on the M4 by hand, see docs/edge-features.md; they
 #    are not run here because any small GAT model with f32 features measures more stack from the
@@ -44,5 +44,10 @@ scripts/qemu-run.sh --board m4 "$OUT/gatv2_edge_dim.tgnn:$C/gatv2_edge_dim/graph
 # The GINE models converted by verify-goldens.sh --out above.
 scripts/qemu-run.sh --board m4 "$OUT/gine_graph.tgnn:$C/gine_graph/graphs.safetensors" \
   "$OUT/gine_edge_lin.tgnn:$C/gine_edge_lin/graphs.safetensors"
+# ChebConv K = 3 with edge weights (directed graph with self-loops), int8 and int4 weights.
+"$T" convert $C/cheb_K3_edge_weight/model.safetensors --calib $C/cheb_K3_edge_weight/graphs.safetensors -o "$OUT/cheb_K3_edge_weight.tgnn" >/dev/null
+"$T" convert $C/cheb_K3_edge_weight/model.safetensors --calib $C/cheb_K3_edge_weight/graphs.safetensors --weights int4 -o "$OUT/cheb_K3_edge_weight_i4.tgnn" >/dev/null
+scripts/qemu-run.sh --board m4 "$OUT/cheb_K3_edge_weight.tgnn:$C/cheb_K3_edge_weight/graphs.safetensors" \
+  "$OUT/cheb_K3_edge_weight_i4.tgnn:$C/cheb_K3_edge_weight/graphs.safetensors"
 check_m4_stack "$OUT/stamp"
 echo "ops: ok"
