@@ -41,6 +41,7 @@ FAMILIES = {
     "transformer": r"\bTransformer\w*|\btransformer_conv\b|\btransformer::",
     "pe": r"\bRandomWalkPe\b|\brandom_walk_pe\b|\bpe::",
     "hypergraph": r"\bHypergraph\w*|\bhypergraph_conv\b|\bhypergraph::",
+    "cheb": r"\bCheb\w*|\bcheb_conv\b|\bcheb::",
 }
 
 

@@ -33,7 +33,7 @@ mod common;
 
 use std::collections::BTreeMap;
 use tinygnn::ops::{
-    Act, Add, AttentionPool, Concat, EdgeConv, GatConv, GcnConv, GinAggregate, GineConv,
+    Act, Add, AttentionPool, ChebConv, Concat, EdgeConv, GatConv, GcnConv, GinAggregate, GineConv,
     GlobalPool, HypergraphConv, InnerProduct, LayerNorm, Linear, Lut, Mul, PairFeatures, Propagate,
     RandomWalkPe, SageConv, Softmax, TransformerConv,
 };
@@ -246,7 +246,8 @@ fn op_ids(op: &mut Op) -> Vec<&mut u8> {
         | Op::EdgeConv(EdgeConv { input, output, .. })
         | Op::InnerProduct(InnerProduct { input, output, .. })
         | Op::PairFeatures(PairFeatures { input, output, .. })
-        | Op::HypergraphConv(HypergraphConv { input, output, .. }) => vec![input, output],
+        | Op::HypergraphConv(HypergraphConv { input, output, .. })
+        | Op::ChebConv(ChebConv { input, output, .. }) => vec![input, output],
         Op::Propagate(Propagate {
             input, output, x0, ..
         }) => vec![input, output, x0],
@@ -298,6 +299,9 @@ fn op_sections(op: &mut Op) -> Vec<&mut Section> {
             weights, params, ..
         })
         | Op::HypergraphConv(HypergraphConv {
+            weights, params, ..
+        })
+        | Op::ChebConv(ChebConv {
             weights, params, ..
         }) => vec![weights, params],
         Op::Propagate(Propagate {
@@ -524,6 +528,16 @@ fn mutate_param(rng: &mut Rng, op: &mut Op) {
         Op::HypergraphConv(HypergraphConv { act, weighted, .. }) => match rng.next() % 2 {
             0 => *act = nasty_act(rng),
             _ => *weighted ^= true,
+        },
+        Op::ChebConv(ChebConv {
+            k,
+            act,
+            edge_weight,
+            ..
+        }) => match rng.next() % 3 {
+            0 => *k = nasty_u8(rng, *k, 20),
+            1 => *act = nasty_act(rng),
+            _ => *edge_weight ^= true,
         },
         Op::RandomWalkPe(RandomWalkPe {
             steps, mult, shift, ..
@@ -1252,6 +1266,7 @@ mutation_tests! {
     large mutate_cora_appnp: "cora-appnp", 0x636f_7261_6170;
     mutate_edge_op_model: "edge-op" (tinygnn_testkit::edge_op_model()), 0x4544_4745;
     mutate_hyper_op_model: "hyper-op" (tinygnn_testkit::hyper_op_model()), 0x4859_5045;
+    mutate_cheb_op_model: "cheb-op" (tinygnn_testkit::cheb_op_model()), 0x4348_4542;
     mutate_every_op_model: "every-op" (every_op_model()), 0x5a4f4f;
 }
 

@@ -13,7 +13,7 @@ mod common;
 use common::*;
 use tinygnn::format::writer::WriteError;
 use tinygnn::format::{Activation, Aggr, Op, Pool};
-use tinygnn::ops::{Act, GcnConv, GinAggregate, GlobalPool, Linear, SageConv};
+use tinygnn::ops::{Act, ChebConv, GcnConv, GinAggregate, GlobalPool, Linear, SageConv};
 use tinygnn::{Error, Model};
 
 /// One model per op family, each starting with a GCN layer (so that the op
@@ -33,13 +33,14 @@ type Case = (&'static str, bool, u32, Result<Vec<u8>, Error>);
 fn models() -> Vec<Case> {
     let mut rng = Rng(3);
     let mut out = Vec::new();
-    let families: [(&str, bool, u32); 6] = [
+    let families: [(&str, bool, u32); 7] = [
         ("gcn", cfg!(feature = "op-gcn"), 1),
         ("linear", cfg!(feature = "op-linear"), 0),
         ("sage", cfg!(feature = "op-sage"), 2),
         ("gin", cfg!(feature = "op-gin"), 3),
         ("pool", cfg!(feature = "op-pool"), 4),
         ("elementwise", cfg!(feature = "op-elementwise"), 7),
+        ("cheb", cfg!(feature = "op-cheb"), 22),
     ];
     for (name, compiled, tag) in families {
         let mut w = writer();
@@ -141,6 +142,20 @@ fn models() -> Vec<Case> {
                     pool: Pool::Mean,
                     mult: 1 << 30,
                     shift: 0,
+                }));
+            }
+            "cheb" => {
+                y = w.add_tensor(node(3, 0.1, 0));
+                let ws = w.add_i8(&rng.weights(2 * 12));
+                let ps = w.add_channel_params(&records(&mut rng, 3, 200, 0.01));
+                w.add_op(Op::ChebConv(ChebConv {
+                    input: h,
+                    output: y,
+                    k: 2,
+                    weights: ws,
+                    params: ps,
+                    act: Activation::None,
+                    edge_weight: false,
                 }));
             }
             _ => {

@@ -10,6 +10,7 @@
 //! A new op is a module with a parameter struct implementing [`OpDef`]
 //! ([`common`] has what every op sees) and one line in the table.
 
+pub mod cheb;
 pub mod common;
 pub mod edge_conv;
 pub mod elementwise;
@@ -245,6 +246,8 @@ op_table! {
     HypergraphConv(hypergraph::HypergraphConv) = "op-hypergraph",
     /// Element-wise product, for recurrent cells' gates ([`recurrent::Mul`]).
     Mul(recurrent::Mul) = "op-recurrent",
+    /// ChebConv ([`cheb::ChebConv`]).
+    ChebConv(cheb::ChebConv) = "op-cheb",
 }
 
 /// Decodes an [`Op`] from the start of `bytes`: postcard, or in builds with
@@ -315,6 +318,7 @@ mod tests {
             "random_walk_pe" => 19,
             "hypergraph_conv" => 20,
             "mul" => 21,
+            "cheb_conv" => 22,
             other => panic!("op {other} has no recorded tag"),
         };
         let mut seen = std::collections::BTreeSet::new();
@@ -324,7 +328,7 @@ mod tests {
             seen.insert(tag);
         }
         assert!(seen.len() >= 12, "the every-op model covers {seen:?}");
-        assert_eq!(OP_TAGS, 22);
+        assert_eq!(OP_TAGS, 23);
     }
 
     /// Every op's feature is a cargo feature of this crate, compiled in

@@ -67,6 +67,42 @@ pub struct PropParams<'a> {
     pub hops: bool,
     /// `Â`'s flags.
     pub flags: GcnFlags,
+    /// ChebConv ([`crate::ops::cheb`]): `Â = D^-½ A D^-½` of the graph
+    /// without its self-loops (dropped from degrees and sums), degrees
+    /// summed over the *source* index (PyG `get_laplacian`) instead of
+    /// `gcn_norm`'s target index; then `add_self_loops` and `improved` must
+    /// be false and `normalize` true.
+    pub laplacian: bool,
+}
+
+impl<'a> PropParams<'a> {
+    /// ChebConv's parameters ([`crate::ops::cheb`]): Horner over `K` stacked
+    /// matrices `w` (`K − 1` steps, `k_mats ≥ 1`), over `Â` of the graph
+    /// without self-loops with degrees over the source index.
+    pub fn laplacian(
+        k_mats: u8,
+        w: Option<Matrix<'a>>,
+        params: &'a [u8],
+        act: Activation,
+        edge_weight: bool,
+    ) -> Self {
+        PropParams {
+            k: k_mats.saturating_sub(1),
+            alpha_q30: 0,
+            w,
+            w0: None,
+            params,
+            act,
+            hops: true,
+            flags: GcnFlags {
+                improved: false,
+                add_self_loops: false,
+                normalize: true,
+                edge_weight,
+            },
+            laplacian: true,
+        }
+    }
 }
 
 /// Scratch taken by [`run`]: weight sums (`out_ch` i32), two `h` buffers
@@ -151,6 +187,7 @@ fn step(
     x: Option<&super::In<'_>>,
     acc: &mut [i64],
     mut hop: Option<Hop<'_, '_>>,
+    laplacian: bool,
 ) -> Result<()> {
     let ch = acc.len();
     let overflow = Error::Overflow { op: ctx.op };
@@ -167,6 +204,9 @@ fn step(
         for (j, w) in gcn::in_edges(ctx, i, flags) {
             if flags.add_self_loops && j == i {
                 loop_w = w;
+                continue;
+            }
+            if laplacian && j == i {
                 continue;
             }
             let dj = dinv.get(j).copied().unwrap_or(0);
@@ -195,6 +235,26 @@ fn step(
         }
     }
     Ok(())
+}
+
+/// ChebConv's `dinv`: `deg_j = Σ_{j→i, i ≠ j} w_ji` (Q16, u64, summed over
+/// the source of every edge that is not a self-loop, one pass over the
+/// in-edges of all nodes), then `dinv_j = dinv_q24(deg_j)`.
+fn source_degrees(ctx: &Ctx<'_>, flags: GcnFlags, dinv: &mut [u64]) {
+    dinv.fill(0);
+    for i in 0..ctx.nodes() {
+        for (j, w) in gcn::in_edges(ctx, i, flags) {
+            if j == i {
+                continue;
+            }
+            if let Some(d) = dinv.get_mut(j) {
+                *d = d.saturating_add(u64::from(w));
+            }
+        }
+    }
+    for d in dinv.iter_mut() {
+        *d = gcn::dinv_q24(*d);
+    }
 }
 
 /// Runs the op on `x` (dense, or the sparse model input when there are weights).
@@ -268,7 +328,12 @@ pub fn run(
         }
         (None, Src::Sparse(_)) => return Err(bad),
     };
-    if p.flags.normalize && k > 0 {
+    if p.laplacian && k > 0 {
+        if p.flags.add_self_loops || p.flags.improved || !p.flags.normalize {
+            return Err(bad);
+        }
+        source_degrees(ctx, p.flags, dinv);
+    } else if p.flags.normalize && k > 0 {
         for (i, d) in dinv.iter_mut().enumerate() {
             *d = gcn::dinv_q24(gcn::degree(ctx, i, p.flags));
         }
@@ -299,6 +364,7 @@ pub fn run(
             dense.as_ref(),
             acc,
             hop,
+            p.laplacian,
         )?;
         core::mem::swap(&mut cur, &mut next);
     }
@@ -481,6 +547,7 @@ impl OpDef for Propagate {
                 normalize: self.normalize,
                 edge_weight: self.edge_weight,
             },
+            laplacian: false,
         };
         run(env.ctx, p, env.src(self.input)?, out, scratch)
     }

@@ -14,7 +14,7 @@ use tinygnn::format::{
 };
 use tinygnn::ops::softmax::{EXP_ONE, PROB_SCALE, PROB_ZERO_POINT};
 use tinygnn::ops::{
-    Act, Add, AttentionPool, Concat, EdgeConv, GatConv, GcnConv, GinAggregate, GineConv,
+    Act, Add, AttentionPool, ChebConv, Concat, EdgeConv, GatConv, GcnConv, GinAggregate, GineConv,
     GlobalPool, HypergraphConv, LayerNorm, Linear, Lut, Propagate, RandomWalkPe, SageConv, Softmax,
     TransformerConv,
 };
@@ -680,6 +680,46 @@ pub fn hyper_op_model() -> Vec<u8> {
         .expect("the hyper-op model is valid")
 }
 
+/// A small ChebConv model: Linear 3 → 4, ChebConv `K = 3` 4 → 5 reading
+/// the edge weights (ReLU), ChebConv `K = 1` 5 → 3, ChebConv `K = 2` 3 → 4.
+/// Output: the last node tensor. Capacity [`EVERY_OP_CAPACITY`].
+pub fn cheb_op_model() -> Vec<u8> {
+    let mut f = Fixture::new(3, 0.05, 2);
+    let x = f.cur();
+    let (weights, params) = f.linear(3, 4);
+    let a = f.next_node(4, 0.1, 0);
+    f.w.add_op(Op::Linear(Linear {
+        input: x,
+        output: a,
+        weights,
+        params,
+        act: Activation::Relu,
+    }));
+    for (k, ch, edge_weight) in [(3u8, 5u16, true), (1, 3, false), (2, 4, false)] {
+        let input = f.cur();
+        let weights = f.weights(f.channels(input), usize::from(k) * usize::from(ch));
+        let params = f.params(usize::from(ch));
+        let output = f.next_node(ch, 0.1, if edge_weight { -3 } else { 2 });
+        f.w.add_op(Op::ChebConv(ChebConv {
+            input,
+            output,
+            k,
+            weights,
+            params,
+            act: if edge_weight {
+                Activation::Relu
+            } else {
+                Activation::None
+            },
+            edge_weight,
+        }));
+    }
+    let out = f.cur();
+    let (n, e, g) = EVERY_OP_CAPACITY;
+    f.w.finish(f.nodes[0], &[out], n, e, g)
+        .expect("the cheb-op model is valid")
+}
+
 /// A small model with every op kind: the [`STAGES`] (GCN with edge weights,
 /// SAGE max with normalisation and mean without root weight, GIN, residual
 /// add, concat, standalone activation, GAT with 2 heads, …), then a
@@ -864,6 +904,29 @@ mod tests {
             "{:?}",
             last.data
         );
+    }
+
+    /// The cheb-op fixture names its ops, reads edge weights, and runs on a
+    /// directed graph with a self-loop.
+    #[test]
+    fn cheb_op_model_runs() {
+        let bytes = cheb_op_model();
+        let model = Model::from_bytes(&bytes).expect("valid");
+        let names: Vec<&str> = model.ops().map(|o| o.name()).collect();
+        assert_eq!(names, ["linear", "cheb_conv", "cheb_conv", "cheb_conv"]);
+        assert!(model.uses_edge_weight());
+        let x: Vec<f32> = (0..6 * 3).map(|i| (i % 7) as f32 * 1.2 - 3.6).collect();
+        let src = [0u16, 1, 2, 3, 4, 2, 5];
+        let dst = [1u16, 2, 3, 4, 0, 2, 0];
+        let w = [1.0f32, 0.5, 2.0, 1.0, 1.0, 3.0, 0.25];
+        let input = GraphInput::new(6, Features::F32(&x), &src, &dst).with_edge_weight(&w);
+        let need = model.arena_bytes(6, 7, 1);
+        let mut buf = vec![0u8; need + 8];
+        let off = buf.as_ptr().align_offset(8);
+        let mut s = Session::new(&model, &mut buf[off..off + need]);
+        let out = s.run(&input).expect("runs");
+        assert_eq!((out.rows, out.channels), (6, 4));
+        assert!(out.data.iter().any(|&v| v != out.data[0]), "{:?}", out.data);
     }
 
     /// The hyper-op fixture names its ops, needs hyperedges, and runs with them.

@@ -22,20 +22,20 @@ import tempfile
 import warnings
 import zlib
 from pathlib import Path
-from typing import Callable, Dict, List, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 import torch
 from safetensors.torch import load_file
 import torch.nn.functional as F
 from torch_geometric import nn as gnn
 from torch_geometric.data import Batch, Data
-from torch_geometric.nn import (APPNP, GATConv, GATv2Conv, GCN2Conv, GCNConv, GINConv, GINEConv,
+from torch_geometric.nn import (APPNP, ChebConv, GATConv, GATv2Conv, GCN2Conv, GCNConv, GINConv, GINEConv,
                                 SAGEConv, SGConv, TAGConv, models)
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1] / "tools" / "python"))
 import tinygnn  # noqa: E402
-from tinygnn.reference import run_spec  # noqa: E402
+from tinygnn.reference import run_sequence, run_spec, sequence_steps  # noqa: E402
 from tinygnn.knn import install as install_knn  # noqa: E402
 
 # PyG's DynamicEdgeConv calls torch.ops.pyg.knn from pyg-lib, which is not on PyPI: without
@@ -851,6 +851,98 @@ PROPAGATE_CASES += [
 CASES += PROPAGATE_CASES
 
 
+class ChebBn(torch.nn.Module):
+    """ChebConv(K=2) + BatchNorm + ReLU, ChebConv(K=2), without edge weights."""
+
+    def __init__(self):
+        super().__init__()
+        self.c1 = ChebConv(F_IN, 8, K=2)
+        self.bn = torch.nn.BatchNorm1d(8)
+        self.c2 = ChebConv(8, 4, K=2)
+
+    def forward(self, x, edge_index):
+        return self.c2(F.relu(self.bn(self.c1(x, edge_index))), edge_index)
+
+
+CHEB_CASES = [
+    ("cheb_K3_edge_weight", "ChebConv(K=3, sym), ReLU, ChebConv(K=3); edge weights (degree over "
+     "the source index, self-loops removed, lambda_max 2)",
+     lambda: gnn.Sequential("x, edge_index, edge_weight", [
+         (ChebConv(F_IN, 8, K=3), "x, edge_index, edge_weight -> x"), torch.nn.ReLU(),
+         (ChebConv(8, 4, K=3), "x, edge_index, edge_weight -> x")]),
+     lambda g: one_graph(g, weighted=True)),
+    ("cheb_K2_bn", "ChebConv(K=2) + BatchNorm + ReLU, ChebConv(K=2); no edge weights",
+     ChebBn, one_graph),
+]
+CASES += CHEB_CASES
+
+
+class GConvGRU(torch.nn.Module):
+    """torch_geometric_temporal.nn.recurrent.GConvGRU (gconv_gru.py) in plain PyG (that
+    package is not in the venv): each gate ChebConv(X) + ChebConv(H), the candidate's second
+    one over H ⊙ R; sigmoid, tanh, H' = Z ⊙ H + (1 − Z) ⊙ H̃. Same attribute names and
+    forward signature."""
+
+    def __init__(self, in_channels, out_channels, K):
+        super().__init__()
+        self.out_channels = out_channels
+        self.conv_x_z = ChebConv(in_channels, out_channels, K=K)
+        self.conv_h_z = ChebConv(out_channels, out_channels, K=K)
+        self.conv_x_r = ChebConv(in_channels, out_channels, K=K)
+        self.conv_h_r = ChebConv(out_channels, out_channels, K=K)
+        self.conv_x_h = ChebConv(in_channels, out_channels, K=K)
+        self.conv_h_h = ChebConv(out_channels, out_channels, K=K)
+
+    def forward(self, X, edge_index, edge_weight=None, H=None, lambda_max=None):
+        if H is None:
+            H = torch.zeros(X.shape[0], self.out_channels).to(X.device)
+        Z = self.conv_x_z(X, edge_index, edge_weight, lambda_max=lambda_max)
+        Z = torch.sigmoid(Z + self.conv_h_z(H, edge_index, edge_weight, lambda_max=lambda_max))
+        R = self.conv_x_r(X, edge_index, edge_weight, lambda_max=lambda_max)
+        R = torch.sigmoid(R + self.conv_h_r(H, edge_index, edge_weight, lambda_max=lambda_max))
+        H_tilde = self.conv_x_h(X, edge_index, edge_weight, lambda_max=lambda_max)
+        H_tilde = torch.tanh(H_tilde + self.conv_h_h(H * R, edge_index, edge_weight,
+                                                     lambda_max=lambda_max))
+        return Z * H + (1 - Z) * H_tilde
+
+
+class GConvGRUHead(torch.nn.Module):
+    """A GConvGRU cell (K=3, 8 hidden) and a per-node Linear head: returns (y, h_next)."""
+
+    def __init__(self):
+        super().__init__()
+        self.cell = GConvGRU(F_IN, 8, K=3)
+        self.out = torch.nn.Linear(8, 4)
+
+    def forward(self, x, edge_index, edge_weight, h):
+        h = self.cell(x, edge_index, edge_weight, h)
+        return self.out(torch.relu(h)), h
+
+
+def drifting_sequence(steps: int) -> Callable[[torch.Generator], List[Data]]:
+    """One weighted graph (24 nodes) over ``steps`` steps, its features drifting: x_t =
+    x_0 + 0.25·t·d + noise."""
+
+    def make(gen: torch.Generator) -> List[Data]:
+        g = make_graph(24, 60, gen, True)
+        drift = torch.randn(g.x.shape, generator=gen)
+        return [Data(x=g.x + 0.25 * t * drift + 0.3 * torch.randn(g.x.shape, generator=gen),
+                     edge_index=g.edge_index, edge_weight=g.edge_weight)
+                for t in range(steps)]
+    return make
+
+
+# Recurrent cases: exported with the example state data.h (zeros); graphs.safetensors is the
+# sequence (one graph per step, batched); expected 'out' is the first output of every step from
+# the zero state, stacked. (tgcn_seq24 was generated outside this script.)
+RECURRENT_CASES = [
+    ("gconvgru_seq", "GConvGRU cell (ChebConv K=3 in the GRU gates, torch-geometric-temporal's "
+     "GConvGRU in plain PyG) + Linear head, returns (y, h_next); 12 steps of one weighted graph "
+     "from the zero state; out = y of every step, in step order",
+     GConvGRUHead, drifting_sequence(12)),
+]
+
+
 class LinkCase:
     """A link-prediction case (helper `link`): a node encoder and a pair decoder, exported
     with ``tinygnn.export_link``."""
@@ -939,10 +1031,14 @@ def seed_of(name: str) -> int:
     return zlib.crc32(name.encode())
 
 
-def generate(out_dir: Path) -> List[Tuple[str, str, Dict[str, int]]]:
-    """Write every case into ``out_dir/<case>/``; return (name, description, stats)."""
+def generate(out_dir: Path, only: Optional[List[str]] = None
+             ) -> List[Tuple[str, str, Dict[str, int]]]:
+    """Write every case (or the cases named in ``only``) into ``out_dir/<case>/``; return
+    (name, description, stats)."""
     rows = []
     for name, description, make_model, make_data in CASES:
+        if only is not None and name not in only:
+            continue
         torch.manual_seed(seed_of(name))
         gen = torch.Generator().manual_seed(seed_of(name))
         model = make_model()
@@ -975,6 +1071,35 @@ def generate(out_dir: Path) -> List[Tuple[str, str, Dict[str, int]]]:
         stats = {"nodes": data.num_nodes, "edges": data.edge_index.size(1),
                  "graphs": int(tensors["batch"].max()) + 1 if "batch" in tensors else 1,
                  "ops": len(result.spec["ops"]), "out": list(result.output.shape)}
+        rows.append((name, description, stats))
+    for name, description, make_model, make_steps in RECURRENT_CASES:
+        if only is not None and name not in only:
+            continue
+        torch.manual_seed(seed_of(name))
+        gen = torch.Generator().manual_seed(seed_of(name))
+        model = perturb(make_model(), gen)
+        steps = make_steps(gen)
+        hidden = model.cell.out_channels
+        example = steps[0].clone()
+        example.h = torch.zeros(example.num_nodes, hidden)
+        case_dir = out_dir / name
+        case_dir.mkdir(parents=True, exist_ok=True)
+        result = tinygnn.export(model, case_dir / "model.safetensors", example=example)
+        state = {k: v.float() for k, v in model.state_dict().items() if v.is_floating_point()}
+        tensors = tinygnn.save_graphs(case_dir / "graphs.safetensors", steps)
+        ys, h = [], torch.zeros(example.num_nodes, hidden)
+        with torch.no_grad():
+            for d in steps:
+                y, h = model(d.x, d.edge_index, d.edge_weight, h)
+                ys.append(y)
+        ref = run_sequence(result.spec, state, sequence_steps(tensors))
+        for r, y in zip(ref, ys):
+            torch.testing.assert_close(r[0], y, rtol=1e-4, atol=1e-5)
+        out = torch.cat(ys).to(torch.float32)
+        tinygnn.save_tensors(case_dir / "expected.safetensors", {"out": out},
+                             metadata={"case": name, "description": description})
+        stats = {"nodes": int(tensors["x"].size(0)), "edges": int(tensors["edge_index"].size(1)),
+                 "graphs": len(steps), "ops": len(result.spec["ops"]), "out": list(out.shape)}
         rows.append((name, description, stats))
     return rows
 
@@ -1041,7 +1166,19 @@ def main() -> int:
     parser.add_argument("--check", action="store_true",
                         help="regenerate into a temporary folder and compare with the "
                              "committed files")
+    parser.add_argument("--only", nargs="+", metavar="CASE",
+                        help="write only these cases (new goldens: the other cases' files "
+                             "and README.md are left as they are; add the README rows by hand)")
     args = parser.parse_args()
+    if args.only:
+        unknown = sorted(set(args.only) - {name for name, *_ in CASES + RECURRENT_CASES})
+        if unknown:
+            print("unknown cases: " + ", ".join(unknown))
+            return 1
+        for name, description, s in generate(HERE, args.only):
+            print(f"| `{name}` | {description} | {s['nodes']} | {s['edges']} | {s['graphs']} "
+                  f"| {s['ops']} | {s['out']} |")
+        return 0
     if not args.check:
         rows = generate(HERE)
         write_readme(HERE / "README.md", rows)
@@ -1049,16 +1186,16 @@ def main() -> int:
         return 0
     with tempfile.TemporaryDirectory() as tmp:
         generate(Path(tmp))
-        bad = [f"{name}/{f}" for name, *_ in CASES
+        bad = [f"{name}/{f}" for name, *_ in CASES + RECURRENT_CASES
                for f in ("model.safetensors", "graphs.safetensors")
                if not filecmp.cmp(Path(tmp) / name / f, HERE / name / f, shallow=False)]
-        bad += [f"{name}/expected.safetensors" for name, *_ in CASES
+        bad += [f"{name}/expected.safetensors" for name, *_ in CASES + RECURRENT_CASES
                 if not same_outputs(Path(tmp) / name / "expected.safetensors",
                                     HERE / name / "expected.safetensors")]
     if bad:
         print("out of date: " + ", ".join(bad))
         return 1
-    print(f"all {len(CASES)} cases up to date")
+    print(f"all {len(CASES) + len(RECURRENT_CASES)} cases up to date")
     return 0
 
 

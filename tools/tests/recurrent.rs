@@ -262,3 +262,77 @@ fn wrong_uses_are_refused() {
         &["h_next", "not one of the outputs"],
     );
 }
+
+/// The `gconvgru_seq` golden (torch-geometric-temporal's GConvGRU form:
+/// ChebConv K = 3 in the gates, exported by `tinygnn.export`) through the
+/// CLI: convert on its own sequence, `run --sequence` equals a direct
+/// `Session::run_step` loop, `verify --sequence` agrees step by step.
+#[test]
+fn gconvgru_golden_converts_runs_and_verifies() {
+    let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/conformance/gconvgru_seq");
+    let (model, seq) = (
+        golden.join("model.safetensors"),
+        golden.join("graphs.safetensors"),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let tgnn = dir.path().join("cell.tgnn");
+    let out = ok(&tinygnn(&[
+        &"convert", &model, &"--calib", &seq, &"-o", &tgnn,
+    ]));
+    assert!(out.contains("recurrent: calibrated on 12 steps"), "{out}");
+    let inspect: Value =
+        serde_json::from_str(&ok(&tinygnn(&[&"inspect", &tgnn, &"--json"]))).unwrap();
+    let names = op_names(&inspect);
+    assert_eq!(
+        names.iter().filter(|&&n| n == "cheb_conv").count(),
+        6,
+        "{names:?}"
+    );
+    let bytes_path = dir.path().join("out.bin");
+    let v: Value = serde_json::from_str(&ok(&tinygnn(&[
+        &"run",
+        &tgnn,
+        &seq,
+        &"--sequence",
+        &"--json",
+        &"--output-bytes",
+        &bytes_path,
+    ])))
+    .unwrap();
+    assert_eq!(v["steps"], 12);
+    let written: Vec<i8> = std::fs::read(&bytes_path)
+        .unwrap()
+        .into_iter()
+        .map(|b| b as i8)
+        .collect();
+    // A plain run_step loop on the runtime gives the same bytes.
+    let bytes = std::fs::read(&tgnn).unwrap();
+    let m = Model::from_bytes(&bytes).unwrap();
+    let g = tinygnn_cli::st::read_graphs(&seq).unwrap();
+    let steps = g.sequence_steps().unwrap();
+    let n = steps[0].num_nodes;
+    let d = m.state_desc().unwrap();
+    let mut state = vec![d.zero_point; m.state_bytes(n)];
+    let mut direct = Vec::new();
+    for s in &steps {
+        let mut arena = vec![0u8; m.arena_bytes(n, s.num_edges(), 1) + 8];
+        let mut session = Session::new(&m, &mut arena);
+        let mut input = GraphInput::new(n, Features::F32(&s.x), &s.sources, &s.targets);
+        input.edge_weight = s.edge_weight.as_deref();
+        direct.extend_from_slice(session.run_step(&input, &mut state).unwrap().data);
+    }
+    assert_eq!(written.len(), 12 * n * 4);
+    assert_eq!(written, direct);
+    let v: Value = serde_json::from_str(&ok(&tinygnn(&[
+        &"verify",
+        &model,
+        &tgnn,
+        &seq,
+        &"--sequence",
+        &"--json",
+    ])))
+    .unwrap();
+    assert_eq!(v["steps"], 12);
+    let min = v["min_top1_agreement"].as_f64().unwrap();
+    assert!(min >= 0.9, "min agreement {min}: {v}");
+}

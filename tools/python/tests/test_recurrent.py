@@ -4,7 +4,7 @@ defines it, and a torch.nn.GRUCell over node features; exported with the example
 import pytest
 import torch
 from torch_geometric.data import Data
-from torch_geometric.nn import GCNConv
+from torch_geometric.nn import ChebConv, GCNConv
 
 import tinygnn
 from tinygnn.export import ExportError, build_spec
@@ -150,3 +150,100 @@ def test_sub_of_two_tensors_is_refused():
     d = Data(x=torch.randn(4, 2), edge_index=torch.tensor([[0], [1]]), h=torch.zeros(4, 2))
     with pytest.raises(ExportError, match="constant minus a tensor"):
         build_spec(Sub(), d)
+
+
+class GConvGRU(torch.nn.Module):
+    """torch_geometric_temporal.nn.recurrent.GConvGRU (gconv_gru.py) in plain PyG: each gate is
+    ChebConv(X) + ChebConv(H) (the candidate's second one over H ⊙ R); the same attribute
+    names and forward signature, forward(X, edge_index, edge_weight=None, H=None,
+    lambda_max=None)."""
+
+    def __init__(self, in_channels, out_channels, K, normalization="sym", bias=True):
+        super().__init__()
+        self.in_channels, self.out_channels = in_channels, out_channels
+
+        def cheb(i):
+            return ChebConv(i, out_channels, K=K, normalization=normalization, bias=bias)
+
+        self.conv_x_z, self.conv_h_z = cheb(in_channels), cheb(out_channels)
+        self.conv_x_r, self.conv_h_r = cheb(in_channels), cheb(out_channels)
+        self.conv_x_h, self.conv_h_h = cheb(in_channels), cheb(out_channels)
+
+    def _set_hidden_state(self, X, H):
+        if H is None:
+            H = torch.zeros(X.shape[0], self.out_channels).to(X.device)
+        return H
+
+    def _calculate_update_gate(self, X, edge_index, edge_weight, H, lambda_max):
+        Z = self.conv_x_z(X, edge_index, edge_weight, lambda_max=lambda_max)
+        Z = Z + self.conv_h_z(H, edge_index, edge_weight, lambda_max=lambda_max)
+        return torch.sigmoid(Z)
+
+    def _calculate_reset_gate(self, X, edge_index, edge_weight, H, lambda_max):
+        R = self.conv_x_r(X, edge_index, edge_weight, lambda_max=lambda_max)
+        R = R + self.conv_h_r(H, edge_index, edge_weight, lambda_max=lambda_max)
+        return torch.sigmoid(R)
+
+    def _calculate_candidate_state(self, X, edge_index, edge_weight, H, R, lambda_max):
+        H_tilde = self.conv_x_h(X, edge_index, edge_weight, lambda_max=lambda_max)
+        H_tilde = H_tilde + self.conv_h_h(H * R, edge_index, edge_weight, lambda_max=lambda_max)
+        return torch.tanh(H_tilde)
+
+    def _calculate_hidden_state(self, Z, H, H_tilde):
+        return Z * H + (1 - Z) * H_tilde
+
+    def forward(self, X, edge_index, edge_weight=None, H=None, lambda_max=None):
+        H = self._set_hidden_state(X, H)
+        Z = self._calculate_update_gate(X, edge_index, edge_weight, H, lambda_max)
+        R = self._calculate_reset_gate(X, edge_index, edge_weight, H, lambda_max)
+        H_tilde = self._calculate_candidate_state(X, edge_index, edge_weight, H, R, lambda_max)
+        return self._calculate_hidden_state(Z, H, H_tilde)
+
+
+def _perturb_biases(model, seed):
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.endswith("bias"):
+                p.copy_(torch.randn(p.shape, generator=g) * 0.3)
+    return model.eval()
+
+
+@pytest.mark.parametrize("k", [1, 2, 3])
+@pytest.mark.parametrize("weighted", [True, False])
+def test_gconv_gru_spec_reproduces_pyg_over_steps(tmp_path, k, weighted):
+    torch.manual_seed(10 + k)
+    cell = _perturb_biases(GConvGRU(3, 4, K=k), k)
+    seq = sequence(seed=k)
+    if not weighted:
+        for d in seq:
+            d.edge_weight = None
+    res = tinygnn.export(cell, tmp_path / "m.safetensors", example=seq[0])
+    spec = res.spec
+    assert spec["state"] == {"name": "h", "channels": 4, "next": spec["outputs"][-1]}
+    kinds = [o["op"] for o in spec["ops"]]
+    assert kinds.count("cheb_conv") == 6, kinds
+    for kind in ("sigmoid", "tanh", "mul", "rsub", "add"):
+        assert kind in kinds, kinds
+    assert all(o["attrs"]["K"] == k and o["attrs"]["edge_weight"] == weighted
+               for o in spec["ops"] if o["op"] == "cheb_conv")
+    spec2, tensors = read_model(tmp_path / "m.safetensors")
+    got = run_sequence(spec2, tensors, [graphs(d) for d in seq])
+    want = pyg_steps(cell, seq, edge_weight=weighted) if weighted else None
+    if not weighted:
+        h, want = None, []
+        with torch.no_grad():
+            for d in seq:
+                h = cell(d.x, d.edge_index, H=h)
+                want.append(h)
+    for t, (g, w) in enumerate(zip(got, want)):
+        torch.testing.assert_close(g[0], w, rtol=1e-5, atol=1e-5, msg=f"step {t}")
+    assert not torch.allclose(run_spec(spec2, tensors, graphs(seq[3]))[0], want[3])
+
+
+def test_gconv_gru_refusals(tmp_path):
+    d = sequence()[0]
+    with pytest.raises(ExportError, match="K = 4 is not supported"):
+        build_spec(GConvGRU(3, 4, K=4).eval(), d)
+    with pytest.raises(ExportError, match="normalization 'rw' is not supported"):
+        build_spec(GConvGRU(3, 4, K=2, normalization="rw").eval(), d)

@@ -40,7 +40,7 @@ import torch_geometric.nn.pool as pyg_pool
 import torch_geometric.nn.pool.glob as pyg_glob
 from torch_geometric.data import Batch as PygBatch, Data
 from torch_geometric.data.data import BaseData
-from torch_geometric.nn import (APPNP, DynamicEdgeConv, GATConv, GATv2Conv, GCN2Conv, GCNConv,
+from torch_geometric.nn import (APPNP, ChebConv, DynamicEdgeConv, GATConv, GATv2Conv, GCN2Conv, GCNConv,
                                 GINConv, GINEConv, GPSConv, HypergraphConv, SAGEConv, SGConv,
                                 TAGConv, TransformerConv)
 from torch_geometric.nn.aggr import Aggregation
@@ -69,7 +69,7 @@ SPEC_OPS = ("linear", "batch_norm", "relu", "leaky_relu", "elu", "dropout", "ide
             "gcn2_conv", "tag_conv", "gine_conv", "edge_conv", "dynamic_edge_conv",
             "inner_product", "pair_hadamard", "pair_concat", "softmax", "log_softmax",
             "sigmoid", "tanh", "layer_norm", "transformer_conv", "global_attention",
-            "attention_pool", "random_walk_pe", "hypergraph_conv", "mul", "rsub")
+            "attention_pool", "random_walk_pe", "hypergraph_conv", "mul", "rsub", "cheb_conv")
 
 # Modules: public name -> (builder method, spec ops the module becomes). Matched by exact
 # class, except Linear and BatchNorm1d (subclasses too). A GINConv/GINEConv's nn and a
@@ -89,6 +89,7 @@ _MODULES: Dict[str, Tuple[str, Tuple[str, ...]]] = {
     "torch_geometric.nn.SGConv": ("_propagate", ("sg_conv",)),
     "torch_geometric.nn.GCN2Conv": ("_needs_call", ("gcn2_conv",)),
     "torch_geometric.nn.TAGConv": ("_tag", ("tag_conv",)),
+    "torch_geometric.nn.ChebConv": ("_cheb", ("cheb_conv",)),
     "torch_geometric.nn.EdgeConv": ("_edge_conv", ("edge_conv",)),
     "torch_geometric.nn.DynamicEdgeConv": ("_edge_conv", ("dynamic_edge_conv",)),
     "torch_geometric.nn.models.GCN": ("_basic_gnn", ("gcn_conv",)),
@@ -420,6 +421,8 @@ def _bind(model: torch.nn.Module, data: Data) -> Dict[str, Any]:
             value = data if _is_data_parameter(p) else data.x
         else:
             value = getattr(data, p.name, None)
+        if value is None and i > 0 and p.name == "H":
+            value = getattr(data, "h", None)  # a recurrent cell's state (see build_spec)
         if value is None and p.default is inspect.Parameter.empty:
             raise ExportError(f"forward argument '{p.name}' is required but the example "
                               f"graph has no attribute '{p.name}'; give the example a "
@@ -455,7 +458,8 @@ class _SpecBuilder:
         self.edge_attr_given = False  # the module being translated is called with edge_attr
         self.example_x: Optional[torch.Tensor] = None  # the example's node features
         self.derived: Dict[str, torch.Tensor] = {}  # tensors computed from the weights
-        self.state_name: Optional[str] = None  # the recurrent state's forward argument
+        self.state_name: Optional[str] = None  # the recurrent state's value name ("h")
+        self.state_param: Optional[str] = None  # its forward argument ("h", or "H")
 
     def derive(self, key: str, t: torch.Tensor) -> str:
         """A tensor computed from the weights (e.g. a GRUCell's gate rows), saved under
@@ -829,6 +833,31 @@ class _SpecBuilder:
                  "edge_weight": bool(edge_weight)}
         return self.add(base, "tag_conv", [x], attrs, params)
 
+    def _cheb(self, mod: ChebConv, qual, x, edge_weight, base):
+        """ChebConv(K, normalization='sym'): ``Σ_k lins[k](T_k(L̂) x) + bias`` with
+        λmax = 2 (K ≤ 3)."""
+        if mod.flow != "source_to_target":
+            raise _flow_error(qual, "ChebConv", mod.flow)
+        form = "ChebConv(in_channels, out_channels, K, normalization='sym') with K = 1, 2 or 3"
+        if mod.normalization != "sym":
+            raise ExportError(f"module '{qual}' (ChebConv): normalization "
+                              f"{mod.normalization!r} is not supported; tinygnn supports "
+                              f"{form} and lambda_max 2 (the default)")
+        k = len(mod.lins)
+        if not 1 <= k <= 3:
+            raise ExportError(f"module '{qual}' (ChebConv): K = {k} is not supported; "
+                              f"tinygnn supports {form}")
+        w = mod.lins[0].weight
+        if isinstance(w, torch.nn.parameter.UninitializedParameter):
+            raise ExportError(f"module '{qual}' (ChebConv) is lazily initialised; give its "
+                              "in_channels or run the model once before exporting")
+        params = {f"weight_{i}": self.param(_join(qual, f"lins.{i}.weight")) for i in range(k)}
+        if mod.bias is not None:
+            params["bias"] = self.param(_join(qual, "bias"))
+        attrs = {"in_channels": int(w.shape[1]), "out_channels": int(w.shape[0]), "K": k,
+                 "normalization": "sym", "lambda_max": 2.0, "edge_weight": bool(edge_weight)}
+        return self.add(base, "cheb_conv", [x], attrs, params)
+
     def gcn2(self, mod: GCN2Conv, qual, x, x0, edge_weight, base):
         """GCN2Conv(channels, alpha, theta, layer, shared_weights): ``x`` and the initial
         representation ``x0`` (two spec inputs); ``beta`` is exported as computed by PyG."""
@@ -1178,6 +1207,8 @@ def _call_form(mod: torch.nn.Module, qual: str) -> str:
                "[, batch=batch])"
     if isinstance(mod, (GCNConv, APPNP, SGConv, TAGConv)):
         return f"{name}(x, edge_index[, edge_weight])"
+    if isinstance(mod, ChebConv):
+        return f"{name}(x, edge_index[, edge_weight][, batch]) (lambda_max None or 2)"
     if isinstance(mod, HypergraphConv):
         return f"{name}(x, hyperedge_index[, hyperedge_weight])"
     if isinstance(mod, GINEConv) or (isinstance(mod, (GATConv, GATv2Conv, TransformerConv))
@@ -1283,8 +1314,8 @@ class _Translator:
                 self.env[node] = ("data", pname)
             elif i == 0:
                 self.env[node] = ("value", self.b.input_name)
-            elif pname == self.b.state_name:
-                self.env[node] = ("value", pname)
+            elif pname == self.b.state_param:
+                self.env[node] = ("value", self.b.state_name)
             elif pname in _GRAPH_INPUTS:
                 self.env[node] = ("graph", pname)
             elif (pe := self._random_walk_pe(self.bound[pname], pname,
@@ -1402,7 +1433,17 @@ class _Translator:
             graph_args = {"hyperedge_index": False, "hyperedge_weight": True}
         elif isinstance(mod, (MessagePassing, BasicGNN)):
             graph_args = {"edge_index": False}
-            if isinstance(mod, (GCNConv, APPNP, SGConv, TAGConv)) or (
+            if isinstance(mod, ChebConv):
+                # lambda_max: None (PyG then uses 2·max of the Laplacian's weights, 2 for
+                # non-negative edge weights) or 2; batch only matters with a per-graph
+                # lambda_max.
+                lam = bound.pop("lambda_max", None)
+                if lam is not None and not (isinstance(lam, (int, float)) and lam == 2):
+                    raise ExportError(f"{what}: lambda_max = {_describe(lam)} is not "
+                                      "supported; tinygnn supports ChebConv with "
+                                      "normalization='sym' and lambda_max 2 (or None)")
+                graph_args["batch"] = True
+            if isinstance(mod, (GCNConv, APPNP, SGConv, TAGConv, ChebConv)) or (
                     isinstance(mod, BasicGNN) and mod.supports_edge_weight):
                 graph_args["edge_weight"] = True
             if isinstance(mod, BasicGNN):
@@ -1704,7 +1745,8 @@ def _check_weights(state: Dict[str, torch.Tensor]) -> None:
 
 def _out_channels(op: dict, ins: List[Optional[int]]) -> Optional[int]:
     kind, a = op["op"], op.get("attrs", {})
-    if kind in ("linear", "gcn_conv", "sage_conv", "sg_conv", "tag_conv", "hypergraph_conv"):
+    if kind in ("linear", "gcn_conv", "sage_conv", "sg_conv", "tag_conv", "hypergraph_conv",
+                "cheb_conv"):
         return a.get("out_channels")
     if kind == "global_attention":
         return a["channels"]
@@ -1793,15 +1835,19 @@ def build_spec(model: torch.nn.Module, example: Data) -> ExportResult:
     builder = _SpecBuilder(state)
     builder.example_x = getattr(example, "x", None)
     # A recurrent cell: forward(x, edge_index[, edge_weight], h) with the example's state
-    # data.h [N, H]; it returns h_next or (y, h_next).
+    # data.h [N, H]; it returns h_next or (y, h_next). The argument may also be named H
+    # (torch-geometric-temporal's cells: forward(X, edge_index, edge_weight, H, ...)).
     h_example = getattr(example, "h", None)
-    if h_example is not None and any(p.name == "h" for p in _forward_parameters(model)[1:]):
+    state_param = next((p.name for p in _forward_parameters(model)[1:] if p.name in ("h", "H")),
+                       None)
+    if h_example is not None and state_param is not None:
         if not (isinstance(h_example, torch.Tensor) and h_example.dim() == 2
                 and h_example.size(0) == example.x.size(0)):
             raise ExportError("the example's state data.h must be a [N, H] float tensor "
                               "(one row per node)")
         _check_finite("h", h_example)
         builder.state_name = "h"
+        builder.state_param = state_param
         builder.level["h"] = "node"
     with _eval_mode(model), torch.no_grad():
         bound = _bind(model, example)

@@ -66,6 +66,21 @@ def _gcn_edges(edge_index, edge_weight, n, attrs):
     return src, dst, dinv[src] * w * dinv[dst]
 
 
+def _cheb_edges(edge_index, edge_weight, n, attrs):
+    """Edges and coefficients of ChebConv's scaled Laplacian with lambda_max 2 (PyG's
+    get_laplacian(normalization='sym'), then 2L/2 - I): -deg_j^-1/2 w_ji deg_i^-1/2 over
+    the edges j -> i without self-loops, deg summed over the source index."""
+    src, dst = edge_index
+    given = edge_weight is not None and attrs.get("edge_weight", False)
+    w = edge_weight.clone().float() if given else torch.ones(src.numel())
+    keep = src != dst
+    src, dst, w = src[keep], dst[keep], w[keep]
+    deg = torch.zeros(n).index_add_(0, src, w)
+    dinv = deg.pow(-0.5)
+    dinv[torch.isinf(dinv)] = 0.0
+    return src, dst, -dinv[src] * w * dinv[dst]
+
+
 def _gat(op, p, h, edge_index, n, attrs, edge_attr=None):
     """GATConv / GATv2Conv (eval, optional edge_dim): self-loops removed and one added per
     node (if add_self_loops), logits, softmax over each node's in-edges, weighted sum."""
@@ -272,6 +287,22 @@ def run_spec(spec: dict, tensors: Dict[str, torch.Tensor], graph: Dict[str, torc
             for k in range(1, attrs["K"] + 1):
                 xk = _segment(xk[s] * coef.view(-1, 1), d, n, "sum")
                 out = out + xk @ p(op, f"weight_{k}").T
+            if p(op, "bias") is not None:
+                out = out + p(op, "bias")
+        elif kind == "cheb_conv":
+            # ChebConv(K, normalization='sym'), lambda_max 2: T_0 = x, T_1 = L x,
+            # T_k = 2 L T_{k-1} - T_{k-2}, out = sum_k lins[k](T_k) + bias, with
+            # L = -D^-1/2 A D^-1/2 (self-loops removed, degree over the source index).
+            s, d, coef = _cheb_edges(edge_index, edge_weight, n, attrs)
+            t0, out = h, h @ p(op, "weight_0").T
+            t1 = h
+            for k in range(1, attrs["K"]):
+                t2 = _segment(t1[s] * coef.view(-1, 1), d, n, "sum")
+                if k >= 2:
+                    t2 = 2.0 * t2 - t0
+                    t0 = t1
+                out = out + t2 @ p(op, f"weight_{k}").T
+                t1 = t2
             if p(op, "bias") is not None:
                 out = out + p(op, "bias")
         elif kind == "gcn2_conv":

@@ -10,6 +10,7 @@
 //! per device op generates [`describe`] (for `inspect`). Adding an op is a new
 //! family module and one line in each table.
 
+pub mod cheb;
 pub mod common;
 pub mod describe;
 pub mod edge_conv;
@@ -176,6 +177,8 @@ host_ops! {
     Hypergraph(hypergraph::Hypergraph),
     /// Element-wise product (recurrent cells' gates).
     Mul(recurrent::Mul),
+    /// ChebConv (`normalization='sym'`, λmax = 2).
+    Cheb(cheb::Cheb),
 }
 
 macro_rules! device_ops {
@@ -214,4 +217,5 @@ device_ops! {
     RandomWalkPe,
     HypergraphConv,
     Mul,
+    ChebConv,
 }
