@@ -74,7 +74,7 @@
 //! | feature | default | what it does |
 //! |---|---|---|
 //! | `all-ops` | on | every op family below and `weights-i4` |
-//! | `op-linear`, `op-gcn`, `op-sage`, `op-gin`, `op-gine`, `op-gat`, `op-lut`, `op-propagate`, `op-edgeconv`, `op-link`, `op-pool`, `op-elementwise`, `op-softmax`, `op-norm`, `op-transformer`, `op-pe`, `op-hypergraph`, `op-cheb` | through `all-ops` | one op family each; a model using a family left out is rejected by [`Model::from_bytes`] with [`Error::OpNotCompiled`] |
+//! | `op-linear`, `op-gcn`, `op-sage`, `op-gin`, `op-gine`, `op-gat`, `op-lut`, `op-propagate`, `op-edgeconv`, `op-link`, `op-pool`, `op-elementwise`, `op-softmax`, `op-norm`, `op-transformer`, `op-pe`, `op-hypergraph`, `op-recurrent`, `op-cheb` | through `all-ops` | one op family each; a model using a family left out is rejected by [`Model::from_bytes`] with [`Error::OpNotCompiled`] |
 //! | `weights-i4` | through `all-ops` | int4 weight matrices and their kernels |
 //! | `kernels-small` | off | the smallest kernels: same output bytes, less flash, slower |
 //! | `reference-kernels` | off | the plain reference kernels (debugging; same output bytes) |
