@@ -949,7 +949,7 @@ mod tests {
     }
 
     proptest::proptest! {
-        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(if cfg!(miri) { 4 } else { 2000 }))]
         #[test]
         fn single_multiply_form_matches_reference(
             (acc, params) in single_strategy(),
