@@ -173,7 +173,7 @@ fn requantize_row_with(
 /// (the fourth word, the rounding nudge, is 0 with `kernels-small`, which
 /// derives it per value),
 /// where `left`/`right` are the shift's parts as [`Rescale::new`] splits them;
-/// or, on DSP targets, the single-multiply form of [`to_single`].
+/// or, on DSP targets, the single-multiply form of `to_single`.
 pub type Prepared = [i32; 5];
 
 /// An op's channel records prepared once by [`prepare`], with the
@@ -204,8 +204,8 @@ enum Form {
 
 /// Prepares an op's channel records for its rows: [`prepare_records`],
 /// then, on DSP targets (`cfg(tinygnn_dsp)`, without `kernels-small`),
-/// the single-multiply form ([`to_single`]) when every record and the
-/// activation allow it ([`single_ok`]).
+/// the single-multiply form (`to_single`) when every record and the
+/// activation allow it (`single_form`).
 pub fn prepare<'p>(
     params: &[u8],
     channels: usize,

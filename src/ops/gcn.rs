@@ -98,12 +98,16 @@ fn dinv_table<'r, 's: 'r>(
     Ok(dinv)
 }
 
-/// Rows aggregated before one requantization call ([`requant::RowRequant::rows`]).
-const REQUANT_ROWS: usize = 16;
+/// Rows aggregated before one requantization call
+/// ([`requant::RowRequant::rows`]) for `out_ch` channels: up to 16, at most
+/// 128 values (a 512-byte block), at least one row.
+fn requant_rows(out_ch: usize) -> usize {
+    (128 / out_ch.max(1)).clamp(1, 16)
+}
 
 /// Scratch taken by [`run`]: weight sums, `h` (`nodes × out_ch` i32), `dinv`
 /// (`nodes` u32, [`dinv_store`]), an i64 accumulator row, a block of
-/// [`REQUANT_ROWS`] i32 rows, the prepared channel records
+/// `requant_rows(out_ch)` i32 rows, the prepared channel records
 /// ([`requant::prepare`], 20 bytes per channel).
 pub fn scratch_bytes(nodes: usize, _in_ch: usize, out_ch: usize) -> usize {
     region_bytes::<i32>(out_ch)
@@ -111,7 +115,9 @@ pub fn scratch_bytes(nodes: usize, _in_ch: usize, out_ch: usize) -> usize {
         .saturating_add(region_bytes::<i32>(nodes.saturating_mul(out_ch)))
         .saturating_add(region_bytes::<u32>(nodes))
         .saturating_add(region_bytes::<i64>(out_ch))
-        .saturating_add(region_bytes::<i32>(out_ch.saturating_mul(REQUANT_ROWS)))
+        .saturating_add(region_bytes::<i32>(
+            out_ch.saturating_mul(requant_rows(out_ch)),
+        ))
 }
 
 /// The in-edges of `i` as `(source, Q16 weight)`: the graph's weights with
@@ -456,7 +462,8 @@ pub fn run(
         scratch.take::<u32>(n)?
     };
     let acc = scratch.take::<i64>(oc)?;
-    let block = scratch.take::<i32>(oc.saturating_mul(REQUANT_ROWS))?;
+    let block_rows = requant_rows(oc);
+    let block = scratch.take::<i32>(oc.saturating_mul(block_rows))?;
     let prep = scratch.take::<requant::Prepared>(oc)?;
     let rq = requant::prepare(params, oc, act, out.zp, prep);
     let overflow = Error::Overflow { op: ctx.op };
@@ -469,7 +476,7 @@ pub fn run(
     let unit_blocks = !flags.edge_weight && flags.normalize && !cfg!(feature = "kernels-small");
     // `unit_row`'s coefficients (one buffer for the whole op, not per row).
     let mut cs = [[0i32; 2]; EXACT_TERMS];
-    // Rows are aggregated into `block` and requantized REQUANT_ROWS at a time.
+    // Rows are aggregated into `block` and requantized `block_rows` at a time.
     let rows_out = (out.data.len() / oc.max(1)).min(n);
     let mut pending = 0usize;
     for i in 0..rows_out {
@@ -489,7 +496,7 @@ pub fn run(
             aggregate_row(ctx, i, flags, dinv, h, acc, row, overflow)?;
         }
         pending += 1;
-        if pending == REQUANT_ROWS || i + 1 == rows_out {
+        if pending == block_rows || i + 1 == rows_out {
             let start = (i + 1 - pending).saturating_mul(oc);
             let end = (i + 1).saturating_mul(oc);
             if let (Some(o), Some(b)) = (out.data.get_mut(start..end), block.get(..end - start)) {

@@ -742,7 +742,7 @@ mod report_tests {
     /// `tinygnn pack expect` on `tinygnn pack demo`'s files, as printed
     /// before the report became events.
     const DEMO_REPORT: &str = "\
-tinygnn board=host model_bytes=384 bundle_bytes=2124 arena_bytes=3856 engine=session
+tinygnn board=host model_bytes=384 bundle_bytes=2124 arena_bytes=4368 engine=session
 model ops=2 tensors=3 input_channels=8 outputs=1
 sample 0 nodes=5 edges=10 graphs=1
 out 0 rows=5 channels=4 scale=1.250000e-1 zp=3 crc=1b42b41d
@@ -763,7 +763,7 @@ hex 2 ff0608fffc040afefe0206fefc0503fffe05060000050700fe0207fefe0306fd
 hex 2 fc0408fffe040500ff0408fffc0505fffb050900fd0307ffff0307fffd0305ff
 cost 2 0 none
 acc 2 8/32
-summary samples=3 cost_total=0 cost_max=0 unit=none correct=12 scored=49 arena_used=3856 stack_max=0 stack_total=0
+summary samples=3 cost_total=0 cost_max=0 unit=none correct=12 scored=49 arena_used=4368 stack_max=0 stack_total=0
 ";
 
     struct Text(Vec<String>);
