@@ -9,31 +9,9 @@ use tinygnn::format::{Activation, Op};
 use tinygnn::ops::{Add, Mul};
 use tinygnn::{Error, Model, Session};
 
-/// x [N,2], h [N,2]; p = x ⊙ h; h' = x + p (scales chosen so the integer
-/// results are easy to write down); outputs [p, h'] with h' the next state.
+/// The testkit's cell: x [N,2], h [N,2]; p = x ⊙ h; h' = x + p.
 fn cell(mult: i32, shift: i32) -> Vec<u8> {
-    let mut w = writer();
-    let x = w.add_tensor(node(2, 0.5, 0));
-    let h = w.add_tensor(node(2, 0.25, 3));
-    let p = w.add_tensor(node(2, 0.125, -1));
-    let hn = w.add_tensor(node(2, 0.25, 3));
-    w.add_op(Op::Mul(Mul {
-        a: x,
-        b: h,
-        output: p,
-        mult,
-        shift,
-    }));
-    w.add_op(Op::Add(Add {
-        a: x,
-        b: p,
-        output: hn,
-        mult_a_q16: 1 << 17,
-        mult_b_q16: 1 << 15,
-        act: Activation::None,
-    }));
-    w.set_state(h, hn);
-    w.finish(x, &[p, hn], 8, 8, 1).unwrap()
+    tinygnn_testkit::recurrent_cell(mult, shift)
 }
 
 fn step_reference(x: &[i8], h: &[i8], mult: i32, shift: i32) -> (Vec<i8>, Vec<i8>) {

@@ -1271,41 +1271,6 @@ fn prepared_graph_through_the_c_api() {
     assert_eq!(st, TGNN_ERR_NULL_POINTER);
 }
 
-/// x [N,2], h [N,2] (the state); p = x ⊙ h; h' = x + p; outputs [p, h'],
-/// h' the next state (the cell of tests/recurrent.rs).
-fn recurrent_cell() -> Vec<u8> {
-    use rt::ops::{Add, Mul};
-    let mut w = ModelWriter::new();
-    let t = |scale, zero_point| TensorDesc {
-        kind: TensorKind::Node,
-        channels: 2,
-        scale,
-        zero_point,
-    };
-    let x = w.add_tensor(t(0.5, 0));
-    let h = w.add_tensor(t(0.25, 3));
-    let p = w.add_tensor(t(0.125, -1));
-    let hn = w.add_tensor(t(0.25, 3));
-    let (mult, shift) = rt::quant::quantize_multiplier(1.0);
-    w.add_op(Op::Mul(Mul {
-        a: x,
-        b: h,
-        output: p,
-        mult,
-        shift,
-    }));
-    w.add_op(Op::Add(Add {
-        a: x,
-        b: p,
-        output: hn,
-        mult_a_q16: 1 << 17,
-        mult_b_q16: 1 << 15,
-        act: Activation::None,
-    }));
-    w.set_state(h, hn);
-    w.finish(x, &[p, hn], 8, 8, 1).unwrap()
-}
-
 /// A graph of `n` nodes with int8 features and no edges.
 fn graph_i8(n: usize, x: &[i8]) -> tgnn_graph {
     tgnn_graph {
@@ -1324,7 +1289,8 @@ fn run_step(s: &mut tgnn_session, g: &tgnn_graph, state: &mut [i8]) -> tgnn_stat
 
 #[test]
 fn recurrent_steps_through_the_c_api_equal_the_runtime() {
-    let bytes = recurrent_cell();
+    let (mult, shift) = rt::quant::quantize_multiplier(1.0);
+    let bytes = tinygnn_testkit::recurrent_cell(mult, shift);
     let m = init_model(&bytes);
     let (mut channels, mut scale, mut zp, mut len) = (0usize, 0f32, 0i8, 0usize);
     // SAFETY: valid handle and out-pointers.

@@ -15,8 +15,8 @@ use tinygnn::format::{
 use tinygnn::ops::softmax::{EXP_ONE, PROB_SCALE, PROB_ZERO_POINT};
 use tinygnn::ops::{
     Act, Add, AttentionPool, ChebConv, Concat, EdgeConv, GatConv, GcnConv, GinAggregate, GineConv,
-    GlobalPool, HypergraphConv, LayerNorm, Linear, Lut, Propagate, RandomWalkPe, SageConv, Softmax,
-    TransformerConv,
+    GlobalPool, HypergraphConv, LayerNorm, Linear, Lut, Mul, Propagate, RandomWalkPe, SageConv,
+    Softmax, TransformerConv,
 };
 
 /// Capacity of the every-op model: nodes, edges, graphs.
@@ -678,6 +678,43 @@ pub fn hyper_op_model() -> Vec<u8> {
     let (n, e, g) = EVERY_OP_CAPACITY;
     f.w.finish(f.nodes[0], &[out], n, e, g)
         .expect("the hyper-op model is valid")
+}
+
+/// A minimal recurrent cell: `x [N, 2]` and the state `h [N, 2]`;
+/// `p = x ⊙ h` (the `Mul` op, requantized with `mult`, `shift`), `h' = x + p`;
+/// outputs `[p, h']`, `h'` the next state. Scales `x` 0.5, `h` and `h'` 0.25
+/// (zero point 3), `p` 0.125 (zero point −1), so the integer results are easy
+/// to write down (`tests/recurrent.rs` does). Capacity 8 nodes, 8 edges.
+pub fn recurrent_cell(mult: i32, shift: i32) -> Vec<u8> {
+    let mut w = ModelWriter::new();
+    let t = |scale, zero_point| TensorDesc {
+        kind: TensorKind::Node,
+        channels: 2,
+        scale,
+        zero_point,
+    };
+    let x = w.add_tensor(t(0.5, 0));
+    let h = w.add_tensor(t(0.25, 3));
+    let p = w.add_tensor(t(0.125, -1));
+    let hn = w.add_tensor(t(0.25, 3));
+    w.add_op(Op::Mul(Mul {
+        a: x,
+        b: h,
+        output: p,
+        mult,
+        shift,
+    }));
+    w.add_op(Op::Add(Add {
+        a: x,
+        b: p,
+        output: hn,
+        mult_a_q16: 1 << 17,
+        mult_b_q16: 1 << 15,
+        act: Activation::None,
+    }));
+    w.set_state(h, hn);
+    w.finish(x, &[p, hn], 8, 8, 1)
+        .expect("the recurrent cell is valid")
 }
 
 /// A small ChebConv model: Linear 3 → 4, ChebConv `K = 3` 4 → 5 reading
