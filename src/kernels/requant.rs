@@ -186,11 +186,16 @@ pub struct RowRequant<'a> {
     channels: usize,
     act: Activation,
     zp: i8,
-    /// The records' form.
+    /// The records' form (DSP targets only: elsewhere always general).
+    #[cfg(all(tinygnn_dsp, not(feature = "kernels-small")))]
     form: Form,
 }
 
 /// The form of an op's prepared records.
+#[cfg_attr(
+    not(all(tinygnn_dsp, not(feature = "kernels-small"))),
+    allow(dead_code)
+)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Form {
     /// As [`prepare_records`] leaves them, for [`requantize_row_prepared`].
@@ -214,15 +219,14 @@ pub fn prepare<'p>(
     prep: &'p mut [Prepared],
 ) -> RowRequant<'p> {
     let n = prepare_records(params, channels, prep);
-    let prep = match prep.get_mut(..n) {
-        Some(p) => p,
-        None => &mut [],
-    };
-    let form = if SINGLE && n == channels && n > 0 {
+    let (prep, _) = prep.split_at_mut(n.min(prep.len()));
+    #[cfg(all(tinygnn_dsp, not(feature = "kernels-small")))]
+    let form = if n == channels && n > 0 {
         single_form(prep, act)
     } else {
         Form::General
     };
+    #[cfg(all(tinygnn_dsp, not(feature = "kernels-small")))]
     if form != Form::General {
         let zp = if form == Form::SingleZp { zp_out } else { 0 };
         for p in prep.iter_mut() {
@@ -234,6 +238,7 @@ pub fn prepare<'p>(
         channels,
         act,
         zp: zp_out,
+        #[cfg(all(tinygnn_dsp, not(feature = "kernels-small")))]
         form,
     }
 }
@@ -243,53 +248,58 @@ impl RowRequant<'_> {
     /// with a record (the rest of `out` untouched), as [`requantize_row`].
     #[inline]
     pub fn row(&self, acc: &[i32], out: &mut [i8]) {
+        if !self.single() {
+            return requantize_row_prepared(acc, self.prep, self.act, self.zp, out);
+        }
         self.rows(acc, out);
+    }
+
+    /// Whether the records are in the single-multiply form (never off DSP
+    /// targets, where that path is not compiled).
+    #[inline(always)]
+    fn single(&self) -> bool {
+        #[cfg(all(tinygnn_dsp, not(feature = "kernels-small")))]
+        return self.form != Form::General;
+        #[cfg(not(all(tinygnn_dsp, not(feature = "kernels-small"))))]
+        false
     }
 
     /// [`RowRequant::row`] for every whole row of `channels` values of
     /// `acc` and `out` (`[rows, channels]`, row-major; up to the shorter).
+    #[inline]
     pub fn rows(&self, acc: &[i32], out: &mut [i8]) {
         let oc = self.channels.max(1);
-        let rows = (acc.len() / oc).min(out.len() / oc);
-        if self.form == Form::General {
-            let (mut a, mut o) = (acc.chunks_exact(oc), out.chunks_exact_mut(oc));
-            for _ in 0..rows {
-                let (Some(a), Some(o)) = (a.next(), o.next()) else {
-                    break;
-                };
-                requantize_row_prepared(a, self.prep, self.act, self.zp, o);
-            }
-            return;
-        }
-        let relu = matches!(self.act, Activation::Relu);
-        let zp = if self.form == Form::Single {
-            self.zp
-        } else {
-            0
-        };
         #[cfg(all(tinygnn_dsp, not(feature = "kernels-small")))]
-        single_rows_dsp(acc, self.prep, rows, relu, zp, out);
-        #[cfg(not(all(tinygnn_dsp, not(feature = "kernels-small"))))]
-        {
-            let (mut a, mut o) = (acc.chunks_exact(oc), out.chunks_exact_mut(oc));
-            for _ in 0..rows {
-                let (Some(a), Some(o)) = (a.next(), o.next()) else {
-                    break;
-                };
-                single_row(a, self.prep, relu, zp, o);
-            }
+        if self.single() {
+            let rows = (acc.len() / oc).min(out.len() / oc);
+            let relu = matches!(self.act, Activation::Relu);
+            let zp = if self.form == Form::Single {
+                self.zp
+            } else {
+                0
+            };
+            return single_rows_dsp(acc, self.prep, rows, relu, zp, out);
+        }
+        let rows = (acc.len() / oc).min(out.len() / oc);
+        let (mut a, mut o) = (acc.chunks_exact(oc), out.chunks_exact_mut(oc));
+        for _ in 0..rows {
+            let (Some(a), Some(o)) = (a.next(), o.next()) else {
+                break;
+            };
+            self.row(a, o);
         }
     }
 }
-
-/// Whether [`prepare`] puts records in the single-multiply form.
-const SINGLE: bool = cfg!(all(tinygnn_dsp, not(feature = "kernels-small")));
 
 /// The form the records (as [`prepare_records`] leaves them) and the
 /// activation allow: single-multiply with no left shift, right shifts of
 /// 1..=31, non-negative multipliers and no activation or ReLU (the zero
 /// point in the constant when every right shift is at most 23); otherwise
 /// general.
+#[cfg_attr(
+    not(all(tinygnn_dsp, not(feature = "kernels-small"))),
+    allow(dead_code)
+)]
 fn single_form(prep: &[Prepared], act: Activation) -> Form {
     let shifts = |p: &Prepared| (p[2] & 0x1F, (p[2] >> 8) & 0x1F);
     let fits = prep.iter().all(|p| {
@@ -308,6 +318,10 @@ fn single_form(prep: &[Prepared], act: Activation) -> Form {
 /// A record in the single-multiply form, `[bias, mult, C_lo, C_hi, r − 1]`:
 /// `C = 2^30 + (2^(r−1) + zp·2^r)·2^31` as two words, `r` the right shift
 /// (`zp` is 0 when the zero point is added after the shift).
+#[cfg_attr(
+    not(all(tinygnn_dsp, not(feature = "kernels-small"))),
+    allow(dead_code)
+)]
 fn to_single([bias, mult, lr, ..]: Prepared, zp: i8) -> Prepared {
     let right = (lr >> 8) & 0x1F;
     let k = (1i64 << (right - 1).clamp(0, 30)) + (i64::from(zp) << right);
@@ -335,6 +349,10 @@ fn to_single([bias, mult, lr, ..]: Prepared, zp: i8) -> Prepared {
 /// in it, else `< 2^62`... at most `2^61 + 2^31`), and the shifted value
 /// is below 2^31 in magnitude.
 #[inline(always)]
+#[cfg_attr(
+    not(all(tinygnn_dsp, not(feature = "kernels-small"))),
+    allow(dead_code)
+)]
 fn single_value(acc: i32, p: &Prepared, relu: bool, zp: i8) -> i8 {
     let [bias, mult, c_lo, c_hi, rm1] = *p;
     let mut x = acc.saturating_add(bias);
@@ -351,8 +369,7 @@ fn single_value(acc: i32, p: &Prepared, relu: bool, zp: i8) -> i8 {
 }
 
 /// [`single_value`] over a row (the portable form of [`single_rows_dsp`]).
-#[cfg_attr(all(tinygnn_dsp, not(feature = "kernels-small")), allow(dead_code))]
-#[inline]
+#[cfg(test)]
 fn single_row(acc: &[i32], prep: &[Prepared], relu: bool, zp: i8, out: &mut [i8]) {
     for ((o, &a), p) in out.iter_mut().zip(acc).zip(prep) {
         *o = single_value(a, p, relu, zp);

@@ -323,6 +323,19 @@ impl<'a> Scratch<'a> {
         values.fill(T::zeroed());
         Ok(values)
     }
+
+    /// `count` prepared channel records ([`crate::kernels::requant::prepare`]),
+    /// taken as `i32` words: the same bytes and alignment as
+    /// `take::<Prepared>`, without a zeroing loop of its own (code size).
+    pub fn take_records(
+        &mut self,
+        count: usize,
+    ) -> Result<&'a mut [crate::kernels::requant::Prepared]> {
+        const WORDS: usize = core::mem::size_of::<crate::kernels::requant::Prepared>() / 4;
+        let words = self.take::<i32>(count.saturating_mul(WORDS))?;
+        // Same alignment, a whole number of records: the cast cannot fail.
+        Ok(bytemuck::try_cast_slice_mut(words).unwrap_or_default())
+    }
 }
 
 /// A read-only int8 tensor: `[rows, channels]` with its zero point.

@@ -22,7 +22,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::{
-    is_i2, is_i4, region_bytes, Check, Ctx, Env, OpDef, Out, Scratch, Shapes, Src, Tensors,
+    is_i2, is_i4, region_bytes, rows_mut, Check, Ctx, Env, OpDef, Out, Scratch, Shapes, Src,
+    Tensors,
 };
 use crate::error::{Error, Result};
 use crate::format::small::Reader;
@@ -100,9 +101,14 @@ fn dinv_table<'r, 's: 'r>(
 
 /// Rows aggregated before one requantization call
 /// ([`requant::RowRequant::rows`]) for `out_ch` channels: up to 16, at most
-/// 128 values (a 512-byte block), at least one row.
+/// 128 values (a 512-byte block), at least one row; one with
+/// `kernels-small`, which requantizes row by row.
 fn requant_rows(out_ch: usize) -> usize {
-    (128 / out_ch.max(1)).clamp(1, 16)
+    if cfg!(feature = "kernels-small") {
+        1
+    } else {
+        (128 / out_ch.max(1)).clamp(1, 16)
+    }
 }
 
 /// Scratch taken by [`run`]: weight sums, `h` (`nodes × out_ch` i32), `dinv`
@@ -464,12 +470,20 @@ pub fn run(
     let acc = scratch.take::<i64>(oc)?;
     let block_rows = requant_rows(oc);
     let block = scratch.take::<i32>(oc.saturating_mul(block_rows))?;
-    let prep = scratch.take::<requant::Prepared>(oc)?;
+    let prep = scratch.take_records(oc)?;
     let rq = requant::prepare(params, oc, act, out.zp, prep);
     let overflow = Error::Overflow { op: ctx.op };
 
     x.weight_sums(w, sums);
     x.matmul(w, sums, h);
+    // `kernels-small`: the general sum, row by row (the smallest code).
+    if cfg!(feature = "kernels-small") {
+        for (i, or) in rows_mut(out.data, oc).enumerate().take(n) {
+            aggregate_row(ctx, i, flags, dinv, h, acc, block, overflow)?;
+            rq.row(block, or);
+        }
+        return Ok(());
+    }
     // Unit weights, normalised: channels in blocks of 8 (64-bit hosts) or
     // 4 (32-bit targets: eight `i64` accumulators take the registers), the
     // rest by 2 and 1 ([`unit_row`]); `kernels-small`: the general loop below only.
@@ -512,7 +526,7 @@ pub fn run(
 /// the in-edges of `i` and its self-loop, in `i64` (`acc`), rounded from
 /// Q24.
 #[allow(clippy::too_many_arguments)]
-#[inline]
+#[inline(always)]
 fn aggregate_row(
     ctx: &Ctx<'_>,
     i: usize,

@@ -116,7 +116,7 @@ pub fn run(
     let deg = scratch.take::<u64>(n)?;
     let s = scratch.take::<i64>(oc)?;
     let row = scratch.take::<i32>(oc)?;
-    let prep = scratch.take::<requant::Prepared>(oc)?;
+    let prep = scratch.take_records(oc)?;
     let rq = requant::prepare(params, oc, act, out.zp, prep);
 
     x.weight_sums(w, sums);

@@ -41,7 +41,7 @@ pub fn run(
     let oc = out.channels;
     let sums = scratch.take::<i32>(oc)?;
     let acc = scratch.take::<i32>(oc.saturating_mul(BLOCK))?;
-    let prep = scratch.take::<requant::Prepared>(oc)?;
+    let prep = scratch.take_records(oc)?;
     let rq = requant::prepare(params, oc, act, out.zp, prep);
     x.weight_sums(w, sums);
     let rows = x.rows();
