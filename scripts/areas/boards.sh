@@ -133,7 +133,8 @@ qemu_runs() {
     fi
     # A recurrent cell: the 120 steps of the sensor-tgcn test sequence, one sample per step, the
     # state carried by the firmware; every step's bytes == `tinygnn run --sequence`'s. M4 only:
-    # its state + arena (13.7 KB) and stack exceed the micro:bit's 16 KiB of RAM, its inputs its flash.
+    # on the micro:bit the 120-step bundle overflows the flash, and state + arena (13,696 B) the
+    # 9,968 B its RAM leaves for them even with 10 steps (docs/boards.md, "What fits").
     if [ -d models/sensor-tgcn ]; then
         scripts/qemu-run.sh --board m4 models/sensor-tgcn
     fi
