@@ -7,6 +7,9 @@ Each model folder has a ``model.py`` defining
 * ``inputs()``: ``{file name: Data or list of Data}``; the first entry is the evaluation set
   (written as ``graphs.safetensors``; accuracy over ``test_mask`` nodes for node tasks, over
   all graphs for graph tasks), others are extra inputs such as a calibration subset;
+* optionally, for a recurrent cell (the evaluation set is a sequence, one graph per step):
+  ``predict(model, steps)`` (every step's output from the zero state, stacked) and
+  ``example(steps)`` (the export example, with its state);
 
 a ``train.py`` that trains, exports ``model.safetensors`` and writes ``float_metrics.json``,
 and a README. ``make_inputs.py NAME OUT_DIR`` rebuilds a model's input files and
@@ -105,7 +108,9 @@ def write_inputs(name: str, out_dir: Path,
     for file_name, graphs in files.items():
         tinygnn.save_graphs(out_dir / file_name, graphs)
     data = as_data(eval_graphs)
-    out = predict(model, data)
+    # A recurrent model (its model.py defines predict) runs the evaluation set as a
+    # sequence from the zero state.
+    out = mdef.predict(model, eval_graphs) if hasattr(mdef, "predict") else predict(model, data)
     tinygnn.save_tensors(out_dir / "expected_float.safetensors", {"out": out},
                          metadata={"model": name, "graphs": eval_file})
     num = int(data.test_mask.sum()) if mdef.TASK == "node" and "test_mask" in data else out.size(0)
@@ -154,7 +159,9 @@ def finish(name: str, model: torch.nn.Module, extra_metrics: Dict[str, object],
     mdef = load_model_def(name)
     folder = MODELS / name
     files = mdef.inputs()
-    example = as_data(next(iter(files.values())))
+    first = next(iter(files.values()))
+    # A recurrent model's example is one step with its state (model.py's example()).
+    example = mdef.example(first) if hasattr(mdef, "example") else as_data(first)
     result = tinygnn.export(model, folder / "model.safetensors", example=example)
     print(f"exported {folder / 'model.safetensors'}: {[op['op'] for op in result.spec['ops']]}")
     if commit_inputs:

@@ -128,7 +128,7 @@ def parse_qemu_run(text):
                            if why else line.split("SKIP", 1)[1].strip())
         for key, pat in {"samples": "samples", "insn_max": "max", "insn_total": "total", "text": "text",
                          "rodata": "rodata", "data": "data", "bss": "bss", "ram2": "ram2", "arena": "arena",
-                         "stack": "stack", "acc": "acc"}.items():
+                         "stack": "stack", "acc": "acc", "state": "state"}.items():
             # Whole words only: "data=" must not match inside "rodata=".
             mm = re.search(rf"(?<![\w/]){pat}=(\d+/\d+|\d+)", line)
             if mm:
@@ -144,7 +144,9 @@ def boards(args, env):
     runs = [["--board", "all", "models/karate-gcn"],
             ["--board", "m4", "--split", "--i8", "models/digits-gin"],
             ["--board", "m0", "--split", "--i8", "--max", "50", "models/digits-gin"],
-            ["--board", "m4", "--split", "--i8", "models/digits-gps"]]
+            ["--board", "m4", "--split", "--i8", "models/digits-gps"],
+            # A recurrent cell: the 120 steps of its sequence, the state carried on the device.
+            ["--board", "m4", "models/sensor-tgcn"]]
     # shapes-dgcnn: clouds of 64-256 points; the M4 runs 4 spread over the range, the M0 the
     # 4 largest of at most 92 points (the largest whose arena links: scripts/areas/boards.sh).
     d = ROOT / ".cache" / "bench" / "shapes"
@@ -397,8 +399,11 @@ def document(facts, board_rows, board_cmds, board_notes, kernels, kernel_cmds, h
             if n and n > 1:
                 insn = f"{r['insn_total'] / n:,.0f} mean, {r['insn_max']:,} max"
             ram = f"{r.get('data', 0) + r.get('bss', 0):,}" + (f" + {r['ram2']:,}" if r.get("ram2") else "")
+            arena = fmt_int(r.get("arena"))
+            if r.get("state"):  # a recurrent model: state + the session's arena, per step
+                arena = f"{arena} (state {r['state']:,} + arena {r['arena'] - -(-r['state'] // 16) * 16:,})"
             a(f"| {r['model']} | {r['board'].upper()} | {fmt_int(r['inputs_bytes'])} B | {n} | {insn} | "
-              f"{fmt_int(r.get('text'))} | {fmt_int(r.get('rodata'))} | {ram} | {fmt_int(r.get('arena'))} | "
+              f"{fmt_int(r.get('text'))} | {fmt_int(r.get('rodata'))} | {ram} | {arena} | "
               f"{fmt_int(r.get('stack'))} | {r.get('acc', '–')} |")
         for note in board_notes:
             a(f"| {note} | | | | | | | | | | |")
@@ -409,6 +414,9 @@ def document(facts, board_rows, board_cmds, board_notes, kernels, kernel_cmds, h
         a("graph of 15-36 nodes with int8 features, on the M4 only (its arena and stack exceed the M0's 16 KiB of")
         a("RAM); shapes-dgcnn one inference per cloud (`--split`): on the M4 4 test clouds spread over")
         a("64-256 points (`select_clouds.py spread 4`), on the M0 the 4 largest of at most 92 points (`upto 4 92`);")
+        a("sensor-tgcn (a TGCN cell) runs its 120-step test sequence, one inference per step with the state")
+        a("carried in RAM in front of the arena (`Session::run_step`): instructions are per step, the arena")
+        a("column is state + the session's arena (the state rounded up to 16 bytes);")
         a("Cora models")
         a("one inference over the 2,708-node graph with sparse int8 features (`--sparse`; cora-link scores its")
         a("1,054 labelled node pairs in the same inference).")

@@ -40,7 +40,9 @@
 # the model and inputs embedded, runs it under QEMU with -icount (timeout
 # QEMU_TIMEOUT, default 600 s), compares the output bytes (every `out`/`hex`
 # line), and — when the whole file is one inference — also against
-# `tinygnn run --output-bytes`; then (with --mask test) the accuracy
+# `tinygnn run --output-bytes` (a recurrent model, one with a state: the graphs
+# are the steps of a sequence, packed one sample per step, and every step's
+# bytes are compared with `tinygnn run --sequence --output-bytes`); then (with --mask test) the accuracy
 # the firmware prints (correct/scored over the test mask) must also equal the
 # CLI's. A firmware that does not fit the
 # board's flash/RAM is reported as SKIP. Exit status: 0 if every run that
@@ -132,9 +134,13 @@ for t in "${targets[@]}"; do
     fi
     work="$GEN/$name"; mkdir -p "$work"
     model="$(cd "$(dirname "$model")" && pwd)/$(basename "$model")"
+    # A recurrent model (a state in `inspect --json`) runs a sequence: the graphs file's graphs
+    # are the steps, one bundle sample each, the firmware carrying the state between them.
+    recurrent=""
+    if grep -qE '"state": \{' <<<"$("$CLI" inspect "$model" --json)"; then recurrent=1; fi
     if [ -n "$graphs" ] && [ -z "$inputs" ]; then
         opts=(--mask "$mask")
-        [ -n "$split" ] && opts+=(--split)
+        if [ -n "$split" ] || [ -n "$recurrent" ]; then opts+=(--split); fi
         [ -n "$max" ] && opts+=(--max "$max")
         [ -n "$i8" ] && opts+=(--quantize "$model")
         [ -n "$sparse" ] && opts+=(--sparse)
@@ -147,7 +153,14 @@ for t in "${targets[@]}"; do
     bytes_of "$work/host.log" > "$work/host.bytes" || true
 
     cli_hex=""; cli_acc=""
-    if [ -n "$graphs" ] && [ -z "$split" ]; then
+    if [ -n "$graphs" ] && [ -n "$recurrent" ]; then
+        # Every step's output bytes in order, from the zero state (no accuracy: --json gives none).
+        if "$CLI" run "$model" "$graphs" --sequence --output-bytes "$work/cli.bin" > "$work/cli.log" 2>&1; then
+            cli_hex="$(od -An -v -tx1 "$work/cli.bin" | tr -d ' \n')"
+        else
+            echo "   CLI run --sequence failed (see $work/cli.log)"; status=1
+        fi
+    elif [ -n "$graphs" ] && [ -z "$split" ]; then
         if "$CLI" run "$model" "$graphs" --json --output-bytes "$work/cli.bin" > "$work/cli.log" 2>&1; then
             cli_hex="$(od -An -v -tx1 "$work/cli.bin" | tr -d ' \n')"
             # The CLI scores argmax over test_mask (or all rows): "correct/rows" as the firmware prints it.
@@ -234,7 +247,8 @@ for t in "${targets[@]}"; do
         elif [ -n "$default" ] && [ "$(embedded "$log")" != "$(embedded "$work/host.log")" ]; then
             verdict="FAIL(the default firmware embeds $(embedded "$log"), not the bundled $(embedded "$work/host.log"))"
         elif [ -n "$cli_hex" ]; then
-            fw_hex="$(grep -E '^hex 0 ' "$log" | cut -d' ' -f3 | tr -d '\n')"
+            # One inference: sample 0's bytes; a sequence: every step's, in order.
+            fw_hex="$(grep -E "^hex $([ -n "$recurrent" ] && echo '[0-9]+' || echo 0) " "$log" | cut -d' ' -f3 | tr -d '\n')"
             [ "$fw_hex" = "$cli_hex" ] || verdict="FAIL(bytes differ from CLI)"
         fi
         [ "$verdict" = PASS ] || status=1
@@ -244,6 +258,8 @@ for t in "${targets[@]}"; do
             $1==".text"{t=$2} $1==".rodata"{r=$2} $1==".data"{d=$2} $1==".bss"{b=$2} $1==".vector_table"{v=$2} $1==".ram2"{r2=$2}
             END{print t+v, r+0, d+0, b+0, r2+0}')"
         arena="$(grep -oE 'arena_bytes=[0-9]+' "$log" | head -1 | cut -d= -f2 || true)"
+        # A recurrent model: the state (in front of the arena, counted in arena_bytes).
+        state="$(grep -m1 -oE '^state bytes=[0-9]+' "$log" | cut -d= -f2 || true)"
         summary="$(grep -E '^summary' "$log" || true)"
         cost_max="$(grep -oE 'cost_max=[0-9]+' <<<"$summary" | cut -d= -f2 || true)"
         cost_total="$(grep -oE 'cost_total=[0-9]+' <<<"$summary" | cut -d= -f2 || true)"
@@ -260,9 +276,9 @@ for t in "${targets[@]}"; do
         fi
         ram2_note=""; [ "${ram2:-0}" != 0 ] && ram2_note=" ram2=$ram2"
         echo "   $board: $verdict  samples=${samples:-?} insn/inference max=${cost_max:-?} total=${cost_total:-?}" \
-              " flash: text=$text rodata=$rodata  RAM: data=$data bss=$bss$ram2_note (arena=${arena:-?})  stack=${stack:-?} stack_total=${stack_total:-?}" \
+              " flash: text=$text rodata=$rodata  RAM: data=$data bss=$bss$ram2_note (arena=${arena:-?}${state:+ incl. state=$state})  stack=${stack:-?} stack_total=${stack_total:-?}" \
              " acc=${acc:-n/a}  build=$((t1 - t0))s run=$((t2 - t1))s"
-        results+=("$name $board $verdict insn_max=${cost_max:-?} text=$text rodata=$rodata data=$data bss=$bss$ram2_note arena=${arena:-?} stack=${stack:-?} stack_total=${stack_total:-?} acc=${acc// /_}")
+        results+=("$name $board $verdict insn_max=${cost_max:-?} text=$text rodata=$rodata data=$data bss=$bss$ram2_note arena=${arena:-?}${state:+ state=$state} stack=${stack:-?} stack_total=${stack_total:-?} acc=${acc// /_}")
     done
 done
 echo "== results"

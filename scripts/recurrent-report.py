@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Per-step int8 agreement of a TGCN cell on a synthetic diffusion-over-a-sensor-graph
-sequence (issue 18): builds the sequence, trains a small TGCN cell with a per-node
+sequence (issue 18) at other sizes than the bundled models/sensor-tgcn (whose process
+and model it imports): builds the sequence, trains a small TGCN cell with a per-node
 classifier in PyTorch (plain PyG, as torch-geometric-temporal defines TGCN), exports it
 with tinygnn.export (example state data.h), converts it with `tinygnn convert --calib`
 on a calibration sequence, and runs `tinygnn verify --sequence --json` on a separate
@@ -21,105 +22,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools" / "python"))
 
+import importlib.util  # noqa: E402
+
 import torch  # noqa: E402
-from torch_geometric.data import Data  # noqa: E402
-from torch_geometric.nn import GCNConv  # noqa: E402
 
 import tinygnn  # noqa: E402
 
-
-class TGCN(torch.nn.Module):
-    """torch_geometric_temporal.nn.recurrent.TGCN in plain PyG."""
-
-    def __init__(self, in_channels, out_channels):
-        super().__init__()
-        self.conv_z = GCNConv(in_channels, out_channels)
-        self.linear_z = torch.nn.Linear(2 * out_channels, out_channels)
-        self.conv_r = GCNConv(in_channels, out_channels)
-        self.linear_r = torch.nn.Linear(2 * out_channels, out_channels)
-        self.conv_h = GCNConv(in_channels, out_channels)
-        self.linear_h = torch.nn.Linear(2 * out_channels, out_channels)
-
-    def forward(self, x, edge_index, edge_weight, h):
-        z = torch.sigmoid(self.linear_z(torch.cat([self.conv_z(x, edge_index, edge_weight), h],
-                                                  dim=-1)))
-        r = torch.sigmoid(self.linear_r(torch.cat([self.conv_r(x, edge_index, edge_weight), h],
-                                                  dim=-1)))
-        h_tilde = torch.tanh(self.linear_h(
-            torch.cat([self.conv_h(x, edge_index, edge_weight), h * r], dim=-1)))
-        return z * h + (1 - z) * h_tilde
-
-
-class Forecaster(torch.nn.Module):
-    """TGCN cell + per-node classifier: returns (logits, h_next)."""
-
-    def __init__(self, f, hidden, classes):
-        super().__init__()
-        self.cell = TGCN(f, hidden)
-        self.out = torch.nn.Linear(hidden, classes)
-
-    def forward(self, x, edge_index, edge_weight, h):
-        h = self.cell(x, edge_index, edge_weight, h)
-        return self.out(h), h
-
-
-def sensor_graph(n, k, g):
-    """Sensors at random points of the unit square, each linked to its k nearest (both
-    directions), weights exp(-d²/σ²) as in traffic-sensor graphs (METR-LA style)."""
-    pos = torch.rand(n, 2, generator=g)
-    d = torch.cdist(pos, pos)
-    nn = d.topk(k + 1, largest=False).indices[:, 1:]
-    src = torch.arange(n).repeat_interleave(k)
-    dst = nn.reshape(-1)
-    ei = torch.cat([torch.stack([src, dst]), torch.stack([dst, src])], dim=1)
-    ei = torch.unique(ei, dim=1)
-    w = torch.exp(-(d[ei[0], ei[1]] ** 2) / 0.05)
-    return ei, w
-
-
-def diffusion(ei, w, n, steps, g, alpha=0.35, classes=3):
-    """u_{t+1} = (1−α)u_t + α·P u_t + sources: a quantity spreading over the sensors with
-    random injections; x_t = [u_t, sin, cos of the daily phase]; the label of node i at
-    step t is the level (low / mid / high) of u_{t+1}[i] (a one-step forecast). u is
-    standardized (mean 0, std 1 over the whole run) in x."""
-    deg = torch.zeros(n).index_add_(0, ei[1], w)
-    P = torch.zeros(n, n)
-    P[ei[1], ei[0]] = w / deg[ei[1]].clamp(min=1e-6)
-    u = torch.rand(n, generator=g)
-    us = []
-    for t in range(steps + 1):
-        us.append(u)
-        inj = (torch.rand(n, generator=g) < 0.05).float() * torch.rand(n, generator=g) * 2
-        u = (1 - alpha) * u + alpha * (P @ u) + inj - 0.05 * u
-    us = torch.stack(us)
-    lo, hi = torch.quantile(us, 1 / 3), torch.quantile(us, 2 / 3)
-    # Standardized, like the other channels in [-1, 1]: the input is quantized per tensor.
-    mu, sd = us.mean(), us.std()
-    seq = []
-    for t in range(steps):
-        phase = 2 * torch.pi * t / 48
-        x = torch.stack([(us[t] - mu) / sd, torch.full((n,), float(torch.sin(torch.tensor(phase)))),
-                         torch.full((n,), float(torch.cos(torch.tensor(phase))))], dim=1)
-        y = (us[t + 1] > lo).long() + (us[t + 1] > hi).long()
-        seq.append(Data(x=x, edge_index=ei, edge_weight=w, y=y))
-    return seq
-
-
-def train(model, seq, hidden, epochs=60, lr=0.02):
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    for _ in range(epochs):
-        h = torch.zeros(seq[0].num_nodes, hidden)
-        loss = 0
-        for t, d in enumerate(seq):
-            logits, h = model(d.x, d.edge_index, d.edge_weight, h)
-            loss = loss + torch.nn.functional.cross_entropy(logits, d.y)
-            if (t + 1) % 20 == 0:  # truncated backpropagation through time
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-                h = h.detach()
-                loss = 0
-    return model.eval()
+# The process and the model are the bundled models/sensor-tgcn's.
+_spec = importlib.util.spec_from_file_location("sensor_tgcn", ROOT / "models" / "sensor-tgcn" / "model.py")
+sensor = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(sensor)
+Forecaster, sensor_graph, diffusion, train = (sensor.Forecaster, sensor.sensor_graph,
+                                              sensor.diffusion, sensor.train)
 
 
 def main():

@@ -12,7 +12,8 @@
 #     file; `cargo build --release` and `cargo run --release` in boards/qemu-m4 and boards/qemu-m0,
 #     which embed the bundled models/karate-gcn, the whole graph); models/digits-gin (all 359 test graphs
 #     on the M4, the first 50 on the M0, int8 features); models/digits-gps (GPS + RWSE, the first 100
-#     test graphs on the M4); karate-gcn and digits-gin converted with
+#     test graphs on the M4); models/sensor-tgcn (a TGCN cell: its 120-step sequence on the M4, the
+#     state carried between steps, compared with `tinygnn run --sequence`); karate-gcn and digits-gin converted with
 #     int4 weights (M4); models/shapes-dgcnn on the M4 (4 clouds across 64-256 points) and the M0
 #     (the 4 largest clouds of at most M0_MAX_POINTS points; must PASS); with $TINYGNN_DATA (Planetoid
 #     data, see models/README.md) cora-gcn, cora-sage, cora-gat, cora-appnp and cora-link on the M4,
@@ -129,6 +130,13 @@ qemu_runs() {
     # M4 (its arena and stack overflow the micro:bit's 16 KiB of RAM).
     if [ -d models/digits-gps ]; then
         scripts/qemu-run.sh --board m4 --split --i8 --max 100 models/digits-gps
+    fi
+    # A recurrent cell: the 120 steps of the sensor-tgcn test sequence, one sample per step, the
+    # state carried by the firmware; every step's bytes == `tinygnn run --sequence`'s. M4 only:
+    # on the micro:bit the 120-step bundle overflows the flash, and state + arena (13,696 B) the
+    # 9,968 B its RAM leaves for them even with 10 steps (docs/boards.md, "What fits").
+    if [ -d models/sensor-tgcn ]; then
+        scripts/qemu-run.sh --board m4 models/sensor-tgcn
     fi
     cora_runs
 }

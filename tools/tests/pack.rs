@@ -121,6 +121,67 @@ fn expect_on_the_default_bundle_matches_run() {
     );
 }
 
+/// A recurrent model (models/sensor-tgcn) runs its bundle as a sequence:
+/// one sample per step, the state carried between them in front of the
+/// arena; every step's bytes equal `run --sequence`'s, and the arena of the
+/// report is the state (rounded to 16) plus the session's arena.
+#[test]
+fn expect_steps_a_recurrent_bundle_like_run_sequence() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = root().join("models/sensor-tgcn");
+    let (model, graphs) = (d.join("sensor-tgcn.tgnn"), d.join("graphs.safetensors"));
+    let bundle = dir.path().join("inputs.tgib");
+    ok(&tinygnn(&[
+        &"pack", &"inputs", &graphs, &bundle, &"--split",
+    ]));
+    let report = ok(&tinygnn(&[&"pack", &"expect", &model, &bundle]));
+    let raw = dir.path().join("out.bin");
+    let run: serde_json::Value = serde_json::from_str(&ok(&tinygnn(&[
+        &"run",
+        &model,
+        &graphs,
+        &"--sequence",
+        &"--json",
+        &"--output-bytes",
+        &raw,
+    ])))
+    .unwrap();
+    let steps = run["steps"].as_u64().unwrap();
+    let state = run["state_bytes"].as_u64().unwrap();
+    let nodes = run["nodes"].as_u64().unwrap();
+    assert!(steps >= 100 && state > 0, "{run}");
+    assert!(
+        report.contains(&format!("\nstate bytes={state} nodes={nodes} channels=")),
+        "{report}"
+    );
+    let mut all = Vec::new();
+    for line in report.lines().filter(|l| l.starts_with("hex ")) {
+        let h = line.rsplit(' ').next().unwrap();
+        for i in (0..h.len()).step_by(2) {
+            all.push(u8::from_str_radix(&h[i..i + 2], 16).unwrap());
+        }
+    }
+    assert_eq!(all, std::fs::read(&raw).unwrap());
+    assert!(
+        report.contains(&format!("summary samples={steps} ")),
+        "{report}"
+    );
+    // `pack arena` (the firmware's ARENA_BYTES before rounding) = state region + arena_used.
+    let arena: u64 = ok(&tinygnn(&[&"pack", &"arena", &model, &bundle]))
+        .trim()
+        .parse()
+        .unwrap();
+    let used: u64 = report
+        .split("arena_used=")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(arena, state.div_ceil(16) * 16 + used, "{report}");
+    assert_eq!(used, run["arena_bytes"].as_u64().unwrap(), "{run}");
+}
+
 /// `demo` writes a model, a bundle and the same graphs as a safetensors
 /// batch; packing that batch graph by graph gives the demo's bundle back.
 #[test]

@@ -9,7 +9,8 @@
 //! `OUT_DIR/bundle.rs` with:
 //!
 //! * `MODEL: &Aligned<[u8]>`, `INPUTS: &Aligned<[u8]>` — the embedded bytes;
-//! * `ARENA_BYTES` — the largest arena any bundled sample needs; with
+//! * `ARENA_BYTES` — the largest arena any bundled sample needs (for a
+//!   recurrent model, plus the state in front of it: [`crate::state_region`]); with
 //!   `TINYGNN_ARENA_AT_CAPACITY=1`, enough for any graph within the model's
 //!   declared capacity (for firmware that will see other graphs); at least
 //!   `TINYGNN_ARENA_BYTES` when that is set; at least 16.
@@ -19,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::string::String;
 use std::{env, fs, println};
 
-use crate::{required_arena, Bundle};
+use crate::{required_arena, state_region, Bundle};
 
 /// The bundled model and inputs the boards embed by default, relative to
 /// the repository root: `tinygnn pack inputs` of the model's graphs file
@@ -122,8 +123,9 @@ pub fn generate() -> Result<usize, String> {
 }
 
 /// Checks the bundle against the model (it parses, and every sample has the
-/// model's input channels); returns the largest arena a sample needs (at
-/// least 16 bytes).
+/// model's input channels; for a recurrent model, the same nodes); returns
+/// the largest arena a sample needs (at least 16 bytes), plus the state
+/// region of a recurrent model.
 pub fn samples_arena(model: &tinygnn::Model<'_>, bundle: &[u8]) -> Result<usize, String> {
     // The bundle must be 4-aligned to parse; a Vec<u32> copy gives that.
     let mut words = std::vec![0u32; bundle.len().div_ceil(4)];
@@ -132,6 +134,7 @@ pub fn samples_arena(model: &tinygnn::Model<'_>, bundle: &[u8]) -> Result<usize,
     let bundle = Bundle::parse(aligned).map_err(|e| e.to_string())?;
     let channels = model.input_desc().channels;
     let mut arena = 16usize;
+    let mut first_nodes = None;
     for (i, s) in bundle.samples().enumerate() {
         let s = s.map_err(|e| e.to_string())?;
         if s.channels != channels {
@@ -141,9 +144,18 @@ pub fn samples_arena(model: &tinygnn::Model<'_>, bundle: &[u8]) -> Result<usize,
                 s.channels
             ));
         }
+        let nodes = *first_nodes.get_or_insert(s.nodes);
+        if model.state().is_some() && s.nodes != nodes {
+            return Err(std::format!(
+                "sample {i} has {} nodes, sample 0 has {nodes}: the model is recurrent, \
+                 so the samples are the steps of one sequence over the same graph",
+                s.nodes
+            ));
+        }
         arena = arena.max(required_arena(model, &s));
     }
-    Ok(arena)
+    // A recurrent model's state sits in front of the session's arena (crate docs).
+    Ok(state_region(model, usize::from(first_nodes.unwrap_or(0))) + arena)
 }
 
 /// Copies `memory.x` (from the crate root) into `OUT_DIR` and adds it to the

@@ -50,3 +50,11 @@ pub fn required_arena(model: &Model<'_>, s: &Sample<'_>) -> usize {
         _ => model.arena_bytes(n, e, g),
     }
 }
+
+/// Bytes the firmware keeps for a recurrent model's state in front of the
+/// arena (see [`crate::run`]): [`Model::state_bytes`] of a `nodes`-node
+/// graph rounded up to 16, so the session's arena after it stays aligned;
+/// 0 for a model without state.
+pub fn state_region(model: &Model<'_>, nodes: usize) -> usize {
+    model.state_bytes(nodes).div_ceil(16) * 16
+}

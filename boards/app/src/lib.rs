@@ -13,6 +13,7 @@
 //! ```text
 //! tinygnn board=qemu-m4 model_bytes=1234 bundle_bytes=5678 arena_bytes=4096 engine=session
 //! model ops=3 tensors=4 input_channels=8 outputs=1
+//! state bytes=800 nodes=100 channels=8 zp=-3   (recurrent models only)
 //! sample 0 nodes=5 edges=8 graphs=1
 //! out 0 rows=5 channels=4 scale=3.125000e-2 zp=-3 crc=1a2b3c4d
 //! hex 0 0a0bf3…            (the output bytes, 32 per line, row-major)
@@ -21,6 +22,15 @@
 //! acc 0 4/5
 //! summary samples=1 cost_total=123456 cost_max=123456 unit=insn correct=4 scored=5 arena_used=4096 stack_max=2400 stack_total=3100
 //! ```
+//!
+//! A recurrent model (one with a state, [`tinygnn::Model::state`]) runs the
+//! bundle as a **sequence**: the samples are the steps in order, every one
+//! of the same graph, each run with [`tinygnn::Session::run_step`] on a
+//! state the firmware owns: the first [`state_region`] bytes of the arena,
+//! set to the state's zero point before step 0 and carried from step to
+//! step. The `state` line gives its size; `arena_bytes` counts it, and
+//! `arena_used` in the summary is the session's arena after it (so the RAM
+//! of the run is the state bytes rounded up to 16 plus `arena_used`).
 //!
 //! The host harness (`scripts/qemu-run.sh`) compares the `out`/`hex` lines
 //! with those of the same model run on the host. Errors are reported as an
@@ -40,7 +50,7 @@ pub mod synth;
 use core::fmt::Write as _;
 
 pub use bundle::{Bundle, BundleError, Sample};
-pub use engine::{graph_input, required_arena, ENGINE};
+pub use engine::{graph_input, required_arena, state_region, ENGINE};
 pub use stack::StackProbe;
 pub use tinygnn::Output;
 
@@ -53,8 +63,8 @@ pub const HEX_PER_LINE: usize = 32;
 #[repr(C, align(16))]
 pub struct Aligned<B: ?Sized>(pub B);
 
-/// What [`run`] reports, in order: [`Event::Start`], [`Event::Model`], per
-/// sample [`Event::Sample`], [`Event::Output`], [`Event::Cost`],
+/// What [`run`] reports, in order: [`Event::Start`], [`Event::Model`],
+/// [`Event::State`] (recurrent models), per sample [`Event::Sample`], [`Event::Output`], [`Event::Cost`],
 /// [`Event::Stack`] (with a probe) and [`Event::Accuracy`] (with labels),
 /// then [`Event::Summary`] or [`Event::Error`].
 #[derive(Debug, Clone, Copy)]
@@ -82,6 +92,17 @@ pub enum Event<'a> {
         input_channels: u16,
         /// Output tensors.
         outputs: usize,
+    },
+    /// The model is recurrent: its state, carried from sample to sample.
+    State {
+        /// Bytes of the state (`nodes × channels`).
+        bytes: usize,
+        /// Nodes of the graph (every step's).
+        nodes: u16,
+        /// State channels.
+        channels: u16,
+        /// Zero point of the state (its initial value).
+        zero_point: i8,
     },
     /// Sample `index` is about to run.
     Sample {
@@ -229,6 +250,18 @@ impl Report for DefmtReport {
                 tensors,
                 input_channels,
                 outputs
+            ),
+            Event::State {
+                bytes,
+                nodes,
+                channels,
+                zero_point,
+            } => defmt::info!(
+                "state bytes={=usize} nodes={=u16} channels={=u16} zp={=i8}",
+                bytes,
+                nodes,
+                channels,
+                zero_point
             ),
             Event::Sample {
                 index,
@@ -426,6 +459,15 @@ fn text_event<L: Lines + ?Sized>(r: &mut L, e: &Event<'_>) {
                 "model ops={ops} tensors={tensors} input_channels={input_channels} outputs={outputs}"
             ),
         ),
+        Event::State {
+            bytes,
+            nodes,
+            channels,
+            zero_point,
+        } => emit(
+            r,
+            format_args!("state bytes={bytes} nodes={nodes} channels={channels} zp={zero_point}"),
+        ),
         Event::Sample {
             index,
             nodes,
@@ -583,6 +625,17 @@ fn run_inner<R: Report, C: Clock>(
     });
     let bundle = Bundle::parse(bundle_bytes).map_err(AppError::Bundle)?;
     let mut sum = Summary::default();
+    // A recurrent model: the state takes the front of the arena (see the crate docs).
+    let (state, arena) = split_state(&model, &bundle, arena)?;
+    if let (Some(d), Some(st)) = (model.state_desc(), state.as_ref()) {
+        report.event(&Event::State {
+            bytes: st.len(),
+            nodes: (st.len() / usize::from(d.channels.max(1))) as u16,
+            channels: d.channels,
+            zero_point: d.zero_point,
+        });
+    }
+    let mut state = state;
     let available = arena.len();
     let mut session = tinygnn::Session::new(&model, arena);
     for (i, sample) in bundle.samples().enumerate() {
@@ -609,7 +662,10 @@ fn run_inner<R: Report, C: Clock>(
             p.depth()
         });
         clock.start();
-        let out = session.run(&input);
+        let out = match state.as_deref_mut() {
+            Some(st) => session.run_step(&input, st),
+            None => session.run(&input),
+        };
         let cost = clock.elapsed();
         let stack_used = stack.as_ref().map(StackProbe::high_water);
         let out = out.map_err(|error| AppError::Inference {
@@ -645,6 +701,37 @@ fn run_inner<R: Report, C: Clock>(
         sum.cost_max = sum.cost_max.max(cost);
     }
     Ok(sum)
+}
+
+/// For a recurrent model, splits the arena into the state (its first
+/// [`state_region`] bytes for the nodes of the bundle's first sample; the
+/// state proper, set to the zero point) and the session's arena; otherwise
+/// no state and the whole arena.
+#[allow(clippy::type_complexity)]
+fn split_state<'a>(
+    model: &tinygnn::Model<'_>,
+    bundle: &Bundle<'_>,
+    arena: &'a mut [u8],
+) -> Result<(Option<&'a mut [i8]>, &'a mut [u8]), AppError> {
+    let Some(desc) = model.state_desc() else {
+        return Ok((None, arena));
+    };
+    let nodes = match bundle.samples().next() {
+        Some(s) => usize::from(s.map_err(AppError::Bundle)?.nodes),
+        None => 0,
+    };
+    let (len, region) = (model.state_bytes(nodes), state_region(model, nodes));
+    if region > arena.len() {
+        return Err(AppError::ArenaTooSmall {
+            sample: 0,
+            needed: region as u32,
+            available: arena.len() as u32,
+        });
+    }
+    let (front, rest) = arena.split_at_mut(region);
+    let state: &mut [i8] = bytemuck::cast_slice_mut(&mut front[..len]);
+    state.fill(desc.zero_point);
+    Ok((Some(state), rest))
 }
 
 #[inline(never)]
@@ -779,6 +866,7 @@ summary samples=3 cost_total=0 cost_max=0 unit=none correct=12 scored=49 arena_u
             self.0.push(match e {
                 Event::Start { .. } => "start",
                 Event::Model { .. } => "model",
+                Event::State { .. } => "state",
                 Event::Sample { .. } => "sample",
                 Event::Output { .. } => "output",
                 Event::Cost { .. } => "cost",

@@ -80,6 +80,7 @@ pub fn describe(model: &Model<'_>, file_len: usize) -> Value {
         "input": model.input(),
         "outputs": model.outputs(),
         "uses_edge_weight": model.uses_edge_weight(),
+        "state": model.state().map(|(i, o)| json!({"input": i, "next": o})),
         "ops": list,
         "tensors": tensors.iter().enumerate().map(|(i, t)| json!({
             "id": i, "kind": kind_str(t.kind), "channels": t.channels,

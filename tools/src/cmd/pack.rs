@@ -31,7 +31,8 @@ pub enum Command {
     Inputs(inputs::Args),
     /// Print the report lines the firmware prints for MODEL on INPUTS, computed on the host.
     Expect(ModelInputs),
-    /// Print the arena bytes the largest sample of INPUTS needs with MODEL.
+    /// Print the arena bytes the largest sample of INPUTS needs with MODEL (a recurrent model:
+    /// plus its state, which the firmware keeps in front of the arena).
     Arena(ModelInputs),
     /// Write a demo (GCNConv(8→16, ReLU) → Linear(16→4), 3 small graphs): DIR/model.tgnn,
     /// DIR/inputs.tgib and DIR/graphs.safetensors.
@@ -189,16 +190,20 @@ fn read_aligned(path: &Path) -> Result<AlignedFile> {
     })
 }
 
-/// The arena the largest sample of the bundle needs.
+/// The arena the largest sample of the bundle needs (for a recurrent model,
+/// plus the state the firmware keeps in front of it).
 fn arena_for(model: &AlignedFile, inputs: &AlignedFile) -> Result<usize> {
     let m = tinygnn::Model::from_bytes(model.bytes()).map_err(|e| anyhow!("model: {e}"))?;
     let b = Bundle::parse(inputs.bytes()).map_err(|e| anyhow!("inputs: {e}"))?;
     let mut need = 0;
+    let mut nodes = None;
     for s in b.samples() {
         let s = s.map_err(|e| anyhow!("inputs: {e}"))?;
+        nodes.get_or_insert(usize::from(s.nodes));
         need = need.max(tinygnn_board_app::required_arena(&m, &s));
     }
-    Ok(need)
+    // A recurrent model runs the bundle as a sequence with its state in front of the arena.
+    Ok(tinygnn_board_app::state_region(&m, nodes.unwrap_or(0)) + need)
 }
 
 /// Report lines to standard output.
