@@ -237,9 +237,7 @@ def render(rows: list[dict], links: list[dict]) -> str:
         "the ternary levels and keeping whichever gives the smaller output error), all-ternary weights",
         "(`--weights ternary`: −1..=1), and a budget of two bits per weight on average",
         "(`--avg-weight-bits 2`: 8, 4 or 2 bits per layer, least sensitive layers lowest; *bits* is the",
-        "average of the chosen plan, weighted by weight count). Same evaluation rows as above. A layer",
-        "that takes no sub-8-bit weights (e.g. GATConv) stays int8, so a model of such layers only keeps",
-        "its int8 size.",
+        "average of the chosen plan, weighted by weight count). Same evaluation rows as above.",
         "",
         "| model | int2 (Δ pp) | ternary (Δ pp) | avg 2 bits (Δ pp) | bytes int8 / int2 / ternary / avg 2 | avg 2: bits, layers | top-1 agreement int2 / ternary / avg 2 |",
         "|---|---|---|---|---|---|---|",
@@ -274,7 +272,7 @@ def render(rows: list[dict], links: list[dict]) -> str:
             lines.append(f"| {r['name']} | ≤ {g8} pp | {verdict(drop(r, 'int8'), g8)} | ≤ {g4} pp | {na} | {na} | {na} |")
             continue
         g2 = LOW_GOALS.get(r["name"])
-        low = f"≤ {g2} pp: {verdict(drop(r, 'avg2'), g2)}" if g2 is not None else "–"
+        low = f"{verdict(drop(r, 'avg2'), g2)} (goal ≤ {g2} pp)" if g2 is not None else "–"
         lines.append(
             f"| {r['name']} | ≤ {g8} pp | {verdict(drop(r, 'int8'), g8)} | ≤ {g4} pp "
             f"| {verdict(drop(r, 'int4'), g4)} | {verdict(drop(r, 'mixed'), g4)} | {low} |"
