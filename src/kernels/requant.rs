@@ -249,9 +249,16 @@ impl RowRequant<'_> {
     #[inline]
     pub fn row(&self, acc: &[i32], out: &mut [i8]) {
         if !self.single() {
-            return requantize_row_prepared(acc, self.prep, self.act, self.zp, out);
+            return self.general_row(acc, out);
         }
         self.rows(acc, out);
+    }
+
+    /// One row in the general form (no call back into [`RowRequant::rows`]:
+    /// the inference path's call graph stays free of cycles).
+    #[inline(never)]
+    fn general_row(&self, acc: &[i32], out: &mut [i8]) {
+        requantize_row_prepared(acc, self.prep, self.act, self.zp, out);
     }
 
     /// Whether the records are in the single-multiply form (never off DSP
@@ -286,7 +293,7 @@ impl RowRequant<'_> {
             let (Some(a), Some(o)) = (a.next(), o.next()) else {
                 break;
             };
-            self.row(a, o);
+            self.general_row(a, o);
         }
     }
 }
