@@ -1048,9 +1048,19 @@ fn guarded_run(model: &Model<'_>, g: &Graph, fill: u8) -> Outcome {
     let res = {
         let arena = &mut buf[start..start + need];
         let mut s = Session::new(model, arena);
-        match s.run(&input) {
-            Ok(_) => Ok((0..model.outputs().len())
+        // A recurrent model runs one step from the zero state; its next
+        // state is part of the outcome.
+        let ran = match model.state_desc() {
+            Some(d) => {
+                let mut state = vec![d.zero_point; model.state_bytes(g.n)];
+                s.run_step(&input, &mut state).map(|_| Some(state))
+            }
+            None => s.run(&input).map(|_| None),
+        };
+        match ran {
+            Ok(state) => Ok((0..model.outputs().len())
                 .map(|i| s.output(i).map(|o| o.data.to_vec()).unwrap_or_default())
+                .chain(state)
                 .collect()),
             Err(e) => Err(e),
         }
@@ -1213,6 +1223,7 @@ fn every_bundled_model_is_covered() {
             "digits-gin",
             "digits-gps",
             "karate-gcn",
+            "sensor-tgcn",
             "shapes-dgcnn"
         ],
         "add a mutation test for each bundled model"
@@ -1264,6 +1275,7 @@ mutation_tests! {
     large mutate_cora_link: "cora-link", 0x636f_7261_6c6b;
     large mutate_shapes_dgcnn: "shapes-dgcnn", 0x7368_6170_6573;
     large mutate_cora_appnp: "cora-appnp", 0x636f_7261_6170;
+    large mutate_sensor_tgcn: "sensor-tgcn", 0x7365_6e73_6f72;
     mutate_edge_op_model: "edge-op" (tinygnn_testkit::edge_op_model()), 0x4544_4745;
     mutate_hyper_op_model: "hyper-op" (tinygnn_testkit::hyper_op_model()), 0x4859_5045;
     mutate_cheb_op_model: "cheb-op" (tinygnn_testkit::cheb_op_model()), 0x4348_4542;
