@@ -256,7 +256,7 @@ impl RowRequant<'_> {
 
     /// One row in the general form (no call back into [`RowRequant::rows`]:
     /// the inference path's call graph stays free of cycles).
-    #[inline(never)]
+    #[inline]
     fn general_row(&self, acc: &[i32], out: &mut [i8]) {
         requantize_row_prepared(acc, self.prep, self.act, self.zp, out);
     }

@@ -99,21 +99,18 @@ fn dinv_table<'r, 's: 'r>(
     Ok(dinv)
 }
 
-/// Rows aggregated before one requantization call
-/// ([`requant::RowRequant::rows`]) for `out_ch` channels: up to 16, at most
-/// 128 values (a 512-byte block), at least one row; one with
-/// `kernels-small`, which requantizes row by row.
-fn requant_rows(out_ch: usize) -> usize {
-    if cfg!(feature = "kernels-small") {
-        1
-    } else {
-        (128 / out_ch.max(1)).clamp(1, 16)
-    }
+/// The `i32` values of the row block GCN requantizes at once
+/// ([`requant::RowRequant::rows`]) for `out_ch` channels: up to 16 rows, at
+/// most 128 values (a 512-byte block), at least one row. The same with
+/// `kernels-small` (which requantizes row by row, in the block's first
+/// row), so that `Model::arena_bytes` does not depend on the features.
+fn block_values(out_ch: usize) -> usize {
+    out_ch.saturating_mul(16).min(out_ch.max(128))
 }
 
 /// Scratch taken by [`run`]: weight sums, `h` (`nodes × out_ch` i32), `dinv`
-/// (`nodes` u32, [`dinv_store`]), an i64 accumulator row, a block of
-/// `requant_rows(out_ch)` i32 rows, the prepared channel records
+/// (`nodes` u32, [`dinv_store`]), an i64 accumulator row, a row block of
+/// [`block_values`] i32, the prepared channel records
 /// ([`requant::prepare`], 20 bytes per channel).
 pub fn scratch_bytes(nodes: usize, _in_ch: usize, out_ch: usize) -> usize {
     region_bytes::<i32>(out_ch)
@@ -121,9 +118,7 @@ pub fn scratch_bytes(nodes: usize, _in_ch: usize, out_ch: usize) -> usize {
         .saturating_add(region_bytes::<i32>(nodes.saturating_mul(out_ch)))
         .saturating_add(region_bytes::<u32>(nodes))
         .saturating_add(region_bytes::<i64>(out_ch))
-        .saturating_add(region_bytes::<i32>(
-            out_ch.saturating_mul(requant_rows(out_ch)),
-        ))
+        .saturating_add(region_bytes::<i32>(block_values(out_ch)))
 }
 
 /// The in-edges of `i` as `(source, Q16 weight)`: the graph's weights with
@@ -468,8 +463,7 @@ pub fn run(
         scratch.take::<u32>(n)?
     };
     let acc = scratch.take::<i64>(oc)?;
-    let block_rows = requant_rows(oc);
-    let block = scratch.take::<i32>(oc.saturating_mul(block_rows))?;
+    let block = scratch.take::<i32>(block_values(oc))?;
     let prep = scratch.take_records(oc)?;
     let rq = requant::prepare(params, oc, act, out.zp, prep);
     let overflow = Error::Overflow { op: ctx.op };
@@ -478,6 +472,8 @@ pub fn run(
     x.matmul(w, sums, h);
     // `kernels-small`: the general sum, row by row (the smallest code).
     if cfg!(feature = "kernels-small") {
+        // (Both read and write the block's first `oc` values only: they
+        // stop at the shortest of their slices.)
         for (i, or) in rows_mut(out.data, oc).enumerate().take(n) {
             aggregate_row(ctx, i, flags, dinv, h, acc, block, overflow)?;
             rq.row(block, or);
@@ -491,6 +487,7 @@ pub fn run(
     // `unit_row`'s coefficients (one buffer for the whole op, not per row).
     let mut cs = [[0i32; 2]; EXACT_TERMS];
     // Rows are aggregated into `block` and requantized `block_rows` at a time.
+    let block_rows = (block.len() / oc.max(1)).max(1);
     let rows_out = (out.data.len() / oc.max(1)).min(n);
     let mut pending = 0usize;
     for i in 0..rows_out {
@@ -526,7 +523,7 @@ pub fn run(
 /// the in-edges of `i` and its self-loop, in `i64` (`acc`), rounded from
 /// Q24.
 #[allow(clippy::too_many_arguments)]
-#[inline(always)]
+#[inline]
 fn aggregate_row(
     ctx: &Ctx<'_>,
     i: usize,

@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{
-    is_i2, is_i4, region_bytes, Check, Env, In, OpDef, Out, Scratch, Shapes, Src, Tensors,
+    is_i2, is_i4, region_bytes, rows_mut, Check, Env, In, OpDef, Out, Scratch, Shapes, Src, Tensors,
 };
 use crate::error::Result;
 use crate::format::small::Reader;
@@ -68,9 +68,22 @@ pub fn run(
                 x.matvec_row(w, i + r, sums, a);
             }
         }
-        let n = k.saturating_mul(oc);
-        if let (Some(o), Some(a)) = (ob.get_mut(..n), acc.get(..n)) {
-            rq.rows(a, o);
+        if cfg!(feature = "kernels-small") {
+            // Row by row (the smallest code). Paired by `next()`, not `zip`:
+            // Zip's length computation divides by the chunk sizes out of line
+            // (a panic path at opt-level "s").
+            let (mut os, mut accs) = (rows_mut(ob, oc), acc.chunks_exact(oc.max(1)));
+            for _ in 0..k {
+                let (Some(or), Some(a)) = (os.next(), accs.next()) else {
+                    break;
+                };
+                rq.row(a, or);
+            }
+        } else {
+            let n = k.saturating_mul(oc);
+            if let (Some(o), Some(a)) = (ob.get_mut(..n), acc.get(..n)) {
+                rq.rows(a, o);
+            }
         }
         i += k;
     }
