@@ -110,7 +110,7 @@ fn block_values(out_ch: usize) -> usize {
 
 /// Scratch taken by [`run`]: weight sums, `h` (`nodes × out_ch` i32), `dinv`
 /// (`nodes` u32, [`dinv_store`]), an i64 accumulator row, a row block of
-/// [`block_values`] i32, the prepared channel records
+/// `block_values(out_ch)` i32, the prepared channel records
 /// ([`requant::prepare`], 20 bytes per channel).
 pub fn scratch_bytes(nodes: usize, _in_ch: usize, out_ch: usize) -> usize {
     region_bytes::<i32>(out_ch)
