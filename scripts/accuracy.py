@@ -12,7 +12,7 @@ Per model (its own convert flags from goals.json are kept):
            calibration graphs (top-1 agreement with float there: the measure a choice is made on);
   * mixed: the same with `--flash-budget B`, B the midpoint of the int8 and int4 file sizes
            (layers switched to int4, least sensitive first, until the file fits);
-  * below four bits: `--weights int2`, `--weights ternary` and `--avg-weight-bits 2`.
+  * below four bits: `--weights int2` and `--avg-weight-bits 2`.
 Each is measured with `tinygnn verify --json` on the model's evaluation graphs. Models whose
 data is missing (Cora without $TINYGNN_DATA) are skipped visibly; the document is then neither
 written nor checked (a SKIP line), so it always covers every model. Nothing is typed by hand.
@@ -76,6 +76,7 @@ def measure(name: str) -> dict | None:
     row: dict = {"name": name}
     with tempfile.TemporaryDirectory() as tmp:
         sizes = {}
+        files: dict[bytes, str] = {}
         for kind, extra in [
             ("int8", []),
             ("int4", ["--weights", "int4"]),
@@ -86,18 +87,20 @@ def measure(name: str) -> dict | None:
             ("int4near", ["--weights", "int4", "--int4-rounding", "nearest"]),
             ("int4max", ["--weights", "int4", "--int4-rounding", "nearest", "--int4-scale", "max"]),
             ("int2", ["--weights", "int2"]),
-            ("ternary", ["--weights", "ternary"]),
             ("avg2", ["--avg-weight-bits", "2"]),
         ]:
             out = Path(tmp) / f"{kind}.tgnn"
             stdout = convert(name, graphs, calib, out, extra)
             sizes[kind] = out.stat().st_size
+            # A conversion that gives the same bytes as an earlier one (e.g. a
+            # 2-bit average that chose int2 everywhere) has its measurements.
+            same = files.setdefault(out.read_bytes(), kind)
             if kind == "avg2":
                 m = re.search(r"^average weight bits: target \S+, chosen plan ([0-9.]+)", stdout, re.M)
                 row["avg2_bits"] = m.group(1) if m else "?"
                 row["avg2_layers"] = plan_line(stdout)
-            row[kind] = M.verify(name, out, graphs)
-            if kind.startswith("int4"):
+            row[kind] = dict(row[same]) if same != kind else M.verify(name, out, graphs)
+            if kind.startswith("int4") and "calib_top1" not in row[kind]:
                 row[kind]["calib_top1"] = M.verify(name, out, calib)["top1_agreement"]
         budget = (sizes["int8"] + sizes["int4"]) // 2
         out = Path(tmp) / "mixed.tgnn"
@@ -234,21 +237,21 @@ def render(rows: list[dict], links: list[dict]) -> str:
         "## Below four bits",
         "",
         "All-int2 weights (`--weights int2`: levels −2..=1 × a per-channel scale, each channel also trying",
-        "the ternary levels and keeping whichever gives the smaller output error), all-ternary weights",
-        "(`--weights ternary`: −1..=1), and a budget of two bits per weight on average",
-        "(`--avg-weight-bits 2`: 8, 4 or 2 bits per layer, least sensitive layers lowest; *bits* is the",
-        "average of the chosen plan, weighted by weight count). Same evaluation rows as above.",
+        "the ternary levels and keeping whichever gives the smaller output error) and a budget of two",
+        "bits per weight on average (`--avg-weight-bits 2`: 8, 4 or 2 bits per layer, least sensitive",
+        "layers lowest; *bits* is the average of the chosen plan, weighted by weight count). Same",
+        "evaluation rows as above.",
         "",
-        "| model | int2 (Δ pp) | ternary (Δ pp) | avg 2 bits (Δ pp) | bytes int8 / int2 / ternary / avg 2 | avg 2: bits, layers | top-1 agreement int2 / ternary / avg 2 |",
+        "| model | int2 (Δ pp) | avg 2 bits (Δ pp) | bytes int8 / int2 / avg 2 | avg 2: bits, layers | top-1 agreement int2 / avg 2 |",
         "|---|---|---|---|---|---|---|",
     ]
-    low = ("int2", "ternary", "avg2")
+    low = ("int2", "avg2")
     for r in rows:
         s = r["sizes"]
         lines.append(
             f"| {r['name']} "
             + "".join(f"| {pct(r[k]['int8_accuracy'])} ({drop(r, k):+.2f}) " for k in low)
-            + f"| {s['int8']} / {s['int2']} / {s['ternary']} / {s['avg2']} "
+            + f"| {s['int8']} / {s['int2']} / {s['avg2']} "
             + f"| {r['avg2_bits']}: {r['avg2_layers']} "
             + f"| {' / '.join(pct(r[k]['top1_agreement']) for k in low)} |"
         )
