@@ -243,7 +243,7 @@ def render(rows: list[dict], links: list[dict]) -> str:
         "evaluation rows as above.",
         "",
         "| model | int2 (Δ pp) | avg 2 bits (Δ pp) | bytes int8 / int2 / avg 2 | avg 2: bits, layers | top-1 agreement int2 / avg 2 |",
-        "|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|",
     ]
     low = ("int2", "avg2")
     for r in rows:
