@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Dense-kernel check and benchmark on emulated Cortex-M boards.
+# Kernel check and benchmark on emulated Cortex-M boards (dense, requantization, sparse input).
 #
 #   scripts/kernel-bench.sh [m4] [m0] [m33]     # default: m4 m0
 #
@@ -7,7 +7,8 @@
 # -icount shift=10. The firmware first compares every dense kernel variant
 # of that target (the DSP assembly kernels on the M4/M33, the portable and
 # emulated-pair kernels everywhere) with the reference on seeded random
-# shapes, then counts instructions per MAC (hardware timer under -icount:
+# shapes (and requantization and the sparse int8/int2 kernels against their
+# references), then counts instructions per MAC (hardware timer under -icount:
 # exact and repeatable). Prints `kernel-check BOARD ok: …` (or `MISMATCH`)
 # and one line per measurement:
 #   kernel-bench BOARD KERNEL rows=R cols=C macs=N instructions=M per_mac=X.XXX

@@ -22,7 +22,7 @@
 //! * [`dense_i2`]: the same with int2 (or ternary) weights, four per byte.
 //! * `packed`: the row loops those two packed-weight kernels share.
 //! * [`sparse`]: sparse int8 input rows × int8 or int4 weights (the input
-//!   layer with sparse features), and int2.
+//!   layer with sparse features); [`sparse_i2`] the same with int2 weights.
 //! * [`requant`]: fused activation and requantization of i32 accumulators.
 //! * [`knn`]: the k-nearest-neighbour graph of int8 points (DynamicEdgeConv).
 //! * [`aggregate`]: building the target-sorted CSR and neighbourhood
@@ -38,3 +38,4 @@ pub(crate) mod packed;
 pub mod pairs;
 pub mod requant;
 pub mod sparse;
+pub mod sparse_i2;

@@ -14,6 +14,8 @@ use crate::format::{self, Activation, Section, TensorDesc, TensorKind, WeightBit
 use crate::kernels::aggregate::Csr;
 use crate::kernels::dense_i4::Matrix;
 use crate::kernels::sparse::{self, SparseRows};
+#[cfg(feature = "weights-i2")]
+use crate::kernels::sparse_i2;
 use crate::MAX_CHANNELS;
 
 /// What the runtime knows of one op, implemented by the op's parameter
@@ -435,7 +437,7 @@ impl Src<'_> {
                     #[cfg(not(feature = "weights-i4"))]
                     Matrix::I4(_) => out.fill(0),
                     #[cfg(feature = "weights-i2")]
-                    Matrix::I2(w) => sparse::matvec_i2(w, x.channels, cols, values, x.zp, out),
+                    Matrix::I2(w) => sparse_i2::matvec(w, x.channels, cols, values, x.zp, out),
                 }
             }
         }
@@ -452,7 +454,7 @@ impl Src<'_> {
                 #[cfg(not(feature = "weights-i4"))]
                 Matrix::I4(_) => out.fill(0),
                 #[cfg(feature = "weights-i2")]
-                Matrix::I2(w) => sparse::matmul_i2(w, x.channels, x.x, x.zp, sums.len(), out),
+                Matrix::I2(w) => sparse_i2::matmul(w, x.channels, x.x, x.zp, sums.len(), out),
             },
         }
     }

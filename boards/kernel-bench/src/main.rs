@@ -16,6 +16,10 @@
 //!    `kernel-bench BOARD KERNEL rows=R cols=C macs=N instructions=M per_mac=X.XXX`
 //!    (`rows` = output channels, `cols` = input channels, `macs` =
 //!    nodes·rows·cols; the per-op weight sums are outside the count).
+//! 3. The same for requantization (per value) and for the sparse input
+//!    layer (sparse int8 rows × int8 or int2 weights, per stored MAC: the
+//!    check compares `sparse::matvec` and `sparse_i2::matvec` with the dense
+//!    references on the densified row).
 #![no_std]
 #![no_main]
 
@@ -26,7 +30,8 @@ use cortex_m as _;
 use cortex_m_rt::entry;
 use cortex_m_semihosting::{debug, hprintln};
 use tinygnn::kernels::requant::{self, Activation};
-use tinygnn::kernels::{dense, pairs};
+use tinygnn::kernels::sparse::{self, SparseRows};
+use tinygnn::kernels::{dense, dense_i2, pairs, sparse_i2};
 
 #[cfg(feature = "m0")]
 const BOARD: &str = "m0";
@@ -215,7 +220,9 @@ fn check_all() -> u32 {
                 f(xr, gr);
             }
         };
-        check("matvec", &|g| per_row(g, &|xr, gr| dense::matvec(w, i, xr, zp, sums, gr)));
+        check("matvec", &|g| {
+            per_row(g, &|xr, gr| dense::matvec(w, i, xr, zp, sums, gr))
+        });
         check("matvec_opt", &|g| {
             per_row(g, &|xr, gr| dense::matvec_opt(w, i, xr, zp, sums, gr))
         });
@@ -293,8 +300,12 @@ fn bench(overhead: u64) {
         report(name, ROWS, COLS, ROWS * COLS, n);
     };
     one("matvec-ref", &|o| dense::matvec_ref(w, cols, x1, zp, o));
-    one("matvec-portable", &|o| dense::matvec_opt(w, cols, x1, zp, &sums, o));
-    one("matvec-narrow", &|o| dense::matvec_narrow(w, cols, x1, zp, &sums, o));
+    one("matvec-portable", &|o| {
+        dense::matvec_opt(w, cols, x1, zp, &sums, o)
+    });
+    one("matvec-narrow", &|o| {
+        dense::matvec_narrow(w, cols, x1, zp, &sums, o)
+    });
     if pairs::HAS_DSP {
         one("matvec-dsp", &|o| {
             pairs::matvec_with::<pairs::Native>(w, cols, x1, zp, &sums, o)
@@ -319,7 +330,9 @@ fn bench(overhead: u64) {
         });
     }
     // What the ops run on this target (`dense::matmul`).
-    all("matmul-default", &|o| dense::matmul(w, cols, x, zp, &sums, o));
+    all("matmul-default", &|o| {
+        dense::matmul(w, cols, x, zp, &sums, o)
+    });
 }
 
 const RQ_OUT: usize = 11;
@@ -414,10 +427,14 @@ fn bench_requant(overhead: u64) {
         }
     }
     let mut acc = [0i32; OC * ROWS];
-    acc.iter_mut().for_each(|a| *a = (rng.next() as i32) % 200_000);
+    acc.iter_mut()
+        .for_each(|a| *a = (rng.next() as i32) % 200_000);
     let mut prep = [[0i32; 5]; OC];
     let mut out = [0i8; OC * ROWS];
-    for (name, act) in [("requant-relu", Activation::Relu), ("requant-none", Activation::None)] {
+    for (name, act) in [
+        ("requant-relu", Activation::Relu),
+        ("requant-none", Activation::None),
+    ] {
         let rq = requant::prepare(black_box(&params), OC, act, -5, &mut prep);
         let n = count(overhead, || rq.rows(black_box(&acc), black_box(&mut out)));
         let values = (OC * ROWS) as u64;
@@ -434,6 +451,123 @@ fn bench_requant(overhead: u64) {
             milli % 1000
         );
     }
+}
+
+const SP_IN: usize = 200;
+const SP_OUT: usize = 11;
+
+/// The sparse kernels (`sparse::matvec`, `sparse_i2::matvec` and
+/// `sparse_i2::matvec_packed`: the assembly on DSP targets) against the
+/// dense references on the densified row, on `CASES` random cases (rows
+/// longer than a packing chunk, random densities and zero points).
+fn check_sparse() -> u32 {
+    let mut rng = Rng(0x0dd_5eed);
+    let mut w8 = [0i8; SP_IN * SP_OUT];
+    let mut w2 = [0u8; SP_IN.div_ceil(4) * SP_OUT];
+    let mut x = [0i8; SP_IN];
+    let (mut cols, mut vals) = ([0u16; SP_IN], [0i8; SP_IN]);
+    let (mut want, mut got) = ([0i32; SP_OUT], [0i32; SP_OUT]);
+    let mut checked = 0;
+    for case in 0..CASES {
+        let i = rng.range(1, SP_IN);
+        let o = rng.range(1, SP_OUT);
+        let zp = rng.next() as i8;
+        let pct = rng.below(101);
+        let (x, want, got) = (&mut x[..i], &mut want[..o], &mut got[..o]);
+        rng.fill(x);
+        let mut m = 0;
+        for (k, v) in x.iter_mut().enumerate() {
+            if rng.below(100) >= pct {
+                *v = zp;
+            } else if *v != zp {
+                (cols[m], vals[m]) = (k as u16, *v);
+                m += 1;
+            }
+        }
+        let (c, v) = (&cols[..m], &vals[..m]);
+        let w8 = &mut w8[..i * o];
+        rng.fill(w8);
+        dense::matvec_ref(w8, i, x, zp, want);
+        got.fill(0x5a5a_5a5a);
+        sparse::matvec(w8, i, c, v, zp, got);
+        if got != want {
+            fail("sparse::matvec", i, o, 1, case);
+        }
+        let w2 = &mut w2[..i.div_ceil(4) * o];
+        w2.iter_mut().for_each(|b| *b = rng.next() as u8);
+        dense_i2::matvec_ref(w2, i, x, zp, want);
+        for (what, f) in [
+            (
+                "sparse_i2::matvec",
+                sparse_i2::matvec as fn(&[u8], usize, &[u16], &[i8], i8, &mut [i32]),
+            ),
+            ("sparse_i2::matvec_packed", sparse_i2::matvec_packed),
+        ] {
+            got.fill(0x5a5a_5a5a);
+            f(w2, i, c, v, zp, got);
+            if got != want {
+                fail(what, i, o, 1, case);
+            }
+        }
+        checked += 3;
+    }
+    checked
+}
+
+/// Sparse input layer, Cora's shape: 1433 input channels, 16 outputs, 18
+/// stored entries per row (Cora's average), `SP_NODES` rows; int8 and int2
+/// weights, the kernels the ops run (`matmul`). Per stored MAC, and the
+/// int2/int8 ratio.
+fn bench_sparse(overhead: u64) {
+    const IN: usize = 1433;
+    const OUT: usize = 16;
+    const PER_ROW: usize = 18;
+    const SP_NODES: usize = 32;
+    static W8: [i8; IN * OUT] = gen::<{ IN * OUT }>(0xfeed_f00d);
+    static W2: [i8; IN.div_ceil(4) * OUT] = gen::<{ IN.div_ceil(4) * OUT }>(0xc0ff_ee00);
+    let mut rng = Rng(0xabcd_ef01);
+    let mut cols = [0u16; PER_ROW * SP_NODES];
+    let mut vals = [0i8; PER_ROW * SP_NODES];
+    let mut row_ptr = [0u32; SP_NODES + 1];
+    for r in 0..SP_NODES {
+        // Increasing columns: one in each of PER_ROW equal strides.
+        for e in 0..PER_ROW {
+            let stride = IN / PER_ROW;
+            cols[r * PER_ROW + e] = (e * stride + rng.below(stride as u32) as usize) as u16;
+            vals[r * PER_ROW + e] = 1 + rng.below(100) as i8;
+        }
+        row_ptr[r + 1] = ((r + 1) * PER_ROW) as u32;
+    }
+    let x = SparseRows {
+        row_ptr: &row_ptr,
+        cols: &cols,
+        values: &vals,
+    };
+    let w8: &[i8] = black_box(&W8);
+    let w2: &[u8] = bytemuck_u8(black_box(&W2));
+    let mut out = [0i32; OUT * SP_NODES];
+    let macs = PER_ROW * SP_NODES * OUT;
+    let n8 = count(overhead, || {
+        sparse::matmul(w8, black_box(IN), x, 0, OUT, black_box(&mut out))
+    });
+    report("sparse-int8", OUT, IN, macs, n8);
+    let n2 = count(overhead, || {
+        sparse_i2::matmul(w2, black_box(IN), x, 0, OUT, black_box(&mut out))
+    });
+    report("sparse-int2", OUT, IN, macs, n2);
+    let milli = (n2 * 1000 + n8 / 2) / n8.max(1);
+    hprintln!(
+        "kernel-bench {} sparse-int2/int8 ratio={}.{:03}",
+        BOARD,
+        milli / 1000,
+        milli % 1000
+    );
+}
+
+/// The bytes of an `i8` array.
+fn bytemuck_u8(v: &[i8]) -> &[u8] {
+    // SAFETY: i8 and u8 have the same size and alignment, every bit pattern valid.
+    unsafe { core::slice::from_raw_parts(v.as_ptr().cast(), v.len()) }
 }
 
 #[entry]
@@ -455,8 +589,16 @@ fn main() -> ! {
         BOARD,
         rq
     );
+    let sp = check_sparse();
+    hprintln!(
+        "kernel-check {} ok: {} sparse kernel runs equal the dense references on {} random cases",
+        BOARD,
+        sp,
+        CASES
+    );
     bench(overhead);
     bench_requant(overhead);
+    bench_sparse(overhead);
     debug::exit(debug::EXIT_SUCCESS);
     #[allow(clippy::empty_loop)]
     loop {}
