@@ -294,6 +294,10 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(
+        miri,
+        ignore = "integer arithmetic only, no unsafe or dependency code: run natively"
+    )]
     fn rescale_matches_reference_on_edges() {
         for x in rescale_edge_values() {
             for m in rescale_edge_values() {

@@ -203,6 +203,7 @@ mod tests {
 
     proptest! {
         #[test]
+        #[cfg_attr(miri, ignore = "integer arithmetic only, no unsafe or dependency code: run natively")]
         fn optimized_equals_reference(
             n in 0usize..40,
             ch in 1usize..5,
@@ -224,6 +225,7 @@ mod tests {
         }
 
         #[test]
+        #[cfg_attr(miri, ignore = "integer arithmetic only, no unsafe or dependency code: run natively")]
         fn full_range_values(
             vals in proptest::collection::vec(any::<i8>(), 0..96),
             k in 1usize..20,

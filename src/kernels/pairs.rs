@@ -705,6 +705,7 @@ mod tests {
         }
 
         #[test]
+        #[cfg_attr(miri, ignore = "integer arithmetic only, no unsafe or dependency code: run natively")]
         fn pair_kernels_are_bit_exact((i, o, n, w, x, zp) in case()) {
             let mut sums = vec![0i32; o];
             weight_sums(&w, i, &mut sums);

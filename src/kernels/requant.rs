@@ -355,11 +355,7 @@ fn to_single([bias, mult, lr, ..]: Prepared, zp: i8) -> Prepared {
 /// `|x·mult| < 2^62`, `|C| < 2^61 + 2^54` (`r ≤ 23` with the zero point
 /// in it, else `< 2^62`... at most `2^61 + 2^31`), and the shifted value
 /// is below 2^31 in magnitude.
-#[inline(always)]
-#[cfg_attr(
-    not(all(tinygnn_dsp, not(feature = "kernels-small"))),
-    allow(dead_code)
-)]
+#[cfg(test)]
 fn single_value(acc: i32, p: &Prepared, relu: bool, zp: i8) -> i8 {
     let [bias, mult, c_lo, c_hi, rm1] = *p;
     let mut x = acc.saturating_add(bias);
@@ -877,6 +873,7 @@ mod tests {
 
     proptest::proptest! {
         #[test]
+        #[cfg_attr(miri, ignore = "integer arithmetic only, no unsafe or dependency code: run natively")]
         fn requantize_row_matches_reference(
             (acc, params, _compact) in params_strategy(),
             act in 0u8..4,
@@ -975,6 +972,7 @@ mod tests {
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(if cfg!(miri) { 4 } else { 2000 }))]
         #[test]
+        #[cfg_attr(miri, ignore = "integer arithmetic only, no unsafe or dependency code: run natively")]
         fn single_multiply_form_matches_reference(
             (acc, params) in single_strategy(),
             relu in proptest::bool::ANY,

@@ -334,6 +334,10 @@ mod tests {
     /// Every op's feature is a cargo feature of this crate, compiled in
     /// this build (all-ops), and part of `all-ops`.
     #[test]
+    #[cfg_attr(
+        miri,
+        ignore = "string checks of Cargo.toml, no unsafe code: run natively"
+    )]
     fn op_features_are_cargo_features() {
         let manifest = include_str!("../../Cargo.toml");
         let all_ops = manifest
