@@ -181,7 +181,8 @@ pub fn matvec(w: &[u8], in_ch: usize, x: &[i8], zp: i8, sums: &[i32], out: &mut 
 }
 
 /// Applies [`matvec`] to every row: `x` is `[rows, in_ch]`, `out` is
-/// `[rows, out_ch]` with `out_ch = sums.len()`.
+/// `[rows, out_ch]` with `out_ch = sums.len()` (the portable kernel; what
+/// the ops run is [`super::pairs_i2::matmul`]).
 pub fn matmul(w: &[u8], in_ch: usize, x: &[i8], zp: i8, sums: &[i32], out: &mut [i32]) {
     packed::matmul_rows(in_ch, x, sums, out, |xr, or| {
         matvec(w, in_ch, xr, zp, sums, or)

@@ -255,7 +255,7 @@ impl Matrix<'_> {
             #[cfg(not(feature = "weights-i4"))]
             Matrix::I4(_) => out.fill(0),
             #[cfg(feature = "weights-i2")]
-            Matrix::I2(w) => super::dense_i2::matmul(w, in_ch, x, zp, sums, out),
+            Matrix::I2(w) => super::pairs_i2::matmul(w, in_ch, x, zp, sums, out),
         }
     }
 }

@@ -19,7 +19,9 @@
 //!   nodes per pass) and a portable emulation of those instructions.
 //! * [`dense_i4`]: the same with int4 weights unpacked in the kernel, and
 //!   [`dense_i4::Matrix`] (any precision).
-//! * [`dense_i2`]: the same with int2 (or ternary) weights, four per byte.
+//! * [`dense_i2`]: the same with int2 (or ternary) weights, four per byte;
+//!   [`pairs_i2`] its DSP kernel (the pair kernel with a table instead of
+//!   `SXTB16`).
 //! * `packed`: the row loops those two packed-weight kernels share.
 //! * [`sparse`]: sparse int8 input rows × int8 or int4 weights (the input
 //!   layer with sparse features); [`sparse_i2`] the same with int2 weights.
@@ -36,6 +38,7 @@ pub mod dense_i4;
 pub mod knn;
 pub(crate) mod packed;
 pub mod pairs;
+pub mod pairs_i2;
 pub mod requant;
 pub mod sparse;
 pub mod sparse_i2;

@@ -473,7 +473,14 @@ fn zp_pair(zp: i8) -> u32 {
 /// per group of four columns, the even pairs of rows 0..3, then their odd
 /// pairs.
 #[inline(never)]
-fn unpack4<P: Pairs>(x: &[i8], in_ch: usize, t0: usize, len: usize, zp: i8, buf: &mut [u32]) {
+pub(crate) fn unpack4<P: Pairs>(
+    x: &[i8],
+    in_ch: usize,
+    t0: usize,
+    len: usize,
+    zp: i8,
+    buf: &mut [u32],
+) {
     let z = zp_pair(zp);
     let row = |j: usize| tile(x.get(j * in_ch..(j + 1) * in_ch).unwrap_or(&[]), t0, len);
     let (r0, r1, r2, r3) = (row(0), row(1), row(2), row(3));

@@ -31,7 +31,7 @@ use cortex_m_rt::entry;
 use cortex_m_semihosting::{debug, hprintln};
 use tinygnn::kernels::requant::{self, Activation};
 use tinygnn::kernels::sparse::{self, SparseRows};
-use tinygnn::kernels::{dense, dense_i2, pairs, sparse_i2};
+use tinygnn::kernels::{dense, dense_i2, pairs, pairs_i2, sparse_i2};
 
 #[cfg(feature = "m0")]
 const BOARD: &str = "m0";
@@ -236,6 +236,40 @@ fn check_all() -> u32 {
                 })
             });
         }
+        // int2 weights: the same shapes, the weights' low two bits.
+        let mut w2 = [0u8; MAX_IN.div_ceil(4) * MAX_OUT];
+        let rb = i.div_ceil(4);
+        let w2 = &mut w2[..rb * o];
+        for (c, row) in w2.chunks_mut(rb).enumerate() {
+            for (k, &v) in w[c * i..(c + 1) * i].iter().enumerate() {
+                row[k / 4] |= ((v as u8) & 3) << (2 * (k % 4));
+            }
+        }
+        let mut want2 = [0i32; MAX_OUT * MAX_NODES];
+        let want2 = &mut want2[..o * n];
+        for (xr, wr) in x.chunks(i).zip(want2.chunks_mut(o)) {
+            dense_i2::matvec_ref(w2, i, xr, zp, wr);
+        }
+        dense_i2::weight_sums(w2, i, sums);
+        let mut check2 = |what: &str, f: &dyn Fn(&mut [i32])| {
+            got.fill(0x5a5a_5a5a);
+            f(got);
+            if got != want2 {
+                fail(what, i, o, n, case);
+            }
+            checked += 1;
+        };
+        check2("pairs_i2::matmul", &|g| {
+            pairs_i2::matmul(w2, i, x, zp, sums, g)
+        });
+        check2("pairs_i2_emulated", &|g| {
+            pairs_i2::matmul_with::<pairs::Emulated>(w2, i, x, zp, sums, g)
+        });
+        if pairs::HAS_DSP {
+            check2("pairs_i2_dsp", &|g| {
+                pairs_i2::matmul_with::<pairs::Native>(w2, i, x, zp, sums, g)
+            });
+        }
     }
     checked
 }
@@ -333,6 +367,35 @@ fn bench(overhead: u64) {
     all("matmul-default", &|o| {
         dense::matmul(w, cols, x, zp, &sums, o)
     });
+    // int2 weights (the low two bits of the same weights), what the ops
+    // run (`pairs_i2::matmul`), against the int2 reference; the ratio to int8.
+    let mut w2 = [0u8; ROWS * COLS / 4];
+    for (k, &v) in w.iter().enumerate() {
+        w2[k / 4] |= ((v as u8) & 3) << (2 * (k % 4));
+    }
+    let w2: &[u8] = black_box(&w2);
+    let n8 = count(overhead, || {
+        dense::matmul(w, cols, x, zp, &sums, black_box(&mut out[..]))
+    });
+    dense_i2::weight_sums(w2, cols, &mut sums);
+    for (xr, wr) in x.chunks(cols).zip(want.chunks_mut(rows)) {
+        dense_i2::matvec_ref(w2, cols, xr, zp, wr);
+    }
+    out.fill(0);
+    let n2 = count(overhead, || {
+        pairs_i2::matmul(w2, cols, x, zp, &sums, black_box(&mut out[..]))
+    });
+    if out != want {
+        fail("pairs_i2::matmul", COLS, ROWS, NODES, 0);
+    }
+    report("matmul-int2-default", ROWS, COLS, ROWS * COLS * NODES, n2);
+    let milli = (n2 * 1000 + n8 / 2) / n8.max(1);
+    hprintln!(
+        "kernel-bench {} matmul-int2/int8 ratio={}.{:03}",
+        BOARD,
+        milli / 1000,
+        milli % 1000
+    );
 }
 
 const RQ_OUT: usize = 11;
