@@ -1,0 +1,168 @@
+#!/usr/bin/env python3
+"""Quantization modes on the emulated Cortex-M4: instructions per inference, model and arena bytes.
+
+    scripts/modes.py            convert every bundled model in each mode, run it on the emulated M4,
+                                write docs/modes.md
+    scripts/modes.py --out F    write F instead
+    scripts/modes.py --only M   only model M (repeatable; prints the table, writes nothing)
+
+Modes (each model keeps its own convert flags from goals.json):
+  * int8:  as bundled;
+  * int4:  `--weights int4`;
+  * int2:  `--weights int2`;
+  * A4:    `--activations int4` (int8 weights, int4 activations), when the CLI has that flag.
+Every run is `scripts/qemu-run.sh --board m4 …`, which builds the firmware with the model and
+inputs embedded, runs it under QEMU with -icount and requires its output bytes to equal the
+host's (a mismatch stops this script). The instructions are the firmware's own count between
+its timer reads around `Session::run` (the largest over the samples run); the arena is what
+`Model::arena_bytes` asks for those inputs. The samples per model are those of the benchmarks
+(scripts/bench.py): the whole graph for karate and Cora (Cora with sparse features), the first
+50 test graphs one at a time for the digits models, 4 point clouds spread over the sizes for
+shapes-dgcnn, the 120 steps of the sequence for sensor-tgcn. Models whose data is missing (Cora
+without $TINYGNN_DATA) are skipped visibly, and the document is then not written.
+Takes about 15 minutes (one firmware build per model and mode); not part of CI.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench as B  # noqa: E402  (parse_qemu_run: the parser of qemu-run.sh's lines)
+import models as M  # noqa: E402
+
+if os.environ.get("TINYGNN_CLI"):
+    M.cli = lambda: [os.environ["TINYGNN_CLI"]]
+
+DOC = M.ROOT / "docs" / "modes.md"
+WORK = M.ROOT / ".cache" / "modes"
+MODES = [("int8", []), ("int4", ["--weights", "int4"]), ("int2", ["--weights", "int2"]),
+         ("A4", ["--activations", "int4"])]
+
+
+def has_flag(flag: str) -> bool:
+    return flag in M.sh(M.cli() + ["convert", "--help"]).stdout
+
+
+def qemu_args(name: str, graphs: Path) -> tuple[list[str], Path]:
+    """qemu-run.sh options and the inputs file for a model (as scripts/bench.py runs it)."""
+    if name.startswith("cora-"):
+        return ["--sparse"], graphs
+    if name.startswith("digits-"):
+        return ["--split", "--i8", "--max", "50"], graphs
+    if name == "shapes-dgcnn":
+        sel = WORK / "shapes-m4.safetensors"
+        if not sel.exists():
+            M.sh([os.environ.get("TINYGNN_PYTHON", sys.executable), "models/shapes-dgcnn/select_clouds.py",
+                  "models/shapes-dgcnn/graphs.safetensors", str(sel), "spread", "4"])
+        return ["--split"], sel
+    return [], graphs
+
+
+def run(name: str, mode: str, extra: list[str]) -> dict:
+    got = M.inputs(name)
+    assert got is not None
+    graphs, calib = got
+    d = WORK / mode
+    d.mkdir(parents=True, exist_ok=True)
+    out = d / f"{name}.tgnn"
+    conv = subprocess.run(M.convert_args(name, graphs, calib, out) + extra, cwd=M.ROOT, text=True,
+                          capture_output=True)
+    if conv.returncode != 0:
+        # A mode the model cannot take is a cell of the table, with the CLI's reason.
+        why = (conv.stderr.strip().splitlines() or ["convert failed"])[-1]
+        return {"refused": why}
+    opts, inputs = qemu_args(name, graphs)
+    cmd = ["scripts/qemu-run.sh", "--board", "m4"] + opts + [f"{out}:{inputs}"]
+    p = subprocess.run(cmd, cwd=M.ROOT, text=True, capture_output=True)
+    rows = [r for r in B.parse_qemu_run(p.stdout) if r["board"] == "m4"]
+    if p.returncode != 0 or len(rows) != 1 or rows[0]["verdict"] not in ("PASS", "SKIP"):
+        sys.stderr.write(p.stdout[-3000:] + p.stderr[-2000:])
+        raise SystemExit(f"modes: {' '.join(cmd)} failed: device bytes must equal host bytes")
+    r = rows[0]
+    r["bytes"] = out.stat().st_size
+    r["cmd"] = " ".join(cmd)
+    print(f"{name} {mode}: {r['verdict']} insn={r.get('insn_max')} arena={r.get('arena')} "
+          f"model={r['bytes']} B", flush=True)
+    return r
+
+
+def cell(r: dict, base: dict) -> str:
+    if "refused" in r:
+        return "refused: " + r["refused"].removeprefix("error: ").replace("|", "\\|")
+    if r["verdict"] == "SKIP":
+        return f"does not fit ({r.get('skip', '?')})"
+    ratio = ""
+    if mode_ok(base):
+        ratio = f" ({r['insn_max'] / base['insn_max']:.2f}×)"
+    return f"{r['insn_max']:,}{ratio}"
+
+
+def mode_ok(r: dict) -> bool:
+    return "refused" not in r and r.get("verdict") == "PASS"
+
+
+def render(results: dict, modes: list[str]) -> str:
+    lines = [
+        "# Quantization modes on the emulated Cortex-M4",
+        "",
+        "Generated by `scripts/modes.py` (see its docstring for what it runs); no number here is typed",
+        "by hand. Per bundled model and mode: instructions per inference on the emulated Cortex-M4",
+        "(QEMU mps2-an386, the firmware's own -icount count around `Session::run`, the largest over",
+        "the samples; in brackets the ratio to int8), the model file and the arena the inputs need.",
+        "Every run's output bytes equal the host's. Modes: *int8* as bundled, *int4* / *int2*",
+        "`--weights int4` / `int2`"
+        + (", *A4* `--activations int4` (int8 weights)" if "A4" in modes else "")
+        + "; see [quantization.md](quantization.md) and the accuracy of each mode in",
+        "[accuracy.md](accuracy.md).",
+        "",
+        "| model | " + " | ".join(f"{m} instructions" for m in modes) + " | model bytes "
+        + " / ".join(modes) + " | arena bytes " + " / ".join(modes) + " |",
+        "|---|" + "---:|" * len(modes) + "---|---|",
+    ]
+    for name, by_mode in results.items():
+        base = by_mode["int8"]
+        ins = [cell(by_mode[m], base) for m in modes]
+        size = " / ".join(str(by_mode[m].get("bytes", "–")) for m in modes)
+        arena = " / ".join(str(by_mode[m].get("arena", "–")) for m in modes)
+        lines.append(f"| {name} | " + " | ".join(ins) + f" | {size} | {arena} |")
+    lines += ["", "Commands (per model, with the model converted into `.cache/modes/<mode>/`):", "", "```sh"]
+    for name, by_mode in results.items():
+        for m in modes:
+            if "cmd" in by_mode[m]:
+                lines.append(by_mode[m]["cmd"].replace(str(M.ROOT) + "/", ""))
+    lines += ["```", ""]
+    commit = M.sh(["git", "rev-parse", "--short=12", "HEAD"]).stdout.strip()
+    lines.insert(2, f"Commit `{commit}`.")
+    lines.insert(3, "")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", type=Path, default=DOC)
+    ap.add_argument("--only", action="append", default=[])
+    args = ap.parse_args()
+    names = sorted(p.parent.name for p in M.MODELS.glob("*/goals.json"))
+    if args.only:
+        names = [n for n in names if n in args.only]
+    modes = [(m, e) for m, e in MODES if m != "A4" or has_flag("--activations")]
+    skipped = [n for n in names if M.inputs(n) is None]
+    for n in skipped:
+        print(f"SKIP {n}: TINYGNN_DATA is not set (Planetoid data needed)")
+    results = {n: {m: run(n, m, e) for m, e in modes} for n in names if n not in skipped}
+    text = render(results, [m for m, _ in modes])
+    print(text)
+    if skipped or args.only:
+        print("modes: not written (" + ("some models were skipped" if skipped else "--only") + ")")
+        return 0
+    args.out.write_text(text)
+    print(f"wrote {args.out.relative_to(M.ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
