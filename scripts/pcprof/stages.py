@@ -21,7 +21,7 @@ import sys
 
 # (stage, pattern, unit of its own work in COUNTS or None)
 RULES = [
-    ("layer 1: sparse X·W", r"kernels::sparse(_i2)?::|ops::common::Src::matmul", "sparse"),
+    ("layer 1: sparse X·W", r"kernels::sparse(_sub)?::|ops::common::Src::matmul", "sparse"),
     ("dense X·W", r"kernels::pairs::|kernels::dense::|dense_i4::|dense_i2::|kernels::packed::", "dense"),
     ("requantization", r"kernels::requant::|quant::saturate_i8", "values"),
     ("GCN degrees and normalisation", r"ops::gcn::degree|ops::gcn::dinv_q24|graph::prepare", None),

@@ -23,8 +23,8 @@
 //!   [`pairs_i2`] its DSP kernel (the pair kernel with a table instead of
 //!   `SXTB16`).
 //! * `packed`: the row loops those two packed-weight kernels share.
-//! * [`sparse`]: sparse int8 input rows × int8 or int4 weights (the input
-//!   layer with sparse features); [`sparse_i2`] the same with int2 weights.
+//! * [`sparse`]: sparse int8 input rows × int8 weights (the input layer
+//!   with sparse features); [`sparse_sub`] the same with int4 or int2 weights.
 //! * [`requant`]: fused activation and requantization of i32 accumulators.
 //! * [`knn`]: the k-nearest-neighbour graph of int8 points (DynamicEdgeConv).
 //! * [`aggregate`]: building the target-sorted CSR and neighbourhood
@@ -41,4 +41,4 @@ pub mod pairs;
 pub mod pairs_i2;
 pub mod requant;
 pub mod sparse;
-pub mod sparse_i2;
+pub mod sparse_sub;

@@ -483,54 +483,6 @@ pub fn matmul(w: &[i8], in_ch: usize, x: SparseRows<'_>, zp: i8, out_ch: usize, 
     }
 }
 
-/// int4 weights ([`crate::kernels::dense_i4`] layout): `out[c] = Σ_e
-/// W[c, cols[e]]·(values[e] − zp)`, stored entries outermost, reading one
-/// nibble per weight in place (no unpacked copy). Columns `≥ in_ch` and
-/// missing weights count as zero. Tested bit-exact against
-/// [`crate::kernels::dense_i4::matvec_ref`] on the densified row.
-pub fn matvec_i4(w: &[u8], in_ch: usize, cols: &[u16], values: &[i8], zp: i8, out: &mut [i32]) {
-    use crate::kernels::dense_i4::{nibble, row_bytes};
-    out.iter_mut().for_each(|o| *o = 0);
-    let rb = row_bytes(in_ch);
-    if rb == 0 {
-        return;
-    }
-    let n = out.len().min(w.len() / rb);
-    let out = out.get_mut(..n).unwrap_or(&mut []);
-    let zp = i32::from(zp);
-    for (&k, &v) in cols.iter().zip(values) {
-        let k = usize::from(k);
-        let d = i32::from(v) - zp;
-        if k >= in_ch || d == 0 {
-            continue;
-        }
-        let (mut at, hi) = (k / 2, k % 2 == 1);
-        for o in out.iter_mut() {
-            let b = w.get(at).copied().unwrap_or(0);
-            *o = o.wrapping_add(i32::from(nibble(b, hi)) * d);
-            at = at.wrapping_add(rb);
-        }
-    }
-}
-
-/// Applies [`matvec_i4`] to every row of `x`: `out` is `[rows, out_ch]`.
-pub fn matmul_i4(
-    w: &[u8],
-    in_ch: usize,
-    x: SparseRows<'_>,
-    zp: i8,
-    out_ch: usize,
-    out: &mut [i32],
-) {
-    if out_ch == 0 {
-        return;
-    }
-    for (i, or) in out.chunks_exact_mut(out_ch).enumerate().take(x.rows()) {
-        let (cols, values) = x.row(i);
-        matvec_i4(w, in_ch, cols, values, zp, or);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -561,35 +513,7 @@ mod tests {
             .unzip()
     }
 
-    /// Packs `[out_ch, in_ch]` values (low nibble first, rows padded).
-    fn pack_i4(v: &[i8], in_ch: usize) -> Vec<u8> {
-        let mut out = Vec::new();
-        for row in v.chunks_exact(in_ch) {
-            for pair in row.chunks(2) {
-                let lo = (pair[0] as u8) & 0xF;
-                let hi = pair.get(1).map_or(0, |&h| (h as u8) & 0xF);
-                out.push(lo | (hi << 4));
-            }
-        }
-        out
-    }
-
     proptest! {
-        #[test]
-        fn sparse_i4_equals_dense_i4_on_the_densified_row((i, o, w, x, zp) in case()) {
-            let w: Vec<i8> = w.iter().map(|&v| v >> 4).collect();
-            let packed = pack_i4(&w, i);
-            let mut want = vec![0i32; o];
-            crate::kernels::dense_i4::matvec_ref(&packed, i, &x, zp, &mut want);
-            let mut want8 = vec![0i32; o];
-            dense::matvec_ref(&w, i, &x, zp, &mut want8);
-            prop_assert_eq!(&want, &want8);
-            let (cols, vals) = to_sparse(&x, zp);
-            let mut got = vec![7i32; o];
-            matvec_i4(&packed, i, &cols, &vals, zp, &mut got);
-            prop_assert_eq!(&got, &want);
-        }
-
         #[test]
         fn sparse_kernels_equal_dense_on_the_densified_row((i, o, w, x, zp) in case()) {
             let mut want = vec![0i32; o];

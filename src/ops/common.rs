@@ -14,8 +14,8 @@ use crate::format::{self, Activation, Section, TensorDesc, TensorKind, WeightBit
 use crate::kernels::aggregate::Csr;
 use crate::kernels::dense_i4::Matrix;
 use crate::kernels::sparse::{self, SparseRows};
-#[cfg(feature = "weights-i2")]
-use crate::kernels::sparse_i2;
+#[cfg(any(feature = "weights-i4", feature = "weights-i2"))]
+use crate::kernels::sparse_sub;
 use crate::MAX_CHANNELS;
 
 /// What the runtime knows of one op, implemented by the op's parameter
@@ -432,12 +432,12 @@ impl Src<'_> {
                 match w {
                     Matrix::I8(w) => sparse::matvec(w, x.channels, cols, values, x.zp, out),
                     #[cfg(feature = "weights-i4")]
-                    Matrix::I4(w) => sparse::matvec_i4(w, x.channels, cols, values, x.zp, out),
+                    Matrix::I4(w) => sparse_sub::matvec_i4(w, x.channels, cols, values, x.zp, out),
                     // Rejected by `Model::from_bytes` without `weights-i4`.
                     #[cfg(not(feature = "weights-i4"))]
                     Matrix::I4(_) => out.fill(0),
                     #[cfg(feature = "weights-i2")]
-                    Matrix::I2(w) => sparse_i2::matvec(w, x.channels, cols, values, x.zp, out),
+                    Matrix::I2(w) => sparse_sub::matvec_i2(w, x.channels, cols, values, x.zp, out),
                 }
             }
         }
@@ -450,11 +450,11 @@ impl Src<'_> {
             Src::Sparse(x) => match w {
                 Matrix::I8(w) => sparse::matmul(w, x.channels, x.x, x.zp, sums.len(), out),
                 #[cfg(feature = "weights-i4")]
-                Matrix::I4(w) => sparse::matmul_i4(w, x.channels, x.x, x.zp, sums.len(), out),
+                Matrix::I4(w) => sparse_sub::matmul_i4(w, x.channels, x.x, x.zp, sums.len(), out),
                 #[cfg(not(feature = "weights-i4"))]
                 Matrix::I4(_) => out.fill(0),
                 #[cfg(feature = "weights-i2")]
-                Matrix::I2(w) => sparse_i2::matmul(w, x.channels, x.x, x.zp, sums.len(), out),
+                Matrix::I2(w) => sparse_sub::matmul_i2(w, x.channels, x.x, x.zp, sums.len(), out),
             },
         }
     }

@@ -18,7 +18,7 @@
 //!    nodes·rows·cols; the per-op weight sums are outside the count).
 //! 3. The same for requantization (per value) and for the sparse input
 //!    layer (sparse int8 rows × int8 or int2 weights, per stored MAC: the
-//!    check compares `sparse::matvec` and `sparse_i2::matvec` with the dense
+//!    check compares `sparse::matvec` and `sparse_sub`'s kernels with the dense
 //!    references on the densified row).
 #![no_std]
 #![no_main]
@@ -31,7 +31,7 @@ use cortex_m_rt::entry;
 use cortex_m_semihosting::{debug, hprintln};
 use tinygnn::kernels::requant::{self, Activation};
 use tinygnn::kernels::sparse::{self, SparseRows};
-use tinygnn::kernels::{dense, dense_i2, pairs, pairs_i2, sparse_i2};
+use tinygnn::kernels::{dense, dense_i2, dense_i4, pairs, pairs_i2, sparse_sub};
 
 #[cfg(feature = "m0")]
 const BOARD: &str = "m0";
@@ -519,14 +519,15 @@ fn bench_requant(overhead: u64) {
 const SP_IN: usize = 200;
 const SP_OUT: usize = 11;
 
-/// The sparse kernels (`sparse::matvec`, `sparse_i2::matvec` and
-/// `sparse_i2::matvec_packed`: the assembly on DSP targets) against the
+/// The sparse kernels (`sparse::matvec`, `sparse_sub`'s defaults and
+/// packed kernels for int4 and int2: the assembly on DSP targets) against the
 /// dense references on the densified row, on `CASES` random cases (rows
 /// longer than a packing chunk, random densities and zero points).
 fn check_sparse() -> u32 {
     let mut rng = Rng(0x0dd_5eed);
     let mut w8 = [0i8; SP_IN * SP_OUT];
     let mut w2 = [0u8; SP_IN.div_ceil(4) * SP_OUT];
+    let mut w4 = [0u8; SP_IN.div_ceil(2) * SP_OUT];
     let mut x = [0i8; SP_IN];
     let (mut cols, mut vals) = ([0u16; SP_IN], [0i8; SP_IN]);
     let (mut want, mut got) = ([0i32; SP_OUT], [0i32; SP_OUT]);
@@ -556,31 +557,50 @@ fn check_sparse() -> u32 {
         if got != want {
             fail("sparse::matvec", i, o, 1, case);
         }
+        type Kernel = fn(&[u8], usize, &[u16], &[i8], i8, &mut [i32]);
+        let w4 = &mut w4[..i.div_ceil(2) * o];
+        w4.iter_mut().for_each(|b| *b = rng.next() as u8);
+        dense_i4::matvec_ref(w4, i, x, zp, want);
+        let int4: [(&str, Kernel); 2] = [
+            ("sparse_sub::matvec_i4", sparse_sub::matvec_i4),
+            (
+                "sparse_sub::matvec_packed::<4>",
+                sparse_sub::matvec_packed::<4>,
+            ),
+        ];
+        for (what, f) in int4 {
+            got.fill(0x5a5a_5a5a);
+            f(w4, i, c, v, zp, got);
+            if got != want {
+                fail(what, i, o, 1, case);
+            }
+        }
         let w2 = &mut w2[..i.div_ceil(4) * o];
         w2.iter_mut().for_each(|b| *b = rng.next() as u8);
         dense_i2::matvec_ref(w2, i, x, zp, want);
-        for (what, f) in [
+        let int2: [(&str, Kernel); 2] = [
+            ("sparse_sub::matvec_i2", sparse_sub::matvec_i2),
             (
-                "sparse_i2::matvec",
-                sparse_i2::matvec as fn(&[u8], usize, &[u16], &[i8], i8, &mut [i32]),
+                "sparse_sub::matvec_packed::<2>",
+                sparse_sub::matvec_packed::<2>,
             ),
-            ("sparse_i2::matvec_packed", sparse_i2::matvec_packed),
-        ] {
+        ];
+        for (what, f) in int2 {
             got.fill(0x5a5a_5a5a);
             f(w2, i, c, v, zp, got);
             if got != want {
                 fail(what, i, o, 1, case);
             }
         }
-        checked += 3;
+        checked += 5;
     }
     checked
 }
 
 /// Sparse input layer, Cora's shape: 1433 input channels, 16 outputs, 18
-/// stored entries per row (Cora's average), `SP_NODES` rows; int8 and int2
-/// weights, the kernels the ops run (`matmul`). Per stored MAC, and the
-/// int2/int8 ratio.
+/// stored entries per row (Cora's average), `SP_NODES` rows; int8, int2 and
+/// int4 weights, the kernels the ops run (`matmul`). Per stored MAC, and the
+/// int4/int8 and int2/int8 ratios.
 fn bench_sparse(overhead: u64) {
     const IN: usize = 1433;
     const OUT: usize = 16;
@@ -588,6 +608,7 @@ fn bench_sparse(overhead: u64) {
     const SP_NODES: usize = 32;
     static W8: [i8; IN * OUT] = gen::<{ IN * OUT }>(0xfeed_f00d);
     static W2: [i8; IN.div_ceil(4) * OUT] = gen::<{ IN.div_ceil(4) * OUT }>(0xc0ff_ee00);
+    static W4: [i8; IN.div_ceil(2) * OUT] = gen::<{ IN.div_ceil(2) * OUT }>(0x5eed_1234);
     let mut rng = Rng(0xabcd_ef01);
     let mut cols = [0u16; PER_ROW * SP_NODES];
     let mut vals = [0i8; PER_ROW * SP_NODES];
@@ -608,6 +629,7 @@ fn bench_sparse(overhead: u64) {
     };
     let w8: &[i8] = black_box(&W8);
     let w2: &[u8] = bytemuck_u8(black_box(&W2));
+    let w4: &[u8] = bytemuck_u8(black_box(&W4));
     let mut out = [0i32; OUT * SP_NODES];
     let macs = PER_ROW * SP_NODES * OUT;
     let n8 = count(overhead, || {
@@ -615,16 +637,23 @@ fn bench_sparse(overhead: u64) {
     });
     report("sparse-int8", OUT, IN, macs, n8);
     let n2 = count(overhead, || {
-        sparse_i2::matmul(w2, black_box(IN), x, 0, OUT, black_box(&mut out))
+        sparse_sub::matmul_i2(w2, black_box(IN), x, 0, OUT, black_box(&mut out))
     });
     report("sparse-int2", OUT, IN, macs, n2);
-    let milli = (n2 * 1000 + n8 / 2) / n8.max(1);
-    hprintln!(
-        "kernel-bench {} sparse-int2/int8 ratio={}.{:03}",
-        BOARD,
-        milli / 1000,
-        milli % 1000
-    );
+    let n4 = count(overhead, || {
+        sparse_sub::matmul_i4(w4, black_box(IN), x, 0, OUT, black_box(&mut out))
+    });
+    report("sparse-int4", OUT, IN, macs, n4);
+    for (name, n) in [("int4", n4), ("int2", n2)] {
+        let milli = (n * 1000 + n8 / 2) / n8.max(1);
+        hprintln!(
+            "kernel-bench {} sparse-{}/int8 ratio={}.{:03}",
+            BOARD,
+            name,
+            milli / 1000,
+            milli % 1000
+        );
+    }
 }
 
 /// The bytes of an `i8` array.
