@@ -317,7 +317,10 @@ fn accumulate(acc: &mut [i64], coef: i32, h: &[i32], j: usize, exact: bool) {
 /// coefficient as 0, which adds an exact 0) into `cs`, then the channels are
 /// summed `B` at a time in local `i64` accumulators (registers, also on
 /// 32-bit targets: `SMLAL` on Cortex-M),
-/// the channels past the last whole block in blocks of 4 (when `B = 8`), 2 and 1. Exact: no
+/// the channels past the last whole block in a block of 4 (when `B = 8`),
+/// then, with at least four channels, one block of the last four (which
+/// writes up to three channels again, with the same values), else blocks
+/// of 2 and 1. Exact: no
 /// overflow below `EXACT_TERMS` terms, so the order of the terms does not
 /// matter. `None` where a coefficient overflows, as there.
 #[allow(clippy::too_many_arguments)]
@@ -367,6 +370,14 @@ fn unit_row<const B: usize>(
         unit_block::<4>(terms, c_loop, self_row, off, h, four)?;
         tail = rest;
         off += 4;
+    }
+    if !tail.is_empty() && oc >= 4 {
+        // The last four channels in one block of four, overlapping up to
+        // three already written: each channel's value depends on its own
+        // column only, so they are written again with the same value (one
+        // four-channel pass instead of a pass of two and one of one).
+        let last4 = row.get_mut(oc - 4..).unwrap_or(&mut []);
+        return unit_block::<4>(terms, c_loop, self_row, oc - 4, h, last4);
     }
     if tail.len() >= 2 {
         let (two, rest) = tail.split_at_mut(2);
@@ -771,13 +782,12 @@ mod tests {
             degs in proptest::collection::vec(0u64..70, 12),
             hs in proptest::collection::vec(-(1i32 << 26)..(1 << 26), 12 * 16),
             eight in any::<bool>(),
-            oc in 1usize..16,
+            oc in 1usize..=16,
             improved in any::<bool>(),
             loops in any::<bool>(),
             i in 0usize..12,
         ) {
             let i = i % n;
-            let oc = if eight { 16 } else { oc };
             let nb: Vec<u16> = edges.iter().map(|&e| e % n as u16).collect();
             let dinv: Vec<u32> = degs[..n].iter().map(|&d| dinv_store(dinv_q24(d << 16))).collect();
             let h = &hs[..n * oc];
