@@ -102,7 +102,7 @@ fn term<const B: u32>(row: &[u8], e: u32, j: u32) -> i32 {
 }
 
 /// The rows' entries packed into one bucket per field position (see
-/// [`pack`]), up to `PACKED_CHUNK / 4` each, then four output channels per
+/// `pack`), up to `PACKED_CHUNK / 4` each, then four output channels per
 /// pass: bit-exact with [`matvec_entries`] (the sums are exact, so their
 /// order does not matter).
 pub fn matvec_packed<const B: u32>(
