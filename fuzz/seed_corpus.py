@@ -171,7 +171,9 @@ def main() -> int:
         put("model_parse", m)
         for t in tails(4):
             put("inference", len(m).to_bytes(4, "little") + m + t)
-    for which in range(3):  # karate-gcn, digits-gin, every-op (testkit/src/lib.rs)
+    # karate-gcn, digits-gin, and the testkit's every-op, edge-op, hyper-op and
+    # cheb-op models (fuzz/src/lib.rs, fixed_models)
+    for which in range(6):
         for t in tails(8):
             put("graph_validate", bytes([which]) + t)
     stream_seeds(rng)

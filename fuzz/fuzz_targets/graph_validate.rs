@@ -1,6 +1,7 @@
 //! Graph validation and execution on arbitrary graphs (`GraphInput` →
-//! `Session::run`) for fixed valid models: karate-gcn, digits-gin and a
-//! synthetic model with every op kind (edge weights, batch). The first byte
+//! `Session::run`) for fixed valid models: karate-gcn, digits-gin, a
+//! synthetic model with every op kind (edge weights, batch), and the
+//! testkit's edge-feature, hypergraph and ChebConv models. The first byte
 //! picks the model; the rest is an arbitrary `FuzzGraph`. See the crate docs
 //! for what each run asserts (arena bounds, guard bytes, determinism).
 #![no_main]

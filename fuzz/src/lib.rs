@@ -66,11 +66,19 @@ pub struct FuzzGraph {
     /// Edge features (`edge_attr`; with `fit`, cycled to `edges × D` for a
     /// model with an edge-feature input).
     pub edge_attr: Option<Vec<f32>>,
+    /// Hyperedges (`hyperedge_index` rows and `hyperedge_weight`; with `fit`,
+    /// nodes reduced modulo the node count, hyperedges modulo 8, both rows
+    /// cut to the same length, the weights cycled to the hyperedge count,
+    /// finite and positive).
+    pub hyperedges: Option<FuzzHyperedges>,
     /// Make the graph fit the model (see above).
     pub fit: bool,
     /// Arena size relative to the need: `Exact`, short or long by some bytes.
     pub arena: ArenaSize,
 }
+
+/// Hyperedges: `(nodes, hyperedges, weights)`.
+pub type FuzzHyperedges = (Vec<u16>, Vec<u16>, Option<Vec<f32>>);
 
 /// How big the arena is, relative to `arena_bytes`.
 #[derive(Debug, Clone, Copy, Arbitrary)]
@@ -100,6 +108,8 @@ pub struct Graph {
     pub batch: Option<Vec<u16>>,
     /// Edge features, row-major `[edges, D]`.
     pub edge_attr: Option<Vec<f32>>,
+    /// Hyperedges.
+    pub hyperedges: Option<FuzzHyperedges>,
 }
 
 /// Owned features.
@@ -129,6 +139,14 @@ impl Graph {
         input.edge_weight = self.w.as_deref();
         input.batch = self.batch.as_deref();
         input.edge_attr = self.edge_attr.as_deref().map(tinygnn::EdgeAttr::F32);
+        input.hyperedges =
+            self.hyperedges
+                .as_ref()
+                .map(|(nodes, edges, weight)| tinygnn::Hyperedges {
+                    nodes,
+                    edges,
+                    weight: weight.as_deref(),
+                });
         input
     }
 }
@@ -218,6 +236,31 @@ impl FuzzGraph {
             }
             (a, _, _) => a.clone(),
         };
+        let hyperedges = match (&self.hyperedges, self.fit) {
+            (Some((nodes, edges, weight)), true) if n > 0 => {
+                let len = nodes.len().min(edges.len()).min(MAX_FIT_FEATURES);
+                let nodes = nodes[..len]
+                    .iter()
+                    .map(|&v| (usize::from(v) % n) as u16)
+                    .collect();
+                let edges: Vec<u16> = edges[..len].iter().map(|&e| e % 8).collect();
+                let m = edges.iter().map(|&e| usize::from(e) + 1).max().unwrap_or(0);
+                let weight = weight.as_ref().map(|w| {
+                    cycle(w, m)
+                        .into_iter()
+                        .map(|x| {
+                            if x.is_finite() {
+                                x.abs() % 8.0 + 0.125
+                            } else {
+                                1.0
+                            }
+                        })
+                        .collect()
+                });
+                Some((nodes, edges, weight))
+            }
+            (h, _) => h.clone(),
+        };
         Graph {
             n,
             features,
@@ -226,6 +269,7 @@ impl FuzzGraph {
             w,
             batch,
             edge_attr,
+            hyperedges,
         }
     }
 }
@@ -367,5 +411,7 @@ pub fn fixed_models() -> Vec<Vec<u8>> {
         include_bytes!("../../models/digits-gin/digits-gin.tgnn").to_vec(),
         tinygnn_testkit::every_op_model(),
         tinygnn_testkit::edge_op_model(),
+        tinygnn_testkit::hyper_op_model(),
+        tinygnn_testkit::cheb_op_model(),
     ]
 }
