@@ -21,6 +21,9 @@ pub struct Model<'a> {
     data: &'a [u8],
     ops: &'a [u8],
     tensors: heapless::Vec<TensorDesc, MAX_TENSORS>,
+    /// Bit `t` set: tensor `t` is int4 ([`format::ACT_BITS_FLAG`]; always 0
+    /// without the cargo feature `act-i4`).
+    i4: u64,
     /// The pair capacity ([`format::PairCapacity`]; 0 when absent).
     max_pairs: u32,
     /// The carried state: (state input tensor, next-state output tensor).
@@ -61,6 +64,8 @@ impl<'a> Model<'a> {
         {
             return Err(Error::BadMetadata);
         }
+        let (r, i4) = format::split_bit_table(rest, header.flags, meta.num_tensors)?;
+        rest = r;
         let mut tensors = heapless::Vec::new();
         for i in 0..meta.num_tensors {
             let (t, r): (TensorDesc, &[u8]) =
@@ -92,6 +97,7 @@ impl<'a> Model<'a> {
             data,
             ops: ops_bytes,
             tensors,
+            i4,
             max_pairs: 0,
             #[cfg(feature = "op-recurrent")]
             state: None,
@@ -111,6 +117,7 @@ impl<'a> Model<'a> {
             let trailer = model.validate_ops()?;
             model.max_pairs = Self::pair_capacity(trailer)?;
         }
+        model.check_i4()?;
         // A pair tensor needs room for at least one pair (helper `link`).
         if model.max_pairs == 0 {
             if let Some(i) = model
@@ -208,6 +215,51 @@ impl<'a> Model<'a> {
         }
     }
 
+    /// Checks the int4 tensors ([`format::ACT_BITS_FLAG`]): node or graph
+    /// tensors with a zero point in −8..=7 that are neither a model output,
+    /// the edge input nor the carried state ([`Error::InvalidTensor`]); which ops may read and
+    /// write them is checked with the ops.
+    fn check_i4(&self) -> Result<()> {
+        if !cfg!(feature = "act-i4") || self.i4 == 0 {
+            return Ok(());
+        }
+        for (t, d) in self.tensors.iter().enumerate() {
+            let Ok(id) = u8::try_from(t) else { break };
+            if !self.is_i4(id) {
+                continue;
+            }
+            let state = self.state().is_some_and(|(a, b)| a == id || b == id);
+            let kind_ok = matches!(d.kind, TensorKind::Node | TensorKind::Graph);
+            let zp_ok = (-8..=7).contains(&d.zero_point);
+            if !kind_ok || !zp_ok || state || self.meta.outputs.contains(&id) {
+                return Err(Error::InvalidTensor {
+                    tensor: u16::from(id),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether tensor `t` is int4: its rows are packed two values per byte
+    /// (`ceil(channels / 2)` bytes per row; channel `2k` in the low nibble of
+    /// byte `k`, `2k + 1` in the high nibble; 4-bit two's complement,
+    /// zero point in −8..=7). Only intermediate tensors and the model input
+    /// can be int4, never an output (`docs/format.md`, the bit-width table).
+    /// Always false without the cargo feature `act-i4`.
+    pub fn is_i4(&self, t: u8) -> bool {
+        cfg!(feature = "act-i4") && t < 64 && self.i4 & (1u64 << t) != 0
+    }
+
+    /// Bytes of one row of tensor `t` of `channels` channels: `channels`,
+    /// or `ceil(channels / 2)` for an int4 tensor ([`Model::is_i4`]).
+    pub fn row_bytes(&self, t: u8, channels: usize) -> usize {
+        if self.is_i4(t) {
+            channels.div_ceil(2)
+        } else {
+            channels
+        }
+    }
+
     /// Validates the ops and returns the metadata bytes after them (the
     /// optional trailer).
     fn validate_ops(&self) -> Result<&'a [u8]> {
@@ -271,6 +323,14 @@ impl<'a> Model<'a> {
                 data: ops::Weights(self.data),
             };
             ops::check(&op, &check).ok_or(bad)?;
+            // int4 tensors only where the op reads and writes them.
+            if cfg!(feature = "act-i4") && self.i4 != 0 && !ops::takes_i4(&op) {
+                let mut packed = self.is_i4(op.output());
+                ops::inputs(&op, &mut |t| packed |= self.is_i4(t));
+                if packed {
+                    return Err(bad);
+                }
+            }
             let slot = defined.get_mut(out).ok_or(bad)?;
             *slot = true;
         }

@@ -168,7 +168,6 @@ struct Plan {
 impl Plan {
     /// The plan for dense input (`skip_input` false).
     fn new(model: &Model<'_>) -> Plan {
-        let tensors = model.tensors();
         let mut plan = Plan {
             slot_of: [0; MAX_TENSORS],
             slots: heapless::Vec::new(),
@@ -201,14 +200,14 @@ impl Plan {
             ops::inputs(&op, &mut |t| mark(t, &mut |l| l.last_use = k));
             k = k.saturating_add(1);
         }
-        plan.assign(tensors, model.input());
+        plan.assign(model, model.input());
         #[cfg(feature = "op-recurrent")]
         if let Some((s, _)) = model.state() {
-            plan.assign(tensors, s);
+            plan.assign(model, s);
         }
         if let Some(e) = model.edge_input() {
             // Written (quantized) before the first op, freed after its last reader.
-            plan.assign(tensors, e);
+            plan.assign(model, e);
         }
         let mut k = 0usize;
         for op in model.ops() {
@@ -222,7 +221,7 @@ impl Plan {
                     }
                 }
             }
-            plan.assign(tensors, op.output());
+            plan.assign(model, op.output());
             k += 1;
         }
         plan
@@ -230,11 +229,17 @@ impl Plan {
 
     /// Gives tensor `t` a free slot already large enough, else the first free
     /// slot, else a new one.
-    fn assign(&mut self, tensors: &[crate::format::TensorDesc], t: u8) {
-        let Some(desc) = tensors.get(usize::from(t)) else {
+    fn assign(&mut self, model: &Model<'_>, t: u8) {
+        let Some(desc) = model.tensors().get(usize::from(t)) else {
             return;
         };
-        let ch = desc.channels;
+        // An int4 tensor's rows take `ceil(channels / 2)` bytes: its slot is
+        // sized as for that many int8 channels.
+        let ch = if model.is_i4(t) {
+            desc.channels.div_ceil(2)
+        } else {
+            desc.channels
+        };
         let (cn, cg, ce, cp) = match desc.kind {
             TensorKind::Node => (ch, 0, 0, 0),
             TensorKind::Graph => (0, ch, 0, 0),
@@ -315,6 +320,7 @@ impl Plan {
             channels: usize::from(desc.channels),
             scale: desc.scale,
             zero_point: desc.zero_point,
+            packed: model.is_i4(t),
         })
     }
 }
@@ -330,14 +336,18 @@ struct Loc {
     channels: usize,
     scale: f32,
     zero_point: i8,
+    /// An int4 tensor ([`Model::is_i4`]): rows of `ceil(channels / 2)` bytes.
+    packed: bool,
 }
 
 impl Loc {
-    /// Bytes of the tensor itself (`rows × channels`, at most the slot size).
+    /// Bytes of the tensor itself (`rows × channels`, or `rows ×
+    /// ceil(channels / 2)` when packed; at most the slot size).
     /// Not inlined: used at many places, a call is smaller (docs/size.md).
     #[inline(never)]
     fn len(&self) -> usize {
-        self.rows.saturating_mul(self.channels)
+        self.rows
+            .saturating_mul(ops::out_row_bytes(self.channels, self.packed))
     }
 }
 
@@ -418,7 +428,7 @@ impl Model<'_> {
         let input = self.input();
         // `any`, not `contains`: the latter links memchr (docs/size.md).
         #[allow(clippy::manual_contains)]
-        if self.outputs().iter().any(|&o| o == input) {
+        if self.outputs().iter().any(|&o| o == input) || self.is_i4(input) {
             return false;
         }
         self.ops().all(|op| {
@@ -1039,8 +1049,7 @@ impl<'a, 'm> Session<'a, 'm> {
         if sparse_in.is_none() {
             let l = loc(model.input()).ok_or(internal)?;
             let buf = slots_region.get_mut(l.offset..).ok_or(internal)?;
-            let dst: &mut [i8] = cast(buf, l.len()).ok_or(internal)?;
-            write_features(dst, input.features, desc);
+            write_input(buf, l, input.features, desc).ok_or(internal)?;
         }
 
         // ---- ops ----------------------------------------------------------
@@ -1222,6 +1231,23 @@ fn build_graph(
     Ok(())
 }
 
+/// Writes the features into the input tensor at the start of `buf` (its
+/// place `l`): [`write_features`], or packed for an int4 input.
+fn write_input(
+    buf: &mut [u8],
+    l: Loc,
+    features: Features<'_>,
+    desc: crate::format::TensorDesc,
+) -> Option<()> {
+    #[cfg(feature = "act-i4")]
+    if l.packed {
+        write_features_i4(cast(buf, l.len())?, features, desc);
+        return Some(());
+    }
+    write_features(cast(buf, l.len())?, features, desc);
+    Some(())
+}
+
 /// Writes dense features into the input tensor `dst`: f32 quantized with the
 /// input's scale and zero point, int8 copied, sparse rows expanded (the zero
 /// point where no entry is stored).
@@ -1269,6 +1295,61 @@ fn write_features(dst: &mut [i8], features: Features<'_>, desc: crate::format::T
     }
 }
 
+/// [`write_features`] for an int4 input tensor (cargo feature `act-i4`):
+/// each value as there (f32 quantized with the input's scale and zero
+/// point, int8 taken as already quantized, the zero point where a sparse
+/// row stores nothing), saturated to −8..=7 and packed two per byte into
+/// rows of `ceil(channels / 2)` bytes ([`crate::kernels::act_i4`]).
+#[cfg(feature = "act-i4")]
+fn write_features_i4(dst: &mut [u8], features: Features<'_>, desc: crate::format::TensorDesc) {
+    use crate::kernels::act_i4::{pack_row, row_bytes, CHUNK};
+    let f = usize::from(desc.channels);
+    let rb = row_bytes(f).max(1);
+    let mut buf = [0i8; CHUNK];
+    for (i, row) in dst.chunks_exact_mut(rb).enumerate() {
+        let base = i.saturating_mul(f);
+        // The stored entries of a sparse row, consumed in column order.
+        let (mut cols, mut vals): (&[u16], &[i8]) = (&[], &[]);
+        if let Features::SparseI8 {
+            row_ptr,
+            cols: c,
+            values,
+        } = features
+        {
+            let a = row_ptr.get(i).map_or(0, |&a| a as usize);
+            let b = row_ptr.get(i + 1).map_or(a, |&b| b as usize);
+            cols = c.get(a..b).unwrap_or(&[]);
+            vals = values.get(a..b).unwrap_or(&[]);
+        }
+        let mut k0 = 0usize;
+        while k0 < f {
+            let len = (f - k0).min(CHUNK);
+            let (b, _) = buf.split_at_mut(len);
+            for (j, o) in b.iter_mut().enumerate() {
+                let k = base.saturating_add(k0 + j);
+                *o = match features {
+                    Features::F32(v) => v.get(k).map_or(desc.zero_point, |&x| {
+                        graph::quantize_value(x, desc.scale, desc.zero_point)
+                    }),
+                    Features::I8(v) => v.get(k).copied().unwrap_or(desc.zero_point),
+                    Features::SparseI8 { .. } => match (cols.first(), vals.first()) {
+                        (Some(&c), Some(&v)) if usize::from(c) == k0 + j => {
+                            cols = cols.get(1..).unwrap_or(&[]);
+                            vals = vals.get(1..).unwrap_or(&[]);
+                            v
+                        }
+                        _ => desc.zero_point,
+                    },
+                };
+            }
+            if let Some(o) = row.get_mut(k0 / 2..) {
+                pack_row(b, o);
+            }
+            k0 += len;
+        }
+    }
+}
+
 /// The input tensors of the op being run: the slots before and after its
 /// output slot (an op's output never shares a slot with one of its inputs)
 /// and the sparse model input read in place.
@@ -1285,8 +1366,10 @@ struct SlotViews<'p, 'm, 'v> {
     internal: Error,
 }
 
-impl<'v> ops::Tensors<'v> for SlotViews<'_, '_, 'v> {
-    fn view(&self, t: u8) -> Result<In<'v>> {
+impl<'v> SlotViews<'_, '_, 'v> {
+    /// Tensor `t`'s bytes as an [`In`] (packed rows for an int4 tensor) and
+    /// whether it is int4.
+    fn raw(&self, t: u8) -> Result<(In<'v>, bool)> {
         let internal = self.internal;
         let l = self.plan.locate(self.model, t, self.d).ok_or(internal)?;
         let len = l.len();
@@ -1298,18 +1381,36 @@ impl<'v> ops::Tensors<'v> for SlotViews<'_, '_, 'v> {
         } else {
             None
         };
-        Ok(In {
-            data: bytemuck::try_cast_slice(bytes.ok_or(internal)?).map_err(|_| internal)?,
-            rows: l.rows,
-            channels: l.channels,
-            zp: l.zero_point,
-        })
+        Ok((
+            In {
+                data: bytemuck::try_cast_slice(bytes.ok_or(internal)?).map_err(|_| internal)?,
+                rows: l.rows,
+                channels: l.channels,
+                zp: l.zero_point,
+            },
+            l.packed,
+        ))
+    }
+}
+
+impl<'v> ops::Tensors<'v> for SlotViews<'_, '_, 'v> {
+    /// A dense int8 view (an int4 tensor has none: only ops that read it
+    /// through [`Src::Packed`] are given one, `Model::from_bytes` checks).
+    fn view(&self, t: u8) -> Result<In<'v>> {
+        match self.raw(t)? {
+            (x, false) => Ok(x),
+            (_, true) => Err(self.internal),
+        }
     }
 
     fn src(&self, t: u8) -> Result<Src<'v>> {
         match self.sparse_in {
             Some(s) if t == self.model.input() => Ok(Src::Sparse(s)),
-            _ => self.view(t).map(Src::Dense),
+            _ => match self.raw(t)? {
+                #[cfg(feature = "act-i4")]
+                (x, true) => Ok(Src::Packed(x)),
+                (x, _) => Ok(Src::Dense(x)),
+            },
         }
     }
 }
@@ -1368,6 +1469,7 @@ impl<'v> Views<'_, '_, 'v> {
             };
             let out = Out {
                 data: cast(out_buf, o.len()).ok_or(internal)?,
+                packed: o.packed,
                 rows: o.rows,
                 channels: o.channels,
                 zp: o.zero_point,
