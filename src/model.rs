@@ -23,6 +23,7 @@ pub struct Model<'a> {
     tensors: heapless::Vec<TensorDesc, MAX_TENSORS>,
     /// Bit `t` set: tensor `t` is int4 ([`format::ACT_BITS_FLAG`]; always 0
     /// without the cargo feature `act-i4`).
+    #[cfg(feature = "act-i4")]
     i4: u64,
     /// The pair capacity ([`format::PairCapacity`]; 0 when absent).
     max_pairs: u32,
@@ -64,8 +65,12 @@ impl<'a> Model<'a> {
         {
             return Err(Error::BadMetadata);
         }
+        #[cfg(feature = "act-i4")]
         let (r, i4) = format::split_bit_table(rest, header.flags, meta.num_tensors)?;
-        rest = r;
+        #[cfg(feature = "act-i4")]
+        {
+            rest = r;
+        }
         let mut tensors = heapless::Vec::new();
         for i in 0..meta.num_tensors {
             let (t, r): (TensorDesc, &[u8]) =
@@ -97,6 +102,7 @@ impl<'a> Model<'a> {
             data,
             ops: ops_bytes,
             tensors,
+            #[cfg(feature = "act-i4")]
             i4,
             max_pairs: 0,
             #[cfg(feature = "op-recurrent")]
@@ -117,6 +123,7 @@ impl<'a> Model<'a> {
             let trailer = model.validate_ops()?;
             model.max_pairs = Self::pair_capacity(trailer)?;
         }
+        #[cfg(feature = "act-i4")]
         model.check_i4()?;
         // A pair tensor needs room for at least one pair (helper `link`).
         if model.max_pairs == 0 {
@@ -219,8 +226,9 @@ impl<'a> Model<'a> {
     /// tensors with a zero point in −8..=7 that are neither a model output,
     /// the edge input nor the carried state ([`Error::InvalidTensor`]); which ops may read and
     /// write them is checked with the ops.
+    #[cfg(feature = "act-i4")]
     fn check_i4(&self) -> Result<()> {
-        if !cfg!(feature = "act-i4") || self.i4 == 0 {
+        if !self.has_i4() {
             return Ok(());
         }
         for (t, d) in self.tensors.iter().enumerate() {
@@ -247,7 +255,19 @@ impl<'a> Model<'a> {
     /// can be int4, never an output (`docs/format.md`, the bit-width table).
     /// Always false without the cargo feature `act-i4`.
     pub fn is_i4(&self, t: u8) -> bool {
-        cfg!(feature = "act-i4") && t < 64 && self.i4 & (1u64 << t) != 0
+        #[cfg(feature = "act-i4")]
+        return t < 64 && self.i4 & (1u64 << t) != 0;
+        #[cfg(not(feature = "act-i4"))]
+        {
+            let _ = t;
+            false
+        }
+    }
+
+    /// Whether any tensor is int4.
+    #[cfg(feature = "act-i4")]
+    fn has_i4(&self) -> bool {
+        self.i4 != 0
     }
 
     /// Bytes of one row of tensor `t` of `channels` channels: `channels`,
@@ -324,7 +344,8 @@ impl<'a> Model<'a> {
             };
             ops::check(&op, &check).ok_or(bad)?;
             // int4 tensors only where the op reads and writes them.
-            if cfg!(feature = "act-i4") && self.i4 != 0 && !ops::takes_i4(&op) {
+            #[cfg(feature = "act-i4")]
+            if self.has_i4() && !ops::takes_i4(&op) {
                 let mut packed = self.is_i4(op.output());
                 ops::inputs(&op, &mut |t| packed |= self.is_i4(t));
                 if packed {

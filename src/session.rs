@@ -168,6 +168,7 @@ struct Plan {
 impl Plan {
     /// The plan for dense input (`skip_input` false).
     fn new(model: &Model<'_>) -> Plan {
+        let tensors = model.tensors();
         let mut plan = Plan {
             slot_of: [0; MAX_TENSORS],
             slots: heapless::Vec::new(),
@@ -200,14 +201,14 @@ impl Plan {
             ops::inputs(&op, &mut |t| mark(t, &mut |l| l.last_use = k));
             k = k.saturating_add(1);
         }
-        plan.assign(model, model.input());
+        plan.assign(tensors, model.input(), model.is_i4(model.input()));
         #[cfg(feature = "op-recurrent")]
         if let Some((s, _)) = model.state() {
-            plan.assign(model, s);
+            plan.assign(tensors, s, false);
         }
         if let Some(e) = model.edge_input() {
             // Written (quantized) before the first op, freed after its last reader.
-            plan.assign(model, e);
+            plan.assign(tensors, e, false);
         }
         let mut k = 0usize;
         for op in model.ops() {
@@ -221,21 +222,21 @@ impl Plan {
                     }
                 }
             }
-            plan.assign(model, op.output());
+            plan.assign(tensors, op.output(), model.is_i4(op.output()));
             k += 1;
         }
         plan
     }
 
     /// Gives tensor `t` a free slot already large enough, else the first free
-    /// slot, else a new one.
-    fn assign(&mut self, model: &Model<'_>, t: u8) {
-        let Some(desc) = model.tensors().get(usize::from(t)) else {
+    /// slot, else a new one. An int4 tensor (`i4`, [`Model::is_i4`]) has rows
+    /// of `ceil(channels / 2)` bytes: its slot is sized as for that many int8
+    /// channels.
+    fn assign(&mut self, tensors: &[crate::format::TensorDesc], t: u8, i4: bool) {
+        let Some(desc) = tensors.get(usize::from(t)) else {
             return;
         };
-        // An int4 tensor's rows take `ceil(channels / 2)` bytes: its slot is
-        // sized as for that many int8 channels.
-        let ch = if model.is_i4(t) {
+        let ch = if cfg!(feature = "act-i4") && i4 {
             desc.channels.div_ceil(2)
         } else {
             desc.channels
@@ -320,6 +321,7 @@ impl Plan {
             channels: usize::from(desc.channels),
             scale: desc.scale,
             zero_point: desc.zero_point,
+            #[cfg(feature = "act-i4")]
             packed: model.is_i4(t),
         })
     }
@@ -337,6 +339,7 @@ struct Loc {
     scale: f32,
     zero_point: i8,
     /// An int4 tensor ([`Model::is_i4`]): rows of `ceil(channels / 2)` bytes.
+    #[cfg(feature = "act-i4")]
     packed: bool,
 }
 
@@ -346,8 +349,12 @@ impl Loc {
     /// Not inlined: used at many places, a call is smaller (docs/size.md).
     #[inline(never)]
     fn len(&self) -> usize {
-        self.rows
-            .saturating_mul(ops::out_row_bytes(self.channels, self.packed))
+        #[cfg(feature = "act-i4")]
+        return self
+            .rows
+            .saturating_mul(ops::out_row_bytes(self.channels, self.packed));
+        #[cfg(not(feature = "act-i4"))]
+        self.rows.saturating_mul(self.channels)
     }
 }
 
@@ -428,7 +435,7 @@ impl Model<'_> {
         let input = self.input();
         // `any`, not `contains`: the latter links memchr (docs/size.md).
         #[allow(clippy::manual_contains)]
-        if self.outputs().iter().any(|&o| o == input) || self.is_i4(input) {
+        if self.outputs().iter().any(|&o| o == input) {
             return false;
         }
         self.ops().all(|op| {
@@ -1233,6 +1240,7 @@ fn build_graph(
 
 /// Writes the features into the input tensor at the start of `buf` (its
 /// place `l`): [`write_features`], or packed for an int4 input.
+#[inline(always)]
 fn write_input(
     buf: &mut [u8],
     l: Loc,
@@ -1298,7 +1306,8 @@ fn write_features(dst: &mut [i8], features: Features<'_>, desc: crate::format::T
 /// [`write_features`] for an int4 input tensor (cargo feature `act-i4`):
 /// each value as there (f32 quantized with the input's scale and zero
 /// point, int8 taken as already quantized, the zero point where a sparse
-/// row stores nothing), saturated to −8..=7 and packed two per byte into
+/// row stores nothing; sparse values are int4, validated), saturated to
+/// −8..=7 and packed two per byte into
 /// rows of `ceil(channels / 2)` bytes ([`crate::kernels::act_i4`]).
 #[cfg(feature = "act-i4")]
 fn write_features_i4(dst: &mut [u8], features: Features<'_>, desc: crate::format::TensorDesc) {
@@ -1367,9 +1376,9 @@ struct SlotViews<'p, 'm, 'v> {
 }
 
 impl<'v> SlotViews<'_, '_, 'v> {
-    /// Tensor `t`'s bytes as an [`In`] (packed rows for an int4 tensor) and
-    /// whether it is int4.
-    fn raw(&self, t: u8) -> Result<(In<'v>, bool)> {
+    /// Tensor `t`'s bytes as an [`In`] (packed rows for an int4 tensor).
+    #[inline(always)]
+    fn raw(&self, t: u8) -> Result<In<'v>> {
         let internal = self.internal;
         let l = self.plan.locate(self.model, t, self.d).ok_or(internal)?;
         let len = l.len();
@@ -1381,15 +1390,12 @@ impl<'v> SlotViews<'_, '_, 'v> {
         } else {
             None
         };
-        Ok((
-            In {
-                data: bytemuck::try_cast_slice(bytes.ok_or(internal)?).map_err(|_| internal)?,
-                rows: l.rows,
-                channels: l.channels,
-                zp: l.zero_point,
-            },
-            l.packed,
-        ))
+        Ok(In {
+            data: bytemuck::try_cast_slice(bytes.ok_or(internal)?).map_err(|_| internal)?,
+            rows: l.rows,
+            channels: l.channels,
+            zp: l.zero_point,
+        })
     }
 }
 
@@ -1397,20 +1403,19 @@ impl<'v> ops::Tensors<'v> for SlotViews<'_, '_, 'v> {
     /// A dense int8 view (an int4 tensor has none: only ops that read it
     /// through [`Src::Packed`] are given one, `Model::from_bytes` checks).
     fn view(&self, t: u8) -> Result<In<'v>> {
-        match self.raw(t)? {
-            (x, false) => Ok(x),
-            (_, true) => Err(self.internal),
+        #[cfg(feature = "act-i4")]
+        if self.model.is_i4(t) {
+            return Err(self.internal);
         }
+        self.raw(t)
     }
 
     fn src(&self, t: u8) -> Result<Src<'v>> {
         match self.sparse_in {
             Some(s) if t == self.model.input() => Ok(Src::Sparse(s)),
-            _ => match self.raw(t)? {
-                #[cfg(feature = "act-i4")]
-                (x, true) => Ok(Src::Packed(x)),
-                (x, _) => Ok(Src::Dense(x)),
-            },
+            #[cfg(feature = "act-i4")]
+            _ if self.model.is_i4(t) => self.raw(t).map(Src::Packed),
+            _ => self.raw(t).map(Src::Dense),
         }
     }
 }
@@ -1469,6 +1474,7 @@ impl<'v> Views<'_, '_, 'v> {
             };
             let out = Out {
                 data: cast(out_buf, o.len()).ok_or(internal)?,
+                #[cfg(feature = "act-i4")]
                 packed: o.packed,
                 rows: o.rows,
                 channels: o.channels,

@@ -2,7 +2,10 @@
 //! hidden tensors are int4 give exactly what the int8 reference gives on the
 //! unpacked values (each int4 tensor computed as int8 with the same scale and
 //! zero point, then saturated to −8..=7), with an exact arena; and the
-//! bit-width table is validated with typed errors.
+//! bit-width table is validated with typed errors. Also run with only
+//! `op-gcn`, `op-linear`, `act-i4` (the hand-written metadata reader of
+//! `format::small`) and `kernels-small`.
+#![cfg(all(feature = "act-i4", feature = "op-gcn", feature = "op-linear"))]
 
 mod common;
 use common::Rng;
@@ -10,7 +13,9 @@ use common::*;
 use proptest::prelude::*;
 use tinygnn::format::writer::{fix_crc, ModelWriter};
 use tinygnn::format::{Activation, Op, ACT_BITS_FLAG};
-use tinygnn::ops::{Act, GcnConv, Linear};
+#[cfg(feature = "op-elementwise")]
+use tinygnn::ops::Act;
+use tinygnn::ops::{GcnConv, Linear};
 use tinygnn::{Error, Features, GraphInput, Model};
 
 /// The op of layer `first` (Linear when `linear`, else GcnConv) from tensor
@@ -221,6 +226,44 @@ fn int8_features_saturate_to_int4() {
     assert_eq!(got, want);
 }
 
+/// Sparse int8 features of an int4 input must hold int4 values (they are
+/// read in place by the first layer).
+#[test]
+fn sparse_features_of_an_int4_input_are_int4() {
+    let c = Case {
+        seed: 11,
+        n: 3,
+        ic: 4,
+        hc: 2,
+        oc: 2,
+        zx: 0,
+        zh: 0,
+        zy: 0,
+        linear_first: false,
+    };
+    let (full, _, _) = models(c);
+    let model = Model::from_bytes(&full).unwrap();
+    assert!(model.reads_sparse_input());
+    let (src, dst) = edges(c.n);
+    let row_ptr = [0u32, 1, 1, 3];
+    let cols = [2u16, 0, 3];
+    for (vals, ok) in [([7i8, -8, 3], true), ([7, 9, 3], false)] {
+        let f = Features::SparseI8 {
+            row_ptr: &row_ptr,
+            cols: &cols,
+            values: &vals,
+        };
+        let got = run(&full, &GraphInput::new(c.n, f, &src, &dst));
+        if ok {
+            assert!(got.is_ok());
+        } else {
+            assert_eq!(got.unwrap_err(), Error::InvalidSparseFeatures { node: 2 });
+        }
+    }
+    assert_eq!(tinygnn::graph::quantize_input(&model, 100.0), 7);
+    assert_eq!(tinygnn::graph::quantize_input(&model, -100.0), -8);
+}
+
 /// Arena: an int4 tensor's slot holds `ceil(C / 2)` bytes per row.
 #[test]
 fn int4_slots_take_half_rows() {
@@ -316,6 +359,7 @@ fn bad_bit_width_tables_are_typed_errors() {
     ));
 }
 
+#[cfg(feature = "op-elementwise")]
 #[test]
 fn flag_on_a_file_without_table_is_rejected() {
     // An int8 file with the flag set: its last metadata bytes (op fields)
@@ -337,6 +381,7 @@ fn flag_on_a_file_without_table_is_rejected() {
     ));
 }
 
+#[cfg(feature = "op-elementwise")]
 #[test]
 fn ops_without_int4_support_reject_int4_tensors() {
     // Act reading an int4 tensor.

@@ -504,7 +504,8 @@ pub struct Out<'a> {
     pub data: &'a mut [i8],
     /// An int4 tensor (cargo feature `act-i4`; only ops with
     /// [`OpDef::takes_i4`] are given one): write it with
-    /// `RowRequant::row_i4`.
+    /// `RowRequant::row_i4` ([`Out::is_packed`]).
+    #[cfg(feature = "act-i4")]
     pub packed: bool,
     /// Rows (nodes or graphs).
     pub rows: usize,
@@ -512,6 +513,17 @@ pub struct Out<'a> {
     pub channels: usize,
     /// Zero point.
     pub zp: i8,
+}
+
+impl Out<'_> {
+    /// Whether the tensor is int4 (never without the feature `act-i4`).
+    #[inline(always)]
+    pub fn is_packed(&self) -> bool {
+        #[cfg(feature = "act-i4")]
+        return self.packed;
+        #[cfg(not(feature = "act-i4"))]
+        false
+    }
 }
 
 /// Bytes of one output row of `channels` values: `channels`, or

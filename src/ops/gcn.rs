@@ -456,7 +456,8 @@ pub fn run(
     let n = ctx.nodes();
     let oc = out.channels;
     // Bytes of an output row (int4 output: packed, `act-i4`).
-    let orb = out_row_bytes(oc, out.packed);
+    let packed = out.is_packed();
+    let orb = out_row_bytes(oc, packed);
     let sums = scratch.take::<i32>(oc)?;
     let h = scratch.take::<i32>(n.saturating_mul(oc))?;
     let dinv: &[u32] = if flags.normalize {
@@ -478,7 +479,7 @@ pub fn run(
         // stop at the shortest of their slices.)
         for (i, or) in rows_mut(out.data, orb).enumerate().take(n) {
             aggregate_row(ctx, i, flags, dinv, h, acc, block, overflow)?;
-            if cfg!(feature = "act-i4") && out.packed {
+            if cfg!(feature = "act-i4") && packed {
                 requant_rows(&rq, block.get(..oc).unwrap_or(&[]), or, oc, true);
             } else {
                 rq.row(block, or);
@@ -518,7 +519,11 @@ pub fn run(
             let end = (i + 1).saturating_mul(orb);
             let b = block.get(..pending.saturating_mul(oc));
             if let (Some(o), Some(b)) = (out.data.get_mut(start..end), b) {
-                requant_rows(&rq, b, o, oc, out.packed);
+                if cfg!(feature = "act-i4") && packed {
+                    requant_rows(&rq, b, o, oc, true);
+                } else {
+                    rq.rows(b, o);
+                }
             }
             pending = 0;
         }

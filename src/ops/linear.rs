@@ -47,7 +47,8 @@ pub fn run(
     x.weight_sums(w, sums);
     let rows = x.rows();
     // Bytes of an output row (int4 output: packed, `act-i4`).
-    let orb = out_row_bytes(oc, out.packed);
+    let packed = out.is_packed();
+    let orb = out_row_bytes(oc, packed);
     let mut blocks = out.data.chunks_mut(orb.saturating_mul(BLOCK).max(1));
     let mut i = 0usize;
     while i < rows {
@@ -71,7 +72,7 @@ pub fn run(
                 x.matvec_row(w, i + r, sums, a);
             }
         }
-        if cfg!(feature = "act-i4") && out.packed {
+        if cfg!(feature = "act-i4") && packed {
             let n = k.saturating_mul(oc);
             requant_rows(&rq, acc.get(..n).unwrap_or(&[]), ob, oc, true);
         } else if cfg!(feature = "kernels-small") {

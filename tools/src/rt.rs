@@ -68,7 +68,7 @@ pub fn sparse_features(model: &Model<'_>, g: &Graphs) -> (Vec<u32>, Vec<u16>, Ve
     let (mut row_ptr, mut cols, mut values) = (vec![0u32], Vec::new(), Vec::new());
     for row in g.x.chunks(g.channels.max(1)).take(g.num_nodes) {
         for (c, &x) in row.iter().enumerate() {
-            let q = tinygnn::graph::quantize_value(x, d.scale, d.zero_point);
+            let q = tinygnn::graph::quantize_input(model, x);
             if q != d.zero_point {
                 cols.push(c as u16);
                 values.push(q);
