@@ -23,8 +23,9 @@ pub struct Model<'a> {
     tensors: heapless::Vec<TensorDesc, MAX_TENSORS>,
     /// Bit `t` set: tensor `t` is int4 ([`format::ACT_BITS_FLAG`]; always 0
     /// without the cargo feature `act-i4`).
+    /// (Two words, not a `u64`: the model keeps a 4-byte alignment.)
     #[cfg(feature = "act-i4")]
-    i4: u64,
+    i4: [u32; 2],
     /// The pair capacity ([`format::PairCapacity`]; 0 when absent).
     max_pairs: u32,
     /// The carried state: (state input tensor, next-state output tensor).
@@ -103,7 +104,7 @@ impl<'a> Model<'a> {
             ops: ops_bytes,
             tensors,
             #[cfg(feature = "act-i4")]
-            i4,
+            i4: [i4 as u32, (i4 >> 32) as u32],
             max_pairs: 0,
             #[cfg(feature = "op-recurrent")]
             state: None,
@@ -256,7 +257,10 @@ impl<'a> Model<'a> {
     /// Always false without the cargo feature `act-i4`.
     pub fn is_i4(&self, t: u8) -> bool {
         #[cfg(feature = "act-i4")]
-        return t < 64 && self.i4 & (1u64 << t) != 0;
+        return self
+            .i4
+            .get(usize::from(t / 32))
+            .is_some_and(|w| w & (1u32 << (t % 32)) != 0);
         #[cfg(not(feature = "act-i4"))]
         {
             let _ = t;
@@ -267,7 +271,7 @@ impl<'a> Model<'a> {
     /// Whether any tensor is int4.
     #[cfg(feature = "act-i4")]
     fn has_i4(&self) -> bool {
-        self.i4 != 0
+        self.i4 != [0, 0]
     }
 
     /// Bytes of one row of tensor `t` of `channels` channels: `channels`,

@@ -1308,8 +1308,10 @@ fn write_features(dst: &mut [i8], features: Features<'_>, desc: crate::format::T
 /// point, int8 taken as already quantized, the zero point where a sparse
 /// row stores nothing; sparse values are int4, validated), saturated to
 /// −8..=7 and packed two per byte into
-/// rows of `ceil(channels / 2)` bytes ([`crate::kernels::act_i4`]).
+/// rows of `ceil(channels / 2)` bytes ([`crate::kernels::act_i4`]). Not
+/// inlined: its buffer stays out of the run's frame.
 #[cfg(feature = "act-i4")]
+#[inline(never)]
 fn write_features_i4(dst: &mut [u8], features: Features<'_>, desc: crate::format::TensorDesc) {
     use crate::kernels::act_i4::{pack_row, row_bytes, CHUNK};
     let f = usize::from(desc.channels);

@@ -87,6 +87,9 @@ fn weight(w: Matrix<'_>, in_ch: usize, c: usize, k: usize) -> i32 {
 /// is unpacked [`CHUNK`] values at a time (as `x_k − zp`, in −15..=15) into a
 /// stack buffer; an int8 matrix multiplies each chunk with a contiguous
 /// slice of each weight row, an int4/int2 one reads its weights one by one.
+/// Not inlined: its buffer stays out of the frames of the callers that
+/// dispatch to every kernel (`Src::matvec_row`), on every op's stack path.
+#[inline(never)]
 pub fn matvec(w: Matrix<'_>, in_ch: usize, x: &[u8], zp: i8, out: &mut [i32]) {
     out.iter_mut().for_each(|o| *o = 0);
     let mut buf = [0i8; CHUNK];
@@ -122,6 +125,7 @@ pub fn matvec(w: Matrix<'_>, in_ch: usize, x: &[u8], zp: i8, out: &mut [i32]) {
 
 /// [`matvec`] for every packed row of `x` (`row_bytes(in_ch)` bytes each):
 /// `out` is `[rows, oc]`, up to the shorter of the two.
+#[inline(never)]
 pub fn matmul(w: Matrix<'_>, in_ch: usize, x: &[u8], zp: i8, oc: usize, out: &mut [i32]) {
     let rb = row_bytes(in_ch).max(1);
     let mut rows = x.chunks_exact(rb);

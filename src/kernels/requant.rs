@@ -276,8 +276,10 @@ impl RowRequant<'_> {
     /// each value then saturated to −8..=7 and packed two per byte
     /// ([`super::act_i4::pack_row`]) into `out` (`ceil(channels / 2)`
     /// bytes). The same values as `clamp(requantize_row_ref(..), −8, 7)`:
-    /// saturating to int8 first does not change the int4 saturation.
+    /// saturating to int8 first does not change the int4 saturation. Not
+    /// inlined: its buffer stays out of the op's frame.
     #[cfg(feature = "act-i4")]
+    #[inline(never)]
     pub fn row_i4(&self, acc: &[i32], out: &mut [u8]) {
         const K: usize = super::act_i4::CHUNK;
         let mut buf = [0i8; K];
