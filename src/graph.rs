@@ -81,6 +81,20 @@ impl Features<'_> {
     }
 }
 
+/// `x` quantized as the session quantizes `f32` features into `model`'s
+/// input tensor ([`quantize_value`] with its scale and zero point),
+/// saturated to −8..=7 when the input is int4 ([`Model::is_i4`]): the
+/// values to give as int8 or sparse int8 features.
+pub fn quantize_input(model: &Model<'_>, x: f32) -> i8 {
+    let d = model.input_desc();
+    let q = quantize_value(x, d.scale, d.zero_point);
+    if model.is_i4(model.input()) {
+        q.clamp(-8, 7)
+    } else {
+        q
+    }
+}
+
 /// Checks the CSR invariants of [`Features::SparseI8`].
 fn check_sparse(n: usize, f: usize, row_ptr: &[u32], cols: &[u16], values: &[i8]) -> Result<()> {
     if row_ptr.len() != n.saturating_add(1) || cols.len() != values.len() {
@@ -442,6 +456,16 @@ pub(crate) fn validate_features(model: &Model<'_>, n: usize, features: Features<
     } = features
     {
         check_sparse(n, f, row_ptr, cols, values)?;
+        // An int4 input reads stored values as they are (in place, or
+        // expanded): they must be int4 values.
+        if model.is_i4(model.input()) {
+            if let Some(bad) = values.iter().position(|v| !(-8..=7).contains(v)) {
+                let node = row_ptr.iter().filter(|&&e| e as usize <= bad).count();
+                return Err(Error::InvalidSparseFeatures {
+                    node: to_u32(node.saturating_sub(1)),
+                });
+            }
+        }
     } else if features.len() != expected {
         return Err(Error::FeatureShape {
             expected: to_u32(expected),

@@ -21,6 +21,11 @@ pub struct Model<'a> {
     data: &'a [u8],
     ops: &'a [u8],
     tensors: heapless::Vec<TensorDesc, MAX_TENSORS>,
+    /// Bit `t` set: tensor `t` is int4 ([`format::ACT_BITS_FLAG`]; always 0
+    /// without the cargo feature `act-i4`).
+    /// (Two words, not a `u64`: the model keeps a 4-byte alignment.)
+    #[cfg(feature = "act-i4")]
+    i4: [u32; 2],
     /// The pair capacity ([`format::PairCapacity`]; 0 when absent).
     max_pairs: u32,
     /// The carried state: (state input tensor, next-state output tensor).
@@ -61,6 +66,12 @@ impl<'a> Model<'a> {
         {
             return Err(Error::BadMetadata);
         }
+        #[cfg(feature = "act-i4")]
+        let (r, i4) = format::split_bit_table(rest, header.flags, meta.num_tensors)?;
+        #[cfg(feature = "act-i4")]
+        {
+            rest = r;
+        }
         let mut tensors = heapless::Vec::new();
         for i in 0..meta.num_tensors {
             let (t, r): (TensorDesc, &[u8]) =
@@ -92,6 +103,8 @@ impl<'a> Model<'a> {
             data,
             ops: ops_bytes,
             tensors,
+            #[cfg(feature = "act-i4")]
+            i4: [i4 as u32, (i4 >> 32) as u32],
             max_pairs: 0,
             #[cfg(feature = "op-recurrent")]
             state: None,
@@ -111,6 +124,8 @@ impl<'a> Model<'a> {
             let trailer = model.validate_ops()?;
             model.max_pairs = Self::pair_capacity(trailer)?;
         }
+        #[cfg(feature = "act-i4")]
+        model.check_i4()?;
         // A pair tensor needs room for at least one pair (helper `link`).
         if model.max_pairs == 0 {
             if let Some(i) = model
@@ -208,6 +223,67 @@ impl<'a> Model<'a> {
         }
     }
 
+    /// Checks the int4 tensors ([`format::ACT_BITS_FLAG`]): node or graph
+    /// tensors with a zero point in −8..=7 that are neither a model output,
+    /// the edge input nor the carried state ([`Error::InvalidTensor`]); which ops may read and
+    /// write them is checked with the ops.
+    #[cfg(feature = "act-i4")]
+    fn check_i4(&self) -> Result<()> {
+        if !self.has_i4() {
+            return Ok(());
+        }
+        for (t, d) in self.tensors.iter().enumerate() {
+            let Ok(id) = u8::try_from(t) else { break };
+            if !self.is_i4(id) {
+                continue;
+            }
+            let state = self.state().is_some_and(|(a, b)| a == id || b == id);
+            let kind_ok = matches!(d.kind, TensorKind::Node | TensorKind::Graph);
+            let zp_ok = (-8..=7).contains(&d.zero_point);
+            if !kind_ok || !zp_ok || state || self.meta.outputs.contains(&id) {
+                return Err(Error::InvalidTensor {
+                    tensor: u16::from(id),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether tensor `t` is int4: its rows are packed two values per byte
+    /// (`ceil(channels / 2)` bytes per row; channel `2k` in the low nibble of
+    /// byte `k`, `2k + 1` in the high nibble; 4-bit two's complement,
+    /// zero point in −8..=7). Only intermediate tensors and the model input
+    /// can be int4, never an output (`docs/format.md`, the bit-width table).
+    /// Always false without the cargo feature `act-i4`.
+    pub fn is_i4(&self, t: u8) -> bool {
+        #[cfg(feature = "act-i4")]
+        return self
+            .i4
+            .get(usize::from(t / 32))
+            .is_some_and(|w| w & (1u32 << (t % 32)) != 0);
+        #[cfg(not(feature = "act-i4"))]
+        {
+            let _ = t;
+            false
+        }
+    }
+
+    /// Whether any tensor is int4.
+    #[cfg(feature = "act-i4")]
+    fn has_i4(&self) -> bool {
+        self.i4 != [0, 0]
+    }
+
+    /// Bytes of one row of tensor `t` of `channels` channels: `channels`,
+    /// or `ceil(channels / 2)` for an int4 tensor ([`Model::is_i4`]).
+    pub fn row_bytes(&self, t: u8, channels: usize) -> usize {
+        if self.is_i4(t) {
+            channels.div_ceil(2)
+        } else {
+            channels
+        }
+    }
+
     /// Validates the ops and returns the metadata bytes after them (the
     /// optional trailer).
     fn validate_ops(&self) -> Result<&'a [u8]> {
@@ -271,6 +347,15 @@ impl<'a> Model<'a> {
                 data: ops::Weights(self.data),
             };
             ops::check(&op, &check).ok_or(bad)?;
+            // int4 tensors only where the op reads and writes them.
+            #[cfg(feature = "act-i4")]
+            if self.has_i4() && !ops::takes_i4(&op) {
+                let mut packed = self.is_i4(op.output());
+                ops::inputs(&op, &mut |t| packed |= self.is_i4(t));
+                if packed {
+                    return Err(bad);
+                }
+            }
             let slot = defined.get_mut(out).ok_or(bad)?;
             *slot = true;
         }

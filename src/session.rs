@@ -201,14 +201,14 @@ impl Plan {
             ops::inputs(&op, &mut |t| mark(t, &mut |l| l.last_use = k));
             k = k.saturating_add(1);
         }
-        plan.assign(tensors, model.input());
+        plan.assign(tensors, model.input(), model.is_i4(model.input()));
         #[cfg(feature = "op-recurrent")]
         if let Some((s, _)) = model.state() {
-            plan.assign(tensors, s);
+            plan.assign(tensors, s, false);
         }
         if let Some(e) = model.edge_input() {
             // Written (quantized) before the first op, freed after its last reader.
-            plan.assign(tensors, e);
+            plan.assign(tensors, e, false);
         }
         let mut k = 0usize;
         for op in model.ops() {
@@ -222,19 +222,25 @@ impl Plan {
                     }
                 }
             }
-            plan.assign(tensors, op.output());
+            plan.assign(tensors, op.output(), model.is_i4(op.output()));
             k += 1;
         }
         plan
     }
 
     /// Gives tensor `t` a free slot already large enough, else the first free
-    /// slot, else a new one.
-    fn assign(&mut self, tensors: &[crate::format::TensorDesc], t: u8) {
+    /// slot, else a new one. An int4 tensor (`i4`, [`Model::is_i4`]) has rows
+    /// of `ceil(channels / 2)` bytes: its slot is sized as for that many int8
+    /// channels.
+    fn assign(&mut self, tensors: &[crate::format::TensorDesc], t: u8, i4: bool) {
         let Some(desc) = tensors.get(usize::from(t)) else {
             return;
         };
-        let ch = desc.channels;
+        let ch = if cfg!(feature = "act-i4") && i4 {
+            desc.channels.div_ceil(2)
+        } else {
+            desc.channels
+        };
         let (cn, cg, ce, cp) = match desc.kind {
             TensorKind::Node => (ch, 0, 0, 0),
             TensorKind::Graph => (0, ch, 0, 0),
@@ -315,6 +321,8 @@ impl Plan {
             channels: usize::from(desc.channels),
             scale: desc.scale,
             zero_point: desc.zero_point,
+            #[cfg(feature = "act-i4")]
+            packed: model.is_i4(t),
         })
     }
 }
@@ -330,13 +338,22 @@ struct Loc {
     channels: usize,
     scale: f32,
     zero_point: i8,
+    /// An int4 tensor ([`Model::is_i4`]): rows of `ceil(channels / 2)` bytes.
+    #[cfg(feature = "act-i4")]
+    packed: bool,
 }
 
 impl Loc {
-    /// Bytes of the tensor itself (`rows × channels`, at most the slot size).
+    /// Bytes of the tensor itself (`rows × channels`, or `rows ×
+    /// ceil(channels / 2)` when packed; at most the slot size).
     /// Not inlined: used at many places, a call is smaller (docs/size.md).
     #[inline(never)]
     fn len(&self) -> usize {
+        #[cfg(feature = "act-i4")]
+        return self
+            .rows
+            .saturating_mul(ops::out_row_bytes(self.channels, self.packed));
+        #[cfg(not(feature = "act-i4"))]
         self.rows.saturating_mul(self.channels)
     }
 }
@@ -1039,8 +1056,7 @@ impl<'a, 'm> Session<'a, 'm> {
         if sparse_in.is_none() {
             let l = loc(model.input()).ok_or(internal)?;
             let buf = slots_region.get_mut(l.offset..).ok_or(internal)?;
-            let dst: &mut [i8] = cast(buf, l.len()).ok_or(internal)?;
-            write_features(dst, input.features, desc);
+            write_input(buf, l, input.features, desc).ok_or(internal)?;
         }
 
         // ---- ops ----------------------------------------------------------
@@ -1222,6 +1238,24 @@ fn build_graph(
     Ok(())
 }
 
+/// Writes the features into the input tensor at the start of `buf` (its
+/// place `l`): [`write_features`], or packed for an int4 input.
+#[inline(always)]
+fn write_input(
+    buf: &mut [u8],
+    l: Loc,
+    features: Features<'_>,
+    desc: crate::format::TensorDesc,
+) -> Option<()> {
+    #[cfg(feature = "act-i4")]
+    if l.packed {
+        write_features_i4(cast(buf, l.len())?, features, desc);
+        return Some(());
+    }
+    write_features(cast(buf, l.len())?, features, desc);
+    Some(())
+}
+
 /// Writes dense features into the input tensor `dst`: f32 quantized with the
 /// input's scale and zero point, int8 copied, sparse rows expanded (the zero
 /// point where no entry is stored).
@@ -1269,6 +1303,64 @@ fn write_features(dst: &mut [i8], features: Features<'_>, desc: crate::format::T
     }
 }
 
+/// [`write_features`] for an int4 input tensor (cargo feature `act-i4`):
+/// each value as there (f32 quantized with the input's scale and zero
+/// point, int8 taken as already quantized, the zero point where a sparse
+/// row stores nothing; sparse values are int4, validated), saturated to
+/// −8..=7 and packed two per byte into
+/// rows of `ceil(channels / 2)` bytes ([`crate::kernels::act_i4`]). Not
+/// inlined: its buffer stays out of the run's frame.
+#[cfg(feature = "act-i4")]
+#[inline(never)]
+fn write_features_i4(dst: &mut [u8], features: Features<'_>, desc: crate::format::TensorDesc) {
+    use crate::kernels::act_i4::{pack_row, row_bytes, CHUNK};
+    let f = usize::from(desc.channels);
+    let rb = row_bytes(f).max(1);
+    let mut buf = [0i8; CHUNK];
+    for (i, row) in dst.chunks_exact_mut(rb).enumerate() {
+        let base = i.saturating_mul(f);
+        // The stored entries of a sparse row, consumed in column order.
+        let (mut cols, mut vals): (&[u16], &[i8]) = (&[], &[]);
+        if let Features::SparseI8 {
+            row_ptr,
+            cols: c,
+            values,
+        } = features
+        {
+            let a = row_ptr.get(i).map_or(0, |&a| a as usize);
+            let b = row_ptr.get(i + 1).map_or(a, |&b| b as usize);
+            cols = c.get(a..b).unwrap_or(&[]);
+            vals = values.get(a..b).unwrap_or(&[]);
+        }
+        let mut k0 = 0usize;
+        while k0 < f {
+            let len = (f - k0).min(CHUNK);
+            let (b, _) = buf.split_at_mut(len);
+            for (j, o) in b.iter_mut().enumerate() {
+                let k = base.saturating_add(k0 + j);
+                *o = match features {
+                    Features::F32(v) => v.get(k).map_or(desc.zero_point, |&x| {
+                        graph::quantize_value(x, desc.scale, desc.zero_point)
+                    }),
+                    Features::I8(v) => v.get(k).copied().unwrap_or(desc.zero_point),
+                    Features::SparseI8 { .. } => match (cols.first(), vals.first()) {
+                        (Some(&c), Some(&v)) if usize::from(c) == k0 + j => {
+                            cols = cols.get(1..).unwrap_or(&[]);
+                            vals = vals.get(1..).unwrap_or(&[]);
+                            v
+                        }
+                        _ => desc.zero_point,
+                    },
+                };
+            }
+            if let Some(o) = row.get_mut(k0 / 2..) {
+                pack_row(b, o);
+            }
+            k0 += len;
+        }
+    }
+}
+
 /// The input tensors of the op being run: the slots before and after its
 /// output slot (an op's output never shares a slot with one of its inputs)
 /// and the sparse model input read in place.
@@ -1285,8 +1377,10 @@ struct SlotViews<'p, 'm, 'v> {
     internal: Error,
 }
 
-impl<'v> ops::Tensors<'v> for SlotViews<'_, '_, 'v> {
-    fn view(&self, t: u8) -> Result<In<'v>> {
+impl<'v> SlotViews<'_, '_, 'v> {
+    /// Tensor `t`'s bytes as an [`In`] (packed rows for an int4 tensor).
+    #[inline(always)]
+    fn raw(&self, t: u8) -> Result<In<'v>> {
         let internal = self.internal;
         let l = self.plan.locate(self.model, t, self.d).ok_or(internal)?;
         let len = l.len();
@@ -1305,11 +1399,25 @@ impl<'v> ops::Tensors<'v> for SlotViews<'_, '_, 'v> {
             zp: l.zero_point,
         })
     }
+}
+
+impl<'v> ops::Tensors<'v> for SlotViews<'_, '_, 'v> {
+    /// A dense int8 view (an int4 tensor has none: only ops that read it
+    /// through [`Src::Packed`] are given one, `Model::from_bytes` checks).
+    fn view(&self, t: u8) -> Result<In<'v>> {
+        #[cfg(feature = "act-i4")]
+        if self.model.is_i4(t) {
+            return Err(self.internal);
+        }
+        self.raw(t)
+    }
 
     fn src(&self, t: u8) -> Result<Src<'v>> {
         match self.sparse_in {
             Some(s) if t == self.model.input() => Ok(Src::Sparse(s)),
-            _ => self.view(t).map(Src::Dense),
+            #[cfg(feature = "act-i4")]
+            _ if self.model.is_i4(t) => self.raw(t).map(Src::Packed),
+            _ => self.raw(t).map(Src::Dense),
         }
     }
 }
@@ -1368,6 +1476,8 @@ impl<'v> Views<'_, '_, 'v> {
             };
             let out = Out {
                 data: cast(out_buf, o.len()).ok_or(internal)?,
+                #[cfg(feature = "act-i4")]
+                packed: o.packed,
                 rows: o.rows,
                 channels: o.channels,
                 zp: o.zero_point,

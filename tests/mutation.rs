@@ -38,7 +38,7 @@ use tinygnn::ops::{
     RandomWalkPe, SageConv, Softmax, TransformerConv,
 };
 
-use common::Rng;
+use common::{node, records, writer, Rng};
 use tinygnn::format::writer::fix_crc;
 use tinygnn::format::{
     Activation, Aggr, ConcatPart, MetaHeader, Op, Pool, Section, TensorDesc, TensorKind,
@@ -61,8 +61,11 @@ struct Decoded {
     tensors: Vec<TensorDesc>,
     ops: Vec<Op>,
     data: Vec<u8>,
-    /// Metadata bytes after the ops: the optional pair-capacity trailer.
+    /// Metadata bytes after the ops: the optional pair-capacity trailer,
+    /// state record and bit-width table.
     trailer: Vec<u8>,
+    /// Header flags (bit 0: the bit-width table of int4 activations).
+    flags: u16,
 }
 
 fn decode(bytes: &[u8]) -> Decoded {
@@ -88,6 +91,7 @@ fn decode(bytes: &[u8]) -> Decoded {
         ops,
         data: bytes[doff..doff + dl].to_vec(),
         trailer: rest.to_vec(),
+        flags: u16::from_le_bytes([bytes[6], bytes[7]]),
     }
 }
 
@@ -107,7 +111,7 @@ fn encode(d: &Decoded) -> Vec<u8> {
     let mut b = Vec::with_capacity(len);
     b.extend_from_slice(b"TGNN");
     b.extend_from_slice(&1u16.to_le_bytes());
-    b.extend_from_slice(&0u16.to_le_bytes());
+    b.extend_from_slice(&d.flags.to_le_bytes());
     b.extend_from_slice(&(len as u32).to_le_bytes());
     b.extend_from_slice(&0u32.to_le_bytes());
     for v in [HEADER_LEN, meta.len(), data_off, d.data.len()] {
@@ -1280,6 +1284,50 @@ mutation_tests! {
     mutate_hyper_op_model: "hyper-op" (tinygnn_testkit::hyper_op_model()), 0x4859_5045;
     mutate_cheb_op_model: "cheb-op" (tinygnn_testkit::cheb_op_model()), 0x4348_4542;
     mutate_every_op_model: "every-op" (every_op_model()), 0x5a4f4f;
+    mutate_act4_model: "act4" (act4_model()), 0x4134;
+}
+
+/// int4 activations (header flag bit 0 and the bit-width table): an int4
+/// input and two int4 hidden tensors between Linear and GcnConv layers.
+fn act4_model() -> Vec<u8> {
+    let mut w = writer();
+    let mut rng = Rng(0x4134);
+    let x = w.add_tensor(node(7, 0.1, -3));
+    let h1 = w.add_tensor(node(6, 0.2, -8));
+    let h2 = w.add_tensor(node(5, 0.3, 2));
+    let y = w.add_tensor(node(3, 0.4, 1));
+    let lin = |w: &mut tinygnn::format::writer::ModelWriter, rng: &mut Rng, i, o, ic, oc| {
+        let weights = w.add_i8(&rng.weights(ic * oc));
+        let params = w.add_channel_params(&records(rng, oc, 100, 0.004));
+        Op::Linear(Linear {
+            input: i,
+            output: o,
+            weights,
+            params,
+            act: Activation::Relu,
+        })
+    };
+    let op = lin(&mut w, &mut rng, x, h1, 7, 6);
+    w.add_op(op);
+    let weights = w.add_i8(&rng.weights(6 * 5));
+    let params = w.add_channel_params(&records(&mut rng, 5, 100, 0.004));
+    w.add_op(Op::GcnConv(GcnConv {
+        input: h1,
+        output: h2,
+        weights,
+        params,
+        act: Activation::None,
+        improved: false,
+        add_self_loops: true,
+        normalize: true,
+        edge_weight: false,
+    }));
+    let op = lin(&mut w, &mut rng, h2, y, 5, 3);
+    w.add_op(op);
+    for t in [x, h1, h2] {
+        w.set_i4(t);
+    }
+    w.finish(x, &[y], 40, 120, 4).unwrap()
 }
 
 /// The checks of this suite can fail: an arena one byte short of

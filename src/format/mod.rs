@@ -6,7 +6,7 @@
 //! offset  size  field
 //!      0     4  magic "TGNN"
 //!      4     2  format version (1)
-//!      6     2  flags (0; reserved)
+//!      6     2  flags (0, or ACT_BITS_FLAG: a bit-width table ends the metadata)
 //!      8     4  file length in bytes
 //!     12     4  CRC-32 (ISO-HDLC) of bytes 16..file length
 //!     16     4  metadata offset      20  4  metadata length
@@ -46,6 +46,21 @@ pub const HEADER_LEN: usize = 32;
 /// Alignment of the data section and of every weight section in it.
 pub const SECTION_ALIGN: usize = 4;
 
+/// Header flag bit 0: the metadata ends with the **bit-width table**, one
+/// byte per tensor (`8` or `4`) after everything else (`docs/format.md`,
+/// §2), so that some activation tensors are int4 (two values per byte in
+/// the arena). Files without int4 activations leave it clear and keep their
+/// bytes. Read only with the cargo feature `act-i4`; a build without it (or
+/// a reader that predates it) rejects the file with `UnsupportedFlags`.
+pub const ACT_BITS_FLAG: u16 = 1;
+
+/// The flags this build reads.
+const KNOWN_FLAGS: u16 = if cfg!(feature = "act-i4") {
+    ACT_BITS_FLAG
+} else {
+    0
+};
+
 /// CRC used for the whole-file checksum.
 pub const CRC: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC);
 
@@ -55,7 +70,7 @@ pub const CRC: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC);
 pub struct Header {
     /// Format version.
     pub version: u16,
-    /// Flags (must be 0).
+    /// Flags: 0, or [`ACT_BITS_FLAG`] (feature `act-i4`).
     pub flags: u16,
     /// Total file length.
     pub file_len: u32,
@@ -112,7 +127,7 @@ impl Header {
         if CRC.checksum(body) != crc {
             return Err(Error::ChecksumMismatch);
         }
-        if flags != 0 {
+        if flags & !KNOWN_FLAGS != 0 {
             return Err(Error::UnsupportedFlags);
         }
         let meta = Section {
@@ -167,6 +182,39 @@ pub fn take_tensor_desc(bytes: &[u8]) -> Option<(TensorDesc, &[u8])> {
     return small::take_tensor_desc(bytes);
     #[cfg(not(tinygnn_small_decoder))]
     return postcard::take_from_bytes(bytes).ok();
+}
+
+/// Splits the bit-width table (one byte per tensor, [`ACT_BITS_FLAG`]) off
+/// the end of the metadata `meta` of a model of `num_tensors` tensors:
+/// returns the metadata before it and a mask with bit `t` set for every int4
+/// tensor `t`. Without the flag the metadata is returned whole with an empty
+/// mask. A table longer than the metadata is [`Error::BadMetadata`]; an
+/// entry other than 8 or 4 is [`Error::InvalidTensor`]; a table without any
+/// 4 is `BadMetadata` too (the flag would be redundant: one encoding per
+/// model).
+pub fn split_bit_table(meta: &[u8], flags: u16, num_tensors: u16) -> Result<(&[u8], u64)> {
+    if flags & ACT_BITS_FLAG == 0 || !cfg!(feature = "act-i4") {
+        return Ok((meta, 0));
+    }
+    let n = usize::from(num_tensors);
+    let at = meta.len().checked_sub(n).ok_or(Error::BadMetadata)?;
+    let (head, table) = meta.split_at_checked(at).ok_or(Error::BadMetadata)?;
+    let mut mask = 0u64;
+    for (t, &b) in table.iter().enumerate() {
+        match b {
+            8 => {}
+            4 if t < 64 => mask |= 1 << t,
+            _ => {
+                return Err(Error::InvalidTensor {
+                    tensor: u16::try_from(t).unwrap_or(u16::MAX),
+                })
+            }
+        }
+    }
+    if mask == 0 {
+        return Err(Error::BadMetadata);
+    }
+    Ok((head, mask))
 }
 
 /// Decodes a `u32` varint (see [`take_meta_header`]), e.g. the pair-capacity

@@ -27,6 +27,8 @@ pub struct ModelWriter {
     max_pairs: u32,
     /// The state record ([`ModelWriter::set_state`]).
     state: Option<(u8, u8)>,
+    /// Bit `t`: tensor `t` is int4 ([`ModelWriter::set_i4`]).
+    i4: u64,
 }
 
 /// Errors the writer can report (the model is inconsistent, not an I/O problem).
@@ -182,6 +184,16 @@ impl ModelWriter {
         self.max_pairs = max_pairs;
     }
 
+    /// Makes tensor `t` an int4 activation tensor (packed two values per
+    /// byte in the arena; its zero point must be in −8..=7): the file then
+    /// has header flag [`super::ACT_BITS_FLAG`] and the bit-width table
+    /// (`docs/format.md`). Ignored for `t ≥ 64`.
+    pub fn set_i4(&mut self, t: u8) {
+        if t < 64 {
+            self.i4 |= 1u64 << t;
+        }
+    }
+
     /// Marks the model recurrent (`op-recurrent`): tensor `state_in` (a node
     /// tensor no op writes) is read from the caller's state buffer before the
     /// first op, and output `state_out` (same descriptor) is written back to
@@ -233,6 +245,19 @@ impl ModelWriter {
         if let Some((s_in, s_out)) = self.state {
             meta.extend([s_in, s_out]);
         }
+        // The bit-width table (`super::split_bit_table`), only with int4 tensors.
+        let flags = if self.i4 != 0 {
+            for t in 0..self.tensors.len() {
+                meta.push(if t < 64 && self.i4 & (1u64 << t) != 0 {
+                    4
+                } else {
+                    8
+                });
+            }
+            super::ACT_BITS_FLAG
+        } else {
+            0
+        };
 
         let meta_off = HEADER_LEN;
         let mut data_off = meta_off + meta.len();
@@ -242,7 +267,7 @@ impl ModelWriter {
         let mut out = Vec::with_capacity(file_len);
         out.extend_from_slice(&MAGIC);
         out.extend_from_slice(&VERSION.to_le_bytes());
-        out.extend_from_slice(&0u16.to_le_bytes());
+        out.extend_from_slice(&flags.to_le_bytes());
         out.extend_from_slice(&(file_len as u32).to_le_bytes());
         out.extend_from_slice(&0u32.to_le_bytes()); // CRC, patched below
         out.extend_from_slice(&(meta_off as u32).to_le_bytes());

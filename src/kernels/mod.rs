@@ -30,6 +30,8 @@
 //! * [`aggregate`]: building the target-sorted CSR and neighbourhood
 //!   reductions over it, streaming each node's in-edges once.
 
+#[cfg(feature = "act-i4")]
+pub mod act_i4;
 pub mod aggregate;
 pub mod attention;
 pub mod dense;

@@ -271,6 +271,41 @@ impl RowRequant<'_> {
         false
     }
 
+    /// One int4 output row (cargo feature `act-i4`): [`RowRequant::row`]
+    /// on [`super::act_i4::CHUNK`] channels at a time into a stack buffer,
+    /// each value then saturated to −8..=7 and packed two per byte
+    /// ([`super::act_i4::pack_row`]) into `out` (`ceil(channels / 2)`
+    /// bytes). The same values as `clamp(requantize_row_ref(..), −8, 7)`:
+    /// saturating to int8 first does not change the int4 saturation. Not
+    /// inlined: its buffer stays out of the op's frame.
+    #[cfg(feature = "act-i4")]
+    #[inline(never)]
+    pub fn row_i4(&self, acc: &[i32], out: &mut [u8]) {
+        const K: usize = super::act_i4::CHUNK;
+        let mut buf = [0i8; K];
+        let n = self.channels.min(acc.len()).min(self.prep.len());
+        let mut c0 = 0usize;
+        while c0 < n {
+            let len = (n - c0).min(K);
+            let (Some(a), Some(p), Some(o)) = (
+                acc.get(c0..c0 + len),
+                self.prep.get(c0..c0 + len),
+                out.get_mut(c0 / 2..),
+            ) else {
+                break;
+            };
+            let part = RowRequant {
+                prep: p,
+                channels: len,
+                ..*self
+            };
+            let (b, _) = buf.split_at_mut(len);
+            part.row(a, b);
+            super::act_i4::pack_row(b, o);
+            c0 += len;
+        }
+    }
+
     /// [`RowRequant::row`] for every whole row of `channels` values of
     /// `acc` and `out` (`[rows, channels]`, row-major; up to the shorter).
     #[inline]

@@ -13,6 +13,7 @@ use crate::error::{Error, Result};
 use crate::format::{self, Activation, Section, TensorDesc, TensorKind, WeightBits};
 use crate::kernels::aggregate::Csr;
 use crate::kernels::dense_i4::Matrix;
+use crate::kernels::requant::RowRequant;
 use crate::kernels::sparse::{self, SparseRows};
 #[cfg(any(feature = "weights-i4", feature = "weights-i2"))]
 use crate::kernels::sparse_sub;
@@ -45,6 +46,14 @@ pub trait OpDef {
     /// Whether the op can read the model input as sparse rows
     /// ([`Src::Sparse`]) when it reads it at all.
     fn takes_sparse_input(&self) -> bool {
+        false
+    }
+    /// Whether the op reads int4 inputs ([`Src::Packed`]) and writes an int4
+    /// output ([`Out::packed`]) wherever the model has them (cargo feature
+    /// `act-i4`; `crate::Model::is_i4`). A model with an int4 tensor
+    /// read or written by an op without it is rejected
+    /// ([`crate::Error::InvalidOp`]).
+    fn takes_i4(&self) -> bool {
         false
     }
     /// Shapes and parameters against the tensor table and the data section
@@ -378,6 +387,11 @@ pub enum Src<'a> {
     Dense(In<'a>),
     /// The sparse model input.
     Sparse(SparseIn<'a>),
+    /// An int4 tensor (cargo feature `act-i4`): `data` holds its packed
+    /// rows (`ceil(channels / 2)` bytes each, as `i8`;
+    /// [`crate::kernels::act_i4`]), `zp` is in −8..=7.
+    #[cfg(feature = "act-i4")]
+    Packed(In<'a>),
 }
 
 impl<'a> From<In<'a>> for Src<'a> {
@@ -392,6 +406,8 @@ impl Src<'_> {
         match self {
             Src::Dense(x) => x.channels,
             Src::Sparse(x) => x.channels,
+            #[cfg(feature = "act-i4")]
+            Src::Packed(x) => x.channels,
         }
     }
 
@@ -400,6 +416,8 @@ impl Src<'_> {
         match self {
             Src::Dense(x) => x.rows,
             Src::Sparse(x) => x.rows,
+            #[cfg(feature = "act-i4")]
+            Src::Packed(x) => x.rows,
         }
     }
 
@@ -440,6 +458,16 @@ impl Src<'_> {
                     Matrix::I2(w) => sparse_sub::matvec_i2(w, x.channels, cols, values, x.zp, out),
                 }
             }
+            #[cfg(feature = "act-i4")]
+            Src::Packed(x) => {
+                let rb = crate::kernels::act_i4::row_bytes(x.channels);
+                let bytes: &[u8] = bytemuck::cast_slice(x.data);
+                let row = i
+                    .checked_mul(rb)
+                    .and_then(|a| bytes.get(a..a.saturating_add(rb)))
+                    .unwrap_or(&[]);
+                crate::kernels::act_i4::matvec(w, x.channels, row, x.zp, out);
+            }
         }
     }
 
@@ -456,21 +484,79 @@ impl Src<'_> {
                 #[cfg(feature = "weights-i2")]
                 Matrix::I2(w) => sparse_sub::matmul_i2(w, x.channels, x.x, x.zp, sums.len(), out),
             },
+            #[cfg(feature = "act-i4")]
+            Src::Packed(x) => crate::kernels::act_i4::matmul(
+                w,
+                x.channels,
+                bytemuck::cast_slice(x.data),
+                x.zp,
+                sums.len(),
+                out,
+            ),
         }
     }
 }
 
-/// A writable int8 tensor: `[rows, channels]` with its zero point.
+/// A writable int8 tensor: `[rows, channels]` with its zero point; or an
+/// int4 one (`packed`).
 #[derive(Debug)]
 pub struct Out<'a> {
-    /// Values, row-major, exactly `rows × channels`.
+    /// Values, row-major, exactly `rows × channels`; when `packed`, the
+    /// packed rows (`rows × ceil(channels / 2)` bytes, as `i8`).
     pub data: &'a mut [i8],
+    /// An int4 tensor (cargo feature `act-i4`; only ops with
+    /// [`OpDef::takes_i4`] are given one): write it with
+    /// `RowRequant::row_i4` ([`Out::is_packed`]).
+    #[cfg(feature = "act-i4")]
+    pub packed: bool,
     /// Rows (nodes or graphs).
     pub rows: usize,
     /// Channels.
     pub channels: usize,
     /// Zero point.
     pub zp: i8,
+}
+
+impl Out<'_> {
+    /// Whether the tensor is int4 (never without the feature `act-i4`).
+    #[inline(always)]
+    pub fn is_packed(&self) -> bool {
+        #[cfg(feature = "act-i4")]
+        return self.packed;
+        #[cfg(not(feature = "act-i4"))]
+        false
+    }
+}
+
+/// Bytes of one output row of `channels` values: `channels`, or
+/// `ceil(channels / 2)` when `packed` (int4, cargo feature `act-i4`).
+#[inline]
+pub fn out_row_bytes(channels: usize, packed: bool) -> usize {
+    if cfg!(feature = "act-i4") && packed {
+        channels.div_ceil(2)
+    } else {
+        channels
+    }
+}
+
+/// Requantizes whole rows of `oc` accumulators of `acc` into the rows of
+/// `out` ([`RowRequant::rows`]), or, when `packed`, into int4 rows of
+/// `ceil(oc / 2)` bytes ([`RowRequant::row_i4`], cargo feature `act-i4`),
+/// up to the shorter of the two.
+#[inline]
+pub fn requant_rows(rq: &RowRequant<'_>, acc: &[i32], out: &mut [i8], oc: usize, packed: bool) {
+    #[cfg(feature = "act-i4")]
+    if packed {
+        let rb = out_row_bytes(oc, true).max(1);
+        let bytes: &mut [u8] = bytemuck::cast_slice_mut(out);
+        let (mut a, mut o) = (acc.chunks_exact(oc.max(1)), bytes.chunks_exact_mut(rb));
+        while let (Some(a), Some(o)) = (a.next(), o.next()) {
+            rq.row_i4(a, o);
+        }
+        return;
+    }
+    let _ = (oc, packed);
+    rq.rows(acc, out);
 }
 
 /// Iterates the rows of a row-major slice (`channels = 0` gives no rows).

@@ -22,8 +22,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::{
-    is_i2, is_i4, region_bytes, rows_mut, Check, Ctx, Env, OpDef, Out, Scratch, Shapes, Src,
-    Tensors,
+    is_i2, is_i4, out_row_bytes, region_bytes, requant_rows, rows_mut, Check, Ctx, Env, OpDef, Out,
+    Scratch, Shapes, Src, Tensors,
 };
 use crate::error::{Error, Result};
 use crate::format::small::Reader;
@@ -466,6 +466,9 @@ pub fn run(
 ) -> Result<()> {
     let n = ctx.nodes();
     let oc = out.channels;
+    // Bytes of an output row (int4 output: packed, `act-i4`).
+    let packed = out.is_packed();
+    let orb = out_row_bytes(oc, packed);
     let sums = scratch.take::<i32>(oc)?;
     let h = scratch.take::<i32>(n.saturating_mul(oc))?;
     let dinv: &[u32] = if flags.normalize {
@@ -485,9 +488,13 @@ pub fn run(
     if cfg!(feature = "kernels-small") {
         // (Both read and write the block's first `oc` values only: they
         // stop at the shortest of their slices.)
-        for (i, or) in rows_mut(out.data, oc).enumerate().take(n) {
+        for (i, or) in rows_mut(out.data, orb).enumerate().take(n) {
             aggregate_row(ctx, i, flags, dinv, h, acc, block, overflow)?;
-            rq.row(block, or);
+            if cfg!(feature = "act-i4") && packed {
+                requant_rows(&rq, block.get(..oc).unwrap_or(&[]), or, oc, true);
+            } else {
+                rq.row(block, or);
+            }
         }
         return Ok(());
     }
@@ -499,7 +506,7 @@ pub fn run(
     let mut cs = [[0i32; 2]; EXACT_TERMS];
     // Rows are aggregated into `block` and requantized `block_rows` at a time.
     let block_rows = (block.len() / oc.max(1)).max(1);
-    let rows_out = (out.data.len() / oc.max(1)).min(n);
+    let rows_out = (out.data.len() / orb.max(1)).min(n);
     let mut pending = 0usize;
     for i in 0..rows_out {
         let at = pending.saturating_mul(oc);
@@ -519,10 +526,15 @@ pub fn run(
         }
         pending += 1;
         if pending == block_rows || i + 1 == rows_out {
-            let start = (i + 1 - pending).saturating_mul(oc);
-            let end = (i + 1).saturating_mul(oc);
-            if let (Some(o), Some(b)) = (out.data.get_mut(start..end), block.get(..end - start)) {
-                rq.rows(b, o);
+            let start = (i + 1 - pending).saturating_mul(orb);
+            let end = (i + 1).saturating_mul(orb);
+            let b = block.get(..pending.saturating_mul(oc));
+            if let (Some(o), Some(b)) = (out.data.get_mut(start..end), b) {
+                if cfg!(feature = "act-i4") && packed {
+                    requant_rows(&rq, b, o, oc, true);
+                } else {
+                    rq.rows(b, o);
+                }
             }
             pending = 0;
         }
@@ -675,6 +687,9 @@ impl OpDef for GcnConv {
     }
     fn takes_sparse_input(&self) -> bool {
         true
+    }
+    fn takes_i4(&self) -> bool {
+        cfg!(feature = "act-i4")
     }
     fn check(&self, c: &Check<'_>) -> Option<()> {
         let (i, o) = (c.tensor(self.input)?, c.tensor(self.output)?);

@@ -6,7 +6,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::{
-    is_i2, is_i4, region_bytes, rows_mut, Check, Env, In, OpDef, Out, Scratch, Shapes, Src, Tensors,
+    is_i2, is_i4, out_row_bytes, region_bytes, requant_rows, rows_mut, Check, Env, In, OpDef, Out,
+    Scratch, Shapes, Src, Tensors,
 };
 use crate::error::Result;
 use crate::format::small::Reader;
@@ -45,7 +46,10 @@ pub fn run(
     let rq = requant::prepare(params, oc, act, out.zp, prep);
     x.weight_sums(w, sums);
     let rows = x.rows();
-    let mut blocks = out.data.chunks_mut(oc.saturating_mul(BLOCK).max(1));
+    // Bytes of an output row (int4 output: packed, `act-i4`).
+    let packed = out.is_packed();
+    let orb = out_row_bytes(oc, packed);
+    let mut blocks = out.data.chunks_mut(orb.saturating_mul(BLOCK).max(1));
     let mut i = 0usize;
     while i < rows {
         let Some(ob) = blocks.next() else { break };
@@ -68,7 +72,10 @@ pub fn run(
                 x.matvec_row(w, i + r, sums, a);
             }
         }
-        if cfg!(feature = "kernels-small") {
+        if cfg!(feature = "act-i4") && packed {
+            let n = k.saturating_mul(oc);
+            requant_rows(&rq, acc.get(..n).unwrap_or(&[]), ob, oc, true);
+        } else if cfg!(feature = "kernels-small") {
             // Row by row (the smallest code). Paired by `next()`, not `zip`:
             // Zip's length computation divides by the chunk sizes out of line
             // (a panic path at opt-level "s").
@@ -146,6 +153,9 @@ impl OpDef for Linear {
     }
     fn takes_sparse_input(&self) -> bool {
         true
+    }
+    fn takes_i4(&self) -> bool {
+        cfg!(feature = "act-i4")
     }
     fn check(&self, c: &Check<'_>) -> Option<()> {
         let (i, o) = (c.tensor(self.input)?, c.tensor(self.output)?);

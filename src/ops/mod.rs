@@ -46,6 +46,9 @@ pub const WEIGHTS_I4_FEATURE: &str = "weights-i4";
 /// The cargo feature that compiles the int2 weight kernels in (as
 /// [`WEIGHTS_I4_FEATURE`] for [`Op::has_i2_weights`]).
 pub const WEIGHTS_I2_FEATURE: &str = "weights-i2";
+/// The cargo feature a model with int4 activation tensors needs
+/// (`crate::Model::is_i4`).
+pub const ACT_I4_FEATURE: &str = "act-i4";
 
 macro_rules! op_table {
     ($($(#[$doc:meta])* $variant:ident($module:ident::$params:ident) = $feature:literal,)*) => {
@@ -153,6 +156,16 @@ macro_rules! op_table {
             #[allow(unreachable_patterns)]
             match op {
                 $(#[cfg(feature = $feature)] Op::$variant(p) => p.takes_sparse_input(),)*
+                _ => false,
+            }
+        }
+
+        /// Whether `op` reads and writes int4 activation tensors
+        /// ([`OpDef::takes_i4`]; feature `act-i4`).
+        pub fn takes_i4(op: &Op) -> bool {
+            #[allow(unreachable_patterns)]
+            match op {
+                $(#[cfg(feature = $feature)] Op::$variant(p) => p.takes_i4(),)*
                 _ => false,
             }
         }

@@ -326,7 +326,8 @@ pub fn run(
             }
             Some(x)
         }
-        (None, Src::Sparse(_)) => return Err(bad),
+        // (Never int4: `Propagate` does not take int4 tensors.)
+        (None, _) => return Err(bad),
     };
     if p.laplacian && k > 0 {
         if p.flags.add_self_loops || p.flags.improved || !p.flags.normalize {

@@ -89,6 +89,9 @@ pub fn run(
         Src::Dense(d) => Some(d),
         Src::Sparse(_) if p.aggr == Aggr::Max => return Err(Error::InvalidOp { op: ctx.op }),
         Src::Sparse(_) => None,
+        // Never int4: `SageConv` does not take int4 tensors.
+        #[cfg(feature = "act-i4")]
+        Src::Packed(_) => return Err(Error::InvalidOp { op: ctx.op }),
     };
     x.weight_sums(p.wl, sums_l);
     if has_root {

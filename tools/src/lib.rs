@@ -11,6 +11,7 @@
 #[macro_use]
 pub mod out;
 
+pub mod act4;
 pub mod calibrate;
 pub mod cli;
 pub mod cmd;

@@ -202,6 +202,17 @@ fn add_input(
     (name, channels, kind): (&str, usize, TensorKind),
     range: &dyn Fn(&str) -> Result<Range>,
 ) -> Result<u8> {
+    add_input_bits(w, (name, channels, kind), range, None)
+}
+
+/// [`add_input`], int4 when `act4` holds the tensor it adds (quantized by
+/// its int4 range).
+fn add_input_bits(
+    w: &mut ModelWriter,
+    (name, channels, kind): (&str, usize, TensorKind),
+    range: &dyn Fn(&str) -> Result<Range>,
+    act4: Option<&crate::act4::Act4Plan>,
+) -> Result<u8> {
     if channels > tinygnn::MAX_CHANNELS {
         bail!(
             "{} input '{name}' has {channels} channels; the runtime allows {}",
@@ -213,13 +224,40 @@ fn add_input(
             tinygnn::MAX_CHANNELS
         );
     }
-    let (scale, zero_point) = activation_quant(range(name)?);
-    Ok(w.add_tensor(TensorDesc {
+    let q4 = match act4 {
+        Some(a) => int4_quant(a, w.tensors().len(), name)?,
+        None => None,
+    };
+    let (scale, zero_point) = match q4 {
+        Some(q) => q,
+        None => activation_quant(range(name)?),
+    };
+    let id = w.add_tensor(TensorDesc {
         kind,
         channels: channels as u16,
         scale,
         zero_point,
-    }))
+    });
+    if q4.is_some() {
+        w.set_i4(id);
+    }
+    Ok(id)
+}
+
+/// The int4 quantization of the tensor about to get id `next` (named
+/// `name`) when the plan makes it int4, else `None`.
+fn int4_quant(act4: &crate::act4::Act4Plan, next: usize, name: &str) -> Result<Option<(f32, i8)>> {
+    let Ok(id) = u8::try_from(next) else {
+        return Ok(None);
+    };
+    if !act4.tensors.contains(&id) {
+        return Ok(None);
+    }
+    let r = act4
+        .ranges
+        .get(name)
+        .ok_or_else(|| anyhow!("no int4 range for tensor '{name}'"))?;
+    Ok(Some(crate::ops::common::activation_quant4(*r)))
 }
 
 /// The carried state of a recurrent spec (`spec.state`): adds the state
@@ -310,10 +348,11 @@ fn convert_layers(
     };
     let mut w = ModelWriter::new();
     let mut ids: HashMap<String, u8> = HashMap::new();
-    let input = add_input(
+    let input = add_input_bits(
         &mut w,
         (&spec.input, spec.in_channels, TensorKind::Node),
         &range,
+        Some(&plan.act4),
     )?;
     ids.insert(spec.input.clone(), input);
     let state = add_state(spec, &fused.outputs, &mut w, &mut ids, &range)?;
@@ -354,6 +393,10 @@ fn convert_layers(
         if let Some(q) = next_state_quant(state.as_ref(), f, &in_desc[0])? {
             (scale, zero_point) = q;
         }
+        let q4 = int4_quant(&plan.act4, w.tensors().len(), &f.name)?;
+        if let Some(q) = q4 {
+            (scale, zero_point) = q;
+        }
         let out_desc = TensorDesc {
             kind: kind_of(f.rows),
             channels: f.channels as u16,
@@ -361,6 +404,9 @@ fn convert_layers(
             zero_point,
         };
         let output = w.add_tensor(out_desc);
+        if q4.is_some() {
+            w.set_i4(output);
+        }
         ids.insert(f.name.clone(), output);
         let mut cx = Lower {
             who,

@@ -9,7 +9,7 @@ use std::str::FromStr;
 use anyhow::{anyhow, bail, Result};
 
 use crate::ops::common::{
-    activation_quant, dequantize_value, quantize_value, Range, Tensor, Values,
+    activation_quant, activation_quant4, dequantize_value, quantize_value, Range, Tensor, Values,
 };
 
 /// How ranges are chosen.
@@ -121,13 +121,20 @@ fn mse_points(values: &[f64], lo: f64, hi: f64) -> Vec<(f64, f64)> {
         .collect()
 }
 
-/// Sum of squared quantization errors of `pts` with the int8 parameters the
-/// device derives from range `r`.
-fn quant_sse(pts: &[(f64, f64)], r: Range) -> f64 {
-    let (scale, zp) = activation_quant(r);
+/// Sum of squared quantization errors of `pts` with the int8 (`bits` 8) or
+/// int4 (`bits` 4) parameters the device derives from range `r`.
+fn quant_sse(pts: &[(f64, f64)], r: Range, bits: u32) -> f64 {
+    let (scale, zp) = if bits == 4 {
+        activation_quant4(r)
+    } else {
+        activation_quant(r)
+    };
     pts.iter()
         .map(|&(x, n)| {
-            let q = quantize_value(x, scale, zp);
+            let mut q = quantize_value(x, scale, zp);
+            if bits == 4 {
+                q = q.clamp(-8, 7);
+            }
             let e = x - dequantize_value(q, scale, zp);
             n * e * e
         })
@@ -144,13 +151,19 @@ fn quant_sse(pts: &[(f64, f64)], r: Range) -> f64 {
 /// away from zero, saturation); a narrower range must be strictly better, so
 /// ties keep the wider one.
 pub fn mse_range(values: &[f64]) -> Range {
+    mse_range_bits(values, 8)
+}
+
+/// [`mse_range`] for `bits`-bit activations (8, or 4: int4 activations,
+/// scored with the int4 parameters and saturation to −8..=7).
+pub fn mse_range_bits(values: &[f64], bits: u32) -> Range {
     let full = range_of(values, Method::MinMax);
     if values.is_empty() || (full.lo >= 0.0 && full.hi <= 0.0) {
         return full;
     }
     let pts = mse_points(values, full.lo, full.hi);
     let mut best = full;
-    let mut best_sse = quant_sse(&pts, best);
+    let mut best_sse = quant_sse(&pts, best, bits);
     for _ in 0..8 {
         let before = best;
         for side in [true, false] {
@@ -165,7 +178,7 @@ pub fn mse_range(values: &[f64]) -> Range {
                 } else {
                     Range { lo: v, hi: best.hi }
                 };
-                let sse = quant_sse(&pts, cand);
+                let sse = quant_sse(&pts, cand, bits);
                 if sse < best_sse {
                     best_sse = sse;
                     best = cand;
@@ -177,6 +190,16 @@ pub fn mse_range(values: &[f64]) -> Range {
         }
     }
     best
+}
+
+/// The range of `values` under `method` for an int4 activation tensor:
+/// [`Method::Mse`] scores the clipping with int4 quantization
+/// ([`mse_range_bits`]); min/max and percentiles do not depend on the width.
+pub fn range_of4(values: &[f64], method: Method) -> Range {
+    match method {
+        Method::Mse => mse_range_bits(values, 4),
+        m => range_of(values, m),
+    }
 }
 
 /// Ranges of every tensor of `values`.

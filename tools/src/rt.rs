@@ -68,7 +68,7 @@ pub fn sparse_features(model: &Model<'_>, g: &Graphs) -> (Vec<u32>, Vec<u16>, Ve
     let (mut row_ptr, mut cols, mut values) = (vec![0u32], Vec::new(), Vec::new());
     for row in g.x.chunks(g.channels.max(1)).take(g.num_nodes) {
         for (c, &x) in row.iter().enumerate() {
-            let q = tinygnn::graph::quantize_value(x, d.scale, d.zero_point);
+            let q = tinygnn::graph::quantize_input(model, x);
             if q != d.zero_point {
                 cols.push(c as u16);
                 values.push(q);
@@ -103,6 +103,21 @@ pub fn graph_input<'a>(
     });
     input.hyperedges = hyper.as_ref().copied();
     input
+}
+
+/// The values of an int4 tensor given as packed rows (`rows ×
+/// ceil(channels / 2)` bytes), one int8 value each.
+pub fn unpack(o: &Output<'_>) -> Vec<i8> {
+    let rb = o.channels.div_ceil(2).max(1);
+    let bytes: &[u8] = bytemuck::cast_slice(o.data);
+    let mut out = vec![0i8; o.rows * o.channels];
+    for (row, dst) in bytes
+        .chunks_exact(rb)
+        .zip(out.chunks_exact_mut(o.channels.max(1)))
+    {
+        tinygnn::kernels::act_i4::unpack_row(row, dst);
+    }
+    out
 }
 
 /// One run of the whole `g` (it must fit the model's capacity).
@@ -144,8 +159,16 @@ fn run_once(
             values,
         };
     }
+    // int4 tensors are traced unpacked (their slots hold packed rows).
+    let packed: Vec<bool> = model.ops().map(|op| model.is_i4(op.output())).collect();
     let out = session
-        .run_inspect(&input, |i, o| trace(i, to_owned(&o)))
+        .run_inspect(&input, |i, o| {
+            let mut r = to_owned(&o);
+            if packed.get(i).copied().unwrap_or(false) {
+                r.data = unpack(&o);
+            }
+            trace(i, r)
+        })
         .map_err(|e| anyhow!("runtime: {e}"))?;
     Ok(to_owned(&out))
 }

@@ -279,6 +279,8 @@ pub struct WeightPlan {
     /// model computes (fixed weights on its quantized input) instead of the
     /// float one (`--int4-recalibrate on`; the model's outputs keep theirs).
     pub int4_recalibrate: Option<crate::range::Method>,
+    /// int4 activation tensors (`--activations int4`; empty: all int8).
+    pub act4: crate::act4::Act4Plan,
 }
 
 impl WeightPlan {

@@ -26,7 +26,7 @@ use std::time::Instant;
 
 use anyhow::{anyhow, bail, Context, Result};
 use serde_json::json;
-use tinygnn::graph::{quantize_value, Features, GraphInput};
+use tinygnn::graph::{Features, GraphInput};
 use tinygnn::{Model, PreparedGraph, Session};
 
 use crate::st;
@@ -126,12 +126,11 @@ pub fn run(a: &Args) -> Result<()> {
             g.num_graphs
         );
     }
-    let desc = model.input_desc();
     let x_i8: Vec<i8> = match a.features {
         FeatureKind::F32 | FeatureKind::SparseI8 => Vec::new(),
         FeatureKind::I8 => {
             g.x.iter()
-                .map(|&v| quantize_value(v, desc.scale, desc.zero_point))
+                .map(|&v| tinygnn::graph::quantize_input(&model, v))
                 .collect()
         }
     };

@@ -10,7 +10,7 @@ use crate::quantize::{self, Capacity};
 use crate::{fsio, spec, st};
 
 mod summary;
-use summary::{AvgBits, Budget, Summary};
+use summary::{Act4Report, AvgBits, Budget, Summary};
 
 /// Arguments of `convert`.
 #[derive(Debug, clap::Args)]
@@ -97,6 +97,20 @@ pub struct Args {
     /// model computes instead of the float one.
     #[arg(long, default_value = "off")]
     pub int4_recalibrate: Switch,
+    /// Activation precision: `int8`, or `int4` (16 levels, two values per
+    /// byte in the arena) for every tensor whose producer and readers all
+    /// take int4 tensors (`Linear`, `GcnConv`; the model input included);
+    /// model outputs and the tensors of other ops stay int8, listed with the
+    /// reason (docs/quantization.md). With int4 weights, `--int4-rounding
+    /// gpfq-seq` is not supported.
+    #[arg(long, value_enum, default_value = "int8")]
+    pub activations: ActBits,
+    /// Range calibration of the int4 activation tensors: `mse` (the clipping
+    /// range with the least int4 quantization squared error on the
+    /// calibration graphs; chosen by measurement, docs/quantization.md),
+    /// `minmax` or `percentile:P`.
+    #[arg(long, default_value = "mse")]
+    pub int4_act_calibration: String,
     /// Print a JSON summary (the text output's facts: file, bytes, ops,
     /// weights, precision per layer, warnings, arena bytes, cargo features)
     /// instead of the text.
@@ -127,6 +141,15 @@ impl std::str::FromStr for Int4Rounding {
             )),
         }
     }
+}
+
+/// Activation precision (`--activations`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ActBits {
+    /// Every tensor int8.
+    Int8,
+    /// int4 where the ops allow it.
+    Int4,
 }
 
 /// An option that is `on` or `off`.
@@ -307,6 +330,22 @@ pub fn run(a: &Args) -> Result<()> {
     }
     let ranges = cal.ranges;
     let mut plan = weight_plan(a, method)?;
+    let act4 = match a.activations {
+        ActBits::Int8 => None,
+        ActBits::Int4 => {
+            let m4: Method = a.int4_act_calibration.parse()?;
+            Some(plan_act4(
+                a,
+                &spec,
+                &g,
+                &ranges,
+                cap,
+                weight_scales,
+                &mut plan,
+                m4,
+            )?)
+        }
+    };
     let (conv, budget, avg) = match a.avg_weight_bits {
         Some(target) => {
             let c = crate::precision::choose_avg(
@@ -363,6 +402,7 @@ pub fn run(a: &Args) -> Result<()> {
         avg,
         model: &model,
         emitted,
+        act4,
     };
     if a.json {
         outln!("{}", serde_json::to_string_pretty(&s.json())?);
@@ -370,6 +410,52 @@ pub fn run(a: &Args) -> Result<()> {
         s.print();
     }
     Ok(())
+}
+
+/// `--activations int4`: converts the model with int8 activations, chooses
+/// the tensors that can be int4 on it ([`crate::act4::select`]), calibrates
+/// their 4-bit ranges (`method`) on the float run of the calibration graphs and puts
+/// them into `plan`; returns what it chose.
+#[allow(clippy::too_many_arguments)]
+fn plan_act4(
+    a: &Args,
+    spec: &spec::Spec,
+    g: &st::Graphs,
+    ranges: &std::collections::HashMap<String, calibrate::Range>,
+    cap: Capacity,
+    weight_scales: quantize::WeightScales,
+    plan: &mut quantize::WeightPlan,
+    method: Method,
+) -> Result<Act4Report> {
+    if a.flash_budget.is_some() || a.avg_weight_bits.is_some() {
+        bail!("--activations int4 does not combine with --flash-budget or --avg-weight-bits yet");
+    }
+    if plan.int4_feedback && plan.any_int4() {
+        bail!("--activations int4 with int4 weights needs --int4-rounding nearest or gpfq");
+    }
+    let (conv8, _) = quantize_model(a, spec, g, ranges, cap, weight_scales, plan)?;
+    let model8 = tinygnn::Model::from_bytes(&conv8.bytes).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let op_names: Vec<String> = conv8.ops.iter().map(|f| f.name.clone()).collect();
+    let names = crate::act4::tensor_names(&model8, &spec.input, &op_names);
+    let (int4, kept) = crate::act4::select(&model8, &names);
+    let values = crate::reference::run(spec, g, |_| {})?;
+    plan.act4 = crate::act4::Act4Plan {
+        ranges: crate::act4::ranges(&int4, &names, &values, method)?,
+        tensors: int4.clone(),
+    };
+    let (n, e, gr) = (
+        cap.max_nodes as usize,
+        cap.max_edges as usize,
+        cap.max_graphs as usize,
+    );
+    Ok(Act4Report {
+        int4: int4
+            .iter()
+            .filter_map(|&t| names[t as usize].clone())
+            .collect(),
+        kept,
+        arena_int8: crate::rt::arena_bytes(&model8, n, e, gr),
+    })
 }
 
 /// `convert` of a recurrent cell ([`spec::Spec::state`]): calibration over
@@ -388,6 +474,9 @@ fn convert_recurrent(
         bail!("--output-range {} is not supported for a recurrent cell (its outputs are read back as the state); use full", a.output_range);
     }
     let plan = weight_plan(a, method)?;
+    if a.activations != ActBits::Int8 {
+        bail!("--activations int4 is not supported for a recurrent cell (its state is carried as int8)");
+    }
     if plan.any_int4() || a.flash_budget.is_some() {
         bail!("int4 weights (--weights, --flash-budget) are not supported for a recurrent cell yet; convert it with int8 weights");
     }
@@ -420,6 +509,7 @@ fn convert_recurrent(
         avg: None,
         model: &model,
         emitted,
+        act4: None,
     };
     if a.json {
         outln!("{}", serde_json::to_string_pretty(&s.json())?);

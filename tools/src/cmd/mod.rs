@@ -60,6 +60,9 @@ pub fn cargo_features(model: &tinygnn::Model<'_>) -> Vec<&'static str> {
     if model.ops().any(|op| op.has_i2_weights()) {
         f.insert(tinygnn::ops::WEIGHTS_I2_FEATURE);
     }
+    if (0..model.tensors().len()).any(|t| model.is_i4(t as u8)) {
+        f.insert(tinygnn::ops::ACT_I4_FEATURE);
+    }
     f.into_iter().collect()
 }
 

@@ -155,6 +155,20 @@ pub fn activation_quant(r: Range) -> (f32, i8) {
     (scale, zp)
 }
 
+/// Per-tensor asymmetric int4 parameters for a real range (widened to
+/// include 0): 16 levels, zero point in −8..=7 (int4 activations,
+/// `convert --activations int4`).
+pub fn activation_quant4(r: Range) -> (f32, i8) {
+    let lo = r.lo.min(0.0);
+    let hi = r.hi.max(0.0);
+    let mut scale = ((hi - lo) / 15.0) as f32;
+    if !scale.is_finite() || scale < f32::MIN_POSITIVE * 256.0 {
+        scale = 1.0 / 15.0;
+    }
+    let zp = (-8.0 - lo / scale as f64).round().clamp(-8.0, 7.0) as i8;
+    (scale, zp)
+}
+
 /// `round(x / scale) + zp`, saturated (host-side quantization).
 pub fn quantize_value(x: f64, scale: f32, zp: i8) -> i8 {
     ((x / scale as f64).round() + zp as f64).clamp(-128.0, 127.0) as i8

@@ -142,6 +142,49 @@ pub struct Summary<'a> {
     pub model: &'a tinygnn::Model<'a>,
     /// The `--emit` files written.
     pub emitted: Vec<PathBuf>,
+    /// What `--activations int4` chose.
+    pub act4: Option<Act4Report>,
+}
+
+/// What `--activations int4` chose: the int4 tensors, the tensors kept int8
+/// and why, and the arena of the all-int8 conversion for comparison.
+#[derive(Debug, Clone)]
+pub struct Act4Report {
+    /// Names of the int4 tensors.
+    pub int4: Vec<String>,
+    /// The tensors kept int8.
+    pub kept: Vec<crate::act4::Kept>,
+    /// Arena bytes at capacity of the same model with int8 activations.
+    pub arena_int8: Option<usize>,
+}
+
+impl Act4Report {
+    /// The text lines.
+    pub fn print(&self) {
+        outln!(
+            "activations: int4 for {} tensor(s): {}",
+            self.int4.len(),
+            self.int4.join(", ")
+        );
+        for k in &self.kept {
+            outln!("  kept int8: {} ({})", k.name, k.why);
+        }
+        if let Some(b) = self.arena_int8 {
+            outln!("arena at capacity with int8 activations: {b} bytes");
+        }
+    }
+
+    /// The JSON object.
+    pub fn json(&self) -> Value {
+        json!({
+            "bits": "int4",
+            "int4_tensors": self.int4,
+            "int8_tensors": self.kept.iter().map(|k| json!({
+                "tensor": k.tensor, "name": k.name, "why": k.why,
+            })).collect::<Vec<_>>(),
+            "arena_bytes_int8_at_capacity": self.arena_int8,
+        })
+    }
 }
 
 impl Summary<'_> {
@@ -301,6 +344,9 @@ impl Summary<'_> {
         if let Some(b) = sparse {
             outln!("{}", sparse_arena_line(self.model, b));
         }
+        if let Some(r) = &self.act4 {
+            r.print();
+        }
         outln!("{}", features_line(&cargo_features(self.model)));
         for p in &self.emitted {
             outln!("wrote {}", p.display());
@@ -354,6 +400,7 @@ impl Summary<'_> {
             "flash_budget": self.budget.as_ref().map(Budget::json),
             "avg_weight_bits": self.avg.as_ref().map(AvgBits::json),
             "emitted": self.emitted.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
+            "activations": self.act4.as_ref().map_or(json!({"bits": "int8"}), Act4Report::json),
         })
     }
 }

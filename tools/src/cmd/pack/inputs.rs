@@ -283,11 +283,13 @@ fn to_csr(q: &[i8], f: usize, zp: i8) -> Result<(Vec<u32>, Vec<u16>, Vec<i8>)> {
 }
 
 /// Replaces the f32 features by int8 ones (dense or sparse).
-fn quantize(s: &mut OwnedSample, (scale, zp): (f32, i8), sparse: bool) -> Result<()> {
+fn quantize(s: &mut OwnedSample, (scale, zp, i4): (f32, i8, bool), sparse: bool) -> Result<()> {
+    // An int4 input: its values saturated to −8..=7 (`tinygnn::graph::quantize_input`).
+    let (lo, hi) = if i4 { (-8, 7) } else { (-128, 127) };
     let q: Vec<i8> = s
         .features_f32
         .iter()
-        .map(|&v| tinygnn::graph::quantize_value(v, scale, zp))
+        .map(|&v| tinygnn::graph::quantize_value(v, scale, zp).clamp(lo, hi))
         .collect();
     s.features_f32.clear();
     if sparse {
@@ -309,7 +311,7 @@ pub fn run(a: &Args) -> Result<()> {
             let model = tinygnn::Model::from_bytes(m.bytes())
                 .map_err(|e| anyhow!("{}: {e}", path.display()))?;
             let d = model.input_desc();
-            Some((d.scale, d.zero_point))
+            Some((d.scale, d.zero_point, model.is_i4(model.input())))
         }
         None => None,
     };

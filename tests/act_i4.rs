@@ -1,0 +1,416 @@
+//! int4 activation tensors (feature `act-i4`): models whose input and
+//! hidden tensors are int4 give exactly what the int8 reference gives on the
+//! unpacked values (each int4 tensor computed as int8 with the same scale and
+//! zero point, then saturated to −8..=7), with an exact arena; and the
+//! bit-width table is validated with typed errors. Also run with only
+//! `op-gcn`, `op-linear`, `act-i4` (the hand-written metadata reader of
+//! `format::small`) and `kernels-small`.
+#![cfg(all(feature = "act-i4", feature = "op-gcn", feature = "op-linear"))]
+
+mod common;
+use common::Rng;
+use common::*;
+use proptest::prelude::*;
+use tinygnn::format::writer::{fix_crc, ModelWriter};
+use tinygnn::format::{Activation, Op, ACT_BITS_FLAG};
+#[cfg(feature = "op-elementwise")]
+use tinygnn::ops::Act;
+use tinygnn::ops::{GcnConv, Linear};
+use tinygnn::{Error, Features, GraphInput, Model};
+
+/// The op of layer `first` (Linear when `linear`, else GcnConv) from tensor
+/// `i` to tensor `o`.
+fn layer(
+    w: &mut ModelWriter,
+    rng: &mut Rng,
+    linear: bool,
+    (i, o): (u8, u8),
+    (ic, oc): (usize, usize),
+    scale: f64,
+) -> Op {
+    let weights = w.add_i8(&rng.weights(ic * oc));
+    let params = w.add_channel_params(&records(rng, oc, 300, scale));
+    let act = if rng.next() % 2 == 0 {
+        Activation::Relu
+    } else {
+        Activation::None
+    };
+    if linear {
+        Op::Linear(Linear {
+            input: i,
+            output: o,
+            weights,
+            params,
+            act,
+        })
+    } else {
+        Op::GcnConv(GcnConv {
+            input: i,
+            output: o,
+            weights,
+            params,
+            act,
+            improved: false,
+            add_self_loops: true,
+            normalize: true,
+            edge_weight: false,
+        })
+    }
+}
+
+/// Shapes and quantization of one test case.
+#[derive(Debug, Clone, Copy)]
+struct Case {
+    seed: u64,
+    n: usize,
+    ic: usize,
+    hc: usize,
+    oc: usize,
+    zx: i8,
+    zh: i8,
+    zy: i8,
+    /// First layer Linear (then GcnConv), or the other way round.
+    linear_first: bool,
+}
+
+/// `x → first → h → second → y` with `x` and `h` int4 when `int4`, else three
+/// int8 models' worth of the same ops: returns (the model, the int8 model of
+/// the first layer alone, the int8 model of the second layer alone).
+fn models(c: Case) -> (Vec<u8>, Vec<u8>, Vec<u8>) {
+    let rng = Rng(c.seed | 1);
+    let s1 = 2.0 / (8.0 * 60.0 * (c.ic as f64).sqrt());
+    let s2 = 30.0 / (4.0 * 60.0 * (c.hc as f64).sqrt());
+    let (first, second) = (c.linear_first, !c.linear_first);
+    let ops = |w: &mut ModelWriter, rng: &mut Rng, x: u8, h: u8, y: u8| {
+        let a = layer(w, rng, first, (x, h), (c.ic, c.hc), s1);
+        let b = layer(w, rng, second, (h, y), (c.hc, c.oc), s2);
+        (a, b)
+    };
+    // The int4 model.
+    let mut w = writer();
+    let x = w.add_tensor(node(c.ic as u16, 0.25, c.zx));
+    let h = w.add_tensor(node(c.hc as u16, 0.5, c.zh));
+    let y = w.add_tensor(node(c.oc as u16, 0.125, c.zy));
+    let (a, b) = ops(&mut w, &mut rng.clone_state(), x, h, y);
+    w.add_op(a);
+    w.add_op(b);
+    w.set_i4(x);
+    w.set_i4(h);
+    let full = w.finish(x, &[y], 64, 256, 1).unwrap();
+    // The same ops as two int8 models (same weights: same RNG stream).
+    let (mut w1, mut w2) = (writer(), writer());
+    let x1 = w1.add_tensor(node(c.ic as u16, 0.25, c.zx));
+    let h1 = w1.add_tensor(node(c.hc as u16, 0.5, c.zh));
+    let h2 = w2.add_tensor(node(c.hc as u16, 0.5, c.zh));
+    let y2 = w2.add_tensor(node(c.oc as u16, 0.125, c.zy));
+    let mut r = rng.clone_state();
+    let a = layer(&mut w1, &mut r, first, (x1, h1), (c.ic, c.hc), s1);
+    let b = layer(&mut w2, &mut r, second, (h2, y2), (c.hc, c.oc), s2);
+    w1.add_op(a);
+    w2.add_op(b);
+    (
+        full,
+        w1.finish(x1, &[h1], 64, 256, 1).unwrap(),
+        w2.finish(h2, &[y2], 64, 256, 1).unwrap(),
+    )
+}
+
+trait CloneState {
+    fn clone_state(&self) -> Rng;
+}
+impl CloneState for Rng {
+    fn clone_state(&self) -> Rng {
+        Rng(self.0)
+    }
+}
+
+fn case() -> impl Strategy<Value = Case> {
+    (
+        any::<u64>(),
+        1usize..12,
+        (1usize..40, 1usize..20, 1usize..6),
+        (-8i8..=7, -8i8..=7, any::<i8>()),
+        any::<bool>(),
+    )
+        .prop_map(|(seed, n, (ic, hc, oc), (zx, zh, zy), linear_first)| Case {
+            seed,
+            n,
+            ic,
+            hc,
+            oc,
+            zx,
+            zh,
+            zy,
+            linear_first,
+        })
+}
+
+/// A ring with a chord, on `n` nodes.
+fn edges(n: usize) -> (Vec<u16>, Vec<u16>) {
+    let mut src: Vec<u16> = (0..n as u16).collect();
+    let mut dst: Vec<u16> = (0..n as u16).map(|i| (i + 1) % n as u16).collect();
+    if n > 2 {
+        src.push(0);
+        dst.push((n / 2) as u16);
+    }
+    (src, dst)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// The int4 model equals the int8 layers run one after the other with
+    /// the hidden tensor saturated to −8..=7 in between; f32, int8 and
+    /// sparse features give the same bytes; the arena is exact (`run`).
+    #[test]
+    fn int4_model_matches_int8_reference(c in case()) {
+        let (full, m1, m2) = models(c);
+        let mut rng = Rng(c.seed ^ 0x5555);
+        let xv: Vec<i8> = (0..c.n * c.ic).map(|_| rng.range(-8, 7) as i8).collect();
+        let (src, dst) = edges(c.n);
+        // Reference: layer 1 in int8, saturate to int4, layer 2 in int8.
+        let h = run(&m1, &input(c.n, &xv, &src, &dst)).unwrap().remove(0).2;
+        let h4: Vec<i8> = h.iter().map(|&v| v.clamp(-8, 7)).collect();
+        let want = run(&m2, &input(c.n, &h4, &src, &dst)).unwrap().remove(0).2;
+        // int8 features (already quantized: in range here).
+        let got = run(&full, &input(c.n, &xv, &src, &dst)).unwrap().remove(0).2;
+        prop_assert_eq!(&got, &want);
+        // f32 features that quantize to the same values.
+        let xf: Vec<f32> = xv.iter().map(|&q| 0.25 * (f32::from(q) - f32::from(c.zx))).collect();
+        let gf = run(&full, &GraphInput::new(c.n, Features::F32(&xf), &src, &dst)).unwrap().remove(0).2;
+        prop_assert_eq!(&gf, &want);
+        // Sparse features: the entries that differ from the zero point.
+        let mut row_ptr = vec![0u32];
+        let (mut cols, mut vals) = (Vec::new(), Vec::new());
+        for row in xv.chunks(c.ic) {
+            for (k, &v) in row.iter().enumerate() {
+                if v != c.zx {
+                    cols.push(k as u16);
+                    vals.push(v);
+                }
+            }
+            row_ptr.push(cols.len() as u32);
+        }
+        let sparse = Features::SparseI8 { row_ptr: &row_ptr, cols: &cols, values: &vals };
+        let gs = run(&full, &GraphInput::new(c.n, sparse, &src, &dst)).unwrap().remove(0).2;
+        prop_assert_eq!(&gs, &want);
+    }
+}
+
+/// int8 features outside −8..=7 saturate like quantization does.
+#[test]
+fn int8_features_saturate_to_int4() {
+    let c = Case {
+        seed: 7,
+        n: 5,
+        ic: 9,
+        hc: 5,
+        oc: 3,
+        zx: -2,
+        zh: -8,
+        zy: 0,
+        linear_first: true,
+    };
+    let (full, m1, m2) = models(c);
+    let mut rng = Rng(99);
+    let xv = rng.i8s(c.n * c.ic);
+    let x4: Vec<i8> = xv.iter().map(|&v| v.clamp(-8, 7)).collect();
+    let (src, dst) = edges(c.n);
+    let h = run(&m1, &input(c.n, &x4, &src, &dst)).unwrap().remove(0).2;
+    let h4: Vec<i8> = h.iter().map(|&v| v.clamp(-8, 7)).collect();
+    let want = run(&m2, &input(c.n, &h4, &src, &dst)).unwrap().remove(0).2;
+    let got = run(&full, &input(c.n, &xv, &src, &dst))
+        .unwrap()
+        .remove(0)
+        .2;
+    assert_eq!(got, want);
+}
+
+/// Sparse int8 features of an int4 input must hold int4 values (they are
+/// read in place by the first layer).
+#[test]
+fn sparse_features_of_an_int4_input_are_int4() {
+    let c = Case {
+        seed: 11,
+        n: 3,
+        ic: 4,
+        hc: 2,
+        oc: 2,
+        zx: 0,
+        zh: 0,
+        zy: 0,
+        linear_first: false,
+    };
+    let (full, _, _) = models(c);
+    let model = Model::from_bytes(&full).unwrap();
+    assert!(model.reads_sparse_input());
+    let (src, dst) = edges(c.n);
+    let row_ptr = [0u32, 1, 1, 3];
+    let cols = [2u16, 0, 3];
+    for (vals, ok) in [([7i8, -8, 3], true), ([7, 9, 3], false)] {
+        let f = Features::SparseI8 {
+            row_ptr: &row_ptr,
+            cols: &cols,
+            values: &vals,
+        };
+        let got = run(&full, &GraphInput::new(c.n, f, &src, &dst));
+        if ok {
+            assert!(got.is_ok());
+        } else {
+            assert_eq!(got.unwrap_err(), Error::InvalidSparseFeatures { node: 2 });
+        }
+    }
+    assert_eq!(tinygnn::graph::quantize_input(&model, 100.0), 7);
+    assert_eq!(tinygnn::graph::quantize_input(&model, -100.0), -8);
+}
+
+/// Arena: an int4 tensor's slot holds `ceil(C / 2)` bytes per row.
+#[test]
+fn int4_slots_take_half_rows() {
+    let mk = |i4: bool| {
+        let mut w = writer();
+        let x = w.add_tensor(node(33, 0.1, 0));
+        let h = w.add_tensor(node(16, 0.1, 0));
+        let y = w.add_tensor(node(2, 0.1, 0));
+        let mut rng = Rng(3);
+        let a = layer(&mut w, &mut rng, true, (x, h), (33, 16), 0.01);
+        let b = layer(&mut w, &mut rng, true, (h, y), (16, 2), 0.01);
+        w.add_op(a);
+        w.add_op(b);
+        if i4 {
+            w.set_i4(x);
+            w.set_i4(h);
+        }
+        w.finish(x, &[y], 100, 10, 1).unwrap()
+    };
+    let (b8, b4) = (mk(false), mk(true));
+    let (m8, m4) = (
+        Model::from_bytes(&b8).unwrap(),
+        Model::from_bytes(&b4).unwrap(),
+    );
+    let r8 = |x: usize| x.div_ceil(8) * 8;
+    for n in [1usize, 7, 100] {
+        let slots8 = r8(33 * n) + r8(16 * n) + r8(2 * n);
+        let slots4 = r8(17 * n) + r8(8 * n) + r8(2 * n);
+        assert_eq!(
+            m8.arena_bytes(n, 3, 1) - m4.arena_bytes(n, 3, 1),
+            slots8 - slots4,
+            "n={n}"
+        );
+    }
+    assert!(m4.is_i4(0) && m4.is_i4(1) && !m4.is_i4(2));
+    assert_eq!(m4.row_bytes(0, 33), 17);
+}
+
+/// A two-Linear model with `x`, `h` int4, as bytes, and the offset of its
+/// bit-width table (the last three metadata bytes).
+fn small() -> (Vec<u8>, usize) {
+    let mut w = writer();
+    let x = w.add_tensor(node(3, 0.1, 0));
+    let h = w.add_tensor(node(2, 0.1, 0));
+    let y = w.add_tensor(node(2, 0.1, 0));
+    let mut rng = Rng(5);
+    let a = layer(&mut w, &mut rng, true, (x, h), (3, 2), 0.01);
+    let b = layer(&mut w, &mut rng, true, (h, y), (2, 2), 0.01);
+    w.add_op(a);
+    w.add_op(b);
+    w.set_i4(x);
+    w.set_i4(h);
+    let bytes = w.finish(x, &[y], 10, 10, 1).unwrap();
+    let meta_off = u32::from_le_bytes(bytes[16..20].try_into().unwrap()) as usize;
+    let meta_len = u32::from_le_bytes(bytes[20..24].try_into().unwrap()) as usize;
+    (bytes, meta_off + meta_len - 3)
+}
+
+#[test]
+fn bit_width_table_layout() {
+    let (bytes, at) = small();
+    assert_eq!(u16::from_le_bytes([bytes[6], bytes[7]]), ACT_BITS_FLAG);
+    assert_eq!(&bytes[at..at + 3], &[4, 4, 8]);
+}
+
+#[test]
+fn bad_bit_width_tables_are_typed_errors() {
+    let (good, at) = small();
+    let edit = |f: &dyn Fn(&mut Vec<u8>)| {
+        let mut b = good.clone();
+        f(&mut b);
+        fix_crc(&mut b);
+        Model::from_bytes(&b).map(|_| ()).unwrap_err()
+    };
+    // A width other than 8 or 4.
+    assert_eq!(edit(&|b| b[at + 1] = 2), Error::InvalidTensor { tensor: 1 });
+    assert_eq!(edit(&|b| b[at] = 0), Error::InvalidTensor { tensor: 0 });
+    // The output made int4.
+    assert_eq!(edit(&|b| b[at + 2] = 4), Error::InvalidTensor { tensor: 2 });
+    // A table of all 8 (the flag would be redundant).
+    assert_eq!(
+        edit(&|b| b[at..at + 2].copy_from_slice(&[8, 8])),
+        Error::BadMetadata
+    );
+    // Other flag bits stay reserved.
+    assert_eq!(edit(&|b| b[6] = 3), Error::UnsupportedFlags);
+    assert_eq!(edit(&|b| b[7] = 0x80), Error::UnsupportedFlags);
+    // The flag cleared: the table reads as trailing metadata (here a
+    // state record naming tensors that do not exist).
+    assert!(matches!(
+        edit(&|b| b[6] = 0),
+        Error::BadMetadata | Error::InvalidState
+    ));
+}
+
+#[cfg(feature = "op-elementwise")]
+#[test]
+fn flag_on_a_file_without_table_is_rejected() {
+    // An int8 file with the flag set: its last metadata bytes (op fields)
+    // do not decode as a table, or the metadata no longer decodes.
+    let mut w = writer();
+    let x = w.add_tensor(node(3, 0.1, 0));
+    let y = w.add_tensor(node(3, 0.1, 0));
+    w.add_op(Op::Act(Act {
+        input: x,
+        output: y,
+        act: Activation::Relu,
+    }));
+    let mut b = w.finish(x, &[y], 10, 10, 1).unwrap();
+    b[6] = 1;
+    fix_crc(&mut b);
+    assert!(matches!(
+        Model::from_bytes(&b),
+        Err(Error::InvalidTensor { .. } | Error::BadMetadata)
+    ));
+}
+
+#[cfg(feature = "op-elementwise")]
+#[test]
+fn ops_without_int4_support_reject_int4_tensors() {
+    // Act reading an int4 tensor.
+    let mut w = writer();
+    let x = w.add_tensor(node(3, 0.1, 0));
+    let y = w.add_tensor(node(3, 0.1, 0));
+    w.add_op(Op::Act(Act {
+        input: x,
+        output: y,
+        act: Activation::Relu,
+    }));
+    w.set_i4(x);
+    assert_eq!(
+        w.finish(x, &[y], 10, 10, 1).unwrap_err(),
+        tinygnn::format::writer::WriteError::Invalid(Error::InvalidOp { op: 0 })
+    );
+}
+
+#[test]
+fn int4_zero_point_must_fit() {
+    let mut w = writer();
+    let x = w.add_tensor(node(3, 0.1, 9));
+    let y = w.add_tensor(node(2, 0.1, 0));
+    let mut rng = Rng(5);
+    let a = layer(&mut w, &mut rng, true, (x, y), (3, 2), 0.01);
+    w.add_op(a);
+    w.set_i4(x);
+    assert_eq!(
+        w.finish(x, &[y], 10, 10, 1).unwrap_err(),
+        tinygnn::format::writer::WriteError::Invalid(Error::InvalidTensor { tensor: 0 })
+    );
+}
