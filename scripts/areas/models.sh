@@ -8,8 +8,9 @@
 #    every calibration method measured again on every bundled model must give the rows committed
 #    in docs/quantization.md, and the example plot docs/quantization-digits-gin.svg;
 # 3. int4 weights: karate-gcn and digits-gin converted with --weights int4 (prints the weight
-#    precision and flash); scripts/accuracy.py --check re-measures float / int8 / int4 / mixed for
-#    every bundled model and requires docs/accuracy.md to be unchanged (Cora: $TINYGNN_DATA);
+#    precision and flash); scripts/accuracy.py --check --quick re-measures float / int8 / int4 /
+#    mixed / int2 / avg-2 / A4 for every bundled model and requires docs/accuracy.md to be
+#    unchanged but for the int4 rounding comparison, which it leaves out (Cora: $TINYGNN_DATA);
 # 4. `tinygnn run --sparse` gives the same output bytes as the dense input on the bundled models
 #    whose graphs are at hand (karate-gcn, digits-gin; cora-gcn and cora-sage when their
 #    .cache/inputs exist), and prints the arena of both;
@@ -51,8 +52,8 @@ say "int4: converting karate-gcn and digits-gin with --weights int4"
     -o "$OUT/digits-gin-int4.tgnn" --output-range argmax --weight-scales auto --weights int4 \
     | grep -E "^wrote|^weight precision"
 "$T" inspect "$OUT/digits-gin-int4.tgnn" | grep -E "^flash"
-say "int4: accuracy table (scripts/accuracy.py --check, docs/accuracy.md)"
-"$PY" scripts/accuracy.py --check | tail -n 12
+say "int4: accuracy table (scripts/accuracy.py --check --quick, docs/accuracy.md)"
+"$PY" scripts/accuracy.py --check --quick | tail -n 12
 
 say "tinygnn run --sparse: same output bytes as dense input"
 for m in karate-gcn digits-gin cora-gcn cora-sage; do
