@@ -143,7 +143,7 @@ def boards(args, env):
         return run_boards(runs, env) + (notes,)
     runs = [["--board", "all", "models/karate-gcn"],
             ["--board", "m4", "--split", "--i8", "models/digits-gin"],
-            ["--board", "m0", "--split", "--i8", "--max", "50", "models/digits-gin"],
+            ["--board", "m0", "--split", "--i8", "--max", "45", "models/digits-gin"],
             ["--board", "m4", "--split", "--i8", "models/digits-gps"],
             # A recurrent cell: the 120 steps of its sequence, the state carried on the device.
             ["--board", "m4", "models/sensor-tgcn"]]
@@ -409,7 +409,7 @@ def document(facts, board_rows, board_cmds, board_notes, kernels, kernel_cmds, h
             a(f"| {note} | | | | | | | | | | |")
         a("")
         a("Inputs: karate-gcn with f32 features, one inference over the whole graph; digits-gin one inference per")
-        a("64-node graph (`--split`) with int8 features (`--i8`; on the M0 the first 50 graphs: all 359 do not fit")
+        a("64-node graph (`--split`) with int8 features (`--i8`; on the M0 the first 45 graphs: all 359 do not fit")
         a("its flash); digits-gps (graph transformer: GPS + RWSE computed on the device) one inference per stroke")
         a("graph of 15-36 nodes with int8 features, on the M4 only (its arena and stack exceed the M0's 16 KiB of")
         a("RAM); shapes-dgcnn one inference per cloud (`--split`): on the M4 4 test clouds spread over")

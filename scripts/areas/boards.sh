@@ -11,7 +11,7 @@
 #     fresh clone builds it (scripts/qemu-run.sh --default: no TINYGNN_* variable, no generated
 #     file; `cargo build --release` and `cargo run --release` in boards/qemu-m4 and boards/qemu-m0,
 #     which embed the bundled models/karate-gcn, the whole graph); models/digits-gin (all 359 test graphs
-#     on the M4, the first 50 on the M0, int8 features); models/digits-gps (GPS + RWSE, the first 100
+#     on the M4, the first 45 on the M0, int8 features); models/digits-gps (GPS + RWSE, the first 100
 #     test graphs on the M4); models/sensor-tgcn (a TGCN cell: its 120-step sequence on the M4, the
 #     state carried between steps, compared with `tinygnn run --sequence`); karate-gcn and digits-gin converted with
 #     int4 weights (M4); models/shapes-dgcnn on the M4 (4 clouds across 64-256 points) and the M0
@@ -120,11 +120,12 @@ cora_runs() {
 qemu_runs() {
     # The defaults (the whole karate graph) on both boards, built and run as on a fresh clone.
     scripts/qemu-run.sh --default "$@"
-    # digits-gin graph by graph (int8 features so that 50 graphs fit the micro:bit's flash).
-    # All 359 test graphs on the M4; the first 50 on the micro:bit (256 KB flash).
+    # digits-gin graph by graph (int8 features so that 45 graphs fit the micro:bit's flash).
+    # All 359 test graphs on the M4; the first 45 on the micro:bit (256 KB flash: the all-ops
+    # firmware with the int4-activation and sub-byte kernels no longer leaves room for 50).
     if [ -d models/digits-gin ]; then
         scripts/qemu-run.sh --board m4 --split --i8 models/digits-gin
-        scripts/qemu-run.sh --board m0 --split --i8 --max 50 models/digits-gin
+        scripts/qemu-run.sh --board m0 --split --i8 --max 45 models/digits-gin
     fi
     # The graph transformer (GPS + RWSE computed on the device): the first 100 test graphs on the
     # M4 (its arena and stack overflow the micro:bit's 16 KiB of RAM).
