@@ -189,6 +189,7 @@ mod tests {
         }
 
         #[test]
+        #[cfg_attr(miri, ignore = "integer arithmetic only, no unsafe or dependency code: run natively")]
         fn matvec_i8_weights_matches_reference((ic, oc, x, w, zp) in case()) {
             let mut xp = vec![0u8; row_bytes(ic)];
             pack_row(&x, &mut xp);
@@ -199,6 +200,7 @@ mod tests {
         }
 
         #[test]
+        #[cfg_attr(miri, ignore = "integer arithmetic only, no unsafe or dependency code: run natively")]
         fn matvec_i4_weights_matches_reference((ic, oc, x, w, zp) in case()) {
             let w4: Vec<i8> = w.iter().map(|&v| v.clamp(-8, 7)).collect();
             let packed = crate::format::writer::pack_i4(&w4, ic).unwrap();
@@ -211,6 +213,7 @@ mod tests {
         }
 
         #[test]
+        #[cfg_attr(miri, ignore = "integer arithmetic only, no unsafe or dependency code: run natively")]
         fn matmul_is_matvec_per_row((ic, oc, x, w, zp) in case(), rows in 0usize..4) {
             let rb = row_bytes(ic);
             let mut xs = vec![0u8; rb * rows];

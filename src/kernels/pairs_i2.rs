@@ -452,6 +452,7 @@ mod tests {
 
     proptest! {
         #[test]
+        #[cfg_attr(miri, ignore = "integer arithmetic only, no unsafe or dependency code: run natively")]
         fn emulated_matmul_is_bit_exact((i, o, n, w, x, zp) in case()) {
             let packed = pack(&w, i);
             let mut sums = vec![0i32; o];

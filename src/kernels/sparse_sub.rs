@@ -587,16 +587,19 @@ mod tests {
 
     proptest! {
         #[test]
+        #[cfg_attr(miri, ignore = "integer arithmetic only, no unsafe or dependency code: run natively")]
         fn int2_kernels_equal_dense_on_the_densified_row(c in case(2)) {
             every_kernel_equals_dense(2, c)?;
         }
 
         #[test]
+        #[cfg_attr(miri, ignore = "integer arithmetic only, no unsafe or dependency code: run natively")]
         fn int4_kernels_equal_dense_on_the_densified_row(c in case(4)) {
             every_kernel_equals_dense(4, c)?;
         }
 
         #[test]
+        #[cfg_attr(miri, ignore = "integer arithmetic only, no unsafe or dependency code: run natively")]
         fn matmul_equals_the_rows((i, o, w, _x, zp) in case(2), seeds in proptest::collection::vec(any::<u64>(), 0..5)) {
             for bits in [2, 4] {
                 let w: Vec<i8> = w.iter().map(|&v| v.clamp(-(1 << (bits - 1)), (1 << (bits - 1)) - 1)).collect();
@@ -660,6 +663,10 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(
+        miri,
+        ignore = "integer arithmetic only, no unsafe or dependency code: run natively"
+    )]
     fn extreme_values_do_not_overflow() {
         let i = crate::MAX_CHANNELS;
         let cols: Vec<u16> = (0..i as u16).collect();
