@@ -98,18 +98,37 @@ fn block4_fits(
     g8: usize,
     xb: &[u32],
 ) -> bool {
+    block4_fits_in(out, out_ch, n, w.len(), in_ch, 8, g8, xb)
+}
+
+/// The check of [`block4_fits`] for weight rows of `row` bytes of which a
+/// group of eight columns takes `group` bytes (8 for int8, 2 for int2): for
+/// `n` channels, four output rows of `out_ch`, `g8` groups of each of the
+/// `n` weight rows in `w_len` bytes, and `16·g8` pair words.
+#[allow(clippy::too_many_arguments)]
+#[inline]
+pub(crate) fn block4_fits_in(
+    out: &[i32],
+    out_ch: usize,
+    n: usize,
+    w_len: usize,
+    row: usize,
+    group: usize,
+    g8: usize,
+    xb: &[u32],
+) -> bool {
     let out_need = out_ch.checked_mul(3).and_then(|v| v.checked_add(n));
     let w_need = n
         .checked_sub(1)
-        .and_then(|c| c.checked_mul(in_ch))
-        .and_then(|v| v.checked_add(g8.checked_mul(8)?));
+        .and_then(|c| c.checked_mul(row))
+        .and_then(|v| v.checked_add(g8.checked_mul(group)?));
     let x_need = g8.checked_mul(16);
     n > 0
         && g8 > 0
         && n <= out_ch
-        && g8.saturating_mul(8) <= in_ch
+        && g8.saturating_mul(group) <= row
         && matches!(out_need, Some(v) if v <= out.len())
-        && matches!(w_need, Some(v) if v <= w.len())
+        && matches!(w_need, Some(v) if v <= w_len)
         && matches!(x_need, Some(v) if v <= xb.len())
 }
 

@@ -81,19 +81,8 @@ fn block4_fits(
     g8: usize,
     xb: &[u32],
 ) -> bool {
-    let out_need = out_ch.checked_mul(3).and_then(|v| v.checked_add(n));
-    let w_need = n
-        .checked_sub(1)
-        .and_then(|c| c.checked_mul(rb))
-        .and_then(|v| v.checked_add(g8.checked_mul(2)?));
-    let x_need = g8.checked_mul(16);
-    n > 0
-        && g8 > 0
-        && n <= out_ch
-        && g8.saturating_mul(2) <= rb
-        && matches!(out_need, Some(v) if v <= out.len())
-        && matches!(w_need, Some(v) if v <= w.len())
-        && matches!(x_need, Some(v) if v <= xb.len())
+    // A group of eight int2 columns is two bytes.
+    pairs::block4_fits_in(out, out_ch, n, w.len(), rb, 2, g8, xb)
 }
 
 impl PairsI2 for Emulated {
