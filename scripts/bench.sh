@@ -56,8 +56,8 @@ have="$("$VENV/bin/python" -m pip freeze --disable-pip-version-check 2>/dev/null
 if [ "$want" != "$have" ]; then
     log "installing ${BENCH_REQS[*]} into $VENV (a few minutes the first time)"
     pip_log="$(mktemp)"
-    if ! { "$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip &&
-           "$VENV/bin/python" -m pip install -q --disable-pip-version-check "${BENCH_REQS[@]}"; } >"$pip_log" 2>&1; then
+    if ! { "$VENV/bin/python" -m pip install -q --no-cache-dir --disable-pip-version-check --upgrade pip &&
+           "$VENV/bin/python" -m pip install -q --no-cache-dir --disable-pip-version-check "${BENCH_REQS[@]}"; } >"$pip_log" 2>&1; then
         cat "$pip_log" >&2; log "pip install failed"; exit 1
     fi
     rm -f "$pip_log"

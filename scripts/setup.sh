@@ -46,7 +46,8 @@ nightly() {
     rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
 }
 
-# 1. apt packages, all in one apt-get call.
+# 1. apt packages, all in one apt-get call; without their recommends (qemu-system-arm's would
+#    bring a GUI, firmware images and block drivers) and with the downloaded .deb files removed.
 for c in "$@"; do
     case "$c" in
         qemu) apt_want qemu-system-arm command -v qemu-system-arm
@@ -63,7 +64,9 @@ done
 if [ ${#apt_pkgs[@]} -gt 0 ]; then
     log "apt-get install ${apt_pkgs[*]}"
     $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${apt_pkgs[@]}" >/dev/null
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
+        "${apt_pkgs[@]}" >/dev/null
+    $SUDO apt-get clean
 fi
 
 # 2. Rust components, targets and tools.

@@ -9,6 +9,8 @@
 #   scripts/test.sh --area NAME           # one area (repeatable, or NAME,NAME,...)
 #   scripts/test.sh --list                # the areas, with what each tests
 #   scripts/test.sh --fail-fast           # stop at the first failed area (default: run them all)
+#   scripts/test.sh --tidy | --keep       # delete each area's scratch build dirs after it, or keep
+#                                         # them (default: --tidy for a whole run, --keep with --area)
 #
 # Areas (see --list; each script's header says in detail what it checks):
 #   format lint host features kernels panic-free exporter ops models boards capi stream
@@ -17,6 +19,10 @@
 # needs itself (scripts/lib.sh's `need`), never reusing a binary of an earlier build.
 # Set TINYGNN_DATA to the Planetoid folder to include the Cora models; TINYGNN_VENV to use
 # another venv (scripts/venv.sh).
+# Disk: the summary gives the free space after each area. Cargo's incremental caches are off
+# (CARGO_INCREMENTAL=0: every build here is a one-off). With --tidy, the directories an area's
+# `# scratch:` line names (build dirs no later area reads) are deleted when it ends, so the peak
+# stays near the largest area's, not the sum of all of them.
 # Exit status: 0 when every area passed. The last line is `test.sh: N passed, M failed`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,7 +34,7 @@ list() {
     for a in $ORDER; do printf '  %-12s %s\n' "$a" "$(field "$a" area)"; done
 }
 
-areas=() fail_fast=0
+areas=() fail_fast=0 tidy=
 while [ $# -gt 0 ]; do
     case "$1" in
         --list) list; exit 0 ;;
@@ -36,14 +42,18 @@ while [ $# -gt 0 ]; do
                 IFS=, read -r -a more <<<"$1"; areas+=("${more[@]}") ;;
         --area=*) IFS=, read -r -a more <<<"${1#--area=}"; areas+=("${more[@]}") ;;
         --fail-fast) fail_fast=1 ;;
-        -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
-        *) echo "test.sh: unknown argument '$1' (--area NAME, --list, --fail-fast)" >&2; exit 2 ;;
+        --tidy) tidy=1 ;;
+        --keep) tidy=0 ;;
+        -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
+        *) echo "test.sh: unknown argument '$1' (--area NAME, --list, --fail-fast, --tidy, --keep)" >&2; exit 2 ;;
     esac
     shift
 done
 if [ ${#areas[@]} -eq 0 ]; then
     read -r -a areas <<<"$ORDER"
+    tidy=${tidy:-1}
 else
+    tidy=${tidy:-0}
     # In the order of ORDER, each once.
     want=" ${areas[*]} "
     for a in "${areas[@]}"; do
@@ -53,14 +63,17 @@ else
     for a in $ORDER; do case "$want" in *" $a "*) areas+=("$a") ;; esac; done
 fi
 
-names=() results=() secs=()
+export CARGO_INCREMENTAL=0
+free_gb() { df -Pk . | awk 'NR == 2 { printf "%.1f", $4 / 1048576 }'; }
+names=() results=() secs=() free=()
 t_all=$(date +%s)
+echo "test.sh: $(free_gb) GB free on $(df -P . | awk 'NR == 2 { print $6 }')"
 summary() {
     local i passed=0 failed=0 failed_names=""
-    printf '\n==== summary (wall time per area) ====\n'
-    printf '  %-12s %-7s %8s\n' area result seconds
+    printf '\n==== summary (wall time per area, free disk after it) ====\n'
+    printf '  %-12s %-7s %8s %8s\n' area result seconds "GB free"
     for i in "${!names[@]}"; do
-        printf '  %-12s %-7s %8s\n' "${names[$i]}" "${results[$i]}" "${secs[$i]}"
+        printf '  %-12s %-7s %8s %8s\n' "${names[$i]}" "${results[$i]}" "${secs[$i]}" "${free[$i]}"
         case "${names[$i]}:${results[$i]}" in
             setup:*) ;;
             *:ok) passed=$((passed + 1)) ;;
@@ -92,9 +105,9 @@ if bash -c 'source scripts/lib.sh; need "${@:2}"
         for v in TINYGNN_SETUP_DONE TINYGNN_PYTHON TINYGNN_BIN TINYGNN_CLI; do
             [ -z "${!v:-}" ] || printf "export %s=%q\n" "$v" "${!v}"
         done > "$1"' _ "$env_file" $needs; then
-    results+=(ok); secs+=($(( $(date +%s) - t0 )))
+    results+=(ok); secs+=($(( $(date +%s) - t0 ))); free+=("$(free_gb)")
 else
-    results+=(FAILED); secs+=($(( $(date +%s) - t0 )))
+    results+=(FAILED); secs+=($(( $(date +%s) - t0 ))); free+=("$(free_gb)")
     summary || true
     exit 1
 fi
@@ -113,7 +126,11 @@ for a in "${areas[@]}"; do
         results+=(FAILED)
     fi
     secs+=($(( $(date +%s) - t0 )))
-    printf '==== %s: %s in %ss ====\n' "$a" "${results[-1]}" "${secs[-1]}"
+    if [ $tidy = 1 ]; then
+        for d in $(field "$a" scratch); do rm -rf "${d:?}"; done
+    fi
+    free+=("$(free_gb)")
+    printf '==== %s: %s in %ss, %s GB free ====\n' "$a" "${results[-1]}" "${secs[-1]}" "${free[-1]}"
     if [ $fail_fast = 1 ] && [ "${results[-1]}" != ok ]; then break; fi
 done
 summary

@@ -9,6 +9,9 @@
 # Idempotent: when everything imports already (and `tinygnn` is this checkout's
 # tools/python, the distribution `tinygnn-export`), nothing is installed. Only PyPI is used (its torch wheel is the CUDA
 # build, which also runs on CPU).
+# Disk: pip runs without its cache (it would keep a second copy of the ~4 GB of wheels), and
+# triton, which torch pulls in for GPU compilation only (torch.compile; nothing here uses it,
+# and torch imports it lazily), is uninstalled again: about 1 GB.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -48,12 +51,13 @@ else
     log "installing ${REQS[*]} and tools/python (editable); this can take a few minutes"
     LOG="$(mktemp -t tinygnn-pip.XXXXXX)"
     pip_quiet() {  # pip's output is shown only when it fails
-        "$PY" -m pip install -q --disable-pip-version-check "$@" >>"$LOG" 2>&1 \
+        "$PY" -m pip install -q --no-cache-dir --disable-pip-version-check "$@" >>"$LOG" 2>&1 \
             || { cat "$LOG" >&2; log "pip install $* failed"; exit 1; }
     }
     pip_quiet --upgrade pip
     pip_quiet "${REQS[@]}"
     pip_quiet -e "$PKG"
+    "$PY" -m pip uninstall -q -y triton >>"$LOG" 2>&1 || true
     rm -f "$LOG"
     "$PY" -W ignore -c "$check" "$PKG" || { log "installation incomplete"; exit 1; }
 fi

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # area: emulated boards (QEMU M4/M0): every bundled model's device bytes == host bytes, M0 stack, stack per model, real-board builds
 # needs: rust qemu cli flip-link defmt-print
+# scratch: boards/target-bg
 #
 #   scripts/areas/boards.sh [TARGET...]   (or scripts/test.sh --area boards)
 #

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # area: runtime built for every MCU target and op-feature set (warnings are errors); GCN-only host tests; the published crates with their MSRV
 # needs: rust msrv
+# scratch: target/msrv
 # 1. every MCU target: every op family with and without defmt, and no op at all;
 # 2. single op families for Cortex-M4 (op-gcn+op-linear, op-sage, op-gin+op-pool+op-elementwise),
 #    op-propagate+op-linear for Cortex-M4 and M0 (the GCN normalisation it shares with op-gcn must

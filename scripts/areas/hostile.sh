@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # area: hostile input: cargo deny, the mutation suite (counts), Miri, bounded fuzzing of every cargo-fuzz target
 # needs: rust
+# scratch: target/miri fuzz/target
 # Hostile input (docs/guarantees.md, docs/fuzzing.md): installs what it needs through
 # scripts/setup.sh (cargo-deny, nightly with miri, cargo-fuzz; idempotent), then
 #   1. cargo deny: licences, bans, sources of the workspace, fuzz/ and every board crate;

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # area: fast paths vs reference (20,000 proptest cases), kernels-small suite, DSP kernels on emulated M4/M0/M33
 # needs: rust qemu
+# scratch: boards/kernel-bench/target
 # 1. the bit-exactness proptests of the fast paths with 20,000 cases each instead of proptest's
 #    default 256: the fast requantization (quant::Rescale, requant::requantize_row[_prepared]
 #    against their reference forms, the i64 requantization against requantize_row_ref), the

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # area: clippy, warnings as errors (workspace, boards, C API); the op-by-op layout (no import circles, short functions, an op family in at most 5 files); the published crates: package contents, rustdoc and docs.rs builds, publish dry run
 # needs: rust nightly
+# scratch: target/docsrs target/package
 source "$(dirname "$0")/../lib.sh"
 need rust nightly
 say "clippy: workspace, all targets"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # area: code size: size features on every MCU target, GCN-only size configuration tests, GCN-only firmware .text guard
 # needs: rust qemu
+# scratch: boards/size-gcn/target
 # docs/size.md:
 #   1. the size features on every MCU target (warnings are errors): `op-gcn,op-linear,kernels-small`
 #      (the size build: small kernels, no int4, the hand-written metadata reader) and
