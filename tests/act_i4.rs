@@ -1,6 +1,7 @@
 //! int4 activation tensors (feature `act-i4`): models whose input and
-//! hidden tensors are int4 give exactly what the int8 reference gives on the
-//! unpacked values (each int4 tensor computed as int8 with the same scale and
+//! hidden tensors are int4 (two layers, each a Linear, GcnConv or, with
+//! `op-sage` and `op-gin`, SageConv of every aggregation and GinAggregate) give exactly what the int8
+//! reference gives on the unpacked values (each int4 tensor computed as int8 with the same scale and
 //! zero point, then saturated to −8..=7), with an exact arena; and the
 //! bit-width table is validated with typed errors. Also run with only
 //! `op-gcn`, `op-linear`, `act-i4` (the hand-written metadata reader of
@@ -12,18 +13,50 @@ use common::Rng;
 use common::*;
 use proptest::prelude::*;
 use tinygnn::format::writer::{fix_crc, ModelWriter};
+#[cfg(feature = "op-sage")]
+use tinygnn::format::Aggr;
 use tinygnn::format::{Activation, Op, ACT_BITS_FLAG};
 #[cfg(feature = "op-elementwise")]
 use tinygnn::ops::Act;
+#[cfg(feature = "op-gin")]
+use tinygnn::ops::GinAggregate;
+#[cfg(feature = "op-sage")]
+use tinygnn::ops::SageConv;
 use tinygnn::ops::{GcnConv, Linear};
 use tinygnn::{Error, Features, GraphInput, Model};
 
-/// The op of layer `first` (Linear when `linear`, else GcnConv) from tensor
-/// `i` to tensor `o`.
+/// A layer's op.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Kind {
+    Linear,
+    Gcn,
+    /// SageConv: aggregation (0 sum, 1 mean, 2 max) and root weight.
+    #[cfg_attr(not(feature = "op-sage"), allow(dead_code))]
+    Sage(u8, bool),
+    /// GinAggregate (as many channels out as in).
+    #[cfg_attr(not(feature = "op-gin"), allow(dead_code))]
+    Gin,
+}
+
+/// The layer kinds the build has.
+fn kind() -> impl Strategy<Value = Kind> {
+    let mut kinds = vec![Kind::Linear, Kind::Gcn];
+    if cfg!(feature = "op-sage") {
+        for a in 0..3 {
+            kinds.extend([Kind::Sage(a, false), Kind::Sage(a, true)]);
+        }
+    }
+    if cfg!(feature = "op-gin") {
+        kinds.push(Kind::Gin);
+    }
+    proptest::sample::select(kinds)
+}
+
+/// The op of a layer of `kind` from tensor `i` to tensor `o`.
 fn layer(
     w: &mut ModelWriter,
     rng: &mut Rng,
-    linear: bool,
+    kind: Kind,
     (i, o): (u8, u8),
     (ic, oc): (usize, usize),
     scale: f64,
@@ -35,16 +68,41 @@ fn layer(
     } else {
         Activation::None
     };
-    if linear {
-        Op::Linear(Linear {
+    match kind {
+        #[cfg(feature = "op-gin")]
+        Kind::Gin => Op::GinAggregate(GinAggregate {
+            input: i,
+            output: o,
+            one_plus_eps_q16: (1 << 16) + rng.range(-30000, 30000) as i32,
+            mult: 1 << 30,
+            shift: -7 - rng.range(0, 3) as i32,
+        }),
+        Kind::Linear => Op::Linear(Linear {
             input: i,
             output: o,
             weights,
             params,
             act,
-        })
-    } else {
-        Op::GcnConv(GcnConv {
+        }),
+        #[cfg(feature = "op-sage")]
+        Kind::Sage(aggr, root) => {
+            let weights_r = if root {
+                w.add_i8(&rng.weights(ic * oc))
+            } else {
+                Default::default()
+            };
+            Op::SageConv(SageConv {
+                input: i,
+                output: o,
+                aggr: [Aggr::Sum, Aggr::Mean, Aggr::Max][usize::from(aggr.min(2))],
+                weights_l: weights,
+                weights_r,
+                params,
+                act,
+                normalize: false,
+            })
+        }
+        _ => Op::GcnConv(GcnConv {
             input: i,
             output: o,
             weights,
@@ -54,7 +112,7 @@ fn layer(
             add_self_loops: true,
             normalize: true,
             edge_weight: false,
-        })
+        }),
     }
 }
 
@@ -69,8 +127,9 @@ struct Case {
     zx: i8,
     zh: i8,
     zy: i8,
-    /// First layer Linear (then GcnConv), or the other way round.
-    linear_first: bool,
+    /// The two layers.
+    first: Kind,
+    second: Kind,
 }
 
 /// `x → first → h → second → y` with `x` and `h` int4 when `int4`, else three
@@ -79,18 +138,21 @@ struct Case {
 fn models(c: Case) -> (Vec<u8>, Vec<u8>, Vec<u8>) {
     let rng = Rng(c.seed | 1);
     let s1 = 2.0 / (8.0 * 60.0 * (c.ic as f64).sqrt());
-    let s2 = 30.0 / (4.0 * 60.0 * (c.hc as f64).sqrt());
-    let (first, second) = (c.linear_first, !c.linear_first);
+    // GinAggregate keeps the channel count.
+    let hc = if c.first == Kind::Gin { c.ic } else { c.hc };
+    let oc = if c.second == Kind::Gin { hc } else { c.oc };
+    let s2 = 30.0 / (4.0 * 60.0 * (hc as f64).sqrt());
+    let (first, second) = (c.first, c.second);
     let ops = |w: &mut ModelWriter, rng: &mut Rng, x: u8, h: u8, y: u8| {
-        let a = layer(w, rng, first, (x, h), (c.ic, c.hc), s1);
-        let b = layer(w, rng, second, (h, y), (c.hc, c.oc), s2);
+        let a = layer(w, rng, first, (x, h), (c.ic, hc), s1);
+        let b = layer(w, rng, second, (h, y), (hc, oc), s2);
         (a, b)
     };
     // The int4 model.
     let mut w = writer();
     let x = w.add_tensor(node(c.ic as u16, 0.25, c.zx));
-    let h = w.add_tensor(node(c.hc as u16, 0.5, c.zh));
-    let y = w.add_tensor(node(c.oc as u16, 0.125, c.zy));
+    let h = w.add_tensor(node(hc as u16, 0.5, c.zh));
+    let y = w.add_tensor(node(oc as u16, 0.125, c.zy));
     let (a, b) = ops(&mut w, &mut rng.clone_state(), x, h, y);
     w.add_op(a);
     w.add_op(b);
@@ -100,12 +162,12 @@ fn models(c: Case) -> (Vec<u8>, Vec<u8>, Vec<u8>) {
     // The same ops as two int8 models (same weights: same RNG stream).
     let (mut w1, mut w2) = (writer(), writer());
     let x1 = w1.add_tensor(node(c.ic as u16, 0.25, c.zx));
-    let h1 = w1.add_tensor(node(c.hc as u16, 0.5, c.zh));
-    let h2 = w2.add_tensor(node(c.hc as u16, 0.5, c.zh));
-    let y2 = w2.add_tensor(node(c.oc as u16, 0.125, c.zy));
+    let h1 = w1.add_tensor(node(hc as u16, 0.5, c.zh));
+    let h2 = w2.add_tensor(node(hc as u16, 0.5, c.zh));
+    let y2 = w2.add_tensor(node(oc as u16, 0.125, c.zy));
     let mut r = rng.clone_state();
-    let a = layer(&mut w1, &mut r, first, (x1, h1), (c.ic, c.hc), s1);
-    let b = layer(&mut w2, &mut r, second, (h2, y2), (c.hc, c.oc), s2);
+    let a = layer(&mut w1, &mut r, first, (x1, h1), (c.ic, hc), s1);
+    let b = layer(&mut w2, &mut r, second, (h2, y2), (hc, oc), s2);
     w1.add_op(a);
     w2.add_op(b);
     (
@@ -130,25 +192,30 @@ fn case() -> impl Strategy<Value = Case> {
         1usize..12,
         (1usize..40, 1usize..20, 1usize..6),
         (-8i8..=7, -8i8..=7, any::<i8>()),
-        any::<bool>(),
+        (kind(), kind()),
     )
-        .prop_map(|(seed, n, (ic, hc, oc), (zx, zh, zy), linear_first)| Case {
-            seed,
-            n,
-            ic,
-            hc,
-            oc,
-            zx,
-            zh,
-            zy,
-            linear_first,
-        })
+        .prop_map(
+            |(seed, n, (ic, hc, oc), (zx, zh, zy), (first, second))| Case {
+                seed,
+                n,
+                ic,
+                hc,
+                oc,
+                zx,
+                zh,
+                zy,
+                first,
+                second,
+            },
+        )
 }
 
-/// A ring with a chord, on `n` nodes.
+/// A ring with a chord, on `n` nodes; from 4 nodes on, a path (node 0 has
+/// no in-edge: empty neighbourhoods of `Max` and `Mean`).
 fn edges(n: usize) -> (Vec<u16>, Vec<u16>) {
-    let mut src: Vec<u16> = (0..n as u16).collect();
-    let mut dst: Vec<u16> = (0..n as u16).map(|i| (i + 1) % n as u16).collect();
+    let last = if n > 3 { n - 1 } else { n };
+    let mut src: Vec<u16> = (0..last as u16).collect();
+    let mut dst: Vec<u16> = (0..last as u16).map(|i| (i + 1) % n as u16).collect();
     if n > 2 {
         src.push(0);
         dst.push((n / 2) as u16);
@@ -209,7 +276,8 @@ fn int8_features_saturate_to_int4() {
         zx: -2,
         zh: -8,
         zy: 0,
-        linear_first: true,
+        first: Kind::Linear,
+        second: Kind::Gcn,
     };
     let (full, m1, m2) = models(c);
     let mut rng = Rng(99);
@@ -239,7 +307,8 @@ fn sparse_features_of_an_int4_input_are_int4() {
         zx: 0,
         zh: 0,
         zy: 0,
-        linear_first: false,
+        first: Kind::Gcn,
+        second: Kind::Linear,
     };
     let (full, _, _) = models(c);
     let model = Model::from_bytes(&full).unwrap();
@@ -273,8 +342,8 @@ fn int4_slots_take_half_rows() {
         let h = w.add_tensor(node(16, 0.1, 0));
         let y = w.add_tensor(node(2, 0.1, 0));
         let mut rng = Rng(3);
-        let a = layer(&mut w, &mut rng, true, (x, h), (33, 16), 0.01);
-        let b = layer(&mut w, &mut rng, true, (h, y), (16, 2), 0.01);
+        let a = layer(&mut w, &mut rng, Kind::Linear, (x, h), (33, 16), 0.01);
+        let b = layer(&mut w, &mut rng, Kind::Linear, (h, y), (16, 2), 0.01);
         w.add_op(a);
         w.add_op(b);
         if i4 {
@@ -310,8 +379,8 @@ fn small() -> (Vec<u8>, usize) {
     let h = w.add_tensor(node(2, 0.1, 0));
     let y = w.add_tensor(node(2, 0.1, 0));
     let mut rng = Rng(5);
-    let a = layer(&mut w, &mut rng, true, (x, h), (3, 2), 0.01);
-    let b = layer(&mut w, &mut rng, true, (h, y), (2, 2), 0.01);
+    let a = layer(&mut w, &mut rng, Kind::Linear, (x, h), (3, 2), 0.01);
+    let b = layer(&mut w, &mut rng, Kind::Linear, (h, y), (2, 2), 0.01);
     w.add_op(a);
     w.add_op(b);
     w.set_i4(x);
@@ -406,7 +475,7 @@ fn int4_zero_point_must_fit() {
     let x = w.add_tensor(node(3, 0.1, 9));
     let y = w.add_tensor(node(2, 0.1, 0));
     let mut rng = Rng(5);
-    let a = layer(&mut w, &mut rng, true, (x, y), (3, 2), 0.01);
+    let a = layer(&mut w, &mut rng, Kind::Linear, (x, y), (3, 2), 0.01);
     w.add_op(a);
     w.set_i4(x);
     assert_eq!(

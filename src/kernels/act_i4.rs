@@ -59,6 +59,20 @@ pub fn pack_row(vals: &[i8], out: &mut [u8]) {
     }
 }
 
+/// Writes value `k` of a packed row (saturated to −8..=7; nothing past the
+/// row's end), leaving the other nibble of its byte as it is.
+#[inline]
+pub fn set_value(row: &mut [u8], k: usize, v: i8) {
+    if let Some(b) = row.get_mut(k / 2) {
+        let v = clamp_i4(v) as u8 & 0x0f;
+        *b = if k % 2 == 0 {
+            (*b & 0xf0) | v
+        } else {
+            (*b & 0x0f) | (v << 4)
+        };
+    }
+}
+
 /// Unpacks the first `out.len()` values of a packed row into `out`.
 #[inline]
 pub fn unpack_row(row: &[u8], out: &mut [i8]) {
@@ -164,6 +178,23 @@ mod tests {
                 -8i8..=7,
             )
         })
+    }
+
+    proptest! {
+        /// Writing values one by one into a zeroed row packs it as
+        /// `pack_row` does, saturating each to −8..=7.
+        #[test]
+        fn set_value_packs_like_pack_row(vals in proptest::collection::vec(any::<i8>(), 0..70)) {
+            let mut want = vec![0u8; row_bytes(vals.len())];
+            pack_row(&vals, &mut want);
+            let mut got = vec![0u8; row_bytes(vals.len())];
+            // In reverse order: each write keeps the other nibble.
+            for (k, &v) in vals.iter().enumerate().rev() {
+                set_value(&mut got, k, v);
+            }
+            set_value(&mut got, vals.len() + 1, 7);
+            prop_assert_eq!(&got, &want);
+        }
     }
 
     proptest! {

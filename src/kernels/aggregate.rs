@@ -219,6 +219,46 @@ pub fn max_rows_i8(csr: &Csr<'_>, i: usize, x: &[i8], empty: i8, out: &mut [i8])
     }
 }
 
+/// [`sum_rows_i8_ref`] over the packed rows of an int4 tensor (cargo feature
+/// `act-i4`; `super::act_i4::row_bytes(acc.len())` bytes per row).
+#[cfg(feature = "act-i4")]
+pub fn sum_rows_i4(csr: &Csr<'_>, i: usize, x: &[u8], zp: i8, acc: &mut [i64]) {
+    use super::act_i4::{row_bytes, value_at};
+    let rb = row_bytes(acc.len());
+    let zp = i64::from(zp);
+    for &j in csr.neighbors(i) {
+        let start = usize::from(j).saturating_mul(rb);
+        if let Some(row) = x.get(start..start.saturating_add(rb)) {
+            for (k, a) in acc.iter_mut().enumerate() {
+                *a += i64::from(value_at(row, k)) - zp;
+            }
+        }
+    }
+}
+
+/// [`max_rows_i8`] over the packed rows of an int4 tensor (cargo feature
+/// `act-i4`; `super::act_i4::row_bytes(out.len())` bytes per row): the
+/// element-wise max of the unpacked values, or `empty` without in-edges.
+#[cfg(feature = "act-i4")]
+pub fn max_rows_i4(csr: &Csr<'_>, i: usize, x: &[u8], empty: i8, out: &mut [i8]) {
+    use super::act_i4::{row_bytes, value_at};
+    let rb = row_bytes(out.len());
+    let nbrs = csr.neighbors(i);
+    if nbrs.is_empty() {
+        out.iter_mut().for_each(|o| *o = empty);
+        return;
+    }
+    out.iter_mut().for_each(|o| *o = i8::MIN);
+    for &j in nbrs {
+        let start = usize::from(j).saturating_mul(rb);
+        if let Some(row) = x.get(start..start.saturating_add(rb)) {
+            for (k, o) in out.iter_mut().enumerate() {
+                *o = (*o).max(value_at(row, k));
+            }
+        }
+    }
+}
+
 /// Weighted row terms `(index, coefficient)` of a neighbour sum and a bound
 /// above every index, computed from them by [`Terms::new`] (the only
 /// constructor): `h[index + c]` exists for every channel `c < h.len() − bound`.
@@ -397,6 +437,45 @@ mod tests {
                 let (nb, w) = csr.edges(i);
                 prop_assert_eq!(nb, csr.neighbors(i));
                 prop_assert!(w.is_empty());
+            }
+        }
+    }
+
+    #[cfg(feature = "act-i4")]
+    proptest! {
+        /// The int4 sum and max over packed rows equal the int8 ones over
+        /// the unpacked rows (rows past the end of `x` are skipped by both).
+        #[test]
+        fn packed_sums_and_maxima_equal_the_int8_ones(
+            n in 1usize..12,
+            ch in 0usize..7,
+            edges in proptest::collection::vec((0u16..14, 0u16..12), 0..50),
+            x in proptest::collection::vec(-8i8..=7, 0..90),
+            zp in -8i8..=7,
+        ) {
+            use crate::kernels::act_i4::{pack_row, row_bytes};
+            let src: Vec<u16> = edges.iter().map(|e| e.0).collect();
+            let dst: Vec<u16> = edges.iter().map(|e| e.1).collect();
+            let mut row_ptr = vec![0u32; n + 1];
+            let mut s = vec![0u16; src.len()];
+            build_csr(&src, &dst, &[], &mut row_ptr, &mut s, None);
+            let csr = Csr { row_ptr: &row_ptr, sources: &s, weights: None };
+            // Whole rows only, packed row by row.
+            let rows = if ch == 0 { 0 } else { x.len() / ch };
+            let x = &x[..rows * ch];
+            let mut packed = vec![0u8; rows * row_bytes(ch)];
+            for (r, o) in x.chunks(ch.max(1)).zip(packed.chunks_mut(row_bytes(ch).max(1))) {
+                pack_row(r, o);
+            }
+            for i in 0..n + 1 {
+                let (mut a, mut b) = (vec![0i64; ch], vec![0i64; ch]);
+                sum_rows_i8_ref(&csr, i, x, zp, &mut a);
+                sum_rows_i4(&csr, i, &packed, zp, &mut b);
+                prop_assert_eq!(&a, &b);
+                let (mut a, mut b) = (vec![0i8; ch], vec![0i8; ch]);
+                max_rows_i8(&csr, i, x, zp, &mut a);
+                max_rows_i4(&csr, i, &packed, zp, &mut b);
+                prop_assert_eq!(&a, &b);
             }
         }
     }

@@ -11,12 +11,17 @@
 //! `acc = sat_i32(agg) + Wr·(x_i − zp) + bias` (i32, saturating), activation,
 //! and either requantization or, with `normalize`,
 //! `out_c = round_div(127·acc_c, isqrt(Σ acc²))`.
+//!
+//! int4 tensors (cargo feature `act-i4`, not with `normalize`): the input is
+//! read packed in place (`Max` takes the element-wise max of the unpacked
+//! values); the output row is requantized as int8 and packed
+//! (`kernels::act_i4::pack_row`), the same values `RowRequant::row_i4` gives.
 
 use serde::{Deserialize, Serialize};
 
 use super::{
-    is_i2, is_i4, region_bytes, rows_mut, Check, Ctx, Env, OpDef, Out, Scratch, Shapes, Src,
-    Tensors,
+    is_i2, is_i4, out_row_bytes, region_bytes, rows_mut, Check, Ctx, Env, OpDef, Out, Scratch,
+    Shapes, Src, Tensors,
 };
 use crate::error::{Error, Result};
 use crate::format::{Activation, Aggr, ChannelParams, Section, TensorKind};
@@ -83,24 +88,36 @@ pub fn run(
     let acc = scratch.take::<i32>(oc)?;
     let root = scratch.take::<i32>(oc)?;
     let has_root = !p.wr.is_empty();
+    let packed = out.is_packed();
+    if packed && p.normalize {
+        // (`takes_i4` is false with `normalize`: `Model::from_bytes` never
+        // lets such a model through.)
+        return Err(Error::InvalidOp { op: ctx.op });
+    }
 
-    // Max aggregates int8 rows of x itself: dense input only.
-    let dense_x = match x {
+    // Max aggregates the rows of x itself: a dense or int4 input only.
+    let max_x = match x {
         Src::Dense(d) => Some(d),
         Src::Sparse(_) if p.aggr == Aggr::Max => return Err(Error::InvalidOp { op: ctx.op }),
         Src::Sparse(_) => None,
-        // Never int4: `SageConv` does not take int4 tensors.
         #[cfg(feature = "act-i4")]
-        Src::Packed(_) => return Err(Error::InvalidOp { op: ctx.op }),
+        Src::Packed(d) => Some(d),
     };
     x.weight_sums(p.wl, sums_l);
+    if p.aggr == Aggr::Max && !matches!(x, Src::Dense(_)) {
+        // `wl.matvec` on the unpacked max row needs the sums `Src` leaves out.
+        p.wl.weight_sums(ic, sums_l);
+    }
     if has_root {
         x.weight_sums(p.wr, sums_r);
     }
     if p.aggr != Aggr::Max {
         x.matmul(p.wl, sums_l, hl);
     }
-    for (i, or) in rows_mut(out.data, oc).enumerate().take(x.rows()) {
+    for (i, or) in rows_mut(out.data, out_row_bytes(oc, packed))
+        .enumerate()
+        .take(x.rows())
+    {
         match p.aggr {
             Aggr::Sum | Aggr::Mean => {
                 agg.fill(0);
@@ -120,9 +137,9 @@ pub fn run(
                 }
             }
             Aggr::Max => {
-                if let Some(x) = dense_x {
-                    aggregate::max_rows_i8(&ctx.csr, i, x.data, x.zp, m);
-                    p.wl.matvec(ic, m, x.zp, sums_l, acc);
+                if let Some(d) = max_x {
+                    max_row(ctx, i, &x, m);
+                    p.wl.matvec(ic, m, d.zp, sums_l, acc);
                 }
             }
         }
@@ -150,11 +167,33 @@ pub fn run(
                 };
                 *o = saturate_i8((v as i32).saturating_add(i32::from(out.zp)));
             }
+        } else if packed {
+            // `root` is free again: its first `oc` bytes hold the int8 row.
+            #[cfg(feature = "act-i4")]
+            {
+                let tmp: &mut [i8] = bytemuck::cast_slice_mut(&mut *root);
+                let tmp = tmp.get_mut(..oc).unwrap_or(&mut []);
+                requant::requantize_row(acc, p.params, p.act, out.zp, tmp);
+                crate::kernels::act_i4::pack_row(tmp, bytemuck::cast_slice_mut(or));
+            }
         } else {
             requant::requantize_row(acc, p.params, p.act, out.zp, or);
         }
     }
     Ok(())
+}
+
+/// `m = max_{j→i} x_j`, element-wise over the rows of a dense or int4 `x`
+/// (the sparse input never comes here).
+fn max_row(ctx: &Ctx<'_>, i: usize, x: &Src<'_>, m: &mut [i8]) {
+    match x {
+        Src::Dense(d) => aggregate::max_rows_i8(&ctx.csr, i, d.data, d.zp, m),
+        #[cfg(feature = "act-i4")]
+        Src::Packed(d) => {
+            aggregate::max_rows_i4(&ctx.csr, i, bytemuck::cast_slice(d.data), d.zp, m)
+        }
+        Src::Sparse(_) => {}
+    }
 }
 
 /// SAGEConv, node tensors only. Weights of `lin_l` and `lin_r` share one
@@ -210,6 +249,10 @@ impl OpDef for SageConv {
     }
     fn takes_sparse_input(&self) -> bool {
         self.aggr != Aggr::Max
+    }
+    fn takes_i4(&self) -> bool {
+        // A normalised output has the fixed int8 scale 1/127.
+        cfg!(feature = "act-i4") && !self.normalize
     }
     fn check(&self, c: &Check<'_>) -> Option<()> {
         let (i, o) = (c.tensor(self.input)?, c.tensor(self.output)?);

@@ -4,7 +4,7 @@
 //! A tensor is made int4 when the runtime can read and write it packed
 //! everywhere it is used: its producer (an op, or the model input) and every
 //! op reading it take int4 tensors (`tinygnn::ops::takes_i4`: `Linear`,
-//! `GcnConv`), it is a node or graph tensor, and it is not a model output
+//! `GcnConv`, `SageConv` without `normalize`, `GinAggregate`), it is a node or graph tensor, and it is not a model output
 //! (outputs stay int8: an argmax over 16 levels ties easily) nor the carried
 //! state. Every other tensor stays int8, and [`select`] says why.
 //! The choice is made on the int8 conversion of the same model (same ops,

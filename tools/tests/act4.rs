@@ -120,13 +120,32 @@ fn int4_activations_on_a_gcn_linear_chain() {
 }
 
 #[test]
-fn tensors_around_other_ops_stay_int8_with_the_reason() {
-    // gcn (+bn, relu) → sage → linear: only the input is int4; the GCN's
-    // output is read by SAGE, which does not take int4 tensors.
+fn gcn_sage_linear_are_int4_up_to_the_output() {
+    // gcn (+bn, relu) → sage (mean) → linear: every tensor but the output.
     let c = Case::new(&node_model(5, 3), &graphs(5, 4));
     let j = c.convert("a4.tgnn", &["--activations", "int4"]);
     let a = &j["activations"];
-    assert_eq!(a["int4_tensors"], json!(["x"]));
+    assert_eq!(a["int4_tensors"].as_array().unwrap().len(), 3, "{a}");
+    let kept = a["int8_tensors"].as_array().unwrap();
+    assert_eq!(kept.len(), 1, "{a}");
+    assert!(kept[0]["why"].as_str().unwrap().contains("model output"));
+    c.verify("a4.tgnn");
+}
+
+#[test]
+fn tensors_around_other_ops_stay_int8_with_the_reason() {
+    // A normalising SAGE writes int8 rows of scale 1/127: its output stays
+    // int8, and says why.
+    let mut m = ModelBuilder::new("node", 5, 7);
+    m.gcn("conv1", "x", 5, 8, json!({}));
+    m.act("act1", "relu", "conv1");
+    m.sage("conv2", "act1", 8, 6, "max", true);
+    let out = m.linear("out", "conv2", 6, 3);
+    m.outputs = vec![out];
+    let c = Case::new(&m, &graphs(5, 4));
+    let j = c.convert("a4.tgnn", &["--activations", "int4"]);
+    let a = &j["activations"];
+    assert_eq!(a["int4_tensors"], json!(["x"]), "{a}");
     let why: Vec<&str> = a["int8_tensors"]
         .as_array()
         .unwrap()

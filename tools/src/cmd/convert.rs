@@ -99,7 +99,8 @@ pub struct Args {
     pub int4_recalibrate: Switch,
     /// Activation precision: `int8`, or `int4` (16 levels, two values per
     /// byte in the arena) for every tensor whose producer and readers all
-    /// take int4 tensors (`Linear`, `GcnConv`; the model input included);
+    /// take int4 tensors (`Linear`, `GcnConv`, `SageConv` without
+    /// `normalize`, `GinAggregate`; the model input included);
     /// model outputs and the tensors of other ops stay int8, listed with the
     /// reason (docs/quantization.md). With int4 weights, `--int4-rounding
     /// gpfq-seq` is not supported.
