@@ -10,10 +10,14 @@
 //! The choice is made on the int8 conversion of the same model (same ops,
 //! same tensor ids), then the model is converted again with these tensors
 //! int4 ([`Act4Plan`], carried by the weight plan).
+//!
+//! With an arena budget (`convert --arena-budget`), [`choose_budget`] takes
+//! those tensors one at a time instead, least harmful first, until the arena
+//! fits, and leaves int8 the ones the arena does not need.
 
 use std::collections::{BTreeSet, HashMap};
 
-use anyhow::{anyhow, Result};
+use anyhow::{anyhow, bail, Result};
 use tinygnn::format::TensorKind;
 use tinygnn::Model;
 
@@ -25,7 +29,8 @@ use crate::range::Method;
 pub struct Act4Plan {
     /// Tensor ids to write as int4 (ids of the model as converted).
     pub tensors: BTreeSet<u8>,
-    /// The int4 range of each of them, by tensor (spec) name.
+    /// The int4 range of each of them (of these tensors only), by tensor
+    /// (spec) name.
     pub ranges: HashMap<String, Range>,
 }
 
@@ -120,4 +125,156 @@ pub fn ranges(
         out.insert(name.clone(), crate::range::range_of4(&v.data, method));
     }
     Ok(out)
+}
+
+/// What one candidate int4 tensor does alone: the harm on the calibration
+/// graphs (as `crate::precision::score` measures it) and the arena.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Harm {
+    /// Tensor id.
+    pub tensor: u8,
+    /// Top-1 agreement with float with only this tensor int4.
+    pub top1_agreement: f64,
+    /// Relative mean error of the output with only this tensor int4.
+    pub rel_mean_err: f64,
+    /// Arena bytes at capacity with only this tensor int4.
+    pub arena: usize,
+}
+
+/// The outcome of [`choose_budget`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct BudgetChoice {
+    /// The tensors made int4.
+    pub tensors: BTreeSet<u8>,
+    /// Arena bytes at capacity with them.
+    pub arena: usize,
+    /// Every candidate alone, least harmful first (empty when the int8
+    /// arena fits).
+    pub harms: Vec<Harm>,
+}
+
+/// Arena bytes and score `(top1_agreement, rel_mean_err)` of the model
+/// converted with a set of int4 tensors.
+pub type Measure<'a> = dyn FnMut(&BTreeSet<u8>) -> Result<(usize, (f64, f64))> + 'a;
+
+/// Chooses the int4 tensors among `candidates` for an arena of at most
+/// `budget` bytes: nothing when the all-int8 arena fits; else each candidate
+/// is measured alone, and they are added least harmful first (ties: the
+/// smaller arena) until the arena fits; then every chosen tensor whose
+/// removal still fits (the arena is a peak over the op sequence, so not
+/// every int4 tensor lowers it) is left int8 again, most harmful first.
+/// An error when even all candidates int4 miss the budget.
+pub fn choose_budget(
+    candidates: &BTreeSet<u8>,
+    budget: usize,
+    measure: &mut Measure<'_>,
+) -> Result<BudgetChoice> {
+    let (arena8, _) = measure(&BTreeSet::new())?;
+    if arena8 <= budget {
+        return Ok(BudgetChoice {
+            tensors: BTreeSet::new(),
+            arena: arena8,
+            harms: Vec::new(),
+        });
+    }
+    let (arena_all, _) = measure(candidates)?;
+    if arena_all > budget {
+        bail!(
+            "--arena-budget {budget}: even with every eligible tensor int4 ({}) the arena is {arena_all} bytes ({} over; all-int8: {arena8} bytes)",
+            candidates.len(),
+            arena_all - budget
+        );
+    }
+    let mut harms = Vec::new();
+    for &t in candidates {
+        let (arena, (top1_agreement, rel_mean_err)) = measure(&BTreeSet::from([t]))?;
+        harms.push(Harm {
+            tensor: t,
+            top1_agreement,
+            rel_mean_err,
+            arena,
+        });
+    }
+    harms.sort_by(|a, b| {
+        b.top1_agreement
+            .total_cmp(&a.top1_agreement)
+            .then(a.rel_mean_err.total_cmp(&b.rel_mean_err))
+            .then(a.arena.cmp(&b.arena))
+    });
+    let mut chosen = BTreeSet::new();
+    let mut arena = arena8;
+    for h in &harms {
+        chosen.insert(h.tensor);
+        arena = measure(&chosen)?.0;
+        if arena <= budget {
+            break;
+        }
+    }
+    for h in harms.iter().rev() {
+        if !chosen.contains(&h.tensor) || chosen.len() == 1 {
+            continue;
+        }
+        let mut fewer = chosen.clone();
+        fewer.remove(&h.tensor);
+        let a = measure(&fewer)?.0;
+        if a <= budget {
+            chosen = fewer;
+            arena = a;
+        }
+    }
+    Ok(BudgetChoice {
+        tensors: chosen,
+        arena,
+        harms,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A model of four tensors whose arena is the largest of the sums over
+    /// two overlapping live pairs, (0, 1) and (1, 2), tensor 3 outside.
+    fn measure(set: &BTreeSet<u8>) -> Result<(usize, (f64, f64))> {
+        let size = |t: u8| if set.contains(&t) { 50 } else { 100 };
+        let arena = (size(0) + size(1)).max(size(1) + size(2));
+        // Tensor 2 is the most harmful, then 1, then 0; 3 harmless.
+        let harm: f64 = set
+            .iter()
+            .map(|&t| [0.01, 0.02, 0.05, 0.0][t as usize])
+            .sum();
+        Ok((arena, (1.0 - harm, harm)))
+    }
+
+    #[test]
+    fn least_harmful_first_until_the_arena_fits() {
+        let all = BTreeSet::from([0, 1, 2, 3]);
+        // 200 fits int8.
+        let c = choose_budget(&all, 200, &mut measure).unwrap();
+        assert!(c.tensors.is_empty() && c.harms.is_empty());
+        assert_eq!(c.arena, 200);
+        // 150: tensor 3 (harmless) does not lower the peak; 0 then 1 do.
+        // 3 and 0 are then dropped again (1 alone gives 150).
+        let c = choose_budget(&all, 150, &mut measure).unwrap();
+        assert_eq!(c.tensors, BTreeSet::from([1]));
+        assert_eq!(c.arena, 150);
+        assert_eq!(
+            c.harms.iter().map(|h| h.tensor).collect::<Vec<_>>(),
+            [3, 0, 1, 2]
+        );
+        // 100: tensors 0, 1 and 2 needed.
+        let c = choose_budget(&all, 100, &mut measure).unwrap();
+        assert_eq!(c.tensors, BTreeSet::from([0, 1, 2]));
+        assert_eq!(c.arena, 100);
+    }
+
+    #[test]
+    fn an_unreachable_budget_is_an_error() {
+        let all = BTreeSet::from([0, 1, 3]);
+        let e = choose_budget(&all, 120, &mut measure)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("even with every eligible tensor int4"), "{e}");
+        assert!(e.contains("150 bytes"), "{e}");
+    }
 }

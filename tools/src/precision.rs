@@ -88,6 +88,7 @@ pub fn choose(
             int4_bias_correction: base.int4_bias_correction,
             int4_output_scale: base.int4_output_scale,
             int4_recalibrate: base.int4_recalibrate,
+            act4: base.act4.clone(),
             ..plan.clone()
         };
         quantize::convert_plan_graphs(spec, ranges, cap, mode, &plan, Some(&vals), Some(calib))

@@ -515,16 +515,27 @@ fn convert_layers_seq(
             continue;
         };
         let xq = if *input == spec.input {
-            let r = ranges
-                .get(input)
-                .copied()
-                .ok_or_else(|| anyhow!("no calibration range for tensor '{input}'"))?;
-            let (s, z) = activation_quant(r);
+            // As the session quantizes it: int8, or int4 (saturated to
+            // −8..=7) when the plan makes the input int4.
+            let (s, z, lo, hi) = match plan.act4.ranges.get(input) {
+                Some(r4) => {
+                    let (s, z) = crate::ops::common::activation_quant4(*r4);
+                    (s, z, -8, 7)
+                }
+                None => {
+                    let r = ranges
+                        .get(input)
+                        .copied()
+                        .ok_or_else(|| anyhow!("no calibration range for tensor '{input}'"))?;
+                    let (s, z) = activation_quant(r);
+                    (s, z, i8::MIN, i8::MAX)
+                }
+            };
             Tensor {
                 data: xf
                     .data
                     .iter()
-                    .map(|&v| dequantize_value(quantize_value(v, s, z), s, z))
+                    .map(|&v| dequantize_value(quantize_value(v, s, z).clamp(lo, hi), s, z))
                     .collect(),
                 ..xf.clone()
             }

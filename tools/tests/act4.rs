@@ -171,25 +171,100 @@ fn every_model_converts_with_int4_activations() {
 }
 
 #[test]
-fn unsupported_combinations_are_refused() {
+fn mixed_weight_precision_combines_with_int4_activations() {
     let c = Case::new(&chain(), &graphs(12, 3));
+    let plain = c.convert("a4.tgnn", &["--activations", "int4"]);
+    let int4_tensors = &plain["activations"]["int4_tensors"];
+    // The midpoint of the int8 and int4 weight files.
+    c.convert("w4only.tgnn", &["--weights", "int4"]);
+    let mid = ((c.bytes("a4.tgnn").len() + c.bytes("w4only.tgnn").len()) / 2).to_string();
+    for (out, extra) in [
+        ("avg.tgnn", vec!["--avg-weight-bits", "3"]),
+        ("budget.tgnn", vec!["--flash-budget", mid.as_str()]),
+        // Sequential rounding (the default) on int4 layer inputs.
+        ("w4.tgnn", vec!["--weights", "int4"]),
+    ] {
+        let mut args = vec!["--activations", "int4"];
+        args.extend(extra);
+        let j = c.convert(out, &args);
+        assert_eq!(&j["activations"]["int4_tensors"], int4_tensors, "{out}");
+        assert!(
+            c.bytes(out) != c.bytes("a4.tgnn"),
+            "{out}: weights unchanged"
+        );
+        if out == "budget.tgnn" {
+            assert!(c.bytes(out).len() <= mid.parse().unwrap());
+        }
+        let v = c.verify(out);
+        assert!(v["top1_agreement"].as_f64().unwrap() > 0.5, "{out}: {v}");
+    }
+}
+
+/// The arena at capacity `convert --json` reports.
+fn arena(j: &Value) -> u64 {
+    j["arena_bytes_at_capacity"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no arena in {j}"))
+}
+
+#[test]
+fn arena_budget_makes_tensors_int4_until_the_arena_fits() {
+    let c = Case::new(&chain(), &graphs(12, 3));
+    let a8 = arena(&c.convert("a8.tgnn", &[]));
+    let a4 = arena(&c.convert("a4.tgnn", &["--activations", "int4"]));
+    assert!(a4 < a8);
+    // The int8 arena fits: nothing changes.
+    let j = c.convert("b8.tgnn", &["--arena-budget", &a8.to_string()]);
+    assert_eq!(j["activations"]["int4_tensors"], json!([]));
+    assert_eq!(c.bytes("b8.tgnn"), c.bytes("a8.tgnn"));
+    // In between: some tensors int4, the arena within the budget.
+    let mid = (a4 + a8) / 2;
+    let j = c.convert("mid.tgnn", &["--arena-budget", &mid.to_string()]);
+    let act = &j["activations"];
+    let n = act["int4_tensors"].as_array().unwrap().len();
+    assert!(n >= 1, "{act}");
+    assert!(arena(&j) <= mid, "{j}");
+    assert_eq!(act["arena_budget"]["arena_bytes"].as_u64(), Some(arena(&j)));
+    assert_eq!(
+        act["arena_budget"]["candidates"].as_array().unwrap().len(),
+        3
+    );
+    assert!(c.verify("mid.tgnn")["top1_agreement"].as_f64().unwrap() > 0.5);
+    // The all-int4 arena: every candidate needed, the same file as
+    // --activations int4.
+    c.convert("b4.tgnn", &["--arena-budget", &a4.to_string()]);
+    assert_eq!(c.bytes("b4.tgnn"), c.bytes("a4.tgnn"));
+}
+
+#[test]
+fn unreachable_or_conflicting_arena_budgets_are_refused() {
+    let c = Case::new(&chain(), &graphs(12, 3));
+    let a4 = arena(&c.convert("a4.tgnn", &["--activations", "int4"]));
     let (m, g, o) = (
         c.path("model.safetensors"),
         c.path("graphs.safetensors"),
         c.path("x.tgnn"),
     );
-    let r = tinygnn(&[
-        &"convert",
-        &m,
-        &"--calib",
-        &g,
-        &"-o",
-        &o,
-        &"--activations",
-        &"int4",
-        &"--flash-budget",
-        &"100000",
-    ]);
-    assert!(!r.status.success());
-    assert!(String::from_utf8_lossy(&r.stderr).contains("--activations int4"));
+    let too_small = (a4 - 1).to_string();
+    for (extra, want) in [
+        (
+            vec!["--arena-budget", too_small.as_str()],
+            "even with every eligible tensor int4",
+        ),
+        (
+            vec!["--arena-budget", "1000000", "--activations", "int4"],
+            "cannot be used with",
+        ),
+    ] {
+        let mut args: Vec<&dyn AsRef<std::ffi::OsStr>> =
+            vec![&"convert", &m, &"--calib", &g, &"-o", &o];
+        for e in &extra {
+            args.push(e);
+        }
+        let r = tinygnn(&args);
+        assert!(!r.status.success());
+        let err = String::from_utf8_lossy(&r.stderr);
+        assert!(err.contains(want), "{err}");
+        assert!(!std::path::Path::new(&o).exists());
+    }
 }

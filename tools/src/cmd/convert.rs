@@ -1,5 +1,6 @@
 //! `tinygnn convert`: MODEL.safetensors + calibration graphs → MODEL.tgnn.
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use anyhow::{bail, Result};
@@ -10,7 +11,7 @@ use crate::quantize::{self, Capacity};
 use crate::{fsio, spec, st};
 
 mod summary;
-use summary::{Act4Report, AvgBits, Budget, Summary};
+use summary::{Act4Budget, Act4Report, AvgBits, Budget, Summary};
 
 /// Arguments of `convert`.
 #[derive(Debug, clap::Args)]
@@ -102,10 +103,16 @@ pub struct Args {
     /// take int4 tensors (`Linear`, `GcnConv`, `SageConv` without
     /// `normalize`, `GinAggregate`; the model input included);
     /// model outputs and the tensors of other ops stay int8, listed with the
-    /// reason (docs/quantization.md). With int4 weights, `--int4-rounding
-    /// gpfq-seq` is not supported.
+    /// reason (docs/quantization.md).
     #[arg(long, value_enum, default_value = "int8")]
     pub activations: ActBits,
+    /// Largest arena in bytes at the model's capacity: activation tensors
+    /// are made int4 per tensor, least sensitive first (measured on the
+    /// calibration graphs), until the arena fits; those the arena does not
+    /// need stay int8. The candidates are the tensors `--activations int4`
+    /// makes int4; an error if even all of them do not fit.
+    #[arg(long, conflicts_with = "activations")]
+    pub arena_budget: Option<usize>,
     /// Range calibration of the int4 activation tensors: `mse` (the clipping
     /// range with the least int4 quantization squared error on the
     /// calibration graphs; chosen by measurement, docs/quantization.md),
@@ -242,6 +249,24 @@ fn weight_plan(a: &Args, method: Method) -> Result<quantize::WeightPlan> {
     Ok(plan)
 }
 
+/// Quantizes the model by the plan (GPFQ rounding on the float activations
+/// of the calibration graphs `g` when the plan asks for it).
+fn convert_fixed(
+    spec: &spec::Spec,
+    g: &st::Graphs,
+    ranges: &std::collections::HashMap<String, calibrate::Range>,
+    cap: Capacity,
+    weight_scales: quantize::WeightScales,
+    plan: &quantize::WeightPlan,
+) -> Result<quantize::Converted> {
+    if plan.int4_gpfq && plan.any_int4() {
+        let acts = crate::reference::run(spec, g, |_| {})?;
+        quantize::convert_plan_graphs(spec, ranges, cap, weight_scales, plan, Some(&acts), Some(g))
+    } else {
+        quantize::convert_plan(spec, ranges, cap, weight_scales, plan)
+    }
+}
+
 /// Quantizes the model: by the plan, or to the flash budget (then also
 /// what the budget search measured).
 fn quantize_model(
@@ -254,21 +279,8 @@ fn quantize_model(
     plan: &quantize::WeightPlan,
 ) -> Result<(quantize::Converted, Option<Budget>)> {
     Ok(match a.flash_budget {
-        None if plan.int4_gpfq && plan.any_int4() => {
-            let acts = crate::reference::run(spec, g, |_| {})?;
-            let conv = quantize::convert_plan_graphs(
-                spec,
-                ranges,
-                cap,
-                weight_scales,
-                plan,
-                Some(&acts),
-                Some(g),
-            )?;
-            (conv, None)
-        }
         None => (
-            quantize::convert_plan(spec, ranges, cap, weight_scales, plan)?,
+            convert_fixed(spec, g, ranges, cap, weight_scales, plan)?,
             None,
         ),
         Some(budget) => {
@@ -331,9 +343,9 @@ pub fn run(a: &Args) -> Result<()> {
     }
     let ranges = cal.ranges;
     let mut plan = weight_plan(a, method)?;
-    let act4 = match a.activations {
-        ActBits::Int8 => None,
-        ActBits::Int4 => {
+    let act4 = match (a.activations, a.arena_budget) {
+        (ActBits::Int8, None) => None,
+        _ => {
             let m4: Method = a.int4_act_calibration.parse()?;
             Some(plan_act4(
                 a,
@@ -416,7 +428,8 @@ pub fn run(a: &Args) -> Result<()> {
 /// `--activations int4`: converts the model with int8 activations, chooses
 /// the tensors that can be int4 on it ([`crate::act4::select`]), calibrates
 /// their 4-bit ranges (`method`) on the float run of the calibration graphs and puts
-/// them into `plan`; returns what it chose.
+/// them into `plan`; returns what it chose. With `--arena-budget`, only
+/// those [`crate::act4::choose_budget`] needs for the arena.
 #[allow(clippy::too_many_arguments)]
 fn plan_act4(
     a: &Args,
@@ -428,34 +441,82 @@ fn plan_act4(
     plan: &mut quantize::WeightPlan,
     method: Method,
 ) -> Result<Act4Report> {
-    if a.flash_budget.is_some() || a.avg_weight_bits.is_some() {
-        bail!("--activations int4 does not combine with --flash-budget or --avg-weight-bits yet");
-    }
-    if plan.int4_feedback && plan.any_int4() {
-        bail!("--activations int4 with int4 weights needs --int4-rounding nearest or gpfq");
-    }
-    let (conv8, _) = quantize_model(a, spec, g, ranges, cap, weight_scales, plan)?;
+    // The tensors are chosen with the weights as given (int8 under
+    // --flash-budget and --avg-weight-bits, which then choose the weights
+    // with these activations).
+    let fixed =
+        |plan: &quantize::WeightPlan| convert_fixed(spec, g, ranges, cap, weight_scales, plan);
+    let conv8 = fixed(plan)?;
     let model8 = tinygnn::Model::from_bytes(&conv8.bytes).map_err(|e| anyhow::anyhow!("{e}"))?;
     let op_names: Vec<String> = conv8.ops.iter().map(|f| f.name.clone()).collect();
     let names = crate::act4::tensor_names(&model8, &spec.input, &op_names);
     let (int4, kept) = crate::act4::select(&model8, &names);
     let values = crate::reference::run(spec, g, |_| {})?;
-    plan.act4 = crate::act4::Act4Plan {
-        ranges: crate::act4::ranges(&int4, &names, &values, method)?,
-        tensors: int4.clone(),
-    };
+    let ranges4 = crate::act4::ranges(&int4, &names, &values, method)?;
     let (n, e, gr) = (
         cap.max_nodes as usize,
         cap.max_edges as usize,
         cap.max_graphs as usize,
     );
+    // The plan making exactly `set` int4.
+    let plan_of = |plan: &quantize::WeightPlan, set: &BTreeSet<u8>| {
+        let mut p = plan.clone();
+        p.act4 = crate::act4::Act4Plan {
+            ranges: set
+                .iter()
+                .filter_map(|&t| names[t as usize].clone())
+                .filter_map(|n| Some((n.clone(), *ranges4.get(&n)?)))
+                .collect(),
+            tensors: set.clone(),
+        };
+        p
+    };
+    let (chosen, budget) = match a.arena_budget {
+        None => (int4.clone(), None),
+        Some(budget) => {
+            let out = spec
+                .outputs
+                .first()
+                .ok_or_else(|| anyhow::anyhow!("the model has no output"))?;
+            let f = values
+                .get(out)
+                .ok_or_else(|| anyhow::anyhow!("the float reference did not produce '{out}'"))?;
+            let mut measure = |set: &BTreeSet<u8>| -> Result<(usize, (f64, f64))> {
+                let c = fixed(&plan_of(plan, set))?;
+                let m = tinygnn::Model::from_bytes(&c.bytes).map_err(|e| anyhow::anyhow!("{e}"))?;
+                let arena = crate::rt::arena_bytes(&m, n, e, gr)
+                    .ok_or_else(|| anyhow::anyhow!("the arena at capacity overflows"))?;
+                Ok((arena, crate::precision::score(&c, f, g)?))
+            };
+            let c = crate::act4::choose_budget(&int4, budget, &mut measure)?;
+            let tensors = c.tensors.clone();
+            (tensors, Some((budget, c)))
+        }
+    };
+    *plan = plan_of(plan, &chosen);
+    let name = |t: u8| names[t as usize].clone().unwrap_or_else(|| format!("#{t}"));
+    let mut kept = kept;
+    for &t in int4.difference(&chosen) {
+        kept.push(crate::act4::Kept {
+            tensor: t,
+            name: name(t),
+            why: "not needed for the arena budget".into(),
+        });
+    }
+    kept.sort_by_key(|k| k.tensor);
     Ok(Act4Report {
-        int4: int4
-            .iter()
-            .filter_map(|&t| names[t as usize].clone())
-            .collect(),
+        int4: chosen.iter().map(|&t| name(t)).collect(),
         kept,
         arena_int8: crate::rt::arena_bytes(&model8, n, e, gr),
+        budget: budget.map(|(budget, c)| Act4Budget {
+            budget,
+            arena: c.arena,
+            harms: c
+                .harms
+                .iter()
+                .map(|h| (name(h.tensor), h.top1_agreement, h.arena))
+                .collect(),
+        }),
     })
 }
 
@@ -475,8 +536,8 @@ fn convert_recurrent(
         bail!("--output-range {} is not supported for a recurrent cell (its outputs are read back as the state); use full", a.output_range);
     }
     let plan = weight_plan(a, method)?;
-    if a.activations != ActBits::Int8 {
-        bail!("--activations int4 is not supported for a recurrent cell (its state is carried as int8)");
+    if a.activations != ActBits::Int8 || a.arena_budget.is_some() {
+        bail!("--activations int4 and --arena-budget are not supported for a recurrent cell (its state is carried as int8)");
     }
     if plan.any_int4() || a.flash_budget.is_some() {
         bail!("int4 weights (--weights, --flash-budget) are not supported for a recurrent cell yet; convert it with int8 weights");

@@ -156,6 +156,21 @@ pub struct Act4Report {
     pub kept: Vec<crate::act4::Kept>,
     /// Arena bytes at capacity of the same model with int8 activations.
     pub arena_int8: Option<usize>,
+    /// With `--arena-budget`: what it measured and chose.
+    pub budget: Option<Act4Budget>,
+}
+
+/// What `--arena-budget` measured: the budget, the arena met, and each
+/// candidate tensor alone (name, top-1 agreement with float on the
+/// calibration graphs, arena), least harmful first.
+#[derive(Debug, Clone)]
+pub struct Act4Budget {
+    /// The budget in bytes.
+    pub budget: usize,
+    /// The arena at capacity of the chosen plan.
+    pub arena: usize,
+    /// Each candidate alone: (name, top-1 agreement, arena bytes).
+    pub harms: Vec<(String, f64, usize)>,
 }
 
 impl Act4Report {
@@ -172,6 +187,15 @@ impl Act4Report {
         if let Some(b) = self.arena_int8 {
             outln!("arena at capacity with int8 activations: {b} bytes");
         }
+        if let Some(b) = &self.budget {
+            outln!("arena budget {}: met, arena {} bytes", b.budget, b.arena);
+            for (name, top1, arena) in &b.harms {
+                outln!(
+                    "  {name} alone int4: top-1 agreement {:.2} %, arena {arena} bytes",
+                    top1 * 100.0
+                );
+            }
+        }
     }
 
     /// The JSON object.
@@ -183,6 +207,13 @@ impl Act4Report {
                 "tensor": k.tensor, "name": k.name, "why": k.why,
             })).collect::<Vec<_>>(),
             "arena_bytes_int8_at_capacity": self.arena_int8,
+            "arena_budget": self.budget.as_ref().map(|b| json!({
+                "budget": b.budget,
+                "arena_bytes": b.arena,
+                "candidates": b.harms.iter().map(|(n, t, a)| json!({
+                    "name": n, "top1_agreement": t, "arena_bytes": a,
+                })).collect::<Vec<_>>(),
+            })),
         })
     }
 }
