@@ -288,7 +288,7 @@ def render(rows: list[dict], links: list[dict]) -> str:
         "## int4 activations",
         "",
         "int8 weights with int4 activations (`--activations int4`, column A4): every tensor whose producer",
-        "and readers take int4 tensors (`Linear`, `GcnConv`, `SageConv`, `GinAggregate`; the model input included) is stored with 16",
+        "and readers take int4 tensors (`Linear`, `GcnConv`, `SageConv`, `GinAggregate`, `Add`, `Concat`, `Act`; the model input included) is stored with 16",
         "levels, two values per byte in the arena; model outputs and the tensors around other ops stay int8",
         "(see [quantization.md §14](quantization.md#14-int4-activations)). *int4 tensors* counts them (0:",
         "the model is unchanged); the arena is `Model::arena_bytes` at the model's capacity, as `convert`",

@@ -1,6 +1,8 @@
 //! int4 activation tensors (feature `act-i4`): models whose input and
 //! hidden tensors are int4 (two layers, each a Linear, GcnConv or, with
-//! `op-sage` and `op-gin`, SageConv of every aggregation and GinAggregate) give exactly what the int8
+//! `op-sage`, `op-gin` and `op-elementwise`, SageConv of every aggregation,
+//! GinAggregate, Act, Add (of the input with itself) or Concat (of two
+//! copies)) give exactly what the int8
 //! reference gives on the unpacked values (each int4 tensor computed as int8 with the same scale and
 //! zero point, then saturated to −8..=7), with an exact arena; and the
 //! bit-width table is validated with typed errors. Also run with only
@@ -15,13 +17,15 @@ use proptest::prelude::*;
 use tinygnn::format::writer::{fix_crc, ModelWriter};
 #[cfg(feature = "op-sage")]
 use tinygnn::format::Aggr;
-use tinygnn::format::{Activation, Op, ACT_BITS_FLAG};
 #[cfg(feature = "op-elementwise")]
-use tinygnn::ops::Act;
+use tinygnn::format::ConcatPart;
+use tinygnn::format::{Activation, Op, ACT_BITS_FLAG};
 #[cfg(feature = "op-gin")]
 use tinygnn::ops::GinAggregate;
 #[cfg(feature = "op-sage")]
 use tinygnn::ops::SageConv;
+#[cfg(feature = "op-elementwise")]
+use tinygnn::ops::{Act, Add, Concat};
 use tinygnn::ops::{GcnConv, Linear};
 use tinygnn::{Error, Features, GraphInput, Model};
 
@@ -36,6 +40,26 @@ enum Kind {
     /// GinAggregate (as many channels out as in).
     #[cfg_attr(not(feature = "op-gin"), allow(dead_code))]
     Gin,
+    /// Act: ReLU or LeakyReLU (output zero point = input's).
+    #[cfg_attr(not(feature = "op-elementwise"), allow(dead_code))]
+    Act(bool),
+    /// Add of the input with itself.
+    #[cfg_attr(not(feature = "op-elementwise"), allow(dead_code))]
+    Add,
+    /// Concat of two copies of the input (twice its channels).
+    #[cfg_attr(not(feature = "op-elementwise"), allow(dead_code))]
+    Concat,
+}
+
+impl Kind {
+    /// Output channels for `ic` input channels (`oc` for the layers with weights).
+    fn out_ch(self, ic: usize, oc: usize) -> usize {
+        match self {
+            Kind::Gin | Kind::Act(_) | Kind::Add => ic,
+            Kind::Concat => 2 * ic,
+            _ => oc,
+        }
+    }
 }
 
 /// The layer kinds the build has.
@@ -48,6 +72,9 @@ fn kind() -> impl Strategy<Value = Kind> {
     }
     if cfg!(feature = "op-gin") {
         kinds.push(Kind::Gin);
+    }
+    if cfg!(feature = "op-elementwise") {
+        kinds.extend([Kind::Act(false), Kind::Act(true), Kind::Add, Kind::Concat]);
     }
     proptest::sample::select(kinds)
 }
@@ -69,6 +96,36 @@ fn layer(
         Activation::None
     };
     match kind {
+        #[cfg(feature = "op-elementwise")]
+        Kind::Act(leaky) => Op::Act(Act {
+            input: i,
+            output: o,
+            act: if leaky {
+                Activation::LeakyRelu {
+                    alpha_q16: rng.range(0, 40000) as i32,
+                }
+            } else {
+                Activation::Relu
+            },
+        }),
+        #[cfg(feature = "op-elementwise")]
+        Kind::Add => Op::Add(Add {
+            a: i,
+            b: i,
+            output: o,
+            mult_a_q16: rng.range(10000, 90000) as i32,
+            mult_b_q16: rng.range(-40000, 40000) as i32,
+            act,
+        }),
+        #[cfg(feature = "op-elementwise")]
+        Kind::Concat => {
+            let mut parts = heapless::Vec::new();
+            for _ in 0..2 {
+                let mult_q16 = rng.range(10000, 90000) as i32;
+                parts.push(ConcatPart { input: i, mult_q16 }).unwrap();
+            }
+            Op::Concat(Concat { parts, output: o })
+        }
         #[cfg(feature = "op-gin")]
         Kind::Gin => Op::GinAggregate(GinAggregate {
             input: i,
@@ -138,9 +195,19 @@ struct Case {
 fn models(c: Case) -> (Vec<u8>, Vec<u8>, Vec<u8>) {
     let rng = Rng(c.seed | 1);
     let s1 = 2.0 / (8.0 * 60.0 * (c.ic as f64).sqrt());
-    // GinAggregate keeps the channel count.
-    let hc = if c.first == Kind::Gin { c.ic } else { c.hc };
-    let oc = if c.second == Kind::Gin { hc } else { c.oc };
+    let hc = c.first.out_ch(c.ic, c.hc);
+    let oc = c.second.out_ch(hc, c.oc);
+    // Act keeps its input's zero point.
+    let zh = if let Kind::Act(_) = c.first {
+        c.zx
+    } else {
+        c.zh
+    };
+    let zy = if let Kind::Act(_) = c.second {
+        zh
+    } else {
+        c.zy
+    };
     let s2 = 30.0 / (4.0 * 60.0 * (hc as f64).sqrt());
     let (first, second) = (c.first, c.second);
     let ops = |w: &mut ModelWriter, rng: &mut Rng, x: u8, h: u8, y: u8| {
@@ -151,8 +218,8 @@ fn models(c: Case) -> (Vec<u8>, Vec<u8>, Vec<u8>) {
     // The int4 model.
     let mut w = writer();
     let x = w.add_tensor(node(c.ic as u16, 0.25, c.zx));
-    let h = w.add_tensor(node(hc as u16, 0.5, c.zh));
-    let y = w.add_tensor(node(oc as u16, 0.125, c.zy));
+    let h = w.add_tensor(node(hc as u16, 0.5, zh));
+    let y = w.add_tensor(node(oc as u16, 0.125, zy));
     let (a, b) = ops(&mut w, &mut rng.clone_state(), x, h, y);
     w.add_op(a);
     w.add_op(b);
@@ -162,9 +229,9 @@ fn models(c: Case) -> (Vec<u8>, Vec<u8>, Vec<u8>) {
     // The same ops as two int8 models (same weights: same RNG stream).
     let (mut w1, mut w2) = (writer(), writer());
     let x1 = w1.add_tensor(node(c.ic as u16, 0.25, c.zx));
-    let h1 = w1.add_tensor(node(hc as u16, 0.5, c.zh));
-    let h2 = w2.add_tensor(node(hc as u16, 0.5, c.zh));
-    let y2 = w2.add_tensor(node(oc as u16, 0.125, c.zy));
+    let h1 = w1.add_tensor(node(hc as u16, 0.5, zh));
+    let h2 = w2.add_tensor(node(hc as u16, 0.5, zh));
+    let y2 = w2.add_tensor(node(oc as u16, 0.125, zy));
     let mut r = rng.clone_state();
     let a = layer(&mut w1, &mut r, first, (x1, h1), (c.ic, hc), s1);
     let b = layer(&mut w2, &mut r, second, (h2, y2), (hc, oc), s2);
@@ -450,17 +517,19 @@ fn flag_on_a_file_without_table_is_rejected() {
     ));
 }
 
-#[cfg(feature = "op-elementwise")]
+#[cfg(feature = "op-pool")]
 #[test]
 fn ops_without_int4_support_reject_int4_tensors() {
-    // Act reading an int4 tensor.
+    // A global pool reading an int4 tensor.
     let mut w = writer();
     let x = w.add_tensor(node(3, 0.1, 0));
-    let y = w.add_tensor(node(3, 0.1, 0));
-    w.add_op(Op::Act(Act {
+    let y = w.add_tensor(graph(3, 0.1, 0));
+    w.add_op(Op::GlobalPool(tinygnn::ops::GlobalPool {
         input: x,
         output: y,
-        act: Activation::Relu,
+        pool: tinygnn::format::Pool::Mean,
+        mult: 1 << 30,
+        shift: 0,
     }));
     w.set_i4(x);
     assert_eq!(

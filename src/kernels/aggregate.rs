@@ -461,7 +461,7 @@ mod tests {
             build_csr(&src, &dst, &[], &mut row_ptr, &mut s, None);
             let csr = Csr { row_ptr: &row_ptr, sources: &s, weights: None };
             // Whole rows only, packed row by row.
-            let rows = if ch == 0 { 0 } else { x.len() / ch };
+            let rows = x.len().checked_div(ch).unwrap_or(0);
             let x = &x[..rows * ch];
             let mut packed = vec![0u8; rows * row_bytes(ch)];
             for (r, o) in x.chunks(ch.max(1)).zip(packed.chunks_mut(row_bytes(ch).max(1))) {

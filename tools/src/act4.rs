@@ -4,7 +4,8 @@
 //! A tensor is made int4 when the runtime can read and write it packed
 //! everywhere it is used: its producer (an op, or the model input) and every
 //! op reading it take int4 tensors (`tinygnn::ops::takes_i4`: `Linear`,
-//! `GcnConv`, `SageConv` without `normalize`, `GinAggregate`), it is a node or graph tensor, and it is not a model output
+//! `GcnConv`, `SageConv` without `normalize`, `GinAggregate`, `Add`, `Concat`,
+//! `Act`; an `Act`'s output only with its input, whose quantization it keeps), it is a node or graph tensor, and it is not a model output
 //! (outputs stay int8: an argmax over 16 levels ties easily) nor the carried
 //! state. Every other tensor stays int8, and [`select`] says why.
 //! The choice is made on the int8 conversion of the same model (same ops,
@@ -18,7 +19,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use anyhow::{anyhow, bail, Result};
-use tinygnn::format::TensorKind;
+use tinygnn::format::{Op, TensorKind};
 use tinygnn::Model;
 
 use crate::ops::common::{Range, Values};
@@ -87,6 +88,23 @@ pub fn select(model: &Model<'_>, names: &[Option<String>]) -> (BTreeSet<u8>, Vec
         }
         note(op.output(), format!("written by {}", op.name()));
         op.for_each_input(|t| note(t, format!("read by {}", op.name())));
+    }
+    // `Act` keeps its input's quantization: its output is int4 only when its
+    // input is (chains of them, so until nothing changes).
+    loop {
+        let mut changed = false;
+        for op in model.ops() {
+            if let Op::Act(a) = &op {
+                if why[a.input as usize].is_some() && why[a.output as usize].is_none() {
+                    why[a.output as usize] =
+                        Some("an act keeps the quantization of its int8 input".into());
+                    changed = true;
+                }
+            }
+        }
+        if !changed {
+            break;
+        }
     }
     let mut int4 = BTreeSet::new();
     let mut kept = Vec::new();

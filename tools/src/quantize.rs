@@ -244,6 +244,35 @@ fn add_input_bits(
     Ok(id)
 }
 
+/// The quantization of the output of fused op `f` (input `input`), the
+/// tensor about to get id `next`, and whether it is int4: the op's fixed
+/// one, else its calibrated range; the next state's joint one; or its int4
+/// range when the plan makes it int4 (an int4 output with a fixed
+/// quantization, an act over an int4 input, `act4::select`, keeps the
+/// input's int4 parameters).
+fn output_quant(
+    f: &FOp,
+    input: &TensorDesc,
+    state: Option<&(u8, String, TensorDesc)>,
+    plan: &WeightPlan,
+    next: usize,
+    range: &dyn Fn(&str) -> Result<Range>,
+) -> Result<((f32, i8), bool)> {
+    let fixed = f.kind.fixed_output(input);
+    let mut q = match fixed {
+        Some(q) => q,
+        None => activation_quant(range(&f.name)?),
+    };
+    if let Some(s) = next_state_quant(state, f, input)? {
+        q = s;
+    }
+    let q4 = int4_quant(&plan.act4, next, &f.name)?;
+    if let (Some(q4), None) = (q4, fixed) {
+        q = q4;
+    }
+    Ok((q, q4.is_some()))
+}
+
 /// The int4 quantization of the tensor about to get id `next` (named
 /// `name`) when the plan makes it int4, else `None`.
 fn int4_quant(act4: &crate::act4::Act4Plan, next: usize, name: &str) -> Result<Option<(f32, i8)>> {
@@ -386,17 +415,14 @@ fn convert_layers(
         }
         let in_ids: Vec<u8> = f.inputs.iter().map(|i| ids[i]).collect();
         let in_desc: Vec<TensorDesc> = in_ids.iter().map(|&i| w.tensors()[i as usize]).collect();
-        let (mut scale, mut zero_point) = match f.kind.fixed_output(&in_desc[0]) {
-            Some(q) => q,
-            None => activation_quant(range(&f.name)?),
-        };
-        if let Some(q) = next_state_quant(state.as_ref(), f, &in_desc[0])? {
-            (scale, zero_point) = q;
-        }
-        let q4 = int4_quant(&plan.act4, w.tensors().len(), &f.name)?;
-        if let Some(q) = q4 {
-            (scale, zero_point) = q;
-        }
+        let ((scale, zero_point), int4) = output_quant(
+            f,
+            &in_desc[0],
+            state.as_ref(),
+            plan,
+            w.tensors().len(),
+            &range,
+        )?;
         let out_desc = TensorDesc {
             kind: kind_of(f.rows),
             channels: f.channels as u16,
@@ -404,7 +430,7 @@ fn convert_layers(
             zero_point,
         };
         let output = w.add_tensor(out_desc);
-        if q4.is_some() {
+        if int4 {
             w.set_i4(output);
         }
         ids.insert(f.name.clone(), output);

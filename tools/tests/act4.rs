@@ -157,6 +157,30 @@ fn tensors_around_other_ops_stay_int8_with_the_reason() {
 }
 
 #[test]
+fn an_act_over_an_int8_tensor_stays_int8() {
+    // A normalising SAGE's output (int8) through a standalone ReLU (not
+    // fused into a normalising SAGE): the act keeps its input's int8
+    // quantization, so its output stays int8 too, and says why.
+    let mut m = ModelBuilder::new("node", 5, 7);
+    m.sage("conv1", "x", 5, 6, "mean", true);
+    m.act("act1", "relu", "conv1");
+    let out = m.linear("out", "act1", 6, 3);
+    m.outputs = vec![out];
+    let c = Case::new(&m, &graphs(5, 4));
+    let j = c.convert("a4.tgnn", &["--activations", "int4"]);
+    let a = &j["activations"];
+    assert_eq!(a["int4_tensors"], json!([]), "{a}");
+    let why: Vec<&str> = a["int8_tensors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["why"].as_str().unwrap())
+        .collect();
+    assert!(why.iter().any(|w| w.contains("an act keeps")), "{why:?}");
+    c.verify("a4.tgnn");
+}
+
+#[test]
 fn every_model_converts_with_int4_activations() {
     // GIN, pooling, add, concat: whatever cannot be int4 stays int8.
     let mut g = GraphsBuilder::random(6, 10, 3, 6, 4, 9);

@@ -101,7 +101,8 @@ pub struct Args {
     /// Activation precision: `int8`, or `int4` (16 levels, two values per
     /// byte in the arena) for every tensor whose producer and readers all
     /// take int4 tensors (`Linear`, `GcnConv`, `SageConv` without
-    /// `normalize`, `GinAggregate`; the model input included);
+    /// `normalize`, `GinAggregate`, `Add`, `Concat`, `Act`; the model input
+    /// included);
     /// model outputs and the tensors of other ops stay int8, listed with the
     /// reason (docs/quantization.md).
     #[arg(long, value_enum, default_value = "int8")]
