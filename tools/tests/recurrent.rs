@@ -263,6 +263,83 @@ fn wrong_uses_are_refused() {
     );
 }
 
+/// Sub-byte weights in a cell (rounded to nearest, the default there): the
+/// converted layers are int4 / int2, `run --sequence` equals a direct
+/// `Session::run_step` loop, and the outputs stay far above chance. GPFQ
+/// rounding, the budgets and int4 activations are refused by name.
+#[test]
+fn sub_byte_weights_in_a_cell() {
+    let c = converted();
+    let dir = tempfile::tempdir().unwrap();
+    let calib = dir.path().join("calib.safetensors");
+    std::fs::write(&calib, sequence(40, 1, None)).unwrap();
+    for prec in ["int4", "int2"] {
+        let tgnn = dir.path().join(format!("{prec}.tgnn"));
+        let j: Value = serde_json::from_str(&ok(&tinygnn(&[
+            &"convert",
+            &c.model,
+            &"--calib",
+            &calib,
+            &"-o",
+            &tgnn,
+            &"--weights",
+            &prec,
+            &"--json",
+        ])))
+        .unwrap();
+        let bits = j.to_string();
+        assert!(bits.contains(&format!("\"{prec}\"")), "{prec}: {bits}");
+        assert!(
+            std::fs::metadata(&tgnn).unwrap().len() < std::fs::metadata(&c.tgnn).unwrap().len(),
+            "{prec}: not smaller than int8"
+        );
+        let out = dir.path().join(format!("{prec}.bin"));
+        ok(&tinygnn(&[
+            &"run",
+            &tgnn,
+            &c.seq,
+            &"--sequence",
+            &"--output-bytes",
+            &out,
+        ]));
+        let written: Vec<i8> = std::fs::read(&out)
+            .unwrap()
+            .into_iter()
+            .map(|b| b as i8)
+            .collect();
+        assert_eq!(written, direct_run(&tgnn, &c.seq), "{prec}");
+        let v: Value = serde_json::from_str(&ok(&tinygnn(&[
+            &"verify",
+            &c.model,
+            &tgnn,
+            &c.seq,
+            &"--sequence",
+            &"--json",
+        ])))
+        .unwrap();
+        let mean = v["mean_top1_agreement"].as_f64().unwrap();
+        assert!(mean > 0.5, "{prec}: mean agreement {mean}");
+    }
+    let out = dir.path().join("x.tgnn");
+    for (extra, want) in [
+        (
+            vec!["--weights", "int4", "--int4-rounding", "gpfq"],
+            "rounded to nearest",
+        ),
+        (vec!["--avg-weight-bits", "4"], "--avg-weight-bits"),
+        (vec!["--flash-budget", "100"], "--flash-budget"),
+        (vec!["--activations", "int4"], "--activations int4"),
+        (vec!["--arena-budget", "100"], "--arena-budget"),
+    ] {
+        let mut args: Vec<&dyn AsRef<std::ffi::OsStr>> =
+            vec![&"convert", &c.model, &"--calib", &calib, &"-o", &out];
+        for e in &extra {
+            args.push(e);
+        }
+        fails(&tinygnn(&args), &[want, "recurrent"]);
+    }
+}
+
 /// The `gconvgru_seq` golden (torch-geometric-temporal's GConvGRU form:
 /// ChebConv K = 3 in the gates, exported by `tinygnn.export`) through the
 /// CLI: convert on its own sequence, `run --sequence` equals a direct

@@ -86,9 +86,10 @@ pub struct Args {
     /// input over the calibration graphs), `gpfq-seq` (layer by layer on the
     /// aggregated input the int4 model itself gives each layer: error
     /// feedback; the default, chosen on the calibration graphs, see
-    /// docs/accuracy.md) or `nearest`.
-    #[arg(long, default_value = "gpfq-seq")]
-    pub int4_rounding: Int4Rounding,
+    /// docs/accuracy.md) or `nearest` (the default and the only choice for a
+    /// recurrent cell, whose layer inputs come from a sequence).
+    #[arg(long)]
+    pub int4_rounding: Option<Int4Rounding>,
     /// With `--int4-rounding gpfq-seq`: `on` shifts each int4 channel's bias
     /// by the mean output error its rounding left on the calibration graphs.
     #[arg(long, default_value = "off")]
@@ -218,7 +219,7 @@ fn capacity(a: &Args, g: &st::Graphs) -> Result<Capacity> {
 }
 
 /// The weight precision plan of the `--weights` and `--int4-*` flags.
-fn weight_plan(a: &Args, method: Method) -> Result<quantize::WeightPlan> {
+fn weight_plan(a: &Args, method: Method, recurrent: bool) -> Result<quantize::WeightPlan> {
     let mut plan: quantize::WeightPlan = match &a.weights {
         Some(s) => s.parse()?,
         None => quantize::WeightPlan::default(),
@@ -229,7 +230,15 @@ fn weight_plan(a: &Args, method: Method) -> Result<quantize::WeightPlan> {
         "output" => (false, true),
         s => bail!("--int4-scale must be mse, max or output, not '{s}'"),
     };
-    (plan.int4_gpfq, plan.int4_feedback) = match a.int4_rounding {
+    let rounding = match (a.int4_rounding, recurrent) {
+        (None, false) => Int4Rounding::GpfqSeq,
+        (None, true) | (Some(Int4Rounding::Nearest), true) => Int4Rounding::Nearest,
+        (Some(r), false) => r,
+        (Some(_), true) => bail!(
+            "a recurrent cell's sub-byte weights are rounded to nearest: GPFQ rounds on one graph's layer inputs, a cell's come from a sequence"
+        ),
+    };
+    (plan.int4_gpfq, plan.int4_feedback) = match rounding {
         Int4Rounding::Nearest => (false, false),
         Int4Rounding::Gpfq => (true, false),
         Int4Rounding::GpfqSeq => (true, true),
@@ -343,7 +352,7 @@ pub fn run(a: &Args) -> Result<()> {
         errln!("warning: {w}");
     }
     let ranges = cal.ranges;
-    let mut plan = weight_plan(a, method)?;
+    let mut plan = weight_plan(a, method, false)?;
     let act4 = match (a.activations, a.arena_budget) {
         (ActBits::Int8, None) => None,
         _ => {
@@ -536,12 +545,12 @@ fn convert_recurrent(
     if output_range != OutputRange::Full {
         bail!("--output-range {} is not supported for a recurrent cell (its outputs are read back as the state); use full", a.output_range);
     }
-    let plan = weight_plan(a, method)?;
+    let plan = weight_plan(a, method, true)?;
     if a.activations != ActBits::Int8 || a.arena_budget.is_some() {
         bail!("--activations int4 and --arena-budget are not supported for a recurrent cell (its state is carried as int8)");
     }
-    if plan.any_int4() || a.flash_budget.is_some() {
-        bail!("int4 weights (--weights, --flash-budget) are not supported for a recurrent cell yet; convert it with int8 weights");
+    if a.flash_budget.is_some() || a.avg_weight_bits.is_some() {
+        bail!("--flash-budget and --avg-weight-bits are not supported for a recurrent cell (they measure layers on one graph); give the precision per layer with --weights");
     }
     let cal = calibrate::calibrate_sequence(spec, steps, method)?;
     for w in &cal.warnings {
