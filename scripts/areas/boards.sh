@@ -15,7 +15,7 @@
 #     on the M4, the first 45 on the M0, int8 features); models/digits-gps (GPS + RWSE, the first 100
 #     test graphs on the M4); models/sensor-tgcn (a TGCN cell: its 120-step sequence on the M4, the
 #     state carried between steps, compared with `tinygnn run --sequence`); karate-gcn and digits-gin converted with
-#     int4 weights (M4); models/shapes-dgcnn on the M4 (4 clouds across 64-256 points) and the M0
+#     int4 weights (M4), and digits-gin with int4 activations (M4, the first 60 test graphs); models/shapes-dgcnn on the M4 (4 clouds across 64-256 points) and the M0
 #     (the 4 largest clouds of at most M0_MAX_POINTS points; must PASS); with $TINYGNN_DATA (Planetoid
 #     data, see models/README.md) cora-gcn, cora-sage, cora-gat, cora-appnp and cora-link on the M4,
 #     the whole 2708-node graph in one inference with sparse int8 features (--sparse; inputs made
@@ -153,8 +153,14 @@ int4_runs() {
         -o "$OUT/digits-gin-int4.tgnn" --output-range argmax --weight-scales auto --weights int4 >/dev/null
     scripts/qemu-run.sh --board m4 "$OUT/karate-gcn-int4.tgnn:models/karate-gcn/graphs.safetensors"
     scripts/qemu-run.sh --board m4 --split --i8 "$OUT/digits-gin-int4.tgnn:models/digits-gin/graphs.safetensors"
+    # int4 activations (int8 weights): digits-gin's GIN aggregations, MLP layers and their input
+    # int4 (GinAggregate, Linear), the first 60 test graphs with f32 features (quantized into int4
+    # by the session).
+    "$TINYGNN_BIN" convert models/digits-gin/model.safetensors --calib models/digits-gin/calib.safetensors \
+        -o "$OUT/digits-gin-a4.tgnn" --output-range argmax --weight-scales auto --activations int4 >/dev/null
+    scripts/qemu-run.sh --board m4 --split --max 60 "$OUT/digits-gin-a4.tgnn:models/digits-gin/graphs.safetensors"
 }
-step "QEMU runs (m4): int4 weights" int4_runs
+step "QEMU runs (m4): int4 weights, int4 activations" int4_runs
 
 # The defmt report path of the real boards (DefmtReport: values as defmt types, frames over
 # semihosting here, RTT on the boards), decoded by defmt-print and compared with the host's.

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # area: hostile input: cargo deny, the mutation suite (counts), Miri, bounded fuzzing of every cargo-fuzz target
 # needs: rust
-# scratch: target/miri fuzz/target
+# scratch: target/miri target/miri-tests fuzz/target
 # Hostile input (docs/guarantees.md, docs/fuzzing.md): installs what it needs through
 # scripts/setup.sh (cargo-deny, nightly with miri, cargo-fuzz; idempotent), then
 #   1. cargo deny: licences, bans, sources of the workspace, fuzz/ and every board crate;
@@ -73,18 +73,29 @@ if want miri; then
     # cases and mutants under cfg(miri) (see the tests). Isolation is off:
     # proptest and the mutation suite read files.
     export MIRIFLAGS="-Zmiri-disable-isolation"
-    log=target/miri-hostile.log
     mkdir -p target
-    rc=0
+    cargo +nightly miri setup -q
+    # Two processes, one per core (Miri interprets on one thread): the unit
+    # tests, and the integration tests in a target dir of their own (cargo
+    # locks a target dir for the whole run).
+    rc=0 rc2=0
     PROPTEST_CASES=4 cargo +nightly miri test -p tinygnn --lib \
+        >target/miri-hostile-lib.log 2>&1 &
+    lib_pid=$!
+    CARGO_TARGET_DIR=target/miri-tests PROPTEST_CASES=4 cargo +nightly miri test -p tinygnn \
         --test edge_cases --test bad_input --test arena --test sparse_features \
-        --test ops_pool_elementwise --test mutation >"$log" 2>&1 || rc=$?
-    grep -E '^(     Running|test result)|FAILED|panicked|^error' "$log" | sed 's/^ */   /'
-    if [ "$rc" != 0 ]; then
-        tail -40 "$log"
-        say "Miri FAILED (log: $log)"
-        exit 1
-    fi
+        --test ops_pool_elementwise --test mutation >target/miri-hostile-tests.log 2>&1 || rc2=$?
+    wait "$lib_pid" || rc=$?
+    for log in target/miri-hostile-lib.log target/miri-hostile-tests.log; do
+        grep -E '^(     Running|test result)|FAILED|panicked|^error' "$log" | sed 's/^ */   /'
+    done
+    for r in "$rc:target/miri-hostile-lib.log" "$rc2:target/miri-hostile-tests.log"; do
+        if [ "${r%%:*}" != 0 ]; then
+            tail -40 "${r#*:}"
+            say "Miri FAILED (log: ${r#*:})"
+            exit 1
+        fi
+    done
     took "Miri"
 fi
 
