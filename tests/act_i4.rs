@@ -400,25 +400,31 @@ fn sparse_features_of_an_int4_input_are_int4() {
     assert_eq!(tinygnn::graph::quantize_input(&model, -100.0), -8);
 }
 
+/// `x → Linear → h → Linear → y` with `ch` = the channels of `x`, `h`, `y`
+/// (weights from `Rng(seed)`), `x` and `h` int4 when `i4`, for at most
+/// `nodes` nodes.
+fn two_linear(ch: [u16; 3], seed: u64, i4: bool, nodes: u32) -> Vec<u8> {
+    let mut w = writer();
+    let x = w.add_tensor(node(ch[0], 0.1, 0));
+    let h = w.add_tensor(node(ch[1], 0.1, 0));
+    let y = w.add_tensor(node(ch[2], 0.1, 0));
+    let mut rng = Rng(seed);
+    let (c0, c1, c2) = (usize::from(ch[0]), usize::from(ch[1]), usize::from(ch[2]));
+    let a = layer(&mut w, &mut rng, Kind::Linear, (x, h), (c0, c1), 0.01);
+    let b = layer(&mut w, &mut rng, Kind::Linear, (h, y), (c1, c2), 0.01);
+    w.add_op(a);
+    w.add_op(b);
+    if i4 {
+        w.set_i4(x);
+        w.set_i4(h);
+    }
+    w.finish(x, &[y], nodes, 10, 1).unwrap()
+}
+
 /// Arena: an int4 tensor's slot holds `ceil(C / 2)` bytes per row.
 #[test]
 fn int4_slots_take_half_rows() {
-    let mk = |i4: bool| {
-        let mut w = writer();
-        let x = w.add_tensor(node(33, 0.1, 0));
-        let h = w.add_tensor(node(16, 0.1, 0));
-        let y = w.add_tensor(node(2, 0.1, 0));
-        let mut rng = Rng(3);
-        let a = layer(&mut w, &mut rng, Kind::Linear, (x, h), (33, 16), 0.01);
-        let b = layer(&mut w, &mut rng, Kind::Linear, (h, y), (16, 2), 0.01);
-        w.add_op(a);
-        w.add_op(b);
-        if i4 {
-            w.set_i4(x);
-            w.set_i4(h);
-        }
-        w.finish(x, &[y], 100, 10, 1).unwrap()
-    };
+    let mk = |i4: bool| two_linear([33, 16, 2], 3, i4, 100);
     let (b8, b4) = (mk(false), mk(true));
     let (m8, m4) = (
         Model::from_bytes(&b8).unwrap(),
@@ -441,18 +447,7 @@ fn int4_slots_take_half_rows() {
 /// A two-Linear model with `x`, `h` int4, as bytes, and the offset of its
 /// bit-width table (the last three metadata bytes).
 fn small() -> (Vec<u8>, usize) {
-    let mut w = writer();
-    let x = w.add_tensor(node(3, 0.1, 0));
-    let h = w.add_tensor(node(2, 0.1, 0));
-    let y = w.add_tensor(node(2, 0.1, 0));
-    let mut rng = Rng(5);
-    let a = layer(&mut w, &mut rng, Kind::Linear, (x, h), (3, 2), 0.01);
-    let b = layer(&mut w, &mut rng, Kind::Linear, (h, y), (2, 2), 0.01);
-    w.add_op(a);
-    w.add_op(b);
-    w.set_i4(x);
-    w.set_i4(h);
-    let bytes = w.finish(x, &[y], 10, 10, 1).unwrap();
+    let bytes = two_linear([3, 2, 2], 5, true, 10);
     let meta_off = u32::from_le_bytes(bytes[16..20].try_into().unwrap()) as usize;
     let meta_len = u32::from_le_bytes(bytes[20..24].try_into().unwrap()) as usize;
     (bytes, meta_off + meta_len - 3)

@@ -166,16 +166,23 @@ pub fn sum_rows_i32(csr: &Csr<'_>, i: usize, h: &[i32], acc: &mut [i64]) {
     }
 }
 
+/// The rows `x[j·len .. (j + 1)·len]` of the in-neighbours `j` of a node
+/// (`nbrs`, from [`Csr::neighbors`]), in edge order; a row past the end of
+/// `x` is skipped.
+#[inline(always)]
+fn neighbour_rows<'a, T>(nbrs: &'a [u16], x: &'a [T], len: usize) -> impl Iterator<Item = &'a [T]> {
+    nbrs.iter().filter_map(move |&j| {
+        let start = usize::from(j).saturating_mul(len);
+        x.get(start..start.saturating_add(len))
+    })
+}
+
 /// Reference: `acc[c] += Σ_{j→i} (x[j·ch + c] − zp)` for int8 rows `x` (`ch = acc.len()`).
 pub fn sum_rows_i8_ref(csr: &Csr<'_>, i: usize, x: &[i8], zp: i8, acc: &mut [i64]) {
-    let ch = acc.len();
     let zp = i64::from(zp);
-    for &j in csr.neighbors(i) {
-        let start = usize::from(j).saturating_mul(ch);
-        if let Some(row) = x.get(start..start.saturating_add(ch)) {
-            for (a, &v) in acc.iter_mut().zip(row) {
-                *a += i64::from(v) - zp;
-            }
+    for row in neighbour_rows(csr.neighbors(i), x, acc.len()) {
+        for (a, &v) in acc.iter_mut().zip(row) {
+            *a += i64::from(v) - zp;
         }
     }
 }
@@ -202,19 +209,12 @@ pub fn sum_rows_i8(csr: &Csr<'_>, i: usize, x: &[i8], zp: i8, acc: &mut [i64]) {
 
 /// `out[c] = max_{j→i} x[j·ch + c]` (`ch = out.len()`), or `empty` without in-edges.
 pub fn max_rows_i8(csr: &Csr<'_>, i: usize, x: &[i8], empty: i8, out: &mut [i8]) {
-    let ch = out.len();
     let nbrs = csr.neighbors(i);
-    if nbrs.is_empty() {
-        out.iter_mut().for_each(|o| *o = empty);
-        return;
-    }
-    out.iter_mut().for_each(|o| *o = i8::MIN);
-    for &j in nbrs {
-        let start = usize::from(j).saturating_mul(ch);
-        if let Some(row) = x.get(start..start.saturating_add(ch)) {
-            for (o, &v) in out.iter_mut().zip(row) {
-                *o = (*o).max(v);
-            }
+    let fill = if nbrs.is_empty() { empty } else { i8::MIN };
+    out.iter_mut().for_each(|o| *o = fill);
+    for row in neighbour_rows(nbrs, x, out.len()) {
+        for (o, &v) in out.iter_mut().zip(row) {
+            *o = (*o).max(v);
         }
     }
 }
@@ -224,14 +224,10 @@ pub fn max_rows_i8(csr: &Csr<'_>, i: usize, x: &[i8], empty: i8, out: &mut [i8])
 #[cfg(feature = "act-i4")]
 pub fn sum_rows_i4(csr: &Csr<'_>, i: usize, x: &[u8], zp: i8, acc: &mut [i64]) {
     use super::act_i4::{row_bytes, value_at};
-    let rb = row_bytes(acc.len());
     let zp = i64::from(zp);
-    for &j in csr.neighbors(i) {
-        let start = usize::from(j).saturating_mul(rb);
-        if let Some(row) = x.get(start..start.saturating_add(rb)) {
-            for (k, a) in acc.iter_mut().enumerate() {
-                *a += i64::from(value_at(row, k)) - zp;
-            }
+    for row in neighbour_rows(csr.neighbors(i), x, row_bytes(acc.len())) {
+        for (k, a) in acc.iter_mut().enumerate() {
+            *a += i64::from(value_at(row, k)) - zp;
         }
     }
 }
@@ -242,19 +238,12 @@ pub fn sum_rows_i4(csr: &Csr<'_>, i: usize, x: &[u8], zp: i8, acc: &mut [i64]) {
 #[cfg(feature = "act-i4")]
 pub fn max_rows_i4(csr: &Csr<'_>, i: usize, x: &[u8], empty: i8, out: &mut [i8]) {
     use super::act_i4::{row_bytes, value_at};
-    let rb = row_bytes(out.len());
     let nbrs = csr.neighbors(i);
-    if nbrs.is_empty() {
-        out.iter_mut().for_each(|o| *o = empty);
-        return;
-    }
-    out.iter_mut().for_each(|o| *o = i8::MIN);
-    for &j in nbrs {
-        let start = usize::from(j).saturating_mul(rb);
-        if let Some(row) = x.get(start..start.saturating_add(rb)) {
-            for (k, o) in out.iter_mut().enumerate() {
-                *o = (*o).max(value_at(row, k));
-            }
+    let fill = if nbrs.is_empty() { empty } else { i8::MIN };
+    out.iter_mut().for_each(|o| *o = fill);
+    for row in neighbour_rows(nbrs, x, row_bytes(out.len())) {
+        for (k, o) in out.iter_mut().enumerate() {
+            *o = (*o).max(value_at(row, k));
         }
     }
 }

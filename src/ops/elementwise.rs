@@ -28,12 +28,38 @@ pub fn add(
 ) -> Result<()> {
     let (za, zb) = (i64::from(a.zp), i64::from(b.zp));
     let (ma, mb) = (i64::from(mult_a_q16), i64::from(mult_b_q16));
+    let zo = i32::from(out.zp);
     for ((o, &va), &vb) in out.data.iter_mut().zip(a.data).zip(b.data) {
-        let sum = (i64::from(va) - za) * ma + (i64::from(vb) - zb) * mb;
-        let v = requant::activate(round_shift_i64_to_i32(sum, 16), act);
-        *o = saturate_i8(v.saturating_add(i32::from(out.zp)));
+        *o = add_value(i64::from(va) - za, i64::from(vb) - zb, (ma, mb), act, zo);
     }
     Ok(())
+}
+
+/// One value of [`add`] from the centred inputs `ca = a − zp_a`, `cb = b − zp_b`.
+#[inline(always)]
+fn add_value(ca: i64, cb: i64, (ma, mb): (i64, i64), act: Activation, zo: i32) -> i8 {
+    let v = requant::activate(round_shift_i64_to_i32(ca * ma + cb * mb, 16), act);
+    saturate_i8(v.saturating_add(zo))
+}
+
+/// One value of [`concat_part`] from the centred input `c = x − zp_p`.
+#[inline(always)]
+fn rescale_value(c: i64, m: i64, zo: i32) -> i8 {
+    saturate_i8(round_shift_i64_to_i32(c * m, 16).saturating_add(zo))
+}
+
+/// One value of [`act`]: `v` with the tensor's zero point `zp`.
+#[inline(always)]
+fn act_value(v: i32, zp: i32, act: Activation) -> i8 {
+    match act {
+        Activation::None => saturate_i8(v),
+        Activation::Relu => saturate_i8(v.max(zp)),
+        Activation::LeakyRelu { alpha_q16 } if v < zp => {
+            let d = round_shift_i64_to_i32(i64::from(v - zp) * i64::from(alpha_q16), 16);
+            saturate_i8(zp.saturating_add(d))
+        }
+        Activation::LeakyRelu { .. } => saturate_i8(v),
+    }
 }
 
 /// Writes `part` into channels `offset..offset + part.channels` of every row of `out`:
@@ -46,8 +72,7 @@ pub fn concat_part(part: In<'_>, mult_q16: i32, offset: usize, out: &mut Out<'_>
     for (xr, or) in zip_rows(part.data, pc, out.data, out.channels) {
         if let Some(dst) = or.get_mut(offset..offset.saturating_add(pc)) {
             for (o, &v) in dst.iter_mut().zip(xr) {
-                let q = round_shift_i64_to_i32((i64::from(v) - zp) * m, 16);
-                *o = saturate_i8(q.saturating_add(zo));
+                *o = rescale_value(i64::from(v) - zp, m, zo);
             }
         }
     }
@@ -59,19 +84,7 @@ pub fn concat_part(part: In<'_>, mult_q16: i32, offset: usize, out: &mut Out<'_>
 pub fn act(x: In<'_>, act: Activation, out: Out<'_>) -> Result<()> {
     let zp = i32::from(x.zp);
     for (o, &v) in out.data.iter_mut().zip(x.data) {
-        let v = i32::from(v);
-        *o = match act {
-            Activation::None => saturate_i8(v),
-            Activation::Relu => saturate_i8(v.max(zp)),
-            Activation::LeakyRelu { alpha_q16 } => {
-                if v < zp {
-                    let d = round_shift_i64_to_i32(i64::from(v - zp) * i64::from(alpha_q16), 16);
-                    saturate_i8(zp.saturating_add(d))
-                } else {
-                    saturate_i8(v)
-                }
-            }
-        };
+        *o = act_value(i32::from(v), zp, act);
     }
     Ok(())
 }
@@ -352,9 +365,8 @@ fn add_i4(a: Src<'_>, b: Src<'_>, op: &Add, mut out: Out<'_>) -> Option<()> {
     clear(&mut out);
     let ch = out.channels;
     write(&mut out, 0, ch, |i, c| {
-        let sum = a.centred(a.row(i), c) * ma + b.centred(b.row(i), c) * mb;
-        let v = requant::activate(round_shift_i64_to_i32(sum, 16), op.act);
-        saturate_i8(v.saturating_add(zo))
+        let (ca, cb) = (a.centred(a.row(i), c), b.centred(b.row(i), c));
+        add_value(ca, cb, (ma, mb), op.act, zo)
     });
     Some(())
 }
@@ -368,8 +380,7 @@ fn concat_i4<'v, T: Tensors<'v>>(env: &Env<'_, T>, op: &Concat, mut out: Out<'_>
         let x = Vals::of(env.src(p.input)?).ok_or(env.invalid())?;
         let m = i64::from(p.mult_q16);
         write(&mut out, offset, x.channels, |i, c| {
-            let q = round_shift_i64_to_i32(x.centred(x.row(i), c) * m, 16);
-            saturate_i8(q.saturating_add(zo))
+            rescale_value(x.centred(x.row(i), c), m, zo)
         });
         offset = offset.saturating_add(x.channels);
     }
@@ -383,16 +394,7 @@ fn act_i4(x: Src<'_>, a: Activation, mut out: Out<'_>) -> Option<()> {
     let zp = x.zp as i32;
     let ch = out.channels;
     write(&mut out, 0, ch, |i, c| {
-        let v = x.centred(x.row(i), c) as i32 + zp;
-        match a {
-            Activation::None => saturate_i8(v),
-            Activation::Relu => saturate_i8(v.max(zp)),
-            Activation::LeakyRelu { alpha_q16 } if v < zp => {
-                let d = round_shift_i64_to_i32(i64::from(v - zp) * i64::from(alpha_q16), 16);
-                saturate_i8(zp.saturating_add(d))
-            }
-            Activation::LeakyRelu { .. } => saturate_i8(v),
-        }
+        act_value(x.centred(x.row(i), c) as i32 + zp, zp, a)
     });
     Some(())
 }

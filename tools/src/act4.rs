@@ -171,12 +171,14 @@ pub struct BudgetChoice {
     pub harms: Vec<Harm>,
 }
 
-/// Arena bytes and score `(top1_agreement, rel_mean_err)` of the model
-/// converted with a set of int4 tensors.
-pub type Measure<'a> = dyn FnMut(&BTreeSet<u8>) -> Result<(usize, (f64, f64))> + 'a;
+/// Arena bytes of the model converted with a set of int4 tensors, and when
+/// asked (`score`) its score `(top1_agreement, rel_mean_err)` on the
+/// calibration graphs (a run of the model: only the candidates alone need it).
+pub type Measure<'a> = dyn FnMut(&BTreeSet<u8>, bool) -> Result<(usize, Option<(f64, f64)>)> + 'a;
 
 /// Chooses the int4 tensors among `candidates` for an arena of at most
-/// `budget` bytes: nothing when the all-int8 arena fits; else each candidate
+/// `budget` bytes: nothing when the all-int8 arena (`arena8`, of the
+/// conversion the caller has already made) fits; else each candidate
 /// is measured alone, and they are added least harmful first (ties: the
 /// smaller arena) until the arena fits; then every chosen tensor whose
 /// removal still fits (the arena is a peak over the op sequence, so not
@@ -185,9 +187,9 @@ pub type Measure<'a> = dyn FnMut(&BTreeSet<u8>) -> Result<(usize, (f64, f64))> +
 pub fn choose_budget(
     candidates: &BTreeSet<u8>,
     budget: usize,
+    arena8: usize,
     measure: &mut Measure<'_>,
 ) -> Result<BudgetChoice> {
-    let (arena8, _) = measure(&BTreeSet::new())?;
     if arena8 <= budget {
         return Ok(BudgetChoice {
             tensors: BTreeSet::new(),
@@ -195,7 +197,7 @@ pub fn choose_budget(
             harms: Vec::new(),
         });
     }
-    let (arena_all, _) = measure(candidates)?;
+    let (arena_all, _) = measure(candidates, false)?;
     if arena_all > budget {
         bail!(
             "--arena-budget {budget}: even with every eligible tensor int4 ({}) the arena is {arena_all} bytes ({} over; all-int8: {arena8} bytes)",
@@ -205,7 +207,8 @@ pub fn choose_budget(
     }
     let mut harms = Vec::new();
     for &t in candidates {
-        let (arena, (top1_agreement, rel_mean_err)) = measure(&BTreeSet::from([t]))?;
+        let (arena, score) = measure(&BTreeSet::from([t]), true)?;
+        let (top1_agreement, rel_mean_err) = score.unwrap_or((0.0, f64::INFINITY));
         harms.push(Harm {
             tensor: t,
             top1_agreement,
@@ -223,7 +226,7 @@ pub fn choose_budget(
     let mut arena = arena8;
     for h in &harms {
         chosen.insert(h.tensor);
-        arena = measure(&chosen)?.0;
+        arena = measure(&chosen, false)?.0;
         if arena <= budget {
             break;
         }
@@ -234,7 +237,7 @@ pub fn choose_budget(
         }
         let mut fewer = chosen.clone();
         fewer.remove(&h.tensor);
-        let a = measure(&fewer)?.0;
+        let a = measure(&fewer, false)?.0;
         if a <= budget {
             chosen = fewer;
             arena = a;
@@ -253,7 +256,7 @@ mod tests {
 
     /// A model of four tensors whose arena is the largest of the sums over
     /// two overlapping live pairs, (0, 1) and (1, 2), tensor 3 outside.
-    fn measure(set: &BTreeSet<u8>) -> Result<(usize, (f64, f64))> {
+    fn measure(set: &BTreeSet<u8>, score: bool) -> Result<(usize, Option<(f64, f64)>)> {
         let size = |t: u8| if set.contains(&t) { 50 } else { 100 };
         let arena = (size(0) + size(1)).max(size(1) + size(2));
         // Tensor 2 is the most harmful, then 1, then 0; 3 harmless.
@@ -261,19 +264,19 @@ mod tests {
             .iter()
             .map(|&t| [0.01, 0.02, 0.05, 0.0][t as usize])
             .sum();
-        Ok((arena, (1.0 - harm, harm)))
+        Ok((arena, score.then_some((1.0 - harm, harm))))
     }
 
     #[test]
     fn least_harmful_first_until_the_arena_fits() {
         let all = BTreeSet::from([0, 1, 2, 3]);
         // 200 fits int8.
-        let c = choose_budget(&all, 200, &mut measure).unwrap();
+        let c = choose_budget(&all, 200, 200, &mut measure).unwrap();
         assert!(c.tensors.is_empty() && c.harms.is_empty());
         assert_eq!(c.arena, 200);
         // 150: tensor 3 (harmless) does not lower the peak; 0 then 1 do.
         // 3 and 0 are then dropped again (1 alone gives 150).
-        let c = choose_budget(&all, 150, &mut measure).unwrap();
+        let c = choose_budget(&all, 150, 200, &mut measure).unwrap();
         assert_eq!(c.tensors, BTreeSet::from([1]));
         assert_eq!(c.arena, 150);
         assert_eq!(
@@ -281,7 +284,7 @@ mod tests {
             [3, 0, 1, 2]
         );
         // 100: tensors 0, 1 and 2 needed.
-        let c = choose_budget(&all, 100, &mut measure).unwrap();
+        let c = choose_budget(&all, 100, 200, &mut measure).unwrap();
         assert_eq!(c.tensors, BTreeSet::from([0, 1, 2]));
         assert_eq!(c.arena, 100);
     }
@@ -289,7 +292,7 @@ mod tests {
     #[test]
     fn an_unreachable_budget_is_an_error() {
         let all = BTreeSet::from([0, 1, 3]);
-        let e = choose_budget(&all, 120, &mut measure)
+        let e = choose_budget(&all, 120, 200, &mut measure)
             .unwrap_err()
             .to_string();
         assert!(e.contains("even with every eligible tensor int4"), "{e}");

@@ -52,6 +52,16 @@ impl Case {
     }
 }
 
+/// The reasons `convert --json` gives for the tensors kept int8.
+fn reasons(activations: &Value) -> Vec<&str> {
+    activations["int8_tensors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["why"].as_str().unwrap())
+        .collect()
+}
+
 /// gcn → relu → linear → relu → linear: every tensor but the output int4.
 fn chain() -> ModelBuilder {
     let mut m = ModelBuilder::new("node", 12, 5);
@@ -146,12 +156,7 @@ fn tensors_around_other_ops_stay_int8_with_the_reason() {
     let j = c.convert("a4.tgnn", &["--activations", "int4"]);
     let a = &j["activations"];
     assert_eq!(a["int4_tensors"], json!(["x"]), "{a}");
-    let why: Vec<&str> = a["int8_tensors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|k| k["why"].as_str().unwrap())
-        .collect();
+    let why = reasons(a);
     assert!(why.iter().any(|w| w.contains("sage_conv")), "{why:?}");
     c.verify("a4.tgnn");
 }
@@ -170,12 +175,7 @@ fn an_act_over_an_int8_tensor_stays_int8() {
     let j = c.convert("a4.tgnn", &["--activations", "int4"]);
     let a = &j["activations"];
     assert_eq!(a["int4_tensors"], json!([]), "{a}");
-    let why: Vec<&str> = a["int8_tensors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|k| k["why"].as_str().unwrap())
-        .collect();
+    let why = reasons(a);
     assert!(why.iter().any(|w| w.contains("an act keeps")), "{why:?}");
     c.verify("a4.tgnn");
 }

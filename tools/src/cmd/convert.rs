@@ -468,6 +468,7 @@ fn plan_act4(
         cap.max_edges as usize,
         cap.max_graphs as usize,
     );
+    let arena8 = crate::rt::arena_bytes(&model8, n, e, gr);
     // The plan making exactly `set` int4.
     let plan_of = |plan: &quantize::WeightPlan, set: &BTreeSet<u8>| {
         let mut p = plan.clone();
@@ -491,14 +492,21 @@ fn plan_act4(
             let f = values
                 .get(out)
                 .ok_or_else(|| anyhow::anyhow!("the float reference did not produce '{out}'"))?;
-            let mut measure = |set: &BTreeSet<u8>| -> Result<(usize, (f64, f64))> {
+            let mut measure = |set: &BTreeSet<u8>, score: bool| {
                 let c = fixed(&plan_of(plan, set))?;
                 let m = tinygnn::Model::from_bytes(&c.bytes).map_err(|e| anyhow::anyhow!("{e}"))?;
                 let arena = crate::rt::arena_bytes(&m, n, e, gr)
                     .ok_or_else(|| anyhow::anyhow!("the arena at capacity overflows"))?;
-                Ok((arena, crate::precision::score(&c, f, g)?))
+                let s = if score {
+                    Some(crate::precision::score(&c, f, g)?)
+                } else {
+                    None
+                };
+                Ok((arena, s))
             };
-            let c = crate::act4::choose_budget(&int4, budget, &mut measure)?;
+            let arena8 =
+                arena8.ok_or_else(|| anyhow::anyhow!("the arena at capacity overflows"))?;
+            let c = crate::act4::choose_budget(&int4, budget, arena8, &mut measure)?;
             let tensors = c.tensors.clone();
             (tensors, Some((budget, c)))
         }
@@ -517,7 +525,7 @@ fn plan_act4(
     Ok(Act4Report {
         int4: chosen.iter().map(|&t| name(t)).collect(),
         kept,
-        arena_int8: crate::rt::arena_bytes(&model8, n, e, gr),
+        arena_int8: arena8,
         budget: budget.map(|(budget, c)| Act4Budget {
             budget,
             arena: c.arena,

@@ -145,27 +145,30 @@ pub struct Range {
 
 /// Per-tensor asymmetric int8 parameters for a real range (widened to include 0).
 pub fn activation_quant(r: Range) -> (f32, i8) {
-    let lo = r.lo.min(0.0);
-    let hi = r.hi.max(0.0);
-    let mut scale = ((hi - lo) / 255.0) as f32;
-    if !scale.is_finite() || scale < f32::MIN_POSITIVE * 256.0 {
-        scale = 1.0 / 255.0;
-    }
-    let zp = (-128.0 - lo / scale as f64).round().clamp(-128.0, 127.0) as i8;
-    (scale, zp)
+    quant_levels(r, -128, 127)
 }
 
 /// Per-tensor asymmetric int4 parameters for a real range (widened to
 /// include 0): 16 levels, zero point in −8..=7 (int4 activations,
 /// `convert --activations int4`).
 pub fn activation_quant4(r: Range) -> (f32, i8) {
+    quant_levels(r, -8, 7)
+}
+
+/// Scale and zero point mapping `r` (widened to include 0) onto
+/// `qmin..=qmax`: `scale = (hi − lo) / (qmax − qmin)` (`1 / (qmax − qmin)`
+/// for an empty or degenerate range), `zp = round(qmin − lo / scale)`.
+fn quant_levels(r: Range, qmin: i8, qmax: i8) -> (f32, i8) {
+    let levels = f64::from(qmax) - f64::from(qmin);
     let lo = r.lo.min(0.0);
     let hi = r.hi.max(0.0);
-    let mut scale = ((hi - lo) / 15.0) as f32;
+    let mut scale = ((hi - lo) / levels) as f32;
     if !scale.is_finite() || scale < f32::MIN_POSITIVE * 256.0 {
-        scale = 1.0 / 15.0;
+        scale = 1.0 / levels as f32;
     }
-    let zp = (-8.0 - lo / scale as f64).round().clamp(-8.0, 7.0) as i8;
+    let zp = (f64::from(qmin) - lo / scale as f64)
+        .round()
+        .clamp(f64::from(qmin), f64::from(qmax)) as i8;
     (scale, zp)
 }
 
