@@ -13,6 +13,7 @@ pub mod out;
 
 pub mod act4;
 pub mod calibrate;
+pub mod channel_search;
 pub mod cli;
 pub mod cmd;
 pub mod compare;
@@ -30,5 +31,6 @@ pub mod reference;
 pub mod reply;
 pub mod rt;
 pub mod spec;
+pub mod split;
 pub mod st;
 pub mod weights;

@@ -7,7 +7,8 @@ use anyhow::{bail, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::calibrate::{self, Method, OutputRange};
-use crate::quantize::{self, Capacity};
+use crate::prec::Prec;
+use crate::quantize::{self, Capacity, WeightPlan};
 use crate::{fsio, spec, st};
 
 mod summary;
@@ -71,6 +72,13 @@ pub struct Args {
     /// this; the chosen plan is printed. An error if even all-int2 misses it.
     #[arg(long, conflicts_with = "flash_budget")]
     pub avg_weight_bits: Option<f64>,
+    /// With `--avg-weight-bits`: choose a precision per layer (`layer`), per
+    /// group of output channels (`channel`: a layer is split into one op per
+    /// precision and a concat, see docs/quantization.md), or both and keep
+    /// the one with the higher top-1 agreement on the calibration graphs
+    /// (`best`).
+    #[arg(long, value_enum, default_value = "best", requires = "avg_weight_bits")]
+    pub precision_grain: Grain,
     /// Largest file size in bytes: layers are switched from int8 to int4
     /// weights, least sensitive first (measured on the calibration graphs),
     /// until the model fits; an error if even all-int4 does not fit.
@@ -151,6 +159,17 @@ impl std::str::FromStr for Int4Rounding {
             )),
         }
     }
+}
+
+/// What `--avg-weight-bits` gives a precision to (`--precision-grain`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Grain {
+    /// Whole layers.
+    Layer,
+    /// Groups of output channels.
+    Channel,
+    /// Both searched; the better on the calibration graphs kept.
+    Best,
 }
 
 /// Activation precision (`--activations`).
@@ -306,6 +325,64 @@ fn quantize_model(
     })
 }
 
+/// `--avg-weight-bits`: the per-layer search, then (by `--precision-grain`)
+/// the per-channel one, keeping the per-channel model when asked or when it
+/// measures better. `plan` becomes the kept model's plan.
+#[allow(clippy::too_many_arguments)]
+fn avg_bits_model(
+    a: &Args,
+    spec: &spec::Spec,
+    g: &st::Graphs,
+    ranges: &std::collections::HashMap<String, calibrate::Range>,
+    cap: Capacity,
+    weight_scales: quantize::WeightScales,
+    plan: &mut WeightPlan,
+    target: f64,
+    act4: bool,
+) -> Result<(quantize::Converted, AvgBits)> {
+    let base = plan.clone();
+    let c = crate::precision::choose_avg(spec, ranges, cap, weight_scales, g, target, &base)?;
+    *plan = c.plan.clone();
+    let mut conv = c.converted;
+    // Every layer int2: no bits left to share out among channels.
+    let all_int2 = conv.layer_bits.iter().all(|(_, p)| p.bits() == 2);
+    let channels = match a.precision_grain {
+        Grain::Layer => None,
+        _ if act4 || all_int2 => None,
+        grain => {
+            let ch = crate::channel_search::choose_avg_channels(
+                spec,
+                ranges,
+                cap,
+                weight_scales,
+                g,
+                target,
+                &base,
+                &conv,
+            )?;
+            if grain == Grain::Channel || ch.is_better() {
+                conv = ch.converted.clone();
+                *plan = WeightPlan {
+                    default: Some(Prec::I8),
+                    layers: conv.layer_bits.clone(),
+                    ..base
+                };
+            }
+            Some(ch)
+        }
+    };
+    let avg = AvgBits {
+        target,
+        got: conv.avg_weight_bits(),
+        plan: conv.layer_bits.clone(),
+        weights: conv.layer_weights.clone(),
+        steps: c.steps,
+        channels,
+        grain: a.precision_grain,
+    };
+    Ok((conv, avg))
+}
+
 /// Runs `convert`.
 pub fn run(a: &Args) -> Result<()> {
     let method: Method = a.calibration.parse()?;
@@ -371,24 +448,18 @@ pub fn run(a: &Args) -> Result<()> {
     };
     let (conv, budget, avg) = match a.avg_weight_bits {
         Some(target) => {
-            let c = crate::precision::choose_avg(
+            let (c, avg) = avg_bits_model(
+                a,
                 &spec,
+                &g,
                 &ranges,
                 cap,
                 weight_scales,
-                &g,
+                &mut plan,
                 target,
-                &plan,
+                act4.is_some(),
             )?;
-            plan = c.plan.clone();
-            let avg = AvgBits {
-                target,
-                got: c.avg_bits,
-                plan: c.converted.layer_bits.clone(),
-                weights: c.converted.layer_weights.clone(),
-                steps: c.steps,
-            };
-            (c.converted, None, Some(avg))
+            (c, None, Some(avg))
         }
         None => {
             let (c, b) = quantize_model(a, &spec, &g, &ranges, cap, weight_scales, &plan)?;

@@ -37,6 +37,37 @@ impl Mat {
     pub fn row(&self, r: usize) -> &[f64] {
         &self.data[r * self.cols..(r + 1) * self.cols]
     }
+
+    /// Rows `keep`, in that order (`None` if one is out of range).
+    pub fn take_rows(&self, keep: &[usize]) -> Option<Mat> {
+        let mut data = Vec::with_capacity(keep.len() * self.cols);
+        for &r in keep {
+            data.extend_from_slice(self.data.get(r * self.cols..(r + 1) * self.cols)?);
+        }
+        Some(Mat {
+            rows: keep.len(),
+            cols: self.cols,
+            data,
+        })
+    }
+
+    /// The columns reordered: new column `j` is old column `perm[j]` (`None`
+    /// unless `perm` has one entry per column, each in range).
+    pub fn permute_cols(&self, perm: &[usize]) -> Option<Mat> {
+        if perm.len() != self.cols || perm.iter().any(|&c| c >= self.cols) {
+            return None;
+        }
+        let data = (0..self.rows)
+            .flat_map(|r| perm.iter().map(move |&c| (r, c)))
+            .map(|(r, c)| self.data[r * self.cols + c])
+            .collect();
+        Some(Mat { data, ..*self })
+    }
+}
+
+/// `v[keep[0]], v[keep[1]], …` (`None` if an index is out of range).
+pub fn take<T: Copy>(v: &[T], keep: &[usize]) -> Option<Vec<T>> {
+    keep.iter().map(|&i| v.get(i).copied()).collect()
 }
 
 /// Neighbourhood aggregation (SAGEConv, EdgeConv).

@@ -8,7 +8,7 @@ use serde_json::json;
 use tinygnn::format::{self as fmt, ConcatPart, Op, TensorDesc};
 use tinygnn::ops;
 
-use super::common::{Act, BatchNorm, Parse, Rows, Tensor};
+use super::common::{take, Act, BatchNorm, Parse, Rows, Tensor};
 use super::describe::{act_str, Describe, Described, Inspect};
 use super::host_op::HostOp;
 use crate::lower::Lower;
@@ -62,6 +62,17 @@ impl HostOp for Norm {
         out
     }
 
+    fn take_channels(&self, keep: &[usize]) -> Option<Self> {
+        let bn = &self.0;
+        Some(Norm(BatchNorm {
+            gamma: take(&bn.gamma, keep)?,
+            beta: take(&bn.beta, keep)?,
+            mean: take(&bn.mean, keep)?,
+            var: take(&bn.var, keep)?,
+            eps: bn.eps,
+        }))
+    }
+
     fn lower(&self, cx: &mut Lower<'_, '_>) -> Result<Op> {
         bail!("{}: batch_norm is folded before lowering", cx.who)
     }
@@ -107,6 +118,10 @@ impl HostOp for Activation {
         Some((input.scale, input.zero_point))
     }
 
+    fn take_channels(&self, _keep: &[usize]) -> Option<Self> {
+        Some(*self)
+    }
+
     fn lower(&self, cx: &mut Lower<'_, '_>) -> Result<Op> {
         Ok(Op::Act(ops::Act {
             input: cx.input(),
@@ -138,6 +153,10 @@ impl HostOp for Identity {
 
     fn reference(&self, ins: &[&Tensor], _g: &Graphs) -> Tensor {
         ins[0].clone()
+    }
+
+    fn take_channels(&self, _keep: &[usize]) -> Option<Self> {
+        Some(*self)
     }
 
     fn lower(&self, cx: &mut Lower<'_, '_>) -> Result<Op> {

@@ -6,7 +6,9 @@ use serde_json::json;
 use tinygnn::format::Op;
 use tinygnn::ops;
 
-use super::common::{gcn_edges, linear, propagate_once, BatchNorm, Mat, Norm, Parse, Rows, Tensor};
+use super::common::{
+    gcn_edges, linear, propagate_once, take, BatchNorm, Mat, Norm, Parse, Rows, Tensor,
+};
 use super::describe::{act_str, Describe, Described, Inspect};
 use super::host_op::HostOp;
 use crate::lower::Lower;
@@ -80,6 +82,22 @@ impl HostOp for Gcn {
 
     fn scaled_mats(&self) -> Option<Vec<&Mat>> {
         Some(vec![&self.w])
+    }
+
+    fn take_channels(&self, keep: &[usize]) -> Option<Self> {
+        Some(Gcn {
+            w: self.w.take_rows(keep)?,
+            b: take(&self.b, keep)?,
+            norm: self.norm,
+        })
+    }
+
+    fn permute_input(&self, perm: &[usize]) -> Option<Self> {
+        Some(Gcn {
+            w: self.w.permute_cols(perm)?,
+            b: self.b.clone(),
+            norm: self.norm,
+        })
     }
 
     /// `Â·x`, the normalised propagation of the input.

@@ -82,6 +82,19 @@ pub trait HostOp: Sized {
         None
     }
 
+    /// The op computing only output channels `keep` (in that order), for
+    /// per-channel weight precision (`crate::split`); `None` when its output
+    /// channels do not depend on disjoint weights (or it has no such form).
+    fn take_channels(&self, _keep: &[usize]) -> Option<Self> {
+        None
+    }
+
+    /// The op reading its (single) input with the channels reordered: new
+    /// input channel `j` is old channel `perm[j]`. `None` when the op cannot.
+    fn permute_input(&self, _perm: &[usize]) -> Option<Self> {
+        None
+    }
+
     /// Quantizes the op and writes its device op.
     fn lower(&self, cx: &mut Lower<'_, '_>) -> Result<Op>;
 }

@@ -5,7 +5,7 @@ use serde_json::json;
 use tinygnn::format::Op;
 use tinygnn::ops;
 
-use super::common::{linear, BatchNorm, Mat, Parse, Rows, Tensor};
+use super::common::{linear, take, BatchNorm, Mat, Parse, Rows, Tensor};
 use super::describe::{act_str, Describe, Described, Inspect};
 use super::host_op::HostOp;
 use crate::lower::Lower;
@@ -57,6 +57,20 @@ impl HostOp for Linear {
 
     fn scaled_mats(&self) -> Option<Vec<&Mat>> {
         Some(vec![&self.w])
+    }
+
+    fn take_channels(&self, keep: &[usize]) -> Option<Self> {
+        Some(Linear {
+            w: self.w.take_rows(keep)?,
+            b: take(&self.b, keep)?,
+        })
+    }
+
+    fn permute_input(&self, perm: &[usize]) -> Option<Self> {
+        Some(Linear {
+            w: self.w.permute_cols(perm)?,
+            b: self.b.clone(),
+        })
     }
 
     fn feedback_input(&self, x: &Tensor, _g: &Graphs) -> Option<Tensor> {

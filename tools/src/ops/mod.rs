@@ -122,6 +122,14 @@ macro_rules! host_ops {
             pub fn fixed_output(&self, input: &TensorDesc) -> Option<(f32, i8)> {
                 match self { $(OpKind::$variant(p) => p.fixed_output(input),)* }
             }
+            /// See [`HostOp::take_channels`].
+            pub fn take_channels(&self, keep: &[usize]) -> Option<OpKind> {
+                match self { $(OpKind::$variant(p) => p.take_channels(keep).map(OpKind::$variant),)* }
+            }
+            /// See [`HostOp::permute_input`].
+            pub fn permute_input(&self, perm: &[usize]) -> Option<OpKind> {
+                match self { $(OpKind::$variant(p) => p.permute_input(perm).map(OpKind::$variant),)* }
+            }
             /// See [`HostOp::lower`].
             pub fn lower(&self, cx: &mut Lower<'_, '_>) -> Result<Op> {
                 match self { $(OpKind::$variant(p) => p.lower(cx),)* }

@@ -7,7 +7,7 @@ use serde_json::json;
 use tinygnn::format::{Op, TensorDesc};
 use tinygnn::ops;
 
-use super::common::{linear, Aggr, BatchNorm, Mat, Parse, Rows, Tensor};
+use super::common::{linear, take, Aggr, BatchNorm, Mat, Parse, Rows, Tensor};
 use super::describe::{act_str, Describe, Described, Inspect};
 use super::host_op::HostOp;
 use crate::lower::Lower;
@@ -148,6 +148,34 @@ impl HostOp for Sage {
     /// With `normalize` the scale is always one per tensor: no choice.
     fn scaled_mats(&self) -> Option<Vec<&Mat>> {
         (!self.normalize).then(|| self.mats())
+    }
+
+    /// Not with `normalize`: the L2 norm mixes the channels.
+    fn take_channels(&self, keep: &[usize]) -> Option<Self> {
+        if self.normalize {
+            return None;
+        }
+        Some(Sage {
+            wl: self.wl.take_rows(keep)?,
+            b: take(&self.b, keep)?,
+            wr: match &self.wr {
+                Some(wr) => Some(wr.take_rows(keep)?),
+                None => None,
+            },
+            ..*self
+        })
+    }
+
+    fn permute_input(&self, perm: &[usize]) -> Option<Self> {
+        Some(Sage {
+            wl: self.wl.permute_cols(perm)?,
+            b: self.b.clone(),
+            wr: match &self.wr {
+                Some(wr) => Some(wr.permute_cols(perm)?),
+                None => None,
+            },
+            ..*self
+        })
     }
 
     /// `[agg(x), x]` (or `agg(x)` without a root weight).

@@ -6,12 +6,14 @@ use std::path::PathBuf;
 use crate::prec::Prec;
 use serde_json::{json, Value};
 
-use super::Args;
+use super::{Args, Grain};
 use crate::calibrate::OutputRange;
+use crate::channel_search::{ChannelChoice, GROUPS};
 use crate::cmd::{cargo_features, features_line, sparse_arena_line};
 use crate::precision::Sensitivity;
 use crate::quantize::{self, Capacity, Converted, WeightPlan};
 use crate::rt;
+use crate::split::ChannelPlan;
 
 /// What `--flash-budget` measured.
 pub struct Budget {
@@ -71,6 +73,10 @@ pub struct AvgBits {
     pub weights: Vec<(String, usize)>,
     /// Every measured step (one layer lowered alone), least harmful first.
     pub steps: Vec<crate::precision::Step>,
+    /// The per-channel search, when it ran.
+    pub channels: Option<ChannelChoice>,
+    /// `--precision-grain`.
+    pub grain: Grain,
 }
 
 impl AvgBits {
@@ -93,6 +99,9 @@ impl AvgBits {
                 );
             }
         }
+        if let Some(ch) = &self.channels {
+            print_channels(ch, self.grain);
+        }
         let list: Vec<String> = self
             .plan
             .iter()
@@ -112,8 +121,79 @@ impl AvgBits {
                 "layer": s.layer, "weights": s.prec.name(), "top1_agreement": s.top1_agreement,
                 "rel_mean_err": s.rel_mean_err,
             })).collect::<Vec<_>>(),
+            "grain": format!("{:?}", self.grain).to_lowercase(),
+            "per_channel": self.channels.as_ref().map(channels_json),
         })
     }
+}
+
+/// Channel groups as `conv1: int4 [0, 3, …], int2 [1, …]`.
+fn groups_str(plans: &[ChannelPlan]) -> String {
+    let one: Vec<String> = plans
+        .iter()
+        .filter(|p| p.groups.len() > 1)
+        .map(|p| {
+            let g: Vec<String> = p
+                .groups
+                .iter()
+                .map(|(q, c)| format!("{} {:?}", q.name(), c))
+                .collect();
+            format!("{}: {}", p.layer, g.join(", "))
+        })
+        .collect();
+    if one.is_empty() {
+        "no layer split".into()
+    } else {
+        one.join("; ")
+    }
+}
+
+fn print_channels(ch: &ChannelChoice, grain: Grain) {
+    outln!("  per channel group (at most {GROUPS} groups a layer), least sensitive first:");
+    for s in &ch.steps {
+        let u = &ch.units[s.unit];
+        let what = match &u.channels {
+            Some(c) => format!("{} {:?}", u.layer, c),
+            None => u.layer.clone(),
+        };
+        outln!(
+            "    {:<5} top-1 agreement {:>7.3}%  mean err/range {:.5}  {what}",
+            s.prec.name(),
+            100.0 * s.top1_agreement,
+            s.rel_mean_err
+        );
+    }
+    let kept = if grain == Grain::Channel || ch.is_better() {
+        "per channel"
+    } else {
+        "per layer"
+    };
+    outln!(
+        "  per layer {:.3} bits, top-1 agreement {:.3}%; per channel {:.3} bits, {:.3}% ({}): kept {kept}",
+        ch.layer_avg_bits,
+        100.0 * ch.layer_score.0,
+        ch.avg_bits,
+        100.0 * ch.score.0,
+        groups_str(&ch.plans)
+    );
+}
+
+fn channels_json(ch: &ChannelChoice) -> Value {
+    json!({
+        "avg_bits": ch.avg_bits,
+        "top1_agreement": ch.score.0, "rel_mean_err": ch.score.1,
+        "per_layer_top1_agreement": ch.layer_score.0, "per_layer_rel_mean_err": ch.layer_score.1,
+        "better": ch.is_better(),
+        "groups": ch.plans.iter().map(|p| json!({
+            "layer": p.layer,
+            "groups": p.groups.iter().map(|(q, c)| json!({"weights": q.name(), "channels": c})).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+        "sensitivity": ch.steps.iter().map(|s| {
+            let u = &ch.units[s.unit];
+            json!({"layer": u.layer, "channels": u.channels, "weights": s.prec.name(),
+                   "top1_agreement": s.top1_agreement, "rel_mean_err": s.rel_mean_err})
+        }).collect::<Vec<_>>(),
+    })
 }
 
 /// Everything `convert` reports.
