@@ -27,7 +27,7 @@ use anyhow::{anyhow, bail, Result};
 
 use crate::calibrate::Range;
 use crate::prec::Prec;
-use crate::precision::score;
+use crate::precision::{greedy, harm, score, Unit, UnitStep};
 use crate::quantize::{self, Capacity, Converted, WeightPlan, WeightScales};
 use crate::reference::{self, Tensor};
 use crate::spec::Spec;
@@ -36,34 +36,6 @@ use crate::st::Graphs;
 
 /// Most channel groups one layer is cut into for the search.
 pub const GROUPS: usize = 4;
-
-/// One unit of the search: some output channels of a layer, or all of a
-/// layer that cannot be split.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Unit {
-    /// Layer name (as `--weights` names it).
-    pub layer: String,
-    /// The channels (`None`: the whole layer).
-    pub channels: Option<Vec<usize>>,
-    /// Weights in the unit.
-    pub weights: usize,
-}
-
-/// One unit lowered alone, as measured.
-#[derive(Debug, Clone, PartialEq)]
-pub struct UnitStep {
-    /// Index into [`ChannelChoice::units`].
-    pub unit: usize,
-    /// The precision it was measured at.
-    pub prec: Prec,
-    /// Bits per weight the converter stored for it at that precision (8 when
-    /// the layer has no form at `prec`).
-    pub bits: u32,
-    /// Top-1 agreement with the float model on the calibration graphs.
-    pub top1_agreement: f64,
-    /// Mean |float − dequantized| of the output over the float output range.
-    pub rel_mean_err: f64,
-}
 
 /// The outcome of [`choose_avg_channels`].
 #[derive(Debug, Clone)]
@@ -157,38 +129,6 @@ fn plans_of(units: &[Unit], precs: &[Prec], layers: &[(String, usize)]) -> Vec<C
         });
     }
     plans
-}
-
-/// Average bits of `precs` given each unit's stored bits at each precision.
-fn avg_bits(units: &[Unit], precs: &[Prec], steps: &[UnitStep]) -> f64 {
-    let (mut bits, mut n) = (0.0, 0.0);
-    for (i, (u, p)) in units.iter().zip(precs).enumerate() {
-        let b = steps
-            .iter()
-            .find(|s| s.unit == i && s.prec == *p)
-            .map_or(p.bits(), |s| s.bits);
-        bits += f64::from(b) * u.weights as f64;
-        n += u.weights as f64;
-    }
-    if n > 0.0 {
-        bits / n
-    } else {
-        8.0
-    }
-}
-
-/// The precision ladder: int8 → int4 → int2.
-const LADDER: [Prec; 3] = [Prec::I8, Prec::I4, Prec::I2];
-
-fn rung(p: Prec) -> usize {
-    LADDER.iter().position(|&x| x == p).unwrap_or(0)
-}
-
-/// Least harmful first: higher agreement, then lower error.
-fn harm(a: &UnitStep, b: &UnitStep) -> std::cmp::Ordering {
-    b.top1_agreement
-        .total_cmp(&a.top1_agreement)
-        .then(a.rel_mean_err.total_cmp(&b.rel_mean_err))
 }
 
 /// Like [`crate::precision::choose_avg`], with groups of output channels as
@@ -285,35 +225,6 @@ fn stored_bits(c: &Converted, u: &Unit, p: Prec) -> u32 {
         .iter()
         .find(|(n, _)| *n == name)
         .map_or(8, |(_, q)| q.bits())
-}
-
-/// Greedy lowering to `target`, then raising back (see the module docs).
-fn greedy(units: &[Unit], steps: &[UnitStep], target: f64) -> Result<Vec<Prec>> {
-    let mut now = vec![Prec::I8; units.len()];
-    while avg_bits(units, &now, steps) > target {
-        let next = steps
-            .iter()
-            .filter(|s| rung(s.prec) == rung(now[s.unit]) + 1)
-            .min_by(|a, b| harm(a, b).then(units[b.unit].weights.cmp(&units[a.unit].weights)));
-        let Some(s) = next else {
-            bail!(
-                "--avg-weight-bits {target}: even all-int2 weights average {:.3} bits (layers that have no 2-bit form keep 8)",
-                avg_bits(units, &now, steps)
-            );
-        };
-        now[s.unit] = s.prec;
-    }
-    for s in steps.iter().rev() {
-        if now[s.unit] != s.prec {
-            continue;
-        }
-        let mut trial = now.clone();
-        trial[s.unit] = LADDER[rung(s.prec) - 1];
-        if avg_bits(units, &trial, steps) <= target {
-            now = trial;
-        }
-    }
-    Ok(now)
 }
 
 /// The search units: each splittable layer's channels in at most

@@ -203,19 +203,107 @@ pub struct AvgChoice {
     pub avg_bits: f64,
 }
 
-/// The precisions a layer may be lowered to, in order: int8 → int4 → int2.
+/// One unit of an average-bits search: a whole layer, or some output
+/// channels of one (the per-channel search, [`crate::channel_search`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Unit {
+    /// Layer name (as `--weights` names it).
+    pub layer: String,
+    /// The channels (`None`: the whole layer).
+    pub channels: Option<Vec<usize>>,
+    /// Weights in the unit.
+    pub weights: usize,
+}
+
+/// One unit lowered alone, as measured.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UnitStep {
+    /// Index of the unit.
+    pub unit: usize,
+    /// The precision it was measured at.
+    pub prec: Prec,
+    /// Bits per weight the converter stored for it at that precision (8 when
+    /// the layer has no form at `prec`).
+    pub bits: u32,
+    /// Top-1 agreement with the float model on the calibration graphs.
+    pub top1_agreement: f64,
+    /// Mean |float − dequantized| of the output over the float output range.
+    pub rel_mean_err: f64,
+}
+
+/// The precisions a unit may be lowered to, in order: int8 → int4 → int2.
 const LADDER: [Prec; 3] = [Prec::I8, Prec::I4, Prec::I2];
+
+fn rung(p: Prec) -> usize {
+    LADDER.iter().position(|&x| x == p).unwrap_or(0)
+}
+
+/// Least harmful first: higher agreement, then lower error.
+pub fn harm(a: &UnitStep, b: &UnitStep) -> std::cmp::Ordering {
+    b.top1_agreement
+        .total_cmp(&a.top1_agreement)
+        .then(a.rel_mean_err.total_cmp(&b.rel_mean_err))
+}
+
+/// Average stored bits of the units at `precs` (weighted by weight count),
+/// each unit's bits at a precision as its measured step stored them.
+pub fn avg_bits(units: &[Unit], precs: &[Prec], steps: &[UnitStep]) -> f64 {
+    let (mut bits, mut n) = (0.0, 0.0);
+    for (i, (u, p)) in units.iter().zip(precs).enumerate() {
+        let b = steps
+            .iter()
+            .find(|s| s.unit == i && s.prec == *p)
+            .map_or(p.bits(), |s| s.bits);
+        bits += f64::from(b) * u.weights as f64;
+        n += u.weights as f64;
+    }
+    if n > 0.0 {
+        bits / n
+    } else {
+        8.0
+    }
+}
+
+/// The greedy of [`choose_avg`] over `units`, with `steps` sorted least
+/// harmful first: from all int8, lower by one rung the unit whose next rung
+/// harms least (ties: more weights) until [`avg_bits`] meets `target`; then
+/// raise back by one rung every unit, most harmful step first, whose raise
+/// still meets it. Fails when every unit is int2 and the target is missed.
+pub fn greedy(units: &[Unit], steps: &[UnitStep], target: f64) -> Result<Vec<Prec>> {
+    let mut now = vec![Prec::I8; units.len()];
+    while avg_bits(units, &now, steps) > target {
+        let next = steps
+            .iter()
+            .filter(|s| rung(s.prec) == rung(now[s.unit]) + 1)
+            .min_by(|a, b| harm(a, b).then(units[b.unit].weights.cmp(&units[a.unit].weights)));
+        let Some(s) = next else {
+            bail!(
+                "--avg-weight-bits {target}: even all-int2 weights average {:.3} bits (layers that have no 2-bit form keep 8)",
+                avg_bits(units, &now, steps)
+            );
+        };
+        now[s.unit] = s.prec;
+    }
+    for s in steps.iter().rev() {
+        if now[s.unit] != s.prec {
+            continue;
+        }
+        let mut trial = now.clone();
+        trial[s.unit] = LADDER[rung(s.prec) - 1];
+        if avg_bits(units, &trial, steps) <= target {
+            now = trial;
+        }
+    }
+    Ok(now)
+}
 
 /// Picks 8, 4 or 2 bits per layer so that the average weight bits
 /// ([`Converted::avg_weight_bits`], weighted by weight count) is at most
 /// `target`. Sensitivity of a layer at a precision = the harm to the output
-/// on `calib` when only that layer is lowered (as [`choose`] measures it).
-/// Greedy: from all-int8, repeatedly lower by one rung of int8 → int4 → int2
-/// the layer whose next rung is least harmful (ties: more bits saved) until
-/// the target is met; then raise back by one rung every layer, most harmful
-/// step first, whose raise still meets the target. `base` gives the
-/// sub-byte options (scales, rounding); its layer map is ignored. Fails when
-/// even all-int2 misses the target.
+/// on `calib` when only that layer is lowered (as [`choose`] measures it);
+/// the plan is [`greedy`]'s over whole layers, converted once. `base` gives
+/// the sub-byte options (scales, rounding); its layer map is ignored. Fails
+/// when even all-int2 misses the target.
 pub fn choose_avg(
     spec: &Spec,
     ranges: &HashMap<String, Range>,
@@ -264,66 +352,51 @@ pub fn choose_avg(
     let f = vals
         .get(out)
         .ok_or_else(|| anyhow!("the float reference did not produce '{out}'"))?;
-    let mut steps = Vec::new();
-    for n in &names {
+    let mut measured = Vec::new();
+    for (i, n) in names.iter().enumerate() {
         for p in [Prec::I4, Prec::I2] {
             let (c, _) = conv(&[(n.clone(), p)])?;
+            let bits = c
+                .layer_bits
+                .iter()
+                .find(|(m, _)| m == n)
+                .map_or(8, |(_, q)| q.bits());
             let (top1_agreement, rel_mean_err) = score(&c, f, calib)?;
-            steps.push(Step {
-                layer: n.clone(),
+            measured.push(UnitStep {
+                unit: i,
                 prec: p,
+                bits,
                 top1_agreement,
                 rel_mean_err,
             });
         }
     }
-    let harm = |a: &Step, b: &Step| {
-        b.top1_agreement
-            .total_cmp(&a.top1_agreement)
-            .then(a.rel_mean_err.total_cmp(&b.rel_mean_err))
-    };
-    steps.sort_by(harm);
-    let weights: HashMap<String, usize> = all8.layer_weights.iter().cloned().collect();
-    let rung = |p: Prec| LADDER.iter().position(|&x| x == p).unwrap_or(0);
-    let mut now: Vec<(String, Prec)> = names.iter().map(|n| (n.clone(), Prec::I8)).collect();
-    let mut c = all8;
-    while c.avg_weight_bits() > target {
-        // The least harmful next rung of any layer; ties: more weights.
-        let next = steps
-            .iter()
-            .filter(|s| {
-                now.iter()
-                    .any(|(n, p)| *n == s.layer && rung(s.prec) == rung(*p) + 1)
-            })
-            .min_by(|a, b| harm(a, b).then(weights.get(&b.layer).cmp(&weights.get(&a.layer))))
-            .cloned();
-        let Some(s) = next else { break };
-        if let Some(e) = now.iter_mut().find(|(n, _)| *n == s.layer) {
-            e.1 = s.prec;
-        }
-        c = conv(&now)?.0;
-    }
-    // Raise back what the target no longer needs, most harmful step first.
-    for s in steps.iter().rev() {
-        let Some(i) = now.iter().position(|(n, p)| *n == s.layer && *p == s.prec) else {
-            continue;
-        };
-        let mut trial = now.clone();
-        trial[i].1 = LADDER[rung(s.prec) - 1];
-        let (t, _) = conv(&trial)?;
-        if t.avg_weight_bits() <= target {
-            now = trial;
-            c = t;
-        }
-    }
+    measured.sort_by(harm);
+    let units: Vec<Unit> = all8
+        .layer_weights
+        .iter()
+        .map(|(n, w)| Unit {
+            layer: n.clone(),
+            channels: None,
+            weights: *w,
+        })
+        .collect();
+    let now = greedy(&units, &measured, target)?;
+    let layers: Vec<(String, Prec)> = names.iter().cloned().zip(now).collect();
+    let (c, plan) = conv(&layers)?;
+    let steps = measured
+        .iter()
+        .map(|s| Step {
+            layer: names[s.unit].clone(),
+            prec: s.prec,
+            top1_agreement: s.top1_agreement,
+            rel_mean_err: s.rel_mean_err,
+        })
+        .collect();
     let avg_bits = c.avg_weight_bits();
     Ok(AvgChoice {
         converted: c,
-        plan: WeightPlan {
-            default: Some(Prec::I8),
-            layers: now,
-            ..base.clone()
-        },
+        plan,
         steps,
         avg_bits,
     })
