@@ -79,7 +79,9 @@ pub fn splittable(spec: &Spec, layer: &str) -> Option<Splittable> {
     let first = spec.ops.iter().position(|o| o.name == layer)?;
     let op = &spec.ops[first];
     let channels = op.channels;
-    if channels < 2 || op.kind.take_channels(&[0]).is_none() {
+    // A per-channel op (a BatchNorm run alone) reads the same channels it
+    // writes: its parts would still read every input channel.
+    if channels < 2 || is_per_channel(&op.kind) || op.kind.take_channels(&[0]).is_none() {
         return None;
     }
     let mut chain = vec![first];

@@ -153,9 +153,15 @@ fn split_refusals() {
     m.act("a1", "relu", "l1");
     let g1 = m.op("g1", "global_mean_pool", &["a1"], json!({}), json!({}));
     let o = m.linear("o", "a1", 4, 3);
-    m.outputs = vec![o];
+    let bn = m.bn("bn", "x", 5);
+    let l2 = m.linear("l2", &bn, 5, 3);
+    m.outputs = vec![o, l2];
     let s = load(&m);
     assert!(split::splittable(&s, "s1").is_none());
+    assert!(
+        split::splittable(&s, "bn").is_none(),
+        "a BatchNorm alone reads its channels"
+    );
     assert!(split::splittable(&s, "l1").is_none(), "read by a pool");
     assert!(split::splittable(&s, &g1).is_none());
 }
