@@ -5,7 +5,8 @@
     accuracy.py --check  do the same into memory and require docs/accuracy.md to be identical
     accuracy.py --check --quick
                          the same without the int4 rounding comparison (six conversions per model
-                         fewer; what CI runs), which is then left out of the comparison too
+                         fewer) and the per-layer/per-channel comparison (two average-bits
+                         searches fewer; what CI runs), which are then left out of the comparison too
 
 Per model (its own convert flags from goals.json are kept):
   * int8:  `tinygnn convert` as the model is bundled;
@@ -15,7 +16,8 @@ Per model (its own convert flags from goals.json are kept):
            calibration graphs (top-1 agreement with float there: the measure a choice is made on);
   * mixed: the same with `--flash-budget B`, B the midpoint of the int8 and int4 file sizes
            (layers switched to int4, least sensitive first, until the file fits);
-  * below four bits: `--weights int2` and `--avg-weight-bits 2`;
+  * below four bits: `--weights int2` and `--avg-weight-bits 2`; and `--avg-weight-bits 3`
+           with `--precision-grain layer` and with `--precision-grain channel`;
   * A4: int8 weights with int4 activations, `--activations int4` (accuracy and arena bytes);
   * A4/B: int4 activations per tensor, `--arena-budget B`, B the midpoint of the int8 and A4 arenas.
 Each is measured with `tinygnn verify --json` on the model's evaluation graphs. Models whose
@@ -44,6 +46,10 @@ QUICK = False
 VARIANTS = ("int4bc", "int4out", "int4rc", "int4gpfq", "int4near", "int4max")
 VARIANTS_HEADING = "## int4 rounding and scales"
 NEXT_HEADING = "## Below four bits"
+# ... and the per-layer/per-channel comparison at 3 bits (two average-bits searches per model).
+GRAIN_HEADING = "## Between two and four bits: per layer or per channel"
+GRAIN_NEXT = "## int4 activations"
+GRAIN_BITS = "3"
 # The accuracy goals: (int8 max drop, int4 max drop) in percentage points.
 GOALS = {"cora-gcn": (0.3, 1.5)}
 # int8 weights with int4 activations (`--activations int4`): max drop in percentage points.
@@ -147,9 +153,66 @@ def measure(name: str) -> dict | None:
         row["a4b_tensors"] = int(m.group(1)) if m else 0
         row["arena_budget"] = arena_budget
         row["sizes"] = sizes
+        if not QUICK:
+            measure_grains(name, graphs, calib, Path(tmp), row)
     row["float"] = row["int8"]["float_accuracy"]
     row["rows"] = row["int8"]["accuracy_rows"]
     return row
+
+
+def measure_grains(name: str, graphs: Path, calib: Path, tmp: Path, row: dict) -> None:
+    """`--avg-weight-bits GRAIN_BITS` per layer and per channel: bits, evaluation accuracy,
+    and the per-channel search's report (calibration agreement of both, layers split)."""
+    for kind, grain in (("g_layer", "layer"), ("g_channel", "channel")):
+        out = tmp / f"{kind}.tgnn"
+        j = json.loads(convert(name, graphs, calib, out,
+                               ["--avg-weight-bits", GRAIN_BITS, "--precision-grain", grain, "--json"]))
+        row[kind] = M.verify(name, out, graphs)
+        row[kind]["bits"] = j["avg_weight_bits"]["chosen"]
+        row[kind]["report"] = j["avg_weight_bits"]["per_channel"]
+
+
+def grain_lines(rows: list[dict]) -> list[str]:
+    pct = lambda x: f"{100 * x:.2f} %"
+    lines = [
+        "",
+        GRAIN_HEADING,
+        "",
+        f"`--avg-weight-bits {GRAIN_BITS}` with `--precision-grain layer` (8, 4 or 2 bits per layer) and",
+        "`--precision-grain channel` (per group of output channels, at most four groups a layer; a",
+        "split layer becomes one op per precision and a concat, see",
+        "[quantization.md §13](quantization.md#13-below-four-bits-int2-ternary-and-an-average-bits-target)).",
+        "*calib agreement* is the top-1 agreement with float on the calibration graphs, which the default",
+        "`--precision-grain best` compares to keep one of the two (ties: the lower output error);",
+        "accuracy is on the evaluation rows as above. *split* lists the layers the per-channel plan",
+        "splits, with the channels at each precision.",
+        "",
+        "| model | per layer: bits, accuracy (Δ pp) | per channel: bits, accuracy (Δ pp) | calib agreement per layer / per channel | `best` keeps | split |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        if QUICK:  # not measured (and cut before the comparison)
+            continue
+        rep = r["g_channel"]["report"]
+        if rep is None:
+            keeps, split = "per layer (every layer int2)", "–"
+            agree = "–"
+        else:
+            keeps = "per channel" if rep["better"] else "per layer"
+            agree = f"{pct(rep['per_layer_top1_agreement'])} / {pct(rep['top1_agreement'])}"
+            parts = []
+            for layer in rep["groups"]:
+                if len(layer["groups"]) > 1:
+                    g = ", ".join(f"{x['weights']} {len(x['channels'])}" for x in layer["groups"])
+                    parts.append(f"`{layer['layer']}` ({g})")
+            split = "; ".join(parts) or "none"
+        lines.append(
+            f"| {r['name']} "
+            + "".join(f"| {r[k]['bits']:.3f}, {pct(r[k]['int8_accuracy'])} ({drop(r, k):+.2f}) "
+                      for k in ("g_layer", "g_channel"))
+            + f"| {agree} | {keeps} | {split} |"
+        )
+    return lines
 
 
 def link_models() -> list[str]:
@@ -294,6 +357,7 @@ def render(rows: list[dict], links: list[dict]) -> str:
             + f"| {r['avg2_bits']}: {r['avg2_layers']} "
             + f"| {' / '.join(pct(r[k]['top1_agreement']) for k in low)} |"
         )
+    lines += grain_lines(rows)
     lines += [
         "",
         "## int4 activations",
@@ -366,9 +430,12 @@ def render(rows: list[dict], links: list[dict]) -> str:
 
 
 def without_variants(text: str) -> str:
-    """The document without its int4 rounding comparison (what `--quick` does not measure)."""
-    a, b = text.find(VARIANTS_HEADING), text.find(NEXT_HEADING)
-    return text[:a] + text[b:] if 0 <= a < b else text
+    """The document without its int4 rounding comparison and its per-layer/per-channel
+    comparison (what `--quick` does not measure)."""
+    for start, end in ((VARIANTS_HEADING, NEXT_HEADING), (GRAIN_HEADING, GRAIN_NEXT)):
+        a, b = text.find(start), text.find(end)
+        text = text[:a] + text[b:] if 0 <= a < b else text
+    return text
 
 
 def main() -> int:
@@ -396,7 +463,7 @@ def main() -> int:
             print("FAIL docs/accuracy.md differs from what scripts/accuracy.py measures now (run it and commit)")
             return 1
         print("ok   docs/accuracy.md matches the measurements"
-              + (" (every table but the int4 rounding comparison: --quick)" if QUICK else ""))
+              + (" (every table but the int4 rounding and per-channel comparisons: --quick)" if QUICK else ""))
         return 0
     DOC.write_text(text)
     print(f"wrote {DOC.relative_to(M.ROOT)}")
