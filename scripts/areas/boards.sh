@@ -20,6 +20,8 @@
 #     data, see models/README.md) cora-gcn, cora-sage, cora-gat, cora-appnp and cora-link on the M4,
 #     the whole 2708-node graph in one inference with sparse int8 features (--sparse; inputs made
 #     into .cache/inputs/<name> by models/make_inputs.py when missing), else visible SKIP lines;
+#     on the nRF52840 memory profile cora-gcn and cora-sage, and cora-gcn converted with
+#     `--avg-weight-bits 3 --precision-grain channel` (a split layer);
 #     the conformance goldens gps_rwse (M0), gps_gine_layer_norm, transformer_h4_mean,
 #     layer_norm, attention_pool and hypergraph_weighted_pool (M4; its bundle carries the
 #     hyperedges);
@@ -117,6 +119,13 @@ cora_runs() {
         cora_input "$name"
         scripts/qemu-run.sh --board nrf52840 --sparse "models/$name/$name.tgnn:.cache/inputs/$name/graphs.safetensors"
     done
+    # Per-channel weight precision (3 bits on average, conv1 split into int4 and int2 parts and
+    # a concat) on the same profile: the split layer's narrower i32 products fit its RAM.
+    if [ -n "${TINYGNN_DATA:-}" ] && [ -f models/cora-gcn/cora-gcn.tgnn ]; then
+        "$TINYGNN_BIN" convert models/cora-gcn/model.safetensors --calib .cache/inputs/cora-gcn/graphs.safetensors \
+            -o "$OUT/cora-gcn-ch3.tgnn" --output-range top2 --avg-weight-bits 3 --precision-grain channel >/dev/null
+        scripts/qemu-run.sh --board nrf52840 --sparse "$OUT/cora-gcn-ch3.tgnn:.cache/inputs/cora-gcn/graphs.safetensors"
+    fi
 }
 qemu_runs() {
     # The defaults (the whole karate graph) on both boards, built and run as on a fresh clone.
