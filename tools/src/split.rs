@@ -95,6 +95,15 @@ pub fn splittable(spec: &Spec, layer: &str) -> Option<Splittable> {
             [] => return None,
             [r] if is_per_channel(&spec.ops[*r].kind) => chain.push(*r),
             _ => {
+                // The parts' names must be free.
+                let taken = chain.iter().any(|&i| {
+                    [Prec::I8, Prec::I4, Prec::I2]
+                        .iter()
+                        .any(|&p| spec.shape_of(&part_name(&spec.ops[i].name, p)).is_some())
+                });
+                if taken {
+                    return None;
+                }
                 let perm: Vec<usize> = (0..channels).collect();
                 let ok = readers.iter().all(|&r| {
                     spec.ops[r].inputs.len() == 1 && spec.ops[r].kind.permute_input(&perm).is_some()

@@ -164,6 +164,14 @@ fn split_refusals() {
     );
     assert!(split::splittable(&s, "l1").is_none(), "read by a pool");
     assert!(split::splittable(&s, &g1).is_none());
+    // A layer whose parts' names are taken stays whole.
+    let mut m = ModelBuilder::new("node", 5, 3);
+    m.linear("l1", "x", 5, 4);
+    m.act("l1.int2", "relu", "l1");
+    let o = m.linear("o", "l1.int2", 4, 3);
+    m.outputs = vec![o];
+    let s = load(&m);
+    assert!(split::splittable(&s, "l1").is_none());
 }
 
 /// The output of the op that produced tensor index `id`, by op index.
