@@ -344,9 +344,12 @@ fn precision_grain_end_to_end() {
     let read = |n: &str| std::fs::read(c.path(n)).unwrap();
     assert_eq!(read("b.tgnn") == read("ch.tgnn"), better);
     assert_eq!(read("b.tgnn") == read("l.tgnn"), !better);
-    // All int2 leaves nothing to share out: no channel search.
-    let two = c.json("two.tgnn", &["--avg-weight-bits", "2"]);
-    assert_eq!(two["avg_weight_bits"]["per_channel"], Value::Null);
+    // All int2 leaves nothing to share out, all int8 needs nothing lowered:
+    // no channel search.
+    for bits in ["2", "8"] {
+        let j = c.json("u.tgnn", &["--avg-weight-bits", bits]);
+        assert_eq!(j["avg_weight_bits"]["per_channel"], Value::Null, "{bits}");
+    }
     // The grain needs a bit budget.
     let o = c.convert("x.tgnn", &["--precision-grain", "channel"]);
     assert_eq!(o.status.code(), Some(2));

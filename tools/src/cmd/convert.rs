@@ -344,11 +344,13 @@ fn avg_bits_model(
     let c = crate::precision::choose_avg(spec, ranges, cap, weight_scales, g, target, &base)?;
     *plan = c.plan.clone();
     let mut conv = c.converted;
-    // Every layer int2: no bits left to share out among channels.
-    let all_int2 = conv.layer_bits.iter().all(|(_, p)| p.bits() == 2);
+    // Every layer int2: no bits left to share out among channels; every
+    // layer int8: the target needs nothing lowered.
+    let uniform = |b: u32| conv.layer_bits.iter().all(|(_, p)| p.bits() == b);
+    let nothing_to_share = uniform(2) || uniform(8);
     let channels = match a.precision_grain {
         Grain::Layer => None,
-        _ if act4 || all_int2 => None,
+        _ if act4 || nothing_to_share => None,
         grain => {
             let ch = crate::channel_search::choose_avg_channels(
                 spec,
