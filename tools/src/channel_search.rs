@@ -23,11 +23,11 @@
 
 use std::collections::HashMap;
 
-use anyhow::{anyhow, bail, Result};
+use anyhow::{bail, Result};
 
 use crate::calibrate::Range;
 use crate::prec::Prec;
-use crate::precision::{greedy, harm, score, Unit, UnitStep};
+use crate::precision::{float_output, greedy, harm, score, Unit, UnitStep};
 use crate::quantize::{self, Capacity, Converted, WeightPlan, WeightScales};
 use crate::reference::{self, Tensor};
 use crate::spec::Spec;
@@ -155,13 +155,7 @@ pub fn choose_avg_channels(
         base,
     };
     let vals = reference::run(spec, calib, |_| {})?;
-    let out = spec
-        .outputs
-        .first()
-        .ok_or_else(|| anyhow!("the model has no output"))?;
-    let f = vals
-        .get(out)
-        .ok_or_else(|| anyhow!("the float reference did not produce '{out}'"))?;
+    let f = float_output(spec, &vals)?;
     let units = make_units(spec, &vals, calib, per_layer);
     let layers: Vec<(String, usize)> = per_layer
         .layer_bits

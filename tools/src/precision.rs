@@ -54,6 +54,17 @@ pub struct Choice {
     pub all_int4_bytes: usize,
 }
 
+/// The float reference's first model output in `vals`, which the searches
+/// score against.
+pub fn float_output<'v>(spec: &Spec, vals: &'v reference::Values) -> Result<&'v Tensor> {
+    let out = spec
+        .outputs
+        .first()
+        .ok_or_else(|| anyhow!("the model has no output"))?;
+    vals.get(out)
+        .ok_or_else(|| anyhow!("the float reference did not produce '{out}'"))
+}
+
 /// Top-1 agreement and relative mean error of `c` against the float output `f` on `g`.
 pub fn score(c: &Converted, f: &Tensor, g: &Graphs) -> Result<(f64, f64)> {
     let model = tinygnn::Model::from_bytes(&c.bytes).map_err(|e| anyhow!("{e}"))?;
@@ -111,13 +122,7 @@ pub fn choose(
             b4 - budget
         );
     }
-    let out = spec
-        .outputs
-        .first()
-        .ok_or_else(|| anyhow!("the model has no output"))?;
-    let f = vals
-        .get(out)
-        .ok_or_else(|| anyhow!("the float reference did not produce '{out}'"))?;
+    let f = float_output(spec, &vals)?;
     let mut sens = Vec::new();
     for (layer, _) in &all8.layer_bits {
         let plan = WeightPlan {
@@ -345,13 +350,7 @@ pub fn choose_avg(
             c2.avg_weight_bits()
         );
     }
-    let out = spec
-        .outputs
-        .first()
-        .ok_or_else(|| anyhow!("the model has no output"))?;
-    let f = vals
-        .get(out)
-        .ok_or_else(|| anyhow!("the float reference did not produce '{out}'"))?;
+    let f = float_output(spec, &vals)?;
     let mut measured = Vec::new();
     for (i, n) in names.iter().enumerate() {
         for p in [Prec::I4, Prec::I2] {
