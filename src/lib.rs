@@ -190,6 +190,9 @@ macro_rules! include_model {
 pub const MAX_TENSORS: usize = 64;
 /// Maximum ops in a model.
 pub const MAX_OPS: usize = 64;
+/// Most states a recurrent model carries ([`Model::states`]): each next
+/// state is a model output, and a model has at most four outputs.
+pub const MAX_STATES: usize = 4;
 /// Maximum channels of one tensor.
 pub const MAX_CHANNELS: usize = 4096;
 /// Maximum edges a model may declare (edge offsets are `u32`).

@@ -28,9 +28,10 @@ pub struct Model<'a> {
     i4: [u32; 2],
     /// The pair capacity ([`format::PairCapacity`]; 0 when absent).
     max_pairs: u32,
-    /// The carried state: (state input tensor, next-state output tensor).
+    /// The carried states: (state input tensor, next-state output tensor)
+    /// pairs, two bytes each, in the file's order (empty: no state).
     #[cfg(feature = "op-recurrent")]
-    state: Option<(u8, u8)>,
+    states: &'a [u8],
 }
 
 /// Reads an op's enum tag (postcard varint) without decoding the op.
@@ -107,14 +108,14 @@ impl<'a> Model<'a> {
             i4: [i4 as u32, (i4 >> 32) as u32],
             max_pairs: 0,
             #[cfg(feature = "op-recurrent")]
-            state: None,
+            states: &[],
         };
         #[cfg(feature = "op-recurrent")]
         {
             // The state record sits after the ops: read it first, so that
             // the state input counts as defined before the first op.
-            let (p, state) = Self::state_trailer(model.skip_ops()?)?;
-            model.state = state;
+            let (p, states) = Self::state_trailer(model.skip_ops()?)?;
+            model.states = states;
             model.validate_ops()?;
             model.check_state()?;
             model.max_pairs = p;
@@ -175,52 +176,57 @@ impl<'a> Model<'a> {
 
     /// Decodes the trailer with a state record (`docs/format.md`, §2): empty;
     /// or the pair capacity alone (`1..=MAX_EDGES`); or the pair capacity
-    /// (`0..=MAX_EDGES`) then the state input and next-state tensor ids (one
-    /// byte each) and nothing after them.
+    /// (`0..=MAX_EDGES`) then `1..=MAX_STATES` (state input, next state)
+    /// tensor-id pairs (one byte each) and nothing after them.
     #[cfg(feature = "op-recurrent")]
-    fn state_trailer(trailer: &[u8]) -> Result<(u32, Option<(u8, u8)>)> {
+    fn state_trailer(trailer: &'a [u8]) -> Result<(u32, &'a [u8])> {
         if trailer.is_empty() {
-            return Ok((0, None));
+            return Ok((0, &[]));
         }
         let (p, rest) = format::take_u32(trailer).ok_or(Error::BadMetadata)?;
         if p > crate::MAX_EDGES {
             return Err(Error::BadMetadata);
         }
-        match *rest {
-            [] if p > 0 => Ok((p, None)),
-            [s_in, s_out] => Ok((p, Some((s_in, s_out)))),
+        let pairs_ok = rest.len() % 2 == 0 && rest.len() <= 2 * crate::MAX_STATES;
+        match rest.len() {
+            0 if p > 0 => Ok((p, rest)),
+            n if n > 0 && pairs_ok => Ok((p, rest)),
             _ => Err(Error::BadMetadata),
         }
     }
 
-    /// Checks the state record ([`Error::InvalidState`]): the state input is
-    /// a node tensor that is neither the model input nor the edge input (and
-    /// no op writes it: single assignment, checked with the ops); the next
-    /// state is a model output other than it, with the same descriptor.
+    /// Checks the state record ([`Error::InvalidState`]): each state input
+    /// is a node tensor that is neither the model input nor the edge input
+    /// (and no op writes it: single assignment, checked with the ops); each
+    /// next state is a model output other than it, with the same
+    /// descriptor; no two states share their input or their next state.
     #[cfg(feature = "op-recurrent")]
     fn check_state(&self) -> Result<()> {
-        let Some((s_in, s_out)) = self.state else {
-            return Ok(());
-        };
-        let (Some(a), Some(b)) = (
-            self.tensors.get(usize::from(s_in)),
-            self.tensors.get(usize::from(s_out)),
-        ) else {
-            return Err(Error::InvalidState);
-        };
-        let ok = a.kind == TensorKind::Node
-            && s_in != self.meta.input
-            && s_in != s_out
-            && self.meta.outputs.contains(&s_out)
-            && a.kind == b.kind
-            && a.channels == b.channels
-            && a.scale.to_bits() == b.scale.to_bits()
-            && a.zero_point == b.zero_point;
-        if ok {
-            Ok(())
-        } else {
-            Err(Error::InvalidState)
+        for (k, (s_in, s_out)) in self.states().enumerate() {
+            let (Some(a), Some(b)) = (
+                self.tensors.get(usize::from(s_in)),
+                self.tensors.get(usize::from(s_out)),
+            ) else {
+                return Err(Error::InvalidState);
+            };
+            let distinct = self
+                .states()
+                .take(k)
+                .all(|(i, o)| i != s_in && o != s_out && i != s_out && o != s_in);
+            let ok = a.kind == TensorKind::Node
+                && s_in != self.meta.input
+                && s_in != s_out
+                && distinct
+                && self.meta.outputs.contains(&s_out)
+                && a.kind == b.kind
+                && a.channels == b.channels
+                && a.scale.to_bits() == b.scale.to_bits()
+                && a.zero_point == b.zero_point;
+            if !ok {
+                return Err(Error::InvalidState);
+            }
         }
+        Ok(())
     }
 
     /// Checks the int4 tensors ([`format::ACT_BITS_FLAG`]): node or graph
@@ -237,7 +243,7 @@ impl<'a> Model<'a> {
             if !self.is_i4(id) {
                 continue;
             }
-            let state = self.state().is_some_and(|(a, b)| a == id || b == id);
+            let state = self.states().any(|(a, b)| a == id || b == id);
             let kind_ok = matches!(d.kind, TensorKind::Node | TensorKind::Graph);
             let zp_ok = (-8..=7).contains(&d.zero_point);
             if !kind_ok || !zp_ok || state || self.meta.outputs.contains(&id) {
@@ -304,9 +310,9 @@ impl<'a> Model<'a> {
         {
             *d = true;
         }
-        // The carried state is defined before the first op.
+        // The carried states are defined before the first op.
         #[cfg(feature = "op-recurrent")]
-        if let Some((s_in, _)) = self.state {
+        for (s_in, _) in self.states() {
             match defined.get_mut(usize::from(s_in)) {
                 Some(d) if !*d && usize::from(s_in) < n => *d = true,
                 _ => return Err(Error::InvalidState),
@@ -469,29 +475,82 @@ impl<'a> Model<'a> {
         false
     }
 
-    /// The carried state of a recurrent model (`op-recurrent`): the state
-    /// input tensor and the output tensor holding the next state (same
-    /// channels, scale and zero point, so the state is carried as int8
-    /// without rescaling). `None` for a model without state.
-    pub fn state(&self) -> Option<(u8, u8)> {
+    /// The carried states of a recurrent model (`op-recurrent`), in the
+    /// file's order: each a (state input tensor, next-state output tensor)
+    /// pair of the same channels, scale and zero point, so the state is
+    /// carried as int8 without rescaling. Empty for a model without state.
+    /// A GRU-style cell carries one state (`h`), an LSTM cell two (`h`, `c`),
+    /// a stack of cells one (or two) per cell.
+    pub fn states(&self) -> impl Iterator<Item = (u8, u8)> + '_ {
         #[cfg(feature = "op-recurrent")]
-        return self.state;
+        let pairs: &[u8] = self.states;
         #[cfg(not(feature = "op-recurrent"))]
-        return None;
+        let pairs: &[u8] = &[];
+        pairs.chunks_exact(2).map(|p| (p[0], p[1]))
     }
 
-    /// The state's descriptor (channels `H`, scale, zero point), if any.
-    pub fn state_desc(&self) -> Option<TensorDesc> {
-        let (s, _) = self.state()?;
+    /// The first carried state ([`Model::states`]), `None` for a model
+    /// without state.
+    pub fn state(&self) -> Option<(u8, u8)> {
+        self.states().next()
+    }
+
+    /// The number of carried states ([`Model::states`]).
+    pub fn num_states(&self) -> usize {
+        self.states().count()
+    }
+
+    /// The descriptor (channels `H`, scale, zero point) of state `k` in
+    /// [`Model::states`]' order, if any.
+    pub fn state_desc_at(&self, k: usize) -> Option<TensorDesc> {
+        let (s, _) = self.states().nth(k)?;
         self.tensors.get(usize::from(s)).copied()
+    }
+
+    /// The first state's descriptor, if any ([`Model::state_desc_at`]`(0)`).
+    pub fn state_desc(&self) -> Option<TensorDesc> {
+        self.state_desc_at(0)
     }
 
     /// The length in int8 values (= bytes) of the state buffer of a graph of
     /// `nodes` nodes that [`crate::Session::run_step`] reads and writes:
-    /// `nodes × H`; 0 for a model without state.
+    /// `nodes × (H₀ + H₁ + …)`, the states one after the other in
+    /// [`Model::states`]' order, each `[nodes, Hₖ]` row-major; 0 for a model
+    /// without state.
     pub fn state_bytes(&self, nodes: usize) -> usize {
-        self.state_desc()
-            .map_or(0, |d| nodes.saturating_mul(usize::from(d.channels)))
+        self.states()
+            .filter_map(|(s, _)| self.tensors.get(usize::from(s)))
+            .fold(0usize, |acc, d| {
+                acc.saturating_add(nodes.saturating_mul(usize::from(d.channels)))
+            })
+    }
+
+    /// Writes the initial (zero) state of a graph of `nodes` nodes into
+    /// `state`: each state's block all its zero point, so that the first
+    /// [`crate::Session::run_step`] starts from `h = 0` (and `c = 0`).
+    ///
+    /// # Errors
+    /// [`Error::StateSize`] unless `state` is [`Model::state_bytes`]`(nodes)`
+    /// long (then nothing is written).
+    pub fn init_state(&self, nodes: usize, state: &mut [i8]) -> Result<()> {
+        let expected = self.state_bytes(nodes);
+        if state.len() != expected {
+            return Err(Error::StateSize {
+                expected: u32::try_from(expected).unwrap_or(u32::MAX),
+                actual: u32::try_from(state.len()).unwrap_or(u32::MAX),
+            });
+        }
+        let mut dst = state.iter_mut();
+        for k in 0..self.num_states() {
+            let Some(d) = self.state_desc_at(k) else {
+                break;
+            };
+            let len = nodes.saturating_mul(usize::from(d.channels));
+            for v in dst.by_ref().take(len) {
+                *v = d.zero_point;
+            }
+        }
+        Ok(())
     }
 
     /// Whether any op reads edge weights.

@@ -182,9 +182,9 @@ impl Plan {
             }
         };
         mark(model.input(), &mut |l| l.keep = true);
-        // The state input is written before the first op, like the input.
+        // The state inputs are written before the first op, like the input.
         #[cfg(feature = "op-recurrent")]
-        if let Some((s, _)) = model.state() {
+        for (s, _) in model.states() {
             mark(s, &mut |l| l.keep = true);
         }
         for &o in model.outputs() {
@@ -203,7 +203,7 @@ impl Plan {
         }
         plan.assign(tensors, model.input(), model.is_i4(model.input()));
         #[cfg(feature = "op-recurrent")]
-        if let Some((s, _)) = model.state() {
+        for (s, _) in model.states() {
             plan.assign(tensors, s, false);
         }
         if let Some(e) = model.edge_input() {
@@ -706,7 +706,7 @@ impl<'a, 'm> Session<'a, 'm> {
     ) -> Result<Output<'_>> {
         self.last = None;
         #[cfg(feature = "op-recurrent")]
-        if self.model.state().is_some() {
+        if self.model.num_states() > 0 {
             return Err(Error::StateRequired);
         }
         let dims = graph::validate(self.model, input)?;
@@ -740,7 +740,9 @@ impl<'a, 'm> Session<'a, 'm> {
         f: impl FnMut(usize, Output<'_>),
     ) -> Result<Output<'_>> {
         self.last = None;
-        let (s_in, s_out) = self.model.state().ok_or(Error::NotRecurrent)?;
+        if self.model.num_states() == 0 {
+            return Err(Error::NotRecurrent);
+        }
         let dims = graph::validate(self.model, input)?;
         let expected = self.model.state_bytes(dims.nodes);
         if state.len() != expected {
@@ -762,32 +764,53 @@ impl<'a, 'm> Session<'a, 'm> {
                 actual: to_u32(self.arena.len()),
             });
         }
-        // The state goes into its slot, which no op writes and no other
+        // Each state goes into its slot, which no op writes and no other
         // tensor shares (it is kept); the run then reads it like any tensor.
-        let l = self
-            .plan
-            .locate(self.model, s_in, dims)
-            .ok_or(Error::InvalidState)?;
-        let start = slack
-            .saturating_add(layout.graph_bytes())
-            .saturating_add(l.offset);
-        let dst = self
-            .arena
-            .get_mut(start..start.saturating_add(l.len()))
-            .ok_or(Error::InvalidState)?;
-        for (d, &v) in dst.iter_mut().zip(state.iter()) {
-            *d = v as u8;
+        // The buffer holds the states one after the other.
+        let mut from = 0usize;
+        for (s_in, _) in self.model.states() {
+            let l = self
+                .plan
+                .locate(self.model, s_in, dims)
+                .ok_or(Error::InvalidState)?;
+            let start = slack
+                .saturating_add(layout.graph_bytes())
+                .saturating_add(l.offset);
+            let dst = self
+                .arena
+                .get_mut(start..start.saturating_add(l.len()))
+                .ok_or(Error::InvalidState)?;
+            let src = state
+                .get(from..from.saturating_add(l.len()))
+                .ok_or(Error::InvalidState)?;
+            for (d, &v) in dst.iter_mut().zip(src) {
+                *d = v as u8;
+            }
+            from = from.saturating_add(l.len());
         }
         self.run_dims(input, dims, true, f)?;
         let (d, slots_start) = self.last.ok_or(Error::InvalidOutputs)?;
-        let next = self
-            .tensor(s_out, d, slots_start)
-            .ok_or(Error::InvalidState)?;
-        if next.data.len() != state.len() {
+        // Every next state is checked before the buffer is written, so that
+        // after an error `state` is unchanged.
+        let mut total = 0usize;
+        for (_, s_out) in self.model.states() {
+            let next = self
+                .tensor(s_out, d, slots_start)
+                .ok_or(Error::InvalidState)?;
+            total = total.saturating_add(next.data.len());
+        }
+        if total != state.len() {
             return Err(Error::InvalidState);
         }
-        for (d, &v) in state.iter_mut().zip(next.data) {
-            *d = v;
+        let mut dst = state.iter_mut();
+        for (_, s_out) in self.model.states() {
+            let next = self
+                .tensor(s_out, d, slots_start)
+                .ok_or(Error::InvalidState)?;
+            // `next.data` first: the zip stops on it without taking from `dst`.
+            for (&v, o) in next.data.iter().zip(dst.by_ref()) {
+                *o = v;
+            }
         }
         self.output(0).ok_or(Error::InvalidOutputs)
     }
@@ -891,7 +914,7 @@ impl<'a, 'm> Session<'a, 'm> {
     ) -> Result<Output<'_>> {
         self.last = None;
         #[cfg(feature = "op-recurrent")]
-        if self.model.state().is_some() {
+        if self.model.num_states() > 0 {
             return Err(Error::StateRequired);
         }
         if self.prepared != Some(graph.stamp) || graph.arena != self.arena.as_ptr() as usize {

@@ -187,3 +187,82 @@ fn mul_saturates_and_rounds() {
         assert_eq!(outs[0].2, want);
     }
 }
+
+/// The testkit's two-state cell (an LSTM's `h` and `c`): x [N,2];
+/// p = x ⊙ h; h' = x + p; c' = c + x/2 (c: scale 0.5, zero point −2).
+fn two_state_cell(mult: i32, shift: i32, states: &[(u8, u8)]) -> Result<Vec<u8>, WriteError> {
+    tinygnn_testkit::two_state_cell(mult, shift, states)
+}
+
+#[test]
+fn two_states_are_carried_each_in_its_own_quantization() {
+    let (mult, shift) = tinygnn::quant::quantize_multiplier(1.0);
+    let bytes = two_state_cell(mult, shift, &[(1, 3), (4, 5)]).unwrap();
+    let model = Model::from_bytes(&bytes).unwrap();
+    assert_eq!(model.num_states(), 2);
+    assert_eq!(model.states().collect::<Vec<_>>(), [(1, 3), (4, 5)]);
+    assert_eq!(model.state_desc_at(1).map(|d| d.zero_point), Some(-2));
+    assert_eq!(model.state_desc_at(2), None);
+    let n = 3;
+    assert_eq!(model.state_bytes(n), 12);
+    // The initial state: each block at its own zero point.
+    let mut state = vec![0i8; 12];
+    model.init_state(n, &mut state).unwrap();
+    assert_eq!(state, [[3i8; 6], [-2i8; 6]].concat());
+    assert_eq!(
+        model.init_state(n, &mut [0i8; 11]),
+        Err(Error::StateSize {
+            expected: 12,
+            actual: 11
+        })
+    );
+    let mut buf = Vec::new();
+    let arena = aligned(&mut buf, model.arena_bytes(n, 0, 1));
+    let mut s = Session::new(&model, arena);
+    let mut rng = Rng(5);
+    let (mut h, mut c) = (vec![3i8; 6], vec![-2i8; 6]);
+    for _ in 0..12 {
+        let x: Vec<i8> = (0..6).map(|_| rng.i8() / 16).collect();
+        let (p, hn) = step_reference(&x, &h, mult, shift);
+        let cn: Vec<i8> = c
+            .iter()
+            .zip(&x)
+            .map(|(&a, &b)| {
+                let sum = (a as i128 + 2) * (1 << 16) + (b as i128) * (1 << 15);
+                (round_shift(sum, 16) - 2).clamp(-128, 127) as i8
+            })
+            .collect();
+        let out = s.run_step(&input(n, &x, &[], &[]), &mut state).unwrap();
+        assert_eq!(out.data, &p[..]);
+        assert_eq!(state, [hn.clone(), cn.clone()].concat());
+        (h, c) = (hn, cn);
+    }
+    assert!(c.iter().any(|&v| v != -2) && h.iter().any(|&v| v != 3));
+}
+
+#[test]
+fn bad_multi_state_records_are_rejected() {
+    let (mult, shift) = tinygnn::quant::quantize_multiplier(1.0);
+    let invalid = Err(WriteError::Invalid(Error::InvalidState));
+    // The same state input twice, the same next state twice, a state
+    // whose next value has another state's quantization.
+    assert_eq!(two_state_cell(mult, shift, &[(1, 3), (1, 5)]), invalid);
+    assert_eq!(two_state_cell(mult, shift, &[(1, 3), (4, 3)]), invalid);
+    assert_eq!(two_state_cell(mult, shift, &[(1, 3), (4, 2)]), invalid);
+    assert_eq!(two_state_cell(mult, shift, &[(1, 5), (4, 3)]), invalid);
+    // A record of an odd length, or of more than MAX_STATES pairs, is
+    // BadMetadata.
+    let good = two_state_cell(mult, shift, &[(1, 3), (4, 5)]).unwrap();
+    let meta_len = u32::from_le_bytes(good[20..24].try_into().unwrap()) as usize;
+    for cut in [1usize, 3] {
+        let mut b = good.clone();
+        b[20..24].copy_from_slice(&((meta_len - cut) as u32).to_le_bytes());
+        tinygnn::format::writer::fix_crc(&mut b);
+        assert_eq!(Model::from_bytes(&b).map(|_| ()), Err(Error::BadMetadata));
+    }
+    let five = [(1, 3), (4, 5), (1, 3), (4, 5), (1, 3)];
+    assert_eq!(
+        two_state_cell(mult, shift, &five[..tinygnn::MAX_STATES + 1]),
+        Err(WriteError::Invalid(Error::BadMetadata))
+    );
+}

@@ -429,11 +429,13 @@ tgnn_status tgnn_model_input_quantization(const struct tgnn_model *model,
 // `model` is NULL or points to a `tgnn_model`; `count` is NULL or writable.
 tgnn_status tgnn_model_num_outputs(const struct tgnn_model *model, size_t *count);
 
-// The state of a recurrent model (a cell carried between steps by
+// The (first) state of a recurrent model (a cell carried between steps by
 // `tgnn_session_run_step`): its channels `H`, so the state of a graph of
-// `N` nodes is `N × H` int8 values (`tgnn_model_state_bytes`), and its
-// quantization, `real = scale · (q − zero_point)`. The initial (zero)
-// state is every value at `zero_point`. Any out-pointer may be NULL.
+// `N` nodes is `N × H` int8 values, and its quantization,
+// `real = scale · (q − zero_point)`. A model may carry several states (an
+// LSTM cell's `h` and `c`): see `tgnn_model_num_states` and
+// `tgnn_model_state_at`; `tgnn_model_state_init` writes the initial (zero)
+// state of all of them. Any out-pointer may be NULL.
 // `TGNN_ERR_NOT_RECURRENT` for a model without state.
 //
 // # Safety
@@ -443,9 +445,43 @@ tgnn_status tgnn_model_state(const struct tgnn_model *model,
                              float *scale,
                              int8_t *zero_point);
 
+// The number of states a recurrent model carries (0 for a model without
+// state; an LSTM cell carries 2, `h` then `c`).
+//
+// # Safety
+// `model` is NULL or points to a `tgnn_model`; `count` is NULL or writable.
+tgnn_status tgnn_model_num_states(const struct tgnn_model *model, size_t *count);
+
+// State `index` (in the order of the state buffer) of a recurrent model:
+// its channels and quantization, as `tgnn_model_state`. Any out-pointer
+// may be NULL. `TGNN_ERR_NOT_RECURRENT` for a model without state,
+// `TGNN_ERR_INVALID_ARGUMENT` for `index ≥ tgnn_model_num_states`.
+//
+// # Safety
+// `model` is NULL or points to a `tgnn_model`; each out-pointer is NULL or writable.
+tgnn_status tgnn_model_state_at(const struct tgnn_model *model,
+                                size_t index,
+                                size_t *channels,
+                                float *scale,
+                                int8_t *zero_point);
+
+// Writes the initial (zero) state of a graph of `nodes` nodes into
+// `state` (`state_len` int8 values, `tgnn_model_state_bytes`): every
+// state's block at its zero point. `TGNN_ERR_STATE_SIZE` for another
+// length (nothing written).
+//
+// # Safety
+// `model` is NULL or points to a `tgnn_model`; `state` is NULL or points
+// to `state_len` writable bytes.
+tgnn_status tgnn_model_state_init(const struct tgnn_model *model,
+                                  size_t nodes,
+                                  int8_t *state,
+                                  size_t state_len);
+
 // The length in bytes (int8 values) of the state buffer that
 // `tgnn_session_run_step` reads and writes for a graph of `nodes` nodes:
-// `nodes × H`; 0 for a model without state.
+// `nodes × (H₀ + H₁ + …)`, the states one after the other
+// (`tgnn_model_state_at`); 0 for a model without state.
 //
 // # Safety
 // `model` is NULL or points to a `tgnn_model`; `bytes` is NULL or writable.

@@ -598,11 +598,13 @@ pub unsafe extern "C" fn tgnn_model_num_outputs(
     code(r)
 }
 
-/// The state of a recurrent model (a cell carried between steps by
+/// The (first) state of a recurrent model (a cell carried between steps by
 /// `tgnn_session_run_step`): its channels `H`, so the state of a graph of
-/// `N` nodes is `N × H` int8 values (`tgnn_model_state_bytes`), and its
-/// quantization, `real = scale · (q − zero_point)`. The initial (zero)
-/// state is every value at `zero_point`. Any out-pointer may be NULL.
+/// `N` nodes is `N × H` int8 values, and its quantization,
+/// `real = scale · (q − zero_point)`. A model may carry several states (an
+/// LSTM cell's `h` and `c`): see `tgnn_model_num_states` and
+/// `tgnn_model_state_at`; `tgnn_model_state_init` writes the initial (zero)
+/// state of all of them. Any out-pointer may be NULL.
 /// `TGNN_ERR_NOT_RECURRENT` for a model without state.
 ///
 /// # Safety
@@ -627,9 +629,84 @@ pub unsafe extern "C" fn tgnn_model_state(
     code(r)
 }
 
+/// The number of states a recurrent model carries (0 for a model without
+/// state; an LSTM cell carries 2, `h` then `c`).
+///
+/// # Safety
+/// `model` is NULL or points to a `tgnn_model`; `count` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn tgnn_model_num_states(
+    model: *const tgnn_model,
+    count: *mut usize,
+) -> tgnn_status {
+    // SAFETY: forwarded from the caller.
+    let r = unsafe { model_ref(model) }.and_then(|m| {
+        // SAFETY: `count` is NULL or writable (caller contract).
+        unsafe { put(count, m.num_states()) }
+    });
+    code(r)
+}
+
+/// State `index` (in the order of the state buffer) of a recurrent model:
+/// its channels and quantization, as `tgnn_model_state`. Any out-pointer
+/// may be NULL. `TGNN_ERR_NOT_RECURRENT` for a model without state,
+/// `TGNN_ERR_INVALID_ARGUMENT` for `index ≥ tgnn_model_num_states`.
+///
+/// # Safety
+/// `model` is NULL or points to a `tgnn_model`; each out-pointer is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn tgnn_model_state_at(
+    model: *const tgnn_model,
+    index: usize,
+    channels: *mut usize,
+    scale: *mut f32,
+    zero_point: *mut i8,
+) -> tgnn_status {
+    // SAFETY: forwarded from the caller.
+    let r = unsafe { model_ref(model) }.and_then(|m| {
+        if m.num_states() == 0 {
+            return Err(TGNN_ERR_NOT_RECURRENT);
+        }
+        let d = m.state_desc_at(index).ok_or(TGNN_ERR_INVALID_ARGUMENT)?;
+        // SAFETY: each pointer is NULL or writable (caller contract).
+        unsafe {
+            put_opt(channels, usize::from(d.channels))?;
+            put_opt(scale, d.scale)?;
+            put_opt(zero_point, d.zero_point)
+        }
+    });
+    code(r)
+}
+
+/// Writes the initial (zero) state of a graph of `nodes` nodes into
+/// `state` (`state_len` int8 values, `tgnn_model_state_bytes`): every
+/// state's block at its zero point. `TGNN_ERR_STATE_SIZE` for another
+/// length (nothing written).
+///
+/// # Safety
+/// `model` is NULL or points to a `tgnn_model`; `state` is NULL or points
+/// to `state_len` writable bytes.
+#[no_mangle]
+pub unsafe extern "C" fn tgnn_model_state_init(
+    model: *const tgnn_model,
+    nodes: usize,
+    state: *mut i8,
+    state_len: usize,
+) -> tgnn_status {
+    // SAFETY: forwarded from the caller.
+    let r = unsafe { model_ref(model) }.and_then(|m| {
+        // SAFETY: `state` points to `state_len` writable bytes (caller contract).
+        let buf = unsafe { slice_mut(state, state_len) }?;
+        m.init_state(nodes, buf)
+            .map_err(|e| status::error_info(e).code)
+    });
+    code(r)
+}
+
 /// The length in bytes (int8 values) of the state buffer that
 /// `tgnn_session_run_step` reads and writes for a graph of `nodes` nodes:
-/// `nodes × H`; 0 for a model without state.
+/// `nodes × (H₀ + H₁ + …)`, the states one after the other
+/// (`tgnn_model_state_at`); 0 for a model without state.
 ///
 /// # Safety
 /// `model` is NULL or points to a `tgnn_model`; `bytes` is NULL or writable.

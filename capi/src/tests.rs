@@ -1288,6 +1288,74 @@ fn run_step(s: &mut tgnn_session, g: &tgnn_graph, state: &mut [i8]) -> tgnn_stat
 }
 
 #[test]
+fn two_states_through_the_c_api() {
+    let (mult, shift) = rt::quant::quantize_multiplier(1.0);
+    let bytes = tinygnn_testkit::two_state_cell(mult, shift, &[(1, 3), (4, 5)]).unwrap();
+    let m = init_model(&bytes);
+    let (mut count, mut channels, mut scale, mut zp, mut len) = (0usize, 0usize, 0f32, 0i8, 0usize);
+    // SAFETY: valid handle and out-pointers.
+    unsafe {
+        assert_eq!(tgnn_model_num_states(&*m, &mut count), TGNN_OK);
+        assert_eq!(
+            tgnn_model_state_at(&*m, 1, &mut channels, &mut scale, &mut zp),
+            TGNN_OK
+        );
+        assert_eq!(
+            tgnn_model_state_at(&*m, 2, null_mut(), null_mut(), null_mut()),
+            TGNN_ERR_INVALID_ARGUMENT
+        );
+        assert_eq!(tgnn_model_state_bytes(&*m, 3, &mut len), TGNN_OK);
+    }
+    assert_eq!((count, channels, scale, zp, len), (2, 2, 0.5, -2, 12));
+    let mut state = vec![0i8; len];
+    // SAFETY: valid handle; `state` holds `len` bytes.
+    unsafe {
+        assert_eq!(
+            tgnn_model_state_init(&*m, 3, state.as_mut_ptr(), len),
+            TGNN_OK
+        );
+        assert_eq!(
+            tgnn_model_state_init(&*m, 3, state.as_mut_ptr(), len - 1),
+            TGNN_ERR_STATE_SIZE
+        );
+    }
+    assert_eq!(state, [[3i8; 6], [-2i8; 6]].concat());
+    // One step through the C API equals the runtime's.
+    let model = rt::Model::from_bytes(&bytes).unwrap();
+    let need = model.arena_bytes(3, 0, 1);
+    let mut c_arena = vec![0u8; need];
+    let mut s = new_session();
+    // SAFETY: valid handles; the arena outlives the session's use.
+    let st = unsafe { tgnn_session_init(&mut *s, &*m, c_arena.as_mut_ptr(), need) };
+    assert_eq!(st, TGNN_OK);
+    let mut rust_arena = vec![0u8; need];
+    let mut rust = rt::Session::new(&model, &mut rust_arena);
+    let mut rust_state = state.clone();
+    let x = [5i8, -7, 9, 1, -3, 4];
+    let g = graph_i8(3, &x);
+    assert_eq!(run_step(&mut s, &g, &mut state), TGNN_OK);
+    rust.run_step(
+        &GraphInput::new(3, Features::I8(&x), &[], &[]),
+        &mut rust_state,
+    )
+    .unwrap();
+    assert_eq!(state, rust_state);
+    assert!(state[6..].iter().any(|&v| v != -2), "c moved: {state:?}");
+    // A model without state.
+    let (kbytes, _, _) = karate();
+    let km = init_model(&kbytes);
+    // SAFETY: valid handle and out-pointers.
+    unsafe {
+        assert_eq!(tgnn_model_num_states(&*km, &mut count), TGNN_OK);
+        assert_eq!(
+            tgnn_model_state_at(&*km, 0, null_mut(), null_mut(), null_mut()),
+            TGNN_ERR_NOT_RECURRENT
+        );
+    }
+    assert_eq!(count, 0);
+}
+
+#[test]
 fn recurrent_steps_through_the_c_api_equal_the_runtime() {
     let (mult, shift) = rt::quant::quantize_multiplier(1.0);
     let bytes = tinygnn_testkit::recurrent_cell(mult, shift);

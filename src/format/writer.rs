@@ -25,8 +25,8 @@ pub struct ModelWriter {
     ops: Vec<Op>,
     /// The pair capacity (0 unless set with [`ModelWriter::set_max_pairs`]).
     max_pairs: u32,
-    /// The state record ([`ModelWriter::set_state`]).
-    state: Option<(u8, u8)>,
+    /// The state record ([`ModelWriter::set_states`]).
+    states: Vec<(u8, u8)>,
     /// Bit `t`: tensor `t` is int4 ([`ModelWriter::set_i4`]).
     i4: u64,
 }
@@ -199,7 +199,14 @@ impl ModelWriter {
     /// first op, and output `state_out` (same descriptor) is written back to
     /// it after the last (`docs/format.md`, the state record).
     pub fn set_state(&mut self, state_in: u8, state_out: u8) {
-        self.state = Some((state_in, state_out));
+        self.set_states(&[(state_in, state_out)]);
+    }
+
+    /// Marks the model recurrent with several carried states (an LSTM's
+    /// `h` and `c`, a stack of cells): (`state_in`, `state_out`) pairs as in
+    /// [`ModelWriter::set_state`], in the order of the caller's state buffer.
+    pub fn set_states(&mut self, states: &[(u8, u8)]) {
+        self.states = states.to_vec();
     }
 
     /// Tensors added so far.
@@ -237,12 +244,12 @@ impl ModelWriter {
         for op in &self.ops {
             meta.extend(postcard::to_stdvec(op).map_err(|_| WriteError::Encode)?);
         }
-        if self.max_pairs > 0 || self.state.is_some() {
+        if self.max_pairs > 0 || !self.states.is_empty() {
             // The optional pair-capacity trailer (`super::PairCapacity`),
             // present (maybe 0) before a state record.
             meta.extend(postcard::to_stdvec(&self.max_pairs).map_err(|_| WriteError::Encode)?);
         }
-        if let Some((s_in, s_out)) = self.state {
+        for &(s_in, s_out) in &self.states {
             meta.extend([s_in, s_out]);
         }
         // The bit-width table (`super::split_bit_table`), only with int4 tensors.

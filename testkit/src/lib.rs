@@ -717,6 +717,57 @@ pub fn recurrent_cell(mult: i32, shift: i32) -> Vec<u8> {
         .expect("the recurrent cell is valid")
 }
 
+/// A cell with two states, as an LSTM's `h` and `c`, each with its own
+/// quantization: x [N,2] (tensor 0); p = x ⊙ h (h: tensor 1, scale 0.25,
+/// zero point 3); h' = x + p (tensor 3); c' = c + x/2 (c: tensor 4, scale
+/// 0.5, zero point −2; c': tensor 5). Outputs [p, h', c'] (tensors 2, 3, 5);
+/// the state record is `states` ([(1, 3), (4, 5)] for the valid cell), so
+/// that tests can also write inconsistent ones.
+pub fn two_state_cell(
+    mult: i32,
+    shift: i32,
+    states: &[(u8, u8)],
+) -> Result<Vec<u8>, tinygnn::format::writer::WriteError> {
+    let mut w = ModelWriter::new();
+    let t = |scale, zero_point| TensorDesc {
+        kind: TensorKind::Node,
+        channels: 2,
+        scale,
+        zero_point,
+    };
+    let x = w.add_tensor(t(0.5, 0));
+    let h = w.add_tensor(t(0.25, 3));
+    let p = w.add_tensor(t(0.125, -1));
+    let hn = w.add_tensor(t(0.25, 3));
+    let c = w.add_tensor(t(0.5, -2));
+    let cn = w.add_tensor(t(0.5, -2));
+    w.add_op(Op::Mul(Mul {
+        a: x,
+        b: h,
+        output: p,
+        mult,
+        shift,
+    }));
+    w.add_op(Op::Add(Add {
+        a: x,
+        b: p,
+        output: hn,
+        mult_a_q16: 1 << 17,
+        mult_b_q16: 1 << 15,
+        act: Activation::None,
+    }));
+    w.add_op(Op::Add(Add {
+        a: c,
+        b: x,
+        output: cn,
+        mult_a_q16: 1 << 16,
+        mult_b_q16: 1 << 15,
+        act: Activation::None,
+    }));
+    w.set_states(states);
+    w.finish(x, &[p, hn, cn], 8, 8, 1)
+}
+
 /// A small ChebConv model: Linear 3 → 4, ChebConv `K = 3` 4 → 5 reading
 /// the edge weights (ReLU), ChebConv `K = 1` 5 → 3, ChebConv `K = 2` 3 → 4.
 /// Output: the last node tensor. Capacity [`EVERY_OP_CAPACITY`].

@@ -628,10 +628,12 @@ fn run_inner<R: Report, C: Clock>(
     // A recurrent model: the state takes the front of the arena (see the crate docs).
     let (state, arena) = split_state(&model, &bundle, arena)?;
     if let (Some(d), Some(st)) = (model.state_desc(), state.as_ref()) {
+        // Every state's channels: the buffer is nodes × (H₀ + H₁ + …).
+        let channels = model.state_bytes(1);
         report.event(&Event::State {
             bytes: st.len(),
-            nodes: (st.len() / usize::from(d.channels.max(1))) as u16,
-            channels: d.channels,
+            nodes: (st.len() / channels.max(1)) as u16,
+            channels: channels as u16,
             zero_point: d.zero_point,
         });
     }
@@ -713,9 +715,9 @@ fn split_state<'a>(
     bundle: &Bundle<'_>,
     arena: &'a mut [u8],
 ) -> Result<(Option<&'a mut [i8]>, &'a mut [u8]), AppError> {
-    let Some(desc) = model.state_desc() else {
+    if model.num_states() == 0 {
         return Ok((None, arena));
-    };
+    }
     let nodes = match bundle.samples().next() {
         Some(s) => usize::from(s.map_err(AppError::Bundle)?.nodes),
         None => 0,
@@ -730,7 +732,9 @@ fn split_state<'a>(
     }
     let (front, rest) = arena.split_at_mut(region);
     let state: &mut [i8] = bytemuck::cast_slice_mut(&mut front[..len]);
-    state.fill(desc.zero_point);
+    model
+        .init_state(nodes, state)
+        .map_err(|error| AppError::Inference { sample: 0, error })?;
     Ok((Some(state), rest))
 }
 
