@@ -73,7 +73,7 @@ pub fn select(model: &Model<'_>, names: &[Option<String>]) -> (BTreeSet<u8>, Vec
     for &o in model.outputs() {
         note(o, "a model output (outputs stay int8)".into());
     }
-    if let Some((s, next)) = model.state() {
+    for (s, next) in model.states() {
         note(s, "the recurrent state".into());
         note(next, "the next recurrent state".into());
     }

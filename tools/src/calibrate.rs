@@ -194,10 +194,9 @@ fn calibrate_values(spec: &Spec, g: &Graphs, progress: impl FnMut(usize)) -> Res
 /// union of their values), so both are quantized alike and the device
 /// carries the int8 state from step to step without a rescale.
 pub fn calibrate_sequence(spec: &Spec, steps: &[Graphs], method: Method) -> Result<Calibration> {
-    let st = spec
-        .state
-        .as_ref()
-        .ok_or_else(|| anyhow::anyhow!("the model has no state: it is not a recurrent cell"))?;
+    if spec.states.is_empty() {
+        bail!("the model has no state: it is not a recurrent cell");
+    }
     if steps.iter().all(|g| g.num_nodes == 0) {
         bail!("calibration: the calibration sequence has no nodes; calibration needs at least one node to choose the int8 ranges");
     }
@@ -224,22 +223,26 @@ pub fn calibrate_sequence(spec: &Spec, steps: &[Graphs], method: Method) -> Resu
         }
     }
     let mut ranges = ranges(&all, method);
-    let mut joint = all[&st.name].data.clone();
-    joint.extend_from_slice(&all[&st.next].data);
-    let r = range_of(&joint, method);
-    ranges.insert(st.name.clone(), r);
-    ranges.insert(st.next.clone(), r);
-    let warnings = check_ranges(&ranges)?;
-    Ok(Calibration {
-        ranges,
-        notes: vec![format!(
+    let mut notes = Vec::new();
+    for st in &spec.states {
+        let mut joint = all[&st.name].data.clone();
+        joint.extend_from_slice(&all[&st.next].data);
+        let r = range_of(&joint, method);
+        ranges.insert(st.name.clone(), r);
+        ranges.insert(st.next.clone(), r);
+        notes.push(format!(
             "state '{}' and its next value '{}': one range [{:.4}, {:.4}] over {} steps",
             st.name,
             st.next,
             r.lo,
             r.hi,
             steps.len()
-        )],
+        ));
+    }
+    let warnings = check_ranges(&ranges)?;
+    Ok(Calibration {
+        ranges,
+        notes,
         warnings,
     })
 }

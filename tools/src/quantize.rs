@@ -253,7 +253,7 @@ fn add_input_bits(
 fn output_quant(
     f: &FOp,
     input: &TensorDesc,
-    state: Option<&(u8, String, TensorDesc)>,
+    states: &[(u8, String, TensorDesc)],
     plan: &WeightPlan,
     next: usize,
     range: &dyn Fn(&str) -> Result<Range>,
@@ -263,7 +263,7 @@ fn output_quant(
         Some(q) => q,
         None => activation_quant(range(&f.name)?),
     };
-    if let Some(s) = next_state_quant(state, f, input)? {
+    if let Some(s) = next_state_quant(states, f, input)? {
         q = s;
     }
     let q4 = int4_quant(&plan.act4, next, &f.name)?;
@@ -289,48 +289,55 @@ fn int4_quant(act4: &crate::act4::Act4Plan, next: usize, name: &str) -> Result<O
     Ok(Some(crate::ops::common::activation_quant4(*r)))
 }
 
-/// The carried state of a recurrent spec (`spec.state`): adds the state
-/// input tensor (quantized by its joint range) and returns its id, the
-/// fused name of the output holding the next state and its descriptor
-/// (which the next state gets exactly); `None` without a state.
-fn add_state(
+/// The carried states of a recurrent spec (`spec.states`): adds each state
+/// input tensor (quantized by its joint range) and returns, per state, its
+/// id, the fused name of the output holding the next state and its
+/// descriptor (which the next state gets exactly); empty without a state.
+fn add_states(
     spec: &Spec,
     fused_outputs: &[String],
     w: &mut ModelWriter,
     ids: &mut HashMap<String, u8>,
     range: &dyn Fn(&str) -> Result<Range>,
-) -> Result<Option<(u8, String, TensorDesc)>> {
-    let Some(st) = &spec.state else {
-        return Ok(None);
-    };
-    let h = add_input(w, (&st.name, st.channels, TensorKind::Node), range)?;
-    ids.insert(st.name.clone(), h);
-    let k = spec
-        .outputs
-        .iter()
-        .position(|o| *o == st.next)
-        .ok_or_else(|| anyhow!("state '{}': '{}' is not an output", st.name, st.next))?;
-    let next = fused_outputs
-        .get(k)
-        .cloned()
-        .ok_or_else(|| anyhow!("state '{}': output {k} is missing after fusion", st.name))?;
-    if next == st.name || next == spec.input {
-        bail!(
-            "state '{}': the next state is an input itself, not computed by an op",
-            st.name
-        );
+) -> Result<Vec<(u8, String, TensorDesc)>> {
+    let mut out = Vec::with_capacity(spec.states.len());
+    for st in &spec.states {
+        let h = add_input(w, (&st.name, st.channels, TensorKind::Node), range)?;
+        ids.insert(st.name.clone(), h);
+        let k = spec
+            .outputs
+            .iter()
+            .position(|o| *o == st.next)
+            .ok_or_else(|| anyhow!("state '{}': '{}' is not an output", st.name, st.next))?;
+        let next = fused_outputs
+            .get(k)
+            .cloned()
+            .ok_or_else(|| anyhow!("state '{}': output {k} is missing after fusion", st.name))?;
+        if next == st.name || next == spec.input || spec.states.iter().any(|o| o.name == next) {
+            bail!(
+                "state '{}': the next state is an input itself, not computed by an op",
+                st.name
+            );
+        }
+        if out.iter().any(|(_, n, _)| *n == next) {
+            bail!(
+                "state '{}': its next value is computed by the same op as another state's",
+                st.name
+            );
+        }
+        out.push((h, next, w.tensors()[h as usize]));
     }
-    Ok(Some((h, next, w.tensors()[h as usize])))
+    Ok(out)
 }
 
 /// The quantization of fused op `f`'s output when it is the next state
 /// ([`add_state`]): the state's own, so it is carried without a rescale.
 fn next_state_quant(
-    state: Option<&(u8, String, TensorDesc)>,
+    states: &[(u8, String, TensorDesc)],
     f: &FOp,
     input: &TensorDesc,
 ) -> Result<Option<(f32, i8)>> {
-    let Some((_, next, h)) = state.filter(|s| s.1 == f.name) else {
+    let Some((_, next, h)) = states.iter().find(|s| s.1 == f.name) else {
         return Ok(None);
     };
     if f.kind
@@ -384,7 +391,7 @@ fn convert_layers(
         Some(&plan.act4),
     )?;
     ids.insert(spec.input.clone(), input);
-    let state = add_state(spec, &fused.outputs, &mut w, &mut ids, &range)?;
+    let states = add_states(spec, &fused.outputs, &mut w, &mut ids, &range)?;
     // The edge-feature input: one Edge tensor, quantized like the node input.
     let mut edge_attr = None;
     if let Some((name, d)) = &spec.edge_input {
@@ -415,14 +422,8 @@ fn convert_layers(
         }
         let in_ids: Vec<u8> = f.inputs.iter().map(|i| ids[i]).collect();
         let in_desc: Vec<TensorDesc> = in_ids.iter().map(|&i| w.tensors()[i as usize]).collect();
-        let ((scale, zero_point), int4) = output_quant(
-            f,
-            &in_desc[0],
-            state.as_ref(),
-            plan,
-            w.tensors().len(),
-            &range,
-        )?;
+        let ((scale, zero_point), int4) =
+            output_quant(f, &in_desc[0], &states, plan, w.tensors().len(), &range)?;
         let out_desc = TensorDesc {
             kind: kind_of(f.rows),
             channels: f.channels as u16,
@@ -463,8 +464,9 @@ fn convert_layers(
         w.set_max_pairs(cap.max_pairs);
     }
     let outputs: Vec<u8> = fused.outputs.iter().map(|o| ids[o]).collect();
-    if let Some((h, next, _)) = &state {
-        w.set_state(*h, ids[next]);
+    if !states.is_empty() {
+        let pairs: Vec<(u8, u8)> = states.iter().map(|(h, next, _)| (*h, ids[next])).collect();
+        w.set_states(&pairs);
     }
     if outputs.len() > 4 {
         bail!("model has {} outputs; the format allows 4", outputs.len());

@@ -22,32 +22,38 @@ pub fn exec_op(kind: &crate::ops::OpKind, ins: &[&Tensor], g: &Graphs) -> Tensor
 /// A recurrent spec (`state`) runs from the zero state ([`run_sequence`]
 /// runs it step by step).
 pub fn run(spec: &Spec, g: &Graphs, progress: impl FnMut(usize)) -> Result<Values> {
-    run_step(spec, g, None, progress)
+    run_step(spec, g, &[], progress)
 }
 
 /// Runs a recurrent spec over `steps` in order, from the zero state, each
-/// step reading the state the previous one computed (`state.next`). Returns
-/// every step's values (the state input included under its name).
+/// step reading the states the previous one computed (each `state.next`).
+/// Returns every step's values (the state inputs included under their names).
 pub fn run_sequence(spec: &Spec, steps: &[Graphs]) -> Result<Vec<Values>> {
-    let st = spec
-        .state
-        .as_ref()
-        .ok_or_else(|| anyhow!("the model has no state: it is not a recurrent cell"))?;
-    let mut h: Option<Tensor> = None;
+    if spec.states.is_empty() {
+        return Err(anyhow!(
+            "the model has no state: it is not a recurrent cell"
+        ));
+    }
+    let mut h: Vec<Tensor> = Vec::new();
     let mut out = Vec::with_capacity(steps.len());
     for g in steps {
-        let vals = run_step(spec, g, h.as_ref(), |_| {})?;
-        h = Some(vals[&st.next].clone());
+        let vals = run_step(spec, g, &h, |_| {})?;
+        h = spec
+            .states
+            .iter()
+            .map(|st| vals[&st.next].clone())
+            .collect();
         out.push(vals);
     }
     Ok(out)
 }
 
-/// One step: [`run`] with the state `h` (`[N, H]`; zeros when `None`).
+/// One step: [`run`] with the states `h` (each `[N, H]`, in
+/// `spec.states`' order; all zeros when `h` is empty).
 pub fn run_step(
     spec: &Spec,
     g: &Graphs,
-    h: Option<&Tensor>,
+    h: &[Tensor],
     mut progress: impl FnMut(usize),
 ) -> Result<Values> {
     if g.channels != spec.in_channels {
@@ -67,8 +73,15 @@ pub fn run_step(
             data: g.x.iter().map(|&v| v as f64).collect(),
         },
     );
-    if let Some(st) = &spec.state {
-        let t = match h {
+    if !h.is_empty() && h.len() != spec.states.len() {
+        return Err(anyhow!(
+            "{} state tensors given, the model carries {}",
+            h.len(),
+            spec.states.len()
+        ));
+    }
+    for (k, st) in spec.states.iter().enumerate() {
+        let t = match h.get(k) {
             Some(t) if t.rows == g.num_nodes && t.channels == st.channels => t.clone(),
             Some(t) => {
                 return Err(anyhow!(

@@ -372,13 +372,14 @@ pub fn run_sequence(
     steps: &[Graphs],
     mut trace: impl FnMut(usize, usize, &RunOutput),
 ) -> Result<(Vec<StepOutputs>, usize)> {
-    let desc = model.state_desc().ok_or_else(|| {
-        anyhow!(
-            "the model carries no state: it is not a recurrent cell (run it without --sequence)"
-        )
-    })?;
+    if model.num_states() == 0 {
+        bail!("the model carries no state: it is not a recurrent cell (run it without --sequence)");
+    }
     let n = steps.first().map_or(0, |g| g.num_nodes);
-    let mut state = vec![desc.zero_point; model.state_bytes(n)];
+    let mut state = vec![0i8; model.state_bytes(n)];
+    model
+        .init_state(n, &mut state)
+        .map_err(|e| anyhow!("runtime: {e}"))?;
     let mut arena_max = 0usize;
     let mut out = Vec::with_capacity(steps.len());
     for (t, g) in steps.iter().enumerate() {

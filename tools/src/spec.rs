@@ -56,8 +56,9 @@ pub struct Spec {
     pub ops: Vec<SpecOp>,
     /// Output names.
     pub outputs: Vec<String>,
-    /// The carried state of a recurrent cell, if any.
-    pub state: Option<State>,
+    /// The carried states of a recurrent cell, in the order of the state
+    /// buffer (empty: not recurrent; an LSTM cell carries `h` and `c`).
+    pub states: Vec<State>,
 }
 
 /// The carried state of a recurrent cell (`forward(x, edge_index, …, h)`
@@ -79,7 +80,7 @@ impl Spec {
         if name == self.input {
             return Some((Rows::Node, self.in_channels));
         }
-        if let Some(st) = self.state.as_ref().filter(|s| s.name == name) {
+        if let Some(st) = self.states.iter().find(|s| s.name == name) {
             return Some((Rows::Node, st.channels));
         }
         self.ops
@@ -100,7 +101,15 @@ struct RawSpec {
     ops: Vec<RawOp>,
     outputs: Vec<String>,
     #[serde(default)]
-    state: Option<RawState>,
+    state: Option<RawStates>,
+}
+
+/// `"state"`: one object, or a list of them for several carried states.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawStates {
+    One(RawState),
+    Many(Vec<RawState>),
 }
 
 #[derive(Deserialize)]
@@ -136,7 +145,7 @@ pub fn load(path: &std::path::Path) -> Result<Spec> {
 
 /// Parses the spec of a model file and checks it against its tensors.
 pub fn parse(file: &ModelFile) -> Result<Spec> {
-    let raw: RawSpec = serde_json::from_str(&file.spec_json)
+    let mut raw: RawSpec = serde_json::from_str(&file.spec_json)
         .map_err(|e| anyhow!("spec JSON is malformed: {e}"))?;
     if raw.tinygnn_spec != 1 {
         bail!(
@@ -155,21 +164,7 @@ pub fn parse(file: &ModelFile) -> Result<Spec> {
     }
     let mut shapes: HashMap<String, (Rows, usize)> = HashMap::new();
     shapes.insert(raw.input.name.clone(), (Rows::Node, raw.input.channels));
-    if let Some(st) = &raw.state {
-        if st.channels == 0 || shapes.contains_key(&st.name) {
-            bail!(
-                "spec state '{}' has 0 channels or reuses the input's name",
-                st.name
-            );
-        }
-        if task != Task::Node {
-            bail!(
-                "spec state '{}': a recurrent cell must be a node-level task",
-                st.name
-            );
-        }
-        shapes.insert(st.name.clone(), (Rows::Node, st.channels));
-    }
+    let states = parse_states(raw.state.take(), task, &mut shapes)?;
     let mut ops = Vec::new();
     let edge_input = raw
         .edge_input
@@ -245,8 +240,76 @@ pub fn parse(file: &ModelFile) -> Result<Spec> {
             );
         }
     }
-    if let Some(st) = &raw.state {
-        if !raw.outputs.contains(&st.next) {
+    check_next_states(&states, &raw.outputs, &shapes)?;
+    Ok(Spec {
+        task,
+        input: raw.input.name,
+        in_channels: raw.input.channels,
+        edge_input: raw.edge_input.map(|e| (e.name, e.channels)),
+        ops,
+        outputs: raw.outputs,
+        states: states
+            .into_iter()
+            .map(|s| State {
+                name: s.name,
+                channels: s.channels,
+                next: s.next,
+            })
+            .collect(),
+    })
+}
+
+/// The spec's `state` (one object or a list) as a list, each state's name
+/// checked and added to `shapes` (node-level, like the input).
+fn parse_states(
+    raw: Option<RawStates>,
+    task: Task,
+    shapes: &mut HashMap<String, (Rows, usize)>,
+) -> Result<Vec<RawState>> {
+    let states = match raw {
+        None => Vec::new(),
+        Some(RawStates::One(s)) => vec![s],
+        Some(RawStates::Many(v)) if !v.is_empty() && v.len() <= tinygnn::MAX_STATES => v,
+        Some(RawStates::Many(v)) => bail!(
+            "spec state: {} states; a recurrent cell carries 1 to {}",
+            v.len(),
+            tinygnn::MAX_STATES
+        ),
+    };
+    for st in &states {
+        if st.channels == 0 || shapes.contains_key(&st.name) {
+            bail!(
+                "spec state '{}' has 0 channels or reuses the input's or another state's name",
+                st.name
+            );
+        }
+        if task != Task::Node {
+            bail!(
+                "spec state '{}': a recurrent cell must be a node-level task",
+                st.name
+            );
+        }
+        shapes.insert(st.name.clone(), (Rows::Node, st.channels));
+    }
+    Ok(states)
+}
+
+/// Each state's next value: one of the outputs, a node-level tensor of the
+/// state's channels computed by an op, and not another state's.
+fn check_next_states(
+    states: &[RawState],
+    outputs: &[String],
+    shapes: &HashMap<String, (Rows, usize)>,
+) -> Result<()> {
+    for (k, st) in states.iter().enumerate() {
+        if states[..k].iter().any(|o| o.next == st.next) {
+            bail!(
+                "spec state '{}': its next value '{}' is another state's next value",
+                st.name,
+                st.next
+            );
+        }
+        if !outputs.contains(&st.next) {
             bail!(
                 "spec state '{}': its next value '{}' is not one of the outputs",
                 st.name,
@@ -262,17 +325,5 @@ pub fn parse(file: &ModelFile) -> Result<Spec> {
             );
         }
     }
-    Ok(Spec {
-        task,
-        input: raw.input.name,
-        in_channels: raw.input.channels,
-        edge_input: raw.edge_input.map(|e| (e.name, e.channels)),
-        ops,
-        outputs: raw.outputs,
-        state: raw.state.map(|s| State {
-            name: s.name,
-            channels: s.channels,
-            next: s.next,
-        }),
-    })
+    Ok(())
 }

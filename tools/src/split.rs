@@ -70,7 +70,7 @@ fn readers_of(spec: &Spec, name: &str) -> Vec<usize> {
 
 /// Whether tensor `name` is a model output or the recurrent state's next value.
 fn is_exposed(spec: &Spec, name: &str) -> bool {
-    spec.outputs.iter().any(|o| o == name) || spec.state.as_ref().is_some_and(|s| s.next == name)
+    spec.outputs.iter().any(|o| o == name) || spec.states.iter().any(|s| s.next == name)
 }
 
 /// Layer `layer` as a [`Splittable`], or `None` when its channels cannot

@@ -65,7 +65,7 @@ fn check(dir: &Path) -> Result<String> {
     let file = st::read_model_file(&dir.join("model.safetensors"))?;
     let spec = spec::parse(&file)?;
     let g = st::read_graphs(&dir.join("graphs.safetensors"))?;
-    if spec.state.is_some() {
+    if !spec.states.is_empty() {
         return check_sequence(dir, &spec, &g);
     }
     let vals = reference::run(&spec, &g, |_| {})?;

@@ -261,6 +261,25 @@ fn wrong_uses_are_refused() {
         &tinygnn(&[&"convert", &model, &"--calib", &calib, &"-o", &out]),
         &["h_next", "not one of the outputs"],
     );
+    // State lists: empty, two states with one next value, a name used twice.
+    let (m, spec) = tgcn();
+    let spec: Value = serde_json::from_str(&spec).unwrap();
+    let h = json!({"name": "h", "channels": H, "next": "h_next"});
+    let h2 = json!({"name": "h2", "channels": H, "next": "h_next"});
+    for (state, words) in [
+        (json!([]), vec!["0 states", "1 to 4"]),
+        (json!([h, h2]), vec!["'h2'", "another state's next value"]),
+        (json!([h, h]), vec!["'h'", "another state's name"]),
+    ] {
+        let mut s = spec.clone();
+        s["state"] = state;
+        std::fs::write(&model, m.bytes_with_spec(&s.to_string())).unwrap();
+        let words: Vec<&str> = words.to_vec();
+        fails(
+            &tinygnn(&[&"convert", &model, &"--calib", &calib, &"-o", &out]),
+            &words,
+        );
+    }
 }
 
 /// Sub-byte weights in a cell (rounded to nearest, the default there): the
@@ -340,13 +359,19 @@ fn sub_byte_weights_in_a_cell() {
     }
 }
 
-/// The `gconvgru_seq` golden (torch-geometric-temporal's GConvGRU form:
-/// ChebConv K = 3 in the gates, exported by `tinygnn.export`) through the
-/// CLI: convert on its own sequence, `run --sequence` equals a direct
-/// `Session::run_step` loop, `verify --sequence` agrees step by step.
-#[test]
-fn gconvgru_golden_converts_runs_and_verifies() {
-    let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/conformance/gconvgru_seq");
+/// A recurrent golden through the CLI: convert on its own sequence (12
+/// steps), `run --sequence` equals a direct `Session::run_step` loop from
+/// `Model::init_state`, `verify --sequence` agrees at every step at least
+/// `min_agree`. Returns `inspect --json` and `verify --json`.
+fn golden_through_cli(
+    name: &str,
+    ops: (&str, usize),
+    states: usize,
+    min_agree: f64,
+) -> (Value, Value) {
+    let golden = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/conformance")
+        .join(name);
     let (model, seq) = (
         golden.join("model.safetensors"),
         golden.join("graphs.safetensors"),
@@ -361,10 +386,11 @@ fn gconvgru_golden_converts_runs_and_verifies() {
         serde_json::from_str(&ok(&tinygnn(&[&"inspect", &tgnn, &"--json"]))).unwrap();
     let names = op_names(&inspect);
     assert_eq!(
-        names.iter().filter(|&&n| n == "cheb_conv").count(),
-        6,
+        names.iter().filter(|&&n| n == ops.0).count(),
+        ops.1,
         "{names:?}"
     );
+    assert_eq!(inspect["states"].as_array().unwrap().len(), states);
     let bytes_path = dir.path().join("out.bin");
     let v: Value = serde_json::from_str(&ok(&tinygnn(&[
         &"run",
@@ -385,11 +411,13 @@ fn gconvgru_golden_converts_runs_and_verifies() {
     // A plain run_step loop on the runtime gives the same bytes.
     let bytes = std::fs::read(&tgnn).unwrap();
     let m = Model::from_bytes(&bytes).unwrap();
+    assert_eq!(m.num_states(), states);
     let g = tinygnn_cli::st::read_graphs(&seq).unwrap();
     let steps = g.sequence_steps().unwrap();
     let n = steps[0].num_nodes;
-    let d = m.state_desc().unwrap();
-    let mut state = vec![d.zero_point; m.state_bytes(n)];
+    let mut state = vec![0i8; m.state_bytes(n)];
+    m.init_state(n, &mut state).unwrap();
+    assert_eq!(v["state_bytes"], state.len());
     let mut direct = Vec::new();
     for s in &steps {
         let mut arena = vec![0u8; m.arena_bytes(n, s.num_edges(), 1) + 8];
@@ -410,6 +438,32 @@ fn gconvgru_golden_converts_runs_and_verifies() {
     ])))
     .unwrap();
     assert_eq!(v["steps"], 12);
+    assert_eq!(v["states"].as_array().unwrap().len(), states);
     let min = v["min_top1_agreement"].as_f64().unwrap();
-    assert!(min >= 0.9, "min agreement {min}: {v}");
+    assert!(min >= min_agree, "min agreement {min}: {v}");
+    (inspect, v)
+}
+
+/// The `gconvgru_seq` golden (torch-geometric-temporal's GConvGRU form:
+/// ChebConv K = 3 in the gates, exported by `tinygnn.export`) through the
+/// CLI.
+#[test]
+fn gconvgru_golden_converts_runs_and_verifies() {
+    golden_through_cli("gconvgru_seq", ("cheb_conv", 6), 1, 0.9);
+}
+
+/// Two states: the `gconvlstm_seq` golden (GConvLSTM's form, ChebConv K = 2
+/// and peepholes) and `lstm_cell_seq` (`torch.nn.LSTMCell`) carry `h` and
+/// `c`, each in its own quantization, at ≥ 95 % agreement at every step.
+#[test]
+fn lstm_goldens_carry_h_and_c() {
+    let (_, v) = golden_through_cli("gconvlstm_seq", ("cheb_conv", 8), 2, 0.95);
+    let st = v["states"].as_array().unwrap();
+    assert_eq!(
+        (st[0]["name"].as_str(), st[1]["name"].as_str()),
+        (Some("h"), Some("c"))
+    );
+    // h = o ⊙ tanh(c) stays in (−1, 1); c does not: their scales differ.
+    assert_ne!(st[0]["scale"], st[1]["scale"]);
+    golden_through_cli("lstm_cell_seq", ("mul", 3), 2, 0.95);
 }

@@ -407,9 +407,9 @@ pub fn run(a: &Args) -> Result<()> {
     }
     // A recurrent cell: the calibration file is one sequence (its graphs are
     // the steps), calibrated on the unrolled float run from the zero state.
-    let steps = match spec.state {
-        Some(_) => Some(g.sequence_steps()?),
-        None => None,
+    let steps = match spec.states.is_empty() {
+        false => Some(g.sequence_steps()?),
+        true => None,
     };
     let cap = capacity(a, steps.as_ref().map_or(&g, |s| &s[0]))?;
     if let Some(steps) = &steps {

@@ -81,6 +81,7 @@ pub fn describe(model: &Model<'_>, file_len: usize) -> Value {
         "outputs": model.outputs(),
         "uses_edge_weight": model.uses_edge_weight(),
         "state": model.state().map(|(i, o)| json!({"input": i, "next": o})),
+        "states": model.states().map(|(i, o)| json!({"input": i, "next": o})).collect::<Vec<_>>(),
         "ops": list,
         "tensors": tensors.iter().enumerate().map(|(i, t)| json!({
             "id": i, "kind": kind_str(t.kind), "channels": t.channels,

@@ -49,7 +49,7 @@ pub fn run(a: &Args) -> Result<()> {
     if a.sequence {
         return run_sequence(a, &model, &g);
     }
-    if model.state().is_some() {
+    if model.num_states() > 0 {
         anyhow::bail!(
             "{}: the model is a recurrent cell (it carries a state); run it with --sequence",
             a.model.display()
@@ -126,6 +126,7 @@ fn run_sequence(a: &Args, model: &Model<'_>, g: &st::Graphs) -> Result<()> {
             "sequence": true, "steps": steps_json.len(), "nodes": steps.first().map_or(0, |s| s.num_nodes),
             "arena_bytes": arena, "state_bytes": model.state_bytes(steps.first().map_or(0, |s| s.num_nodes)),
             "state": {"input": s_in, "next": s_out},
+            "states": model.states().map(|(i, o)| json!({"input": i, "next": o})).collect::<Vec<_>>(),
             "per_step": steps_json,
         });
         outln!("{}", serde_json::to_string_pretty(&v)?);

@@ -92,7 +92,7 @@ pub fn run(a: &Args) -> Result<()> {
     if a.sequence {
         return verify_sequence(a, &spec, &model, &g);
     }
-    if model.state().is_some() {
+    if model.num_states() > 0 {
         bail!(
             "{}: the model is a recurrent cell (it carries a state); verify it with --sequence",
             a.model.display()
@@ -203,33 +203,49 @@ fn verify_sequence(
     model: &Model<'_>,
     g: &st::Graphs,
 ) -> Result<()> {
-    let st_spec = spec.state.as_ref().ok_or_else(|| {
-        anyhow!(
+    if spec.states.is_empty() {
+        bail!(
             "{}: the float model is not a recurrent cell",
             a.float_model.display()
-        )
-    })?;
+        );
+    }
     let steps = g.sequence_steps()?;
     let fsteps = reference::run_sequence(spec, &steps)?;
     let (qsteps, _) = rt::run_sequence(model, &steps, |_, _, _| {})?;
-    let sd = model
-        .state_desc()
-        .ok_or_else(|| anyhow!("{}: the int8 model carries no state", a.model.display()))?;
+    let descs: Vec<_> = (0..model.num_states())
+        .filter_map(|k| model.state_desc_at(k))
+        .collect();
+    if descs.len() != spec.states.len() {
+        bail!(
+            "{} carries {} states, the float model {}",
+            a.model.display(),
+            descs.len(),
+            spec.states.len()
+        );
+    }
     let mut rows = Vec::new();
     for (t, (fv, q)) in fsteps.iter().zip(&qsteps).enumerate() {
         let c =
             compare(&fv[&spec.outputs[0]], &q.outputs[0]).with_context(|| format!("step {t}"))?;
-        let fh = &fv[&st_spec.next];
-        let (mut max_e, mut sum_e) = (0f64, 0f64);
-        for (i, (&qv, &fv)) in q.state.iter().zip(&fh.data).enumerate() {
-            let _ = i;
-            let e = (crate::ops::common::dequantize_value(qv, sd.scale, sd.zero_point) - fv).abs();
-            max_e = max_e.max(e);
-            sum_e += e;
+        // The int8 state buffer holds the states one after the other.
+        let (mut max_e, mut sum_e, mut count) = (0f64, 0f64, 0usize);
+        let mut qrest = q.state.as_slice();
+        for (st, d) in spec.states.iter().zip(&descs) {
+            let fh = &fv[&st.next];
+            let (qh, tail) = qrest.split_at(fh.data.len().min(qrest.len()));
+            qrest = tail;
+            for (&qv, &fv) in qh.iter().zip(&fh.data) {
+                let e =
+                    (crate::ops::common::dequantize_value(qv, d.scale, d.zero_point) - fv).abs();
+                max_e = max_e.max(e);
+                sum_e += e;
+                count += 1;
+            }
         }
-        let mean_e = sum_e / (q.state.len().max(1) as f64);
+        let mean_e = sum_e / (count.max(1) as f64);
         rows.push((t, c, max_e, mean_e));
     }
+    let sd = descs[0];
     let min_agree = rows
         .iter()
         .map(|r| r.1.top1_agreement)
@@ -254,17 +270,24 @@ fn verify_sequence(
             "min_top1_agreement": if rows.is_empty() { None } else { Some(min_agree) },
             "mean_top1_agreement": mean_agree, "worst_step": worst,
             "state_scale": sd.scale, "state_zero_point": sd.zero_point,
+            "states": spec.states.iter().zip(&descs).map(|(st, d)| json!({
+                "name": st.name, "channels": st.channels, "scale": d.scale,
+                "zero_point": d.zero_point})).collect::<Vec<_>>(),
             "per_step": per_step,
         });
         outln!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(());
     }
-    outln!(
-        "sequence: {} steps, state step {:.6} (scale), zero point {}",
-        rows.len(),
-        sd.scale,
-        sd.zero_point
-    );
+    outln!("sequence: {} steps", rows.len());
+    for (st, d) in spec.states.iter().zip(&descs) {
+        outln!(
+            "state '{}' ({} channels): step {:.6} (scale), zero point {}",
+            st.name,
+            st.channels,
+            d.scale,
+            d.zero_point
+        );
+    }
     outln!("step  top-1 agreement  max abs err  state max err  state mean err");
     for (t, c, me, ae) in &rows {
         outln!(
