@@ -16,6 +16,7 @@ torch/PyG version. Every input graph contains self-loops, duplicate edges and is
 from __future__ import annotations
 
 import argparse
+import inspect
 import filecmp
 import sys
 import tempfile
@@ -86,7 +87,7 @@ def perturb(model: torch.nn.Module, gen: torch.Generator) -> torch.nn.Module:
     zero biases and identity BatchNorm, which would hide parameter mix-ups)."""
     with torch.no_grad():
         for name, p in model.named_parameters():
-            if name.endswith("bias"):
+            if name.endswith("bias") or name.rsplit(".", 1)[-1] in ("b_i", "b_f", "b_c", "b_o"):
                 p.copy_(0.5 * torch.randn(p.shape, generator=gen))
         for m in model.modules():
             if isinstance(m, torch.nn.BatchNorm1d):
@@ -919,6 +920,73 @@ class GConvGRUHead(torch.nn.Module):
         return self.out(torch.relu(h)), h
 
 
+class GConvLSTM(torch.nn.Module):
+    """torch_geometric_temporal.nn.recurrent.GConvLSTM (gconv_lstm.py) in plain PyG: every
+    gate ChebConv(X) + ChebConv(H) + a learned bias b [1, H], the input, forget and output
+    gates also a peephole w_c ⊙ C (w_c [1, H], glorot; the output gate's on the new C);
+    C' = F ⊙ C + I ⊙ tanh(…), H' = O ⊙ tanh(C'). Same attribute names and forward
+    signature (returns (H, C))."""
+
+    def __init__(self, in_channels, out_channels, K):
+        super().__init__()
+        self.out_channels = out_channels
+        bound = (6.0 / (1 + out_channels)) ** 0.5
+        for g in ("i", "f", "c", "o"):
+            setattr(self, f"conv_x_{g}", ChebConv(in_channels, out_channels, K=K))
+            setattr(self, f"conv_h_{g}", ChebConv(out_channels, out_channels, K=K))
+            setattr(self, f"b_{g}", torch.nn.Parameter(torch.zeros(1, out_channels)))
+        for g in ("i", "f", "o"):
+            setattr(self, f"w_c_{g}", torch.nn.Parameter(
+                torch.empty(1, out_channels).uniform_(-bound, bound)))
+
+    def _conv(self, g, X, H, edge_index, edge_weight, lambda_max):
+        G = getattr(self, f"conv_x_{g}")(X, edge_index, edge_weight, lambda_max=lambda_max)
+        return G + getattr(self, f"conv_h_{g}")(H, edge_index, edge_weight, lambda_max=lambda_max)
+
+    def forward(self, X, edge_index, edge_weight=None, H=None, C=None, lambda_max=None):
+        if H is None:
+            H = torch.zeros(X.shape[0], self.out_channels).to(X.device)
+        if C is None:
+            C = torch.zeros(X.shape[0], self.out_channels).to(X.device)
+        I = torch.sigmoid(self._conv("i", X, H, edge_index, edge_weight, lambda_max)
+                          + (self.w_c_i * C) + self.b_i)
+        F_ = torch.sigmoid(self._conv("f", X, H, edge_index, edge_weight, lambda_max)
+                           + (self.w_c_f * C) + self.b_f)
+        T = torch.tanh(self._conv("c", X, H, edge_index, edge_weight, lambda_max) + self.b_c)
+        C = F_ * C + I * T
+        O = torch.sigmoid(self._conv("o", X, H, edge_index, edge_weight, lambda_max)
+                          + (self.w_c_o * C) + self.b_o)
+        H = O * torch.tanh(C)
+        return H, C
+
+
+class GConvLSTMHead(torch.nn.Module):
+    """A GConvLSTM cell (K=2, 8 hidden) and a per-node Linear head: returns (y, h, c)."""
+
+    def __init__(self):
+        super().__init__()
+        self.cell = GConvLSTM(F_IN, 8, K=2)
+        self.out = torch.nn.Linear(8, 4)
+
+    def forward(self, x, edge_index, edge_weight, h, c):
+        h, c = self.cell(x, edge_index, edge_weight, h, c)
+        return self.out(torch.relu(h)), h, c
+
+
+class LSTMCellHead(torch.nn.Module):
+    """torch.nn.LSTMCell over GCNConv features, and a Linear head: returns (y, h, c)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = GCNConv(F_IN, 6)
+        self.cell = torch.nn.LSTMCell(6, 8)
+        self.out = torch.nn.Linear(8, 4)
+
+    def forward(self, x, edge_index, edge_weight, h, c):
+        h, c = self.cell(torch.relu(self.conv(x, edge_index, edge_weight)), (h, c))
+        return self.out(h), h, c
+
+
 def drifting_sequence(steps: int) -> Callable[[torch.Generator], List[Data]]:
     """One weighted graph (24 nodes) over ``steps`` steps, its features drifting: x_t =
     x_0 + 0.25·t·d + noise."""
@@ -932,7 +1000,9 @@ def drifting_sequence(steps: int) -> Callable[[torch.Generator], List[Data]]:
     return make
 
 
-# Recurrent cases: exported with the example state data.h (zeros); graphs.safetensors is the
+# Recurrent cases: exported with the example state data.h (zeros; an LSTM's data.h and data.c,
+# the model's forward(x, edge_index, edge_weight, *states) returning (y, *next states));
+# graphs.safetensors is the
 # sequence (one graph per step, batched); expected 'out' is the first output of every step from
 # the zero state, stacked. (tgcn_seq24 was generated outside this script.)
 RECURRENT_CASES = [
@@ -940,6 +1010,13 @@ RECURRENT_CASES = [
      "GConvGRU in plain PyG) + Linear head, returns (y, h_next); 12 steps of one weighted graph "
      "from the zero state; out = y of every step, in step order",
      GConvGRUHead, drifting_sequence(12)),
+    ("gconvlstm_seq", "GConvLSTM cell (ChebConv K=2 in the LSTM gates with peepholes, "
+     "torch-geometric-temporal's GConvLSTM in plain PyG) + Linear head, returns (y, h, c): two "
+     "states; 12 steps of one weighted graph from the zero state; out = y of every step",
+     GConvLSTMHead, drifting_sequence(12)),
+    ("lstm_cell_seq", "torch.nn.LSTMCell over ReLU(GCNConv) features + Linear head, returns "
+     "(y, h, c): two states; 12 steps of one weighted graph from the zero state; out = y of "
+     "every step", LSTMCellHead, drifting_sequence(12)),
 ]
 
 
@@ -1079,18 +1156,21 @@ def generate(out_dir: Path, only: Optional[List[str]] = None
         gen = torch.Generator().manual_seed(seed_of(name))
         model = perturb(make_model(), gen)
         steps = make_steps(gen)
-        hidden = model.cell.out_channels
+        hidden = getattr(model.cell, "out_channels", None) or model.cell.hidden_size
+        names = [p for p in inspect.signature(model.forward).parameters][3:]
         example = steps[0].clone()
-        example.h = torch.zeros(example.num_nodes, hidden)
+        for n in names:
+            setattr(example, n, torch.zeros(example.num_nodes, hidden))
         case_dir = out_dir / name
         case_dir.mkdir(parents=True, exist_ok=True)
         result = tinygnn.export(model, case_dir / "model.safetensors", example=example)
         state = {k: v.float() for k, v in model.state_dict().items() if v.is_floating_point()}
+        state.update(result.extra)  # tensors the export derives (an LSTMCell's gate rows)
         tensors = tinygnn.save_graphs(case_dir / "graphs.safetensors", steps)
-        ys, h = [], torch.zeros(example.num_nodes, hidden)
+        ys, states = [], [torch.zeros(example.num_nodes, hidden) for _ in names]
         with torch.no_grad():
             for d in steps:
-                y, h = model(d.x, d.edge_index, d.edge_weight, h)
+                y, *states = model(d.x, d.edge_index, d.edge_weight, *states)
                 ys.append(y)
         ref = run_sequence(result.spec, state, sequence_steps(tensors))
         for r, y in zip(ref, ys):

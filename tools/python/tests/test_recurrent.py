@@ -247,3 +247,206 @@ def test_gconv_gru_refusals(tmp_path):
         build_spec(GConvGRU(3, 4, K=4).eval(), d)
     with pytest.raises(ExportError, match="normalization 'rw' is not supported"):
         build_spec(GConvGRU(3, 4, K=2, normalization="rw").eval(), d)
+
+
+# ---- cells with several states: LSTM (h, c), GConvLSTM, a stack of GRU cells ---------------
+
+
+class LSTM(torch.nn.Module):
+    """torch.nn.LSTMCell over node features with a classifier: returns (y, h_next, c_next)."""
+
+    def __init__(self, f, hidden, classes):
+        super().__init__()
+        self.cell = torch.nn.LSTMCell(f, hidden)
+        self.out = torch.nn.Linear(hidden, classes)
+
+    def forward(self, x, edge_index, h, c):
+        h, c = self.cell(x, (h, c))
+        return self.out(h), h, c
+
+
+class LSTMOnly(torch.nn.Module):
+    """The cell's own result returned as is: (h_next, c_next)."""
+
+    def __init__(self, f, hidden):
+        super().__init__()
+        self.cell = torch.nn.LSTMCell(f, hidden)
+
+    def forward(self, x, edge_index, h, c):
+        return self.cell(x, (h, c))
+
+
+class GConvLSTM(torch.nn.Module):
+    """torch_geometric_temporal.nn.recurrent.GConvLSTM (gconv_lstm.py) in plain PyG: every gate
+    is ChebConv(X) + ChebConv(H) + a learned peephole w_c ⊙ C (not for the cell candidate)
+    + a learned bias; the same attribute names and forward signature, forward(X, edge_index,
+    edge_weight=None, H=None, C=None, lambda_max=None) returning (H, C)."""
+
+    def __init__(self, in_channels, out_channels, K, normalization="sym", bias=True):
+        super().__init__()
+        self.in_channels, self.out_channels = in_channels, out_channels
+
+        def cheb(i):
+            return ChebConv(i, out_channels, K=K, normalization=normalization, bias=bias)
+
+        for g in ("i", "f", "c", "o"):
+            setattr(self, f"conv_x_{g}", cheb(in_channels))
+            setattr(self, f"conv_h_{g}", cheb(out_channels))
+            setattr(self, f"b_{g}", torch.nn.Parameter(torch.randn(1, out_channels) * 0.2))
+        for g in ("i", "f", "o"):
+            setattr(self, f"w_c_{g}", torch.nn.Parameter(torch.randn(1, out_channels) * 0.5))
+
+    def _gate(self, g, X, edge_index, edge_weight, H, C, lambda_max, act):
+        G = getattr(self, f"conv_x_{g}")(X, edge_index, edge_weight, lambda_max=lambda_max)
+        G = G + getattr(self, f"conv_h_{g}")(H, edge_index, edge_weight, lambda_max=lambda_max)
+        if C is not None:
+            G = G + (getattr(self, f"w_c_{g}") * C)
+        G = G + getattr(self, f"b_{g}")
+        return act(G)
+
+    def forward(self, X, edge_index, edge_weight=None, H=None, C=None, lambda_max=None):
+        I = self._gate("i", X, edge_index, edge_weight, H, C, lambda_max, torch.sigmoid)
+        F_ = self._gate("f", X, edge_index, edge_weight, H, C, lambda_max, torch.sigmoid)
+        T = self._gate("c", X, edge_index, edge_weight, H, None, lambda_max, torch.tanh)
+        C = F_ * C + I * T
+        O = self._gate("o", X, edge_index, edge_weight, H, C, lambda_max, torch.sigmoid)
+        H = O * torch.tanh(C)
+        return H, C
+
+
+class StackedGRU(torch.nn.Module):
+    """Two GRU cells stacked, each with its own state: returns (y, h1_next, h2_next)."""
+
+    def __init__(self, f, hidden):
+        super().__init__()
+        self.gru1 = torch.nn.GRUCell(f, hidden)
+        self.gru2 = torch.nn.GRUCell(hidden, hidden)
+        self.out = torch.nn.Linear(hidden, 2)
+
+    def forward(self, x, edge_index, h1, h2):
+        h1 = self.gru1(x, h1)
+        h2 = self.gru2(h1, h2)
+        return self.out(h2), h1, h2
+
+
+def sequence_states(names, hidden=4, **kw):
+    seq = sequence(hidden=hidden, **kw)
+    for d in seq:
+        del d.h
+        for n in names:
+            setattr(d, n, torch.zeros(d.num_nodes, hidden))
+    return seq
+
+
+def pyg_multi(model, seq, call, k):
+    """PyG's run from zero states: call(model, d, states) returns a tuple whose last k
+    entries are the next states."""
+    states, outs = None, []
+    with torch.no_grad():
+        for d in seq:
+            states = [torch.zeros(d.num_nodes, 4) for _ in range(k)] if states is None else states
+            o = call(model, d, states)
+            states = list(o[-k:])
+            outs.append(list(o))
+    return outs
+
+
+def check_multi(tmp_path, model, seq, call, k, n_out):
+    res = tinygnn.export(model, tmp_path / "m.safetensors", example=seq[0])
+    spec, tensors = read_model(tmp_path / "m.safetensors")
+    st = spec["state"]
+    assert isinstance(st, list) and len(st) == k, st
+    assert [s["next"] for s in st] == spec["outputs"][-k:]
+    assert len(spec["outputs"]) == n_out
+    got = run_sequence(spec, tensors, [graphs(d) for d in seq])
+    want = pyg_multi(model, seq, call, k)
+    for t, (g, w) in enumerate(zip(got, want)):
+        assert len(g) == len(w)
+        for a, b in zip(g, w):
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5, msg=f"step {t}")
+    # Every state is carried: zeroing any one of them at a later step changes the result.
+    g3 = graphs(seq[3])
+    carried = [want[2][-k + j] for j in range(k)]
+    for j in range(k):
+        wrong = [torch.zeros_like(s) if i == j else s for i, s in enumerate(carried)]
+        assert not torch.allclose(run_spec(spec, tensors, g3, state=wrong)[0], want[3][0])
+    return res, spec
+
+
+def test_lstm_cell_carries_h_and_c(tmp_path):
+    torch.manual_seed(21)
+    model = LSTM(3, 4, 3).eval()
+    seq = sequence_states(["h", "c"], seed=11)
+    _, spec = check_multi(tmp_path, model, seq,
+                          lambda m, d, s: m(d.x, d.edge_index, s[0], s[1]), 2, 3)
+    assert [s["name"] for s in spec["state"]] == ["h", "c"]
+    kinds = [o["op"] for o in spec["ops"]]
+    assert kinds.count("sigmoid") == 3 and kinds.count("tanh") == 2, kinds
+
+
+def test_lstm_cell_result_returned_as_is(tmp_path):
+    torch.manual_seed(22)
+    seq = sequence_states(["h", "c"], seed=12)
+    check_multi(tmp_path, LSTMOnly(3, 4).eval(), seq,
+                lambda m, d, s: m(d.x, d.edge_index, s[0], s[1]), 2, 2)
+
+
+@pytest.mark.parametrize("k", [1, 2, 3])
+def test_gconv_lstm_spec_reproduces_pyg_over_steps(tmp_path, k):
+    torch.manual_seed(30 + k)
+    cell = _perturb_biases(GConvLSTM(3, 4, K=k), k)
+    seq = sequence_states(["h", "c"], seed=20 + k)
+    _, spec = check_multi(tmp_path, cell, seq,
+                          lambda m, d, s: m(d.x, d.edge_index, d.edge_weight, H=s[0], C=s[1]),
+                          2, 2)
+    kinds = [o["op"] for o in spec["ops"]]
+    assert kinds.count("cheb_conv") == 8, kinds
+
+
+def test_stacked_cells_carry_one_state_each(tmp_path):
+    torch.manual_seed(23)
+    seq = sequence_states(["h1", "h2"], seed=13)
+    check_multi(tmp_path, StackedGRU(3, 4).eval(), seq,
+                lambda m, d, s: m(d.x, d.edge_index, s[0], s[1]), 2, 3)
+
+
+def test_multi_state_refusals():
+    seq = sequence_states(["h", "c"])
+    d = seq[0]
+
+    class DropsC(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.cell = torch.nn.LSTMCell(3, 4)
+
+        def forward(self, x, edge_index, h, c):
+            h, c = self.cell(x, (h, c))
+            return h  # c_next not returned
+
+    with pytest.raises(ExportError, match=r"\(h_next, c_next\)"):
+        build_spec(DropsC().eval(), d)
+
+    class NoState(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.cell = torch.nn.LSTMCell(3, 4)
+
+        def forward(self, x, edge_index, h, c):
+            return self.cell(x)[0], h, c
+
+    with pytest.raises(ExportError, match=r"\(x, \(h, c\)\)"):
+        build_spec(NoState().eval(), d)
+
+    class Broadcast(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.randn(9, 4))
+
+        def forward(self, x, edge_index, h):
+            return self.w * h
+
+    with pytest.raises(ExportError, match="per-channel"):
+        build_spec(Broadcast().eval(), sequence()[0])
+    d.c = torch.zeros(8, 4)
+    with pytest.raises(ExportError, match="data.c"):
+        build_spec(LSTMOnly(3, 4).eval(), d)

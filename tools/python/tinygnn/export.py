@@ -122,6 +122,8 @@ _MODULES: Dict[str, Tuple[str, Tuple[str, ...]]] = {
     "torch.nn.Identity": ("_identity", ()),
     "torch.nn.GRUCell": ("_needs_call", ("concat", "linear", "sigmoid", "tanh", "mul",
                                          "rsub", "add")),
+    "torch.nn.LSTMCell": ("_needs_call", ("concat", "linear", "sigmoid", "tanh", "mul",
+                                          "add")),
 }
 # Functions and Tensor methods called in a traced forward: public name -> spec op.
 _FUNCTIONS: Dict[str, str] = {
@@ -362,6 +364,12 @@ EDGE_INPUT = "edge_attr"  # spec name of the edge-feature input (edgefeat)
 _GRAPH_INPUTS = ("edge_index", "edge_weight", "edge_attr", "batch", "hyperedge_index",
                  "hyperedge_weight")
 
+# Forward arguments that carry a recurrent cell's state when the example graph has them
+# (data.h, data.c, ...; an upper-case argument such as torch-geometric-temporal's H or C reads
+# the lower-case attribute): h and c (an LSTM's), hx/cx, and numbered ones (h1, c_2, state0)
+# for a stack of cells.
+_STATE_NAME = re.compile(r"(h|c|hx|cx|h_?\d+|c_?\d+|state_?\d*)", re.IGNORECASE)
+
 
 class ExportError(Exception):
     """The model uses a layer, function or configuration tinygnn cannot represent."""
@@ -421,8 +429,9 @@ def _bind(model: torch.nn.Module, data: Data) -> Dict[str, Any]:
             value = data if _is_data_parameter(p) else data.x
         else:
             value = getattr(data, p.name, None)
-        if value is None and i > 0 and p.name == "H":
-            value = getattr(data, "h", None)  # a recurrent cell's state (see build_spec)
+        if value is None and i > 0 and _STATE_NAME.fullmatch(p.name):
+            # a recurrent cell's state (see build_spec): H reads data.h, C data.c
+            value = getattr(data, p.name.lower(), None)
         if value is None and p.default is inspect.Parameter.empty:
             raise ExportError(f"forward argument '{p.name}' is required but the example "
                               f"graph has no attribute '{p.name}'; give the example a "
@@ -458,8 +467,9 @@ class _SpecBuilder:
         self.edge_attr_given = False  # the module being translated is called with edge_attr
         self.example_x: Optional[torch.Tensor] = None  # the example's node features
         self.derived: Dict[str, torch.Tensor] = {}  # tensors computed from the weights
-        self.state_name: Optional[str] = None  # the recurrent state's value name ("h")
-        self.state_param: Optional[str] = None  # its forward argument ("h", or "H")
+        # The recurrent states: (value name "h", forward argument "h" or "H"), in the order
+        # of the forward's arguments (= the order of the state buffer).
+        self.states: List[Tuple[str, str]] = []
 
     def derive(self, key: str, t: torch.Tensor) -> str:
         """A tensor computed from the weights (e.g. a GRUCell's gate rows), saved under
@@ -504,6 +514,52 @@ class _SpecBuilder:
         a = self.add(f"{base}.zn", "mul", [one_z, n])
         b = self.add(f"{base}.zh", "mul", [gates["z"], h])
         return self.add(base, "add", [a, b])
+
+    def lstm_cell(self, mod: torch.nn.LSTMCell, qual: str, x: str, h: str, c: str,
+                  base: str) -> Tuple[str, str]:
+        """torch.nn.LSTMCell(x, (h, c)) as ops: i = σ(W_ii x + b_ii + W_hi h + b_hi), f, g
+        (tanh) and o likewise (PyTorch's gate order i, f, g, o in weight_ih/weight_hh),
+        c' = f ⊙ c + i ⊙ g, h' = o ⊙ tanh(c'). Returns (h', c')."""
+        H = mod.hidden_size
+        wi, wh = mod.weight_ih.detach(), mod.weight_hh.detach()
+        zeros = torch.zeros(4 * H)
+        bi = mod.bias_ih.detach() if mod.bias_ih is not None else zeros
+        bh = mod.bias_hh.detach() if mod.bias_hh is not None else zeros
+        xh = self.add(f"{base}.xh", "concat", [x, h])
+        gates = {}
+        for k, (g, act) in enumerate((("i", "sigmoid"), ("f", "sigmoid"), ("g", "tanh"),
+                                      ("o", "sigmoid"))):
+            rows = slice(k * H, (k + 1) * H)
+            w = self.derive(_join(qual, f"tinygnn_{g}.weight"),
+                            torch.cat([wi[rows], wh[rows]], dim=1))
+            b = self.derive(_join(qual, f"tinygnn_{g}.bias"), bi[rows] + bh[rows])
+            lin = self.add(f"{base}.{g}_lin", "linear", [xh],
+                           {"in_channels": mod.input_size + H, "out_channels": H},
+                           {"weight": w, "bias": b})
+            gates[g] = self.add(f"{base}.{g}", act, [lin])
+        fc = self.add(f"{base}.fc", "mul", [gates["f"], c])
+        ig = self.add(f"{base}.ig", "mul", [gates["i"], gates["g"]])
+        c_next = self.add(f"{base}.c", "add", [fc, ig])
+        tc = self.add(f"{base}.tanh_c", "tanh", [c_next])
+        return self.add(f"{base}.h", "mul", [gates["o"], tc]), c_next
+
+    def channel_affine(self, base: str, x: str, key: str, scale: Optional[torch.Tensor],
+                       bias: Optional[torch.Tensor]) -> str:
+        """A learned per-channel product or sum with a tensor of the model (``w ⊙ x``, the
+        peephole of torch-geometric-temporal's GConvLSTM, or ``x + b``, its gate bias) as a
+        linear op with a diagonal weight: ``diag(scale) x + bias``."""
+        n = int((scale if scale is not None else bias).numel())
+        s = scale.reshape(n) if scale is not None else torch.ones(n)
+
+        def once(k: str, t: torch.Tensor) -> str:  # the same tensor read twice: one copy
+            return k if k in self.derived else self.derive(k, t)
+
+        w = once(f"{key}.tinygnn_diag.weight", torch.diag(s.detach().to(torch.float32)))
+        params = {"weight": w}
+        if bias is not None:
+            params["bias"] = once(f"{key}.tinygnn_diag.bias",
+                                  bias.detach().reshape(n).to(torch.float32))
+        return self.add(base, "linear", [x], {"in_channels": n, "out_channels": n}, params)
 
     # -- bookkeeping ------------------------------------------------------------------
     def _unique(self, base: str) -> str:
@@ -1284,6 +1340,14 @@ class _Translator:
                               f"data.{pname}], dim=-1)) and let the model read it from x; "
                               "AddRandomWalkPE's random_walk_pe is recomputed on the device "
                               "and may stay a separate argument")
+        if v is not None and v[0] == "param":
+            raise ExportError(f"unsupported use of tensor attribute '{v[1]}' in forward; a "
+                              "model's tensors may only be the weights of supported layers "
+                              "(e.g. a learned bias as torch.nn.Linear), or a per-channel "
+                              "[C] / [1, C] factor or term of a product or sum (w * x, x + b)")
+        if v is not None and v[0] == "tuple":
+            raise ExportError(f"{what}: a cell's (h, c) pair where one tensor is expected; "
+                              "unpack it (h, c = cell(x, (h, c)))")
         if v is None or v[0] != "value":
             raise ExportError(f"{what}: expected a tensor computed from the node features, "
                               f"got {_describe(arg)}; tinygnn values are x and the results of "
@@ -1314,8 +1378,8 @@ class _Translator:
                 self.env[node] = ("data", pname)
             elif i == 0:
                 self.env[node] = ("value", self.b.input_name)
-            elif pname == self.b.state_param:
-                self.env[node] = ("value", self.b.state_name)
+            elif any(pname == sp for _, sp in self.b.states):
+                self.env[node] = ("value", next(n for n, sp in self.b.states if sp == pname))
             elif pname in _GRAPH_INPUTS:
                 self.env[node] = ("graph", pname)
             elif (pe := self._random_walk_pe(self.bound[pname], pname,
@@ -1330,13 +1394,31 @@ class _Translator:
             if node.op == "output":
                 res = node.args[0]
                 res = list(res) if isinstance(res, (tuple, list)) else [res]
-                outputs = [self._value(r, "model output") for r in res]
+                if len(res) == 1 and isinstance(res[0], torch.fx.Node) \
+                        and self.env.get(res[0], ("",))[0] == "tuple":
+                    outputs = list(self.env[res[0]][1])  # return cell(x, (h, c))
+                else:
+                    outputs = [self._value(r, "model output") for r in res]
+                continue
+            if node.op == "call_function" and node.target is operator.getitem \
+                    and isinstance(node.args[0], torch.fx.Node) \
+                    and self.env.get(node.args[0], ("",))[0] == "tuple":
+                names, k = self.env[node.args[0]][1], node.args[1]
+                if not isinstance(k, int) or not -len(names) <= k < len(names):
+                    raise ExportError(f"'{node.name}': index {k!r} of a cell's (h, c) result")
+                self.env[node] = ("value", names[k])
+                continue
+            if node.op == "get_attr":
+                # A tensor of the model read in forward: only as the per-channel operand of
+                # a product or sum (a GConvLSTM's peephole w_c ⊙ C and gate bias b).
+                self.env[node] = ("param", str(node.target))
                 continue
             if node.op == "call_function" and node.target is getattr:
                 self.env[node] = self._getattr(node)
                 continue
             if node.op == "call_module":
-                self.env[node] = ("value", self._call_module(node))
+                r = self._call_module(node)
+                self.env[node] = ("tuple", r) if isinstance(r, tuple) else ("value", r)
             elif node.op == "call_function":
                 if getattr(node.target, "__name__", "") == "_assert_is_none":
                     continue  # inserted by fx for arguments bound to None
@@ -1372,13 +1454,21 @@ class _Translator:
                               "softmax of t·x with t ≤ 0 is not supported)")
         return self.b.add(name, "attention_pool", [x, x], {"t": t}, level="graph")
 
-    def _call_module(self, node: torch.fx.Node) -> str:
+    def _call_module(self, node: torch.fx.Node):  # a value name, or (h, c) of an LSTMCell
         qual = str(node.target)
         mod = self.model.get_submodule(qual)
         what = f"module '{qual}' ({type(mod).__name__})"
         if isinstance(mod, (MessagePassing, BasicGNN, Aggregation)) and not self.b.supports(mod):
             raise self.b.unsupported(mod, qual)
         bound, first = _bind_call(mod, node, what)
+        if type(mod) is torch.nn.LSTMCell:
+            hc = bound.get("hx")
+            if not (isinstance(hc, (tuple, list)) and len(hc) == 2):
+                raise ExportError(f"{what}: call it with the state, as {qual}(x, (h, c))")
+            x = self._value(bound.get(first), what)
+            h = self._value(hc[0], what + " (state h)")
+            c = self._value(hc[1], what + " (state c)")
+            return self.b.lstm_cell(mod, qual, x, h, c, node.name)
         if type(mod) is torch.nn.GRUCell:
             if bound.get("hx") is None:
                 raise ExportError(f"{what}: call it with the state, as {qual}(x, h)")
@@ -1495,6 +1585,29 @@ class _Translator:
                               f"{_function_suggestion(fn)}")
         return self._apply(node, op, f"function {_fn_name(fn)}", fn)
 
+    def _param_operand(self, node: torch.fx.Node, a: dict, op: str, what: str) -> Optional[str]:
+        """``w * x`` or ``x + b`` with ``w``/``b`` a [C] or [1, C] tensor of the model (its
+        state_dict): a per-channel affine map of x ([`_SpecBuilder.channel_affine`]); None
+        when neither operand is such a tensor."""
+        kinds = [self.env.get(a.get(k), ("",))[0] for k in ("input", "other")]
+        if "param" not in kinds:
+            return None
+        if kinds.count("param") == 2:
+            raise ExportError(f"{what}: both operands are tensors of the model; compute "
+                              "their product or sum when building the model")
+        pk, vk = ("input", "other") if kinds[0] == "param" else ("other", "input")
+        key = self.env[a[pk]][1]
+        t = self.b.state_dict.get(key)
+        x = self._value(a.get(vk), what + " (operand)")
+        # Its channels against x's are checked with every op's (_check_channels).
+        if t is None or t.dim() not in (1, 2) or (t.dim() == 2 and t.size(0) != 1):
+            shape = None if t is None else tuple(t.shape)
+            raise ExportError(f"{what}: the tensor '{key}' {shape} must be a per-channel "
+                              "[C] or [1, C] factor or term of a [N, C] value (a learned "
+                              "peephole or bias); other broadcasts are not supported")
+        return self.b.channel_affine(node.name, x, key, t if op == "mul" else None,
+                                     t if op == "add" else None)
+
     def _call_method(self, node: torch.fx.Node) -> str:
         op = _METHOD_OPS.get(node.target)
         if op is None:
@@ -1535,6 +1648,8 @@ class _Translator:
             a = _fn_args(node, names, what)
             if a.get("alpha", 1) != 1 or "other" not in a:
                 raise ExportError(f"{what}: only the sum of two tensors (a + b) is supported")
+            if (r := self._param_operand(node, a, "add", what)) is not None:
+                return r
             return self.b.add(node.name, "add", [self._value(a.get(k), what + " (operand)")
                                                  for k in ("input", "other")])
         if op == "mul":
@@ -1543,6 +1658,8 @@ class _Translator:
                                            for k in ("input", "other")):
                 raise ExportError(f"{what}: only the element-wise product of two tensors "
                                   "(a * b) is supported")
+            if (r := self._param_operand(node, a, "mul", what)) is not None:
+                return r
             return self.b.add(node.name, "mul", [self._value(a.get(k), what + " (operand)")
                                                  for k in ("input", "other")])
         if op == "rsub":
@@ -1795,7 +1912,8 @@ def _check_channels(spec: dict) -> None:
 
 def _run_model(model: torch.nn.Module, *args, _outputs: int = 1, **kwargs):
     """Run (eval mode, no grad) PyG's model; errors and non-finite outputs as ExportError.
-    With ``_outputs=2`` (a recurrent cell returning ``(y, h_next)``) returns the tuple."""
+    With ``_outputs > 1`` (a recurrent cell returning ``(y, h_next)``, ``(h_next, c_next)``,
+    ...) returns the tuple."""
     try:
         out = model(*args, **kwargs)
     except ExportError:
@@ -1805,7 +1923,7 @@ def _run_model(model: torch.nn.Module, *args, _outputs: int = 1, **kwargs):
                           f"({type(e).__name__}: {e}); check that the example matches the "
                           "model (x [N, F] float, edge_index [2, E] long in [0, N), "
                           "edge_weight [E], edge_attr [E, D], batch [N] long)") from e
-    if _outputs == 2 and isinstance(out, (tuple, list)) and len(out) == 2 \
+    if _outputs > 1 and isinstance(out, (tuple, list)) and len(out) == _outputs \
             and all(isinstance(o, torch.Tensor) for o in out):
         for o in out:
             _run_check_finite(o)
@@ -1836,19 +1954,32 @@ def build_spec(model: torch.nn.Module, example: Data) -> ExportResult:
     builder.example_x = getattr(example, "x", None)
     # A recurrent cell: forward(x, edge_index[, edge_weight], h) with the example's state
     # data.h [N, H]; it returns h_next or (y, h_next). The argument may also be named H
-    # (torch-geometric-temporal's cells: forward(X, edge_index, edge_weight, H, ...)).
-    h_example = getattr(example, "h", None)
-    state_param = next((p.name for p in _forward_parameters(model)[1:] if p.name in ("h", "H")),
-                       None)
-    if h_example is not None and state_param is not None:
-        if not (isinstance(h_example, torch.Tensor) and h_example.dim() == 2
-                and h_example.size(0) == example.x.size(0)):
-            raise ExportError("the example's state data.h must be a [N, H] float tensor "
+    # (torch-geometric-temporal's cells: forward(X, edge_index, edge_weight, H, ...)). Several
+    # states (an LSTM's h and c: forward(x, edge_index, h, c) returning (h, c) or (y, h, c);
+    # a stack of cells: h1, h2) are the arguments named as _STATE_NAME for which the example
+    # has a tensor; their next values are the forward's last results, in the same order.
+    states: List[Tuple[str, str, torch.Tensor]] = []
+    for p in _forward_parameters(model)[1:]:
+        if p.name in _GRAPH_INPUTS or not _STATE_NAME.fullmatch(p.name):
+            continue
+        attr = p.name if getattr(example, p.name, None) is not None else p.name.lower()
+        value = getattr(example, attr, None)
+        if value is None:
+            continue
+        if not (isinstance(value, torch.Tensor) and value.dim() == 2
+                and value.size(0) == example.x.size(0)):
+            raise ExportError(f"the example's state data.{attr} must be a [N, H] float tensor "
                               "(one row per node)")
-        _check_finite("h", h_example)
-        builder.state_name = "h"
-        builder.state_param = state_param
-        builder.level["h"] = "node"
+        _check_finite(attr, value)
+        if any(a == attr for a, _, _ in states):
+            raise ExportError(f"forward arguments '{p.name}' and another read the same state "
+                              f"data.{attr}")
+        states.append((attr, p.name, value))
+    if len(states) > 4:
+        raise ExportError(f"{len(states)} states; a recurrent model carries at most 4")
+    for attr, pname, _ in states:
+        builder.states.append((attr, pname))
+        builder.level[attr] = "node"
     with _eval_mode(model), torch.no_grad():
         bound = _bind(model, example)
         inputs = {k: v for k, v in bound.items() if v is not None}
@@ -1873,11 +2004,15 @@ def build_spec(model: torch.nn.Module, example: Data) -> ExportResult:
                 raise _trace_error(model, tracer.failed_in, e) from e
             outputs = _Translator(model, graph, bound, builder).run()
             traced = torch.fx.GraphModule(model, graph)
-        n_out = 1
-        if builder.state_name is not None:
-            if traced is None or len(outputs) not in (1, 2):
+        n_out, k = 1, len(states)
+        if k:
+            if traced is None or len(outputs) not in (k, k + 1):
+                want = " or ".join(["h_next", "(y, h_next)"] if k == 1 else
+                                   [f"({', '.join(n + '_next' for n, _, _ in states)})",
+                                    f"(y, {', '.join(n + '_next' for n, _, _ in states)})"])
                 raise ExportError(f"{type(model).__name__}: a recurrent cell's forward must "
-                                  "return h_next or (y, h_next)")
+                                  f"return {want} (the next states last, in the order of the "
+                                  "state arguments)")
             n_out = len(outputs)
         elif len(outputs) != 1:
             raise ExportError(f"{type(model).__name__}.forward must return a single tensor, "
@@ -1897,21 +2032,23 @@ def build_spec(model: torch.nn.Module, example: Data) -> ExportResult:
                                   "edge_attr; give the example its edge_attr [E, D]")
             spec["edge_input"] = {"name": EDGE_INPUT,
                                   "channels": int(ea.size(1)) if ea.dim() == 2 else 1}
-        if builder.state_name is not None:
-            spec["state"] = {"name": "h", "channels": int(h_example.size(1)),
-                             "next": outputs[-1]}
+        if k:
+            st = [{"name": n, "channels": int(v.size(1)), "next": nxt}
+                  for (n, _, v), nxt in zip(states, outputs[-k:])]
+            spec["state"] = st[0] if k == 1 else st
         _check_channels(spec)
         expected = _run_model(model, _outputs=n_out, **inputs)
         got = _run_model(traced, _outputs=n_out, **inputs) if traced is not None else None
-        pairs = list(zip(got, expected)) if n_out == 2 and got is not None else \
+        pairs = list(zip(got, expected)) if n_out > 1 and got is not None else \
             [(got, expected)] if got is not None else []
-        if builder.state_name is not None:
-            nxt = expected[-1] if n_out == 2 else expected
-            if tuple(nxt.shape) != tuple(h_example.shape):
-                raise ExportError(f"the cell's next state has shape {tuple(nxt.shape)}, the "
-                                  f"example state data.h {tuple(h_example.shape)}; they must "
-                                  "match (the state is carried from step to step)")
-            expected = expected[0] if n_out == 2 else expected
+        if k:
+            nexts = list(expected[-k:]) if n_out > 1 else [expected]
+            for (n, _, v), nxt in zip(states, nexts):
+                if tuple(nxt.shape) != tuple(v.shape):
+                    raise ExportError(f"the cell's next state {n} has shape {tuple(nxt.shape)}, "
+                                      f"the example state data.{n} {tuple(v.shape)}; they must "
+                                      "match (the state is carried from step to step)")
+            expected = expected[0] if n_out > 1 else expected
         if any(not torch.allclose(a, b, rtol=1e-5, atol=1e-6) for a, b in pairs):
             raise ExportError("the traced graph does not reproduce the model's output; "
                               "the forward probably depends on Python control flow (or on "

@@ -169,10 +169,11 @@ def _edge_conv(op, p, h, edge_index, batch, attrs):
 
 
 def run_spec(spec: dict, tensors: Dict[str, torch.Tensor], graph: Dict[str, torch.Tensor],
-             state: Optional[torch.Tensor] = None):
+             state=None):
     """Evaluate ``spec`` with weights ``tensors`` on ``graph`` (GRAPHS tensors); return
     the list of output tensors. A recurrent spec (``state``) reads ``state`` [N, H] (zeros
-    when None) as its state input."""
+    when None; a list of them, in the spec's order, for several states) as its state
+    inputs."""
     x = graph["x"].to(torch.float32)
     n = x.size(0)
     edge_index = graph.get("edge_index")
@@ -188,10 +189,10 @@ def run_spec(spec: dict, tensors: Dict[str, torch.Tensor], graph: Dict[str, torc
         return None if key is None else tensors[key].to(torch.float32)
 
     values = {spec["input"]["name"]: x}
-    if spec.get("state") is not None:
-        st = spec["state"]
-        values[st["name"]] = (torch.zeros(n, st["channels"]) if state is None
-                              else state.to(torch.float32))
+    given = [] if state is None else [state] if isinstance(state, torch.Tensor) else list(state)
+    for k, st in enumerate(spec_states(spec)):
+        values[st["name"]] = (given[k].to(torch.float32) if k < len(given)
+                              else torch.zeros(n, st["channels"]))
     for op in spec["ops"]:
         kind, attrs = op["op"], op.get("attrs", {})
         ins = [values[i] for i in op["inputs"]]
@@ -360,16 +361,22 @@ def run_spec(spec: dict, tensors: Dict[str, torch.Tensor], graph: Dict[str, torc
     return [values[o] for o in spec["outputs"]]
 
 
+def spec_states(spec: dict):
+    """A spec's carried states, in the order of the state buffer: its ``state`` object, or
+    each of its ``state`` list (an LSTM's h and c); [] for a model without state."""
+    st = spec.get("state")
+    return [] if st is None else [st] if isinstance(st, dict) else list(st)
+
+
 def run_sequence(spec: dict, tensors: Dict[str, torch.Tensor], steps):
     """Run a recurrent spec over ``steps`` (GRAPHS tensor dicts, one per step) from the zero
-    state, each step reading the state the previous one computed; return every step's
+    state, each step reading the states the previous one computed; return every step's
     outputs (lists of tensors)."""
-    st = spec["state"]
-    k = spec["outputs"].index(st["next"])
+    ks = [spec["outputs"].index(st["next"]) for st in spec_states(spec)]
     h, out = None, []
     for g in steps:
         outs = run_spec(spec, tensors, g, state=h)
-        h = outs[k]
+        h = [outs[k] for k in ks]
         out.append(outs)
     return out
 
