@@ -14,7 +14,8 @@
 #     which embed the bundled models/karate-gcn, the whole graph); models/digits-gin (all 359 test graphs
 #     on the M4, the first 45 on the M0, int8 features); models/digits-gps (GPS + RWSE, the first 100
 #     test graphs on the M4); models/sensor-tgcn (a TGCN cell: its 120-step sequence on the M4, the
-#     state carried between steps, compared with `tinygnn run --sequence`); karate-gcn and digits-gin converted with
+#     state carried between steps, compared with `tinygnn run --sequence`); the LSTM goldens
+#     gconvlstm_seq and lstm_cell_seq (two states, h and c) on the M4; karate-gcn and digits-gin converted with
 #     int4 weights (M4), and digits-gin with int4 activations (M4, the first 60 test graphs); models/shapes-dgcnn on the M4 (4 clouds across 64-256 points) and the M0
 #     (the 4 largest clouds of at most M0_MAX_POINTS points; must PASS); with $TINYGNN_DATA (Planetoid
 #     data, see models/README.md) cora-gcn, cora-sage, cora-gat, cora-appnp and cora-link on the M4,
@@ -149,6 +150,15 @@ qemu_runs() {
     if [ -d models/sensor-tgcn ]; then
         scripts/qemu-run.sh --board m4 models/sensor-tgcn
     fi
+    # Two states (h and c, each in its own quantization, in one buffer): the LSTM goldens' 12 steps
+    # (GConvLSTM's form with ChebConv gates and peepholes; torch.nn.LSTMCell over GCNConv).
+    local c=tests/conformance g
+    for g in gconvlstm_seq lstm_cell_seq; do
+        "$TINYGNN_BIN" convert "$c/$g/model.safetensors" --calib "$c/$g/graphs.safetensors" \
+            -o "$OUT/$g.tgnn" >/dev/null
+    done
+    scripts/qemu-run.sh --board m4 "$OUT/gconvlstm_seq.tgnn:$c/gconvlstm_seq/graphs.safetensors" \
+        "$OUT/lstm_cell_seq.tgnn:$c/lstm_cell_seq/graphs.safetensors"
     cora_runs
 }
 step "QEMU runs (m4, m0): bundled models" qemu_runs "$@"
