@@ -171,6 +171,18 @@ pub enum Error {
     /// hold prepared (it ran or prepared another graph since, or the graph
     /// was prepared by another session).
     NotPrepared,
+    /// [`crate::Session::update`] without a previous successful run of the
+    /// graph, prepared by [`crate::Session::prepare_incremental`], as the
+    /// session's last run.
+    NotIncremental,
+    /// A node in the `changed` list of [`crate::Session::update`] is not in
+    /// the graph.
+    ChangedNodeOutOfRange {
+        /// Position in the list.
+        position: u32,
+        /// The node index given.
+        index: u32,
+    },
 
     // ---- carried state (recurrent cells; feature `op-recurrent`) ----------
     /// The model's state record is inconsistent: the state input is not a
@@ -318,6 +330,13 @@ impl fmt::Display for Error {
             Error::NotPrepared => {
                 f.write_str("the session does not hold this graph prepared (prepare it again)")
             }
+            Error::NotIncremental => f.write_str(
+                "update needs the graph prepared by prepare_incremental, run last and successfully",
+            ),
+            Error::ChangedNodeOutOfRange { position, index } => write!(
+                f,
+                "changed node {index} (position {position}) is not in the graph"
+            ),
             Error::InvalidState => f.write_str("model state record is inconsistent"),
             Error::StateSize { expected, actual } => {
                 write!(f, "expected {expected} state values, got {actual}")

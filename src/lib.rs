@@ -114,6 +114,8 @@
 
 pub mod error;
 pub mod graph;
+#[cfg_attr(not(feature = "incremental"), allow(dead_code))]
+mod incremental;
 mod model;
 pub mod session;
 

@@ -77,7 +77,7 @@ use crate::graph::{self, Dims, EdgeAttr, Features, GraphInput};
 use crate::kernels::aggregate::{self, Csr};
 use crate::kernels::sparse::SparseRows;
 use crate::ops::{self, region_bytes, Ctx, In, Out, Scratch, SparseIn, Src};
-use crate::{Model, MAX_TENSORS};
+use crate::{incremental, Model, MAX_TENSORS};
 
 /// Index of the slot recorded as `s` in [`Plan::slot_of`] (`index + 1`,
 /// so that "no slot" is 0 and the array starts zeroed like every other
@@ -163,17 +163,32 @@ struct Plan {
     /// the graph region, kept by a prepared graph) and read by every op with
     /// the same key instead of computing its own.
     norm: Option<u8>,
+    /// Every tensor keeps its own slot (incremental runs,
+    /// [`Session::prepare_incremental`]), and the arena ends with the
+    /// per-node marks of [`crate::incremental`].
+    retain: bool,
 }
 
 impl Plan {
     /// The plan for dense input (`skip_input` false).
     fn new(model: &Model<'_>) -> Plan {
+        Self::with(model, false)
+    }
+
+    /// The plan of an incremental session: no tensor shares a slot.
+    #[cfg(feature = "incremental")]
+    fn retained(model: &Model<'_>) -> Plan {
+        Self::with(model, true)
+    }
+
+    fn with(model: &Model<'_>, retain: bool) -> Plan {
         let tensors = model.tensors();
         let mut plan = Plan {
             slot_of: [0; MAX_TENSORS],
             slots: heapless::Vec::new(),
             skip_input: false,
             norm: None,
+            retain,
         };
         let mut life = [Life::default(); MAX_TENSORS];
         let mut mark = |t: u8, f: &mut dyn FnMut(&mut Life)| {
@@ -200,6 +215,15 @@ impl Plan {
             mark(op.output(), &mut |l| l.last_use = k);
             ops::inputs(&op, &mut |t| mark(t, &mut |l| l.last_use = k));
             k = k.saturating_add(1);
+        }
+        // The retained plan: no tensor is ever freed. (Here, not in `mark`:
+        // a closure that reads `retain` costs the plain build 200 bytes of
+        // code, docs/size.md.)
+        #[cfg(feature = "incremental")]
+        if retain {
+            for l in life.iter_mut() {
+                l.keep = true;
+            }
         }
         plan.assign(tensors, model.input(), model.is_i4(model.input()));
         #[cfg(feature = "op-recurrent")]
@@ -369,6 +393,9 @@ struct Layout {
     dinv: usize,
     slots: usize,
     scratch: usize,
+    /// Two bytes per node for an incremental run: `dist` and `need`
+    /// ([`crate::incremental`]); 0 otherwise.
+    marks: usize,
 }
 
 impl Layout {
@@ -404,6 +431,11 @@ impl Layout {
             },
             slots,
             scratch,
+            marks: if cfg!(feature = "incremental") && plan.retain {
+                region_bytes::<u8>(d.nodes.saturating_mul(2))
+            } else {
+                0
+            },
         }
     }
 
@@ -419,6 +451,7 @@ impl Layout {
         self.graph_bytes()
             .saturating_add(self.slots)
             .saturating_add(self.scratch)
+            .saturating_add(self.marks)
     }
 }
 
@@ -455,6 +488,36 @@ impl Model<'_> {
     pub fn arena_bytes_sparse(&self, nodes: usize, edges: usize, graphs: usize) -> usize {
         let mut plan = Plan::new(self);
         plan.skip_input = self.reads_sparse_input();
+        Layout::new(
+            self,
+            &plan,
+            Dims {
+                nodes,
+                edges,
+                graphs,
+                pairs: self.max_pairs() as usize,
+            },
+        )
+        .total()
+    }
+
+    /// The exact number of arena bytes [`Session::prepare_incremental`] and
+    /// [`Session::update`] use for a graph of `nodes` nodes, `edges` edges
+    /// and `graphs` graphs (8-aligned arena): every tensor in its own slot,
+    /// and two bytes per node of marks. With `sparse`, for sparse features
+    /// ([`Features::SparseI8`]; read in place when
+    /// [`Model::reads_sparse_input`], so without the dense input tensor).
+    /// Non-decreasing in each argument.
+    #[cfg(feature = "incremental")]
+    pub fn incremental_arena_bytes(
+        &self,
+        nodes: usize,
+        edges: usize,
+        graphs: usize,
+        sparse: bool,
+    ) -> usize {
+        let mut plan = Plan::retained(self);
+        plan.skip_input = sparse && self.reads_sparse_input();
         Layout::new(
             self,
             &plan,
@@ -601,6 +664,11 @@ pub struct Session<'a, 'm> {
     prepared: Option<u32>,
     /// Stamp of the last [`Session::prepare`].
     stamp: u32,
+    /// With the retained plan ([`Session::prepare_incremental`]): the stamp
+    /// of the prepared graph whose run last completed, its tensors all in
+    /// the arena, and whether it read sparse features in place.
+    #[cfg(feature = "incremental")]
+    fresh: Option<(u32, bool)>,
 }
 
 /// A graph validated and laid out once in a session's arena by
@@ -669,6 +737,19 @@ impl<'a, 'm> Session<'a, 'm> {
             last: None,
             prepared: None,
             stamp: 0,
+            #[cfg(feature = "incremental")]
+            fresh: None,
+        }
+    }
+
+    /// Switches back from the retained plan of incremental runs to the
+    /// plain one. Not inlined: the plan is built in this frame, not in the
+    /// frames of the runs (docs/guarantees.md, the stack bound).
+    #[cfg(feature = "incremental")]
+    #[inline(never)]
+    fn plain_plan(&mut self) {
+        if self.plan.retain {
+            self.plan = Plan::new(self.model);
         }
     }
 
@@ -712,6 +793,8 @@ impl<'a, 'm> Session<'a, 'm> {
         let dims = graph::validate(self.model, input)?;
         // The graph region is rebuilt: a prepared graph is gone.
         self.prepared = None;
+        #[cfg(feature = "incremental")]
+        self.plain_plan();
         self.run_dims(input, dims, true, f)
     }
 
@@ -824,12 +907,145 @@ impl<'a, 'm> Session<'a, 'm> {
         build: bool,
         f: impl FnMut(usize, Output<'_>),
     ) -> Result<Output<'_>> {
+        self.run_feed(input, dims, build, Feed::Full, f)
+    }
+
+    /// [`Session::run_dims`] with what the run writes and recomputes.
+    fn run_feed(
+        &mut self,
+        input: &GraphInput<'_>,
+        dims: Dims,
+        build: bool,
+        feed: Feed<'_>,
+        f: impl FnMut(usize, Output<'_>),
+    ) -> Result<Output<'_>> {
+        #[cfg(feature = "incremental")]
+        {
+            self.fresh = None;
+        }
         let direct =
             matches!(input.features, Features::SparseI8 { .. }) && self.model.reads_sparse_input();
         self.plan.skip_input = direct;
-        let slots_start = self.execute(input, dims, build, f)?;
+        let slots_start = self.execute(input, dims, build, feed, f)?;
         self.last = Some((dims, slots_start));
+        #[cfg(feature = "incremental")]
+        if self.plan.retain {
+            self.fresh = self.prepared.map(|stamp| (stamp, direct));
+        }
         self.output(0).ok_or(Error::InvalidOutputs)
+    }
+
+    /// Prepares `graph` as [`Session::prepare`] does, for incremental runs:
+    /// from now on every tensor of a run keeps its own arena slot
+    /// ([`Model::incremental_arena_bytes`], more than [`Model::arena_bytes`]),
+    /// so that [`Session::update`] can recompute only what changed. Runs the
+    /// model once on `graph`'s features (its outputs through
+    /// [`Session::output`]). [`Session::run`] and [`Session::prepare`]
+    /// switch the session back to plain runs.
+    ///
+    /// # Errors
+    /// As [`Session::prepare`] and [`Session::run_prepared`]
+    /// ([`Error::ArenaTooSmall`] with the exact incremental need).
+    #[cfg(feature = "incremental")]
+    pub fn prepare_incremental<'g>(&mut self, graph: &GraphInput<'g>) -> Result<PreparedGraph<'g>> {
+        #[cfg(feature = "op-recurrent")]
+        if self.model.num_states() > 0 {
+            return Err(Error::StateRequired);
+        }
+        self.retained_plan();
+        let prepared = self.prepare_plan(graph)?;
+        self.run_prepared(&prepared, graph.features)?;
+        Ok(prepared)
+    }
+
+    /// The retained plan of incremental runs (see [`Session::plain_plan`]).
+    #[cfg(feature = "incremental")]
+    #[inline(never)]
+    fn retained_plan(&mut self) {
+        if !self.plan.retain {
+            self.plan = Plan::retained(self.model);
+        }
+    }
+
+    /// An incremental run on the graph prepared by
+    /// [`Session::prepare_incremental`]: `features` are all the nodes'
+    /// features (`[num_nodes, F]`, as for [`Session::run_prepared`]) and
+    /// `changed` lists the nodes whose feature rows differ from the previous
+    /// run's (in any order; repeats are harmless). Only the rows of each
+    /// tensor that can depend on a changed node are recomputed: for an op,
+    /// the nodes within as many edges of a changed node as the ops up to it
+    /// pass messages ([`crate::ops::OpDef::hops`]); after an op whose rows
+    /// depend on every row (pooling, global attention, a kNN graph) every
+    /// row. Returns the first output; the output bytes are those of
+    /// [`Session::run_prepared`] with the same `features`, provided the rows
+    /// of the nodes not in `changed` are the previous run's.
+    ///
+    /// The rows of the nodes not listed are not read for the model input:
+    /// a row that changed but is not listed keeps its previous value in the
+    /// dense input tensor, and with sparse features read in place it is read
+    /// only by the recomputed rows. List every changed node. Features of
+    /// another kind than the previous run's (dense after sparse, or the
+    /// reverse) make a full run.
+    ///
+    /// # Errors
+    /// * [`Error::NotIncremental`] unless the previous run of this session
+    ///   was a successful run of `graph` prepared by
+    ///   [`Session::prepare_incremental`] (then nothing is written);
+    /// * [`Error::ChangedNodeOutOfRange`] for a node not in the graph, and
+    ///   the feature errors of [`Session::run_prepared`] — nothing is written;
+    /// * [`Error::Overflow`] as for [`Session::run`] (then the next update
+    ///   is refused: prepare again).
+    #[cfg(feature = "incremental")]
+    pub fn update(
+        &mut self,
+        graph: &PreparedGraph<'_>,
+        features: Features<'_>,
+        changed: &[u16],
+    ) -> Result<Output<'_>> {
+        self.update_inspect(graph, features, changed, |_, _| {})
+    }
+
+    /// Like [`Session::update`], calling `f(op_index, tensor)` after each op
+    /// as [`Session::run_inspect`] does (the whole tensor: the rows
+    /// recomputed and those kept).
+    #[cfg(feature = "incremental")]
+    pub fn update_inspect(
+        &mut self,
+        graph: &PreparedGraph<'_>,
+        features: Features<'_>,
+        changed: &[u16],
+        f: impl FnMut(usize, Output<'_>),
+    ) -> Result<Output<'_>> {
+        // (The retained tensors stay valid after a refused update: only a
+        // run that starts clears `fresh`.)
+        self.last = None;
+        let ok = self.plan.retain
+            && self.prepared == Some(graph.stamp)
+            && graph.arena == self.arena.as_ptr() as usize
+            && self.fresh.is_some_and(|(stamp, _)| stamp == graph.stamp);
+        if !ok {
+            return Err(Error::NotIncremental);
+        }
+        graph::validate_features(self.model, graph.dims.nodes, features)?;
+        if let Some(k) = changed
+            .iter()
+            .position(|&v| usize::from(v) >= graph.dims.nodes)
+        {
+            return Err(Error::ChangedNodeOutOfRange {
+                position: to_u32(k),
+                index: changed.get(k).map_or(0, |&v| u32::from(v)),
+            });
+        }
+        let mut input = graph.input;
+        input.features = features;
+        let direct =
+            matches!(features, Features::SparseI8 { .. }) && self.model.reads_sparse_input();
+        let feed = if self.fresh.is_some_and(|(_, d)| d == direct) {
+            Feed::Changed(changed)
+        } else {
+            Feed::Full
+        };
+        self.run_feed(&input, graph.dims, false, feed, f)
     }
 
     /// Validates `graph` and builds, once, everything of a run that depends
@@ -851,8 +1067,19 @@ impl<'a, 'm> Session<'a, 'm> {
     /// (the exact need, as for a run) — then nothing is written and no graph
     /// is prepared any more.
     pub fn prepare<'g>(&mut self, graph: &GraphInput<'g>) -> Result<PreparedGraph<'g>> {
+        #[cfg(feature = "incremental")]
+        self.plain_plan();
+        self.prepare_plan(graph)
+    }
+
+    /// [`Session::prepare`] with the session's plan as it is.
+    fn prepare_plan<'g>(&mut self, graph: &GraphInput<'g>) -> Result<PreparedGraph<'g>> {
         self.last = None;
         self.prepared = None;
+        #[cfg(feature = "incremental")]
+        {
+            self.fresh = None;
+        }
         let dims = graph::validate(self.model, graph)?;
         let direct =
             matches!(graph.features, Features::SparseI8 { .. }) && self.model.reads_sparse_input();
@@ -980,6 +1207,7 @@ impl<'a, 'm> Session<'a, 'm> {
         input: &GraphInput<'_>,
         d: Dims,
         build: bool,
+        feed: Feed<'_>,
         mut f: impl FnMut(usize, Output<'_>),
     ) -> Result<usize> {
         let model = self.model;
@@ -995,6 +1223,8 @@ impl<'a, 'm> Session<'a, 'm> {
             dinv,
             slots: slots_region,
             scratch: scratch_region,
+            #[cfg(feature = "incremental")]
+            marks,
         } = {
             let needed = slack.saturating_add(layout.total());
             let too_small = Error::ArenaTooSmall {
@@ -1047,6 +1277,8 @@ impl<'a, 'm> Session<'a, 'm> {
             dinv_key: 0,
             #[cfg(feature = "op-hypergraph")]
             hyperedges: hyperedges_of(model, input),
+            #[cfg(feature = "incremental")]
+            dirty: ops::Dirty::ALL,
         };
         if let Some(key) = plan.norm {
             if build {
@@ -1056,31 +1288,14 @@ impl<'a, 'm> Session<'a, 'm> {
             ctx_base.dinv_key = key;
         }
 
-        // ---- input features -----------------------------------------------
-        // Read in place by the ops when `direct` (sparse features).
-        let desc = model.input_desc();
-        let sparse_in = match input.features {
-            Features::SparseI8 {
-                row_ptr,
-                cols,
-                values,
-            } if direct => Some(SparseIn {
-                x: SparseRows {
-                    row_ptr,
-                    cols,
-                    values,
-                },
-                rows: d.nodes,
-                channels: usize::from(desc.channels),
-                zp: desc.zero_point,
-            }),
+        // ---- input features (read in place by the ops when `direct`) -------
+        let sparse_in = feed_input(model, plan, d, input, feed, direct, slots_region)?;
+        // ---- incremental: which rows each op recomputes -------------------
+        let inc = match feed {
+            #[cfg(feature = "incremental")]
+            Feed::Changed(nodes) => Some(Inc::new(model, &ctx_base.csr, nodes, marks, d.nodes)?),
             _ => None,
         };
-        if sparse_in.is_none() {
-            let l = loc(model.input()).ok_or(internal)?;
-            let buf = slots_region.get_mut(l.offset..).ok_or(internal)?;
-            write_input(buf, l, input.features, desc).ok_or(internal)?;
-        }
 
         // ---- ops ----------------------------------------------------------
         let views = Views {
@@ -1089,9 +1304,55 @@ impl<'a, 'm> Session<'a, 'm> {
             d,
             sparse_in,
         };
-        views.run_ops(&ctx_base, slots_region, scratch_region, &mut f)?;
+        views.run_ops(&ctx_base, slots_region, scratch_region, inc, &mut f)?;
         Ok(slots_start)
     }
+}
+
+/// Writes the input features into the input tensor — every row, or the
+/// rows of the changed nodes ([`Feed::Changed`]) — or, when `direct`, gives
+/// the sparse features for the ops to read in place.
+fn feed_input<'x>(
+    model: &Model<'_>,
+    plan: &Plan,
+    d: Dims,
+    input: &GraphInput<'x>,
+    feed: Feed<'_>,
+    direct: bool,
+    slots_region: &mut [u8],
+) -> Result<Option<SparseIn<'x>>> {
+    let desc = model.input_desc();
+    if let (
+        Features::SparseI8 {
+            row_ptr,
+            cols,
+            values,
+        },
+        true,
+    ) = (input.features, direct)
+    {
+        return Ok(Some(SparseIn {
+            x: SparseRows {
+                row_ptr,
+                cols,
+                values,
+            },
+            rows: d.nodes,
+            channels: usize::from(desc.channels),
+            zp: desc.zero_point,
+        }));
+    }
+    let internal = Error::InvalidOutputs;
+    let l = plan.locate(model, model.input(), d).ok_or(internal)?;
+    let buf = slots_region.get_mut(l.offset..).ok_or(internal)?;
+    match feed {
+        #[cfg(feature = "incremental")]
+        Feed::Changed(nodes) => {
+            write_input_rows(buf, l, input.features, desc, nodes).ok_or(internal)?
+        }
+        _ => write_input(buf, l, input.features, desc).ok_or(internal)?,
+    }
+    Ok(None)
 }
 
 /// The (validated) hyperedges of `input` for a model that reads them, else none.
@@ -1113,6 +1374,9 @@ struct GraphRegions<'x> {
     dinv: &'x mut [u32],
     slots: &'x mut [u8],
     scratch: &'x mut [u8],
+    /// `dist` then `need`, one byte per node each (incremental runs only).
+    #[cfg(feature = "incremental")]
+    marks: &'x mut [u8],
 }
 
 impl<'x> GraphRegions<'x> {
@@ -1136,6 +1400,8 @@ impl<'x> GraphRegions<'x> {
             dinv,
             slots: carve(rest, layout.slots)?,
             scratch: carve(rest, layout.scratch)?,
+            #[cfg(feature = "incremental")]
+            marks: carve(rest, layout.marks)?,
         })
     }
 }
@@ -1181,6 +1447,8 @@ fn build_graph_regions(
             dinv_key: 0,
             #[cfg(feature = "op-hypergraph")]
             hyperedges: crate::graph::Hyperedges::EMPTY,
+            #[cfg(feature = "incremental")]
+            dirty: ops::Dirty::ALL,
         };
         ops::fill_shared_norm(key, &ctx, dinv);
     }
@@ -1259,6 +1527,117 @@ fn build_graph(
         }
     }
     Ok(())
+}
+
+/// What a run writes into the input tensor and which rows it recomputes.
+#[derive(Debug, Clone, Copy)]
+enum Feed<'x> {
+    /// Every row of every tensor, from all the features.
+    Full,
+    /// An incremental run ([`Session::update`]): only these nodes' feature
+    /// rows changed since the previous run.
+    #[cfg_attr(not(feature = "incremental"), allow(dead_code))]
+    Changed(&'x [u16]),
+}
+
+/// The per-node marks of an incremental run ([`crate::incremental`]).
+#[cfg_attr(not(feature = "incremental"), allow(dead_code))]
+struct Inc<'a> {
+    dist: &'a [u8],
+    need: &'a mut [u8],
+    /// The level of every tensor ([`crate::incremental::levels`]).
+    level: [u8; MAX_TENSORS],
+}
+
+#[cfg_attr(not(feature = "incremental"), allow(dead_code))]
+impl<'a> Inc<'a> {
+    /// The marks of an incremental run whose changed nodes are `nodes`, in
+    /// `marks` (`dist` then `need`, `nodes` bytes each).
+    fn new(
+        model: &Model<'_>,
+        csr: &Csr<'_>,
+        changed: &[u16],
+        marks: &'a mut [u8],
+        nodes: usize,
+    ) -> Result<Inc<'a>> {
+        let internal = Error::InvalidOutputs;
+        let (dist, need) = marks.split_at_mut_checked(nodes).ok_or(internal)?;
+        let (level, reach) = incremental::levels(model);
+        incremental::fill_dist(csr, changed, dist, reach);
+        Ok(Inc {
+            dist,
+            need: need.get_mut(..nodes).ok_or(internal)?,
+            level,
+        })
+    }
+
+    /// The rows `op` must compute; fills `need` for an op that reads
+    /// other rows than its own.
+    fn dirty(&mut self, op: &ops::Op, csr: &Csr<'_>) -> ops::Dirty<'_> {
+        let level = self
+            .level
+            .get(usize::from(op.output()))
+            .copied()
+            .unwrap_or(incremental::ALL);
+        if level == incremental::ALL {
+            return ops::Dirty::ALL;
+        }
+        if ops::hops(op).is_some_and(|h| h > 0) {
+            incremental::fill_need(csr, self.dist, level, self.need);
+        }
+        ops::Dirty {
+            dist: self.dist,
+            level,
+            need: &*self.need,
+        }
+    }
+}
+
+/// Writes the feature rows of `nodes` into the input tensor (see
+/// [`write_input`]); the other rows keep their values.
+#[cfg(feature = "incremental")]
+fn write_input_rows(
+    buf: &mut [u8],
+    l: Loc,
+    features: Features<'_>,
+    desc: crate::format::TensorDesc,
+    nodes: &[u16],
+) -> Option<()> {
+    let f = usize::from(desc.channels);
+    #[cfg(feature = "act-i4")]
+    let packed = l.packed;
+    #[cfg(not(feature = "act-i4"))]
+    let packed = false;
+    let rb = ops::out_row_bytes(f, packed);
+    let all = buf.get_mut(..l.len())?;
+    for &v in nodes {
+        let i = usize::from(v);
+        let row = all.get_mut(i.checked_mul(rb)?..i.checked_add(1)?.checked_mul(rb)?)?;
+        let one = match features {
+            Features::F32(x) => {
+                Features::F32(x.get(i.checked_mul(f)?..i.checked_add(1)?.checked_mul(f)?)?)
+            }
+            Features::I8(x) => {
+                Features::I8(x.get(i.checked_mul(f)?..i.checked_add(1)?.checked_mul(f)?)?)
+            }
+            Features::SparseI8 {
+                row_ptr,
+                cols,
+                values,
+            } => Features::SparseI8 {
+                row_ptr: row_ptr.get(i..i.checked_add(2)?)?,
+                cols,
+                values,
+            },
+        };
+        #[cfg(feature = "act-i4")]
+        if packed {
+            write_features_i4(row, one, desc);
+            continue;
+        }
+        write_features(bytemuck::try_cast_slice_mut(row).ok()?, one, desc);
+    }
+    Some(())
 }
 
 /// Writes the features into the input tensor at the start of `buf` (its
@@ -1458,21 +1837,27 @@ impl<'v> Views<'_, '_, 'v> {
     /// calls `f(op_index, output)` after each. Inlined into the run (one
     /// frame for the run and its loop; the ops run in `ops::run`'s frame).
     #[inline(always)]
+    #[cfg_attr(not(feature = "incremental"), allow(unused_mut, unused_variables))]
     fn run_ops(
         &self,
         ctx_base: &Ctx<'_>,
         slots_region: &mut [u8],
         scratch_region: &mut [u8],
+        mut inc: Option<Inc<'_>>,
         f: &mut impl FnMut(usize, Output<'_>),
     ) -> Result<()> {
         let mut k = 0usize;
         // Counted by hand, as in `Plan::new` (no `Enumerate` over `Op`s).
         #[allow(clippy::explicit_counter_loop)]
         for op in self.model.ops() {
-            let ctx = Ctx {
+            let mut ctx = Ctx {
                 op: u16::try_from(k).unwrap_or(u16::MAX),
                 ..*ctx_base
             };
+            #[cfg(feature = "incremental")]
+            if let Some(inc) = inc.as_mut() {
+                ctx.dirty = inc.dirty(&op, &ctx_base.csr);
+            }
             let internal = Error::InvalidOp { op: ctx.op };
             let o = self
                 .plan

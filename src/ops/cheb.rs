@@ -63,6 +63,10 @@ pub struct ChebConv {
 }
 
 impl OpDef for ChebConv {
+    /// `K − 1` rounds (`T_{K−1}(L̂)` reaches `K − 1` edges).
+    fn hops(&self) -> Option<u8> {
+        Some(self.k.saturating_sub(1))
+    }
     fn name(&self) -> &'static str {
         "cheb_conv"
     }

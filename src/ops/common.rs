@@ -64,6 +64,17 @@ pub trait OpDef {
     fn scratch_bytes(&self, _s: &Shapes<'_>) -> usize {
         0
     }
+    /// How far, in edges, an output row of the op reads its node inputs
+    /// (`crate::Session::update`): `Some(0)` when output row `i` depends on
+    /// input rows `i` only (`Linear`, activations, element-wise ops),
+    /// `Some(k)` for `k` rounds of message passing along the edges (source →
+    /// target), `None` when any row may depend on any other (pooling,
+    /// attention over the whole graph, a kNN graph, pair or hyperedge rows):
+    /// then every row counts as changed from this op on. The default, `None`,
+    /// is always correct; a smaller value only saves work.
+    fn hops(&self) -> Option<u8> {
+        None
+    }
     /// Runs the op: reads its inputs through `env`, writes `out`.
     fn run<'v, T: Tensors<'v>>(
         &self,
@@ -645,9 +656,71 @@ pub struct Ctx<'a> {
     /// (validated; [`Hyperedges::EMPTY`] otherwise).
     #[cfg(feature = "op-hypergraph")]
     pub hyperedges: Hyperedges<'a>,
+    /// Which output rows the op must compute ([`Dirty::ALL`] but in an
+    /// incremental run, `crate::Session::update`; read it with
+    /// [`Ctx::dirty`]).
+    #[cfg(feature = "incremental")]
+    pub dirty: Dirty<'a>,
+}
+
+/// The output rows an op of an incremental run (`crate::Session::update`)
+/// must compute: node `i`'s row when `dist[i] ≤ level`, `dist[i]` being the
+/// number of edges from the nearest node whose features changed (255: not
+/// within reach of any op). The other rows hold the previous run's values,
+/// which are still exact. An op may compute more rows than asked (all of
+/// them, if it does not look at this): the values are the same.
+#[derive(Debug, Clone, Copy)]
+pub struct Dirty<'a> {
+    /// Per node: edges from the nearest changed node (empty: every row).
+    pub dist: &'a [u8],
+    /// Rows with `dist ≤ level` are computed.
+    pub level: u8,
+    /// Per node, nonzero for the node itself or an in-neighbour of a row to
+    /// compute (the rows of a per-node product an aggregation reads; empty
+    /// unless `dist` is not).
+    pub need: &'a [u8],
+}
+
+impl Dirty<'_> {
+    /// Every row (a full run).
+    pub const ALL: Dirty<'static> = Dirty {
+        dist: &[],
+        level: u8::MAX,
+        need: &[],
+    };
+
+    /// Whether every row must be computed.
+    #[inline]
+    pub fn is_all(&self) -> bool {
+        // (Constant without the feature: the row-by-row variants of the
+        // ops are then left out of the build.)
+        !cfg!(feature = "incremental") || self.dist.is_empty() || self.level == u8::MAX
+    }
+
+    /// Whether output row `i` must be computed.
+    #[inline]
+    pub fn row(&self, i: usize) -> bool {
+        self.is_all() || self.dist.get(i).is_some_and(|&d| d <= self.level)
+    }
+
+    /// Whether input row `j` is read by a row to compute one edge away.
+    #[inline]
+    pub fn needs(&self, j: usize) -> bool {
+        self.is_all() || self.need.get(j).is_some_and(|&m| m != 0)
+    }
 }
 
 impl Ctx<'_> {
+    /// Which output rows the op must compute ([`Dirty::ALL`] in a full run,
+    /// and always without the cargo feature `incremental`).
+    #[inline(always)]
+    pub fn dirty(&self) -> Dirty<'_> {
+        #[cfg(feature = "incremental")]
+        return self.dirty;
+        #[cfg(not(feature = "incremental"))]
+        Dirty::ALL
+    }
+
     /// Number of nodes.
     pub fn nodes(&self) -> usize {
         self.csr.num_nodes()

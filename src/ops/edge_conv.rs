@@ -281,6 +281,10 @@ pub struct EdgeConv {
 }
 
 impl OpDef for EdgeConv {
+    /// One round on the graph's edges; a kNN graph (DynamicEdgeConv) depends on every row.
+    fn hops(&self) -> Option<u8> {
+        (self.k == 0).then_some(1)
+    }
     fn name(&self) -> &'static str {
         if self.k == 0 {
             "edge_conv"

@@ -134,6 +134,10 @@ pub struct Act {
 }
 
 impl OpDef for Add {
+    /// Row `i` from input rows `i` only.
+    fn hops(&self) -> Option<u8> {
+        Some(0)
+    }
     fn name(&self) -> &'static str {
         "add"
     }
@@ -176,6 +180,10 @@ impl OpDef for Add {
 }
 
 impl OpDef for Concat {
+    /// Row `i` from input rows `i` only.
+    fn hops(&self) -> Option<u8> {
+        Some(0)
+    }
     fn name(&self) -> &'static str {
         "concat"
     }
@@ -227,6 +235,10 @@ impl OpDef for Concat {
 }
 
 impl OpDef for Act {
+    /// Row `i` from input rows `i` only.
+    fn hops(&self) -> Option<u8> {
+        Some(0)
+    }
     fn name(&self) -> &'static str {
         "act"
     }

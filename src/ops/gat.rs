@@ -743,6 +743,10 @@ impl GatConv {
 }
 
 impl OpDef for GatConv {
+    /// One round of message passing along the edges.
+    fn hops(&self) -> Option<u8> {
+        Some(1)
+    }
     fn name(&self) -> &'static str {
         if self.v2 {
             "gatv2_conv"

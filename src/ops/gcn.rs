@@ -542,6 +542,59 @@ pub fn run(
     Ok(())
 }
 
+/// [`run`] for the rows `ctx.dirty()` asks for only (an incremental run,
+/// `crate::Session::update`): the per-node products `h_j = W·x_j` of the
+/// rows those read ([`super::Dirty::needs`]) and the general neighbour sum of each
+/// row to compute — the same values as [`run`]'s (its unit-weight rows are
+/// proptested equal to the general sum), the other output rows untouched.
+/// Takes the same scratch as [`run`].
+#[allow(clippy::too_many_arguments)]
+// Not inlined into `ops::run`: only incremental runs take this path, and
+// its frame stays out of every other run's (docs/guarantees.md, the stack bound).
+#[inline(never)]
+pub fn run_rows(
+    ctx: &Ctx<'_>,
+    w: Matrix<'_>,
+    params: &[u8],
+    act: Activation,
+    flags: GcnFlags,
+    x: Src<'_>,
+    out: Out<'_>,
+    mut scratch: Scratch<'_>,
+) -> Result<()> {
+    let n = ctx.nodes();
+    let oc = out.channels;
+    let packed = out.is_packed();
+    let orb = out_row_bytes(oc, packed).max(1);
+    let sums = scratch.take::<i32>(oc)?;
+    let h = scratch.take::<i32>(n.saturating_mul(oc))?;
+    let dinv: &[u32] = if flags.normalize {
+        dinv_table(ctx, flags, &mut scratch)?
+    } else {
+        scratch.take::<u32>(n)?
+    };
+    let acc = scratch.take::<i64>(oc)?;
+    let block = scratch.take::<i32>(block_values(oc))?;
+    let prep = scratch.take_records(oc)?;
+    let rq = requant::prepare(params, oc, act, out.zp, prep);
+    let overflow = Error::Overflow { op: ctx.op };
+    let dirty = ctx.dirty();
+    x.weight_sums(w, sums);
+    for (j, hj) in h.chunks_exact_mut(oc.max(1)).enumerate() {
+        if dirty.needs(j) {
+            x.matvec_row(w, j, sums, hj);
+        }
+    }
+    let row = block.get_mut(..oc).unwrap_or(&mut []);
+    for (i, or) in out.data.chunks_exact_mut(orb).enumerate().take(n) {
+        if dirty.row(i) {
+            aggregate_row(ctx, i, flags, dinv, h, acc, row, overflow)?;
+            requant_rows(&rq, row, or, oc, packed);
+        }
+    }
+    Ok(())
+}
+
 /// One row of the general neighbour sum into `row`: `Σ_j c_ij·h_j` over
 /// the in-edges of `i` and its self-loop, in `i64` (`acc`), rounded from
 /// Q24.
@@ -667,6 +720,10 @@ impl GcnConv {
 }
 
 impl OpDef for GcnConv {
+    /// One round of message passing along the edges.
+    fn hops(&self) -> Option<u8> {
+        Some(1)
+    }
     fn name(&self) -> &'static str {
         "gcn_conv"
     }
@@ -711,16 +768,18 @@ impl OpDef for GcnConv {
         out: Out<'_>,
         scratch: Scratch<'_>,
     ) -> Result<()> {
-        run(
-            env.ctx,
+        let (w, params, x) = (
             env.data.matrix(self.weights),
             env.data.bytes(self.params),
-            self.act,
-            self.flags(),
             env.src(self.input)?,
-            out,
-            scratch,
-        )
+        );
+        // (Two direct calls, not a function pointer: the static stack
+        // bound of `scripts/panic-check.sh` follows direct calls only.)
+        if env.ctx.dirty().is_all() {
+            run(env.ctx, w, params, self.act, self.flags(), x, out, scratch)
+        } else {
+            run_rows(env.ctx, w, params, self.act, self.flags(), x, out, scratch)
+        }
     }
 }
 

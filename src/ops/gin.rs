@@ -123,6 +123,10 @@ pub struct GinAggregate {
 }
 
 impl OpDef for GinAggregate {
+    /// One round of message passing along the edges.
+    fn hops(&self) -> Option<u8> {
+        Some(1)
+    }
     fn name(&self) -> &'static str {
         "gin_aggregate"
     }

@@ -161,6 +161,10 @@ pub struct GineConv {
 }
 
 impl OpDef for GineConv {
+    /// One round of message passing along the edges.
+    fn hops(&self) -> Option<u8> {
+        Some(1)
+    }
     fn name(&self) -> &'static str {
         "gine_conv"
     }

@@ -6,8 +6,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::{
-    is_i2, is_i4, out_row_bytes, region_bytes, requant_rows, rows_mut, Check, Env, In, OpDef, Out,
-    Scratch, Shapes, Src, Tensors,
+    is_i2, is_i4, out_row_bytes, region_bytes, requant_rows, rows_mut, Check, Dirty, Env, In,
+    OpDef, Out, Scratch, Shapes, Src, Tensors,
 };
 use crate::error::Result;
 use crate::format::small::Reader;
@@ -97,6 +97,39 @@ pub fn run(
     Ok(())
 }
 
+/// [`run`] for the rows `dirty` asks for only (an incremental run,
+/// `crate::Session::update`), row by row: the same kernels' results, the
+/// other output rows untouched. Takes the same scratch as [`run`].
+// Not inlined into `ops::run`: only incremental runs take this path, and
+// its frame stays out of every other run's (docs/guarantees.md, the stack bound).
+#[inline(never)]
+pub fn run_rows(
+    w: Matrix<'_>,
+    params: &[u8],
+    act: Activation,
+    x: Src<'_>,
+    out: Out<'_>,
+    mut scratch: Scratch<'_>,
+    dirty: Dirty<'_>,
+) -> Result<()> {
+    let oc = out.channels;
+    let sums = scratch.take::<i32>(oc)?;
+    let acc = scratch.take::<i32>(oc.saturating_mul(BLOCK))?;
+    let prep = scratch.take_records(oc)?;
+    let rq = requant::prepare(params, oc, act, out.zp, prep);
+    x.weight_sums(w, sums);
+    let packed = out.is_packed();
+    let orb = out_row_bytes(oc, packed).max(1);
+    let a = acc.get_mut(..oc).unwrap_or(&mut []);
+    for (i, or) in out.data.chunks_exact_mut(orb).enumerate().take(x.rows()) {
+        if dirty.row(i) {
+            x.matvec_row(w, i, sums, a);
+            requant_rows(&rq, a, or, oc, packed);
+        }
+    }
+    Ok(())
+}
+
 /// Rows `i..i + k` of a dense tensor, if all present.
 fn dense_block<'a>(x: In<'a>, i: usize, k: usize) -> Option<&'a [i8]> {
     let start = i.checked_mul(x.channels)?;
@@ -136,6 +169,10 @@ impl Linear {
 }
 
 impl OpDef for Linear {
+    /// Row `i` from input rows `i` only.
+    fn hops(&self) -> Option<u8> {
+        Some(0)
+    }
     fn name(&self) -> &'static str {
         "linear"
     }
@@ -176,13 +213,15 @@ impl OpDef for Linear {
         out: Out<'_>,
         scratch: Scratch<'_>,
     ) -> Result<()> {
-        run(
+        let (w, params, x) = (
             env.data.matrix(self.weights),
             env.data.bytes(self.params),
-            self.act,
             env.src(self.input)?,
-            out,
-            scratch,
-        )
+        );
+        if env.ctx.dirty().is_all() {
+            run(w, params, self.act, x, out, scratch)
+        } else {
+            run_rows(w, params, self.act, x, out, scratch, env.ctx.dirty())
+        }
     }
 }

@@ -36,6 +36,10 @@ pub struct Lut {
 }
 
 impl OpDef for Lut {
+    /// Row `i` from input rows `i` only.
+    fn hops(&self) -> Option<u8> {
+        Some(0)
+    }
     fn name(&self) -> &'static str {
         "lut"
     }

@@ -170,6 +170,15 @@ macro_rules! op_table {
             }
         }
 
+        /// How far an output row of `op` reads its node inputs ([`OpDef::hops`]).
+        pub fn hops(op: &Op) -> Option<u8> {
+            #[allow(unreachable_patterns)]
+            match op {
+                $(#[cfg(feature = $feature)] Op::$variant(p) => p.hops(),)*
+                _ => None,
+            }
+        }
+
         /// The op's own checks ([`OpDef::check`]); ops not compiled in fail.
         pub(crate) fn check(op: &Op, c: &Check<'_>) -> Option<()> {
             let _ = c;

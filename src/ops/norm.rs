@@ -98,6 +98,10 @@ pub fn run(p: &LayerNorm, affine: &[u8], x: In<'_>, out: Out<'_>) -> Result<()> 
 }
 
 impl OpDef for LayerNorm {
+    /// Row `i` from input row `i` only (over its channels).
+    fn hops(&self) -> Option<u8> {
+        Some(0)
+    }
     fn name(&self) -> &'static str {
         "layer_norm"
     }

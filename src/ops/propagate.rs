@@ -447,6 +447,10 @@ pub struct Propagate {
 }
 
 impl OpDef for Propagate {
+    /// `k` rounds of propagation (the teleport input `x0` is read row by row).
+    fn hops(&self) -> Option<u8> {
+        Some(self.k)
+    }
     fn name(&self) -> &'static str {
         if self.hops {
             "tag_conv"

@@ -49,6 +49,10 @@ pub struct Mul {
 }
 
 impl OpDef for Mul {
+    /// Row `i` from input rows `i` only.
+    fn hops(&self) -> Option<u8> {
+        Some(0)
+    }
     fn name(&self) -> &'static str {
         "mul"
     }

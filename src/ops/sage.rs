@@ -232,6 +232,10 @@ pub struct SageConv {
 }
 
 impl OpDef for SageConv {
+    /// One round of message passing along the edges.
+    fn hops(&self) -> Option<u8> {
+        Some(1)
+    }
     fn name(&self) -> &'static str {
         "sage_conv"
     }

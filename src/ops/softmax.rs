@@ -121,6 +121,10 @@ pub fn run(p: &Softmax, table: &[u8], x: In<'_>, out: Out<'_>) -> Result<()> {
 }
 
 impl OpDef for Softmax {
+    /// Row `i` from input row `i` only (over its channels).
+    fn hops(&self) -> Option<u8> {
+        Some(0)
+    }
     fn name(&self) -> &'static str {
         if self.log {
             "log_softmax"

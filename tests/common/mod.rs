@@ -201,7 +201,124 @@ pub fn run(bytes: &[u8], input: &GraphInput) -> Result<Vec<(usize, usize, Vec<i8
             ),
         }
     }
+    #[cfg(feature = "incremental")]
+    check_incremental(&model, input, &outs);
     Ok(outs)
+}
+
+/// Every output of the session's last run.
+#[cfg(feature = "incremental")]
+fn outputs(s: &Session<'_, '_>, count: usize) -> Vec<(usize, usize, Vec<i8>)> {
+    (0..count)
+        .map(|i| {
+            let o = s.output(i).unwrap();
+            (o.rows, o.channels, o.data.to_vec())
+        })
+        .collect()
+}
+
+#[cfg(feature = "incremental")]
+/// `input`'s dense features with the rows of `nodes` changed (f32: +0.37
+/// on every other value; int8: +37, wrapping); `None` for sparse features.
+fn changed_features(input: &GraphInput, nodes: &[u16]) -> Option<(Vec<f32>, Vec<i8>)> {
+    let n = input.num_nodes.max(1);
+    match input.features {
+        tinygnn::Features::F32(x) => {
+            let f = x.len() / n;
+            let mut y = x.to_vec();
+            for &v in nodes {
+                for (k, val) in y[v as usize * f..(v as usize + 1) * f]
+                    .iter_mut()
+                    .enumerate()
+                {
+                    if k % 2 == 0 {
+                        *val += 0.37;
+                    }
+                }
+            }
+            Some((y, vec![]))
+        }
+        tinygnn::Features::I8(x) => {
+            let f = x.len() / n;
+            let mut y = x.to_vec();
+            for &v in nodes {
+                for val in &mut y[v as usize * f..(v as usize + 1) * f] {
+                    *val = val.wrapping_add(37);
+                }
+            }
+            Some((vec![], y))
+        }
+        tinygnn::Features::SparseI8 { .. } => None,
+    }
+}
+
+#[cfg(feature = "incremental")]
+/// Incremental runs ([`Session::update`]) against full runs: after
+/// `prepare_incremental` (exactly `incremental_arena_bytes` of arena; one
+/// byte less is `ArenaTooSmall`) the outputs are `full`'s; after changing
+/// the rows of one node, then of two others (and listing a node twice),
+/// and after an update that changes nothing, every output equals a fresh
+/// full run's on the same features.
+fn check_incremental(model: &Model<'_>, input: &GraphInput, full: &[(usize, usize, Vec<i8>)]) {
+    if model.num_states() > 0 {
+        return;
+    }
+    let (n, e, g) = (input.num_nodes, input.sources.len(), input.num_graphs());
+    let sparse = matches!(input.features, tinygnn::Features::SparseI8 { .. });
+    let need = model.incremental_arena_bytes(n, e, g, sparse);
+    let count = model.outputs().len();
+    let mut buf = Vec::new();
+    if need > 0 {
+        let arena = aligned(&mut buf, need - 1);
+        let mut s = Session::new(model, arena);
+        assert_eq!(
+            s.prepare_incremental(input).map(|p| p.num_nodes()),
+            Err(Error::ArenaTooSmall {
+                needed: need as u32,
+                actual: need as u32 - 1
+            })
+        );
+    }
+    let arena = aligned(&mut buf, need);
+    let mut s = Session::new(model, arena);
+    let p = s
+        .prepare_incremental(input)
+        .expect("prepare_incremental after a successful run");
+    assert_eq!(outputs(&s, count), full, "prepare_incremental's run");
+    s.update(&p, input.features, &[]).unwrap();
+    assert_eq!(outputs(&s, count), full, "an update without changes");
+    if n == 0 {
+        return;
+    }
+    let steps: [&[u16]; 2] = [&[0], &[(n / 2) as u16, (n - 1) as u16, (n / 2) as u16]];
+    let mut changed_so_far: Vec<u16> = Vec::new();
+    for nodes in steps {
+        changed_so_far.extend_from_slice(nodes);
+        let Some((xf, xi)) = changed_features(input, &changed_so_far) else {
+            // Sparse features: the same rows, listed as changed.
+            s.update(&p, input.features, nodes).unwrap();
+            assert_eq!(outputs(&s, count), full, "sparse update of unchanged rows");
+            continue;
+        };
+        let mut next = *input;
+        next.features = if xf.is_empty() {
+            tinygnn::Features::I8(&xi)
+        } else {
+            tinygnn::Features::F32(&xf)
+        };
+        let want = {
+            let mut b2 = Vec::new();
+            let a2 = aligned(&mut b2, model.arena_bytes(n, e, g));
+            let mut fresh = Session::new(model, a2);
+            match fresh.run(&next) {
+                Ok(_) => outputs(&fresh, count),
+                Err(_) => return, // (an overflow on the new features: nothing to compare)
+            }
+        };
+        s.update(&p, next.features, nodes)
+            .expect("update of a run that succeeded");
+        assert_eq!(outputs(&s, count), want, "update of nodes {nodes:?}");
+    }
 }
 
 /// Shortcut: a graph input with int8 features.
