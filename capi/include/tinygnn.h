@@ -261,6 +261,15 @@ typedef struct tgnn_output {
 // the session ran (`tgnn_session_run`) or failed to prepare one since.
 #define TGNN_ERR_NOT_PREPARED 38
 
+// `tgnn_session_update` without a graph prepared by
+// `tgnn_session_prepare_incremental` whose run was the session's last
+// (none, another run or prepare since, or a failed run).
+#define TGNN_ERR_NOT_INCREMENTAL 39
+
+// A node of `tgnn_session_update`'s changed list is not in the graph (`a`:
+// position in the list, `b`: node index).
+#define TGNN_ERR_CHANGED_NODE_OUT_OF_RANGE 42
+
 // The model has a hypergraph convolution and the input has no hyperedges.
 // (This C API does not pass hyperedges yet: such a model fails with this code.)
 #define TGNN_ERR_MISSING_HYPEREDGES 50
@@ -545,6 +554,53 @@ tgnn_status tgnn_session_prepare(struct tgnn_session *session, const struct tgnn
 // whose feature arrays hold the documented lengths).
 tgnn_status tgnn_session_run_prepared(struct tgnn_session *session,
                                       const struct tgnn_graph *features);
+
+// The exact arena bytes of incremental runs (`tgnn_session_prepare_incremental`,
+// `tgnn_session_update`) for a graph of `nodes` nodes, `edges` edges and
+// `graphs` graphs: every tensor keeps its own slot between runs, plus two
+// bytes per node. `sparse`: for sparse int8 features (read in place when
+// the model can). More than `tgnn_model_arena_bytes`.
+//
+// # Safety
+// `model` is NULL or points to a `tgnn_model`; `bytes` is NULL or writable.
+tgnn_status tgnn_model_incremental_arena_bytes(const struct tgnn_model *model,
+                                               size_t nodes,
+                                               size_t edges,
+                                               size_t graphs,
+                                               bool sparse,
+                                               size_t *bytes);
+
+// Prepares `graph` as `tgnn_session_prepare` does, for incremental runs
+// (`tgnn_session_update`): every tensor keeps its own arena slot
+// (`tgnn_model_incremental_arena_bytes`), and the model runs once on
+// `graph`'s features (outputs as after `tgnn_session_run`).
+// `tgnn_session_run` and `tgnn_session_prepare` switch back to plain runs.
+// Errors as for `tgnn_session_prepare` and `tgnn_session_run_prepared`
+// (`TGNN_ERR_STATE_REQUIRED` for a recurrent model).
+//
+// # Safety
+// As for `tgnn_session_prepare`.
+tgnn_status tgnn_session_prepare_incremental(struct tgnn_session *session,
+                                             const struct tgnn_graph *graph);
+
+// An incremental run on the graph prepared by
+// `tgnn_session_prepare_incremental`: `features` holds all the nodes'
+// features (its feature fields only, as for `tgnn_session_run_prepared`)
+// and `changed` the `changed_len` nodes whose feature rows differ from the
+// previous run's. Only the rows that can depend on them are recomputed;
+// the output bytes are those of `tgnn_session_run_prepared` with the same
+// features, provided every changed node is listed. Errors as for
+// `tgnn_session_run_prepared`, plus `TGNN_ERR_NOT_INCREMENTAL` (the last
+// run of the session was not a successful one of that graph) and
+// `TGNN_ERR_CHANGED_NODE_OUT_OF_RANGE`.
+//
+// # Safety
+// As for `tgnn_session_run_prepared`; `changed` is NULL (with
+// `changed_len` 0) or points to `changed_len` node indices.
+tgnn_status tgnn_session_update(struct tgnn_session *session,
+                                const struct tgnn_graph *features,
+                                const uint16_t *changed,
+                                size_t changed_len);
 
 // Runs the model on `graph`. The input is validated completely before
 // anything is written (input-graph errors, `TGNN_ERR_ARENA_TOO_SMALL`); on

@@ -1023,6 +1023,130 @@ pub unsafe extern "C" fn tgnn_session_run_prepared(
     info.code
 }
 
+/// The exact arena bytes of incremental runs (`tgnn_session_prepare_incremental`,
+/// `tgnn_session_update`) for a graph of `nodes` nodes, `edges` edges and
+/// `graphs` graphs: every tensor keeps its own slot between runs, plus two
+/// bytes per node. `sparse`: for sparse int8 features (read in place when
+/// the model can). More than `tgnn_model_arena_bytes`.
+///
+/// # Safety
+/// `model` is NULL or points to a `tgnn_model`; `bytes` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn tgnn_model_incremental_arena_bytes(
+    model: *const tgnn_model,
+    nodes: usize,
+    edges: usize,
+    graphs: usize,
+    sparse: bool,
+    bytes: *mut usize,
+) -> tgnn_status {
+    // SAFETY: forwarded from the caller.
+    let r = unsafe { model_ref(model) }.and_then(|m| {
+        // SAFETY: `bytes` is NULL or writable (caller contract).
+        unsafe {
+            put(
+                bytes,
+                m.incremental_arena_bytes(nodes, edges, graphs, sparse),
+            )
+        }
+    });
+    code(r)
+}
+
+/// Prepares `graph` as `tgnn_session_prepare` does, for incremental runs
+/// (`tgnn_session_update`): every tensor keeps its own arena slot
+/// (`tgnn_model_incremental_arena_bytes`), and the model runs once on
+/// `graph`'s features (outputs as after `tgnn_session_run`).
+/// `tgnn_session_run` and `tgnn_session_prepare` switch back to plain runs.
+/// Errors as for `tgnn_session_prepare` and `tgnn_session_run_prepared`
+/// (`TGNN_ERR_STATE_REQUIRED` for a recurrent model).
+///
+/// # Safety
+/// As for `tgnn_session_prepare`.
+#[no_mangle]
+pub unsafe extern "C" fn tgnn_session_prepare_incremental(
+    session: *mut tgnn_session,
+    graph: *const tgnn_graph,
+) -> tgnn_status {
+    // SAFETY: forwarded from the caller.
+    let cell = match unsafe { session_cell(session) } {
+        Ok(c) => c,
+        Err(c) => return c,
+    };
+    cell.prepared = None;
+    let info = (|| {
+        check_ptr(graph).map_err(tgnn_error_info::api)?;
+        // SAFETY: non-null and aligned; the caller guarantees a valid `tgnn_graph`.
+        let g = unsafe { &*graph };
+        // SAFETY: the caller guarantees the documented array lengths, alive
+        // while the graph is prepared (hence `'static`).
+        let input: rt::GraphInput<'static> =
+            unsafe { graph_input(g) }.map_err(tgnn_error_info::api)?;
+        cell.session.prepare_incremental(&input).map_err(error_info)
+    })();
+    let info = match info {
+        Ok(p) => {
+            cell.prepared = Some(p);
+            INFO_OK
+        }
+        Err(e) => e,
+    };
+    cell.last_error = info;
+    cell.has_output = info.code == TGNN_OK;
+    info.code
+}
+
+/// An incremental run on the graph prepared by
+/// `tgnn_session_prepare_incremental`: `features` holds all the nodes'
+/// features (its feature fields only, as for `tgnn_session_run_prepared`)
+/// and `changed` the `changed_len` nodes whose feature rows differ from the
+/// previous run's. Only the rows that can depend on them are recomputed;
+/// the output bytes are those of `tgnn_session_run_prepared` with the same
+/// features, provided every changed node is listed. Errors as for
+/// `tgnn_session_run_prepared`, plus `TGNN_ERR_NOT_INCREMENTAL` (the last
+/// run of the session was not a successful one of that graph) and
+/// `TGNN_ERR_CHANGED_NODE_OUT_OF_RANGE`.
+///
+/// # Safety
+/// As for `tgnn_session_run_prepared`; `changed` is NULL (with
+/// `changed_len` 0) or points to `changed_len` node indices.
+#[no_mangle]
+pub unsafe extern "C" fn tgnn_session_update(
+    session: *mut tgnn_session,
+    features: *const tgnn_graph,
+    changed: *const u16,
+    changed_len: usize,
+) -> tgnn_status {
+    // SAFETY: forwarded from the caller.
+    let cell = match unsafe { session_cell(session) } {
+        Ok(c) => c,
+        Err(c) => return c,
+    };
+    let info = (|| {
+        let prepared = cell.prepared.ok_or(error_info(rt::Error::NotIncremental))?;
+        check_ptr(features).map_err(tgnn_error_info::api)?;
+        // SAFETY: non-null and aligned; the caller guarantees a valid `tgnn_graph`.
+        let g = unsafe { &*features };
+        let g = tgnn_graph {
+            num_nodes: prepared.num_nodes(),
+            ..*g
+        };
+        // SAFETY: the caller guarantees the documented feature array lengths.
+        let f = unsafe { graph_features(&g) }.map_err(tgnn_error_info::api)?;
+        // SAFETY: the caller guarantees `changed_len` readable indices.
+        let nodes = unsafe { slice(changed, changed_len) }.map_err(tgnn_error_info::api)?;
+        cell.session
+            .update(&prepared, f, nodes)
+            .map(|_| ())
+            .map_err(error_info)
+    })()
+    .err()
+    .unwrap_or(INFO_OK);
+    cell.last_error = info;
+    cell.has_output = info.code == TGNN_OK;
+    info.code
+}
+
 /// Runs the model on `graph`. The input is validated completely before
 /// anything is written (input-graph errors, `TGNN_ERR_ARENA_TOO_SMALL`); on
 /// success the outputs are read with `tgnn_session_output`, `_argmax` and

@@ -89,6 +89,13 @@ pub const TGNN_ERR_PAIR_INDEX_OUT_OF_RANGE: tgnn_status = 34;
 /// `tgnn_session_run_prepared` without a prepared graph: none was prepared, or
 /// the session ran (`tgnn_session_run`) or failed to prepare one since.
 pub const TGNN_ERR_NOT_PREPARED: tgnn_status = 38;
+/// `tgnn_session_update` without a graph prepared by
+/// `tgnn_session_prepare_incremental` whose run was the session's last
+/// (none, another run or prepare since, or a failed run).
+pub const TGNN_ERR_NOT_INCREMENTAL: tgnn_status = 39;
+/// A node of `tgnn_session_update`'s changed list is not in the graph (`a`:
+/// position in the list, `b`: node index).
+pub const TGNN_ERR_CHANGED_NODE_OUT_OF_RANGE: tgnn_status = 42;
 
 // ---- hyperedges (HypergraphConv; not yet passed by this API) ---------------
 /// The model has a hypergraph convolution and the input has no hyperedges.
@@ -204,6 +211,10 @@ pub fn error_info(e: Error) -> tgnn_error_info {
             (TGNN_ERR_PAIR_INDEX_OUT_OF_RANGE, pair, index)
         }
         Error::NotPrepared => (TGNN_ERR_NOT_PREPARED, 0, 0),
+        Error::NotIncremental => (TGNN_ERR_NOT_INCREMENTAL, 0, 0),
+        Error::ChangedNodeOutOfRange { position, index } => {
+            (TGNN_ERR_CHANGED_NODE_OUT_OF_RANGE, position, index)
+        }
         Error::MissingHyperedges => (TGNN_ERR_MISSING_HYPEREDGES, 0, 0),
         Error::HyperedgeListMismatch => (TGNN_ERR_HYPEREDGE_LIST_MISMATCH, 0, 0),
         Error::TooManyIncidences { incidences, max } => {
@@ -267,6 +278,8 @@ pub fn status_name(code: tgnn_status) -> Option<&'static core::ffi::CStr> {
         TGNN_ERR_TOO_MANY_PAIRS => c"TGNN_ERR_TOO_MANY_PAIRS",
         TGNN_ERR_PAIR_INDEX_OUT_OF_RANGE => c"TGNN_ERR_PAIR_INDEX_OUT_OF_RANGE",
         TGNN_ERR_NOT_PREPARED => c"TGNN_ERR_NOT_PREPARED",
+        TGNN_ERR_NOT_INCREMENTAL => c"TGNN_ERR_NOT_INCREMENTAL",
+        TGNN_ERR_CHANGED_NODE_OUT_OF_RANGE => c"TGNN_ERR_CHANGED_NODE_OUT_OF_RANGE",
         TGNN_ERR_MISSING_HYPEREDGES => c"TGNN_ERR_MISSING_HYPEREDGES",
         TGNN_ERR_HYPEREDGE_LIST_MISMATCH => c"TGNN_ERR_HYPEREDGE_LIST_MISMATCH",
         TGNN_ERR_TOO_MANY_INCIDENCES => c"TGNN_ERR_TOO_MANY_INCIDENCES",

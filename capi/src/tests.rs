@@ -313,6 +313,11 @@ fn every_error() -> Vec<Error> {
             index: 34,
         },
         Error::NotPrepared,
+        Error::NotIncremental,
+        Error::ChangedNodeOutOfRange {
+            position: 42,
+            index: 43,
+        },
         Error::MissingHyperedges,
         Error::HyperedgeListMismatch,
         Error::TooManyIncidences {
@@ -1269,6 +1274,74 @@ fn prepared_graph_through_the_c_api() {
     // SAFETY: a NULL session is allowed (and refused).
     let st = unsafe { tgnn_session_prepare(null_mut(), &cg) };
     assert_eq!(st, TGNN_ERR_NULL_POINTER);
+}
+
+fn update(s: &mut tgnn_session, f: &tgnn_graph, changed: &[u16]) -> tgnn_status {
+    // SAFETY: a valid session, feature arrays and changed list.
+    unsafe { tgnn_session_update(s, f, changed.as_ptr(), changed.len()) }
+}
+
+#[test]
+fn incremental_runs_through_the_c_api() {
+    let (bytes, g, expected) = karate();
+    let m = init_model(&bytes);
+    let model = rt::Model::from_bytes(&bytes).unwrap();
+    let (n, e) = (g.num_nodes, g.num_edges());
+    let mut need = 0usize;
+    // SAFETY: valid handle and out-pointer.
+    unsafe {
+        assert_eq!(
+            tgnn_model_incremental_arena_bytes(&*m, n, e, 1, false, &mut need),
+            TGNN_OK
+        );
+    }
+    assert_eq!(need, model.incremental_arena_bytes(n, e, 1, false));
+    let mut arena = vec![0u64; need.div_ceil(8)];
+    let mut s = new_session();
+    // SAFETY: valid storage; the model handle and the arena outlive the session's use.
+    unsafe {
+        assert_eq!(
+            tgnn_session_init(&mut *s, &*m, arena.as_mut_ptr().cast(), need),
+            TGNN_OK
+        );
+    }
+    let cg = graph_f32(n, &g.x, &g.sources, &g.targets, None);
+    let mut f = graph_f32(0, &g.x, &[], &[], None);
+    assert_eq!(update(&mut s, &f, &[0]), TGNN_ERR_NOT_INCREMENTAL);
+    // SAFETY: a valid session and graph.
+    let st = unsafe { tgnn_session_prepare_incremental(&mut *s, &cg) };
+    assert_eq!(st, TGNN_OK);
+    let as_u8 = |d: Vec<i8>| d.into_iter().map(|v| v as u8).collect::<Vec<u8>>();
+    assert_eq!(as_u8(output_bytes(&mut s).unwrap().0), expected);
+    // Node 3's features change: the bytes of a full run on the new features.
+    let mut x2 = g.x.clone();
+    let f_in = g.x.len() / n;
+    for v in &mut x2[3 * f_in..4 * f_in] {
+        *v = 1.0 - *v;
+    }
+    f.features_f32 = x2.as_ptr();
+    assert_eq!(update(&mut s, &f, &[3]), TGNN_OK);
+    let got = output_bytes(&mut s).unwrap().0;
+    let full = {
+        let mut a = vec![0u8; model.arena_bytes(n, e, 1)];
+        let mut rs = rt::Session::new(&model, &mut a);
+        let mut gi = GraphInput::new(n, Features::F32(&x2), &g.sources, &g.targets);
+        gi.edge_weight = None;
+        rs.run(&gi).unwrap().data.to_vec()
+    };
+    assert_eq!(got, full);
+    assert_ne!(as_u8(got), expected, "node 3's change reaches the output");
+    // A node outside the graph: typed error with the position and index.
+    assert_eq!(
+        update(&mut s, &f, &[1, 34]),
+        TGNN_ERR_CHANGED_NODE_OUT_OF_RANGE
+    );
+    let info = last_error(&mut s);
+    assert_eq!((info.a, info.b), (1, 34));
+    assert_eq!(output_bytes(&mut s).unwrap_err(), TGNN_ERR_NO_OUTPUT);
+    // A plain run: no more updates.
+    assert_eq!(run(&mut s, &cg), TGNN_OK);
+    assert_eq!(update(&mut s, &f, &[3]), TGNN_ERR_NOT_INCREMENTAL);
 }
 
 /// A graph of `n` nodes with int8 features and no edges.
