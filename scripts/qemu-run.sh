@@ -30,6 +30,11 @@
 #                       implies --i8; for bag-of-words features such as Cora's)
 #   --mask NAME         labels scored: test (default), val, train, all
 #   --max N             at most N samples (with --split)
+#   --incremental       the M4 only: the samples (implies --split) are one graph whose features change
+#                       from sample to sample; sample 0 runs in full (Session::prepare_incremental),
+#                       each later one as an update of the nodes whose features changed
+#                       (Session::update) and then in full, the firmware checking both give the same
+#                       bytes; prints per sample the changed nodes and both instruction counts
 #   --defmt             the M4 only, built with its `defmt` feature: the report goes through
 #                       DefmtReport (the real defmt boards' path) as defmt frames over semihosting,
 #                       decoded by defmt-print (scripts/setup.sh defmt-print); the decoded out/hex
@@ -56,13 +61,14 @@ QEMU_TIMEOUT="${QEMU_TIMEOUT:-600}"
 SYSROOT_BIN="$(rustc --print sysroot)/lib/rustlib/x86_64-unknown-linux-gnu/bin"
 SIZE="$SYSROOT_BIN/llvm-size"
 
-boards="m4 m0"; split=""; i8=""; sparse=""; mask="test"; max=""; defmt=""; targets=()
+boards="m4 m0"; split=""; i8=""; sparse=""; mask="test"; max=""; defmt=""; incremental=""; targets=()
 while [ $# -gt 0 ]; do
     case "$1" in
         --board) shift; [ "$1" = all ] && boards="m4 m0" || boards="$1" ;;
         --split) split="--split" ;;
         --i8) i8=1 ;;
         --defmt) defmt=1 ;;
+        --incremental) incremental=1; split="--split"; boards=m4 ;;
         --sparse) i8=1; sparse=1 ;;
         --mask) shift; mask="$1" ;;
         --max) shift; max="$1" ;;
@@ -73,7 +79,7 @@ while [ $# -gt 0 ]; do
     esac
     shift
 done
-[ ${#targets[@]} -gt 0 ] || { echo "usage: $0 [--board m4|m0|nrf52840|all] [--split] [--i8|--sparse] [--mask M] [--max N] [--defmt] (--default | --demo | TARGET...)" >&2; exit 2; }
+[ ${#targets[@]} -gt 0 ] || { echo "usage: $0 [--board m4|m0|nrf52840|all] [--split] [--i8|--sparse] [--mask M] [--max N] [--incremental] [--defmt] (--default | --demo | TARGET...)" >&2; exit 2; }
 if [ -n "$defmt" ]; then
     boards=m4
     command -v defmt-print >/dev/null || { echo "--defmt needs defmt-print: scripts/setup.sh defmt-print" >&2; exit 2; }
@@ -98,7 +104,7 @@ fi
 echo "== CLI: $CLI"
 PACK=("$CLI" pack)
 # What the board build scripts read: unset for --default, so the build is a fresh clone's.
-BUILD_VARS=(TINYGNN_MODEL TINYGNN_INPUTS TINYGNN_ARENA_BYTES TINYGNN_ARENA_AT_CAPACITY TINYGNN_M0_STACK_RESERVE)
+BUILD_VARS=(TINYGNN_MODEL TINYGNN_INPUTS TINYGNN_ARENA_BYTES TINYGNN_ARENA_AT_CAPACITY TINYGNN_M0_STACK_RESERVE TINYGNN_INCREMENTAL)
 UNSET=(); for v in "${BUILD_VARS[@]}"; do UNSET+=(-u "$v"); done
 
 # The sizes of the embedded model and bundle, from a report's first line.
@@ -190,7 +196,7 @@ for t in "${targets[@]}"; do
         if [ -n "$default" ]; then
             build=(env "${UNSET[@]}" cargo build --release -q "${features[@]}")
         else
-            build=(env TINYGNN_MODEL="$model" TINYGNN_INPUTS="$inputs" cargo build --release -q "${features[@]}")
+            build=(env TINYGNN_MODEL="$model" TINYGNN_INPUTS="$inputs" TINYGNN_INCREMENTAL="${incremental:-0}" cargo build --release -q "${features[@]}")
         fi
         [ -z "$defmt" ] || build+=(--features defmt)
         if ! (cd "$crate" && "${build[@]}") > "$work/$board.build.log" 2>&1; then
@@ -278,6 +284,13 @@ for t in "${targets[@]}"; do
         echo "   $board: $verdict  samples=${samples:-?} insn/inference max=${cost_max:-?} total=${cost_total:-?}" \
               " flash: text=$text rodata=$rodata  RAM: data=$data bss=$bss$ram2_note (arena=${arena:-?}${state:+ incl. state=$state})  stack=${stack:-?} stack_total=${stack_total:-?}" \
              " acc=${acc:-n/a}  build=$((t1 - t0))s run=$((t2 - t1))s"
+        if [ -n "$incremental" ]; then
+            # Per sample: nodes changed, instructions of the update and of the full run.
+            awk '/^sample /{n[$2]=substr($3, 7)} /^cost /{c[$2]=$3}
+                 /^incremental /{k=substr($3, 9); f=substr($4, 6);
+                   printf "   incremental sample %s: %s of %s nodes changed (%.2f%%), update %s insns, full %s insns, update/full %.4f\n",
+                          $2, k, n[$2], 100*k/n[$2], c[$2], f, c[$2]/f}' "$log"
+        fi
         results+=("$name $board $verdict insn_max=${cost_max:-?} text=$text rodata=$rodata data=$data bss=$bss$ram2_note arena=${arena:-?}${state:+ state=$state} stack=${stack:-?} stack_total=${stack_total:-?} acc=${acc// /_}")
     done
 done

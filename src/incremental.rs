@@ -88,21 +88,30 @@ pub fn fill_dist(csr: &Csr<'_>, changed: &[u16], dist: &mut [u8], reach: u8) {
     }
 }
 
+/// The number of rows to compute at `level` (`dist ≤ level`).
+pub fn count_rows(dist: &[u8], level: u8) -> usize {
+    dist.iter().filter(|&&d| d <= level).count()
+}
+
 /// `need[j]` nonzero: node `j` is a row to compute at `level`
-/// (`dist[j] ≤ level`) or an in-neighbour of one.
-pub fn fill_need(csr: &Csr<'_>, dist: &[u8], level: u8, need: &mut [u8]) {
+/// (`dist[j] ≤ level`) or an in-neighbour of one. Returns how many.
+pub fn fill_need(csr: &Csr<'_>, dist: &[u8], level: u8, need: &mut [u8]) -> usize {
     need.fill(0);
+    let mut count = 0usize;
+    let mut mark = |m: Option<&mut u8>| {
+        if let Some(m) = m {
+            count += usize::from(*m == 0);
+            *m = 1;
+        }
+    };
     for (i, &d) in dist.iter().enumerate() {
         if d > level {
             continue;
         }
-        if let Some(m) = need.get_mut(i) {
-            *m = 1;
-        }
+        mark(need.get_mut(i));
         for &j in csr.neighbors(i) {
-            if let Some(m) = need.get_mut(usize::from(j)) {
-                *m = 1;
-            }
+            mark(need.get_mut(usize::from(j)));
         }
     }
+    count
 }

@@ -1582,13 +1582,17 @@ impl<'a> Inc<'a> {
         if level == incremental::ALL {
             return ops::Dirty::ALL;
         }
-        if ops::hops(op).is_some_and(|h| h > 0) {
-            incremental::fill_need(csr, self.dist, level, self.need);
-        }
+        let needed = if ops::hops(op).is_some_and(|h| h > 0) {
+            incremental::fill_need(csr, self.dist, level, self.need)
+        } else {
+            0
+        };
         ops::Dirty {
             dist: self.dist,
             level,
             need: &*self.need,
+            rows: incremental::count_rows(self.dist, level),
+            needed,
         }
     }
 }

@@ -34,6 +34,12 @@ fn main() {
             std::process::exit(1);
         }
     }
+    // `TINYGNN_INCREMENTAL=1` (`scripts/qemu-run.sh --incremental`): run the
+    // bundle as incremental updates of sample 0's graph.
+    println!("cargo::rustc-check-cfg=cfg(tinygnn_incremental)");
+    if tinygnn_board_app::build::incremental() {
+        println!("cargo:rustc-cfg=tinygnn_incremental");
+    }
     println!("cargo:rustc-link-arg=-Tlink.x");
     if env::var_os("CARGO_FEATURE_DEFMT").is_some() {
         println!("cargo:rustc-link-arg=-Tdefmt.x");

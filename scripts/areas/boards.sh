@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # area: emulated boards (QEMU M4/M0): every bundled model's device bytes == host bytes, M0 stack, stack per model, real-board builds
-# needs: rust qemu cli flip-link defmt-print
+# needs: rust qemu cli flip-link defmt-print python
 # scratch: boards/target-bg
 #
 #   scripts/areas/boards.sh [TARGET...]   (or scripts/test.sh --area boards)
@@ -15,7 +15,8 @@
 #     on the M4, the first 45 on the M0, int8 features); models/digits-gps (GPS + RWSE, the first 100
 #     test graphs on the M4); models/sensor-tgcn (a TGCN cell: its 120-step sequence on the M4, the
 #     state carried between steps, compared with `tinygnn run --sequence`); the LSTM goldens
-#     gconvlstm_seq and lstm_cell_seq (two states, h and c) on the M4; karate-gcn and digits-gin converted with
+#     gconvlstm_seq and lstm_cell_seq (two states, h and c) on the M4; incremental runs of
+#     karate-gcn (and cora-gcn with $TINYGNN_DATA) on the M4, checked against full runs; karate-gcn and digits-gin converted with
 #     int4 weights (M4), and digits-gin with int4 activations (M4, the first 60 test graphs); models/shapes-dgcnn on the M4 (4 clouds across 64-256 points) and the M0
 #     (the 4 largest clouds of at most M0_MAX_POINTS points; must PASS); with $TINYGNN_DATA (Planetoid
 #     data, see models/README.md) cora-gcn, cora-sage, cora-gat, cora-appnp and cora-link on the M4,
@@ -46,8 +47,7 @@ source "$(dirname "$0")/../lib.sh"
 # (--no-setup, an option of the former scripts/boards-ci.sh, is accepted and ignored: setup is
 # idempotent and done once per run.)
 [ "${1:-}" != "--no-setup" ] || shift
-need rust qemu cli flip-link defmt-print
-[ -z "${TINYGNN_DATA:-}" ] || need python
+need rust qemu cli flip-link defmt-print python
 for v in $(compgen -e | grep '^CARGO_PROFILE_' || true); do unset "$v"; done
 export RUSTFLAGS="${RUSTFLAGS:--D warnings}"
 
@@ -160,6 +160,15 @@ qemu_runs() {
     scripts/qemu-run.sh --board m4 "$OUT/gconvlstm_seq.tgnn:$c/gconvlstm_seq/graphs.safetensors" \
         "$OUT/lstm_cell_seq.tgnn:$c/lstm_cell_seq/graphs.safetensors"
     cora_runs
+    # Incremental runs (Session::update) on the M4: each sample of one graph with some nodes'
+    # features changed runs as an update and then in full, the firmware checking both give the
+    # same bytes (and qemu-run.sh that they are the host's); karate-gcn always, cora-gcn with
+    # $TINYGNN_DATA (scripts/incremental-bench.py; the Cora table is docs/incremental.md).
+    "$TINYGNN_PYTHON" scripts/incremental-bench.py --model karate-gcn
+    if [ -n "${TINYGNN_DATA:-}" ]; then
+        cora_input cora-gcn
+        "$TINYGNN_PYTHON" scripts/incremental-bench.py --model cora-gcn
+    fi
 }
 step "QEMU runs (m4, m0): bundled models" qemu_runs "$@"
 

@@ -679,6 +679,10 @@ pub struct Dirty<'a> {
     /// compute (the rows of a per-node product an aggregation reads; empty
     /// unless `dist` is not).
     pub need: &'a [u8],
+    /// How many rows have `dist ≤ level`.
+    pub rows: usize,
+    /// How many nodes `need` marks (0 unless the op reads other rows).
+    pub needed: usize,
 }
 
 impl Dirty<'_> {
@@ -687,7 +691,18 @@ impl Dirty<'_> {
         dist: &[],
         level: u8::MAX,
         need: &[],
+        rows: 0,
+        needed: 0,
     };
+
+    /// Whether an op should compute these rows one by one rather than all
+    /// rows with its whole-tensor kernels: when at most two thirds of the
+    /// `nodes` rows are asked for (`reads`: the rows its inputs are read
+    /// at, [`Dirty::needed`] for an aggregation, [`Dirty::rows`] per row).
+    #[inline]
+    pub fn by_rows(&self, reads: usize, nodes: usize) -> bool {
+        !self.is_all() && reads.saturating_mul(3) <= nodes.saturating_mul(2)
+    }
 
     /// Whether every row must be computed.
     #[inline]

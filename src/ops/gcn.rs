@@ -585,12 +585,26 @@ pub fn run_rows(
             x.matvec_row(w, j, sums, hj);
         }
     }
+    // As in [`run`]: unit weights, normalised, few in-edges: `unit_row`.
+    let unit_blocks = !flags.edge_weight && flags.normalize && !cfg!(feature = "kernels-small");
+    let mut cs = [[0i32; 2]; EXACT_TERMS];
     let row = block.get_mut(..oc).unwrap_or(&mut []);
     for (i, or) in out.data.chunks_exact_mut(orb).enumerate().take(n) {
-        if dirty.row(i) {
-            aggregate_row(ctx, i, flags, dinv, h, acc, row, overflow)?;
-            requant_rows(&rq, row, or, oc, packed);
+        if !dirty.row(i) {
+            continue;
         }
+        if unit_blocks && ctx.csr.degree(i) < EXACT_TERMS {
+            let di = dinv_load(dinv.get(i).copied().unwrap_or(0));
+            let nb = ctx.csr.neighbors(i);
+            if cfg!(target_pointer_width = "64") {
+                unit_row::<8>(nb, i, di, dinv, h, flags, row, &mut cs).ok_or(overflow)?;
+            } else {
+                unit_row::<4>(nb, i, di, dinv, h, flags, row, &mut cs).ok_or(overflow)?;
+            }
+        } else {
+            aggregate_row(ctx, i, flags, dinv, h, acc, row, overflow)?;
+        }
+        requant_rows(&rq, row, or, oc, packed);
     }
     Ok(())
 }
@@ -775,10 +789,11 @@ impl OpDef for GcnConv {
         );
         // (Two direct calls, not a function pointer: the static stack
         // bound of `scripts/panic-check.sh` follows direct calls only.)
-        if env.ctx.dirty().is_all() {
-            run(env.ctx, w, params, self.act, self.flags(), x, out, scratch)
-        } else {
+        let d = env.ctx.dirty();
+        if d.by_rows(d.needed, env.ctx.nodes()) {
             run_rows(env.ctx, w, params, self.act, self.flags(), x, out, scratch)
+        } else {
+            run(env.ctx, w, params, self.act, self.flags(), x, out, scratch)
         }
     }
 }

@@ -218,10 +218,11 @@ impl OpDef for Linear {
             env.data.bytes(self.params),
             env.src(self.input)?,
         );
-        if env.ctx.dirty().is_all() {
-            run(w, params, self.act, x, out, scratch)
+        let d = env.ctx.dirty();
+        if d.by_rows(d.rows, out.rows) {
+            run_rows(w, params, self.act, x, out, scratch, d)
         } else {
-            run_rows(w, params, self.act, x, out, scratch, env.ctx.dirty())
+            run(w, params, self.act, x, out, scratch)
         }
     }
 }

@@ -88,6 +88,13 @@ pub fn generate() -> Result<usize, String> {
             model_path.display()
         )
     })?;
+    println!("cargo:rerun-if-env-changed=TINYGNN_INCREMENTAL");
+    if incremental() {
+        // Incremental runs (`crate::run_incremental`): every tensor kept, and
+        // the changed-node list, for sample 0's graph (every sample's).
+        let first = first_sample_arena(&model, &inputs_bytes)?;
+        arena = arena.max(first);
+    }
     println!("cargo:rerun-if-env-changed=TINYGNN_ARENA_AT_CAPACITY");
     if env::var_os("TINYGNN_ARENA_AT_CAPACITY").is_some_and(|v| v == "1") {
         // Any graph within the model's declared capacity fits (arena_bytes is monotone).
@@ -119,6 +126,27 @@ pub fn generate() -> Result<usize, String> {
          pub const MODEL_NAME: &str = {name:?};\n"
     );
     fs::write(out.join("bundle.rs"), code).map_err(|e| e.to_string())?;
+    Ok(arena)
+}
+
+/// `TINYGNN_INCREMENTAL=1`: the firmware runs the bundle as incremental
+/// updates of sample 0's graph ([`crate::run_incremental`]); the board's own
+/// build script then also sets `cfg(tinygnn_incremental)` for its code.
+pub fn incremental() -> bool {
+    env::var_os("TINYGNN_INCREMENTAL").is_some_and(|v| v == "1")
+}
+
+/// The arena of incremental runs over the bundle's first sample
+/// ([`crate::incremental::incremental_arena`]).
+fn first_sample_arena(model: &tinygnn::Model<'_>, bundle: &[u8]) -> Result<usize, String> {
+    let mut words = std::vec![0u32; bundle.len().div_ceil(4)];
+    bytemuck::cast_slice_mut::<u32, u8>(&mut words)[..bundle.len()].copy_from_slice(bundle);
+    let aligned = &bytemuck::cast_slice::<u32, u8>(&words)[..bundle.len()];
+    let bundle = Bundle::parse(aligned).map_err(|e| e.to_string())?;
+    let arena = match bundle.samples().next() {
+        Some(s) => crate::incremental::incremental_arena(model, &s.map_err(|e| e.to_string())?),
+        None => 16,
+    };
     Ok(arena)
 }
 

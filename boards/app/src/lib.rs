@@ -43,6 +43,7 @@
 pub mod build;
 pub mod bundle;
 mod engine;
+pub mod incremental;
 pub mod stack;
 #[cfg(feature = "std")]
 pub mod synth;
@@ -51,6 +52,7 @@ use core::fmt::Write as _;
 
 pub use bundle::{Bundle, BundleError, Sample};
 pub use engine::{graph_input, required_arena, state_region, ENGINE};
+pub use incremental::run_incremental;
 pub use stack::StackProbe;
 pub use tinygnn::Output;
 
@@ -138,6 +140,20 @@ pub enum Event<'a> {
         index: usize,
         /// Counts.
         cost: u64,
+        /// Unit.
+        unit: &'static str,
+    },
+    /// An incremental run of sample `index` ([`run_incremental`]): how many
+    /// nodes' features differ from the previous sample's, and the cost of a
+    /// full run of the same sample (the [`Event::Cost`] before it is the
+    /// incremental run's); both gave the same output bytes.
+    Incremental {
+        /// Sample index.
+        index: usize,
+        /// Nodes whose features changed.
+        changed: usize,
+        /// Cost of the full run, in `unit`.
+        full: u64,
         /// Unit.
         unit: &'static str,
     },
@@ -300,6 +316,18 @@ impl Report for DefmtReport {
             Event::Cost { index, cost, unit } => {
                 defmt::info!("cost {=usize} {=u64} {=str}", index, cost, unit)
             }
+            Event::Incremental {
+                index,
+                changed,
+                full,
+                unit,
+            } => defmt::info!(
+                "incremental {=usize} changed={=usize} full={=u64} {=str}",
+                index,
+                changed,
+                full,
+                unit
+            ),
             Event::Stack { index, used, base } => {
                 defmt::info!("stack {=usize} {=usize} base={=usize}", index, used, base)
             }
@@ -378,6 +406,15 @@ pub enum AppError {
         /// Bytes available.
         available: u32,
     },
+    /// Incremental runs ([`run_incremental`]): sample `sample` is not the
+    /// graph of sample 0 with other features, or its incremental output
+    /// differs from a full run's.
+    Incremental {
+        /// Sample index.
+        sample: u16,
+        /// What went wrong.
+        why: &'static str,
+    },
 }
 
 impl core::fmt::Display for AppError {
@@ -394,6 +431,7 @@ impl core::fmt::Display for AppError {
                 f,
                 "sample {sample}: arena needs {needed} bytes, has {available}"
             ),
+            AppError::Incremental { sample, why } => write!(f, "sample {sample}: {why}"),
         }
     }
 }
@@ -487,6 +525,15 @@ fn text_event<L: Lines + ?Sized>(r: &mut L, e: &Event<'_>) {
             bytes,
         } => text_output(r, index, (rows, channels, scale, zero_point, crc), bytes),
         Event::Cost { index, cost, unit } => emit(r, format_args!("cost {index} {cost} {unit}")),
+        Event::Incremental {
+            index,
+            changed,
+            full,
+            unit,
+        } => emit(
+            r,
+            format_args!("incremental {index} changed={changed} full={full} {unit}"),
+        ),
         Event::Stack { index, used, base } => {
             emit(r, format_args!("stack {index} {used} base={base}"))
         }
@@ -596,7 +643,7 @@ pub fn run<R: Report, C: Clock>(b: &mut Board<'_, R, C>) -> Result<Summary, AppE
 /// Validation's temporaries live in this frame, popped before inference
 /// (keeps the stack at inference time small on 16 KB parts).
 #[inline(never)]
-fn load_model(bytes: &[u8]) -> Result<tinygnn::Model<'_>, AppError> {
+pub(crate) fn load_model(bytes: &[u8]) -> Result<tinygnn::Model<'_>, AppError> {
     tinygnn::Model::from_bytes(bytes).map_err(AppError::Model)
 }
 
@@ -739,7 +786,7 @@ fn split_state<'a>(
 }
 
 #[inline(never)]
-fn report_output<R: Report>(report: &mut R, i: usize, out: &Output<'_>) {
+pub(crate) fn report_output<R: Report>(report: &mut R, i: usize, out: &Output<'_>) {
     let bytes: &[u8] = bytemuck::cast_slice(out.data);
     report.event(&Event::Output {
         index: i,
@@ -874,6 +921,7 @@ summary samples=3 cost_total=0 cost_max=0 unit=none correct=12 scored=49 arena_u
                 Event::Sample { .. } => "sample",
                 Event::Output { .. } => "output",
                 Event::Cost { .. } => "cost",
+                Event::Incremental { .. } => "incremental",
                 Event::Stack { .. } => "stack",
                 Event::Accuracy { .. } => "acc",
                 Event::Summary { .. } => "summary",

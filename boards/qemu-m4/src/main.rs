@@ -148,7 +148,10 @@ fn main() -> ! {
         clock: IcountTimers::new(),
         stack: Some(probe),
     };
+    #[cfg(not(tinygnn_incremental))]
     let r = tinygnn_board_app::run(&mut board);
+    #[cfg(tinygnn_incremental)]
+    let r = tinygnn_board_app::run_incremental(&mut board);
     debug::exit(if r.is_ok() {
         debug::EXIT_SUCCESS
     } else {
