@@ -974,7 +974,7 @@ impl<'a, 'm> Session<'a, 'm> {
     /// run's (in any order; repeats are harmless). Only the rows of each
     /// tensor that can depend on a changed node are recomputed: for an op,
     /// the nodes within as many edges of a changed node as the ops up to it
-    /// pass messages ([`crate::ops::OpDef::hops`]); after an op whose rows
+    /// pass messages (`OpDef::hops` of each op); after an op whose rows
     /// depend on every row (pooling, global attention, a kNN graph) every
     /// row. Returns the first output; the output bytes are those of
     /// [`Session::run_prepared`] with the same `features`, provided the rows
