@@ -17,18 +17,18 @@ use crate::format::TensorKind;
 use crate::kernels::aggregate::Csr;
 use crate::model::Model;
 use crate::ops;
-use crate::MAX_TENSORS;
 
 /// The level of a tensor every row of which may have changed.
 pub const ALL: u8 = u8::MAX;
 
-/// The level of every tensor an op writes, in op order, and the largest
-/// level below [`ALL`] (how far [`fill_dist`] must look). The model input,
-/// the edge features and the carried states are level 0 (the edge features
-/// and states are not node rows that change: they keep level 0 so that
-/// they never widen their readers' levels).
-pub fn levels(model: &Model<'_>) -> ([u8; MAX_TENSORS], u8) {
-    let mut level = [0u8; MAX_TENSORS];
+/// Writes the level of every tensor into `level` (one byte per tensor id,
+/// [`crate::MAX_TENSORS`] of them: in the arena, not on the stack) and returns the
+/// largest level below [`ALL`] (how far [`fill_dist`] must look). The model
+/// input, the edge features and the carried states are level 0 (the edge
+/// features and states are not node rows that change: they keep level 0 so
+/// that they never widen their readers' levels).
+pub fn levels(model: &Model<'_>, level: &mut [u8]) -> u8 {
+    level.fill(0);
     let mut reach = 0u8;
     for op in model.ops() {
         let mut input = 0u8;
@@ -50,7 +50,7 @@ pub fn levels(model: &Model<'_>) -> ([u8; MAX_TENSORS], u8) {
             *l = out;
         }
     }
-    (level, reach)
+    reach
 }
 
 /// `dist[i]`: the number of edges (source → target) from the nearest node

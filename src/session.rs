@@ -393,8 +393,9 @@ struct Layout {
     dinv: usize,
     slots: usize,
     scratch: usize,
-    /// Two bytes per node for an incremental run: `dist` and `need`
-    /// ([`crate::incremental`]); 0 otherwise.
+    /// For an incremental run, `dist` and `need` (a byte per node each) and
+    /// the tensors' levels (a byte per tensor id, [`crate::incremental`]);
+    /// 0 otherwise.
     marks: usize,
 }
 
@@ -432,7 +433,7 @@ impl Layout {
             slots,
             scratch,
             marks: if cfg!(feature = "incremental") && plan.retain {
-                region_bytes::<u8>(d.nodes.saturating_mul(2))
+                region_bytes::<u8>(d.nodes.saturating_mul(2).saturating_add(MAX_TENSORS))
             } else {
                 0
             },
@@ -816,6 +817,9 @@ impl<'a, 'm> Session<'a, 'm> {
     /// Like [`Session::run_step`], calling `f(op_index, tensor)` after each
     /// op as [`Session::run_inspect`] does.
     #[cfg(feature = "op-recurrent")]
+    // Not inlined into the caller: a board that runs both recurrent and
+    // plain models would otherwise carry this frame on every plain run.
+    #[inline(never)]
     pub fn run_step_inspect(
         &mut self,
         input: &GraphInput<'_>,
@@ -1374,7 +1378,8 @@ struct GraphRegions<'x> {
     dinv: &'x mut [u32],
     slots: &'x mut [u8],
     scratch: &'x mut [u8],
-    /// `dist` then `need`, one byte per node each (incremental runs only).
+    /// `dist`, `need` (a byte per node each) and the tensors' levels
+    /// (incremental runs only).
     #[cfg(feature = "incremental")]
     marks: &'x mut [u8],
 }
@@ -1545,14 +1550,15 @@ enum Feed<'x> {
 struct Inc<'a> {
     dist: &'a [u8],
     need: &'a mut [u8],
-    /// The level of every tensor ([`crate::incremental::levels`]).
-    level: [u8; MAX_TENSORS],
+    /// The level of every tensor ([`crate::incremental::levels`]; in the
+    /// arena: this struct lives in the run's frame).
+    level: &'a [u8],
 }
 
 #[cfg_attr(not(feature = "incremental"), allow(dead_code))]
 impl<'a> Inc<'a> {
     /// The marks of an incremental run whose changed nodes are `nodes`, in
-    /// `marks` (`dist` then `need`, `nodes` bytes each).
+    /// `marks` (`dist` then `need`, `nodes` bytes each, then the levels).
     fn new(
         model: &Model<'_>,
         csr: &Csr<'_>,
@@ -1561,14 +1567,12 @@ impl<'a> Inc<'a> {
         nodes: usize,
     ) -> Result<Inc<'a>> {
         let internal = Error::InvalidOutputs;
-        let (dist, need) = marks.split_at_mut_checked(nodes).ok_or(internal)?;
-        let (level, reach) = incremental::levels(model);
+        let (dist, rest) = marks.split_at_mut_checked(nodes).ok_or(internal)?;
+        let (need, rest) = rest.split_at_mut_checked(nodes).ok_or(internal)?;
+        let level = rest.get_mut(..MAX_TENSORS).ok_or(internal)?;
+        let reach = incremental::levels(model, level);
         incremental::fill_dist(csr, changed, dist, reach);
-        Ok(Inc {
-            dist,
-            need: need.get_mut(..nodes).ok_or(internal)?,
-            level,
-        })
+        Ok(Inc { dist, need, level })
     }
 
     /// The rows `op` must compute; fills `need` for an op that reads
