@@ -505,7 +505,7 @@ impl Model<'_> {
     /// The exact number of arena bytes [`Session::prepare_incremental`] and
     /// [`Session::update`] use for a graph of `nodes` nodes, `edges` edges
     /// and `graphs` graphs (8-aligned arena): every tensor in its own slot,
-    /// and two bytes per node of marks. With `sparse`, for sparse features
+    /// and marks: two bytes per node and one per tensor id. With `sparse`, for sparse features
     /// ([`Features::SparseI8`]; read in place when
     /// [`Model::reads_sparse_input`], so without the dense input tensor).
     /// Non-decreasing in each argument.

@@ -1026,7 +1026,7 @@ pub unsafe extern "C" fn tgnn_session_run_prepared(
 /// The exact arena bytes of incremental runs (`tgnn_session_prepare_incremental`,
 /// `tgnn_session_update`) for a graph of `nodes` nodes, `edges` edges and
 /// `graphs` graphs: every tensor keeps its own slot between runs, plus two
-/// bytes per node. `sparse`: for sparse int8 features (read in place when
+/// bytes per node and 64 of marks. `sparse`: for sparse int8 features (read in place when
 /// the model can). More than `tgnn_model_arena_bytes`.
 ///
 /// # Safety
