@@ -951,6 +951,41 @@ pub unsafe extern "C" fn tgnn_session_prepare(
     graph: *const tgnn_graph,
 ) -> tgnn_status {
     // SAFETY: forwarded from the caller.
+    unsafe { prepare_with(session, graph, false) }
+}
+
+/// The node features of `features` (its feature fields only) for the
+/// prepared graph's node count.
+///
+/// # Safety
+/// `features` is NULL or points to a `tgnn_graph` whose feature arrays hold
+/// the documented lengths.
+unsafe fn prepared_features(
+    prepared: &rt::PreparedGraph<'static>,
+    features: *const tgnn_graph,
+) -> Result<rt::Features<'static>, tgnn_error_info> {
+    check_ptr(features).map_err(tgnn_error_info::api)?;
+    // SAFETY: non-null and aligned; the caller guarantees a valid `tgnn_graph`.
+    let g = unsafe { &*features };
+    let g = tgnn_graph {
+        num_nodes: prepared.num_nodes(),
+        ..*g
+    };
+    // SAFETY: the caller guarantees the documented feature array lengths.
+    unsafe { graph_features(&g) }.map_err(tgnn_error_info::api)
+}
+
+/// `tgnn_session_prepare` (`incremental` false: no output until a run) and
+/// `tgnn_session_prepare_incremental` (which runs the model once).
+///
+/// # Safety
+/// As for `tgnn_session_prepare`.
+unsafe fn prepare_with(
+    session: *mut tgnn_session,
+    graph: *const tgnn_graph,
+    incremental: bool,
+) -> tgnn_status {
+    // SAFETY: forwarded from the caller.
     let cell = match unsafe { session_cell(session) } {
         Ok(c) => c,
         Err(c) => return c,
@@ -964,7 +999,11 @@ pub unsafe extern "C" fn tgnn_session_prepare(
         // while the graph is prepared (hence `'static`).
         let input: rt::GraphInput<'static> =
             unsafe { graph_input(g) }.map_err(tgnn_error_info::api)?;
-        cell.session.prepare(&input).map_err(error_info)
+        if incremental {
+            cell.session.prepare_incremental(&input).map_err(error_info)
+        } else {
+            cell.session.prepare(&input).map_err(error_info)
+        }
     })();
     let info = match info {
         Ok(p) => {
@@ -974,7 +1013,7 @@ pub unsafe extern "C" fn tgnn_session_prepare(
         Err(e) => e,
     };
     cell.last_error = info;
-    cell.has_output = false;
+    cell.has_output = incremental && info.code == TGNN_OK;
     info.code
 }
 
@@ -1002,15 +1041,9 @@ pub unsafe extern "C" fn tgnn_session_run_prepared(
     };
     let info = (|| {
         let prepared = cell.prepared.ok_or(error_info(rt::Error::NotPrepared))?;
-        check_ptr(features).map_err(tgnn_error_info::api)?;
-        // SAFETY: non-null and aligned; the caller guarantees a valid `tgnn_graph`.
-        let g = unsafe { &*features };
-        let g = tgnn_graph {
-            num_nodes: prepared.num_nodes(),
-            ..*g
-        };
-        // SAFETY: the caller guarantees the documented feature array lengths.
-        let f = unsafe { graph_features(&g) }.map_err(tgnn_error_info::api)?;
+        // SAFETY: the caller guarantees a valid `tgnn_graph` with the
+        // documented feature array lengths (or NULL, refused).
+        let f = unsafe { prepared_features(&prepared, features) }?;
         cell.session
             .run_prepared(&prepared, f)
             .map(|_| ())
@@ -1069,31 +1102,7 @@ pub unsafe extern "C" fn tgnn_session_prepare_incremental(
     graph: *const tgnn_graph,
 ) -> tgnn_status {
     // SAFETY: forwarded from the caller.
-    let cell = match unsafe { session_cell(session) } {
-        Ok(c) => c,
-        Err(c) => return c,
-    };
-    cell.prepared = None;
-    let info = (|| {
-        check_ptr(graph).map_err(tgnn_error_info::api)?;
-        // SAFETY: non-null and aligned; the caller guarantees a valid `tgnn_graph`.
-        let g = unsafe { &*graph };
-        // SAFETY: the caller guarantees the documented array lengths, alive
-        // while the graph is prepared (hence `'static`).
-        let input: rt::GraphInput<'static> =
-            unsafe { graph_input(g) }.map_err(tgnn_error_info::api)?;
-        cell.session.prepare_incremental(&input).map_err(error_info)
-    })();
-    let info = match info {
-        Ok(p) => {
-            cell.prepared = Some(p);
-            INFO_OK
-        }
-        Err(e) => e,
-    };
-    cell.last_error = info;
-    cell.has_output = info.code == TGNN_OK;
-    info.code
+    unsafe { prepare_with(session, graph, true) }
 }
 
 /// An incremental run on the graph prepared by
@@ -1124,15 +1133,9 @@ pub unsafe extern "C" fn tgnn_session_update(
     };
     let info = (|| {
         let prepared = cell.prepared.ok_or(error_info(rt::Error::NotIncremental))?;
-        check_ptr(features).map_err(tgnn_error_info::api)?;
-        // SAFETY: non-null and aligned; the caller guarantees a valid `tgnn_graph`.
-        let g = unsafe { &*features };
-        let g = tgnn_graph {
-            num_nodes: prepared.num_nodes(),
-            ..*g
-        };
-        // SAFETY: the caller guarantees the documented feature array lengths.
-        let f = unsafe { graph_features(&g) }.map_err(tgnn_error_info::api)?;
+        // SAFETY: the caller guarantees a valid `tgnn_graph` with the
+        // documented feature array lengths (or NULL, refused).
+        let f = unsafe { prepared_features(&prepared, features) }?;
         // SAFETY: the caller guarantees `changed_len` readable indices.
         let nodes = unsafe { slice(changed, changed_len) }.map_err(tgnn_error_info::api)?;
         cell.session

@@ -687,16 +687,28 @@ pub fn hyper_op_model() -> Vec<u8> {
 /// to write down (`tests/recurrent.rs` does). Capacity 8 nodes, 8 edges.
 pub fn recurrent_cell(mult: i32, shift: i32) -> Vec<u8> {
     let mut w = ModelWriter::new();
-    let t = |scale, zero_point| TensorDesc {
+    let [x, h, p, hn] = gru_like_core(&mut w, mult, shift);
+    w.set_state(h, hn);
+    w.finish(x, &[p, hn], 8, 8, 1)
+        .expect("the recurrent cell is valid")
+}
+
+/// The node tensor of the cells' 2 channels.
+fn cell_tensor(scale: f32, zero_point: i8) -> TensorDesc {
+    TensorDesc {
         kind: TensorKind::Node,
         channels: 2,
         scale,
         zero_point,
-    };
-    let x = w.add_tensor(t(0.5, 0));
-    let h = w.add_tensor(t(0.25, 3));
-    let p = w.add_tensor(t(0.125, -1));
-    let hn = w.add_tensor(t(0.25, 3));
+    }
+}
+
+/// The tensors `[x, h, p, h']` (ids 0 to 3) and ops of [`recurrent_cell`].
+fn gru_like_core(w: &mut ModelWriter, mult: i32, shift: i32) -> [u8; 4] {
+    let x = w.add_tensor(cell_tensor(0.5, 0));
+    let h = w.add_tensor(cell_tensor(0.25, 3));
+    let p = w.add_tensor(cell_tensor(0.125, -1));
+    let hn = w.add_tensor(cell_tensor(0.25, 3));
     w.add_op(Op::Mul(Mul {
         a: x,
         b: h,
@@ -712,14 +724,12 @@ pub fn recurrent_cell(mult: i32, shift: i32) -> Vec<u8> {
         mult_b_q16: 1 << 15,
         act: Activation::None,
     }));
-    w.set_state(h, hn);
-    w.finish(x, &[p, hn], 8, 8, 1)
-        .expect("the recurrent cell is valid")
+    [x, h, p, hn]
 }
 
 /// A cell with two states, as an LSTM's `h` and `c`, each with its own
-/// quantization: x [N,2] (tensor 0); p = x ⊙ h (h: tensor 1, scale 0.25,
-/// zero point 3); h' = x + p (tensor 3); c' = c + x/2 (c: tensor 4, scale
+/// quantization: [`recurrent_cell`] (x [N,2] tensor 0, h tensor 1, p = x ⊙ h
+/// tensor 2, h' = x + p tensor 3) and c' = c + x/2 (c: tensor 4, scale
 /// 0.5, zero point −2; c': tensor 5). Outputs [p, h', c'] (tensors 2, 3, 5);
 /// the state record is `states` ([(1, 3), (4, 5)] for the valid cell), so
 /// that tests can also write inconsistent ones.
@@ -729,33 +739,9 @@ pub fn two_state_cell(
     states: &[(u8, u8)],
 ) -> Result<Vec<u8>, tinygnn::format::writer::WriteError> {
     let mut w = ModelWriter::new();
-    let t = |scale, zero_point| TensorDesc {
-        kind: TensorKind::Node,
-        channels: 2,
-        scale,
-        zero_point,
-    };
-    let x = w.add_tensor(t(0.5, 0));
-    let h = w.add_tensor(t(0.25, 3));
-    let p = w.add_tensor(t(0.125, -1));
-    let hn = w.add_tensor(t(0.25, 3));
-    let c = w.add_tensor(t(0.5, -2));
-    let cn = w.add_tensor(t(0.5, -2));
-    w.add_op(Op::Mul(Mul {
-        a: x,
-        b: h,
-        output: p,
-        mult,
-        shift,
-    }));
-    w.add_op(Op::Add(Add {
-        a: x,
-        b: p,
-        output: hn,
-        mult_a_q16: 1 << 17,
-        mult_b_q16: 1 << 15,
-        act: Activation::None,
-    }));
+    let [x, _, p, hn] = gru_like_core(&mut w, mult, shift);
+    let c = w.add_tensor(cell_tensor(0.5, -2));
+    let cn = w.add_tensor(cell_tensor(0.5, -2));
     w.add_op(Op::Add(Add {
         a: c,
         b: x,
