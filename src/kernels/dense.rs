@@ -200,11 +200,48 @@ pub fn matvec_narrow(w: &[i8], in_ch: usize, x: &[i8], zp: i8, sums: &[i32], out
     }
 }
 
+/// [`matvec_narrow`] on every row of `x` (`[rows, in_ch]`; `out` is
+/// `[rows, sums.len()]`): what [`matmul`] runs for fewer than four output
+/// channels, where the blocked kernels' set-up per row (tile buffers, four
+/// rows at a time) costs more than the few multiply-accumulates it serves.
+/// Bit-exact with [`matvec_ref`] per row when `sums` comes from
+/// [`weight_sums`].
+#[inline(never)]
+pub fn matmul_narrow(w: &[i8], in_ch: usize, x: &[i8], zp: i8, sums: &[i32], out: &mut [i32]) {
+    let oc = sums.len();
+    if in_ch == 0 || oc == 0 {
+        out.fill(0);
+        return;
+    }
+    let zp = i32::from(zp);
+    // Paired by `next()`, as in [`matmul_rows`].
+    let mut xs = x.chunks_exact(in_ch);
+    let mut os = out.chunks_exact_mut(oc);
+    while let (Some(xr), Some(o)) = (xs.next(), os.next()) {
+        let mut rows = w.chunks_exact(in_ch);
+        for (ok, &s) in o.iter_mut().zip(sums) {
+            *ok = rows
+                .next()
+                .map_or(0, |r| dot1(r, xr).wrapping_sub(zp.wrapping_mul(s)));
+        }
+    }
+}
+
 /// Applies [`matvec`] to every row: `x` is `[rows, in_ch]`, `out` is `[rows, out_ch]`
 /// with `out_ch = sums.len()`. With the DSP extension (and without
 /// `reference-kernels` or `kernels-small`), four rows at a time:
 /// [`super::pairs::matmul_with`]`::<Dsp>`.
 pub fn matmul(w: &[i8], in_ch: usize, x: &[i8], zp: i8, sums: &[i32], out: &mut [i32]) {
+    // Fewer than four output channels (a pass over a narrow block of
+    // channels): one dot product per row and channel, no tile buffers.
+    if sums.len() < 4
+        && !cfg!(any(
+            feature = "reference-kernels",
+            feature = "kernels-small"
+        ))
+    {
+        return matmul_narrow(w, in_ch, x, zp, sums, out);
+    }
     #[cfg(all(tinygnn_dsp, not(feature = "kernels-small")))]
     if !cfg!(feature = "reference-kernels") {
         super::pairs::matmul_with::<super::pairs::Dsp>(w, in_ch, x, zp, sums, out);

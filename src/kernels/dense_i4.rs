@@ -215,6 +215,22 @@ impl Matrix<'_> {
         }
     }
 
+    /// Rows `c0..c0 + count` of the matrix (output channels; fewer, or
+    /// none, where it has fewer rows), `in_ch` weights per row.
+    pub fn rows(&self, c0: usize, count: usize, in_ch: usize) -> Self {
+        fn part<T>(w: &[T], row: usize, c0: usize, count: usize) -> &[T] {
+            let a = c0.saturating_mul(row).min(w.len());
+            let b = c0.saturating_add(count).saturating_mul(row).min(w.len());
+            w.get(a..b).unwrap_or_default()
+        }
+        match *self {
+            Matrix::I8(w) => Matrix::I8(part(w, in_ch, c0, count)),
+            Matrix::I4(w) => Matrix::I4(part(w, row_bytes(in_ch), c0, count)),
+            #[cfg(feature = "weights-i2")]
+            Matrix::I2(w) => Matrix::I2(part(w, super::dense_i2::row_bytes(in_ch), c0, count)),
+        }
+    }
+
     /// Per-row weight sums ([`dense::weight_sums`] or [`weight_sums`]).
     pub fn weight_sums(&self, in_ch: usize, sums: &mut [i32]) {
         // With `kernels-small` the ops run the reference kernels, which do

@@ -254,6 +254,20 @@ impl RowRequant<'_> {
         self.rows(acc, out);
     }
 
+    /// The records of channels `c0..c0 + len` alone (fewer where there are
+    /// fewer): [`RowRequant::row`] and [`RowRequant::rows`] of the part
+    /// finish rows of those channels with the values the whole would give.
+    #[inline]
+    pub fn part(&self, c0: usize, len: usize) -> Self {
+        let a = c0.min(self.prep.len());
+        let b = c0.saturating_add(len).min(self.prep.len());
+        RowRequant {
+            prep: self.prep.get(a..b).unwrap_or_default(),
+            channels: b - a,
+            ..*self
+        }
+    }
+
     /// One row in the general form (no call back into [`RowRequant::rows`]:
     /// the inference path's call graph stays free of cycles).
     #[inline]

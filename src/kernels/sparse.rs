@@ -449,6 +449,8 @@ pub fn matvec(w: &[i8], in_ch: usize, cols: &[u16], values: &[i8], zp: i8, out: 
         feature = "kernels-small"
     )) {
         matvec_ref(w, in_ch, cols, values, zp, out);
+    } else if out.len() < 4 {
+        matvec_narrow(w, in_ch, cols, values, zp, out);
     } else if cfg!(tinygnn_dsp) {
         matvec_packed(w, in_ch, cols, values, zp, out);
     } else if cfg!(target_pointer_width = "64") {
@@ -458,18 +460,68 @@ pub fn matvec(w: &[i8], in_ch: usize, cols: &[u16], values: &[i8], zp: i8, out: 
     }
 }
 
+/// [`matmul`] for fewer than four output channels (a pass over a narrow
+/// block of channels, or a narrow layer): one pass over the rows of `x`
+/// per channel, each row's stored entries read straight from `x` into one
+/// register sum (`column_sum`), with no packing (which costs more than
+/// it saves below one block of four). Bit-exact with [`matvec_ref`] per
+/// row: columns `≥ in_ch` and missing weight rows add nothing.
+#[inline(never)]
+pub fn matmul_narrow(
+    w: &[i8],
+    in_ch: usize,
+    x: SparseRows<'_>,
+    zp: i8,
+    out_ch: usize,
+    out: &mut [i32],
+) {
+    let zp = i32::from(zp);
+    let ends = x.row_ptr.get(1..).unwrap_or_default();
+    // (No weight rows without input channels: every channel 0.)
+    let mut rows = w
+        .chunks_exact(in_ch.max(1))
+        .take(usize::from(in_ch > 0) * out_ch);
+    for c in 0..out_ch {
+        let row = rows.next().unwrap_or_default();
+        let mut start = x.row_ptr.first().map_or(0, |&a| a as usize);
+        for (o, &end) in out.iter_mut().skip(c).step_by(out_ch.max(1)).zip(ends) {
+            let end = end as usize;
+            let cols = x.cols.get(start..end).unwrap_or_default();
+            let values = x.values.get(start..end).unwrap_or_default();
+            start = end;
+            *o = column_sum(row, cols, values, zp);
+        }
+    }
+}
+
+/// [`matvec`] for fewer than four output channels: one `column_sum` per
+/// channel over the row's stored entries, with no packing. Bit-exact with
+/// [`matvec_ref`]; channels past the weight rows are 0.
+pub fn matvec_narrow(w: &[i8], in_ch: usize, cols: &[u16], values: &[i8], zp: i8, out: &mut [i32]) {
+    // (No weight rows without input channels: every channel 0.)
+    let mut rows = w
+        .chunks_exact(in_ch.max(1))
+        .take(usize::from(in_ch > 0) * out.len());
+    for o in out.iter_mut() {
+        *o = rows
+            .next()
+            .map_or(0, |r| column_sum(r, cols, values, i32::from(zp)));
+    }
+}
+
 /// Applies [`matvec`] to every row of `x`: `out` is `[rows, out_ch]`.
 pub fn matmul(w: &[i8], in_ch: usize, x: SparseRows<'_>, zp: i8, out_ch: usize, out: &mut [i32]) {
     if out_ch == 0 {
         return;
     }
-    if cfg!(all(
-        tinygnn_dsp,
-        not(any(
-            feature = "reference-kernels",
-            feature = "kernels-small"
-        ))
-    )) {
+    let fast = !cfg!(any(
+        feature = "reference-kernels",
+        feature = "kernels-small"
+    ));
+    if fast && out_ch < 4 {
+        return matmul_narrow(w, in_ch, x, zp, out_ch, out);
+    }
+    if fast && cfg!(tinygnn_dsp) {
         let mut buf = [0u32; PACKED_CHUNK];
         for (i, or) in out.chunks_exact_mut(out_ch).enumerate().take(x.rows()) {
             let (cols, values) = x.row(i);
@@ -532,6 +584,9 @@ mod tests {
             matvec_packed(&w, i, &cols, &vals, zp, &mut got);
             prop_assert_eq!(&got, &want);
             let mut got = vec![7i32; o];
+            matvec_narrow(&w, i, &cols, &vals, zp, &mut got);
+            prop_assert_eq!(&got, &want);
+            let mut got = vec![7i32; o];
             matvec(&w, i, &cols, &vals, zp, &mut got);
             prop_assert_eq!(&got, &want);
         }
@@ -588,6 +643,8 @@ mod tests {
             matvec_blocked(&w, in_ch, &cols, &values, 3, &mut blocked);
             prop_assert_eq!(&blocked, &out);
             matvec_packed(&w, in_ch, &cols, &values, 3, &mut blocked);
+            prop_assert_eq!(&blocked, &out);
+            matvec_narrow(&w, in_ch, &cols, &values, 3, &mut blocked);
             prop_assert_eq!(&blocked, &out);
             matvec_ref(&w, in_ch, &cols, &values, 3, &mut out);
             let x = SparseRows { row_ptr: &row_ptr, cols: &cols, values: &values };
