@@ -167,6 +167,10 @@ struct Plan {
     /// [`Session::prepare_incremental`]), and the arena ends with the
     /// per-node marks of [`crate::incremental`].
     retain: bool,
+    /// Size the scratch for every op at its full width
+    /// ([`Model::wide_arena_bytes`]); otherwise at its least
+    /// ([`ops::scratch_bytes`]).
+    wide: bool,
 }
 
 impl Plan {
@@ -189,6 +193,7 @@ impl Plan {
             skip_input: false,
             norm: None,
             retain,
+            wide: false,
         };
         let mut life = [Life::default(); MAX_TENSORS];
         let mut mark = |t: u8, f: &mut dyn FnMut(&mut Life)| {
@@ -407,7 +412,8 @@ impl Layout {
         let mut scratch = 0;
         let norm = plan.norm;
         for op in model.ops() {
-            let own = ops::scratch_bytes(&op, model.tensors(), d.nodes, d.edges, d.graphs);
+            let own =
+                ops::scratch_bytes(&op, model.tensors(), d.nodes, d.edges, d.graphs, plan.wide);
             // A `GcnConv` reading the shared `dinv` table takes no table of its own.
             let shared = if norm.is_some() && ops::shared_norm_key(&op) == norm {
                 ops::shared_norm_bytes(d.nodes)
@@ -489,17 +495,48 @@ impl Model<'_> {
     pub fn arena_bytes_sparse(&self, nodes: usize, edges: usize, graphs: usize) -> usize {
         let mut plan = Plan::new(self);
         plan.skip_input = self.reads_sparse_input();
+        self.layout_total(&plan, nodes, edges, graphs)
+    }
+
+    /// The arena bytes of `plan` for a graph of `nodes` nodes, `edges` edges
+    /// and `graphs` graphs, sized for the model's full pair capacity.
+    fn layout_total(&self, plan: &Plan, nodes: usize, edges: usize, graphs: usize) -> usize {
+        let pairs = self.max_pairs() as usize;
         Layout::new(
             self,
-            &plan,
+            plan,
             Dims {
                 nodes,
                 edges,
                 graphs,
-                pairs: self.max_pairs() as usize,
+                pairs,
             },
         )
         .total()
+    }
+
+    /// The arena at which every op of a run on a graph of `nodes` nodes,
+    /// `edges` edges and `graphs` graphs (with `sparse` features:
+    /// [`Features::SparseI8`]; 8-aligned arena) runs at its full width, the
+    /// fastest: [`Model::arena_bytes`] (or [`Model::arena_bytes_sparse`])
+    /// is the least a run needs, and a `GcnConv` whose `h = W·x` for all its
+    /// output channels would take more than 16 KiB then computes its output
+    /// in passes over blocks of channels. Any arena from the least up works,
+    /// the same output bytes: the ops use what the arena has beyond the need
+    /// for wider passes, and from this size on every `GcnConv` runs in one.
+    /// Equal to the least for graphs where no op narrows. Non-decreasing in
+    /// each argument.
+    pub fn wide_arena_bytes(
+        &self,
+        nodes: usize,
+        edges: usize,
+        graphs: usize,
+        sparse: bool,
+    ) -> usize {
+        let mut plan = Plan::new(self);
+        plan.skip_input = sparse && self.reads_sparse_input();
+        plan.wide = true;
+        self.layout_total(&plan, nodes, edges, graphs)
     }
 
     /// The exact number of arena bytes [`Session::prepare_incremental`] and
@@ -519,17 +556,7 @@ impl Model<'_> {
     ) -> usize {
         let mut plan = Plan::retained(self);
         plan.skip_input = sparse && self.reads_sparse_input();
-        Layout::new(
-            self,
-            &plan,
-            Dims {
-                nodes,
-                edges,
-                graphs,
-                pairs: self.max_pairs() as usize,
-            },
-        )
-        .total()
+        self.layout_total(&plan, nodes, edges, graphs)
     }
 
     /// The exact number of bytes at the front of the arena (after the slack
@@ -1165,7 +1192,10 @@ impl<'a, 'm> Session<'a, 'm> {
             needed: to_u32(needed),
             actual: to_u32(self.arena.len()),
         };
-        let mut rest: &mut [u8] = self.arena.get_mut(slack..needed).ok_or(too_small)?;
+        if self.arena.len() < needed {
+            return Err(too_small);
+        }
+        let mut rest: &mut [u8] = self.arena.get_mut(slack..).ok_or(too_small)?;
         GraphRegions::carve(&mut rest, layout, self.model, d).ok_or(too_small)
     }
 
@@ -1235,7 +1265,10 @@ impl<'a, 'm> Session<'a, 'm> {
                 needed: to_u32(needed),
                 actual: to_u32(self.arena.len()),
             };
-            let mut rest: &mut [u8] = self.arena.get_mut(slack..needed).ok_or(too_small)?;
+            if self.arena.len() < needed {
+                return Err(too_small);
+            }
+            let mut rest: &mut [u8] = self.arena.get_mut(slack..).ok_or(too_small)?;
             GraphRegions::carve(&mut rest, &layout, model, d).ok_or(too_small)?
         };
         let plan = &self.plan;
@@ -1404,9 +1437,18 @@ impl<'x> GraphRegions<'x> {
             counts,
             dinv,
             slots: carve(rest, layout.slots)?,
-            scratch: carve(rest, layout.scratch)?,
             #[cfg(feature = "incremental")]
             marks: carve(rest, layout.marks)?,
+            // The scratch is the rest of the arena: at least the layout's,
+            // and whatever the arena has beyond the need, which ops with a
+            // narrower, leaner form use to run wider ([`Model::wide_arena_bytes`]).
+            scratch: {
+                let all = core::mem::take(rest);
+                if all.len() < layout.scratch {
+                    return None;
+                }
+                all
+            },
         })
     }
 }

@@ -225,7 +225,8 @@ fn models(c: Case) -> (Vec<u8>, Vec<u8>, Vec<u8>) {
     w.add_op(b);
     w.set_i4(x);
     w.set_i4(h);
-    let full = w.finish(x, &[y], 64, 256, 1).unwrap();
+    let (cap_n, cap_e) = (c.n.max(64) as u32, (c.n + 1).max(256) as u32);
+    let full = w.finish(x, &[y], cap_n, cap_e, 1).unwrap();
     // The same ops as two int8 models (same weights: same RNG stream).
     let (mut w1, mut w2) = (writer(), writer());
     let x1 = w1.add_tensor(node(c.ic as u16, 0.25, c.zx));
@@ -239,8 +240,8 @@ fn models(c: Case) -> (Vec<u8>, Vec<u8>, Vec<u8>) {
     w2.add_op(b);
     (
         full,
-        w1.finish(x1, &[h1], 64, 256, 1).unwrap(),
-        w2.finish(h2, &[y2], 64, 256, 1).unwrap(),
+        w1.finish(x1, &[h1], cap_n, cap_e, 1).unwrap(),
+        w2.finish(h2, &[y2], cap_n, cap_e, 1).unwrap(),
     )
 }
 
@@ -298,6 +299,41 @@ proptest! {
     /// sparse features give the same bytes; the arena is exact (`run`).
     #[test]
     fn int4_model_matches_int8_reference(c in case()) {
+        check_case(c)?;
+    }
+}
+
+/// GCN layers on graphs large enough to run in passes over channel blocks
+/// (`gcn::block_channels` below the output's width: one channel per pass
+/// into int4 rows, nibble by nibble, and blocks of 4 and 3), as
+/// `int4_model_matches_int8_reference` checks them.
+#[test]
+fn int4_gcn_in_channel_blocks() {
+    for (seed, n, hc, oc) in [
+        (3u64, 2100usize, 5usize, 3usize),
+        (4, 1100, 7, 4),
+        (5, 300, 16, 16),
+    ] {
+        assert!(tinygnn::ops::gcn::block_channels(n, hc) < hc);
+        let c = Case {
+            seed,
+            n,
+            ic: 9,
+            hc,
+            oc,
+            zx: -3,
+            zh: 2,
+            zy: 5,
+            first: Kind::Gcn,
+            second: Kind::Gcn,
+        };
+        check_case(c).unwrap();
+    }
+}
+
+/// The checks of `int4_model_matches_int8_reference` for one case.
+fn check_case(c: Case) -> Result<(), TestCaseError> {
+    {
         let (full, m1, m2) = models(c);
         let mut rng = Rng(c.seed ^ 0x5555);
         let xv: Vec<i8> = (0..c.n * c.ic).map(|_| rng.range(-8, 7) as i8).collect();
@@ -307,11 +343,20 @@ proptest! {
         let h4: Vec<i8> = h.iter().map(|&v| v.clamp(-8, 7)).collect();
         let want = run(&m2, &input(c.n, &h4, &src, &dst)).unwrap().remove(0).2;
         // int8 features (already quantized: in range here).
-        let got = run(&full, &input(c.n, &xv, &src, &dst)).unwrap().remove(0).2;
+        let got = run(&full, &input(c.n, &xv, &src, &dst))
+            .unwrap()
+            .remove(0)
+            .2;
         prop_assert_eq!(&got, &want);
         // f32 features that quantize to the same values.
-        let xf: Vec<f32> = xv.iter().map(|&q| 0.25 * (f32::from(q) - f32::from(c.zx))).collect();
-        let gf = run(&full, &GraphInput::new(c.n, Features::F32(&xf), &src, &dst)).unwrap().remove(0).2;
+        let xf: Vec<f32> = xv
+            .iter()
+            .map(|&q| 0.25 * (f32::from(q) - f32::from(c.zx)))
+            .collect();
+        let gf = run(&full, &GraphInput::new(c.n, Features::F32(&xf), &src, &dst))
+            .unwrap()
+            .remove(0)
+            .2;
         prop_assert_eq!(&gf, &want);
         // Sparse features: the entries that differ from the zero point.
         let mut row_ptr = vec![0u32];
@@ -325,10 +370,18 @@ proptest! {
             }
             row_ptr.push(cols.len() as u32);
         }
-        let sparse = Features::SparseI8 { row_ptr: &row_ptr, cols: &cols, values: &vals };
-        let gs = run(&full, &GraphInput::new(c.n, sparse, &src, &dst)).unwrap().remove(0).2;
+        let sparse = Features::SparseI8 {
+            row_ptr: &row_ptr,
+            cols: &cols,
+            values: &vals,
+        };
+        let gs = run(&full, &GraphInput::new(c.n, sparse, &src, &dst))
+            .unwrap()
+            .remove(0)
+            .2;
         prop_assert_eq!(&gs, &want);
     }
+    Ok(())
 }
 
 /// int8 features outside −8..=7 saturate like quantization does.

@@ -7,7 +7,7 @@ use tinygnn::format::writer::ChannelRecord;
 use tinygnn::format::{Activation, Op, TensorKind};
 use tinygnn::graph::edge_weight_q16;
 use tinygnn::ops::{Act, GcnConv, GlobalPool, Linear};
-use tinygnn::{Features, GraphInput};
+use tinygnn::{Features, GraphInput, Model, Session};
 
 fn linear_case(seed: u64, kind: TensorKind, act: Activation) {
     let mut rng = Rng(seed);
@@ -235,8 +235,20 @@ fn gcn_reference(
 }
 
 fn gcn_case(seed: u64, cfg: GcnCfg, n: usize, src: &[u16], dst: &[u16], ew: Option<&[f32]>) {
+    gcn_case_oc(seed, cfg, n, src, dst, ew, 4);
+}
+
+fn gcn_case_oc(
+    seed: u64,
+    cfg: GcnCfg,
+    n: usize,
+    src: &[u16],
+    dst: &[u16],
+    ew: Option<&[f32]>,
+    oc: usize,
+) {
     let mut rng = Rng(seed);
-    let (ic, oc) = (6usize, 4usize);
+    let ic = 6usize;
     let act = if seed % 2 == 0 {
         Activation::Relu
     } else {
@@ -260,13 +272,39 @@ fn gcn_case(seed: u64, cfg: GcnCfg, n: usize, src: &[u16], dst: &[u16], ew: Opti
         normalize: cfg.normalize,
         edge_weight: cfg.edge_weight,
     }));
-    let bytes = w.finish(x, &[y], 32, 64, 1).unwrap();
+    let cap = n.max(32) as u32;
+    let bytes = w.finish(x, &[y], cap, src.len().max(64) as u32, 1).unwrap();
     let xs = rng.i8s(n * ic);
     let mut inp = input(n, &xs, src, dst);
     inp.edge_weight = ew;
     let outs = run(&bytes, &inp).unwrap();
     let want = gcn_reference(cfg, n, &xs, -5, ic, &wv, &recs, src, dst, ew, act, 7);
     assert_eq!(outs[0].2, want, "seed {seed}");
+    // Any arena from the least to the wide one gives the same bytes: wider
+    // passes where it has room (all channels at once from the wide size).
+    let model = Model::from_bytes(&bytes).unwrap();
+    let (e, least) = (src.len(), model.arena_bytes(n, src.len(), 1));
+    let wide = model.wide_arena_bytes(n, e, 1, false);
+    assert!(wide >= least);
+    if tinygnn::ops::gcn::block_channels(n, oc) < oc {
+        assert!(wide > least, "{n} nodes: no wider form");
+    } else {
+        assert_eq!(wide, least);
+    }
+    for arena in [
+        wide,
+        least + (wide - least) / 3,
+        least + (wide - least) / 2 + 8,
+    ] {
+        let mut buf = Vec::new();
+        let mut s = Session::new(&model, aligned(&mut buf, arena));
+        s.run(&inp).unwrap();
+        assert_eq!(
+            s.output(0).unwrap().data,
+            &want[..],
+            "seed {seed}, arena {arena}"
+        );
+    }
     // Random graphs may be degenerate (no edges, no loops): check spread on the fixed ones.
     if seed < 100 {
         assert_spread(&want);
@@ -354,6 +392,43 @@ fn gcn_edge_weights_given_but_unused_by_op() {
     let dst = [1u16, 2, 0];
     let ew = [5.0f32, 0.5, 2.0];
     gcn_case(31, ALL[0], 3, &src, &dst, Some(&ew));
+}
+
+/// Graphs large enough that GCN computes its output in several passes over
+/// blocks of channels (`gcn::block_channels` below the output's width:
+/// blocks of 12 and 4, 3 and 1, 2, one channel, and on a small graph with
+/// a wide output 256, 256 and 8: more than a row block's 128 values), with
+/// hubs of more in-edges than the unit-weight path takes, under every flag
+/// set.
+#[test]
+fn gcn_large_graphs_in_channel_blocks() {
+    let mut rng = Rng(7);
+    let shapes = [
+        (300usize, 16usize),
+        (1100, 4),
+        (1500, 7),
+        (5000, 3),
+        (16, 520),
+    ];
+    for (k, &(n, oc)) in shapes.iter().enumerate() {
+        let b = tinygnn::ops::gcn::block_channels(n, oc);
+        assert!(b < oc, "{n} nodes, {oc} channels: one pass of {b}");
+        let e = 3 * n;
+        let mut src: Vec<u16> = (0..e).map(|_| rng.range(0, n as i64 - 1) as u16).collect();
+        let mut dst: Vec<u16> = (0..e).map(|_| rng.range(0, n as i64 - 1) as u16).collect();
+        // Node 0 a hub of 40 in-edges; a few input self-loops.
+        dst[..40].fill(0);
+        src[40..44].copy_from_slice(&[5, 6, 7, 5]);
+        dst[40..44].copy_from_slice(&[5, 6, 7, 5]);
+        let ew: Vec<f32> = (0..e).map(|_| rng.range(0, 400) as f32 / 100.0).collect();
+        for (c, cfg) in ALL.iter().enumerate() {
+            let cfg = GcnCfg {
+                edge_weight: c % 2 == 1,
+                ..*cfg
+            };
+            gcn_case_oc(200 + (k * 6 + c) as u64, cfg, n, &src, &dst, Some(&ew), oc);
+        }
+    }
 }
 
 #[test]

@@ -6,6 +6,7 @@ use common::*;
 use tinygnn::format::writer::ChannelRecord;
 use tinygnn::format::{Activation, Aggr, Op, Section};
 use tinygnn::ops::{GinAggregate, SageConv};
+use tinygnn::{Model, Session};
 
 fn sat32(v: i128) -> i128 {
     v.clamp(i32::MIN as i128, i32::MAX as i128)
@@ -103,8 +104,19 @@ fn sage_case(
     src: &[u16],
     dst: &[u16],
 ) {
+    sage_case_oc(seed, (aggr, root, normalize), n, src, dst, 6);
+}
+
+fn sage_case_oc(
+    seed: u64,
+    (aggr, root, normalize): (Aggr, bool, bool),
+    n: usize,
+    src: &[u16],
+    dst: &[u16],
+    oc: usize,
+) {
     let mut rng = Rng(seed);
-    let (ic, oc) = (5usize, 6usize);
+    let ic = 5usize;
     let act = match seed % 3 {
         0 => Activation::None,
         1 => Activation::Relu,
@@ -138,7 +150,8 @@ fn sage_case(
         act,
         normalize,
     }));
-    let bytes = w.finish(x, &[y], 32, 64, 1).unwrap();
+    let (cap_n, cap_e) = (n.max(32) as u32, src.len().max(64) as u32);
+    let bytes = w.finish(x, &[y], cap_n, cap_e, 1).unwrap();
     let xs = rng.i8s(n * ic);
     let outs = run(&bytes, &input(n, &xs, src, dst)).unwrap();
     let want = sage_reference(
@@ -160,6 +173,57 @@ fn sage_case(
         outs[0].2, want,
         "seed {seed} {aggr:?} root {root} normalize {normalize}"
     );
+    // Any arena from the least to the wide one: the same bytes.
+    let model = Model::from_bytes(&bytes).unwrap();
+    let least = model.arena_bytes(n, src.len(), 1);
+    let wide = model.wide_arena_bytes(n, src.len(), 1, false);
+    let narrows = tinygnn::ops::sage::block_channels(aggr, normalize, n, oc) < oc;
+    assert_eq!(
+        wide > least,
+        narrows,
+        "{n} nodes {aggr:?} normalize {normalize}"
+    );
+    for arena in [wide, least + (wide - least) / 2 + 8] {
+        let mut buf = Vec::new();
+        let mut s = Session::new(&model, aligned(&mut buf, arena));
+        s.run(&input(n, &xs, src, dst)).unwrap();
+        assert_eq!(
+            s.output(0).unwrap().data,
+            &want[..],
+            "seed {seed}, arena {arena}"
+        );
+    }
+}
+
+/// Graphs large enough that SAGE (sum, mean) computes its output in passes
+/// over blocks of channels (`sage::block_channels` below the output's
+/// width: blocks of 2, then one channel); max and normalised layers stay
+/// whole, on the same graphs.
+#[test]
+fn sage_large_graphs_in_channel_blocks() {
+    let mut rng = Rng(11);
+    let mut seed = 500;
+    for n in [1500usize, 5000] {
+        let e = 3 * n;
+        let mut src: Vec<u16> = (0..e).map(|_| rng.range(0, n as i64 - 1) as u16).collect();
+        let dst: Vec<u16> = (0..e).map(|_| rng.range(0, n as i64 - 1) as u16).collect();
+        src[..3].copy_from_slice(&[dst[0], dst[1], dst[2]]);
+        for aggr in [Aggr::Sum, Aggr::Mean, Aggr::Max] {
+            for (root, normalize) in [(false, false), (true, false), (true, true)] {
+                sage_case(seed, aggr, root, normalize, n, &src, &dst);
+                seed += 1;
+            }
+        }
+    }
+    // A small graph with a wide output: passes of 256, 256 and 8 channels
+    // at the least arena, odd widths in between.
+    let src: Vec<u16> = (0..48).map(|k| (k * 7 % 16) as u16).collect();
+    let dst: Vec<u16> = (0..48).map(|k| (k * 3 % 16) as u16).collect();
+    for (aggr, root) in [(Aggr::Sum, true), (Aggr::Mean, false)] {
+        assert!(tinygnn::ops::sage::block_channels(aggr, false, 16, 520) < 520);
+        sage_case_oc(seed, (aggr, root, false), 16, &src, &dst, 520);
+        seed += 1;
+    }
 }
 
 #[test]

@@ -180,7 +180,11 @@ fn models() -> Vec<(&'static str, Vec<u8>, bool)> {
         params: pb,
         act: Activation::None,
     }));
-    out.push(("gcn-linear", w.finish(x, &[y], 256, 1024, 1).unwrap(), true));
+    out.push((
+        "gcn-linear",
+        w.finish(x, &[y], 4096, 16384, 1).unwrap(),
+        true,
+    ));
 
     // Linear first (node rows), then GCN.
     let mut w = writer();
@@ -197,7 +201,11 @@ fn models() -> Vec<(&'static str, Vec<u8>, bool)> {
     }));
     let (wb, pb) = lin(&mut w, 7, 4, &mut rng);
     w.add_op(gcn(h, y, wb, pb));
-    out.push(("linear-gcn", w.finish(x, &[y], 256, 1024, 1).unwrap(), true));
+    out.push((
+        "linear-gcn",
+        w.finish(x, &[y], 4096, 16384, 1).unwrap(),
+        true,
+    ));
 
     // SAGE with each aggregation, with and without root weight, one normalised.
     for (aggr, root, normalize, direct) in [
@@ -233,7 +241,7 @@ fn models() -> Vec<(&'static str, Vec<u8>, bool)> {
             (Aggr::Mean, true, true) => "sage-mean-normalize",
             _ => "sage-max (expanded)",
         };
-        out.push((name, w.finish(x, &[y], 256, 1024, 1).unwrap(), direct));
+        out.push((name, w.finish(x, &[y], 4096, 16384, 1).unwrap(), direct));
     }
 
     // GAT and GATv2 first (2 heads of 3 channels, concatenated), then a
@@ -303,7 +311,7 @@ fn models() -> Vec<(&'static str, Vec<u8>, bool)> {
             act: Activation::None,
         }));
         let name = if v2 { "gatv2-linear" } else { "gat-linear" };
-        out.push((name, w.finish(x, &[y], 256, 1024, 1).unwrap(), true));
+        out.push((name, w.finish(x, &[y], 4096, 16384, 1).unwrap(), true));
     }
 
     // Two readers of the input (GCN and Linear), added.
@@ -332,7 +340,7 @@ fn models() -> Vec<(&'static str, Vec<u8>, bool)> {
     }));
     out.push((
         "two-readers",
-        w.finish(x, &[y], 256, 1024, 1).unwrap(),
+        w.finish(x, &[y], 4096, 16384, 1).unwrap(),
         true,
     ));
 
@@ -358,7 +366,7 @@ fn models() -> Vec<(&'static str, Vec<u8>, bool)> {
     }));
     out.push((
         "gin-first (expanded)",
-        w.finish(x, &[y], 256, 1024, 1).unwrap(),
+        w.finish(x, &[y], 4096, 16384, 1).unwrap(),
         false,
     ));
 
@@ -369,7 +377,7 @@ fn models() -> Vec<(&'static str, Vec<u8>, bool)> {
     w.add_op(gcn(x, y, wa, pa));
     out.push((
         "input-is-output (expanded)",
-        w.finish(x, &[y, x], 256, 1024, 1).unwrap(),
+        w.finish(x, &[y, x], 4096, 16384, 1).unwrap(),
         false,
     ));
 
@@ -396,7 +404,7 @@ fn models() -> Vec<(&'static str, Vec<u8>, bool)> {
     }));
     out.push((
         "concat-input (expanded)",
-        w.finish(x, &[y], 256, 1024, 1).unwrap(),
+        w.finish(x, &[y], 4096, 16384, 1).unwrap(),
         false,
     ));
     out
@@ -414,6 +422,9 @@ fn sparse_input_gives_the_dense_bytes_with_an_exact_arena() {
             (4, 1, 0, 0),
             (5, 0, 0, 0),
             (6, 64, 100, 300),
+            // Large enough that GCN and SAGE layers run in passes over
+            // channel blocks (one channel at a time).
+            (7, 3000, 2, 9000),
         ] {
             let c = case(seed, n, F as usize, ZP, pct, e);
             let want = run(&bytes, &c.dense_input()).unwrap();

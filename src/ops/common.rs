@@ -198,6 +198,10 @@ pub struct Shapes<'a> {
     pub edges: usize,
     /// Graphs of the batch.
     pub graphs: usize,
+    /// The scratch for the op's full width: an op with a leaner, narrower
+    /// form (`GcnConv`'s passes over channel blocks) sizes its widest,
+    /// fastest one ([`crate::Model::wide_arena_bytes`]); otherwise its least.
+    pub wide: bool,
 }
 
 impl Shapes<'_> {
@@ -321,6 +325,11 @@ impl<'a> Scratch<'a> {
     /// Wraps a region whose start is 8-aligned.
     pub fn new(buf: &'a mut [u8]) -> Self {
         Scratch { buf, taken: 0 }
+    }
+
+    /// Bytes not yet taken.
+    pub fn available(&self) -> usize {
+        self.buf.len()
     }
 
     /// Takes `count` zeroed values of `T` (`T` of alignment ≤ 8).
@@ -764,5 +773,30 @@ pub fn rows_of(kind: TensorKind, nodes: usize, graphs: usize, pairs: usize) -> u
         // One row per edge: the session sizes and locates edge tensors itself.
         TensorKind::Edge => 0,
         TensorKind::Pair => pairs,
+    }
+}
+
+/// The most bytes of a per-node product `W·x` (`i32`) that a layer
+/// computing it for every node before its neighbour sums (`GcnConv`'s `h`,
+/// `SageConv`'s `hl`) holds at once in its least arena when the product for
+/// all its output channels would be larger: it then computes its output in
+/// passes over blocks of channels ([`block_channels`]), which per-channel
+/// requantization allows without changing a byte. Above 2,048 nodes a
+/// pass is one channel.
+pub const H_BLOCK_BYTES: usize = 16 * 1024;
+
+/// Output channels per pass of such a layer in its least arena, for
+/// `nodes` nodes: all `out_ch` when the product for all of them fits
+/// [`H_BLOCK_BYTES`]; else as many as fit,
+/// at least one, a multiple of four from four on (the 32-bit neighbour sum
+/// takes four channels at a time).
+pub fn block_channels(nodes: usize, out_ch: usize) -> usize {
+    let fit = H_BLOCK_BYTES / nodes.saturating_mul(4).max(1);
+    if fit >= out_ch {
+        out_ch
+    } else if fit >= 4 {
+        fit & !3
+    } else {
+        fit.max(1)
     }
 }

@@ -22,8 +22,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::{
-    is_i2, is_i4, out_row_bytes, region_bytes, requant_rows, rows_mut, Check, Ctx, Env, OpDef, Out,
-    Scratch, Shapes, Src, Tensors,
+    is_i2, is_i4, out_row_bytes, region_bytes, requant_rows, Check, Ctx, Env, OpDef, Out, Scratch,
+    Shapes, Src, Tensors,
 };
 use crate::error::{Error, Result};
 use crate::format::small::Reader;
@@ -89,15 +89,15 @@ fn dinv_table<'r, 's: 'r>(
     flags: GcnFlags,
     scratch: &mut Scratch<'s>,
 ) -> Result<&'r [u32]> {
-    let n = ctx.nodes();
-    // (`kernels-small`: never shared, see `ops::shared_norm_key`.)
-    if !cfg!(feature = "kernels-small") && ctx.dinv_key == flags.key() && ctx.dinv.len() == n {
+    if shares_dinv(ctx, flags) {
         return Ok(ctx.dinv);
     }
-    let dinv = scratch.take::<u32>(n)?;
+    let dinv = scratch.take::<u32>(ctx.nodes())?;
     fill_dinv(ctx, flags, dinv);
     Ok(dinv)
 }
+
+pub use super::common::{block_channels, H_BLOCK_BYTES};
 
 /// The `i32` values of the row block GCN requantizes at once
 /// ([`requant::RowRequant::rows`]) for `out_ch` channels: up to 16 rows, at
@@ -108,17 +108,72 @@ fn block_values(out_ch: usize) -> usize {
     out_ch.saturating_mul(16).min(out_ch.max(128))
 }
 
-/// Scratch taken by [`run`]: weight sums, `h` (`nodes × out_ch` i32), `dinv`
-/// (`nodes` u32, [`dinv_store`]), an i64 accumulator row, a row block of
-/// `block_values(out_ch)` i32, the prepared channel records
-/// ([`requant::prepare`], 20 bytes per channel).
-pub fn scratch_bytes(nodes: usize, _in_ch: usize, out_ch: usize) -> usize {
-    region_bytes::<i32>(out_ch)
+/// The `i32` values of [`run`]'s row block, and the bytes of its
+/// requantized copy, for passes of `b` of `out_ch` channels: whole rows
+/// ([`block_values`]`(out_ch)`, no copy), or for a narrower block 128
+/// values, at least one row (as many bytes).
+fn pass_block(b: usize, out_ch: usize) -> (usize, usize) {
+    if b < out_ch {
+        let v = b.max(128);
+        (v, v)
+    } else {
+        (block_values(out_ch), 0)
+    }
+}
+
+/// Scratch bytes [`run`] takes for passes of `b` of `out_ch` channels:
+/// weight sums (`b`), `h` (`nodes × b` i32), `dinv` (`nodes` u32,
+/// [`dinv_store`]) when `own_dinv` (not the session's), an i64 accumulator
+/// row (`b`), a row block and its requantized copy ([`pass_block`]), the
+/// prepared channel records ([`requant::prepare`], 20 bytes per channel).
+#[inline(always)]
+fn pass_scratch(nodes: usize, out_ch: usize, b: usize, own_dinv: bool) -> usize {
+    let (block, tmp) = pass_block(b, out_ch);
+    region_bytes::<i32>(b)
         .saturating_add(region_bytes::<requant::Prepared>(out_ch))
-        .saturating_add(region_bytes::<i32>(nodes.saturating_mul(out_ch)))
-        .saturating_add(region_bytes::<u32>(nodes))
-        .saturating_add(region_bytes::<i64>(out_ch))
-        .saturating_add(region_bytes::<i32>(block_values(out_ch)))
+        .saturating_add(region_bytes::<i32>(nodes.saturating_mul(b)))
+        .saturating_add(if own_dinv {
+            region_bytes::<u32>(nodes)
+        } else {
+            0
+        })
+        .saturating_add(region_bytes::<i64>(b))
+        .saturating_add(region_bytes::<i32>(block))
+        .saturating_add(region_bytes::<i8>(tmp))
+}
+
+/// The least scratch [`run`] takes (its own `dinv` table included): passes
+/// of [`block_channels`].
+pub fn scratch_bytes(nodes: usize, _in_ch: usize, out_ch: usize) -> usize {
+    pass_scratch(nodes, out_ch, block_channels(nodes, out_ch), true)
+}
+
+/// The scratch [`run`] takes for one pass over all `out_ch` channels (its
+/// own `dinv` table included): the fastest run.
+pub fn wide_scratch_bytes(nodes: usize, out_ch: usize) -> usize {
+    pass_scratch(nodes, out_ch, out_ch, true)
+}
+
+/// Channels per pass of [`run`] with `avail` bytes of scratch: the widest
+/// block whose scratch fits, from all `out_ch` down to
+/// [`block_channels`] (whose scratch the arena always has).
+fn pass_channels(nodes: usize, out_ch: usize, avail: usize, own_dinv: bool) -> usize {
+    let lean = block_channels(nodes, out_ch);
+    let mut b = out_ch;
+    while b > lean && pass_scratch(nodes, out_ch, b, own_dinv) > avail {
+        b -= 1;
+    }
+    b
+}
+
+/// Whether [`run`] reads the session's `dinv` table ([`Ctx::dinv`]) rather
+/// than computing its own (never with `kernels-small`, see
+/// `ops::shared_norm_key`).
+fn shares_dinv(ctx: &Ctx<'_>, flags: GcnFlags) -> bool {
+    flags.normalize
+        && !cfg!(feature = "kernels-small")
+        && ctx.dinv_key == flags.key()
+        && ctx.dinv.len() == ctx.nodes()
 }
 
 /// The in-edges of `i` as `(source, Q16 weight)`: the graph's weights with
@@ -346,14 +401,14 @@ fn unit_row<const B: usize>(
             has_loop = true;
             0
         } else {
-            unit_coef(dinv_load(*dinv.get(j)?), di)?
+            narrow_coef(*dinv.get(j)?, di)?
         };
         // j < 2^16, oc ≤ MAX_CHANNELS: the row index fits i32.
         *t = [i32::try_from(j * oc).ok()?, c];
     }
     let c_loop = if flags.add_self_loops {
         let loop_w = if has_loop { ONE_Q16 } else { fill_w(flags) };
-        coef(true, di, loop_w, di)?
+        loop_coef(di, loop_w)?
     } else {
         0
     };
@@ -389,6 +444,130 @@ fn unit_row<const B: usize>(
         unit_block::<1>(terms, c_loop, self_row, off + k, h, out)?;
     }
     Some(())
+}
+
+/// The neighbour sums of rows `first..` for `B ≤ 4` channels per node (a
+/// pass over a narrow block of channels, or a narrow layer) with unit
+/// weights, normalised, into `out` (`B` values a row, as many rows as it
+/// holds): [`unit_row`]'s terms, each coefficient computed as it is added
+/// (no term buffer), the rows walked along `row_ptr` in one call. Stops
+/// before a row of [`EXACT_TERMS`] in-edges or more (the general sum's,
+/// [`aggregate_row`]) and returns the rows done; `None` where a
+/// coefficient overflows, as there.
+///
+/// The coefficients through [`fast_coef`] (one 32×32→64-bit multiply):
+/// `dinv` holds no stored `2^32` (the caller checks).
+/// The input loop is skipped and the self-loop term added after the
+/// edges, as in [`unit_row`]; the sums are exact (fewer than
+/// [`EXACT_TERMS`] terms), so the values are the same (proptested).
+#[inline(never)]
+fn unit_rows_narrow<const B: usize>(
+    csr: &aggregate::Csr<'_>,
+    first: usize,
+    dinv: &[u32],
+    h: &[i32],
+    flags: GcnFlags,
+    out: &mut [i32],
+) -> Option<usize> {
+    let ptr = csr.row_ptr.get(first..).unwrap_or_default();
+    let mut done = 0;
+    for (o, w) in out.chunks_exact_mut(B).zip(ptr.windows(2)) {
+        let nb = csr
+            .sources
+            .get(w[0] as usize..w[1] as usize)
+            .unwrap_or_default();
+        if nb.len() >= EXACT_TERMS {
+            break;
+        }
+        let i = first + done;
+        let skip = if flags.add_self_loops { i } else { usize::MAX };
+        let di = u64::from(*dinv.get(i)?);
+        let mut a = [0i64; B];
+        let mut has_loop = false;
+        for &j in nb {
+            let j = usize::from(j);
+            if j == skip {
+                has_loop = true;
+                continue;
+            }
+            let c = fast_coef(*dinv.get(j)?, di)?;
+            let hr: &[i32; B] = h.get(j * B..)?.first_chunk()?;
+            for (ak, &v) in a.iter_mut().zip(hr) {
+                *ak += i64::from(c) * i64::from(v);
+            }
+        }
+        let c_loop = if flags.add_self_loops {
+            let loop_w = if has_loop { ONE_Q16 } else { fill_w(flags) };
+            i64::from(loop_coef(di, loop_w)?)
+        } else {
+            0
+        };
+        let hr: &[i32; B] = h.get(i * B..)?.first_chunk()?;
+        for ((ok, ak), &v) in o.iter_mut().zip(a).zip(hr) {
+            *ok = round_q24(ak + c_loop * i64::from(v));
+        }
+        done += 1;
+    }
+    Some(done)
+}
+
+/// [`unit_coef`]`(dinv_load(dj), di)` for `di ≤ 2^32`: `(dj·di) >> 24` as
+/// `i32` (`None` above `i32::MAX`) from the halves of one 32×32→64-bit
+/// product (the stored `2^32`, `u32::MAX`, which only a degree of one
+/// 2^-16th gives, through `unit_coef`), so that the compiler keeps the
+/// result 32-bit and its products with `h` single `SMLAL`s (proptested
+/// equal).
+#[inline(always)]
+fn narrow_coef(dj: u32, di: u64) -> Option<i32> {
+    // (64-bit hosts multiply 64-bit values in one instruction.)
+    if dj == u32::MAX || cfg!(target_pointer_width = "64") {
+        return unit_coef(dinv_load(dj), di);
+    }
+    fast_coef(dj, di)
+}
+
+/// [`narrow_coef`] for `dj` other than the stored `2^32` (`u32::MAX`),
+/// without its test: the `dinv` table of [`unit_rows_narrow`] has no such
+/// value (checked once per op by [`run`]).
+#[inline(always)]
+fn fast_coef(dj: u32, di: u64) -> Option<i32> {
+    let p = u64::from(dj) * di;
+    let (hi, lo) = ((p >> 32) as u32, p as u32);
+    if hi >> 23 != 0 {
+        return None;
+    }
+    Some(((hi << 8) | (lo >> 24)) as i32)
+}
+
+/// The self-loop's coefficient [`coef`]`(true, di, loop_w, di)`: for the
+/// unit weight through [`narrow_coef`] ([`unit_coef`]`(di, di)`, the same
+/// value, proptested), otherwise (the `improved` fill) through `coef`.
+#[inline(always)]
+fn loop_coef(di: u64, loop_w: u32) -> Option<i32> {
+    if loop_w == ONE_Q16 {
+        narrow_coef(dinv_store(di), di)
+    } else {
+        coef(true, di, loop_w, di)
+    }
+}
+
+/// [`unit_rows_narrow`] for `b` channels per node (1 to 4; `None` otherwise).
+fn narrow_rows(
+    b: usize,
+    csr: &aggregate::Csr<'_>,
+    first: usize,
+    dinv: &[u32],
+    h: &[i32],
+    flags: GcnFlags,
+    out: &mut [i32],
+) -> Option<usize> {
+    match b {
+        1 => unit_rows_narrow::<1>(csr, first, dinv, h, flags, out),
+        2 => unit_rows_narrow::<2>(csr, first, dinv, h, flags, out),
+        3 => unit_rows_narrow::<3>(csr, first, dinv, h, flags, out),
+        4 => unit_rows_narrow::<4>(csr, first, dinv, h, flags, out),
+        _ => None,
+    }
 }
 
 /// Channels `off..off + B` of [`unit_row`]: `out[k] = round_shift(Σ_t c_t·h[index_t + off + k]
@@ -448,7 +627,80 @@ fn round_q24(x: i64) -> i32 {
     }
 }
 
-/// Runs the convolution on `x` (dense, or the sparse model input). Not
+/// Where a pass of [`run`] writes: channels `c0..c0 + b` of every output
+/// row (`oc` channels, `orb` bytes; int4 when `packed`).
+#[derive(Debug, Clone, Copy)]
+struct Cols {
+    c0: usize,
+    b: usize,
+    oc: usize,
+    orb: usize,
+    packed: bool,
+    /// No `dinv` entry is the stored `2^32` ([`unit_rows_narrow`] may run).
+    plain_dinv: bool,
+}
+
+impl Cols {
+    /// Every channel of the output.
+    fn whole(&self) -> bool {
+        self.b == self.oc
+    }
+}
+
+/// Requantizes the rows of `vals` (`cols.b` values each; records of those
+/// channels in `rq`) into channels `cols.c0..` of output rows `first..`:
+/// whole rows straight into `out` ([`requant::RowRequant::rows`]), a block
+/// of channels through `tmp` (as many bytes as `vals` has values), then
+/// copied, or written nibble by nibble into int4 rows.
+fn flush(
+    rq: &requant::RowRequant<'_>,
+    vals: &[i32],
+    tmp: &mut [i8],
+    out: &mut [i8],
+    first: usize,
+    cols: Cols,
+) {
+    let rows = vals.len() / cols.b.max(1);
+    let start = first.saturating_mul(cols.orb);
+    let Some(o) = out.get_mut(start..start.saturating_add(rows.saturating_mul(cols.orb))) else {
+        return;
+    };
+    if cols.whole() {
+        if cfg!(feature = "act-i4") && cols.packed {
+            requant_rows(rq, vals, o, cols.oc, true);
+        } else {
+            rq.rows(vals, o);
+        }
+        return;
+    }
+    let Some(t) = tmp.get_mut(..vals.len()) else {
+        return;
+    };
+    rq.rows(vals, t);
+    for (v, or) in t
+        .chunks_exact(cols.b.max(1))
+        .zip(o.chunks_exact_mut(cols.orb.max(1)))
+    {
+        #[cfg(feature = "act-i4")]
+        if cols.packed {
+            let bytes: &mut [u8] = bytemuck::cast_slice_mut(or);
+            for (k, &x) in v.iter().enumerate() {
+                crate::kernels::act_i4::set_value(bytes, cols.c0 + k, x);
+            }
+            continue;
+        }
+        // (By value, not `copy_from_slice`: a call to `memcpy` per row
+        // costs more than the few bytes of a narrow block.)
+        for (d, &x) in or.iter_mut().skip(cols.c0).zip(v) {
+            *d = x;
+        }
+    }
+}
+
+/// Runs the convolution on `x` (dense, or the sparse model input), in
+/// passes over blocks of [`block_channels`] output channels: `h = W·x` for
+/// the block's weight rows, then every row's neighbour sum of those
+/// channels, requantized into them. Not
 /// inlined: its frame holds `unit_row`'s 256-byte term buffer, which would
 /// otherwise enlarge the frame of the op dispatch on every op's stack path
 /// (`kernels-small` has no `unit_row`, and inlines it for code size).
@@ -466,85 +718,208 @@ pub fn run(
 ) -> Result<()> {
     let n = ctx.nodes();
     let oc = out.channels;
-    // Bytes of an output row (int4 output: packed, `act-i4`).
-    let packed = out.is_packed();
-    let orb = out_row_bytes(oc, packed);
-    let sums = scratch.take::<i32>(oc)?;
-    let h = scratch.take::<i32>(n.saturating_mul(oc))?;
+    // `kernels-small`: one channel per pass, whatever the width, its
+    // one-value buffers on the stack (less scratch than [`scratch_bytes`]
+    // gives, and the smallest code).
+    let small = cfg!(feature = "kernels-small");
+    let avail = scratch.available();
+    let bw = if small {
+        1
+    } else {
+        pass_channels(n, oc, avail, !shares_dinv(ctx, flags))
+    };
+    let (mut sum1, mut acc1, mut row1) = ([0i32], [0i64], [0i32]);
+    let sums = if small {
+        &mut sum1[..]
+    } else {
+        scratch.take::<i32>(bw)?
+    };
+    let h = scratch.take::<i32>(n.saturating_mul(bw))?;
     let dinv: &[u32] = if flags.normalize {
         dinv_table(ctx, flags, &mut scratch)?
     } else {
         scratch.take::<u32>(n)?
     };
-    let acc = scratch.take::<i64>(oc)?;
-    let block = scratch.take::<i32>(block_values(oc))?;
+    let acc = if small {
+        &mut acc1[..]
+    } else {
+        scratch.take::<i64>(bw)?
+    };
+    let (bv, tv) = pass_block(bw, oc);
+    let block = if small {
+        &mut row1[..]
+    } else {
+        scratch.take::<i32>(bv)?
+    };
+    // (`kernels-small` takes its one-value copy only for an int4 output.)
+    let tv = if small {
+        4 * usize::from(out.is_packed())
+    } else {
+        tv
+    };
+    let tmp: &mut [i8] = if tv == 0 {
+        &mut []
+    } else {
+        // (As words, the same bytes: no byte-wise zeroing routine.)
+        bytemuck::try_cast_slice_mut(scratch.take::<i32>(tv.div_ceil(4))?).unwrap_or_default()
+    };
     let prep = scratch.take_records(oc)?;
     let rq = requant::prepare(params, oc, act, out.zp, prep);
-    let overflow = Error::Overflow { op: ctx.op };
-
-    x.weight_sums(w, sums);
-    x.matmul(w, sums, h);
-    // `kernels-small`: the general sum, row by row (the smallest code).
-    if cfg!(feature = "kernels-small") {
-        // (Both read and write the block's first `oc` values only: they
-        // stop at the shortest of their slices.)
-        for (i, or) in rows_mut(out.data, orb).enumerate().take(n) {
-            aggregate_row(ctx, i, flags, dinv, h, acc, block, overflow)?;
-            if cfg!(feature = "act-i4") && packed {
-                requant_rows(&rq, block.get(..oc).unwrap_or(&[]), or, oc, true);
-            } else {
-                rq.row(block, or);
-            }
-        }
-        return Ok(());
-    }
-    // Unit weights, normalised: channels in blocks of 8 (64-bit hosts) or
-    // 4 (32-bit targets: eight `i64` accumulators take the registers), the
-    // rest by 2 and 1 ([`unit_row`]); `kernels-small`: the general loop below only.
-    let unit_blocks = !flags.edge_weight && flags.normalize && !cfg!(feature = "kernels-small");
-    // `unit_row`'s coefficients (one buffer for the whole op, not per row).
-    let mut cs = [[0i32; 2]; EXACT_TERMS];
-    // Rows are aggregated into `block` and requantized `block_rows` at a time.
-    let block_rows = (block.len() / oc.max(1)).max(1);
-    let rows_out = (out.data.len() / orb.max(1)).min(n);
-    let mut pending = 0usize;
-    for i in 0..rows_out {
-        let at = pending.saturating_mul(oc);
-        let Some(row) = block.get_mut(at..at.saturating_add(oc)) else {
+    let packed = out.is_packed();
+    let orb = out_row_bytes(oc, packed);
+    // (Once per op: the narrow sums' coefficients skip the test per term.)
+    let plain_dinv = !small && dinv.iter().all(|&d| d != u32::MAX);
+    let mut c0 = 0;
+    while c0 < oc {
+        let b = bw.min(oc - c0);
+        let wb = w.rows(c0, b, x.channels());
+        let (Some(sums), Some(h), Some(acc)) = (
+            sums.get_mut(..b),
+            h.get_mut(..n.saturating_mul(b)),
+            acc.get_mut(..b),
+        ) else {
             break;
         };
-        if unit_blocks && ctx.csr.degree(i) < EXACT_TERMS {
-            let di = dinv_load(dinv.get(i).copied().unwrap_or(0));
-            let nb = ctx.csr.neighbors(i);
-            if cfg!(target_pointer_width = "64") {
-                unit_row::<8>(nb, i, di, dinv, h, flags, row, &mut cs).ok_or(overflow)?;
-            } else {
-                unit_row::<4>(nb, i, di, dinv, h, flags, row, &mut cs).ok_or(overflow)?;
-            }
+        x.weight_sums(wb, sums);
+        x.matmul(wb, sums, h);
+        let cols = Cols {
+            c0,
+            b,
+            oc,
+            orb,
+            packed,
+            plain_dinv,
+        };
+        let rq = rq.part(c0, b);
+        let bufs = (&mut *block, &mut *tmp);
+        if cfg!(feature = "kernels-small") {
+            pass_small(ctx, flags, dinv, h, acc, &rq, bufs, out.data, cols)?;
         } else {
-            aggregate_row(ctx, i, flags, dinv, h, acc, row, overflow)?;
+            pass(ctx, flags, dinv, h, acc, &rq, bufs, out.data, cols)?;
         }
-        pending += 1;
-        if pending == block_rows || i + 1 == rows_out {
-            let start = (i + 1 - pending).saturating_mul(orb);
-            let end = (i + 1).saturating_mul(orb);
-            let b = block.get(..pending.saturating_mul(oc));
-            if let (Some(o), Some(b)) = (out.data.get_mut(start..end), b) {
-                if cfg!(feature = "act-i4") && packed {
-                    requant_rows(&rq, b, o, oc, true);
-                } else {
-                    rq.rows(b, o);
-                }
-            }
-            pending = 0;
+        c0 += b;
+    }
+    Ok(())
+}
+
+/// One pass of [`run`] with `kernels-small`: the general sum, row by row,
+/// each row requantized straight into its channels (the smallest code).
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn pass_small(
+    ctx: &Ctx<'_>,
+    flags: GcnFlags,
+    dinv: &[u32],
+    h: &[i32],
+    acc: &mut [i64],
+    rq: &requant::RowRequant<'_>,
+    (block, tmp): (&mut [i32], &mut [i8]),
+    out: &mut [i8],
+    cols: Cols,
+) -> Result<()> {
+    let overflow = Error::Overflow { op: ctx.op };
+    let row = block.get_mut(..cols.b).unwrap_or_default();
+    for (i, or) in out
+        .chunks_exact_mut(cols.orb.max(1))
+        .enumerate()
+        .take(ctx.nodes())
+    {
+        aggregate_row(ctx, i, flags, dinv, h, acc, row, overflow)?;
+        if cfg!(feature = "act-i4") && cols.packed {
+            flush(rq, row, tmp, or, 0, cols);
+        } else {
+            // (`row` writes the part's channels only.)
+            rq.row(row, or.get_mut(cols.c0..).unwrap_or_default());
         }
     }
     Ok(())
 }
 
+/// One pass of [`run`]: each row's neighbour sum of the pass's channels
+/// ([`row_sum`]) into `block`, requantized `block.len() / b` rows at a time
+/// ([`flush`]).
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn pass(
+    ctx: &Ctx<'_>,
+    flags: GcnFlags,
+    dinv: &[u32],
+    h: &[i32],
+    acc: &mut [i64],
+    rq: &requant::RowRequant<'_>,
+    (block, tmp): (&mut [i32], &mut [i8]),
+    out: &mut [i8],
+    cols: Cols,
+) -> Result<()> {
+    let (n, b) = (ctx.nodes(), cols.b);
+    let overflow = Error::Overflow { op: ctx.op };
+    // `unit_row`'s coefficients (one buffer for the whole op, not per row).
+    let mut cs = [[0i32; 2]; EXACT_TERMS];
+    let narrow = b <= 4 && !flags.edge_weight && flags.normalize && cols.plain_dinv;
+    let block_rows = (block.len() / b.max(1)).max(1);
+    let rows_out = (out.len() / cols.orb.max(1)).min(n);
+    let mut i = 0;
+    while i < rows_out {
+        let len = block_rows.min(rows_out - i);
+        let Some(vals) = block.get_mut(..len.saturating_mul(b)) else {
+            break;
+        };
+        let mut k = 0;
+        while k < len {
+            if narrow {
+                let rest = vals.get_mut(k * b..).unwrap_or_default();
+                k += narrow_rows(b, &ctx.csr, i + k, dinv, h, flags, rest).ok_or(overflow)?;
+                if k == len {
+                    break;
+                }
+            }
+            let Some(row) = vals.get_mut(k * b..(k + 1) * b) else {
+                break;
+            };
+            row_sum(ctx, i + k, flags, dinv, h, acc, row, &mut cs)?;
+            k += 1;
+        }
+        flush(rq, vals, tmp, out, i, cols);
+        i += len;
+    }
+    Ok(())
+}
+
+/// Row `i`'s neighbour sum of the channels of `h` (`row.len()` of them per
+/// node) into `row`: unit weights, normalised, fewer than [`EXACT_TERMS`]
+/// in-edges: [`unit_row`], the channels in blocks of 8 (64-bit hosts) or 4
+/// (32-bit targets: eight `i64` accumulators take the registers);
+/// otherwise the general sum ([`aggregate_row`]).
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn row_sum(
+    ctx: &Ctx<'_>,
+    i: usize,
+    flags: GcnFlags,
+    dinv: &[u32],
+    h: &[i32],
+    acc: &mut [i64],
+    row: &mut [i32],
+    cs: &mut [[i32; 2]; EXACT_TERMS],
+) -> Result<()> {
+    let overflow = Error::Overflow { op: ctx.op };
+    if !flags.edge_weight && flags.normalize && ctx.csr.degree(i) < EXACT_TERMS {
+        let nb = ctx.csr.neighbors(i);
+        let di = dinv_load(dinv.get(i).copied().unwrap_or(0));
+        let done = if cfg!(target_pointer_width = "64") {
+            unit_row::<8>(nb, i, di, dinv, h, flags, row, cs)
+        } else {
+            unit_row::<4>(nb, i, di, dinv, h, flags, row, cs)
+        };
+        return done.ok_or(overflow);
+    }
+    aggregate_row(ctx, i, flags, dinv, h, acc, row, overflow)
+}
+
 /// [`run`] for the rows `ctx.dirty()` asks for only (an incremental run,
-/// `crate::Session::update`): the per-node products `h_j = W·x_j` of the
-/// rows those read ([`super::Dirty::needs`]) and the general neighbour sum of each
+/// `crate::Session::update`), in the same passes over channel blocks: the
+/// per-node products `h_j = W·x_j` of the rows those read
+/// ([`super::Dirty::needs`]) and the general neighbour sum of each
 /// row to compute — the same values as [`run`]'s (its unit-weight rows are
 /// proptested equal to the general sum), the other output rows untouched.
 /// Takes the same scratch as [`run`].
@@ -564,47 +939,59 @@ pub fn run_rows(
 ) -> Result<()> {
     let n = ctx.nodes();
     let oc = out.channels;
-    let packed = out.is_packed();
-    let orb = out_row_bytes(oc, packed).max(1);
-    let sums = scratch.take::<i32>(oc)?;
-    let h = scratch.take::<i32>(n.saturating_mul(oc))?;
+    let bw = pass_channels(n, oc, scratch.available(), !shares_dinv(ctx, flags));
+    let sums = scratch.take::<i32>(bw)?;
+    let h = scratch.take::<i32>(n.saturating_mul(bw))?;
     let dinv: &[u32] = if flags.normalize {
         dinv_table(ctx, flags, &mut scratch)?
     } else {
         scratch.take::<u32>(n)?
     };
-    let acc = scratch.take::<i64>(oc)?;
-    let block = scratch.take::<i32>(block_values(oc))?;
+    let acc = scratch.take::<i64>(bw)?;
+    let (bv, tv) = pass_block(bw, oc);
+    let block = scratch.take::<i32>(bv)?;
+    // (As words, the same bytes: no byte-wise zeroing routine in a
+    // code-size build.)
+    let tmp: &mut [i8] =
+        bytemuck::try_cast_slice_mut(scratch.take::<i32>(tv.div_ceil(4))?).unwrap_or_default();
     let prep = scratch.take_records(oc)?;
     let rq = requant::prepare(params, oc, act, out.zp, prep);
-    let overflow = Error::Overflow { op: ctx.op };
-    let dirty = ctx.dirty();
-    x.weight_sums(w, sums);
-    for (j, hj) in h.chunks_exact_mut(oc.max(1)).enumerate() {
-        if dirty.needs(j) {
-            x.matvec_row(w, j, sums, hj);
-        }
-    }
-    // As in [`run`]: unit weights, normalised, few in-edges: `unit_row`.
-    let unit_blocks = !flags.edge_weight && flags.normalize && !cfg!(feature = "kernels-small");
     let mut cs = [[0i32; 2]; EXACT_TERMS];
-    let row = block.get_mut(..oc).unwrap_or(&mut []);
-    for (i, or) in out.data.chunks_exact_mut(orb).enumerate().take(n) {
-        if !dirty.row(i) {
-            continue;
-        }
-        if unit_blocks && ctx.csr.degree(i) < EXACT_TERMS {
-            let di = dinv_load(dinv.get(i).copied().unwrap_or(0));
-            let nb = ctx.csr.neighbors(i);
-            if cfg!(target_pointer_width = "64") {
-                unit_row::<8>(nb, i, di, dinv, h, flags, row, &mut cs).ok_or(overflow)?;
-            } else {
-                unit_row::<4>(nb, i, di, dinv, h, flags, row, &mut cs).ok_or(overflow)?;
+    let dirty = ctx.dirty();
+    let packed = out.is_packed();
+    let orb = out_row_bytes(oc, packed);
+    let mut c0 = 0;
+    while c0 < oc {
+        let b = bw.min(oc - c0);
+        let wb = w.rows(c0, b, x.channels());
+        let (Some(sums), Some(h), Some(acc), Some(row)) = (
+            sums.get_mut(..b),
+            h.get_mut(..n.saturating_mul(b)),
+            acc.get_mut(..b),
+            block.get_mut(..b),
+        ) else {
+            break;
+        };
+        x.weight_sums(wb, sums);
+        for (j, hj) in h.chunks_exact_mut(b.max(1)).enumerate() {
+            if dirty.needs(j) {
+                x.matvec_row(wb, j, sums, hj);
             }
-        } else {
-            aggregate_row(ctx, i, flags, dinv, h, acc, row, overflow)?;
         }
-        requant_rows(&rq, row, or, oc, packed);
+        let cols = Cols {
+            c0,
+            b,
+            oc,
+            orb,
+            packed,
+            plain_dinv: false,
+        };
+        let rq = rq.part(c0, b);
+        for i in (0..n).filter(|&i| dirty.row(i)) {
+            row_sum(ctx, i, flags, dinv, h, acc, row, &mut cs)?;
+            flush(&rq, row, tmp, out.data, i, cols);
+        }
+        c0 += b;
     }
     Ok(())
 }
@@ -774,7 +1161,11 @@ impl OpDef for GcnConv {
         )
     }
     fn scratch_bytes(&self, s: &Shapes<'_>) -> usize {
-        scratch_bytes(s.nodes, s.ch(self.input), s.ch(self.output))
+        if s.wide {
+            wide_scratch_bytes(s.nodes, s.ch(self.output))
+        } else {
+            scratch_bytes(s.nodes, s.ch(self.input), s.ch(self.output))
+        }
     }
     fn run<'v, T: Tensors<'v>>(
         &self,
@@ -826,6 +1217,26 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn narrow_coef_matches_unit_coef(dj in any::<u32>(), di in 0u64..=(1 << 32), small in any::<bool>()) {
+            let (dj, di) = if small { (dj >> 8, di >> 8) } else { (dj, di) };
+            for dj in [dj, u32::MAX, u32::MAX - 1, 1 << 24] {
+                prop_assert_eq!(narrow_coef(dj, di), unit_coef(dinv_load(dj), di), "{} {}", dj, di);
+                // (The 32-bit targets' path, on every host too.)
+                if dj != u32::MAX {
+                    prop_assert_eq!(fast_coef(dj, di), unit_coef(u64::from(dj), di), "{} {}", dj, di);
+                }
+            }
+        }
+
+        #[test]
+        fn loop_coef_matches_coef(d in 0u64..=(1 << 32), improved in any::<bool>()) {
+            let w = if improved { 2 * ONE_Q16 } else { ONE_Q16 };
+            for d in [d, d >> 8, 1 << 32, 1 << 24, dinv_q24(3 << 16)] {
+                prop_assert_eq!(loop_coef(d, w), coef(true, d, w, d), "{}", d);
+            }
+        }
+
         #[test]
         fn unit_coef_matches_coef(dj in 0u64..=(1 << 32), di in 0u64..=(1 << 32), small in any::<bool>()) {
             let (dj, di) = if small { (dj >> 8, di >> 8) } else { (dj, di) };
@@ -889,7 +1300,17 @@ mod tests {
             } else {
                 unit_row::<4>(&nb, i, wide[i], &dinv, h, flags, &mut row, &mut [[9; 2]; EXACT_TERMS])
             };
-            prop_assert_eq!(got.map(|_| row), want);
+            prop_assert_eq!(got.map(|_| row), want.clone());
+            if oc <= 4 {
+                // Row i holds the edges, every other row none.
+                let row_ptr: Vec<u32> = (0..=n).map(|k| if k > i { nb.len() as u32 } else { 0 }).collect();
+                let csr = aggregate::Csr { row_ptr: &row_ptr, sources: &nb, weights: None };
+                let mut row = vec![7i32; oc];
+                let got = narrow_rows(oc, &csr, i, &dinv, h, flags, &mut row);
+                let want = want.map(|w| (usize::from(nb.len() < EXACT_TERMS), w));
+                let want = want.map(|(k, w)| (k, if k == 1 { w } else { vec![7; oc] }));
+                prop_assert_eq!(got.map(|k| (k, row)), want);
+            }
         }
     }
 

@@ -192,8 +192,8 @@ macro_rules! op_table {
         /// Scratch bytes `op` takes for a graph of `nodes` nodes and `edges`
         /// edges in `graphs` graphs (`tensors` is the model's tensor table);
         /// exactly what its `run` takes. Ops not compiled in take nothing.
-        pub fn scratch_bytes(op: &Op, tensors: &[TensorDesc], nodes: usize, edges: usize, graphs: usize) -> usize {
-            let s = Shapes { tensors, nodes, edges, graphs };
+        pub fn scratch_bytes(op: &Op, tensors: &[TensorDesc], nodes: usize, edges: usize, graphs: usize, wide: bool) -> usize {
+            let s = Shapes { tensors, nodes, edges, graphs, wide };
             let _ = &s;
             #[allow(unreachable_patterns)]
             match op {

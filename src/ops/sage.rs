@@ -29,21 +29,52 @@ use crate::kernels::dense_i4::Matrix;
 use crate::kernels::{aggregate, requant};
 use crate::quant::{isqrt_u128, round_div_i64, saturate_i8};
 
-/// Scratch taken by [`run`]: two weight-sum rows, `hl` (`nodes × out_ch` i32,
-/// not for `Max`), an i64 aggregation row, an int8 max row, the i32
-/// accumulator and root rows.
-pub fn scratch_bytes(aggr: Aggr, nodes: usize, in_ch: usize, out_ch: usize) -> usize {
+/// Output channels per pass of [`run`] at its least: for `Sum`/`Mean`
+/// without `normalize`, as many as fit [`super::H_BLOCK_BYTES`] of `hl`
+/// ([`super::block_channels`]); otherwise all (`Max` keeps no `hl`,
+/// and `normalize` needs a row's every channel at once).
+pub fn block_channels(aggr: Aggr, normalize: bool, nodes: usize, out_ch: usize) -> usize {
+    if aggr == Aggr::Max || normalize {
+        out_ch
+    } else {
+        super::block_channels(nodes, out_ch)
+    }
+}
+
+/// Scratch taken by [`run`] for passes of `b` of `out_ch` channels: two
+/// weight-sum rows (`b`), `hl` (`nodes × b` i32, not for `Max`), an i64
+/// aggregation row, an int8 max row, the i32 accumulator and root rows
+/// (`b`), and with `b < out_ch` the prepared channel records.
+fn pass_scratch(aggr: Aggr, nodes: usize, in_ch: usize, out_ch: usize, b: usize) -> usize {
     let hl = if aggr == Aggr::Max {
         0
     } else {
-        nodes.saturating_mul(out_ch)
+        nodes.saturating_mul(b)
     };
-    region_bytes::<i32>(out_ch)
+    let prep = if b < out_ch { out_ch } else { 0 };
+    region_bytes::<i32>(b)
         .saturating_mul(2)
         .saturating_add(region_bytes::<i32>(hl))
-        .saturating_add(region_bytes::<i64>(out_ch))
+        .saturating_add(region_bytes::<i64>(b))
         .saturating_add(region_bytes::<i8>(in_ch))
-        .saturating_add(region_bytes::<i32>(out_ch).saturating_mul(2))
+        .saturating_add(region_bytes::<i32>(b).saturating_mul(2))
+        .saturating_add(region_bytes::<requant::Prepared>(prep))
+}
+
+/// The least scratch [`run`] takes ([`block_channels`]), or with `wide`
+/// the scratch of one pass over all `out_ch` channels.
+pub fn scratch_bytes(
+    aggr: Aggr,
+    normalize: bool,
+    (nodes, in_ch, out_ch): (usize, usize, usize),
+    wide: bool,
+) -> usize {
+    let b = if wide {
+        out_ch
+    } else {
+        block_channels(aggr, normalize, nodes, out_ch)
+    };
+    pass_scratch(aggr, nodes, in_ch, out_ch, b)
 }
 
 /// Weights and options of one SAGE layer.
@@ -63,38 +94,127 @@ pub struct SageParams<'a> {
     pub normalize: bool,
 }
 
+/// The scratch rows of one pass of [`run`] (`b` values each, `m` the input
+/// width).
+struct Rows<'s> {
+    sums_l: &'s mut [i32],
+    sums_r: &'s mut [i32],
+    hl: &'s mut [i32],
+    agg: &'s mut [i64],
+    m: &'s mut [i8],
+    acc: &'s mut [i32],
+    root: &'s mut [i32],
+}
+
 /// Runs the convolution on `x` (dense, or for `Sum`/`Mean` the sparse model
 /// input; `Max` with sparse input is [`Error::InvalidOp`], the session never
-/// asks for it).
+/// asks for it), in passes over blocks of output channels: the widest the
+/// scratch holds, at least [`block_channels`] (per-channel requantization
+/// makes the bytes the same). Not inlined: its frame stays out of the op
+/// dispatch's (the static stack bound).
+#[inline(never)]
 pub fn run(
     ctx: &Ctx<'_>,
     p: SageParams<'_>,
     x: Src<'_>,
-    out: Out<'_>,
+    mut out: Out<'_>,
     mut scratch: Scratch<'_>,
 ) -> Result<()> {
     let n = ctx.nodes();
     let (ic, oc) = (x.channels(), out.channels);
-    let sums_l = scratch.take::<i32>(oc)?;
-    let sums_r = scratch.take::<i32>(oc)?;
-    let hl_len = if p.aggr == Aggr::Max {
+    let avail = scratch.available();
+    let lean = block_channels(p.aggr, p.normalize, n, oc);
+    let mut bw = oc;
+    while bw > lean && pass_scratch(p.aggr, n, ic, oc, bw) > avail {
+        bw -= 1;
+    }
+    let sums_l = scratch.take::<i32>(bw)?;
+    let sums_r = scratch.take::<i32>(bw)?;
+    let hl = scratch.take::<i32>(if p.aggr == Aggr::Max {
         0
     } else {
-        n.saturating_mul(oc)
-    };
-    let hl = scratch.take::<i32>(hl_len)?;
-    let agg = scratch.take::<i64>(oc)?;
+        n.saturating_mul(bw)
+    })?;
+    let agg = scratch.take::<i64>(bw)?;
     let m = scratch.take::<i8>(ic)?;
-    let acc = scratch.take::<i32>(oc)?;
-    let root = scratch.take::<i32>(oc)?;
-    let has_root = !p.wr.is_empty();
-    let packed = out.is_packed();
-    if packed && p.normalize {
+    let acc = scratch.take::<i32>(bw)?;
+    let root = scratch.take::<i32>(bw)?;
+    let prep = scratch.take_records(if bw < oc { oc } else { 0 })?;
+    let rq = requant::prepare(p.params, prep.len(), p.act, out.zp, prep);
+    if out.is_packed() && p.normalize {
         // (`takes_i4` is false with `normalize`: `Model::from_bytes` never
         // lets such a model through.)
         return Err(Error::InvalidOp { op: ctx.op });
     }
+    let mut c0 = 0;
+    while c0 < oc {
+        let b = bw.min(oc - c0);
+        let hb = if p.aggr == Aggr::Max {
+            0
+        } else {
+            n.saturating_mul(b)
+        };
+        let (Some(sums_l), Some(sums_r), Some(hl), Some(agg), Some(acc), Some(root)) = (
+            sums_l.get_mut(..b),
+            sums_r.get_mut(..b),
+            hl.get_mut(..hb),
+            agg.get_mut(..b),
+            acc.get_mut(..b),
+            root.get_mut(..b),
+        ) else {
+            break;
+        };
+        let rows = Rows {
+            sums_l,
+            sums_r,
+            hl,
+            agg,
+            m: &mut *m,
+            acc,
+            root,
+        };
+        let part = SageParams {
+            wl: p.wl.rows(c0, b, ic),
+            wr: p.wr.rows(c0, b, ic),
+            ..p
+        };
+        pass(
+            ctx,
+            part,
+            x,
+            &mut out,
+            rows,
+            (c0, (b < oc).then(|| rq.part(c0, b))),
+        )?;
+        c0 += b;
+    }
+    Ok(())
+}
 
+/// One pass of [`run`] over channels `c0..c0 + b` (`p`'s weights are those
+/// rows): whole rows requantized from `p.params` (`rq` `None`), a block of
+/// them through its part of the prepared records.
+#[inline(always)]
+fn pass(
+    ctx: &Ctx<'_>,
+    p: SageParams<'_>,
+    x: Src<'_>,
+    out: &mut Out<'_>,
+    r: Rows<'_>,
+    (c0, rq): (usize, Option<requant::RowRequant<'_>>),
+) -> Result<()> {
+    let ic = x.channels();
+    let packed = out.is_packed();
+    let Rows {
+        sums_l,
+        sums_r,
+        hl,
+        agg,
+        m,
+        acc,
+        root,
+    } = r;
+    let has_root = !p.wr.is_empty();
     // Max aggregates the rows of x itself: a dense or int4 input only.
     let max_x = match x {
         Src::Dense(d) => Some(d),
@@ -114,10 +234,9 @@ pub fn run(
     if p.aggr != Aggr::Max {
         x.matmul(p.wl, sums_l, hl);
     }
-    for (i, or) in rows_mut(out.data, out_row_bytes(oc, packed))
-        .enumerate()
-        .take(x.rows())
-    {
+    let zp = out.zp;
+    let row_bytes = out_row_bytes(out.channels, packed);
+    for (i, or) in rows_mut(out.data, row_bytes).enumerate().take(x.rows()) {
         match p.aggr {
             Aggr::Sum | Aggr::Mean => {
                 agg.fill(0);
@@ -149,38 +268,72 @@ pub fn run(
                 *a = a.saturating_add(r);
             }
         }
-        if p.normalize {
-            let mut sq: u128 = 0;
-            let channels = acc.len();
-            for (c, a) in acc.iter_mut().enumerate() {
-                let (bias, _, _) = requant::channel_record_of(p.params, channels, c);
-                *a = requant::activate(a.saturating_add(bias), p.act);
-                let v = i128::from(*a);
-                sq += (v * v) as u128;
-            }
-            let norm = isqrt_u128(sq) as i64;
-            for (o, &a) in or.iter_mut().zip(acc.iter()) {
-                let v = if norm == 0 {
-                    0
-                } else {
-                    round_div_i64(127 * i64::from(a), norm)
-                };
-                *o = saturate_i8((v as i32).saturating_add(i32::from(out.zp)));
-            }
-        } else if packed {
-            // `root` is free again: its first `oc` bytes hold the int8 row.
-            #[cfg(feature = "act-i4")]
-            {
-                let tmp: &mut [i8] = bytemuck::cast_slice_mut(&mut *root);
-                let tmp = tmp.get_mut(..oc).unwrap_or(&mut []);
-                requant::requantize_row(acc, p.params, p.act, out.zp, tmp);
-                crate::kernels::act_i4::pack_row(tmp, bytemuck::cast_slice_mut(or));
-            }
-        } else {
-            requant::requantize_row(acc, p.params, p.act, out.zp, or);
-        }
+        write_row(&p, acc, root, or, zp, (c0, rq.as_ref()), packed);
     }
     Ok(())
+}
+
+/// Finishes output row `or` from `acc` (channels `c0..` of the pass):
+/// the L2 normalisation, or requantization (a block of channels through
+/// `rq`, whole rows from `p.params`), int4 rows packed through `root`'s
+/// bytes (free again by then).
+#[inline(always)]
+#[cfg_attr(not(feature = "act-i4"), allow(unused_variables))]
+fn write_row(
+    p: &SageParams<'_>,
+    acc: &mut [i32],
+    root: &mut [i32],
+    or: &mut [i8],
+    zp: i8,
+    (c0, rq): (usize, Option<&requant::RowRequant<'_>>),
+    packed: bool,
+) {
+    if p.normalize {
+        let mut sq: u128 = 0;
+        let channels = acc.len();
+        for (c, a) in acc.iter_mut().enumerate() {
+            let (bias, _, _) = requant::channel_record_of(p.params, channels, c);
+            *a = requant::activate(a.saturating_add(bias), p.act);
+            let v = i128::from(*a);
+            sq += (v * v) as u128;
+        }
+        let norm = isqrt_u128(sq) as i64;
+        for (o, &a) in or.iter_mut().zip(acc.iter()) {
+            let v = if norm == 0 {
+                0
+            } else {
+                round_div_i64(127 * i64::from(a), norm)
+            };
+            *o = saturate_i8((v as i32).saturating_add(i32::from(zp)));
+        }
+    } else if let Some(rq) = &rq {
+        // A block of channels: its records, into its columns.
+        if !packed {
+            rq.row(acc, or.get_mut(c0..).unwrap_or_default());
+        }
+        #[cfg(feature = "act-i4")]
+        if packed {
+            // `root` is free again: its first bytes hold the int8 values.
+            let tmp: &mut [i8] = bytemuck::cast_slice_mut(&mut *root);
+            let tmp = tmp.get_mut(..acc.len()).unwrap_or(&mut []);
+            rq.row(acc, tmp);
+            let bytes: &mut [u8] = bytemuck::cast_slice_mut(or);
+            for (k, &v) in tmp.iter().enumerate() {
+                crate::kernels::act_i4::set_value(bytes, c0 + k, v);
+            }
+        }
+    } else if packed {
+        // `root` is free again: its first `oc` bytes hold the int8 row.
+        #[cfg(feature = "act-i4")]
+        {
+            let tmp: &mut [i8] = bytemuck::cast_slice_mut(&mut *root);
+            let tmp = tmp.get_mut(..acc.len()).unwrap_or(&mut []);
+            requant::requantize_row(acc, p.params, p.act, zp, tmp);
+            crate::kernels::act_i4::pack_row(tmp, bytemuck::cast_slice_mut(or));
+        }
+    } else {
+        requant::requantize_row(acc, p.params, p.act, zp, or);
+    }
 }
 
 /// `m = max_{j→i} x_j`, element-wise over the rows of a dense or int4 `x`
@@ -272,7 +425,8 @@ impl OpDef for SageConv {
         )
     }
     fn scratch_bytes(&self, s: &Shapes<'_>) -> usize {
-        scratch_bytes(self.aggr, s.nodes, s.ch(self.input), s.ch(self.output))
+        let shape = (s.nodes, s.ch(self.input), s.ch(self.output));
+        scratch_bytes(self.aggr, self.normalize, shape, s.wide)
     }
     fn run<'v, T: Tensors<'v>>(
         &self,
