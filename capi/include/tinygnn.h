@@ -398,6 +398,24 @@ tgnn_status tgnn_model_arena_bytes_with_pairs(const struct tgnn_model *model,
                                               size_t pairs,
                                               size_t *bytes);
 
+// The arena bytes at which every op of `tgnn_session_run` runs at its full
+// width, the fastest, for a graph of `nodes` nodes, `edges` edges and
+// `graphs` graphs (`sparse`: sparse int8 features; 8-aligned arena, add 7
+// otherwise). `tgnn_model_arena_bytes` is the least a run needs: there a
+// GCN layer whose `h = W·x` would take more than 16 KiB computes its output
+// in passes over blocks of channels. Any arena from the least up works and
+// gives the same output bytes; the ops use what it has beyond the need for
+// wider passes. Non-decreasing in each argument; saturates at `SIZE_MAX`.
+//
+// # Safety
+// `model` is NULL or points to a `tgnn_model`; `bytes` is NULL or writable.
+tgnn_status tgnn_model_wide_arena_bytes(const struct tgnn_model *model,
+                                        size_t nodes,
+                                        size_t edges,
+                                        size_t graphs,
+                                        bool sparse,
+                                        size_t *bytes);
+
 // Whether the model scores node pairs (a link-prediction head: the graph
 // needs `pair_sources` / `pair_targets`), and its pair capacity: the largest
 // `num_pairs` it accepts (0 for a model without a pair head). Either

@@ -507,6 +507,34 @@ pub unsafe extern "C" fn tgnn_model_arena_bytes_with_pairs(
     code(r)
 }
 
+/// The arena bytes at which every op of `tgnn_session_run` runs at its full
+/// width, the fastest, for a graph of `nodes` nodes, `edges` edges and
+/// `graphs` graphs (`sparse`: sparse int8 features; 8-aligned arena, add 7
+/// otherwise). `tgnn_model_arena_bytes` is the least a run needs: there a
+/// GCN layer whose `h = W·x` would take more than 16 KiB computes its output
+/// in passes over blocks of channels. Any arena from the least up works and
+/// gives the same output bytes; the ops use what it has beyond the need for
+/// wider passes. Non-decreasing in each argument; saturates at `SIZE_MAX`.
+///
+/// # Safety
+/// `model` is NULL or points to a `tgnn_model`; `bytes` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn tgnn_model_wide_arena_bytes(
+    model: *const tgnn_model,
+    nodes: usize,
+    edges: usize,
+    graphs: usize,
+    sparse: bool,
+    bytes: *mut usize,
+) -> tgnn_status {
+    // SAFETY: forwarded from the caller.
+    let r = unsafe { model_ref(model) }.and_then(|m| {
+        // SAFETY: `bytes` is NULL or writable (caller contract).
+        unsafe { put(bytes, m.wide_arena_bytes(nodes, edges, graphs, sparse)) }
+    });
+    code(r)
+}
+
 /// Whether the model scores node pairs (a link-prediction head: the graph
 /// needs `pair_sources` / `pair_targets`), and its pair capacity: the largest
 /// `num_pairs` it accepts (0 for a model without a pair head). Either

@@ -129,6 +129,25 @@ fn karate_through_the_c_api_equals_the_golden_and_the_runtime() {
     assert!(!uses_w);
     assert_eq!(outs, model.outputs().len());
     assert_eq!(need, model.arena_bytes(g.num_nodes, g.num_edges(), 1));
+    // The wide arena: more than the least where a GCN layer narrows (5000 nodes).
+    let (mut wide, mut least) = (0usize, 0usize);
+    // SAFETY: valid handle and out-pointers (and NULL ones where checked).
+    unsafe {
+        assert_eq!(
+            tgnn_model_wide_arena_bytes(&*m, 5000, 20000, 1, false, &mut wide),
+            TGNN_OK
+        );
+        assert_eq!(
+            tgnn_model_arena_bytes(&*m, 5000, 20000, 1, &mut least),
+            TGNN_OK
+        );
+        assert_eq!(
+            tgnn_model_wide_arena_bytes(&*m, 5000, 20000, 1, true, null_mut()),
+            TGNN_ERR_NULL_POINTER
+        );
+    }
+    assert_eq!(wide, model.wide_arena_bytes(5000, 20000, 1, false));
+    assert!(wide > least, "{wide} {least}");
 
     // Exactly `need` bytes, 8-aligned: enough.
     let mut arena = vec![0u64; need.div_ceil(8)];
