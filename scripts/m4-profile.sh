@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Where the instructions of one inference go on the emulated Cortex-M4: a per-stage profile.
 #
-#   scripts/m4-profile.sh [--write FILE] MODEL.tgnn:GRAPHS.safetensors
+#   scripts/m4-profile.sh [--least-arena] [--write FILE] MODEL.tgnn:GRAPHS.safetensors
 #   scripts/m4-profile.sh models/cora-gcn/cora-gcn.tgnn:.cache/inputs/cora-gcn/graphs.safetensors
 #
 # 1. `scripts/qemu-run.sh --board m4 --sparse MODEL:GRAPHS` builds the M4 firmware with the model
@@ -17,21 +17,27 @@
 #    (stored feature entries × layer 1's outputs, nodes × inputs × outputs of the dense layers,
 #    (edges + nodes) × channels of the neighbour sums) for a stack of GCN layers.
 #
+# The firmware's arena is the wide one (`Model::wide_arena_bytes`: every GCN layer in one pass over
+# its channels), as `qemu-run.sh --board m4` builds it; with --least-arena the least one
+# (`Model::arena_bytes_sparse`, the nRF52840 profile's: passes over channel blocks).
+#
 # --write FILE replaces the section between `<!-- m4-profile:begin -->` and `<!-- m4-profile:end -->`
-# of FILE with the table, the command and the commit. Needs qemu-system-arm (scripts/boards-setup.sh),
+# (with --least-arena `<!-- m4-profile-least:begin -->` … `end -->`) of FILE with the table, the
+# command and the commit. Needs qemu-system-arm (scripts/boards-setup.sh),
 # gcc, addr2line (binutils), and TINYGNN_PYTHON with safetensors (scripts/venv.sh).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
-write=""
+write=""; least=()
+if [ "${1:-}" = --least-arena ]; then least=(--least-arena); shift; fi
 if [ "${1:-}" = --write ]; then write="$2"; shift 2; fi
-[ $# -eq 1 ] && [[ "$1" == *:* ]] || { echo "usage: $0 [--write FILE] MODEL.tgnn:GRAPHS.safetensors" >&2; exit 2; }
+[ $# -eq 1 ] && [[ "$1" == *:* ]] || { echo "usage: $0 [--least-arena] [--write FILE] MODEL.tgnn:GRAPHS.safetensors" >&2; exit 2; }
 target="$1"; model="${target%%:*}"; graphs="${target#*:}"
 name="$(basename "${model%.tgnn}")"
 PY="${TINYGNN_PYTHON:-python3}"
 work="$ROOT/.cache/pcprof/$name"; mkdir -p "$work"
 
-scripts/qemu-run.sh --board m4 --sparse "$target" | tee "$work/qemu-run.log"
+scripts/qemu-run.sh --board m4 --sparse "${least[@]}" "$target" | tee "$work/qemu-run.log"
 grep -q "m4: PASS" "$work/qemu-run.log" || { echo "the M4 run did not pass" >&2; exit 1; }
 elf="${CARGO_TARGET_DIR:-$ROOT/boards/qemu-m4/target}/thumbv7em-none-eabihf/release/tinygnn-qemu-m4"
 
@@ -74,17 +80,19 @@ PYEOF
 )"
 table="$(python3 "$ROOT/scripts/pcprof/stages.py" "$work/prof.txt.win0" "$work/a2l.txt" "$counts")"
 timer="$(grep -oE 'cost_max=[0-9]+' "$work/run.log" | cut -d= -f2 || true)"
-cmd="scripts/m4-profile.sh $target"
-report="Produced by \`$cmd\` (commit $(git rev-parse --short=12 HEAD)$(git diff --quiet HEAD -- src || echo ' + uncommitted changes'), $(date -u '+%Y-%m-%d %H:%M UTC')); the firmware's own -icount timer gave ${timer:-?} instructions for the inference.
+cmd="scripts/m4-profile.sh ${least[*]:+${least[*]} }$target"
+arena="$(grep -oE 'm4: PASS .*arena=[0-9]+' "$work/qemu-run.log" | grep -oE 'arena=[0-9]+' | cut -d= -f2 || true)"
+report="Produced by \`$cmd\` (commit $(git rev-parse --short=12 HEAD)$(git diff --quiet HEAD -- src || echo ' + uncommitted changes'), $(date -u '+%Y-%m-%d %H:%M UTC')); the firmware's own -icount timer gave ${timer:-?} instructions for the inference, in an arena of ${arena:-?} bytes.
 
 $table"
 echo "$report"
 if [ -n "$write" ]; then
-    python3 - "$write" "$report" <<'PYEOF'
+    tag=m4-profile${least[*]:+-least}
+    python3 - "$write" "$report" "$tag" <<'PYEOF'
 import sys
-path, body = sys.argv[1], sys.argv[2]
+path, body, tag = sys.argv[1], sys.argv[2], sys.argv[3]
 s = open(path).read()
-b, e = "<!-- m4-profile:begin -->", "<!-- m4-profile:end -->"
+b, e = f"<!-- {tag}:begin -->", f"<!-- {tag}:end -->"
 i, j = s.index(b) + len(b), s.index(e)
 open(path, "w").write(s[:i] + "\n" + body + "\n" + s[j:])
 PYEOF

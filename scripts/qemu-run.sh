@@ -28,6 +28,9 @@
 #   --i8                bundle int8 features quantized on the host (4x less flash, same outputs)
 #   --sparse            bundle them as sparse int8 (CSR, only entries != the input zero point;
 #                       implies --i8; for bag-of-words features such as Cora's)
+#   --least-arena       the M4 too gets the least arena (Model::arena_bytes[_sparse]); by default
+#                       it gets the wide one (Model::wide_arena_bytes: every GCN layer in one pass
+#                       over its channels, the fastest), the nRF52840 profile and the M0 the least
 #   --mask NAME         labels scored: test (default), val, train, all
 #   --max N             at most N samples (with --split)
 #   --incremental       the M4 only: the samples (implies --split) are one graph whose features change
@@ -61,7 +64,7 @@ QEMU_TIMEOUT="${QEMU_TIMEOUT:-600}"
 SYSROOT_BIN="$(rustc --print sysroot)/lib/rustlib/x86_64-unknown-linux-gnu/bin"
 SIZE="$SYSROOT_BIN/llvm-size"
 
-boards="m4 m0"; split=""; i8=""; sparse=""; mask="test"; max=""; defmt=""; incremental=""; targets=()
+boards="m4 m0"; split=""; i8=""; sparse=""; mask="test"; max=""; defmt=""; incremental=""; least_arena=""; targets=()
 while [ $# -gt 0 ]; do
     case "$1" in
         --board) shift; [ "$1" = all ] && boards="m4 m0" || boards="$1" ;;
@@ -70,6 +73,7 @@ while [ $# -gt 0 ]; do
         --defmt) defmt=1 ;;
         --incremental) incremental=1; split="--split"; boards=m4 ;;
         --sparse) i8=1; sparse=1 ;;
+        --least-arena) least_arena=1 ;;
         --mask) shift; mask="$1" ;;
         --max) shift; max="$1" ;;
         --demo) targets+=("@demo") ;;
@@ -79,7 +83,7 @@ while [ $# -gt 0 ]; do
     esac
     shift
 done
-[ ${#targets[@]} -gt 0 ] || { echo "usage: $0 [--board m4|m0|nrf52840|all] [--split] [--i8|--sparse] [--mask M] [--max N] [--incremental] [--defmt] (--default | --demo | TARGET...)" >&2; exit 2; }
+[ ${#targets[@]} -gt 0 ] || { echo "usage: $0 [--board m4|m0|nrf52840|all] [--split] [--i8|--sparse] [--least-arena] [--mask M] [--max N] [--incremental] [--defmt] (--default | --demo | TARGET...)" >&2; exit 2; }
 if [ -n "$defmt" ]; then
     boards=m4
     command -v defmt-print >/dev/null || { echo "--defmt needs defmt-print: scripts/setup.sh defmt-print" >&2; exit 2; }
@@ -104,7 +108,7 @@ fi
 echo "== CLI: $CLI"
 PACK=("$CLI" pack)
 # What the board build scripts read: unset for --default, so the build is a fresh clone's.
-BUILD_VARS=(TINYGNN_MODEL TINYGNN_INPUTS TINYGNN_ARENA_BYTES TINYGNN_ARENA_AT_CAPACITY TINYGNN_M0_STACK_RESERVE TINYGNN_INCREMENTAL)
+BUILD_VARS=(TINYGNN_MODEL TINYGNN_INPUTS TINYGNN_ARENA_BYTES TINYGNN_ARENA_AT_CAPACITY TINYGNN_M0_STACK_RESERVE TINYGNN_INCREMENTAL TINYGNN_ARENA_WIDE)
 UNSET=(); for v in "${BUILD_VARS[@]}"; do UNSET+=(-u "$v"); done
 
 # The sizes of the embedded model and bundle, from a report's first line.
@@ -196,7 +200,10 @@ for t in "${targets[@]}"; do
         if [ -n "$default" ]; then
             build=(env "${UNSET[@]}" cargo build --release -q "${features[@]}")
         else
-            build=(env TINYGNN_MODEL="$model" TINYGNN_INPUTS="$inputs" TINYGNN_INCREMENTAL="${incremental:-0}" cargo build --release -q "${features[@]}")
+            # The M4 (mps2-an386, 4 MiB of RAM) gets the wide arena, every GCN layer in one
+            # pass over its channels; the nRF52840 profile and the M0 the least one.
+            wide=0; [ "$board" = m4 ] && [ -z "$least_arena" ] && wide=1
+            build=(env TINYGNN_MODEL="$model" TINYGNN_INPUTS="$inputs" TINYGNN_INCREMENTAL="${incremental:-0}" TINYGNN_ARENA_WIDE="$wide" cargo build --release -q "${features[@]}")
         fi
         [ -z "$defmt" ] || build+=(--features defmt)
         if ! (cd "$crate" && "${build[@]}") > "$work/$board.build.log" 2>&1; then

@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::string::String;
 use std::{env, fs, println};
 
-use crate::{required_arena, state_region, Bundle};
+use crate::{required_arena, state_region, wide_arena, Bundle};
 
 /// The bundled model and inputs the boards embed by default, relative to
 /// the repository root: `tinygnn pack inputs` of the model's graphs file
@@ -81,7 +81,11 @@ pub fn generate() -> Result<usize, String> {
         .map_err(|e| std::format!("cannot read inputs {}: {e}; {hint}", inputs_path.display()))?;
     let model = tinygnn::Model::from_bytes(&model_bytes)
         .map_err(|e| std::format!("{}: {e}", model_path.display()))?;
-    let mut arena = samples_arena(&model, &inputs_bytes).map_err(|e| {
+    // `TINYGNN_ARENA_WIDE=1`: the arena at which every op runs at its full
+    // width (`Model::wide_arena_bytes`), not the least each sample needs.
+    println!("cargo:rerun-if-env-changed=TINYGNN_ARENA_WIDE");
+    let wide = env::var_os("TINYGNN_ARENA_WIDE").is_some_and(|v| v == "1");
+    let mut arena = samples_arena_of(&model, &inputs_bytes, wide).map_err(|e| {
         std::format!(
             "{}: {e} (model {})",
             inputs_path.display(),
@@ -155,6 +159,16 @@ fn first_sample_arena(model: &tinygnn::Model<'_>, bundle: &[u8]) -> Result<usize
 /// the largest arena a sample needs (at least 16 bytes), plus the state
 /// region of a recurrent model.
 pub fn samples_arena(model: &tinygnn::Model<'_>, bundle: &[u8]) -> Result<usize, String> {
+    samples_arena_of(model, bundle, false)
+}
+
+/// [`samples_arena`], each sample's arena the wide one ([`wide_arena`]) when
+/// `wide`: every op at its full width, the fastest.
+pub fn samples_arena_of(
+    model: &tinygnn::Model<'_>,
+    bundle: &[u8],
+    wide: bool,
+) -> Result<usize, String> {
     // The bundle must be 4-aligned to parse; a Vec<u32> copy gives that.
     let mut words = std::vec![0u32; bundle.len().div_ceil(4)];
     bytemuck::cast_slice_mut::<u32, u8>(&mut words)[..bundle.len()].copy_from_slice(bundle);
@@ -180,7 +194,12 @@ pub fn samples_arena(model: &tinygnn::Model<'_>, bundle: &[u8]) -> Result<usize,
                 s.nodes
             ));
         }
-        arena = arena.max(required_arena(model, &s));
+        let need = if wide {
+            wide_arena(model, &s)
+        } else {
+            required_arena(model, &s)
+        };
+        arena = arena.max(need);
     }
     // A recurrent model's state sits in front of the session's arena (crate docs).
     Ok(state_region(model, usize::from(first_nodes.unwrap_or(0))) + arena)

@@ -51,6 +51,19 @@ pub fn required_arena(model: &Model<'_>, s: &Sample<'_>) -> usize {
     }
 }
 
+/// The arena at which every op runs sample `s` at its full width
+/// ([`Model::wide_arena_bytes`]; the fastest, never less than
+/// [`required_arena`]).
+pub fn wide_arena(model: &Model<'_>, s: &Sample<'_>) -> usize {
+    let (n, e, g) = (
+        usize::from(s.nodes),
+        s.edges as usize,
+        usize::from(s.graphs),
+    );
+    let sparse = matches!(s.features, BundleFeatures::SparseI8 { .. });
+    model.wide_arena_bytes(n, e, g, sparse)
+}
+
 /// Bytes the firmware keeps for a recurrent model's state in front of the
 /// arena (see [`crate::run`]): [`Model::state_bytes`] of a `nodes`-node
 /// graph rounded up to 16, so the session's arena after it stays aligned;

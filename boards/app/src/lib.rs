@@ -51,7 +51,7 @@ pub mod synth;
 use core::fmt::Write as _;
 
 pub use bundle::{Bundle, BundleError, Sample};
-pub use engine::{graph_input, required_arena, state_region, ENGINE};
+pub use engine::{graph_input, required_arena, state_region, wide_arena, ENGINE};
 pub use incremental::run_incremental;
 pub use stack::StackProbe;
 pub use tinygnn::Output;

@@ -68,6 +68,12 @@ pub struct Args {
     /// loop (`Session::prepare`, then `Session::run_prepared` per inference).
     #[arg(long)]
     pub unprepared: bool,
+    /// Run in the least arena (`Model::arena_bytes`, `_sparse`), where a
+    /// large graph's GCN layers compute their output in passes over blocks
+    /// of channels, instead of the wide one (`Model::wide_arena_bytes`:
+    /// every layer at its full width, the fastest).
+    #[arg(long)]
+    pub least_arena: bool,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
@@ -148,11 +154,14 @@ pub fn run(a: &Args) -> Result<()> {
     let mut input = GraphInput::new(g.num_nodes, features, &g.sources, &g.targets);
     input.edge_weight = g.edge_weight.as_deref();
     input.batch = g.has_batch.then_some(&g.batch[..]);
-    let arena_bytes = if a.features == FeatureKind::SparseI8 {
-        model.arena_bytes_sparse(g.num_nodes, g.num_edges(), g.num_graphs)
-    } else {
-        model.arena_bytes(g.num_nodes, g.num_edges(), g.num_graphs)
+    let sparse = a.features == FeatureKind::SparseI8;
+    let (n, e, ng) = (g.num_nodes, g.num_edges(), g.num_graphs);
+    let arena_bytes = match (a.least_arena, sparse) {
+        (false, _) => model.wide_arena_bytes(n, e, ng, sparse),
+        (true, true) => model.arena_bytes_sparse(n, e, ng),
+        (true, false) => model.arena_bytes(n, e, ng),
     };
+    let arena_kind = if a.least_arena { "least" } else { "wide" };
     let prepared_bytes = model.prepared_bytes(g.num_nodes, g.num_edges(), g.num_graphs);
     // +8: the arena need not start 8-aligned.
     let mut arena = vec![0u8; arena_bytes.saturating_add(8)];
@@ -204,7 +213,7 @@ pub fn run(a: &Args) -> Result<()> {
         let v = json!({
             "model": a.model.display().to_string(), "graphs": a.graphs.display().to_string(),
             "nodes": g.num_nodes, "edges": g.num_edges(), "num_graphs": g.num_graphs,
-            "features": feat, "sparse_entries": nnz, "arena_bytes": arena_bytes, "model_bytes": bytes.len(),
+            "features": feat, "sparse_entries": nnz, "arena_bytes": arena_bytes, "arena": arena_kind, "model_bytes": bytes.len(),
             "prepared": !a.unprepared, "prepared_bytes": prepared_bytes,
             "iters": a.iters, "warmup": a.warmup,
             "median_ns": med, "min_ns": min,
@@ -230,7 +239,7 @@ pub fn run(a: &Args) -> Result<()> {
             100.0 * nnz as f64 / (g.num_nodes * g.channels).max(1) as f64
         );
     }
-    outln!("arena_bytes {arena_bytes}");
+    outln!("arena_bytes {arena_bytes} ({arena_kind})");
     if a.unprepared {
         outln!("graph validated and built inside every inference (--unprepared)");
     } else {

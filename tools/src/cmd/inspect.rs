@@ -90,6 +90,8 @@ pub fn describe(model: &Model<'_>, file_len: usize) -> Value {
         "flash": {"file": file_len, "weights": cx.weight_bytes, "int8_weights": cx.weight_bytes - cx.int4_bytes, "int4_weights": cx.int4_bytes, "int32_params": cx.param_bytes, "int32_bias": cx.bias_bytes},
         "arena_bytes_at_capacity": rt::arena_bytes(model, n as usize, e as usize, g as usize),
         "arena_bytes_sparse_at_capacity": rt::arena_bytes_sparse(model, n as usize, e as usize, g as usize),
+        "wide_arena_bytes_at_capacity": model.wide_arena_bytes(n as usize, e as usize, g as usize, false),
+        "wide_arena_bytes_sparse_at_capacity": model.wide_arena_bytes(n as usize, e as usize, g as usize, true),
         "reads_sparse_input": model.reads_sparse_input(),
         "features": super::cargo_features(model),
     })
@@ -207,6 +209,19 @@ pub fn run(a: &Args) -> Result<()> {
     }
     if let Some(b) = d["arena_bytes_sparse_at_capacity"].as_u64() {
         outln!("{}", super::sparse_arena_line(&model, b as usize));
+    }
+    let (wide, least) = (
+        &d["wide_arena_bytes_sparse_at_capacity"],
+        &d["arena_bytes_sparse_at_capacity"],
+    );
+    if let (Some(w), Some(l)) = (wide.as_u64(), least.as_u64()) {
+        if w > l {
+            outln!(
+                "wide arena at capacity: {} bytes ({} with sparse input): every GCN layer in one pass over its channels, the fastest (the least arena runs them in passes over channel blocks)",
+                d["wide_arena_bytes_at_capacity"],
+                w
+            );
+        }
     }
     outln!("{}", super::features_line(&super::cargo_features(&model)));
     Ok(())
