@@ -50,7 +50,7 @@
 //! # Arena layout (every region starts 8-aligned, sizes rounded up to 8)
 //! ```text
 //! [align slack][row_ptr u32 × (N+1)][sources u16 × E][weights u32 × E]?
-//! [graph node counts u32 × G][slot 0][slot 1]…[slot S−1][scratch]
+//! [graph node counts u32 × G][marks]?[slot 0][slot 1]…[slot S−1][scratch]
 //! ```
 //! # Memory plan
 //! Computed once per model from the op list alone (so it does not depend on
@@ -60,8 +60,13 @@
 //! never freed, so they stay readable after the run. A new tensor takes a
 //! free slot already large enough for it, else the first free slot, else a new
 //! slot. A slot's size is `max(N · node_channels, G · graph_channels)` over the
-//! tensors it holds. The scratch region is the largest scratch any single op
-//! takes (each op's scratch need is documented with the op).
+//! tensors it holds. An op's scratch (its need is documented with the op)
+//! starts right after the last slot holding a live tensor while it runs
+//! (its inputs, its output, every tensor read later, the kept ones): over
+//! the slots of tensors not written yet or no longer read, and on past the
+//! last slot. The arena is the most any op needs that way. (An incremental
+//! run keeps every tensor between runs: its scratch starts after all slots,
+//! and its marks sit before them.)
 //!
 //! With sparse features read in place the input's slot takes no bytes (the
 //! input is kept, so no other tensor ever shares its slot: this is exactly
@@ -77,7 +82,7 @@ use crate::graph::{self, Dims, EdgeAttr, Features, GraphInput};
 use crate::kernels::aggregate::{self, Csr};
 use crate::kernels::sparse::SparseRows;
 use crate::ops::{self, region_bytes, Ctx, In, Out, Scratch, SparseIn, Src};
-use crate::{incremental, Model, MAX_TENSORS};
+use crate::{incremental, Model, MAX_OPS, MAX_TENSORS};
 
 /// Index of the slot recorded as `s` in [`Plan::slot_of`] (`index + 1`,
 /// so that "no slot" is 0 and the array starts zeroed like every other
@@ -171,6 +176,11 @@ struct Plan {
     /// ([`Model::wide_arena_bytes`]); otherwise at its least
     /// ([`ops::scratch_bytes`]).
     wide: bool,
+    /// For each op, the slots (a prefix of [`Plan::slots`]) holding a live
+    /// tensor while it runs: its inputs, its output and every tensor read
+    /// later or kept. The op's scratch starts right after them, over slots
+    /// that hold nothing yet or nothing any more.
+    top: [u8; MAX_OPS],
 }
 
 impl Plan {
@@ -194,7 +204,10 @@ impl Plan {
             norm: None,
             retain,
             wide: false,
+            // Every slot, until op 0 (if any) is planned.
+            top: [0; MAX_OPS],
         };
+        plan.top[0] = u8::MAX;
         let mut life = [Life::default(); MAX_TENSORS];
         let mut mark = |t: u8, f: &mut dyn FnMut(&mut Life)| {
             if let Some(l) = life.get_mut(usize::from(t)) {
@@ -252,7 +265,21 @@ impl Plan {
                 }
             }
             plan.assign(tensors, op.output(), model.is_i4(op.output()));
+            let live = plan
+                .slots
+                .iter()
+                .rposition(|s| !s.free)
+                .map_or(0, |i| i + 1);
+            if let Some(t) = plan.top.get_mut(k) {
+                *t = live as u8;
+            }
             k += 1;
+        }
+        // A retained plan keeps every slot live in every op: a later op's
+        // output holds the previous run's values.
+        #[cfg(feature = "incremental")]
+        if retain {
+            plan.top = [plan.slots.len() as u8; MAX_OPS];
         }
         plan
     }
@@ -322,11 +349,21 @@ impl Plan {
         }
     }
 
-    /// Bytes of all slots.
-    fn total_bytes(&self, model: &Model<'_>, d: Dims) -> usize {
-        (0..self.slots.len()).fold(0usize, |acc, s| {
+    /// Bytes of the first `n` slots: the offset of slot `n`.
+    fn prefix_bytes(&self, model: &Model<'_>, n: usize, d: Dims) -> usize {
+        (0..n).fold(0usize, |acc, s| {
             acc.saturating_add(self.slot_bytes(model, s, d))
         })
+    }
+
+    /// Bytes of the slots live while op `k` runs ([`Plan::top`]): where its
+    /// scratch starts.
+    fn live_bytes(&self, model: &Model<'_>, k: usize, d: Dims) -> usize {
+        let n = self
+            .top
+            .get(k)
+            .map_or(self.slots.len(), |&t| usize::from(t));
+        self.prefix_bytes(model, n, d)
     }
 
     /// Where tensor `t` lives for a graph of size `d` (`None` for the input
@@ -337,11 +374,8 @@ impl Plan {
         if s >= self.slots.len() || self.skipped(model, s) {
             return None;
         }
-        let offset = (0..s).fold(0usize, |acc, k| {
-            acc.saturating_add(self.slot_bytes(model, k, d))
-        });
         Some(Loc {
-            offset,
+            offset: self.prefix_bytes(model, s, d),
             slot_bytes: self.slot_bytes(model, s, d),
             rows: match desc.kind {
                 TensorKind::Edge => d.edges,
@@ -396,8 +430,10 @@ struct Layout {
     counts: usize,
     /// The shared `dinv` table ([`Plan::norm`]), one `u32` per node.
     dinv: usize,
-    slots: usize,
-    scratch: usize,
+    /// The slots and the scratch: the most bytes past the start of the
+    /// slots that an op takes (its live slots, then its scratch:
+    /// [`Plan::top`]), and at least all slots.
+    work: usize,
     /// For an incremental run, `dist` and `need` (a byte per node each) and
     /// the tensors' levels (a byte per tensor id, [`crate::incremental`]);
     /// 0 otherwise.
@@ -406,11 +442,15 @@ struct Layout {
 
 impl Layout {
     fn new(model: &Model<'_>, plan: &Plan, d: Dims) -> Layout {
-        let slots = plan.total_bytes(model, d);
-        // The largest op scratch, by a plain loop: smaller at opt-level "z"
-        // than `map(..).max()` (docs/size.md).
-        let mut scratch = 0;
+        // The most any op needs past the start of the slots: its live slots
+        // and its scratch after them. By a plain loop: smaller at opt-level
+        // "z" than `map(..).max()` (docs/size.md).
+        // (Op 0's live slots: every slot in a model without ops.) Ops
+        // counted by hand, as in `Plan::with`.
+        let mut work = plan.live_bytes(model, 0, d);
         let norm = plan.norm;
+        let mut k = 0;
+        #[allow(clippy::explicit_counter_loop)]
         for op in model.ops() {
             let own =
                 ops::scratch_bytes(&op, model.tensors(), d.nodes, d.edges, d.graphs, plan.wide);
@@ -420,7 +460,11 @@ impl Layout {
             } else {
                 0
             };
-            scratch = scratch.max(own.saturating_sub(shared));
+            let need = plan
+                .live_bytes(model, k, d)
+                .saturating_add(own.saturating_sub(shared));
+            work = work.max(need);
+            k += 1;
         }
         Layout {
             row_ptr: region_bytes::<u32>(d.nodes.saturating_add(1)),
@@ -436,8 +480,7 @@ impl Layout {
             } else {
                 0
             },
-            slots,
-            scratch,
+            work,
             marks: if cfg!(feature = "incremental") && plan.retain {
                 region_bytes::<u8>(d.nodes.saturating_mul(2).saturating_add(MAX_TENSORS))
             } else {
@@ -454,11 +497,13 @@ impl Layout {
             .saturating_add(self.dinv)
     }
 
+    /// Offset of the slots: after the graph region and the marks.
+    fn slots_start(&self) -> usize {
+        self.graph_bytes().saturating_add(self.marks)
+    }
+
     fn total(&self) -> usize {
-        self.graph_bytes()
-            .saturating_add(self.slots)
-            .saturating_add(self.scratch)
-            .saturating_add(self.marks)
+        self.slots_start().saturating_add(self.work)
     }
 }
 
@@ -888,7 +933,7 @@ impl<'a, 'm> Session<'a, 'm> {
                 .locate(self.model, s_in, dims)
                 .ok_or(Error::InvalidState)?;
             let start = slack
-                .saturating_add(layout.graph_bytes())
+                .saturating_add(layout.slots_start())
                 .saturating_add(l.offset);
             let dst = self
                 .arena
@@ -1247,7 +1292,7 @@ impl<'a, 'm> Session<'a, 'm> {
         let model = self.model;
         let layout = Layout::new(model, &self.plan, d);
         let slack = self.align_slack();
-        let slots_start = slack.saturating_add(layout.graph_bytes());
+        let slots_start = slack.saturating_add(layout.slots_start());
         let direct = self.plan.skip_input;
         let GraphRegions {
             row_ptr,
@@ -1255,10 +1300,9 @@ impl<'a, 'm> Session<'a, 'm> {
             mut weights,
             counts,
             dinv,
-            slots: slots_region,
-            scratch: scratch_region,
             #[cfg(feature = "incremental")]
             marks,
+            work,
         } = {
             let needed = slack.saturating_add(layout.total());
             let too_small = Error::ArenaTooSmall {
@@ -1280,7 +1324,7 @@ impl<'a, 'm> Session<'a, 'm> {
         let edge_dst = match model.edge_input() {
             Some(e) => {
                 let l = loc(e).ok_or(internal)?;
-                let buf = slots_region.get_mut(l.offset..).ok_or(internal)?;
+                let buf = work.get_mut(l.offset..).ok_or(internal)?;
                 let dst: &mut [i8] = cast(buf, l.len()).ok_or(internal)?;
                 Some((dst, l))
             }
@@ -1326,7 +1370,7 @@ impl<'a, 'm> Session<'a, 'm> {
         }
 
         // ---- input features (read in place by the ops when `direct`) -------
-        let sparse_in = feed_input(model, plan, d, input, feed, direct, slots_region)?;
+        let sparse_in = feed_input(model, plan, d, input, feed, direct, work)?;
         // ---- incremental: which rows each op recomputes -------------------
         let inc = match feed {
             #[cfg(feature = "incremental")]
@@ -1341,7 +1385,7 @@ impl<'a, 'm> Session<'a, 'm> {
             d,
             sparse_in,
         };
-        views.run_ops(&ctx_base, slots_region, scratch_region, inc, &mut f)?;
+        views.run_ops(&ctx_base, work, inc, &mut f)?;
         Ok(slots_start)
     }
 }
@@ -1409,12 +1453,13 @@ struct GraphRegions<'x> {
     weights: Option<&'x mut [u32]>,
     counts: &'x mut [u32],
     dinv: &'x mut [u32],
-    slots: &'x mut [u8],
-    scratch: &'x mut [u8],
     /// `dist`, `need` (a byte per node each) and the tensors' levels
     /// (incremental runs only).
     #[cfg(feature = "incremental")]
     marks: &'x mut [u8],
+    /// The slots, then the scratch: the rest of the arena. Each op's scratch
+    /// starts after the slots live while it runs ([`Plan::top`]).
+    work: &'x mut [u8],
 }
 
 impl<'x> GraphRegions<'x> {
@@ -1436,19 +1481,15 @@ impl<'x> GraphRegions<'x> {
             weights,
             counts,
             dinv,
-            slots: carve(rest, layout.slots)?,
             #[cfg(feature = "incremental")]
             marks: carve(rest, layout.marks)?,
-            // The scratch is the rest of the arena: at least the layout's,
-            // and whatever the arena has beyond the need, which ops with a
-            // narrower, leaner form use to run wider ([`Model::wide_arena_bytes`]).
-            scratch: {
-                let all = core::mem::take(rest);
-                if all.len() < layout.scratch {
-                    return None;
-                }
-                all
-            },
+            // The slots and the scratch are the rest of the arena: at least
+            // the layout's, and whatever the arena has beyond the need, which
+            // ops with a narrower, leaner form use to run wider
+            // ([`Model::wide_arena_bytes`]).
+            // (At least `layout.work` bytes: the callers check the arena
+            // against the layout's total first.)
+            work: core::mem::take(rest),
         })
     }
 }
@@ -1891,8 +1932,7 @@ impl<'v> Views<'_, '_, 'v> {
     fn run_ops(
         &self,
         ctx_base: &Ctx<'_>,
-        slots_region: &mut [u8],
-        scratch_region: &mut [u8],
+        work: &mut [u8],
         mut inc: Option<Inc<'_>>,
         f: &mut impl FnMut(usize, Output<'_>),
     ) -> Result<()> {
@@ -1913,7 +1953,10 @@ impl<'v> Views<'_, '_, 'v> {
                 .plan
                 .locate(self.model, op.output(), self.d)
                 .ok_or(internal)?;
-            // Split the slot region around the output slot: inputs live in
+            // The live slots, then the op's scratch (the rest of the arena).
+            let live = self.plan.live_bytes(self.model, k, self.d);
+            let (slots_region, scratch_region) = work.split_at_mut_checked(live).ok_or(internal)?;
+            // Split the live slots around the output slot: inputs live in
             // other slots (the plan never gives an op's output the slot of
             // one of its inputs), read through `before` and `after`.
             let (before, tail) = slots_region
@@ -1940,7 +1983,7 @@ impl<'v> Views<'_, '_, 'v> {
                 channels: o.channels,
                 zp: o.zero_point,
             };
-            let scratch = Scratch::new(&mut *scratch_region);
+            let scratch = Scratch::new(scratch_region);
             let env = ops::Env {
                 ctx: &ctx,
                 data: self.model.weights_data(),

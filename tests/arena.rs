@@ -123,10 +123,15 @@ fn node_and_graph_tensors_share_slots_by_max_size() {
         // 16 rows i32×5×16, prepared channel records 20×5;
         // pool = i32 × 5g; linear = sums i32×2 + a [4, 2] i32 accumulator block + records 20×2.
         let gcn = r8(20) + r8(20 * n) + r8(4 * n) + r8(40) + r8(320) + r8(100);
-        let scratch = gcn.max(r8(20 * g)).max(r8(8) + r8(32) + r8(40));
+        // Each op's scratch starts after the slots live while it runs: the
+        // GCN's after slots 0 and 1 (slot 2 is not written yet), the pool's
+        // and the linear's after all three.
+        let work = (r8(3 * n) + r8((5 * n).max(2 * g)) + gcn)
+            .max(slots + r8(20 * g))
+            .max(slots + r8(8) + r8(32) + r8(40));
         assert_eq!(
             m.arena_bytes(n, e, g),
-            graph_bytes(n, e, g) + slots + scratch,
+            graph_bytes(n, e, g) + work,
             "n={n} e={e} g={g}"
         );
     }
@@ -189,4 +194,23 @@ fn empty_arena_reports_the_plain_need() {
             other => panic!("{:?}", other.map(|_| ())),
         }
     }
+}
+
+/// The bundled Cora models at their capacity, sparse features read in place:
+/// GAT (8 heads of 8 channels, softmax per target node, each op's scratch
+/// over the slots not live while it runs) takes at most twice GCN's arena
+/// (16 channels, in passes over channel blocks).
+#[cfg(all(feature = "op-gat", feature = "op-gcn"))]
+#[test]
+fn cora_gat_arena_is_at_most_twice_cora_gcn() {
+    let need = |name: &str| {
+        let path = format!("{}/models/{name}/{name}.tgnn", env!("CARGO_MANIFEST_DIR"));
+        let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        let m = Model::from_bytes(&bytes).unwrap();
+        let (n, e, g) = m.capacity();
+        assert!(m.reads_sparse_input(), "{name}");
+        m.arena_bytes_sparse(n as usize, e as usize, g as usize)
+    };
+    let (gat, gcn) = (need("cora-gat"), need("cora-gcn"));
+    assert!(gat <= 2 * gcn, "cora-gat {gat} B > 2 × cora-gcn {gcn} B");
 }

@@ -31,7 +31,6 @@ use crate::format::{Activation, ChannelParams, Section, TensorKind};
 use crate::kernels::aggregate::{self, Terms};
 use crate::kernels::dense_i4::Matrix;
 use crate::kernels::requant;
-use crate::quant::round_shift_i64_to_i32;
 
 /// Q16 weight 1.0.
 const ONE_Q16: u32 = 1 << 16;
@@ -305,6 +304,7 @@ pub fn dinv_load(x: u32) -> u64 {
 /// `w < 2^32`, so `p = dinv_j · w` fits `u64`): with `p = ph·2^32 + pl`,
 /// `(p · dinv_i) >> 40 = (ph·dinv_i + (pl·dinv_i >> 32)) >> 8` exactly, which
 /// avoids 128-bit multiplication on 32-bit targets.
+#[cfg_attr(feature = "kernels-small", inline(never))]
 pub fn coef(normalize: bool, dinv_j: u64, w: u32, dinv_i: u64) -> Option<i32> {
     let c: u64 = if normalize {
         let p = dinv_j.checked_mul(u64::from(w))?;
@@ -603,7 +603,7 @@ fn unit_block<const B: usize>(
     Some(())
 }
 
-/// [`round_shift_i64_to_i32`]`(x, 24)` in fewer steps: with `x = q·2^24 + r`
+/// [`crate::quant::round_shift_i64_to_i32`]`(x, 24)` in fewer steps: with `x = q·2^24 + r`
 /// (`q = x >> 24`, `0 ≤ r < 2^24`), rounding half away from zero is
 /// `q + (r ≥ 2^23)` for `x ≥ 0` and `q + (r ≥ 2^23 + 1)` for `x < 0` (the
 /// floor of `(x + 2^23 − 1) / 2^24`), with no intermediate overflow; then
@@ -793,7 +793,7 @@ pub fn run(
         let rq = rq.part(c0, b);
         let bufs = (&mut *block, &mut *tmp);
         if cfg!(feature = "kernels-small") {
-            pass_small(ctx, flags, dinv, h, acc, &rq, bufs, out.data, cols)?;
+            pass_small(ctx, flags, dinv, h, &rq, bufs, out.data, cols)?;
         } else {
             pass(ctx, flags, dinv, h, acc, &rq, bufs, out.data, cols)?;
         }
@@ -802,8 +802,9 @@ pub fn run(
     Ok(())
 }
 
-/// One pass of [`run`] with `kernels-small`: the general sum, row by row,
-/// each row requantized straight into its channels (the smallest code).
+/// One pass of [`run`] with `kernels-small` (one channel): the general sum
+/// ([`aggregate_one`]), row by row, each value requantized straight into
+/// its channel (the smallest code).
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn pass_small(
@@ -811,7 +812,6 @@ fn pass_small(
     flags: GcnFlags,
     dinv: &[u32],
     h: &[i32],
-    acc: &mut [i64],
     rq: &requant::RowRequant<'_>,
     (block, tmp): (&mut [i32], &mut [i8]),
     out: &mut [i8],
@@ -824,7 +824,9 @@ fn pass_small(
         .enumerate()
         .take(ctx.nodes())
     {
-        aggregate_row(ctx, i, flags, dinv, h, acc, row, overflow)?;
+        if let Some(r) = row.first_mut() {
+            *r = aggregate_one(ctx, i, flags, dinv, h).ok_or(overflow)?;
+        }
         if cfg!(feature = "act-i4") && cols.packed {
             flush(rq, row, tmp, or, 0, cols);
         } else {
@@ -833,6 +835,37 @@ fn pass_small(
         }
     }
     Ok(())
+}
+
+/// [`aggregate_row`] for one channel (`h` holds one value per node), the
+/// `kernels-small` form: the same terms, in one `i64`, saturating adds
+/// (the same sum: [`accumulate`]'s plain adds never overflow); `None` on
+/// a coefficient overflow.
+#[inline(never)]
+fn aggregate_one(ctx: &Ctx<'_>, i: usize, flags: GcnFlags, dinv: &[u32], h: &[i32]) -> Option<i32> {
+    let d = |j: usize| dinv_load(dinv.get(j).copied().unwrap_or(0));
+    let di = d(i);
+    let (nb, ws) = ctx.csr.edges(i);
+    let ws = if flags.edge_weight { ws } else { &[] };
+    let mut loop_w = fill_w(flags);
+    let mut acc = 0i64;
+    // The in-edges, then (index `nb.len()`) the self-loop: one term site.
+    let mut k = 0;
+    loop {
+        let (j, w) = match nb.get(k) {
+            Some(&j) => (usize::from(j), ws.get(k).copied().unwrap_or(ONE_Q16)),
+            None if k == nb.len() && flags.add_self_loops => (i, loop_w),
+            None => break,
+        };
+        k += 1;
+        if k <= nb.len() && flags.add_self_loops && j == i {
+            loop_w = w;
+            continue;
+        }
+        let c = coef(flags.normalize, d(j), w, di)?;
+        acc = acc.saturating_add(i64::from(c) * i64::from(h.get(j).copied().unwrap_or(0)));
+    }
+    Some(round_q24(acc))
 }
 
 /// One pass of [`run`]: each row's neighbour sum of the pass's channels
@@ -1050,7 +1083,7 @@ fn aggregate_row(
         accumulate(acc, c, h, i, exact);
     }
     for (r, &a) in row.iter_mut().zip(acc.iter()) {
-        *r = round_shift_i64_to_i32(a, 24);
+        *r = round_q24(a);
     }
     Ok(())
 }
@@ -1192,6 +1225,7 @@ impl OpDef for GcnConv {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::quant::round_shift_i64_to_i32;
 
     use proptest::prelude::*;
 

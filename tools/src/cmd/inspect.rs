@@ -217,7 +217,7 @@ pub fn run(a: &Args) -> Result<()> {
     if let (Some(w), Some(l)) = (wide.as_u64(), least.as_u64()) {
         if w > l {
             outln!(
-                "wide arena at capacity: {} bytes ({} with sparse input): every GCN layer in one pass over its channels, the fastest (the least arena runs them in passes over channel blocks)",
+                "wide arena at capacity: {} bytes ({} with sparse input): every GCN and SAGE layer in one pass over its channels, the fastest (the least arena runs them in passes over channel blocks)",
                 d["wide_arena_bytes_at_capacity"],
                 w
             );
