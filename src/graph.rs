@@ -283,53 +283,70 @@ pub fn quantize_value(x: f32, scale: f32, zero_point: i8) -> i8 {
     crate::quant::saturate_i8(q.saturating_add(i32::from(zero_point)))
 }
 
-/// `1.5 · 2^23`: adding it to a float of magnitude below `2^22` rounds it to
-/// an integer (round to nearest, ties to even), which the low bits then hold.
-const MAGIC: f32 = 12_582_912.0;
+/// The float just below `0.5`. Adding it with `y`'s sign and truncating
+/// rounds `y` half away from zero, as `roundf` does, for every float: the
+/// sum reaches the next integer exactly when `|y|`'s fraction is at least
+/// one half (at a tie it is one half-step of the sum's spacing short, and
+/// round-to-nearest-even takes it up).
+const HALF_DOWN: f32 = 0.499_999_97;
 
-/// One value of [`quantize_slice`]; `mb` is `MAGIC`'s bits less the zero point.
+/// `2^30`: [`quantize_slice`] clamps the quotient to `±2^30`, which
+/// saturates to the same int8 for every zero point and keeps the rounded
+/// value inside `i32`.
+const Y_MAX: f32 = 1_073_741_824.0;
+
+/// One value of [`quantize_slice`], before its zero point and saturation.
 #[inline(always)]
-fn quantize_fast(x: f32, scale: f32, mb: i32) -> i8 {
+fn quantize_fast(x: f32, scale: f32) -> i32 {
     let y = x / scale;
-    // NaN → 0 (as `roundf(NaN) as i32` gives); then clamped to ±256, which
-    // saturates to the same int8 for every zero point and keeps the magic
-    // rounding below exact.
+    // NaN → 0 (as `roundf(NaN) as i32` gives), then clamped to ±2^30
+    // (plain comparisons: one min and one max instruction, no NaN rules).
     #[allow(clippy::eq_op)]
     let y = if y == y { y } else { 0.0 };
-    let y = y.clamp(-256.0, 256.0);
-    // Round to nearest, ties to even: `t − MAGIC` (exact for |y| ≤ 256).
-    let t = y + MAGIC;
-    // A tie rounded towards zero moves one step away (round half away).
-    let d = y - (t - MAGIC);
-    let t = t + if d == 0.5f32.copysign(y) {
-        1.0f32.copysign(y)
-    } else {
-        0.0
-    };
-    // `t`'s bits less `MAGIC`'s are the rounded value; plus the zero point.
-    let k = (t.to_bits() as i32).wrapping_sub(mb);
-    k.clamp(-128, 127) as i8
+    let y = if y < -Y_MAX { -Y_MAX } else { y };
+    let y = if y > Y_MAX { Y_MAX } else { y };
+    // Rounded half away from zero, truncated: within ±(2^30 + 1).
+    let z = y + HALF_DOWN.copysign(y);
+    // SAFETY: `z` is finite (NaN replaced, `y` clamped) and its truncation
+    // within ±(2^30 + 1), which `i32` holds: the conversion is defined.
+    // (A plain `as` adds the saturation and NaN checks per value, which
+    // the compiler does not vectorise.)
+    #[allow(unsafe_code)]
+    unsafe {
+        z.to_int_unchecked()
+    }
+}
+
+/// `r` plus the zero point (no overflow: `|r| ≤ 2^30 + 1`), saturated to int8.
+#[inline(always)]
+fn saturate_zp(r: i32, zp: i32) -> i8 {
+    (r + zp).clamp(-128, 127) as i8
 }
 
 /// Quantizes `src` into `dst` (the shorter length), each value exactly as
 /// [`quantize_value`] does, for every `f32` bit pattern (NaN, infinities,
 /// subnormals, huge values; tested against it), without its per-value call to
-/// `roundf`: the division result clamped to ±256, rounded by adding `1.5·2^23`
-/// (the float unit's round-to-nearest-even, then ties moved away from zero) and
-/// read from the sum's bits, in straight-line code the compiler vectorises.
+/// `roundf`: the quotient clamped to ±2^30, rounded half away from zero by
+/// adding the float below one half with its sign and truncating, then
+/// saturated, in straight-line code the compiler vectorises.
 /// The runtime quantizes float node features with it.
 pub fn quantize_slice(dst: &mut [i8], src: &[f32], scale: f32, zero_point: i8) {
-    let mb = (MAGIC.to_bits() as i32).wrapping_sub(i32::from(zero_point));
-    // Sixteen values per step: one int8 vector store.
+    let zp = i32::from(zero_point);
+    // Sixteen values per step, rounded into `i32`s, then saturated together:
+    // the vector form packs them in three instructions and one store.
     let mut d16 = dst.chunks_exact_mut(16);
     let mut s16 = src.chunks_exact(16);
     for (o, x) in (&mut d16).zip(&mut s16) {
-        for (o, &x) in o.iter_mut().zip(x) {
-            *o = quantize_fast(x, scale, mb);
+        let mut r = [0i32; 16];
+        for (r, &x) in r.iter_mut().zip(x) {
+            *r = quantize_fast(x, scale);
+        }
+        for (o, &r) in o.iter_mut().zip(&r) {
+            *o = saturate_zp(r, zp);
         }
     }
     for (o, &x) in d16.into_remainder().iter_mut().zip(s16.remainder()) {
-        *o = quantize_fast(x, scale, mb);
+        *o = saturate_zp(quantize_fast(x, scale), zp);
     }
 }
 
@@ -473,11 +490,16 @@ pub(crate) fn validate_features(model: &Model<'_>, n: usize, features: Features<
         });
     }
     if let Features::F32(values) = features {
-        // Sixteen values at a time without an early exit (the compiler
-        // vectorises the check); the first bad one is searched only if any.
-        let finite = values
-            .chunks(16)
-            .all(|c| c.iter().fold(true, |ok, v| ok & v.is_finite()));
+        // 64 values at a time without an early exit, by their exponent
+        // bits (all ones: infinite or NaN), which the compiler vectorises to
+        // four instructions per four values; the first bad one is searched
+        // only if any.
+        const EXP: u32 = 0x7f80_0000;
+        let finite = values.chunks(64).all(|c| {
+            c.iter()
+                .fold(0u32, |bad, v| bad | u32::from(v.to_bits() & EXP == EXP))
+                == 0
+        });
         if finite {
             return Ok(());
         }
@@ -647,6 +669,34 @@ mod tests {
                         same(x * 0.5, 0.5, zp);
                     }
                     x = libm::nextafterf(x, dir * f32::INFINITY);
+                }
+            }
+        }
+    }
+
+    /// Every `f32` bit pattern, at scales 1 and 0.1 and zero points −128,
+    /// −3 and 127 (under a minute in release, so not in the default run):
+    /// `cargo test --release -p tinygnn --lib -- --ignored every_f32`.
+    #[test]
+    #[ignore]
+    fn quantize_slice_matches_quantize_value_on_every_f32() {
+        let mut xs = vec![0f32; 1 << 16];
+        let mut out = vec![0i8; 1 << 16];
+        for scale in [1.0f32, 0.1] {
+            for zp in [-128i8, -3, 127] {
+                for hi in 0u32..1 << 16 {
+                    for (lo, x) in xs.iter_mut().enumerate() {
+                        *x = f32::from_bits(hi << 16 | lo as u32);
+                    }
+                    quantize_slice(&mut out, &xs, scale, zp);
+                    for (&x, &o) in xs.iter().zip(&out) {
+                        assert_eq!(
+                            o,
+                            quantize_value(x, scale, zp),
+                            "x {:#x} scale {scale} zp {zp}",
+                            x.to_bits()
+                        );
+                    }
                 }
             }
         }
