@@ -2,7 +2,9 @@
 //! `op-gcn` and `op-linear` (see `format::small`), and `cfg(tinygnn_thumb1)` on ARMv6-M / ARMv8-M Baseline targets
 //! (selects `kernels::dense::matvec_narrow`), and `cfg(tinygnn_dsp)` when
 //! the target has the Arm DSP extension (`SXTB16`, `SMLAD`), which selects
-//! the assembly kernels of `kernels::pairs`. Stable Rust does not expose `cfg(target_feature = "dsp")`
+//! the assembly kernels of `kernels::pairs`; `cfg(tinygnn_single)` where
+//! requantization takes the single-multiply form (DSP targets and 64-bit
+//! targets, without the `kernels-small` feature). Stable Rust does not expose `cfg(target_feature = "dsp")`
 //! (the Arm target features are unstable), so the rule is decided here:
 //!
 //! * `thumbv7em-*` (Cortex-M4/M7): ARMv7E-M always has the DSP extension;
@@ -16,6 +18,7 @@ fn main() {
     println!("cargo:rustc-check-cfg=cfg(tinygnn_dsp)");
     println!("cargo:rustc-check-cfg=cfg(tinygnn_thumb1)");
     println!("cargo:rustc-check-cfg=cfg(tinygnn_small_decoder)");
+    println!("cargo:rustc-check-cfg=cfg(tinygnn_single)");
     println!("cargo:rerun-if-changed=build.rs");
     // No op family but GCN and Linear (any other `op-*` feature, present or
     // future, turns it off): the metadata is read by `format::small` instead
@@ -46,6 +49,13 @@ fn main() {
             || features.split(',').any(|f| f == "dsp"));
     if dsp {
         println!("cargo:rustc-cfg=tinygnn_dsp");
+    }
+    // Requantization in the single-multiply form (`kernels::requant`): the
+    // DSP assembly, or on 64-bit targets a one-multiply loop in Rust; not
+    // with `kernels-small`.
+    let wide = env::var("CARGO_CFG_TARGET_POINTER_WIDTH").is_ok_and(|w| w == "64");
+    if (dsp || wide) && env::var_os("CARGO_FEATURE_KERNELS_SMALL").is_none() {
+        println!("cargo:rustc-cfg=tinygnn_single");
     }
     // ARMv6-M and ARMv8-M Baseline (Cortex-M0/M0+/M23): Thumb-1 data
     // processing, eight low registers; selects `dense::matvec_narrow`.

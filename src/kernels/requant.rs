@@ -186,16 +186,14 @@ pub struct RowRequant<'a> {
     channels: usize,
     act: Activation,
     zp: i8,
-    /// The records' form (DSP targets only: elsewhere always general).
-    #[cfg(all(tinygnn_dsp, not(feature = "kernels-small")))]
+    /// The records' form (`cfg(tinygnn_single)` only: elsewhere always
+    /// general).
+    #[cfg(tinygnn_single)]
     form: Form,
 }
 
 /// The form of an op's prepared records.
-#[cfg_attr(
-    not(all(tinygnn_dsp, not(feature = "kernels-small"))),
-    allow(dead_code)
-)]
+#[cfg_attr(not(tinygnn_single), allow(dead_code))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Form {
     /// As [`prepare_records`] leaves them, for [`requantize_row_prepared`].
@@ -208,8 +206,8 @@ enum Form {
 }
 
 /// Prepares an op's channel records for its rows: [`prepare_records`],
-/// then, on DSP targets (`cfg(tinygnn_dsp)`, without `kernels-small`),
-/// the single-multiply form (`to_single`) when every record and the
+/// then, on DSP and 64-bit targets (`cfg(tinygnn_single)`, without
+/// `kernels-small`), the single-multiply form (`to_single`) when every record and the
 /// activation allow it (`single_form`).
 pub fn prepare<'p>(
     params: &[u8],
@@ -220,13 +218,13 @@ pub fn prepare<'p>(
 ) -> RowRequant<'p> {
     let n = prepare_records(params, channels, prep);
     let (prep, _) = prep.split_at_mut(n.min(prep.len()));
-    #[cfg(all(tinygnn_dsp, not(feature = "kernels-small")))]
+    #[cfg(tinygnn_single)]
     let form = if n == channels && n > 0 {
         single_form(prep, act)
     } else {
         Form::General
     };
-    #[cfg(all(tinygnn_dsp, not(feature = "kernels-small")))]
+    #[cfg(tinygnn_single)]
     if form != Form::General {
         let zp = if form == Form::SingleZp { zp_out } else { 0 };
         for p in prep.iter_mut() {
@@ -238,7 +236,7 @@ pub fn prepare<'p>(
         channels,
         act,
         zp: zp_out,
-        #[cfg(all(tinygnn_dsp, not(feature = "kernels-small")))]
+        #[cfg(tinygnn_single)]
         form,
     }
 }
@@ -275,13 +273,13 @@ impl RowRequant<'_> {
         requantize_row_prepared(acc, self.prep, self.act, self.zp, out);
     }
 
-    /// Whether the records are in the single-multiply form (never off DSP
-    /// targets, where that path is not compiled).
+    /// Whether the records are in the single-multiply form (never without
+    /// `cfg(tinygnn_single)`, where that path is not compiled).
     #[inline(always)]
     fn single(&self) -> bool {
-        #[cfg(all(tinygnn_dsp, not(feature = "kernels-small")))]
+        #[cfg(tinygnn_single)]
         return self.form != Form::General;
-        #[cfg(not(all(tinygnn_dsp, not(feature = "kernels-small"))))]
+        #[cfg(not(tinygnn_single))]
         false
     }
 
@@ -325,7 +323,7 @@ impl RowRequant<'_> {
     #[inline]
     pub fn rows(&self, acc: &[i32], out: &mut [i8]) {
         let oc = self.channels.max(1);
-        #[cfg(all(tinygnn_dsp, not(feature = "kernels-small")))]
+        #[cfg(tinygnn_single)]
         if self.single() {
             let rows = (acc.len() / oc).min(out.len() / oc);
             let relu = matches!(self.act, Activation::Relu);
@@ -334,7 +332,14 @@ impl RowRequant<'_> {
             } else {
                 0
             };
+            #[cfg(tinygnn_dsp)]
             return single_rows_dsp(acc, self.prep, rows, relu, zp, out);
+            #[cfg(not(tinygnn_dsp))]
+            return if relu {
+                single_rows::<true>(acc, self.prep, rows, zp, out)
+            } else {
+                single_rows::<false>(acc, self.prep, rows, zp, out)
+            };
         }
         let rows = (acc.len() / oc).min(out.len() / oc);
         let (mut a, mut o) = (acc.chunks_exact(oc), out.chunks_exact_mut(oc));
@@ -352,10 +357,7 @@ impl RowRequant<'_> {
 /// 1..=31, non-negative multipliers and no activation or ReLU (the zero
 /// point in the constant when every right shift is at most 23); otherwise
 /// general.
-#[cfg_attr(
-    not(all(tinygnn_dsp, not(feature = "kernels-small"))),
-    allow(dead_code)
-)]
+#[cfg_attr(not(tinygnn_single), allow(dead_code))]
 fn single_form(prep: &[Prepared], act: Activation) -> Form {
     let shifts = |p: &Prepared| (p[2] & 0x1F, (p[2] >> 8) & 0x1F);
     let fits = prep.iter().all(|p| {
@@ -374,10 +376,7 @@ fn single_form(prep: &[Prepared], act: Activation) -> Form {
 /// A record in the single-multiply form, `[bias, mult, C_lo, C_hi, r − 1]`:
 /// `C = 2^30 + (2^(r−1) + zp·2^r)·2^31` as two words, `r` the right shift
 /// (`zp` is 0 when the zero point is added after the shift).
-#[cfg_attr(
-    not(all(tinygnn_dsp, not(feature = "kernels-small"))),
-    allow(dead_code)
-)]
+#[cfg_attr(not(tinygnn_single), allow(dead_code))]
 fn to_single([bias, mult, lr, ..]: Prepared, zp: i8) -> Prepared {
     let right = (lr >> 8) & 0x1F;
     let k = (1i64 << (right - 1).clamp(0, 30)) + (i64::from(zp) << right);
@@ -404,7 +403,8 @@ fn to_single([bias, mult, lr, ..]: Prepared, zp: i8) -> Prepared {
 /// `|x·mult| < 2^62`, `|C| < 2^61 + 2^54` (`r ≤ 23` with the zero point
 /// in it, else `< 2^62`... at most `2^61 + 2^31`), and the shifted value
 /// is below 2^31 in magnitude.
-#[cfg(test)]
+#[cfg(any(test, all(tinygnn_single, not(tinygnn_dsp))))]
+#[inline(always)]
 fn single_value(acc: i32, p: &Prepared, relu: bool, zp: i8) -> i8 {
     let [bias, mult, c_lo, c_hi, rm1] = *p;
     let mut x = acc.saturating_add(bias);
@@ -420,6 +420,29 @@ fn single_value(acc: i32, p: &Prepared, relu: bool, zp: i8) -> i8 {
     saturate_i8(v.wrapping_add(i32::from(zp)))
 }
 
+/// [`single_value`] over `rows` rows of `prep.len()` values: the
+/// single-multiply form on 64-bit targets, one 64-bit multiply-add and
+/// one shift per value (what [`single_rows_dsp`] does in assembly).
+#[cfg(all(tinygnn_single, not(tinygnn_dsp)))]
+fn single_rows<const RELU: bool>(
+    acc: &[i32],
+    prep: &[Prepared],
+    rows: usize,
+    zp: i8,
+    out: &mut [i8],
+) {
+    let oc = prep.len().max(1);
+    for (a, o) in acc
+        .chunks_exact(oc)
+        .zip(out.chunks_exact_mut(oc))
+        .take(rows)
+    {
+        for ((o, &x), p) in o.iter_mut().zip(a).zip(prep) {
+            *o = single_value(x, p, RELU, zp);
+        }
+    }
+}
+
 /// [`single_value`] over a row (the portable form of [`single_rows_dsp`]).
 #[cfg(test)]
 fn single_row(acc: &[i32], prep: &[Prepared], relu: bool, zp: i8, out: &mut [i8]) {
@@ -433,7 +456,7 @@ fn single_row(acc: &[i32], prep: &[Prepared], relu: bool, zp: i8, out: &mut [i8]
 /// `relu` takes `max(x, 0)`; otherwise `x < 0` subtracts 2^31 from the
 /// 64-bit sum (`SMLAL` of the sign bit with r10 = −2^31). `zp` adds r11
 /// after the shift.
-#[cfg(all(tinygnn_dsp, not(feature = "kernels-small")))]
+#[cfg(all(tinygnn_single, tinygnn_dsp))]
 macro_rules! single_value_asm {
     ($x:literal, relu, $zp:tt) => {
         concat!(
@@ -466,7 +489,7 @@ macro_rules! single_value_asm {
 /// (r1): per row, pairs of values (one `LDRD` for their accumulators)
 /// while the pair count in r3 lasts, then one more value when `odd`; rows
 /// until lr reaches 0.
-#[cfg(all(tinygnn_dsp, not(feature = "kernels-small")))]
+#[cfg(all(tinygnn_single, tinygnn_dsp))]
 macro_rules! single_rows_asm {
     ($act:tt, $zp:tt, $a:expr, $args:expr, $o:expr, $zpv:expr) => {
         core::arch::asm!(
@@ -510,7 +533,7 @@ macro_rules! single_rows_asm {
 /// `BIC` (ReLU) or the sign's `LSR` + `SMLAL`, `SMLAL`, `ASR`, (`ADD` of
 /// the zero point,) `SSAT`, `STRB`, with one `LDRD` for the two
 /// accumulators; an odd last value after a row's pairs.
-#[cfg(all(tinygnn_dsp, not(feature = "kernels-small")))]
+#[cfg(all(tinygnn_single, tinygnn_dsp))]
 #[allow(unsafe_code)]
 fn single_rows_dsp(
     acc: &[i32],
@@ -1047,12 +1070,21 @@ mod tests {
                 single_row(&acc, &single, relu, 0, &mut got);
                 proptest::prop_assert_eq!(&got, &want);
             }
-            // Through `prepare` (the single form on DSP targets only).
+            // Through `prepare` (the single form where `cfg(tinygnn_single)`),
+            // one row and three (the second reversed).
             let mut prep2 = vec![[0i32; 5]; acc.len()];
             let rq = prepare(&params, acc.len(), act, zp, &mut prep2);
             let mut got2 = vec![7i8; acc.len()];
             rq.row(&acc, &mut got2);
             proptest::prop_assert_eq!(&got2, &want);
+            let rev: Vec<i32> = acc.iter().rev().copied().collect();
+            let mut want_rev = vec![7i8; acc.len()];
+            requantize_row_ref(&rev, &params, act, zp, &mut want_rev);
+            let three: Vec<i32> = acc.iter().chain(&rev).chain(&acc).copied().collect();
+            let mut got3 = vec![7i8; 3 * acc.len()];
+            rq.rows(&three, &mut got3);
+            let want3: Vec<i8> = want.iter().chain(&want_rev).chain(&want).copied().collect();
+            proptest::prop_assert_eq!(&got3, &want3);
         }
     }
 
