@@ -651,7 +651,8 @@ impl Cols {
 /// channels in `rq`) into channels `cols.c0..` of output rows `first..`:
 /// whole rows straight into `out` ([`requant::RowRequant::rows`]), a block
 /// of channels through `tmp` (as many bytes as `vals` has values), then
-/// copied, or written nibble by nibble into int4 rows.
+/// copied, or written nibble by nibble into int4 rows. `None` if `out` or
+/// `tmp` is short (a sizing bug: the callers report it as `InvalidOp`).
 fn flush(
     rq: &requant::RowRequant<'_>,
     vals: &[i32],
@@ -659,23 +660,19 @@ fn flush(
     out: &mut [i8],
     first: usize,
     cols: Cols,
-) {
+) -> Option<()> {
     let rows = vals.len() / cols.b.max(1);
     let start = first.saturating_mul(cols.orb);
-    let Some(o) = out.get_mut(start..start.saturating_add(rows.saturating_mul(cols.orb))) else {
-        return;
-    };
+    let o = out.get_mut(start..start.saturating_add(rows.saturating_mul(cols.orb)))?;
     if cols.whole() {
         if cfg!(feature = "act-i4") && cols.packed {
             requant_rows(rq, vals, o, cols.oc, true);
         } else {
             rq.rows(vals, o);
         }
-        return;
+        return Some(());
     }
-    let Some(t) = tmp.get_mut(..vals.len()) else {
-        return;
-    };
+    let t = tmp.get_mut(..vals.len())?;
     rq.rows(vals, t);
     for (v, or) in t
         .chunks_exact(cols.b.max(1))
@@ -695,6 +692,7 @@ fn flush(
             *d = x;
         }
     }
+    Some(())
 }
 
 /// Runs the convolution on `x` (dense, or the sparse model input), in
@@ -778,7 +776,8 @@ pub fn run(
             h.get_mut(..n.saturating_mul(b)),
             acc.get_mut(..b),
         ) else {
-            break;
+            // (Sized by `scratch_bytes`: a short buffer is a bug, not a graph.)
+            return Err(Error::InvalidOp { op: ctx.op });
         };
         x.weight_sums(wb, sums);
         x.matmul(wb, sums, h);
@@ -828,7 +827,7 @@ fn pass_small(
             *r = aggregate_one(ctx, i, flags, dinv, h).ok_or(overflow)?;
         }
         if cfg!(feature = "act-i4") && cols.packed {
-            flush(rq, row, tmp, or, 0, cols);
+            flush(rq, row, tmp, or, 0, cols).ok_or(Error::InvalidOp { op: ctx.op })?;
         } else {
             // (`row` writes the part's channels only.)
             rq.row(row, or.get_mut(cols.c0..).unwrap_or_default());
@@ -895,7 +894,7 @@ fn pass(
     while i < rows_out {
         let len = block_rows.min(rows_out - i);
         let Some(vals) = block.get_mut(..len.saturating_mul(b)) else {
-            break;
+            return Err(Error::InvalidOp { op: ctx.op });
         };
         let mut k = 0;
         while k < len {
@@ -907,12 +906,12 @@ fn pass(
                 }
             }
             let Some(row) = vals.get_mut(k * b..(k + 1) * b) else {
-                break;
+                return Err(Error::InvalidOp { op: ctx.op });
             };
             row_sum(ctx, i + k, flags, dinv, h, acc, row, &mut cs)?;
             k += 1;
         }
-        flush(rq, vals, tmp, out, i, cols);
+        flush(rq, vals, tmp, out, i, cols).ok_or(Error::InvalidOp { op: ctx.op })?;
         i += len;
     }
     Ok(())
@@ -1003,7 +1002,7 @@ pub fn run_rows(
             acc.get_mut(..b),
             block.get_mut(..b),
         ) else {
-            break;
+            return Err(Error::InvalidOp { op: ctx.op });
         };
         x.weight_sums(wb, sums);
         for (j, hj) in h.chunks_exact_mut(b.max(1)).enumerate() {
@@ -1022,7 +1021,7 @@ pub fn run_rows(
         let rq = rq.part(c0, b);
         for i in (0..n).filter(|&i| dirty.row(i)) {
             row_sum(ctx, i, flags, dinv, h, acc, row, &mut cs)?;
-            flush(&rq, row, tmp, out.data, i, cols);
+            flush(&rq, row, tmp, out.data, i, cols).ok_or(Error::InvalidOp { op: ctx.op })?;
         }
         c0 += b;
     }

@@ -162,7 +162,8 @@ pub fn run(
             acc.get_mut(..b),
             root.get_mut(..b),
         ) else {
-            break;
+            // (Sized by `scratch_bytes`: a short buffer is a bug, not a graph.)
+            return Err(Error::InvalidOp { op: ctx.op });
         };
         let rows = Rows {
             sums_l,
