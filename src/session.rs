@@ -564,11 +564,12 @@ impl Model<'_> {
     /// `edges` edges and `graphs` graphs (with `sparse` features:
     /// [`Features::SparseI8`]; 8-aligned arena) runs at its full width, the
     /// fastest: [`Model::arena_bytes`] (or [`Model::arena_bytes_sparse`])
-    /// is the least a run needs, and a `GcnConv` whose `h = W·x` for all its
-    /// output channels would take more than 16 KiB then computes its output
-    /// in passes over blocks of channels. Any arena from the least up works,
-    /// the same output bytes: the ops use what the arena has beyond the need
-    /// for wider passes, and from this size on every `GcnConv` runs in one.
+    /// is the least a run needs, and a `GcnConv` or sum/mean `SageConv`
+    /// whose `W·x` for all its output channels would take more than 16 KiB
+    /// then computes its output in passes over blocks of channels. Any arena
+    /// from the least up works, the same output bytes: the ops use what the
+    /// arena has beyond the need for wider passes, and from this size on
+    /// every such layer runs in one.
     /// Equal to the least for graphs where no op narrows. Non-decreasing in
     /// each argument.
     pub fn wide_arena_bytes(

@@ -511,8 +511,8 @@ pub unsafe extern "C" fn tgnn_model_arena_bytes_with_pairs(
 /// width, the fastest, for a graph of `nodes` nodes, `edges` edges and
 /// `graphs` graphs (`sparse`: sparse int8 features; 8-aligned arena, add 7
 /// otherwise). `tgnn_model_arena_bytes` is the least a run needs: there a
-/// GCN layer whose `h = W·x` would take more than 16 KiB computes its output
-/// in passes over blocks of channels. Any arena from the least up works and
+/// GCN or sum/mean SAGE layer whose `W·x` would take more than 16 KiB
+/// computes its output in passes over blocks of channels. Any arena from the least up works and
 /// gives the same output bytes; the ops use what it has beyond the need for
 /// wider passes. Non-decreasing in each argument; saturates at `SIZE_MAX`.
 ///
