@@ -878,9 +878,10 @@ mod report_tests {
     use std::vec::Vec;
 
     /// `tinygnn pack expect` on `tinygnn pack demo`'s files, as printed
-    /// before the report became events.
+    /// before the report became events; `ARENA` stands for the runtime's
+    /// `Model::arena_bytes` of the largest sample (32 nodes, 64 edges).
     const DEMO_REPORT: &str = "\
-tinygnn board=host model_bytes=384 bundle_bytes=2124 arena_bytes=4368 engine=session
+tinygnn board=host model_bytes=384 bundle_bytes=2124 arena_bytes=ARENA engine=session
 model ops=2 tensors=3 input_channels=8 outputs=1
 sample 0 nodes=5 edges=10 graphs=1
 out 0 rows=5 channels=4 scale=1.250000e-1 zp=3 crc=1b42b41d
@@ -901,7 +902,7 @@ hex 2 ff0608fffc040afefe0206fefc0503fffe05060000050700fe0207fefe0306fd
 hex 2 fc0408fffe040500ff0408fffc0505fffb050900fd0307ffff0307fffd0305ff
 cost 2 0 none
 acc 2 8/32
-summary samples=3 cost_total=0 cost_max=0 unit=none correct=12 scored=49 arena_used=4368 stack_max=0 stack_total=0
+summary samples=3 cost_total=0 cost_max=0 unit=none correct=12 scored=49 arena_used=ARENA stack_max=0 stack_total=0
 ";
 
     struct Text(Vec<String>);
@@ -954,7 +955,12 @@ summary samples=3 cost_total=0 cost_max=0 unit=none correct=12 scored=49 arena_u
     fn text_lines_are_the_documented_protocol() {
         let (text, r) = demo_run(Text(Vec::new()), None);
         assert!(r.is_ok());
-        let want: Vec<&str> = DEMO_REPORT.lines().collect();
+        let (model, _) = crate::synth::demo().unwrap();
+        let arena = tinygnn::Model::from_bytes(&model)
+            .unwrap()
+            .arena_bytes(32, 64, 1);
+        let report = DEMO_REPORT.replace("ARENA", &arena.to_string());
+        let want: Vec<&str> = report.lines().collect();
         let got: Vec<&str> = text.0.iter().map(String::as_str).collect();
         // The arena is the test's (8 KiB), not the exact one `pack expect` uses.
         assert_eq!(
