@@ -105,8 +105,6 @@ struct Slot {
     edge_ch: u16,
     /// Largest pair-tensor channel count of the tensors it holds.
     pair_ch: u16,
-    /// Free for a new tensor (while planning).
-    free: bool,
 }
 
 /// Whether an op that reads edge features is compiled in (else no edge
@@ -209,6 +207,9 @@ impl Plan {
         };
         plan.top[0] = u8::MAX;
         let mut life = [Life::default(); MAX_TENSORS];
+        // Which slots are free for a new tensor: needed while planning
+        // only, so kept here rather than in every `Session`'s plan.
+        let mut free = [false; MAX_TENSORS];
         let mut mark = |t: u8, f: &mut dyn FnMut(&mut Life)| {
             if let Some(l) = life.get_mut(usize::from(t)) {
                 f(l);
@@ -243,14 +244,19 @@ impl Plan {
                 l.keep = true;
             }
         }
-        plan.assign(tensors, model.input(), model.is_i4(model.input()));
+        plan.assign(
+            &mut free,
+            tensors,
+            model.input(),
+            model.is_i4(model.input()),
+        );
         #[cfg(feature = "op-recurrent")]
         for (s, _) in model.states() {
-            plan.assign(tensors, s, false);
+            plan.assign(&mut free, tensors, s, false);
         }
         if let Some(e) = model.edge_input() {
             // Written (quantized) before the first op, freed after its last reader.
-            plan.assign(tensors, e, false);
+            plan.assign(&mut free, tensors, e, false);
         }
         let mut k = 0usize;
         for op in model.ops() {
@@ -259,16 +265,16 @@ impl Plan {
                 let Some(s) = slot_index(s) else { continue };
                 if !l.keep && !l.freed && usize::from(l.last_use) < k {
                     l.freed = true;
-                    if let Some(slot) = plan.slots.get_mut(s) {
-                        slot.free = true;
+                    if let Some(f) = free.get_mut(s) {
+                        *f = true;
                     }
                 }
             }
-            plan.assign(tensors, op.output(), model.is_i4(op.output()));
-            let live = plan
-                .slots
+            plan.assign(&mut free, tensors, op.output(), model.is_i4(op.output()));
+            let live = free
                 .iter()
-                .rposition(|s| !s.free)
+                .take(plan.slots.len())
+                .rposition(|&f| !f)
                 .map_or(0, |i| i + 1);
             if let Some(t) = plan.top.get_mut(k) {
                 *t = live as u8;
@@ -284,11 +290,17 @@ impl Plan {
         plan
     }
 
-    /// Gives tensor `t` a free slot already large enough, else the first free
-    /// slot, else a new one. An int4 tensor (`i4`, [`Model::is_i4`]) has rows
+    /// Gives tensor `t` a slot marked in `free` already large enough, else
+    /// the first free slot, else a new one (and marks it taken). An int4 tensor (`i4`, [`Model::is_i4`]) has rows
     /// of `ceil(channels / 2)` bytes: its slot is sized as for that many int8
     /// channels.
-    fn assign(&mut self, tensors: &[crate::format::TensorDesc], t: u8, i4: bool) {
+    fn assign(
+        &mut self,
+        free: &mut [bool; MAX_TENSORS],
+        tensors: &[crate::format::TensorDesc],
+        t: u8,
+        i4: bool,
+    ) {
         let Some(desc) = tensors.get(usize::from(t)) else {
             return;
         };
@@ -304,10 +316,10 @@ impl Plan {
             TensorKind::Edge => (0, 0, if EDGE_OPS { ch } else { 0 }, 0),
             TensorKind::Pair => (0, 0, 0, if cfg!(feature = "op-link") { ch } else { 0 }),
         };
-        let fits = self.slots.iter().position(|s| {
-            s.free && s.node_ch >= cn && s.graph_ch >= cg && s.edge_ch >= ce && s.pair_ch >= cp
+        let fits = self.slots.iter().zip(free.iter()).position(|(s, &f)| {
+            f && s.node_ch >= cn && s.graph_ch >= cg && s.edge_ch >= ce && s.pair_ch >= cp
         });
-        let any = self.slots.iter().position(|s| s.free);
+        let any = free.iter().take(self.slots.len()).position(|&f| f);
         let index = match fits.or(any) {
             Some(i) => i,
             None => {
@@ -317,8 +329,10 @@ impl Plan {
                 self.slots.len() - 1
             }
         };
+        if let Some(f) = free.get_mut(index) {
+            *f = false;
+        }
         if let Some(slot) = self.slots.get_mut(index) {
-            slot.free = false;
             slot.node_ch = slot.node_ch.max(cn);
             slot.graph_ch = slot.graph_ch.max(cg);
             slot.edge_ch = slot.edge_ch.max(ce);

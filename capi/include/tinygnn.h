@@ -21,7 +21,7 @@
 #define TGNN_MODEL_STORAGE_WORDS 160
 
 // `uint64_t` words of storage a `tgnn_session` handle takes.
-#define TGNN_SESSION_STORAGE_WORDS 152
+#define TGNN_SESSION_STORAGE_WORDS 144
 
 // Bytes of storage a `tgnn_model` handle takes (`sizeof(tgnn_model)`).
 #define TGNN_MODEL_STORAGE_BYTES (TGNN_MODEL_STORAGE_WORDS * 8)

@@ -52,7 +52,7 @@ pub const TGNN_FORMAT_VERSION: u32 = 1;
 /// `uint64_t` words of storage a `tgnn_model` handle takes.
 pub const TGNN_MODEL_STORAGE_WORDS: usize = 160;
 /// `uint64_t` words of storage a `tgnn_session` handle takes.
-pub const TGNN_SESSION_STORAGE_WORDS: usize = 152;
+pub const TGNN_SESSION_STORAGE_WORDS: usize = 144;
 /// Bytes of storage a `tgnn_model` handle takes (`sizeof(tgnn_model)`).
 pub const TGNN_MODEL_STORAGE_BYTES: usize = TGNN_MODEL_STORAGE_WORDS * 8;
 /// Bytes of storage a `tgnn_session` handle takes (`sizeof(tgnn_session)`).
