@@ -552,14 +552,22 @@ impl Model<'_> {
     /// the same as [`Model::arena_bytes`]. Non-decreasing in each argument
     /// and never above [`Model::arena_bytes`].
     pub fn arena_bytes_sparse(&self, nodes: usize, edges: usize, graphs: usize) -> usize {
-        let mut plan = Plan::new(self);
-        plan.skip_input = self.reads_sparse_input();
-        self.layout_total(&plan, nodes, edges, graphs)
+        self.layout_total(&mut Plan::new(self), true, nodes, edges, graphs)
     }
 
     /// The arena bytes of `plan` for a graph of `nodes` nodes, `edges` edges
-    /// and `graphs` graphs, sized for the model's full pair capacity.
-    fn layout_total(&self, plan: &Plan, nodes: usize, edges: usize, graphs: usize) -> usize {
+    /// and `graphs` graphs, sized for the model's full pair capacity; with
+    /// `sparse`, for sparse features (without the dense input tensor when
+    /// the model reads them in place).
+    fn layout_total(
+        &self,
+        plan: &mut Plan,
+        sparse: bool,
+        nodes: usize,
+        edges: usize,
+        graphs: usize,
+    ) -> usize {
+        plan.skip_input = sparse && self.reads_sparse_input();
         let pairs = self.max_pairs() as usize;
         Layout::new(
             self,
@@ -594,9 +602,8 @@ impl Model<'_> {
         sparse: bool,
     ) -> usize {
         let mut plan = Plan::new(self);
-        plan.skip_input = sparse && self.reads_sparse_input();
         plan.wide = true;
-        self.layout_total(&plan, nodes, edges, graphs)
+        self.layout_total(&mut plan, sparse, nodes, edges, graphs)
     }
 
     /// The exact number of arena bytes [`Session::prepare_incremental`] and
@@ -614,9 +621,7 @@ impl Model<'_> {
         graphs: usize,
         sparse: bool,
     ) -> usize {
-        let mut plan = Plan::retained(self);
-        plan.skip_input = sparse && self.reads_sparse_input();
-        self.layout_total(&plan, nodes, edges, graphs)
+        self.layout_total(&mut Plan::retained(self), sparse, nodes, edges, graphs)
     }
 
     /// The exact number of bytes at the front of the arena (after the slack
